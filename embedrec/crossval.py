@@ -202,37 +202,44 @@ def cross_validate(source: str | Path | pd.DataFrame | None = None, cfg: Config 
     result holds every metric whatever they are."""
     from embedrec import api
     from embedrec.argcheck import flag
-    from embedrec.data.frames import frame_source
+    from embedrec.data.frames import forget, frame_source
 
     fresh, progress = flag(fresh, "fresh", "cross_validate"), flag(progress, "progress", "cross_validate")
     shown = _metric_names(metrics)
     cfg = api.config_argument(cfg, "cross_validate")
-    if type(source).__name__ == "DataFrame":  # as er.ingest takes one: written once to the cache, read by each fold
-        source = frame_source(source, cfg.data.cache_dir)
-    if source is not None and str(source) == "-" or source is None and cfg.data.source == "-":
-        raise UsageError("«cross-validate|cross_validate» reads its source once a fold, and standard input can be "
-                         "read once: give a "
-                         "file (save the input first, e.g. «embedrec cross-validate ratings.csv|"
-                         "er.cross_validate('ratings.csv')»)")
-    k = _folds(folds, cfg)
-    _check_split(cfg, k, folds is not None or cfg.split.folds is None)
-    if cfg.split.folds != k:  # K is split.folds from here on: each later update of the config checks it so
-        cfg = cfg.updated({"split.folds": k})
-    cfg = api.ingest_config(source, cfg, call="cross_validate")
-    if output is not None:
-        api.path_argument(output, "output", "cross_validate", "er.cross_validate(source, cfg, output='runs/cv')")
-    out = Path(output) if output is not None else default_output(cfg)
-    ks = _ks(ks)
-    fold_config(cfg, out, k, 0)  # every key checked together (split.test given, a time method) before a folder is made
-    from embedrec.data.readers import check_source
+    made: list[str] = []  # the cache file of a DataFrame this call wrote, which its failure removes
+    try:
+        if type(source).__name__ == "DataFrame":  # as er.ingest takes one: cached once, read by each fold
+            source = frame_source(source, cfg.data.cache_dir, made=made)
+        if source is not None and str(source) == "-" or source is None and cfg.data.source == "-":
+            raise UsageError("«cross-validate|cross_validate» reads its source once a fold, and standard input can be "
+                             "read once: give a "
+                             "file (save the input first, e.g. «embedrec cross-validate ratings.csv|"
+                             "er.cross_validate('ratings.csv')»)")
+        k = _folds(folds, cfg)
+        _check_split(cfg, k, folds is not None or cfg.split.folds is None)
+        if cfg.split.folds != k:  # K is split.folds from here on: each later update of the config checks it so
+            cfg = cfg.updated({"split.folds": k})
+        cfg = api.ingest_config(source, cfg, call="cross_validate")
+        if output is not None:
+            api.path_argument(output, "output", "cross_validate", "er.cross_validate(source, cfg, output='runs/cv')")
+        out = Path(output) if output is not None else default_output(cfg)
+        ks = _ks(ks)
+        fold_config(cfg, out, k, 0)  # every key checked together (split.test, a time method) before a folder is made
+        from embedrec.data.readers import check_source
 
-    check_source(cfg.data)  # a missing source or movies file: said before the folder is made, as ingest says it
-    _check_folder(out)
-    from embedrec.fsutil.locks import locked_folder
+        check_source(cfg.data)  # a missing source or movies file: said before the folder is made, as ingest says it
+        _check_folder(out)
+        from embedrec.fsutil.locks import locked_folder
 
-    with locked_folder(out, "embedrec cross-validate", "wait for it, or choose another «--output|output»",
-                       "choose another «--output|output»", LOCK):
-        return _run(cfg, out, k, ks, fresh, progress, shown)
+        with locked_folder(out, "embedrec cross-validate", "wait for it, or choose another «--output|output»",
+                           "choose another «--output|output»", LOCK):
+            return _run(cfg, out, k, ks, fresh, progress, shown)
+    except BaseException:  # as a failed er.ingest(df) does (a review: each failed call left one): the folds done
+        # that record it as their source are no finished cross-validation, and the call again, which goes on from
+        # them, writes it back under the same name (named by the frame's content)
+        forget(made)
+        raise
 
 
 def command_config(path, overrides, folds: int | None) -> Config:

@@ -4,6 +4,7 @@ each rating sent on to the rank that owns its user."""
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from embedrec.distributed import Group, all_ranks, bounds, owners, send_to_owners
 from embedrec.errors import ArtifactError
+from embedrec.fsutil.files import missing_error
 
 FIX = "«rerun the 'embedrec ingest' that wrote it, with --overwrite|ingest it again: er.ingest(source, cfg, overwrite=True)»"  # read_manifest names the folder and source
 
@@ -40,7 +42,7 @@ def read_manifest(path: str | Path, g: Group | None = None, splits=()) -> dict:
                     problem = e.raw
                     break
                 except FileNotFoundError:
-                    problem = f"prepared dataset file '{where}' is missing; {fix}"
+                    problem = missing_error(where, "prepared dataset file", fix).raw
                     break
         problem = g.share(problem)
         if problem is not None:
@@ -61,9 +63,10 @@ def read_row_groups(path: str | Path, split: str, rank: int, world: int, n_users
     where = Path(path) / f"{split}.parquet"
     try:
         fh = open(where, "rb")  # Python's open: pyarrow's refuses a path that is not UTF-8
-    except FileNotFoundError:
-        raise ArtifactError(f"prepared dataset file '{where}' is missing; {FIX}") from None
-    except OSError as e:  # a permission, a folder in its place: as the other readers say it (a review)
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ELOOP):
+            raise missing_error(where, "prepared dataset file", FIX) from None
+        # a permission, a folder in its place: as the other readers say it (a review)
         raise ArtifactError(f"prepared dataset file '{where}' cannot be read ({e.strerror}); {FIX}") from None
     try:
         pf = pq.ParquetFile(fh, page_checksum_verification=True)

@@ -140,6 +140,9 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
             except OSError:
                 break
         raise
+    finally:  # the folders made and left, said as every output's are (a review: -o a/b/c made a/b without a word)
+        if made and out.parent.is_dir():
+            log.info("note: made the folder '%s' for '%s'", out.parent, out)
 
 
 def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool, progress: bool, full_config: dict | None,

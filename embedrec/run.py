@@ -32,7 +32,14 @@ import numpy as np
 from embedrec.data.layout import has_manifest
 from embedrec.errors import ArtifactError, first_line
 from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
-from embedrec.fsutil.files import loads_json, read_denied, read_json, read_parquet_table
+from embedrec.fsutil.files import (
+    link_loop,
+    loads_json,
+    missing_error,
+    read_denied,
+    read_json,
+    read_parquet_table,
+)
 from embedrec.fsutil.generations import current_link, open_current
 from embedrec.fsutil.integrity import check_fields, check_seal, read_checked
 from embedrec.run_checks import (
@@ -93,7 +100,7 @@ class Run:
         except FileNotFoundError:
             if p.parent == self.path:  # the model's folder gone (moved, pruned): said so, not "train again" (a
                 self.check_here(p.name)  # red team: evaluate of a moved run read its config.yaml only then)
-            raise ArtifactError(f"{what} '{p}' is missing; {fix}") from None
+            raise missing_error(p, what, fix) from None
 
     def copy_verified(self, p: Path, dest: Path, entry: dict | None = None, what: str = "run artifact",
                       fix: str | None = None) -> None:
@@ -107,13 +114,15 @@ class Run:
         entry, fix = entry or self.checksum(p.name), fix or run_fix(self.path)
         if not entry:
             if not p.exists():
-                raise ArtifactError(f"{what} '{p}' is missing; {fix}")
+                raise missing_error(p, what, fix)
             shutil.copy2(p, dest)
             return
         try:
             size = p.stat().st_size
-        except FileNotFoundError:
-            raise ArtifactError(f"{what} '{p}' is missing; {fix}") from None
+        except OSError as e:
+            if e.errno not in (errno.ENOENT, errno.ELOOP):
+                raise
+            raise missing_error(p, what, fix) from None
         data = self.read_verified(p, entry, what, fix) if size <= _fs.VERIFY_ON_OPEN_MAX else None
         if data is not None:
             dest.write_bytes(data)
@@ -144,10 +153,11 @@ class Run:
             return self.held[name]
         p = self.path / f"{name}.npy"
         if not p.exists():
-            if (optional or name in ("user_bias", "movie_bias")) and not self.checksum(p.name):
+            if (optional or name in ("user_bias", "movie_bias")) and not self.checksum(p.name) and \
+                    link_loop(p) is None:
                 return None
             self.check_here(p.name)
-            raise ArtifactError(f"run artifact '{p}' is missing; {run_fix(self.path)}")
+            raise missing_error(p, "run artifact", run_fix(self.path))
         try:
             data = None if mmap else self.read_verified(p)
             if data is None:
@@ -164,8 +174,8 @@ class Run:
         these files (read its Parquet files instead). String ids come back as object arrays of str."""
         p = self.path / CATALOGUE
         if not p.exists():
-            if self.checksum(CATALOGUE):  # the manifest lists it: missing, not an older run
-                raise ArtifactError(f"run artifact '{p}' is missing; {run_fix(self.path)}")
+            if self.checksum(CATALOGUE) or link_loop(p) is not None:  # the manifest lists it: not an older run
+                raise missing_error(p, "run artifact", run_fix(self.path))
             return None
         data = self.read_verified(p)
         try:
@@ -196,7 +206,7 @@ class Run:
         import pyarrow.parquet as pq
 
         p = self.path / f"{name}.parquet"
-        if optional and not p.exists() and not self.checksum(p.name):
+        if optional and not p.exists() and not self.checksum(p.name) and link_loop(p) is None:
             return None
         data = self.read_verified(p)
         try:
@@ -205,7 +215,7 @@ class Run:
                 return read_parquet_table(p, columns)
             return pq.ParquetFile(pa.BufferReader(data)).read(columns=columns)
         except FileNotFoundError:
-            raise ArtifactError(f"run artifact '{p}' is missing; {run_fix(self.path)}") from None
+            raise missing_error(p, "run artifact", run_fix(self.path)) from None
         except (OSError, ValueError, KeyError, pa.ArrowException) as e:
             raise ArtifactError(f"run artifact '{p}' cannot be read ({first_line(e)}); {run_fix(self.path)}") from None
 

@@ -5,13 +5,14 @@ arrays once read (:func:`check_served_arrays`, :func:`check_seen_rows`): that th
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
 import numpy as np
 
 from embedrec.errors import ArtifactError, first_line, from_here
-from embedrec.fsutil.files import loads_json, read_json
+from embedrec.fsutil.files import loads_json, missing_error, read_json
 from embedrec.fsutil.integrity import check_fields, check_seal
 from embedrec.run import load_run
 from embedrec.run_checks import RUN_FIELDS, bare_model_folder, is_dataset_folder
@@ -172,7 +173,11 @@ def _check_listed(folder: Path, entries: dict, what: str, fix: str, plain: bool 
             size = f.stat().st_size
             ok = size == (entry.get("bytes") if plain else entry.get("bytes", size)) and \
                 sha256_file(f) == entry.get("sha256")
-        except FileNotFoundError:
+        except OSError as e:
+            if e.errno == errno.ELOOP:  # a loop of links in its place: said as one, not 'missing' (a review)
+                raise missing_error(f, f"{what} file", fix) from None
+            if e.errno != errno.ENOENT:
+                raise
             ok, size = False, 0
         total += size
         if not ok:

@@ -136,6 +136,40 @@ def test_a_rerun_keeps_the_folds_done_and_resumes_a_stopped_one(source, tmp_path
     assert cv.summary == whole.summary
 
 
+def test_a_failed_cross_validate_of_a_dataframe_leaves_no_cached_frame(source, tmp_path, monkeypatch):
+    """Session 49's review: a failed er.cross_validate(df) kept the cache file it wrote of the frame, where a failed
+    er.ingest(df) removes its own. It goes too, whether the call failed before any fold or in one (its folds done
+    kept, which record it); the call again goes on from them and writes it back under the same name. A file an
+    earlier call wrote stays."""
+    from embedrec import crossval
+
+    cfg = fast_cfg(tmp_path)
+    cache = tmp_path / "cache" / "dataframes"
+    df = pd.read_csv(source / "ratings.csv")
+    with pytest.raises(UsageError, match="folds"):  # refused after the frame was written
+        er.cross_validate(df, cfg, folds=1, output=tmp_path / "cv")
+    assert list(cache.glob("*")) == []
+    real = crossval._evaluate
+
+    def stopped(fcfg, ks):
+        if fcfg.split.fold == 1:
+            raise KeyboardInterrupt
+        return real(fcfg, ks)
+
+    monkeypatch.setattr(crossval, "_evaluate", stopped)
+    with pytest.raises(Interrupted, match="in fold 1 .fold 0 is done and kept"):
+        er.cross_validate(df, cfg, folds=3, output=tmp_path / "cv", ks=(10,))
+    assert list(cache.glob("*")) == []
+    monkeypatch.setattr(crossval, "_evaluate", real)
+    cv = er.cross_validate(df, cfg, folds=3, output=tmp_path / "cv", ks=(10,))
+    assert [f["kept"] for f in cv.folds] == ["run", "run", ""]
+    written = list(cache.glob("*"))
+    assert len(written) == 1 and er.load_dataset(cv.folds[0]["dataset"]).manifest["source"] == str(written[0])
+    with pytest.raises(UsageError, match="folds"):  # this call did not write it: it stays
+        er.cross_validate(df, cfg, folds=1, output=tmp_path / "cv2")
+    assert list(cache.glob("*")) == written
+
+
 def test_a_fold_stopped_in_training_resumes_to_the_same_model(source, tmp_path, monkeypatch, caplog):
     """Ctrl-C in fold 1's third ALS epoch: its checkpoints are kept, and the rerun resumes from them to the metrics
     an uninterrupted cross-validation gives."""

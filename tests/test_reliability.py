@@ -1469,31 +1469,69 @@ def test_dataset_pruning_spares_a_users_gen_copy(tmp_path):
 
 def test_pruning_keeps_a_generation_holding_a_users_files(tmp_path, caplog):
     """A red team: notes.txt put in a dataset's generation folder went with it at the next `ingest --overwrite`,
-    without a word. A generation holding files its manifest does not list is kept, and said so once."""
+    without a word. A generation holding files its manifest does not list is kept, and said so once; so is one
+    whose manifest is missing, unreadable or lists no files (session 49's review: one without its manifest was
+    removed with notes.txt in it), each with how to remove it by hand. An empty one, and one holding only what
+    its manifest lists, are removed."""
     import json as _json
 
     from embedrec.fsutil.generations import new_version, prune_generations
 
-    names = [f"gen-{new_version()}" for _ in range(3)]
+    names = [f"gen-{new_version()}" for _ in range(7)]
     for n in names:
         (tmp_path / n).mkdir()
         (tmp_path / n / "train.parquet").write_bytes(b"x")
         (tmp_path / n / "manifest.json").write_text(_json.dumps({"files": {"train.parquet": {}}}))
     (tmp_path / names[0] / "notes.txt").write_text("mine")
-    (tmp_path / names[1] / "manifest.json").write_text("{damaged")  # embedrec's own, damaged: removed
-    older = tmp_path / f"gen-{new_version()}"  # from before manifests listed their files: nothing to tell by
-    older.mkdir()
-    (older / "x.parquet").write_bytes(b"x")
-    (older / "manifest.json").write_text(_json.dumps({"counts": {}}))
-    names.insert(2, older.name)
-    os.symlink(names[2], tmp_path / "current")
+    (tmp_path / names[1] / "manifest.json").write_text("{damaged")  # embedrec's own, damaged: nothing to tell by
+    (tmp_path / names[2] / "manifest.json").write_text(_json.dumps({"counts": {}}))  # from before file lists
+    (tmp_path / names[3] / "manifest.json").unlink()  # gone: its notes.txt must not go with it
+    (tmp_path / names[3] / "notes.txt").write_text("mine too")
+    shutil.rmtree(tmp_path / names[4])  # an empty one: nothing in it to lose
+    (tmp_path / names[4]).mkdir()
+    # names[5]: embedrec's files alone, removed; names[6]: current
+    for i, n in enumerate(names):  # written in this order (pruning goes by when each was written)
+        for p in (tmp_path / n / "manifest.json", tmp_path / n):
+            if p.exists():
+                os.utime(p, ns=(10**18 + i * 10**9,) * 2)
+    os.symlink(names[6], tmp_path / "current")
     with caplog.at_level("WARNING", logger="embedrec"):
         prune_generations(tmp_path, "gen", set(), 1)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["current", names[0], names[2]])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["current", *names[:4], names[6]])
     assert (tmp_path / names[0] / "notes.txt").read_text() == "mine"
+    assert (tmp_path / names[3] / "notes.txt").read_text() == "mine too"
+
+    def by_hand(n):
+        return f"look in it, and remove it (rm -r {tmp_path / n}) if nothing there is yours"
+
+    told = "so which of its files embedrec wrote cannot be told"
     assert [r.getMessage() for r in caplog.records] == [
         f"kept the old folder '{tmp_path / names[0]}': it holds files embedrec did not write (notes.txt); move them "
-        "out of it, and the next write removes it"]
+        "out of it, and the next write removes it",
+        f"kept the old folder '{tmp_path / names[1]}': it has a manifest.json that cannot be read (damaged, or not a "
+        f"file), {told}; {by_hand(names[1])}",
+        f"kept the old folder '{tmp_path / names[2]}': it has a manifest.json from an earlier embedrec, which does "
+        f"not list its files, {told}; {by_hand(names[2])}",
+        f"kept the old folder '{tmp_path / names[3]}': it has no manifest.json, {told}; {by_hand(names[3])}"]
+
+
+def test_ingest_overwrite_keeps_an_old_generation_without_its_manifest_and_says_so(tmp_path):
+    """Session 49's review: a dataset generation whose manifest was gone was pruned at the next ingest --overwrite
+    with the notes.txt a user had put in it. It is kept, and the warning names it with how to remove it."""
+    csv = write_csv(tmp_path / "r.csv")
+    ds = tmp_path / "ds"
+    assert invoke("ingest", "-q", csv, "-o", ds).exit_code == 0
+    old = current(ds)
+    (old / "manifest.json").unlink()
+    (old / "notes.txt").write_text("mine")
+    r = invoke("ingest", "-q", csv, "-o", ds, "--overwrite")
+    assert r.exit_code == 0, r.stderr
+    assert current(ds) != old and (old / "notes.txt").read_text() == "mine"
+    assert r.stderr == (f"kept the old folder '{old}': it has no manifest.json, so which of its files embedrec "
+                        f"wrote cannot be told; look in it, and remove it (rm -r {old}) if nothing there is yours\n")
+    shutil.rmtree(old)  # as it says: the next write has nothing to say
+    r = invoke("ingest", "-q", csv, "-o", ds, "--overwrite")
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
 
 
 @pytest.mark.parametrize("text", ["null", "[]", "3"])
@@ -2190,6 +2228,83 @@ def test_an_output_that_is_a_loop_of_links_is_refused_naming_it(base, tmp_path):
         assert r.exit_code == 2 and one_line(r).startswith(
             f"error: '{tmp_path / name}' is a loop of symbolic links ("), (args, r.stderr)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["loop1", "loop2", "loopa.csv", "loopb.csv"]
+
+
+def test_link_loop_names_the_link_that_leads_back_to_itself(tmp_path):
+    """files.link_loop: the first part of a path that is a loop of links (itself, a cycle, or a folder on the way);
+    none for a file, a path not there or a link to nothing. loop_error names it, where it leads and to remove it."""
+    from embedrec.fsutil.files import link_loop, loop_error, missing_error
+
+    (tmp_path / "self").symlink_to("self")
+    (tmp_path / "a").symlink_to("b")
+    (tmp_path / "b").symlink_to("a")
+    (tmp_path / "dir").symlink_to("dir")
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dangling").symlink_to("nowhere")
+    assert link_loop(tmp_path / "self") == tmp_path / "self"
+    assert link_loop(tmp_path / "a") == tmp_path / "a" and link_loop(tmp_path / "b") == tmp_path / "b"
+    assert link_loop(tmp_path / "dir" / "manifest.json") == tmp_path / "dir"
+    assert [link_loop(tmp_path / n) for n in ("file", "nowhere", "dangling")] == [None, None, None]
+    assert loop_error(tmp_path / "file", "run artifact", "train again") is None
+    assert str(loop_error(tmp_path / "a", "run artifact", "train again")) == (
+        f"run artifact '{tmp_path / 'a'}' is a loop of symbolic links ('a' -> 'b' -> ..., back to itself); remove "
+        f"the link (rm {tmp_path / 'a'}), then train again")
+    assert str(missing_error(tmp_path / "dir" / "manifest.json", "run manifest", "train again")) == (
+        f"run manifest '{tmp_path / 'dir' / 'manifest.json'}' leads through '{tmp_path / 'dir'}', which is a loop of "
+        f"symbolic links ('dir' -> 'dir' -> ..., back to itself); remove the link (rm {tmp_path / 'dir'}), then train "
+        "again")
+    assert str(missing_error(tmp_path / "dangling", "run artifact", "train again")) == (
+        f"run artifact '{tmp_path / 'dangling'}' is missing; train again")
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "user_factors.npy", "movies.json", "users.parquet",
+                                  "seen_indptr.npy"])
+@pytest.mark.parametrize("cycle", [False, True], ids=["itself", "a-cycle"])
+def test_a_loop_of_links_in_place_of_a_run_file_is_said_as_one(base, tmp_path, name, cycle):
+    """Session 49's review: a loop of links in place of a run file was said as "missing" (recommend's model
+    files), or as 'cannot use ...: Too many levels of symbolic links; check that path' (verify, the manifest):
+    each reader says the file is a loop of links, where it leads, and to remove the link before training again."""
+    import embedrec as er
+
+    run = copy_run(base[1], tmp_path / "run")
+    p = current(run) / name
+    p.unlink()
+    if cycle:
+        (p.parent / "other").symlink_to(name)
+    p.symlink_to("other" if cycle else name)
+    said = f"is a loop of symbolic links ('{name}' -> '{'other' if cycle else name}' -> ..., back to itself); " \
+           f"remove the link (rm {p}), then {retrain(run)}"
+    what = "run manifest" if name == "manifest.json" else "run artifact"
+    r = invoke("recommend", "--run", run, "--user", "1", "-k", "2")
+    assert r.exit_code == 1 and one_line(r) == f"error: {what} '{p}' {said}", r.stderr
+    for args in (["verify", run], ["index", "rebuild", "--run", run],
+                 ["export", "--run", run, "--topk-all", tmp_path / "top.csv"]):
+        r = invoke(*args)
+        assert r.exit_code == 1 and one_line(r).endswith(f"'{p}' {said}"), (args, r.stderr)
+    with pytest.raises(ArtifactError, match="is a loop of symbolic links") as e:
+        er.open(run).recommend(1, k=2)
+    assert "missing" not in str(e.value)
+
+
+@pytest.mark.parametrize("name", ["manifest.json", "train.parquet"])
+def test_a_loop_of_links_in_place_of_a_dataset_file_is_said_as_one(base, tmp_path, name):
+    """As for a run's files: train and verify said a dataset's manifest that was a loop 'no prepared dataset
+    (manifest.json missing)' and 'cannot use ...'; each says the loop, naming it, and to ingest again after."""
+    ds = copy_run(base[0], tmp_path / "ds")
+    p = current(ds) / name
+    p.unlink()
+    p.symlink_to(name)
+    for args in (["train", "-q", "--set", f"data.prepared={ds}", "--set", f"run.dir={tmp_path / 'r'}"],
+                 ["verify", ds]):
+        r = invoke(*args)
+        line = one_line(r)
+        assert r.exit_code == 1 and f"is a loop of symbolic links ('{name}' -> '{name}' -> ..., back to itself); " \
+            "remove the link (rm " in line and "missing" not in line, (args, r.stderr)
+        if args[0] == "verify" and name == "manifest.json":  # verify's for any manifest it cannot read, of a run
+            assert line.endswith("), then rerun the command that wrote it"), line  # or of a dataset
+            continue
+        source = "SOURCE" if name == "manifest.json" else base[0].parent / "ratings.csv"  # (the manifest records it)
+        assert line.endswith(f"), then {reingest(ds, source)}"), line
 
 
 def test_a_manifest_sealed_with_a_nan_before_nan_became_null_still_opens(tmp_path):
@@ -3108,6 +3223,30 @@ def test_every_output_makes_the_folders_it_goes_in(base, tmp_path):
     assert not (tmp_path / "npy0").exists()
 
 
+def test_train_and_ingest_say_the_folders_they_make_and_remove_them_when_they_fail(base, tmp_path):
+    """Session 49's review: train's run.dir and ingest's -o in a folder not there made it without the note every
+    other output gives. Both say it, and a command that fails before it writes anything there leaves none of them,
+    and says only its error (a damaged dataset for train, a column not there for ingest)."""
+    csv = base[0].parent / "ratings.csv"
+    gone = tmp_path / "no" / "such"
+    r = invoke("ingest", "-q", csv, "-o", gone / "ds")
+    assert r.exit_code == 0 and r.stderr == "", r.stderr  # (-q: notes are info)
+    r = invoke("ingest", csv, "-o", tmp_path / "a" / "b" / "ds")
+    assert r.exit_code == 0 and \
+        f"note: made the folder '{tmp_path / 'a' / 'b'}' for '{tmp_path / 'a' / 'b' / 'ds'}'\n" in r.stderr, r.stderr
+    run = tmp_path / "c" / "d" / "run"
+    r = invoke("train", "--set", f"data.prepared={gone / 'ds'}", "--set", f"run.dir={run}", "--set", "model.dim=4",
+               "--set", "train.epochs=1", "--set", "model.objective=explicit", "--set", "train.optimizer=adam")
+    assert r.exit_code == 0 and (run / "current").is_dir(), r.stderr
+    assert f"note: made the folder '{run.parent}' for '{run}'\n" in r.stderr, r.stderr
+    flip(current(gone / "ds") / "train.parquet")
+    r = invoke("train", "--set", f"data.prepared={gone / 'ds'}", "--set", f"run.dir={tmp_path / 'e' / 'f' / 'run'}")
+    assert r.exit_code == 1 and "does not match its checksum" in one_line(r)
+    r = invoke("ingest", csv, "-o", tmp_path / "g" / "h" / "ds", "--set", "data.columns.user=nope")
+    assert r.exit_code == 1 and "no column 'nope'" in one_line(r)
+    assert sorted(os.listdir(tmp_path)) == ["a", "c", "no"]
+
+
 def test_a_failed_output_removes_the_folders_made_for_it(tmp_path):
     """The folders made for an output are removed where its write fails (a typo'd path leaves no chain of them);
     those that were there stay."""
@@ -3289,7 +3428,7 @@ def test_pruning_keeps_the_newest_written_whatever_their_names_say(tmp_path):
              "gen-20261203T110000-000000003", "gen-20261203T120000-000000004"]  # UTC, written since
     for i, n in enumerate(names):
         (tmp_path / n).mkdir()
-        (tmp_path / n / "manifest.json").write_text("{}")
+        (tmp_path / n / "manifest.json").write_text('{"files": {"manifest.json": {}}}')  # all it holds, listed
         os.utime(tmp_path / n / "manifest.json", ns=(10**18 + i * 10**9, 10**18 + i * 10**9))
     os.symlink(names[3], tmp_path / "current")
     prune_generations(tmp_path, "gen", {names[3]}, 2)

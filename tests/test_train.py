@@ -552,10 +552,10 @@ def test_the_best_epoch_line_says_when_its_score_is_after_the_users_re_solve(cap
     from embedrec.cli.train import _report
     from embedrec.config import Config
 
-    def said(unobserved, seconds=None, **more):
+    def said(unobserved, seconds=None, refit=False, loss=None, **more):
         metrics = {"selection": {"best_epoch": 5, "epochs_run": 6, "valid": 0.2122, "metric": "ndcg@10",
                                  "seconds": 1.0, "als_user_unobserved": unobserved, **more},
-                   "epochs_run": 6, "train_seconds": 1.0, "refit": False, "splits": {}, "dim": 256}
+                   "epochs_run": 7, "train_seconds": 1.0, "refit": refit, "splits": {}, "dim": 256, "loss": loss}
         caplog.clear()
         with caplog.at_level("INFO", logger="embedrec"):
             _report(metrics, Config(), "json", seconds)
@@ -568,6 +568,10 @@ def test_the_best_epoch_line_says_when_its_score_is_after_the_users_re_solve(cap
     assert said(0.5).startswith("best epoch 5 of 6 (valid ndcg@10 0.2122 with the users re-solved at "
                                 "als_user_unobserved 0.5); fit 1.0s")
     assert said(1.0).startswith("best epoch 5 of 6 (valid ndcg@10 0.2122); fit 1.0s")
+    # the refit's count: an als refit replays the selection's sweeps (a first-hour review read 'for 7 epochs' after
+    # 'best epoch 5 of 6' as a mistake); another loss's refit trains that many epochs
+    assert "; refit on train+valid replaying the selection's path (7 sweeps), 1.0s" in said(1.0, refit=True, loss="als")
+    assert "; refit on train+valid for 7 epochs, 1.0s" in said(1.0, refit=True, loss="softmax")
     # a review: with train.als_dims the epochs are the chosen fit's, the seconds every fit's of the selection
     assert said(1.0, als_reg=0.01, als_dims={"128": 0.2, "256": 0.2122}).startswith(
         "best epoch 5 of 6 (valid ndcg@10 0.2122 at model.dim 256); selection 1.0s")

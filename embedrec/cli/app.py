@@ -512,6 +512,12 @@ def _known_error(e: Exception) -> str | None:
                 return (f"{done} {'was' if len(_State.written) == 1 else 'were'} written in full; only the report on "
                         f"standard output failed ({e.strerror}): no need to run it again")
             return f"cannot write the output ({e.strerror}); free space or write it elsewhere"
+    if isinstance(e, OSError) and e.errno == errno.ELOOP and getattr(e, "filename", None):
+        from embedrec.fsutil.files import loop_error
+
+        loop = loop_error(e.filename, "the path", "run the command again")  # one no reader said as a loop itself
+        if loop is not None:
+            return str(loop)
     if isinstance(e, OSError) and e.errno in _PATH_ERRNOS and getattr(e, "filename", None):
         return (f"cannot use '{e.filename}': {e.strerror}; check that path (a file where a folder is needed, or "
                 "the other way round, a name too long, a missing parent)")

@@ -106,8 +106,12 @@ def _report(metrics: dict, cfg, fmt: str, seconds: float | None = None) -> None:
     """The best-epoch line on stderr and the metrics table on stdout."""
     sel = metrics["selection"]
     n = metrics["epochs_run"]
-    refit = f"; refit on train+valid for {n} epoch{'' if n == 1 else 's'}, {metrics['train_seconds']:.1f}s" \
-        if metrics.get("refit") else ""
+    # als replays the selection's path (its candidates' sweeps, training.refit.refit_path): its count is no
+    # epoch count beside "best epoch 2 of 3" (a first-hour review read 4 epochs after 3 as a mistake)
+    refit = "" if not metrics.get("refit") else \
+        f"; refit on train+valid replaying the selection's path ({n} sweep{'' if n == 1 else 's'}), " \
+        f"{metrics['train_seconds']:.1f}s" if metrics.get("loss") == "als" else \
+        f"; refit on train+valid for {n} epoch{'' if n == 1 else 's'}, {metrics['train_seconds']:.1f}s"
     valid = sel["valid"]
     valid = f"valid {sel['metric']} {valid:.4f}" if isinstance(valid, (int, float)) and math.isfinite(valid) else \
         "no validation split to score it"

@@ -23,7 +23,7 @@ import shlex
 from pathlib import Path
 
 from embedrec.errors import ArtifactError, marked
-from embedrec.fsutil.files import loads_json, probe_json
+from embedrec.fsutil.files import loads_json, loop_error, probe_json
 from embedrec.fsutil.generations import current_link
 
 FORMAT_VERSION = 1
@@ -235,6 +235,10 @@ def check_layout(path, split_method: str | None = None) -> Path:
     if lost is not None:
         raise lost
     if not has_manifest(path):
+        for manifest in (path / "current" / "manifest.json", path / "manifest.json"):  # a loop of links in its
+            loop = loop_error(manifest, "prepared dataset file", dataset_fix(path))     # place: said as one (a review)
+            if loop is not None:
+                raise loop
         near = datasets_beside(path, split_method)  # a review: 'ingest mine.csv' then 'train' looked for ml-100k
         near = (f"; {path.parent} holds {', '.join(near[:3])}{' and more' if len(near) > 3 else ''}: e.g. "
                 + marked(f"--set data.prepared={shlex.quote(str(path.parent / near[0]))}",
@@ -294,13 +298,13 @@ def parse_manifest(raw: bytes, folder: Path, path: Path) -> tuple[dict, str]:
 def read_manifest(folder: Path, path: Path) -> tuple[dict, str]:
     """:func:`parse_manifest` of ``folder``'s manifest.json read from its path (a regular file of at most
     JSON_MAX bytes), for a reader that opens the files one by one."""
-    from embedrec.fsutil.files import JSON_MAX, read_regular
+    from embedrec.fsutil.files import JSON_MAX, missing_error, read_regular
 
     where = Path(folder) / "manifest.json"
     try:
         raw = read_regular(where, "prepared dataset file", dataset_fix(path), limit=JSON_MAX)
     except FileNotFoundError:
-        raise ArtifactError(f"prepared dataset file '{where}' is missing; {dataset_fix(path)}") from None
+        raise missing_error(where, "prepared dataset file", dataset_fix(path)) from None
     return parse_manifest(raw, folder, path)
 
 

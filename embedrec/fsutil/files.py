@@ -186,6 +186,49 @@ def read_denied(e: OSError, path, what: str = "file") -> ArtifactError | None:
                          "and its folders' (ls -l), or run as a user who may read them")
 
 
+def link_loop(path: str | Path) -> Path | None:
+    """The part of ``path`` that is a loop of symbolic links (``ln -s x x``, or a -> b -> a), the first from the
+    root, or None where there is none (os.stat's ELOOP, which open and exists() meet as 'missing' or an OSError)."""
+    try:
+        os.stat(path)
+        return None
+    except OSError as e:
+        if e.errno != errno.ELOOP:
+            return None
+    p = Path(path)
+    for part in [*reversed(p.parents), p]:
+        try:
+            os.stat(part)
+        except OSError as e:
+            if e.errno == errno.ELOOP:
+                return part
+    return p
+
+
+def loop_error(path: str | Path, what: str, fix: str) -> ArtifactError | None:
+    """The error of a file a run or dataset needs whose path is a loop of symbolic links (:func:`link_loop`):
+    which link, where it leads, and to remove it before ``fix`` (a review: said as 'missing'); None where there is
+    no loop."""
+    at = link_loop(path)
+    if at is None:
+        return None
+    try:
+        to = os.readlink(at)
+    except OSError:
+        to = "?"
+    import shlex
+
+    where = "is" if at == Path(path) else f"leads through '{at}', which is"
+    return ArtifactError(f"{what} '{path}' {where} a loop of symbolic links ('{at.name}' -> '{to}' -> ..., back to "
+                         f"itself); remove the link (rm {shlex.quote(str(at))}), then {fix}")
+
+
+def missing_error(path: str | Path, what: str, fix: str) -> ArtifactError:
+    """The error of a file a run or dataset needs that is not there: :func:`loop_error`'s where its path is a loop
+    of links, else '... is missing'."""
+    return loop_error(path, what, fix) or ArtifactError(f"{what} '{path}' is missing; {fix}")
+
+
 def read_regular(path: str | Path, what: str, fix: str, limit: int | None = None,
                  expect: int | None = None) -> bytes:
     """The bytes of ``path``, which must be a regular file (a review: a FIFO in place of a manifest hung every
@@ -196,6 +239,10 @@ def read_regular(path: str | Path, what: str, fix: str, limit: int | None = None
         fd = os.open(path, os.O_RDONLY | NONBLOCK)
     except PermissionError as e:
         raise read_denied(e, path, what) from None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise missing_error(path, what, fix) from None
+        raise
     return read_fd(fd, path, what, fix, limit, expect)
 
 
@@ -260,7 +307,7 @@ def read_json(path: str | Path, what: str, fix: str = "rerun the command that wr
     try:
         data = loads_json(read_regular(path, what, fix, limit=JSON_MAX).decode("utf-8"))
     except FileNotFoundError:
-        raise ArtifactError(f"{what} '{path}' is missing; {fix}") from None
+        raise missing_error(path, what, fix) from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ArtifactError(f"{what} '{path}' is corrupt ({e}); {fix}") from None
     if not isinstance(data, dict):  # valid JSON, but `null` or `[]` is no manifest

@@ -9,6 +9,7 @@ import errno
 import logging
 import os
 import re
+import shlex
 import time
 from collections.abc import Collection
 from pathlib import Path
@@ -86,7 +87,9 @@ def prune_generations(root: Path, prefix: str, keep_names: set[str], keep: int) 
     ``current`` names and any a live reader holds (FolderHold); and every ``.<prefix>-<version>.tmp`` folder
     and ``.current.<pid>`` link of a writer that is gone (called under the writer lock, so those are a killed
     writer's leftovers). Only names exactly as
-    publish_generation makes them, real folders, not links: a user's ``gen-...-backup`` copy beside them stays."""
+    publish_generation makes them, real folders, not links: a user's ``gen-...-backup`` copy beside them stays;
+    and only folders holding what their manifest lists, or nothing: any other is kept, with a warning of why
+    (:func:`not_ours`)."""
     root = Path(root)
     name = re.compile(re.escape(prefix) + "-" + VERSION)
     tmp = re.compile(r"\." + re.escape(prefix) + "-" + VERSION + r"\.tmp")
@@ -108,12 +111,9 @@ def prune_generations(root: Path, prefix: str, keep_names: set[str], keep: int) 
     folders = sorted((p for p in entries if ours(p, name)), key=lambda p: (_written(p), p.name))
     for p in folders[:-keep] if keep > 0 else folders:
         if p.name not in keep_names:
-            foreign = unlisted(p)
-            if foreign:  # a red team: a user's notes put in a generation went with it, without a word
-                shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-                logging.getLogger("embedrec").warning(
-                    "kept the old folder '%s': it holds files embedrec did not write (%s); move them out of it, and "
-                    "the next write removes it", p, shown)
+            why = not_ours(p)
+            if why:  # a red team: a user's notes put in a generation went with it, without a word
+                logging.getLogger("embedrec").warning("kept the old folder '%s': %s", p, why)
                 continue
             remove_unless_held(p)
     for p in entries:
@@ -138,17 +138,57 @@ def _written(folder: Path) -> int:
 
 def unlisted(folder: Path) -> list[str]:
     """The entries of a generation folder its manifest does not list (a user's own files put there); none when
-    the manifest cannot be read (a damaged generation is embedrec's to remove)."""
-    try:
-        m = probe_json(folder / "manifest.json") or {}
-        # a run lists every file under checksums, a dataset under files; a manifest from before they did lists
-        # too little to tell a user's file from embedrec's (a review: such a generation was kept for ever)
-        listed = m.get(SEALED_WITH["run" if "n_users" in m else "dataset"])
-        if not isinstance(listed, dict) or not listed:
-            return []
-        return sorted(n for n in os.listdir(folder) if n not in set(listed) | {"manifest.json"})
-    except (OSError, ValueError, TypeError, AttributeError):
+    the manifest cannot be read or lists no files (:func:`not_ours` says why such a folder is no prune's)."""
+    listed = _listed(probe_json(folder / "manifest.json"))
+    if listed is None:
         return []
+    try:
+        return sorted(n for n in os.listdir(folder) if n not in listed)
+    except OSError:
+        return []
+
+
+def _listed(m) -> set[str] | None:
+    """The names a generation's manifest (its content, ``m``) lists as its own, manifest.json with them; None where
+    it lists none: not JSON, not an object, or from before manifests listed their files (a run's under checksums,
+    a dataset's under files; an older run's ``files`` named only some of them)."""
+    if not isinstance(m, dict):
+        return None
+    listed = m.get(SEALED_WITH["run" if "n_users" in m else "dataset"])
+    if not isinstance(listed, dict) or not listed:
+        return None
+    return {str(n) for n in listed} | {"manifest.json"}
+
+
+def not_ours(folder: Path) -> str | None:
+    """Why pruning must keep an old generation folder (the rest of the warning that names it), or None where all
+    it holds is embedrec's: files its manifest lists, its manifest alone, or nothing at all. One holding files
+    the manifest does not list, or whose manifest is missing, unreadable or lists no files, may hold a user's (a
+    review: a generation whose manifest was gone was removed with notes.txt in it); the words say how to remove
+    it by hand."""
+    try:
+        names = sorted(os.listdir(folder))
+    except OSError:
+        return None  # gone already, or not ours to read: remove_unless_held does nothing to what it cannot open
+    if not names or names == ["manifest.json"]:  # nothing, or a manifest alone: nothing of a user's to lose
+        return None
+    manifest = folder / "manifest.json"
+    m = probe_json(manifest)
+    listed = _listed(m)
+    if listed is not None:
+        foreign = [n for n in names if n not in listed]
+        if not foreign:
+            return None
+        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        return f"it holds files embedrec did not write ({shown}); move them out of it, and the next write removes it"
+    if not os.path.lexists(manifest):
+        state = "has no manifest.json"
+    elif not isinstance(m, dict):
+        state = "has a manifest.json that cannot be read (damaged, or not a file)"
+    else:
+        state = "has a manifest.json from an earlier embedrec, which does not list its files"
+    return (f"it {state}, so which of its files embedrec wrote cannot be told; look in it, and remove it "
+            f"(rm -r {shlex.quote(str(folder))}) if nothing there is yours")
 
 
 def inside_name(root, link: str, name: str) -> str:

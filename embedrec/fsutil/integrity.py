@@ -4,6 +4,7 @@ above ``VERIFY_ON_OPEN_MAX``); a manifest's own seal; the shape of each field a 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -12,7 +13,7 @@ import stat
 from pathlib import Path
 
 from embedrec.errors import ArtifactError, shorten
-from embedrec.fsutil.files import json_safe, read_regular
+from embedrec.fsutil.files import json_safe, missing_error, read_regular
 
 CHUNK = 1 << 22
 
@@ -83,7 +84,12 @@ def check_file(path: Path, entry: dict | None, what: str, fix: str) -> None:
     hashed) still matches, i.e. the file has not been written, copied or replaced since it was hashed."""
     if not entry:
         return
-    st = os.stat(path)
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise missing_error(path, what, fix) from None
+        raise
     if not stat.S_ISREG(st.st_mode):  # a FIFO would block the hash below, a device never end it
         raise ArtifactError(f"{what} '{path}' is not a regular file; {fix}")
     _check_size(st.st_size, entry, path, what, fix)
@@ -99,10 +105,10 @@ def copy_checked(path: Path, dest: Path, entry: dict, what: str, fix: str) -> No
     try:
         _check_size(os.path.getsize(path), entry, path, what, fix)
         digest = copy_hashed(path, dest)
-    except FileNotFoundError:
-        if os.path.exists(path):
+    except OSError as e:
+        if e.errno not in (errno.ENOENT, errno.ELOOP) or os.path.exists(path):
             raise
-        raise ArtifactError(f"{what} '{path}' is missing; {fix}") from None
+        raise missing_error(path, what, fix) from None
     try:
         _check_digest(digest, entry, path, what, fix)
     except ArtifactError:
@@ -113,8 +119,15 @@ def copy_checked(path: Path, dest: Path, entry: dict, what: str, fix: str) -> No
 def read_checked(path: Path, entry: dict | None, what: str, fix: str, max_bytes: int) -> bytes | None:
     """A listed file's bytes checked against its manifest entry (None: not recorded, read unchecked); above
     ``max_bytes`` it is checked where it lies (:func:`check_file`) and None is returned: read it from its path.
-    Only a regular file is read (:func:`read_regular`)."""
-    if os.path.getsize(path) > max_bytes:
+    Only a regular file is read (:func:`read_regular`); a path that is a loop of links is said as one
+    (FileNotFoundError passes through, each caller says what a missing file means)."""
+    try:
+        size = os.path.getsize(path)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise missing_error(path, what, fix) from None
+        raise
+    if size > max_bytes:
         check_file(path, entry, what, fix)
         return None
     data = read_regular(path, what, fix, expect=entry.get("bytes") if entry else None, limit=max_bytes)

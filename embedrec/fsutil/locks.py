@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import logging
 import os
 import re
 import threading
@@ -205,27 +206,34 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
 def locked_folder(folder: str | Path, command: str, fix: str, make_fix: str, lock: str = ".lock") -> Iterator[Path]:
     """Make ``folder`` (and its missing parents) and hold its writer lock, ``folder/lock``, for the block. A folder
     this call made is removed again when the block fails before writing anything else into it (a config or data
-    error leaves no empty folder behind). ``fix``: the lock's advice to a second writer; ``make_fix``: mkdir's."""
+    error leaves no empty folder behind, and one line); the folders above it it made and leaves are said as the
+    block ends, in the note every output's gives (train's run.dir, cross-validate's and tune-dims' folders; a review:
+    run.dir in a folder not there was made without a word). ``fix``: the lock's advice to a second writer;
+    ``make_fix``: mkdir's."""
     folder = Path(folder)
     made = [d for d in (folder, *folder.parents) if not d.exists()]  # the folders mkdir will create
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise (io_error(e, folder, make_fix) or e) from None
-    with exclusive_lock(folder / lock, folder, command, fix):
-        try:
-            yield folder
-        except BaseException:  # still holding the lock: no other writer can be using the folder (while the lock
-            # file is still the held one: a review found another writer's lock and folder removed after a user
-            # deleted this writer's lock file)
-            hold = _held().get(os.path.abspath(folder / lock))
-            with contextlib.suppress(OSError):
-                if made and hold is not None and _same_file(hold.fd, str(folder / lock)) and \
-                        [p.name for p in folder.iterdir()] == [lock]:
-                    (folder / lock).unlink()
-                    for d in made:  # innermost first; rmdir stops at the first folder that is not empty
-                        d.rmdir()
-            raise
+    try:
+        with exclusive_lock(folder / lock, folder, command, fix):
+            try:
+                yield folder
+            except BaseException:  # still holding the lock: no other writer can be using the folder (while the
+                # lock file is still the held one: a review found another writer's lock and folder removed after a
+                # user deleted this writer's lock file)
+                hold = _held().get(os.path.abspath(folder / lock))
+                with contextlib.suppress(OSError):
+                    if made and hold is not None and _same_file(hold.fd, str(folder / lock)) and \
+                            [p.name for p in folder.iterdir()] == [lock]:
+                        (folder / lock).unlink()
+                        for d in made:  # innermost first; rmdir stops at the first folder that is not empty
+                            d.rmdir()
+                raise
+    finally:
+        if len(made) > 1 and folder.parent.is_dir():  # folders above it made, and not removed again
+            logging.getLogger("embedrec").info("note: made the folder '%s' for '%s'", folder.parent, folder)
 
 
 def confirm_held() -> None:

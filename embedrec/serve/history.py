@@ -207,7 +207,7 @@ def _user_rows(where: Path, entry, user: tuple, rated: bool, timed: bool, fix: s
     import pyarrow.parquet as pq
 
     from embedrec.errors import first_line
-    from embedrec.fsutil.files import read_denied
+    from embedrec.fsutil.files import missing_error, read_denied
     from embedrec.fsutil.integrity import VERIFY_ON_OPEN_MAX, read_checked
 
     what = "prepared dataset file"
@@ -218,7 +218,7 @@ def _user_rows(where: Path, entry, user: tuple, rated: bool, timed: bool, fix: s
         with (open(where, "rb") if data is None else pa.BufferReader(data)) as fh:  # Python's open: any path's bytes
             table = pq.ParquetFile(fh).read(columns=cols)
     except FileNotFoundError:
-        raise ArtifactError(f"{what} '{where}' is missing; {fix}") from None
+        raise missing_error(where, what, fix) from None
     except PermissionError as e:
         raise read_denied(e, where, what) from None
     except (OSError, ValueError, KeyError, pa.ArrowException) as e:

@@ -50,6 +50,7 @@ faiss = _import_faiss()
 import numpy as np  # noqa: E402
 
 from embedrec.errors import ArtifactError, ConfigError, first_line  # noqa: E402
+from embedrec.fsutil.files import missing_error  # noqa: E402
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import IndexConfig
@@ -446,7 +447,7 @@ def load_index(path: Path, meta: dict, which: str, expect_n: int, expect_dim: in
     """Load ``which`` ('ip' or 'cos') and check it holds expect_n vectors of the query dimension expect_dim.
     ``fix``: how to make it again (the Recommender gives run_fixes.index_fix: the rebuild of that run, with its settings)."""
     if not path.exists():
-        raise ArtifactError(f"index '{path}' is missing; {fix}")
+        raise missing_error(path, "index", fix)
     verify_index_file(path, (meta.get("files") or {}).get(path.name), fix=fix)
     try:
         idx = faiss.read_index(str(path)) if _c_path(path) else \
