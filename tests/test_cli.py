@@ -1568,6 +1568,21 @@ def test_export_help_examples_run_as_written_in_an_empty_folder(trained_run, tmp
         assert any(folder.iterdir()), argv
 
 
+def test_export_help_says_a_missing_folder_is_made(trained_run, tmp_path, monkeypatch):
+    """A first-hour review: `export -h` said `--topk-all top10.parquet -k 10   # a file: its folder must exist`,
+    where a missing folder is made, with a note. The help says so, and its --topk-all example into a folder not
+    there makes it with that note."""
+    text = invoke("export", "-h").stdout
+    assert "must exist" not in text
+    line = next(x for x in text.splitlines() if "--topk-all" in x and x.strip().startswith("embedrec export"))
+    assert "out/top10.parquet" in line and "missing folder is made" in line, line
+    monkeypatch.chdir(tmp_path)
+    r = invoke(*shlex.split(line.split("#")[0])[1:], "--run", trained_run.cfg.run.dir)
+    assert r.exit_code == 0, r.stderr
+    assert "note: made the folder 'out' for 'out/top10.parquet'" in r.stderr, r.stderr
+    assert (tmp_path / "out" / "top10.parquet").is_file()
+
+
 def test_ingest_takes_format_table_as_the_other_commands_name_it(synth_dir, tmp_path):
     """A first-hour review: `ingest --format table` was refused ('text', 'json'), where train, evaluate, recommend
     and tune-dims take table; it is the text summary (stderr), as text is."""

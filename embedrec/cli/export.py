@@ -43,7 +43,7 @@ def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k,
       embedrec export --to projector -o out/projector --sample-users 500
       embedrec export --to parquet -o out/embeddings
       embedrec export --to torch -o out/model         # state_dict.pt of the PyTorch module
-      embedrec export --topk-all top10.parquet -k 10   # a file: its folder must exist
+      embedrec export --topk-all out/top10.parquet -k 10   # a file; a missing folder is made (a note says so)
       embedrec export --plot movies.png
     """
     from embedrec.api import export_misapplied, export_run
