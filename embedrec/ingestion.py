@@ -74,10 +74,10 @@ def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | No
         total, again = len(keep), n_repeated + n_exact  # (exact copies too: a play log of identical rows, a review)
         if total and again >= REPEATS_WARN_SHARE * total:  # a first-hour pass: 42% of a log's rows dropped,
             # counted in the summary alone
-            log.warning("%s of the %s rows (%.0f%%) repeat a (user, movie) pair already rated: each pair keeps its "
+            log.warning("%s of the %s rows (%.0f%%) %s a (user, movie) pair already rated: each pair keeps its "
                         "latest row (data.repeats=latest); if they are plays or clicks to count, ingest with "
                         "«--set data.repeats=sum|data.repeats='sum'»", f"{again:,}", f"{total:,}",
-                        100 * again / total)
+                        100 * again / total, "repeats" if again == 1 else "repeat")
     if cfg.min_rating is not None:
         n2 = len(ratings)
         kept = ratings["rating"].to_numpy() >= cfg.min_rating
@@ -199,7 +199,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
 
     framed = NAMED.get(str(cfg.source)) == "the DataFrame"  # er.ingest(df): read from its cache file, said as itself
     movies_said = NAMED.get(str(cfg.movies), "the movies file") if cfg.movies else "the movies file"  # movies=df's
-    log.info("read %s rows (%s%s) in %.1fs", f"{len(raw.ratings) + raw.missing_dropped:,}",
+    n_read = len(raw.ratings) + raw.missing_dropped
+    log.info("read %s row%s (%s%s) in %.1fs", f"{n_read:,}", "" if n_read == 1 else "s",
              "a pandas DataFrame" if framed else f"{raw.layout} layout",
              f"; {raw.missing_dropped:,} dropped" if raw.missing_dropped else "", time.perf_counter() - t0)
     if floor_note:  # after what was read (a review: it came first)
@@ -327,18 +328,24 @@ def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataC
         rest = n_unknown - apart[0]
         if cfg.unknown_movies == "drop":
             ratings = ratings[~unknown.to_numpy()]
-        log.warning("%s ratings are for movies absent from %s as its ids are written: %s of them %s; %s; %s",
-                    f"{n_unknown:,}", said, "all" if not rest else f"{apart[0]:,}", apart[1], apart[2],
+        log.warning("%s absent from %s as its ids are written: %s of them %s; %s; %s", _for_movies(n_unknown), said,
+                    ("it" if n_unknown == 1 else "all") if not rest else f"{apart[0]:,}", apart[1], apart[2],
                     ("dropped" if cfg.unknown_movies == "drop" else "kept (untitled) meanwhile") +
                     (f", with the other {rest:,}, of movies it does not have" if rest else ""))
     elif n_unknown:
         if cfg.unknown_movies == "drop":
             ratings = ratings[~unknown.to_numpy()]
-            log.warning("dropped %s ratings for movies absent from %s", f"{n_unknown:,}", said)
+            log.warning("dropped %s rating%s for %s absent from %s", f"{n_unknown:,}", "" if n_unknown == 1 else "s",
+                        "a movie" if n_unknown == 1 else "movies", said)
         else:
-            log.warning("%s ratings are for movies absent from %s; kept (untitled). Set "
-                        "data.unknown_movies=drop to drop them", f"{n_unknown:,}", said)
+            log.warning("%s absent from %s; kept (untitled). Set data.unknown_movies=drop to drop %s",
+                        _for_movies(n_unknown), said, "it" if n_unknown == 1 else "them")
     return ratings
+
+
+def _for_movies(n: int) -> str:
+    """'1 rating is for a movie', '2 ratings are for movies' (a first-hour review: '1 ratings are for movies')."""
+    return "1 rating is for a movie" if n == 1 else f"{n:,} ratings are for movies"
 
 
 def _written_apart(absent: pd.Series, known: pd.Series, cfg: DataConfig) -> tuple[int, str, str] | None:

@@ -1356,7 +1356,35 @@ def test_a_movies_file_of_other_ids_is_refused(tmp_path):
     movies.write_text("movie_id,title,genres\n10,A (1990),Drama\n1002,B (1991),Comedy\n")  # some: kept, warned
     r, out = ingest(tmp_path, ratings, "--set", f"data.movies={movies}", "--set", "split.valid=0", "--set",
                     "split.test=0")
-    assert r.exit_code == 0 and "1 ratings are for movies absent from the movies file; kept (untitled)" in r.stderr
+    assert r.exit_code == 0 and "1 rating is for a movie absent from the movies file; kept (untitled). Set " \
+        "data.unknown_movies=drop to drop it" in r.stderr, r.stderr  # (a first-hour review: '1 ratings are')
+    r, out = ingest(tmp_path / "d", ratings, "--set", f"data.movies={movies}", "--set", "split.valid=0", "--set",
+                    "split.test=0", "--set", "data.unknown_movies=drop")
+    assert r.exit_code == 0 and "dropped 1 rating for a movie absent from the movies file" in r.stderr, r.stderr
+
+
+def test_ingest_warnings_of_one_say_it_in_the_singular(tmp_path, caplog, monkeypatch):
+    """A first-hour review: '1 ratings are for movies absent from the movies file'; the other counted warnings of
+    ingest say one in the singular too (and two or more as before)."""
+    import logging
+
+    from embedrec.config import SplitConfig
+    from embedrec.data.summary import warn_empty_splits
+
+    src = tmp_path / "r.csv"  # one row of the five repeats a pair: 20%, above the warning's share
+    src.write_text("user_id,movie_id,rating,timestamp\n1,1,4,1\n1,1,5,2\n2,1,3,3\n2,2,4,4\n3,3,5,5\n")
+    r, out = ingest(tmp_path, src, "--set", "split.valid=0", "--set", "split.test=0")
+    assert r.exit_code == 0 and "1 of the 5 rows (20%) repeats a (user, movie) pair already rated" in r.stderr, \
+        r.stderr
+    monkeypatch.setattr(logging.getLogger("embedrec"), "propagate", True)  # off after any CLI test in this process
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        for dropped, kept in ((1, 1), (2, 3)):
+            warn_empty_splits(SplitConfig(valid=0.1, test=0.1), {"valid": 0, "test": 0}, dropped, kept)
+    assert [m.split(" (")[1].split(")")[0] for m in caplog.messages] == [
+        "1 row of users or movies with no training rating was dropped; 1 user's only held-out rating went back "
+        "to train, so each user has one",
+        "2 rows of users or movies with no training rating were dropped; 3 users' only held-out rating went back "
+        "to train, so each user has one"]
 
 
 def test_a_blank_text_id_is_refused_by_line_or_dropped_and_a_dataframe_s_by_row(tmp_path):

@@ -74,9 +74,11 @@ def warn_empty_splits(split_cfg: SplitConfig, counts: dict, dropped: int, kept: 
     one held-out rating went back to train (keep_users_in_train)."""
     empty = [k for k in ("valid", "test") if (getattr(split_cfg, k, 0) or 0) > 0 and counts.get(k, 0) == 0]
     if empty:
-        why = [f"{dropped:,} rows of users or movies with no training rating were dropped"] if dropped else []
+        why = [f"{dropped:,} row{'' if dropped == 1 else 's'} of users or movies with no training rating "
+               f"{'was' if dropped == 1 else 'were'} dropped"] if dropped else []
         if kept:
-            why.append(f"{kept:,} users' only held-out rating went back to train, so each user has one")
+            whose = "user's" if kept == 1 else "users'"
+            why.append(f"{kept:,} {whose} only held-out rating went back to train, so each user has one")
         why = f" ({'; '.join(why)})" if why else ""
         then = " and ".join(x for k, x in (("valid", "train cannot stop early"),
                                            ("test", "evaluate has nothing to score")) if k in empty)
