@@ -358,37 +358,40 @@ def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool, shown=
         write_json(record, result.to_dict())
 
     log.info("cross-validation of %d folds into %s: each fold ingested, trained and evaluated in a folder of its own "
-             "(fold-0 to fold-%d), a dataset and a run", k, out, k - 1)
+             "(fold-0 to fold-%d, named by its split.fold, from 0), a dataset and a run", k, out, k - 1)
     for i in range(k):  # (the record is written as each fold ends: a first fold that fails leaves no folder behind)
         fcfg = fold_config(cfg, out, k, i)
         t0 = time.perf_counter()
-        log.info("fold %d of 0-%d: %s", i, k - 1, f"into {out / f'fold-{i}'}")
+        # (human text counts from 1, 'fold 1 of 5'; the folders, split.fold and the results' 'fold' from 0: a
+        # first-hour review read 'fold 0 of 0-4')
+        log.info("fold %d of %d: into %s", i + 1, k, out / f"fold-{i}")
         try:
             kept, counts = _fold(fcfg, fresh, progress)
             metrics = _evaluate(fcfg, ks)
         except (KeyboardInterrupt, Interrupted) as e:
             signum = stop_signal(e)
-            done = f"folds 0-{i - 1} are done and kept" if i > 1 else "fold 0 is done and kept" if i else \
+            done = f"folds 1-{i} are done and kept" if i > 1 else "fold 1 is done and kept" if i else \
                 "no fold is done yet"
-            raise Interrupted(f"cross-validation {how_stopped(signum)} in fold {i} ({done}; this fold's dataset and "
-                              f"checkpoints, where written, are kept in {out / f'fold-{i}'}): rerun «the same command|"
-                              "cross_validate with the same arguments» to go on from there", terminated=signum) from None
+            raise Interrupted(f"cross-validation {how_stopped(signum)} in fold {i + 1} of {k} ({done}; this fold's "
+                              f"dataset and checkpoints, where written, are kept in {out / f'fold-{i}'}): rerun «the "
+                              "same command|cross_validate with the same arguments» to go on from there",
+                              terminated=signum) from None
         seconds = time.perf_counter() - t0
         test = metrics["splits"].get("test") or {}
         if "model" not in test:
-            raise ArtifactError(f"fold {i}'s test split in {fcfg.data.prepared} has no rows to score (every test row "
-                                "dropped at ingest?); cross-validation needs each fold's test rows: give each user "
-                                "more ratings, or fewer folds")
+            raise ArtifactError(f"the test split of fold {i + 1} of {k} in {fcfg.data.prepared} has no rows to score "
+                                "(every test row dropped at ingest?); cross-validation needs each fold's test rows: "
+                                "give each user more ratings, or fewer folds")
         result.folds.append({"fold": i, "dataset": fcfg.data.prepared, "run": fcfg.run.dir, "counts": counts,
                              "seconds": round(seconds, 2), "kept": kept, "metrics": test})
         save()
-        log.info("fold %d of 0-%d: %s (%.1fs%s)", i, k - 1, _headline(test["model"], result.summary, shown), seconds,
+        log.info("fold %d of %d: %s (%.1fs%s)", i + 1, k, _headline(test["model"], result.summary, shown), seconds,
                  f"; its {kept} kept from an earlier run" if kept else "")
         if i == 0 and k > 1:  # the cost, once measured (a review: --folds 100000 ran 174 folds, 5.7 GB, unsaid)
             size = disk_bytes(out / "fold-0")
             took = f"{seconds:.1f}s and " if not kept else ""
             whole = f"{seconds * k:.0f}s and " if not kept else ""
-            log.info("fold 0 took %s%s on disk: the %d folds about %s%s", took, size_text(size), k, whole,
+            log.info("fold 1 took %s%s on disk: the %d folds about %s%s", took, size_text(size), k, whole,
                      size_text(size * k))
     save()
     log.info("%d folds in %.1fs: %s; results: %s", k, result.seconds, _summary_line(result.summary, shown), record)

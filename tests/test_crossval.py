@@ -58,7 +58,7 @@ def test_a_kfold_ingest_partitions_the_ratings(source, tmp_path):
         tests.append(test)
     from embedrec.ingestion import format_summary
 
-    assert "split (random, test fold 2 of folds 0-2): train " in format_summary({**summary, "output": "x", "seconds": 0})
+    assert "split (random, test fold 3 of 3 (split.fold=2)): train " in format_summary({**summary, "output": "x", "seconds": 0})
     held = pd.concat(tests)
     pairs = list(zip(held.user_id, held.movie_id))
     assert len(pairs) == len(set(pairs)) == len(ratings) - 1  # disjoint, and all but user 9001's one rating
@@ -96,8 +96,8 @@ def test_cross_validate_summarises_each_folds_evaluation(source, tmp_path, caplo
     assert rows[3]["ndcg@10"] == s["mean"] and "users_evaluated" not in rows[3]
     assert len(cv.rows(models=None)) == 6 * len(cv.summary)
     said = [r.getMessage() for r in caplog.records]
-    assert f"fold 0 of 0-2: test ndcg@10 {values[0]:.4f} (" in "\n".join(said)
-    assert f"fold 1 of 0-2: test ndcg@10 {values[1]:.4f} (mean so far {np.mean(values[:2]):.4f} +- " in "\n".join(said)
+    assert f"fold 1 of 3: test ndcg@10 {values[0]:.4f} (" in "\n".join(said)
+    assert f"fold 2 of 3: test ndcg@10 {values[1]:.4f} (mean so far {np.mean(values[:2]):.4f} +- " in "\n".join(said)
     assert not any("best epoch" in m or "als_reg" in m for m in said)  # each fit's own lines: -v only
     record = json.loads((tmp_path / "cv" / "cross_validation.json").read_text())
     assert record["summary"]["model"]["ndcg@10"]["mean"] == pytest.approx(mean)
@@ -124,7 +124,7 @@ def test_a_rerun_keeps_the_folds_done_and_resumes_a_stopped_one(source, tmp_path
     monkeypatch.setattr(crossval, "_evaluate", stopped)
     with pytest.raises(Interrupted) as e:
         er.cross_validate(str(source), cfg, folds=3, output=tmp_path / "cv", ks=(10,))
-    assert str(e.value).startswith("cross-validation interrupted in fold 1 (fold 0 is done and kept; ")
+    assert str(e.value).startswith("cross-validation interrupted in fold 2 of 3 (fold 1 is done and kept; ")
     assert str(e.value).endswith("rerun cross_validate with the same arguments to go on from there")
     assert e.value.cli_message().endswith("rerun the same command to go on from there")
     monkeypatch.setattr(crossval, "_evaluate", real)
@@ -193,7 +193,7 @@ def test_a_fold_stopped_in_training_resumes_to_the_same_model(source, tmp_path, 
 
     monkeypatch.setattr(crossval, "_fold", fold)
     monkeypatch.setattr(als.ALS, "epoch", epoch)
-    with pytest.raises(Interrupted, match="in fold 1 .fold 0 is done and kept; "):
+    with pytest.raises(Interrupted, match="in fold 2 of 2 .fold 1 is done and kept; "):
         er.cross_validate(str(source), cfg, folds=2, output=tmp_path / "cv", ks=(10,))
     from embedrec.run_layout import has_checkpoint
 
@@ -311,7 +311,7 @@ def test_a_fresh_rerun_says_no_fold_runs_publish_line(source, tmp_path):
     assert invoke(*args).exit_code == 0
     r = invoke(*args, "--fresh")
     assert r.exit_code == 0, r.stderr
-    assert "now serves" not in r.stderr and "fold 1 of 0-1: test ndcg@10 " in r.stderr, r.stderr
+    assert "now serves" not in r.stderr and "fold 2 of 2: test ndcg@10 " in r.stderr, r.stderr
 
 
 def test_the_command_prints_rows_on_stdout_and_progress_on_stderr(source, tmp_path):
@@ -328,7 +328,7 @@ def test_the_command_prints_rows_on_stdout_and_progress_on_stderr(source, tmp_pa
     assert [x["fold"] for x in rows if x["model"] == "model"] == ["0", "1", "mean", "std", "se"]
     mean = next(float(x["ndcg@10"]) for x in rows if x["fold"] == "mean" and x["model"] == "model")
     assert mean == pytest.approx(np.mean([float(x["ndcg@10"]) for x in rows[:2]]), abs=1e-6)
-    assert "fold 0 of 0-1: test ndcg@10 " in r.stderr and "2 folds in " in r.stderr
+    assert "fold 1 of 2: test ndcg@10 " in r.stderr and "2 folds in " in r.stderr
     assert f"results: {tmp_path / 'cv' / 'cross_validation.json'}" in r.stderr
     # json: what cross_validation.json holds, its metrics cut to --metrics' (the counts kept); the stderr lines give
     # --metrics' too (a review: the summary line said recall@10 under --metrics ndcg)
@@ -351,9 +351,14 @@ def test_the_command_prints_rows_on_stdout_and_progress_on_stderr(source, tmp_pa
     r = invoke("cross-validate", source, "--folds", "2", "-o", tmp_path / "cv", "-k", "10", "--metrics", "recall",
                *sets, "--set", f"data.cache_dir={tmp_path / 'cache'}")
     f1, s = record["folds"][1]["metrics"]["model"]["recall@10"], record["summary"]["model"]["recall@10"]
-    assert f"fold 1 of 0-1: test recall@10 {f1:.4f} (mean so far {s['mean']:.4f} +- {s['se']:.4f} SE)" in r.stderr
+    assert f"fold 2 of 2: test recall@10 {f1:.4f} (mean so far {s['mean']:.4f} +- {s['se']:.4f} SE)" in r.stderr
     assert f": recall@10 {s['mean']:.4f} +- {s['se']:.4f} (SE); results: " in r.stderr and "ndcg" not in r.stderr
     assert r.stdout.splitlines()[0] == "fold\tmodel\trecall@10"
+    r = invoke("cross-validate", source, "--folds", "2", "-o", tmp_path / "cv", "-k", "10", "--metrics", "recall",
+               "--format", "table", *sets, "--set", f"data.cache_dir={tmp_path / 'cache'}")
+    assert r.exit_code == 0 and r.stdout.split()[:3] == ["metric", "0", "1"], r.stdout
+    assert "columns 0-1: the model's test metrics of each fold, by its split.fold (from 0, as its folder fold-0 to " \
+           "fold-1); mean, std and se over the folds (se = std / sqrt(2))" in r.stderr, r.stderr
     r = invoke("cross-validate", source, "-o", tmp_path / "cv3", "--metrics", "rmse,mae")  # nothing would be printed
     assert (r.exit_code, r.stdout, r.stderr) == (2, "", "error: --metrics rmse,mae: rmse and mae score an explicit "
                                                  "model's predicted ratings, and the model cross-validate trains is "
@@ -397,17 +402,18 @@ def test_a_k_no_data_can_fill_is_refused_and_the_cost_is_said(source, tmp_path, 
     caplog.set_level("INFO", logger="embedrec")
     cv = er.cross_validate(str(source), cfg, folds=2, output=tmp_path / "cv", ks=(10,))
     said = [r.getMessage() for r in caplog.records]
-    first = said.index(f"fold 0 of 0-1: into {tmp_path / 'cv' / 'fold-0'}")
+    first = said.index(f"fold 1 of 2: into {tmp_path / 'cv' / 'fold-0'}")
     assert said[first - 1] == (f"cross-validation of 2 folds into {tmp_path / 'cv'}: each fold ingested, trained and "
-                               "evaluated in a folder of its own (fold-0 to fold-1), a dataset and a run")
-    cost = next(m for m in said if m.startswith("fold 0 took "))
+                               "evaluated in a folder of its own (fold-0 to fold-1, named by its split.fold, from 0), a dataset and "
+                               "a run")
+    cost = next(m for m in said if m.startswith("fold 1 took "))
     size = disk_bytes(tmp_path / "cv" / "fold-0")  # (fold 0's folder is as it was: fold 1 writes its own)
     seconds = cv.folds[0]["seconds"]  # (recorded to 0.01 s: the line's 0.1 s may round the other way, 1.25 from
     # 1.2549: a flake under load)
-    m = re.fullmatch(r"fold 0 took ([0-9.]+)s and (.+) on disk: the 2 folds about ([0-9]+)s and (.+)", cost)
+    m = re.fullmatch(r"fold 1 took ([0-9.]+)s and (.+) on disk: the 2 folds about ([0-9]+)s and (.+)", cost)
     assert m and abs(float(m[1]) - seconds) <= 0.051 and abs(float(m[3]) - 2 * seconds) <= 0.6, cost
     assert (m[2], m[4]) == (size_text(size), size_text(2 * size)), cost
-    assert said.index(cost) < said.index(next(m for m in said if m.startswith("fold 1 of 0-1: into")))
+    assert said.index(cost) < said.index(next(m for m in said if m.startswith("fold 2 of 2: into")))
 
 
 def test_disk_bytes_counts_each_file_once_as_du_does(tmp_path):

@@ -75,8 +75,9 @@ def cross_validate(cfg: Config, source, folds, output, ks, metric_texts, fresh, 
     table = [{"metric": c, **{str(r["fold"]): r.get(c) for r in model},
               **{f"{m} mean": res.summary[m].get(c, {}).get("mean") for m in others}} for c in cols[2:]]
     write_rows(table, ["metric", *(str(r["fold"]) for r in model), *(f"{m} mean" for m in others)], fmt)
-    log.info("columns 0-%d: the model's test metrics of each fold; mean, std and se over the folds (se = std / "
-             "sqrt(%d)); then each baseline's mean", res.k - 1, res.k)
+    log.info("columns 0-%d: the model's test metrics of each fold, by its split.fold (from 0, as its folder fold-0 "
+             "to fold-%d); mean, std and se over the folds (se = std / sqrt(%d)); then each baseline's mean",
+             res.k - 1, res.k - 1, res.k)
 
 
 def _config(path, overrides, folds):

@@ -144,10 +144,13 @@ def format_summary(s: dict) -> str:
 
 
 def _split_named(split: dict) -> str:
-    """'random', or a K-fold split's 'random, test fold 2 of folds 0-4'."""
+    """'random', or a K-fold split's 'random, test fold 3 of 5 (split.fold=2)': counted from 1, the key's value
+    from 0 (a first-hour review read cross-validate's 'fold 0 of 0-4')."""
     if not isinstance(split.get("folds"), int):
         return str(split["method"])
-    return f"{split['method']}, test fold {split.get('fold')} of folds 0-{split['folds'] - 1}"
+    fold = split.get("fold")
+    return (f"{split['method']}, test fold {fold + 1} of {split['folds']} (split.fold={fold})" if isinstance(fold, int)
+            else f"{split['method']}, test fold {fold} of {split['folds']}")
 
 
 def _cleaning_item(key: str, value: int, cleaning: dict, floor=None, counted: bool = False) -> str:
