@@ -549,15 +549,17 @@ class History:
                f"{f' ({parts})' if parts else ''}>"
 
     def to_rows(self) -> Iterator[dict]:
-        """One dict per movie: user_id, movie_id, title, year, genres, rating (``count`` on a click log's model:
-        an int), time (where the dataset has times: ISO 8601 in UTC, None for a rated_below or update row) and
-        split."""
+        """One dict per movie: user_id, movie_id, title, year, genres, rating (``count`` on a click log's model),
+        time (where the dataset has times: ISO 8601 in UTC, None for a rated_below or update row) and split. A
+        whole rating or count is an int (4, not 4.0), another a float (3.5), as predict passes a file's ratings
+        through: so every format prints it alike (a first-hour review: 1 in the table, 1.0 in csv, tsv and
+        json)."""
         e, value = self._engine, "count" if self.counts else "rating"
         times = self.timestamps.tolist() if self.timestamps is not None else None
         for i, (m, r) in enumerate(zip(self._rows.tolist(), self.ratings.tolist())):
             row = {"user_id": self.user_id, "movie_id": py_id(e.movie_ids[m]), "title": e.titles[m] or None,
                    "year": e.years[m], "genres": list(e.genres[m] or []),
-                   value: None if r != r else int(r) if self.counts and r.is_integer() else r}
+                   value: None if r != r else int(r) if r.is_integer() else r}
             if times is not None:
                 row["time"] = _utc(times[i])
             row["split"] = self.splits[i]

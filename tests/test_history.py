@@ -530,6 +530,51 @@ def _cli(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
 
+def test_a_rating_is_written_alike_in_every_format():
+    """A first-hour review: history printed a rating as 1 in the table but 1.0 in csv, tsv and json. A whole
+    rating is written as predict writes a file's ratings it passes through, 4 (an int in JSON), a half star as
+    3.5, in every format; a row without one empty (null)."""
+    import io
+    from types import SimpleNamespace
+
+    from embedrec.output import write_rows
+    from embedrec.results import History
+
+    engine = SimpleNamespace(movie_ids=np.array([10, 11, 12]), titles=["A", "B", ""], years=[1990, None, 2001],
+                             genres=[["Drama"], [], None])
+    rated = _rated([0, 1, 2], [4.0, 3.5, np.nan], [30, 20, np.nan], [0, 2, 3])
+    h = History(engine, 7, rated, np.arange(3))
+    rows = list(h.to_rows())
+    assert [r["rating"] for r in rows] == [4, 3.5, None] and type(rows[0]["rating"]) is int
+    said = {}
+    for fmt in ("table", "csv", "tsv", "json", "jsonl"):
+        out = io.StringIO()
+        write_rows(h.to_rows(), h.columns, fmt, out=out)
+        said[fmt] = out.getvalue()
+    assert json.loads(said["json"]) == [json.loads(line) for line in said["jsonl"].splitlines()] == rows
+    assert '"rating": 4,' in said["json"] and '"rating": 3.5,' in said["json"]
+    csv_rows = [line.split(",") for line in said["csv"].splitlines()[1:]]
+    tsv_rows = [line.split("\t") for line in said["tsv"].splitlines()[1:]]
+    assert [r[5] for r in csv_rows] == [r[5] for r in tsv_rows] == ["4", "3.5", ""]
+    assert _table_column(said["table"], "rating") == ["4", "3.5", ""]
+    # whole ratings alone (the review's case): 1 and 5 in every format
+    h = History(engine, 7, _rated([0, 1], [1.0, 5.0], [30, 20], [0, 1]), np.arange(2))
+    for fmt in ("table", "csv", "json"):
+        out = io.StringIO()
+        write_rows(h.to_rows(), h.columns, fmt, out=out)
+        said[fmt] = out.getvalue()
+    assert _table_column(said["table"], "rating") == [line.split(",")[5] for line in said["csv"].splitlines()[1:]] \
+        == [str(r["rating"]) for r in json.loads(said["json"])] == ["1", "5"]
+
+
+def _table_column(text: str, name: str) -> list[str]:
+    """A table's column ``name``, each cell by the header's place of it (a cell may be empty)."""
+    lines = text.splitlines()
+    start = lines[0].index(name)
+    end = start + len(lines[0][start:]) - len(lines[0][start:].split(None, 1)[1]) if " " in lines[0][start:] else None
+    return [line[start:end].strip() for line in lines[1:]]
+
+
 def test_history_cli_formats(tiny):
     cfg, _, _, m = tiny
     run = ["--run", cfg.run.dir]
