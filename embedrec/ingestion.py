@@ -55,8 +55,8 @@ REPEATS_WARN_SHARE = 0.1  # repeated pairs dropped above this share of the rows:
 
 def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | None = None,
           k_core: list | None = None, first_time: bool = False, events: list | None = None) -> pd.DataFrame:
-    """Drop exact duplicates, keep the latest of repeated (user, movie) (data.repeats=sum: sum them, see
-    :func:`sum_repeats`), threshold, k-core. Counts go in report; ``below`` (a list) receives the (user_id,
+    """Drop repeated rows (the same in the columns read), keep the latest of repeated (user, movie)
+    (data.repeats=sum: sum them, see :func:`sum_repeats`), threshold, k-core. Counts go in report; ``below`` (a list) receives the (user_id,
     movie_id) pairs dropped by data.min_rating: rated, so never recommended (Dataset.rated_below); ``k_core`` those
     the k-core filter drops (for the users it leaves out: Dataset.rated_below_unknown). ``first_time`` and
     ``events``: what a time split of summed pairs reads (:func:`sum_repeats`). The threshold and the k-core filter

@@ -342,7 +342,7 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
     refused); a pair given twice taken as ingest takes it (the latest rating; a counts model's events summed)."""
     import pandas as pd
 
-    from embedrec.data.repeats import dedupe_mask, sum_repeats
+    from embedrec.data.repeats import dedupe_mask, same_as_read, sum_repeats
 
     df = raw.ratings.reset_index(drop=True)
     _check_values(raw, df["rating"].to_numpy(np.float64), engine)
@@ -410,7 +410,7 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
         mask, exact, dropped = dedupe_mask(frame)
         if exact or dropped:
             log.info("%s: %s%s given again: the latest rating of each pair kept, as ingest keeps it", raw.origin[0],
-                     _n(exact, "exact duplicate") if exact else "",
+                     f"{_n(exact, 'row')} {same_as_read('timestamp' in frame)}" if exact else "",
                      (" and " if exact else "") + _n(dropped, "pair") if dropped else "")
         frame = frame[mask]
     return Pairs(frame["user_id"].to_numpy(np.int64), frame["movie_id"].to_numpy(np.int64),

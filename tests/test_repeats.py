@@ -668,8 +668,32 @@ def test_a_datasets_summary_is_what_ingest_printed(tmp_path):
     assert r.exit_code == 0, r.stderr
     said = load_dataset(tmp_path / "a").summary()
     lines = said.splitlines()
-    assert lines[0].startswith("d: 30 users x 12 movies") and "exact duplicates dropped 1" in said, said
+    assert lines[0].startswith("d: 30 users x 12 movies") and "repeated rows (same user, movie and rating as read) dropped 1" in said, said
     assert said in r.stderr and r.stderr.split(said)[1].startswith(f"\nwrote {tmp_path / 'a'} in "), r.stderr
+
+
+def test_rows_the_same_in_the_columns_read_are_said_as_such_not_as_exact_duplicates(tmp_path):
+    """A first-hour review: a play log `user,movie_id,plays,watched_at` read without its time column
+    (data.columns.rating=plays; watched_at not read) said 'exact duplicates dropped 188' where no two lines of
+    the file are the same: its rows match only on the columns read. The summary says what was compared; with a
+    time column read, the time too."""
+    lines = ["user,movie_id,plays,watched_at"] + [f"{u},{m},{1 + (u + m) % 3},2024-03-01T20:{m:02d}:00Z"
+                                                 for u in range(1, 21) for m in range(1, 11)]
+    lines += [f"{u},1,{1 + (u + 1) % 3},2024-03-02T21:00:{u:02d}Z" for u in range(1, 4)]  # same pair, later time
+    (tmp_path / "plays.csv").write_text("\n".join(lines) + "\n")
+    assert len(set(lines)) == len(lines)  # no identical lines
+    sets = ("--set", "data.columns.user=user", "--set", "data.columns.rating=plays", "--set", "data.min_rating=null")
+    r = invoke("ingest", tmp_path / "plays.csv", "-o", tmp_path / "a", *sets)
+    assert r.exit_code == 0, r.stderr
+    cleaning = next(line for line in r.stderr.splitlines() if line.startswith("cleaning: "))
+    assert "repeated rows (same user, movie and rating as read) dropped 3, " in cleaning, cleaning
+    assert "exact duplicates" not in r.stderr
+    r = invoke("ingest", tmp_path / "plays.csv", "-o", tmp_path / "b", *sets,
+               "--set", "data.columns.timestamp=watched_at")
+    assert r.exit_code == 0, r.stderr
+    cleaning = next(line for line in r.stderr.splitlines() if line.startswith("cleaning: "))
+    assert "repeated rows (same user, movie, rating and time as read) dropped 0, repeated pairs dropped 3" in \
+        cleaning, cleaning
 
 
 def test_min_rating_auto_leaves_counts_and_star_scales_alone(tmp_path):

@@ -377,7 +377,8 @@ def test_unknown_users_movies_and_bad_ratings(runs, tmp_path, caplog):
     with caplog.at_level(logging.INFO, "embedrec"):
         record = er.update_users(run, f)
     assert (record["users"], record["pairs"], record["ratings"]["rows"]) == (1, 2, 4)
-    assert f"{f}: 1 exact duplicate given again" in caplog.text  # one, not '1 exact duplicates'
+    # one, not '1 exact duplicates'; rows the same in the columns read, not identical lines (a first-hour review)
+    assert f"{f}: 1 row (same user, movie and rating as read) given again" in caplog.text
     assert f"re-solved 1 of the 1 user named in '{f}' with 2 new ratings (" in caplog.text
     # (its marks resolved: the library's terms, or the CLI's where a CLI test before installed its filter)
     assert any(f"left 1 of the 4 ratings in {f} out: '99999' is not in the training data (the first at {f}:3); "

@@ -125,7 +125,7 @@ class Dataset:
 
     def summary(self) -> str:
         """The summary ``embedrec ingest`` printed of this dataset, from its manifest: its counts, split, rating
-        values and what the cleaning dropped or kept (``manifest['cleaning']``: exact duplicates, repeats summed,
+        values and what the cleaning dropped or kept (``manifest['cleaning']``: repeated rows, repeats summed,
         ratings below data.min_rating ...), the lines the CLI prints (a notebook review: er.ingest logged none of
         them); not its warnings (train repeats those a model needs: the dislikes, two values above 0)."""
         from embedrec.data.summary import format_summary

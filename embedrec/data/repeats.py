@@ -32,9 +32,17 @@ def _pair_key(ratings: pd.DataFrame) -> np.ndarray:
     return u * (int(m.max(initial=0)) + 1) + m
 
 
+def same_as_read(timed: bool) -> str:
+    """What makes a row one :func:`dedupe_mask`'s first count counts, in words: '(same user, movie, rating and
+    time as read)'; without a time column, '(same user, movie and rating as read)'. Rows the same in the columns
+    read, not identical lines (a first-hour review: 'exact duplicates dropped 188' of a file without two
+    identical lines, its rows differing in a column ingest does not read)."""
+    return "(same user, movie, rating and time as read)" if timed else "(same user, movie and rating as read)"
+
+
 def dedupe_mask(ratings: pd.DataFrame) -> tuple[np.ndarray, int, int]:
-    """Rows to keep: exact duplicates dropped, then for a repeated (user, movie) the latest rating (ties: the
-    later line). Returns (keep mask in input order, exact duplicates, repeated pairs dropped). Ingest's rule of a
+    """Rows to keep: those the same in the columns read (user, movie, rating, time) dropped but the first, then for a repeated (user, movie) the latest rating (ties: the
+    later line). Returns (keep mask in input order, repeated rows dropped, repeated pairs dropped). Ingest's rule of a
     pair given twice, which update-users' ratings file follows too (user_update.py).
 
     The common case (nothing repeated) costs a sorted copy of the pair keys: 16 bytes a row at the peak, where

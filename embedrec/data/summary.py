@@ -135,7 +135,8 @@ def format_summary(s: dict) -> str:
              f"{values}: " + "  ".join(f"{k}:{v:,}" for k, v in s["rating_histogram"].items())
              if len(s["rating_histogram"]) <= 12 else f"{values}: {len(s['rating_histogram'])} distinct",
              f"split ({_split_named(s['split'])}): " + ", ".join(f"{k} {s['split'][k]:,}" for k in SPLITS),
-             "cleaning: " + ", ".join(_cleaning_item(k, v, s["cleaning"], s.get("min_rating"), counted)
+             "cleaning: " + ", ".join(_cleaning_item(k, v, s["cleaning"], s.get("min_rating"), counted,
+                                                     s.get("has_timestamps", True))
                                       for k, v in s["cleaning"].items()
                                       if isinstance(v, int) and k not in ("repeated_pairs_summed", "training_pairs_cut",
                                                                           "below_min_rating_kept_as_seen")),
@@ -153,8 +154,11 @@ def _split_named(split: dict) -> str:
             else f"{split['method']}, test fold {fold} of {split['folds']}")
 
 
-def _cleaning_item(key: str, value: int, cleaning: dict, floor=None, counted: bool = False) -> str:
-    """'exact duplicates dropped 3'; data.repeats=sum's two counts as one: 'repeats summed 5 rows into 2 pairs', and
+def _cleaning_item(key: str, value: int, cleaning: dict, floor=None, counted: bool = False,
+                   timed: bool = True) -> str:
+    """'repeated pairs dropped 3'; the rows the same in the columns read (``timed``: a time column was read) as
+    'repeated rows (same user, movie, rating and time as read) dropped 188' (the manifest's
+    exact_duplicates_dropped); data.repeats=sum's two counts as one: 'repeats summed 5 rows into 2 pairs', and
     a time split's of them: '2 training pairs counted up to the cut (3 later events dropped)'; data.min_rating's
     two as one, saying what each counts (a review: 'below min rating dropped 28,707 ... below min rating kept as
     seen 28,104'): '28,707 ratings below data.min_rating 1 dropped from training (28,104 of them kept as seen, never
@@ -177,4 +181,8 @@ def _cleaning_item(key: str, value: int, cleaning: dict, floor=None, counted: bo
         pairs = cleaning.get("training_pairs_cut", 0)
         return (f"{pairs:,} training pair{'' if pairs == 1 else 's'} counted up to the cut ({value:,} later "
                 f"event{'' if value == 1 else 's'} dropped)")
+    if key == "exact_duplicates_dropped":
+        from embedrec.data.repeats import same_as_read
+
+        return f"repeated rows {same_as_read(timed)} dropped {value:,}"
     return f"{key.replace('_', ' ')} {value:,}"
