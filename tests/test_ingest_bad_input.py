@@ -476,6 +476,60 @@ def test_two_columns_of_the_timestamps_other_names_are_named_not_guessed(tmp_pat
     assert not json.loads((out / "current" / "manifest.json").read_text())["has_timestamps"]
 
 
+def test_times_kind_by_hand():
+    """data.columns.times_kind: a column's first rows are dates (ISO text, a datetime or date column), Unix times
+    (each value of 1990 to 2100 in its unit by its size), or neither (years, counts, ids, ratings, free text, a
+    mixed column, none at all)."""
+    import datetime
+
+    from embedrec.data.columns import times_kind
+
+    for values, kind in (
+            (["2024-03-01T20:15:00Z", " 2024-03-02 ", "", None], "dates"),
+            (pd.to_datetime(["2024-03-01", "2024-03-02"], utc=True), "dates"),
+            ([datetime.date(2024, 3, 1), datetime.date(2024, 3, 2)], "dates"),
+            ([874724710, 878542960], "Unix times"),  # ML-100K's seconds
+            (["1709324100000", "1709410500000.5"], "Unix times"),  # milliseconds, as text (a text table's sample)
+            ([631_152_000, 4_102_444_799], "Unix times"),  # the range's ends: 1990-01-01, the last second of 2099
+            ([631_151_999, 874724710], None), ([4_102_444_800], None),
+            (["1995", "1996"], None),  # years: no date ('date' held years in a review's file)
+            (["2024-03-01", "next week"], None), (["2024-03-01", "2024-13-45"], None),
+            ([1, 5, 3], None), ([3.5, 4.0], None), ([True, False], None), (["a", "b"], None), ([], None),
+            ([None, ""], None), ([874724710, float("inf")], None)):
+        assert times_kind(pd.Series(values)) == kind, values
+
+
+def test_a_column_of_times_the_names_did_not_tell_is_named(tmp_path):
+    """A first-hour review: a play log `user,movie_id,plays,watched_at` ingested with data.columns.rating=plays
+    said only 'no 'timestamp' column: ratings without times (... data.columns.timestamp=NAME ...)', naming no
+    column. A column read as nothing whose first rows are dates (ISO text, a Parquet datetime column) or Unix
+    times is named with the setting that reads it; a file with none gets the note as before, and a column of
+    years or counts is named as nothing."""
+    rows = [(u, m, 1 + (u * m) % 7, f"2024-03-{1 + (u + m) % 28:02d}T20:{m:02d}:00Z") for u in range(1, 21)
+            for m in range(1, 11)]
+    frame = pd.DataFrame(rows, columns=["user", "movie_id", "plays", "watched_at"])
+    csv_path, parquet_path, unix_path = tmp_path / "plays.csv", tmp_path / "plays.parquet", tmp_path / "unix.csv"
+    frame.to_csv(csv_path, index=False)
+    frame.assign(watched_at=pd.to_datetime(frame.watched_at, utc=True)).to_parquet(parquet_path)
+    frame.assign(year=1990 + frame.movie_id, watched_at=pd.to_datetime(frame.watched_at, utc=True).astype(
+        "int64") // 10**6).rename(columns={"watched_at": "at"}).to_csv(unix_path, index=False)
+    sets = ("--set", "data.columns.rating=plays", "--set", "split.valid=0", "--set", "split.test=0")
+    for path, col, kind in ((csv_path, "watched_at", "dates"), (parquet_path, "watched_at", "dates"),
+                            (unix_path, "at", "Unix times")):
+        r, out = ingest(tmp_path / path.name.replace(".", "-"), path, *sets)
+        assert r.exit_code == 0, r.stderr
+        assert f"{path}: no 'timestamp' column: ratings without times (a time-based split and the recency weight " \
+               f"need them); column '{col}' holds {kind}: --set data.columns.timestamp={col} to read them\n" \
+               in r.stderr, r.stderr
+        r, out = ingest(tmp_path / f"{path.name}-read", path, *sets, "--set", f"data.columns.timestamp={col}")
+        assert r.exit_code == 0 and "no 'timestamp' column" not in r.stderr, r.stderr
+        assert json.loads((out / "current" / "manifest.json").read_text())["has_timestamps"]
+    frame.drop(columns="watched_at").assign(year=1995).to_csv(csv_path, index=False)  # a year: no time
+    r, out = ingest(tmp_path / "none", csv_path, *sets)
+    assert r.exit_code == 0 and "no 'timestamp' column: ratings without times (a time-based split and the recency " \
+        "weight need them; --set data.columns.timestamp=NAME names another column)" in r.stderr, r.stderr
+
+
 def test_a_close_column_name_is_not_taken_when_two_match(tmp_path):
     """'userid' and 'UserID' both match user_id: nothing is guessed, the usual one line names the columns."""
     p = tmp_path / "r.csv"

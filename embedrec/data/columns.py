@@ -3,7 +3,8 @@ columns alike (data/tables.py asks, in this order): each data.columns name match
 it ('UserID' for user_id), or a default name to the field's other names ('item', 'score', 'ts': DEFAULT_ALIASES)
 (``_match_columns``); the file's title and genres columns (META) read as its movies' where no data.movies is given
 (``_movie_columns``); a default timestamp or rating column the file lacks left out, a file without times, or a log
-of events or interactions, each row counting 1 (``_optional_timestamp``, ``_optional_rating``); and, once every
+of events or interactions, each row counting 1 (``_optional_timestamp``, ``_optional_rating``), a file without times
+told which column holds dates or Unix times (``times_kind``); and, once every
 column is found, the notes of how they were read, else one DataError naming the missing ones with the columns that
 could be them: a close match, a column of numbers for a rating (``_sample_columns``, ``_column_kinds``), or a
 column of event types and the data.event_weights that weighs them (``_require_columns``, ``_yaml_key``)."""
@@ -19,7 +20,7 @@ import pandas as pd
 
 from embedrec.data.parsing import plain_name
 from embedrec.data.sniff import _is_number
-from embedrec.errors import DataError, shorten
+from embedrec.errors import DataError, set_hint, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig
@@ -181,9 +182,73 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
         # the times were dropped with the same note as a file that has none)
         both = [c for c in found if _plain(c) in DEFAULT_ALIASES["timestamp"][0]]
         which = f" ({' and '.join(repr(c) for c in both)} could each be it: one is not guessed)" if len(both) > 1 else ""
-        notes.append(f"{label}: no 'timestamp' column{which}: ratings without times (a time-based split and the "
-                     "recency weight need them; «--set data.columns.timestamp=NAME» names another column)")
+        held = _times_columns(sample, [c for c in found if c not in wanted]) if not which and sample else []
+        if held:  # a column of dates or Unix times the names did not tell (a first-hour review: 'watched_at')
+            (col, kind), more = held[0], [c for c, _ in held[1:4]]
+            also = f" (and {', '.join(repr(c) for c in more)} {'hold' if len(more) > 1 else 'holds'} times too)" \
+                if more else ""
+            notes.append(f"{label}: no 'timestamp' column: ratings without times (a time-based split and the "
+                         f"recency weight need them); column {col!r} holds {kind}{also}: "
+                         f"{set_hint('data.columns.timestamp', col)} to read them")
+        else:
+            notes.append(f"{label}: no 'timestamp' column{which}: ratings without times (a time-based split and the "
+                         "recency weight need them; «--set data.columns.timestamp=NAME» names another column)")
     return notes
+
+
+# the Unix times a column of numbers must hold, in seconds, milliseconds, microseconds or nanoseconds (as
+# data.timestamp_unit reads them), for a file read without times to name it as its likely times: 1990-01-01 to
+# 2100-01-01, ranges of the four units that do not overlap (a year, a count, an id or a rating is outside them)
+PLAUSIBLE_SECONDS = (631_152_000, 4_102_444_800)
+_ISO_START = re.compile(r"\d{4}-\d\d-\d\d")
+
+
+def times_kind(values: pd.Series) -> str | None:
+    """'dates' where every value of ``values`` (a column's first rows; text as a text table's sample reads it, or
+    a Parquet column as typed) is a date: a datetime or date column, or ISO 8601 text ('2024-03-01T20:15:00Z');
+    'Unix times' where every one is a number a Unix time of 1990 to 2100 is in seconds, milliseconds,
+    microseconds or nanoseconds; else None (a column of no value too). For a file read without times, the column
+    that could be them (a first-hour review: a play log's 'watched_at' went unnamed). (Here, not in data/times.py,
+    which reads a timestamp column once it is named: the two modules sit side by side.)"""
+    s = values.dropna()
+    if pd.api.types.is_bool_dtype(s):
+        return None
+    if pd.api.types.is_datetime64_any_dtype(s):
+        return "dates" if len(s) else None
+    if not pd.api.types.is_numeric_dtype(s):
+        import datetime
+
+        if len(s) and all(isinstance(v, datetime.date) for v in s.tolist()):  # a Parquet date32 column
+            return "dates"
+        text = s.astype(str).str.strip()
+        text = text[text != ""]
+        if not len(text):
+            return None
+        if not text.map(_is_number).all():
+            if not text.map(lambda v: bool(_ISO_START.match(v))).all():
+                return None
+            return "dates" if pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601").notna().all() \
+                else None
+        s = pd.to_numeric(text, errors="coerce")
+    v = np.asarray(s, dtype=np.float64)
+    if not v.size or not np.isfinite(v).all():
+        return None
+    low, high = PLAUSIBLE_SECONDS
+    a = np.abs(v)
+    return "Unix times" if np.any([(a >= low * t) & (a < high * t) for t in (1, 10**3, 10**6, 10**9)],
+                                  axis=0).all() and (v > 0).all() else None
+
+
+def _times_columns(sample, cols: list[str]) -> list[tuple[str, str]]:
+    """Of ``cols`` (the columns read as nothing), each whose first rows, ``sample(cols)``, are dates or Unix times
+    (:func:`times_kind`), with which; none where they cannot be read."""
+    try:
+        frame = sample(cols) if cols else None
+    except Exception:  # noqa: BLE001 - a note's aid: the file's own reading says what is wrong with it
+        frame = None
+    if frame is None:
+        return []
+    return [(c, kind) for c in cols if (kind := times_kind(frame[c])) is not None]
 
 
 META = ("title", "genres")  # a ratings file's columns read as its movies' titles and genres, without data.movies
