@@ -127,7 +127,8 @@ class Answer:
         if self.stream is not None:
             what = f"a stream, {self.answered:,} answered so far"
         else:
-            what = repr(self.result)
+            header = getattr(self.result, "_header", None)  # the result's summary line (its repr adds rows)
+            what = header() if header is not None else repr(self.result)
         extra = (", fallback column" if self.fallback_column else "") + \
             (", explained" if self.explanations is not None else "")
         return f"<Answer: {mode}, {what}{extra}>"

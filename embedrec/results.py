@@ -166,10 +166,16 @@ class Recommendations:
                                                          self.query_column).to_frame(),
                            len(self.query_ids) > 50, f"{len(self)} queries")
 
-    def __repr__(self) -> str:
+    def _header(self) -> str:
         k = max((len(m) for m in self.movie_ids), default=0)
         extra = f", {len(self.unknown)} unknown" if self.unknown else ""
         return f"<Recommendations: {len(self)} quer{'y' if len(self) == 1 else 'ies'} x top-{k}{extra}>"
+
+    def __repr__(self) -> str:
+        """The summary line, then the first REPR_ROWS rows (query id, rank, movie id, title, score), the rest
+        counted (a first-hour review: the summary alone said nothing of the answer)."""
+        columns = [self.query_column, "rank", "movie_id", "title", "score"]
+        return _head_repr(self._header(), columns, lambda: self.to_rows(), sum(len(m) for m in self.movie_ids))
 
     def triples(self) -> Iterator[tuple]:
         """(query id, movie ids, scores) per query (a :class:`StreamAnswer`): what ``Model.write_stream`` takes."""
@@ -418,9 +424,26 @@ class Predictions:
     def __len__(self) -> int:
         return len(self.user_ids)
 
-    def __repr__(self) -> str:
+    def _header(self) -> str:
         n = sum(f != "none" for f in self.fallback)
         return f"<Predictions: {len(self):,} pair{'' if len(self) == 1 else 's'}{f', {n:,} with a fallback' if n else ''}>"
+
+    def __repr__(self) -> str:
+        """The summary line, then the first REPR_ROWS pairs' rows, the rest counted (a first-hour review:
+        ``predict(196, 242)`` showed '<Predictions: 1 pair>' and no score)."""
+        return _head_repr(self._header(), self.columns, self.to_rows, len(self))
+
+    @property
+    def score(self) -> float:
+        """The score of a one-pair result (``predict(196, 242).score``, as Surprise's ``predict(uid, iid).est``);
+        a result of several pairs (or none) raises a UsageError, also an AttributeError, saying to read
+        ``scores``."""
+        if len(self) != 1:
+            held = "no pair" if not len(self) else f"{len(self):,} pairs"
+            raise _NoOneScore(f"score is the score of a one-pair result, and these predictions hold {held}: read "
+                              "scores (an array, a score a pair, in the order asked), or p[i] for the i-th pair's "
+                              "(user id, movie id, fallback, score)")
+        return float(self.scores[0])
 
     def __iter__(self) -> Iterator[tuple]:
         """(user id, movie id, fallback, score) per pair, the order of ``columns``."""
@@ -462,6 +485,47 @@ class Predictions:
         # no pair left: the dtypes a frame with rows has (a red team: all object, so a concat of batches changed them)
         ids = ["int64" if k in "iu" else "str" for k in self._id_kinds]
         return frame.astype({"user_id": ids[0], "movie_id": ids[1], "fallback": "str", "score": "float64"})
+
+
+class _NoOneScore(UsageError, AttributeError):
+    """``Predictions.score`` of a result of several pairs: a UsageError, and an AttributeError, so ``hasattr`` and
+    ``getattr(p, 'score', None)`` read it as no attribute."""
+
+
+REPR_ROWS = 10  # a result's repr shows its first rows, as a DataFrame's head (a review found 17K-character reprs)
+REPR_TITLE = 36  # a title's characters in a repr's row
+
+
+def _head_repr(header: str, columns: list[str], rows, total: int) -> str:
+    """``header``, then the first REPR_ROWS of ``rows()`` (dicts) in ``columns``, aligned as ``--format table``
+    writes them (scores to at most 4 decimals, output._decimals; titles cut to REPR_TITLE characters), and a line
+    counting the rest; the header alone where the rows cannot be read (a repr never raises) or there are none."""
+    import itertools
+
+    from embedrec.output import _cell, _decimals
+
+    try:
+        head = list(itertools.islice(rows(), REPR_ROWS))
+    except Exception:  # noqa: BLE001 (a repr never raises: its summary line is still true)
+        return header
+    if not head:
+        return header
+    values = [[float(r.get(c)) if isinstance(r.get(c), np.floating) else r.get(c) for c in columns] for r in head]
+    places = [_decimals([row[i] for row in values]) for i in range(len(columns))]  # as a table's column: 0.3571,
+    # a popular list's counts 485
+
+    def cell(c: str, v, d: int) -> str:
+        text = _cell(v, d)
+        return text if c != "title" or len(text) <= REPR_TITLE else text[:REPR_TITLE - 3] + "..."
+
+    cells = [[cell(c, v, d) for c, v, d in zip(columns, row, places)] for row in values]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = [header, "  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
+    if total > len(head):
+        lines.append(f"... {total - len(head):,} more row{'' if total - len(head) == 1 else 's'} (to_frame() has "
+                     "them all)")
+    return "\n".join(lines)
 
 
 def _id_type(ids: np.ndarray):

@@ -1505,7 +1505,53 @@ def test_results_rows_and_streams_do_not_reach_into_the_model(trained_run):
     for bad in ([(1, 6, 3)], np.array([[1, 6, 5]])):
         with pytest.raises(UsageError, match=r"^predict: expected \(user id, movie id\) pairs, got "):
             m.predict(bad)
-    assert repr(m.predict([(1, 6)])) == "<Predictions: 1 pair>"
+    assert repr(m.predict([(1, 6)])).splitlines()[0] == "<Predictions: 1 pair>"
+
+
+def test_a_results_repr_shows_its_first_rows_and_one_pair_has_a_score(trained_run):
+    """A first-hour review: ``rec.predict(196, 242)`` printed '<Predictions: 1 pair>' and no score, and a
+    Recommendations' repr no movie. Each repr is its summary line, then its first rows as a table prints them (at
+    most 10, the rest counted, titles cut: short, where a review found 17K-character reprs); a one-pair Predictions
+    has a float ``score``, a result of several pairs says to read ``scores`` (a UsageError, and an AttributeError
+    for hasattr)."""
+    import embedrec as er
+    from embedrec.results import REPR_ROWS, REPR_TITLE
+
+    m = er.open(trained_run.cfg.run.dir)
+    one = m.predict(1, 6)
+    assert isinstance(one.score, float) and one.score == float(one.scores[0])
+    lines = repr(one).splitlines()
+    assert lines[0] == "<Predictions: 1 pair>" and lines[1].split() == ["user_id", "movie_id", "fallback", "score"]
+    assert lines[2].split() == ["1", "6", "none", f"{one.score:.4f}"] and len(lines) == 3
+    many = m.predict([(1, 6), (1, 7), (424242, 6)])
+    for p, held in ((many, "3 pairs"), (many[:0], "no pair")):
+        with pytest.raises(UsageError, match=rf"^score is the score of a one-pair result, and these predictions hold "
+                                             rf"{held}: read scores \(an array"):
+            _ = p.score
+        with pytest.raises(AttributeError):
+            _ = p.score
+        assert not hasattr(p, "score")
+    lines = repr(many).splitlines()
+    assert lines[0] == "<Predictions: 3 pairs, 1 with a fallback>" and len(lines) == 5
+    assert lines[4].split()[:3] == ["424242", "6", "user_unknown"]
+    users = list(range(1, 30))
+    top = m.recommend(users, k=5)
+    text = repr(top)
+    lines = text.splitlines()
+    assert lines[0] == "<Recommendations: 29 queries x top-5>" and len(lines) == 2 + REPR_ROWS + 1
+    assert lines[1].split() == ["user_id", "rank", "movie_id", "title", "score"]
+    rows = list(top.to_rows())
+    for line, row in zip(lines[2:-1], rows, strict=False):
+        assert line.split()[:3] == [str(row["user_id"]), str(row["rank"]), str(row["movie_id"])]
+        assert line.endswith(f"{row['score']:.4f}") and row["title"][:REPR_TITLE - 3] in line
+    assert lines[-1] == f"... {len(rows) - REPR_ROWS} more rows (to_frame() has them all)"
+    assert len(text) < 1500 and max(map(len, lines)) < 120
+    assert repr(m.similar(6, k=2)).splitlines()[1].split()[0] == "movie_id_query"
+    assert repr(m.recommend([], k=3)) == "<Recommendations: 0 queries x top-0>"  # no rows: the summary alone
+    # (an answer's repr keeps the summary line alone)
+    from embedrec.answers import Request
+
+    assert repr(m.answer(Request(user=1, k=3))) == "<Answer: user, <Recommendations: 1 query x top-3>>"
 
 
 def test_a_dataset_reopens_and_an_opened_model_says_its_config_and_metrics(trained_run):
