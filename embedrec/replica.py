@@ -212,6 +212,9 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
         return -neg_lo, hi
 
     check_ratings(data.shard.manifest, cfg.data.prepared, cfg.model, bounds)
+    from embedrec.training.dims import warn_above_rank, within_rank
+
+    given, cfg = cfg, within_rank(cfg, data.shard.n_users, data.shard.n_movies)  # as one process (select.py)
     sp, rows = data.shard.splits, data.rows
     log.info("%d ranks, the tables replicated; %s train ratings on rank 0", g.world, f"{len(sp['train']):,}")
     run_dir = Path(cfg.run.dir)
@@ -232,6 +235,8 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
         say_left_out_on_ranks(g, sp["valid"], scored)  # as one process says it (a review: the ranks said nothing)
     result = fit_replica(g, data, sp["train"], rows["train"], scored, cfg.model, cfg.train, run_dir,
                          resume=resume, progress=progress, features_cfg=cfg.features)
+    if g.leader:  # after the first fit, as one process says it
+        warn_above_rank(cfg, data.shard.n_users, data.shard.n_movies, given)
     selection = selection_of(result, cfg.train)
     refit = cfg.train.refit and g.total(len(sp["valid"])) > 0
     if refit:  # train+valid in the one-process order: valid's positions follow every train rating

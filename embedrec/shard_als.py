@@ -291,8 +291,10 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
              f"{len(shard.splits['train']):,}")
     run_dir = Path(cfg.run.dir)
     refit = cfg.train.refit and g.total(len(shard.splits["valid"])) > 0
-    from embedrec.training.dims import dim_candidates, warn_above_rank
+    from embedrec.training.dims import dim_candidates, warn_above_rank, within_rank
     from embedrec.training.folders import REFIT, check_dim_folders, check_folders, clear_training
+
+    given, cfg = cfg, within_rank(cfg, shard.n_users, shard.n_movies)  # as one process (select.fit_and_refit)
 
     # every rank, before any fit and any clearing: a file (on a resume, a link) where a dimension's folder or the
     # refit's goes (as select.fit_and_refit)
@@ -312,7 +314,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     result, chosen = fit_selecting_shard(g, chosen_on, cfg, run_dir, resume=resume, progress=progress, refit=refit,
                                          before_clearing=clear)
     if g.leader:
-        warn_above_rank(cfg, shard.n_users, shard.n_movies)
+        warn_above_rank(cfg, shard.n_users, shard.n_movies, given)
     result, cfg = choose_dim_shard(g, chosen_on, cfg, result, chosen, run_dir, resume=resume, progress=progress,
                                    refit=refit)
     cfg = choose_trend_shard(g, chosen_on, cfg, result, resolved=not refit or not user_scale_auto)

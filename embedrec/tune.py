@@ -348,7 +348,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     the writer lock of the tune folder (``.lock`` in it) while it runs."""
     from embedrec.config_ingest import dislikes_warning, ingest_settings_warning
     from embedrec.data.dataset import load_dataset
-    from embedrec.training.fit import no_valid_reason, resolve_dim, resolve_metric, with_vectors
+    from embedrec.training.fit import no_valid_reason, resolve_metric, with_vectors
 
     tol = cfg.tune.tolerance if tolerance is None else tolerance
     source = "auto" if tol == "auto" else "given"
@@ -395,7 +395,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     fourth = fourth_root(ds.n_movies)
     # the fourth-root reference and the config's own model.dim are always trials: a choice never advises a
     # dimension worse than the one the config trains at without saying so (a first-hour review)
-    current = resolve_dim(cfg.model, ds.n_movies)  # the config's own dimension (auto: what train would use)
+    current = _current_dim(cfg, ds)  # the config's own dimension (auto: what train would use)
     dims = sorted(set(dims or cfg.tune.dims) | {fourth, current})
     # each value once, as dims (a red team: '--weight-decay 0,0' ran two trials racing on one folder)
     wds = [None] if not wds else list(dict.fromkeys(float(w) for w in wds))
@@ -417,6 +417,15 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     # one writer per tune.dir: a second sweep would overwrite tune.json without the first one's finished trials
     with locked_folder(out, "embedrec tune-dims", "use another tune.dir", "choose another tune.dir", LOCK):
         return _sweep(cfg, ds, dims, wds, tol, metric, fourth, out, fresh, progress, source)
+
+
+def _current_dim(cfg: Config, ds: Dataset) -> int:
+    """The dimension ``train`` fits with this config on ``ds``: model.dim (auto: the fourth root), the default at
+    most min(users, movies) (training.dims.within_rank)."""
+    from embedrec.training.dims import within_rank
+    from embedrec.training.fit import resolve_dim
+
+    return resolve_dim(within_rank(cfg, ds.n_users, ds.n_movies).model, ds.n_movies)
 
 
 def check_tune_folder(out: Path) -> None:
@@ -470,9 +479,7 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
            fresh: bool, progress: bool, source: str = "given") -> dict:
     from tqdm import tqdm
 
-    from embedrec.training.fit import resolve_dim
-
-    current = resolve_dim(cfg.model, ds.n_movies)
+    current = _current_dim(cfg, ds)
 
     state_path = out / RESULTS
     finished: dict[str, dict] = {}

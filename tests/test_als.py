@@ -1610,6 +1610,61 @@ def test_a_dimension_above_the_catalogue_is_said(tmp_path, caplog):
                                             r"time and disk", said[0]), said
 
 
+def test_the_default_dimension_is_at_most_the_rank_and_a_chosen_one_is_warned_of(tmp_path, caplog):
+    """A first-hour review: train on 120 movies warned at every run 'model.dim 128 is above min(users, movies) =
+    120 ... --set model.dim=120 trains the same rank in less time', of a dimension the user never set. The default
+    is trained at min(users, movies), said in an INFO note, and recorded as the dimension trained (the chosen config,
+    the model); a dimension the user chose (--set, updated(), a file's own value) is trained as asked and warned of;
+    a file's default value (configs/default.yaml, `embedrec config`'s) is no choice; train.als_dims auto tries no
+    other dimension; tune-dims' own trial is the dimension train fits."""
+    import logging
+
+    from embedrec.config import Config
+    from embedrec.training.dims import dim_candidates, dim_chosen, within_rank
+    from embedrec.training.select import fit_and_refit
+    from embedrec.tune import _current_dim
+
+    root = Path(__file__).resolve().parents[1]
+    assert not dim_chosen(load_config(None, [])) and not dim_chosen(load_config(root / "configs" / "default.yaml"))
+    assert dim_chosen(load_config(None, ["model.dim=128"])) and dim_chosen(Config().updated({"model.dim": 128}))
+    assert dim_chosen(load_config(None, ["model.dim=auto"]))
+    file = tmp_path / "c.yaml"
+    file.write_text("model:\n  dim: 200\n")
+    assert dim_chosen(load_config(file))
+    assert within_rank(load_config(None, []), 300, 120).model.dim == 120
+    assert within_rank(load_config(None, []), 90, 120).model.dim == 90  # min(users, movies)
+    assert within_rank(load_config(None, []), 300, 500).model.dim == 128  # within the rank: as it is
+    assert within_rank(load_config(None, ["model.dim=200"]), 300, 120).model.dim == 200
+    ds = _taste_dataset()  # 300 users x 120 movies
+    sets = ["train.epochs=2", "train.threads=1", "train.als_reg=0.05", "train.als_unobserved=0.1",
+            "train.als_user_unobserved=1", "train.als_trend=0"]
+    assert dim_candidates(within_rank(load_config(None, sets), 300, 120), len(ds.splits["train"]), True, 300,
+                          120) == ()
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        merged, result, selected, chosen = fit_and_refit(ds, load_config(None, sets), tmp_path / "default")
+    ranked = _distinct([r for r in caplog.records if "min(users, movies)" in r.getMessage()])
+    said = [r.getMessage() for r in ranked]
+    assert [r.levelno for r in ranked] == [logging.INFO], said
+    line = ("model.dim 120: the default, 128, is above min(users, movies) = 120, which bounds the rank the factors "
+            "can hold, so 120 is trained (the same rank in less time and disk; {} chooses another)")
+    assert said[0] in (line.format("--set model.dim=N"), line.format("model.dim=N")), said  # CLI or library terms
+    assert chosen.model.dim == 120 and result.model.dim == 120 and selected.model.dim == 120
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        result = fit_and_refit(ds, load_config(None, [*sets, "model.dim=128"]), tmp_path / "given")[1]
+    said = _distinct([r for r in caplog.records if "min(users, movies)" in r.getMessage()])
+    assert [r.levelno for r in said] == [logging.WARNING] and said[0].getMessage().startswith(
+        "model.dim 128 is above min(users, movies) = 120,") and result.model.dim == 128
+    assert _current_dim(load_config(None, []), ds) == 120 and _current_dim(load_config(None, ["model.dim=128"]),
+                                                                           ds) == 128
+
+
+def _distinct(records: list) -> list:
+    """Each log record once (a record can reach the capture twice, through a handler on the 'embedrec' logger and
+    the root's)."""
+    return list({id(r): r for r in records}.values())
+
+
 def test_a_resume_of_finished_fits_reads_them_back_without_a_line_each(tmp_path, caplog):
     """A first-hour pass: `train --resume` on a finished run said 'resuming after epoch N' for every candidate
     before 'nothing to resume'. A finished fit is read back: said with -v only; an unfinished one still says it."""

@@ -99,13 +99,42 @@ def _dim_given(cfg) -> bool:
     return any("model.dim" in keys and "train.als_dims" not in keys for keys in (by_set, given))
 
 
-def warn_above_rank(cfg, n_users: int, n_movies: int) -> None:
+def dim_chosen(cfg) -> bool:
+    """Whether the user chose model.dim: a --set, an override or updated() of it, or a config file giving another
+    value than the default (a file's default, as `embedrec config` and configs/default.yaml write every key, is no
+    choice; auto is one, its default being a number)."""
+    from embedrec.config_sections import ModelConfig
+
+    return "model.dim" in getattr(cfg, "set_keys", frozenset()) or (
+        "model.dim" in getattr(cfg, "explicit_keys", frozenset()) and cfg.model.dim != ModelConfig.dim)
+
+
+def within_rank(cfg, n_users: int, n_movies: int):
+    """``cfg`` with model.dim at min(users, movies) where the user did not choose it (:func:`dim_chosen`) and the
+    default is above it: the factors can hold no more rank than that, so the rest would be time and disk for
+    nothing (a first-hour review: a 120-movie catalogue warned at every train to set model.dim=120). Else ``cfg``
+    as given (a dimension chosen above it is trained as asked, and warned of: :func:`warn_above_rank`). What
+    train fits, records (config.yaml, the manifest) and tune-dims takes as the config's own dimension."""
+    import dataclasses
+
+    rank = min(n_users, n_movies)
+    if rank < 1 or dim_chosen(cfg) or resolve_dim(cfg.model, n_movies) <= rank:
+        return cfg
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dim=rank))
+
+
+def warn_above_rank(cfg, n_users: int, n_movies: int, given=None) -> None:
     """Say a model.dim above min(users, movies): the factors can hold no more rank than that, so the rest is time
-    and disk for nothing (a first-hour review: a 5-movie catalogue trained 128 dimensions without a word)."""
+    and disk for nothing (a first-hour review: a 5-movie catalogue trained 128 dimensions without a word). ``given``:
+    the config before :func:`within_rank`, where that lowered the default to the rank: an INFO note says so."""
     d, rank = resolve_dim(cfg.model, n_movies), min(n_users, n_movies)
     if d > rank:
         log.warning("model.dim %d is above min(users, movies) = %d, which bounds the rank the factors can hold; "
                     "«--set model.dim=%d» trains the same rank in less time and disk", d, rank, rank)
+    elif given is not None and resolve_dim(given.model, n_movies) != d:
+        log.info("model.dim %d: the default, %d, is above min(users, movies) = %d, which bounds the rank the factors "
+                 "can hold, so %d is trained (the same rank in less time and disk; «--set model.dim=N» chooses "
+                 "another)", d, resolve_dim(given.model, n_movies), rank, d)
 
 
 def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...], select_dim, *, resume: bool,

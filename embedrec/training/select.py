@@ -30,7 +30,7 @@ from embedrec.training.checkpoints import (
     other_config,
     resumable,
 )
-from embedrec.training.dims import choose_dim, dim_candidates, warn_above_rank
+from embedrec.training.dims import choose_dim, dim_candidates, warn_above_rank, within_rank
 from embedrec.training.fit import (
     FitResult,
     _valid_evaluator,
@@ -445,6 +445,7 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     from embedrec.training.fit import vectorless_users, with_vectors
 
     refit = cfg.train.refit and len(ds.splits.get("valid", ())) > 0  # on every valid row, the vectorless users' too
+    given, cfg = cfg, within_rank(cfg, ds.n_users, ds.n_movies)  # the default dimension at most the rank
     full = ds
     if not (cfg.features.active and cfg.features.user):
         ds = with_vectors(ds)  # every choice on the valid rows of users with a training rating (fit.with_vectors)
@@ -464,7 +465,8 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
 
     selected, chosen = fit_selecting(ds, cfg, work_dir, resume=resume, progress=progress, refit=refit, reuse=reuse,
                                      before_clearing=clear)
-    warn_above_rank(cfg, ds.n_users, ds.n_movies)  # after the first fit: a refusal of the data stays the one line
+    warn_above_rank(cfg, ds.n_users, ds.n_movies, given)  # after the first fit: a refusal of the data stays the one
+    # line
     selected, cfg = choose_dim(cfg, selected, chosen, work_dir, dims, lambda c, folder, again: fit_selecting(
         ds, c, folder, resume=again, progress=progress, refit=refit, reuse=reuse, say=False),
         resume=resume, has_checkpoint=_has_checkpoint,
