@@ -108,8 +108,9 @@ def test_error_hints_name_the_real_fix(tmp_path):
     p = _ratings_csv(tmp_path / "r.csv", "user-")
     r = invoke("ingest", p, "-o", tmp_path / "a")
     assert r.exit_code == 1
-    assert r.stderr == (f"error: {p}:2: column 'user_id' 'user-1' is not an integer; for text ids set "
-                        "data.id_type=auto (or str), or fix that line\n")
+    n = len(p.read_text().splitlines()) - 1  # every line: counted, the first five named (a first-hour review)
+    assert r.stderr == (f"error: {p}:2: column 'user_id' 'user-1' is not an integer ({n} lines like it: 2, 3, 4, 5, "
+                        "6, ...); for text ids set data.id_type=auto (or str), or fix those lines\n")
     # no timestamp column, and none close to its name: read without times, as Surprise and LensKit read such files
     q = tmp_path / "nots.csv"
     for n, (head, sets) in enumerate((("uid,movie_id,rating", ["--set", "data.columns.user=uid"]),

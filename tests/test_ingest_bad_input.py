@@ -1041,8 +1041,9 @@ def test_a_spreadsheet_export_with_decimal_commas(tmp_path):
     rows = [f"{u};{m};{1 + (u * m) % 5},{5 if (u + m) % 2 else 0}" for u in range(1, 21) for m in range(1, 16)]
     src.write_bytes(("\ufeffuser;movie;rating\r\n" + "\r\n".join(rows) + "\r\n").encode("utf-8"))
     base = [f"data.prepared={tmp_path / 'ds'}", "split.test=0"]
-    with pytest.raises(DataError, match=r"excel.csv:2: column 'rating' '2,0' is not a number; if the file writes "
-                                        r"decimals with a comma \(3,5\), set data.decimal=','"):
+    with pytest.raises(DataError, match=r"excel.csv:2: column 'rating' '2,0' is not a number \(300 lines like it: 2, "
+                                        r"3, 4, 5, 6, ...\); if the file writes decimals with a comma \(3,5\), set "
+                                        r"data.decimal=','"):
         er.ingest(str(src), load_config(None, base))
     ds = er.ingest(str(src), load_config(None, [*base, "data.decimal=,"]))
     got = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "ds" / "current").glob("*.parquet"))
@@ -1610,3 +1611,98 @@ def test_a_movies_file_of_no_id_as_written_says_the_ids_written_another_way(tmp_
                          "'0040' in the ratings; 2 movies so); ids join only as written (no data.id_type joins 40 "
                          f"and '0040'), so write {movies}'s ids as the ratings write them ('0040' for 40) and "
                          "ingest again"), line
+
+
+def _with(lines: list[str], bad: dict[int, str], col: int) -> str:
+    """``lines`` (a header first) with field ``col`` of the data rows ``bad`` (0-based: line 2 is row 0) replaced."""
+    out = list(lines)
+    for row, value in bad.items():
+        fields = out[row + 1].split(",")
+        fields[col] = value
+        out[row + 1] = ",".join(fields)
+    return "\n".join(out) + "\n"
+
+
+def test_a_broken_columns_lines_like_the_first_are_counted_and_the_first_few_named(tmp_path):
+    """A first-hour review: a value that is no number ('three' in the rating column) or no date ('not-a-date')
+    stopped ingest at the first line, so a broken file was fixed one run at a time. The one error line counts the
+    lines of that column with the same problem (from the parse that found it) and names the first five, its own
+    first; one alone is said as before; nothing is dropped."""
+    lines = ["user,movie_id,plays,watched_at"] + [f"{u},{m},{(u * m) % 9 + 1},2024-03-{(u + m) % 28 + 1:02d}T20:15:00Z"
+                                                 for u in range(1, 31) for m in range(1, 12)]
+    sets = ("--set", "data.columns.user=user", "--set", "data.columns.rating=plays")
+    p = tmp_path / "plays.csv"
+    p.write_text(_with(lines, {12: "three", 27: "three", 299: "lots"}, 2))
+    r, out = ingest(tmp_path, p, *sets)
+    refused(r, out, f"{p}:14: column 'plays' 'three' is not a number (3 lines like it: 14, 29, 301); fix or remove "
+                    "those lines")
+    p.write_text(_with(lines, {12: "three"}, 2))  # one: as before
+    r, out = ingest(tmp_path, p, *sets)
+    assert refused(r, out, f"{p}:14: column 'plays' 'three' is not a number; fix or remove that line").endswith(
+        "that line")
+    # an empty field is another problem than a word: counted apart (and data.missing=drop advised, as before)
+    p.write_text(_with(lines, {12: "", 27: "three", 40: ""}, 2))
+    r, out = ingest(tmp_path, p, *sets)
+    refused(r, out, f"{p}:14: column 'plays' is empty (2 lines like it: 14, 42); fill it in or remove those lines, "
+                    "or drop such rows with --set data.missing=drop")
+    p.write_text(_with(lines, {12: " ", 27: "three", 40: " "}, 2))
+    r, out = ingest(tmp_path, p, *sets)
+    refused(r, out, f"{p}:14: column 'plays' is empty (spaces only) (2 lines like it: 14, 42); fill it in or remove "
+                    "those lines")
+    # dates: seven, the first five named
+    p.write_text(_with(lines, {r: "not-a-date" for r in (4, 76, 77, 199, 249, 250, 298)}, 3))
+    r, out = ingest(tmp_path, p, *sets, "--set", "data.columns.timestamp=watched_at")
+    refused(r, out, f"{p}:6: column 'watched_at' 'not-a-date' is not a date like the column's first (ISO 8601, e.g. "
+                    "2020-01-31 12:00:00; 7 lines like it: 6, 78, 79, 201, 251, ...); fix or remove those lines, or "
+                    "give every row Unix seconds")
+    # under data.missing=drop, a line's number counts the rows dropped before it
+    p.write_text(_with(_with(lines, {2: ""}, 2).splitlines(), {4: "not-a-date", 9: "x"}, 3))
+    r, out = ingest(tmp_path, p, *sets, "--set", "data.columns.timestamp=watched_at", "--set", "data.missing=drop")
+    refused(r, out, f"{p}:6: column 'watched_at' 'not-a-date' is not a date like the column's first (ISO 8601, e.g. "
+                    "2020-01-31 12:00:00; 2 lines like it: 6, 11)")
+    # Unix seconds with ISO dates and a word among them; integer ids with text ones
+    unix = ["user_id,movie_id,rating,timestamp"] + [f"{u},{m},{(u * m) % 5 + 1},{874724710 + u * m}"
+                                                    for u in range(1, 31) for m in range(1, 12)]
+    p.write_text(_with(unix, {4: "2024-03-01", 8: "2024-03-02", 39: "later"}, 3))
+    r, out = ingest(tmp_path, p)
+    refused(r, out, f"{p}:6: column 'timestamp' '2024-03-01' is an ISO 8601 date where the column's first rows are "
+                    "Unix seconds (3 lines not Unix seconds: 6, 10, 41); give every row one kind (pandas' "
+                    "to_datetime), or fix those lines")
+    p.write_text(_with(unix, {4: "u1", 8: "u2"}, 0))
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=int")
+    refused(r, out, f"{p}:6: column 'user_id' 'u1' is not an integer (2 lines like it: 6, 10); for text ids set "
+                    "data.id_type=auto (or str), or fix those lines")
+
+
+def test_lines_like_it_cost_no_second_full_read_of_a_large_file(tmp_path, monkeypatch):
+    """Above parsing.LINE_SCAN_MAX the file is read again up to the first bad row alone; the lines of the others
+    are counted from it (exact here: no blank line between)."""
+    from embedrec.data import parsing
+
+    lines = ["user_id,movie_id,rating"] + [f"{u},{m},{(u * m) % 5 + 1}" for u in range(1, 31) for m in range(1, 12)]
+    p = tmp_path / "r.csv"
+    p.write_text(_with(lines, {3: "x", 100: "y", 200: "z"}, 2))
+    asked, real = [], parsing._row_lines
+    monkeypatch.setattr(parsing, "_row_lines", lambda *a, **k: asked.append(a[3]) or real(*a, **k))
+    monkeypatch.setattr(parsing, "LINE_SCAN_MAX", 10)
+    r, out = ingest(tmp_path, p)
+    refused(r, out, f"{p}:5: column 'rating' 'x' is not a number (3 lines like it: 5, 102, 202); fix or remove "
+                    "those lines")
+    assert asked == [[4]]  # the first bad row alone (its row after the header)
+    monkeypatch.setattr(parsing, "LINE_SCAN_MAX", 64 << 20)
+    asked.clear()
+    r, out = ingest(tmp_path, p)
+    assert asked == [[4, 101, 201]] and "(3 lines like it: 5, 102, 202)" in r.stderr
+
+
+def test_a_parquet_files_bad_dates_are_counted_by_row(tmp_path):
+    """A Parquet column of ISO dates with words among them: the rows like the first counted and named, as a text
+    file's lines are."""
+    frame = pd.DataFrame({"user_id": np.arange(1, 41) % 7 + 1, "movie_id": np.arange(1, 41) % 11 + 1,
+                          "rating": 3.0, "timestamp": ["2024-03-01"] * 40})
+    frame.loc[[4, 9, 30], "timestamp"] = ["soon", "later", "never"]
+    p = tmp_path / "r.parquet"
+    frame.to_parquet(p)
+    r, out = ingest(tmp_path, p)
+    refused(r, out, f"{p}: row 5: column 'timestamp' holds 'soon', not a date like the column's first (ISO 8601, e.g. "
+                    "2020-01-31 12:00:00; 3 rows like it: 5, 10, 31); fix or drop those rows, or store Unix seconds")

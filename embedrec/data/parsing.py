@@ -21,17 +21,20 @@ import pandas as pd
 
 from embedrec.data.textfiles import (
     HEAD,
+    LIKE_IT_SHOWN,
     _bom_encoding,
     _decode_error,
     _label,
     _parser_error,
     _row_line,
+    _row_lines,
     _short_row,
     compressed,
     data_line,
     decompressed,
     drop_advice,
     is_stream,
+    lines_like_it,
     read_all,
     read_denied,
     refuse_binary_file,
@@ -153,6 +156,22 @@ def _size(path) -> int:
         return os.path.getsize(path)
     except (OSError, TypeError):
         return 0
+
+
+def rows_lines(src, sep: str, encoding: str, rows: list[int], header_lines: int) -> tuple[list[int], bool]:
+    """The 1-based lines of data rows ``rows`` (0-based, ascending) of a text table, for an error naming the first
+    of them and the lines like it (textfiles.lines_like_it): read again up to the last of them, or, in a file above
+    LINE_SCAN_MAX, up to the first alone, the others counted from it (exact unless a blank line or a quoted line
+    break comes between): naming them costs no second full read of a large file. A row whose line cannot be told
+    (stdin) is counted from the rows; the second value says whether the first one's was told."""
+    if not rows:
+        return [], False
+    size = len(src) if isinstance(src, (bytes, bytearray)) else _size(src)
+    scanned = rows if size <= LINE_SCAN_MAX else rows[:1]
+    found = _row_lines(src, sep, encoding, [r + header_lines for r in scanned], skip_blank=True)
+    told = rows[0] + header_lines in found
+    first = found.get(rows[0] + header_lines) or rows[0] + 1 + header_lines
+    return [found.get(r + header_lines) or first + (r - rows[0]) for r in rows], told
 
 
 # ------------------------------------------------------------------------------------------ table reading
@@ -325,13 +344,7 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
         values = text[col]
         parsed = pd.to_numeric(values if decimal == "." else values.str.replace(decimal, ".", regex=False),
                                errors="coerce")
-        bad = np.array(parsed.isna().to_numpy(), dtype=bool)
-        if dtype.lower().startswith("int"):  # (Int64 too: data.missing=drop's nullable integers; a review found
-            with np.errstate(invalid="ignore"):  # '1.5' there said as "a numeric column could not be parsed")
-                bad |= ~np.isfinite(parsed.to_numpy(dtype=float)) | (parsed.to_numpy(dtype=float) % 1 != 0)
-                bad |= np.abs(parsed.to_numpy(dtype=float)) >= 2.0 ** 63  # beyond int64
-        if missing == "drop":
-            bad &= ~(values.isna() | (values.fillna("").str.strip() == "")).to_numpy(dtype=bool)
+        bad = _bad_rows(values, parsed, dtype, missing)
         if bad.any():
             found.append((int(np.flatnonzero(bad)[0]), col, dtype, parsed))
     if not found and decimal != ".":  # '3.5' read with data.decimal=',' (pandas refuses it; parsed above, it passed)
@@ -356,20 +369,47 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
         else None
     if short:
         return short
-    line = _row_line(opener(), kw["sep"], kw["encoding"], row + header_lines, skip_blank=True)
+    # the rows of the column with the same problem as this one, from the parse above (no other read of the file):
+    # counted, and the first few named by their lines (a first-hour review: fixed one run at a time)
+    empty = (values.fillna("").str.strip() == "").to_numpy(dtype=bool)
+    with np.errstate(invalid="ignore"):
+        whole = np.isfinite(parsed.to_numpy(dtype=float)) & (parsed.to_numpy(dtype=float) % 1 == 0)
+    big = whole & dtype.startswith("int")
+    bad = _bad_rows(values, parsed, dtype, missing)
     if blank:
         shown = ""
         what = "is empty" if values.iloc[row] == "" else "is empty (spaces only)"
-        fix = f"fill it in or remove that line{drop_advice(missing)}"
+        like = bad & empty
     elif dtype.startswith("int") and np.isfinite(parsed.iloc[row]) and parsed.iloc[row] % 1 == 0:
         what = f"'{shown}' is an integer too large for 64 bits"
+        like = bad & big & ~empty
     else:
         what = f"'{shown}' is not {'an integer' if dtype.startswith('int') else 'a number'}"
-    fix = "fix or remove that line" if shown != "" else fix
+        like = bad & ~empty & ~big
+    lines, _ = rows_lines(opener(), kw["sep"], kw["encoding"], np.flatnonzero(like)[:LIKE_IT_SHOWN].tolist(),
+                          header_lines)
+    n = int(like.sum())
+    those = "that line" if n < 2 else "those lines"
+    fix = f"fix or remove {those}" if shown != "" else f"fill it in or remove {those}{drop_advice(missing)}"
     if decimal == "." and missing != "release" and re.fullmatch(r"[+-]?\d*,\d+", values.iloc[row].strip()) and \
             not dtype.startswith("int") and kw["sep"] != ",":  # 3,5: a spreadsheet's decimal comma
         fix = "if the file writes decimals with a comma (3,5), «--set data.decimal=,|set data.decimal=','»"
-    return DataError(f"{label}:{line or row + 1 + header_lines}: column '{col}' {what}; {fix}")
+    return DataError(f"{label}:{lines[0] if lines else row + 1 + header_lines}: column '{col}' {what}"
+                     f"{lines_like_it(n, lines)}; {fix}")
+
+
+def _bad_rows(values: pd.Series, parsed: pd.Series, dtype: str, missing: str | None) -> np.ndarray:
+    """The rows of a numeric column's text ``values`` (``parsed``: them as numbers, NaN where none) that are no
+    value of its ``dtype``: no number, an integer column's fraction or value beyond 64 bits, an empty field
+    (unless ``missing`` is 'drop', whose rows are dropped)."""
+    bad = np.array(parsed.isna().to_numpy(), dtype=bool)
+    if dtype.lower().startswith("int"):  # (Int64 too: data.missing=drop's nullable integers; a review found
+        with np.errstate(invalid="ignore"):  # '1.5' there said as "a numeric column could not be parsed")
+            bad |= ~np.isfinite(parsed.to_numpy(dtype=float)) | (parsed.to_numpy(dtype=float) % 1 != 0)
+            bad |= np.abs(parsed.to_numpy(dtype=float)) >= 2.0 ** 63  # beyond int64
+    if missing == "drop":
+        bad &= ~(values.isna() | (values.fillna("").str.strip() == "")).to_numpy(dtype=bool)
+    return bad
 
 
 def check_scale(raw: RawData, scale: tuple[float, float]) -> None:

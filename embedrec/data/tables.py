@@ -394,8 +394,9 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
     except DataError as e:
         msg = str(e)
         if cfg.id_type == "int" and "is not an integer" in msg and any(f"column '{c}'" in msg for c in ids):
-            raise DataError(msg.replace("; fix or remove that line",
-                                        "; for text ids set data.id_type=auto (or str), or fix that line")) from None
+            raise DataError(re.sub(r"; fix or remove (that line|those lines)",
+                                   lambda m: f"; for text ids set data.id_type=auto (or str), or fix {m[1]}", msg)) \
+                from None
         times = [c for c, v in wanted.items() if v == "timestamp"]
         if not fraction_times and any(_fraction_of(msg, c, cfg.decimal) for c in times):  # a Unix time with a fraction of a
             # second (time.time(), a JavaScript ms / 1000: a notebook review): read as numbers, made whole seconds
@@ -404,14 +405,14 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
         if kind in msg and any(f"column '{c}'" in msg for c in times):  # a notebook review:
             # day-first dates were 'not an integer'; an ISO date below Unix seconds is said as a mix (a first-hour
             # pass: 'not an integer' where the column's first rows decided the kind)
+            # (with the count of the lines like it, where there are several: parsing.lines_like_it)
+            said = re.compile(rf"{kind}((?: \([^()]*\))?); fix or remove (that line|those lines)")
             if re.search(r"' '\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+)?' " + kind, msg):
-                raise DataError(msg.replace(f"{kind}; fix or remove that line",
-                                            "is an ISO 8601 date where the column's first rows are Unix seconds; "
-                                            "give every row one kind (pandas' to_datetime), or fix that line")) \
-                    from None
-            raise DataError(msg.replace(f"{kind}; fix or remove that line", f"{kind}; timestamps are Unix seconds or "
-                                        "ISO 8601 dates: convert the column (pandas' to_datetime) or fix that line")) \
-                from None
+                raise DataError(said.sub(lambda m: f"is an ISO 8601 date where the column's first rows are Unix "
+                                         f"seconds{m[1].replace('lines like it', 'lines not Unix seconds')}; give "
+                                         f"every row one kind (pandas' to_datetime), or fix {m[2]}", msg)) from None
+            raise DataError(said.sub(lambda m: f"{kind}{m[1]}; timestamps are Unix seconds or ISO 8601 dates: convert "
+                                     f"the column (pandas' to_datetime) or fix {m[2]}", msg)) from None
         raise
 
 

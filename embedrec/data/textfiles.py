@@ -497,6 +497,35 @@ def _row_line(src, sep: str, encoding: str, row: int, skip_blank: bool = False) 
     return next((line for i, (line, _) in enumerate(_rows(src, sep, encoding, skip_blank)) if i == row), None)
 
 
+def _row_lines(src, sep: str, encoding: str, rows, skip_blank: bool = False) -> dict[int, int]:
+    """{row: the 1-based line where it starts} for tokenizer rows ``rows`` (0-based), in one read that stops at the
+    last of them; a row it cannot tell is left out."""
+    wanted, out = set(rows), {}
+    if not wanted:
+        return out
+    last = max(wanted)
+    for i, (line, _) in enumerate(_rows(src, sep, encoding, skip_blank)):
+        if i in wanted:
+            out[i] = line
+        if i >= last:
+            break
+    return out
+
+
+LIKE_IT_SHOWN = 5  # the lines of one problem a message names, the first of them its own (lines_like_it)
+
+
+def lines_like_it(count: int, lines: list, noun: str = "line") -> str:
+    """' (3 lines like it: 14, 29, 301)': the lines where a column holds the same problem as the one a message
+    names, counted from the vectorised parse that found it (``count``, its own line among them) and the first of
+    them named (``lines``, up to LIKE_IT_SHOWN); '' for one alone (a first-hour review: a broken file was fixed
+    one run at a time, each stopping at the next line). ``noun``: 'row' for a Parquet file's rows."""
+    if count < 2:
+        return ""
+    more = ", ..." if count > len(lines) else ""
+    return f" ({count:,} {noun}s like it: {', '.join(f'{n:,}' for n in lines)}{more})"
+
+
 def data_line(src, sep: str, encoding: str, header_rows: int, first: int, row: int) -> int:
     """The 1-based line of data row ``row`` (0-based) of a table with ``header_rows`` header rows, blank lines
     skipped as pandas skips them; ``row + first`` where the file cannot be read again."""

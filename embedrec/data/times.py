@@ -14,8 +14,9 @@ import logging
 import numpy as np
 import pandas as pd
 
+from embedrec.data.parsing import rows_lines
 from embedrec.data.sniff import _is_number
-from embedrec.data.textfiles import _row_line
+from embedrec.data.textfiles import LIKE_IT_SHOWN, lines_like_it
 from embedrec.errors import DataError, shorten
 
 log = logging.getLogger("embedrec")
@@ -76,16 +77,23 @@ def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str
     t, outside = _iso_dates(text)
     bad = outside if outside is not None else t.isna().to_numpy()
     if bad.any():
-        at = int(np.flatnonzero(bad)[0])  # its row in the table; in the file, rows dropped before it (data.missing)
-        row = at if kept is None else int(kept[at])  # counted too (a review: the value quoted was another row's)
-        line = _row_line(src, sep, encoding, row + header_lines, skip_blank=True)
-        where = f"{label}:{line}" if line else f"{label}: data row {row + 1}"
+        # the rows of the same problem, from the parse above (a first-hour review: fixed one run at a time): counted,
+        # and the first few named by their lines; each row in the file counts the rows dropped before it
+        # (data.missing; a review: the value quoted was another row's)
+        ats = np.flatnonzero(bad)[:LIKE_IT_SHOWN].tolist()
+        rows = [at if kept is None else int(kept[at]) for at in ats]
+        lines, told = rows_lines(src, sep, encoding, rows, header_lines)
+        at = ats[0]
+        where = f"{label}:{lines[0]}" if told else f"{label}: data row {rows[0] + 1}"
+        n = int(bad.sum())
+        like = lines_like_it(n, lines)
+        those = "that line" if n < 2 else "those lines"
         if outside is not None:
-            raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} {OUTSIDE}; fix or remove "
-                            "that line")
+            raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} {OUTSIDE}{like}; fix or "
+                            f"remove {those}")
         raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} is not a date like the "
-                        "column's first (ISO 8601, e.g. 2020-01-31 12:00:00); fix or remove that line, or give every "
-                        "row Unix seconds")
+                        f"column's first (ISO 8601, e.g. 2020-01-31 12:00:00{'; ' + like[2:-1] if like else ''}); fix "
+                        f"or remove {those}, or give every row Unix seconds")
     return _unix_seconds(t)
 
 
