@@ -364,7 +364,7 @@ def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool, shown=
         t0 = time.perf_counter()
         # (human text counts from 1, 'fold 1 of 5'; the folders, split.fold and the results' 'fold' from 0: a
         # first-hour review read 'fold 0 of 0-4')
-        log.info("fold %d of %d: into %s", i + 1, k, out / f"fold-{i}")
+        log.info("fold %d of %d: into %s (split.fold=%d)", i + 1, k, out / f"fold-{i}", i)
         try:
             kept, counts = _fold(fcfg, fresh, progress)
             metrics = _evaluate(fcfg, ks)

@@ -402,7 +402,7 @@ def test_a_k_no_data_can_fill_is_refused_and_the_cost_is_said(source, tmp_path, 
     caplog.set_level("INFO", logger="embedrec")
     cv = er.cross_validate(str(source), cfg, folds=2, output=tmp_path / "cv", ks=(10,))
     said = [r.getMessage() for r in caplog.records]
-    first = said.index(f"fold 1 of 2: into {tmp_path / 'cv' / 'fold-0'}")
+    first = said.index(f"fold 1 of 2: into {tmp_path / 'cv' / 'fold-0'} (split.fold=0)")
     assert said[first - 1] == (f"cross-validation of 2 folds into {tmp_path / 'cv'}: each fold ingested, trained and "
                                "evaluated in a folder of its own (fold-0 to fold-1, named by its split.fold, from 0), a dataset and "
                                "a run")
