@@ -157,7 +157,7 @@ def test_a_failed_cross_validate_of_a_dataframe_leaves_no_cached_frame(source, t
         return real(fcfg, ks)
 
     monkeypatch.setattr(crossval, "_evaluate", stopped)
-    with pytest.raises(Interrupted, match="in fold 1 .fold 0 is done and kept"):
+    with pytest.raises(Interrupted, match="in fold 2 of 3 .fold 1 is done and kept"):  # counted from 1
         er.cross_validate(df, cfg, folds=3, output=tmp_path / "cv", ks=(10,))
     assert list(cache.glob("*")) == []
     monkeypatch.setattr(crossval, "_evaluate", real)
