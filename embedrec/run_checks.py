@@ -16,6 +16,7 @@ from pathlib import Path
 from embedrec.data.layout import versioned
 from embedrec.errors import ArtifactError, OutputRefused, marked
 from embedrec.fsutil.files import io_error
+from embedrec.fsutil.integrity import file_entries
 from embedrec.fsutil.locks import LOCK_LINE
 from embedrec.fsutil.outputs import refuse_inside_store
 from embedrec.run_layout import (
@@ -217,7 +218,9 @@ RUN_FIELDS = {
     "dataset.layout": ("str|null", False),
     "dataset.rating_scale": ("range", False), "n_users": ("count", True), "n_movies": ("count", True),
     "global_mean": ("number", False), "refit": ("bool", False), "features": ("dict|null", False),
-    "index": ("dict", False), "files": ("files", False), "checksums": ("files", False),
+    "index": ("dict", False), **file_entries("checksums"), **file_entries("index.files"),
+    # the arrays' own hashes, before the seal (sha256_array: of the array's bytes, not the file's)
+    "files": ("files", False), "files.*": ("sha256", True),
     "embeddings_sha256": ("str", False), "model_folder": ("dict", False), "model_folder.name": ("str", False),
     "model_folder.run": ("str", False), UPDATES: ("list", False),
 }

@@ -25,6 +25,7 @@ from pathlib import Path
 from embedrec.errors import ArtifactError, marked
 from embedrec.fsutil.files import loads_json, loop_error, probe_json
 from embedrec.fsutil.generations import current_link
+from embedrec.fsutil.integrity import file_entries
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "valid", "test")
@@ -36,7 +37,7 @@ RUN_PREFIX = "artifacts-"  # run_layout.ARTIFACTS' model folders: a folder whose
 # what the readers of a dataset manifest take from it without a second look (integrity.check_fields: kind, required)
 FIELDS = {
     "counts": ("dict", True), "counts.users": ("count", True), "counts.movies": ("count", True),
-    "rating_scale": ("range", True), "min_rating": ("number|null", False), "files": ("files", False),
+    "rating_scale": ("range", True), "min_rating": ("number|null", False), **file_entries("files"),
     "fingerprint": ("str", False), "split": ("dict", False), "has_timestamps": ("bool", False),
     "has_user_features": ("bool", False), "has_movie_metadata": ("bool", False), "inputs": ("dict", False),
     "config": ("dict|null", False), "cleaning": ("dict", False), "name": ("str", False),

@@ -192,8 +192,15 @@ def check_seal(manifest: dict, path: Path, what: str, fix: str, kind: str | None
                             f"files' checksums carries one): it was edited; {fix}")
 
 
-def _finite(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+def finite(v) -> bool:
+    """A JSON number a float holds: not a flag, NaN or infinity, nor an integer past float's range (10**400:
+    math.isfinite's OverflowError, a red team)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    return abs(v) <= _FLOAT_MAX if isinstance(v, int) else math.isfinite(v)
+
+
+_FLOAT_MAX = 1.7976931348623157e308  # sys.float_info.max: past it an integer is no float
 
 
 # what a manifest field may hold: (test, words for the message)
@@ -205,34 +212,58 @@ FIELD_KINDS = {
     "bool": (lambda v: isinstance(v, bool), "true or false"),
     "count": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0, "a whole number >= 0"),
     "size": (lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1, "a whole number >= 1"),
-    "number": (_finite, "a finite number"),
-    "number|null": (lambda v: v is None or _finite(v), "a finite number or null"),
+    "number": (finite, "a finite number"),
+    "number|null": (lambda v: v is None or finite(v), "a finite number or null"),
     "list": (lambda v: isinstance(v, list) and all(isinstance(x, dict) for x in v), "a list of mappings"),
-    "range": (lambda v: isinstance(v, list) and len(v) == 2 and all(map(_finite, v)) and v[0] <= v[1],
+    "range": (lambda v: isinstance(v, list) and len(v) == 2 and all(map(finite, v)) and v[0] <= v[1],
               "[low, high], two finite numbers, low <= high"),
-    # a manifest's file list: names in its own folder, never a path out of it ('../../etc/passwd', 'a/b')
+    # a manifest's file list: names in its own folder, never a path out of it ('../../etc/passwd', 'a/b'); each
+    # name's entry is checked by keys of its own, 'files.*' (file_entries: a mapping, its sha256 and bytes)
     "files": (lambda v: isinstance(v, dict) and all(isinstance(n, str) and n not in ("", ".", "..") and "/" not in n
                                                     and "\\" not in n and "\0" not in n for n in v),
               "a mapping of file names in the manifest's own folder"),
+    "sha256": (lambda v: isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v),
+               "a SHA-256 (64 hex digits)"),
 }
 
 
+def file_entries(key: str) -> dict[str, tuple]:
+    """The fields (as :func:`check_fields` takes them) of a file list at ``key`` ('files', 'index.files'): the list
+    itself, a mapping of names, and each name's entry, :func:`file_entry`'s {sha256, bytes} (a red team: an entry
+    "x", -1, null or [1], resealed, was an internal AttributeError in verify and train; null read the file
+    unchecked)."""
+    return {key: ("files", False), f"{key}.*": ("dict", True), f"{key}.*.sha256": ("sha256", True),
+            f"{key}.*.bytes": ("count", True)}
+
+
 def check_fields(manifest: dict, fields: dict[str, tuple], path: Path, what: str, fix: str) -> None:
-    """Each ``fields`` key ('model.dim': a dotted path) holds what its kind says (a FIELD_KINDS name, or a tuple of
-    the values it may take; required or not), so that a manifest edited by hand (resealed, or from before the
-    seal, which is taken as it is) is refused in one line naming the key, not met later as an internal error."""
+    """Each ``fields`` key ('model.dim': a dotted path; '*' stands for each key of the mapping there, 'files.*.bytes'
+    every listed file's size) holds what its kind says (a FIELD_KINDS name, or a tuple of the values it may take;
+    required or not), so that a manifest edited by hand (resealed, or from before the seal, which is taken as it is)
+    is refused in one line naming the key ('files.train.parquet.bytes'), not met later as an internal error."""
     for key, (kind, required) in fields.items():
-        node, parts = manifest, key.split(".")
-        for part in parts[:-1]:
-            node = node.get(part) if isinstance(node, dict) else None
-        if not isinstance(node, dict):
-            continue  # the parent's own entry says what is wrong with it
-        if parts[-1] not in node:
-            if required:
-                raise ArtifactError(f"{what} '{path}' has no '{key}'; the file was edited or damaged: {fix}")
-            continue
-        test, words = FIELD_KINDS[kind] if isinstance(kind, str) else \
-            (kind.__contains__, "one of " + ", ".join(map(json.dumps, kind)))  # a tuple: the values it may take
-        if not test(node[parts[-1]]):
-            raise ArtifactError(f"{what} '{path}': '{key}' is {shorten(json.dumps(node[parts[-1]], default=str), 40)}"
-                                f", not {words}; the file was edited or damaged: {fix}")
+        for shown, node, last in _targets(manifest, key.split(".")):
+            if last not in node:
+                if required:
+                    raise ArtifactError(f"{what} '{path}' has no '{shown}'; the file was edited or damaged: {fix}")
+                continue
+            test, words = FIELD_KINDS[kind] if isinstance(kind, str) else \
+                (kind.__contains__, "one of " + ", ".join(map(json.dumps, kind)))  # a tuple: the values it may take
+            value = node[last]
+            if not test(value):
+                raise ArtifactError(f"{what} '{path}': '{shown}' is {shorten(json.dumps(value, default=str), 40)}, "
+                                    f"not {words}; the file was edited or damaged: {fix}")
+
+
+def _targets(node, parts: list[str], shown: tuple = ()):
+    """(the key as said, its parent mapping, its last part) for each value a dotted key names in ``node``: '*' names
+    each key of the mapping there. A parent that is not a mapping names nothing (its own entry says what is wrong
+    with it)."""
+    if not isinstance(node, dict):
+        return
+    head, rest = parts[0], parts[1:]
+    for name in (list(node) if head == "*" else [head]):
+        if not rest:
+            yield ".".join((*shown, str(name))), node, name
+        elif name in node:
+            yield from _targets(node[name], rest, (*shown, str(name)))

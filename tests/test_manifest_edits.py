@@ -1,0 +1,124 @@
+"""Manifests edited by hand and sealed again (a red team's edit.py: a key set, then integrity.seal): each value a
+reader takes is checked on opening, by every command alike, and refused in one line naming the key, its value and
+the fix, never met later as an internal error."""
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from embedrec.cli import main
+from embedrec.errors import ArtifactError
+from embedrec.fsutil.integrity import check_fields, seal
+
+SHA = "0" * 64
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def one_line(r) -> str:
+    """The stderr of a failed command: exactly one line, no traceback, no internal error."""
+    assert r.exit_code == 1 and "Traceback" not in r.stderr and "internal error" not in r.stderr, r.stderr
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def edited(folder: Path, key: str, value, sealed: bool = True) -> Path:
+    """``folder``'s current manifest with ``key`` ('files/train.parquet': a path of keys) set to ``value``, sealed
+    again (the red team's edit.py); the manifest's own path."""
+    real = Path(os.path.realpath(folder / "current" / "manifest.json"))
+    m = json.loads(real.read_text())
+    node, parts = m, key.split("/")
+    for part in parts[:-1]:
+        node = node[part]
+    node[parts[-1]] = value
+    os.chmod(real, 0o644)
+    real.write_text(json.dumps(seal(m) if sealed else m))
+    return real
+
+
+@pytest.fixture
+def copies(trained_run, tmp_path):
+    """The session's run and dataset, copied (links kept) to be edited: (dataset, run)."""
+    ds, run = tmp_path / "ds", tmp_path / "run"
+    shutil.copytree(trained_run.cfg.data.prepared, ds, symlinks=True)
+    shutil.copytree(trained_run.cfg.run.dir, run, symlinks=True)
+    return ds, run
+
+
+# ------------------------------------------------------------------------------- a manifest's file entries
+
+
+def test_each_listed_files_entry_is_a_mapping_of_its_sha256_and_size(tmp_path):
+    """integrity.file_entries: a file list's entries are checked as its names are (a red team: 'x', -1, null or [1]
+    was an AttributeError in verify and train; null, and {}, read the file unchecked)."""
+    from embedrec.fsutil.integrity import file_entries
+
+    fields = file_entries("files")
+    where = tmp_path / "manifest.json"
+    good = {"sha256": SHA, "bytes": 10}
+    check_fields({"files": {"a.parquet": good, "b.parquet": {**good, "stat": [1, 2, 3]}}}, fields, where, "m", "fix")
+    check_fields({}, fields, where, "m", "fix")  # a manifest from before checksums lists none
+    for entry, said in (("x", "'files.b.parquet' is \"x\", not a mapping"),
+                        (-1, "'files.b.parquet' is -1, not a mapping"),
+                        (None, "'files.b.parquet' is null, not a mapping"),
+                        ([1], "'files.b.parquet' is [1], not a mapping"),
+                        ({"bytes": 10}, "has no 'files.b.parquet.sha256'"),
+                        ({"sha256": SHA}, "has no 'files.b.parquet.bytes'"),
+                        ({"sha256": 5, "bytes": 10}, "'files.b.parquet.sha256' is 5, not a SHA-256 (64 hex digits)"),
+                        ({"sha256": "ab", "bytes": 10}, "'files.b.parquet.sha256' is \"ab\", not a SHA-256"),
+                        ({"sha256": SHA, "bytes": "x"}, "'files.b.parquet.bytes' is \"x\", not a whole number >= 0"),
+                        ({"sha256": SHA, "bytes": -1}, "'files.b.parquet.bytes' is -1, not a whole number >= 0"),
+                        ({"sha256": SHA, "bytes": True}, "'files.b.parquet.bytes' is true, not a whole number >= 0")):
+        with pytest.raises(ArtifactError) as e:
+            check_fields({"files": {"a.parquet": good, "b.parquet": entry}}, fields, where, "m", "fix")
+        assert said in str(e.value) and str(e.value).startswith(f"m '{where}'") and \
+            str(e.value).endswith("the file was edited or damaged: fix"), str(e.value)
+
+
+def test_an_integer_past_a_floats_range_is_no_finite_number(tmp_path):
+    """A number field of 10**400 (valid JSON) was math.isfinite's OverflowError, an internal error."""
+    for value in (10 ** 400, -(10 ** 400)):
+        with pytest.raises(ArtifactError, match=r"'global_mean' is 1000.*, not a finite number|'global_mean' is -1000"):
+            check_fields({"global_mean": value}, {"global_mean": ("number", True)}, tmp_path, "m", "fix")
+    check_fields({"global_mean": 10 ** 300}, {"global_mean": ("number", True)}, tmp_path, "m", "fix")
+
+
+@pytest.mark.parametrize("value", ["x", -1, None, [1]])
+def test_a_datasets_file_entry_that_is_no_mapping_is_one_line_for_verify_and_train(copies, tmp_path, value):
+    """The red team's finding: `verify ds` and `train` printed 'internal error (AttributeError: 'str' object has no
+    attribute 'get')' (null: verify's, train went on unchecked)."""
+    ds, _ = copies
+    edited(ds, "files/train.parquet", value)
+    for args in (("verify", ds), ("train", "-q", "--set", f"data.prepared={ds}", "--set",
+                                  f"run.dir={tmp_path / 'r2'}", "--set", "train.epochs=1")):
+        line = one_line(invoke(*args))
+        assert line.startswith("error: dataset manifest '") and \
+            f"/manifest.json': 'files.train.parquet' is {json.dumps(value)}, not a mapping; the file was edited or " \
+            "damaged: rerun 'embedrec ingest " in line and \
+            line.endswith(f" -o {ds} --overwrite' with the --set it was ingested with"), (args, line)
+    assert not (tmp_path / "r2").exists()
+
+
+@pytest.mark.parametrize("key,value,said", [
+    ("checksums/config.yaml", "x", "'checksums.config.yaml' is \"x\", not a mapping"),
+    ("checksums/user_factors.npy", {"sha256": SHA}, "has no 'checksums.user_factors.npy.bytes'"),
+    ("index/files/movies_ip.faiss", None, "'index.files.movies_ip.faiss' is null, not a mapping"),
+    ("files/user_factors.npy", 5, "'files.user_factors.npy' is 5, not a SHA-256 (64 hex digits)"),
+])
+def test_a_runs_file_entry_of_another_kind_is_one_line_for_verify_and_recommend(copies, key, value, said):
+    """A run's file lists alike: its checksums and its index's files ({sha256, bytes} each), its arrays' hashes
+    ('files': a SHA-256 each)."""
+    _, run = copies
+    edited(run, key, value)
+    for args in (("verify", run), ("recommend", "-q", "--run", run, "--user", "1")):
+        line = one_line(invoke(*args))
+        assert line.startswith("error: run manifest '") and said in line and \
+            line.endswith(f"the file was edited or damaged: rerun 'embedrec train --run {run}' with the -c/--set it "
+                          "was trained with"), (args, line)
