@@ -922,7 +922,11 @@ def test_each_fallback_is_worded_from_what_it_answers():
     ({"a0": -1}, "training_ratings.solve.a0 is -1, outside 0-1000"),
     ({"a0": 0, "reg": 0}, "with no unobserved weight and no L2 (a singular solve)"),
     ({"loss": "softmax"}, "training_ratings.solve.l2 is missing"),
-    ({"loss": "warp"}, "not a solve embedrec writes (als or softmax)"),
+    ({"loss": "warp"}, "training_ratings.solve.loss is 'warp', not a solve embedrec writes (als or softmax)"),
+    # a red team: a list or a mapping was "internal error (TypeError: unhashable type: 'list')"
+    ({"loss": ["als"]}, "training_ratings.solve.loss is ['als'], not a solve embedrec writes (als or softmax)"),
+    ({"loss": {"a": 1}}, "training_ratings.solve.loss is {'a': 1}, not a solve embedrec writes (als or softmax)"),
+    ({"reg_exponent": 10 ** 400}, "training_ratings.solve.reg_exponent is 1000"),  # np.isfinite's TypeError
 ])
 def test_a_hand_edited_solve_is_refused_in_one_line(implicit_models, tmp_path, edit, message):
     """A red-team pass: a manifest's training_ratings.solve edited and sealed again gave lists of NaN scores (or of
@@ -967,6 +971,27 @@ def test_training_ratings_as_written_pass_the_check():
         foldin.checked_training_ratings({"rating_weight": "x"}, "m")
     with pytest.raises(ArtifactError, match="training_ratings is 'x', not a mapping"):
         foldin.checked_training_ratings("x", "m")
+
+
+@pytest.mark.parametrize("value, said", [
+    ({"solve": {"loss": ["als"]}}, "training_ratings.solve.loss is ['als'], not a solve embedrec writes"),
+    ({"solve": {"loss": {"a": 1}}}, "training_ratings.solve.loss is {'a': 1}, not a solve embedrec writes"),
+    ({"solve": {"loss": None}}, "training_ratings.solve.loss is None, not a solve embedrec writes"),
+    ({"solve": ["als"]}, "training_ratings.solve is ['als'], not a mapping"),
+    ({"min_rating": [3]}, "training_ratings.min_rating is [3], not a finite number"),
+    ({"rating_weight": {"a": 1}}, "training_ratings.rating_weight is {'a': 1}, not a finite number"),
+    ({"count_weight": [1]}, "training_ratings.count_weight is [1], not a finite number"),
+    ({"rating_weight": 10 ** 400}, "training_ratings.rating_weight is 1000"),
+    ({"count_weight": -(10 ** 400)}, "training_ratings.count_weight is -1000"),
+])
+def test_a_training_ratings_value_of_another_kind_names_its_key(value, said):
+    """A red team: training_ratings.solve.loss ["als"] or {"a": 1}, resealed, was 'internal error (TypeError:
+    unhashable type)' in recommend and evaluate, an integer past float's range np.isfinite's TypeError: each is
+    the one line naming the key."""
+    with pytest.raises(ArtifactError) as e:
+        foldin.checked_training_ratings(value, "m")
+    assert str(e.value).startswith(f"run manifest 'm': {said}") and \
+        str(e.value).endswith("the file was edited: restore the run or train again"), str(e.value)
 
 
 def test_movies_rated_below_min_rating_are_never_recommended(implicit_models, synth_dir):

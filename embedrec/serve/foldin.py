@@ -8,6 +8,7 @@ import logging
 import numpy as np
 
 from embedrec.errors import ArtifactError, NotFoundError, UsageError, marked, shorten
+from embedrec.fsutil.integrity import finite
 from embedrec.model.factors import Factors
 from embedrec.run import Run
 from embedrec.serve.catalogue import Catalogue
@@ -45,11 +46,10 @@ def checked_training_ratings(value, where: str) -> dict:
     def number(key: str, v, lo: float | None, hi: float | None, none_ok: bool = False):
         if v is None and none_ok:
             return None
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v) or \
-                lo is not None and v < lo or hi is not None and v > hi:
-            want = "not a finite number" if not isinstance(v, (int, float)) or isinstance(v, bool) or \
-                not np.isfinite(v) else f"outside {lo:g}-{hi:g}" if hi is not None else f"below {lo:g}"
-            raise bad(key, v, want)
+        if not finite(v):  # (an integer past float's range too: np.isfinite's TypeError, a red team)
+            raise bad(key, v, "not a finite number")
+        if lo is not None and v < lo or hi is not None and v > hi:
+            raise bad(key, v, f"outside {lo:g}-{hi:g}" if hi is not None else f"below {lo:g}")
         return float(v)
 
     if value is None:
@@ -64,9 +64,11 @@ def checked_training_ratings(value, where: str) -> dict:
     solve = value.get("solve")
     if solve is None:
         return out
-    kind = solve.get("loss") if isinstance(solve, dict) else None
-    if kind not in _SOLVE_KEYS:
-        raise bad("solve", solve, "not a solve embedrec writes (als or softmax)")
+    if not isinstance(solve, dict):
+        raise bad("solve", solve, "not a mapping")
+    kind = solve.get("loss")
+    if not isinstance(kind, str) or kind not in _SOLVE_KEYS:  # (a list or a mapping: no key of _SOLVE_KEYS, a red
+        raise bad("solve.loss", kind, "not a solve embedrec writes (als or softmax)")  # team's TypeError)
     solve = {**_SOLVE_LATER.get(kind, {}), **solve}  # keys a run of an earlier embedrec did not write yet
     missing = [k for k, _, _ in _SOLVE_KEYS[kind] if k not in solve]
     if missing:
