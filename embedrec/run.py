@@ -41,7 +41,7 @@ from embedrec.fsutil.files import (
     read_parquet_table,
 )
 from embedrec.fsutil.generations import current_link, open_current
-from embedrec.fsutil.integrity import check_fields, check_seal, read_checked
+from embedrec.fsutil.integrity import check_fields, check_format, check_seal, read_checked
 from embedrec.run_checks import (
     RUN_FIELDS,
     bare_model_folder,
@@ -331,8 +331,7 @@ def _opened(path: Path, hold, run_dir: Path, bare: bool = False) -> Run:
     link = run_dir / "current"
     fix = run_fix(run_dir)
     manifest = read_json(path / "manifest.json", "run manifest", fix)
-    if manifest.get("format_version") != RUN_FORMAT:
-        raise ArtifactError(f"run '{path}' was written by an incompatible embedrec; {fix}")
+    check_format(manifest, RUN_FORMAT, f"run '{path}'", fix)
     if "n_users" not in manifest and "counts" in manifest and "layout" in manifest:  # what ingest writes
         raise ArtifactError(f"'{link}' leads to '{path}', a prepared dataset (what embedrec ingest writes), not a "
                             f"trained model; {fix}")

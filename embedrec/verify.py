@@ -13,7 +13,7 @@ import numpy as np
 
 from embedrec.errors import ArtifactError, first_line, from_here
 from embedrec.fsutil.files import loads_json, missing_error, read_json
-from embedrec.fsutil.integrity import check_fields, check_seal
+from embedrec.fsutil.integrity import check_fields, check_format, check_seal
 from embedrec.run import load_run
 from embedrec.run_checks import RUN_FIELDS, bare_model_folder, is_dataset_folder
 from embedrec.run_fixes import index_fix, run_fix
@@ -26,7 +26,7 @@ def verify_path(path: str | Path) -> dict:
     """``embedrec verify``: hash every file a run (its current artifacts), a prepared dataset or an export folder
     (its marker's record) lists."""
     from embedrec.data.dataset import open_generation
-    from embedrec.data.layout import FIELDS, dataset_fix, lost_current_error
+    from embedrec.data.layout import FIELDS, FORMAT_VERSION, dataset_fix, lost_current_error
     from embedrec.fsutil.generations import check_current
 
     p = shown = Path(path)
@@ -46,9 +46,13 @@ def verify_path(path: str | Path) -> dict:
     elif (p / "manifest.json").is_file() or os.path.lexists(p / "manifest.json"):  # read_json says what it is
         manifest = read_json(p / "manifest.json", "manifest")
         folder = p
-        if "checksums" in manifest or manifest.get("format_version") == RUN_FORMAT and "n_users" in manifest:
+        # the format first, as each reader checks it (a red team: verify said ok for a format "x" every command
+        # refused); a run's manifest holds its users' count, a dataset's its counts
+        if "checksums" in manifest or "n_users" in manifest and "counts" not in manifest:
             what, fix, entries = "run", run_fix(p), manifest.get("checksums")
+            check_format(manifest, RUN_FORMAT, f"run '{p}'", fix)
         else:
+            check_format(manifest, FORMAT_VERSION, f"'{p}'", dataset_fix(shown))
             what, fix, entries = "dataset", dataset_fix(shown, manifest), manifest.get("files")
     elif (p / EXPORT_MARKER).is_file():  # an export folder (a review: its checksums were written, never read)
         return _verify_export(p)

@@ -122,3 +122,30 @@ def test_a_runs_file_entry_of_another_kind_is_one_line_for_verify_and_recommend(
         assert line.startswith("error: run manifest '") and said in line and \
             line.endswith(f"the file was edited or damaged: rerun 'embedrec train --run {run}' with the -c/--set it "
                           "was trained with"), (args, line)
+
+
+# ------------------------------------------------------------------------------- a manifest's format
+
+
+@pytest.mark.parametrize("value", ["x", -1, None, [1], True, 2])
+def test_verify_refuses_a_format_every_reader_refuses(copies, tmp_path, value):
+    """A red team: `verify` said ok for a dataset whose manifest's format_version was "x" (-1, null, [1]), which every
+    command refused ('written by an incompatible embedrec (format x)'), and for a run's model folder given itself
+    (RUN/current). verify checks the format as the readers do, with their line (a flag is no format, though
+    True == 1)."""
+    ds, run = copies
+    edited(ds, "format_version", value)
+    edited(run, "format_version", value)
+    shown = "None" if value is None else str(value)
+    gen = Path(os.path.realpath(ds / "current")).name
+    for args in (("verify", ds), ("train", "-q", "--set", f"data.prepared={ds}", "--set",
+                                  f"run.dir={tmp_path / 'r2'}", "--set", "train.epochs=1")):
+        assert one_line(invoke(*args)) == (
+            f"error: '{ds / gen}' was written by an incompatible embedrec (format {shown}); rerun 'embedrec ingest "
+            f"SOURCE -o {ds} --overwrite' with the --set it was ingested with"), args
+    folder = Path(os.path.realpath(run / "current")).name
+    for args, where in ((("verify", run), run / folder), (("verify", run / "current"), run / "current"),
+                        (("recommend", "-q", "--run", run, "--user", "1"), run / folder)):
+        assert one_line(invoke(*args)) == (
+            f"error: run '{where}' was written by an incompatible embedrec (format {shown}); rerun 'embedrec train "
+            f"--run {run}' with the -c/--set it was trained with"), args

@@ -279,7 +279,7 @@ def parse_manifest(raw: bytes, folder: Path, path: Path) -> tuple[dict, str]:
     generation read of the dataset at ``path``), checked: JSON, embedrec's format, its seal, the fields its readers
     take (FIELDS). Every reader of a dataset's manifest goes through it, so a damaged one reads alike."""
     from embedrec.errors import first_line
-    from embedrec.fsutil.integrity import check_fields, check_seal
+    from embedrec.fsutil.integrity import check_fields, check_format, check_seal
 
     where = Path(folder) / "manifest.json"
     fix = dataset_fix(path)
@@ -287,9 +287,7 @@ def parse_manifest(raw: bytes, folder: Path, path: Path) -> tuple[dict, str]:
         manifest = loads_json(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ArtifactError(f"dataset manifest '{where}' is corrupt ({first_line(e)}); {fix}") from None
-    if not isinstance(manifest, dict) or manifest.get("format_version") != FORMAT_VERSION:
-        version = manifest.get("format_version") if isinstance(manifest, dict) else None
-        raise ArtifactError(f"'{folder}' was written by an incompatible embedrec (format {version}); {fix}")
+    check_format(manifest, FORMAT_VERSION, f"'{folder}'", fix)
     fix = dataset_fix(path, manifest)
     check_seal(manifest, where, "dataset manifest", fix, "dataset")
     check_fields(manifest, FIELDS, where, "dataset manifest", fix)

@@ -192,6 +192,16 @@ def check_seal(manifest: dict, path: Path, what: str, fix: str, kind: str | None
                             f"files' checksums carries one): it was edited; {fix}")
 
 
+def check_format(manifest, version: int, what: str, fix: str) -> None:
+    """Refuse a manifest (any JSON value) whose ``format_version`` is not ``version`` (the format this embedrec
+    writes; a flag is none, though True == 1): ArtifactError, '``what`` was written by an incompatible embedrec
+    (format x)'. What every reader of a dataset or a run checks first, and ``verify`` with them (a red team: it said
+    ok for a format "x" that every command refused)."""
+    got = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if not isinstance(manifest, dict) or isinstance(got, bool) or got != version:
+        raise ArtifactError(f"{what} was written by an incompatible embedrec (format {shorten(got, 40)}); {fix}")
+
+
 def finite(v) -> bool:
     """A JSON number a float holds: not a flag, NaN or infinity, nor an integer past float's range (10**400:
     math.isfinite's OverflowError, a red team)."""
