@@ -26,7 +26,7 @@ def verify_path(path: str | Path) -> dict:
     """``embedrec verify``: hash every file a run (its current artifacts), a prepared dataset or an export folder
     (its marker's record) lists."""
     from embedrec.data.dataset import open_generation
-    from embedrec.data.layout import FIELDS, FORMAT_VERSION, dataset_fix, lost_current_error
+    from embedrec.data.layout import FIELDS, FORMAT_VERSION, dataset_fix, lost_current_error, versioned
     from embedrec.fsutil.generations import check_current
 
     p = shown = Path(path)
@@ -52,8 +52,12 @@ def verify_path(path: str | Path) -> dict:
             what, fix, entries = "run", run_fix(p), manifest.get("checksums")
             check_format(manifest, RUN_FORMAT, f"run '{p}'", fix)
         else:
-            check_format(manifest, FORMAT_VERSION, f"'{p}'", dataset_fix(shown))
-            what, fix, entries = "dataset", dataset_fix(shown, manifest), manifest.get("files")
+            # the fix ingests into the dataset's folder, not into DATASET/current's generation (a review: verify
+            # DATASET/current advised 'ingest ... -o DATASET/gen-<version> --overwrite')
+            root = shown.parent if (shown.name == "current" or shown.name.startswith("gen-")) and \
+                versioned(shown.parent) else shown
+            check_format(manifest, FORMAT_VERSION, f"'{p}'", dataset_fix(root))
+            what, fix, entries = "dataset", dataset_fix(root, manifest), manifest.get("files")
     elif (p / EXPORT_MARKER).is_file():  # an export folder (a review: its checksums were written, never read)
         return _verify_export(p)
     elif not p.exists():

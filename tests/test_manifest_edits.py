@@ -149,3 +149,14 @@ def test_verify_refuses_a_format_every_reader_refuses(copies, tmp_path, value):
         assert one_line(invoke(*args)) == (
             f"error: run '{where}' was written by an incompatible embedrec (format {shown}); rerun 'embedrec train "
             f"--run {run}' with the -c/--set it was trained with"), args
+
+
+def test_verify_of_a_datasets_current_or_generation_advises_ingesting_into_the_dataset(copies):
+    """A review: `verify DATASET/current` advised 'embedrec ingest ... -o DATASET/gen-<version> --overwrite', an
+    ingest into the generation, where train and verify DATASET name the dataset's folder."""
+    ds, _ = copies
+    real = edited(ds, "files/train.parquet/bytes", 5)
+    for given in (ds, ds / "current", real.parent):
+        line = one_line(invoke("verify", given))
+        assert "does not match its checksum; rerun 'embedrec ingest " in line and \
+            line.endswith(f" -o {ds} --overwrite' with the --set it was ingested with"), (given, line)
