@@ -103,8 +103,10 @@ def movie_arg(value, what: str, example: str = "50"):
 
 
 def choice_arg(value: str, allowed: tuple, name: str) -> None:
-    if value not in allowed:
-        raise UsageError(f"{name}={value!r}: expected one of {', '.join(map(repr, allowed))}")
+    """One of the texts ``allowed``; anything else a UsageError naming ``name``, a value that is no text too (a red
+    team: a numpy array's ``in`` was numpy's 'truth value of an array ... is ambiguous' ValueError)."""
+    if not isinstance(value, str) or value not in allowed:
+        raise UsageError(f"{name}={shorten(repr(value), 40)}: expected one of {', '.join(map(repr, allowed))}")
 
 
 def count_arg(value, name: str, least: int) -> int:

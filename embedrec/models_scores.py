@@ -115,7 +115,7 @@ def explain(model, user, movie, n: int, *, liked: Iterable, rated: dict | None, 
     e = model.engine
     n = count_arg(n, "n", 1)
     ordered, strict = flag(ordered, "ordered"), flag(strict, "strict")
-    given = liked not in ((), None) or rated is not None
+    given = not (liked is None or isinstance(liked, tuple) and not liked) or rated is not None  # (an array: no ==)
     if movie is None:
         raise UsageError("explain: give the movie to explain, e.g. explain(196, 242), or explain(movie=242, "
                          "liked=[50, 181]) for a new user")

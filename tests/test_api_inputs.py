@@ -1672,3 +1672,28 @@ def test_bytes_ids_are_refused_with_how_to_decode_them(trained_run):
             m.recommend(ids)
     user = str(m.user_ids[0]).encode() + b"\n"
     assert len(list(m.recommend_stream([user], k=3))) == 1
+
+
+def test_an_array_where_a_choice_or_names_go_is_a_usage_error_naming_the_parameter(trained_run):
+    """A red team: a 2-D numpy array as evaluate's split=, recommend's or predict's missing=, history's sort= or
+    splits= was numpy's 'truth value of an array with more than one element is ambiguous' ValueError (the shared
+    checks' `in`: argcheck.choice_arg, data.ids.check_missing, serve.history.check_parts), explain's liked= its
+    broadcast error. Each is the UsageError naming the parameter that other wrong types get."""
+    m, trained = trained_run.opened, trained_run.model
+    user, movie = m.user_ids[0], m.movie_ids[0]
+    a = np.zeros((2, 2))
+    for call, name in ((lambda: m.evaluate(split=a), "split="), (lambda: trained.evaluate(split=a), "split="),
+                       (lambda: m.recommend(user, missing=a), "missing="),
+                       (lambda: m.recommend_stream([str(user)], missing=a), "missing="),
+                       (lambda: m.predict(user, movie, missing=a), "missing="),
+                       (lambda: m.history(user, sort=a), "sort="), (lambda: m.history(user, splits=a), "splits=")):
+        with pytest.raises(UsageError) as e:
+            call()
+        assert str(e.value).startswith(f"{name}array([[0., 0.],"), str(e.value)
+        assert "expected one of" in str(e.value) or "give split names" in str(e.value), str(e.value)
+    with pytest.raises(UsageError, match=r"^missing=\['skip'\]: expected one of 'error', 'skip', 'popular'$"):
+        m.recommend(user, missing=["skip"])  # a list is no choice either (unhashable: no TypeError)
+    with pytest.raises(UsageError, match=r"^splits=\[1, 2\]: give split names"):
+        m.history(user, splits=[1, 2])
+    with pytest.raises(UsageError, match=r"^expected an id or a 1-D list of ids, not a 2-D array of shape \(2, 2\)"):
+        m.explain(movie=movie, liked=a)  # as recommend_new(liked=a) says it, not `liked in ((), None)`'s error

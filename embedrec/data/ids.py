@@ -248,8 +248,10 @@ def written_apart(unknown, known) -> tuple[np.ndarray, tuple | None]:
 
 
 def check_missing(missing: str) -> None:
-    if missing not in MISSING:
-        raise UsageError(f"missing={missing!r}: expected one of {', '.join(map(repr, MISSING))}")
+    """``missing=``, as argcheck.choice_arg checks a choice (which imports this module): one of MISSING's texts,
+    anything else a UsageError, a value that is no text too (a red team: an array's `in` was numpy's ValueError)."""
+    if not isinstance(missing, str) or missing not in MISSING:
+        raise UsageError(f"missing={shorten(repr(missing), 40)}: expected one of {', '.join(map(repr, MISSING))}")
 
 
 class IdMap:

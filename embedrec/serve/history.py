@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from embedrec.data import layout
-from embedrec.errors import ArtifactError, UsageError
+from embedrec.errors import ArtifactError, UsageError, shorten
 
 SPLITS = layout.SPLITS
 BELOW = layout.OPTIONAL[0]  # rated_below: written where the cleaning kept such pairs as seen
@@ -271,7 +271,12 @@ def check_parts(splits) -> tuple[str, ...]:
     try:
         given = list(given)
     except TypeError:
-        raise UsageError(f"splits={splits!r}: give split names, e.g. splits=['test'] or ('valid', 'test')") from None
+        given = None
+    # a name that is no text refused as such (a red team: a 2-D array's rows met `in` as numpy's 'truth value of
+    # an array ... is ambiguous' ValueError)
+    if given is None or not all(isinstance(s, str) for s in given):
+        raise UsageError(f"splits={shorten(repr(splits), 40)}: give split names, e.g. splits=['test'] or "
+                         "('valid', 'test')")
     bad = [s for s in given if s not in PARTS]
     if bad or not given:
         raise UsageError(f"«--split|splits=» {', '.join(map(repr, bad)) or 'is empty'}: "
