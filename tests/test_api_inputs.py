@@ -34,8 +34,12 @@ def test_ids_that_are_not_a_list(trained_run):
     for one in (1.0, np.float64(1)):  # one id, as an int or a str is; a whole float is that integer id (a
         got = m.recommend(one, k=3)       # pandas column that met a NaN holds 196.0 for 196)
         assert got.user_ids == [1] and list(got.movie_ids[0]) == list(m.recommend(1, k=3).movie_ids[0])
-    with pytest.raises(NotFoundError, match=r"'1.5' is not a user id of this model \(its ids are integers\)"):
-        m.recommend(1.5, k=3)
+    # a float with a fraction, or infinite, is no id of any model (a red team: predict(2.5, 50) answered a fallback
+    # row): a UsageError, no longer NotFoundError "'1.5' is not a user id of this model"
+    for odd, why in ((1.5, "not a whole number"), (float("inf"), "not finite"), (np.float32(-1.5), "not a whole number")):
+        with pytest.raises(UsageError, match=rf"^{re.escape(str(odd))} is not an id \({why}\); ids are integers or "
+                                             r"texts, e.g. 196 or 'u196'$"):
+            m.recommend(odd, k=3)
     # no id at all: a flag, a missing value, a nested list (a review: NotFoundError "user 'True'", "user '[196]'")
     for odd, said in ((float("nan"), "nan is not an id (a missing value)"), (None, "None is not an id"),
                       (True, "True is not an id (a flag)"), (np.bool_(False), "False is not an id (a flag)"),
@@ -1407,11 +1411,12 @@ def test_exclude_refuses_a_title_or_a_gap_where_ids_are_integers(trained_run):
             call([float("nan")])
         with pytest.raises(UsageError, match=r"exclude: None is not an id"):
             call([None])
-        for bad in (title, 2.5):
-            with pytest.raises(UsageError, match=rf"exclude: {re.escape(repr(bad))} is not a movie id of this model "
-                                                 r"\(its ids are integers\); for a title, give its id: "
-                                                 r"resolve_movies\(\[title\]\) or find_movie\(title\)"):
-                call([bad])
+        with pytest.raises(UsageError, match=rf"exclude: {re.escape(repr(title))} is not a movie id of this model "
+                                             r"\(its ids are integers\); for a title, give its id: "
+                                             r"resolve_movies\(\[title\]\) or find_movie\(title\)"):
+            call([title])
+        with pytest.raises(UsageError, match=r"exclude: 2.5 is not an id \(not a whole number\)"):
+            call([2.5])  # no id of any model, as recommend(2.5) says
         call([10**30, -5, "99999", np.int64(1)])  # unknown ids of the right type: ignored, as documented
     with pytest.raises(UsageError, match=r"exclude: nan is not an id"):
         m.answer(Request(user=1, k=3, exclude=[float("nan")]))
@@ -1697,3 +1702,31 @@ def test_an_array_where_a_choice_or_names_go_is_a_usage_error_naming_the_paramet
         m.history(user, splits=[1, 2])
     with pytest.raises(UsageError, match=r"^expected an id or a 1-D list of ids, not a 2-D array of shape \(2, 2\)"):
         m.explain(movie=movie, liked=a)  # as recommend_new(liked=a) says it, not `liked in ((), None)`'s error
+
+
+def test_predict_refuses_what_is_no_id_as_recommend_does(trained_run):
+    """A red team: predict(object(), 50), predict(2.5, 50) and predict(inf, 50) each answered an unknown user's
+    fallback row, where recommend(object()) was a UsageError. An id is an integer or a text (a float only as the
+    whole number a pandas column that met a NaN holds): anything else is the UsageError every call gives, a
+    movie's place and missing='skip' alike. '' is a text, an unknown id as recommend takes it."""
+    from decimal import Decimal
+
+    m = trained_run.opened
+    user, movie = m.user_ids[0], m.movie_ids[0]
+    for odd, why in ((object(), "a value of type object"), (2.5, "not a whole number"), (float("-inf"), "not finite"),
+                     (np.float64(np.inf), "not finite"), (Decimal(1), "a value of type Decimal")):
+        for args, kw in (((odd, movie), {}), ((user, odd), {}), (([(user, movie), (odd, movie)],), {"missing": "skip"})):
+            with pytest.raises(UsageError, match=rf"^predict: pair \d \(.*\): .* is not an id \({why}\); ids are "
+                                                 r"integers or texts, e.g. 196 or 'u196'$"):
+                m.predict(*args, **kw)
+        with pytest.raises(UsageError, match=rf"is not an id \({why}\)|not {type(odd).__name__}"):
+            m.recommend(odd, k=2)
+    with pytest.raises(NotFoundError) as said:
+        m.recommend("", k=2)
+    with pytest.raises(NotFoundError) as again:
+        m.predict("", movie, missing="error")
+    assert str(said.value).split(";")[0] == str(again.value).split(";")[0] == \
+        "'' is not a user id of this model (its ids are integers)"
+    assert m.predict("", movie).fallback == ["user_unknown"] and \
+        m.recommend("", k=2, missing="popular").fallback == [True]
+    assert m.predict(float(user), float(movie)).fallback == ["none"]  # 196.0: the integer id

@@ -41,7 +41,19 @@ def not_an_id(x) -> str | None:
         return f"a {type(x).__name__}"
     if isinstance(x, (complex, np.complexfloating)):  # a red team: refused alone, silently skipped in a list
         return "a complex number"
+    # an id is an integer or a text (a float only as the whole number a pandas column that met a NaN holds, 196.0);
+    # anything else was looked up by its str() and answered as an unknown id (a red team: predict(object(), 50),
+    # predict(2.5, 50) and predict(inf, 50) each a fallback row, where recommend(object()) was a UsageError)
+    if isinstance(x, (float, np.floating)):
+        if not np.isfinite(x):
+            return "not finite"
+        return None if float(x).is_integer() else "not a whole number"
+    if not isinstance(x, (str, bytes, bytearray, int, np.integer)):
+        return f"a value of type {type(x).__name__}"
     return None
+
+
+ID_HINT = "ids are integers or texts, e.g. 196 or 'u196'"  # one_id's, for a value that is neither
 
 
 _WRITTEN_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")  # an integer id as str(int) writes it (parsing._PLAIN_INT)
@@ -453,7 +465,9 @@ def one_id(x) -> None:
         shown = x if x is None or type(x).__name__ in ("NAType", "NaTType") else float(x)
         raise UsageError(f"{shown} is not an id (a missing value); drop the gaps first, e.g. series.dropna()")
     if why:
-        raise UsageError(f"{shorten(x)!s} is not an id ({why}); give a flat list of ids, e.g. [196, 186]")
+        hint = "give a flat list of ids, e.g. [196, 186]" if isinstance(x, (list, tuple, set, dict, np.ndarray)) \
+            else ID_HINT
+        raise UsageError(f"{shorten(x)!s} is not an id ({why}); {hint}")
 
 
 def one_user(user, fix: str) -> None:
