@@ -22,7 +22,7 @@ import numpy as np
 
 from embedrec import __version__
 from embedrec.errors import ArtifactError
-from embedrec.fsutil.files import loop_error, read_parquet_table, write_json, write_parquet
+from embedrec.fsutil.files import in_place_error, read_parquet_table, write_json, write_parquet
 from embedrec.fsutil.integrity import file_entry, fingerprint_of
 from embedrec.run import Run, load_run
 from embedrec.run_checks import is_dataset_folder
@@ -207,9 +207,9 @@ def check_listed(run: Run, why: str, rebuilt: tuple[str, ...] = ()) -> None:
     re-sealed the run without it, and verify then said ok); ``why``: what cannot be done, said with the run's fix."""
     listed = run.manifest.get("checksums") or {}
     gone = sorted(n for n in listed if not (rebuilt and n.endswith(rebuilt)) and not (run.path / n).is_file())
-    for n in gone:  # a loop of links in a file's place is said as one (a review: 'missing')
-        if (loop := loop_error(run.path / n, "run artifact", run_fix(run.path))) is not None:
-            raise loop
+    for n in gone:  # a loop of links, a FIFO or a folder in a file's place is said as recommend and export say it
+        if (err := in_place_error(run.path / n, "run artifact", run_fix(run.path))) is not None:  # (reviews: each
+            raise err                                                                          # said as 'missing')
     if gone:
         raise ArtifactError(f"run artifact '{run.path / gone[0]}' is missing"
                             f"{f' (and {len(gone) - 1} more listed files)' if len(gone) > 1 else ''}; {why}: "

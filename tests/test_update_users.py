@@ -300,6 +300,30 @@ def test_the_trained_model_is_kept_while_its_updates_are_served(runs, tmp_path, 
     assert sorted(p.name for p in run.glob("artifacts-*"))[:-1] == [folders[2]]
 
 
+@pytest.mark.parametrize("name", ["config.yaml", "popularity.npy"])
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_fifo_or_a_folder_in_place_of_a_carried_file_is_said_as_recommend_says_it(runs, tmp_path, name, kind):
+    """A red team: update-users said "run artifact '.../config.yaml' is missing; its users cannot be updated" of a
+    FIFO or a folder there (artifacts.check_listed), where recommend and export say what it is: the same line now
+    (fsutil.files.in_place_error), and a file that is gone is still said as missing, with what cannot be done."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    p = Path(os.path.realpath(run / "current")) / name
+    p.unlink()
+    os.mkfifo(p) if kind == "fifo" else p.mkdir()
+    f = write_ratings(tmp_path / "since.csv", [(2, 1, 1)])
+    said = f"error: run artifact '{p}' is not a regular file ({'a FIFO' if kind == 'fifo' else 'a folder'}); rerun " \
+           f"'embedrec train --run {run}' with the -c/--set it was trained with"
+    for args in (("update-users", "--ratings", f, "--run", run, "--set", "data.header=true"),
+                 ("index", "rebuild", "--run", run)):
+        r = invoke(*args)  # (update-users first warns that config.yaml, its reading settings, cannot be read)
+        assert r.exit_code == 1 and "Traceback" not in r.stderr and r.stderr.splitlines()[-1] == said, r.stderr
+    os.unlink(p) if kind == "fifo" else p.rmdir()
+    r = invoke("update-users", "--ratings", f, "--run", run, "--set", "data.header=true")
+    assert r.exit_code == 1 and r.stderr.splitlines()[-1] == (
+        f"error: run artifact '{p}' is missing; its users cannot be updated: rerun 'embedrec train --run {run}' with "
+        "the -c/--set it was trained with"), r.stderr
+
+
 def test_damage_advice_after_an_update_keeps_the_updates(runs, tmp_path):
     """A damaged file of an updated model: besides training again, the advice says that drops the updates and how
     to keep them, serving the trained model again (named, with verify) and running the files again in order (a

@@ -229,6 +229,25 @@ def missing_error(path: str | Path, what: str, fix: str) -> ArtifactError:
     return loop_error(path, what, fix) or ArtifactError(f"{what} '{path}' is missing; {fix}")
 
 
+def not_regular_error(path: str | Path, mode: int, what: str, fix: str) -> ArtifactError:
+    """The error of a file a run or dataset needs where something else is (``mode``: its stat's st_mode): '... is
+    not a regular file (a FIFO)', a folder, a device or a socket said as such, in every command alike."""
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a file")
+    return ArtifactError(f"{what} '{path}' is not a regular file ({kind}); {fix}")
+
+
+def in_place_error(path: str | Path, what: str, fix: str) -> ArtifactError | None:
+    """The error of what is in the place of a file a run or dataset needs that is not that file: a loop of links
+    (:func:`loop_error`), a FIFO, a folder, a device (:func:`not_regular_error`), as every reader says it; None where
+    a regular file is there, or nothing (the caller says it is missing, as it may say more)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return loop_error(path, what, fix)
+    return None if stat.S_ISREG(mode) else not_regular_error(path, mode, what, fix)
+
+
 def read_regular(path: str | Path, what: str, fix: str, limit: int | None = None,
                  expect: int | None = None) -> bytes:
     """The bytes of ``path``, which must be a regular file (a review: a FIFO in place of a manifest hung every
@@ -252,10 +271,7 @@ def read_fd(fd: int, path, what: str, fix: str, limit: int | None = None, expect
     st = os.fstat(fd)  # before fdopen, which refuses a folder as "[Errno 21] Is a directory: 4" (a red team)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
-        kind = ("a folder" if stat.S_ISDIR(st.st_mode) else "a FIFO" if stat.S_ISFIFO(st.st_mode) else "a device"
-                if stat.S_ISCHR(st.st_mode) or stat.S_ISBLK(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
-                else "not a file")
-        raise ArtifactError(f"{what} '{path}' is not a regular file ({kind}); {fix}")
+        raise not_regular_error(path, st.st_mode, what, fix)
     with os.fdopen(fd, "rb") as fh:
         if expect is not None and st.st_size != expect:
             raise ArtifactError(f"{what} '{path}' is damaged ({st.st_size:,} bytes, its manifest says {expect:,}); "

@@ -13,7 +13,7 @@ import stat
 from pathlib import Path
 
 from embedrec.errors import ArtifactError, shorten
-from embedrec.fsutil.files import json_safe, missing_error, read_regular
+from embedrec.fsutil.files import json_safe, missing_error, not_regular_error, read_regular
 
 CHUNK = 1 << 22
 
@@ -91,7 +91,7 @@ def check_file(path: Path, entry: dict | None, what: str, fix: str) -> None:
             raise missing_error(path, what, fix) from None
         raise
     if not stat.S_ISREG(st.st_mode):  # a FIFO would block the hash below, a device never end it
-        raise ArtifactError(f"{what} '{path}' is not a regular file; {fix}")
+        raise not_regular_error(path, st.st_mode, what, fix)
     _check_size(st.st_size, entry, path, what, fix)
     if entry.get("stat") is not None and entry["stat"] == _key(st):
         return
