@@ -37,6 +37,7 @@ def verify_path(path: str | Path) -> dict:
     held = open_generation(p)  # a prepared dataset in generations: check the one 'current' names, held
     if held is not None:
         p = held[0]
+    _enterable(p, "prepared dataset folder" if held is not None else "folder")
     # a run (load_run names a dangling link's target); a dataset copied with links followed (cp -rL: its current
     # a folder) is checked below, from its own manifest.json, as load_dataset reads it
     if ((p / "current").exists() or (p / "current").is_symlink()) and not is_dataset_folder(p):
@@ -93,6 +94,20 @@ def verify_path(path: str | Path) -> dict:
         _check_finite_tables(folder, entries, fix, manifest)
         folder = from_here(folder, resolve=False)
     return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}
+
+
+def _enterable(folder: Path, what: str) -> None:
+    """Refuse a folder verify may not read, as a read (a red team: a dataset generation of mode 000 was 'permission
+    denied on ...; write to a folder you may write to', a writer's advice, from the probes below); a folder not
+    there is said by them."""
+    from embedrec.fsutil.files import read_denied
+
+    try:
+        os.listdir(folder)
+    except PermissionError as e:
+        raise read_denied(e, folder, what) from None
+    except OSError:
+        pass
 
 
 FACTOR_TABLES = ("user_factors.npy", "movie_factors.npy", "user_bias.npy", "movie_bias.npy")

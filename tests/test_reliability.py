@@ -3485,6 +3485,38 @@ def test_a_file_it_may_not_read_is_said_so_never_corrupt(base, tmp_path):
             "or run as a user who may read them"), p.stderr
 
 
+def test_a_folder_it_may_not_enter_is_said_as_a_read_by_verify_and_train(base, tmp_path):
+    """A red team (as a user without root's bypass): `verify` of a run whose model folder was chmod 000 said
+    'permission denied on 'RUN/current/manifest.json'; check its permissions, or write to a folder you may write
+    to (run.dir, or -o ...)', a writer's advice for a read (layout.has_manifest's Path.exists raised); verify and
+    train of a dataset whose generation was so said it too. Each says what it cannot read, as the other commands
+    do."""
+    import subprocess
+    import sys
+
+    drop = []
+    if os.geteuid() == 0:  # root reads anything: drop that right for the commands run here
+        drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search,-fowner"]
+        if not shutil.which("setpriv") or subprocess.run([*drop, "true"]).returncode != 0:
+            pytest.skip("runs as root, and setpriv cannot drop its file-permission bypass here")
+    run, ds = copy_run(base[1], tmp_path / "run"), copy_run(base[0], tmp_path / "ds")
+    advice = "(permission denied); check its permissions and its folders' (ls -l), or run as a user who may read them"
+    model, gen = current(run), current(ds)
+    for folder, args, said in (
+            (model, ["verify", run], f"cannot read run manifest '{model / 'manifest.json'}' {advice}"),
+            (model, ["evaluate", "--run", run], f"cannot read run manifest '{model / 'manifest.json'}' {advice}"),
+            (gen, ["verify", ds], f"cannot read prepared dataset folder '{gen}' {advice}"),
+            (gen, ["train", "--set", f"data.prepared={ds}", "--set", f"run.dir={tmp_path / 'r2'}"],
+             f"cannot read prepared dataset folder '{gen}' {advice}")):
+        folder.chmod(0)
+        try:
+            p = subprocess.run([*drop, sys.executable, "-m", "embedrec", *map(str, args)], capture_output=True,
+                               text=True, cwd=tmp_path, timeout=120)
+        finally:
+            folder.chmod(0o755)
+        assert p.returncode == 1 and p.stderr.splitlines()[-1] == f"error: {said}", (args, p.stderr)
+
+
 def test_the_model_served_before_a_publish_is_kept_even_after_a_rollback_by_hand(tmp_path, caplog):
     """An ops review: with `current` rolled back by hand to an older folder, the next publish pruned that folder
     (only the newest two were kept) while it said 'the one it served before (...) is kept beside it'."""

@@ -293,6 +293,7 @@ def _open_folder(path: Path) -> tuple[Path, object, int, object]:
     """(folder, hold, fd, gone) for one load: the generation ``path/current`` names, resolved once through one
     handle of ``path`` and held (or ``path`` itself in the flat layout). ``fd`` reads the folder's files;
     ``gone()`` says whether the folder was swapped away or pruned since (then: load again)."""
+    from embedrec.fsutil.files import read_denied
     from embedrec.fsutil.generations import open_current
     from embedrec.fsutil.locks import FolderHold
 
@@ -300,6 +301,8 @@ def _open_folder(path: Path) -> tuple[Path, object, int, object]:
         root_fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     except FileNotFoundError:
         raise _Swapped from None
+    except PermissionError as e:
+        raise read_denied(e, path, "prepared dataset folder") from None
     try:
         st = os.fstat(root_fd)
         ident = (st.st_dev, st.st_ino)
@@ -308,7 +311,11 @@ def _open_folder(path: Path) -> tuple[Path, object, int, object]:
             if got is None:
                 raise _Swapped
             folder, hold = got
-            fd = hold.fd if hold is not None else os.open(folder.name, os.O_RDONLY | os.O_DIRECTORY, dir_fd=root_fd)
+            try:  # (a generation of mode 000: said as a read, not with a writer's advice, a red team)
+                fd = hold.fd if hold is not None else os.open(folder.name, os.O_RDONLY | os.O_DIRECTORY,
+                                                              dir_fd=root_fd)
+            except PermissionError as e:
+                raise read_denied(e, folder, "prepared dataset folder") from None
         else:  # the flat layout: the files directly in path
             folder = path
             try:

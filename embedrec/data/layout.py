@@ -56,8 +56,20 @@ def versioned(root) -> bool:
 
 def has_manifest(path) -> bool:
     """Whether a prepared dataset's manifest is at ``path`` (flat) or under its ``current``: what
-    :func:`check_layout` looks for first (and ``train --resume`` before saying what is missing)."""
-    return (Path(path) / "manifest.json").exists() or (Path(path) / "current" / "manifest.json").exists()
+    :func:`check_layout` looks for first (and ``train --resume`` before saying what is missing). One behind a folder
+    it may not enter counts as there: the read that follows says it cannot read it (a red team: Path.exists'
+    PermissionError was said with a writer's advice, 'write to a folder you may write to')."""
+    return _there(Path(path) / "manifest.json") or _there(Path(path) / "current" / "manifest.json")
+
+
+def _there(p: Path) -> bool:
+    try:
+        os.stat(p)
+    except PermissionError:
+        return True  # there or not, its folder's permissions refuse to say: the reader says it may not read it
+    except OSError:
+        return False
+    return True
 
 
 def is_run(path) -> bool:
