@@ -3504,6 +3504,8 @@ def test_a_folder_it_may_not_enter_is_said_as_a_read_by_verify_and_train(base, t
     model, gen = current(run), current(ds)
     for folder, args, said in (
             (model, ["verify", run], f"cannot read run manifest '{model / 'manifest.json'}' {advice}"),
+            (model, ["verify", run / "current"], f"cannot read folder '{run / 'current'}' {advice}"),  # (not click's
+            # usage error, exit 2: "Directory ... is not readable")
             (model, ["evaluate", "--run", run], f"cannot read run manifest '{model / 'manifest.json'}' {advice}"),
             (gen, ["verify", ds], f"cannot read prepared dataset folder '{gen}' {advice}"),
             (gen, ["train", "--set", f"data.prepared={ds}", "--set", f"run.dir={tmp_path / 'r2'}"],

@@ -14,7 +14,9 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("path", required=False, type=PathParam(file_okay=False))
+# not readable=True: a folder it may not read is said by verify as every command says a read refused, not as a usage
+# error (exit 2, 'Directory ... is not readable')
+@click.argument("path", required=False, type=PathParam(file_okay=False, readable=False))
 @RUN
 @common
 def verify(cfg: Config, path, run_dir):
