@@ -160,12 +160,18 @@ def _listed(m) -> set[str] | None:
     return {str(n) for n in listed} | {"manifest.json"}
 
 
+# the names of the files embedrec writes in a run's or a dataset's generation (its arrays, indexes, tables, state
+# dict, metrics, catalogue, config and manifest): a folder holding these alone is embedrec's, listed or not
+_WRITTEN = re.compile(r"[A-Za-z0-9_.-]+\.(?:npy|faiss|parquet|pt)|metrics\.jsonl?|movies\.json|config\.yaml|"
+                      r"manifest\.json")
+
+
 def not_ours(folder: Path) -> str | None:
     """Why pruning must keep an old generation folder (the rest of the warning that names it), or None where all
-    it holds is embedrec's: files its manifest lists, its manifest alone, or nothing at all. One holding files
-    the manifest does not list, or whose manifest is missing, unreadable or lists no files, may hold a user's (a
-    review: a generation whose manifest was gone was removed with notes.txt in it); the words say how to remove
-    it by hand."""
+    it holds is embedrec's: files its manifest lists, its manifest alone, nothing at all, or, where its manifest
+    is missing, unreadable or lists no files, only names embedrec writes (``_WRITTEN``). One holding other
+    files may hold a user's (a review: a generation whose manifest was gone was removed with notes.txt in it);
+    the words say how to remove it by hand."""
     try:
         names = sorted(os.listdir(folder))
     except OSError:
@@ -181,6 +187,10 @@ def not_ours(folder: Path) -> str | None:
             return None
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         return f"it holds files embedrec did not write ({shown}); move them out of it, and the next write removes it"
+    if all(_WRITTEN.fullmatch(n) for n in names):  # no list to check, but every name is one embedrec writes (an
+        # earlier embedrec's generation, or one whose manifest was lost): nothing of a user's to lose (a review:
+        # such generations were kept, warned of at every publish)
+        return None
     if not os.path.lexists(manifest):
         state = "has no manifest.json"
     elif not isinstance(m, dict):
