@@ -1773,3 +1773,15 @@ def test_the_torch_engines_csr_says_nothing_of_torchs_sparse_notes(monkeypatch):
         assert seen == []
         warnings.warn("the caller's own", UserWarning, stacklevel=1)
     assert [str(w.message) for w in seen] == ["the caller's own"]
+
+
+def test_a_checkpoint_of_the_default_dimension_before_the_rank_cap_says_how_to_resume(tmp_path):
+    """A review of session 50: a run trained at the default 128 on a 40-movie catalogue before a default dimension
+    was capped at min(users, movies) was refused on resume with the same options, told to use them. The error
+    names the dimension to give."""
+    from embedrec.training.checkpoints import other_config
+
+    e = other_config(tmp_path / "checkpoint.pt", "model.dim (128, now 40)")
+    assert "was made with model.dim 128, where this config trains 40" in e.raw
+    assert "«--set model.dim=128|cfg.updated({'model.dim': 128})»" in e.raw
+    assert "another train.lr" in other_config(tmp_path / "c.pt", "train.lr (0.01, now 0.02)").raw

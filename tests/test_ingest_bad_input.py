@@ -1706,3 +1706,13 @@ def test_a_parquet_files_bad_dates_are_counted_by_row(tmp_path):
     r, out = ingest(tmp_path, p)
     refused(r, out, f"{p}: row 5: column 'timestamp' holds 'soon', not a date like the column's first (ISO 8601, e.g. "
                     "2020-01-31 12:00:00; 3 rows like it: 5, 10, 31); fix or drop those rows, or store Unix seconds")
+
+
+def test_lines_like_it_writes_the_lines_as_the_message_writes_its_own():
+    """A review of session 50: '(5 lines like it: 11, 1,999,991, ...)' read as more lines than there were; the
+    count keeps its separators, the lines are written as FILE:LINE writes one."""
+    from embedrec.data.textfiles import lines_like_it
+
+    assert lines_like_it(1, [11]) == ""
+    assert lines_like_it(3, [11, 1999991, 2000000]) == " (3 lines like it: 11, 1999991, 2000000)"
+    assert lines_like_it(12345, [5, 6], "row") == " (12,345 rows like it: 5, 6, ...)"

@@ -523,7 +523,9 @@ def lines_like_it(count: int, lines: list, noun: str = "line") -> str:
     if count < 2:
         return ""
     more = ", ..." if count > len(lines) else ""
-    return f" ({count:,} {noun}s like it: {', '.join(f'{n:,}' for n in lines)}{more})"
+    # the lines as the message's own FILE:LINE writes its line, without separators (a review: '11, 1,999,991' read
+    # as more lines than there were)
+    return f" ({count:,} {noun}s like it: {', '.join(str(n) for n in lines)}{more})"
 
 
 def data_line(src, sep: str, encoding: str, header_rows: int, first: int, row: int) -> int:

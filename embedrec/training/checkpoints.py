@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 from embedrec.errors import ArtifactError
@@ -155,6 +156,13 @@ def other_config(path: Path, what: str, ck: dict | None = None, dataset=None) ->
         return ArtifactError(f"checkpoint '{path}' was made on another {what}: the dataset was ingested again since "
                              "(another split or data), so it cannot be resumed; train again without "
                              "«--resume|resume=True»")
+    dims = re.fullmatch(r"model\.dim \((\d+), now (\d+)\)", what)
+    if dims:  # a default dimension is at most min(users, movies) since session 50: a run trained at 128 on a
+        # smaller catalogue before then resumes with the dimension given (a review: the same options were refused)
+        return ArtifactError(f"checkpoint '{path}' was made with model.dim {dims[1]}, where this config trains "
+                             f"{dims[2]} (a model.dim left at its default is at most min(users, movies)); resume with "
+                             f"«--set model.dim={dims[1]}|cfg.updated({{'model.dim': {dims[1]}}})» beside the config it "
+                             "was trained with, or train again without «--resume|resume=True»")
     return ArtifactError(f"checkpoint '{path}' was made with another {what}; resume with the config it was trained "
                          "with («-c FILE and the same --set options|the same cfg»), or train again without "
                          "«--resume|resume=True»")
