@@ -511,8 +511,10 @@ def test_a_column_of_times_the_names_did_not_tell_is_named(tmp_path):
     csv_path, parquet_path, unix_path = tmp_path / "plays.csv", tmp_path / "plays.parquet", tmp_path / "unix.csv"
     frame.to_csv(csv_path, index=False)
     frame.assign(watched_at=pd.to_datetime(frame.watched_at, utc=True)).to_parquet(parquet_path)
-    frame.assign(year=1990 + frame.movie_id, watched_at=pd.to_datetime(frame.watched_at, utc=True).astype(
-        "int64") // 10**6).rename(columns={"watched_at": "at"}).to_csv(unix_path, index=False)
+    # an order id of 10 digits is no time: a number is one only under a name that says so (a review)
+    frame.assign(year=1990 + frame.movie_id, order_id=1_700_000_000 + frame.index, watched_at=pd.to_datetime(
+        frame.watched_at, utc=True).astype("int64") // 10**6).rename(columns={"watched_at": "at"}).to_csv(
+        unix_path, index=False)
     sets = ("--set", "data.columns.rating=plays", "--set", "split.valid=0", "--set", "split.test=0")
     for path, col, kind in ((csv_path, "watched_at", "dates"), (parquet_path, "watched_at", "dates"),
                             (unix_path, "at", "Unix times")):

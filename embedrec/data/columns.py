@@ -248,7 +248,14 @@ def _times_columns(sample, cols: list[str]) -> list[tuple[str, str]]:
         frame = None
     if frame is None:
         return []
-    return [(c, kind) for c in cols if (kind := times_kind(frame[c])) is not None]
+    # plain numbers are times only under a name that says so (a review: an 'order_id' of 10-digit numbers was
+    # named as Unix times); dates are told by their text
+    return [(c, kind) for c in cols if (kind := times_kind(frame[c])) is not None
+            and (kind == "dates" or _TIME_NAME.search(str(c).lower()))]
+
+
+# a column name that may hold times: 'time', 'timestamp', 'date', 'epoch', 'ts', 'watched_at', 'created', ...
+_TIME_NAME = re.compile(r"time|date|stamp|epoch|when|created|updated|(?:^|[_\W])(?:ts|at|on|day)$")
 
 
 META = ("title", "genres")  # a ratings file's columns read as its movies' titles and genres, without data.movies
