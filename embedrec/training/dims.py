@@ -86,27 +86,39 @@ def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies:
     return tuple(out)
 
 
+def dim_source(cfg) -> str:
+    """Where model.dim came from, the one account both rules below read: ``"set"`` (a --set, an override or
+    updated() of it), ``"file"`` (a config file's own value, other than the default; ``auto`` is one, its default
+    being a number), ``"file default"`` (a config file giving the default's value, as `embedrec config` and
+    configs/default.yaml write every key) or ``"default"`` (nobody gave it)."""
+    from embedrec.config_sections import ModelConfig
+
+    if "model.dim" in getattr(cfg, "set_keys", frozenset()):
+        return "set"
+    if "model.dim" not in getattr(cfg, "explicit_keys", frozenset()):
+        return "default"
+    return "file" if cfg.model.dim != ModelConfig.dim else "file default"
+
+
 def _dim_given(cfg) -> bool:
-    """Whether the user chose model.dim (a config file, --set, updated()) and left train.als_dims to auto: the
-    dimension asked for is then the one trained (and config.yaml records als_dims [], so `train -c` on it trains
-    the same). A file that gives both (configs/default.yaml, or what `embedrec config` writes) keeps auto's
-    search, unless a --set gives model.dim over it."""
-    if cfg.model.dim == "auto":
+    """Whether the user chose model.dim (a config file, --set, updated(): :func:`dim_source`) and left
+    train.als_dims to auto: the dimension asked for is then the one trained (and config.yaml records als_dims [],
+    so `train -c` on it trains the same). A file that gives both (configs/default.yaml, or what `embedrec config`
+    writes, whatever its model.dim) keeps auto's search, unless a --set gives model.dim over it."""
+    source = dim_source(cfg)
+    if cfg.model.dim == "auto" or source == "default":
         return False
-    given, by_set = getattr(cfg, "explicit_keys", frozenset()), getattr(cfg, "set_keys", frozenset())
     # a --set (or updated()) of model.dim over a file that gives both (a review: ./embedrec.yaml as `embedrec
-    # config` writes it kept the search), or a file that gives model.dim alone
-    return any("model.dim" in keys and "train.als_dims" not in keys for keys in (by_set, given))
+    # config` writes it kept the search), or a file that gives model.dim alone; the keys given with it decide
+    given_with = getattr(cfg, "set_keys" if source == "set" else "explicit_keys", frozenset())
+    return "train.als_dims" not in given_with
 
 
 def dim_chosen(cfg) -> bool:
-    """Whether the user chose model.dim: a --set, an override or updated() of it, or a config file giving another
-    value than the default (a file's default, as `embedrec config` and configs/default.yaml write every key, is no
-    choice; auto is one, its default being a number)."""
-    from embedrec.config_sections import ModelConfig
-
-    return "model.dim" in getattr(cfg, "set_keys", frozenset()) or (
-        "model.dim" in getattr(cfg, "explicit_keys", frozenset()) and cfg.model.dim != ModelConfig.dim)
+    """Whether the user chose model.dim (:func:`dim_source`): a --set, an override or updated() of it, or a config
+    file's own value (a file's default, as `embedrec config` and configs/default.yaml write every key, is no
+    choice)."""
+    return dim_source(cfg) in ("set", "file")
 
 
 def within_rank(cfg, n_users: int, n_movies: int):
