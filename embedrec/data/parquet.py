@@ -17,7 +17,7 @@ import pandas as pd
 from embedrec.data.columns import META
 from embedrec.data.parsing import DROP_MISSING, plain_integer_id
 from embedrec.data.textfiles import LIKE_IT_SHOWN, lines_like_it
-from embedrec.data.times import OUTSIDE, _iso_dates, _unix_seconds
+from embedrec.data.times import OUTSIDE_DATES, OUTSIDE_YEARS, _iso_dates, _unix_seconds
 from embedrec.errors import DataError, first_line, shorten
 
 
@@ -47,18 +47,18 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
     The first offending row is named (row 1 = the first row), as the CSV path names a line."""
     from pandas.api import types as pt
 
-    def refuse(col: str, row: int, what: str, fix: str, like=None):
+    def refuse(col: str, row: int, what: str, fix: str, like=None, aside: str = ""):
         """``like``: every row of the column with this problem (a mask), counted and the first few named, ``fix``
-        then said of those rows (a first-hour review: a broken file was fixed one run at a time)."""
+        then said of those rows (its '{those}': 'that row' or 'those rows'; a first-hour review: a broken file was
+        fixed one run at a time); ``aside``: a parenthesis after ``what``, which the rows like it join: '(ISO
+        8601, ...; 7 rows like it: 5, 77, ...)'."""
         v = df[col].iloc[row]
         v = v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v.tolist() if hasattr(v, "tolist") else v
         n = 1 if like is None else int(np.count_nonzero(like))
-        rows = lines_like_it(n, (np.flatnonzero(like)[:LIKE_IT_SHOWN] + 1).tolist() if n > 1 else [], "row")
-        fix = fix.replace("that row", "those rows") if n > 1 else fix
-        if rows and what.endswith(")"):  # one parenthesis: '(ISO 8601, ...; 7 rows like it: 5, 77, ...)'
-            what, rows = f"{what[:-1]}; {rows[2:-1]})", ""
+        rows = lines_like_it(n, (np.flatnonzero(like)[:LIKE_IT_SHOWN] + 1).tolist() if n > 1 else [], "row",
+                             aside=aside)
         raise DataError(f"{label}: row {row + 1}: column '{source[col]}' holds {shorten(repr(v), 60)}, {what}{rows}; "
-                        f"{fix}")
+                        f"{fix.format(those='those rows' if n > 1 else 'that row')}")
 
     for col in df.columns:
         if col in META:  # the movies' titles and genres: text, an empty or null cell none (_movies_from_ratings)
@@ -106,11 +106,12 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
                     not s.iloc[0].strip().lstrip("+-").isdigit():  # ISO 8601 dates as text, as a CSV may hold
                 t, outside = _iso_dates(s)
                 if outside is not None:
-                    refuse(col, int(np.flatnonzero(outside)[0]), OUTSIDE, "fix or drop that row", outside)
+                    refuse(col, int(np.flatnonzero(outside)[0]), OUTSIDE_DATES,
+                           "fix or drop {those}", outside, OUTSIDE_YEARS)
                 if t.isna().any():
                     nat = t.isna().to_numpy()
-                    refuse(col, int(np.flatnonzero(nat)[0]), "not a date like the column's first "
-                           "(ISO 8601, e.g. 2020-01-31 12:00:00)", "fix or drop that row, or store Unix seconds", nat)
+                    refuse(col, int(np.flatnonzero(nat)[0]), "not a date like the column's first",
+                           "fix or drop {those}, or store Unix seconds", nat, "ISO 8601, e.g. 2020-01-31 12:00:00")
                 df[col] = _unix_seconds(t)
             elif pt.is_float_dtype(s):  # Unix times with a fraction (time.time()'s): whole seconds, rounded down
                 continue  # by data/times.epoch_seconds, which refuses a value that is no finite time

@@ -180,7 +180,7 @@ def rows_lines(src, sep: str, encoding: str, rows: list[int], header_lines: int)
 def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numeric: dict[str, str],
                        header: bool, encoding: str, label: str | None = None,
                        extra_dtype: dict | None = None, decimal: str = ".", checked: bool = False,
-                       missing: str | None = "error") -> pd.DataFrame:
+                       missing: str | None = "error", unparsed: dict | None = None) -> pd.DataFrame:
     """Read a delimited table whose ``numeric`` columns (name -> dtype) must parse as numbers.
 
     Fast path: pandas' C engine with narrow dtypes. On failure the file is re-read as text to report the
@@ -189,6 +189,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     ``missing='drop'`` (data.missing): an empty field (or a row short of it) is left missing, integer columns as
     pandas' nullable Int64, for the caller to drop the row; else it is refused naming its line (advising
     data.missing=drop unless ``missing`` is textfiles.RELEASE: a release's own file, which it does not apply to).
+    ``unparsed``: column -> how a value of it that is no number is said (:func:`_diagnose_numeric`).
     """
     label = label or _label(src)
     if not checked:  # a layout's file (u.data, ratings.dat, .inter: a review); the generic reader checked its own
@@ -227,7 +228,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
             raise DataError(f"{label}: missing columns ({e}); set data.columns.* to the file's column names") from None
         df = _blank_numbers_missing(opener, kw, numeric, extra_dtype) if missing == "drop" else None
         if df is None:
-            raise _diagnose_numeric(opener, kw, numeric, label, header_lines, missing) from None
+            raise _diagnose_numeric(opener, kw, numeric, label, header_lines, missing, unparsed) from None
     if header and not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1):
         # every row has more fields than the header names: pandas would take the extra leading field as the
         # index and shift every column by one
@@ -329,16 +330,21 @@ def _blank_numbers_missing(opener, kw: dict, numeric: dict[str, str], extra_dtyp
 
 
 def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, header_lines: int,
-                      missing: str | None = "error") -> DataError:
+                      missing: str | None = "error", unparsed: dict | None = None) -> DataError:
     """The first value of a ``numeric`` column that is no number, named by its file:line (``missing='drop'``: an
-    empty field is not one, as the rows holding one are dropped; a review: it was named, with advice to drop)."""
+    empty field is not one, as the rows holding one are dropped; a review: it was named, with advice to drop).
+    ``unparsed``: column -> ``say(shown, what, those)`` for a caller that tells that column's value that is no
+    number its own way (read_numeric_table's): ``(what, like, fix)``, ``what`` the phrase after the column's name
+    (given ``"'abc' is not an integer"``), ``like`` how the lines counted with it are like it (``'like it'``),
+    ``fix`` the advice for ``those`` ('that line' or 'those lines'); a spreadsheet's decimal comma is advised
+    over it."""
     try:
         text = pd.read_csv(opener(), dtype=str, **{**kw, "keep_default_na": False, "na_values": None})
     except Exception as e:  # a second failure: report what we can
         return _parser_error(label, e, header_lines, opener(), kw["sep"], kw["encoding"], missing)
     decimal = kw.get("decimal", ".")
-    found = []  # (first bad row, column, dtype, its values parsed): the earliest line is named, whatever its
-    for col, dtype in numeric.items():  # column (a review: a bad id on line 4 was named before a bad rating on 3)
+    found = []  # (first bad row, column, dtype, its values parsed, its bad rows): the earliest line is named, whatever
+    for col, dtype in numeric.items():  # its column (a review: a bad id on line 4 was named before a bad rating on 3)
         if col not in text.columns:
             continue
         values = text[col]
@@ -346,7 +352,7 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
                                errors="coerce")
         bad = _bad_rows(values, parsed, dtype, missing)
         if bad.any():
-            found.append((int(np.flatnonzero(bad)[0]), col, dtype, parsed))
+            found.append((int(np.flatnonzero(bad)[0]), col, dtype, parsed, bad))
     if not found and decimal != ".":  # '3.5' read with data.decimal=',' (pandas refuses it; parsed above, it passed)
         for col, dtype in numeric.items():
             dotted = text[col].str.contains(".", regex=False).to_numpy(dtype=bool) if col in text.columns and \
@@ -360,7 +366,7 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     if not found:
         return DataError(f"{label}: a numeric column could not be parsed; "
                          + ("check the file's lines" if missing == "release" else "check data.separator and data.columns"))
-    row, col, dtype, parsed = min(found, key=lambda f: f[0])
+    row, col, dtype, parsed, bad = min(found, key=lambda f: f[0])
     dtype = dtype.lower()  # (data.missing=drop's nullable Int64 is an integer column too)
     values = text[col]
     shown = shorten(values.iloc[row], 60)
@@ -375,27 +381,29 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     with np.errstate(invalid="ignore"):
         whole = np.isfinite(parsed.to_numpy(dtype=float)) & (parsed.to_numpy(dtype=float) % 1 == 0)
     big = whole & dtype.startswith("int")
-    bad = _bad_rows(values, parsed, dtype, missing)
     if blank:
         shown = ""
         what = "is empty" if values.iloc[row] == "" else "is empty (spaces only)"
-        like = bad & empty
+        like, no_number = bad & empty, False
     elif dtype.startswith("int") and np.isfinite(parsed.iloc[row]) and parsed.iloc[row] % 1 == 0:
         what = f"'{shown}' is an integer too large for 64 bits"
-        like = bad & big & ~empty
+        like, no_number = bad & big & ~empty, False
     else:
         what = f"'{shown}' is not {'an integer' if dtype.startswith('int') else 'a number'}"
-        like = bad & ~empty & ~big
+        like, no_number = bad & ~empty & ~big, True
     lines, _ = rows_lines(opener(), kw["sep"], kw["encoding"], np.flatnonzero(like)[:LIKE_IT_SHOWN].tolist(),
                           header_lines)
     n = int(like.sum())
     those = "that line" if n < 2 else "those lines"
     fix = f"fix or remove {those}" if shown != "" else f"fill it in or remove {those}{drop_advice(missing)}"
+    alike = "like it"
     if decimal == "." and missing != "release" and re.fullmatch(r"[+-]?\d*,\d+", values.iloc[row].strip()) and \
             not dtype.startswith("int") and kw["sep"] != ",":  # 3,5: a spreadsheet's decimal comma
         fix = "if the file writes decimals with a comma (3,5), «--set data.decimal=,|set data.decimal=','»"
+    elif no_number and col in (unparsed or {}):  # a value that is no number, in the caller's words
+        what, alike, fix = unparsed[col](shown, what, those)
     return DataError(f"{label}:{lines[0] if lines else row + 1 + header_lines}: column '{col}' {what}"
-                     f"{lines_like_it(n, lines)}; {fix}")
+                     f"{lines_like_it(n, lines, like=alike)}; {fix}")
 
 
 def _bad_rows(values: pd.Series, parsed: pd.Series, dtype: str, missing: str | None) -> np.ndarray:

@@ -386,34 +386,38 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
     extra.update({c: str for c in ids if text_ids})
     if dated is not None:  # ISO dates ('2020-01-31 12:00:00'): read as text, made Unix seconds below
         extra[dated] = str
+    times = [c for c, v in wanted.items() if v == "timestamp"]
+    # a value that is no number, said in the column's terms (parsing._diagnose_numeric builds the line once)
+    unparsed = {**{c: _not_an_integer_id for c in ids if cfg.id_type == "int"}, **{c: _not_a_unix_time for c in times}}
     try:
         return read_numeric_table(src, sep=sep, names=None if cfg.header else list(wanted),
                                   usecols=None if cfg.header else list(wanted),
                                   numeric=numeric, header=cfg.header, encoding=cfg.encoding, label=label,
-                                  extra_dtype=extra, decimal=cfg.decimal, checked=True, missing=cfg.missing)
+                                  extra_dtype=extra, decimal=cfg.decimal, checked=True, missing=cfg.missing,
+                                  unparsed=unparsed)
     except DataError as e:
-        msg = str(e)
-        if cfg.id_type == "int" and "is not an integer" in msg and any(f"column '{c}'" in msg for c in ids):
-            raise DataError(re.sub(r"; fix or remove (that line|those lines)",
-                                   lambda m: f"; for text ids set data.id_type=auto (or str), or fix {m[1]}", msg)) \
-                from None
-        times = [c for c, v in wanted.items() if v == "timestamp"]
-        if not fraction_times and any(_fraction_of(msg, c, cfg.decimal) for c in times):  # a Unix time with a fraction of a
-            # second (time.time(), a JavaScript ms / 1000: a notebook review): read as numbers, made whole seconds
+        if not fraction_times and any(_fraction_of(str(e), c, cfg.decimal) for c in times):  # a Unix time with a
+            # fraction of a second (time.time(), a JavaScript ms / 1000: a notebook review): read as numbers, made
+            # whole seconds
             return _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids, fraction_times=True)
-        kind = "is not a number" if fraction_times else "is not an integer"  # (the times read as float64, or not)
-        if kind in msg and any(f"column '{c}'" in msg for c in times):  # a notebook review:
-            # day-first dates were 'not an integer'; an ISO date below Unix seconds is said as a mix (a first-hour
-            # pass: 'not an integer' where the column's first rows decided the kind)
-            # (with the count of the lines like it, where there are several: parsing.lines_like_it)
-            said = re.compile(rf"{kind}((?: \([^()]*\))?); fix or remove (that line|those lines)")
-            if re.search(r"' '\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+)?' " + kind, msg):
-                raise DataError(said.sub(lambda m: f"is an ISO 8601 date where the column's first rows are Unix "
-                                         f"seconds{m[1].replace('lines like it', 'lines not Unix seconds')}; give "
-                                         f"every row one kind (pandas' to_datetime), or fix {m[2]}", msg)) from None
-            raise DataError(said.sub(lambda m: f"{kind}{m[1]}; timestamps are Unix seconds or ISO 8601 dates: convert "
-                                     f"the column (pandas' to_datetime) or fix {m[2]}", msg)) from None
         raise
+
+
+def _not_an_integer_id(shown: str, what: str, those: str) -> tuple[str, str, str]:
+    """A data.id_type=int id column's value that is no integer (parsing._diagnose_numeric's ``unparsed``): the
+    advice names the text ids' setting."""
+    return what, "like it", f"for text ids set data.id_type=auto (or str), or fix {those}"
+
+
+def _not_a_unix_time(shown: str, what: str, those: str) -> tuple[str, str, str]:
+    """A timestamp column's value that is no Unix time (parsing._diagnose_numeric's ``unparsed``; a notebook
+    review: day-first dates were 'not an integer'): an ISO date among Unix seconds is said as a mix (a first-hour
+    pass: 'not an integer' where the column's first rows decided the kind), with the lines not Unix seconds."""
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+)?", shown):
+        return (f"'{shown}' is an ISO 8601 date where the column's first rows are Unix seconds", "not Unix seconds",
+                f"give every row one kind (pandas' to_datetime), or fix {those}")
+    return what, "like it", f"timestamps are Unix seconds or ISO 8601 dates: convert the column (pandas' to_datetime) " \
+        f"or fix {those}"
 
 
 def _fraction_of(msg: str, col: str, decimal: str = ".") -> bool:

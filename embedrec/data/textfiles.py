@@ -515,17 +515,19 @@ def _row_lines(src, sep: str, encoding: str, rows, skip_blank: bool = False) -> 
 LIKE_IT_SHOWN = 5  # the lines of one problem a message names, the first of them its own (lines_like_it)
 
 
-def lines_like_it(count: int, lines: list, noun: str = "line") -> str:
+def lines_like_it(count: int, lines: list, noun: str = "line", like: str = "like it", aside: str = "") -> str:
     """' (3 lines like it: 14, 29, 301)': the lines where a column holds the same problem as the one a message
     names, counted from the vectorised parse that found it (``count``, its own line among them) and the first of
     them named (``lines``, up to LIKE_IT_SHOWN); '' for one alone (a first-hour review: a broken file was fixed
-    one run at a time, each stopping at the next line). ``noun``: 'row' for a Parquet file's rows."""
+    one run at a time, each stopping at the next line). ``noun``: 'row' for a Parquet file's rows; ``like``: how
+    they are like it ('not Unix seconds'); ``aside``: a parenthesis of the message's own, which they join:
+    ' (ISO 8601, e.g. ...; 3 rows like it: 5, 7, 9)', ' (ISO 8601, e.g. ...)' for one alone."""
     if count < 2:
-        return ""
+        return f" ({aside})" if aside else ""
     more = ", ..." if count > len(lines) else ""
     # the lines as the message's own FILE:LINE writes its line, without separators (a review: '11, 1,999,991' read
     # as more lines than there were)
-    return f" ({count:,} {noun}s like it: {', '.join(str(n) for n in lines)}{more})"
+    return f" ({aside + '; ' if aside else ''}{count:,} {noun}s {like}: {', '.join(str(n) for n in lines)}{more})"
 
 
 def data_line(src, sep: str, encoding: str, header_rows: int, first: int, row: int) -> int:

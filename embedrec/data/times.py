@@ -37,7 +37,9 @@ def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> b
     return not pd.isna(pd.to_datetime(first, utc=True, errors="coerce", format="ISO8601").iloc[0])
 
 
-OUTSIDE = "is outside the dates embedrec reads (the years 1678 to 2261)"
+OUTSIDE_YEARS = "the years 1678 to 2261"  # (pandas' nanoseconds; a Parquet row's message joins its rows like it)
+OUTSIDE_DATES = "is outside the dates embedrec reads"
+OUTSIDE = f"{OUTSIDE_DATES} ({OUTSIDE_YEARS})"
 
 
 def _iso_dates(text: pd.Series) -> tuple[pd.Series | None, np.ndarray | None]:
