@@ -4,7 +4,6 @@ each rating sent on to the rank that owns its user."""
 
 from __future__ import annotations
 
-import errno
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import numpy as np
 
 from embedrec.distributed import Group, all_ranks, bounds, owners, send_to_owners
 from embedrec.errors import ArtifactError
-from embedrec.fsutil.files import missing_error
+from embedrec.fsutil.files import missing_error, read_error
 
 FIX = "«rerun the 'embedrec ingest' that wrote it, with --overwrite|ingest it again: er.ingest(source, cfg, overwrite=True)»"  # read_manifest names the folder and source
 
@@ -63,11 +62,9 @@ def read_row_groups(path: str | Path, split: str, rank: int, world: int, n_users
     where = Path(path) / f"{split}.parquet"
     try:
         fh = open(where, "rb")  # Python's open: pyarrow's refuses a path that is not UTF-8
-    except OSError as e:
-        if e.errno in (errno.ENOENT, errno.ELOOP):
-            raise missing_error(where, "prepared dataset file", FIX) from None
-        # a permission, a folder in its place: as the other readers say it (a review)
-        raise ArtifactError(f"prepared dataset file '{where}' cannot be read ({e.strerror}); {FIX}") from None
+    except OSError as e:  # a permission, a folder in its place: as the other readers say it (a review)
+        raise (read_error(e, where, "prepared dataset file", FIX, missing=True)
+               or ArtifactError(f"prepared dataset file '{where}' cannot be read ({e.strerror}); {FIX}")) from None
     try:
         pf = pq.ParquetFile(fh, page_checksum_verification=True)
         names = pf.schema_arrow.names

@@ -37,6 +37,7 @@ from embedrec.fsutil.files import (
     loads_json,
     missing_error,
     read_denied,
+    read_error,
     read_json,
     read_parquet_table,
 )
@@ -120,9 +121,7 @@ class Run:
         try:
             size = p.stat().st_size
         except OSError as e:
-            if e.errno not in (errno.ENOENT, errno.ELOOP):
-                raise
-            raise missing_error(p, what, fix) from None
+            raise (read_error(e, p, what, fix, missing=True) or e) from None
         data = self.read_verified(p, entry, what, fix) if size <= _fs.VERIFY_ON_OPEN_MAX else None
         if data is not None:
             dest.write_bytes(data)

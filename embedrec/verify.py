@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from embedrec.errors import ArtifactError, first_line, from_here
-from embedrec.fsutil.files import loads_json, missing_error, read_json
+from embedrec.fsutil.files import loads_json, read_error, read_json
 from embedrec.fsutil.integrity import check_fields, check_format, check_seal
 from embedrec.run import load_run
 from embedrec.run_checks import RUN_FIELDS, bare_model_folder, is_dataset_folder
@@ -197,10 +197,8 @@ def _check_listed(folder: Path, entries: dict, what: str, fix: str, plain: bool 
             ok = size == (entry.get("bytes") if plain else entry.get("bytes", size)) and \
                 sha256_file(f) == entry.get("sha256")
         except OSError as e:
-            if e.errno == errno.ELOOP:  # a loop of links in its place: said as one, not 'missing' (a review)
-                raise missing_error(f, f"{what} file", fix) from None
-            if e.errno != errno.ENOENT:
-                raise
+            if e.errno != errno.ENOENT:  # a loop of links in its place: said as one, not 'missing' (a review)
+                raise (read_error(e, f, f"{what} file", fix) or e) from None
             ok, size = False, 0
         total += size
         if not ok:

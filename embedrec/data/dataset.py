@@ -27,7 +27,6 @@ where it is not, are ``data/layout.py``'s rules (pandas-free: serving's ``histor
 
 from __future__ import annotations
 
-import errno
 import io
 import os
 from dataclasses import dataclass, field
@@ -52,7 +51,15 @@ from embedrec.data.layout import (
 )
 from embedrec.data.layout import has_manifest as has_manifest  # re-exported: crossval.py takes it from here
 from embedrec.errors import ArtifactError, OutputExists
-from embedrec.fsutil.files import JSON_MAX, NONBLOCK, missing_error, read_denied, read_fd, read_regular
+from embedrec.fsutil.files import (
+    JSON_MAX,
+    NONBLOCK,
+    missing_error,
+    read_denied,
+    read_error,
+    read_fd,
+    read_regular,
+)
 from embedrec.fsutil.generations import current_link
 
 
@@ -259,10 +266,8 @@ def _read_at(dfd: int, folder: Path, name: str, gone, expect: int | None = None,
         raise missing_error(folder / name, "prepared dataset file", fix) from None
     except PermissionError as e:  # a red team: "permission denied on 'test.parquet'; write to another folder"
         raise read_denied(e, folder / name, "prepared dataset file") from None
-    except OSError as e:
-        if e.errno == errno.ELOOP:  # a loop of links in its place, said as one (not an OSError's line)
-            raise missing_error(folder / name, "prepared dataset file", fix) from None
-        raise
+    except OSError as e:  # a loop of links in its place, said as one (not an OSError's line)
+        raise (read_error(e, folder / name, "prepared dataset file", fix) or e) from None
     try:
         return read_fd(fd, folder / name, "prepared dataset file", fix, limit, expect)
     except ArtifactError:

@@ -229,6 +229,15 @@ def missing_error(path: str | Path, what: str, fix: str) -> ArtifactError:
     return loop_error(path, what, fix) or ArtifactError(f"{what} '{path}' is missing; {fix}")
 
 
+def read_error(e: OSError, path: str | Path, what: str, fix: str, missing: bool = False) -> ArtifactError | None:
+    """The error of a read of a file a run or dataset needs that met ``e``: a loop of links in its place (ELOOP),
+    and with ``missing`` a file not there (ENOENT), said as :func:`missing_error` says them (a review: a loop was
+    an OSError's line); None for another error, which the caller raises or says (``raise read_error(...) or e``)."""
+    if e.errno == errno.ELOOP or missing and e.errno == errno.ENOENT:
+        return missing_error(path, what, fix)
+    return None
+
+
 def not_regular_error(path: str | Path, mode: int, what: str, fix: str) -> ArtifactError:
     """The error of a file a run or dataset needs where something else is (``mode``: its stat's st_mode): '... is
     not a regular file (a FIFO)', a folder, a device or a socket said as such, in every command alike."""
@@ -259,9 +268,7 @@ def read_regular(path: str | Path, what: str, fix: str, limit: int | None = None
     except PermissionError as e:
         raise read_denied(e, path, what) from None
     except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise missing_error(path, what, fix) from None
-        raise
+        raise (read_error(e, path, what, fix) or e) from None
     return read_fd(fd, path, what, fix, limit, expect)
 
 

@@ -4,7 +4,6 @@ above ``VERIFY_ON_OPEN_MAX``); a manifest's own seal; the shape of each field a 
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import math
@@ -13,7 +12,7 @@ import stat
 from pathlib import Path
 
 from embedrec.errors import ArtifactError, shorten
-from embedrec.fsutil.files import json_safe, missing_error, not_regular_error, read_regular
+from embedrec.fsutil.files import json_safe, not_regular_error, read_error, read_regular
 
 CHUNK = 1 << 22
 
@@ -87,9 +86,7 @@ def check_file(path: Path, entry: dict | None, what: str, fix: str) -> None:
     try:
         st = os.stat(path)
     except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise missing_error(path, what, fix) from None
-        raise
+        raise (read_error(e, path, what, fix) or e) from None
     if not stat.S_ISREG(st.st_mode):  # a FIFO would block the hash below, a device never end it
         raise not_regular_error(path, st.st_mode, what, fix)
     _check_size(st.st_size, entry, path, what, fix)
@@ -106,9 +103,9 @@ def copy_checked(path: Path, dest: Path, entry: dict, what: str, fix: str) -> No
         _check_size(os.path.getsize(path), entry, path, what, fix)
         digest = copy_hashed(path, dest)
     except OSError as e:
-        if e.errno not in (errno.ENOENT, errno.ELOOP) or os.path.exists(path):
+        if os.path.exists(path):  # the copy's own error (its folder, a full disk): not the listed file's
             raise
-        raise missing_error(path, what, fix) from None
+        raise (read_error(e, path, what, fix, missing=True) or e) from None
     try:
         _check_digest(digest, entry, path, what, fix)
     except ArtifactError:
@@ -124,9 +121,7 @@ def read_checked(path: Path, entry: dict | None, what: str, fix: str, max_bytes:
     try:
         size = os.path.getsize(path)
     except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise missing_error(path, what, fix) from None
-        raise
+        raise (read_error(e, path, what, fix) or e) from None
     if size > max_bytes:
         check_file(path, entry, what, fix)
         return None
