@@ -32,7 +32,7 @@ from embedrec.data.repeats import PairEvents, dedupe_mask, sum_repeats
 from embedrec.data.split import TEST, TRAIN, VALID
 from embedrec.data.summary import format_summary, summarise, warn_empty_splits, warn_shrunk_splits
 from embedrec.errors import ConfigError, DataError, OutputExists
-from embedrec.fsutil.files import io_error
+from embedrec.fsutil.files import io_error, note_made
 from embedrec.fsutil.locks import target_lock
 from embedrec.fsutil.outputs import check_replaceable, refuse_dangling
 
@@ -142,7 +142,7 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
         raise
     finally:  # the folders made and left, said as every output's are (a review: -o a/b/c made a/b without a word)
         if made and out.parent.is_dir():
-            log.info("note: made the folder '%s' for '%s'", out.parent, out)
+            note_made(out)
 
 
 def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool, progress: bool, full_config: dict | None,

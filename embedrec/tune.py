@@ -34,7 +34,7 @@ from embedrec.errors import (
     how_stopped,
     stop_signal,
 )
-from embedrec.fsutil.files import loads_json, read_json, write_json
+from embedrec.fsutil.files import loads_json, note_made, read_json, write_json
 from embedrec.fsutil.integrity import SEAL, check_seal, seal
 from embedrec.fsutil.locks import confirm_held, locked_folder
 from embedrec.fsutil.outputs import atomic_file, refuse_foreign_files, refuse_inside_store
@@ -698,7 +698,7 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
     missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     atomic_write_text(path, head + yaml.safe_dump(changed, sort_keys=False, default_flow_style=False))
     if missing:  # made as every output's folder is (fsutil.outputs.output_parent), and said
-        log.info("note: made the folder '%s' for '%s'", path.parent, path)
+        note_made(path)
     return path
 
 

@@ -10,12 +10,20 @@ import contextlib
 import errno
 import hashlib
 import json
+import logging
 import math
 import os
 import stat
 from pathlib import Path
 
 from embedrec.errors import ArtifactError, OutputRefused
+
+
+def note_made(target: str | Path) -> None:
+    """Say on the log (stderr) that the folder ``target`` goes in was made for it: 'note: made the folder ... for
+    ...', in the words of every output, lock, ingest and tune config that makes one (a review: -o a/b/c made a/b
+    without a word). The caller says it once its folders are made and left."""
+    logging.getLogger("embedrec").info("note: made the folder '%s' for '%s'", Path(target).parent, target)
 
 
 # shutil and tempfile (with bz2, lzma, random) load only when a folder is written or removed: reading a run

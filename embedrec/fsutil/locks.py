@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import logging
 import os
 import re
 import threading
@@ -15,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedrec.errors import ArtifactError, Busy, OutputRefused, shorten
-from embedrec.fsutil.files import io_error, pid_alive, rmtree, side_stem, umask
+from embedrec.fsutil.files import io_error, note_made, pid_alive, rmtree, side_stem, umask
 
 
 def target_lock(target: str | Path, command: str, fix: str):
@@ -233,7 +232,7 @@ def locked_folder(folder: str | Path, command: str, fix: str, make_fix: str, loc
                 raise
     finally:
         if len(made) > 1 and folder.parent.is_dir():  # folders above it made, and not removed again
-            logging.getLogger("embedrec").info("note: made the folder '%s' for '%s'", folder.parent, folder)
+            note_made(folder)
 
 
 def confirm_held() -> None:

@@ -19,6 +19,7 @@ from embedrec.fsutil.files import (
     fsync_tree,
     glob_escape,
     io_error,
+    note_made,
     pid_alive,
     probe_json,
     rmtree,
@@ -195,7 +196,7 @@ def _make_parent(target: Path, fix: str) -> list[Path]:
         remove_made(made)
         raise (io_error(e, target.parent, fix) or e) from None
     if made:
-        log.info("note: made the folder '%s' for '%s'", target.parent, target)
+        note_made(target)
     return made
 
 
