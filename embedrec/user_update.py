@@ -155,6 +155,7 @@ def _recorded_data(run: Run) -> tuple[dict | None, str]:
     import yaml
 
     from embedrec.data.layout import read_manifest
+    from embedrec.data.readers import LAYOUT_NAMES
     from embedrec.errors import EmbedrecError
 
     rec = run.manifest.get("dataset") or {}
@@ -166,8 +167,6 @@ def _recorded_data(run: Run) -> tuple[dict | None, str]:
         manifest, _ = read_manifest(folder / "current" if (folder / "current").exists() else folder, folder)
         recorded = manifest["config"]["data"]
         if isinstance(recorded, dict) and (not want or manifest.get("fingerprint") == want):
-            from embedrec.data.readers import LAYOUT_NAMES
-
             if manifest.get("layout") in LAYOUT_NAMES:  # a release, read as released: its reading settings were
                 # never applied (ingest warned them of no effect), so none is the file's (a red team: a
                 # data.columns.rating=null given to ml-100k read an update's ratings as likes)
@@ -175,8 +174,6 @@ def _recorded_data(run: Run) -> tuple[dict | None, str]:
             return recorded, f"dataset '{manifest.get('name') or path}'"
     except (OSError, ValueError, TypeError, KeyError, EmbedrecError):
         pass
-    from embedrec.data.readers import LAYOUT_NAMES
-
     if rec.get("layout") in LAYOUT_NAMES:  # the dataset gone, but the run records a release's: as above, none of
         # the reading settings config.yaml may record was applied (a session-49 gap: one was read from there)
         return {}, f"dataset '{rec.get('name') or path}'"
