@@ -355,3 +355,39 @@ def test_package_inits_import_nothing():
         tree = ast.parse(init.read_text(encoding="utf-8"))
         code = [n for n in tree.body if not (isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))]
         assert not code, f"{init.relative_to(PKG.parent)} has code; keep package __init__ files empty"
+
+
+def _doc_module(name: str) -> str:
+    """A module as ARCHITECTURE.md's entry headings name it ('data/layout.py', 'fsutil/', 'cli/__init__.py',
+    '__init__.py') in LAYERS' terms ('data.layout', 'fsutil', 'cli', '')."""
+    if name == "__init__.py":
+        return ""
+    return name.removesuffix(".py").removesuffix("/__init__").rstrip("/").replace("/", ".")
+
+
+def architecture_sections(text: str) -> dict[str, set[str]]:
+    """Each '## ' section of ARCHITECTURE.md: the modules its '### ' entry headings name."""
+    import re
+
+    out = {}
+    for section in re.split(r"^## ", text, flags=re.M)[1:]:
+        title, _, body = section.partition("\n")
+        out[title.strip().lower()] = {_doc_module(n) for h in re.findall(r"^### (.+)$", body, re.M)
+                                      for n in re.findall(r"`([^`]+)`", h)}
+    return out
+
+
+def test_architecture_md_has_an_entry_for_each_module_in_its_layer():
+    """ARCHITECTURE.md keeps a section per layer of LAYERS, with an entry for each of its modules and no other:
+    a module added, moved or removed is found here until the document says so."""
+    sections = architecture_sections((PKG.parent / "ARCHITECTURE.md").read_text(encoding="utf-8"))
+    for layer, names in LAYERS:
+        assert layer.lower() in sections, f"ARCHITECTURE.md has no '## {layer}' section"
+        got = sections[layer.lower()]
+        assert got == names, (f"ARCHITECTURE.md's '{layer}' section: no entry for {sorted(names - got)}; "
+                              f"entries for modules of another layer or none: {sorted(got - names)}")
+
+
+def test_architecture_sections_are_read_as_written():
+    text = "## Base\n\n### `errors.py`\n\nx\n\n### `data/ids.py`\n\n## Adapters\n\n### `cli/__init__.py`\n### `__init__.py`\n"
+    assert architecture_sections(text) == {"base": {"errors", "data.ids"}, "adapters": {"cli", ""}}
