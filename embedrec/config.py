@@ -28,11 +28,13 @@ from typing import Any
 
 from embedrec.config_checks import _check_consistency, _empty_path
 from embedrec.config_keys import (
+    DERIVED_NOTES,
     PATH_KEYS,
     _derived_folders,
     _flat_keys,
     _rebase_paths,
     flatten,
+    noted_folders,
     resolve_paths,
 )
 from embedrec.config_sections import (
@@ -113,20 +115,25 @@ class Config:
     def to_yaml(self, chosen: dict[str, str] | None = None) -> str:
         """The config as YAML; ``chosen``: {'section.key': text} of ``auto`` values a run resolved, each said in a
         comment after its ``auto`` (``als_unobserved: auto  # this run: 0.2267``), which stays: a rerun chooses
-        again, as this run did (a run's config.yaml: docs/commands.md, train)."""
+        again, as this run did (a run's config.yaml: docs/commands.md, train). A folder the config did not set,
+        named after the data, is noted so (``dir: runs/ml-100k  # named after data.prepared``): the file read back
+        names it again from its data, where a folder written without the note is kept as given."""
         import yaml
 
         text = yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False)
-        if not chosen:
-            return text
-        out, section = [], ""
-        for line in text.splitlines():
+        notes = {k: v for k, v in DERIVED_NOTES.items() if k not in self.explicit_keys}
+        out, section, lines = [], "", text.splitlines()
+        for i, line in enumerate(lines):
             if line and not line.startswith(" "):
                 section = line.split(":", 1)[0]
-            elif line.startswith("  ") and not line.startswith("   ") and line.endswith(": auto"):
-                said = chosen.get(f"{section}.{line.strip().split(':', 1)[0]}")
+            elif line.startswith("  ") and not line.startswith("   "):
+                key = f"{section}.{line.strip().split(':', 1)[0]}"
+                said = (chosen or {}).get(key) if line.endswith(": auto") else None
                 if said is not None:
                     line += f"  # this run: {said}"
+                elif key in notes and not (i + 1 < len(lines) and lines[i + 1].startswith("   ")):  # (not a
+                    # long path with spaces, which YAML folds onto the next line)
+                    line += f"  # {notes[key]}"
             out.append(line)
         return "\n".join(out) + "\n"
 
@@ -309,7 +316,9 @@ def _load(path, overrides, split: bool) -> Config:
                     explicit.update(_flat_keys(raw))
                     sources.update(dict.fromkeys(_flat_keys(raw), f" in {p}"))
                 apply_values(cfg, raw, "", f" in {p}")
-                explicit -= _derived_folders(cfg)
+                if isinstance(raw, dict):  # a folder `embedrec config` named after the data, noted so: named again
+                    noted = noted_folders(text, _key_lines(text)) if "# named after" in text else set()
+                    explicit -= _derived_folders(cfg, noted, _flat_keys(raw))
             except ConfigError as e:  # the key's line too, as a YAML error says it (a first-hour review)
                 raise ConfigError(_at_key_line(e.raw, str(p), text)) from None
             except RecursionError:  # an alias that holds itself (train: &a {x: *a})

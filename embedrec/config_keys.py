@@ -2,7 +2,8 @@
 ``flatten``; ``MAPPING_KEYS``, those whose value is one mapping), the keys that change no result's metrics
 (``METRIC_NEUTRAL``, ``metric_config``), and the keys that hold paths (``PATH_KEYS``): rebased on a config
 file's folder (``_rebase_paths``), and the folders the user did not set named after the data (``dataset_name``,
-``resolve_paths``, ``_derived_folders``).
+``resolve_paths``; ``DERIVED_NOTES``, the note ``embedrec config`` writes after such a folder, by which a file read
+back has it named again: ``noted_folders``, ``_derived_folders``).
 
 Below ``config.py``, which builds a ``Config`` with them; the standard library only.
 """
@@ -120,13 +121,39 @@ def resolve_paths(cfg: Config) -> None:
         object.__setattr__(cfg.run, "dir", f"runs/{Path(cfg.data.prepared).name or 'run'}")
 
 
-def _derived_folders(cfg: Config) -> set[str]:
-    """The folder keys a config file holds exactly as :func:`resolve_paths` names them from its own data.source
-    (as ``embedrec config`` writes them): named again from the data, so ``ingest mine.csv -c saved.yaml`` does
-    not write into the folders of the source the file was saved with."""
+# the note `embedrec config` (Config.to_yaml) writes after a folder the config did not set, which it named after the
+# data: a file read back with it names that folder again (_derived_folders); a folder written without it is kept
+DERIVED_NOTES = {"data.prepared": "named after data.source", "run.dir": "named after data.prepared"}
+SAVED_WHOLE = 0.8  # the share of every key a file writes that makes it a whole saved config (as config_ingest's)
+
+
+def _derived_folders(cfg: Config, noted: Iterable[str], file_keys: Iterable[str]) -> set[str]:
+    """The folder keys of a config file that the data names, not the user: those ``embedrec config`` wrote with
+    their note (``noted``: the keys whose line in the file ends in DERIVED_NOTES' comment), or any of a file that
+    writes nearly every key (``file_keys``: an earlier embedrec saved one without the notes), and that still hold
+    the name :func:`resolve_paths` gives them from the file's own data (a note left on a folder edited is no
+    choice undone). Named again from the data, so ``ingest mine.csv -c saved.yaml`` does not write into the
+    folders of the source the file was saved with; a folder a file gives without its note is kept as given, even
+    where it reads as a derived one (a first-hour review: ``run.dir: ./runs/ml`` beside ``data.prepared: ./ml``
+    became runs/ml_moved under ``--set data.prepared=ml_moved``)."""
+    every = _flat_keys(type(cfg)().to_dict())  # every key, as the defaults hold them
+    whole = len(every & set(file_keys)) >= SAVED_WHOLE * len(every)
+    noted = set(noted)
     out = set()
-    if cfg.data.prepared == f"data/prepared/{dataset_name(cfg.data.source)}":
+    if ("data.prepared" in noted or whole) and cfg.data.prepared == f"data/prepared/{dataset_name(cfg.data.source)}":
         out.add("data.prepared")
-    if cfg.run.dir == f"runs/{Path(cfg.data.prepared).name or 'run'}":
+    if ("run.dir" in noted or whole) and cfg.run.dir == f"runs/{Path(cfg.data.prepared).name or 'run'}":
         out.add("run.dir")
+    return out
+
+
+def noted_folders(text: str, key_lines: Mapping[str, int]) -> set[str]:
+    """The folder keys whose line in a config file's ``text`` (``key_lines``: {dotted key: its 1-based line})
+    ends in the note of DERIVED_NOTES that ``embedrec config`` writes after a folder it named after the data."""
+    lines = text.splitlines()
+    out = set()
+    for key, note in DERIVED_NOTES.items():
+        at = key_lines.get(key)
+        if at is not None and 0 < at <= len(lines) and re.search(r"\s#\s*" + re.escape(note) + r"\s*$", lines[at - 1]):
+            out.add(key)
     return out

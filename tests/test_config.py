@@ -284,6 +284,41 @@ def test_a_saved_config_names_the_folders_again_for_another_source(tmp_path, mon
     assert (cfg.data.prepared, cfg.run.dir) == ("p", "runs/p")
 
 
+def test_a_folder_a_file_gives_is_kept_however_it_reads_and_only_a_noted_one_is_named_again(tmp_path, monkeypatch):
+    """A first-hour review: a file's `run.dir: ./runs/ml` beside `data.prepared: ./ml` (runs/<the prepared folder's
+    name>, as the data would name it) was taken for a derived folder, so `--set data.prepared=ml_moved` trained
+    and read runs/ml_moved. Where a folder came from decides, not its value: `embedrec config` notes each folder
+    it named after the data, and only a noted one (still at the name the data gives it), or one of a whole file an
+    earlier embedrec saved without the notes, is named again."""
+    from embedrec.config import load_config
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "embedrec.yaml").write_text("data:\n  prepared: ./ml\nrun:\n  dir: ./runs/ml\n")
+    cfg = load_config("embedrec.yaml", ["data.prepared=ml_moved"])
+    assert (cfg.data.prepared, cfg.run.dir) == ("ml_moved", "runs/ml")
+    assert load_config("embedrec.yaml").updated({"data.prepared": "x"}).run.dir == "runs/ml"
+    saved = load_config().to_yaml()  # the notes, on the two folders the config did not set
+    assert [x for x in saved.splitlines() if "# named after" in x] == [
+        "  prepared: data/prepared/ml-100k  # named after data.source", "  dir: runs/ml-100k  # named after data.prepared"]
+    assert "# named after" not in load_config(None, ["data.prepared=p", "run.dir=r"]).to_yaml()
+    assert load_config(None, ["data.prepared=p"]).to_yaml().count("# named after") == 1
+    (tmp_path / "saved.yaml").write_text(saved)
+    cfg = load_config("saved.yaml", ["data.prepared=ml_moved"])
+    assert (cfg.data.prepared, cfg.run.dir) == ("ml_moved", "runs/ml_moved")
+    # a noted folder edited is the user's: kept (the note alone names nothing again)
+    (tmp_path / "edited.yaml").write_text(saved.replace("dir: runs/ml-100k", "dir: runs/mine"))
+    assert load_config("edited.yaml", ["data.source=x.csv"]).run.dir == "runs/mine"
+    # a whole config saved before the notes: its folders at the data's names are named again, as before
+    (tmp_path / "old.yaml").write_text(saved.replace("  # named after data.source", "").replace(
+        "  # named after data.prepared", ""))
+    cfg = load_config("old.yaml", ["data.source=mine.csv"])
+    assert (cfg.data.prepared, cfg.run.dir) == ("data/prepared/mine", "runs/mine")
+    # a small file without them keeps both, even at the names the data would give
+    (tmp_path / "small.yaml").write_text("data:\n  prepared: data/prepared/ml-100k\nrun:\n  dir: runs/ml-100k\n")
+    cfg = load_config("small.yaml", ["data.source=mine.csv"])
+    assert (cfg.data.prepared, cfg.run.dir) == ("data/prepared/ml-100k", "runs/ml-100k")
+
+
 def test_a_separator_from_set_is_taken_as_typed():
     """A review: --set data.separator=# (YAML: a comment) and --set 'data.separator= ' (YAML: nothing) both became
     null, auto-detection, without a word."""
