@@ -266,6 +266,34 @@ def test_a_dataset_gone_or_damaged_is_one_line(tmp_path, monkeypatch):
         m.history(1, dataset_dir=moved)
 
 
+def test_a_config_files_dataset_moved_away_is_said_as_the_runs_record_not_a_set(tmp_path, monkeypatch):
+    """A first-hour review: with embedrec.yaml's `data.prepared: ./ds` (the folder the run was trained on) moved
+    away, history and evaluate said "--set data.prepared 'ds' does not exist", though no --set was given, and
+    offered no --run. A config file's data.prepared that holds no dataset is its default, not a request: the run's
+    record is named, with how to give the new folder; one given with --set is said as --set, as before."""
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    _train(tmp_path, _ratings(), f"run.dir={tmp_path / 'runs' / 'ds'}")  # runs/<the dataset's name>: as derived
+    (tmp_path / "embedrec.yaml").write_text("data:\n  prepared: ./ds\nrun:\n  dir: ./runs/ds\n")
+    want = _cli("history", "--user", "1", "--format", "json")
+    assert want.exit_code == 0, want.stderr
+    (tmp_path / "ds").rename(tmp_path / "ds_moved")
+    for command in (["history", "--user", "1"], ["evaluate"]):
+        r = _cli(*command)
+        assert r.exit_code == 1 and r.stdout == "" and r.stderr == (
+            f"error: the dataset run 'runs/ds' was trained on, '{tmp_path / 'ds'}', is gone (moved or deleted); give "
+            "its new folder with --set data.prepared=FOLDER --run runs/ds, or ingest it again (settings from embedrec.yaml, "
+            "found in the current folder)\n"), r.stderr
+        r = _cli(*command, "--set", "data.prepared=nowhere")
+        assert r.exit_code == 1 and r.stderr.startswith("error: --set data.prepared 'nowhere' does not exist; "), \
+            r.stderr
+    # the advice taken, with or without --run: the file's run.dir is kept (it was named runs/ds_moved after the new
+    # folder, "no trained model in 'runs/ds_moved'"), and the moved dataset is read
+    for run in ([], ["--run", "runs/ds"]):
+        r = _cli("history", "--user", "1", "--format", "json", "--set", "data.prepared=ds_moved", *run)
+        assert r.exit_code == 0 and r.stdout == want.stdout, r.stderr
+
+
 def test_history_and_evaluate_say_each_broken_dataset_alike(tmp_path, monkeypatch):
     """Each way the dataset a run was trained on can be gone, damaged or another one: `history` and `evaluate` give
     the same line on stderr and exit 1 (data/layout.py holds the rules and their words for both; a review found

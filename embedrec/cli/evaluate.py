@@ -15,6 +15,7 @@ from embedrec.cli.options import (
     cutoffs,
     metric_names,
     metrics_out,
+    moved_to,
     unmade_metrics,
 )
 
@@ -65,7 +66,7 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, r
     chosen = metric_names(metric_texts)  # said before anything is read or scored
     # the dataset the run recorded; where that folder is gone (moved), data.prepared if the user set it (the
     # run's fingerprint still checks it is the same data)
-    moved_to = cfg.data.prepared if cfg.is_set("data.prepared") else None
+    moved = moved_to(cfg)
     from pathlib import Path
 
     names = ["stdin" if p == "-" else Path(p).name for p in lists]
@@ -75,7 +76,7 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, r
     with open_model(run_dir or cfg.run.dir, cfg) as model:
         unmade_metrics(chosen, model.engine.explicit, "this run's model")  # said before anything is scored
 
-        metrics = model.evaluate(split, ks, device=cfg.train.device, moved_to=moved_to, per_user=per_user or False,
+        metrics = model.evaluate(split, ks, device=cfg.train.device, moved_to=moved, per_user=per_user or False,
                                  overwrite=overwrite, lists=named or None)
     if per_user:
         log.info("wrote %s (%s users)", per_user, f"{metrics['splits'][split]['model']['users_evaluated']:,}")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, common, main
-from embedrec.cli.options import FMT, NO_HEADER, RUN, TEXT, check_no_header
+from embedrec.cli.options import FMT, NO_HEADER, RUN, TEXT, check_no_header, moved_to
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -51,6 +51,5 @@ def history(cfg: Config, user, k, splits, sort, run_dir, fmt, no_header):
     check_no_header(no_header, fmt)
     parts = [s.strip() for text in splits for s in text.split(",")] if splits else None
     with open_model(run_dir or cfg.run.dir, cfg) as model:
-        moved = cfg.data.prepared if cfg.is_set("data.prepared") else None
-        result = model.history(user, splits=parts, sort=sort, k=k, moved_to=moved or None)
+        result = model.history(user, splits=parts, sort=sort, k=k, moved_to=moved_to(cfg))
         write_rows(result.to_rows(), result.columns, resolve_format(fmt), header=not no_header)

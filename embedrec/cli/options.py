@@ -421,6 +421,22 @@ FMT = click.option("--format", "fmt", type=click.Choice(["auto", "table", "json"
 NO_HEADER = click.option("--no-header", is_flag=True, help="csv/tsv: no header line (e.g. for loops that append).")
 
 
+def moved_to(cfg) -> str | None:
+    """Where ``history`` and ``evaluate`` read a run's dataset that has moved (the library's ``moved_to=``): the
+    data.prepared given with --set, as given (the library refuses it, naming --set, where it holds no dataset); a
+    config file's where it holds one. A config file's that holds none is its default, not a request: the run's
+    record is read, and where that folder is gone too its error names the run's record and how to give the new
+    folder (--set data.prepared=FOLDER --run RUN). A first-hour review: a file's data.prepared, the folder the run
+    was trained on, moved away with it, was said as "--set data.prepared 'ml' does not exist", no --set given."""
+    if not cfg.is_set("data.prepared"):
+        return None
+    if "data.prepared" in cfg.set_keys:
+        return cfg.data.prepared or None
+    from embedrec.data.layout import holds_dataset
+
+    return cfg.data.prepared if cfg.data.prepared and holds_dataset(cfg.data.prepared) else None
+
+
 def check_no_header(no_header: bool, fmt: str | None) -> None:
     """--no-header with a format that has no header line: a usage error (recommend and predict alike)."""
     if no_header and fmt in ("json", "jsonl", "table"):
