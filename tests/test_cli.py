@@ -1701,3 +1701,52 @@ def test_the_options_command_reads_a_negative_value_for_are_those_click_lets_go_
                     assert "requires an argument" in str(e), (path, opt)
     assert ours == clicks == {(("recommend",), "--explain")}
     assert not any(value_optional(p) for p in main.params)  # the group's own options are parsed by click alone
+
+
+def test_an_option_of_one_value_given_twice_is_a_usage_error_on_every_command(tmp_path):
+    """A first-hour review: click keeps the last of an option given twice, so `recommend --user 196 --user 186`
+    answered 186 alone, `--movie 'star wars' --movie 181` 181 alone and `history --user 196 --user 186` 186's
+    history, without a word. Command.parse_args refuses it, once for every command: each option of one value of
+    every command (walked from main, so a new one is covered), given twice with two values, is one line naming it
+    and both values (exit 2), before anything runs; the options meant to repeat, flags, and the same value twice
+    go on."""
+    import click
+
+    def commands(group, path=()):
+        for name, cmd in group.commands.items():
+            if isinstance(cmd, click.Group):
+                yield from commands(cmd, (*path, name))
+            else:
+                yield (*path, name), cmd
+
+    checked = 0
+    for path, cmd in commands(main):
+        for p in cmd.params:
+            if not isinstance(p, click.Option) or p.is_flag or p.count or p.multiple:
+                continue
+            opt = p.opts[-1]
+            name = next((o for o in p.opts if o.startswith("--")), p.opts[0])  # its long name, where it has one
+            r = invoke(*path, opt, "1", f"{opt}=2" if opt.startswith("--") else f"{opt}2")
+            assert (r.exit_code, r.stdout) == (2, ""), (path, opt, r.stderr)
+            assert r.stderr.startswith(f"error: {name} given twice ('1' and '2'); it takes one value: give it once "
+                                       "(see '") and r.stderr.endswith(f" {' '.join(path)} -h')\n"), (path, opt)
+            checked += 1
+    assert checked > 40
+    run = tmp_path / "nowhere"
+    r = invoke("recommend", "--user", "196", "--run", run, "--movie", "star wars", "--user", "186", "--movie", "181")
+    assert r.exit_code == 2 and r.stderr.startswith("error: --user given twice ('196' and '186'); it takes one "
+                                                    "value: give it once (see '"), r.stderr
+    assert r.stderr.count("\n") == 1
+    r = invoke("recommend", "--explain", "--explain", "3", "--user", "1")
+    assert r.exit_code == 2 and r.stderr.startswith("error: --explain given twice (without a value and '3'); ")
+    r = invoke("history", "--user", "1", "--user", "2", "--user", "3")
+    assert r.exit_code == 2 and r.stderr.startswith("error: --user given 3 times ('1' and '2' and '3'); ")
+    # repeating options go on, and so does one value given twice: the run's absence is what is said
+    for args in (["--user", "1", "--user", "1"], ["--user", "1", "--genre", "Drama", "--genre", "War", "--set",
+                                                  "model.dim=8", "--set", "model.dim=16"], ["-q", "-q", "--user=1"]):
+        r = invoke("recommend", "--run", run, *args)
+        assert r.exit_code == 1 and "no trained model" in r.stderr, (args, r.stderr)
+    r = invoke("evaluate", "--run", run, "-k", "5", "-k", "10")
+    assert r.exit_code == 1 and "no trained model" in r.stderr, r.stderr
+    r = invoke("recommend", "--user", "1", "--", "--user")  # after '--', an argument, not the option
+    assert r.exit_code == 2 and "given twice" not in r.stderr, r.stderr

@@ -1220,8 +1220,8 @@ def test_control_character_separators_and_utf16_alphabets_are_text(tmp_path):
     movies = tmp_path / "m16.csv"
     movies.write_bytes(("movie_id,title,genres\n" + "".join(f"{m},Фильм номер {m} (1990),Драма\n" for m in range(1, 6))
                         ).encode("utf-16-le"))
-    r, out = ingest(tmp_path, ratings, "--set", "data.encoding=utf-16-le", "--set", f"data.movies={movies}",
-                    "-o", str(tmp_path / "ds16"), quiet=True)
+    r, out = ingest(tmp_path / "u16", ratings, "--set", "data.encoding=utf-16-le", "--set", f"data.movies={movies}",
+                    quiet=True)  # (its own -o: a second -o is a usage error now)
     assert r.exit_code == 0, r.stderr
     r, out = ingest(tmp_path / "x", movies)  # not named: the header's NUL bytes say which encoding to name
     refused(r, out, "set --set data.encoding=utf-16-le if it is one")

@@ -884,9 +884,9 @@ def test_tune_dims_table_of_the_default_model_says_it_scores_the_model_alone(tun
 
     from embedrec.cli import main
 
-    base = ["tune-dims", "--run", str(tmp_path / "run"), "--dims", "4", "--format", "table", "--set",
-            f"data.prepared={tune_cfg.data.prepared}", "--set", "train.epochs=2", "--set", "train.refit=false"]
-    r = CliRunner().invoke(main, base)
+    base = ["tune-dims", "--dims", "4", "--format", "table", "--set", f"data.prepared={tune_cfg.data.prepared}",
+            "--set", "train.epochs=2", "--set", "train.refit=false"]  # each its own --run (given twice: refused)
+    r = CliRunner().invoke(main, [*base, "--run", str(tmp_path / "run")])
     assert r.exit_code == 0, r.stderr
     assert "valid_metric scores the model alone, before the recent popularity train adds where valid chooses it " \
            "or train.als_trend sets it, so train can print another one" in r.stderr
