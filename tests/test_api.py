@@ -248,6 +248,23 @@ def test_recommend_new_takes_titles_as_similar_does(trained):
         rec.recommend_new(liked=["zzqq xxkk", 6])
 
 
+def test_movie_ids_joined_by_commas_are_told_that_one_text_names_one_movie(trained):
+    """A first-hour review: `recommend --movie 50,181` said only "no movie title matches '50,181' ...; try fewer
+    words or the movie id". Where every part is a movie id, the message adds that one --movie takes one movie
+    (similar() a list); a text whose parts are not all ids is said as before."""
+    _, rec, _ = trained
+    with pytest.raises(NotFoundError) as e:
+        rec.similar("5, 6")
+    assert str(e.value).endswith("try fewer words or the movie id; a text names one movie: give several as a list, "
+                                 "['5', '6']"), str(e.value)
+    assert e.value.cli_message().endswith("; one --movie takes one movie (in Python, similar() takes a list of "
+                                          "them)"), e.value.cli_message()
+    assert len(rec.similar(["5", "6"], k=3).movie_ids) == 2  # the list the message offers: two answers
+    with pytest.raises(NotFoundError) as e:
+        rec.similar("5,999999")
+    assert str(e.value).endswith("try fewer words or the movie id"), str(e.value)
+
+
 def test_similar_in_memory_equals_the_index(trained):
     model, rec, _ = trained
     a, b = model.similar(5, k=10), rec.similar(5, k=10)

@@ -138,12 +138,22 @@ class Catalogue:
                                     f"movies), and {how}", kind="movie", id=q)
             raise NotFoundError(f"no movie title matches '{shorten(query)}' (of the {len(self.movies):,} movies "
                                 "with training ratings: a movie no kept rating names is not in the model); try fewer "
-                                "words or the movie id")
+                                f"words or the movie id{self._several_ids(q)}")
         shown = "; ".join(f"{self.movie_ids[i]}: {self.titles[i]}" + (f" ({self.years[i]})" if self.years[i] is not None
                                                                        else "") for i in cands[:10])  # no '(None)'
         # for a movie without a year (a notebook review)
         more = f" and {len(cands) - 10} more" if len(cands) > 10 else ""
         raise UsageError(f"'{shorten(query)}' matches {len(cands)} movies: {shown}{more}; pass the movie id or more words")
+
+    def _several_ids(self, query: str) -> str:
+        """Where ``query`` is movie ids joined by commas ('50,181', as --liked takes them), the end of find_movie's
+        message saying that one query names one movie (a first-hour review: `--movie 50,181` was said as title words
+        alone); '' otherwise."""
+        parts = [x.strip() for x in query.split(",")]
+        if len(parts) < 2 or not all(parts) or (self.movie_rows(parts)[0] < 0).any():
+            return ""
+        return "; " + marked("one --movie takes one movie (in Python, similar() takes a list of them)",
+                             f"a text names one movie: give several as a list, {parts!r}")
 
     def title_rows(self, query: str) -> list[int]:
         """The rows whose titles ``query`` names, as :meth:`find_movie` matches titles: those it names exactly
