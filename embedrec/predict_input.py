@@ -1,5 +1,6 @@
-"""``embedrec predict --pairs``' text: lines of 'user,movie[,more...]' (CSV or TSV, an optional header) asked
-of a :class:`~embedrec.models.Model` and answered as rows, the input's other columns passed through."""
+"""``embedrec predict --pairs``' text: lines of 'user,movie[,more...]' (CSV, TSV or ';'-separated, an optional
+header) asked of a :class:`~embedrec.models.Model` and answered as rows, the input's other columns passed
+through."""
 
 from __future__ import annotations
 
@@ -48,7 +49,8 @@ BATCH = 4096  # pairs answered at a time: rows come out as the input is read (re
 def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", strict: bool = False,
                   batch: int = BATCH, on_batch=None) -> tuple[list[str], Iterator[dict]]:
     """``embedrec predict --pairs``: 'user,movie[,more...]' lines (comma-separated with CSV quoting as Python's csv
-    module reads it, or tab-separated as they are, each line its own; an optional header) as (columns, rows).
+    module reads it, tab-separated as they are, each line its own, or semicolon-separated, as the first line is:
+    :func:`separator`; an optional header) as (columns, rows).
     A header names the user and movie columns (user_id/user/uid ..., movie_id/movie/item/mid ...), in any order;
     without one they are the first two.
     Further input columns pass through between movie_id and fallback, named as in the header (col3, col4, ...
@@ -92,9 +94,20 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
     return columns, _rows(answers, names, shown, on_batch)
 
 
+def separator(line: str) -> str:
+    """The separator of --pairs input, by its first line as ingest's sniffing reads a table's
+    (data/sniff.py's _sniff_separator, which imports pandas: not on the serving path): a tab where the line has one
+    (TSV, each tab a field), else a semicolon where it has more of them than commas ('196;242', as a spreadsheet
+    writes CSV where the comma is the decimal mark), else a comma."""
+    if "\t" in line:
+        return "\t"
+    return ";" if line.count(";") > line.count(",") else ","
+
+
 def _parsed(lines: Iterable[str], name: str, known=None) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) of each line that holds a pair (or a header): CSV with its quoting, or TSV where the
-    first line has a tab; blank lines skipped, and '#' lines as comments unless ``known(fields)`` (a text user id
+    """(line number, fields) of each line that holds a pair (or a header): CSV with its quoting, TSV where the
+    first line has a tab, or semicolon-separated with CSV's quoting where it has more semicolons than commas
+    (:func:`separator`); blank lines skipped, and '#' lines as comments unless ``known(fields)`` (a text user id
     may start with '#': a red team); every line as wide as the first. The fields as read, spaces kept: the ids are
     stripped where they are read, and the other columns pass through as they are (a review: stripped too)."""
     import csv
@@ -102,7 +115,7 @@ def _parsed(lines: Iterable[str], name: str, known=None) -> Iterator[tuple[int, 
     from embedrec.errors import DataError
 
     width = first = 0  # the fields of the first line (a header or data), which every line must have
-    tsv = None  # whether the first line has a tab: then every tab splits (TSV input)
+    sep = None  # the first line's separator (separator()): a tab splits every line at each tab (TSV input)
     for n, line in enumerate(lines, 1):
         line = line.rstrip("\r\n")  # not tabs nor spaces: a TSV line's empty last field is a field
         if n == 1:
@@ -111,17 +124,17 @@ def _parsed(lines: Iterable[str], name: str, known=None) -> Iterator[tuple[int, 
             continue
         if line.lstrip(" ").startswith("#"):  # a comment, unless it is a pair of a user id that starts with '#'
             try:
-                parts = _fields(line, "\t" in line if tsv is None else tsv, width)
+                parts = _fields(line, separator(line) if sep is None else sep, width)
             except csv.Error:
                 continue
             if known is None or len(parts) < 2 or width and len(parts) != width or not known(parts):
                 continue
-        if tsv is None:
-            tsv = "\t" in line
+        if sep is None:
+            sep = separator(line)
         parts = None
-        if "\t" not in line or not tsv:  # CSV, with its quoting ("196","242" as pandas and R write it)
+        if "\t" not in line or sep != "\t":  # CSV, with its quoting ("196","242" as pandas and R write it)
             try:
-                parts = next(csv.reader([line]))
+                parts = next(csv.reader([line], delimiter=sep if sep == ";" else ","))
             except csv.Error as err:  # a carriage return inside a field, a NUL byte
                 raise DataError(f"{name}:{n}: cannot read the line as CSV ({err}); fix that line") from None
             if "\t" in line and len(parts) != width:  # in CSV input, a tab-separated line (each line its own);
@@ -129,7 +142,8 @@ def _parsed(lines: Iterable[str], name: str, known=None) -> Iterator[tuple[int, 
         if parts is None:  # TSV: the fields as they are (TSV seldom quotes)
             parts = line.split("\t")
         if len(parts) < 2:
-            raise DataError(f"{name}:{n}: expected 'user,movie' (comma- or tab-separated); fix that line")
+            raise DataError(f"{name}:{n}: expected 'user,movie' (comma-, tab- or semicolon-separated, as the first "
+                            "line is); fix that line")
         if not width:
             width, first = len(parts), n
         elif len(parts) != width:  # a ragged line would shift or blank the columns passed through
@@ -138,12 +152,13 @@ def _parsed(lines: Iterable[str], name: str, known=None) -> Iterator[tuple[int, 
         yield n, parts
 
 
-def _fields(line: str, tsv: bool, width: int) -> list[str]:
-    """A line's fields as _parsed splits them (csv.Error where CSV cannot read it)."""
+def _fields(line: str, sep: str, width: int) -> list[str]:
+    """A line's fields as _parsed splits them under the input's separator ``sep`` (csv.Error where CSV cannot
+    read it)."""
     import csv
 
-    if "\t" not in line or not tsv:
-        parts = next(csv.reader([line]))
+    if "\t" not in line or sep != "\t":
+        parts = next(csv.reader([line], delimiter=sep if sep == ";" else ","))
         if "\t" not in line or len(parts) == width:
             return parts
     return line.split("\t")

@@ -1073,6 +1073,30 @@ def test_predict_reads_csv_quoting_named_columns_and_refuses_bad_lines_anywhere(
     assert r.exit_code == 0 and r.stdout.splitlines()[2] == f"3,4,b\tc,none,{plain[1][3]}", r.output
 
 
+def test_predict_pairs_separator_is_the_first_lines_as_ingest_sniffs_it(cli_run):
+    """A first-hour review: `printf '196;242\\n' | embedrec predict --pairs -` said "expected 'user,movie' (comma- or
+    tab-separated)", though ingest reads ';' itself. The first line says the separator, as ingest's sniffing:
+    a tab, else a semicolon where it has more of them than commas, else a comma; a ';' line keeps CSV's quoting,
+    and a comma in one of its fields (a decimal comma) stays in that field."""
+    from embedrec.predict_input import separator
+
+    assert [separator(x) for x in ("196,242", "196;242", "196\t242", "196;242;3,5", "1,2,\"a;b;c\"", "1;2\t3",
+                                   "196", "")] == [",", ";", "\t", ";", ",", "\t", ",", ","]
+    sets, _ = cli_run
+    want = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="1,2\n3,4\n")
+    assert want.exit_code == 0, want.stderr
+    plain = want.stdout.splitlines()
+    for text in ("1;2\n3;4\n", "user_id;movie_id\n1;2\n3;4\n", '"1";"2"\n3;4\n', "movie;user\n2;1\n4;3\n"):
+        r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input=text)
+        assert (r.exit_code, r.stdout.splitlines()) == (0, plain), (text, r.stderr)
+    r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input='1;2;3,5\n3;4;"a;b"\n')
+    assert r.exit_code == 0 and r.stdout.splitlines()[1:] == [f"1,2,\"3,5\",{plain[1].split(',', 2)[2]}",
+                                                              f"3,4,a;b,{plain[2].split(',', 2)[2]}"], r.output
+    r = invoke("predict", "--pairs", "-", *sets, input="1;2\n3,4\n")  # the first line's separator, every line
+    assert r.exit_code == 1 and r.stderr == "error: <stdin>:2: expected 'user,movie' (comma-, tab- or " \
+                                            "semicolon-separated, as the first line is); fix that line\n", r.stderr
+
+
 def test_predict_passes_the_other_columns_through_as_read(cli_run):
     """A review: the columns passed through lost the spaces around each field (stripped as the ids are); they now
     come out as they were read, in CSV and TSV, and a ' 007' stays text in JSON; the ids are still stripped."""

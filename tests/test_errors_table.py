@@ -141,9 +141,9 @@ PREDICT = [
      "<stdin>:2: movie '99999' is not in the training data; without --strict it is scored from the biases (the mean "
      "and the user's bias) (the fallback column says which)", 1),
     ("a line with one field", ["--pairs", "-"], "1,2\n3\n",
-     "<stdin>:2: expected 'user,movie' (comma- or tab-separated); fix that line", 1),
+     "<stdin>:2: expected 'user,movie' (comma-, tab- or semicolon-separated, as the first line is); fix that line", 1),
     ("a file line with one field", ["--pairs", "{tmp}/one.csv"], None,
-     "{tmp}/one.csv:3: expected 'user,movie' (comma- or tab-separated); fix that line", 1),
+     "{tmp}/one.csv:3: expected 'user,movie' (comma-, tab- or semicolon-separated, as the first line is); fix that line", 1),
     ("undecodable byte", ["--pairs", "{tmp}/binary.csv"], None,
      "{tmp}/binary.csv:2: cannot decode byte 0xff as UTF-8; save the file as UTF-8 text (one entry per line)", 1),
     ("no such --pairs file", ["--pairs", "{tmp}/missing.csv"], None,

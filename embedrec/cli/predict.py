@@ -14,7 +14,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 
 @main.command(context_settings=CONTEXT)
-@click.option("--pairs", type=LineFile(), required=True, help="CSV/TSV of user,movie pairs (header optional); - for stdin.")
+@click.option("--pairs", type=LineFile(), required=True, help="CSV/TSV (or ';'-separated) user,movie pairs, header optional; - for stdin.")
 @click.option("--strict", is_flag=True, help="Fail on an unknown user or movie instead of scoring it from the biases.")
 @RUN
 @FMT
