@@ -87,7 +87,8 @@ def plot_target(path: str | Path, overwrite: bool = False) -> tuple[Path, str]:
 def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: int = 25, seed: int = 0,
              overwrite: bool = False) -> dict:
     """A 2-D map of the movie embeddings coloured by each movie's most specific genre (its rarest), labelled with
-    the most-rated titles; written in the format the file name's extension picks (:func:`plot_target`)."""
+    the most-rated titles; written in the format the file name's extension picks (:func:`plot_target`). Where no
+    movie has a genre, one colour, said so in the title, and no legend."""
     rec = opened_run(rec, "plot_map")
     if rec.factors.movie.shape[1] < 2:  # a red team: an IndexError (pca) or ValueError (tsne), as internal errors
         raise UsageError(f"a map needs movie embeddings of 2 or more dimensions; this model has "
@@ -139,8 +140,9 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
     fig, ax = plt.subplots(figsize=(11, 8), dpi=110)
     size = 4 + 40 * np.sqrt(pop / max(pop.max(), 1))
     other = np.array([g not in shown for g in main])
-    if other.any():
-        ax.scatter(xy[other, 0], xy[other, 1], s=size[other], color="0.75", alpha=0.5, label="other", linewidths=0)
+    if other.any():  # grey beside the genres' colours; the first colour where there are none
+        ax.scatter(xy[other, 0], xy[other, 1], s=size[other], color="0.75" if shown else cmap(0),
+                   alpha=0.5 if shown else 0.7, label="other", linewidths=0)
     for i, g in enumerate(shown):
         sel = np.array([f == g for f in main])
         ax.scatter(xy[sel, 0], xy[sel, 1], s=size[sel], color=cmap((0, 1, 2, 3, 4, 5, 6, 8, 9)[i]), alpha=0.7,
@@ -153,9 +155,13 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
     _place_labels(fig, ax, xy, [(cat.titles[i] or str(cat.movie_ids[i])).translate(_TABLE_BREAKS)
                                 for i in range(len(cat.titles))],
                   np.argsort(-pop)[:labels])
-    ax.set_title(f"Movie embeddings ({method.upper()}, {Q.shape[1]} dims -> 2), coloured by most specific genre; "
-                 f"point size = ratings", fontsize=10)
-    ax.legend(fontsize=7, markerscale=1.5, loc="best", ncol=2, frameon=False)
+    # a dataset without genres (no movies file, or one without them): one colour, said in the title, and no legend
+    # of 'other' alone (a first-hour review)
+    colour = "coloured by most specific genre" if shown else "no genres to colour by"
+    ax.set_title(f"Movie embeddings ({method.upper()}, {Q.shape[1]} dims -> 2), {colour}; point size = ratings",
+                 fontsize=10)
+    if shown:
+        ax.legend(fontsize=7, markerscale=1.5, loc="best", ncol=2, frameon=False)
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()

@@ -307,6 +307,24 @@ def test_plot_labels_write_a_titles_control_characters_as_spaces(rec, tmp_path, 
     assert not [w for w in seen if "Glyph" in str(w.message)], [str(w.message) for w in seen]
 
 
+def test_a_map_of_movies_without_genres_says_so_and_has_no_legend(rec, tmp_path, monkeypatch):
+    """A first-hour review: `export --plot` of a dataset without genres was titled "coloured by most specific genre"
+    with a legend of "other" alone. Without genres the title says so and there is no legend; with them, as before."""
+    import matplotlib.pyplot as plt
+
+    drawn = []
+    close = plt.close
+    monkeypatch.setattr(plt, "close", lambda fig: (drawn.append(fig), close(fig)))
+    plot_map(rec, tmp_path / "genres.png")
+    monkeypatch.setattr(rec.catalogue, "genres", [[] for _ in rec.catalogue.genres])
+    plot_map(rec, tmp_path / "none.png")
+    (with_genres,), (without,) = drawn[0].axes, drawn[1].axes
+    assert "coloured by most specific genre; point size = ratings" in with_genres.get_title()
+    assert len(with_genres.get_legend().get_texts()) > 1  # the genres' colours, beside 'other'
+    assert without.get_title().endswith("dims -> 2), no genres to colour by; point size = ratings")
+    assert without.get_legend() is None and (tmp_path / "none.png").stat().st_size > 10_000
+
+
 def test_plot_second_writer_refused(rec, tmp_path, lock_holder):
     out = tmp_path / "m.png"
     pid = lock_holder(out)
