@@ -735,16 +735,16 @@ def tuned_run_dir(cfg: Config, chosen: dict) -> str:
 
 
 def _paths_from(changed: dict, cfg: Config, path: Path) -> None:
-    """A config written into another folder than the working one keeps its paths pointing where they point now:
-    each relative one (taken from the working folder) is written relative to the new file, './' or '../' first,
-    as a config file's paths are read (absolute where the file goes outside the working folder) (a review: --write deep/er/out.yaml wrote run.dir 'runs/rel' and left
-    data.prepared out, so `train -c` from elsewhere found no dataset). data.source and data.movies count only when
-    they name something on disk (not a release name such as ml-100k)."""
+    """A written config keeps its paths pointing where they point now, from any folder it is used in: each relative
+    one (taken from the working folder) is written relative to the new file, './' or '../' first, as a config
+    file's paths are read (config_keys.PATH_KEYS, rebased on the file's folder); absolute where the file goes
+    outside the working folder. A review: --write deep/er/out.yaml wrote run.dir 'runs/rel' and left data.prepared
+    out, so `train -c` from elsewhere found no dataset; a first-hour review: --write tuned.yaml in the working folder
+    wrote 'prepared: ml' where the source said './ml', so `cd /tmp && train -c DIR/tuned.yaml` found none.
+    data.source and data.movies count only when they name something on disk (not a release name such as ml-100k)."""
     from embedrec.config_keys import PATH_KEYS
 
     here, there = Path.cwd().resolve(), path.parent.resolve()
-    if here == there:
-        return
     for key in PATH_KEYS:
         section, name = key.split(".")
         value = getattr(getattr(cfg, section), name)

@@ -432,18 +432,19 @@ def test_config_yaml_is_block_style_and_tuned_config_is_small(tmp_path, monkeypa
     from embedrec.config import Config, load_config
     from embedrec.tune import write_choice
 
-    monkeypatch.chdir(tmp_path)  # written in the working folder: its paths are the defaults, left out
+    monkeypatch.chdir(tmp_path)  # written in the working folder: its paths relative to it (./), from any folder
 
     r = invoke("config")
     assert "{" not in r.stdout and "\n  columns:\n    user: user_id\n" in r.stdout
     out = write_choice(Config(), {"dim": 16, "weight_decay": 0.05, "metric": "rmse", "valid_metric": 0.9},
                        tmp_path / "t.yaml", None)
     text = out.read_text()
-    assert len(text.splitlines()) <= 10 and "{" not in text
+    assert len(text.splitlines()) <= 11 and "{" not in text
     cfg = load_config(out)
     assert cfg.model.dim == 16 and cfg.train.weight_decay_user == 0.05
     # a first-hour review: it kept run.dir, so `train -c` with it replaced the run trained before
-    assert cfg.run.dir == "runs/ml-100k-d16-wd0.05" and "run.dir is this choice's own run" in text
+    assert Path(cfg.run.dir) == tmp_path / "runs" / "ml-100k-d16-wd0.05" and "run.dir is this choice's own run" in text
+    assert Path(cfg.data.prepared) == tmp_path / "data" / "prepared" / "ml-100k"
 
 
 def test_a_written_config_carries_the_ingest_settings_of_its_dataset(tmp_path, monkeypatch):

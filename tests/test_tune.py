@@ -916,3 +916,24 @@ def test_the_fold_keys_unset_leave_trial_hashes_and_the_finished_key_as_before_t
     del old["split"]["folds"], old["split"]["fold"]
     monkeypatch.setattr(Config, "to_dict", lambda self: copy.deepcopy(old))  # a config as it was before the keys
     assert finished_key(cfg, tmp_path / "run") == key
+
+
+def test_a_written_config_in_the_working_folder_works_from_any_folder(tmp_path, monkeypatch):
+    """A first-hour review: `tune-dims --write tuned.yaml` beside an embedrec.yaml holding data.prepared ./ml wrote
+    'prepared: ml' and 'dir: runs/ml-d128' (the working folder's), so `train -c DIR/tuned.yaml` from another folder
+    found no dataset. Its paths are written relative to the file, as a config file's are read."""
+    from embedrec.config import load_config
+
+    work = tmp_path / "w"
+    (work / "elsewhere").mkdir(parents=True)
+    (work / "embedrec.yaml").write_text("data:\n  prepared: ./ml\nrun:\n  dir: ./runs/ml\n")
+    monkeypatch.chdir(work)
+    chosen = {"dim": 16, "weight_decay": 0.01, "metric": "ndcg@10", "valid_metric": 0.2, "als_reg": 0.01}
+    out = write_choice(load_config("embedrec.yaml"), chosen, "tuned.yaml", "embedrec.yaml")
+    text = out.read_text()
+    assert "  prepared: ./ml\n" in text and "  dir: ./runs/ml-d16-wd0.01\n" in text, text
+    for cwd in (work, work / "elsewhere", tmp_path):
+        monkeypatch.chdir(cwd)
+        again = load_config(str(work / "tuned.yaml"))
+        assert Path(again.data.prepared).resolve() == work / "ml"
+        assert Path(again.run.dir).resolve() == work / "runs" / "ml-d16-wd0.01" and again.model.dim == 16
