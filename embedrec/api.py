@@ -447,7 +447,9 @@ def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None
 
     Returns {'trials': [...], 'chosen': {the chosen trial}, 'rule' (how it was chosen: 'source' auto or given, the
     'tolerance' share, the 'best' trial's dim, weight_decay and valid_metric; tune.json records it too), 'metric',
-    'fourth_root', 'current' (the config's model.dim, always a trial), 'results', 'plot'}.
+    'fourth_root', 'current' (the config's model.dim, always a trial), 'current_config' (the config as it is, always
+    a trial, at its own weight decay too: its 'dim', 'weight_decay' (None: the config's own), 'valid_metric' and
+    'config', how the report names it; ``tune.current_note(res)`` says it beside the choice), 'results', 'plot'}.
     ``write``: also write a copy of the config with the choice to that file (checked before the sweep; an
     existing file is replaced only when tune-dims wrote it, or with ``overwrite=True``); ``config_file``: the
     file ``cfg`` was read from, never written over and named in the new file's header. Ctrl-C (or SIGTERM where
@@ -455,7 +457,7 @@ def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None
     import numbers
 
     from embedrec.errors import Interrupted, Terminated, how_stopped, shorten
-    from embedrec.tune import check_write_target, describe_choice, sweep, write_choice
+    from embedrec.tune import check_write_target, current_note, describe_choice, sweep, write_choice
     from embedrec.worker_pool import refuse_in_spawned_main
 
     refuse_in_spawned_main("er.tune_dims")
@@ -502,7 +504,8 @@ def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None
         raise Interrupted(f"tune-dims {how_stopped(e.signum)}: nothing half-written was left behind; rerun the same "
                           "command to continue", terminated=e.signum) from None
     if write is not None:
-        write_choice(cfg, res["chosen"], write, config_file, overwrite, describe_choice(res))
+        write_choice(cfg, res["chosen"], write, config_file, overwrite,
+                     f"{describe_choice(res)}; {current_note(res)[0]}")
     return res
 
 

@@ -521,11 +521,19 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
         else:  # the same sweep on data ingested again: its trials say nothing of this data
             log.warning("earlier tune results in %s are for another dataset (ingested again since?); starting afresh",
                         out)
-    todo = [(d, w) for d in dims for w in wds if trial_key(d, w) not in finished]
-    kept = len(dims) * len(wds) - len(todo)
+    # the config trained with now is always a trial, as its dimension is: with weight decays swept, at its own
+    # weight decay too (train.als_reg auto's selection), so the choice is never a setting that validates below it
+    # by more than the tolerance (a first-hour review: dim 16 at als_reg 0.01 advised, 0.2117, where the config
+    # trained at 0.2180); where a swept value is the config's own, that trial is it
+    own = _own_weight_decay(cfg)
+    now = (current, own if own in wds else None)
+    asked = [(d, w) for d in dims for w in wds]
+    asked += [now] if now not in asked else []
+    todo = [(d, w) for d, w in asked if trial_key(d, w) not in finished]
+    kept = len(asked) - len(todo)
     if kept:
         log.info("%d of the %d trials asked for already finished (use «--fresh|fresh=True» to redo them), %d to run",
-                 kept, len(dims) * len(wds), len(todo))
+                 kept, len(asked), len(todo))
 
     def save(choice: dict | None = None):
         confirm_held()  # tune.dir's lock is still this sweep's (a user may have deleted the file)
@@ -573,22 +581,86 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
         raise Interrupted(f"tune-dims {how}; {len(finished)} finished trial{'s are' if len(finished) != 1 else ' is'} kept in {state_path}: "
                           "rerun the same command to continue", terminated=signum) from None
     bar.close()
-    trials = [t for t in finished.values() if t["dim"] in dims and t["weight_decay"] in wds]
-    for t in trials:
+    keys = {trial_key(d, w) for d, w in asked}
+    trials = [t for t in finished.values() if t["key"] in keys]
+    for t in finished.values():  # every trial tune.json keeps, this sweep's marks (a review: 'current' stayed on a
+        # trial an earlier sweep marked, and was put on each weight decay's trial at the config's dimension)
         t["fourth_root"] = t["dim"] == fourth
-        t["current"] = t["dim"] == current
+        t["current"] = t["key"] == trial_key(*now)
     chosen = choose(trials, metric, tol)
     best = best_trial(trials, metric)
+    mine = finished[trial_key(*now)]
     # the rule that chose and the best's figure beside the choice (a review: neither said), in tune.json too
-    rule = {"source": source, "tolerance": tol, "best": {"dim": best["dim"], "weight_decay": best["weight_decay"],
-                                                         "valid_metric": best["valid_metric"]}}
-    save({"chosen": {"dim": chosen["dim"], "weight_decay": chosen["weight_decay"],
-                     "valid_metric": chosen["valid_metric"]}, "rule": rule})
+    rule = {"source": source, "tolerance": tol, "best": _brief(best)}
+    # the config trained with now, said beside the choice (a first-hour review: it was not)
+    here = {**_brief(mine), "config": _own_setting(cfg, mine, swept=wds != [None])}
+    save({"chosen": _brief(chosen), "rule": rule, "current": here})
     plot(trials, metric, fourth, chosen, out / PLOT, tol)
     return {"metric": metric, "fourth_root": fourth, "current": current, "tolerance": tol, "rule": rule, "trials":
             sorted(trials, key=lambda t: (t["dim"], t["weight_decay"] or 0)),
-            "best_per_dim": best_per_dim(trials, metric), "chosen": chosen,
+            "best_per_dim": best_per_dim(trials, metric), "chosen": chosen, "current_config": here,
             "results": str(state_path), "plot": str(out / PLOT)}
+
+
+def _brief(trial: dict) -> dict:
+    """A trial as tune.json names it beside the trials: its dimension, weight decay and validation score."""
+    return {"dim": trial["dim"], "weight_decay": trial["weight_decay"], "valid_metric": trial["valid_metric"]}
+
+
+def _own_weight_decay(cfg: Config) -> float | None:
+    """The weight decay the config trains with, as a trial's would set it (:func:`weight_decay_keys`): a number
+    where its keys hold one value, None where they hold auto or differ (then no swept value is the config's)."""
+    values = {getattr(cfg.train, k.split(".")[1]) for k in weight_decay_keys(cfg)}
+    if len(values) != 1:
+        return None
+    (value,) = values
+    return None if value == "auto" else float(value)
+
+
+def _own_setting(cfg: Config, trial: dict, swept: bool) -> str:
+    """How the report names the config trained with now: 'dim 128', and where weight decays were swept, its own
+    ('dim 128, als_reg auto'; a trial's weight decay where a swept value is the config's)."""
+    said = f"dim {trial['dim']}"
+    if not swept:
+        return said
+    keys = weight_decay_keys(cfg)
+    values = [getattr(cfg.train, k.split(".")[1]) for k in keys]
+    if len(set(values)) == 1:
+        return f"{said}, {'als_reg' if keys == ('train.als_reg',) else 'weight decay'} {_number(values[0])}"
+    return f"{said}, " + ", ".join(f"{k.split('.')[1]} {_number(v)}" for k, v in zip(keys, values))
+
+
+def _number(value) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else str(value)
+
+
+def current_note(res: dict) -> tuple[str, bool]:
+    """What the sweep's report says of the config trained with now (``res['current_config']``) beside the choice,
+    and whether the choice is that config (then there is nothing to change: keep it). The choice validates below it
+    only within the tolerance, for a smaller dimension (the config is a trial, and the rule takes the smallest
+    dimension within the tolerance of the best): said so, with the share, not left to a table."""
+    here, chosen, metric = res["current_config"], res["chosen"], res["metric"]
+    mine, theirs = here["valid_metric"], chosen["valid_metric"]
+    name = f"the current config ({here['config']})"
+    if (chosen["dim"], chosen["weight_decay"]) == (here["dim"], here["weight_decay"]):
+        others = [t for t in res["trials"] if t is not chosen and t["valid_metric"] is not None
+                  and math.isfinite(t["valid_metric"])]
+        runner = ""
+        if others:
+            second = best_trial(others, metric)
+            wd = "" if second["weight_decay"] is None else f" at weight decay {second['weight_decay']:g}"
+            runner = f"; the best other trial, dim {second['dim']}{wd}, validates {second['valid_metric']:.4f}"
+        return f"{name} is the choice: keep it, nothing to change{runner}", True
+    if mine is None or not math.isfinite(mine):
+        return f"{name} gave no validation score", False
+    high = higher_is_better(metric)
+    if not (theirs < mine if high else theirs > mine):
+        return f"{name} validates {mine:.4f}", False
+    share = abs(mine - theirs) / abs(mine) * 100
+    return (f"{name} validates {'higher' if high else 'lower'}: {mine:.4f}, {share:.2g}% better than the choice, "
+            f"which the tolerance "
+            f"({res['tolerance'] * 100:g}%) gives up for a smaller dimension; keep it where those "
+            f"{share:.2g}% matter more than the size"), False
 
 
 WRITTEN_BY = "# written by embedrec tune-dims"  # the first line of every config write_choice writes

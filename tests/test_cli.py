@@ -777,13 +777,18 @@ def test_tune_dims_cli(cli_run, tmp_path):
     # the rule that chose, and the best's figure beside the choice (a review: neither said)
     res = json.loads((tmp_path / "tune" / "tune.json").read_text())
     best, picked = res["rule"]["best"], [x for x in rows if "chosen" in x["note"]][0]
-    said = re.search(r"chosen: dim (\d+) \(validation \S+ ([0-9.]+)\), (.*); the fourth-root rule", r.stderr)
+    said = re.search(r"chosen: dim (\d+) \(validation \S+ ([0-9.]+)\), (.*); (the current config .*); the fourth-root "
+                     "rule", r.stderr)
     assert said and said.group(1) == picked["dim"] and float(said.group(2)) == round(float(picked["valid_metric"]), 4)
     assert res["rule"]["source"] == "auto" and res["rule"]["tolerance"] == 0.0  # the run's model: explicit
     assert best["dim"] == int(picked["dim"])
     assert said.group(3) == ("the best (tune.tolerance auto: train chooses no dimension for this model, so the best; "
                              "a tolerance such as 0.01 prefers a smaller one within 1% of it)"), r.stderr
-    assert (tmp_path / "t.yaml").read_text().splitlines()[0].endswith(", " + said.group(3))
+    # the config as it trains beside the choice (a first-hour review: not said), in the written config's header too
+    current = [x for x in rows if "current" in x["note"]][0]
+    assert said.group(4) == ("the current config (dim 4) is the choice: keep it, nothing to change" if current is picked
+                             else f"the current config (dim 4) validates {float(current['valid_metric']):.4f}")
+    assert (tmp_path / "t.yaml").read_text().splitlines()[0].endswith(f", {said.group(3)}; {said.group(4)}")
     assert re.search(rf"wrote {re.escape(str(tmp_path / 't.yaml'))}; 'embedrec train -c .*' trains into its own run "
                      r"\S+-d\d+ \(the run in \S+ is kept\)", r.stderr), r.stderr
     # --write replaced any file: one tune-dims did not write is refused before the sweep, even with --overwrite (a

@@ -918,6 +918,96 @@ def test_the_fold_keys_unset_leave_trial_hashes_and_the_finished_key_as_before_t
     assert finished_key(cfg, tmp_path / "run") == key
 
 
+def _res(chosen: tuple, current: tuple, metric: str = "ndcg@10", others: tuple = ()) -> dict:
+    """A sweep's result as current_note reads it: (dim, weight_decay, valid) for the choice and the current config."""
+    trials = [{"dim": d, "weight_decay": w, "valid_metric": v} for d, w, v in (chosen, *others)]
+    if current != chosen:
+        trials.append({"dim": current[0], "weight_decay": current[1], "valid_metric": current[2]})
+    return {"metric": metric, "tolerance": 0.01, "chosen": trials[0], "trials": trials,
+            "current_config": {"dim": current[0], "weight_decay": current[1], "valid_metric": current[2],
+                               "config": f"dim {current[0]}, als_reg auto"}}
+
+
+def test_current_note_says_the_current_configs_figure_beside_the_choice():
+    """A first-hour review: the 'chosen:' line advised a setting (0.2117) below the config trained with now (0.2180)
+    and never said the latter. The note always gives the current config's figure; where it is the choice: keep it;
+    where the choice validates below it (within the tolerance, for a smaller dimension): by how much."""
+    from embedrec.tune import current_note
+
+    said, keep = current_note(_res((128, None, 0.2180), (128, None, 0.2180), others=((64, 0.01, 0.2124),
+                                                                                      (16, 0.01, 0.2117))))
+    assert keep and said == ("the current config (dim 128, als_reg auto) is the choice: keep it, nothing to change; "
+                             "the best other trial, dim 64 at weight decay 0.01, validates 0.2124")
+    said, keep = current_note(_res((64, None, 0.2170), (128, None, 0.2180)))  # 0.001 / 0.2180 = 0.46%
+    assert not keep and said.startswith("the current config (dim 128, als_reg auto) validates higher: 0.2180, 0.46% "
+                                        "better than the choice, which the tolerance (1%) gives up for a smaller "
+                                        "dimension")
+    said, keep = current_note(_res((64, None, 0.9050), (128, None, 0.9000), metric="rmse"))  # 0.005 / 0.9 = 0.56%
+    assert not keep and said.startswith("the current config (dim 128, als_reg auto) validates lower: 0.9000, 0.56% "
+                                        "better than the choice")
+    said, keep = current_note(_res((64, 0.01, 0.2200), (128, None, 0.2180)))
+    assert not keep and said == "the current config (dim 128, als_reg auto) validates 0.2180"
+    said, keep = current_note(_res((64, 0.01, 0.2200), (128, 0.01, 0.2180)))  # another weight decay: not it
+    assert not keep and said.endswith("validates 0.2180")
+
+
+def test_the_current_config_is_a_trial_of_a_weight_decay_sweep_and_the_only_one_marked(tune_cfg, tmp_path):
+    """A first-hour review: `tune-dims --weight-decay 0.01,0.05` chose and advised dim 16 at 0.01 (valid 0.2117)
+    where the config trained with (dim 128, als_reg auto) validated 0.2180, a trial of an earlier sweep; 'current'
+    was on each weight decay's trial at 128, none of them the config. The config is now a trial at its own weight
+    decay, in the choice, the one marked current (in tune.json too, whose kept trials lose an earlier mark)."""
+    from embedrec.tune import current_note
+
+    cfg = tune_cfg.updated({"tune.dir": str(tmp_path / "t")})  # weight decays 0.02, dim 4
+    res = sweep(cfg, [2], [3.0, 6.0], tolerance=0.01)  # each far too strong: the config's own 0.02 validates best
+    keys = sorted(t["key"] for t in res["trials"])
+    assert keys == ["d2-wd3", "d2-wd6", "d4", "d4-wd3", "d4-wd6"]
+    mine = next(t for t in res["trials"] if t["key"] == "d4")
+    assert [t["key"] for t in res["trials"] if t["current"]] == ["d4"]
+    assert all(mine["valid_metric"] < t["valid_metric"] for t in res["trials"] if t is not mine)  # rmse
+    assert res["chosen"] is mine and current_note(res)[1]
+    assert res["current_config"] == {"dim": 4, "weight_decay": None, "valid_metric": mine["valid_metric"],
+                                     "config": "dim 4, weight decay 0.02"}
+    saved = json.loads(open(res["results"]).read())
+    assert saved["current"] == res["current_config"] and saved["chosen"]["dim"] == 4
+    # a swept value that is the config's own weight decay: that trial is the config, no other is added
+    again = sweep(cfg, [2], [0.02, 3.0], tolerance=0.01)
+    assert sorted(t["key"] for t in again["trials"]) == ["d2-wd0.02", "d2-wd3", "d4-wd0.02", "d4-wd3"]
+    assert [t["key"] for t in again["trials"] if t["current"]] == ["d4-wd0.02"]
+    saved = json.loads(open(again["results"]).read())
+    assert [t["key"] for t in saved["trials"] if t["current"]] == ["d4-wd0.02"]  # d4 kept, its mark gone
+    assert saved["current"]["weight_decay"] == 0.02
+
+
+def test_tune_dims_says_keep_it_and_no_use_line_where_the_current_config_is_the_choice(tune_cfg, tmp_path):
+    """The review's case through the CLI: every swept weight decay validates below the config's own, so the line
+    says the current config is the choice, and prints no 'Use:' command; a sweep whose choice is another setting
+    prints the current config's figure beside it and the command."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    sets = [a for kv in (f"data.prepared={tune_cfg.data.prepared}", f"tune.dir={tmp_path / 't'}",
+                         "model.objective=explicit", "train.refit=false", "train.epochs=40", "train.lr=0.01",
+                         "train.patience=3", "train.weight_decay_user=0.02", "train.weight_decay_movie=0.02",
+                         "model.dim=4", "train.optimizer=hogwild") for a in ("--set", kv)]
+    r = CliRunner().invoke(main, ["tune-dims", "--dims", "2", "--weight-decay", "3,6", "--tolerance", "1%",
+                                  "--format", "tsv", *sets])
+    assert r.exit_code == 0, r.stderr
+    line = next(x for x in r.stderr.splitlines() if x.startswith("chosen: "))
+    assert line.startswith("chosen: dim 4 (validation rmse ") and "Use:" not in line, line
+    assert "; the current config (dim 4, weight decay 0.02) is the choice: keep it, nothing to change; the best " \
+           "other trial, dim " in line
+    assert [row.split("\t")[-1] for row in r.stdout.splitlines()[1:] if row.startswith("4\t\t")] == \
+        ["fourth-root, current, chosen"]
+    r = CliRunner().invoke(main, ["tune-dims", "--dims", "2", "--weight-decay", "0", "--tolerance", "99%",
+                                  "--format", "csv", *sets])  # 99%: the smallest dimension, 2, is chosen
+    assert r.exit_code == 0, r.stderr
+    line = next(x for x in r.stderr.splitlines() if x.startswith("chosen: "))
+    assert line.startswith("chosen: dim 2 ") and "; the current config (dim 4, weight decay 0.02) validates " in line
+    assert "; the fourth-root rule gives 4. Use: embedrec train " in line and "--set model.dim=2" in line, line
+
+
 def test_a_written_config_in_the_working_folder_works_from_any_folder(tmp_path, monkeypatch):
     """A first-hour review: `tune-dims --write tuned.yaml` beside an embedrec.yaml holding data.prepared ./ml wrote
     'prepared: ml' and 'dir: runs/ml-d128' (the working folder's), so `train -c DIR/tuned.yaml` from another folder

@@ -80,7 +80,7 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
     from embedrec import api
     from embedrec.config import find_config
     from embedrec.output import resolve_format, write_rows
-    from embedrec.tune import choice_overrides, describe_choice
+    from embedrec.tune import choice_overrides, current_note, describe_choice
 
     if run_dir:  # the sweep's folder is run.dir/tune unless tune.dir says otherwise
         from embedrec.config import set_explicit
@@ -119,9 +119,12 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
     # the bare --set line trained the default model where the sweep had been of -c configs/ml100k-explicit.yaml)
     use = command_line("train", (["--run", str(run_dir)] if run_dir else [])
                        + [a for o in choice_overrides(chosen) for a in ("--set", o)], skip=("tune.",))
-    log.info("chosen: dim %d (validation %s %.4f), %s; the fourth-root rule gives %d, the config trains at %d. Use: %s",
-             chosen["dim"], res["metric"], chosen["valid_metric"], describe_choice(res), res["fourth_root"],
-             res["current"], use)
+    # the config trained with now beside the choice; no train command where the choice is that config (a first-hour
+    # review: a 'Use:' line advised a setting that validated below it)
+    said, keep = current_note(res)
+    log.info("chosen: dim %d (validation %s %.4f), %s; %s; the fourth-root rule gives %d%s", chosen["dim"],
+             res["metric"], chosen["valid_metric"], describe_choice(res), said, res["fourth_root"],
+             "" if keep else f". Use: {use}")
     log.info("results: %s; plot: %s", res["results"], res["plot"])
     if write_path:
         from embedrec.tune import tuned_run_dir
