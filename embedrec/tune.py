@@ -263,11 +263,14 @@ def best_per_dim(trials: list[dict], metric: str) -> list[dict]:
     return [out[d] for d in sorted(out)]
 
 
-def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path, tolerance: float = 0.0) -> None:
-    """tune.png: the validation metric (left axis, the curve the choice is made on) and the training metric (right
-    axis: on one axis a training curve far above flattened the validation one, a first-hour review) against the
-    dimension; the fourth-root value, the choice (with its weight decay) and, with a tolerance, the band of
-    validation scores within it of the best, which is why a smaller dimension than the best can be chosen."""
+def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path, tolerance: float = 0.0,
+         current: dict | None = None) -> None:
+    """tune.png, two panels over the dimension (log2). Above, the validation metric alone on its own scale (the
+    curve the choice is made on): the fourth-root value, the choice (with its weight decay), the config trained
+    with now, and, with a tolerance, the band of validation scores within it of the best, which is why a smaller
+    dimension than the best can be chosen. Below, the training and validation metric on one axis, the gap between
+    them shaded and its size written at each dimension, so overfitting reads as a gap that widens (a first-hour
+    review: the two curves on two axes, each scaled to fill the frame, showed no gap)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -275,38 +278,63 @@ def plot(trials: list[dict], metric: str, fourth: int, chosen: dict, path: Path,
 
     rows = best_per_dim(trials, metric)
     dims = [t["dim"] for t in rows]
-    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=120)
-    lines = ax.plot(dims, [t["valid_metric"] for t in rows], "o-", color="tab:blue", label=f"validation {metric}")
-    right = ax.twinx()
-    lines += right.plot(dims, [t["train_metric"] for t in rows], "s--", color="tab:orange", alpha=0.7,
-                        label=f"training {metric} (right axis)")
-    right.set_ylabel(f"training {metric}", color="tab:orange")
-    ax.set_xscale("log", base=2)
-    ax.set_xticks(dims)
-    ax.set_xticklabels([str(d) for d in dims])
+    valid = np.array([_finite(t["valid_metric"]) for t in rows])
+    train = np.array([_finite(t.get("train_metric")) for t in rows])
+    high = higher_is_better(metric)
+    fig, (ax, low) = plt.subplots(2, 1, sharex=True, figsize=(7, 6.4), dpi=120,
+                                  gridspec_kw={"height_ratios": (3, 2)})
+    lines = ax.plot(dims, valid, "o-", color="tab:blue", label=f"validation {metric} (each dimension's best trial)")
     lines.append(ax.axvline(fourth, color="grey", ls=":", label=f"fourth-root rule ({fourth})"))
     wd = f", weight decay {chosen['weight_decay']:g}" if chosen.get("weight_decay") is not None else ""
     lines.append(ax.axvline(chosen["dim"], color="tab:red", ls="-", alpha=0.5,
                             label=f"chosen ({chosen['dim']}{wd})"))
-    scores = [t["valid_metric"] for t in rows if t["valid_metric"] is not None and math.isfinite(t["valid_metric"])]
+    if current is not None and math.isfinite(_finite(current["valid_metric"])):
+        lines += ax.plot([current["dim"]], [current["valid_metric"]], "*", color="black", markersize=11, ls="none",
+                         label=f"the current config ({current['dim']}): {current['valid_metric']:.4f}")
+    scores = [v for v in valid if math.isfinite(v)]
     if tolerance > 0 and scores:
-        best = max(scores) if higher_is_better(metric) else min(scores)
+        best = max(scores) if high else min(scores)
         from embedrec.training.dims import share_edge  # (the edge pick_dim keeps: one rule)
 
-        edge = share_edge(best, tolerance, higher_is_better(metric))
+        edge = share_edge(best, tolerance, high)
         lines.append(ax.axhspan(min(best, edge), max(best, edge), color="tab:blue", alpha=0.12,
                                 label=f"within {tolerance * 100:g}% of the best (the smallest such dim is chosen)"))
-    ax.set_xlabel("embedding dimension (log2)")
-    ax.set_ylabel(f"validation {metric}", color="tab:blue")
-    ax.set_title("embedrec tune-dims: train vs validation by dimension")
+    ax.set_ylabel(f"validation {metric}")
+    ax.set_title("embedrec tune-dims: validation by dimension (the choice)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(handles=lines, fontsize=7, loc="best")
+    # below: both on one axis, the gap shaded and written (train above validation for a score, below for an error)
+    low.plot(dims, train, "s--", color="tab:orange", label=f"training {metric}")
+    low.plot(dims, valid, "o-", color="tab:blue", label=f"validation {metric}")
+    low.fill_between(dims, train, valid, color="tab:orange", alpha=0.15,
+                     label="the gap: " + ("training minus validation" if high else "validation minus training"))
+    gaps = (train - valid) if high else (valid - train)
+    for i, (d, a, b, g) in enumerate(zip(dims, train, valid, gaps)):
+        if math.isfinite(g):  # the last one written to its left, inside the frame
+            last = i == len(dims) - 1 and i > 0
+            low.annotate(f"{g:+.3f}", (d, (a + b) / 2), textcoords="offset points", xytext=(-4 if last else 4, 0),
+                         fontsize=7, va="center", ha="right" if last else "left", color="dimgrey")
+    low.set_ylabel(f"{metric}, one axis")
+    low.set_title("training and validation on one axis: a gap that widens with the dimension is overfitting",
+                  fontsize=9)
+    low.grid(alpha=0.3)
+    low.legend(fontsize=7, loc="best")
+    low.set_xscale("log", base=2)
+    low.set_xticks(dims)
+    low.set_xticklabels([str(d) for d in dims])
+    low.minorticks_off()
+    low.set_xlabel("embedding dimension (log2)")
     fig.tight_layout()
     try:  # a temporary of its own, fsynced, renamed; removed on any failure, Ctrl-C and SIGTERM included
         with atomic_file(path, overwrite=True, command="embedrec tune-dims", suffix=".png", beside_run=True) as tmp:
             fig.savefig(tmp)
     finally:
         plt.close(fig)
+
+
+def _finite(value) -> float:
+    """A score as a float for the plot: NaN for none (a trial without a validation or training figure)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float("nan")
 
 
 def weight_decay_keys(cfg: Config) -> tuple[str, ...]:
@@ -595,7 +623,7 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
     # the config trained with now, said beside the choice (a first-hour review: it was not)
     here = {**_brief(mine), "config": _own_setting(cfg, mine, swept=wds != [None])}
     save({"chosen": _brief(chosen), "rule": rule, "current": here})
-    plot(trials, metric, fourth, chosen, out / PLOT, tol)
+    plot(trials, metric, fourth, chosen, out / PLOT, tol, mine)
     return {"metric": metric, "fourth_root": fourth, "current": current, "tolerance": tol, "rule": rule, "trials":
             sorted(trials, key=lambda t: (t["dim"], t["weight_decay"] or 0)),
             "best_per_dim": best_per_dim(trials, metric), "chosen": chosen, "current_config": here,

@@ -1008,6 +1008,37 @@ def test_tune_dims_says_keep_it_and_no_use_line_where_the_current_config_is_the_
     assert "; the fourth-root rule gives 4. Use: embedrec train " in line and "--set model.dim=2" in line, line
 
 
+def test_tune_png_draws_training_and_validation_on_one_axis_with_the_gap(tmp_path, monkeypatch):
+    """A first-hour review: tune.png drew training and validation on two axes each scaled to fit its curve, so no
+    gap could be read where the docs said a widening gap shows overfitting. The lower panel holds both curves on
+    one axis, the gap (training minus validation for a score, the other way for an error) written at each
+    dimension; the upper one the validation curve the choice is made on, with the current config marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    from embedrec.tune import plot
+
+    drawn = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda self, *a, **k: (drawn.append(self), save(self, *a, **k))[1])
+    trials = [{"dim": d, "weight_decay": None, "valid_metric": v, "train_metric": t}
+              for d, v, t in ((4, 0.20, 0.30), (16, 0.22, 0.50), (64, 0.21, 0.80))]
+    plot(trials, "ndcg@10", 4, trials[1], tmp_path / "t.png", 0.01, trials[2])
+    assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (fig,) = drawn
+    top, low = fig.axes  # two panels, no twin axis
+    ys = sorted(tuple(line.get_ydata()) for line in low.get_lines())
+    assert ys == [(0.2, 0.22, 0.21), (0.3, 0.5, 0.8)]  # both on the one axis
+    assert [t.get_text() for t in low.texts] == ["+0.100", "+0.280", "+0.590"]
+    assert any(tuple(line.get_ydata()) == (0.21,) for line in top.get_lines())  # the current config's star
+    drawn.clear()
+    rmse = [{**t, "valid_metric": 1 - t["valid_metric"], "train_metric": 1 - t["train_metric"]} for t in trials]
+    plot(rmse, "rmse", 4, rmse[1], tmp_path / "r.png")
+    assert [t.get_text() for t in drawn[0].axes[1].texts] == ["+0.100", "+0.280", "+0.590"]  # validation - training
+
+
 def test_a_written_config_in_the_working_folder_works_from_any_folder(tmp_path, monkeypatch):
     """A first-hour review: `tune-dims --write tuned.yaml` beside an embedrec.yaml holding data.prepared ./ml wrote
     'prepared: ml' and 'dir: runs/ml-d128' (the working folder's), so `train -c DIR/tuned.yaml` from another folder
