@@ -300,20 +300,11 @@ def _check_split(cfg: Config, k: int, k_given: bool = True) -> None:
 
 
 def _metric_names(metrics) -> tuple[str, ...] | None:
-    """The metrics argument: metric names without @K, as evaluate reports them (None: the default lines)."""
-    if metrics is None:
-        return None
-    from embedrec.evaluate import METRIC_GROUPS
+    """The metrics argument: metric names without @K, as evaluate reports them (None: the default lines), read as
+    ``Model.evaluate`` reads its own (``evaluate.metric_names_arg``)."""
+    from embedrec.evaluate import metric_names_arg
 
-    names = (metrics,) if isinstance(metrics, str) else metrics
-    try:
-        names = tuple(names)
-    except TypeError:
-        names = None
-    if not names or not all(isinstance(n, str) and n in METRIC_GROUPS["all"] for n in names):
-        raise UsageError(f"metrics={metrics!r}: give metric names without @K, e.g. metrics=('ndcg', 'recall'), from "
-                         f"{', '.join(METRIC_GROUPS['all'])}")
-    return names
+    return metric_names_arg(metrics)
 
 
 def _ks(ks) -> tuple[int, ...] | None:

@@ -292,10 +292,12 @@ def fit_biases(users, movies, ratings, n_users, n_movies, reg=10.0, iters=10, mu
 
 
 def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min: float | None = None,
-              max_users: int = 0, device=None, fit_on: tuple[str, ...] = ("train",), catalogue=None) -> dict:
+              max_users: int = 0, device=None, fit_on: tuple[str, ...] = ("train",), catalogue=None,
+              per_user: list | None = None) -> dict:
     """Global mean and biases-only (ratings); most-popular (ranking). Same split, same definitions, fitted on the
     splits ``fit_on`` (those the model was fitted on: train, or train+valid for a refit run); ``catalogue``: the
-    most-popular lists' beyond-accuracy metrics too (:func:`ranking_metrics`)."""
+    most-popular lists' beyond-accuracy metrics too (:func:`ranking_metrics`); ``per_user``: a list that gets the
+    most-popular lists' per-user values (:func:`ranking_sums`')."""
     te = ds.splits[split]
     out: dict = {}
     if len(te) == 0:
@@ -317,7 +319,7 @@ def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min
     tu, ti = relevant(te, relevant_min)
     out["most_popular"] = ranking_metrics(np.zeros((ds.n_users, 1), np.float32), np.zeros((ds.n_movies, 1), np.float32),
                                           pop, train_csr, tu, ti, ds.n_users, ds.n_movies, ks, max_users=max_users,
-                                          device=device, catalogue=catalogue)
+                                          device=device, catalogue=catalogue, per_user=per_user)
     return out
 
 
@@ -344,7 +346,87 @@ def select_metrics(result: dict, names) -> dict:
                     or key.split("@")[0] in keep}
             if any(not key.startswith(("users_", "rows_")) for key in kept):
                 out["splits"][split][name] = kept
+    if "paired" in result:  # the paired differences likewise, a comparison left with no metric left out
+        out["paired"] = {split: {other: {key: v for key, v in row.items() if key.split("@")[0] in keep}
+                                 for other, row in rows.items()} for split, rows in result["paired"].items()}
+        out["paired"] = {split: {other: row for other, row in rows.items() if row}
+                         for split, rows in out["paired"].items()}
     return out
+
+
+def metric_names_arg(metrics) -> tuple[str, ...] | None:
+    """A ``metrics`` argument (``cross_validate``'s, ``Model.evaluate``'s): metric names without @K, as evaluate
+    reports them ('ndcg', 'novelty'), one or several, as a tuple (None stays None: all); UsageError otherwise."""
+    if metrics is None:
+        return None
+    from embedrec.errors import UsageError
+
+    names = (metrics,) if isinstance(metrics, str) else metrics
+    try:
+        names = tuple(names)
+    except TypeError:
+        names = None
+    if not names or not all(isinstance(n, str) and n in METRIC_GROUPS["all"] for n in names):
+        raise UsageError(f"metrics={metrics!r}: give metric names without @K, e.g. metrics=('ndcg', "
+                         f"'recall'), from {', '.join(METRIC_GROUPS['all'])}")
+    return names
+
+
+# the metrics measured over all the lists at once, which no user has a value of (so no per-user column)
+WHOLE_LISTS = ("coverage", "gini", "entropy")
+
+
+def paired_stats(mine, theirs) -> dict:
+    """The paired difference of two per-user arrays (NaN: no value for that user): {"difference": the mean of
+    mine minus theirs over the users both have, "se": its standard error (the differences' standard deviation,
+    n - 1, over sqrt(n); NaN under 2 users), "users": n, "tie": whether the difference is within two standard
+    errors of 0 (None where there is no SE)}."""
+    d = np.asarray(mine, np.float64) - np.asarray(theirs, np.float64)
+    d = d[~np.isnan(d)]
+    n = int(d.size)
+    mean = float(d.mean()) if n else float("nan")
+    se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+    return {"difference": mean, "se": se, "users": n, "tie": bool(abs(mean) <= 2 * se) if n > 1 else None}
+
+
+def paired_differences(frame) -> dict:
+    """{other: {metric@K: :func:`paired_stats` of the model's column minus other's}} from a per-user frame
+    (:func:`evaluate_factors`' ``per_user``: the model's columns as ``ndcg@10``, each other's as
+    ``other:ndcg@10``), every metric@K both have, in the frame's order; the rating columns (rmse, mae: not means
+    over users) left out."""
+    out: dict = {}
+    for col in frame.columns:
+        other, _, metric = str(col).rpartition(":")
+        if other and "@" in metric and metric in frame.columns:
+            out.setdefault(other, {})[metric] = paired_stats(frame[metric].to_numpy(), frame[col].to_numpy())
+    return out
+
+
+def per_user_columns(frame, metrics):
+    """A per-user frame with only ``metrics``' columns (names without @K; None: all): user_id kept, each
+    recommender's metric@K by its metric's name, rmse and mae by theirs and the ratings column with either."""
+    if metrics is None:
+        return frame
+    keep = set(metrics)
+
+    def kept(col: str) -> bool:
+        name = col.rpartition(":")[2]
+        if name == "ratings":
+            return bool(keep & set(M.RATING))
+        return col == "user_id" or name.split("@")[0] in keep
+
+    return frame[[c for c in frame.columns if kept(str(c))]]
+
+
+def finish_per_user(result: dict, split: str, per_user: bool, metrics=None) -> dict:
+    """``result`` (:func:`evaluate_factors`', other recommenders' lists joined) with ``paired``: {split: the model
+    minus each other row, user by user (:func:`paired_differences`)}; its ``per_user`` frame kept where
+    ``per_user``, cut to ``metrics`` (:func:`per_user_columns`), else dropped."""
+    frame = result.pop("per_user")
+    result["paired"] = {split: paired_differences(frame)}
+    if per_user:
+        result["per_user"] = per_user_columns(frame, metrics)
+    return result
 
 
 def behind_baselines(metrics: dict) -> list[str]:
@@ -451,9 +533,10 @@ def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), de
 
 
 def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None,
-                    per_user: bool = False, lists=None) -> dict:
+                    per_user: bool = False, lists=None, metrics=None) -> dict:
     """As evaluate_run, for a run already opened (``embedrec.run.Run``); ``lists``: called with (the result, the
-    dataset) before it is returned (``Model.evaluate`` scores other recommenders' lists there)."""
+    dataset) before the paired differences are taken (``Model.evaluate`` scores other recommenders' lists there);
+    ``per_user`` and ``metrics``: :func:`finish_per_user`'s."""
     from embedrec.run_inputs import run_dataset
     from embedrec.run_updates import trained_users
     from embedrec.verify import check_finite, check_served_arrays
@@ -471,7 +554,7 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
             check_finite(run, np.asarray(a), lambda i, name=name: f"{name}.npy holds values that are")
     f["global_mean"] = run.manifest.get("global_mean", 0.0)
     result = evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'",
-                              device, per_user)
+                              device)
     updated = _updated_rows(run, ds, split)
     if updated is not None:
         result["updates"] = updated
@@ -480,7 +563,7 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
         result["served_index"] = {"kind": index["kind"], "recall@10": index.get("recall@10")}
     if lists is not None:
         lists(result, ds)  # the caller's, a layer above: other recommenders' lists scored on the same dataset
-    return result
+    return finish_per_user(result, split, per_user, metrics)
 
 
 def _updated_rows(run, ds: Dataset, split: str) -> dict | None:
@@ -532,11 +615,13 @@ def _untrained_ranked(test_users, ds, fit_on) -> int:
 
 
 def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", ks=(10, 20), refit: bool = False,
-                     what: str = "the model", device=None, per_user: bool = False) -> dict:
+                     what: str = "the model", device=None) -> dict:
     """Metrics of factors ``f`` (train.factors' dict) and the baselines on ``split`` of ``ds``; ``refit`` says the
-    model was trained on train+valid (so valid cannot be evaluated). ``per_user``: the result's ``per_user`` is a
-    pandas DataFrame of each ranked user's ranking metrics (user_id, then ndcg@10, ...), whose means are the
-    model's: join two of them on user_id for paired differences and their standard error."""
+    model was trained on train+valid (so valid cannot be evaluated). The result's ``per_user`` is a pandas
+    DataFrame of each ranked user's metrics (user_id, then ndcg@10, ..., an explicit model's rmse, mae and
+    ratings, then the most_popular baseline's as most_popular:ndcg@10, ...), whose means are the printed ones:
+    :func:`finish_per_user` takes the paired differences from it (other recommenders' lists' columns joined to it
+    first, where there are any)."""
     from embedrec.errors import UsageError
 
     if split == "valid" and refit:
@@ -555,7 +640,8 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
     if explicit:
         out.update(rating_metrics(errors, 0.0))  # the errors' RMSE and MAE: split_rating_metrics' figures
     tu, ti = relevant(part, None)
-    users: list | None = [] if per_user else None
+    users: list = []  # each ranked user's values, the model's, then the most-popular lists': the paired differences
+    popular: list = []
     fit_on = seen_splits(split) if refit else ("train",)  # what the model was fitted on (valid refused above)
     cat = catalogue(ds, fit_on)  # popularity and genres: the beyond-accuracy metrics of every row
     out.update(ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"],
@@ -565,11 +651,13 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
     if untrained:  # (split.cold_start) users with no trained vector: ranked by the movie biases alone, if any
         out["users_untrained"] = untrained
     result = {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=score_device(device),
-                                                           fit_on=fit_on, catalogue=cat)}},
+                                                           fit_on=fit_on, catalogue=cat, per_user=popular)}},
               "excluded": "+".join(seen_splits(split)), **_below_counts(ds, split),
               "beyond_accuracy": cat.describe()}
-    if users is not None:
-        result["per_user"] = _per_user_frame(users, ds, _rating_errors(errors, part, ds) if explicit else None)
+    frame = _per_user_frame(users, ds, _rating_errors(errors, part, ds) if explicit else None)
+    base = _per_user_frame(popular, ds)  # the same users (the same lists of relevant and seen movies)
+    result["per_user"] = frame.merge(base.rename(columns={c: f"most_popular:{c}" for c in base.columns
+                                                          if c != "user_id"}), on="user_id", how="left")
     return result
 
 

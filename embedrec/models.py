@@ -361,7 +361,7 @@ class Model:
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
                  moved_to: str | Path | None = None, device: str | None = None, per_user: bool | str | Path = False,
-                 overwrite: bool = False, lists: dict | None = None) -> dict:
+                 overwrite: bool = False, lists: dict | None = None, metrics=None) -> dict:
         """``embedrec evaluate``: metrics on the dataset's ``split`` beside the baselines, as it prints them; ``ks``
         (default: the run's own ``train.eval_k``, what ``train`` printed) the cut-offs. ``dataset_dir``: the
         dataset the run was trained on, read from there (moved or copied since: its fingerprint checks it is that
@@ -370,14 +370,21 @@ class Model:
         recorded one, said in a warning where ``moved_to`` names another folder (as :meth:`history`'s); ``device``
         (as train.device) 'cuda' scores on the GPU.
         ``per_user=True``: the result's ``per_user`` holds each ranked user's ranking metrics, a DataFrame (user_id,
-        ndcg@10, ...) whose means are the printed ones: join two runs' on user_id for a paired difference; a file
+        ndcg@10, ..., then the most_popular baseline's, most_popular:ndcg@10, ..., and each of ``lists``',
+        NAME:ndcg@10, ...) whose means are the printed ones: join two runs' on user_id for a paired difference; a file
         name (.csv, .tsv or .parquet) instead writes that table to a new file (``overwrite=True``: or over one this
         wrote), whole or not at all, and leaves it out of the result (``embedrec evaluate --per-user FILE``).
         ``lists``: {name: top-K lists} of other recommenders (DataFrames of user_id, movie_id, rank or score, as
         :func:`embedrec.score_lists` takes them), each scored on the same split and users beside the model, under
-        its name (``embedrec evaluate --lists FILE``)."""
+        its name (``embedrec evaluate --lists FILE``). ``metrics``: the metric names (without @K: 'ndcg',
+        'novelty') the ``per_user`` table holds (``embedrec evaluate --per-user FILE --metrics``); the figures
+        returned hold every metric.
+        The result's ``paired``: {split: {other: {metric@K: {"difference", "se", "users", "tie"}}}}, the model's
+        per-user metric minus each other row's (the most_popular baseline, each of ``lists``), user by user over the
+        users both score, its standard error, and whether it is within two SE of 0 (a tie)."""
         return models_offline.evaluate(self, split, ks, dataset_dir=dataset_dir, moved_to=moved_to,
-                                       device=device, per_user=per_user, overwrite=overwrite, lists=lists)
+                                       device=device, per_user=per_user, overwrite=overwrite, lists=lists,
+                                       metrics=metrics)
 
     @contextlib.contextmanager
     def _served(self, call: str) -> Iterator[Recommender]:

@@ -28,13 +28,14 @@ def one_process(what: str) -> None:
 
 def evaluate(model, split: str, ks: Iterable[int] | None, *, dataset_dir: str | Path | None,
              moved_to: str | Path | None, device: str | None, per_user: bool | str | Path, overwrite: bool,
-             lists: dict | None) -> dict:
+             lists: dict | None, metrics=None) -> dict:
     """``Model.evaluate``: the arguments checked, then ``evaluate.evaluate_opened`` on the run's dataset (or
     ``export_tables.write_per_user`` for a ``per_user`` file), other recommenders' ``lists`` scored beside."""
     from embedrec.evaluate import check_ks, evaluate_opened
 
     choice_arg(split, ("valid", "test"), "split")
     ks = check_ks(ks) if ks is not None else None
+    metrics = per_user_metrics(metrics, per_user)
     if moved_to is not None:
         path_arg(moved_to, "evaluate", "moved_to")
         if dataset_dir is not None:
@@ -49,7 +50,8 @@ def evaluate(model, split: str, ks: Iterable[int] | None, *, dataset_dir: str | 
 
         path_arg(per_user, "evaluate", "per_user")
         return write_per_user(per_user, overwrite, lambda: model.evaluate(
-            split, ks, dataset_dir=dataset_dir, moved_to=moved_to, device=device, per_user=True, lists=lists))
+            split, ks, dataset_dir=dataset_dir, moved_to=moved_to, device=device, per_user=True, lists=lists,
+            metrics=metrics))
     per_user = flag(per_user, "per_user")
     if overwrite:
         raise UsageError("«--overwrite|overwrite=True» applies to «--per-user FILE|per_user=FILE» only; give "
@@ -66,7 +68,27 @@ def evaluate(model, split: str, ks: Iterable[int] | None, *, dataset_dir: str | 
             score_outside_lists(result, ds, split, ks, lists)
     with device_named(device, "evaluate"):
         # moved_to read by run_inputs.run_dataset's rule, which names moved_to= where that folder is refused
-        return evaluate_opened(model.engine.run, dataset_dir, split, ks, device, moved_to, per_user, scored)
+        return evaluate_opened(model.engine.run, dataset_dir, split, ks, device, moved_to, per_user, scored, metrics)
+
+
+def per_user_metrics(metrics, per_user) -> tuple[str, ...] | None:
+    """``evaluate``'s ``metrics`` (the per-user table's: ``evaluate.metric_names_arg``), refused where ``per_user``
+    is not asked (they choose its columns only) or where none of them has a value per user (coverage, gini and
+    entropy are measured over all the lists at once)."""
+    from embedrec.evaluate import WHOLE_LISTS, metric_names_arg
+
+    metrics = metric_names_arg(metrics)
+    if metrics is None:
+        return None
+    if per_user is False:
+        raise UsageError("evaluate: metrics= chooses the per-user table's columns; give per_user=True or a file "
+                         "(the figures returned hold every metric: evaluate.select_metrics(result, names) cuts them)")
+    if all(n in WHOLE_LISTS for n in metrics):
+        raise UsageError(f"«--metrics|metrics=» {','.join(metrics)} with «--per-user|per_user»: "
+                         f"{', '.join(WHOLE_LISTS)} are measured over all the lists at once, so no user has a value "
+                         "of them; choose a per-user metric too (ndcg, recall, novelty, ...), or leave "
+                         "«--per-user|per_user» out")
+    return metrics
 
 
 def _run_eval_k(model) -> tuple[int, ...]:

@@ -390,10 +390,16 @@ def _cut(text: str, width: int, mark: str) -> str:
 
 
 def metric_rows(metrics: dict) -> Iterator[dict]:
-    """Flatten {'splits': {split: {model: {metric: v}}}} to rows of split, model, metrics."""
+    """Flatten {'splits': {split: {model: {metric: v}}}} to rows of split, model, metrics; then, after a split's
+    rows, evaluate's paired differences ({'paired': {split: {other: {metric: {'difference', 'se', ...}}}}}) as two
+    rows an other: 'model-OTHER' (the model minus it) and 'model-OTHER se' (the standard error)."""
+    paired = metrics.get("paired") or {}
     for split, models in metrics.get("splits", {}).items():
         for model, vals in models.items():
             yield {"split": split, "model": model, **vals}
+        for other, row in (paired.get(split) or {}).items():
+            yield {"split": split, "model": f"model-{other}", **{m: v["difference"] for m, v in row.items()}}
+            yield {"split": split, "model": f"model-{other} se", **{m: v["se"] for m, v in row.items()}}
 
 
 def metric_columns(rows: list[dict]) -> list[str]:
@@ -407,7 +413,9 @@ def metric_columns(rows: list[dict]) -> list[str]:
 
 def transpose_metrics(rows: list[dict], columns: list[str]) -> tuple[list[dict], list[str]]:
     """Rows of (split, model, metrics...) -> one row per metric with a column per model (per split/model when
-    there are several splits): the terminal layout, narrow enough for 80 columns."""
+    there are several splits): the terminal layout, narrow enough for 80 columns. A paired difference's two rows
+    (:func:`metric_rows`' 'model-OTHER', then 'model-OTHER se') are one column, each cell '+0.2259 +- 0.0072'."""
+    rows = _paired_cells(rows)
     splits = {r["split"] for r in rows}
     names = [r["model"] if len(splits) == 1 else f"{r['split']}/{r['model']}" for r in rows]
     out = []
@@ -418,6 +426,23 @@ def transpose_metrics(rows: list[dict], columns: list[str]) -> tuple[list[dict],
             continue
         out.append({"metric": c, **{n: r.get(c) for n, r in zip(names, rows)}})
     return out, ["metric", *names]
+
+
+def _paired_cells(rows: list[dict]) -> list[dict]:
+    """``rows`` with each 'model-OTHER' row and the 'model-OTHER se' row after it made one, its cells 'difference
+    +- se' (4 decimals, as a table's numbers; the difference alone where there is no SE)."""
+    out: list[dict] = []
+    for r in rows:
+        last = out[-1] if out else None
+        if last is not None and r["model"] == f"{last['model']} se" and last["model"].startswith("model-") \
+                and r["split"] == last["split"]:
+            for key, v in last.items():
+                se = r.get(key)
+                if key not in ("split", "model") and isinstance(v, float) and not math.isnan(v):
+                    last[key] = f"{v:+.4f}" + (f" +- {se:.4f}" if isinstance(se, float) and not math.isnan(se) else "")
+            continue
+        out.append(dict(r))
+    return out
 
 
 def _mark(out) -> str:

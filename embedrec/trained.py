@@ -204,11 +204,12 @@ class TrainedModel(Model):
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
                  moved_to: str | Path | None = None, device: str | None = None, per_user: bool = False,
-                 lists: dict | None = None) -> dict:
+                 lists: dict | None = None, metrics=None) -> dict:
         """As :meth:`Model.evaluate`, on the Dataset it was trained on (in memory: no ``dataset_dir`` or
         ``moved_to``)."""
-        from embedrec.evaluate import check_ks, evaluate_factors
+        from embedrec.evaluate import check_ks, evaluate_factors, finish_per_user
         from embedrec.list_metrics import score_outside_lists
+        from embedrec.models_offline import per_user_metrics
 
         choice_arg(split, ("valid", "test"), "split")
         for name, value in (("dataset_dir", dataset_dir), ("moved_to", moved_to)):
@@ -220,9 +221,10 @@ class TrainedModel(Model):
 
         check_lists(lists)
         ks = check_ks(ks if ks is not None else self.config.train.eval_k)
+        per_user = flag_arg(per_user, "per_user")
+        metrics = per_user_metrics(metrics, per_user)
         result = evaluate_factors(self._f, self.engine.explicit, self.dataset, split, ks,
-                                  bool(self.dataset.manifest.get("refit")), device=device,
-                                  per_user=flag_arg(per_user, "per_user"))
+                                  bool(self.dataset.manifest.get("refit")), device=device)
         if lists:
             score_outside_lists(result, self.dataset, split, ks, lists)
-        return result
+        return finish_per_user(result, split, per_user, metrics)

@@ -167,7 +167,9 @@ def test_evaluate_metrics_option(trained_run):
     tsv = runner.invoke(main, ["evaluate", *sets, "--metrics", "ndcg,novelty", "--metrics", "gini", "--format", "tsv"])
     assert tsv.exit_code == 0, tsv.stderr
     lines = tsv.stdout.splitlines()
-    assert lines[0] == "split\tmodel\tndcg@10\tnovelty@10\tgini@10" and len(lines) == 3  # global_mean, biases: none
+    assert lines[0] == "split\tmodel\tndcg@10\tnovelty@10\tgini@10" and [line.split("\t")[1] for line in lines[1:]] \
+        == ["model", "most_popular", "model-most_popular", "model-most_popular se"]  # global_mean, biases: none
+    assert lines[-1].endswith("\t")  # (gini@10 is no mean over users: no paired difference)
     table = runner.invoke(main, ["evaluate", *sets, "--metrics", "beyond", "--format", "table"])
     assert [line.split()[0] for line in table.stdout.splitlines()] == \
         ["metric", "coverage@10", *(f"{n}@10" for n in NAMES)]

@@ -1484,6 +1484,64 @@ def test_evaluate_per_user(cli_run, tmp_path):
         assert r.exit_code == 2 and line in r.stderr and r.stdout == "", r.stderr
 
 
+def test_evaluate_per_user_keeps_metrics_and_k_and_pairs_the_model_with_most_popular(cli_run, tmp_path):
+    """A first-hour review: --per-user wrote all ten metrics under --metrics ndcg, the most_popular baseline had no
+    columns to pair with, and evaluate printed no paired difference. The table keeps --metrics' and -k's columns,
+    the baseline's as most_popular:ndcg@5 (their means its printed figures); the JSON's "paired" holds the model
+    minus most_popular user by user with its standard error (known answer: from the table's columns), printed as
+    the rows model-most_popular and model-most_popular se, the ties said on stderr."""
+    import pandas as pd
+
+    sets, _ = cli_run
+    out = tmp_path / "users.csv"
+    r = invoke("evaluate", "--format", "json", "-k", "5", "--metrics", "ndcg,novelty", "--per-user", out, *sets)
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(r.stdout)
+    frame = pd.read_csv(out)
+    assert list(frame.columns) == ["user_id", "ndcg@5", "novelty@5", "most_popular:ndcg@5", "most_popular:novelty@5"]
+    rows = got["splits"]["test"]
+    assert len(frame) == rows["most_popular"]["users_evaluated"]
+    assert frame["most_popular:ndcg@5"].mean() == pytest.approx(rows["most_popular"]["ndcg@5"], abs=1e-6)
+    paired = got["paired"]["test"]["most_popular"]
+    assert list(got["paired"]["test"]) == ["most_popular"] and list(paired) == ["ndcg@5", "novelty@5"]
+    for metric, v in paired.items():
+        d = frame[metric] - frame[f"most_popular:{metric}"]
+        assert v["difference"] == pytest.approx(d.mean(), abs=1e-6) and v["users"] == len(d)
+        assert v["difference"] == pytest.approx(rows["model"][metric] - rows["most_popular"][metric], abs=1e-9)
+        assert v["se"] == pytest.approx(d.std(ddof=1) / np.sqrt(len(d)), rel=1e-4)
+        assert v["tie"] == (abs(v["difference"]) <= 2 * v["se"])
+    ties = [m for m, v in paired.items() if v["tie"]]
+    assert ("a difference within two SE of 0 is a tie: " + (f"most_popular on {', '.join(ties)}" if ties else
+                                                            "none here is")) in r.stderr, r.stderr
+    r = invoke("evaluate", "--format", "tsv", "-k", "5", "--metrics", "ndcg", *sets)
+    lines = [line.split("\t") for line in r.stdout.splitlines()]
+    assert r.exit_code == 0 and [line[:2] for line in lines] == [
+        ["split", "model"], ["test", "model"], ["test", "most_popular"], ["test", "model-most_popular"],
+        ["test", "model-most_popular se"]] and lines[0][2:] == ["ndcg@5"], r.stdout
+    assert [float(line[2]) for line in lines[1:]] == pytest.approx(
+        [rows["model"]["ndcg@5"], rows["most_popular"]["ndcg@5"], paired["ndcg@5"]["difference"],
+         paired["ndcg@5"]["se"]], abs=1e-6)
+    r = invoke("evaluate", "--format", "table", "-k", "5", "--metrics", "ndcg", *sets)  # a column: 'difference +- SE'
+    assert r.exit_code == 0 and r.stdout.splitlines()[1].split()[-3:] == [
+        f"{paired['ndcg@5']['difference']:+.4f}", "+-", f"{paired['ndcg@5']['se']:.4f}"], r.stdout
+    assert r.stdout.split()[:4] == ["metric", "model", "most_popular", "model-most_popular"], r.stdout
+    # all the metrics where --metrics is not given: the explicit model's rating columns too, its baseline's after
+    assert invoke("evaluate", "-q", "-k", "5", "--per-user", out, "--overwrite", *sets).exit_code == 0
+    columns = list(pd.read_csv(out).columns)
+    assert columns[:3] == ["user_id", "precision@5", "recall@5"] and "rmse" in columns and \
+        "most_popular:ild@5" in columns and "coverage@5" not in columns
+    assert invoke("evaluate", "-q", "-k", "5", "--metrics", "rmse", "--per-user", out, "--overwrite",
+                  *sets).exit_code == 0  # (still a file --overwrite may replace: its rating columns alone)
+    assert list(pd.read_csv(out).columns) == ["user_id", "rmse", "ratings"]
+    assert invoke("evaluate", "-q", "-k", "5", "--metrics", "ndcg", "--per-user", out, "--overwrite",
+                  *sets).exit_code == 0  # that file too
+    r = invoke("evaluate", "-k", "5", "--metrics", "coverage,gini", "--per-user", tmp_path / "no.csv", *sets)
+    assert (r.exit_code, r.stdout) == (2, "") and r.stderr == (
+        "error: --metrics coverage,gini with --per-user: coverage, gini, entropy are measured over all the lists at "
+        "once, so no user has a value of them; choose a per-user metric too (ndcg, recall, novelty, ...), or leave "
+        "--per-user out\n") and not (tmp_path / "no.csv").exists()
+
+
 def test_ctrl_c_while_the_cli_imports_is_one_line_and_exit_130():
     """A Ctrl-C in the first ~0.1 s of `embedrec` (while click and the commands' modules are imported) printed
     Python's traceback; the console script's entry (embedrec.console) says the line a later Ctrl-C says. The

@@ -514,7 +514,7 @@ def test_metrics_table_has_metrics_as_rows(int_run):
     r = invoke("evaluate", "--run", run, "--format", "table", "-q")
     assert r.exit_code == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["metric", "model", "global_mean", "biases", "most_popular"]
+    assert lines[0].split() == ["metric", "model", "global_mean", "biases", "most_popular", "model-most_popular"]
     assert [x.split()[0] for x in lines[1:3]] == ["rmse", "mae"]
     assert max(len(x) for x in lines) <= 80
     tsv = invoke("evaluate", "--run", run, "--format", "tsv", "-q")

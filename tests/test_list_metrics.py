@@ -272,6 +272,46 @@ def test_evaluate_says_unknown_movies_and_users_without_a_list_and_takes_sigterm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["unk.csv"]
 
 
+def test_evaluate_pairs_the_model_with_each_list_user_by_user(trained_run):
+    """The paired differences reach the lists (Model.evaluate(lists=...)): the model against its own lists is a
+    difference of 0 with an SE of 0 on every user (a tie); against a list of one movie each, the known answer is
+    the mean of the per-user columns' differences, over the users both score (the beyond-accuracy metrics of a user
+    without a list: none). A TrainedModel's evaluate gives the same figures as the run it saved."""
+    m = trained_run.opened
+    own = m.recommend(m.user_ids, k=5).to_frame()[["user_id", "movie_id", "rank"]]
+    half = own[own["rank"] == 1].iloc[::2]  # half the users, one movie each
+    res = m.evaluate("test", ks=5, lists={"own": own, "half": half}, per_user=True)
+    paired, frame = res["paired"]["test"], res["per_user"]
+    assert list(paired) == ["most_popular", "own", "half"]
+    assert {v["difference"] for v in paired["own"].values()} == {0.0} and {v["se"] for v in paired["own"].values()} \
+        == {0.0} and all(v["tie"] for v in paired["own"].values())
+    for metric in ("ndcg@5", "novelty@5"):
+        d = (frame[metric] - frame[f"half:{metric}"]).dropna()
+        want = {"difference": d.mean(), "se": d.std(ddof=1) / math.sqrt(len(d)), "users": len(d)}
+        assert {k: paired["half"][metric][k] for k in want} == pytest.approx(want, rel=1e-9)
+    assert paired["half"]["ndcg@5"]["users"] == len(frame) > paired["half"]["novelty@5"]["users"]
+    assert paired["half"]["ndcg@5"]["difference"] == pytest.approx(
+        res["splits"]["test"]["model"]["ndcg@5"] - res["splits"]["test"]["half"]["ndcg@5"], abs=1e-12)
+    assert "per_user" not in m.evaluate("test", ks=5)  # asked for only
+    mem = trained_run.model.evaluate("test", ks=5, lists={"own": own, "half": half})
+    assert json_ready(mem["paired"]["test"]) == pytest.approx(json_ready(paired), abs=1e-9, nan_ok=True)  # (a one-
+    # movie list has no ild: no user to pair)
+    with pytest.raises(UsageError, match=r"evaluate: metrics= chooses the per-user table's columns; give "
+                                         r"per_user=True or a file"):
+        m.evaluate("test", ks=5, metrics=("ndcg",))
+    with pytest.raises(UsageError, match=r"metrics='nope': give metric names without @K"):
+        m.evaluate("test", ks=5, per_user=True, metrics="nope")
+
+
+def json_ready(nested: dict) -> dict:
+    """{'most_popular/ndcg@5/difference': value, ...}: a nested dict of numbers flat, for pytest.approx."""
+    out = {}
+    for other, rows in nested.items():
+        for metric, v in rows.items():
+            out.update({f"{other}/{metric}/{k}": x for k, x in v.items()})
+    return out
+
+
 def test_evaluate_says_list_ids_that_are_the_dataset_s_written_another_way(tmp_path):
     """A review: a peer's lists whose movie ids had lost their leading zeros ('40' for the dataset's '0040') were
     said as 'N of its rows name a movie id this dataset does not have (e.g. '40')' and scored at half their NDCG.

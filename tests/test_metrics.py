@@ -67,6 +67,80 @@ def test_behind_baselines_names_the_split_the_metric_and_the_better_baseline():
     assert behind_baselines(rating) == [] and behind_baselines({}) == [] and behind_baselines({"splits": {}}) == []
 
 
+def test_paired_stats_by_hand():
+    """The model's per-user values minus another's over the users both have (NaN: none), hand-computed: d = 1, 1,
+    2 (the fourth user has no value of the model's), mean 4/3, std (n - 1) sqrt(1/3), SE sqrt(1/3) / sqrt(3) = 1/3;
+    4/3 is above two SE, so no tie."""
+    from embedrec.evaluate import paired_stats
+
+    got = paired_stats([1.0, 2.0, 3.0, np.nan], [0.0, 1.0, 1.0, 5.0])
+    assert got == {"difference": pytest.approx(4 / 3), "se": pytest.approx(1 / 3), "users": 3, "tie": False}
+    # d = 0.5, -0.3: mean 0.1, std sqrt(0.32) (n - 1 = 1), SE 0.4: a tie (|0.1| <= 0.8)
+    assert paired_stats([0.5, 0.0], [0.0, 0.3]) == {"difference": pytest.approx(0.1), "se": pytest.approx(0.4),
+                                                    "users": 2, "tie": True}
+    assert paired_stats([1.0, 1.0], [1.0, 1.0]) == {"difference": 0.0, "se": 0.0, "users": 2, "tie": True}  # the same
+    one = paired_stats([0.5, np.nan], [0.25, 0.0])  # one user: no SE, so no word of a tie
+    assert (one["difference"], one["users"], one["tie"]) == (0.25, 1, None) and np.isnan(one["se"])
+
+
+def test_paired_differences_and_the_per_user_columns_by_hand():
+    """evaluate's per-user frame: the model's metric@K columns, its rating columns, then each other's as
+    OTHER:metric@K (a list's name may hold ':'); the paired differences are of every metric@K both have, rmse and
+    mae left out (not means over users); --metrics keeps user_id and its metrics' columns, ratings with rmse/mae."""
+    import pandas as pd
+
+    from embedrec.evaluate import paired_differences, per_user_columns
+
+    frame = pd.DataFrame({"user_id": [1, 2, 3], "ndcg@10": [0.5, 0.2, 0.8], "novelty@10": [2.0, 3.0, 4.0],
+                          "rmse": [1.0, 0.5, 0.7], "mae": [0.8, 0.4, 0.6], "ratings": [3, 2, 1],
+                          "most_popular:ndcg@10": [0.3, 0.2, 0.4], "most_popular:novelty@10": [1.0, 1.0, 1.0],
+                          "a:b.csv:ndcg@10": [0.5, 0.2, np.nan], "a:b.csv:coverage@10": [0.1, 0.1, 0.1]})
+    got = paired_differences(frame)
+    assert list(got) == ["most_popular", "a:b.csv"] and list(got["most_popular"]) == ["ndcg@10", "novelty@10"]
+    # most_popular's ndcg@10: d = 0.2, 0, 0.4: mean 0.2, std 0.2, SE 0.2 / sqrt(3) = 0.11547: 0.2 <= 0.23: a tie
+    assert got["most_popular"]["ndcg@10"] == {"difference": pytest.approx(0.2), "se": pytest.approx(0.2 / np.sqrt(3)),
+                                              "users": 3, "tie": True}
+    # its novelty@10: d = 1, 2, 3: mean 2, SE 1 / sqrt(3) = 0.577: not a tie
+    assert got["most_popular"]["novelty@10"]["difference"] == pytest.approx(2.0)
+    assert got["most_popular"]["novelty@10"]["tie"] is False
+    assert got["a:b.csv"] == {"ndcg@10": {"difference": 0.0, "se": 0.0, "users": 2, "tie": True}}  # the users both have
+    assert list(per_user_columns(frame, ("ndcg",)).columns) == ["user_id", "ndcg@10", "most_popular:ndcg@10",
+                                                               "a:b.csv:ndcg@10"]
+    assert list(per_user_columns(frame, ("rmse", "novelty")).columns) == ["user_id", "novelty@10", "rmse", "ratings",
+                                                                         "most_popular:novelty@10"]
+    assert per_user_columns(frame, None) is frame
+
+
+def test_select_metrics_and_metric_rows_take_the_paired_differences():
+    """--metrics cuts the paired differences as it cuts the rows (a comparison with none of them left out); the
+    rows of a table give each comparison as 'model-OTHER' (the differences) and 'model-OTHER se', after its
+    split's models; the JSON's keys are added to, none renamed."""
+    from embedrec.evaluate import select_metrics
+    from embedrec.output import metric_columns, metric_rows, transpose_metrics
+
+    pair = {"difference": 0.2, "se": 0.01, "users": 9, "tie": False}
+    result = {"splits": {"test": {"model": {"ndcg@10": 0.5, "arp@10": 9.0, "users_evaluated": 9},
+                                  "most_popular": {"ndcg@10": 0.3, "arp@10": 12.0}}},
+              "paired": {"test": {"most_popular": {"ndcg@10": pair, "arp@10": {**pair, "difference": -3.0}},
+                                  "peer": {"arp@10": pair}}}}
+    cut = select_metrics(result, ("ndcg",))
+    assert cut["paired"] == {"test": {"most_popular": {"ndcg@10": pair}}} and "arp@10" in result["paired"]["test"]["peer"]
+    assert list(metric_rows(cut)) == [
+        {"split": "test", "model": "model", "ndcg@10": 0.5, "users_evaluated": 9},
+        {"split": "test", "model": "most_popular", "ndcg@10": 0.3},
+        {"split": "test", "model": "model-most_popular", "ndcg@10": 0.2},
+        {"split": "test", "model": "model-most_popular se", "ndcg@10": 0.01}]
+    assert [r["model"] for r in metric_rows({"splits": result["splits"]})] == ["model", "most_popular"]  # train's
+    # a terminal's table: a column a comparison, its cells the difference +- its SE (so it fits 80 columns)
+    rows = list(metric_rows(result))
+    assert transpose_metrics(rows, metric_columns(rows)) == (
+        [{"metric": "ndcg@10", "model": 0.5, "most_popular": 0.3, "model-most_popular": "+0.2000 +- 0.0100",
+          "model-peer": None},
+         {"metric": "arp@10", "model": 9.0, "most_popular": 12.0, "model-most_popular": "-3.0000 +- 0.0100",
+          "model-peer": "+0.2000 +- 0.0100"}],
+        ["metric", "model", "most_popular", "model-most_popular", "model-peer"])
+
+
 # ------------------------------------------------------------------ beyond accuracy, against hand-computed values
 POP = np.array([6, 3, 1, 0, 0])  # training counts of 5 items (10 interactions), by 8 training users
 TOP = np.array([[0, 2, -1], [1, 3, 4], [-1, -1, -1]])  # user 2's list is empty

@@ -28,8 +28,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @CUTOFFS
 @click.option("--per-user", "per_user", type=PathParam(dir_okay=False),
               help="Also write each ranked user's metrics to this new .csv, .tsv or .parquet file (user_id, ndcg@10, "
-                   "...; an explicit model's also rmse, mae, ratings; join two runs' on user_id for paired "
-                   "differences).")
+                   "...; an explicit model's also rmse, mae, ratings; then most_popular:ndcg@10, ... and each --lists "
+                   "file's; -k's and --metrics' columns; join two runs' on user_id for paired differences).")
 @click.option("--overwrite", is_flag=True, help="Let --per-user replace a file evaluate --per-user wrote.")
 @click.option("--lists", "lists", multiple=True, type=PathParam(exists=True, allow_dash=True),
               help="Also score another recommender's top-K lists on the same split and users (a .csv, .tsv or "
@@ -51,6 +51,8 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, r
     evaluating on test, and those rated below data.min_rating), and the beyond-accuracy metrics of its
     lists: ARP and novelty (the listed movies' popularity in training), long-tail share, genre diversity
     (where the movies have genres), and the Gini index and entropy of how often each movie is listed.
+    Then the model minus most_popular (and minus each --lists file), paired user by user over the users both
+    score (model-OTHER), and its standard error (model-OTHER se): a difference within two SE of 0 is a tie.
 
     \b
     Examples:
@@ -77,7 +79,7 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, r
         unmade_metrics(chosen, model.engine.explicit, "this run's model")  # said before anything is scored
 
         metrics = model.evaluate(split, ks, device=cfg.train.device, moved_to=moved, per_user=per_user or False,
-                                 overwrite=overwrite, lists=named or None)
+                                 overwrite=overwrite, lists=named or None, metrics=chosen if per_user else None)
     if per_user:
         log.info("wrote %s (%s users)", per_user, f"{metrics['splits'][split]['model']['users_evaluated']:,}")
     skipped = metrics["splits"][split].get("model", {}).get("users_skipped", 0)
@@ -104,12 +106,35 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, r
             not (metrics.get("beyond_accuracy") or {}).get("genres"):
         log.warning("ild: the movies of this dataset have no genres, so their lists have no genre diversity to "
                     "measure")
+    shown = metrics
     if chosen is not None:
         from embedrec.evaluate import select_metrics
 
-        metrics_out(metrics, fmt, shown=select_metrics(metrics, chosen))
+        shown = select_metrics(metrics, chosen)
+    said = _paired_said((shown.get("paired") or {}).get(split) or {})
+    if said:  # (before the rows, as the line above: the warnings of a model behind its baseline come last)
+        log.info("%s", said)
+    if chosen is not None:
+        metrics_out(metrics, fmt, shown=shown)
     else:
         metrics_out(metrics, fmt)
+
+
+def _paired_said(paired: dict) -> str:
+    """What the rows model-OTHER and model-OTHER se are, and which of them are ties, from one split's ``paired``
+    (Model.evaluate's: {other: {metric: {difference, se, users, tie}}}); '' where there is none."""
+    if not paired:
+        return ""
+    users = sorted({v["users"] for row in paired.values() for v in row.values()})
+    ties = []
+    for other, row in paired.items():
+        tied = [m for m, v in row.items() if v["tie"]]
+        if tied:
+            ties.append(f"{other} on {'every metric' if len(tied) == len(row) and len(row) > 1 else ', '.join(tied)}")
+    return ("model-OTHER: the model's metric minus OTHER's, paired user by user over the users both score "
+            f"({users[-1]:,}{' at most' if len(users) > 1 else ''}), then its standard error (model-OTHER se; after "
+            "+- in a table); a difference within two SE of 0 is a tie: " + ("; ".join(ties) if ties else
+                                                                           "none here is"))
 
 
 def _below_said(metrics: dict, split: str) -> str:
