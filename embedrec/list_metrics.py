@@ -375,13 +375,32 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
             for k in ks:
                 top = ordered["movie_id"][users & (ordered["_rank"].to_numpy() < k)]
                 row[name][f"coverage@{k}"] = top.nunique() / ds.n_movies if ds.n_movies else 0.0
+        # a first-hour review: rows of users the dataset does not have were left out of every figure unsaid
+        stranger = ~frame["user_id"].isin(ds.users["user_id"]).to_numpy()
+        strangers = int(np.count_nonzero(stranger))
+        if strangers:
+            stray = frame["user_id"][stranger].drop_duplicates()
+            log.warning("%s: %s of its rows, the lists of %s, name a user this dataset does not have (%s): they are "
+                        "left out of every figure, as the lists of users with no %s rating are; %s", name,
+                        f"{strangers:,}", f"{len(stray):,} user{'s' if len(stray) > 1 else ''}", _first_ids(stray),
+                        split, _written_apart(stray, ds.users["user_id"], "users") or
+                        "where they are the dataset's users under other ids, map the lists' ids back to the dataset's "
+                        "(ids are matched as written)")
         without = row[name].get("users_without_list", 0)
         if without:
-            stray = frame["user_id"][~frame["user_id"].isin(ds.users["user_id"])].drop_duplicates()
-            apart = _written_apart(stray, ds.users["user_id"], "users") if len(stray) else None
-            log.warning("%s: %s of the %s users of %s have no list, each scored 0%s", name, f"{without:,}",
-                        f"{row[name]['users_evaluated']:,}", split, f"; {apart}" if apart else "")
+            log.warning("%s: %s of the %s users of %s have no list, each scored 0", name, f"{without:,}",
+                        f"{row[name]['users_evaluated']:,}", split)
         row[name]["rows_rated_in_training"], row[name]["rows_unknown_movie"] = rated, unknown
+        row[name]["rows_unknown_user"] = strangers
+
+
+def _first_ids(ids, shown: int = 5) -> str:
+    """The first ``shown`` of ``ids`` (a Series of distinct ids) as a message names them, '...' after where there
+    are more: "99999, 99998" or "'u7', 'u9', ..."."""
+    from embedrec.data.ids import py_id
+
+    named = [repr(x) if isinstance(x, str) else str(x) for x in map(py_id, ids.iloc[:shown])]
+    return ", ".join(named) + (", ..." if len(ids) > shown else "")
 
 
 def _written_apart(absent, known, what: str) -> str | None:

@@ -272,6 +272,42 @@ def test_evaluate_says_unknown_movies_and_users_without_a_list_and_takes_sigterm
     assert sorted(p.name for p in tmp_path.iterdir()) == ["unk.csv"]
 
 
+def test_evaluate_says_list_rows_of_users_the_dataset_does_not_have(trained_run, tmp_path):
+    """A first-hour review: lists with rows for users the dataset does not have were scored without a word (their
+    rows left out of every figure), where unknown movies, seen movies and users without a list were said. They are
+    counted (rows_unknown_user) and said, the first few named; the figures are those of the lists without them."""
+    import json
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    m = trained_run.opened
+    lists = m.recommend(m.user_ids[:10], k=5).to_frame()[["user_id", "movie_id", "rank"]]
+    lists.to_csv(tmp_path / "good.csv", index=False)
+    strangers = pd.DataFrame({"user_id": np.repeat(10**6 + np.arange(7), 2),
+                              "movie_id": np.tile(lists["movie_id"].iloc[:2], 7), "rank": np.tile([1, 2], 7)})
+    pd.concat([lists, strangers]).to_csv(tmp_path / "bad.csv", index=False)
+
+    def evaluate(name):
+        r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "-k", "5", "--format", "json", "--lists",
+                                      str(tmp_path / name)])
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)["splits"]["test"][name], r.stderr
+
+    good, err = evaluate("good.csv")
+    assert good["rows_unknown_user"] == 0 and "does not have" not in err
+    bad, err = evaluate("bad.csv")
+    assert bad["rows_unknown_user"] == 14 and bad["ndcg@5"] == good["ndcg@5"]
+    assert "bad.csv: 14 of its rows, the lists of 7 users, name a user this dataset does not have (1000000, 1000001, " \
+        "1000002, 1000003, 1000004, ...): they are left out of every figure, as the lists of users with no test " \
+        "rating are; where they are the dataset's users under other ids, map the lists' ids back to the dataset's " \
+        "(ids are matched as written)\n" in err, err
+    pd.concat([lists, strangers.head(1)]).to_csv(tmp_path / "one.csv", index=False)
+    _, err = evaluate("one.csv")
+    assert "one.csv: 1 of its rows, the lists of 1 user, name a user this dataset does not have (1000000): " in err
+
+
 def test_evaluate_pairs_the_model_with_each_list_user_by_user(trained_run):
     """The paired differences reach the lists (Model.evaluate(lists=...)): the model against its own lists is a
     difference of 0 with an SE of 0 on every user (a tie); against a list of one movie each, the known answer is
@@ -350,16 +386,20 @@ def test_evaluate_says_list_ids_that_are_the_dataset_s_written_another_way(tmp_p
     lists.assign(movie_id=lists["movie_id"].str.zfill(4)).to_csv(tmp_path / "fixed.csv", index=False)
     fixed, err = evaluate(tmp_path / "fixed.csv")  # written as the dataset writes them: every movie known
     assert fixed["rows_unknown_movie"] == 0 and "does not have" not in err and "written another way" not in err
-    # users of the lists written otherwise: said beside the users without a list; a movie no dataset id writes
-    # otherwise: the advice as before
+    # users of the lists written otherwise: said of the users the dataset does not have (a first-hour review: those
+    # were not said at all), the users without a list said apart; a movie no dataset id writes otherwise: the
+    # advice as before
     lists.assign(user_id=[str(int(u)) if u < "0030" else u for u in lists["user_id"]],
                  movie_id=np.tile(["0001", "m2", "0003"], 60)).to_csv(tmp_path / "users.csv", index=False)
     got, err = evaluate(tmp_path / "users.csv")
-    assert got["users_without_list"] > 0
+    assert got["users_without_list"] > 0 and got["rows_unknown_user"] == 90
+    assert "users.csv: 90 of its rows, the lists of 30 users, name a user this dataset does not have ('0', '1', '2', " \
+        "'3', '4', ...): they are left out of every figure, as the lists of users with no test rating are; the lists " \
+        "name 30 of the dataset's users with their ids written another way ('0' in the lists is '0000' in the " \
+        "dataset): write the lists' ids as the dataset writes them ('0000' for '0') and evaluate again (ids are " \
+        "matched as written)\n" in err, err
     assert f"users.csv: {got['users_without_list']:,} of the {got['users_evaluated']:,} users of test have no list, " \
-        "each scored 0; the lists name 30 of the dataset's users with their ids written another way ('0' in the " \
-        "lists is '0000' in the dataset): write the lists' ids as the dataset writes them ('0000' for '0') and " \
-        "evaluate again (ids are matched as written)" in err, err
+        "each scored 0\n" in err, err
     assert "name a movie id this dataset does not have (e.g. 'm2'), each a miss and left out of coverage and the " \
         "beyond-accuracy metrics; map the lists' ids back to the dataset's" in err, err
 
