@@ -61,10 +61,11 @@ class CrossValidation:
     rerun kept: '', 'run' for a finished run, 'dataset' for its dataset alone) and ``metrics``: {model: {metric:
     value}} on the fold's test split, as ``Model.evaluate`` returns its ``splits['test']`` (the model and the
     baselines). ``summary``: {model: {metric: {'mean', 'std', 'se'}}} over the folds (std with n - 1, se = std /
-    sqrt(K)). ``config``: the settings that make the folds' metrics, flat ({'split.folds': 5, 'model.dim': 128,
-    ...}; not the folders, index.*, recommend.*, tune.* or the thread count), as a rerun compares them.
-    ``to_dict()``: all of it, what OUTPUT/cross_validation.json holds. ``rows()``: the per-fold and summary rows
-    the command prints."""
+    sqrt(K)). ``paired``: {baseline: {metric: {'folds', 'mean', 'std', 'se', 'tie'}}}, the model minus each
+    baseline fold by fold (:func:`paired_folds`: the folds are the unit). ``config``: the settings that make the
+    folds' metrics, flat ({'split.folds': 5, 'model.dim': 128, ...}; not the folders, index.*, recommend.*, tune.*
+    or the thread count), as a rerun compares them. ``to_dict()``: all of it, what OUTPUT/cross_validation.json
+    holds. ``rows()``: the per-fold and summary rows the command prints."""
 
     k: int
     output: Path
@@ -72,6 +73,7 @@ class CrossValidation:
     summary: dict = field(default_factory=dict)
     seconds: float = 0.0
     config: dict = field(default_factory=dict)
+    paired: dict = field(default_factory=dict)
 
     def __repr__(self) -> str:  # a notebook review: the dataclass's repr ran to 17,421 characters
         metrics = self.summary.get("model", {})
@@ -82,13 +84,21 @@ class CrossValidation:
 
     def rows(self, models: tuple[str, ...] | None = ("model",)) -> list[dict]:
         """Rows of fold (0 .. K-1, then 'mean', 'std', 'se'), model, and each metric; ``models``: those models'
-        rows (None: every model the folds report, the baselines too)."""
+        rows (None: every model the folds report, the baselines too, then 'model-BASELINE', the model minus each
+        baseline: :attr:`paired`)."""
         names = list(self.summary) if models is None else [m for m in models if m in self.summary]
+        differences = {f"model-{b}": d for b, d in self.paired.items()
+                       if models is None or f"model-{b}" in models}
         out = [{"fold": f["fold"], "model": m, **f["metrics"][m]} for m in names for f in self.folds
                if m in f["metrics"]]
+        out += [{"fold": f["fold"], "model": m, **{k: v["folds"][i] for k, v in d.items()}}
+                for m, d in differences.items() for i, f in enumerate(self.folds)]
         for m in names:
             for stat in STATS:
                 out.append({"fold": stat, "model": m, **{k: v[stat] for k, v in self.summary[m].items()}})
+        for m, d in differences.items():
+            for stat in STATS:
+                out.append({"fold": stat, "model": m, **{k: v[stat] for k, v in d.items()}})
         return out
 
     def mean(self, metric: str, model: str = "model") -> tuple[float, float]:
@@ -102,7 +112,8 @@ class CrossValidation:
 
     def to_dict(self) -> dict:
         return {"config": self.config, "folds_k": self.k, "output": str(self.output),
-                "seconds": round(self.seconds, 2), "folds": self.folds, "summary": self.summary}
+                "seconds": round(self.seconds, 2), "folds": self.folds, "summary": self.summary,
+                "paired": self.paired}
 
 
 def summarise(folds: list[dict]) -> dict:
@@ -122,6 +133,32 @@ def summarise(folds: list[dict]) -> dict:
                 continue
             stats[name] = _stats([float(v) for v in values])
         out[m] = stats
+    return out
+
+
+def paired_folds(folds: list[dict]) -> dict:
+    """{baseline: {metric: {'folds': the model's value minus the baseline's, a fold each, then 'mean', 'std', 'se'
+    of those K differences (as :func:`summarise`'s) and 'tie': whether the mean is within two SE of 0 (None under
+    2 folds)}}: every metric the model and a baseline both have in every fold. The folds are the unit here, not
+    the users (each fold's users are all the users, scored on other ratings)."""
+    out: dict = {}
+    if not folds:
+        return out
+    first = folds[0]["metrics"]
+    for b in (m for m in first if m != "model" and all(m in f["metrics"] and "model" in f["metrics"] for f in folds)):
+        rows: dict = {}
+        for name in first[b]:
+            if name.startswith(("users_", "rows_")):
+                continue
+            pairs = [(f["metrics"]["model"].get(name), f["metrics"][b].get(name)) for f in folds]
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for p in pairs for v in p):
+                continue
+            d = [float(a) - float(c) for a, c in pairs]
+            stats = _stats(d)
+            rows[name] = {"folds": d, **stats,
+                          "tie": bool(abs(stats["mean"]) <= 2 * stats["se"]) if math.isfinite(stats["se"]) else None}
+        if rows:
+            out[b] = rows
     return out
 
 
@@ -345,6 +382,7 @@ def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool, shown=
     def save() -> None:
         confirm_held()
         result.summary = summarise(result.folds)
+        result.paired = paired_folds(result.folds)
         result.seconds = time.perf_counter() - started
         write_json(record, result.to_dict())
 
@@ -386,6 +424,9 @@ def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool, shown=
                      size_text(size * k))
     save()
     log.info("%d folds in %.1fs: %s; results: %s", k, result.seconds, _summary_line(result.summary, shown), record)
+    said = _paired_line(result.paired, result.summary, k, shown)
+    if said:
+        log.info("%s", said)
     return result
 
 
@@ -510,3 +551,20 @@ def _summary_line(summary: dict, shown=None) -> str:
     return ", ".join(f"{n} {model[n]['mean']:.4f} +- {model[n]['se']:.4f} (SE)" for n in said) or "none of the metrics chosen measured"
 
 
+def _paired_line(paired: dict, summary: dict, k: int, shown=None) -> str:
+    """'the model minus each baseline, fold by fold (...): most_popular ndcg@10 +0.2259 +- 0.0040, ...; a
+    difference within two SE of 0 is a tie: none here is', of the metrics :func:`_summary_line` gives; '' where
+    no baseline has them (or under 2 folds)."""
+    have = _said(summary.get("model") or {}, shown, ())
+    said = [n for n in ("rmse", "mae", "ndcg@10", "recall@10") if n in have] or have[:2]
+    parts, ties = [], []
+    for b, rows in paired.items():
+        got = [n for n in said if n in rows and math.isfinite(rows[n]["se"])]
+        if got:
+            parts.append(f"{b} " + ", ".join(f"{n} {rows[n]['mean']:+.4f} +- {rows[n]['se']:.4f}" for n in got))
+            ties += [f"{b}'s {n}" for n in got if rows[n]["tie"]]
+    if not parts:
+        return ""
+    return (f"the model minus each baseline, fold by fold (the folds are the unit: the mean and SE of the {k} "
+            f"folds' differences): {'; '.join(parts)}; a difference within two SE of 0 is a tie: "
+            + (", ".join(ties) if ties else "none here is"))

@@ -94,7 +94,13 @@ def test_cross_validate_summarises_each_folds_evaluation(source, tmp_path, caplo
     rows = cv.rows()
     assert [r["fold"] for r in rows] == [0, 1, 2, "mean", "std", "se"] and {r["model"] for r in rows} == {"model"}
     assert rows[3]["ndcg@10"] == s["mean"] and "users_evaluated" not in rows[3]
-    assert len(cv.rows(models=None)) == 6 * len(cv.summary)
+    assert len(cv.rows(models=None)) == 6 * (len(cv.summary) + len(cv.paired)) and list(cv.paired) == ["most_popular"]
+    d = cv.paired["most_popular"]["ndcg@10"]  # the model minus the baseline, fold by fold
+    assert d["folds"] == pytest.approx([v - f["metrics"]["most_popular"]["ndcg@10"] for v, f in zip(values, cv.folds)])
+    assert d["mean"] == pytest.approx(mean - cv.summary["most_popular"]["ndcg@10"]["mean"])
+    assert "the model minus each baseline, fold by fold (the folds are the unit: the mean and SE of the 3 folds' " \
+        f"differences): most_popular ndcg@10 {d['mean']:+.4f} +- {d['se']:.4f}" in "\n".join(
+            r.getMessage() for r in caplog.records)
     said = [r.getMessage() for r in caplog.records]
     assert f"fold 1 of 3: test ndcg@10 {values[0]:.4f} (" in "\n".join(said)
     assert f"fold 2 of 3: test ndcg@10 {values[1]:.4f} (mean so far {np.mean(values[:2]):.4f} +- " in "\n".join(said)
@@ -283,6 +289,40 @@ def test_summarise_by_hand():
     assert one["mean"] == 1.0 and math.isnan(one["std"]) and math.isnan(one["se"])
 
 
+def test_paired_folds_by_hand():
+    """The model minus each baseline fold by fold, the folds the unit: a first-hour review found cross-validate gave
+    the baseline's mean but no paired difference. Hand-computed: ndcg@10 differences 0.2, 0.1, 0.3 (mean 0.2, std
+    0.1, SE 0.1 / sqrt(3) = 0.0577, not a tie); rmse against biases -0.1, 0.1, 0 (mean 0, a tie); a baseline a fold
+    lacks, and a metric the model lacks, left out."""
+    from pathlib import Path
+
+    from embedrec.crossval import paired_folds
+
+    folds = [{"fold": i, "metrics": {"model": {"rmse": r, "ndcg@10": n, "users_evaluated": 5},
+                                     "biases": {"rmse": b}, "most_popular": {"ndcg@10": p, "arp@10": 1.0,
+                                                                             "users_evaluated": 5}}}
+             for i, (r, n, b, p) in enumerate(((0.9, 0.5, 1.0, 0.3), (1.0, 0.4, 0.9, 0.3), (0.8, 0.6, 0.8, 0.3)))]
+    folds[2]["metrics"]["global_mean"] = {"rmse": 1.2}  # in one fold only
+    got = paired_folds(folds)
+    assert list(got) == ["biases", "most_popular"] and list(got["most_popular"]) == ["ndcg@10"]
+    assert got["most_popular"]["ndcg@10"] == {"folds": pytest.approx([0.2, 0.1, 0.3]), "mean": pytest.approx(0.2),
+                                              "std": pytest.approx(0.1), "se": pytest.approx(0.1 / math.sqrt(3)),
+                                              "tie": False}
+    assert got["biases"]["rmse"] == {"folds": pytest.approx([-0.1, 0.1, 0.0]), "mean": pytest.approx(0.0, abs=1e-15),
+                                     "std": pytest.approx(0.1), "se": pytest.approx(0.1 / math.sqrt(3)), "tie": True}
+    one = paired_folds(folds[:1])["most_popular"]["ndcg@10"]
+    assert one["folds"] == pytest.approx([0.2]) and math.isnan(one["se"]) and one["tie"] is None
+    cv = CrossValidation(3, Path("cv"), folds, summarise(folds), paired=got)
+    rows = cv.rows(models=None)
+    assert [(r["fold"], r["model"]) for r in rows if r["model"].startswith("model-")] == [
+        (0, "model-biases"), (1, "model-biases"), (2, "model-biases"), (0, "model-most_popular"),
+        (1, "model-most_popular"), (2, "model-most_popular"), *((s, "model-biases") for s in ("mean", "std", "se")),
+        *((s, "model-most_popular") for s in ("mean", "std", "se"))]
+    assert next(r for r in rows if r["model"] == "model-most_popular" and r["fold"] == "se")["ndcg@10"] == \
+        pytest.approx(0.1 / math.sqrt(3))
+    assert {r["model"] for r in cv.rows()} == {"model"} and cv.to_dict()["paired"] is got
+
+
 def test_a_cross_validations_repr_is_one_short_line():
     """A notebook review: the dataclass's repr of a 5-fold ML-100K cross-validation ran to 17,421 characters;
     every other result's is a short '<...>'."""
@@ -328,6 +368,10 @@ def test_the_command_prints_rows_on_stdout_and_progress_on_stderr(source, tmp_pa
     assert [x["fold"] for x in rows if x["model"] == "model"] == ["0", "1", "mean", "std", "se"]
     mean = next(float(x["ndcg@10"]) for x in rows if x["fold"] == "mean" and x["model"] == "model")
     assert mean == pytest.approx(np.mean([float(x["ndcg@10"]) for x in rows[:2]]), abs=1e-6)
+    by = {(x["fold"], x["model"]): float(x["ndcg@10"]) for x in rows}  # the model minus its baseline, fold by fold
+    assert [x["fold"] for x in rows if x["model"] == "model-most_popular"] == ["0", "1", "mean", "std", "se"]
+    for fold in ("0", "1", "mean"):
+        assert by[fold, "model-most_popular"] == pytest.approx(by[fold, "model"] - by[fold, "most_popular"], abs=2e-6)
     assert "fold 1 of 2: test ndcg@10 " in r.stderr and "2 folds in " in r.stderr
     assert f"results: {tmp_path / 'cv' / 'cross_validation.json'}" in r.stderr
     # json: what cross_validation.json holds, its metrics cut to --metrics' (the counts kept); the stderr lines give
@@ -339,7 +383,8 @@ def test_the_command_prints_rows_on_stdout_and_progress_on_stderr(source, tmp_pa
     assert [f["kept"] for f in result["folds"]] == ["run", "run"] and "its run kept from an earlier run" in r.stderr
     assert result["summary"]["model"]["ndcg@10"]["mean"] == pytest.approx(mean, abs=1e-6)
     record = json.loads((tmp_path / "cv" / "cross_validation.json").read_text())
-    assert list(result) == list(record) == ["config", "folds_k", "output", "seconds", "folds", "summary"]
+    assert list(result) == list(record) == ["config", "folds_k", "output", "seconds", "folds", "summary", "paired"]
+    assert list(result["paired"]["most_popular"]) == ["ndcg@10"] and "recall@10" in record["paired"]["most_popular"]
     assert result["config"] == record["config"] and result["config"]["split.folds"] == 2
     assert set(result["summary"]["model"]) == {"ndcg@10"} and "recall@10" in record["summary"]["model"]
     assert set(result["folds"][0]["metrics"]["model"]) == {"ndcg@10", "users_evaluated", "users_skipped",
@@ -357,6 +402,10 @@ def test_the_command_prints_rows_on_stdout_and_progress_on_stderr(source, tmp_pa
     r = invoke("cross-validate", source, "--folds", "2", "-o", tmp_path / "cv", "-k", "10", "--metrics", "recall",
                "--format", "table", *sets, "--set", f"data.cache_dir={tmp_path / 'cache'}")
     assert r.exit_code == 0 and r.stdout.split()[:3] == ["metric", "0", "1"], r.stdout
+    assert re.split(r"\s{2,}", r.stdout.splitlines()[0].strip())[-2:] == ["model-most_popular mean",
+                                                                          "model-most_popular se"], r.stdout
+    d = record["paired"]["most_popular"]["recall@10"]
+    assert r.stdout.splitlines()[1].split()[-2:] == [f"{d['mean']:.4f}", f"{d['se']:.4f}"], r.stdout
     assert "columns 0-1: the model's test metrics of each fold, by its split.fold (from 0, as its folder fold-0 to " \
            "fold-1); mean, std and se over the folds (se = std / sqrt(2))" in r.stderr, r.stderr
     r = invoke("cross-validate", source, "-o", tmp_path / "cv3", "--metrics", "rmse,mae")  # nothing would be printed

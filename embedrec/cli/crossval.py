@@ -69,15 +69,22 @@ def cross_validate(cfg: Config, source, folds, output, ks, metric_texts, fresh, 
     if fmt != "table":
         write_rows(rows, cols, fmt)
         return
-    # a terminal: a row a metric, the model's folds, mean, std and SE as columns, then each baseline's mean
+    # a terminal: a row a metric, the model's folds, mean, std and SE as columns, then each baseline's mean, then
+    # the model minus each baseline: the mean and SE of the folds' differences
     model = [r for r in rows if r["model"] == "model"]
     others = [m for m in res.summary if m != "model"]
+    paired = [b for b in res.paired if any(c in res.paired[b] for c in cols[2:])]
     table = [{"metric": c, **{str(r["fold"]): r.get(c) for r in model},
-              **{f"{m} mean": res.summary[m].get(c, {}).get("mean") for m in others}} for c in cols[2:]]
-    write_rows(table, ["metric", *(str(r["fold"]) for r in model), *(f"{m} mean" for m in others)], fmt)
+              **{f"{m} mean": res.summary[m].get(c, {}).get("mean") for m in others},
+              **{f"model-{b} {stat}": res.paired[b].get(c, {}).get(stat) for b in paired for stat in ("mean", "se")}}
+             for c in cols[2:]]
+    write_rows(table, ["metric", *(str(r["fold"]) for r in model), *(f"{m} mean" for m in others),
+                       *(f"model-{b} {stat}" for b in paired for stat in ("mean", "se"))], fmt)
     log.info("columns 0-%d: the model's test metrics of each fold, by its split.fold (from 0, as its folder fold-0 "
-             "to fold-%d); mean, std and se over the folds (se = std / sqrt(%d)); then each baseline's mean",
-             res.k - 1, res.k - 1, res.k)
+             "to fold-%d); mean, std and se over the folds (se = std / sqrt(%d)); then each baseline's mean%s",
+             res.k - 1, res.k - 1, res.k, "; then the model minus each baseline (model-BASELINE), the mean and se of "
+             "its difference fold by fold (the folds are the unit; a difference within two se of 0 is a tie)"
+             if paired else "")
 
 
 def _config(path, overrides, folds):
@@ -109,4 +116,5 @@ def _selected(result: dict, chosen) -> dict:
     out = dict(result)
     out["folds"] = [{**f, "metrics": {m: keep(row) for m, row in f["metrics"].items()}} for f in result["folds"]]
     out["summary"] = {m: keep(row) for m, row in result["summary"].items()}
+    out["paired"] = {b: kept for b, row in (result.get("paired") or {}).items() if (kept := keep(row))}
     return out
