@@ -26,7 +26,7 @@ from embedrec.fsutil.files import in_place_error, read_parquet_table, write_json
 from embedrec.fsutil.integrity import file_entry, fingerprint_of
 from embedrec.run import Run, load_run
 from embedrec.run_checks import is_dataset_folder
-from embedrec.run_fixes import run_fix
+from embedrec.run_fixes import files_fix, run_fix
 from embedrec.run_layout import (
     ARTIFACTS,
     CATALOGUE,
@@ -207,13 +207,14 @@ def check_listed(run: Run, why: str, rebuilt: tuple[str, ...] = ()) -> None:
     re-sealed the run without it, and verify then said ok); ``why``: what cannot be done, said with the run's fix."""
     listed = run.manifest.get("checksums") or {}
     gone = sorted(n for n in listed if not (rebuilt and n.endswith(rebuilt)) and not (run.path / n).is_file())
+    index = run.manifest.get("index")
     for n in gone:  # a loop of links, a FIFO or a folder in a file's place is said as recommend and export say it
-        if (err := in_place_error(run.path / n, "run artifact", run_fix(run.path))) is not None:  # (reviews: each
-            raise err                                                                          # said as 'missing')
-    if gone:
+        if (err := in_place_error(run.path / n, "run artifact", files_fix(run.path, [n], index))) is not None:
+            raise err  # (reviews: each said as 'missing')
+    if gone:  # index files alone: rebuilt, as verify says (a red team: update-users said to train again)
         raise ArtifactError(f"run artifact '{run.path / gone[0]}' is missing"
                             f"{f' (and {len(gone) - 1} more listed files)' if len(gone) > 1 else ''}; {why}: "
-                            f"{run_fix(run.path)}")
+                            f"{files_fix(run.path, gone, index)}")
 
 
 def carry_over(run: Run, tmp: Path, why: str, written: Collection[str] = (), rebuilt: tuple[str, ...] = (),
@@ -232,8 +233,9 @@ def carry_over(run: Run, tmp: Path, why: str, written: Collection[str] = (), reb
 
 
 def carry_file(run: Run, p: Path, dest: Path) -> None:
-    """Copy one file of ``run`` into a new artifacts folder, checked against the run's sealed manifest first."""
+    """Copy one file of ``run`` into a new artifacts folder, checked against the run's sealed manifest first (a
+    damaged FAISS index file with the advice to rebuild it, as verify gives: run_fixes.files_fix)."""
     if run.manifest.get("checksums") and not run.checksum(p.name):
         raise ArtifactError(f"run artifact '{p}' is not listed in its manifest (added or renamed since the run was "
                             f"written); move it out of '{run.path}', or {run_fix(run.path)}")
-    run.copy_verified(p, dest)
+    run.copy_verified(p, dest, fix=files_fix(run.path, [p.name], run.manifest.get("index")))

@@ -1,6 +1,7 @@
 """What to do about a damaged run, in the words every refusal of one ends with: ``run_fix`` (train that run again,
 with the -c/--set it was trained with; an updated model's updates kept by run_updates.updates_fix), ``index_fix``
-(its index files alone: ``index rebuild`` with the settings it had, ``index_settings``), and, for a model folder
+(its index files alone: ``index rebuild`` with the settings it had, ``index_settings``; ``files_fix`` picks
+between the two by the files named), and, for a model folder
 copied out of its run, copy it again from that run. Naming the run folder, never the config's run.dir (another
 run). numpy-free: serving imports this.
 """
@@ -54,6 +55,17 @@ def index_fix(path, index: dict | None) -> str:
     return marked(f"build it again from the run's embeddings: {command(cli)}",
                   f"build it again from the run's embeddings: er.rebuild_index({str(run)!r}, "
                   f"cfg.updated({{{updated}}}))")
+
+
+def files_fix(path, names, index: dict | None) -> str:
+    """How to repair a run whose files ``names`` are missing or damaged (``index``: its manifest's entry): where
+    they are FAISS index files alone, :func:`index_fix` (build them again), else :func:`run_fix`. The one rule of
+    verify and of the writers that carry a run's files over (a red team: update-users told a run whose index alone
+    was damaged to train again, where verify said to rebuild it)."""
+    names = list(names)
+    if names and all(str(n).endswith(".faiss") for n in names):
+        return index_fix(path, index)
+    return run_fix(path)
 
 
 def index_settings(index: dict) -> dict:

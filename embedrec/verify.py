@@ -16,7 +16,7 @@ from embedrec.fsutil.files import loads_json, read_error, read_json
 from embedrec.fsutil.integrity import check_fields, check_format, check_seal
 from embedrec.run import load_run
 from embedrec.run_checks import RUN_FIELDS, bare_model_folder, is_dataset_folder
-from embedrec.run_fixes import index_fix, run_fix
+from embedrec.run_fixes import files_fix, run_fix
 from embedrec.run_layout import ARTIFACTS, RUN_FORMAT, SOLVE_WEIGHTS, USER_SCALE
 
 EXPORT_MARKER = ".embedrec-export.json"  # what `embedrec export` writes beside its files: their sizes and SHA-256
@@ -79,8 +79,7 @@ def verify_path(path: str | Path) -> dict:
     check_fields(manifest, RUN_FIELDS if what == "run" else FIELDS, folder / "manifest.json", f"{what} manifest", fix)
     if not entries:
         raise ArtifactError(f"{what} '{folder}' records no checksums (written by an older embedrec); {fix} to add them")
-    total = _check_listed(folder, entries, what, fix,
-                          index_fix=index_fix(folder, manifest.get("index")) if what == "run" else None)
+    total = _check_listed(folder, entries, what, fix, index=manifest.get("index") if what == "run" else None)
     # every file there is listed (a red team: a file's entry taken out of a resealed manifest passed as ok, and the
     # file was then served unchecked); a file of the user's put there is named too
     own = folder.name.startswith((f"{ARTIFACTS}-", "gen-")) or \
@@ -177,12 +176,12 @@ def _verify_export(folder: Path) -> dict:
 
 
 def _check_listed(folder: Path, entries: dict, what: str, fix: str, plain: bool = False,
-                  index_fix: str | None = None) -> int:
+                  index: dict | None = None) -> int:
     """Hash each file ``entries`` lists ({name: {sha256, bytes}}) in ``folder`` against its record; the bytes read.
     ``plain`` (an export's record, which no seal guards): each name a plain file of the folder itself, its size
     recorded. ArtifactError names the first file missing or not matching, and how many more, with ``fix``, or
-    ``index_fix`` where only FAISS index files are (a first-hour review: told to train again, where `index
-    rebuild` makes them in 0.01 s)."""
+    for a run (``index``: its manifest's entry, a dict or None) where only FAISS index files are, the rebuild of
+    run_fixes.files_fix (a first-hour review: told to train again, where `index rebuild` makes them in 0.01 s)."""
     from embedrec.fsutil.integrity import sha256_file
 
     bad, total = [], 0
@@ -205,8 +204,8 @@ def _check_listed(folder: Path, entries: dict, what: str, fix: str, plain: bool 
             bad.append(name)
     if bad:
         more = f" (and {len(bad) - 1} more: {', '.join(bad[1:4])}{', ...' if len(bad) > 4 else ''})" if len(bad) > 1 else ""
-        if index_fix is not None and all(n.endswith(".faiss") for n in bad):
-            fix = index_fix
+        if what == "run" and not plain:
+            fix = files_fix(folder, bad, index)
         raise ArtifactError(f"{what} file '{folder / bad[0]}' is missing or does not match its checksum{more}; {fix}")
     return total
 

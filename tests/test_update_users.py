@@ -324,6 +324,37 @@ def test_a_fifo_or_a_folder_in_place_of_a_carried_file_is_said_as_recommend_says
         "the -c/--set it was trained with"), r.stderr
 
 
+def test_a_damaged_or_missing_index_file_alone_is_said_with_verify_s_rebuild(runs, tmp_path):
+    """A red team: update-users on a run whose FAISS index alone was damaged said to train the run again, where
+    verify says (and docs/reliability.md promises) to build it again with index rebuild: the same advice now
+    (run_fixes.files_fix), for a damaged file and a missing one, and the update goes through once it is
+    followed."""
+    from embedrec.errors import cli_terms
+    from embedrec.run_fixes import index_fix
+
+    run = copy_run(runs["taste"], tmp_path / "run")
+    folder = Path(os.path.realpath(run / "current"))
+    p = folder / "movies_ip.faiss"
+    size = p.stat().st_size
+    p.write_bytes(b"")
+    fix = cli_terms(index_fix(folder, json.loads((folder / "manifest.json").read_text())["index"]))
+    assert fix.startswith(f"build it again from the run's embeddings: 'embedrec index rebuild --run {run}")
+    f = write_ratings(tmp_path / "since.csv", [(2, 1, 1)])
+    update = ("update-users", "--ratings", f, "--run", run, "--set", "data.header=true")
+    r = invoke(*update)
+    assert r.exit_code == 1 and r.stderr.splitlines()[-1] == \
+        f"error: run artifact '{p}' is damaged (0 bytes, its manifest says {size:,}); {fix}", r.stderr
+    r = invoke("verify", run)
+    assert r.exit_code == 1 and r.stderr.strip().endswith(f"; {fix}"), r.stderr
+    p.unlink()
+    r = invoke(*update)
+    assert r.exit_code == 1 and r.stderr.splitlines()[-1] == \
+        f"error: run artifact '{p}' is missing; its users cannot be updated: {fix}", r.stderr
+    assert invoke("index", "rebuild", "--run", run).exit_code == 0
+    r = invoke(*update)
+    assert r.exit_code == 0 and invoke("verify", run).exit_code == 0, r.stderr
+
+
 def test_damage_advice_after_an_update_keeps_the_updates(runs, tmp_path):
     """A damaged file of an updated model: besides training again, the advice says that drops the updates and how
     to keep them, serving the trained model again (named, with verify) and running the files again in order (a
