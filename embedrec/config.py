@@ -272,6 +272,12 @@ def _load(path, overrides, split: bool) -> Config:
                                                p, shipped)
             p = shipped
         if not p.exists():  # not is_file(): -c /dev/null (no overrides) and -c <(...) are read like files
+            from embedrec.fsutil.files import loop_error
+
+            loop = loop_error(p, "config file", "pass an existing YAML file «with -c|as the path», or «leave -c out|pass "
+                              "None» to use the defaults", ConfigError)  # said as a loop, not 'does not exist'
+            if loop is not None:
+                raise loop
             there = (f" (the shipped configs are in the embedrec checkout: {shipped})"
                      if not p.is_absolute() and p.parent.name == "configs" and shipped.is_file() else "")
             raise ConfigError(f"config file '{p}' does not exist{there}; pass an existing YAML file «with -c|as the "

@@ -364,12 +364,12 @@ def _check_folder(out: Path) -> None:
 
 
 def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool, shown=None) -> CrossValidation:
-    from embedrec.fsutil.files import read_json, write_json
+    from embedrec.fsutil.files import link_loop, read_json, write_json
     from embedrec.fsutil.locks import confirm_held
 
     record = out / RESULTS
     compared = compared_config(fold_config(cfg, out, k, 0))
-    if record.exists() and not fresh:
+    if (record.exists() or link_loop(record) is not None) and not fresh:  # a loop: said by read_json, not replaced
         saved = read_json(record, "cross-validation record", "rerun with «--fresh|fresh=True» to redo its folds")
         was = saved.get("config") if isinstance(saved, dict) else None
         if was != compared and not _floor_resolved_alike(was, compared, out):

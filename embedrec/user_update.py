@@ -280,6 +280,12 @@ def _ratings_source(ratings) -> str:
             raise DataError("«--ratings|ratings» '-': standard input is closed; pipe the ratings in or give a file")
         return source
     if not os.path.exists(source):
+        from embedrec.fsutil.files import loop_error
+
+        loop = loop_error(source, "«--ratings|ratings» file", "give the file's own path, or «- to read|'-' for» "
+                          "standard input", DataError)  # a loop of links said as one, not 'not found' (a red team)
+        if loop is not None:
+            raise loop
         tilde = " (the shell left '~' unexpanded: write the path out, e.g. $HOME/...)" if source.startswith("~") else ""
         raise DataError(f"{source}: file not found («--ratings|ratings»); check the path{tilde}, or give - to read "
                         "standard input")

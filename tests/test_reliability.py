@@ -2309,6 +2309,47 @@ def test_a_loop_of_links_in_place_of_a_dataset_file_is_said_as_one(base, tmp_pat
         assert line.endswith(f"), then {reingest(ds, source)}"), line
 
 
+INPUT_LOOPS = {  # how each input path is given, the name it takes, what it is called and what to do after rm
+    "--ratings": (lambda run, p, out: ["update-users", "--run", run, "--ratings", p], "since.csv", 1,
+                  "--ratings file", "give the file's own path, or - to read standard input"),
+    "--users": (lambda run, p, out: ["recommend", "--run", run, "--users", p], "users.txt", 1, "--users file",
+                "give the file's own path, or - to read standard input"),
+    "--pairs": (lambda run, p, out: ["predict", "--run", run, "--pairs", p], "pairs.csv", 1, "--pairs file",
+                "give the file's own path, or - to read standard input"),
+    "-c": (lambda run, p, out: ["train", "-c", p, "--set", f"run.dir={out}"], "cfg.yaml", 2, "config file",
+           "pass an existing YAML file with -c, or leave -c out to use the defaults"),
+    "data.source": (lambda run, p, out: ["ingest", "-q", p, "-o", out], "ratings.csv", 1, "data.source",
+                    "give the file's own path"),
+    "data.movies": (lambda run, p, out: ["ingest", "-q", run.parent / "ratings.csv", "--set", f"data.movies={p}",
+                                         "-o", out], "movies.csv", 1, "data.movies", "give the file's own path"),
+    "cross_validation.json": (lambda run, p, out: ["cross-validate", "-q", "--set",
+                                                   f"data.source={run.parent / 'ratings.csv'}", "-o", p.parent],
+                              "cross_validation.json", 1, "cross-validation record",
+                              "rerun with --fresh to redo its folds"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(INPUT_LOOPS))
+@pytest.mark.parametrize("cycle", [False, True], ids=["itself", "a-cycle"])
+def test_a_loop_of_links_given_as_an_input_path_is_said_as_one(base, tmp_path, kind, cycle):
+    """A red team: a loop of links given as an input path was said as a file not found (--ratings, --users,
+    --pairs), a config file that 'does not exist', a 'broken symbolic link (to ...)' (ingest), or, in place of
+    cross-validate's record, quietly replaced by a new one: each is the loop, said as a run's files say one
+    (fsutil.files.loop_error), with the exit code of that input's 'not found', and the link is left as it was."""
+    args, name, code, what, fix = INPUT_LOOPS[kind]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    p, to = folder / name, "../other" if cycle else name  # (the other link outside: cross-validate's folder)
+    if cycle:
+        (tmp_path / "other").symlink_to(f"in/{name}")
+    p.symlink_to(to)
+    r = invoke(*args(base[1], p, tmp_path / "out"))
+    assert r.exit_code == code and one_line(r) == (
+        f"error: {what} '{p}' is a loop of symbolic links ('{name}' -> '{to}' -> ..., back to itself); remove the "
+        f"link (rm {p}), then {fix}"), r.stderr
+    assert os.readlink(p) == to and not (tmp_path / "out").exists() and not list(folder.glob("fold-*"))
+
+
 def test_a_manifest_sealed_with_a_nan_before_nan_became_null_still_opens(tmp_path):
     """Manifests now hold null where a NaN was (a run with no validation split): one sealed before, with its bare
     NaN, still matches its seal; an edit of it still does not."""

@@ -208,7 +208,12 @@ class LineFile(click.File):
         refuse_empty(value, param, ctx, "file path, or - for standard input")
         if isinstance(value, (str, os.PathLike)) and value != "-" and not os.path.exists(value):
             from embedrec.errors import DataError
+            from embedrec.fsutil.files import loop_error
 
+            opt = param.opts[0] if param else "input"  # a loop of links said as one, as a run's files are (a red team)
+            loop = loop_error(value, f"{opt} file", "give the file's own path, or - to read standard input", DataError)
+            if loop is not None:
+                raise loop
             tilde = " (the shell left '~' unexpanded: write the path out, e.g. $HOME/...)" \
                 if str(value).startswith("~") else ""  # (a review)
             raise DataError(f"{click.format_filename(value)}: file not found ({param.opts[0] if param else 'input'}); "

@@ -223,10 +223,14 @@ def check_source(cfg: DataConfig) -> None:
     """Refuse a ``data.source`` that is neither '-', a release name nor an existing path, and a ``data.movies``
     that does not exist: checked before the output folder, as a missing input is the first thing to say."""
     from embedrec.data.frames import cached_frame, gone
+    from embedrec.fsutil.files import loop_error
 
     src = cfg.source
     path = Path(src).expanduser()
     if src != "-" and (src not in NAMED or os.path.lexists(src)) and not path.exists():
+        loop = loop_error(src, "data.source", "give the file's own path", DataError)  # (a red team: 'a broken link')
+        if loop is not None:
+            raise loop
         if path.is_symlink():
             raise DataError(f"data.source '{src}' is a broken symbolic link (to '{os.readlink(path)}'); "
                             "point it at an existing file, or give that file's path")
@@ -243,6 +247,9 @@ def check_source(cfg: DataConfig) -> None:
             f"; give a path, or one of the releases: {', '.join(NAMED)}"
         raise DataError(f"data.source '{src}' is neither an existing file nor a known release{hint}")
     if cfg.movies and not Path(cfg.movies).exists():
+        loop = loop_error(cfg.movies, "data.movies", "give the file's own path", DataError)
+        if loop is not None:
+            raise loop
         if cached_frame(str(cfg.movies)):
             raise DataError(gone(str(cfg.movies), "data.movies"))
         raise DataError(f"{cfg.movies}: movies file not found; check data.movies")

@@ -16,7 +16,7 @@ import os
 import stat
 from pathlib import Path
 
-from embedrec.errors import ArtifactError, OutputRefused
+from embedrec.errors import ArtifactError, EmbedrecError, OutputRefused
 
 
 def note_made(target: str | Path) -> None:
@@ -213,10 +213,12 @@ def link_loop(path: str | Path) -> Path | None:
     return p
 
 
-def loop_error(path: str | Path, what: str, fix: str) -> ArtifactError | None:
+def loop_error(path: str | Path, what: str, fix: str, error: type[EmbedrecError] = ArtifactError) -> \
+        EmbedrecError | None:
     """The error of a file a run or dataset needs whose path is a loop of symbolic links (:func:`link_loop`):
     which link, where it leads, and to remove it before ``fix`` (a review: said as 'missing'); None where there is
-    no loop."""
+    no loop. An input path given (``--users``, ``--ratings``, ``-c``, ``data.source``) is said so too, as the
+    ``error`` its 'not found' is (a red team: each said a loop as a file not found)."""
     at = link_loop(path)
     if at is None:
         return None
@@ -227,8 +229,8 @@ def loop_error(path: str | Path, what: str, fix: str) -> ArtifactError | None:
     import shlex
 
     where = "is" if at == Path(path) else f"leads through '{at}', which is"
-    return ArtifactError(f"{what} '{path}' {where} a loop of symbolic links ('{at.name}' -> '{to}' -> ..., back to "
-                         f"itself); remove the link (rm {shlex.quote(str(at))}), then {fix}")
+    return error(f"{what} '{path}' {where} a loop of symbolic links ('{at.name}' -> '{to}' -> ..., back to "
+                 f"itself); remove the link (rm {shlex.quote(str(at))}), then {fix}")
 
 
 def missing_error(path: str | Path, what: str, fix: str) -> ArtifactError:
