@@ -225,7 +225,11 @@ def carry_over(run: Run, tmp: Path, why: str, written: Collection[str] = (), reb
     against the sealed manifest as it is copied (:func:`carry_file`), after a listed file that is missing is refused
     (:func:`check_listed`; ``why``: what cannot be done then). The one loop of ``index rebuild`` and
     ``update-users``, the writers that build a model folder from the one served."""
+    from embedrec.verify import check_run_arrays
+
     check_listed(run, why, rebuilt)
+    # the arrays as the readers and verify check them, all rows: a run re-sealed after an edit is not sealed again
+    check_run_arrays(run, lambda name: run.array(name, optional=True))
     skip = {"manifest.json", *written, *left_out}
     for p in sorted(run.path.iterdir()):
         if p.name not in skip and not (rebuilt and p.name.endswith(rebuilt)):

@@ -46,6 +46,7 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
     from embedrec import distributed as D
 
     rec = opened_run(rec, "topk_all")
+    rec.catalogue.users.check_unique()  # each list under a user id of its own (a red team: a re-sealed id twice)
     path = topk_target(path, overwrite)
     suffix = path.suffix.lower()
     rank, world, _ = DV.env_rank_world()

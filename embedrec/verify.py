@@ -91,6 +91,7 @@ def verify_path(path: str | Path) -> dict:
                             f"does not list (edited, or a file put there by hand): move it out, or {fix}")
     if what == "run":  # the model folder checked, from here (a review: absolute for runs/x, relative for .../current)
         _check_finite_tables(folder, entries, fix, manifest)
+        check_run_arrays(_Folder(folder, manifest), lambda name: _load(folder, entries, name, fix))
         folder = from_here(folder, resolve=False)
     return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}
 
@@ -158,6 +159,24 @@ def _check_finite_tables(folder: Path, entries: dict, fix: str, manifest: dict |
         raise ArtifactError(f"run '{folder}': its embedding tables' shapes ({' x '.join(map(str, u))} users, "
                             f"{' x '.join(map(str, m))} movies) do not match its manifest ({manifest['n_users']:,} "
                             f"users x {manifest.get('n_movies'):,} movies); {fix}")
+
+
+class _Folder:
+    """A run's model folder as :func:`check_run_arrays` names it: its path and manifest (verify reads a model folder
+    it may not open as a Run: an earlier one, given itself)."""
+
+    def __init__(self, path: Path, manifest: dict):
+        self.path, self.manifest = path, manifest
+
+
+def _load(folder: Path, entries: dict, name: str, fix: str) -> np.ndarray | None:
+    """``name``.npy of a model folder verify has hashed (memory-mapped), or None where its manifest lists none."""
+    if f"{name}.npy" not in entries:
+        return None
+    try:
+        return np.load(folder / f"{name}.npy", allow_pickle=False, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as e:
+        raise ArtifactError(f"run file '{folder / name}.npy' cannot be read ({first_line(e)}); {fix}") from None
 
 
 def _verify_export(folder: Path) -> dict:
@@ -236,12 +255,63 @@ def check_served_arrays(run, user: np.ndarray, movie: np.ndarray, seen: tuple | 
     if user.ndim != 2 or movie.ndim != 2 or user.shape[0] != m["n_users"] or movie.shape[0] != m["n_movies"] or \
             user.shape[1] != movie.shape[1]:
         raise damaged(run, "embedding shapes do not match the manifest")
+    if user.dtype.kind != "f" or movie.dtype.kind != "f":  # (a red team: int32 users were all 'no trained vector',
+        raise damaged(run, f"its embedding tables are not floats (user_factors.npy {user.dtype}, "  # and evaluate
+                           f"movie_factors.npy {movie.dtype})")                                    # scored them)
     if seen is not None:
-        ptr, idx = seen
-        ok = ptr.ndim == 1 and idx.ndim == 1 and ptr.shape[0] == m["n_users"] + 1 and int(ptr[0]) == 0 and \
-            int(ptr[-1]) == idx.shape[0] and bool((np.diff(ptr) >= 0).all())
-        if not ok:
-            raise damaged(run, f"its seen movies (seen_indptr.npy, seen_indices.npy) do not fit {m['n_users']:,} users")
+        check_seen(run, *seen, m["n_users"])
+
+
+def check_seen(run, ptr: np.ndarray, idx: np.ndarray, n_users: int, n_movies: int | None = None) -> None:
+    """The seen movies' CSR (seen_indptr.npy, seen_indices.npy): integer arrays, one row pointer per user and
+    one more, in order, from 0 to the movie rows' count; with ``n_movies``, every movie row a movie of the run too
+    (:func:`check_seen_rows` over all of them: O(rows), so serving checks only the rows it reads)."""
+    ok = ptr.ndim == 1 and idx.ndim == 1 and ptr.dtype.kind in "iu" and idx.dtype.kind in "iu" and \
+        ptr.shape[0] == n_users + 1 and int(ptr[0]) == 0 and int(ptr[-1]) == idx.shape[0] and \
+        bool((np.diff(ptr) >= 0).all())
+    if not ok:
+        raise damaged(run, f"its seen movies (seen_indptr.npy, seen_indices.npy) do not fit {n_users:,} users")
+    if n_movies is not None:
+        check_seen_rows(run, idx, n_movies)
+
+
+def check_popularity(run, popularity: np.ndarray, n_movies: int) -> np.ndarray:
+    """popularity.npy as the popular fallback reads it: one count per movie (a red team: a re-sealed table of 3
+    entries listed 3 movies, without a word)."""
+    if popularity.ndim != 1 or popularity.shape[0] != n_movies or popularity.dtype.kind not in "iuf":
+        raise damaged(run, f"popularity.npy holds {popularity.dtype} of shape {popularity.shape}, not one count for "
+                           f"each of the {n_movies:,} movies")
+    return popularity
+
+
+def check_run_arrays(run, load) -> None:
+    """What the readers check of a run's arrays as they read them, over all of them at once: the embedding tables'
+    shapes and dtypes (:func:`check_served_arrays`), the seen movies (:func:`check_seen`, every row), the
+    popularity (:func:`check_popularity`) and the ids (``IdMap.check_unique``: no id twice). Run by ``verify`` and
+    by the writers that carry a run's files into a new model folder (artifacts.carry_over: update-users, index
+    rebuild), so a run re-sealed after an edit is neither said ok nor carried on sealed again (a red team: verify
+    said ok of seen movie rows recommend refused, and update-users carried them into the model it published).
+    ``run``: what :func:`damaged` names (a Run, or anything with its ``path`` and ``manifest``); ``load(name)``:
+    the array name.npy, or None where the run has none."""
+    from embedrec.data.ids import IdMap
+
+    m = run.manifest
+    n_users, n_movies = m.get("n_users"), m.get("n_movies")
+    if not isinstance(n_users, int) or not isinstance(n_movies, int):
+        return  # (said by the manifest's own checks)
+    user, movie = load("user_factors"), load("movie_factors")
+    if user is not None and movie is not None:
+        check_served_arrays(run, user, movie)
+    ptr, idx = load("seen_indptr"), load("seen_indices")
+    if ptr is not None and idx is not None:
+        check_seen(run, ptr, idx, n_users, n_movies)
+    popularity = load("popularity")
+    if popularity is not None:
+        check_popularity(run, popularity, n_movies)
+    for kind in ("user", "movie"):
+        ids = load(f"{kind}_ids")
+        if ids is not None:
+            IdMap(ids, kind, (f"run '{run.path}': {kind}_ids.npy", run_fix(run.path))).check_unique()
 
 
 def check_implicit_movie(run, table: np.ndarray, movie: np.ndarray) -> np.ndarray:

@@ -218,3 +218,25 @@ def test_written_apart_says_what_comparing_each_id_alone_says():
         want, got = _written_apart_one_by_one(unknown, known), written_apart(unknown, known)
         assert got[0].tolist() == want[0].tolist() and got[1] == want[1], (unknown, known)
         assert [type(x) for x in got[1] or ()] == [type(x) for x in want[1] or ()]
+
+
+@pytest.mark.parametrize("ids", [[30, 10, 20, 10, 40], ["u3", "u1", "u2", "u1", "u4"]])
+def test_an_id_held_twice_is_refused_by_a_scan_and_a_sorted_lookup(ids):
+    """A red team: a re-sealed run's user_ids.npy holding an id twice was served, the first of its rows answered
+    for both. A lookup that meets it (a scan for a few ids) or sorts the map (a batch, check_unique) refuses it,
+    naming both rows: damage of the run's file where the map has a source, the caller's ids (UsageError)
+    otherwise. An id the scan asks for that is held once is still answered."""
+    from embedrec.errors import ArtifactError
+
+    a = np.array(ids, dtype=object if isinstance(ids[0], str) else np.int64)
+    twice = ids[1]
+    assert IdMap(a, "user").rows([ids[0]])[0].tolist() == [0]  # a scan of another id: answered
+    with pytest.raises(UsageError, match=rf"^the user ids hold {twice} twice \(rows 1 and 3\); give each user an "
+                                         "id of its own$"):
+        IdMap(a, "user").rows([twice])
+    m = IdMap(a, "user", ("run 'r': user_ids.npy", "train again"))
+    with pytest.raises(ArtifactError, match=rf"^run 'r': user_ids.npy holds user id {twice} twice \(rows 1 and 3\); "
+                                            "train again$"):
+        m.rows([ids[0], ids[2], ids[4], ids[0], ids[2]])  # more than SCAN_MAX: sorted, none of them the twice one
+    unique = IdMap(np.array(ids[:3], dtype=a.dtype), "user")
+    assert unique.check_unique()[0].tolist() == np.argsort(unique.ids, kind="stable").tolist()

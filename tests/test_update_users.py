@@ -355,6 +355,66 @@ def test_a_damaged_or_missing_index_file_alone_is_said_with_verify_s_rebuild(run
     assert r.exit_code == 0 and invoke("verify", run).exit_code == 0, r.stderr
 
 
+def _far_row(a):
+    a = a.copy()
+    a[5] = 10 ** 6
+    return a
+
+
+def _twice(a):
+    a = a.copy()
+    a[1] = a[0]
+    return a
+
+
+RESEALED = {  # a re-sealed run's edit the checksums pass: the file, the edit, what the readers say, who says it
+    "seen row": ("seen_indices.npy", _far_row, "seen_indices.npy holds movie rows outside 0..{last}",
+                 lambda run, u: [["recommend", "--run", run, "--user", u]]),
+    "user id twice": ("user_ids.npy", _twice, "user_ids.npy holds user id {u} twice (rows 0 and 1)",
+                      lambda run, u: [["recommend", "--run", run, "--user", u],
+                                      ["export", "--run", run, "--topk-all", run.parent / "top.csv"]]),
+    "popularity cut": ("popularity.npy", lambda a: a[:3].copy(), "popularity.npy holds int64 of shape (3,), not one "
+                       "count for each of the {movies:,} movies",
+                       lambda run, u: [["recommend", "--run", run, "--user", "999999", "--fallback", "popular"]]),
+    "int32 users": ("user_factors.npy", lambda a: a.astype(np.int32), "its embedding tables are not floats "
+                    "(user_factors.npy int32, movie_factors.npy float32)",
+                    lambda run, u: [["recommend", "--run", run, "--user", u], ["evaluate", "--run", run],
+                                    ["export", "--run", run, "--topk-all", run.parent / "top.csv"]]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RESEALED))
+def test_verify_and_update_users_check_a_resealed_runs_arrays_as_its_readers_do(runs, tmp_path, case):
+    """A red team re-sealed a run after an edit (its checksums recomputed): a seen movie row out of range passed
+    verify, which recommend then refused, and update-users carried it into the model it published (which verify
+    passed too); a user id held twice, a popularity of 3 entries and int32 user factors were also served without
+    a word (every user 'no trained vector', evaluate's figures, --fallback popular's 3 movies). Now the readers
+    refuse each as they read it, and verify and update-users (artifacts.carry_over) run the same checks over
+    every row (verify.check_run_arrays), saying the readers' line; nothing is published."""
+    from embedrec.errors import cli_terms
+    from embedrec.run_fixes import run_fix
+    from embedrec.run_publish import _record_checksums
+
+    name, edit, what, readers = RESEALED[case]
+    run = copy_run(runs["taste"], tmp_path / "run")
+    folder = Path(os.path.realpath(run / "current"))
+    np.save(folder / name, edit(np.load(folder / name)))
+    _record_checksums(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    u = str(np.load(folder / "user_ids.npy")[0])
+    said = f"error: run '{{}}': {what.format(last=manifest['n_movies'] - 1, u=u, movies=manifest['n_movies'])}; " \
+           f"{cli_terms(run_fix(folder))}"
+    r = invoke("verify", run)
+    assert r.exit_code == 1 and one_line(r) == said.format(folder), r.stderr
+    f = write_ratings(tmp_path / "since.csv", [(2, 1, 1)])
+    r = invoke("update-users", "--ratings", f, "--run", run, "--set", "data.header=true")
+    assert r.exit_code == 1 and r.stderr.splitlines()[-1] == said.format(folder), r.stderr
+    assert os.path.realpath(run / "current") == str(folder)  # nothing published
+    for args in readers(run, u):
+        r = invoke(*args)
+        assert r.exit_code == 1 and r.stderr.splitlines()[-1] == said.format(folder), (args, r.stderr)
+
+
 def test_damage_advice_after_an_update_keeps_the_updates(runs, tmp_path):
     """A damaged file of an updated model: besides training again, the advice says that drops the updates and how
     to keep them, serving the trained model again (named, with verify) and running the files again in order (a

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from embedrec.errors import NotFoundError, UsageError, shorten
+from embedrec.errors import ArtifactError, NotFoundError, UsageError, shorten
 
 MISSING = ("error", "skip", "popular")  # what an unknown id gets (models.Model.recommend's ``missing=``)
 SCAN_MAX = 4  # up to this many ids on a map not sorted yet: compare against every id instead of sorting
@@ -269,8 +269,10 @@ def check_missing(missing: str) -> None:
 class IdMap:
     """The raw ids of one kind ('user' or 'movie'), in row order."""
 
-    def __init__(self, ids: np.ndarray, kind: str):
+    def __init__(self, ids: np.ndarray, kind: str, source: tuple[str, str] | None = None):
         self.ids, self.kind = ids, kind
+        # (what holds the ids, how to repair it): a run's user_ids.npy and its fix, where a duplicate id is damage
+        self.source = source
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
         # rows -> a mask of those answered as unknown ids (serve.Recommender: users without training ratings)
         self.untrained: Callable[[np.ndarray], np.ndarray] | None = None
@@ -299,12 +301,11 @@ class IdMap:
         if self._sorted is None and len(valid) <= SCAN_MAX:
             for i in valid:
                 hit = np.flatnonzero(self.ids == parsed[i])
+                if hit.size > 1:  # never one of two users answered for both (a red team)
+                    raise self._twice(int(hit[0]), int(hit[1]))
                 rows[i] = hit[0] if hit.size else -1
             return rows, parsed
-        if self._sorted is None:
-            order = np.argsort(self.ids, kind="stable")
-            self._sorted = (order, self.ids[order])
-        order, sorted_ids = self._sorted
+        order, sorted_ids = self.check_unique()
         if valid and sorted_ids.size:
             vals = np.array([parsed[i] for i in valid], dtype=sorted_ids.dtype)
             pos = np.searchsorted(sorted_ids, vals)
@@ -312,6 +313,29 @@ class IdMap:
             ok = sorted_ids[pos_c] == vals
             rows[np.array(valid)[ok]] = order[pos_c[ok]]
         return rows, parsed
+
+    def check_unique(self) -> tuple[np.ndarray, np.ndarray]:
+        """(the rows in id order, the ids so sorted), made once; every id held by one row only, else the error of
+        :meth:`_twice` (a red team: a re-sealed run's user_ids.npy holding an id twice was served, one of the two
+        users answered for both): what a batch lookup sorts anyway, one comparison more."""
+        if self._sorted is None:
+            order = np.argsort(self.ids, kind="stable")
+            sorted_ids = self.ids[order]
+            same = np.flatnonzero(sorted_ids[1:] == sorted_ids[:-1]) if sorted_ids.size > 1 else np.zeros(0, int)
+            if same.size:
+                raise self._twice(int(order[same[0]]), int(order[same[0] + 1]))
+            self._sorted = (order, sorted_ids)
+        return self._sorted
+
+    def _twice(self, first: int, second: int) -> ArtifactError | UsageError:
+        """The error of an id held by rows ``first`` and ``second``: damage of the run's file that holds them
+        (``source``), or, for ids given in memory, the caller's."""
+        raw = shorten(str(py_id(self.ids[first])), 60)
+        if self.source is None:
+            return UsageError(f"the {self.kind} ids hold {raw} twice (rows {first} and {second}); give each "
+                              f"{self.kind} an id of its own")
+        where, fix = self.source
+        return ArtifactError(f"{where} holds {self.kind} id {raw} twice (rows {first} and {second}); {fix}")
 
     def impossible(self, raw) -> bool:
         """Whether ``raw`` can be no id of this map, whatever ids it holds: a word, an empty text or a fraction

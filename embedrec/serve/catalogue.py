@@ -18,6 +18,7 @@ import numpy as np
 from embedrec.data.ids import IdMap, ids_from_arrow, is_integer_text
 from embedrec.errors import NotFoundError, UsageError, marked, set_hint, shorten
 from embedrec.run import Run
+from embedrec.run_fixes import run_fix
 
 log = logging.getLogger("embedrec")
 # MovieLens moves a title's leading article to its end ("Godfather, The", "Boot, Das", "Enfer, L'")
@@ -56,11 +57,20 @@ class Catalogue:
         self.user_ids, self.movie_ids = user_ids, movie_ids
         self.titles, self.years, self.genres = titles, years, genres
         self._users = self._movies = self._names = None
+        self._sources: dict = {}  # {"user"|"movie": (the run's file of those ids, its fix)}: a run's, said as damage
         self._by_genre: tuple | None = None  # (the genres list it was built from, {genre: movie rows})
         self._year_array: tuple | None = None  # (the years list, an int array with -1 for none)
 
     @classmethod
     def from_run(cls, run: Run) -> Catalogue:
+        out = cls._from_run(run)
+        out._sources = {k: (f"run '{run.path}': {name}", run_fix(run.path)) for k, name in
+                        (("user", "user_ids.npy" if run.checksum("user_ids.npy") else "users.parquet"),
+                         ("movie", "movie_ids.npy" if run.checksum("movie_ids.npy") else "movies.parquet"))}
+        return out
+
+    @classmethod
+    def _from_run(cls, run: Run) -> Catalogue:
         cat = run.catalogue()
         if cat is not None:  # .npy ids and a JSON catalogue: no pyarrow on the serving path
             user_ids, movie_ids, movies = cat
@@ -84,14 +94,17 @@ class Catalogue:
     def users(self) -> IdMap:
         """The user ids <-> rows (an IdMap, built on first use)."""
         if self._users is None or self._users.ids is not self.user_ids:
-            self._users = IdMap(self.user_ids, "user")
+            self._users = IdMap(self.user_ids, "user", self._id_source("user"))
         return self._users
 
     @property
     def movies(self) -> IdMap:
         if self._movies is None or self._movies.ids is not self.movie_ids:
-            self._movies = IdMap(self.movie_ids, "movie")
+            self._movies = IdMap(self.movie_ids, "movie", self._id_source("movie"))
         return self._movies
+
+    def _id_source(self, kind: str) -> tuple[str, str] | None:
+        return (getattr(self, "_sources", None) or {}).get(kind)  # (a Catalogue pickled before it had them: none)
 
     def user_rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
         """Map external user ids to rows; returns (rows with -1 for unknown, the parsed ids)."""

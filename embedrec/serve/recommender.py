@@ -40,6 +40,7 @@ from embedrec.threads import blas_threads
 from embedrec.verify import (
     check_finite,
     check_implicit_movie,
+    check_popularity,
     check_seen_rows,
     check_served_arrays,
     check_solve_arrays,
@@ -242,8 +243,8 @@ class Recommender:
 
     @property
     def popularity(self) -> np.ndarray:
-        if self._popularity is None:
-            self._popularity = self.run.array("popularity")
+        if self._popularity is None:  # one count per movie, checked as read (a cheap shape check)
+            self._popularity = check_popularity(self.run, self.run.array("popularity"), self.factors.n_movies)
         return self._popularity
 
     # ----------------------------------------------------------------- the catalogue's ids and lookups
