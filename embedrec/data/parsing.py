@@ -148,7 +148,8 @@ class RawData:
         return self.line_of(row)
 
 
-LINE_SCAN_MAX = 64 << 20  # bytes of a ratings file read again to name a warning's line (about 1.5 s here)
+LINE_SCAN_MAX = 64 << 20  # bytes of a ratings file read again to name a warning's line (about 1.5 s here), and
+# of one whose quoted lines past an error's first line are read with the csv module (rows_lines)
 
 
 def _size(path) -> int:
@@ -160,18 +161,26 @@ def _size(path) -> int:
 
 def rows_lines(src, sep: str, encoding: str, rows: list[int], header_lines: int) -> tuple[list[int], bool]:
     """The 1-based lines of data rows ``rows`` (0-based, ascending) of a text table, for an error naming the first
-    of them and the lines like it (textfiles.lines_like_it): read again up to the last of them, or, in a file above
-    LINE_SCAN_MAX, up to the first alone, the others counted from it (exact unless a blank line or a quoted line
-    break comes between): naming them costs no second full read of a large file. A row whose line cannot be told
-    (stdin) is counted from the rows; the second value says whether the first one's was told."""
+    of them and the lines like it (textfiles.lines_like_it), in one scan up to the last of them (its bytes by
+    numpy, about 0.1 s a 64 MiB: textfiles._row_lines). Quoted lines, which Python's csv module reads (about 1 s a
+    64 MiB), are read past the first row only in a file up to LINE_SCAN_MAX: in a larger one the rows past them
+    are counted from the last one told (exact unless a blank line or a quoted line break comes between). A row
+    whose line cannot be told (stdin) is counted from the rows; the second value says whether the first one's
+    was told."""
     if not rows:
         return [], False
     size = len(src) if isinstance(src, (bytes, bytearray)) else _size(src)
-    scanned = rows if size <= LINE_SCAN_MAX else rows[:1]
-    found = _row_lines(src, sep, encoding, [r + header_lines for r in scanned], skip_blank=True)
+    found = _row_lines(src, sep, encoding, [r + header_lines for r in rows], skip_blank=True,
+                       quoted_after_first=size <= LINE_SCAN_MAX)
     told = rows[0] + header_lines in found
-    first = found.get(rows[0] + header_lines) or rows[0] + 1 + header_lines
-    return [found.get(r + header_lines) or first + (r - rows[0]) for r in rows], told
+    lines, last = [], (rows[0], rows[0] + 1 + header_lines)  # (row, line) of the last row told
+    for r in rows:
+        line = found.get(r + header_lines)
+        if line is None:
+            line = last[1] + (r - last[0])
+        lines.append(line)
+        last = (r, line)
+    return lines, told
 
 
 # ------------------------------------------------------------------------------------------ table reading

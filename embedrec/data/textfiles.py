@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from embedrec.data.rowlines import scan_row_lines
 from embedrec.errors import DataError, first_line, shorten
 
 log = logging.getLogger("embedrec")
@@ -494,15 +495,25 @@ def _rows(src, sep: str, encoding: str, skip_blank: bool = False):
 
 def _row_line(src, sep: str, encoding: str, row: int, skip_blank: bool = False) -> int | None:
     """The 1-based line where tokenizer row ``row`` (0-based) starts; None when it cannot tell."""
-    return next((line for i, (line, _) in enumerate(_rows(src, sep, encoding, skip_blank)) if i == row), None)
+    return _row_lines(src, sep, encoding, [row], skip_blank).get(row)
 
 
-def _row_lines(src, sep: str, encoding: str, rows, skip_blank: bool = False) -> dict[int, int]:
+def _row_lines(src, sep: str, encoding: str, rows, skip_blank: bool = False,
+               quoted_after_first: bool = True) -> dict[int, int]:
     """{row: the 1-based line where it starts} for tokenizer rows ``rows`` (0-based), in one read that stops at the
-    last of them; a row it cannot tell is left out."""
+    last of them; a row it cannot tell is left out. The bytes are scanned (rowlines.scan_row_lines: numpy, the
+    csv module only where quotes lie) where they can be, else read with the csv module (:func:`_rows`).
+    ``quoted_after_first`` False: quoted lines past the first row are not read (see scan_row_lines), and where
+    the bytes cannot be scanned the first row alone is read."""
     wanted, out = set(rows), {}
     if not wanted:
         return out
+    if not compressed(src) and not is_stream(src) and src is not sys.stdin and src != "-":
+        found = scan_row_lines(src, sep, encoding, wanted, skip_blank, quoted_after_first)
+        if found is not None:
+            return found
+    if not quoted_after_first:
+        wanted = {min(wanted)}
     last = max(wanted)
     for i, (line, _) in enumerate(_rows(src, sep, encoding, skip_blank)):
         if i in wanted:

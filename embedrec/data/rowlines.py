@@ -1,0 +1,198 @@
+"""The file line where each row of a text table starts, found by one scan of its bytes (:func:`scan_row_lines`),
+for a message that names rows by their lines (``textfiles._row_lines``, the error paths' line numbers).
+
+A row is one line but where a quoted field spans lines, and a blank line (or one of spaces and tabs only) is no
+row where blank lines are skipped, as pandas skips them. Lines holding no quote are counted with numpy over the
+bytes (mapped, not read: about 0.1 s for 64 MiB, where Python's csv module took about 1 s); the stretches where
+quotes lie are read with the csv module, from a line's start, so that a quoted line break is told as it tells it.
+The rows are those ``textfiles._rows`` reads, line for line: the scan is its fast path, and says None where it
+cannot read the bytes so (an encoding that is not ASCII's below 0x80 byte for byte, a lone carriage return, a
+separator of several characters), for the csv module to read the whole.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import csv
+import io
+import mmap
+from pathlib import Path
+
+import numpy as np
+
+CHUNK = 16 << 20  # bytes counted at a time (numpy's arrays of one chunk)
+QUOTED_LEFT = 1 << 16  # the csv module reads on while a quote lies within this many bytes of a row's end
+
+
+class _Unscannable(Exception):
+    """The bytes hold what the scan does not read as the csv module does (a lone carriage return)."""
+
+
+def _ascii_based(encoding: str) -> bool:
+    """Whether ``encoding`` writes every character below 0x80 as that one byte and every other with bytes of
+    0x80 and up (UTF-8), or is one byte a character with ASCII below 0x80 (latin-1, cp1252): a line break, a
+    quote, a space or a tab is then that byte wherever it is."""
+    try:
+        name = codecs.lookup(encoding).name
+    except LookupError:
+        return False
+    if name in ("utf-8", "utf-8-sig", "ascii"):
+        return True
+    try:
+        return len(bytes(range(256)).decode(name, "replace")) == 256 and \
+            bytes(range(128)).decode(name) == "".join(map(chr, range(128)))
+    except (UnicodeError, LookupError, ValueError):
+        return False
+
+
+@contextlib.contextmanager
+def _opened(src):
+    """``src`` (bytes, a BytesIO, or a regular file's path: the caller leaves a pipe's and a compressed file's to
+    the csv module) as something to slice and find in (bytes, or the mapped file); None where it cannot be (a file
+    that cannot be opened or mapped)."""
+    if isinstance(src, io.BytesIO):
+        src = src.getvalue()
+    if isinstance(src, (bytes, bytearray)):
+        yield bytes(src)
+        return
+    if not isinstance(src, (str, Path)):
+        yield None
+        return
+    try:
+        fh = open(src, "rb")  # noqa: SIM115 - closed below
+    except OSError:
+        yield None
+        return
+    with fh:
+        try:
+            m = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file
+            yield b""
+            return
+        except OSError:
+            yield None
+            return
+        with m:
+            yield m
+
+
+def scan_row_lines(src, sep: str, encoding: str, rows, skip_blank: bool = False,
+                   quoted_after_first: bool = True) -> dict[int, int] | None:
+    """{row: the 1-based line where it starts} for tokenizer rows ``rows`` (0-based; blank lines are rows unless
+    ``skip_blank``) of ``src`` (a path or bytes), in one pass that stops at the last of them; a row past the
+    file's end is left out. None where the bytes cannot be scanned so (the module's docstring): the caller reads
+    them with the csv module. ``quoted_after_first`` False: once the first of ``rows`` is found, the scan stops
+    at the next stretch of quoted lines (read slowly) and leaves the rows past it out."""
+    wanted = sorted(set(rows))
+    if not wanted:
+        return {}
+    if not isinstance(sep, str) or len(sep) != 1 or sep in '"\r\n' or not _ascii_based(encoding):
+        return None
+    with _opened(src) as buf:
+        if buf is None or buf[:4] in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff") or buf[:2] in (b"\xff\xfe",
+                                                                                             b"\xfe\xff"):
+            return None  # (a UTF-16 or UTF-32 byte-order mark: its text is not ASCII's bytes)
+        out: dict[int, int] = {}
+        try:
+            _scan(buf, sep, encoding, wanted, skip_blank, quoted_after_first, out)
+        except _Unscannable:
+            return None
+        except csv.Error:  # (a field past the csv module's limit): the rows before it, as textfiles._rows reads
+            pass
+        return out
+
+
+def _scan(buf, sep: str, encoding: str, wanted: list[int], skip_blank: bool, quoted_after_first: bool,
+          out: dict[int, int]) -> None:
+    """:func:`scan_row_lines`' pass over ``buf``, filling ``out``."""
+    size = len(buf)
+    # the bytes of a blank line, its line break aside: spaces and tabs, but the separator (a line of tabs in a
+    # TSV file is a row of empty fields, as the csv module reads it)
+    blank = bytes(c for c in b" \t" if chr(c) != sep)
+    pos, line, row, at = 0, 1, 0, 0  # a line's start, its number, the next row's number, the next row wanted
+    while at < len(wanted) and pos < size:
+        end = min(size, pos + CHUNK)
+        if end < size:
+            nl = buf.find(b"\n", end)
+            end = size if nl < 0 else nl + 1
+        quote = buf.find(b'"', pos, end)
+        plain = end if quote < 0 else buf.rfind(b"\n", pos, quote) + 1 or pos  # the quote's line's start
+        if plain > pos:
+            starts, lines = _row_starts(bytes(buf[pos:plain]), blank, skip_blank)
+            while at < len(wanted) and wanted[at] - row < len(starts):
+                out[wanted[at]] = line + int(starts[wanted[at] - row])
+                at += 1
+            row += len(starts)
+            line += lines
+            pos = plain
+        if quote >= 0 and at < len(wanted):
+            if not quoted_after_first and out:
+                return
+            pos, line, row, at = _quoted(buf, sep, encoding, (pos, line, row), wanted, at, out, skip_blank,
+                                         quoted_after_first)
+
+
+def _row_starts(piece: bytes, blank: bytes, skip_blank: bool) -> tuple[np.ndarray, int]:
+    """The 0-based numbers, within ``piece`` (whole lines holding no quote), of the lines that are rows (every one,
+    or with ``skip_blank`` those that hold something besides ``blank``'s bytes and the line break), and how many
+    lines it holds."""
+    b = np.frombuffer(piece, np.uint8)
+    breaks = np.flatnonzero(b == 10)
+    cr = piece.find(b"\r")
+    if cr >= 0:  # '\r\n' ends a line as '\n' does; a lone '\r' ends one for the csv module too: not read here
+        at = np.flatnonzero(b == 13)
+        if at[-1] == len(b) - 1 or (b[at + 1] != 10).any():
+            raise _Unscannable
+    n = len(breaks) + (1 if len(b) and b[-1] != 10 else 0)
+    if not skip_blank:
+        return np.arange(n), n
+    starts = np.concatenate(([0], breaks[:n - 1] + 1)).astype(np.int64)
+    ends = np.concatenate((breaks, [len(b)]))[:n]  # each line's break (or the end of the bytes)
+    # a blank line starts with a blank byte or ends at once: only those are looked at, byte by byte
+    first = np.frombuffer(blank + b"\r\n", np.uint8)
+    maybe = np.flatnonzero(np.isin(b[np.minimum(starts, len(b) - 1)], first) | (starts >= ends))
+    keep = np.ones(n, dtype=bool)
+    for i in maybe.tolist():
+        text = piece[starts[i]:ends[i]].rstrip(b"\r")
+        if not text.translate(None, blank):
+            keep[i] = False
+    return np.flatnonzero(keep), n
+
+
+def _quoted(buf, sep: str, encoding: str, where: tuple[int, int, int], wanted: list[int], at: int,
+            out: dict[int, int], skip_blank: bool, quoted_after_first: bool) -> tuple[int, int, int, int]:
+    """The rows from ``where`` (a line's start: its byte, its line number, the row it starts) read with the csv
+    module, a line at a time, until no quote lies within QUOTED_LEFT bytes of a row's end, or the rows wanted are
+    found (without ``quoted_after_first``, the first of them): (byte, line, row, the next row wanted) past them."""
+    pos, line, row = where
+    size = len(buf)
+    done = [pos]  # where the lines given to the reader end
+
+    def lines():
+        start = pos
+        while start < size:
+            nl = buf.find(b"\n", start)
+            stop = size if nl < 0 else nl + 1
+            piece = bytes(buf[start:stop])
+            if piece.count(b"\r") != piece.count(b"\r\n"):
+                raise _Unscannable  # a lone carriage return: a line break to the csv module
+            done[0] = stop
+            yield piece.decode(encoding, "replace")
+            start = stop
+
+    first = line
+    reader = csv.reader(lines(), delimiter=sep)
+    for fields in reader:
+        start, line = line, first + reader.line_num
+        if not skip_blank or len(fields) > 1 or fields and fields[0].strip(" \t"):
+            if row == wanted[at]:
+                out[row] = start
+                at += 1
+                if at == len(wanted) or not quoted_after_first:
+                    row += 1
+                    break
+            row += 1
+        if buf.find(b'"', done[0], min(size, done[0] + QUOTED_LEFT)) < 0:
+            break
+    return done[0], line, row, at
