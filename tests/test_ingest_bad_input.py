@@ -1748,6 +1748,43 @@ def test_a_row_line_scan_reads_every_row_as_the_csv_module_does():
     assert rowlines.scan_row_lines(b"a,b\n\n1,2\n", ",", "cp1252", [1], skip_blank=True) == {1: 3}
 
 
+def test_missing_values_of_a_float_column_and_ratings_off_the_scale_are_counted_as_the_lines_like_it(tmp_path):
+    """A review of session 50: an empty field in a float column that otherwise parses (the rating), and a rating
+    outside the scale, named their first line alone, where a value that is no number counts the lines like it and
+    names the first five. They do the same: a missing value counts those missing as it is (no value: an empty
+    field; a word read as missing, 'NA', apart), a rating off the scale every one off it; lines past a blank one,
+    and past a row data.missing=drop dropped, are told as the file has them; a Parquet file's by row."""
+    lines = ["user_id,movie_id,rating,timestamp"] + [f"{u},{m},{(u * m) % 5 + 1},{1000 + u * 10 + m}"
+                                                     for u in range(1, 31) for m in range(1, 12)]
+    p = tmp_path / "r.csv"
+    p.write_text(_with(lines, {3: "", 40: "", 41: "NA", 200: ""}, 2))
+    r, out = ingest(tmp_path, p)
+    refused(r, out, f"{p}:5: no value in column 'rating' (a field is missing or empty; 3 lines like it: 5, 42, "
+                    "202); fill it in or remove those lines, or drop such rows with --set data.missing=drop")
+    p.write_text(_with(lines, {3: "NA", 40: "", 41: "nan", 200: "null"}, 2))
+    r, out = ingest(tmp_path, p)
+    refused(r, out, f"{p}:5: column 'rating' holds 'NA', which reads as a missing value, not a number (3 lines like "
+                    "it: 5, 43, 202); give a number or remove those lines, or drop such rows with --set data.missing=drop")
+    # off the scale: 7, 0 and 9 against data.rating_scale [1, 5], a blank line before the third
+    text = _with(lines, {3: "7", 9: "0", 100: "9"}, 2).splitlines(keepends=True)
+    p.write_text("".join(text[:50] + ["\n"] + text[50:]))
+    r, out = ingest(tmp_path, p, "--set", "data.rating_scale=[1,5]")
+    refused(r, out, f"{p}:5: rating 7 is outside the scale 1-5 (3 lines like it: 5, 11, 103); fix those rows, or set "
+                    "data.rating_scale to the real scale")
+    p.write_text(_with(_with(lines, {0: ""}, 1).splitlines(), {3: "7", 9: "0"}, 2))  # the first row dropped
+    r, out = ingest(tmp_path, p, "--set", "data.rating_scale=[1,5]", "--set", "data.missing=drop")
+    refused(r, out, f"{p}:5: rating 7 is outside the scale 1-5 (2 lines like it: 5, 11); fix those rows")
+    p.write_text(_with(lines, {3: "7"}, 2))  # one alone: as before
+    r, out = ingest(tmp_path, p, "--set", "data.rating_scale=[1,5]")
+    assert refused(r, out, f"{p}:5: rating 7 is outside the scale 1-5; fix that row, or set data.rating_scale to the "
+                           "real scale").endswith("real scale")
+    frame = pd.read_csv(io.StringIO(_with(lines, {3: "7", 9: "0", 100: "9"}, 2)))
+    q = tmp_path / "r.parquet"
+    frame.to_parquet(q)
+    r, out = ingest(tmp_path, q, "--set", "data.rating_scale=[1,5]")
+    refused(r, out, f"{q}:4: rating 7 is outside the scale 1-5 (3 rows like it: 4, 10, 101); fix those rows")
+
+
 def test_a_parquet_files_bad_dates_are_counted_by_row(tmp_path):
     """A Parquet column of ISO dates with words among them: the rows like the first counted and named, as a text
     file's lines are."""

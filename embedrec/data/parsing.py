@@ -111,7 +111,7 @@ class RawData:
     # where each ratings row came from, for error messages: (label, first data line number)
     origin: tuple[str, int] = ("<input>", 1)
     # the file line of a ratings row where blank lines or quoted newlines may lie between (a CSV/TSV file), read
-    # again on an error path only; None: row + origin[1]
+    # again on an error path only; None: row + origin[1]; ``lines_of``: the lines of several rows in one read
     line_of: Callable[[int], int] | None = None
     # info lines about how the files were read ('reading column ...'), said once the rows are checked (ingest):
     # before an error about those rows they would be a second line
@@ -129,6 +129,7 @@ class RawData:
     no_ratings: bool = False
     # a rating column of event types weighed by data.event_weights (a log of events too: summed by pair under auto)
     weighted: bool = False
+    lines_of: Callable[[list[int]], list[int]] | None = None
 
     def where(self, row: int, cheap: bool = False) -> str:
         """'file:line' of ratings row ``row`` (0-based), for a message (``cheap``: see :meth:`line`)."""
@@ -146,6 +147,22 @@ class RawData:
         if self.line_of is None or cheap and _size(self.files[0] if self.files else None) > LINE_SCAN_MAX:
             return row + self.origin[1]
         return self.line_of(row)
+
+    def where_lines(self, rows: list[int]) -> tuple[str, list[int]]:
+        """(the file, the 1-based lines) of ratings rows ``rows`` (0-based, ascending) as :meth:`where` names one,
+        in one read of the file, for a message naming the first and the lines like it (textfiles.lines_like_it);
+        where several files are read as one (parts), the rows in the first one's file alone."""
+        if self.parts:
+            at = max(i for i, (_, start) in enumerate(self.parts) if start <= rows[0])
+            label, start = self.parts[at]
+            stop = self.parts[at + 1][1] if at + 1 < len(self.parts) else np.inf
+            return label, [r - start + self.origin[1] for r in rows if r < stop]
+        read = [int(self.kept[r]) for r in rows] if self.kept is not None else list(rows)
+        if self.lines_of is not None:
+            return self.origin[0], self.lines_of(read)
+        if self.line_of is not None:
+            return self.origin[0], [self.line_of(r) for r in read]
+        return self.origin[0], [r + self.origin[1] for r in read]
 
 
 LINE_SCAN_MAX = 64 << 20  # bytes of a ratings file read again to name a warning's line (about 1.5 s here), and
@@ -258,19 +275,44 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
         short = _short_row(label, opener(), sep, encoding, row + header_lines, missing)
         if short:
             raise short  # its message names data.missing=drop already (a review: said twice)
-        line = _row_line(opener(), sep, encoding, row + header_lines, skip_blank=True)
         text = _field_text(opener, kw, col, row)
+        # the rows like it (a missing field or an empty one; a word read as missing), counted and the first five
+        # named (a review of session 50: one at a time, as a value that is no number was)
+        like = _missing_like(opener, kw, col, np.flatnonzero(df[col].isna().to_numpy()), bool(text))
+        lines, _ = rows_lines(opener(), sep, encoding, like[:LIKE_IT_SHOWN].tolist(), header_lines)
+        n = len(like)
+        those = "that line" if n < 2 else "those lines"
         if text:  # 'nan', 'NA', 'null': words pandas reads as missing (a first-hour review said 'empty')
-            raise DataError(f"{label}:{line}: column '{col}' holds '{shorten(text, 20)}', which reads as a "
-                            f"missing value, not {'a number' if dtype is not str else 'an id'}; give "
-                            f"{'a number' if dtype is not str else 'the id'} or remove that line"
-                            f"{drop_advice(missing)}")
-        raise DataError(f"{label}:{line}: no value in column '{col}' (a field is missing or empty); fill it in "
-                        f"or remove that line{drop_advice(missing)}")
+            raise DataError(f"{label}:{lines[0]}: column '{col}' holds '{shorten(text, 20)}', which reads as a "
+                            f"missing value, not {'a number' if dtype is not str else 'an id'}"
+                            f"{lines_like_it(n, lines)}; give "
+                            f"{'a number' if dtype is not str else 'the id'} or remove {those}{drop_advice(missing)}")
+        raise DataError(f"{label}:{lines[0]}: no value in column '{col}'"
+                        f"{lines_like_it(n, lines, aside='a field is missing or empty')}; fill it in or remove "
+                        f"{those}{drop_advice(missing)}")
     return df
 
 
 DROP_MISSING = "«--set data.missing=drop»"  # the way on from a missing value, in each message about one
+
+
+def _missing_like(opener, kw: dict, col: str, rows: np.ndarray, word: bool) -> np.ndarray:
+    """Of ``rows``, the rows of column ``col`` that pandas read as missing, those missing as the first is: a word
+    read as missing ('NA', 'null': ``word``), or no value (an empty field, or none); the column read again as
+    written, on an error path only and only where more than one is missing (all of them where it cannot be)."""
+    if len(rows) < 2:
+        return rows
+    try:
+        text = pd.read_csv(opener(), **{**kw, "usecols": [col], "dtype": str, "keep_default_na": False,
+                                        "na_values": None})[col]
+        values = text.to_numpy(dtype=object)[rows]
+    except Exception:  # noqa: BLE001 - a count's aid: every missing value is then counted
+        return rows
+    empty = np.array([v is None or (isinstance(v, float) and np.isnan(v)) or not str(v).strip() for v in values],
+                     dtype=bool)
+    same = ~empty if word else empty
+    same[0] = True  # the first, whose text was read apart
+    return rows[same]
 
 
 def _field_text(opener, kw: dict, col: str, row: int) -> str:
@@ -430,12 +472,17 @@ def _bad_rows(values: pd.Series, parsed: pd.Series, dtype: str, missing: str | N
 
 
 def check_scale(raw: RawData, scale: tuple[float, float]) -> None:
+    """Refuse ratings outside ``scale``: the first named by its file:line, the others counted and the first five
+    named (textfiles.lines_like_it; a review of session 50: one at a time, as a column's bad values were)."""
     r = raw.ratings["rating"].to_numpy()
     bad = ~((r >= scale[0]) & (r <= scale[1]))
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{raw.where(row)}: rating {r[row]:g} is outside the scale "
-                        f"{scale[0]:g}-{scale[1]:g}; fix that row, or set data.rating_scale to the real scale")
+        rows = np.flatnonzero(bad)
+        row, n = int(rows[0]), len(rows)
+        label, lines = raw.where_lines(rows[:LIKE_IT_SHOWN].tolist())
+        like = lines_like_it(n, lines, "row" if raw.layout == "parquet" else "line")
+        raise DataError(f"{label}:{lines[0]}: rating {r[row]:g} is outside the scale {scale[0]:g}-{scale[1]:g}{like}; "
+                        f"fix {'that row' if n == 1 else 'those rows'}, or set data.rating_scale to the real scale")
 
 
 def _read_lines(path: Path, encodings: tuple[str, ...]) -> list[str]:

@@ -72,6 +72,7 @@ from embedrec.data.textfiles import (
     _label,
     _row_line,
     data_line,
+    data_lines,
     decompressed,
     is_stream,
     read_all,
@@ -129,7 +130,7 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         wanted[cols.rating] = "rating"
     if cols.timestamp:
         wanted[cols.timestamp] = "timestamp"
-    line_of = None
+    line_of = lines_of = None
     counted = False  # data.repeats=sum read a file without its rating column as events (_optional_rating)
     kept = None  # data.missing=drop: the rows read that were kept, where some were dropped
     notes: list[str] = []
@@ -277,6 +278,7 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         # small enough that keeping it for that costs little (else a line is counted from the rows)
         if isinstance(src, (str, Path)) or isinstance(src, bytes) and len(src) <= LINE_SCAN_MAX:
             line_of = functools.partial(data_line, src, sep, cfg.encoding, 1 if cfg.header else 0, first)
+            lines_of = functools.partial(data_lines, src, sep, cfg.encoding, 1 if cfg.header else 0, first)
     no_ratings = "rating" not in df
     if no_ratings:
         df["rating"] = np.float32(1.0)
@@ -309,7 +311,7 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         if cfg.id_type == "auto":  # '007' in either file: both text, so that they still join
             df["movie_id"], movies["movie_id"] = same_id_type(df["movie_id"], movies["movie_id"])
     raw = RawData(df, movies, None, fmt, None, files, (label, first), line_of, notes, no_ratings=no_ratings,
-                  weighted=cfg.event_weights is not None and not no_ratings)
+                  weighted=cfg.event_weights is not None and not no_ratings, lines_of=lines_of)
     short = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     raw.columns_read = {short[role]: str(col) for col, role in wanted.items()
                         if role in short and str(col) != str(getattr(cols, short[role]))}

@@ -547,6 +547,12 @@ def data_line(src, sep: str, encoding: str, header_rows: int, first: int, row: i
     return _row_line(src, sep, encoding, row + header_rows, skip_blank=True) or row + first
 
 
+def data_lines(src, sep: str, encoding: str, header_rows: int, first: int, rows: list[int]) -> list[int]:
+    """:func:`data_line` of each of data rows ``rows`` (0-based), in one read up to the last of them."""
+    found = _row_lines(src, sep, encoding, [r + header_rows for r in rows], skip_blank=True)
+    return [found.get(r + header_rows) or r + first for r in rows]
+
+
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")  # what pandas decompresses by the file name
 
 
