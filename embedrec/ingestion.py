@@ -20,6 +20,7 @@ from embedrec import __version__
 from embedrec.data.assign import assign_splits, pair_columns, rated_below, rated_below_unknown, split_below
 from embedrec.data.dataset import publish_dataset, write_dataset
 from embedrec.data.layout import FORMAT_VERSION, is_dataset
+from embedrec.data.parsing import WarnedNote
 from embedrec.data.ratings import (
     check_ratings,
     like_floor,
@@ -189,8 +190,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         del r
         if pair is not None:  # in the manifest: train and tune-dims say it again (a review: only ingest did)
             report_pair = [pair[0], pair[1]]
-    for note in raw.notes:  # how the files were read, once their rows passed the checks
-        log.info(note)
+    for note in raw.notes:  # how the files were read, once their rows passed the checks (some warned of)
+        (log.warning if isinstance(note, WarnedNote) else log.info)(note)
     if raw.missing_dropped:  # data.missing=drop
         log.warning("%s: dropped %s row%s with a missing value (an empty user, movie, rating or timestamp: "
                     "data.missing=drop)", raw.origin[0], f"{raw.missing_dropped:,}",

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from embedrec.data.parsing import plain_name
+from embedrec.data.parsing import WarnedNote, plain_name
 from embedrec.data.sniff import _is_number
 from embedrec.errors import DataError, set_hint, shorten
 
@@ -187,9 +187,10 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
             (col, kind), more = held[0], [c for c, _ in held[1:4]]
             also = f" (and {', '.join(repr(c) for c in more)} {'hold' if len(more) > 1 else 'holds'} times too)" \
                 if more else ""
-            notes.append(f"{label}: no 'timestamp' column: ratings without times (a time-based split and the "
-                         f"recency weight need them); column {col!r} holds {kind}{also}: "
-                         f"{set_hint('data.columns.timestamp', col)} to read them")
+            # a warning, not a note: the file's times go unread (a review of session 50: -q hid it)
+            notes.append(WarnedNote(f"{label}: no 'timestamp' column: ratings without times (a time-based split and "
+                                    f"the recency weight need them); column {col!r} holds {kind}{also}: "
+                                    f"{set_hint('data.columns.timestamp', col)} to read them"))
         else:
             notes.append(f"{label}: no 'timestamp' column{which}: ratings without times (a time-based split and the "
                          "recency weight need them; «--set data.columns.timestamp=NAME» names another column)")

@@ -100,6 +100,11 @@ def movies_frame(ids: list, titles: list[str], genres: list[list[str]], years: l
     })
 
 
+class WarnedNote(str):
+    """A :attr:`RawData.notes` line said as a warning, not as information, so that -q keeps it: what was read
+    leaves out something the file holds (a column of dates read as nothing, its times then none)."""
+
+
 @dataclass
 class RawData:
     ratings: pd.DataFrame
@@ -114,7 +119,7 @@ class RawData:
     # again on an error path only; None: row + origin[1]; ``lines_of``: the lines of several rows in one read
     line_of: Callable[[int], int] | None = None
     # info lines about how the files were read ('reading column ...'), said once the rows are checked (ingest):
-    # before an error about those rows they would be a second line
+    # before an error about those rows they would be a second line; a WarnedNote among them is said as a warning
     notes: list[str] = field(default_factory=list)
     # several files read as one table (RecBole's NAME.train/valid/test.inter): (label, its first row) of each
     parts: list[tuple[str, int]] = field(default_factory=list)
