@@ -94,6 +94,28 @@ def test_only_columns_of_numbers_are_offered_as_the_ratings(tmp_path):
     assert _pairs(tmp_path / "b") == _pairs(_ingested(tmp_path, src))  # the CSV's pairs, weights summed
 
 
+def test_a_column_of_dates_is_not_offered_as_event_types(tmp_path):
+    """A review of session 50: without data.columns.rating=null, a file whose times sit under a name not read as
+    them ('day': a few days' ISO dates, text of at most 20 values) had them offered as event types to weigh
+    ('data.event_weights={"2024-03-01": 1, ...}'). A column whose first rows are dates (times_kind) is no event
+    types, in a text file and a Parquet file alike; the event column beside it is still offered."""
+    rows = [(u, m, f"2024-03-0{m % 4 + 1}", e) for u in range(1, 6) for m, e in ((1, "view"), (2, "cart"), (3, "view"))]
+    frame = pd.DataFrame(rows, columns=["customer", "item", "day", "event"])
+    frame.to_csv(tmp_path / "days.csv", index=False)
+    frame.assign(day=pd.to_datetime(frame.day)).to_parquet(tmp_path / "days.parquet")
+    for src in (tmp_path / "days.csv", tmp_path / "days.parquet"):
+        r = invoke("ingest", src, "-o", tmp_path / "a", *NO_SPLIT)
+        assert r.exit_code == 1 and "day" not in r.stderr.split("; ")[1], r.stderr
+        assert f"error: {src}: no column 'rating' for the rating (data.columns.rating); no other column holds numbers; " \
+            "its column 'event' holds event types (view, cart): to weigh them" in r.stderr, r.stderr
+    frame.drop(columns="event").to_csv(tmp_path / "days.csv", index=False)  # the dates alone: none offered
+    r = invoke("ingest", tmp_path / "days.csv", "-o", tmp_path / "a", *NO_SPLIT)
+    assert r.exit_code == 1 and r.stderr == (
+        f"error: {tmp_path / 'days.csv'}: no column 'rating' for the rating (data.columns.rating); no other column "
+        "holds numbers, or --set data.columns.rating=null if the file has no ratings (every row then counts as rating "
+        "1; for a play or click log, --set data.repeats=sum alone counts each pair's rows)\n"), r.stderr
+
+
 def _ingested(tmp_path, src) -> str:
     out = tmp_path / "from-csv"
     r = invoke("ingest", src, "-o", out, *NO_SPLIT, "--set", "data.columns.rating=event", "--set",

@@ -276,7 +276,9 @@ def _sample_columns(src, sep: str, encoding: str, cols: list[str]) -> pd.DataFra
 
 def _column_kinds(sample, cols: list[str]) -> tuple[list[str], dict[str, list[str]]]:
     """Of ``cols``, (the columns of numbers, {a column of text of at most 20 values: its values, most frequent
-    first}) in the rows ``sample(cols)`` gives; every column as one of numbers where it gives none."""
+    first}) in the rows ``sample(cols)`` gives; every column as one of numbers where it gives none. A column of
+    dates (:func:`times_kind`) is neither (a review of session 50: a few days' ISO dates were offered as event
+    types to weigh)."""
     import collections
 
     try:
@@ -297,7 +299,7 @@ def _column_kinds(sample, cols: list[str]) -> tuple[list[str], dict[str, list[st
         text = [v for v in text if v]
         if text and pd.to_numeric(pd.Series(text), errors="coerce").notna().all():
             numbers.append(c)
-        elif text:
+        elif text and times_kind(pd.Series(text)) != "dates":
             counts = collections.Counter(text)
             if len(counts) <= 20:
                 texts[c] = [v for v, _ in counts.most_common()]
