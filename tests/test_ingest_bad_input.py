@@ -1720,9 +1720,10 @@ def test_lines_like_it_are_found_by_a_byte_scan_not_a_second_csv_read(tmp_path, 
 def test_a_row_line_scan_reads_every_row_as_the_csv_module_does():
     """rowlines.scan_row_lines against textfiles._rows (the csv module's reading, which it stands in for) on
     random tables of plain, blank, space-only, quoted and multi-line quoted rows, LF and CRLF line breaks, with and
-    without a last line break, four separators and blank lines skipped or counted, in pieces as small as a byte
-    (CHUNK) and the csv module left at once (QUOTED_LEFT 1): the same line for every row. A lone carriage return
-    (a line break to the csv module) is not scanned (None: the csv module reads the file)."""
+    without a last line break, a quote left open at the end, four separators and blank lines skipped or counted,
+    in pieces as small as a byte (CHUNK, QUOTED_BLOCK) and the csv module left at once (QUOTED_LEFT 1): the same
+    line for every row. A lone carriage return (a line break to the csv module) is not scanned (None: the csv
+    module reads the file)."""
     import random
 
     from embedrec.data import rowlines
@@ -1730,9 +1731,9 @@ def test_a_row_line_scan_reads_every_row_as_the_csv_module_does():
 
     rng = random.Random(5)
     pieces = ["1,2,3", "a,b", "", "  ", "\t", " \t ", '"x\ny",1', '"q""q",2', 'ab"c,d', '"open', ",", " 1", '"a",b',
-              '""', '"x\r\ny"', "é,ü", ";;", "a;b"]
+              '""', '"x\r\ny"', "é,ü", ";;", "a;b", '"a\n"', '"\n"', '"x"y', 'x","', '"""']
     compared = 0
-    for _ in range(1500):
+    for _ in range(2000):
         sep = rng.choice([",", "\t", " ", ";"])
         text = "".join(rng.choice(pieces).replace(",", sep) + rng.choice(["\n", "\r\n"])
                        for _ in range(rng.randint(0, 12)))
@@ -1742,10 +1743,11 @@ def test_a_row_line_scan_reads_every_row_as_the_csv_module_does():
         with pytest.MonkeyPatch.context() as mp:
             mp.setattr(rowlines, "CHUNK", rng.choice([1, 3, 7, 1 << 20]))
             mp.setattr(rowlines, "QUOTED_LEFT", rng.choice([1, 4, 1 << 16]))
+            mp.setattr(rowlines, "QUOTED_BLOCK", rng.choice([1, 2, 5, 1 << 16]))
             got = rowlines.scan_row_lines(text.encode(), sep, "utf-8", range(len(want) + 2), skip)
         assert got == want, (sep, skip, text)
         compared += 1
-    assert compared == 1500
+    assert compared == 2000
     assert rowlines.scan_row_lines(b"a,b\rc,d\n1,2\n", ",", "utf-8", [2]) is None
     assert rowlines.scan_row_lines(b"a,b\n1,2\n", ",", "utf-16-le", [1]) is None
     assert rowlines.scan_row_lines(b"a,b\n\n1,2\n", ",", "cp1252", [1], skip_blank=True) == {1: 3}

@@ -16,6 +16,7 @@ import codecs
 import contextlib
 import csv
 import io
+import itertools
 import mmap
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import numpy as np
 
 CHUNK = 16 << 20  # bytes counted at a time (numpy's arrays of one chunk)
 QUOTED_LEFT = 1 << 16  # the csv module reads on while a quote lies within this many bytes of a row's end
+QUOTED_BLOCK = 1 << 16  # the bytes given to the csv module first, four times more each time after, up to CHUNK
 
 
 class _Unscannable(Exception):
@@ -163,36 +165,66 @@ def _row_starts(piece: bytes, blank: bytes, skip_blank: bool) -> tuple[np.ndarra
 def _quoted(buf, sep: str, encoding: str, where: tuple[int, int, int], wanted: list[int], at: int,
             out: dict[int, int], skip_blank: bool, quoted_after_first: bool) -> tuple[int, int, int, int]:
     """The rows from ``where`` (a line's start: its byte, its line number, the row it starts) read with the csv
-    module, a line at a time, until no quote lies within QUOTED_LEFT bytes of a row's end, or the rows wanted are
-    found (without ``quoted_after_first``, the first of them): (byte, line, row, the next row wanted) past them."""
+    module until a row ends with no quote within QUOTED_LEFT bytes after it, or the rows wanted are found (without
+    ``quoted_after_first``, the first of them): (byte, line, row, the next row wanted) past them. The reader is
+    given blocks of whole lines, decoded, a block's lines as io.StringIO splits them (in C, not a Python loop a
+    line); numpy finds each block's line ends and the lines after which no quote comes soon (``leave``), so that
+    a row costs the loop no more than textfiles._rows' did."""
     pos, line, row = where
     size = len(buf)
-    done = [pos]  # where the lines given to the reader end
+    ended: list[bool] = []  # [True] once the reader has asked for a line past the last
+    given: list[tuple[int, np.ndarray]] = []  # each block's lines before it and the file offset after each line
+    leave: set[int] = set()  # the lines (the first given 1) after which no quote comes within QUOTED_LEFT
 
-    def lines():
-        start = pos
+    def blocks():
+        start, step = pos, QUOTED_BLOCK
         while start < size:
-            nl = buf.find(b"\n", start)
-            stop = size if nl < 0 else nl + 1
+            stop = min(size, start + step)
+            if stop < size:
+                nl = buf.find(b"\n", stop)
+                stop = size if nl < 0 else nl + 1
             piece = bytes(buf[start:stop])
-            if piece.count(b"\r") != piece.count(b"\r\n"):
-                raise _Unscannable  # a lone carriage return: a line break to the csv module
-            done[0] = stop
-            yield piece.decode(encoding, "replace")
-            start = stop
+            b = np.frombuffer(piece, np.uint8)
+            if piece.find(b"\r") >= 0:
+                cr = np.flatnonzero(b == 13)
+                if cr[-1] == len(b) - 1 or (b[cr + 1] != 10).any():
+                    raise _Unscannable  # a lone carriage return: a line break to the csv module
+            at_end = start + np.flatnonzero(b == 10) + 1
+            if piece[-1:] != b"\n":
+                at_end = np.append(at_end, stop)
+            ahead = np.frombuffer(bytes(buf[stop:min(size, stop + QUOTED_LEFT)]), np.uint8)
+            quotes = np.concatenate((start + np.flatnonzero(b == 34), stop + np.flatnonzero(ahead == 34)))
+            before = given[-1][0] + len(given[-1][1]) if given else 0
+            # a line is left after only where a gap between quotes (or after the last) is that long: most blocks
+            # of a quoted file have none
+            if not len(quotes) or np.diff(quotes, prepend=start, append=size).max() >= QUOTED_LEFT:
+                following = np.searchsorted(quotes, at_end)  # the first quote at or after each line's end
+                far = np.ones(len(at_end), dtype=bool)
+                near = following < len(quotes)
+                far[near] = quotes[following[near]] - at_end[near] >= QUOTED_LEFT
+                leave.update((before + 1 + np.flatnonzero(far)).tolist())
+            given.append((before, at_end))
+            yield io.StringIO(piece.decode(encoding, "replace"), newline="")
+            start, step = stop, min(step * 4, CHUNK)
+        ended.append(True)  # the reader asked past the end: a quote left open holds the last line break too
 
-    first = line
-    reader = csv.reader(lines(), delimiter=sep)
-    for fields in reader:
-        start, line = line, first + reader.line_num
+    reader = csv.reader(itertools.chain.from_iterable(blocks()), delimiter=sep)
+    target = wanted[at]
+    for fields in reader:  # (the loop kept lean: a quoted file's rows pass through it one by one)
         if not skip_blank or len(fields) > 1 or fields and fields[0].strip(" \t"):
-            if row == wanted[at]:
-                out[row] = start
+            if row == target:  # its first line: the reader's count less the line breaks in its fields
+                out[row] = line + reader.line_num - 1 - sum(f.count("\n") for f in fields) + \
+                    (1 if ended and buf[size - 1:size] == b"\n" else 0)
                 at += 1
                 if at == len(wanted) or not quoted_after_first:
                     row += 1
                     break
+                target = wanted[at]
             row += 1
-        if buf.find(b'"', done[0], min(size, done[0] + QUOTED_LEFT)) < 0:
+        if leave and reader.line_num in leave:
             break
-    return done[0], line, row, at
+    read = reader.line_num
+    if not read:
+        return pos, line, row, at
+    before, at_end = next((b, e) for b, e in reversed(given) if b < read)
+    return int(at_end[read - 1 - before]), line + read, row, at
