@@ -81,6 +81,17 @@ def test_errors_inside_a_zip_name_the_zip_not_a_temporary_folder(tmp_path):
     r, out = ingest(tmp_path, table, "-q")  # one table, no release's layout: read as the table it holds
     assert r.exit_code == 0 and r.stderr == "" and (out / "manifest.json").exists(), r.stderr
     shutil.rmtree(out)
+    # its notes, said once the rows are checked (the extracted folder gone), name the zip too (they named the
+    # temporary folder), and a warning among them stays one
+    with zipfile.ZipFile(table, "w") as zf:
+        zf.writestr("plays.csv", "userId,movieId,plays,day\n" + "".join(f"{u},{m},{u * m % 5 + 1},2024-03-0{m}\n"
+                                                                       for u in range(1, 6) for m in range(1, 5)))
+    r, out = ingest(tmp_path, table, "--set", "data.columns.rating=plays")
+    assert r.exit_code == 0 and "embedrec-zip-" not in r.stderr, r.stderr
+    assert f"{table}!plays.csv: reading columns 'userId' as 'user_id', 'movieId' as 'movie_id'\n" in r.stderr
+    r, out = ingest(tmp_path, table, "--set", "data.columns.rating=plays", "--overwrite", quiet=True)
+    assert r.exit_code == 0 and r.stderr.startswith(f"{table}!plays.csv: no 'timestamp' column"), r.stderr
+    shutil.rmtree(out)
     with zipfile.ZipFile(table, "w") as zf:
         zf.writestr("mydata.csv", HEAD + ROWS)
         zf.writestr("notes.txt", "two files")

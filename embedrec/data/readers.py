@@ -164,6 +164,7 @@ def _read_source(cfg: DataConfig, progress: bool) -> RawData:
                         raise type(e)(e.raw.replace(f"{tmp}/", f"{path}!").replace(tmp, str(path))) from None
                     raw.files = [] if is_stream(path) else [path]  # a pipe: read once, so no checksum
                     raw.origin = (f"{path}!{files[0].relative_to(tmp)}", raw.origin[1])
+                    raw.notes = _zip_named_notes(raw.notes, tmp, path)
                     return raw
             try:
                 raw = _read_folder(Path(tmp), cfg)
@@ -206,6 +207,13 @@ def _zip_named_os_errors(tmp: str, zpath: Path):
         member = name[len(tmp) + 1:]
         what = "a folder in the zip, not a file" if isinstance(e, IsADirectoryError) else (e.strerror or str(e))
         raise DataError(f"{zpath}!{member}: {what}; fix the zip (each table a file member)") from None
+
+
+def _zip_named_notes(notes: list[str], tmp: str, zpath: Path) -> list[str]:
+    """The notes of a zip's one table (RawData.notes, said once ingest has checked the rows, after the extracted
+    folder is gone) naming the zip and its member, as its log lines do (_zip_named_logs), each of its kind (a
+    WarnedNote stays one); they named the temporary folder. (A release's readers leave none: they log theirs.)"""
+    return [type(n)(n.replace(f"{tmp}/", f"{zpath}!").replace(tmp, str(zpath))) for n in notes]
 
 
 def _zip_named(raw: RawData, zpath: Path, tmp: Path) -> RawData:
