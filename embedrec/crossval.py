@@ -269,7 +269,7 @@ def cross_validate(source: str | Path | pd.DataFrame | None = None, cfg: Config 
         _check_folder(out)
         from embedrec.fsutil.locks import locked_folder
 
-        with locked_folder(out, "embedrec cross-validate", "wait for it, or choose another «--output|output»",
+        with locked_folder(out, "embedrec cross-validate", "choose another «--output|output»",
                            "choose another «--output|output»", LOCK):
             return _run(cfg, out, k, ks, fresh, progress, shown)
     except BaseException:  # as a failed er.ingest(df) does (a review: each failed call left one): the folds done
@@ -477,6 +477,7 @@ def _fold(fcfg: Config, fresh: bool, progress: bool) -> tuple[str, dict]:
     from embedrec.data.dataset import has_manifest
     from embedrec.publish import finished_run
     from embedrec.run_layout import has_checkpoint
+    from embedrec.training.checkpoints import OtherCheckpoint
 
     prepared = Path(fcfg.data.prepared)
     with _quiet_fold():
@@ -489,7 +490,16 @@ def _fold(fcfg: Config, fresh: bool, progress: bool) -> tuple[str, dict]:
         if same and finished_run(fcfg) is not None:
             return "run", counts
         resume = same and has_checkpoint(fcfg.run.dir)
-        api.train_run(fcfg, resume=resume, progress=progress)
+        try:
+            api.train_run(fcfg, resume=resume, progress=progress)
+        except OtherCheckpoint as e:  # a resume this call chose: said as the record's refusal is, with --fresh (a
+            # red team: its record gone, another model.dim was told to 'train again without --resume', which
+            # cross-validate has not)
+            out = Path(fcfg.run.dir).parent.parent
+            raise ConfigError(f"'{out}' holds a cross-validation of another config (fold {fcfg.split.fold + 1}'s "
+                              f"checkpoint '{e.path}' was made with another {e.what}): rerun with the config it was "
+                              "made with, or with «--fresh|fresh=True» to redo its folds there, or choose another "
+                              "«--output|output»") from None
     return ("dataset" if same else ""), counts
 
 

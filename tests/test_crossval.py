@@ -657,3 +657,46 @@ def test_cross_validate_and_tune_dims_refuse_the_same_folders_the_same_way(tmp_p
     assert refusals(tune) == ["d16, tune.json", None]
     write(tune / "tune.json", '{"not": "a sweep"}')  # tune-dims' own look at its record, kept
     assert refusals(tune) == ["d16, tune.json", "tune.json"]
+
+
+def test_a_lost_record_of_another_config_is_refused_naming_fresh(source, tmp_path):
+    """A red team: with cross_validation.json lost, a rerun with another model.dim resumed the folds' checkpoints and
+    was told to 'train again without --resume', an option cross-validate has not. The resume is cross-validate's
+    choice, so its refusal is the record's, with --fresh; and --fresh redoes the folds."""
+    from embedrec.crossval import RESULTS
+
+    cfg, out = fast_cfg(tmp_path), tmp_path / "cv"
+    er.cross_validate(str(source), cfg, folds=2, output=out, ks=(10,))
+    (out / RESULTS).unlink()
+    other = cfg.updated({"model.dim": 6})
+    with pytest.raises(ConfigError) as e:
+        er.cross_validate(str(source), other, folds=2, output=out, ks=(10,))
+    said = re.fullmatch(f"'{re.escape(str(out))}' holds a cross-validation of another config \\(fold 1's checkpoint "
+                        f"'{re.escape(str(out / 'fold-0' / 'run'))}/(.+)' was made with another model.dim \\(8, now 6\\)\\): "
+                        "rerun with the config it was made with, or with (.+) to redo its folds there, or choose "
+                        "another (.+)", e.value.cli_message())
+    assert said and said[1].endswith("checkpoint.pt") and said.group(2, 3) == ("--fresh", "--output"), str(e.value)
+    assert "resume" not in str(e.value)
+    cv = er.cross_validate(str(source), other, folds=2, output=out, ks=(10,), fresh=True)
+    assert [f["kept"] for f in cv.folds] == ["", ""]
+
+
+def test_a_second_writer_is_told_once_to_choose_another_output(source, tmp_path):
+    """A red team: the second writer's line said 'wait for it to finish, or wait for it, or choose another --output'."""
+    import fcntl
+    import os
+
+    from embedrec.errors import Busy
+
+    out = tmp_path / "cv"
+    out.mkdir()
+    fd = os.open(out / ".lock", os.O_RDWR | os.O_CREAT)  # another writer (its own open file: flock says taken)
+    os.write(fd, b"4242 embedrec cross-validate\n")
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        with pytest.raises(Busy) as e:
+            er.cross_validate(str(source), fast_cfg(tmp_path), folds=2, output=out)
+    finally:
+        os.close(fd)
+    assert e.value.cli_message() == (f"another embedrec cross-validate is writing '{out}' (pid 4242); wait for it to "
+                                     "finish, or choose another --output")

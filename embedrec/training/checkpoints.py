@@ -143,29 +143,40 @@ def dataset_folder(path) -> str | None:
     return None if path is None else os.path.abspath(path)
 
 
-def other_config(path: Path, what: str, ck: dict | None = None, dataset=None) -> ArtifactError:
+class OtherCheckpoint(ArtifactError):
+    """A resume refused: the checkpoint at ``path`` was made with another config or dataset (``what``: 'model.dim
+    (128, now 16)', 'dataset (its manifest differs)'). A caller that chose the resume itself (cross-validate, which
+    has no --resume to leave out) says it in its own terms."""
+
+    def __init__(self, message: str, path: Path | None = None, what: str = ""):  # (defaults: unpickled from its
+        super().__init__(message)  # args, the message alone, as a tune-dims worker's error is)
+        self.path, self.what = path, what
+
+
+def other_config(path: Path, what: str, ck: dict | None = None, dataset=None) -> OtherCheckpoint:
     """A checkpoint made with another config (``what`` differs): e.g. a resume without the -c FILE it was trained
     with; or on another dataset: one in another folder (its config's data.prepared forgotten: a review), or the
     same folder ingested again since, where no config brings it back (a review)."""
     made_in = (ck or {}).get("dataset")
     if what.startswith("dataset") and made_in and dataset is not None and made_in != dataset_folder(dataset):
-        return ArtifactError(f"checkpoint '{path}' was made on dataset '{made_in}', not on '{dataset}' (data.prepared):"
-                             " resume with the config it was trained with («-c FILE and the same --set options|the "
-                             "same cfg»), or train again without «--resume|resume=True»")
+        return OtherCheckpoint(f"checkpoint '{path}' was made on dataset '{made_in}', not on '{dataset}' "
+                               "(data.prepared):"
+                               " resume with the config it was trained with («-c FILE and the same --set options|the "
+                               "same cfg»), or train again without «--resume|resume=True»", path, what)
     if what.startswith("dataset"):
-        return ArtifactError(f"checkpoint '{path}' was made on another {what}: the dataset was ingested again since "
-                             "(another split or data), so it cannot be resumed; train again without "
-                             "«--resume|resume=True»")
+        return OtherCheckpoint(f"checkpoint '{path}' was made on another {what}: the dataset was ingested again since "
+                               "(another split or data), so it cannot be resumed; train again without "
+                               "«--resume|resume=True»", path, what)
     dims = re.fullmatch(r"model\.dim \((\d+), now (\d+)\)", what)
     if dims:  # a default dimension is at most min(users, movies) since session 50: a run trained at 128 on a
         # smaller catalogue before then resumes with the dimension given (a review: the same options were refused)
-        return ArtifactError(f"checkpoint '{path}' was made with model.dim {dims[1]}, where this config trains "
-                             f"{dims[2]} (a model.dim left at its default is at most min(users, movies)); resume with "
-                             f"«--set model.dim={dims[1]}|cfg.updated({{'model.dim': {dims[1]}}})» beside the config it "
-                             "was trained with, or train again without «--resume|resume=True»")
-    return ArtifactError(f"checkpoint '{path}' was made with another {what}; resume with the config it was trained "
-                         "with («-c FILE and the same --set options|the same cfg»), or train again without "
-                         "«--resume|resume=True»")
+        return OtherCheckpoint(f"checkpoint '{path}' was made with model.dim {dims[1]}, where this config trains "
+                               f"{dims[2]} (a model.dim left at its default is at most min(users, movies)); resume "
+                               f"with «--set model.dim={dims[1]}|cfg.updated({{'model.dim': {dims[1]}}})» beside the "
+                               "config it was trained with, or train again without «--resume|resume=True»", path, what)
+    return OtherCheckpoint(f"checkpoint '{path}' was made with another {what}; resume with the config it was trained "
+                           "with («-c FILE and the same --set options|the same cfg»), or train again without "
+                           "«--resume|resume=True»", path, what)
 
 
 def load_checkpoint(path: Path) -> dict:
