@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from embedrec.cli import main
 from embedrec.errors import ArtifactError, first_line, shorten
-from tests.conftest import hangup_default  # (imported by name too: test_update_users.py)
+from tests.conftest import hangup_default, write  # (imported by name too: test_update_users.py)
 
 
 def invoke(*args, input=None):
@@ -1534,6 +1534,135 @@ def test_ingest_overwrite_keeps_an_old_generation_without_its_manifest_and_says_
     shutil.rmtree(old)  # as it says: the next write has nothing to say
     r = invoke("ingest", "-q", csv, "-o", ds, "--overwrite")
     assert r.exit_code == 0 and r.stderr == "", r.stderr
+
+
+@pytest.mark.parametrize("prefix", ["gen", "artifacts"])
+def test_pruning_keeps_a_generation_holding_a_folder_a_link_or_a_fifo_whatever_its_name(tmp_path, caplog, prefix):
+    """A red team: a generation whose manifest was lost, holding a user's results.parquet/ folder (Spark writes
+    one so), was pruned with the user's part files in it: the names embedrec writes were matched against every
+    entry, folders too. embedrec writes only regular files in a generation, so a folder, a link or a FIFO there
+    keeps it (a run's artifacts-* and a dataset's gen-* alike), with the warning a user's file gets; a generation
+    of embedrec's files alone still goes."""
+    from embedrec.fsutil.generations import new_version, prune_generations
+    from embedrec.fsutil.integrity import file_entry
+
+    names = [f"{prefix}-{new_version()}" for _ in range(6)]
+    for n in names:
+        write(tmp_path / n / "movie_factors.npy", "x")
+    lost = [names[0], names[1], names[2]]  # no manifest: a folder, a link, a FIFO of names embedrec writes
+    write(tmp_path / names[0] / "results.parquet" / "part-00000.txt", "my work")
+    os.symlink("movie_factors.npy", tmp_path / names[1] / "user_factors.npy")
+    os.mkfifo(tmp_path / names[2] / "metrics.jsonl")
+    key = "checksums" if prefix == "artifacts" else "files"
+    for n in names[3:]:
+        listed = {"movie_factors.npy": file_entry(tmp_path / n / "movie_factors.npy")}
+        write(tmp_path / n / "manifest.json", json.dumps({key: listed, **({"n_users": 1} if key == "checksums"
+                                                                          else {})}))
+    (tmp_path / names[3] / "movie_factors.npy").unlink()
+    (tmp_path / names[3] / "movie_factors.npy").mkdir()  # a listed name, a folder now
+    # names[4]: its manifest and the file it lists, removed; names[5]: current
+    for i, n in enumerate(names):
+        for p in (tmp_path / n / "manifest.json", tmp_path / n):
+            if p.exists():
+                os.utime(p, ns=(10**18 + i * 10**9,) * 2)
+    os.symlink(names[5], tmp_path / "current")
+    with caplog.at_level("WARNING", logger="embedrec"):
+        prune_generations(tmp_path, prefix, set(), 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["current", *names[:4], names[5]])
+    assert (tmp_path / names[0] / "results.parquet" / "part-00000.txt").read_text() == "my work"
+    told = ("it has no manifest.json, so which of its files embedrec wrote cannot be told; look in it, and remove it "
+            "(rm -r {}) if nothing there is yours")
+    assert [r.getMessage() for r in caplog.records] == [
+        *(f"kept the old folder '{tmp_path / n}': " + told.format(tmp_path / n) for n in lost),
+        f"kept the old folder '{tmp_path / names[3]}': it holds files embedrec did not write (movie_factors.npy/); "
+        "move them out of it, and the next write removes it"]
+    caplog.clear()
+    os.unlink(tmp_path / names[1] / "user_factors.npy")  # what was the user's taken out: the next prune removes it
+    os.utime(tmp_path / names[1], ns=(10**18 + 10**9,) * 2)
+    prune_generations(tmp_path, prefix, set(), 1)
+    assert not (tmp_path / names[1]).exists() and (tmp_path / names[0]).is_dir()
+
+
+def test_pruning_keeps_a_generation_whose_listed_file_someone_changed(tmp_path, caplog):
+    """A red team: a generation's train.parquet overwritten by a user went at the next ingest --overwrite (names
+    were compared, not bytes), where export --overwrite refuses the same. A file its manifest lists is compared
+    with the size and SHA-256 it records first: other bytes of the same size, or another size, keep the
+    generation, warned; the same bytes, or the file gone, let it go."""
+    from embedrec.fsutil.generations import new_version, prune_generations
+    from embedrec.fsutil.integrity import file_entry
+
+    names = [f"gen-{new_version()}" for _ in range(5)]
+    for n in names:
+        write(tmp_path / n / "train.parquet", "embedrec's")
+        write(tmp_path / n / "test.parquet", "embedrec's too")
+        files = {f: file_entry(tmp_path / n / f) for f in ("train.parquet", "test.parquet")}
+        write(tmp_path / n / "manifest.json", json.dumps({"files": files}))
+    write(tmp_path / names[0] / "train.parquet", "mine!!!!!!")  # the same size, other bytes
+    write(tmp_path / names[1] / "train.parquet", "mine, longer")
+    write(tmp_path / names[1] / "test.parquet", "mine")
+    (tmp_path / names[2] / "train.parquet").unlink()  # gone: nothing in it to lose
+    for i, n in enumerate(names):
+        for p in (tmp_path / n / "manifest.json", tmp_path / n):
+            os.utime(p, ns=(10**18 + i * 10**9,) * 2)
+    os.symlink(names[4], tmp_path / "current")
+    with caplog.at_level("WARNING", logger="embedrec"):
+        prune_generations(tmp_path, "gen", set(), 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["current", names[0], names[1], names[4]])
+    assert (tmp_path / names[0] / "train.parquet").read_text() == "mine!!!!!!"
+    assert [r.getMessage() for r in caplog.records] == [
+        f"kept the old folder '{tmp_path / names[0]}': it holds a file embedrec wrote but someone changed since "
+        "(train.parquet: not the bytes its manifest records); move it out of it, and the next write removes it",
+        f"kept the old folder '{tmp_path / names[1]}': it holds files embedrec wrote but someone changed since "
+        "(test.parquet, train.parquet: not the bytes its manifest records); move them out of it, and the next write "
+        "removes it"]
+
+
+def test_a_listed_file_is_compared_by_size_alone_above_the_hashing_limit(tmp_path):
+    """What pruning and --overwrite compare: the size always, the SHA-256 up to hash_max (64 MiB: a larger file's
+    bytes are not read at each publish); a folder or a link in its place is not as recorded; a file gone is."""
+    from embedrec.fsutil.integrity import as_recorded, file_entry
+
+    p = write(tmp_path / "a.npy", "0123456789")
+    entry = file_entry(p)
+    write(p, "9876543210")
+    assert not as_recorded(p, entry) and as_recorded(p, entry, hash_max=9)
+    assert not as_recorded(p, {**entry, "bytes": 11}, hash_max=9)
+    assert as_recorded(p, {"sha256": entry["sha256"]}) and as_recorded(p, {}) and as_recorded(p, None)
+    assert as_recorded(tmp_path / "gone.npy", entry)
+    os.symlink(p, tmp_path / "link.npy")
+    (tmp_path / "dir.npy").mkdir()
+    assert not as_recorded(tmp_path / "link.npy", file_entry(p)) and not as_recorded(tmp_path / "dir.npy", entry)
+
+
+def test_ingest_overwrite_keeps_a_generation_or_refuses_a_flat_dataset_holding_a_file_the_user_changed(base,
+                                                                                                      tmp_path):
+    """A red team: ingest --overwrite deleted a generation's train.parquet the user had overwritten, and a flat
+    folder's train.parquet of the user's beside a copied manifest.json, where export --overwrite refuses to. The
+    generation is kept, warned of as pruning warns; the flat folder, which --overwrite replaces whole, is refused
+    as export refuses, naming the file, and nothing is deleted."""
+    ds, _ = base
+    csv = ds.parent / "ratings.csv"
+    gens = tmp_path / "ds"
+    assert invoke("ingest", "-q", csv, "-o", gens).exit_code == 0
+    old = current(gens)
+    (old / "train.parquet").write_text("my filtered version")
+    r = invoke("ingest", "-q", csv, "-o", gens, "--overwrite")
+    assert r.exit_code == 0 and current(gens) != old, r.stderr
+    assert r.stderr == (f"kept the old folder '{old}': it holds a file embedrec wrote but someone changed since "
+                        "(train.parquet: not the bytes its manifest records); move it out of it, and the next write "
+                        "removes it\n")
+    assert (old / "train.parquet").read_text() == "my filtered version"
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    shutil.copy(current(ds) / "manifest.json", flat / "manifest.json")
+    (flat / "train.parquet").write_text("my own")
+    r = invoke("ingest", "-q", csv, "-o", flat, "--overwrite")
+    assert r.exit_code == 2 and one_line(r) == (f"error: '{flat}' holds a file embedrec wrote but someone changed "
+                                                "since (train.parquet: not the bytes its manifest records), which "
+                                                "replacing the folder would delete; move it out first, or choose "
+                                                "another output folder")
+    assert sorted(p.name for p in flat.iterdir()) == ["manifest.json", "train.parquet"]
+    assert (flat / "train.parquet").read_text() == "my own"
 
 
 @pytest.mark.parametrize("text", ["null", "[]", "3"])

@@ -166,30 +166,75 @@ _WRITTEN = re.compile(r"[A-Za-z0-9_.-]+\.(?:npy|faiss|parquet|pt)|metrics\.jsonl
                       r"manifest\.json")
 
 
+def not_files(folder: Path, names: list[str]) -> dict[str, str]:
+    """{name: 'name/' or 'name (a link)', ...} for the entries of ``folder`` that are not regular files (a folder,
+    a link, a FIFO): embedrec writes none in a generation, so such an entry is a user's, whatever its name (a red
+    team: Spark's results.parquet/ folder went with a generation whose manifest was lost)."""
+    import stat
+
+    odd = {}
+    for n in names:
+        try:
+            mode = os.lstat(folder / n).st_mode
+        except FileNotFoundError:
+            continue
+        except OSError:
+            mode = 0  # (not to be read: not known to be ours)
+        if not stat.S_ISREG(mode):
+            odd[n] = n + "/" if stat.S_ISDIR(mode) else f"{n} (a link)" if stat.S_ISLNK(mode) else \
+                f"{n} ({'a FIFO' if stat.S_ISFIFO(mode) else 'not a file'})"
+    return odd
+
+
+def changed_files(folder: Path, m=None) -> list[str]:
+    """The files of a generation (or a flat dataset) its manifest lists, with their size and SHA-256, that no
+    longer hold those bytes (:func:`integrity.as_recorded`): a user's edit in place, which removing the folder would
+    lose (a red team: ingest --overwrite deleted a train.parquet the user had overwritten, where export --overwrite
+    refuses the same). ``m``: the manifest's content, where read already. None where it lists none."""
+    from embedrec.fsutil.integrity import as_recorded
+
+    m = probe_json(folder / "manifest.json") if m is None else m
+    if _listed(m) is None:
+        return []
+    entries = m[SEALED_WITH["run" if "n_users" in m else "dataset"]]
+    return [n for n, entry in sorted(entries.items()) if not as_recorded(folder / n, entry)]
+
+
 def not_ours(folder: Path) -> str | None:
     """Why pruning must keep an old generation folder (the rest of the warning that names it), or None where all
-    it holds is embedrec's: files its manifest lists, its manifest alone, nothing at all, or, where its manifest
-    is missing, unreadable or lists no files, only names embedrec writes (``_WRITTEN``). One holding other
-    files may hold a user's (a review: a generation whose manifest was gone was removed with notes.txt in it);
-    the words say how to remove it by hand."""
+    it holds is embedrec's: files its manifest lists, as it recorded them, its manifest alone, nothing at all,
+    or, where its manifest is missing, unreadable or lists no files, only files of names embedrec writes
+    (``_WRITTEN``). One holding other files, or a folder, a link or a FIFO (embedrec writes none there), may hold
+    a user's (a review: a generation whose manifest was gone was removed with notes.txt in it), and so may one
+    holding a listed file of other bytes than its manifest records (a user's edit); the words say how to remove
+    it by hand."""
     try:
         names = sorted(os.listdir(folder))
     except OSError:
         return None  # gone already, or not ours to read: remove_unless_held does nothing to what it cannot open
-    if not names or names == ["manifest.json"]:  # nothing, or a manifest alone: nothing of a user's to lose
+    odd = not_files(folder, names)
+    if not names or names == ["manifest.json"] and not odd:  # nothing, or a manifest alone: nothing of a user's
         return None
     manifest = folder / "manifest.json"
     m = probe_json(manifest)
     listed = _listed(m)
     if listed is not None:
-        foreign = [n for n in names if n not in listed]
-        if not foreign:
+        foreign = [odd.get(n, n) for n in names if n not in listed or n in odd]
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            return (f"it holds files embedrec did not write ({shown}); move them out of it, and the next write "
+                    "removes it")
+        changed = changed_files(folder, m)
+        if not changed:
             return None
-        shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
-        return f"it holds files embedrec did not write ({shown}); move them out of it, and the next write removes it"
-    if all(_WRITTEN.fullmatch(n) for n in names):  # no list to check, but every name is one embedrec writes (an
-        # earlier embedrec's generation, or one whose manifest was lost): nothing of a user's to lose (a review:
-        # such generations were kept, warned of at every publish)
+        shown = ", ".join(changed[:3]) + (f" and {len(changed) - 3} more" if len(changed) > 3 else "")
+        one = len(changed) == 1
+        return (f"it holds {'a file' if one else 'files'} embedrec wrote but someone changed since ({shown}: not the "
+                f"bytes its manifest records); move {'it' if one else 'them'} out of it, and the next write removes "
+                "it")
+    if not odd and all(_WRITTEN.fullmatch(n) for n in names):  # no list to check, but every entry is a file of a
+        # name embedrec writes (an earlier embedrec's generation, or one whose manifest was lost): nothing of a
+        # user's to lose (a review: such generations were kept, warned of at every publish)
         return None
     if not os.path.lexists(manifest):
         state = "has no manifest.json"

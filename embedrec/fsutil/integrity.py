@@ -95,6 +95,31 @@ def check_file(path: Path, entry: dict | None, what: str, fix: str) -> None:
     _check_digest(sha256_file(path), entry, path, what, fix)
 
 
+def as_recorded(path: Path, entry, hash_max: int = VERIFY_ON_OPEN_MAX) -> bool:
+    """Whether the listed file ``path`` still holds what its manifest ``entry`` records, as far as is cheap to
+    tell: its size; its SHA-256 too where it is at most ``hash_max`` bytes (about 1 ms a MB; a larger file by its
+    size alone: hashing 1 GB would cost a second or two at each publish). True where it is gone (nothing in it to
+    lose) or the entry records no size (a hand-made list: nothing to compare); False where something other than a
+    regular file is there. What pruning and a dataset's --overwrite ask before removing a generation or a dataset,
+    as export --overwrite asks of its files."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("bytes"), int):
+        return True
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    if not stat.S_ISREG(st.st_mode) or st.st_size != entry["bytes"]:
+        return False
+    if st.st_size > hash_max or not isinstance(entry.get("sha256"), str):
+        return True
+    try:
+        return sha256_file(path) == entry["sha256"]
+    except OSError:
+        return False
+
+
 def copy_checked(path: Path, dest: Path, entry: dict, what: str, fix: str) -> None:
     """Copy a listed file too large to read into memory to ``dest``, checked against its manifest entry as it
     is copied (:func:`copy_hashed`: one read, and what was read to copy is what counts); a copy that does not

@@ -27,7 +27,7 @@ from embedrec.fsutil.files import (
     tempfile_module,
     umask,
 )
-from embedrec.fsutil.generations import unlisted
+from embedrec.fsutil.generations import changed_files, unlisted
 from embedrec.fsutil.locks import confirm_held, target_lock
 
 log = logging.getLogger("embedrec")
@@ -364,6 +364,15 @@ def check_replaceable(target: Path, ours=None) -> None:
                                                                       if len(theirs) > 5 else "")
             raise OutputRefused(f"'{target}' holds files its manifest does not list ({shown}), which replacing "
                                 "the folder would delete; move them out first, or choose another output folder")
+        changed = changed_files(target) if flat else []
+        if changed:  # a red team: a user's train.parquet beside a copied manifest.json went, where export refuses
+            shown = ", ".join(shorten_name(n) for n in changed[:5]) + (f" and {len(changed) - 5} more"
+                                                                       if len(changed) > 5 else "")
+            one = len(changed) == 1
+            raise OutputRefused(f"'{target}' holds {'a file' if one else 'files'} embedrec wrote but someone changed "
+                                f"since ({shown}: not the bytes its manifest records), which replacing the folder "
+                                f"would delete; move {'it' if one else 'them'} out first, or choose another output "
+                                "folder")
         return
     kind = _embedrec_kind(target)
     if kind:  # embedrec's own, of another kind: say which, not 'files embedrec did not write'
