@@ -18,6 +18,7 @@ every fold there).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -364,6 +365,7 @@ def _check_folder(out: Path) -> None:
 
 
 def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool, shown=None) -> CrossValidation:
+    from embedrec.data.dataset import has_manifest
     from embedrec.fsutil.files import link_loop, read_json, write_json
     from embedrec.fsutil.locks import confirm_held
 
@@ -376,6 +378,13 @@ def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool, shown=
             raise ConfigError(f"'{out}' holds a cross-validation of another config ({_differences(was or {}, compared)}): "
                               "rerun with the config it was made with, or with «--fresh|fresh=True» to redo its folds "
                               "there, or choose another «--output|output»")
+        data = out / "fold-0" / "data"  # the same config, over other data: refused as another config is (a red
+        # team: r.csv replaced, the rerun gave the old data's metrics, 'its run kept from an earlier run', exit 0)
+        changed = _source_changed(_manifest(data), cfg.data) if has_manifest(data) else None
+        if changed:
+            raise ConfigError(f"'{out}' holds a cross-validation of other data ({changed}): rerun with "
+                              "«--fresh|fresh=True» to redo its folds on the data as it is now, or choose another "
+                              "«--output|output»")
     result = CrossValidation(k, out, config=compared)
     started = time.perf_counter()
 
@@ -513,7 +522,7 @@ def _manifest(prepared: Path) -> dict:
 
 def _ingested_as(manifest: dict, fcfg: Config) -> bool:
     """Whether a fold's dataset was ingested with this fold's data.* and split.* settings (where the data is kept
-    aside but its source)."""
+    aside but its source), from the source's files as they are now (:func:`_source_changed`)."""
     import json
 
     recorded = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
@@ -523,7 +532,64 @@ def _ingested_as(manifest: dict, fcfg: Config) -> bool:
         b = {k: v for k, v in now[section].items() if k not in ("prepared", "cache_dir")}
         if json.loads(json.dumps(a, default=str)) != json.loads(json.dumps(b, default=str)):
             return False
-    return True
+    return _source_changed(manifest, fcfg.data) is None
+
+
+def _source_changed(manifest: dict, data) -> str | None:
+    """What differs between the source files a fold's dataset was ingested from (its manifest's ``inputs``: each
+    file's SHA-256, by name) and those files now ("'r.csv' changed since its folds were ingested: SHA-256 ...");
+    None where nothing does, or nothing can be compared (a release, read from the cache whose copy is checked as it
+    is read; a stream; a dataset from before inputs were recorded). ``data``: the DataConfig. Each file is hashed
+    once while it is unchanged (:func:`_sha256_of`): a rerun reads a 1 GB source once, about 1-2 s, whatever K."""
+    from embedrec.data.sources import NAMED
+
+    recorded = manifest.get("inputs")
+    src = str(data.source)
+    if not isinstance(recorded, dict) or not recorded or src in NAMED and not os.path.lexists(src):
+        return None
+    path = Path(src).expanduser()
+    files: dict[str, Path] = {}
+    if path.is_dir():  # a release's folder: its files, where the reader finds them (here, or a folder below)
+        from embedrec.data.readers import detect_layout
+        from embedrec.errors import DataError
+
+        try:
+            folder = detect_layout(path)[1]
+        except (DataError, OSError):
+            folder = path
+        files = {n: folder / n for n in recorded if n != path.name}  # (a folder read as one table: not hashed)
+    else:  # a table, a zip, a DataFrame's cache file (named by its content)
+        files[path.name] = path
+    if data.movies:
+        files[Path(data.movies).name] = Path(data.movies)
+    for name, want in sorted(recorded.items()):
+        p = files.get(name)
+        if p is None:
+            continue
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            return f"'{p}' is gone since its folds were ingested"
+        except OSError:
+            continue  # (not to be read: the ingest that follows says so)
+        if not S_ISREG(st.st_mode):
+            continue
+        try:
+            now = _sha256_of(str(p), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        except OSError:
+            continue
+        if now != want:
+            return f"'{p}' changed since its folds were ingested: SHA-256 {str(want)[:12]}..., now {now[:12]}..."
+    return None
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, *stat_key) -> str:
+    """A source file's SHA-256, once for each ``stat_key`` (device, inode, size, mtime, ctime: what moves when it is
+    written or replaced): the folds of one call, and the reruns of a notebook, hash it once."""
+    from embedrec.fsutil.integrity import sha256_file
+
+    return sha256_file(path)
 
 
 def _evaluate(fcfg: Config, ks) -> dict:

@@ -700,3 +700,76 @@ def test_a_second_writer_is_told_once_to_choose_another_output(source, tmp_path)
         os.close(fd)
     assert e.value.cli_message() == (f"another embedrec cross-validate is writing '{out}' (pid 4242); wait for it to "
                                      "finish, or choose another --output")
+
+
+def test_a_source_changed_in_place_is_refused_as_another_config_is(source, tmp_path, monkeypatch):
+    """A red team: ratings.csv replaced (the same path), the same command's rerun kept every fold's run and gave
+    the old data's metrics, exit 0. Each fold's dataset records its source files' SHA-256 (inputs), now compared
+    with the files as they are: a change is refused as another config is, with --fresh; --fresh (or, the record
+    lost, the rerun itself) ingests and trains the folds again, to what a new output gives. An unchanged source is
+    hashed once a call, whatever K."""
+    import shutil
+
+    from embedrec import crossval
+    from embedrec.crossval import RESULTS
+    from embedrec.fsutil import integrity
+
+    src = tmp_path / "src"
+    shutil.copytree(source, src)
+    cfg, out = fast_cfg(tmp_path), tmp_path / "cv"
+    er.cross_validate(str(src / "ratings.csv"), cfg, folds=3, output=out, ks=(10,))
+    real, hashed = integrity.sha256_file, []
+    monkeypatch.setattr(integrity, "sha256_file", lambda p: hashed.append(str(p)) or real(p))
+    crossval._sha256_of.cache_clear()
+    cv = er.cross_validate(str(src / "ratings.csv"), cfg, folds=3, output=out, ks=(10,))
+    assert [f["kept"] for f in cv.folds] == ["run"] * 3 and hashed == [str(src / "ratings.csv")]
+    first = (src / "ratings.csv").read_bytes()
+    ratings = pd.read_csv(src / "ratings.csv")
+    ratings[ratings.index % 5 != 0].to_csv(src / "ratings.csv", index=False)  # other data
+    with pytest.raises(ConfigError) as e:
+        er.cross_validate(str(src / "ratings.csv"), cfg, folds=3, output=out, ks=(10,))
+    said = re.fullmatch(f"'{re.escape(str(out))}' holds a cross-validation of other data \\('{re.escape(str(src))}/"
+                        "ratings.csv' changed since its folds were ingested: SHA-256 [0-9a-f]{12}\\.\\.\\., now "
+                        "[0-9a-f]{12}\\.\\.\\.\\): rerun with (.+) to redo its folds on the data as it is now, or "
+                        "choose another (.+)", e.value.cli_message())
+    assert said and said.group(1, 2) == ("--fresh", "--output"), e.value.cli_message()
+    truth = er.cross_validate(str(src / "ratings.csv"), cfg, folds=3, output=tmp_path / "new", ks=(10,))
+    cv = er.cross_validate(str(src / "ratings.csv"), cfg, folds=3, output=out, ks=(10,), fresh=True)
+    assert [f["kept"] for f in cv.folds] == [""] * 3 and cv.summary == truth.summary
+    (src / "ratings.csv").write_bytes(first)  # back to the first data, the record lost: each fold done again
+    (out / RESULTS).unlink()
+    was = er.cross_validate(str(src / "ratings.csv"), cfg, folds=3, output=tmp_path / "first", ks=(10,))
+    cv = er.cross_validate(str(src / "ratings.csv"), cfg, folds=3, output=out, ks=(10,))
+    assert [f["kept"] for f in cv.folds] == [""] * 3 and cv.summary == was.summary != truth.summary
+
+
+def test_a_release_folders_file_changed_or_gone_is_noticed(tmp_path, ml100k_dir):
+    """A source folder (a release's layout) is compared file by file as its dataset recorded them: u.data edited,
+    or u.user removed, is other data."""
+    from embedrec.crossval import _source_changed
+
+    cfg = fast_cfg(tmp_path, **{"data.source": str(ml100k_dir)})
+    api.prepare(cfg.updated({"data.prepared": str(tmp_path / "ds")}))
+    manifest = er.load_dataset(tmp_path / "ds").manifest
+    assert sorted(manifest["inputs"]) == ["u.data", "u.item", "u.user"]
+    assert _source_changed(manifest, cfg.data) is None
+    (ml100k_dir / "u.user").unlink()
+    assert _source_changed(manifest, cfg.data) == f"'{ml100k_dir / 'u.user'}' is gone since its folds were ingested"
+    with open(ml100k_dir / "u.data", "a", encoding="utf-8") as fh:
+        fh.write("1\t2\t3\t881250950\n")
+    assert _source_changed(manifest, cfg.data).startswith(f"'{ml100k_dir / 'u.data'}' changed since its folds were "
+                                                          "ingested: SHA-256 ")
+    assert _source_changed(manifest, cfg.data.__class__(**{**cfg.data.__dict__, "source": "ml-100k"})) is None
+
+
+def test_a_dataframe_source_is_kept_while_it_is_the_same_frame(source, tmp_path):
+    """er.cross_validate(df) reads the frame from a cache file named by its content: the same frame again keeps
+    the folds (its file written again, of the same bytes); another frame is another data.source, refused."""
+    cfg, out = fast_cfg(tmp_path), tmp_path / "cv"
+    df = pd.read_csv(source / "ratings.csv")
+    er.cross_validate(df, cfg, folds=2, output=out, ks=(10,))
+    cv = er.cross_validate(df.copy(), cfg, folds=2, output=out, ks=(10,))
+    assert [f["kept"] for f in cv.folds] == ["run", "run"]
+    other = df[df.index % 5 != 0]
+    with pytest.raises(ConfigError, match=r"holds a cross-validation of another config \(data.source .*dataframe-"):
+        er.cross_validate(other, cfg, folds=2, output=out, ks=(10,))
