@@ -173,9 +173,21 @@ class Recommendations:
 
     def __repr__(self) -> str:
         """The summary line, then the first REPR_ROWS rows (query id, rank, movie id, title, score), the rest
-        counted (a first-hour review: the summary alone said nothing of the answer)."""
+        counted (a first-hour review: the summary alone said nothing of the answer). Several queries whose rows
+        are more than REPR_ROWS: the first REPR_EACH rows of each of the first REPR_QUERIES queries, the rows and
+        queries left counted (a review: the first 10 rows were mostly the first user's)."""
+        import itertools
+
         columns = [self.query_column, "rank", "movie_id", "title", "score"]
-        return _head_repr(self._header(), columns, lambda: self.to_rows(), sum(len(m) for m in self.movie_ids))
+        total = sum(len(m) for m in self.movie_ids)
+        if len(self) < 2 or total <= REPR_ROWS:
+            return _head_repr(self._header(), columns, lambda: self.to_rows(), total)
+        shown = min(len(self), REPR_QUERIES)
+        noun = {"user_id": "user", "movie_id_query": "movie"}.get(self.query_column, "query")
+        return _head_repr(self._header(), columns,
+                          lambda: itertools.chain.from_iterable(itertools.islice(self[i:i + 1].to_rows(), REPR_EACH)
+                                                                for i in range(shown)),
+                          total, queries=(len(self) - shown, noun))
 
     def triples(self) -> Iterator[tuple]:
         """(query id, movie ids, scores) per query (a :class:`StreamAnswer`): what ``Model.write_stream`` takes."""
@@ -493,13 +505,15 @@ class _NoOneScore(UsageError, AttributeError):
 
 
 REPR_ROWS = 10  # a result's repr shows its first rows, as a DataFrame's head (a review found 17K-character reprs)
+REPR_QUERIES, REPR_EACH = 3, 3  # a Recommendations of several queries: this many rows of each of its first queries
 REPR_TITLE = 36  # a title's characters in a repr's row
 
 
-def _head_repr(header: str, columns: list[str], rows, total: int) -> str:
+def _head_repr(header: str, columns: list[str], rows, total: int, queries: tuple[int, str] | None = None) -> str:
     """``header``, then the first REPR_ROWS of ``rows()`` (dicts) in ``columns``, aligned as ``--format table``
     writes them (scores to at most 4 decimals, output._decimals; titles cut to REPR_TITLE characters), and a line
-    counting the rest; the header alone where the rows cannot be read (a repr never raises) or there are none."""
+    counting the rest of the ``total`` rows (and ``queries``: (the queries not shown, what one is called: 'user'),
+    where some are not); the header alone where the rows cannot be read (a repr never raises) or there are none."""
     import itertools
 
     from embedrec.output import _cell, _decimals
@@ -522,9 +536,11 @@ def _head_repr(header: str, columns: list[str], rows, total: int) -> str:
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     lines = [header, "  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
-    if total > len(head):
-        lines.append(f"... {total - len(head):,} more row{'' if total - len(head) == 1 else 's'} (to_frame() has "
-                     "them all)")
+    more = total - len(head)
+    if more > 0:
+        left, noun = queries or (0, "")
+        also = f", {left:,} more {noun if left == 1 else 'queries' if noun == 'query' else noun + 's'}" if left else ""
+        lines.append(f"... {more:,} more row{'' if more == 1 else 's'}{also} (to_frame() has them all)")
     return "\n".join(lines)
 
 

@@ -1544,14 +1544,28 @@ def test_a_results_repr_shows_its_first_rows_and_one_pair_has_a_score(trained_ru
     top = m.recommend(users, k=5)
     text = repr(top)
     lines = text.splitlines()
-    assert lines[0] == "<Recommendations: 29 queries x top-5>" and len(lines) == 2 + REPR_ROWS + 1
+    # several users: the first 3 rows of each of the first 3 (a review: the first 10 rows were mostly one user's)
+    assert lines[0] == "<Recommendations: 29 queries x top-5>" and len(lines) == 2 + 3 * 3 + 1
     assert lines[1].split() == ["user_id", "rank", "movie_id", "title", "score"]
-    rows = list(top.to_rows())
-    for line, row in zip(lines[2:-1], rows, strict=False):
+    rows = [r for r in top.to_rows() if r["user_id"] in (1, 2, 3) and r["rank"] <= 3]
+    assert len(rows) == 9
+    for line, row in zip(lines[2:-1], rows, strict=True):
         assert line.split()[:3] == [str(row["user_id"]), str(row["rank"]), str(row["movie_id"])]
         assert line.endswith(f"{row['score']:.4f}") and row["title"][:REPR_TITLE - 3] in line
-    assert lines[-1] == f"... {len(rows) - REPR_ROWS} more rows (to_frame() has them all)"
+    assert lines[-1] == f"... {29 * 5 - 9} more rows, 26 more users (to_frame() has them all)"
     assert len(text) < 1500 and max(map(len, lines)) < 120
+    lines = repr(m.recommend([1, 2], k=5)).splitlines()  # 10 rows: all shown, as before
+    assert [ln.split()[:2] for ln in lines[2:]] == [[str(u), str(r)] for u in (1, 2) for r in range(1, 6)]
+    lines = repr(m.recommend([1, 2, 3], k=4)).splitlines()  # 12 rows of 3 users: 3 of each, none left out
+    assert [ln.split()[:2] for ln in lines[2:-1]] == [[str(u), str(r)] for u in (1, 2, 3) for r in range(1, 4)]
+    assert lines[-1] == "... 3 more rows (to_frame() has them all)"
+    one = m.recommend(1, k=12)  # one user: its first 10 rows, as before
+    lines = repr(one).splitlines()
+    assert len(lines) == 2 + REPR_ROWS + 1 and [ln.split()[1] for ln in lines[2:-1]] == [str(r) for r in range(1, 11)]
+    assert lines[-1] == "... 2 more rows (to_frame() has them all)"
+    lines = repr(m.similar([6, 7, 8, 9], k=4)).splitlines()  # several movies' similar movies: 'movies'
+    assert [ln.split()[0] for ln in lines[2:-1]] == ["6"] * 3 + ["7"] * 3 + ["8"] * 3
+    assert lines[-1] == "... 7 more rows, 1 more movie (to_frame() has them all)"
     assert repr(m.similar(6, k=2)).splitlines()[1].split()[0] == "movie_id_query"
     assert repr(m.recommend([], k=3)) == "<Recommendations: 0 queries x top-0>"  # no rows: the summary alone
     # (an answer's repr keeps the summary line alone)
