@@ -1659,6 +1659,38 @@ def test_the_default_dimension_is_at_most_the_rank_and_a_chosen_one_is_warned_of
                                                                            ds) == 128
 
 
+def test_a_config_files_model_dim_is_a_choice_alike_for_the_rank_and_the_dimension_search(tmp_path):
+    """A review of session 50: model.dim's source was read by two rules that could disagree: a config file giving
+    the default's value alone (`model: {dim: 128}`) was no choice where the default is lowered to min(users,
+    movies), but a choice where train.als_dims auto decides whether to search (it trained 128 alone). Both now read
+    dim_chosen: a file's default is no choice for either (lowered, and searched from, as no file); a file's own
+    value is one for both (never lowered; auto trains it alone unless the file gives train.als_dims too, as
+    `embedrec config` writes every key); a list beside it is searched as given, model.dim its first dimension,
+    trained as asked."""
+    from embedrec.training.dims import dim_candidates, dim_chosen, within_rank
+
+    def config(text: str, sets=()):
+        file = tmp_path / f"c{len(list(tmp_path.iterdir()))}.yaml"
+        file.write_text(text)
+        return load_config(file, list(sets))
+
+    def searched(cfg) -> tuple:  # 1,000 x 1,000, 10K training ratings: auto may try 2x and 4x
+        return dim_candidates(cfg, 10_000, True, 1000, 1000)
+
+    listed = config("model:\n  dim: 64\ntrain:\n  als_dims: [32, 128]\n")
+    assert dim_chosen(listed) and within_rank(listed, 300, 50).model.dim == 64  # trained as asked, above the rank
+    assert searched(listed) == (32, 128)
+    both = config("model:\n  dim: 64\ntrain:\n  als_dims: auto\n")  # as `embedrec config` writes both keys
+    assert dim_chosen(both) and within_rank(both, 300, 50).model.dim == 64 and searched(both) == (128, 256)
+    alone = config("model:\n  dim: 64\n")
+    assert dim_chosen(alone) and searched(alone) == ()
+    assert searched(config("model:\n  dim: 64\ntrain:\n  als_dims: auto\n", ["model.dim=32"])) == ()
+    default = config("model:\n  dim: 128\n")  # the default's value: no choice, for the rank and the search
+    assert not dim_chosen(default) and within_rank(default, 300, 120).model.dim == 120
+    assert searched(default) == searched(load_config(None, [])) == (256, 512)
+    assert searched(load_config(None, ["model.dim=128"])) == ()  # a --set of it is one
+
+
 def _distinct(records: list) -> list:
     """Each log record once (a record can reach the capture twice, through a handler on the 'embedrec' logger and
     the root's)."""

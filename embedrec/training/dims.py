@@ -65,7 +65,7 @@ def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies:
                         ", ".join(str(x) for x in dims if x > rank), rank,
                         "they are" if sum(x > rank for x in dims) > 1 else "it is")
         return dims
-    if _dim_given(cfg):  # a review: `model.dim=16` trained 32, said at INFO only; implicit's factors=16 is 16
+    if _dim_alone(cfg):  # a review: `model.dim=16` trained 32, said at INFO only; implicit's factors=16 is 16
         if say:  # -v: it is what the user asked for (a line before a resume's refusal was a review's finding)
             log.debug("model.dim %d was given: train.als_dims auto tries no other dimension («--set "
                      "'train.als_dims=[%d]'|train.als_dims=[%d]» measures %d too)", d, 2 * d, 2 * d, 2 * d)
@@ -87,10 +87,11 @@ def dim_candidates(cfg, n_ratings: int, has_valid: bool, n_users: int, n_movies:
 
 
 def dim_source(cfg) -> str:
-    """Where model.dim came from, the one account both rules below read: ``"set"`` (a --set, an override or
-    updated() of it), ``"file"`` (a config file's own value, other than the default; ``auto`` is one, its default
-    being a number), ``"file default"`` (a config file giving the default's value, as `embedrec config` and
-    configs/default.yaml write every key) or ``"default"`` (nobody gave it)."""
+    """Where model.dim came from, the one account both rules below read (:func:`dim_chosen`, which
+    :func:`_dim_alone` asks first): ``"set"`` (a --set, an override or updated() of it), ``"file"`` (a config
+    file's own value, other than the default; ``auto`` is one, its default being a number), ``"file default"`` (a
+    config file giving the default's value, as `embedrec config` and configs/default.yaml write every key) or
+    ``"default"`` (nobody gave it)."""
     from embedrec.config_sections import ModelConfig
 
     if "model.dim" in getattr(cfg, "set_keys", frozenset()):
@@ -100,17 +101,19 @@ def dim_source(cfg) -> str:
     return "file" if cfg.model.dim != ModelConfig.dim else "file default"
 
 
-def _dim_given(cfg) -> bool:
-    """Whether the user chose model.dim (a config file, --set, updated(): :func:`dim_source`) and left
-    train.als_dims to auto: the dimension asked for is then the one trained (and config.yaml records als_dims [],
-    so `train -c` on it trains the same). A file that gives both (configs/default.yaml, or what `embedrec config`
-    writes, whatever its model.dim) keeps auto's search, unless a --set gives model.dim over it."""
-    source = dim_source(cfg)
-    if cfg.model.dim == "auto" or source == "default":
-        return False
+def _dim_alone(cfg) -> bool:
+    """Whether train.als_dims auto trains model.dim alone: the user chose it (:func:`dim_chosen`, what
+    :func:`within_rank` reads too: a --set, updated(), a config file's own value; a file's default is no choice)
+    and did not give train.als_dims with it. The dimension asked for is then the one trained (and config.yaml
+    records als_dims [], so `train -c` on it trains the same). A file that gives both (configs/default.yaml, or what
+    `embedrec config` writes) keeps auto's search from its model.dim, unless a --set gives model.dim over it; a list
+    is searched whatever model.dim's source (:func:`dim_candidates`), model.dim its first dimension, trained as
+    asked where chosen."""
+    if cfg.model.dim == "auto" or not dim_chosen(cfg):  # (a file giving the default's value alone: no choice, for
+        return False                                    # the rank as for the search; a review found it one here)
     # a --set (or updated()) of model.dim over a file that gives both (a review: ./embedrec.yaml as `embedrec
     # config` writes it kept the search), or a file that gives model.dim alone; the keys given with it decide
-    given_with = getattr(cfg, "set_keys" if source == "set" else "explicit_keys", frozenset())
+    given_with = getattr(cfg, "set_keys" if dim_source(cfg) == "set" else "explicit_keys", frozenset())
     return "train.als_dims" not in given_with
 
 
@@ -166,7 +169,7 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
     import dataclasses
 
     if not dims:
-        if chosen is not None and cfg.train.als_dims == "auto" and _dim_given(cfg):  # config.yaml: the dimension
+        if chosen is not None and cfg.train.als_dims == "auto" and _dim_alone(cfg):  # config.yaml: the dimension
             chosen = dataclasses.replace(chosen, train=dataclasses.replace(chosen.train, als_dims=[]))  # trained
         return selected, chosen
     dim0 = int(selected.model.dim)  # model.dim resolved (auto: the fourth root)
