@@ -227,7 +227,9 @@ def ingest_config(source: str | None = None, cfg: Config | None = None, *, outpu
         cfg = set_explicit(cfg, "data.movies", str(movies))
     if output is not None:
         cfg = set_explicit(cfg, "data.prepared", str(output))
-    return cfg
+    from embedrec.fsutil.outputs import through_missing_key
+
+    return through_missing_key(cfg, "data.prepared")  # 'a/../x' with no 'a': 'x', made and named (a review)
 
 
 def ingested_with(prepared) -> tuple[str | None, str | None, list[str]]:
@@ -472,6 +474,10 @@ def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None
         else:
             path_argument(dataset, "dataset", "tune_dims", "er.tune_dims(cfg, dataset=ds) sweeps on ds")
             cfg = cfg.updated({"data.prepared": str(dataset)})
+    from embedrec.fsutil.outputs import through_missing_key
+
+    # run.dir=a/../x, no 'a': x, where the sweep goes (tune.sweep says it too) and the written config's run beside it
+    cfg = through_missing_key(through_missing_key(cfg, "run.dir"), "tune.dir")
     given = {}
     for name, values, kind in (("dims", dims, int), ("weight_decays", weight_decays, float)):
         if values is None:

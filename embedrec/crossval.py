@@ -261,7 +261,10 @@ def cross_validate(source: str | Path | pd.DataFrame | None = None, cfg: Config 
         cfg = api.ingest_config(source, cfg, call="cross_validate")
         if output is not None:
             api.path_argument(output, "output", "cross_validate", "er.cross_validate(source, cfg, output='runs/cv')")
-        out = Path(output) if output is not None else default_output(cfg)
+        from embedrec.fsutil.outputs import through_missing
+
+        # a '..' after a folder not there taken out with it, as every output's (a review: 'a/../cv' left an 'a')
+        out = through_missing(Path(output) if output is not None else default_output(cfg))
         ks = _ks(ks)
         fold_config(cfg, out, k, 0)  # every key checked together (split.test, a time method) before a folder is made
         from embedrec.data.readers import check_source

@@ -35,7 +35,7 @@ from embedrec.data.summary import format_summary, summarise, warn_empty_splits, 
 from embedrec.errors import ConfigError, DataError, OutputExists
 from embedrec.fsutil.files import io_error, note_made
 from embedrec.fsutil.locks import target_lock
-from embedrec.fsutil.outputs import check_replaceable, refuse_dangling
+from embedrec.fsutil.outputs import check_replaceable, refuse_dangling, through_missing
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig, SplitConfig
@@ -112,7 +112,8 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
            progress: bool = False, full_config: dict | None = None) -> dict:
     """Run the whole ingest and return the summary (also stored in the manifest)."""
     t0 = time.perf_counter()
-    out = Path(output or cfg.prepared)
+    out = through_missing(Path(output or cfg.prepared))  # a '..' after a folder not there: out with it, as every
+    # output's (a review: -o a/../x made 'a' with mkdir -p and left it)
     if split_cfg.last_k is not None and split_cfg.method != "user_time":  # a review: the split ignored it
         raise ConfigError(f"config key 'split.last_k' holds out each user's last k ratings, which only "
                           f"split.method=user_time does (it is {split_cfg.method}); add «--set split.method=user_time», "

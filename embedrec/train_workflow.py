@@ -176,12 +176,14 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
     losses: ``replica.train_replicated``)."""
     from embedrec import device
     from embedrec.distributed import lock_run
+    from embedrec.fsutil.outputs import through_missing_key
     from embedrec.run_checks import check_run_folder
     from embedrec.training.folders import check_training_files
     from embedrec.worker_pool import refuse_in_spawned_main
 
     refuse_in_spawned_main("train_run")
     resume, progress = flag(resume, "resume", "train_run"), flag(progress, "progress", "train_run")
+    cfg = through_missing_key(cfg, "run.dir")  # run.dir=a/../x with no 'a': x, and no 'a' made (a review)
     # before anything is written there (and before the lock file is made in it; resume: its place only)
     check_run_folder(cfg.run.dir, contents=not resume)
     check_training_files(cfg.run.dir)  # a folder named checkpoint.pt: said, not "nothing to resume"

@@ -136,7 +136,9 @@ class TrainedModel(Model):
         if run_dir is not None and (not isinstance(run_dir, (str, os.PathLike)) or str(run_dir) == ""):
             raise UsageError(f"save: run_dir {shorten(repr(run_dir))} is not a folder path (an unset variable?); "
                              "give the run folder, or None for config.run.dir")
-        run_dir = Path(run_dir if run_dir is not None else self.config.run.dir)
+        from embedrec.fsutil.outputs import through_missing
+
+        run_dir = through_missing(Path(run_dir if run_dir is not None else self.config.run.dir))  # no stray 'a'
         check_run_folder(run_dir)  # as train: new, empty, or a run (a review: a user's 'current' file was replaced)
         return self._publish(run_dir)
 

@@ -376,8 +376,11 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     the writer lock of the tune folder (``.lock`` in it) while it runs."""
     from embedrec.config_ingest import dislikes_warning, ingest_settings_warning
     from embedrec.data.dataset import load_dataset
+    from embedrec.fsutil.outputs import through_missing_key
     from embedrec.training.fit import no_valid_reason, resolve_metric, with_vectors
 
+    # run.dir=a/../x (or tune.dir) with no 'a': x, made and named so, and no 'a' made (a review: mkdir -p made it)
+    cfg = through_missing_key(through_missing_key(cfg, "run.dir"), "tune.dir")
     tol = cfg.tune.tolerance if tolerance is None else tolerance
     source = "auto" if tol == "auto" else "given"
     if tol == "auto":

@@ -3435,6 +3435,42 @@ def test_a_failed_output_removes_the_folders_made_for_it(tmp_path):
     assert os.listdir(tmp_path) == ["a"] and os.listdir(tmp_path / "a") == []
 
 
+def test_train_and_ingest_take_a_dotdot_after_a_folder_not_there_out_with_it(base, tmp_path, monkeypatch):
+    """A review of session 50: `train --set run.dir=a/../runs/x` and `ingest -o a/../data/x` made 'a' (mkdir -p)
+    and left it. A '..' after a folder not there goes with it, as every output's (fsutil.outputs.through_missing):
+    the dataset and the run are written, noted and named where they are, and no 'a' is made; er.ingest,
+    api.train_run and TrainedModel.save alike, and cross-validate's --output and tune-dims' run.dir (its RUN/tune).
+    A '..' after a folder or a link that is there is the file system's (after a link: its target's parent)."""
+    import embedrec as er
+
+    monkeypatch.chdir(tmp_path)
+    csv = base[0].parent / "ratings.csv"
+    r = invoke("ingest", csv, "-o", "a/../data/ds")
+    assert r.exit_code == 0 and "note: made the folder 'data' for 'data/ds'\n" in r.stderr, r.stderr
+    assert "--set data.prepared=data/ds" in r.stderr, r.stderr  # train's advice names where it is
+    sets = ["model.dim=4", "train.epochs=1", "model.objective=explicit", "train.optimizer=adam"]
+    r = invoke("train", "--set", "data.prepared=data/ds", "--set", "run.dir=b/../runs/x",
+               *[a for s in sets for a in ("--set", s)])
+    assert r.exit_code == 0 and "note: made the folder 'runs' for 'runs/x'\n" in r.stderr, r.stderr
+    assert "run in runs/x " in r.stderr and Path("runs/x/current/manifest.json").is_file(), r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["data", "runs"]
+    ds = er.ingest(csv, output="c/../data/ds2")
+    assert ds.path == Path("data/ds2") and (tmp_path / "data" / "ds2" / "current").is_dir()
+    cfg = er.load_config(None, [*sets, "data.prepared=data/ds2", "run.dir=d/../runs/y"])
+    from embedrec.api import train_run
+
+    train_run(cfg)
+    model = er.train(ds, cfg)
+    assert model.save("e/../runs/z").parent == Path("runs/z")
+    assert sorted(os.listdir(tmp_path)) == ["data", "runs"] and sorted(os.listdir("runs")) == ["x", "y", "z"]
+    quick = [a for s in [*sets, "train.epochs=1"] for a in ("--set", s)]
+    r = invoke("cross-validate", "-q", csv, "--folds", "2", "-o", "f/../runs/cv", *quick)
+    assert r.exit_code == 0 and Path("runs/cv/cross_validation.json").is_file(), r.stderr
+    r = invoke("tune-dims", "-q", "--dims", "2,4", "--run", "g/../runs/x", "--set", "data.prepared=data/ds", *quick)
+    assert r.exit_code == 0 and Path("runs/x/tune/tune.json").is_file(), r.stderr
+    assert sorted(os.listdir(tmp_path)) == ["data", "runs"]
+
+
 def test_through_missing_takes_out_a_dotdot_after_a_folder_not_there(tmp_path, monkeypatch):
     """A review: --topk-all a/../b/top.parquet with no 'a' made 'a' (mkdir -p), named only 'a/../b' in its note,
     and left 'a' where the write failed. A '..' after a folder not there goes with it; one after a folder or a link

@@ -50,12 +50,15 @@ def train(cfg: Config, resume, run_dir, fmt):
     from embedrec.api import train_run
     from embedrec.device import secondary
     from embedrec.errors import Interrupted, how_stopped, signal_name, stop_signal
+    from embedrec.fsutil.outputs import through_missing_key
     from embedrec.run_layout import has_checkpoint, published_since
 
     if run_dir:
         from embedrec.config import set_explicit
 
         cfg = set_explicit(cfg, "run.dir", run_dir)
+    cfg = through_missing_key(cfg, "run.dir")  # the folder made, named in every line below ('a/../x': 'x')
+    run_dir = cfg.run.dir if run_dir else None
     started = time.time()  # a model published from here on is this command's
     since = 0.0 if resume else started - 1  # checkpoints this command wrote (or, resuming, any)
     try:

@@ -86,6 +86,10 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
         from embedrec.config import set_explicit
 
         cfg = set_explicit(cfg, "run.dir", run_dir)
+    from embedrec.fsutil.outputs import through_missing_key
+
+    cfg = through_missing_key(cfg, "run.dir")  # the folder made, named in every line below ('a/../x': 'x')
+    run_dir = cfg.run.dir if run_dir else None
     dim_list = _numbers(dims, "--dims", int)
     input_config = find_config(click.get_current_context().params.get("config_path"))  # -c, $EMBEDREC_CONFIG, ./
     wd_list, share = _numbers(wds, "--weight-decay"), _tolerance(tolerance)

@@ -184,6 +184,24 @@ def through_missing(target: Path) -> Path:
     return Path(*kept) if kept else Path(".")
 
 
+def through_missing_key(cfg, key: str):
+    """``cfg`` (a Config) with its folder at ``key`` ('run.dir', 'data.prepared') named as it is made: a '..' after
+    a folder not there taken out with it (:func:`through_missing`), so that the folder a command makes, locks and
+    names is the one every later use of the key finds; ``cfg`` itself where nothing changes (a review: `train --set
+    run.dir=a/../x` and `ingest -o a/../x` made 'a' with mkdir -p and left it)."""
+    import dataclasses
+
+    section, name = key.split(".")
+    part = getattr(cfg, section)
+    value = getattr(part, name)
+    if not isinstance(value, str) or ".." not in Path(value).parts:
+        return cfg
+    made = through_missing(Path(value))
+    if made == Path(value):
+        return cfg
+    return dataclasses.replace(cfg, **{section: dataclasses.replace(part, **{name: str(made)})})
+
+
 def _make_parent(target: Path, fix: str) -> list[Path]:
     """The folders a new ``target`` goes in, made where missing (:func:`output_parent`'s rule), each said in a note;
     a full or read-only disk in one line. Returns the folders made, deepest first, which a failed write removes
