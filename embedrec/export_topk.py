@@ -13,7 +13,7 @@ import numpy as np
 
 from embedrec.errors import OutputExists, OutputRefused, UsageError
 from embedrec.export_tables import MARKER, is_export, opened_run
-from embedrec.fsutil.files import side_stem
+from embedrec.fsutil.files import real_dir, side_stem
 from embedrec.fsutil.outputs import (
     TMP,
     atomic_dir,
@@ -78,7 +78,7 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
         import tempfile
 
         parts = Path(g.share(tempfile.mkdtemp(prefix=f".{side_stem(path.name)}.{TMP}-{os.getpid()}-parts-",
-                                              dir=path.parent) if g.leader else None))
+                                              dir=real_dir(path.parent)) if g.leader else None))
         try:
             err = None
             listed = 0

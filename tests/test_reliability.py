@@ -3471,6 +3471,31 @@ def test_train_and_ingest_take_a_dotdot_after_a_folder_not_there_out_with_it(bas
     assert sorted(os.listdir(tmp_path)) == ["data", "runs"]
 
 
+def test_a_dotdot_after_a_link_is_where_the_file_system_finds_it(base, tmp_path, monkeypatch):
+    """Found with the test above: with ln -> far/in, 'ln/..' is far (the file system follows the link), where
+    os.path.abspath and normpath say '.'. `ingest -o ln/../ds` failed (tempfile made its files by abspath, in
+    './ds...', and their rename found no folder), `train --set data.prepared=ln/../ds` refused the dataset's
+    current as leading out of it (generations.inside_name), and `train --set run.dir=ln/../run` made and locked
+    './run/.lock' (locks.lock_key), so two writers naming one run apart did not exclude each other. Each now goes
+    where the file system finds it: far/ds, far/run, and nothing made here."""
+    from embedrec.fsutil.locks import lock_key
+
+    monkeypatch.chdir(tmp_path)
+    csv = base[0].parent / "ratings.csv"
+    (tmp_path / "far" / "in").mkdir(parents=True)
+    os.symlink("far/in", "ln")
+    assert lock_key("ln/../run/.lock") == str(tmp_path / "far" / "run" / ".lock")
+    assert lock_key("runs/x/.lock") == str(tmp_path / "runs" / "x" / ".lock")  # no '..': its absolute path
+    r = invoke("ingest", "-q", csv, "-o", "ln/../ds")
+    assert r.exit_code == 0 and (tmp_path / "far" / "ds" / "current").is_dir(), r.stderr
+    r = invoke("train", "-q", "--set", "data.prepared=ln/../ds", "--set", "run.dir=ln/../run", "--set", "model.dim=4",
+               "--set", "train.epochs=1", "--set", "model.objective=explicit", "--set", "train.optimizer=adam")
+    assert r.exit_code == 0 and (tmp_path / "far" / "run" / "current").is_dir(), r.stderr
+    assert invoke("recommend", "-q", "--run", "ln/../run", "--user", "1", "-k", "2").exit_code == 0
+    assert invoke("ingest", "-q", csv, "-o", "ln/../ds", "--overwrite").exit_code == 0
+    assert sorted(os.listdir(tmp_path)) == ["far", "ln"] and sorted(os.listdir("far")) == ["ds", "in", "run"]
+
+
 def test_through_missing_takes_out_a_dotdot_after_a_folder_not_there(tmp_path, monkeypatch):
     """A review: --topk-all a/../b/top.parquet with no 'a' made 'a' (mkdir -p), named only 'a/../b' in its note,
     and left 'a' where the write failed. A '..' after a folder not there goes with it; one after a folder or a link

@@ -40,6 +40,15 @@ def tempfile_module():
     return tempfile
 
 
+def real_dir(folder: str | Path) -> str:
+    """``folder`` as given, or, where it holds a '..', as the file system finds it (os.path.realpath): for what
+    names a place by os.path.abspath, which takes a '..' after a link for the link's own folder's ('ln' -> far/in:
+    'ln/..' is far, abspath says '.'). tempfile's ``dir=`` (mkstemp made the file in another folder than the
+    target's, and its rename failed: found with `ingest -o ln/../ds`) and a writer lock's name (a run named
+    'ln/../run' was locked, and its .lock made, in './run')."""
+    return os.path.realpath(folder) if os.pardir in Path(folder).parts else str(folder)
+
+
 def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -83,7 +92,7 @@ def atomic_write_bytes(path: str | Path, data, durable: bool = True) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile_module().mkstemp(prefix=f".{side_stem(path.name)}.", dir=path.parent)
+    fd, tmp = tempfile_module().mkstemp(prefix=f".{side_stem(path.name)}.", dir=real_dir(path.parent))
     noted = None
     try:
         os.chmod(tmp, 0o666 & ~umask())

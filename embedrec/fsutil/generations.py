@@ -252,7 +252,9 @@ def inside_name(root, link: str, name: str) -> str:
     run's current re-pointed into another run served that model, and verify passed it)."""
     from embedrec.errors import ArtifactError
 
-    target = os.path.normpath(os.path.join(root, name))
+    # normpath only of the link's own text ('gen-X/', './gen-X'): a root of 'ln/../ds', ln a link, is where ln's
+    # target's parent is, which normpath would take for '.' (found with `train --set data.prepared=ln/../ds`)
+    target = os.path.join(root, os.path.normpath(name))
     here = os.path.realpath(root)
     if os.path.dirname(os.path.realpath(target)) != here or os.path.basename(target) in ("", os.curdir, os.pardir):
         raise ArtifactError(f"'{Path(root) / link}' points to '{name}', outside '{root}': a run's or dataset's "

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from embedrec.errors import ArtifactError, Busy, OutputRefused, shorten
-from embedrec.fsutil.files import io_error, note_made, pid_alive, rmtree, side_stem, umask
+from embedrec.fsutil.files import io_error, note_made, pid_alive, real_dir, rmtree, side_stem, umask
 
 
 def target_lock(target: str | Path, command: str, fix: str):
@@ -86,7 +86,7 @@ def writer_of(lock_file: str | Path) -> tuple[str, str] | None:
     would be refused, so a dead one's line is not probed)."""
     import fcntl
 
-    key = os.path.abspath(lock_file)
+    key = lock_key(lock_file)
     if key in _held():
         return None
     try:
@@ -112,6 +112,12 @@ def writer_of(lock_file: str | Path) -> tuple[str, str] | None:
         os.close(fd)
 
 
+def lock_key(lock_file: str | Path) -> str:
+    """The name a writer lock is held and made under: its absolute path, its folder as the file system finds it
+    where the path holds a '..' (:func:`files.real_dir`: 'ln/../run/.lock' is in the folder beside ln's target)."""
+    return os.path.abspath(os.path.join(real_dir(os.path.dirname(lock_file) or "."), os.path.basename(lock_file)))
+
+
 @contextlib.contextmanager
 def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix: str,
                    remove: bool = False) -> Iterator[None]:
@@ -126,7 +132,7 @@ def exclusive_lock(lock_file: str | Path, target: str | Path, command: str, fix:
     """
     import fcntl
 
-    key = os.path.abspath(lock_file)
+    key = lock_key(lock_file)
     held = _held()
     if key in held:
         held[key].depth += 1
@@ -222,7 +228,7 @@ def locked_folder(folder: str | Path, command: str, fix: str, make_fix: str, loc
             except BaseException:  # still holding the lock: no other writer can be using the folder (while the
                 # lock file is still the held one: a review found another writer's lock and folder removed after a
                 # user deleted this writer's lock file)
-                hold = _held().get(os.path.abspath(folder / lock))
+                hold = _held().get(lock_key(folder / lock))
                 with contextlib.suppress(OSError):
                     if made and hold is not None and _same_file(hold.fd, str(folder / lock)) and \
                             [p.name for p in folder.iterdir()] == [lock]:

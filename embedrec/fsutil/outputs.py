@@ -22,6 +22,7 @@ from embedrec.fsutil.files import (
     note_made,
     pid_alive,
     probe_json,
+    real_dir,
     rmtree,
     side_stem,
     tempfile_module,
@@ -71,7 +72,8 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
         if target.exists():  # again, under the lock: another writer may have created it meanwhile
             check_replaceable(target, ours)
         try:
-            tmp = Path(tempfile_module().mkdtemp(prefix=f".{side_stem(target.name)}.{TMP}-{os.getpid()}-", dir=target.parent))
+            tmp = Path(tempfile_module().mkdtemp(prefix=f".{side_stem(target.name)}.{TMP}-{os.getpid()}-",
+                                                 dir=real_dir(target.parent)))
         except OSError as e:
             raise (io_error(e, target.parent, fix) or e) from None
         os.chmod(tmp, 0o777 & ~umask())
@@ -262,7 +264,7 @@ def output_parent(target: Path, fix: str) -> None:
                                 f"path goes{inside}; {fix}")
         raise OutputRefused(f"'{there}' is a file, where a folder of the output path goes{inside}; {fix}")
     try:
-        with tempfile.NamedTemporaryFile(dir=there, prefix=".embedrec-probe-"):
+        with tempfile.NamedTemporaryFile(dir=real_dir(there), prefix=".embedrec-probe-"):
             pass
     except OSError as e:
         err = io_error(OSError(e.errno, e.strerror), there, fix)
@@ -306,7 +308,7 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
         check_file_replaceable(target, overwrite, ours, fix)
         try:
             fd, name = tempfile_module().mkstemp(prefix=f".{side_stem(target.name)}.{TMP}-{os.getpid()}-", suffix=suffix,
-                                           dir=target.parent)
+                                                 dir=real_dir(target.parent))
         except OSError as e:
             raise (io_error(e, target.parent, fix) or e) from None
         os.close(fd)
