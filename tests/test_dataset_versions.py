@@ -162,6 +162,27 @@ def test_old_flat_layout_loads_and_is_replaced_by_generations(csv, tmp_path):
         run_dataset(run)
 
 
+def test_a_reader_of_the_flat_layout_reads_again_once_an_ingest_made_it_generations(csv, tmp_path):
+    """ingest --overwrite turns a flat dataset into generations in place (its flat files replaced by links into
+    the new generation one by one): a load that opened the flat folder before sees it, and reads the dataset
+    again through current, never a mix of the two."""
+    from embedrec.data.dataset import _open_folder
+
+    ingest(csv, tmp_path / "v", 1)
+    flat = _flat_copy(tmp_path / "v", tmp_path / "flat")
+    folder, hold, fd, gone = _open_folder(flat)
+    try:
+        assert folder == flat and not gone()
+        ingest(csv, flat, 2, overwrite=True)
+        assert gone()
+    finally:
+        if hold is not None:
+            hold.close()
+        else:
+            os.close(fd)
+    assert load_dataset(flat).fingerprint == reference(csv, tmp_path, 2).fingerprint
+
+
 def test_verify_checks_the_current_generation(csv, tmp_path):
     from click.testing import CliRunner
 

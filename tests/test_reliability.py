@@ -2641,25 +2641,44 @@ def test_a_fifo_or_a_device_in_place_of_a_file_is_refused_at_once(base, tmp_path
 
 
 def test_overwrite_of_a_dataset_written_before_generations_keeps_a_users_files(base, tmp_path):
-    """A red team: a dataset folder with its files directly in it (written before generations) is replaced
-    whole by `ingest --overwrite`, and a user's keep.txt in it went with it, without a word. Now refused,
-    naming the file; without it the folder is replaced (and takes the generations layout)."""
+    """A red team: a dataset folder with its files directly in it (written before generations) was replaced
+    whole by `ingest --overwrite`, and a user's keep.txt in it went with it, without a word; then it was refused,
+    naming keep.txt, but one whose manifest lists no files (an earlier embedrec's) was still replaced whole, keep.txt
+    with it. Now it takes generations in place (a review of session 50): its first generation written inside it,
+    the flat files embedrec wrote (by their names) replaced by the links into current, and keep.txt kept, said in
+    a warning; again, as generations, nothing is said. A conversion stopped after its publish leaves flat files
+    beside current, which the next ingest replaces."""
+    from embedrec.data.layout import LINKS
+
     ds, _ = base
     csv = ds.parent / "ratings.csv"
-    flat = tmp_path / "flat"
-    flat.mkdir()
-    for p in current(ds).iterdir():
-        shutil.copy(p, flat / p.name)
-    (flat / "keep.txt").write_text("mine")
-    r = invoke("ingest", "-q", csv, "-o", flat, "--overwrite")
-    assert r.exit_code == 2 and one_line(r) == (f"error: '{flat}' holds files its manifest does not list (keep.txt), "
-                                                "which replacing the folder would delete; move them out first, or "
-                                                "choose another output folder")
-    assert (flat / "keep.txt").read_text() == "mine"
-    (flat / "keep.txt").unlink()
+    for listed in (True, False):
+        flat = tmp_path / f"flat-{listed}"
+        flat.mkdir()
+        for p in current(ds).iterdir():
+            shutil.copy(p, flat / p.name)
+        if not listed:  # an earlier embedrec's manifest, which lists no files
+            m = json.loads((flat / "manifest.json").read_text())
+            del m["files"]
+            (flat / "manifest.json").write_text(json.dumps(m))
+        if not (flat / "rated_below.parquet").exists():  # an optional table of the flat layout: removed by name
+            shutil.copy(flat / "test.parquet", flat / "rated_below.parquet")
+        (flat / "keep.txt").write_text("mine")
+        r = invoke("ingest", "-q", csv, "-o", flat, "--overwrite")
+        assert r.exit_code == 0, r.stderr
+        gen = os.readlink(flat / "current")
+        assert r.stderr == (f"'{flat}' held a dataset of the older flat layout, now in generations (current -> "
+                            f"{gen}): the files embedrec wrote there are replaced, and those it did not write are "
+                            "kept (keep.txt)\n"), r.stderr
+        assert sorted(os.listdir(flat)) == sorted(["current", gen, "keep.txt", *LINKS])
+        assert all(os.readlink(flat / n) == f"current/{n}" for n in LINKS)
+        assert (flat / "keep.txt").read_text() == "mine" and invoke("verify", flat).exit_code == 0
+        r = invoke("ingest", "-q", csv, "-o", flat, "--overwrite")  # and again, as generations
+        assert r.exit_code == 0 and r.stderr == "" and (flat / "keep.txt").read_text() == "mine", r.stderr
+    (flat / "train.parquet").unlink()  # stopped after the publish: a flat file beside current still
+    shutil.copy(current(flat) / "train.parquet", flat / "train.parquet")
     assert invoke("ingest", "-q", csv, "-o", flat, "--overwrite").exit_code == 0
-    assert (flat / "current").is_symlink()
-    assert invoke("ingest", "-q", csv, "-o", flat, "--overwrite").exit_code == 0  # and again, as generations
+    assert os.readlink(flat / "train.parquet") == "current/train.parquet" and (flat / "keep.txt").is_file()
 
 
 def test_overwrite_through_a_link_to_a_folder_replaces_the_folder_and_keeps_the_link(base, tmp_path):

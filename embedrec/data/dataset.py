@@ -19,7 +19,9 @@ Layout (generations, like a run directory)::
 ``load_dataset`` resolves ``current`` once, reads every file through one handle of that generation and holds
 it (a shared flock) for as long as the Dataset lives; an ingest prunes older generations but never a held
 one, so a long pipeline survives any number of publishes. A dataset in the older flat layout (the files
-directly in DATASET) still loads, and ``ingest --overwrite`` turns it into generations.
+directly in DATASET) still loads, and ``ingest --overwrite`` turns it into generations in place: its first
+generation written inside it, then the flat files it wrote (``FLAT``, by name) replaced by the links, a user's
+own files there kept and warned of.
 
 Where a dataset is and whether a folder holds one (``current``, a run's record of it, a move), and what is said
 where it is not, are ``data/layout.py``'s rules (pandas-free: serving's ``history`` follows them too).
@@ -172,6 +174,60 @@ def current_generation(folder) -> str | None:
     return current_link(folder) or None
 
 
+# the files ingest wrote directly in DATASET before generations: the manifest and the tables (data/layout.py's
+# LINKS, which name them now as links into current) and the optional ones
+FLAT = (*LINKS, *(f"{n}.parquet" for n in OPTIONAL))
+
+
+def _flat_layout(root: Path) -> bool:
+    """Whether ``root`` holds a dataset of the older flat layout: its manifest a file directly in it (no link) and
+    no ``current``."""
+    manifest = root / "manifest.json"
+    return manifest.is_file() and not manifest.is_symlink() and not os.path.lexists(root / "current")
+
+
+def _retire_flat(root: Path) -> list[str]:
+    """Once ``root/current`` names the new generation: the files of the older flat layout directly in ``root``,
+    by their names (``FLAT``; a link or a folder of such a name is left), each of ``LINKS`` swapped for its link
+    into current in one rename (a reader still reading the flat folder finds the old file or the new one, and
+    loads again: :func:`_open_folder`'s ``gone``), the others removed. Also what a conversion killed before it
+    ended left beside ``current``. Returns the names replaced."""
+    from embedrec.fsutil.files import fsync_dir
+    from embedrec.fsutil.generations import swap_link
+
+    retired = []
+    for name in FLAT:
+        p = root / name
+        if p.is_symlink() or not p.is_file():
+            continue
+        if name in LINKS:
+            swap_link(root, f"current/{name}", name)
+        else:
+            p.unlink()
+        retired.append(name)
+    if retired:
+        fsync_dir(root)
+    return retired
+
+
+def _warn_kept(root: Path, generation: str) -> None:
+    """Say the files a dataset folder of the flat layout held beside embedrec's, kept as they were once it is in
+    generations (as pruning says a folder it keeps for a name embedrec does not write)."""
+    import logging
+    import re
+
+    from embedrec.fsutil.generations import VERSION
+
+    own = re.compile(re.escape(GEN) + "-" + VERSION)
+    theirs = sorted(n for n in os.listdir(root) if not n.startswith(".") and n != "current" and n not in LINKS
+                    and not own.fullmatch(n))
+    if theirs:
+        shown = ", ".join(theirs[:3]) + (f" and {len(theirs) - 3} more" if len(theirs) > 3 else "")
+        logging.getLogger("embedrec").warning(
+            "'%s' held a dataset of the older flat layout, now in generations (current -> %s): the files embedrec "
+            "wrote there are replaced, and those it did not write are kept (%s)", root, generation, shown)
+
+
 def _link_files(root: Path) -> None:
     """DATASET/manifest.json, DATASET/<name>.parquet -> current/<name>, where nothing of that name is."""
     for name in LINKS:
@@ -184,33 +240,48 @@ def publish_dataset(root: str | Path, write, overwrite: bool = False, command: s
     """Call ``write(tmp)`` to fill a new generation of the dataset at ``root`` and make it ``current``
     atomically; returns the generation folder. Older generations are pruned unless a reader holds them.
 
-    A new ``root`` (or one in the flat layout) is built whole beside it and swapped in (outputs.atomic_dir), so a
-    killed ingest leaves no half-made dataset; an empty folder (a volume's mount point, which cannot be
-    renamed) gets its first generation written inside it, as later ones are. Writers are serialised by the lock
-    beside ``root``; the temporary folders of killed writers are swept under it.
+    A new ``root`` is built whole beside it and swapped in (outputs.atomic_dir), so a killed ingest leaves no
+    half-made dataset; an empty folder (a volume's mount point, which cannot be renamed) gets its first generation
+    written inside it, as later ones are, and so does one in the older flat layout, whose flat files embedrec wrote
+    are then replaced by the links (:func:`_retire_flat`) and a user's own files there kept, and said (a review:
+    it was replaced whole, and a user's file in it went where its manifest listed no files). Writers are
+    serialised by the lock beside ``root``; the temporary folders of killed writers are swept under it.
     """
     from embedrec.fsutil.files import io_error
     from embedrec.fsutil.generations import publish_generation
     from embedrec.fsutil.locks import target_lock
-    from embedrec.fsutil.outputs import atomic_dir, check_replaceable, refuse_cwd, sweep_stale
+    from embedrec.fsutil.outputs import (
+        atomic_dir,
+        check_replaceable,
+        refuse_cwd,
+        refuse_inside_store,
+        sweep_stale,
+    )
 
     root = Path(root)
     with target_lock(root, command, fix):
         sweep_stale(root)  # .<name>.tmp-<pid>-* beside it, from killed writers of the flat layout
         empty = root.is_dir() and not root.is_symlink() and not any(root.iterdir())
-        if versioned(root) or (empty and overwrite):  # an empty folder (a mount point) is filled in place
+        flat = _flat_layout(root)
+        # an empty folder (a mount point) is filled in place, and so is one of the flat layout
+        if versioned(root) or (empty and overwrite) or flat:
             refuse_cwd(root)
+            if flat:  # (as atomic_dir refused them: a generation given itself, DATASET/gen-X, is flat too)
+                refuse_inside_store(root)
             if not overwrite:
                 raise OutputExists(f"output directory '{root}' already exists; pass «--overwrite|overwrite=True» to replace it, "
                                     "or choose another path")
             check_replaceable(root, is_dataset)
             try:
                 final = publish_generation(root, GEN, write, KEEP)
+                retired = _retire_flat(root)
                 _link_files(root)
             except OSError as e:
                 if io_error(e, root, fix) is not None:
                     raise io_error(e, root, fix) from None
                 raise
+            if retired:
+                _warn_kept(root, final.name)
             return final
         with atomic_dir(root, overwrite=overwrite, ours=is_dataset, command=command, fix=fix) as tmp:
             final = publish_generation(tmp, GEN, write, KEEP)
@@ -331,9 +402,10 @@ def _open_folder(path: Path) -> tuple[Path, object, int, object]:
     finally:
         os.close(root_fd)
 
-    def gone() -> bool:
+    def gone() -> bool:  # (the flat layout: also once an ingest made it generations, in place)
         try:
-            return os.fstat(fd).st_nlink == 0 or (folder == path and _identity(path) != ident)
+            return os.fstat(fd).st_nlink == 0 or (folder == path and (_identity(path) != ident or
+                                                                      _is_generations(fd)))
         except OSError:
             return True
 

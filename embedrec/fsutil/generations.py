@@ -36,7 +36,8 @@ def current_link(root, link: str = "current", dir_fd: int | None = None) -> str:
         return ""
 
 
-LINK_TMP = re.compile(r"\.current\.[0-9]+")  # swap_link's temporary name for the new 'current'
+# swap_link's temporary name for the new 'current' (or a dataset's link that replaces a file of its flat layout)
+LINK_TMP = re.compile(r"\.(?:current|manifest\.json|[a-z_]+\.parquet)\.[0-9]+")
 
 
 def swap_link(root: Path, name: str, link: str = "current") -> None:
@@ -134,18 +135,6 @@ def _written(folder: Path) -> int:
         except OSError:
             continue
     return 0
-
-
-def unlisted(folder: Path) -> list[str]:
-    """The entries of a generation folder its manifest does not list (a user's own files put there); none when
-    the manifest cannot be read or lists no files (:func:`not_ours` says why such a folder is no prune's)."""
-    listed = _listed(probe_json(folder / "manifest.json"))
-    if listed is None:
-        return []
-    try:
-        return sorted(n for n in os.listdir(folder) if n not in listed)
-    except OSError:
-        return []
 
 
 def _listed(m) -> set[str] | None:

@@ -28,7 +28,7 @@ from embedrec.fsutil.files import (
     tempfile_module,
     umask,
 )
-from embedrec.fsutil.generations import changed_files, unlisted
+from embedrec.fsutil.generations import changed_files
 from embedrec.fsutil.locks import confirm_held, target_lock
 
 log = logging.getLogger("embedrec")
@@ -374,18 +374,13 @@ def check_replaceable(target: Path, ours=None) -> None:
     if not entries:
         return
     if ours is not None and ours(target):
-        # a folder written before generations holds its files directly, and replacing it replaces the folder: a
-        # user's own files in it would go too (a red team: `ingest --overwrite` deleted keep.txt without a word)
+        # a dataset of the flat layout, written before generations, is not replaced whole: data.dataset's
+        # publish_dataset keeps a user's files in it; one of its own files that someone changed since is refused,
+        # as export refuses one (a red team: a user's train.parquet beside a copied manifest.json went)
         flat = (target / "manifest.json").is_file() and not (target / "manifest.json").is_symlink() and \
             not os.path.lexists(target / "current")
-        theirs = unlisted(target) if flat else []
-        if theirs:
-            shown = ", ".join(shorten_name(n) for n in theirs[:5]) + (f" and {len(theirs) - 5} more"
-                                                                      if len(theirs) > 5 else "")
-            raise OutputRefused(f"'{target}' holds files its manifest does not list ({shown}), which replacing "
-                                "the folder would delete; move them out first, or choose another output folder")
         changed = changed_files(target) if flat else []
-        if changed:  # a red team: a user's train.parquet beside a copied manifest.json went, where export refuses
+        if changed:
             shown = ", ".join(shorten_name(n) for n in changed[:5]) + (f" and {len(changed) - 5} more"
                                                                        if len(changed) > 5 else "")
             one = len(changed) == 1
