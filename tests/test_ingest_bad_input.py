@@ -1822,3 +1822,57 @@ def test_lines_like_it_writes_the_lines_as_the_message_writes_its_own():
     assert lines_like_it(1, [11]) == ""
     assert lines_like_it(3, [11, 1999991, 2000000]) == " (3 lines like it: 11, 1999991, 2000000)"
     assert lines_like_it(12345, [5, 6], "row") == " (12,345 rows like it: 5, 6, ...)"
+
+
+def test_a_rating_column_of_like_and_dislike_names_the_weights_that_read_it_and_they_do(tmp_path):
+    # a review: 'is not a number' with no word of data.event_weights; then {like: 1, dislike: -1} was refused as a
+    # summed log's weight below 0; the third try read it. The first error now gives the recipe that works.
+    import shlex
+
+    src = tmp_path / "ratings.csv"
+    src.write_text("user,movie,verdict\n" + "".join(
+        f"{u},{m},{'like' if (u + m) % 3 else 'dislike'}\n" for u in range(1, 9) for m in range(1, 8)))
+    r, out = ingest(tmp_path, src, "--set", "data.columns.rating=verdict")
+    line = refused(r, out, "column 'verdict' 'like' is not a number")
+    assert "it holds 2 words (like, dislike)" in line, line
+    recipe = "--set 'data.event_weights={like: 1, dislike: -1}' --set data.repeats=latest"
+    assert recipe in line, line
+    r, out = ingest(tmp_path, src, "--set", "data.columns.rating=verdict", *shlex.split(recipe), quiet=True)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads((out / "manifest.json").read_text())["event_weights"] == {"like": 1, "dislike": -1}
+
+
+def test_a_rating_column_of_event_words_names_positive_weights_and_a_stray_word_does_not(tmp_path):
+    import shlex
+
+    src = tmp_path / "shop.csv"
+    src.write_text("user,movie,event\n" + "".join(
+        f"{u},{m},{('view', 'view', 'cart', 'purchase')[(u * m) % 4]}\n" for u in range(1, 9) for m in range(1, 8)))
+    r, out = ingest(tmp_path, src, "--set", "data.columns.rating=event")
+    line = refused(r, out, "event types: to weigh them (your weights; a pair's events summed)")
+    recipe = line.split("summed), ")[1].split(";")[0]
+    assert recipe.startswith("--set 'data.event_weights={view: 1, ") and "data.repeats" not in recipe, line
+    r, out = ingest(tmp_path, src, "--set", "data.columns.rating=event", *shlex.split(recipe), quiet=True)
+    assert r.exit_code == 0, r.stderr
+    stray = tmp_path / "stray.csv"
+    stray.write_text(HEAD + ROWS.replace(",3,", ",three,", 1))
+    shutil.rmtree(tmp_path / "ds")
+    r, out = ingest(tmp_path, stray)
+    line = refused(r, out, "'three' is not a number")
+    assert "event_weights" not in line and line.endswith("fix or remove that line"), line
+
+
+def test_a_parquet_rating_column_of_yes_and_no_names_the_weights_that_read_it(tmp_path):
+    import shlex
+
+    src = tmp_path / "r.parquet"
+    pd.DataFrame({"user_id": [u for u in range(1, 9) for _ in range(1, 8)],
+                  "movie_id": [m for _ in range(1, 9) for m in range(1, 8)],
+                  "rating": [("yes", "no")[(u * m) % 3 == 0] for u in range(1, 9) for m in range(1, 8)]}).to_parquet(src)
+    r, out = ingest(tmp_path, src)
+    line = refused(r, out, "row 1: column 'rating' holds 'yes', not a number")
+    recipe = "--set 'data.event_weights={\"yes\": 1, \"no\": -1}' --set data.repeats=latest"
+    assert f"it holds 2 words (yes, no), likes and dislikes: to read a like as 1 and a dislike as -1 (each pair's " \
+           f"latest kept), {recipe}; or store ratings as numbers" in line, line
+    r, out = ingest(tmp_path, src, *shlex.split(recipe), quiet=True)
+    assert r.exit_code == 0, r.stderr

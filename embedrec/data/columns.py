@@ -20,7 +20,7 @@ import pandas as pd
 
 from embedrec.data.parsing import WarnedNote, plain_name
 from embedrec.data.sniff import _is_number
-from embedrec.errors import DataError, set_hint, shorten
+from embedrec.errors import DataError, marked, set_hint, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig
@@ -304,6 +304,54 @@ def _column_kinds(sample, cols: list[str]) -> tuple[list[str], dict[str, list[st
             if len(counts) <= 20:
                 texts[c] = [v for v, _ in counts.most_common()]
     return numbers, texts
+
+
+# a rating column's words read as a dislike (lower case, spaces, '_' and '-' left out): weighed -1 by the recipe
+# events_recipe offers, which keeps each pair's latest event (a summed log refuses a weight of 0 or below)
+_DISLIKES = frozenset({"dislike", "disliked", "dislikes", "no", "n", "0", "false", "f", "bad", "negative", "neg",
+                       "down", "thumbsdown", "thumbdown", "hate", "hated", "unlike", "unliked", "nope", "reject",
+                       "rejected", "\N{THUMBS DOWN SIGN}"})
+EVENT_VALUES_MAX = 20  # the distinct values a rating column of words may hold to be offered as event types
+
+
+def events_recipe(values: pd.Series) -> str | None:
+    """For a rating column read as text that holds words (``values``, every row read): where it holds at most
+    EVENT_VALUES_MAX distinct values, most of its rows words, the settings that read it as events weighed on the
+    first try (a review: 'like'/'dislike' was 'not a number', then its -1 refused as a summed log's weight), said
+    after 'it holds': the words found, most frequent first, and data.event_weights built from them. With a word of
+    dislike among others (dislike, no, false, bad, ...) a like weighs 1 and a dislike -1, with data.repeats=latest
+    (each pair's latest event; its dislikes kept apart by data.min_rating: auto); else 1, 2, 3, ... in order of
+    frequency, the user's to change, a pair's events summed. None where it is no such column."""
+    import shlex
+
+    text = values.dropna().astype(str).str.strip()
+    text = text[text != ""]
+    counts = text.value_counts()
+    if not len(counts) or len(counts) > EVENT_VALUES_MAX:
+        return None
+    numbers = pd.to_numeric(pd.Series(counts.index), errors="coerce").notna().to_numpy()
+    if counts[~numbers].sum() * 2 < counts.sum():  # mostly numbers: a stray word among ratings, to fix
+        return None
+    found = [str(v) for v in counts.index]
+
+    def dislike(v: str) -> bool:
+        return v in ("0", "-1") or re.sub(r"[\s_-]+", "", v.lower()) in _DISLIKES
+
+    down = [v for v in found if dislike(v)]
+    found = [v for v in found if v not in down] + down  # the likes first: {like: 1, dislike: -1}
+    shown = f"{shorten(', '.join(found[:6]), 80)}{', ...' if len(found) > 6 else ''}"
+    if down and len(down) < len(found):
+        weights = {v: -1 if v in down else 1 for v in found}
+        mapping = ", ".join(f"{_yaml_key(v)}: {w}" for v, w in weights.items())
+        cli = (f"--set {shlex.quote(f'data.event_weights={{{mapping}}}')} --set data.repeats=latest")
+        library = f"data.event_weights={weights!r}, data.repeats='latest'"
+        return (f"{len(found)} word{'s' if len(found) > 1 else ''} ({shown}), likes and dislikes: to read a like as 1 "
+                f"and a dislike as -1 (each pair's latest kept), {marked(cli, library)}")
+    weights = {v: i + 1 for i, v in enumerate(found)}
+    mapping = ", ".join(f"{_yaml_key(v)}: {w}" for v, w in weights.items())
+    cli = f"--set {shlex.quote(f'data.event_weights={{{mapping}}}')}"
+    return (f"{len(found)} word{'s' if len(found) > 1 else ''} ({shown}), event types: to weigh them (your weights; "
+            f"a pair's events summed), {marked(cli, f'data.event_weights={weights!r}')}")
 
 
 def _yaml_key(text: str) -> str:

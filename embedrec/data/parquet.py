@@ -14,7 +14,7 @@ import decimal
 import numpy as np
 import pandas as pd
 
-from embedrec.data.columns import META
+from embedrec.data.columns import META, events_recipe
 from embedrec.data.parsing import DROP_MISSING, plain_integer_id
 from embedrec.data.textfiles import LIKE_IT_SHOWN, lines_like_it
 from embedrec.data.times import OUTSIDE_DATES, OUTSIDE_YEARS, _iso_dates, _unix_seconds
@@ -93,7 +93,10 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
             if pt.is_object_dtype(s) and len(s) and all(isinstance(x, decimal.Decimal) for x in s):
                 s = df[col] = s.astype("float64")  # a decimal column (Spark's, a database's): numbers (a red team)
             if pt.is_bool_dtype(s) or not pt.is_numeric_dtype(s):
-                refuse(col, 0, f"not a number (the column is {s.dtype})", "store ratings as numbers")
+                # a column of a few words ('like', 'dislike'): the event weights that read it (as a CSV's)
+                recipe = events_recipe(s) if pt.is_string_dtype(s) and not pt.is_bool_dtype(s) else None
+                refuse(col, 0, f"not a number (the column is {s.dtype})", "store ratings as numbers" if recipe is None
+                       else "it holds " + recipe.replace("{", "{{").replace("}", "}}") + "; or store ratings as numbers")
         elif col == "timestamp":
             if pt.is_object_dtype(s) and all(type(x) is datetime.date for x in s):  # a date32 column (days)
                 s = pd.to_datetime(s)

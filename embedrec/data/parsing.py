@@ -392,8 +392,8 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     ``unparsed``: column -> ``say(shown, what, those)`` for a caller that tells that column's value that is no
     number its own way (read_numeric_table's): ``(what, like, fix)``, ``what`` the phrase after the column's name
     (given ``"'abc' is not an integer"``), ``like`` how the lines counted with it are like it (``'like it'``),
-    ``fix`` the advice for ``those`` ('that line' or 'those lines'); a spreadsheet's decimal comma is advised
-    over it."""
+    ``fix`` the advice for ``those`` ('that line' or 'those lines'), given the column's every value as text too;
+    a spreadsheet's decimal comma is advised over it."""
     try:
         text = pd.read_csv(opener(), dtype=str, **{**kw, "keep_default_na": False, "na_values": None})
     except Exception as e:  # a second failure: report what we can
@@ -457,7 +457,7 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
             not dtype.startswith("int") and kw["sep"] != ",":  # 3,5: a spreadsheet's decimal comma
         fix = "if the file writes decimals with a comma (3,5), «--set data.decimal=,|set data.decimal=','»"
     elif no_number and col in (unparsed or {}):  # a value that is no number, in the caller's words
-        what, alike, fix = unparsed[col](shown, what, those)
+        what, alike, fix = unparsed[col](shown, what, those, values)
     return DataError(f"{label}:{lines[0] if lines else row + 1 + header_lines}: column '{col}' {what}"
                      f"{lines_like_it(n, lines, like=alike)}; {fix}")
 

@@ -38,6 +38,7 @@ from embedrec.data.columns import (
     _require_columns,
     _sample_columns,
     _yaml_key,
+    events_recipe,
 )
 from embedrec.data.parquet import _check_parquet_types, _parquet_refusal
 from embedrec.data.parsing import (
@@ -390,7 +391,8 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
         extra[dated] = str
     times = [c for c, v in wanted.items() if v == "timestamp"]
     # a value that is no number, said in the column's terms (parsing._diagnose_numeric builds the line once)
-    unparsed = {**{c: _not_an_integer_id for c in ids if cfg.id_type == "int"}, **{c: _not_a_unix_time for c in times}}
+    unparsed = {**{c: _not_an_integer_id for c in ids if cfg.id_type == "int"}, **{c: _not_a_unix_time for c in times},
+                **{c: _not_a_rating for c, v in numeric.items() if wanted.get(c) == "rating"}}
     try:
         return read_numeric_table(src, sep=sep, names=None if cfg.header else list(wanted),
                                   usecols=None if cfg.header else list(wanted),
@@ -405,13 +407,24 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
         raise
 
 
-def _not_an_integer_id(shown: str, what: str, those: str) -> tuple[str, str, str]:
+def _not_a_rating(shown: str, what: str, those: str, values: pd.Series) -> tuple[str, str, str]:
+    """A rating column's value that is no number (parsing._diagnose_numeric's ``unparsed``): where the column holds
+    a few words (columns.events_recipe: 'like' and 'dislike'), they are event types, and the advice is the
+    data.event_weights (and data.repeats) that reads them on the first try (a review: 'is not a number', then the
+    weights' -1 refused as a summed log's, the third try read it)."""
+    recipe = events_recipe(values)
+    if recipe is None:
+        return what, "like it", f"fix or remove {those}"
+    return what, "like it", f"it holds {recipe}; or fix or remove {those}"
+
+
+def _not_an_integer_id(shown: str, what: str, those: str, values=None) -> tuple[str, str, str]:
     """A data.id_type=int id column's value that is no integer (parsing._diagnose_numeric's ``unparsed``): the
     advice names the text ids' setting."""
     return what, "like it", f"for text ids set data.id_type=auto (or str), or fix {those}"
 
 
-def _not_a_unix_time(shown: str, what: str, those: str) -> tuple[str, str, str]:
+def _not_a_unix_time(shown: str, what: str, those: str, values=None) -> tuple[str, str, str]:
     """A timestamp column's value that is no Unix time (parsing._diagnose_numeric's ``unparsed``; a notebook
     review: day-first dates were 'not an integer'): an ISO date among Unix seconds is said as a mix (a first-hour
     pass: 'not an integer' where the column's first rows decided the kind), with the lines not Unix seconds."""
