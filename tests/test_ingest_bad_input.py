@@ -1862,6 +1862,29 @@ def test_a_rating_column_of_event_words_names_positive_weights_and_a_stray_word_
     assert "event_weights" not in line and line.endswith("fix or remove that line"), line
 
 
+def test_rows_ending_with_a_separator_are_read_as_pandas_index_col_false_reads_them(tmp_path):
+    # a review: every row's trailing ',' made pandas take the first field as the index, said as "column
+    # 'timestamp' is empty" on every line (and with data.missing=drop, as a field too many)
+    src = tmp_path / "trail.csv"
+    src.write_text(HEAD + "".join(line + ",\n" for line in ROWS.splitlines()))
+    for extra in ([], ["--set", "data.missing=drop"]):
+        shutil.rmtree(tmp_path / "ds", ignore_errors=True)
+        r, out = ingest(tmp_path, src, *extra, quiet=True)
+        assert r.exit_code == 0 and "Warning" not in r.stderr, r.stderr
+        assert json.loads((out / "manifest.json").read_text())["cleaning"]["rows_read"] == 30
+    no_times = tmp_path / "trail3.csv"  # without an integer column to fail on: the rows were shifted
+    no_times.write_text("user_id,movie_id,rating\n" + "".join(
+        f"{u},{m},{(u * m) % 5 + 1},\n" for u in range(1, 7) for m in range(1, 6)))
+    shutil.rmtree(tmp_path / "ds", ignore_errors=True)
+    r, out = ingest(tmp_path, no_times, quiet=True)
+    assert r.exit_code == 0, r.stderr
+    held = tmp_path / "extra.csv"  # the extra field holds values: refused as a field too many, not a column's
+    held.write_text(HEAD + "".join(line + ",x\n" for line in ROWS.splitlines()))
+    shutil.rmtree(tmp_path / "ds", ignore_errors=True)
+    r, out = ingest(tmp_path, held)
+    refused(r, out, "extra.csv:2: expected 4 fields (as in the header), found more")
+
+
 def test_a_parquet_rating_column_of_yes_and_no_names_the_weights_that_read_it(tmp_path):
     import shlex
 

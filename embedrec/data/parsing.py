@@ -239,27 +239,62 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     else:
         def opener():
             return src
-    try:
-        with warnings.catch_warnings():  # a value beyond float32 ('1e39') is refused below as not finite, by line;
-            warnings.simplefilter("ignore", RuntimeWarning)  # numpy's overflow warning would be a second line
-            df = pd.read_csv(opener(), dtype={**numeric, **(extra_dtype or {})}, **kw)
-    except UnicodeDecodeError as e:
-        raise _decode_error(label, e, encoding, opener()) from None
-    except FileNotFoundError:
-        raise DataError(f"{label}: file not found; check data.source") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{label}: the file is empty; point data.source at a ratings file with rows") from None
-    except EOFError as e:  # a compressed file cut short
-        raise DataError(f"{label}: the input ended early ({first_line(e)}): a truncated compressed file? download "
-                        "or copy it again") from None
-    except pd.errors.ParserError as e:
-        raise _parser_error(label, e, header_lines, opener(), sep, encoding, missing) from None
-    except (ValueError, TypeError, OverflowError) as e:
-        if "Usecols do not match" in str(e) or "not in list" in str(e):
-            raise DataError(f"{label}: missing columns ({e}); set data.columns.* to the file's column names") from None
-        df = _blank_numbers_missing(opener, kw, numeric, extra_dtype) if missing == "drop" else None
-        if df is None:
-            raise _diagnose_numeric(opener, kw, numeric, label, header_lines, missing, unparsed) from None
+    def read() -> pd.DataFrame:
+        try:
+            with warnings.catch_warnings():  # a value beyond float32 ('1e39') is refused below as not finite, by
+                warnings.simplefilter("ignore", RuntimeWarning)  # line; numpy's overflow warning: a second line
+                return pd.read_csv(opener(), dtype={**numeric, **(extra_dtype or {})}, **kw)
+        except UnicodeDecodeError as e:
+            raise _decode_error(label, e, encoding, opener()) from None
+        except FileNotFoundError:
+            raise DataError(f"{label}: file not found; check data.source") from None
+        except pd.errors.EmptyDataError:
+            raise DataError(f"{label}: the file is empty; point data.source at a ratings file with rows") from None
+        except EOFError as e:  # a compressed file cut short
+            raise DataError(f"{label}: the input ended early ({first_line(e)}): a truncated compressed file? "
+                            "download or copy it again") from None
+        except pd.errors.ParserError as e:
+            raise _parser_error(label, e, header_lines, opener(), sep, encoding, missing) from None
+        except (ValueError, TypeError, OverflowError) as e:
+            if "Usecols do not match" in str(e) or "not in list" in str(e):
+                raise DataError(f"{label}: missing columns ({e}); set data.columns.* to the file's column "
+                                "names") from None
+            if trailing():
+                return read()
+            df = _blank_numbers_missing(opener, kw, numeric, extra_dtype) if missing == "drop" else None
+            if df is None:
+                raise _diagnose_numeric(opener, kw, numeric, label, header_lines, missing, unparsed) from None
+            return df
+
+    def trailing() -> bool:
+        """Whether the rows end with a separator that the header's line does not (each row a field more than
+        the header names, that field empty everywhere): then read again without it, as pandas' index_col=False
+        reads it, where pandas took each row's first field as its index and every column shifted one along (a
+        review: 'column 'timestamp' is empty' on every line of a file whose rows each ended with a ',')."""
+        if not header or "index_col" in kw:
+            return False
+        found = _trailing_separator(opener, kw)
+        if found is False:  # (a value in each row's extra field: the first read's error would name a column)
+            n = len(pd.read_csv(opener(), nrows=0, **{k: v for k, v in kw.items() if k != "usecols"}).columns)
+            raise DataError(f"{label}:{1 + header_lines}: expected {n} fields (as in the header), found more; name "
+                            "every column in the header line, or remove the extra fields")
+        if found:
+            kw["index_col"] = False
+        return bool(found)
+
+    with warnings.catch_warnings():  # index_col=False's loss of the extra fields, found empty (trailing)
+        warnings.filterwarnings("ignore", "Length of header or names", pd.errors.ParserWarning)
+        return _checked_table(read(), opener, kw, numeric, extra_dtype, label, header, header_lines, sep, encoding,
+                              missing, trailing, read)
+
+
+def _checked_table(df, opener, kw, numeric, extra_dtype, label, header, header_lines, sep, encoding, missing,
+                   trailing, read) -> pd.DataFrame:
+    """read_numeric_table's table once read: refused where its rows shift under the header, are none, or miss a
+    value."""
+    if header and not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1) \
+            and trailing():
+        df = read()
     if header and not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1):
         # every row has more fields than the header names: pandas would take the extra leading field as the
         # index and shift every column by one
@@ -383,6 +418,25 @@ def _blank_numbers_missing(opener, kw: dict, numeric: dict[str, str], extra_dtyp
         else:
             text[col] = parsed.astype(dtype)
     return text
+
+
+def _trailing_separator(opener, kw: dict) -> bool | None:
+    """Whether each row of a table with a header line has a field more than the header names, the last, and it
+    is empty (or the row one short of it): a separator that ends every row ('1,2,3,'), which pandas reads by taking
+    each row's first field as its index. Read as text once more: only where the first read failed or shifted.
+    False where the rows have more fields than the header and those hold values; None where they do not."""
+    args = {**kw, "dtype": str, "keep_default_na": False, "na_values": None}
+    try:  # the first row first: a bad value's file of millions of rows is read once more only where it is shifted
+        if isinstance(pd.read_csv(opener(), nrows=1, **args).index, pd.RangeIndex):
+            return None
+        text = pd.read_csv(opener(), **args)
+    except Exception:  # noqa: BLE001 - the file's own reading says what is wrong with it
+        return None
+    if isinstance(text.index, pd.RangeIndex) or not len(text.columns):
+        return None
+    if text.index.nlevels != 1 or not text.iloc[:, -1].fillna("").astype(str).str.strip().eq("").all():
+        return False  # more fields than the header, holding values: said as such, not as a column shifted
+    return True
 
 
 def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, header_lines: int,
