@@ -457,6 +457,12 @@ class Predictions:
                               "(user id, movie id, fallback, score)")
         return float(self.scores[0])
 
+    @property
+    def est(self) -> float:
+        """:attr:`score` under Surprise's name (``algo.predict(uid, iid).est``), so code written for Surprise reads
+        a one-pair result unchanged (a first-hour review: ``.est`` was an AttributeError)."""
+        return self.score
+
     def __iter__(self) -> Iterator[tuple]:
         """(user id, movie id, fallback, score) per pair, the order of ``columns``."""
         return zip(self.user_ids, self.movie_ids, self.fallback, self.scores.tolist())

@@ -1526,6 +1526,7 @@ def test_a_results_repr_shows_its_first_rows_and_one_pair_has_a_score(trained_ru
     m = er.open(trained_run.cfg.run.dir)
     one = m.predict(1, 6)
     assert isinstance(one.score, float) and one.score == float(one.scores[0])
+    assert one.est == one.score and m.predict(uid=1, iid=6).est == one.score  # Surprise's name for it
     lines = repr(one).splitlines()
     assert lines[0] == "<Predictions: 1 pair>" and lines[1].split() == ["user_id", "movie_id", "fallback", "score"]
     assert lines[2].split() == ["1", "6", "none", f"{one.score:.4f}"] and len(lines) == 3
@@ -1537,6 +1538,7 @@ def test_a_results_repr_shows_its_first_rows_and_one_pair_has_a_score(trained_ru
         with pytest.raises(AttributeError):
             _ = p.score
         assert not hasattr(p, "score")
+        assert not hasattr(p, "est")
     lines = repr(many).splitlines()
     assert lines[0] == "<Predictions: 3 pairs, 1 with a fallback>" and len(lines) == 5
     assert lines[4].split()[:3] == ["424242", "6", "user_unknown"]
