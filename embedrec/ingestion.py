@@ -18,7 +18,7 @@ import pandas as pd
 
 from embedrec import __version__
 from embedrec.data.assign import assign_splits, pair_columns, rated_below, rated_below_unknown, split_below
-from embedrec.data.dataset import publish_dataset, write_dataset
+from embedrec.data.dataset import publish_dataset, refuse_changed_flat, write_dataset
 from embedrec.data.layout import FORMAT_VERSION, is_dataset
 from embedrec.data.parsing import WarnedNote
 from embedrec.data.ratings import (
@@ -126,6 +126,7 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
                         "choose another with «--output|output=...»")
     if out.exists():
         check_replaceable(out, is_dataset)  # before reading the source: refuse early, not after minutes
+        refuse_changed_flat(out, 0)  # sizes alone here; the publish compares checksums too
     fix = "choose another output folder (-o / data.prepared)"
     made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first
     try:

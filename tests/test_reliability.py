@@ -1638,8 +1638,8 @@ def test_ingest_overwrite_keeps_a_generation_or_refuses_a_flat_dataset_holding_a
                                                                                                       tmp_path):
     """A red team: ingest --overwrite deleted a generation's train.parquet the user had overwritten, and a flat
     folder's train.parquet of the user's beside a copied manifest.json, where export --overwrite refuses to. The
-    generation is kept, warned of as pruning warns; the flat folder, which --overwrite replaces whole, is refused
-    as export refuses, naming the file, and nothing is deleted."""
+    generation is kept, warned of as pruning warns; the flat folder, whose file --overwrite would replace by its
+    link into the new generation, is refused as export refuses, naming the file, and nothing is deleted."""
     ds, _ = base
     csv = ds.parent / "ratings.csv"
     gens = tmp_path / "ds"
@@ -1659,10 +1659,17 @@ def test_ingest_overwrite_keeps_a_generation_or_refuses_a_flat_dataset_holding_a
     r = invoke("ingest", "-q", csv, "-o", flat, "--overwrite")
     assert r.exit_code == 2 and one_line(r) == (f"error: '{flat}' holds a file embedrec wrote but someone changed "
                                                 "since (train.parquet: not the bytes its manifest records), which "
-                                                "replacing the folder would delete; move it out first, or choose "
-                                                "another output folder")
+                                                "--overwrite would replace by its link into the new generation; "
+                                                "move it out first, or choose another output folder")
     assert sorted(p.name for p in flat.iterdir()) == ["manifest.json", "train.parquet"]
     assert (flat / "train.parquet").read_text() == "my own"
+    same = bytearray((current(ds) / "train.parquet").read_bytes())  # a change of the same size: the publish's
+    same[-9] ^= 0xFF  # checksum finds it, once the source is read, and nothing is written
+    (flat / "train.parquet").write_bytes(bytes(same))
+    r = invoke("ingest", "-q", csv, "-o", flat, "--overwrite")
+    assert r.exit_code == 2 and "holds a file embedrec wrote but someone changed since (train.parquet" in r.stderr
+    assert sorted(p.name for p in flat.iterdir()) == ["manifest.json", "train.parquet"]
+    assert (flat / "train.parquet").read_bytes() == bytes(same)
 
 
 @pytest.mark.parametrize("text", ["null", "[]", "3"])

@@ -66,8 +66,8 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, r
 
     ks = cutoffs(ks, cfg)
     chosen = metric_names(metric_texts)  # said before anything is read or scored
-    # the dataset the run recorded; where that folder is gone (moved), data.prepared if the user set it (the
-    # run's fingerprint still checks it is the same data)
+    # the dataset the run recorded; where that folder is gone (moved), a --set data.prepared, or a config file's
+    # where it holds a dataset (cli.options.moved_to; the run's fingerprint still checks it is the same data)
     moved = moved_to(cfg)
     from pathlib import Path
 

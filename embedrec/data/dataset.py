@@ -186,6 +186,26 @@ def _flat_layout(root: Path) -> bool:
     return manifest.is_file() and not manifest.is_symlink() and not os.path.lexists(root / "current")
 
 
+def refuse_changed_flat(root: Path, *hash_max: int) -> None:
+    """Refuse to give a dataset folder of the flat layout generations where a file embedrec wrote there is not
+    what its manifest records (a user's edit), as export refuses one: its link into the new generation would
+    replace it (a red team: a user's train.parquet beside a copied manifest.json went). ``hash_max`` 0 compares
+    sizes alone (ingest's early look, before the source is read); the publish compares checksums too."""
+    from embedrec.errors import OutputRefused
+    from embedrec.fsutil.generations import changed_files
+    from embedrec.fsutil.outputs import shorten_name
+
+    changed = changed_files(root, None, *hash_max) if _flat_layout(root) else []
+    if changed:
+        shown = ", ".join(shorten_name(n) for n in changed[:5]) + (f" and {len(changed) - 5} more"
+                                                                   if len(changed) > 5 else "")
+        one = len(changed) == 1
+        raise OutputRefused(f"'{root}' holds {'a file' if one else 'files'} embedrec wrote but someone changed since "
+                            f"({shown}: not the bytes its manifest records), which «--overwrite|overwrite=True» "
+                            f"would replace by {'its link' if one else 'their links'} into the new generation; move "
+                            f"{'it' if one else 'them'} out first, or choose another output folder")
+
+
 def _retire_flat(root: Path) -> list[str]:
     """Once ``root/current`` names the new generation: the files of the older flat layout directly in ``root``,
     by their names (``FLAT``; a link or a folder of such a name is left), each of ``LINKS`` swapped for its link
@@ -272,6 +292,7 @@ def publish_dataset(root: str | Path, write, overwrite: bool = False, command: s
                 raise OutputExists(f"output directory '{root}' already exists; pass «--overwrite|overwrite=True» to replace it, "
                                     "or choose another path")
             check_replaceable(root, is_dataset)
+            refuse_changed_flat(root)
             try:
                 final = publish_generation(root, GEN, write, KEEP)
                 retired = _retire_flat(root)

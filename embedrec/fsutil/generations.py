@@ -175,18 +175,19 @@ def not_files(folder: Path, names: list[str]) -> dict[str, str]:
     return odd
 
 
-def changed_files(folder: Path, m=None) -> list[str]:
+def changed_files(folder: Path, m=None, *hash_max: int) -> list[str]:
     """The files of a generation (or a flat dataset) its manifest lists, with their size and SHA-256, that no
     longer hold those bytes (:func:`integrity.as_recorded`): a user's edit in place, which removing the folder would
     lose (a red team: ingest --overwrite deleted a train.parquet the user had overwritten, where export --overwrite
-    refuses the same). ``m``: the manifest's content, where read already. None where it lists none."""
+    refuses the same). ``m``: the manifest's content, where read already; ``hash_max``: integrity.as_recorded's
+    (0: sizes alone). None where it lists none."""
     from embedrec.fsutil.integrity import as_recorded
 
     m = probe_json(folder / "manifest.json") if m is None else m
     if _listed(m) is None:
         return []
     entries = m[SEALED_WITH["run" if "n_users" in m else "dataset"]]
-    return [n for n, entry in sorted(entries.items()) if not as_recorded(folder / n, entry)]
+    return [n for n, entry in sorted(entries.items()) if not as_recorded(folder / n, entry, *hash_max)]
 
 
 def not_ours(folder: Path) -> str | None:

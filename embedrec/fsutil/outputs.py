@@ -28,7 +28,6 @@ from embedrec.fsutil.files import (
     tempfile_module,
     umask,
 )
-from embedrec.fsutil.generations import changed_files
 from embedrec.fsutil.locks import confirm_held, target_lock
 
 log = logging.getLogger("embedrec")
@@ -373,22 +372,8 @@ def check_replaceable(target: Path, ours=None) -> None:
     entries = sorted(p.name for p in target.iterdir())
     if not entries:
         return
-    if ours is not None and ours(target):
-        # a dataset of the flat layout, written before generations, is not replaced whole: data.dataset's
-        # publish_dataset keeps a user's files in it; one of its own files that someone changed since is refused,
-        # as export refuses one (a red team: a user's train.parquet beside a copied manifest.json went)
-        flat = (target / "manifest.json").is_file() and not (target / "manifest.json").is_symlink() and \
-            not os.path.lexists(target / "current")
-        changed = changed_files(target) if flat else []
-        if changed:
-            shown = ", ".join(shorten_name(n) for n in changed[:5]) + (f" and {len(changed) - 5} more"
-                                                                       if len(changed) > 5 else "")
-            one = len(changed) == 1
-            raise OutputRefused(f"'{target}' holds {'a file' if one else 'files'} embedrec wrote but someone changed "
-                                f"since ({shown}: not the bytes its manifest records), which replacing the folder "
-                                f"would delete; move {'it' if one else 'them'} out first, or choose another output "
-                                "folder")
-        return
+    if ours is not None and ours(target):  # (a dataset of the flat layout, written before generations, is not
+        return                              # replaced whole: data.dataset.publish_dataset keeps a user's files)
     kind = _embedrec_kind(target)
     if kind:  # embedrec's own, of another kind: say which, not 'files embedrec did not write'
         raise OutputRefused(f"'{target}' is {kind}, which this command does not write; «--overwrite|overwrite=True» "
