@@ -1882,7 +1882,7 @@ def test_rows_ending_with_a_separator_are_read_as_pandas_index_col_false_reads_t
     held.write_text(HEAD + "".join(line + ",x\n" for line in ROWS.splitlines()))
     shutil.rmtree(tmp_path / "ds", ignore_errors=True)
     r, out = ingest(tmp_path, held)
-    refused(r, out, "extra.csv:2: expected 4 fields (as in the header), found more")
+    refused(r, out, "extra.csv:2: expected 4 fields (as in the header), found 5")
 
 
 def test_a_parquet_rating_column_of_yes_and_no_names_the_weights_that_read_it(tmp_path):

@@ -275,9 +275,13 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
             return False
         found = _trailing_separator(opener, kw)
         if found is False:  # (a value in each row's extra field: the first read's error would name a column)
-            n = len(pd.read_csv(opener(), nrows=0, **{k: v for k, v in kw.items() if k != "usecols"}).columns)
-            raise DataError(f"{label}:{1 + header_lines}: expected {n} fields (as in the header), found more; name "
-                            "every column in the header line, or remove the extra fields")
+            every = {k: v for k, v in kw.items() if k != "usecols"}
+            n = len(pd.read_csv(opener(), nrows=0, **every).columns)
+            first = pd.read_csv(opener(), nrows=1, **{**every, "dtype": str, "keep_default_na": False,
+                                                      "na_values": None})  # its extra fields, pandas' index
+            raise DataError(f"{label}:{1 + header_lines}: expected {n} fields (as in the header), found "
+                            f"{len(first.columns) + first.index.nlevels}; name every column in the header line, or "
+                            "remove the extra fields")
         if found:
             kw["index_col"] = False
         return bool(found)
