@@ -90,8 +90,8 @@ def verify_path(path: str | Path) -> dict:
                             f"{f' and {len(unlisted) - 1} more' if len(unlisted) > 1 else ''}, which its manifest "
                             f"does not list (edited, or a file put there by hand): move it out, or {fix}")
     if what == "run":  # the model folder checked, from here (a review: absolute for runs/x, relative for .../current)
-        _check_finite_tables(folder, entries, fix, manifest)
-        check_run_arrays(_Folder(folder, manifest), lambda name: _load(folder, entries, name, fix))
+        _check_finite_tables(folder, entries, fix, manifest)  # (the tables' shapes, said with the shapes)
+        check_run_arrays(_Folder(folder, manifest), lambda name: _load(folder, entries, name, fix), shapes=False)
         folder = from_here(folder, resolve=False)
     return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}
 
@@ -138,12 +138,9 @@ def _check_finite_tables(folder: Path, entries: dict, fix: str, manifest: dict |
     manifest's n_users edited and sealed again passed verify, which recommend then refused)."""
     shapes = {}
     for name in FACTOR_TABLES:
-        if name not in entries:
+        a = _load(folder, entries, name.removesuffix(".npy"), fix)
+        if a is None:
             continue
-        try:
-            a = np.load(folder / name, allow_pickle=False, mmap_mode="r")
-        except (ValueError, OSError, EOFError) as e:
-            raise ArtifactError(f"run file '{folder / name}' cannot be read ({first_line(e)}); {fix}") from None
         shapes[name] = a.shape
         if a.dtype.kind != "f" or not a.size or not a.ndim:
             continue
@@ -255,11 +252,17 @@ def check_served_arrays(run, user: np.ndarray, movie: np.ndarray, seen: tuple | 
     if user.ndim != 2 or movie.ndim != 2 or user.shape[0] != m["n_users"] or movie.shape[0] != m["n_movies"] or \
             user.shape[1] != movie.shape[1]:
         raise damaged(run, "embedding shapes do not match the manifest")
-    if user.dtype.kind != "f" or movie.dtype.kind != "f":  # (a red team: int32 users were all 'no trained vector',
-        raise damaged(run, f"its embedding tables are not floats (user_factors.npy {user.dtype}, "  # and evaluate
-                           f"movie_factors.npy {movie.dtype})")                                    # scored them)
+    check_float_tables(run, user, movie)
     if seen is not None:
         check_seen(run, *seen, m["n_users"])
+
+
+def check_float_tables(run, user: np.ndarray, movie: np.ndarray) -> None:
+    """The embedding tables hold floats (a red team: int32 users were all 'no trained vector', and evaluate scored
+    them): :func:`check_served_arrays`' dtype check, alone where their shapes were checked already."""
+    if user.dtype.kind != "f" or movie.dtype.kind != "f":
+        raise damaged(run, f"its embedding tables are not floats (user_factors.npy {user.dtype}, "
+                           f"movie_factors.npy {movie.dtype})")
 
 
 def check_seen(run, ptr: np.ndarray, idx: np.ndarray, n_users: int, n_movies: int | None = None) -> None:
@@ -284,7 +287,7 @@ def check_popularity(run, popularity: np.ndarray, n_movies: int) -> np.ndarray:
     return popularity
 
 
-def check_run_arrays(run, load) -> None:
+def check_run_arrays(run, load, shapes: bool = True) -> None:
     """What the readers check of a run's arrays as they read them, over all of them at once: the embedding tables'
     shapes and dtypes (:func:`check_served_arrays`), the seen movies (:func:`check_seen`, every row), the
     popularity (:func:`check_popularity`) and the ids (``IdMap.check_unique``: no id twice). Run by ``verify`` and
@@ -292,7 +295,10 @@ def check_run_arrays(run, load) -> None:
     rebuild), so a run re-sealed after an edit is neither said ok nor carried on sealed again (a red team: verify
     said ok of seen movie rows recommend refused, and update-users carried them into the model it published).
     ``run``: what :func:`damaged` names (a Run, or anything with its ``path`` and ``manifest``); ``load(name)``:
-    the array name.npy, or None where the run has none."""
+    the array name.npy, or None where the run has none (memory-mapped where it is read for this alone: the checks
+    read each array once, in order, and a 100M-rating run's seen movies are ~400 MB). ``shapes``: False where the
+    embedding tables' shapes were checked already (verify's :func:`_check_finite_tables`, which names them): their
+    dtypes alone then."""
     from embedrec.data.ids import IdMap
 
     m = run.manifest
@@ -301,7 +307,7 @@ def check_run_arrays(run, load) -> None:
         return  # (said by the manifest's own checks)
     user, movie = load("user_factors"), load("movie_factors")
     if user is not None and movie is not None:
-        check_served_arrays(run, user, movie)
+        (check_served_arrays if shapes else check_float_tables)(run, user, movie)
     ptr, idx = load("seen_indptr"), load("seen_indices")
     if ptr is not None and idx is not None:
         check_seen(run, ptr, idx, n_users, n_movies)
