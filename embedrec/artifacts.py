@@ -194,7 +194,7 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
         from embedrec.serve.index import build_indexes
 
         meta = build_indexes(tmp, f, index_cfg, run.manifest["embeddings_sha256"],
-                             seen=(run.array("seen_indptr"), run.array("seen_indices")))
+                             seen=(run.array("seen_indptr", mmap=True), run.array("seen_indices", mmap=True)))
         write_json(tmp / "manifest.json", {**run.manifest, "index": meta})
 
     publish(run_dir, write, "embedrec index rebuild")
@@ -223,17 +223,21 @@ def carry_over(run: Run, tmp: Path, why: str, written: Collection[str] = (), reb
     all but the manifest (the writer writes its own), the files it writes anew (``written``: names; ``rebuilt``:
     suffixes, the FAISS files of an index rebuild) and those it leaves out (``left_out``: names), each checked
     against the sealed manifest as it is copied (:func:`carry_file`), after a listed file that is missing is refused
-    (:func:`check_listed`; ``why``: what cannot be done then). The one loop of ``index rebuild`` and
+    (:func:`check_listed`; ``why``: what cannot be done then), then the arrays checked as the readers check them
+    (verify.check_run_arrays). The one loop of ``index rebuild`` and
     ``update-users``, the writers that build a model folder from the one served."""
     from embedrec.verify import check_run_arrays
 
     check_listed(run, why, rebuilt)
-    # the arrays as the readers and verify check them, all rows: a run re-sealed after an edit is not sealed again
-    check_run_arrays(run, lambda name: run.array(name, optional=True))
     skip = {"manifest.json", *written, *left_out}
     for p in sorted(run.path.iterdir()):
         if p.name not in skip and not (rebuilt and p.name.endswith(rebuilt)):
             carry_file(run, p, tmp / p.name)
+    # the arrays as the readers and verify check them, all rows: a run re-sealed after an edit is not sealed again.
+    # After the copies, which hashed each file carried, the arrays not in memory already are read memory-mapped,
+    # once (a review: index rebuild read each in full for the check, then hashed it again as it copied it)
+    check_run_arrays(run, lambda name: run.held[name] if name in run.held else
+                     run.array(name, mmap=True, optional=True))
 
 
 def carry_file(run: Run, p: Path, dest: Path) -> None:
