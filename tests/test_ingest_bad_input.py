@@ -1872,6 +1872,10 @@ def test_rows_ending_with_a_separator_are_read_as_pandas_index_col_false_reads_t
         r, out = ingest(tmp_path, src, *extra, quiet=True)
         assert r.exit_code == 0 and "Warning" not in r.stderr, r.stderr
         assert json.loads((out / "manifest.json").read_text())["cleaning"]["rows_read"] == 30
+    shutil.rmtree(tmp_path / "ds")  # said, once (session 51 read them without a word)
+    r, out = ingest(tmp_path, src)
+    assert r.exit_code == 0 and r.stderr.count("trail.csv: every row ends with a separator the header line does "
+                                               "not have: read without that empty last field") == 1, r.stderr
     no_times = tmp_path / "trail3.csv"  # without an integer column to fail on: the rows were shifted
     no_times.write_text("user_id,movie_id,rating\n" + "".join(
         f"{u},{m},{(u * m) % 5 + 1},\n" for u in range(1, 7) for m in range(1, 6)))

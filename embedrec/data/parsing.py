@@ -284,6 +284,8 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
                             "remove the extra fields")
         if found:
             kw["index_col"] = False
+            logging.getLogger("embedrec").info("%s: every row ends with a separator the header line does not have: "
+                                               "read without that empty last field", label)
         return bool(found)
 
     with warnings.catch_warnings():  # index_col=False's loss of the extra fields, found empty (trailing)
