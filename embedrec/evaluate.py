@@ -544,7 +544,8 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
     ds = run_dataset(run, dataset_dir, moved_to)  # refuses a dataset other than the one the run was trained on
     trained = trained_users(run.manifest)  # its dataset's users: update-users' added ones come after them
     f = {name: run.array(name) for name in ("user_factors", "movie_factors", "user_bias", "movie_bias")}
-    check_served_arrays(run, f["user_factors"], f["movie_factors"])  # as recommend does (a red team: IndexError)
+    check_served_arrays(run, f["user_factors"], f["movie_factors"],  # as recommend does (a red team: IndexError)
+                        biases=(f["user_bias"], f["movie_bias"]))
     for name in ("user_factors", "user_bias"):  # the dataset's users: no split holds a user update-users added
         if f[name] is not None:
             f[name] = f[name][:trained]

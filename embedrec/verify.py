@@ -242,17 +242,20 @@ def check_finite(run, table: np.ndarray, what) -> None:
                            "(NaN or inf)")
 
 
-def check_served_arrays(run, user: np.ndarray, movie: np.ndarray, seen: tuple | None = None) -> None:
+def check_served_arrays(run, user: np.ndarray, movie: np.ndarray, seen: tuple | None = None,
+                        biases: tuple = (None, None)) -> None:
     """Refuse a run whose arrays do not fit together (a run re-sealed after an edit, which the checksums pass: a
     red team found evaluate's IndexError and matmul errors, and recommend's, for tables cut short or a CSR of
-    seen movies out of order): the tables' shapes against the manifest and each other, and the seen movies'
-    CSR (its row pointers; the movie rows themselves are checked where a user's are read, so a large run's
+    seen movies out of order): the tables' shapes against the manifest and each other, the bias tables
+    (``biases``: user_bias, movie_bias, each None where the run has none; :func:`check_bias_tables`), and the seen
+    movies' CSR (its row pointers; the movie rows themselves are checked where a user's are read, so a large run's
     start-up stays cheap)."""
     m = run.manifest  # (not model.dim: a feature model's served tables are wider)
     if user.ndim != 2 or movie.ndim != 2 or user.shape[0] != m["n_users"] or movie.shape[0] != m["n_movies"] or \
             user.shape[1] != movie.shape[1]:
         raise damaged(run, "embedding shapes do not match the manifest")
     check_float_tables(run, user, movie)
+    check_bias_tables(run, *biases, m["n_users"], m["n_movies"])
     if seen is not None:
         check_seen(run, *seen, m["n_users"])
 
@@ -263,6 +266,19 @@ def check_float_tables(run, user: np.ndarray, movie: np.ndarray) -> None:
     if user.dtype.kind != "f" or movie.dtype.kind != "f":
         raise damaged(run, f"its embedding tables are not floats (user_factors.npy {user.dtype}, "
                            f"movie_factors.npy {movie.dtype})")
+
+
+def check_bias_tables(run, user_bias: np.ndarray | None, movie_bias: np.ndarray | None, n_users: int,
+                      n_movies: int) -> None:
+    """The bias tables a run has (user_bias.npy, movie_bias.npy; None where it has none): one float for each user
+    and each movie, as the factor tables are floats of the manifest's rows (session 51's red team: int64 user
+    biases, re-sealed, were served and scored; a table cut to 3 rows was an internal IndexError). Their rows'
+    finiteness is checked apart (verify, a Recommender's movies, evaluate)."""
+    for name, table, n, kind in (("user_bias", user_bias, n_users, "user"),
+                                 ("movie_bias", movie_bias, n_movies, "movie")):
+        if table is not None and (table.ndim != 1 or table.shape[0] != n or table.dtype.kind != "f"):
+            raise damaged(run, f"{name}.npy holds {table.dtype} of shape {table.shape}, not one float for each of "
+                               f"the {n:,} {kind}s")
 
 
 def check_seen(run, ptr: np.ndarray, idx: np.ndarray, n_users: int, n_movies: int | None = None) -> None:
@@ -289,7 +305,7 @@ def check_popularity(run, popularity: np.ndarray, n_movies: int) -> np.ndarray:
 
 def check_run_arrays(run, load, shapes: bool = True) -> None:
     """What the readers check of a run's arrays as they read them, over all of them at once: the embedding tables'
-    shapes and dtypes (:func:`check_served_arrays`), the seen movies (:func:`check_seen`, every row), the
+    shapes and dtypes (:func:`check_served_arrays`), the bias tables' (:func:`check_bias_tables`), the seen movies (:func:`check_seen`, every row), the
     popularity (:func:`check_popularity`) and the ids (``IdMap.check_unique``: no id twice). Run by ``verify`` and
     by the writers that carry a run's files into a new model folder (artifacts.carry_over: update-users, index
     rebuild), so a run re-sealed after an edit is neither said ok nor carried on sealed again (a red team: verify
@@ -308,6 +324,7 @@ def check_run_arrays(run, load, shapes: bool = True) -> None:
     user, movie = load("user_factors"), load("movie_factors")
     if user is not None and movie is not None:
         (check_served_arrays if shapes else check_float_tables)(run, user, movie)
+    check_bias_tables(run, load("user_bias"), load("movie_bias"), n_users, n_movies)
     ptr, idx = load("seen_indptr"), load("seen_indices")
     if ptr is not None and idx is not None:
         check_seen(run, ptr, idx, n_users, n_movies)

@@ -1474,6 +1474,52 @@ def test_a_resealed_run_whose_arrays_do_not_fit_is_refused_in_one_line(trained, 
                                                                                         str(movie))
 
 
+BIASES_RESEALED = {  # a bias table edited and the run re-sealed: the edit, and what each reader says of it
+    "int64 user biases": ("user_bias.npy", lambda a: (a * 10).astype(np.int64), "int64 of shape ({users},)"),
+    "int32 movie biases": ("movie_bias.npy", lambda a: a.astype(np.int32), "int32 of shape ({movies},)"),
+    "user biases cut short": ("user_bias.npy", lambda a: a[:3].copy(), "float32 of shape (3,)"),
+    "movie biases as a column": ("movie_bias.npy", lambda a: a[:, None].copy(), "float32 of shape ({movies}, 1)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BIASES_RESEALED))
+def test_a_resealed_runs_bias_tables_are_one_float_per_user_and_movie(trained, tmp_path, case):
+    """Session 51's red team (left then): a run's bias tables were checked for non-finite rows, not for their
+    dtype or shape: int64 user biases, re-sealed, were served and scored (recommend, predict, evaluate) and passed
+    verify, and a table cut short was an internal IndexError. Each reader now refuses them as it refuses the factor
+    tables (verify.check_bias_tables), in one line naming the file: recommend, predict, evaluate, export, verify
+    and index rebuild (artifacts.carry_over, which would have sealed them into a new model folder)."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.errors import cli_terms
+    from embedrec.run_fixes import run_fix
+    from embedrec.run_publish import _record_checksums
+
+    name, edit, held = BIASES_RESEALED[case]
+    run = tmp_path / "run"
+    shutil.copytree(trained.run.dir, run, symlinks=True)
+    model = (run / "current").resolve()
+    np.save(model / name, edit(np.load(model / name)))
+    _record_checksums(model)
+    manifest = json.loads((model / "manifest.json").read_text())
+    users, movies = manifest["n_users"], manifest["n_movies"]
+    kind, n = ("user", users) if name == "user_bias.npy" else ("movie", movies)
+    said = (f"error: run '{model}': {name} holds {held.format(users=users, movies=movies)}, not one float for each "
+            f"of the {n:,} {kind}s; {cli_terms(run_fix(model))}")
+    user = str(np.load(model / "user_ids.npy")[0])
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(f"{user},{np.load(model / 'movie_ids.npy')[0]}\n")
+    for args in (["recommend", "--run", run, "--user", user], ["predict", "--run", run, "--pairs", pairs],
+                 ["evaluate", "--run", run], ["export", "--run", run, "--to", "parquet", "-o", tmp_path / "out"], ["verify", run],
+                 ["index", "rebuild", "--run", run]):
+        r = CliRunner().invoke(main, [str(a) for a in args])
+        assert (r.exit_code, r.stdout, r.stderr) == (1, "", said + "\n"), args
+    assert (run / "current").resolve() == model  # nothing published
+
+
 def test_a_movie_without_a_title_is_null_in_json(tmp_path):
     """A first-hour review: a run without a movies file wrote `"title": ""` beside `"year": null` in json/jsonl."""
     import json as _json

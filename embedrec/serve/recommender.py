@@ -133,7 +133,7 @@ class Recommender:
         factors = Factors(run.array("user_factors"), run.array("movie_factors"), run.array("user_bias"),
                           run.array("movie_bias"), float(m.get("global_mean", 0.0)), run.explicit, scale)
         seen = (run.array("seen_indptr"), run.array("seen_indices"))
-        check_served_arrays(run, factors.user, factors.movie, seen)
+        check_served_arrays(run, factors.user, factors.movie, seen, (factors.user_bias, factors.movie_bias))
         self._setup(run, rec_cfg, factors, Catalogue.from_run(run), seen, None, m.get("training_ratings"),
                     user_features=bool((m.get("features") or {}).get("user")))
         self._check_movies()
