@@ -44,14 +44,30 @@ def test_parse_id_bounds():
         [None, 0, None, None, None, None, None]
 
 
-def test_scan_and_search_agree():
+@pytest.mark.parametrize("layout", ["in order", "in order, users added after", "shuffled"])
+def test_lookups_agree_with_a_search_of_every_id(layout):
+    """One id or many, the rows are those a comparison with every id finds: over ids in order (as ingest writes a
+    run's: checked by one comparison of neighbours, nothing sorted), in order with ids appended after them (an
+    updated run's added users) and shuffled (both sorted once)."""
     rng = np.random.default_rng(0)
-    ids = rng.permutation(1000)[:500].astype(np.int64)
-    queries = [int(x) for x in rng.integers(0, 1000, 40)]
-    scan = [int(IdMap(ids, "user").rows([q])[0][0]) for q in queries]  # one id: a scan, nothing sorted
+    ids = {"in order": np.sort(rng.permutation(1000)[:500]),
+           "in order, users added after": np.concatenate([np.sort(rng.permutation(1000)[:500]), [5000, 3000, 4000]]),
+           "shuffled": rng.permutation(1000)[:500]}[layout].astype(np.int64)
+    ids = ids if layout == "shuffled" else np.unique(ids) if layout == "in order" else ids
+    queries = [int(x) for x in rng.integers(0, 1000, 40)] + [3000, 4000, 5000, 6000]
+    want = [int(np.flatnonzero(ids == q)[0]) if (ids == q).any() else -1 for q in queries]
+    one = [int(IdMap(ids, "user").rows([q])[0][0]) for q in queries]  # a fresh map per id: one user's query
     m = IdMap(ids, "user")
-    assert m.rows(queries)[0].tolist() == scan and m._sorted is not None
-    assert scan == [int(np.flatnonzero(ids == q)[0]) if (ids == q).any() else -1 for q in queries]
+    assert m.rows(queries)[0].tolist() == one == want
+    assert (m._sorted[0] is None) == (layout == "in order")  # in order: no sort, no copy
+
+
+def test_a_longer_text_is_not_cut_to_a_fixed_width_maps_ids():
+    """A map of fixed-width texts (numpy's '<U2' of ['u1', 'u2']): 'u1x' was cut to 'u1' by the map's own width
+    in a lookup of several ids, and answered as user u1; it is unknown, as one id alone was."""
+    m = IdMap(np.array(["u1", "u2", "u3"]), "user")
+    assert m.rows(["u1x", "u2", "u3", "u1", "u2"])[0].tolist() == [-1, 1, 2, 0, 1]
+    assert IdMap(np.array(["u1", "u2", "u3"]), "user").rows(["u1x"])[0].tolist() == [-1]
 
 
 def test_a_word_where_the_ids_are_integers_is_said_to_be_no_id():
@@ -220,23 +236,29 @@ def test_written_apart_says_what_comparing_each_id_alone_says():
         assert [type(x) for x in got[1] or ()] == [type(x) for x in want[1] or ()]
 
 
-@pytest.mark.parametrize("ids", [[30, 10, 20, 10, 40], ["u3", "u1", "u2", "u1", "u4"]])
-def test_an_id_held_twice_is_refused_by_a_scan_and_a_sorted_lookup(ids):
+@pytest.mark.parametrize("ids", [[30, 10, 20, 10, 40], ["u3", "u1", "u2", "u1", "u4"], [10, 20, 30, 30, 40]])
+def test_an_id_held_twice_is_refused_by_any_lookup(ids):
     """A red team: a re-sealed run's user_ids.npy holding an id twice was served, the first of its rows answered
-    for both. A lookup that meets it (a scan for a few ids) or sorts the map (a batch, check_unique) refuses it,
-    naming both rows: damage of the run's file where the map has a source, the caller's ids (UsageError)
-    otherwise. An id the scan asks for that is held once is still answered."""
+    for both. Session 51 left a lookup of a few ids (a scan) refusing it only where it was one of them; every lookup
+    now checks the whole map once (check_unique) and refuses it whichever ids are asked, naming both rows: damage
+    of the run's file where the map has a source, the caller's ids (UsageError) otherwise; in order too (a sorted
+    table whose neighbours are equal)."""
     from embedrec.errors import ArtifactError
 
     a = np.array(ids, dtype=object if isinstance(ids[0], str) else np.int64)
-    twice = ids[1]
-    assert IdMap(a, "user").rows([ids[0]])[0].tolist() == [0]  # a scan of another id: answered
-    with pytest.raises(UsageError, match=rf"^the user ids hold {twice} twice \(rows 1 and 3\); give each user an "
-                                         "id of its own$"):
-        IdMap(a, "user").rows([twice])
-    m = IdMap(a, "user", ("run 'r': user_ids.npy", "train again"))
-    with pytest.raises(ArtifactError, match=rf"^run 'r': user_ids.npy holds user id {twice} twice \(rows 1 and 3\); "
-                                            "train again$"):
-        m.rows([ids[0], ids[2], ids[4], ids[0], ids[2]])  # more than SCAN_MAX: sorted, none of them the twice one
+    twice, other = ids[3], ids[4]
+    first, second = ids.index(twice), 3
+    for asked in ([twice], [other], [ids[0], ids[2], ids[4], ids[0], ids[2]]):
+        with pytest.raises(UsageError, match=rf"^the user ids hold {twice} twice \(rows {first} and {second}\); give "
+                                             "each user an id of its own$"):
+            IdMap(a, "user").rows(asked)
+        m = IdMap(a, "user", ("run 'r': user_ids.npy", "train again"))
+        with pytest.raises(ArtifactError, match=rf"^run 'r': user_ids.npy holds user id {twice} twice \(rows {first} "
+                                                rf"and {second}\); train again$"):
+            m.rows(asked)
+    if a.dtype.kind == "i":  # a word where the ids are integers: no id of the map asked, nothing looked up
+        assert IdMap(a, "user").rows(["abc"])[0].tolist() == [-1]
     unique = IdMap(np.array(ids[:3], dtype=a.dtype), "user")
-    assert unique.check_unique()[0].tolist() == np.argsort(unique.ids, kind="stable").tolist()
+    order = unique.check_unique()[0]
+    assert order is None if ids[:3] == sorted(ids[:3]) else \
+        order.tolist() == np.argsort(unique.ids, kind="stable").tolist()

@@ -367,12 +367,23 @@ def _twice(a):
     return a
 
 
+def _id_of(run, kind: str, row: int) -> str:
+    """The id of ``row`` in the run's served ``kind``_ids.npy."""
+    return str(np.load(run / "current" / f"{kind}_ids.npy")[row])
+
+
 RESEALED = {  # a re-sealed run's edit the checksums pass: the file, the edit, what the readers say, who says it
     "seen row": ("seen_indices.npy", _far_row, "seen_indices.npy holds movie rows outside 0..{last}",
                  lambda run, u: [["recommend", "--run", run, "--user", u]]),
     "user id twice": ("user_ids.npy", _twice, "user_ids.npy holds user id {u} twice (rows 0 and 1)",
                       lambda run, u: [["recommend", "--run", run, "--user", u],
+                                      ["recommend", "--run", run, "--user", _id_of(run, "user", 5)],  # another id
+                                      ["recommend", "--run", run, "--users", "-"],
                                       ["export", "--run", run, "--topk-all", run.parent / "top.csv"]]),
+    "movie id twice": ("movie_ids.npy", _twice, "movie_ids.npy holds movie id {m} twice (rows 0 and 1)",
+                       lambda run, u: [["recommend", "--run", run, "--movie", _id_of(run, "movie", 5)],
+                                       ["recommend", "--run", run, "--user", u, "--exclude",
+                                        _id_of(run, "movie", 4)]]),
     "popularity cut": ("popularity.npy", lambda a: a[:3].copy(), "popularity.npy holds int64 of shape (3,), not one "
                        "count for each of the {movies:,} movies",
                        lambda run, u: [["recommend", "--run", run, "--user", "999999", "--fallback", "popular"]]),
@@ -390,7 +401,9 @@ def test_verify_and_update_users_check_a_resealed_runs_arrays_as_its_readers_do(
     passed too); a user id held twice, a popularity of 3 entries and int32 user factors were also served without
     a word (every user 'no trained vector', evaluate's figures, --fallback popular's 3 movies). Now the readers
     refuse each as they read it, and verify and update-users (artifacts.carry_over) run the same checks over
-    every row (verify.check_run_arrays), saying the readers' line; nothing is published."""
+    every row (verify.check_run_arrays), saying the readers' line; nothing is published. An id held twice is
+    refused by a lookup of any id, not only of that one (session 51 left a scan of a few ids that met it only where
+    it was asked: `recommend --user` of another user, `--movie` of another movie, were served)."""
     from embedrec.errors import cli_terms
     from embedrec.run_fixes import run_fix
     from embedrec.run_publish import _record_checksums
@@ -401,8 +414,8 @@ def test_verify_and_update_users_check_a_resealed_runs_arrays_as_its_readers_do(
     np.save(folder / name, edit(np.load(folder / name)))
     _record_checksums(folder)
     manifest = json.loads((folder / "manifest.json").read_text())
-    u = str(np.load(folder / "user_ids.npy")[0])
-    said = f"error: run '{{}}': {what.format(last=manifest['n_movies'] - 1, u=u, movies=manifest['n_movies'])}; " \
+    u, m = str(np.load(folder / "user_ids.npy")[0]), str(np.load(folder / "movie_ids.npy")[0])
+    said = f"error: run '{{}}': {what.format(last=manifest['n_movies'] - 1, u=u, m=m, movies=manifest['n_movies'])}; " \
            f"{cli_terms(run_fix(folder))}"
     r = invoke("verify", run)
     assert r.exit_code == 1 and one_line(r) == said.format(folder), r.stderr
@@ -411,7 +424,7 @@ def test_verify_and_update_users_check_a_resealed_runs_arrays_as_its_readers_do(
     assert r.exit_code == 1 and r.stderr.splitlines()[-1] == said.format(folder), r.stderr
     assert os.path.realpath(run / "current") == str(folder)  # nothing published
     for args in readers(run, u):
-        r = invoke(*args)
+        r = invoke(*args, input=f"{_id_of(run, 'user', 5)}\n")
         assert r.exit_code == 1 and r.stderr.splitlines()[-1] == said.format(folder), (args, r.stderr)
 
 
