@@ -1834,3 +1834,74 @@ def test_an_option_of_one_value_given_twice_is_a_usage_error_on_every_command(tm
     assert r.exit_code == 1 and "no trained model" in r.stderr, r.stderr
     r = invoke("recommend", "--user", "1", "--", "--user")  # after '--', an argument, not the option
     assert r.exit_code == 2 and "given twice" not in r.stderr, r.stderr
+
+
+def test_an_option_given_twice_is_read_in_clusters_of_short_options_as_click_reads_them(tmp_path):
+    """Session 51 left _refuse_repeated reading the values as typed, where click reads clusters of short options:
+    `-qk5 -k 7` was '-k given 2 times ('7')', `-k 5 -qk5` (one value twice) was refused, and a value such as
+    --movie's '-k9' was counted as a -k. The values are read as click's parser reads them (app._typed_values)."""
+    run = tmp_path / "nowhere"
+    for args in (["-k5", "-k", "7"], ["-qk5", "-k", "7"], ["-qk5", "-qk", "7"], ["-k", "5", "-vqk7"]):
+        r = invoke("recommend", "--run", run, "--user", "196", *args)
+        assert (r.exit_code, r.stdout) == (2, "") and r.stderr.startswith(
+            "error: -k given twice ('5' and '7'); it takes one value: give it once (see '") and \
+            r.stderr.endswith(" recommend -h')\n"), (args, r.stderr)
+    for args in (["--user", "196", "-k", "5", "-qk5"], ["--user", "196", "-qk", "5", "-k5"],
+                 ["--movie", "-k9", "-k", "5", "-k", "5"]):  # one value twice goes on: the run's absence is said
+        r = invoke("recommend", "--run", run, *args)
+        assert r.exit_code == 1 and "no trained model" in r.stderr, (args, r.stderr)
+
+
+def test_typed_values_read_the_arguments_as_clicks_parser_does():
+    """app._typed_values against click's own parse, over every command (walked from main): random lines of its
+    options, long (`--x v`, `--x=v`), short (`-k v`, `-k5`) and in clusters behind its short flags (`-qk5`, `-vq -k
+    5`), with values that look like options, a positional and '--'. For every line click parses, each option of
+    one value has as many values as click's order lists it, and its last is the one click keeps (None where a value
+    that may be left out was: click's sentinel)."""
+    import click
+
+    from embedrec.cli.app import _typed_values
+
+    rng = np.random.default_rng(0)
+    checked = 0
+    for path, cmd in leaf_commands(main):
+        ctx = click.Context(cmd, info_name=path[-1])
+        params = [p for p in cmd.get_params(ctx) if isinstance(p, click.Option)]
+        flags = [o for p in params if p.is_flag or p.count for o in p.opts if len(o) == 2 and o != "-h"]
+        valued = [p for p in params if not (p.is_flag or p.count)]
+        if not valued:
+            continue
+        for _ in range(60):
+            line = []
+            for _ in range(int(rng.integers(1, 6))):
+                p = valued[int(rng.integers(len(valued)))]
+                opt = p.opts[int(rng.integers(len(p.opts)))]
+                value = str(rng.choice(["1", "2", "-k9", "x=y", "-", ""]))
+                form = int(rng.integers(4))
+                if len(opt) == 2 and flags and form < 2:  # behind flags in one cluster
+                    cluster = "-" + "".join(f[1] for f in rng.choice(flags, int(rng.integers(1, 3)))) + opt[1]
+                    line += [cluster + value] if form == 0 and value else [cluster, value]
+                elif opt.startswith("--") and form == 2:
+                    line.append(f"{opt}={value}")
+                elif len(opt) == 2 and form == 2 and value:
+                    line.append(opt + value)
+                else:
+                    line += [opt, value]
+                if rng.random() < 0.1:
+                    line.append(str(rng.choice(["pos", "--", "-q"])))
+            try:
+                opts, _, order = cmd.make_parser(ctx).parse_args(list(line))
+            except click.UsageError:
+                continue
+            typed = _typed_values(cmd, ctx, line)
+            for p in valued:
+                if p.multiple:
+                    assert typed.get(p, []) == list(opts.get(p.name, [])), (path, line, p.name)
+                    continue
+                n = sum(o is p for o in order)
+                assert len(typed.get(p, [])) == n, (path, line, p.name, typed.get(p))
+                if n:
+                    kept = opts[p.name]
+                    assert typed[p][-1] == (kept if isinstance(kept, (str, tuple)) else None), (path, line, p.name)
+            checked += 1
+    assert checked > 500

@@ -184,9 +184,9 @@ def _refuse_repeated(command: click.Command, ctx, args) -> None:
     """A usage error for an option that takes one value given more than once with different values (a first-hour
     review: click keeps the last without a word, so `recommend --user 196 --user 186` answered 186 alone, and
     `--movie 'star wars' --movie 181` 181 alone). The options meant to repeat (``multiple``: --set, --genre,
-    evaluate's -k) and flags are not counted; the same value twice is no choice to make. Which options were given
-    twice is click's own parse (its order lists an option each time it is given); the values said are read from
-    the arguments as typed."""
+    evaluate's -k) and flags are not counted; the same value twice is no choice to make (`-k5 -k 5`). Which options
+    were given twice is click's own parse (its order lists an option each time it is given); the values said are
+    read from the arguments as click's parser reads them (:func:`_typed_values`: clusters such as `-qk5` too)."""
     single = [p for p in command.get_params(ctx) if isinstance(p, click.Option) and not p.multiple and not p.count
               and not p.is_flag]
     if not single or len(args) < 2:  # (an option twice at least)
@@ -195,10 +195,12 @@ def _refuse_repeated(command: click.Command, ctx, args) -> None:
         _, _, order = command.make_parser(ctx).parse_args(list(args))
     except click.UsageError:  # said by the parse that follows, in its words
         return
+    typed = None
     for p in single:
         if sum(o is p for o in order) < 2:
             continue
-        values = _typed_values(p, args)
+        typed = _typed_values(command, ctx, args) if typed is None else typed
+        values = typed.get(p, [])
         if len(values) >= 2 and len(set(values)) == 1:
             continue
         name = next((o for o in p.opts if o.startswith("--")), p.opts[0])
@@ -207,28 +209,61 @@ def _refuse_repeated(command: click.Command, ctx, args) -> None:
         raise click.UsageError(f"{name} given {times}{said}; it takes one value: give it once", ctx)
 
 
-def _typed_values(p: click.Option, args) -> list[str | None]:
-    """The values given to option ``p`` in the arguments as typed (``--user 1``, ``--user=1``, ``-k5``), in order;
-    None for a value-optional option given without one (``--explain``)."""
-    out, i = [], 0
-    while i < len(args):
-        arg = args[i]
+def _typed_values(command: click.Command, ctx, args) -> dict[click.Option, list]:
+    """{option: the values it was given, in order} over ``args`` as click's parser reads them (click/parser.py's
+    _process_args_for_options, _match_long_opt, _match_short_opt, _get_value_from_state), for arguments it parsed
+    without an error: ``--`` ends the options; an argument of '-' and more is an option, else a positional
+    (the options end at the first one where the command takes no interspersed arguments); ``--name=value`` or
+    ``--name value``; a cluster of short options (``-qk5``, ``-qk 5``) is read a letter at a time, and the first
+    that takes a value takes the rest of the cluster, else the next argument, whatever it starts with. A value that
+    may be left out (:func:`value_optional`) is None where it is: no argument follows, or the next starts an
+    option. A flag's or a count's letters take no value (not recorded)."""
+    long, short = {}, {}
+    for p in command.get_params(ctx):
+        if isinstance(p, click.Option):
+            for name in (*p.opts, *p.secondary_opts):
+                prefix = name[:2] if name[1:2] == name[:1] else name[:1]  # click's split_opt
+                (short if len(prefix) == 1 and len(name) == 2 else long)[name] = p
+    out: dict[click.Option, list] = {}
+    rest = list(args)
+
+    def take(p: click.Option) -> None:
+        if p.is_flag or p.count:
+            return
+        if len(rest) < p.nargs:
+            value = None  # (a value-optional option at the end; any other was a usage error)
+        elif p.nargs == 1:
+            optional = value_optional(p) and rest[0][:1] == "-" and len(rest[0]) > 1
+            value = None if optional else rest.pop(0)
+        else:
+            value, rest[:p.nargs] = tuple(rest[:p.nargs]), []
+        out.setdefault(p, []).append(value)
+
+    while rest:
+        arg = rest.pop(0)
         if arg == "--":
             break
-        for name in p.opts:
-            if arg == name:
-                nxt = args[i + 1] if i + 1 < len(args) else None
-                if nxt is None or value_optional(p) and nxt.startswith("-") and not _NUMBER_BELOW_ZERO.fullmatch(nxt):
-                    out.append(None)
-                else:
-                    out.append(nxt)
-                    i += 1
+        if arg[:1] != "-" or len(arg) == 1:
+            if not command.allow_interspersed_args:
                 break
-            if name.startswith("--") and arg.startswith(name + "=") or \
-                    len(name) == 2 and not name.startswith("--") and arg.startswith(name) and len(arg) > 2:
-                out.append(arg[len(name) + 1:] if name.startswith("--") else arg[2:])
+            continue
+        name, eq, value = arg.partition("=")
+        if name in long:
+            if eq:
+                rest.insert(0, value)
+            take(long[name])
+            continue
+        if arg[:2] == "--":
+            continue  # (no such option: click refused it already)
+        for i, ch in enumerate(arg[1:], 2):
+            p = short.get(f"-{ch}")
+            if p is None:
                 break
-        i += 1
+            if not (p.is_flag or p.count):
+                if i < len(arg):
+                    rest.insert(0, arg[i:])
+                take(p)
+                break
     return out
 
 
