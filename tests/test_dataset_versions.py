@@ -121,12 +121,46 @@ def test_killed_writers_temp_folders_are_swept(csv, tmp_path):
     beside = tmp_path / f".ds.embedrec-tmp-{dead.pid}-abcd1234"  # a killed writer's folder from the flat layout
     beside.mkdir()
     # killed between swap_link's new link and its rename (the fault suite found one left after the rerun)
-    link = root / f".current.{dead.pid}"
-    os.symlink(stale.name, link)
+    link = root / f".current.embedrec-tmp-{dead.pid}-0123abcd"
+    os.symlink(stale.name[1:].removesuffix(".tmp"), link)  # (the generation its folder was to become)
     ingest(csv, root, 2, overwrite=True)  # the killed writer's lock died with it
     assert not stale.exists() and not beside.exists() and not os.path.lexists(link)
     assert [p.name for p in root.iterdir() if p.name.startswith(".")] == []
     assert generations(root) == [os.readlink(root / "current")]
+
+
+def test_pruning_sweeps_only_the_links_swap_link_made(csv, tmp_path):
+    """Session 51: pruning swept any link named '.current.<n>', '.manifest.json.<n>' or '.<name>.parquet.<n>'
+    whose number was no live process, a user's hidden link '.x.parquet.123' among them. swap_link's new link is
+    '.<link>.embedrec-tmp-<pid>-<8 hex>' now, and one is swept only where it points where swap_link points one (a
+    generation for current, current/<name> for a dataset's link) and its writer is gone: a user's links of the
+    older shape, of embedrec's shape pointing elsewhere, and a live writer's, stay."""
+    root = tmp_path / "ds"
+    ingest(csv, root, 1)
+    mine = tmp_path / "mine.parquet"
+    mine.write_bytes(b"the user's")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    gen = os.readlink(root / "current")
+    try:
+        kept = {f".x.parquet.{dead.pid}": mine, f".train.parquet.{dead.pid}": mine,  # the older shape's names
+                f".current.{dead.pid}": gen, f".manifest.json.{dead.pid}": "current/manifest.json",
+                f".train.parquet.embedrec-tmp-{dead.pid}-0123abcd": mine,  # embedrec's shape, pointing elsewhere
+                f".current.embedrec-tmp-{dead.pid}-0123abcd": "mine",
+                f".current.embedrec-tmp-{live.pid}-0123abcd": gen}  # a live writer's
+        swept = {f".current.embedrec-tmp-{dead.pid}-4567cdef": gen,
+                 f".train.parquet.embedrec-tmp-{dead.pid}-4567cdef": "current/train.parquet",
+                 f".manifest.json.embedrec-tmp-{dead.pid}-4567cdef": "current/manifest.json"}
+        for name, target in {**kept, **swept}.items():
+            os.symlink(target, root / name)
+        ingest(csv, root, 2, overwrite=True)
+        assert {p.name: os.readlink(p) for p in root.iterdir() if p.name.startswith(".")} == \
+            {name: str(target) for name, target in kept.items()}
+        assert (root / f".x.parquet.{dead.pid}").read_bytes() == b"the user's"
+    finally:
+        live.kill()
+        live.wait()
 
 
 def _flat_copy(root: Path, flat: Path) -> Path:

@@ -681,7 +681,7 @@ def test_an_interrupted_update_leaves_the_old_model_served(runs, tmp_path, monke
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a writer's pid, its process gone (kill -9)
     shutil.copytree(run / folder, run / ".artifacts-20260101T000000-000000001.tmp")
-    os.symlink(folder, run / f".current.{gone.pid}")
+    os.symlink(folder, run / f".current.embedrec-tmp-{gone.pid}-0123abcd")
     assert er.open(run).recommend(2, k=3).movie_ids[0].size == 3  # no command reads them
     r = invoke("update-users", "--ratings", f, "--run", run)
     assert r.exit_code == 0 and os.readlink(run / "current") != folder, r.stderr

@@ -9,6 +9,7 @@ import errno
 import logging
 import os
 import re
+import secrets
 import shlex
 import time
 from collections.abc import Collection
@@ -36,15 +37,16 @@ def current_link(root, link: str = "current", dir_fd: int | None = None) -> str:
         return ""
 
 
-# swap_link's temporary name for the new 'current' (or a dataset's link that replaces a file of its flat layout)
-LINK_TMP = re.compile(r"\.(?:current|manifest\.json|[a-z_]+\.parquet)\.[0-9]+")
+# swap_link's temporary name for the new 'current' (or a dataset's link that replaces a file of its flat layout):
+# '.<link>.embedrec-tmp-<pid>-<8 hex>', embedrec's own prefix (fsutil.outputs' side files' shape), with a random
+# token, where '.<link>.<pid>' was a name a user may give a hidden link ('.x.parquet.123', swept by pruning once
+# pid 123 was gone: session 51). A link of that older name a killed writer left stays.
+LINK_TMP = re.compile(r"\.(?P<link>current|manifest\.json|[a-z_]+\.parquet)\.embedrec-tmp-(?P<pid>[0-9]+)-[0-9a-f]{8}")
 
 
 def swap_link(root: Path, name: str, link: str = "current") -> None:
     """Point ``root/link`` at ``name`` atomically (a new symlink renamed over the old one), durably."""
-    tmp = root / f".{link}.{os.getpid()}"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
+    tmp = root / f".{link}.embedrec-tmp-{os.getpid()}-{secrets.token_hex(4)}"
     os.symlink(name, tmp)
     os.replace(tmp, root / link)
     fsync_dir(root)
@@ -86,8 +88,8 @@ VERSION = r"[0-9]{8}T[0-9]{6}-[0-9]{9}"  # what new_version() gives
 def prune_generations(root: Path, prefix: str, keep_names: set[str], keep: int) -> None:
     """Remove older ``<prefix>-<version>`` folders, keeping the newest ``keep``, ``keep_names``, the one
     ``current`` names and any a live reader holds (FolderHold); and every ``.<prefix>-<version>.tmp`` folder
-    and ``.current.<pid>`` link of a writer that is gone (called under the writer lock, so those are a killed
-    writer's leftovers). Only names exactly as
+    and swap_link's new link of a writer that is gone (``LINK_TMP``, pointing where swap_link points one:
+    :func:`_stale_link`; called under the writer lock, so those are a killed writer's leftovers). Only names exactly as
     publish_generation makes them, real folders, not links: a user's ``gen-...-backup`` copy beside them stays;
     and only folders holding what their manifest lists, or nothing: any other is kept, with a warning of why
     (:func:`not_ours`)."""
@@ -120,11 +122,26 @@ def prune_generations(root: Path, prefix: str, keep_names: set[str], keep: int) 
     for p in entries:
         if ours(p, tmp) and p.name not in keep_names:
             rmtree(p)
-        elif p.is_symlink() and LINK_TMP.fullmatch(p.name):  # swap_link's new link, its writer killed before
-            pid = int(p.name.rsplit(".", 1)[1])              # the rename (the fault suite's kill -9 found one)
-            if pid != os.getpid() and not pid_alive(pid):
-                with contextlib.suppress(OSError):
-                    p.unlink()
+        elif _stale_link(p, name):  # swap_link's new link, its writer killed before the rename (the fault
+            with contextlib.suppress(OSError):  # suite's kill -9 found one)
+                p.unlink()
+
+
+def _stale_link(p: Path, generation: re.Pattern) -> bool:
+    """Whether ``p`` is a new link swap_link made and its writer (another process, gone) left: of its name
+    (``LINK_TMP``), pointing where swap_link points one, a generation (``generation``: its names) for 'current',
+    ``current/<link>`` for a dataset's link that replaces a file of its flat layout. A user's link of any other
+    name or target stays."""
+    m = LINK_TMP.fullmatch(p.name)
+    if m is None:
+        return False
+    try:
+        target = os.readlink(p)
+    except OSError:  # (no link)
+        return False
+    link, pid = m["link"], int(m["pid"])
+    points = generation.fullmatch(target) is not None if link == "current" else target == f"current/{link}"
+    return points and pid != os.getpid() and not pid_alive(pid)
 
 
 def _written(folder: Path) -> int:
