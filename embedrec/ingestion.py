@@ -31,7 +31,7 @@ from embedrec.data.ratings import (
 from embedrec.data.readers import check_source, read_source
 from embedrec.data.repeats import PairEvents, dedupe_mask, sum_repeats
 from embedrec.data.split import TEST, TRAIN, VALID
-from embedrec.data.summary import format_summary, summarise, warn_empty_splits, warn_shrunk_splits
+from embedrec.data.summary import format_summary, say_ties, summarise, warn_empty_splits, warn_shrunk_splits
 from embedrec.errors import ConfigError, DataError, OutputExists
 from embedrec.fsutil.files import io_error, note_made
 from embedrec.fsutil.locks import target_lock
@@ -245,6 +245,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     gone_users: list[np.ndarray] = []
     cuts: list = []
     ratings, assign, cold = assign_splits(ratings, split_cfg, report, gone_users, events, cfg.min_rating, below, cuts)
+    say_ties(split_cfg, report.get("split_ties"))
     frames, users, mtab = _tables(ratings, assign, raw.users, movies, cfg.keep_unrated_movies)
     del ratings
     extra = {}

@@ -1377,3 +1377,80 @@ def test_a_runs_config_yaml_records_the_data_its_dataset_was_ingested_with(tmp_p
     assert r.exit_code == 0, r.stderr
     for split in ("train", "valid"):
         assert (again / "current" / f"{split}.parquet").read_bytes() == (ds / "current" / f"{split}.parquet").read_bytes()
+
+
+def _day_ratings(path: Path, rows: list[str]) -> Path:
+    path.write_text("user_id,movie_id,rating,date\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def _pairs(ds: Path) -> dict:
+    from embedrec.data.dataset import load_dataset
+
+    d = load_dataset(ds)
+    return {name: set(zip(d.split_frame(name)["user_id"], d.split_frame(name)["movie_id"])) for name in d.splits}
+
+
+@pytest.mark.parametrize("method", ["user_time", "global_time"])
+def test_a_time_split_draws_ties_in_time_from_the_seed_whatever_the_files_row_order(tmp_path, method):
+    """A first-hour review: a ratings file of dates without a time of day (most users rated everything on one
+    day), each user's day sorted by rating; a stable sort kept ties in the file's order, so user_time's test split
+    was each user's highest ratings (test mean 4.358 where another order gave 3.481), and global_time's cut took
+    the last rows of its day. Now the same rows shuffled are split alike, pair for pair; another split.seed draws
+    another split; and ingest says how many cuts fell among equal times, a warning where most held-out ratings
+    were drawn."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for u in range(1, 61):
+        day = f"2024-03-{1 + u % 3:02d}"  # (the global cuts fall inside the last day's ratings)
+        movies = rng.choice(np.arange(1, 41), 10, replace=False)
+        stars = np.sort(rng.integers(1, 6, 10))
+        rows += [f"{u},{m},{s},{day}" for m, s in zip(movies, stars)]
+    sorted_file = _day_ratings(tmp_path / "sorted.csv", rows)
+    shuffled = _day_ratings(tmp_path / "shuffled.csv", [rows[i] for i in rng.permutation(len(rows))])
+    sets = ["--set", f"split.method={method}", "--set", "data.columns.timestamp=date", "--set",
+            "split.cold_start=true"]  # (every held-out row kept: the counts are the split's own)
+    r = invoke("ingest", sorted_file, "-o", tmp_path / "a", "-q", *sets)
+    assert r.exit_code == 0, r.stderr
+    said = [line for line in r.stderr.splitlines() if "among ratings of equal time" in line]
+    assert len(said) == 1 and "(dates without a time of day?): those ties were broken at random (split.seed)" \
+        in said[0] and "so the split is by time for the rest alone" in said[0], r.stderr  # a warning: -q keeps it
+    if method == "user_time":
+        assert said[0].startswith("60 of 60 users' time cuts (test their latest 20%, valid the 10% before) fall "), \
+            said[0]
+        assert "which chose 180 of the 180 held-out ratings" in said[0]
+    else:  # 600 ratings, 200 of them on the last day: test 120 and valid 60 drawn among them
+        assert said[0].startswith("both global_time cuts (test the latest 20%, valid the 10% before) fall "), said[0]
+        assert "which chose 180 of the 180 held-out ratings" in said[0]
+    r = invoke("ingest", shuffled, "-o", tmp_path / "b", "-q", *sets)
+    assert r.exit_code == 0, r.stderr
+    a, b = _pairs(tmp_path / "a"), _pairs(tmp_path / "b")
+    assert a == b and len(a["test"]) == 120 and len(a["valid"]) == 60
+    r = invoke("ingest", shuffled, "-o", tmp_path / "c", "-q", *sets, "--set", "split.seed=8")
+    assert r.exit_code == 0, r.stderr
+    assert _pairs(tmp_path / "c")["test"] != a["test"]
+    if method == "user_time":  # each user's test ratings no longer its highest ones
+        from embedrec.data.dataset import load_dataset
+
+        test = load_dataset(tmp_path / "a").split_frame("test")
+        train = load_dataset(tmp_path / "a").split_frame("train")
+        assert abs(test["rating"].mean() - train["rating"].mean()) < 0.5
+
+
+def test_a_time_split_with_few_ties_at_its_cuts_says_so_in_a_note(tmp_path):
+    """ML-100K's Unix seconds put 688 of its 943 users' user_time cuts among ratings of the same second, 2,036 of
+    the 29,988 held-out ratings drawn: a note (shown without -q), not a warning. Here 40 users with distinct times
+    but user 1's last three ratings at one second: its test cut (2 of 10) falls among them, one drawn."""
+    rows = [f"{u},{m},{1 + (u * m) % 5},{880000000 + u * 100 + m}" for u in range(1, 41) for m in range(1, 11)]
+    rows[7:10] = [f"1,{m},3,880000200" for m in (8, 9, 10)]
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating,timestamp\n" + "\n".join(rows) + "\n")
+    r = invoke("ingest", p, "-o", tmp_path / "q", "-q", "--set", "split.method=user_time")
+    assert r.exit_code == 0 and "equal time" not in r.stderr, r.stderr  # a note: -q leaves it out
+    r = invoke("ingest", p, "-o", tmp_path / "ds", "--set", "split.method=user_time")
+    assert r.exit_code == 0, r.stderr
+    assert ("1 of 40 users' time cuts (test their latest 20%, valid the 10% before) fall among ratings of equal "
+            "time: those ties were broken at random (split.seed), which chose 2 of the 120 held-out ratings\n") \
+        in r.stderr, r.stderr
+    cleaning = json.loads((tmp_path / "ds" / "current" / "manifest.json").read_text())["cleaning"]
+    assert cleaning["split_ties"] == {"users": 1, "of_users": 40, "held_out": 2, "of_held_out": 120, "days": False}

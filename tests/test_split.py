@@ -172,3 +172,77 @@ def test_more_folds_than_the_median_user_has_ratings_are_refused():
     check_folds_filled(np.array([], dtype=np.int64), 5)  # no users: nothing to say here
     with pytest.raises(DataError, match="more folds than the median user"):
         make_split(Config().updated({"split.folds": 4}).split, users, None)
+
+
+def test_user_time_ties_at_a_cut_are_drawn_and_counted():
+    """Hand-computed: user 0's five ratings share one time (test rint(1.25) = 1, valid 1: both cuts in the tie, two
+    held-out ratings drawn); user 1's times 1, 2, 3, 3 (test 1, valid 1): its test cut falls between its two
+    ratings at 3 (one drawn), its valid cut between 2 and 3 is no tie. Whichever rows are drawn, the counts per
+    user and time are those of the cut."""
+    users = np.array([0] * 5 + [1] * 4)
+    ts = np.array([1, 1, 1, 1, 1, 1, 2, 3, 3])
+    movies = np.array([10, 11, 12, 13, 14, 10, 11, 12, 13])
+    ties: dict = {}
+    out = user_time_split(users, ts, 0.25, 0.25, movies=movies, seed=1, ties=ties)
+    assert ties == {"users": 2, "of_users": 2, "held_out": 3, "of_held_out": 4, "days": False}
+    assert sorted(out[:5].tolist()) == [TRAIN, TRAIN, TRAIN, VALID, TEST]
+    assert out[5:7].tolist() == [TRAIN, TRAIN] and sorted(out[7:].tolist()) == [VALID, TEST]
+    drawn = {tuple(user_time_split(users, ts, 0.25, 0.25, movies=movies, seed=s)[:5]) for s in range(20)}
+    assert len(drawn) > 5  # the seed draws them, not the rows' order: of 20 seeds, more than 5 ways
+
+
+def test_a_time_split_is_the_same_whatever_the_rows_order():
+    """A review: a stable sort kept ties in time in the file's order, so the same ratings sorted otherwise were
+    split otherwise. Random tables with many ties (5 times), shuffled: the same split, row for row; another seed
+    another split."""
+    rng = np.random.default_rng(5)
+    for _ in range(50):
+        n = 300
+        u, m, t = rng.integers(0, 10, n), rng.permutation(n) + 1000, rng.integers(0, 5, n)
+        p = rng.permutation(n)
+        a = user_time_split(u, t, 0.1, 0.2, movies=m, seed=3)
+        np.testing.assert_array_equal(a[p], user_time_split(u[p], t[p], 0.1, 0.2, movies=m[p], seed=3))
+        a = user_time_split(u, t, 0.3, 0.3, last_k=2, movies=m, seed=3)
+        np.testing.assert_array_equal(a[p], user_time_split(u[p], t[p], 0.3, 0.3, last_k=2, movies=m[p], seed=3))
+        g = global_time_split(t, 0.1, 0.2, users=u, movies=m, seed=3)
+        np.testing.assert_array_equal(g[p], global_time_split(t[p], 0.1, 0.2, users=u[p], movies=m[p], seed=3))
+        assert (g == TEST).sum() == 60 and (g == VALID).sum() == 30
+        assert t[g == TEST].min() >= t[g == VALID].max() >= t[g == TRAIN].max()
+    assert not np.array_equal(user_time_split(u, t, 0.1, 0.2, movies=m, seed=3),
+                              user_time_split(u, t, 0.1, 0.2, movies=m, seed=4))
+
+
+def test_a_file_sorted_by_rating_within_each_day_no_longer_chooses_the_test_ratings():
+    """The review's file: 200 users who rated 10 movies on one day, each user's rows sorted by rating (1 to 5,
+    twice). Kept in the file's order, the test split was every user's two 5s (mean 5.0); drawn, it holds
+    every rating value, its mean near the whole's 3 (400 draws: SE about 0.07)."""
+    users = np.repeat(np.arange(200), 10)
+    ratings = np.tile(np.repeat(np.arange(1, 6), 2), 200)
+    movies = np.tile(np.arange(10), 200)
+    ts = np.full(users.size, 19_000 * 86_400)
+    ties: dict = {}
+    out = user_time_split(users, ts, 0.0, 0.2, movies=movies, seed=42, ties=ties)
+    assert set(ratings[out == TEST].tolist()) == {1, 2, 3, 4, 5}
+    assert abs(ratings[out == TEST].mean() - 3) < 0.3
+    assert ties == {"users": 200, "of_users": 200, "held_out": 400, "of_held_out": 400, "days": True}
+
+
+def test_global_time_ties_at_the_cuts_are_drawn_and_counted():
+    """Hand-computed: times 0-8 and five ratings at 9 (14 ratings: test 3, valid 1): both cuts fall among the five
+    at 9, which hold one training rating, the valid and the test ones (four drawn). Four at 10 after times 0-9:
+    the valid cut falls where they begin (no tie), the test cut among them (three drawn). Times 0-13 all apart:
+    no tie, no count, the split as before."""
+    users, movies = np.arange(14) % 3, np.arange(14)
+    ties: dict = {}
+    out = global_time_split(np.r_[np.arange(9), [9] * 5], 1 / 14, 3 / 14, users=users, movies=movies, seed=0,
+                            ties=ties)
+    assert ties == {"cuts": 2, "held_out": 4, "of_held_out": 4, "days": False}
+    assert out[:9].tolist() == [TRAIN] * 9 and sorted(out[9:].tolist()) == [TRAIN, VALID, TEST, TEST, TEST]
+    ties = {}
+    out = global_time_split(np.r_[np.arange(10), [10] * 4], 1 / 14, 3 / 14, users=users, movies=movies, ties=ties)
+    assert ties == {"cuts": 1, "held_out": 3, "of_held_out": 4, "days": False}
+    assert out[:10].tolist() == [TRAIN] * 10 and sorted(out[10:].tolist()) == [VALID, TEST, TEST, TEST]
+    ties = {}
+    out = global_time_split(np.arange(14), 1 / 14, 3 / 14, users=users, movies=movies, ties=ties)
+    assert ties == {"cuts": 0, "held_out": 0, "of_held_out": 4, "days": False}
+    assert out.tolist() == [TRAIN] * 10 + [VALID] + [TEST] * 3

@@ -31,14 +31,18 @@ def assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, l
     train+valid learns them: an independent check found ML-100K's latest-20% global cut dropping 8,267 valid rows
     of 77 users, whom the refit then never learnt and recommend answered as unknown, and a review ML-100K's random
     split with split.test=0 dropping the 13 movies first rated in valid, never served). ``below_cuts`` (a list)
-    receives a time split's :class:`~embedrec.data.split.Cuts` (:func:`_time_cuts`)."""
+    receives a time split's :class:`~embedrec.data.split.Cuts` (:func:`_time_cuts`). Where a time split's cuts fell
+    among ratings of equal time (drawn at random from split.seed), ``report["split_ties"]`` says how many."""
     users_arr = ratings["user_id"].to_numpy()
     movies_arr = ratings["movie_id"].to_numpy()
     ts = ratings["timestamp"].to_numpy() if "timestamp" in ratings else None
     if FIRST_TIME in ratings:
         ts = ratings[FIRST_TIME].to_numpy()
         del ratings[FIRST_TIME]  # (never written)
-    assign = make_split(split_cfg, users_arr, ts)
+    ties: dict = {}
+    assign = make_split(split_cfg, users_arr, ts, movies_arr, ties)
+    if ties.get("held_out"):  # a time split's cuts among ratings of equal time, drawn at random (summary.say_ties)
+        report["split_ties"] = ties
     cuts = held_out_cuts(users_arr, ts, assign, split_cfg.method) if events and split_cfg.method != "random" else None
     if below_cuts is not None:  # the kept ratings' cuts, which the pairs set apart as rated are split by
         below_cuts.append(_time_cuts(split_cfg, assign, users_arr, ts))
