@@ -370,7 +370,7 @@ def _override_texts(overrides) -> Iterable[str]:
 CONFIG_ENV = "EMBEDREC_CONFIG"
 CONFIG_MAX = 1 << 20  # bytes: a config file is a few KB
 DISCOVERED = "embedrec.yaml"
-TEXT_KEYS = ("data.separator", "data.genre_separator", "data.decimal")  # one character each, taken from --set as typed
+TEXT_KEYS = ("data.separator", "data.movies_separator", "data.genre_separator", "data.decimal")  # one character each, taken from --set as typed
 
 
 def find_config(path: str | Path | None) -> str | Path | None:

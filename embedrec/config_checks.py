@@ -101,14 +101,16 @@ def _check_consistency(cfg: Config, set_keys: Iterable[str] = (), split: bool = 
     if scale is not None and not all(abs(v) <= 1e9 for v in scale):  # a red team: 1e308 overflowed float32 ratings
         raise ConfigError(f"config key 'data.rating_scale': {scale} is beyond the ratings embedrec stores (32-bit "
                           "floats, here at most 1e9 either way); give the scale the ratings use, e.g. [1, 5]")
-    if cfg.data.separator is not None and cfg.data.separator == "":
-        raise ConfigError("config key 'data.separator': must not be empty (use null to auto-detect)")
+    for key, reader in (("movies_separator", "the movies file's reader"), ("separator", "the ratings reader")):
+        sep = getattr(cfg.data, key)
+        if sep is not None and sep == "":
+            raise ConfigError(f"config key 'data.{key}': must not be empty (use null to auto-detect)")
+        if sep is not None and sep.lower() in SEPARATOR_NAMES:  # '\t' as typed in a shell or YAML: a tab
+            object.__setattr__(cfg.data, key, sep := SEPARATOR_NAMES[sep.lower()])
+        if sep is not None and len(sep) != 1:
+            raise ConfigError(f"config key 'data.{key}': {sep[:20]!r} is {len(sep)} characters; {reader} takes "
+                              "one character, e.g. ',', ';', '|' or '\\t' for a tab (or null to detect it)")
     sep = cfg.data.separator
-    if sep is not None and sep.lower() in SEPARATOR_NAMES:  # '\t' as typed in a shell or YAML: a tab
-        object.__setattr__(cfg.data, "separator", sep := SEPARATOR_NAMES[sep.lower()])
-    if sep is not None and len(sep) != 1:
-        raise ConfigError(f"config key 'data.separator': {sep[:20]!r} is {len(sep)} characters; the ratings reader "
-                          "takes one character, e.g. ',', ';', '|' or '\\t' for a tab (or null to detect it)")
     if cfg.data.decimal not in (".", ","):
         raise ConfigError(f"config key 'data.decimal': {cfg.data.decimal[:20]!r}; expected '.' or ',' (the character "
                           "that separates a number's decimals in the file, e.g. ',' for 3,5)")

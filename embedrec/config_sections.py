@@ -45,6 +45,7 @@ class DataConfig:
     movies: Union[str, None] = None
     columns: ColumnsConfig = field(default_factory=ColumnsConfig)
     separator: Union[str, None] = None
+    movies_separator: Union[str, None] = None
     header: bool = True
     encoding: str = "utf-8"
     decimal: str = "."

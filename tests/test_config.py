@@ -327,6 +327,18 @@ def test_a_separator_from_set_is_taken_as_typed():
     for typed, want in (("#", "#"), (" ", " "), ("tab", "\t"), ("null", None), (";", ";")):
         assert load_config(None, [f"data.separator={typed}"]).data.separator == want
     assert load_config(None, ["data.genre_separator=#"]).data.genre_separator == "#"
+    for typed, want in (("#", "#"), ("space", " "), ("\\t", "\t"), ("null", None), (";", ";")):  # the movies file's
+        assert load_config(None, [f"data.movies_separator={typed}"]).data.movies_separator == want
+
+
+def test_a_movies_separator_of_several_characters_is_refused():
+    from embedrec.config import load_config
+
+    with pytest.raises(ConfigError, match=r"config key 'data.movies_separator'.*';;' is 2 characters; the movies "
+                                          r"file's reader takes one character"):
+        load_config(None, ["data.movies_separator=;;"])
+    with pytest.raises(ConfigError, match="config key 'data.movies_separator': must not be empty"):
+        Config().updated({"data.movies_separator": ""})
 
 
 def test_a_config_file_larger_than_any_config_is_refused_without_reading_it_all(tmp_path):

@@ -1454,3 +1454,84 @@ def test_a_time_split_with_few_ties_at_its_cuts_says_so_in_a_note(tmp_path):
         in r.stderr, r.stderr
     cleaning = json.loads((tmp_path / "ds" / "current" / "manifest.json").read_text())["cleaning"]
     assert cleaning["split_ties"] == {"users": 1, "of_users": 40, "held_out": 2, "of_held_out": 120, "days": False}
+
+
+MOVIES_SEMI = ("Movie ID;Title;Genres\n1;Toy Story, The (1995);Animation|Comedy\n2;Heat (1995);Action\n"
+               "3;Babe, Pig in the City (1998);Comedy\n4;Se7en (1995);Thriller\n5;Fargo (1996);Crime\n")
+
+
+def _semi_ratings(tmp_path: Path, sep: str = ";") -> Path:
+    rows = [f"{u}{sep}{m}{sep}{(u * m) % 5 + 1}{sep}{880000000 + u * 10 + m}" for u in range(1, 7) for m in range(1, 6)]
+    p = tmp_path / f"mine{'_semi' if sep == ';' else ''}.csv"
+    p.write_text(f"User ID{sep}Movie ID{sep}Rating{sep}Timestamp\n" + "\n".join(rows) + "\n")
+    return p
+
+
+def _titles(ds: Path) -> dict:
+    from embedrec.data.dataset import load_dataset
+
+    m = load_dataset(ds).movies
+    return dict(zip(m["movie_id"], m["title"]))
+
+
+@pytest.mark.parametrize("ratings_sep", [";", ","])
+def test_the_movies_files_separator_is_sniffed_as_the_ratings_files_is(tmp_path, ratings_sep):
+    """A first-hour review: a ';' movies file (titles with commas) beside a ';' ratings file was read at ',' and
+    refused ('mine_movies.csv:3: expected 1 fields, found 2; check the separator'), though data.separator null
+    says 'sniffed'; beside a ',' ratings file it could not be read at all. Now its header line is sniffed too."""
+    movies = tmp_path / "mine_movies.csv"
+    movies.write_text(MOVIES_SEMI)
+    r = invoke("ingest", _semi_ratings(tmp_path, ratings_sep), "-o", tmp_path / "ds", "-q", "--set",
+               f"data.movies={movies}")
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+    assert _titles(tmp_path / "ds")[1] == "Toy Story, The" and _titles(tmp_path / "ds")[3] == "Babe, Pig in the City"
+
+
+def test_a_movies_file_that_data_separator_leaves_one_column_is_told_its_own_key(tmp_path):
+    """data.separator set applies to the movies file too; one whose header line it leaves one column, holding
+    another separator, is refused naming that separator and data.movies_separator, which then reads it (where it
+    was 'expected 1 fields, found 2; check the separator (data.separator)' at a title's comma, or on a file with
+    no comma in its titles 'missing column(s) movie_id, title, genres (found: Movie ID;Title;Genres) ... rename
+    it')."""
+    ratings = _semi_ratings(tmp_path, ",")
+    for text, name, said in ((MOVIES_SEMI, "semi.csv", "';'"),
+                             ("Movie ID;Title;Genres\n1;Toy Story (1995);Animation\n", "small.csv", "';'"),
+                             (MOVIES_SEMI.replace(";", "\t"), "tabs.csv", "tabs"),
+                             ("movie_id title genres\n1 Heat Action\n", "spaces.csv", "spaces")):
+        movies = tmp_path / name
+        movies.write_text(text)
+        out = tmp_path / f"ds-{name}"
+        r = invoke("ingest", ratings, "-o", out, "--set", "data.separator=,", "--set", f"data.movies={movies}")
+        fix = {"';'": "--set 'data.movies_separator=;'", "tabs": "--set data.movies_separator=tab",
+               "spaces": "--set data.movies_separator=space"}[said]
+        assert r.exit_code == 1 and r.stderr.splitlines()[-1] == (
+            f"error: {movies}:1: the header line '{text.splitlines()[0].replace(chr(9), chr(92) + 't')}' is one "
+            f"column when split at ',', and holds {said}: its fields are separated by {said}; read it with {fix}"), \
+            r.stderr
+        assert "Traceback" not in r.stderr and r.stdout == "" and not out.exists()
+    r = invoke("ingest", ratings, "-o", tmp_path / "ds", "-q", "--set", "data.separator=,", "--set",
+               f"data.movies={tmp_path / 'semi.csv'}", "--set", "data.movies_separator=;")
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+    assert _titles(tmp_path / "ds")[1] == "Toy Story, The"
+    r = invoke("ingest", ratings, "-o", tmp_path / "ds2", "-q", "--set", f"data.movies={tmp_path / 'tabs.csv'}")
+    assert r.exit_code == 0 and _titles(tmp_path / "ds2")[3] == "Babe, Pig in the City", r.stderr  # sniffed: tabs
+
+
+def test_a_movies_files_missing_columns_run_together_by_another_separator_name_it(tmp_path):
+    """The columns are there, joined by another separator than the one read at: the missing-columns line says
+    which, and the key, where it told the user to rename a column the file has. In the library's terms too."""
+    import embedrec as er
+    from embedrec.config import load_config
+    from embedrec.errors import DataError
+
+    ratings = _semi_ratings(tmp_path, ",")
+    movies = tmp_path / "mixed.csv"
+    movies.write_text("Movie ID;Title,Genres\n1;Toy Story (1995),Animation\n")
+    r = invoke("ingest", ratings, "-o", tmp_path / "ds", "--set", f"data.movies={movies}")
+    assert r.exit_code == 1 and r.stderr.splitlines()[-1] == (
+        f"error: {movies}: missing column(s) movie_id, title (found: Movie ID;Title, Genres); its header holds ';': "
+        "if they separate its fields, read it with --set 'data.movies_separator=;'"), r.stderr
+    with pytest.raises(DataError) as e:
+        er.ingest(str(ratings), load_config(None, [f"data.movies={movies}", f"data.prepared={tmp_path / 'lib'}"]))
+    assert str(e.value).endswith("its header holds ';': if they separate its fields, read it with "
+                                 "data.movies_separator=';'")

@@ -14,7 +14,8 @@ from embedrec.cli.options import PathParam, refuse_empty
 
 # how the source is read: what train never reads again (the dataset holds the result), so the "train on it with"
 # hint leaves them out (a first-hour review: it repeated --set data.cache_dir=...)
-READING_ONLY = ("data.source", "data.format", "data.movies", "data.columns.", "data.separator", "data.header",
+READING_ONLY = ("data.source", "data.format", "data.movies", "data.columns.", "data.separator",
+                "data.movies_separator", "data.header",
                 "data.encoding", "data.decimal", "data.genre_separator", "data.cache_dir", "data.id_type",
                 "data.timestamp_unit", "data.event_weights", "data.missing", "data.repeats", "split.")  # the split is made here: train reads it from the dataset
 

@@ -284,7 +284,8 @@ def read_ml_csv(root: Path, encoding: str = "utf-8") -> RawData:
     mpath = root / "movies.csv"
     if mpath.exists():
         movies = read_movies_table(mpath, sep=",", id_col="movieId", title_col="title", genres_col="genres",
-                                   genre_sep="|", encoding=encoding, id_type="int", empty_fix=RELEASE_MOVIES_FIX)
+                                   genre_sep="|", encoding=encoding, id_type="int", empty_fix=RELEASE_MOVIES_FIX,
+                                   sep_key=None)
         files.append(mpath)
     else:
         _no_movies(root, "movies.csv", "ratings.csv")

@@ -22,6 +22,7 @@ import pandas as pd
 from embedrec.data.textfiles import (
     HEAD,
     LIKE_IT_SHOWN,
+    SNIFFED,
     _bom_encoding,
     _decode_error,
     _label,
@@ -33,7 +34,9 @@ from embedrec.data.textfiles import (
     data_line,
     decompressed,
     drop_advice,
+    head_line,
     is_stream,
+    likely_separator,
     lines_like_it,
     read_all,
     read_denied,
@@ -613,29 +616,82 @@ def _movie_columns(found, id_col: str, title_col: str, genres_col: str | None,
     return out
 
 
+MOVIES_SEPARATOR = "data.movies_separator"  # the key that sets a movies file's separator
+
+
+def _other_separator(names, sep: str) -> str | None:
+    """The separator other than ``sep`` that header names read at ``sep`` hold ('Movie ID;Title;Genres' read at ','
+    holds ';'), or a space between words where the header is one column of words ('movie_id title genres'); None
+    where they hold none."""
+    text = "".join(str(n) for n in names)
+    other = likely_separator(text.replace(sep, ""))
+    if other is not None:
+        return other
+    words = text.split()
+    if len(names) == 1 and len(words) > 1 and all(re.fullmatch(r"[\w.:-]+", w) for w in words) and sep != " ":
+        return " "
+    return None
+
+
+def _separator_fix(other: str, sep_key: str | None) -> str:
+    """'read it with --set data.movies_separator=';'' (a tab and a space said by name), or a release's fix."""
+    if sep_key is None:
+        return "the release's file is read as released: fix or replace that file"
+    return "read it with " + set_hint(sep_key, {"\t": "tab", " ": "space"}.get(other, other))
+
+
+def _refuse_one_column(header: str, sep: str, label: str, sep_key: str | None) -> None:
+    """A movies file's header line that ``sep`` leaves one column, while it holds another separator, is refused
+    naming it and the key that reads it (a review: a ';' file read at data.separator ',' was 'expected 1 fields,
+    found 2; check the separator' at a title's comma, or 'missing column(s) ... rename it', where the columns were
+    there); one column without another separator is left to the column checks."""
+    import csv
+
+    try:
+        fields = next(csv.reader([header], delimiter=sep)) if header else []
+    except csv.Error:
+        return
+    if len(fields) != 1:
+        return
+    other = _other_separator(fields, sep)
+    if other is None:
+        return
+    said = {"\t": "tabs", " ": "spaces"}.get(other, repr(other))
+    raise DataError(f"{label}:1: the header line '{shorten(header, 60)}' is one column when split at {sep!r}, and "
+                    f"holds {said}: its fields are separated by {said}; {_separator_fix(other, sep_key)}")
+
+
 EMPTY_MOVIES_FIX = ("point data.movies at a movies file with rows (a header naming its id and title columns), or "
                     "leave data.movies out")
 RELEASE_MOVIES_FIX = ("unzip or download the release again, or remove that file to read the ratings without titles "
                       "and genres")  # a release's own movies file, which data.movies does not name
 
 
-def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col: str | None, genre_sep: str,
+def read_movies_table(path, *, sep: str | None, id_col: str, title_col: str, genres_col: str | None, genre_sep: str,
                       encoding: str, id_type: str, notes: list | None = None,
-                      ratings_movie: str | None = None, empty_fix: str = EMPTY_MOVIES_FIX) -> pd.DataFrame:
+                      ratings_movie: str | None = None, empty_fix: str = EMPTY_MOVIES_FIX,
+                      sep_key: str | None = MOVIES_SEPARATOR) -> pd.DataFrame:
     """A movies table (CSV/TSV/Parquet) of ids, titles and genres; ``empty_fix``: the advice where it has no rows
-    (data.movies', or a release's: RELEASE_MOVIES_FIX)."""
+    (data.movies', or a release's: RELEASE_MOVIES_FIX). ``sep`` None: sniffed from its header line as a ratings
+    table's is (textfiles.likely_separator; ',' where it holds none). ``sep_key``: the config key that sets its
+    separator, which a header line read as one column is told to set (None: a release's file, read as released)."""
     label = _label(path)  # er.ingest(movies=df)'s cache file is 'the movies DataFrame' (textfiles.NAMED)
     parquet = str(path).endswith(".parquet")
+    seps = (sep, genre_sep) if sep else (*SNIFFED, genre_sep)
     if is_stream(path):  # a pipe (<(cat movies.csv)): read once, as the ratings are (is_stream)
         path = read_all(path, label, None if parquet else (
-            lambda head: refuse_binary_head(head, label, (sep, genre_sep), encoding)))
+            lambda head: refuse_binary_head(head, label, seps, encoding)))
     elif not parquet and compressed(path):  # within the decompression limits, as a compressed ratings file (a
         path = decompressed(path, label)   # review: a 13 MB .gz of zeros ran out of memory at 2.2 GB)
-        refuse_binary_head(path[:HEAD], label, (sep, genre_sep), encoding)
+        refuse_binary_head(path[:HEAD], label, seps, encoding)
     elif not parquet:  # its first MiB before pandas reads it whole (a red team: 20 GB of NUL bytes filled the memory)
-        refuse_binary_file(path, label, (sep, genre_sep), encoding)
+        refuse_binary_file(path, label, seps, encoding)
     if not parquet:
         refuse_nul(path, label, encoding)
+        header = head_line(path, encoding)
+        if sep is None:  # as the ratings table's (a review: a ';' movies file beside a ';' ratings file was read at
+            sep = likely_separator(header) or ","  # ',' and refused: 'expected 1 fields, found 2')
+        _refuse_one_column(header, sep, label, sep_key)
     try:
         src = io.BytesIO(path) if isinstance(path, bytes) else path
         if parquet:
@@ -652,7 +708,7 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
     except pd.errors.EmptyDataError:
         raise DataError(f"{label}: the movies file is empty; {empty_fix}") from None
     except (pd.errors.ParserError, ValueError, OSError) as e:
-        raise _parser_error(label, e, 1, None if parquet else path, sep, encoding, None) from None
+        raise _parser_error(label, e, 1, None if parquet else path, sep, encoding, None, sep_key) from None
     if len(df) == 0:  # a header alone: every rating was then 'for a movie absent from the movies file' (a red team)
         raise DataError(f"{label}: the movies file has no rows (a header line only); {empty_fix}")
     if not parquet:
@@ -688,6 +744,10 @@ def read_movies_table(path, *, sep: str, id_col: str, title_col: str, genres_col
             + (", or movieId, itemId or iid" if id_col == "movie_id" else f", or {id_col}_id, movie_id, movieId, itemId "
                "or iid")
             + " (data.columns.movie names both): rename it in the movies file" + (f", and {keys_fix}" if keys else ""))
+        other = None if parquet else _other_separator(df.columns, sep)
+        if other is not None:  # the columns are there, run together by another separator (a review: 'rename it')
+            said = {"\t": "tabs", " ": "spaces"}.get(other, repr(other))
+            fix = f"its header holds {said}: if they separate its fields, {_separator_fix(other, sep_key)}"
         raise DataError(f"{label}: missing column(s) {', '.join(missing + [genres_col] * no_genres)} (found: "
                         f"{as_found}); {fix}")  # (a notebook review: setting data.columns.movie to it broke the ratings' reading)
     ids = _ids(df[id_col].astype(str) if id_type == "int" else df[id_col], id_type, label, id_col, 2)

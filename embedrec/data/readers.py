@@ -294,7 +294,8 @@ def unapplied_settings(layout: str, cfg: DataConfig) -> list[str]:
             if getattr(cfg.columns, f.name) != getattr(base.columns, f.name)]
     if cfg.format not in ("auto", "recbole" if layout == "recbole" else "movielens"):
         out.append(f"data.format={cfg.format}")
-    out += [f"data.{key}" for key in ("separator", "header", "encoding", "decimal", "genre_separator", "id_type",
+    out += [f"data.{key}" for key in ("separator", "movies_separator", "header", "encoding", "decimal",
+                                      "genre_separator", "id_type",
                                       "timestamp_unit", "event_weights", "missing")
             if getattr(cfg, key) != getattr(base, key) and not (key == "id_type" and layout == "recbole")
             and not (key == "encoding" and layout in ("recbole", "ml-csv"))]

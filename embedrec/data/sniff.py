@@ -23,6 +23,7 @@ from embedrec.data.textfiles import (
     _bom_encoding,
     _decode_error,
     _parser_error,
+    likely_separator,
     refuse_binary_head,
 )
 from embedrec.errors import DataError, first_line, shorten
@@ -60,10 +61,7 @@ def _sniff_separator(src, encoding: str) -> str:
     except IsADirectoryError:
         raise DataError(f"{src}: is a folder, not a ratings table; give the table's path (e.g. {src}/ratings.csv), "
                         "or the folder without data.format if it holds a MovieLens or RecBole release") from None
-    line = first[0] if first else ""
-    counts = {s: line.count(s) for s in (",", "\t", ";", "|")}
-    best = max(counts, key=counts.get)
-    return best if counts[best] else ","
+    return likely_separator(first[0] if first else "") or ","
 
 
 def _header(src, sep: str, encoding: str, label: str) -> list[str]:

@@ -302,7 +302,9 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         df = df.drop(columns=meta)
     files = [] if source == "-" or stream or packed and is_stream(source) else [Path(source)]  # a pipe: no checksum
     if cfg.movies:
-        msep = "\t" if cfg.movies.lower().endswith((".tsv", ".tab")) else (cfg.separator or ",")
+        # data.movies_separator, else a .tsv's tab, else data.separator, else sniffed from its header line as the
+        # ratings file's is (None; a review: a ';' file was read at ',')
+        msep = cfg.movies_separator or ("\t" if cfg.movies.lower().endswith((".tsv", ".tab")) else cfg.separator)
         movies = read_movies_table(cfg.movies, sep=msep, id_col=cols.movie, title_col=cols.title,
                                    genres_col=cols.genres, genre_sep=cfg.genre_separator, encoding=cfg.encoding,
                                    id_type=cfg.id_type, notes=notes,

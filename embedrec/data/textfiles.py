@@ -83,6 +83,34 @@ def reading(path=None):
 
 
 HEAD = 1 << 20  # bytes of a text input looked at before the rest is read (refuse_binary_head)
+SNIFFED = (",", "\t", ";", "|")  # the separators a table's first line is sniffed for (likely_separator)
+
+
+def likely_separator(line: str) -> str | None:
+    """The separator a table's first line (its header) holds most of, of SNIFFED (a tie to the first of them),
+    None where it holds none: how data.separator null reads the ratings table and the movies file alike."""
+    counts = {s: line.count(s) for s in SNIFFED}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else None
+
+
+def head_line(src, encoding: str) -> str:
+    """The first line of ``src`` (bytes, or a path), decoded leniently, without a byte-order mark; '' where it
+    cannot be read (the reader then says why)."""
+    try:
+        if isinstance(src, (bytes, bytearray)):
+            head = bytes(src[:1 << 16])
+        else:
+            with open(src, "rb") as fh:
+                head = fh.read(1 << 16)
+    except OSError:
+        return ""
+    try:
+        text = head.decode(encoding, errors="replace")
+    except LookupError:
+        text = head.decode("utf-8", errors="replace")
+    lines = text.lstrip("\ufeff").splitlines()
+    return lines[0] if lines else ""
 
 
 def read_all(path, label: str | None = None, check=None) -> bytes:
@@ -420,12 +448,14 @@ def drop_advice(missing: str | None) -> str:
 
 
 def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: str = ",",
-                  encoding: str = "utf-8", missing: str | None = "error") -> DataError:
+                  encoding: str = "utf-8", missing: str | None = "error",
+                  sep_key: str | None = "data.separator") -> DataError:
     """pandas' parser error as one line naming ``label:line`` where the message gives a row. pandas counts
     tokenizer rows (a quoted field may span lines); with ``src`` given they are mapped to physical lines.
     ``missing='drop'`` (data.missing): a row short of fields is dropped, not the error, so a line with too many
     is named alone (a review: the short row was named, with advice to set what was set); RELEASE or None: a file
-    data.missing does not apply to, whose messages do not advise it."""
+    data.missing does not apply to, whose messages do not advise it. ``sep_key``: the key that sets the file's
+    separator (a movies file's is data.movies_separator; None: a release's file, read as released)."""
     if isinstance(e, UnicodeDecodeError):  # a second read's (a red team: 'cannot parse' with no line, no fix)
         return _decode_error(label, e, encoding, src.getvalue() if isinstance(src, io.BytesIO) else src)
     msg = str(e)
@@ -450,9 +480,9 @@ def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: st
                     return DataError(f"{label}:{n}: expected {width} fields, found {len(fields)}; fill in the "
                                      f"missing fields or remove that line{drop_advice(missing)} (and {long}: check "
                                      "every line)")
-        if missing == RELEASE:
+        if missing == RELEASE or sep_key is None:
             return DataError(f"{long}; fix or remove that line")
-        return DataError(f"{long}; check the separator (data.separator) and quoting on that line")
+        return DataError(f"{long}; check the separator ({sep_key}) and quoting on that line")
     m = re.search(r"EOF inside string starting at row (\d+)", msg)
     if m:
         return DataError(f"{label}:{line(int(m.group(1)))}: a quoted field opens here ('\"') and never closes; "
