@@ -293,11 +293,12 @@ def fit_biases(users, movies, ratings, n_users, n_movies, reg=10.0, iters=10, mu
 
 def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min: float | None = None,
               max_users: int = 0, device=None, fit_on: tuple[str, ...] = ("train",), catalogue=None,
-              per_user: list | None = None) -> dict:
+              per_user: list | None = None, rating_errors: dict | None = None) -> dict:
     """Global mean and biases-only (ratings); most-popular (ranking). Same split, same definitions, fitted on the
     splits ``fit_on`` (those the model was fitted on: train, or train+valid for a refit run); ``catalogue``: the
     most-popular lists' beyond-accuracy metrics too (:func:`ranking_metrics`); ``per_user``: a list that gets the
-    most-popular lists' per-user values (:func:`ranking_sums`')."""
+    most-popular lists' per-user values (:func:`ranking_sums`'); ``rating_errors``: a dict that gets each rating
+    baseline's prediction minus rating for each of the split's ratings ({"global_mean": ..., "biases": ...})."""
     te = ds.splits[split]
     out: dict = {}
     if len(te) == 0:
@@ -310,10 +311,13 @@ def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min
         tr = Interactions.concat([ds.splits[s] for s in fit_on])
     if explicit:
         mu = float(tr.rating.mean())
-        out["global_mean"] = rating_metrics(np.full(len(te), mu), te.rating)
+        preds = {"global_mean": np.full(len(te), mu)}
         mu, bu, bm = fit_biases(tr.user, tr.movie, tr.rating.astype(np.float64), ds.n_users, ds.n_movies)
-        pred = np.clip(mu + bu[te.user] + bm[te.movie], *ds.rating_scale)
-        out["biases"] = rating_metrics(pred, te.rating)
+        preds["biases"] = np.clip(mu + bu[te.user] + bm[te.movie], *ds.rating_scale)
+        for name, pred in preds.items():
+            out[name] = rating_metrics(pred, te.rating)
+            if rating_errors is not None:
+                rating_errors[name] = pred - np.asarray(te.rating, dtype=np.float64)
     pop = np.bincount(tr.movie, minlength=ds.n_movies).astype(np.float32)
     train_csr = seen_csr(ds, seen_splits(split))
     tu, ti = relevant(te, relevant_min)
@@ -347,7 +351,7 @@ def select_metrics(result: dict, names) -> dict:
             if any(not key.startswith(("users_", "rows_")) for key in kept):
                 out["splits"][split][name] = kept
     if "paired" in result:  # the paired differences likewise, a comparison left with no metric left out
-        out["paired"] = {split: {other: {key: v for key, v in row.items() if key.split("@")[0] in keep}
+        out["paired"] = {split: {other: {key: v for key, v in row.items() if paired_metric(key) in keep}
                                  for other, row in rows.items()} for split, rows in result["paired"].items()}
         out["paired"] = {split: {other: row for other, row in rows.items() if row}
                          for split, rows in out["paired"].items()}
@@ -389,16 +393,62 @@ def paired_stats(mine, theirs) -> dict:
     return {"difference": mean, "se": se, "users": n, "tie": bool(abs(mean) <= 2 * se) if n > 1 else None}
 
 
+# the paired rating differences user by user: each user's mean squared (absolute) error, the model's minus the
+# other's, averaged over users; beside the difference of the overall RMSE (MAE), which has no SE
+PAIRED_RATING = {"user_mse": "rmse", "user_mae": "mae"}
+
+
+def paired_metric(key: str) -> str:
+    """The metric (without @K, as --metrics names it) a key of ``paired`` is of: 'ndcg' for ndcg@10, 'rmse' for
+    rmse and user_mse, 'mae' for mae and user_mae."""
+    return PAIRED_RATING.get(key, key.split("@")[0])
+
+
+def paired_errors(mine, theirs, ratings, squared: bool) -> tuple[dict, dict]:
+    """Two explicit models' errors on the same ratings, paired user by user: ``mine`` and ``theirs`` each user's
+    RMSE (``squared``) or MAE (NaN: no value), ``ratings`` how many ratings each user has. Returns (the difference
+    of the overall figures, RMSE or MAE over all the ratings of the users both have, with no SE: {"difference",
+    "se": None, "users", "tie": None}; :func:`paired_stats` of each user's MSE (RMSE squared), or MAE, mine minus
+    theirs). The ratings of one user are not independent of each other, so the user is the unit of the SE, as
+    for the ranking metrics; the per-user MSE difference is not the difference of the RMSEs, which weighs each
+    rating alike and takes a root."""
+    a, b = np.asarray(mine, np.float64), np.asarray(theirs, np.float64)
+    n = np.asarray(ratings, np.float64)
+    if squared:
+        a, b = a * a, b * b
+    per_user = paired_stats(a, b)
+    both = ~np.isnan(a) & ~np.isnan(b) & (n > 0)
+    w = n[both]
+    if w.sum() > 0:
+        mine_all, theirs_all = float((a[both] * w).sum() / w.sum()), float((b[both] * w).sum() / w.sum())
+        if squared:
+            mine_all, theirs_all = float(np.sqrt(mine_all)), float(np.sqrt(theirs_all))
+        overall = mine_all - theirs_all
+    else:
+        overall = float("nan")
+    return {"difference": overall, "se": None, "users": int(both.sum()), "tie": None}, per_user
+
+
 def paired_differences(frame) -> dict:
     """{other: {metric@K: :func:`paired_stats` of the model's column minus other's}} from a per-user frame
     (:func:`evaluate_factors`' ``per_user``: the model's columns as ``ndcg@10``, each other's as
-    ``other:ndcg@10``), every metric@K both have, in the frame's order; the rating columns (rmse, mae: not means
-    over users) left out."""
+    ``other:ndcg@10``), every metric@K both have, in the frame's order. Where both have rating columns (``rmse``
+    and ``other:rmse``, ``mae`` and ``other:mae``, the model's ``ratings`` beside: explicit models, the rating
+    baselines): ``rmse`` and ``mae``, the difference of the overall figures (no SE), each followed by ``user_mse``
+    or ``user_mae``, the per-user difference with its SE (:func:`paired_errors`)."""
     out: dict = {}
     for col in frame.columns:
         other, _, metric = str(col).rpartition(":")
-        if other and "@" in metric and metric in frame.columns:
+        if not other or metric not in frame.columns:
+            continue
+        if "@" in metric:
             out.setdefault(other, {})[metric] = paired_stats(frame[metric].to_numpy(), frame[col].to_numpy())
+        elif metric in PAIRED_RATING.values() and "ratings" in frame.columns:
+            overall, per_user = paired_errors(frame[metric].to_numpy(), frame[col].to_numpy(),
+                                              frame["ratings"].to_numpy(), squared=metric == "rmse")
+            row = out.setdefault(other, {})
+            row[metric] = overall
+            row[f"user_{'mse' if metric == 'rmse' else metric}"] = per_user
     return out
 
 
@@ -535,13 +585,32 @@ def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), de
 def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None,
                     per_user: bool = False, lists=None, metrics=None) -> dict:
     """As evaluate_run, for a run already opened (``embedrec.run.Run``); ``lists``: called with (the result, the
-    dataset) before the paired differences are taken (``Model.evaluate`` scores other recommenders' lists there);
-    ``per_user`` and ``metrics``: :func:`finish_per_user`'s."""
+    dataset) before the paired differences are taken (``Model.evaluate`` scores other runs and other recommenders'
+    lists there); ``per_user`` and ``metrics``: :func:`finish_per_user`'s."""
     from embedrec.run_inputs import run_dataset
+
+    ds = run_dataset(run, dataset_dir, moved_to)  # refuses a dataset other than the one the run was trained on
+    f = run_factors(run)
+    result = evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'",
+                              device)
+    updated = _updated_rows(run, ds, split)
+    if updated is not None:
+        result["updates"] = updated
+    index = run.manifest.get("index") or {}
+    if index.get("kind", "flat") != "flat":  # the model row ranks exactly; recommend serves through this index
+        result["served_index"] = {"kind": index["kind"], "recall@10": index.get("recall@10")}
+    if lists is not None:
+        lists(result, ds)  # the caller's, a layer above: other runs and lists scored on the same dataset
+    return finish_per_user(result, split, per_user, metrics)
+
+
+def run_factors(run) -> dict:
+    """A run's factors as :func:`evaluate_factors` takes them (train.factors' dict), of its dataset's users (the
+    users update-users added come after them, in no split), its arrays checked as ``recommend`` checks them and
+    for non-finite values, and its ``global_mean``."""
     from embedrec.run_updates import trained_users
     from embedrec.verify import check_finite, check_served_arrays
 
-    ds = run_dataset(run, dataset_dir, moved_to)  # refuses a dataset other than the one the run was trained on
     trained = trained_users(run.manifest)  # its dataset's users: update-users' added ones come after them
     f = {name: run.array(name) for name in ("user_factors", "movie_factors", "user_bias", "movie_bias")}
     check_served_arrays(run, f["user_factors"], f["movie_factors"],  # as recommend does (a red team: IndexError)
@@ -554,27 +623,17 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
         if a is not None and np.asarray(a).dtype.kind == "f":
             check_finite(run, np.asarray(a), lambda i, name=name: f"{name}.npy holds values that are")
     f["global_mean"] = run.manifest.get("global_mean", 0.0)
-    result = evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'",
-                              device)
-    updated = _updated_rows(run, ds, split)
-    if updated is not None:
-        result["updates"] = updated
-    index = run.manifest.get("index") or {}
-    if index.get("kind", "flat") != "flat":  # the model row ranks exactly; recommend serves through this index
-        result["served_index"] = {"kind": index["kind"], "recall@10": index.get("recall@10")}
-    if lists is not None:
-        lists(result, ds)  # the caller's, a layer above: other recommenders' lists scored on the same dataset
-    return finish_per_user(result, split, per_user, metrics)
+    return f
 
 
-def _updated_rows(run, ds: Dataset, split: str) -> dict | None:
+def _updated_rows(run, ds: Dataset, split: str, whose: str = "this run's") -> dict | None:
     """Where update-users re-solved the run's users (its manifest's ``updates``): {"updates", "users": the
     dataset's users they re-solved (distinct, where the records count them: run_updates.updates_summary), "users_added"
     (in no split), "ratings": what the updates solved with, "rows_seen": how many of ``split``'s rows are among the
     pairs they added} (those pairs: the run's seen pairs beyond the dataset's own, train, valid and rated below
     data.min_rating), said in a warning where there are any, since the model has seen those rows and its figures
     on them are not held out (a note otherwise: the figures are of the updated vectors); None for a run without
-    updates."""
+    updates. ``whose``: the run as those lines name it."""
     from embedrec.run_updates import updates_said, updates_summary
 
     said = updates_said(run.manifest)
@@ -592,13 +651,13 @@ def _updated_rows(run, ds: Dataset, split: str) -> dict | None:
     out = {"updates": got["updates"], "users": got["users"], "users_added": got["users_added"],
            "ratings": got["ratings"], "rows_seen": seen}
     if seen:
-        log.warning("%s of the %s split's %s rows are ratings this run's users were re-solved with after training "
+        log.warning("%s of the %s split's %s rows are ratings %s users were re-solved with after training "
                     "(%s): the model has seen them, so its figures on them are not held out; evaluate a run trained "
                     "without them (or keep the held-out ratings out of update-users' files)", f"{seen:,}", split,
-                    f"{len(part):,}", said)
+                    f"{len(part):,}", whose, said)
     else:
-        log.info("this run's users were updated since training (%s): the figures are of the vectors it serves now, "
-                 "none of the %s split's rows among their ratings", said, split)
+        log.info("%s users were updated since training (%s): the figures are of the vectors it serves now, "
+                 "none of the %s split's rows among their ratings", whose, said, split)
     return out
 
 
@@ -620,9 +679,33 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
     """Metrics of factors ``f`` (train.factors' dict) and the baselines on ``split`` of ``ds``; ``refit`` says the
     model was trained on train+valid (so valid cannot be evaluated). The result's ``per_user`` is a pandas
     DataFrame of each ranked user's metrics (user_id, then ndcg@10, ..., an explicit model's rmse, mae and
-    ratings, then the most_popular baseline's as most_popular:ndcg@10, ...), whose means are the printed ones:
-    :func:`finish_per_user` takes the paired differences from it (other recommenders' lists' columns joined to it
-    first, where there are any)."""
+    ratings, then the rating baselines' as global_mean:rmse, ..., biases:mae, then the most_popular baseline's as
+    most_popular:ndcg@10, ...), whose means are the printed ones: :func:`finish_per_user` takes the paired
+    differences from it (other runs' and recommenders' columns joined to it first, where there are any)."""
+    check_split(ds, split, refit, what)
+    fit_on = fit_splits(split, refit)
+    cat = catalogue(ds, fit_on)  # popularity and genres: the beyond-accuracy metrics of every row
+    out, frame = score_factors(f, explicit, ds, split, ks, fit_on, cat, device)
+    popular: list = []  # the most-popular lists' per-user values, the same users: the paired differences
+    rated: dict = {}  # the rating baselines' errors
+    result = {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=score_device(device),
+                                                           fit_on=fit_on, catalogue=cat, per_user=popular,
+                                                           rating_errors=rated)}},
+              "excluded": "+".join(seen_splits(split)), **_below_counts(ds, split),
+              "beyond_accuracy": cat.describe()}
+    part = ds.splits[split]
+    for name, errors in rated.items():  # (the model's ratings column counts theirs: the same ratings)
+        per = _rating_errors(errors, part, ds)
+        frame = frame.assign(**{f"{name}:{c}": per[c][_user_rows(frame, ds)] for c in RATING_COLUMNS[:2]})
+    base = _per_user_frame(popular, ds)  # the same users (the same lists of relevant and seen movies)
+    result["per_user"] = frame.merge(base.rename(columns={c: f"most_popular:{c}" for c in base.columns
+                                                          if c != "user_id"}), on="user_id", how="left")
+    return result
+
+
+def check_split(ds: Dataset, split: str, refit: bool, what: str) -> None:
+    """Refuse to score ``split`` of ``ds`` where it is empty, or where it is valid and the model (``what``, as a
+    message names it) was refit on train+valid (so valid is training data); UsageError naming the fix."""
     from embedrec.errors import UsageError
 
     if split == "valid" and refit:
@@ -635,31 +718,40 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
                      and not (other == "valid" and refit) else "")  # never a split refused in turn
         raise UsageError(f"the {split} split of '{ds.path}' is empty; {try_other}ingest with a non-zero "
                          f"split.{split}" + (" and train again" if refit or not try_other else ""))
+
+
+def fit_splits(split: str, refit: bool) -> tuple[str, ...]:
+    """The splits a model scored on ``split`` was fitted on: train, or train+valid where it was ``refit``."""
+    return seen_splits(split) if refit else ("train",)
+
+
+def score_factors(f: dict, explicit: bool, ds: Dataset, split: str, ks, fit_on: tuple[str, ...], cat,
+                  device=None):
+    """Factors ``f``'s row of evaluate on ``split`` of ``ds`` (an explicit model's RMSE and MAE, then the ranking
+    and beyond-accuracy metrics, against Catalogue ``cat``; ``users_untrained``: the users ranked with no rating in
+    ``fit_on``, the splits it was fitted on) and its per-user frame (user_id, metric@K, ..., an explicit model's
+    rmse, mae and ratings): (the row, the frame)."""
     part = ds.splits[split]
     out: dict = {}
     errors = split_rating_errors(f, part, ds.rating_scale) if explicit else None  # predicted once, for both uses
     if explicit:
         out.update(rating_metrics(errors, 0.0))  # the errors' RMSE and MAE: split_rating_metrics' figures
     tu, ti = relevant(part, None)
-    users: list = []  # each ranked user's values, the model's, then the most-popular lists': the paired differences
-    popular: list = []
-    fit_on = seen_splits(split) if refit else ("train",)  # what the model was fitted on (valid refused above)
-    cat = catalogue(ds, fit_on)  # popularity and genres: the beyond-accuracy metrics of every row
+    users: list = []  # each ranked user's values
     out.update(ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"],
                                seen_csr(ds, seen_splits(split)), tu, ti, ds.n_users, ds.n_movies, ks,
                                device=score_device(device), per_user=users, catalogue=cat))
     untrained = _untrained_ranked(tu, ds, fit_on)
     if untrained:  # (split.cold_start) users with no trained vector: ranked by the movie biases alone, if any
         out["users_untrained"] = untrained
-    result = {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=score_device(device),
-                                                           fit_on=fit_on, catalogue=cat, per_user=popular)}},
-              "excluded": "+".join(seen_splits(split)), **_below_counts(ds, split),
-              "beyond_accuracy": cat.describe()}
-    frame = _per_user_frame(users, ds, _rating_errors(errors, part, ds) if explicit else None)
-    base = _per_user_frame(popular, ds)  # the same users (the same lists of relevant and seen movies)
-    result["per_user"] = frame.merge(base.rename(columns={c: f"most_popular:{c}" for c in base.columns
-                                                          if c != "user_id"}), on="user_id", how="left")
-    return result
+    return out, _per_user_frame(users, ds, _rating_errors(errors, part, ds) if explicit else None)
+
+
+def _user_rows(frame, ds: Dataset) -> np.ndarray:
+    """The dataset's user rows of a per-user frame's users, in its order."""
+    import pandas as pd
+
+    return pd.Index(ds.users["user_id"]).get_indexer(frame["user_id"])
 
 
 def _per_user_frame(batches: list, ds: Dataset, extra: dict | None = None):

@@ -277,7 +277,9 @@ def is_per_user_file(path) -> bool:
     from embedrec.evaluate import RATING_COLUMNS
 
     # its ranking columns (metric@K), an explicit model's rating columns beside them or alone (--metrics rmse: rmse
-    # and its ratings; a review: a user's own 'user_id,ratings' file was taken for one)
+    # and its ratings, then the rating baselines' and other runs' as global_mean:rmse; a review: a user's own
+    # 'user_id,ratings' file was taken for one)
     return len(names) > 1 and names[0] == "user_id" and (
         any("@" in n for n in names[1:]) or "ratings" in names and bool({"rmse", "mae"} & set(names))) and \
-        all("@" in n or n in RATING_COLUMNS for n in names[1:])
+        all("@" in n or n in RATING_COLUMNS or ":" in n and n.rpartition(":")[2] in RATING_COLUMNS[:2]
+            for n in names[1:])

@@ -403,11 +403,18 @@ def metric_rows(metrics: dict) -> Iterator[dict]:
 
 
 def metric_columns(rows: list[dict]) -> list[str]:
+    """The columns of ``rows``: split, model, then each metric where it first appears: right after the metric before
+    it in its row (a paired row's user_mse after rmse, not after the last of the ranking metrics), or last where it
+    is its row's first; the counts (users_*, rows_*) left out."""
     cols = ["split", "model"]
     for r in rows:
+        before = None
         for k in r:
-            if k not in cols and not k.startswith(("users_", "rows_")):  # counts: in the JSON, not the table
-                cols.append(k)
+            if k.startswith(("users_", "rows_")):  # counts: in the JSON, not the table
+                continue
+            if k not in cols:
+                cols.insert(cols.index(before) + 1 if before not in (None, "split", "model") else len(cols), k)
+            before = k
     return cols
 
 
@@ -426,6 +433,26 @@ def transpose_metrics(rows: list[dict], columns: list[str]) -> tuple[list[dict],
             continue
         out.append({"metric": c, **{n: r.get(c) for n, r in zip(names, rows)}})
     return out, ["metric", *names]
+
+
+RATING_ROWS = ("rmse", "user_mse", "mae", "user_mae")  # a rating model's rows, and their paired ones (evaluate's)
+
+
+def table_parts(rows: list[dict], columns: list[str], paired: bool) -> list[tuple[list[dict], list[str]]]:
+    """:func:`transpose_metrics`' rows and columns as the tables a terminal gets: one, or, where they hold
+    ``paired`` differences (evaluate's model-OTHER columns) and both rating rows (:data:`RATING_ROWS`) and ranking
+    rows, two: the rating rows, then the others, each with only the columns holding a value in it (an explicit
+    model's evaluate: the rating baselines' comparisons beside most_popular's made one table 110 columns wide; as
+    two, 75 and 72)."""
+    rated = [r for r in rows if r.get("metric") in RATING_ROWS]
+    others = [r for r in rows if r.get("metric") not in RATING_ROWS]
+    if not (paired and rated and others):
+        return [(rows, columns)]
+    out = []
+    for part in (rated, others):
+        cols = [c for c in columns if c == "metric" or any(r.get(c) is not None for r in part)]
+        out.append(([{c: r.get(c) for c in cols} for r in part], cols))
+    return out
 
 
 def _paired_cells(rows: list[dict]) -> list[dict]:

@@ -155,7 +155,9 @@ def test_rating_metrics_of_an_implicit_run_are_refused_for_what_they_are(tmp_pat
     assert "--metrics: mae and rmse left out: this run's model is implicit (model.objective: implicit) and predicts " \
            "no rating to score\n" in r.stderr
     r = runner.invoke(main, ["evaluate", *trained_run.sets, "-k", "10", "--metrics", "rmse", "--format", "tsv"])
-    assert r.exit_code == 0 and r.stdout.splitlines()[0] == "split\tmodel\trmse" and "left out" not in r.stderr
+    # (with the paired rows against the rating baselines: rmse's overall difference, then user_mse's per user)
+    assert r.exit_code == 0 and r.stdout.splitlines()[0] == "split\tmodel\trmse\tuser_mse" and \
+        "left out" not in r.stderr
 
 
 def test_evaluate_metrics_option(trained_run):

@@ -1532,7 +1532,7 @@ def test_evaluate_per_user_keeps_metrics_and_k_and_pairs_the_model_with_most_pop
         "most_popular:ild@5" in columns and "coverage@5" not in columns
     assert invoke("evaluate", "-q", "-k", "5", "--metrics", "rmse", "--per-user", out, "--overwrite",
                   *sets).exit_code == 0  # (still a file --overwrite may replace: its rating columns alone)
-    assert list(pd.read_csv(out).columns) == ["user_id", "rmse", "ratings"]
+    assert list(pd.read_csv(out).columns) == ["user_id", "rmse", "ratings", "global_mean:rmse", "biases:rmse"]
     assert invoke("evaluate", "-q", "-k", "5", "--metrics", "ndcg", "--per-user", out, "--overwrite",
                   *sets).exit_code == 0  # that file too
     r = invoke("evaluate", "-k", "5", "--metrics", "coverage,gini", "--per-user", tmp_path / "no.csv", *sets)

@@ -514,8 +514,11 @@ def test_metrics_table_has_metrics_as_rows(int_run):
     r = invoke("evaluate", "--run", run, "--format", "table", "-q")
     assert r.exit_code == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0].split() == ["metric", "model", "global_mean", "biases", "most_popular", "model-most_popular"]
-    assert [x.split()[0] for x in lines[1:3]] == ["rmse", "mae"]
+    # an explicit model's: its rating rows with their baselines and paired differences, then (after an empty
+    # line) its ranking rows with most_popular's, two tables each within 80 columns where one took 110
+    assert lines[0].split() == ["metric", "model", "global_mean", "biases", "model-global_mean", "model-biases"]
+    assert [x.split()[0] for x in lines[1:5]] == ["rmse", "user_mse", "mae", "user_mae"] and lines[5] == ""
+    assert lines[6].split() == ["metric", "model", "most_popular", "model-most_popular"]
     assert max(len(x) for x in lines) <= 80
     tsv = invoke("evaluate", "--run", run, "--format", "tsv", "-q")
     assert tsv.stdout.splitlines()[0].startswith("split\tmodel\t")  # machine formats keep a row per model

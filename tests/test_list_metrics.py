@@ -318,7 +318,7 @@ def test_evaluate_pairs_the_model_with_each_list_user_by_user(trained_run):
     half = own[own["rank"] == 1].iloc[::2]  # half the users, one movie each
     res = m.evaluate("test", ks=5, lists={"own": own, "half": half}, per_user=True)
     paired, frame = res["paired"]["test"], res["per_user"]
-    assert list(paired) == ["most_popular", "own", "half"]
+    assert list(paired) == ["global_mean", "biases", "most_popular", "own", "half"]  # (an explicit run's)
     assert {v["difference"] for v in paired["own"].values()} == {0.0} and {v["se"] for v in paired["own"].values()} \
         == {0.0} and all(v["tie"] for v in paired["own"].values())
     for metric in ("ndcg@5", "novelty@5"):

@@ -86,7 +86,8 @@ def test_paired_stats_by_hand():
 def test_paired_differences_and_the_per_user_columns_by_hand():
     """evaluate's per-user frame: the model's metric@K columns, its rating columns, then each other's as
     OTHER:metric@K (a list's name may hold ':'); the paired differences are of every metric@K both have, rmse and
-    mae left out (not means over users); --metrics keeps user_id and its metrics' columns, ratings with rmse/mae."""
+    mae left out where the other has none (its OTHER:rmse: the next tests); --metrics keeps user_id and its
+    metrics' columns, ratings with rmse/mae."""
     import pandas as pd
 
     from embedrec.evaluate import paired_differences, per_user_columns
@@ -109,6 +110,80 @@ def test_paired_differences_and_the_per_user_columns_by_hand():
     assert list(per_user_columns(frame, ("rmse", "novelty")).columns) == ["user_id", "novelty@10", "rmse", "ratings",
                                                                          "most_popular:novelty@10"]
     assert per_user_columns(frame, None) is frame
+
+
+def test_paired_errors_by_hand():
+    """Two explicit models' errors paired user by user (--against, the rating baselines): three users with 2, 1
+    and 1 ratings. Model errors (+1, -1), (0), (+2); the other's (+2, +1), (+1), (+1). Per-user MSE: model 1, 0, 4;
+    other 2.5, 1, 1 (the RMSE columns their roots). The per-user MSE differences -1.5, -1, 3: mean 1/6, std (n - 1)
+    sqrt(219) / 6, SE sqrt(73) / 6 = 1.424: a tie. The overall RMSEs over the 4 ratings: sqrt(6 / 4) against
+    sqrt(7 / 4) (not the mean of the per-user differences, nor its root: each user weighs alike there, each rating
+    here). MAE: model 1, 0, 2, other 1.5, 1, 1: differences -0.5, -1, 1, mean -1/6, SE sqrt(13) / 6; overall
+    4 / 4 = 1 against 5 / 4 = 1.25."""
+    from embedrec.evaluate import paired_errors
+
+    ratings = [2, 1, 1]
+    overall, per_user = paired_errors([1.0, 0.0, 2.0], [np.sqrt(2.5), 1.0, 1.0], ratings, squared=True)
+    assert overall == {"difference": pytest.approx(np.sqrt(1.5) - np.sqrt(1.75)), "se": None, "users": 3,
+                       "tie": None}
+    assert per_user == {"difference": pytest.approx(1 / 6), "se": pytest.approx(np.sqrt(73) / 6), "users": 3,
+                        "tie": True}
+    overall, per_user = paired_errors([1.0, 0.0, 2.0], [1.5, 1.0, 1.0], ratings, squared=False)
+    assert overall == {"difference": pytest.approx(-0.25), "se": None, "users": 3, "tie": None}
+    assert per_user == {"difference": pytest.approx(-1 / 6), "se": pytest.approx(np.sqrt(13) / 6), "users": 3,
+                        "tie": True}
+    # a user the other has no value for is left out of both (NaN): users 1 and 3, MSE differences -1.5 and 3: mean
+    # 0.75, std sqrt(2 * 2.25^2), SE 2.25; overall model (2 * 1 + 4) / 3 against (2 * 2.5 + 1) / 3, the same
+    overall, per_user = paired_errors([1.0, 0.0, 2.0], [np.sqrt(2.5), np.nan, 1.0], ratings, squared=True)
+    assert overall == {"difference": pytest.approx(0.0, abs=1e-12), "se": None, "users": 2, "tie": None}
+    assert per_user == {"difference": pytest.approx(0.75), "se": pytest.approx(2.25), "users": 2, "tie": True}
+    # a clear difference: model errors 0 everywhere against the other's 1: -1 for each user, SE 0: not a tie
+    assert paired_errors([0.0, 0.0, 0.0], [1.0, 1.0, 1.0], ratings, squared=True)[1] == {
+        "difference": -1.0, "se": 0.0, "users": 3, "tie": False}
+
+
+def test_paired_differences_pair_rating_columns_as_the_per_user_errors():
+    """A per-user frame with an explicit model's rmse, mae and ratings, and another's (a rating baseline, a run)
+    as OTHER:rmse, OTHER:mae: the pairs are rmse (the overall difference), user_mse, mae, user_mae, then its
+    metric@K, as paired_errors gives them (the values of test_paired_errors_by_hand); a ranking peer (no rating
+    columns) pairs its metric@K alone, and --metrics rmse keeps rmse and user_mse (evaluate.paired_metric)."""
+    import pandas as pd
+
+    from embedrec.evaluate import (
+        paired_differences,
+        paired_errors,
+        paired_metric,
+        per_user_columns,
+        select_metrics,
+    )
+
+    frame = pd.DataFrame({"user_id": [1, 2, 3], "ndcg@10": [0.5, 0.2, 0.8], "rmse": [1.0, 0.0, 2.0],
+                          "mae": [1.0, 0.0, 2.0], "ratings": [2, 1, 1], "biases:rmse": [np.sqrt(2.5), 1.0, 1.0],
+                          "biases:mae": [1.5, 1.0, 1.0], "run:ndcg@10": [0.4, 0.2, 0.8],
+                          "run:rmse": [np.sqrt(2.5), 1.0, 1.0], "run:mae": [1.5, 1.0, 1.0],
+                          "most_popular:ndcg@10": [0.1, 0.1, 0.1]})
+    got = paired_differences(frame)
+    assert list(got) == ["biases", "run", "most_popular"]
+    assert list(got["biases"]) == ["rmse", "user_mse", "mae", "user_mae"]
+    assert list(got["run"]) == ["ndcg@10", "rmse", "user_mse", "mae", "user_mae"]
+    assert list(got["most_popular"]) == ["ndcg@10"]
+    mse = paired_errors([1.0, 0.0, 2.0], [np.sqrt(2.5), 1.0, 1.0], [2, 1, 1], squared=True)
+    mae = paired_errors([1.0, 0.0, 2.0], [1.5, 1.0, 1.0], [2, 1, 1], squared=False)
+    for other in ("biases", "run"):
+        assert (got[other]["rmse"], got[other]["user_mse"]) == mse
+        assert (got[other]["mae"], got[other]["user_mae"]) == mae
+    assert got["run"]["user_mse"]["difference"] == pytest.approx(1 / 6)  # hand-computed in the test above
+    assert got["run"]["mae"]["difference"] == pytest.approx(-0.25)
+    # without the model's ratings column there is no weight for the overall figures: no rating pair
+    assert "rmse" not in paired_differences(frame.drop(columns="ratings"))["run"]
+    assert [paired_metric(k) for k in ("rmse", "user_mse", "mae", "user_mae", "ndcg@10")] == [
+        "rmse", "rmse", "mae", "mae", "ndcg"]
+    cut = select_metrics({"splits": {"test": {"model": {"rmse": 1.2, "ndcg@10": 0.5}}}, "paired": {"test": got}},
+                         ("rmse",))
+    assert cut["paired"] == {"test": {other: {"rmse": got[other]["rmse"], "user_mse": got[other]["user_mse"]}
+                                      for other in ("biases", "run")}}
+    assert list(per_user_columns(frame, ("rmse",)).columns) == ["user_id", "rmse", "ratings", "biases:rmse",
+                                                                "run:rmse"]
 
 
 def test_select_metrics_and_metric_rows_take_the_paired_differences():
@@ -139,6 +214,41 @@ def test_select_metrics_and_metric_rows_take_the_paired_differences():
          {"metric": "arp@10", "model": 9.0, "most_popular": 12.0, "model-most_popular": "-3.0000 +- 0.0100",
           "model-peer": "+0.2000 +- 0.0100"}],
         ["metric", "model", "most_popular", "model-most_popular", "model-peer"])
+    # the paired rating rows: the overall difference alone (no SE), the per-user one with its SE, each after the
+    # metric it is of (not after the ranking metrics, where a key first seen in a later row would go)
+    overall = {"difference": -0.02, "se": None, "users": 9, "tie": None}
+    rated = {"splits": {"test": {"model": {"rmse": 0.9, "mae": 0.7, "ndcg@10": 0.5},
+                                 "biases": {"rmse": 0.92, "mae": 0.71}}},
+             "paired": {"test": {"biases": {"rmse": overall, "user_mse": {**pair, "difference": -0.03},
+                                            "mae": {**overall, "difference": -0.01}, "user_mae": pair}}}}
+    rows = list(metric_rows(rated))
+    assert metric_columns(rows) == ["split", "model", "rmse", "user_mse", "mae", "user_mae", "ndcg@10"]
+    assert transpose_metrics(rows, metric_columns(rows))[0][:2] == [
+        {"metric": "rmse", "model": 0.9, "biases": 0.92, "model-biases": "-0.0200"},
+        {"metric": "user_mse", "model": None, "biases": None, "model-biases": "-0.0300 +- 0.0100"}]
+
+
+def test_table_parts_put_paired_rating_rows_in_a_table_of_their_own():
+    """A terminal's table of evaluate's paired differences holding rating rows and ranking rows is two tables,
+    each with the columns that have a value in it; one table otherwise (train's, without paired differences; a
+    ranking model's)."""
+    from embedrec.output import table_parts
+
+    cols = ["metric", "model", "biases", "most_popular", "model-biases", "model-most_popular"]
+    rows = [{"metric": "rmse", "model": 0.9, "biases": 0.92, "most_popular": None, "model-biases": "-0.0200",
+             "model-most_popular": None},
+            {"metric": "user_mse", "model": None, "biases": None, "most_popular": None,
+             "model-biases": "-0.0300 +- 0.0100", "model-most_popular": None},
+            {"metric": "ndcg@10", "model": 0.1, "biases": None, "most_popular": 0.2, "model-biases": None,
+             "model-most_popular": "-0.1000 +- 0.0100"}]
+    assert table_parts(rows, cols, True) == [
+        ([{"metric": "rmse", "model": 0.9, "biases": 0.92, "model-biases": "-0.0200"},
+          {"metric": "user_mse", "model": None, "biases": None, "model-biases": "-0.0300 +- 0.0100"}],
+         ["metric", "model", "biases", "model-biases"]),
+        ([{"metric": "ndcg@10", "model": 0.1, "most_popular": 0.2, "model-most_popular": "-0.1000 +- 0.0100"}],
+         ["metric", "model", "most_popular", "model-most_popular"])]
+    assert table_parts(rows, cols, False) == [(rows, cols)]  # train's table: no paired differences
+    assert table_parts(rows[2:], cols, True) == [(rows[2:], cols)]  # ranking rows alone
 
 
 # ------------------------------------------------------------------ beyond accuracy, against hand-computed values

@@ -28,8 +28,9 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @CUTOFFS
 @click.option("--per-user", "per_user", type=PathParam(dir_okay=False),
               help="Also write each ranked user's metrics to this new .csv, .tsv or .parquet file (user_id, ndcg@10, "
-                   "...; an explicit model's also rmse, mae, ratings; then most_popular:ndcg@10, ... and each --lists "
-                   "file's; -k's and --metrics' columns; join two runs' on user_id for paired differences).")
+                   "...; an explicit model's also rmse, mae, ratings and its rating baselines' global_mean:rmse, ...; "
+                   "then most_popular:ndcg@10, ... and each --lists file's; -k's and --metrics' columns; join two "
+                   "runs' on user_id for paired differences).")
 @click.option("--overwrite", is_flag=True, help="Let --per-user replace a file evaluate --per-user wrote.")
 @click.option("--lists", "lists", multiple=True, type=PathParam(exists=True, allow_dash=True),
               help="Also score another recommender's top-K lists on the same split and users (a .csv, .tsv or "
@@ -51,8 +52,9 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, r
     evaluating on test, and those rated below data.min_rating), and the beyond-accuracy metrics of its
     lists: ARP and novelty (the listed movies' popularity in training), long-tail share, genre diversity
     (where the movies have genres), and the Gini index and entropy of how often each movie is listed.
-    Then the model minus most_popular (and minus each --lists file), paired user by user over the users both
-    score (model-OTHER), and its standard error (model-OTHER se): a difference within two SE of 0 is a tie.
+    Then the model minus each other row (most_popular and each --lists file; an explicit model's RMSE and MAE
+    minus global_mean's and biases'), paired user by user over the users both score (model-OTHER), and its
+    standard error (model-OTHER se): a difference within two SE of 0 is a tie.
 
     \b
     Examples:
@@ -131,10 +133,16 @@ def _paired_said(paired: dict) -> str:
         tied = [m for m, v in row.items() if v["tie"]]
         if tied:
             ties.append(f"{other} on {'every metric' if len(tied) == len(row) and len(row) > 1 else ', '.join(tied)}")
+    rated = [m for m in ("rmse", "mae") if any(m in row for row in paired.values())]
+    per = {"rmse": ("user_mse", "squared"), "mae": ("user_mae", "absolute")}
+    said = (f"; for {' and '.join(rated)} the difference of the figures over all the ratings (no SE), and "
+            f"{' and '.join(per[m][0] for m in rated)} the paired one: each user's mean "
+            f"{' (or '.join(per[m][1] for m in rated)}{')' if len(rated) > 1 else ''} error minus OTHER's, averaged "
+            "over users") if rated else ""
     return ("model-OTHER: the model's metric minus OTHER's, paired user by user over the users both score "
             f"({users[-1]:,}{' at most' if len(users) > 1 else ''}), then its standard error (model-OTHER se; after "
-            "+- in a table); a difference within two SE of 0 is a tie: " + ("; ".join(ties) if ties else
-                                                                           "none here is"))
+            "+- in a table)" + said +
+            "; a difference within two SE of 0 is a tie: " + ("; ".join(ties) if ties else "none here is"))
 
 
 def _below_said(metrics: dict, split: str) -> str:

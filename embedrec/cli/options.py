@@ -326,10 +326,15 @@ def metrics_out(metrics: dict, fmt: str, shown: dict | None = None, notes: bool 
                                            "non-zero split.test to measure it)")
         return
     if fmt == "table":  # on a terminal: metrics as rows, models as columns, so it fits 80 columns
-        from embedrec.output import transpose_metrics
+        from embedrec.output import table_parts, transpose_metrics
 
-        rows, cols = transpose_metrics(rows, metric_columns(rows))
-        write_rows(rows, cols, fmt)
+        # (evaluate's paired rating rows and ranking rows, two tables: the rating baselines' columns beside
+        # most_popular's made one too wide)
+        parts = table_parts(*transpose_metrics(rows, metric_columns(rows)), bool(metrics.get("paired")))
+        for i, (part, cols) in enumerate(parts):
+            if i:
+                click.echo("")
+            write_rows(part, cols, fmt)
     else:
         write_rows(rows, metric_columns(rows), fmt)
     if notes:
