@@ -100,8 +100,7 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
         "dataset": {"path": str(Path(ds.path).resolve()), "name": ds.manifest.get("name"),
                     "files_fingerprint": getattr(ds, "fingerprint", "") or ds.manifest.get("fingerprint")
                     or _fingerprint_on_disk(Path(ds.path)),
-                    "fingerprint": hashlib.sha256(repr(sorted(ds.manifest.get("inputs", {}).items())).encode()
-                                                  + str(ds.manifest.get("counts")).encode()).hexdigest(),
+                    "fingerprint": inputs_fingerprint(ds.manifest),
                     "rating_scale": ds.manifest.get("rating_scale"), "counts": ds.manifest.get("counts"),
                     # a release's (ml-100k, ...) is read as released: update-users applies none of the reading
                     # settings its config.yaml may record, with the dataset gone too (user_update._recorded_data)
@@ -116,6 +115,13 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
     }
     write_json(tmp / "manifest.json", manifest)
     return manifest
+
+
+def inputs_fingerprint(manifest: dict) -> str:
+    """What a run records as its dataset's ``fingerprint``: a SHA-256 over the source files the dataset's
+    ``manifest`` says it read (``inputs``) and its ``counts``."""
+    return hashlib.sha256(repr(sorted(manifest.get("inputs", {}).items())).encode()
+                          + str(manifest.get("counts")).encode()).hexdigest()
 
 
 def write_catalogue(folder: Path) -> None:

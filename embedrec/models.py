@@ -361,7 +361,7 @@ class Model:
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
                  moved_to: str | Path | None = None, device: str | None = None, per_user: bool | str | Path = False,
-                 overwrite: bool = False, lists: dict | None = None, metrics=None) -> dict:
+                 overwrite: bool = False, lists: dict | None = None, metrics=None, against=None) -> dict:
         """``embedrec evaluate``: metrics on the dataset's ``split`` beside the baselines, as it prints them; ``ks``
         (default: the run's own ``train.eval_k``, what ``train`` printed) the cut-offs. ``dataset_dir``: the
         dataset the run was trained on, read from there (moved or copied since: its fingerprint checks it is that
@@ -379,12 +379,19 @@ class Model:
         its name (``embedrec evaluate --lists FILE``). ``metrics``: the metric names (without @K: 'ndcg',
         'novelty') the ``per_user`` table holds (``embedrec evaluate --per-user FILE --metrics``); the figures
         returned hold every metric.
+        ``against``: other trained runs (a run folder, an opened model, a list of them, or a dict {name: one}) scored
+        beside the model on the same split, each a row under its folder's name and its per-user columns
+        NAME:ndcg@10, ... (``embedrec evaluate --against RUN``); each must have been trained on the same dataset
+        and split (its manifest's record of the dataset's files), else UsageError before anything is scored.
         The result's ``paired``: {split: {other: {metric@K: {"difference", "se", "users", "tie"}}}}, the model's
-        per-user metric minus each other row's (the most_popular baseline, each of ``lists``), user by user over the
-        users both score, its standard error, and whether it is within two SE of 0 (a tie)."""
+        per-user metric minus each other row's (the baselines, each of ``against`` and of ``lists``), user by user
+        over the users both score, its standard error, and whether it is within two SE of 0 (a tie). Where both
+        predict ratings (an explicit model against global_mean, biases or an explicit run): ``rmse`` and ``mae``,
+        the difference of the overall figures (no SE), and ``user_mse`` and ``user_mae``, each user's mean squared
+        (absolute) error minus the other's, averaged over users, with its SE."""
         return models_offline.evaluate(self, split, ks, dataset_dir=dataset_dir, moved_to=moved_to,
                                        device=device, per_user=per_user, overwrite=overwrite, lists=lists,
-                                       metrics=metrics)
+                                       metrics=metrics, against=against)
 
     @contextlib.contextmanager
     def _served(self, call: str) -> Iterator[Recommender]:

@@ -28,9 +28,10 @@ def one_process(what: str) -> None:
 
 def evaluate(model, split: str, ks: Iterable[int] | None, *, dataset_dir: str | Path | None,
              moved_to: str | Path | None, device: str | None, per_user: bool | str | Path, overwrite: bool,
-             lists: dict | None, metrics=None) -> dict:
+             lists: dict | None, metrics=None, against=None) -> dict:
     """``Model.evaluate``: the arguments checked, then ``evaluate.evaluate_opened`` on the run's dataset (or
-    ``export_tables.write_per_user`` for a ``per_user`` file), other recommenders' ``lists`` scored beside."""
+    ``export_tables.write_per_user`` for a ``per_user`` file), the runs ``against`` (``evaluate_against``) and other
+    recommenders' ``lists`` scored beside."""
     from embedrec.evaluate import check_ks, evaluate_opened
 
     choice_arg(split, ("valid", "test"), "split")
@@ -51,24 +52,52 @@ def evaluate(model, split: str, ks: Iterable[int] | None, *, dataset_dir: str | 
         path_arg(per_user, "evaluate", "per_user")
         return write_per_user(per_user, overwrite, lambda: model.evaluate(
             split, ks, dataset_dir=dataset_dir, moved_to=moved_to, device=device, per_user=True, lists=lists,
-            metrics=metrics))
+            metrics=metrics, against=against))
     per_user = flag(per_user, "per_user")
     if overwrite:
         raise UsageError("«--overwrite|overwrite=True» applies to «--per-user FILE|per_user=FILE» only; give "
                          "«--per-user|per_user=», or leave «--overwrite|overwrite» out")
+    from embedrec.evaluate_against import against_arg, close_against, open_against
     from embedrec.list_metrics import check_lists
 
     check_lists(lists)
+    runs = against_arg(against, tuple(lists or ()))
     ks = ks or _run_eval_k(model)
-    scored = None
-    if lists:
-        from embedrec.list_metrics import score_outside_lists
+    run = model.engine.run
+    opened: dict = {}
+    if runs:  # each checked against the run's record of its dataset before anything is scored
+        from embedrec.run_layout import run_of
+        from embedrec.run_updates import trained_users
 
-        def scored(result, ds):
+        opened = open_against(runs, split, run.manifest.get("dataset") or {},
+                              (trained_users(run.manifest), run.manifest.get("n_movies")), f"run '{run_of(run.path)}'")
+    try:
+        with device_named(device, "evaluate"):
+            # moved_to read by run_inputs.run_dataset's rule, which names moved_to= where that folder is refused
+            return evaluate_opened(run, dataset_dir, split, ks, device, moved_to, per_user,
+                                   beside(split, ks, opened, lists, device), metrics)
+    finally:
+        close_against(opened, runs)
+
+
+def beside(split: str, ks, runs: dict, lists: dict | None, device=None):
+    """What ``evaluate.evaluate_opened`` calls with (the result, the dataset) to score the rows beside the model:
+    the ``runs`` ({name: an opened Run}: ``evaluate_against.score_against``), then the ``lists``
+    (``list_metrics.score_outside_lists``); None where there are neither."""
+    if not runs and not lists:
+        return None
+
+    def scored(result, ds):
+        if runs:
+            from embedrec.evaluate_against import score_against
+
+            score_against(result, ds, split, ks, runs, device)
+        if lists:
+            from embedrec.list_metrics import score_outside_lists
+
             score_outside_lists(result, ds, split, ks, lists)
-    with device_named(device, "evaluate"):
-        # moved_to read by run_inputs.run_dataset's rule, which names moved_to= where that folder is refused
-        return evaluate_opened(model.engine.run, dataset_dir, split, ks, device, moved_to, per_user, scored, metrics)
+
+    return scored
 
 
 def per_user_metrics(metrics, per_user) -> tuple[str, ...] | None:

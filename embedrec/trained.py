@@ -206,12 +206,14 @@ class TrainedModel(Model):
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
                  moved_to: str | Path | None = None, device: str | None = None, per_user: bool = False,
-                 lists: dict | None = None, metrics=None) -> dict:
+                 lists: dict | None = None, metrics=None, against=None) -> dict:
         """As :meth:`Model.evaluate`, on the Dataset it was trained on (in memory: no ``dataset_dir`` or
-        ``moved_to``)."""
+        ``moved_to``); ``against``'s runs must have been trained on that dataset as it is on disk (its files'
+        fingerprint)."""
+        from embedrec.artifacts import inputs_fingerprint
         from embedrec.evaluate import check_ks, evaluate_factors, finish_per_user
-        from embedrec.list_metrics import score_outside_lists
-        from embedrec.models_offline import per_user_metrics
+        from embedrec.evaluate_against import against_arg, close_against, open_against
+        from embedrec.models_offline import beside, per_user_metrics
 
         choice_arg(split, ("valid", "test"), "split")
         for name, value in (("dataset_dir", dataset_dir), ("moved_to", moved_to)):
@@ -225,8 +227,17 @@ class TrainedModel(Model):
         ks = check_ks(ks if ks is not None else self.config.train.eval_k)
         per_user = flag_arg(per_user, "per_user")
         metrics = per_user_metrics(metrics, per_user)
-        result = evaluate_factors(self._f, self.engine.explicit, self.dataset, split, ks,
-                                  bool(self.dataset.manifest.get("refit")), device=device)
-        if lists:
-            score_outside_lists(result, self.dataset, split, ks, lists)
+        runs = against_arg(against, tuple(lists or ()))
+        ds = self.dataset
+        opened = open_against(runs, split, {"path": str(ds.path) if ds.path else None, "files_fingerprint": ds.fingerprint,
+                                            "fingerprint": inputs_fingerprint(ds.manifest)},
+                              (ds.n_users, ds.n_movies), "this model (er.train's)") if runs else {}
+        try:
+            result = evaluate_factors(self._f, self.engine.explicit, ds, split, ks, bool(ds.manifest.get("refit")),
+                                      device=device)
+            scored = beside(split, ks, opened, lists, device)
+            if scored is not None:
+                scored(result, ds)
+        finally:
+            close_against(opened, runs)
         return finish_per_user(result, split, per_user, metrics)

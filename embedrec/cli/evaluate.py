@@ -29,14 +29,19 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--per-user", "per_user", type=PathParam(dir_okay=False),
               help="Also write each ranked user's metrics to this new .csv, .tsv or .parquet file (user_id, ndcg@10, "
                    "...; an explicit model's also rmse, mae, ratings and its rating baselines' global_mean:rmse, ...; "
-                   "then most_popular:ndcg@10, ... and each --lists file's; -k's and --metrics' columns; join two "
-                   "runs' on user_id for paired differences).")
+                   "then most_popular:ndcg@10, ..., each --against run's and each --lists file's; -k's and --metrics' "
+                   "columns).")
 @click.option("--overwrite", is_flag=True, help="Let --per-user replace a file evaluate --per-user wrote.")
 @click.option("--lists", "lists", multiple=True, type=PathParam(exists=True, allow_dash=True),
               help="Also score another recommender's top-K lists on the same split and users (a .csv, .tsv or "
                    ".parquet file of user_id, movie_id, and rank or score: implicit's, LightFM's, another run's "
                    "export --topk-all, or a folder of such parts, as export --topk-all DIR writes), beside the model "
                    "under the file's name; repeatable; - reads CSV, TSV or JSON lines from stdin.")
+@click.option("--against", "against", multiple=True, type=PathParam(exists=True, file_okay=False, kind="folder path"),
+              metavar="RUN",
+              help="Also score another trained run on the same split and users, beside the model under its folder's "
+                   "name, paired with it user by user; it must have been trained on the same dataset and split "
+                   "(refused otherwise); repeatable.")
 @click.option("--metrics", "metric_texts", multiple=True, metavar="NAMES",
               help="The metrics to print, each at every K: names (ndcg,recall,novelty,gini,...) or groups: accuracy "
                    "(rmse, mae, precision, recall, ndcg, map, hitrate, mrr), beyond (coverage, arp, novelty, "
@@ -44,7 +49,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @RUN
 @FMT
 @common
-def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, run_dir, fmt):
+def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, against, metric_texts, run_dir, fmt):
     """Evaluate a trained run on its validation or test split, beside the baselines.
 
     Explicit models get RMSE and MAE; every model gets Precision, Recall, NDCG, MAP, HitRate, MRR and
@@ -52,15 +57,16 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, r
     evaluating on test, and those rated below data.min_rating), and the beyond-accuracy metrics of its
     lists: ARP and novelty (the listed movies' popularity in training), long-tail share, genre diversity
     (where the movies have genres), and the Gini index and entropy of how often each movie is listed.
-    Then the model minus each other row (most_popular and each --lists file; an explicit model's RMSE and MAE
-    minus global_mean's and biases'), paired user by user over the users both score (model-OTHER), and its
-    standard error (model-OTHER se): a difference within two SE of 0 is a tie.
+    Then the model minus each other row (most_popular, each --against run and each --lists file; an explicit
+    model's RMSE and MAE minus global_mean's, biases' and each explicit run's), paired user by user over the users
+    both score (model-OTHER), and its standard error (model-OTHER se): a difference within two SE of 0 is a tie.
 
     \b
     Examples:
       embedrec evaluate --split test -k 10,20 --format json
       embedrec evaluate --metrics ndcg,recall,novelty,gini
       embedrec evaluate --per-user users.csv
+      embedrec evaluate --run runs/a --against runs/b -k 10
       embedrec evaluate --lists implicit_als.csv -k 10
     """
     from embedrec.api import open as open_model
@@ -81,7 +87,8 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, metric_texts, r
         unmade_metrics(chosen, model.engine.explicit, "this run's model")  # said before anything is scored
 
         metrics = model.evaluate(split, ks, device=cfg.train.device, moved_to=moved, per_user=per_user or False,
-                                 overwrite=overwrite, lists=named or None, metrics=chosen if per_user else None)
+                                 overwrite=overwrite, lists=named or None, metrics=chosen if per_user else None,
+                                 against=list(against) or None)
     if per_user:
         log.info("wrote %s (%s users)", per_user, f"{metrics['splits'][split]['model']['users_evaluated']:,}")
     skipped = metrics["splits"][split].get("model", {}).get("users_skipped", 0)
