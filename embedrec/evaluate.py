@@ -593,7 +593,7 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
     f = run_factors(run)
     result = evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'",
                               device)
-    updated = _updated_rows(run, ds, split)
+    updated = updated_rows(run, ds, split)
     if updated is not None:
         result["updates"] = updated
     index = run.manifest.get("index") or {}
@@ -626,7 +626,7 @@ def run_factors(run) -> dict:
     return f
 
 
-def _updated_rows(run, ds: Dataset, split: str, whose: str = "this run's") -> dict | None:
+def updated_rows(run, ds: Dataset, split: str, whose: str = "this run's") -> dict | None:
     """Where update-users re-solved the run's users (its manifest's ``updates``): {"updates", "users": the
     dataset's users they re-solved (distinct, where the records count them: run_updates.updates_summary), "users_added"
     (in no split), "ratings": what the updates solved with, "rows_seen": how many of ``split``'s rows are among the
