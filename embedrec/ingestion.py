@@ -35,7 +35,13 @@ from embedrec.data.summary import format_summary, say_ties, summarise, warn_empt
 from embedrec.errors import ConfigError, DataError, OutputExists
 from embedrec.fsutil.files import io_error, note_made
 from embedrec.fsutil.locks import target_lock
-from embedrec.fsutil.outputs import check_replaceable, refuse_dangling, through_missing
+from embedrec.fsutil.outputs import (
+    check_replaceable,
+    refuse_cwd,
+    refuse_dangling,
+    refuse_inside_store_through,
+    through_missing,
+)
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig, SplitConfig
@@ -120,6 +126,10 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
                           "or leave split.last_k null")
     check_source(cfg)
     refuse_dangling(out)
+    # the current folder (replaced whole, or filled in place), then an output inside a run or a dataset, or a link to
+    # a folder inside one: said before the source is read
+    refuse_cwd(out)
+    refuse_inside_store_through(out)
     if out.exists() and not overwrite:
         check_replaceable(out, is_dataset)  # a folder --overwrite would refuse (a file, the user's own) says so now
         raise OutputExists(f"output directory '{out}' already exists; pass «--overwrite|overwrite=True» to replace it, or "

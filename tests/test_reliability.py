@@ -2688,6 +2688,38 @@ def test_overwrite_of_a_dataset_written_before_generations_keeps_a_users_files(b
     assert os.readlink(flat / "train.parquet") == "current/train.parquet" and (flat / "keep.txt").is_file()
 
 
+def test_ingest_overwrite_through_a_link_into_another_dataset_is_refused(base, tmp_path):
+    """A red team: `ingest -o LINK --overwrite`, LINK -> DATASET/gen-X (or a link to DATASET/current, as `cp -rs
+    DATASET/current stage` makes), took the generation for a flat dataset and gave it generations in place, its
+    files swapped for links: DATASET then served the new data and `verify` failed on it. Refused, as `export -o
+    LINK` and `ingest -o DATASET/gen-X` are, naming the link and where it leads; so is an empty folder inside a
+    dataset (filled in place as a mount point is), before the source is read. DATASET is left as it was."""
+    csv = base[0].parent / "ratings.csv"
+    ds = tmp_path / "dA"
+    assert invoke("ingest", "-q", csv, "-o", ds).exit_code == 0
+    gen = current(ds)
+    before = sorted(os.listdir(gen)), (gen / "manifest.json").read_bytes()
+    home = Path(os.path.realpath(ds))
+    (tmp_path / "lA").symlink_to(gen)
+    (tmp_path / "stage").symlink_to(ds / "current")
+    for link in (tmp_path / "lA", tmp_path / "stage"):
+        r = invoke("ingest", "-q", csv, "-o", link, "--overwrite", "--set", "split.seed=5")
+        assert r.exit_code == 2 and one_line(r) == (
+            f"error: '{link}' (a link to '{gen}') is inside '{home}', a prepared dataset (embedrec ingest wrote it): a "
+            "file written there would replace or sit among the files embedrec keeps in it; write it outside that "
+            "folder"), r.stderr
+    (gen / "e").mkdir()
+    (ds / "sub").mkdir()
+    for empty, where in ((gen / "e", gen), (ds / "sub", home)):
+        r = invoke("ingest", "-q", csv, "-o", empty, "--overwrite")
+        assert r.exit_code == 2 and one_line(r).startswith(f"error: '{empty}' is inside '{where}', a prepared "
+                                                           "dataset"), r.stderr
+        assert not any(empty.iterdir())
+        empty.rmdir()
+    assert (sorted(os.listdir(gen)), (gen / "manifest.json").read_bytes()) == before and current(ds) == gen
+    assert invoke("verify", ds).exit_code == 0
+
+
 def test_overwrite_through_a_link_to_a_folder_replaces_the_folder_and_keeps_the_link(base, tmp_path):
     """A red team: `export -o latest --overwrite` with latest -> exports/v3 swapped the link itself for a new
     folder (v3 kept the old export) and left a temporary link `.latest.embedrec-tmp-<pid>-*` for ever."""

@@ -274,7 +274,7 @@ def publish_dataset(root: str | Path, write, overwrite: bool = False, command: s
         atomic_dir,
         check_replaceable,
         refuse_cwd,
-        refuse_inside_store,
+        refuse_inside_store_through,
         sweep_stale,
     )
 
@@ -286,8 +286,9 @@ def publish_dataset(root: str | Path, write, overwrite: bool = False, command: s
         # an empty folder (a mount point) is filled in place, and so is one of the flat layout
         if versioned(root) or (empty and overwrite) or flat:
             refuse_cwd(root)
-            if flat:  # (as atomic_dir refused them: a generation given itself, DATASET/gen-X, is flat too)
-                refuse_inside_store(root)
+            # as atomic_dir refuses them, the folder a link leads to too (a generation given itself, DATASET/gen-X,
+            # is flat; a red team: LINK -> DATASET/gen-X was filled in place, and DATASET served the new data)
+            refuse_inside_store_through(root)
             if not overwrite:
                 raise OutputExists(f"output directory '{root}' already exists; pass «--overwrite|overwrite=True» to replace it, "
                                     "or choose another path")

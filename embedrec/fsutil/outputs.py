@@ -47,13 +47,14 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
     target = through_missing(Path(target))
     refuse_link_loop(target, fix)
     refuse_inside_store(target)  # as given, then where a link leads
+    link = None
     if target.is_symlink() and target.is_dir():
         # a link to a folder (latest -> exports/v3): the folder it names is replaced and the link kept (a red
         # team: the link itself was swapped for a folder, and a temporary link left beside it for ever)
         sweep_stale(target)  # beside the link: the temporary links an earlier embedrec left there
-        target = Path(os.path.realpath(target))
+        link, target = target, Path(os.path.realpath(target))
     refuse_cwd(target)
-    refuse_inside_store(target)
+    refuse_inside_store(target, link=link)
     if target.exists() and not overwrite:
         check_replaceable(target, ours)  # a folder --overwrite would refuse says so now, not after the retry
         raise OutputExists(f"output directory '{target}' already exists; pass «--overwrite|overwrite=True» to replace it, "
@@ -116,12 +117,15 @@ def refuse_link_loop(target: Path, fix: str) -> None:
 _GENERATION = re.compile(r"(artifacts|gen)-\d{8}T\d{6}-\d+")  # run_publish.publish's and dataset.publish_dataset's folders
 
 
-def refuse_inside_store(target: Path, beside_run: bool = False, fix: str = "write it outside that folder") -> None:
+def refuse_inside_store(target: Path, beside_run: bool = False, fix: str = "write it outside that folder",
+                        link: Path | None = None) -> None:
     """Refuse an output inside a run's or a prepared dataset's folder: beside its ``current``, or in one of its
     generations (a review: ``export --topk-all runs/x/current/users.parquet --overwrite`` replaced a run's file,
     and an output beside a dataset's links replaced one of them). ``beside_run``: a folder beside a run's
     ``current`` is allowed (tune-dims' RUN/tune), never one in its model folders or in a dataset. ``fix``: the
-    message's advice."""
+    message's advice. ``link``: the link the output was named by, where ``target`` is where it leads (said as
+    "'LINK' (a link to 'TARGET') is inside ...")."""
+    said = f"'{link}' (a link to '{target}')" if link is not None else f"'{target}'"
     seen = set()  # the folder as written with '..' taken away ('runs/x/../top.csv' is beside runs/x), and resolved
     for start in (Path(os.path.abspath(target.parent)), Path(os.path.realpath(target.parent))):
         for d in (start, *start.parents):  # every folder above (a red team: 3 levels down was written)
@@ -137,8 +141,18 @@ def refuse_inside_store(target: Path, beside_run: bool = False, fix: str = "writ
                     not os.path.lexists(d / "current") and _run_manifest(probe_json(d / "manifest.json")):
                 kind = "a model folder of an embedrec run"  # copied out of it (cp -rL runs/x/current m1): read-only
             if kind:
-                raise OutputRefused(f"'{target}' is inside '{d}', {kind}: a file written there would replace or "
+                raise OutputRefused(f"{said} is inside '{d}', {kind}: a file written there would replace or "
                                     f"sit among the files embedrec keeps in it; {fix}")
+
+
+def refuse_inside_store_through(target: Path, fix: str = "write it outside that folder") -> None:
+    """:func:`refuse_inside_store` of ``target`` as given and, where it is a symbolic link, of the folder or file it
+    leads to, as :func:`atomic_dir` resolves a link (``export -o LINK``): for a writer that fills the folder a link
+    names in place (a dataset's generations; a red team: `ingest -o LINK --overwrite`, LINK -> DATASET/gen-X, built
+    a dataset inside that generation and swapped its files for links, and DATASET served the new data)."""
+    refuse_inside_store(target, fix=fix)
+    if target.is_symlink():
+        refuse_inside_store(Path(os.path.realpath(target)), fix=fix, link=target)
 
 
 def refuse_foreign_files(folder: Path, ours: Callable[[str], bool], *, named: str, writer: str, writes: str,
