@@ -2654,7 +2654,9 @@ def test_overwrite_of_a_dataset_written_before_generations_keeps_a_users_files(b
     with it. Now it takes generations in place (a review of session 50): its first generation written inside it,
     the flat files embedrec wrote (by their names) replaced by the links into current, and keep.txt kept, said in
     a warning; again, as generations, nothing is said. A conversion stopped after its publish leaves flat files
-    beside current, which the next ingest replaces."""
+    beside current, which the next ingest replaces. A rated_below.parquet its manifest does not list (here, or where
+    the manifest lists no files: embedrec wrote one only with a manifest listing it) is the user's, kept and named
+    (a red team: it was removed by its name)."""
     from embedrec.data.layout import LINKS
 
     ds, _ = base
@@ -2668,15 +2670,17 @@ def test_overwrite_of_a_dataset_written_before_generations_keeps_a_users_files(b
             m = json.loads((flat / "manifest.json").read_text())
             del m["files"]
             (flat / "manifest.json").write_text(json.dumps(m))
-        if not (flat / "rated_below.parquet").exists():  # an optional table of the flat layout: removed by name
-            shutil.copy(flat / "test.parquet", flat / "rated_below.parquet")
+        assert not (flat / "rated_below.parquet").exists()  # a name of the flat layout's, not listed: the user's
+        (flat / "rated_below.parquet").write_text("my precious")
         (flat / "keep.txt").write_text("mine")
         r = invoke("ingest", "-q", csv, "-o", flat, "--overwrite")
         assert r.exit_code == 0, r.stderr
         gen = os.readlink(flat / "current")
         assert r.stderr == (f"'{flat}' held a dataset of the older flat layout, now in generations (current -> "
                             f"{gen}): the files embedrec wrote there are replaced, and those it did not write are "
-                            "kept (keep.txt)\n"), r.stderr
+                            "kept (keep.txt, rated_below.parquet)\n"), r.stderr
+        assert (flat / "rated_below.parquet").read_text() == "my precious"
+        (flat / "rated_below.parquet").unlink()
         assert sorted(os.listdir(flat)) == sorted(["current", gen, "keep.txt", *LINKS])
         assert all(os.readlink(flat / n) == f"current/{n}" for n in LINKS)
         assert (flat / "keep.txt").read_text() == "mine" and invoke("verify", flat).exit_code == 0
@@ -2686,6 +2690,45 @@ def test_overwrite_of_a_dataset_written_before_generations_keeps_a_users_files(b
     shutil.copy(current(flat) / "train.parquet", flat / "train.parquet")
     assert invoke("ingest", "-q", csv, "-o", flat, "--overwrite").exit_code == 0
     assert os.readlink(flat / "train.parquet") == "current/train.parquet" and (flat / "keep.txt").is_file()
+
+
+def test_overwrite_of_a_flat_dataset_removes_the_optional_tables_its_manifest_lists(base, tmp_path, monkeypatch):
+    """The other side of a user's rated_below.parquet kept: one the flat manifest lists is embedrec's, removed once
+    the folder is in generations, without a word (nothing of the user's is there). Its manifest is swapped for its
+    link last, so a conversion stopped on the way leaves that list for the next ingest, which ends it alike."""
+    from embedrec.data.layout import LINKS
+    from embedrec.fsutil import generations
+
+    csv = base[0].parent / "ratings.csv"
+    ds = tmp_path / "ds"
+    assert invoke("ingest", "-q", csv, "-o", ds, "--set", "data.min_rating=3").exit_code == 0
+    assert "rated_below.parquet" in json.loads((ds / "manifest.json").read_text())["files"]
+    real = generations.swap_link
+    for stopped in (False, True):
+        flat = tmp_path / f"flat-{stopped}"
+        flat.mkdir()
+        for p in current(ds).iterdir():
+            shutil.copy(p, flat / p.name)
+        again = ["--set", "data.min_rating=3"]
+        if stopped:  # Ctrl-C after current and the first link: the manifest and the rest still flat files
+            calls: list[str] = []
+
+            def swap_twice(root, name, link="current", calls=calls):
+                real(root, name, link)
+                calls.append(link)
+                if len(calls) == 2:
+                    raise KeyboardInterrupt
+
+            monkeypatch.setattr(generations, "swap_link", swap_twice)
+            r = invoke("ingest", "-q", csv, "-o", flat, "--overwrite", "--set", "data.min_rating=3")
+            monkeypatch.setattr(generations, "swap_link", real)
+            assert calls == ["current", "users.parquet"], (calls, r.stderr)
+            assert not os.path.islink(flat / "manifest.json") and (flat / "rated_below.parquet").is_file()
+            again = []  # the next generation has no rated_below: the flat manifest's list still says it is ours
+        r = invoke("ingest", "-q", csv, "-o", flat, "--overwrite", *again)
+        assert r.exit_code == 0 and r.stderr == "", r.stderr
+        assert sorted(os.listdir(flat)) == sorted(["current", os.readlink(flat / "current"), *LINKS])
+        assert invoke("verify", flat).exit_code == 0
 
 
 def test_ingest_overwrite_through_a_link_into_another_dataset_is_refused(base, tmp_path):

@@ -206,19 +206,35 @@ def refuse_changed_flat(root: Path, *hash_max: int) -> None:
                             f"{'it' if one else 'them'} out first, or choose another output folder")
 
 
-def _retire_flat(root: Path) -> list[str]:
-    """Once ``root/current`` names the new generation: the files of the older flat layout directly in ``root``,
-    by their names (``FLAT``; a link or a folder of such a name is left), each of ``LINKS`` swapped for its link
-    into current in one rename (a reader still reading the flat folder finds the old file or the new one, and
-    loads again: :func:`_open_folder`'s ``gone``), the others removed. Also what a conversion killed before it
-    ended left beside ``current``. Returns the names replaced."""
+def _flat_files(root: Path) -> list[str]:
+    """The files of the older flat layout directly in ``root`` that embedrec wrote, by their names (``FLAT``): those
+    its manifest lists, with the manifest itself (where it lists none, an earlier embedrec's or one made by hand:
+    the manifest and the tables every dataset has, ``LINKS``), each a regular file (a link or a folder of such a
+    name is left). A file of such a name that the manifest does not list is a user's (a red team: a
+    rated_below.parquet of the user's, which its manifest did not list, was removed by name). Read before the new generation is published, while the manifest is the flat one's (a
+    conversion stopped beside ``current`` leaves it so: :func:`_retire_flat` swaps it last)."""
+    from embedrec.fsutil.files import probe_json
+    from embedrec.fsutil.generations import listed_names
+
+    listed = listed_names(probe_json(root / "manifest.json"))
+    ours = set(LINKS) if listed is None else listed
+    return [n for n in FLAT if n in ours and (root / n).is_file() and not (root / n).is_symlink()]
+
+
+def _retire_flat(root: Path, names: list[str]) -> list[str]:
+    """Once ``root/current`` names the new generation: the files of the older flat layout directly in ``root``
+    that embedrec wrote (``names``: :func:`_flat_files`, read before the publish), each of ``LINKS`` swapped for its
+    link into current in one rename (a reader still reading the flat folder finds the old file or the new one, and
+    loads again: :func:`_open_folder`'s ``gone``), the others removed; the manifest last, so that a conversion
+    killed before it ended leaves the flat manifest's list beside ``current`` for the next one. Returns the names
+    replaced."""
     from embedrec.fsutil.files import fsync_dir
     from embedrec.fsutil.generations import swap_link
 
     retired = []
-    for name in FLAT:
+    for name in sorted(names, key=lambda n: n == "manifest.json"):  # (a stable sort: FLAT's order, the manifest last)
         p = root / name
-        if p.is_symlink() or not p.is_file():
+        if not os.path.lexists(p) or p.is_dir() and not p.is_symlink():
             continue
         if name in LINKS:
             swap_link(root, f"current/{name}", name)
@@ -236,11 +252,11 @@ def _warn_kept(root: Path, generation: str) -> None:
     import logging
     import re
 
-    from embedrec.fsutil.generations import VERSION
+    from embedrec.fsutil.generations import VERSION, current_link
 
     own = re.compile(re.escape(GEN) + "-" + VERSION)
-    theirs = sorted(n for n in os.listdir(root) if not n.startswith(".") and n != "current" and n not in LINKS
-                    and not own.fullmatch(n))
+    theirs = sorted(n for n in os.listdir(root) if not n.startswith(".") and n != "current" and not own.fullmatch(n)
+                    and not (n in LINKS and current_link(root, n) == f"current/{n}"))
     if theirs:
         shown = ", ".join(theirs[:3]) + (f" and {len(theirs) - 3} more" if len(theirs) > 3 else "")
         logging.getLogger("embedrec").warning(
@@ -295,8 +311,9 @@ def publish_dataset(root: str | Path, write, overwrite: bool = False, command: s
             check_replaceable(root, is_dataset)
             refuse_changed_flat(root)
             try:
+                names = _flat_files(root)
                 final = publish_generation(root, GEN, write, KEEP)
-                retired = _retire_flat(root)
+                retired = _retire_flat(root, names)
                 _link_files(root)
             except OSError as e:
                 if io_error(e, root, fix) is not None:

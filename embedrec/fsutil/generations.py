@@ -154,7 +154,7 @@ def _written(folder: Path) -> int:
     return 0
 
 
-def _listed(m) -> set[str] | None:
+def listed_names(m) -> set[str] | None:
     """The names a generation's manifest (its content, ``m``) lists as its own, manifest.json with them; None where
     it lists none: not JSON, not an object, or from before manifests listed their files (a run's under checksums,
     a dataset's under files; an older run's ``files`` named only some of them)."""
@@ -201,7 +201,7 @@ def changed_files(folder: Path, m=None, *hash_max: int) -> list[str]:
     from embedrec.fsutil.integrity import as_recorded
 
     m = probe_json(folder / "manifest.json") if m is None else m
-    if _listed(m) is None:
+    if listed_names(m) is None:
         return []
     entries = m[SEALED_WITH["run" if "n_users" in m else "dataset"]]
     return [n for n, entry in sorted(entries.items()) if not as_recorded(folder / n, entry, *hash_max)]
@@ -224,7 +224,7 @@ def not_ours(folder: Path) -> str | None:
         return None
     manifest = folder / "manifest.json"
     m = probe_json(manifest)
-    listed = _listed(m)
+    listed = listed_names(m)
     if listed is not None:
         foreign = [odd.get(n, n) for n in names if n not in listed or n in odd]
         if foreign:
