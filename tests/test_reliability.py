@@ -2731,6 +2731,40 @@ def test_overwrite_of_a_flat_dataset_removes_the_optional_tables_its_manifest_li
         assert invoke("verify", flat).exit_code == 0
 
 
+def test_overwrite_of_a_folder_of_links_to_a_datasets_files_keeps_the_users_files(base, tmp_path):
+    """A red team: a folder whose dataset files are links to another folder's (ln -s a file at a time), beside a
+    user's notes.txt and thesis/, was replaced whole by `ingest --overwrite` (its manifest a link, so not taken for
+    the flat layout, and a dataset by its manifest, so its own to replace), the user's files with it, exit 0 and no
+    word. It is given generations in place as a flat dataset is: its links replaced by links into current, the
+    user's files kept and named, the files the links led to untouched."""
+    from embedrec.data.layout import LINKS
+
+    ds, _ = base
+    csv = ds.parent / "ratings.csv"
+    shared, flatl = tmp_path / "shared", tmp_path / "flatl"
+    shared.mkdir()
+    flatl.mkdir()
+    for p in current(ds).iterdir():
+        shutil.copy(p, shared / p.name)
+        os.symlink(f"../shared/{p.name}", flatl / p.name)
+    (flatl / "notes.txt").write_text("mine")
+    (flatl / "thesis").mkdir()
+    (flatl / "thesis" / "ch1.tex").write_text("ch1")
+    before = {p.name: p.read_bytes() for p in shared.iterdir()}
+    r = invoke("ingest", "-q", csv, "-o", flatl, "--overwrite", "--set", "split.seed=3")
+    assert r.exit_code == 0, r.stderr
+    gen = os.readlink(flatl / "current")
+    assert r.stderr == (f"'{flatl}' held a dataset of the older flat layout, now in generations (current -> {gen}): "
+                        "the files embedrec wrote there are replaced, and those it did not write are kept (notes.txt, "
+                        "thesis)\n"), r.stderr
+    assert sorted(os.listdir(flatl)) == sorted(["current", gen, "notes.txt", "thesis", *LINKS])
+    assert all(os.readlink(flatl / n) == f"current/{n}" for n in LINKS)
+    assert (flatl / "notes.txt").read_text() == "mine" and (flatl / "thesis" / "ch1.tex").read_text() == "ch1"
+    assert {p.name: p.read_bytes() for p in shared.iterdir()} == before
+    assert json.loads((flatl / "manifest.json").read_text())["config"]["split"]["seed"] == 3
+    assert invoke("verify", flatl).exit_code == 0 and invoke("verify", shared).exit_code == 0
+
+
 def test_ingest_overwrite_through_a_link_into_another_dataset_is_refused(base, tmp_path):
     """A red team: `ingest -o LINK --overwrite`, LINK -> DATASET/gen-X (or a link to DATASET/current, as `cp -rs
     DATASET/current stage` makes), took the generation for a flat dataset and gave it generations in place, its

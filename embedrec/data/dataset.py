@@ -180,10 +180,11 @@ FLAT = (*LINKS, *(f"{n}.parquet" for n in OPTIONAL))
 
 
 def _flat_layout(root: Path) -> bool:
-    """Whether ``root`` holds a dataset of the older flat layout: its manifest a file directly in it (no link) and
-    no ``current``."""
-    manifest = root / "manifest.json"
-    return manifest.is_file() and not manifest.is_symlink() and not os.path.lexists(root / "current")
+    """Whether ``root`` holds a dataset of the older flat layout: its manifest directly in it and no ``current``.
+    The manifest a file, or a link to one: a folder of links to a dataset's files (`cp -s`, an `ln -s` a file)
+    beside a user's own is given generations in place as a flat one is, its links replaced (a red team: it was
+    replaced whole, the user's notes and folders with it)."""
+    return (root / "manifest.json").is_file() and not os.path.lexists(root / "current")
 
 
 def refuse_changed_flat(root: Path, *hash_max: int) -> None:
@@ -195,7 +196,9 @@ def refuse_changed_flat(root: Path, *hash_max: int) -> None:
     from embedrec.fsutil.generations import changed_files
     from embedrec.fsutil.outputs import shorten_name
 
-    changed = changed_files(root, None, *hash_max) if _flat_layout(root) else []
+    # (a link in a listed file's place is not a user's edit: replacing it loses nothing, its file stays where it is)
+    changed = [n for n in changed_files(root, None, *hash_max) if not (root / n).is_symlink()] \
+        if _flat_layout(root) else []
     if changed:
         shown = ", ".join(shorten_name(n) for n in changed[:5]) + (f" and {len(changed) - 5} more"
                                                                    if len(changed) > 5 else "")
@@ -209,16 +212,23 @@ def refuse_changed_flat(root: Path, *hash_max: int) -> None:
 def _flat_files(root: Path) -> list[str]:
     """The files of the older flat layout directly in ``root`` that embedrec wrote, by their names (``FLAT``): those
     its manifest lists, with the manifest itself (where it lists none, an earlier embedrec's or one made by hand:
-    the manifest and the tables every dataset has, ``LINKS``), each a regular file (a link or a folder of such a
-    name is left). A file of such a name that the manifest does not list is a user's (a red team: a
-    rated_below.parquet of the user's, which its manifest did not list, was removed by name). Read before the new generation is published, while the manifest is the flat one's (a
+    the manifest and the tables every dataset has, ``LINKS``), each a regular file, or, where ``root`` has no
+    ``current`` yet, a link to one (a folder of links to a dataset's files). A file of such a name that the manifest
+    does not list is a user's (a red team: a rated_below.parquet of the user's, which its manifest did not list,
+    was removed by name). Read before the new generation is published, while the manifest is the flat one's (a
     conversion stopped beside ``current`` leaves it so: :func:`_retire_flat` swaps it last)."""
     from embedrec.fsutil.files import probe_json
     from embedrec.fsutil.generations import listed_names
 
     listed = listed_names(probe_json(root / "manifest.json"))
     ours = set(LINKS) if listed is None else listed
-    return [n for n in FLAT if n in ours and (root / n).is_file() and not (root / n).is_symlink()]
+    links = not os.path.lexists(root / "current")
+    out = []
+    for name in FLAT:
+        p = root / name
+        if name in ours and (p.is_file() and not p.is_symlink() or links and p.is_symlink() and p.is_file()):
+            out.append(name)
+    return out
 
 
 def _retire_flat(root: Path, names: list[str]) -> list[str]:
