@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 from embedrec.errors import (
     ArtifactError,
     ConfigError,
+    DataError,
     Interrupted,
     UsageError,
     how_stopped,
@@ -540,35 +541,34 @@ def _ingested_as(manifest: dict, fcfg: Config) -> bool:
 
 def _source_changed(manifest: dict, data) -> str | None:
     """What differs between the source files a fold's dataset was ingested from (its manifest's ``inputs``: each
-    file's SHA-256, by name) and those files now ("'r.csv' changed since its folds were ingested: SHA-256 ...");
-    None where nothing does, or nothing can be compared (a release, read from the cache whose copy is checked as it
-    is read; a stream; a dataset from before inputs were recorded). ``data``: the DataConfig. Each file is hashed
-    once while it is unchanged (:func:`_sha256_of`): a rerun reads a 1 GB source once, about 1-2 s, whatever K."""
-    from embedrec.data.sources import NAMED
+    file's SHA-256, by name) and those ingest would read now (``readers.source_files``): a file new beside them
+    ("'rel/movies.csv' is new since its folds were ingested, which read the source without it"; a red team: a
+    movies.csv put in a release's folder was never looked at), one gone, or one changed ("'r.csv' changed since its
+    folds were ingested: SHA-256 ..."); None where nothing does, or nothing can be compared (a release by its name,
+    read from the cache whose copy is checked as it is read; a stream; a dataset from before inputs were
+    recorded). ``data``: the DataConfig. Each file is hashed once while it is unchanged (:func:`_sha256_of`): a
+    rerun reads a 1 GB source once, about 1-2 s, whatever K."""
+    from embedrec.data.readers import source_files
 
     recorded = manifest.get("inputs")
-    src = str(data.source)
-    if not isinstance(recorded, dict) or not recorded or src in NAMED and not os.path.lexists(src):
+    if not isinstance(recorded, dict) or not recorded:
         return None
-    path = Path(src).expanduser()
-    files: dict[str, Path] = {}
-    if path.is_dir():  # a release's folder: its files, where the reader finds them (here, or a folder below)
-        from embedrec.data.readers import detect_layout
-        from embedrec.errors import DataError
-
-        try:
-            folder = detect_layout(path)[1]
-        except (DataError, OSError):
-            folder = path
-        files = {n: folder / n for n in recorded if n != path.name}  # (a folder read as one table: not hashed)
-    else:  # a table, a zip, a DataFrame's cache file (named by its content)
-        files[path.name] = path
-    if data.movies:
-        files[Path(data.movies).name] = Path(data.movies)
+    path = Path(str(data.source)).expanduser()
+    try:
+        found = source_files(data)
+    except (DataError, OSError):  # a release's folder whose layout is not found now: its files as recorded
+        found = [path / n for n in recorded]
+    if found is None:
+        return None
+    files = {p.name: p for p in found}
+    new = sorted(set(files) - set(recorded))
+    if new:
+        return f"'{files[new[0]]}' is new since its folds were ingested, which read the source without it"
     for name, want in sorted(recorded.items()):
         p = files.get(name)
-        if p is None:
-            continue
+        if p is None:  # read then, and not now (gone, or the folder read as another layout)
+            where = path if path.is_dir() else path.parent
+            return f"'{where / name}' is gone since its folds were ingested"
         try:
             st = os.stat(p)
         except FileNotFoundError:

@@ -5,6 +5,7 @@ what is summarised, a rerun goes on where a stop left it, and bad input is one l
 import json
 import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -773,3 +774,71 @@ def test_a_dataframe_source_is_kept_while_it_is_the_same_frame(source, tmp_path)
     other = df[df.index % 5 != 0]
     with pytest.raises(ConfigError, match=r"holds a cross-validation of another config \(data.source .*dataframe-"):
         er.cross_validate(other, cfg, folds=2, output=out, ks=(10,))
+
+
+def _release(kind: str, d: Path) -> Path:
+    """A tiny release folder of ``kind`` (some without their optional files), for the file list below."""
+    from tests.test_ingest_layouts import ml1m, ml100k, mlcsv
+
+    if kind.startswith("ml-100k"):
+        ml100k(d, item=kind != "ml-100k-bare")
+        if kind == "ml-100k":
+            write(d / "u.user", "".join(f"{u}|{20 + u}|M|writer|0{u}000\n" for u in range(1, 8)))
+    elif kind in ("ml-1m", "ml-10m"):
+        ml1m(d)
+        if kind == "ml-10m":
+            (d / "users.dat").unlink()
+    elif kind.startswith("ml-csv"):
+        mlcsv(d / "below" if kind == "ml-csv-below" else d, movies=kind != "ml-csv-bare")
+    else:
+        head = "user_id:token\titem_id:token\trating:float\n"
+        for part in ("train", "test"):
+            write(d / f"x.{part}.inter", head + "".join(f"{u}\t{m}\t{(u + m) % 5 + 1}\n" for u in range(1, 6)
+                                                        for m in range(1, 5)))
+        write(d / "x.item", "item_id:token\ttitle:token_seq\n" + "".join(f"{m}\tFilm {m}\n" for m in range(1, 5)))
+    return d
+
+
+@pytest.mark.parametrize("kind", ["ml-100k", "ml-100k-bare", "ml-1m", "ml-10m", "ml-csv", "ml-csv-bare", "ml-csv-below",
+                                  "recbole", "table", "table-movies"])
+def test_the_files_a_source_would_be_read_from_are_those_its_reader_reads(tmp_path, kind):
+    """readers.source_files, what cross-validate compares a fold's recorded inputs with, finds the files of each
+    layout as its reader reads them (RawData.files, what ingest records), the optional ones only where there."""
+    from embedrec.config import ColumnsConfig, DataConfig
+    from embedrec.data.readers import read_source, source_files
+
+    if kind.startswith("table"):
+        src = _release("ml-csv", tmp_path / "t")
+        cfg = DataConfig(source=str(src / "ratings.csv"), columns=ColumnsConfig(user="userId", movie="movieId"),
+                         movies=str(src / "movies.csv") if kind == "table-movies" else None)
+    else:
+        cfg = DataConfig(source=str(_release(kind, tmp_path / "r")))
+    found = source_files(cfg)
+    assert found == read_source(cfg).files and found
+    want = {"ml-100k": 3, "ml-100k-bare": 1, "ml-1m": 3, "ml-10m": 2, "ml-csv": 2, "ml-csv-bare": 1,
+            "ml-csv-below": 2, "recbole": 3, "table": 1, "table-movies": 2}[kind]
+    assert len(found) == want, found
+
+
+def test_a_file_added_to_a_release_folder_since_its_folds_is_other_data(source, tmp_path):
+    """A red team: a release folder of ratings.csv alone was cross-validated, then its movies.csv put beside it: the
+    rerun kept every fold (only the files recorded then were compared) and gave the figures of the folds read
+    without it, exit 0. A file the source would be read from now and was not then is other data, refused as an
+    edited file is, with --fresh; gone again, the folds are kept."""
+    import shutil
+
+    src = tmp_path / "rel2"
+    src.mkdir()
+    shutil.copy(source / "ratings.csv", src / "ratings.csv")
+    cfg, out = fast_cfg(tmp_path), tmp_path / "cv"
+    er.cross_validate(str(src), cfg, folds=2, output=out, ks=(10,))
+    shutil.copy(source / "movies.csv", src / "movies.csv")
+    with pytest.raises(ConfigError) as e:
+        er.cross_validate(str(src), cfg, folds=2, output=out, ks=(10,))
+    assert e.value.cli_message() == (f"'{out}' holds a cross-validation of other data ('{src / 'movies.csv'}' is new "
+                                     "since its folds were ingested, which read the source without it): rerun with "
+                                     "--fresh to redo its folds on the data as it is now, or choose another --output")
+    (src / "movies.csv").unlink()
+    cv = er.cross_validate(str(src), cfg, folds=2, output=out, ks=(10,))
+    assert [f["kept"] for f in cv.folds] == ["run", "run"]
+

@@ -38,7 +38,7 @@ from embedrec.data.parsing import (
     read_numeric_table,
     split_title_year,
 )
-from embedrec.data.recbole import read_recbole
+from embedrec.data.recbole import read_recbole, recbole_files
 from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sweep_zip_temps
 from embedrec.data.tables import read_generic
 from embedrec.data.textfiles import is_stream, reading
@@ -99,6 +99,41 @@ def _layout_in(d: Path) -> str | None:
 
 
 READERS = {"ml-100k": read_ml100k, "ml-dat": read_ml_dat, "ml-csv": read_ml_csv, "recbole": read_recbole}
+# the files each MovieLens layout's reader reads in its folder: its ratings file, then those it reads where they are
+# there (the movies, the users), as RawData.files lists them
+RELEASE_FILES = {"ml-100k": ("u.data", "u.item", "u.user"), "ml-dat": ("ratings.dat", "movies.dat", "users.dat"),
+                 "ml-csv": ("ratings.csv", "movies.csv")}
+
+
+def release_files(layout: str, folder: Path) -> list[Path]:
+    """The files ``READERS[layout]`` reads in ``folder`` (as ``RawData.files`` lists them), found as it finds them
+    but none read."""
+    if layout == "recbole":
+        return recbole_files(folder)
+    first, *others = RELEASE_FILES[layout]
+    return [folder / first, *(folder / n for n in others if (folder / n).exists())]
+
+
+def source_files(cfg: DataConfig) -> list[Path] | None:
+    """The files ingest would read ``cfg.source`` from now (and data.movies, where a table's reader reads it), found
+    as :func:`read_source` finds them but none read: what a dataset's manifest records, by name, as its ``inputs``
+    (``RawData.files``), so that cross-validate can tell a file added to a release's folder or gone from it since
+    its folds were ingested (a red team: a movies.csv put beside ratings.csv was never looked at). None for a
+    release by its name (its cached copy, checked as it is read); [] for standard input or a pipe (read once, so
+    not recorded). A folder whose layout is not found raises detect_layout's DataError."""
+    src = cfg.source
+    if src in NAMED and not os.path.lexists(src):
+        return None
+    if src == "-":
+        return []
+    path = Path(src).expanduser()
+    if path.is_dir() and cfg.format in ("auto", "movielens", "recbole"):
+        return release_files(*detect_layout(path))
+    files = [] if is_stream(path) else [path]
+    zipped = path.suffix.lower() == ".zip" and not path.is_dir()  # (a zip: itself alone, whatever it holds)
+    if cfg.movies and not zipped and not is_stream(cfg.movies):
+        files.append(Path(cfg.movies))
+    return files
 
 
 # ------------------------------------------------------------------------------------------ reading a source

@@ -89,6 +89,17 @@ def _dataset_name(inter: Path) -> str:
     return stem
 
 
+def recbole_files(root: Path) -> list[Path]:
+    """The files :func:`read_recbole` reads in ``root``, in its order: every .inter file, then NAME.item and
+    NAME.user where they are there (of .inter files of several NAMEs, which it refuses, those alone)."""
+    inters = sorted(root.glob("*.inter"))
+    stems = {_dataset_name(p) for p in inters}
+    if len(stems) != 1:
+        return inters
+    stem = stems.pop()
+    return [*inters, *(p for p in (root / f"{stem}.item", root / f"{stem}.user") if p.exists())]
+
+
 def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8") -> RawData:
     """A RecBole dataset folder: every NAME.*.inter of one NAME (the benchmark's NAME.train/valid/test.inter
     read together; embedrec splits by split.*), with NAME.item and NAME.user if there."""
