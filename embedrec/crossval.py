@@ -399,6 +399,16 @@ def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool, shown=
         result.seconds = time.perf_counter() - started
         write_json(record, result.to_dict())
 
+    first: list = []  # the source files fold 1's dataset recorded (its manifest's inputs)
+
+    def same_source(i: int, source, inputs) -> None:
+        """Each fold's dataset read the source fold 1's did, checked before it is trained (a mean over two
+        versions' folds is no figure): each equal to the first is each equal to every earlier one."""
+        if not first:
+            first.append(inputs)
+        elif inputs != first[0]:
+            raise DataError(_changed_during(out, source, first[0], inputs, i, k))
+
     log.info("cross-validation of %d folds into %s: each fold ingested, trained and evaluated in a folder of its own "
              "(fold-0 to fold-%d, named by its split.fold, from 0), a dataset and a run", k, out, k - 1)
     for i in range(k):  # (the record is written as each fold ends: a first fold that fails leaves no folder behind)
@@ -408,7 +418,7 @@ def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool, shown=
         # first-hour review read 'fold 0 of 0-4')
         log.info("fold %d of %d: into %s (split.fold=%d)", i + 1, k, out / f"fold-{i}", i)
         try:
-            kept, counts = _fold(fcfg, fresh, progress)
+            kept, counts = _fold(fcfg, fresh, progress, functools.partial(same_source, i, fcfg.data.source))
             metrics = _evaluate(fcfg, ks)
         except (KeyboardInterrupt, Interrupted) as e:
             signum = stop_signal(e)
@@ -483,9 +493,30 @@ def _quiet_fold():
             log.removeFilter(f)
 
 
-def _fold(fcfg: Config, fresh: bool, progress: bool) -> tuple[str, dict]:
+def _changed_during(out: Path, source, first, inputs, i: int, k: int) -> str:
+    """The line for a fold whose dataset's recorded source files (``inputs``: {name: SHA-256}) are not fold 1's
+    (``first``): the source was written while the folds were ingested, one after another (a red team: folds 1-2 of
+    3 read 99,9xx ratings, fold 3 79,918 of a file replaced meanwhile, and the mean of the three was reported, exit
+    0)."""
+    first = first if isinstance(first, dict) else {}
+    inputs = inputs if isinstance(inputs, dict) else {}
+    name = next((n for n in sorted(set(first) | set(inputs)) if first.get(n) != inputs.get(n)), None)
+
+    def said(fold: int, sha) -> str:
+        return f"fold {fold} read it with SHA-256 {str(sha)[:12]}..." if sha else f"fold {fold} read the source " \
+            "without it"
+
+    what = f"'{name}': {said(i + 1, inputs.get(name))}, {said(1, first.get(name))}" if name else \
+        f"fold {i + 1} recorded no source files, fold 1 did"  # (one of them read from a stream)
+    return (f"the source '{source}' changed while the cross-validation in '{out}' ran ({what}), so its {k} folds "
+            f"would mix two versions of the data, and fold {i + 1} is not trained; once the source is no longer "
+            "written to, rerun with «--fresh|fresh=True» to redo every fold on it as it is then")
+
+
+def _fold(fcfg: Config, fresh: bool, progress: bool, check=None) -> tuple[str, dict]:
     """Ingest and train one fold where it is not done; (what was kept: '', 'dataset' or 'run', the fold's row
-    counts)."""
+    counts). ``check(inputs)``: called with the source files its dataset recorded (its manifest's ``inputs``) once
+    it is ingested or kept, before it is trained."""
     from embedrec import api
     from embedrec.data.dataset import has_manifest
     from embedrec.publish import finished_run
@@ -500,6 +531,8 @@ def _fold(fcfg: Config, fresh: bool, progress: bool) -> tuple[str, dict]:
             api.prepare(fcfg, overwrite=prepared.exists(), progress=progress)
             manifest = _manifest(prepared)
         counts = {s: (manifest.get("split") or {}).get(s) for s in ("train", "valid", "test")}
+        if check is not None:
+            check(manifest.get("inputs"))
         if same and finished_run(fcfg) is not None:
             return "run", counts
         resume = same and has_checkpoint(fcfg.run.dir)

@@ -187,9 +187,9 @@ def test_a_fold_stopped_in_training_resumes_to_the_same_model(source, tmp_path, 
     whole = er.cross_validate(str(source), cfg, folds=2, output=tmp_path / "whole", ks=(10,))
     real_fold, real_epoch, state = crossval._fold, als.ALS.epoch, {"fold": None, "epochs": 0}
 
-    def fold(fcfg, fresh, progress):
+    def fold(fcfg, *rest):
         state["fold"] = fcfg.split.fold
-        return real_fold(fcfg, fresh, progress)
+        return real_fold(fcfg, *rest)
 
     def epoch(self, gen=None):
         if state["fold"] == 1:
@@ -842,3 +842,50 @@ def test_a_file_added_to_a_release_folder_since_its_folds_is_other_data(source, 
     cv = er.cross_validate(str(src), cfg, folds=2, output=out, ks=(10,))
     assert [f["kept"] for f in cv.folds] == ["run", "run"]
 
+
+def test_a_source_changed_between_folds_is_refused_before_that_fold_is_trained(source, tmp_path, monkeypatch):
+    """A red team: r.csv replaced while cross-validate ran (after fold 2 of 3 was ingested), so fold 3 read other
+    data than folds 1-2, and the mean of the three was reported, exit 0. Each fold's recorded source files must be
+    fold 1's: else one line saying the source changed during the run, exit 1, before that fold is trained or
+    scored, and the rerun is refused as other data until --fresh redoes every fold."""
+    import shutil
+
+    from embedrec import crossval
+    from embedrec.crossval import RESULTS
+
+    src = tmp_path / "src"
+    shutil.copytree(source, src)
+    ratings = src / "ratings.csv"
+    real = crossval._evaluate
+
+    def evaluate(fcfg, ks):  # fold 1 scored, then the source replaced (write and rename) before fold 2's ingest
+        got = real(fcfg, ks)
+        if fcfg.split.fold == 0:
+            frame = pd.read_csv(ratings)
+            frame[frame.index % 5 != 0].to_csv(src / "new.csv", index=False)
+            (src / "new.csv").replace(ratings)
+        return got
+
+    monkeypatch.setattr(crossval, "_evaluate", evaluate)
+    out = tmp_path / "cv"
+    sets = [x for k, v in {**FAST, "train.als_dims": "[]"}.items() for x in ("--set", f"{k}={v}")]
+    args = ["cross-validate", ratings, "--folds", "3", "-o", out, "-k", "10", "--metrics", "ndcg", "--format",
+            "tsv", *sets, "--set", f"data.cache_dir={tmp_path / 'cache'}"]
+    r = invoke(*args)
+    assert r.exit_code == 1 and r.stdout == "", r.stderr
+    line = r.stderr.splitlines()[-1]
+    said = re.fullmatch(f"error: the source '{re.escape(str(ratings))}' changed while the cross-validation in "
+                        f"'{re.escape(str(out))}' ran \\('ratings.csv': fold 2 read it with SHA-256 ([0-9a-f]{{12}})"
+                        "\\.\\.\\., fold 1 read it with SHA-256 ([0-9a-f]{12})\\.\\.\\.\\), so its 3 folds would mix two "
+                        "versions of the data, and fold 2 is not trained; once the source is no longer written to, "
+                        "rerun with --fresh to redo every fold on it as it is then", line)
+    assert said and said.group(1) != said.group(2), r.stderr
+    assert "Traceback" not in r.stderr
+    assert [f["fold"] for f in json.loads((out / RESULTS).read_text())["folds"]] == [0]
+    assert not (out / "fold-1" / "run").exists()
+    monkeypatch.setattr(crossval, "_evaluate", real)
+    r = invoke(*args)  # the source as it is now is not fold 1's: other data
+    assert r.exit_code == 2 and "holds a cross-validation of other data ('" in r.stderr and "--fresh" in r.stderr
+    r = invoke(*args, "--fresh")
+    fresh = invoke(*args[:5], tmp_path / "new", *args[6:])
+    assert r.exit_code == 0 and fresh.exit_code == 0 and r.stdout == fresh.stdout, (r.stderr, fresh.stderr)
