@@ -18,6 +18,8 @@ log = logging.getLogger("embedrec")
 def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=None):
     """Score ``lists`` (a DataFrame: user_id, movie_id, and rank 1, 2, ... or a score, higher first; else each
     user's rows in their order; or embedrec's ``Recommendations``) against ``truth`` (user_id, movie_id: the relevant movies, e.g. a test split).
+    The id columns may have the names ``evaluate --lists`` takes: user/userId/uid, item/item_id/itemId/movie/movieId/
+    iid (LensKit's user,item,rank), one column each.
 
     Every user of ``truth`` is scored, one without a list as a list of no hits (``users_without_list`` counts
     them); users with a list but nothing in ``truth`` are not (``users_not_in_truth``). Returns
@@ -133,11 +135,13 @@ def _frame(df, name: str, need: tuple[str, ...]):
     if df.columns.nlevels > 1 or df.columns.duplicated().any():  # a review: a bare KeyError, InvalidIndexError
         raise UsageError(f"score_lists: {name} needs one column of each name (its columns: "
                          f"{shorten(', '.join(map(str, df.columns)), 80)})")
+    given = list(df.columns)  # (named as the caller named them)
+    df = _named_columns(df, None)  # 'user', 'item', 'userId' ... as read_lists takes them (LensKit's user,item,rank)
     missing = [c for c in need if c not in df.columns]
     if missing:
         raise UsageError(f"score_lists: {name} has no column {', '.join(map(repr, missing))} (its columns: "
-                         f"{shorten(', '.join(map(str, df.columns)), 80)}); rename them, e.g. "
-                         "df.rename(columns={'userId': 'user_id', 'movieId': 'movie_id'})")
+                         f"{shorten(', '.join(map(str, given)), 80)}); rename them, e.g. "
+                         f"df.rename(columns={_renames(df.columns, missing)})")
     try:  # a dict or list as an id (a red team: a bare TypeError, unhashable)
         df[list(need)].duplicated()
     except TypeError as e:
@@ -240,6 +244,21 @@ def _named_columns(frame, part):
                         f"{shorten(', '.join(map(str, frame.columns)), 200) or 'none'}); a folder of lists holds "
                         "only the lists' parts: move that file out of it")
     return frame
+
+
+def _renames(columns, missing: list[str]) -> dict:
+    """The rename that would give a frame of ``columns`` the ``missing`` id columns, for a message's example: each
+    from a column spelt as one of its other names (two such: the first, as :func:`_named_columns` takes none of
+    them), else from the first column no other role reads ('u', 'i' of u,i,rank), else from 'userId'/'movieId'."""
+    names = [c for c in columns if isinstance(c, str)]
+    spelt = {col: [c for c in names if c.lower().replace(" ", "") in _ALIASES[col]] for col in missing}
+    claimed = {c for hits in spelt.values() for c in hits} | {"user_id", "movie_id", "rank", "score"}
+    free = [c for c in names if c not in claimed]
+    out = {}
+    for col in missing:
+        given = next((c for c in spelt[col] if c not in out), None) or (free.pop(0) if free else None)
+        out[given or {"user_id": "userId", "movie_id": "movieId"}[col]] = col
+    return out
 
 
 def _read_lists_file(p, path):

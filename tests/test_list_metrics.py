@@ -61,8 +61,8 @@ def test_it_gives_what_evaluate_gives_on_a_trained_run(trained_run):
 
 
 @pytest.mark.parametrize("lists,truth,kw,match", [
-    (LISTS.rename(columns={"user_id": "userId"}), TRUTH, {}, r"^score_lists: lists has no column 'user_id' \(its "
-                                                             r"columns: userId, movie_id, rank\); rename them"),
+    (LISTS.rename(columns={"user_id": "customer"}), TRUTH, {}, r"^score_lists: lists has no column 'user_id' \(its "
+     r"columns: customer, movie_id, rank\); rename them, e\.g\. df\.rename\(columns=\{'customer': 'user_id'\}\)$"),
     (LISTS, TRUTH.assign(user_id=[1, None, 2, 4, 4]), {}, r"^score_lists: truth has missing ids"),
     (pd.concat([LISTS, LISTS.iloc[:1]]), TRUTH, {}, r"^score_lists: user 1's list holds movie 10 twice"),
     (LISTS.assign(rank=[0, 1, 2, 1, 2, 1]), TRUTH, {}, r"'rank' column holds a value that is not 1, 2"),
@@ -85,6 +85,27 @@ def test_it_gives_what_evaluate_gives_on_a_trained_run(trained_run):
 def test_what_cannot_be_scored_is_one_usage_error(lists, truth, kw, match):
     with pytest.raises(UsageError, match=match):
         er.score_lists(lists, truth, **kw)
+
+
+def test_the_column_names_evaluate_lists_takes_are_taken_here_too():
+    """A first-hour review: ``evaluate --lists`` scored a LensKit file of user,item,rank, while score_lists refused
+    the same frame ('no column user_id, movie_id ... e.g. df.rename(columns={'userId': ...})'): one mapping for
+    both (list_metrics._named_columns), and where it still refuses, the example names the columns found."""
+    want = er.score_lists(LISTS, TRUTH, ks=(1, 2, 3))
+    lenskit = LISTS.rename(columns={"user_id": "user", "movie_id": "item"})
+    assert er.score_lists(lenskit, TRUTH, ks=(1, 2, 3)) == want
+    assert er.score_lists(lenskit, TRUTH.rename(columns={"user_id": "userId", "movie_id": "item"}), ks=(1, 2, 3)) == want
+    assert list(lenskit.columns) == ["user", "item", "rank"]  # the caller's frame is left as it was
+    with pytest.raises(UsageError, match=r"\(its columns: u, i, rank\); rename them, e\.g\. df\.rename\(columns="
+                                         r"\{'u': 'user_id', 'i': 'movie_id'\}\)$"):
+        er.score_lists(LISTS.set_axis(["u", "i", "rank"], axis=1), TRUTH)
+    # two columns spelt as the movie's other names: neither guessed, the first offered
+    with pytest.raises(UsageError, match=r"no column 'movie_id' \(its columns: user, item, movie, rank\); rename "
+                                         r"them, e\.g\. df\.rename\(columns=\{'item': 'movie_id'\}\)$"):
+        er.score_lists(lenskit.assign(movie=lenskit["item"])[["user", "item", "movie", "rank"]], TRUTH)
+    with pytest.raises(UsageError, match=r"^score_lists: truth has no column 'movie_id' \(its columns: user_id, "
+                                         r"title\); rename them, e\.g\. df\.rename\(columns=\{'title': 'movie_id'\}\)$"):
+        er.score_lists(LISTS, pd.DataFrame({"user_id": [1], "title": ["x"]}))
 
 
 def test_text_scores_are_numbers_and_mixed_ids_are_kept_apart():
