@@ -94,10 +94,10 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         if plan.left_out:
             _warn_left_out(plan.left_out, engine, source)
         if not plan.pairs_added:
-            n = plan.users_named - len(plan.left_out)
+            n = plan.users_named - len(plan.left_out) - plan.unmatched
             held = (f"the run already holds every rating in {_shown(source)} of its {_n(n, 'user')} (the others, if "
                     "any, are of movies it does not know)" if n else
-                    f"every user named in {_shown(source)} is a new one left out (above)")
+                    f"every user named in {_shown(source)} is left out (above)")
             log.warning("nothing to update: %s; %s still serves %s", held, run_dir, run.path.name)
             return {**record, "model_folder": None}
         folder = publish(run_dir, lambda tmp: _write(tmp, run, engine, plan, record, before), COMMAND)
@@ -333,6 +333,8 @@ class Pairs:
     movies: np.ndarray
     values: np.ndarray
     new_ids: list = dataclasses.field(default_factory=list)
+    named: int = 0  # the users the file names, each once (those left with no known movie too)
+    unmatched: int = 0  # of them, those whose every row is of a movie the model does not know
 
 
 def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool = True) -> Pairs:
@@ -401,6 +403,10 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
                     raw.origin[0], shown, are, raw.where(first, cheap=True), f"{apart}; " if apart else "",
                     extra={"marks_only": True})
     keep = movies >= 0
+    named = pd.unique(users)  # each user once, in the file's order (' u1' and 'u1' one user, as above)
+    unmatched = named[~np.isin(named, users[keep])]
+    if unmatched.size:
+        _warn_unmatched(unmatched, engine, list(new_ids), raw.origin[0])
     frame = pd.DataFrame({"user_id": users[keep], "movie_id": movies[keep], "rating": df["rating"].to_numpy()[keep]})
     if "timestamp" in df:
         frame["timestamp"] = df["timestamp"].to_numpy()[keep]
@@ -417,7 +423,31 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
                      (" and " if exact else "") + _n(dropped, "pair") if dropped else "")
         frame = frame[mask]
     return Pairs(frame["user_id"].to_numpy(np.int64), frame["movie_id"].to_numpy(np.int64),
-                 frame["rating"].to_numpy(np.float64), list(new_ids))
+                 frame["rating"].to_numpy(np.float64), list(new_ids), int(named.size), int(unmatched.size))
+
+
+def _warn_unmatched(rows: np.ndarray, engine: Recommender, new_ids: list, where: str) -> None:
+    """One warning for the users of the file (``rows``: their rows, a new user's n_users + j, j its place in
+    ``new_ids``) whose every rating is of a movie the model does not know (a first-hour review: such a new user
+    was left out without a word, and the summary counted one user named of a file naming two): counted, the first
+    NAMED named, what becomes of them and what to do."""
+    n_users = int(engine.P.shape[0])
+    new = rows >= n_users
+    ids = [new_ids[int(r) - n_users] if r >= n_users else engine.users.raw(int(r)) for r in rows[:NAMED].tolist()]
+    shown = ", ".join(f"'{shorten(str(i), 40)}'{' (new)' if n else ''}" for i, n in zip(ids, new[:NAMED].tolist()))
+    shown += f" and {rows.size - NAMED:,} more" if rows.size > NAMED else ""
+    one = rows.size == 1
+    fate = []
+    if new.any():
+        k = int(new.sum())
+        fate.append(f"{_n(k, 'new user')} not added ({'it stays' if k == 1 else 'they stay'} unknown to the run)")
+    if (~new).any():
+        k = int((~new).sum())
+        fate.append(f"{_n(k, 'known user')} {'keeps its' if k == 1 else 'keep their'} vector as trained")
+    log.warning("left %s named in %s out (%s): %s is of a movie the model does not know (above), so nothing is "
+                "solved for %s: %s; to update %s, give ratings of movies the run was trained on, by the ids of its "
+                "dataset", _n(rows.size, "user"), where, shown, "its every rating" if one else "every rating of each",
+                "it" if one else "them", " and ".join(fate), "it" if one else "them")
 
 
 def _check_values(raw: RawData, r: np.ndarray, engine: Recommender) -> None:
@@ -469,7 +499,8 @@ class Plan:
     new_weights: list[np.ndarray]          # their weights in the solve (0: seen, not solved on)
     vectors: dict[int, np.ndarray]         # user row -> its re-solved vector
     divisors: dict[int, float]             # user row -> its divisor (run_layout.USER_SCALE)
-    users_named: int = 0
+    users_named: int = 0                   # the users the file names (those left with no known movie too)
+    unmatched: int = 0                     # of them, those whose every rating is of a movie the run does not know
     already: int = 0
     added: list[Added] = dataclasses.field(default_factory=list)
     left_out: list = dataclasses.field(default_factory=list)
@@ -509,7 +540,8 @@ def _plan(engine: Recommender, pairs: Pairs) -> Plan:
     users, movies, values = pairs.users[order], pairs.movies[order], pairs.values[order]
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if users.size else np.zeros(0, np.int64)
     ends = np.r_[starts[1:], users.size]
-    plan = Plan(np.zeros(0, np.int64), [], [], {}, {}, users_named=int(starts.size))
+    plan = Plan(np.zeros(0, np.int64), [], [], {}, {}, users_named=max(pairs.named, int(starts.size)),
+                unmatched=pairs.unmatched)
     changed = []
     for a, b in zip(starts, ends):
         row = int(users[a])

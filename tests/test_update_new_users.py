@@ -193,6 +193,39 @@ def test_two_updates_adding_users_compose(runs, tmp_path):
 
 
 # ------------------------------------------------------------------------------------ what it reads and leaves out
+def test_users_with_no_known_movie_are_said_and_counted_as_named(runs, tmp_path):
+    """A first-hour review: a file naming a new user whose only row is of a movie the run does not know left that
+    user out without a word, and the summary said 're-solved 1 of the 1 user named' (JSON users_named 1) of a file
+    naming two. Such users, new or known, are said in one warning (counted, the first named, what becomes of them,
+    what to do), and users_named counts every user the file names."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    with er.open(run) as m:
+        n = m.n_users
+        fresh = fresh_movies(m, 2, 1)
+    f = write_ratings(tmp_path / "s2.csv", [(2, 99999, 1), (NEW, 99998, 1), (2, fresh[0], 1), (3, 99998, 1)])
+    r = invoke("update-users", "--ratings", f, "--run", run)
+    assert r.exit_code == 0, r.stderr
+    record = json.loads(r.stdout)
+    assert (record["users_named"], record["users"], record["users_added"], record["n_users"]) == (3, 1, 0, n)
+    assert f"left 2 users named in {f} out ('{NEW}' (new), '3'): every rating of each is of a movie the model does " \
+        "not know (above), so nothing is solved for them: 1 new user not added (it stays unknown to the run) and 1 " \
+        "known user keeps its vector as trained; to update them, give ratings of movies the run was trained on, by " \
+        "the ids of its dataset\n" in r.stderr
+    assert f"re-solved 1 of the 3 users named in '{f}' with 1 new rating (" in r.stderr
+    with er.open(run) as m:
+        assert m.engine.users.own_row(NEW) == -1 and m.n_users == n
+    # one such user alone beside a user with nothing new: said so, nothing published
+    f = write_ratings(tmp_path / "again.csv", [(NEW, 99998, 1), (2, fresh[0], 1)])
+    folder = os.readlink(run / "current")
+    r = invoke("update-users", "--ratings", f, "--run", run)
+    assert r.exit_code == 0 and json.loads(r.stdout)["users_named"] == 2, r.stderr
+    assert f"left 1 user named in {f} out ('{NEW}' (new)): its every rating is of a movie the model does not know " \
+        "(above), so nothing is solved for it: 1 new user not added (it stays unknown to the run); to update it" \
+        in r.stderr
+    assert f"nothing to update: the run already holds every rating in '{f}' of its 1 user" in r.stderr
+    assert os.readlink(run / "current") == folder
+
+
 def test_new_users_below_min_rating_and_text_ids(synth_runs, tmp_path, caplog):
     """A new user whose every rating is below data.min_rating (or of a movie without training ratings) has nothing
     to solve on, as recommend --rated refuses such a user: left out with one warning, the others updated; a file
@@ -213,7 +246,7 @@ def test_new_users_below_min_rating_and_text_ids(synth_runs, tmp_path, caplog):
     f = write_ratings(tmp_path / "only.csv", [(NEW + 2, movies[0], 1)])
     record = er.update_users(run, f)
     assert record["model_folder"] is None and record["users_added"] == 0
-    assert f"nothing to update: every user named in '{f}' is a new one left out (above); {run} still serves" \
+    assert f"nothing to update: every user named in '{f}' is left out (above); {run} still serves" \
         in caplog.text
     # a user the cleaning left out: the movies it rated below data.min_rating stay out of its list once added
     with er.open(run) as m:
