@@ -216,6 +216,36 @@ def _list_hint(key: str, value: Any, tp: Any, where: str) -> str:
     return f": a list goes in brackets, {key.rsplit('.', 1)[-1]}: [{items}]"
 
 
+def _choices(tp: Any) -> tuple:
+    """The words a field's type names (its Literal's values, in a Union too): 'bpr' of model.loss's."""
+    if typing.get_origin(tp) is Literal:
+        return typing.get_args(tp)
+    if typing.get_origin(tp) in (Union, types.UnionType):
+        return tuple(v for arg in typing.get_args(tp) for v in _choices(arg))
+    return ()
+
+
+def _sibling_hint(prefix: str, name: str, value: Any, hints: dict, fields: dict, where: str) -> str:
+    """'; 'bpr' is a value of model.loss: --set model.loss=bpr' where ``value``, refused for ``name``, is one of the
+    words another key of the same section takes (a first-hour review: model.objective=bpr was refused listing
+    explicit and implicit alone, bpr being a loss); said as a --set, an override, updated() or a file writes it.
+    'auto' and the like, which many keys take, are no hint; '' where none is."""
+    if not isinstance(value, str) or isinstance(value, bool) or value == "auto":
+        return ""
+    keys = [other for other in fields if other != name and value in _choices(hints.get(other))]
+    if not keys:
+        return ""
+    dotted = [f"{prefix}{k}" for k in keys]
+    if "--set" in where:
+        how = " or ".join(f"«--set {d}={value}|{{'{d}': {value!r}}}»" for d in dotted)
+    elif "updated()" in where:
+        how = " or ".join(f"{{'{d}': {value!r}}}" for d in dotted)
+    else:  # a config file: nested
+        section = prefix.rstrip(".")
+        how = " or ".join(f"{section}: {{{k}: {value}}}" if section else f"{k}: {value}" for k in keys)
+    return f"; {value!r} is a value of {' and '.join(dotted)}: {how}"
+
+
 def apply_values(obj: Any, values: dict, prefix: str, where: str) -> None:
     """Set fields of dataclass obj from a mapping, validating keys, types and ranges."""
     if not isinstance(values, dict):
@@ -244,8 +274,8 @@ def apply_values(obj: Any, values: dict, prefix: str, where: str) -> None:
             coerced = coerce(value, tp)
         except TypeError:
             raise ConfigError(f"config key '{key}'{where}: expected {type_name(tp)}, got {show(value)}"
-                              f"{_mapping_hint(value, tp)}{_number_hint(value)}{_list_hint(key, value, tp, where)}") \
-                from None
+                              f"{_mapping_hint(value, tp)}{_number_hint(value)}{_list_hint(key, value, tp, where)}"
+                              f"{_sibling_hint(prefix, name, value, hints, fields, where)}") from None
         check_finite(key, coerced, where)
         check_range(key, coerced, fields[name].metadata, where)
         object.__setattr__(obj, name, coerced)  # frozen once built: only the builder writes

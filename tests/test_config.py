@@ -90,6 +90,35 @@ def test_wrong_type_and_range():
     assert "expected one of 'explicit', 'implicit'" in str(e.value)
     with pytest.raises(ConfigError, match="must leave data for training"):
         load_config(None, ["split.valid=0.5", "split.test=0.5"])
+
+
+def test_a_value_of_a_sibling_key_names_that_key(tmp_path):
+    """A first-hour review: --set model.objective=bpr was refused listing explicit and implicit alone; bpr is a
+    loss. A value refused for one key but taken by another of its section names that key, as the CLI, an override,
+    updated() and a config file write it; 'auto', which many keys take, and a word no sibling takes, are no hint."""
+    from embedrec.errors import cli_terms
+
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["model.objective=bpr"])
+    assert str(e.value) == ("config key 'model.objective' (from an override): expected one of 'explicit', "
+                            "'implicit', got 'bpr'; 'bpr' is a value of model.loss: {'model.loss': 'bpr'}")
+    assert e.value.cli_message() == ("config key 'model.objective' (from --set): expected one of 'explicit', "
+                                     "'implicit', got 'bpr'; 'bpr' is a value of model.loss: --set model.loss=bpr")
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["model.loss=explicit"])
+    assert cli_terms(e.value.raw).endswith("; 'explicit' is a value of model.objective: --set model.objective=explicit")
+    with pytest.raises(ConfigError) as e:
+        load_config(None).updated({"model.objective": "bpr"})
+    assert str(e.value).endswith("got 'bpr'; 'bpr' is a value of model.loss: {'model.loss': 'bpr'}")
+    f = tmp_path / "c.yaml"
+    f.write_text("model:\n  objective: bpr\n")
+    with pytest.raises(ConfigError) as e:
+        load_config(f)
+    assert str(e.value).endswith("got 'bpr'; 'bpr' is a value of model.loss: model: {loss: bpr}")
+    for bad in ("split.method=als", "model.objective=auto", "train.optimizer=mse"):  # another section's, or many's
+        with pytest.raises(ConfigError) as e:
+            load_config(None, [bad])
+        assert "is a value of" not in str(e.value)
     with pytest.raises(ConfigError, match="'train.metric'"):
         load_config(None, ["train.metric=ndcg"])
     for bad in ("[0]", "[256, 5000]"):
