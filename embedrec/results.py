@@ -176,18 +176,10 @@ class Recommendations:
         counted (a first-hour review: the summary alone said nothing of the answer). Several queries whose rows
         are more than REPR_ROWS: the first REPR_EACH rows of each of the first REPR_QUERIES queries, the rows and
         queries left counted (a review: the first 10 rows were mostly the first user's)."""
-        import itertools
-
-        columns = [self.query_column, "rank", "movie_id", "title", "score"]
-        total = sum(len(m) for m in self.movie_ids)
-        if len(self) < 2 or total <= REPR_ROWS:
-            return _head_repr(self._header(), columns, lambda: self.to_rows(), total)
-        shown = min(len(self), REPR_QUERIES)
         noun = {"user_id": "user", "movie_id_query": "movie"}.get(self.query_column, "query")
-        return _head_repr(self._header(), columns,
-                          lambda: itertools.chain.from_iterable(itertools.islice(self[i:i + 1].to_rows(), REPR_EACH)
-                                                                for i in range(shown)),
-                          total, queries=(len(self) - shown, noun))
+        return _queries_repr(self._header(), [self.query_column, "rank", "movie_id", "title", "score"],
+                             self.to_rows, lambda i: self[i:i + 1].to_rows(), len(self),
+                             sum(len(m) for m in self.movie_ids), noun)
 
     def triples(self) -> Iterator[tuple]:
         """(query id, movie ids, scores) per query (a :class:`StreamAnswer`): what ``Model.write_stream`` takes."""
@@ -550,6 +542,22 @@ def _head_repr(header: str, columns: list[str], rows, total: int, queries: tuple
     return "\n".join(lines)
 
 
+def _queries_repr(header: str, columns: list[str], rows, query_rows, n_queries: int, total: int, noun: str) -> str:
+    """The repr of a result of ``n_queries`` queries and ``total`` rows (a Recommendations', a SimilarUsers'):
+    ``header``, then its rows (``rows()``) as :func:`_head_repr` shows them; where several queries' rows are more
+    than REPR_ROWS, the first REPR_EACH rows of each of the first REPR_QUERIES queries (``query_rows(i)``: the i-th
+    query's), the rows and the queries (each a ``noun``) left counted."""
+    import itertools
+
+    if n_queries < 2 or total <= REPR_ROWS:
+        return _head_repr(header, columns, rows, total)
+    shown = min(n_queries, REPR_QUERIES)
+    return _head_repr(header, columns,
+                      lambda: itertools.chain.from_iterable(itertools.islice(query_rows(i), REPR_EACH)
+                                                            for i in range(shown)),
+                      total, queries=(n_queries - shown, noun))
+
+
 def _id_type(ids: np.ndarray):
     import pyarrow as pa
 
@@ -628,11 +636,18 @@ class History:
         return ((py_id(m), float(r), None if t != t else int(t), s)
                 for m, r, t, s in zip(self.movie_ids, self.ratings.tolist(), times, self.splits))
 
-    def __repr__(self) -> str:
+    def _header(self) -> str:
         by = {s: self.splits.count(s) for s in dict.fromkeys(self.splits)}
         parts = ", ".join(f"{n:,} {s}" for s, n in by.items())
         return f"<History: user {self.user_id!r}, {len(self):,} movie{'' if len(self) == 1 else 's'}" \
                f"{f' ({parts})' if parts else ''}>"
+
+    def __repr__(self) -> str:
+        """The summary line, then the first REPR_ROWS movies' rows (movie id, title, year, rating or count, time,
+        split: the user is the header's), the rest counted, as a Recommendations' repr (a first-hour review: print()
+        showed the summary alone)."""
+        columns = [c for c in self.columns if c not in ("user_id", "genres")]
+        return _head_repr(self._header(), columns, self.to_rows, len(self))
 
     def to_rows(self) -> Iterator[dict]:
         """One dict per movie: user_id, movie_id, title, year, genres, rating (``count`` on a click log's model),
@@ -701,16 +716,27 @@ class SimilarUsers:
         """(query id, user ids, scores) per query, as a Recommendations' (query id, movie ids, scores)."""
         return iter(zip(self.query_ids, self.user_ids, self.scores))
 
-    def __repr__(self) -> str:
+    def _header(self) -> str:
         k = max((len(u) for u in self.user_ids), default=0)
         return f"<SimilarUsers: {len(self)} quer{'y' if len(self) == 1 else 'ies'} x top-{k}>"
 
+    def __repr__(self) -> str:
+        """The summary line, then the rows, as a Recommendations' repr shows its own (several queries: the first rows
+        of each of the first ones; a first-hour review: print() showed the summary alone)."""
+        return _queries_repr(self._header(), self.columns, self.to_rows, self._query_rows, len(self),
+                             sum(len(u) for u in self.user_ids), "user")
+
     def to_rows(self) -> Iterator[dict]:
         """One dict per listed user: user_id_query, rank, user_id, score, both_rated, rated."""
-        for q, ids, scores, both, rated in zip(self.query_ids, self.user_ids, self.scores, self.both_rated,
-                                               self.rated):
-            for rank, (u, s, b, n) in enumerate(zip(ids.tolist(), scores.tolist(), both.tolist(), rated.tolist()), 1):
-                yield {"user_id_query": q, "rank": rank, "user_id": u, "score": s, "both_rated": b, "rated": n}
+        for i in range(len(self)):
+            yield from self._query_rows(i)
+
+    def _query_rows(self, i: int) -> Iterator[dict]:
+        """The i-th query's rows of :meth:`to_rows`."""
+        q, ids, scores, both, rated = (self.query_ids[i], self.user_ids[i], self.scores[i], self.both_rated[i],
+                                       self.rated[i])
+        for rank, (u, s, b, n) in enumerate(zip(ids.tolist(), scores.tolist(), both.tolist(), rated.tolist()), 1):
+            yield {"user_id_query": q, "rank": rank, "user_id": u, "score": s, "both_rated": b, "rated": n}
 
     def to_frame(self):
         """to_rows() as a pandas DataFrame (rank int32, score float32)."""

@@ -1576,6 +1576,46 @@ def test_a_results_repr_shows_its_first_rows_and_one_pair_has_a_score(trained_ru
     assert repr(m.answer(Request(user=1, k=3))) == "<Answer: user, <Recommendations: 1 query x top-3>>"
 
 
+def test_a_history_and_similar_users_print_their_rows_as_the_other_results(trained_run):
+    """A first-hour review: print() of a History or a SimilarUsers showed the summary line alone, where a
+    Recommendations and a Predictions print their rows: each repr (which print() shows) is the summary line, then
+    its first rows as a table prints them, the rest counted; several queries' similar users as several users'
+    lists (the first 3 rows of the first 3). An Answer's repr keeps the summary line alone."""
+    import embedrec as er
+    from embedrec.answers import Request
+    from embedrec.results import REPR_ROWS
+
+    m = er.open(trained_run.cfg.run.dir)
+    try:
+        user = next(int(u) for u in m.user_ids if len(m.history(int(u))) > REPR_ROWS)
+        h = m.history(user)
+        lines = str(h).splitlines()
+        assert str(h) == repr(h) and lines[0].startswith(f"<History: user {user!r}, {len(h):,} movies (")
+        assert lines[1].split() == ["movie_id", "title", "year", "rating", "time", "split"]
+        rows = list(h.to_rows())
+        assert len(lines) == 2 + REPR_ROWS + 1 and lines[-1] == f"... {len(h) - REPR_ROWS} more rows (to_frame() has " \
+            "them all)"
+        for line, row in zip(lines[2:-1], rows, strict=False):
+            assert line.split()[0] == str(row["movie_id"]) and line.endswith(row["split"]) and row["time"] in line
+        s = m.similar_users(user, k=3)
+        lines = str(s).splitlines()
+        assert lines[0] == "<SimilarUsers: 1 query x top-3>" and len(lines) == 2 + 3
+        assert lines[1].split() == ["user_id_query", "rank", "user_id", "score", "both_rated", "rated"]
+        for line, row in zip(lines[2:], s.to_rows(), strict=True):
+            assert line.split() == [str(user), str(row["rank"]), str(row["user_id"]), f"{row['score']:.4f}",
+                                    str(row["both_rated"]), str(row["rated"])]
+        users = [int(u) for u in m.user_ids[:5]]
+        s = m.similar_users(users, k=4)
+        lines = str(s).splitlines()
+        assert lines[0] == "<SimilarUsers: 5 queries x top-4>" and len(lines) == 2 + 3 * 3 + 1
+        assert [ln.split()[:2] for ln in lines[2:-1]] == [[str(u), str(r)] for u in users[:3] for r in (1, 2, 3)]
+        assert lines[-1] == "... 11 more rows, 2 more users (to_frame() has them all)"
+        assert repr(m.answer(Request(similar_users=user, k=2))) == "<Answer: similar_users, <SimilarUsers: 1 query x " \
+            "top-2>>"
+    finally:
+        m.close()
+
+
 def test_a_dataset_reopens_and_an_opened_model_says_its_config_and_metrics(trained_run):
     """A review: a prepared dataset could be reopened only by ingest(overwrite=True) or an internal import, and an
     opened run's chosen settings and train metrics were out of reach (AttributeError)."""
