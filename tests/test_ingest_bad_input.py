@@ -448,6 +448,47 @@ def test_a_matched_column_is_said_only_once_every_column_is_found(tmp_path):
     refused(r, out, "no column 'rating'")
 
 
+def test_a_header_s_spaces_after_its_separator_are_no_part_of_the_names_offered(tmp_path):
+    """A first-hour review: a header 'user; movie; rating; date' (a space after each ';', as pandas reads it without
+    skipinitialspace) was told --set 'data.columns.timestamp= date', the space kept, and given
+    data.columns.timestamp=date it said "' date' as 'date'", not the role. The names offered are stripped (a
+    data.columns name matches the one column that differs from it only in spaces, so 'date' reads ' date'), and the
+    note names the role each column is read as. The values' spaces are as pandas leaves them (ids and numbers read)."""
+    p = tmp_path / "r.csv"
+    p.write_text("user; movie; rating; date\n1; 10; 5; 2020-01-01\n1; 11; 4; 2020-01-02\n2; 10; 3; 2020-01-03\n")
+    r, out = ingest(tmp_path, p, "--set", "split.valid=0", "--set", "split.test=0")
+    assert r.exit_code == 0, r.stderr
+    assert "column ' date' holds dates: --set data.columns.timestamp=date to read them\n" in r.stderr
+    r, out = ingest(tmp_path, p, "--set", "split.valid=0", "--set", "split.test=0", "--set",
+                    "data.columns.timestamp=date", "--overwrite")
+    assert r.exit_code == 0, r.stderr
+    assert "reading columns 'user' as 'user_id', ' movie' as 'movie_id', ' rating' as 'rating', ' date' as " \
+           "'timestamp'\n" in r.stderr
+    manifest = json.loads((out / "current" / "manifest.json").read_text())
+    assert manifest["has_timestamps"] and manifest["counts"] == {"users": 2, "movies": 2, "ratings": 3}
+    # a configured name read under its own spelling is said by its role too
+    p.write_text("Customer,movie_id,rating\n1,10,5\n1,11,4\n2,10,3\n")
+    r, _ = ingest(tmp_path, p, "--set", "split.valid=0", "--set", "split.test=0", "--set",
+                  "data.columns.user=customer", "--overwrite")
+    assert r.exit_code == 0 and "reading column 'Customer' as 'user_id'\n" in r.stderr, r.stderr
+    # every name offered for a missing column, stripped
+    p.write_text("who; what; stars; when\n1; 10; 5; 2020-01-01\n")
+    r, _ = ingest(tmp_path, p, "--overwrite")
+    assert r.exit_code == 1
+    assert r.stderr.endswith("name them with --set data.columns.user=NAME --set data.columns.movie=NAME, each NAME "
+                             "one of: who, what, stars, when\n"), r.stderr
+    p.write_text("user; movie; ratin\n1; 10; 5\n")
+    r, _ = ingest(tmp_path, p, "--overwrite")
+    assert "did you mean --set data.columns.rating=ratin, or" in r.stderr, r.stderr
+    p.write_text("user; movie; how\n1; 10; 5\n")
+    r, _ = ingest(tmp_path, p, "--overwrite")
+    assert "set data.columns.rating to one of: how, or --set data.columns.rating=null" in r.stderr, r.stderr
+    from embedrec.data.columns import _typed  # a Parquet file may hold both: then the name is kept as it is
+
+    assert (_typed(" date", [" date", "date"]), _typed(" date ", [" date "]), _typed("  ", ["  "])) == \
+        (" date", "date", "  ")
+
+
 @pytest.mark.parametrize("rating, time", [("score", "datetime"), ("Stars", "ts"), ("rate", "event_time"),
                                           ("score", "created_at")])
 def test_a_rating_and_its_time_under_their_other_common_names_are_read(tmp_path, rating, time):

@@ -62,11 +62,20 @@ def _match_columns(found, wanted: dict) -> tuple[dict, list[str]]:
                 hits = matching(spellings)
                 if hits:
                     break
-        if col not in names and len(hits) == 1:
-            taken.append(f"{hits[0]!r} as {col!r}")
+        if col not in names and len(hits) == 1:  # said by the role (a first-hour review: data.columns.timestamp=date
+            taken.append(f"{hits[0]!r} as {role!r}")  # read ' date' and said "' date' as 'date'")
             col = hits[0]
         out[col] = role
     return out, taken
+
+
+def _typed(col: str, found: list[str]) -> str:
+    """The name to give a data.columns key for the column ``col`` of ``found``: its surrounding spaces stripped (' date'
+    after a '; ' separator: a data.columns name is matched to the one column that differs from it only in spaces, case
+    or punctuation, so 'date' reads it; a first-hour review was told --set 'data.columns.timestamp= date'), unless
+    another column is named so."""
+    bare = col.strip()
+    return bare if bare and (bare == col or bare not in found) else col
 
 
 def _close_column(col: str, found: list[str], wanted: dict) -> list[str]:
@@ -129,9 +138,10 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
         "user, movie, rating, timestamp)" if looks_like_data else ""
     if len(missing) > 1:  # every missing column in one line, not one run each
         named = [f"the {role.replace('_id', '')} ('{col}')" for col, role, _ in missing]
-        sets = " ".join(f"--set data.columns.{keys[role]}={shorten(close[0], 60) if close else 'NAME'}"
+        sets = " ".join(f"--set data.columns.{keys[role]}={shorten(_typed(close[0], found), 60) if close else 'NAME'}"
                         for col, role, close in missing)
-        names = "" if "=NAME" not in sets else f", each NAME one of: {shorten(', '.join(found), 200)}"
+        names = "" if "=NAME" not in sets else \
+            f", each NAME one of: {shorten(', '.join(_typed(c, found) for c in found), 200)}"
         if "data.columns.rating=NAME" in sets:
             names += (" («data.columns.rating=null|{'data.columns.rating': None}» if the file has no ratings: every row "
                       "then counts as rating 1)")
@@ -150,12 +160,13 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
             if texts:
                 name, values = next(iter(texts.items()))
                 weights = ", ".join(f"{_yaml_key(v)}: {i + 1}" for i, v in enumerate(values[:6]))
+                typed = _typed(name, found)
                 events = (f"; its column {name!r} holds event types ({shorten(', '.join(values[:6]), 80)}"
                           f"{', ...' if len(values) > 6 else ''}): to weigh them (your weights; a pair's events "
-                          f"summed), «--set {key}={shorten(name, 60)} --set 'data.event_weights={{{weights}}}'|"
-                          f"{key}={name!r}, data.event_weights={{{weights}}}»")
-        hint = f"; did you mean «--set {key}={shorten(close[0], 60)}»" if close else \
-            f"; set {key} to one of: {shorten(', '.join(map(str, free)), 200)}" if free else \
+                          f"summed), «--set {key}={shorten(typed, 60)} --set 'data.event_weights={{{weights}}}'|"
+                          f"{key}={typed!r}, data.event_weights={{{weights}}}»")
+        hint = f"; did you mean «--set {key}={shorten(_typed(close[0], found), 60)}»" if close else \
+            f"; set {key} to one of: {shorten(', '.join(_typed(str(c), found) for c in free), 200)}" if free else \
             "; no other column holds numbers"
         hint += events
         if role in ("timestamp", "rating"):
@@ -190,7 +201,7 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
             # a warning, not a note: the file's times go unread (a review of session 50: -q hid it)
             notes.append(WarnedNote(f"{label}: no 'timestamp' column: ratings without times (a time-based split and "
                                     f"the recency weight need them); column {col!r} holds {kind}{also}: "
-                                    f"{set_hint('data.columns.timestamp', col)} to read them"))
+                                    f"{set_hint('data.columns.timestamp', _typed(col, found))} to read them"))
         else:
             notes.append(f"{label}: no 'timestamp' column{which}: ratings without times (a time-based split and the "
                          "recency weight need them; «--set data.columns.timestamp=NAME» names another column)")
