@@ -172,6 +172,8 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
                     + f"output={str(cfg.data.prepared)!r}, overwrite=True), with the config it was ingested with"
                     + ("" if not movies else " (its movies DataFrame too, as movies=)" if cached_frame(movies) else
                        f" (its movies file too: data.movies={movies!r})"))
+        if not overwrite and reused(cfg):
+            return load_dataset(cfg.data.prepared)
         from embedrec.data.textfiles import NAMED
 
         framed = [(f, kind) for f, kind in ((frame, RATINGS_FRAME), (movies_frame, MOVIES_FRAME)) if f is not None]
@@ -195,6 +197,24 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
             forget(made)
         raise
     return load_dataset(cfg.data.prepared)
+
+
+def reused(cfg: Config) -> bool:
+    """Whether ``er.ingest`` without ``overwrite`` finds the dataset it would write at cfg.data.prepared already
+    there: ingested from the same data (the SHA-256 its manifest records of each input, as the files are now) with
+    the same data.* and split.* settings (``ingestion.ingested_alike``), said in one line. A notebook's cell run
+    again (a DataFrame's dataset is named by its content) returns it, where it was refused as an output there; other
+    settings or data are still refused, with the advice."""
+    import logging
+
+    from embedrec.ingestion import ingested_alike
+
+    folder = Path(cfg.data.prepared)
+    if not folder.exists() or not ingested_alike(folder, cfg):
+        return False
+    logging.getLogger("embedrec").info("reused dataset '%s': ingested from the same data with the same settings (overwrite=True ingests it "
+             "again)", folder)
+    return True
 
 
 def load_dataset(path: str | Path | None = None, cfg: Config | None = None):

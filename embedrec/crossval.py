@@ -560,16 +560,9 @@ def _manifest(prepared: Path) -> dict:
 def _ingested_as(manifest: dict, fcfg: Config) -> bool:
     """Whether a fold's dataset was ingested with this fold's data.* and split.* settings (where the data is kept
     aside but its source), from the source's files as they are now (:func:`_source_changed`)."""
-    import json
+    from embedrec.ingestion import same_settings
 
-    recorded = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
-    now = fcfg.to_dict()
-    for section in ("data", "split"):
-        a = {k: v for k, v in (recorded.get(section) or {}).items() if k not in ("prepared", "cache_dir")}
-        b = {k: v for k, v in now[section].items() if k not in ("prepared", "cache_dir")}
-        if json.loads(json.dumps(a, default=str)) != json.loads(json.dumps(b, default=str)):
-            return False
-    return _source_changed(manifest, fcfg.data) is None
+    return same_settings(manifest, fcfg) and _source_changed(manifest, fcfg.data) is None
 
 
 def _source_changed(manifest: dict, data) -> str | None:

@@ -44,7 +44,7 @@ from embedrec.fsutil.outputs import (
 )
 
 if TYPE_CHECKING:  # annotations only: no import at run time
-    from embedrec.config import DataConfig, SplitConfig
+    from embedrec.config import Config, DataConfig, SplitConfig
 
 __all__ = ["clean", "format_summary", "ingest"]  # format_summary: embedrec ingest's lines, the CLI's import
 
@@ -55,6 +55,84 @@ def _sha256(paths: list[Path]) -> dict[str, str]:
     from embedrec.fsutil.integrity import sha256_file
 
     return {p.name: sha256_file(p) for p in paths}
+
+
+def same_settings(manifest: dict, cfg: Config) -> bool:
+    """Whether the dataset of ``manifest`` was ingested with ``cfg``'s data.* and split.* settings (its recorded
+    config; data.prepared and data.cache_dir, where it is kept and where releases are cached, aside): a rerun's
+    reuse check, ``er.ingest``'s and ``cross-validate``'s folds'."""
+    import json
+
+    recorded = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
+    now = cfg.to_dict()
+    for section in ("data", "split"):
+        a = {k: v for k, v in (recorded.get(section) or {}).items() if k not in ("prepared", "cache_dir")}
+        b = {k: v for k, v in now[section].items() if k not in ("prepared", "cache_dir")}
+        if json.loads(json.dumps(a, default=str)) != json.loads(json.dumps(b, default=str)):
+            return False
+    return True
+
+
+def ingested_alike(out: str | Path, cfg: Config) -> bool:
+    """Whether the dataset at ``out`` was ingested from the data ``cfg`` names as it is now, with its settings: its
+    manifest's data.* and split.* settings :func:`same_settings`, and every input it records (each file's SHA-256,
+    by name: ``inputs``) one of the source's files now (``data.source``, a release's cached copy, ``data.movies``)
+    with that SHA-256. False where anything differs or cannot be compared (no manifest, a stream, a release not in
+    the cache, a name found twice). What lets ``er.ingest`` rerun on the same DataFrame (a dataset named by its
+    content's hash) return the dataset it made, where it refused (a first-hour review)."""
+    from embedrec.data.layout import read_manifest
+    from embedrec.errors import EmbedrecError
+    from embedrec.fsutil.integrity import sha256_file
+
+    out = Path(out)
+    try:
+        manifest, _ = read_manifest(out / "current" if (out / "current").exists() else out, out)
+    except (EmbedrecError, OSError, ValueError):
+        return False
+    recorded = manifest.get("inputs")
+    if not isinstance(recorded, dict) or not recorded or not same_settings(manifest, cfg):
+        return False
+    files = _source_files(cfg.data)
+    if files is None or any(name not in files for name in recorded):
+        return False
+    try:
+        return all(isinstance(want, str) and sha256_file(files[name]) == want for name, want in recorded.items())
+    except OSError:
+        return False
+
+
+def _source_files(data: DataConfig) -> dict[str, Path] | None:
+    """The files ``data`` reads, by name: data.source's (a file; a folder's files, or a release's in the cache,
+    where it is there and complete), data.movies'; None where a name is found twice, or a stream or a release not
+    cached is read."""
+    import os
+
+    from embedrec.data.sources import COMPLETE, NAMED
+    from embedrec.fsutil.files import cache_dir
+
+    src = str(data.source)
+    if src in NAMED and not os.path.lexists(src):
+        cache = cache_dir(data.cache_dir)
+        folders = [cache / src] + ([cache / "ml-100k-recbole"] if src == "ml-100k" else [])
+        # as sources.fetch_named finds it (nothing downloaded, nothing moved)
+        paths = [f for f in folders if (f / COMPLETE).is_file()][:1]
+        if not paths:
+            return None
+    else:
+        paths = [Path(src).expanduser()]
+    if data.movies:
+        paths.append(Path(data.movies).expanduser())
+    files: dict[str, Path] = {}
+    for p in paths:
+        found = sorted(q for q in p.rglob("*") if q.is_file() and q.name != COMPLETE) if p.is_dir() else \
+            [p] if p.is_file() else []
+        if not found:
+            return None
+        for q in found:
+            if q.name in files and files[q.name] != q:
+                return None
+            files[q.name] = q
+    return files
 
 
 REPEATS_WARN_SHARE = 0.1  # repeated pairs dropped above this share of the rows: said, with data.repeats=sum

@@ -831,6 +831,54 @@ def test_a_dataframe_is_a_source(tmp_path, monkeypatch, caplog):
         ingest_config(df)
 
 
+def test_ingest_run_again_on_the_same_data_and_settings_returns_the_dataset_it_made(tmp_path, monkeypatch, caplog):
+    """A first-hour review: a notebook's er.ingest(df, cfg) run twice raised OutputExists, the dataset being named
+    by the frame's content. Where the dataset there was ingested from the same data (the SHA-256 its manifest
+    records of each input, as the files are now) with the same data.* and split.* settings, it is returned, said in
+    one line, nothing written; other settings, changed data or a lost manifest are refused as before."""
+    import logging
+
+    import numpy as np
+    import pandas as pd
+
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(2)
+    df = pd.DataFrame({"user_id": rng.integers(1, 40, 800), "movie_id": rng.integers(1, 60, 800),
+                       "rating": rng.integers(1, 6, 800).astype(float)})
+    cfg = er.load_config(None)
+    ds = er.ingest(df, cfg)
+    folder = Path(ds.path)
+    generation = os.readlink(folder / "current")
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        caplog.clear()
+        again = er.ingest(df.copy(), cfg)
+    assert again.fingerprint == ds.fingerprint and Path(again.path) == folder
+    assert os.readlink(folder / "current") == generation  # nothing written
+    said = [r.getMessage() for r in caplog.records]
+    assert f"reused dataset '{Path('data/prepared') / folder.name}': ingested from the same data with the same " \
+        "settings (overwrite=True ingests it again)" in said, said
+    assert not any(m.startswith("wrote ") for m in said)
+    with pytest.raises(OutputExists, match="overwrite=True"):  # another split: refused as before
+        er.ingest(df, cfg.updated({"split.test": 0.3}))
+    assert er.ingest(df, cfg, overwrite=True).fingerprint == ds.fingerprint  # (written again on request)
+    assert os.readlink(folder / "current") != generation
+    # a file: the same file again reused; the file changed since, refused
+    df.to_csv(tmp_path / "r.csv", index=False)
+    first = er.ingest(tmp_path / "r.csv", cfg, output=tmp_path / "r")
+    assert er.ingest(tmp_path / "r.csv", cfg, output=tmp_path / "r").fingerprint == first.fingerprint
+    df.iloc[:-1].to_csv(tmp_path / "r.csv", index=False)
+    with pytest.raises(OutputExists):
+        er.ingest(tmp_path / "r.csv", cfg, output=tmp_path / "r")
+    # a dataset whose manifest cannot be read is never taken for the same
+    from embedrec.ingestion import ingested_alike
+
+    df.to_csv(tmp_path / "r.csv", index=False)
+    assert ingested_alike(tmp_path / "r", cfg.updated({"data.source": str(tmp_path / "r.csv")}))
+    (tmp_path / "r" / "current").unlink()
+    assert not ingested_alike(tmp_path / "r", cfg.updated({"data.source": str(tmp_path / "r.csv")}))
+
+
 def test_a_failed_ingest_leaves_no_cached_frame_and_old_ones_are_pruned(tmp_path, monkeypatch):
     """A notebook review: er.ingest(df) wrote CACHE/dataframes/dataframe-<hash>.parquet at every call, failed ones
     too, and the cache only grew. A failed call removes the file it wrote (not one an earlier call wrote, which a
@@ -856,8 +904,8 @@ def test_a_failed_ingest_leaves_no_cached_frame_and_old_ones_are_pruned(tmp_path
     ds = er.ingest(df, output=tmp_path / "ds")
     kept = Path(ds.manifest["source"])
     assert list(cache.iterdir()) == [kept]
-    with pytest.raises(OutputExists):  # the same frame again, refused: the file an earlier call wrote stays
-        er.ingest(df, output=tmp_path / "ds")
+    with pytest.raises(OutputExists):  # the same frame again with other settings, refused: the file an earlier
+        er.ingest(df, er.load_config(None, ["split.seed=7"]), output=tmp_path / "ds")  # call wrote stays
     assert list(cache.iterdir()) == [kept]
     old = time.time() - (KEEP_DAYS + 1) * 86400
     os.utime(kept, (old, old))
