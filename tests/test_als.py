@@ -1237,7 +1237,7 @@ def test_the_dim_stage_says_one_line_per_dimension_and_its_details_with_v(tmp_pa
     end = next(i for i, (_, m) in enumerate(lines) if m.startswith("model.dim 8: valid"))
     first = [m for lv, m in lines[:start] if lv == logging.INFO]
     assert not any(m.startswith("als_reg") for m in first), first  # model.dim 4's candidates: -v
-    assert any(re.match(r"chose als_reg [0-9.]+, .*: valid ndcg@10 [0-9.]+, the best of \d+ fits$", m)
+    assert any(re.match(r"chose als_reg [0-9.]+, .*: valid ndcg@10 [0-9.]+ as fitted, the best of \d+ fits$", m)
                for m in first), first
     assert any(m.startswith("als_reg") and ": valid ndcg@10" in m for lv, m in lines[:start] if lv == logging.DEBUG)
     inside = lines[start + 1:end]

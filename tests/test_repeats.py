@@ -314,7 +314,7 @@ def test_count_weight_auto_keeps_1_where_counts_follow_tastes_and_0_where_they_a
     line = next(x for x in r.stderr.splitlines() if "als_count_weight auto:" in x)
     assert re.search(r"als_count_weight auto: valid ndcg@10 [0-9.]+ at 0, [0-9.]+ at 1; chose " + f"{picked:g}$", line)
     assert re.search(r"^chose als_reg 0.01, als_unobserved [^,]+, als_count_weight " + f"{picked:g}: valid ndcg@10 "
-                     r"[0-9.]+, the best of \d+ fits$", r.stderr, re.M)
+                     r"[0-9.]+ as fitted, the best of \d+ fits$", r.stderr, re.M)
     assert "has no effect" not in r.stderr
     m = json.loads(r.stdout)
     assert m["selection"]["als_count_weight"] == picked

@@ -577,6 +577,55 @@ def test_the_best_epoch_line_says_when_its_score_is_after_the_users_re_solve(cap
         "best epoch 5 of 6 (valid ndcg@10 0.2122 at model.dim 256); selection 1.0s")
 
 
+def test_train_says_valid_and_test_hold_out_unlike_numbers_of_movies_a_user(caplog):
+    """A first-hour review read 'valid ndcg@10 0.2180' then test 0.4510 as a contradiction: ML-100K's default split
+    holds out about 11 movies a user in valid, 21 in test, and NDCG@10 grows with them. train says so in one line
+    where both figures of a ranking metric are said and the two splits' movies a user differ by a quarter or more;
+    held_out (metrics.json) gives the counts."""
+    from embedrec.cli.train import _held_out_note
+
+    def said(held, metric="ndcg@10", test=0.451043):
+        metrics = {"selection": {"metric": metric, "valid": 0.2179514}, "held_out": held,
+                   "splits": {"test": {"model": {metric: test}}}}
+        caplog.clear()
+        with caplog.at_level("INFO", logger="embedrec"):
+            _held_out_note(metrics)
+        return [r.getMessage() for r in caplog.records]
+
+    ml100k = {"valid": {"ratings": 10000, "users": 943}, "test": {"ratings": 19964, "users": 942}}
+    assert said(ml100k) == ["note: valid and test hold out about 11 and 21 movies a user, and ndcg@10 grows with "
+                            "them: compare valid's 0.2180 with valid figures and test's 0.4510 with test figures "
+                            "(docs/quality.md)"]
+    assert said({"valid": {"ratings": 900, "users": 100}, "test": {"ratings": 400, "users": 100}})[0].startswith(
+        "note: valid and test hold out about 9.0 and 4.0 movies a user")
+    assert said({"valid": {"ratings": 1000, "users": 100}, "test": {"ratings": 1200, "users": 100}}) == []  # alike
+    assert said(ml100k, metric="rmse") == []  # a rating metric: no such growth
+    assert "and recall@10 falls with them" in said(ml100k, metric="recall@10")[0]
+    assert said(ml100k, test=None) == [] and said({"test": ml100k["test"]}) == []  # one figure alone
+
+
+def test_train_model_records_each_split_s_held_out_ratings_and_users(trained_run):
+    from embedrec.data.dataset import load_dataset
+    from embedrec.train_workflow import held_out
+
+    ds = load_dataset(trained_run.cfg.data.prepared)
+    recorded = trained_run.opened.metrics["held_out"]  # what train wrote to metrics.json, of the dataset it read
+    assert recorded == {s: {"ratings": len(ds.splits[s]), "users": len(set(ds.splits[s].user.tolist()))}
+                        for s in ("valid", "test")}
+
+    class Part:
+        def __init__(self, users):
+            self.user = np.asarray(users)
+
+        def __len__(self):
+            return self.user.size
+
+    class Ds:
+        splits = {"train": Part([0, 1, 2]), "valid": Part([0, 0, 1]), "test": Part([])}
+
+    assert held_out(Ds()) == {"valid": {"ratings": 3, "users": 2}}
+
+
 def test_the_progress_bar_shows_a_cap_not_a_time_left_when_early_stopping_may_end_the_fit(capsys):
     """A first-hour review: 'train:   5%| | 5/100 [00:00<00:12, ...]', an ETA for train.epochs=100, and then a stop
     at epoch 6: with early stopping the epoch count is a cap."""

@@ -37,7 +37,9 @@ def train(cfg: Config, resume, run_dir, fmt):
 
     Shows a progress bar with the loss and the validation metric, stops early on the validation metric,
     keeps the best epoch, chooses the default model's settings and dimension on it (train.als_*), builds the
-    FAISS index, and prints the final metrics beside the baselines.
+    FAISS index, and prints the final metrics beside the baselines. NDCG@10 and precision grow with the movies
+    held out per user (recall falls), so valid's figure and test's differ where their splits hold out unlike
+    numbers (ML-100K's default: about 11 and 21 a user; docs/quality.md).
 
     \b
     Examples:
@@ -142,6 +144,7 @@ def _report(metrics: dict, cfg, fmt: str, seconds: float | None = None) -> None:
                  "epochs may score better: go on with %s", cap,
                  command_line("train", ["--set", f"train.epochs={cap * 2}", "--run", str(cfg.run.dir), "--resume"]))
     metrics_out(metrics, fmt)
+    _held_out_note(metrics)
     for split, models in metrics.get("splits", {}).items():  # a review: a sample, said nowhere, read as the whole
         m = models.get("model", {})
         if m.get("users_evaluated", 0) < m.get("users_with_rows", 0):
@@ -153,6 +156,32 @@ def _report(metrics: dict, cfg, fmt: str, seconds: float | None = None) -> None:
         log.info("the test split is held out of this model to measure it, so recommend can list a movie a user "
                  "rated there; to serve on every rating, ingest it again with no test split (%s) and train again",
                  reingest_command(cfg.data.prepared, ["--set", "split.test=0"]))
+
+
+def _held_out_note(metrics: dict) -> None:
+    """One line where the valid figure and the test figure of a ranking metric are both said and their splits hold
+    out unlike numbers of movies per user (a quarter more, or fewer): such a metric grows with a user's held-out
+    movies (recall falls), so the two are not to be compared (a first-hour review read valid ndcg@10 0.2180 beside test 0.4510
+    as a contradiction: about 11 movies a user against 21)."""
+    sel, held = metrics.get("selection") or {}, metrics.get("held_out") or {}
+    metric, valid = sel.get("metric"), sel.get("valid")
+    test = ((metrics.get("splits") or {}).get("test") or {}).get("model", {}).get(metric)
+    if not isinstance(metric, str) or "@" not in metric or not all(
+            isinstance(v, (int, float)) and math.isfinite(v) for v in (valid, test)):
+        return
+    try:
+        per = [held[s]["ratings"] / held[s]["users"] for s in ("valid", "test")]
+    except (KeyError, TypeError, ZeroDivisionError):
+        return
+    if max(per) < 1.25 * min(per):
+        return
+
+    def shown(x: float) -> str:
+        return f"{x:.1f}" if x < 10 else f"{x:.0f}"
+
+    log.info("note: valid and test hold out about %s and %s movies a user, and %s %s with them: compare valid's "
+             "%.4f with valid figures and test's %.4f with test figures (docs/quality.md)", shown(per[0]),
+             shown(per[1]), metric, "falls" if metric.startswith("recall") else "grows", valid, test)
 
 
 def resume_command(run_dir: str | None) -> str:

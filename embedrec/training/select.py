@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 
 from embedrec.metrics import higher_is_better
@@ -184,9 +185,10 @@ class Selection:
         if counts:  # as als_user_unobserved auto's line; a tie keeps 0 (the first), which a candidate must beat
             log.log(level, "als_count_weight auto: valid %s %s; chose %g", best.metric,
                     ", ".join(f"{v:.4f} at {b:g}" for b, v in counts.items()), self.best.als_count_weight)
-        if self.many:
-            log.log(level, "chose %s: valid %s %.4f, the best of %d fits", self.describe(self.best), best.metric,
-                    best.best_value, fits)
+        if self.many:  # 'as fitted': under als_user_unobserved auto, its users are solved again after it (choose_
+            # user_unobserved's line says the figure that gives; a first-hour review read 0.2188 then 0.2180 as one fit's)
+            log.log(level, "chose %s: valid %s %.4f%s, the best of %d fits", self.describe(self.best), best.metric,
+                    best.best_value, " as fitted" if self.best.als_user_unobserved == "auto" else "", fits)
         best.seconds = seconds  # the whole selection, every candidate's fit
         return best, self.best
 
@@ -259,9 +261,12 @@ def pick_user_scale(scores: dict[float, float], best: FitResult) -> float:
         if v > scores[chosen] if high else v < scores[chosen]:
             chosen = scale
     if len(scores) > 1:
-        # (said as a re-solve: its score at 1 differs from the chosen fit's own, a shell review found unexplained)
-        log.log(DETAIL.get(), "als_user_unobserved auto, the users solved again against the chosen fit's movies: "
-                "valid %s %s; chose %g", best.metric,
+        # (said as a re-solve, with the fit's own figure and why it moved: a shell review, then a first-hour review,
+        # read the score at 1 beside the chosen fit's as two figures of one fit)
+        fitted = f"its {best.best_value:.4f} as fitted had them solved before" if math.isfinite(best.best_value) \
+            else "as fitted, they were solved before"
+        log.log(DETAIL.get(), "als_user_unobserved auto, the chosen fit's users solved again after its final movies, "
+                "as served (%s): valid %s %s; chose %g", fitted, best.metric,
                 ", ".join(f"{v:.4f} at {s:g}" for s, v in scores.items()), chosen)
     best.best_value = scores[chosen]
     return chosen
