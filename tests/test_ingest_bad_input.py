@@ -453,7 +453,7 @@ def test_a_header_s_spaces_after_its_separator_are_no_part_of_the_names_offered(
     skipinitialspace) was told --set 'data.columns.timestamp= date', the space kept, and given
     data.columns.timestamp=date it said "' date' as 'date'", not the role. The names offered are stripped (a
     data.columns name matches the one column that differs from it only in spaces, so 'date' reads ' date'), and the
-    note names the role each column is read as. The values' spaces are as pandas leaves them (ids and numbers read)."""
+    note names the role each column is read as. The fields read as they were (numbers, dates and ids)."""
     p = tmp_path / "r.csv"
     p.write_text("user; movie; rating; date\n1; 10; 5; 2020-01-01\n1; 11; 4; 2020-01-02\n2; 10; 3; 2020-01-03\n")
     r, out = ingest(tmp_path, p, "--set", "split.valid=0", "--set", "split.test=0")
