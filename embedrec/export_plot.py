@@ -101,7 +101,7 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
     import matplotlib.pyplot as plt
 
     Q = np.asarray(rec.factors.movie, dtype=np.float64)
-    pop = rec.run.array("popularity")
+    pop = rec.popularity  # checked as the popular fallback reads it (verify.check_popularity)
     if method != "pca" and len(Q) < 4:  # a red team: t-SNE's perplexity and UMAP's neighbours need more points
         raise UsageError(f"«--plot-method {method}|method={method!r}» needs at least 4 movies; this run has "
                          f"{len(Q)}: use «--plot-method pca|method='pca'»")

@@ -187,9 +187,7 @@ class Run:
             raise ArtifactError(f"run artifact '{p}' does not list the run's {n_movies} movies; {run_fix(self.path)}")
         ids = []
         for name, n in (("user_ids", n_users), ("movie_ids", n_movies)):
-            a = self.array(name)
-            if a.ndim != 1 or a.shape[0] != n:
-                raise ArtifactError(f"run artifact '{self.path / name}.npy' does not hold the run's {n} ids; {run_fix(self.path)}")
+            a = check_id_table(self.path, name, self.array(name), n)
             ids.append(a.astype(object) if a.dtype.kind == "U" else a)
         return ids[0], ids[1], movies
 
@@ -217,6 +215,19 @@ class Run:
             raise missing_error(p, "run artifact", run_fix(self.path)) from None
         except (OSError, ValueError, KeyError, pa.ArrowException) as e:
             raise ArtifactError(f"run artifact '{p}' cannot be read ({first_line(e)}); {run_fix(self.path)}") from None
+
+
+def check_id_table(folder: Path, name: str, ids: np.ndarray, n: int) -> np.ndarray:
+    """``ids``, a run's user_ids.npy or movie_ids.npy (``name`` without .npy) of the model ``folder``: one id for
+    each of the manifest's ``n`` users or movies, else an ArtifactError naming the file and what it holds. What
+    Run.catalogue checks as it reads them, and verify.check_run_arrays for verify and the writers that carry the
+    files into a new model folder (session 52's red team: a short movie_ids.npy, re-sealed, passed verify and was
+    sealed again by index rebuild, which recommend then refused)."""
+    if ids.ndim != 1 or ids.shape[0] != n:
+        held = f"{ids.shape[0]:,}" if ids.ndim == 1 else f"an array of shape {ids.shape}"
+        raise ArtifactError(f"run artifact '{folder / name}.npy' does not hold the run's {n:,} ids (it holds {held}); "
+                            f"{run_fix(folder)}")
+    return ids
 
 
 def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:

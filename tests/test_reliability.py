@@ -352,6 +352,30 @@ def test_dataset_parquet_has_page_checksums(base):
     assert m["fingerprint"] and m["manifest_sha256"]
 
 
+def test_the_solve_and_popularity_checks_by_hand():
+    """verify._outside (the solve weights' and user divisors' check, a block at a time) and check_popularity's
+    counts, against values chosen by hand: a NaN in the last block, a value just under the bound, a bound met where
+    it must be exceeded (session 52's red team: a negative solve weight and an inf or negative popularity)."""
+    from embedrec.errors import ArtifactError
+    from embedrec.verify import FINITE_BLOCK, _outside, check_popularity
+
+    step = FINITE_BLOCK * 16
+    a = np.zeros(step + 3, np.float32)
+    assert not _outside(a, 0.0) and _outside(a, 0.0, strict=True)  # 0 is a weight, never a divisor
+    a[step + 2] = np.nan  # in the second block
+    assert _outside(a, 0.0)
+    assert _outside(np.array([1.0, -1e-9]), 0.0) and not _outside(np.array([1.0, 2.0]), 1.0)
+    assert _outside(np.array([np.inf]), 0.0) and not _outside(np.zeros(0), 0.0)
+    for ok in (np.array([0, 3], np.int64), np.array([0.0, 2.5])):
+        assert check_popularity(None, ok, 2) is ok
+    for bad, held in ((np.array([0.0, np.inf]), "inf for movie row 1"), (np.array([4, -2, -1]), "-2 for movie row 1"),
+                      (np.array([np.nan, 1.0]), "nan for movie row 0")):
+        with pytest.raises(ArtifactError) as e:
+            check_popularity(None, bad, len(bad))
+        assert str(e.value) == (f"the model: popularity.npy holds {held}, where each movie's count is a finite number "
+                                ">= 0; train again")
+
+
 def test_verify_command(base, tmp_path):
     r = invoke("verify", base[1])
     assert r.exit_code == 0 and r.stdout.startswith(f"ok: run '{current(base[1])}': ")

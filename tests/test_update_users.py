@@ -428,6 +428,77 @@ def test_verify_and_update_users_check_a_resealed_runs_arrays_as_its_readers_do(
         assert r.exit_code == 1 and r.stderr.splitlines()[-1] == said.format(folder), (args, r.stderr)
 
 
+def _set(row: int, value, dtype=None):
+    """An edit that writes ``value`` into ``row`` of a copy of the array (cast to ``dtype`` first, where given)."""
+    def edit(a):
+        a = a.astype(dtype or a.dtype)
+        a[row] = value
+        return a
+    return edit
+
+
+RESEALED_READERS = {  # session 52's red team: a re-sealed edit verify passed or update-users and index rebuild sealed
+    # again: the file, the edit, the one line every reader says ({folder}, {fix}, the run's counts), who reads it
+    "movie ids cut short": ("movie_ids.npy", lambda a: a[:-1].copy(),
+                            "run artifact '{folder}/movie_ids.npy' does not hold the run's {movies:,} ids (it holds "
+                            "{movies_1:,}); {fix}", lambda run, u: [["recommend", "--run", run, "--user", u]]),
+    "user ids as a row": ("user_ids.npy", lambda a: a.reshape(1, -1).copy(),
+                          "run artifact '{folder}/user_ids.npy' does not hold the run's {users:,} ids (it holds an "
+                          "array of shape (1, {users})); {fix}", lambda run, u: [["recommend", "--run", run,
+                                                                                  "--user", u]]),
+    "movie ids as a row": ("movie_ids.npy", lambda a: a.reshape(1, -1).copy(),
+                           "run artifact '{folder}/movie_ids.npy' does not hold the run's {movies:,} ids (it holds an "
+                           "array of shape (1, {movies})); {fix}", lambda run, u: [["evaluate", "--run", run]]),
+    "a NaN user row": ("user_factors.npy", _set(10, np.nan),
+                       "run file '{folder}/user_factors.npy' holds 1 row that is not finite (NaN or inf), though its "
+                       "checksum matches; {fix}, or restore the run from a copy", lambda run, u: []),
+    "an inf popularity": ("popularity.npy", _set(0, np.inf, np.float64),
+                          "run '{folder}': popularity.npy holds inf for movie row 0, where each movie's count is a "
+                          "finite number >= 0; {fix}",
+                          lambda run, u: [["recommend", "--run", run, "--user", "999999", "--fallback", "popular"]]),
+    "a negative popularity": ("popularity.npy", _set(2, -1),
+                              "run '{folder}': popularity.npy holds -1 for movie row 2, where each movie's count is "
+                              "a finite number >= 0; {fix}",
+                              lambda run, u: [["recommend", "--run", run, "--user", "999999", "--fallback",
+                                               "popular"]]),
+    "a negative solve weight": ("solve_weights.npy", _set(3, -0.5),
+                                "run '{folder}': solve_weights.npy does not hold one finite weight >= 0 for each of "
+                                "the {seen:,} seen pairs; {fix}",
+                                lambda run, u: [["recommend", "--run", run, "--user", u, "--explain"]]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(RESEALED_READERS))
+def test_verify_update_users_and_index_rebuild_refuse_what_a_reader_refuses(runs, tmp_path, case):
+    """Session 52's red team (runs re-sealed after an edit): a movie_ids.npy one id short, or an id table of two
+    dimensions, passed verify and was sealed again by index rebuild, though recommend refused it (check_run_arrays
+    checked the ids unique, not their count); a NaN user row, an inf or negative popularity (recommend listed a
+    movie of score inf with exit 0; a negated table listed none, 'that is every movie the user has not rated') and
+    a negative solve weight were published again by update-users or index rebuild, or passed verify. Each is now
+    refused by verify, update-users and index rebuild (artifacts.carry_over) in the one line its reader says, and
+    nothing is published."""
+    from embedrec.errors import cli_terms
+    from embedrec.run_fixes import run_fix
+    from embedrec.run_publish import _record_checksums
+
+    name, edit, what, readers = RESEALED_READERS[case]
+    run = copy_run(runs["taste"], tmp_path / "run")
+    folder = Path(os.path.realpath(run / "current"))
+    np.save(folder / name, edit(np.load(folder / name)))
+    _record_checksums(folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    u = str(np.load(folder / "user_ids.npy").reshape(-1)[0])
+    said = "error: " + what.format(folder=folder, fix=cli_terms(run_fix(folder)), users=manifest["n_users"],
+                                   movies=manifest["n_movies"], movies_1=manifest["n_movies"] - 1,
+                                   seen=np.load(folder / "seen_indices.npy").shape[0])
+    f = write_ratings(tmp_path / "since.csv", [(2, 1, 1), (999_999, 1, 1)])
+    for args in (["verify", run], ["update-users", "--ratings", f, "--run", run, "--set", "data.header=true"],
+                 ["index", "rebuild", "--run", run], *readers(run, u)):
+        r = invoke(*args)
+        assert (r.exit_code, r.stdout, r.stderr.splitlines()[-1:]) == (1, "", [said]), (args, r.stderr)
+    assert os.path.realpath(run / "current") == str(folder)  # nothing published
+
+
 def test_damage_advice_after_an_update_keeps_the_updates(runs, tmp_path):
     """A damaged file of an updated model: besides training again, the advice says that drops the updates and how
     to keep them, serving the trained model again (named, with verify) and running the files again in order (a
