@@ -89,6 +89,10 @@ def verify_path(path: str | Path) -> dict:
         raise ArtifactError(f"{what} folder '{folder}' holds '{unlisted[0]}'"
                             f"{f' and {len(unlisted) - 1} more' if len(unlisted) > 1 else ''}, which its manifest "
                             f"does not list (edited, or a file put there by hand): move it out, or {fix}")
+    if what == "dataset":  # its rows as load_dataset checks them (a re-sealed index out of range: train refused it)
+        from embedrec.data.dataset import check_rows
+
+        check_rows(folder, manifest, fix)
     if what == "run":  # the model folder checked, from here (a review: absolute for runs/x, relative for .../current)
         _check_finite_tables(folder, entries, fix, manifest)  # (the tables' shapes, said with the shapes)
         check_run_arrays(_Folder(folder, manifest), lambda name: _load(folder, entries, name, fix), shapes=False,

@@ -540,8 +540,12 @@ def test_out_of_range_indices_are_refused_before_training(base, tmp_path, col, v
                "--set", "train.epochs=1", "--set", "model.dim=2")
     assert r.exit_code == 1
     bad, limit = (n, n) if value is None else (value, json.loads((ds / "manifest.json").read_text())["counts"]["users"])
-    assert one_line(r) == (f"error: prepared dataset file '{p}' is damaged: {col} {bad} outside [0, {limit}); "
-                           f"{reingest(ds, base[0].parent / 'ratings.csv')}")
+    said = (f"error: prepared dataset file '{p}' is damaged: {col} {bad} outside [0, {limit}); "
+            f"{reingest(ds, base[0].parent / 'ratings.csv')}")
+    assert one_line(r) == said
+    # verify checks a dataset's rows as train reads them (session 52's red team: it said ok of movie_idx 2e9)
+    r = invoke("verify", ds)
+    assert (r.exit_code, r.stdout, one_line(r)) == (1, "", said)
 
 
 def test_kernel_cache_is_private_and_checked(tmp_path, monkeypatch):  # row 26

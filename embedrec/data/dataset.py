@@ -499,6 +499,22 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
     if hold is None:
         os.close(dfd)
     users, movies = frames["users"], frames["movies"]
+    parts, below, below_split, unknown = _checked_rows(frames, splits, manifest, folder, fix)
+    fp = manifest.get("fingerprint") if recorded else fingerprint_of(hashes)
+    return Dataset(path, manifest, users, movies, parts, fingerprint=fp or "", folder=folder, hold=hold,
+                   rated_below=below, rated_below_split=below_split, rated_below_unknown=unknown)
+
+
+def _checked_rows(frames: dict[str, pd.DataFrame], splits, manifest: dict, folder: Path, fix: str) -> tuple:
+    """(the splits' Interactions by name, rated_below's pairs, their parts, rated_below_unknown) of a generation's
+    tables as read (``frames``: users, movies, each of ``splits`` and the OPTIONAL tables it holds), each checked as
+    every reader of a dataset checks it: the users' and movies' counts against the ``manifest``, each split's
+    columns and index ranges (an index outside the tables would be an out-of-bounds write in the native kernel)
+    and finite ratings, rated_below's and rated_below_unknown's columns and ranges. ArtifactError names the first
+    file that fails, with ``fix``. What load_dataset checks, and ``verify`` (:func:`check_rows`)."""
+    from embedrec.errors import first_line
+
+    users, movies = frames["users"], frames["movies"]
     counts = manifest.get("counts", {})
     if counts.get("users") != len(users) or counts.get("movies") != len(movies):
         raise ArtifactError(f"prepared dataset '{folder}' does not match its manifest (users/movies counts differ); "
@@ -525,9 +541,28 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
         if "rated_below" in frames else (None, None)
     unknown = _rated_below_unknown(frames["rated_below_unknown"], len(movies), folder / "rated_below_unknown.parquet") \
         if "rated_below_unknown" in frames else None
-    fp = manifest.get("fingerprint") if recorded else fingerprint_of(hashes)
-    return Dataset(path, manifest, users, movies, parts, fingerprint=fp or "", folder=folder, hold=hold,
-                   rated_below=below, rated_below_split=below_split, rated_below_unknown=unknown)
+    return parts, below, below_split, unknown
+
+
+def check_rows(folder: Path, manifest: dict, fix: str) -> None:
+    """``verify``'s check of a dataset generation's rows (its files hashed against ``manifest`` already): each
+    table it lists read and checked as load_dataset checks it (:func:`_checked_rows`), so a dataset re-sealed after
+    an edit that train would refuse is not said ok (session 52's red team: a train.parquet with movie_idx
+    2000000000 passed verify, and train then refused it). Reads every table once more (Parquet decoded)."""
+    from embedrec.errors import first_line
+
+    recorded = manifest.get("files") or {}
+    frames = {}
+    for name in ("users", "movies", *SPLITS, *OPTIONAL):
+        if f"{name}.parquet" not in recorded and name not in ("users", "movies"):
+            continue  # (a split or optional table the manifest does not list: none of this dataset's)
+        where = folder / f"{name}.parquet"
+        try:  # (through Python's own file: pyarrow opens UTF-8 paths only)
+            with open(where, "rb") as fh:
+                frames[name] = pd.read_parquet(fh, page_checksum_verification=True)
+        except Exception as e:  # as _load_once: pyarrow's errors on damage
+            raise ArtifactError(f"prepared dataset file '{where}' is damaged ({first_line(e)}); {fix}") from None
+    _checked_rows(frames, [n for n in SPLITS if n in frames], manifest, folder, fix)
 
 
 def read_rated_below(folder: Path, manifest: dict, n_users: int, n_movies: int) -> tuple[np.ndarray, np.ndarray] | None:
