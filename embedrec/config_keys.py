@@ -76,7 +76,8 @@ NULL_PATH_KEYS = {"data.movies": "null for none", "data.cache_dir": "null for th
 
 
 def _rebase_paths(raw: dict, base: Path) -> dict:
-    """Paths in a config file written as ./x or ../x are relative to the file's folder; others to the cwd."""
+    """Paths in a config file written as ./x or ../x are relative to the file's folder; others to the cwd. A '..'
+    is where the file system finds it (:func:`_joined`)."""
     out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
     for key in PATH_KEYS:
         section, name = key.split(".")
@@ -84,8 +85,22 @@ def _rebase_paths(raw: dict, base: Path) -> dict:
         if isinstance(values, dict) and isinstance(values.get(name), str):
             v = values[name]
             if v.startswith(("./", "../", ".\\", "..\\")):
-                values[name] = os.path.normpath(base / v)
+                values[name] = _joined(base, v)
     return out
+
+
+def _joined(base: Path, value: str) -> str:
+    """``value`` (a config file's './x' or '../x') joined to the file's folder ``base``: as text (os.path.normpath,
+    relative where ``base`` is), or, where that names another place than the file system finds (a '..' after a
+    link: 'ln/../../ds' with ln -> deep/sub is ./ds, where the text says ../ds), the place it finds, absolute
+    (os.path.realpath). As tune-dims --write writes a path relative to the folder its file is in, links resolved
+    (session 52's red team: a config written through a link named a dataset `evaluate -c` could not find)."""
+    joined = os.path.join(base, value)
+    text = os.path.normpath(joined)
+    if os.pardir not in Path(joined).parts:  # no '..': the text is the path the file system follows
+        return text
+    real = os.path.realpath(joined)
+    return text if os.path.realpath(text) == real else real
 
 
 def dataset_name(source: str) -> str:

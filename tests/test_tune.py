@@ -1058,3 +1058,31 @@ def test_a_written_config_in_the_working_folder_works_from_any_folder(tmp_path, 
         again = load_config(str(work / "tuned.yaml"))
         assert Path(again.data.prepared).resolve() == work / "ml"
         assert Path(again.run.dir).resolve() == work / "runs" / "ml-d16-wd0.01" and again.model.dim == 16
+
+
+def test_a_config_written_through_a_link_is_read_where_it_was_written(tmp_path, monkeypatch):
+    """Session 52's red team: `tune-dims --write ln/t.yaml`, ln a link to deep/sub, wrote 'prepared: ../../ds'
+    (right from deep/sub, where the file is), and `evaluate -c ln/t.yaml` read it as ../ds: a config file's paths
+    were joined to its folder as text ('ln/../../ds'), where the file system takes the '..' after ln for deep/sub's
+    parent. The reader now joins them where the file system finds them (config_keys._joined), as the writer
+    writes them; a path with no link in the way stays relative, as before."""
+    from embedrec.config import load_config
+    from embedrec.config_keys import _joined
+
+    work = tmp_path / "w"
+    (work / "deep" / "sub").mkdir(parents=True)
+    (work / "ln").symlink_to("deep/sub")
+    (work / "ds").mkdir()
+    monkeypatch.chdir(work)
+    chosen = {"dim": 16, "weight_decay": 0.01, "metric": "ndcg@10", "valid_metric": 0.2, "als_reg": 0.01}
+    out = write_choice(load_config(None, ["data.prepared=ds", "run.dir=runs/td"]), chosen, "ln/t.yaml", None)
+    assert "  prepared: ../../ds\n" in out.read_text()
+    for cwd, path in ((work, "ln/t.yaml"), (work / "deep", str(work / "ln" / "t.yaml")), (tmp_path, "w/ln/t.yaml")):
+        monkeypatch.chdir(cwd)
+        again = load_config(path)
+        assert Path(again.data.prepared).resolve() == work / "ds", (cwd, again.data.prepared)
+        assert Path(again.run.dir).resolve() == work / "runs" / "td-d16-wd0.01"
+    monkeypatch.chdir(work)
+    assert (_joined(Path("ln"), "../../ds"), _joined(Path("ln"), "./x"), _joined(Path("deep/sub"), "../../ds"),
+            _joined(Path("deep"), "../ds")) == (str(work / "ds"), "ln/x", "ds", "ds")
+    assert _joined(Path("ln/.."), "./ds") == str(work / "deep" / "ds")  # the file's own folder named through a link
