@@ -1805,6 +1805,47 @@ def test_a_row_line_scan_reads_every_row_as_the_csv_module_does():
     assert rowlines.scan_row_lines(b"a,b\n\n1,2\n", ",", "cp1252", [1], skip_blank=True) == {1: 3}
 
 
+def test_a_lone_carriage_return_in_a_quoted_field_is_no_line_break(tmp_path):
+    """Session 52's red team: a quoted field holding a lone CR ('"a\rb"') put the bad line it named one on from
+    what grep, awk and sed say (153 for 152): the byte scan left any lone CR to the csv module, which counts it as a
+    line. In a quoted field it is now the field's (the scan's csv module reads lines ending at '\n'); outside
+    quotes, where it ends a line as a file of CR line breaks ends them, the csv module still reads the file. Random
+    tables as in the test above, a lone CR put where a letter is: the same lines as the letter's, or None where it
+    is outside quotes."""
+    import random
+
+    from embedrec.data import rowlines
+    from embedrec.data.textfiles import _rows
+
+    assert rowlines.scan_row_lines(b'h,n\n1,"a\rb"\n2,x\n', ",", "utf-8", [0, 1, 2]) == {0: 1, 1: 2, 2: 3}
+    assert rowlines.scan_row_lines(b'h,n\n1,"a\r\rb\r"\n2,"\r"\n3,x', ",", "utf-8", [2, 3]) == {2: 3, 3: 4}
+    assert rowlines.scan_row_lines(b'h,n\n1,"a"\n2,x\r3,y\n', ",", "utf-8", [3]) is None  # (CR line breaks)
+    rng = random.Random(7)
+    pieces = ["1,2,3", "a,b", "", '"x\ny",1', '"q""q",2', 'ab"c,d', '"open', '"a\x01b",1', '"\x01",2', '"\x01\n",3',
+              '"x\x01\r\ny"', '"a",b\x01', "é,ü", '"""']
+    scanned = 0
+    for _ in range(1500):
+        sep = rng.choice([",", "\t", ";"])
+        text = "".join(rng.choice(pieces).replace(",", sep) + rng.choice(["\n", "\r\n"])
+                       for _ in range(rng.randint(1, 12)))
+        text = text.rstrip("\r\n") if rng.random() < 0.3 else text
+        skip = rng.random() < 0.6
+        want = {i: line for i, (line, _) in enumerate(_rows(text.replace("\x01", "Z").encode(), sep, "utf-8", skip))}
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(rowlines, "CHUNK", rng.choice([1, 3, 7, 1 << 20]))
+            mp.setattr(rowlines, "QUOTED_LEFT", rng.choice([1, 4, 1 << 16]))
+            mp.setattr(rowlines, "QUOTED_BLOCK", rng.choice([1, 2, 5, 1 << 16]))
+            got = rowlines.scan_row_lines(text.replace("\x01", "\r").encode(), sep, "utf-8", range(len(want) + 2),
+                                          skip)
+        assert got is None or got == want, (sep, skip, text)
+        scanned += got is not None and "\x01" in text
+    assert scanned > 300  # (most lone CRs fall in a quoted field)
+    p = tmp_path / "r.csv"  # the red team's file, in small: the bad rating's line as grep -n says it
+    p.write_bytes(b'user_id,movie_id,rating,note\n1,1,4,"a\rb"\n1,2,x,ok\n')
+    r, out = ingest(tmp_path, p)
+    refused(r, out, f"{p}:3: column 'rating' 'x' is not a number")
+
+
 def test_missing_values_of_a_float_column_and_ratings_off_the_scale_are_counted_as_the_lines_like_it(tmp_path):
     """A review of session 50: an empty field in a float column that otherwise parses (the rating), and a rating
     outside the scale, named their first line alone, where a value that is no number counts the lines like it and

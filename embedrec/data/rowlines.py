@@ -6,8 +6,9 @@ row where blank lines are skipped, as pandas skips them. Lines holding no quote 
 bytes (mapped, not read: about 0.1 s for 64 MiB, where Python's csv module took about 1 s); the stretches where
 quotes lie are read with the csv module, from a line's start, so that a quoted line break is told as it tells it.
 The rows are those ``textfiles._rows`` reads, line for line: the scan is its fast path, and says None where it
-cannot read the bytes so (an encoding that is not ASCII's below 0x80 byte for byte, a lone carriage return, a
-separator of several characters), for the csv module to read the whole.
+cannot read the bytes so (an encoding that is not ASCII's below 0x80 byte for byte, a lone carriage return outside
+a quoted field, a separator of several characters), for the csv module to read the whole. A lone carriage return
+in a quoted field is the field's, no line break: lines are counted as grep, awk and sed count them.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ QUOTED_BLOCK = 1 << 16  # the bytes given to the csv module first, four times mo
 
 
 class _Unscannable(Exception):
-    """The bytes hold what the scan does not read as the csv module does (a lone carriage return)."""
+    """The bytes hold what the scan does not read as the csv module does (a lone carriage return outside quotes:
+    the lines of a file whose lines end so)."""
 
 
 def _ascii_based(encoding: str) -> bool:
@@ -175,6 +177,7 @@ def _quoted(buf, sep: str, encoding: str, where: tuple[int, int, int], wanted: l
     ended: list[bool] = []  # [True] once the reader has asked for a line past the last
     given: list[tuple[int, np.ndarray]] = []  # each block's lines before it and the file offset after each line
     leave: set[int] = set()  # the lines (the first given 1) after which no quote comes within QUOTED_LEFT
+    lone_cr: list[bool] = []  # [True] once a block given holds a '\r' with no '\n' after it
 
     def blocks():
         start, step = pos, QUOTED_BLOCK
@@ -185,10 +188,10 @@ def _quoted(buf, sep: str, encoding: str, where: tuple[int, int, int], wanted: l
                 stop = size if nl < 0 else nl + 1
             piece = bytes(buf[start:stop])
             b = np.frombuffer(piece, np.uint8)
-            if piece.find(b"\r") >= 0:
+            if not lone_cr and piece.find(b"\r") >= 0:  # (a CR before a line break ends a line as '\r\n')
                 cr = np.flatnonzero(b == 13)
                 if cr[-1] == len(b) - 1 or (b[cr + 1] != 10).any():
-                    raise _Unscannable  # a lone carriage return: a line break to the csv module
+                    lone_cr.append(True)
             at_end = start + np.flatnonzero(b == 10) + 1
             if piece[-1:] != b"\n":
                 at_end = np.append(at_end, stop)
@@ -204,25 +207,34 @@ def _quoted(buf, sep: str, encoding: str, where: tuple[int, int, int], wanted: l
                 far[near] = quotes[following[near]] - at_end[near] >= QUOTED_LEFT
                 leave.update((before + 1 + np.flatnonzero(far)).tolist())
             given.append((before, at_end))
-            yield io.StringIO(piece.decode(encoding, "replace"), newline="")
+            # lines end at '\n' alone (with a '\r' before it kept): a lone '\r' in a quoted field is the field's,
+            # as grep, awk and sed count lines (session 52's red team: '"a\rb"' put every later line one on)
+            yield io.StringIO(piece.decode(encoding, "replace"), newline="\n")
             start, step = stop, min(step * 4, CHUNK)
         ended.append(True)  # the reader asked past the end: a quote left open holds the last line break too
 
     reader = csv.reader(itertools.chain.from_iterable(blocks()), delimiter=sep)
     target = wanted[at]
-    for fields in reader:  # (the loop kept lean: a quoted file's rows pass through it one by one)
-        if not skip_blank or len(fields) > 1 or fields and fields[0].strip(" \t"):
-            if row == target:  # its first line: the reader's count less the line breaks in its fields
-                out[row] = line + reader.line_num - 1 - sum(f.count("\n") for f in fields) + \
-                    (1 if ended and buf[size - 1:size] == b"\n" else 0)
-                at += 1
-                if at == len(wanted) or not quoted_after_first:
-                    row += 1
-                    break
-                target = wanted[at]
-            row += 1
-        if leave and reader.line_num in leave:
-            break
+    try:
+        for fields in reader:  # (the loop kept lean: a quoted file's rows pass through it one by one)
+            if not skip_blank or len(fields) > 1 or fields and fields[0].strip(" \t"):
+                if row == target:  # its first line: the reader's count less the line breaks in its fields
+                    out[row] = line + reader.line_num - 1 - sum(f.count("\n") for f in fields) + \
+                        (1 if ended and buf[size - 1:size] == b"\n" else 0)
+                    at += 1
+                    if at == len(wanted) or not quoted_after_first:
+                        row += 1
+                        break
+                    target = wanted[at]
+                row += 1
+            if leave and reader.line_num in leave:
+                break
+    except csv.Error:
+        # a lone '\r' outside quotes, which the csv module refuses within a line given it ('new-line character seen
+        # in unquoted field'): a line break to it (a file whose lines end so), so it reads the file (textfiles._rows)
+        if lone_cr:
+            raise _Unscannable from None
+        raise
     read = reader.line_num
     if not read:
         return pos, line, row, at
