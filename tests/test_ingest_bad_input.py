@@ -1846,6 +1846,47 @@ def test_a_lone_carriage_return_in_a_quoted_field_is_no_line_break(tmp_path):
     refused(r, out, f"{p}:3: column 'rating' 'x' is not a number")
 
 
+def test_a_row_line_scan_reads_a_file_as_its_bytes_and_survives_its_truncation(tmp_path, monkeypatch):
+    """Session 52's red team: scan_row_lines memory-mapped the file, and one truncated while it was scanned killed
+    the process with SIGBUS (exit 135, no word). The file is read with os.pread a range at a time
+    (rowlines._FileBytes): its finds and slices are those of its bytes, in windows as small as a byte, the scan of
+    the file that of its bytes, and a file cut short under the scan is None (the csv module reads what is left)."""
+    import random
+
+    from embedrec.data import rowlines
+
+    rng = random.Random(3)
+    data = "".join(rng.choice(['1,2,3\n', '"a\nb",1\n', '\n', 'x,"y"\r\n', '"q""",2\n']) for _ in range(400)).encode()
+    p = tmp_path / "r.csv"
+    p.write_bytes(data)
+    for step in (1, 5, 1 << 16):
+        monkeypatch.setattr(rowlines, "FIND_STEP", step)
+        with open(p, "rb") as fh:
+            f = rowlines._FileBytes(fh.fileno(), len(data))
+            assert len(f) == len(data) and f[:] == data and f[len(data) - 1:len(data) + 5] == data[-1:]
+            for _ in range(300):
+                a, b = sorted(rng.randrange(len(data) + 3) for _ in range(2))
+                byte = rng.choice([b"\n", b'"', b"\r"])
+                assert (f[a:b], f.find(byte, a), f.find(byte, a, b), f.rfind(byte, a, b)) == \
+                    (data[a:b], data.find(byte, a), data.find(byte, a, b), data.rfind(byte, a, b)), (a, b, byte)
+        for chunk in (3, 64, 1 << 20):
+            monkeypatch.setattr(rowlines, "CHUNK", chunk)
+            monkeypatch.setattr(rowlines, "QUOTED_LEFT", rng.choice([1, 4, 1 << 16]))
+            assert rowlines.scan_row_lines(p, ",", "utf-8", range(0, 500, 7), True) == \
+                rowlines.scan_row_lines(data, ",", "utf-8", range(0, 500, 7), True)
+    big = tmp_path / "big.csv"
+    big.write_bytes(b"u,m,r\n" + b"1,2,3\n" * 200_000)
+    real = rowlines._row_starts
+
+    def cut(*args):  # the file truncated by another process while its first chunk is counted
+        os.truncate(big, 100)
+        return real(*args)
+
+    monkeypatch.setattr(rowlines, "CHUNK", 1 << 16)
+    monkeypatch.setattr(rowlines, "_row_starts", cut)
+    assert rowlines.scan_row_lines(big, ",", "utf-8", [150_000]) is None
+
+
 def test_missing_values_of_a_float_column_and_ratings_off_the_scale_are_counted_as_the_lines_like_it(tmp_path):
     """A review of session 50: an empty field in a float column that otherwise parses (the rating), and a rating
     outside the scale, named their first line alone, where a value that is no number counts the lines like it and

@@ -3,8 +3,9 @@ for a message that names rows by their lines (``textfiles._row_lines``, the erro
 
 A row is one line but where a quoted field spans lines, and a blank line (or one of spaces and tabs only) is no
 row where blank lines are skipped, as pandas skips them. Lines holding no quote are counted with numpy over the
-bytes (mapped, not read: about 0.1 s for 64 MiB, where Python's csv module took about 1 s); the stretches where
-quotes lie are read with the csv module, from a line's start, so that a quoted line break is told as it tells it.
+bytes (read a chunk at a time, :class:`_FileBytes`: about 0.1 s for 64 MiB, where Python's csv module took about
+1 s); the stretches where quotes lie are read with the csv module, from a line's start, so that a quoted line
+break is told as it tells it.
 The rows are those ``textfiles._rows`` reads, line for line: the scan is its fast path, and says None where it
 cannot read the bytes so (an encoding that is not ASCII's below 0x80 byte for byte, a lone carriage return outside
 a quoted field, a separator of several characters), for the csv module to read the whole. A lone carriage return
@@ -18,7 +19,8 @@ import contextlib
 import csv
 import io
 import itertools
-import mmap
+import os
+import stat
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,7 @@ import numpy as np
 CHUNK = 16 << 20  # bytes counted at a time (numpy's arrays of one chunk)
 QUOTED_LEFT = 1 << 16  # the csv module reads on while a quote lies within this many bytes of a row's end
 QUOTED_BLOCK = 1 << 16  # the bytes given to the csv module first, four times more each time after, up to CHUNK
+FIND_STEP = 1 << 16  # bytes read at a time where a line break is looked for past a chunk's end (doubled each time)
 
 
 class _Unscannable(Exception):
@@ -50,11 +53,69 @@ def _ascii_based(encoding: str) -> bool:
         return False
 
 
+class _FileBytes:
+    """A regular file's bytes as the scan reads them: its length, slices, and one byte found (``find``, ``rfind``)
+    as bytes finds it, read with os.pread, not memory-mapped: a file cut short while it is scanned (another
+    process truncating it) is :class:`_Unscannable` (the csv module then reads what is there), where a mapped one's
+    pages past its new end killed the process with SIGBUS (session 52's red team: exit 135, no word). The range
+    last asked for is held (the scan's chunk, one at a time, in order), and a small range outside it (a line's end
+    past a chunk, the bytes ahead of a quoted block) is read apart without replacing it; each byte is read about
+    once, so the scan is no slower than over the mapped file (measured in session 52)."""
+
+    def __init__(self, fd: int, size: int):
+        self.fd, self.size = fd, size
+        self.lo, self.data = 0, b""  # the range held: its first byte's offset, its bytes
+
+    def __len__(self) -> int:
+        return self.size
+
+    def _pread(self, start: int, stop: int) -> bytes:
+        """The bytes [start, stop) (within the size read at the start), read in full, else _Unscannable."""
+        parts, at = [], start
+        while at < stop:
+            got = os.pread(self.fd, stop - at, at)
+            if not got:  # the file is shorter than it was: cut while scanned
+                raise _Unscannable
+            parts.append(got)
+            at += len(got)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def __getitem__(self, where: slice) -> bytes:
+        start, stop, _ = where.indices(self.size)
+        if start >= stop:
+            return b""
+        if self.lo <= start and stop <= self.lo + len(self.data):
+            return self.data[start - self.lo:stop - self.lo]
+        data = self._pread(start, stop)
+        if stop - start > FIND_STEP:  # a chunk: held, for the finds and slices within it that follow
+            self.lo, self.data = start, data
+        return data
+
+    def find(self, byte: bytes, start: int, end: int | None = None) -> int:
+        """Where ``byte`` (one byte) first is in [start, end), or -1; without ``end``, up to the file's end, read
+        FIND_STEP bytes at a time, then twice as many each time after."""
+        if end is not None:
+            i = self[start:end].find(byte)
+            return i if i < 0 else start + i
+        step = FIND_STEP
+        while start < self.size:
+            piece = self[start:start + step]
+            i = piece.find(byte)
+            if i >= 0:
+                return start + i
+            start, step = start + len(piece), step * 2
+        return -1
+
+    def rfind(self, byte: bytes, start: int, end: int) -> int:
+        i = self[start:end].rfind(byte)
+        return i if i < 0 else start + i
+
+
 @contextlib.contextmanager
 def _opened(src):
     """``src`` (bytes, a BytesIO, or a regular file's path: the caller leaves a pipe's and a compressed file's to
-    the csv module) as something to slice and find in (bytes, or the mapped file); None where it cannot be (a file
-    that cannot be opened or mapped)."""
+    the csv module) as something to slice and find in (bytes, or the file read as :class:`_FileBytes`); None where
+    it cannot be (a file that cannot be opened, or no regular file)."""
     if isinstance(src, io.BytesIO):
         src = src.getvalue()
     if isinstance(src, (bytes, bytearray)):
@@ -70,15 +131,10 @@ def _opened(src):
         return
     with fh:
         try:
-            m = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except ValueError:  # an empty file
-            yield b""
-            return
+            st = os.fstat(fh.fileno())
         except OSError:
-            yield None
-            return
-        with m:
-            yield m
+            st = None
+        yield _FileBytes(fh.fileno(), st.st_size) if st is not None and stat.S_ISREG(st.st_mode) else None
 
 
 def scan_row_lines(src, sep: str, encoding: str, rows, skip_blank: bool = False,
