@@ -220,11 +220,17 @@ def first_line(e: BaseException, limit: int = 200) -> str:
     return shorten(text, limit)
 
 
+# what an echoed value never sends raw to a terminal: control characters (C0, DEL, C1) and the bidirectional
+# controls that reorder what follows them on the line (U+202E shows 'evil' as 'live'; session 52's red team)
+UNSAFE_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def shorten(text: object, limit: int = 80) -> str:
-    """``text`` as a string of at most ``limit`` characters (the middle elided), for echoing user values."""
+    """``text`` as a string of at most ``limit`` characters (the middle elided), for echoing user values; each of
+    UNSAFE_CHARS written as Python escapes it ('\\x1b', '\\u202e')."""
     s = str(text)
-    if any(c < " " or c == "\x7f" for c in s):  # a NUL or escape byte from a file: shown, never emitted raw
-        s = "".join(c if c >= " " and c != "\x7f" else repr(c)[1:-1] for c in s)
+    if UNSAFE_CHARS.search(s):  # a NUL, an escape byte or a bidi control from a file: shown, never emitted raw
+        s = UNSAFE_CHARS.sub(lambda m: repr(m.group())[1:-1], s)
     if len(s) <= limit:
         return s
     keep = max(limit - 5, 2)

@@ -359,3 +359,61 @@ def test_an_event_type_is_written_as_a_yaml_key_that_reads_back_as_itself():
         assert _yaml_key(text) == written
         cfg = load_config(None, [f"data.event_weights={{{written}: 2}}"])
         assert cfg.data.event_weights == {text: 2.0}, written
+
+
+def test_a_long_word_is_left_out_of_the_weights_offered_whole_and_a_bidi_control_is_escaped(tmp_path):
+    """Session 52's red team: a rating column holding a word of 1,000 characters was offered weights in a --set cut
+    with '[...]' in its middle (the whole line cut at 2,000 characters), which could not be pasted; a word holding
+    U+202E (which shows what follows it reversed) was echoed raw, where control characters are escaped. The
+    mapping offered now writes each word whole while it stays short (columns.WEIGHTS_MAX), says how many words it
+    leaves out, writes U+202E as YAML's '\\u202e' (which reads back as it) and every message escapes it (errors.
+    shorten); pasted, it reads every word it names, and the one left out is then named as lacking, with no cut
+    command either (no weight of the user's can be written whole beside it)."""
+    import shlex
+
+    long, bidi = "x" * 1000, "r\u202eevil"
+    rows = [("u1", 10, "view", 1), ("u2", 20, bidi, 2), ("u3", 30, "cart", 3), ("u4", 10, long, 4),
+            ("u1", 20, "view", 5)]
+    src = _shop(tmp_path, rows)
+    for sets, cut in (([], "its column 'event' holds event types"), (["--set", "data.columns.rating=event"],
+                                                                      "is not a number")):
+        r = invoke("ingest", src, "-o", tmp_path / "a", *NO_SPLIT, *sets)
+        assert r.exit_code == 1 and r.stderr.count("\n") == 1 and cut in r.stderr, r.stderr
+        assert "\u202e" not in r.stderr and "[...]" not in r.stderr.split("data.event_weights=")[1], r.stderr
+        recipe = r.stderr.split("--set 'data.event_weights=")[1].split("}'")[0]
+        assert recipe == '{view: 1, "r\\u202eevil": 2, cart: 3', recipe
+        assert "}' (1 of its 4 words left out, too long to write here: add each with its weight)" in r.stderr
+    pasted = shlex.split(f"--set 'data.event_weights={recipe}}}'")
+    assert load_config(None, [pasted[1]]).data.event_weights == {"view": 1.0, bidi: 2.0, "cart": 3.0}
+    r = invoke("ingest", src, "-o", tmp_path / "a", *NO_SPLIT, "--set", "data.columns.rating=event", *pasted)
+    assert r.exit_code == 1 and r.stderr == (
+        f"error: {src}:5: column 'event' holds '{long[:17]}[...]{long[:16]}', which data.event_weights does not weigh "
+        "(1 row holds it); add its weight to data.event_weights (too long to write here whole), or remove those "
+        "rows\n"), r.stderr
+    every = _shop(tmp_path, [("u1", 10, "a" * 400, 1), ("u2", 20, "b" * 400, 2)])  # no word fits: no command
+    r = invoke("ingest", every, "-o", tmp_path / "a", *NO_SPLIT)
+    assert r.exit_code == 1 and "to weigh them (your weights; a pair's events summed), --set data.columns.rating=" \
+        "event with a weight for each in data.event_weights (the words are too long to write here), or" in r.stderr
+    r = invoke("ingest", every, "-o", tmp_path / "a", *NO_SPLIT, "--set", "data.columns.rating=event")
+    assert r.exit_code == 1 and "event types too long to write here: to weigh them (your weights; a pair's events " \
+        "summed), give each its weight in data.event_weights; or fix" in r.stderr, r.stderr
+
+
+def test_the_weights_offered_are_whole_words_within_their_room_by_hand(monkeypatch):
+    """columns.weights_mapping: the words in order, each whole, while the text stays within WEIGHTS_MAX characters
+    (a word that does not fit left out, a later shorter one still written); _yaml_key writes a bidi or control
+    character as YAML's escape, which reads back as the text; errors.shorten escapes them."""
+    from embedrec.data import columns
+    from embedrec.errors import shorten
+
+    monkeypatch.setattr(columns, "WEIGHTS_MAX", 20)
+    assert columns.weights_mapping([("ab", 1), ("c" * 30, 2), ("de", 3), ("fg", 4)]) == \
+        ("ab: 1, de: 3, fg: 4", {"ab": 1, "de": 3, "fg": 4}, 1)  # 'ab: 1' 5 + 2 + 5 + 2 + 5 = 19
+    assert columns.weights_mapping([("ab", 1), ("cd", 2), ("ef", 3), ("gh", 4)])[2] == 1  # the fourth: 26 > 20
+    assert columns.weights_mapping([("c" * 30, 1)]) == ("", {}, 1)
+    assert columns.left_out(0, 3) == "" and columns.left_out(2, 5) == \
+        " (2 of its 5 words left out, too long to write here: add each with its weight)"
+    for text, written in (("a\u202eb", '"a\\u202eb"'), ("tab\there", '"tab\\u0009here"'), ("\u2067x", '"\\u2067x"')):
+        assert columns._yaml_key(text) == written
+        assert load_config(None, [f"data.event_weights={{{written}: 2}}"]).data.event_weights == {text: 2.0}
+    assert shorten("a\u202eb\u200f\x85") == "a\\u202eb\\u200f\\x85" and shorten("é ü") == "é ü"

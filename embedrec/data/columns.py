@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import re
+import shlex
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,7 +21,7 @@ import pandas as pd
 
 from embedrec.data.parsing import WarnedNote, plain_name
 from embedrec.data.sniff import _is_number
-from embedrec.errors import DataError, marked, set_hint, shorten
+from embedrec.errors import UNSAFE_CHARS, DataError, marked, set_hint, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig
@@ -159,12 +160,16 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
             free = numbers
             if texts:
                 name, values = next(iter(texts.items()))
-                weights = ", ".join(f"{_yaml_key(v)}: {i + 1}" for i, v in enumerate(values[:6]))
+                weights, kept, left = weights_mapping((v, i + 1) for i, v in enumerate(values))
                 typed = _typed(name, found)
                 events = (f"; its column {name!r} holds event types ({shorten(', '.join(values[:6]), 80)}"
                           f"{', ...' if len(values) > 6 else ''}): to weigh them (your weights; a pair's events "
-                          f"summed), «--set {key}={shorten(typed, 60)} --set 'data.event_weights={{{weights}}}'|"
-                          f"{key}={typed!r}, data.event_weights={{{weights}}}»")
+                          "summed), ")
+                events += (f"«--set {key}={shorten(typed, 60)} --set "
+                           f"{shlex.quote(f'data.event_weights={{{weights}}}')}|{key}={typed!r}, "
+                           f"data.event_weights={kept!r}»{left_out(left, len(values))}" if kept else
+                           f"«--set {key}={shorten(typed, 60)}|{key}={typed!r}» with a weight for each in "
+                           "data.event_weights (the words are too long to write here)")
         hint = f"; did you mean «--set {key}={shorten(_typed(close[0], found), 60)}»" if close else \
             f"; set {key} to one of: {shorten(', '.join(_typed(str(c), found) for c in free), 200)}" if free else \
             "; no other column holds numbers"
@@ -333,8 +338,6 @@ def events_recipe(values: pd.Series) -> str | None:
     dislike among others (dislike, no, false, bad, ...) a like weighs 1 and a dislike -1, with data.repeats=latest
     (each pair's latest event; its dislikes kept apart by data.min_rating: auto); else 1, 2, 3, ... in order of
     frequency, the user's to change, a pair's events summed. None where it is no such column."""
-    import shlex
-
     text = values.dropna().astype(str).str.strip()
     text = text[text != ""]
     counts = text.value_counts()
@@ -351,26 +354,62 @@ def events_recipe(values: pd.Series) -> str | None:
     down = [v for v in found if dislike(v)]
     found = [v for v in found if v not in down] + down  # the likes first: {like: 1, dislike: -1}
     shown = f"{shorten(', '.join(found[:6]), 80)}{', ...' if len(found) > 6 else ''}"
+    words = f"{len(found)} word{'s' if len(found) > 1 else ''} ({shown})"
     if down and len(down) < len(found):
-        weights = {v: -1 if v in down else 1 for v in found}
-        mapping = ", ".join(f"{_yaml_key(v)}: {w}" for v, w in weights.items())
+        mapping, weights, left = weights_mapping((v, -1 if v in down else 1) for v in found)
+        if not weights:
+            return (f"{words}, likes and dislikes, too long to write here: to read a like as 1 and a dislike as -1 "
+                    "(each pair's latest kept), give each its weight in data.event_weights, with data.repeats latest")
         cli = (f"--set {shlex.quote(f'data.event_weights={{{mapping}}}')} --set data.repeats=latest")
         library = f"data.event_weights={weights!r}, data.repeats='latest'"
-        return (f"{len(found)} word{'s' if len(found) > 1 else ''} ({shown}), likes and dislikes: to read a like as 1 "
-                f"and a dislike as -1 (each pair's latest kept), {marked(cli, library)}")
-    weights = {v: i + 1 for i, v in enumerate(found)}
-    mapping = ", ".join(f"{_yaml_key(v)}: {w}" for v, w in weights.items())
+        return (f"{words}, likes and dislikes: to read a like as 1 and a dislike as -1 (each pair's latest kept), "
+                f"{marked(cli, library)}{left_out(left, len(found))}")
+    mapping, weights, left = weights_mapping((v, i + 1) for i, v in enumerate(found))
+    if not weights:
+        return (f"{words}, event types too long to write here: to weigh them (your weights; a pair's events "
+                "summed), give each its weight in data.event_weights")
     cli = f"--set {shlex.quote(f'data.event_weights={{{mapping}}}')}"
-    return (f"{len(found)} word{'s' if len(found) > 1 else ''} ({shown}), event types: to weigh them (your weights; "
-            f"a pair's events summed), {marked(cli, f'data.event_weights={weights!r}')}")
+    return (f"{words}, event types: to weigh them (your weights; a pair's events summed), "
+            f"{marked(cli, f'data.event_weights={weights!r}')}{left_out(left, len(found))}")
 
 
 def _yaml_key(text: str) -> str:
     """``text`` as a key of a YAML flow mapping: plain where YAML reads it back as that text, else in double quotes
-    (a message's --set wraps the mapping in single quotes for the shell)."""
+    (a message's --set wraps the mapping in single quotes for the shell), a control or bidi character in it
+    (errors.UNSAFE_CHARS) written as YAML's '\\uXXXX', which reads it back, never sent raw to the terminal."""
     plain = re.fullmatch(r"[A-Za-z_][\w.-]*", text) and text.lower() not in (
         "yes", "no", "on", "off", "true", "false", "null", "y", "n")
-    return text if plain else '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if plain:
+        return text
+    quoted = text.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + UNSAFE_CHARS.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted) + '"'
+
+
+WEIGHTS_MAX = 300  # characters of a data.event_weights mapping a message writes, each of its words whole
+
+
+def weights_mapping(pairs) -> tuple[str, dict, int]:
+    """(the text of a YAML flow mapping 'word: weight, ...', the pairs it writes as a dict, how many it leaves out)
+    of ``pairs`` ((word, weight), in order): each word written whole (:func:`_yaml_key`), in order, while the text
+    stays within WEIGHTS_MAX characters; a word that does not fit is left out and counted, for the message to say
+    (session 52's red team: a word of 1,000 characters was cut with '[...]' inside the --set a message offered,
+    which could then not be pasted)."""
+    items, kept, left, used = [], {}, 0, 0
+    for word, weight in pairs:
+        item = f"{_yaml_key(word)}: {weight}"
+        if used + len(item) > WEIGHTS_MAX:
+            left += 1
+            continue
+        items.append(item)
+        kept[word] = weight
+        used += len(item) + 2
+    return ", ".join(items), kept, left
+
+
+def left_out(left: int, total: int) -> str:
+    """' (2 of its 5 words left out, ...)': what :func:`weights_mapping` left out of a mapping, said after it."""
+    return f" ({left:,} of its {total:,} words left out, too long to write here: add each with its weight)" \
+        if left else ""
 
 
 def _movie_columns(found, wanted: dict, cfg: DataConfig, label: str) -> list[str]:

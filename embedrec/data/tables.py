@@ -37,8 +37,9 @@ from embedrec.data.columns import (
     _optional_timestamp,
     _require_columns,
     _sample_columns,
-    _yaml_key,
     events_recipe,
+    left_out,
+    weights_mapping,
 )
 from embedrec.data.parquet import _check_parquet_types, _parquet_refusal
 from embedrec.data.parsing import (
@@ -464,16 +465,20 @@ def _weigh_events(text: pd.Series, weights: dict, col: str, label: str, notes: l
         others = pd.unique(values[bad])
         n = int((values[bad] == value).sum())
         more = f"; {len(others) - 1:,} other value{'s' if len(others) > 2 else ''} it lacks too" if len(others) > 1 else ""
-        given = ", ".join(f"{_yaml_key(k)}: {v:g}" for k, v in weights.items())
-        # every value it lacks (up to 10), each a W to fill in (a review: the advice added the first alone, and
-        # following it met the next); quoted for a shell as a whole (a review: an event "wish'd" ended the
-        # single-quoted advice at its apostrophe)
-        lacking = ", ".join(f"{_yaml_key(str(v))}: W" for v in others[:10])
-        arg = shlex.quote(f"data.event_weights={{{shorten(given, 120)}, {shorten(lacking, 200)}}}")
+        # the weights given and every value it lacks (up to 10), each a W to fill in (a review: the advice added the
+        # first alone, and following it met the next); quoted for a shell as a whole (a review: an event "wish'd"
+        # ended the single-quoted advice at its apostrophe); each word whole, those too long to fit left out and
+        # counted, and no command where a weight given would be (session 52: a cut '[...]' could not be pasted)
+        given = [(str(k), f"{v:g}") for k, v in weights.items()]
+        mapping, kept, left = weights_mapping([*given, *((str(v), "W") for v in others[:10])])
         their = "its weight" if len(others) == 1 else f"their weights ({len(others):,} values)"
-        raise DataError(f"{where(at)}: column '{col}' holds {shorten(repr(value), 40)}, which data.event_weights "
-                        f"does not weigh ({n:,} row{'s' if n != 1 else ''} hold{'' if n != 1 else 's'} it{more}); add "
-                        f"{their}, «--set {arg}|data.event_weights={{..., {value!r}: W}}», or remove those rows")
+        said = (f"{where(at)}: column '{col}' holds {shorten(repr(value), 40)}, which data.event_weights does not "
+                f"weigh ({n:,} row{'s' if n != 1 else ''} hold{'' if n != 1 else 's'} it{more}); add {their}")
+        if any(k not in kept for k, _ in given) or str(value) not in kept:  # no whole command to give
+            raise DataError(f"{said} to data.event_weights (too long to write here whole), or remove those rows")
+        arg = shlex.quote(f"data.event_weights={{{mapping}}}")
+        raise DataError(f"{said}, «--set {arg}|data.event_weights={{..., {value!r}: W}}»"
+                        f"{left_out(left, min(len(others), 10))}, or remove those rows")
     counts = values.value_counts()
     summed = ("; a pair's weights summed (data.repeats: auto; «--set data.repeats=latest|data.repeats='latest'» "
               "keeps each pair's latest event's)" if repeats == "auto" else "")
