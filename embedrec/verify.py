@@ -324,8 +324,10 @@ def check_popularity(run, popularity: np.ndarray, n_movies: int) -> np.ndarray:
 
 def check_run_arrays(run, load, shapes: bool = True, finite: bool = True) -> None:
     """What the readers check of a run's arrays as they read them, over all of them at once: the embedding tables'
-    shapes and dtypes (:func:`check_served_arrays`), the bias tables' (:func:`check_bias_tables`), the seen movies (:func:`check_seen`, every row), the
-    popularity (:func:`check_popularity`) and the ids (``IdMap.check_unique``: no id twice). Run by ``verify`` and
+    shapes and dtypes (:func:`check_served_arrays`), the bias tables' (:func:`check_bias_tables`), the factor and
+    bias tables' rows finite, the seen movies (:func:`check_seen`, every row), an als run's solve
+    (:func:`check_solve_arrays`), the popularity (:func:`check_popularity`) and the ids (``run.check_id_table``: one
+    for each user or movie; ``IdMap.check_unique``: no id twice). Run by ``verify`` and
     by the writers that carry a run's files into a new model folder (artifacts.carry_over: update-users, index
     rebuild), so a run re-sealed after an edit is neither said ok nor carried on sealed again (a red team: verify
     said ok of seen movie rows recommend refused, and update-users carried them into the model it published).
@@ -337,13 +339,12 @@ def check_run_arrays(run, load, shapes: bool = True, finite: bool = True) -> Non
     False where verify's :func:`_check_finite_tables` checked them), memory-mapped, FINITE_BLOCK rows at a time
     (session 52's red team: update-users and index rebuild sealed a NaN user row into a new model folder)."""
     from embedrec.data.ids import IdMap
+    from embedrec.run import check_id_table
 
     m = run.manifest
     n_users, n_movies = m.get("n_users"), m.get("n_movies")
     if not isinstance(n_users, int) or not isinstance(n_movies, int):
         return  # (said by the manifest's own checks)
-    from embedrec.run import check_id_table
-
     user, movie = load("user_factors"), load("movie_factors")
     if user is not None and movie is not None:
         (check_served_arrays if shapes else check_float_tables)(run, user, movie)
@@ -351,7 +352,7 @@ def check_run_arrays(run, load, shapes: bool = True, finite: bool = True) -> Non
     check_bias_tables(run, *biases, n_users, n_movies)
     if finite:
         for name, table in zip(FACTOR_TABLES, (user, movie, *biases)):
-            if table is not None and table.dtype.kind == "f":
+            if table is not None and table.dtype.kind == "f" and table.ndim:
                 check_finite_rows(run.path, name, table, run_fix(run.path))
     ptr, idx = load("seen_indptr"), load("seen_indices")
     if ptr is not None and idx is not None:
