@@ -1,6 +1,6 @@
 """``embedrec recommend``'s question asked of a ``Model``: a ``Request`` names one mode (a user, many users as a
-stream, a movie's similar movies, a user's similar users, a new user from liked/rated movies or from
-demographics) and its options; ``answer`` (``Model.answer``) chooses the method that answers it and returns an
+stream, a movie's similar movies, a user's similar users, a new user from liked/rated movies, from
+demographics, or from both) and its options; ``answer`` (``Model.answer``) chooses the method that answers it and returns an
 ``Answer``: the rows (a ``Recommendations``, a ``SimilarUsers``, or the stream's answers as they come; ``columns``
 and ``rows()`` whichever it is) and, once they are written, the notes said on the log
 (a list shorter than k, an explicit model's lists, --rated values an implicit model ignores, --ordered on a model
@@ -38,7 +38,8 @@ class Request:
     ``similar_users`` (a user id: the users most like that user, ``Model.similar_users``; its answer's result a
     ``SimilarUsers``), ``liked`` and/or ``rated`` (a new user: movie ids or titles, and {movie id or title:
     rating}; with ``user`` too, that known user plus these ratings since training), or ``user_features``
-    ({column: value}: a new user from demographics).
+    ({column: value}: a new user from demographics; with ``liked`` and/or ``rated`` too, a new user told both:
+    ``Model.recommend_new(user_features=...)``).
 
     ``k`` (default recommend.k; every mode), ``fallback`` ('none' or 'popular' for an unknown user; default
     recommend.fallback), ``strict`` (``users``, ``liked``/``rated``: an unknown id is an error), ``include_seen``, ``ordered``
@@ -74,17 +75,22 @@ class Request:
 
     def mode(self) -> str:
         """The mode asked ('liked' for a new user given liked movies, with or without ``rated``; 'rated' for one
-        given ``rated`` alone; either with ``user`` too: that known user plus these ratings since training);
-        UsageError unless exactly one."""
+        given ``rated`` alone; either with ``user`` too: that known user plus these ratings since training, or
+        with ``user_features`` too: a new user told by its demographics as well); UsageError unless exactly
+        one."""
         given = [m for m in _MODES if getattr(self, m) is not None]
-        if given[:1] == ["user"] and given[1:] in (["liked"], ["rated"], ["liked", "rated"]):
+        history = (["liked"], ["rated"], ["liked", "rated"])
+        if given[-1:] == ["user_features"] and given[:-1] in history:
+            given = given[:-1]  # a new user told by demographics and movies (recommend_new's user_features=)
+        elif given[:1] == ["user"] and given[1:] in history:
             given = given[1:]  # a known user plus ratings since training (recommend_new's user=)
         if len(given) != 1 and given != ["liked", "rated"]:
             named = [f"«--{m.replace('_', '-')}|{m}»" for m in given if not (m == "rated" and "liked" in given)]
             gave = "" if not named else "; " + ", ".join(named[:-1]) + " and " + named[-1] + " were given"
             raise UsageError("give exactly one of «--user|user», «--users|users», «--movie|movie», "
                              "«--similar-users|similar_users», «--liked/--rated|liked/rated», or "
-                             "«--user-features|user_features»" + gave)
+                             "«--user-features|user_features» (with «--liked/--rated|liked/rated»: a new user told "
+                             "both)" + gave)
         if self.ordered and given == ["liked", "rated"]:
             raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked|liked» or "
                              "«--rated|rated», not both")
@@ -188,6 +194,11 @@ def answer(model: Model, request: Request) -> Answer:
         if mode not in ("user", "users", "liked", "rated"):  # a review: --rated alone was refused
             raise UsageError("«--explain|explain» names the rated movies behind a user's list: give it with "
                              "«--user, --users or --liked/--rated|user=, users= or liked=/rated=»")
+        if request.user_features is not None:  # a new user told both: part of each score is its demographics'
+            raise UsageError("«--explain|explain» splits a score over the user's rated movies; a new user told by "
+                             "«--user-features|user_features» too owes part of each score to them, which no rated "
+                             "movie explains: drop one of «--explain and --user-features|explain and "
+                             "user_features»")
     if request.user is not None and not isinstance(request.user, (str, bytes)) and hasattr(request.user, "__iter__"):
         raise UsageError(f"user={shorten(repr(request.user), 40)}: user= takes one id; for many give "
                          "users=[...]")  # a red team: the message suggested the list it refused
@@ -245,7 +256,8 @@ def answer(model: Model, request: Request) -> Answer:
         pairs = list(zip(_resolved(model, list(given), "--rated"), given.values()))
         # as pairs: two spellings of one movie (a title and its id) are the library's refusal, not a rating replaced
         res = model.recommend_new(liked_ids, pairs, k, ordered=request.ordered, user=request.user,
-                                  exclude_seen=not request.include_seen, strict=request.strict, **filters)
+                                  exclude_seen=not request.include_seen, strict=request.strict,
+                                  user_features=request.user_features, **filters)
         request = _replace(request, liked=liked_ids, rated=None if request.rated is None else dict(pairs))
     out = Answer(model, request, result=res)
     if request.explain is not None:  # before any row is written: a model without them is refused in one line
@@ -290,7 +302,8 @@ def _list_notes(out: Answer) -> None:
                                                  exclude_rows=rows(r.exclude))  # a review: an --exclude that
         return allowed is not None and allowed.size == 0                      # left nothing was said twice
 
-    short_note(res, r.k, r.movie is not None, r.include_seen or r.user_features is not None, filtered, none_pass)
+    demographics_alone = r.user_features is not None and r.liked is None and r.rated is None  # no movie given
+    short_note(res, r.k, r.movie is not None, r.include_seen or demographics_alone, filtered, none_pass)
     if r.movie is None and not (r.user is not None and res.unknown):  # not for --fallback popular's list
         explicit_note(model)
     if r.rated is not None:

@@ -215,10 +215,14 @@ class Model:
                       ordered: bool = False, exclude_seen: bool = True, genres: Iterable[str] = (),
                       year_min: int | None = None, year_max: int | None = None,
                       exclude: Iterable = (), candidates: Iterable | None = None,
-                      strict: bool = False, user=None) -> Recommendations:
+                      strict: bool = False, user=None, user_features: dict | None = None) -> Recommendations:
         """Top-k movies for someone not in the training data, from movie ids they liked and/or {movie id:
         rating} (folded in against the fixed movie factors); the given movies are excluded unless
-        ``exclude_seen=False``. ``user``: a known user's id, these the ratings it made since training: its vector
+        ``exclude_seen=False``. ``user_features``: the new user's demographics too ({'age': 25, 'gender': 'F'}; a
+        model trained with features.user, opened from a run, as :meth:`recommend_features` takes them): the
+        movies are folded in on top of the demographics' vector, the model's own solve finding what they add
+        to it (LightFM's new user, told both); with no movie (``liked=[]``) the list is
+        ``recommend_features``'. ``user``: a known user's id, these the ratings it made since training: its vector
         is re-solved from its training ratings (as the run's final solve weighed them, for an als model; as a new
         user's fold-in over the movies it rated, for the other implicit ones) plus these, the movies fixed, and its
         seen movies are excluded too (implicit's ``recalculate_user``; ``ordered`` does not apply). ``ordered=True``: ``liked`` or ``rated`` (one of them) lists the user's history
@@ -232,7 +236,7 @@ class Model:
         return models_recommend.recommend_new(self, liked, rated, k, ordered=ordered,
                                               exclude_seen=exclude_seen, genres=genres, year_min=year_min,
                                               year_max=year_max, exclude=exclude, candidates=candidates,
-                                              strict=strict, user=user)
+                                              strict=strict, user=user, user_features=user_features)
 
     def explain(self, user=None, movie=None, n: int = 10, *, liked: Iterable = (), rated: dict | None = None,
                 ordered: bool = False, strict: bool = False):

@@ -1,7 +1,7 @@
 """The top-k lists a ``Model`` gives for users and movies, which ``Model``'s methods of the same names call: a known
 user's (``recommend``, an unknown one answered as ``missing=`` says), a new user's from the movies they liked or
-rated, or a known user's re-solved with ratings since training (``recommend_new``), a new user's from demographics
-(``recommend_features``), a movie's similar movies (``similar``) and the most popular movies (``popular``), each
+rated, or a known user's re-solved with ratings since training, or a new user's from both those movies and
+demographics (``recommend_new``), a new user's from demographics alone (``recommend_features``), a movie's similar movies (``similar``) and the most popular movies (``popular``), each
 over the catalogue's filters (``models_lookup.allowed_rows``) and answered as a ``results.Recommendations``. A
 stream of user ids is models_stream.py's; one user's similar users serve/similar_users.py's. numpy only: serving
 imports this.
@@ -68,11 +68,17 @@ def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen:
 
 def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, ordered: bool,
                   exclude_seen: bool, genres: Iterable[str], year_min: int | None, year_max: int | None,
-                  exclude: Iterable, candidates: Iterable | None, strict: bool, user) -> Recommendations:
-    """``Model.recommend_new``: the top-k of a new user folded in from ``liked``/``rated`` (titles resolved), or
-    of a known user ``user`` re-solved with them."""
+                  exclude: Iterable, candidates: Iterable | None, strict: bool, user,
+                  user_features: dict | None = None) -> Recommendations:
+    """``Model.recommend_new``: the top-k of a new user folded in from ``liked``/``rated`` (titles resolved), with
+    ``user_features`` on top of its demographics' vector, or of a known user ``user`` re-solved with them."""
     k = k_arg(model, k)
     e = model.engine
+    if user_features is not None:
+        user_features = _feature_values(user_features, "recommend_new")
+        if user is not None:  # refused before the user is looked up: which of the two is meant is the question
+            raise UsageError("recommend_new: user_features= tell a new user, user= names a known one (its vector "
+                             "re-solved from its own ratings); give one of them")
     ordered, exclude_seen = flag(ordered, "ordered"), flag(exclude_seen, "exclude_seen")
     strict = flag(strict, "strict")
     if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
@@ -83,8 +89,9 @@ def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, 
     liked, rated = titles_resolved(model, id_list(liked), rated_map(rated))
     skipped: list = []  # history ids the model does not know: left out, in the result's unknown (a review)
     detail: dict = {}  # an als solve's parts, which the result's explain() splits its scores by
-    p, b, seen, left_out = e.fold_in_parts(liked, rated, ordered=bool(ordered),
-                                           strict=bool(strict), unknown=skipped, detail=detail, user=row)
+    p, b, seen, left_out = e.fold_in_parts(liked, rated, ordered=bool(ordered), strict=bool(strict),
+                                           unknown=skipped, detail=None if user_features is not None else detail,
+                                           user=row, features=user_features)
     ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
     left_out = {e.movies.raw(r): v for r, v in left_out.items()}
     if left_out:  # said, not dropped silently (a review: the same list as without them, and no word)
@@ -102,15 +109,21 @@ def recommend_features(model, values: dict, k: int | None, *, genres: Iterable[s
                        year_max: int | None, exclude: Iterable,
                        candidates: Iterable | None) -> Recommendations:
     """``Model.recommend_features``: the top-k of a new user from demographics alone."""
-    if not hasattr(values, "items") or isinstance(values, (str, bytes)):
-        raise UsageError(f"recommend_features: values={shorten(repr(values), 40)}: give {{column: value}}, e.g. "
-                         "{'age': 25, 'gender': 'F'}")
+    values = _feature_values(values, "recommend_features", "values")
     k = k_arg(model, k)
     e = model.engine
     allowed = allowed_rows(model, genres, year_min, year_max, exclude, candidates)
-    p, b = e.user_from_features(dict(values.items()))
+    p, b = e.user_from_features(values)
     ids, scores = e.recommend_vector(p, b, k, np.zeros(0), allowed)
     return Recommendations(e, [None], [ids], [scores], [False], [])
+
+
+def _feature_values(values, where: str, name: str = "user_features") -> dict:
+    """A new user's demographics as a dict {column: value}; anything else (text, a list) a UsageError."""
+    if not hasattr(values, "items") or isinstance(values, (str, bytes)):
+        raise UsageError(f"{where}: {name}={shorten(repr(values), 40)}: give {{column: value}}, e.g. "
+                         "{'age': 25, 'gender': 'F'}")
+    return dict(values.items())
 
 
 def similar(model, movie, k: int | None, *, genres: Iterable[str], year_min: int | None, year_max: int | None,

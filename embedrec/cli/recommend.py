@@ -1,4 +1,5 @@
-"""embedrec recommend: one user, many users (streamed), similar movies, similar users, a new user."""
+"""embedrec recommend: one user, many users (streamed), similar movies, similar users, a new user (from movies,
+demographics, or both)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--ordered", is_flag=True, help="--liked or --rated lists the new user's history oldest first: the "
               "latest movies weigh most (recommend.foldin_recency; als models).")
 @click.option("--user-features", "user_features", type=TEXT,
-              help="A new user from demographics (feature models), e.g. age=25,gender=F,occupation=writer.")
+              help="A new user from demographics (feature models), e.g. age=25,gender=F,occupation=writer; with "
+              "--liked/--rated, a new user told both.")
 @click.option("-k", "k", type=click.IntRange(1), help="How many movies (recommend.k).")
 @click.option("--include-seen", is_flag=True, help="Also recommend movies the user rated in training (train and valid, and those rated below data.min_rating; the test split is held out, so its movies are never excluded: ingest with --set split.test=0 to serve on every rating).")
 @click.option("--genre", "genres", multiple=True, type=TEXT, help="Only movies of this genre (repeatable: any of them).")
@@ -98,8 +100,9 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
       embedrec recommend --user 196 --explain
       embedrec recommend -c configs/ml100k-explicit.yaml --rated 50=5,181=4,313=1
       embedrec recommend --run runs/ml-100k-features --user-features age=25,gender=F,occupation=writer
-    (the last two need their runs trained: --rated's stars count only on an explicit model such as that config's,
-    the default model takes every movie rated as liked; the last needs user features: docs/commands.md, "Side
+      embedrec recommend --run runs/ml-100k-features --user-features age=25,gender=F --liked 50,181
+    (the last three need their runs trained: --rated's stars count only on an explicit model such as that config's,
+    the default model takes every movie rated as liked; the last two need user features: docs/commands.md, "Side
     features")
     """
     from embedrec.answers import MOVIE_FILTERS, Request
@@ -115,17 +118,20 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
                              "--user-features": "age=25,gender=F",
                              "--exclude": "50,181 or @FILE", "--candidates": "50,181 or @FILE"}[opt])
     plus = bool(user) and bool(liked or rated)  # a known user plus its ratings since training
+    told = not user and bool(user_features) and bool(liked or rated)  # a new user told by demographics and movies
     modes = [opt for opt, x in (("--user", user and not plus), ("--users", users_file), ("--movie", movie),
                                 ("--similar-users", similar_users),
-                                (("--user with " if plus else "") + ("--liked" if liked else "--rated"), liked or rated),
-                                ("--user-features", user_features)) if x]
+                                (("--user with " if plus else "") + ("--liked" if liked else "--rated")
+                                 + (" with --user-features" if told else ""), liked or rated),
+                                ("--user-features", user_features and not told)) if x]
     if len(modes) != 1:  # which ones were given, said (a first-hour review: '--user 196 --movie 50')
         gave = "" if not modes else "; this command gave " + ", ".join(modes[:-1]) + " and " + modes[-1]
         raise UsageError("give exactly one of --user, --users, --movie, --similar-users, --liked/--rated (with "
-                         "--user: that user's ratings since training), or --user-features" + gave)
+                         "--user: that user's ratings since training), or --user-features (with --liked/--rated: a "
+                         "new user told both)" + gave)
     mode = next(opt for opt, x in (("--user", user and not plus), ("--users", users_file), ("--movie", movie),
                                    ("--similar-users", similar_users), ("--liked", liked), ("--rated", rated),
-                                   ("--user-features", user_features)) if x)
+                                   ("--user-features", user_features)) if x)  # told both: --liked's options
     if plus and fallback is not None:
         usage_error("--fallback answers an unknown --user with the most popular movies; with --liked/--rated, --user "
                     "is a user the model knows (a new user's ratings: drop --user)")

@@ -201,7 +201,8 @@ def implicit_weights(items: dict[int, float], scale: tuple[float, float] | None,
 def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: float = 10.0,
             solve: dict | None = None, gram: np.ndarray | None = None, positions: np.ndarray | None = None,
             recency: float = 0.0, implicit: np.ndarray | None = None,
-            mean: np.ndarray | None = None, detail: dict | None = None) -> tuple[np.ndarray, float, np.ndarray]:
+            mean: np.ndarray | None = None, detail: dict | None = None,
+            offset: tuple[np.ndarray, float] | None = None) -> tuple[np.ndarray, float, np.ndarray]:
     """(p, b_u, movie rows) for a new user who rated ``items`` ({movie row: value}), movie factors fixed.
 
     Explicit models (values are ratings): ridge regression of (rating - mu - b_m) on [q_m, 1] gives (p, b_u).
@@ -230,7 +231,19 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
     ``detail`` (a dict; als and explicit models) receives the solve the vector came from, which explanations split
     its scores by (serve.explain.UserSolve): the movie rows, their weights w (an explicit model's residual ratings
     y), the matrix A and the divisor of the vector (an explicit model's b_u and SVD++ terms too).
+    ``offset`` ((f, b_f): the vector and bias :func:`user_from_features` gives a new user's demographics, on a
+    model trained with user features): a new user told by both, as a feature model builds a user's vector, its
+    features' embeddings plus a vector of its own (LightFM's). The vector is taken as f + r and the same solve
+    finds r, its L2 on r (where the fold-in alone puts it on the whole vector): a prior centred on the features'
+    vector instead of 0. Explicit: the ridge regression of the ratings less the features' prediction
+    (q_m . f + b_f), p = f + r and b_u = b_f + b_r; softmax: the user objective with each movie's logit raised
+    by q_m . f (:func:`softmax_user` over b + Q f), p = f + r; the fixed solve:
+    A p = Q_S^T (1 + alpha w) + reg f. With no movie, p = f and b_u = b_f exactly; with f = 0 and b_f = 0, each
+    is the fold-in alone to the bit. An als model trains no user features (training.als), so takes no offset.
     """
+    if offset is not None and not items:  # nothing told beyond the demographics: their vector, as it is
+        return offset[0], float(offset[1]), np.zeros(0, np.int64)
+    f = None if offset is None else np.asarray(offset[0], np.float64)
     rows = np.array(list(items), dtype=np.int64)
     Qs = np.asarray(factors.movie[rows], dtype=np.float64)
     d = factors.movie.shape[1]
@@ -241,6 +254,8 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
         if implicit is not None and rows.size:
             z = np.asarray(implicit[rows], dtype=np.float64).sum(axis=0) / np.sqrt(rows.size)
             y = y - Qs @ z
+        if f is not None:  # what the demographics predict already: the solve finds the rest
+            y = y - (Qs @ f + float(offset[1]))
         X = np.hstack([Qs, np.ones((rows.size, 1))])
         A = X.T @ X + reg * rows.size * np.eye(d + 1)
         sol = _solve(A, X.T @ y)
@@ -248,6 +263,8 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
             detail.update(rows=rows, weights=y, A=A, divisor=1.0, user_bias=float(sol[d]),
                           implicit=None if implicit is None or not rows.size else
                           np.asarray(implicit[rows], dtype=np.float64) / np.sqrt(rows.size))
+        if f is not None:
+            return (sol[:d] + z + f).astype(np.float32), float(sol[d]) + float(offset[1]), rows
         return (sol[:d] + z).astype(np.float32), float(sol[d]), rows
     w = np.array([items[r] for r in rows], dtype=np.float64)
     kind = (solve or {}).get("loss")
@@ -255,6 +272,9 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
     if kind != "softmax" and gram is None:
         gram, mean = movie_gram_mean(factors)
     if kind == "als":
+        if f is not None:
+            raise UsageError("an als model is trained without user features, so it has none to fold a new user's "
+                             "movies in beside; give «--liked/--rated|liked/rated» alone")
         if positions is not None:  # told in order: the latest movies weigh most
             w = w * (1.0 + recency * np.asarray(positions, np.float64))
         else:  # a training user's confidences were weighed 1 + g x position in time, 0 to 1: a new user's
@@ -265,9 +285,12 @@ def fold_in(factors: Factors, items: dict[int, float], reg: float = 0.1, alpha: 
         Q = np.asarray(factors.movie, dtype=np.float64)
         b = np.zeros(n_movies) if factors.movie_bias is None else np.asarray(factors.movie_bias, np.float64)
         l2 = max(float(solve["l2"]), SOFTMAX_L2_FLOOR)
+        if f is not None:  # each logit raised by q_m . f: the solve's vector is r, the user's f + r
+            return (softmax_user(Q, b + Q @ f, rows, w, l2) + f).astype(np.float32), 0.0, rows
         return softmax_user(Q, b, rows, w, l2).astype(np.float32), 0.0, rows
     A = gram + alpha * (Qs * w[:, None]).T @ Qs + reg * np.eye(d)
-    p = _solve(A, Qs.T @ (1 + alpha * w))
+    rhs = Qs.T @ (1 + alpha * w)
+    p = _solve(A, rhs if f is None else rhs + reg * f)  # its L2 reg ||p - f||^2: a pull towards f
     return p.astype(np.float32), 0.0, rows
 
 
@@ -400,9 +423,10 @@ def feature_arrays(run: Run) -> list[str]:
     return [f"{kind}{k.replace('.', '_')}" for k in keys for kind in ("feature_", "feature_bias_")]
 
 
-def user_from_features(run: Run, dim: int, values: dict[str, str]) -> tuple[np.ndarray, float]:
+def user_from_features(run: Run, dim: int, values: dict[str, str], told: bool = False) -> tuple[np.ndarray, float]:
     """A vector of length ``dim`` for a new user from demographics alone, e.g. {"age": "25", "gender": "F"}:
-    the sum of the run's feature embeddings, plus the one-hot blocks of crosses."""
+    the sum of the run's feature embeddings, plus the one-hot blocks of crosses. ``told``: the user is told by
+    liked/rated movies too (the refusal of a run without user features then says to give those alone)."""
     from embedrec.model.features import encode_values
 
     feats = run.manifest.get("features") or {}
@@ -410,7 +434,9 @@ def user_from_features(run: Run, dim: int, values: dict[str, str]) -> tuple[np.n
     if not cols:
         raise UsageError("this model has no user features; train with e.g. «--set 'features.user=[age, gender]'|"
                          "features.user=[age, gender]» "
-                         "on a dataset with demographics (ML-100K, ML-1M)")
+                         "on a dataset with demographics (ML-100K, ML-1M)"
+                         + (", or drop «--user-features|user_features» to fold in «--liked/--rated|liked/rated» "
+                            "alone" if told else ""))
     for name in values:
         if f"user.{name}" not in cols:
             raise UsageError(f"«--user-features|values»: unknown column '{shorten(name, 40)}'; this model has "

@@ -485,26 +485,39 @@ class Recommender:
         return top, (pop if recent is None else recent)[top]
 
     def fold_in(self, liked: list = (), rated: dict | None = None,
-                ordered: bool = False) -> tuple[np.ndarray, float, np.ndarray]:
+                ordered: bool = False, features: dict | None = None) -> tuple[np.ndarray, float, np.ndarray]:
         """(p, b_u, the rows of every given movie) for someone not in the training data, from liked movies or
         {movie: rating} (foldin.fold_in: ridge regression for explicit models, the implicit-ALS solve for
         implicit ones, the ratings taken as training took them: foldin.implicit_weights). ``ordered``: the movies
         (of one of liked or rated) are given oldest first, and an als model weighs the latest most
-        (recommend.foldin_recency); other models ignore the order (see :meth:`uses_order`)."""
-        return self.fold_in_parts(liked, rated, ordered)[:3]
+        (recommend.foldin_recency); other models ignore the order (see :meth:`uses_order`). ``features``: the
+        user's demographics too ({column: value}, a model trained with user features): the fold-in on top of
+        their vector (foldin.fold_in's ``offset``); with no movie given, that vector alone."""
+        return self.fold_in_parts(liked, rated, ordered, features=features)[:3]
 
     def fold_in_parts(self, liked: list = (), rated: dict | None = None, ordered: bool = False,
                       strict: bool = False, unknown: list | None = None,
-                      detail: dict | None = None, user: int | None = None) -> tuple[np.ndarray, float, np.ndarray, dict]:
+                      detail: dict | None = None, user: int | None = None,
+                      features: dict | None = None) -> tuple[np.ndarray, float, np.ndarray, dict]:
         """:meth:`fold_in`, and {movie row: rating} of the ratings it left out: an implicit model's below the
         dataset's data.min_rating (foldin.below_min_rating), which training never saw. An unknown movie is left
         out with a warning (its id appended to ``unknown``, a list), or NotFoundError with ``strict``
         (foldin.rated_rows). ``detail`` (a dict): an als model's solve, as foldin.fold_in gives it. ``user``: a
         known user's row, whose vector is re-solved from its training ratings plus these (serve.update; the
-        rows returned are then its seen movies and these)."""
+        rows returned are then its seen movies and these). ``features``: a new user's demographics, its vector
+        from them the fold-in's offset (:meth:`fold_in`); with ``user``, a UsageError."""
         if ordered and liked and rated:
             raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked or --rated|"
                              "liked or rated», not both")
+        offset = None
+        if features is not None:  # its refusals (no user features, an unknown column) before the movies'
+            if user is not None:
+                raise UsageError("«--user-features|user_features» tell a new user; a known user's vector is "
+                                 "re-solved from its own ratings: drop one of «--user and --user-features|user= "
+                                 "and user_features=»")
+            offset = self.user_from_features(features, told=True)
+            if not liked and not rated:  # nothing told beyond them: their vector (foldin.fold_in's offset)
+                return offset[0], offset[1], np.zeros(0, np.int64), {}
         counts = not self.explicit and "count_weight" in self.training_ratings
         items = foldin.rated_rows(self.catalogue, liked, rated, self.scale, counts, strict, unknown,
                                   "the new user's {} movies" if user is None else
@@ -539,7 +552,7 @@ class Recommender:
         with blas_threads(1):  # a d x d solve and a few small products: see FOLDIN_SERIAL_MAX
             p, b, _ = foldin.fold_in(self.factors, items, cfg.foldin_reg, cfg.foldin_alpha, solve, gram, positions,
                                      cfg.foldin_recency, self.implicit_movie() if self.explicit else None, mean,
-                                     detail)
+                                     detail, offset)
         self._finite_vector(p, b)
         return p, b, given, left_out
 
@@ -636,12 +649,13 @@ class Recommender:
             return solve["loss"]
         return (self.run.manifest.get("model") or {}).get("loss") if self.run is not None else None
 
-    def user_from_features(self, values: dict[str, str]) -> tuple[np.ndarray, float]:
+    def user_from_features(self, values: dict[str, str], told: bool = False) -> tuple[np.ndarray, float]:
         """A vector for a new user from demographics alone (models trained with features.user), e.g.
-        {"age": "25", "gender": "F"}: the sum of the feature embeddings, plus the one-hot blocks of crosses."""
+        {"age": "25", "gender": "F"}: the sum of the feature embeddings, plus the one-hot blocks of crosses.
+        ``told``: liked/rated movies come with them (foldin.user_from_features' refusal says so)."""
         if self.run is None:
             raise UsageError("a new user from demographics needs the saved model: save() it, then open() the run")
-        return foldin.user_from_features(self.run, self.P.shape[1], values)
+        return foldin.user_from_features(self.run, self.P.shape[1], values, told)
 
     def recommend_vector(self, p: np.ndarray, bias: float, k: int, exclude: np.ndarray, allowed=None):
         q = augment_users(p[None, :])
