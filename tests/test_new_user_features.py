@@ -204,6 +204,23 @@ def test_a_features_vector_of_zeros_gives_the_fold_in_alone_exactly(runs, monkey
     np.testing.assert_array_equal(got.scores[0], want.scores[0])
 
 
+def test_a_pickled_model_tells_a_new_user_both_after_its_folder_is_gone(runs, tmp_path):
+    """A pickle carries the feature tables (Recommender.__getstate__), so a copy answers a new user told both after
+    its run folder is removed, with the list the open model gives."""
+    import pickle
+    import shutil
+
+    shutil.copytree(runs["softmax"][0].engine.run.path.parent, tmp_path / "copy", symlinks=True)
+    ask = dict(liked=DRAMA[:2], user_features={"age": 22, "gender": "M"}, k=5)
+    with er.open(tmp_path / "copy") as m:
+        want = m.recommend_new(**ask)
+        blob = pickle.dumps(m)
+    shutil.rmtree(tmp_path / "copy")
+    got = pickle.loads(blob).recommend_new(**ask)
+    np.testing.assert_array_equal(got.movie_ids[0], want.movie_ids[0])
+    np.testing.assert_array_equal(got.scores[0], want.scores[0])
+
+
 def test_told_both_through_a_request_and_its_refusals(runs):
     model = runs["softmax"][0]
     young = {"age": 22}
