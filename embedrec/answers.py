@@ -307,7 +307,7 @@ def _list_notes(out: Answer) -> None:
     if r.movie is None and not (r.user is not None and res.unknown):  # not for --fallback popular's list
         explicit_note(model)
     if r.rated is not None:
-        rated_note(model, r.liked or [], r.rated, res.left_out, r.ordered)
+        rated_note(model, r.liked or [], r.rated, res.left_out, r.ordered, r.user_features is not None)
     if r.ordered and not model.uses_order:
         unordered_note(model)
     if out.explanations is not None and any(x is None for x in out.explanations):
@@ -461,12 +461,13 @@ def unordered_note(model: Model) -> None:
     _marked("note: «--ordered|ordered=True» changed nothing: %s", why)
 
 
-def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: bool = False) -> None:
+def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: bool = False,
+               features: bool = False) -> None:
     """After a new user's list from an implicit run, where the rated values changed nothing: training took each
     rating the dataset kept as a positive interaction, weighted by its value only with train.als_rating_weight >
     0, and fold-in takes them the same way. What the fold-in left out (below data.min_rating) the library said
     (``left_out``): the note then speaks of the other values, in the singular for one, and is not made where
-    none is left."""
+    none is left. ``features``: the user was told by its demographics too, which the same list keeps."""
     e = model.engine
     if e.explicit or e.training_ratings["rating_weight"] > 0 or e.training_ratings.get("count_weight", 0) > 0:
         return  # the values weigh the movies (a review: a count-weighted model was said to ignore them)
@@ -489,7 +490,8 @@ def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: 
                "unweighted (train.als_count_weight 0)" if counts else "every rating as a positive interaction"
                if low is None else f"the ratings from {low:g} up (data.min_rating) as positive interactions")
     _marked("note: this model (model.objective: implicit) was trained on %s, so the «--rated|rated» values make no "
-            "difference: «--liked|liked» %s" + (" «--ordered|ordered=True»" if ordered else "") + " gives the same list",
+            "difference: «--liked|liked» %s" + (" «--ordered|ordered=True»" if ordered else "")
+            + (" with the same «--user-features|user_features»" if features else "") + " gives the same list",
             trained, shorten(same))
 
 

@@ -276,6 +276,13 @@ def test_recommend_told_both_on_the_command_line(runs, cli):
     assert {DRAMA[0], DRAMA[1]} <= {int(line.split(",")[2]) for line in r.stdout.splitlines()[1:]}
     r = cli(sets, "--user-features", "age=22", "--liked", liked, "--ordered", "-k", "3")
     assert r.exit_code == 0 and "--ordered changed nothing" in r.stderr, r.stderr
+    # an implicit model takes every rating alike: the note's --liked, with the same --user-features, is the same list
+    rated = cli(sets, "--user-features", "age=22", "--rated", f"{DRAMA[0]}=5,{DRAMA[1]}=1", "-k", "5", "--format", "csv")
+    assert rated.exit_code == 0, rated.stderr
+    assert (f"the --rated values make no difference: --liked {DRAMA[0]},{DRAMA[1]} with the same --user-features "
+            "gives the same list") in rated.stderr, rated.stderr
+    r = cli(sets, "--user-features", "age=22", "--liked", liked, "-k", "5", "--format", "csv")
+    assert r.stdout == rated.stdout
 
 
 @pytest.mark.parametrize("args, said", [
