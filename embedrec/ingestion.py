@@ -63,10 +63,13 @@ def same_settings(manifest: dict, cfg: Config) -> bool:
     reuse check, ``er.ingest``'s and ``cross-validate``'s folds'."""
     import json
 
+    from embedrec.config import Config
+
     recorded = manifest.get("config") if isinstance(manifest.get("config"), dict) else {}
-    now = cfg.to_dict()
-    for section in ("data", "split"):
-        a = {k: v for k, v in (recorded.get(section) or {}).items() if k not in ("prepared", "cache_dir")}
+    now, defaults = cfg.to_dict(), Config().to_dict()
+    for section in ("data", "split"):  # a key added since the record was written: its default (a review: every
+        given = recorded.get(section) if isinstance(recorded.get(section), dict) else {}  # older record differed)
+        a = {k: v for k, v in {**defaults[section], **given}.items() if k not in ("prepared", "cache_dir")}
         b = {k: v for k, v in now[section].items() if k not in ("prepared", "cache_dir")}
         if json.loads(json.dumps(a, default=str)) != json.loads(json.dumps(b, default=str)):
             return False
@@ -95,18 +98,27 @@ def ingested_alike(out: str | Path, cfg: Config) -> bool:
     files = _source_files(cfg.data)
     if files is None or any(name not in files for name in recorded):
         return False
+    if isinstance(files, _ReadNow) and set(files) != set(recorded):  # a file new beside the source: other data
+        return False
     try:
         return all(isinstance(want, str) and sha256_file(files[name]) == want for name, want in recorded.items())
     except OSError:
         return False
 
 
+class _ReadNow(dict):
+    """:func:`_source_files`' answer for a source other than a cached release: exactly the files ingest reads now
+    (``data.readers.source_files``), so a file added beside them is other data."""
+
+
 def _source_files(data: DataConfig) -> dict[str, Path] | None:
-    """The files ``data`` reads, by name: data.source's (a file; a folder's files, or a release's in the cache,
-    where it is there and complete), data.movies'; None where a name is found twice, or a stream or a release not
-    cached is read."""
+    """The files ``data`` reads, by name: those ingest reads now (``data.readers.source_files``, as cross-validate
+    finds them: a :class:`_ReadNow`), or a release's in the cache (named by its name; where it is there and
+    complete); None where a name is found twice, a stream or a release not cached is read, or the source cannot be
+    read."""
     import os
 
+    from embedrec.data.readers import source_files
     from embedrec.data.sources import COMPLETE, NAMED
     from embedrec.fsutil.files import cache_dir
 
@@ -115,24 +127,23 @@ def _source_files(data: DataConfig) -> dict[str, Path] | None:
         cache = cache_dir(data.cache_dir)
         folders = [cache / src] + ([cache / "ml-100k-recbole"] if src == "ml-100k" else [])
         # as sources.fetch_named finds it (nothing downloaded, nothing moved)
-        paths = [f for f in folders if (f / COMPLETE).is_file()][:1]
-        if not paths:
-            return None
-    else:
-        paths = [Path(src).expanduser()]
-    if data.movies:
-        paths.append(Path(data.movies).expanduser())
-    files: dict[str, Path] = {}
-    for p in paths:
-        found = sorted(q for q in p.rglob("*") if q.is_file() and q.name != COMPLETE) if p.is_dir() else \
-            [p] if p.is_file() else []
-        if not found:
-            return None
-        for q in found:
-            if q.name in files and files[q.name] != q:
+        found = [f for f in folders if (f / COMPLETE).is_file()][:1]
+        files: dict[str, Path] = {}
+        for q in sorted(q for q in found[0].rglob("*") if q.is_file() and q.name != COMPLETE) if found else []:
+            if q.name in files:
                 return None
             files[q.name] = q
-    return files
+        return files or None
+    try:
+        now = source_files(data)
+    except (DataError, OSError):
+        return None
+    read = _ReadNow()
+    for q in now or ():
+        if q.name in read and read[q.name] != q:
+            return None
+        read[q.name] = q
+    return read or None
 
 
 REPEATS_WARN_SHARE = 0.1  # repeated pairs dropped above this share of the rows: said, with data.repeats=sum

@@ -877,6 +877,31 @@ def test_ingest_run_again_on_the_same_data_and_settings_returns_the_dataset_it_m
     assert ingested_alike(tmp_path / "r", cfg.updated({"data.source": str(tmp_path / "r.csv")}))
     (tmp_path / "r" / "current").unlink()
     assert not ingested_alike(tmp_path / "r", cfg.updated({"data.source": str(tmp_path / "r.csv")}))
+    # a release folder that gained a movies.csv since is other data (a code review: it was reused, no titles)
+    rel = tmp_path / "rel"
+    rel.mkdir()
+    df.rename(columns={"user_id": "userId", "movie_id": "movieId"}).assign(timestamp=1).to_csv(
+        rel / "ratings.csv", index=False)
+    first = er.ingest(rel, cfg, output=tmp_path / "relds")
+    assert er.ingest(rel, cfg, output=tmp_path / "relds").fingerprint == first.fingerprint
+    pd.DataFrame({"movieId": range(1, 60), "title": [f"M {i} (1999)" for i in range(1, 60)],
+                  "genres": "Drama"}).to_csv(rel / "movies.csv", index=False)
+    with pytest.raises(OutputExists):
+        er.ingest(rel, cfg, output=tmp_path / "relds")
+
+
+def test_same_settings_reads_a_key_added_since_a_record_was_written_as_its_default():
+    """A code review: a manifest written before data.movies_separator existed never matched a config that has it
+    (None), so every older dataset counted as other settings (cross-validate re-ingested every fold)."""
+    from embedrec.ingestion import same_settings
+
+    cfg = er.load_config(None)
+    record = cfg.to_dict()
+    older = {s: dict(v) for s, v in record.items() if isinstance(v, dict)}
+    del older["data"]["movies_separator"]
+    assert same_settings({"config": older}, cfg)
+    assert not same_settings({"config": older}, cfg.updated({"data.movies_separator": ";"}))
+    assert not same_settings({"config": older}, cfg.updated({"split.seed": 7}))
 
 
 def test_a_failed_ingest_leaves_no_cached_frame_and_old_ones_are_pruned(tmp_path, monkeypatch):
