@@ -1,0 +1,164 @@
+"""New users on a side-features run, told by demographics, by their first movies, or by both
+(`recommend --user-features`, `--liked`, and the two together), on ML-100K.
+
+Protocol (benchmarks/newusers.py's user partition), per seed: the users are split 80/10/10 into known,
+validation and test users (newusers.partition); the model is trained on the known users' ratings alone, with
+`configs/ml100k-softmax.yaml` (the shipped config of the softmax loss, which side features train with) and the
+side features of docs/commands.md's example (`features.movie=[genre, decade]`, `features.user=[age, gender,
+occupation]`; `--crosses` adds its three crosses), its validation each known user's latest 10% (the config's
+user_time split), then its refit. Each test user tells its earliest N ratings (by time; N in 1, 3, 10); its
+later ratings are the targets, NDCG@10 over every movie but the N told. Three lists per user and N:
+- features: its age, gender and occupation alone (`recommend --user-features`, Recommender.user_from_features);
+- liked: its N movies alone (`recommend --liked`, Recommender.fold_in: the softmax fold-in);
+- both: the two at once (`recommend --user-features ... --liked ...`, Recommender.fold_in(features=...)).
+Also the most popular movies of the known users. Nothing is tuned: the fold-ins' L2 is the model's
+(train.weight_decay_user). Paired per-user differences (each user's averaged over the seeds it is a test user
+in, then std / sqrt(users)); within 2 SE is a tie.
+
+Usage: python benchmarks/newusers_features.py [--seeds 3] [--crosses] [--out FILE.json] [--set KEY=VALUE ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import numpy as np  # noqa: E402
+import ranking as R  # noqa: E402  (sets the BLAS thread variables before numpy loads)
+from newusers import latest_share, partition  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TOLD = (1, 3, 10)
+K = 10
+FEATURES = ("features.movie=[genre, decade]", "features.user=[age, gender, occupation]")
+CROSSES = ("features.crosses=[[user.age, movie.genre], [user.gender, movie.genre], [movie.decade, movie.genre]]",)
+LISTS = ("most popular", "features", "liked", "both")
+
+
+def load(tmp: Path):
+    """ML-100K with every rating in one part (no split: the protocol makes its own), its users' demographics and
+    its movies' genres and years, through `embedrec ingest` (offline: the release's PyPI wheel)."""
+    from embedrec.data.dataset import load_dataset
+
+    exe = Path(sys.executable).parent / "embedrec"
+    subprocess.run([str(exe), "ingest", "ml-100k", "-o", str(tmp / "all"), "-q", "--overwrite", "--set",
+                    "split.valid=0", "--set", "split.test=0"], check=True, cwd=tmp)
+    return load_dataset(tmp / "all")
+
+
+def known_dataset(full, keep: np.ndarray):
+    """full's users and movies tables, its ratings those of ``keep`` (a row mask): each known user's latest 10% as
+    valid (split.method user_time, split.valid 0.1, as the shipped config), no test."""
+    import dataclasses
+
+    from embedrec.data.dataset import Interactions
+
+    r = full.splits["train"]
+    u, i, v, t = r.user[keep], r.movie[keep], r.rating[keep], r.timestamp[keep]
+    va = latest_share(u.astype(np.int64), t, full.n_users, 0.1)
+    part = lambda m: Interactions(u[m], i[m], v[m], t[m])  # noqa: E731
+    empty = Interactions(u[:0], i[:0], v[:0], t[:0])
+    manifest = {**full.manifest, "refit": False, "counts": {**full.manifest["counts"], "ratings": int(keep.sum())}}
+    return dataclasses.replace(full, manifest=manifest, splits={"train": part(~va), "valid": part(va), "test": empty},
+                               fingerprint="", folder=None, hold=None)
+
+
+def one_seed(seed: int, full, sets: tuple, tmp: Path) -> tuple[np.ndarray, dict]:
+    """(the test users, {N: {list: per-user NDCG@10}}) of one user partition."""
+    import embedrec as er
+    from embedrec.metrics import ndcg_at_k
+
+    r = full.splits["train"]
+    u, i, t = r.user.astype(np.int64), r.movie.astype(np.int64), r.timestamp.astype(np.int64)
+    known, kinds = partition(u, i, t, full.n_users, seed)
+    test_users = np.unique(u[kinds["test"][0] | kinds["test"][1]])
+    cfg = er.load_config(ROOT / "configs" / "ml100k-softmax.yaml",
+                         [f"train.threads={R.THREADS}", f"run.dir={tmp / f'run-{seed}'}", *sets])
+    t0 = time.perf_counter()
+    er.train(known_dataset(full, known), cfg).save()
+    R.log(f"seed {seed}: trained in {time.perf_counter() - t0:.0f} s")
+    e = er.open(cfg.run.dir, cfg).engine
+    Q = np.asarray(e.Q, np.float64)
+    bm = np.asarray(e.bm, np.float64)
+    row_of = e.movie_rows(full.movies["movie_id"].tolist())[0]  # dataset movie_idx -> the run's rows
+    pop = np.bincount(row_of[i[known]], minlength=Q.shape[0]).astype(np.float64)
+    users = full.users.set_index("user_idx")
+    movie_id = full.movies["movie_id"].to_numpy()
+    out: dict[int, dict[str, list]] = {n: {name: [] for name in LISTS} for n in TOLD}
+    for user in test_users:
+        mine = np.flatnonzero(u == user)
+        mine = mine[np.lexsort((i[mine], t[mine]))]  # oldest first
+        row = users.loc[user]
+        values = {"age": str(int(row["age"])), "gender": row["gender"], "occupation": row["occupation"]}
+        by_features = e.user_from_features(values)[0]
+        for n in TOLD:
+            told, targets = i[mine[:n]], i[mine[n:]]
+            liked = movie_id[told].tolist()
+            vectors = {"features": by_features, "liked": e.fold_in(liked=liked)[0],
+                       "both": e.fold_in(liked=liked, features=values)[0]}
+            truth = np.zeros(Q.shape[0], bool)
+            truth[row_of[targets]] = True
+            for name in LISTS:
+                s = pop.copy() if name == "most popular" else Q @ np.asarray(vectors[name], np.float64) + bm
+                s[row_of[told]] = -np.inf
+                top = np.argsort(-s, kind="stable")[:K]
+                out[n][name].append(ndcg_at_k(truth[top][None, :].astype(float), np.array([truth.sum()]), K)[0])
+    return test_users, {n: {name: np.array(v) for name, v in d.items()} for n, d in out.items()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--crosses", action="store_true", help="the three crosses of docs/commands.md's example too")
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="an embedrec config override, after the shipped config and the features")
+    a = ap.parse_args()
+    sets = (*FEATURES, *(CROSSES if a.crosses else ()), *a.sets)
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="newusers-features-") as tmp:
+        full = load(Path(tmp))
+        seeds = [one_seed(s, full, sets, Path(tmp)) for s in range(a.seeds)]
+    result = summary(seeds, sets, time.perf_counter() - t0)
+    if a.out:
+        a.out.write_text(json.dumps(result, indent=1))
+    print(markdown(result))
+
+
+def summary(seeds: list, sets: tuple, seconds: float) -> dict:
+    out = {"seeds": len(seeds), "sets": list(sets), "seconds": round(seconds), "test_users_per_seed":
+           [int(users.size) for users, _ in seeds], "told": {}}
+    for n in TOLD:
+        runs = [{"users": users, "models": {k: {"ndcg": v} for k, v in per[n].items()}} for users, per in seeds]
+        means = {k: float(np.mean([r["models"][k]["ndcg"].mean() for r in runs])) for k in LISTS}
+        better = max(("features", "liked"), key=means.get)
+        out["told"][n] = {"ndcg@10": means, "both - features": R.paired(runs, "both", "features"),
+                          "both - liked": R.paired(runs, "both", "liked"), "better of the two": better,
+                          "liked - features": R.paired(runs, "liked", "features")}
+    return out
+
+
+def markdown(result: dict) -> str:
+    lines = [f"ML-100K new users on a side-features run (`configs/ml100k-softmax.yaml` with "
+             f"{', '.join('`' + s + '`' for s in result['sets'])}), {result['seeds']} seeds of an 80/10/10 user "
+             f"partition ({result['seconds']} s); test users per seed: "
+             f"{', '.join(map(str, result['test_users_per_seed']))}. Each tells its earliest N ratings; the rest are "
+             "the targets.", "",
+             "| N told | most popular | features | liked | both | both - features (SE) | both - liked (SE) |",
+             "|---|---|---|---|---|---|---|"]
+    for n, r in result["told"].items():
+        m, bf, bl = r["ndcg@10"], r["both - features"], r["both - liked"]
+        lines.append(f"| {n} | {m['most popular']:.4f} | {m['features']:.4f} | {m['liked']:.4f} | {m['both']:.4f} | "
+                     f"{bf['diff']:+.4f} ({bf['se']:.4f}, {bf['verdict']}) | {bl['diff']:+.4f} ({bl['se']:.4f}, "
+                     f"{bl['verdict']}) |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
