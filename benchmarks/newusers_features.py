@@ -13,9 +13,11 @@ later ratings are the targets, NDCG@10 over every movie but the N told. Three li
 - both: the two at once (`recommend --user-features ... --liked ...`, Recommender.fold_in(features=...)).
 Also the most popular movies of the known users. Nothing is tuned: the fold-ins' L2 is the model's
 (train.weight_decay_user). Paired per-user differences (each user's averaged over the seeds it is a test user
-in, then std / sqrt(users)); within 2 SE is a tie.
+in, then std / sqrt(users)); within 2 SE is a tie. `--plain`: for reference, the default model (als, no
+features) trained on the same known users (its own selection on the same validation rows, and refit), its lists
+the most popular movies and the movies alone (`recommend --liked`), paired.
 
-Usage: python benchmarks/newusers_features.py [--seeds 3] [--crosses] [--out FILE.json] [--set KEY=VALUE ...]
+Usage: python benchmarks/newusers_features.py [--seeds 3] [--crosses | --plain] [--out FILE.json] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ K = 10
 FEATURES = ("features.movie=[genre, decade]", "features.user=[age, gender, occupation]")
 CROSSES = ("features.crosses=[[user.age, movie.genre], [user.gender, movie.genre], [movie.decade, movie.genre]]",)
 LISTS = ("most popular", "features", "liked", "both")
+PLAIN_LISTS = ("most popular", "liked")
 
 
 def load(tmp: Path):
@@ -69,8 +72,8 @@ def known_dataset(full, keep: np.ndarray):
                                fingerprint="", folder=None, hold=None)
 
 
-def one_seed(seed: int, full, sets: tuple, tmp: Path) -> tuple[np.ndarray, dict]:
-    """(the test users, {N: {list: per-user NDCG@10}}) of one user partition."""
+def one_seed(seed: int, full, sets: tuple, tmp: Path, plain: bool = False) -> tuple[np.ndarray, dict]:
+    """(the test users, {N: {list: per-user NDCG@10}}) of one user partition; ``plain``: the default model's."""
     import embedrec as er
     from embedrec.metrics import ndcg_at_k
 
@@ -78,8 +81,9 @@ def one_seed(seed: int, full, sets: tuple, tmp: Path) -> tuple[np.ndarray, dict]
     u, i, t = r.user.astype(np.int64), r.movie.astype(np.int64), r.timestamp.astype(np.int64)
     known, kinds = partition(u, i, t, full.n_users, seed)
     test_users = np.unique(u[kinds["test"][0] | kinds["test"][1]])
-    cfg = er.load_config(ROOT / "configs" / "ml100k-softmax.yaml",
+    cfg = er.load_config(None if plain else ROOT / "configs" / "ml100k-softmax.yaml",
                          [f"train.threads={R.THREADS}", f"run.dir={tmp / f'run-{seed}'}", *sets])
+    lists = PLAIN_LISTS if plain else LISTS
     t0 = time.perf_counter()
     er.train(known_dataset(full, known), cfg).save()
     R.log(f"seed {seed}: trained in {time.perf_counter() - t0:.0f} s")
@@ -90,21 +94,22 @@ def one_seed(seed: int, full, sets: tuple, tmp: Path) -> tuple[np.ndarray, dict]
     pop = np.bincount(row_of[i[known]], minlength=Q.shape[0]).astype(np.float64)
     users = full.users.set_index("user_idx")
     movie_id = full.movies["movie_id"].to_numpy()
-    out: dict[int, dict[str, list]] = {n: {name: [] for name in LISTS} for n in TOLD}
+    out: dict[int, dict[str, list]] = {n: {name: [] for name in lists} for n in TOLD}
     for user in test_users:
         mine = np.flatnonzero(u == user)
         mine = mine[np.lexsort((i[mine], t[mine]))]  # oldest first
         row = users.loc[user]
         values = {"age": str(int(row["age"])), "gender": row["gender"], "occupation": row["occupation"]}
-        by_features = e.user_from_features(values)[0]
+        by_features = None if plain else e.user_from_features(values)[0]
         for n in TOLD:
             told, targets = i[mine[:n]], i[mine[n:]]
             liked = movie_id[told].tolist()
-            vectors = {"features": by_features, "liked": e.fold_in(liked=liked)[0],
-                       "both": e.fold_in(liked=liked, features=values)[0]}
+            vectors = {"liked": e.fold_in(liked=liked)[0]}
+            if not plain:
+                vectors.update(features=by_features, both=e.fold_in(liked=liked, features=values)[0])
             truth = np.zeros(Q.shape[0], bool)
             truth[row_of[targets]] = True
-            for name in LISTS:
+            for name in lists:
                 s = pop.copy() if name == "most popular" else Q @ np.asarray(vectors[name], np.float64) + bm
                 s[row_of[told]] = -np.inf
                 top = np.argsort(-s, kind="stable")[:K]
@@ -115,28 +120,33 @@ def one_seed(seed: int, full, sets: tuple, tmp: Path) -> tuple[np.ndarray, dict]
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--crosses", action="store_true", help="the three crosses of docs/commands.md's example too")
+    group = ap.add_mutually_exclusive_group()
+    group.add_argument("--crosses", action="store_true", help="the three crosses of docs/commands.md's example too")
+    group.add_argument("--plain", action="store_true", help="the default model without features, for reference")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="an embedrec config override, after the shipped config and the features")
     a = ap.parse_args()
-    sets = (*FEATURES, *(CROSSES if a.crosses else ()), *a.sets)
+    sets = (*(() if a.plain else FEATURES), *(CROSSES if a.crosses else ()), *a.sets)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="newusers-features-") as tmp:
         full = load(Path(tmp))
-        seeds = [one_seed(s, full, sets, Path(tmp)) for s in range(a.seeds)]
-    result = summary(seeds, sets, time.perf_counter() - t0)
+        seeds = [one_seed(s, full, sets, Path(tmp), a.plain) for s in range(a.seeds)]
+    result = summary(seeds, sets, time.perf_counter() - t0, a.plain)
     if a.out:
         a.out.write_text(json.dumps(result, indent=1))
     print(markdown(result))
 
 
-def summary(seeds: list, sets: tuple, seconds: float) -> dict:
+def summary(seeds: list, sets: tuple, seconds: float, plain: bool = False) -> dict:
     out = {"seeds": len(seeds), "sets": list(sets), "seconds": round(seconds), "test_users_per_seed":
-           [int(users.size) for users, _ in seeds], "told": {}}
+           [int(users.size) for users, _ in seeds], "plain": plain, "told": {}}
     for n in TOLD:
         runs = [{"users": users, "models": {k: {"ndcg": v} for k, v in per[n].items()}} for users, per in seeds]
-        means = {k: float(np.mean([r["models"][k]["ndcg"].mean() for r in runs])) for k in LISTS}
+        means = {k: float(np.mean([r["models"][k]["ndcg"].mean() for r in runs])) for k in runs[0]["models"]}
+        if plain:
+            out["told"][n] = {"ndcg@10": means, "liked - most popular": R.paired(runs, "liked", "most popular")}
+            continue
         better = max(("features", "liked"), key=means.get)
         out["told"][n] = {"ndcg@10": means, "both - features": R.paired(runs, "both", "features"),
                           "both - liked": R.paired(runs, "both", "liked"), "better of the two": better,
@@ -145,6 +155,15 @@ def summary(seeds: list, sets: tuple, seconds: float) -> dict:
 
 
 def markdown(result: dict) -> str:
+    if result["plain"]:
+        lines = [f"ML-100K new users on the default model (no features; {', '.join(result['sets']) or 'defaults'}), "
+                 f"{result['seeds']} seeds ({result['seconds']} s). Each tells its earliest N ratings.", "",
+                 "| N told | most popular | liked | liked - most popular (SE) |", "|---|---|---|---|"]
+        for n, r in result["told"].items():
+            m, d = r["ndcg@10"], r["liked - most popular"]
+            lines.append(f"| {n} | {m['most popular']:.4f} | {m['liked']:.4f} | {d['diff']:+.4f} ({d['se']:.4f}, "
+                         f"{d['verdict']}) |")
+        return "\n".join(lines)
     lines = [f"ML-100K new users on a side-features run (`configs/ml100k-softmax.yaml` with "
              f"{', '.join('`' + s + '`' for s in result['sets'])}), {result['seeds']} seeds of an 80/10/10 user "
              f"partition ({result['seconds']} s); test users per seed: "
