@@ -119,15 +119,12 @@ def _source_files(data: DataConfig) -> dict[str, Path] | None:
     import os
 
     from embedrec.data.readers import source_files
-    from embedrec.data.sources import COMPLETE, NAMED
+    from embedrec.data.sources import COMPLETE, NAMED, release_folders
     from embedrec.fsutil.files import cache_dir
 
     src = str(data.source)
-    if src in NAMED and not os.path.lexists(src):
-        cache = cache_dir(data.cache_dir)
-        folders = [cache / src] + ([cache / "ml-100k-recbole"] if src == "ml-100k" else [])
-        # as sources.fetch_named finds it (nothing downloaded, nothing moved)
-        found = [f for f in folders if (f / COMPLETE).is_file()][:1]
+    if src in NAMED and not os.path.lexists(src):  # where sources.fetch_named finds it (nothing fetched or moved)
+        found = [f for f in release_folders(src, cache_dir(data.cache_dir)) if (f / COMPLETE).is_file()][:1]
         files: dict[str, Path] = {}
         for q in sorted(q for q in found[0].rglob("*") if q.is_file() and q.name != COMPLETE) if found else []:
             if q.name in files:

@@ -94,14 +94,20 @@ def fetch_named(name: str, cache: Path, progress: bool, origin: str = "data.cach
     return folder
 
 
+def release_folders(name: str, cache: Path) -> list[Path]:
+    """Where a release ``name`` is unpacked in ``cache``, in the order it is looked for: its own folder, and for
+    ml-100k the offline copy from the recbole wheel (:func:`_fetch_named`; ingestion's reuse check reads them too)."""
+    return [cache / name] + ([cache / "ml-100k-recbole"] if name == "ml-100k" else [])
+
+
 def _fetch_named(name: str, cache: Path, progress: bool) -> Path:
-    unpacked = cache / name
+    unpacked, *fallbacks = release_folders(name, cache)
     if _complete(unpacked):
         return unpacked
-    fallback = cache / "ml-100k-recbole"
-    if name == "ml-100k" and _complete(fallback):  # the offline copy, already unpacked: reuse quietly
-        log.debug("using the cached MovieLens 100K copy in %s", fallback)
-        return fallback
+    for fallback in fallbacks:  # the offline copy, already unpacked: reuse quietly
+        if _complete(fallback):
+            log.debug("using the cached MovieLens 100K copy in %s", fallback)
+            return fallback
     zname = NAMED[name]
     zpath = cache / zname
     try:
