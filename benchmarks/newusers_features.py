@@ -36,12 +36,12 @@ import ranking as R  # noqa: E402  (sets the BLAS thread variables before numpy 
 from newusers import latest_share, partition  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-TOLD = (1, 3, 10)
+TOLD = (1, 3, 10, 30)
 K = 10
 FEATURES = ("features.movie=[genre, decade]", "features.user=[age, gender, occupation]")
 CROSSES = ("features.crosses=[[user.age, movie.genre], [user.gender, movie.genre], [movie.decade, movie.genre]]",)
 LISTS = ("most popular", "features", "liked", "both")
-PLAIN_LISTS = ("most popular", "liked")
+PLAIN_LISTS = ("most popular", "liked", "liked, no prior")
 
 
 def load(tmp: Path):
@@ -72,8 +72,10 @@ def known_dataset(full, keep: np.ndarray):
                                fingerprint="", folder=None, hold=None)
 
 
-def one_seed(seed: int, full, sets: tuple, tmp: Path, plain: bool = False) -> tuple[np.ndarray, dict]:
-    """(the test users, {N: {list: per-user NDCG@10}}) of one user partition; ``plain``: the default model's."""
+def one_seed(seed: int, full, sets: tuple, tmp: Path, plain: bool = False,
+             told: str = "time") -> tuple[np.ndarray, dict]:
+    """(the test users, {N: {list: per-user NDCG@10}}) of one user partition; ``plain``: the default model's;
+    ``told``: each user tells its earliest N ratings ("time") or N drawn at random ("random")."""
     import embedrec as er
     from embedrec.metrics import ndcg_at_k
 
@@ -87,7 +89,9 @@ def one_seed(seed: int, full, sets: tuple, tmp: Path, plain: bool = False) -> tu
     t0 = time.perf_counter()
     er.train(known_dataset(full, known), cfg).save()
     R.log(f"seed {seed}: trained in {time.perf_counter() - t0:.0f} s")
-    e = er.open(cfg.run.dir, cfg).engine
+    model = er.open(cfg.run.dir, cfg)
+    e = model.engine
+    draw = np.random.default_rng(1000 + seed)
     Q = np.asarray(e.Q, np.float64)
     bm = np.asarray(e.bm, np.float64)
     row_of = e.movie_rows(full.movies["movie_id"].tolist())[0]  # dataset movie_idx -> the run's rows
@@ -97,22 +101,26 @@ def one_seed(seed: int, full, sets: tuple, tmp: Path, plain: bool = False) -> tu
     out: dict[int, dict[str, list]] = {n: {name: [] for name in lists} for n in TOLD}
     for user in test_users:
         mine = np.flatnonzero(u == user)
-        mine = mine[np.lexsort((i[mine], t[mine]))]  # oldest first
+        mine = mine[np.lexsort((i[mine], t[mine]))] if told == "time" else draw.permutation(mine)  # oldest first
         row = users.loc[user]
         values = {"age": str(int(row["age"])), "gender": row["gender"], "occupation": row["occupation"]}
         by_features = None if plain else e.user_from_features(values)[0]
         for n in TOLD:
-            told, targets = i[mine[:n]], i[mine[n:]]
-            liked = movie_id[told].tolist()
+            told_rows, targets = i[mine[:n]], i[mine[n:]]
+            liked = movie_id[told_rows].tolist()
             vectors = {"liked": e.fold_in(liked=liked)[0]}
             if not plain:
                 vectors.update(features=by_features, both=e.fold_in(liked=liked, features=values)[0])
             truth = np.zeros(Q.shape[0], bool)
             truth[row_of[targets]] = True
             for name in lists:
-                s = pop.copy() if name == "most popular" else Q @ np.asarray(vectors[name], np.float64) + bm
-                s[row_of[told]] = -np.inf
-                top = np.argsort(-s, kind="stable")[:K]
+                if plain and name == "liked":  # the served list (recommend --liked): the prior included
+                    top = e.movie_rows(model.recommend_new(liked=liked, k=K).movie_ids[0])[0]
+                else:
+                    s = pop.copy() if name == "most popular" else \
+                        Q @ np.asarray(vectors["liked" if name == "liked, no prior" else name], np.float64) + bm
+                    s[row_of[told_rows]] = -np.inf
+                    top = np.argsort(-s, kind="stable")[:K]
                 out[n][name].append(ndcg_at_k(truth[top][None, :].astype(float), np.array([truth.sum()]), K)[0])
     return test_users, {n: {name: np.array(v) for name, v in d.items()} for n, d in out.items()}
 
@@ -123,6 +131,8 @@ def main() -> None:
     group = ap.add_mutually_exclusive_group()
     group.add_argument("--crosses", action="store_true", help="the three crosses of docs/commands.md's example too")
     group.add_argument("--plain", action="store_true", help="the default model without features, for reference")
+    ap.add_argument("--told", choices=("time", "random"), default="time",
+                    help="each user tells its earliest N ratings (time) or N at random")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="an embedrec config override, after the shipped config and the features")
@@ -131,21 +141,25 @@ def main() -> None:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="newusers-features-") as tmp:
         full = load(Path(tmp))
-        seeds = [one_seed(s, full, sets, Path(tmp), a.plain) for s in range(a.seeds)]
-    result = summary(seeds, sets, time.perf_counter() - t0, a.plain)
+        seeds = [one_seed(s, full, sets, Path(tmp), a.plain, a.told) for s in range(a.seeds)]
+    result = summary(seeds, sets, time.perf_counter() - t0, a.plain, a.told)
     if a.out:
         a.out.write_text(json.dumps(result, indent=1))
     print(markdown(result))
 
 
-def summary(seeds: list, sets: tuple, seconds: float, plain: bool = False) -> dict:
+WHICH = {"time": "its earliest N ratings", "random": "N of its ratings drawn at random"}
+
+
+def summary(seeds: list, sets: tuple, seconds: float, plain: bool = False, told_by: str = "time") -> dict:
     out = {"seeds": len(seeds), "sets": list(sets), "seconds": round(seconds), "test_users_per_seed":
-           [int(users.size) for users, _ in seeds], "plain": plain, "told": {}}
+           [int(users.size) for users, _ in seeds], "plain": plain, "told_by": told_by, "told": {}}
     for n in TOLD:
         runs = [{"users": users, "models": {k: {"ndcg": v} for k, v in per[n].items()}} for users, per in seeds]
         means = {k: float(np.mean([r["models"][k]["ndcg"].mean() for r in runs])) for k in runs[0]["models"]}
         if plain:
-            out["told"][n] = {"ndcg@10": means, "liked - most popular": R.paired(runs, "liked", "most popular")}
+            out["told"][n] = {"ndcg@10": means, "liked - most popular": R.paired(runs, "liked", "most popular"),
+                              "liked - no prior": R.paired(runs, "liked", "liked, no prior")}
             continue
         better = max(("features", "liked"), key=means.get)
         out["told"][n] = {"ndcg@10": means, "both - features": R.paired(runs, "both", "features"),
@@ -157,12 +171,14 @@ def summary(seeds: list, sets: tuple, seconds: float, plain: bool = False) -> di
 def markdown(result: dict) -> str:
     if result["plain"]:
         lines = [f"ML-100K new users on the default model (no features; {', '.join(result['sets']) or 'defaults'}), "
-                 f"{result['seeds']} seeds ({result['seconds']} s). Each tells its earliest N ratings.", "",
-                 "| N told | most popular | liked | liked - most popular (SE) |", "|---|---|---|---|"]
+                 f"{result['seeds']} seeds ({result['seconds']} s). Each tells {WHICH[result['told_by']]}.", "",
+                 "| N told | most popular | liked, no prior | liked (served) | liked - most popular (SE) | "
+                 "liked - no prior (SE) |", "|---|---|---|---|---|---|"]
         for n, r in result["told"].items():
-            m, d = r["ndcg@10"], r["liked - most popular"]
-            lines.append(f"| {n} | {m['most popular']:.4f} | {m['liked']:.4f} | {d['diff']:+.4f} ({d['se']:.4f}, "
-                         f"{d['verdict']}) |")
+            m, d, e = r["ndcg@10"], r["liked - most popular"], r["liked - no prior"]
+            lines.append(f"| {n} | {m['most popular']:.4f} | {m['liked, no prior']:.4f} | {m['liked']:.4f} | "
+                         f"{d['diff']:+.4f} ({d['se']:.4f}, {d['verdict']}) | {e['diff']:+.4f} ({e['se']:.4f}, "
+                         f"{e['verdict']}) |")
         return "\n".join(lines)
     lines = [f"ML-100K new users on a side-features run (`configs/ml100k-softmax.yaml` with "
              f"{', '.join('`' + s + '`' for s in result['sets'])}), {result['seeds']} seeds of an 80/10/10 user "

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from embedrec.config_keys import NULL_PATH_KEYS, PATH_KEYS
-from embedrec.config_sections import MAX_DIM, FeaturesConfig, SplitConfig
+from embedrec.config_sections import MAX_DIM, NEWUSER_TOLD, FeaturesConfig, SplitConfig
 from embedrec.config_values import close_matches, show
 from embedrec.errors import ConfigError
 
@@ -152,6 +152,12 @@ def _check_consistency(cfg: Config, set_keys: Iterable[str] = (), split: bool = 
     if cfg.train.als_dims != "auto" and any(not 1 <= d <= MAX_DIM for d in cfg.train.als_dims):
         raise ConfigError(f"config key 'train.als_dims': expected auto or a list of dimensions from 1 to {MAX_DIM}, "
                           f"got {show(cfg.train.als_dims)}")
+    prior = cfg.train.als_newuser_prior
+    if prior != "auto" and not (isinstance(prior, (int, float)) and 0 <= prior <= 1000) and not (
+            isinstance(prior, list) and len(prior) == len(NEWUSER_TOLD) and all(0 <= w <= 1000 for w in prior)):
+        raise ConfigError(f"config key 'train.als_newuser_prior': expected auto, a weight from 0 to 1000, or a list "
+                          f"of {len(NEWUSER_TOLD)} such weights (one each for {', '.join(map(str, NEWUSER_TOLD))} "
+                          f"told movies), got {show(prior)}")
     if not cfg.tune.dims or any(d < 1 for d in cfg.tune.dims):
         raise ConfigError(f"config key 'tune.dims': expected a non-empty list of positive integers, got {cfg.tune.dims}")
     loss = cfg.model.loss

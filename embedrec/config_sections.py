@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Union
 
 MAX_DIM = 4096  # model.dim and train.als_dims
+NEWUSER_TOLD = (1, 2, 3, 5, 10, 20, 50)  # the told counts of train.als_newuser_prior's weights (serve.prior)
 
 
 def _opt(default: Any = None, **meta: Any) -> Any:
@@ -154,6 +155,9 @@ class TrainConfig:
     als_trend: Union[float, Literal["auto"]] = _opt("auto", min=0.0, max=1000.0)
     als_trend_window: Union[float, Literal["auto"]] = _opt("auto", gt=0.0, max=1.0)
     als_trend_activity: Union[float, Literal["auto"]] = _opt("auto", min=0.0, max=4.0)
+    # a new user's popularity prior (serve.prior): auto (chosen on valid), a number (every history alike) or
+    # one weight for each of 1, 2, 3, 5, 10, 20 and 50 told movies
+    als_newuser_prior: Union[float, list[float], Literal["auto"]] = _opt("auto")
     als_dims: Union[list[int], Literal["auto"]] = _opt("auto")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     fetch_rows: int = _opt(0, min=0)

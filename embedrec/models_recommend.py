@@ -92,7 +92,13 @@ def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, 
     p, b, seen, left_out = e.fold_in_parts(liked, rated, ordered=bool(ordered), strict=bool(strict),
                                            unknown=skipped, detail=None if user_features is not None else detail,
                                            user=row, features=user_features)
-    ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
+    # a new user's list leans to the most popular movies by how few it told (serve.prior; als runs)
+    w = e.prior_weight(int(np.size(detail["rows"]))) if row is None and "rows" in detail else 0.0
+    c = 0.0
+    if w > 0:
+        ids, scores, c = e.recommend_with_prior(p, k, seen if exclude_seen else np.zeros(0, np.int64), w, allowed)
+    else:
+        ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
     left_out = {e.movies.raw(r): v for r, v in left_out.items()}
     if left_out:  # said, not dropped silently (a review: the same list as without them, and no word)
         cli = ",".join(f"{m}={v:g}" for m, v in left_out.items())
@@ -100,7 +106,7 @@ def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, 
         log.info("note: «--rated %s|rated %s» left out of the fold-in: this model was trained on the ratings from "
                  "%g up (data.min_rating), so it never saw a lower one (rated all the same: not in the list)",
                  shorten(cli), shorten(lib), e.training_ratings["min_rating"])
-    solve = UserSolve(vector=p, **detail) if detail else None
+    solve = UserSolve(vector=p, **detail, prior=(c, e.prior_z) if c else None) if detail else None
     return Recommendations(e, [None if row is None else e.users.raw(row)], [ids], [scores], [False], skipped,
                            left_out=left_out, solve=solve)
 

@@ -143,7 +143,9 @@ def explain(model, user, movie, n: int, *, liked: Iterable, rated: dict | None, 
         detail: dict = {}
         p, _, _, _ = e.fold_in_parts(liked, rated, ordered=ordered, strict=strict, unknown=[], detail=detail,
                                      user=row)
-        solve, who = UserSolve(vector=p, **detail), None if row is None else e.users.raw(row)
+        told = int(np.size(detail.get("rows", ()))) if row is None else 0  # a new user's list leans to the popular
+        solve = UserSolve(vector=p, **detail, prior=e.new_user_prior(p, told) if "rows" in detail and told else None)
+        who = None if row is None else e.users.raw(row)
     from embedrec.results import explained
 
     out = explained(e, solve, who, np.asarray(rows, np.int64), n)

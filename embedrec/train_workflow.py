@@ -30,7 +30,7 @@ log = logging.getLogger("embedrec")
 _SGD_ONLY = ("batch_size", "optimizer", "lr", "weight_decay_user", "weight_decay_movie", "weight_decay_bias")
 _ALS_ONLY = ("als_unobserved", "als_reg", "als_reg_exponent", "als_cg_steps", "als_rating_weight", "als_count_weight",
              "als_recency", "als_user_unobserved", "als_trend", "als_trend_window", "als_trend_activity",
-             "als_dims", "fetch_rows")
+             "als_newuser_prior", "als_dims", "fetch_rows")
 _UNUSED = {"als": (*_SGD_ONLY, "negatives", "softmax_full_max", "compile"),
            "mse": (*_ALS_ONLY, "negatives", "softmax_full_max"),
            "bpr": (*_ALS_ONLY, "softmax_full_max", "compile"),

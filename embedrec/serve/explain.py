@@ -60,6 +60,7 @@ class UserSolve:
     vector: np.ndarray
     user_bias: float | None = None
     implicit: np.ndarray | None = None
+    prior: tuple[float, np.ndarray] | None = None  # a new user's popularity prior (c, z_m): c z_m in each score
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,9 @@ def split_scores(solve: UserSolve, factors: Factors, movies: np.ndarray) -> list
                        np.asarray(np.take(factors.movie, movies, axis=0), np.float32))
     bias = np.zeros(movies.size) if factors.movie_bias is None else \
         np.asarray(np.take(factors.movie_bias, movies), np.float64)
-    scores = scores + bias  # Factors.predict's number for the pair (an implicit model's)
+    if solve.prior is not None:  # a new user's popularity prior (serve.prior): part of the movie's own term
+        bias = bias + solve.prior[0] * np.asarray(np.take(solve.prior[1], movies), np.float64)
+    scores = scores + bias  # Factors.predict's number for the pair (an implicit model's; plus the prior's)
     return [Split(int(m), float(s), p, float(b), float(s - b - p.sum()))
             for m, s, p, b in zip(movies, scores, parts, bias)]
 

@@ -11,6 +11,7 @@ from embedrec.errors import ArtifactError, NotFoundError, UsageError, marked, sh
 from embedrec.fsutil.integrity import finite
 from embedrec.model.factors import Factors
 from embedrec.run import Run
+from embedrec.serve import prior
 from embedrec.serve.catalogue import Catalogue
 
 log = logging.getLogger("embedrec")
@@ -77,6 +78,14 @@ def checked_training_ratings(value, where: str) -> dict:
                                      for k, lo, hi in _SOLVE_KEYS[kind]}}
     if kind == "als" and out["solve"]["a0"] * out["solve"]["user_unobserved"] + out["solve"]["reg"] <= 0:
         raise bad("solve", solve, "with no unobserved weight and no L2 (a singular solve)")
+    if kind == "als" and "newuser_prior" in solve:  # serve.prior's weights (a run before session 53 has none: 0)
+        table = solve["newuser_prior"]
+        if isinstance(table, list) and len(table) == len(prior.TOLD):
+            out["solve"]["newuser_prior"] = [number("solve.newuser_prior", w, 0.0, 1000.0) for w in table]
+        elif isinstance(table, list):
+            raise bad("solve.newuser_prior", table, f"not {len(prior.TOLD)} weights")
+        else:
+            out["solve"]["newuser_prior"] = number("solve.newuser_prior", table, 0.0, 1000.0)
     return out
 
 
@@ -319,17 +328,30 @@ def als_vector(factors: Factors, solve: dict, gram: np.ndarray, mean: np.ndarray
                             "repeats the training's, recommend.foldin_reg does not apply)")
     divisor = 1.0
     if float(solve.get("trend", 0.0)) > 0:  # popularity in the movie bias: vectors on the std's scale
-        from embedrec.training.trend import activity, user_scale
-
-        s = user_scale(p, factors.movie, gram, movie_gram_mean(factors)[1] if mean is None else mean)[0]
-        p, divisor = p / s, float(s)
-        mult = activity(np.array([rows.size]), float(solve.get("trend_activity", 0.0)),
-                        float(solve.get("trend_n0", 1.0)))  # a user's weight of it, by the movies it gave
-        if mult is not None:
-            p, divisor = p * float(mult[0]), divisor / float(mult[0])
+        scaled, divisors = trend_scaled(p[None, :], factors.movie, solve, gram,
+                                        movie_gram_mean(factors)[1] if mean is None else mean, rows.size)
+        p, divisor = scaled[0], float(divisors[0])
     if detail is not None:
         detail.update(rows=rows, weights=w, A=A, divisor=divisor)
     return p.astype(np.float32)
+
+
+def trend_scaled(P: np.ndarray, movie: np.ndarray, solve: dict, gram: np.ndarray, mean: np.ndarray,
+                 n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the users ``P`` (float64, one row each, every one told ``n`` movies) as an als run that adds recent
+    popularity serves them (``solve["trend"]`` > 0; training.trend): each divided by the std of its scores and
+    multiplied by its activity weight for ``n`` movies, and each user's divisor of its solved vector); ``P`` itself
+    and divisors 1 otherwise."""
+    if float(solve.get("trend", 0.0)) <= 0:
+        return P, np.ones(P.shape[0])
+    from embedrec.training.trend import activity, user_scale
+
+    div = user_scale(P, movie, gram, mean)
+    mult = activity(np.array([n]), float(solve.get("trend_activity", 0.0)),
+                    float(solve.get("trend_n0", 1.0)))  # a user's weight of it, by the movies it gave
+    if mult is not None:
+        div = div / float(mult[0])
+    return P / div[:, None], div
 
 
 def als_matrix(solve: dict, gram: np.ndarray, Qs: np.ndarray, w: np.ndarray, n_movies: int) -> np.ndarray:

@@ -32,7 +32,7 @@ from embedrec.model.factors import (
 from embedrec.run import Run, load_run
 from embedrec.run_fixes import index_fix, run_fix
 from embedrec.run_layout import SOLVE_WEIGHTS, UNKNOWN_RATED, USER_SCALE, unknown_arrays
-from embedrec.serve import foldin
+from embedrec.serve import foldin, prior
 from embedrec.serve.catalogue import Catalogue
 from embedrec.serve.explain import SERIAL, UserSolve
 from embedrec.sparse import gather_csr
@@ -162,6 +162,7 @@ class Recommender:
         self._popularity = popularity
         self._unknown = unknown_rated  # (IdMap, indptr, movie rows) of Dataset.rated_below_unknown, read on first use
         self._ip = self._cos = self._flat = self._exact = self._untrained = None
+        self._prior_z = None  # the new users' popularity prior's z_m (serve.prior), made at the first one
         self._gram = None  # (the factors, their Q^T Q, mean row) for the implicit fold-ins, made at the first new user
         self._implicit = implicit  # an SVD++ run's y_j: read at its first new user (False: the run has none)
         self._solve_arrays = solve_arrays  # an als run's users' solve (explanations): read at its first use
@@ -664,6 +665,60 @@ class Recommender:
         if self.explicit:
             return ids[0], self._clip(scores[0] + self.mu + bias)
         return ids[0], scores[0]
+
+    def prior_weight(self, n: int) -> float:
+        """w(n): the weight of the popularity prior in the list of a new user told ``n`` movies (serve.prior; an
+        als run's ``train.als_newuser_prior``, recorded in its solve); 0 for other models and runs before it."""
+        solve = self.training_ratings.get("solve") or {}
+        if self.explicit or solve.get("loss") != "als":
+            return 0.0
+        return prior.weight(solve.get("newuser_prior", 0.0), n)
+
+    def _scores_of(self, p: np.ndarray) -> np.ndarray:
+        """<p, q_m> + b_m of one user vector over every movie (float64)."""
+        f = self.factors
+        s = np.asarray(f.movie @ np.asarray(p, f.movie.dtype), np.float64)
+        return s if f.movie_bias is None else s + np.asarray(f.movie_bias, np.float64)
+
+    def new_user_prior(self, p: np.ndarray, n: int) -> tuple[float, np.ndarray] | None:
+        """(c, z_m) of the popularity prior in the scores of a new user of vector ``p`` told ``n`` movies (what
+        :meth:`recommend_with_prior` adds, c z_m; an explanation's part of the movie's own term), None where its
+        weight is 0."""
+        w = self.prior_weight(n)
+        if w <= 0:
+            return None
+        return prior.scale(self._scores_of(p), ~self.untrained, w), self.prior_z
+
+    @property
+    def prior_z(self) -> np.ndarray:
+        """z_m of the new users' popularity prior: each movie's standardised log(1 + training count) over the
+        trained movies (serve.prior.standard_popularity), made once."""
+        if self._prior_z is None:
+            self._prior_z = prior.standard_popularity(self.popularity, ~self.untrained)
+        return self._prior_z
+
+    def recommend_with_prior(self, p: np.ndarray, k: int, exclude: np.ndarray, w: float, allowed=None):
+        """(movie rows, scores, c) of a new user's top-k with its popularity prior at weight ``w`` (serve.prior):
+        every trained movie scored exactly, <p, q_m> + b_m + c z_m with c = w x the std of the user's model scores;
+        the movies in ``exclude`` and outside ``allowed`` left out, equal scores in row order."""
+        s = self._scores_of(p)
+        trained = ~self.untrained
+        c = prior.scale(s, trained, w)
+        total = s + c * self.prior_z
+        keep = trained.copy()
+        keep[np.asarray(exclude, np.int64)] = False
+        if allowed is not None:
+            mask = np.zeros(keep.size, bool)
+            mask[np.asarray(allowed, np.int64)] = True
+            keep &= mask
+        rows = np.flatnonzero(keep)
+        if rows.size > k:
+            rows = rows[np.argpartition(-total[rows], k - 1)[:k]]  # (ties at the cut: settled by the sort below)
+            edge = total[rows].min()
+            rows = np.flatnonzero(keep & (total >= edge))
+        rows = rows[np.lexsort((rows, -total[rows]))][:k]
+        ids, scores = self._finite([rows], [total[rows].astype(np.float32)])
+        return ids[0], scores[0], c
 
     def similar(self, row: int, k: int, allowed=None):
         """Top-k movie rows by cosine similarity to movie ``row`` (itself excluded): exact over the factors

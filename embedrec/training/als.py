@@ -120,9 +120,11 @@ def user_solve(train_cfg, nnz: int, n_users: int, n_movies: int, timed: bool) ->
     activity = 0.0 if trend == 0 or train_cfg.als_trend_activity == "auto" else float(train_cfg.als_trend_activity)
     from embedrec.training.trend import typical_count
 
+    prior = train_cfg.als_newuser_prior  # auto outside a selection: off
+    prior = 0.0 if prior == "auto" else [float(w) for w in prior] if isinstance(prior, list) else float(prior)
     return {"loss": "als", "a0": a0, "user_unobserved": scale, "reg": reg,
             "reg_exponent": float(train_cfg.als_reg_exponent), "recency": g, "trend": trend,
-            "trend_activity": activity, "trend_n0": typical_count(nnz, n_users)}
+            "trend_activity": activity, "trend_n0": typical_count(nnz, n_users), "newuser_prior": prior}
 
 # train.als_count_weight: auto tries each on valid, the first alone where the ratings are not counts (a dataset not
 # ingested with data.repeats=sum) or there is no validation split (training.select.count_candidates). On a synthetic

@@ -75,7 +75,7 @@ def resumable(recorded, ds, model_cfg, train_cfg, features_cfg=None) -> bool:
 # (a term added to the fitted factors, chosen after every fit); a review each time: the checkpoints of runs before
 # the key could not be resumed
 _RESOURCE_KEYS = ("epochs", "threads", "device", "fetch_rows", "als_dims", "keep_checkpoints", "als_trend",
-                  "als_trend_window", "als_trend_activity")
+                  "als_trend_window", "als_trend_activity", "als_newuser_prior")
 
 
 def fp_config(model_cfg, train_cfg, features_cfg) -> dict:

@@ -66,6 +66,8 @@ class FitResult:
     # an als fit that ended with its users re-solved: the kept epoch's valid score before that, the floor a
     # candidate warm-started from it compares its own first epoch with (scored as epochs are, unsolved); else None
     floor_value: float | None = None
+    # train.als_newuser_prior auto's choice (training.newuser_prior): {"users", "valid", "alone"} per told count
+    newuser_prior: dict | None = None
 
 
 def selection_of(result: FitResult, train_cfg) -> dict:
@@ -77,7 +79,10 @@ def selection_of(result: FitResult, train_cfg) -> dict:
                 "als_user_unobserved": train_cfg.als_user_unobserved,
                 "als_unobserved": train_cfg.als_unobserved, "als_trend": train_cfg.als_trend,
                 "als_trend_window": train_cfg.als_trend_window,
-                "als_trend_activity": train_cfg.als_trend_activity} if result.loss == "als" else {}),
+                "als_trend_activity": train_cfg.als_trend_activity,
+                "als_newuser_prior": train_cfg.als_newuser_prior,
+                **({"newuser_prior_valid": result.newuser_prior} if result.newuser_prior else {})}
+               if result.loss == "als" else {}),
             **({"als_dims": {str(d): v for d, v in result.dims.items()},
                 "als_dims_seconds": {str(d): round(v, 3) for d, v in (result.dims_seconds or {}).items()}}
                if result.dims else {}),

@@ -479,6 +479,7 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     # added to the factors (the refit fits without it), on the users as served: re-solved at the chosen
     # als_user_unobserved already where no refit follows or the scale was a number (every fit ends so)
     cfg = choose_trend(ds, cfg, selected, reuse, resolved=not refit or not user_scale_auto)
+    cfg = choose_newuser_prior(ds, cfg, selected)
     if refit:
         merged, result = refit_train_valid(full, cfg, selected, Path(work_dir), progress)
     else:
@@ -512,6 +513,36 @@ def say_left_out_on_ranks(g, valid, kept) -> None:
 
     say_left_out(int(g.total(len(valid))), int(g.total(len(kept))), lambda: int(g.total(vectorless_users(valid, kept))),
                  leader=g.leader, none_too=True)
+
+
+def choose_newuser_prior(ds, cfg, selected):
+    """cfg with train.als_newuser_prior as weights (training.newuser_prior.choose, on the selected als model's
+    movies and the recent popularity chosen) where it is auto and the dataset has valid rows (its choice in
+    ``selected.newuser_prior``); else as given (auto: off, 0, where nothing is to choose it on)."""
+    from embedrec.training import newuser_prior, trend
+    from embedrec.training.als import user_solve
+    from embedrec.training.fit import with_vectors
+
+    if resolve_loss(cfg.model, cfg.features.active) != "als" or cfg.train.als_newuser_prior != "auto":
+        return cfg
+    ds = with_vectors(ds)
+    f = trend.served(factors(selected.model, selected.unrated), ds, cfg.train)
+    tr = ds.splits["train"]
+    solve = user_solve(cfg.train, len(tr), ds.n_users, ds.n_movies, trend.has_times(ds))
+    liked = 1.0 + float(cfg.train.als_rating_weight)  # a liked movie: the top of the scale (serve.foldin)
+    threads = choose_threads(len(tr), f["movie_factors"].shape[1], cfg.train.threads)
+    with blas_threads(threads):
+        got = newuser_prior.choose(ds, f, solve, liked * (1.0 + solve["recency"] / 2), cfg.split.seed)
+    if got is None:
+        return cfg
+    weights, detail = got
+    selected.newuser_prior = detail
+    log.info("als_newuser_prior auto: a new user told 1, 3, 10, 50 movies weighs the most popular %s (valid NDCG@10 "
+             "of users folded in from as many: %s, the fold-in alone %s)",
+             ", ".join(f"{weights[newuser_prior.TOLD.index(n)]:g}" for n in (1, 3, 10, 50)),
+             ", ".join("-" if v is None else f"{v:.4f}" for v in detail["valid"]),
+             ", ".join("-" if v is None else f"{v:.4f}" for v in detail["alone"]))
+    return cfg.updated({"train.als_newuser_prior": weights})
 
 
 def choose_trend(ds, cfg, selected, reuse: dict, resolved: bool):

@@ -1,0 +1,152 @@
+"""``train.als_newuser_prior`` auto: the weight of a new user's popularity prior (serve.prior) for each number of
+told movies, chosen on valid.
+
+Each of up to :data:`USERS` validation users (those with a training rating, drawn from ``split.seed``) plays a new
+user: for each n of serve.prior.TOLD it tells n of its training movies drawn at random, liked (as ``recommend
+--liked`` gives them), and is folded in against the selected model's movies exactly as serving folds one in
+(serve.foldin.als_vector's solve, here through the Gram matrix's eigenvectors and the Woodbury identity: n x n
+systems instead of d x d, the same vector). Its list is scored for each weight of :data:`WEIGHTS` against its
+valid movies, every training movie of its own left out (what it rated is not to be recommended, told or not), and
+each n keeps the weight of the best mean NDCG@10 (the smaller on a tie); a weight is never above that of a
+smaller n (a running minimum: a longer history never leans more on popularity). An n that fewer than
+:data:`MIN_USERS` users have enough training movies for takes the weight before it.
+
+The candidates of a user's list for every weight are its :data:`CANDIDATES` best movies by the model and the
+:data:`CANDIDATES` most popular it has not rated: the top 10 of a blend of the two scores is among them unless a
+movie of neither list (a hundred movies above it in each score) outscores ten of them in the blend, which takes
+two scores nearly opposed across the top hundred of each. The users drawn are fewer on
+a wide catalogue (:data:`SCORES`: users x movies scored for each n), so the choice costs about as much as scoring
+that many pairs 7 times: a fraction of a second on ML-100K; it runs once per training, after the selection.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from embedrec.model.factors import UNTRAINED_BIAS
+from embedrec.serve.prior import TOLD, standard_popularity
+
+log = logging.getLogger("embedrec")
+
+WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 7.0, 10.0, 15.0, 20.0, 30.0, 50.0)  # in std's of the model's scores
+USERS = 300  # validation users drawn to play new users, at most
+SCORES = 1 << 25  # and at most this many (user, movie) scores for each n: fewer users on a wide catalogue
+MIN_USERS = 30  # fewer with n training movies: n takes the weight of the n before it
+CANDIDATES = 100
+K = 10
+
+
+def gram_eig(Q: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(g, V, Q V): the eigenvalues and eigenvectors of the movies' Gram matrix G = Q^T Q, and the movie rows in
+    that basis, which :func:`liked_vectors` solves in."""
+    g, V = np.linalg.eigh(G)
+    return g, V, Q @ V
+
+
+def liked_vectors(eig: tuple, solve: dict, told: np.ndarray, weight: float) -> np.ndarray:
+    """One new user per row of ``told`` (movie rows, n each), each movie at confidence ``weight``: the vectors
+    serve.foldin.als_vector solves, p = (a0 s G + X^T W X + reg (n + a0 M)^nu I)^-1 X^T w (before the recent
+    popularity's scaling), here in G's eigenbasis, where the first and last terms are one diagonal D, through the
+    Woodbury identity: p' = y - D^-1 X'^T (W^-1 + X' D^-1 X'^T)^-1 X' y with y = D^-1 X'^T w and X' = X V; p = V
+    p'. n x n solves, every user's at once, instead of d x d ones (float64)."""
+    g, V, QV = eig
+    users, n = told.shape
+    M = QV.shape[0]
+    lam = float(solve["reg"]) * (n + float(solve["a0"]) * M) ** float(solve["reg_exponent"])
+    D = float(solve["a0"]) * float(solve["user_unobserved"]) * g + lam
+    X = QV[told]  # users x n x d
+    y = X.sum(axis=1) * weight / D  # users x d
+    inner = np.eye(n) / weight + np.einsum("und,umd->unm", X / D, X)
+    t = np.linalg.solve(inner, np.einsum("und,ud->un", X, y)[..., None])[..., 0]
+    return (y - np.einsum("und,un->ud", X, t) / D) @ V.T
+
+
+def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int) -> tuple[list[float], dict] | None:
+    """(the weight for each n of TOLD, {"users": [users scored at each n], "valid": [the chosen weight's mean
+    NDCG@10 at each n], "alone": [the fold-in alone's]}) on ``ds``'s train and valid splits, for the selected
+    als model ``f`` (train.factors' dict, recent popularity added where the run adds it) whose user solve is
+    ``solve`` (training.als.user_solve); ``liked_weight``: a liked movie's confidence in it. None without a
+    validation user that has a training rating."""
+    from embedrec.metrics import ndcg_at_k
+    from embedrec.serve.foldin import trend_scaled
+
+    tr, va = ds.splits["train"], ds.splits.get("valid")
+    if va is None or not len(va) or not len(tr):
+        return None
+    Q = np.asarray(f["movie_factors"], np.float64)
+    M = Q.shape[0]
+    counts = np.bincount(tr.movie, minlength=M)
+    bias = f.get("movie_bias")
+    bm = np.zeros(M) if bias is None else np.asarray(bias, np.float64)
+    trained = (counts > 0) & (bm > UNTRAINED_BIAS)
+    if trained.sum() <= K:
+        return None
+    zp = standard_popularity(counts, trained)
+    n_train = np.bincount(tr.user, minlength=ds.n_users)
+    users = np.unique(va.user)
+    users = users[n_train[users] > 0]
+    if not users.size:
+        return None
+    rng = np.random.default_rng(seed)
+    cap = int(min(USERS, max(MIN_USERS, SCORES // M)))
+    if users.size > cap:
+        users = np.sort(rng.choice(users, cap, replace=False))
+    pos = np.full(ds.n_users, -1, np.int64)
+    pos[users] = np.arange(users.size)
+    mine_tr = pos[tr.user] >= 0
+    seen_keys = np.unique(pos[tr.user[mine_tr]] * M + tr.movie[mine_tr])  # (user position, movie) of train
+    mine_va = pos[va.user] >= 0
+    truth_keys = np.setdiff1d(np.unique(pos[va.user[mine_va]] * M + va.movie[mine_va]), seen_keys)
+    n_truth = np.bincount(truth_keys // M, minlength=users.size)
+    G = Q.T @ Q
+    eig = gram_eig(Q, G)
+    mean = Q.mean(axis=0)
+    by_user = tr.movie[mine_tr][np.argsort(pos[tr.user[mine_tr]], kind="stable")]  # each user's, in turn
+    starts = np.concatenate([[0], np.cumsum(np.bincount(pos[tr.user[mine_tr]], minlength=users.size))])
+    chosen, scored, best_values, alone = [], [], [], []
+    for n in TOLD:
+        idx = np.flatnonzero((np.diff(starts) >= n) & (n_truth > 0))
+        if idx.size < MIN_USERS:
+            chosen.append(chosen[-1] if chosen else 0.0)
+            scored.append(int(idx.size))
+            best_values.append(None)
+            alone.append(None)
+            continue
+        told = np.stack([rng.choice(by_user[starts[i]:starts[i + 1]], n, replace=False) for i in idx])
+        P = trend_scaled(liked_vectors(eig, solve, told, liked_weight), Q, solve, G, mean, n)[0]
+        values = np.zeros((idx.size, len(WEIGHTS)))
+        step = max(1, (1 << 22) // M)
+        for s0 in range(0, idx.size, step):
+            part = idx[s0:s0 + step]
+            S = P[s0:s0 + part.size] @ Q.T + bm
+            St = S[:, trained]
+            Z = (S - St.mean(axis=1, keepdims=True)) / np.maximum(St.std(axis=1, keepdims=True), 1e-12)
+            Z[:, ~trained] = -np.inf
+            sizes = starts[part + 1] - starts[part]  # what the user rated is never listed
+            rated = np.concatenate([by_user[starts[i]:starts[i + 1]] for i in part])
+            Z[np.repeat(np.arange(part.size), sizes), rated] = -np.inf
+            L = min(CANDIDATES, M - 1)
+            top = np.argpartition(-Z, L, axis=1)[:, :L]
+            top_pop = np.argpartition(-np.where(np.isfinite(Z), zp, -np.inf), L, axis=1)[:, :L]
+            cand = np.sort(np.hstack([top, top_pop]), axis=1)
+            zc = np.take_along_axis(Z, cand, axis=1)
+            zc[:, 1:][cand[:, 1:] == cand[:, :-1]] = -np.inf  # a movie in both lists: once
+            hit = np.isin(part[:, None] * M + cand, truth_keys)
+            zpc = zp[cand]
+            for k, w in enumerate(WEIGHTS):
+                sc = zc + w * zpc
+                best = np.argpartition(-sc, K - 1, axis=1)[:, :K]
+                best = np.take_along_axis(best, np.argsort(-np.take_along_axis(sc, best, axis=1), axis=1,
+                                                           kind="stable"), axis=1)
+                values[s0:s0 + part.size, k] = ndcg_at_k(np.take_along_axis(hit, best, axis=1).astype(np.float64),
+                                                         n_truth[part], K)
+        means = values.mean(axis=0)
+        k = int(np.argmax(means))  # the first (smallest) weight of the best
+        w = WEIGHTS[k] if not chosen else min(WEIGHTS[k], chosen[-1])
+        chosen.append(w)
+        scored.append(int(idx.size))
+        best_values.append(round(float(means[WEIGHTS.index(w)]), 6))
+        alone.append(round(float(means[0]), 6))
+    return chosen, {"users": scored, "valid": best_values, "alone": alone}

@@ -1,0 +1,165 @@
+"""train.als_newuser_prior (serve/prior.py, training/newuser_prior.py): the most popular movies' weight in the list
+of a new user folded in from a few movies, chosen on valid per number of told movies. Pure functions against
+hand-computed values, the batched solve against the fold-in's own, then known answers: chosen where new users'
+next movies follow popularity, served by recommend_new (and `recommend --liked`), explained, off at 0."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import embedrec as er
+from embedrec.config import load_config
+from embedrec.data.dataset import Dataset, Interactions
+from embedrec.errors import ArtifactError, ConfigError
+from embedrec.model.factors import Factors
+from embedrec.serve import foldin, prior
+from embedrec.training import newuser_prior
+
+
+def test_weight_reads_the_table_linearly_in_log_n_and_holds_its_ends():
+    table = [8.0, 6.0, 5.0, 3.0, 2.0, 1.0, 0.5]  # at 1, 2, 3, 5, 10, 20, 50 told movies
+    assert prior.weight(table, 1) == 8.0 and prior.weight(table, 3) == 5.0 and prior.weight(table, 50) == 0.5
+    assert prior.weight(table, 400) == 0.5  # from 50 on: the last
+    t = (math.log(4) - math.log(3)) / (math.log(5) - math.log(3))
+    assert prior.weight(table, 4) == pytest.approx(5.0 + t * (3.0 - 5.0))
+    assert prior.weight(table, 0) == 0.0 and prior.weight(2.5, 7) == 2.5 and prior.weight(None, 3) == 0.0
+
+
+def test_standard_popularity_is_the_log_count_standardised_over_the_trained_movies():
+    counts = np.array([0, 1, 3, 7, 5])
+    trained = np.array([False, True, True, True, True])
+    x = np.log1p(np.array([1.0, 3.0, 7.0, 5.0]))
+    want = np.concatenate([[0.0], (x - x.mean()) / x.std()])
+    np.testing.assert_allclose(prior.standard_popularity(counts, trained), want)
+    assert prior.scale(np.array([9.0, 1.0, 2.0, 3.0, 4.0]), trained, 2.0) == pytest.approx(2 * np.std([1, 2, 3, 4.0]))
+    assert prior.scale(np.ones(5), trained, 2.0) == 2.0 and prior.scale(np.arange(5.0), trained, 0.0) == 0.0
+
+
+def test_the_batched_solve_gives_the_fold_ins_vectors():
+    rng = np.random.default_rng(0)
+    Q = rng.normal(size=(60, 6)).astype(np.float32) * 0.3
+    factors = Factors(np.zeros((1, 6), np.float32), Q, None, None)
+    solve = {"loss": "als", "a0": 0.4, "user_unobserved": 2.0, "reg": 0.05, "reg_exponent": 1.0, "recency": 0.0,
+             "trend": 0.0}
+    gram, mean = foldin.movie_gram_mean(factors)
+    Q64 = Q.astype(np.float64)
+    told = np.array([[3, 17, 40], [5, 6, 59]])
+    got = newuser_prior.liked_vectors(newuser_prior.gram_eig(Q64, Q64.T @ Q64), solve, told, 1.5)
+    for row, rows in zip(got, told):
+        want = foldin.als_vector(factors, solve, gram, mean, rows, np.full(rows.size, 1.5))
+        np.testing.assert_allclose(row, want, rtol=1e-5, atol=1e-7)
+
+
+def _taste_and_popularity(seed=0, n_users=500, n_movies=150, clusters=8, per_user=30):
+    """Users with a taste (a cluster of movies) for a third of their movies and the most popular (Zipf) for the
+    rest, each row in train, valid or test at random (80/10/10): a new user's next movies follow popularity."""
+    rng = np.random.default_rng(seed)
+    cluster = rng.integers(0, clusters, n_movies)
+    pop = 1.0 / np.arange(1, n_movies + 1) ** 1.0
+    pop /= pop.sum()
+    u, m = [], []
+    for user in range(n_users):
+        mine: set[int] = set()
+        while len(mine) < per_user:
+            pick = int(rng.choice(np.flatnonzero(cluster == user % clusters))) if rng.random() < 1 / 3 \
+                else int(rng.choice(n_movies, p=pop))
+            mine.add(pick)
+        u += [user] * len(mine)
+        m += sorted(mine)
+    u, m = np.array(u), np.array(m)
+    part = rng.choice(np.array(["train", "valid", "test"]), u.size, p=[0.8, 0.1, 0.1])
+    parts = {s: Interactions(u[part == s].astype(np.int32), m[part == s].astype(np.int32),
+                             np.ones(int((part == s).sum()), np.float32), None) for s in ("train", "valid", "test")}
+    users = pd.DataFrame({"user_idx": np.arange(n_users), "user_id": np.arange(1, n_users + 1)})
+    movies = pd.DataFrame({"movie_idx": np.arange(n_movies), "movie_id": np.arange(1, n_movies + 1),
+                           "title": [f"m{i}" for i in range(n_movies)], "year": 2000, "genres": [["Drama"]] * n_movies})
+    return Dataset(None, {"name": "taste", "rating_scale": [1.0, 1.0]}, users, movies, parts)
+
+
+def _cfg(*more):
+    return load_config(None, ["model.dim=16", "train.epochs=6", "train.threads=1", "train.als_dims=[]", *more])
+
+
+@pytest.fixture(scope="module")
+def chosen():
+    return er.train(_taste_and_popularity(), _cfg())
+
+
+def test_valid_chooses_a_weight_for_each_history_length_that_never_grows(chosen):
+    weights = chosen.config.train.als_newuser_prior
+    assert isinstance(weights, list) and len(weights) == len(prior.TOLD)
+    assert weights[0] > 0 and all(a >= b for a, b in zip(weights, weights[1:]))
+    got = chosen.metrics["selection"]["newuser_prior_valid"]
+    assert got["valid"][0] > got["alone"][0]  # one told movie: the prior's valid score above the fold-in's alone
+    assert chosen.engine.training_ratings["solve"]["newuser_prior"] == weights  # served as chosen
+    assert chosen.engine.prior_weight(1) == weights[0]
+
+
+def test_the_prior_lifts_new_users_with_one_movie_above_the_fold_in_alone(chosen):
+    """Known answer: users told one movie of their training rows (their least popular: a taste's), scored on their
+    test movies, served with the chosen prior against the same model with it off (weight 0)."""
+    ds = _taste_and_popularity()
+    off = er.train(ds, _cfg("train.als_newuser_prior=0"))
+    assert off.engine.prior_weight(1) == 0.0
+    tr, te = ds.splits["train"], ds.splits["test"]
+    gains = []
+    for user in range(0, 500, 2):
+        rows = tr.movie[tr.user == user]
+        truth = set((te.movie[te.user == user] + 1).tolist())
+        if not truth or not rows.size:
+            continue
+        liked = [int(rows.max()) + 1]  # movie ids are rows + 1; the highest row, the least popular
+        hits = [len(truth & set(m.recommend_new(liked=liked, k=10).movie_ids[0].tolist())) for m in (chosen, off)]
+        gains.append(hits[0] - hits[1])
+    se = np.std(gains) / np.sqrt(len(gains))
+    assert np.mean(gains) > 2 * se and np.mean(gains) > 0.1, (np.mean(gains), se)  # more of their test movies
+
+
+def test_a_huge_weight_serves_the_most_popular_movies_and_zero_the_fold_in_alone(tmp_path):
+    ds = _taste_and_popularity()
+    big = er.train(ds, _cfg("train.als_newuser_prior=1000"))
+    counts = np.bincount(ds.splits["train"].movie, minlength=150) + np.bincount(ds.splits["valid"].movie,
+                                                                                minlength=150)
+    listed = big.recommend_new(liked=[1], k=5).movie_ids[0] - 1
+    assert 0 not in listed  # the told movie is not recommended
+    assert (np.diff(counts[listed]) <= 0).all() and counts[listed[0]] == counts[1:].max()
+    zero = er.train(ds, _cfg("train.als_newuser_prior=0"))
+    e = zero.engine
+    p, b, seen = e.fold_in(liked=[1, 7])
+    want, _ = e.recommend_vector(p, b, 5, seen)
+    np.testing.assert_array_equal(zero.recommend_new(liked=[1, 7], k=5).movie_ids[0], e.movie_ids[want])
+
+
+def test_an_explanation_of_a_new_users_list_adds_the_prior_to_the_movies_own_term(chosen):
+    recs = chosen.recommend_new(liked=[3, 40], k=4)
+    for ex, score in zip(recs.explain(n=2)[0], recs.scores[0]):
+        total = float(np.sum(ex.contributions)) + ex.others + ex.bias + ex.remainder
+        assert total == pytest.approx(float(score), rel=1e-4, abs=1e-5)
+        assert ex.bias != 0.0  # the prior's share: c z_m
+
+
+@pytest.mark.parametrize("value", ["-1", "lots", "[1, 2]", "[1, 2, 3, 4, 5, 6, -1]", "2000"])
+def test_bad_values_are_refused_with_the_key(value):
+    with pytest.raises(ConfigError, match="train.als_newuser_prior"):
+        load_config(None, [f"train.als_newuser_prior={value}"])
+
+
+def test_a_manifest_solve_without_the_prior_serves_none_and_a_bad_one_is_refused():
+    solve = {"loss": "als", "a0": 0.2, "user_unobserved": 1.0, "reg": 0.02, "reg_exponent": 1.0, "recency": 0.0}
+    got = foldin.checked_training_ratings({"min_rating": None, "rating_weight": 0.0, "solve": solve}, "m.json")
+    assert prior.weight(got["solve"].get("newuser_prior", 0.0), 1) == 0.0
+    with pytest.raises(ArtifactError, match="training_ratings.solve.newuser_prior"):
+        foldin.checked_training_ratings({"solve": {**solve, "newuser_prior": [1.0, 2.0]}}, "m.json")
+    with pytest.raises(ArtifactError, match="training_ratings.solve.newuser_prior is -1"):
+        foldin.checked_training_ratings({"solve": {**solve, "newuser_prior": -1}}, "m.json")
+
+
+def test_explain_of_a_new_user_scores_each_movie_as_its_list_does(chosen):
+    recs = chosen.recommend_new(liked=[3, 40], k=3)
+    for movie, score in zip(recs.movie_ids[0], recs.scores[0]):
+        ex = chosen.explain(None, int(movie), liked=[3, 40])
+        assert ex.score == pytest.approx(float(score), rel=1e-4, abs=1e-5)
