@@ -313,7 +313,7 @@ def test_an_als_fold_in_repeats_the_training_users_solve(implicit_models):
     rec = implicit_models["plain"]
     solve = rec.training_ratings["solve"]
     assert set(solve) == {"loss", "a0", "user_unobserved", "reg", "reg_exponent", "recency", "trend", "trend_activity",
-                          "trend_n0"}
+                          "trend_n0", "newuser_prior"}
     assert 0.001 <= solve["a0"] <= 1 and solve["recency"] == 0  # a random split: auto chose no recency weight
     P = np.asarray(rec.factors.user)
     cosines, overlaps = [], []

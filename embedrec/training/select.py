@@ -537,10 +537,9 @@ def choose_newuser_prior(ds, cfg, selected):
         return cfg
     weights, detail = got
     selected.newuser_prior = detail
-    log.info("als_newuser_prior auto: a new user told 1, 3, 10, 50 movies weighs the most popular %s (valid NDCG@10 "
-             "of users folded in from as many: %s, the fold-in alone %s)",
-             ", ".join(f"{weights[newuser_prior.TOLD.index(n)]:g}" for n in (1, 3, 10, 50)),
-             ", ".join("-" if v is None else f"{v:.4f}" for v in detail["valid"]),
+    log.info("als_newuser_prior auto: a new user told %s movies weighs the most popular %s (valid ndcg@10 of "
+             "validation users told as many: %s; the fold-in alone %s)", ", ".join(map(str, newuser_prior.TOLD)),
+             ", ".join(f"{w:g}" for w in weights), ", ".join("-" if v is None else f"{v:.4f}" for v in detail["valid"]),
              ", ".join("-" if v is None else f"{v:.4f}" for v in detail["alone"]))
     return cfg.updated({"train.als_newuser_prior": weights})
 
