@@ -2,8 +2,10 @@
 told movies, chosen on valid.
 
 Each of up to :data:`USERS` validation users (those with a training rating, drawn from ``split.seed``) plays a new
-user: for each n of serve.prior.TOLD it tells n of its training movies drawn at random, liked (as ``recommend
---liked`` gives them), and is folded in against the selected model's movies exactly as serving folds one in
+user: for each n of serve.prior.TOLD it tells n of its training movies, liked (as ``recommend --liked`` gives
+them): where the ratings have times, every other user its first n and the rest n drawn at random, for how a new
+user picks what it tells is not known (told at random, ML-100K's users were served best at a weight near 7 for
+one movie; told their first, near 30: BENCHMARKS.md, session 53); it is then folded in against the selected model's movies exactly as serving folds one in
 (serve.foldin.als_vector's solve, here through the Gram matrix's eigenvectors and the Woodbury identity: n x n
 systems instead of d x d, the same vector). Its list is scored for each weight of :data:`WEIGHTS` against its
 valid movies, every training movie of its own left out (what it rated is not to be recommended, told or not), and
@@ -103,7 +105,10 @@ def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int) -> tuple[li
     G = Q.T @ Q
     eig = gram_eig(Q, G)
     mean = Q.mean(axis=0)
-    by_user = tr.movie[mine_tr][np.argsort(pos[tr.user[mine_tr]], kind="stable")]  # each user's, in turn
+    timed = tr.timestamp is not None
+    keys = (tr.movie[mine_tr], tr.timestamp[mine_tr], pos[tr.user[mine_tr]]) if timed else \
+        (tr.movie[mine_tr], pos[tr.user[mine_tr]])
+    by_user = tr.movie[mine_tr][np.lexsort(keys)]  # each user's movies in turn, oldest first where timed
     starts = np.concatenate([[0], np.cumsum(np.bincount(pos[tr.user[mine_tr]], minlength=users.size))])
     chosen, scored, best_values, alone = [], [], [], []
     for n in TOLD:
@@ -114,7 +119,8 @@ def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int) -> tuple[li
             best_values.append(None)
             alone.append(None)
             continue
-        told = np.stack([rng.choice(by_user[starts[i]:starts[i + 1]], n, replace=False) for i in idx])
+        told = np.stack([by_user[starts[i]:starts[i] + n] if timed and j % 2 else  # its first n, or n at random
+                         rng.choice(by_user[starts[i]:starts[i + 1]], n, replace=False) for j, i in enumerate(idx)])
         P = trend_scaled(liked_vectors(eig, solve, told, liked_weight), Q, solve, G, mean, n)[0]
         values = np.zeros((idx.size, len(WEIGHTS)))
         step = max(1, (1 << 22) // M)
