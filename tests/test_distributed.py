@@ -102,8 +102,16 @@ def _plain(prepared: Path, run: Path, epochs: int, resume: bool = False, extra: 
 
 
 def _solve(run: Path) -> dict:
-    """The users' solve a run's manifest records for a new user's fold-in (training_ratings.solve)."""
-    return json.loads((run / "current" / "manifest.json").read_text())["training_ratings"]["solve"]
+    """The users' solve a run's manifest records for a new user's fold-in (training_ratings.solve), but its new
+    users' popularity prior (:func:`_prior`)."""
+    solve = json.loads((run / "current" / "manifest.json").read_text())["training_ratings"]["solve"]
+    return {k: v for k, v in solve.items() if k != "newuser_prior"}
+
+
+def _prior(run: Path):
+    """train.als_newuser_prior as the run serves it: one process chooses it on valid, torchrun's ranks do not
+    (auto is off there; docs/known-gaps.md)."""
+    return json.loads((run / "current" / "manifest.json").read_text())["training_ratings"]["solve"]["newuser_prior"]
 
 
 def _arrays(run: Path) -> dict:
@@ -283,6 +291,7 @@ def test_a_one_process_checkpoint_resumes_on_ranks(prepared, tmp_path):
         np.testing.assert_allclose(a[name], w[name], atol=1e-4, rtol=0, err_msg=name)
     # without a refit the fit saw train only: the sharded publish records that a0, not train+valid's
     assert _solve(run) == pytest.approx(_solve(tmp_path / "whole"), abs=1e-12)
+    assert _prior(run) == 0.0 and isinstance(_prior(tmp_path / "whole"), list)  # the ranks choose none
 
 
 def test_a_sharded_resume_whose_first_checkpoint_is_lost_is_refused_in_one_line(prepared, tmp_path):

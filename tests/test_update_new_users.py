@@ -66,7 +66,8 @@ def row_of(m, user) -> int:
 @pytest.mark.parametrize("name", ["taste", "hits", "weighted", "counts"])
 def test_a_new_user_is_the_fold_in_of_its_ratings(runs, synth_runs, tmp_path, name):
     """A user added by update-users gets, to float rounding, the vector a new user's fold-in solves from the same
-    ratings (recommend_new(rated=...)), so the same list with the same scores; its seen movies are all it rated
+    ratings (recommend_new(rated=...)), so the same list with the same scores (the fold-in's, the new users'
+    popularity prior apart); its seen movies are all it rated
     (those below data.min_rating at weight 0, the rest at the fold-in's weights, 1 + g/2 of a rating's, recorded);
     its explanation splits its scores exactly. Over the run's variants: the recency weight ('taste'), recent
     popularity and activity weights (its divisor, 'hits'), rating weights and data.min_rating ('weighted'), counts
@@ -82,8 +83,10 @@ def test_a_new_user_is_the_fold_in_of_its_ratings(runs, synth_runs, tmp_path, na
             rated = dict(zip(movies, (3, 1, 2, 1, 1, 1)))
         else:
             rated = dict.fromkeys(movies, 1)
-        per_request = m.recommend_new(rated=rated, k=20)
-        folded = e.fold_in(rated=rated)[0]
+        folded, b, told = e.fold_in(rated=rated)
+        # the fold-in's own list: an added user is served as a trained one, without the popularity prior a new
+        # user's list adds (train.als_newuser_prior; docs/known-gaps.md)
+        ids, scores = e.recommend_vector(folded, b, 20, told)
         solve, n_users = e.training_ratings["solve"], e.P.shape[0]
         P = np.asarray(e.P).copy()
     assert solve["recency"] > 0 or name == "counts"
@@ -103,8 +106,8 @@ def test_a_new_user_is_the_fold_in_of_its_ratings(runs, synth_runs, tmp_path, na
         np.testing.assert_allclose(e.P[row], folded, rtol=1e-5, atol=1e-6 * np.abs(folded).max())
         assert np.asarray(e.P[:n_users]).tobytes() == P.tobytes()  # the run's users keep their bytes
         res = m.recommend(NEW, k=20)
-        assert list(res.movie_ids[0]) == list(per_request.movie_ids[0])
-        np.testing.assert_allclose(res.scores[0], per_request.scores[0], rtol=1e-5)
+        assert list(res.movie_ids[0]) == list(e.movie_ids[ids])
+        np.testing.assert_allclose(res.scores[0], scores, rtol=1e-5)
         seen, w = e.seen(row), e.solve_arrays()[0][e.seen_ptr[row]:e.seen_ptr[row + 1]]
         got = {int(e.movie_ids[r]): float(x) for r, x in zip(seen, w)}
         assert set(got) == set(rated)
