@@ -51,10 +51,58 @@ __all__ = ["clean", "format_summary", "ingest"]  # format_summary: embedrec inge
 log = logging.getLogger("embedrec")
 
 
-def _sha256(paths: list[Path]) -> dict[str, str]:
-    from embedrec.fsutil.integrity import sha256_file
+def _stamps(cfg: DataConfig) -> dict[str, tuple]:
+    """Each file ingest is about to read (``readers.source_files``: the source's, data.movies) by its absolute path,
+    stamped (``integrity.read_stamp``) before a byte of it is read; none for a release by its name (its cached copy,
+    checked as it is read) or standard input, nor where the source cannot be listed (``read_source`` says why)."""
+    import os
 
-    return {p.name: sha256_file(p) for p in paths}
+    from embedrec.data.readers import source_files
+    from embedrec.fsutil.integrity import read_stamp
+
+    try:
+        files = source_files(cfg) or []
+    except (DataError, OSError):
+        return {}
+    stamps = {}
+    for p in files:
+        try:
+            stamps[os.path.abspath(p)] = read_stamp(p)
+        except OSError:
+            continue
+    return stamps
+
+
+def _sha256(paths: list[Path], before: dict[str, tuple]) -> dict[str, str]:
+    """Each file read's SHA-256 by name (the manifest's ``inputs``), refused where a file stamped ``before`` it was
+    read is not the same file once hashed (replaced, written to or removed while ingest read it), so that the rows
+    and the checksum recorded beside them are of one file (a known gap: the file read again after its rows were read
+    recorded a file replaced meanwhile by the new file's checksum). A DataFrame's cache file is compared without its
+    times (another call's ``mark_read`` sets them; its name is its content's hash)."""
+    import os
+
+    from embedrec.data.frames import cached_frame
+    from embedrec.fsutil.integrity import read_stamp, sha256_file
+
+    inputs = {}
+    for p in paths:
+        was = before.get(os.path.abspath(p))
+        try:
+            inputs[p.name] = sha256_file(p)
+            now = read_stamp(p) if was is not None else None
+        except FileNotFoundError:
+            if was is None:
+                raise
+            now = None
+        if was is None or now == was or (cached_frame(str(p)) and now is not None and now[:3] == was[:3]):
+            continue
+        how = ("removed" if now is None else "replaced by another file" if now[:2] != was[:2] else
+               f"written to: {was[2]:,} bytes, now {now[2]:,}" if now[2] != was[2] else
+               "written to: its modification time moved" if now[3] != was[3] else
+               "its inode changed: written to with its time set back, or its mode or links changed")
+        raise DataError(f"'{p}' changed while ingest read it ({how}), so its rows and its checksum may be of "
+                        "different files; nothing was written: run the ingest again once the file is written whole")
+    return inputs
 
 
 def same_settings(manifest: dict, cfg: Config) -> bool:
@@ -246,7 +294,9 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
 
 def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool, progress: bool, full_config: dict | None,
             t0: float) -> dict:
+    before = _stamps(cfg)  # each source file as it is before a byte is read, compared once it is hashed (_sha256)
     raw = read_source(cfg, progress)
+    inputs = _sha256(raw.files, before)  # hashed once read: a file changed meanwhile is refused before a line is said
     if cfg.repeats == "auto":  # a table without ratings is a log of events, a pair's rows its count (as implicit
         # takes a click log); one with ratings keeps each pair's latest (a first-hour review: 21% of a click log's
         # rows dropped as repeated pairs by default)
@@ -382,7 +432,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         "format_version": FORMAT_VERSION,
         "embedrec_version": __version__,
         **summary,
-        "inputs": _sha256(raw.files),
+        "inputs": inputs,
         "config": full_config,
         # data.min_rating: auto's two values above 0 it learnt both as likes (config_ingest.two_values_train_warning)
         **({"two_positive_values": report_pair} if report_pair else {}),

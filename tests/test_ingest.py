@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import zipfile
 
@@ -900,3 +901,66 @@ def test_exact_copies_appended_leave_the_random_split_as_it_was(tmp_path):
     assert b.manifest["cleaning"]["exact_duplicates_dropped"] == 100
     for split in ("train", "valid", "test"):
         assert a.split_frame(split).equals(b.split_frame(split)), split
+
+
+def _replacing_reader(monkeypatch, path, change):
+    """ingestion.read_source made to read the source, then ``change`` a file of it: a file replaced or written to
+    while ingest reads it (its rows read, its checksum not yet taken)."""
+    import embedrec.ingestion as ingestion
+
+    real = ingestion.read_source
+
+    def reading(cfg, progress=False):
+        raw = real(cfg, progress)
+        change(path)
+        return raw
+
+    monkeypatch.setattr(ingestion, "read_source", reading)
+
+
+def _replace(path):
+    tmp = path.with_name(path.name + ".new")
+    tmp.write_text(path.read_text().replace(",5,", ",1,"))
+    os.replace(tmp, path)
+
+
+def _append(path):
+    with open(path, "a") as fh:
+        fh.write("9,1,3,1999\n")
+
+
+@pytest.mark.parametrize("change, how", [(_replace, "replaced by another file"), (_append, "written to: ")])
+def test_a_source_changed_while_ingest_reads_it_is_refused_and_nothing_is_written(tmp_path, small_cfg, monkeypatch,
+                                                                                   change, how):
+    """A known gap: the source's SHA-256 was taken by reading the file again once its rows were read, so a file
+    replaced meanwhile was recorded by the new file's checksum beside the old file's rows. Each file is stamped
+    (device, inode, size, mtime) before it is read and compared once hashed: a change is refused in one line."""
+    p = write(tmp_path / "r.csv", "user_id,movie_id,rating,timestamp\n" + "".join(
+        f"{u},{m},{(u * m) % 5 + 1},{1000 + u * 10 + m}\n" for u in range(1, 7) for m in range(1, 6)))
+    _replacing_reader(monkeypatch, p, change)
+    out = tmp_path / "ds"
+    with pytest.raises(DataError, match=re.escape(f"'{p}' changed while ingest read it ({how}")) as e:
+        run(small_cfg, p, out=out)
+    assert "nothing was written: run the ingest again" in str(e.value)
+    assert not out.exists() and list(tmp_path.glob(".ds*")) == []
+    monkeypatch.undo()  # read once, unchanged: its checksum is the file's
+    run(small_cfg, p, out=out)
+    import hashlib
+
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["inputs"] == {"r.csv": hashlib.sha256(p.read_bytes()).hexdigest()}
+
+
+def test_a_release_folders_movies_file_replaced_while_read_is_refused(ml100k_dir, small_cfg, monkeypatch):
+    """Every file a release's folder is read from is stamped (readers.source_files), u.item as u.data."""
+    item = ml100k_dir / "u.item"
+
+    def replace(path):
+        tmp = path.with_name("u.item.new")
+        tmp.write_bytes(path.read_bytes())
+        os.replace(tmp, path)  # the same bytes, another file: the rows read are not of the file hashed
+
+    _replacing_reader(monkeypatch, item, replace)
+    with pytest.raises(DataError, match=re.escape(f"'{item}' changed while ingest read it (replaced by another")):
+        run(small_cfg, ml100k_dir)
+    assert not (ml100k_dir.parent / "prepared").exists()

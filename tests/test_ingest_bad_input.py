@@ -2026,3 +2026,23 @@ def test_a_parquet_rating_column_of_yes_and_no_names_the_weights_that_read_it(tm
            f"latest kept), {recipe}; or store ratings as numbers" in line, line
     r, out = ingest(tmp_path, src, *shlex.split(recipe), quiet=True)
     assert r.exit_code == 0, r.stderr
+
+
+def test_a_source_replaced_while_ingest_reads_it_is_one_line(tmp_path, monkeypatch):
+    """The CLI's line of a source replaced while ingest read it (ingestion._sha256): what, which file, run again."""
+    import embedrec.ingestion as ingestion
+
+    p = tmp_path / "r.csv"
+    p.write_text(HEAD + ROWS)
+    real = ingestion.read_source
+
+    def reading(cfg, progress=False):
+        raw = real(cfg, progress)
+        (tmp_path / "new.csv").write_text(HEAD + ROWS.replace(",5,", ",4,"))
+        os.replace(tmp_path / "new.csv", p)
+        return raw
+
+    monkeypatch.setattr(ingestion, "read_source", reading)
+    r, out = ingest(tmp_path, p)
+    line = refused(r, out, f"'{p}' changed while ingest read it (replaced by another file)")
+    assert line.endswith("run the ingest again once the file is written whole"), line

@@ -62,6 +62,14 @@ def stat_key(path: str | Path) -> list[int]:
     return _key(os.stat(path))
 
 
+def read_stamp(path: str | Path) -> tuple[int, int, int, int, int]:
+    """What moves when a file is replaced or written in place: its device, inode, size, mtime and ctime (ns; the
+    ctime as :func:`stat_key`'s, which a program setting the mtime back cannot move back); taken before a reader
+    opens it and again once its rows are read and hashed, equal where the rows and the checksum are of one file."""
+    st = os.stat(path)
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+
 def _key(st: os.stat_result) -> list[int]:
     return [st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
 
