@@ -589,6 +589,7 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
     lists there); ``per_user`` and ``metrics``: :func:`finish_per_user`'s."""
     from embedrec.run_inputs import run_dataset
 
+    check_user_ids(run)  # the run's own damage, before its dataset is looked for
     ds = run_dataset(run, dataset_dir, moved_to)  # refuses a dataset other than the one the run was trained on
     f = run_factors(run)
     result = evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'",
@@ -602,6 +603,16 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
     if lists is not None:
         lists(result, ds)  # the caller's, a layer above: other runs and lists scored on the same dataset
     return finish_per_user(result, split, per_user, metrics)
+
+
+def check_user_ids(run) -> None:
+    """Refuse a run whose user ids hold an id twice, as every lookup of them does (``IdMap.check_unique``, the line
+    recommend, export and verify give), though evaluate looks none up: it ranks the dataset's users by row (session
+    51's red team: a re-sealed run's user_ids.npy holding an id twice was scored). ``evaluate_opened`` checks the
+    model's run, ``evaluate_against.open_against`` each other run."""
+    from embedrec.serve.catalogue import Catalogue
+
+    Catalogue.from_run(run).users.check_unique()
 
 
 def run_factors(run) -> dict:

@@ -81,6 +81,7 @@ def open_against(runs: dict, split: str, model_rec: dict, counts: tuple, model: 
     ``model_rec``, the model's record of its dataset; ``counts``, its (users, movies); ``model``: the model as a
     message names it) and, on ``split`` valid, not refit on train+valid (valid is its training data then). Said
     before anything is scored; the runs opened here so far are let go where one is refused."""
+    from embedrec.evaluate import check_user_ids
     from embedrec.run import load_run
 
     opened: dict = {}
@@ -88,6 +89,7 @@ def open_against(runs: dict, split: str, model_rec: dict, counts: tuple, model: 
         for name, given in runs.items():
             run = given if hasattr(given, "manifest") else load_run(given)
             opened[name] = run
+            check_user_ids(run)  # an id twice: refused as the model's run is
             where = str(given) if run is not given else str(from_here(run.path))
             check_same_data(run, where, model_rec, counts, model)
             if split == "valid" and run.manifest.get("refit"):

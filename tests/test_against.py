@@ -165,6 +165,32 @@ def test_runs_of_another_dataset_split_or_ingest_are_refused_in_one_line(runs):
                   "json").exit_code == 0  # on test the refit run is paired (the figures of a refit, as its own)
 
 
+def test_a_run_whose_user_ids_hold_an_id_twice_is_refused_as_model_and_as_against(runs, tmp_path):
+    """Session 51's red team: evaluate, which looks no id up, scored a re-sealed run whose user_ids.npy held an id
+    twice, where recommend, export and verify refuse it. It is refused now, in their line, as the model's run and
+    as an --against run, before anything is scored."""
+    import os
+    from pathlib import Path
+
+    from embedrec.errors import cli_terms
+    from embedrec.run_fixes import run_fix
+    from embedrec.run_publish import _record_checksums
+
+    bad = tmp_path / "twice"
+    shutil.copytree(runs / "exp4", bad, symlinks=True)
+    folder = Path(os.path.realpath(bad / "current"))
+    ids = np.load(folder / "user_ids.npy")
+    ids[3] = ids[2]
+    np.save(folder / "user_ids.npy", ids)
+    _record_checksums(folder)
+    line = (f"error: run '{folder}': user_ids.npy holds user id {ids[2]} twice (rows 2 and 3); "
+            f"{cli_terms(run_fix(folder))}\n")
+    for args in (("--run", bad), ("--run", runs / "exp", "--against", bad)):
+        r = invoke("evaluate", *args, "-k", "10")
+        assert (r.exit_code, r.stdout, r.stderr) == (1, "", line), (args, r.stderr)
+    assert invoke("evaluate", "--run", runs / "exp", "--against", runs / "exp4", "-k", "10").exit_code == 0
+
+
 def test_the_library_takes_folders_opened_models_and_names(runs):
     """Model.evaluate(against=): a folder, an opened model (er.open), a list, or a dict {name: run}; names of
     evaluate's own rows and --lists' refused, as a run given twice under one name; an er.train model in memory

@@ -379,7 +379,8 @@ RESEALED = {  # a re-sealed run's edit the checksums pass: the file, the edit, w
                       lambda run, u: [["recommend", "--run", run, "--user", u],
                                       ["recommend", "--run", run, "--user", _id_of(run, "user", 5)],  # another id
                                       ["recommend", "--run", run, "--users", "-"],
-                                      ["export", "--run", run, "--topk-all", run.parent / "top.csv"]]),
+                                      ["export", "--run", run, "--topk-all", run.parent / "top.csv"],
+                                      ["evaluate", "--run", run]]),  # which looks no id up (session 53)
     "movie id twice": ("movie_ids.npy", _twice, "movie_ids.npy holds movie id {m} twice (rows 0 and 1)",
                        lambda run, u: [["recommend", "--run", run, "--movie", _id_of(run, "movie", 5)],
                                        ["recommend", "--run", run, "--user", u, "--exclude",
