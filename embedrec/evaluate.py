@@ -597,12 +597,22 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
     updated = updated_rows(run, ds, split)
     if updated is not None:
         result["updates"] = updated
-    index = run.manifest.get("index") or {}
-    if index.get("kind", "flat") != "flat":  # the model row ranks exactly; recommend serves through this index
-        result["served_index"] = {"kind": index["kind"], "recall@10": index.get("recall@10")}
+    served = served_index(run)
+    if served is not None:
+        result["served_index"] = served
     if lists is not None:
         lists(result, ds)  # the caller's, a layer above: other runs and lists scored on the same dataset
     return finish_per_user(result, split, per_user, metrics)
+
+
+def served_index(run) -> dict | None:
+    """{"kind", "recall@10"} of the approximate index ``run`` serves through (hnsw, ivf, ...; its recall of the exact
+    lists when built), whose lists can differ a little from its row's, which ranks every movie exactly; None for a
+    flat index. The model's, and each --against run's (``evaluate_against.score_against``)."""
+    index = run.manifest.get("index") or {}
+    if index.get("kind", "flat") == "flat":
+        return None
+    return {"kind": index["kind"], "recall@10": index.get("recall@10")}
 
 
 def check_user_ids(run) -> None:

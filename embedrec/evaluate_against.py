@@ -148,9 +148,17 @@ def score_against(result: dict, ds: Dataset, split: str, ks, runs: dict, device=
     the latter against the training counts the model's were measured on, ``result["beyond_accuracy"]``), as
     ``result["splits"][split][name]``, its per-user values joined to ``result["per_user"]`` as ``name:ndcg@10``,
     ..., ``name:rmse``, ``name:mae``; ``result["against"]``: {name: {"run": its folder, "updates": where
-    update-users re-solved its users (evaluate.updated_rows)}}."""
+    update-users re-solved its users (evaluate.updated_rows), "served_index": the approximate index it serves
+    through (evaluate.served_index)}}, the row's ``users_untrained`` as the model's."""
     from embedrec.beyond import catalogue
-    from embedrec.evaluate import check_split, fit_splits, run_factors, score_factors, updated_rows
+    from embedrec.evaluate import (
+        check_split,
+        fit_splits,
+        run_factors,
+        score_factors,
+        served_index,
+        updated_rows,
+    )
     from embedrec.run_layout import run_of
 
     counted = (result.get("beyond_accuracy") or {}).get("popularity_counted_on")
@@ -165,6 +173,9 @@ def score_against(result: dict, ds: Dataset, split: str, ks, runs: dict, device=
         row[name], frame = score_factors(f, run.explicit, ds, split, ks, fit_splits(split, refit),
                                          cat if cat is not None else catalogue(ds, fit_splits(split, refit)), device)
         said[name] = {"run": os.path.abspath(run_of(run.path))}
+        served = served_index(run)
+        if served is not None:  # its row ranks exactly, as the model's does
+            said[name]["served_index"] = served
         updated = updated_rows(run, ds, split, f"{what}'s")
         if updated is not None:
             said[name]["updates"] = updated

@@ -233,3 +233,46 @@ def test_cli_help_names_against():
     r = invoke("evaluate", "-h")
     assert r.exit_code == 0 and "--against RUN" in r.stdout and "embedrec evaluate --run runs/a --against runs/b" \
         in r.stdout
+
+
+def test_an_against_runs_index_and_untrained_users_are_said_as_the_models(tmp_path):
+    """Session 52 left the lines evaluate says of the model's run alone unsaid of an --against run: the note of an
+    approximate index it serves through (its row ranks exactly) and the warning of users with no trained vector
+    (its users_untrained, in the JSON only). Each is said now, naming the run; a flat run and one with every user
+    trained say neither."""
+    import embedrec as er
+    from embedrec.config import load_config
+
+    rows = [(u, m, 4, 1000 + u * 10 + m) for u in range(1, 21) for m in range(1, 9)]
+    rows += [(u, m, 4, 800_000 + u * 10 + m) for u in range(1, 21) for m in range(9, 11)]
+    rows += [(u, m, 4, 900_000 + u * 10 + m) for u in range(21, 31) for m in range(1, 9)]  # test only: no vector
+    src = tmp_path / "r.csv"
+    src.write_text("user_id,movie_id,rating,timestamp\n" + "".join(f"{u},{m},{r},{t}\n" for u, m, r, t in rows))
+    sets = (f"data.prepared={tmp_path / 'ds'}", "split.method=global_time", "split.test=0.3", "split.valid=0.1",
+            "split.cold_start=true", "model.objective=implicit", "model.dim=4", "train.threads=1",
+            "train.refit=false", f"data.cache_dir={tmp_path / 'cache'}")
+    er.ingest(str(src), load_config(None, sets))
+    for name in ("a", "b"):
+        cfg = load_config(None, (*sets, f"run.dir={tmp_path / name}", f"train.seed={ord(name)}"))
+        er.train(str(tmp_path / "ds"), cfg).save(cfg.run.dir)
+    r = invoke("index", "rebuild", "--run", tmp_path / "b", "--set", "index.kind=hnsw", "--set", "index.hnsw_m=8")
+    assert r.exit_code == 0, r.stderr
+    recall = json.loads(r.stdout)["recall@10"]
+    r = invoke("evaluate", "--run", tmp_path / "a", "--against", tmp_path / "b", "-k", "5", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(r.stdout)
+    assert got["splits"]["test"]["b"]["users_untrained"] == 10 == got["splits"]["test"]["model"]["users_untrained"]
+    assert got["against"]["b"]["served_index"] == {"kind": "hnsw", "recall@10": recall}
+    assert "served_index" not in got  # the model's own index is flat: no note of it
+    lines = r.stderr.splitlines()
+    assert [line for line in lines if line.startswith("note: ")] == [
+        f"note: run 'b''s row (--against) ranks every movie exactly; recommend serves it through its hnsw index "
+        f"(recall@10 {recall:.4f} of the exact lists when built), so its lists can differ a little: score them with "
+        f"export --run {tmp_path / 'b'} --topk-all FILE then evaluate --lists FILE"], r.stderr
+    untrained = [line for line in lines if "of the users scored on test have no training rating" in line]
+    assert len(untrained) == 2 and "so the model has no vector for them" in untrained[0], r.stderr
+    assert untrained[1].startswith("10 of the users scored on test") and \
+        "so run 'b' (--against) has no vector for them" in untrained[1], r.stderr
+    r = invoke("evaluate", "--run", tmp_path / "b", "--against", tmp_path / "a", "-k", "5")  # the other way round
+    assert r.exit_code == 0 and "recommend serves through this run's hnsw index" in r.stderr and \
+        "run 'a''s row (--against)" not in r.stderr and "so run 'a' (--against) has no vector" in r.stderr, r.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING
 
 import click
@@ -100,17 +101,21 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, against, metric
              "metric is a mean over the others)" if skipped else "")
     served = metrics.get("served_index")
     if served:  # a first-hour review: with an hnsw index, the served lists scored 0.451052 against the row's 0.451175
-        recall = served.get("recall@10")
         log.info("note: the model row ranks every movie exactly; recommend serves through this run's %s index%s, so "
                  "its lists can differ a little: score them with export --topk-all FILE then evaluate --lists FILE",
-                 served["kind"], f" (recall@10 {recall:.4f} of the exact lists when built)" if recall is not None else "")
+                 served["kind"], _recall_said(served))
     if untrained:  # a review: a cold-start split's users without a vector were averaged in without a word
-        log.warning("%s of the users scored on %s have no training rating (split.cold_start's, or, on a run trained "
-                    "without a refit, users first seen in valid), so the model has no "
-                    "vector for them: their lists, in its figures, come from the movie biases alone (the catalogue's "
-                    "own order where the model has none); recommend answers them with --fallback popular (the most "
-                    "popular movies; those of its latest window where the model adds recent popularity, "
-                    "train.als_trend, as in these figures)", f"{untrained:,}", split)
+        log.warning("%s", _untrained_said(untrained, split, "the model"))
+    for name, run in (metrics.get("against") or {}).items():  # each --against run's, as the model's (session 53)
+        served = run.get("served_index")
+        if served:
+            log.info("note: run '%s''s row (--against) ranks every movie exactly; recommend serves it through its %s "
+                     "index%s, so its lists can differ a little: score them with export --run %s --topk-all FILE "
+                     "then evaluate --lists FILE", name, served["kind"], _recall_said(served),
+                     shlex.quote(run["run"]))
+        untrained = metrics["splits"][split].get(name, {}).get("users_untrained", 0)
+        if untrained:
+            log.warning("%s", _untrained_said(untrained, split, f"run '{name}' (--against)"))
     if any(n.strip().lower() == "ild" for text in metric_texts for n in text.split(",")) and \
             not (metrics.get("beyond_accuracy") or {}).get("genres"):
         log.warning("ild: the movies of this dataset have no genres, so their lists have no genre diversity to "
@@ -127,6 +132,21 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, against, metric
         metrics_out(metrics, fmt, shown=shown)
     else:
         metrics_out(metrics, fmt)
+
+
+def _recall_said(served: dict) -> str:
+    recall = served.get("recall@10")
+    return f" (recall@10 {recall:.4f} of the exact lists when built)" if recall is not None else ""
+
+
+def _untrained_said(n: int, split: str, who: str) -> str:
+    """The warning of the ``n`` users scored on ``split`` that ``who`` (the model, or an --against run) has no
+    trained vector for."""
+    return (f"{n:,} of the users scored on {split} have no training rating (split.cold_start's, or, on a run trained "
+            f"without a refit, users first seen in valid), so {who} has no vector for them: their lists, in its "
+            "figures, come from the movie biases alone (the catalogue's own order where it has none); "
+            "recommend answers them with --fallback popular (the most popular movies; those of its latest window "
+            "where the model adds recent popularity, train.als_trend, as in these figures)")
 
 
 def _paired_said(paired: dict) -> str:
