@@ -417,3 +417,97 @@ def test_the_weights_offered_are_whole_words_within_their_room_by_hand(monkeypat
         assert columns._yaml_key(text) == written
         assert load_config(None, [f"data.event_weights={{{written}: 2}}"]).data.event_weights == {text: 2.0}
     assert shorten("a\u202eb\u200f\x85") == "a\\u202eb\\u200f\\x85" and shorten("é ü") == "é ü"
+
+
+def test_a_column_named_in_a_set_is_written_whole_and_reads_back_by_hand():
+    """columns.column_set: the --set a message offers names its column whole (session 52's red team: a name of more
+    than 60 characters was cut with '[...]'), in YAML's quotes where --set's YAML would read it as something else
+    and in the shell's where a shell would split it, and it reads back as that name; the library's form KEY='NAME'
+    where either is needed; None beyond WEIGHTS_MAX characters."""
+    import shlex
+
+    from embedrec.data.columns import WEIGHTS_MAX, column_set
+
+    key = "data.columns.rating"
+    assert column_set(key, "stars") == (f"{key}=stars", f"{key}=stars")  # plain: as before
+    assert column_set(key, "yes") == (f"'{key}=\"yes\"'", f"{key}='yes'")
+    for name in ("s" * 61, "n" * (WEIGHTS_MAX - 1), "yes", "5", "a b", "it's", "x#y", "a\u202eb", " lead", "null",
+                 "a: b", "-x", "~", "é ü"):
+        cli, lib = column_set(key, name)
+        assert load_config(None, shlex.split(cli)).data.columns.rating == name, cli
+        assert "[...]" not in cli and "\u202e" not in cli
+        assert lib == f"{key}={name}" if cli == f"{key}={name}" else lib == f"{key}={name!r}"
+    assert column_set(key, "n" * (WEIGHTS_MAX + 1)) is None and column_set(key, "a b" * 100) is None
+
+
+@pytest.mark.parametrize("length", [61, 150])
+def test_the_missing_rating_columns_advice_names_a_long_column_whole_and_pastes(tmp_path, monkeypatch, length):
+    """The known gap of session 52's red team: the advice of a file without a rating column wrote its column of
+    event types, or the column closest to the one named, cut at 60 characters in the --set it offered. Each is
+    written whole now: pasted, the --set reads the file."""
+    import re
+    import shlex
+
+    from embedrec.cli import app
+
+    monkeypatch.setattr(app._State, "config_path", None)
+    monkeypatch.setattr(app._State, "overrides", ())
+    long = "event type " + "x" * (length - 12) + "!"  # a space and a '!': quoted for the shell, and by YAML
+    src = tmp_path / "shop.csv"
+    src.write_text(f"customer,item,{long}\n" + "".join(f"u{u},{m},{'view' if m % 2 else 'buy'}\n"
+                                                          for u in range(1, 7) for m in range(1, 6)))
+    r = invoke("ingest", src, "-o", tmp_path / "a", *NO_SPLIT)
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "[...]" not in r.stderr.split("summed), ")[1], r.stderr
+    offered = re.search(r"summed\), (--set .*?}'), or --set", r.stderr).group(1)
+    assert shlex.split(offered)[:2] == ["--set", f'data.columns.rating="{long}"'], offered
+    r = invoke("ingest", src, "-o", tmp_path / "a", *NO_SPLIT, *shlex.split(offered))
+    assert r.exit_code == 0, r.stderr
+    # the column closest to a rating column named with a typo: 'did you mean' it, whole
+    rated = tmp_path / "rated.csv"
+    rated.write_text(f"customer,movie,{long}\n" + "".join(f"{u},{m},{(u + m) % 5 + 1}\n" for u in range(1, 7)
+                                                      for m in range(1, 6)))
+    typo = long[:-2] + "y!"  # a letter off: no column differs from it only in case, spaces or punctuation
+    r = invoke("ingest", rated, "-o", tmp_path / "b", *NO_SPLIT, "--set", f"data.columns.rating={typo}")
+    offered = re.search(r"did you mean (--set '[^']*')", r.stderr)
+    assert r.exit_code == 1 and offered and "[...]" not in offered.group(1), r.stderr
+    r = invoke("ingest", rated, "-o", tmp_path / "b", *NO_SPLIT, *shlex.split(offered.group(1)))
+    assert r.exit_code == 0, r.stderr
+
+
+def test_a_column_name_too_long_to_write_is_named_without_a_command(tmp_path):
+    """A column name beyond WEIGHTS_MAX characters: no --set is offered (it would not fit a line), the column is
+    named shortened, with its length, and the weights mapping is still offered."""
+    long = "e" * 400
+    src = tmp_path / "shop.csv"
+    src.write_text(f"customer,item,{long}\n" + "".join(f"u{u},{m},{'view' if m % 2 else 'buy'}\n"
+                                                          for u in range(1, 7) for m in range(1, 6)))
+    r = invoke("ingest", src, "-o", tmp_path / "a", *NO_SPLIT)
+    assert r.exit_code == 1 and (
+        f"to weigh them (your weights; a pair's events summed), set data.columns.rating to its column "
+        f"'{long[:28]}[...]{long[:27]}' (its name, 400 characters, too long to write here), with a weight for each "
+        "in data.event_weights (--set 'data.event_weights={view: 1, buy: 2}'), or --set data.columns.rating=null"
+    ) in r.stderr, r.stderr
+
+
+def test_the_unread_times_warning_names_a_long_column_whole_and_pastes(tmp_path, monkeypatch):
+    """A column of Unix times the names do not tell is offered as data.columns.timestamp, its name whole and quoted
+    as it pastes (errors.set_hint wrote it whole for the shell, but 'yes' or '5' read back through YAML otherwise)."""
+    import re
+    import shlex
+
+    from embedrec.cli import app
+
+    monkeypatch.setattr(app._State, "config_path", None)
+    monkeypatch.setattr(app._State, "overrides", ())
+    name = "when it was watched " + "w" * 70
+    src = tmp_path / "r.csv"
+    src.write_text(f"user_id,movie_id,rating,{name}\n" + "".join(
+        f"{u},{m},{(u + m) % 5 + 1},{1_600_000_000 + u * 100 + m}\n" for u in range(1, 7) for m in range(1, 6)))
+    r = invoke("ingest", src, "-o", tmp_path / "a", "--set", "split.valid=0", "--set", "split.test=0")
+    assert r.exit_code == 0, r.stderr
+    offered = re.search(r"holds Unix times: (--set '[^']*') to read them", r.stderr)
+    assert offered and shlex.split(offered.group(1))[1] == f'data.columns.timestamp="{name}"', r.stderr
+    r = invoke("ingest", src, "-o", tmp_path / "b", "--set", "split.valid=0", "--set", "split.test=0",
+               *shlex.split(offered.group(1)))
+    assert r.exit_code == 0 and load_dataset(tmp_path / "b").split_frame("train")["timestamp"].min() == \
+        1_600_000_101, r.stderr

@@ -21,7 +21,7 @@ import pandas as pd
 
 from embedrec.data.parsing import WarnedNote, plain_name
 from embedrec.data.sniff import _is_number
-from embedrec.errors import UNSAFE_CHARS, DataError, marked, set_hint, shorten
+from embedrec.errors import UNSAFE_CHARS, DataError, marked, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig
@@ -77,6 +77,31 @@ def _typed(col: str, found: list[str]) -> str:
     another column is named so."""
     bare = col.strip()
     return bare if bare and (bare == col or bare not in found) else col
+
+
+def column_set(key: str, name: str) -> tuple[str, str] | None:
+    """(the CLI's ``KEY=NAME`` for ``--set``, the library's) naming the column ``name`` whole, each as plain as it
+    reads back: the name in YAML's double quotes where --set's YAML would read it as something else ('yes', '5', a
+    space, a control character; :func:`_yaml_key`), the whole argument in the shell's quotes where a shell would
+    split it, and the library's ``KEY='NAME'`` where either is needed; None where the name so written is longer
+    than WEIGHTS_MAX characters (no command then: session 52's red team found a name of more than 60 characters
+    cut with '[...]' inside the --set the missing-rating-column advice offered, which could not be pasted)."""
+    value = _yaml_key(name)
+    if len(value) > WEIGHTS_MAX:
+        return None
+    cli = shlex.quote(f"{key}={value}")
+    return (cli, cli) if value == name and cli == f"{key}={value}" else (cli, f"{key}={name!r}")
+
+
+def _set_said(sets: list[tuple[str, str]]) -> str:
+    """«--set A --set B|A, B»: ``column_set``'s pairs as one mark (the CLI's form alone where a name holds a
+    character of the mark: errors.marked)."""
+    return marked(" ".join(f"--set {c}" for c, _ in sets), ", ".join(lib for _, lib in sets))
+
+
+def _too_long(key: str, name: str) -> str:
+    """What a message says in place of a command naming a column too long to write (column_set's None)."""
+    return f"set {key} to its column {shorten(name, 60)!r} (its name, {len(name):,} characters, too long to write here)"
 
 
 def _close_column(col: str, found: list[str], wanted: dict) -> list[str]:
@@ -139,15 +164,17 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
         "user, movie, rating, timestamp)" if looks_like_data else ""
     if len(missing) > 1:  # every missing column in one line, not one run each
         named = [f"the {role.replace('_id', '')} ('{col}')" for col, role, _ in missing]
-        sets = " ".join(f"--set data.columns.{keys[role]}={shorten(_typed(close[0], found), 60) if close else 'NAME'}"
-                        for col, role, close in missing)
-        names = "" if "=NAME" not in sets else \
+        sets = []  # each a close column's whole name, else NAME (one too long to write whole too)
+        for _, role, close in missing:
+            key = f"data.columns.{keys[role]}"
+            sets.append((close and column_set(key, _typed(close[0], found))) or (f"{key}=NAME",) * 2)
+        names = "" if not any(c.endswith("=NAME") for c, _ in sets) else \
             f", each NAME one of: {shorten(', '.join(_typed(c, found) for c in found), 200)}"
-        if "data.columns.rating=NAME" in sets:
+        if ("data.columns.rating=NAME",) * 2 in sets:
             names += (" («data.columns.rating=null|{'data.columns.rating': None}» if the file has no ratings: every row "
                       "then counts as rating 1)")
         raise DataError(f"{label}: no columns for {', '.join(named[:-1])} and {named[-1]}; name them with "
-                        f"«{sets}»{names}{tail}")
+                        f"{_set_said(sets)}{names}{tail}")
     for col, role, close in missing:
         key = f"data.columns.{keys[role]}"
         free = [c for c in found if c not in wanted] or found  # not the columns read as the others already (a
@@ -162,15 +189,22 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
                 name, values = next(iter(texts.items()))
                 weights, kept, left = weights_mapping((v, i + 1) for i, v in enumerate(values))
                 typed = _typed(name, found)
-                events = (f"; its column {name!r} holds event types ({shorten(', '.join(values[:6]), 80)}"
-                          f"{', ...' if len(values) > 6 else ''}): to weigh them (your weights; a pair's events "
-                          "summed), ")
-                events += (f"«--set {key}={shorten(typed, 60)} --set "
-                           f"{shlex.quote(f'data.event_weights={{{weights}}}')}|{key}={typed!r}, "
-                           f"data.event_weights={kept!r}»{left_out(left, len(values))}" if kept else
-                           f"«--set {key}={shorten(typed, 60)}|{key}={typed!r}» with a weight for each in "
-                           "data.event_weights (the words are too long to write here)")
-        hint = f"; did you mean «--set {key}={shorten(_typed(close[0], found), 60)}»" if close else \
+                column = column_set(key, typed)
+                events = (f"; its column {shorten(name, 60)!r} holds event types "
+                          f"({shorten(', '.join(values[:6]), 80)}{', ...' if len(values) > 6 else ''}): to weigh them "
+                          "(your weights; a pair's events summed), ")
+                mapping = (shlex.quote(f"data.event_weights={{{weights}}}"), f"data.event_weights={kept!r}")
+                if column is None:  # the weights alone, where they fit
+                    events += f"{_too_long(key, typed)}, with a weight for each in data.event_weights"
+                    events += f" ({_set_said([mapping])}{left_out(left, len(values))})" if kept else ""
+                elif kept:
+                    events += _set_said([column, mapping]) + left_out(left, len(values))
+                else:
+                    events += (f"{_set_said([column])} with a weight for each in data.event_weights (the words are too "
+                               "long to write here)")
+        column = column_set(key, _typed(close[0], found)) if close else None
+        hint = f"; did you mean {_set_said([column])}" if column else \
+            f"; did you mean to {_too_long(key, _typed(close[0], found))}" if close else \
             f"; set {key} to one of: {shorten(', '.join(_typed(str(c), found) for c in free), 200)}" if free else \
             "; no other column holds numbers"
         hint += events
@@ -204,9 +238,11 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
             also = f" (and {', '.join(repr(c) for c in more)} {'hold' if len(more) > 1 else 'holds'} times too)" \
                 if more else ""
             # a warning, not a note: the file's times go unread (a review of session 50: -q hid it)
+            key, typed = "data.columns.timestamp", _typed(col, found)
+            column = column_set(key, typed)
             notes.append(WarnedNote(f"{label}: no 'timestamp' column: ratings without times (a time-based split and "
-                                    f"the recency weight need them); column {col!r} holds {kind}{also}: "
-                                    f"{set_hint('data.columns.timestamp', _typed(col, found))} to read them"))
+                                    f"the recency weight need them); column {shorten(col, 60)!r} holds {kind}{also}: "
+                                    f"{_set_said([column]) if column else _too_long(key, typed)} to read them"))
         else:
             notes.append(f"{label}: no 'timestamp' column{which}: ratings without times (a time-based split and the "
                          "recency weight need them; «--set data.columns.timestamp=NAME» names another column)")
