@@ -75,34 +75,18 @@ def _stamps(cfg: DataConfig) -> dict[str, tuple]:
 
 def _sha256(paths: list[Path], before: dict[str, tuple]) -> dict[str, str]:
     """Each file read's SHA-256 by name (the manifest's ``inputs``), refused where a file stamped ``before`` it was
-    read is not the same file once hashed (replaced, written to or removed while ingest read it), so that the rows
-    and the checksum recorded beside them are of one file (a known gap: the file read again after its rows were read
-    recorded a file replaced meanwhile by the new file's checksum). A DataFrame's cache file is compared without its
-    times (another call's ``mark_read`` sets them; its name is its content's hash)."""
+    read is not the same file once hashed (``integrity.sha256_as_read``: replaced, written to or removed while
+    ingest read it), so that the rows and the checksum recorded beside them are of one file (a known gap: the file
+    read again after its rows were read recorded a file replaced meanwhile by the new file's checksum). A
+    DataFrame's cache file is compared without its times (another call's ``mark_read`` sets them; its name is its
+    content's hash)."""
     import os
 
     from embedrec.data.frames import cached_frame
-    from embedrec.fsutil.integrity import read_stamp, sha256_file
+    from embedrec.fsutil.integrity import sha256_as_read
 
-    inputs = {}
-    for p in paths:
-        was = before.get(os.path.abspath(p))
-        try:
-            inputs[p.name] = sha256_file(p)
-            now = read_stamp(p) if was is not None else None
-        except FileNotFoundError:
-            if was is None:
-                raise
-            now = None
-        if was is None or now == was or (cached_frame(str(p)) and now is not None and now[:3] == was[:3]):
-            continue
-        how = ("removed" if now is None else "replaced by another file" if now[:2] != was[:2] else
-               f"written to: {was[2]:,} bytes, now {now[2]:,}" if now[2] != was[2] else
-               "written to: its modification time moved" if now[3] != was[3] else
-               "its inode changed: written to with its time set back, or its mode or links changed")
-        raise DataError(f"'{p}' changed while ingest read it ({how}), so its rows and its checksum may be of "
-                        "different files; nothing was written: run the ingest again once the file is written whole")
-    return inputs
+    return {p.name: sha256_as_read(p, before.get(os.path.abspath(p)), "the ingest", times=not cached_frame(str(p)))
+            for p in paths}
 
 
 def same_settings(manifest: dict, cfg: Config) -> bool:

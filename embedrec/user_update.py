@@ -79,6 +79,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         run = load_run(run_dir)
         engine = Recommender(run)
         check_resolvable(engine, lasting=True)
+        stamp = _stamp(source)  # the file as it is before it is read, compared once it is hashed (_file_sha256)
         raw = read_ratings(source, as_ingested(run, data_cfg, given, source), engine)
         pairs = _file_pairs(raw, engine, strict, new_users)
         plan = _plan(engine, pairs)
@@ -87,7 +88,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         n_users = int(engine.P.shape[0]) + plan.users_added
         record = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   "ratings": {"source": source if source == "-" else str(Path(source).resolve()),
-                              "sha256": _file_sha256(source, raw), "rows": int(len(raw.ratings))},
+                              "sha256": _file_sha256(source, raw, stamp), "rows": int(len(raw.ratings))},
                   "users": plan.users_solved, "users_added": plan.users_added, "users_named": plan.users_named,
                   "users_in_all": in_all, "n_users": n_users, "pairs": plan.pairs_added,
                   "pairs_solved": plan.pairs_solved, "before": run.path.name}
@@ -295,11 +296,26 @@ def _ratings_source(ratings) -> str:
     return source
 
 
-def _file_sha256(source: str, raw: RawData) -> str | None:
-    """The SHA-256 of the ratings file read (None for standard input or a pipe, read once: nothing to hash again)."""
-    from embedrec.fsutil.integrity import sha256_file
+def _stamp(source: str) -> tuple | None:
+    """The ratings file ``source`` stamped before it is read (``integrity.read_stamp``); None for standard input,
+    or where it cannot be (read_ratings says why)."""
+    from embedrec.fsutil.integrity import read_stamp
 
-    return sha256_file(source) if raw.files else None
+    if source == "-":
+        return None
+    try:
+        return read_stamp(source)
+    except OSError:
+        return None
+
+
+def _file_sha256(source: str, raw: RawData, stamp: tuple | None) -> str | None:
+    """The SHA-256 of the ratings file read (None for standard input or a pipe, read once: nothing to hash again),
+    refused where it is not the file ``stamp`` stamped before it was read (``integrity.sha256_as_read``: replaced
+    or written to while update-users read it; its checksum was then the new file's, beside the old file's rows)."""
+    from embedrec.fsutil.integrity import sha256_as_read
+
+    return sha256_as_read(source, stamp, "update-users") if raw.files else None
 
 
 def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender) -> RawData:

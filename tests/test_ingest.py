@@ -939,7 +939,7 @@ def test_a_source_changed_while_ingest_reads_it_is_refused_and_nothing_is_writte
         f"{u},{m},{(u * m) % 5 + 1},{1000 + u * 10 + m}\n" for u in range(1, 7) for m in range(1, 6)))
     _replacing_reader(monkeypatch, p, change)
     out = tmp_path / "ds"
-    with pytest.raises(DataError, match=re.escape(f"'{p}' changed while ingest read it ({how}")) as e:
+    with pytest.raises(DataError, match=re.escape(f"'{p}' changed while it was read ({how}")) as e:
         run(small_cfg, p, out=out)
     assert "nothing was written: run the ingest again" in str(e.value)
     assert not out.exists() and list(tmp_path.glob(".ds*")) == []
@@ -961,6 +961,6 @@ def test_a_release_folders_movies_file_replaced_while_read_is_refused(ml100k_dir
         os.replace(tmp, path)  # the same bytes, another file: the rows read are not of the file hashed
 
     _replacing_reader(monkeypatch, item, replace)
-    with pytest.raises(DataError, match=re.escape(f"'{item}' changed while ingest read it (replaced by another")):
+    with pytest.raises(DataError, match=re.escape(f"'{item}' changed while it was read (replaced by another")):
         run(small_cfg, ml100k_dir)
     assert not (ml100k_dir.parent / "prepared").exists()

@@ -2044,5 +2044,5 @@ def test_a_source_replaced_while_ingest_reads_it_is_one_line(tmp_path, monkeypat
 
     monkeypatch.setattr(ingestion, "read_source", reading)
     r, out = ingest(tmp_path, p)
-    line = refused(r, out, f"'{p}' changed while ingest read it (replaced by another file)")
+    line = refused(r, out, f"'{p}' changed while it was read (replaced by another file)")
     assert line.endswith("run the ingest again once the file is written whole"), line

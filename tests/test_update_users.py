@@ -786,6 +786,36 @@ def test_a_held_lock_is_busy_and_a_copied_out_model_is_read_only(runs, tmp_path)
 
 
 # ------------------------------------------------------------------------------------ the command
+def test_a_ratings_file_replaced_while_update_users_reads_it_is_refused(runs, tmp_path, monkeypatch):
+    """The update's record held the SHA-256 of the ratings file read again once its rows were read: a file replaced
+    meanwhile was recorded by the new file's checksum beside the old file's ratings. It is stamped before it is read
+    and compared once hashed (integrity.sha256_as_read, as ingest's sources): one line, nothing published."""
+    import embedrec.user_update as user_update
+
+    run = copy_run(runs["taste"], tmp_path / "run")
+    served = os.readlink(run / "current")
+    f = write_ratings(tmp_path / "since.csv", [(2, 1, 1), (2, 3, 1)])
+    real = user_update.read_ratings
+
+    def reading(source, data_cfg, engine):
+        raw = real(source, data_cfg, engine)
+        write_ratings(tmp_path / "new.csv", [(2, 5, 1)]).replace(f)
+        return raw
+
+    monkeypatch.setattr(user_update, "read_ratings", reading)
+    r = invoke("update-users", "--ratings", f, "--run", run, "--set", "data.header=true")
+    assert (r.exit_code, r.stdout) == (1, "") and one_line(r) == (
+        f"error: '{f}' changed while it was read (replaced by another file), so its rows and its checksum may be of "
+        "different files; nothing was written: run update-users again once the file is written whole"), r.stderr
+    assert os.readlink(run / "current") == served
+    monkeypatch.undo()  # read once, unchanged: its checksum is the file's
+    r = invoke("update-users", "--ratings", f, "--run", run, "--set", "data.header=true")
+    import hashlib
+
+    assert r.exit_code == 0 and json.loads(r.stdout)["ratings"]["sha256"] == \
+        hashlib.sha256(f.read_bytes()).hexdigest(), r.stderr
+
+
 def test_the_command(runs, tmp_path):
     """stdout holds the update's record (JSON) alone, stderr what was done; the new folder serves recommend --user,
     export --topk-all and --explain; standard input is read with '-'; errors are one line."""

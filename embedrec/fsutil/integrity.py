@@ -70,6 +70,31 @@ def read_stamp(path: str | Path) -> tuple[int, int, int, int, int]:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
 
 
+def sha256_as_read(path: str | Path, was: tuple | None, rerun: str, times: bool = True) -> str:
+    """The SHA-256 of ``path``, a file read after :func:`read_stamp` stamped it ``was`` (None: not stamped, hashed
+    alone), refused where it is not that file once hashed (replaced, written to or removed while it was read), so
+    that rows and the checksum recorded beside them are of one file: a DataError naming the file, how it changed and
+    that nothing was written, ``rerun`` (what to run again: 'the ingest') once it is written whole. ``times``:
+    False compares its device, inode and size alone (a file another call marks read by setting its times)."""
+    from embedrec.errors import DataError
+
+    try:
+        digest = sha256_file(path)
+        now = read_stamp(path) if was is not None else None
+    except FileNotFoundError:
+        if was is None:
+            raise
+        digest, now = "", None
+    if was is None or now == was or (not times and now is not None and now[:3] == was[:3]):
+        return digest
+    how = ("removed" if now is None else "replaced by another file" if now[:2] != was[:2] else
+           f"written to: {was[2]:,} bytes, now {now[2]:,}" if now[2] != was[2] else
+           "written to: its modification time moved" if now[3] != was[3] else
+           "its inode changed: written to with its time set back, or its mode or links changed")
+    raise DataError(f"'{path}' changed while it was read ({how}), so its rows and its checksum may be of different "
+                    f"files; nothing was written: run {rerun} again once the file is written whole")
+
+
 def _key(st: os.stat_result) -> list[int]:
     return [st.st_ino, st.st_mtime_ns, st.st_ctime_ns]
 
