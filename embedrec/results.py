@@ -279,7 +279,7 @@ def explained(engine: Recommender, solve, user_id, movies, n: int) -> list[Expla
         rest[top] = False
         out.append(Explanation(engine, user_id, sp.movie, sp.score, solve.rows[top], sp.parts[top],
                                np.asarray(solve.weights, np.float64)[top], float(sp.parts[rest].sum()),
-                               int(rest.sum()), sp.bias, sp.remainder, sp.clip))
+                               int(rest.sum()), sp.bias, sp.remainder, sp.clip, sp.prior))
     return out
 
 
@@ -292,10 +292,11 @@ class Explanation:
     first; ``others``: the sum of the other ``n_others`` rated movies' terms; ``bias``: the movie's bias (recent
     popularity where the run adds it, train.als_trend; else 0); ``remainder``: what the served vector holds beyond
     the exact solve of the user's rated movies (a known user's vector is training's few conjugate-gradient steps
-    towards it: small; a new user's is float rounding). The parts add up:
-    ``sum(contributions) + others + bias + remainder == score``, the score ``predict`` gives for the pair.
-    ``to_rows()``/``to_frame()`` list them (a column ``term``: rated, other_rated, movie_bias, remainder) so a
-    frame's ``contribution`` column sums to the score.
+    towards it: small; a new user's is float rounding); ``prior``: in a new user's list, the popularity prior's
+    part (serve.prior, train.als_newuser_prior; else 0). The parts add up:
+    ``sum(contributions) + others + bias + prior + remainder == score``, the score ``predict`` gives for the pair
+    (a new user's list's score with the prior). ``to_rows()``/``to_frame()`` list them (a column ``term``: rated,
+    other_rated, movie_bias, popularity, remainder) so a frame's ``contribution`` column sums to the score.
 
     An explicit model's new user (a ridge solve, serve.explain): ``weights`` are the residual ratings (the rating
     less mu + b_j), ``bias`` is the baseline mu + b_m (term ``baseline``), and ``clip`` what the clip of the
@@ -303,12 +304,14 @@ class Explanation:
     clip + remainder == score``; 0 for an als model."""
 
     def __init__(self, engine: Recommender, user_id, movie_row: int, score: float, rows, contributions, weights,
-                 others: float, n_others: int, bias: float, remainder: float, clip: float = 0.0):
+                 others: float, n_others: int, bias: float, remainder: float, clip: float = 0.0,
+                 prior: float = 0.0):
         self._engine, self._rows = engine, np.asarray(rows, np.int64)
         self.user_id = user_id
         self.movie_id = py_id(engine.movie_ids[movie_row])
         self.score, self.others, self.n_others = float(score), float(others), int(n_others)
         self.bias, self.remainder, self.clip = float(bias), float(remainder), float(clip)
+        self.prior = float(prior)
         self.movie_ids = FrozenList(py_id(m) for m in engine.movie_ids[self._rows])
         self.contributions = _frozen_array(np.asarray(contributions, np.float64))
         self.weights = _frozen_array(np.asarray(weights, np.float64))
@@ -319,6 +322,7 @@ class Explanation:
     def __setstate__(self, state: dict) -> None:  # unpickled or deep-copied: its arrays read-only again
         self.__dict__.update(state)
         self.__dict__.setdefault("clip", 0.0)  # pickled before an explicit model's new user was explained
+        self.__dict__.setdefault("prior", 0.0)  # pickled before a new user's popularity prior
         for name in ("contributions", "weights", "shares"):
             setattr(self, name, _frozen_array(getattr(self, name)))
 
@@ -340,6 +344,8 @@ class Explanation:
             text += f", {'baseline' if self._engine.explicit else 'movie bias'} {self.bias:+.4f}"
         if self.clip:
             text += f", clip {self.clip:+.4f}"
+        if self.prior:
+            text += f", popularity {self.prior:+.4f}"
         return (f"<Explanation: {who}, movie {self.movie_id!r}: score {self.score:.4f} = {text}, remainder "
                 f"{self.remainder:+.2g}>")
 
@@ -363,13 +369,15 @@ class Explanation:
         the other rated movies' and the remainder: {'term', 'movie_id', 'title', 'contribution', 'share'} each
         (movie_id and title None but for a rated movie)."""
         items = self.items()
-        if not self._engine.explicit:
-            return items
 
         def part(term: str, c: float) -> dict:
             s = self._share(c)
             return {"term": term, "movie_id": None, "title": None, "contribution": c,
                     "share": None if not np.isfinite(s) else float(s)}
+
+        if not self._engine.explicit:  # a new user's popularity prior first, where its list has one
+            return [part("popularity", self.prior), *({"term": "rated", **it} for it in items)] if self.prior \
+                else items
 
         return [part("baseline", self.bias), *({"term": "rated", **it} for it in items),
                 *([part("clip", self.clip)] if self.clip else [])]
@@ -377,7 +385,8 @@ class Explanation:
     def to_rows(self) -> Iterator[dict]:
         """One dict per part (term, movie_id, title, weight, contribution, share): each listed rated movie
         ('rated'), then the other rated movies together ('other_rated', where there are any), the movie's bias
-        ('movie_bias', where it is not 0) and the 'remainder': their contributions add up to the score."""
+        ('movie_bias', where it is not 0), a new user's popularity prior ('popularity', where its list has one) and
+        the 'remainder': their contributions add up to the score."""
         titles = self._engine.titles
         for m, r, w, c, s in zip(self.movie_ids, self._rows.tolist(), self.weights.tolist(),
                                  self.contributions.tolist(), self.shares.tolist()):
@@ -386,6 +395,7 @@ class Explanation:
         extra = [("other_rated", self.others, f"the other {self.n_others} rated movies")] if self.n_others else []
         extra += [("baseline" if self._engine.explicit else "movie_bias", self.bias, None)] if self.bias else []
         extra += [("clip", self.clip, None)] if self.clip else []
+        extra += [("popularity", self.prior, "the most popular movies (train.als_newuser_prior)")] if self.prior else []
         extra.append(("remainder", self.remainder, None))
         for term, c, title in extra:
             yield {"term": term, "movie_id": None, "title": title, "weight": None, "contribution": c,

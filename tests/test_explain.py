@@ -201,7 +201,7 @@ def _adds_up(xs: list, rel: float) -> None:
     score among them (a score near 0 has a remainder as small as any other's)."""
     top = max(abs(x.score) for x in xs)
     for x in xs:
-        total = x.contributions.sum() + x.others + x.bias + x.remainder
+        total = x.contributions.sum() + x.others + x.bias + x.prior + x.remainder  # (a new user's prior)
         assert total == pytest.approx(x.score, abs=1e-12)
         assert abs(x.remainder) <= rel * top, (x.remainder, x.score, top)
 
@@ -383,8 +383,9 @@ def test_recommend_explain_adds_a_because_column_in_every_format(als_runs):
                              for b in first)
     r = _run(run, "--user", "17", "--explain", "--format", "csv", "--set", "recommend.explain=1")
     assert r.stdout.splitlines()[1].count(";") == 0 and r.stdout.splitlines()[0].endswith(",because")
-    r = _run(run, "--liked", "1,2,3", "--explain", "--format", "json")
-    assert r.exit_code == 0 and all(len(x["because"]) == 3 for x in json.loads(r.stdout))
+    r = _run(run, "--liked", "1,2,3", "--explain", "--format", "json")  # the popularity prior's part first, if any
+    assert r.exit_code == 0 and all(len([b for b in x["because"] if b.get("term") != "popularity"]) == 3
+                                    for x in json.loads(r.stdout))
     r = _run(run, "--user", "99999", "--fallback", "popular", "--explain", "--format", "tsv")
     assert r.exit_code == 0 and all(line.endswith("\t") for line in r.stdout.splitlines()[1:])
     assert "note: --explain: user 99999 is not in the training data" in r.stderr
@@ -597,6 +598,7 @@ def test_rated_alone_and_a_title_are_explained_as_liked_is(als_runs):
     r = _run(run, "--rated", f"{ids[0]}=5,{ids[1]}=4", "--explain", "--format", "jsonl")
     assert r.exit_code == 0, r.stderr
     rows = [json.loads(line) for line in r.stdout.splitlines()]
-    assert rows and all(row["because"] and row["because"][0]["movie_id"] in ids for row in rows)
+    assert rows and all([b for b in row["because"] if b.get("term") != "popularity"][0]["movie_id"] in ids
+                        for row in rows)  # (after the popularity prior's part, where the list has one)
     title = m.movie(ids[0])["title"]
     assert m.explain(17, title).movie_ids == m.explain(17, ids[0]).movie_ids

@@ -137,9 +137,12 @@ def test_a_huge_weight_serves_the_most_popular_movies_and_zero_the_fold_in_alone
 def test_an_explanation_of_a_new_users_list_adds_the_prior_to_the_movies_own_term(chosen):
     recs = chosen.recommend_new(liked=[3, 40], k=4)
     for ex, score in zip(recs.explain(n=2)[0], recs.scores[0]):
-        total = float(np.sum(ex.contributions)) + ex.others + ex.bias + ex.remainder
-        assert total == pytest.approx(float(score), rel=1e-4, abs=1e-5)
-        assert ex.bias != 0.0  # the prior's share: c z_m
+        total = float(np.sum(ex.contributions)) + ex.others + ex.bias + ex.prior + ex.remainder
+        assert total == pytest.approx(float(score), rel=1e-4, abs=1e-5) and abs(ex.remainder) < 1e-4
+        assert ex.prior != 0.0 and ex.bias == 0.0  # the prior's part, c z_m, apart from the movie's bias
+        terms = [r["term"] for r in ex.to_rows()]
+        assert "popularity" in terms and sum(r["contribution"] for r in ex.to_rows()) == pytest.approx(float(score))
+        assert ex.because()[0]["term"] == "popularity"  # recommend --explain's column names it first
 
 
 @pytest.mark.parametrize("value", ["-1", "lots", "[1, 2]", "[1, 2, 3, 4, 5, 6, -1]", "2000"])

@@ -68,7 +68,8 @@ class Split:
     """One movie's score in parts: ``score`` (the pair's score, as ``Factors.predict`` gives it), ``parts`` (each
     rated movie's term, in the order of the solve's rows), ``bias`` (the movie's bias: recent popularity where
     the run adds it; an explicit model's mu + b_m), ``clip`` (an explicit score's clip to the rating scale, 0
-    within it) and ``remainder`` (score - clip - bias - the parts' sum)."""
+    within it), ``prior`` (a new user's popularity prior, c z_m: serve.prior) and ``remainder`` (score - clip - bias -
+    prior - the parts' sum)."""
 
     movie: int
     score: float
@@ -76,6 +77,7 @@ class Split:
     bias: float
     remainder: float
     clip: float = 0.0
+    prior: float = 0.0  # a new user's popularity prior's part of the score (serve.prior), 0 elsewhere
 
 
 def split_scores(solve: UserSolve, factors: Factors, movies: np.ndarray) -> list[Split]:
@@ -96,11 +98,11 @@ def split_scores(solve: UserSolve, factors: Factors, movies: np.ndarray) -> list
                        np.asarray(np.take(factors.movie, movies, axis=0), np.float32))
     bias = np.zeros(movies.size) if factors.movie_bias is None else \
         np.asarray(np.take(factors.movie_bias, movies), np.float64)
-    if solve.prior is not None:  # a new user's popularity prior (serve.prior): part of the movie's own term
-        bias = bias + solve.prior[0] * np.asarray(np.take(solve.prior[1], movies), np.float64)
-    scores = scores + bias  # Factors.predict's number for the pair (an implicit model's; plus the prior's)
-    return [Split(int(m), float(s), p, float(b), float(s - b - p.sum()))
-            for m, s, p, b in zip(movies, scores, parts, bias)]
+    prior = np.zeros(movies.size) if solve.prior is None else \
+        solve.prior[0] * np.asarray(np.take(solve.prior[1], movies), np.float64)  # a new user's (serve.prior)
+    scores = scores + bias + prior  # Factors.predict's number for the pair (an implicit model's), the prior's added
+    return [Split(int(m), float(s), p, float(b), float(s - b - r - p.sum()), prior=float(r))
+            for m, s, p, b, r in zip(movies, scores, parts, bias, prior)]
 
 
 def _split_explicit(solve: UserSolve, factors: Factors, movies: np.ndarray) -> list[Split]:
@@ -156,6 +158,8 @@ def because_text(items: list[dict] | None) -> str | None:
 
     def said(it: dict) -> str:
         term = it.get("term", "rated")
+        if term == "popularity":  # a new user's popularity prior (serve.prior)
+            return "popular movies " + share(it)
         if term == "baseline":
             return f"baseline {it['contribution']:.3g}" + (f" ({share(it)})" if it["share"] is not None else "")
         if term != "rated":  # the clip
