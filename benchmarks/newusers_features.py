@@ -17,7 +17,11 @@ in, then std / sqrt(users)); within 2 SE is a tie. `--plain`: for reference, the
 features) trained on the same known users (its own selection on the same validation rows, and refit), its lists
 the most popular movies and the movies alone (`recommend --liked`), paired.
 
-Usage: python benchmarks/newusers_features.py [--seeds 3] [--crosses | --plain] [--out FILE.json] [--set KEY=VALUE ...]
+`--told random`: each user tells N of its ratings drawn at random instead of its earliest; `--source DIR` (with
+`--plain`): another dataset than ML-100K.
+
+Usage: python benchmarks/newusers_features.py [--seeds 3] [--crosses | --plain [--source DIR]] [--told time|random]
+       [--out FILE.json] [--set KEY=VALUE ...]
 """
 
 from __future__ import annotations
@@ -44,13 +48,14 @@ LISTS = ("most popular", "features", "liked", "both")
 PLAIN_LISTS = ("most popular", "liked", "liked, no prior")
 
 
-def load(tmp: Path):
-    """ML-100K with every rating in one part (no split: the protocol makes its own), its users' demographics and
-    its movies' genres and years, through `embedrec ingest` (offline: the release's PyPI wheel)."""
+def load(tmp: Path, source: str = "ml-100k"):
+    """ML-100K (or ``source``: anything `embedrec ingest` reads) with every rating in one part (no split: the
+    protocol makes its own), its users' demographics and its movies' genres and years, through `embedrec ingest`
+    (offline: the release's PyPI wheel)."""
     from embedrec.data.dataset import load_dataset
 
     exe = Path(sys.executable).parent / "embedrec"
-    subprocess.run([str(exe), "ingest", "ml-100k", "-o", str(tmp / "all"), "-q", "--overwrite", "--set",
+    subprocess.run([str(exe), "ingest", source, "-o", str(tmp / "all"), "-q", "--overwrite", "--set",
                     "split.valid=0", "--set", "split.test=0"], check=True, cwd=tmp)
     return load_dataset(tmp / "all")
 
@@ -133,6 +138,8 @@ def main() -> None:
     group.add_argument("--plain", action="store_true", help="the default model without features, for reference")
     ap.add_argument("--told", choices=("time", "random"), default="time",
                     help="each user tells its earliest N ratings (time) or N at random")
+    ap.add_argument("--source", default="ml-100k",
+                    help="what `embedrec ingest` reads (--plain only: other data has no ML-100K demographics)")
     ap.add_argument("--out", type=Path)
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="an embedrec config override, after the shipped config and the features")
@@ -140,9 +147,11 @@ def main() -> None:
     sets = (*(() if a.plain else FEATURES), *(CROSSES if a.crosses else ()), *a.sets)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="newusers-features-") as tmp:
-        full = load(Path(tmp))
+        if a.source != "ml-100k" and not a.plain:
+            ap.error("--source takes --plain: the features run reads ML-100K's demographics")
+        full = load(Path(tmp), a.source)
         seeds = [one_seed(s, full, sets, Path(tmp), a.plain, a.told) for s in range(a.seeds)]
-    result = summary(seeds, sets, time.perf_counter() - t0, a.plain, a.told)
+    result = {**summary(seeds, sets, time.perf_counter() - t0, a.plain, a.told), "source": a.source}
     if a.out:
         a.out.write_text(json.dumps(result, indent=1))
     print(markdown(result))
@@ -170,7 +179,7 @@ def summary(seeds: list, sets: tuple, seconds: float, plain: bool = False, told_
 
 def markdown(result: dict) -> str:
     if result["plain"]:
-        lines = [f"ML-100K new users on the default model (no features; {', '.join(result['sets']) or 'defaults'}), "
+        lines = [f"{result.get('source', 'ml-100k')} new users on the default model (no features; {', '.join(result['sets']) or 'defaults'}), "
                  f"{result['seeds']} seeds ({result['seconds']} s). Each tells {WHICH[result['told_by']]}.", "",
                  "| N told | most popular | liked, no prior | liked (served) | liked - most popular (SE) | "
                  "liked - no prior (SE) |", "|---|---|---|---|---|---|"]
