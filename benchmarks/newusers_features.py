@@ -107,9 +107,11 @@ def one_seed(seed: int, full, sets: tuple, tmp: Path, plain: bool = False,
     for user in test_users:
         mine = np.flatnonzero(u == user)
         mine = mine[np.lexsort((i[mine], t[mine]))] if told == "time" else draw.permutation(mine)  # oldest first
-        row = users.loc[user]
-        values = {"age": str(int(row["age"])), "gender": row["gender"], "occupation": row["occupation"]}
-        by_features = None if plain else e.user_from_features(values)[0]
+        values = by_features = None
+        if not plain:  # ML-100K's demographics
+            row = users.loc[user]
+            values = {"age": str(int(row["age"])), "gender": row["gender"], "occupation": row["occupation"]}
+            by_features = e.user_from_features(values)[0]
         for n in TOLD:
             told_rows, targets = i[mine[:n]], i[mine[n:]]
             liked = movie_id[told_rows].tolist()
