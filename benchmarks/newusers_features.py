@@ -18,7 +18,8 @@ features) trained on the same known users (its own selection on the same validat
 the most popular movies and the movies alone (`recommend --liked`), paired.
 
 `--told random`: each user tells N of its ratings drawn at random instead of its earliest; `--source DIR` (with
-`--plain`): another dataset than ML-100K.
+`--plain`): another dataset than ML-100K (a user whose told movies the known users never rated gets the most
+popular list in every row: `recommend --liked` refuses such movies).
 
 Usage: python benchmarks/newusers_features.py [--seeds 3] [--crosses | --plain [--source DIR]] [--told time|random]
        [--out FILE.json] [--set KEY=VALUE ...]
@@ -115,12 +116,18 @@ def one_seed(seed: int, full, sets: tuple, tmp: Path, plain: bool = False,
         for n in TOLD:
             told_rows, targets = i[mine[:n]], i[mine[n:]]
             liked = movie_id[told_rows].tolist()
-            vectors = {"liked": e.fold_in(liked=liked)[0]}
+            unseen = e.untrained[row_of[told_rows]].all()  # the known users never rated them: recommend --liked
+            # refuses it (nothing to fold in), and a service answers with the most popular movies
+            vectors = {"liked": None if unseen else e.fold_in(liked=liked)[0]}
             if not plain:
                 vectors.update(features=by_features, both=e.fold_in(liked=liked, features=values)[0])
             truth = np.zeros(Q.shape[0], bool)
             truth[row_of[targets]] = True
             for name in lists:
+                if unseen and name != "most popular":
+                    name_scored = out[n]["most popular"][-1]
+                    out[n][name].append(name_scored)
+                    continue
                 if plain and name == "liked":  # the served list (recommend --liked): the prior included
                     top = e.movie_rows(model.recommend_new(liked=liked, k=K).movie_ids[0])[0]
                 else:
