@@ -318,6 +318,11 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     result, cfg = choose_dim_shard(g, chosen_on, cfg, result, chosen, run_dir, resume=resume, progress=progress,
                                    refit=refit)
     cfg = choose_trend_shard(g, chosen_on, cfg, result, resolved=not refit or not user_scale_auto)
+    if cfg.train.als_newuser_prior == "auto":  # not chosen on ranks (training.newuser_prior): off, and said
+        if g.leader:
+            log.info("als_newuser_prior auto: off (0) under torchrun, which does not choose it; a new user's list "
+                     "is the fold-in's alone (set a weight to serve one)")
+        cfg = cfg.updated({"train.als_newuser_prior": 0.0})
     selection = selection_of(result, cfg.train)
     tr, va = shard.splits["train"], shard.splits["valid"]
     if refit:

@@ -39,6 +39,28 @@ def test_standard_popularity_is_the_log_count_standardised_over_the_trained_movi
     assert prior.scale(np.ones(5), trained, 2.0) == 2.0 and prior.scale(np.arange(5.0), trained, 0.0) == 0.0
 
 
+def test_the_table_is_the_best_sum_whose_weights_never_grow_with_n():
+    W = newuser_prior.WEIGHTS
+    flat = np.zeros(len(W))
+
+    def peak(k, height=1.0):  # means over the weights, best at WEIGHTS[k]
+        m = flat.copy()
+        m[k] = height
+        return m
+
+    # each n's own best never grows: kept as they are; an n without means takes the weight before it
+    assert newuser_prior.monotone_best([peak(5), peak(3), None, peak(0)]) == [W[5], W[3], W[3], W[0]]
+    # a noisy low best at the second n (0.6 at weight index 1, 0.55 at index 4) and a clear high one at the third
+    # (1.0 at index 4 against 0.2 at 1): a running minimum would keep index 1 for both; the best sum keeps 4, 4
+    second = flat.copy()
+    second[[1, 4]] = 0.6, 0.55
+    third = flat.copy()
+    third[[1, 4]] = 0.2, 1.0
+    assert newuser_prior.monotone_best([peak(6), second, third]) == [W[6], W[4], W[4]]
+    assert newuser_prior.monotone_best([None, None]) == [0.0, 0.0]
+    assert newuser_prior.monotone_best([flat, flat]) == [0.0, 0.0]  # a tie: the smaller weight
+
+
 def test_the_batched_solve_gives_the_fold_ins_vectors():
     rng = np.random.default_rng(0)
     Q = rng.normal(size=(60, 6)).astype(np.float32) * 0.3
@@ -166,3 +188,29 @@ def test_explain_of_a_new_user_scores_each_movie_as_its_list_does(chosen):
     for movie, score in zip(recs.movie_ids[0], recs.scores[0]):
         ex = chosen.explain(None, int(movie), liked=[3, 40])
         assert ex.score == pytest.approx(float(score), rel=1e-4, abs=1e-5)
+
+
+@pytest.mark.parametrize("repeats", [None, "sum"])
+def test_the_choice_folds_users_in_at_the_weight_a_liked_movie_is_served_at(monkeypatch, repeats):
+    """A review: on counts (data.repeats=sum) a liked movie counts 1, the bottom of the scale, so the rating weight
+    adds nothing to it, where the choice weighed it 1 + train.als_rating_weight, as a top rating."""
+    ds = _taste_and_popularity()
+    ds.manifest.update({"rating_scale": [1.0, 5.0], **({"repeats": repeats} if repeats else {})})
+    for part in ds.splits.values():
+        part.rating = np.where(np.arange(len(part)) % 2, 5.0, 1.0).astype(np.float32)
+    seen = []
+    real = newuser_prior.choose
+    monkeypatch.setattr(newuser_prior, "choose", lambda *a, **k: seen.append(a[3]) or real(*a, **k))
+    m = er.train(ds, _cfg("train.als_rating_weight=2"))
+    served = m.recommend_new(liked=[3], k=2)._solve.weights
+    assert seen == [pytest.approx(float(served[0]))] and seen[0] == (1.0 if repeats else 3.0)
+
+
+def test_no_validation_user_records_the_prior_off_and_says_so(caplog):
+    ds = _taste_and_popularity()
+    va = ds.splits["valid"]
+    ds.splits["valid"] = Interactions(va.user[:0], va.movie[:0], va.rating[:0], None)
+    with caplog.at_level("INFO", logger="embedrec"):
+        m = er.train(ds, _cfg())
+    assert m.config.train.als_newuser_prior == 0.0 and m.engine.prior_weight(1) == 0.0
+    assert "als_newuser_prior auto: off (0), no validation user" in caplog.text

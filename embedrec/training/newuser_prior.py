@@ -1,7 +1,7 @@
 """``train.als_newuser_prior`` auto: the weight of a new user's popularity prior (serve.prior) for each number of
 told movies, chosen on valid.
 
-Each of up to :data:`USERS` validation users (those with a training rating, drawn from ``split.seed``) plays a new
+Each of up to :data:`USERS` validation users (those with a training rating, drawn from ``train.seed``) plays a new
 user: for each n of serve.prior.TOLD it tells n of its training movies, liked (as ``recommend --liked`` gives
 them): where the ratings have times, every other user its first n and the rest n drawn at random, for how a new
 user picks what it tells is not known (told at random, ML-100K's users were served best at a weight near 7 for
@@ -9,9 +9,10 @@ one movie; told their first, near 30: BENCHMARKS.md, session 53); it is then fol
 (serve.foldin.als_vector's solve, here through the Gram matrix's eigenvectors and the Woodbury identity: n x n
 systems instead of d x d, the same vector). Its list is scored for each weight of :data:`WEIGHTS` against its
 valid movies, every training movie of its own left out (what it rated is not to be recommended, told or not), and
-each n keeps the weight of the best mean NDCG@10 (the smaller on a tie); a weight is never above that of a
-smaller n (a running minimum: a longer history never leans more on popularity). An n that fewer than
-:data:`MIN_USERS` users have enough training movies for takes the weight before it.
+the table kept is the one of the best mean NDCG@10 summed over the n whose weight is never above that of a
+smaller n (a longer history never leans more on popularity: :func:`monotone_best`, where a running minimum of
+each n's own best carried one noisy low weight to every larger n; the smaller weight on a tie). An n that fewer
+than :data:`MIN_USERS` users have enough training movies for takes the weight before it.
 
 The candidates of a user's list for every weight are its :data:`CANDIDATES` best movies by the model and the
 :data:`CANDIDATES` most popular it has not rated: the top 10 of a blend of the two scores is among them unless a
@@ -44,7 +45,7 @@ def gram_eig(Q: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     """(g, V, Q V): the eigenvalues and eigenvectors of the movies' Gram matrix G = Q^T Q, and the movie rows in
     that basis, which :func:`liked_vectors` solves in."""
     g, V = np.linalg.eigh(G)
-    return g, V, Q @ V
+    return g, V, Q @ V.astype(Q.dtype)  # (float32 factors stay float32: a wide catalogue's copy is Q's size)
 
 
 def liked_vectors(eig: tuple, solve: dict, told: np.ndarray, weight: float) -> np.ndarray:
@@ -58,11 +59,35 @@ def liked_vectors(eig: tuple, solve: dict, told: np.ndarray, weight: float) -> n
     M = QV.shape[0]
     lam = float(solve["reg"]) * (n + float(solve["a0"]) * M) ** float(solve["reg_exponent"])
     D = float(solve["a0"]) * float(solve["user_unobserved"]) * g + lam
-    X = QV[told]  # users x n x d
+    X = QV[told].astype(np.float64)  # users x n x d
     y = X.sum(axis=1) * weight / D  # users x d
     inner = np.eye(n) / weight + np.einsum("und,umd->unm", X / D, X)
     t = np.linalg.solve(inner, np.einsum("und,ud->un", X, y)[..., None])[..., 0]
     return (y - np.einsum("und,un->ud", X, t) / D) @ V.T
+
+
+def monotone_best(means: list) -> list[float]:
+    """The weights of :data:`WEIGHTS`, one per n, that maximise the sum of the n's mean NDCG@10 (``means``: an
+    array over WEIGHTS per n, None for an n too few users scored) under a weight never above a smaller n's: a
+    dynamic programme over the n in order. An n without means takes the weight before it (0 for the first)."""
+    kept = [m for m in means if m is not None]
+    if not kept:
+        return [0.0] * len(means)
+    best = [np.asarray(kept[0], np.float64)]  # best[i][k]: the best sum up to the i-th n with its weight WEIGHTS[k]
+    for m in kept[1:]:
+        tail = np.maximum.accumulate(best[-1][::-1])[::-1]  # the best over the previous n's weights >= each
+        best.append(np.asarray(m, np.float64) + tail)
+    k = int(np.argmax(best[-1]))  # the first (smallest) weight of the best on a tie
+    picks = [k]
+    for b in best[-2::-1]:
+        k = k + int(np.argmax(b[k:]))
+        picks.append(k)
+    picks.reverse()
+    out, it, last = [], iter(picks), 0.0
+    for m in means:
+        last = WEIGHTS[next(it)] if m is not None else last
+        out.append(last)
+    return out
 
 
 def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int) -> tuple[list[float], dict] | None:
@@ -77,7 +102,8 @@ def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int) -> tuple[li
     tr, va = ds.splits["train"], ds.splits.get("valid")
     if va is None or not len(va) or not len(tr):
         return None
-    Q = np.asarray(f["movie_factors"], np.float64)
+    Q = np.asarray(f["movie_factors"])
+    Q = Q if Q.dtype in (np.float32, np.float64) else Q.astype(np.float64)
     M = Q.shape[0]
     counts = np.bincount(tr.movie, minlength=M)
     bias = f.get("movie_bias")
@@ -102,22 +128,21 @@ def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int) -> tuple[li
     mine_va = pos[va.user] >= 0
     truth_keys = np.setdiff1d(np.unique(pos[va.user[mine_va]] * M + va.movie[mine_va]), seen_keys)
     n_truth = np.bincount(truth_keys // M, minlength=users.size)
-    G = Q.T @ Q
+    from embedrec.training.trend import gram_mean
+
+    G, mean = gram_mean(Q)  # float64, in blocks
     eig = gram_eig(Q, G)
-    mean = Q.mean(axis=0)
     timed = tr.timestamp is not None
     keys = (tr.movie[mine_tr], tr.timestamp[mine_tr], pos[tr.user[mine_tr]]) if timed else \
         (tr.movie[mine_tr], pos[tr.user[mine_tr]])
     by_user = tr.movie[mine_tr][np.lexsort(keys)]  # each user's movies in turn, oldest first where timed
     starts = np.concatenate([[0], np.cumsum(np.bincount(pos[tr.user[mine_tr]], minlength=users.size))])
-    chosen, scored, best_values, alone = [], [], [], []
+    means_by_n, scored = [], []
     for n in TOLD:
         idx = np.flatnonzero((np.diff(starts) >= n) & (n_truth > 0))
         if idx.size < MIN_USERS:
-            chosen.append(chosen[-1] if chosen else 0.0)
+            means_by_n.append(None)
             scored.append(int(idx.size))
-            best_values.append(None)
-            alone.append(None)
             continue
         told = np.stack([by_user[starts[i]:starts[i] + n] if timed and j % 2 else  # its first n, or n at random
                          rng.choice(by_user[starts[i]:starts[i + 1]], n, replace=False) for j, i in enumerate(idx)])
@@ -126,19 +151,22 @@ def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int) -> tuple[li
         step = max(1, (1 << 22) // M)
         for s0 in range(0, idx.size, step):
             part = idx[s0:s0 + step]
-            S = P[s0:s0 + part.size] @ Q.T + bm
+            S = P[s0:s0 + part.size].astype(Q.dtype) @ Q.T + bm
             St = S[:, trained]
             Z = (S - St.mean(axis=1, keepdims=True)) / np.maximum(St.std(axis=1, keepdims=True), 1e-12)
             Z[:, ~trained] = -np.inf
             sizes = starts[part + 1] - starts[part]  # what the user rated is never listed
             rated = np.concatenate([by_user[starts[i]:starts[i + 1]] for i in part])
             Z[np.repeat(np.arange(part.size), sizes), rated] = -np.inf
-            L = min(CANDIDATES, M - 1)
-            top = np.argpartition(-Z, L, axis=1)[:, :L]
-            top_pop = np.argpartition(-np.where(np.isfinite(Z), zp, -np.inf), L, axis=1)[:, :L]
-            cand = np.sort(np.hstack([top, top_pop]), axis=1)
-            zc = np.take_along_axis(Z, cand, axis=1)
-            zc[:, 1:][cand[:, 1:] == cand[:, :-1]] = -np.inf  # a movie in both lists: once
+            if M <= 2 * CANDIDATES:  # a small catalogue: every movie a candidate
+                cand = np.broadcast_to(np.arange(M), Z.shape)
+                zc = Z.copy()
+            else:
+                top = np.argpartition(-Z, CANDIDATES, axis=1)[:, :CANDIDATES]
+                top_pop = np.argpartition(-np.where(np.isfinite(Z), zp, -np.inf), CANDIDATES, axis=1)[:, :CANDIDATES]
+                cand = np.sort(np.hstack([top, top_pop]), axis=1)
+                zc = np.take_along_axis(Z, cand, axis=1)
+                zc[:, 1:][cand[:, 1:] == cand[:, :-1]] = -np.inf  # a movie in both lists: once
             hit = np.isin(part[:, None] * M + cand, truth_keys)
             zpc = zp[cand]
             for k, w in enumerate(WEIGHTS):
@@ -148,11 +176,10 @@ def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int) -> tuple[li
                                                            kind="stable"), axis=1)
                 values[s0:s0 + part.size, k] = ndcg_at_k(np.take_along_axis(hit, best, axis=1).astype(np.float64),
                                                          n_truth[part], K)
-        means = values.mean(axis=0)
-        k = int(np.argmax(means))  # the first (smallest) weight of the best
-        w = WEIGHTS[k] if not chosen else min(WEIGHTS[k], chosen[-1])
-        chosen.append(w)
+        means_by_n.append(values.mean(axis=0))
         scored.append(int(idx.size))
-        best_values.append(round(float(means[WEIGHTS.index(w)]), 6))
-        alone.append(round(float(means[0]), 6))
+    chosen = monotone_best(means_by_n)
+    pick = [None if m is None else m[WEIGHTS.index(w)] for m, w in zip(means_by_n, chosen)]
+    best_values = [None if v is None else round(float(v), 6) for v in pick]
+    alone = [None if m is None else round(float(m[0]), 6) for m in means_by_n]
     return chosen, {"users": scored, "valid": best_values, "alone": alone}

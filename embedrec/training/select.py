@@ -518,9 +518,10 @@ def say_left_out_on_ranks(g, valid, kept) -> None:
 def choose_newuser_prior(ds, cfg, selected):
     """cfg with train.als_newuser_prior as weights (training.newuser_prior.choose, on the selected als model's
     movies and the recent popularity chosen) where it is auto and the dataset has valid rows (its choice in
-    ``selected.newuser_prior``); else as given (auto: off, 0, where nothing is to choose it on)."""
+    ``selected.newuser_prior``); else as given, auto as 0 (off: said) where nothing is to choose it on."""
+    from embedrec.serve import foldin
     from embedrec.training import newuser_prior, trend
-    from embedrec.training.als import user_solve
+    from embedrec.training.als import count_weight, user_solve
     from embedrec.training.fit import with_vectors
 
     if resolve_loss(cfg.model, cfg.features.active) != "als" or cfg.train.als_newuser_prior != "auto":
@@ -529,17 +530,27 @@ def choose_newuser_prior(ds, cfg, selected):
     f = trend.served(factors(selected.model, selected.unrated), ds, cfg.train)
     tr = ds.splits["train"]
     solve = user_solve(cfg.train, len(tr), ds.n_users, ds.n_movies, trend.has_times(ds))
-    liked = 1.0 + float(cfg.train.als_rating_weight)  # a liked movie: the top of the scale (serve.foldin)
+    # a liked movie's weight in the served fold-in: the top of the rating scale (1 on counts), as training weighed
+    # it (serve.foldin.rated_rows, implicit_weights), at the middle of a history (untimed_weight)
+    scale = ds.manifest.get("rating_scale")
+    counts = ds.manifest.get("repeats") == "sum"
+    top = 1.0 if counts or not scale else float(scale[1])
+    liked = foldin.implicit_weights({0: top}, tuple(scale) if scale else None, None,
+                                    float(cfg.train.als_rating_weight),
+                                    count_weight(cfg.train) if counts else 0.0)[0] * foldin.untimed_weight(solve)
     threads = choose_threads(len(tr), f["movie_factors"].shape[1], cfg.train.threads)
     with blas_threads(threads):
-        got = newuser_prior.choose(ds, f, solve, liked * (1.0 + solve["recency"] / 2), cfg.split.seed)
+        got = newuser_prior.choose(ds, f, solve, liked, cfg.train.seed)
     if got is None:
-        return cfg
+        log.info("als_newuser_prior auto: off (0), no validation user with a training rating to choose it on: a new "
+                 "user's list is the fold-in's alone")
+        return cfg.updated({"train.als_newuser_prior": 0.0})
     weights, detail = got
     selected.newuser_prior = detail
     log.info("als_newuser_prior auto: a new user told %s movies weighs the most popular %s (valid ndcg@10 of "
-             "validation users told as many: %s; the fold-in alone %s)", ", ".join(map(str, newuser_prior.TOLD)),
-             ", ".join(f"{w:g}" for w in weights), ", ".join("-" if v is None else f"{v:.4f}" for v in detail["valid"]),
+             "%s validation users told as many: %s; the fold-in alone %s)", ", ".join(map(str, newuser_prior.TOLD)),
+             ", ".join(f"{w:g}" for w in weights), f"{max(detail['users']):,}",
+             ", ".join("-" if v is None else f"{v:.4f}" for v in detail["valid"]),
              ", ".join("-" if v is None else f"{v:.4f}" for v in detail["alone"]))
     return cfg.updated({"train.als_newuser_prior": weights})
 
