@@ -165,6 +165,9 @@ def test_an_explanation_of_a_new_users_list_adds_the_prior_to_the_movies_own_ter
         terms = [r["term"] for r in ex.to_rows()]
         assert "popularity" in terms and sum(r["contribution"] for r in ex.to_rows()) == pytest.approx(float(score))
         assert ex.because()[0]["term"] == "popularity"  # recommend --explain's column names it first
+    # a new user's items name their term with the prior or without (a list long enough for weight 0 has none)
+    many = chosen.recommend_new(liked=list(range(1, 80)), k=2).explain(n=2)[0][0]
+    assert many.prior == 0.0 and [b["term"] for b in many.because()] == ["rated", "rated"]
 
 
 @pytest.mark.parametrize("value", ["-1", "lots", "[1, 2]", "[1, 2, 3, 4, 5, 6, -1]", "2000"])
@@ -213,4 +216,4 @@ def test_no_validation_user_records_the_prior_off_and_says_so(caplog):
     with caplog.at_level("INFO", logger="embedrec"):
         m = er.train(ds, _cfg())
     assert m.config.train.als_newuser_prior == 0.0 and m.engine.prior_weight(1) == 0.0
-    assert "als_newuser_prior auto: off (0), no validation user" in caplog.text
+    assert "als_newuser_prior auto: off (0), nothing to choose it on (no validation user" in caplog.text

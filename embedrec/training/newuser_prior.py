@@ -45,7 +45,7 @@ def gram_eig(Q: np.ndarray, G: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.n
     """(g, V, Q V): the eigenvalues and eigenvectors of the movies' Gram matrix G = Q^T Q, and the movie rows in
     that basis, which :func:`liked_vectors` solves in."""
     g, V = np.linalg.eigh(G)
-    return g, V, Q @ V.astype(Q.dtype)  # (float32 factors stay float32: a wide catalogue's copy is Q's size)
+    return g, V, Q @ V.astype(Q.dtype)  # (float32 factors stay float32: Q V, the one copy, is Q's size)
 
 
 def liked_vectors(eig: tuple, solve: dict, told: np.ndarray, weight: float) -> np.ndarray:

@@ -542,8 +542,8 @@ def choose_newuser_prior(ds, cfg, selected):
     with blas_threads(threads):
         got = newuser_prior.choose(ds, f, solve, liked, cfg.train.seed)
     if got is None:
-        log.info("als_newuser_prior auto: off (0), no validation user with a training rating to choose it on: a new "
-                 "user's list is the fold-in's alone")
+        log.info("als_newuser_prior auto: off (0), nothing to choose it on (no validation user with a training "
+                 "rating, or 10 trained movies or fewer): a new user's list is the fold-in's alone")
         return cfg.updated({"train.als_newuser_prior": 0.0})
     weights, detail = got
     selected.newuser_prior = detail
