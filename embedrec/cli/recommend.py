@@ -40,7 +40,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--similar-users", "similar_users", type=TEXT, metavar="USER",
               help="A user id: the users most like them (cosine of the user vectors), with the movies both rated.")
 @click.option("--liked", type=TEXT, help="Comma-separated movies a new user liked (as top ratings): ids, or titles as --movie "
-              "takes them.")
+              "takes them. The fewer given, the more the most popular movies weigh in the list (als models: "
+              "train.als_newuser_prior).")
 @click.option("--rated", type=TEXT, help="Comma-separated movie=rating pairs for a new user, e.g. 50=5,181=4 or "
               "'fargo=5' (on a model of a click log, its rows summed into counts: movie=count).")
 @click.option("--ordered", is_flag=True, help="--liked or --rated lists the new user's history oldest first: the "
