@@ -49,7 +49,9 @@ class Request:
     ``batch_size`` (default recommend.batch_size), ``on_batch`` (called after each batch) and ``name`` (the
     input's name in messages); for ``user``, ``users`` and ``liked``/``rated``: ``explain``, how many of the user's
     rated movies to name behind each listed movie (the answer's ``explanations``: ``Recommendations.explain``; a
-    stream's answers each carry their own, ``recommend_stream(explain=)``; None: none)."""
+    stream's answers each carry their own, ``recommend_stream(explain=)``; None: none); for ``liked``/``rated``:
+    ``prior``, the most popular movies' weight in a new user's list ('auto', 'off' or a weight:
+    ``Model.recommend_new(prior=)``)."""
 
     user: Any = None
     users: Iterable | None = None
@@ -72,6 +74,7 @@ class Request:
     on_batch: Callable[[], Any] | None = None
     name: str = "<input>"
     explain: int | None = None
+    prior: Any = "auto"
 
     def mode(self) -> str:
         """The mode asked ('liked' for a new user given liked movies, with or without ``rated``; 'rated' for one
@@ -257,7 +260,7 @@ def answer(model: Model, request: Request) -> Answer:
         # as pairs: two spellings of one movie (a title and its id) are the library's refusal, not a rating replaced
         res = model.recommend_new(liked_ids, pairs, k, ordered=request.ordered, user=request.user,
                                   exclude_seen=not request.include_seen, strict=request.strict,
-                                  user_features=request.user_features, **filters)
+                                  user_features=request.user_features, prior=request.prior, **filters)
         request = _replace(request, liked=liked_ids, rated=None if request.rated is None else dict(pairs))
     out = Answer(model, request, result=res)
     if request.explain is not None:  # before any row is written: a model without them is refused in one line

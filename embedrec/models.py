@@ -215,7 +215,8 @@ class Model:
                       ordered: bool = False, exclude_seen: bool = True, genres: Iterable[str] = (),
                       year_min: int | None = None, year_max: int | None = None,
                       exclude: Iterable = (), candidates: Iterable | None = None,
-                      strict: bool = False, user=None, user_features: dict | None = None) -> Recommendations:
+                      strict: bool = False, user=None, user_features: dict | None = None,
+                      prior="auto") -> Recommendations:
         """Top-k movies for someone not in the training data, from movie ids they liked and/or {movie id:
         rating} (folded in against the fixed movie factors); the given movies are excluded unless
         ``exclude_seen=False``. ``user_features``: the new user's demographics too ({'age': 25, 'gender': 'F'}; a
@@ -232,14 +233,17 @@ class Model:
         words that match no title NotFoundError). An unknown movie id is left out with a warning and listed in the result's ``unknown`` (NotFoundError where
         none is known, or with ``strict=True``).
         An implicit model leaves out a rating below its dataset's
-        data.min_rating, as training did: said in a log note and in the result's ``left_out``."""
+        data.min_rating, as training did: said in a log note and in the result's ``left_out``. ``prior``: the
+        most popular movies' weight in a new user's list (an als model's; serve.prior): 'auto' the run's own for
+        the number of movies given (train.als_newuser_prior), 0 none (the neighbourhood of the movies given, as
+        implicit's fold-in lists it), or a weight (standard deviations of the user's model scores)."""
         return models_recommend.recommend_new(self, liked, rated, k, ordered=ordered,
                                               exclude_seen=exclude_seen, genres=genres, year_min=year_min,
                                               year_max=year_max, exclude=exclude, candidates=candidates,
-                                              strict=strict, user=user, user_features=user_features)
+                                              strict=strict, user=user, user_features=user_features, prior=prior)
 
     def explain(self, user=None, movie=None, n: int = 10, *, liked: Iterable = (), rated: dict | None = None,
-                ordered: bool = False, strict: bool = False):
+                ordered: bool = False, strict: bool = False, prior="auto"):
         """Why ``user`` (an id; None for a new user given by ``liked``/``rated``, as :meth:`recommend_new` takes
         them, ``ordered`` and ``strict`` too) gets the score it does for ``movie`` (an id, or title words as
         :meth:`similar` takes them; a list of them gives a list): an :class:`~embedrec.results.Explanation`, the
@@ -250,9 +254,9 @@ class Model:
         (a ridge solve: its bias is mu + b_m, and a predicted rating's clip to the scale is a part of its own,
         ``clip``); UsageError for another, whose scores have no such split; a known user's needs the run to record its users' solve (a one-process
         ``train`` of this version does; ArtifactError, saying so, where the run does not), a new user's never
-        does."""
+        does. ``prior``: a new user's popularity prior, as :meth:`recommend_new` takes it."""
         return models_scores.explain(self, user, movie, n, liked=liked, rated=rated, ordered=ordered,
-                                     strict=strict)
+                                     strict=strict, prior=prior)
 
     def recommend_features(self, values: dict, k: int | None = None, *, genres: Iterable[str] = (),
                            year_min: int | None = None, year_max: int | None = None,

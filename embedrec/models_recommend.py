@@ -69,7 +69,7 @@ def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen:
 def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, ordered: bool,
                   exclude_seen: bool, genres: Iterable[str], year_min: int | None, year_max: int | None,
                   exclude: Iterable, candidates: Iterable | None, strict: bool, user,
-                  user_features: dict | None = None) -> Recommendations:
+                  user_features: dict | None = None, prior="auto") -> Recommendations:
     """``Model.recommend_new``: the top-k of a new user folded in from ``liked``/``rated`` (titles resolved), with
     ``user_features`` on top of its demographics' vector, or of a known user ``user`` re-solved with them."""
     k = k_arg(model, k)
@@ -93,7 +93,8 @@ def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, 
                                            unknown=skipped, detail=None if user_features is not None else detail,
                                            user=row, features=user_features)
     # a new user's list leans to the most popular movies by how few it told (serve.prior; als runs)
-    w = e.prior_weight(int(np.size(detail["rows"]))) if row is None and "rows" in detail else 0.0
+    w = e.prior_weight(int(np.size(detail["rows"])), prior) if row is None and "rows" in detail else \
+        e.prior_weight(0, prior)  # (0: a known user's or another model's, a weight given refused there)
     c = 0.0
     if w > 0:
         ids, scores, c = e.recommend_with_prior(p, k, seen if exclude_seen else np.zeros(0, np.int64), w, allowed)

@@ -109,7 +109,8 @@ def predict(model, pairs: Iterable, movie, *, missing: str, uid, iid, r_ui) -> P
                        (np.asarray(e.user_ids).dtype.kind, np.asarray(e.movie_ids).dtype.kind))
 
 
-def explain(model, user, movie, n: int, *, liked: Iterable, rated: dict | None, ordered: bool, strict: bool):
+def explain(model, user, movie, n: int, *, liked: Iterable, rated: dict | None, ordered: bool, strict: bool,
+            prior="auto"):
     """``Model.explain``: a known user's (its recorded solve) or a new user's (folded in from ``liked``/``rated``)
     score for each movie split over the movies it rated, by ``results.explained``."""
     e = model.engine
@@ -143,8 +144,8 @@ def explain(model, user, movie, n: int, *, liked: Iterable, rated: dict | None, 
         detail: dict = {}
         p, _, _, _ = e.fold_in_parts(liked, rated, ordered=ordered, strict=strict, unknown=[], detail=detail,
                                      user=row)
-        told = int(np.size(detail.get("rows", ()))) if row is None else 0  # a new user's list leans to the popular
-        solve = UserSolve(vector=p, **detail, prior=e.new_user_prior(p, told) if "rows" in detail and told else None)
+        told = int(np.size(detail.get("rows", ()))) if row is None and "rows" in detail else 0  # a new user's list
+        solve = UserSolve(vector=p, **detail, prior=e.new_user_prior(p, told, prior))  # leans to the popular
         who = None if row is None else e.users.raw(row)
     from embedrec.results import explained
 

@@ -14,7 +14,7 @@ import pytest
 import embedrec as er
 from embedrec.config import load_config
 from embedrec.data.dataset import Dataset, Interactions
-from embedrec.errors import ArtifactError, ConfigError
+from embedrec.errors import ArtifactError, ConfigError, UsageError
 from embedrec.model.factors import Factors
 from embedrec.serve import foldin, prior
 from embedrec.training import newuser_prior
@@ -217,3 +217,47 @@ def test_no_validation_user_records_the_prior_off_and_says_so(caplog):
         m = er.train(ds, _cfg())
     assert m.config.train.als_newuser_prior == 0.0 and m.engine.prior_weight(1) == 0.0
     assert "als_newuser_prior auto: off (0), nothing to choose it on (no validation user" in caplog.text
+
+
+def test_a_request_sets_its_own_prior_or_turns_it_off(chosen):
+    e = chosen.engine
+    p, b, seen = e.fold_in(liked=[1, 7])
+    want, _ = e.recommend_vector(p, b, 5, seen)
+    off = chosen.recommend_new(liked=[1, 7], k=5, prior="off")
+    np.testing.assert_array_equal(off.movie_ids[0], e.movie_ids[want])  # the fold-in's own list
+    np.testing.assert_array_equal(chosen.recommend_new(liked=[1, 7], k=5, prior=0).movie_ids[0], off.movie_ids[0])
+    assert chosen.explain(None, int(off.movie_ids[0][0]), liked=[1, 7], prior=0).prior == 0.0
+    counts = np.asarray(e.popularity)
+    big = chosen.recommend_new(liked=[1, 7], k=5, prior=1000).movie_ids[0] - 1
+    assert (np.diff(counts[big]) <= 0).all()  # the most popular movies, in order
+    for bad in ("lots", -1, 2000, True, None):
+        with pytest.raises(UsageError, match="prior="):
+            chosen.recommend_new(liked=[1], prior=bad)
+    with pytest.raises(UsageError, match="has no such prior"):
+        chosen.recommend_new(liked=[1], user=3, prior=2)  # a known user's re-solve
+
+
+def test_recommend_prior_on_the_command_line(tmp_path):
+    from click.testing import CliRunner
+
+    from embedrec.cli.app import main
+
+    ds = _taste_and_popularity()
+    rows = [(int(u) + 1, int(m) + 1) for part in ds.splits.values() for u, m in zip(part.user, part.movie)]
+    df = pd.DataFrame(rows, columns=["user_id", "movie_id"])
+    cfg = _cfg(f"data.prepared={tmp_path / 'ds'}", f"run.dir={tmp_path / 'run'}")
+    er.train(er.ingest(df, cfg), cfg).save()
+    e = er.open(tmp_path / "run").engine
+    movie = str(e.movie_ids[int(np.argmin(np.where(e.untrained, np.inf, e.popularity)))])  # its least popular
+    assert e.prior_weight(1) > 0, e.training_ratings["solve"].get("newuser_prior")
+
+    def run(*args):
+        return CliRunner().invoke(main, ["recommend", "--run", str(tmp_path / "run"), "-k", "5", "--format",
+                                         "csv", *args])
+
+    auto, off = run("--liked", movie), run("--liked", movie, "--prior", "off")
+    assert auto.exit_code == off.exit_code == 0 and auto.stdout != off.stdout
+    assert off.stdout == run("--liked", movie, "--prior", "0").stdout
+    bad = run("--liked", movie, "--prior", "lots")
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: --prior 'lots': give auto") and not bad.stdout
+    assert run("--user", str(e.user_ids[0]), "--prior", "off").exit_code == 2

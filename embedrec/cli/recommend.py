@@ -44,6 +44,10 @@ if TYPE_CHECKING:  # annotations only: no import at run time
               "train.als_newuser_prior).")
 @click.option("--rated", type=TEXT, help="Comma-separated movie=rating pairs for a new user, e.g. 50=5,181=4 or "
               "'fargo=5' (on a model of a click log, its rows summed into counts: movie=count).")
+@click.option("--prior", "prior", type=TEXT, default="auto", show_default=True,
+              help="With --liked/--rated: the most popular movies' weight in the new user's list (als models): auto "
+              "(the run's, chosen on valid for the number of movies given: train.als_newuser_prior), off (the given "
+              "movies' neighbourhood alone) or a weight.")
 @click.option("--ordered", is_flag=True, help="--liked or --rated lists the new user's history oldest first: the "
               "latest movies weigh most (recommend.foldin_recency; als models).")
 @click.option("--user-features", "user_features", type=TEXT,
@@ -69,7 +73,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @FMT
 @NO_HEADER
 @common
-def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated, ordered, user_features, k,
+def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated, ordered, prior, user_features, k,
               include_seen, genres, year_min, year_max, exclude, candidates, strict, fallback, explain, run_dir, fmt,
               no_header):
     """Top-K movies for a user, many users, a new user, movies similar to a movie, or users like a user.
@@ -140,6 +144,7 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
                     "--fallback": (fallback is not None, ("--user", "--users")),
                     "--strict": (strict, ("--users", "--liked", "--rated")),
                     "--ordered": (ordered, ("--liked", "--rated")),
+                    "--prior": (prior.strip().lower() != "auto", ("--liked", "--rated")),
                     "--explain": (explain is not None, ("--user", "--users", "--liked", "--rated"))})
     if ordered and liked and rated:
         usage_error("--ordered takes one history, oldest first: give --liked or --rated, not both")
@@ -167,7 +172,8 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
             exclude=tuple(parse_movie_list(exclude, "--exclude")) if exclude else (),
             candidates=tuple(parse_movie_list(candidates, "--candidates")) if candidates else None,
             on_batch=batch_done, name=getattr(users_file, "name", "<input>"),
-            explain=None if explain is None else cfg.recommend.explain if explain == FROM_CONFIG else explain))
+            explain=None if explain is None else cfg.recommend.explain if explain == FROM_CONFIG else explain,
+            prior=prior))
     except (UsageError, NotFoundError) as e:  # a title with a comma, split into two items: say so
         hinted = with_comma_hint(e, "--liked", liked_items, liked) if liked_items else e
         if hinted is e and rated_items:

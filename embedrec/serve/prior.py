@@ -24,6 +24,7 @@ import math
 import numpy as np
 
 from embedrec.config_sections import NEWUSER_TOLD as TOLD  # the told counts the table holds a weight for
+from embedrec.errors import UsageError
 
 
 def weight(table, n: int) -> float:
@@ -40,6 +41,21 @@ def weight(table, n: int) -> float:
             t = (math.log(n) - math.log(a)) / (math.log(b) - math.log(a))
             return float(wa + t * (wb - wa))
     return float(table[0])  # n < 1 is not reached (n is a count)
+
+
+def given_weight(value) -> float:
+    """A request's own weight (``recommend --prior``, ``recommend_new(prior=)``): a number from 0 to 1000, or
+    'off' (0); UsageError otherwise ('auto' is the caller's: the run's table)."""
+    if isinstance(value, str) and value.strip().lower() == "off":
+        return 0.0
+    try:
+        w = float(value)
+    except (TypeError, ValueError):
+        w = float("nan")
+    if isinstance(value, bool) or not 0 <= w <= 1000:
+        raise UsageError(f"«--prior|prior=» {value!r:.40}: give auto (the run's weight for the number of movies "
+                         "given), off (or 0: the movies' neighbourhood alone) or a weight from 0 to 1000")
+    return w
 
 
 def standard_popularity(counts: np.ndarray, trained: np.ndarray) -> np.ndarray:

@@ -666,13 +666,21 @@ class Recommender:
             return ids[0], self._clip(scores[0] + self.mu + bias)
         return ids[0], scores[0]
 
-    def prior_weight(self, n: int) -> float:
+    def prior_weight(self, n: int, given="auto") -> float:
         """w(n): the weight of the popularity prior in the list of a new user told ``n`` movies (serve.prior; an
-        als run's ``train.als_newuser_prior``, recorded in its solve); 0 for other models and runs before it."""
+        als run's ``train.als_newuser_prior``, recorded in its solve); 0 for other models and runs before it.
+        ``given``: a request's own (``recommend --prior``): 'auto' (the run's), or a weight from 0 (UsageError
+        where it is no number, or ``n`` is 0: a known user's list, or a model without the prior)."""
         solve = self.training_ratings.get("solve") or {}
-        if self.explicit or solve.get("loss") != "als":
-            return 0.0
-        return prior.weight(solve.get("newuser_prior", 0.0), n)
+        als = not self.explicit and solve.get("loss") == "als"
+        if isinstance(given, str) and given.strip().lower() == "auto":
+            return prior.weight(solve.get("newuser_prior", 0.0), n) if als else 0.0
+        w = prior.given_weight(given)
+        if w > 0 and (not als or n <= 0):
+            raise UsageError("«--prior|prior=» weighs the most popular movies in a new user's list of an als model "
+                             "(the default) told «--liked/--rated|liked=/rated=»; this list has no such prior: drop "
+                             "it")
+        return w
 
     def _scores_of(self, p: np.ndarray) -> np.ndarray:
         """<p, q_m> + b_m of one user vector over every movie (float64)."""
@@ -680,11 +688,11 @@ class Recommender:
         s = np.asarray(f.movie @ np.asarray(p, f.movie.dtype), np.float64)
         return s if f.movie_bias is None else s + np.asarray(f.movie_bias, np.float64)
 
-    def new_user_prior(self, p: np.ndarray, n: int) -> tuple[float, np.ndarray] | None:
+    def new_user_prior(self, p: np.ndarray, n: int, given="auto") -> tuple[float, np.ndarray] | None:
         """(c, z_m) of the popularity prior in the scores of a new user of vector ``p`` told ``n`` movies (what
-        :meth:`recommend_with_prior` adds, c z_m; an explanation's part of the movie's own term), None where its
-        weight is 0."""
-        w = self.prior_weight(n)
+        :meth:`recommend_with_prior` adds, c z_m; an explanation's part of its own), None where its weight is 0;
+        ``given``: the request's own weight (:meth:`prior_weight`)."""
+        w = self.prior_weight(n, given)
         if w <= 0:
             return None
         return prior.scale(self._scores_of(p), ~self.untrained, w), self.prior_z
