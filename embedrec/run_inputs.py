@@ -74,7 +74,7 @@ def run_eval_k(run) -> tuple[int, ...]:
 # the run's config.yaml as given (not train.* or model.dim: a run records what its selection chose there, so
 # the --set it was trained with would read as another value; not data.* or split.*: the dataset's ingest holds
 # those, not the train command's config)
-MODEL_KEYS = ("model.objective", "features.")
+MODEL_KEYS = ("model.objective", "features.", "train.als_newuser_prior")  # (the last: recommend --prior sets it per request)
 
 
 def sets_not_applied(run_dir, cfg) -> list[tuple[str, str, str]]:

@@ -261,3 +261,6 @@ def test_recommend_prior_on_the_command_line(tmp_path):
     bad = run("--liked", movie, "--prior", "lots")
     assert bad.exit_code == 2 and bad.stderr.startswith("error: --prior 'lots': give auto") and not bad.stdout
     assert run("--user", str(e.user_ids[0]), "--prior", "off").exit_code == 2
+    said = run("--liked", movie, "--set", "train.als_newuser_prior=0")  # a train key: the run's choice stands
+    assert said.stdout == auto.stdout and "no effect on 'embedrec recommend'" in said.stderr
+    assert "recommend --prior off|W sets it per request" in said.stderr

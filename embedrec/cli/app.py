@@ -688,8 +688,10 @@ def _warn_unread_sets(cfg) -> None:
     if differ:
         them = "it" if len(differ) == 1 else "them"
         log.warning("--set %s: no effect on 'embedrec %s', which reads the run as it was trained; leave %s out, "
-                    "or train again with %s", ", --set ".join(f"{k}={now} (trained: {was})" for k, now, was in differ),
-                    ctx.command_path.split(" ", 1)[-1], them, them)
+                    "or train again with %s%s", ", --set ".join(f"{k}={now} (trained: {was})" for k, now, was in differ),
+                    ctx.command_path.split(" ", 1)[-1], them, them,
+                    " (a new user's popularity prior: recommend --prior off|W sets it per request)"
+                    if any(k == "train.als_newuser_prior" for k, _, _ in differ) else "")
 
 
 @click.group(cls=Group, context_settings=CONTEXT)
