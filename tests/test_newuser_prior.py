@@ -264,3 +264,5 @@ def test_recommend_prior_on_the_command_line(tmp_path):
     said = run("--liked", movie, "--set", "train.als_newuser_prior=0")  # a train key: the run's choice stands
     assert said.stdout == auto.stdout and "no effect on 'embedrec recommend'" in said.stderr
     assert "recommend --prior off|W sets it per request" in said.stderr
+    lost = run("--liked", "99998,99999")  # none known: the CLI's advice, not the library's (a first-hour review)
+    assert lost.exit_code == 1 and '--movie "title words"' in lost.stderr and "find_movie" not in lost.stderr

@@ -152,7 +152,7 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
     if unknown and not items:
         if len(unknown) == 1:
             raise unknown[0]
-        raise NotFoundError(f"{unknown[0]}; nor {'is the other movie' if len(unknown) == 2 else f'are the other {len(unknown) - 1:,} movies'} given ("
+        raise NotFoundError(f"{unknown[0].raw}; nor {'is the other movie' if len(unknown) == 2 else f'are the other {len(unknown) - 1:,} movies'} given ("
                             + ", ".join(f"'{shorten(str(e.id), 40)}'" for e in unknown[1:4])
                             + (" ..." if len(unknown) > 4 else "") + ")", kind="movie", id=unknown[0].id)
     if unknown_out is not None:
