@@ -237,6 +237,17 @@ def test_a_request_sets_its_own_prior_or_turns_it_off(chosen):
         chosen.recommend_new(liked=[1], user=3, prior=2)  # a known user's re-solve
 
 
+def test_no_known_movie_keeps_each_interfaces_advice(chosen):
+    """A first-hour review: `recommend --liked 99998,99999` advised find_movie('title words'), the library's call;
+    the joined message now keeps both forms, the CLI writing its own (--movie "title words")."""
+    from embedrec.errors import NotFoundError, cli_terms
+
+    with pytest.raises(NotFoundError) as got:
+        chosen.recommend_new(liked=[99998, 99999])
+    assert "find_movie('title words')" in str(got.value) and "nor is the other movie given" in str(got.value)
+    assert '--movie "title words"' in cli_terms(got.value.raw)
+
+
 def test_recommend_prior_on_the_command_line(tmp_path):
     from click.testing import CliRunner
 
@@ -264,5 +275,3 @@ def test_recommend_prior_on_the_command_line(tmp_path):
     said = run("--liked", movie, "--set", "train.als_newuser_prior=0")  # a train key: the run's choice stands
     assert said.stdout == auto.stdout and "no effect on 'embedrec recommend'" in said.stderr
     assert "recommend --prior off|W sets it per request" in said.stderr
-    lost = run("--liked", "99998,99999")  # none known: the CLI's advice, not the library's (a first-hour review)
-    assert lost.exit_code == 1 and '--movie "title words"' in lost.stderr and "find_movie" not in lost.stderr
