@@ -155,9 +155,13 @@ def _check_consistency(cfg: Config, set_keys: Iterable[str] = (), split: bool = 
     prior = cfg.train.als_newuser_prior
     if prior != "auto" and not (isinstance(prior, (int, float)) and 0 <= prior <= 1000) and not (
             isinstance(prior, list) and len(prior) == len(NEWUSER_TOLD) and all(0 <= w <= 1000 for w in prior)):
+        bad = ""  # a list's first weight out of range, named (a review: the refusal showed four and hid it)
+        if isinstance(prior, list) and len(prior) == len(NEWUSER_TOLD):
+            i = next(i for i, w in enumerate(prior) if not 0 <= w <= 1000)
+            bad = f": its weight for {NEWUSER_TOLD[i]} told movies is {show(prior[i])}"
         raise ConfigError(f"config key 'train.als_newuser_prior': expected auto, a weight from 0 to 1000, or a list "
                           f"of {len(NEWUSER_TOLD)} such weights (one each for {', '.join(map(str, NEWUSER_TOLD))} "
-                          f"told movies), got {show(prior)}")
+                          f"told movies), got {show(prior)}{bad}")
     if not cfg.tune.dims or any(d < 1 for d in cfg.tune.dims):
         raise ConfigError(f"config key 'tune.dims': expected a non-empty list of positive integers, got {cfg.tune.dims}")
     loss = cfg.model.loss

@@ -176,6 +176,18 @@ def test_bad_values_are_refused_with_the_key(value):
         load_config(None, [f"train.als_newuser_prior={value}"])
 
 
+def test_a_table_that_grows_with_the_movies_told_is_served_and_warned_of(caplog):
+    with caplog.at_level("WARNING", logger="embedrec"):
+        m = er.train(_taste_and_popularity(), _cfg("train.als_newuser_prior=[1, 1, 2, 2, 2, 2, 2]"))
+    assert m.engine.prior_weight(3) == 2.0
+    assert "the weight grows with the movies told (1 at 2, 2 at 3)" in caplog.text
+
+
+def test_a_bad_weight_in_a_list_is_named():
+    with pytest.raises(ConfigError, match=r"its weight for 50 told movies is -1"):
+        load_config(None, ["train.als_newuser_prior=[7, 5, 5, 2, 2, 0, -1]"])
+
+
 def test_a_manifest_solve_without_the_prior_serves_none_and_a_bad_one_is_refused():
     solve = {"loss": "als", "a0": 0.2, "user_unobserved": 1.0, "reg": 0.02, "reg_exponent": 1.0, "recency": 0.0}
     got = foldin.checked_training_ratings({"min_rating": None, "rating_weight": 0.0, "solve": solve}, "m.json")

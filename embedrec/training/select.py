@@ -524,7 +524,15 @@ def choose_newuser_prior(ds, cfg, selected):
     from embedrec.training.als import count_weight, user_solve
     from embedrec.training.fit import with_vectors
 
-    if resolve_loss(cfg.model, cfg.features.active) != "als" or cfg.train.als_newuser_prior != "auto":
+    if resolve_loss(cfg.model, cfg.features.active) != "als":
+        return cfg
+    given = cfg.train.als_newuser_prior
+    if isinstance(given, list) and any(b > a for a, b in zip(given, given[1:])):  # taken as given, said (a review)
+        i = next(i for i, (a, b) in enumerate(zip(given, given[1:])) if b > a)
+        log.warning("train.als_newuser_prior: the weight grows with the movies told (%g at %d, %g at %d): a longer "
+                    "history leans more on the most popular movies, which auto never chooses", given[i],
+                    newuser_prior.TOLD[i], given[i + 1], newuser_prior.TOLD[i + 1])
+    if given != "auto":
         return cfg
     ds = with_vectors(ds)
     f = trend.served(factors(selected.model, selected.unrated), ds, cfg.train)
