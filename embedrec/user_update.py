@@ -3,7 +3,8 @@ the movie factors fixed, and published as the run's new model folder, so every l
 (implicit's ``partial_fit_users``; ``recommend --user U --liked ...`` is the same re-solve for one request,
 writing nothing: serve/update.py). A user the run does not know is added to it (``new_users``, the default; else
 refused): a new row at the end of every user table, its vector the one ``recommend --liked/--rated`` folds in from
-the same ratings (serve.update.als_new_user), as implicit's partial_fit_users grows its user factors.
+the same ratings (serve.update.als_new_user), as implicit's partial_fit_users grows its user factors; its lists
+carry the new users' popularity prior as that request's do (serving's ``Recommender.added_prior``).
 
 An als run records how its users' final solve weighed each seen pair (run_layout.SOLVE_WEIGHTS) and each user's divisor
 (run_layout.USER_SCALE, where it adds recent popularity), so a user's re-solve is that solve over those weights plus one

@@ -287,3 +287,54 @@ def test_recommend_prior_on_the_command_line(tmp_path):
     said = run("--liked", movie, "--set", "train.als_newuser_prior=0")  # a train key: the run's choice stands
     assert said.stdout == auto.stdout and "no effect on 'embedrec recommend'" in said.stderr
     assert "recommend --prior off|W sets it per request" in said.stderr
+
+
+def test_a_user_update_users_adds_is_listed_as_the_same_movies_told_per_request(tmp_path):
+    """A user update-users adds from one movie is served (recommend, a stream of ids, export --topk-all, explain)
+    the list a new user telling that movie gets, the popularity prior in it (Recommender.added_prior: n the movies
+    in its solve); a second update giving it 60 more movies moves it to the weight of 61 (the table's last, often
+    0), again as told per request; trained users' lists do not change."""
+    from click.testing import CliRunner
+
+    from embedrec.cli.app import main
+
+    ds = _taste_and_popularity()
+    rows = [(int(u) + 1, int(m) + 1) for part in ds.splits.values() for u, m in zip(part.user, part.movie)]
+    cfg = _cfg(f"data.prepared={tmp_path / 'ds'}", f"run.dir={tmp_path / 'run'}")
+    er.train(er.ingest(pd.DataFrame(rows, columns=["user_id", "movie_id"]), cfg), cfg).save()
+    run, new = tmp_path / "run", 9_999
+    with er.open(run) as m:
+        e = m.engine
+        niche = int(e.movie_ids[int(np.argmin(np.where(e.untrained, np.inf, e.popularity)))])  # its least popular
+        assert e.prior_weight(1) > 0, e.training_ratings["solve"].get("newuser_prior")
+        told = m.recommend_new(liked=[niche], k=10)
+        alone = m.recommend_new(liked=[niche], k=10, prior="off")
+        trained = m.recommend([1, 2, 3], k=10).movie_ids
+        more = [int(x) for x in e.movie_ids[~e.untrained] if int(x) != niche][:60]
+        all_told = m.recommend_new(liked=[niche, *more], k=10)
+    assert list(told.movie_ids[0]) != list(alone.movie_ids[0])  # the prior moves this list
+    (tmp_path / "one.csv").write_text(f"user_id,movie_id\n{new},{niche}\n")
+    got = CliRunner().invoke(main, ["update-users", "--run", str(run), "--ratings", str(tmp_path / "one.csv")])
+    assert got.exit_code == 0, got.stderr
+    with er.open(run) as m:
+        listed = m.recommend(new, k=10)
+        assert list(listed.movie_ids[0]) == list(told.movie_ids[0])
+        np.testing.assert_allclose(listed.scores[0], told.scores[0], rtol=1e-5, atol=1e-6)
+        for a, b in zip(m.recommend([1, 2, 3], k=10).movie_ids, trained):
+            assert list(a) == list(b)  # the trained users' lists are the index's, as before
+        x = m.explain(new, int(listed.movie_ids[0][0]))
+        assert x.prior != 0 and x.score == pytest.approx(float(listed.scores[0][0]), rel=1e-5)
+        m.topk_all(tmp_path / "top.parquet", k=10)
+        top = pd.read_parquet(tmp_path / "top.parquet")
+        assert top.loc[top.user_id == new, "movie_id"].tolist() == list(told.movie_ids[0])
+    cli = CliRunner().invoke(main, ["recommend", "--run", str(run), "--user", str(new), "-k", "10", "--format",
+                                    "csv"])
+    assert cli.exit_code == 0 and [int(r.split(",")[2]) for r in cli.stdout.splitlines()[1:]] == \
+        list(told.movie_ids[0])
+    (tmp_path / "more.csv").write_text("user_id,movie_id\n" + "".join(f"{new},{x}\n" for x in more))
+    assert CliRunner().invoke(main, ["update-users", "--run", str(run), "--ratings",
+                                     str(tmp_path / "more.csv")]).exit_code == 0
+    with er.open(run) as m:  # now a user of 61 movies: the re-solve's vector, weighed as 61 told movies are
+        assert m.engine.added_prior(np.array([m.engine.users.rows([new])[0][0]])) == (
+            {} if m.engine.prior_weight(61) == 0 else {m.engine.P.shape[0] - 1: m.engine.prior_weight(61)})
+        assert list(m.recommend(new, k=10).movie_ids[0]) == list(all_told.movie_ids[0])  # (no times: g = 0)

@@ -66,8 +66,8 @@ def row_of(m, user) -> int:
 @pytest.mark.parametrize("name", ["taste", "hits", "weighted", "counts"])
 def test_a_new_user_is_the_fold_in_of_its_ratings(runs, synth_runs, tmp_path, name):
     """A user added by update-users gets, to float rounding, the vector a new user's fold-in solves from the same
-    ratings (recommend_new(rated=...)), so the same list with the same scores (the fold-in's, the new users'
-    popularity prior apart); its seen movies are all it rated
+    ratings (recommend_new(rated=...)), so the same list with the same scores, the new users' popularity prior
+    in them where the run's table weighs that many movies (serve.prior); its seen movies are all it rated
     (those below data.min_rating at weight 0, the rest at the fold-in's weights, 1 + g/2 of a rating's, recorded);
     its explanation splits its scores exactly. Over the run's variants: the recency weight ('taste'), recent
     popularity and activity weights (its divisor, 'hits'), rating weights and data.min_rating ('weighted'), counts
@@ -84,9 +84,13 @@ def test_a_new_user_is_the_fold_in_of_its_ratings(runs, synth_runs, tmp_path, na
         else:
             rated = dict.fromkeys(movies, 1)
         folded, b, told = e.fold_in(rated=rated)
-        # the fold-in's own list: an added user is served as a trained one, without the popularity prior a new
-        # user's list adds (train.als_newuser_prior; docs/known-gaps.md)
-        ids, scores = e.recommend_vector(folded, b, 20, told)
+        # the list a new user telling the same ratings gets, the popularity prior with it where the run has one
+        # (train.als_newuser_prior, for the number of movies in the solve)
+        served = m.recommend_new(rated=rated, k=20)
+        ids, scores = e.movie_rows(served.movie_ids[0])[0], served.scores[0]
+        weighed = e.prior_weight(len(rated) - (2 if name == "weighted" else 0)) > 0
+        if not weighed:  # then the fold-in's own list
+            assert list(e.recommend_vector(folded, b, 20, told)[0]) == list(ids)
         solve, n_users = e.training_ratings["solve"], e.P.shape[0]
         P = np.asarray(e.P).copy()
     assert solve["recency"] > 0 or name == "counts"
@@ -123,6 +127,11 @@ def test_a_new_user_is_the_fold_in_of_its_ratings(runs, synth_runs, tmp_path, na
         top = int(res.movie_ids[0][0])
         x = m.explain(NEW, top, n=50)
         assert abs(x.remainder) < 1e-5 * max(1.0, abs(x.score)) and set(x.movie_ids) <= set(rated)
+        assert x.score == pytest.approx(float(res.scores[0][0]), rel=1e-5)  # the listed score, the prior's part in it
+        assert (x.prior != 0) == weighed
+    # (the runs' tables, chosen on their valid users: weight 0 at 6 movies for 'taste' and 'hits', above it for
+    # 'weighted' and 'counts': both sides tested)
+    assert weighed == (name in ("weighted", "counts"))
 
 
 def test_an_added_user_re_solved_by_a_second_update(runs, tmp_path):

@@ -14,7 +14,9 @@ with z_m the movie's standardised log(1 + training count) over the trained movie
 scores over them, and w(n) (in standard deviations of the model's scores) read from a table over the numbers of
 told movies :data:`TOLD` (:func:`weight`), which the selection chooses on valid (training.newuser_prior). Ranking
 by it is ranking by z(model) + w z(popularity): the model's scale does not matter, and w = 0 is the fold-in alone.
-Trained users' lists are never changed (their long histories had valid choose ``train.als_trend`` instead).
+Trained users' lists are never changed (their long histories had valid choose ``train.als_trend`` instead); a user
+``update-users`` adds is a new user told its ratings once and for all, and is listed with the prior for the movies
+in its solve (``Recommender.added_prior``).
 """
 
 from __future__ import annotations

@@ -404,8 +404,39 @@ class Recommender:
             if allowed is not None:
                 raise UsageError("recommend_rows: a search of its own takes no allowed movies")
             ids, scores = self._trained_only(*search(q, excl, k))
-        return self._finite(*exact_scores(self.factors, users, ids,
-                                          self.factors.user_offset(rows) if self.explicit else None))
+        ids, scores = self._finite(*exact_scores(self.factors, users, ids,
+                                                 self.factors.user_offset(rows) if self.explicit else None))
+        added = self.added_prior(rows)  # the users update-users added: listed as when told per request
+        for j, row in enumerate(rows.tolist() if added else ()):
+            if row in added:
+                ids[j], scores[j], _ = self.recommend_with_prior(
+                    users[j], k, np.zeros(0, np.int64) if include_seen else self.seen(row), added[row], allowed)
+        return ids, scores
+
+    def added_prior(self, rows: np.ndarray) -> dict[int, float]:
+        """{row: w(n)} of the users among ``rows`` that ``update-users`` added to the run (rows from
+        run_updates.trained_users on) whose list the run's new users' popularity prior weighs (w > 0, serve.prior):
+        n the movies in the user's solve (its solve weights above 0), as ``recommend --liked/--rated`` of the same
+        movies counts them, so an added user's list is the one the same ratings given per request get. Empty for
+        trained users, runs without the prior, and models not built from a run."""
+        solve = self.training_ratings.get("solve") or {}
+        table = solve.get("newuser_prior", 0.0)
+        if self.run is None or self.explicit or solve.get("loss") != "als" or not np.any(np.asarray(table) > 0):
+            return {}
+        from embedrec.run_updates import trained_users
+
+        first = trained_users(self.run.manifest)
+        added = np.unique(np.asarray(rows, np.int64)[np.asarray(rows) >= first])
+        arrays = self.solve_arrays() if added.size else None
+        if arrays is None:
+            return {}
+        out = {}
+        for row in added.tolist():
+            n = int(np.count_nonzero(np.asarray(arrays[0][int(self.seen_ptr[row]):int(self.seen_ptr[row + 1])]) > 0))
+            w = prior.weight(table, n)
+            if w > 0:
+                out[row] = w
+        return out
 
     def _finite(self, ids: list, scores: list) -> tuple[list, list]:
         """The lists, where every listed movie's score is finite; else the first such movie's table row is refused
@@ -631,7 +662,11 @@ class Recommender:
             gram, _ = self.movie_gram()
             A = foldin.als_matrix(solve, gram, np.asarray(np.take(self.Q, movies, axis=0), np.float64), w,
                                   self.Q.shape[0])
-        return UserSolve(movies, w, A, 1.0 if scale is None else float(scale[row]), np.asarray(self.P[row]))
+        p = np.asarray(self.P[row])
+        w_prior = self.added_prior(np.array([row])).get(row, 0.0)  # a user update-users added: its list's prior
+        return UserSolve(movies, w, A, 1.0 if scale is None else float(scale[row]), p,
+                         prior=(prior.scale(self._scores_of(p), ~self.untrained, w_prior), self.prior_z)
+                         if w_prior > 0 else None)
 
     def uses_order(self) -> bool:
         """Whether a new user's history given in order changes the fold-in: als models only (measured on
