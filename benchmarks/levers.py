@@ -3,10 +3,12 @@ defaults against the same with ``--set`` overrides, each against EASE tuned on t
 test user, and by the users' activity (their ratings in the whole dataset), where the heavy users of a wide
 catalogue lose to EASE (BENCHMARKS.md, sessions 51-54).
 
-Usage: python benchmarks/levers.py [--source SOURCE] [--seed S | --time] NAME=SET[;SET...] ...
+Usage: python benchmarks/levers.py [--source SOURCE | --synthetic] [--seed S | --time] NAME=SET[;SET...] ...
   SOURCE: what `embedrec ingest` reads (default ml-100k; a MovieLens folder or zip, a ratings CSV such as
-  ML-1M's of BENCHMARKS.md session 53); the split: ranking.py's per-user random 80/20 of seed S (default 0), or
-  with --time its per-user chronological one. The first variant is the base the others are paired against.
+  ML-1M's of BENCHMARKS.md session 53); --synthetic: the bench's 100K x 20K x 3.5M set (ranking.py's, EASE on
+  its 5,000 most popular movies and its lambda grid, as there); the split: ranking.py's per-user random 80/20 of
+  seed S (default 0), or with --time its per-user chronological one. The first variant is the base the others
+  are paired against.
   e.g. python benchmarks/levers.py --source ratings.csv base= lower='train.als_reg=0.0085'
        'wide=train.als_dims=[512]'                       (ML-1M: about 15 s a variant on 2 cores, EASE 20 s)
 Prints one line per variant on stdout: its own valid NDCG@10 (the selection's), test NDCG@10, the paired
@@ -65,16 +67,25 @@ def main() -> None:
     ap.add_argument("--source", default="ml-100k")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--time", action="store_true", help="the per-user chronological split (no seed)")
+    ap.add_argument("--synthetic", action="store_true", help="the bench's 100K x 20K x 3.5M synthetic set")
     ap.add_argument("variants", nargs="+", help="NAME=SET[;SET...] ('base=' for the defaults)")
     a = ap.parse_args()
     torch.set_num_threads(R.THREADS)
-    u, i, ts, _r, nu, ni = R.load_ml100k(ratings=True, source=a.source)
-    R.EASE_MAX_ITEMS = max(R.EASE_MAX_ITEMS, ni)  # every movie, as protocols.py's
+    lambdas = EASE_LAMBDAS
+    if a.synthetic:  # as ranking.py's synthetic protocol
+        from embedrec.data.synth import generate
+
+        nu, ni = 100_000, 20_000
+        u, i, _, ts = generate(nu, ni, 3_500_000, seed=0, taste=0.5)
+        lambdas, a.source = R.GRIDS["synthetic"]["EASE"]["lambda"], "synthetic 100K x 20K x 3.5M"
+    else:
+        u, i, ts, _r, nu, ni = R.load_ml100k(ratings=True, source=a.source)
+        R.EASE_MAX_ITEMS = max(R.EASE_MAX_ITEMS, ni)  # every movie, as protocols.py's
     sp = R.split_per_user(u, i, nu, ni, ts=ts) if a.time else R.split_per_user(u, i, nu, ni, seed=a.seed, times=ts)
     valid = R.Evaluator(sp.fit_u, sp.fit_i, sp.valid_u, sp.valid_i, nu, ni, max_users=R.VALID_USERS_MAX)
     test = R.Evaluator(sp.train_u, sp.train_i, sp.test_u, sp.test_i, nu, ni)
     best = None
-    for lam in EASE_LAMBDAS:  # tuned on valid, refit on train+valid, as protocols.py tunes it
+    for lam in lambdas:  # tuned on valid, refit on train+valid, as protocols.py tunes it
         for _, scorer, _ in R.fit_ease(sp.fit_u, sp.fit_i, nu, ni, {"lambda": lam}):
             v = float(valid(scorer)["ndcg"].mean())
             if best is None or v > best[0]:

@@ -92,8 +92,10 @@ def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, 
     p, b, seen, left_out = e.fold_in_parts(liked, rated, ordered=bool(ordered), strict=bool(strict),
                                            unknown=skipped, detail=None if user_features is not None else detail,
                                            user=row, features=user_features)
-    # a new user's list leans to the most popular movies by how few it told (serve.prior; als runs)
-    w = e.prior_weight(int(np.size(detail["rows"])), prior) if row is None and "rows" in detail else \
+    # a new user's list leans to the most popular movies by how few it told (serve.prior; als runs), as does that
+    # of a user update-users added (a new user told its ratings once) re-solved with more (a review: it lost it)
+    new = row is None or e.added_rows([row]).size > 0
+    w = e.prior_weight(int(np.size(detail["rows"])), prior) if new and "rows" in detail else \
         e.prior_weight(0, prior)  # (0: a known user's or another model's, a weight given refused there)
     c = 0.0
     if w > 0:

@@ -103,6 +103,9 @@ def predict(model, pairs: Iterable, movie, *, missing: str, uid, iid, r_ui) -> P
     keep = ~bad if missing == "skip" else np.ones(len(pairs), bool)
     urows, mrows = urows[keep], mrows[keep]
     scores, codes = e.factors.predict_fallback(urows, mrows)
+    offsets = e.prior_offsets(urows, mrows)  # a user update-users added: its list's popularity prior (serve.prior)
+    if offsets is not None:
+        scores = scores + np.where((urows >= 0) & (mrows >= 0), offsets, 0.0)
     uid = [q if r < 0 else e.users.raw(r) for q, r in zip(np.asarray(uq, object)[keep], urows)]
     mid = [q if r < 0 else e.movies.raw(r) for q, r in zip(np.asarray(mq, object)[keep], mrows)]
     return Predictions(uid, mid, scores, [FALLBACKS[c] for c in codes],
@@ -144,7 +147,9 @@ def explain(model, user, movie, n: int, *, liked: Iterable, rated: dict | None, 
         detail: dict = {}
         p, _, _, _ = e.fold_in_parts(liked, rated, ordered=ordered, strict=strict, unknown=[], detail=detail,
                                      user=row)
-        told = int(np.size(detail.get("rows", ()))) if row is None and "rows" in detail else 0  # a new user's list
+        # a new user's list, or that of one update-users added (a new user told more): its told movies
+        told = int(np.size(detail.get("rows", ()))) if "rows" in detail and (
+            row is None or e.added_rows([row]).size) else 0
         solve = UserSolve(vector=p, **detail, prior=e.new_user_prior(p, told, prior))  # leans to the popular
         who = None if row is None else e.users.raw(row)
     from embedrec.results import explained

@@ -284,6 +284,12 @@ def test_recommend_prior_on_the_command_line(tmp_path):
     bad = run("--liked", movie, "--prior", "lots")
     assert bad.exit_code == 2 and bad.stderr.startswith("error: --prior 'lots': give auto") and not bad.stdout
     assert run("--user", str(e.user_ids[0]), "--prior", "off").exit_code == 2
+    # a trained user re-solved with more movies has no prior: off and 0 refused as a weight is (a review)
+    for w in ("off", "0", "3"):
+        refused = run("--user", str(e.user_ids[0]), "--liked", movie, "--prior", w)
+        assert refused.exit_code == 2 and "no such prior" in refused.stderr, (w, refused.stderr)
+    early = run("--liked", "no such film at all", "--prior", "lots")  # the value before the titles
+    assert early.exit_code == 2 and early.stderr.startswith("error: --prior 'lots'")
     said = run("--liked", movie, "--set", "train.als_newuser_prior=0")  # a train key: the run's choice stands
     assert said.stdout == auto.stdout and "no effect on 'embedrec recommend'" in said.stderr
     assert "recommend --prior off|W sets it per request" in said.stderr
@@ -312,6 +318,7 @@ def test_a_user_update_users_adds_is_listed_as_the_same_movies_told_per_request(
         trained = m.recommend([1, 2, 3], k=10).movie_ids
         more = [int(x) for x in e.movie_ids[~e.untrained] if int(x) != niche][:60]
         all_told = m.recommend_new(liked=[niche, *more], k=10)
+        two_told = m.recommend_new(liked=[niche, more[0]], k=10)
     assert list(told.movie_ids[0]) != list(alone.movie_ids[0])  # the prior moves this list
     (tmp_path / "one.csv").write_text(f"user_id,movie_id\n{new},{niche}\n")
     got = CliRunner().invoke(main, ["update-users", "--run", str(run), "--ratings", str(tmp_path / "one.csv")])
@@ -324,6 +331,16 @@ def test_a_user_update_users_adds_is_listed_as_the_same_movies_told_per_request(
             assert list(a) == list(b)  # the trained users' lists are the index's, as before
         x = m.explain(new, int(listed.movie_ids[0][0]))
         assert x.prior != 0 and x.score == pytest.approx(float(listed.scores[0][0]), rel=1e-5)
+        # predict scores the pair as the list does (a review: the factors' product alone, 1/8 of it)
+        got = m.predict([(new, int(b)) for b in listed.movie_ids[0][:3]] + [(1, int(listed.movie_ids[0][0]))])
+        np.testing.assert_allclose(got.scores[:3], listed.scores[0][:3], rtol=1e-5, atol=1e-6)
+        assert got.scores[3] == pytest.approx(float(m.engine.factors.predict(
+            np.array([m.engine.user_row(1)]), np.array([m.engine.movie_row(int(listed.movie_ids[0][0]))]))[0]))
+        # a request re-solving the added user with one more movie keeps the prior, for two told movies, as the
+        # lasting update of it would (a review: the per-request form lost it)
+        again = m.recommend_new(user=new, liked=[more[0]], k=10)
+        assert list(again.movie_ids[0]) == list(two_told.movie_ids[0])
+        assert m.explain(new, int(again.movie_ids[0][0]), liked=[more[0]]).prior != 0
         m.topk_all(tmp_path / "top.parquet", k=10)
         top = pd.read_parquet(tmp_path / "top.parquet")
         assert top.loc[top.user_id == new, "movie_id"].tolist() == list(told.movie_ids[0])

@@ -152,6 +152,10 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
         usage_error("--strict and --fallback popular conflict: one fails on an unknown user, the other answers "
                     "it; give one of them")
     check_no_header(no_header, fmt)
+    if prior.strip().lower() != "auto":  # its value refused before the run is opened and the titles resolved
+        from embedrec.serve.prior import given_weight
+
+        given_weight(prior)
     if similar_users:  # users, not movies: the movie filters refused before the run is opened (Request.mode's rule)
         filters = {"genres": bool(genres), "year": year_min is not None or year_max is not None,
                    "exclude": bool(exclude), "candidates": bool(candidates)}

@@ -419,14 +419,8 @@ class Recommender:
         n the movies in the user's solve (its solve weights above 0), as ``recommend --liked/--rated`` of the same
         movies counts them, so an added user's list is the one the same ratings given per request get. Empty for
         trained users, runs without the prior, and models not built from a run."""
-        solve = self.training_ratings.get("solve") or {}
-        table = solve.get("newuser_prior", 0.0)
-        if self.run is None or self.explicit or solve.get("loss") != "als" or not np.any(np.asarray(table) > 0):
-            return {}
-        from embedrec.run_updates import trained_users
-
-        first = trained_users(self.run.manifest)
-        added = np.unique(np.asarray(rows, np.int64)[np.asarray(rows) >= first])
+        table = (self.training_ratings.get("solve") or {}).get("newuser_prior", 0.0)
+        added = self.added_rows(rows) if np.any(np.asarray(table) > 0) else np.zeros(0, np.int64)
         arrays = self.solve_arrays() if added.size else None
         if arrays is None:
             return {}
@@ -436,6 +430,33 @@ class Recommender:
             w = prior.weight(table, n)
             if w > 0:
                 out[row] = w
+        return out
+
+    def added_rows(self, rows) -> np.ndarray:
+        """The distinct rows among ``rows`` of users ``update-users`` added to an als run (run_updates.trained_users
+        on): new users told their ratings once, whose lists carry the new users' prior (:meth:`added_prior`; a
+        request re-solving one with more movies too, models_recommend.recommend_new)."""
+        solve = self.training_ratings.get("solve") or {}
+        if self.run is None or self.explicit or solve.get("loss") != "als":
+            return np.zeros(0, np.int64)
+        from embedrec.run_updates import trained_users
+
+        rows = np.asarray(rows, np.int64).reshape(-1)
+        return np.unique(rows[rows >= trained_users(self.run.manifest)])
+
+    def prior_offsets(self, users: np.ndarray, movies: np.ndarray) -> np.ndarray | None:
+        """c_u z_m of each (user row, movie row) pair whose user update-users added (:meth:`added_prior`), 0 for
+        the others; None where no pair's user has one: ``predict``'s score of such a pair is the one its list
+        shows (a review: predict gave the factors' product, recommend 8 times it)."""
+        users = np.asarray(users, np.int64)
+        added = self.added_prior(users[users >= 0])
+        if not added:
+            return None
+        out = np.zeros(users.size)
+        for row, w in added.items():
+            at = users == row
+            out[at] = prior.scale(self._scores_of(np.asarray(self.P[row])), ~self.untrained, w) * \
+                self.prior_z[np.asarray(movies, np.int64)[at]]
         return out
 
     def _finite(self, ids: list, scores: list) -> tuple[list, list]:
@@ -711,7 +732,7 @@ class Recommender:
         if isinstance(given, str) and given.strip().lower() == "auto":
             return prior.weight(solve.get("newuser_prior", 0.0), n) if als else 0.0
         w = prior.given_weight(given)
-        if w > 0 and (not als or n <= 0):
+        if not als or n <= 0:  # 'off' and 0 too: said where no prior applies (a review: they passed, 30 did not)
             raise UsageError("«--prior|prior=» weighs the most popular movies in a new user's list of an als model "
                              "(the default) told «--liked/--rated|liked=/rated=»; this list has no such prior: drop "
                              "it")
