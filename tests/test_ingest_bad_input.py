@@ -376,8 +376,8 @@ def test_an_other_name_is_not_taken_when_two_match_or_a_column_is_configured(tmp
                     "'item'); rename the movies file's id column to 'item'")
     m.write_text("sku,title\n2,Film\n")  # the other names of any id column are said (they were for movie_id only)
     r, out = ingest(tmp_path, p, "--set", "data.columns.movie=item", "--set", f"data.movies={m}")
-    refused(r, out, "its id column must have the name of the ratings' movie column, or item_id, movie_id, movieId, "
-                    "itemId or iid")
+    refused(r, out, "its id column must be named item, item_id, movie_id, iid or movie (any case or punctuation: Item "
+                    "is item; movie beside a title column; data.columns.movie names the ratings' column too)")
 
 
 def test_a_lone_rating_beyond_the_rest_is_named_when_the_scale_comes_from_the_data(tmp_path):
@@ -1306,15 +1306,50 @@ def test_a_movies_file_whose_id_column_has_another_name_says_how_to_read_it(tmp_
     m = tmp_path / "m.csv"
     m.write_text("sku,title\n" + "".join(f"{k},Film {k}\n" for k in range(1, 10)))
     r, out = ingest(tmp_path, p, "--set", "split.test=0", "--set", f"data.movies={m}")
-    refused(r, out, "missing column(s) movie_id, genres (found: sku, title); its id column must have the name of the "
-                    "ratings' movie column, or movieId, itemId or iid (data.columns.movie names both): rename it "
-                    "in the movies file, and set data.columns.genres (a file without genres may leave "
+    refused(r, out, "missing column(s) movie_id, genres (found: sku, title); its id column must be named movie_id, "
+                    "itemId, iid, movie or item (any case or punctuation: movieId is movie_id; movie and item beside a "
+                    "title column; data.columns.movie names the ratings' column too): rename it in the movies file, "
+                    "and set data.columns.genres (a file without genres may leave "
                     "data.columns.genres as it is: its movies then have none)")
     m.write_text("sku,title,genres\n" + "".join(f"{k},Film {k},Drama\n" for k in range(1, 10)))
     r, out = ingest(tmp_path, p, "--set", "split.test=0", "--set", f"data.movies={m}")
-    refused(r, out, "missing column(s) movie_id (found: sku, title, genres); its id column must have the name of "
-                    "the ratings' movie column, or movieId, itemId or iid (data.columns.movie names both): rename it "
-                    "in the movies file")
+    refused(r, out, "missing column(s) movie_id (found: sku, title, genres); its id column must be named movie_id, "
+                    "itemId, iid, movie or item (any case or punctuation: movieId is movie_id; movie and item beside a "
+                    "title column; data.columns.movie names the ratings' column too): rename it in the movies file")
+
+
+def test_a_movies_file_id_column_is_read_by_the_names_its_message_lists(tmp_path):
+    """A first-hour review: ratings headed userId,movieId beside a movies file keyed 'movie' were told its id column
+    must have the name "of the ratings' movie column ('movieId', or 'movieId_id'), or movieId, itemId or iid": movieId
+    twice, a name nobody uses, and neither movie_id (the name said missing) nor 'movie', which the ratings file reads
+    as its movie column. Each name it is read by is listed once, and 'movie' and 'item' are read beside a title
+    column, as the ratings file reads them; not without one, where 'movie' may hold the titles."""
+    p = tmp_path / "r.csv"
+    p.write_text("userId,movieId,rating\n" + "".join(f"{u},{m},{(u * m) % 5 + 1}\n" for u in range(1, 7)
+                                                      for m in range(1, 6)))
+    m = tmp_path / "m.csv"
+    m.write_text("mid,title,genres\n" + "".join(f"{k},Film {k},Drama\n" for k in range(1, 6)))
+    r, out = ingest(tmp_path, p, "--set", f"data.movies={m}")
+    refused(r, out, f"{m}: missing column(s) movie_id (found: mid, title, genres); its id column must be named "
+                    "movie_id, itemId, iid, movie or item (any case or punctuation: movieId is movie_id; movie and item "
+                    "beside a title column; data.columns.movie names the ratings' column too): rename it in the movies "
+                    "file")
+    for name in ("movie", "Item", "iid", "movie_id", "MovieID"):  # each name the message lists is read
+        m.write_text(f"{name},title,genres\n" + "".join(f"{k},Film {k},Drama\n" for k in range(1, 6)))
+        r, out = ingest(tmp_path / name, p, "--set", f"data.movies={m}")
+        assert r.exit_code == 0 and "Traceback" not in r.stderr, (name, r.stderr)
+        assert (name == "movie_id") == (f"m.csv: reading column '{name}' as 'movie_id'" not in r.stderr), r.stderr
+    # without a title column 'movie' may be the titles: not read as the id
+    m.write_text("movie,genres\n" + "".join(f"Film {k},Drama\n" for k in range(1, 6)))
+    r, out = ingest(tmp_path / "untitled", p, "--set", f"data.movies={m}")
+    refused(r, out, f"{m}: missing column(s) movie_id, title (found: movie, genres); its id column must be named "
+                    "movie_id, itemId")
+    # the ratings' own name for its movie column comes after data.columns.movie's, once
+    p.write_text("user_id,item,rating\n1,1,4\n2,1,3\n")
+    m.write_text("sku,title\n1,Film\n")
+    r, out = ingest(tmp_path / "item", p, "--set", f"data.movies={m}")
+    refused(r, out, "its id column must be named movie_id, item, item_id, iid or movie (any case or "
+                    "punctuation: movieId is movie_id; movie beside a title column;")
 
 
 def test_dates_and_ids_beyond_what_pandas_holds_in_nanoseconds(tmp_path):

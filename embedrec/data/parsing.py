@@ -584,28 +584,64 @@ def plain_name(name) -> str:
     return "".join(ch for ch in str(name).lower() if ch.isalnum())
 
 
-MOVIE_ID_ALIASES = ({"itemid", "iid"},)  # a movies file's id column under the field's other names (not 'movie':
-# in a movies file that may be the title)
+# A movies file's id column under the field's other names, whatever data.columns.movie says; then the ratings
+# file's bare names for its movie column (columns.DEFAULT_ALIASES' second tier: LensKit's and Surprise's 'item'), tried
+# after them and only beside a title column, as without one a 'movie' column may hold the titles
+MOVIE_ID_NAMES = ("movie_id", "itemId", "iid")
+MOVIE_ID_BARE = ("movie", "item")
+
+
+def movie_id_names(id_col: str, ratings_movie: str | None = None) -> list[list[str]]:
+    """The names a movies file's id column is read by, each spelling once (a spelling: :func:`plain_name`, so
+    'movieId' reads as 'movie_id'), in the tiers :func:`_movie_columns` tries in turn: data.columns.movie's own
+    (``id_col``); the ratings' movie column's name (``ratings_movie``: 'item' where the ratings file's 'item' was
+    read as it), either name with '_id' ('item' -> 'item_id'; not after a name that ends in 'id', as 'movieId_id'),
+    and MOVIE_ID_NAMES; then MOVIE_ID_BARE. The missing-column message lists them as they are read (a first-hour
+    review: it named 'movieId' twice, offered 'movieId_id' and left out 'movie_id' and the bare names)."""
+    seen = {plain_name(id_col)}
+    tiers: list[list[str]] = [[id_col]]
+    for names in ((*([ratings_movie] if ratings_movie else []),
+                   *(f"{n}_id" for n in (ratings_movie, id_col) if n and not plain_name(n).endswith("id")),
+                   *MOVIE_ID_NAMES), MOVIE_ID_BARE):
+        tier = []
+        for name in names:
+            if plain_name(name) not in seen:
+                seen.add(plain_name(name))
+                tier.append(name)
+        tiers.append(tier)
+    return tiers
+
+
+def _id_names_said(id_col: str, ratings_movie: str | None) -> str:
+    """'movie_id, itemId, iid, movie or item (any case or punctuation: movieId is movie_id; movie and item beside a
+    title column': :func:`movie_id_names`, each name once, as a missing id column's message lists them; the caller
+    closes the parenthesis."""
+    tiers = movie_id_names(id_col, ratings_movie)
+    names = [n for tier in tiers for n in tier]
+    other = "".join(w if i == 0 else w.capitalize() for i, w in enumerate(id_col.split("_"))) if "_" in id_col \
+        else id_col.capitalize() if id_col != id_col.capitalize() else id_col.lower()
+    bare = f"; {' and '.join(tiers[2])} beside a title column" if tiers[2] else ""
+    return f"{', '.join(names[:-1])} or {names[-1]} (any case or punctuation: {other} is {id_col}{bare}"
 
 
 def _movie_columns(found, id_col: str, title_col: str, genres_col: str | None,
                    ratings_movie: str | None = None) -> dict[str, str]:
     """{file column: configured name} for each configured movies-file column the file lacks where exactly one
-    column differs from it only in case or punctuation ('movieId', 'Title'), or for the default id name
-    'movie_id', is named as the field also names it ('itemId', 'iid') or as the ratings file names its movie
-    column (``ratings_movie``: 'movie' there, 'movie' here), or for 'genres' is 'Genre'."""
+    column differs from it only in case or punctuation ('movieId', 'Title'), or for the id is named by a later tier
+    of :func:`movie_id_names` ('itemId', 'iid', the ratings file's name for its movie column; 'movie' or 'item'
+    beside a title column), or for 'genres' is 'Genre'."""
     names = [str(c) for c in found]
     out: dict[str, str] = {}
+    titled = any(plain_name(c) == plain_name(title_col) for c in names)
     for col in (id_col, title_col, genres_col):
         if not col or col in names:
             continue
-        # the id: also '<name>id' ('item' -> 'item_id') and the field's other names, whatever data.columns.movie
-        # says (a review: with data.columns.movie=item, a movies file's 'item_id' was refused with no key to fix it)
-        ids = [{plain_name(col) + "id"}, {"movieid"}, *MOVIE_ID_ALIASES,
-               *([{plain_name(ratings_movie)}, {plain_name(ratings_movie) + "id"}] if ratings_movie else [])] \
-            if col == id_col else []
-        tries = [{plain_name(col)}, *([set().union(*ids)] if ids else []), *([{"genre"}] if col == "genres" else [])]
-        for spellings in tries:  # the id's other names as one try: two such columns are refused, not one taken
+        if col == id_col:  # the id's other names, a tier as one try: two such columns are refused, not one taken
+            tiers = movie_id_names(col, ratings_movie)
+            tries = [{plain_name(n) for n in tier} for tier in tiers[:2 + titled]]
+        else:
+            tries = [{plain_name(col)}, *([{"genre"}] if col == "genres" else [])]
+        for spellings in tries:
             hits = [c for c in names if plain_name(c) in spellings and c not in out and
                     c not in (id_col, title_col, genres_col)]
             if len(hits) == 1:
@@ -739,11 +775,8 @@ def read_movies_table(path, *, sep: str | None, id_col: str, title_col: str, gen
         keys_fix = "set " + " and ".join(keys) + (" (a file without genres may leave data.columns.genres as it is: "
                                                   "its movies then have none)" if no_genres else "") if keys else ""
         fix = keys_fix if id_col not in missing else (
-            "its id column must have the name of the ratings' movie column"
-            + (f" ('{ratings_movie}', or '{ratings_movie}_id')" if ratings_movie and ratings_movie != id_col else "")
-            + (", or movieId, itemId or iid" if id_col == "movie_id" else f", or {id_col}_id, movie_id, movieId, itemId "
-               "or iid")
-            + " (data.columns.movie names both): rename it in the movies file" + (f", and {keys_fix}" if keys else ""))
+            f"its id column must be named {_id_names_said(id_col, ratings_movie)}; data.columns.movie names the "
+            "ratings' column too): rename it in the movies file" + (f", and {keys_fix}" if keys else ""))
         other = None if parquet else _other_separator(df.columns, sep)
         if other is not None:  # the columns are there, run together by another separator (a review: 'rename it')
             said = {"\t": "tabs", " ": "spaces"}.get(other, repr(other))
