@@ -329,8 +329,11 @@ def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender) -> RawD
     counts = "count_weight" in engine.training_ratings
     cfg = dataclasses.replace(data_cfg, source=source, movies=None, id_type="auto",
                               repeats="sum" if counts else "latest", min_rating=None)
+    # what a row counts as without a rating column, for a missing one's advice (not ingest's 'rating 1')
+    unrated = ("one event, a pair's rows summed into its count" if counts else
+               f"a like, rating {engine.scale[1]:g}, the scale's top" if engine.scale else "a like, rating 1")
     try:
-        raw = read_generic(source, cfg)
+        raw = read_generic(source, cfg, unrated)
     except DataError as e:  # the readers' advice names ingest's data.source: here the file is --ratings
         if EMPTY not in e.raw:
             raise

@@ -706,6 +706,31 @@ def test_ratings_below_min_rating_and_counts(other_runs, tmp_path, caplog):
         er.update_users(run, write_ratings(tmp_path / "zero.csv", [(7, a, 0)]))
 
 
+def test_a_missing_rating_column_is_advised_as_update_users_counts_a_row_without_one(other_runs, tmp_path):
+    """A first-hour review: a file headed user,film was told ingest's advice, 'data.columns.rating=null if the file
+    has no ratings: every row then counts as rating 1'; update-users counts such a row as a like at the scale's top
+    (a counts model: an event, its data.repeats the run's, so ingest's data.repeats=sum advice is no fix either)."""
+    f = write_ratings(tmp_path / "bad2.csv", [(1, 1)], header="user,film")
+    r = invoke("update-users", "--ratings", f, "--run", other_runs["min3"])
+    assert (r.exit_code, r.stdout) == (1, "") and one_line(r) == (
+        f"error: {f}: no columns for the movie ('movie_id') and the rating ('rating'); name them with --set "
+        "data.columns.movie=NAME --set data.columns.rating=NAME, each NAME one of: user, film "
+        "(data.columns.rating=null if the file has no ratings: every row then counts as a like, rating 5, the "
+        "scale's top)"), r.stderr
+    f = write_ratings(tmp_path / "ratng.csv", [(1, 1, 1)], header="user_id,movie_id,ratng")
+    for name, counts in (("min3", "a like, rating 5, the scale's top"),
+                         ("counts", "one event, a pair's rows summed into its count")):
+        r = invoke("update-users", "--ratings", f, "--run", other_runs[name])
+        assert (r.exit_code, r.stdout) == (1, "") and one_line(r) == (
+            f"error: {f}: no column 'rating' for the rating (data.columns.rating); did you mean --set "
+            "data.columns.rating=ratng, or --set data.columns.rating=null if the file has no ratings (every row then "
+            f"counts as {counts})?"), (name, r.stderr)
+    # ingest keeps its own (rating 1, or a log's data.repeats=sum)
+    r = invoke("ingest", f, "-o", tmp_path / "ds")
+    assert r.exit_code == 1 and "(every row then counts as rating 1; for a play or click log, --set " \
+        "data.repeats=sum alone counts each pair's rows)?" in one_line(r), r.stderr
+
+
 def test_a_pair_in_both_files_keeps_its_first_rating(other_runs, tmp_path):
     """Two updates compose as one with both files only where no pair is in both (docs/commands.md): a pair rated 1
     (below data.min_rating 3: seen, weight 0) in the first file and 5 in the second keeps the first rating, since

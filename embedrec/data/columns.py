@@ -151,11 +151,14 @@ def _optional_rating(found, wanted: dict, cfg: DataConfig) -> str | bool:
 
 
 def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
-                     matched: list[str] = (), counted: str | bool = False, sample=None) -> list[str]:
+                     matched: list[str] = (), counted: str | bool = False, sample=None,
+                     unrated: str | None = None) -> list[str]:
     """The notes of how the columns were read, once every column ``wanted`` names is ``found``; else one
     DataError naming the missing ones and the columns that could be them (a rating: only a column of numbers,
     from ``sample(columns)``, the first rows of those columns; a column of event types is told how to weigh
-    them, data.event_weights)."""
+    them, data.event_weights). ``unrated``: what a row counts as without a rating column, where the reader is not
+    ingest (tables.read_generic's; a first-hour review: update-users, whose rows without a rating are likes at the
+    scale's top and whose data.repeats is the run's, was told ingest's 'every row then counts as rating 1')."""
     found = [str(c) for c in found]
     keys = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     missing = [(col, role, _close_column(col, found, wanted)) for col, role in wanted.items() if col not in found]
@@ -172,7 +175,7 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
             f", each NAME one of: {shorten(', '.join(_typed(c, found) for c in found), 200)}"
         if ("data.columns.rating=NAME",) * 2 in sets:
             names += (" («data.columns.rating=null|{'data.columns.rating': None}» if the file has no ratings: every row "
-                      "then counts as rating 1)")
+                      f"then counts as {unrated or 'rating 1'})")
         raise DataError(f"{label}: no columns for {', '.join(named[:-1])} and {named[-1]}; name them with "
                         f"{_set_said(sets)}{names}{tail}")
     for col, role, close in missing:
@@ -210,8 +213,9 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
         hint += events
         if role in ("timestamp", "rating"):
             hint += (f", or «--set {key}=null|{{'{key}': None}}» if the file has no {role}s"
-                     + (" (every row then counts as rating 1; for a play or click log, «--set data.repeats=sum|"
-                        "{'data.repeats': 'sum'}» alone counts each pair's rows)" if role == "rating" else ""))
+                     + ("" if role != "rating" else f" (every row then counts as {unrated})" if unrated else
+                        " (every row then counts as rating 1; for a play or click log, «--set data.repeats=sum|"
+                        "{'data.repeats': 'sum'}» alone counts each pair's rows)"))
         raise DataError(f"{label}: no column '{col}' for the {role.replace('_id', '')} "
                         f"({key}){hint}{'?' if close else ''}{tail}")
     # the notes: said (RawData.notes) once the rows are read and checked, as an error would else be a second line

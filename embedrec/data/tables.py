@@ -92,11 +92,13 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig
 
 
-def read_generic(source: str, cfg: DataConfig) -> RawData:
+def read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> RawData:
     """A ratings CSV/TSV/Parquet (or '-' for stdin) with the column mapping in ``cfg`` (a DataConfig). A file that
-    cannot be read for its permissions is a DataError saying so (textfiles.read_denied)."""
+    cannot be read for its permissions is a DataError saying so (textfiles.read_denied). ``unrated``: what a row
+    counts as where the file has no rating column, for a missing one's advice where the reader is not ingest's
+    (update-users: 'a like, rating 5, the scale's top'); None: ingest's (rating 1, or a play or click log's event)."""
     with reading():
-        raw = _read_generic(source, cfg)
+        raw = _read_generic(source, cfg, unrated)
     _warn_movie_columns(cfg, raw)  # after the file is read: an error stays the one line
     return raw
 
@@ -120,7 +122,7 @@ def _warn_movie_columns(cfg: DataConfig, raw: RawData) -> None:
                                 for k in unused), "it" if one else "them")
 
 
-def _read_generic(source: str, cfg: DataConfig) -> RawData:
+def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> RawData:
     cols = cfg.columns
     fmt = cfg.format
     label = _label(source)
@@ -177,7 +179,7 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
         no_times = _optional_timestamp(df.columns, wanted, cfg)
         counted = _optional_rating(df.columns, wanted, cfg)
         notes = _require_columns(df.columns, wanted, label, no_times, matched, counted,
-                                 lambda cols: df[cols].head(SAMPLE_ROWS))
+                                 lambda cols: df[cols].head(SAMPLE_ROWS), unrated)
         notes += meta_notes
         df = df[list(wanted)].rename(columns=wanted)
         if cfg.missing == "drop":
@@ -221,7 +223,7 @@ def _read_generic(source: str, cfg: DataConfig) -> RawData:
             no_times = _optional_timestamp(header_names, wanted, cfg)
             counted = _optional_rating(header_names, wanted, cfg)
             notes = _require_columns(header_names, wanted, label, no_times, matched, counted,
-                                     lambda cols: _sample_columns(src, sep, cfg.encoding, cols))
+                                     lambda cols: _sample_columns(src, sep, cfg.encoding, cols), unrated)
             notes += meta_notes
         else:  # by position: more fields would shift them (to_csv's index column became pandas' index)
             n = _headerless_fields(src, sep, cfg.encoding, label, list(wanted))
