@@ -302,7 +302,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
                           "summed log's pair counts its events' weights, so each must be above 0; give it a weight "
                           "above 0 (or remove those rows), or keep each pair's latest event with "
                           "«--set data.repeats=latest|data.repeats='latest'»")
-    scale = check_ratings(raw, cfg)  # first: a bad rating is the only line on stderr
+    scale_said: list[tuple] = []  # a scale read from the data that spans no usual one: said once the rows are read
+    scale = check_ratings(raw, cfg, scale_said)  # first: a bad rating is the only line on stderr
     floor_note = two_values = report_pair = None
     if cfg.min_rating == "auto":
         r = None if cfg.repeats == "sum" else raw.ratings["rating"].to_numpy(np.float64)  # (counts: left alone)
@@ -338,6 +339,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
              f"; {raw.missing_dropped:,} dropped" if raw.missing_dropped else "", time.perf_counter() - t0)
     if floor_note:  # after what was read (a review: it came first)
         log.info(*floor_note)
+    for note in scale_said:  # (a first-hour review: a file of ratings 3-5 got the scale 3-5 without a word)
+        log.info(*note)
     report: dict = {"rows_read": len(raw.ratings) + raw.missing_dropped}
     if cfg.missing == "drop":  # counted, 0 too, where asked for
         report["missing_values_dropped"] = raw.missing_dropped

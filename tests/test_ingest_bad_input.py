@@ -380,6 +380,43 @@ def test_an_other_name_is_not_taken_when_two_match_or_a_column_is_configured(tmp
                     "is item; movie beside a title column; data.columns.movie names the ratings' column too)")
 
 
+def test_a_scale_read_from_the_data_that_spans_no_usual_one_is_said_with_its_setting(tmp_path):
+    """A first-hour review: a file holding ratings 3-5 alone got the scale 3-5 without a word (ingest printed only
+    its rating values), and update-users then refused a rating of 2 as outside it; a Surprise user would have set
+    Reader(rating_scale=(1, 5)). The scale read from the data is said, with data.rating_scale, where it is no usual
+    one; not for a 1-5 file, a scale given, or one a warning already named (a lone 7)."""
+    p = tmp_path / "r.csv"
+    p.write_text(HEAD + "".join(f"{u},{m},{(u + m) % 3 + 3},{1000 + u * 10 + m}\n" for u in range(1, 7)
+                                for m in range(1, 6)))
+    said = (f"{p}: rating scale 3-5, the lowest and highest ratings it holds (update-users and --rated refuse a "
+            "rating outside it; a predicted one is clipped to it); if the scale is wider, ingest with --set "
+            "data.rating_scale=[1,5]")
+    r, out = ingest(tmp_path, p)
+    assert r.exit_code == 0 and said in r.stderr.splitlines(), r.stderr
+    assert json.loads((out / "manifest.json").read_text())["rating_scale"] == [3.0, 5.0]
+    r, out = ingest(tmp_path, p, "--set", "data.rating_scale=[1,5]", "--overwrite")
+    assert r.exit_code == 0 and "rating scale" not in r.stderr, r.stderr
+    assert json.loads((out / "manifest.json").read_text())["rating_scale"] == [1.0, 5.0]
+    # the smallest usual scale holding the data's, or none to offer
+    for rows, scale, setting in (([2, 9, 5], "2-9", "[1,10]"), ([1, 4.5, 3], "1-4.5", "[1,5]"),
+                                 ([0.5, 4, 2], "0.5-4", "[0.5,5]"), ([-3, 2, 0], "-3 to 2", "[LOW,HIGH]")):
+        p.write_text(HEAD + "".join(f"{k},{k % 2 + 1},{v},{k}\n" for k, v in enumerate(rows, 1)))
+        r, out = ingest(tmp_path, p, "--overwrite")
+        assert r.exit_code == 0 and (f"rating scale {scale}, the lowest and highest ratings it holds" in r.stderr and
+                                     f"--set data.rating_scale={setting}\n" in r.stderr), r.stderr
+    # ML-100K-like 1-5 ratings, 0/1 likes: nothing said
+    for text in (HEAD + ROWS, HEAD + "1,1,0,1\n1,2,1,2\n2,1,1,3\n"):
+        p.write_text(text)
+        r, out = ingest(tmp_path, p, "--overwrite")
+        assert r.exit_code == 0 and "rating scale" not in r.stderr, r.stderr
+    # a lone 7 beyond 1-5: its warning names the scale and the setting, and no second line does
+    p.write_text(HEAD + "".join(f"{k % 50 + 1},{k // 50 + 1},{k % 5 + 1},{1000 + k}\n" for k in range(2000)) +
+                 "7,99,7,5000\n")
+    r, out = ingest(tmp_path, p, "--overwrite")
+    assert r.exit_code == 0 and r.stderr.count("rating scale") == 1 and "so the rating scale is taken as 1-7" in \
+        r.stderr, r.stderr
+
+
 def test_a_lone_rating_beyond_the_rest_is_named_when_the_scale_comes_from_the_data(tmp_path):
     """One 7 in 2,000 ratings of 1-5 stretches the scale read from the data to 1-7: a warning names its line
     and both fixes; data.rating_scale=[1, 5] then refuses that line. Common extremes say nothing."""

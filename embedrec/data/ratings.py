@@ -1,8 +1,9 @@
 """The rating values ingest reads, checked before any row is cleaned: each present, finite and within bounds, the
 rating scale (the config's, the layout's or the data's) and a data.min_rating that no rating passes
-(:func:`check_ratings`); the warnings of a scale read from the data (a lone extreme value, counts read as
-ratings); data.min_rating: auto's floor of a like/dislike table (:func:`like_floor`) and the two values above 0
-it cannot tell apart (:func:`two_positive_values`, :func:`two_values_warning`)."""
+(:func:`check_ratings`); the warnings of a scale read from the data (a lone extreme value, counts read as ratings),
+and the line of one that spans no usual scale (:func:`scale_note`); data.min_rating: auto's floor of a like/dislike
+table (:func:`like_floor`) and the two values above 0 it cannot tell apart (:func:`two_positive_values`,
+:func:`two_values_warning`)."""
 
 from __future__ import annotations
 
@@ -71,8 +72,10 @@ def scale_values(raw: RawData) -> str:
     return ", ".join(values[:-1]) + " and " + values[-1] if len(values) > 1 else values[0]
 
 
-def check_ratings(raw: RawData, cfg: DataConfig) -> tuple[float, float]:
-    """Every rating present, finite and within bounds; returns the rating scale (config, layout, or data)."""
+def check_ratings(raw: RawData, cfg: DataConfig, notes: list | None = None) -> tuple[float, float]:
+    """Every rating present, finite and within bounds; returns the rating scale (config, layout, or data).
+    ``notes``: where given, gains the line (log arguments, :func:`scale_note`) saying a scale read from the data that
+    spans no usual one, for the caller to say once the rows are read (an error before then stays the one line)."""
     ratings = raw.ratings
     if ratings["rating"].isna().any():
         row = int(np.flatnonzero(ratings["rating"].isna().to_numpy())[0])
@@ -90,9 +93,14 @@ def check_ratings(raw: RawData, cfg: DataConfig) -> tuple[float, float]:
         scale = raw.rating_scale
     else:
         scale = (float(ratings["rating"].min()), float(ratings["rating"].max()))
-        _warn_lone_extremes(r, scale, raw)
+        warned = _warn_lone_extremes(r, scale, raw)  # each says the scale it read, and how to set another
         if cfg.repeats != "sum":
-            _warn_counts_read_as_ratings(r, scale)
+            warned = _warn_counts_read_as_ratings(r, scale) or warned
+        # (not of counts, summed or weighed events, nor a table without ratings: no star scale to widen)
+        if notes is not None and not warned and cfg.repeats != "sum" and not raw.no_ratings and not raw.weighted:
+            note = scale_note(raw, scale)
+            if note:
+                notes.append(note)
     check_scale(raw, scale)
     floor = None if cfg.min_rating == "auto" else cfg.min_rating  # auto is at most the highest rating
     if floor is not None and floor > float(r.max()) and cfg.repeats == "sum":
@@ -110,33 +118,58 @@ def check_ratings(raw: RawData, cfg: DataConfig) -> tuple[float, float]:
     return scale
 
 
-def _warn_counts_read_as_ratings(r: np.ndarray, scale: tuple[float, float]) -> None:
+# The rating scales a ratings file commonly spans, read from its data without a word: 1-5 stars (ML-100K and ML-1M,
+# Netflix, Amazon, Yelp), 0.5-5 by halves (the later MovieLens releases), 0-5, 1-10 and 0-10 (Book-Crossing, anime
+# lists); likes and dislikes (0/1, -1/1) or likes alone (every row 1)
+STAR_SCALES = ((1.0, 5.0), (0.5, 5.0), (0.0, 5.0), (1.0, 10.0), (0.0, 10.0))
+USUAL_SCALES = (*STAR_SCALES, (0.0, 1.0), (-1.0, 1.0), (1.0, 1.0))
+
+
+def scale_note(raw: RawData, scale: tuple[float, float]) -> tuple | None:
+    """The info line (a format and its arguments, for log.info) of a scale read from the data, its lowest and highest
+    ratings, that is none of USUAL_SCALES, with the data.rating_scale that sets the scale the data may fall short
+    of (the smallest of STAR_SCALES that holds them); None for a usual one. A first-hour review: a file holding
+    ratings 3-5 alone was given the scale 3-5 without a word, and update-users then refused a rating of 2 as outside
+    it, as Surprise users would have set Reader(rating_scale=(1, 5))."""
+    if scale in USUAL_SCALES:
+        return None
+    wider = next((s for s in STAR_SCALES if s[0] <= scale[0] and scale[1] <= s[1]), None)
+    setting = f"[{wider[0]:g},{wider[1]:g}]" if wider else "[LOW,HIGH]"
+    said = f"{scale[0]:g}-{scale[1]:g}" if scale[0] >= 0 else f"{scale[0]:g} to {scale[1]:g}"
+    return ("%s: rating scale %s, the lowest and highest ratings it holds (update-users and «--rated|rated» refuse a "
+            "rating outside it; a predicted one is clipped to it); if the scale is wider, ingest with "
+            "«--set data.rating_scale=%s»", raw.origin[0], said, setting)
+
+
+def _warn_counts_read_as_ratings(r: np.ndarray, scale: tuple[float, float]) -> bool:
     """Whole numbers from 0 up, beyond any star scale (above 10) and of more than MAX_LEVELS values, are counts
     (plays, clicks: Last.fm's user_artists weight) more likely than ratings: the ranking model takes a rating as a
     positive alone, so say how to weigh them (an independent check: a play-count column was read as 350 distinct
     ratings and left unused; data.repeats=sum gained 0.0068 test NDCG@10, SE 0.0012)."""
     if scale[0] < 0 or scale[1] <= 10:
-        return
+        return False
     sample = r[::max(1, r.size // 1_000_000)]
     if not np.all(sample == np.round(sample)):
-        return
+        return False
     levels = np.unique(sample).size
     if levels <= MAX_LEVELS:
-        return
+        return False
     log.warning("the ratings are whole numbers from %g up to %s (%s distinct values in a sample): counts, such as plays or "
                 "clicks, rather than ratings? the ranking model counts a rating as a positive alone "
                 "(train.als_rating_weight 0), so they would go unused; to weigh each pair by 1 + log(count) "
                 "(train.als_count_weight), ingest with --set data.repeats=sum", scale[0], f"{scale[1]:,.0f}",
                 f"{levels:,}")
+    return True
 
 
-def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: RawData) -> None:
+def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: RawData) -> bool:
     """A scale read from the data whose top or bottom value sits on a handful of rows apart from a discrete scale
     (one 7 in a 1-5 file: a typo) would stretch it, and every predicted rating with it: say so, with the line and
     the fix. Not for counts or other continuous values (more than MAX_LEVELS values), nor for a gap of one step
     (a 6 may be a 1-6 scale's), nor when every other row holds one value (0/1 data)."""
     if r.size < LONE_MIN_ROWS:
-        return
+        return False
+    warned = False
     lone = max(1, r.size // 10_000)  # at most 0.01% of the rows (and one row below 20,000)
     sample = r[::max(1, r.size // 1_000_000)]  # the scale's levels, from at most a million rows
     for end, value in (("top", scale[1]), ("bottom", scale[0])):
@@ -160,6 +193,8 @@ def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: RawData)
                     raw.where(row, cheap=True), value, f"{n:,}", f"{r.size:,}",
                     "above" if end == "top" else "below", nxt, scale[0], scale[1], *fair,
                     "that row" if n == 1 else "those rows", "it" if n == 1 else "them", *fair)
+        warned = True
+    return warned
 
 
 LONE_MIN_ROWS = 100  # fewer rows: a lone top or bottom value may well be the scale's own (one 5 among ten rows)
