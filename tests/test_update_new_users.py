@@ -130,8 +130,9 @@ def test_a_new_user_is_the_fold_in_of_its_ratings(runs, synth_runs, tmp_path, na
         assert x.score == pytest.approx(float(res.scores[0][0]), rel=1e-5)  # the listed score, the prior's part in it
         assert (x.prior != 0) == weighed
     # (the runs' tables, chosen on their valid users: weight 0 at 6 movies for 'taste' and 'hits', above it for
-    # 'weighted' and 'counts': both sides tested)
-    assert weighed == (name in ("weighted", "counts"))
+    # 'weighted' (+1.3% on valid summed over the n); 'counts' off, its best table's +0.16% below
+    # newuser_prior.MARGIN: both sides tested)
+    assert weighed == (name == "weighted")
 
 
 def test_an_added_user_re_solved_by_a_second_update(runs, tmp_path):

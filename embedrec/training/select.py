@@ -518,7 +518,8 @@ def say_left_out_on_ranks(g, valid, kept) -> None:
 def choose_newuser_prior(ds, cfg, selected):
     """cfg with train.als_newuser_prior as weights (training.newuser_prior.choose, on the selected als model's
     movies and the recent popularity chosen) where it is auto and the dataset has valid rows (its choice in
-    ``selected.newuser_prior``); else as given, auto as 0 (off: said) where nothing is to choose it on."""
+    ``selected.newuser_prior``); else as given, auto as 0 (off: said) where nothing is to choose it on, or where
+    the table chosen does not beat the fold-in alone by newuser_prior.MARGIN (said with its gain)."""
     from embedrec.serve import foldin
     from embedrec.training import newuser_prior, trend
     from embedrec.training.als import count_weight, user_solve
@@ -555,8 +556,18 @@ def choose_newuser_prior(ds, cfg, selected):
         return cfg.updated({"train.als_newuser_prior": 0.0})
     weights, detail = got
     selected.newuser_prior = detail
+    told = ", ".join(map(str, newuser_prior.TOLD))
+    below = detail.get("below_margin")
+    if below is not None:  # the best table's gain is within noise's (newuser_prior.MARGIN): off, said with it
+        mine, alone = (sum(v for v in vs if v is not None) for vs in (below["valid"], detail["alone"]))
+        log.info("als_newuser_prior auto: off (0), a new user's list is the fold-in's alone: the best table (%s for "
+                 "%s told movies) gains %+.2f%% on it (valid ndcg@10 of %s validation users told as many, summed over "
+                 "the n: %.4f against %.4f), where a gain must pass %g%%", ", ".join(f"{w:g}" for w in below["weights"]),
+                 told, 100 * (mine / alone - 1) if alone else 0.0, f"{max(detail['users']):,}", mine, alone,
+                 100 * newuser_prior.MARGIN)
+        return cfg.updated({"train.als_newuser_prior": 0.0})
     log.info("als_newuser_prior auto: a new user told %s movies weighs the most popular %s (valid ndcg@10 of "
-             "%s validation users told as many: %s; the fold-in alone %s)", ", ".join(map(str, newuser_prior.TOLD)),
+             "%s validation users told as many: %s; the fold-in alone %s)", told,
              ", ".join(f"{w:g}" for w in weights), f"{max(detail['users']):,}",
              ", ".join("-" if v is None else f"{v:.4f}" for v in detail["valid"]),
              ", ".join("-" if v is None else f"{v:.4f}" for v in detail["alone"]))
