@@ -254,8 +254,9 @@ def answer(model: Model, request: Request) -> Answer:
         res = model.recommend_features(request.user_features, k, **filters)
     else:
         # one id or title is one movie ('12', 'star wars': a red team found them split into characters)
-        liked_ids = _resolved(model, _as_list(request.liked), "--liked") if request.liked is not None else []
         given = _rated(request.rated)
+        e.check_ratings(given)  # before titles are resolved: a refusal quotes the words given, and is the only line
+        liked_ids = _resolved(model, _as_list(request.liked), "--liked") if request.liked is not None else []
         pairs = list(zip(_resolved(model, list(given), "--rated"), given.values()))
         # as pairs: two spellings of one movie (a title and its id) are the library's refusal, not a rating replaced
         res = model.recommend_new(liked_ids, pairs, k, ordered=request.ordered, user=request.user,
@@ -420,9 +421,14 @@ def _also_titled(model: Model, opt: str, token: str, movie) -> None:
 def short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool, none_pass) -> None:
     """A list shorter than k, said on the log: it holds every movie that could be in it. Not when no movie
     passes the filters (``none_pass()``, asked only of a short filtered list: the filter is not run again for
-    every answer), which the library said (a first-hour review: said twice)."""
+    every answer), which the library said (a first-hour review: said twice). An empty list says so, as that
+    line does, with why (:func:`empty_note`; a first-hour review: `--liked 50 --candidates 50` was '0 movies,
+    fewer than the 10 asked for')."""
     got = len(res.movie_ids[0]) if len(res) else k
     if got < k and filtered and none_pass():
+        return
+    if got == 0:
+        empty_note(res, similar, seen_kept, filtered)
         return
     if got < k:  # a fallback's list of popular movies too (a review: --fallback popular -k 500 said nothing)
         which = "every other movie" if similar else "every movie"
@@ -431,6 +437,26 @@ def short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool, none
         which += " that matches the filters" if filtered else ""
         log.info("note: %s movie%s, fewer than the %s asked for: that is %s (movies without training ratings are "
                  "never recommended)", f"{got:,}", "" if got == 1 else "s", f"{k:,}", which)
+
+
+def empty_note(res, similar: bool, seen_kept: bool, filtered: bool) -> None:
+    """:func:`short_note`'s line for an empty list (``filtered``: some filter was given), worded as the library's
+    for filters that pass no movie ('..., so every list is empty; loosen them'): what the movies that pass are,
+    the user's own (the given ones, or what a known user rated), the movie asked about, or untrained ones."""
+    mine = not (similar or seen_kept or res.fallback[0])  # a user's own movies are left out of its list
+    who = "the movie asked about" if similar else None if not mine else \
+        "one the user has rated" if res.query_ids[0] is not None else "among the given ones"
+    which = "every movie that matches the filters" if filtered else "every movie"
+    if who is None:  # nothing left out but the movies without training ratings
+        _marked(f"note: no movie {'that matches the filters ' if filtered else ''}has training ratings, so the list "
+                "is empty (movies without them are never recommended)" + ("; loosen the filters" if filtered else ""))
+        return
+    then = [] if not filtered else ["loosen the filters"]
+    if mine:
+        then.append("give «--include-seen|include_seen=True» to list " + (
+            "what the user rated" if res.query_ids[0] is not None else "the given ones"))
+    _marked(f"note: {which} is {who}, so the list is empty (movies without training ratings are never recommended)"
+            + (f"; {', or '.join(then)}" if then else ""))
 
 
 def users_short_note(res: SimilarUsers, k: int) -> None:

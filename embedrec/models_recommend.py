@@ -86,7 +86,9 @@ def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, 
                          "not a set")
     row = None if user is None else known_row(model, user, ordered)
     allowed = allowed_rows(model, genres, year_min, year_max, exclude, candidates)
-    liked, rated = titles_resolved(model, id_list(liked), rated_map(rated))
+    rated = rated_map(rated)
+    e.check_ratings(rated)  # before titles become ids: a refusal names the movie as given ('star wars=0')
+    liked, rated = titles_resolved(model, id_list(liked), rated)
     skipped: list = []  # history ids the model does not know: left out, in the result's unknown (a review)
     detail: dict = {}  # an als solve's parts, which the result's explain() splits its scores by
     p, b, seen, left_out = e.fold_in_parts(liked, rated, ordered=bool(ordered), strict=bool(strict),

@@ -929,7 +929,7 @@ def test_filters_that_no_movie_passes_are_said_once(cli_run, monkeypatch):
         logging.getLogger("embedrec").removeHandler(probe)
     assert records == ["no movie passes the filters together (year_min=3000: 0 movies; candidates: 2 movies), so every "
                        "list is empty; loosen them"], records
-    # a review: filters that some movies pass, none of them left for this user, still get the short-list note
+    # a review: filters that some movies pass, none of them left for this user, still get a note: the empty list's
 
     from embedrec.answers import short_note as _short_note
 
@@ -946,7 +946,7 @@ def test_filters_that_no_movie_passes_are_said_once(cli_run, monkeypatch):
     finally:
         logger.removeHandler(handler)
         logger.level = level
-    assert [m[:30] for m in seen] == ["note: 0 movies, fewer than the"], seen
+    assert [m[:70] for m in seen] == ["note: every movie that matches the filters is one the user has rated, "], seen
 
 
 def test_contradictory_filters_and_a_movie_rated_twice(cli_run):

@@ -673,6 +673,45 @@ def test_a_list_shorter_than_k_says_why_on_stderr(implicit_models):
     assert r.exit_code == 0 and r.stderr == ""
 
 
+def test_an_empty_list_says_what_the_movies_the_filters_pass_are(implicit_models):
+    """A first-hour review (session 53): `--liked 50 --candidates 50` printed an empty list with '0 movies, fewer
+    than the 10 asked for', where filters that pass no movie say the list is empty and what to loosen. Now a list
+    the user's own movies leave empty says so: the given ones, what a known user rated, the movie asked about;
+    --include-seen lists the given ones."""
+    from click.testing import CliRunner
+
+    import embedrec as er
+    from embedrec.cli import main
+
+    run_dir = str(implicit_models["plain"].run.path.parent)
+    model = er.open(run_dir)
+    user = str(model.user_ids[0])
+    rated = str(model.movie_ids[int(model.engine.seen(0)[0])])
+
+    def run(*args):
+        r = CliRunner().invoke(main, ["recommend", "--run", run_dir, "--format", "csv", "--no-header", *args])
+        assert r.exit_code == 0 and "Traceback" not in r.stderr, r.stderr
+        return r.stdout, r.stderr
+
+    assert run("--liked", "2", "--candidates", "2") == ("", (
+        "note: every movie that matches the filters is among the given ones, so the list is empty (movies without "
+        "training ratings are never recommended); loosen the filters, or give --include-seen to list the given "
+        "ones\n"))
+    out, err = run("--liked", "2", "--candidates", "2", "--include-seen")
+    assert out.split(",")[2] == "2" and "fewer than the 10 asked for" in err
+    assert run("--user", user, "--candidates", rated) == ("", (
+        "note: every movie that matches the filters is one the user has rated, so the list is empty (movies without "
+        "training ratings are never recommended); loosen the filters, or give --include-seen to list what the user "
+        "rated\n"))
+    assert run("--movie", "2", "--candidates", "2")[1] == (
+        "note: every movie that matches the filters is the movie asked about, so the list is empty (movies without "
+        "training ratings are never recommended); loosen the filters\n")
+    assert run("--liked", "2", "--candidates", "2", "-q") == ("", "")
+    out, err = run("--liked", "2", "--candidates", "2,3")  # a short list: as before
+    assert out.count("\n") == 1 and err.startswith("note: 1 movie, fewer than the 10 asked for: that is every movie "
+                                                    "not among the given ones that matches the filters")
+
+
 def test_a_movie_given_by_title_words_is_said_with_the_one_it_found(implicit_models):
     """A first-hour pass: '--liked batman' took Batman (1989) among four Batman titles without a word."""
     from click.testing import CliRunner

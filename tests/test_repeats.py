@@ -292,10 +292,10 @@ def _taste_clicks(path, shuffle: bool, n_users=300, n_movies=120, seed=0):
     return write(path, "user_id,movie_id,timestamp\n" + "".join(lines))
 
 
-def _ingested(tmp_path, shuffle=False, repeats="sum"):
+def _ingested(tmp_path, shuffle=False, repeats="sum", *more):
     sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
     r = invoke("ingest", _taste_clicks(tmp_path / "clicks.csv", shuffle), *sets, "--set", "data.columns.rating=null",
-               "--set", f"data.repeats={repeats}")
+               "--set", f"data.repeats={repeats}", *more)
     assert r.exit_code == 0, r.stderr
     return sets
 
@@ -426,6 +426,31 @@ def test_a_new_users_counts_weigh_as_training_weighed_them(tmp_path):
         "(train.als_count_weight 0), so the --rated values make no difference" in r.stderr, r.stderr
     assert m0.recommend_new(rated={a: 29, b: 1}, k=10).movie_ids[0].tolist() == \
         m0.recommend_new(rated={a: 1, b: 29}, k=10).movie_ids[0].tolist()
+
+
+def test_a_refused_count_quotes_the_words_given_not_the_id_they_found(tmp_path):
+    """A first-hour review (session 53): on a click log `--rated 'star wars=0'` was refused as 'm-0050=0', the id
+    the title found. A request's values are checked before its titles become ids, so the refusal quotes what was
+    typed, in Python too, and is the only line (no 'movie 5, Star Wars' said before it)."""
+    import embedrec as er
+
+    movies = write(tmp_path / "movies.csv", "movie_id,title\n" + "".join(
+        f"{m},{'Star Wars' if m == 5 else f'Film {m}'}\n" for m in range(120)))
+    sets = _ingested(tmp_path, False, "sum", "--set", f"data.movies={movies}")
+    assert invoke("train", *sets, *SMALL, "-q").exit_code == 0
+    r = invoke("recommend", *sets, "--rated", "star wars=0")
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr == (
+        "error: --rated 'star wars=0': this model was trained on counts (data.repeats=sum), so a value is how many "
+        "times the user chose the movie: give one above 0\n"), r.stderr
+    r = invoke("recommend", *sets, "--liked", "film 7", "--rated", "star wars=nan")
+    assert r.exit_code == 2 and r.stderr == "error: --rated 'star wars=nan': the rating must be a finite number, " \
+        "e.g. --rated 'star wars=1'\n", r.stderr  # an example the shell reads as one argument
+    with er.open(tmp_path / "run") as m:
+        with pytest.raises(er.UsageError, match=r"^rated 'star wars=0': this model was trained on counts"):
+            m.recommend_new(rated={"star wars": 0})
+        with pytest.raises(er.UsageError, match=r"^rated '5=0': "):
+            m.recommend_new(rated={5: 0})
+    assert invoke("recommend", *sets, "--rated", "star wars=2", "-k", "2").exit_code == 0
 
 
 def test_a_resume_without_the_checkpoints_count_weight_names_it():

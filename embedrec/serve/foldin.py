@@ -4,6 +4,7 @@ demographics alone (models trained with ``features.user``). numpy only."""
 from __future__ import annotations
 
 import logging
+import shlex
 
 import numpy as np
 
@@ -123,25 +124,7 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
         items[row] = top
     liked_rows = set(items)
     for mid, r in (rated or {}).items():
-        if isinstance(r, (bool, np.bool_)):  # a red team: True taken as 1
-            raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}': {r!r} is a flag, not a rating; give a number, "
-                             f"e.g. «--rated {shorten(mid, 40)}={top:g}|rated={{{shorten(mid, 40)!r}: {top:g}}}»")
-        try:
-            r = float(r)
-        except (TypeError, ValueError):
-            raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}': rating {shorten(repr(r), 40)} is not a number, "
-                             f"e.g. «--rated {shorten(mid, 40)}={top:g}|rated={{{shorten(mid, 40)!r}: {top:g}}}»") from None
-        if bad_ratings(r, scale, counts):  # which rule it breaks, said
-            if not np.isfinite(r):
-                raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': the rating must be a finite number, "
-                                 f"e.g. «--rated {shorten(mid, 40)}={top:g}|rated={{{shorten(mid, 40)!r}: {top:g}}}»")
-            if counts:
-                raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={r:g}': this model was trained on counts "
-                                 f"(data.repeats=sum), so a value is how many times the user chose the movie: give "
-                                 f"one above 0")
-            shown = f"{r:g}" if float(f"{r:g}") == r else repr(r)  # 5.0000001, not 5
-            raise UsageError(f"«--rated|rated» '{shorten(mid, 40)}={shown}': {shown} is outside this model's rating "
-                             f"scale {scale[0]:g}-{scale[1]:g}; give ratings from {scale[0]:g} to {scale[1]:g}")
+        r = checked_rating(mid, r, scale, counts)
         row = row_of(mid)
         if row is None:
             continue
@@ -166,6 +149,36 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
     if not items:
         raise UsageError("give at least one movie with «--liked or --rated|liked= or rated=»")
     return items
+
+
+def checked_rating(mid, r, scale: tuple[float, float] | None, counts: bool = False) -> float:
+    """A new user's rating ``r`` of movie ``mid`` as a float, or UsageError where it is no rating the model takes
+    (:func:`bad_ratings`: not finite; outside ``scale``; on a model trained on counts, ``counts``, not above 0),
+    a flag or not a number. ``mid`` is named as the request gave it: a caller that resolves title words to ids
+    checks the ratings first, with the words (a first-hour review: 'star wars=0' refused as 'm-0050=0')."""
+    top = 1.0 if counts or not scale else scale[1]
+    name = shorten(mid, 40)
+    e_g = f"e.g. «--rated {shlex.quote(f'{name}={top:g}')}|rated={{{name!r}: {top:g}}}»"  # title words quoted
+    if isinstance(r, (bool, np.bool_)):  # a red team: True taken as 1
+        raise UsageError(f"«--rated|rated» '{name}': {r!r} is a flag, not a rating; give a number, "
+                         f"{e_g}")
+    try:
+        r = float(r)
+    except (TypeError, ValueError):
+        raise UsageError(f"«--rated|rated» '{name}': rating {shorten(repr(r), 40)} is not a number, "
+                         f"{e_g}") from None
+    if bad_ratings(r, scale, counts):  # which rule it breaks, said
+        if not np.isfinite(r):
+            raise UsageError(f"«--rated|rated» '{name}={r:g}': the rating must be a finite number, "
+                             f"{e_g}")
+        if counts:
+            raise UsageError(f"«--rated|rated» '{name}={r:g}': this model was trained on counts "
+                             f"(data.repeats=sum), so a value is how many times the user chose the movie: give "
+                             f"one above 0")
+        shown = f"{r:g}" if float(f"{r:g}") == r else repr(r)  # 5.0000001, not 5
+        raise UsageError(f"«--rated|rated» '{name}={shown}': {shown} is outside this model's rating "
+                         f"scale {scale[0]:g}-{scale[1]:g}; give ratings from {scale[0]:g} to {scale[1]:g}")
+    return r
 
 
 def bad_ratings(values, scale: tuple[float, float] | None, counts: bool = False) -> np.ndarray:

@@ -548,6 +548,17 @@ class Recommender:
         their vector (foldin.fold_in's ``offset``); with no movie given, that vector alone."""
         return self.fold_in_parts(liked, rated, ordered, features=features)[:3]
 
+    def check_ratings(self, rated: dict | None) -> None:
+        """UsageError at the first of a request's {movie: rating} that is no rating this model takes
+        (foldin.checked_rating, the rule :meth:`fold_in_parts` applies), naming the movie as given: a caller that
+        resolves title words to ids calls it first, so the refusal quotes the words."""
+        for mid, r in (rated or {}).items():
+            foldin.checked_rating(mid, r, self.scale, self._counts())
+
+    def _counts(self) -> bool:
+        """Whether this model was trained on counts (data.repeats=sum): a new user's values are counts."""
+        return not self.explicit and "count_weight" in self.training_ratings
+
     def fold_in_parts(self, liked: list = (), rated: dict | None = None, ordered: bool = False,
                       strict: bool = False, unknown: list | None = None,
                       detail: dict | None = None, user: int | None = None,
@@ -571,8 +582,7 @@ class Recommender:
             offset = self.user_from_features(features, told=True)
             if not liked and not rated:  # nothing told beyond them: their vector (foldin.fold_in's offset)
                 return offset[0], offset[1], np.zeros(0, np.int64), {}
-        counts = not self.explicit and "count_weight" in self.training_ratings
-        items = foldin.rated_rows(self.catalogue, liked, rated, self.scale, counts, strict, unknown,
+        items = foldin.rated_rows(self.catalogue, liked, rated, self.scale, self._counts(), strict, unknown,
                                   "the new user's {} movies" if user is None else
                                   f"the {{}} new movies of user {self.users.raw(int(user))}")
         given = np.array(list(items), dtype=np.int64)  # seen, even where a rating below min_rating is left out
