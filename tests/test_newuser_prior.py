@@ -287,6 +287,20 @@ def test_no_validation_user_records_the_prior_off_and_says_so(caplog):
     assert "als_newuser_prior auto: off (0), nothing to choose it on (no validation user" in caplog.text
 
 
+def test_too_few_validation_users_for_any_n_records_the_prior_off_and_says_so(caplog):
+    """Valid rows for 20 users only (19 of them scored): no number of told movies has the MIN_USERS it is measured
+    on, so nothing was measured and the line says that (a review read a table of weights 0 and '-' as a choice)."""
+    ds = _taste_and_popularity()
+    va = ds.splits["valid"]
+    keep = va.user < 20
+    ds.splits["valid"] = Interactions(va.user[keep], va.movie[keep], va.rating[keep], None)
+    with caplog.at_level("INFO", logger="embedrec"):
+        m = er.train(ds, _cfg())
+    assert m.config.train.als_newuser_prior == 0.0 and m.engine.prior_weight(1) == 0.0
+    assert "als_newuser_prior auto: off (0), a new user's list is the fold-in's alone: 19 validation users, fewer " \
+        f"than the {newuser_prior.MIN_USERS} a number of told movies needs" in caplog.text
+
+
 def test_a_request_sets_its_own_prior_or_turns_it_off(chosen):
     e = chosen.engine
     p, b, seen = e.fold_in(liked=[1, 7])

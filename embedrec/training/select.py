@@ -557,6 +557,11 @@ def choose_newuser_prior(ds, cfg, selected):
     weights, detail = got
     selected.newuser_prior = detail
     told = ", ".join(map(str, newuser_prior.TOLD))
+    if all(v is None for v in detail["valid"]):  # no n scored: nothing measured (a review read a table of '-')
+        log.info("als_newuser_prior auto: off (0), a new user's list is the fold-in's alone: %s validation users, "
+                 "fewer than the %d a number of told movies needs to be measured on", f"{max(detail['users']):,}",
+                 newuser_prior.MIN_USERS)
+        return cfg.updated({"train.als_newuser_prior": 0.0})
     below = detail.get("below_margin")
     if below is not None:  # the best table's gain is within noise's (newuser_prior.MARGIN): off, said with it
         mine, alone = (sum(v for v in vs if v is not None) for vs in (below["valid"], detail["alone"]))
