@@ -137,7 +137,7 @@ def explain(model, user, movie, n: int, *, liked: Iterable, rated: dict | None, 
         one_user(user, "e.g. explain(196, 50) (recommend([196, 186]).explain() explains several users' lists)")
         _, urows, _ = e.users.resolve([user], "error", trained_on(model.engine) + "«explain a new user with "
                                       "--liked/--rated|pass liked= or rated= for a new user»")
-        solve, who = e.known_solve(int(urows[0])), e.users.raw(int(urows[0]))
+        solve, who = e.known_solve(int(urows[0]), prior), e.users.raw(int(urows[0]))
     else:  # as recommend_new folds the user in (titles resolved, unknown movies left out and said)
         row = None if user is None else known_row(model, user, ordered)
         if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):

@@ -399,8 +399,18 @@ def test_a_user_update_users_adds_is_listed_as_the_same_movies_told_per_request(
         np.testing.assert_allclose(listed.scores[0], told.scores[0], rtol=1e-5, atol=1e-6)
         for a, b in zip(m.recommend([1, 2, 3], k=10).movie_ids, trained):
             assert list(a) == list(b)  # the trained users' lists are the index's, as before
+        # the filters and include_seen as a new user's request takes them (a review: untested)
+        pick = [int(x) for x in told.movie_ids[0][1::2]] + [niche, *more[:5]]
+        for kw in ({"candidates": pick}, {"exclude": pick[:3]}, {"exclude_seen": False}):
+            want = m.recommend_new(liked=[niche], k=10, **kw)
+            assert list(m.recommend(new, k=10, **kw).movie_ids[0]) == list(want.movie_ids[0]), kw
+        assert niche in m.recommend(new, k=10, exclude_seen=False, candidates=[niche]).movie_ids[0]
         x = m.explain(new, int(listed.movie_ids[0][0]))
         assert x.prior != 0 and x.score == pytest.approx(float(listed.scores[0][0]), rel=1e-5)
+        off = m.explain(new, int(listed.movie_ids[0][0]), prior="off")  # a request's own weight (a review: ignored)
+        assert off.prior == 0 and off.score == pytest.approx(x.score - x.prior, rel=1e-5)
+        with pytest.raises(UsageError, match="no such prior"):
+            m.explain(1, int(listed.movie_ids[0][0]), prior="off")  # a trained user's has none
         # predict scores the pair as the list does (a review: the factors' product alone, 1/8 of it)
         got = m.predict([(new, int(b)) for b in listed.movie_ids[0][:3]] + [(1, int(listed.movie_ids[0][0]))])
         np.testing.assert_allclose(got.scores[:3], listed.scores[0][:3], rtol=1e-5, atol=1e-6)
@@ -418,10 +428,17 @@ def test_a_user_update_users_adds_is_listed_as_the_same_movies_told_per_request(
                                     "csv"])
     assert cli.exit_code == 0 and [int(r.split(",")[2]) for r in cli.stdout.splitlines()[1:]] == \
         list(told.movie_ids[0])
-    (tmp_path / "more.csv").write_text("user_id,movie_id\n" + "".join(f"{new},{x}\n" for x in more))
-    assert CliRunner().invoke(main, ["update-users", "--run", str(run), "--ratings",
-                                     str(tmp_path / "more.csv")]).exit_code == 0
+    def update(*movies):
+        (tmp_path / "more.csv").write_text("user_id,movie_id\n" + "".join(f"{new},{x}\n" for x in movies))
+        assert CliRunner().invoke(main, ["update-users", "--run", str(run), "--ratings",
+                                         str(tmp_path / "more.csv")]).exit_code == 0
+
+    update(more[0])  # a second update of it (added by the first: still a new user), two movies now
+    with er.open(run) as m:
+        assert m.engine.prior_weight(2) > 0  # (so losing the prior would change the list)
+        assert list(m.recommend(new, k=10).movie_ids[0]) == list(two_told.movie_ids[0])  # (no times: g = 0)
+    update(*more[1:])
     with er.open(run) as m:  # now a user of 61 movies: the re-solve's vector, weighed as 61 told movies are
         assert m.engine.added_prior(np.array([m.engine.users.rows([new])[0][0]])) == (
             {} if m.engine.prior_weight(61) == 0 else {m.engine.P.shape[0] - 1: m.engine.prior_weight(61)})
-        assert list(m.recommend(new, k=10).movie_ids[0]) == list(all_told.movie_ids[0])  # (no times: g = 0)
+        assert list(m.recommend(new, k=10).movie_ids[0]) == list(all_told.movie_ids[0])

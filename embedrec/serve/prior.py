@@ -75,7 +75,17 @@ def scale(scores: np.ndarray, trained: np.ndarray, w: float) -> float:
     """c = w s: the popularity term's multiplier for a user whose model scores over every movie are ``scores``
     (float64), s their std over the ``trained`` movies (0 where they are all equal: the popular list alone then
     ranks, at any w > 0, its scale 1)."""
-    if w <= 0 or not trained.any():
-        return 0.0
-    sd = float(np.asarray(scores, np.float64)[trained].std())
-    return float(w) * (sd if sd > 0 else 1.0)
+    return float(scales(np.asarray(scores, np.float64)[None, :], trained, np.array([w], np.float64))[0])
+
+
+def scales(scores: np.ndarray, trained: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """:func:`scale` of each row of ``scores`` (users x movies, float64) at its weight in ``weights``."""
+    weights = np.asarray(weights, np.float64)
+    out = np.zeros(weights.size)
+    on = weights > 0
+    if not trained.any() or not on.any():
+        return out
+    some = scores if on.all() else scores[on]
+    sd = (some if trained.all() else some[:, trained]).std(axis=1)  # (no copy where every movie is trained)
+    out[on] = weights[on] * np.where(sd > 0, sd, 1.0)
+    return out

@@ -407,10 +407,14 @@ class Recommender:
         ids, scores = self._finite(*exact_scores(self.factors, users, ids,
                                                  self.factors.user_offset(rows) if self.explicit else None))
         added = self.added_prior(rows)  # the users update-users added: listed as when told per request
-        for j, row in enumerate(rows.tolist() if added else ()):
-            if row in added:
-                ids[j], scores[j], _ = self.recommend_with_prior(
-                    users[j], k, np.zeros(0, np.int64) if include_seen else self.seen(row), added[row], allowed)
+        at = [j for j, row in enumerate(rows.tolist()) if row in added] if added else []
+        for s0 in range(0, len(at), self._prior_batch()):  # scored together, a bounded block at a time
+            part = at[s0:s0 + self._prior_batch()]
+            got = self._prior_lists(users[part], [added[int(rows[j])] for j in part], k,
+                                    [np.zeros(0, np.int64) if include_seen else self.seen(int(rows[j])) for j in part],
+                                    allowed)
+            for j, (i, sc, _) in zip(part, got):
+                ids[j], scores[j] = i, sc
         return ids, scores
 
     def added_prior(self, rows: np.ndarray) -> dict[int, float]:
@@ -452,11 +456,68 @@ class Recommender:
         added = self.added_prior(users[users >= 0])
         if not added:
             return None
+        rows = np.fromiter(added, np.int64, len(added))
+        c = np.concatenate([self.prior_scores(np.asarray(self.P[rows[s0:s0 + self._prior_batch()]]),
+                                              [added[int(r)] for r in rows[s0:s0 + self._prior_batch()]])[1]
+                            for s0 in range(0, rows.size, self._prior_batch())])
+        at = np.searchsorted(rows, users)  # (rows sorted: added_rows is np.unique's)
+        hit = (at < rows.size) & (rows[np.minimum(at, rows.size - 1)] == users)
         out = np.zeros(users.size)
-        for row, w in added.items():
-            at = users == row
-            out[at] = prior.scale(self._scores_of(np.asarray(self.P[row])), ~self.untrained, w) * \
-                self.prior_z[np.asarray(movies, np.int64)[at]]
+        out[hit] = c[at[hit]] * self.prior_z[np.asarray(movies, np.int64)[hit]]
+        return out
+
+    def _prior_batch(self) -> int:
+        """How many users :meth:`prior_scores` scores at once: a block of about 2^24 scores (128 MB)."""
+        return max(1, (1 << 24) // max(self.factors.n_movies, 1))
+
+    def prior_scores(self, vectors: np.ndarray, weights) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, c) of user ``vectors`` (rows) over every movie with the new users' popularity prior at their
+        ``weights`` (serve.prior): <p, q_m> + b_m + c z_m in float64, c = w x the std of the user's model scores
+        over the trained movies (serve.prior.scales); one matrix product for them all, so a list, its
+        explanation and ``predict`` read the same numbers."""
+        f = self.factors
+        V = np.asarray(vectors, f.movie.dtype).reshape(-1, f.movie.shape[1])
+        S = np.asarray(V @ np.asarray(f.movie).T, np.float64)
+        if f.movie_bias is not None:
+            S += np.asarray(f.movie_bias, np.float64)
+        c = prior.scales(S, ~self.untrained, np.asarray(weights, np.float64))
+        S += c[:, None] * self.prior_z
+        return S, c
+
+    def _prior_lists(self, vectors: np.ndarray, weights, k: int, excludes: list, allowed=None) -> list[tuple]:
+        """[(movie rows, scores, c)] of each user vector's top-k with the prior at its weight
+        (:meth:`prior_scores`): every trained movie scored, its ``excludes`` (movie rows) and the movies outside
+        ``allowed`` left out, equal scores in row order. The block is ranked at once (one partition of its rows);
+        a row with a tie at the k-th place is settled on its own."""
+        total, c = self.prior_scores(vectors, weights)
+        keep = ~self.untrained
+        if allowed is not None:
+            mask = np.zeros(keep.size, bool)
+            mask[np.asarray(allowed, np.int64)] = True
+            keep = keep & mask
+        total[:, ~keep] = -np.inf
+        sizes = [np.size(e) for e in excludes]
+        if sum(sizes):
+            total[np.repeat(np.arange(len(excludes)), sizes), np.concatenate(excludes).astype(np.int64)] = -np.inf
+        kk = min(k, total.shape[1])
+        if kk <= 0:
+            return [(np.zeros(0, np.int64), np.zeros(0, np.float32), float(x)) for x in c]
+        top = np.argpartition(-total, kk - 1, axis=1)[:, :kk]
+        vals = np.take_along_axis(total, top, axis=1)
+        order = np.lexsort((top, -vals))  # each row: by score, then movie row
+        top, vals = np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
+        edge = vals[:, -1]
+        tied = np.isfinite(edge) & ((total >= edge[:, None]).sum(axis=1) > kk)  # more movies at the cut than places
+        out = []
+        for j in range(total.shape[0]):
+            if tied[j]:  # every movie at the k-th score, in row order (as a request's list settles them)
+                t = total[j]
+                rows = np.flatnonzero(t >= edge[j])
+                rows = rows[np.lexsort((rows, -t[rows]))][:kk]
+            else:
+                rows = top[j][np.isfinite(vals[j])]
+            ids, scores = self._finite([rows], [total[j, rows].astype(np.float32)])
+            out.append((ids[0], scores[0], float(c[j])))
         return out
 
     def _finite(self, ids: list, scores: list) -> tuple[list, list]:
@@ -678,7 +739,7 @@ class Recommender:
                                 "explain a new user's list «(--liked/--rated)|(liked=/rated=)»")
         return arrays
 
-    def known_solve(self, row: int) -> UserSolve:
+    def known_solve(self, row: int, given="auto") -> UserSolve:
         """The solve of known user ``row``'s served vector (serve.explain): its trained movies and their weights
         from the run's solve arrays, the matrix the run's ``solve`` records. ArtifactError where the run does not
         hold them (UsageError for a model that is not als)."""
@@ -694,10 +755,11 @@ class Recommender:
             A = foldin.als_matrix(solve, gram, np.asarray(np.take(self.Q, movies, axis=0), np.float64), w,
                                   self.Q.shape[0])
         p = np.asarray(self.P[row])
-        w_prior = self.added_prior(np.array([row])).get(row, 0.0)  # a user update-users added: its list's prior
+        # a user update-users added: its list's prior (the run's weight, or ``given``'s: prior_weight)
+        w_prior = self.added_prior(np.array([row])).get(row, 0.0) if given == "auto" else \
+            self.prior_weight(int(movies.size) if self.added_rows([row]).size else 0, given)
         return UserSolve(movies, w, A, 1.0 if scale is None else float(scale[row]), p,
-                         prior=(prior.scale(self._scores_of(p), ~self.untrained, w_prior), self.prior_z)
-                         if w_prior > 0 else None)
+                         prior=(float(self.prior_scores(p, [w_prior])[1][0]), self.prior_z) if w_prior > 0 else None)
 
     def uses_order(self) -> bool:
         """Whether a new user's history given in order changes the fold-in: als models only (measured on
@@ -744,15 +806,10 @@ class Recommender:
         w = prior.given_weight(given)
         if not als or n <= 0:  # 'off' and 0 too: said where no prior applies (a review: they passed, 30 did not)
             raise UsageError("«--prior|prior=» weighs the most popular movies in a new user's list of an als model "
-                             "(the default) told «--liked/--rated|liked=/rated=»; this list has no such prior: drop "
-                             "it")
+                             "(the default): one told «--liked/--rated|liked=/rated=» without «--user|user=», or "
+                             "one update-users added; this list (a trained user's, re-solved or not, or another "
+                             "model's) has no such prior: drop it")
         return w
-
-    def _scores_of(self, p: np.ndarray) -> np.ndarray:
-        """<p, q_m> + b_m of one user vector over every movie (float64)."""
-        f = self.factors
-        s = np.asarray(f.movie @ np.asarray(p, f.movie.dtype), np.float64)
-        return s if f.movie_bias is None else s + np.asarray(f.movie_bias, np.float64)
 
     def new_user_prior(self, p: np.ndarray, n: int, given="auto") -> tuple[float, np.ndarray] | None:
         """(c, z_m) of the popularity prior in the scores of a new user of vector ``p`` told ``n`` movies (what
@@ -761,7 +818,7 @@ class Recommender:
         w = self.prior_weight(n, given)
         if w <= 0:
             return None
-        return prior.scale(self._scores_of(p), ~self.untrained, w), self.prior_z
+        return float(self.prior_scores(p, [w])[1][0]), self.prior_z
 
     @property
     def prior_z(self) -> np.ndarray:
@@ -774,25 +831,9 @@ class Recommender:
     def recommend_with_prior(self, p: np.ndarray, k: int, exclude: np.ndarray, w: float, allowed=None):
         """(movie rows, scores, c) of a new user's top-k with its popularity prior at weight ``w`` (serve.prior):
         every trained movie scored exactly, <p, q_m> + b_m + c z_m with c = w x the std of the user's model scores;
-        the movies in ``exclude`` and outside ``allowed`` left out, equal scores in row order."""
-        s = self._scores_of(p)
-        trained = ~self.untrained
-        c = prior.scale(s, trained, w)
-        total = s + c * self.prior_z
-        keep = trained.copy()
-        keep[np.asarray(exclude, np.int64)] = False
-        if allowed is not None:
-            mask = np.zeros(keep.size, bool)
-            mask[np.asarray(allowed, np.int64)] = True
-            keep &= mask
-        rows = np.flatnonzero(keep)
-        if rows.size > k:
-            rows = rows[np.argpartition(-total[rows], k - 1)[:k]]  # (ties at the cut: settled by the sort below)
-            edge = total[rows].min()
-            rows = np.flatnonzero(keep & (total >= edge))
-        rows = rows[np.lexsort((rows, -total[rows]))][:k]
-        ids, scores = self._finite([rows], [total[rows].astype(np.float32)])
-        return ids[0], scores[0], c
+        the movies in ``exclude`` and outside ``allowed`` left out, equal scores in row order (:meth:`_prior_lists`,
+        which a user update-users added is listed by too)."""
+        return self._prior_lists(np.asarray(p)[None, :], [w], k, [exclude], allowed)[0]
 
     def similar(self, row: int, k: int, allowed=None):
         """Top-k movie rows by cosine similarity to movie ``row`` (itself excluded): exact over the factors
