@@ -442,3 +442,31 @@ def test_a_user_update_users_adds_is_listed_as_the_same_movies_told_per_request(
         assert m.engine.added_prior(np.array([m.engine.users.rows([new])[0][0]])) == (
             {} if m.engine.prior_weight(61) == 0 else {m.engine.P.shape[0] - 1: m.engine.prior_weight(61)})
         assert list(m.recommend(new, k=10).movie_ids[0]) == list(all_told.movie_ids[0])
+
+
+def test_a_block_of_users_is_listed_as_each_alone_ties_in_row_order():
+    """Recommender._prior_lists ranks a block at once: the same lists as one user at a time, the excluded and
+    disallowed movies left out, and a tie at the k-th place settled by movie row (every score equal: the first
+    rows not excluded)."""
+    from embedrec.serve.recommender import Recommender
+
+    rng = np.random.default_rng(0)
+    n_users, n_movies, d = 40, 500, 8
+    f = Factors(rng.standard_normal((n_users, d)).astype(np.float32), rng.standard_normal((n_movies, d))
+                .astype(np.float32), None, None, 0.0, False, None)
+    seen = rng.integers(0, n_movies, (n_users, 5)).astype(np.int32)
+    movies = {"movie_id": np.arange(n_movies), "title": [""] * n_movies, "year": [0] * n_movies,
+              "genres": [[]] * n_movies}
+    r = Recommender.from_parts(f, np.arange(n_users), movies, (np.arange(0, 5 * n_users + 1, 5), seen.ravel()),
+                               rng.integers(1, 100, n_movies))
+    P, allowed = np.asarray(f.user), np.arange(0, n_movies, 2)
+    ws = rng.uniform(0, 5, n_users)
+    block = r._prior_lists(P, ws, 10, list(seen), allowed)
+    for j in range(n_users):
+        ids, scores, c = r._prior_lists(P[j:j + 1], [ws[j]], 10, [seen[j]], allowed)[0]
+        assert list(block[j][0]) == list(ids) and c == pytest.approx(block[j][2], rel=1e-6)  # (float32 products)
+        assert not set(ids) & set(seen[j].tolist()) and set(ids) <= set(allowed.tolist())
+        assert (np.diff(scores) <= 0).all()
+    flat = r._prior_lists(np.zeros((3, d), np.float32), [0.0] * 3, 4, list(seen[:3]))
+    for j, (ids, _, _) in enumerate(flat):
+        assert list(ids) == [m for m in range(n_movies) if m not in set(seen[j].tolist())][:4]
