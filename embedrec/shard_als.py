@@ -318,11 +318,8 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     result, cfg = choose_dim_shard(g, chosen_on, cfg, result, chosen, run_dir, resume=resume, progress=progress,
                                    refit=refit)
     cfg = choose_trend_shard(g, chosen_on, cfg, result, resolved=not refit or not user_scale_auto)
-    if cfg.train.als_newuser_prior == "auto":  # not chosen on ranks (training.newuser_prior): off, and said
-        if g.leader:
-            log.info("als_newuser_prior auto: off (0) under torchrun, which does not choose it; a new user's list "
-                     "is the fold-in's alone (set a weight to serve one)")
-        cfg = cfg.updated({"train.als_newuser_prior": 0.0})
+    if cfg.train.als_newuser_prior == "auto":
+        cfg = choose_newuser_prior_shard(g, chosen_on, cfg, result)
     selection = selection_of(result, cfg.train)
     tr, va = shard.splits["train"], shard.splits["valid"]
     if refit:
@@ -430,6 +427,41 @@ def choose_trend_shard(g: Group, shard: Shard, cfg, result, resolved: bool):
     if value is not None and beta > 0:
         result.best_value = value
     return cfg.updated({"train.als_trend": beta, "train.als_trend_window": window, "train.als_trend_activity": gamma})
+
+
+def choose_newuser_prior_shard(g: Group, shard: Shard, cfg, result):
+    """training.select.choose_newuser_prior on ranks: rank 0 chooses the table (training.newuser_prior.choose) on
+    its own validation users (up to newuser_prior.USERS of them, as one process draws from all) against every
+    movie's factors, the recent popularity chosen and the movies' training counts over every rank, says it and
+    records it; every rank takes it (a sum of rank 0's numbers). A collective."""
+    from embedrec.threads import blas_threads, choose_threads
+    from embedrec.training import newuser_prior, trend
+    from embedrec.training.als import user_solve
+    from embedrec.training.select import liked_weight, newuser_prior_chosen
+
+    tr = shard.splits["train"]
+    Q, b = full_movies(g, result.model, result.unrated)
+    f = {"movie_factors": Q, "movie_bias": b}
+    z = _trend_z(g, tr, shard.n_movies, cfg.train)
+    if z is not None:  # as the served model adds it (trend.served: the movies' bias beta z)
+        f = trend.with_bias(f, f, z, float(cfg.train.als_trend))
+    counts = g.sum_(torch.from_numpy(np.bincount(tr.movie, minlength=shard.n_movies).astype(np.int64))
+                    .to(g.device)).cpu().numpy()
+    n_train = int(g.total(len(tr)))
+    timed = bool(g.total(float(tr.timestamp is not None and len(tr) > 0)))  # (a rank without rows has no say)
+    solve = user_solve(cfg.train, n_train, shard.n_users, shard.n_movies, timed)
+    table = torch.zeros(1 + len(newuser_prior.TOLD), dtype=torch.float64, device=g.device)
+    if g.leader:
+        with blas_threads(choose_threads(len(tr), Q.shape[1], cfg.train.threads)):
+            got = newuser_prior.choose(shard, f, solve, liked_weight(shard.manifest, cfg.train, solve),
+                                       cfg.train.seed, counts=counts)
+        value = newuser_prior_chosen(cfg, result, got).train.als_newuser_prior
+        table[0] = float(isinstance(value, list))
+        table[1:] = torch.tensor(value if isinstance(value, list) else [float(value)] * len(newuser_prior.TOLD),
+                                 dtype=torch.float64)
+    table = g.sum_(table).cpu().numpy()
+    value = [float(w) for w in table[1:]] if table[0] else float(table[1])
+    return cfg.updated({"train.als_newuser_prior": value})
 
 
 def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: bool, z=None) -> dict:

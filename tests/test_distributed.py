@@ -109,8 +109,8 @@ def _solve(run: Path) -> dict:
 
 
 def _prior(run: Path):
-    """train.als_newuser_prior as the run serves it: one process chooses it on valid, torchrun's ranks do not
-    (auto is off there; docs/known-gaps.md)."""
+    """train.als_newuser_prior as the run serves it: chosen on valid, by one process on every validation user, by
+    torchrun's rank 0 on its own."""
     return json.loads((run / "current" / "manifest.json").read_text())["training_ratings"]["solve"]["newuser_prior"]
 
 
@@ -248,6 +248,10 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_one(prepared, tmp
     for name, value in a1.items():
         np.testing.assert_allclose(a2[name], value, atol=1e-4, rtol=0, err_msg=name)
     assert (two / "als-reg-0.01" / "checkpoint-dist.json").exists() and not (two / "checkpoint.pt").exists()
+    # the new users' prior: chosen by rank 0 on its own validation users, a part of one process's, and served
+    mine, theirs = m2["selection"]["newuser_prior_valid"], m1["selection"]["newuser_prior_valid"]
+    assert 0 < max(mine["users"]) < max(theirs["users"]) and mine.keys() == theirs.keys()
+    assert _prior(two) == m2["selection"]["als_newuser_prior"]
     assert not (two / "current" / "state_dict.pt").exists()  # as one process's als: the factors are all of it
 
     # --resume of the finished run on the ranks: its complete checkpoints rebuild the model `current` holds, which
@@ -291,10 +295,12 @@ def test_a_one_process_checkpoint_resumes_on_ranks(prepared, tmp_path):
         np.testing.assert_allclose(a[name], w[name], atol=1e-4, rtol=0, err_msg=name)
     # without a refit the fit saw train only: the sharded publish records that a0, not train+valid's
     assert _solve(run) == pytest.approx(_solve(tmp_path / "whole"), abs=1e-12)
-    # the ranks choose none; one process chooses on valid (here its best table is within newuser_prior.MARGIN of
-    # the fold-in alone, so off too: the choice's record tells the two apart)
-    assert _prior(run) == 0.0 and "newuser_prior_valid" not in m.get("selection", {})
-    assert "alone" in whole["selection"]["newuser_prior_valid"]
+    # the new users' prior: rank 0 chooses it on its users' valid rows (here, one rank: every user's), as one
+    # process does, to the same table and record (both off here: the best table is within newuser_prior.MARGIN)
+    assert _prior(run) == _prior(tmp_path / "whole")
+    mine, theirs = m["selection"]["newuser_prior_valid"], whole["selection"]["newuser_prior_valid"]
+    assert mine["users"] == theirs["users"] and mine.keys() == theirs.keys()
+    np.testing.assert_allclose([v or 0 for v in mine["alone"]], [v or 0 for v in theirs["alone"]], atol=1e-3)
 
 
 def test_a_sharded_resume_whose_first_checkpoint_is_lost_is_refused_in_one_line(prepared, tmp_path):

@@ -106,14 +106,16 @@ def clears_margin(valid: list, alone: list) -> bool:
     return mine > base * (1 + MARGIN)
 
 
-def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int) -> tuple[list[float], dict] | None:
+def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int,
+           counts: np.ndarray | None = None) -> tuple[list[float], dict] | None:
     """(the weight for each n of TOLD, {"users": [users scored at each n], "valid": [the chosen weight's mean
     NDCG@10 at each n], "alone": [the fold-in alone's]}) on ``ds``'s train and valid splits, for the selected
     als model ``f`` (train.factors' dict, recent popularity added where the run adds it) whose user solve is
     ``solve`` (training.als.user_solve); ``liked_weight``: a liked movie's confidence in it. None without a
     validation user that has a training rating. A table with a weight above 0 that does not clear
     :data:`MARGIN` gives every weight 0 (its "valid" the fold-in alone's), the table in the dict's
-    "below_margin": {"weights", "valid"}."""
+    "below_margin": {"weights", "valid"}. ``counts``: each movie's training ratings (default ``ds``'s; torchrun's
+    rank 0 gives every rank's, its own users being a part of them)."""
     from embedrec.metrics import ndcg_at_k
     from embedrec.serve.foldin import trend_scaled
 
@@ -123,7 +125,7 @@ def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int) -> tuple[li
     Q = np.asarray(f["movie_factors"])
     Q = Q if Q.dtype in (np.float32, np.float64) else Q.astype(np.float64)
     M = Q.shape[0]
-    counts = np.bincount(tr.movie, minlength=M)
+    counts = np.bincount(tr.movie, minlength=M) if counts is None else np.asarray(counts)
     bias = f.get("movie_bias")
     bm = np.zeros(M) if bias is None else np.asarray(bias, np.float64)
     trained = (counts > 0) & (bm > UNTRAINED_BIAS)

@@ -520,9 +520,8 @@ def choose_newuser_prior(ds, cfg, selected):
     movies and the recent popularity chosen) where it is auto and the dataset has valid rows (its choice in
     ``selected.newuser_prior``); else as given, auto as 0 (off: said) where nothing is to choose it on, or where
     the table chosen does not beat the fold-in alone by newuser_prior.MARGIN (said with its gain)."""
-    from embedrec.serve import foldin
     from embedrec.training import newuser_prior, trend
-    from embedrec.training.als import count_weight, user_solve
+    from embedrec.training.als import user_solve
     from embedrec.training.fit import with_vectors
 
     if resolve_loss(cfg.model, cfg.features.active) != "als":
@@ -539,17 +538,32 @@ def choose_newuser_prior(ds, cfg, selected):
     f = trend.served(factors(selected.model, selected.unrated), ds, cfg.train)
     tr = ds.splits["train"]
     solve = user_solve(cfg.train, len(tr), ds.n_users, ds.n_movies, trend.has_times(ds))
-    # a liked movie's weight in the served fold-in: the top of the rating scale (1 on counts), as training weighed
-    # it (serve.foldin.rated_rows, implicit_weights), at the middle of a history (untimed_weight)
-    scale = ds.manifest.get("rating_scale")
-    counts = ds.manifest.get("repeats") == "sum"
-    top = 1.0 if counts or not scale else float(scale[1])
-    liked = foldin.implicit_weights({0: top}, tuple(scale) if scale else None, None,
-                                    float(cfg.train.als_rating_weight),
-                                    count_weight(cfg.train) if counts else 0.0)[0] * foldin.untimed_weight(solve)
     threads = choose_threads(len(tr), f["movie_factors"].shape[1], cfg.train.threads)
     with blas_threads(threads):
-        got = newuser_prior.choose(ds, f, solve, liked, cfg.train.seed)
+        got = newuser_prior.choose(ds, f, solve, liked_weight(ds.manifest, cfg.train, solve), cfg.train.seed)
+    return newuser_prior_chosen(cfg, selected, got)
+
+
+def liked_weight(manifest: dict, train_cfg, solve: dict) -> float:
+    """A liked movie's weight in the served fold-in of an als run (its ``solve``, training.als.user_solve): the
+    top of the rating scale (1 on counts), as training weighed it (serve.foldin.rated_rows, implicit_weights), at
+    the middle of a history (untimed_weight): what the new users' prior is chosen with (training.newuser_prior)."""
+    from embedrec.serve import foldin
+    from embedrec.training.als import count_weight
+
+    scale = manifest.get("rating_scale")
+    counts = manifest.get("repeats") == "sum"
+    top = 1.0 if counts or not scale else float(scale[1])
+    return foldin.implicit_weights({0: top}, tuple(scale) if scale else None, None, float(train_cfg.als_rating_weight),
+                                   count_weight(train_cfg) if counts else 0.0)[0] * foldin.untimed_weight(solve)
+
+
+def newuser_prior_chosen(cfg, selected, got):
+    """cfg with train.als_newuser_prior as training.newuser_prior.choose's ``got`` gives it (None: nothing to choose
+    on), said in one line, and its record in ``selected.newuser_prior`` (metrics.json's selection): one process's
+    choice and torchrun's rank 0's (shard_als)."""
+    from embedrec.training import newuser_prior
+
     if got is None:
         log.info("als_newuser_prior auto: off (0), nothing to choose it on (no validation user with a training "
                  "rating, or 10 trained movies or fewer): a new user's list is the fold-in's alone")
