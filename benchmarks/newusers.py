@@ -128,10 +128,12 @@ def ordered_scorer(engine, history):
     return score
 
 
-def fold_scorer(factors, solve, X_told):
+def fold_scorer(factors, solve, X_told, engine=None):
     """Each new user's vector from ``foldin.fold_in`` of what it told (``solve``: the run's, or None: the fixed
     solve of the earlier releases), scored as `recommend` scores it: with
-    the movie bias (the recent popularity where valid chose train.als_trend)."""
+    the movie bias (the recent popularity where valid chose train.als_trend); with ``engine`` (the run's
+    Recommender), the new users' popularity prior added at its weight for the movies in the solve, as
+    `recommend --liked` serves the list (serve.prior; session 54: the rows before scored the fold-in alone)."""
     from embedrec.serve import foldin
 
     Q = np.asarray(factors.movie)
@@ -139,10 +141,15 @@ def fold_scorer(factors, solve, X_told):
 
     def score(rows):
         P = np.zeros((rows.size, Q.shape[1]), np.float32)
+        told = np.zeros(rows.size, np.int64)
         for k, r in enumerate(rows):
             items = dict.fromkeys(X_told[r].indices.tolist(), 1.0)
-            P[k] = foldin.fold_in(factors, items, solve=solve)[0] if items else 0.0
-        return P @ Q.T + bias
+            detail: dict = {}
+            P[k] = foldin.fold_in(factors, items, solve=solve, detail=detail)[0] if items else 0.0
+            told[k] = np.size(detail.get("rows", ()))
+        if engine is None:
+            return P @ Q.T + bias
+        return engine.prior_scores(P, [engine.prior_weight(int(n)) for n in told])[0]
     return score
 
 
@@ -182,6 +189,8 @@ def one_seed(seed: int, u, i, t, n_users: int, n_items: int, by_time: bool,
     engine = er.train(ds, er.load_config(None, [f"train.threads={R.THREADS}", *sets])).engine
     out["embedrec (fold-in)"] = ev["test"](fold_scorer(engine.factors, engine.training_ratings.get("solve"),
                                                        X_told))["ndcg"]
+    out["embedrec (served: fold-in + prior)"] = ev["test"](fold_scorer(
+        engine.factors, engine.training_ratings.get("solve"), X_told, engine))["ndcg"]
     out["embedrec (earlier fixed solve)"] = ev["test"](fold_scorer(engine.factors, None, X_told))["ndcg"]
     out["embedrec (fold-in, --ordered)"] = ev["test"](ordered_scorer(engine, history))["ndcg"]
     if by_time:  # trained as a user with this task would: each known user's latest 10% as valid, with the times
