@@ -20,10 +20,12 @@ from embedrec.serve import foldin, prior
 from embedrec.training import newuser_prior
 
 
-def test_weight_reads_the_table_linearly_in_log_n_and_holds_its_ends():
+def test_weight_reads_the_table_linearly_in_log_n_and_fades_past_its_end():
     table = [8.0, 6.0, 5.0, 3.0, 2.0, 1.0, 0.5]  # at 1, 2, 3, 5, 10, 20, 50 told movies
     assert prior.weight(table, 1) == 8.0 and prior.weight(table, 3) == 5.0 and prior.weight(table, 50) == 0.5
-    assert prior.weight(table, 400) == 0.5  # from 50 on: the last
+    # from 50 on the last falls linearly in log n to 0 at 200 (prior.FADE_TO): half of it at 100
+    assert prior.weight(table, 100) == pytest.approx(0.25) and prior.weight(table, 200) == 0.0
+    assert prior.weight(table, 400) == 0.0 and prior.weight(2.5, 400) == 2.5  # (a number: whatever the history)
     t = (math.log(4) - math.log(3)) / (math.log(5) - math.log(3))
     assert prior.weight(table, 4) == pytest.approx(5.0 + t * (3.0 - 5.0))
     assert prior.weight(table, 0) == 0.0 and prior.weight(2.5, 7) == 2.5 and prior.weight(None, 3) == 0.0
@@ -119,6 +121,15 @@ def test_valid_chooses_a_weight_for_each_history_length_that_never_grows(chosen)
     assert got["valid"][0] > got["alone"][0]  # one told movie: the prior's valid score above the fold-in's alone
     assert chosen.engine.training_ratings["solve"]["newuser_prior"] == weights  # served as chosen
     assert chosen.engine.prior_weight(1) == weights[0]
+
+
+def test_auto_weighs_histories_of_up_to_10_movies_only(monkeypatch):
+    """From 20 told movies on auto's weight is 0 (newuser_prior.LAST_WEIGHED), where its measure would give one
+    (here, on data whose new users follow popularity, it would: the rule is what zeroes it)."""
+    ds = _taste_and_popularity(per_user=100)  # users with 80 training movies: every n measured
+    assert er.train(ds, _cfg()).config.train.als_newuser_prior[5:] == [0.0, 0.0]
+    monkeypatch.setattr(newuser_prior, "LAST_WEIGHED", 50)
+    assert min(er.train(ds, _cfg()).config.train.als_newuser_prior[5:]) > 0
 
 
 def test_the_prior_lifts_new_users_with_one_movie_above_the_fold_in_alone(chosen):
