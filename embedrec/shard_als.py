@@ -320,6 +320,10 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     cfg = choose_trend_shard(g, chosen_on, cfg, result, resolved=not refit or not user_scale_auto)
     if cfg.train.als_newuser_prior == "auto":
         cfg = choose_newuser_prior_shard(g, chosen_on, cfg, result)
+    elif g.leader:  # a table given by hand: said as one process says it
+        from embedrec.training.select import warn_growing_prior
+
+        warn_growing_prior(cfg.train.als_newuser_prior)
     selection = selection_of(result, cfg.train)
     tr, va = shard.splits["train"], shard.splits["valid"]
     if refit:
@@ -451,14 +455,19 @@ def choose_newuser_prior_shard(g: Group, shard: Shard, cfg, result):
     timed = bool(g.total(float(tr.timestamp is not None and len(tr) > 0)))  # (a rank without rows has no say)
     solve = user_solve(cfg.train, n_train, shard.n_users, shard.n_movies, timed)
     table = torch.zeros(1 + len(newuser_prior.TOLD), dtype=torch.float64, device=g.device)
+    failed = None
     if g.leader:
-        with blas_threads(choose_threads(len(tr), Q.shape[1], cfg.train.threads)):
-            got = newuser_prior.choose(shard, f, solve, liked_weight(shard.manifest, cfg.train, solve),
-                                       cfg.train.seed, counts=counts)
-        value = newuser_prior_chosen(cfg, result, got).train.als_newuser_prior
-        table[0] = float(isinstance(value, list))
-        table[1:] = torch.tensor(value if isinstance(value, list) else [float(value)] * len(newuser_prior.TOLD),
-                                 dtype=torch.float64)
+        try:
+            with blas_threads(choose_threads(len(tr), Q.shape[1], cfg.train.threads)):
+                got = newuser_prior.choose(shard, f, solve, liked_weight(shard.manifest, cfg.train, solve),
+                                           cfg.train.seed, counts=counts)
+            value = newuser_prior_chosen(cfg, result, got).train.als_newuser_prior
+            table[0] = float(isinstance(value, list))
+            table[1:] = torch.tensor(value if isinstance(value, list) else [float(value)] * len(newuser_prior.TOLD),
+                                     dtype=torch.float64)
+        except Exception as e:  # (every rank raises below: none waits in a collective for rank 0; a review)
+            failed = e
+    g.agree(failed)  # (rank 0's error on rank 0, "another rank failed" on the others)
     table = g.sum_(table).cpu().numpy()
     value = [float(w) for w in table[1:]] if table[0] else float(table[1])
     return cfg.updated({"train.als_newuser_prior": value})

@@ -250,7 +250,8 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_one(prepared, tmp
     assert (two / "als-reg-0.01" / "checkpoint-dist.json").exists() and not (two / "checkpoint.pt").exists()
     # the new users' prior: chosen by rank 0 on its own validation users, a part of one process's, and served
     mine, theirs = m2["selection"]["newuser_prior_valid"], m1["selection"]["newuser_prior_valid"]
-    assert 0 < max(mine["users"]) < max(theirs["users"]) and mine.keys() == theirs.keys()
+    assert 0 < max(mine["users"]) < max(theirs["users"]) and "alone" in mine and "alone" in theirs  # (each side
+    # of the margin noise may put either run: newuser_prior.MARGIN)
     assert _prior(two) == m2["selection"]["als_newuser_prior"]
     assert not (two / "current" / "state_dict.pt").exists()  # as one process's als: the factors are all of it
 

@@ -479,7 +479,12 @@ class Recommender:
         explanation and ``predict`` read the same numbers."""
         f = self.factors
         V = np.asarray(vectors, f.movie.dtype).reshape(-1, f.movie.shape[1])
-        S = np.asarray(V @ np.asarray(f.movie).T, np.float64)
+        Q = np.asarray(f.movie)
+        # a product per user (a matrix-vector one): a user's numbers are the same alone as in any block (a review:
+        # the block's matrix product differed by 1e-5, and swapped near-equal movies), at the same cost here
+        S = np.empty((V.shape[0], Q.shape[0]), np.float64)
+        for j in range(V.shape[0]):
+            S[j] = Q @ V[j]
         if f.movie_bias is not None:
             S += np.asarray(f.movie_bias, np.float64)
         c = prior.scales(S, ~self.untrained, np.asarray(weights, np.float64))
@@ -516,8 +521,8 @@ class Recommender:
                 t = total[j]
                 rows = np.flatnonzero(t >= edge[j])
                 rows = rows[np.lexsort((rows, -t[rows]))][:kk]
-            else:
-                rows = top[j][np.isfinite(vals[j])]
+            else:  # (not the -inf of a left-out movie; a NaN or inf row reaches _finite's refusal: a review)
+                rows = top[j][vals[j] > -np.inf]
             ids, scores = self._finite([rows], [total[j, rows].astype(np.float32)])
             out.append((ids[0], scores[0], float(c[j])))
         return out

@@ -527,11 +527,7 @@ def choose_newuser_prior(ds, cfg, selected):
     if resolve_loss(cfg.model, cfg.features.active) != "als":
         return cfg
     given = cfg.train.als_newuser_prior
-    if isinstance(given, list) and any(b > a for a, b in zip(given, given[1:])):  # taken as given, said (a review)
-        i = next(i for i, (a, b) in enumerate(zip(given, given[1:])) if b > a)
-        log.warning("train.als_newuser_prior: the weight grows with the movies told (%g at %d, %g at %d): a longer "
-                    "history leans more on the most popular movies, which auto never chooses", given[i],
-                    newuser_prior.TOLD[i], given[i + 1], newuser_prior.TOLD[i + 1])
+    warn_growing_prior(given)
     if given != "auto":
         return cfg
     ds = with_vectors(ds)
@@ -542,6 +538,18 @@ def choose_newuser_prior(ds, cfg, selected):
     with blas_threads(threads):
         got = newuser_prior.choose(ds, f, solve, liked_weight(ds.manifest, cfg.train, solve), cfg.train.seed)
     return newuser_prior_chosen(cfg, selected, got)
+
+
+def warn_growing_prior(given) -> None:
+    """A train.als_newuser_prior table given by hand whose weight grows with the movies told: taken as given, and
+    said (a review), by one process and torchrun's rank 0 alike."""
+    from embedrec.training import newuser_prior
+
+    if isinstance(given, list) and any(b > a for a, b in zip(given, given[1:])):
+        i = next(i for i, (a, b) in enumerate(zip(given, given[1:])) if b > a)
+        log.warning("train.als_newuser_prior: the weight grows with the movies told (%g at %d, %g at %d): a longer "
+                    "history leans more on the most popular movies, which auto never chooses", given[i],
+                    newuser_prior.TOLD[i], given[i + 1], newuser_prior.TOLD[i + 1])
 
 
 def liked_weight(manifest: dict, train_cfg, solve: dict) -> float:
@@ -578,12 +586,13 @@ def newuser_prior_chosen(cfg, selected, got):
         return cfg.updated({"train.als_newuser_prior": 0.0})
     below = detail.get("below_margin")
     if below is not None:  # the best table's gain is within noise's (newuser_prior.MARGIN): off, said with it
-        mine, alone = (sum(v for v in vs if v is not None) for vs in (below["valid"], detail["alone"]))
+        mine, alone = (sum(v for v in newuser_prior.weighed(vs) if v is not None)
+                       for vs in (below["valid"], detail["alone"]))
         log.info("als_newuser_prior auto: off (0), a new user's list is the fold-in's alone: the best table (%s for "
                  "%s told movies) gains %+.2f%% on it (valid ndcg@10 of %s validation users told as many, summed over "
-                 "the n: %.4f against %.4f), where a gain must pass %g%%", ", ".join(f"{w:g}" for w in below["weights"]),
-                 told, 100 * (mine / alone - 1) if alone else 0.0, f"{max(detail['users']):,}", mine, alone,
-                 100 * newuser_prior.MARGIN)
+                 "the n up to %d: %.4f against %.4f), where a gain must pass %g%%",
+                 ", ".join(f"{w:g}" for w in below["weights"]), told, 100 * (mine / alone - 1) if alone else 0.0,
+                 f"{max(detail['users']):,}", newuser_prior.LAST_WEIGHED, mine, alone, 100 * newuser_prior.MARGIN)
         return cfg.updated({"train.als_newuser_prior": 0.0})
     log.info("als_newuser_prior auto: a new user told %s movies weighs the most popular %s (valid ndcg@10 of "
              "%s validation users told as many: %s; the fold-in alone %s)", told,
