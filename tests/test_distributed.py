@@ -784,6 +784,33 @@ def test_a_python_train_run_on_ranks_is_refused_while_another_writer_holds_the_r
     assert sorted(codes) == ["1", "1"], p.stderr[-3000:]
 
 
+CHOICE_FAILS = """
+import sys
+from embedrec.api import train_run
+from embedrec.config import load_config
+from embedrec.training import newuser_prior
+
+def fail(*a, **k):
+    raise ValueError("the choice failed here")
+
+newuser_prior.choose = fail  # only rank 0 calls it
+train_run(load_config(None, sys.argv[1:]))
+"""
+
+
+def test_rank_0_failing_in_the_new_users_prior_choice_ends_every_rank(prepared, tmp_path):
+    """A code review: rank 0 alone chooses train.als_newuser_prior (shard_als.choose_newuser_prior_shard); had it
+    raised there, the other ranks would have waited in the table's sum until torchrun's timeout. Its error is now
+    shared (Group.agree): rank 0 says its own, the other ranks "another rank failed", each exits 1."""
+    import re
+
+    script = tmp_path / "choice_fails.py"
+    script.write_text(CHOICE_FAILS)
+    p = _torchrun(_overrides(prepared, tmp_path / "run", 2), tmp_path, script=str(script), ok=False)
+    assert "the choice failed here" in p.stderr and "another rank failed" in p.stderr, p.stderr[-3000:]
+    assert sorted(re.findall(r"^\s+exitcode\s+:\s+(-?\d+)", p.stderr, re.M)) == ["1", "1"], p.stderr[-3000:]
+
+
 def test_ranks_keep_the_movies_rated_below_min_rating_out_of_the_lists(synth_dir, tmp_path):
     """The movies a user rated below data.min_rating are seen (the dataset's rated_below.parquet): the run that
     2 ranks write (shard_als, then the bpr replica) excludes them as one process's does."""
