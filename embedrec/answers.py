@@ -243,7 +243,7 @@ def answer(model: Model, request: Request) -> Answer:
         return out
     if mode == "user":  # an unknown user: the library's error, or its warning with the most popular movies
         res = model.recommend([request.user], k, missing="popular" if fallback == "popular" else "error",
-                              exclude_seen=not request.include_seen, **filters)
+                              exclude_seen=not request.include_seen, prior=request.prior, **filters)
     elif mode == "movie":
         res = model.similar(_found(model, request.movie), k, **filters)
     elif mode == "similar_users":  # users, not movies: no filter (refused by mode()), no note of an explicit model

@@ -148,7 +148,7 @@ class Model:
     def recommend(self, users, k: int | None = None, *, missing: str | None = None, exclude_seen: bool = True,
                   genres: Iterable[str] = (), year_min: int | None = None,
                   year_max: int | None = None, exclude: Iterable = (),
-                  candidates: Iterable | None = None) -> Recommendations:
+                  candidates: Iterable | None = None, prior="auto") -> Recommendations:
         """Top-k movies for each user id (one id or many), best first, movies the user gave in training (train
         and valid) excluded unless ``exclude_seen=False``. ``exclude``: movie ids no list may hold (bought,
         watched elsewhere, out of stock; as implicit's ``filter_items``; ids this model does not know are ignored; a
@@ -159,10 +159,13 @@ class Model:
 
         ``missing``: what an id not in the training data gets: 'error' (NotFoundError naming it), 'skip' (left
         out of the result), 'popular' (the most popular movies, scored by their number of ratings); None: the
-        config's ``recommend.fallback`` ('popular' there, else 'error'), as ``embedrec recommend`` answers."""
+        config's ``recommend.fallback`` ('popular' there, else 'error'), as ``embedrec recommend`` answers.
+        ``prior``: the new users' popularity prior in the list of a user ``update-users`` added (a new user told its
+        ratings once): 'auto' the run's weight for its movies, 'off' (0) none, a number that weight, as
+        :meth:`recommend_new` takes it; a trained user's list has none (UsageError for any but 'auto')."""
         return models_recommend.recommend(self, users, k, missing=missing, exclude_seen=exclude_seen,
                                           genres=genres, year_min=year_min, year_max=year_max,
-                                          exclude=exclude, candidates=candidates)
+                                          exclude=exclude, candidates=candidates, prior=prior)
 
     def answer(self, request):
         """``embedrec recommend``'s question (an :class:`embedrec.answers.Request`: a user, many users, a movie's

@@ -27,7 +27,7 @@ log = logging.getLogger("embedrec")
 
 def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen: bool, genres: Iterable[str],
               year_min: int | None, year_max: int | None, exclude: Iterable,
-              candidates: Iterable | None) -> Recommendations:
+              candidates: Iterable | None, prior="auto") -> Recommendations:
     """``Model.recommend``: each user's top-k, the movies it gave in training left out unless asked; an unknown
     user's by ``missing`` (the config's recommend.fallback where None)."""
     k = k_arg(model, k)
@@ -44,7 +44,7 @@ def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen:
     known = rows >= 0
     answers: dict[int, tuple] = {}
     if known.any():
-        ids, scores = e.recommend_rows(rows[known], k, not exclude_seen, allowed)
+        ids, scores = e.recommend_rows(rows[known], k, not exclude_seen, allowed, prior=prior)
         answers = {int(r): (i, s) for r, i, s in zip(rows[known], ids, scores)}
     out_q, out_rows, out_scores, fallback = [], [], [], []
     said = 0
@@ -63,7 +63,7 @@ def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen:
         out_scores.append(scores)
         fallback.append(r < 0)
     unknown_summary(said, True)
-    return Recommendations(e, out_q, out_rows, out_scores, fallback, unknown)
+    return Recommendations(e, out_q, out_rows, out_scores, fallback, unknown, prior=prior)
 
 
 def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, ordered: bool,

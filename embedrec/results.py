@@ -105,7 +105,8 @@ class Recommendations:
     rated, so they are not in the list); empty otherwise."""
 
     def __init__(self, engine: Recommender, query_ids: list, rows: list, scores: list, fallback: list[bool],
-                 unknown: list, query_column: str = "user_id", left_out: dict | None = None, solve=None):
+                 unknown: list, query_column: str = "user_id", left_out: dict | None = None, solve=None,
+                 prior="auto"):
         self._engine, self._rows = engine, [np.asarray(r, dtype=np.int64) for r in rows]
         self.query_ids = FrozenList(query_ids)  # read-only, as the arrays in them (a review)
         self.movie_ids = FrozenList(_frozen_array(engine.movie_ids[r]) for r in self._rows)
@@ -116,6 +117,7 @@ class Recommendations:
         self.left_out = dict(left_out or {})
         self.columns = [query_column, *COLUMNS[1:]]
         self._solve = solve  # recommend_new's als solve (serve.explain.UserSolve), which explain() splits scores by
+        self._prior = prior  # Model.recommend's prior= (an added user's list): explain() splits by the same
 
     @property
     def user_ids(self) -> list:
@@ -211,7 +213,8 @@ class Recommendations:
                 out.append(None)
                 continue
             # a list of recommend_new's holds its solve (a known user's too, re-solved with its new ratings)
-            one = solve if solve is not None else e.known_solve(int(e.users.rows([q])[0][0]))
+            one = solve if solve is not None else e.known_solve(int(e.users.rows([q])[0][0]),
+                                                                getattr(self, "_prior", "auto"))
             out.append(explained(e, one, q, rows, n))
         return out
 

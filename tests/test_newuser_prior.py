@@ -416,6 +416,13 @@ def test_a_user_update_users_adds_is_listed_as_the_same_movies_told_per_request(
             want = m.recommend_new(liked=[niche], k=10, **kw)
             assert list(m.recommend(new, k=10, **kw).movie_ids[0]) == list(want.movie_ids[0]), kw
         assert niche in m.recommend(new, k=10, exclude_seen=False, candidates=[niche]).movie_ids[0]
+        # a request's own weight for its own list, as for the same movies told (Model.recommend(prior=))
+        own = m.recommend(new, k=10, prior="off")
+        assert list(own.movie_ids[0]) == list(alone.movie_ids[0]) and own.explain(n=2)[0][0].prior == 0
+        assert list(m.recommend(new, k=10, prior=3).movie_ids[0]) == \
+            list(m.recommend_new(liked=[niche], k=10, prior=3).movie_ids[0])
+        with pytest.raises(UsageError, match="no such prior"):
+            m.recommend(1, k=10, prior="off")  # a trained user's list has none
         x = m.explain(new, int(listed.movie_ids[0][0]))
         assert x.prior != 0 and x.score == pytest.approx(float(listed.scores[0][0]), rel=1e-5)
         off = m.explain(new, int(listed.movie_ids[0][0]), prior="off")  # a request's own weight (a review: ignored)
@@ -439,6 +446,10 @@ def test_a_user_update_users_adds_is_listed_as_the_same_movies_told_per_request(
                                     "csv"])
     assert cli.exit_code == 0 and [int(r.split(",")[2]) for r in cli.stdout.splitlines()[1:]] == \
         list(told.movie_ids[0])
+    off = CliRunner().invoke(main, ["recommend", "--run", str(run), "--user", str(new), "-k", "10", "--format",
+                                    "csv", "--prior", "off"])
+    assert off.exit_code == 0 and [int(r.split(",")[2]) for r in off.stdout.splitlines()[1:]] == \
+        list(alone.movie_ids[0])
     def update(*movies):
         (tmp_path / "more.csv").write_text("user_id,movie_id\n" + "".join(f"{new},{x}\n" for x in movies))
         assert CliRunner().invoke(main, ["update-users", "--run", str(run), "--ratings",

@@ -380,10 +380,12 @@ class Recommender:
     def _lossy(self) -> bool:
         return self.run is not None and (self.run.manifest.get("index") or {}).get("kind") in LOSSY_KINDS
 
-    def recommend_rows(self, rows: np.ndarray, k: int, include_seen: bool = False, allowed=None, search=None):
+    def recommend_rows(self, rows: np.ndarray, k: int, include_seen: bool = False, allowed=None, search=None,
+                       prior="auto"):
         """Top-k (movie rows, scores) for user rows, seen movies excluded unless include_seen. ``search``:
         (queries [p_u, 1], exclusions (query row, movie row), k) -> (movie rows, scores) per query, in place of
-        the index (export's exact scoring on a GPU); the checks and the tail are the same either way."""
+        the index (export's exact scoring on a GPU); the checks and the tail are the same either way. ``prior``:
+        the new users' prior of the users update-users added (:meth:`added_prior`)."""
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= self.P.shape[0]):
             # user_rows marks unknown ids -1, and P[-1] is the last user: never answer for it silently
@@ -406,7 +408,7 @@ class Recommender:
             ids, scores = self._trained_only(*search(q, excl, k))
         ids, scores = self._finite(*exact_scores(self.factors, users, ids,
                                                  self.factors.user_offset(rows) if self.explicit else None))
-        added = self.added_prior(rows)  # the users update-users added: listed as when told per request
+        added = self.added_prior(rows, prior)  # the users update-users added: listed as when told per request
         at = [j for j, row in enumerate(rows.tolist()) if row in added] if added else []
         for s0 in range(0, len(at), self._prior_batch()):  # scored together, a bounded block at a time
             part = at[s0:s0 + self._prior_batch()]
@@ -417,21 +419,25 @@ class Recommender:
                 ids[j], scores[j] = i, sc
         return ids, scores
 
-    def added_prior(self, rows: np.ndarray) -> dict[int, float]:
+    def added_prior(self, rows: np.ndarray, given="auto") -> dict[int, float]:
         """{row: w(n)} of the users among ``rows`` that ``update-users`` added to the run (rows from
         run_updates.trained_users on) whose list the run's new users' popularity prior weighs (w > 0, serve.prior):
         n the movies in the user's solve (its solve weights above 0), as ``recommend --liked/--rated`` of the same
         movies counts them, so an added user's list is the one the same ratings given per request get. Empty for
-        trained users, runs without the prior, and models not built from a run."""
+        trained users, runs without the prior, and models not built from a run. ``given``: a request's own weight
+        (:meth:`prior_weight`: 'off' or a number; refused where none of ``rows`` is an added user)."""
+        auto = isinstance(given, str) and given.strip().lower() == "auto"
         table = (self.training_ratings.get("solve") or {}).get("newuser_prior", 0.0)
-        added = self.added_rows(rows) if np.any(np.asarray(table) > 0) else np.zeros(0, np.int64)
+        added = self.added_rows(rows) if not auto or np.any(np.asarray(table) > 0) else np.zeros(0, np.int64)
+        if not auto and not added.size:
+            self.prior_weight(0, given)  # a trained user's list (or another model's): the refusal
         arrays = self.solve_arrays() if added.size else None
         if arrays is None:
             return {}
         out = {}
         for row in added.tolist():
             n = int(np.count_nonzero(np.asarray(arrays[0][int(self.seen_ptr[row]):int(self.seen_ptr[row + 1])]) > 0))
-            w = prior.weight(table, n)
+            w = prior.weight(table, n) if auto else self.prior_weight(n, given)
             if w > 0:
                 out[row] = w
         return out
