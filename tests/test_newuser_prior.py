@@ -37,8 +37,11 @@ def test_standard_popularity_is_the_log_count_standardised_over_the_trained_movi
     x = np.log1p(np.array([1.0, 3.0, 7.0, 5.0]))
     want = np.concatenate([[0.0], (x - x.mean()) / x.std()])
     np.testing.assert_allclose(prior.standard_popularity(counts, trained), want)
-    assert prior.scale(np.array([9.0, 1.0, 2.0, 3.0, 4.0]), trained, 2.0) == pytest.approx(2 * np.std([1, 2, 3, 4.0]))
-    assert prior.scale(np.ones(5), trained, 2.0) == 2.0 and prior.scale(np.arange(5.0), trained, 0.0) == 0.0
+    def scale(s, w):  # (serve.prior.scales of one user)
+        return float(prior.scales(np.asarray(s, np.float64)[None, :], trained, np.array([w]))[0])
+
+    assert scale([9.0, 1.0, 2.0, 3.0, 4.0], 2.0) == pytest.approx(2 * np.std([1, 2, 3, 4.0]))
+    assert scale(np.ones(5), 2.0) == 2.0 and scale(np.arange(5.0), 0.0) == 0.0
 
 
 def test_the_table_is_the_best_sum_whose_weights_never_grow_with_n():

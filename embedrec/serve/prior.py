@@ -79,15 +79,10 @@ def standard_popularity(counts: np.ndarray, trained: np.ndarray) -> np.ndarray:
     return z
 
 
-def scale(scores: np.ndarray, trained: np.ndarray, w: float) -> float:
-    """c = w s: the popularity term's multiplier for a user whose model scores over every movie are ``scores``
-    (float64), s their std over the ``trained`` movies (0 where they are all equal: the popular list alone then
-    ranks, at any w > 0, its scale 1)."""
-    return float(scales(np.asarray(scores, np.float64)[None, :], trained, np.array([w], np.float64))[0])
-
-
 def scales(scores: np.ndarray, trained: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """:func:`scale` of each row of ``scores`` (users x movies, float64) at its weight in ``weights``."""
+    """c = w s for each row of ``scores`` (users x movies, float64: a user's model scores over every movie) at its
+    weight in ``weights``: the popularity term's multiplier, s the row's std over the ``trained`` movies (1 where
+    they are all equal: the popular list alone then ranks, at any w > 0), 0 at a weight of 0."""
     weights = np.asarray(weights, np.float64)
     out = np.zeros(weights.size)
     on = weights > 0
