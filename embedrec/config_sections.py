@@ -57,6 +57,7 @@ class DataConfig:
     rating_scale: Union[list[float], None] = None
     unknown_movies: Literal["keep", "drop"] = "keep"
     missing: Literal["error", "drop"] = "error"
+    out_of_scale: Literal["error", "drop"] = "error"
     keep_unrated_movies: bool = False
     min_rating: Union[float, Literal["auto"], None] = "auto"
     repeats: Literal["auto", "latest", "sum"] = "auto"

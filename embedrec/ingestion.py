@@ -326,24 +326,31 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     for note in raw.notes:  # how the files were read, once their rows passed the checks (some warned of)
         (log.warning if isinstance(note, WarnedNote) else log.info)(note)
     if raw.missing_dropped:  # data.missing=drop
+        n, named = raw.missing_dropped, len(raw.seen.get("missing_values", ()))
+        # (a row naming a user and a movie says the user met it: kept as seen, RawData.seen; a first-hour review)
+        pairs = "" if not named else "; its (user, movie) pair" if n == 1 else \
+            f"; the (user, movie) pair{'' if named == 1 else 's'} of the {named:,} naming both"
         log.warning("%s: dropped %s row%s with a missing value (an empty user, movie, rating or timestamp: "
-                    "data.missing=drop)", raw.origin[0], f"{raw.missing_dropped:,}",
-                    "s" if raw.missing_dropped != 1 else "")
+                    "data.missing=drop)%s", raw.origin[0], f"{n:,}", "s" if n != 1 else "",
+                    f"{pairs} kept as seen (never recommended back), not trained on" if named else "")
     from embedrec.data.textfiles import NAMED
 
     framed = NAMED.get(str(cfg.source)) == "the DataFrame"  # er.ingest(df): read from its cache file, said as itself
     movies_said = NAMED.get(str(cfg.movies), "the movies file") if cfg.movies else "the movies file"  # movies=df's
-    n_read = len(raw.ratings) + raw.missing_dropped
+    n_read = len(raw.ratings) + raw.missing_dropped + raw.scale_dropped
+    n_dropped = raw.missing_dropped + raw.scale_dropped
     log.info("read %s row%s (%s%s) in %.1fs", f"{n_read:,}", "" if n_read == 1 else "s",
              "a pandas DataFrame" if framed else f"{raw.layout} layout",
-             f"; {raw.missing_dropped:,} dropped" if raw.missing_dropped else "", time.perf_counter() - t0)
+             f"; {n_dropped:,} dropped" if n_dropped else "", time.perf_counter() - t0)
     if floor_note:  # after what was read (a review: it came first)
         log.info(*floor_note)
     for note in scale_said:  # (a first-hour review: a file of ratings 3-5 got the scale 3-5 without a word)
         log.info(*note)
-    report: dict = {"rows_read": len(raw.ratings) + raw.missing_dropped}
+    report: dict = {"rows_read": n_read}
     if cfg.missing == "drop":  # counted, 0 too, where asked for
         report["missing_values_dropped"] = raw.missing_dropped
+    if cfg.out_of_scale == "drop":
+        report["out_of_scale_dropped"] = raw.scale_dropped
     movies = raw.movies.drop_duplicates("movie_id", keep="first") if raw.movies is not None else None
     if movies is not None and len(movies) < len(raw.movies):  # a review: dropped without a word
         report["movies_file_repeated_ids_dropped"] = len(raw.movies) - len(movies)
@@ -393,12 +400,15 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         if len(core):
             extra["rated_below"] = pd.concat([extra.get("rated_below"), core], ignore_index=True)
             report["k_core_kept_as_seen"] = len(core)
+    seen = _kept_as_seen(raw.seen, frames, extra.get("rated_below"), uids, mids, report)
+    if seen is not None:
+        extra["rated_below"] = pd.concat([extra.get("rated_below"), seen], ignore_index=True)
     if "rated_below" in extra:
         extra["rated_below"] = split_below(extra["rated_below"], split_cfg, cuts[0] if cuts else None, cold, uids,
                                            mids, report)
     # users the cleaning left out (every rating below data.min_rating, or dropped by the k-core filter): not in
     # the dataset, and the popular fallback still never offers them a movie they rated
-    dropped = below[:1] + k_core
+    dropped = below[:1] + k_core + list(raw.seen.values())
     absent = rated_below_unknown(pd.concat(dropped, ignore_index=True), uids, mids) if dropped else None
     if absent is not None and len(absent):
         extra["rated_below_unknown"] = absent
@@ -431,6 +441,45 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     summary["output"] = str(out)
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     return summary
+
+
+NO_TIME = np.iinfo(np.int64).min  # the time of a pair kept as seen from a row whose time is not read
+
+
+def _kept_as_seen(seen: dict[str, pd.DataFrame], frames: dict, below: pd.DataFrame | None, uids: np.ndarray,
+                  mids: np.ndarray, report: dict) -> pd.DataFrame | None:
+    """The pairs of the rows dropped for a missing value or a rating off the scale (``seen``, RawData.seen, by
+    why) that name a user and a movie of the dataset, kept as seen as data.min_rating's are (rated_below: never
+    recommended back, not trained on, listed by history as rated_below), each counted in
+    ``report[f"{why}_kept_as_seen"]``; None where none is. A first-hour review: `u1,tt0000423,,881250949`, a
+    row without a rating dropped by data.missing=drop, came back first in u1's list, though the row says u1 met
+    the movie. A pair the dataset holds already (a rating of it kept: a split's row, or one kept apart below) is
+    left out, so that no pair is twice.
+
+    Such a row's time is not read (it may be the value missing), so a time split puts its pair in train
+    (NO_TIME, before every cut): evaluation on a held-out part leaves the movie out, as one seen before it."""
+    if not seen:
+        return None
+    width = np.int64(max(mids.size, 1))
+    held = [f[["user_idx", "movie_idx"]] for f in frames.values()] + ([below] if below is not None else [])
+    have = np.concatenate([f["user_idx"].to_numpy(np.int64) * width + f["movie_idx"].to_numpy(np.int64)
+                           for f in held])
+    out = []
+    for why, pairs in seen.items():
+        found = rated_below(pairs[["user_id", "movie_id"]], uids, mids)
+        key = found["user_idx"].to_numpy(np.int64) * width + found["movie_idx"].to_numpy(np.int64)
+        _, first = np.unique(key, return_index=True)  # (a pair of several such rows: once)
+        fresh = np.zeros(key.size, dtype=bool)
+        fresh[first] = True
+        fresh &= ~np.isin(key, have)
+        found = found[fresh].reset_index(drop=True)
+        have = np.concatenate([have, key[fresh]])
+        report[f"{why}_kept_as_seen"] = len(found)
+        out.append(found)
+    kept = pd.concat(out, ignore_index=True)
+    if "timestamp" in frames["train"]:  # as the pairs kept apart below carry theirs (pair_columns)
+        kept["timestamp"] = NO_TIME
+    return kept if len(kept) else None
 
 
 def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataConfig, report: dict,

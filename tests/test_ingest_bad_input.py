@@ -427,7 +427,8 @@ def test_a_lone_rating_beyond_the_rest_is_named_when_the_scale_comes_from_the_da
     assert r.exit_code == 0, r.stderr
     warn = [x for x in r.stderr.splitlines() if "rating 7" in x]
     assert len(warn) == 1 and warn[0].startswith(f"{p}:2002: rating 7 is on 1 of 2,001 rows, above every other (5)")
-    assert warn[0].endswith("if it is 1-5, fix that row, or refuse it with --set data.rating_scale=[1,5]")
+    assert warn[0].endswith("if it is 1-5, fix that row, or drop it with --set data.rating_scale=[1,5] --set "
+                            "data.out_of_scale=drop (or refuse it with data.rating_scale alone)")
     shutil.rmtree(out)
     r, out = ingest(tmp_path, p, "--set", "data.rating_scale=[1,5]")
     refused(r, out, f"{p}:2002: rating 7 is outside the scale 1-5")
@@ -1980,15 +1981,16 @@ def test_missing_values_of_a_float_column_and_ratings_off_the_scale_are_counted_
     text = _with(lines, {3: "7", 9: "0", 100: "9"}, 2).splitlines(keepends=True)
     p.write_text("".join(text[:50] + ["\n"] + text[50:]))
     r, out = ingest(tmp_path, p, "--set", "data.rating_scale=[1,5]")
-    refused(r, out, f"{p}:5: rating 7 is outside the scale 1-5 (3 lines like it: 5, 11, 103); fix those rows, or set "
-                    "data.rating_scale to the real scale")
+    refused(r, out, f"{p}:5: rating 7 is outside the scale 1-5 (3 lines like it: 5, 11, 103); fix those rows, drop them "
+                    "with --set data.out_of_scale=drop, or set data.rating_scale to the real scale")
     p.write_text(_with(_with(lines, {0: ""}, 1).splitlines(), {3: "7", 9: "0"}, 2))  # the first row dropped
     r, out = ingest(tmp_path, p, "--set", "data.rating_scale=[1,5]", "--set", "data.missing=drop")
     refused(r, out, f"{p}:5: rating 7 is outside the scale 1-5 (2 lines like it: 5, 11); fix those rows")
     p.write_text(_with(lines, {3: "7"}, 2))  # one alone: as before
     r, out = ingest(tmp_path, p, "--set", "data.rating_scale=[1,5]")
-    assert refused(r, out, f"{p}:5: rating 7 is outside the scale 1-5; fix that row, or set data.rating_scale to the "
-                           "real scale").endswith("real scale")
+    assert refused(r, out, f"{p}:5: rating 7 is outside the scale 1-5; fix that row, drop it with "
+                           "--set data.out_of_scale=drop, or set data.rating_scale to the real scale").endswith(
+        "real scale")
     frame = pd.read_csv(io.StringIO(_with(lines, {3: "7", 9: "0", 100: "9"}, 2)))
     q = tmp_path / "r.parquet"
     frame.to_parquet(q)
@@ -2118,3 +2120,60 @@ def test_a_source_replaced_while_ingest_reads_it_is_one_line(tmp_path, monkeypat
     r, out = ingest(tmp_path, p)
     line = refused(r, out, f"'{p}' changed while it was read (replaced by another file)")
     assert line.endswith("run the ingest again once the file is written whole"), line
+
+
+def test_data_out_of_scale_drop_keeps_the_scale_and_drops_the_rows_outside_it(tmp_path):
+    """A first-hour review: one 7 among 1-5 ratings made the scale 1-7 (after which --rated X=7 was taken as the
+    top), and the only fix offered, data.rating_scale=[1,5], refused the file. data.out_of_scale=drop keeps the
+    scale given and drops the rows outside it, counted, the first named by its line, their pairs kept as seen;
+    the warning of a lone 7 names it. Without a scale to keep it is refused, as is a file it would empty."""
+    from embedrec.data.dataset import load_dataset
+
+    rows = [f"u{k % 50 + 1},tt{k // 50 + 1:07d},{k % 5 + 1},{1000 + k}\n" for k in range(1990)]  # u45: no tt40
+    p = tmp_path / "r.csv"
+    p.write_text(HEAD + "".join(rows[:100]) + "u45,tt0000040,7,5000\n" + "".join(rows[100:]))
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=auto")
+    assert r.exit_code == 0 and (f"{p}:102: rating 7 is on 1 of 1,991 rows, above every other (5), so the rating "
+                                 "scale is taken as 1-7; if it is 1-5, fix that row, or drop it with --set "
+                                 "data.rating_scale=[1,5] --set data.out_of_scale=drop (or refuse it with "
+                                 "data.rating_scale alone)") in r.stderr.splitlines(), r.stderr
+    drop = ("--set", "data.id_type=auto", "--set", "data.rating_scale=[1,5]", "--set", "data.out_of_scale=drop",
+            "--overwrite")
+    r, out = ingest(tmp_path, p, *drop)
+    assert r.exit_code == 0, r.stderr
+    assert f"{p}:102: rating 7 is outside the scale 1-5; dropped it (data.out_of_scale=drop): its (user, movie) " \
+           "pair kept as seen, never recommended back, not trained on" in r.stderr.splitlines(), r.stderr
+    assert "read 1,991 rows (csv layout; 1 dropped)" in r.stderr
+    assert "1 row with a rating outside the scale dropped (1 (user, movie) pair kept as seen, never recommended " \
+           "back, not trained on)" in r.stderr, r.stderr
+    ds = load_dataset(out)
+    cleaning = ds.manifest["cleaning"]
+    assert ds.manifest["rating_scale"] == [1.0, 5.0] and cleaning["out_of_scale_dropped"] == 1
+    assert cleaning["rows_read"] == 1991 and cleaning["out_of_scale_kept_as_seen"] == 1
+    u, m = ds.rated_below
+    assert list(zip(ds.users["user_id"].to_numpy()[u], ds.movies["movie_id"].to_numpy()[m])) == [("u45", "tt0000040")]
+    # the others counted, the first five lines named; a movie no kept rating names is in no list
+    p.write_text(p.read_text() + "u2,tt0000999,0,6000\n")
+    r, out = ingest(tmp_path, p, *drop)
+    assert r.exit_code == 0 and f"{p}:102: rating 7 is outside the scale 1-5 (2 lines like it: 102, 1993); dropped " \
+        "the 2 of them (data.out_of_scale=drop): their (user, movie) pairs kept as seen" in r.stderr, r.stderr
+    assert load_dataset(out).manifest["cleaning"]["out_of_scale_kept_as_seen"] == 1
+    # no scale to keep: refused before anything is written; a file every row of which is outside: refused
+    shutil.rmtree(out)
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=auto", "--set", "data.out_of_scale=drop")
+    refused(r, out, "config key 'data.out_of_scale': drop drops the rows whose rating is outside data.rating_scale, "
+                    "which is not set", code=2)
+    p.write_text(HEAD + "1,1,7,1\n1,2,8,2\n")
+    r, out = ingest(tmp_path, p, "--set", "data.rating_scale=[1,5]", "--set", "data.out_of_scale=drop")
+    refused(r, out, f"{p}:2: rating 7 is outside the scale 1-5 (2 lines like it: 2, 3); every rating is outside it, "
+                    "so data.out_of_scale=drop leaves none")
+
+
+def test_a_lone_extreme_below_zero_says_its_scale_with_to(tmp_path):
+    """A first-hour review: the warning of a lone -3 among 1-5 ratings read 'the rating scale is taken as -3-5'."""
+    rows = "".join(f"{k % 50 + 1},{k // 50 + 1},{k % 5 + 1},{1000 + k}\n" for k in range(2000))
+    p = tmp_path / "r.csv"
+    p.write_text(HEAD + rows + "7,99,-3,5000\n")
+    r, out = ingest(tmp_path, p)
+    assert r.exit_code == 0 and "so the rating scale is taken as -3 to 5; if it is 1-5, fix that row" in r.stderr, \
+        r.stderr

@@ -149,3 +149,59 @@ def test_data_missing_drop_names_the_right_row_and_value_after_a_dropped_one(tmp
     r, _ = ingest(tmp_path / "c", p, "--set", "data.missing=drop")
     assert r.exit_code == 1 and r.stderr.endswith("r.csv:5: column 'rating' 'x' is not a number; fix or remove that "
                                                   "line\n"), r.stderr
+
+
+def _seen_pairs(ds) -> set:
+    """The dataset's rated_below pairs by their ids."""
+    u, m = ds.rated_below
+    return set(zip(ds.users["user_id"].to_numpy()[u].tolist(), ds.movies["movie_id"].to_numpy()[m].tolist()))
+
+
+def test_data_missing_drop_keeps_the_pair_of_a_row_without_a_rating_as_seen(tmp_path):
+    """A first-hour review: `u1,tt0000423,,881250949` (no rating) and `u1,tt0000318,,` (no rating, no time), dropped
+    whole by data.missing=drop, came back at ranks 1 and 2 of u1's list, though each row says u1 met the movie.
+    Their pairs are kept as seen (rated_below, as data.min_rating's): never recommended, not trained on, said in
+    the warning and the summary, counted in the manifest; a pair a kept rating holds, or a row naming no movie,
+    adds nothing; a user with no rating left is a user left out, its movie kept by its id."""
+    rows = "".join(f"u{u},tt{m:07d},{(u * m) % 5 + 1},{881250000 + u * 10 + m}\n" for u in range(1, 9)
+                   for m in range(1, 9) if (u, m) not in ((1, 3), (1, 7)))
+    p = tmp_path / "miss.csv"
+    p.write_text("user,item,rating,timestamp\n" + rows + "u1,tt0000003,,881250949\nu1,tt0000007,,\n"
+                 "u2,tt0000001,,\nu2,,,5\nu9,tt0000005,,\n")
+    r, out = ingest(tmp_path, p, *AUTO, "--set", "data.missing=drop")
+    assert r.exit_code == 0, r.stderr
+    assert (f"{p}: dropped 5 rows with a missing value (an empty user, movie, rating or timestamp: data.missing=drop)"
+            "; the (user, movie) pairs of the 4 naming both kept as seen (never recommended back), not trained on"
+            ) in r.stderr.splitlines(), r.stderr
+    assert ("5 rows with a missing value dropped (2 (user, movie) pairs kept as seen, never recommended back, not "
+            "trained on; the other 3 lack a user or a movie, repeat a pair already there, or are of users left out "
+            "or of movies not in the dataset)") in r.stderr, r.stderr
+    ds = load_dataset(out)
+    assert _seen_pairs(ds) == {("u1", "tt0000003"), ("u1", "tt0000007")}
+    cleaning = ds.manifest["cleaning"]
+    assert cleaning["missing_values_kept_as_seen"] == 2 and cleaning["users_left_out"] == 1
+    assert ds.rated_below_unknown["user_id"].tolist() == ["u9"]
+    # served: u1 is never offered them (a model that ranks every movie it has not seen)
+    run = tmp_path / "run"
+    r = CliRunner().invoke(main, ["train", "-q", "--set", f"data.prepared={out}", "--run", str(run),
+                                  "--set", "train.epochs=2", "--set", "model.dim=4"])
+    assert r.exit_code == 0, r.stderr
+    r = CliRunner().invoke(main, ["recommend", "--run", str(run), "--user", "u1", "-k", "8", "--format", "json"])
+    assert r.exit_code == 0 and r.stdout.strip() == "[]", (r.stdout, r.stderr)
+    r = CliRunner().invoke(main, ["history", "--run", str(run), "--user", "u1", "--split", "rated_below"])
+    assert r.exit_code == 0 and sorted(line.split("\t")[1] for line in r.stdout.splitlines()[1:]) == \
+        ["tt0000003", "tt0000007"], r.stdout
+
+
+def test_data_missing_drop_puts_a_seen_pair_in_train_under_a_time_split(tmp_path):
+    """A pair kept as seen from a row without a rating has no time read (it may be the value missing): a time
+    split puts it in train, before every cut, so that evaluation leaves the movie out of every held-out list."""
+    rows = "".join(f"{u},{m},{(u * m) % 5 + 1},{1000 + u * 10 + m}\n" for u in range(1, 7) for m in range(1, 7)
+                   if (u, m) != (2, 4))
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating,timestamp\n" + rows + "2,4,,9999\n")
+    r, out = ingest(tmp_path, p, "--set", "data.missing=drop", "--set", "split.method=user_time",
+                    "--set", "split.test=0.2")
+    assert r.exit_code == 0, r.stderr
+    ds = load_dataset(out)
+    assert _seen_pairs(ds) == {(2, 4)} and ds.rated_below_split.tolist() == [0]

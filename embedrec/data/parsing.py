@@ -130,6 +130,11 @@ class RawData:
     # kept (the row number each later row had in the file, for a message's line); None: none dropped
     missing_dropped: int = 0
     kept: np.ndarray | None = None
+    # the (user_id, movie_id) of rows dropped that name a user and a movie, by why (the report's key: 'missing_values'
+    # for data.missing=drop, 'out_of_scale' for data.out_of_scale=drop): ingest keeps them as seen (rated_below)
+    seen: dict = field(default_factory=dict)
+    # data.out_of_scale=drop: how many rows were dropped for a rating outside the scale (ratings.check_ratings)
+    scale_dropped: int = 0
     # {'rating': 'score'}: the file's columns read under another name than data.columns gives (a spelling or an
     # alias of a default name), recorded in the manifest so a config naming them is not said to differ
     columns_read: dict = field(default_factory=dict)
@@ -539,18 +544,46 @@ def _bad_rows(values: pd.Series, parsed: pd.Series, dtype: str, missing: str | N
     return bad
 
 
-def check_scale(raw: RawData, scale: tuple[float, float]) -> None:
+def scale_span(low: float, high: float) -> str:
+    """'1-5', or '-3 to 5' where the scale starts below 0 (a first-hour review: 'the rating scale is taken as
+    -3-5')."""
+    return f"{low:g}-{high:g}" if low >= 0 else f"{low:g} to {high:g}"
+
+
+def check_scale(raw: RawData, scale: tuple[float, float], drop: bool = False) -> str | None:
     """Refuse ratings outside ``scale``: the first named by its file:line, the others counted and the first five
-    named (textfiles.lines_like_it; a review of session 50: one at a time, as a column's bad values were)."""
+    named (textfiles.lines_like_it; a review of session 50: one at a time, as a column's bad values were).
+
+    ``drop`` (data.out_of_scale=drop): those rows are dropped from ``raw.ratings`` instead (counted in
+    ``raw.scale_dropped``, their pairs kept as seen: ``raw.seen['out_of_scale']``), and the message that would
+    have refused them is returned for a warning (None where none is outside); every row outside is still refused.
+    A first-hour review: one 7 among 1-5 ratings widened the scale to 1-7, and data.rating_scale=[1,5], the only
+    fix offered, refused the file."""
     r = raw.ratings["rating"].to_numpy()
     bad = ~((r >= scale[0]) & (r <= scale[1]))
-    if bad.any():
-        rows = np.flatnonzero(bad)
-        row, n = int(rows[0]), len(rows)
-        label, lines = raw.where_lines(rows[:LIKE_IT_SHOWN].tolist())
-        like = lines_like_it(n, lines, "row" if raw.layout == "parquet" else "line")
-        raise DataError(f"{label}:{lines[0]}: rating {r[row]:g} is outside the scale {scale[0]:g}-{scale[1]:g}{like}; "
-                        f"fix {'that row' if n == 1 else 'those rows'}, or set data.rating_scale to the real scale")
+    if not bad.any():
+        return None
+    rows = np.flatnonzero(bad)
+    row, n = int(rows[0]), len(rows)
+    label, lines = raw.where_lines(rows[:LIKE_IT_SHOWN].tolist())
+    like = lines_like_it(n, lines, "row" if raw.layout == "parquet" else "line")
+    said = f"{label}:{lines[0]}: rating {r[row]:g} is outside the scale {scale_span(*scale)}{like}"
+    those = "that row" if n == 1 else "those rows"
+    if drop and bad.all():
+        raise DataError(f"{said}; every rating is outside it, so data.out_of_scale=drop leaves none; set "
+                        "data.rating_scale to the real scale")
+    if not drop:
+        raise DataError(f"{said}; fix {those}, drop {'it' if n == 1 else 'them'} with "
+                        "«--set data.out_of_scale=drop|data.out_of_scale='drop'», or set data.rating_scale to the "
+                        "real scale")
+    raw.seen["out_of_scale"] = raw.ratings.loc[bad, ["user_id", "movie_id"]].reset_index(drop=True)
+    # the rows read that are kept, for a later message's line (RawData.line), as data.missing=drop keeps them
+    raw.kept = (np.arange(r.size) if raw.kept is None else raw.kept)[~bad]
+    raw.ratings = raw.ratings[~bad].reset_index(drop=True)
+    raw.scale_dropped = n
+    return (f"{said}; dropped {'it' if n == 1 else f'the {n:,} of them'} (data.out_of_scale=drop): "
+            f"{'its (user, movie) pair' if n == 1 else 'their (user, movie) pairs'} kept as seen, never recommended "
+            "back, not trained on")
 
 
 def _read_lines(path: Path, encodings: tuple[str, ...]) -> list[str]:

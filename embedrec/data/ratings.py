@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec.data.parsing import check_scale
+from embedrec.data.parsing import WarnedNote, check_scale, scale_span
 from embedrec.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -76,6 +76,11 @@ def check_ratings(raw: RawData, cfg: DataConfig, notes: list | None = None) -> t
     """Every rating present, finite and within bounds; returns the rating scale (config, layout, or data).
     ``notes``: where given, gains the line (log arguments, :func:`scale_note`) saying a scale read from the data that
     spans no usual one, for the caller to say once the rows are read (an error before then stays the one line)."""
+    if cfg.out_of_scale == "drop" and cfg.rating_scale is None and raw.rating_scale is None:  # (nothing to drop;
+        # said before a warning of the data's scale would be)
+        raise ConfigError("config key 'data.out_of_scale': drop drops the rows whose rating is outside "
+                          "data.rating_scale, which is not set (the scale is then the data's range, which holds every "
+                          "row); set the scale too, e.g. «--set data.rating_scale=[1,5]»")
     ratings = raw.ratings
     if ratings["rating"].isna().any():
         row = int(np.flatnonzero(ratings["rating"].isna().to_numpy())[0])
@@ -101,7 +106,10 @@ def check_ratings(raw: RawData, cfg: DataConfig, notes: list | None = None) -> t
             note = scale_note(raw, scale)
             if note:
                 notes.append(note)
-    check_scale(raw, scale)
+    dropped = check_scale(raw, scale, drop=cfg.out_of_scale == "drop")
+    if dropped:  # said once the rows are read, as the other notes of how they were read (an error stays the one line)
+        raw.notes.append(WarnedNote(dropped))
+        r = raw.ratings["rating"].to_numpy(np.float64)
     floor = None if cfg.min_rating == "auto" else cfg.min_rating  # auto is at most the highest rating
     if floor is not None and floor > float(r.max()) and cfg.repeats == "sum":
         # under data.repeats=sum it thresholds the sums, a minimum count (a review: the rows' check refused one)
@@ -135,7 +143,7 @@ def scale_note(raw: RawData, scale: tuple[float, float]) -> tuple | None:
         return None
     wider = next((s for s in STAR_SCALES if s[0] <= scale[0] and scale[1] <= s[1]), None)
     setting = f"[{wider[0]:g},{wider[1]:g}]" if wider else "[LOW,HIGH]"
-    said = f"{scale[0]:g}-{scale[1]:g}" if scale[0] >= 0 else f"{scale[0]:g} to {scale[1]:g}"
+    said = scale_span(*scale)
     return ("%s: rating scale %s, the lowest and highest ratings it holds (update-users and «--rated|rated» refuse a "
             "rating outside it; a predicted one is clipped to it); if the scale is wider, ingest with "
             "«--set data.rating_scale=%s»", raw.origin[0], said, setting)
@@ -188,11 +196,16 @@ def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: RawData)
             continue
         row = int(np.flatnonzero(at)[0])
         fair = (scale[0], nxt) if end == "top" else (nxt, scale[1])
+        # (the fix that keeps the file and the scale, data.out_of_scale=drop, named first: a first-hour review found
+        # only the refusal offered)
         log.warning("%s: rating %g is on %s of %s rows, %s every other (%g), so the rating scale is taken as "
-                    "%g-%g; if it is %g-%g, fix %s, or refuse %s with «--set data.rating_scale=[%g,%g]»",
+                    "%s; if it is %s, fix %s, or drop %s with «--set data.rating_scale=[%g,%g] --set "
+                    "data.out_of_scale=drop|data.rating_scale=[%g, %g], data.out_of_scale='drop'» (or refuse %s "
+                    "with data.rating_scale alone)",
                     raw.where(row, cheap=True), value, f"{n:,}", f"{r.size:,}",
-                    "above" if end == "top" else "below", nxt, scale[0], scale[1], *fair,
-                    "that row" if n == 1 else "those rows", "it" if n == 1 else "them", *fair)
+                    "above" if end == "top" else "below", nxt, scale_span(*scale), scale_span(*fair),
+                    "that row" if n == 1 else "those rows", "it" if n == 1 else "them", *fair, *fair,
+                    "it" if n == 1 else "them")
         warned = True
     return warned
 

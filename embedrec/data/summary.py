@@ -172,7 +172,8 @@ def format_summary(s: dict) -> str:
                                                      s.get("has_timestamps", True))
                                       for k, v in s["cleaning"].items()
                                       if isinstance(v, int) and k not in ("repeated_pairs_summed", "training_pairs_cut",
-                                                                          "below_min_rating_kept_as_seen")),
+                                                                          "below_min_rating_kept_as_seen",
+                                                                          *(f"{w}_kept_as_seen" for w in DROPPED_ROWS))),
              *([f"wrote {s['output']} in {s['seconds']:.1f}s"] if "output" in s else [])]
     return "\n".join(lines)
 
@@ -185,6 +186,11 @@ def _split_named(split: dict) -> str:
     fold = split.get("fold")
     return (f"{split['method']}, test fold {fold + 1} of {split['folds']} (split.fold={fold})" if isinstance(fold, int)
             else f"{split['method']}, test fold {fold} of {split['folds']}")
+
+
+# the rows the reading drops that may name a user and a movie (their pairs kept as seen: ingestion._kept_as_seen),
+# by the cleaning counts' prefix, as the summary says them
+DROPPED_ROWS = {"missing_values": "with a missing value", "out_of_scale": "with a rating outside the scale"}
 
 
 def _cleaning_item(key: str, value: int, cleaning: dict, floor=None, counted: bool = False,
@@ -207,6 +213,16 @@ def _cleaning_item(key: str, value: int, cleaning: dict, floor=None, counted: bo
         other = f"; the other {rest:,} are of users left out or of movies not in the dataset" if rest > 0 else ""
         return f"{text} ({kept:,} {'of them' if not cut else 'with the cut pairs below it'} kept as seen, never " \
                f"recommended back{other})"
+    if key in (f"{w}_dropped" for w in DROPPED_ROWS):  # data.missing=drop's, data.out_of_scale=drop's
+        why = key[:-len("_dropped")]
+        text = f"{value:,} row{'' if value == 1 else 's'} {DROPPED_ROWS[why]} dropped"
+        kept = cleaning.get(f"{why}_kept_as_seen")
+        if not value or kept is None:
+            return text
+        rest = "" if kept >= value else (f"; the other {value - kept:,} lack a user or a movie, repeat a pair "
+                                          "already there, or are of users left out or of movies not in the dataset")
+        return f"{text} ({kept:,} (user, movie) pair{' kept' if kept == 1 else 's kept'} as seen, never recommended " \
+               f"back, not trained on{rest})"
     if key == "repeated_rows_summed":
         pairs = cleaning.get("repeated_pairs_summed", 0)
         return f"repeats summed {value:,} rows into {pairs:,} pair{'' if pairs == 1 else 's'}"

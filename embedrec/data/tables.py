@@ -137,6 +137,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> R
     line_of = lines_of = None
     counted = False  # data.repeats=sum read a file without its rating column as events (_optional_rating)
     kept = None  # data.missing=drop: the rows read that were kept, where some were dropped
+    seen = None  # data.missing=drop: the ids of the rows dropped that name a user and a movie (_drop_missing)
     notes: list[str] = []
     packed = source.lower().endswith((*COMPRESSED, *TARS))
     # stdin, and a path that is a pipe (<(cat r.csv), /dev/stdin, a FIFO), is read once, whole: every step below
@@ -183,7 +184,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> R
         notes += meta_notes
         df = df[list(wanted)].rename(columns=wanted)
         if cfg.missing == "drop":
-            df, kept = _drop_missing(df, label, skip=META)
+            df, kept, seen = _drop_missing(df, label, skip=META, ids=("user_id", "movie_id"))
         # a datetime, date or ISO text column is dates, made seconds below; integers (floats: with a fraction) are
         # Unix times of any unit
         epoch = "timestamp" in df and (pd.api.types.is_integer_dtype(df["timestamp"]) or
@@ -262,7 +263,9 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> R
         df = df[list(wanted)]
         epoch = dated is None  # a timestamp column of numbers (else ISO dates, made seconds here)
         if cfg.missing == "drop":
-            df, kept = _drop_missing(df, label, skip=[c for c, v in wanted.items() if v in META])
+            df, kept, seen = _drop_missing(df, label, skip=[c for c, v in wanted.items() if v in META], ids=ids)
+            if seen is not None:
+                seen = seen.rename(columns=wanted)
         if dated is not None:
             df[dated] = _seconds(df[dated], src, sep, cfg.encoding, dated, label, 1 if cfg.header else 0,
                                  None if kept is None else kept[1])
@@ -292,12 +295,22 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> R
         df["timestamp"] = epoch_seconds(ts if ts.dtype.kind == "f" else ts.astype("int64"), cfg.timestamp_unit, epoch,
                                         label, notes,
                                         line_of if fmt != "parquet" else None, kept)
-    for c in ("user_id", "movie_id"):  # text ids without the spaces around them ('u1, m5' as 'u1,m5' reads)
-        df[c] = df[c].astype(str).str.strip() if cfg.id_type == "str" else auto_ids(df[c]) \
-            if cfg.id_type == "auto" else df[c].astype("int64")
+    def typed(ids: pd.Series) -> pd.Series:  # text ids without the spaces around them ('u1, m5' as 'u1,m5' reads)
+        return ids.astype(str).str.strip() if cfg.id_type == "str" else auto_ids(ids) \
+            if cfg.id_type == "auto" else ids.astype("int64")
+
+    for c in ("user_id", "movie_id"):
+        if seen is None:
+            df[c] = typed(df[c])
+        else:  # typed with the kept rows' ids, so that they join them (data.id_type=auto reads the column whole)
+            both = typed(pd.concat([df[c], seen[c]], ignore_index=True))
+            df[c] = both.iloc[:len(df)].set_axis(df.index)
+            seen[c] = both.iloc[len(df):].set_axis(seen.index)
         if not pd.api.types.is_integer_dtype(df[c]):  # text (object, or pandas 3's str)
             df, kept = _blank_ids(df, c, label, line_of, kept, cfg.missing == "drop",
                                   next((str(k) for k, v in wanted.items() if v == c), c))
+            if seen is not None:  # (a blank id names no one: no pair)
+                seen = seen[(seen[c] != "").to_numpy(dtype=bool)].reset_index(drop=True)
     movies = None
     meta = [c for c in META if c in df]
     if meta:  # no movies file: the ratings file's own title and genres columns give them (_movie_columns)
@@ -316,6 +329,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> R
             files.append(Path(cfg.movies))
         if cfg.id_type == "auto":  # '007' in either file: both text, so that they still join
             df["movie_id"], movies["movie_id"] = same_id_type(df["movie_id"], movies["movie_id"])
+            if seen is not None and not pd.api.types.is_integer_dtype(df["movie_id"]):
+                seen["movie_id"] = seen["movie_id"].astype(str)
     raw = RawData(df, movies, None, fmt, None, files, (label, first), line_of, notes, no_ratings=no_ratings,
                   weighted=cfg.event_weights is not None and not no_ratings, lines_of=lines_of)
     short = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
@@ -325,6 +340,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> R
         raw.columns_read["rating"] = None
     if kept is not None:
         raw.kept, raw.missing_dropped = kept[1], kept[0]
+    if seen is not None and len(seen):
+        raw.seen["missing_values"] = seen[["user_id", "movie_id"]]
     return raw
 
 
@@ -350,17 +367,29 @@ def _blank_ids(df: pd.DataFrame, col: str, label: str, line_of, kept, drop: bool
     return df[~blank].reset_index(drop=True), (dropped, rows)
 
 
-def _drop_missing(df: pd.DataFrame, label: str, skip=()) -> tuple[pd.DataFrame, tuple[int, np.ndarray] | None]:
+def _drop_missing(df: pd.DataFrame, label: str, skip=(), ids=()) -> tuple[pd.DataFrame, tuple[int, np.ndarray] | None,
+                                                                         pd.DataFrame | None]:
     """data.missing=drop: the rows without an empty user, movie, rating or timestamp (or a row short of one),
-    integer columns read as nullable Int64 back to int64; and (how many were dropped, the rows kept), or None
-    where none was. ``skip``: columns whose empty cells are no missing value (a title or genres column: none)."""
+    integer columns read as nullable Int64 back to int64; (how many were dropped, the rows kept), or None where
+    none was; and the columns ``ids`` (the user's and the movie's) of the rows dropped that hold both, or None.
+    ``skip``: columns whose empty cells are no missing value (a title or genres column: none).
+
+    Those rows' pairs are what ingest keeps as seen (RawData.seen: never recommended back, not trained on, as
+    data.min_rating's): a row naming a user and a movie says the user met the movie, its rating or time missing
+    or not (a first-hour review: `u1,tt0000423,,881250949`, dropped whole, came back first in u1's list)."""
     na = df[[c for c in df.columns if c not in skip]].isna().to_numpy().any(axis=1)
-    kept = None
+    kept = seen = None
     if na.any():
         if na.all():
             raise DataError(f"{label}: every row has a missing value (an empty user, movie, rating or timestamp), so "
                             "data.missing=drop leaves none; check data.columns and data.separator")
         kept = (int(na.sum()), np.flatnonzero(~na))
+        named = na & ~df[list(ids)].isna().to_numpy().any(axis=1) if ids else np.zeros(len(df), dtype=bool)
+        if named.any():
+            seen = df.loc[named, list(ids)].reset_index(drop=True)
+            for c in seen.columns:
+                if str(seen[c].dtype) == "Int64":
+                    seen[c] = seen[c].astype("int64")
         df = df[~na].reset_index(drop=True)
     for c in df.columns:
         if str(df[c].dtype) == "Int64":
@@ -371,7 +400,7 @@ def _drop_missing(df: pd.DataFrame, label: str, skip=()) -> tuple[pd.DataFrame, 
                 whole = bool(((v % 1 == 0) & (np.abs(v) < 2.0 ** 63)).all())  # to -2**63 and stored)
             if whole:
                 df[c] = df[c].astype("int64")
-    return df, kept
+    return df, kept, seen
 
 
 def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, ids: list[str], dated: str | None,
