@@ -725,9 +725,11 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
 
 
 def check_split(ds: Dataset, split: str, refit: bool, what: str) -> None:
-    """Refuse to score ``split`` of ``ds`` where it is empty, or where it is valid and the model (``what``, as a
-    message names it) was refit on train+valid (so valid is training data); UsageError naming the fix."""
-    from embedrec.errors import UsageError
+    """Refuse to score ``split`` of ``ds`` where it is valid and the model (``what``, as a message names it) was
+    refit on train+valid (so valid is training data: UsageError, exit 2, a request this model cannot answer), or
+    where the split is empty (DataError, exit 1: the dataset lacks the rows, as the README's exit-code table files
+    data problems, and as cross-validate's fold without test rows is one line of exit 1); each naming the fix."""
+    from embedrec.errors import DataError, UsageError
 
     if split == "valid" and refit:
         test = "«evaluate --split test|evaluate('test')», or " if len(ds.splits["test"]) else ""  # not an empty one
@@ -737,7 +739,7 @@ def check_split(ds: Dataset, split: str, refit: bool, what: str) -> None:
         other = "valid" if split == "test" else "test"
         try_other = (f"«evaluate --split {other}|evaluate('{other}')», or " if len(ds.splits[other])
                      and not (other == "valid" and refit) else "")  # never a split refused in turn
-        raise UsageError(f"the {split} split of '{ds.path}' is empty; {try_other}ingest with a non-zero "
+        raise DataError(f"the {split} split of '{ds.path}' is empty; {try_other}ingest with a non-zero "
                          f"split.{split}" + (" and train again" if refit or not try_other else ""))
 
 
