@@ -880,6 +880,17 @@ def test_the_command(runs, tmp_path):
             (("--ratings", write_ratings(tmp_path / "x.csv", [(99999, 1, 1)]), "--no-new-users"), 1,
              f"error: {tmp_path / 'x.csv'}:2: user '99999' is not in the training data (300 users); --no-new-users "
              "refuses a user the run does not know: leave it out to add such users"),
+            # a first-hour review: a since-file whose only row rated 'x' was offered data.event_weights={x: 1} first;
+            # one cell of a word is a typo, alone or among numbers: fix or remove that line
+            (("--ratings", write_ratings(tmp_path / "w.csv", [(2, 1, "x")])), 1,
+             f"error: {tmp_path / 'w.csv'}:2: column 'rating' 'x' is not a number; fix or remove that line"),
+            (("--ratings", write_ratings(tmp_path / "w2.csv", [(2, 1, 4), (2, 3, "x")])), 1,
+             f"error: {tmp_path / 'w2.csv'}:3: column 'rating' 'x' is not a number; fix or remove that line"),
+            # several words, event types: their weights lead (the run's dataset was ingested with numbers)
+            (("--ratings", write_ratings(tmp_path / "e.csv", [(2, 1, "click"), (2, 3, "buy"), (2, 4, "click")])), 1,
+             f"error: {tmp_path / 'e.csv'}:2: column 'rating' 'click' is not a number (3 lines like it: 2, 3, 4); it "
+             "holds 2 words (click, buy), event types: to weigh them (your weights; a pair's events summed), --set "
+             "'data.event_weights={click: 1, buy: 2}'; or fix or remove those lines"),
             # every rating of a movie it does not know: an error, not 'nothing to update' (a red team)
             (("--ratings", write_ratings(tmp_path / "m.csv", [(2, 99999, 1), (3, 99998, 1)])), 1,
              f"error: {tmp_path / 'm.csv'}: every one of its 2 ratings is of a movie the model does not know "

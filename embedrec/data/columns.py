@@ -377,14 +377,18 @@ def events_recipe(values: pd.Series) -> str | None:
     after 'it holds': the words found, most frequent first, and data.event_weights built from them. With a word of
     dislike among others (dislike, no, false, bad, ...) a like weighs 1 and a dislike -1, with data.repeats=latest
     (each pair's latest event; its dislikes kept apart by data.min_rating: auto); else 1, 2, 3, ... in order of
-    frequency, the user's to change, a pair's events summed. None where it is no such column."""
+    frequency, the user's to change, a pair's events summed. None where it is no such column: more distinct values
+    than event types have, mostly numbers, or a word on one row alone (a first-hour review: update-users' since-file
+    whose only row read 'x' was offered data.event_weights={x: 1} first; one cell of a word is a typo, as a stray
+    word among numbers is, and the caller's advice is then to fix or remove that line)."""
     text = values.dropna().astype(str).str.strip()
     text = text[text != ""]
     counts = text.value_counts()
     if not len(counts) or len(counts) > EVENT_VALUES_MAX:
         return None
     numbers = pd.to_numeric(pd.Series(counts.index), errors="coerce").notna().to_numpy()
-    if counts[~numbers].sum() * 2 < counts.sum():  # mostly numbers: a stray word among ratings, to fix
+    words = int(counts[~numbers].sum())
+    if words * 2 < counts.sum() or words == 1:  # mostly numbers, or one cell: a stray word, to fix
         return None
     found = [str(v) for v in counts.index]
 
