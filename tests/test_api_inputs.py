@@ -746,6 +746,11 @@ def test_a_dataframe_is_a_source(tmp_path, monkeypatch, caplog):
     assert set(ds.users["user_id"]) == set(df.userId) and set(ds.movies["movie_id"]) == set(df.movieId)
     again = er.ingest(df.copy(), output=tmp_path / "ds2")  # the same frame: the same cached file
     assert sorted((tmp_path / "cache" / "dataframes").iterdir()) == cached and again.manifest["source"] == str(cached[0])
+    # a first-hour review: the Dataset given output= was shown as <Dataset dataframe-212947ed4959 ...>, its frame's
+    # hash; it is named after the folder chosen, the data's name kept in its manifest (the summary's, a run's)
+    assert repr(again).startswith(f"<Dataset ds2 ({again.n_users:,} users x ") and \
+        again.manifest["name"] == cached[0].stem, repr(again)
+    assert repr(ds).startswith(f"<Dataset {cached[0].stem} (")  # the default folder: named after the frame's data
     # a cached copy damaged or swapped for a link since is written again, never read (a red team: a flipped bit
     # gave 199 users of 200, and a link another file's rows)
     data = bytearray(cached[0].read_bytes())

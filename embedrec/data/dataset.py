@@ -142,9 +142,13 @@ class Dataset:
         return format_summary(self.manifest)
 
     def __repr__(self) -> str:
+        """Named after its folder, the name the caller chose (``output=``, data.prepared; a first-hour review:
+        ``er.ingest(df, output="prep/py")`` showed ``<Dataset dataframe-212947ed4959 ...>``, its frame's hash). The
+        manifest's ``name`` stays the data's, as ingest's summary line and a run's manifest record it (the frame's
+        cache file and default folder are named by it); ``ds.manifest["name"]`` reads it."""
         sizes = ", ".join(f"{k}={len(v):,}" for k, v in self.splits.items())
-        return f"<Dataset {self.manifest.get('name', self.path.name)} ({self.n_users:,} users x " \
-               f"{self.n_movies:,} movies; {sizes})>"
+        name = self.path.name or self.manifest.get("name") or str(self.path)  # ('.' has no name: the data's)
+        return f"<Dataset {name} ({self.n_users:,} users x {self.n_movies:,} movies; {sizes})>"
 
 
 KEEP = 1  # generations kept besides any a live reader holds (the current one)
