@@ -19,6 +19,7 @@ from embedrec.models_lookup import known_row, titles_resolved
 from embedrec.results import Predictions
 from embedrec.serve.explain import UserSolve
 from embedrec.serve.recommender import trained_on
+from embedrec.verify import damaged
 
 PREDICT_MISSING = ("fallback", "error", "skip")
 ONE_PAIR = object()  # Model.predict(user, movie): the movie given (one pair)
@@ -102,10 +103,16 @@ def predict(model, pairs: Iterable, movie, *, missing: str, uid, iid, r_ui) -> P
                             id=given)
     keep = ~bad if missing == "skip" else np.ones(len(pairs), bool)
     urows, mrows = urows[keep], mrows[keep]
+    e.check_user_rows(urows)  # (the movie rows were checked as the model opened)
     scores, codes = e.factors.predict_fallback(urows, mrows)
     offsets = e.prior_offsets(urows, mrows)  # a user update-users added: its list's popularity prior (serve.prior)
     if offsets is not None:
         scores = scores + np.where((urows >= 0) & (mrows >= 0), offsets, 0.0)
+    over = (urows >= 0) & (mrows >= 0) & ~np.isfinite(scores)  # finite rows, a sum beyond float32: as a list's
+    if over.any():
+        i = int(np.flatnonzero(over)[0])
+        raise damaged(e.run, f"the score of user {e.users.raw(int(urows[i]))} for movie {e.movies.raw(int(mrows[i]))} "
+                             "is not finite (NaN or inf)")
     uid = [q if r < 0 else e.users.raw(r) for q, r in zip(np.asarray(uq, object)[keep], urows)]
     mid = [q if r < 0 else e.movies.raw(r) for q, r in zip(np.asarray(mq, object)[keep], mrows)]
     return Predictions(uid, mid, scores, [FALLBACKS[c] for c in codes],

@@ -348,6 +348,21 @@ def test_other_models_and_runs_without_the_solve_are_refused_in_one_line(trained
         m.explain(1, 5, n=0)
 
 
+def test_a_known_users_vector_that_is_not_finite_is_refused_by_explain_and_predict(als_runs):
+    """A red team: a re-sealed NaN user row was served by predict (a blank score, exit 0) and explain (score nan)
+    where recommend refused the user; each now refuses it in recommend's words."""
+    trained, _ = als_runs["plain"]
+    f = dict(trained._f)
+    f["user_factors"] = np.array(f["user_factors"])
+    f["user_factors"][0] = np.nan
+    nan = er.TrainedModel(trained.config, trained.dataset, f, trained.metrics, trained._extra, None, [])
+    user, other = nan.user_ids[0], nan.user_ids[1]
+    for ask in (lambda: nan.explain(user, 5), lambda: nan.predict([(other, 5), (user, 5)])):
+        with pytest.raises(ArtifactError, match=f"^the model: user {user}'s embedding is not finite"):
+            ask()
+    assert np.isfinite(nan.predict(other, 5).scores).all()  # the other users' pairs as before
+
+
 def test_damaged_solve_arrays_are_refused_naming_the_file():
     from embedrec.verify import check_solve_arrays
 

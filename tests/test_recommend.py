@@ -1505,6 +1505,13 @@ def test_a_resealed_run_whose_arrays_do_not_fit_is_refused_in_one_line(trained, 
     first = np.load(nan / "current" / "user_ids.npy")[0]
     assert f"user {first}'s embedding is not finite (NaN or inf)" in said(nan, "recommend", "--user", str(first))
     assert "user_factors.npy holds values that are not finite (NaN or inf)" in said(nan, "evaluate")  # (a review)
+    # predict reads the user's row without a list: a blank score, exit 0 (a red team); an explicit model's bias too
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text(f"{first},{np.load(nan / 'current' / 'movie_ids.npy')[0]}\n")
+    assert f"user {first}'s embedding is not finite (NaN or inf)" in said(nan, "predict", "--pairs", str(pairs))
+    bias = forged("bias", {"user_bias.npy": nan_first})
+    assert f"user_bias.npy: user {first}'s row is not finite (NaN or inf)" in said(bias, "predict", "--pairs",
+                                                                                 str(pairs))
     inf = forged("inf", {"movie_factors.npy": lambda a: np.where(np.arange(len(a))[:, None] == 0, np.inf, a)
                          .astype(a.dtype)})
     movie = np.load(inf / "current" / "movie_ids.npy")[0]

@@ -392,7 +392,7 @@ class Recommender:
             raise UsageError(f"user rows must be 0..{self.P.shape[0] - 1}, got {int(rows.min())} (an unknown id "
                              "from user_rows); drop the -1 rows, or call recommend(ids, missing=...) instead")
         users = np.asarray(self.P[rows])
-        check_finite(self.run, users, lambda i: f"user {py_id(self.catalogue.users.ids[int(rows[i])])}'s embedding is")
+        self._check_users(users, rows)
         q = augment_users(users)
         if include_seen:
             excl = (np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -418,6 +418,20 @@ class Recommender:
             for j, (i, sc, _) in zip(part, got):
                 ids[j], scores[j] = i, sc
         return ids, scores
+
+    def check_user_rows(self, rows) -> None:
+        """Refuse known user ``rows`` (-1, an unknown id, left out) whose vector, or an explicit model's bias, is not
+        finite, as a list of theirs is refused: ``predict`` and ``explain`` read them without a list (a red team:
+        predict served a re-sealed NaN user row's score blank, exit 0, where recommend refused the user)."""
+        rows = np.unique(np.asarray(rows, np.int64))
+        rows = rows[rows >= 0]
+        self._check_users(np.asarray(self.P[rows]), rows)
+        if self.explicit and self.bu is not None:
+            check_finite(self.run, np.asarray(np.take(self.bu, rows), np.float64).reshape(-1, 1),
+                         lambda i: f"user_bias.npy: user {py_id(self.catalogue.users.ids[int(rows[i])])}'s row is")
+
+    def _check_users(self, users: np.ndarray, rows: np.ndarray) -> None:
+        check_finite(self.run, users, lambda i: f"user {py_id(self.catalogue.users.ids[int(rows[i])])}'s embedding is")
 
     def added_prior(self, rows: np.ndarray, given="auto") -> dict[int, float]:
         """{row: w(n)} of the users among ``rows`` that ``update-users`` added to the run (rows from
@@ -768,6 +782,7 @@ class Recommender:
             gram, _ = self.movie_gram()
             A = foldin.als_matrix(solve, gram, np.asarray(np.take(self.Q, movies, axis=0), np.float64), w,
                                   self.Q.shape[0])
+        self.check_user_rows([row])
         p = np.asarray(self.P[row])
         # a user update-users added: its list's prior (the run's weight, or ``given``'s: prior_weight)
         w_prior = self.added_prior(np.array([row])).get(row, 0.0) if given == "auto" else \
