@@ -63,6 +63,7 @@ from embedrec.run_layout import (
     run_of,
     writer_note,
 )
+from embedrec.run_updates import check_updates
 
 
 @dataclass
@@ -347,6 +348,7 @@ def _opened(path: Path, hold, run_dir: Path, bare: bool = False) -> Run:
                             f"trained model; {fix}")
     check_seal(manifest, path / "manifest.json", "run manifest", fix, "run")
     check_fields(manifest, RUN_FIELDS, path / "manifest.json", "run manifest", fix)
+    check_updates(manifest, path / "manifest.json", fix)  # (which users were added: trained_users)
     other_manifest(path, manifest, fix, bare)
     run = Run(path.resolve(), manifest, hold)
     for name in ("users.parquet", "movies.parquet"):  # read by recommend straight from the path

@@ -1,13 +1,15 @@
 """What a run's manifest records of ``embedrec update-users`` (its ``updates`` records, run_layout.UPDATES; written
-by user_update.py): the records (``updates_of``), what they add up to and say (``updates_summary``,
-``updates_said``), the users the run was trained on before those added (``trained_users``), the trained model an
-updated one is built on (``trained_folder``, which publishing keeps), and what a damaged or replaced updated model
-loses: the advice to keep the updates (``updates_fix``, in ``run_fix``'s) and the warning of a train that
-drops them (``warn_updates_dropped``, said by ``publish``). numpy-free: serving imports this.
+by user_update.py): the records (``updates_of``) and their check as a run is opened (``check_updates``), what they
+add up to and say (``updates_summary``, ``updates_said``), the users the run was trained on before those added
+(``trained_users``), the trained model an updated one is built on (``trained_folder``, which publishing keeps), and
+what a damaged or replaced updated model loses: the advice to keep the updates (``updates_fix``, in ``run_fix``'s)
+and the warning of a train that drops them (``warn_updates_dropped``, said by ``publish``). numpy-free: serving
+imports this.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 from pathlib import Path
@@ -25,6 +27,52 @@ def updates_of(manifest: dict) -> list[dict]:
 
 def _count(v) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
+
+
+# a record's counts (user_update.update_users writes them); users_in_all is null where no earlier update kept
+# run_layout.UPDATED_USERS
+_RECORD_COUNTS = ("users", "users_added", "users_named", "pairs", "pairs_solved", "n_users", "users_in_all")
+
+
+def check_updates(manifest: dict, where: Path, fix: str) -> None:
+    """Refuse ``updates`` records that no update-users writes, naming the key, as ``check_fields`` refuses a manifest's
+    other fields: a count that is not a whole number >= 0, or records whose ``users_added`` do not add up to the
+    users after the dataset's (``n_users`` less them is ``dataset.counts.users``; each record's ``n_users`` the users
+    after it), and an ``updated_users.npy`` listed without a record. The readers take which users were added
+    (:func:`trained_users`: rows from it on get the new users' prior) from these records (a red team: a re-sealed
+    ``updates=[]`` or ``users_added=2000`` made the added users trained ones, their prior lost, and verify said ok).
+    ``where``: the manifest, for the message."""
+    from embedrec.errors import shorten
+    from embedrec.run_layout import UPDATED_USERS
+
+    def bad(key: str, said: str) -> ArtifactError:
+        return ArtifactError(f"run manifest '{where}': {key} {said}; the file was edited or damaged: {fix}")
+
+    got = updates_of(manifest)
+    for i, record in enumerate(got):
+        for key in _RECORD_COUNTS:
+            v = record.get(key)
+            if key in record and _count(v) is None and not (v is None and key == "users_in_all"):
+                raise bad(f"'{UPDATES}[{i}].{key}'", f"is {shorten(json.dumps(v, default=str), 40)}, not a whole "
+                                                     "number >= 0")
+    if not got and f"{UPDATED_USERS}.npy" in (manifest.get("checksums") or {}):
+        raise bad(f"'{UPDATES}'", f"records no update, though it lists {UPDATED_USERS}.npy, which update-users writes")
+    n, added = manifest.get("n_users"), [record.get("users_added") or 0 for record in got]
+    if _count(n) is None:
+        return  # (check_fields says it)
+    base = (manifest.get("dataset") or {}).get("counts", {})
+    base = _count(base.get("users")) if isinstance(base, dict) else None
+    if sum(added) > n or base is not None and base + sum(added) != n:
+        said = f"add up to {sum(added):,} users, " + (
+            f"where the run's {n:,} (n_users) less its dataset's {base:,} (dataset.counts.users) are {n - base:,}"
+            if base is not None else f"more than the run's {n:,} (n_users)")
+        raise bad(f"'{UPDATES}[*].users_added'", said)
+    after = n - sum(added)
+    for i, (record, a) in enumerate(zip(got, added)):
+        after += a
+        if "n_users" in record and record["n_users"] != after:
+            raise bad(f"'{UPDATES}[{i}].n_users'", f"is {record['n_users']:,}, where the users before it and its "
+                                                   f"users_added make {after:,}")
 
 
 def updates_summary(manifest: dict) -> dict | None:

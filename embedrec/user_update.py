@@ -230,16 +230,12 @@ def _updated_before(run: Run) -> np.ndarray | None:
     model), checked; None where the run was updated before that file was kept (its users then are not known)."""
     from embedrec.run_layout import UPDATED_USERS
     from embedrec.run_updates import updates_of
-    from embedrec.verify import damaged
+    from embedrec.verify import check_updated_users
 
     got = run.array(UPDATED_USERS, optional=True)
     if got is None:
         return None if updates_of(run.manifest) else np.zeros(0, np.int64)
-    n = int(run.manifest["n_users"])
-    if got.ndim != 1 or got.dtype.kind not in "iu" or (got.size and (int(got.min()) < 0 or int(got.max()) >= n
-                                                                      or (np.diff(got) <= 0).any())):
-        raise damaged(run, f"{UPDATED_USERS}.npy does not hold sorted rows of its {n:,} users")
-    return got.astype(np.int64)
+    return check_updated_users(run, got)  # (verify's check, and index rebuild's as it carries the file over)
 
 
 def _warn_left_out(ids: list, engine: Recommender, source: str) -> None:

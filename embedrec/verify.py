@@ -17,7 +17,8 @@ from embedrec.fsutil.integrity import check_fields, check_format, check_seal
 from embedrec.run import load_run
 from embedrec.run_checks import RUN_FIELDS, bare_model_folder, is_dataset_folder
 from embedrec.run_fixes import files_fix, run_fix
-from embedrec.run_layout import ARTIFACTS, RUN_FORMAT, SOLVE_WEIGHTS, USER_SCALE
+from embedrec.run_layout import ARTIFACTS, RUN_FORMAT, SOLVE_WEIGHTS, UPDATED_USERS, USER_SCALE
+from embedrec.run_updates import check_updates, trained_users, updates_of
 
 EXPORT_MARKER = ".embedrec-export.json"  # what `embedrec export` writes beside its files: their sizes and SHA-256
 
@@ -77,6 +78,11 @@ def verify_path(path: str | Path) -> dict:
                             "export folder")
     check_seal(manifest, folder / "manifest.json", f"{what} manifest", fix, what)
     check_fields(manifest, RUN_FIELDS if what == "run" else FIELDS, folder / "manifest.json", f"{what} manifest", fix)
+    if what == "run":  # the records the readers take on trust (load_run checks them too)
+        from embedrec.serve.foldin import checked_training_ratings
+
+        check_updates(manifest, folder / "manifest.json", fix)
+        checked_training_ratings(manifest.get("training_ratings"), str(folder / "manifest.json"))
     if not entries:
         raise ArtifactError(f"{what} '{folder}' records no checksums (written by an older embedrec); {fix} to add them")
     total = _check_listed(folder, entries, what, fix, index=manifest.get("index") if what == "run" else None)
@@ -322,6 +328,28 @@ def check_popularity(run, popularity: np.ndarray, n_movies: int) -> np.ndarray:
     return popularity
 
 
+def check_updated_users(run, rows: np.ndarray) -> np.ndarray:
+    """The rows of the users every update so far re-solved or added (run_layout.UPDATED_USERS) as update-users reads
+    them to count its ``users_in_all``: sorted rows of the run's users, every added user's among them (rows from
+    run_updates.trained_users on), as many as the last ``updates`` record counts; else refused as damaged (a red
+    team: a re-sealed edit update-users refused passed verify, and index rebuild sealed it into new model folders)."""
+    m = run.manifest
+    n = int(m["n_users"])
+    if rows.ndim != 1 or rows.dtype.kind not in "iu" or (rows.size and (int(rows.min()) < 0 or int(rows.max()) >= n
+                                                                        or bool((np.diff(rows) <= 0).any()))):
+        raise damaged(run, f"{UPDATED_USERS}.npy does not hold sorted rows of its {n:,} users")
+    trained = trained_users(m)
+    if int(np.count_nonzero(rows >= trained)) != n - trained:  # (sorted and distinct: each added row, once)
+        raise damaged(run, f"{UPDATED_USERS}.npy does not hold the rows of the {n - trained:,} users update-users "
+                           f"added ({trained:,}..{n - 1:,})")
+    got = updates_of(m)
+    in_all = got[-1].get("users_in_all") if got else None
+    if isinstance(in_all, int) and rows.size != in_all:
+        raise damaged(run, f"{UPDATED_USERS}.npy holds {rows.size:,} rows, where the last update counts {in_all:,} "
+                           "users updated (users_in_all)")
+    return rows.astype(np.int64)
+
+
 def check_run_arrays(run, load, shapes: bool = True, finite: bool = True) -> None:
     """What the readers check of a run's arrays as they read them, over all of them at once: the embedding tables'
     shapes and dtypes (:func:`check_served_arrays`), the bias tables' (:func:`check_bias_tables`), the factor and
@@ -363,6 +391,9 @@ def check_run_arrays(run, load, shapes: bool = True, finite: bool = True) -> Non
     popularity = load("popularity")
     if popularity is not None:
         check_popularity(run, popularity, n_movies)
+    updated = load(UPDATED_USERS)
+    if updated is not None:
+        check_updated_users(run, updated)
     for kind, n in (("user", n_users), ("movie", n_movies)):
         ids = load(f"{kind}_ids")
         if ids is not None:  # as many as the manifest says, one row each (as Run.catalogue reads them), then unique

@@ -367,6 +367,84 @@ def test_the_command_adds_users_and_every_reader_knows_them(runs, tmp_path):
     assert r.exit_code == 0 and r.stdout.splitlines()[1].split("\t")[2] == "none", r.stdout
 
 
+def _updated_twice(runs, tmp_path) -> tuple[Path, Path, int]:
+    """A copy of 'taste' two updates added a user each to (user 2 re-solved by the first): the run, its model
+    folder, and its users before them."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    with er.open(run) as m:
+        movies = trained_movies(m, 6)
+        n = m.n_users
+        fresh = fresh_movies(m, 2, 1)
+    er.update_users(run, write_ratings(tmp_path / "a.csv", [(NEW, i, 1) for i in movies[:3]] + [(2, fresh[0], 1)]))
+    er.update_users(run, write_ratings(tmp_path / "b.csv", [(NEW + 1, i, 1) for i in movies[3:]]))
+    return run, Path(os.path.realpath(run / "current")), n
+
+
+def _resealed(folder: Path, edit) -> None:
+    """The model folder's manifest edited by ``edit(manifest)``, then sealed again (as by hand: the checksums pass)."""
+    from embedrec.fsutil.integrity import seal
+
+    manifest = json.loads((folder / "manifest.json").read_text())
+    edit(manifest)
+    (folder / "manifest.json").write_text(json.dumps(seal(manifest)))
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda u: u[:-1], "updated_users.npy does not hold the rows of the 2 users update-users added ({n}..{n1})"),
+    (lambda u: np.append(u[:-1], 99_999), "updated_users.npy does not hold sorted rows of its {n2} users"),
+    (lambda u: u[1:], "updated_users.npy holds 2 rows, where the last update counts 3 users updated (users_in_all)"),
+])
+def test_a_resealed_updated_users_table_is_refused_by_verify_index_rebuild_and_update_users(runs, tmp_path, edit,
+                                                                                            said):
+    """A red team: a re-sealed updated_users.npy that update-users refused passed verify, and index rebuild carried
+    it into new model folders, sealed again. verify.check_updated_users, which all three run (index rebuild through
+    artifacts.carry_over), now refuses it in one line: its rows sorted rows of the run, every added user's among
+    them, as many as the last record's users_in_all. Nothing is published."""
+    from embedrec.errors import cli_terms
+    from embedrec.run_fixes import run_fix
+    from embedrec.run_publish import _record_checksums
+
+    run, folder, n = _updated_twice(runs, tmp_path)
+    assert np.load(folder / "updated_users.npy").tolist() == [row_of(er.open(run), 2), n, n + 1]
+    np.save(folder / "updated_users.npy", edit(np.load(folder / "updated_users.npy")))
+    _record_checksums(folder)
+    line = f"error: run '{folder}': {said.format(n=n, n1=n + 1, n2=n + 2)}; {cli_terms(run_fix(folder))}"
+    f = write_ratings(tmp_path / "c.csv", [(NEW + 2, 1, 1)])
+    for args in (["verify", run], ["index", "rebuild", "--run", run], ["update-users", "--ratings", f, "--run", run]):
+        r = invoke(*args)
+        assert (r.exit_code, r.stdout, r.stderr.splitlines()[-1:]) == (1, "", [line]), (args, r.stderr)
+    assert os.path.realpath(run / "current") == str(folder)  # nothing published
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda m: m.update(updates=[]), "'updates' records no update, though it lists updated_users.npy, which "
+                                     "update-users writes"),
+    (lambda m: m["updates"][0].update(users_added="x"), "'updates[0].users_added' is \"x\", not a whole number >= 0"),
+    (lambda m: m["updates"][1].update(users_in_all=-1), "'updates[1].users_in_all' is -1, not a whole number >= 0"),
+    (lambda m: m["updates"][0].update(users_added=2000), "'updates[*].users_added' add up to 2,001 users, more than "
+                                                         "the run's {n2} (n_users)"),  # (a dataset in memory: no counts)
+    (lambda m: m["updates"][1].update(n_users=5), "'updates[1].n_users' is 5, where the users before it and its "
+                                                  "users_added make {n2}"),
+])
+def test_resealed_updates_records_are_refused_naming_the_key(runs, tmp_path, edit, said):
+    """A red team: re-sealed updates records (none, users_added 'x' or 2000) passed verify and changed which users
+    the readers took for added (run_updates.trained_users: their prior lost, --prior refused as for a trained user).
+    run_updates.check_updates, which load_run and verify run, refuses a count that is not a whole number >= 0 and
+    records that do not add up to the run's users, naming the key."""
+    from embedrec.errors import cli_terms
+    from embedrec.run_fixes import run_fix
+
+    run, folder, n = _updated_twice(runs, tmp_path)
+    _resealed(folder, edit)
+    line = (f"error: run manifest '{folder / 'manifest.json'}': {said.format(n=n, n2=n + 2)}; the file was edited "
+            f"or damaged: {cli_terms(run_fix(folder))}")  # (then how to keep the updates: updates_fix)
+    for args in (["verify", run], ["verify", folder], ["recommend", "--user", NEW + 1, "--run", run],
+                 ["index", "rebuild", "--run", run]):
+        r = invoke(*args)
+        assert (r.exit_code, r.stdout) == (1, "") and one_line(r).startswith(line), (args, r.stderr)
+    assert os.path.realpath(run / "current") == str(folder)  # nothing published
+
+
 def test_history_and_evaluate_of_a_run_with_added_users(tmp_path, synth_dir):
     """A run with users added: history lists a new user's movies as its update rows (no dataset row is its), and a
     trained user's as before; evaluate reads the dataset, whose users are the run's trained ones, and scores them as

@@ -6,6 +6,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -75,6 +76,38 @@ def test_updates_said_by_hand():
         "update-users re-solved its users with ratings made since training 2 times, 130 user re-solves and 2 new "
         "users added and 2,000 ratings in all, the last at T2")
     assert trained_users({"n_users": 945, "updates": two}) == 925 and trained_users({"n_users": 943}) == 943
+
+
+def test_updates_records_that_do_not_add_up_are_refused_by_hand(tmp_path):
+    """run_updates.check_updates (load_run's and verify's): the records' users_added are the users after the
+    dataset's (dataset.counts.users, where recorded), each record's n_users the users after it; a red team's
+    re-sealed users_added 2000, or none at all with updated_users.npy listed, changed which users were added."""
+    from embedrec.errors import ArtifactError
+    from embedrec.run_updates import check_updates
+
+    def check(manifest):
+        check_updates(manifest, tmp_path / "manifest.json", "fix")
+
+    records = [{"users": 1, "users_added": 5, "n_users": 948}, {"users": 0, "users_added": 5, "n_users": 953}]
+    ds = {"counts": {"users": 943}}
+    check({"n_users": 953, "dataset": ds, "updates": records})
+    check({"n_users": 943, "dataset": ds})  # a trained model
+    check({"n_users": 953, "updates": records})  # a dataset that records no counts
+    for manifest, said in (
+            ({"n_users": 953, "dataset": ds, "updates": [{**records[0], "users_added": 10}, records[1]]},
+             "'updates[*].users_added' add up to 15 users, where the run's 953 (n_users) less its dataset's 943 "
+             "(dataset.counts.users) are 10"),
+            ({"n_users": 953, "dataset": ds}, "'updates[*].users_added' add up to 0 users, where the run's 953"),
+            ({"n_users": 953, "updates": [{**records[0], "users_added": 2000}, records[1]]},
+             "'updates[*].users_added' add up to 2,005 users, more than the run's 953 (n_users)"),
+            ({"n_users": 953, "updates": [records[0], {**records[1], "n_users": 952}]},
+             "'updates[1].n_users' is 952, where the users before it and its users_added make 953"),
+            ({"n_users": 953, "updates": [{**records[0], "users_added": True}, records[1]]},
+             "'updates[0].users_added' is true, not a whole number >= 0"),
+            ({"n_users": 943, "dataset": ds, "updates": [], "checksums": {"updated_users.npy": {}}},
+             "'updates' records no update, though it lists updated_users.npy")):
+        with pytest.raises(ArtifactError, match=re.escape(f"run manifest '{tmp_path / 'manifest.json'}': {said}")):
+            check(manifest)
 
 
 # ------------------------------------------------------------------------------------ trained runs
