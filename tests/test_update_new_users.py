@@ -445,6 +445,18 @@ def test_resealed_updates_records_are_refused_naming_the_key(runs, tmp_path, edi
     assert os.path.realpath(run / "current") == str(folder)  # nothing published
 
 
+def test_verify_refuses_the_training_ratings_a_reader_refuses(runs, tmp_path):
+    """A re-sealed training_ratings.solve.newuser_prior 'x' was refused by recommend and said ok by verify; verify
+    now reads it as the readers do (foldin.checked_training_ratings)."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    folder = Path(os.path.realpath(run / "current"))
+    _resealed(folder, lambda m: m["training_ratings"]["solve"].update(newuser_prior="x"))
+    said = f"error: run manifest '{folder / 'manifest.json'}': training_ratings.solve.newuser_prior is 'x', not a "
+    for args in (["verify", run], ["recommend", "--user", 2, "--run", run]):
+        r = invoke(*args)
+        assert r.exit_code == 1 and one_line(r).startswith(said), (args, r.stderr)
+
+
 def test_history_and_evaluate_of_a_run_with_added_users(tmp_path, synth_dir):
     """A run with users added: history lists a new user's movies as its update rows (no dataset row is its), and a
     trained user's as before; evaluate reads the dataset, whose users are the run's trained ones, and scores them as
