@@ -58,8 +58,8 @@ def check_updates(manifest: dict, where: Path, fix: str) -> None:
     if not got and f"{UPDATED_USERS}.npy" in (manifest.get("checksums") or {}):
         raise bad(f"'{UPDATES}'", f"records no update, though it lists {UPDATED_USERS}.npy, which update-users writes")
     n, added = manifest.get("n_users"), [record.get("users_added") or 0 for record in got]
-    if _count(n) is None:
-        return  # (check_fields says it)
+    if not got or _count(n) is None:
+        return  # a trained model's n_users is checked against its tables (check_fields says a bad one)
     base = (manifest.get("dataset") or {}).get("counts", {})
     base = _count(base.get("users")) if isinstance(base, dict) else None
     if sum(added) > n or base is not None and base + sum(added) != n:
