@@ -325,6 +325,23 @@ def check_popularity(run, popularity: np.ndarray, n_movies: int) -> np.ndarray:
         i = int(np.flatnonzero(bad)[0])
         raise damaged(run, f"popularity.npy holds {popularity[i]} for movie row {i}, where each movie's count is a "
                            "finite number >= 0")
+    # counts of the training ratings (artifacts.serving_arrays writes int64 counts; a float table of whole numbers
+    # reads the same): a count that is no whole number, or more than the dataset's ratings (a red team: a re-sealed
+    # 1e300 topped every added user's list, its prior's popularity), is no count of them
+    counts = ((run.manifest.get("dataset") or {}).get("counts") or {}) if run is not None else {}
+    total = counts.get("ratings") if isinstance(counts, dict) else None
+    total = total if isinstance(total, int) and not isinstance(total, bool) else None
+    bad = (popularity != np.floor(popularity)) if popularity.dtype.kind == "f" else np.zeros(popularity.shape, bool)
+    if total is not None:
+        bad |= popularity > total
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        most = f" of at most the dataset's {total:,} ratings" if total is not None else ""
+        raise damaged(run, f"popularity.npy holds {popularity[i]} for movie row {i}, where each movie's count is a "
+                           f"whole number{most}")
+    if total is not None and float(np.sum(popularity, dtype=np.float64)) > total:
+        raise damaged(run, f"popularity.npy counts {float(np.sum(popularity, dtype=np.float64)):,.0f} training "
+                           f"ratings in all, more than the dataset's {total:,}")
     return popularity
 
 

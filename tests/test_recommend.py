@@ -1520,6 +1520,47 @@ def test_a_resealed_run_whose_arrays_do_not_fit_is_refused_in_one_line(trained, 
                                                                                         str(movie))
 
 
+@pytest.mark.parametrize("count, said", [(1e300, "1e+300 for movie row 3, where each movie's count is a whole number "
+                                                   "of at most the dataset's {ratings:,} ratings"),
+                                         (2.5, "2.5 for movie row 3, where each movie's count is a whole number of at "
+                                               "most the dataset's {ratings:,} ratings")])
+def test_a_resealed_popularity_is_whole_counts_of_at_most_the_datasets_ratings(trained, tmp_path, count, said):
+    """A red team: a re-sealed popularity.npy holding a finite absurd count (1e300, float64) passed verify, index
+    rebuild and every reader, and topped every added user's list (its prior's popularity). verify.check_popularity
+    now takes whole counts, each (and all of them) at most the dataset's ratings (dataset.counts.ratings)."""
+    import shutil
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.run_publish import _record_checksums
+
+    run = tmp_path / "run"
+    shutil.copytree(trained.run.dir, run, symlinks=True)
+    model = (run / "current").resolve()
+    a = np.load(model / "popularity.npy").astype(np.float64)
+    a[3] = count
+    np.save(model / "popularity.npy", a)
+    _record_checksums(model)
+    ratings = json.loads((model / "manifest.json").read_text())["dataset"]["counts"]["ratings"]
+    for args in (["verify", str(run)], ["index", "rebuild", "--run", str(run)],
+                 ["recommend", "--user", "999999", "--fallback", "popular", "--run", str(run)]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code == 1 and r.stdout == "", (args, r.stderr)  # (recommend's note on the fallback first)
+        assert f"popularity.npy holds {said.format(ratings=ratings)}; rerun 'embedrec train" in \
+            r.stderr.splitlines()[-1], r.stderr
+    a[3] = 0
+    a[:] = ratings // 10
+    np.save(model / "popularity.npy", a)  # each count within the dataset's ratings, all of them beyond it
+    _record_checksums(model)
+    r = CliRunner().invoke(main, ["verify", str(run)])
+    assert r.exit_code == 1 and f"popularity.npy counts {len(a) * (ratings // 10):,} training ratings in all, more " \
+        f"than the dataset's {ratings:,}" in r.stderr
+    np.save(model / "popularity.npy", np.load(f"{trained.run.dir}/current/popularity.npy").astype(np.float64))
+    _record_checksums(model)  # whole counts in a float table: as the int64 ones
+    assert CliRunner().invoke(main, ["verify", str(run)]).exit_code == 0
+
+
 BIASES_RESEALED = {  # a bias table edited and the run re-sealed: the edit, and what each reader says of it
     "int64 user biases": ("user_bias.npy", lambda a: (a * 10).astype(np.int64), "int64 of shape ({users},)"),
     "int32 movie biases": ("movie_bias.npy", lambda a: a.astype(np.int32), "int32 of shape ({movies},)"),
