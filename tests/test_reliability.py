@@ -366,8 +366,11 @@ def test_the_solve_and_popularity_checks_by_hand():
     assert _outside(a, 0.0)
     assert _outside(np.array([1.0, -1e-9]), 0.0) and not _outside(np.array([1.0, 2.0]), 1.0)
     assert _outside(np.array([np.inf]), 0.0) and not _outside(np.zeros(0), 0.0)
-    for ok in (np.array([0, 3], np.int64), np.array([0.0, 2.5])):
+    for ok in (np.array([0, 3], np.int64), np.array([0.0, 2.0])):  # (whole counts in a float table read the same)
         assert check_popularity(None, ok, 2) is ok
+    with pytest.raises(ArtifactError, match=r"^the model: popularity.npy holds 2.5 for movie row 1, where each "
+                                            r"movie's count is a whole number; train again$"):
+        check_popularity(None, np.array([0.0, 2.5]), 2)  # (a red team's 1e300: test_recommend.py, by the dataset's)
     for bad, held in ((np.array([0.0, np.inf]), "inf for movie row 1"), (np.array([4, -2, -1]), "-2 for movie row 1"),
                       (np.array([np.nan, 1.0]), "nan for movie row 0")):
         with pytest.raises(ArtifactError) as e:
