@@ -2,7 +2,8 @@
 a new model folder (a writer's ``write``: artifacts.save_artifacts, artifacts.rebuild_index, user_update), records
 every file's SHA-256 and size in its manifest and seals it (``_record_checksums``), makes it ``current``
 atomically and prunes the older ones but the newest KEEP, the one served before and an updated model's trained
-one; it warns where the new model knows far fewer users or movies than the one it replaced, or drops its updates.
+one; it warns where the new model knows far fewer users or movies than the one it replaced, or drops its updates,
+and where its prune removes the last model folder holding the users update-users added.
 ``sha256_array``: the checksum a manifest records of an array. (How a fitted model comes to be published is
 publish.py's, a layer above.) Nothing here imports torch.
 """
@@ -89,7 +90,9 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path
             before = current_link(run_dir) if os.path.islink(run_dir / "current") else ""
             if before:
                 kept.add(before)
+            added = _added_users_held(run_dir)  # (read before the prune, which may remove the last of them)
             out = publish_generation(run_dir, ARTIFACTS, fill, KEEP, kept)
+            _warn_added_pruned(run_dir, added, out)
             if before.startswith(ARTIFACTS):  # a review: a notebook's save() replaced the CLI's run without a word
                 base = next((n for n in kept if n != before and (run_dir / n).is_dir()), None)
                 logging.getLogger("embedrec").info(
@@ -104,6 +107,62 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path
             if io_error(e, run_dir, "choose another run.dir") is not None:
                 raise io_error(e, run_dir, "choose another run.dir") from None
             raise
+
+
+def _added_users_held(run_dir: Path) -> dict[str, tuple[int, list[str], list[str]]]:
+    """{model folder: (how many users update-users added to it, the first few of their ids, its update files)} of
+    the run's model folders that hold such users: what :func:`_warn_added_pruned` names once one is pruned. A
+    manifest or id table that does not read is left out, or its ids (a small read each: the manifests, and the ids'
+    tail memory-mapped)."""
+    from embedrec.run_layout import MODEL_FOLDER
+    from embedrec.run_updates import updates_of, updates_summary
+
+    out = {}
+    for p in sorted(run_dir.iterdir()) if run_dir.is_dir() else []:
+        if not MODEL_FOLDER.fullmatch(p.name) or p.is_symlink():
+            continue
+        try:
+            m = read_json(p / "manifest.json", "run manifest")
+            n = (updates_summary(m) or {}).get("users_added", 0)
+        except (ArtifactError, OSError, TypeError):
+            continue
+        if not n:
+            continue
+        sources = list(dict.fromkeys(str((u.get("ratings") or {}).get("source")) for u in updates_of(m)))
+        try:
+            ids = np.load(p / "user_ids.npy", mmap_mode="r", allow_pickle=False)
+            shown = [str(i) for i in ids[trained_users(m):][:5]]
+        except (OSError, ValueError, TypeError, KeyError):
+            shown = []
+        out[p.name] = (n, shown, sources)
+    return out
+
+
+def _warn_added_pruned(run_dir: Path, added: dict, new: Path) -> None:
+    """A warning where the prune of a publish removed the last model folder holding the users update-users added
+    (``added``: :func:`_added_users_held` before it) and the new model holds none: those users' vectors are gone
+    from the run (a red team: a second train pruned it without a word, where the first said it was kept until a
+    later publish prunes it)."""
+    gone = sorted(n for n in added if not (run_dir / n).exists())
+    if not gone or len(gone) < len(added) or _added_users_held_one(new):
+        return
+    n, ids, sources = added[gone[-1]]
+    shown = ", ".join(f"'{i}'" for i in ids) + (f" and {n - len(ids):,} more" if n > len(ids) else "")
+    logging.getLogger("embedrec").warning(
+        "%s: pruned %s, the last model folder holding the %s user%s update-users added (%s), so the run no longer "
+        "holds %s; to add %s again, run update-users again with %s", run_dir, gone[-1], f"{n:,}",
+        "" if n == 1 else "s", shown or "their ids unread", "it" if n == 1 else "them", "it" if n == 1 else "them",
+        ", ".join(sources[:3]) + (" ..." if len(sources) > 3 else ""))
+
+
+def _added_users_held_one(folder: Path) -> bool:
+    """Whether the model folder's manifest records users update-users added (False where it does not read)."""
+    from embedrec.run_updates import updates_summary
+
+    try:
+        return bool((updates_summary(read_json(folder / "manifest.json", "run manifest")) or {}).get("users_added"))
+    except (ArtifactError, OSError):
+        return False
 
 
 def _warn_shrunk(run_dir: Path, before: str, new: Path) -> None:

@@ -5,6 +5,7 @@ run's users (recommend, --users, export --topk-all, --explain, --similar-users, 
 it; --no-new-users keeps the refusal; a kill -9 at any step leaves the old model or the new one served."""
 
 import json
+import logging
 import os
 import shutil
 import signal
@@ -501,6 +502,36 @@ def test_a_train_after_added_users_is_not_said_to_have_shrunk(tmp_path, caplog):
     assert "now serves a model of" not in caplog.text
     _warn_shrunk(tmp_path, "artifacts-1", tmp_path / "artifacts-3")
     assert "now serves a model of 140 users x 50 movies, where the one it replaced (artifacts-1) had 700 x 50" \
+        in caplog.text
+
+
+def test_a_prune_of_the_last_model_holding_added_users_says_so(tmp_path, caplog):
+    """A red team: a second train on an updated run pruned the last model folder holding the users update-users
+    added without a word, where the first train said it was kept until a later publish prunes it. The publish that
+    prunes it says so in one warning, naming the folder, the users and the update files; one that keeps it says
+    nothing of it."""
+    from embedrec.run_publish import publish
+
+    run = tmp_path / "run"
+    trained, updated = (run / f"artifacts-20200101T00000{i}-000000001" for i in (0, 1))
+    for folder, m in ((trained, {"n_users": 3, "n_movies": 2}),
+                      (updated, {"n_users": 5, "n_movies": 2, "updates": [
+                          {"users_added": 2, "n_users": 5, "ratings": {"source": "/d/new1.csv"}}]})):
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text(json.dumps(m))
+    np.save(updated / "user_ids.npy", np.array([1, 2, 3, 70, 71]))
+    os.symlink(updated.name, run / "current")
+
+    def train(tmp):
+        (tmp / "manifest.json").write_text(json.dumps({"n_users": 3, "n_movies": 2}))
+
+    caplog.set_level(logging.WARNING, "embedrec")
+    publish(run, train)
+    assert updated.is_dir() and "pruned" not in caplog.text  # (kept: the one served before)
+    publish(run, train)
+    assert not updated.exists()
+    assert f"{run}: pruned {updated.name}, the last model folder holding the 2 users update-users added ('70', " \
+           "'71'), so the run no longer holds them; to add them again, run update-users again with /d/new1.csv" \
         in caplog.text
 
 
