@@ -14,7 +14,8 @@ fold-in weighs them (serve.update.new_user_weights: at the middle of a history, 
 training ratings). The new folder holds, for the users with a new rating in their solve, the re-solved vectors
 (user_factors.npy), every new pair among the user's seen movies (seen_indptr.npy, seen_indices.npy: never listed
 again) with its weight in the solve (solve_weights.npy: 0 for a rating below data.min_rating or of a movie without
-training ratings, which training never learnt from either), the new divisors (user_scale.npy) and the rows of the
+training ratings, which training never learnt from either, and for the pair of a row data.missing=drop dropped, kept
+as seen as ingest keeps it), the new divisors (user_scale.npy) and the rows of the
 users every update so far re-solved or added (run_layout.UPDATED_USERS); the users it adds also get their ids (users.parquet,
 user_ids.npy) and n_users in the manifest grows by them. Every other file is carried over checked
 (artifacts.carry_over), the FAISS indexes too (movie vectors only, keyed on the movies' hash, which does not
@@ -82,6 +83,13 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         check_resolvable(engine, lasting=True)
         stamp = _stamp(source)  # the file as it is before it is read, compared once it is hashed (_file_sha256)
         raw = read_ratings(source, as_ingested(run, data_cfg, given, source), engine)
+        if raw.missing_dropped:  # said as ingest says it (a review: update-users dropped them without a word)
+            n = raw.missing_dropped
+            log.warning("%s: dropped %s with a missing value (an empty user, movie, rating or timestamp: "
+                        "data.missing=drop)%s", raw.origin[0], _n(n, "row"),
+                        "; the (user, movie) pairs of those naming a user the run knows or adds and a movie it "
+                        "knows kept among that user's seen movies (never recommended back), not solved on" if raw.seen.get("missing_values") is not None
+                        else "")
         pairs = _file_pairs(raw, engine, strict, new_users)
         plan = _plan(engine, pairs)
         before = _updated_before(run)
@@ -104,8 +112,9 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
             return {**record, "model_folder": None}
         folder = publish(run_dir, lambda tmp: _write(tmp, run, engine, plan, record, before), COMMAND)
     others = [f"{n:,} {what}" for n, what in (
-        (plan.pairs_added - plan.pairs_solved, "more seen but not in their solve (below data.min_rating, or of "
-                                               "movies without training ratings)"),
+        (plan.pairs_added - plan.pairs_solved - plan.kept_as_seen,
+         "more seen but not in their solve (below data.min_rating, or of movies without training ratings)"),
+        (plan.kept_as_seen, "seen from rows dropped for a missing value, not solved on"),
         (plan.already, "rated before, kept as the run weighs them")) if n]
     did = [f"re-solved {plan.users_solved:,}"] if plan.users_solved or not plan.users_added else []
     did += [f"added {plan.users_added:,}"] if plan.users_added else []
@@ -342,8 +351,9 @@ def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender) -> RawD
 
 @dataclasses.dataclass
 class Pairs:
-    """The file's ratings of known movies, one per pair: user rows, movie rows, ratings; a user the run does not
-    know has row n_users + j, j its place among ``new_ids`` (their ids as the run's, in the file's order)."""
+    """The file's ratings of known movies, one per pair: user rows, movie rows, ratings (NaN: the pair of a row
+    data.missing=drop dropped, kept as seen: :func:`_kept_as_seen`); a user the run does not know has row
+    n_users + j, j its place among ``new_ids`` (their ids as the run's, in the file's order)."""
 
     users: np.ndarray
     movies: np.ndarray
@@ -438,8 +448,38 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
                      f"{_n(exact, 'row')} {same_as_read('timestamp' in frame)}" if exact else "",
                      (" and " if exact else "") + _n(dropped, "pair") if dropped else "")
         frame = frame[mask]
-    return Pairs(frame["user_id"].to_numpy(np.int64), frame["movie_id"].to_numpy(np.int64),
-                 frame["rating"].to_numpy(np.float64), list(new_ids), int(named.size), int(unmatched.size))
+    u, m = frame["user_id"].to_numpy(np.int64), frame["movie_id"].to_numpy(np.int64)
+    su, sm = _kept_as_seen(raw, engine, new_ids, u, m)
+    return Pairs(np.concatenate([u, su]), np.concatenate([m, sm]),
+                 np.concatenate([frame["rating"].to_numpy(np.float64), np.full(su.size, np.nan)]), list(new_ids),
+                 int(named.size), int(unmatched.size))
+
+
+def _kept_as_seen(raw: RawData, engine: Recommender, new_ids: dict, users: np.ndarray,
+                  movies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(user rows, movie rows) of the pairs of the rows data.missing=drop dropped (RawData.seen) that the update
+    keeps as seen, as ingest keeps a dataset's (ingestion._kept_as_seen: never recommended back, not solved on): a
+    row naming a user and a movie says the user met it, its rating or time missing or not (a review: such a pair
+    came back in the user's list after an update, where ingest kept it out). Each pair once, of a movie the run
+    knows and a user it knows or one the file's kept rows add (``new_ids``: parsed id -> its place; a new user
+    named in dropped rows alone has nothing to solve on, and is not added), a pair the file rates (``users``,
+    ``movies``: its kept pairs) left out."""
+    got = raw.seen.get("missing_values")
+    none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    if got is None or not len(got):
+        return none
+    n_users = int(engine.P.shape[0])
+    urows, parsed = engine.users.own_rows(got["user_id"].tolist())
+    for i in np.flatnonzero(urows < 0).tolist():
+        if parsed[i] is not None and parsed[i] in new_ids:
+            urows[i] = n_users + new_ids[parsed[i]]
+    mrows = engine.movies.rows(got["movie_id"].tolist())[0]
+    ok = (urows >= 0) & (mrows >= 0)
+    ok[ok] &= (urows[ok] < n_users) | np.isin(urows[ok], users)  # a new user the kept rows add
+    width = np.int64(max(engine.Q.shape[0], 1))
+    key = urows[ok] * width + mrows[ok]
+    key = np.unique(key[~np.isin(key, users * width + movies)])
+    return key // width, key % width
 
 
 def _warn_unmatched(rows: np.ndarray, engine: Recommender, new_ids: list, where: str) -> None:
@@ -518,6 +558,7 @@ class Plan:
     users_named: int = 0                   # the users the file names (those left with no known movie too)
     unmatched: int = 0                     # of them, those whose every rating is of a movie the run does not know
     already: int = 0
+    kept_as_seen: int = 0                  # of the pairs added, those of rows dropped for a missing value
     added: list[Added] = dataclasses.field(default_factory=list)
     left_out: list = dataclasses.field(default_factory=list)
 
@@ -568,14 +609,17 @@ def _plan(engine: Recommender, pairs: Pairs) -> Plan:
                 plan.left_out.append(new_id)
             else:
                 plan.added.append(got)
+                plan.kept_as_seen += int(np.isnan(values[a:b]).sum())
             continue
         seen = engine.seen(row).astype(np.int64)
         m, v = movies[a:b], values[a:b]
         new, solved = new_solve_pairs(engine, row, m, v, seen)
+        solved &= ~np.isnan(v)  # a pair of a row dropped for a missing value: seen, not solved on (_kept_as_seen)
         plan.already += int((~new).sum())
         m, v, solved = m[new], v[new], solved[new]
         if not m.size:
             continue
+        plan.kept_as_seen += int(np.isnan(v).sum())
         w = np.zeros(m.size, np.float64)
         if solved.any():
             got = latest_weights(engine, dict(zip(m[solved].tolist(), v[solved].tolist())))
@@ -602,7 +646,7 @@ def _new_user(engine: Recommender, user_id, movies: np.ndarray, values: np.ndarr
     0. None where no rating is one the model learns from (the fold-in refuses such a user)."""
     from embedrec.serve.update import als_new_user, new_user_weights
 
-    solved = ~engine.untrained[movies]
+    solved = ~engine.untrained[movies] & ~np.isnan(values)  # (NaN: a row dropped for a missing value, seen alone)
     low = engine.training_ratings["min_rating"]
     if low is not None:
         solved &= values >= low

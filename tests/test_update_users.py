@@ -641,6 +641,39 @@ def test_unknown_users_movies_and_bad_ratings(runs, tmp_path, caplog):
         f"-9223372036854775808 to 9223372036854775807; give an id in that range{added}, or remove its rows"), r.stderr
 
 
+def test_a_row_dropped_for_a_missing_value_keeps_its_pair_as_seen(runs, tmp_path, caplog):
+    """Under data.missing=drop a row naming a user and a movie says the user met it: its pair is kept among the
+    user's seen movies (weight 0: never listed, not solved on), as ingest keeps a dataset's (a review: the movie came
+    back in the user's list after the update), for a known user, one the file's kept rows add, and a known user
+    named in dropped rows alone; a pair the file also rates is solved on; a new user named in dropped rows alone is
+    not added (nothing to solve on). Said in a warning and the summary line."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    with er.open(run) as m:
+        a, b, c = fresh_movies(m, 2, 3)
+        d = fresh_movies(m, 40, 1)[0]
+        rows_before = m.engine.P.shape[0]
+    f = write_ratings(tmp_path / "since.csv", [(2, a, 1), (2, b, ""), (2, c, ""), (2, c, 1), (9001, a, 1),
+                                              (9001, b, ""), (9002, a, ""), (40, d, "")])
+    with caplog.at_level(logging.INFO, "embedrec"):
+        record = er.update_users(run, f, load_config(None, ["data.missing=drop"]))
+    assert (record["users"], record["users_added"], record["pairs"], record["pairs_solved"]) == (1, 1, 6, 3)
+    assert record["n_users"] == rows_before + 1
+    assert f"{f}: dropped 5 rows with a missing value (an empty user, movie, rating or timestamp: data.missing=drop)" \
+           "; the (user, movie) pairs of those naming a user the run knows or adds and a movie it knows kept among " \
+           "that user's seen movies (never recommended back), not solved on" in caplog.text
+    assert "3 seen from rows dropped for a missing value, not solved on" in caplog.text
+    with er.open(run) as m:
+        e = m.engine
+        weights = e.solve_arrays()[0]
+        for user, want in ((2, {a: True, b: False, c: True}), (9001, {a: True, b: False}), (40, {d: False})):
+            row = int(e.users.rows([user])[0][0])
+            got = {int(e.movie_ids[r]): float(w) > 0 for r, w in
+                   zip(e.seen(row), weights[e.seen_ptr[row]:e.seen_ptr[row + 1]]) if int(e.movie_ids[r]) in want}
+            assert got == want, user
+            assert not set(want) & set(m.recommend(user, k=len(e.movie_ids)).movie_ids[0].tolist()), user
+        assert e.users.own_rows([9002])[0][0] == -1
+
+
 @pytest.fixture(scope="module")
 def other_runs(tmp_path_factory, synth_dir, trained_run):
     """On synth_dir: a bpr run, an als run on the ratings from 3 up ('min3'), and an als run on its pairs as a click
