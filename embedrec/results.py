@@ -621,7 +621,8 @@ class History:
     ``movie_ids``, ``ratings`` (float64; a click log's counts where ``counts`` is True; NaN for a ``rated_below``
     row, whose rating the dataset does not keep), ``timestamps`` (Unix seconds as float64, NaN where none; None
     where the dataset has no times) and ``splits`` (each row's 'train', 'valid', 'test', 'rated_below', or 'update':
-    a movie update-users gave the user, its rating and time NaN, which the run does not keep);
+    a movie update-users gave the user, with the rating and time its file gave, NaN where it gave none or the run
+    was updated before they were kept);
     ``user_id``, and ``dataset``: the folder read. ``to_rows()``/``to_frame()`` add each movie's title, year and
     genres (``embedrec history``'s rows; their time as ISO 8601 in UTC)."""
 
@@ -668,9 +669,9 @@ class History:
 
     def to_rows(self) -> Iterator[dict]:
         """One dict per movie: user_id, movie_id, title, year, genres, rating (``count`` on a click log's model),
-        time (where the dataset has times: ISO 8601 in UTC, None for a rated_below or update row) and split. A
-        whole rating or count is an int (4, not 4.0), another a float (3.5), as predict passes a file's ratings
-        through: so every format prints it alike (a first-hour review: 1 in the table, 1.0 in csv, tsv and
+        time (where the dataset has times: ISO 8601 in UTC, None for a rated_below row or an update's without one)
+        and split. A whole rating or count is an int (4, not 4.0), another a float (3.5), as predict passes a file's
+        ratings through: so every format prints it alike (a first-hour review: 1 in the table, 1.0 in csv, tsv and
         json)."""
         e, value = self._engine, "count" if self.counts else "rating"
         times = self.timestamps.tolist() if self.timestamps is not None else None
@@ -685,7 +686,8 @@ class History:
 
     def to_frame(self):
         """to_rows() as a pandas DataFrame: ``time`` as UTC datetimes (NaT where none), year a nullable int,
-        ``rating`` float64 (NaN where none: a rated_below or update row), a click log's ``count`` a nullable int."""
+        ``rating`` float64 (NaN where none: a rated_below row, an update's without one), a click log's ``count`` a
+        nullable int."""
         import pandas as pd
 
         frame = pd.DataFrame(list(self.to_rows()), columns=self.columns)

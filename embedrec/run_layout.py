@@ -54,6 +54,14 @@ UPDATES = "updates"
 # the rows of the users an update re-solved or added, every update so far (int64, sorted): what makes an updates
 # record's ``users_in_all`` a count of distinct users, not of re-solves (a user updated twice is one user)
 UPDATED_USERS = "updated_users"
+# the pairs every update so far added to its users' seen movies, oldest update first, each as its file gave it (a
+# user coming from implicit's partial_fit_users expects history to show what it gave): the user's row, the movie's,
+# the rating (NaN where the file had no rating column, on a counts model the pair's count, or the pair of a row
+# data.missing=drop dropped) and the time in Unix seconds (NaN where the file had no timestamp column). A plain
+# structured array, read with allow_pickle=False; each pair among the user's seen ones (verify.check_update_pairs).
+# An updated model's only, and only of the updates since it was kept (an earlier update's rows are not known)
+UPDATE_PAIRS = "update_pairs"
+UPDATE_PAIRS_DTYPE = np.dtype([("user_idx", "<i8"), ("movie_idx", "<i8"), ("rating", "<f8"), ("timestamp", "<f8")])
 
 ARTIFACTS = "artifacts"  # folders artifacts-<generations.new_version()>, pruned by generations.prune_generations
 MODEL_FOLDER = re.compile(rf"{ARTIFACTS}-[0-9]{{8}}T[0-9]{{6}}-[0-9]+")  # generations.new_version()'s names

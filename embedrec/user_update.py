@@ -15,9 +15,10 @@ training ratings). The new folder holds, for the users with a new rating in thei
 (user_factors.npy), every new pair among the user's seen movies (seen_indptr.npy, seen_indices.npy: never listed
 again) with its weight in the solve (solve_weights.npy: 0 for a rating below data.min_rating or of a movie without
 training ratings, which training never learnt from either, and for the pair of a row data.missing=drop dropped, kept
-as seen as ingest keeps it), the new divisors (user_scale.npy) and the rows of the
-users every update so far re-solved or added (run_layout.UPDATED_USERS); the users it adds also get their ids (users.parquet,
-user_ids.npy) and n_users in the manifest grows by them. Every other file is carried over checked
+as seen as ingest keeps it), the new divisors (user_scale.npy), the rows of the
+users every update so far re-solved or added (run_layout.UPDATED_USERS) and each pair every update so far added with
+the rating and time its file gave (run_layout.UPDATE_PAIRS, what history shows); the users it adds also get their ids
+(users.parquet, user_ids.npy) and n_users in the manifest grows by them. Every other file is carried over checked
 (artifacts.carry_over), the FAISS indexes too (movie vectors only, keyed on the movies' hash, which does not
 change), and the manifest gains an ``updates`` record. A second update composes: its re-solve reads the first's
 weights (a user the first added is a known user then). Only an als run can be updated so: the other losses fit
@@ -93,6 +94,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         pairs = _file_pairs(raw, engine, strict, new_users)
         plan = _plan(engine, pairs)
         before = _updated_before(run)
+        given_before = _given_before(run)
         in_all = None if before is None else int(np.union1d(before, plan.updated_rows(engine.P.shape[0])).size)
         n_users = int(engine.P.shape[0]) + plan.users_added
         record = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -110,7 +112,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
                     f"every user named in {_shown(source)} is left out (above)")
             log.warning("nothing to update: %s; %s still serves %s", held, run_dir, run.path.name)
             return {**record, "model_folder": None}
-        folder = publish(run_dir, lambda tmp: _write(tmp, run, engine, plan, record, before), COMMAND)
+        folder = publish(run_dir, lambda tmp: _write(tmp, run, engine, plan, record, before, given_before), COMMAND)
     others = [f"{n:,} {what}" for n, what in (
         (plan.pairs_added - plan.pairs_solved - plan.kept_as_seen,
          "more seen but not in their solve (below data.min_rating, or of movies without training ratings)"),
@@ -247,6 +249,21 @@ def _updated_before(run: Run) -> np.ndarray | None:
     return check_updated_users(run, got)  # (verify's check, and index rebuild's as it carries the file over)
 
 
+def _given_before(run: Run) -> np.ndarray | None:
+    """The pairs the run's earlier updates added as their files gave them (run_layout.UPDATE_PAIRS), checked as
+    verify checks them (verify.check_update_pairs), before anything is read of the file (a re-sealed edit is
+    refused though the file adds nothing); None where the run keeps none (a trained model, or one updated before
+    the file was kept: its pairs are not known)."""
+    from embedrec.run_layout import UPDATE_PAIRS
+    from embedrec.verify import check_update_pairs
+
+    got = run.array(UPDATE_PAIRS, optional=True)
+    if got is None:
+        return None
+    return check_update_pairs(run, got, int(run.manifest["n_users"]), int(run.manifest["n_movies"]),
+                              (run.array("seen_indptr", mmap=True), run.array("seen_indices", mmap=True)))
+
+
 def _warn_left_out(ids: list, engine: Recommender, source: str) -> None:
     """One warning for the new users the update leaves out, none of their ratings one the run learns from."""
     shown = ", ".join(f"'{shorten(str(i), 40)}'" for i in ids[:NAMED]) + (
@@ -352,8 +369,10 @@ def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender) -> RawD
 @dataclasses.dataclass
 class Pairs:
     """The file's ratings of known movies, one per pair: user rows, movie rows, ratings (NaN: the pair of a row
-    data.missing=drop dropped, kept as seen: :func:`_kept_as_seen`); a user the run does not know has row
-    n_users + j, j its place among ``new_ids`` (their ids as the run's, in the file's order)."""
+    data.missing=drop dropped, kept as seen: :func:`_kept_as_seen`) and times (the kept row's, through the rule
+    that keeps a pair's latest row, or a counts model's summed one), what the update records of each pair it adds
+    (run_layout.UPDATE_PAIRS); a user the run does not know has row n_users + j, j its place among ``new_ids``
+    (their ids as the run's, in the file's order)."""
 
     users: np.ndarray
     movies: np.ndarray
@@ -361,6 +380,8 @@ class Pairs:
     new_ids: list = dataclasses.field(default_factory=list)
     named: int = 0  # the users the file names, each once (those left with no known movie too)
     unmatched: int = 0  # of them, those whose every row is of a movie the model does not know
+    times: np.ndarray | None = None  # each pair's time as the file gave it (Unix seconds; NaN: none given)
+    given: bool = True  # whether ``values`` are the file's (False: a file without a rating column, read as likes)
 
 
 def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool = True) -> Pairs:
@@ -450,9 +471,14 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
         frame = frame[mask]
     u, m = frame["user_id"].to_numpy(np.int64), frame["movie_id"].to_numpy(np.int64)
     su, sm = _kept_as_seen(raw, engine, new_ids, u, m)
+    t = frame["timestamp"].to_numpy(np.float64) if "timestamp" in frame else np.full(len(frame), np.nan)
+    none = np.full(su.size, np.nan)  # (a dropped row's rating and time are not read: RawData.seen holds its ids)
     return Pairs(np.concatenate([u, su]), np.concatenate([m, sm]),
-                 np.concatenate([frame["rating"].to_numpy(np.float64), np.full(su.size, np.nan)]), list(new_ids),
-                 int(named.size), int(unmatched.size))
+                 np.concatenate([frame["rating"].to_numpy(np.float64), none]), list(new_ids),
+                 int(named.size), int(unmatched.size), np.concatenate([t, none]),
+                 # a file without a rating column gave no rating (its rows read as likes), but a counts model's
+                 # count is what it gave
+                 not raw.no_ratings or "count_weight" in engine.training_ratings)
 
 
 def _kept_as_seen(raw: RawData, engine: Recommender, new_ids: dict, users: np.ndarray,
@@ -559,6 +585,10 @@ class Plan:
     unmatched: int = 0                     # of them, those whose every rating is of a movie the run does not know
     already: int = 0
     kept_as_seen: int = 0                  # of the pairs added, those of rows dropped for a missing value
+    # per user with a pair added, in row order (those added after the run's): its row and each pair's movie row,
+    # rating and time as the file gave them (Pairs), what run_layout.UPDATE_PAIRS records; ``given``: Pairs.given
+    given_pairs: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = dataclasses.field(default_factory=list)
+    given: bool = True
     added: list[Added] = dataclasses.field(default_factory=list)
     left_out: list = dataclasses.field(default_factory=list)
 
@@ -595,10 +625,11 @@ def _plan(engine: Recommender, pairs: Pairs) -> Plan:
     n_users = int(engine.P.shape[0])
     order = np.lexsort((pairs.movies, pairs.users))
     users, movies, values = pairs.users[order], pairs.movies[order], pairs.values[order]
+    times = pairs.times[order] if pairs.times is not None else np.full(order.size, np.nan)
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if users.size else np.zeros(0, np.int64)
     ends = np.r_[starts[1:], users.size]
     plan = Plan(np.zeros(0, np.int64), [], [], {}, {}, users_named=max(pairs.named, int(starts.size)),
-                unmatched=pairs.unmatched)
+                unmatched=pairs.unmatched, given=pairs.given)
     changed = []
     for a, b in zip(starts, ends):
         row = int(users[a])
@@ -610,15 +641,17 @@ def _plan(engine: Recommender, pairs: Pairs) -> Plan:
             else:
                 plan.added.append(got)
                 plan.kept_as_seen += int(np.isnan(values[a:b]).sum())
+                plan.given_pairs.append((n_users + len(plan.added) - 1, movies[a:b], values[a:b], times[a:b]))
             continue
         seen = engine.seen(row).astype(np.int64)
-        m, v = movies[a:b], values[a:b]
+        m, v, t = movies[a:b], values[a:b], times[a:b]
         new, solved = new_solve_pairs(engine, row, m, v, seen)
         solved &= ~np.isnan(v)  # a pair of a row dropped for a missing value: seen, not solved on (_kept_as_seen)
         plan.already += int((~new).sum())
-        m, v, solved = m[new], v[new], solved[new]
+        m, v, t, solved = m[new], v[new], t[new], solved[new]
         if not m.size:
             continue
+        plan.given_pairs.append((row, m, v, t))
         plan.kept_as_seen += int(np.isnan(v).sum())
         w = np.zeros(m.size, np.float64)
         if solved.any():
@@ -704,13 +737,15 @@ def appended_seen(ptr: np.ndarray, idx: np.ndarray, weights: np.ndarray, movies:
     return new_ptr, new_idx, np.concatenate([weights, *(w.astype(weights.dtype) for w in new_w)])
 
 
-def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, before: np.ndarray | None) -> None:
+def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, before: np.ndarray | None,
+           given_before: np.ndarray | None) -> None:
     """The new model folder: the changed arrays written (and the users' ids where the update adds users), every
     other listed file carried over checked, the manifest with the arrays' new hashes, n_users and the ``updates``
-    record (run_publish.publish seals it)."""
+    record (run_publish.publish seals it). ``given_before``: the earlier updates' pairs as their files gave them
+    (:func:`_given_before`), which this update's follow."""
     from embedrec.artifacts import carry_over
     from embedrec.fsutil.files import write_json
-    from embedrec.run_layout import SOLVE_WEIGHTS, UPDATED_USERS, UPDATES, USER_SCALE
+    from embedrec.run_layout import SOLVE_WEIGHTS, UPDATE_PAIRS, UPDATED_USERS, UPDATES, USER_SCALE
     from embedrec.run_publish import sha256_array
 
     weights, scale = engine.solve_arrays()
@@ -735,6 +770,9 @@ def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, b
         arrays["user_bias"] = np.concatenate([bias, np.zeros(len(added), bias.dtype)])
     if before is not None:
         arrays[UPDATED_USERS] = np.union1d(before, plan.updated_rows(n_users)).astype(np.int64)
+    # the earlier updates' pairs as their files gave them, then this one's (history shows them)
+    arrays[UPDATE_PAIRS] = given_pairs(plan) if given_before is None else \
+        np.concatenate([given_before, given_pairs(plan)])
     written = {f"{k}.npy" for k in arrays}
     if added:
         written |= _write_user_ids(tmp, run, [a.id for a in added], n_users)
@@ -749,6 +787,21 @@ def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, b
     manifest = {k: v for k, v in run.manifest.items() if k not in ("checksums", "model_folder")}
     write_json(tmp / "manifest.json", {**manifest, "files": files, "n_users": n_users + len(added),
                                        UPDATES: [*(history if isinstance(history, list) else []), record]})
+
+
+def given_pairs(plan: Plan) -> np.ndarray:
+    """The pairs ``plan`` adds to its users' seen movies as the file gave them (run_layout.UPDATE_PAIRS: user row,
+    movie row, rating, time; by user, then movie), each rating NaN where the file gave none (Plan.given)."""
+    from embedrec.run_layout import UPDATE_PAIRS_DTYPE
+
+    got = plan.given_pairs
+    out = np.zeros(int(sum(m.size for _, m, _, _ in got)), UPDATE_PAIRS_DTYPE)
+    if got:
+        out["user_idx"] = np.concatenate([np.full(m.size, row, np.int64) for row, m, _, _ in got])
+        out["movie_idx"] = np.concatenate([m for _, m, _, _ in got])
+        out["rating"] = np.concatenate([v for _, _, v, _ in got]) if plan.given else np.nan
+        out["timestamp"] = np.concatenate([t for _, _, _, t in got])
+    return out
 
 
 def _write_user_ids(tmp: Path, run: Run, ids: list, n_users: int) -> set[str]:

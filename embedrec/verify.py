@@ -17,7 +17,7 @@ from embedrec.fsutil.integrity import check_fields, check_format, check_seal
 from embedrec.run import load_run
 from embedrec.run_checks import RUN_FIELDS, bare_model_folder, is_dataset_folder
 from embedrec.run_fixes import files_fix, run_fix
-from embedrec.run_layout import ARTIFACTS, RUN_FORMAT, SOLVE_WEIGHTS, UPDATED_USERS, USER_SCALE
+from embedrec.run_layout import ARTIFACTS, RUN_FORMAT, SOLVE_WEIGHTS, UPDATE_PAIRS, UPDATED_USERS, USER_SCALE
 from embedrec.run_updates import check_updates, trained_users, updates_of
 
 EXPORT_MARKER = ".embedrec-export.json"  # what `embedrec export` writes beside its files: their sizes and SHA-256
@@ -405,6 +405,9 @@ def check_run_arrays(run, load, shapes: bool = True, finite: bool = True) -> Non
         weights = load(SOLVE_WEIGHTS)  # an als run's users' solve, as explanations and update-users read it
         if weights is not None:
             check_solve_arrays(run, weights, load(USER_SCALE), idx.shape[0], n_users)
+    pairs = load(UPDATE_PAIRS)  # the pairs update-users added, as the file gave them (history reads them)
+    if pairs is not None:
+        check_update_pairs(run, pairs, n_users, n_movies, None if ptr is None or idx is None else (ptr, idx))
     popularity = load("popularity")
     if popularity is not None:
         check_popularity(run, popularity, n_movies)
@@ -440,6 +443,42 @@ def check_solve_arrays(run, weights: np.ndarray, scale: np.ndarray | None, n_see
     if scale is not None and (scale.ndim != 1 or scale.shape[0] != n_users or scale.dtype.kind != "f"
                               or _outside(scale, 0.0, strict=True)):
         raise damaged(run, f"{USER_SCALE}.npy does not hold one finite divisor > 0 for each of the {n_users:,} users")
+
+
+def check_update_pairs(run, pairs: np.ndarray, n_users: int, n_movies: int, seen: tuple | None = None) -> np.ndarray:
+    """The pairs update-users added as its files gave them (run_layout.UPDATE_PAIRS), as history reads them: one
+    record a pair of UPDATE_PAIRS_DTYPE, a user row and a movie row of the run's, a rating and a time each a finite
+    number or NaN (none given), each pair once and, with ``seen`` (seen_indptr, seen_indices), among that user's
+    seen movies (an update adds each pair it records to them); else refused as damaged, naming the file. Reads the
+    seen movies of the users it names alone."""
+    from embedrec.run_layout import UPDATE_PAIRS_DTYPE
+
+    name = f"{UPDATE_PAIRS}.npy"
+    if pairs.dtype != UPDATE_PAIRS_DTYPE or pairs.ndim != 1:
+        raise damaged(run, f"{name} holds {pairs.dtype} of shape {pairs.shape}, not one record of (user_idx, "
+                           "movie_idx, rating, timestamp) for each pair an update added")
+    if not pairs.size:
+        return pairs
+    u, m = np.asarray(pairs["user_idx"]), np.asarray(pairs["movie_idx"])
+    if int(u.min()) < 0 or int(u.max()) >= n_users or int(m.min()) < 0 or int(m.max()) >= n_movies:
+        raise damaged(run, f"{name} holds user or movie rows outside the run's {n_users:,} users and "
+                           f"{n_movies:,} movies")
+    for col in ("rating", "timestamp"):
+        if np.isinf(np.asarray(pairs[col])).any():
+            raise damaged(run, f"{name} holds a {col} that is no finite number")
+    key = u * np.int64(n_movies) + m
+    if np.unique(key).size != key.size:
+        raise damaged(run, f"{name} holds a pair twice")
+    if seen is not None:
+        ptr, idx = seen
+        users = np.unique(u)
+        starts, ends = np.asarray(ptr[users], np.int64), np.asarray(ptr[users + 1], np.int64)
+        sizes = ends - starts
+        at = np.repeat(starts - np.r_[0, np.cumsum(sizes)[:-1]], sizes) + np.arange(int(sizes.sum()))
+        held = np.repeat(users, sizes) * np.int64(n_movies) + np.asarray(idx[at], np.int64)
+        if not np.isin(key, held).all():
+            raise damaged(run, f"{name} holds a pair that is not among its user's seen movies (seen_indices.npy)")
+    return pairs
 
 
 def _outside(values: np.ndarray, low: float, strict: bool = False) -> bool:

@@ -95,6 +95,10 @@ def test_the_orders_by_hand():
     u = _rated([3, 1, 5, 4], [2, 5, np.nan, np.nan], [30, 10, np.nan, np.nan], [0, 1, 4, 3])
     assert u.movies[hist.order(u, "time", titles + ["z"])].tolist() == [5, 3, 1, 4]
     assert u.movies[hist.order(u, "rating", titles + ["z"])].tolist() == [1, 3, 4, 5]
+    # an update's row with its file's time and rating (run_layout.UPDATE_PAIRS) is placed by them among the others
+    u = _rated([3, 1, 5, 4, 6], [2, 5, np.nan, np.nan, 3], [30, 10, np.nan, np.nan, 20], [0, 1, 4, 3, 4])
+    assert u.movies[hist.order(u, "time", titles + ["z", "y"])].tolist() == [5, 3, 6, 1, 4]
+    assert u.movies[hist.order(u, "rating", titles + ["z", "y"])].tolist() == [1, 6, 3, 4, 5]
 
 
 def test_with_updates_by_hand():
@@ -112,6 +116,14 @@ def test_with_updates_by_hand():
     got = hist.with_updates(r, np.array([0, 1, 2, 3, 4]), hist.PARTS, solved=np.array([0, 2, 4]))
     assert got.movies.tolist() == [0, 1, 2, 3, 6, 2, 3, 4] and got.parts.tolist() == [0, 1, 3, 2, 2, 4, 4, 4]
     assert hist.with_updates(r, np.array([0, 1, 2]), ("update",), solved=np.array([0, 1])).movies.tolist() == []
+    # given (the user's update pairs as the files gave them): each update row's rating and time, NaN where none was
+    # given or the movie is not among them (an update before they were kept)
+    given = (np.array([9, 4, 2]), np.array([2.0, 1.0, np.nan]), np.array([np.nan, 15.0, 25.0]))
+    got = hist.with_updates(r, np.array([0, 1, 2, 3, 4]), hist.PARTS, solved=np.array([2]), given=given)
+    assert got.movies[-3:].tolist() == [2, 3, 4] and got.parts[-3:].tolist() == [4, 4, 4]
+    np.testing.assert_array_equal(got.ratings[-3:], [np.nan, np.nan, 1.0])
+    np.testing.assert_array_equal(got.times[-3:], [25.0, np.nan, 15.0])
+    assert got.ratings[:5].tolist()[:2] == [4, 3]  # the dataset's rows as they were
 
 
 def test_parts():
@@ -468,9 +480,12 @@ def test_similar_users_of_a_run_are_its_vectors_cosines(tiny):
 
 def test_an_updated_runs_history_lists_the_updates_movies(tiny, tmp_path):
     """After update-users gave user 1 two movies it never rated and one of its test split, its history lists the
-    three as 'update' rows (no rating or time: the run keeps the movies, not the file's ratings), first newest
-    first, the test movie also as its test row; its rows but the test ones are what similar-users' 'rated' counts
-    (a red team: history read the dataset alone, and no longer matched it); user 2's history is unchanged."""
+    three as 'update' rows with the ratings and times the file gave (run_layout.UPDATE_PAIRS: a user coming from
+    implicit's partial_fit_users expects what it gave; they were blank), placed by their times among the dataset's
+    rows, the test movie also as its test row; its rows but the test ones are what similar-users' 'rated' counts
+    (a red team: history read the dataset alone, and no longer matched it); user 2's history is unchanged. A second
+    update, a file of likes without ratings or times, gives user 2 update rows without either (first, newest), and
+    keeps user 1's."""
     from embedrec.serve.similar_users import co_rated
 
     cfg, ds, _, m = tiny
@@ -480,26 +495,52 @@ def test_an_updated_runs_history_lists_the_updates_movies(tiny, tmp_path):
     rated = set(_ratings().query("user_id == 1").movie_id)
     new = [mv for mv in range(1, N_MOVIES + 1) if mv not in rated][:2]
     test = next(mv for (u, mv), s in split.items() if u == 1 and s == "test")
+    # newest of all, between the user's rows at +60 and +120, older than every row of the dataset
+    given = {new[0]: (5.0, T0 + 10**6), new[1]: (2.0, T0 + 10_090), test: (4.0, T0)}
     since = tmp_path / "since.csv"
-    since.write_text("user_id,movie_id,rating\n" + "".join(f"1,{mv},4\n" for mv in (*new, test)))
+    since.write_text("user_id,movie_id,rating,timestamp\n" + "".join(f"1,{mv},{r:g},{t}\n"
+                                                                     for mv, (r, t) in given.items()))
     before = {u: list(er.open(run).history(u).to_rows()) for u in (1, 2)}
     assert er.update_users(run, since)["pairs"] == 3
     with er.open(run) as up:
         h = up.history(1)
-        assert list(h.splits[:3]) == ["update"] * 3 and sorted(h.movie_ids[:3].tolist()) == sorted([*new, test])
-        assert np.isnan(h.ratings[:3]).all() and np.isnan(h.timestamps[:3]).all()
+        ups = [i for i, s in enumerate(h.splits) if s == "update"]
+        assert sorted(h.movie_ids[ups].tolist()) == sorted(given)
+        assert {int(mv): (r, t) for mv, r, t in zip(h.movie_ids[ups], h.ratings[ups], h.timestamps[ups])} == given
+        assert ups[0] == 0 and ups[-1] == len(h) - 1 and 0 < ups[1] < len(h) - 1  # by time, among the others
+        assert h.timestamps[ups[1] - 1] > T0 + 10_090 > h.timestamps[ups[1] + 1]
         assert [r for r in h.to_rows() if r["split"] != "update"] == before[1]
         assert list(up.history(2).to_rows()) == before[2]
-        assert list(up.history(1, splits=["update"]).movie_ids) == list(h.movie_ids[:3])
-        # the frame's ratings are float64 with NaN, the update's rows alone too (a notebook review: object dtype
-        # holding None there, float64 in the whole history)
+        assert list(up.history(1, splits=["update"]).movie_ids) == [new[0], new[1], test]
         for frame in (up.history(1, splits=["update"]).to_frame(), h.to_frame()):
-            assert frame.rating.dtype == np.float64 and frame.rating.isna().sum() == 3, frame.rating
+            assert frame.rating.dtype == np.float64 and frame.rating.isna().sum() == 0, frame.rating
         held = up.history(1, splits=["train", "valid", "rated_below", "update"])
         e = up.engine
         row = int(e.users.rows([1])[0][0])
         assert co_rated(e, int(e.users.rows([2])[0][0]), np.array([row]))[0].tolist() == [len(held)]
         assert len(held) == len(h) - list(h.splits).count("test")
+    r = _cli("history", "--run", run, "--user", 1, "--split", "update", "--format", "csv", "--no-header")
+    assert r.exit_code == 0 and r.stdout.splitlines()[0].endswith(f",5,{_utc(T0 + 10**6)},update"), r.stdout
+    likes = [mv for mv in range(1, N_MOVIES + 1) if mv not in set(_ratings().query("user_id == 2").movie_id)][:2]
+    (tmp_path / "likes.csv").write_text("user_id,movie_id\n" + "".join(f"2,{mv}\n" for mv in likes))
+    assert er.update_users(run, tmp_path / "likes.csv")["pairs"] == 2
+    with er.open(run) as up:
+        h = up.history(2)
+        assert list(h.splits[:2]) == ["update"] * 2 and sorted(h.movie_ids[:2].tolist()) == likes
+        assert np.isnan(h.ratings[:2]).all() and np.isnan(h.timestamps[:2]).all()
+        assert [r for r in h.to_rows() if r["split"] != "update"] == before[2]
+        h1 = up.history(1, splits=["update"])
+        assert h1.ratings.tolist() == [5.0, 2.0, 4.0] and h1.timestamps.tolist() == [T0 + 10**6, T0 + 10_090, T0]
+    # a re-sealed edit of the file is refused as verify refuses it (verify.check_update_pairs)
+    from embedrec.run_publish import _record_checksums
+
+    folder = Path(os.path.realpath(run / "current"))
+    pairs = np.load(folder / "update_pairs.npy")
+    pairs["movie_idx"][0] = 10**6
+    np.save(folder / "update_pairs.npy", pairs)
+    _record_checksums(folder)
+    with er.open(run) as up, pytest.raises(ArtifactError, match=r"update_pairs.npy holds user or movie rows outside"):
+        up.history(1)
     assert len(m.history(1, splits=["update"])) == 0  # the run not updated: none
 
 

@@ -288,6 +288,19 @@ def test_a_second_update_composes(runs, tmp_path):
     manifest = json.loads((one / "current" / "manifest.json").read_text())
     assert [u["pairs"] for u in manifest["updates"]] == [12, 9]
     assert manifest["updates"][1]["before"] == done["model_folder"] != os.readlink(one / "current")
+    # the pairs as the files gave them (run_layout.UPDATE_PAIRS): the second update's after the first's, the
+    # pairs one file with both gives; carried over by index rebuild as they are
+    got, both = (np.load(r / "current" / "update_pairs.npy") for r in (one, two))
+    with er.open(one) as m:
+        rows = {u: int(m.engine.users.rows([u])[0][0]) for u in users}
+        key = [(rows[u], int(m.engine.movie_rows([i])[0][0])) for u, i, _ in first]
+    assert got.shape == (21,) and sorted(zip(got["user_idx"][:12].tolist(), got["movie_idx"][:12].tolist())) == \
+        sorted(key)
+    assert sorted(zip(got["user_idx"].tolist(), got["movie_idx"].tolist())) == \
+        sorted(zip(both["user_idx"].tolist(), both["movie_idx"].tolist()))
+    assert (got["rating"] == 1).all() and np.isnan(got["timestamp"]).all()  # (no timestamp column)
+    assert invoke("index", "rebuild", "--run", one).exit_code == 0 and invoke("verify", one).exit_code == 0
+    assert np.load(one / "current" / "update_pairs.npy").tobytes() == got.tobytes()
     with er.open(one) as m:
         for u in users:
             top = int(m.recommend(u, k=1).movie_ids[0][0])
@@ -424,7 +437,28 @@ RESEALED = {  # a re-sealed run's edit the checksums pass: the file, the edit, w
                     "(user_factors.npy int32, movie_factors.npy float32)",
                     lambda run, u: [["recommend", "--run", run, "--user", u], ["evaluate", "--run", run],
                                     ["export", "--run", run, "--topk-all", run.parent / "top.csv"]]),
+    # (an updated run's: _served) two users' update pairs given each other's movies, which neither has seen;
+    # history reads it too (tests/test_history.py: this run's dataset is in memory)
+    "update pairs unseen": ("update_pairs.npy", lambda a: _swapped_users(a), "update_pairs.npy holds a pair that is "
+                            "not among its user's seen movies (seen_indices.npy)", lambda run, u: []),
 }
+
+
+def _swapped_users(a):
+    a = a.copy()
+    a["user_idx"] = a["user_idx"][::-1].copy()
+    return a
+
+
+def _served(runs, tmp_path: Path, name: str) -> Path:
+    """A copy of the 'taste' run; where ``name`` is update_pairs.npy, updated first: users 2 and 40 each given a
+    movie neither has seen (update-users writes the file)."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    if name == "update_pairs.npy":
+        with er.open(run) as m:
+            both = [i for i in fresh_movies(m, 2, 50) if i in set(fresh_movies(m, 40, 50))][:2]
+        er.update_users(run, write_ratings(tmp_path / "first.csv", [(2, both[0], 1), (40, both[1], 1)]))
+    return run
 
 
 @pytest.mark.parametrize("case", sorted(RESEALED))
@@ -442,7 +476,7 @@ def test_verify_and_update_users_check_a_resealed_runs_arrays_as_its_readers_do(
     from embedrec.run_publish import _record_checksums
 
     name, edit, what, readers = RESEALED[case]
-    run = copy_run(runs["taste"], tmp_path / "run")
+    run = _served(runs, tmp_path, name)
     folder = Path(os.path.realpath(run / "current"))
     np.save(folder / name, edit(np.load(folder / name)))
     _record_checksums(folder)
@@ -498,6 +532,14 @@ RESEALED_READERS = {  # session 52's red team: a re-sealed edit verify passed or
                                 "run '{folder}': solve_weights.npy does not hold one finite weight >= 0 for each of "
                                 "the {seen:,} seen pairs; {fix}",
                                 lambda run, u: [["recommend", "--run", run, "--user", u, "--explain"]]),
+    # an updated run's (_served): history reads it too (tests/test_history.py: this run's dataset is in memory)
+    "update pairs as floats": ("update_pairs.npy", lambda a: np.zeros(a.shape[0]),
+                               "run '{folder}': update_pairs.npy holds float64 of shape (2,), not one record of "
+                               "(user_idx, movie_idx, rating, timestamp) for each pair an update added; {fix}",
+                               lambda run, u: []),
+    "an update pair's user row": ("update_pairs.npy", _set(0, (10**6, 0, 1.0, 0.0)),
+                                  "run '{folder}': update_pairs.npy holds user or movie rows outside the run's "
+                                  "{users:,} users and {movies:,} movies; {fix}", lambda run, u: []),
 }
 
 
@@ -515,7 +557,7 @@ def test_verify_update_users_and_index_rebuild_refuse_what_a_reader_refuses(runs
     from embedrec.run_publish import _record_checksums
 
     name, edit, what, readers = RESEALED_READERS[case]
-    run = copy_run(runs["taste"], tmp_path / "run")
+    run = _served(runs, tmp_path, name)
     folder = Path(os.path.realpath(run / "current"))
     np.save(folder / name, edit(np.load(folder / name)))
     _record_checksums(folder)
@@ -764,6 +806,8 @@ def test_ratings_below_min_rating_and_counts(other_runs, tmp_path, caplog):
         got = {int(e.movie_ids[r]): float(x) for r, x in zip(seen, w)}
         latest = 1 + e.training_ratings["solve"]["recency"]
         assert got[a] == pytest.approx((1 + np.log(3)) * latest, rel=1e-6) and got[b] == pytest.approx(latest)
+        given = np.load(run / "current" / "update_pairs.npy")  # a count is what a click log gives: kept
+        assert {int(e.movie_ids[r]): v for r, v in zip(given["movie_idx"], given["rating"].tolist())} == {a: 3, b: 1}
         res = m.recommend(7, k=20)
         assert list(res.movie_ids[0]) == list(per_request.movie_ids[0])
         np.testing.assert_allclose(res.scores[0], per_request.scores[0], rtol=1e-5)

@@ -4,8 +4,9 @@ dataset it is in: the ``train``, ``valid`` or ``test`` split, or ``rated_below``
 data.min_rating, or a movie the k-core filter dropped that data.keep_unrated_movies kept; the dataset keeps no
 rating or time of those; for a user the cleaning left out, whose every rating was below data.min_rating, its
 movies in rated_below_unknown.parquet, by its id); and, on a run ``embedrec update-users`` updated, ``update``: a
-movie an update gave the user (:func:`with_updates`). :func:`user_history`: the rows ``Model.history`` wraps in a
-History, its arguments checked.
+movie an update gave the user, with the rating and time its file gave (:func:`with_updates`,
+run_layout.UPDATE_PAIRS). :func:`user_history`: the rows ``Model.history`` wraps in a History, its arguments
+checked.
 
 The run keeps only which movies each user was trained on (seen_*.npy), not the ratings, times or the test split,
 so these are read from the dataset's Parquet files, each checked against the SHA-256 its manifest lists, through
@@ -102,12 +103,29 @@ def user_history(engine, user, *, splits, sort: str | None, k: int | None, datas
     if updated:  # the movies update-users gave the user: its seen ones in the run that the dataset lacks (a
         # trained user's rated_below movies stay out of its solve, as training left them, whatever an update
         # gives: only an added user's solve is read for them)
-        rated = with_updates(rated, e.seen(row), parts, _solved(e, row, rated) if row >= users else None)
+        rated = with_updates(rated, e.seen(row), parts, _solved(e, row, rated) if row >= users else None,
+                             given_pairs(e, row))
     if sort == "time" and rated.times is None:
         raise UsageError(f"«--sort time|sort='time'»: dataset '{folder}' has no times (it was ingested without a "
                          "timestamp column); sort by «--sort rating|sort='rating'» or «--sort title|sort='title'»")
     listed = order(rated, sort or ("time" if rated.times is not None else "rating"), e.titles)
     return user_id, rated, listed[:k]
+
+
+def given_pairs(engine, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(movie rows, ratings, times) of the pairs update-users gave user ``row`` as its files gave them
+    (run_layout.UPDATE_PAIRS, checked as verify checks it: verify.check_update_pairs), each NaN where none was
+    given; None where the run keeps no such file (not updated, or updated before the file was kept)."""
+    from embedrec.run_layout import UPDATE_PAIRS
+    from embedrec.verify import check_update_pairs
+
+    run = engine.run
+    got = run.array(UPDATE_PAIRS, optional=True) if run is not None else None
+    if got is None:
+        return None
+    check_update_pairs(run, got, int(run.manifest["n_users"]), engine.factors.n_movies)
+    mine = got[got["user_idx"] == row]
+    return mine["movie_idx"].astype(np.int64), mine["rating"].astype(np.float64), mine["timestamp"].astype(np.float64)
 
 
 def _solved(engine, row: int, rated: Rated) -> np.ndarray | None:
@@ -175,13 +193,15 @@ def _read(folder: Path, path: Path, row: int, parts, fingerprint, run_name: str,
                  times.astype(np.float64), which, manifest.get("repeats") == "sum", path)
 
 
-def with_updates(rated: Rated, seen: np.ndarray, parts: tuple[str, ...], solved: np.ndarray | None = None) -> Rated:
+def with_updates(rated: Rated, seen: np.ndarray, parts: tuple[str, ...], solved: np.ndarray | None = None,
+                 given: tuple | None = None) -> Rated:
     """``rated`` (read with every part of SEEN_PARTS) with an ``update`` row for each movie of ``seen`` (the
     user's seen movies in the run update-users updated) that none of those parts holds: a movie an update gave the
     user, since a trained run's seen pairs are exactly those of SEEN_PARTS (for a user an update added, the
-    ``rated_below`` ones the dataset's cleaning kept of it, read by its id). Its rating and time are NaN: the run
-    keeps which movies an update added and their weights in the solve, not the file's ratings or times. Then only
-    the rows of ``parts``. A movie of the test split given again in an update is both a ``test`` row and an
+    ``rated_below`` ones the dataset's cleaning kept of it, read by its id). Its rating and time are the file's
+    (``given``: the user's (movie rows, ratings, times) the run keeps, :func:`given_pairs`), NaN where the file
+    gave none or the run does not keep them (``given`` None, or a movie not in it: a run updated before they were
+    kept). Then only the rows of ``parts``. A movie of the test split given again in an update is both a ``test`` row and an
     ``update`` one: the model has seen it (what evaluate counts); so is a ``rated_below`` movie among ``solved``
     (the seen movies in the user's solve, weight above 0; None: not known), which training never solves on: an
     added user's rating of a movie it had rated below data.min_rating, now one the model learns from."""
@@ -189,12 +209,17 @@ def with_updates(rated: Rated, seen: np.ndarray, parts: tuple[str, ...], solved:
         (rated.parts == PARTS.index(BELOW))
     held = rated.movies[np.isin(rated.parts, [PARTS.index(p) for p in SEEN_PARTS]) & ~below]
     new = np.setdiff1d(np.asarray(seen, np.int64), held)
-    nan = np.full(new.size, np.nan)
+    ratings, when = np.full(new.size, np.nan), np.full(new.size, np.nan)
+    if given is not None and new.size and given[0].size:
+        order = np.argsort(given[0], kind="stable")
+        at = np.minimum(np.searchsorted(given[0][order], new), order.size - 1)
+        hit = given[0][order[at]] == new
+        ratings[hit], when[hit] = given[1][order[at[hit]]], given[2][order[at[hit]]]
     movies = np.concatenate([rated.movies, new])
     which = np.concatenate([rated.parts, np.full(new.size, PARTS.index(UPDATE), np.int8)])
     keep = np.isin(which, [PARTS.index(p) for p in parts])
-    times = None if rated.times is None else np.concatenate([rated.times, nan])[keep]
-    return Rated(movies[keep], np.concatenate([rated.ratings, nan])[keep], times, which[keep], rated.counts,
+    times = None if rated.times is None else np.concatenate([rated.times, when])[keep]
+    return Rated(movies[keep], np.concatenate([rated.ratings, ratings])[keep], times, which[keep], rated.counts,
                  rated.dataset)
 
 
@@ -288,8 +313,9 @@ def order(rated: Rated, sort: str, titles: list) -> np.ndarray:
     """The positions of ``rated``'s rows in ``sort`` order: 'time' newest first, 'rating' highest first (equal ones
     newest first), 'title' A to Z (case and accents aside, as titles are matched; untitled movies last); then by split
     (train, valid, test, rated_below, update) and movie row, so the order never depends on the files' row order; rows
-    without a time or rating after those with one, but for 'time' an update's rows, which have none and came after
-    every row of the dataset: those first."""
+    without a time or rating after those with one, but for 'time' an update's rows without a time (its file had
+    none, or the run was updated before it kept them), which came after every row of the dataset: those first. An
+    update's row with its file's time is placed by it, among the dataset's."""
     from embedrec.serve.catalogue import fold_title
 
     n = rated.movies.size
