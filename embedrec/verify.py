@@ -79,7 +79,7 @@ def verify_path(path: str | Path) -> dict:
     check_seal(manifest, folder / "manifest.json", f"{what} manifest", fix, what)
     check_fields(manifest, RUN_FIELDS if what == "run" else FIELDS, folder / "manifest.json", f"{what} manifest", fix)
     if what == "run":  # the records the readers take on trust (load_run checks them too)
-        from embedrec.serve.foldin import checked_training_ratings
+        from embedrec.run_checks import checked_training_ratings
 
         check_updates(manifest, folder / "manifest.json", fix)
         checked_training_ratings(manifest.get("training_ratings"), str(folder / "manifest.json"))

@@ -8,11 +8,10 @@ import shlex
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, NotFoundError, UsageError, marked, shorten
-from embedrec.fsutil.integrity import finite
+from embedrec.errors import NotFoundError, UsageError, marked, shorten
 from embedrec.model.factors import Factors
 from embedrec.run import Run
-from embedrec.serve import prior
+from embedrec.run_checks import checked_training_ratings  # noqa: F401 (read here by serving and tests)
 from embedrec.serve.catalogue import Catalogue
 
 log = logging.getLogger("embedrec")
@@ -21,73 +20,6 @@ log = logging.getLogger("embedrec")
 # movies told in order, 1 + this x position (0 oldest, 1 latest). Chosen on the validation users of
 # benchmarks/newusers.py's time protocol (ML-100K users held out of training, each telling its earliest 80%;
 # 5 seeds): valid NDCG@10 0.2162 at 2, 0.2203 at 4, 0.2201 at 8, 0.2136 at 16 (BENCHMARKS.md, session 16).
-
-
-# training_ratings.solve's numbers: (key, lowest, highest) each, finite; what training.als.user_solve and
-# trained.fold_in_solve write, within the config's own bounds (train.als_*: 0-1000)
-_SOLVE_KEYS = {"als": (("a0", 0.0, 1000.0), ("user_unobserved", 0.0, 1000.0), ("reg", 0.0, 1000.0),
-                       ("reg_exponent", 0.0, 2.0), ("recency", 0.0, 1000.0), ("trend", 0.0, 1000.0),
-                       ("trend_activity", 0.0, 4.0), ("trend_n0", 1e-12, None)),
-               "softmax": (("l2", 0.0, None),)}
-
-
-# a solve recorded before these were: its fits had none (trend_n0 is read only where trend_activity > 0)
-_SOLVE_LATER = {"als": {"recency": 0.0, "trend": 0.0, "trend_activity": 0.0, "trend_n0": 1.0}}
-
-
-def checked_training_ratings(value, where: str) -> dict:
-    """A run manifest's ``training_ratings`` ({"min_rating", "rating_weight", "solve"}) as the fold-in reads it,
-    or ArtifactError naming the first value no embedrec run writes (a manifest edited and sealed again): a
-    missing or non-finite number, a negative weight, an unknown solve. ``where``: the manifest, for the
-    message."""
-    def bad(key: str, v, want: str) -> ArtifactError:
-        said = "is missing" if want == "missing" else f"is {shorten(repr(v), 40)}, {want}"
-        return ArtifactError(f"run manifest '{where}': training_ratings{'.' + key if key else ''} {said}; the file was "
-                             "edited: restore the run or train again")
-
-    def number(key: str, v, lo: float | None, hi: float | None, none_ok: bool = False):
-        if v is None and none_ok:
-            return None
-        if not finite(v):  # (an integer past float's range too: np.isfinite's TypeError, a red team)
-            raise bad(key, v, "not a finite number")
-        if lo is not None and v < lo or hi is not None and v > hi:
-            raise bad(key, v, f"outside {lo:g}-{hi:g}" if hi is not None else f"below {lo:g}")
-        return float(v)
-
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise bad("", value, "not a mapping")
-    out = dict(value)
-    out["min_rating"] = number("min_rating", value.get("min_rating"), None, None, none_ok=True)
-    out["rating_weight"] = number("rating_weight", value.get("rating_weight", 0.0), 0.0, None)
-    if "count_weight" in value:  # a model trained on counts (data.repeats=sum; runs before it have none)
-        out["count_weight"] = number("count_weight", value["count_weight"], 0.0, None)
-    solve = value.get("solve")
-    if solve is None:
-        return out
-    if not isinstance(solve, dict):
-        raise bad("solve", solve, "not a mapping")
-    kind = solve.get("loss")
-    if not isinstance(kind, str) or kind not in _SOLVE_KEYS:  # (a list or a mapping: no key of _SOLVE_KEYS, a red
-        raise bad("solve.loss", kind, "not a solve embedrec writes (als or softmax)")  # team's TypeError)
-    solve = {**_SOLVE_LATER.get(kind, {}), **solve}  # keys a run of an earlier embedrec did not write yet
-    missing = [k for k, _, _ in _SOLVE_KEYS[kind] if k not in solve]
-    if missing:
-        raise bad(f"solve.{missing[0]}", "missing", "missing")
-    out["solve"] = {"loss": kind, **{k: number(f"solve.{k}", solve.get(k), lo, hi)
-                                     for k, lo, hi in _SOLVE_KEYS[kind]}}
-    if kind == "als" and out["solve"]["a0"] * out["solve"]["user_unobserved"] + out["solve"]["reg"] <= 0:
-        raise bad("solve", solve, "with no unobserved weight and no L2 (a singular solve)")
-    if kind == "als" and "newuser_prior" in solve:  # serve.prior's weights (a run before session 53 has none: 0)
-        table = solve["newuser_prior"]
-        if isinstance(table, list) and len(table) == len(prior.TOLD):
-            out["solve"]["newuser_prior"] = [number("solve.newuser_prior", w, 0.0, 1000.0) for w in table]
-        elif isinstance(table, list):
-            raise bad("solve.newuser_prior", table, f"not {len(prior.TOLD)} weights")
-        else:
-            out["solve"]["newuser_prior"] = number("solve.newuser_prior", table, 0.0, 1000.0)
-    return out
 
 
 def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
