@@ -572,8 +572,8 @@ def update_users(run_dir: str | Path | None = None, ratings: str | Path | None =
     ``recommend``, ``export --topk-all`` and ``explain`` serve them (implicit's ``partial_fit_users``;
     ``Model.recommend_new(user=...)`` is the same re-solve for one request, writing nothing). A user the run does
     not know is added (n_users grows), its vector the one ``recommend_new(rated=...)`` folds in from the same
-    ratings; ``new_users=False`` refuses such a file instead (``NotFoundError``). An als run only (one process's
-    train records the weights it needs); a rating of an unknown movie is left out with a warning, or refused with
+    ratings; ``new_users=False`` refuses such a file instead (``NotFoundError``). An als run only (its train, in one
+    process or on ranks, records the weights it needs); a rating of an unknown movie is left out with a warning, or refused with
     ``strict=True``. Under the run's writer lock (``Busy`` while another writer holds it); a Model opened before
     keeps answering from the folder it opened. Returns the ``updates`` record the manifest gains (its
     ``model_folder``: None where the file adds nothing, and nothing is published)."""

@@ -255,8 +255,8 @@ class Model:
         holds beyond that exact solve), so that the parts add up to the score ``predict`` gives (as implicit's
         ``explain``; Hu, Koren & Volinsky 2008). An als model's (the default), and an explicit model's new user's
         (a ridge solve: its bias is mu + b_m, and a predicted rating's clip to the scale is a part of its own,
-        ``clip``); UsageError for another, whose scores have no such split; a known user's needs the run to record its users' solve (a one-process
-        ``train`` of this version does; ArtifactError, saying so, where the run does not), a new user's never
+        ``clip``); UsageError for another, whose scores have no such split; a known user's needs the run to record its users' solve (a
+        ``train`` of this version does, in one process or on ranks; ArtifactError, saying so, where the run does not), a new user's never
         does. ``prior``: a new user's popularity prior, as :meth:`recommend_new` takes it."""
         return models_scores.explain(self, user, movie, n, liked=liked, rated=rated, ordered=ordered,
                                      strict=strict, prior=prior)

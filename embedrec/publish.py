@@ -139,9 +139,11 @@ def publish_from_ranks(g: Group, cfg: Config, shard: Shard, path: Path, result, 
                  fingerprint=manifest.get("fingerprint", ""),
                  rated_below=read_rated_below(folder, manifest, len(users), len(movies)),
                  rated_below_unknown=read_rated_below_unknown(folder, manifest, len(movies)))
+    # the pairs gathered, without their ratings or times: an als run's solve weights come from its ranks, in
+    # ``published``'s arrays (shard_als.solve_weights)
     model = TrainedModel(cfg, ds, published(ds), metrics, model_record(cfg, result, refit, ranks=g.world),
                          state_bytes(result.model) if state_dict else None, result.history, result, solve,
-                         weights_known=False)  # the pairs gathered, without their ratings or times
+                         weights_known=False)
     metrics = publish_trained(model, Path(cfg.run.dir), resume)
     g.barrier()
     return metrics

@@ -41,8 +41,8 @@ UNKNOWN_RATED = ("unknown_user_ids", "unknown_indptr", "unknown_movies")
 # an als run's users' final solve, which explanations split a known user's score by (serve.explain): each seen
 # pair's confidence weight in that solve (float32, aligned with seen_indices.npy; 0 where the pair was seen but
 # not trained on), and each user's divisor of its solved vector (float32; training.trend's scale, written where
-# the run adds recent popularity). Written by a one-process train; runs before them, and the torchrun trainers',
-# explain new users only
+# the run adds recent popularity). Written by train, in one process or on ranks (each rank its users' weights:
+# shard_als.solve_weights); runs trained before them explain new users only
 SOLVE_WEIGHTS, USER_SCALE = "solve_weights", "user_scale"
 # the manifest's records of `embedrec update-users` (user_update.py), oldest first: each the ratings file (its path,
 # SHA-256 and rows), the run's users re-solved (``users``) and the users it added (``users_added``, new rows at the

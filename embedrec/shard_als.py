@@ -508,8 +508,10 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
 
 def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, resume: bool = False, z=None) -> dict:
     """Rank 0 assembles the tables and publishes the run as one process would (publish.publish_from_ranks; artifacts.py's
-    single-file artifacts: at 100M users that is rank 0's memory, see docs/scaling.md)."""
+    single-file artifacts: at 100M users that is rank 0's memory, see docs/scaling.md), the users' solve weights
+    included (:func:`solve_weights`, each rank's, gathered as the tables are)."""
     from embedrec.publish import publish_from_ranks
+    from embedrec.run_layout import SOLVE_WEIGHTS
     from embedrec.trained import fold_in_solve
     from embedrec.training.fit import factors
 
@@ -520,9 +522,11 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, re
     P = g.gather0(t.user.weight.detach().to(g.device))
     Q = g.gather0(t.movie.weight.detach().to(g.device))
     tu = g.gather0(torch.from_numpy(np.asarray(tr.user, dtype=np.int64)).to(g.device))  # the final fit's users
+    W = g.gather0(torch.from_numpy(solve_weights(shard, g.rank, cfg.train, solve)).to(g.device))  # in rank order
 
     def published(ds):  # rank 0: the gathered tables, a zero vector for each user the final fit did not train
         f = factors(SimpleModel(P.cpu(), Q.cpu()), result.unrated)
+        f[SOLVE_WEIGHTS] = W.cpu().numpy()  # the ranks' users one after the other: the run's seen CSR's order
         f = zero_untrained_users(f, trained_users(tu.cpu().numpy(), ds.n_users), False)
         if z is not None:  # popularity, as train_workflow.train_model serves it (training.trend)
             from embedrec.training.trend import activity, apply, typical_count
@@ -535,6 +539,28 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, re
 
     # no state_dict.pt, as one process's als: the factor arrays are all of it (`export --to torch` builds the module)
     return publish_from_ranks(g, cfg, shard, Path(cfg.data.prepared), result, metrics, refit, resume, published, solve=solve)
+
+
+def solve_weights(shard: Shard, rank: int, train_cfg, solve: dict) -> np.ndarray:
+    """This rank's part of the run's solve weights (run_layout.SOLVE_WEIGHTS): training.als.seen_weights of its
+    users, aligned with their rows of the seen CSR rank 0 writes (artifacts.serving_arrays: their train and
+    valid pairs and every pair rated below data.min_rating, the users [lo, hi) contiguous there). Rank 0 holds the
+    seen pairs without their ratings or times; the rank that owns a user holds all of that user's training rows in
+    file order (dist_data.route_to_users), so its recency positions are the one-process ones and the weights
+    equal one process's."""
+    from embedrec.data.dataset import Interactions
+    from embedrec.sparse import csr
+    from embedrec.training.als import rows_seen_weights
+
+    lo, hi = shard.u_range(rank)
+    pairs = [(p.user, p.movie) for p in (shard.splits[s] for s in ("train", "valid") if s in shard.splits)]
+    if shard.below is not None:
+        pairs.append(shard.below)
+    seen = csr(np.concatenate([u for u, _ in pairs]).astype(np.int64) - lo,
+               np.concatenate([m for _, m in pairs]), hi - lo)
+    tr = shard.splits["train"]  # the final fit's rows (train+valid after a refit)
+    mine = Interactions(tr.user.astype(np.int64) - lo, tr.movie, tr.rating, tr.timestamp)
+    return rows_seen_weights(mine, shard.manifest, shard.n_movies, train_cfg, solve, seen)
 
 
 class SimpleModel:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from embedrec.argcheck import choice_arg, device_arg
 from embedrec.argcheck import flag as flag_arg
-from embedrec.errors import UsageError, shorten
+from embedrec.errors import TrainingError, UsageError, shorten
 from embedrec.model.factors import IMPLICIT_MOVIE, Factors
 from embedrec.models import Model
 from embedrec.run_layout import SOLVE_WEIGHTS, USER_SCALE
@@ -80,7 +80,8 @@ class TrainedModel(Model):
     ``metrics`` are what ``embedrec train`` prints; ``dataset`` the Dataset it was trained on (train+valid merged
     when refit); ``config`` the Config; ``result`` the FitResult (the torch model is ``result.model``).
     ``weights_known``: ``ds`` holds the ratings and times the final fit weighed (the one-process train), so an als
-    model records its users' solve weights (run_layout.SOLVE_WEIGHTS); the torchrun trainers' gathered pairs do not."""
+    model records its users' solve weights (run_layout.SOLVE_WEIGHTS); the torchrun trainers' gathered pairs do not,
+    and their ranks bring those weights in ``f`` (shard_als.solve_weights), aligned with ``ds``'s seen CSR."""
 
     def __init__(self, cfg: Config, ds: Dataset, f: dict, metrics: dict, extra: dict, state_bytes: bytes, history: list,
                  result=None, solve: dict | None = None, weights_known: bool = True):
@@ -110,6 +111,10 @@ class TrainedModel(Model):
 
             f = {**f, SOLVE_WEIGHTS: seen_weights(ds, cfg.train, solve, (arrays["seen_indptr"],
                                                                          arrays["seen_indices"]))}
+        elif f.get(SOLVE_WEIGHTS) is not None and len(f[SOLVE_WEIGHTS]) != len(arrays["seen_indices"]):
+            raise TrainingError(f"the ranks' solve weights ({len(f[SOLVE_WEIGHTS]):,}) do not align with the "
+                                f"{len(arrays['seen_indices']):,} seen pairs the run serves; this is a bug: please "
+                                "report it")
         self._f, self._extra, self._state_bytes, self._history = f, extra, state_bytes, history
         explicit = cfg.model.objective == "explicit"
         fac = Factors.from_dict(f, explicit, ds.manifest.get("rating_scale"))

@@ -612,6 +612,42 @@ def test_two_ranks_choose_the_recency_one_process_chooses(synth_dir, tmp_path):
     assert _solve(two) == pytest.approx(one_solve, abs=1e-12) and one_solve["recency"] == m1["selection"]["als_recency"]
 
 
+@pytest.mark.parametrize("refit", ["true", "false"])  # without a refit, valid's pairs are seen but weigh 0
+def test_two_ranks_record_the_users_solve_one_process_records(synth_dir, tmp_path, refit):
+    """The ranks' run records its users' solve weights (solve_weights.npy: each rank's users', gathered by rank 0)
+    equal to one process's, rating, recency and below-min_rating weights alike, so that a known user's explanation,
+    its re-solve per request and update-users take it as they take one process's (each refused it before, saying
+    to train again in one process)."""
+    import embedrec as er
+
+    prepared = tmp_path / "prepared"
+    er.ingest(str(synth_dir[0]), load_config(None, [f"data.prepared={prepared}", "split.method=user_time",
+                                                    "data.min_rating=2"]))
+    extra = ["train.als_recency=2", "train.als_rating_weight=1", "train.als_reg=0.05",  # no selection: one fit
+             f"train.refit={refit}"]
+    one, two = tmp_path / "one", tmp_path / "two"
+    _torchrun(["train", *_sets(_overrides(prepared, two, 2) + extra), "-q"], tmp_path)
+    _plain(prepared, one, 2, extra=extra)
+    w1, w2 = (np.load(r / "current" / "solve_weights.npy") for r in (one, two))
+    assert (w1 == 0).any() and len(np.unique(w1)) > 100  # pairs rated below 2, and weights that differ
+    np.testing.assert_array_equal(w2, w1)
+    with er.open(one) as m1, er.open(two) as m2:
+        e = m1.engine
+        user = e.users.raw(5)
+        new = [e.movies.raw(r) for r in np.setdiff1d(np.arange(e.Q.shape[0]), e.seen(5))[:3]]
+        x1, x2 = m1.explain(user, new[0]), m2.explain(user, new[0])
+        assert x2.score == pytest.approx(x1.score, abs=1e-4) and x2.n_rated == x1.n_rated > 0
+        assert x2.contributions.sum() + x2.others + x2.bias + x2.prior + x2.remainder == pytest.approx(x2.score)
+        r1, r2 = m1.recommend_new(liked=new[:2], user=user, k=5), m2.recommend_new(liked=new[:2], user=user, k=5)
+        assert list(r2.movie_ids[0]) == list(r1.movie_ids[0])
+    since = tmp_path / "since.csv"
+    since.write_text("user_id,movie_id,rating\n" + "".join(f"{user},{mv},5\n" for mv in new))
+    for run in (one, two):
+        er.update_users(run, since)
+    f1, f2 = (np.load(r / "current" / "user_factors.npy") for r in (one, two))
+    np.testing.assert_allclose(f2, f1, atol=1e-4, rtol=0)
+
+
 def test_a_rank_that_ended_normally_waits_then_leaves_the_group(monkeypatch):
     """A rank that exited still in the process group could abort in teardown under load ("terminate called
     without an active exception", SIGABRT; 2 of 20 two-rank script runs). At exit, a rank whose program ended

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 import embedrec as er
 from embedrec.cli import main
 from embedrec.config import load_config
-from embedrec.errors import ArtifactError, NotFoundError, UsageError
+from embedrec.errors import ArtifactError, NotFoundError, TrainingError, UsageError
 from embedrec.model.factors import Factors
 from embedrec.models import Model
 from embedrec.serve import explain as ex
@@ -261,6 +261,21 @@ def test_the_seen_weights_align_in_blocks_as_in_one(als_runs, monkeypatch):
         np.testing.assert_array_equal(als.seen_weights(trained.dataset, trained.config.train,
                                                        m.engine.training_ratings["solve"], seen), whole)
         monkeypatch.undo()
+
+
+def test_solve_weights_brought_in_the_arrays_must_align_with_the_seen_pairs(als_runs):
+    """The torchrun trainers' rank 0 takes the solve weights its ranks gathered (weights_known=False, the weights in
+    the arrays): taken as they are, and a count other than the seen pairs' is a bug said in one line, not a run
+    whose explanations read another user's weights."""
+    trained, m = als_runs["weighted"]
+    w = trained._f["solve_weights"]
+    kept = er.TrainedModel(trained.config, trained.dataset, trained._f, trained.metrics, trained._extra, None, [],
+                           weights_known=False)
+    np.testing.assert_array_equal(kept.engine.solve_arrays()[0], w)
+    with pytest.raises(TrainingError, match=r"the ranks' solve weights \([\d,]+\) do not align with the [\d,]+ seen "
+                                            r"pairs the run serves; this is a bug"):
+        er.TrainedModel(trained.config, trained.dataset, {**trained._f, "solve_weights": w[:-1]}, trained.metrics,
+                        trained._extra, None, [], weights_known=False)
 
 
 def test_movies_rated_below_min_rating_are_seen_but_no_part_of_the_solve(als_runs):

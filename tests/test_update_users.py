@@ -767,7 +767,7 @@ def test_models_other_than_als_are_refused(other_runs, tmp_path):
         with pytest.raises(er.ArtifactError) as e:
             check_resolvable(m.engine, lasting=True)
     assert e.value.cli_message().endswith("so update-users can neither re-solve its users nor add new ones; train "
-                                          "the run again (one process), or answer a new user per request (recommend "
+                                          "the run again, or answer a new user per request (recommend "
                                           "--rated ...)")
 
 

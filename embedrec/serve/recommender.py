@@ -725,7 +725,7 @@ class Recommender:
     def solve_arrays(self) -> tuple[np.ndarray, np.ndarray | None] | None:
         """An als run's users' final solve (read once, on first use, and checked): each seen pair's weight in it
         (run_layout.SOLVE_WEIGHTS) and each user's divisor of the solved vector (run_layout.USER_SCALE, None where the run adds
-        no recent popularity); None where the run has none (an older run's, a torchrun trainer's, another model)."""
+        no recent popularity); None where the run has none (a run trained before they were written, another model)."""
         if getattr(self, "_solve_arrays", None) is None:  # (none in a Recommender pickled by an older embedrec)
             got = None
             if self.run is not None and self.loss == "als":
@@ -762,8 +762,8 @@ class Recommender:
         arrays = self.solve_arrays()
         if arrays is None:
             raise ArtifactError("this run does not record its users' solve weights (solve_weights.npy: runs trained "
-                                "before embedrec wrote it, and by the torchrun trainers, lack it), so a known user's "
-                                "scores cannot be split by rated movie; train the run again (one process), or "
+                                "before embedrec wrote it, in one process or on ranks, lack it), so a known user's "
+                                "scores cannot be split by rated movie; train the run again, or "
                                 "explain a new user's list «(--liked/--rated)|(liked=/rated=)»")
         return arrays
 

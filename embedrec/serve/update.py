@@ -65,11 +65,11 @@ def unrecorded_solve(lasting: bool = False) -> ArtifactError:
     """The error for an als run that does not record its users' solve weights (run_layout.SOLVE_WEIGHTS), with the advice
     of a request's re-solve or (``lasting``) update-users'."""
     return ArtifactError("this run does not record how its users' solve weighed their ratings (solve_weights.npy: "
-                         "runs trained before embedrec wrote it, and by the torchrun trainers, lack it), so "
+                         "runs trained before embedrec wrote it, in one process or on ranks, lack it), so "
                          + ("update-users can neither re-solve its users nor add new ones; "
-                            "train the run again (one process), or answer a new user per request («recommend --rated "
+                            "train the run again, or answer a new user per request («recommend --rated "
                             "...|recommend_new(rated=...)»)" if lasting else
-                            "a known user cannot be re-solved with new ratings; train the run again (one process), "
+                            "a known user cannot be re-solved with new ratings; train the run again, "
                             "or give the user's whole history as a new user's «(--liked/--rated without --user)|"
                             "(recommend_new without user=)»"))
 
@@ -198,8 +198,7 @@ def als_resolve(engine: Recommender, row: int, rows: np.ndarray, w: np.ndarray, 
 def trained_pairs(engine: Recommender, row: int, seen: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(movie rows, weights) of the pairs an als run's final solve trained known user ``row`` on: the run's seen
     movies for that user with their recorded weights (run_layout.SOLVE_WEIGHTS), those of weight 0 (seen, not trained
-    on) left out. ArtifactError where the run records none (trained before it was written, or by the torchrun
-    trainers)."""
+    on) left out. ArtifactError where the run records none (trained before it was written)."""
     arrays = engine.solve_arrays()
     if arrays is None:
         raise unrecorded_solve()

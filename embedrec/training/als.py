@@ -176,15 +176,23 @@ def seen_weights(ds, train_cfg: TrainConfig, solve: dict, seen: tuple[np.ndarray
     the recency weight the run's ``solve`` records (:func:`user_solve`), through the CSR the ALS runner builds
     (:func:`_csr`, a repeated pair's first weight). What explanations split a known user's score by
     (run_layout.SOLVE_WEIGHTS, serve.explain)."""
+    return rows_seen_weights(ds.splits["train"], ds.manifest, ds.n_movies, train_cfg, solve, seen)
+
+
+def rows_seen_weights(tr, manifest: dict, n_movies: int, train_cfg: TrainConfig, solve: dict,
+                      seen: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """:func:`seen_weights` of the users ``seen`` has rows for (the first ``seen[0].size - 1``): ``tr``, the final
+    fit's training rows of those users (user numbered as ``seen``'s rows, each user's rows in the one-process
+    order), ``manifest`` the dataset's. A rank's own users (shard_als: every one of its users' rows is on it, so
+    the recency positions are the one-process ones, and their seen CSR is rows [lo, hi) of the run's)."""
     import dataclasses
 
-    tr = ds.splits["train"]
-    cfg = dataclasses.replace(train_cfg, als_recency=float(solve.get("recency", 0.0)))
-    w = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), cfg,
-                   summed=ds.manifest.get("repeats") == "sum")
-    indptr, indices, weights = _csr(tr.user, tr.movie, ds.n_users, w)
     ptr, idx = seen
-    n_movies = np.int64(max(ds.n_movies, 1))
+    cfg = dataclasses.replace(train_cfg, als_recency=float(solve.get("recency", 0.0)))
+    w = confidence(tr.user, tr.rating, tr.timestamp, manifest.get("rating_scale"), cfg,
+                   summed=manifest.get("repeats") == "sum")
+    indptr, indices, weights = _csr(tr.user, tr.movie, ptr.size - 1, w)
+    n_movies = np.int64(max(n_movies, 1))
     out = np.zeros(idx.size, np.float32)
     # in blocks of users of about SEEN_BLOCK seen pairs: the keys of 100M pairs at once would take 2.4 GB
     cuts = np.unique(np.searchsorted(ptr, np.arange(0, int(ptr[-1]), SEEN_BLOCK), side="right") - 1)
