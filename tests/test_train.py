@@ -552,13 +552,13 @@ def test_the_best_epoch_line_says_when_its_score_is_after_the_users_re_solve(cap
     from embedrec.cli.train import _report
     from embedrec.config import Config
 
-    def said(unobserved, seconds=None, refit=False, loss=None, **more):
+    def said(unobserved, seconds=None, refit=False, loss=None, resumed=False, **more):
         metrics = {"selection": {"best_epoch": 5, "epochs_run": 6, "valid": 0.2122, "metric": "ndcg@10",
                                  "seconds": 1.0, "als_user_unobserved": unobserved, **more},
                    "epochs_run": 7, "train_seconds": 1.0, "refit": refit, "splits": {}, "dim": 256, "loss": loss}
         caplog.clear()
         with caplog.at_level("INFO", logger="embedrec"):
-            _report(metrics, Config(), "json", seconds)
+            _report(metrics, Config(), "json", seconds, resumed=resumed)
         return caplog.records[0].getMessage()
 
     # the command's whole time beside the fits' (a first-hour pass: they were half of it, the rest in no figure)
@@ -575,6 +575,58 @@ def test_the_best_epoch_line_says_when_its_score_is_after_the_users_re_solve(cap
     # a review: with train.als_dims the epochs are the chosen fit's, the seconds every fit's of the selection
     assert said(1.0, als_reg=0.01, als_dims={"128": 0.2, "256": 0.2122}).startswith(
         "best epoch 5 of 6 (valid ndcg@10 0.2122 at model.dim 256); selection 1.0s")
+    # a resume: the fit figures go on from the checkpoints' seconds, the command's do not (a review)
+    assert said(1.0, 12.34, resumed=True).endswith("; run in runs/ml-100k (resumed: the fit's seconds include the "
+                                                   "time of its epochs checkpointed before this command; this "
+                                                   "command 12.3s in all: loading, the fits, evaluation, the index)")
+
+
+def test_a_resumes_best_epoch_line_says_its_fit_seconds_include_the_interrupted_commands(synth_ds, small_cfg,
+                                                                                         tmp_path, monkeypatch):
+    """A review: after a kill, `train --resume` said 'selection 38.4s ... (this command 36.5s in all)', a part
+    above its whole: a fit's seconds go on from its checkpoint's, the command's start with it. A resume's line now
+    says which figures count the time before it; a fresh run's says nothing of it."""
+    import re
+    import time
+
+    from click.testing import CliRunner
+
+    import embedrec.training.loop as loop
+    import embedrec.training.select as select
+    from embedrec.cli import main
+
+    run = tmp_path / "run"
+    args = ["train", "--set", f"data.prepared={small_cfg.data.prepared}", "--set", "model.dim=4", "--set",
+            "train.threads=1", "--set", "train.epochs=2", "--run", str(run)]
+    real_fit, real_run, calls = select.fit, loop.run, []
+
+    def fit(*a, **k):  # the first candidate fits, a Ctrl-C comes before the second
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_fit(*a, **k)
+
+    def slow(*a, **k):  # the interrupted command's fit takes 2 s more, counted in its epochs' elapsed seconds
+        time.sleep(2)
+        return real_run(*a, **k)
+
+    monkeypatch.setattr(select, "fit", fit)
+    monkeypatch.setattr(loop, "run", slow)
+    assert CliRunner().invoke(main, args).exit_code == 130
+    monkeypatch.setattr(select, "fit", real_fit)
+    monkeypatch.setattr(loop, "run", real_run)
+
+    def line(*more):
+        r = CliRunner().invoke(main, [*args, *more])
+        assert r.exit_code == 0, r.stderr
+        return next(x for x in r.stderr.splitlines() if x.startswith("best epoch "))
+
+    said = line("--resume")
+    assert float(re.search(r"; selection ([0-9.]+)s;", said)[1]) >= 2, said  # the first candidate's 2 s, before
+    assert re.search(rf"; run in {re.escape(str(run))} \(resumed: the selection's and the refit's seconds include "
+                     r"the time of their epochs checkpointed before this command; this command [0-9.]+s in all: "
+                     r"loading, the fits, evaluation, the index\)$", said), said
+    assert "resumed" not in line()  # a fresh run: every figure is this command's
 
 
 def test_train_says_valid_and_test_hold_out_unlike_numbers_of_movies_a_user(caplog):

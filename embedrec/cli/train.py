@@ -74,7 +74,7 @@ def train(cfg: Config, resume, run_dir, fmt):
                     if resume and not published_since(cfg.run.dir, started):  # a finished run: said in one line
                         metrics_out(metrics, fmt, notes=False)  # (its recorded metrics, as train printed them)
                     else:
-                        _report(metrics, cfg, fmt, time.time() - started)
+                        _report(metrics, cfg, fmt, time.time() - started, resumed=resume)
                 except OSError as e:  # the terminal hung up (EIO) once the run was published: the run is done, so
                     if e.errno != errno.EIO:  # exit 0, not an internal error a retrying script would train again on
                         raise             # (a review)
@@ -107,8 +107,9 @@ def train(cfg: Config, resume, run_dir, fmt):
             log.warning("%s came after the run was published: %s holds the finished model", sig.came, cfg.run.dir)
 
 
-def _report(metrics: dict, cfg, fmt: str, seconds: float | None = None) -> None:
-    """The best-epoch line on stderr and the metrics table on stdout."""
+def _report(metrics: dict, cfg, fmt: str, seconds: float | None = None, resumed: bool = False) -> None:
+    """The best-epoch line on stderr and the metrics table on stdout; ``seconds``: this command's, ``resumed``: it
+    continued an interrupted run."""
     sel = metrics["selection"]
     n = metrics["epochs_run"]
     # als replays the selection's path (its candidates' sweeps, training.refit.refit_path): its count is no
@@ -133,10 +134,17 @@ def _report(metrics: dict, cfg, fmt: str, seconds: float | None = None) -> None:
         valid += f" at model.dim {metrics.get('dim')}"
     # the command's own seconds too (a first-hour pass: selection and refit were half of a 22.6 s train; the
     # users' re-solves, the trend's choice, the evaluation and the index were in no figure)
-    whole = f" (this command {seconds:.1f}s in all: loading, the fits, evaluation, the index)" \
-        if seconds is not None else ""  # (a resume's fit seconds count the epochs before it too: a review)
-    log.info("best epoch %s of %s (%s); %s %.1fs%s; run in %s%s", sel["best_epoch"], sel["epochs_run"], valid,
-             "selection" if "als_reg" in sel else "fit", sel["seconds"], refit, cfg.run.dir, whole)
+    fit = "selection" if "als_reg" in sel else "fit"
+    whole = [f"this command {seconds:.1f}s in all: loading, the fits, evaluation, the index"] \
+        if seconds is not None else []
+    if resumed:  # a fit's seconds go on from its checkpoint's (loop.LoopState.resume_from), this command's do not:
+        # a review read 'selection 38.4s ... (this command 36.5s in all)' after a kill as a part above its whole
+        whose = f"the {fit}'s and the refit's seconds include the time of their" if refit else \
+            f"the {fit}'s seconds include the time of its"
+        whole.insert(0, f"resumed: {whose} epochs checkpointed before this command")
+    whole = f" ({'; '.join(whole)})" if whole else ""
+    log.info("best epoch %s of %s (%s); %s %.1fs%s; run in %s%s", sel["best_epoch"], sel["epochs_run"], valid, fit,
+             sel["seconds"], refit, cfg.run.dir, whole)
     cap = cfg.train.epochs
     if valid.startswith("valid ") and sel["best_epoch"] == sel["epochs_run"] == cap and cap > 1:
         # a first-hour review: train.lr=0.001 ended at 'best epoch 100 of 100' without a word
