@@ -129,7 +129,8 @@ def find_movie(model, query: str):
 
 def resolve_movies(model, tokens: Iterable) -> tuple[list, dict]:
     """``Model.resolve_movies``: (the ids of ``tokens`` in order, {token: id} of those found by their title), each
-    by ``Model.find_movie``'s rule, text no title holds kept as given."""
+    by ``Model.find_movie``'s rule, text no title holds that may be an unknown id kept as given (words no id can be
+    are an error, on a run without titles too)."""
     if isinstance(tokens, (str, bytes)):
         raise UsageError(f"resolve_movies: got the text '{shorten(tokens)}'; give a list of ids or titles, e.g. "
                          "['star wars', 181]")

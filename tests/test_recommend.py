@@ -1369,10 +1369,17 @@ def test_a_movie_not_found_says_whether_the_run_has_titles_to_search():
                                             r"matches it; check the id"):
         text_ids.find_movie("tt999")
     untitled = Catalogue(np.array([1]), np.array([181, 182]), ["", ""], [None, None], [[], []])
-    with pytest.raises(NotFoundError, match=r"^movie 'Movie 181' is not in the training data \(2 movies\), and this "
-                                            r"run has no titles to search \(its dataset was ingested without a "
-                                            r"movies file: data.movies\)"):
+    with pytest.raises(NotFoundError, match=r"^movie '999' is not in the training data \(2 movies\), and this run has "
+                                            r"no titles to search \(its dataset was ingested without a movies file: "
+                                            r"data.movies\)") as e:
+        untitled.find_movie("999")
+    assert e.value.kind == "movie"  # an unknown id: a new user's history leaves it out
+    # words no integer id can be, with no titles to search: title words, never an unknown id (a review)
+    with pytest.raises(NotFoundError, match=r"^'Movie 181' is no movie id \(this run's are integers\), and this run "
+                                            r"has no titles to search for it \(its dataset was ingested without a "
+                                            r"movies file: data.movies\); give movie ids") as e:
         untitled.find_movie("Movie 181")
+    assert e.value.kind is None
     with pytest.raises(NotFoundError, match=r"no titles to search") as e:  # --liked 999: not 'search by title'
         untitled.movie_row(999)
     assert "search by title" not in str(e.value)
@@ -1383,6 +1390,43 @@ def test_a_movie_not_found_says_whether_the_run_has_titles_to_search():
     assert titled.find_movie("182") == 1 and text_ids.find_movie("heat") == 1
     with pytest.raises(NotFoundError, match=r"or search by title"):
         titled.movie_row(999)
+
+
+def test_title_words_on_a_run_without_titles_are_an_error_for_movie_liked_and_rated_alike(tmp_path):
+    """A review: on a run ingested without a movies file, `--movie 'star wars'` (and similar()) was refused while
+    `--liked 'star wars,5'` (and recommend_new) left 'star wars' out as an unknown id and answered from 5 alone,
+    where the docs say title words that match no title are an error. Words no integer id can be are now that error
+    everywhere, naming that the run has no titles; an unknown id in a history is still left out."""
+    from click.testing import CliRunner
+
+    import embedrec as er
+    from embedrec.cli import main
+    from embedrec.errors import NotFoundError
+
+    rng = np.random.default_rng(0)
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n" + "".join(
+        f"{u},{m},{1 + (u + m) % 5}\n" for u in range(60) for m in rng.choice(30, 10, replace=False)))
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
+    assert CliRunner().invoke(main, ["ingest", "-q", str(tmp_path / "r.csv"), *sets]).exit_code == 0
+    r = CliRunner().invoke(main, ["train", "-q", *sets, "--set", "model.dim=4", "--set", "train.epochs=2"])
+    assert r.exit_code == 0, r.stderr
+    said = ("error: 'star wars' is no movie id (this run's are integers), and this run has no titles to search for it "
+            "(its dataset was ingested without a movies file: data.movies); give movie ids (movies.parquet in the run "
+            "lists them)")
+    for opt, text in (("--movie", "star wars"), ("--liked", "star wars,5"), ("--rated", "star wars=5,5=4")):
+        r = CliRunner().invoke(main, ["recommend", *sets, opt, text, "-k", "3"])
+        assert (r.exit_code, r.stdout, r.stderr.splitlines()) == (1, "", [said]), (opt, r.output)  # no comma hint
+    r = CliRunner().invoke(main, ["recommend", *sets, "--liked", "999,5", "-k", "3", "--format", "csv"])
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 4, r.output  # an unknown id: left out, as documented
+    assert r.stderr.startswith("left 1 of the new user's 2 movies out of the fold-in: '999' is not in the training "
+                               "data"), r.stderr
+    m = er.open(tmp_path / "run")
+    for ask in (lambda: m.similar("star wars"), lambda: m.recommend_new(liked=["star wars", 5]),
+                lambda: m.recommend_new(rated={"star wars": 5, 5: 4}), lambda: m.resolve_movies(["star wars", 5])):
+        with pytest.raises(NotFoundError) as e:
+            ask()
+        assert f"error: {e.value}" == said
+    assert m.recommend_new(liked=[999, 5], k=3).unknown == [999]
 
 
 def test_a_year_filter_on_a_run_without_years_is_refused_as_a_genre_is():

@@ -179,6 +179,8 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
             explain=None if explain is None else cfg.recommend.explain if explain == FROM_CONFIG else explain,
             prior=prior))
     except (UsageError, NotFoundError) as e:  # a title with a comma, split into two items: say so
+        if model.engine.movie_ids.dtype.kind in "iu" and not any(model.engine.titles):  # no title or id to split
+            raise  # (the error says the run has no titles to search)
         hinted = with_comma_hint(e, "--liked", liked_items, liked) if liked_items else e
         if hinted is e and rated_items:
             hinted = with_comma_hint(e, "--rated", list(rated_items), rated)

@@ -132,7 +132,8 @@ class Catalogue:
     def find_movie(self, query: str) -> int:
         """A movie by id, exact title, 'Title (year)', or title words; an exact title wins over word matches, and
         a title is also matched with its article in front ('The Godfather' for 'Godfather, The') or, when no title
-        is exactly the query, without it ('Godfather'); ambiguity raises UsageError."""
+        is exactly the query, without it ('Godfather'); ambiguity raises UsageError. Not found, NotFoundError: of
+        kind 'movie' where the query may be an id (a new user's history leaves an unknown one out), else none."""
         q = query.strip()
         hit = self.movie_rows([q])[0][0]
         if hit >= 0:
@@ -141,8 +142,14 @@ class Catalogue:
         if len(cands) == 1:
             return cands[0]
         if not cands:
-            titled = any(self.titles)
-            if not titled or self.movie_ids.dtype.kind not in "iu" or is_integer_text(q):  # it may be an id
+            titled, ints = any(self.titles), self.movie_ids.dtype.kind in "iu"
+            if not titled and ints and not is_integer_text(q):  # no id, and no titles to match: an error where its
+                # words are given (not kind 'movie', the unknown id a new user's history leaves out: a review found
+                # --liked 'star wars,181' answered from 181 alone while --movie 'star wars' was refused)
+                raise NotFoundError(f"'{shorten(q)}' is no movie id (this run's are integers), and this run has no "
+                                    "titles to search for it (its dataset was ingested without a movies file: "
+                                    "data.movies); give movie ids (movies.parquet in the run lists them)")
+            if not titled or not ints or is_integer_text(q):  # it may be an id
                 how = ("no title matches it; check the id (movies.parquet in the run lists them) or give title "
                        "words") if titled else ("this run has no titles to search (its dataset was ingested without "
                                                 "a movies file: data.movies); check the id (movies.parquet in the "
