@@ -15,7 +15,7 @@ from embedrec.errors import ArtifactError, first_line, from_here
 from embedrec.fsutil.files import loads_json, read_error, read_json
 from embedrec.fsutil.integrity import check_fields, check_format, check_seal
 from embedrec.run import load_run
-from embedrec.run_checks import RUN_FIELDS, bare_model_folder, is_dataset_folder
+from embedrec.run_checks import RUN_FIELDS, bare_model_folder, checked_training_ratings, is_dataset_folder
 from embedrec.run_fixes import files_fix, run_fix
 from embedrec.run_layout import ARTIFACTS, RUN_FORMAT, SOLVE_WEIGHTS, UPDATE_PAIRS, UPDATED_USERS, USER_SCALE
 from embedrec.run_updates import check_updates, trained_users, updates_of
@@ -79,8 +79,6 @@ def verify_path(path: str | Path) -> dict:
     check_seal(manifest, folder / "manifest.json", f"{what} manifest", fix, what)
     check_fields(manifest, RUN_FIELDS if what == "run" else FIELDS, folder / "manifest.json", f"{what} manifest", fix)
     if what == "run":  # the records the readers take on trust (load_run checks them too)
-        from embedrec.run_checks import checked_training_ratings
-
         check_updates(manifest, folder / "manifest.json", fix)
         checked_training_ratings(manifest.get("training_ratings"), str(folder / "manifest.json"))
     if not entries:

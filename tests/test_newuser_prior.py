@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import embedrec as er
+from embedrec import run_checks
 from embedrec.config import load_config
 from embedrec.data.dataset import Dataset, Interactions
 from embedrec.errors import ArtifactError, ConfigError, UsageError
@@ -204,12 +205,12 @@ def test_a_bad_weight_in_a_list_is_named():
 
 def test_a_manifest_solve_without_the_prior_serves_none_and_a_bad_one_is_refused():
     solve = {"loss": "als", "a0": 0.2, "user_unobserved": 1.0, "reg": 0.02, "reg_exponent": 1.0, "recency": 0.0}
-    got = foldin.checked_training_ratings({"min_rating": None, "rating_weight": 0.0, "solve": solve}, "m.json")
+    got = run_checks.checked_training_ratings({"min_rating": None, "rating_weight": 0.0, "solve": solve}, "m.json")
     assert prior.weight(got["solve"].get("newuser_prior", 0.0), 1) == 0.0
     with pytest.raises(ArtifactError, match="training_ratings.solve.newuser_prior"):
-        foldin.checked_training_ratings({"solve": {**solve, "newuser_prior": [1.0, 2.0]}}, "m.json")
+        run_checks.checked_training_ratings({"solve": {**solve, "newuser_prior": [1.0, 2.0]}}, "m.json")
     with pytest.raises(ArtifactError, match="training_ratings.solve.newuser_prior is -1"):
-        foldin.checked_training_ratings({"solve": {**solve, "newuser_prior": -1}}, "m.json")
+        run_checks.checked_training_ratings({"solve": {**solve, "newuser_prior": -1}}, "m.json")
 
 
 def test_explain_of_a_new_user_scores_each_movie_as_its_list_does(chosen):

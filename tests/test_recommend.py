@@ -7,6 +7,7 @@ import time
 import numpy as np
 import pytest
 
+from embedrec import run_checks
 from embedrec.artifacts import rebuild_index
 from embedrec.config import IndexConfig
 from embedrec.errors import ArtifactError, NotFoundError, UsageError
@@ -995,21 +996,21 @@ def test_a_hand_edited_solve_is_refused_in_one_line(implicit_models, tmp_path, e
 
 
 def test_training_ratings_as_written_pass_the_check():
-    assert foldin.checked_training_ratings(None, "m") == {}
+    assert run_checks.checked_training_ratings(None, "m") == {}
     als = {"loss": "als", "a0": 0.2, "user_unobserved": 2.0, "reg": 0.02, "reg_exponent": 1.0, "recency": 0.0,
            "trend": 0.0, "trend_activity": 0.0, "trend_n0": 1.0}
     tr = {"min_rating": 3, "rating_weight": 0.0, "solve": als}
-    assert foldin.checked_training_ratings(tr, "m") == {**tr, "min_rating": 3.0}
+    assert run_checks.checked_training_ratings(tr, "m") == {**tr, "min_rating": 3.0}
     # a run from before the solve recorded the users' activity: read as 0 (every user alike)
     old = {k: v for k, v in als.items() if not k.startswith("trend_")}
-    assert foldin.checked_training_ratings({"solve": old}, "m")["solve"]["trend_activity"] == 0.0
+    assert run_checks.checked_training_ratings({"solve": old}, "m")["solve"]["trend_activity"] == 0.0
     # a run from before the solve recorded its recency weight (its fits had none): read as 0, not refused
     old = {k: v for k, v in als.items() if k != "recency"}
-    assert foldin.checked_training_ratings({"solve": old}, "m")["solve"]["recency"] == 0.0
+    assert run_checks.checked_training_ratings({"solve": old}, "m")["solve"]["recency"] == 0.0
     with pytest.raises(ArtifactError, match="training_ratings.rating_weight is 'x', not a finite number"):
-        foldin.checked_training_ratings({"rating_weight": "x"}, "m")
+        run_checks.checked_training_ratings({"rating_weight": "x"}, "m")
     with pytest.raises(ArtifactError, match="training_ratings is 'x', not a mapping"):
-        foldin.checked_training_ratings("x", "m")
+        run_checks.checked_training_ratings("x", "m")
 
 
 @pytest.mark.parametrize("value, said", [
@@ -1028,7 +1029,7 @@ def test_a_training_ratings_value_of_another_kind_names_its_key(value, said):
     unhashable type)' in recommend and evaluate, an integer past float's range np.isfinite's TypeError: each is
     the one line naming the key."""
     with pytest.raises(ArtifactError) as e:
-        foldin.checked_training_ratings(value, "m")
+        run_checks.checked_training_ratings(value, "m")
     assert str(e.value).startswith(f"run manifest 'm': {said}") and \
         str(e.value).endswith("the file was edited: restore the run or train again"), str(e.value)
 

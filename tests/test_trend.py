@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import embedrec as er
+from embedrec import run_checks
 from embedrec.config import load_config
 from embedrec.data.dataset import Dataset, Interactions
 from embedrec.errors import ArtifactError, ConfigError
@@ -144,10 +145,10 @@ def test_bad_values_are_refused_with_the_key(key, value):
 
 def test_a_manifest_solve_without_the_trend_reads_as_zero_and_a_bad_one_is_refused():
     solve = {"loss": "als", "a0": 0.2, "user_unobserved": 1.0, "reg": 0.02, "reg_exponent": 1.0, "recency": 0.0}
-    got = foldin.checked_training_ratings({"min_rating": None, "rating_weight": 0.0, "solve": solve}, "m.json")
+    got = run_checks.checked_training_ratings({"min_rating": None, "rating_weight": 0.0, "solve": solve}, "m.json")
     assert got["solve"]["trend"] == 0.0
     with pytest.raises(ArtifactError, match="training_ratings.solve.trend is -1"):
-        foldin.checked_training_ratings({"solve": {**solve, "trend": -1}}, "m.json")
+        run_checks.checked_training_ratings({"solve": {**solve, "trend": -1}}, "m.json")
 
 
 def test_a_set_weight_is_served_even_where_valid_would_not_choose_it(caplog):

@@ -448,7 +448,7 @@ def test_resealed_updates_records_are_refused_naming_the_key(runs, tmp_path, edi
 
 def test_verify_refuses_the_training_ratings_a_reader_refuses(runs, tmp_path):
     """A re-sealed training_ratings.solve.newuser_prior 'x' was refused by recommend and said ok by verify; verify
-    now reads it as the readers do (foldin.checked_training_ratings)."""
+    now reads it as the readers do (run_checks.checked_training_ratings)."""
     run = copy_run(runs["taste"], tmp_path / "run")
     folder = Path(os.path.realpath(run / "current"))
     _resealed(folder, lambda m: m["training_ratings"]["solve"].update(newuser_prior="x"))

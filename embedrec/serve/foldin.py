@@ -11,7 +11,6 @@ import numpy as np
 from embedrec.errors import NotFoundError, UsageError, marked, shorten
 from embedrec.model.factors import Factors
 from embedrec.run import Run
-from embedrec.run_checks import checked_training_ratings  # noqa: F401 (read here by serving and tests)
 from embedrec.serve.catalogue import Catalogue
 
 log = logging.getLogger("embedrec")

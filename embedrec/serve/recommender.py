@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from embedrec import run_checks
 from embedrec.data.ids import py_id  # noqa: F401 (re-exported for callers)
 from embedrec.errors import ArtifactError, UsageError
 from embedrec.model.factors import (
@@ -170,7 +171,7 @@ class Recommender:
         # before the manifest said so: every rating as a positive interaction
         where = run.path / "manifest.json" if run is not None else "<in memory>"
         self.training_ratings = {"min_rating": None, "rating_weight": 0.0,
-                                 **foldin.checked_training_ratings(training_ratings, str(where))}
+                                 **run_checks.checked_training_ratings(training_ratings, str(where))}
 
     def __getstate__(self) -> dict:
         """What a pickle carries: everything this model answers from, the files it reads on first use read now
