@@ -205,3 +205,24 @@ def test_data_missing_drop_puts_a_seen_pair_in_train_under_a_time_split(tmp_path
     assert r.exit_code == 0, r.stderr
     ds = load_dataset(out)
     assert _seen_pairs(ds) == {(2, 4)} and ds.rated_below_split.tolist() == [0]
+
+
+def test_data_missing_drop_types_the_ids_by_the_kept_rows_alone(tmp_path):
+    """data.id_type=auto types a column's ids by the rows kept: a dropped row's 'N/A-user' (a review) turned every
+    user id to text, ordered '1', '10', '100'. A dropped row's id the kept rows' type cannot hold (a word, '0196'
+    beside integers, '7.0', one beyond 64 bits) names no one of the dataset: the row is dropped and counted, its
+    pair not kept as seen; the others' pairs are."""
+    rows = "".join(f"{u},{m},{(u * m) % 5 + 1},{1000 + u * 10 + m}\n" for u in range(1, 12) for m in range(1, 7)
+                   if (u, m) != (2, 4))
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating,timestamp\n" + rows + "N/A-user,5,,881250949\n0196,3,,\n2,7.0,,\n"
+                 "3,99999999999999999999,,\n2,4,,9999\n")
+    r, out = ingest(tmp_path, p, *AUTO, "--set", "data.missing=drop")
+    assert r.exit_code == 0, r.stderr
+    ds = load_dataset(out)
+    for col in (ds.users["user_id"], ds.movies["movie_id"]):
+        assert col.dtype == "int64", col.dtype
+    assert ds.users["user_id"].tolist() == list(range(1, 12))
+    assert _seen_pairs(ds) == {(2, 4)}
+    cleaning = ds.manifest["cleaning"]
+    assert (cleaning["missing_values_dropped"], cleaning["missing_values_kept_as_seen"]) == (5, 1), cleaning

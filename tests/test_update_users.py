@@ -716,6 +716,24 @@ def test_a_row_dropped_for_a_missing_value_keeps_its_pair_as_seen(runs, tmp_path
         assert e.users.own_rows([9002])[0][0] == -1
 
 
+def test_a_dropped_rows_id_leaves_the_kept_rows_ids_as_they_read(runs, tmp_path, monkeypatch):
+    """The file's ids are typed by its kept rows alone, as ingest types them (a review: one dropped row's 'N/A-user'
+    made every user id of the file text); a dropped row's id that is no integer names no one: no pair kept."""
+    from embedrec import user_update
+
+    run = copy_run(runs["taste"], tmp_path / "run")
+    with er.open(run) as m:
+        a, b = fresh_movies(m, 2, 2)
+    f = write_ratings(tmp_path / "since.csv", [(2, a, 1), ("N/A-user", b, ""), (2, b, "")])
+    read, real = [], user_update.read_ratings
+    monkeypatch.setattr(user_update, "read_ratings", lambda *args: read.append(real(*args)) or read[-1])
+    record = er.update_users(run, f, load_config(None, ["data.missing=drop"]))
+    raw = read[0]
+    assert raw.ratings["user_id"].dtype == np.int64 and raw.missing_dropped == 2
+    assert raw.seen["missing_values"].values.tolist() == [[2, b]]
+    assert (record["users"], record["pairs"], record["pairs_solved"]) == (1, 2, 1)
+
+
 @pytest.fixture(scope="module")
 def other_runs(tmp_path_factory, synth_dir, trained_run):
     """On synth_dir: a bpr run, an als run on the ratings from 3 up ('min3'), and an als run on its pairs as a click

@@ -930,6 +930,28 @@ def auto_ids(values: pd.Series) -> pd.Series:
     return text
 
 
+def ids_like(values: pd.Series, like: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """``values`` (the ids of rows data.missing=drop dropped) as ``like`` (the kept rows' ids of that column, typed
+    as the column is) holds ids, and which of them are one: text, spaces around it stripped, where ``like`` is
+    text; where it is integers, each value :func:`auto_ids` reads as one (an integer, a whole float within 64 bits,
+    a plain integer's text), the others (a word, '007', '7.0') False: no id of an integer column."""
+    if not pd.api.types.is_integer_dtype(like):
+        return values.astype(str).str.strip(), np.ones(len(values), dtype=bool)
+    if pd.api.types.is_integer_dtype(values) and not pd.api.types.is_bool_dtype(values):
+        return values.astype("int64"), np.ones(len(values), dtype=bool)
+    if pd.api.types.is_float_dtype(values):
+        v = values.to_numpy(dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(v) & (v % 1 == 0) & (np.abs(v) < 2.0 ** 63)
+        return pd.Series(np.where(ok, v, 0).astype(np.int64), index=values.index), ok
+    text = values.astype(str).str.strip()
+    ok = text.str.fullmatch(_PLAIN_INT).to_numpy(dtype=bool, copy=True)
+    ints = [int(t) if k else 0 for t, k in zip(text.tolist(), ok.tolist())]
+    ok &= np.array([-2 ** 63 <= i < 2 ** 63 for i in ints], dtype=bool)  # (beyond 64 bits: no int64 id)
+    return pd.Series(np.array([i if k else 0 for i, k in zip(ints, ok.tolist())], dtype=np.int64),
+                     index=values.index), ok
+
+
 def same_id_type(a: pd.Series, b: pd.Series) -> tuple[pd.Series, pd.Series]:
     """Two id columns that must join (the ratings' movies and a movies file's ids) under data.id_type=auto: both
     integers, or both text where either is (an integer column's text is then exactly as written: plain)."""

@@ -49,6 +49,7 @@ from embedrec.data.parsing import (
     _genre_list,
     _refuse_zero_padded,
     auto_ids,
+    ids_like,
     ids_may_change,
     movies_frame,
     read_movies_table,
@@ -300,12 +301,12 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> R
             if cfg.id_type == "auto" else ids.astype("int64")
 
     for c in ("user_id", "movie_id"):
-        if seen is None:
-            df[c] = typed(df[c])
-        else:  # typed with the kept rows' ids, so that they join them (data.id_type=auto reads the column whole)
-            both = typed(pd.concat([df[c], seen[c]], ignore_index=True))
-            df[c] = both.iloc[:len(df)].set_axis(df.index)
-            seen[c] = both.iloc[len(df):].set_axis(seen.index)
+        df[c] = typed(df[c])
+        if seen is not None:  # the kept rows' ids typed alone, the dropped rows' made their type, so that they join
+            # them (a review: typed together, one dropped row's 'N/A-user' turned data.id_type=auto's every user id
+            # to text); one that is no id of that type names no one of the dataset: dropped, counted, no pair
+            seen[c], named = ids_like(seen[c], df[c])
+            seen = seen[named].reset_index(drop=True)
         if not pd.api.types.is_integer_dtype(df[c]):  # text (object, or pandas 3's str)
             df, kept = _blank_ids(df, c, label, line_of, kept, cfg.missing == "drop",
                                   next((str(k) for k, v in wanted.items() if v == c), c))
