@@ -112,30 +112,46 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path
 def _added_users_held(run_dir: Path) -> dict[str, tuple[int, list[str], list[str]]]:
     """{model folder: (how many users update-users added to it, the first few of their ids, its update files)} of
     the run's model folders that hold such users: what :func:`_warn_added_pruned` names once one is pruned. A
-    manifest or id table that does not read is left out, or its ids (a small read each: the manifests, and the ids'
-    tail memory-mapped)."""
+    folder whose manifest does not read as update-users writes it is left out, a user table that does not read its
+    ids (a small read each: the manifests, and the ids' tail memory-mapped)."""
     from embedrec.run_layout import MODEL_FOLDER
-    from embedrec.run_updates import updates_of, updates_summary
 
     out = {}
     for p in sorted(run_dir.iterdir()) if run_dir.is_dir() else []:
         if not MODEL_FOLDER.fullmatch(p.name) or p.is_symlink():
             continue
-        try:
-            m = read_json(p / "manifest.json", "run manifest")
-            n = (updates_summary(m) or {}).get("users_added", 0)
-        except (ArtifactError, OSError, TypeError):
+        got = _added_users_of(p)
+        if got is None:
             continue
-        if not n:
-            continue
-        sources = list(dict.fromkeys(str((u.get("ratings") or {}).get("source")) for u in updates_of(m)))
-        try:
-            ids = np.load(p / "user_ids.npy", mmap_mode="r", allow_pickle=False)
-            shown = [str(i) for i in ids[trained_users(m):][:5]]
-        except (OSError, ValueError, TypeError, KeyError):
-            shown = []
+        n, m, sources = got
+        shown = []
+        trained = m.get("n_users")
+        if isinstance(trained, int) and not isinstance(trained, bool):
+            try:
+                ids = np.load(p / "user_ids.npy", mmap_mode="r", allow_pickle=False)
+                shown = [str(i) for i in ids[trained_users(m):][:5]]
+            except (OSError, ValueError, TypeError, KeyError):
+                pass
         out[p.name] = (n, shown, sources)
     return out
+
+
+def _added_users_of(folder: Path) -> tuple[int, dict, list[str]] | None:
+    """(how many users update-users added, the manifest, its update files each once) of a model folder whose
+    manifest records such users; None where it records none or does not read as update-users writes it (its files:
+    run_updates.update_sources). Read for a warning alone, so what does not read is left out, never an error (a
+    review: a record's ``"ratings": "x"`` made every publish on the run, train, update-users and index rebuild
+    alike, an internal error)."""
+    from embedrec.run_updates import update_sources, updates_summary
+
+    try:
+        m = read_json(folder / "manifest.json", "run manifest")
+    except (ArtifactError, OSError):
+        return None
+    n, sources = (updates_summary(m) or {}).get("users_added", 0), update_sources(m)
+    if not n or sources is None:
+        return None
+    return n, m, list(dict.fromkeys(sources))
 
 
 def _warn_added_pruned(run_dir: Path, added: dict, new: Path) -> None:
@@ -144,7 +160,7 @@ def _warn_added_pruned(run_dir: Path, added: dict, new: Path) -> None:
     from the run (a red team: a second train pruned it without a word, where the first said it was kept until a
     later publish prunes it)."""
     gone = sorted(n for n in added if not (run_dir / n).exists())
-    if not gone or len(gone) < len(added) or _added_users_held_one(new):
+    if not gone or len(gone) < len(added) or _added_users_of(new) is not None:
         return
     n, ids, sources = added[gone[-1]]
     shown = ", ".join(f"'{i}'" for i in ids) + (f" and {n - len(ids):,} more" if n > len(ids) else "")
@@ -153,16 +169,6 @@ def _warn_added_pruned(run_dir: Path, added: dict, new: Path) -> None:
         "holds %s; to add %s again, run update-users again with %s", run_dir, gone[-1], f"{n:,}",
         "" if n == 1 else "s", shown or "their ids unread", "it" if n == 1 else "them", "it" if n == 1 else "them",
         ", ".join(sources[:3]) + (" ..." if len(sources) > 3 else ""))
-
-
-def _added_users_held_one(folder: Path) -> bool:
-    """Whether the model folder's manifest records users update-users added (False where it does not read)."""
-    from embedrec.run_updates import updates_summary
-
-    try:
-        return bool((updates_summary(read_json(folder / "manifest.json", "run manifest")) or {}).get("users_added"))
-    except (ArtifactError, OSError):
-        return False
 
 
 def _warn_shrunk(run_dir: Path, before: str, new: Path) -> None:

@@ -25,6 +25,17 @@ def updates_of(manifest: dict) -> list[dict]:
     return [u for u in got if isinstance(u, dict)] if isinstance(got, list) else []
 
 
+def update_sources(manifest: dict) -> list[str] | None:
+    """The ratings file each ``updates`` record names (its ``ratings.source``; '-': standard input), oldest first;
+    None where a record's does not read as update-users writes it. For messages alone, which then leave the files
+    out (a review: an edited record's ``"ratings": "x"`` made every publish on the run an internal error, where no
+    reader of the run looks at it)."""
+    files = [u.get("ratings") for u in updates_of(manifest)]
+    if not all(isinstance(f, dict) and isinstance(f.get("source"), str) for f in files):
+        return None
+    return [f["source"] for f in files]
+
+
 def _count(v) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
 
@@ -146,7 +157,9 @@ def updates_fix(p: Path) -> str:
     if not isinstance(manifest, dict) or not updates_of(manifest):
         return ""
     run, base = run_of(p), trained_folder(manifest)
-    sources = [str((u.get("ratings") or {}).get("source")) for u in updates_of(manifest)]
+    sources = update_sources(manifest)
+    if sources is None:
+        return ""
     sources = ["the standard input it read" if s == "-" else s for s in sources]
     shown = ", ".join(sources[:3]) + (f" and {len(sources) - 3} more" if len(sources) > 3 else "")
     again = marked("run update-users again", "call update_users again")
@@ -166,10 +179,10 @@ def warn_updates_dropped(run_dir: Path, before: str, new: Path) -> None:
         old_m, new_m = (read_json(f / "manifest.json", "run manifest") for f in (run_dir / before, new))
     except (ArtifactError, OSError):
         return
-    said = updates_said(old_m)
-    if said is None or updates_of(new_m):
+    said, sources = updates_said(old_m), update_sources(old_m)
+    if said is None or sources is None or updates_of(new_m):
         return
-    sources = list(dict.fromkeys(str((u.get("ratings") or {}).get("source")) for u in updates_of(old_m)))
+    sources = list(dict.fromkeys(sources))
     logging.getLogger("embedrec").warning(
         "%s now serves a model trained without the updates of the one it replaced (%s: %s): their ratings are in "
         "this model only where its dataset holds them; ingest them with the rest and train again, or run "

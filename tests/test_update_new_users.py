@@ -535,6 +535,39 @@ def test_a_prune_of_the_last_model_holding_added_users_says_so(tmp_path, caplog)
         in caplog.text
 
 
+def test_a_model_folder_whose_update_records_do_not_read_is_left_out_of_the_prune_warning(tmp_path, caplog):
+    """The prune warning reads every model folder's manifest: a record's ``"ratings": "x"`` (a review) or a source
+    that is no text made every publish on the run an internal error (AttributeError). Such a folder is left out of a
+    warning that is best effort, and of the advice run_updates.updates_fix adds to a damaged model's error; the
+    publish goes on, and a folder that reads is still said."""
+    from embedrec.run_publish import _added_users_held, publish
+    from embedrec.run_updates import updates_fix
+
+    run = tmp_path / "run"
+    folders = [run / f"artifacts-20200101T00000{i}-000000001" for i in range(4)]
+    records = [None, [{"users_added": 2, "n_users": 5, "ratings": "x"}],
+               [{"users_added": 2, "n_users": 5, "ratings": {"source": 7}}],
+               [{"users_added": 2, "n_users": 5, "ratings": {"source": "/d/new1.csv"}}]]
+    for folder, updates in zip(folders, records):
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text(json.dumps({"n_users": 5, "n_movies": 2,
+                                                          **({"updates": updates} if updates else {})}))
+    np.save(folders[3] / "user_ids.npy", np.array([1, 2, 3, 70, 71]))
+    os.symlink(folders[1].name, run / "current")
+    assert _added_users_held(run) == {folders[3].name: (2, ["70", "71"], ["/d/new1.csv"])}
+    assert updates_fix(folders[1]) == "" and "/d/new1.csv" in updates_fix(folders[3])  # (a damaged model's advice)
+
+    def train(tmp):
+        (tmp / "manifest.json").write_text(json.dumps({"n_users": 3, "n_movies": 2}))
+
+    caplog.set_level(logging.WARNING, "embedrec")
+    publish(run, train)
+    publish(run, train)
+    assert not any(f.exists() for f in folders)
+    assert f"pruned {folders[3].name}, the last model folder holding the 2 users update-users added ('70', '71')" \
+        in caplog.text
+
+
 # ------------------------------------------------------------------------------------ kill -9
 # where the update is killed: (module, function, when: 'before' it runs or 'after', which call)
 KILLS = [("embedrec.user_update", "_write_user_ids", "after", 1),   # the new ids written, the arrays not yet
