@@ -2158,6 +2158,10 @@ def test_data_out_of_scale_drop_keeps_the_scale_and_drops_the_rows_outside_it(tm
     assert r.exit_code == 0 and f"{p}:102: rating 7 is outside the scale 1-5 (2 lines like it: 102, 1993); dropped " \
         "the 2 of them (data.out_of_scale=drop): their (user, movie) pairs kept as seen" in r.stderr, r.stderr
     assert load_dataset(out).manifest["cleaning"]["out_of_scale_kept_as_seen"] == 1
+    # (such a row names a user and a movie: the summary does not say it may lack one, a review)
+    assert "2 rows with a rating outside the scale dropped (1 (user, movie) pair kept as seen, never recommended " \
+           "back, not trained on; the other 1 repeats a pair already there, or is of a user left out or of a movie " \
+           "not in the dataset)" in r.stderr, r.stderr
     # no scale to keep: refused before anything is written; a file every row of which is outside: refused
     shutil.rmtree(out)
     r, out = ingest(tmp_path, p, "--set", "data.id_type=auto", "--set", "data.out_of_scale=drop")

@@ -219,8 +219,13 @@ def _cleaning_item(key: str, value: int, cleaning: dict, floor=None, counted: bo
         kept = cleaning.get(f"{why}_kept_as_seen")
         if not value or kept is None:
             return text
-        rest = "" if kept >= value else (f"; the other {value - kept:,} lack a user or a movie, repeat a pair "
-                                          "already there, or are of users left out or of movies not in the dataset")
+        n = value - kept
+        # (a row off the scale has its rating, so it names a user and a movie: only a row missing a value may not)
+        lacks = ("lacks a user or a movie, " if n == 1 else "lack a user or a movie, ") if why == "missing_values" \
+            else ""
+        rest = "" if n <= 0 else (f"; the other {n:,} {lacks}" + (
+            "repeats a pair already there, or is of a user left out or of a movie not in the dataset" if n == 1 else
+            "repeat a pair already there, or are of users left out or of movies not in the dataset"))
         return f"{text} ({kept:,} (user, movie) pair{' kept' if kept == 1 else 's kept'} as seen, never recommended " \
                f"back, not trained on{rest})"
     if key == "repeated_rows_summed":
