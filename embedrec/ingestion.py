@@ -20,7 +20,7 @@ from embedrec import __version__
 from embedrec.data.assign import assign_splits, pair_columns, rated_below, rated_below_unknown, split_below
 from embedrec.data.dataset import publish_dataset, refuse_changed_flat, write_dataset
 from embedrec.data.layout import FORMAT_VERSION, is_dataset
-from embedrec.data.parsing import WarnedNote
+from embedrec.data.parsing import WarnedNote, missing_dropped_said
 from embedrec.data.ratings import (
     check_ratings,
     like_floor,
@@ -29,7 +29,7 @@ from embedrec.data.ratings import (
     two_values_warning,
 )
 from embedrec.data.readers import check_source, read_source
-from embedrec.data.repeats import PairEvents, dedupe_mask, sum_repeats
+from embedrec.data.repeats import PairEvents, dedupe_mask, first_new_pairs, sum_repeats
 from embedrec.data.split import TEST, TRAIN, VALID
 from embedrec.data.summary import format_summary, say_ties, summarise, warn_empty_splits, warn_shrunk_splits
 from embedrec.errors import ConfigError, DataError, OutputExists
@@ -330,8 +330,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         # (a row naming a user and a movie says the user met it: kept as seen, RawData.seen; a first-hour review)
         pairs = "" if not named else "; its (user, movie) pair" if n == 1 else \
             f"; the (user, movie) pair{'' if named == 1 else 's'} of the {named:,} naming both"
-        log.warning("%s: dropped %s row%s with a missing value (an empty user, movie, rating or timestamp: "
-                    "data.missing=drop)%s", raw.origin[0], f"{n:,}", "s" if n != 1 else "",
+        log.warning("%s%s", missing_dropped_said(raw.origin[0], n),
                     f"{pairs} kept as seen (never recommended back), not trained on" if named else "")
     from embedrec.data.textfiles import NAMED
 
@@ -468,10 +467,7 @@ def _kept_as_seen(seen: dict[str, pd.DataFrame], frames: dict, below: pd.DataFra
     for why, pairs in seen.items():
         found = rated_below(pairs[["user_id", "movie_id"]], uids, mids)
         key = found["user_idx"].to_numpy(np.int64) * width + found["movie_idx"].to_numpy(np.int64)
-        _, first = np.unique(key, return_index=True)  # (a pair of several such rows: once)
-        fresh = np.zeros(key.size, dtype=bool)
-        fresh[first] = True
-        fresh &= ~np.isin(key, have)
+        fresh = first_new_pairs(key, have)  # (a pair of several such rows: once)
         found = found[fresh].reset_index(drop=True)
         have = np.concatenate([have, key[fresh]])
         report[f"{why}_kept_as_seen"] = len(found)

@@ -69,6 +69,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
     (``new_users``; else the file is refused). Returns the ``updates`` record written, with ``model_folder`` (the new
     folder; None where the file adds nothing, and nothing is published)."""
     from embedrec.artifacts import writer_run
+    from embedrec.data.parsing import missing_dropped_said
     from embedrec.run import load_run
     from embedrec.run_publish import publish, run_lock
     from embedrec.run_updates import updates_of
@@ -85,9 +86,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         stamp = _stamp(source)  # the file as it is before it is read, compared once it is hashed (_file_sha256)
         raw = read_ratings(source, as_ingested(run, data_cfg, given, source), engine)
         if raw.missing_dropped:  # said as ingest says it (a review: update-users dropped them without a word)
-            n = raw.missing_dropped
-            log.warning("%s: dropped %s with a missing value (an empty user, movie, rating or timestamp: "
-                        "data.missing=drop)%s", raw.origin[0], _n(n, "row"),
+            log.warning("%s%s", missing_dropped_said(raw.origin[0], raw.missing_dropped),
                         "; the (user, movie) pairs of those naming a user the run knows or adds and a movie it "
                         "knows kept among that user's seen movies (never recommended back), not solved on" if raw.seen.get("missing_values") is not None
                         else "")
@@ -490,6 +489,8 @@ def _kept_as_seen(raw: RawData, engine: Recommender, new_ids: dict, users: np.nd
     knows and a user it knows or one the file's kept rows add (``new_ids``: parsed id -> its place; a new user
     named in dropped rows alone has nothing to solve on, and is not added), a pair the file rates (``users``,
     ``movies``: its kept pairs) left out."""
+    from embedrec.data.repeats import first_new_pairs
+
     got = raw.seen.get("missing_values")
     none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
     if got is None or not len(got):
@@ -504,7 +505,7 @@ def _kept_as_seen(raw: RawData, engine: Recommender, new_ids: dict, users: np.nd
     ok[ok] &= (urows[ok] < n_users) | np.isin(urows[ok], users)  # a new user the kept rows add
     width = np.int64(max(engine.Q.shape[0], 1))
     key = urows[ok] * width + mrows[ok]
-    key = np.unique(key[~np.isin(key, users * width + movies)])
+    key = np.sort(key[first_new_pairs(key, users * width + movies)])
     return key // width, key % width
 
 

@@ -350,6 +350,13 @@ def _checked_table(df, opener, kw, numeric, extra_dtype, label, header, header_l
 DROP_MISSING = "«--set data.missing=drop»"  # the way on from a missing value, in each message about one
 
 
+def missing_dropped_said(where: str, n: int) -> str:
+    """What ingest and update-users say of the ``n`` rows of ``where`` (a file) data.missing=drop dropped, before
+    what each says of their pairs kept as seen."""
+    return (f"{where}: dropped {n:,} row{'' if n == 1 else 's'} with a missing value (an empty user, movie, rating "
+            "or timestamp: data.missing=drop)")
+
+
 def _missing_like(opener, kw: dict, col: str, rows: np.ndarray, word: bool) -> np.ndarray:
     """Of ``rows``, the rows of column ``col`` that pandas read as missing, those missing as the first is: a word
     read as missing ('NA', 'null': ``word``), or no value (an empty field, or none); the column read again as

@@ -32,6 +32,17 @@ def _pair_key(ratings: pd.DataFrame) -> np.ndarray:
     return u * (int(m.max(initial=0)) + 1) + m
 
 
+def first_new_pairs(keys: np.ndarray, held: np.ndarray) -> np.ndarray:
+    """Which of ``keys`` (pair keys: user row * the movies + movie row) are each the first of their pair and not
+    among ``held`` (the keys of pairs there already): the pairs of dropped rows that ingest and update-users keep as
+    seen, each once and never beside a rating of the same pair."""
+    _, first = np.unique(keys, return_index=True)
+    fresh = np.zeros(keys.size, dtype=bool)
+    fresh[first] = True
+    fresh &= ~np.isin(keys, held)
+    return fresh
+
+
 def same_as_read(timed: bool) -> str:
     """What makes a row one :func:`dedupe_mask`'s first count counts, in words: '(same user, movie, rating and
     time as read)'; without a time column, '(same user, movie and rating as read)'. Rows the same in the columns
