@@ -302,7 +302,7 @@ def _store_key(name: str) -> str:
 
 def wait_for_ranks(world: int) -> bool:
     """Before joining the group under torchrun: count this rank in torchrun's store and wait until all ``world``
-    have started, stopping at once, with its line, if one failed before it could join (:func:`post_start_failure`:
+    have started, stopping at once, with its line, if one failed before it could join (:func:`post_failure`:
     a config that does not parse on one node). A review: such a node's ranks exited, and rank 0 on the other node
     waited in the group's join for its 30-minute timeout, in silence, deaf to SIGTERM, then said to launch with
     torchrun. Waits at most JOIN_WAIT_S (EMBEDREC_DIST_JOIN_WAIT_S), in Python (a signal stops it). Returns whether
@@ -339,18 +339,60 @@ def wait_for_ranks(world: int) -> bool:
         arrived = store.add(started, 0)
 
 
-def post_start_failure(line: str) -> None:
-    """A rank under torchrun that stops before joining the group (its config refused, say) leaves its one line in
-    torchrun's store, where the ranks waiting for it (:func:`wait_for_ranks`) read it and stop too, saying why.
-    Best effort: nothing where there is no such store or it cannot be reached within a few seconds."""
-    if _GROUP is not None or not os.environ.get("TORCHELASTIC_RUN_ID"):
+def post_failure(line: str) -> None:
+    """A rank under torchrun that fails leaves its one line in torchrun's store, once per job attempt (the first
+    failure only: a later one is most likely its echo). Before the join, the ranks waiting for it
+    (:func:`wait_for_ranks`) read it and stop too, saying why; after it, a rank that finds this one's connection
+    closed adds it to its own line (:func:`failed_rank_line`; a review: on several nodes the cause, a dataset file
+    damaged mid-job, sat only in the failing node's log). The command line leaves none of an error raised on every
+    rank together (:func:`all_ranks`), each rank saying its own. Best effort: nothing where there is no such store or
+    it cannot be reached within a few seconds, and a signal meanwhile only ends the wait."""
+    if not os.environ.get("TORCHELASTIC_RUN_ID"):
         return
     try:
-        store = _agent_store(5)
-        if store is not None:  # the first failure only: a later one is most likely its echo
+        store = _job_store(5 if _GROUP is None else POST_WAIT_S)
+        if store is not None:
             store.compare_set(_store_key("failed"), "", f"rank {os.environ.get('RANK', '?')}: {line}")
-    except Exception:  # noqa: BLE001 - this rank is failing already: its own line is said
+    except (Exception, KeyboardInterrupt):  # noqa: BLE001 - this rank is failing already: its own line is said
         pass
+
+
+POST_WAIT_S = 2  # seconds a rank failing after the join tries to reach the store, so a dead one never holds its exit
+PEER_LINE_WAIT_S = 2  # seconds a rank that lost a peer's connection waits for that peer's line in the store
+
+
+def _job_store(timeout_s: float):
+    """A client of the job's key-value store: torchrun's own before the join (:func:`_agent_store`), and after it
+    the group's at MASTER_ADDR:MASTER_PORT (torchrun's, or the one rank 0 hosts), as :func:`_finish` reaches it."""
+    if _GROUP is None or _GROUP.world == 1:
+        return _agent_store(timeout_s)
+    import torch.distributed as dist
+
+    return dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
+                         timeout=datetime.timedelta(seconds=timeout_s))
+
+
+def failed_rank_line(wait_s: float | None = None) -> str | None:
+    """The line the first rank of this torchrun job to fail after the join left (:func:`post_failure`:
+    'rank 1: ...'), waiting for it up to PEER_LINE_WAIT_S seconds (that rank leaves it before it exits, so it is
+    there by the time its connection closes; the wait covers a store slow to answer). None outside a joined
+    torchrun group, where no rank left one (killed outright) or the store cannot be reached, and where a signal
+    cuts the wait short: the caller then says what it said before."""
+    import time
+
+    if _GROUP is None or _GROUP.world == 1 or not os.environ.get("TORCHELASTIC_RUN_ID"):
+        return None
+    wait = PEER_LINE_WAIT_S if wait_s is None else wait_s
+    deadline = time.monotonic() + wait
+    try:
+        store, key = _job_store(max(wait, 0.1)), _store_key("failed")
+        while not store.check([key]):
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.05)
+        return store.get(key).decode("utf-8", "replace") or None
+    except (Exception, KeyboardInterrupt):  # noqa: BLE001 - best effort: this rank's own line is said either way
+        return None
 
 
 def die_with_launcher() -> bool:

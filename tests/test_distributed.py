@@ -1161,9 +1161,9 @@ def test_ranks_waiting_to_join_stop_with_the_line_of_one_that_failed_before_join
     assert time.monotonic() - t < 5
     assert D.wait_for_ranks(2) is True  # a second rank counted: both started
     monkeypatch.setenv("TORCHELASTIC_RESTART_COUNT", "1")  # a restart counts afresh
-    D.post_start_failure("config key 'model.dim' in bad.yaml:1: -5 is below the minimum 1")
+    D.post_failure("config key 'model.dim' in bad.yaml:1: -5 is below the minimum 1")
     monkeypatch.setenv("RANK", "0")
-    D.post_start_failure("another rank of this torchrun job stopped ...")  # an echo: the first line is kept
+    D.post_failure("another rank of this torchrun job stopped ...")  # an echo: the first line is kept
     with pytest.raises(ConfigError, match=r"another rank of this torchrun job stopped before it joined the others: "
                                           r"rank 1: config key 'model.dim' in bad.yaml:1"):
         D.wait_for_ranks(3)
@@ -1207,6 +1207,121 @@ def test_a_node_whose_config_is_refused_stops_the_other_nodes_ranks_with_its_lin
     assert "error: another rank of this torchrun job stopped before it joined the others: rank 1: config key " \
            "'model.dim'" in err, err[-3000:]
     assert time.monotonic() - t < 120 and out == ""
+
+
+DAMAGED_ON_RANK_1 = """
+import sys
+from embedrec import dist_data
+from embedrec.errors import ArtifactError
+
+read = dist_data.read_row_groups
+
+def damaged(path, split, rank, *a, **k):  # rank 1 finds the file damaged after rank 0 checked it: mid-job
+    if rank == 1:
+        raise ArtifactError(f"prepared dataset file '{path}/{split}.parquet' is damaged (Parquet magic bytes not "
+                            "found in footer); rerun the 'embedrec ingest' that wrote it, with --overwrite")
+    return read(path, split, rank, *a, **k)
+
+dist_data.read_row_groups = damaged
+sys.argv[0] = "embedrec"
+from embedrec.console import main
+main()
+"""
+
+
+def test_a_rank_that_fails_after_the_join_leaves_its_line_for_the_node_that_loses_it(prepared, tmp_path):
+    """A review: a rank that failed after the ranks joined (its dataset file damaged mid-job) left the rank on the
+    other node saying only 'another rank of this torchrun job stopped (its connection closed)'; its cause sat in
+    the failing node's log alone. Two launches as two nodes: the failing rank leaves its line in the job's store,
+    and the other node's rank says it after its own."""
+    script = tmp_path / "damaged.py"
+    script.write_text(DAMAGED_ON_RANK_1)
+    import socket
+    import time
+
+    env, port = _launch_env(tmp_path), _free_port()
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1", "--rdzv-backend=c10d",
+           f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=damaged", str(script), "train", "--set",
+           f"data.prepared={prepared}", "--set", f"run.dir={tmp_path / 'run'}", "--set", "train.device=cpu", "-q"]
+    node0 = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60  # the first node hosts the rendezvous store, as a job's head node does (the
+        while time.monotonic() < deadline:  # store gone with the failing node, torchrun stops the other's rank)
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        node1 = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+        _, err0 = node0.communicate(timeout=300)
+    finally:
+        if node0.poll() is None:
+            node0.kill()
+    said = {e: [x for x in e.splitlines() if x.startswith("error: ")] for e in (err0, node1.stderr)}
+    failed = (said[err0] or [""])[0].startswith("error: prepared dataset file '")
+    own, other = (err0, node1.stderr) if failed else (node1.stderr, err0)  # the rendezvous picks who is rank 1
+    assert said[own][0].startswith("error: prepared dataset file '"), own[-3000:]
+    assert said[other] == ["error: another rank of this torchrun job stopped (its connection closed); what was "
+                           "saved is kept: fix what it says and run the same torchrun command again (train: with "
+                           "--resume where it had saved a checkpoint, else as it was); rank 1: "
+                           + said[own][0].removeprefix("error: ")], other[-3000:]
+
+
+def test_a_rank_that_loses_a_peer_reads_its_line_from_the_store_within_a_bounded_wait(monkeypatch):
+    """After the join the failing rank's line goes to the group's store (its first failure only), and a rank that
+    finds its connection closed reads it, waiting at most PEER_LINE_WAIT_S; none left, or no store to reach:
+    the line said before, without hanging."""
+    import time
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    from embedrec.cli.app import _known_error
+
+    port = _free_port()
+    server = dist.TCPStore("127.0.0.1", port, is_master=True, timeout=timedelta(seconds=10))
+    for k, v in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "TORCHELASTIC_RUN_ID": "t2",
+                 "TORCHELASTIC_RESTART_COUNT": "0", "RANK": "1", "WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(D, "_GROUP", D.Group(1, 2, torch.device("cpu")))  # joined
+    closed = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer [::1]:1")
+    t = time.monotonic()
+    assert D.failed_rank_line(0.3) is None and time.monotonic() - t < 3  # nobody failed: the wait is bounded
+    D.post_failure("prepared dataset file 'x/train.parquet' is damaged (Parquet magic bytes not found in footer)")
+    monkeypatch.setenv("RANK", "0")
+    D.post_failure("another rank of this torchrun job stopped ...")  # an echo: the first line is kept
+    assert D.failed_rank_line() == ("rank 1: prepared dataset file 'x/train.parquet' is damaged (Parquet magic "
+                                    "bytes not found in footer)")
+    assert _known_error(closed).endswith("; rank 1: prepared dataset file 'x/train.parquet' is damaged (Parquet "
+                                         "magic bytes not found in footer)")
+    del server
+    monkeypatch.setenv("MASTER_PORT", str(_free_port()))  # no store there: the line said before, at once
+    t = time.monotonic()
+    assert _known_error(closed).endswith("run the same torchrun command again (train: with --resume where it had "
+                                         "saved a checkpoint, else as it was)")
+    assert time.monotonic() - t < 5
+
+
+def test_the_command_line_leaves_a_ranks_own_error_in_the_store_not_one_every_rank_raised(monkeypatch, tmp_path):
+    """Only a rank's own failure is left for the others: not one raised on every rank together (Group.agree's
+    'another rank failed' would name this rank as the cause), nor Ctrl-C."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.errors import Interrupted
+
+    left = []
+    monkeypatch.setattr(D, "post_failure", left.append)
+    for k, v in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "0"}.items():
+        monkeypatch.setenv(k, v)
+    for error in (ConfigError("its own"), D.all_ranks(ConfigError("every rank's")), Interrupted("stopped")):
+        def refuse(*a, error=error, **k):
+            raise error
+
+        monkeypatch.setattr(DV, "device_name", refuse)
+        r = CliRunner().invoke(main, ["train", "--set", f"run.dir={tmp_path / 'run'}", "--set",
+                                      f"data.prepared={tmp_path / 'ds'}", "--set", "train.device=cuda"])
+        assert r.exit_code in (1, 2, 130), r.output
+    assert left == ["its own"]
 
 
 def test_the_resume_advice_under_torchrun_names_the_torchrun_command_first(monkeypatch):

@@ -321,11 +321,13 @@ class Group(click.Group):
             if not (isinstance(e, (Interrupted, UsageError, OutputRefused)) and _secondary()
                     or getattr(e, "every_rank", False) and _local_secondary()):
                 _error_line(line)
-            if not isinstance(e, Interrupted) and not getattr(e, "from_peer", False) and _distributed():
-                # the ranks waiting for this one to join stop too
-                from embedrec.distributed import post_start_failure
+            if not (isinstance(e, Interrupted) or getattr(e, "from_peer", False) or getattr(e, "all_ranks", False)) \
+                    and _distributed():
+                # the ranks waiting for this one to join stop too, and one that finds this rank gone names its line
+                # (not an error every rank raised together: each says it)
+                from embedrec.distributed import post_failure
 
-                post_start_failure(line)
+                post_failure(line)
             sys.exit(e.exit_code)
         except KeyboardInterrupt as e:
             from embedrec.errors import how_stopped, stop_signal
@@ -612,9 +614,12 @@ def _known_error(e: Exception) -> str | None:
     text = str(e)
     if isinstance(e, RuntimeError) and _distributed() and any(
             w in text for w in ("Connection closed by peer", "Connection reset by peer", "Broken pipe")):
+        from embedrec.distributed import failed_rank_line
+
+        said = failed_rank_line()  # its line, on whichever node it ran (a review: it sat only in that node's log)
         return ("another rank of this torchrun job stopped (its connection closed); what was saved is kept: "
-                "run the same torchrun command again (train: with --resume where it had saved a checkpoint, "
-                "else as it was)")
+                f"{'fix what it says and ' if said else ''}run the same torchrun command again (train: with "
+                "--resume where it had saved a checkpoint, else as it was)" + (f"; {said}" if said else ""))
     if (isinstance(e, OSError) and " requested and " in text and " written" in text) or \
             "No space left on device" in text:  # numpy's short write; FAISS's write_index
         _quiet_stdout()
