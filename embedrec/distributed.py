@@ -363,11 +363,17 @@ PEER_LINE_WAIT_S = 2  # seconds a rank that lost a peer's connection waits for t
 
 def _job_store(timeout_s: float):
     """A client of the job's key-value store: torchrun's own before the join (:func:`_agent_store`), and after it
-    the group's at MASTER_ADDR:MASTER_PORT (torchrun's, or the one rank 0 hosts), as :func:`_finish` reaches it."""
+    the group's at MASTER_ADDR:MASTER_PORT (torchrun's, or the one rank 0 hosts), as :func:`_finish` reaches it.
+    After the join, a store that does not answer (its node gone) is an OSError from a plain connection first:
+    torch's client retried for twice ``timeout_s`` and wrote some 30 lines of C++ frames to stderr before it gave
+    up."""
+    import socket
+
     if _GROUP is None or _GROUP.world == 1:
         return _agent_store(timeout_s)
     import torch.distributed as dist
 
+    socket.create_connection((os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])), timeout_s).close()
     return dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
                          timeout=datetime.timedelta(seconds=timeout_s))
 
