@@ -1285,7 +1285,7 @@ def test_a_rank_that_loses_a_peer_reads_its_line_from_the_store_within_a_bounded
     monkeypatch.setattr(D, "_GROUP", D.Group(1, 2, torch.device("cpu")))  # joined
     closed = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer [::1]:1")
     t = time.monotonic()
-    assert D.failed_rank_line(0.3) is None and time.monotonic() - t < 3  # nobody failed: the wait is bounded
+    assert D.failed_rank_line(0.3) is None and time.monotonic() - t < 6  # nobody failed: the wait is bounded
     D.post_failure("prepared dataset file 'x/train.parquet' is damaged (Parquet magic bytes not found in footer)")
     monkeypatch.setenv("RANK", "0")
     D.post_failure("another rank of this torchrun job stopped ...")  # an echo: the first line is kept
@@ -1300,7 +1300,7 @@ def test_a_rank_that_loses_a_peer_reads_its_line_from_the_store_within_a_bounded
     assert _known_error(closed).endswith("run the same torchrun command again (train: with --resume where it had "
                                          "saved a checkpoint, else as it was)")
     D.post_failure("another line")
-    assert time.monotonic() - t < 3 and capfd.readouterr().err == ""
+    assert time.monotonic() - t < 6 and capfd.readouterr().err == ""
 
 
 def test_the_command_line_leaves_a_ranks_own_error_in_the_store_not_one_every_rank_raised(monkeypatch, tmp_path):
