@@ -1719,6 +1719,38 @@ def test_a_resume_of_finished_fits_reads_them_back_without_a_line_each(tmp_path,
                for r in caplog.records), [r.getMessage() for r in caplog.records]
 
 
+def test_a_resumed_fit_that_had_stopped_early_shows_its_own_epochs_on_its_bar(tmp_path, capsys):
+    """A scale review: after `train --resume` every candidate that had stopped early (after 1-4 epochs) showed
+    'epoch 100 of at most 100 [00:00, ?epoch/s]'. Its bar shows the epochs it ran and its last row, as the fresh
+    fit's bar ended, and says it stopped early; what the resume runs (nothing: the same model) is unchanged."""
+    import re
+
+    from embedrec.training.fit import factors
+    from embedrec.training.select import fit_and_refit
+
+    ds = _many_tastes(2)
+    cfg = load_config(None, ["model.dim=4", "train.epochs=100", "train.threads=1", "train.als_dims=[]"])
+
+    def last_lines() -> dict:  # each bar's last state: {its description: what follows it}
+        text = capsys.readouterr().err
+        return {m[1]: m[2] for m in re.finditer(r"(train [^:\r\n]+): (epoch [^\r\n]*)", text)}
+
+    _, fresh, *_ = fit_and_refit(ds, cfg, tmp_path / "run", progress=True)
+    before = last_lines()
+    ran = {desc: int(re.match(r"epoch (\d+) of at most 100 ", line)[1]) for desc, line in before.items()}
+    assert ran and all(n < 100 for n in ran.values()), before  # every candidate stopped early
+    logs = {p: p.read_bytes() for p in (tmp_path / "run").glob("als-*/metrics.jsonl")}
+    _, resumed, *_ = fit_and_refit(ds, cfg, tmp_path / "run", resume=True, progress=True)
+    after = last_lines()
+    assert set(after) == set(ran), (before, after)
+    for desc, n in ran.items():
+        shown = re.search(r"loss=[\d.]+, ndcg@10=[\d.]+", before[desc])[0]  # the fresh bar's last row
+        assert after[desc] == f"epoch {n} of at most 100, stopped early (its checkpoint), {shown}", after[desc]
+    assert logs and {p: p.read_bytes() for p in logs} == logs  # no candidate's epoch ran again
+    for name, v in factors(fresh.model, fresh.unrated).items():
+        assert np.array_equal(v, factors(resumed.model, resumed.unrated)[name]), name
+
+
 def test_a_second_review_of_the_folder_guards(tmp_path, caplog):
     """A second review: a file named like a candidate was refused after the dimension and refit folders had been
     cleared; a link at refit/path-0/tensorboard was written through on --resume; a file at refit/path-0 or at a

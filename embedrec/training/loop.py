@@ -344,7 +344,9 @@ class Progress:
     """A tqdm bar on stderr, one step per epoch, the loss and the validation metric as its postfix. ``may_stop``:
     early stopping may end the fit before train.epochs, a cap rather than the count, so the bar shows no fill or
     time left for it (a review: '5/100 [00:00<00:12]', then a stop at epoch 6). Without a bar, ``lines``: an
-    epoch's line at INFO once LINE_EVERY seconds have passed since the fit began or the last such line."""
+    epoch's line at INFO once LINE_EVERY seconds have passed since the fit began or the last such line. A fit its
+    checkpoint holds finished (--resume) shows one still line: the epochs it ran, 'stopped early' where it did, and
+    its last row."""
 
     def __init__(self, desc: str, metric: str | None, enabled: bool, may_stop: bool = False, lines: bool = True):
         self.desc, self.metric, self.enabled, self.bar, self.may_stop = desc, metric, enabled, None, may_stop
@@ -354,6 +356,21 @@ class Progress:
         from tqdm import tqdm
 
         capped = "{desc}: epoch {n_fmt} of at most {total_fmt} [{elapsed}, {rate_fmt}{postfix}]"
+        done = len(state.history)  # the epochs its checkpoint holds (0 for a fresh fit)
+        if state.epoch >= state.epochs and done:
+            # finished before this command (read back from its checkpoint, no epoch runs here): the epochs it ran
+            # and its last row, as the fit's own bar ended, not the epoch the loop skips to (a scale review: each
+            # candidate stopped after 1-4 epochs showed 'epoch 100 of at most 100' on --resume), and no time or rate
+            stopped = ", stopped early" if done < state.epochs else ""
+            self.bar = tqdm(total=state.epochs, initial=done, unit="epoch", desc=self.desc, disable=not self.enabled,
+                            dynamic_ncols=True, bar_format="{desc}: epoch {n_fmt} of " + ("at most " if self.may_stop
+                            else "") + "{total_fmt}" + stopped + " (its checkpoint){postfix}")
+            last = state.history[-1]
+            value = last.get(f"valid_{self.metric}") if self.metric else None
+            shown = {self.metric: f"{value:.4f}"} if isinstance(value, (int, float)) else {}
+            if isinstance(last.get("loss"), (int, float)):
+                self.bar.set_postfix({"loss": f"{last['loss']:.4f}", **shown})
+            return
         self.bar = tqdm(total=state.epochs, initial=min(state.epoch, state.epochs), unit="epoch", desc=self.desc,
                         disable=not self.enabled, dynamic_ncols=True, bar_format=capped if self.may_stop else None)
 
