@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -242,20 +243,36 @@ class RankingLists:
 
 def ranking_metrics(user_vecs, movie_vecs, movie_bias, train_csr, test_users, test_items, n_users, n_movies,
                     ks=(10, 20), batch=2048, progress=None, max_users: int = 0, seed: int = 0, device=None,
-                    per_user: list | None = None, catalogue=None) -> dict:
+                    per_user: list | None = None, catalogue=None, bar: str | None = None) -> dict:
     """Precision/Recall/NDCG/MAP/HitRate/MRR@K and coverage@K over users with at least one test movie; with a
     ``catalogue`` (:func:`embedrec.beyond.catalogue`) the beyond-accuracy metrics too (ARP, novelty, ...).
 
     Users are scored in batches whose score matrix stays near 50M entries (200 MB), whatever the catalogue;
     ``max_users`` > 0 evaluates a seeded sample of that many users instead of all; ``device`` cuda scores on
     the GPU; on the CPU the C top-k ranks them on every core (the lists argpartition gives: a scale review
-    found `evaluate` of 259K users 3x slower than a dense top-k)."""
+    found `evaluate` of 259K users 3x slower than a dense top-k). ``bar``: a bar of that name over the users ranked
+    (:func:`users_bar`)."""
     from embedrec.threads import available_cpus
 
     lists = RankingLists(train_csr, csr(test_users, test_items, n_users), ks, n_movies, max_users, seed,
                          catalogue=catalogue)
-    return lists.metrics(user_vecs, movie_vecs, movie_bias, batch=batch, progress=progress, device=device,
-                         per_user=per_user, fast=available_cpus())
+    with users_bar(bar, lists.rows.size) as tick:
+        return lists.metrics(user_vecs, movie_vecs, movie_bias, batch=batch, progress=tick or progress,
+                             device=device, per_user=per_user, fast=available_cpus())
+
+
+@contextlib.contextmanager
+def users_bar(desc: str | None, total: int):
+    """A tqdm bar on stderr named ``desc`` over the ``total`` users a ranking pass scores, as export --topk-all's
+    (a scale review: `evaluate` of 230,262 users ranked for 83 s with nothing on stderr); yields its update, or None
+    where ``desc`` is None (no bar: the caller's ``progress=False``)."""
+    if desc is None:
+        yield None
+        return
+    from tqdm import tqdm
+
+    with tqdm(total=total, desc=desc, unit="user") as bar:
+        yield bar.update
 
 
 def rating_metrics(pred: np.ndarray, true: np.ndarray) -> dict:
@@ -293,12 +310,13 @@ def fit_biases(users, movies, ratings, n_users, n_movies, reg=10.0, iters=10, mu
 
 def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min: float | None = None,
               max_users: int = 0, device=None, fit_on: tuple[str, ...] = ("train",), catalogue=None,
-              per_user: list | None = None, rating_errors: dict | None = None) -> dict:
+              per_user: list | None = None, rating_errors: dict | None = None, progress: bool = False) -> dict:
     """Global mean and biases-only (ratings); most-popular (ranking). Same split, same definitions, fitted on the
     splits ``fit_on`` (those the model was fitted on: train, or train+valid for a refit run); ``catalogue``: the
     most-popular lists' beyond-accuracy metrics too (:func:`ranking_metrics`); ``per_user``: a list that gets the
     most-popular lists' per-user values (:func:`ranking_sums`'); ``rating_errors``: a dict that gets each rating
-    baseline's prediction minus rating for each of the split's ratings ({"global_mean": ..., "biases": ...})."""
+    baseline's prediction minus rating for each of the split's ratings ({"global_mean": ..., "biases": ...});
+    ``progress``: a bar over the users the most-popular lists rank."""
     te = ds.splits[split]
     out: dict = {}
     if len(te) == 0:
@@ -323,7 +341,8 @@ def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min
     tu, ti = relevant(te, relevant_min)
     out["most_popular"] = ranking_metrics(np.zeros((ds.n_users, 1), np.float32), np.zeros((ds.n_movies, 1), np.float32),
                                           pop, train_csr, tu, ti, ds.n_users, ds.n_movies, ks, max_users=max_users,
-                                          device=device, catalogue=catalogue, per_user=per_user)
+                                          device=device, catalogue=catalogue, per_user=per_user,
+                                          bar=f"{split} most_popular" if progress else None)
     return out
 
 
@@ -516,10 +535,11 @@ def relevant(split, min_rating: float | None) -> tuple[np.ndarray, np.ndarray]:
 
 
 def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | None = None,
-                   ranking: bool = True, max_users: int = 0, device=None) -> dict:
+                   ranking: bool = True, max_users: int = 0, device=None, progress: bool = False) -> dict:
     """Metrics of factors ``f`` on ``split`` of dataset ``ds`` (rating metrics when explicit, ranking when asked);
-    ``device`` (train.device) cuda ranks on the GPU."""
-    return evaluator(ds, split, explicit, ks, metric, ranking, max_users, device=device)(f)
+    ``device`` (train.device) cuda ranks on the GPU; ``progress``: a bar over the users ranked."""
+    return evaluator(ds, split, explicit, ks, metric, ranking, max_users, device=device)(
+        f, bar=f"{split} model" if progress else None)
 
 
 def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ranking: bool = True,
@@ -537,13 +557,15 @@ def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ran
                              ds.n_movies, max_users)
     scratch: dict = {}  # the score buffer, kept from one epoch's validation to the next
 
-    def run(f: dict, per_user: list | None = None) -> dict:
+    def run(f: dict, per_user: list | None = None, bar: str | None = None) -> dict:
         out: dict = {}
         if explicit:
             out.update(split_rating_metrics(f, part, ds.rating_scale))
-        if need_rank:  # = ranking_metrics on the lists built above (``per_user``: ranking_sums')
-            out.update(lists.metrics(f["user_factors"], f["movie_factors"], f["movie_bias"], fast=fast,
-                                     device=score_device(device), scratch=scratch, per_user=per_user))
+        if need_rank:  # = ranking_metrics on the lists built above (``per_user``: ranking_sums'; ``bar``: users_bar's)
+            with users_bar(bar, lists.rows.size) as tick:
+                out.update(lists.metrics(f["user_factors"], f["movie_factors"], f["movie_bias"], fast=fast,
+                                         device=score_device(device), scratch=scratch, per_user=per_user,
+                                         progress=tick))
         return out
 
     return run
@@ -583,17 +605,18 @@ def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), de
 
 
 def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None,
-                    per_user: bool = False, lists=None, metrics=None) -> dict:
+                    per_user: bool = False, lists=None, metrics=None, progress: bool = False) -> dict:
     """As evaluate_run, for a run already opened (``embedrec.run.Run``); ``lists``: called with (the result, the
     dataset) before the paired differences are taken (``Model.evaluate`` scores other runs and other recommenders'
-    lists there); ``per_user`` and ``metrics``: :func:`finish_per_user`'s."""
+    lists there); ``per_user`` and ``metrics``: :func:`finish_per_user`'s; ``progress``: a bar over the users of
+    each ranking pass (the model's, the most-popular baseline's)."""
     from embedrec.run_inputs import run_dataset
 
     check_user_ids(run)  # the run's own damage, before its dataset is looked for
     ds = run_dataset(run, dataset_dir, moved_to)  # refuses a dataset other than the one the run was trained on
     f = run_factors(run)
     result = evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'",
-                              device)
+                              device, progress)
     updated = updated_rows(run, ds, split)
     if updated is not None:
         result["updates"] = updated
@@ -696,22 +719,23 @@ def _untrained_ranked(test_users, ds, fit_on) -> int:
 
 
 def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", ks=(10, 20), refit: bool = False,
-                     what: str = "the model", device=None) -> dict:
+                     what: str = "the model", device=None, progress: bool = False) -> dict:
     """Metrics of factors ``f`` (train.factors' dict) and the baselines on ``split`` of ``ds``; ``refit`` says the
     model was trained on train+valid (so valid cannot be evaluated). The result's ``per_user`` is a pandas
     DataFrame of each ranked user's metrics (user_id, then ndcg@10, ..., an explicit model's rmse, mae and
     ratings, then the rating baselines' as global_mean:rmse, ..., biases:mae, then the most_popular baseline's as
     most_popular:ndcg@10, ...), whose means are the printed ones: :func:`finish_per_user` takes the paired
-    differences from it (other runs' and recommenders' columns joined to it first, where there are any)."""
+    differences from it (other runs' and recommenders' columns joined to it first, where there are any).
+    ``progress``: a bar over the users of each ranking pass, the model's and the most-popular baseline's."""
     check_split(ds, split, refit, what)
     fit_on = fit_splits(split, refit)
     cat = catalogue(ds, fit_on)  # popularity and genres: the beyond-accuracy metrics of every row
-    out, frame = score_factors(f, explicit, ds, split, ks, fit_on, cat, device)
+    out, frame = score_factors(f, explicit, ds, split, ks, fit_on, cat, device, "model" if progress else None)
     popular: list = []  # the most-popular lists' per-user values, the same users: the paired differences
     rated: dict = {}  # the rating baselines' errors
     result = {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=score_device(device),
                                                            fit_on=fit_on, catalogue=cat, per_user=popular,
-                                                           rating_errors=rated)}},
+                                                           rating_errors=rated, progress=progress)}},
               "excluded": "+".join(seen_splits(split)), **_below_counts(ds, split),
               "beyond_accuracy": cat.describe()}
     part = ds.splits[split]
@@ -749,11 +773,12 @@ def fit_splits(split: str, refit: bool) -> tuple[str, ...]:
 
 
 def score_factors(f: dict, explicit: bool, ds: Dataset, split: str, ks, fit_on: tuple[str, ...], cat,
-                  device=None):
+                  device=None, bar: str | None = None):
     """Factors ``f``'s row of evaluate on ``split`` of ``ds`` (an explicit model's RMSE and MAE, then the ranking
     and beyond-accuracy metrics, against Catalogue ``cat``; ``users_untrained``: the users ranked with no rating in
     ``fit_on``, the splits it was fitted on) and its per-user frame (user_id, metric@K, ..., an explicit model's
-    rmse, mae and ratings): (the row, the frame)."""
+    rmse, mae and ratings): (the row, the frame). ``bar``: the row's name, for a bar over the users ranked (None:
+    no bar)."""
     part = ds.splits[split]
     out: dict = {}
     errors = split_rating_errors(f, part, ds.rating_scale) if explicit else None  # predicted once, for both uses
@@ -763,7 +788,8 @@ def score_factors(f: dict, explicit: bool, ds: Dataset, split: str, ks, fit_on: 
     users: list = []  # each ranked user's values
     out.update(ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"],
                                seen_csr(ds, seen_splits(split)), tu, ti, ds.n_users, ds.n_movies, ks,
-                               device=score_device(device), per_user=users, catalogue=cat))
+                               device=score_device(device), per_user=users, catalogue=cat,
+                               bar=f"{split} {bar}" if bar is not None else None))
     untrained = _untrained_ranked(tu, ds, fit_on)
     if untrained:  # (split.cold_start) users with no trained vector: ranked by the movie biases alone, if any
         out["users_untrained"] = untrained

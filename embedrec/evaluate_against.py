@@ -142,14 +142,15 @@ def check_same_data(other: Run, name: str, model_rec: dict, counts: tuple, model
                      f"'{name}' again on it")
 
 
-def score_against(result: dict, ds: Dataset, split: str, ks, runs: dict, device=None) -> None:
+def score_against(result: dict, ds: Dataset, split: str, ks, runs: dict, device=None, progress: bool = False) -> None:
     """Each of ``runs`` ({name: an opened Run}, :func:`open_against`'s) scored on ``split`` of ``ds`` as the model is
     (``evaluate.score_factors``: an explicit run's RMSE and MAE, every run's ranking and beyond-accuracy metrics,
     the latter against the training counts the model's were measured on, ``result["beyond_accuracy"]``), as
     ``result["splits"][split][name]``, its per-user values joined to ``result["per_user"]`` as ``name:ndcg@10``,
     ..., ``name:rmse``, ``name:mae``; ``result["against"]``: {name: {"run": its folder, "updates": where
     update-users re-solved its users (evaluate.updated_rows), "served_index": the approximate index it serves
-    through (evaluate.served_index)}}, the row's ``users_untrained`` as the model's."""
+    through (evaluate.served_index)}}, the row's ``users_untrained`` as the model's; ``progress``: a bar over the
+    users each run ranks, under its name."""
     from embedrec.beyond import catalogue
     from embedrec.evaluate import (
         check_split,
@@ -171,7 +172,8 @@ def score_against(result: dict, ds: Dataset, split: str, ks, runs: dict, device=
         check_split(ds, split, refit, what)
         f = run_factors(run)
         row[name], frame = score_factors(f, run.explicit, ds, split, ks, fit_splits(split, refit),
-                                         cat if cat is not None else catalogue(ds, fit_splits(split, refit)), device)
+                                         cat if cat is not None else catalogue(ds, fit_splits(split, refit)), device,
+                                         name if progress else None)
         said[name] = {"run": os.path.abspath(run_of(run.path))}
         served = served_index(run)
         if served is not None:  # its row ranks exactly, as the model's does

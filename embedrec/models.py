@@ -372,7 +372,8 @@ class Model:
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
                  moved_to: str | Path | None = None, device: str | None = None, per_user: bool | str | Path = False,
-                 overwrite: bool = False, lists: dict | None = None, metrics=None, against=None) -> dict:
+                 overwrite: bool = False, lists: dict | None = None, metrics=None, against=None,
+                 progress: bool = False) -> dict:
         """``embedrec evaluate``: metrics on the dataset's ``split`` beside the baselines, as it prints them; ``ks``
         (default: the run's own ``train.eval_k``, what ``train`` printed) the cut-offs. ``dataset_dir``: the
         dataset the run was trained on, read from there (moved or copied since: its fingerprint checks it is that
@@ -399,10 +400,12 @@ class Model:
         over the users both score, its standard error, and whether it is within two SE of 0 (a tie). Where both
         predict ratings (an explicit model against global_mean, biases or an explicit run): ``rmse`` and ``mae``,
         the difference of the overall figures (no SE), and ``user_mse`` and ``user_mae``, each user's mean squared
-        (absolute) error minus the other's, averaged over users, with its SE."""
+        (absolute) error minus the other's, averaged over users, with its SE.
+        ``progress=True`` shows a bar on stderr over the users of each ranking pass (the model's, the most-popular
+        baseline's, each of ``against``'s), as :meth:`topk_all`'s."""
         return models_offline.evaluate(self, split, ks, dataset_dir=dataset_dir, moved_to=moved_to,
                                        device=device, per_user=per_user, overwrite=overwrite, lists=lists,
-                                       metrics=metrics, against=against)
+                                       metrics=metrics, against=against, progress=progress)
 
     @contextlib.contextmanager
     def _served(self, call: str) -> Iterator[Recommender]:

@@ -28,10 +28,10 @@ def one_process(what: str) -> None:
 
 def evaluate(model, split: str, ks: Iterable[int] | None, *, dataset_dir: str | Path | None,
              moved_to: str | Path | None, device: str | None, per_user: bool | str | Path, overwrite: bool,
-             lists: dict | None, metrics=None, against=None) -> dict:
+             lists: dict | None, metrics=None, against=None, progress: bool = False) -> dict:
     """``Model.evaluate``: the arguments checked, then ``evaluate.evaluate_opened`` on the run's dataset (or
     ``export_tables.write_per_user`` for a ``per_user`` file), the runs ``against`` (``evaluate_against``) and other
-    recommenders' ``lists`` scored beside."""
+    recommenders' ``lists`` scored beside; a bar over each ranking pass's users where ``progress`` asks."""
     from embedrec.evaluate import check_ks, evaluate_opened
 
     choice_arg(split, ("valid", "test"), "split")
@@ -45,14 +45,14 @@ def evaluate(model, split: str, ks: Iterable[int] | None, *, dataset_dir: str | 
     if dataset_dir is not None:
         path_arg(dataset_dir, "evaluate", "dataset_dir")
     device_arg(device)
-    overwrite = flag(overwrite, "overwrite")
+    overwrite, progress = flag(overwrite, "overwrite"), flag(progress, "progress")
     if isinstance(per_user, (str, Path)):
         from embedrec.export_tables import write_per_user
 
         path_arg(per_user, "evaluate", "per_user")
         return write_per_user(per_user, overwrite, lambda: model.evaluate(
             split, ks, dataset_dir=dataset_dir, moved_to=moved_to, device=device, per_user=True, lists=lists,
-            metrics=metrics, against=against))
+            metrics=metrics, against=against, progress=progress))
     per_user = flag(per_user, "per_user")
     if overwrite:
         raise UsageError("«--overwrite|overwrite=True» applies to «--per-user FILE|per_user=FILE» only; give "
@@ -75,15 +75,15 @@ def evaluate(model, split: str, ks: Iterable[int] | None, *, dataset_dir: str | 
         with device_named(device, "evaluate"):
             # moved_to read by run_inputs.run_dataset's rule, which names moved_to= where that folder is refused
             return evaluate_opened(run, dataset_dir, split, ks, device, moved_to, per_user,
-                                   beside(split, ks, opened, lists, device), metrics)
+                                   beside(split, ks, opened, lists, device, progress), metrics, progress)
     finally:
         close_against(opened, runs)
 
 
-def beside(split: str, ks, runs: dict, lists: dict | None, device=None):
+def beside(split: str, ks, runs: dict, lists: dict | None, device=None, progress: bool = False):
     """What ``evaluate.evaluate_opened`` calls with (the result, the dataset) to score the rows beside the model:
-    the ``runs`` ({name: an opened Run}: ``evaluate_against.score_against``), then the ``lists``
-    (``list_metrics.score_outside_lists``); None where there are neither."""
+    the ``runs`` ({name: an opened Run}: ``evaluate_against.score_against``, a bar over each one's users where
+    ``progress`` asks), then the ``lists`` (``list_metrics.score_outside_lists``); None where there are neither."""
     if not runs and not lists:
         return None
 
@@ -91,7 +91,7 @@ def beside(split: str, ks, runs: dict, lists: dict | None, device=None):
         if runs:
             from embedrec.evaluate_against import score_against
 
-            score_against(result, ds, split, ks, runs, device)
+            score_against(result, ds, split, ks, runs, device, progress)
         if lists:
             from embedrec.list_metrics import score_outside_lists
 

@@ -180,8 +180,9 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
         if len(ds.splits.get(split, ())):
             metrics["splits"][split] = {"model": evaluate_model(f, ds, split, explicit, ks,
                                                                 max_users=cfg.train.eval_users,
-                                                                device=cfg.train.device),
-                                        **baselines(ds, split, explicit, ks, max_users=cfg.train.eval_users)}
+                                                                device=cfg.train.device, progress=progress),
+                                        **baselines(ds, split, explicit, ks, max_users=cfg.train.eval_users,
+                                                    progress=progress)}
     extra = model_record(cfg, result, ds.manifest.get("refit", False))
     return TrainedModel(cfg, ds, f, metrics, extra, state_bytes(result.model), history, result)
 

@@ -211,7 +211,7 @@ class TrainedModel(Model):
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
                  moved_to: str | Path | None = None, device: str | None = None, per_user: bool = False,
-                 lists: dict | None = None, metrics=None, against=None) -> dict:
+                 lists: dict | None = None, metrics=None, against=None, progress: bool = False) -> dict:
         """As :meth:`Model.evaluate`, on the Dataset it was trained on (in memory: no ``dataset_dir`` or
         ``moved_to``); ``against``'s runs must have been trained on that dataset as it is on disk (its files'
         fingerprint)."""
@@ -230,7 +230,7 @@ class TrainedModel(Model):
 
         check_lists(lists)
         ks = check_ks(ks if ks is not None else self.config.train.eval_k)
-        per_user = flag_arg(per_user, "per_user")
+        per_user, progress = flag_arg(per_user, "per_user"), flag_arg(progress, "progress")
         metrics = per_user_metrics(metrics, per_user)
         runs = against_arg(against, tuple(lists or ()))
         ds = self.dataset
@@ -239,8 +239,8 @@ class TrainedModel(Model):
                               (ds.n_users, ds.n_movies), "this model (er.train's)") if runs else {}
         try:
             result = evaluate_factors(self._f, self.engine.explicit, ds, split, ks, bool(ds.manifest.get("refit")),
-                                      device=device)
-            scored = beside(split, ks, opened, lists, device)
+                                      device=device, progress=progress)
+            scored = beside(split, ks, opened, lists, device, progress)
             if scored is not None:
                 scored(result, ds)
         finally:

@@ -1751,6 +1751,28 @@ def test_a_resumed_fit_that_had_stopped_early_shows_its_own_epochs_on_its_bar(tm
         assert np.array_equal(v, factors(resumed.model, resumed.unrated)[name]), name
 
 
+def test_train_shows_a_bar_over_the_users_its_final_metrics_rank(capsys):
+    """A scale review: after the refit's bar, `train` was silent for ~12 s; some 6 s of it ranked the test users for
+    the final metrics (the model's and most_popular's). With progress on, each ranking pass has a bar over its
+    users on stderr, as evaluate's; off, none."""
+    import re
+
+    import embedrec as er
+
+    ds = _many_tastes(2)
+    cfg = load_config(None, ["model.dim=4", "train.epochs=3", "train.threads=1", "train.als_dims=[]"])
+    er.train(ds, cfg)
+    assert "user/s" not in capsys.readouterr().err
+    model = er.train(ds, cfg, progress=True)
+    err = capsys.readouterr().err
+    splits = model.metrics["splits"]
+    assert "test" in splits
+    for split, rows in splits.items():
+        for row in ("model", "most_popular"):
+            n = rows[row]["users_evaluated"]
+            assert re.search(rf"{split} {row}: 100%\S* {n}/{n} \[", err), err
+
+
 def test_a_second_review_of_the_folder_guards(tmp_path, caplog):
     """A second review: a file named like a candidate was refused after the dimension and refit folders had been
     cleared; a link at refit/path-0/tensorboard was written through on --resume; a file at refit/path-0 or at a
