@@ -391,7 +391,9 @@ def failed_rank_line(wait_s: float | None = None) -> str | None:
     wait = PEER_LINE_WAIT_S if wait_s is None else wait_s
     deadline = time.monotonic() + wait
     try:
-        store, key = _job_store(max(wait, 0.1)), _store_key("failed")
+        # half the wait to reach the store (its plain connection, then the client, each up to that: a review found
+        # the whole wait given to each could take twice it), the rest for the line
+        store, key = _job_store(max(wait / 2, 0.05)), _store_key("failed")
         while not store.check([key]):
             if time.monotonic() >= deadline:
                 return None

@@ -154,13 +154,24 @@ def _added_users_of(folder: Path) -> tuple[int, dict, list[str]] | None:
     return n, m, list(dict.fromkeys(sources))
 
 
+def _holds_added(folder: Path) -> bool:
+    """Whether a model folder's manifest records users update-users added, whatever its update files' records read
+    as (a review: a new folder whose record's source did not read counted as holding none, a false warning)."""
+    from embedrec.run_updates import updates_summary
+
+    try:
+        return bool((updates_summary(read_json(folder / "manifest.json", "run manifest")) or {}).get("users_added"))
+    except (ArtifactError, OSError, AttributeError, TypeError, ValueError):
+        return False
+
+
 def _warn_added_pruned(run_dir: Path, added: dict, new: Path) -> None:
     """A warning where the prune of a publish removed the last model folder holding the users update-users added
     (``added``: :func:`_added_users_held` before it) and the new model holds none: those users' vectors are gone
     from the run (a red team: a second train pruned it without a word, where the first said it was kept until a
     later publish prunes it)."""
     gone = sorted(n for n in added if not (run_dir / n).exists())
-    if not gone or len(gone) < len(added) or _added_users_of(new) is not None:
+    if not gone or len(gone) < len(added) or _holds_added(new):
         return
     n, ids, sources = added[gone[-1]]
     shown = ", ".join(f"'{i}'" for i in ids) + (f" and {n - len(ids):,} more" if n > len(ids) else "")

@@ -1316,14 +1316,20 @@ def test_the_command_line_leaves_a_ranks_own_error_in_the_store_not_one_every_ra
     monkeypatch.setattr(D, "post_failure", left.append)
     for k, v in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "0"}.items():
         monkeypatch.setenv(k, v)
-    for error in (ConfigError("its own"), D.all_ranks(ConfigError("every rank's")), Interrupted("stopped")):
+    closed = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer [::1]:1")
+    monkeypatch.setattr(D, "failed_rank_line", lambda *a, **k: None)  # (no store here)
+    for error in (ConfigError("its own"), D.all_ranks(ConfigError("every rank's")), Interrupted("stopped"),
+                  MemoryError(), closed, KeyError("a bug")):
         def refuse(*a, error=error, **k):
             raise error
 
         monkeypatch.setattr(api, "train_run", refuse)
         r = CliRunner().invoke(main, ["train", "--set", f"run.dir={tmp_path / 'run'}"])
-        assert r.exit_code in (2, 130), r.output
-    assert left == ["its own"]
+        assert r.exit_code in (1, 2, 130), r.output
+    # a node's own failure that is no embedrec error (memory, a full disk, a bug) is left too (a review: only
+    # EmbedrecError was); a lost peer's echo is not
+    assert len(left) == 3 and left[0] == "its own" and left[1].startswith("out of memory (MemoryError)") \
+        and left[2].startswith("internal error (KeyError: 'a bug')"), left
 
 
 def test_the_resume_advice_under_torchrun_names_the_torchrun_command_first(monkeypatch):

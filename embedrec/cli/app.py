@@ -352,11 +352,15 @@ class Group(click.Group):
         except Exception as e:  # a bug: still one line, the traceback on request
             _traceback()
             known = _known_error(e)
-            if known is not None:
-                _error_line(known)
-                sys.exit(1)
             again = "report it with the traceback above" if _State.traceback else "rerun with --traceback and report it"
-            _error_line(f"internal error ({type(e).__name__}: {shorten(e, 300)}); {again}")
+            line = known if known is not None else f"internal error ({type(e).__name__}: {shorten(e, 300)}); {again}"
+            _error_line(line)
+            if _distributed() and not _peer_closed(e):
+                # a node's own failure (a full disk, memory, an internal error) reaches the ranks on other nodes as
+                # an embedrec error's does (a review: only EmbedrecError was posted); a lost peer's echo is not
+                from embedrec.distributed import post_failure
+
+                post_failure(line)
             sys.exit(1)
 
 
@@ -579,6 +583,13 @@ def sigterm_as_interrupt():
 _PATH_ERRNOS = frozenset({errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ENOENT, errno.ELOOP})
 
 
+def _peer_closed(e: Exception) -> bool:
+    """A collective's error for a rank that went away (gloo's closed or reset connection): this rank's echo of
+    another's failure, never posted as its own (distributed.post_failure)."""
+    return isinstance(e, RuntimeError) and any(
+        w in str(e) for w in ("Connection closed by peer", "Connection reset by peer", "Broken pipe"))
+
+
 def _known_error(e: Exception) -> str | None:
     """Environment failures that are not bugs: a full disk, a read-only file system, undecodable input."""
     from embedrec.errors import shorten
@@ -612,8 +623,7 @@ def _known_error(e: Exception) -> str | None:
         return (f"cannot use '{e.filename}': {e.strerror}; check that path (a file where a folder is needed, or "
                 "the other way round, a name too long, a missing parent)")
     text = str(e)
-    if isinstance(e, RuntimeError) and _distributed() and any(
-            w in text for w in ("Connection closed by peer", "Connection reset by peer", "Broken pipe")):
+    if _distributed() and _peer_closed(e):
         from embedrec.distributed import failed_rank_line
 
         said = failed_rank_line()  # its line, on whichever node it ran (a review: it sat only in that node's log)
