@@ -219,7 +219,8 @@ def rows_lines(src, sep: str, encoding: str, rows: list[int], header_lines: int)
 def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numeric: dict[str, str],
                        header: bool, encoding: str, label: str | None = None,
                        extra_dtype: dict | None = None, decimal: str = ".", checked: bool = False,
-                       missing: str | None = "error", unparsed: dict | None = None) -> pd.DataFrame:
+                       missing: str | None = "error", unparsed: dict | None = None,
+                       partial: bool = False) -> pd.DataFrame:
     """Read a delimited table whose ``numeric`` columns (name -> dtype) must parse as numbers.
 
     Fast path: pandas' C engine with narrow dtypes. On failure the file is re-read as text to report the
@@ -229,6 +230,9 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     pandas' nullable Int64, for the caller to drop the row; else it is refused naming its line (advising
     data.missing=drop unless ``missing`` is textfiles.RELEASE: a release's own file, which it does not apply to).
     ``unparsed``: column -> how a value of it that is no number is said (:func:`_diagnose_numeric`).
+    ``partial``: ``src`` is a longer table's first lines only, so a value that is no number has its lines like it
+    counted as of those (:func:`_diagnose_numeric`); other errors count as if it were whole, for the caller to
+    discard (tables' early look at the ids).
     """
     label = label or _label(src)
     if not checked:  # a layout's file (u.data, ratings.dat, .inter: a review); the generic reader checked its own
@@ -271,7 +275,8 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
                 return read()
             df = _blank_numbers_missing(opener, kw, numeric, extra_dtype) if missing == "drop" else None
             if df is None:
-                raise _diagnose_numeric(opener, kw, numeric, label, header_lines, missing, unparsed) from None
+                raise _diagnose_numeric(opener, kw, numeric, label, header_lines, missing, unparsed,
+                                        partial) from None
             return df
 
     def trailing() -> bool:
@@ -461,14 +466,16 @@ def _trailing_separator(opener, kw: dict) -> bool | None:
 
 
 def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, header_lines: int,
-                      missing: str | None = "error", unparsed: dict | None = None) -> DataError:
+                      missing: str | None = "error", unparsed: dict | None = None,
+                      partial: bool = False) -> DataError:
     """The first value of a ``numeric`` column that is no number, named by its file:line (``missing='drop'``: an
     empty field is not one, as the rows holding one are dropped; a review: it was named, with advice to drop).
     ``unparsed``: column -> ``say(shown, what, those)`` for a caller that tells that column's value that is no
     number its own way (read_numeric_table's): ``(what, like, fix)``, ``what`` the phrase after the column's name
     (given ``"'abc' is not an integer"``), ``like`` how the lines counted with it are like it (``'like it'``),
     ``fix`` the advice for ``those`` ('that line' or 'those lines'), given the column's every value as text too;
-    a spreadsheet's decimal comma is advised over it."""
+    a spreadsheet's decimal comma is advised over it. ``partial``: the table is a longer one's first lines: the
+    lines like it are counted as of those read (textfiles.lines_like_it's ``of``)."""
     try:
         text = pd.read_csv(opener(), dtype=str, **{**kw, "keep_default_na": False, "na_values": None})
     except Exception as e:  # a second failure: report what we can
@@ -534,7 +541,7 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     elif no_number and col in (unparsed or {}):  # a value that is no number, in the caller's words
         what, alike, fix = unparsed[col](shown, what, those, values)
     return DataError(f"{label}:{lines[0] if lines else row + 1 + header_lines}: column '{col}' {what}"
-                     f"{lines_like_it(n, lines, like=alike)}; {fix}")
+                     f"{lines_like_it(n, lines, like=alike, of=len(text) if partial else None)}; {fix}")
 
 
 def _bad_rows(values: pd.Series, parsed: pd.Series, dtype: str, missing: str | None) -> np.ndarray:

@@ -556,19 +556,30 @@ def _row_lines(src, sep: str, encoding: str, rows, skip_blank: bool = False,
 LIKE_IT_SHOWN = 5  # the lines of one problem a message names, the first of them its own (lines_like_it)
 
 
-def lines_like_it(count: int, lines: list, noun: str = "line", like: str = "like it", aside: str = "") -> str:
+def lines_like_it(count: int, lines: list, noun: str = "line", like: str = "like it", aside: str = "",
+                  of: int | None = None) -> str:
     """' (3 lines like it: 14, 29, 301)': the lines where a column holds the same problem as the one a message
     names, counted from the vectorised parse that found it (``count``, its own line among them) and the first of
     them named (``lines``, up to LIKE_IT_SHOWN); '' for one alone (a first-hour review: a broken file was fixed
     one run at a time, each stopping at the next line). ``noun``: 'row' for a Parquet file's rows; ``like``: how
     they are like it ('not Unix seconds'); ``aside``: a parenthesis of the message's own, which they join:
-    ' (ISO 8601, e.g. ...; 3 rows like it: 5, 7, 9)', ' (ISO 8601, e.g. ...)' for one alone."""
-    if count < 2:
+    ' (ISO 8601, e.g. ...; 3 rows like it: 5, 7, 9)', ' (ISO 8601, e.g. ...)' for one alone. ``of``: the rows
+    counted where they were a table's first only, its rest not read (an early refusal): the count is said as of
+    them, not as the file's (' (the first 40,000 rows read are all like it: lines 2, 3, 4, 5, 6, ...)',
+    ' (12 of the first 40,000 rows read are like it: lines 2, 9, ...)', ' (the only one in the first 40,000 rows
+    read)')."""
+    if count < 2 and of is None:
         return f" ({aside})" if aside else ""
     more = ", ..." if count > len(lines) else ""
     # the lines as the message's own FILE:LINE writes its line, without separators (a review: '11, 1,999,991' read
     # as more lines than there were)
-    return f" ({aside + '; ' if aside else ''}{count:,} {noun}s {like}: {', '.join(str(n) for n in lines)}{more})"
+    shown = f"{', '.join(str(n) for n in lines)}{more}"
+    if of is not None:  # a scale review: '6,000,000 lines like it' was a total counted only by reading them all
+        said = f"the only one in the first {of:,} rows read" if count < 2 else \
+            f"the first {of:,} rows read are all {like}: lines {shown}" if count == of else \
+            f"{count:,} of the first {of:,} rows read are {like}: lines {shown}"
+        return f" ({aside + '; ' if aside else ''}{said})"
+    return f" ({aside + '; ' if aside else ''}{count:,} {noun}s {like}: {shown})"
 
 
 def data_line(src, sep: str, encoding: str, header_rows: int, first: int, row: int) -> int:
