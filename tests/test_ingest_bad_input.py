@@ -2181,3 +2181,60 @@ def test_a_lone_extreme_below_zero_says_its_scale_with_to(tmp_path):
     r, out = ingest(tmp_path, p)
     assert r.exit_code == 0 and "so the rating scale is taken as -3 to 5; if it is 1-5, fix that row" in r.stderr, \
         r.stderr
+
+
+def _head_rows(p, size: int) -> int:
+    """The data rows in the first ``size`` bytes of whole lines of ``p`` (a header line first)."""
+    data = p.read_bytes()
+    return data[:data.rfind(b"\n", 0, size) + 1].count(b"\n") - 1
+
+
+def test_text_ids_under_integer_ids_are_refused_from_the_first_lines(tmp_path, monkeypatch):
+    """A scale review: a 6M-row click log of 'acct-000123' user ids was read whole (31 s, 1.8 GB) to say that its
+    first row held one, counting '6,000,000 lines like it'. The first EARLY_HEAD bytes of lines are read first,
+    the count said as of them; a later line that is malformed otherwise (too many fields: what the whole read
+    named) is never reached."""
+    monkeypatch.setattr("embedrec.data.tables.EARLY_HEAD", 4096)
+    p = tmp_path / "clicks.csv"
+    rows = "".join(f"acct-{u:06d},{m},click,{1000 + u}\n" for u in range(300) for m in (1, 2))
+    p.write_text("user_id,item_id,event,ts\n" + rows + "acct-000001,1,click,5,extra\n")
+    args = ("--set", "data.columns.rating=event", "--set", "data.event_weights={click: 1}")
+    r, out = ingest(tmp_path, p, *args)
+    n = _head_rows(p, 4096)
+    assert 100 < n < 600
+    assert refused(r, out, "") == (f"error: {p}:2: column 'user_id' 'acct-000000' is not an integer (the first "
+                                   f"{n:,} rows read are all like it: lines 2, 3, 4, 5, 6, ...); for text ids set "
+                                   "data.id_type=auto (or str), or fix those lines")
+    # some of the rows read, or one alone: counted as such
+    p.write_text(HEAD + "u1,1,3,1000\n" + ROWS * 20 + "u2,1,3,1000\n" + ROWS * 20 + "1,2,3,4,5\n")
+    n = _head_rows(p, 4096)
+    r, out = ingest(tmp_path, p)
+    assert refused(r, out, "").endswith(f"{p.name}:2: column 'user_id' 'u1' is not an integer (the only one in the first "
+                                        f"{n:,} rows read); for text ids set data.id_type=auto (or str), or fix that "
+                                        "line")
+    p.write_text(HEAD + "u1,1,3,1000\n" + ROWS * 2 + "u2,1,3,1000\n" + ROWS * 40 + "1,2,3,4,5\n")
+    n = _head_rows(p, 4096)
+    r, out = ingest(tmp_path, p)
+    assert f"(2 of the first {n:,} rows read are like it: lines 2, 63); for text ids" in refused(r, out, "")
+
+
+def test_the_early_look_at_ids_names_what_the_whole_read_would_name_first(tmp_path, monkeypatch):
+    """The early refusal stands only where a text id is the first problem: a zero-padded id on an earlier line is
+    still named first, as the check over the whole table names it; a bad rating on an earlier line, an earlier
+    empty id, or a text id past the first lines are the whole read's, counted over every line; integer ids are
+    read as ever."""
+    monkeypatch.setattr("embedrec.data.tables.EARLY_HEAD", 1024)
+    p = tmp_path / "r.csv"
+    p.write_text(HEAD + "1,007,3,1000\nu1,6,4,1001\n" + ROWS * 10)
+    r, out = ingest(tmp_path, p)
+    refused(r, out, "r.csv:2: column 'movie_id' id '007' has a leading zero")
+    for early in ("1,5,x,1000\n", ",5,3,1000\n"):
+        p.write_text(HEAD + early + "u1,6,4,1001\n" + ROWS * 10 + "u2,6,4,1001\n")
+        r, out = ingest(tmp_path, p)
+        refused(r, out, "r.csv:2: column ")
+    p.write_text(HEAD + ROWS * 10 + "u1,6,4,1001\nu2,6,4,1001\n")  # past the first lines: whole, every line counted
+    r, out = ingest(tmp_path, p)
+    refused(r, out, "r.csv:302: column 'user_id' 'u1' is not an integer (2 lines like it: 302, 303); for text ids")
+    p.write_text(HEAD + ROWS * 10)
+    r, out = ingest(tmp_path, p, "-q")
+    assert r.exit_code == 0, r.stderr
