@@ -2238,3 +2238,52 @@ def test_the_early_look_at_ids_names_what_the_whole_read_would_name_first(tmp_pa
     p.write_text(HEAD + ROWS * 10)
     r, out = ingest(tmp_path, p, "-q")
     assert r.exit_code == 0, r.stderr
+
+
+def test_event_words_without_weights_are_refused_from_the_first_lines(tmp_path, monkeypatch):
+    """A scale review: a 6M-row click log read with data.columns.rating=event and no data.event_weights was read
+    whole (26 s) to say that its rating column holds event words, with the weights to paste. The first EARLY_HEAD
+    bytes of lines say it, the count as of them, whatever data.id_type; a later line malformed otherwise (too many
+    fields: what the whole read named) is never reached."""
+    monkeypatch.setattr("embedrec.data.tables.EARLY_HEAD", 4096)
+    p = tmp_path / "clicks.csv"
+    events = ("view", "view", "click", "view", "purchase", "click")
+    for ids, args in (("acct-{:06d}", ("--set", "data.id_type=auto")), ("acct-{:06d}", ("--set", "data.id_type=str")),
+                      ("{}", ())):
+        rows = "".join(f"{ids.format(u)},{m},{events[(u + m) % 6]},{1000 + u}\n" for u in range(1, 300)
+                       for m in (1, 2))
+        p.write_text("user_id,item_id,event,ts\n" + rows + "1,1,click,5,extra\n")
+        r, out = ingest(tmp_path, p, "--set", "data.columns.rating=event", *args)
+        n = _head_rows(p, 4096)
+        assert 100 < n < 600
+        assert refused(r, out, "") == (
+            f"error: {p}:2: column 'event' 'click' is not a number (the first {n:,} rows read are all like it: lines "
+            "2, 3, 4, 5, 6, ...); it holds 3 words (view, click, purchase), event types: to weigh them (your "
+            "weights; a pair's events summed), --set 'data.event_weights={view: 1, click: 2, purchase: 3}'; or fix "
+            "or remove those lines"), args
+
+
+def test_the_early_look_at_event_words_names_what_the_whole_read_would_name_first(tmp_path, monkeypatch):
+    """Event words are refused early only where they are the first problem the first lines show: under
+    data.id_type=int a zero-padded id is still named first, past those lines too, as the check before the whole
+    read names it; an earlier empty rating, a stray word among numbers (no event types) and words past the first
+    lines are the whole read's, counted over every line; weighed events are read."""
+    monkeypatch.setattr("embedrec.data.tables.EARLY_HEAD", 1024)
+    p = tmp_path / "r.csv"
+    words = "".join(f"{u},{m},{('view', 'click')[m % 2]},{1000 + u}\n" for u in range(1, 60) for m in (1, 2))
+    p.write_text(HEAD + words + "7,0012,view,1001\n")  # the padded id past the first lines
+    assert _head_rows(p, 1024) < 118
+    r, out = ingest(tmp_path, p)
+    refused(r, out, "r.csv:120: column 'movie_id' id '0012' has a leading zero")
+    p.write_text(HEAD + "1,5,,1000\n" + words + "9,9,,1001\n")  # an empty rating first: both counted
+    r, out = ingest(tmp_path, p)
+    refused(r, out, "r.csv:2: column 'rating' is empty (2 lines like it: 2, 121); fill it in")
+    p.write_text(HEAD + "1,5,view,1000\n" + ROWS * 3 + "9,9,click,1001\n")  # a stray word: every line counted
+    r, out = ingest(tmp_path, p)
+    refused(r, out, "r.csv:2: column 'rating' 'view' is not a number (2 lines like it: 2, 93); fix or remove those")
+    p.write_text(HEAD + ROWS * 3 + words)  # past the first lines: whole, every line counted
+    r, out = ingest(tmp_path, p)
+    refused(r, out, "r.csv:92: column 'rating' 'click' is not a number (118 lines like it: 92, 93, 94, 95, 96, ...)")
+    p.write_text(HEAD + words * 2)
+    r, out = ingest(tmp_path, p, "-q", "--set", "data.event_weights={view: 1, click: 2}")
+    assert r.exit_code == 0, r.stderr

@@ -243,13 +243,12 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> R
         # data.id_type=auto: ids are read as integers (pandas infers them: '7.0', '1e3', words are then no int64
         # column) unless a byte scan finds a field an integer would change ('0196', '+5'); then, or where the
         # inferred column is no int64, as text, and each column is integers only where every id round-trips
+        # text ids under data.id_type=int, and event words without data.event_weights, first from the first lines
+        # (before the byte scan: 1.7 s of 6M rows)
+        _refuse_early(src, sep, cfg, label, wanted, ids, dated, names)
         text_ids = cfg.id_type == "str" or cfg.id_type == "auto" and ids_may_change(src, sep, cfg.encoding)
-        if cfg.id_type == "int":  # text ids first, from the first lines (before the scan: 1.7 s of 6M rows)
-            _refuse_text_ids_early(src, sep, cfg, label, wanted, ids, dated, names)
-            # an id integers would change: every row where the scan finds such a field, else the first 100,000
-            _refuse_zero_padded(src, sep, cfg.encoding, ids, label, names=names,
-                                rows=None if ids_may_change(src, sep, cfg.encoding) else 100_000,
-                                gaps_fail=cfg.missing == "error")
+        if cfg.id_type == "int":
+            _refuse_changed_ids(src, sep, cfg, label, ids, names)
         df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids)
         if cfg.id_type == "auto" and not text_ids and any(df[c].dtype != np.int64 for c in ids):
             df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, True)
@@ -411,8 +410,9 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
     """The CSV/TSV rows: ratings as float32, timestamps as int64 (ISO dates as text; ``fraction_times``: as
     float64, where a Unix time has a fraction: 1700000000.5, as time.time() writes it), ids as int64
     (data.id_type=int), as text (``text_ids``) or as pandas infers them (auto's integer reading). ``early``:
-    ``src`` is the table's first lines only (:func:`_refuse_text_ids_early`): counts are said as of them, and an
-    id that is no integer, where it is the error raised, is appended to the list."""
+    ``src`` is the table's first lines only (:func:`_refuse_early`): counts are said as of them, and where the
+    error raised is of an id that is no integer, 'id' is appended to the list, of a rating column's event words
+    (columns.events_recipe), 'events'."""
     numeric, extra = {}, {}
     for c, v in wanted.items():
         if v == "rating" and cfg.event_weights is not None:  # event types, weighed once read (_weigh_events)
@@ -432,11 +432,16 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
     # a value that is no number, said in the column's terms (parsing._diagnose_numeric builds the line once)
     def said_id(shown: str, *args) -> tuple[str, str, str]:  # called for the error raised alone
         if early is not None:
-            early.append(shown)
+            early.append("id")
         return _not_an_integer_id(shown, *args)
 
+    def said_rating(shown: str, what: str, those: str, values: pd.Series) -> tuple[str, str, str]:
+        if early is not None and events_recipe(values) is not None:  # event words: the weights to paste
+            early.append("events")
+        return _not_a_rating(shown, what, those, values)
+
     unparsed = {**{c: said_id for c in ids if cfg.id_type == "int"}, **{c: _not_a_unix_time for c in times},
-                **{c: _not_a_rating for c, v in numeric.items() if wanted.get(c) == "rating"}}
+                **{c: said_rating for c, v in numeric.items() if wanted.get(c) == "rating"}}
     try:
         return read_numeric_table(src, sep=sep, names=None if cfg.header else list(wanted),
                                   usecols=None if cfg.header else list(wanted),
@@ -452,20 +457,29 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
         raise
 
 
-EARLY_HEAD = 1 << 20  # bytes of a text table whose whole lines are read for data.id_type=int's early look
+EARLY_HEAD = 1 << 20  # bytes of a text table whose whole lines are read for the early look (_refuse_early)
 
 
-def _refuse_text_ids_early(src, sep: str, cfg: DataConfig, label: str, wanted: dict, ids: list[str],
-                           dated: str | None, names: list[str] | None) -> None:
-    """data.id_type=int (the default, for MovieLens-style integer ids): an id that no integer can be ('acct-123')
-    refused from the table's first EARLY_HEAD bytes of whole lines, read as the whole table is read, where it is
-    the first problem that read finds; the message is the whole read's, its lines like it counted as of the rows
-    read (a scale review: a 6,000,000-row log of text ids was read whole, 31 s and 1.8 GB, to say that its first
-    row held one). A zero-padded id on an earlier line is named first, as parsing._refuse_zero_padded names it over
-    the whole table (``names``: a headerless table's columns). Any other problem, and none, is left to the whole
-    read, which names and counts it as ever; a table no longer than that is read whole at once."""
+def _refuse_early(src, sep: str, cfg: DataConfig, label: str, wanted: dict, ids: list[str], dated: str | None,
+                  names: list[str] | None) -> None:
+    """Two refusals made from the table's first EARLY_HEAD bytes of whole lines, read as the whole table is read,
+    where one is the first problem that read finds; the message is the whole read's, its lines like it counted as
+    of the rows read. A scale review: a 6,000,000-row log was read whole, 31 s and 1.8 GB, to say that its first
+    row held an id that no integer can be ('acct-123') under data.id_type=int (the default, for MovieLens-style
+    integer ids), and 26 s to say that its rating column (data.columns.rating) holds event words (view, click)
+    with no data.event_weights, naming the weights to paste (_not_a_rating; they are built from the words of
+    the rows read: a word past them is refused once weighed, _weigh_events naming the weights with it).
+
+    An id integers would change is named first, as the whole read's caller names it (``names``: a headerless
+    table's columns): before a text id, a zero-padded one on an earlier line (parsing._refuse_zero_padded over the
+    whole table names no later one); before event words, one where _refuse_changed_ids finds it. Any other
+    problem, and none, is left to the whole read, which names and counts it as ever; a table no longer than that
+    is read whole at once."""
     import codecs
 
+    events = cfg.event_weights is None and "rating" in wanted.values()
+    if cfg.id_type != "int" and not events:
+        return
     try:
         name = codecs.lookup(cfg.encoding).name
     except LookupError:
@@ -478,16 +492,31 @@ def _refuse_text_ids_early(src, sep: str, cfg: DataConfig, label: str, wanted: d
         return
     found: list = []
     try:
-        _read_text_table(head[:cut + 1], sep, cfg, label, wanted, ids, dated, False, early=found)
+        # ids as the whole read's first try reads them (data.id_type=auto: as pandas infers them; its text ids,
+        # where the byte scan finds a zero, change how an empty or 'NA' field reads, but no word of a rating
+        # column, which parsing._diagnose_numeric reads as text either way)
+        _read_text_table(head[:cut + 1], sep, cfg, label, wanted, ids, dated, cfg.id_type == "str", early=found)
     except DataError:
-        if not found:
-            return
-        # ('00196' on line 3, 'u1' on line 9: '00196' is refused first, over the whole table or its first lines)
-        _refuse_zero_padded(head[:cut + 1], sep, cfg.encoding, ids, label, names=names, rows=None,
-                            gaps_fail=cfg.missing == "error")
-        raise
+        if found == ["id"]:
+            # ('00196' on line 3, 'u1' on line 9: '00196' is refused first, over the whole table or its first lines)
+            _refuse_zero_padded(head[:cut + 1], sep, cfg.encoding, ids, label, names=names, rows=None,
+                                gaps_fail=cfg.missing == "error")
+            raise
+        if found == ["events"]:
+            if cfg.id_type == "int":  # checked before the whole read, wherever its rows lie
+                _refuse_changed_ids(src, sep, cfg, label, ids, names)
+            raise
+        return
     except Exception:  # noqa: BLE001 - the whole read says what is wrong with the table
         return
+
+
+def _refuse_changed_ids(src, sep: str, cfg: DataConfig, label: str, ids: list[str], names: list[str] | None) -> None:
+    """data.id_type=int: an id integers would change ('0196', '+5') refused (parsing._refuse_zero_padded), over
+    every row where the byte scan (parsing.ids_may_change) finds such a field, else over the first 100,000."""
+    _refuse_zero_padded(src, sep, cfg.encoding, ids, label, names=names,
+                        rows=None if ids_may_change(src, sep, cfg.encoding) else 100_000,
+                        gaps_fail=cfg.missing == "error")
 
 
 def _not_a_rating(shown: str, what: str, those: str, values: pd.Series) -> tuple[str, str, str]:
