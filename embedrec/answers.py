@@ -237,7 +237,7 @@ def answer(model: Model, request: Request) -> Answer:
         batch = request.batch_size if request.batch_size is not None else e.cfg.batch_size
         triples = model.recommend_stream(request.users, k, missing=missing, exclude_seen=not request.include_seen,
                                          batch_size=batch, on_batch=request.on_batch, name=request.name,
-                                         explain=request.explain, **filters)
+                                         explain=request.explain, prior=request.prior, **filters)
         out = Answer(model, request, stream=triples)
         out._notes = lambda: _stream_notes(out)
         return out

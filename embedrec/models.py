@@ -184,7 +184,8 @@ class Model:
                          exclude_seen: bool = True, genres: Iterable[str] = (), year_min: int | None = None,
                          year_max: int | None = None, batch_size: int = 4096, on_batch=None,
                          name: str = "<input>", exclude: Iterable = (),
-                         candidates: Iterable | None = None, explain: int | None = None) -> Iterator[tuple]:
+                         candidates: Iterable | None = None, explain: int | None = None,
+                         prior="auto") -> Iterator[tuple]:
         """``recommend`` for a stream of user ids, one per line (a file, stdin, a socket): answered in batches of
         ``batch_size`` as the lines come, so a slow producer gets each batch's answers before it sends the next;
         ``on_batch()`` is called after each batch. Yields (user id, movie ids, scores) per user (a
@@ -194,11 +195,14 @@ class Model:
         ``explanations`` too, one :class:`~embedrec.results.Explanation` per listed movie naming the N rated movies
         that add most to its score, made as its batch is answered (as ``recommend(users).explain(N)``; an als
         model's only, and a run that records its users' solve: refused at the call otherwise; None for a list of
-        the most popular movies); ``write_stream(..., because_column=True)`` writes them."""
+        the most popular movies); ``write_stream(..., because_column=True)`` writes them. ``prior``: the weight of
+        the new users' prior in the lists of the users ``update-users`` added ('auto': the run's; 'off' or a
+        number: theirs alone, the trained users' lists as they are; refused at the call where the run holds none),
+        as ``recommend(prior=)`` takes it."""
         return models_stream.recommend_stream(self, lines, k, missing=missing, exclude_seen=exclude_seen,
                                               genres=genres, year_min=year_min, year_max=year_max,
                                               batch_size=batch_size, on_batch=on_batch, name=name,
-                                              exclude=exclude, candidates=candidates, explain=explain)
+                                              exclude=exclude, candidates=candidates, explain=explain, prior=prior)
 
     def write_stream(self, triples: Iterable[tuple], out, fmt: str = "tsv", header: bool = True, *,
                      query_column: str | None = None, fallback_column: bool = False,

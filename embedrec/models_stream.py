@@ -24,7 +24,7 @@ from embedrec.serve.recommender import COLUMNS
 def recommend_stream(model, lines: Iterable[str], k: int | None, *, missing: str, exclude_seen: bool,
                      genres: Iterable[str], year_min: int | None, year_max: int | None, batch_size: int,
                      on_batch, name: str, exclude: Iterable, candidates: Iterable | None,
-                     explain: int | None) -> Iterator[tuple]:
+                     explain: int | None, prior="auto") -> Iterator[tuple]:
     """``Model.recommend_stream``: the arguments checked at the call, then (user id, movie ids, scores) per user
     as ``serve.stream.recommend_many`` answers each batch of the lines, as a :class:`StreamAnswer` (with its
     ``explanations`` where ``explain`` asks), refused once the model is closed."""
@@ -50,6 +50,7 @@ def recommend_stream(model, lines: Iterable[str], k: int | None, *, missing: str
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise UsageError(f"recommend_stream: batch_size={batch_size!r}: give a whole number >= 1")
     e = model.engine
+    e.check_stream_prior(prior)  # a weight given: refused before any answer where no user update-users added is
     if explain is not None:  # refused before any answer: another model, or a run without its users' solve
         explain = count_arg(explain, "explain", 1)
         e.explainable()
@@ -58,7 +59,7 @@ def recommend_stream(model, lines: Iterable[str], k: int | None, *, missing: str
                              allowed=allowed_rows(model, genres, year_min, year_max, exclude, candidates),
                              strict=missing == "error",
                              fallback="popular" if missing == "popular" else "none", batch=batch_size,
-                             on_batch=on_batch, name=name, file=file, ready=ready)
+                             on_batch=on_batch, name=name, file=file, ready=ready, prior=prior)
 
     def answered() -> Iterator[tuple]:  # a red team: a stream kept answering after close(), its hold let go
         while True:
@@ -73,7 +74,9 @@ def recommend_stream(model, lines: Iterable[str], k: int | None, *, missing: str
             if explain is not None and not f:  # the user's solve, split over the listed movies
                 from embedrec.results import explained
 
-                why = explained(e, e.known_solve(int(e.users.rows([q])[0][0])), q, rows, explain)
+                row = int(e.users.rows([q])[0][0])  # a weight given: an added user's (a trained user's has none)
+                why = explained(e, e.known_solve(row, prior if e.added_rows([row]).size else "auto"), q, rows,
+                                explain)
             yield StreamAnswer.of(q, rows, scores, e.movie_ids, f, why)
 
     return answered()

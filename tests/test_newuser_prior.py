@@ -378,6 +378,12 @@ def test_recommend_prior_on_the_command_line(tmp_path):
     said = run("--liked", movie, "--set", "train.als_newuser_prior=0")  # a train key: the run's choice stands
     assert said.stdout == auto.stdout and "no effect on 'embedrec recommend'" in said.stderr
     assert "recommend --prior off|W sets it per request" in said.stderr
+    # --users: a run whose users are all trained ones refuses a weight before any answer (session 55)
+    stream = CliRunner().invoke(main, ["recommend", "--run", str(tmp_path / "run"), "--users", "-", "--prior", "off"],
+                                input=f"{e.user_ids[0]}\n")
+    assert stream.exit_code == 2 and not stream.stdout and "this run holds none" in stream.stderr, stream.stderr
+    assert CliRunner().invoke(main, ["recommend", "--run", str(tmp_path / "run"), "--users", "-"],
+                              input=f"{e.user_ids[0]}\n").exit_code == 0  # auto: nothing to refuse
 
 
 def test_a_user_update_users_adds_is_listed_as_the_same_movies_told_per_request(tmp_path):
@@ -454,6 +460,24 @@ def test_a_user_update_users_adds_is_listed_as_the_same_movies_told_per_request(
                                     "csv", "--prior", "off"])
     assert off.exit_code == 0 and [int(r.split(",")[2]) for r in off.stdout.splitlines()[1:]] == \
         list(alone.movie_ids[0])
+    # --users takes it too (session 55): the added user's list at the weight given, the trained users' as they were
+    users = ["recommend", "--run", str(run), "--users", "-", "-k", "10", "--format", "csv"]
+    stream = CliRunner().invoke(main, [*users, "--prior", "off"], input=f"1\n{new}\n2\n")
+    plain = CliRunner().invoke(main, users, input=f"1\n{new}\n2\n")
+    assert stream.exit_code == 0 and plain.exit_code == 0, stream.stderr
+
+    def lists(out):
+        got: dict = {}
+        for r in out.splitlines()[1:]:
+            got.setdefault(int(r.split(",")[0]), []).append(int(r.split(",")[2]))
+        return got
+
+    assert lists(stream.stdout)[new] == list(alone.movie_ids[0]) and lists(plain.stdout)[new] == list(told.movie_ids[0])
+    assert [lists(stream.stdout)[u] for u in (1, 2)] == [list(t) for t in trained[:2]]
+    with er.open(run) as m:  # the library's stream alike, its explanations at the weight given
+        got = list(m.recommend_stream([1, new], 10, prior="off", explain=1))
+        assert list(got[1][1]) == list(alone.movie_ids[0]) and got[1].explanations[0].prior == 0
+        assert list(got[0][1]) == list(trained[0])
     def update(*movies):
         (tmp_path / "more.csv").write_text("user_id,movie_id\n" + "".join(f"{new},{x}\n" for x in movies))
         assert CliRunner().invoke(main, ["update-users", "--run", str(run), "--ratings",

@@ -45,8 +45,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--rated", type=TEXT, help="Comma-separated movie=rating pairs for a new user, e.g. 50=5,181=4 or "
               "'fargo=5' (on a model of a click log, its rows summed into counts: movie=count).")
 @click.option("--prior", "prior", type=TEXT, default="auto", show_default=True,
-              help="With --liked/--rated (or --user for a user update-users added): the most popular movies' weight in "
-              "the new user's list (als models): auto (the run's, chosen on valid for the number of movies given: "
+              help="With --liked/--rated (or --user/--users for the users update-users added): the most popular "
+              "movies' weight in the new user's list (als models): auto (the run's, chosen on valid for the number of movies given: "
               "train.als_newuser_prior), off (the given movies' neighbourhood alone) or a weight.")
 @click.option("--ordered", is_flag=True, help="--liked or --rated lists the new user's history oldest first: the "
               "latest movies weigh most (recommend.foldin_recency; als models).")
@@ -144,7 +144,7 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
                     "--fallback": (fallback is not None, ("--user", "--users")),
                     "--strict": (strict, ("--users", "--liked", "--rated")),
                     "--ordered": (ordered, ("--liked", "--rated")),
-                    "--prior": (prior.strip().lower() != "auto", ("--user", "--liked", "--rated")),
+                    "--prior": (prior.strip().lower() != "auto", ("--user", "--users", "--liked", "--rated")),
                     "--explain": (explain is not None, ("--user", "--users", "--liked", "--rated"))})
     if ordered and liked and rated:
         usage_error("--ordered takes one history, oldest first: give --liked or --rated, not both")

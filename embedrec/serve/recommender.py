@@ -382,11 +382,13 @@ class Recommender:
         return self.run is not None and (self.run.manifest.get("index") or {}).get("kind") in LOSSY_KINDS
 
     def recommend_rows(self, rows: np.ndarray, k: int, include_seen: bool = False, allowed=None, search=None,
-                       prior="auto"):
+                       prior="auto", prior_any: bool = False):
         """Top-k (movie rows, scores) for user rows, seen movies excluded unless include_seen. ``search``:
         (queries [p_u, 1], exclusions (query row, movie row), k) -> (movie rows, scores) per query, in place of
         the index (export's exact scoring on a GPU); the checks and the tail are the same either way. ``prior``:
-        the new users' prior of the users update-users added (:meth:`added_prior`)."""
+        the new users' prior of the users update-users added (:meth:`added_prior`); ``prior_any``: a weight given
+        applies to such users among ``rows`` and refuses nothing where there are none (a stream's batch: the
+        stream checked the run once, :meth:`check_stream_prior`)."""
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= self.P.shape[0]):
             # user_rows marks unknown ids -1, and P[-1] is the last user: never answer for it silently
@@ -409,7 +411,8 @@ class Recommender:
             ids, scores = self._trained_only(*search(q, excl, k))
         ids, scores = self._finite(*exact_scores(self.factors, users, ids,
                                                  self.factors.user_offset(rows) if self.explicit else None))
-        added = self.added_prior(rows, prior)  # the users update-users added: listed as when told per request
+        added = self.added_prior(rows, prior, refuse=not prior_any)  # the users update-users added: listed as when
+        # told per request
         at = [j for j, row in enumerate(rows.tolist()) if row in added] if added else []
         for s0 in range(0, len(at), self._prior_batch()):  # scored together, a bounded block at a time
             part = at[s0:s0 + self._prior_batch()]
@@ -434,17 +437,18 @@ class Recommender:
     def _check_users(self, users: np.ndarray, rows: np.ndarray) -> None:
         check_finite(self.run, users, lambda i: f"user {py_id(self.catalogue.users.ids[int(rows[i])])}'s embedding is")
 
-    def added_prior(self, rows: np.ndarray, given="auto") -> dict[int, float]:
+    def added_prior(self, rows: np.ndarray, given="auto", refuse: bool = True) -> dict[int, float]:
         """{row: w(n)} of the users among ``rows`` that ``update-users`` added to the run (rows from
         run_updates.trained_users on) whose list the run's new users' popularity prior weighs (w > 0, serve.prior):
         n the movies in the user's solve (its solve weights above 0), as ``recommend --liked/--rated`` of the same
         movies counts them, so an added user's list is the one the same ratings given per request get. Empty for
         trained users, runs without the prior, and models not built from a run. ``given``: a request's own weight
-        (:meth:`prior_weight`: 'off' or a number; refused where none of ``rows`` is an added user)."""
+        (:meth:`prior_weight`: 'off' or a number; refused where none of ``rows`` is an added user, unless not
+        ``refuse``: a stream's batch of trained users, the stream having checked the run once)."""
         auto = isinstance(given, str) and given.strip().lower() == "auto"
         table = (self.training_ratings.get("solve") or {}).get("newuser_prior", 0.0)
         added = self.added_rows(rows) if not auto or np.any(np.asarray(table) > 0) else np.zeros(0, np.int64)
-        if not auto and not added.size:
+        if not auto and not added.size and refuse:
             self.prior_weight(0, given)  # a trained user's list (or another model's): the refusal
         arrays = self.solve_arrays() if added.size else None
         if arrays is None:
@@ -456,6 +460,26 @@ class Recommender:
             if w > 0:
                 out[row] = w
         return out
+
+    def check_stream_prior(self, given) -> None:
+        """A weight given to a stream of users (``recommend --users --prior``): refused, as for one trained user,
+        where the run holds no user update-users added (an als run's; :meth:`added_rows`); else it weighs those
+        users' lists and leaves the trained users' as they are."""
+        if isinstance(given, str) and given.strip().lower() == "auto":
+            return
+        prior.given_weight(given)  # no number: said first
+        n = int(self.P.shape[0])
+        start = n if self.run is None else self._trained_users()
+        if self.explicit or (self.training_ratings.get("solve") or {}).get("loss") != "als" or \
+                not self.added_rows(np.arange(start, n)).size:
+            raise UsageError("«--prior with --users|prior= of recommend_stream» weighs the lists of the users "
+                             "update-users added to an als model's run; this run holds none (its users are trained "
+                             "ones, whose lists have no such prior): drop it")
+
+    def _trained_users(self) -> int:
+        from embedrec.run_updates import trained_users
+
+        return trained_users(self.run.manifest)
 
     def added_rows(self, rows) -> np.ndarray:
         """The distinct rows among ``rows`` of users ``update-users`` added to an als run (run_updates.trained_users

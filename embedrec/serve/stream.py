@@ -50,7 +50,7 @@ def batches(items: Iterable, size: int, ready=None) -> Iterator[list]:
 
 def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_seen=False, allowed=None,
                    strict=False, fallback="none", batch=4096, on_batch=None, name: str = "<input>",
-                   file: bool = False, ready=None) -> Iterator[tuple]:
+                   file: bool = False, ready=None, prior="auto") -> Iterator[tuple]:
     """Stream (user_id, movie rows, scores, fallback) for many user ids (one per line), batched through the
     index; ``fallback`` is True for an unknown user answered with the most popular movies.
 
@@ -62,7 +62,9 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     Its return value (``StopIteration.value``) is the number of ids skipped as unknown. ``on_batch`` is called
     after each batch's results were taken (the CLI flushes stdout there, so a reader
     on the other end of a pipe gets each batch's answers while the next ids are still coming); ``ready()``, where
-    given, says whether a next line is there without waiting: a batch ends where the input pauses."""
+    given, says whether a next line is there without waiting: a batch ends where the input pauses. ``prior``: the
+    weight of the new users' prior in the lists of the users update-users added (a weight given: those users'
+    lists alone, ``Recommender.check_stream_prior`` having checked the run)."""
     unknown = [0]  # ids no row answers: skipped, or answered with the most popular movies
     empty: list = []  # users with no movie left to recommend (they rated every movie the filters let through)
     short = [0]  # users whose list is shorter than k but not empty: said once at the end, as --user says it
@@ -100,7 +102,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                             log.warning("%s:%d: unknown user '%s' skipped", name, n, shorten(t))
         results = {}
         if known.any():
-            ids, scores = rec.recommend_rows(rows[known], k, include_seen, allowed)
+            ids, scores = rec.recommend_rows(rows[known], k, include_seen, allowed, prior=prior, prior_any=True)
             for r, i, s in zip(rows[known], ids, scores):
                 results[int(r)] = (i, s)
         for t, p, r in zip(buf, parsed, rows):
