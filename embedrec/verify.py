@@ -450,6 +450,7 @@ def check_update_pairs(run, pairs: np.ndarray, n_users: int, n_movies: int, seen
     seen movies (an update adds each pair it records to them); else refused as damaged, naming the file. Reads the
     seen movies of the users it names alone."""
     from embedrec.run_layout import UPDATE_PAIRS_DTYPE
+    from embedrec.sparse import gather_csr
 
     name = f"{UPDATE_PAIRS}.npy"
     if pairs.dtype != UPDATE_PAIRS_DTYPE or pairs.ndim != 1:
@@ -470,10 +471,8 @@ def check_update_pairs(run, pairs: np.ndarray, n_users: int, n_movies: int, seen
     if seen is not None:
         ptr, idx = seen
         users = np.unique(u)
-        starts, ends = np.asarray(ptr[users], np.int64), np.asarray(ptr[users + 1], np.int64)
-        sizes = ends - starts
-        at = np.repeat(starts - np.r_[0, np.cumsum(sizes)[:-1]], sizes) + np.arange(int(sizes.sum()))
-        held = np.repeat(users, sizes) * np.int64(n_movies) + np.asarray(idx[at], np.int64)
+        local, movies, _ = gather_csr(np.asarray(ptr, np.int64), np.asarray(idx), users)
+        held = users[local] * np.int64(n_movies) + np.asarray(movies, np.int64)
         if not np.isin(key, held).all():
             raise damaged(run, f"{name} holds a pair that is not among its user's seen movies (seen_indices.npy)")
     return pairs

@@ -468,18 +468,12 @@ class Recommender:
         if isinstance(given, str) and given.strip().lower() == "auto":
             return
         prior.given_weight(given)  # no number: said first
-        n = int(self.P.shape[0])
-        start = n if self.run is None else self._trained_users()
-        if self.explicit or (self.training_ratings.get("solve") or {}).get("loss") != "als" or \
-                not self.added_rows(np.arange(start, n)).size:
+        # the added users are the last rows (run_updates.trained_users on): the last row is one where any is;
+        # added_rows holds none for a model without a run, an explicit or a non-als one
+        if not self.added_rows(np.array([self.P.shape[0] - 1], np.int64)).size:
             raise UsageError("«--prior with --users|prior= of recommend_stream» weighs the lists of the users "
                              "update-users added to an als model's run; this run holds none (its users are trained "
                              "ones, whose lists have no such prior): drop it")
-
-    def _trained_users(self) -> int:
-        from embedrec.run_updates import trained_users
-
-        return trained_users(self.run.manifest)
 
     def added_rows(self, rows) -> np.ndarray:
         """The distinct rows among ``rows`` of users ``update-users`` added to an als run (run_updates.trained_users
