@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from embedrec.device import active, env_rank_world, resolve_device
-from embedrec.errors import ArtifactError, ConfigError, Interrupted
+from embedrec.errors import ArtifactError, ConfigError, Interrupted, shorten
 
 log = logging.getLogger("embedrec")
 def env_number(name: str, default: float, unit: str) -> float:
@@ -201,16 +201,35 @@ class Group:
         self.agree(error)
 
     def agree(self, error: Exception | None) -> None:
-        """Raise on every rank when any rank hit ``error`` (so no rank waits in a collective for a failed one)."""
+        """Raise on every rank when any rank hit ``error`` (so no rank waits in a collective for a failed one): the
+        failing rank its own error, the others the first failing rank's message ('rank 1 failed: ...', with its
+        exit code; a review: they said only 'another rank failed', its cause in one node's log alone)."""
         import torch
 
-        flag = torch.tensor([0 if error is None else 1], dtype=torch.int64, device=self.device)
-        if self.max_(flag).item() == 0:
+        # one collective: the lowest failing rank, as -rank maximised (-world where none failed)
+        flag = torch.tensor([-self.world if error is None else -self.rank], dtype=torch.int64, device=self.device)
+        first = -int(self.max_(flag).item())
+        if first == self.world:
             return
+        said = [_relayed(error) if self.rank == first else None]
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.broadcast_object_list(said, src=first)
         if error is not None:
             raise all_ranks(error)
-        raise all_ranks(ArtifactError("another rank failed (its error is on its stderr); fix that and run the command "
-                                      "again"))
+        text, code = said[0]
+        relayed = ArtifactError(text if text.startswith(f"rank {first} ") else f"rank {first} failed: {text}")
+        relayed.exit_code = code
+        raise all_ranks(relayed)
+
+
+def _relayed(error: Exception) -> tuple[str, int]:
+    """``error``'s message and exit code, as :meth:`Group.agree` sends them to the other ranks: an embedrec error's
+    raw message (each side words it in its own terms), another's 'TypeName: message', at most 1,000 characters."""
+    raw = getattr(error, "raw", None)
+    text = raw if isinstance(raw, str) else f"{type(error).__name__}: {error}"
+    return shorten(text, 1000), int(getattr(error, "exit_code", 1))
 
 
 def all_ranks(error: BaseException) -> BaseException:

@@ -467,7 +467,7 @@ def choose_newuser_prior_shard(g: Group, shard: Shard, cfg, result):
                                      dtype=torch.float64)
         except Exception as e:  # (every rank raises below: none waits in a collective for rank 0; a review)
             failed = e
-    g.agree(failed)  # (rank 0's error on rank 0, "another rank failed" on the others)
+    g.agree(failed)  # (rank 0's error on rank 0, relayed as "rank 0 failed: ..." on the others)
     table = g.sum_(table).cpu().numpy()
     value = [float(w) for w in table[1:]] if table[0] else float(table[1])
     return cfg.updated({"train.als_newuser_prior": value})

@@ -713,21 +713,37 @@ def test_a_rank_that_ended_normally_waits_then_leaves_the_group(monkeypatch):
 
 
 def test_an_error_that_the_ranks_agree_on_is_marked_as_raised_on_all_of_them(monkeypatch):
-    """Group.agree's errors, the failing rank's own and the others' "another rank failed", are marked all_ranks
-    (so _finish meets the others after one left uncaught; read_manifest's shared answer too, below), and not
-    every_rank (the command line's "said once a node": the rank that failed says its own line)."""
+    """Group.agree's errors, the failing rank's own and the others' relay of it, are marked all_ranks (so _finish
+    meets the others after one left uncaught; read_manifest's shared answer too, below), and not every_rank (the
+    command line's "said once a node": the rank that failed says its own line)."""
+    import torch.distributed as dist
+
     from embedrec.errors import ArtifactError
 
     g = D.Group(0, 1, torch.device("cpu"))
     g.agree(None)  # nobody failed: nothing raised
     with pytest.raises(ConfigError, match="here") as own:
         g.agree(ConfigError("here"))
-    monkeypatch.setattr(D.Group, "max_", lambda self, t: torch.ones_like(t))  # another rank failed
-    with pytest.raises(ArtifactError, match="another rank failed") as other:
-        g.agree(None)
-    for e in (own, other):
+    # rank 1 of 2, rank 0 failed: the lowest failing rank is found in the one reduce, and its line is broadcast
+    other = D.Group(1, 2, torch.device("cpu"))
+    monkeypatch.setattr(D.Group, "max_", lambda self, t: torch.zeros_like(t))
+    sent = []
+
+    def broadcast(box, src):
+        sent.append(src)
+        box[0] = D._relayed(ConfigError("config key «'train.x'|train.x» is wrong"))
+
+    monkeypatch.setattr(dist, "broadcast_object_list", broadcast)
+    with pytest.raises(ArtifactError) as relayed:
+        other.agree(None)
+    assert sent == [0] and relayed.value.exit_code == 2  # rank 0's own exit code (a config error's)
+    assert str(relayed.value) == "rank 0 failed: config key train.x is wrong"  # each side's own terms
+    assert relayed.value.cli_message() == "rank 0 failed: config key 'train.x' is wrong"
+    for e in (own, relayed):
         assert D._raised_on_all_ranks(e.value) and not getattr(e.value, "every_rank", False)
     assert not D._raised_on_all_ranks(ConfigError("this rank alone")) and not D._raised_on_all_ranks(None)
+    assert D._relayed(KeyError("a bug")) == ("KeyError: 'a bug'", 1)  # another error: its type named
+    assert len(D._relayed(ValueError("x" * 5000))[0]) <= 1000
 
 
 def test_ctrl_c_while_a_finished_rank_waits_at_exit_exits_130(tmp_path):
@@ -810,7 +826,8 @@ def test_a_python_train_run_on_ranks_is_refused_while_another_writer_holds_the_r
     finally:
         os.close(fd)
     assert f"Busy: another embedrec train is writing '{run}' (pid 4242)" in p.stderr, p.stderr[-3000:]
-    assert "ArtifactError: another rank failed" in p.stderr and "gloo" not in p.stderr, p.stderr[-3000:]
+    assert "ArtifactError: rank 0 failed: another embedrec train is writing" in p.stderr, p.stderr[-3000:]
+    assert "gloo" not in p.stderr, p.stderr[-3000:]
     assert [q.name for q in run.iterdir()] == [".lock"]
     # and each rank exited 1, none by a signal (the suite under load, and 14 of 25 runs alone: the ranks left the
     # uncaught error still in the group, one aborted in teardown, "terminate called without an active exception",
@@ -837,13 +854,13 @@ train_run(load_config(None, sys.argv[1:]))
 def test_rank_0_failing_in_the_new_users_prior_choice_ends_every_rank(prepared, tmp_path):
     """A code review: rank 0 alone chooses train.als_newuser_prior (shard_als.choose_newuser_prior_shard); had it
     raised there, the other ranks would have waited in the table's sum until torchrun's timeout. Its error is now
-    shared (Group.agree): rank 0 says its own, the other ranks "another rank failed", each exits 1."""
+    shared (Group.agree): rank 0 says its own, the other ranks relay it ("rank 0 failed: ..."), each exits 1."""
     import re
 
     script = tmp_path / "choice_fails.py"
     script.write_text(CHOICE_FAILS)
     p = _torchrun(_overrides(prepared, tmp_path / "run", 2), tmp_path, script=str(script), ok=False)
-    assert "the choice failed here" in p.stderr and "another rank failed" in p.stderr, p.stderr[-3000:]
+    assert "rank 0 failed: ValueError: the choice failed here" in p.stderr, p.stderr[-3000:]
     assert sorted(re.findall(r"^\s+exitcode\s+:\s+(-?\d+)", p.stderr, re.M)) == ["1", "1"], p.stderr[-3000:]
 
 
@@ -1305,7 +1322,7 @@ def test_a_rank_that_loses_a_peer_reads_its_line_from_the_store_within_a_bounded
 
 def test_the_command_line_leaves_a_ranks_own_error_in_the_store_not_one_every_rank_raised(monkeypatch, tmp_path):
     """Only a rank's own failure is left for the others: not one raised on every rank together (Group.agree's
-    'another rank failed' would name this rank as the cause), nor Ctrl-C."""
+    relay of another's failure would name this rank as the cause), nor Ctrl-C."""
     from click.testing import CliRunner
 
     from embedrec import api
