@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from embedrec.data.ids import parse_id
-from embedrec.errors import UsageError, shorten
+from embedrec.errors import UsageError, cli_terms, library_terms, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.models import Model
@@ -88,12 +88,10 @@ class Request:
         elif given[:1] == ["user"] and given[1:] in history:
             given = given[1:]  # a known user plus ratings since training (recommend_new's user=)
         if len(given) != 1 and given != ["liked", "rated"]:
-            named = [f"«--{m.replace('_', '-')}|{m}»" for m in given if not (m == "rated" and "liked" in given)]
-            gave = "" if not named else "; " + ", ".join(named[:-1]) + " and " + named[-1] + " were given"
             raise UsageError("give exactly one of «--user|user», «--users|users», «--movie|movie», "
-                             "«--similar-users|similar_users», «--liked/--rated|liked/rated», or "
-                             "«--user-features|user_features» (with «--liked/--rated|liked/rated»: a new user told "
-                             "both)" + gave)
+                             "«--similar-users|similar_users», «--liked/--rated|liked/rated» (with «--user|user»: that "
+                             "user's ratings since training), or «--user-features|user_features» (with "
+                             "«--liked/--rated|liked/rated»: a new user told both)" + self._modes_given())
         if self.ordered and given == ["liked", "rated"]:
             raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked|liked» or "
                              "«--rated|rated», not both")
@@ -105,6 +103,27 @@ class Request:
                     raise UsageError(f"«{option}|{name}» does not apply to «--similar-users|similar_users», which "
                                      "lists users, not movies")
         return given[0]
+
+    def _modes_given(self) -> str:
+        """Which modes were given, as the refusal says them: a known user's or a new user's history named with
+        what it goes with ('«--user with --liked|user with liked»'); '' where none was."""
+        def name(m: str) -> str:
+            return f"«--{m.replace('_', '-')}|{m}»"
+
+        have = {m: getattr(self, m) is not None for m in _MODES}
+        history = have["liked"] or have["rated"]
+        plus = have["user"] and history  # a known user plus its ratings since training
+        told = not have["user"] and have["user_features"] and history  # a new user told by demographics and movies
+        named = [name(m) for m in ("user", "users", "movie", "similar_users") if have[m] and not (m == "user" and plus)]
+        if history:  # --rated with --liked is one history, named by --liked
+            named.append(("«--user with |user with »" if plus else "") + name("liked" if have["liked"] else "rated")
+                         + (" with «--user-features|user_features»" if told else ""))
+        if have["user_features"] and not told:
+            named.append(name("user_features"))
+        if not named:
+            return ""
+        listed = ", ".join(named[:-1]) + " and " + named[-1] if len(named) > 1 else named[0]
+        return f"; «this command gave {cli_terms(listed)}|{library_terms(listed)} were given»"
 
 
 class Answer:

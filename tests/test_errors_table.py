@@ -64,7 +64,8 @@ RECOMMEND = [
     ("unknown genre", ["--user", "1", "--genre", "Nope"], None,
      f"--genre 'Nope': no such genre in this run; valid genres: {GENRES}", 2),
     ("no mode", [], None, "give exactly one of --user, --users, --movie, --similar-users, --liked/--rated (with --user: that user's "
-     "ratings since training), or --user-features (with --liked/--rated: a new user told both)", 2),
+     "ratings since training), or --user-features (with --liked/--rated: a new user told both) (see 'embedrec recommend "
+     "-h')", 2),
     ("empty --user", ["--user", ""], None, "--user is empty; give a value, e.g. --user 196", 2),
     ("unknown --similar-users", ["--similar-users", "424242"], None,
      "user '424242' is not in the training data (300 users); the run was trained on '{ds}'; give a user id it was "
@@ -84,11 +85,11 @@ RECOMMEND = [
     ("two modes", ["--user", "1", "--movie", "2"], None,  # a first-hour review: which two were given was not said
      "give exactly one of --user, --users, --movie, --similar-users, --liked/--rated (with --user: that user's ratings since "
      "training), or --user-features (with --liked/--rated: a new user told both); this command gave --user and "
-     "--movie", 2),
+     "--movie (see 'embedrec recommend -h')", 2),
     ("three modes", ["--user", "1", "--movie", "2", "--liked", "50"], None,
      "give exactly one of --user, --users, --movie, --similar-users, --liked/--rated (with --user: that user's ratings since "
      "training), or --user-features (with --liked/--rated: a new user told both); this command gave --movie and "
-     "--user with --liked", 2),
+     "--user with --liked (see 'embedrec recommend -h')", 2),
     ("user features, none trained", ["--user-features", "age=25"], None,
      "this model has no user features; train with e.g. --set 'features.user=[age, gender]' on a dataset with "
      "demographics (ML-100K, ML-1M)", 2),

@@ -230,7 +230,7 @@ def test_told_both_through_a_request_and_its_refusals(runs):
     assert Request(liked=[1], user_features=young).mode() == "liked"
     assert Request(rated={1: 5}, user_features=young).mode() == "rated"
     for request, said in (
-            (Request(user=1, liked=[1], user_features=young), "user, liked and user_features were given"),
+            (Request(user=1, liked=[1], user_features=young), "user with liked and user_features were given"),
             (Request(movie=1, user_features=young), "movie and user_features were given"),
             (Request(liked=[1], user_features=young, explain=2),
              "explain splits a score over the user's rated movies; a new user told by user_features too")):

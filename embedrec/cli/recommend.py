@@ -110,7 +110,7 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
     the default model takes every movie rated as liked; the last two need user features: docs/commands.md, "Side
     features")
     """
-    from embedrec.answers import MOVIE_FILTERS, Request
+    from embedrec.answers import Request
     from embedrec.api import open as open_model
     from embedrec.output import batch_done, resolve_format, write_rows
 
@@ -122,21 +122,16 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
                              "--similar-users": "196", "--liked": "50,181,172", "--rated": "50=5,181=4",
                              "--user-features": "age=25,gender=F",
                              "--exclude": "50,181 or @FILE", "--candidates": "50,181 or @FILE"}[opt])
+    # which mode: Request.mode's rule and refusals (exactly one mode; --ordered with one history; no movie filter
+    # for --similar-users), asked before the run is opened, of the options as given
+    asked = Request(user=user, users=users_file, movie=movie, similar_users=similar_users, liked=liked, rated=rated,
+                    user_features=user_features, ordered=ordered, genres=genres, year_min=year_min, year_max=year_max,
+                    exclude=(exclude,) if exclude else (), candidates=candidates)
+    try:
+        mode = "--" + asked.mode().replace("_", "-")  # told both: --liked's options
+    except UsageError as e:  # options that do not go together: said as click says its own
+        usage_error(e.cli_message())
     plus = bool(user) and bool(liked or rated)  # a known user plus its ratings since training
-    told = not user and bool(user_features) and bool(liked or rated)  # a new user told by demographics and movies
-    modes = [opt for opt, x in (("--user", user and not plus), ("--users", users_file), ("--movie", movie),
-                                ("--similar-users", similar_users),
-                                (("--user with " if plus else "") + ("--liked" if liked else "--rated")
-                                 + (" with --user-features" if told else ""), liked or rated),
-                                ("--user-features", user_features and not told)) if x]
-    if len(modes) != 1:  # which ones were given, said (a first-hour review: '--user 196 --movie 50')
-        gave = "" if not modes else "; this command gave " + ", ".join(modes[:-1]) + " and " + modes[-1]
-        raise UsageError("give exactly one of --user, --users, --movie, --similar-users, --liked/--rated (with "
-                         "--user: that user's ratings since training), or --user-features (with --liked/--rated: a "
-                         "new user told both)" + gave)
-    mode = next(opt for opt, x in (("--user", user and not plus), ("--users", users_file), ("--movie", movie),
-                                   ("--similar-users", similar_users), ("--liked", liked), ("--rated", rated),
-                                   ("--user-features", user_features)) if x)  # told both: --liked's options
     if plus and fallback is not None:
         usage_error("--fallback answers an unknown --user with the most popular movies; with --liked/--rated, --user "
                     "is a user the model knows (a new user's ratings: drop --user)")
@@ -146,8 +141,6 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
                     "--ordered": (ordered, ("--liked", "--rated")),
                     "--prior": (prior.strip().lower() != "auto", ("--user", "--users", "--liked", "--rated")),
                     "--explain": (explain is not None, ("--user", "--users", "--liked", "--rated"))})
-    if ordered and liked and rated:
-        usage_error("--ordered takes one history, oldest first: give --liked or --rated, not both")
     if strict and fallback == "popular":
         usage_error("--strict and --fallback popular conflict: one fails on an unknown user, the other answers "
                     "it; give one of them")
@@ -156,12 +149,6 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
         from embedrec.serve.prior import given_weight
 
         given_weight(prior)
-    if similar_users:  # users, not movies: the movie filters refused before the run is opened (Request.mode's rule)
-        filters = {"genres": bool(genres), "year": year_min is not None or year_max is not None,
-                   "exclude": bool(exclude), "candidates": bool(candidates)}
-        for field, option, _ in MOVIE_FILTERS:
-            if filters[field]:
-                usage_error(f"{option} does not apply to --similar-users, which lists users, not movies")
     model = open_model(run_dir or cfg.run.dir, cfg)
     fmt = resolve_format(fmt)
     liked_items, rated_items = parse_liked(liked) if liked else None, parse_rated(rated) if rated else None
