@@ -211,10 +211,10 @@ LAYERS = [
                                        "training.minibatch", "serve", "serve.recommender",
                                        "serve.catalogue", "serve.foldin", "serve.prior", "serve.stream", "serve.explain", "serve.update",
                                        "serve.history", "serve.similar_users"}),
-    ("workflows", {"training.fit", "training.checkpoints", "training.folders", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",
+    ("workflows", {"training.fit", "training.checkpoints", "shard_checkpoint", "training.folders", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",
                    "tune", "user_update"}),
     ("models and results", {"results", "models", "models_lookup", "models_offline", "models_recommend", "models_scores", "models_stream", "trained", "publish", "predict_input", "answers", "list_metrics", "evaluate_against"}),  # what the API answers with; the torchrun trainers build them too
-    ("public API", {"api", "train_workflow", "crossval", "shard_checkpoint", "shard_als", "replica"}),  # shard_als, replica: the torchrun counterparts of api.train
+    ("public API", {"api", "train_workflow", "crossval", "shard_als", "replica"}),  # shard_als, replica: the torchrun counterparts of api.train
     ("adapters", {"cli", *(f"cli.{m}" for m in CLI_MODULES), "console", "__main__", ""}),
 ]
 
