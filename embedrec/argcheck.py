@@ -6,6 +6,7 @@ number, a path to write, a device. Each refusal is a ``UsageError`` naming the a
 where a check needs them."""
 
 import contextlib
+import re
 
 from embedrec.errors import ConfigError, UsageError, shorten
 
@@ -83,6 +84,13 @@ def genres_arg(genres) -> tuple:
         raise UsageError(f"genres={shorten(repr(genres), 40)}: give a genre name or a list of them, e.g. "
                          "genres='Comedy' or genres=['Comedy', 'Drama']")
     return out
+
+
+def genre_key(name) -> str:
+    """A genre's name as genres are matched, in a movies file and in a filter: lower case, the letters and digits
+    of any script only ('Sci-Fi' -> 'scifi', 'Драма' -> 'драма'; an ASCII-only key dropped every genre written in
+    another script at ingest, and matched each such filter to one of them: a test found it)."""
+    return re.sub(r"[\W_]", "", str(name).strip().lower())
 
 
 def movie_arg(value, what: str, example: str = "50"):

@@ -1308,6 +1308,7 @@ def test_control_character_separators_and_utf16_alphabets_are_text(tmp_path):
     r, out = ingest(tmp_path, hive, "--set", "data.header=false", "--set", "data.separator=\x01", "--set",
                     f"data.movies={movies}", "--set", "data.genre_separator=\x02", quiet=True)
     assert r.exit_code == 0, r.stderr
+    _read_as_written(out, "Movie {m}", ["Comedy", "Drama"])  # (an architecture review: exit 0 alone passed a
     ratings = tmp_path / "r16.csv"
     ratings.write_bytes((HEAD + ROWS).encode("utf-16-le"))
     movies = tmp_path / "m16.csv"
@@ -1316,8 +1317,25 @@ def test_control_character_separators_and_utf16_alphabets_are_text(tmp_path):
     r, out = ingest(tmp_path / "u16", ratings, "--set", "data.encoding=utf-16-le", "--set", f"data.movies={movies}",
                     quiet=True)  # (its own -o: a second -o is a usage error now)
     assert r.exit_code == 0, r.stderr
+    _read_as_written(out, "Фильм номер {m}", ["Драма"])
     r, out = ingest(tmp_path / "x", movies)  # not named: the header's NUL bytes say which encoding to name
     refused(r, out, "set --set data.encoding=utf-16-le if it is one")
+
+
+def _read_as_written(out, title: str, genres: list[str]) -> None:
+    """The dataset holds ROWS' 30 ratings, each (user, movie, rating) as written, and movies 1-5 titled ``title``
+    (from 1990) with ``genres``."""
+    frames = [pd.read_parquet(out / f"{s}.parquet") for s in ("train", "valid", "test")]
+    movies = pd.read_parquet(out / "movies.parquet").set_index("movie_idx")
+    users = pd.read_parquet(out / "users.parquet").set_index("user_idx")
+    got = {(int(users.loc[u, "user_id"]), int(movies.loc[m, "movie_id"]), float(r))
+           for f in frames for u, m, r in zip(f["user_idx"], f["movie_idx"], f["rating"])}
+    want = {(int(u), int(m), float(r)) for u, m, r, _ in (line.split(",") for line in ROWS.splitlines())}
+    assert got == want
+    by_id = movies.set_index("movie_id")
+    for m in range(1, 6):
+        assert by_id.loc[m, "title"] == title.format(m=m) and by_id.loc[m, "year"] == 1990
+        assert sorted(by_id.loc[m, "genres"]) == genres
 
 
 def test_a_compressed_movies_file_is_held_to_the_decompression_limits(tmp_path):
@@ -2287,3 +2305,20 @@ def test_the_early_look_at_event_words_names_what_the_whole_read_would_name_firs
     p.write_text(HEAD + words * 2)
     r, out = ingest(tmp_path, p, "-q", "--set", "data.event_weights={view: 1, click: 2}")
     assert r.exit_code == 0, r.stderr
+
+
+def test_genres_in_any_script_are_kept_and_matched(tmp_path):
+    """Genres were matched by an ASCII-only key: 'Драма' (or any name without a Latin letter) keyed as '', the key
+    of no genre, so ingest dropped it without a word; and a --genre filter's '' matched the first such genre."""
+    import numpy as np
+
+    from embedrec.data.parsing import normalise_genres
+    from embedrec.errors import UsageError
+    from embedrec.serve.catalogue import Catalogue
+
+    assert normalise_genres(["Драма", "drama", "Comédie", "ドラマ", "Sci Fi", "(no genres listed)", "科幻"]) == [
+        "Драма", "Drama", "Comédie", "ドラマ", "Sci-Fi", "科幻"]
+    cat = Catalogue(np.arange(2), np.arange(3), ["a", "b", "c"], [None] * 3, [["Драма"], ["Комедия"], ["Drama"]])
+    assert [cat.genre_name(g) for g in ("комедия", "ДРАМА", "drama")] == ["Комедия", "Драма", "Drama"]
+    with pytest.raises(UsageError, match="no such genre"):
+        cat.genre_name("Ужасы")

@@ -111,7 +111,9 @@ def test_a_pipe_given_as_a_path_is_read_once(tmp_path, kind):
         refused(r, out, f"{pipe}:7: expected 3 fields, found 2")
         return
     assert r.exit_code == 0, r.stderr
-    assert len(pd.read_parquet(out / "train.parquet")) > 0
+    # every row read once, whole (an architecture review: "> 0 training rows" passed a half-read pipe)
+    assert sum(len(pd.read_parquet(out / f"{s}.parquet")) for s in ("train", "valid", "test")) == 30
+    assert "rows read 30," in r.stderr, r.stderr
 
 
 class _Fed(threading.Event):
@@ -169,7 +171,9 @@ def test_a_fifo_is_read_once(tmp_path, name):
     finally:
         stop.set()
     assert r.exit_code == 0, r.stderr
-    assert len(pd.read_parquet(out / "train.parquet")) > 0
+    # every row read once, whole (an architecture review: "> 0 training rows" passed a half-read pipe)
+    assert sum(len(pd.read_parquet(out / f"{s}.parquet")) for s in ("train", "valid", "test")) == 30
+    assert "rows read 30," in r.stderr, r.stderr
     assert stop.reopened == 0  # read once: a real FIFO would have hung at a second open
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from embedrec.argcheck import genre_key
 from embedrec.data.textfiles import (
     HEAD,
     LIKE_IT_SHOWN,
@@ -53,7 +54,7 @@ from embedrec.errors import DataError, first_line, set_hint, shorten
 ML100K_GENRES = ["unknown", "Action", "Adventure", "Animation", "Children", "Comedy", "Crime", "Documentary",
                  "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance", "Sci-Fi",
                  "Thriller", "War", "Western"]
-_CANON = {re.sub(r"[^a-z0-9]", "", g.lower()): g for g in ML100K_GENRES[1:] + ["IMAX"]}
+_CANON = {genre_key(g): g for g in ML100K_GENRES[1:] + ["IMAX"]}
 _CANON.update({"childrens": "Children", "scifi": "Sci-Fi", "sciencefiction": "Sci-Fi", "filmnoir": "Film-Noir"})
 _NO_GENRE = {"", "unknown", "nogenreslisted", "none"}
 
@@ -63,7 +64,7 @@ _YEAR_RE = re.compile(r"^(.*?)\s*\((\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)\s*$",
 
 
 def normalise_genre(name: str) -> str | None:
-    key = re.sub(r"[^a-z0-9]", "", name.strip().lower())
+    key = genre_key(name)
     if key in _NO_GENRE:
         return None
     return _CANON.get(key, name.strip())

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
+from embedrec.argcheck import genre_key
 from embedrec.data.ids import IdMap, ids_from_arrow, is_integer_text
 from embedrec.errors import NotFoundError, UsageError, marked, set_hint, shorten
 from embedrec.run import Run
@@ -298,15 +299,10 @@ class Catalogue:
     def genre_name(self, name: str) -> str:
         """The run's spelling of a genre given loosely ('sci fi', "Children's", 'comedy'); an unknown name
         raises UsageError listing the run's genres."""
-        import re
-
-        def key(g: str) -> str:
-            return re.sub(r"[^a-z0-9]", "", str(g).lower())
-
         known = sorted(self.genre_rows())
-        k = key(name)
+        k = genre_key(name)
         for g in known:
-            if key(g) == k or key(g) + "s" == k or key(g) == k + "s":
+            if genre_key(g) == k or genre_key(g) + "s" == k or genre_key(g) == k + "s":
                 return g
         joined = [g for g in known if "," in g or ";" in g]  # 'Drama, Comedy': one genre, its movies file's
         if joined:  # separator not data.genre_separator (a first-hour review: 'Drama' refused, 'Drama' listed)
@@ -315,8 +311,8 @@ class Catalogue:
             listed = ", ".join(known) if known else ("none: this dataset has no genres (ingest with a movies file, "
                                                      "data.movies, that has a genres column, and train again)")
         hint = ""
-        if any(k in (key(x) for x in re.split(r"[,;]", g)) for g in joined):
-            sep = "," if any(k in (key(x) for x in g.split(",")) for g in joined) else ";"
+        if any(k in (genre_key(x) for x in re.split(r"[,;]", g)) for g in joined):
+            sep = "," if any(k in (genre_key(x) for x in g.split(",")) for g in joined) else ";"
             hint = (f" ('{shorten(name, 40)}' is part of a genre with '{sep}' in it: the movies file separated its "
                     f"genres with '{sep}'; ingest again with {set_hint('data.genre_separator', sep)} and train "
                     "again)")
