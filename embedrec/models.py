@@ -275,27 +275,31 @@ class Model:
 
     def similar(self, movie, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,
                 year_max: int | None = None, exclude: Iterable = (),
-                candidates: Iterable | None = None) -> Recommendations:
+                candidates: Iterable | None = None, missing: str = "error") -> Recommendations:
         """The k movies most similar to ``movie`` by cosine similarity of their embeddings: an id, or text as
         :meth:`find_movie` takes it (an id of the model where it is one exactly, else title words: 'star wars', as
         ``recommend --movie`` does), or a list of those (a list for each); the query column is
-        ``movie_id_query``."""
+        ``movie_id_query``, the queries the result's ``query_ids``. ``missing``: what a query naming no movie of the
+        model (an unknown id, words no title holds) gets: 'error' (NotFoundError naming it), 'skip' (left out and
+        listed in the result's ``unknown``, as :meth:`recommend`'s missing='skip' leaves an unknown user out)."""
         return models_recommend.similar(self, movie, k, genres=genres, year_min=year_min, year_max=year_max,
-                                        exclude=exclude, candidates=candidates)
+                                        exclude=exclude, candidates=candidates, missing=missing)
 
-    def similar_users(self, user, k: int | None = None):
+    def similar_users(self, user, k: int | None = None, *, missing: str = "error"):
         """The k users most like ``user`` (an id, or a list of ids: a list for each) by cosine similarity of their
         vectors, as :meth:`similar` ranks movies (implicit's ``similar_users``), the user itself and users with no
         trained vector left out: a :class:`~embedrec.results.SimilarUsers`, whose ``both_rated`` and ``rated``
         say how many movies each listed user rated and how many of those ``user`` rated too (in the rows the model
-        was trained on), so an answer can be checked. An id not in the training data, or one with no trained vector,
-        raises NotFoundError."""
+        was trained on), so an answer can be checked. ``missing``: what an id not in the training data, or one with
+        no trained vector, gets: 'error' (NotFoundError naming it), 'skip' (left out and listed in the result's
+        ``unknown``, as :meth:`recommend`'s missing='skip')."""
         from embedrec.results import SimilarUsers
         from embedrec.serve.similar_users import of_ids
 
+        models_recommend.similar_missing(missing, "similar_users")
         k = k_arg(self, k)
         e = self.engine
-        return SimilarUsers(e, *of_ids(e, user, k))
+        return SimilarUsers(e, *of_ids(e, user, k, missing))
 
     def history(self, user, *, splits: Iterable[str] | None = None, sort: str | None = None, k: int | None = None,
                 dataset_dir: str | Path | None = None, moved_to: str | Path | None = None):

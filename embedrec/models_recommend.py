@@ -14,9 +14,9 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from embedrec.argcheck import flag, list_arg, movie_arg
+from embedrec.argcheck import choice_arg, flag, list_arg, movie_arg
 from embedrec.data.ids import id_list, rated_map
-from embedrec.errors import UsageError, shorten
+from embedrec.errors import NotFoundError, UsageError, shorten
 from embedrec.models_lookup import allowed_rows, k_arg, known_row, titles_resolved
 from embedrec.results import Recommendations
 from embedrec.serve.explain import UserSolve
@@ -137,24 +137,46 @@ def _feature_values(values, where: str, name: str = "user_features") -> dict:
     return dict(values.items())
 
 
+SIMILAR_MISSING = ("error", "skip")  # what an unknown query of similar and similar_users gets (no popular list)
+
+
+def similar_missing(missing: str, call: str) -> None:
+    """``missing=`` of ``similar`` and ``similar_users``: 'error' or 'skip'; 'popular', recommend's third way, is
+    refused saying why (a list of the most popular movies is no answer to 'which are like this one')."""
+    if missing == "popular":
+        raise UsageError(f"{call}: missing='popular' gives an unknown user the most popular movies (recommend); an "
+                         f"unknown query of {call} has nothing to be like: pass missing='skip' to leave it out, or "
+                         "missing='error'")
+    choice_arg(missing, SIMILAR_MISSING, "missing")
+
+
 def similar(model, movie, k: int | None, *, genres: Iterable[str], year_min: int | None, year_max: int | None,
-            exclude: Iterable, candidates: Iterable | None) -> Recommendations:
-    """``Model.similar``: the k movies nearest each of ``movie`` (ids or title words) by cosine similarity."""
+            exclude: Iterable, candidates: Iterable | None, missing: str = "error") -> Recommendations:
+    """``Model.similar``: the k movies nearest each of ``movie`` (ids or title words) by cosine similarity; a query
+    naming no movie of the model by ``missing``: 'error' (NotFoundError), 'skip' (left out, in the result's
+    ``unknown``, as recommend's missing='skip' leaves an unknown user out)."""
+    similar_missing(missing, "similar")
     k = k_arg(model, k)
     e = model.engine
     allowed = allowed_rows(model, genres, year_min, year_max, exclude, candidates)
     many = isinstance(movie, (list, tuple)) or type(movie).__name__ in ("ndarray", "Series", "Index")
-    queries, out_ids, out_scores = [], [], []
+    queries, out_ids, out_scores, unknown = [], [], [], []
     for one in (list_arg(movie, "similar") if many else [movie]):  # a review: one id only, no titles
         one = movie_arg(one, "similar", "50) or similar('star wars'")
         # text: an id where it is one exactly, else title words (find_movie; ambiguity is a UsageError listing
         # the candidates), as recommend_new's liked= and rated= read theirs (resolve_movies)
-        row = e.find_movie(one) if isinstance(one, str) else e.movie_row(one)
+        try:
+            row = e.find_movie(one) if isinstance(one, str) else e.movie_row(one)
+        except NotFoundError:  # an unknown id, or words no title holds (an ambiguous title stays a UsageError)
+            if missing == "error":
+                raise
+            unknown.append(py_id(one))
+            continue
         ids, scores = e.similar(row, k, allowed)
         queries.append(py_id(e.movie_ids[row]))
         out_ids.append(ids)
         out_scores.append(scores)
-    return Recommendations(e, queries, out_ids, out_scores, [False] * len(queries), [],
+    return Recommendations(e, queries, out_ids, out_scores, [False] * len(queries), unknown,
                            query_column="movie_id_query")
 
 

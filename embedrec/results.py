@@ -711,13 +711,16 @@ class SimilarUsers:
     listed user rated) and ``both_rated`` (how many of those the query user rated too), counted over the pairs the
     model was trained on (train and valid, and those rated below data.min_rating: what recommend leaves out of a
     user's list; the test split is held out) and those update-users added: a user's History rows but its test
-    ones."""
+    ones. ``unknown``: the query ids left out by ``missing='skip'`` (not in the training data, or with no trained
+    vector), as a Recommendations' ``unknown``."""
 
     columns = ["user_id_query", "rank", "user_id", "score", "both_rated", "rated"]
 
-    def __init__(self, engine: Recommender, query_ids: list, rows: list, scores: list, rated: list, both: list):
+    def __init__(self, engine: Recommender, query_ids: list, rows: list, scores: list, rated: list, both: list,
+                 unknown: list = ()):
         self._engine = engine
         self.query_ids = FrozenList(query_ids)
+        self.unknown = FrozenList(unknown)
         self.user_ids = FrozenList(_frozen_array(np.asarray(engine.user_ids)[np.asarray(r, np.int64)]) for r in rows)
         self.scores = FrozenList(_frozen_array(np.asarray(s, np.float32)) for s in scores)
         self.rated = FrozenList(_frozen_array(np.asarray(n, np.int64)) for n in rated)
@@ -725,6 +728,7 @@ class SimilarUsers:
 
     def __setstate__(self, state: dict) -> None:  # unpickled or deep-copied: its arrays read-only again
         self.__dict__.update(state)
+        self.__dict__.setdefault("unknown", FrozenList())  # pickled before similar_users took missing=
         for name in ("user_ids", "scores", "rated", "both_rated"):
             setattr(self, name, FrozenList(_frozen_array(a) for a in getattr(self, name)))
 
@@ -737,7 +741,8 @@ class SimilarUsers:
 
     def _header(self) -> str:
         k = max((len(u) for u in self.user_ids), default=0)
-        return f"<SimilarUsers: {len(self)} quer{'y' if len(self) == 1 else 'ies'} x top-{k}>"
+        extra = f", {len(self.unknown)} unknown" if self.unknown else ""
+        return f"<SimilarUsers: {len(self)} quer{'y' if len(self) == 1 else 'ies'} x top-{k}{extra}>"
 
     def __repr__(self) -> str:
         """The summary line, then the rows, as a Recommendations' repr shows its own (several queries: the first rows

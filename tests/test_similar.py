@@ -183,6 +183,57 @@ def test_a_similar_users_request_refuses_what_does_not_apply(request_, error, sa
     assert said in str(got.value)
 
 
+
+# ------------------------------------------------------------------------------------ missing=, as recommend's
+def test_similar_and_similar_users_take_missing_as_recommend_does():
+    """An architecture review: m.similar([1, 999999]) failed the whole batch, with no policy to ask for. Both take
+    missing=: 'error' (the default, as before) raises NotFoundError naming the id; 'skip' leaves the unknown
+    queries out and lists them in the result's unknown, as recommend's missing='skip' does."""
+    m = _model()
+    with pytest.raises(NotFoundError, match="999999"):
+        m.similar([1, 999999], k=2)
+    with pytest.raises(NotFoundError, match="no movie title matches"):  # words no title holds: unknown too
+        m.similar(["m1", "no such title"], k=2)
+    both = m.similar([1, 999999, "no such title", 2], k=2, missing="skip")
+    assert both.query_ids == [1, 2] and both.unknown == [999999, "no such title"]
+    assert [a.tolist() for a in both.movie_ids] == [[2, 7], [1, 7]]
+    assert [a.tolist() for a in both.movie_ids] == [a.tolist() for a in m.similar([1, 2], k=2).movie_ids]
+    assert repr(both).startswith("<Recommendations: 2 queries x top-2, 2 unknown>")
+    none = m.similar(999999, missing="skip")
+    assert len(none) == 0 and none.unknown == [999999] and list(none.to_rows()) == []
+    with pytest.raises(NotFoundError, match="999"):
+        m.similar_users([10, 999], k=2)
+    with pytest.raises(NotFoundError, match="no trained vector"):  # user 60: a zero vector
+        m.similar_users(60, k=2)
+    s = m.similar_users([999, 10, 60, 20], k=2, missing="skip")
+    assert s.query_ids == [10, 20] and s.unknown == [999, 60]
+    assert [u.tolist() for u in s.user_ids] == [[20, 70], [10, 70]]
+    assert repr(s).startswith("<SimilarUsers: 2 queries x top-2, 2 unknown>")
+    assert pickle.loads(pickle.dumps(s)).unknown == [999, 60] and m.similar_users(10, k=2).unknown == []
+    with pytest.raises(TypeError):
+        s.unknown.append(1)  # read-only, as every result's lists
+
+
+@pytest.mark.parametrize("call", ["similar", "similar_users"])
+def test_similar_refuses_missing_popular_and_other_values(call):
+    m = _model()
+    ask = getattr(m, call)
+    with pytest.raises(UsageError, match=f"{call}: missing='popular' gives an unknown user the most popular movies "
+                                         "\\(recommend\\); an unknown query"):
+        ask(10 if call == "similar_users" else 1, missing="popular")
+    for bad in ("fallback", None, True, ["skip"]):
+        with pytest.raises(UsageError, match="missing=.*expected one of 'error', 'skip'"):
+            ask(10 if call == "similar_users" else 1, missing=bad)
+
+
+def test_the_cli_similar_users_error_names_no_library_keyword():
+    """The NotFoundError says missing='skip' to a notebook, nothing of it to the command line (--similar-users takes
+    one id)."""
+    with pytest.raises(NotFoundError) as got:
+        _model().similar_users(999)
+    assert "missing='skip'" in str(got.value) and "missing" not in got.value.cli_message()
+
+
 # ------------------------------------------------------------------------------------ the CLI
 def _cli(*args):
     return CliRunner().invoke(main, ["recommend", *map(str, args)], prog_name="embedrec")

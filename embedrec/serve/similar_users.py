@@ -52,11 +52,11 @@ def co_rated(engine, row: int, others: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.asarray(lengths, np.int64), both.astype(np.int64)
 
 
-def of_ids(engine, user, k: int) -> tuple:
+def of_ids(engine, user, k: int, missing: str = "error") -> tuple:
     """``Model.similar_users``' answer for ``user`` (an id, or a list of ids), ``k`` checked: (the query ids as the
-    run's ids are, each one's :func:`similar_users` rows and scores, and its :func:`co_rated` counts: rated, both
-    rated), what ``results.SimilarUsers`` holds. An id not in the training data, or one with no trained vector,
-    raises NotFoundError."""
+    run's ids are, each one's :func:`similar_users` rows and scores, its :func:`co_rated` counts: rated, both
+    rated, and the ids left out), what ``results.SimilarUsers`` holds. An id not in the training data, or one with
+    no trained vector, raises NotFoundError (``missing='error'``), or is left out and listed last (``'skip'``)."""
     from embedrec.data.ids import id_list, one_id
     from embedrec.serve.recommender import trained_on
 
@@ -65,8 +65,11 @@ def of_ids(engine, user, k: int) -> tuple:
     given = id_list(user) if many else [user]
     for one in given:
         one_id(one)
-    _, rows, _ = e.users.resolve(given, "error", trained_on(e) + "give a user id it was trained on (a user "
-                                 "with no trained vector has nothing to compare)")
+    _, rows, unknown = e.users.resolve(given, missing, trained_on(e) + "give a user id it was trained on (a user "
+                                       "with no trained vector has nothing to compare)«|, or pass missing='skip' "
+                                       "to leave it out»")
+    rows = rows[rows >= 0]
     found, scores = similar_users(e, rows, k)
     counts = [co_rated(e, int(r), f) for r, f in zip(rows, found)]
-    return [e.users.raw(int(r)) for r in rows], found, scores, [c[0] for c in counts], [c[1] for c in counts]
+    return ([e.users.raw(int(r)) for r in rows], found, scores, [c[0] for c in counts], [c[1] for c in counts],
+            unknown)
