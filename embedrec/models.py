@@ -375,7 +375,9 @@ class Model:
         ``missing``: 'fallback' (default) answers a pair with an id not in the training data from what the
         model has, as Surprise does: explicit models mu + b_m (unknown user), mu + b_u (unknown movie), mu
         (both); implicit models b_m where they have movie biases, else NaN. The ``fallback`` column says which.
-        'error' raises NotFoundError; 'skip' leaves the pair out."""
+        'popular' is the same as 'fallback' (:meth:`recommend`'s word for what an unknown id gets: an unknown
+        user's score is the movie's baseline, its popularity term). 'error' raises NotFoundError; 'skip' leaves the
+        pair out."""
         return models_scores.predict(self, pairs, movie, missing=missing, uid=uid, iid=iid, r_ui=r_ui)
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,

@@ -289,6 +289,19 @@ def test_predict_answers_unknown_ids_from_the_biases(trained):
         rec.predict([(99999, 5)], missing="error")
 
 
+def test_predict_takes_recommends_word_popular_for_its_fallback(trained):
+    """An architecture review: recommend's missing='popular' was a UsageError on predict. It is 'fallback' there,
+    the same scores and fallback column; another word names both."""
+    _, rec, _ = trained
+    pairs = [(1, 5), (99999, 5), (1, 99999)]
+    want, got = rec.predict(pairs), rec.predict(pairs, missing="popular")
+    assert got.fallback == want.fallback == ["none", "user_unknown", "movie_unknown"]
+    np.testing.assert_array_equal(got.scores, want.scores)
+    assert rec.predict(99999, 5, missing="popular").fallback == ["user_unknown"]
+    with pytest.raises(UsageError, match="missing='guess': expected one of 'fallback', 'error', 'skip', 'popular'"):
+        rec.predict(pairs, missing="guess")
+
+
 def test_implicit_fallbacks():
     rng = np.random.default_rng(0)
     P, Q = rng.normal(size=(3, 2)).astype(np.float32), rng.normal(size=(4, 2)).astype(np.float32)
