@@ -95,8 +95,9 @@ def stream_rows(engine, triples: Iterable[tuple], because: bool = False) -> Iter
 
 
 class Recommendations:
-    """Top-k movies per query: ``query_ids`` (user ids; the movie for ``similar``; None for a new user), and
-    per query ``movie_ids`` and ``scores`` (1-D arrays, best first; lists, as filters may leave fewer than k).
+    """Top-k movies per query: ``query_ids`` (user ids; the movie for ``similar``; None for a new user; also
+    ``user_ids`` where the queries are users), and per query ``movie_ids`` and ``scores`` (1-D arrays, best first;
+    lists, as filters may leave fewer than k).
 
     ``unknown`` lists the query ids not in the training data (skipped, or answered with popular movies, where
     ``fallback`` is True); for a new user (``recommend_new``), the movie ids of its history the model does not
@@ -121,6 +122,13 @@ class Recommendations:
 
     @property
     def user_ids(self) -> list:
+        """``query_ids`` where the queries are users (recommend, recommend_new, popular: None for a new user or no
+        user), under the name that reads best there. A result of movie queries (``similar``) has no user ids: a
+        UsageError, also an AttributeError, says to read ``query_ids`` (an architecture review: ``similar(50)``'s
+        ``user_ids`` was [50], a movie id)."""
+        if self.query_column != "user_id":
+            raise _NotUsers(f"user_ids: this result's queries are movies ({self.query_column}: similar()'s), not "
+                            "users; read query_ids for the movies asked about, movie_ids for each one's list")
         return self.query_ids
 
     def __setstate__(self, state: dict) -> None:  # unpickled or deep-copied: its arrays read-only again (a review)
@@ -512,6 +520,11 @@ class Predictions:
         # no pair left: the dtypes a frame with rows has (a red team: all object, so a concat of batches changed them)
         ids = ["int64" if k in "iu" else "str" for k in self._id_kinds]
         return frame.astype({"user_id": ids[0], "movie_id": ids[1], "fallback": "str", "score": "float64"})
+
+
+class _NotUsers(UsageError, AttributeError):
+    """``Recommendations.user_ids`` of a result of movie queries: a UsageError, and an AttributeError, so ``hasattr``
+    and ``getattr(r, 'user_ids', None)`` read it as no attribute."""
 
 
 class _NoOneScore(UsageError, AttributeError):

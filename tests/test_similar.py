@@ -226,6 +226,21 @@ def test_similar_refuses_missing_popular_and_other_values(call):
             ask(10 if call == "similar_users" else 1, missing=bad)
 
 
+def test_query_ids_are_the_queries_and_user_ids_only_users():
+    """An architecture review: similar(1).user_ids was [1], a movie id. query_ids are the queries whatever they are;
+    user_ids is theirs where they are users, and a UsageError (an AttributeError too) for movie queries."""
+    m = _model()
+    top = m.recommend([10, 20], k=2)
+    assert top.query_ids == top.user_ids == [10, 20]
+    assert m.recommend_new(liked=[1], k=2).user_ids == [None] and m.popular(k=2).user_ids == [None]
+    sim = m.similar([1, 2], k=2)
+    assert sim.query_ids == [1, 2]
+    with pytest.raises(UsageError, match=r"user_ids: this result's queries are movies \(movie_id_query: "
+                                         r"similar\(\)'s\), not users; read query_ids"):
+        _ = sim.user_ids
+    assert not hasattr(sim, "user_ids") and getattr(sim[:1], "user_ids", None) is None
+
+
 def test_the_cli_similar_users_error_names_no_library_keyword():
     """The NotFoundError says missing='skip' to a notebook, nothing of it to the command line (--similar-users takes
     one id)."""
