@@ -54,6 +54,12 @@ UPDATES = "updates"
 # the rows of the users an update re-solved or added, every update so far (int64, sorted): what makes an updates
 # record's ``users_in_all`` a count of distinct users, not of re-solves (a user updated twice is one user)
 UPDATED_USERS = "updated_users"
+# the rows of the dataset's users without a training rating (split.cold_start's, or a user whose training ratings
+# all lie in valid or test) that an update solved, every update so far (int64, sorted): solved as a new user is
+# (the fold-in's weights) and served as one, the new users' prior in their lists, as the users an update adds are
+# (Recommender.added_rows); each record's ``users_as_new`` counts its own. An updated model's only, and only where
+# an update solved such a user
+SOLVED_AS_NEW = "solved_as_new"
 # the pairs every update so far added to its users' seen movies, oldest update first, each as its file gave it (a
 # user coming from implicit's partial_fit_users expects history to show what it gave): the user's row, the movie's,
 # the rating (NaN where the file had no rating column, on a counts model the pair's count, or the pair of a row

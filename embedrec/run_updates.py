@@ -41,20 +41,22 @@ def _count(v) -> int | None:
 
 
 # a record's counts (user_update.update_users writes them); users_in_all is null where no earlier update kept
-# run_layout.UPDATED_USERS
-_RECORD_COUNTS = ("users", "users_added", "users_named", "pairs", "pairs_solved", "n_users", "users_in_all")
+# run_layout.UPDATED_USERS; users_as_new (the dataset's users without a training rating it solved as new ones:
+# run_layout.SOLVED_AS_NEW) is absent from a record written before it was counted
+_RECORD_COUNTS = ("users", "users_added", "users_named", "pairs", "pairs_solved", "n_users", "users_in_all",
+                  "users_as_new")
 
 
 def check_updates(manifest: dict, where: Path, fix: str) -> None:
     """Refuse ``updates`` records that no update-users writes, naming the key, as ``check_fields`` refuses a manifest's
     other fields: a count that is not a whole number >= 0, or records whose ``users_added`` do not add up to the
     users after the dataset's (``n_users`` less them is ``dataset.counts.users``; each record's ``n_users`` the users
-    after it), and an ``updated_users.npy`` listed without a record. The readers take which users were added
+    after it), and an ``updated_users.npy`` or ``solved_as_new.npy`` listed without a record. The readers take which users were added
     (:func:`trained_users`: rows from it on get the new users' prior) from these records (a red team: a re-sealed
     ``updates=[]`` or ``users_added=2000`` made the added users trained ones, their prior lost, and verify said ok).
     ``where``: the manifest, for the message."""
     from embedrec.errors import shorten
-    from embedrec.run_layout import UPDATED_USERS
+    from embedrec.run_layout import SOLVED_AS_NEW, UPDATED_USERS
 
     def bad(key: str, said: str) -> ArtifactError:
         return ArtifactError(f"run manifest '{where}': {key} {said}; the file was edited or damaged: {fix}")
@@ -66,8 +68,9 @@ def check_updates(manifest: dict, where: Path, fix: str) -> None:
             if key in record and _count(v) is None and not (v is None and key == "users_in_all"):
                 raise bad(f"'{UPDATES}[{i}].{key}'", f"is {shorten(json.dumps(v, default=str), 40)}, not a whole "
                                                      "number >= 0")
-    if not got and f"{UPDATED_USERS}.npy" in (manifest.get("checksums") or {}):
-        raise bad(f"'{UPDATES}'", f"records no update, though it lists {UPDATED_USERS}.npy, which update-users writes")
+    for name in (UPDATED_USERS, SOLVED_AS_NEW):
+        if not got and f"{name}.npy" in (manifest.get("checksums") or {}):
+            raise bad(f"'{UPDATES}'", f"records no update, though it lists {name}.npy, which update-users writes")
     n, added = manifest.get("n_users"), [record.get("users_added") or 0 for record in got]
     if not got or _count(n) is None:
         return  # a trained model's n_users is checked against its tables (check_fields says a bad one)
@@ -134,6 +137,12 @@ def trained_users(manifest: dict) -> int:
     n = manifest["n_users"]
     added = sum(_count(u.get("users_added")) or 0 for u in updates_of(manifest))
     return n - added if 0 <= added <= n else n
+
+
+def users_as_new(manifest: dict) -> int:
+    """How many of the dataset's users without a training rating the run's updates solved as new users (their
+    records' ``users_as_new``; run_layout.SOLVED_AS_NEW holds their rows)."""
+    return sum(_count(u.get("users_as_new")) or 0 for u in updates_of(manifest))
 
 
 def trained_folder(manifest: dict) -> str | None:

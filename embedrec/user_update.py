@@ -4,7 +4,9 @@ the movie factors fixed, and published as the run's new model folder, so every l
 writing nothing: serve/update.py). A user the run does not know is added to it (``new_users``, the default; else
 refused): a new row at the end of every user table, its vector the one ``recommend --liked/--rated`` folds in from
 the same ratings (serve.update.als_new_user), as implicit's partial_fit_users grows its user factors; its lists
-carry the new users' popularity prior as that request's do (serving's ``Recommender.added_prior``).
+carry the new users' popularity prior as that request's do (serving's ``Recommender.added_prior``). A user of the
+run's dataset without a training rating (split.cold_start's: a zero vector) is as new: re-solved in its own row, it
+is solved and served as the same ratings under a new id would be (run_layout.SOLVED_AS_NEW).
 
 An als run records how its users' final solve weighed each seen pair (run_layout.SOLVE_WEIGHTS) and each user's divisor
 (run_layout.USER_SCALE, where it adds recent popularity), so a user's re-solve is that solve over those weights plus one
@@ -100,7 +102,8 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
                   "ratings": {"source": source if source == "-" else str(Path(source).resolve()),
                               "sha256": _file_sha256(source, raw, stamp), "rows": int(len(raw.ratings))},
                   "users": plan.users_solved, "users_added": plan.users_added, "users_named": plan.users_named,
-                  "users_in_all": in_all, "n_users": n_users, "pairs": plan.pairs_added,
+                  "users_in_all": in_all, "users_as_new": len(plan.as_new), "n_users": n_users,
+                  "pairs": plan.pairs_added,
                   "pairs_solved": plan.pairs_solved, "before": run.path.name}
         if plan.left_out:
             _warn_left_out(plan.left_out, engine, source)
@@ -118,6 +121,9 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         (plan.kept_as_seen, "seen from rows dropped for a missing value, not solved on"),
         (plan.already, "rated before, kept as the run weighs them")) if n]
     did = [f"re-solved {plan.users_solved:,}"] if plan.users_solved or not plan.users_added else []
+    if plan.as_new:  # the dataset's users without a training rating: served as new users from now on
+        did[0] += (f" ({len(plan.as_new):,} of them without a training rating, solved and served as new users "
+                   "are)")
     did += [f"added {plan.users_added:,}"] if plan.users_added else []
     served = f"; the run has {n_users:,} users now" if plan.users_added else ""
     if in_all is not None and updates_of(run.manifest):  # distinct users over the updates, not re-solves summed
@@ -592,6 +598,8 @@ class Plan:
     given: bool = True
     added: list[Added] = dataclasses.field(default_factory=list)
     left_out: list = dataclasses.field(default_factory=list)
+    # of the users re-solved, the dataset's users without a training rating, solved as new ones (in row order)
+    as_new: list[int] = dataclasses.field(default_factory=list)
 
     @property
     def users_solved(self) -> int:
@@ -619,11 +627,21 @@ def _plan(engine: Recommender, pairs: Pairs) -> Plan:
     """Each known user's re-solve (serve.update.als_resolve) over its trained pairs and its new ones: a movie it
     rated before (in training or an earlier update) keeps the weight it has; a rating below data.min_rating, or of a
     movie without training ratings, is seen but left out of the solve (weight 0), as training left such ratings
-    out; the rest weigh as training weighs a rating at the latest place (serve.update.latest_weights). A user with
-    nothing new in its solve keeps its vector bit for bit. Each new user's solve (:func:`_new_user`)."""
-    from embedrec.serve.update import als_resolve, latest_weights, new_solve_pairs
+    out; the rest weigh as training weighs a rating at the latest place (serve.update.latest_weights), but a user of
+    the dataset with nothing in its solve (no training rating: split.cold_start's) is solved as a new user told
+    them (serve.update.new_user_weights; ``Plan.as_new``). A user with nothing new in its solve keeps its vector
+    bit for bit. Each new user's solve (:func:`_new_user`)."""
+    from embedrec.run_updates import trained_users
+    from embedrec.serve.update import (
+        als_resolve,
+        latest_weights,
+        new_solve_pairs,
+        new_user_weights,
+        trained_pairs,
+    )
 
     n_users = int(engine.P.shape[0])
+    dataset_users = trained_users(engine.run.manifest)
     order = np.lexsort((pairs.movies, pairs.users))
     users, movies, values = pairs.users[order], pairs.movies[order], pairs.values[order]
     times = pairs.times[order] if pairs.times is not None else np.full(order.size, np.nan)
@@ -656,7 +674,12 @@ def _plan(engine: Recommender, pairs: Pairs) -> Plan:
         plan.kept_as_seen += int(np.isnan(v).sum())
         w = np.zeros(m.size, np.float64)
         if solved.any():
-            got = latest_weights(engine, dict(zip(m[solved].tolist(), v[solved].tolist())))
+            # a user of the dataset without a training rating (split.cold_start's; nothing in its solve yet) is a
+            # new user told these ratings: weighed as the fold-in weighs a new user's, and served as one (its row in
+            # run_layout.SOLVED_AS_NEW, the new users' prior in its lists), as the same ratings under a new id are
+            fresh = row < dataset_users and not trained_pairs(engine, row, seen)[0].size
+            weigh = new_user_weights if fresh else latest_weights
+            got = weigh(engine, dict(zip(m[solved].tolist(), v[solved].tolist())))
             # as recorded (float32, run_layout.SOLVE_WEIGHTS), so that a later re-solve or explanation over the recorded
             # weights is this solve's
             w[solved] = np.array([got[x] for x in m[solved].tolist()], np.float32)
@@ -664,6 +687,8 @@ def _plan(engine: Recommender, pairs: Pairs) -> Plan:
             p = als_resolve(engine, row, m[solved], w[solved], seen, detail)
             _refuse_nonfinite(p, engine.users.raw(row))
             plan.vectors[row], plan.divisors[row] = p, float(detail["divisor"])
+            if fresh:
+                plan.as_new.append(row)
         changed.append(row)
         plan.new_movies.append(m)
         plan.new_weights.append(w)
@@ -746,7 +771,14 @@ def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, b
     (:func:`_given_before`), which this update's follow."""
     from embedrec.artifacts import carry_over
     from embedrec.fsutil.files import write_json
-    from embedrec.run_layout import SOLVE_WEIGHTS, UPDATE_PAIRS, UPDATED_USERS, UPDATES, USER_SCALE
+    from embedrec.run_layout import (
+        SOLVE_WEIGHTS,
+        SOLVED_AS_NEW,
+        UPDATE_PAIRS,
+        UPDATED_USERS,
+        UPDATES,
+        USER_SCALE,
+    )
     from embedrec.run_publish import sha256_array
 
     weights, scale = engine.solve_arrays()
@@ -771,6 +803,8 @@ def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, b
         arrays["user_bias"] = np.concatenate([bias, np.zeros(len(added), bias.dtype)])
     if before is not None:
         arrays[UPDATED_USERS] = np.union1d(before, plan.updated_rows(n_users)).astype(np.int64)
+    if plan.as_new:  # the earlier updates' too (a file carried over where this update solves none)
+        arrays[SOLVED_AS_NEW] = np.union1d(engine.solved_as_new(), plan.as_new).astype(np.int64)
     # the earlier updates' pairs as their files gave them, then this one's (history shows them)
     arrays[UPDATE_PAIRS] = given_pairs(plan) if given_before is None else \
         np.concatenate([given_before, given_pairs(plan)])

@@ -17,8 +17,16 @@ from embedrec.fsutil.integrity import check_fields, check_format, check_seal
 from embedrec.run import load_run
 from embedrec.run_checks import RUN_FIELDS, bare_model_folder, checked_training_ratings, is_dataset_folder
 from embedrec.run_fixes import files_fix, run_fix
-from embedrec.run_layout import ARTIFACTS, RUN_FORMAT, SOLVE_WEIGHTS, UPDATE_PAIRS, UPDATED_USERS, USER_SCALE
-from embedrec.run_updates import check_updates, trained_users, updates_of
+from embedrec.run_layout import (
+    ARTIFACTS,
+    RUN_FORMAT,
+    SOLVE_WEIGHTS,
+    SOLVED_AS_NEW,
+    UPDATE_PAIRS,
+    UPDATED_USERS,
+    USER_SCALE,
+)
+from embedrec.run_updates import check_updates, trained_users, updates_of, users_as_new
 
 EXPORT_MARKER = ".embedrec-export.json"  # what `embedrec export` writes beside its files: their sizes and SHA-256
 
@@ -365,11 +373,33 @@ def check_updated_users(run, rows: np.ndarray) -> np.ndarray:
     return rows.astype(np.int64)
 
 
+def check_solved_as_new(run, rows: np.ndarray, updated: np.ndarray | None = None) -> np.ndarray:
+    """The rows of the dataset's users without a training rating that the run's updates solved as new users
+    (run_layout.SOLVED_AS_NEW), as serving reads them to give their lists the new users' prior: sorted rows of the
+    dataset's users (before run_updates.trained_users), as many as the records' ``users_as_new`` count, each among
+    ``updated`` (run_layout.UPDATED_USERS, where the run keeps it); else refused as damaged, never served as a
+    trained user's list or one of them as a new user's (a re-sealed edit the checksums pass)."""
+    m = run.manifest
+    trained = trained_users(m)
+    if rows.ndim != 1 or rows.dtype.kind not in "iu" or (rows.size and (int(rows.min()) < 0 or int(rows.max()) >=
+                                                                        trained or bool((np.diff(rows) <= 0).any()))):
+        raise damaged(run, f"{SOLVED_AS_NEW}.npy does not hold sorted rows of its dataset's {trained:,} users")
+    counted = users_as_new(m)
+    if rows.size != counted:
+        raise damaged(run, f"{SOLVED_AS_NEW}.npy holds {rows.size:,} rows, where the updates count {counted:,} users "
+                           "without a training rating solved as new ones (users_as_new)")
+    if updated is not None and not np.isin(rows, updated).all():
+        raise damaged(run, f"{SOLVED_AS_NEW}.npy holds a row that {UPDATED_USERS}.npy does not (a user no update "
+                           "solved)")
+    return rows.astype(np.int64)
+
+
 def check_run_arrays(run, load, shapes: bool = True, finite: bool = True) -> None:
     """What the readers check of a run's arrays as they read them, over all of them at once: the embedding tables'
     shapes and dtypes (:func:`check_served_arrays`), the bias tables' (:func:`check_bias_tables`), the factor and
     bias tables' rows finite, the seen movies (:func:`check_seen`, every row), an als run's solve
-    (:func:`check_solve_arrays`), the popularity (:func:`check_popularity`) and the ids (``run.check_id_table``: one
+    (:func:`check_solve_arrays`), the popularity (:func:`check_popularity`), an updated run's users
+    (:func:`check_updated_users`, :func:`check_solved_as_new`) and the ids (``run.check_id_table``: one
     for each user or movie; ``IdMap.check_unique``: no id twice). Run by ``verify`` and
     by the writers that carry a run's files into a new model folder (artifacts.carry_over: update-users, index
     rebuild), so a run re-sealed after an edit is neither said ok nor carried on sealed again (a red team: verify
@@ -412,6 +442,9 @@ def check_run_arrays(run, load, shapes: bool = True, finite: bool = True) -> Non
     updated = load(UPDATED_USERS)
     if updated is not None:
         check_updated_users(run, updated)
+    as_new = load(SOLVED_AS_NEW)  # (none where the records count some: refused, their lists' prior lost)
+    if as_new is not None or users_as_new(m):
+        check_solved_as_new(run, np.zeros(0, np.int64) if as_new is None else as_new, updated)
     for kind, n in (("user", n_users), ("movie", n_movies)):
         ids = load(f"{kind}_ids")
         if ids is not None:  # as many as the manifest says, one row each (as Run.catalogue reads them), then unique

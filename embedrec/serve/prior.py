@@ -16,7 +16,8 @@ told movies :data:`TOLD` (:func:`weight`), which the selection chooses on valid 
 by it is ranking by z(model) + w z(popularity): the model's scale does not matter, and w = 0 is the fold-in alone.
 Trained users' lists are never changed (their long histories had valid choose ``train.als_trend`` instead); a user
 ``update-users`` adds is a new user told its ratings once and for all, and is listed with the prior for the movies
-in its solve (``Recommender.added_prior``).
+in its solve (``Recommender.added_prior``), as is a user of the dataset without a training rating that it solves
+(run_layout.SOLVED_AS_NEW).
 """
 
 from __future__ import annotations

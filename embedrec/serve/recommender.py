@@ -32,7 +32,14 @@ from embedrec.model.factors import (
 )
 from embedrec.run import Run, load_run
 from embedrec.run_fixes import index_fix, run_fix
-from embedrec.run_layout import SOLVE_WEIGHTS, UNKNOWN_RATED, USER_SCALE, unknown_arrays
+from embedrec.run_layout import (
+    SOLVE_WEIGHTS,
+    SOLVED_AS_NEW,
+    UNKNOWN_RATED,
+    UPDATED_USERS,
+    USER_SCALE,
+    unknown_arrays,
+)
 from embedrec.serve import foldin, prior
 from embedrec.serve.catalogue import Catalogue
 from embedrec.serve.explain import SERIAL, UserSolve
@@ -45,6 +52,7 @@ from embedrec.verify import (
     check_seen_rows,
     check_served_arrays,
     check_solve_arrays,
+    check_solved_as_new,
     damaged,
     nonfinite_rows,
 )
@@ -167,6 +175,7 @@ class Recommender:
         self._gram = None  # (the factors, their Q^T Q, mean row) for the implicit fold-ins, made at the first new user
         self._implicit = implicit  # an SVD++ run's y_j: read at its first new user (False: the run has none)
         self._solve_arrays = solve_arrays  # an als run's users' solve (explanations): read at its first use
+        self._as_new = None  # the dataset's users an update solved as new ones (solved_as_new): read at first use
         # how training took the ratings (the dataset's data.min_rating, train.als_rating_weight); a run written
         # before the manifest said so: every rating as a positive interaction
         where = run.path / "manifest.json" if run is not None else "<in memory>"
@@ -180,7 +189,7 @@ class Recommender:
         if self.run is not None:
             loads = [lambda: self.popularity, self._unknown_table, self.implicit_movie,
                      lambda: self.run.keep(foldin.feature_arrays(self.run)),  # a new user's demographics (a review)
-                     self.solve_arrays]
+                     self.solve_arrays, self.solved_as_new]
             loads += [load for which, load in (("ip", lambda: self.ip_index), ("cos", lambda: self.cos_index))
                       if not _exact_in_manifest(self.run.manifest, which)]
             for load in loads:
@@ -468,24 +477,47 @@ class Recommender:
         if isinstance(given, str) and given.strip().lower() == "auto":
             return
         prior.given_weight(given)  # no number: said first
-        # the added users are the last rows (run_updates.trained_users on): the last row is one where any is;
-        # added_rows holds none for a model without a run, an explicit or a non-als one
-        if not self.added_rows(np.array([self.P.shape[0] - 1], np.int64)).size:
+        # the added users are the last rows (run_updates.trained_users on): the last row is one where any is, and
+        # the first of the dataset's users an update solved as new ones (solved_as_new) where any is; added_rows
+        # holds none for a model without a run, an explicit or a non-als one
+        if not self.added_rows(np.r_[self.P.shape[0] - 1, self.solved_as_new()[:1]].astype(np.int64)).size:
             raise UsageError("«--prior with --users|prior= of recommend_stream» weighs the lists of the users "
                              "update-users added to an als model's run; this run holds none (its users are trained "
                              "ones, whose lists have no such prior): drop it")
 
     def added_rows(self, rows) -> np.ndarray:
         """The distinct rows among ``rows`` of users ``update-users`` added to an als run (run_updates.trained_users
-        on): new users told their ratings once, whose lists carry the new users' prior (:meth:`added_prior`; a
-        request re-solving one with more movies too, models_recommend.recommend_new)."""
+        on), or solved as new ones where the dataset held them without a training rating (:meth:`solved_as_new`):
+        new users told their ratings once, whose lists carry the new users' prior (:meth:`added_prior`; a request
+        re-solving one with more movies too, models_recommend.recommend_new)."""
         solve = self.training_ratings.get("solve") or {}
         if self.run is None or self.explicit or solve.get("loss") != "als":
             return np.zeros(0, np.int64)
         from embedrec.run_updates import trained_users
 
         rows = np.asarray(rows, np.int64).reshape(-1)
-        return np.unique(rows[rows >= trained_users(self.run.manifest)])
+        new = rows >= trained_users(self.run.manifest)
+        as_new = self.solved_as_new()
+        if as_new.size:
+            new |= np.isin(rows, as_new)
+        return np.unique(rows[new])
+
+    def solved_as_new(self) -> np.ndarray:
+        """The rows (sorted) of the dataset's users without a training rating (split.cold_start's, or one whose
+        ratings all lie in valid or test) that update-users solved as new users (run_layout.SOLVED_AS_NEW: the
+        fold-in's weights, so the vector the same ratings told per request give), read once and checked as verify
+        checks them; empty where the run holds none (a trained model, one without a run)."""
+        if getattr(self, "_as_new", None) is None:  # (none in a Recommender pickled by an older embedrec)
+            got = None
+            if self.run is not None:
+                from embedrec.run_updates import users_as_new
+
+                got = self.run.array(SOLVED_AS_NEW, optional=True)
+                if got is not None or users_as_new(self.run.manifest):  # counted, the file gone: refused
+                    got = check_solved_as_new(self.run, np.zeros(0, np.int64) if got is None else got,
+                                              self.run.array(UPDATED_USERS, optional=True))
+            self._as_new = np.zeros(0, np.int64) if got is None else got
+        return self._as_new
 
     def prior_offsets(self, users: np.ndarray, movies: np.ndarray) -> np.ndarray | None:
         """c_u z_m of each (user row, movie row) pair whose user update-users added (:meth:`added_prior`), 0 for
