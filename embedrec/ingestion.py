@@ -32,6 +32,7 @@ from embedrec.data.readers import check_source, read_source
 from embedrec.data.repeats import PairEvents, dedupe_mask, first_new_pairs, sum_repeats
 from embedrec.data.split import TEST, TRAIN, VALID
 from embedrec.data.summary import format_summary, say_ties, summarise, warn_empty_splits, warn_shrunk_splits
+from embedrec.data.times import NO_TIME
 from embedrec.errors import ConfigError, DataError, OutputExists
 from embedrec.fsutil.files import io_error, note_made
 from embedrec.fsutil.locks import target_lock
@@ -325,6 +326,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
             report_pair = [pair[0], pair[1]]
     for note in raw.notes:  # how the files were read, once their rows passed the checks (some warned of)
         (log.warning if isinstance(note, WarnedNote) else log.info)(note)
+    untimed = _untimed_rows(raw, split_cfg)  # data.missing=drop's rows whose time alone is empty: kept or dropped
     if raw.missing_dropped:  # data.missing=drop
         n, named = raw.missing_dropped, len(raw.seen.get("missing_values", ()))
         # (a row naming a user and a movie says the user met it: kept as seen, RawData.seen; a first-hour review)
@@ -348,6 +350,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     report: dict = {"rows_read": n_read}
     if cfg.missing == "drop":  # counted, 0 too, where asked for
         report["missing_values_dropped"] = raw.missing_dropped
+        if untimed:  # (of them, or kept: those whose time alone was empty)
+            report[f"missing_times_{'kept' if split_cfg.method == 'random' else 'dropped'}"] = untimed
     if cfg.out_of_scale == "drop":
         report["out_of_scale_dropped"] = raw.scale_dropped
     movies = raw.movies.drop_duplicates("movie_id", keep="first") if raw.movies is not None else None
@@ -371,6 +375,9 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     events: list[PairEvents] = []
     ratings = clean(_match_movies(raw.ratings, movies, cfg, report, movies_said), cfg, report, below, k_core,
                     first_time=timed, events=events if timed else None)
+    if untimed and not timed:  # each kept row without a time placed in its user's history (after the repeats'
+        # rule, which took a pair's timed row over an untimed one)
+        ratings = _place_untimed(ratings)
     if cfg.repeats == "sum" and report.get("repeated_pairs_summed") and len(ratings):
         r = ratings["rating"].to_numpy()  # sums beyond the rows' scale: the explicit clip and RMSE's take them
         wide = (min(scale[0], float(r.min())), max(scale[1], float(r.max())))
@@ -442,7 +449,6 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     return summary
 
 
-NO_TIME = np.iinfo(np.int64).min  # the time of a pair kept as seen from a row whose time is not read
 
 
 def _kept_as_seen(seen: dict[str, pd.DataFrame], frames: dict, below: pd.DataFrame | None, uids: np.ndarray,
@@ -476,6 +482,77 @@ def _kept_as_seen(seen: dict[str, pd.DataFrame], frames: dict, below: pd.DataFra
     if "timestamp" in frames["train"]:  # as the pairs kept apart below carry theirs (pair_columns)
         kept["timestamp"] = NO_TIME
     return kept if len(kept) else None
+
+
+def _untimed_rows(raw, split_cfg: SplitConfig) -> int:
+    """The rows data.missing=drop kept whose time alone is empty (their timestamp NO_TIME: data/tables.py), said
+    in one warning with their count and the first one's file:line; returns how many. A random split holds no
+    rating out by its time, so they stay, their ratings trained on (:func:`_place_untimed` gives each its user's
+    middle time once the repeats are settled; a file where no row has a time is read without times). A time split
+    (split.method user_time or global_time) cannot place them: they are dropped as the rows missing a value are
+    (counted in ``raw.missing_dropped``; their pairs kept as seen, as those rows' are, in train), and a file where
+    every row lacks its time is refused."""
+    if "timestamp" not in raw.ratings:
+        return 0
+    t = raw.ratings["timestamp"].to_numpy()
+    untimed = t == NO_TIME
+    n = int(untimed.sum())
+    if not n:
+        return 0
+    first = raw.where(int(np.flatnonzero(untimed)[0]), cheap=True)
+    rows = f"{n:,} row{'' if n == 1 else 's'} with a user, a movie and a rating but no time (the first at {first})"
+    label = raw.origin[0]
+    if split_cfg.method != "random":
+        if n == t.size:
+            raise DataError(f"{label}: no row has a time (each has a user, a movie and a rating; the first at "
+                            f"{first}), and split.method={split_cfg.method} holds ratings out by their time; fill "
+                            "the times in, or split at random («--set split.method=random|split.method='random'»)")
+        pairs = raw.ratings.loc[untimed, ["user_id", "movie_id"]].reset_index(drop=True)
+        held = raw.seen.get("missing_values")  # (kept as seen, as the other rows dropped: _kept_as_seen)
+        raw.seen["missing_values"] = pairs if held is None else pd.concat([held, pairs], ignore_index=True)
+        raw.kept = (np.arange(t.size) if raw.kept is None else raw.kept)[~untimed]
+        raw.ratings = raw.ratings[~untimed].reset_index(drop=True)
+        raw.missing_dropped += n
+        log.warning("%s: %s: dropped with the rows missing a value, as split.method=%s holds ratings out by their "
+                    "time; fill %s in, or split at random («--set split.method=random|split.method='random'») to "
+                    "train on %s", label, rows, split_cfg.method, "its time" if n == 1 else "their times",
+                    "it" if n == 1 else "them")
+        return n
+    if n == t.size:  # nothing to place them by: a dataset without times, as a file without the column
+        raw.ratings = raw.ratings.drop(columns="timestamp")
+        log.warning("%s: no row has a time (the first at %s): read without times, as data.columns.timestamp=null "
+                    "reads a file", label, first)
+        return n
+    log.warning("%s: %s: kept, %s trained on (split.method=random holds no rating out by its time), at %s "
+                "user's middle time (the median of the user's timed ratings; of all of them for a user with none), "
+                "which the recency weight, recent popularity and history read; fill %s in to place %s", label, rows,
+                "its rating" if n == 1 else "their ratings", "its" if n == 1 else "each one's",
+                "its time" if n == 1 else "their times", "it" if n == 1 else "them")
+    return n
+
+
+def _place_untimed(ratings: pd.DataFrame) -> pd.DataFrame:
+    """``ratings`` with each row without a time (NO_TIME: :func:`_untimed_rows`) at its user's middle time: the
+    median (rounded down) of the user's timed rows, or of every timed row where the user has none. A recency weight
+    then weighs its rating as the middle of the user's history, as a new user's fold-in weighs a rating told
+    without a time (serve.foldin.untimed_weight)."""
+    if "timestamp" not in ratings:
+        return ratings
+    t = ratings["timestamp"].to_numpy()
+    untimed = t == NO_TIME
+    if not untimed.any():
+        return ratings
+    timed = ~untimed
+    if not timed.any():  # (a pair's rows all untimed are still one; no row left with a time: none to place by)
+        return ratings.drop(columns="timestamp")
+    users = ratings["user_id"].to_numpy()
+    middle = pd.Series(t[timed]).groupby(users[timed]).median()
+    fill = pd.Series(users[untimed]).map(middle).fillna(float(np.median(t[timed]))).to_numpy()
+    t = t.copy()
+    t[untimed] = np.floor(fill).astype(np.int64)
+    ratings = ratings.copy()
+    ratings["timestamp"] = t
+    return ratings
 
 
 def _match_movies(ratings: pd.DataFrame, movies: pd.DataFrame | None, cfg: DataConfig, report: dict,

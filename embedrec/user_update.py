@@ -92,6 +92,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
                         "; the (user, movie) pairs of those naming a user the run knows or adds and a movie it "
                         "knows kept among that user's seen movies (never recommended back), not solved on" if raw.seen.get("missing_values") is not None
                         else "")
+        _say_untimed(raw)
         pairs = _file_pairs(raw, engine, strict, new_users)
         plan = _plan(engine, pairs)
         before = _updated_before(run)
@@ -269,6 +270,22 @@ def _given_before(run: Run) -> np.ndarray | None:
                               (run.array("seen_indptr", mmap=True), run.array("seen_indices", mmap=True)))
 
 
+def _say_untimed(raw: RawData) -> None:
+    """One line for the rows data.missing=drop kept whose time alone is empty (data/tables.py): an update orders
+    its ratings by no time (each weighs as a rating since training does), so they are solved on, and recorded
+    without a time (run_layout.UPDATE_PAIRS: NaN), as a file without a time column gives none."""
+    from embedrec.data.times import NO_TIME
+
+    if "timestamp" not in raw.ratings:
+        return
+    untimed = np.flatnonzero(raw.ratings["timestamp"].to_numpy() == NO_TIME)
+    if untimed.size:
+        n = int(untimed.size)
+        log.info("%s: %s with a user, a movie and a rating but no time (the first at %s) kept and solved on, as an "
+                 "update orders its ratings by no time (recorded without one)", raw.origin[0],
+                 _n(n, "row"), raw.where(int(untimed[0]), cheap=True))
+
+
 def _warn_left_out(ids: list, engine: Recommender, source: str) -> None:
     """One warning for the new users the update leaves out, none of their ratings one the run learns from."""
     shown = ", ".join(f"'{shorten(str(i), 40)}'" for i in ids[:NAMED]) + (
@@ -400,6 +417,7 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
     import pandas as pd
 
     from embedrec.data.repeats import dedupe_mask, same_as_read, sum_repeats
+    from embedrec.data.times import NO_TIME
 
     df = raw.ratings.reset_index(drop=True)
     _check_values(raw, df["rating"].to_numpy(np.float64), engine)
@@ -476,7 +494,10 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
         frame = frame[mask]
     u, m = frame["user_id"].to_numpy(np.int64), frame["movie_id"].to_numpy(np.int64)
     su, sm = _kept_as_seen(raw, engine, new_ids, u, m)
-    t = frame["timestamp"].to_numpy(np.float64) if "timestamp" in frame else np.full(len(frame), np.nan)
+    t = frame["timestamp"].to_numpy() if "timestamp" in frame else None
+    # (a row data.missing=drop kept without its time, NO_TIME: solved on as any, an update ordering its ratings by
+    # no time; recorded without one, as a file without the column gives none)
+    t = np.full(len(frame), np.nan) if t is None else np.where(t == NO_TIME, np.nan, t.astype(np.float64))
     none = np.full(su.size, np.nan)  # (a dropped row's rating and time are not read: RawData.seen holds its ids)
     return Pairs(np.concatenate([u, su]), np.concatenate([m, sm]),
                  np.concatenate([frame["rating"].to_numpy(np.float64), none]), list(new_ids),

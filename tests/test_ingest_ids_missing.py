@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -92,12 +93,14 @@ def test_data_missing_drop_drops_and_counts_the_rows(tmp_path):
     p.write_text(p.read_text().replace("3,10,9,500", "3,10,2,500"))
     r, out = ingest(tmp_path, p, "--set", "data.missing=drop", "--format", "json")
     assert r.exit_code == 0, r.stderr
-    assert f"{p}: dropped 5 rows with a missing value" in r.stderr
-    assert "read 8 rows (csv layout; 5 dropped)" in r.stderr  # as the manifest counts them (a review: 3 and 8)
+    # (3,11,4,: its time alone empty, kept under the random split: test_a_row_without_a_time_alone_...)
+    assert f"{p}: dropped 4 rows with a missing value" in r.stderr
+    assert "read 8 rows (csv layout; 4 dropped)" in r.stderr  # as the manifest counts them (a review: 3 and 8)
     ds = load_dataset(out)
-    assert ds.manifest["cleaning"]["missing_values_dropped"] == 5 and ds.manifest["cleaning"]["rows_read"] == 8
+    assert ds.manifest["cleaning"]["missing_values_dropped"] == 4 and ds.manifest["cleaning"]["rows_read"] == 8
+    assert ds.manifest["cleaning"]["missing_times_kept"] == 1
     train = ds.splits["train"]
-    assert len(train) == 3 and train.timestamp.dtype == "int64"
+    assert len(train) == 4 and train.timestamp.dtype == "int64"
 
 
 def test_data_missing_drop_in_a_parquet_file(tmp_path):
@@ -107,8 +110,12 @@ def test_data_missing_drop_in_a_parquet_file(tmp_path):
     r, out = ingest(tmp_path, p)
     assert r.exit_code == 1 and "--set data.missing=drop" in r.stderr, r.stderr
     r, out = ingest(tmp_path, p, "--set", "data.missing=drop")
-    assert r.exit_code == 0 and "dropped 3 rows with a missing value" in r.stderr, r.stderr
-    assert load_dataset(out).users["user_id"].tolist() == [1]
+    assert r.exit_code == 0 and "dropped 2 rows with a missing value" in r.stderr, r.stderr
+    assert f"{p}: 1 row with a user, a movie and a rating but no time (the first at {p}:4): kept" in r.stderr
+    ds = load_dataset(out)  # (user 3's row, its time alone null: kept, at the only time there is, user 1's)
+    assert ds.users["user_id"].tolist() == [1, 3]
+    got = pd.concat([ds.split_frame(s) for s in ("train", "valid", "test")])
+    assert got.set_index("user_id")["timestamp"].to_dict() == {1: 1, 3: 1}
 
 
 @pytest.mark.parametrize("text, sep, want", [
@@ -226,3 +233,84 @@ def test_data_missing_drop_types_the_ids_by_the_kept_rows_alone(tmp_path):
     assert _seen_pairs(ds) == {(2, 4)}
     cleaning = ds.manifest["cleaning"]
     assert (cleaning["missing_values_dropped"], cleaning["missing_values_kept_as_seen"]) == (5, 1), cleaning
+
+
+def _untimed_file(p, iso: bool = False):
+    """Six users' ratings of six movies at distinct times, then (lines 36-39) rows with an empty time: user 2's
+    movie 4 (a pair with no other row), user 3's movie 1 (its timed row repeats the pair), user 5's movie
+    2 (its rating alone), and user 7, a user with no timed row. ``iso``: the times as ISO dates, the first data row's
+    time empty too (line 2: user 1's movie 1, whose timed row is gone)."""
+    def when(t: int) -> str:
+        return str(pd.Timestamp(t, unit="s").isoformat()) if iso else str(t)
+
+    rows = [f"{u},{m},{(u * m) % 5 + 1},{when(1_000_000 + u * 100 + m)}" for u in range(1, 7) for m in range(1, 7)
+            if (u, m) not in ((2, 4), (5, 2))]
+    if iso:
+        rows[0] = "1,1,2,"
+    rows += ["2,4,5,", "3,1,1,", "5,2,4,", "7,3,5,"]
+    p.write_text("user_id,movie_id,rating,timestamp\n" + "\n".join(rows) + "\n")
+    return p
+
+
+@pytest.mark.parametrize("iso", [False, True])
+def test_a_row_without_a_time_alone_is_trained_on_under_a_random_split(tmp_path, iso):
+    """A known gap (session 42 on): under data.missing=drop a row whose time alone was empty was dropped, its rating
+    never trained on, even under a random split, which reads no time. It is kept now, as pandas' dropna(subset=[user,
+    item, rating]) and LensKit's random splits keep it: said with its count and first line, counted in the manifest
+    and the summary, at its user's middle time (the median of the user's timed rows, of every timed row for a user
+    with none, rounded down), which recency and history read; a pair's timed row is its latest over an untimed one.
+    A file of ISO dates whose first row has no time is read as dates (its first value given says so)."""
+    p = _untimed_file(tmp_path / "r.csv", iso)
+    r, out = ingest(tmp_path, p, "--set", "data.missing=drop")
+    assert r.exit_code == 0, r.stderr
+    n, first = (5, 2) if iso else (4, 36)
+    assert (f"{p}: {n} rows with a user, a movie and a rating but no time (the first at {p}:{first}): kept, their "
+            "ratings trained on (split.method=random holds no rating out by its time), at each one's user's middle "
+            "time") in r.stderr, r.stderr
+    assert f"{n} rows without a time kept and trained on (at their users' middle times)" in r.stderr
+    ds = load_dataset(out)
+    assert ds.manifest["cleaning"]["missing_times_kept"] == n and ds.manifest["cleaning"]["missing_values_dropped"] == 0
+    got = ds.split_frame("train").set_index(["user_id", "movie_id"])
+    times = {u: [1_000_000 + u * 100 + m for m in range(1, 7) if (u, m) not in ((2, 4), (5, 2), (1, 1) if iso else
+                                                                               (0, 0))] for u in range(1, 7)}
+    middle = {u: int(np.floor(np.median(t))) for u, t in times.items()}
+    assert got.loc[(2, 4), "rating"] == 5 and got.loc[(2, 4), "timestamp"] == middle[2]
+    assert got.loc[(5, 2), "rating"] == 4 and got.loc[(5, 2), "timestamp"] == middle[5]
+    assert got.loc[(3, 1), "rating"] == 4 and got.loc[(3, 1), "timestamp"] == 1_000_301  # the timed row is the pair's
+    everyone = [t for u in range(1, 7) for t in times[u]]
+    assert got.loc[(7, 3), "timestamp"] == int(np.floor(np.median(everyone)))  # no timed row of its own
+    if iso:
+        assert got.loc[(1, 1), "timestamp"] == middle[1]
+    assert len(ds.split_frame("train")) == 37  # (34 timed rows, 33 with ISO dates; (3, 1)'s untimed row a repeat)
+
+
+def test_a_row_without_a_time_alone_is_dropped_and_said_under_a_time_split(tmp_path):
+    """A time split cannot place a rating without a time: the row is dropped with those missing a value (its pair
+    kept as seen, in train), said in its own line with the count and the first line, and counted apart in the
+    summary and manifest; a file where no row has a time is refused under it, and read without times under a random
+    split."""
+    p = _untimed_file(tmp_path / "r.csv")
+    r, out = ingest(tmp_path, p, "--set", "data.missing=drop", "--set", "split.method=user_time",
+                    "--set", "split.test=0.2")
+    assert r.exit_code == 0, r.stderr
+    assert (f"{p}: 4 rows with a user, a movie and a rating but no time (the first at {p}:36): dropped with the rows "
+            "missing a value, as split.method=user_time holds ratings out by their time; fill their times in, or "
+            "split at random (--set split.method=random) to train on them") in r.stderr, r.stderr
+    assert f"{p}: dropped 4 rows with a missing value" in r.stderr
+    assert "4 of them without a time alone (the split holds ratings out by their time)" in r.stderr
+    ds = load_dataset(out)
+    cleaning = ds.manifest["cleaning"]
+    assert (cleaning["missing_values_dropped"], cleaning["missing_times_dropped"]) == (4, 4), cleaning
+    assert {(2, 4), (5, 2)} <= _seen_pairs(ds) and (3, 1) not in _seen_pairs(ds)  # (3, 1): its timed row is there
+    assert set(ds.rated_below_split.tolist()) == {0}
+    q = tmp_path / "none.csv"
+    q.write_text("user_id,movie_id,rating,timestamp\n1,1,4,\n1,2,5,\n2,1,3,\n2,2,4,\n")
+    r, _ = ingest(tmp_path / "a", q, "--set", "data.missing=drop", "--set", "split.method=user_time",
+                  "--set", "split.test=0.5")
+    assert r.exit_code == 1 and (
+        f"error: {q}: no row has a time (each has a user, a movie and a rating; the first at {q}:2), and "
+        "split.method=user_time holds ratings out by their time; fill the times in, or split at random (--set "
+        "split.method=random)\n") == r.stderr, r.stderr
+    r, out = ingest(tmp_path / "b", q, "--set", "data.missing=drop")
+    assert r.exit_code == 0 and f"{q}: no row has a time (the first at {q}:2): read without times" in r.stderr
+    assert load_dataset(out).splits["train"].timestamp is None

@@ -716,6 +716,33 @@ def test_a_row_dropped_for_a_missing_value_keeps_its_pair_as_seen(runs, tmp_path
         assert e.users.own_rows([9002])[0][0] == -1
 
 
+def test_a_row_without_a_time_alone_is_solved_on(runs, tmp_path, caplog):
+    """Under data.missing=drop a row whose time alone was empty was dropped (its pair seen, not solved on), though an
+    update orders its ratings by no time (a known gap): it is solved on now, said with its count and first line, and
+    recorded without a time (update_pairs.npy: NaN), so the user's vector and list are those of the same ratings in
+    a file without a time column."""
+    run, plain = copy_run(runs["taste"], tmp_path / "run"), copy_run(runs["taste"], tmp_path / "plain")
+    with er.open(run) as m:
+        a, b = fresh_movies(m, 2, 2)
+    f = write_ratings(tmp_path / "since.csv", [(2, a, 1, 1_700_000_000), (2, b, 1, "")],
+                      header="user_id,movie_id,rating,timestamp")
+    with caplog.at_level(logging.INFO, "embedrec"):
+        record = er.update_users(run, f, load_config(None, ["data.missing=drop"]))
+    assert (record["users"], record["pairs"], record["pairs_solved"]) == (1, 2, 2)
+    assert (f"{f}: 1 row with a user, a movie and a rating but no time (the first at {f}:3) kept and solved on, as "
+            "an update orders its ratings by no time (recorded without one)") in caplog.text
+    assert "dropped" not in caplog.text
+    er.update_users(plain, write_ratings(tmp_path / "plain.csv", [(2, a, 1), (2, b, 1)]))
+    with er.open(run) as m, er.open(plain) as p:
+        row = int(m.engine.users.rows([2])[0][0])
+        np.testing.assert_allclose(m.engine.P[row], p.engine.P[row], rtol=1e-6)
+        assert list(m.recommend(2, k=10).movie_ids[0]) == list(p.recommend(2, k=10).movie_ids[0])
+        rows = m.engine.movie_rows([a, b])[0]
+    pairs = np.load(run / "current" / "update_pairs.npy")
+    when = dict(zip(pairs["movie_idx"].tolist(), pairs["timestamp"].tolist()))
+    assert when[int(rows[0])] == 1_700_000_000 and np.isnan(when[int(rows[1])])
+
+
 def test_a_dropped_rows_id_leaves_the_kept_rows_ids_as_they_read(runs, tmp_path, monkeypatch):
     """The file's ids are typed by its kept rows alone, as ingest types them (a review: one dropped row's 'N/A-user'
     made every user id of the file text); a dropped row's id that is no integer names no one: no pair kept."""

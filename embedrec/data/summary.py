@@ -228,6 +228,11 @@ def _cleaning_item(key: str, value: int, cleaning: dict, floor=None, counted: bo
             "repeat a pair already there, or are of users left out or of movies not in the dataset"))
         return f"{text} ({kept:,} (user, movie) pair{' kept' if kept == 1 else 's kept'} as seen, never recommended " \
                f"back, not trained on{rest})"
+    if key == "missing_times_kept":  # data.missing=drop's rows whose time alone was empty, under a random split
+        return (f"{value:,} row{'' if value == 1 else 's'} without a time kept and trained on (at "
+                f"{'its user' if value == 1 else 'their users'}' middle time{'' if value == 1 else 's'})")
+    if key == "missing_times_dropped":  # ... under a time split: among the rows dropped for a missing value
+        return (f"{value:,} of them without a time alone (the split holds ratings out by their time)")
     if key == "repeated_rows_summed":
         pairs = cleaning.get("repeated_pairs_summed", 0)
         return f"repeats summed {value:,} rows into {pairs:,} pair{'' if pairs == 1 else 's'}"

@@ -84,7 +84,7 @@ from embedrec.data.textfiles import (
     reading,
     uncompressed_name,
 )
-from embedrec.data.times import _dated, _seconds, epoch_seconds
+from embedrec.data.times import NO_TIME, _dated, _seconds, epoch_seconds
 from embedrec.errors import DataError, shorten
 
 log = logging.getLogger("embedrec")
@@ -138,6 +138,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> R
     line_of = lines_of = None
     counted = False  # data.repeats=sum read a file without its rating column as events (_optional_rating)
     kept = None  # data.missing=drop: the rows read that were kept, where some were dropped
+    untimed = None  # data.missing=drop: the rows kept whose time alone is empty (_drop_missing), given NO_TIME
     seen = None  # data.missing=drop: the ids of the rows dropped that name a user and a movie (_drop_missing)
     notes: list[str] = []
     packed = source.lower().endswith((*COMPRESSED, *TARS))
@@ -185,7 +186,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> R
         notes += meta_notes
         df = df[list(wanted)].rename(columns=wanted)
         if cfg.missing == "drop":
-            df, kept, seen = _drop_missing(df, label, skip=META, ids=("user_id", "movie_id"))
+            df, kept, seen, untimed = _drop_missing(df, label, skip=META, ids=("user_id", "movie_id"),
+                                                    time="timestamp")
         # a datetime, date or ISO text column is dates, made seconds below; integers (floats: with a fraction) are
         # Unix times of any unit
         epoch = "timestamp" in df and (pd.api.types.is_integer_dtype(df["timestamp"]) or
@@ -265,7 +267,9 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> R
         df = df[list(wanted)]
         epoch = dated is None  # a timestamp column of numbers (else ISO dates, made seconds here)
         if cfg.missing == "drop":
-            df, kept, seen = _drop_missing(df, label, skip=[c for c, v in wanted.items() if v in META], ids=ids)
+            df, kept, seen, untimed = _drop_missing(df, label, skip=[c for c, v in wanted.items() if v in META],
+                                                    ids=ids, time=next((c for c, v in wanted.items()
+                                                                        if v == "timestamp"), None))
             if seen is not None:
                 seen = seen.rename(columns=wanted)
         if dated is not None:
@@ -297,6 +301,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> R
         df["timestamp"] = epoch_seconds(ts if ts.dtype.kind == "f" else ts.astype("int64"), cfg.timestamp_unit, epoch,
                                         label, notes,
                                         line_of if fmt != "parquet" else None, kept)
+        if untimed is not None:  # read as the value _drop_missing held their place with: none given
+            df.loc[untimed, "timestamp"] = NO_TIME
     def typed(ids: pd.Series) -> pd.Series:  # text ids without the spaces around them ('u1, m5' as 'u1,m5' reads)
         return ids.astype(str).str.strip() if cfg.id_type == "str" else auto_ids(ids) \
             if cfg.id_type == "auto" else ids.astype("int64")
@@ -369,18 +375,30 @@ def _blank_ids(df: pd.DataFrame, col: str, label: str, line_of, kept, drop: bool
     return df[~blank].reset_index(drop=True), (dropped, rows)
 
 
-def _drop_missing(df: pd.DataFrame, label: str, skip=(), ids=()) -> tuple[pd.DataFrame, tuple[int, np.ndarray] | None,
-                                                                         pd.DataFrame | None]:
+def _drop_missing(df: pd.DataFrame, label: str, skip=(), ids=(), time: str | None = None) -> tuple[
+        pd.DataFrame, tuple[int, np.ndarray] | None, pd.DataFrame | None, np.ndarray | None]:
     """data.missing=drop: the rows without an empty user, movie, rating or timestamp (or a row short of one),
     integer columns read as nullable Int64 back to int64; (how many were dropped, the rows kept), or None where
-    none was; and the columns ``ids`` (the user's and the movie's) of the rows dropped that hold both, or None.
-    ``skip``: columns whose empty cells are no missing value (a title or genres column: none).
+    none was; the columns ``ids`` (the user's and the movie's) of the rows dropped that hold both, or None; and
+    which rows kept (a mask) have an empty ``time`` alone, or None where none has. Such a row is kept: its rating
+    is there, and whether its time is needed is the split's to say (ingestion._untimed_rows; update-users orders
+    its ratings by no time). Its time holds the column's first value given (the reading's conversions take it as
+    they take that one) until the reader marks it NO_TIME. ``skip``: columns whose empty cells are no missing value
+    (a title or genres column: none).
 
     Those rows' pairs are what ingest keeps as seen (RawData.seen: never recommended back, not trained on, as
     data.min_rating's): a row naming a user and a movie says the user met the movie, its rating or time missing
     or not (a first-hour review: `u1,tt0000423,,881250949`, dropped whole, came back first in u1's list)."""
-    na = df[[c for c in df.columns if c not in skip]].isna().to_numpy().any(axis=1)
-    kept = seen = None
+    missing = df[[c for c in df.columns if c not in skip]].isna()
+    na = missing.to_numpy().any(axis=1)
+    kept = seen = untimed = None
+    if time is not None and time in missing:
+        alone = missing[time].to_numpy() & ~missing.drop(columns=[time]).to_numpy().any(axis=1)
+        if alone.any():
+            na &= ~alone
+            untimed = alone
+            df = df.copy()
+            df[time] = _time_placeholder(df[time], alone)
     if na.any():
         if na.all():
             raise DataError(f"{label}: every row has a missing value (an empty user, movie, rating or timestamp), so "
@@ -393,6 +411,8 @@ def _drop_missing(df: pd.DataFrame, label: str, skip=(), ids=()) -> tuple[pd.Dat
                 if str(seen[c].dtype) == "Int64":
                     seen[c] = seen[c].astype("int64")
         df = df[~na].reset_index(drop=True)
+        if untimed is not None:
+            untimed = untimed[~na]
     for c in df.columns:
         if str(df[c].dtype) == "Int64":
             df[c] = df[c].astype("int64")
@@ -402,7 +422,23 @@ def _drop_missing(df: pd.DataFrame, label: str, skip=(), ids=()) -> tuple[pd.Dat
                 whole = bool(((v % 1 == 0) & (np.abs(v) < 2.0 ** 63)).all())  # to -2**63 and stored)
             if whole:
                 df[c] = df[c].astype("int64")
-    return df, kept, seen
+    return df, kept, seen, untimed
+
+
+def _time_placeholder(col: pd.Series, empty: np.ndarray) -> pd.Series:
+    """``col`` (a time column) with its ``empty`` cells holding its first value given (0, or 1970-01-01 in a date
+    column, where none is), which the reading converts as it converts that one: a row's place kept, marked NO_TIME
+    once read (:func:`_drop_missing`)."""
+    given = col[~empty & col.notna().to_numpy()]
+    if len(given):
+        fill = given.iloc[0]
+    elif pd.api.types.is_datetime64_any_dtype(col):
+        fill = pd.Timestamp(0, tz=getattr(col.dtype, "tz", None))
+    else:
+        fill = 0
+    out = col.copy()
+    out[empty] = fill
+    return out
 
 
 def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, ids: list[str], dated: str | None,

@@ -20,6 +20,10 @@ from embedrec.data.textfiles import LIKE_IT_SHOWN, lines_like_it
 from embedrec.errors import DataError, shorten
 
 log = logging.getLogger("embedrec")
+# the time of a row that gave none (data.missing=drop keeps a row whose time alone is empty: data/tables.py), and of
+# a pair kept as seen whose time is not read: before every time, so a pair's timed row is its latest
+# (data.repeats), until ingest places the row (ingestion._untimed_rows) or update-users records none (NaN)
+NO_TIME = np.iinfo(np.int64).min
 
 
 def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> bool:
@@ -28,10 +32,12 @@ def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> b
     try:
         buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
         first = pd.read_csv(buf, sep=sep, header=0 if names is None else None, names=names, usecols=[col], dtype=str,
-                            nrows=1, encoding=encoding, engine="c" if len(sep) == 1 else "python")[col]
+                            nrows=100, encoding=encoding, engine="c" if len(sep) == 1 else "python")[col]
     except Exception:  # noqa: BLE001 - the main reader reports what is wrong with the file
         return False
+    # the first value given (data.missing=drop keeps a row whose time alone is empty: it says nothing of the kind)
     first = first.str.strip()
+    first = first[first.notna() & (first != "")].head(1)
     if first.empty or _is_number(first.iloc[0]):
         return False
     return not pd.isna(pd.to_datetime(first, utc=True, errors="coerce", format="ISO8601").iloc[0])
