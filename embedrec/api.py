@@ -302,11 +302,13 @@ def prepare(cfg: Config, *, overwrite: bool = False, progress: bool = False) -> 
 def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: bool = False) -> TrainedModel:
     """Fit on ``ds`` (a Dataset or its directory; default cfg.data.prepared) as ``embedrec train`` does: select
     the epoch on valid, refit on train+valid when train.refit, evaluate. Nothing is published: checkpoints go
-    to a temporary folder; call ``.save(run_dir)`` on the result."""
+    to a temporary folder; call ``.save(run_dir)`` on the result. What the command says of the figures (a best
+    epoch at train.epochs, a sampled evaluation, a model behind its baseline, ...: ``figure_notes.train_notes``) is
+    logged on the ``embedrec`` logger."""
     import tempfile
 
     from embedrec.errors import Interrupted, how_stopped, stop_signal
-    from embedrec.train_workflow import train_model
+    from embedrec.train_workflow import log_train_notes, train_model
     from embedrec.worker_pool import refuse_in_spawned_main
 
     refuse_in_spawned_main("er.train")
@@ -326,7 +328,7 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
         # config's: er.train(er.ingest(src, cfg, output=OTHER), cfg) trains on OTHER
         cfg = _naming(cfg, ds)
         with tempfile.TemporaryDirectory(prefix="embedrec-train-") as work:
-            return train_model(ds, cfg, Path(work), progress=progress)
+            model = train_model(ds, cfg, Path(work), progress=progress)
     except Interrupted as e:  # its checkpoint was in the temporary folder, removed as this left
         where = e.where or f"training {how_stopped(e.signum)}"
         raise Interrupted(f"{where}: {keeps}", terminated=e.signum, saved=False, where=where) from None
@@ -334,6 +336,10 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
         term = stop_signal(e)
         raise Interrupted(f"training {how_stopped(term)}: {keeps}", terminated=term,
                           saved=False) from None
+    # what embedrec train says of the figures (a review: said by the CLI alone, so a notebook never saw them)
+    log_train_notes(model.metrics, cfg, lambda n: f"er.train(ds, cfg.updated({{'train.epochs': {n}}})), which "
+                    "starts again (embedrec.api.train_run(cfg, resume=True) goes on from a run's checkpoint)")
+    return model
 
 
 def _naming(cfg: Config, ds) -> Config:

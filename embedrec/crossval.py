@@ -537,7 +537,7 @@ def _fold(fcfg: Config, fresh: bool, progress: bool, check=None) -> tuple[str, d
             return "run", counts
         resume = same and has_checkpoint(fcfg.run.dir)
         try:
-            api.train_run(fcfg, resume=resume, progress=progress)
+            api.train_run(fcfg, resume=resume, progress=progress, notes=False)  # a fold's: the folds' own lines
         except OtherCheckpoint as e:  # a resume this call chose: said as the record's refusal is, with --fresh (a
             # red team: its record gone, another model.dim was told to 'train again without --resume', which
             # cross-validate has not)
@@ -626,7 +626,7 @@ def _evaluate(fcfg: Config, ks) -> dict:
     from embedrec import api
 
     with api.open(fcfg.run.dir, fcfg) as model:
-        return model.evaluate("test", ks, device=fcfg.train.device)
+        return model.evaluate("test", ks, device=fcfg.train.device, notes=False)  # (as train_run's above)
 
 
 def _said(model: dict, shown, preferred: tuple[str, ...]) -> list[str]:

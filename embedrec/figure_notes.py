@@ -3,8 +3,9 @@ approximate index the figures do not go through, users with no trained vector, n
 differences are ties), ``epoch_notes`` and ``split_notes`` (train's: a best epoch at the cap, unlike held-out
 counts, a sampled evaluation, a test split held out of the model), ``train_notes`` (train's all) and
 ``baseline_notes`` (a model behind its baseline, after both), each a list of :class:`Note`; ``log_notes`` logs
-them on the ``embedrec`` logger. A hint that names a command takes it from the caller (the CLI's repeat its -c
-and --set)."""
+them on the ``embedrec`` logger. ``er.train``, ``train_run`` and ``Model.evaluate`` log them once the figures are
+made (``notes=False``: not); the CLI logs the same notes where its lines go (the figures between), with the
+commands a hint names as it would run them (its -c and --set repeated)."""
 
 from __future__ import annotations
 

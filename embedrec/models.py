@@ -383,7 +383,7 @@ class Model:
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
                  moved_to: str | Path | None = None, device: str | None = None, per_user: bool | str | Path = False,
                  overwrite: bool = False, lists: dict | None = None, metrics=None, against=None,
-                 progress: bool = False) -> dict:
+                 progress: bool = False, notes: bool = True) -> dict:
         """``embedrec evaluate``: metrics on the dataset's ``split`` beside the baselines, as it prints them; ``ks``
         (default: the run's own ``train.eval_k``, what ``train`` printed) the cut-offs. ``dataset_dir``: the
         dataset the run was trained on, read from there (moved or copied since: its fingerprint checks it is that
@@ -412,10 +412,13 @@ class Model:
         the difference of the overall figures (no SE), and ``user_mse`` and ``user_mae``, each user's mean squared
         (absolute) error minus the other's, averaged over users, with its SE.
         ``progress=True`` shows a bar on stderr over the users of each ranking pass (the model's, the most-popular
-        baseline's, each of ``against``'s), as :meth:`topk_all`'s."""
+        baseline's, each of ``against``'s), as :meth:`topk_all`'s.
+        The notes on the figures are logged on the ``embedrec`` logger once they are made, as ``embedrec
+        evaluate`` says them (``figure_notes.evaluate_notes``, then a warning where the model does no better than
+        a baseline); ``notes=False`` leaves them to the caller (the CLI logs them where its lines go)."""
         return models_offline.evaluate(self, split, ks, dataset_dir=dataset_dir, moved_to=moved_to,
                                        device=device, per_user=per_user, overwrite=overwrite, lists=lists,
-                                       metrics=metrics, against=against, progress=progress)
+                                       metrics=metrics, against=against, progress=progress, notes=notes)
 
     @contextlib.contextmanager
     def _served(self, call: str) -> Iterator[Recommender]:

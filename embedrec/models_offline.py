@@ -28,10 +28,11 @@ def one_process(what: str) -> None:
 
 def evaluate(model, split: str, ks: Iterable[int] | None, *, dataset_dir: str | Path | None,
              moved_to: str | Path | None, device: str | None, per_user: bool | str | Path, overwrite: bool,
-             lists: dict | None, metrics=None, against=None, progress: bool = False) -> dict:
+             lists: dict | None, metrics=None, against=None, progress: bool = False, notes: bool = True) -> dict:
     """``Model.evaluate``: the arguments checked, then ``evaluate.evaluate_opened`` on the run's dataset (or
     ``export_tables.write_per_user`` for a ``per_user`` file), the runs ``against`` (``evaluate_against``) and other
-    recommenders' ``lists`` scored beside; a bar over each ranking pass's users where ``progress`` asks."""
+    recommenders' ``lists`` scored beside; a bar over each ranking pass's users where ``progress`` asks; the notes on
+    the figures logged where ``notes`` asks (:func:`log_evaluate_notes`)."""
     from embedrec.evaluate import check_ks, evaluate_opened
 
     choice_arg(split, ("valid", "test"), "split")
@@ -45,14 +46,15 @@ def evaluate(model, split: str, ks: Iterable[int] | None, *, dataset_dir: str | 
     if dataset_dir is not None:
         path_arg(dataset_dir, "evaluate", "dataset_dir")
     device_arg(device)
-    overwrite, progress = flag(overwrite, "overwrite"), flag(progress, "progress")
+    overwrite, progress, notes = flag(overwrite, "overwrite"), flag(progress, "progress"), flag(notes, "notes")
     if isinstance(per_user, (str, Path)):
         from embedrec.export_tables import write_per_user
 
         path_arg(per_user, "evaluate", "per_user")
-        return write_per_user(per_user, overwrite, lambda: model.evaluate(
+        result = write_per_user(per_user, overwrite, lambda: model.evaluate(
             split, ks, dataset_dir=dataset_dir, moved_to=moved_to, device=device, per_user=True, lists=lists,
-            metrics=metrics, against=against, progress=progress))
+            metrics=metrics, against=against, progress=progress, notes=False))
+        return log_evaluate_notes(result, split, metrics, notes)
     per_user = flag(per_user, "per_user")
     if overwrite:
         raise UsageError("«--overwrite|overwrite=True» applies to «--per-user FILE|per_user=FILE» only; give "
@@ -74,10 +76,22 @@ def evaluate(model, split: str, ks: Iterable[int] | None, *, dataset_dir: str | 
     try:
         with device_named(device, "evaluate"):
             # moved_to read by run_inputs.run_dataset's rule, which names moved_to= where that folder is refused
-            return evaluate_opened(run, dataset_dir, split, ks, device, moved_to, per_user,
-                                   beside(split, ks, opened, lists, device, progress), metrics, progress)
+            result = evaluate_opened(run, dataset_dir, split, ks, device, moved_to, per_user,
+                                     beside(split, ks, opened, lists, device, progress), metrics, progress)
     finally:
         close_against(opened, runs)
+    return log_evaluate_notes(result, split, metrics, notes)
+
+
+def log_evaluate_notes(result: dict, split: str, metrics, notes: bool) -> dict:
+    """``result`` (``evaluate``'s, on ``split``), its notes logged first where ``notes`` asks: what ``embedrec
+    evaluate`` says of the figures (``figure_notes.evaluate_notes``, ild among them where ``metrics`` names it),
+    then a warning where the model does no better than a baseline. ``TrainedModel.evaluate`` logs them so too."""
+    if notes:
+        from embedrec.figure_notes import baseline_notes, evaluate_notes, log_notes
+
+        log_notes([*evaluate_notes(result, split, named=metrics or ()), *baseline_notes(result)])
+    return result
 
 
 def beside(split: str, ks, runs: dict, lists: dict | None, device=None, progress: bool = False):

@@ -7,11 +7,13 @@ publishes) and ``train_run`` (``embedrec train``: the run folder checked, the ru
 checked first (``_check_resumable``) and a finished run's resume stopped before any fit, then one process's
 ``train_model`` and ``publish.publish_trained``, or under torchrun (or resuming a checkpoint several ranks wrote,
 ``_sharded_checkpoint``) ``shard_als.train_distributed`` for als and ``replica.train_replicated`` for the other
-losses). ``api.train_run`` is this ``train_run``; torch is imported inside the functions that fit."""
+losses), then the notes on the figures logged (``log_train_notes``: ``figure_notes.train_notes``, as ``er.train``
+logs them). ``api.train_run`` is this ``train_run``; torch is imported inside the functions that fit."""
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -187,27 +189,45 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     return TrainedModel(cfg, ds, f, metrics, extra, state_bytes(result.model), history, result)
 
 
-def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> dict:
+def train_run(cfg: Config, *, resume: bool = False, progress: bool = False, notes: bool = True) -> dict:
     """``embedrec train``: fit on the prepared dataset, evaluate, publish the artifacts. Returns metrics.
 
     Under torchrun (WORLD_SIZE > 1), or resuming a run whose checkpoint was written by several ranks, the
     ranks train shards of the tables (als: ``shard_als.train_distributed``) or replicas of them (the other
-    losses: ``replica.train_replicated``)."""
+    losses: ``replica.train_replicated``).
+
+    ``notes``: once a model is published, the notes on its figures are logged (rank 0's), as ``embedrec train``
+    says them (:func:`log_train_notes`); False leaves them to the caller (the CLI logs them where its lines go).
+    A finished run's resume logs none."""
     from embedrec import device
-    from embedrec.distributed import lock_run
     from embedrec.fsutil.outputs import through_missing_key
     from embedrec.run_checks import check_run_folder
+    from embedrec.run_layout import published_since
     from embedrec.training.folders import check_training_files
     from embedrec.worker_pool import refuse_in_spawned_main
 
     refuse_in_spawned_main("train_run")
     resume, progress = flag(resume, "resume", "train_run"), flag(progress, "progress", "train_run")
+    notes = flag(notes, "notes", "train_run")
     cfg = through_missing_key(cfg, "run.dir")  # run.dir=a/../x with no 'a': x, and no 'a' made (a review)
     # before anything is written there (and before the lock file is made in it; resume: its place only)
     check_run_folder(cfg.run.dir, contents=not resume)
     check_training_files(cfg.run.dir)  # a folder named checkpoint.pt: said, not "nothing to resume"
     if resume:
         _check_resumable(cfg)
+    started = time.time()  # a model published from here on is this call's (a finished run's resume: none)
+    metrics = _train_and_publish(cfg, resume, progress)
+    if notes and not device.secondary() and (not resume or published_since(cfg.run.dir, started)):
+        log_train_notes(metrics, cfg, lambda n: f"train_run(cfg.updated({{'train.epochs': {n}}}), resume=True)")
+    return metrics
+
+
+def _train_and_publish(cfg: Config, resume: bool, progress: bool) -> dict:
+    """:func:`train_run`'s work once its arguments are checked: under the run's writer lock, a torchrun trainer, or
+    a finished run's resume stopped, or ``train_model`` and ``publish.publish_trained``."""
+    from embedrec import device
+    from embedrec.distributed import lock_run
+
     # one writer per run dir (checkpoints, metrics.jsonl, the publish), on one process and on ranks alike: under
     # torchrun rank 0 holds it and every rank is refused alike (a review: a Python train_run on ranks wrote into a
     # run another train held); re-entrant within a process
@@ -248,6 +268,15 @@ def train_run(cfg: Config, *, resume: bool = False, progress: bool = False) -> d
         model = train_model(load_dataset(cfg.data.prepared, split_method=cfg.split.method), cfg, run_dir, resume=resume,
                             progress=progress)
         return publish_trained(model, run_dir, resume, asked=cfg)  # a finished run's resume: the metrics it recorded
+
+
+def log_train_notes(metrics: dict, cfg: Config, go_on) -> None:
+    """What ``embedrec train`` says of a trained model's figures (``metrics``), logged: ``figure_notes.train_notes``
+    at cfg.train.epochs, ``go_on(n)`` the call that trains on to n epochs. ``er.train`` and :func:`train_run` call
+    it."""
+    from embedrec.figure_notes import log_notes, train_notes
+
+    log_notes(train_notes(metrics, cfg.train.epochs, go_on))
 
 
 def _check_resumable(cfg: Config) -> None:

@@ -211,14 +211,15 @@ class TrainedModel(Model):
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
                  moved_to: str | Path | None = None, device: str | None = None, per_user: bool = False,
-                 lists: dict | None = None, metrics=None, against=None, progress: bool = False) -> dict:
+                 lists: dict | None = None, metrics=None, against=None, progress: bool = False,
+                 notes: bool = True) -> dict:
         """As :meth:`Model.evaluate`, on the Dataset it was trained on (in memory: no ``dataset_dir`` or
         ``moved_to``); ``against``'s runs must have been trained on that dataset as it is on disk (its files'
-        fingerprint)."""
+        fingerprint); its notes logged as that one's."""
         from embedrec.artifacts import inputs_fingerprint
         from embedrec.evaluate import check_ks, evaluate_factors, finish_per_user
         from embedrec.evaluate_against import against_arg, close_against, open_against
-        from embedrec.models_offline import beside, per_user_metrics
+        from embedrec.models_offline import beside, log_evaluate_notes, per_user_metrics
 
         choice_arg(split, ("valid", "test"), "split")
         for name, value in (("dataset_dir", dataset_dir), ("moved_to", moved_to)):
@@ -231,6 +232,7 @@ class TrainedModel(Model):
         check_lists(lists)
         ks = check_ks(ks if ks is not None else self.config.train.eval_k)
         per_user, progress = flag_arg(per_user, "per_user"), flag_arg(progress, "progress")
+        notes = flag_arg(notes, "notes")
         metrics = per_user_metrics(metrics, per_user)
         runs = against_arg(against, tuple(lists or ()))
         ds = self.dataset
@@ -245,4 +247,4 @@ class TrainedModel(Model):
                 scored(result, ds)
         finally:
             close_against(opened, runs)
-        return finish_per_user(result, split, per_user, metrics)
+        return log_evaluate_notes(finish_per_user(result, split, per_user, metrics), split, metrics, notes)

@@ -1,6 +1,8 @@
-"""The notes said beside a run's figures (embedrec/figure_notes.py), worded once in the library (an architecture
-review: the warnings and notes of `train` and `evaluate` were worded in the CLI alone)."""
+"""The notes said beside a run's figures (embedrec/figure_notes.py). An architecture review: the warnings and notes
+of `train` and `evaluate` were worded in the CLI alone, so a notebook's er.train and model.evaluate said none of
+them. The library words them now and logs them."""
 
+import json
 import logging
 
 import pytest
@@ -175,3 +177,91 @@ def test_log_notes_logs_each_at_its_level_its_arguments_as_they_are(logged):
     log_notes(notes)
     assert logged() == [(logging.INFO, "note: against= a«b|c» at 100%"), (logging.WARNING, "plain")]
     assert [str(n) for n in notes] == ["note: against= a«b|c» at 100%", "plain"]
+
+
+# ------------------------------------------------------------------------------------------ the library logs them
+
+def _small(tmp_path, *more):
+    """A small implicit dataset (60 users x 30 movies) ingested, and its config (als, 2 epochs, one thread)."""
+    import numpy as np
+
+    import embedrec as er
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(1)
+    rows = "".join(f"{u},{m},4\n" for u in range(1, 61) for m in range(1, 31) if rng.random() < 0.5)
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n" + rows)
+    cfg = er.load_config(None, [f"data.prepared={tmp_path / 'ds'}", f"run.dir={tmp_path / 'run'}", "model.dim=4",
+                                "train.epochs=2", "train.threads=1", "train.als_reg=0.01",
+                                "train.als_user_unobserved=1", *more])
+    er.ingest(str(tmp_path / "r.csv"), cfg)
+    return cfg
+
+
+def _notes_of(lines) -> list[str]:
+    """The lines of train's notes among a fit's log lines."""
+    starts = ("note: the best epoch", "on the ", "note: valid and test", "the test ranking", "the valid ranking",
+              "the test split is held out")
+    return [m for _, m in lines if m.startswith(starts)]
+
+
+def test_er_train_logs_trains_notes_as_the_library_words_them(tmp_path, logged):
+    import embedrec as er
+
+    cfg = _small(tmp_path, "train.eval_users=10")
+    logged.clear()
+    model = er.train(None, cfg)
+    expected = [str(n) for n in train_notes(model.metrics, cfg.train.epochs, lambda n: (
+        f"er.train(ds, cfg.updated({{'train.epochs': {n}}})), which starts again (embedrec.api.train_run(cfg, "
+        "resume=True) goes on from a run's checkpoint)"))]
+    said = _notes_of(logged())
+    assert said == expected
+    assert "the test ranking metrics are over a seeded sample of 10 of its " in "\n".join(said)
+    assert any(s.startswith("the test split is held out of this model") and "(er.ingest(source, cfg.updated("
+               "{'split.test': 0}), overwrite=True))" in s for s in said)
+    # every user ranked, no test split: neither is said
+    cfg = _small(tmp_path / "b", "split.test=0")
+    logged.clear()
+    er.train(None, cfg)
+    said = "\n".join(m for _, m in logged())
+    assert "seeded sample" not in said and "the test split is held out" not in said
+
+
+def test_train_run_logs_them_once_it_published_a_model(tmp_path, logged):
+    from embedrec.api import train_run
+
+    cfg = _small(tmp_path)
+    logged.clear()
+    metrics = train_run(cfg)
+    said = _notes_of(logged())
+    assert said == [str(n) for n in train_notes(metrics, cfg.train.epochs, lambda n: (
+        f"train_run(cfg.updated({{'train.epochs': {n}}}), resume=True)"))] and said
+    logged.clear()
+    train_run(cfg, resume=True)  # a finished run: nothing trained, nothing said of it
+    assert any(m.startswith("nothing to resume") for _, m in logged()) and _notes_of(logged()) == []
+    logged.clear()
+    train_run(cfg.updated({"run.dir": str(tmp_path / "quiet")}), notes=False)  # the CLI's, which says them itself
+    assert _notes_of(logged()) == []
+
+
+def test_model_evaluate_logs_evaluates_notes(trained_run, logged):
+    from embedrec.evaluate import select_metrics
+
+    res = trained_run.opened.evaluate("test", ks=[5])
+    expected = [(n.level, str(n)) for n in (*evaluate_notes(res, "test"), *baseline_notes(res))]
+    assert logged() == expected
+    paired = [m for _, m in logged() if m.startswith("paired['test'][OTHER]: the model's metric minus OTHER's")]
+    assert len(paired) == 1 and "global_mean" in json.dumps(res["paired"])
+    logged.clear()
+    trained_run.opened.evaluate("test", ks=[5], notes=False)
+    assert logged() == []
+    # a TrainedModel's (er.train's) alike
+    res = trained_run.model.evaluate("test", ks=[5])
+    assert logged() == [(n.level, str(n)) for n in (*evaluate_notes(res, "test"), *baseline_notes(res))]
+    assert select_metrics(res, ["ndcg"])["paired"]  # (the figures the notes are of)
+
+
+def test_model_evaluate_writing_per_user_logs_them_once(trained_run, tmp_path, logged):
+    res = trained_run.opened.evaluate("test", ks=[5], per_user=str(tmp_path / "u.csv"))
+    assert (tmp_path / "u.csv").is_file()
+    assert logged() == [(n.level, str(n)) for n in (*evaluate_notes(res, "test"), *baseline_notes(res))]

@@ -89,7 +89,7 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, against, metric
 
         metrics = model.evaluate(split, ks, device=cfg.train.device, moved_to=moved, per_user=per_user or False,
                                  overwrite=overwrite, lists=named or None, metrics=chosen if per_user else None,
-                                 against=list(against) or None, progress=progress_enabled())
+                                 against=list(against) or None, progress=progress_enabled(), notes=False)
     if per_user:
         log.info("wrote %s (%s users)", per_user, f"{metrics['splits'][split]['model']['users_evaluated']:,}")
     skipped = metrics["splits"][split].get("model", {}).get("users_skipped", 0)

@@ -66,7 +66,7 @@ def train(cfg: Config, resume, run_dir, fmt):
     try:
         # SIGTERM (kill, a scheduler's stop) leaves like Ctrl-C: the checkpoint kept, the resume command, exit 143
         with sigterm_as_interrupt() as sig:  # train_run holds the run's writer lock (on ranks: rank 0 for all)
-            metrics = train_run(cfg, resume=resume, progress=progress_enabled())
+            metrics = train_run(cfg, resume=resume, progress=progress_enabled(), notes=False)  # said by _report
             wrote(cfg.run.dir)
             sig.defer()  # published: a SIGTERM or SIGINT from here on waits for the report (a finished run, exit 0)
             if not secondary():  # under torchrun, rank 0 alone reports
