@@ -1,11 +1,14 @@
 """The notes said beside a run's figures (embedrec/figure_notes.py). An architecture review: the warnings and notes
 of `train` and `evaluate` were worded in the CLI alone, so a notebook's er.train and model.evaluate said none of
-them. The library words them now and logs them."""
+them. The library words them now and logs them; the CLI logs the same ones between its own lines, its stderr as it
+was (the CliRunner tests of each note, in tests/test_against.py, test_als.py, test_beyond.py, test_cli.py,
+test_ingest.py, test_train.py and test_first_hour.py, are unchanged)."""
 
 import json
 import logging
 
 import pytest
+from click.testing import CliRunner
 
 from embedrec.errors import cli_terms
 from embedrec.figure_notes import (
@@ -245,8 +248,6 @@ def test_train_run_logs_them_once_it_published_a_model(tmp_path, logged):
 
 
 def test_model_evaluate_logs_evaluates_notes(trained_run, logged):
-    from embedrec.evaluate import select_metrics
-
     res = trained_run.opened.evaluate("test", ks=[5])
     expected = [(n.level, str(n)) for n in (*evaluate_notes(res, "test"), *baseline_notes(res))]
     assert logged() == expected
@@ -258,10 +259,29 @@ def test_model_evaluate_logs_evaluates_notes(trained_run, logged):
     # a TrainedModel's (er.train's) alike
     res = trained_run.model.evaluate("test", ks=[5])
     assert logged() == [(n.level, str(n)) for n in (*evaluate_notes(res, "test"), *baseline_notes(res))]
-    assert select_metrics(res, ["ndcg"])["paired"]  # (the figures the notes are of)
 
 
 def test_model_evaluate_writing_per_user_logs_them_once(trained_run, tmp_path, logged):
     res = trained_run.opened.evaluate("test", ks=[5], per_user=str(tmp_path / "u.csv"))
     assert (tmp_path / "u.csv").is_file()
     assert logged() == [(n.level, str(n)) for n in (*evaluate_notes(res, "test"), *baseline_notes(res))]
+
+
+# ------------------------------------------------------------------------------------------ the CLI says them once
+
+def test_the_cli_says_each_note_once_in_its_own_terms(trained_run):
+    from embedrec.cli import main
+
+    r = CliRunner().invoke(main, ["evaluate", "--run", trained_run.cfg.run.dir, *trained_run.sets, "-k", "5",
+                                  "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    res = json.loads(r.stdout)
+    lines = r.stderr.splitlines()
+    notes = [cli_line(n) for n in (*evaluate_notes(res, "test"), *baseline_notes(res))]
+    assert notes and all(lines.count(line) == 1 for line in notes), r.stderr  # not once more by the library
+    assert lines[-len(notes):] == notes  # after the line of what was ranked, the baselines' warnings last
+    assert not any(line.startswith("paired[") for line in lines)  # CLI terms
+    r = CliRunner().invoke(main, ["-q", "evaluate", "--run", trained_run.cfg.run.dir, *trained_run.sets, "-k", "5",
+                                  "--format", "json"])
+    assert r.stderr.splitlines() == [cli_line(n) for n in (*evaluate_notes(res, "test"), *baseline_notes(res))
+                                     if n.level >= logging.WARNING]  # -q: the warnings alone, as ever

@@ -634,14 +634,14 @@ def test_train_says_valid_and_test_hold_out_unlike_numbers_of_movies_a_user(capl
     holds out about 11 movies a user in valid, 21 in test, and NDCG@10 grows with them. train says so in one line
     where both figures of a ranking metric are said and the two splits' movies a user differ by a quarter or more;
     held_out (metrics.json) gives the counts."""
-    from embedrec.cli.train import _held_out_note
+    from embedrec.figure_notes import held_out_notes, log_notes
 
     def said(held, metric="ndcg@10", test=0.451043):
         metrics = {"selection": {"metric": metric, "valid": 0.2179514}, "held_out": held,
                    "splits": {"test": {"model": {metric: test}}}}
         caplog.clear()
         with caplog.at_level("INFO", logger="embedrec"):
-            _held_out_note(metrics)
+            log_notes(held_out_notes(metrics))  # (cli/train.py's _held_out_note before it moved to the library)
         return [r.getMessage() for r in caplog.records]
 
     ml100k = {"valid": {"ratings": 10000, "users": 943}, "test": {"ratings": 19964, "users": 942}}

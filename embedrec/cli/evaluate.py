@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import TYPE_CHECKING
 
 import click
@@ -71,6 +70,7 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, against, metric
       embedrec evaluate --lists implicit_als.csv -k 10
     """
     from embedrec.api import open as open_model
+    from embedrec.figure_notes import evaluate_notes, log_notes
     from embedrec.list_metrics import read_lists
 
     ks = cutoffs(ks, cfg)
@@ -93,83 +93,24 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, against, metric
     if per_user:
         log.info("wrote %s (%s users)", per_user, f"{metrics['splits'][split]['model']['users_evaluated']:,}")
     skipped = metrics["splits"][split].get("model", {}).get("users_skipped", 0)
-    untrained = metrics["splits"][split].get("model", {}).get("users_untrained", 0)
     log.info("ranked each user's candidates: all movies minus those the user rated in %s%s%s",
              metrics["excluded"].replace("+", " and "), _below_said(metrics, split),
              # said in every format (a review: only json's users_skipped told that some users were not scored)
              f"; {skipped:,} user{'s' if skipped != 1 else ''} with no {split} rating to find not scored (each "
              "metric is a mean over the others)" if skipped else "")
-    served = metrics.get("served_index")
-    if served:  # a first-hour review: with an hnsw index, the served lists scored 0.451052 against the row's 0.451175
-        log.info("note: the model row ranks every movie exactly; recommend serves through this run's %s index%s, so "
-                 "its lists can differ a little: score them with export --topk-all FILE then evaluate --lists FILE",
-                 served["kind"], _recall_said(served))
-    if untrained:  # a review: a cold-start split's users without a vector were averaged in without a word
-        log.warning("%s", _untrained_said(untrained, split, "the model"))
-    for name, run in (metrics.get("against") or {}).items():  # each --against run's, as the model's (session 53)
-        served = run.get("served_index")
-        if served:
-            log.info("note: run '%s''s row (--against) ranks every movie exactly; recommend serves it through its %s "
-                     "index%s, so its lists can differ a little: score them with export --run %s --topk-all FILE "
-                     "then evaluate --lists FILE", name, served["kind"], _recall_said(served),
-                     shlex.quote(run["run"]))
-        untrained = metrics["splits"][split].get(name, {}).get("users_untrained", 0)
-        if untrained:
-            log.warning("%s", _untrained_said(untrained, split, f"run '{name}' (--against)"))
-    if any(n.strip().lower() == "ild" for text in metric_texts for n in text.split(",")) and \
-            not (metrics.get("beyond_accuracy") or {}).get("genres"):
-        log.warning("ild: the movies of this dataset have no genres, so their lists have no genre diversity to "
-                    "measure")
     shown = metrics
     if chosen is not None:
         from embedrec.evaluate import select_metrics
 
         shown = select_metrics(metrics, chosen)
-    said = _paired_said((shown.get("paired") or {}).get(split) or {})
-    if said:  # (before the rows, as the line above: the warnings of a model behind its baseline come last)
-        log.info("%s", said)
+    # the library's notes on these figures (an approximate index, users without a vector, ild without genres, the
+    # paired rows), before the rows: the warnings of a model behind its baseline come after them (metrics_out)
+    log_notes(evaluate_notes(metrics, split, named=[n for text in metric_texts for n in text.split(",")],
+                             shown=shown))
     if chosen is not None:
         metrics_out(metrics, fmt, shown=shown)
     else:
         metrics_out(metrics, fmt)
-
-
-def _recall_said(served: dict) -> str:
-    recall = served.get("recall@10")
-    return f" (recall@10 {recall:.4f} of the exact lists when built)" if recall is not None else ""
-
-
-def _untrained_said(n: int, split: str, who: str) -> str:
-    """The warning of the ``n`` users scored on ``split`` that ``who`` (the model, or an --against run) has no
-    trained vector for."""
-    return (f"{n:,} of the users scored on {split} have no training rating (split.cold_start's, or, on a run trained "
-            f"without a refit, users first seen in valid), so {who} has no vector for them: their lists, in its "
-            "figures, come from the movie biases alone (the catalogue's own order where it has none); "
-            "recommend answers them with --fallback popular (the most popular movies; those of its latest window "
-            "where the model adds recent popularity, train.als_trend, as in these figures)")
-
-
-def _paired_said(paired: dict) -> str:
-    """What the rows model-OTHER and model-OTHER se are, and which of them are ties, from one split's ``paired``
-    (Model.evaluate's: {other: {metric: {difference, se, users, tie}}}); '' where there is none."""
-    if not paired:
-        return ""
-    users = sorted({v["users"] for row in paired.values() for v in row.values()})
-    ties = []
-    for other, row in paired.items():
-        tied = [m for m, v in row.items() if v["tie"]]
-        if tied:
-            ties.append(f"{other} on {'every metric' if len(tied) == len(row) and len(row) > 1 else ', '.join(tied)}")
-    rated = [m for m in ("rmse", "mae") if any(m in row for row in paired.values())]
-    per = {"rmse": ("user_mse", "squared"), "mae": ("user_mae", "absolute")}
-    said = (f"; for {' and '.join(rated)} the difference of the figures over all the ratings (no SE), and "
-            f"{' and '.join(per[m][0] for m in rated)} the paired one: each user's mean "
-            f"{' (or '.join(per[m][1] for m in rated)}{')' if len(rated) > 1 else ''} error minus OTHER's, averaged "
-            "over users") if rated else ""
-    return ("model-OTHER: the model's metric minus OTHER's, paired user by user over the users both score "
-            f"({users[-1]:,}{' at most' if len(users) > 1 else ''}), then its standard error (model-OTHER se; after "
-            "+- in a table)" + said +
-            "; a difference within two SE of 0 is a tie: " + ("; ".join(ties) if ties else "none here is"))
 
 
 def _below_said(metrics: dict, split: str) -> str:

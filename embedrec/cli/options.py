@@ -342,13 +342,11 @@ def metrics_out(metrics: dict, fmt: str, shown: dict | None = None, notes: bool 
 
 
 def _behind_baselines(metrics: dict) -> None:
-    """A warning after the metrics where the model does no better than its baseline (also under -q)."""
-    import logging
+    """A warning after the metrics where the model does no better than its baseline (also under -q): the library's
+    (``figure_notes.baseline_notes``, which er.train and Model.evaluate log too)."""
+    from embedrec.figure_notes import baseline_notes, log_notes
 
-    from embedrec.evaluate import behind_baselines
-
-    for text in behind_baselines(metrics):
-        logging.getLogger("embedrec").warning("%s", text)
+    log_notes(baseline_notes(metrics))
 
 
 # -k of the commands that score (evaluate, cross-validate): cut-offs, read by cutoffs()

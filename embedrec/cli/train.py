@@ -108,8 +108,10 @@ def train(cfg: Config, resume, run_dir, fmt):
 
 
 def _report(metrics: dict, cfg, fmt: str, seconds: float | None = None, resumed: bool = False) -> None:
-    """The best-epoch line on stderr and the metrics table on stdout; ``seconds``: this command's, ``resumed``: it
-    continued an interrupted run."""
+    """The best-epoch line on stderr and the metrics table on stdout, with the notes on them; ``seconds``: this
+    command's, ``resumed``: it continued an interrupted run."""
+    from embedrec.figure_notes import epoch_notes, log_notes, split_notes
+
     sel = metrics["selection"]
     n = metrics["epochs_run"]
     # als replays the selection's path (its candidates' sweeps, training.refit.refit_path): its count is no
@@ -145,51 +147,12 @@ def _report(metrics: dict, cfg, fmt: str, seconds: float | None = None, resumed:
     whole = f" ({'; '.join(whole)})" if whole else ""
     log.info("best epoch %s of %s (%s); %s %.1fs%s; run in %s%s", sel["best_epoch"], sel["epochs_run"], valid, fit,
              sel["seconds"], refit, cfg.run.dir, whole)
-    cap = cfg.train.epochs
-    if valid.startswith("valid ") and sel["best_epoch"] == sel["epochs_run"] == cap and cap > 1:
-        # a first-hour review: train.lr=0.001 ended at 'best epoch 100 of 100' without a word
-        log.info("note: the best epoch was the last of train.epochs (%d): the fit may not have converged; more "
-                 "epochs may score better: go on with %s", cap,
-                 command_line("train", ["--set", f"train.epochs={cap * 2}", "--run", str(cfg.run.dir), "--resume"]))
+    # the library's notes on the figures (figure_notes.train_notes), the hints in commands to run: the best epoch at
+    # the cap before the rows, then the warnings of a model behind its baseline (metrics_out), then the rest
+    log_notes(epoch_notes(metrics, cfg.train.epochs, lambda n: command_line(
+        "train", ["--set", f"train.epochs={n}", "--run", str(cfg.run.dir), "--resume"])))
     metrics_out(metrics, fmt)
-    _held_out_note(metrics)
-    for split, models in metrics.get("splits", {}).items():  # a review: a sample, said nowhere, read as the whole
-        m = models.get("model", {})
-        if m.get("users_evaluated", 0) < m.get("users_with_rows", 0):
-            log.info("the %s ranking metrics are over a seeded sample of %s of its %s users (train.eval_users); "
-                     "'embedrec evaluate' ranks them all", split, f"{m['users_evaluated']:,}",
-                     f"{m['users_with_rows']:,}")
-    if "test" in metrics.get("splits", {}):  # a first-hour review: 38% of the quick start's top-10 slots were
-        # movies those users rated in the test split, which recommend does not exclude (only what trained)
-        log.info("the test split is held out of this model to measure it, so recommend can list a movie a user "
-                 "rated there; to serve on every rating, ingest it again with no test split (%s) and train again",
-                 reingest_command(cfg.data.prepared, ["--set", "split.test=0"]))
-
-
-def _held_out_note(metrics: dict) -> None:
-    """One line where the valid figure and the test figure of a ranking metric are both said and their splits hold
-    out unlike numbers of movies per user (a quarter more, or fewer): such a metric grows with a user's held-out
-    movies (recall falls), so the two are not to be compared (a first-hour review read valid ndcg@10 0.2180 beside test 0.4510
-    as a contradiction: about 11 movies a user against 21)."""
-    sel, held = metrics.get("selection") or {}, metrics.get("held_out") or {}
-    metric, valid = sel.get("metric"), sel.get("valid")
-    test = ((metrics.get("splits") or {}).get("test") or {}).get("model", {}).get(metric)
-    if not isinstance(metric, str) or "@" not in metric or not all(
-            isinstance(v, (int, float)) and math.isfinite(v) for v in (valid, test)):
-        return
-    try:
-        per = [held[s]["ratings"] / held[s]["users"] for s in ("valid", "test")]
-    except (KeyError, TypeError, ZeroDivisionError):
-        return
-    if max(per) < 1.25 * min(per):
-        return
-
-    def shown(x: float) -> str:
-        return f"{x:.1f}" if x < 10 else f"{x:.0f}"
-
-    log.info("note: valid and test hold out about %s and %s movies a user, and %s %s with them: compare valid's "
-             "%.4f with valid figures and test's %.4f with test figures (docs/quality.md)", shown(per[0]),
-             shown(per[1]), metric, "falls" if metric.startswith("recall") else "grows", valid, test)
+    log_notes(split_notes(metrics, lambda: reingest_command(cfg.data.prepared, ["--set", "split.test=0"])))
 
 
 def resume_command(run_dir: str | None) -> str:
