@@ -197,10 +197,10 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, sync=g.barrier, writer=g.leader, clear=checkpoints.clear,
                          has_checkpoint=checkpoints.in_folder)
     if tcfg.als_user_unobserved == "auto":  # as training.select.fit_selecting: chosen behind an exact index only
-        from embedrec.training.select import exact_index
+        from embedrec.training.select import choose_user_unobserved_on, exact_index
 
-        scale = choose_user_unobserved(g, shard, tr, va, cfg.model, tcfg, best, not refit,
-                                       None if exact_index(cfg.index, shard.n_movies) else (1.0,))
+        scale = choose_user_unobserved_on(OnRanks(g, shard, cfg, tcfg), best, not refit,
+                                          None if exact_index(cfg.index, shard.n_movies) else (1.0,))
         tcfg = dataclasses.replace(tcfg, als_user_unobserved=scale)
     return best, dataclasses.replace(cfg, train=tcfg)
 
@@ -220,41 +220,69 @@ def choose_dim_shard(g: Group, shard: Shard, cfg, selected, chosen, run_dir, *, 
         auto_a0=auto_unobserved(int(g.total(len(tr))), shard.n_users, shard.n_movies))
 
 
-def choose_user_unobserved(g: Group, shard: Shard, train, valid, model_cfg, tcfg, best, apply: bool,
-                           scales: tuple | None = None) -> float:
-    """training.select.choose_user_unobserved on ranks: the same scales, the same validation users, the same choice
-    (a collective: every rank calls it, and the validation rows are counted over them all)."""
-    from embedrec.evaluate import score_device
-    from embedrec.metrics import parse_metric
-    from embedrec.training.als import USER_SCALES
-    from embedrec.training.fit import resolve_dim
-    from embedrec.training.select import pick_user_scale
+class OnRanks:
+    """training.select.OneProcess on torchrun's ranks, for select.choose_user_unobserved_on and choose_trend_on
+    (collectives: every rank makes the same calls): the valid and train rows counted over every rank, a copy of
+    this rank's tables re-solved by ShardALS, the same validation users scored by ShardRanking against every
+    movie, the windows' z (:func:`window_z_shard`) and the paired test's sums added over the ranks. At
+    ``train_cfg`` (the selection's candidate, or cfg.train); ``shard``: its valid rows those of users with a
+    training row (:func:`_with_vectors`)."""
 
-    scales = USER_SCALES if scales is None else tuple(scales)
-    has_valid = g.total(len(valid)) > 0
-    if not has_valid and not apply:
-        return scales[0]
-    dim = resolve_dim(model_cfg, shard.n_movies)
-    tables = init_tables(shard, g.rank, dim, model_cfg.init_std, tcfg.seed)
-    tables.load_state_dict(best.model.state_dict())
-    runner = ShardALS(g, tables, shard, train, tcfg, _threads(len(train), dim, tcfg.threads))
-    chosen = scales[0]
-    if has_valid:
-        k = parse_metric(best.metric)[1]
-        ev = ShardRanking(g, shard, [train], valid, sorted(set(tcfg.eval_k) | ({k} if k else set())),
-                          tcfg.eval_users, score_device(g.device), split="valid")
-        scores = {}
-        for scale in scales:
-            tables.load_state_dict(best.model.state_dict())  # each from the selected model (left as it is)
-            runner.refit_users(scale)
-            got = ev.metrics(tables.user.weight.detach().cpu().numpy(), *full_movies(g, tables, best.unrated))
-            scores[scale] = float(got.get(best.metric, float("nan")))
-        chosen = pick_user_scale(scores, best)
-    if apply:
-        tables.load_state_dict(best.model.state_dict())
-        runner.refit_users(chosen)
-        best.model.load_state_dict(tables.state_dict())
-    return chosen
+    def __init__(self, g: Group, shard: Shard, cfg, train_cfg):
+        from embedrec.training.fit import resolve_dim
+
+        self.g, self.data, self.model_cfg, self.train_cfg = g, shard, cfg.model, train_cfg
+        self.where = cfg.data.prepared
+        self.train, self.valid = shard.splits["train"], shard.splits["valid"]
+        self.has_valid = g.total(len(self.valid)) > 0
+        self.dim = resolve_dim(cfg.model, shard.n_movies)
+
+    def reduce(self, sums: np.ndarray) -> np.ndarray:
+        return self.g.sum_(torch.from_numpy(sums).to(self.g.device)).cpu().numpy()
+
+    def settled(self) -> dict | None:
+        from embedrec.training import trend
+
+        return trend.settled(self.train_cfg, self.has_valid, self.train.timestamp is not None, self.where,
+                             say=self.g.leader)
+
+    def copy(self, model):
+        tables = init_tables(self.data, self.g.rank, self.dim, self.model_cfg.init_std, self.train_cfg.seed)
+        tables.load_state_dict(model.state_dict())
+        return tables
+
+    def runner(self, tables):
+        return ShardALS(self.g, tables, self.data, self.train, self.train_cfg,
+                        _threads(len(self.train), self.dim, self.train_cfg.threads))
+
+    def scorer(self, metric: str, dim: int):
+        from embedrec.evaluate import score_device
+        from embedrec.metrics import parse_metric
+
+        k = parse_metric(metric)[1]
+        ev = ShardRanking(self.g, self.data, [self.train], self.valid,
+                          sorted(set(self.train_cfg.eval_k) | ({k} if k else set())), self.train_cfg.eval_users,
+                          score_device(self.g.device), split="valid")
+        return lambda f, per_user=None: ev.metrics(f["user_factors"], f["movie_factors"], f["movie_bias"],
+                                                   per_user=per_user)
+
+    def blas(self, dim: int):
+        import contextlib
+
+        return contextlib.nullcontext()  # (start_fit set torch's threads)
+
+    def factors(self, tables, unrated) -> dict:
+        P = tables.user.weight.detach().cpu().numpy()
+        Q, b = full_movies(self.g, tables, unrated)
+        return {"user_factors": P, "movie_factors": Q, "movie_bias": b}
+
+    def trend_counts(self, f: dict) -> dict:
+        from embedrec.training import trend
+
+        lo = int(self.data.u_cuts[self.g.rank])
+        return {"window_zs": lambda w: window_z_shard(self.g, self.train, self.data.n_movies, w),
+                "counts": np.bincount(self.train.user - lo, minlength=f["user_factors"].shape[0]),
+                "n0": trend.typical_count(int(self.g.total(len(self.train))), self.data.n_users)}
 
 
 # ------------------------------------------------------------------------------------------------ the command
@@ -395,42 +423,13 @@ def window_z_shard(g: Group, train, n_movies: int, share: float) -> np.ndarray:
 
 
 def choose_trend_shard(g: Group, shard: Shard, cfg, result, resolved: bool):
-    """training.select.choose_trend on ranks: the same windows' z (:func:`window_z_shard`), the selected model's
-    users (re-solved on a copy at the chosen als_user_unobserved where a refit follows it) scored on the same
-    validation users by ShardRanking, those without a training row left out; the same choice. A collective."""
-    import copy
+    """training.select.choose_trend on ranks (select.choose_trend_on with :class:`OnRanks`): the same windows' z
+    (:func:`window_z_shard`), the selected model's users (re-solved on a copy at the chosen als_user_unobserved
+    where a refit follows it) scored on the same validation users by ShardRanking, those without a training row
+    left out; the same choice. A collective."""
+    from embedrec.training.select import choose_trend_on
 
-    from embedrec.evaluate import score_device
-    from embedrec.metrics import higher_is_better, parse_metric
-    from embedrec.training import trend
-
-    tcfg = cfg.train
-    tr, va = shard.splits["train"], shard.splits["valid"]
-    done = trend.settled(tcfg, g.total(len(va)) > 0, tr.timestamp is not None, cfg.data.prepared, say=g.leader)
-    if done is not None:
-        return cfg.updated(done) if done else cfg
-    model = result
-    if not resolved and tcfg.als_user_unobserved != "auto":  # the chosen scale's re-solve, on a copy
-        model = copy.copy(result)
-        model.model = copy.deepcopy(result.model)
-        choose_user_unobserved(g, shard, tr, va, cfg.model, tcfg, model, True, (float(tcfg.als_user_unobserved),))
-    P = model.model.user.weight.detach().cpu().numpy()
-    Q, b = full_movies(g, model.model, model.unrated)
-    lo = int(shard.u_cuts[g.rank])
-    k = parse_metric(result.metric)[1]
-    ev = ShardRanking(g, shard, [tr], va, sorted(set(tcfg.eval_k) | ({k} if k else set())), tcfg.eval_users,
-                      score_device(g.device), split="valid")
-    beta, window, gamma, value = trend.choose(
-        shard, tcfg, {"user_factors": P, "movie_factors": Q, "movie_bias": b},
-        lambda f: ev.metrics(f["user_factors"], f["movie_factors"], f["movie_bias"]), result.metric,
-        higher_is_better(result.metric), window_zs=lambda w: window_z_shard(g, tr, shard.n_movies, w),
-        counts=np.bincount(tr.user - lo, minlength=P.shape[0]),
-        n0=trend.typical_count(int(g.total(len(tr))), shard.n_users), paired=trend.paired_test(
-            lambda fx, batches: ev.metrics(fx["user_factors"], fx["movie_factors"], fx["movie_bias"], per_user=batches),
-            result.metric, reduce=lambda s: g.sum_(torch.from_numpy(s).to(g.device)).cpu().numpy()))
-    if value is not None and beta > 0:
-        result.best_value = value
-    return cfg.updated({"train.als_trend": beta, "train.als_trend_window": window, "train.als_trend_activity": gamma})
+    return choose_trend_on(OnRanks(g, shard, cfg, cfg.train), cfg, result, resolved)
 
 
 def choose_newuser_prior_shard(g: Group, shard: Shard, cfg, result):

@@ -7,8 +7,10 @@ resumable, which the warm-start key in its folder checks), keeps the best on val
 ``train.als_user_unobserved: auto`` (:func:`choose_user_unobserved`). ``fit_and_refit`` is the whole of
 ``train``: the selection, ``train.als_dims`` (``dims.py``: the selection again at other dimensions) and the
 refit on train+valid (``refit.py``). One fit, its model, runner, checkpoint and validation, is ``fit.py``'s;
-``shard_als`` runs the same ``Selection``, dimensions and refit path on ranks. ``fit`` is imported by name: a
-test that watches the fits of a selection patches ``select.fit``.
+``shard_als`` runs the same ``Selection``, dimensions and refit path on ranks, and the same user-scale and trend
+choices (:func:`choose_user_unobserved_on`, :func:`choose_trend_on`, given its ``OnRanks`` where one process gives
+:class:`OneProcess`). ``fit`` is imported by name: a test that watches the fits of a selection patches
+``select.fit``.
 """
 
 from __future__ import annotations
@@ -210,42 +212,94 @@ def floor_of(best: FitResult) -> float:
     return best.floor_value if best.floor_value is not None else best.best_value
 
 
+class OneProcess:
+    """Where a choice on valid runs (:func:`choose_user_unobserved_on`, :func:`choose_trend_on`): in one process,
+    on ``ds`` (the :func:`embedrec.training.fit.with_vectors` view) at ``train_cfg``, its validation evaluator
+    kept in ``reuse``. ``shard_als.OnRanks`` is the same on torchrun's ranks: these attributes and methods are
+    all that the two paths differ by (the rows counted, the model copied, the runner, the scoring on valid)."""
+
+    reduce = None  # trend.paired_test's: the per-user sums are one process's own
+
+    def __init__(self, ds, model_cfg, train_cfg, reuse: dict):
+        self.data, self.model_cfg, self.train_cfg, self.reuse = ds, model_cfg, train_cfg, reuse
+        self.has_valid = len(ds.splits.get("valid", ())) > 0
+        self.dim = resolve_dim(model_cfg, ds.n_movies)  # the dimension the config gives the model
+
+    def threads(self, dim: int) -> int:
+        return choose_threads(len(self.data.splits["train"]), dim, self.train_cfg.threads)
+
+    def settled(self) -> dict | None:
+        """training.trend.settled on this dataset."""
+        from embedrec.training import trend
+
+        return trend.settled(self.train_cfg, self.has_valid, trend.has_times(self.data), self.data.path)
+
+    def copy(self, model):
+        """A copy of ``model`` to re-solve users on."""
+        import copy
+
+        from embedrec.training.als import Tables
+
+        if isinstance(model, Tables):
+            out = Tables(model.n_users, model.n_movies, model.dim, 0.0, 0, draw=False)
+            out.load_state_dict(model.state_dict())
+            return out
+        return copy.deepcopy(model)
+
+    def runner(self, model):
+        """The als runner of ``model`` (its ``refit_users(scale)`` re-solves the users)."""
+        return make_runner(model, "als", self.train_cfg, self.data, self.threads(self.dim), self.reuse)
+
+    def scorer(self, metric: str, dim: int):
+        """``on_valid(f, per_user=None) -> metrics`` of factors ``f`` (``dim`` wide) on the valid rows."""
+        return _valid_evaluator(self.data, self.model_cfg, self.train_cfg, metric, self.threads(dim), self.reuse)
+
+    def blas(self, dim: int):
+        """The threads a re-solve or a scoring at ``dim`` runs with."""
+        return blas_threads(self.threads(dim))
+
+    def factors(self, model, unrated) -> dict:
+        return factors(model, unrated)
+
+    def trend_counts(self, f: dict) -> dict:
+        """training.trend.choose's window_zs, counts and n0: its own, of this dataset's train rows."""
+        return {}
+
+
 def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dict, apply: bool,
                            scales: tuple | None = None) -> float:
     """``train.als_user_unobserved: auto``: the selected model's users re-solved with the unobserved weight a0
     times each of ``scales`` (default als.USER_SCALES; (1.0,) where auto does not choose) against its movies, on
     a copy, the best on valid kept (1 on a tie) and its valid score given to ``best``; with ``apply`` (no refit
     follows: this model is served) ``best``'s users re-solved at it. A few CG steps per user and one validation
-    each: cheap beside the fit. 1 is re-solved too: an epoch solves the movies last, so the fitted users lag them."""
-    import copy
+    each: cheap beside the fit. 1 is re-solved too: an epoch solves the movies last, so the fitted users lag them.
+    In one process (:func:`choose_user_unobserved_on`)."""
+    return choose_user_unobserved_on(OneProcess(ds, model_cfg, train_cfg, reuse), best, apply, scales)
 
-    from embedrec.training.als import USER_SCALES, Tables
+
+def choose_user_unobserved_on(on, best: FitResult, apply: bool, scales: tuple | None = None) -> float:
+    """:func:`choose_user_unobserved` where ``on`` (:class:`OneProcess`, or ``shard_als.OnRanks``: a collective
+    there) runs it: the one algorithm of both paths."""
+    from embedrec.training.als import USER_SCALES
 
     scales = USER_SCALES if scales is None else tuple(scales)
-    has_valid = len(ds.splits.get("valid", ())) > 0
-    if not has_valid and not apply:
+    if not on.has_valid and not apply:
         return scales[0]
-    tr = ds.splits["train"]
-    threads = choose_threads(len(tr), resolve_dim(model_cfg, ds.n_movies), train_cfg.threads)
-    if isinstance(best.model, Tables):
-        model = Tables(best.model.n_users, best.model.n_movies, best.model.dim, 0.0, 0, draw=False)
-        model.load_state_dict(best.model.state_dict())
-    else:
-        model = copy.deepcopy(best.model)
-    runner = make_runner(model, "als", train_cfg, ds, threads, reuse)
+    model = on.copy(best.model)
+    runner = on.runner(model)
     chosen = scales[0]
-    if has_valid:
-        on_valid = _valid_evaluator(ds, model_cfg, train_cfg, best.metric, threads, reuse)
+    if on.has_valid:
+        on_valid = on.scorer(best.metric, on.dim)
         scores = {}
-        with blas_threads(threads):
+        with on.blas(on.dim):
             for scale in scales:
                 model.load_state_dict(best.model.state_dict())  # each from the selected model (left as it is)
                 runner.refit_users(scale)
-                scores[scale] = float(on_valid(factors(model, best.unrated)).get(best.metric, float("nan")))
+                scores[scale] = float(on_valid(on.factors(model, best.unrated)).get(best.metric, float("nan")))
         chosen = pick_user_scale(scores, best)
     if apply:
         model.load_state_dict(best.model.state_dict())
-        with blas_threads(threads):
+        with on.blas(on.dim):
             runner.refit_users(chosen)
         best.model.load_state_dict(model.state_dict())
     return chosen
@@ -609,32 +663,42 @@ def choose_trend(ds, cfg, selected, reuse: dict, resolved: bool):
     als_user_unobserved already (no refit follows); else that is done on a copy first, so the choice is made on
     the users the served model has (a review: it was made on the fit's own). Users without a trained vector
     (split.cold_start's) are left out of the choice: their scores would be the term alone, while serving answers
-    them as unknown. The chosen term's valid score becomes the selection's."""
-    import copy
-
-    from embedrec.training import trend
+    them as unknown. The chosen term's valid score becomes the selection's. In one process
+    (:func:`choose_trend_on`)."""
     from embedrec.training.fit import with_vectors
 
-    tcfg = cfg.train
     if resolve_loss(cfg.model, cfg.features.active) != "als":
         return cfg
     ds = with_vectors(ds)  # (fit_and_refit's view already; a direct caller's dataset too)
-    done = trend.settled(tcfg, len(ds.splits.get("valid", ())) > 0, trend.has_times(ds), ds.path)
+    return choose_trend_on(OneProcess(ds, cfg.model, cfg.train, reuse), cfg, selected, resolved)
+
+
+def choose_trend_on(on, cfg, selected, resolved: bool):
+    """:func:`choose_trend` where ``on`` (:class:`OneProcess`, or ``shard_als.OnRanks``: a collective there, the
+    windows' z and the paired test's sums over every rank) runs it, at ``cfg.train``: the one algorithm of both
+    paths."""
+    import copy
+
+    from embedrec.training import trend
+
+    tcfg = cfg.train
+    done = on.settled()
     if done is not None:
         return cfg.updated(done) if done else cfg
     model = selected
     if not resolved and tcfg.als_user_unobserved != "auto":  # the chosen scale's re-solve, on a copy
         model = copy.copy(selected)
         model.model = copy.deepcopy(selected.model)
-        choose_user_unobserved(ds, cfg.model, tcfg, model, reuse, apply=True,
-                               scales=(float(tcfg.als_user_unobserved),))
-    f = factors(model.model, model.unrated)
-    threads = choose_threads(len(ds.splits["train"]), f["movie_factors"].shape[1], tcfg.threads)
-    on_valid = _valid_evaluator(ds, cfg.model, tcfg, selected.metric, threads, reuse)  # users with a vector
-    paired = trend.paired_test(lambda fx, batches: on_valid(fx, per_user=batches), selected.metric)
-    with blas_threads(threads):
-        beta, window, gamma, value = trend.choose(ds, tcfg, f, on_valid, selected.metric,
-                                                  higher_is_better(selected.metric), paired=paired)
+        choose_user_unobserved_on(on, model, apply=True, scales=(float(tcfg.als_user_unobserved),))
+    f = on.factors(model.model, model.unrated)
+    dim = f["movie_factors"].shape[1]
+    on_valid = on.scorer(selected.metric, dim)  # users with a vector
+    paired = trend.paired_test(lambda fx, batches: on_valid(fx, per_user=batches), selected.metric,
+                               reduce=on.reduce)
+    with on.blas(dim):
+        beta, window, gamma, value = trend.choose(on.data, tcfg, f, on_valid, selected.metric,
+                                                  higher_is_better(selected.metric), paired=paired,
+                                                  **on.trend_counts(f))
     if value is not None and beta > 0:
         selected.best_value = value
     return cfg.updated({"train.als_trend": beta, "train.als_trend_window": window, "train.als_trend_activity": gamma})
