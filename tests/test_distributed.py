@@ -972,6 +972,31 @@ def test_a_fixed_user_unobserved_is_scored_after_the_re_solve_on_ranks(prepared,
         assert ranks["selection"][key] == pytest.approx(one["selection"][key], abs=1e-6), key
 
 
+def test_one_rank_chooses_and_says_what_one_process_does(prepared, tmp_path, caplog):
+    """als_user_unobserved and als_trend are chosen by one algorithm each (select.choose_user_unobserved_on,
+    choose_trend_on), which each path gives its own operations (select.OneProcess, shard_als.OnRanks): the ranks'
+    trainer (here on one rank, in this process: seconds, not a torchrun launch) makes one process's choices with
+    its lines, word for word, the users' re-solve on a copy before the trend's choice (a refit follows) and the
+    activity's paired test included. Two ranks: test_two_ranks_train_what_one_process_trains_and_resume_on_one,
+    test_ranks_add_the_recent_popularity_one_process_adds."""
+    from embedrec.api import train_run
+    from embedrec.shard_als import train_distributed
+
+    keys = ("als_user_unobserved", "als_trend", "als_trend_window", "als_trend_activity", "valid")
+    said = {}
+    for who, train in (("ranks", train_distributed), ("one", train_run)):
+        caplog.clear()
+        with caplog.at_level("INFO", logger="embedrec"):
+            m = train(load_config(None, _overrides(prepared, tmp_path / who, 3) + ["train.als_dims=[]"]))
+        lines = [r.getMessage() for r in caplog.records
+                 if r.getMessage().startswith(("als_user_unobserved auto", "als_trend auto"))]
+        said[who] = lines, {k: m["selection"][k] for k in keys}
+    lines, chosen = said["one"]
+    assert chosen["als_user_unobserved"] == 0.5 and chosen["als_trend"] > 0, chosen  # each a choice here
+    assert any(s.startswith("als_user_unobserved auto") for s in lines) and any("activity" in s for s in lines)
+    assert said["ranks"] == said["one"]
+
+
 def test_the_sharded_als_workflow_refuses_another_loss_with_a_typed_error():
     """An architecture review: a plain ValueError; the library raises its own kinds (the CLI's one line)."""
     from embedrec.config import load_config
