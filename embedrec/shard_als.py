@@ -159,17 +159,13 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     runs it): as in fit_selecting."""
     import dataclasses
 
-    from embedrec.training.als import AUTO_REGS
     from embedrec.training.fit import recency_candidates
-    from embedrec.training.select import Selection, count_candidates, floor_of, unobserved_candidates
+    from embedrec.training.select import Selection, floor_of
 
     tr, va = shard.splits["train"], shard.splits["valid"]
     recs = recency_candidates(shard, cfg.train, g.total, level=logging.INFO if say else logging.DEBUG)
-    regs = (AUTO_REGS if g.total(len(va)) else AUTO_REGS[:1]) if cfg.train.als_reg == "auto" else (cfg.train.als_reg,)
-    sel = Selection(cfg.train, recs, regs, unobserved_candidates(cfg.train, g.total(len(va)) > 0,
-                                                                 int(g.total(len(shard.splits["train"]))),
-                                                                 shard.n_users, shard.n_movies),
-                    count_candidates(cfg.train, g.total(len(va)) > 0, shard.manifest))
+    sel = Selection.of(cfg.train, recs, g.total(len(va)) > 0, int(g.total(len(tr))), shard.n_users, shard.n_movies,
+                       shard.manifest)
 
     def fit_one(tcfg, folder, again, best):
         return fit_shard(g, shard, tr, va, cfg.model, tcfg, folder, resume=again, progress=progress,

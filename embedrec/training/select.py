@@ -80,6 +80,19 @@ class Selection:
         self.first = self.best = dataclasses.replace(train_cfg, als_reg=regs[0], als_recency=recencies[0],
                                                      als_count_weight=count_weight(train_cfg))
 
+    @classmethod
+    def of(cls, train_cfg, recencies: tuple[float, ...], has_valid: bool, nnz: int, n_users: int, n_movies: int,
+           manifest: dict) -> Selection:
+        """The selection of :func:`fit_selecting` and ``shard_als.fit_selecting_shard`` alike: ``train.als_reg``
+        auto's strengths (the first alone without valid rows), ``recencies`` (fit.recency_candidates), the other
+        unobserved and count weights (:func:`unobserved_candidates`, :func:`count_candidates`). ``nnz``: the
+        training rows (on ranks, over them all)."""
+        from embedrec.training.als import AUTO_REGS
+
+        regs = (AUTO_REGS if has_valid else AUTO_REGS[:1]) if train_cfg.als_reg == "auto" else (train_cfg.als_reg,)
+        return cls(train_cfg, recencies, regs, unobserved_candidates(train_cfg, has_valid, nnz, n_users, n_movies),
+                   count_candidates(train_cfg, has_valid, manifest))
+
     def __iter__(self):
         import dataclasses
 
@@ -343,8 +356,6 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     ML-100K and the synthetic set in BENCHMARKS.md)."""
     import dataclasses
 
-    from embedrec.training.als import AUTO_REGS
-
     loss = resolve_loss(cfg.model, cfg.features.active)
     if loss != "als":
         if resume:
@@ -362,10 +373,7 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     # settled here, on train and valid, so that the refit on train+valid keeps the choice
     # (said once the checkpoint to resume is known to be this config's: a refusal stays the only line; a review)
     recs = recency_candidates(ds, cfg.train, level=logging.DEBUG if resume or not say else logging.INFO)
-    regs = (AUTO_REGS if has_valid else AUTO_REGS[:1]) if cfg.train.als_reg == "auto" else (cfg.train.als_reg,)
-    sel = Selection(cfg.train, recs, regs, unobserved_candidates(cfg.train, has_valid, len(ds.splits["train"]),
-                                                                 ds.n_users, ds.n_movies),
-                    count_candidates(cfg.train, has_valid, ds.manifest))
+    sel = Selection.of(cfg.train, recs, has_valid, len(ds.splits["train"]), ds.n_users, ds.n_movies, ds.manifest)
     if resume:
         candidates = sel.by_folder(run_dir)
 
