@@ -553,7 +553,7 @@ def test_train_run_option_and_exact_resume_hint(int_run, tmp_path, monkeypatch):
     sets, _ = int_run
     seen = {}
 
-    def fake(cfg, resume=False, progress=False):
+    def fake(cfg, resume=False, progress=False, notes=True):
         seen["dir"] = cfg.run.dir
         raise Interrupted("training interrupted in epoch 3; the checkpoint of epoch 2 is in X/checkpoint.pt: "
                           "continue with the same command plus --resume", where="training interrupted in epoch 3",
