@@ -29,7 +29,7 @@ from embedrec.data.ratings import (
     two_values_warning,
 )
 from embedrec.data.readers import check_source, read_source
-from embedrec.data.repeats import PairEvents, dedupe_mask, first_new_pairs, sum_repeats
+from embedrec.data.repeats import PairEvents, dedupe_rows, first_new_pairs, sum_repeats
 from embedrec.data.split import TEST, TRAIN, VALID
 from embedrec.data.summary import format_summary, say_ties, summarise, warn_empty_splits, warn_shrunk_splits
 from embedrec.data.times import NO_TIME
@@ -192,12 +192,13 @@ def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | No
         report["repeated_rows_summed"] = n_rows
         report["repeated_pairs_summed"] = n_pairs
     else:
-        keep, n_exact, n_repeated = dedupe_mask(ratings)
-        if not keep.all():
-            ratings = ratings[keep]
+        total = len(ratings)
+        rows, n_exact, n_repeated = dedupe_rows(ratings)
+        if rows is not None:  # each pair's latest row, where its first line was (the split draws by row order)
+            ratings = ratings.take(rows)
         report["exact_duplicates_dropped"] = n_exact
         report["repeated_pairs_dropped"] = n_repeated
-        total, again = len(keep), n_repeated + n_exact  # (exact copies too: a play log of identical rows, a review)
+        again = n_repeated + n_exact  # (exact copies too: a play log of identical rows, a review)
         if total and again >= REPEATS_WARN_SHARE * total:  # a first-hour pass: 42% of a log's rows dropped,
             # counted in the summary alone
             log.warning("%s of the %s rows (%.0f%%) %s a (user, movie) pair already rated: each pair keeps its "

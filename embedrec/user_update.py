@@ -416,7 +416,7 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
     refused); a pair given twice taken as ingest takes it (the latest rating; a counts model's events summed)."""
     import pandas as pd
 
-    from embedrec.data.repeats import dedupe_mask, same_as_read, sum_repeats
+    from embedrec.data.repeats import dedupe_rows, same_as_read, sum_repeats
     from embedrec.data.times import NO_TIME
 
     df = raw.ratings.reset_index(drop=True)
@@ -486,12 +486,13 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
             log.info("%s: %s of %s summed into their counts, as ingest sums them", raw.origin[0],
                      _n(repeated, "row"), _n(became, "pair"))
     else:
-        mask, exact, dropped = dedupe_mask(frame)
+        rows, exact, dropped = dedupe_rows(frame)
         if exact or dropped:
             log.info("%s: %s%s given again: the latest rating of each pair kept, as ingest keeps it", raw.origin[0],
                      f"{_n(exact, 'row')} {same_as_read('timestamp' in frame)}" if exact else "",
                      (" and " if exact else "") + _n(dropped, "pair") if dropped else "")
-        frame = frame[mask]
+        if rows is not None:
+            frame = frame.take(rows)
     u, m = frame["user_id"].to_numpy(np.int64), frame["movie_id"].to_numpy(np.int64)
     su, sm = _kept_as_seen(raw, engine, new_ids, u, m)
     t = frame["timestamp"].to_numpy() if "timestamp" in frame else None

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from embedrec.cli import main
 from embedrec.data.dataset import load_dataset
-from embedrec.data.repeats import dedupe_mask, sum_repeats
+from embedrec.data.repeats import dedupe_rows, sum_repeats
 from embedrec.ingestion import format_summary, ingest
 from embedrec.training.als import confidence
 
@@ -162,8 +162,9 @@ def test_sum_repeats_nothing_repeated_returns_the_frame():
 
 
 def test_latest_default_unchanged():
-    keep, exact, repeated = dedupe_mask(FRAME)
-    assert keep.tolist() == [False, False, True, True, True] and (exact, repeated) == (1, 1)
+    rows, exact, repeated = dedupe_rows(FRAME)  # (1, 10)'s latest row (4) in its first line's place
+    assert rows.tolist() == [4, 2, 3] and (exact, repeated) == (1, 1)
+    assert dedupe_rows(FRAME.iloc[[0, 2, 3]]) == (None, 0, 0)  # nothing repeated: the frame as read
 
 
 def _clicks(tmp_path, n_users=40, n_movies=25):
