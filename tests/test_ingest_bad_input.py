@@ -2120,6 +2120,35 @@ def test_a_parquet_rating_column_of_yes_and_no_names_the_weights_that_read_it(tm
     assert r.exit_code == 0, r.stderr
 
 
+def test_a_parquet_rating_column_of_numbers_as_text_reads_as_a_csv_does(tmp_path):
+    """A first-hour review: a Parquet rating column stored as text ('2.5', '4') was refused as 'not a number'
+    where the same values in a CSV were read, and with one 'four' at row 4 the error named row 1's '2.5'."""
+    rows = [(f"u{u:02d}", f"m{m:02d}", ("2.5", "4", " 3 ", "1", "5", "0.5")[(u + m) % 6])
+            for u in range(1, 9) for m in range(1, 8)]
+    frame = pd.DataFrame(rows, columns=["user", "movie", "rating"])
+    pq, csv = tmp_path / "pq.parquet", tmp_path / "r.csv"
+    frame.to_parquet(pq)
+    frame.to_csv(csv, index=False)
+    r, out = ingest(tmp_path, pq, "--set", "data.id_type=auto", quiet=True)
+    assert r.exit_code == 0, r.stderr
+    r, out_csv = ingest(tmp_path / "csv", csv, "--set", "data.id_type=auto", quiet=True)
+    assert r.exit_code == 0, r.stderr
+    for part in ("train", "valid", "test"):
+        assert pd.read_parquet(out / f"{part}.parquet").equals(pd.read_parquet(out_csv / f"{part}.parquet")), part
+    assert sorted(set(pd.read_parquet(out / "train.parquet")["rating"])) == [0.5, 1.0, 2.5, 3.0, 4.0, 5.0]
+    shutil.rmtree(out)
+    frame.loc[3, "rating"] = "four"  # row 4: named, as a CSV names its line
+    frame.to_parquet(pq)
+    r, out = ingest(tmp_path, pq, "--set", "data.id_type=auto")
+    refused(r, out, "pq.parquet: row 4: column 'rating' holds 'four', not a number (the column is text, str); "
+                    "fix or remove that row, or store ratings as numbers")
+    frame.loc[9, "rating"] = "x"
+    frame.to_parquet(pq)
+    r, out = ingest(tmp_path, pq, "--set", "data.id_type=auto")
+    refused(r, out, "row 4: column 'rating' holds 'four', not a number (the column is text, str) (2 rows like it: "
+                    "4, 10); fix or remove those rows")
+
+
 def test_a_source_replaced_while_ingest_reads_it_is_one_line(tmp_path, monkeypatch):
     """The CLI's line of a source replaced while ingest read it (ingestion._sha256): what, which file, run again."""
     import embedrec.ingestion as ingestion

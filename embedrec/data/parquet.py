@@ -1,9 +1,10 @@
 """A generic ratings table in Parquet, as data/tables.py reads it with pandas: why a file could not be read (a
 column named twice said so, else pyarrow's error: ``_parquet_refusal``), and its columns' types checked once the
 columns are picked (``_check_parquet_types``): integer ids (a text column of plain integers read as such,
-``_integer_text``) or text ids as data.id_type says, numeric ratings (a decimal column read as numbers), integer,
-float (Unix times with a fraction), datetime, date or ISO-text timestamps (made Unix seconds as data/times.py makes a CSV's), no missing value; the
-first offending row named, as a text table's line is. pandas at module level, as data/tables.py has it; pyarrow
+``_integer_text``) or text ids as data.id_type says, numeric ratings (a decimal column, or text of numbers read as
+numbers: ``_number_text``), integer, float (Unix times with a fraction), datetime, date or ISO-text timestamps (made
+Unix seconds as data/times.py makes a CSV's), no missing value; the first offending row named, as a text table's
+line is. pandas at module level, as data/tables.py has it; pyarrow
 inside the function that reads a schema."""
 
 from __future__ import annotations
@@ -92,11 +93,10 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
         elif col == "rating":
             if pt.is_object_dtype(s) and len(s) and all(isinstance(x, decimal.Decimal) for x in s):
                 s = df[col] = s.astype("float64")  # a decimal column (Spark's, a database's): numbers (a red team)
+            if _is_text(s):  # numbers as text ('2.5', '4'), as a CSV holds them: read as numbers
+                s = df[col] = _number_text(s, lambda row, what, like, fix, col=col: refuse(col, row, what, fix, like))
             if pt.is_bool_dtype(s) or not pt.is_numeric_dtype(s):
-                # a column of a few words ('like', 'dislike'): the event weights that read it (as a CSV's)
-                recipe = events_recipe(s) if pt.is_string_dtype(s) and not pt.is_bool_dtype(s) else None
-                refuse(col, 0, f"not a number (the column is {s.dtype})", "store ratings as numbers" if recipe is None
-                       else "it holds " + recipe.replace("{", "{{").replace("}", "}}") + "; or store ratings as numbers")
+                refuse(col, 0, f"not a number (the column is {s.dtype})", "store ratings as numbers")
         elif col == "timestamp":
             if pt.is_object_dtype(s) and all(type(x) is datetime.date for x in s):  # a date32 column (days)
                 s = pd.to_datetime(s)
@@ -125,6 +125,33 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
             elif pt.is_unsigned_integer_dtype(s) and (s.to_numpy() > np.iinfo(np.int64).max).any():
                 refuse(col, int(np.flatnonzero(s.to_numpy() > np.iinfo(np.int64).max)[0]),  # was stored as -1
                        "a timestamp too large for 64-bit seconds", "store Unix seconds")
+
+
+def _is_text(s: pd.Series) -> bool:
+    """A column of text: a string column, or an object one whose every value is a str."""
+    from pandas.api import types as pt
+
+    if pt.is_bool_dtype(s) or pt.is_numeric_dtype(s):
+        return False
+    return pt.is_string_dtype(s) and (not pt.is_object_dtype(s) or all(isinstance(x, str) for x in s))
+
+
+def _number_text(s: pd.Series, refuse) -> pd.Series:
+    """A text rating column ('2.5', '4', ' 3 ', as a CSV holds them) as float64, where every value is a number
+    (a first-hour review: Parquet's '2.5' was refused where a CSV's was read); ``refuse(row, what, like, fix)``
+    names the first value that is none: in a column of a few words ('like', 'dislike'), with the event weights
+    that read it (columns.events_recipe, as a CSV's), else with the rows like it, to fix (a review: one
+    'four' among numbers named row 1's '2.5')."""
+    parsed = pd.to_numeric(s.str.strip(), errors="coerce")
+    none = parsed.isna().to_numpy()
+    if not none.any():
+        return parsed.astype("float64")
+    recipe = events_recipe(s)
+    fix = ("fix or remove {those}, or store ratings as numbers" if recipe is None else
+           "it holds " + recipe.replace("{", "{{").replace("}", "}}") + "; or store ratings as numbers")
+    refuse(int(np.flatnonzero(none)[0]), f"not a number (the column is text, {s.dtype})",
+           none if recipe is None else None, fix)
+    return s  # (refuse raises)
 
 
 def _integer_text(s: pd.Series, refuse) -> pd.Series:
