@@ -15,6 +15,7 @@ from pathlib import Path
 
 from embedrec.config_sections import NEWUSER_TOLD
 from embedrec.data.layout import versioned
+from embedrec.data.levels import MAX_LEVELS
 from embedrec.errors import ArtifactError, OutputRefused, marked, shorten
 from embedrec.fsutil.files import io_error
 from embedrec.fsutil.integrity import file_entries, finite
@@ -272,10 +273,10 @@ _SOLVE_LATER = {"als": {"recency": 0.0, "trend": 0.0, "trend_activity": 0.0, "tr
 
 
 def checked_training_ratings(value, where: str) -> dict:
-    """A run manifest's ``training_ratings`` ({"min_rating", "rating_weight", "solve"}) as the fold-in reads it,
-    or ArtifactError naming the first value no embedrec run writes (a manifest edited and sealed again): a
-    missing or non-finite number, a negative weight, an unknown solve. ``where``: the manifest, for the
-    message."""
+    """A run manifest's ``training_ratings`` ({"min_rating", "rating_weight", "solve"}, a counts model's
+    "count_weight", a discrete scale's "rating_levels") as the fold-in reads it, or ArtifactError naming the first
+    value no embedrec run writes (a manifest edited and sealed again): a missing or non-finite number, a negative
+    weight, an unknown solve, levels that are no scale's. ``where``: the manifest, for the message."""
     def bad(key: str, v, want: str) -> ArtifactError:
         said = "is missing" if want == "missing" else f"is {shorten(repr(v), 40)}, {want}"
         return ArtifactError(f"run manifest '{where}': training_ratings{'.' + key if key else ''} {said}; the file was "
@@ -299,6 +300,13 @@ def checked_training_ratings(value, where: str) -> dict:
     out["rating_weight"] = number("rating_weight", value.get("rating_weight", 0.0), 0.0, None)
     if "count_weight" in value:  # a model trained on counts (data.repeats=sum; runs before it have none)
         out["count_weight"] = number("count_weight", value["count_weight"], 0.0, None)
+    if "rating_levels" in value:  # the values of a discrete scale (runs before session 56 have none)
+        levels = value["rating_levels"]
+        if not isinstance(levels, list) or not 2 <= len(levels) <= MAX_LEVELS:
+            raise bad("rating_levels", levels, f"not a list of 2 to {MAX_LEVELS} ratings")
+        out["rating_levels"] = [number("rating_levels", v, None, None) for v in levels]
+        if out["rating_levels"] != sorted(set(out["rating_levels"])):
+            raise bad("rating_levels", levels, "not distinct ratings in order")
     solve = value.get("solve")
     if solve is None:
         return out

@@ -100,6 +100,12 @@ class TrainedModel(Model):
             from embedrec.training.als import count_weight
 
             ratings["count_weight"] = count_weight(cfg.train) if loss == "als" else 0.0
+        else:  # the values of a discrete scale: a new rating off its step (4.7 on halves) is warned of at serving
+            from embedrec.data.levels import histogram_levels
+
+            levels = histogram_levels(ds.manifest.get("rating_histogram"))
+            if levels is not None:
+                ratings["rating_levels"] = levels
         tr = ds.splits["train"]  # ingest keeps one rating per pair: its rows are the pairs trained on
         solve = solve or fold_in_solve(loss, cfg.train, len(tr), ds.n_users, ds.n_movies, tr.timestamp is not None)
         if solve is not None:  # the users' half of the training objective, which a new user's fold-in repeats

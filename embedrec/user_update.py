@@ -570,6 +570,7 @@ def _check_values(raw: RawData, r: np.ndarray, engine: Recommender) -> None:
     scale = engine.scale
     bad = bad_ratings(r, scale, counts)
     if not bad.any():
+        _warn_off_step(raw, r, engine.training_ratings.get("rating_levels") if not counts else None)
         return
     i = int(np.flatnonzero(bad)[0])
     shown = f"{r[i]:g}"
@@ -582,6 +583,23 @@ def _check_values(raw: RawData, r: np.ndarray, engine: Recommender) -> None:
         why = f"is outside this model's rating scale {scale[0]:g}-{scale[1]:g}"
     more = f" ({int(bad.sum()) - 1:,} more such rows)" if int(bad.sum()) > 1 else ""
     raise DataError(f"{raw.where(i)}: rating {shown} {why}{more}; fix or remove that line")
+
+
+def _warn_off_step(raw: RawData, r: np.ndarray, levels: list | None) -> None:
+    """One warning where ratings of the file are off the step of the training ratings' scale (``levels``, the
+    run's ``training_ratings.rating_levels``: data.levels.off_step; 4.7 on a half-star scale), as a request's
+    (serve.foldin.warn_off_step): the first named by its line, the others counted. They are used as given."""
+    from embedrec.data.levels import off_step, step_said
+
+    if not levels or raw.no_ratings:  # (a file without ratings: each row the scale's top)
+        return
+    off = off_step(r, levels)
+    if not off.any():
+        return
+    i, n = int(np.flatnonzero(off)[0]), int(off.sum())
+    more = f"; {_n(n - 1, 'more such row')}" if n > 1 else ""
+    log.warning("%s: rating %g is not on this model's rating step (%s%s); %s used as given", raw.where(i), r[i],
+                step_said(levels), more, "they are" if n > 1 else "it is")
 
 
 @dataclasses.dataclass

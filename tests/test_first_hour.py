@@ -1561,3 +1561,55 @@ def test_a_movies_files_missing_columns_run_together_by_another_separator_name_i
         er.ingest(str(ratings), load_config(None, [f"data.movies={movies}", f"data.prepared={tmp_path / 'lib'}"]))
     assert str(e.value).endswith("its header holds ';': if they separate its fields, read it with "
                                  "data.movies_separator=';'")
+
+
+# ------------------------------------------------------------------------------------------ session 56: --rated
+
+def test_a_rating_off_the_scales_step_is_used_with_a_warning(str_run, tmp_path):
+    """A first-hour review: --rated tt3=4.7 and an update-users row of 4.7 on a run of whole-star ratings (1-5)
+    were taken silently, where 6 is refused as outside the scale. One warning names the value and the step; -q
+    keeps it; a value on the step says nothing."""
+    import shutil
+
+    _, run = str_run
+    step = "its training ratings go from 1 to 5 in steps of 1"
+    for q in ([], ["-q"]):  # (without -q, a note follows: this implicit run takes every rating as a positive)
+        r = invoke("recommend", "--run", run, "--rated", "tt3=4.7,tt4=2", "-k", "2", *q)
+        assert r.exit_code == 0 and r.stdout, r.stderr
+        assert r.stderr.splitlines()[0] == (f"--rated 'tt3=4.7': 4.7 is not on this model's rating step ({step}); "
+                                            "it is used as given") and len(r.stderr.splitlines()) == 2 - len(q)
+    r = invoke("recommend", "--run", run, "--rated", "tt3=4.5,tt4=2.2,tt5=3", "-k", "2", "-q")
+    assert r.exit_code == 0 and r.stderr == (f"--rated 'tt3=4.5': 4.5 is not on this model's rating step ({step}), "
+                                             "nor is 1 more of the ratings given; they are used as given\n"), r.stderr
+    r = invoke("recommend", "--run", run, "--rated", "tt3=4,tt4=1", "-k", "2", "-q")
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+    r = invoke("recommend", "--run", run, "--rated", "tt3=6", "-k", "2", "-q")  # off the scale: refused, as before
+    assert r.exit_code == 2 and "6 is outside this model's rating scale 1-5" in r.stderr, r.stderr
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, symlinks=True)
+    since = tmp_path / "since.csv"
+    since.write_text("user_id,movie_id,rating\nuser-7,tt2,4\nuser-7,tt9,4.7\nuser-8,tt9,3.5\n")
+    r = invoke("update-users", "--run", copy, "--ratings", since, "-q")
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr.splitlines()[0] == (f"{since}:3: rating 4.7 is not on this model's rating step ({step}; 1 more "
+                                        "such row); they are used as given"), r.stderr
+
+
+def test_rating_levels_step_and_their_manifest_check():
+    """data.levels: the step of a discrete scale (none for counts or continuous values), a value off it, float32
+    ratings on it; a run manifest's training_ratings.rating_levels checked as read."""
+    from embedrec.data.levels import histogram_levels, off_step, scale_step
+    from embedrec.errors import ArtifactError
+    from embedrec.run_checks import checked_training_ratings
+
+    halves = [0.5 * k for k in range(1, 11)]
+    assert scale_step(halves) == 0.5 and scale_step([1.0]) is None and scale_step(list(range(21))) is None
+    assert histogram_levels({"4.5": 3, "0.5": 1, "5": 2}) == [0.5, 4.5, 5.0]
+    assert histogram_levels({str(k): 1 for k in range(30)}) is None  # counts: no step
+    assert off_step([4.7, 4.5, 4.0, 0.25], halves).tolist() == [True, False, False, True]
+    tenths = np.arange(1, 51, dtype=np.float32) / np.float32(10)  # 0.1 to 5 as float32 reads them
+    assert not off_step(tenths.astype(np.float64), [0.1, 0.2, 0.3]).any()
+    assert checked_training_ratings({"rating_levels": [1, 2, 3]}, "m.json")["rating_levels"] == [1.0, 2.0, 3.0]
+    for bad in ([3, 1], [1], "1,2", [1, float("nan")]):
+        with pytest.raises(ArtifactError, match="training_ratings.rating_levels is"):
+            checked_training_ratings({"rating_levels": bad}, "m.json")

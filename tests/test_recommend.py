@@ -288,9 +288,12 @@ def implicit_models(tmp_path_factory, synth_dir):
 def test_implicit_fold_in_takes_ratings_as_training_took_them(implicit_models):
     """Before: the implicit fold-in ignored every rating value, whatever training had done with them."""
     plain, min3, weighted = implicit_models["plain"], implicit_models["min3"], implicit_models["weighted"]
-    took = [{k: v for k, v in m.training_ratings.items() if k != "solve"} for m in (plain, min3, weighted)]
+    took = [{k: v for k, v in m.training_ratings.items() if k not in ("solve", "rating_levels")}
+            for m in (plain, min3, weighted)]
     assert took == [{"min_rating": None, "rating_weight": 0.0}, {"min_rating": 3.0, "rating_weight": 0.0},
                     {"min_rating": None, "rating_weight": 2.0}]  # what the run's manifest says training did
+    halves = [0.5 * k for k in range(1, 11)]  # the training ratings' values (a rating off their step is warned of)
+    assert [m.training_ratings["rating_levels"] for m in (plain, min3)] == [halves, halves[5:]]
     low, high = {"1": 5, "2": 4, "3": 1}, {"1": 5, "2": 5, "3": 5}
     # every rating a positive interaction: the values make no difference, as --liked
     np.testing.assert_array_equal(plain.fold_in([], low)[0], plain.fold_in([], high)[0])

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from embedrec.data.levels import MAX_LEVELS, TOLERANCE, scale_step
 from embedrec.data.parsing import WarnedNote, check_scale, scale_span
 from embedrec.errors import ConfigError, DataError
 
@@ -185,14 +186,13 @@ def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: RawData)
         n = int(np.count_nonzero(at))
         if not 0 < n <= lone:
             continue
-        levels = np.unique(sample[sample != value])
-        if not 2 <= levels.size <= MAX_LEVELS:
+        step = scale_step(np.unique(sample[sample != value]))  # (the rule a served rating's step is checked by)
+        if step is None:
             continue
         np.logical_not(at, out=at)  # the other rows, without a copy of 100M ratings
         nxt = float(r.max(where=at, initial=-np.inf) if end == "top" else r.min(where=at, initial=np.inf))
         np.logical_not(at, out=at)
-        step = float(np.diff(levels).min())
-        if abs(value - nxt) <= step * (1 + 1e-4):  # float32 ratings: steps of 0.1 read 0.09999996 to 0.10000002
+        if abs(value - nxt) <= step * (1 + TOLERANCE):
             continue
         row = int(np.flatnonzero(at)[0])
         fair = (scale[0], nxt) if end == "top" else (nxt, scale[1])
@@ -212,4 +212,3 @@ def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: RawData)
 
 LONE_MIN_ROWS = 100  # fewer rows: a lone top or bottom value may well be the scale's own (one 5 among ten rows)
 
-MAX_LEVELS = 20  # distinct ratings of a discrete scale (1-5: 5; 0.5-5 by halves: 10; 1-10: 10)

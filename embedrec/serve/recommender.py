@@ -724,7 +724,8 @@ class Recommender:
                 return offset[0], offset[1], np.zeros(0, np.int64), {}
         items = foldin.rated_rows(self.catalogue, liked, rated, self.scale, self._counts(), strict, unknown,
                                   "the new user's {} movies" if user is None else
-                                  f"the {{}} new movies of user {self.users.raw(int(user))}")
+                                  f"the {{}} new movies of user {self.users.raw(int(user))}",
+                                  self.training_ratings.get("rating_levels"))
         given = np.array(list(items), dtype=np.int64)  # seen, even where a rating below min_rating is left out
         blank = given[self.untrained[given]] if given.size else given
         if blank.size:  # no training rating named them: they tell the model nothing (a review: an arbitrary list)
