@@ -51,10 +51,15 @@ RECOMMEND = [
     ("ambiguous title", ["--movie", "Movie"], None, AMBIGUOUS, 2),
     ("unknown --liked movie", ["--liked", "99999"], None, NO_MOVIE, 1),
     ("unknown --rated movie", ["--rated", "99999=4"], None, NO_MOVIE, 1),
-    ("--rated, not a number", ["--rated", "1=x"], None,
-     "--rated '1=x': expected MOVIE=RATING, e.g. --rated 50=5,181=4", 2),
-    ("--rated without a rating", ["--rated", "1"], None,
-     "--rated '1': expected MOVIE=RATING, e.g. --rated 50=5,181=4", 2),
+    ("--rated, not a number", ["--rated", "1=x"], None,  # a first-hour review: 'expected MOVIE=RATING, e.g. --rated
+     "--rated '1=x': 'x' is not a number; give MOVIE=RATING, e.g. --rated 1=5", 2),  # 50=5,181=4', ML-100K's ids
+    ("--rated without a rating", ["--rated", "1"], None,  # the run's own ids and scale
+     "--rated '1': expected MOVIE=RATING, e.g. --rated 1=5,2=4", 2),
+    ("--rated with a decimal comma", ["--rated", "1=4,5"], None,
+     "--rated '5': expected MOVIE=RATING; commas separate the pairs, so '1=4,5' is two: for a rating of 4.5 write a "
+     "point, --rated 1=4.5", 2),
+    ("--rated with no rating after '='", ["--rated", "1="], None,
+     "--rated '1=': no rating follows '='; give MOVIE=RATING, e.g. --rated 1=5", 2),
     ("--rated off the scale", ["--rated", "1=9"], None,
      "--rated '1=9': 9 is outside this model's rating scale 0.5-5; give ratings from 0.5 to 5", 2),
     ("--rated nan", ["--rated", "1=nan"], None,
@@ -77,9 +82,9 @@ RECOMMEND = [
     ("empty item in --liked", ["--liked", "5,,7"], None,
      "--liked '5,,7': item 2 is empty; give comma-separated movie ids, e.g. --liked 50,181,172", 2),
     ("no movie in a --rated item", ["--rated", "50=5,=4"], None,  # a review: "'' matches 1632 movies: ..."
-     "--rated '50=5,=4': item 2 ('=4') names no movie before '='; give MOVIE=RATING, e.g. --rated 50=5,181=4", 2),
+     "--rated '50=5,=4': item 2 ('=4') names no movie before '='; give MOVIE=RATING, e.g. --rated 1=5,2=4", 2),
     ("empty item in --rated", ["--rated", "5=4,"], None,
-     "--rated '5=4,': item 2 is empty; give comma-separated MOVIE=RATING pairs, e.g. --rated 50=5,181=4", 2),
+     "--rated '5=4,': item 2 is empty; give comma-separated MOVIE=RATING pairs, e.g. --rated 1=5,2=4", 2),
     ("no such --users file", ["--users", "{tmp}/missing.txt"], None,
      "{tmp}/missing.txt: file not found (--users); check the path, or give - to read standard input", 1),
     ("two modes", ["--user", "1", "--movie", "2"], None,  # a first-hour review: which two were given was not said

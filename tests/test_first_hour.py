@@ -1595,6 +1595,25 @@ def test_a_rating_off_the_scales_step_is_used_with_a_warning(str_run, tmp_path):
                                         "such row); they are used as given"), r.stderr
 
 
+def test_rated_value_errors_say_what_is_wrong_in_the_runs_own_ids(str_run):
+    """A first-hour review: --rated m0050=x said 'expected MOVIE=RATING, e.g. --rated 50=5,181=4' (the form was
+    right, the value not, and the example's integer ids were no movie of a text-id run); m0050=4,5 said '5':
+    expected MOVIE=RATING. The value is said to be no number, a decimal comma is told to be a point, and the
+    examples are in the run's ids and scale."""
+    _, run = str_run
+    for given, said in (
+            ("tt3=x", "--rated 'tt3=x': 'x' is not a number; give MOVIE=RATING, e.g. --rated tt3=5"),
+            ("tt3=", "--rated 'tt3=': no rating follows '='; give MOVIE=RATING, e.g. --rated tt3=5"),
+            ("tt3=4,5", "--rated '5': expected MOVIE=RATING; commas separate the pairs, so 'tt3=4,5' is two: for a "
+                        "rating of 4.5 write a point, --rated tt3=4.5"),
+            ("tt3", "--rated 'tt3': expected MOVIE=RATING, e.g. --rated tt1=5,tt10=4"),
+            ("tt3=4,=2", "--rated 'tt3=4,=2': item 2 ('=2') names no movie before '='; give MOVIE=RATING, e.g. "
+                         "--rated tt1=5,tt10=4"),
+            ("tt3=nan", "--rated 'tt3=nan': the rating must be a finite number, e.g. --rated tt3=5")):
+        r = invoke("recommend", "--run", run, "--rated", given, "-k", "2")
+        assert r.exit_code == 2 and r.stderr == f"error: {said}\n" and r.stdout == "", (given, r.stderr)
+
+
 def test_rating_levels_step_and_their_manifest_check():
     """data.levels: the step of a discrete scale (none for counts or continuous values), a value off it, float32
     ratings on it; a run manifest's training_ratings.rating_levels checked as read."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import sys
 import zlib
 
@@ -537,15 +538,24 @@ def with_comma_hint(e: EmbedrecError, option: str, items, text: str = "") -> Emb
     return out
 
 
-def parse_rated(text: str) -> dict:
-    """'50=5,181=4' as {'50': 5.0, '181': 4.0} (the --rated option)."""
+def ml100k_example(movie=None) -> str:
+    """parse_rated's advice where no run is known: ML-100K's ids ('50=5,181=4'), or ``movie`` at 5."""
+    return "50=5,181=4" if movie is None else shlex.quote(f"{shorten(str(movie), 40)}=5")
+
+
+def parse_rated(text: str, example=ml100k_example) -> dict:
+    """'50=5,181=4' as {'50': 5.0, '181': 4.0} (the --rated option). ``example(movie=None)``: a --rated value for
+    the advice, in the run's own ids and scale where the run is known (Recommender.rated_example: 'm0050=5' of
+    the movie named, else two of the run's movies), else ML-100K's. A value that is no number is said so ('x' is
+    not a number), and a rating written with a decimal comma (m0050=4,5: two items) is told to write 4.5 (a
+    first-hour review: both were 'expected MOVIE=RATING, e.g. --rated 50=5,181=4' on a run of text ids)."""
     out = {}
     parts = split_items(text, "--rated")  # '"a,b"=5' is the movie 'a,b' (csv reads the quotes off)
     for n, part in enumerate(parts, 1):
         if not part.strip():
             if any(p.strip() for p in parts):  # as --liked: an empty item is an error, not skipped
                 raise UsageError(f"--rated '{shorten(text)}': item {n} is empty; give comma-separated MOVIE=RATING "
-                                 "pairs, e.g. --rated 50=5,181=4")
+                                 f"pairs, e.g. --rated {example()}")
             continue
         if isinstance(part, Quoted):  # '"E=mc2"=5': the movie is the quoted part, whatever it holds
             mid, sep, r = part.head, "=" if part.rest.strip().startswith("=") else "", \
@@ -554,20 +564,41 @@ def parse_rated(text: str) -> dict:
             mid, sep, r = part.partition("=")
         if sep and not mid.strip():
             raise UsageError(f"--rated '{shorten(text)}': item {n} ('{shorten(part.strip())}') names no movie before "
-                             "'='; give MOVIE=RATING, e.g. --rated 50=5,181=4")
+                             f"'='; give MOVIE=RATING, e.g. --rated {example()}")
         if sep and mid.strip() in out:
             raise UsageError(f"--rated: movie '{shorten(mid.strip())}' is rated twice; give each movie one rating")
-        # no '=' in an item of several: a title with a comma, split in two (a red team)
-        hint = f"; {comma_hint('--rated')}" if not sep and len(parts) > 1 and not part.strip().isdigit() and \
-            not re.fullmatch(r"\s*\S+\s*[:;]\s*[\d.]+\s*", part) else ""  # '1:5' is '=' mistyped (a review)
+        if not sep:
+            raise UsageError(f"--rated '{shorten(part)}': expected MOVIE=RATING"
+                             f"{_rated_item_hint(parts, n - 1, example)}")
         try:
             out[mid.strip()] = float(r)
         except ValueError:
-            raise UsageError(f"--rated '{shorten(part)}': expected MOVIE=RATING, e.g. --rated 50=5,181=4{hint}") \
-                from None
-        if not sep:
-            raise UsageError(f"--rated '{shorten(part)}': expected MOVIE=RATING, e.g. --rated 50=5,181=4{hint}")
+            said = f"'{shorten(r.strip())}' is not a number" if r.strip() else "no rating follows '='"
+            raise UsageError(f"--rated '{shorten(part)}': {said}; give MOVIE=RATING, e.g. --rated "
+                             f"{example(mid.strip())}") from None
     return out
+
+
+def _rated_item_hint(parts: list, i: int, example) -> str:
+    """What parse_rated says after 'expected MOVIE=RATING' of item ``i`` of ``parts`` (it has no '='): where it is
+    digits after an item of a whole rating ('m0050=4,5'), that a comma separates pairs and a decimal is written
+    with a point (m0050=4.5); else an example, and in an item of several that is no id, that a title with a comma
+    is split in two (a red team)."""
+    part = parts[i].strip()
+    if i and re.fullmatch(r"\d+", part):
+        before = parts[i - 1]
+        mid, sep, r = before.partition("=") if not isinstance(before, Quoted) else \
+            (before.head, *before.rest.strip().partition("=")[1:]) if before.rest.strip().startswith("=") else \
+            ("", "", "")
+        if sep and mid.strip() and re.fullmatch(r"[+-]?\d+", r.strip()):
+            rating, name = f"{r.strip()}.{part}", shorten(mid.strip(), 40)
+            name = f'"{name}"' if isinstance(before, Quoted) else name  # (an id holding a comma stays quoted)
+            return (f"; commas separate the pairs, so '{name}={shorten(r.strip())},{shorten(part)}' is two: for a "
+                    f"rating of {shorten(rating)} write a point, --rated {shlex.quote(f'{name}={shorten(rating)}')}")
+    hint = f", e.g. --rated {example()}"
+    if len(parts) > 1 and not part.isdigit() and not re.fullmatch(r"\S+\s*[:;]\s*[\d.]+", part):
+        hint += f"; {comma_hint('--rated')}"  # ('1:5' is '=' mistyped: a review)
+    return hint
 
 
 def parse_movie_list(text: str, option: str) -> list[str]:

@@ -151,7 +151,7 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
         given_weight(prior)
     model = open_model(run_dir or cfg.run.dir, cfg)
     fmt = resolve_format(fmt)
-    liked_items, rated_items = parse_liked(liked) if liked else None, parse_rated(rated) if rated else None
+    liked_items, rated_items = parse_liked(liked) if liked else None, parse_rated(rated, model.engine.rated_example) if rated else None
     try:
         answer = model.answer(Request(
             user=user, users=users_file, movie=movie, similar_users=similar_users, liked=liked_items,

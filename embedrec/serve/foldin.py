@@ -105,6 +105,15 @@ def warn_off_step(rated: dict, levels: list) -> None:
                 "they are" if more else "it is")
 
 
+def rated_example(movies: list, scale: tuple[float, float] | None, counts: bool = False) -> str:
+    """A --rated value of ``movies`` (one or two ids, as given or the run's own), for advice: 'm0050=5' or
+    'm0001=5,m0002=4', the first at the scale's top, the second a step of 1 below it (within the scale); on a
+    model trained on counts (``counts``) 1 each. Title words are quoted for the shell ('star wars=5')."""
+    top = 1.0 if counts or not scale else scale[1]
+    ratings = (top, top if counts or not scale else max(scale[0], top - 1))
+    return ",".join(shlex.quote(f"{shorten(str(m), 40)}={r:g}") for m, r in zip(movies, ratings))
+
+
 def checked_rating(mid, r, scale: tuple[float, float] | None, counts: bool = False) -> float:
     """A new user's rating ``r`` of movie ``mid`` as a float, or UsageError where it is no rating the model takes
     (:func:`bad_ratings`: not finite; outside ``scale``; on a model trained on counts, ``counts``, not above 0),
@@ -112,7 +121,7 @@ def checked_rating(mid, r, scale: tuple[float, float] | None, counts: bool = Fal
     checks the ratings first, with the words (a first-hour review: 'star wars=0' refused as 'm-0050=0')."""
     top = 1.0 if counts or not scale else scale[1]
     name = shorten(mid, 40)
-    e_g = f"e.g. «--rated {shlex.quote(f'{name}={top:g}')}|rated={{{name!r}: {top:g}}}»"  # title words quoted
+    e_g = f"e.g. «--rated {rated_example([name], scale, counts)}|rated={{{name!r}: {top:g}}}»"
     if isinstance(r, (bool, np.bool_)):  # a red team: True taken as 1
         raise UsageError(f"«--rated|rated» '{name}': {r!r} is a flag, not a rating; give a number, "
                          f"{e_g}")

@@ -695,6 +695,12 @@ class Recommender:
         for mid, r in (rated or {}).items():
             foldin.checked_rating(mid, r, self.scale, self._counts())
 
+    def rated_example(self, movie=None) -> str:
+        """A --rated value in this run's own ids and scale, for advice (foldin.rated_example): ``movie`` (as given)
+        at the scale's top, or the run's first two movies ('m0001=5,m0002=4')."""
+        movies = [movie] if movie is not None else [py_id(m) for m in self.movie_ids[:2]]
+        return foldin.rated_example(movies, self.scale, self._counts())
+
     def _counts(self) -> bool:
         """Whether this model was trained on counts (data.repeats=sum): a new user's values are counts."""
         return not self.explicit and "count_weight" in self.training_ratings
