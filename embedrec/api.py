@@ -260,9 +260,10 @@ def ingested_with(prepared) -> tuple[str | None, str | None, list[str]]:
     import json
 
     from embedrec.config_ingest import recorded_ingest_sets, recorded_movies
+    from embedrec.data.layout import MANIFEST
 
     try:
-        manifest = json.loads((Path(prepared) / "current" / "manifest.json").read_text(encoding="utf-8"))
+        manifest = json.loads((Path(prepared) / "current" / MANIFEST).read_text(encoding="utf-8"))
         name = manifest.get("source")
         path = manifest.get("source_path") or name
         # where the data is, as the source, but the titles and genres are lost without it (a first-hour review)

@@ -30,10 +30,19 @@ from embedrec.run_fixes import files_fix, run_fix
 from embedrec.run_layout import (
     ARTIFACTS,
     CATALOGUE,
+    CONFIG,
+    LOG,
+    MANIFEST,
+    METRICS,
+    MOVIE_BIAS,
+    MOVIE_FACTORS,
+    MOVIES_TABLE,
     RUN_FORMAT,
     SOLVE_WEIGHTS,
+    STATE_DICT,
     UNKNOWN_RATED,
     USER_SCALE,
+    USERS_TABLE,
     unknown_arrays,
 )
 from embedrec.run_publish import publish, run_lock, sha256_array
@@ -83,15 +92,15 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
         np.save(tmp / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
         checksums[f"{name}.npy"] = sha256_array(a)
     if state_dict_bytes is not None:  # None: a numpy-only model (als.Tables), all in the factor arrays
-        (tmp / "state_dict.pt").write_bytes(state_dict_bytes)
-    write_parquet(ds.users, tmp / "users.parquet")
-    write_parquet(ds.movies, tmp / "movies.parquet")
+        (tmp / STATE_DICT).write_bytes(state_dict_bytes)
+    write_parquet(ds.users, tmp / USERS_TABLE)
+    write_parquet(ds.movies, tmp / MOVIES_TABLE)
     write_catalogue(tmp)
-    (tmp / "config.yaml").write_text(config_yaml, encoding="utf-8")
-    write_json(tmp / "metrics.json", metrics)
+    (tmp / CONFIG).write_text(config_yaml, encoding="utf-8")
+    write_json(tmp / METRICS, metrics)
     if history:
-        (tmp / "metrics.jsonl").write_text(history, encoding="utf-8")
-    emb_hash = hashlib.sha256((checksums["movie_factors.npy"] + checksums.get("movie_bias.npy", "")).encode()).hexdigest()
+        (tmp / LOG).write_text(history, encoding="utf-8")
+    emb_hash = hashlib.sha256((checksums[MOVIE_FACTORS] + checksums.get(MOVIE_BIAS, "")).encode()).hexdigest()
     index_meta = build_indexes(tmp, f, index_cfg, emb_hash, seen=(arrays["seen_indptr"], arrays["seen_indices"]))
     manifest = {
         "format_version": RUN_FORMAT,
@@ -113,7 +122,7 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
         "embeddings_sha256": emb_hash,
         "index": index_meta,
     }
-    write_json(tmp / "manifest.json", manifest)
+    write_json(tmp / MANIFEST, manifest)
     return manifest
 
 
@@ -129,8 +138,8 @@ def write_catalogue(folder: Path) -> None:
     years and genres exactly as the Parquet path reads them, in files a fresh ``recommend`` opens without
     pyarrow. Ids that are neither integers nor strings are left to the Parquet files (nothing written)."""
 
-    users = read_parquet_table(folder / "users.parquet", ["user_id"])
-    movies = read_parquet_table(folder / "movies.parquet", ["movie_id", "title", "year", "genres"])
+    users = read_parquet_table(folder / USERS_TABLE, ["user_id"])
+    movies = read_parquet_table(folder / MOVIES_TABLE, ["movie_id", "title", "year", "genres"])
     ids = {}
     for name, col in (("user_ids", users.column("user_id")), ("movie_ids", movies.column("movie_id"))):
         a = catalogue_ids(col.combine_chunks())
@@ -201,7 +210,7 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
 
         meta = build_indexes(tmp, f, index_cfg, run.manifest["embeddings_sha256"],
                              seen=(run.array("seen_indptr", mmap=True), run.array("seen_indices", mmap=True)))
-        write_json(tmp / "manifest.json", {**run.manifest, "index": meta})
+        write_json(tmp / MANIFEST, {**run.manifest, "index": meta})
 
     publish(run_dir, write, "embedrec index rebuild")
     return load_run(run_dir).manifest["index"]
@@ -235,7 +244,7 @@ def carry_over(run: Run, tmp: Path, why: str, written: Collection[str] = (), reb
     from embedrec.verify import check_run_arrays
 
     check_listed(run, why, rebuilt)
-    skip = {"manifest.json", *written, *left_out}
+    skip = {MANIFEST, *written, *left_out}
     for p in sorted(run.path.iterdir()):
         if p.name not in skip and not (rebuilt and p.name.endswith(rebuilt)):
             carry_file(run, p, tmp / p.name)

@@ -28,6 +28,7 @@ from pathlib import Path
 from stat import S_ISREG
 from typing import TYPE_CHECKING
 
+from embedrec.data.layout import MANIFEST
 from embedrec.errors import (
     ArtifactError,
     ConfigError,
@@ -194,7 +195,7 @@ def _floor_resolved_alike(was, now: dict, out: Path) -> bool:
             {k: v for k, v in was.items() if k != key} != {k: v for k, v in now.items() if k != key}:
         return False
     try:  # (DATASET/manifest.json: the file itself, or data.layout's link to its current generation's)
-        return json.loads((out / "fold-0" / "data" / "manifest.json").read_text()).get("min_rating") == was[key]
+        return json.loads((out / "fold-0" / "data" / MANIFEST).read_text()).get("min_rating") == was[key]
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -552,8 +553,8 @@ def _fold(fcfg: Config, fresh: bool, progress: bool, check=None) -> tuple[str, d
 def _manifest(prepared: Path) -> dict:
     from embedrec.fsutil.files import read_json
 
-    path = prepared / "current" / "manifest.json"
-    return read_json(path if path.exists() else prepared / "manifest.json", "dataset manifest",
+    path = prepared / "current" / MANIFEST
+    return read_json(path if path.exists() else prepared / MANIFEST, "dataset manifest",
                      "rerun with «--fresh|fresh=True»")
 
 

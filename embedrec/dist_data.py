@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedrec.data.layout import MANIFEST
 from embedrec.distributed import Group, all_ranks, bounds, owners, send_to_owners
 from embedrec.errors import ArtifactError
 from embedrec.fsutil.files import missing_error, read_error
@@ -24,7 +25,7 @@ def read_manifest(path: str | Path, g: Group | None = None, splits=()) -> dict:
     from embedrec.fsutil.integrity import check_file
 
     path = Path(path)
-    if not (path / "manifest.json").exists():
+    if not (path / MANIFEST).exists():
         raise ArtifactError(f"no prepared dataset at '{path}' (manifest.json missing); run «'embedrec ingest' with the "
                             "same -c/--set options|er.ingest(source, cfg) with the same config» first (it writes "
                             "data.prepared)")
@@ -132,7 +133,7 @@ class Shard:
 
 def load_shard(g: Group, path, splits=("train", "valid", "test")) -> Shard:
     # one generation for every rank, even if 'ingest --overwrite' swaps the folder meanwhile
-    path = Path(g.share(str((Path(path) / "manifest.json").resolve().parent)))
+    path = Path(g.share(str((Path(path) / MANIFEST).resolve().parent)))
     manifest = read_manifest(path, g, splits)
     counts = manifest.get("counts", {})
     nu, nm = int(counts["users"]), int(counts["movies"])

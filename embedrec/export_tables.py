@@ -11,6 +11,15 @@ import numpy as np
 
 from embedrec.errors import OutputRefused, UsageError
 from embedrec.fsutil.files import loads_json
+from embedrec.run_layout import (  # export's files take the run's names where they hold what the run's do
+    COS_FILE,
+    IP_FILE,
+    MOVIE_IDS,
+    MOVIES_TABLE,
+    STATE_DICT,
+    USER_IDS,
+    USERS_TABLE,
+)
 from embedrec.serve.recommender import Recommender
 from embedrec.verify import EXPORT_MARKER as MARKER  # beside export's files: --overwrite and verify read it
 
@@ -134,8 +143,8 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
         # year as int32, as --topk-all's Parquet writes it (a review: int64 here, so a join of the two files
         # compared int64 with int32; pandas reads either as float64 once a movie has no year)
         write_parquet(pa.table({**movies, "year": pa.array(movies["year"], type=pa.int32()), "embedding": emb(Q)}),
-                      out / "movies.parquet")
-        write_parquet(pa.table({**users, "embedding": emb(P)}), out / "users.parquet")
+                      out / MOVIES_TABLE)
+        write_parquet(pa.table({**users, "embedding": emb(P)}), out / USERS_TABLE)
         frows = feature_rows(rec)
         if frows:
             write_parquet(pa.table({"column": [r["column"] for r in frows], "value": [r["value"] for r in frows],
@@ -165,16 +174,15 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
 def faiss_files(rec: Recommender, out: Path) -> dict:
     """The run's index files (each checked against the run manifest first) with their id maps and metadata."""
     from embedrec.run_fixes import index_fix
-    from embedrec.serve.index import COS_FILE, IP_FILE
 
     fix = index_fix(rec.run.path, rec.run.manifest.get("index"))  # that run's rebuild, with the settings it had
     recorded = (rec.run.manifest.get("index") or {}).get("files") or {}
     for name in (IP_FILE, COS_FILE):
         # checked in full: a flat-index run never loads these files, so nothing else would notice damage
         rec.run.copy_verified(rec.run.path / name, out / name, recorded.get(name), "index", fix)
-    np.save(out / "movie_ids.npy", _ids(rec.catalogue.movie_ids), allow_pickle=False)
+    np.save(out / MOVIE_IDS, _ids(rec.catalogue.movie_ids), allow_pickle=False)
     meta = {**rec.run.manifest["index"], **score_terms(rec), "ip_index": IP_FILE, "cosine_index": COS_FILE,
-            "row_to_movie_id": "movie_ids.npy", "row_to_user_id": "user_ids.npy",
+            "row_to_movie_id": MOVIE_IDS, "row_to_user_id": USER_IDS,
             "query": "user -> movie: query [p_u, 1] (a user_factors.npy row plus a 1). With ip_transform 'ip' the "
                      "index is inner product; with 'l2-mips' append a 0 to the query, search L2, and the inner "
                      "product is (|q|^2 + ip_max_norm^2 - distance) / 2. That inner product is p_u . q_m + "
@@ -191,7 +199,7 @@ def faiss_files(rec: Recommender, out: Path) -> dict:
     for k, a in arrays.items():
         if a is not None:
             np.save(out / f"{k}.npy", np.asarray(a), allow_pickle=False)
-    np.save(out / "user_ids.npy", _ids(rec.catalogue.user_ids), allow_pickle=False)
+    np.save(out / USER_IDS, _ids(rec.catalogue.user_ids), allow_pickle=False)
     return {"movies": int(rec.factors.movie.shape[0])}
 
 
@@ -205,7 +213,7 @@ def torch_state(rec: Recommender, out: Path) -> dict:
 
     f = rec.factors
     state = MatrixFactorization.from_factors(f).state_dict()  # through atomic_write_bytes: a full disk is one line
-    atomic_write_bytes(out / "state_dict.pt", lambda fh: torch.save(state, fh))  # (a red team: torch.save's own
+    atomic_write_bytes(out / STATE_DICT, lambda fh: torch.save(state, fh))  # (a red team: torch.save's own
     # RuntimeError 'unexpected pos' was an internal error)
     args = {"n_users": f.n_users, "n_movies": f.n_movies, "dim": int(f.user.shape[1]),
             "user_bias": f.user_bias is not None, "movie_bias": f.movie_bias is not None,
@@ -213,8 +221,8 @@ def torch_state(rec: Recommender, out: Path) -> dict:
     write_json(out / "model.json", {"class": "embedrec.model.mf.MatrixFactorization", "args": args,
                                     "explicit": f.explicit, "rating_scale": f.rating_scale,
                                     "rows": "user_ids.npy and movie_ids.npy give the raw id of each row"})
-    np.save(out / "user_ids.npy", _ids(rec.catalogue.user_ids), allow_pickle=False)
-    np.save(out / "movie_ids.npy", _ids(rec.catalogue.movie_ids), allow_pickle=False)
+    np.save(out / USER_IDS, _ids(rec.catalogue.user_ids), allow_pickle=False)
+    np.save(out / MOVIE_IDS, _ids(rec.catalogue.movie_ids), allow_pickle=False)
     return {"users": f.n_users, "movies": f.n_movies}
 
 

@@ -24,6 +24,7 @@ from embedrec.model.factors import Factors
 from embedrec.models_lookup import k_arg
 from embedrec.models_scores import ONE_PAIR
 from embedrec.results import Predictions, Recommendations, StreamAnswer  # noqa: F401 (api.py's public types)
+from embedrec.run_layout import CONFIG, METRICS
 from embedrec.serve.recommender import Recommender
 
 
@@ -83,7 +84,7 @@ class Model:
 
             from embedrec.config import config_from_dict
 
-            values = yaml.safe_load(self._run_file("config.yaml"))
+            values = yaml.safe_load(self._run_file(CONFIG))
             self._config = config_from_dict(values) if isinstance(values, dict) else None
         return getattr(self, "_config", None)
 
@@ -94,7 +95,7 @@ class Model:
         if getattr(self, "_metrics", None) is None and self.engine.run is not None:
             from embedrec.fsutil.files import loads_json
 
-            self._metrics = loads_json(self._run_file("metrics.json"))
+            self._metrics = loads_json(self._run_file(METRICS))
         return getattr(self, "_metrics", None)
 
     def _run_file(self, name: str) -> bytes:

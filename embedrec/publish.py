@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from embedrec.run_layout import CONFIG, METRICS
 from embedrec.trained import TrainedModel
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -69,7 +70,7 @@ def finished_run(cfg: Config) -> tuple[str, dict, str | None] | None:
         recorded = run.manifest.get("finished")
         if not isinstance(recorded, dict) or recorded != finished_key(cfg, run_dir) or not _dataset_sizes_hold(cfg):
             return None
-        metrics = loads_json(run.read_verified(run.path / "metrics.json") or b"null")
+        metrics = loads_json(run.read_verified(run.path / METRICS) or b"null")
     except (ArtifactError, OSError, ValueError):
         return None
     return (run.path.name, metrics, updates_said(run.manifest)) if isinstance(metrics, dict) else None
@@ -160,8 +161,8 @@ def _published_as(run_dir: Path, model: TrainedModel) -> tuple[str, dict] | None
 
     try:
         run = load_run(run_dir)
-        config = run.read_verified(run.path / "config.yaml")
-        metrics = loads_json(run.read_verified(run.path / "metrics.json") or b"null")
+        config = run.read_verified(run.path / CONFIG)
+        metrics = loads_json(run.read_verified(run.path / METRICS) or b"null")
     except (ArtifactError, ValueError):
         return None
     files = run.manifest.get("files") or {}

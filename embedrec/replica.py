@@ -30,6 +30,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from embedrec.data.layout import MANIFEST
 from embedrec.dist_data import Shard, rank_below
 from embedrec.dist_eval import Evaluator, baselines, sum_ranks
 from embedrec.dist_sync import RowAverage
@@ -52,7 +53,7 @@ def load(g: Group, path) -> Data:
     from embedrec.dist_data import read_manifest, read_row_groups, route_to_users
     from embedrec.distributed import bounds
 
-    path = Path(g.share(str((Path(path) / "manifest.json").resolve().parent)))  # one generation for all ranks
+    path = Path(g.share(str((Path(path) / MANIFEST).resolve().parent)))  # one generation for all ranks
     manifest = read_manifest(path, g, ("train", "valid", "test"))
     nu, nm = int(manifest["counts"]["users"]), int(manifest["counts"]["movies"])
     u_cuts = bounds(nu, g.world)

@@ -56,9 +56,12 @@ from embedrec.run_layout import (
     CANDIDATE_NAME,
     CATALOGUE,
     DIM_NAME,
+    MANIFEST,
     MODEL_FOLDER,
+    MOVIES_TABLE,
     REFIT,
     RUN_FORMAT,
+    USERS_TABLE,
     has_checkpoint,
     run_of,
     writer_note,
@@ -239,7 +242,7 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
     if run_dir.name == "current" and run_dir.is_symlink() and not (run_dir / "current").exists():
         run_dir = run_dir.parent  # RUN/current: the run it is the model of (a review: "no trained model" there)
     elif run_dir.name == "current" and run_dir.is_dir() and not os.path.lexists(run_dir / "current") and \
-            (run_dir / "manifest.json").is_file() and bare_model_folder(run_dir) is None:
+            (run_dir / MANIFEST).is_file() and bare_model_folder(run_dir) is None:
         run_dir = run_dir.parent  # RUN/current of a run copied with links followed (cp -rL): that run's model
     if run_dir.name.startswith(f"{ARTIFACTS}-") and not (run_dir / "current").exists() and \
             (run_dir.parent / "current").exists():  # a model's own folder (what TrainedModel.save returns)
@@ -341,17 +344,17 @@ def _opened(path: Path, hold, run_dir: Path, bare: bool = False) -> Run:
     own (bare_model_folder), ``run_dir`` itself."""
     link = run_dir / "current"
     fix = run_fix(run_dir)
-    manifest = read_json(path / "manifest.json", "run manifest", fix)
+    manifest = read_json(path / MANIFEST, "run manifest", fix)
     check_format(manifest, RUN_FORMAT, f"run '{path}'", fix)
     if "n_users" not in manifest and "counts" in manifest and "layout" in manifest:  # what ingest writes
         raise ArtifactError(f"'{link}' leads to '{path}', a prepared dataset (what embedrec ingest writes), not a "
                             f"trained model; {fix}")
-    check_seal(manifest, path / "manifest.json", "run manifest", fix, "run")
-    check_fields(manifest, RUN_FIELDS, path / "manifest.json", "run manifest", fix)
-    check_updates(manifest, path / "manifest.json", fix)  # (which users were added: trained_users)
+    check_seal(manifest, path / MANIFEST, "run manifest", fix, "run")
+    check_fields(manifest, RUN_FIELDS, path / MANIFEST, "run manifest", fix)
+    check_updates(manifest, path / MANIFEST, fix)  # (which users were added: trained_users)
     other_manifest(path, manifest, fix, bare)
     run = Run(path.resolve(), manifest, hold)
-    for name in ("users.parquet", "movies.parquet"):  # read by recommend straight from the path
+    for name in (USERS_TABLE, MOVIES_TABLE):  # read by recommend straight from the path
         if run.checksum(name):
             run.read_verified(run.path / name)
     return run

@@ -25,6 +25,7 @@ from embedrec.run_layout import (
     ARTIFACTS,
     CANDIDATE_NAME,
     DIM_NAME,
+    MANIFEST,
     MODEL_FOLDER,
     REFIT,
     TUNE_DIR,
@@ -64,7 +65,7 @@ def is_run_entry(p: Path) -> bool:
 def is_dataset_folder(folder: Path) -> bool:
     """Whether ``folder`` is a prepared dataset (what ingest writes): its ``current`` links to gen-*, or, copied
     with links followed (``cp -rL``), ``current`` is a folder beside DATASET/manifest.json, which a run never has."""
-    return versioned(folder) or (folder / "current").is_dir() and (folder / "manifest.json").is_file()
+    return versioned(folder) or (folder / "current").is_dir() and (folder / MANIFEST).is_file()
 
 
 def bare_model_folder(folder: Path) -> dict | None:
@@ -76,13 +77,13 @@ def bare_model_folder(folder: Path) -> dict | None:
 
     folder = Path(folder)
     if MODEL_FOLDER.fullmatch(folder.name) or os.path.lexists(folder / "current") or \
-            not (folder / "manifest.json").is_file():
+            not (folder / MANIFEST).is_file():
         return None
     if folder.name == "current" and any((folder.parent / n).exists() for n in (WRITER_LOCK, REFIT)) or \
             folder.name == "current" and any(MODEL_FOLDER.fullmatch(c.name) for c in folder.parent.glob(
                 f"{ARTIFACTS}-*")):  # RUN/current of a run copied with links followed: the run's model
         return None
-    m = probe_json(folder / "manifest.json")
+    m = probe_json(folder / MANIFEST)
     return m if isinstance(m, dict) and "n_users" in m and "embeddings_sha256" in m else None
 
 
@@ -111,7 +112,7 @@ def trained_beside(run_dir: Path) -> str:
     try:
         runs = [d for d in run_dir.parent.iterdir() if d != run_dir and (d / "current").is_dir()
                 and not is_dataset_folder(d)  # a prepared dataset has a current/ too
-                and "n_users" in (probe_json(d / "current" / "manifest.json") or {})]  # one that opens
+                and "n_users" in (probe_json(d / "current" / MANIFEST) or {})]  # one that opens
         published = {d: os.lstat(d / "current").st_mtime for d in runs}  # when its current model was published
     except OSError:
         return ""
@@ -249,7 +250,7 @@ def other_manifest(path: Path, manifest: dict, fix: str, bare: bool = False) -> 
     if all(isinstance(e, dict) and _size(path / n) == e.get("bytes") for n, e in sums.items()):
         return  # every file of the size it records: a model folder renamed, its checksums still checked as it opens
     theirs = Path(own["run"]) / own["name"] if own.get("run") else own["name"]
-    raise ArtifactError(f"'{path / 'manifest.json'}' is the manifest of another model, '{theirs}', copied here: "
+    raise ArtifactError(f"'{path / MANIFEST}' is the manifest of another model, '{theirs}', copied here: "
                         f"put back this folder's own manifest.json (from a copy of the run), or {fix}")
 
 

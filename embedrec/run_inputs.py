@@ -11,7 +11,7 @@ from pathlib import Path
 
 from embedrec.errors import EmbedrecError
 from embedrec.run import Run, load_run
-from embedrec.run_layout import run_of
+from embedrec.run_layout import CONFIG, MANIFEST, run_of
 from embedrec.run_updates import trained_users
 
 
@@ -20,7 +20,7 @@ def trained_on(run_dir: str | Path) -> Path | None:
     where the folder serves no model or its manifest does not say (ingest's hint: a run of the dataset's own)."""
     from embedrec.fsutil.files import probe_json
 
-    path = ((probe_json(Path(run_dir) / "current" / "manifest.json") or {}).get("dataset") or {}).get("path")
+    path = ((probe_json(Path(run_dir) / "current" / MANIFEST) or {}).get("dataset") or {}).get("path")
     return Path(path).resolve() if isinstance(path, str) and path else None
 
 
@@ -61,7 +61,7 @@ def run_eval_k(run) -> tuple[int, ...]:
 
     from embedrec.config import TrainConfig
 
-    raw = run.read_verified(run.path / "config.yaml")
+    raw = run.read_verified(run.path / CONFIG)
     try:
         ks = (yaml.safe_load(raw) or {}).get("train", {}).get("eval_k") if raw is not None else None
     except (yaml.YAMLError, AttributeError):
@@ -89,7 +89,7 @@ def sets_not_applied(run_dir, cfg) -> list[tuple[str, str, str]]:
 
     try:
         run = load_run(run_dir)
-        raw = run.read_verified(run.path / "config.yaml")
+        raw = run.read_verified(run.path / CONFIG)
         trained = yaml.safe_load(raw) if raw is not None else None
     except (EmbedrecError, yaml.YAMLError):
         return []

@@ -3,6 +3,13 @@ read, and answers what a run folder holds now (the files training leaves for ``-
 since a given time, a writer at work). Opening a model folder is run.py's; writing one, run_publish.py's (its
 files are written by artifacts.py, under the names given here).
 
+Each file and folder name below is a constant here, which the modules above import (tests/test_layers.py fails on
+one written out whole anywhere else), but the model folder's other arrays, named by their stem as ``Run.array``
+reads them (``seen_indptr`` for seen_indptr.npy), and ``current``, every generation folder's link
+(fsutil/generations.py). A name a lower layer reads first is defined there and imported here: the manifest's
+(fsutil/integrity.py, every sealed folder's), the checkpoints' and the refit folder's (fsutil/outputs.py, which
+tells an unfinished run by them).
+
 Layout::
 
     RUN/checkpoint.pt          training state for --resume (torch, loaded with weights_only=True)
@@ -19,10 +26,12 @@ Layout::
                                         reads cheaply (no pyarrow): integer ids as integers, string ids as
                                         fixed-width unicode; runs written before these files read the Parquet
         seen_indptr.npy seen_indices.npy  each user's train+valid movies (CSR), excluded from recommendations
-        movies_ip.faiss movies_cos.faiss  the indexes (see index.py)
+        movies_ip.faiss movies_cos.faiss  the indexes (see serve/index.py)
         metrics.json metrics.jsonl
+    RUN/checkpoint-dist.json RUN/checkpoint-dist-e<epoch>/   torchrun's sharded checkpoint (shard_checkpoint)
+    RUN/als-*/ RUN/als-dim-<d>/ RUN/refit/ RUN/refit/path-<i>/   the folders training makes (training.folders)
 
-numpy only: serving imports this. Nothing here imports torch.
+numpy and fsutil only: serving imports this. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -34,7 +43,20 @@ from pathlib import Path
 
 import numpy as np
 
+from embedrec.fsutil.integrity import MANIFEST  # noqa: F401 (every sealed folder's; a run's model folder's here)
+from embedrec.fsutil.outputs import CHECKPOINT, DIST_POINTER, REFIT  # noqa: F401 (fsutil's look for an unfinished run)
+
 RUN_FORMAT = 1
+# a model folder's files (artifacts.py writes them; its arrays are named ``<name>.npy`` by run.Run.array's names)
+CONFIG = "config.yaml"  # the run's resolved config
+METRICS = "metrics.json"  # what training measured (its ``selection``, ``held_out``, each split's metrics)
+STATE_DICT = "state_dict.pt"  # the torch model's state_dict
+USERS_TABLE, MOVIES_TABLE = "users.parquet", "movies.parquet"  # the id maps with titles, years, genres
+USER_IDS, MOVIE_IDS = "user_ids.npy", "movie_ids.npy"  # the same ids in the form serving reads (no pyarrow)
+# Factors' scoring arrays: the vectors and the biases (the biases where the model has them)
+FACTOR_FILES = USER_FACTORS, MOVIE_FACTORS, USER_BIAS, MOVIE_BIAS = (
+    "user_factors.npy", "movie_factors.npy", "user_bias.npy", "movie_bias.npy")
+IP_FILE, COS_FILE = "movies_ip.faiss", "movies_cos.faiss"  # the indexes (serve.index writes and reads them)
 # Dataset.rated_below_unknown (movies rated by users the dataset's cleaning left out) as arrays:
 # those users' ids (sorted), a CSR indptr over them, the movie rows; read by serving without pandas
 UNKNOWN_RATED = ("unknown_user_ids", "unknown_indptr", "unknown_movies")
@@ -76,17 +98,23 @@ TUNE_RESULTS = "tune.json"
 WRITER_LOCK = ".lock"  # a folder's writer lock (locks.exclusive_lock): a run's, a tune folder's
 CATALOGUE = "movies.json"  # titles, years, genres per movie row (with user_ids.npy, movie_ids.npy): what serving reads
 # what training keeps beside the published models (written by the training layer: loop, select, shard_checkpoint;
-# cleared by training.folders), named here with the rest of the run's layout
-CHECKPOINT = "checkpoint.pt"
-DIST_POINTER = "checkpoint-dist.json"  # torchrun: names the newest complete sharded checkpoint (shard_als)
-LOG = "metrics.jsonl"
+# cleared by training.folders), named here with the rest of the run's layout: CHECKPOINT, DIST_POINTER (torchrun:
+# names the newest complete sharded checkpoint, shard_als) and REFIT (the refit's folder) are fsutil.outputs', which
+# looks for an unfinished run by them below this layer, imported above
+LOG = "metrics.jsonl"  # the training log; a model folder keeps a copy under the same name
+# torchrun's sharded checkpoints beside DIST_POINTER (shard_checkpoint writes them): a folder DIST_CHECKPOINT plus the
+# epoch in five digits (checkpoint-dist-e00003; '.<that>.tmp' while written), each holding these .npy tables
+DIST_CHECKPOINT = "checkpoint-dist-e"
+DIST_FOLDER = re.compile(rf"{DIST_CHECKPOINT}[0-9]{{5}}|\.{DIST_CHECKPOINT}[0-9]{{5}}\.tmp")
+DIST_TABLES = ("user.npy", "movie.npy", "best_user.npy", "best_movie.npy")
 TENSORBOARD = "tensorboard"  # a fit's TensorBoard event folder, beside its log
 WARM = "warm-start.json"  # in a later candidate's folder: which model it started from (select.warm_key)
 # the folders training makes in a run: a selection's candidates (select.Selection.folder), another dimension's
 # selection (training.dims) and the refit's; a user's own als-backup/ or refit-old/ is none of them
 CANDIDATE_NAME = re.compile(r"als-(?:reg|recency|a0|count)-[0-9.e+-]+?(?:-(?:recency|a0|count)-[0-9.e+-]+?)*")
 DIM_NAME = re.compile(r"als-dim-[0-9]+")
-REFIT = "refit"
+STAGE = "path-"  # a refit's stages before its last, each in its own folder in REFIT's: refit/path-<i> (training.refit)
+STAGE_NAME = re.compile(rf"{STAGE}[0-9]+")
 
 
 def run_of(p: Path) -> Path:

@@ -25,7 +25,7 @@ from embedrec.fsutil.generations import current_link, publish_generation
 from embedrec.fsutil.integrity import file_entry, seal, stat_key
 from embedrec.fsutil.locks import locked_folder
 from embedrec.run_checks import check_run_folder, refuse_copied_current
-from embedrec.run_layout import ARTIFACTS
+from embedrec.run_layout import ARTIFACTS, COS_FILE, IP_FILE, MANIFEST, USER_IDS
 from embedrec.run_updates import trained_folder, trained_users, warn_updates_dropped
 
 KEEP = 2  # artifact folders kept besides any a live reader still holds
@@ -49,12 +49,10 @@ def run_lock(run_dir: str | Path, command: str = "embedrec train"):
 def _record_checksums(folder: Path) -> dict:
     """Add every file's SHA-256 and size to the folder's manifest (the FAISS files also under index.files);
     returns the manifest written."""
-    from embedrec.serve.index import COS_FILE, IP_FILE
-
-    manifest = read_json(folder / "manifest.json", "run manifest")
+    manifest = read_json(folder / MANIFEST, "run manifest")
     sums = {}
     for p in sorted(folder.iterdir()):
-        if p.is_file() and p.name != "manifest.json":
+        if p.is_file() and p.name != MANIFEST:
             large = os.path.getsize(p) > _fs.VERIFY_ON_OPEN_MAX  # opened without reading it whole: record the stat
             before = stat_key(p) if large else None        # that spares a rehash, if it held still while hashed
             sums[p.name] = file_entry(p)
@@ -66,7 +64,7 @@ def _record_checksums(folder: Path) -> dict:
     manifest["model_folder"] = {"name": name, "run": str(folder.resolve().parent)}
     if isinstance(manifest.get("index"), dict):
         manifest["index"] = {**manifest["index"], "files": {n: sums[n] for n in (IP_FILE, COS_FILE) if n in sums}}
-    write_json(folder / "manifest.json", seal(manifest))
+    write_json(folder / MANIFEST, seal(manifest))
     return manifest
 
 
@@ -128,7 +126,7 @@ def _added_users_held(run_dir: Path) -> dict[str, tuple[int, list[str], list[str
         trained = m.get("n_users")
         if isinstance(trained, int) and not isinstance(trained, bool):
             try:
-                ids = np.load(p / "user_ids.npy", mmap_mode="r", allow_pickle=False)
+                ids = np.load(p / USER_IDS, mmap_mode="r", allow_pickle=False)
                 shown = [str(i) for i in ids[trained_users(m):][:5]]
             except (OSError, ValueError, TypeError, KeyError):
                 pass
@@ -145,7 +143,7 @@ def _added_users_of(folder: Path) -> tuple[int, dict, list[str]] | None:
     from embedrec.run_updates import update_sources, updates_summary
 
     try:
-        m = read_json(folder / "manifest.json", "run manifest")
+        m = read_json(folder / MANIFEST, "run manifest")
     except (ArtifactError, OSError):
         return None
     n, sources = (updates_summary(m) or {}).get("users_added", 0), update_sources(m)
@@ -160,7 +158,7 @@ def _holds_added(folder: Path) -> bool:
     from embedrec.run_updates import updates_summary
 
     try:
-        return bool((updates_summary(read_json(folder / "manifest.json", "run manifest")) or {}).get("users_added"))
+        return bool((updates_summary(read_json(folder / MANIFEST, "run manifest")) or {}).get("users_added"))
     except (ArtifactError, OSError, AttributeError, TypeError, ValueError):
         return False
 
@@ -189,7 +187,7 @@ def _warn_shrunk(run_dir: Path, before: str, new: Path) -> None:
     new one (a train drops them by design, which :func:`warn_updates_dropped` says). Nothing where either manifest
     does not read."""
     try:
-        old_m, new_m = (read_json(f / "manifest.json", "run manifest") for f in (run_dir / before, new))
+        old_m, new_m = (read_json(f / MANIFEST, "run manifest") for f in (run_dir / before, new))
         counts = [(int(old_m[k]), int(new_m[k])) for k in ("n_users", "n_movies")]
         trained = trained_users(old_m)  # the users update-users added are not a dataset's: their loss is said apart
     except (ArtifactError, OSError, KeyError, TypeError, ValueError):

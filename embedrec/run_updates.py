@@ -16,7 +16,7 @@ from pathlib import Path
 
 from embedrec.errors import ArtifactError, marked
 from embedrec.fsutil.files import read_json
-from embedrec.run_layout import MODEL_FOLDER, UPDATES, run_of
+from embedrec.run_layout import MANIFEST, MODEL_FOLDER, UPDATES, run_of
 
 
 def updates_of(manifest: dict) -> list[dict]:
@@ -162,7 +162,7 @@ def updates_fix(p: Path) -> str:
     from embedrec.fsutil.files import probe_json
 
     folder = p if MODEL_FOLDER.fullmatch(p.name) else p / "current"
-    manifest = probe_json(folder / "manifest.json")
+    manifest = probe_json(folder / MANIFEST)
     if not isinstance(manifest, dict) or not updates_of(manifest):
         return ""
     run, base = run_of(p), trained_folder(manifest)
@@ -185,7 +185,7 @@ def warn_updates_dropped(run_dir: Path, before: str, new: Path) -> None:
     new model knows those ratings only where its dataset holds them (a review of the design: the updates were
     otherwise lost in silence). Nothing where either manifest does not read."""
     try:
-        old_m, new_m = (read_json(f / "manifest.json", "run manifest") for f in (run_dir / before, new))
+        old_m, new_m = (read_json(f / MANIFEST, "run manifest") for f in (run_dir / before, new))
     except (ArtifactError, OSError):
         return
     said, sources = updates_said(old_m), update_sources(old_m)

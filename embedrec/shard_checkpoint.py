@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from embedrec.run_layout import DIST_CHECKPOINT, DIST_TABLES
 from embedrec.training.checkpoints import CHECKPOINT, DIST_POINTER
 
 if TYPE_CHECKING:
@@ -27,7 +28,7 @@ class ShardCheckpoint:
     (one file per table, each row written once, by its owner); rank 0 then publishes it by renaming the folder
     and rewriting POINTER. Any number of ranks can resume from it (each reads its own rows)."""
 
-    NAMES = ("user", "movie", "best_user", "best_movie")
+    NAMES = tuple(n.removesuffix(".npy") for n in DIST_TABLES)  # the tables, as run_layout names their files
 
     def __init__(self, g: Group, folder, shard: Shard, fingerprint: str, config: dict):
         self.g, self.folder, self.shard = g, folder, shard
@@ -40,7 +41,7 @@ class ShardCheckpoint:
 
         from embedrec.fsutil.files import atomic_write_text
 
-        name = f"checkpoint-dist-e{state.epoch + 1:05d}"
+        name = f"{DIST_CHECKPOINT}{state.epoch + 1:05d}"
         tmp = self.folder / f".{name}.tmp"
         d = state.model.dim
         shapes = {"user": self.shard.n_users, "movie": self.shard.n_movies}
@@ -77,7 +78,7 @@ class ShardCheckpoint:
                     "history": state.history, "best": state.best, "best_epoch": state.best_epoch, "bad": state.bad,
                     "stopped": state.stop, "has_best": state.best_state is not None, "world": self.g.world}
             atomic_write_text(self.folder / POINTER, json.dumps(meta))
-            for old in self.folder.glob("checkpoint-dist-e*"):
+            for old in self.folder.glob(f"{DIST_CHECKPOINT}*"):
                 if old.name != name:
                     shutil.rmtree(old, ignore_errors=True)
 

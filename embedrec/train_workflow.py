@@ -112,10 +112,12 @@ def _warn_config(cfg: Config, manifest: dict, path, n_movies: int | None) -> Non
 def _warn_ingest_settings(ds: Dataset, cfg: Config) -> None:
     """:func:`_warn_config`, and one warning where the dataset dropped low ratings it now keeps apart (a note where
     it keeps them without their parts)."""
+    from embedrec.data.layout import table_file
+
     _warn_config(cfg, ds.manifest, ds.path, ds.n_movies)
     cleaning = ds.manifest.get("cleaning") or {}
     dropped = cleaning.get("below_min_rating_dropped") or 0
-    if dropped and "rated_below.parquet" not in (ds.manifest.get("files") or {}) and ds.rated_below is None:
+    if dropped and table_file("rated_below") not in (ds.manifest.get("files") or {}) and ds.rated_below is None:
         log.warning("dataset '%s' dropped %s ratings below data.min_rating before embedrec kept them apart, so its "
                     "lists may offer users movies they rated low; ingest it again (embedrec ingest --overwrite) to "
                     "exclude them", ds.path, f"{dropped:,}")

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from embedrec.argcheck import choice_arg, device_arg
 from embedrec.argcheck import flag as flag_arg
+from embedrec.data.layout import MANIFEST
 from embedrec.errors import TrainingError, UsageError, shorten
 from embedrec.model.factors import IMPLICIT_MOVIE, Factors
 from embedrec.models import Model
@@ -43,7 +44,7 @@ def dataset_manifest(cfg: Config) -> Path | None:
     (publish.finished_run)."""
     data = Path(cfg.data.prepared) if cfg.data.prepared else None
     return None if data is None else next(
-        (m for m in (data / "manifest.json", data / "current" / "manifest.json") if m.is_file()), None)
+        (m for m in (data / MANIFEST, data / "current" / MANIFEST) if m.is_file()), None)
 
 
 def finished_key(cfg: Config, run_dir: Path) -> dict:

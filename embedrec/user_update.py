@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec.errors import ArtifactError, DataError, NotFoundError, UsageError, shorten
+from embedrec.run_layout import CONFIG, MANIFEST, STATE_DICT, USER_IDS, USERS_TABLE
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from collections.abc import Iterable
@@ -197,12 +198,12 @@ def _recorded_data(run: Run) -> tuple[dict | None, str]:
         # the reading settings config.yaml may record was applied (a session-49 gap: one was read from there)
         return {}, f"dataset '{rec.get('name') or path}'"
     try:
-        raw = run.read_verified(run.path / "config.yaml")
+        raw = run.read_verified(run.path / CONFIG)
         recorded = (yaml.safe_load(raw) or {}).get("data") if raw is not None else None
     except (EmbedrecError, yaml.YAMLError, AttributeError) as e:  # said, not skipped (a red team: the error that
         # followed named the file's columns, never the damaged config.yaml)
         why = getattr(e, "raw", str(e)).split("\n")[0]  # its «CLI|library» marks resolved by the log's filter
-        log.warning(f"cannot read how the run's dataset was ingested from {run.path / 'config.yaml'} ({why}): reading "
+        log.warning(f"cannot read how the run's dataset was ingested from {run.path / CONFIG} ({why}): reading "
                     "the file with the command's settings")
         recorded = None
     return (recorded, "the run's dataset (its config.yaml)") if isinstance(recorded, dict) else (None, "")
@@ -853,15 +854,15 @@ def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, b
         written |= _write_user_ids(tmp, run, [a.id for a in added], n_users)
     # state_dict.pt (an als run trained on a GPU, torch's engine) holds the users' trained vectors, which no
     # reader serves from (export --to torch builds its module from the arrays): left out, not kept stale
-    carry_over(run, tmp, "its users cannot be updated", written=written, left_out=("state_dict.pt",))
+    carry_over(run, tmp, "its users cannot be updated", written=written, left_out=(STATE_DICT,))
     files = dict(run.manifest.get("files") or {})
     for name, a in arrays.items():
         np.save(tmp / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
         files[f"{name}.npy"] = sha256_array(a)
     history = run.manifest.get(UPDATES)
     manifest = {k: v for k, v in run.manifest.items() if k not in ("checksums", "model_folder")}
-    write_json(tmp / "manifest.json", {**manifest, "files": files, "n_users": n_users + len(added),
-                                       UPDATES: [*(history if isinstance(history, list) else []), record]})
+    write_json(tmp / MANIFEST, {**manifest, "files": files, "n_users": n_users + len(added),
+                                UPDATES: [*(history if isinstance(history, list) else []), record]})
 
 
 def given_pairs(plan: Plan) -> np.ndarray:
@@ -890,7 +891,7 @@ def _write_user_ids(tmp: Path, run: Run, ids: list, n_users: int) -> set[str]:
 
     table = run.parquet("users")
     if table.num_rows != n_users or "user_id" not in table.column_names:
-        raise ArtifactError(f"run artifact '{run.path / 'users.parquet'}' does not hold the run's {n_users:,} users; "
+        raise ArtifactError(f"run artifact '{run.path / USERS_TABLE}' does not hold the run's {n_users:,} users; "
                             "its users cannot be updated: «run 'embedrec verify', then train again|train again»")
     rows = np.arange(n_users, n_users + len(ids))
     new = {}
@@ -902,15 +903,15 @@ def _write_user_ids(tmp: Path, run: Run, ids: list, n_users: int) -> set[str]:
         else:
             new[f.name] = pa.nulls(len(ids), type=f.type)
     grown = pa.concat_tables([table, pa.table(new, schema=table.schema)])
-    write_parquet(grown, tmp / "users.parquet")
-    out = {"users.parquet"}
-    if run.checksum("user_ids.npy"):  # a run written before the file reads the Parquet file alone
+    write_parquet(grown, tmp / USERS_TABLE)
+    out = {USERS_TABLE}
+    if run.checksum(USER_IDS):  # a run written before the file reads the Parquet file alone
         got = catalogue_ids(grown.column("user_id").combine_chunks())
         if got is None:
             raise ArtifactError(f"the new user ids ({shorten(', '.join(map(str, ids[:3])), 60)}) are not of the "
                                 "run's id type; give ids as the run's are written")
-        np.save(tmp / "user_ids.npy", got, allow_pickle=False)
-        out.add("user_ids.npy")
+        np.save(tmp / USER_IDS, got, allow_pickle=False)
+        out.add(USER_IDS)
     return out
 
 

@@ -19,11 +19,15 @@ from embedrec.run_checks import RUN_FIELDS, bare_model_folder, checked_training_
 from embedrec.run_fixes import files_fix, run_fix
 from embedrec.run_layout import (
     ARTIFACTS,
+    FACTOR_FILES,
+    MANIFEST,
+    MOVIE_FACTORS,
     RUN_FORMAT,
     SOLVE_WEIGHTS,
     SOLVED_AS_NEW,
     UPDATE_PAIRS,
     UPDATED_USERS,
+    USER_FACTORS,
     USER_SCALE,
 )
 from embedrec.run_updates import check_updates, trained_users, updates_of, users_as_new
@@ -53,8 +57,8 @@ def verify_path(path: str | Path) -> dict:
         run = load_run(p)
         folder, manifest, what, fix = run.path, run.manifest, "run", run_fix(run.path)
         entries = manifest.get("checksums")
-    elif (p / "manifest.json").is_file() or os.path.lexists(p / "manifest.json"):  # read_json says what it is
-        manifest = read_json(p / "manifest.json", "manifest")
+    elif (p / MANIFEST).is_file() or os.path.lexists(p / MANIFEST):  # read_json says what it is
+        manifest = read_json(p / MANIFEST, "manifest")
         folder = p
         # the format first, as each reader checks it (a red team: verify said ok for a format "x" every command
         # refused); a run's manifest holds its users' count, a dataset's its counts
@@ -84,11 +88,11 @@ def verify_path(path: str | Path) -> dict:
         raise ArtifactError(f"'{p}' is neither a run (no 'current'), a prepared dataset (no manifest.json) nor an "
                             f"export folder (no {EXPORT_MARKER}); give a run directory, a dataset directory or an "
                             "export folder")
-    check_seal(manifest, folder / "manifest.json", f"{what} manifest", fix, what)
-    check_fields(manifest, RUN_FIELDS if what == "run" else FIELDS, folder / "manifest.json", f"{what} manifest", fix)
+    check_seal(manifest, folder / MANIFEST, f"{what} manifest", fix, what)
+    check_fields(manifest, RUN_FIELDS if what == "run" else FIELDS, folder / MANIFEST, f"{what} manifest", fix)
     if what == "run":  # the records the readers take on trust (load_run checks them too)
-        check_updates(manifest, folder / "manifest.json", fix)
-        checked_training_ratings(manifest.get("training_ratings"), str(folder / "manifest.json"))
+        check_updates(manifest, folder / MANIFEST, fix)
+        checked_training_ratings(manifest.get("training_ratings"), str(folder / MANIFEST))
     if not entries:
         raise ArtifactError(f"{what} '{folder}' records no checksums (written by an older embedrec); {fix} to add them")
     total = _check_listed(folder, entries, what, fix, index=manifest.get("index") if what == "run" else None)
@@ -96,7 +100,7 @@ def verify_path(path: str | Path) -> dict:
     # file was then served unchecked); a file of the user's put there is named too
     own = folder.name.startswith((f"{ARTIFACTS}-", "gen-")) or \
         what == "run" and bare_model_folder(folder) is not None  # (a cp -rL copy's top holds more)
-    unlisted = sorted(set(os.listdir(folder)) - set(entries) - {"manifest.json"}) if own else []
+    unlisted = sorted(set(os.listdir(folder)) - set(entries) - {MANIFEST}) if own else []
     if unlisted:
         raise ArtifactError(f"{what} folder '{folder}' holds '{unlisted[0]}'"
                             f"{f' and {len(unlisted) - 1} more' if len(unlisted) > 1 else ''}, which its manifest "
@@ -127,7 +131,6 @@ def _enterable(folder: Path, what: str) -> None:
         pass
 
 
-FACTOR_TABLES = ("user_factors.npy", "movie_factors.npy", "user_bias.npy", "movie_bias.npy")
 FINITE_BLOCK = 65_536  # rows checked at a time: no boolean copy of a 10M-row table (a review)
 
 
@@ -154,7 +157,7 @@ def _check_finite_tables(folder: Path, entries: dict, fix: str, manifest: dict |
     are the ``manifest``'s users and movies, as serving checks them (:func:`check_served_arrays`; a red team: a
     manifest's n_users edited and sealed again passed verify, which recommend then refused)."""
     shapes = {}
-    for name in FACTOR_TABLES:
+    for name in FACTOR_FILES:
         a = _load(folder, entries, name.removesuffix(".npy"), fix)
         if a is None:
             continue
@@ -162,7 +165,7 @@ def _check_finite_tables(folder: Path, entries: dict, fix: str, manifest: dict |
         if a.dtype.kind != "f" or not a.size or not a.ndim:
             continue
         check_finite_rows(folder, name, a, fix)
-    u, m = shapes.get("user_factors.npy"), shapes.get("movie_factors.npy")
+    u, m = shapes.get(USER_FACTORS), shapes.get(MOVIE_FACTORS)
     if manifest is None or u is None or m is None or not isinstance(manifest.get("n_users"), int):
         return
     if len(u) != 2 or len(m) != 2 or u[0] != manifest["n_users"] or m[0] != manifest.get("n_movies") or u[1] != m[1]:
@@ -424,7 +427,7 @@ def check_run_arrays(run, load, shapes: bool = True, finite: bool = True) -> Non
     biases = load("user_bias"), load("movie_bias")
     check_bias_tables(run, *biases, n_users, n_movies)
     if finite:
-        for name, table in zip(FACTOR_TABLES, (user, movie, *biases)):
+        for name, table in zip(FACTOR_FILES, (user, movie, *biases)):
             if table is not None and table.dtype.kind == "f" and table.ndim:
                 check_finite_rows(run.path, name, table, run_fix(run.path))
     ptr, idx = load("seen_indptr"), load("seen_indices")

@@ -43,6 +43,7 @@ from embedrec.data.layout import (
     FIX,
     GEN,
     LINKS,
+    MANIFEST,
     OPTIONAL,
     SPLITS,
     check_layout,
@@ -169,7 +170,7 @@ def write_dataset(tmp: Path, frames: dict[str, pd.DataFrame], users: pd.DataFram
     files = {f"{n}.parquet": file_entry(tmp / f"{n}.parquet") for n in (*FILES, *extra)}
     manifest["files"] = files
     manifest["fingerprint"] = fingerprint_of(files)
-    write_json(tmp / "manifest.json", seal(manifest))
+    write_json(tmp / MANIFEST, seal(manifest))
 
 
 def current_generation(folder) -> str | None:
@@ -188,7 +189,7 @@ def _flat_layout(root: Path) -> bool:
     The manifest a file, or a link to one: a folder of links to a dataset's files (`cp -s`, an `ln -s` a file)
     beside a user's own is given generations in place as a flat one is, its links replaced (a red team: it was
     replaced whole, the user's notes and folders with it)."""
-    return (root / "manifest.json").is_file() and not os.path.lexists(root / "current")
+    return (root / MANIFEST).is_file() and not os.path.lexists(root / "current")
 
 
 def refuse_changed_flat(root: Path, *hash_max: int) -> None:
@@ -224,7 +225,7 @@ def _flat_files(root: Path) -> list[str]:
     from embedrec.fsutil.files import probe_json
     from embedrec.fsutil.generations import listed_names
 
-    listed = listed_names(probe_json(root / "manifest.json"))
+    listed = listed_names(probe_json(root / MANIFEST))
     ours = set(LINKS) if listed is None else listed
     links = not os.path.lexists(root / "current")
     out = []
@@ -246,7 +247,7 @@ def _retire_flat(root: Path, names: list[str]) -> list[str]:
     from embedrec.fsutil.generations import swap_link
 
     retired = []
-    for name in sorted(names, key=lambda n: n == "manifest.json"):  # (a stable sort: FLAT's order, the manifest last)
+    for name in sorted(names, key=lambda n: n == MANIFEST):  # (a stable sort: FLAT's order, the manifest last)
         p = root / name
         if not os.path.lexists(p) or p.is_dir() and not p.is_symlink():
             continue
@@ -471,7 +472,7 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
 
     folder, hold, dfd, gone = _open_folder(path)
     try:
-        raw = _read_at(dfd, folder, "manifest.json", gone, limit=JSON_MAX, fix=dataset_fix(path))
+        raw = _read_at(dfd, folder, MANIFEST, gone, limit=JSON_MAX, fix=dataset_fix(path))
         manifest, fix = parse_manifest(raw, folder, path)
         recorded = manifest.get("files") or {}
         names = ["users", "movies", *splits, *(n for n in OPTIONAL if f"{n}.parquet" in recorded)] if recorded \

@@ -25,14 +25,22 @@ from pathlib import Path
 from embedrec.errors import ArtifactError, marked
 from embedrec.fsutil.files import loads_json, loop_error, probe_json
 from embedrec.fsutil.generations import current_link
-from embedrec.fsutil.integrity import file_entries
+from embedrec.fsutil.integrity import MANIFEST, file_entries
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "valid", "test")
 FILES = ("users", "movies", *SPLITS)
 OPTIONAL = ("rated_below", "rated_below_unknown")  # written when there is something to hold (Dataset.rated_below...)
 GEN = "gen"  # generation folders: DATASET/gen-<version>
-LINKS = ("manifest.json", *(f"{n}.parquet" for n in FILES))  # DATASET/<name> -> current/<name>
+
+
+def table_file(table: str) -> str:
+    """A dataset table's file in its folder, e.g. 'train.parquet' (FILES' and OPTIONAL's tables). The dataset's
+    names are this module's and data/dataset.py's (which writes them); its manifest's, MANIFEST, fsutil's."""
+    return f"{table}.parquet"
+
+
+LINKS = (MANIFEST, *(table_file(n) for n in FILES))  # DATASET/<name> -> current/<name>
 RUN_PREFIX = "artifacts-"  # run_layout.ARTIFACTS' model folders: a folder whose current names one is a run, not a dataset
 # what the readers of a dataset manifest take from it without a second look (integrity.check_fields: kind, required)
 FIELDS = {
@@ -59,7 +67,7 @@ def has_manifest(path) -> bool:
     :func:`check_layout` looks for first (and ``train --resume`` before saying what is missing). One behind a folder
     it may not enter counts as there: the read that follows says it cannot read it (a red team: Path.exists'
     PermissionError was said with a writer's advice, 'write to a folder you may write to')."""
-    return _there(Path(path) / "manifest.json") or _there(Path(path) / "current" / "manifest.json")
+    return _there(Path(path) / MANIFEST) or _there(Path(path) / "current" / MANIFEST)
 
 
 def _there(p: Path) -> bool:
@@ -81,7 +89,7 @@ def is_dataset(folder: Path) -> bool:
     """Whether ``folder`` is a prepared dataset embedrec wrote (its manifest, directly or under ``current``),
     so --overwrite may replace it."""
     folder = Path(folder)
-    for manifest in (folder / "manifest.json", folder / "current" / "manifest.json"):
+    for manifest in (folder / MANIFEST, folder / "current" / MANIFEST):
         m = probe_json(manifest)
         if isinstance(m, dict) and "format_version" in m and "embedrec_version" in m and "counts" in m:
             return True
@@ -102,13 +110,13 @@ def _lost_current(root: Path) -> tuple[str, str] | None:
     --overwrite refused the folder); None otherwise."""
     root = Path(root)
     cur = root / "current"
-    if cur.is_dir() and os.path.lexists(cur / "manifest.json"):  # (is_dir: False for a loop of links)
+    if cur.is_dir() and os.path.lexists(cur / MANIFEST):  # (is_dir: False for a loop of links)
         return None  # (an empty folder in its place is lost too: a red team; a link to a generation without its
         # manifest too: a review found it "no prepared dataset")
     with contextlib.suppress(OSError):
         gens = sorted((p for p in root.iterdir() if p.name.startswith(f"{GEN}-") and p.is_dir()), reverse=True)
         for gen in gens:
-            m = probe_json(gen / "manifest.json")
+            m = probe_json(gen / MANIFEST)
             if isinstance(m, dict) and "counts" in m and "layout" in m:
                 return gen.name, str(m.get("source") or "SOURCE")
     return None
@@ -159,7 +167,7 @@ def recorded_folder(path) -> Path | None:
     if not path:
         return None
     p = Path(path)
-    if (p.name == "current" or p.name.startswith(f"{GEN}-") and not (p / "manifest.json").exists()) \
+    if (p.name == "current" or p.name.startswith(f"{GEN}-") and not (p / MANIFEST).exists()) \
             and versioned(p.parent):
         return p.parent
     return p
@@ -213,7 +221,7 @@ def datasets_beside(path: Path, split_method: str | None = None) -> list[str]:
     ``split_method``, only those split that way (a first-hour review: `train -c configs/ml100k-implicit.yaml`,
     whose config splits by time, was pointed at the random split of data/prepared/ml-100k)."""
     try:
-        found = [d for d in path.parent.iterdir() if d.is_dir() and (d / "current" / "manifest.json").is_file()
+        found = [d for d in path.parent.iterdir() if d.is_dir() and (d / "current" / MANIFEST).is_file()
                  and not is_run(d)]  # a run has one too (a red team: a run suggested)
     except OSError:
         return []
@@ -224,7 +232,7 @@ def datasets_beside(path: Path, split_method: str | None = None) -> list[str]:
 
 def _split_method(folder: Path) -> str | None:
     try:
-        split = loads_json((folder / "current" / "manifest.json").read_text(encoding="utf-8")).get("split")
+        split = loads_json((folder / "current" / MANIFEST).read_text(encoding="utf-8")).get("split")
     except (OSError, ValueError, AttributeError):
         return None
     return split.get("method") if isinstance(split, dict) else None
@@ -248,7 +256,7 @@ def check_layout(path, split_method: str | None = None) -> Path:
     if lost is not None:
         raise lost
     if not has_manifest(path):
-        for manifest in (path / "current" / "manifest.json", path / "manifest.json"):  # a loop of links in its
+        for manifest in (path / "current" / MANIFEST, path / MANIFEST):  # a loop of links in its
             loop = loop_error(manifest, "prepared dataset file", dataset_fix(path))     # place: said as one (a review)
             if loop is not None:
                 raise loop
@@ -293,7 +301,7 @@ def parse_manifest(raw: bytes, folder: Path, path: Path) -> tuple[dict, str]:
     from embedrec.errors import first_line
     from embedrec.fsutil.integrity import check_fields, check_format, check_seal
 
-    where = Path(folder) / "manifest.json"
+    where = Path(folder) / MANIFEST
     fix = dataset_fix(path)
     try:
         manifest = loads_json(raw.decode("utf-8"))
@@ -311,7 +319,7 @@ def read_manifest(folder: Path, path: Path) -> tuple[dict, str]:
     JSON_MAX bytes), for a reader that opens the files one by one."""
     from embedrec.fsutil.files import JSON_MAX, missing_error, read_regular
 
-    where = Path(folder) / "manifest.json"
+    where = Path(folder) / MANIFEST
     try:
         raw = read_regular(where, "prepared dataset file", dataset_fix(path), limit=JSON_MAX)
     except FileNotFoundError:

@@ -16,7 +16,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from embedrec.fsutil.files import fsync_dir, fsync_tree, pid_alive, probe_json, rmtree
-from embedrec.fsutil.integrity import SEALED_WITH
+from embedrec.fsutil.integrity import MANIFEST, SEALED_WITH
 from embedrec.fsutil.locks import FolderHold, confirm_held, remove_unless_held
 
 
@@ -146,7 +146,7 @@ def _stale_link(p: Path, generation: re.Pattern) -> bool:
 
 def _written(folder: Path) -> int:
     """When ``folder`` (a generation) was written: its manifest's mtime, else its own; 0 when neither reads."""
-    for p in (folder / "manifest.json", folder):
+    for p in (folder / MANIFEST, folder):
         try:
             return p.stat().st_mtime_ns
         except OSError:
@@ -163,7 +163,7 @@ def listed_names(m) -> set[str] | None:
     listed = m.get(SEALED_WITH["run" if "n_users" in m else "dataset"])
     if not isinstance(listed, dict) or not listed:
         return None
-    return {str(n) for n in listed} | {"manifest.json"}
+    return {str(n) for n in listed} | {MANIFEST}
 
 
 # the names of the files embedrec writes in a run's or a dataset's generation (its arrays, indexes, tables, state
@@ -200,7 +200,7 @@ def changed_files(folder: Path, m=None, *hash_max: int) -> list[str]:
     (0: sizes alone). None where it lists none."""
     from embedrec.fsutil.integrity import as_recorded
 
-    m = probe_json(folder / "manifest.json") if m is None else m
+    m = probe_json(folder / MANIFEST) if m is None else m
     if listed_names(m) is None:
         return []
     entries = m[SEALED_WITH["run" if "n_users" in m else "dataset"]]
@@ -220,9 +220,9 @@ def not_ours(folder: Path) -> str | None:
     except OSError:
         return None  # gone already, or not ours to read: remove_unless_held does nothing to what it cannot open
     odd = not_files(folder, names)
-    if not names or names == ["manifest.json"] and not odd:  # nothing, or a manifest alone: nothing of a user's
+    if not names or names == [MANIFEST] and not odd:  # nothing, or a manifest alone: nothing of a user's
         return None
-    manifest = folder / "manifest.json"
+    manifest = folder / MANIFEST
     m = probe_json(manifest)
     listed = listed_names(m)
     if listed is not None:

@@ -15,6 +15,9 @@ from embedrec.errors import ArtifactError, shorten
 from embedrec.fsutil.files import json_safe, not_regular_error, read_error, read_regular
 
 CHUNK = 1 << 22
+# the file a sealed folder's checksums and seal are in: a run's model folder's, a prepared dataset's generation's
+# (named here, the lowest module that reads it; run_layout and data/layout.py name it for their folders)
+MANIFEST = "manifest.json"
 
 
 VERIFY_ON_OPEN_MAX = 64 << 20  # bytes: larger run files are not read into memory to be checked (check_file)
@@ -188,7 +191,7 @@ def read_checked(path: Path, entry: dict | None, what: str, fix: str, max_bytes:
     return data
 
 
-def checksum_folder(folder: str | Path, skip: tuple[str, ...] = ("manifest.json",)) -> dict[str, dict]:
+def checksum_folder(folder: str | Path, skip: tuple[str, ...] = (MANIFEST,)) -> dict[str, dict]:
     """{name: {sha256, bytes}} for every plain file directly in ``folder`` (sorted by name)."""
     folder = Path(folder)
     return {p.name: file_entry(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name not in skip}

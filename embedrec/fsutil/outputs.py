@@ -28,6 +28,7 @@ from embedrec.fsutil.files import (
     tempfile_module,
     umask,
 )
+from embedrec.fsutil.integrity import MANIFEST
 from embedrec.fsutil.locks import confirm_held, target_lock
 
 log = logging.getLogger("embedrec")
@@ -135,10 +136,10 @@ def refuse_inside_store(target: Path, beside_run: bool = False, fix: str = "writ
             kind = _embedrec_kind(d) if (d / "current").is_symlink() else None
             if beside_run and kind is not None and "run" in kind:
                 kind = None
-            if kind is None and _GENERATION.fullmatch(d.name) and (d / "manifest.json").is_file():
+            if kind is None and _GENERATION.fullmatch(d.name) and (d / MANIFEST).is_file():
                 kind = _embedrec_kind(d) or "embedrec's"
-            if kind is None and not d.is_symlink() and (d / "manifest.json").is_file() and \
-                    not os.path.lexists(d / "current") and _run_manifest(probe_json(d / "manifest.json")):
+            if kind is None and not d.is_symlink() and (d / MANIFEST).is_file() and \
+                    not os.path.lexists(d / "current") and _run_manifest(probe_json(d / MANIFEST)):
                 kind = "a model folder of an embedrec run"  # copied out of it (cp -rL runs/x/current m1): read-only
             if kind:
                 raise OutputRefused(f"{said} is inside '{d}', {kind}: a file written there would replace or "
@@ -406,7 +407,7 @@ def _run_manifest(m) -> bool:
 def _embedrec_kind(folder: Path) -> str | None:
     """'an embedrec run (embedrec train wrote it)' or 'a prepared dataset (embedrec ingest wrote it)' for such a
     folder, by its manifest; None otherwise."""
-    for manifest in (folder / "current" / "manifest.json", folder / "manifest.json"):
+    for manifest in (folder / "current" / MANIFEST, folder / MANIFEST):
         m = probe_json(manifest)
         if _run_manifest(m):
             return "an embedrec run (embedrec train wrote it)"
@@ -427,13 +428,15 @@ def _embedrec_kind(folder: Path) -> str | None:
 def _embedrec_kind_shallow(folder: Path) -> bool:
     """Whether ``folder`` is a run or a prepared dataset, by its manifest or a checkpoint (as _embedrec_kind)."""
     return any(isinstance(m := probe_json(p), dict) and ("n_users" in m or "counts" in m)
-               for p in (folder / "current" / "manifest.json", folder / "manifest.json")) or _has_checkpoint(folder)
+               for p in (folder / "current" / MANIFEST, folder / MANIFEST)) or _has_checkpoint(folder)
 
 
+# a run's checkpoint, torchrun's sharded checkpoint's index and the refit's folder: named here, below the run's layout
+# (run_layout imports them with the rest of its names), for the look below for an unfinished run
+CHECKPOINT, DIST_POINTER, REFIT = "checkpoint.pt", "checkpoint-dist.json", "refit"
 # where an unfinished run keeps its checkpoints: its top, its candidates' folders (als-reg-0.01/), the refit's, and
-# torchrun's sharded checkpoint's index (run.py and shard_checkpoint.py write them)
-CHECKPOINTS = ("checkpoint.pt", "als-*/checkpoint.pt", "refit/checkpoint.pt", "checkpoint-dist.json",
-               "als-*/checkpoint-dist.json", "refit/checkpoint-dist.json")
+# torchrun's sharded checkpoint's index (the training layer and shard_checkpoint.py write them)
+CHECKPOINTS = tuple(f"{folder}{name}" for name in (CHECKPOINT, DIST_POINTER) for folder in ("", "als-*/", f"{REFIT}/"))
 
 
 def _has_checkpoint(folder: Path) -> bool:

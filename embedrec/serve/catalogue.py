@@ -20,6 +20,7 @@ from embedrec.data.ids import IdMap, ids_from_arrow, is_integer_text
 from embedrec.errors import NotFoundError, UsageError, marked, set_hint, shorten
 from embedrec.run import Run
 from embedrec.run_fixes import run_fix
+from embedrec.run_layout import MOVIE_IDS, MOVIES_TABLE, USER_IDS, USERS_TABLE
 
 log = logging.getLogger("embedrec")
 # MovieLens moves a title's leading article to its end ("Godfather, The", "Boot, Das", "Enfer, L'")
@@ -66,8 +67,8 @@ class Catalogue:
     def from_run(cls, run: Run) -> Catalogue:
         out = cls._from_run(run)
         out._sources = {k: (f"run '{run.path}': {name}", run_fix(run.path)) for k, name in
-                        (("user", "user_ids.npy" if run.checksum("user_ids.npy") else "users.parquet"),
-                         ("movie", "movie_ids.npy" if run.checksum("movie_ids.npy") else "movies.parquet"))}
+                        (("user", USER_IDS if run.checksum(USER_IDS) else USERS_TABLE),
+                         ("movie", MOVIE_IDS if run.checksum(MOVIE_IDS) else MOVIES_TABLE))}
         return out
 
     @classmethod

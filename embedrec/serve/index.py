@@ -51,13 +51,13 @@ import numpy as np  # noqa: E402
 
 from embedrec.errors import ArtifactError, ConfigError, first_line  # noqa: E402
 from embedrec.fsutil.files import missing_error  # noqa: E402
+from embedrec.run_layout import COS_FILE, IP_FILE  # noqa: E402 (the run's names for the files written here)
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import IndexConfig
 
 log = logging.getLogger("embedrec")
 
-IP_FILE, COS_FILE = "movies_ip.faiss", "movies_cos.faiss"
 
 
 def augment_movies(movie_factors: np.ndarray, movie_bias: np.ndarray | None) -> np.ndarray:

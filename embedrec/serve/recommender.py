@@ -33,6 +33,7 @@ from embedrec.model.factors import (
 from embedrec.run import Run, load_run
 from embedrec.run_fixes import index_fix, run_fix
 from embedrec.run_layout import (
+    MANIFEST,
     SOLVE_WEIGHTS,
     SOLVED_AS_NEW,
     UNKNOWN_RATED,
@@ -178,7 +179,7 @@ class Recommender:
         self._as_new = None  # the dataset's users an update solved as new ones (solved_as_new): read at first use
         # how training took the ratings (the dataset's data.min_rating, train.als_rating_weight); a run written
         # before the manifest said so: every rating as a positive interaction
-        where = run.path / "manifest.json" if run is not None else "<in memory>"
+        where = run.path / MANIFEST if run is not None else "<in memory>"
         self.training_ratings = {"min_rating": None, "rating_weight": 0.0,
                                  **run_checks.checked_training_ratings(training_ratings, str(where))}
 

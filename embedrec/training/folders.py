@@ -19,8 +19,9 @@ import shlex
 from pathlib import Path
 
 from embedrec.errors import ArtifactError
-from embedrec.run_layout import CANDIDATE_NAME, REFIT
+from embedrec.run_layout import CANDIDATE_NAME, DIST_FOLDER, DIST_TABLES, REFIT
 from embedrec.run_layout import DIM_NAME as DIM_FOLDER
+from embedrec.run_layout import STAGE_NAME as PATH_STAGE
 from embedrec.training.checkpoints import CHECKPOINT, DIST_POINTER, LOG, TENSORBOARD, WARM
 
 log = logging.getLogger("embedrec")
@@ -28,16 +29,14 @@ log = logging.getLogger("embedrec")
 # the refit's folder in a run (its earlier stages in refit/path-<i>, refit.refit_folder), choose_dim's folders
 # (no other name is ever cleared) and the names Selection.folder gives (als-reg-0.01, als-recency-2,
 # als-reg-0.02-a0-0.1066: what a file must not hold before a fit; a user's als-notes.txt is not one, a review):
-# the run's layout, named in run_layout.py
-PATH_STAGE = re.compile(r"path-[0-9]+")
+# the run's layout, named in run_layout.py and imported above (its REFIT, STAGE_NAME, DIM_NAME, CANDIDATE_NAME)
+
 # what training writes in a dimension's folder and its candidates' (fit, loop, shard_als): checkpoints, the
 # torchrun pointer, the epoch log, the warm-start key, their temporaries (fsutil's '.<name>.XXXXXXXX');
-# TensorBoard's event files; torchrun's checkpoint folders and their tables
+# TensorBoard's event files; torchrun's checkpoint folders and their tables (run_layout's DIST_FOLDER, DIST_TABLES)
 _NAMES = "|".join(map(re.escape, (CHECKPOINT, DIST_POINTER, LOG, WARM)))
 TRAINING_FILE = re.compile(rf"({_NAMES})|\.({_NAMES})\.[a-z0-9_]{{8}}")
 EVENTS = re.compile(r"events\.out\.tfevents\..+")
-DIST_FOLDER = re.compile(r"checkpoint-dist-e[0-9]{5}|\.checkpoint-dist-e[0-9]{5}\.tmp")
-DIST_TABLES = ("user.npy", "movie.npy", "best_user.npy", "best_movie.npy")
 
 
 def clear_run_root(run_dir) -> None:

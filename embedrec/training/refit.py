@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedrec.run_layout import STAGE
 from embedrec.training.fit import FitResult, fit
 from embedrec.training.folders import REFIT, clear_stale_path
 
@@ -142,7 +143,7 @@ def refit_als(selected: FitResult, train_cfg, run_dir: Path, n_ratings: int, fit
 
 def refit_folder(run_dir: Path, i: int, n: int) -> Path:
     """Where stage ``i`` of ``n`` of a refit writes: ``refit``, and ``refit/path-<i>`` for the stages before."""
-    return Path(run_dir) / REFIT if i == n - 1 else Path(run_dir) / REFIT / f"path-{i}"
+    return Path(run_dir) / REFIT if i == n - 1 else Path(run_dir) / REFIT / f"{STAGE}{i}"
 
 
 def run_path(stages: list, state: dict, fit_stage) -> FitResult:
