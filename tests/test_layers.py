@@ -391,3 +391,51 @@ def test_architecture_md_has_an_entry_for_each_module_in_its_layer():
 def test_architecture_sections_are_read_as_written():
     text = "## Base\n\n### `errors.py`\n\nx\n\n### `data/ids.py`\n\n## Adapters\n\n### `cli/__init__.py`\n### `__init__.py`\n"
     assert architecture_sections(text) == {"base": {"errors", "data.ids"}, "adapters": {"cli", ""}}
+
+
+# ------------------------------------------------------------------------------------------ one owner of the names
+# ARCHITECTURE.md's "one owner for the run folder": run_layout.py names the run folder's files, data/layout.py (with
+# data/dataset.py, which writes them) the prepared dataset's; a name a lower layer reads first is that module's,
+# imported upward (fsutil/integrity.py: the manifest's; fsutil/outputs.py: the checkpoints' and the refit's folder)
+NAME_OWNERS = {"embedrec.run_layout", "embedrec.data.layout", "embedrec.data.dataset", "embedrec.fsutil.integrity",
+               "embedrec.fsutil.outputs"}
+FILE_NAME = r"[A-Za-z_][A-Za-z0-9_-]*\.(?:npy|json|jsonl|yaml|pt|parquet|faiss)"
+
+
+def folder_file_names() -> set[str]:
+    """The file names run_layout.py and data/layout.py give: each string of theirs (or in a tuple of theirs) that
+    is a file's name, and each dataset table's file."""
+    import re
+
+    from embedrec import run_layout
+    from embedrec.data import layout
+
+    names = {v for module in (run_layout, layout) for value in vars(module).values()
+             for v in (value if isinstance(value, tuple) else (value,)) if isinstance(v, str) and re.fullmatch(FILE_NAME, v)}
+    return names | {layout.table_file(t) for t in (*layout.FILES, *layout.OPTIONAL)}
+
+
+def named_files(source: str, names: set[str]) -> list[tuple[int, str]]:
+    """(line, name) for each string in ``source`` that is one of ``names`` whole (a path's part, a set's member, an
+    f-string's piece): a docstring or a message that mentions a name is none."""
+    return sorted((node.lineno, node.value) for node in ast.walk(ast.parse(source))
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in names)
+
+
+def test_only_the_layout_modules_write_a_run_or_dataset_file_name():
+    names = folder_file_names()
+    assert {"manifest.json", "config.yaml", "metrics.json", "user_ids.npy", "users.parquet", "state_dict.pt",
+            "movies_ip.faiss", "checkpoint.pt", "checkpoint-dist.json", "train.parquet", "rated_below.parquet"} <= names
+    found = [f"{path.relative_to(PKG.parent)}:{line}: {name!r}" for path in sorted(PKG.rglob("*.py"))
+             if _module_name(path) not in NAME_OWNERS
+             for line, name in named_files(path.read_text(encoding="utf-8"), names)]
+    assert not found, ("a run folder's or a dataset's file named outside run_layout.py and data/layout.py (import "
+                       "its constant):\n" + "\n".join(found))
+
+
+def test_a_file_name_written_out_is_found():
+    names = {"config.yaml", "manifest.json"}
+    code = ('"""Reads config.yaml."""\n'
+            'p = run / "config.yaml"\n'
+            'q = f"{run / \'manifest.json\'} is damaged (its config.yaml)"\n')
+    assert named_files(code, names) == [(2, "config.yaml"), (3, "manifest.json")]
