@@ -41,6 +41,7 @@ from embedrec.fsutil.outputs import (
     refuse_cwd,
     refuse_dangling,
     refuse_inside_store_through,
+    remove_made,
     through_missing,
 )
 
@@ -267,11 +268,7 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
         with target_lock(out, "embedrec ingest", fix):
             return _ingest(cfg, split_cfg, out, overwrite, progress, full_config, t0)
     except BaseException:  # a failed ingest leaves no empty data/prepared/ behind (the folders it made, if empty)
-        for p in made:
-            try:
-                p.rmdir()
-            except OSError:
-                break
+        remove_made(made)
         raise
     finally:  # the folders made and left, said as every output's are (a review: -o a/b/c made a/b without a word)
         if made and out.parent.is_dir():

@@ -235,8 +235,9 @@ def _make_parent(target: Path, fix: str) -> list[Path]:
 
 
 def remove_made(made: list[Path]) -> None:
-    """Remove the folders :func:`_make_parent` made (deepest first) where a write failed and they are still empty:
-    a refused or failed output leaves no folder behind (a typo'd path no chain of them)."""
+    """Remove the folders made for an output (deepest first: :func:`_make_parent`'s, ingest's) where its write
+    failed and they are still empty: a refused or failed output leaves no folder behind (a typo'd path no chain of
+    them)."""
     for p in made:
         try:
             p.rmdir()
