@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec.data.ids import is_integer_text, parse_id
+from embedrec.data.ids import is_integer_text, is_number_text, parse_id
 from embedrec.errors import NotFoundError, shorten
 from embedrec.serve.recommender import LOGGED_UNKNOWN
 from embedrec.serve.stream import batches
@@ -164,14 +164,6 @@ def _fields(line: str, sep: str, width: int) -> list[str]:
     return line.split("\t")
 
 
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _header(e, parts: list[str]) -> tuple[tuple[int, int], list[str]] | None:
     """((user field, movie field), the other columns' names) when the first line is a header, else None: it names
     its columns (both known column words), or neither of its first two fields is an id (a typo'd id such as '19x'
@@ -186,7 +178,7 @@ def _header(e, parts: list[str]) -> tuple[tuple[int, int], list[str]] | None:
     (m,), (mp,) = e.movie_rows([parts[1]])
     # not an id at all; an integer beyond the id type (99999999999999999999999) is an unknown id
     # (nor is a number: '196.0,242.0' alone was taken for a header and answered nothing; a red team)
-    u_word, m_word = (p is None and not is_integer_text(t) and not _is_number(t) for p, t in ((up, parts[0]),
+    u_word, m_word = (p is None and not is_integer_text(t) and not is_number_text(t) for p, t in ((up, parts[0]),
                                                                                             (mp, parts[1])))
     # a model with text ids: any word may be an id, so a first line neither of whose ids it knows, each a name of
     # letters ('customer,item,stars': a user's own column names, a review) or, on a side whose ids are numbers, not

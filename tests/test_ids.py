@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from embedrec.data.ids import IdMap, parse_id
+from embedrec.data.ids import IdMap, is_finite_number_text, is_number_text, parse_id
 from embedrec.errors import NotFoundError, UsageError
 
 
@@ -262,3 +262,14 @@ def test_an_id_held_twice_is_refused_by_any_lookup(ids):
     order = unique.check_unique()[0]
     assert order is None if ids[:3] == sorted(ids[:3]) else \
         order.tolist() == np.argsort(unique.ids, kind="stable").tolist()
+
+
+@pytest.mark.parametrize("text,number,finite", [
+    ("5", True, True), (" 4.5 ", True, True), ("1e3", True, True), ("-3", True, True), (7, True, True),
+    ("nan", True, False), ("NaN", True, False), ("inf", True, False), ("-Infinity", True, False),
+    ("x", False, False), ("", False, False), (" ", False, False), ("sku-0111", False, False),
+])
+def test_number_texts(text, number, finite):
+    """One pair of helpers for "is this field a number": any float() reads (a header's field that is data,
+    predict's first line), and a finite one (a --liked line's count: 'inf' there is a word)."""
+    assert is_number_text(text) is number and is_finite_number_text(text) is finite

@@ -291,7 +291,7 @@ TABLE_ORDER = ["sniff", "columns", "times", "parquet", "tables"]  # data/tables.
 
 def test_generic_table_modules_import_down_their_order_only():
     """data/tables.py's concerns (its docstring names them) import only those before them, wherever the import is
-    written: sniff first, columns and times side by side (both read sniff's _is_number), parquet over both, and
+    written: sniff first, columns and times side by side (neither imports the other), parquet over both, and
     tables, the flow, over all four; nothing but data/readers.py (which re-exports read_generic) imports tables."""
     deps = all_imports()
     rank = {f"embedrec.data.{m}": i for i, m in enumerate(TABLE_ORDER)}

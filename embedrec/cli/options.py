@@ -655,6 +655,7 @@ def _table_line(t: str, first: bool, path: str) -> str | None:
     decide which rows belong, which embedrec cannot know. A title with a comma ('Godfather, The') is one movie."""
     import shlex
 
+    from embedrec.data.ids import is_finite_number_text
     from embedrec.serve.stream import HEADER_MOVIE_WORDS
 
     if len(t) > 1 and t[0] == t[-1] == '"' and '"' not in t[1:-1].replace('""', ''):
@@ -669,17 +670,9 @@ def _table_line(t: str, first: bool, path: str) -> str | None:
                     "without its header)")
         if sep == "," and all(p.lstrip("+-").isdigit() for p in parts):  # '194,8': ids on one line (a review)
             return "holds several ids; give one movie id or title per line"
-        if sep == "\t" or _is_number(parts[-1]) and parts[0]:  # 'sku-0111,5': an id and its count (no title has a tab)
+        if sep == "\t" or is_finite_number_text(parts[-1]) and parts[0]:  # 'sku-0111,5': an id and its count (no title has a tab)
             return f"is a table's row ({len(parts)} fields, separated by {what}), not one movie; {fix})"
     return None
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return text.strip() != "" and text.strip().lower() not in ("nan", "inf", "-inf", "+inf", "infinity")
 
 
 def parse_liked(text: str, option: str = "--liked") -> list[str]:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from embedrec.data.ids import is_number_text
 from embedrec.data.parsing import WarnedNote, plain_name
-from embedrec.data.sniff import _is_number
 from embedrec.errors import UNSAFE_CHARS, DataError, marked, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -162,7 +162,7 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
     found = [str(c) for c in found]
     keys = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     missing = [(col, role, _close_column(col, found, wanted)) for col, role in wanted.items() if col not in found]
-    looks_like_data = any(_is_number(n) or re.match(r"\d{4}-\d\d-\d\d", n) for n in found)
+    looks_like_data = any(is_number_text(n) or re.match(r"\d{4}-\d\d-\d\d", n) for n in found)
     tail = "; if the file has no header line, read it with «--set data.header=false» (columns in the order " \
         "user, movie, rating, timestamp)" if looks_like_data else ""
     if len(missing) > 1:  # every missing column in one line, not one run each
@@ -281,7 +281,7 @@ def times_kind(values: pd.Series) -> str | None:
         text = text[text != ""]
         if not len(text):
             return None
-        if not text.map(_is_number).all():
+        if not text.map(is_number_text).all():
             if not text.map(lambda v: bool(_ISO_START.match(v))).all():
                 return None
             return "dates" if pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601").notna().all() \

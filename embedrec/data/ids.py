@@ -30,6 +30,27 @@ def is_integer_text(text) -> bool:
     return body.isascii() and body.isdigit()
 
 
+def is_number_text(text) -> bool:
+    """Whether ``text`` (or a number) reads as a number, as float() reads it: '5', ' 4.5 ', '1e3', and 'nan' and
+    'inf' too (a field that is a number of any kind: data, not a header's name; no id, not a word)."""
+    try:
+        float(str(text))
+    except ValueError:
+        return False
+    return True
+
+
+def is_finite_number_text(text) -> bool:
+    """Whether ``text`` reads as a finite number (:func:`is_number_text`, but not 'nan', 'inf' nor 'infinity' in
+    any case or sign): a count or a rating, where 'inf' is a word."""
+    import math
+
+    try:
+        return math.isfinite(float(str(text)))
+    except ValueError:
+        return False
+
+
 def not_an_id(x) -> str | None:
     """Why ``x``, given from Python, cannot be an id ('a flag', 'a missing value', 'a list', ...), or None when it
     can: one check for every entry that takes ids from Python (api's lists, recommend_stream's items)."""

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from embedrec.data.ids import is_number_text
 from embedrec.data.parsing import _refuse_repeated_names
 from embedrec.data.parsing import plain_name as _plain
 from embedrec.data.textfiles import (
@@ -74,7 +75,7 @@ def _header(src, sep: str, encoding: str, label: str) -> list[str]:
         raise _decode_error(label, e, encoding) from None
     except (pd.errors.ParserError, ValueError) as e:  # a header that pandas cannot tokenize (a lone '"')
         raise _parser_error(label, e, 1, src, sep, encoding) from None
-    if len(names) > 1 and all(_is_number(n) for n in names):  # pandas renames a repeated '1' to '1.1'
+    if len(names) > 1 and all(is_number_text(n) for n in names):  # pandas renames a repeated '1' to '1.1'
         line = _head(src, 4096).decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[:1] or [""]
         raise DataError(f"{label}:1: the first line ({shorten(line[0], 60)}) is data, not a header "
                         "naming the columns; add a header line (user_id, movie_id, rating, timestamp), or read the "
@@ -136,14 +137,6 @@ def _headerless_fields(src, sep: str, encoding: str, label: str, names: list[str
 # what a header line's fields are called (plain_name: 'userId' is 'userid'), beside the config's data.columns
 HEADER_WORDS = {"user", "userid", "uid", "movie", "movieid", "item", "itemid", "iid", "rating", "score", "stars",
                 "rate", "timestamp", "ts", "time", "datetime", "date", "eventtime", "ratedat", "createdat"}
-
-
-def _is_number(text) -> bool:
-    try:
-        float(str(text))
-    except ValueError:
-        return False
-    return True
 
 
 _MAGIC = ((b"PAR1", "a Parquet file", "name it with a .parquet extension, or set «--set data.format=parquet»"),

@@ -14,8 +14,8 @@ import logging
 import numpy as np
 import pandas as pd
 
+from embedrec.data.ids import is_number_text
 from embedrec.data.parsing import rows_lines
-from embedrec.data.sniff import _is_number
 from embedrec.data.textfiles import LIKE_IT_SHOWN, lines_like_it
 from embedrec.errors import DataError, shorten
 
@@ -38,7 +38,7 @@ def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> b
     # the first value given (data.missing=drop keeps a row whose time alone is empty: it says nothing of the kind)
     first = first.str.strip()
     first = first[first.notna() & (first != "")].head(1)
-    if first.empty or _is_number(first.iloc[0]):
+    if first.empty or is_number_text(first.iloc[0]):
         return False
     return not pd.isna(pd.to_datetime(first, utc=True, errors="coerce", format="ISO8601").iloc[0])
 
