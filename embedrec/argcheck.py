@@ -70,17 +70,25 @@ def list_arg(values, call: str) -> list:
         raise UsageError(f"{call}: expected a list, not {type(values).__name__}") from None
 
 
+def texts_arg(value) -> tuple[str, ...] | None:
+    """``value`` as a tuple of texts: one text ('Comedy') as one, an iterable of texts (['Comedy', 'Drama']) as
+    given; None where it is neither (not iterable, or an item that is no text: a 2-D array's rows, which met ``in``
+    as numpy's ambiguous truth value), for the caller's own message (``genres=``, ``splits=``)."""
+    if isinstance(value, str):
+        return (value,)
+    try:
+        out = tuple(value)
+    except TypeError:
+        return None
+    return out if all(isinstance(v, str) for v in out) else None
+
+
 def genres_arg(genres) -> tuple:
     """``genres=``: one genre name ('Comedy') or many (['Comedy', 'Drama'])."""
     if genres is None:
         return ()
-    if isinstance(genres, str):
-        return (genres,)
-    try:
-        out = tuple(genres)
-    except TypeError:
-        out = None
-    if out is None or not all(isinstance(g, str) for g in out):
+    out = texts_arg(genres)
+    if out is None:
         raise UsageError(f"genres={shorten(repr(genres), 40)}: give a genre name or a list of them, e.g. "
                          "genres='Comedy' or genres=['Comedy', 'Drama']")
     return out

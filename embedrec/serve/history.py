@@ -290,16 +290,14 @@ def _column(table, name: str, dtype, where: Path, fix: str) -> np.ndarray:
 def check_parts(splits) -> tuple[str, ...]:
     """``splits`` (None: all of PARTS) as a tuple of PARTS' names, each once in PARTS' order; UsageError naming one
     that is none of them."""
+    from embedrec.argcheck import texts_arg
+
     if splits is None:
         return PARTS
-    given = [splits] if isinstance(splits, str) else splits
-    try:
-        given = list(given)
-    except TypeError:
-        given = None
+    given = texts_arg(splits)
     # a name that is no text refused as such (a red team: a 2-D array's rows met `in` as numpy's 'truth value of
     # an array ... is ambiguous' ValueError)
-    if given is None or not all(isinstance(s, str) for s in given):
+    if given is None:
         raise UsageError(f"splits={shorten(repr(splits), 40)}: give split names, e.g. splits=['test'] or "
                          "('valid', 'test')")
     bad = [s for s in given if s not in PARTS]
