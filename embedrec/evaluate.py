@@ -265,14 +265,11 @@ def ranking_metrics(user_vecs, movie_vecs, movie_bias, train_csr, test_users, te
 def users_bar(desc: str | None, total: int):
     """A tqdm bar on stderr named ``desc`` over the ``total`` users a ranking pass scores, as export --topk-all's
     (a scale review: `evaluate` of 230,262 users ranked for 83 s with nothing on stderr); yields its update, or None
-    where ``desc`` is None (no bar: the caller's ``progress=False``)."""
-    if desc is None:
-        yield None
-        return
-    from tqdm import tqdm
+    where ``desc`` is None (no bar: the caller's ``progress=False``); a bar of :func:`embedrec.bars.counted`'s."""
+    from embedrec.bars import counted
 
-    with tqdm(total=total, desc=desc, unit="user") as bar:
-        yield bar.update
+    with counted(desc, total, "user") as tick:
+        yield tick
 
 
 def rating_metrics(pred: np.ndarray, true: np.ndarray) -> dict:

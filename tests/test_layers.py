@@ -198,7 +198,7 @@ def test_import_embedrec_and_open_stay_light(small_run):
 CLI_MODULES = ("app", "options", "config", "ingest", "train", "evaluate", "index", "verify", "recommend", "predict",
                "tune", "export", "crossval", "history", "update")
 LAYERS = [
-    ("base", {"errors", "argcheck", "device", "metrics", "threads", "worker_pool", "output", "model.losses", "data.synth", "data.ids", "data.levels", "training.tfevents"}),
+    ("base", {"errors", "argcheck", "bars", "device", "metrics", "threads", "worker_pool", "output", "model.losses", "data.synth", "data.ids", "data.levels", "training.tfevents"}),
     ("utilities", {"fsutil", "fsutil.files", "fsutil.integrity", "fsutil.locks", "fsutil.generations", "fsutil.outputs",
                    "config_values", "config_sections", "config_keys", "config_checks", "config", "config_ingest",
                    "sparse", "training.kernel", "beyond"}),
