@@ -556,21 +556,23 @@ def verify_files(path: str | Path | None = None, cfg: Config | None = None) -> d
     return verify_path(path)
 
 
-def rebuild_index(run_dir: str | Path | None = None, cfg: Config | None = None) -> dict:
+def rebuild_index(run_dir: str | Path | None = None, cfg: Config | None = None, *, progress: bool = False) -> dict:
     """``embedrec index rebuild``: build a trained run's FAISS indexes again from its embeddings with cfg.index's
     settings (e.g. ``cfg.updated({"index.kind": "hnsw"})``), published as a new model folder of the run (default
     cfg.run.dir); the other files are carried over, each checked first. Returns the index's manifest entry (kind,
-    settings, the measured recall). A Model opened before keeps answering from the folder it opened."""
+    settings, the measured recall). A Model opened before keeps answering from the folder it opened.
+    ``progress=True`` shows bars on stderr over the files carried over, the movies indexed and the bytes hashed."""
     from embedrec.artifacts import rebuild_index as rebuild
 
     if run_dir is not None:
         path_argument(run_dir, "run_dir", "rebuild_index", "er.rebuild_index(None, cfg) rebuilds cfg.run.dir")
+    progress = flag(progress, "progress", "rebuild_index")
     cfg = config_argument(cfg, "rebuild_index")
-    return rebuild(run_dir if run_dir is not None else cfg.run.dir, cfg.index)
+    return rebuild(run_dir if run_dir is not None else cfg.run.dir, cfg.index, progress)
 
 
 def update_users(run_dir: str | Path | None = None, ratings: str | Path | None = None, cfg: Config | None = None, *,
-                 strict: bool = False, new_users: bool = True) -> dict:
+                 strict: bool = False, new_users: bool = True, progress: bool = False) -> dict:
     """``embedrec update-users``: re-solve the users named in ``ratings`` (a ratings table's path, CSV, TSV or
     Parquet of user, movie, rating[, timestamp] rows, read as ingest reads one under cfg.data's reading settings,
     those the config does not give as the run's dataset was ingested: its columns' names, separator, header,
@@ -583,7 +585,8 @@ def update_users(run_dir: str | Path | None = None, ratings: str | Path | None =
     process or on ranks, records the weights it needs); a rating of an unknown movie is left out with a warning, or refused with
     ``strict=True``. Under the run's writer lock (``Busy`` while another writer holds it); a Model opened before
     keeps answering from the folder it opened. Returns the ``updates`` record the manifest gains (its
-    ``model_folder``: None where the file adds nothing, and nothing is published)."""
+    ``model_folder``: None where the file adds nothing, and nothing is published). ``progress=True`` shows bars on
+    stderr over the users solved, the files carried over and the bytes written and hashed."""
     from embedrec.config_ingest import chosen_keys
     from embedrec.user_update import AS_INGESTED
     from embedrec.user_update import update_users as update
@@ -592,8 +595,9 @@ def update_users(run_dir: str | Path | None = None, ratings: str | Path | None =
         path_argument(run_dir, "run_dir", "update_users", "er.update_users(None, 'since.csv', cfg) updates cfg.run.dir")
     strict = flag(strict, "strict", "update_users")
     new_users = flag(new_users, "new_users", "update_users")
+    progress = flag(progress, "progress", "update_users")
     cfg = config_argument(cfg, "update_users")
     if ratings is None:
         raise UsageError("update_users: give the ratings file: er.update_users(run_dir, 'since.csv')")
     return update(run_dir if run_dir is not None else cfg.run.dir, ratings, cfg.data, strict=strict,
-                  new_users=new_users, given=chosen_keys(cfg, AS_INGESTED))
+                  new_users=new_users, given=chosen_keys(cfg, AS_INGESTED), progress=progress)

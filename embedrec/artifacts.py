@@ -66,9 +66,10 @@ def serving_arrays(ds: Dataset) -> dict[str, np.ndarray]:
 
 
 def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | None, manifest_extra: dict, config_yaml: str,
-                   metrics: dict, index_cfg: IndexConfig, history: str | None) -> dict:
+                   metrics: dict, index_cfg: IndexConfig, history: str | None, progress: bool = False) -> dict:
     """Write every artifact of a trained model into ``tmp`` and return the manifest. ``history``: the epoch log
-    (metrics.jsonl's text), if any."""
+    (metrics.jsonl's text), if any. ``progress``: a bar over the bytes of the arrays written (and hashed), then the
+    index build's (serve.index.build_indexes)."""
     from embedrec.serve.index import build_indexes
 
     arrays = {
@@ -85,12 +86,7 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
     unknown = getattr(ds, "rated_below_unknown", None)
     if unknown is not None and len(unknown):  # never offered to those users by the popular fallback
         arrays.update(zip(UNKNOWN_RATED, unknown_arrays(unknown)))
-    checksums = {}
-    for name, a in arrays.items():
-        if a is None:
-            continue
-        np.save(tmp / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
-        checksums[f"{name}.npy"] = sha256_array(a)
+    checksums = save_arrays(tmp, arrays, "writing the model" if progress else None)
     if state_dict_bytes is not None:  # None: a numpy-only model (als.Tables), all in the factor arrays
         (tmp / STATE_DICT).write_bytes(state_dict_bytes)
     write_parquet(ds.users, tmp / USERS_TABLE)
@@ -101,7 +97,8 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
     if history:
         (tmp / LOG).write_text(history, encoding="utf-8")
     emb_hash = hashlib.sha256((checksums[MOVIE_FACTORS] + checksums.get(MOVIE_BIAS, "")).encode()).hexdigest()
-    index_meta = build_indexes(tmp, f, index_cfg, emb_hash, seen=(arrays["seen_indptr"], arrays["seen_indices"]))
+    index_meta = build_indexes(tmp, f, index_cfg, emb_hash, seen=(arrays["seen_indptr"], arrays["seen_indices"]),
+                               progress=progress)
     manifest = {
         "format_version": RUN_FORMAT,
         "embedrec_version": __version__,
@@ -124,6 +121,23 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
     }
     write_json(tmp / MANIFEST, manifest)
     return manifest
+
+
+def save_arrays(folder: Path, arrays: dict[str, np.ndarray | None], bar: str | None = None) -> dict[str, str]:
+    """Each array as ``folder/<name>.npy`` (None: none written); returns {file name: :func:`sha256_array` of it}, what
+    a manifest's ``files`` records. ``bar``: a bar of that name over the bytes written and hashed."""
+    from embedrec.bars import step
+
+    checksums = {}
+    with step(bar, sum(a.nbytes for a in arrays.values() if a is not None), "B", scale=True) as tick:
+        for name, a in arrays.items():
+            if a is None:
+                continue
+            np.save(folder / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
+            checksums[f"{name}.npy"] = sha256_array(a)
+            if tick is not None:
+                tick(a.nbytes)
+    return checksums
 
 
 def inputs_fingerprint(manifest: dict) -> str:
@@ -192,27 +206,29 @@ def writer_run(run_dir: Path) -> Path:
     return run_dir
 
 
-def rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
-    """Build the indexes again from a run's embeddings (e.g. with other index settings)."""
+def rebuild_index(run_dir: str | Path, index_cfg: IndexConfig, progress: bool = False) -> dict:
+    """Build the indexes again from a run's embeddings (e.g. with other index settings). ``progress``: bars over
+    the files carried over, the movies indexed and the bytes hashed."""
     run_dir = writer_run(Path(run_dir))
     with run_lock(run_dir, "embedrec index rebuild"):
-        return _rebuild_index(run_dir, index_cfg)
+        return _rebuild_index(run_dir, index_cfg, progress)
 
 
-def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig) -> dict:
+def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig, progress: bool = False) -> dict:
     run = load_run(run_dir)
     f = {"movie_factors": run.array("movie_factors"), "movie_bias": run.array("movie_bias"),
          "user_factors": run.array("user_factors")}
 
     def write(tmp: Path) -> None:
-        carry_over(run, tmp, "the index cannot be rebuilt over a damaged run", rebuilt=(".faiss",))
+        carry_over(run, tmp, "the index cannot be rebuilt over a damaged run", rebuilt=(".faiss",), progress=progress)
         from embedrec.serve.index import build_indexes
 
         meta = build_indexes(tmp, f, index_cfg, run.manifest["embeddings_sha256"],
-                             seen=(run.array("seen_indptr", mmap=True), run.array("seen_indices", mmap=True)))
+                             seen=(run.array("seen_indptr", mmap=True), run.array("seen_indices", mmap=True)),
+                             progress=progress)
         write_json(tmp / MANIFEST, {**run.manifest, "index": meta})
 
-    publish(run_dir, write, "embedrec index rebuild")
+    publish(run_dir, write, "embedrec index rebuild", progress)
     return load_run(run_dir).manifest["index"]
 
 
@@ -233,21 +249,27 @@ def check_listed(run: Run, why: str, rebuilt: tuple[str, ...] = ()) -> None:
 
 
 def carry_over(run: Run, tmp: Path, why: str, written: Collection[str] = (), rebuilt: tuple[str, ...] = (),
-               left_out: Collection[str] = ()) -> None:
+               left_out: Collection[str] = (), progress: bool = False) -> None:
     """Fill the new model folder ``tmp`` with every file of ``run``'s model folder that the new one keeps as it is:
     all but the manifest (the writer writes its own), the files it writes anew (``written``: names; ``rebuilt``:
     suffixes, the FAISS files of an index rebuild) and those it leaves out (``left_out``: names), each checked
     against the sealed manifest as it is copied (:func:`carry_file`), after a listed file that is missing is refused
     (:func:`check_listed`; ``why``: what cannot be done then), then the arrays checked as the readers check them
     (verify.check_run_arrays). The one loop of ``index rebuild`` and
-    ``update-users``, the writers that build a model folder from the one served."""
+    ``update-users``, the writers that build a model folder from the one served. ``progress``: a bar over the
+    bytes copied."""
+    from embedrec.bars import step
     from embedrec.verify import check_run_arrays
 
     check_listed(run, why, rebuilt)
     skip = {MANIFEST, *written, *left_out}
-    for p in sorted(run.path.iterdir()):
-        if p.name not in skip and not (rebuilt and p.name.endswith(rebuilt)):
+    carried = [p for p in sorted(run.path.iterdir()) if p.name not in skip and not (rebuilt and p.name.endswith(rebuilt))]
+    sizes = [p.stat().st_size if p.is_file() else 0 for p in carried] if progress else []
+    with step("carrying the model over" if progress else None, sum(sizes), "B", scale=True) as tick:
+        for i, p in enumerate(carried):
             carry_file(run, p, tmp / p.name)
+            if tick is not None:
+                tick(sizes[i])
     # the arrays as the readers and verify check them, all rows: a run re-sealed after an edit is not sealed again.
     # After the copies, which hashed each file carried, the arrays not in memory already are read memory-mapped,
     # once (a review: index rebuild read each in full for the check, then hashed it again as it copied it)

@@ -21,13 +21,15 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 log = logging.getLogger("embedrec")
 
 
-def publish_trained(model: TrainedModel, run_dir: Path, resume: bool, asked: Config | None = None) -> dict:
+def publish_trained(model: TrainedModel, run_dir: Path, resume: bool, asked: Config | None = None,
+                    progress: bool = False) -> dict:
     """Publish what ``train`` fitted, except a ``--resume`` of a finished run: its complete checkpoints rebuild
     the model ``run_dir`` already serves, which is then not published again (one process and the ranks alike).
     Returns the run's metrics: the model's, or that published model's as it recorded them (a first-hour review:
     each resume that did nothing reported a longer fit, the replay's seconds added). ``asked``: the config
     ``train`` was given (its ``auto`` values), whose ``trained.finished_key`` the manifest records, so that a later
-    resume of this finished run stops before it replays the fits (:func:`finished_run`)."""
+    resume of this finished run stops before it replays the fits (:func:`finished_run`). ``progress``: the
+    publish's bars (TrainedModel._publish)."""
     published = _published_as(run_dir, model) if resume else None
     if published is not None:
         name, metrics = published
@@ -35,7 +37,7 @@ def publish_trained(model: TrainedModel, run_dir: Path, resume: bool, asked: Con
                  "without --resume to train again, or raise train.epochs to continue (a fit that stopped early "
                  "stays stopped unless train.patience is raised too)", run_dir, name)
         return metrics
-    model._publish(Path(run_dir), asked)
+    model._publish(Path(run_dir), asked, progress)
     keep = model.config.train.keep_checkpoints
     if keep is not True:  # only the published model is needed to serve
         from embedrec.training.folders import clear_training, training_bytes

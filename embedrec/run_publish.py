@@ -46,18 +46,24 @@ def run_lock(run_dir: str | Path, command: str = "embedrec train"):
         yield
 
 
-def _record_checksums(folder: Path) -> dict:
+def _record_checksums(folder: Path, progress: bool = False) -> dict:
     """Add every file's SHA-256 and size to the folder's manifest (the FAISS files also under index.files);
-    returns the manifest written."""
+    returns the manifest written. ``progress``: a bar over the bytes hashed."""
+    from embedrec.bars import step
+
     manifest = read_json(folder / MANIFEST, "run manifest")
     sums = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.name != MANIFEST:
-            large = os.path.getsize(p) > _fs.VERIFY_ON_OPEN_MAX  # opened without reading it whole: record the stat
-            before = stat_key(p) if large else None        # that spares a rehash, if it held still while hashed
+    files = [p for p in sorted(folder.iterdir()) if p.is_file() and p.name != MANIFEST]
+    sizes = [os.path.getsize(p) for p in files]
+    with step("checksums" if progress else None, sum(sizes), "B", scale=True) as tick:
+        for p, size in zip(files, sizes):
+            large = size > _fs.VERIFY_ON_OPEN_MAX  # opened without reading it whole: record the stat
+            before = stat_key(p) if large else None  # that spares a rehash, if it held still while hashed
             sums[p.name] = file_entry(p)
             if large and stat_key(p) == before:
                 sums[p.name]["stat"] = before
+            if tick is not None:
+                tick(size)
     manifest["checksums"] = sums
     # the model folder it is sealed for, and its run: a manifest copied into another folder is named as such
     name = folder.name[1:-len(".tmp")] if folder.name.startswith(".") and folder.name.endswith(".tmp") else folder.name
@@ -68,18 +74,19 @@ def _record_checksums(folder: Path) -> dict:
     return manifest
 
 
-def publish(run_dir: str | Path, write, command: str = "embedrec train") -> Path:
+def publish(run_dir: str | Path, write, command: str = "embedrec train", progress: bool = False) -> Path:
     """Call ``write(tmp_folder)`` to fill a new artifacts folder, then make it ``current`` atomically (files
     and folders fsynced first); older folders are pruned, keeping the newest KEEP, the one ``current`` named
     before, the trained model an updated one is built on (:func:`trained_folder`: a red team's second update
-    pruned it, and the first record's ``before`` named a deleted folder) and any a reader holds."""
+    pruned it, and the first record's ``before`` named a deleted folder) and any a reader holds. ``progress``: a
+    bar over the bytes the manifest's checksums hash (the writer's own steps are its own)."""
     run_dir = Path(run_dir)
     refuse_copied_current(run_dir)
     kept: set[str] = set()
 
     def fill(tmp: Path) -> None:
         write(tmp)
-        base = trained_folder(_record_checksums(tmp))
+        base = trained_folder(_record_checksums(tmp, progress))
         if base:
             kept.add(base)
 

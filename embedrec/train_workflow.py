@@ -269,7 +269,8 @@ def _train_and_publish(cfg: Config, resume: bool, progress: bool) -> dict:
             return done[1]
         model = train_model(load_dataset(cfg.data.prepared, split_method=cfg.split.method), cfg, run_dir, resume=resume,
                             progress=progress)
-        return publish_trained(model, run_dir, resume, asked=cfg)  # a finished run's resume: the metrics it recorded
+        # (a finished run's resume: the metrics it recorded)
+        return publish_trained(model, run_dir, resume, asked=cfg, progress=progress)
 
 
 def log_train_notes(metrics: dict, cfg: Config, go_on) -> None:

@@ -154,10 +154,11 @@ class TrainedModel(Model):
         check_run_folder(run_dir)  # as train: new, empty, or a run (a review: a user's 'current' file was replaced)
         return self._publish(run_dir)
 
-    def _publish(self, run_dir: Path, asked: Config | None = None) -> Path:
+    def _publish(self, run_dir: Path, asked: Config | None = None, progress: bool = False) -> Path:
         """save() for the training paths, which checked the folder before they wrote their checkpoints in it;
         ``asked``: the config ``train`` was given, whose :func:`finished_key` the manifest records (else this
-        model's own: a run saved from Python has no checkpoint a resume would find)."""
+        model's own: a run saved from Python has no checkpoint a resume would find). ``progress``: bars over the
+        arrays written, the movies indexed and the bytes hashed (artifacts.save_artifacts, run_publish.publish)."""
         import json
 
         from embedrec.artifacts import save_artifacts
@@ -168,7 +169,8 @@ class TrainedModel(Model):
         extra = {**self._extra, "finished": finished_key(asked or self.config, Path(run_dir))}
         self._saved = publish(run_dir, lambda tmp: save_artifacts(tmp, self._f, self.dataset, self._state_bytes,
                                                                   extra, self.config_yaml(cfg), self.metrics,
-                                                                  cfg.index, log_text))
+                                                                  cfg.index, log_text, progress),
+                              progress=progress)
         return self._saved
 
     def config_yaml(self, cfg: Config | None = None) -> str:

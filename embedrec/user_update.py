@@ -63,14 +63,15 @@ AS_INGESTED = ("data.columns.user", "data.columns.movie", "data.columns.rating",
 
 
 def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False, new_users: bool = True,
-                 given: Iterable[str] | None = None) -> dict:
+                 given: Iterable[str] | None = None, progress: bool = False) -> dict:
     """Re-solve the users of ``ratings`` (a ratings table's path, or '-' for standard input, read as ingest reads
     one under ``data_cfg``'s reading settings, each of AS_INGESTED that ``given`` does not name as the run's
     dataset was ingested: :func:`as_ingested`) in the run at ``run_dir`` and publish the result as its new model
     folder under the run's writer lock (``Busy`` while another writer holds it). A rating of a movie the model does
     not know is left out with a warning (``strict``: refused); a user the run does not know is added to it
     (``new_users``; else the file is refused). Returns the ``updates`` record written, with ``model_folder`` (the new
-    folder; None where the file adds nothing, and nothing is published)."""
+    folder; None where the file adds nothing, and nothing is published). ``progress``: bars over the users solved,
+    the files carried over and the bytes written and hashed."""
     from embedrec.artifacts import writer_run
     from embedrec.data.parsing import missing_dropped_said
     from embedrec.run import load_run
@@ -95,7 +96,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
                         else "")
         _say_untimed(raw)
         pairs = _file_pairs(raw, engine, strict, new_users)
-        plan = _plan(engine, pairs)
+        plan = _plan(engine, pairs, progress)
         before = _updated_before(run)
         given_before = _given_before(run)
         in_all = None if before is None else int(np.union1d(before, plan.updated_rows(engine.P.shape[0])).size)
@@ -116,7 +117,8 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
                     f"every user named in {_shown(source)} is left out (above)")
             log.warning("nothing to update: %s; %s still serves %s", held, run_dir, run.path.name)
             return {**record, "model_folder": None}
-        folder = publish(run_dir, lambda tmp: _write(tmp, run, engine, plan, record, before, given_before), COMMAND)
+        folder = publish(run_dir, lambda tmp: _write(tmp, run, engine, plan, record, before, given_before, progress),
+                         COMMAND, progress)
     others = [f"{n:,} {what}" for n, what in (
         (plan.pairs_added - plan.pairs_solved - plan.kept_as_seen,
          "more seen but not in their solve (below data.min_rating, or of movies without training ratings)"),
@@ -664,14 +666,15 @@ class Plan:
                           np.arange(n_users, n_users + self.users_added, dtype=np.int64))
 
 
-def _plan(engine: Recommender, pairs: Pairs) -> Plan:
+def _plan(engine: Recommender, pairs: Pairs, progress: bool = False) -> Plan:
     """Each known user's re-solve (serve.update.als_resolve) over its trained pairs and its new ones: a movie it
     rated before (in training or an earlier update) keeps the weight it has; a rating below data.min_rating, or of a
     movie without training ratings, is seen but left out of the solve (weight 0), as training left such ratings
     out; the rest weigh as training weighs a rating at the latest place (serve.update.latest_weights), but a user of
     the dataset with nothing in its solve (no training rating: split.cold_start's) is solved as a new user told
     them (serve.update.new_user_weights; ``Plan.as_new``). A user with nothing new in its solve keeps its vector
-    bit for bit. Each new user's solve (:func:`_new_user`)."""
+    bit for bit. Each new user's solve (:func:`_new_user`). ``progress``: a bar over the users named."""
+    from embedrec.bars import step, ticking
     from embedrec.run_updates import trained_users
     from embedrec.serve.update import (
         als_resolve,
@@ -691,48 +694,49 @@ def _plan(engine: Recommender, pairs: Pairs) -> Plan:
     plan = Plan(np.zeros(0, np.int64), [], [], {}, {}, users_named=max(pairs.named, int(starts.size)),
                 unmatched=pairs.unmatched, given=pairs.given)
     changed = []
-    for a, b in zip(starts, ends):
-        row = int(users[a])
-        if row >= n_users:  # a user the run does not know (rows in the file's order: so are the ones added)
-            new_id = pairs.new_ids[row - n_users]
-            got = _new_user(engine, new_id, movies[a:b], values[a:b])
-            if got is None:
-                plan.left_out.append(new_id)
-            else:
-                plan.added.append(got)
-                plan.kept_as_seen += int(np.isnan(values[a:b]).sum())
-                plan.given_pairs.append((n_users + len(plan.added) - 1, movies[a:b], values[a:b], times[a:b]))
-            continue
-        seen = engine.seen(row).astype(np.int64)
-        m, v, t = movies[a:b], values[a:b], times[a:b]
-        new, solved = new_solve_pairs(engine, row, m, v, seen)
-        solved &= ~np.isnan(v)  # a pair of a row dropped for a missing value: seen, not solved on (_kept_as_seen)
-        plan.already += int((~new).sum())
-        m, v, t, solved = m[new], v[new], t[new], solved[new]
-        if not m.size:
-            continue
-        plan.given_pairs.append((row, m, v, t))
-        plan.kept_as_seen += int(np.isnan(v).sum())
-        w = np.zeros(m.size, np.float64)
-        if solved.any():
-            # a user of the dataset without a training rating (split.cold_start's; nothing in its solve yet) is a
-            # new user told these ratings: weighed as the fold-in weighs a new user's, and served as one (its row in
-            # run_layout.SOLVED_AS_NEW, the new users' prior in its lists), as the same ratings under a new id are
-            fresh = row < dataset_users and not trained_pairs(engine, row, seen)[0].size
-            weigh = new_user_weights if fresh else latest_weights
-            got = weigh(engine, dict(zip(m[solved].tolist(), v[solved].tolist())))
-            # as recorded (float32, run_layout.SOLVE_WEIGHTS), so that a later re-solve or explanation over the recorded
-            # weights is this solve's
-            w[solved] = np.array([got[x] for x in m[solved].tolist()], np.float32)
-            detail: dict = {}
-            p = als_resolve(engine, row, m[solved], w[solved], seen, detail)
-            _refuse_nonfinite(p, engine.users.raw(row))
-            plan.vectors[row], plan.divisors[row] = p, float(detail["divisor"])
-            if fresh:
-                plan.as_new.append(row)
-        changed.append(row)
-        plan.new_movies.append(m)
-        plan.new_weights.append(w)
+    with step("solving users" if progress else None, int(starts.size), "user") as tick:
+        for a, b in ticking(zip(starts, ends), tick):
+            row = int(users[a])
+            if row >= n_users:  # a user the run does not know (rows in the file's order: so are the ones added)
+                new_id = pairs.new_ids[row - n_users]
+                got = _new_user(engine, new_id, movies[a:b], values[a:b])
+                if got is None:
+                    plan.left_out.append(new_id)
+                else:
+                    plan.added.append(got)
+                    plan.kept_as_seen += int(np.isnan(values[a:b]).sum())
+                    plan.given_pairs.append((n_users + len(plan.added) - 1, movies[a:b], values[a:b], times[a:b]))
+                continue
+            seen = engine.seen(row).astype(np.int64)
+            m, v, t = movies[a:b], values[a:b], times[a:b]
+            new, solved = new_solve_pairs(engine, row, m, v, seen)
+            solved &= ~np.isnan(v)  # a pair of a row dropped for a missing value: seen, not solved on (_kept_as_seen)
+            plan.already += int((~new).sum())
+            m, v, t, solved = m[new], v[new], t[new], solved[new]
+            if not m.size:
+                continue
+            plan.given_pairs.append((row, m, v, t))
+            plan.kept_as_seen += int(np.isnan(v).sum())
+            w = np.zeros(m.size, np.float64)
+            if solved.any():
+                # a user of the dataset without a training rating (split.cold_start's; nothing in its solve yet) is a
+                # new user told these ratings: weighed as the fold-in weighs a new user's, and served as one (its row in
+                # run_layout.SOLVED_AS_NEW, the new users' prior in its lists), as the same ratings under a new id are
+                fresh = row < dataset_users and not trained_pairs(engine, row, seen)[0].size
+                weigh = new_user_weights if fresh else latest_weights
+                got = weigh(engine, dict(zip(m[solved].tolist(), v[solved].tolist())))
+                # as recorded (float32, run_layout.SOLVE_WEIGHTS), so that a later re-solve or explanation over the recorded
+                # weights is this solve's
+                w[solved] = np.array([got[x] for x in m[solved].tolist()], np.float32)
+                detail: dict = {}
+                p = als_resolve(engine, row, m[solved], w[solved], seen, detail)
+                _refuse_nonfinite(p, engine.users.raw(row))
+                plan.vectors[row], plan.divisors[row] = p, float(detail["divisor"])
+                if fresh:
+                    plan.as_new.append(row)
+            changed.append(row)
+            plan.new_movies.append(m)
+            plan.new_weights.append(w)
     plan.users = np.array(changed, np.int64)
     return plan
 
@@ -805,12 +809,13 @@ def appended_seen(ptr: np.ndarray, idx: np.ndarray, weights: np.ndarray, movies:
 
 
 def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, before: np.ndarray | None,
-           given_before: np.ndarray | None) -> None:
+           given_before: np.ndarray | None, progress: bool = False) -> None:
     """The new model folder: the changed arrays written (and the users' ids where the update adds users), every
     other listed file carried over checked, the manifest with the arrays' new hashes, n_users and the ``updates``
     record (run_publish.publish seals it). ``given_before``: the earlier updates' pairs as their files gave them
-    (:func:`_given_before`), which this update's follow."""
-    from embedrec.artifacts import carry_over
+    (:func:`_given_before`), which this update's follow. ``progress``: bars over the files carried over and the
+    arrays written."""
+    from embedrec.artifacts import carry_over, save_arrays
     from embedrec.fsutil.files import write_json
     from embedrec.run_layout import (
         SOLVE_WEIGHTS,
@@ -820,7 +825,6 @@ def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, b
         UPDATES,
         USER_SCALE,
     )
-    from embedrec.run_publish import sha256_array
 
     weights, scale = engine.solve_arrays()
     n_users = int(engine.P.shape[0])
@@ -854,11 +858,8 @@ def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, b
         written |= _write_user_ids(tmp, run, [a.id for a in added], n_users)
     # state_dict.pt (an als run trained on a GPU, torch's engine) holds the users' trained vectors, which no
     # reader serves from (export --to torch builds its module from the arrays): left out, not kept stale
-    carry_over(run, tmp, "its users cannot be updated", written=written, left_out=(STATE_DICT,))
-    files = dict(run.manifest.get("files") or {})
-    for name, a in arrays.items():
-        np.save(tmp / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
-        files[f"{name}.npy"] = sha256_array(a)
+    carry_over(run, tmp, "its users cannot be updated", written=written, left_out=(STATE_DICT,), progress=progress)
+    files = {**(run.manifest.get("files") or {}), **save_arrays(tmp, arrays, "writing the update" if progress else None)}
     history = run.manifest.get(UPDATES)
     manifest = {k: v for k, v in run.manifest.items() if k not in ("checksums", "model_folder")}
     write_json(tmp / MANIFEST, {**manifest, "files": files, "n_users": n_users + len(added),

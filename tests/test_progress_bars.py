@@ -4,9 +4,110 @@ word, 17 s of als_trend's valid rankings before its first line). Where bars are 
 terminal with a width, no -q) each step has one on stderr, cleared when it ends; stdout is the same with or without
 them, and -q draws none."""
 
-import numpy as np
+import json
+import sys
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+from embedrec.cli import app
 from embedrec.serve import index as I
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_reliability import invoke  # noqa: E402  (the CLI through CliRunner)
+
+PUBLISH = ("writing the model", "hnsw index, top-K", "hnsw index, similar movies",
+           "hnsw index, recall@10 check (searches): ", "checksums")
+TRAIN = ()  # (train's choices on valid: none yet)
+
+
+def bars_on(monkeypatch, *commands) -> None:
+    """Bars on for ``commands`` (cli modules) as on a terminal: -q still turns them off (cli.app.progress_enabled's
+    first test)."""
+    for command in commands:
+        monkeypatch.setattr(command, "progress_enabled", lambda: not app._State.quiet)
+
+
+@pytest.fixture(scope="module")
+def als_runs(tmp_path_factory, synth_dir):
+    """The synthetic set ingested, and an als run trained on it with an HNSW index, as the CLI trains one with bars
+    (stderr kept) and without (stdout kept): {"sets", "run", "shown", "plain"}."""
+    from embedrec.cli import train as command
+
+    tmp = tmp_path_factory.mktemp("bars")
+    common = ["--set", f"data.prepared={tmp / 'ds'}", "--set", "model.dim=8", "--set", "train.als_dims=[]",
+              "--set", "index.kind=hnsw", "--set", "train.threads=1"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
+        assert invoke("ingest", synth_dir[0], *common).exit_code == 0
+        plain = invoke("train", *common, "--set", f"run.dir={tmp / 'plain'}")
+        bars_on(mp, command)
+        shown = invoke("train", *common, "--set", f"run.dir={tmp / 'run'}")
+        quiet = invoke("train", *common, "--set", f"run.dir={tmp / 'quiet'}", "-q")
+    assert plain.exit_code == shown.exit_code == quiet.exit_code == 0, shown.stderr
+    return {"sets": common, "run": tmp / "run", "shown": shown, "plain": plain, "quiet": quiet}
+
+
+def test_train_shows_a_bar_over_each_long_step(als_runs):
+    shown, plain, quiet = als_runs["shown"], als_runs["plain"], als_runs["quiet"]
+    assert shown.stdout == plain.stdout == quiet.stdout
+    for desc in PUBLISH + TRAIN:
+        assert desc in shown.stderr, (desc, shown.stderr)
+        assert desc not in plain.stderr and desc not in quiet.stderr, desc  # off: not a terminal, or -q
+    assert "movie/s" in shown.stderr and "B/s" in shown.stderr  # counts of movies indexed and bytes written
+    assert "hnsw index, top-K:   0%| " in shown.stderr and "| 0/200 [" in shown.stderr  # (the catalogue's movies)
+
+
+def test_index_rebuild_shows_bars_and_a_line_for_the_k_means(als_runs, monkeypatch, tmp_path):
+    import shutil
+
+    from embedrec.cli import index as command
+
+    run = tmp_path / "run"
+    shutil.copytree(als_runs["run"], run, symlinks=True)
+    args = ("index", "rebuild", *als_runs["sets"], "--run", run, "--set", "index.kind=ivf")
+    plain = invoke(*args)
+    bars_on(monkeypatch, command)
+    shown = invoke(*args)
+    quiet = invoke(*args, "-q")
+    assert plain.exit_code == shown.exit_code == quiet.exit_code == 0, shown.stderr
+    for desc in ("carrying the model over", "ivf index, top-K: k-means of its 5 lists over 200 movies",
+                 "ivf index, similar movies", "ivf index, recall@10 check (searches): ", "checksums"):
+        assert desc in shown.stderr and desc not in plain.stderr and desc not in quiet.stderr, (desc, shown.stderr)
+
+    def settled(out: str) -> dict:  # (the build's own timings apart)
+        return {k: v for k, v in json.loads(out).items() if "seconds" not in k}
+
+    assert settled(shown.stdout) == settled(plain.stdout) == settled(quiet.stdout)
+
+
+def test_update_users_shows_bars_over_the_users_solved_and_the_files_written(als_runs, monkeypatch, tmp_path):
+    import shutil
+
+    from embedrec.cli import update as command
+
+    ratings = tmp_path / "since.csv"
+    ratings.write_text("userId,movieId,rating,timestamp\n" + "".join(
+        f"{u},{m},4.5,2000000000\n" for u in (1, 2, 3, 9001, 9002) for m in (5, 17, 33)))
+    outs = {}
+    for name, on, extra in (("plain", False, ()), ("shown", True, ()), ("quiet", True, ("-q",))):
+        run = tmp_path / name
+        shutil.copytree(als_runs["run"], run, symlinks=True)
+        if on:
+            bars_on(monkeypatch, command)
+        r = invoke("update-users", "--ratings", ratings, "--run", run, *als_runs["sets"], *extra)
+        assert r.exit_code == 0, r.stderr
+        outs[name] = r
+    for desc in ("solving users", "carrying the model over", "writing the update", "checksums"):
+        assert desc in outs["shown"].stderr, (desc, outs["shown"].stderr)
+        assert desc not in outs["plain"].stderr and desc not in outs["quiet"].stderr, desc
+    assert "solving users:   0%| " in outs["shown"].stderr and "| 0/5 [" in outs["shown"].stderr  # five named
+
+    def settled(out: str) -> dict:  # (when, and the new folder's name, apart)
+        return {k: v for k, v in json.loads(out).items() if k not in ("at", "model_folder", "ratings", "before")}
+
+    assert settled(outs["shown"].stdout) == settled(outs["plain"].stdout) == settled(outs["quiet"].stdout)
 
 
 def test_an_hnsw_graph_counted_as_it_is_added_is_the_graph_one_call_adds(monkeypatch):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from embedrec.cli.app import CONTEXT, Group, common, main
+from embedrec.cli.app import CONTEXT, Group, common, main, progress_enabled
 from embedrec.cli.options import RUN
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -36,5 +36,5 @@ def index_rebuild(cfg: Config, run_dir):
     """
     from embedrec.api import rebuild_index
 
-    meta = rebuild_index(run_dir or None, cfg)
+    meta = rebuild_index(run_dir or None, cfg, progress=progress_enabled())
     click.echo(json.dumps(meta, indent=2))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from embedrec.cli.app import CONTEXT, common, main
+from embedrec.cli.app import CONTEXT, common, main, progress_enabled
 from embedrec.cli.options import RUN, PathParam
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -53,7 +53,8 @@ def update_users(cfg: Config, ratings, run_dir, strict, no_new_users):
     from embedrec.api import update_users as update
 
     _warn_unapplied(cfg)
-    record = update(run_dir or None, ratings, cfg, strict=strict, new_users=not no_new_users)
+    record = update(run_dir or None, ratings, cfg, strict=strict, new_users=not no_new_users,
+                    progress=progress_enabled())
     click.echo(json.dumps(record, indent=2))
 
 
