@@ -19,7 +19,8 @@ from test_reliability import invoke  # noqa: E402  (the CLI through CliRunner)
 
 PUBLISH = ("writing the model", "hnsw index, top-K", "hnsw index, similar movies",
            "hnsw index, recall@10 check (searches): ", "checksums")
-TRAIN = ()  # (train's choices on valid: none yet)
+TRAIN = ("re-solving the selected model's 300 users with its movies fixed", "als_trend (valid rankings): ",
+         "als_newuser_prior: lists scored")
 
 
 def bars_on(monkeypatch, *commands) -> None:

@@ -120,7 +120,7 @@ def clears_margin(valid: list, alone: list) -> bool:
 
 
 def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int,
-           counts: np.ndarray | None = None) -> tuple[list[float], dict] | None:
+           counts: np.ndarray | None = None, bar: str | None = None) -> tuple[list[float], dict] | None:
     """(the weight for each n of TOLD, {"users": [users scored at each n], "valid": [the chosen weight's mean
     NDCG@10 at each n], "alone": [the fold-in alone's]}) on ``ds``'s train and valid splits, for the selected
     als model ``f`` (train.factors' dict, recent popularity added where the run adds it) whose user solve is
@@ -128,7 +128,9 @@ def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int,
     validation user that has a training rating. A table with a weight above 0 that does not clear
     :data:`MARGIN` gives every weight 0 (its "valid" the fold-in alone's), the table in the dict's
     "below_margin": {"weights", "valid"}. ``counts``: each movie's training ratings (default ``ds``'s; torchrun's
-    rank 0 gives every rank's, its own users being a part of them)."""
+    rank 0 gives every rank's, its own users being a part of them). ``bar``: a bar of that name over the users'
+    lists scored (each user once for each n it is told)."""
+    from embedrec import bars
     from embedrec.metrics import ndcg_at_k
     from embedrec.serve.foldin import trend_scaled
 
@@ -171,46 +173,50 @@ def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int,
     by_user = tr.movie[mine_tr][np.lexsort(keys)]  # each user's movies in turn, oldest first where timed
     starts = np.concatenate([[0], np.cumsum(np.bincount(pos[tr.user[mine_tr]], minlength=users.size))])
     means_by_n, scored = [], []
-    for n in TOLD:
-        idx = np.flatnonzero((np.diff(starts) >= n) & (n_truth > 0))
-        if idx.size < MIN_USERS:
-            means_by_n.append(None)
+    told_by = {n: np.flatnonzero((np.diff(starts) >= n) & (n_truth > 0)) for n in TOLD}  # who is told n movies
+    with bars.step(bar, sum(i.size for i in told_by.values() if i.size >= MIN_USERS), "list") as tick:
+        for n in TOLD:
+            idx = told_by[n]
+            if idx.size < MIN_USERS:
+                means_by_n.append(None)
+                scored.append(int(idx.size))
+                continue
+            told = np.stack([by_user[starts[i]:starts[i] + n] if timed and j % 2 else  # its first n, or n at random
+                             rng.choice(by_user[starts[i]:starts[i + 1]], n, replace=False) for j, i in enumerate(idx)])
+            P = trend_scaled(liked_vectors(eig, solve, told, liked_weight), Q, solve, G, mean, n)[0]
+            values = np.zeros((idx.size, len(WEIGHTS)))
+            step = max(1, (1 << 22) // M)
+            for s0 in range(0, idx.size, step):
+                part = idx[s0:s0 + step]
+                S = P[s0:s0 + part.size].astype(Q.dtype) @ Q.T + bm
+                St = S[:, trained]
+                Z = (S - St.mean(axis=1, keepdims=True)) / np.maximum(St.std(axis=1, keepdims=True), 1e-12)
+                Z[:, ~trained] = -np.inf
+                sizes = starts[part + 1] - starts[part]  # what the user rated is never listed
+                rated = np.concatenate([by_user[starts[i]:starts[i + 1]] for i in part])
+                Z[np.repeat(np.arange(part.size), sizes), rated] = -np.inf
+                if M <= 2 * CANDIDATES:  # a small catalogue: every movie a candidate
+                    cand = np.broadcast_to(np.arange(M), Z.shape)
+                    zc = Z.copy()
+                else:
+                    top = np.argpartition(-Z, CANDIDATES, axis=1)[:, :CANDIDATES]
+                    top_pop = np.argpartition(-np.where(np.isfinite(Z), zp, -np.inf), CANDIDATES, axis=1)[:, :CANDIDATES]
+                    cand = np.sort(np.hstack([top, top_pop]), axis=1)
+                    zc = np.take_along_axis(Z, cand, axis=1)
+                    zc[:, 1:][cand[:, 1:] == cand[:, :-1]] = -np.inf  # a movie in both lists: once
+                hit = np.isin(part[:, None] * M + cand, truth_keys)
+                zpc = zp[cand]
+                for k, w in enumerate(WEIGHTS):
+                    sc = zc + w * zpc
+                    best = np.argpartition(-sc, K - 1, axis=1)[:, :K]
+                    best = np.take_along_axis(best, np.argsort(-np.take_along_axis(sc, best, axis=1), axis=1,
+                                                               kind="stable"), axis=1)
+                    values[s0:s0 + part.size, k] = ndcg_at_k(np.take_along_axis(hit, best, axis=1).astype(np.float64),
+                                                             n_truth[part], K)
+                if tick is not None:
+                    tick(part.size)
+            means_by_n.append(values.mean(axis=0))
             scored.append(int(idx.size))
-            continue
-        told = np.stack([by_user[starts[i]:starts[i] + n] if timed and j % 2 else  # its first n, or n at random
-                         rng.choice(by_user[starts[i]:starts[i + 1]], n, replace=False) for j, i in enumerate(idx)])
-        P = trend_scaled(liked_vectors(eig, solve, told, liked_weight), Q, solve, G, mean, n)[0]
-        values = np.zeros((idx.size, len(WEIGHTS)))
-        step = max(1, (1 << 22) // M)
-        for s0 in range(0, idx.size, step):
-            part = idx[s0:s0 + step]
-            S = P[s0:s0 + part.size].astype(Q.dtype) @ Q.T + bm
-            St = S[:, trained]
-            Z = (S - St.mean(axis=1, keepdims=True)) / np.maximum(St.std(axis=1, keepdims=True), 1e-12)
-            Z[:, ~trained] = -np.inf
-            sizes = starts[part + 1] - starts[part]  # what the user rated is never listed
-            rated = np.concatenate([by_user[starts[i]:starts[i + 1]] for i in part])
-            Z[np.repeat(np.arange(part.size), sizes), rated] = -np.inf
-            if M <= 2 * CANDIDATES:  # a small catalogue: every movie a candidate
-                cand = np.broadcast_to(np.arange(M), Z.shape)
-                zc = Z.copy()
-            else:
-                top = np.argpartition(-Z, CANDIDATES, axis=1)[:, :CANDIDATES]
-                top_pop = np.argpartition(-np.where(np.isfinite(Z), zp, -np.inf), CANDIDATES, axis=1)[:, :CANDIDATES]
-                cand = np.sort(np.hstack([top, top_pop]), axis=1)
-                zc = np.take_along_axis(Z, cand, axis=1)
-                zc[:, 1:][cand[:, 1:] == cand[:, :-1]] = -np.inf  # a movie in both lists: once
-            hit = np.isin(part[:, None] * M + cand, truth_keys)
-            zpc = zp[cand]
-            for k, w in enumerate(WEIGHTS):
-                sc = zc + w * zpc
-                best = np.argpartition(-sc, K - 1, axis=1)[:, :K]
-                best = np.take_along_axis(best, np.argsort(-np.take_along_axis(sc, best, axis=1), axis=1,
-                                                           kind="stable"), axis=1)
-                values[s0:s0 + part.size, k] = ndcg_at_k(np.take_along_axis(hit, best, axis=1).astype(np.float64),
-                                                         n_truth[part], K)
-        means_by_n.append(values.mean(axis=0))
-        scored.append(int(idx.size))
     weighed_n = len(weighed(TOLD))  # the n past LAST_WEIGHED: weight 0 (the table stays non-increasing)
     chosen = monotone_best(means_by_n[:weighed_n]) + [0.0] * (len(TOLD) - weighed_n)
     pick = [None if m is None else m[WEIGHTS.index(w)] for m, w in zip(means_by_n, chosen)]

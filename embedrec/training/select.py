@@ -280,17 +280,19 @@ class OneProcess:
 
 
 def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dict, apply: bool,
-                           scales: tuple | None = None) -> float:
+                           scales: tuple | None = None, progress: bool = False) -> float:
     """``train.als_user_unobserved: auto``: the selected model's users re-solved with the unobserved weight a0
     times each of ``scales`` (default als.USER_SCALES; (1.0,) where auto does not choose) against its movies, on
     a copy, the best on valid kept (1 on a tie) and its valid score given to ``best``; with ``apply`` (no refit
     follows: this model is served) ``best``'s users re-solved at it. A few CG steps per user and one validation
     each: cheap beside the fit. 1 is re-solved too: an epoch solves the movies last, so the fitted users lag them.
-    In one process (:func:`choose_user_unobserved_on`)."""
-    return choose_user_unobserved_on(OneProcess(ds, model_cfg, train_cfg, reuse), best, apply, scales)
+    In one process (:func:`choose_user_unobserved_on`). ``progress``: a line as it starts (one solve over every
+    user, with nothing to count while it runs: a scale review saw 5 s of it at 200K users without a word)."""
+    return choose_user_unobserved_on(OneProcess(ds, model_cfg, train_cfg, reuse), best, apply, scales, progress)
 
 
-def choose_user_unobserved_on(on, best: FitResult, apply: bool, scales: tuple | None = None) -> float:
+def choose_user_unobserved_on(on, best: FitResult, apply: bool, scales: tuple | None = None,
+                              progress: bool = False) -> float:
     """:func:`choose_user_unobserved` where ``on`` (:class:`OneProcess`, or ``shard_als.OnRanks``: a collective
     there) runs it: the one algorithm of both paths."""
     from embedrec.training.als import USER_SCALES
@@ -300,6 +302,10 @@ def choose_user_unobserved_on(on, best: FitResult, apply: bool, scales: tuple | 
         return scales[0]
     model = on.copy(best.model)
     runner = on.runner(model)
+    if progress:
+        log.info("re-solving the selected model's %s users with its movies fixed (the unobserved weight %s: "
+                 "train.als_user_unobserved)%s", f"{on.data.n_users:,}", ", ".join(f"x{s:g}" for s in scales),
+                 ", each scored on valid" if on.has_valid else "")
     chosen = scales[0]
     if on.has_valid:
         on_valid = on.scorer(best.metric, on.dim)
@@ -402,7 +408,8 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
     if tcfg.als_user_unobserved == "auto":  # settled on valid; the refit (or, without one, this model) applies it
         # (chosen only behind an exact index: else 1, its users re-solved all the same)
         scale = choose_user_unobserved(ds, cfg.model, tcfg, best, reuse, apply=not refit,
-                                       scales=None if exact_index(cfg.index, ds.n_movies) else (1.0,))
+                                       scales=None if exact_index(cfg.index, ds.n_movies) else (1.0,),
+                                       progress=progress)
         tcfg = dataclasses.replace(tcfg, als_user_unobserved=scale)
     return best, dataclasses.replace(cfg, train=tcfg)
 
@@ -540,8 +547,8 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
         auto_a0=auto_unobserved(len(ds.splits["train"]), ds.n_users, ds.n_movies))
     # added to the factors (the refit fits without it), on the users as served: re-solved at the chosen
     # als_user_unobserved already where no refit follows or the scale was a number (every fit ends so)
-    cfg = choose_trend(ds, cfg, selected, reuse, resolved=not refit or not user_scale_auto)
-    cfg = choose_newuser_prior(ds, cfg, selected)
+    cfg = choose_trend(ds, cfg, selected, reuse, resolved=not refit or not user_scale_auto, progress=progress)
+    cfg = choose_newuser_prior(ds, cfg, selected, progress)
     if refit:
         merged, result = refit_train_valid(full, cfg, selected, Path(work_dir), progress)
     else:
@@ -577,11 +584,12 @@ def say_left_out_on_ranks(g, valid, kept) -> None:
                  leader=g.leader, none_too=True)
 
 
-def choose_newuser_prior(ds, cfg, selected):
+def choose_newuser_prior(ds, cfg, selected, progress: bool = False):
     """cfg with train.als_newuser_prior as weights (training.newuser_prior.choose, on the selected als model's
     movies and the recent popularity chosen) where it is auto and the dataset has valid rows (its choice in
     ``selected.newuser_prior``); else as given, auto as 0 (off: said) where nothing is to choose it on, or where
-    the table chosen does not beat the fold-in alone by newuser_prior.MARGIN (said with its gain)."""
+    the table chosen does not beat the fold-in alone by newuser_prior.MARGIN (said with its gain). ``progress``: a
+    bar over the validation users' lists scored."""
     from embedrec.training import newuser_prior, trend
     from embedrec.training.als import user_solve
     from embedrec.training.fit import with_vectors
@@ -598,7 +606,8 @@ def choose_newuser_prior(ds, cfg, selected):
     solve = user_solve(cfg.train, len(tr), ds.n_users, ds.n_movies, trend.has_times(ds))
     threads = choose_threads(len(tr), f["movie_factors"].shape[1], cfg.train.threads)
     with blas_threads(threads):
-        got = newuser_prior.choose(ds, f, solve, liked_weight(ds.manifest, cfg.train, solve), cfg.train.seed)
+        got = newuser_prior.choose(ds, f, solve, liked_weight(ds.manifest, cfg.train, solve), cfg.train.seed,
+                                   bar="als_newuser_prior: lists scored" if progress else None)
     return newuser_prior_chosen(cfg, selected, got)
 
 
@@ -664,7 +673,7 @@ def newuser_prior_chosen(cfg, selected, got):
     return cfg.updated({"train.als_newuser_prior": weights})
 
 
-def choose_trend(ds, cfg, selected, reuse: dict, resolved: bool):
+def choose_trend(ds, cfg, selected, reuse: dict, resolved: bool, progress: bool = False):
     """cfg with train.als_trend (and its window and activity) as numbers: chosen on valid (training.trend.choose)
     on the selected als model where any is auto and the dataset has valid rows; else auto's off value (0), the
     default window (1 without timestamps) and activity 0. ``resolved``: the selected model's users are re-solved at the chosen
@@ -672,21 +681,22 @@ def choose_trend(ds, cfg, selected, reuse: dict, resolved: bool):
     the users the served model has (a review: it was made on the fit's own). Users without a trained vector
     (split.cold_start's) are left out of the choice: their scores would be the term alone, while serving answers
     them as unknown. The chosen term's valid score becomes the selection's. In one process
-    (:func:`choose_trend_on`)."""
+    (:func:`choose_trend_on`). ``progress``: a count of the valid rankings scored."""
     from embedrec.training.fit import with_vectors
 
     if resolve_loss(cfg.model, cfg.features.active) != "als":
         return cfg
     ds = with_vectors(ds)  # (fit_and_refit's view already; a direct caller's dataset too)
-    return choose_trend_on(OneProcess(ds, cfg.model, cfg.train, reuse), cfg, selected, resolved)
+    return choose_trend_on(OneProcess(ds, cfg.model, cfg.train, reuse), cfg, selected, resolved, progress)
 
 
-def choose_trend_on(on, cfg, selected, resolved: bool):
+def choose_trend_on(on, cfg, selected, resolved: bool, progress: bool = False):
     """:func:`choose_trend` where ``on`` (:class:`OneProcess`, or ``shard_als.OnRanks``: a collective there, the
     windows' z and the paired test's sums over every rank) runs it, at ``cfg.train``: the one algorithm of both
     paths."""
     import copy
 
+    from embedrec.bars import counting, step
     from embedrec.training import trend
 
     tcfg = cfg.train
@@ -697,16 +707,20 @@ def choose_trend_on(on, cfg, selected, resolved: bool):
     if not resolved and tcfg.als_user_unobserved != "auto":  # the chosen scale's re-solve, on a copy
         model = copy.copy(selected)
         model.model = copy.deepcopy(selected.model)
-        choose_user_unobserved_on(on, model, apply=True, scales=(float(tcfg.als_user_unobserved),))
+        choose_user_unobserved_on(on, model, apply=True, scales=(float(tcfg.als_user_unobserved),),
+                                  progress=progress)
     f = on.factors(model.model, model.unrated)
     dim = f["movie_factors"].shape[1]
     on_valid = on.scorer(selected.metric, dim)  # users with a vector
-    paired = trend.paired_test(lambda fx, batches: on_valid(fx, per_user=batches), selected.metric,
-                               reduce=on.reduce)
-    with on.blas(dim):
-        beta, window, gamma, value = trend.choose(on.data, tcfg, f, on_valid, selected.metric,
-                                                  higher_is_better(selected.metric), paired=paired,
-                                                  **on.trend_counts(f))
+    # (a scale review: 17 s of valid rankings at 200K users before its first line)
+    with step("als_trend" if progress else None, None, "valid rankings") as tick:
+        on_valid = counting(on_valid, tick)
+        paired = trend.paired_test(lambda fx, batches: on_valid(fx, per_user=batches), selected.metric,
+                                   reduce=on.reduce)
+        with on.blas(dim):
+            beta, window, gamma, value = trend.choose(on.data, tcfg, f, on_valid, selected.metric,
+                                                      higher_is_better(selected.metric), paired=paired,
+                                                      **on.trend_counts(f))
     if value is not None and beta > 0:
         selected.best_value = value
     return cfg.updated({"train.als_trend": beta, "train.als_trend_window": window, "train.als_trend_activity": gamma})
