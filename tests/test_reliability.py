@@ -3305,6 +3305,30 @@ def test_train_refuses_a_run_dir_inside_a_run_or_a_dataset(base, tmp_path):
     assert invoke("verify", run).exit_code == 0
 
 
+def test_dot_and_dot_dot_name_the_run_itself(base, tmp_path, monkeypatch):
+    """A red team: inside a run folder, `--run .` (and `--run ..` inside its `current`) was refused by every writer,
+    update-users, index rebuild and train --resume, as "run.dir '.' is inside '.../run', an embedrec run", where the
+    same folder by its absolute path was written: Path('.').parent and Path('..').parent are both '.'. The folder
+    is now checked as the file system finds it, so '.' and '..' are the run, and a folder inside a run still is
+    not."""
+    run = copy_run(base[1], tmp_path / "run")
+    (tmp_path / "new.csv").write_text("user_id,movie_id,rating\n9001,1,5\n9001,2,4\n")
+    monkeypatch.chdir(run)
+    trained = [f"--set={k}" for k in (f"data.prepared={base[0]}", "model.dim=4", "train.epochs=2",
+                                       "model.objective=explicit", "train.optimizer=adam")]
+    for args in (["index", "rebuild", "--run", "."], ["train", "-q", "--resume", *trained, "--run", "."]):
+        r = invoke(*args)
+        assert r.exit_code == 0 and "is inside" not in r.stderr, (args, r.stderr)
+    r = invoke("update-users", "--ratings", tmp_path / "new.csv", "--run", ".")  # refused for its model alone
+    assert "is inside" not in r.stderr and "an als run" in one_line(r), r.stderr
+    monkeypatch.chdir(run / "current")
+    r = invoke("index", "rebuild", "--run", "..")
+    assert r.exit_code == 0 and "is inside" not in r.stderr, r.stderr
+    r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--run", ".")  # the model folder itself: refused
+    assert r.exit_code == 2 and one_line(r).startswith(f"error: run.dir '.' is inside '{run}', an embedrec run"), r.stderr
+    assert invoke("verify", run).exit_code == 0
+
+
 def test_a_run_being_trained_is_said_so_not_interrupted(base, tmp_path):
     """N5: while a first train ran (nothing published yet), recommend said "no trained model ... (training was
     interrupted: 'embedrec train --resume ...')", whose resume the lock then refused, and a train --resume before

@@ -127,6 +127,8 @@ def refuse_inside_store(target: Path, beside_run: bool = False, fix: str = "writ
     message's advice. ``link``: the link the output was named by, where ``target`` is where it leads (said as
     "'LINK' (a link to 'TARGET') is inside ...")."""
     said = f"'{link}' (a link to '{target}')" if link is not None else f"'{target}'"
+    if target.name in ("", ".."):  # '.' or '..' (Path('..').parent is '.'): the folder as the file system finds
+        target = Path(os.path.realpath(target))  # it (a red team: `--run .` inside a run was called inside itself)
     seen = set()  # the folder as written with '..' taken away ('runs/x/../top.csv' is beside runs/x), and resolved
     for start in (Path(os.path.abspath(target.parent)), Path(os.path.realpath(target.parent))):
         for d in (start, *start.parents):  # every folder above (a red team: 3 levels down was written)
