@@ -3,7 +3,7 @@ a new model folder (a writer's ``write``: artifacts.save_artifacts, artifacts.re
 every file's SHA-256 and size in its manifest and seals it (``_record_checksums``), makes it ``current``
 atomically and prunes the older ones but the newest KEEP, the one served before and an updated model's trained
 one; it warns where the new model knows far fewer users or movies than the one it replaced, or drops its updates,
-and where its prune removes the last model folder holding the users update-users added.
+and where its prune removes the last model folder holding users update-users added.
 ``sha256_array``: the checksum a manifest records of an array. (How a fitted model comes to be published is
 publish.py's, a layer above.) Nothing here imports torch.
 """
@@ -114,11 +114,11 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train", progres
             raise
 
 
-def _added_users_held(run_dir: Path) -> dict[str, tuple[int, list[str], list[str]]]:
-    """{model folder: (how many users update-users added to it, the first few of their ids, its update files)} of
-    the run's model folders that hold such users: what :func:`_warn_added_pruned` names once one is pruned. A
-    folder whose manifest does not read as update-users writes it is left out, a user table that does not read its
-    ids (a small read each: the manifests, and the ids' tail memory-mapped)."""
+def _added_users_held(run_dir: Path) -> dict[str, tuple[int, np.ndarray | None, list[str]]]:
+    """{model folder: (how many users update-users added to it, their ids, its update files)} of the run's model
+    folders that hold such users: what :func:`_warn_added_pruned` names once the last folder holding some of them
+    is pruned. A folder whose manifest does not read as update-users writes it is left out; ids None where its user
+    table does not read them (a small read each: the manifests, and the ids' tail memory-mapped)."""
     from embedrec.run_layout import MODEL_FOLDER
 
     out = {}
@@ -126,19 +126,22 @@ def _added_users_held(run_dir: Path) -> dict[str, tuple[int, list[str], list[str
         if not MODEL_FOLDER.fullmatch(p.name) or p.is_symlink():
             continue
         got = _added_users_of(p)
-        if got is None:
-            continue
-        n, m, sources = got
-        shown = []
-        trained = m.get("n_users")
-        if isinstance(trained, int) and not isinstance(trained, bool):
-            try:
-                ids = np.load(p / USER_IDS, mmap_mode="r", allow_pickle=False)
-                shown = [str(i) for i in ids[trained_users(m):][:5]]
-            except (OSError, ValueError, TypeError, KeyError):
-                pass
-        out[p.name] = (n, shown, sources)
+        if got is not None:
+            n, m, sources = got
+            out[p.name] = (n, _added_ids(p, m), sources)
     return out
+
+
+def _added_ids(folder: Path, m: dict) -> np.ndarray | None:
+    """The ids of the users update-users added to a model folder (its user table's rows after the trained ones), or
+    None where they do not read."""
+    trained = m.get("n_users")
+    if not isinstance(trained, int) or isinstance(trained, bool):
+        return None
+    try:
+        return np.array(np.load(folder / USER_IDS, mmap_mode="r", allow_pickle=False)[trained_users(m):])
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
 
 
 def _added_users_of(folder: Path) -> tuple[int, dict, list[str]] | None:
@@ -170,21 +173,55 @@ def _holds_added(folder: Path) -> bool:
         return False
 
 
+def _lost_users(added: dict, gone: list[str], new: Path) -> list[tuple[str, int, list[str]]] | None:
+    """(pruned folder, how many of its added users no model folder left holds, the first few of their ids) for
+    each pruned folder holding such users, newest last: ``added`` less the ids every folder left holds, the new
+    one's among them. None where that cannot be told (a folder left that holds added users whose ids do not read),
+    so nothing is said. A pruned folder whose own ids do not read counts where no folder left holds any."""
+    left = [added[n][1] for n in added if n not in gone]
+    got = _added_users_of(new)
+    if got is not None:
+        left.append(_added_ids(new, got[1]))
+    elif _holds_added(new):
+        return None
+    if any(ids is None for ids in left):
+        return None
+    held = np.concatenate(left) if left else None
+    out = []
+    for name in gone:
+        n, ids, _ = added[name]
+        if ids is None:
+            if not left:
+                out.append((name, n, []))
+            continue
+        lost = ids if held is None else ids[~np.isin(ids, held)]
+        if len(lost):
+            out.append((name, len(lost), [str(i) for i in lost[:5]]))
+            held = lost if held is None else np.concatenate([held, lost])  # said once, by the first folder
+    return out
+
+
 def _warn_added_pruned(run_dir: Path, added: dict, new: Path) -> None:
-    """A warning where the prune of a publish removed the last model folder holding the users update-users added
-    (``added``: :func:`_added_users_held` before it) and the new model holds none: those users' vectors are gone
-    from the run (a red team: a second train pruned it without a word, where the first said it was kept until a
-    later publish prunes it)."""
+    """A warning where the prune of a publish removed the last model folder holding users update-users added
+    (``added``: :func:`_added_users_held` before it) that no folder left holds, the new one included: those users'
+    vectors are gone from the run (a red team: a second train pruned it without a word, where the first said it was
+    kept until a later publish prunes it; and after a roll-back to the trained model, a second update pruned the
+    first update's folder, its users in no other, without a word)."""
     gone = sorted(n for n in added if not (run_dir / n).exists())
-    if not gone or len(gone) < len(added) or _holds_added(new):
+    lost = _lost_users(added, gone, new) if gone else None
+    if not lost:
         return
-    n, ids, sources = added[gone[-1]]
+    n = sum(k for _, k, _ in lost)
+    ids = [i for _, _, got in lost for i in got][:5]
+    folders = [f for f, _, _ in lost]
+    sources = list(dict.fromkeys(s for f in folders for s in added[f][2]))
     shown = ", ".join(f"'{i}'" for i in ids) + (f" and {n - len(ids):,} more" if n > len(ids) else "")
     logging.getLogger("embedrec").warning(
-        "%s: pruned %s, the last model folder holding the %s user%s update-users added (%s), so the run no longer "
-        "holds %s; to add %s again, run update-users again with %s", run_dir, gone[-1], f"{n:,}",
-        "" if n == 1 else "s", shown or "their ids unread", "it" if n == 1 else "them", "it" if n == 1 else "them",
-        ", ".join(sources[:3]) + (" ..." if len(sources) > 3 else ""))
+        "%s: pruned %s, the last model folder%s holding the %s user%s update-users added (%s), so the run no longer "
+        "holds %s; to add %s again, run update-users again with %s", run_dir,
+        " and ".join(folders) if len(folders) < 3 else ", ".join(folders[:-1]) + " and " + folders[-1],
+        "s" if len(folders) > 1 else "", f"{n:,}", "" if n == 1 else "s", shown or "their ids unread",
+        "it" if n == 1 else "them", "it" if n == 1 else "them", ", ".join(sources[:3]) + (" ..." if len(sources) > 3 else ""))
 
 
 def _warn_shrunk(run_dir: Path, before: str, new: Path) -> None:

@@ -535,6 +535,48 @@ def test_a_prune_of_the_last_model_holding_added_users_says_so(tmp_path, caplog)
         in caplog.text
 
 
+def test_a_prune_after_a_roll_back_of_the_folder_holding_added_users_says_so(tmp_path, caplog):
+    """A red team: after the documented roll-back to the trained model (current -> updates[0].before), the next two
+    publishes (two update-users, or an update-users and an index rebuild) pruned the folder holding the user the
+    first update added without a word, as another folder still held added users (others). The warning is of users
+    no folder left holds, whichever folders hold added users: it names the pruned folder, the users lost and its
+    update files; a later prune of a folder whose users the new one holds says nothing."""
+    from embedrec.run_publish import publish
+
+    run = tmp_path / "run"
+    trained, first = (run / f"artifacts-20200101T00000{i}-000000001" for i in (0, 1))
+
+    def updated(ids, *sources):
+        def write(tmp):
+            np.save(tmp / "user_ids.npy", np.array([1, 2, 3, *ids]))
+            records = [{"users_added": 1, "n_users": 4 + i, "before": trained.name, "ratings": {"source": s}}
+                       for i, s in enumerate(sources)]
+            (tmp / "manifest.json").write_text(json.dumps({"n_users": 3 + len(ids), "n_movies": 2,
+                                                           "updates": records}))
+        return write
+
+    caplog.set_level(logging.WARNING, "embedrec")
+    for last in ("update-users", "index rebuild"):
+        shutil.rmtree(run, ignore_errors=True)
+        for folder in (trained, first):
+            folder.mkdir(parents=True)
+        (trained / "manifest.json").write_text(json.dumps({"n_users": 3, "n_movies": 2}))
+        updated([70], "/d/a.csv")(first)
+        os.symlink(trained.name, run / "current")  # rolled back
+        second = publish(run, updated([80], "/d/b.csv"), "embedrec update-users")
+        assert first.is_dir()
+        # then an update (or an index rebuild) of the folder served prunes the first update's, 70 in no other
+        publish(run, updated([80, 90], "/d/b.csv", "/d/c.csv") if last == "update-users" else updated([80], "/d/b.csv"),
+                f"embedrec {last}")
+        assert not first.exists() and trained.is_dir()
+        assert caplog.text.count("pruned") == 1 and (
+            f"{run}: pruned {first.name}, the last model folder holding the 1 user update-users added ('70'), so the "
+            "run no longer holds it; to add it again, run update-users again with /d/a.csv") in caplog.text, last
+        caplog.clear()
+        publish(run, updated([80, 90, 95], "/d/b.csv", "/d/c.csv", "/d/d.csv"), "embedrec update-users")
+        assert not second.exists() and "pruned" not in caplog.text  # its users are in the new folder
+
+
 def test_a_model_folder_whose_update_records_do_not_read_is_left_out_of_the_prune_warning(tmp_path, caplog):
     """The prune warning reads every model folder's manifest: a record's ``"ratings": "x"`` (a review) or a source
     that is no text made every publish on the run an internal error (AttributeError). Such a folder is left out of a
@@ -554,7 +596,10 @@ def test_a_model_folder_whose_update_records_do_not_read_is_left_out_of_the_prun
                                                           **({"updates": updates} if updates else {})}))
     np.save(folders[3] / "user_ids.npy", np.array([1, 2, 3, 70, 71]))
     os.symlink(folders[1].name, run / "current")
-    assert _added_users_held(run) == {folders[3].name: (2, ["70", "71"], ["/d/new1.csv"])}
+    held = _added_users_held(run)
+    assert list(held) == [folders[3].name]
+    n, ids, sources = held[folders[3].name]
+    assert (n, ids.tolist(), sources) == (2, [70, 71], ["/d/new1.csv"])
     assert updates_fix(folders[1]) == "" and "/d/new1.csv" in updates_fix(folders[3])  # (a damaged model's advice)
 
     def train(tmp):
