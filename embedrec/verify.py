@@ -29,6 +29,7 @@ from embedrec.run_layout import (
     UPDATED_USERS,
     USER_FACTORS,
     USER_SCALE,
+    USERS_TABLE,
 )
 from embedrec.run_updates import check_updates, trained_users, updates_of, users_as_new
 
@@ -112,7 +113,7 @@ def verify_path(path: str | Path) -> dict:
     if what == "run":  # the model folder checked, from here (a review: absolute for runs/x, relative for .../current)
         _check_finite_tables(folder, entries, fix, manifest)  # (the tables' shapes, said with the shapes)
         check_run_arrays(_Folder(folder, manifest), lambda name: _load(folder, entries, name, fix), shapes=False,
-                         finite=False)
+                         finite=False, users=lambda: _users(folder, entries, fix))
         folder = from_here(folder, resolve=False)
     return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}
 
@@ -201,6 +202,20 @@ def _load(folder: Path, entries: dict, name: str, fix: str) -> np.ndarray | None
         return np.load(folder / f"{name}.npy", allow_pickle=False, mmap_mode="r")
     except (ValueError, OSError, EOFError) as e:
         raise ArtifactError(f"run file '{folder / name}.npy' cannot be read ({first_line(e)}); {fix}") from None
+
+
+def _users(folder: Path, entries: dict, fix: str):
+    """users.parquet's user_id column of a model folder verify has hashed, or None where its manifest lists none."""
+    import pyarrow as pa
+
+    from embedrec.fsutil.files import read_parquet_table
+
+    if USERS_TABLE not in entries:
+        return None
+    try:
+        return read_parquet_table(folder / USERS_TABLE, ["user_id"])
+    except (OSError, ValueError, KeyError, pa.ArrowException) as e:
+        raise ArtifactError(f"run file '{folder / USERS_TABLE}' cannot be read ({first_line(e)}); {fix}") from None
 
 
 def _verify_export(folder: Path) -> dict:
@@ -397,7 +412,7 @@ def check_solved_as_new(run, rows: np.ndarray, updated: np.ndarray | None = None
     return rows.astype(np.int64)
 
 
-def check_run_arrays(run, load, shapes: bool = True, finite: bool = True) -> None:
+def check_run_arrays(run, load, shapes: bool = True, finite: bool = True, users=None) -> None:
     """What the readers check of a run's arrays as they read them, over all of them at once: the embedding tables'
     shapes and dtypes (:func:`check_served_arrays`), the bias tables' (:func:`check_bias_tables`), the factor and
     bias tables' rows finite, the seen movies (:func:`check_seen`, every row), an als run's solve
@@ -413,7 +428,9 @@ def check_run_arrays(run, load, shapes: bool = True, finite: bool = True) -> Non
     embedding tables' shapes were checked already (verify's :func:`_check_finite_tables`, which names them): their
     dtypes alone then. ``finite``: the factor and bias tables' rows checked finite (:func:`check_finite_rows`;
     False where verify's :func:`_check_finite_tables` checked them), memory-mapped, FINITE_BLOCK rows at a time
-    (session 52's red team: update-users and index rebuild sealed a NaN user row into a new model folder)."""
+    (session 52's red team: update-users and index rebuild sealed a NaN user row into a new model folder).
+    ``users()``: users.parquet as a pyarrow Table (its user_id column at least), or None where the run has none:
+    checked against user_ids.npy (:func:`check_users_table`)."""
     from embedrec.data.ids import IdMap
     from embedrec.run import check_id_table
 
@@ -448,11 +465,45 @@ def check_run_arrays(run, load, shapes: bool = True, finite: bool = True) -> Non
     as_new = load(SOLVED_AS_NEW)  # (none where the records count some: refused, their lists' prior lost)
     if as_new is not None or users_as_new(m):
         check_solved_as_new(run, np.zeros(0, np.int64) if as_new is None else as_new, updated)
+    user_ids = None
     for kind, n in (("user", n_users), ("movie", n_movies)):
         ids = load(f"{kind}_ids")
         if ids is not None:  # as many as the manifest says, one row each (as Run.catalogue reads them), then unique
             check_id_table(run.path, f"{kind}_ids", ids, n)
             IdMap(ids, kind, (f"run '{run.path}': {kind}_ids.npy", run_fix(run.path))).check_unique()
+            if kind == "user":
+                user_ids = ids
+    table = users() if users is not None else None
+    if table is not None:
+        check_users_table(run, table, user_ids, n_users)
+
+
+def check_users_table(run, table, ids: np.ndarray | None, n_users: int) -> None:
+    """users.parquet (``table``, a pyarrow Table with its user_id column) as user_ids.npy (``ids``; None for a run
+    written before it) holds the run's users: a row for each of the manifest's ``n_users``, the same ids in the same
+    order; else an ArtifactError naming the file. What update-users grows the ids it writes from, so a re-sealed
+    users.parquet of another run put in its place (a red team: verify said ok, and update-users wrote its ids into
+    the ones served, user 5000's vector served as 6001's) or a row added to it is refused by verify, by index rebuild
+    and update-users as they carry it, never sealed again."""
+    from embedrec.data.ids import ids_from_arrow
+    from embedrec.errors import shorten
+
+    p, fix = run.path / USERS_TABLE, run_fix(run.path)
+    if "user_id" not in table.column_names or table.num_rows != n_users:
+        held = f"{table.num_rows:,} rows" if "user_id" in table.column_names else "no user_id column"
+        raise ArtifactError(f"run artifact '{p}' does not hold the run's {n_users:,} users (it holds {held}); {fix}")
+    if ids is None:
+        return
+    got = ids_from_arrow(table.column("user_id").combine_chunks())
+    if got.dtype.kind in "iu" and ids.dtype.kind in "iu":
+        apart = np.flatnonzero(got != ids)
+    else:  # text ids (user_ids.npy's fixed-width unicode), or one of the two not integers: compared as values
+        apart = [i for i, (a, b) in enumerate(zip(got.tolist(), ids.tolist())) if a != b or type(a) is not type(b)]
+    if len(apart):
+        i = int(apart[0])
+        raise ArtifactError(f"run artifact '{p}' does not hold the ids of user_ids.npy, in its order (row {i:,}: "
+                            f"'{shorten(str(got[i]), 60)}', where user_ids.npy holds '{shorten(str(ids[i]), 60)}'"
+                            f"{f', and {len(apart) - 1:,} more rows' if len(apart) > 1 else ''}); {fix}")
 
 
 def check_implicit_movie(run, table: np.ndarray, movie: np.ndarray) -> np.ndarray:

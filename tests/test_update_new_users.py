@@ -446,6 +446,54 @@ def test_resealed_updates_records_are_refused_naming_the_key(runs, tmp_path, edi
     assert os.path.realpath(run / "current") == str(folder)  # nothing published
 
 
+def _users_edited(t, edit):
+    """users.parquet's table ``t`` edited: 'another run's' (the last added user's id another user's, as the file of
+    another run updated alike holds it) or 'a row added'."""
+    import pyarrow as pa
+
+    if edit == "another run's":
+        ids = t.column("user_id").to_pylist()
+        return t.set_column(t.column_names.index("user_id"), "user_id",
+                            pa.array(ids[:-1] + [NEW + 5], type=t.schema.field("user_id").type))
+    row = {c: pa.nulls(1, type=t.schema.field(c).type) for c in t.column_names}
+    row["user_id"] = pa.array([NEW + 5], type=t.schema.field("user_id").type)
+    if "user_idx" in t.column_names:
+        row["user_idx"] = pa.array([t.num_rows], type=t.schema.field("user_idx").type)
+    return pa.concat_tables([t, pa.table(row, schema=t.schema)])
+
+
+@pytest.mark.parametrize("edit, said", [
+    ("another run's", "does not hold the ids of user_ids.npy, in its order (row {n1:,}: '{new}', where user_ids.npy "
+                      "holds '{old}')"),
+    ("a row added", "does not hold the run's {n2:,} users (it holds {n3:,} rows)"),
+])
+def test_a_resealed_users_parquet_is_refused_by_verify_index_rebuild_and_update_users(runs, tmp_path, edit, said):
+    """A red team: users.parquet was never checked against user_ids.npy. Another updated run's users.parquet copied
+    in and the manifest re-sealed passed verify, and update-users then wrote its ids into the ones served (user
+    5000's vector served as 6001's); a row added passed verify and index rebuild, which sealed it into a new folder,
+    and update-users alone refused it. verify.check_users_table (its rows the run's users, its ids user_ids.npy's in
+    order), which all three run, refuses it in one line naming the file; nothing is published."""
+    import pyarrow.parquet as pq
+
+    from embedrec.errors import cli_terms
+    from embedrec.run_fixes import run_fix
+    from embedrec.run_publish import _record_checksums
+
+    run, folder, n = _updated_twice(runs, tmp_path)
+    p = folder / "users.parquet"
+    table = _users_edited(pq.read_table(p), edit)
+    p.unlink()
+    pq.write_table(table, p)
+    _record_checksums(folder)
+    line = (f"error: run artifact '{p}' {said.format(n1=n + 1, n2=n + 2, n3=n + 3, new=NEW + 5, old=NEW + 1)}; "
+            f"{cli_terms(run_fix(folder))}")
+    f = write_ratings(tmp_path / "c.csv", [(NEW + 2, 1, 1)])
+    for args in (["verify", run], ["index", "rebuild", "--run", run], ["update-users", "--ratings", f, "--run", run]):
+        r = invoke(*args)
+        assert (r.exit_code, r.stdout, r.stderr.splitlines()[-1:]) == (1, "", [line]), (args, r.stderr)
+    assert os.path.realpath(run / "current") == str(folder)  # nothing published
+
+
 def test_verify_refuses_the_training_ratings_a_reader_refuses(runs, tmp_path):
     """A re-sealed training_ratings.solve.newuser_prior 'x' was refused by recommend and said ok by verify; verify
     now reads it as the readers do (run_checks.checked_training_ratings)."""
