@@ -234,6 +234,33 @@ def check_id_table(folder: Path, name: str, ids: np.ndarray, n: int) -> np.ndarr
     return ids
 
 
+def unpublished_error(run_dir: Path) -> ArtifactError | None:
+    """The one line for a run folder without its ``current`` link that holds what a train leaves (every reader's,
+    and verify's): published model folders (the link removed by hand, or a train killed between its publish and
+    the link, whose ``train --resume`` publishes the model again: then both ways on are named), or a training's
+    checkpoints alone (an interrupted training: its resume). None where it holds neither."""
+    from embedrec.errors import command
+
+    link = run_dir / "current"
+    models = sorted(p.name for p in run_dir.glob(f"{ARTIFACTS}-*")
+                    if MODEL_FOLDER.fullmatch(p.name) and p.is_dir() and not p.is_symlink()) \
+        if run_dir.is_dir() else []
+    resume = command(f"embedrec train --resume --run {shlex.quote(str(run_dir))}")
+    finish = f"«{resume} and the -c/--set it was started with|embedrec.api.train_run(cfg, resume=True)»"
+    checkpoints = has_checkpoint(run_dir)
+    if models:  # a red team: a removed link was said to be an interrupted training, to be resumed
+        return ArtifactError(f"'{link}', the link to the model folder the run serves, is missing (removed by hand?), "
+                             f"while the run holds {len(models)} published model folder"
+                             f"{'s' if len(models) > 1 else ''}: link the newest again (ln -s {models[-1]} "
+                             f"{shlex.quote(str(link))}), then check it with «embedrec verify "
+                             f"{shlex.quote(str(run_dir))}|er.verify_files({str(run_dir)!r})»" +
+                             (f"; or, where a train was stopped as it published (its checkpoints are there), finish "
+                              f"it with {finish}" if checkpoints else ""))
+    if checkpoints:  # one way on, not two (a review: resume, or train afresh, both offered)
+        return ArtifactError(f"no trained model in '{run_dir}': its training was interrupted; finish it with {finish}")
+    return None
+
+
 def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
     """The run's current model. ``dataset``: the config's data.prepared, for the error of a folder with neither a
     run nor a dataset, which says to ingest first, then train (a first-hour review: 'run train' failed next with
@@ -299,21 +326,10 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
         if busy is not None:  # a first train before it publishes: not "interrupted", not "train first"
             raise Busy(f"{busy}: no model is published there yet; wait for it to finish, then run this "
                                 "command again")
+        unpublished = unpublished_error(run_dir)
+        if unpublished is not None:
+            raise unpublished
         where = "" if run_dir.is_absolute() or run_dir.exists() else f" (relative to the current folder {Path.cwd()})"
-        models = sorted(p.name for p in run_dir.glob(f"{ARTIFACTS}-*")
-                        if MODEL_FOLDER.fullmatch(p.name) and p.is_dir() and not p.is_symlink()) \
-            if run_dir.is_dir() else []
-        if models:  # a red team: a removed link was said to be an interrupted training, to be resumed
-            raise ArtifactError(f"'{link}', the link to the model folder the run serves, is missing (removed by hand?), "
-                                f"while the run holds {len(models)} published model folder"
-                                f"{'s' if len(models) > 1 else ''}: link the newest again (ln -s {models[-1]} "
-                                f"{shlex.quote(str(link))}), then check it with «embedrec verify "
-                                f"{shlex.quote(str(run_dir))}|er.verify_files({str(run_dir)!r})»")
-        if has_checkpoint(run_dir):  # one way on, not two (a review: resume, or train afresh, both offered)
-            cmd = command(f"embedrec train --resume --run {shlex.quote(str(run_dir))}")
-            raise ArtifactError(f"no trained model in '{run_dir}'{where}: its training was interrupted; finish it "
-                                f"with «{cmd} and the -c/--set it was started with|embedrec.api.train_run(cfg, "
-                                "resume=True)»")
         others = trained_beside(run_dir)
         empty = not run_dir.exists() or not any(run_dir.iterdir())  # (a review: an empty folder said 'train')
         if dataset is not None and not others and empty and not has_manifest(dataset):

@@ -14,7 +14,7 @@ import numpy as np
 from embedrec.errors import ArtifactError, first_line, from_here
 from embedrec.fsutil.files import loads_json, read_error, read_json
 from embedrec.fsutil.integrity import check_fields, check_format, check_seal
-from embedrec.run import load_run
+from embedrec.run import load_run, unpublished_error
 from embedrec.run_checks import RUN_FIELDS, bare_model_folder, checked_training_ratings, is_dataset_folder
 from embedrec.run_fixes import files_fix, run_fix
 from embedrec.run_layout import (
@@ -86,6 +86,9 @@ def verify_path(path: str | Path) -> dict:
         if busy is not None:  # a first train before it publishes (a red team: "neither a run ... nor")
             raise Busy(f"{busy}: no model is published there yet to verify; wait for it to finish, then run this "
                        "command again")
+        unpublished = unpublished_error(p)  # a train stopped before its current link: the readers' line
+        if unpublished is not None:
+            raise unpublished
         raise ArtifactError(f"'{p}' is neither a run (no 'current'), a prepared dataset (no manifest.json) nor an "
                             f"export folder (no {EXPORT_MARKER}); give a run directory, a dataset directory or an "
                             "export folder")

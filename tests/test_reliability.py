@@ -4007,6 +4007,52 @@ def test_a_removed_current_link_beside_published_models_says_to_link_one_again(b
     assert invoke("recommend", "--run", copy, "--user", "1", "-k", "3").exit_code == 0
 
 
+def test_a_run_without_current_is_said_alike_by_verify_and_the_readers(base, tmp_path):
+    """A red team: a train killed between its publish rename and its `current` link (or killed mid-training) left a
+    folder that verify called "neither a run (no 'current'), a prepared dataset ... nor an export folder", while the
+    readers said to link the model again (or to resume), and train --resume, which recovers it, was named by none.
+    run.unpublished_error is the one line of all: a published model folder with the training's checkpoints names
+    both ways on, checkpoints alone the resume, a model folder alone the link."""
+    from embedrec.run_layout import CHECKPOINT, training_files
+
+    def link(run, n):
+        return (f"error: '{run / 'current'}', the link to the model folder the run serves, is missing (removed by "
+                f"hand?), while the run holds {n} published model folder{'s' if n > 1 else ''}: link the newest again "
+                f"(ln -s {os.readlink(run / 'current')} {run / 'current'}), then check it with embedrec verify {run}")
+
+    def resume(run):
+        return f"'embedrec train --resume --run {run}' and the -c/--set it was started with"
+
+    trained = [f"--set={k}" for k in (f"data.prepared={base[0]}", "model.dim=4", "train.epochs=2",
+                                      "model.objective=explicit", "train.optimizer=adam")]
+    run = copy_run(base[1], tmp_path / "run")
+    said = f"{link(run, 1)}; or, where a train was stopped as it published (its checkpoints are there), finish it " \
+           f"with {resume(run)}"
+    newest = os.readlink(run / "current")
+    (run / "current").unlink()  # as a kill before the link leaves it
+    assert training_files(run, CHECKPOINT)
+    f = tmp_path / "new.csv"
+    f.write_text("user_id,movie_id,rating\n9001,1,5\n")
+    for args in (["verify", run], ["recommend", "--user", 1, "--run", run], ["index", "rebuild", "--run", run],
+                 ["update-users", "--ratings", f, "--run", run]):
+        r = invoke(*args)
+        assert (r.exit_code, r.stdout) == (1, "") and one_line(r) == said, (args, r.stderr)
+    stopped = copy_run(run, tmp_path / "stopped")  # killed mid-training: checkpoints, no model folder
+    shutil.rmtree(stopped / newest)
+    for args in (["verify", stopped], ["recommend", "--user", 1, "--run", stopped]):
+        r = invoke(*args)
+        assert r.exit_code == 1 and one_line(r) == (f"error: no trained model in '{stopped}': its training was "
+                                                    f"interrupted; finish it with {resume(stopped)}"), r.stderr
+    r = invoke("train", "-q", "--resume", *trained, "--run", run)  # the resume named publishes the model again
+    assert r.exit_code == 0 and invoke("verify", run).exit_code == 0, r.stderr
+    said = link(run, 2)
+    (run / "current").unlink()
+    for p in training_files(run, CHECKPOINT):
+        p.unlink()
+    r = invoke("verify", run)  # no checkpoints: the link alone, as recommend says it
+    assert r.exit_code == 1 and one_line(r) == said, r.stderr
+
+
 def test_index_rebuild_says_a_damaged_array_by_its_checksum_before_the_array_checks(base, tmp_path):
     """index rebuild hashes each file it carries over as it copies it, then runs the readers' checks of the arrays
     memory-mapped (verify.check_run_arrays, which read each in full before: a review): a seen movie row damaged out
