@@ -40,7 +40,14 @@ def verify_path(path: str | Path) -> dict:
     """``embedrec verify``: hash every file a run (its current artifacts), a prepared dataset or an export folder
     (its marker's record) lists."""
     from embedrec.data.dataset import open_generation
-    from embedrec.data.layout import FIELDS, FORMAT_VERSION, dataset_fix, lost_current_error, versioned
+    from embedrec.data.layout import (
+        FIELDS,
+        FORMAT_VERSION,
+        dataset_fix,
+        lost_current_error,
+        table_file,
+        versioned,
+    )
     from embedrec.fsutil.generations import check_current
 
     p = shown = Path(path)
@@ -59,7 +66,15 @@ def verify_path(path: str | Path) -> dict:
         folder, manifest, what, fix = run.path, run.manifest, "run", run_fix(run.path)
         entries = manifest.get("checksums")
     elif (p / MANIFEST).is_file() or os.path.lexists(p / MANIFEST):  # read_json says what it is
-        manifest = read_json(p / MANIFEST, "manifest")
+        # the fix ingests into the dataset's folder, not into DATASET/current's generation (a review: verify
+        # DATASET/current advised 'ingest ... -o DATASET/gen-<version> --overwrite')
+        root = shown.parent if (shown.name == "current" or shown.name.startswith("gen-")) and \
+            versioned(shown.parent) else shown
+        # a dataset's manifest that does not read: its ingest, as train and history say (a red team: "rerun the
+        # command that wrote it"), where the folder is one by its layout (a generation, or a flat one's tables)
+        as_dataset = held is not None or root != shown or os.path.lexists(p / table_file("train"))
+        manifest = read_json(p / MANIFEST, *(("dataset manifest", dataset_fix(root)) if as_dataset else
+                                                    ("manifest",)))
         folder = p
         # the format first, as each reader checks it (a red team: verify said ok for a format "x" every command
         # refused); a run's manifest holds its users' count, a dataset's its counts
@@ -67,10 +82,6 @@ def verify_path(path: str | Path) -> dict:
             what, fix, entries = "run", run_fix(p), manifest.get("checksums")
             check_format(manifest, RUN_FORMAT, f"run '{p}'", fix)
         else:
-            # the fix ingests into the dataset's folder, not into DATASET/current's generation (a review: verify
-            # DATASET/current advised 'ingest ... -o DATASET/gen-<version> --overwrite')
-            root = shown.parent if (shown.name == "current" or shown.name.startswith("gen-")) and \
-                versioned(shown.parent) else shown
             check_format(manifest, FORMAT_VERSION, f"'{p}'", dataset_fix(root))
             what, fix, entries = "dataset", dataset_fix(root, manifest), manifest.get("files")
     elif (p / EXPORT_MARKER).is_file():  # an export folder (a review: its checksums were written, never read)

@@ -2469,11 +2469,29 @@ def test_a_loop_of_links_in_place_of_a_dataset_file_is_said_as_one(base, tmp_pat
         line = one_line(r)
         assert r.exit_code == 1 and f"is a loop of symbolic links ('{name}' -> '{name}' -> ..., back to itself); " \
             "remove the link (rm " in line and "missing" not in line, (args, r.stderr)
-        if args[0] == "verify" and name == "manifest.json":  # verify's for any manifest it cannot read, of a run
-            assert line.endswith("), then rerun the command that wrote it"), line  # or of a dataset
-            continue
         source = "SOURCE" if name == "manifest.json" else base[0].parent / "ratings.csv"  # (the manifest records it)
         assert line.endswith(f"), then {reingest(ds, source)}"), line
+
+
+def test_verify_says_a_dataset_manifest_that_does_not_read_as_train_does(base, tmp_path):
+    """A red team: verify of a dataset whose manifest is corrupt said "rerun the command that wrote it", where train
+    and history give that dataset's ingest; verify gives train's line, of the dataset, its current or its
+    generation, and of a flat dataset (its tables beside its manifest)."""
+    ds = copy_run(base[0], tmp_path / "ds")
+    p = current(ds) / "manifest.json"
+    p.unlink()
+    p.write_text('{"broken')
+    r = invoke("train", "-q", "--set", f"data.prepared={ds}", "--set", f"run.dir={tmp_path / 'r'}")
+    line = one_line(r)
+    assert r.exit_code == 1 and line.endswith(reingest(ds, "SOURCE")), line
+    for shown in (ds, ds / "current", current(ds)):
+        r = invoke("verify", shown)
+        assert r.exit_code == 1 and one_line(r) == line.replace(f"'{p}'", f"'{shown / 'manifest.json'}'"
+                                                                if shown != ds else f"'{p}'"), (shown, r.stderr)
+    flat = tmp_path / "flat"
+    shutil.copytree(current(ds), flat)
+    r = invoke("verify", flat)
+    assert r.exit_code == 1 and one_line(r).endswith(reingest(flat, "SOURCE")), r.stderr
 
 
 INPUT_LOOPS = {  # how each input path is given, the name it takes, what it is called and what to do after rm
