@@ -1116,8 +1116,8 @@ def test_disk_full_is_one_line_naming_the_path(base, tmp_path, monkeypatch):  # 
     monkeypatch.setattr(ex, "tables", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.EFBIG, "File too large")))
     r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", out)  # a review: 'internal error', no path
     assert r.exit_code == 1
-    assert one_line(r) == (f"error: file too large (a file-size limit, ulimit -f) writing '{out}'; choose another -o "
-                           "folder")
+    assert one_line(r) == (f"error: file too large (a file-size limit, ulimit -f) writing '{out}'; raise the limit "
+                           "(ulimit -f unlimited) and run the command again; another folder has the same limit")
 
 
 def test_disk_full_while_faiss_writes_the_index_names_the_file(base, monkeypatch):  # row 7
@@ -2910,7 +2910,8 @@ def test_numpys_short_write_under_a_file_size_limit_is_said_to_be_that_limit(mon
     out = tmp_path / "not-yet" / "out"  # the target does not exist yet: a temporary beside it was being written
     monkeypatch.setattr(resource, "getrlimit", lambda which: (300 * 1024, resource.RLIM_INFINITY))
     assert str(files.io_error(short, out)) == (f"file too large (a file-size limit, ulimit -f) writing '{out}'; "
-                                               "choose another folder")
+                                               "raise the limit (ulimit -f unlimited) and run the command again; "
+                                               "another folder has the same limit")  # (a red team: not another folder)
     monkeypatch.setattr(os, "statvfs", lambda p: SimpleNamespace(f_bavail=10, f_frsize=4096))  # a full disk
     assert str(files.io_error(short, out)).startswith(f"no space left on device writing '{out}'")
     monkeypatch.undo()

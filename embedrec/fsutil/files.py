@@ -373,10 +373,14 @@ _IO_WORDS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota 
              errno.EPERM: "operation not permitted", errno.EFBIG: "file too large (a file-size limit, ulimit -f)"}
 
 
+FSIZE_FIX = "raise the limit (ulimit -f unlimited) and run the command again; another folder has the same limit"
+
+
 def io_error(e: OSError, path: str | Path | None, fix: str = "choose another folder") -> ArtifactError | None:
     """An ArtifactError naming the path for a disk-full / read-only / permission OSError, else None.
 
-    ``fix`` says where else to write ("choose another run.dir"); for a full disk "free space, or" goes first.
+    ``fix`` says where else to write ("choose another run.dir"); for a full disk "free space, or" goes first; a
+    file-size limit (ulimit -f) is the process's wherever it writes: FSIZE_FIX, to raise it.
     """
     code = e.errno
     if code in (errno.EEXIST, errno.ENOTDIR) and path is not None:  # a file where a folder of the path goes
@@ -394,6 +398,8 @@ def io_error(e: OSError, path: str | Path | None, fix: str = "choose another fol
     where = e.filename if getattr(e, "filename", None) else path
     if code in (errno.ENOSPC, errno.EDQUOT) and "space" not in fix:
         fix = f"free space, or {fix}"
+    if code == errno.EFBIG:  # the process's limit, not the folder's (a red team: 'choose another run.dir')
+        fix = FSIZE_FIX
     verb = "writing" if code in (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG) else "on"
     return ArtifactError(f"{words} {verb} '{where}'; {fix}" if where else f"{words}; {fix}")
 
