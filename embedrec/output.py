@@ -260,6 +260,73 @@ def write_rows(rows: Iterable[dict], columns: list[str], fmt: str, out=None, hea
 _LIVE: list = []  # the terminal tables being written (write_rows), which batch_done() writes the rows of
 
 
+def stdout_offset(fd: int = 1) -> int | None:
+    """Where a command's rows begin in the regular file ``fd`` (stdout) is: its offset now, or its end where it is
+    appended to (``>>``); None for a pipe, a terminal or anything else (one fstat, before any row is written)."""
+    import fcntl
+    import os
+    import stat
+
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        return st.st_size if fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND else os.lseek(fd, 0, os.SEEK_CUR)
+    except OSError:
+        return None
+
+
+_JSON_ITEM_END = b"\n  }"  # the last line of each row write_rows' json writes (a nested object's is indented more)
+
+
+def whole_rows(fd: int, start: int) -> bool:
+    """After a write to ``fd`` (stdout, a regular file its rows began in at ``start``: :func:`stdout_offset`) failed
+    part-way (a full disk, a file-size limit), the file cut back to the whole rows written: to the end of its last
+    line, or for write_rows' JSON array to its last whole row, the array closed in the bytes that frees (as a
+    SIGTERM leaves it). True where a cut row was removed; False where none was cut or the file cannot be read back
+    (through /proc/self/fd, as stdout is opened write-only). Called once the write failed: nothing on the way of a
+    write that succeeds (a red team: `recommend --users > out.tsv` under `ulimit -f` ended in '19\t2\t300\tAir Forc')."""
+    import os
+    import stat
+
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size <= start:
+            return False
+        size = st.st_size
+        with open(f"/proc/self/fd/{fd}", "rb") as fh:
+            fh.seek(start)
+            array = fh.read(5) == b"[\n  {"
+            # a JSON array's close must fit where the cut row was: its last whole row ending 3 bytes short of size
+            end = _last_end(fh, start, size - 3 if array else size, _JSON_ITEM_END if array else b"\n")
+        tail = b"" if not array else b"\n]\n" if end is not None else b"[]\n" if start + 3 <= size else b""
+        pos = start if end is None else end
+        if pos == size:
+            return False
+        os.ftruncate(fd, pos)
+        if tail:
+            os.pwrite(fd, tail, pos)
+        os.lseek(fd, pos + len(tail), os.SEEK_SET)  # (a shell writing to the same file next goes on from there)
+        return True
+    except OSError:
+        return False
+
+
+def _last_end(fh, start: int, limit: int, mark: bytes) -> int | None:
+    """The offset just after the last ``mark`` in ``fh`` between ``start`` and ``limit``, read back a MiB at a time;
+    None where there is none."""
+    hi = limit
+    while hi > start:
+        lo = max(start, hi - (1 << 20))
+        fh.seek(lo)
+        buf = fh.read(min(hi + len(mark) - 1, limit) - lo)
+        i = buf.rfind(mark)
+        if i >= 0:
+            return lo + i + len(mark)
+        hi = lo
+    return None
+
+
 def batch_done(out=None) -> None:
     """A stream's batch was answered (``recommend_stream``'s and ``predict_lines``' on_batch, in the CLI): the
     rows a terminal's table holds so far are written, then ``out`` (stdout) flushed, so each batch reaches the

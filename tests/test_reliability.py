@@ -2919,6 +2919,65 @@ def test_numpys_short_write_under_a_file_size_limit_is_said_to_be_that_limit(mon
     assert str(files.io_error(short, out)).startswith(f"no space left on device writing '{out}'")
 
 
+def test_rows_cut_by_a_failed_stdout_write_are_taken_back_to_whole_rows(tmp_path):
+    """output.whole_rows, once a write to stdout (a regular file) failed part-way: the file cut back to the end of
+    its last whole line after where the rows began (a file appended to keeps what was there), or for write_rows'
+    JSON array to its last whole row, the array closed in the bytes freed; a file ending on a whole row is left."""
+    from embedrec.output import whole_rows
+
+    def cut(text: bytes, start: int = 0) -> tuple[bool, bytes]:
+        p = tmp_path / "out"
+        p.write_bytes(text)
+        fd = os.open(p, os.O_WRONLY)
+        try:
+            return whole_rows(fd, start), p.read_bytes()
+        finally:
+            os.close(fd)
+
+    assert cut(b"a\tb\n1\t2\n3\t4 cut") == (True, b"a\tb\n1\t2\n")
+    assert cut(b"a\tb\n1\t2\n") == (False, b"a\tb\n1\t2\n")
+    assert cut(b"mine, no newline" + b"a\tb\n1\t", start=16) == (True, b"mine, no newline" + b"a\tb\n")
+    assert cut(b"mine" + b"a\tb", start=4) == (True, b"mine")
+    rows = b'[\n  {\n    "a": 1,\n    "b": {\n      "c": 2\n    }\n  },\n  {\n    "a": 3,\n    "b": {\n      "c"'
+    ok, got = cut(rows)
+    assert ok and json.loads(got) == [{"a": 1, "b": {"c": 2}}], got
+    ok, got = cut(b'[\n  {\n    "a": 1,\n    "b": {\n      "c": 2\n    }')
+    assert ok and json.loads(got) == [], got
+
+
+def test_recommend_under_a_file_size_limit_leaves_whole_rows_and_names_the_limit(base, tmp_path):
+    """A red team: `recommend --users all.txt > out.tsv` under `ulimit -f 10` exited 1 with one line, but out.tsv
+    ended in a cut row ('19\t2\t300\tAir Forc'), and the line (every write error under the limit's too) said to
+    choose another folder, which has the same limit. The file holds whole rows, the line says so and to raise the
+    limit; the other formats alike (a JSON array closed over its whole rows)."""
+    import resource
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (700, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    users = "".join(f"{u}\n" for u in range(1, 31))
+    for fmt in ("tsv", "csv", "jsonl", "json"):
+        out = tmp_path / f"out.{fmt}"
+        with open(out, "w") as fh:
+            p = subprocess.run([sys.executable, "-m", "embedrec", "recommend", "--users", "-", "--run", str(base[1]),
+                                "--format", fmt], input=users, stdout=fh, stderr=subprocess.PIPE, text=True,
+                               timeout=120, preexec_fn=limited)
+        assert p.returncode == 1 and p.stderr == (
+            "error: cannot write the output: a file-size limit (ulimit -f); its last row, cut short, was removed: "
+            "the rows before it are whole; raise the limit (ulimit -f unlimited) and run the command again; another "
+            "folder has the same limit\n"), (fmt, p.stderr)
+        text = out.read_text()
+        assert 0 < len(text) <= 700 and text.endswith("\n"), (fmt, text)
+        if fmt == "json":
+            assert len(json.loads(text)) > 1
+        elif fmt == "jsonl":
+            assert all(json.loads(line) for line in text.splitlines())
+        else:
+            sep = "\t" if fmt == "tsv" else ","
+            assert len({line.count(sep) for line in text.splitlines()}) == 1, text
+
+
 def test_the_repair_advice_names_the_run_and_the_datasets_source_from_here(tmp_path, monkeypatch):
     """A review of run_fix/dataset_fix: RUN/current named the model folder as the run, a run named artifacts-v2
     was taken for a model folder, a path with '|' broke the message's «CLI|library» mark, and a relative source

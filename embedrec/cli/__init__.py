@@ -41,6 +41,9 @@ def run() -> None:
 
     _closed_streams()
     _State.process = True
+    from embedrec.output import stdout_offset
+
+    _State.stdout_start = stdout_offset()  # where the rows begin, for a write that fails part-way (whole_rows)
     try:
         main()
     except SystemExit as e:

@@ -33,6 +33,7 @@ class _State:
     overrides: tuple = ()
     process = False  # run() as the process's own command (not CliRunner, not a notebook): it leaves after it
     written: list = []  # what the command has published before it reports on stdout (wrote())
+    stdout_start: int | None = None  # where the rows begin in stdout, a regular file (run(): output.stdout_offset)
 
 
 def wrote(*paths) -> None:
@@ -593,7 +594,8 @@ def _peer_closed(e: Exception) -> bool:
 def _known_error(e: Exception) -> str | None:
     """Environment failures that are not bugs: a full disk, a read-only file system, undecodable input."""
     from embedrec.errors import shorten
-    from embedrec.fsutil.files import io_error
+    from embedrec.fsutil.files import FSIZE_FIX, io_error
+    from embedrec.output import whole_rows
 
     if isinstance(e, PermissionError) and getattr(e, "filename", None) and os.path.exists(e.filename) and \
             not os.access(e.filename, os.R_OK):  # a file it could not read: not "write to another folder"
@@ -605,6 +607,9 @@ def _known_error(e: Exception) -> str | None:
                                 "the command takes one)" if isinstance(e, PermissionError) else
                        "write to another folder (run.dir, -o)")
         if err is not None:
+            # stdout itself failed part-way (a full disk, ulimit -f): the file cut back to its whole rows first
+            whole = not getattr(e, "filename", None) and not _State.written and _State.stdout_start is not None \
+                and whole_rows(sys.stdout.fileno(), _State.stdout_start)
             _quiet_stdout()
             if getattr(e, "filename", None):
                 return str(err)
@@ -612,7 +617,10 @@ def _known_error(e: Exception) -> str | None:
                 done = ", ".join(f"'{p}'" for p in _State.written)
                 return (f"{done} {'was' if len(_State.written) == 1 else 'were'} written in full; only the report on "
                         f"standard output failed ({e.strerror}): no need to run it again")
-            return f"cannot write the output ({e.strerror}); free space or write it elsewhere"
+            cut = "; its last row, cut short, was removed: the rows before it are whole" if whole else ""
+            if e.errno == errno.EFBIG:
+                return f"cannot write the output: a file-size limit (ulimit -f){cut}; {FSIZE_FIX}"
+            return f"cannot write the output ({e.strerror}){cut}; free space or write it elsewhere"
     if isinstance(e, OSError) and e.errno == errno.ELOOP and getattr(e, "filename", None):
         from embedrec.fsutil.files import loop_error
 
