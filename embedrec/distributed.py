@@ -226,10 +226,19 @@ class Group:
 
 def _relayed(error: Exception) -> tuple[str, int]:
     """``error``'s message and exit code, as :meth:`Group.agree` sends them to the other ranks: an embedrec error's
-    raw message (each side words it in its own terms), another's 'TypeName: message', at most 1,000 characters."""
-    raw = getattr(error, "raw", None)
-    text = raw if isinstance(raw, str) else f"{type(error).__name__}: {error}"
-    return shorten(text, 1000), int(getattr(error, "exit_code", 1))
+    raw message (each side words it in its own terms), another's 'TypeName: message' and where its traceback is, at
+    most 1,000 characters. Never raises (a code review: a failure here left the other ranks in the broadcast until
+    the group's timeout)."""
+    try:
+        raw = getattr(error, "raw", None)
+        code = getattr(error, "exit_code", 1)
+        if isinstance(raw, str):
+            return shorten(raw, 1000), code if isinstance(code, int) and not isinstance(code, bool) else 1
+        rank = os.environ.get("RANK", "?")
+        return (shorten(f"{type(error).__name__}: {error}", 800) + f"; its traceback is on rank {rank}'s stderr "
+                "(with --traceback): fix that and run the command again"), 1
+    except Exception:  # noqa: BLE001 - the relay must reach the others whatever this error holds
+        return type(error).__name__, 1
 
 
 def all_ranks(error: BaseException) -> BaseException:

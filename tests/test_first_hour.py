@@ -1628,6 +1628,10 @@ def test_rating_levels_step_and_their_manifest_check():
     assert off_step([4.7, 4.5, 4.0, 0.25], halves).tolist() == [True, False, False, True]
     tenths = np.arange(1, 51, dtype=np.float32) / np.float32(10)  # 0.1 to 5 as float32 reads them
     assert not off_step(tenths.astype(np.float64), [0.1, 0.2, 0.3]).any()
+    # levels off their own grid (event weights; a stray 4.7 among half stars) hold no value to a step (a code
+    # review: a 'like' of weight 1 was said to be off 'steps of 0.3' from 0.2), nor is a level itself ever off it
+    assert not off_step([1.0, 0.2, 0.7], [0.2, 0.5, 1.0]).any()
+    assert not off_step([4.0, 4.7, 3.3], sorted(halves + [4.7])).any()
     assert checked_training_ratings({"rating_levels": [1, 2, 3]}, "m.json")["rating_levels"] == [1.0, 2.0, 3.0]
     for bad in ([3, 1], [1], "1,2", [1, float("nan")]):
         with pytest.raises(ArtifactError, match="training_ratings.rating_levels is"):

@@ -2147,6 +2147,16 @@ def test_a_parquet_rating_column_of_numbers_as_text_reads_as_a_csv_does(tmp_path
     r, out = ingest(tmp_path, pq, "--set", "data.id_type=auto")
     refused(r, out, "row 4: column 'rating' holds 'four', not a number (the column is text, str) (2 rows like it: "
                     "4, 10); fix or remove those rows")
+    # a blank text cell is a missing value, as a CSV's empty field (a code review: refused as "'' not a number"
+    # under data.missing=drop)
+    frame.loc[3, "rating"], frame.loc[9, "rating"], frame.loc[5, "movie"] = "4", " ", ""
+    frame.to_parquet(pq)
+    r, out = ingest(tmp_path, pq, "--set", "data.id_type=auto")
+    refused(r, out, "pq.parquet: row 6: column 'movie' is empty (a missing value); fill or remove that row, or drop "
+                    "such rows with --set data.missing=drop")
+    r, out = ingest(tmp_path, pq, "--set", "data.id_type=auto", "--set", "data.missing=drop")
+    assert r.exit_code == 0 and "dropped 2 rows with a missing value" in r.stderr, r.stderr
+    assert sum(len(pd.read_parquet(out / f"{part}.parquet")) for part in ("train", "valid", "test")) == 54
 
 
 def test_a_source_replaced_while_ingest_reads_it_is_one_line(tmp_path, monkeypatch):
@@ -2351,3 +2361,6 @@ def test_genres_in_any_script_are_kept_and_matched(tmp_path):
     assert [cat.genre_name(g) for g in ("комедия", "ДРАМА", "drama")] == ["Комедия", "Драма", "Drama"]
     with pytest.raises(UsageError, match="no such genre"):
         cat.genre_name("Ужасы")
+    import unicodedata  # a file written decomposed (macOS) keys as a filter typed composed
+    nfd = Catalogue(np.arange(2), np.arange(1), ["a"], [None], [[unicodedata.normalize("NFD", "Comédie")]])
+    assert unicodedata.normalize("NFC", nfd.genre_name("comédie")) == "Comédie"

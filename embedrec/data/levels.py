@@ -33,11 +33,21 @@ def histogram_levels(histogram: dict | None) -> list[float] | None:
 def off_step(values, levels) -> np.ndarray:
     """Per value of ``values``, whether it is off the step of the scale of ``levels`` (:func:`scale_step`): not the
     lowest level plus a whole number of steps (4.7 on a 0.5-5 scale by halves; 4.5 is on it, whether or not a
-    training rating was 4.5). None off it where the levels have no step."""
+    training rating was 4.5). None off it where the levels have no step or are not on their own grid, and never a
+    value that is one of the levels."""
     r = np.asarray(values, np.float64)
+    levels = np.asarray(levels, np.float64)
     step = scale_step(levels)
-    if step is None or step <= 0:
+    if step is None or step <= 0 or _off(levels, levels, step).any():
+        # no step, or levels off their own grid (event weights 0.2, 0.5, 1; a stray 4.7 among half stars): no
+        # scale to hold a value to (a code review: 1, a level itself, was said to be off 'steps of 0.3')
         return np.zeros(r.shape, bool)
+    with np.errstate(invalid="ignore"):
+        return _off(r, levels, step) & ~np.isclose(r[..., None], levels).any(axis=-1)
+
+
+def _off(r: np.ndarray, levels: np.ndarray, step: float) -> np.ndarray:
+    """Whether each of ``r`` is off the grid of ``levels[0]`` plus whole steps."""
     k = (r - float(levels[0])) / step
     with np.errstate(invalid="ignore"):
         return np.abs(k - np.round(k)) > TOLERANCE * (1 + np.abs(k))

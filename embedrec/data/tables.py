@@ -184,7 +184,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> R
         notes = _require_columns(df.columns, wanted, label, no_times, matched, counted,
                                  lambda cols: df[cols].head(SAMPLE_ROWS), unrated)
         notes += meta_notes
-        df = df[list(wanted)].rename(columns=wanted)
+        df = _blank_as_missing(df[list(wanted)].rename(columns=wanted))
         if cfg.missing == "drop":
             df, kept, seen, untimed = _drop_missing(df, label, skip=META, ids=("user_id", "movie_id"),
                                                     time="timestamp")
@@ -491,6 +491,22 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
             return _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids, fraction_times=True,
                                     early=early)
         raise
+
+
+def _blank_as_missing(df: pd.DataFrame) -> pd.DataFrame:
+    """A Parquet file's text cells that are empty or blank ('', '  ') in its id, rating and time columns as missing
+    values, as a CSV's empty fields read (a code review: a Parquet '' rating was refused as 'not a number' where
+    data.missing=drop drops a CSV's); the movies' titles and genres (META) as they are."""
+    for col in df.columns:
+        s = df[col]
+        if col not in META and (pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s)):
+            try:
+                blank = s.str.strip().eq("").to_numpy(bool, na_value=False)  # (not a text cell: NaN, never blank)
+            except AttributeError:  # an object column holding no text at all
+                continue
+            if blank.any():
+                df[col] = s.mask(blank)
+    return df
 
 
 EARLY_HEAD = 1 << 20  # bytes of a text table whose whole lines are read for the early look (_refuse_early)
