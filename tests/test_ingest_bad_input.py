@@ -2149,10 +2149,10 @@ def test_a_parquet_rating_column_of_numbers_as_text_reads_as_a_csv_does(tmp_path
                     "4, 10); fix or remove those rows")
     # a blank text cell is a missing value, as a CSV's empty field (a code review: refused as "'' not a number"
     # under data.missing=drop)
-    frame.loc[3, "rating"], frame.loc[9, "rating"], frame.loc[5, "movie"] = "4", " ", ""
+    frame.loc[3, "rating"], frame.loc[9, "rating"], frame.loc[5, "rating"] = "4", " ", ""
     frame.to_parquet(pq)
     r, out = ingest(tmp_path, pq, "--set", "data.id_type=auto")
-    refused(r, out, "pq.parquet: row 6: column 'movie' is empty (a missing value); fill or remove that row, or drop "
+    refused(r, out, "pq.parquet: row 6: column 'rating' is empty (a missing value); fill or remove that row, or drop "
                     "such rows with --set data.missing=drop")
     r, out = ingest(tmp_path, pq, "--set", "data.id_type=auto", "--set", "data.missing=drop")
     assert r.exit_code == 0 and "dropped 2 rows with a missing value" in r.stderr, r.stderr

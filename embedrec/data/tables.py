@@ -494,12 +494,12 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
 
 
 def _blank_as_missing(df: pd.DataFrame) -> pd.DataFrame:
-    """A Parquet file's text cells that are empty or blank ('', '  ') in its id, rating and time columns as missing
-    values, as a CSV's empty fields read (a code review: a Parquet '' rating was refused as 'not a number' where
-    data.missing=drop drops a CSV's); the movies' titles and genres (META) as they are."""
-    for col in df.columns:
-        s = df[col]
-        if col not in META and (pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s)):
+    """A Parquet file's (or a DataFrame's) text cells that are empty or blank ('', '  ') in its rating and time
+    columns as missing values, as a CSV's empty fields read (a code review: a Parquet '' rating was refused as 'not
+    a number' where data.missing=drop drops a CSV's). A blank id has its own refusal ('has an empty id')."""
+    for col in ("rating", "timestamp"):
+        s = df[col] if col in df else None
+        if s is not None and (pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s)):
             try:
                 blank = s.str.strip().eq("").to_numpy(bool, na_value=False)  # (not a text cell: NaN, never blank)
             except AttributeError:  # an object column holding no text at all
