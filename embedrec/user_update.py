@@ -889,11 +889,11 @@ def _write_user_ids(tmp: Path, run: Run, ids: list, n_users: int) -> set[str]:
 
     from embedrec.artifacts import catalogue_ids
     from embedrec.fsutil.files import write_parquet
-    from embedrec.verify import check_users_table
+    from embedrec.verify import check_id_table_file
 
     table = run.parquet("users")
     # the ids grown from are user_ids.npy's, as served (a red team: another run's users.parquet, re-sealed, was)
-    check_users_table(run, table, run.array("user_ids", mmap=True, optional=True), n_users)
+    check_id_table_file(run, "user", table, run.array("user_ids", mmap=True, optional=True), n_users)
     rows = np.arange(n_users, n_users + len(ids))
     new = {}
     for f in table.schema:

@@ -22,6 +22,7 @@ from embedrec.run_layout import (
     FACTOR_FILES,
     MANIFEST,
     MOVIE_FACTORS,
+    MOVIES_TABLE,
     RUN_FORMAT,
     SOLVE_WEIGHTS,
     SOLVED_AS_NEW,
@@ -33,6 +34,7 @@ from embedrec.run_layout import (
 )
 from embedrec.run_updates import check_updates, trained_users, updates_of, users_as_new
 
+ID_TABLES = {"user": USERS_TABLE, "movie": MOVIES_TABLE}  # a run's tables of its users' and movies' ids
 EXPORT_MARKER = ".embedrec-export.json"  # what `embedrec export` writes beside its files: their sizes and SHA-256
 
 
@@ -127,7 +129,7 @@ def verify_path(path: str | Path) -> dict:
     if what == "run":  # the model folder checked, from here (a review: absolute for runs/x, relative for .../current)
         _check_finite_tables(folder, entries, fix, manifest)  # (the tables' shapes, said with the shapes)
         check_run_arrays(_Folder(folder, manifest), lambda name: _load(folder, entries, name, fix), shapes=False,
-                         finite=False, users=lambda: _users(folder, entries, fix))
+                         finite=False, tables=lambda kind: _id_table(folder, entries, kind, fix))
         folder = from_here(folder, resolve=False)
     return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}
 
@@ -218,18 +220,20 @@ def _load(folder: Path, entries: dict, name: str, fix: str) -> np.ndarray | None
         raise ArtifactError(f"run file '{folder / name}.npy' cannot be read ({first_line(e)}); {fix}") from None
 
 
-def _users(folder: Path, entries: dict, fix: str):
-    """users.parquet's user_id column of a model folder verify has hashed, or None where its manifest lists none."""
+def _id_table(folder: Path, entries: dict, kind: str, fix: str):
+    """users.parquet's user_id column (``kind`` "user") or movies.parquet's movie_id column ("movie") of a model
+    folder verify has hashed, or None where its manifest lists none."""
     import pyarrow as pa
 
     from embedrec.fsutil.files import read_parquet_table
 
-    if USERS_TABLE not in entries:
+    name = ID_TABLES[kind]
+    if name not in entries:
         return None
     try:
-        return read_parquet_table(folder / USERS_TABLE, ["user_id"])
+        return read_parquet_table(folder / name, [f"{kind}_id"])
     except (OSError, ValueError, KeyError, pa.ArrowException) as e:
-        raise ArtifactError(f"run file '{folder / USERS_TABLE}' cannot be read ({first_line(e)}); {fix}") from None
+        raise ArtifactError(f"run file '{folder / name}' cannot be read ({first_line(e)}); {fix}") from None
 
 
 def _verify_export(folder: Path) -> dict:
@@ -426,7 +430,7 @@ def check_solved_as_new(run, rows: np.ndarray, updated: np.ndarray | None = None
     return rows.astype(np.int64)
 
 
-def check_run_arrays(run, load, shapes: bool = True, finite: bool = True, users=None) -> None:
+def check_run_arrays(run, load, shapes: bool = True, finite: bool = True, tables=None) -> None:
     """What the readers check of a run's arrays as they read them, over all of them at once: the embedding tables'
     shapes and dtypes (:func:`check_served_arrays`), the bias tables' (:func:`check_bias_tables`), the factor and
     bias tables' rows finite, the seen movies (:func:`check_seen`, every row), an als run's solve
@@ -443,8 +447,9 @@ def check_run_arrays(run, load, shapes: bool = True, finite: bool = True, users=
     dtypes alone then. ``finite``: the factor and bias tables' rows checked finite (:func:`check_finite_rows`;
     False where verify's :func:`_check_finite_tables` checked them), memory-mapped, FINITE_BLOCK rows at a time
     (session 52's red team: update-users and index rebuild sealed a NaN user row into a new model folder).
-    ``users()``: users.parquet as a pyarrow Table (its user_id column at least), or None where the run has none:
-    checked against user_ids.npy (:func:`check_users_table`)."""
+    ``tables(kind)``: users.parquet (``kind`` "user") or movies.parquet ("movie") as a pyarrow Table (its id column
+    at least), or None where the run has none: checked against user_ids.npy or movie_ids.npy
+    (:func:`check_id_table_file`)."""
     from embedrec.data.ids import IdMap
     from embedrec.run import check_id_table
 
@@ -479,44 +484,45 @@ def check_run_arrays(run, load, shapes: bool = True, finite: bool = True, users=
     as_new = load(SOLVED_AS_NEW)  # (none where the records count some: refused, their lists' prior lost)
     if as_new is not None or users_as_new(m):
         check_solved_as_new(run, np.zeros(0, np.int64) if as_new is None else as_new, updated)
-    user_ids = None
+    ids = {}
     for kind, n in (("user", n_users), ("movie", n_movies)):
-        ids = load(f"{kind}_ids")
-        if ids is not None:  # as many as the manifest says, one row each (as Run.catalogue reads them), then unique
-            check_id_table(run.path, f"{kind}_ids", ids, n)
-            IdMap(ids, kind, (f"run '{run.path}': {kind}_ids.npy", run_fix(run.path))).check_unique()
-            if kind == "user":
-                user_ids = ids
-    table = users() if users is not None else None
-    if table is not None:
-        check_users_table(run, table, user_ids, n_users)
+        ids[kind] = load(f"{kind}_ids")
+        if ids[kind] is not None:  # as many as the manifest says, one row each (as Run.catalogue reads them), unique
+            check_id_table(run.path, f"{kind}_ids", ids[kind], n)
+            IdMap(ids[kind], kind, (f"run '{run.path}': {kind}_ids.npy", run_fix(run.path))).check_unique()
+    for kind, n in (("user", n_users), ("movie", n_movies)):
+        table = tables(kind) if tables is not None else None
+        if table is not None:
+            check_id_table_file(run, kind, table, ids[kind], n)
 
 
-def check_users_table(run, table, ids: np.ndarray | None, n_users: int) -> None:
-    """users.parquet (``table``, a pyarrow Table with its user_id column) as user_ids.npy (``ids``; None for a run
-    written before it) holds the run's users: a row for each of the manifest's ``n_users``, the same ids in the same
-    order; else an ArtifactError naming the file. What update-users grows the ids it writes from, so a re-sealed
-    users.parquet of another run put in its place (a red team: verify said ok, and update-users wrote its ids into
-    the ones served, user 5000's vector served as 6001's) or a row added to it is refused by verify, by index rebuild
-    and update-users as they carry it, never sealed again."""
+def check_id_table_file(run, kind: str, table, ids: np.ndarray | None, n: int) -> None:
+    """users.parquet (``kind`` "user") or movies.parquet ("movie"), ``table``: a pyarrow Table with its id column,
+    as user_ids.npy or movie_ids.npy (``ids``; None for a run written before it) holds the run's users or movies: a
+    row for each of the manifest's ``n``, the same ids in the same order; else an ArtifactError naming the file.
+    users.parquet is what update-users grows the ids it writes from, so a re-sealed users.parquet of another run put
+    in its place (a red team: verify said ok, and update-users wrote its ids into the ones served, user 5000's vector
+    served as 6001's) or a row added to it is refused by verify, by index rebuild and update-users as they carry it,
+    never sealed again; movies.parquet likewise (the movies of a run written before movie_ids.npy, and of every
+    run's readers in pandas), by verify and as index rebuild and update-users carry it."""
     from embedrec.data.ids import ids_from_arrow
     from embedrec.errors import shorten
 
-    p, fix = run.path / USERS_TABLE, run_fix(run.path)
-    if "user_id" not in table.column_names or table.num_rows != n_users:
-        held = f"{table.num_rows:,} rows" if "user_id" in table.column_names else "no user_id column"
-        raise ArtifactError(f"run artifact '{p}' does not hold the run's {n_users:,} users (it holds {held}); {fix}")
+    p, fix, col, npy = run.path / ID_TABLES[kind], run_fix(run.path), f"{kind}_id", f"{kind}_ids.npy"
+    if col not in table.column_names or table.num_rows != n:
+        held = f"{table.num_rows:,} rows" if col in table.column_names else f"no {col} column"
+        raise ArtifactError(f"run artifact '{p}' does not hold the run's {n:,} {kind}s (it holds {held}); {fix}")
     if ids is None:
         return
-    got = ids_from_arrow(table.column("user_id").combine_chunks())
+    got = ids_from_arrow(table.column(col).combine_chunks())
     if got.dtype.kind in "iu" and ids.dtype.kind in "iu":
         apart = np.flatnonzero(got != ids)
     else:  # text ids (user_ids.npy's fixed-width unicode), or one of the two not integers: compared as values
         apart = [i for i, (a, b) in enumerate(zip(got.tolist(), ids.tolist())) if a != b or type(a) is not type(b)]
     if len(apart):
         i = int(apart[0])
-        raise ArtifactError(f"run artifact '{p}' does not hold the ids of user_ids.npy, in its order (row {i:,}: "
-                            f"'{shorten(str(got[i]), 60)}', where user_ids.npy holds '{shorten(str(ids[i]), 60)}'"
+        raise ArtifactError(f"run artifact '{p}' does not hold the ids of {npy}, in its order (row {i:,}: "
+                            f"'{shorten(str(got[i]), 60)}', where {npy} holds '{shorten(str(ids[i]), 60)}'"
                             f"{f', and {len(apart) - 1:,} more rows' if len(apart) > 1 else ''}); {fix}")
 
 

@@ -446,19 +446,19 @@ def test_resealed_updates_records_are_refused_naming_the_key(runs, tmp_path, edi
     assert os.path.realpath(run / "current") == str(folder)  # nothing published
 
 
-def _users_edited(t, edit):
-    """users.parquet's table ``t`` edited: 'another run's' (the last added user's id another user's, as the file of
-    another run updated alike holds it) or 'a row added'."""
+def _ids_edited(t, edit, kind="user", new=NEW + 5):
+    """users.parquet's (``kind`` "user") or movies.parquet's ("movie") table ``t`` edited: 'another run's' (the
+    last row's id ``new``, as the file of another run holds it) or 'a row added' (of id ``new``)."""
     import pyarrow as pa
 
+    col, idx = f"{kind}_id", f"{kind}_idx"
     if edit == "another run's":
-        ids = t.column("user_id").to_pylist()
-        return t.set_column(t.column_names.index("user_id"), "user_id",
-                            pa.array(ids[:-1] + [NEW + 5], type=t.schema.field("user_id").type))
+        ids = t.column(col).to_pylist()
+        return t.set_column(t.column_names.index(col), col, pa.array(ids[:-1] + [new], type=t.schema.field(col).type))
     row = {c: pa.nulls(1, type=t.schema.field(c).type) for c in t.column_names}
-    row["user_id"] = pa.array([NEW + 5], type=t.schema.field("user_id").type)
-    if "user_idx" in t.column_names:
-        row["user_idx"] = pa.array([t.num_rows], type=t.schema.field("user_idx").type)
+    row[col] = pa.array([new], type=t.schema.field(col).type)
+    if idx in t.column_names:
+        row[idx] = pa.array([t.num_rows], type=t.schema.field(idx).type)
     return pa.concat_tables([t, pa.table(row, schema=t.schema)])
 
 
@@ -471,7 +471,7 @@ def test_a_resealed_users_parquet_is_refused_by_verify_index_rebuild_and_update_
     """A red team: users.parquet was never checked against user_ids.npy. Another updated run's users.parquet copied
     in and the manifest re-sealed passed verify, and update-users then wrote its ids into the ones served (user
     5000's vector served as 6001's); a row added passed verify and index rebuild, which sealed it into a new folder,
-    and update-users alone refused it. verify.check_users_table (its rows the run's users, its ids user_ids.npy's in
+    and update-users alone refused it. verify.check_id_table_file (its rows the run's users, its ids user_ids.npy's in
     order), which all three run, refuses it in one line naming the file; nothing is published."""
     import pyarrow.parquet as pq
 
@@ -481,13 +481,49 @@ def test_a_resealed_users_parquet_is_refused_by_verify_index_rebuild_and_update_
 
     run, folder, n = _updated_twice(runs, tmp_path)
     p = folder / "users.parquet"
-    table = _users_edited(pq.read_table(p), edit)
+    table = _ids_edited(pq.read_table(p), edit)
     p.unlink()
     pq.write_table(table, p)
     _record_checksums(folder)
     line = (f"error: run artifact '{p}' {said.format(n1=n + 1, n2=n + 2, n3=n + 3, new=NEW + 5, old=NEW + 1)}; "
             f"{cli_terms(run_fix(folder))}")
     f = write_ratings(tmp_path / "c.csv", [(NEW + 2, 1, 1)])
+    for args in (["verify", run], ["index", "rebuild", "--run", run], ["update-users", "--ratings", f, "--run", run]):
+        r = invoke(*args)
+        assert (r.exit_code, r.stdout, r.stderr.splitlines()[-1:]) == (1, "", [line]), (args, r.stderr)
+    assert os.path.realpath(run / "current") == str(folder)  # nothing published
+
+
+@pytest.mark.parametrize("edit, said", [
+    ("another run's", "does not hold the ids of movie_ids.npy, in its order (row {n1:,}: '{new}', where movie_ids.npy "
+                      "holds '{old}')"),
+    ("a row added", "does not hold the run's {n:,} movies (it holds {n2:,} rows)"),
+])
+def test_a_resealed_movies_parquet_is_refused_by_verify_index_rebuild_and_update_users(runs, tmp_path, edit, said):
+    """movies.parquet, as users.parquet was, was never checked against movie_ids.npy: another run's copied in (or a
+    row added) and the manifest re-sealed passed verify, and index rebuild and update-users sealed it into a new
+    model folder. verify.check_id_table_file (a row per movie, movie_ids.npy's ids in order), which all three run,
+    refuses it in one line naming the file; nothing is published."""
+    import pyarrow.parquet as pq
+
+    from embedrec.errors import cli_terms
+    from embedrec.run_fixes import run_fix
+    from embedrec.run_publish import _record_checksums
+
+    run = copy_run(runs["taste"], tmp_path / "run")
+    folder = Path(os.path.realpath(run / "current"))
+    with er.open(run) as m:
+        n, fresh = m.n_movies, fresh_movies(m, 2, 1)
+    old = np.load(folder / "movie_ids.npy")[-1]
+    new = int(np.load(folder / "movie_ids.npy").max()) + 1000  # an id of another run's catalogue
+    p = folder / "movies.parquet"
+    table = _ids_edited(pq.read_table(p), edit, "movie", new)
+    p.unlink()
+    pq.write_table(table, p)
+    _record_checksums(folder)
+    line = (f"error: run artifact '{p}' {said.format(n=n, n1=n - 1, n2=n + 1, new=new, old=old)}; "
+            f"{cli_terms(run_fix(folder))}")
+    f = write_ratings(tmp_path / "c.csv", [(2, fresh[0], 1)])
     for args in (["verify", run], ["index", "rebuild", "--run", run], ["update-users", "--ratings", f, "--run", run]):
         r = invoke(*args)
         assert (r.exit_code, r.stdout, r.stderr.splitlines()[-1:]) == (1, "", [line]), (args, r.stderr)
