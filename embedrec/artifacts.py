@@ -275,7 +275,7 @@ def carry_over(run: Run, tmp: Path, why: str, written: Collection[str] = (), reb
     # once (a review: index rebuild read each in full for the check, then hashed it again as it copied it)
     check_run_arrays(run, lambda name: run.held[name] if name in run.held else
                      run.array(name, mmap=True, optional=True),
-                     tables=lambda kind: run.parquet(f"{kind}s", [f"{kind}_id"], optional=True))
+                     tables=lambda kind: run.parquet(f"{kind}s", [f"{kind}_id"], optional=True), catalogue=True)
 
 
 def carry_file(run: Run, p: Path, dest: Path) -> None:

@@ -186,9 +186,7 @@ class Run:
         except (ValueError, UnicodeDecodeError) as e:
             raise ArtifactError(f"run artifact '{p}' is corrupt ({first_line(e)}); {run_fix(self.path)}") from None
         n_users, n_movies = self.manifest.get("n_users"), self.manifest.get("n_movies")
-        if not isinstance(movies, dict) or any(not isinstance(movies.get(c), list) or len(movies[c]) != n_movies
-                                               for c in ("title", "year", "genres")):
-            raise ArtifactError(f"run artifact '{p}' does not list the run's {n_movies} movies; {run_fix(self.path)}")
+        check_catalogue(self.path, movies, n_movies)
         ids = []
         for name, n in (("user_ids", n_users), ("movie_ids", n_movies)):
             a = check_id_table(self.path, name, self.array(name), n)
@@ -219,6 +217,30 @@ class Run:
             raise missing_error(p, "run artifact", run_fix(self.path)) from None
         except (OSError, ValueError, KeyError, pa.ArrowException) as e:
             raise ArtifactError(f"run artifact '{p}' cannot be read ({first_line(e)}); {run_fix(self.path)}") from None
+
+
+def read_catalogue(folder: Path):
+    """A model ``folder``'s movies.json parsed (its hash checked by the caller: verify's, carry_over's copy), or None
+    where it has none; unparsable, an ArtifactError naming it. For verify.check_run_arrays."""
+    p = folder / CATALOGUE
+    if not p.exists():
+        return None
+    try:
+        return loads_json(p.read_bytes(), shallow=False)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ArtifactError(f"run artifact '{p}' is corrupt ({first_line(e)}); {run_fix(folder)}") from None
+
+
+def check_catalogue(folder: Path, movies, n_movies) -> dict:
+    """movies.json parsed (``movies``) of the model ``folder``: a title, year and genres list of one entry for each
+    of the manifest's ``n_movies`` movies (in movie_ids.npy's rows), else an ArtifactError naming it. What
+    Run.catalogue checks as serving reads it, and verify.check_run_arrays for verify and the writers that carry it
+    into a new model folder (a re-sealed movies.json with a row added passed verify and index rebuild)."""
+    if not isinstance(movies, dict) or any(not isinstance(movies.get(c), list) or len(movies[c]) != n_movies
+                                           for c in ("title", "year", "genres")):
+        raise ArtifactError(f"run artifact '{folder / CATALOGUE}' does not list the run's {n_movies} movies; "
+                            f"{run_fix(folder)}")
+    return movies
 
 
 def check_id_table(folder: Path, name: str, ids: np.ndarray, n: int) -> np.ndarray:

@@ -129,7 +129,7 @@ def verify_path(path: str | Path) -> dict:
     if what == "run":  # the model folder checked, from here (a review: absolute for runs/x, relative for .../current)
         _check_finite_tables(folder, entries, fix, manifest)  # (the tables' shapes, said with the shapes)
         check_run_arrays(_Folder(folder, manifest), lambda name: _load(folder, entries, name, fix), shapes=False,
-                         finite=False, tables=lambda kind: _id_table(folder, entries, kind, fix))
+                         finite=False, tables=lambda kind: _id_table(folder, entries, kind, fix), catalogue=True)
         folder = from_here(folder, resolve=False)
     return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}
 
@@ -430,7 +430,8 @@ def check_solved_as_new(run, rows: np.ndarray, updated: np.ndarray | None = None
     return rows.astype(np.int64)
 
 
-def check_run_arrays(run, load, shapes: bool = True, finite: bool = True, tables=None) -> None:
+def check_run_arrays(run, load, shapes: bool = True, finite: bool = True, tables=None,
+                     catalogue: bool = False) -> None:
     """What the readers check of a run's arrays as they read them, over all of them at once: the embedding tables'
     shapes and dtypes (:func:`check_served_arrays`), the bias tables' (:func:`check_bias_tables`), the factor and
     bias tables' rows finite, the seen movies (:func:`check_seen`, every row), an als run's solve
@@ -449,9 +450,10 @@ def check_run_arrays(run, load, shapes: bool = True, finite: bool = True, tables
     (session 52's red team: update-users and index rebuild sealed a NaN user row into a new model folder).
     ``tables(kind)``: users.parquet (``kind`` "user") or movies.parquet ("movie") as a pyarrow Table (its id column
     at least), or None where the run has none: checked against user_ids.npy or movie_ids.npy
-    (:func:`check_id_table_file`)."""
+    (:func:`check_id_table_file`). ``catalogue``: the folder's movies.json, where it has one, read and checked as
+    Run.catalogue reads it (``run.check_catalogue``: a title, year and genres for each movie)."""
     from embedrec.data.ids import IdMap
-    from embedrec.run import check_id_table
+    from embedrec.run import check_catalogue, check_id_table, read_catalogue
 
     m = run.manifest
     n_users, n_movies = m.get("n_users"), m.get("n_movies")
@@ -494,6 +496,9 @@ def check_run_arrays(run, load, shapes: bool = True, finite: bool = True, tables
         table = tables(kind) if tables is not None else None
         if table is not None:
             check_id_table_file(run, kind, table, ids[kind], n)
+    movies = read_catalogue(run.path) if catalogue else None
+    if movies is not None:
+        check_catalogue(run.path, movies, n_movies)
 
 
 def check_id_table_file(run, kind: str, table, ids: np.ndarray | None, n: int) -> None:

@@ -530,6 +530,28 @@ def test_a_resealed_movies_parquet_is_refused_by_verify_index_rebuild_and_update
     assert os.path.realpath(run / "current") == str(folder)  # nothing published
 
 
+def test_a_resealed_movies_json_with_a_row_added_is_refused_by_verify_and_index_rebuild(runs, tmp_path):
+    """movies.json (the titles serving reads by movie row) with a row added, re-sealed, passed verify and index
+    rebuild, which sealed it into a new folder that recommend refused; both now read it as Run.catalogue does
+    (run.check_catalogue) and refuse it in recommend's line."""
+    from embedrec.errors import cli_terms
+    from embedrec.run_fixes import run_fix
+    from embedrec.run_publish import _record_checksums
+
+    run = copy_run(runs["taste"], tmp_path / "run")
+    folder = Path(os.path.realpath(run / "current"))
+    p = folder / "movies.json"
+    movies = json.loads(p.read_text())
+    n = len(movies["title"])
+    p.write_text(json.dumps({c: v + v[-1:] for c, v in movies.items()}))
+    _record_checksums(folder)
+    line = f"error: run artifact '{p}' does not list the run's {n} movies; {cli_terms(run_fix(folder))}"
+    for args in (["verify", run], ["index", "rebuild", "--run", run], ["recommend", "--user", 2, "--run", run]):
+        r = invoke(*args)
+        assert (r.exit_code, r.stdout, r.stderr.splitlines()[-1:]) == (1, "", [line]), (args, r.stderr)
+    assert os.path.realpath(run / "current") == str(folder)  # nothing published
+
+
 def test_verify_refuses_the_training_ratings_a_reader_refuses(runs, tmp_path):
     """A re-sealed training_ratings.solve.newuser_prior 'x' was refused by recommend and said ok by verify; verify
     now reads it as the readers do (run_checks.checked_training_ratings)."""
