@@ -284,6 +284,20 @@ def test_a_row_without_a_time_alone_is_trained_on_under_a_random_split(tmp_path,
     assert len(ds.split_frame("train")) == 37  # (34 timed rows, 33 with ISO dates; (3, 1)'s untimed row a repeat)
 
 
+def test_a_date_column_whose_first_hundreds_of_times_are_empty_is_read_as_dates(tmp_path):
+    """A code review: the kind of a time column was judged from its first 100 rows, so ISO dates after 150 rows
+    without a time were taken for Unix seconds and refused as such under data.missing=drop."""
+    p = tmp_path / "late.csv"
+    rows = [f"{u},{m},{(u * m) % 5 + 1}," for u in range(1, 31) for m in range(1, 6)]  # 150 rows without a time
+    rows += [f"{u},{m},{(u * m) % 5 + 1},2001-0{m}-{u:02d}T10:00:00Z" for u in range(1, 9) for m in range(6, 9)]
+    p.write_text("user_id,movie_id,rating,timestamp\n" + "\n".join(rows) + "\n")
+    r, out = ingest(tmp_path, p, "--set", "data.missing=drop")
+    assert r.exit_code == 0, r.stderr
+    assert "150 rows with a user, a movie and a rating but no time" in r.stderr, r.stderr
+    times = pd.concat(load_dataset(out).split_frame(s) for s in ("train", "valid", "test"))["timestamp"]
+    assert times.min() >= pd.Timestamp("2001-06-01", tz="UTC").timestamp()  # dates as seconds, each row's or a middle
+
+
 def test_a_row_without_a_time_alone_is_dropped_and_said_under_a_time_split(tmp_path):
     """A time split cannot place a rating without a time: the row is dropped with those missing a value (its pair
     kept as seen, in train), said in its own line with the count and the first line, and counted apart in the

@@ -29,15 +29,21 @@ NO_TIME = np.iinfo(np.int64).min
 def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> bool:
     """Whether the timestamp column's first value is a date ('2020-01-31', '2020-01-31T12:00:00Z'), not a
     number: such a column is read as ISO 8601 dates. ``names``: the columns of a file without a header."""
+    # the first value given, however many rows before it leave their time empty (data.missing=drop keeps such a
+    # row: it says nothing of the kind; a code review: a column of dates whose first 100 were empty, read as the
+    # first 100 rows, was taken for Unix seconds)
+    first = pd.Series([], dtype=object)
     try:
         buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
-        first = pd.read_csv(buf, sep=sep, header=0 if names is None else None, names=names, usecols=[col], dtype=str,
-                            nrows=100, encoding=encoding, engine="c" if len(sep) == 1 else "python")[col]
+        with pd.read_csv(buf, sep=sep, header=0 if names is None else None, names=names, usecols=[col], dtype=str,
+                         chunksize=100, encoding=encoding, engine="c" if len(sep) == 1 else "python") as chunks:
+            for chunk in chunks:
+                given = chunk[col].str.strip()
+                first = given[given.notna() & (given != "")].head(1)
+                if not first.empty:
+                    break
     except Exception:  # noqa: BLE001 - the main reader reports what is wrong with the file
         return False
-    # the first value given (data.missing=drop keeps a row whose time alone is empty: it says nothing of the kind)
-    first = first.str.strip()
-    first = first[first.notna() & (first != "")].head(1)
     if first.empty or is_number_text(first.iloc[0]):
         return False
     return not pd.isna(pd.to_datetime(first, utc=True, errors="coerce", format="ISO8601").iloc[0])
