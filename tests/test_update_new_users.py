@@ -411,10 +411,7 @@ def test_a_resealed_updated_users_table_is_refused_by_verify_index_rebuild_and_u
     _record_checksums(folder)
     line = f"error: run '{folder}': {said.format(n=n, n1=n + 1, n2=n + 2)}; {cli_terms(run_fix(folder))}"
     f = write_ratings(tmp_path / "c.csv", [(NEW + 2, 1, 1)])
-    for args in (["verify", run], ["index", "rebuild", "--run", run], ["update-users", "--ratings", f, "--run", run]):
-        r = invoke(*args)
-        assert (r.exit_code, r.stdout, r.stderr.splitlines()[-1:]) == (1, "", [line]), (args, r.stderr)
-    assert os.path.realpath(run / "current") == str(folder)  # nothing published
+    _refused_by_each(run, folder, line, ["update-users", "--ratings", f, "--run", run])
 
 
 @pytest.mark.parametrize("edit, said", [
@@ -443,6 +440,15 @@ def test_resealed_updates_records_are_refused_naming_the_key(runs, tmp_path, edi
                  ["index", "rebuild", "--run", run]):
         r = invoke(*args)
         assert (r.exit_code, r.stdout) == (1, "") and one_line(r).startswith(line), (args, r.stderr)
+    assert os.path.realpath(run / "current") == str(folder)  # nothing published
+
+
+def _refused_by_each(run, folder, line: str, last: list) -> None:
+    """verify, index rebuild and ``last`` (a command line) each exit 1 with ``line`` as their last stderr line and
+    nothing on stdout; ``run``'s current is still ``folder`` (nothing published)."""
+    for args in (["verify", run], ["index", "rebuild", "--run", run], last):
+        r = invoke(*args)
+        assert (r.exit_code, r.stdout, r.stderr.splitlines()[-1:]) == (1, "", [line]), (args, r.stderr)
     assert os.path.realpath(run / "current") == str(folder)  # nothing published
 
 
@@ -488,10 +494,7 @@ def test_a_resealed_users_parquet_is_refused_by_verify_index_rebuild_and_update_
     line = (f"error: run artifact '{p}' {said.format(n1=n + 1, n2=n + 2, n3=n + 3, new=NEW + 5, old=NEW + 1)}; "
             f"{cli_terms(run_fix(folder))}")
     f = write_ratings(tmp_path / "c.csv", [(NEW + 2, 1, 1)])
-    for args in (["verify", run], ["index", "rebuild", "--run", run], ["update-users", "--ratings", f, "--run", run]):
-        r = invoke(*args)
-        assert (r.exit_code, r.stdout, r.stderr.splitlines()[-1:]) == (1, "", [line]), (args, r.stderr)
-    assert os.path.realpath(run / "current") == str(folder)  # nothing published
+    _refused_by_each(run, folder, line, ["update-users", "--ratings", f, "--run", run])
 
 
 @pytest.mark.parametrize("edit, said", [
@@ -524,10 +527,7 @@ def test_a_resealed_movies_parquet_is_refused_by_verify_index_rebuild_and_update
     line = (f"error: run artifact '{p}' {said.format(n=n, n1=n - 1, n2=n + 1, new=new, old=old)}; "
             f"{cli_terms(run_fix(folder))}")
     f = write_ratings(tmp_path / "c.csv", [(2, fresh[0], 1)])
-    for args in (["verify", run], ["index", "rebuild", "--run", run], ["update-users", "--ratings", f, "--run", run]):
-        r = invoke(*args)
-        assert (r.exit_code, r.stdout, r.stderr.splitlines()[-1:]) == (1, "", [line]), (args, r.stderr)
-    assert os.path.realpath(run / "current") == str(folder)  # nothing published
+    _refused_by_each(run, folder, line, ["update-users", "--ratings", f, "--run", run])
 
 
 def test_a_resealed_movies_json_with_a_row_added_is_refused_by_verify_and_index_rebuild(runs, tmp_path):
@@ -546,10 +546,7 @@ def test_a_resealed_movies_json_with_a_row_added_is_refused_by_verify_and_index_
     p.write_text(json.dumps({c: v + v[-1:] for c, v in movies.items()}))
     _record_checksums(folder)
     line = f"error: run artifact '{p}' does not list the run's {n} movies; {cli_terms(run_fix(folder))}"
-    for args in (["verify", run], ["index", "rebuild", "--run", run], ["recommend", "--user", 2, "--run", run]):
-        r = invoke(*args)
-        assert (r.exit_code, r.stdout, r.stderr.splitlines()[-1:]) == (1, "", [line]), (args, r.stderr)
-    assert os.path.realpath(run / "current") == str(folder)  # nothing published
+    _refused_by_each(run, folder, line, ["recommend", "--user", 2, "--run", run])
 
 
 def test_verify_refuses_the_training_ratings_a_reader_refuses(runs, tmp_path):
