@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from embedrec.data.ids import parse_id
+from embedrec.data.ids import parse_id, rated_map
 from embedrec.errors import UsageError, cli_terms, library_terms, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -277,8 +277,10 @@ def answer(model: Model, request: Request) -> Answer:
         e.check_ratings(given)  # before titles are resolved: a refusal quotes the words given, and is the only line
         liked_ids = _resolved(model, _as_list(request.liked), "--liked") if request.liked is not None else []
         pairs = list(zip(_resolved(model, list(given), "--rated"), given.values()))
-        # as pairs: two spellings of one movie (a title and its id) are the library's refusal, not a rating replaced
-        res = model.recommend_new(liked_ids, pairs, k, ordered=request.ordered, user=request.user,
+        rated_map(pairs)  # two spellings of one movie (a title and its id): refused, not a rating replaced
+        # the words as given, which the library resolves as _resolved did: its warnings name them ('star
+        # wars=4.5', not '50=4.5')
+        res = model.recommend_new(liked_ids, list(given.items()), k, ordered=request.ordered, user=request.user,
                                   exclude_seen=not request.include_seen, strict=request.strict,
                                   user_features=request.user_features, prior=request.prior, **filters)
         request = _replace(request, liked=liked_ids, rated=None if request.rated is None else dict(pairs))

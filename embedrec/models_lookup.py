@@ -101,15 +101,19 @@ def known_row(model, user, ordered: bool = False) -> int:
     return int(rows[0])
 
 
-def titles_resolved(model, liked: list, rated: dict) -> tuple[list, dict]:
+def titles_resolved(model, liked: list, rated: dict, names: dict | None = None) -> tuple[list, dict]:
     """recommend_new's history with title words turned into ids (``Model.resolve_movies``; a first-hour review:
-    liked=['star wars', 172] left 'star wars' out as an unknown id, then listed Star Wars at rank 4)."""
+    liked=['star wars', 172] left 'star wars' out as an unknown id, then listed Star Wars at rank 4). ``names``
+    (a dict) receives {id: the words given} of the rated movies found by their title, for the words a warning
+    names."""
     if liked:
         liked = model.resolve_movies(liked)[0]
     if rated:
         keys = model.resolve_movies(list(rated))[0]
         firsts: dict = {}
         for given, key in zip(rated, keys):
+            if names is not None and isinstance(given, str) and given != str(key):
+                names[key] = given
             if py_id(key) in firsts:
                 raise UsageError(f"rated: movie {shorten(repr(key), 40)} is rated twice (as "
                                  f"{shorten(repr(firsts[py_id(key)]), 40)} and {shorten(repr(given), 40)}); "

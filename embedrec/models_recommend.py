@@ -88,12 +88,13 @@ def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, 
     allowed = allowed_rows(model, genres, year_min, year_max, exclude, candidates)
     rated = rated_map(rated)
     e.check_ratings(rated)  # before titles become ids: a refusal names the movie as given ('star wars=0')
-    liked, rated = titles_resolved(model, id_list(liked), rated)
+    names: dict = {}  # {id: the words given}: a warning names the movie as given
+    liked, rated = titles_resolved(model, id_list(liked), rated, names)
     skipped: list = []  # history ids the model does not know: left out, in the result's unknown (a review)
     detail: dict = {}  # an als solve's parts, which the result's explain() splits its scores by
     p, b, seen, left_out = e.fold_in_parts(liked, rated, ordered=bool(ordered), strict=bool(strict),
                                            unknown=skipped, detail=None if user_features is not None else detail,
-                                           user=row, features=user_features)
+                                           user=row, features=user_features, names=names)
     # a new user's list leans to the most popular movies by how few it told (serve.prior; als runs), as does that
     # of a user update-users added (a new user told its ratings once) re-solved with more (a review: it lost it)
     new = row is None or e.added_rows([row]).size > 0

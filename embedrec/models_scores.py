@@ -159,10 +159,11 @@ def explain(model, user, movie, n: int, *, liked: Iterable, rated: dict | None, 
         if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
             raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of "
                              "ratings), not a set")
-        liked, rated = titles_resolved(model, id_list(liked), rated_map(rated))
+        names: dict = {}  # {id: the words given}, for a warning
+        liked, rated = titles_resolved(model, id_list(liked), rated_map(rated), names)
         detail: dict = {}
         p, _, _, _ = e.fold_in_parts(liked, rated, ordered=ordered, strict=strict, unknown=[], detail=detail,
-                                     user=row)
+                                     user=row, names=names)
         # a new user's list, or that of one update-users added (a new user told more): its told movies
         told = int(np.size(detail.get("rows", ()))) if "rows" in detail and (
             row is None or e.added_rows([row]).size) else 0

@@ -1583,6 +1583,24 @@ def test_a_rating_off_the_scales_step_is_used_with_a_warning(str_run, tmp_path):
                                              "nor is 1 more of the ratings given; they are used as given\n"), r.stderr
     r = invoke("recommend", "--run", run, "--rated", "tt3=4,tt4=1", "-k", "2", "-q")
     assert r.exit_code == 0 and r.stderr == "", r.stderr
+    r = invoke("recommend", "--run", run, "--rated", "Film 3 (1983)=4.7", "-k", "2", "-q")  # as given (a review)
+    assert r.exit_code == 0 and r.stderr.splitlines()[0] == (
+        f"--rated 'Film 3 (1983)=4.7': 4.7 is not on this model's rating step ({step}); it is used as given"), r.stderr
+    import embedrec as er
+
+    records: list = []  # (the command line's logger does not propagate to caplog)
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logging.getLogger("embedrec").addHandler(handler)
+    try:
+        with er.open(run) as m:
+            m.recommend_new(rated={"Film 3 (1983)": 4.7, "tt4": 2}, k=2)
+            m.explain(movie="tt4", rated={"Film 3 (1983)": 4.7})
+    finally:
+        logging.getLogger("embedrec").removeHandler(handler)
+    said = [r.getMessage() for r in records]
+    assert len(said) == 2 and all(m.endswith(f"rated 'Film 3 (1983)=4.7': 4.7 is not on this model's rating step "
+                                             f"({step}); it is used as given") for m in said), said
     r = invoke("recommend", "--run", run, "--rated", "tt3=6", "-k", "2", "-q")  # off the scale: refused, as before
     assert r.exit_code == 2 and "6 is outside this model's rating scale 1-5" in r.stderr, r.stderr
     copy = tmp_path / "run"

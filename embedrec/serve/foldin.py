@@ -25,7 +25,7 @@ log = logging.getLogger("embedrec")
 def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
                scale: tuple[float, float] | None = None, counts: bool = False, strict: bool = False,
                unknown_out: list | None = None, whose: str = "the new user's {} movies",
-               levels: list | None = None) -> dict[int, float]:
+               levels: list | None = None, names: dict | None = None) -> dict[int, float]:
     """{movie row: rating} from liked movie ids (rated at the top of the scale) and {movie id: rating}; ratings
     outside ``scale`` or not finite raise UsageError, as do a movie given twice (liked and rated, or twice in
     one of them) and an empty request. ``counts``: a model trained on counts (data.repeats=sum), whose
@@ -35,7 +35,8 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
     given is known: then NotFoundError names the first and how many more there are. ``unknown_out`` (a list)
     receives the ids left out; ``whose``: the movies given, in that warning ({} their number). ``levels``: the
     values of the training ratings' discrete scale (the run's ``training_ratings.rating_levels``), a rating off
-    whose step is used as given, with a warning (:func:`warn_off_step`)."""
+    whose step is used as given, with a warning (:func:`warn_off_step`) naming the movie as ``names`` ({id: as
+    given}) has it, where its title words were turned into the id."""
     items: dict[int, float] = {}
     unknown: list[NotFoundError] = []
 
@@ -85,22 +86,23 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
     if not items:
         raise UsageError("give at least one movie with «--liked or --rated|liked= or rated=»")
     if levels and checked and not counts:
-        warn_off_step(checked, levels)
+        warn_off_step(checked, levels, names)
     return items
 
 
-def warn_off_step(rated: dict, levels: list) -> None:
-    """One warning where ratings of ``rated`` ({movie as given: rating}, each checked) are off the step of the
-    training ratings' scale (``levels``: data.levels.off_step; 4.7 on a half-star scale): the first named, the
-    others counted. They are used as given (a first-hour review: 4.7 on a run of half stars was taken silently,
-    where 6 is refused as outside the scale)."""
+def warn_off_step(rated: dict, levels: list, names: dict | None = None) -> None:
+    """One warning where ratings of ``rated`` ({movie id: rating}, each checked) are off the step of the
+    training ratings' scale (``levels``: data.levels.off_step; 4.7 on a half-star scale): the first named, as
+    given (``names``: {id: the title words it was found by}; a code review: 'star wars=4.5' was warned of as
+    '50=4.5'), the others counted. They are used as given (a first-hour review: 4.7 on a run of half stars was
+    taken silently, where 6 is refused as outside the scale)."""
     off = [(mid, r) for (mid, r), bad in zip(rated.items(), off_step(list(rated.values()), levels)) if bad]
     if not off:
         return
     (mid, r), more = off[0], len(off) - 1
     shown = f"{r:g}" if float(f"{r:g}") == r else repr(r)
     log.warning("«--rated|rated» '%s=%s': %s is not on this model's rating step (%s)%s; %s used as given",
-                shorten(mid, 40), shown, shown, step_said(levels),
+                shorten(str((names or {}).get(mid, mid)), 40), shown, shown, step_said(levels),
                 "" if not more else f", nor {'is 1 more' if more == 1 else f'are {more} more'} of the ratings given",
                 "they are" if more else "it is")
 

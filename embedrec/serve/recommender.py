@@ -709,14 +709,16 @@ class Recommender:
     def fold_in_parts(self, liked: list = (), rated: dict | None = None, ordered: bool = False,
                       strict: bool = False, unknown: list | None = None,
                       detail: dict | None = None, user: int | None = None,
-                      features: dict | None = None) -> tuple[np.ndarray, float, np.ndarray, dict]:
+                      features: dict | None = None,
+                      names: dict | None = None) -> tuple[np.ndarray, float, np.ndarray, dict]:
         """:meth:`fold_in`, and {movie row: rating} of the ratings it left out: an implicit model's below the
         dataset's data.min_rating (foldin.below_min_rating), which training never saw. An unknown movie is left
         out with a warning (its id appended to ``unknown``, a list), or NotFoundError with ``strict``
         (foldin.rated_rows). ``detail`` (a dict): an als model's solve, as foldin.fold_in gives it. ``user``: a
         known user's row, whose vector is re-solved from its training ratings plus these (serve.update; the
         rows returned are then its seen movies and these). ``features``: a new user's demographics, its vector
-        from them the fold-in's offset (:meth:`fold_in`); with ``user``, a UsageError."""
+        from them the fold-in's offset (:meth:`fold_in`); with ``user``, a UsageError. ``names``: {movie id: the
+        title words it was given as}, for a warning (foldin.rated_rows)."""
         if ordered and liked and rated:
             raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked or --rated|"
                              "liked or rated», not both")
@@ -732,7 +734,7 @@ class Recommender:
         items = foldin.rated_rows(self.catalogue, liked, rated, self.scale, self._counts(), strict, unknown,
                                   "the new user's {} movies" if user is None else
                                   f"the {{}} new movies of user {self.users.raw(int(user))}",
-                                  self.training_ratings.get("rating_levels"))
+                                  self.training_ratings.get("rating_levels"), names)
         given = np.array(list(items), dtype=np.int64)  # seen, even where a rating below min_rating is left out
         blank = given[self.untrained[given]] if given.size else given
         if blank.size:  # no training rating named them: they tell the model nothing (a review: an arbitrary list)
