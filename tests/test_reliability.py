@@ -3407,6 +3407,26 @@ def test_dot_and_dot_dot_name_the_run_itself(base, tmp_path, monkeypatch):
     assert invoke("verify", run).exit_code == 0
 
 
+def test_a_current_folder_removed_under_the_shell_is_one_line(base, tmp_path, monkeypatch):
+    """A red team: `--run .` (or any relative path) from a folder removed after the shell went into it was
+    "internal error (FileNotFoundError: [Errno 2] No such file or directory)". One line says the current folder
+    is gone; an absolute path still works from there."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()
+    said = ("error: the current folder no longer exists (it was removed after this shell went into it), so no "
+            "relative path can be read or written; cd to a folder that exists and run the command again")
+    for args in (["recommend", "--run", ".", "--user", "1"], ["verify", "--run", "."],
+                 ["ingest", base[0] / "current" / "train.parquet", "-o", "ds"]):
+        r = invoke(*args)
+        assert r.exit_code == 1 and r.stderr == said + "\n" and r.stdout == "", (args, r.stderr)
+    r = invoke("recommend", "--run", base[1], "--user", "1", "-k", "2", "-q")
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 3, r.stderr
+    r = invoke("export", "--run", base[1], "--to", "npy", "-o", tmp_path / "npy", "-q")  # (the check of the current
+    assert r.exit_code == 0 and (tmp_path / "npy").is_dir(), r.stderr  # folder as an output's was an internal error)
+
+
 def test_a_run_being_trained_is_said_so_not_interrupted(base, tmp_path):
     """N5: while a first train ran (nothing published yet), recommend said "no trained model ... (training was
     interrupted: 'embedrec train --resume ...')", whose resume the lock then refused, and a train --resume before

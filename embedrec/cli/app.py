@@ -591,12 +591,26 @@ def _peer_closed(e: Exception) -> bool:
         w in str(e) for w in ("Connection closed by peer", "Connection reset by peer", "Broken pipe"))
 
 
+def _cwd_gone() -> bool:
+    """Whether the process's current folder was removed (os.getcwd fails)."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return True
+    return False
+
+
 def _known_error(e: Exception) -> str | None:
     """Environment failures that are not bugs: a full disk, a read-only file system, undecodable input."""
     from embedrec.errors import shorten
     from embedrec.fsutil.files import FSIZE_FIX, io_error
     from embedrec.output import whole_rows
 
+    if isinstance(e, FileNotFoundError) and not getattr(e, "filename", None) and _cwd_gone():
+        # a relative path (--run ., -o x, a dataset's) read from a folder deleted under the shell: os.getcwd's
+        # error has no file name (a red team: an internal error)
+        return ("the current folder no longer exists (it was removed after this shell went into it), so no "
+                "relative path can be read or written; cd to a folder that exists and run the command again")
     if isinstance(e, PermissionError) and getattr(e, "filename", None) and os.path.exists(e.filename) and \
             not os.access(e.filename, os.R_OK):  # a file it could not read: not "write to another folder"
         from embedrec.fsutil.files import read_denied

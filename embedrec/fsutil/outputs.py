@@ -369,7 +369,10 @@ def check_file_replaceable(target: Path, overwrite: bool, ours: Callable[[Path],
 
 def refuse_cwd(target: Path) -> None:
     """An output folder may not be the current folder or one above it (it is replaced as a whole)."""
-    here = Path.cwd().resolve()
+    try:
+        here = Path.cwd().resolve()
+    except FileNotFoundError:  # the current folder removed: no folder to replace (an absolute target is written)
+        return
     absolute = Path(target).resolve()
     if absolute == here or absolute in here.parents:
         raise OutputRefused(f"output directory '{target}' is the current folder or one above it; choose a new "

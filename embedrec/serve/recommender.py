@@ -92,7 +92,7 @@ def trained_on(engine) -> str:
         return ""
     try:
         path = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
-    except ValueError:  # another drive
+    except (ValueError, OSError):  # another drive; the current folder removed (no folder to be relative to)
         pass
     return f"the run was trained on '{path}'; "
 
