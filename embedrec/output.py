@@ -296,9 +296,12 @@ def whole_rows(fd: int, start: int) -> bool:
         size = st.st_size
         with open(f"/proc/self/fd/{fd}", "rb") as fh:
             fh.seek(start)
-            array = fh.read(5) == b"[\n  {"
+            head = fh.read(4096)
+            array = head[:5] == b"[\n  {"
             # a JSON array's close must fit where the cut row was: its last whole row ending 3 bytes short of size
             end = _last_end(fh, start, size - 3 if array else size, _JSON_ITEM_END if array else b"\n")
+            if end is not None and _csv(head) and b'"' in head + _read(fh, start, end):
+                end = _last_csv_end(fh, start, end)  # a quoted cell's line break is no row's end (a review)
         tail = b"" if not array else b"\n]\n" if end is not None else b"[]\n" if start + 3 <= size else b""
         pos = start if end is None else end
         if pos == size:
@@ -325,6 +328,43 @@ def _last_end(fh, start: int, limit: int, mark: bytes) -> int | None:
             return lo + i + len(mark)
         hi = lo
     return None
+
+
+def _csv(head: bytes) -> bool:
+    """Whether rows beginning with ``head`` are CSV (CsvLines': a quoted cell may hold a line break): their first
+    line has a comma and no tab, and is no JSON. TSV's lines have tabs and no quoting, the table's header has no
+    comma (its columns are names), JSON lines begin with '{' or '['."""
+    first = head.split(b"\n", 1)[0]
+    return b"," in first and b"\t" not in first and not first.lstrip().startswith((b"{", b"["))
+
+
+def _read(fh, start: int, end: int) -> bytes:
+    """The bytes of ``fh`` from ``start`` to ``end``, where they are at most a MiB (else b'"', for the caller to
+    look further)."""
+    if end - start > 1 << 20:
+        return b'"'
+    fh.seek(start)
+    return fh.read(end - start)
+
+
+def _last_csv_end(fh, start: int, end: int) -> int | None:
+    """The offset just after the last line break between ``start`` and ``end`` that ends a CSV row: one outside a
+    quoted cell, where the quotes before it are even in number (a doubled quote counts two). Read forward a MiB
+    at a time; None where no row ends there."""
+    import numpy as np
+
+    last, odd, pos = None, 0, start
+    fh.seek(start)
+    while pos < end:
+        buf = np.frombuffer(fh.read(min(1 << 20, end - pos)), np.uint8)
+        if not buf.size:
+            break
+        quotes = (np.cumsum(buf == ord('"')) + odd) & 1
+        breaks = np.flatnonzero((buf == ord("\n")) & (quotes == 0))
+        if breaks.size:
+            last = pos + int(breaks[-1]) + 1
+        odd, pos = int(quotes[-1]), pos + buf.size
+    return last
 
 
 def batch_done(out=None) -> None:

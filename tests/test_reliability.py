@@ -2943,6 +2943,14 @@ def test_rows_cut_by_a_failed_stdout_write_are_taken_back_to_whole_rows(tmp_path
     assert ok and json.loads(got) == [{"a": 1, "b": {"c": 2}}], got
     ok, got = cut(b'[\n  {\n    "a": 1,\n    "b": {\n      "c": 2\n    }')
     assert ok and json.loads(got) == [], got
+    # CSV: a quoted cell's line break ends no row (a review: part of the row was left); TSV quotes nothing
+    csv_rows = b'user_id,title\n1,"Up, ""the""\nsequel"\n2,"Cut\nhere'
+    assert cut(csv_rows) == (True, b'user_id,title\n1,"Up, ""the""\nsequel"\n')
+    assert cut(b'user_id,title\n2,"Cut\nhere') == (True, b"user_id,title\n")
+    assert cut(b'1,"a\nb"\n2,"c\n', start=0) == (True, b'1,"a\nb"\n')
+    assert cut(b'user_id\ttitle\n1\t12" single\n2\tcut') == (True, b'user_id\ttitle\n1\t12" single\n')
+    big = b"user_id,title\n" + b'1,"x\ny"\n' * 200_000 + b'2,"half\n'  # read in more than one block
+    assert cut(big) == (True, big[:-len(b'2,"half\n')])
 
 
 def test_recommend_under_a_file_size_limit_leaves_whole_rows_and_names_the_limit(base, tmp_path):
