@@ -106,14 +106,16 @@ KEEP_AUTO_MAX = 1 << 30
 
 
 def publish_from_ranks(g: Group, cfg: Config, shard: Shard, path: Path, result, metrics: dict, refit: bool,
-                       resume: bool, published, *, state_dict: bool = False, solve: dict | None = None) -> dict:
+                       resume: bool, published, *, state_dict: bool = False, solve: dict | None = None,
+                       progress: bool = False) -> dict:
     """How both torchrun trainers (shard_als, replica) publish: every rank sends its users' seen pairs (train and
     valid, what the lists leave out) to rank 0, which builds the run's Dataset at ``path`` (users, movies and
     rated_below read from ``shard.folder``, the generation the ranks trained on even if an ingest swapped
     ``current`` since, else from ``path``), takes the factors ``published(ds)`` and the model record of ``result``
     (``training.fit.model_record``, with the ranks), and publishes as one process does (:func:`publish_trained`);
     the other ranks wait at the barrier until it has. ``state_dict``: publish the torch model's state_dict.pt too;
-    ``solve``: the users' solve (:func:`fold_in_solve`; default: over the seen pairs). A collective: every rank
+    ``solve``: the users' solve (:func:`fold_in_solve`; default: over the seen pairs); ``progress``: the publish's
+    bars, as one process shows them (:func:`publish_trained`), drawn by rank 0 alone. A collective: every rank
     calls it. Returns the run's metrics (on rank 0 a finished run's resume gives its recorded ones, as
     :func:`publish_trained`; the other ranks' are ``metrics``)."""
     import torch
@@ -147,7 +149,7 @@ def publish_from_ranks(g: Group, cfg: Config, shard: Shard, path: Path, result, 
     model = TrainedModel(cfg, ds, published(ds), metrics, model_record(cfg, result, refit, ranks=g.world),
                          state_bytes(result.model) if state_dict else None, result.history, result, solve,
                          weights_known=False)
-    metrics = publish_trained(model, Path(cfg.run.dir), resume)
+    metrics = publish_trained(model, Path(cfg.run.dir), resume, progress=progress)
     g.barrier()
     return metrics
 

@@ -250,7 +250,8 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
                                             tcfg, run_dir / REFIT, progress=progress, label="refit",
                                             features_cfg=cfg.features), result)
     metrics = _final_metrics(g, data, cfg, result, selection, refit)
-    return _publish(g, data, cfg, result, metrics, refit, resume)  # a finished run's resume: its recorded metrics
+    return _publish(g, data, cfg, result, metrics, refit, resume, progress=progress)  # a finished run's resume: its
+    # recorded metrics
 
 
 def _trained(g: Group, data: Data) -> np.ndarray:
@@ -279,11 +280,14 @@ def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bo
     return metrics
 
 
-def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool, resume: bool = False) -> dict:
-    """Rank 0 publishes the run as one process does (publish.publish_from_ranks), the model being every rank's."""
+def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool, resume: bool = False, *,
+             progress: bool = False) -> dict:
+    """Rank 0 publishes the run as one process does (publish.publish_from_ranks), the model being every rank's;
+    ``progress``: the publish's bars, on rank 0."""
     from embedrec.publish import publish_from_ranks
     from embedrec.training.fit import factors
 
     trained = _trained(g, data)  # a collective: every rank, before rank 0 alone goes on
     return publish_from_ranks(g, cfg, data.shard, data.path, result, metrics, refit, resume, lambda ds: zero_untrained_users(
-        factors(result.model, result.unrated), trained, bool(cfg.features.user)), state_dict=True)
+        factors(result.model, result.unrated), trained, bool(cfg.features.user)), state_dict=True,
+        progress=progress)

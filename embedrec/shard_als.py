@@ -363,7 +363,8 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
         result = keep_selection(result, selected)
     z = _trend_z(g, shard.splits["train"], shard.n_movies, cfg.train)  # the final fit's rows' (a collective)
     metrics = _final_metrics(g, shard, cfg, result, selection, refit, z)
-    return _publish(g, shard, cfg, result, metrics, refit, resume, z)  # a finished run's resume: its recorded metrics
+    return _publish(g, shard, cfg, result, metrics, refit, resume, z, progress=progress)  # a finished run's resume: its
+    # recorded metrics
 
 
 def _trend_z(g: Group, train, n_movies: int, tcfg):
@@ -501,10 +502,12 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
     return metrics
 
 
-def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, resume: bool = False, z=None) -> dict:
+def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, resume: bool = False, z=None, *,
+             progress: bool = False) -> dict:
     """Rank 0 assembles the tables and publishes the run as one process would (publish.publish_from_ranks; artifacts.py's
     single-file artifacts: at 100M users that is rank 0's memory, see docs/scaling.md), the users' solve weights
-    included (:func:`solve_weights`, each rank's, gathered as the tables are)."""
+    included (:func:`solve_weights`, each rank's, gathered as the tables are). ``progress``: the publish's bars, on
+    rank 0 (publish.publish_from_ranks)."""
     from embedrec.publish import publish_from_ranks
     from embedrec.run_layout import SOLVE_WEIGHTS
     from embedrec.trained import fold_in_solve
@@ -533,7 +536,8 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, re
         return f
 
     # no state_dict.pt, as one process's als: the factor arrays are all of it (`export --to torch` builds the module)
-    return publish_from_ranks(g, cfg, shard, Path(cfg.data.prepared), result, metrics, refit, resume, published, solve=solve)
+    return publish_from_ranks(g, cfg, shard, Path(cfg.data.prepared), result, metrics, refit, resume, published,
+                              solve=solve, progress=progress)
 
 
 def solve_weights(shard: Shard, rank: int, train_cfg, solve: dict) -> np.ndarray:

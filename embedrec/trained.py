@@ -138,13 +138,15 @@ class TrainedModel(Model):
             (f.get("feature_tables") or {}).get(IMPLICIT_MOVIE), (f.get(SOLVE_WEIGHTS), f.get(USER_SCALE)))
         super().__init__(engine)
 
-    def save(self, run_dir: str | Path | None = None) -> Path:
+    def save(self, run_dir: str | Path | None = None, *, progress: bool = False) -> Path:
         """Publish the run to ``run_dir`` (default config.run.dir) exactly as ``embedrec train`` does: the
-        artifacts folder, its checksums, the ``current`` link. Returns the artifacts folder."""
+        artifacts folder, its checksums, the ``current`` link. Returns the artifacts folder. ``progress``: the
+        publish's bars on stderr, as train shows them (the arrays written, the movies indexed, the bytes hashed)."""
         from embedrec.run_checks import check_run_folder
         from embedrec.worker_pool import refuse_in_spawned_main
 
         refuse_in_spawned_main("TrainedModel.save")
+        progress = flag_arg(progress, "progress", "save")
         if run_dir is not None and (not isinstance(run_dir, (str, os.PathLike)) or str(run_dir) == ""):
             raise UsageError(f"save: run_dir {shorten(repr(run_dir))} is not a folder path (an unset variable?); "
                              "give the run folder, or None for config.run.dir")
@@ -152,7 +154,7 @@ class TrainedModel(Model):
 
         run_dir = through_missing(Path(run_dir if run_dir is not None else self.config.run.dir))  # no stray 'a'
         check_run_folder(run_dir)  # as train: new, empty, or a run (a review: a user's 'current' file was replaced)
-        return self._publish(run_dir)
+        return self._publish(run_dir, progress=progress)
 
     def _publish(self, run_dir: Path, asked: Config | None = None, progress: bool = False) -> Path:
         """save() for the training paths, which checked the folder before they wrote their checkpoints in it;

@@ -1,6 +1,7 @@
 import functools
 import logging
 import os
+import re
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,3 +178,28 @@ def pytest_runtest_setup(item):
     """Tests marked ``network`` need the package registry (the offline MovieLens copy is a PyPI wheel)."""
     if item.get_closest_marker("network") and not _pypi_reachable():
         pytest.skip("needs PyPI, which is unreachable")
+
+
+def bars_drawn(err: str) -> dict[str, list[str]]:
+    """Each bar's frames in ``err`` by its description, as tqdm drew them (``\\r`` apart; a line apart where the text
+    was read with universal newlines, as subprocess.run(text=True) reads it): {desc: [frame, ...]}."""
+    drawn: dict[str, list[str]] = {}
+    for frame in re.split(r"[\r\n]", err):
+        m = re.match(r"(.+?): +\d+%\|", frame.strip())
+        if m:
+            drawn.setdefault(m.group(1), []).append(frame.strip())
+    return drawn
+
+
+def bar_ends(frames: list[str]) -> list[tuple[str, str]]:
+    """Where each drawing of one bar ended (a drawing starts at its 0% frame): [(count, total), ...] as its last
+    frame shows them (where tqdm draws every update: mininterval 0, miniters 1). A bar that reached its total
+    ends at (N, N)."""
+    ends: list[tuple[str, str]] = []
+    for frame in frames:
+        if re.search(r": +0%\|", frame) or not ends:
+            ends.append(("", ""))
+        counted = re.search(r"\| ([^/ ]+)/([^ ]+) \[", frame)
+        if counted:
+            ends[-1] = (counted.group(1), counted.group(2))
+    return ends

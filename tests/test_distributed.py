@@ -21,7 +21,7 @@ from embedrec import distributed as D
 from embedrec.config import load_config
 from embedrec.errors import ConfigError
 
-from .conftest import repo_pythonpath
+from .conftest import bar_ends, bars_drawn, repo_pythonpath
 
 CUDA = torch.cuda.is_available()
 
@@ -420,6 +420,37 @@ def test_ranks_say_what_one_process_says_of_the_config(prepared, tmp_path):
     assert err.count("train.optimizer auto: hogwild, lr 0.001 per example") == 1, err[-3000:]
     assert err.count("train.lr=0.001 is hogwild's per-example step here") == 1, err[-3000:]
     assert err.count("train.als_reg is not used by the mse trainer") == 1, err[-3000:]
+
+
+# train's commands on each rank with bars on, as on a terminal (cli.app.progress_enabled), -q apart
+BARS_ON = """
+import json, sys
+from embedrec.cli import app, main, train
+train.progress_enabled = lambda: not app._State.quiet
+for args in json.loads(sys.argv[1]):
+    try:
+        main(args, standalone_mode=False)
+    except SystemExit as e:
+        if e.code:
+            raise
+"""
+
+
+def test_the_ranks_publish_shows_one_process_bars_on_rank_0_alone(prepared, tmp_path, monkeypatch):
+    """A review: the torchrun publish took no progress=, so rank 0 wrote and hashed a large model's files without a
+    bar where one process shows them. Both trainers on ranks (als sharded, adam replicated) now draw the publish's
+    bars, each to its total, on rank 0 alone (every rank is given bars here): once per train."""
+    script = tmp_path / "bars.py"
+    script.write_text(BARS_ON)
+    monkeypatch.setenv("TQDM_MININTERVAL", "0")  # every update drawn: the last frame is the count at the end
+    monkeypatch.setenv("TQDM_MINITERS", "1")
+    runs = [["train", *_sets(_overrides(prepared, tmp_path / "als", 1) + ["train.als_dims=[]"])],
+            ["train", *_sets(_overrides(prepared, tmp_path / "adam", 1) + list(MSE) + ["train.refit=false"])]]
+    err = _torchrun([json.dumps(runs)], tmp_path, script=str(script)).stderr
+    drawn = bars_drawn(err)
+    for desc in ("writing the model", "checksums"):
+        ends = bar_ends(drawn.get(desc, []))
+        assert len(ends) == 2 and all(n == total for n, total in ends), (desc, drawn.get(desc))
 
 
 def test_explicit_on_ranks_refuses_a_dataset_without_ratings(tmp_path):

@@ -14,6 +14,8 @@ import pytest
 from embedrec.cli import app
 from embedrec.serve import index as I
 
+from .conftest import bar_ends, bars_drawn
+
 sys.path.insert(0, str(Path(__file__).parent))
 from test_reliability import invoke  # noqa: E402  (the CLI through CliRunner)
 
@@ -167,3 +169,31 @@ def test_a_count_bar_without_a_total_says_its_count(capsys):
     with step(None, None, "searches") as tick:  # no bar: nothing drawn, the function itself
         assert tick is None and counting(len, tick) is len and list(ticking("ab", tick)) == ["a", "b"]
     assert capsys.readouterr().err == ""
+
+
+def test_save_shows_the_publish_bars_each_reaching_its_total(trained_run, tmp_path, monkeypatch, capsys):
+    """TrainedModel.save(progress=True) draws the bars train's publish draws (a scale review: save took no
+    progress=, so a notebook's publish of a large model said nothing for its minutes), each up to its total;
+    without it, none. tqdm draws every update here (mininterval 0, miniters 1), so the last frame is the count at the end."""
+    import copy
+
+    import tqdm
+
+    import embedrec as er
+    from embedrec.errors import UsageError
+
+    drawn_init = tqdm.tqdm.__init__
+    every = {"mininterval": 0, "miniters": 1}
+    monkeypatch.setattr(tqdm.tqdm, "__init__", lambda self, *a, **k: drawn_init(self, *a, **{**k, **every}))
+    model = er.train(trained_run.model.dataset, copy.deepcopy(trained_run.cfg))
+    capsys.readouterr()
+    model.save(tmp_path / "plain")
+    assert capsys.readouterr().err == ""
+    model.save(tmp_path / "shown", progress=True)
+    drawn = bars_drawn(capsys.readouterr().err)
+    assert set(drawn) == {"writing the model", "checksums"}, drawn  # (an exact index here: no index bar)
+    for desc, frames in drawn.items():
+        (n, total), = bar_ends(frames)  # drawn once, to its total
+        assert n == total, (desc, frames)
+    with pytest.raises(UsageError, match="save: progress must be True or False, not 'yes'"):
+        model.save(tmp_path / "other", progress="yes")
