@@ -304,6 +304,8 @@ def group(device: str = "auto") -> Group:
         if rank > 0:  # one voice: rank 0 logs progress, the others only warnings and errors
             log.setLevel(max(log.level, logging.WARNING))
     _GROUP = Group(rank, world, dev)
+    if world > 1:
+        _start_beating(rank)
     return _GROUP
 
 
@@ -410,25 +412,100 @@ def failed_rank_line(wait_s: float | None = None) -> str | None:
     """The line the first rank of this torchrun job to fail after the join left (:func:`post_failure`:
     'rank 1: ...'), waiting for it up to PEER_LINE_WAIT_S seconds (that rank leaves it before it exits, so it is
     there by the time its connection closes; the wait covers a store slow to answer). None outside a joined
-    torchrun group, where no rank left one (killed outright) or the store cannot be reached, and where a signal
-    cuts the wait short: the caller then says what it said before."""
+    torchrun group, where no rank left one (killed outright: :func:`lost_peers` names it) or the store cannot be
+    reached, and where Ctrl-C cuts the wait short: the caller then says what it said before."""
+    return lost_peers(wait_s)[0]
+
+
+BEAT_S = 0.5  # seconds between a joined rank's beats in the job's store, by which the others tell one killed outright
+LEFT = 1 << 40  # added to a rank's beat count as it leaves with a word (its line said, or its work done)
+_beating: tuple | None = None  # (the event that stops this rank's beats, its rank) while it beats
+
+
+def _beat_key(rank: int) -> str:
+    return _store_key(f"beat/{rank}")
+
+
+def _start_beating(rank: int) -> None:
+    """Once joined under torchrun, count this rank's beats in the job's store every BEAT_S seconds, on a thread of
+    its own, until it leaves (:func:`leaving`). A rank that loses a peer tells by them whether that peer still runs
+    (:func:`lost_peers`; a review: a rank killed with kill -9 left the others saying only that 'another rank'
+    stopped). Each beat is a new client: a store gone (the job ending) is then a plain OSError, retried quietly,
+    where an open client writes torch's C++ frames to stderr."""
+    global _beating
+    import threading
+
+    if not os.environ.get("TORCHELASTIC_RUN_ID") or _beating is not None:
+        return
+    stop = threading.Event()
+    _beating, key = (stop, rank), _beat_key(rank)
+
+    def beat():
+        while not stop.is_set():
+            try:
+                _job_store(10 * BEAT_S).add(key, 1)
+            except Exception:  # noqa: BLE001 - a beat missed under load is made up by the next; a store gone says
+                pass           # nothing (a rank that lost this one then names none)
+            stop.wait(BEAT_S)
+
+    threading.Thread(target=beat, name="embedrec-beats", daemon=True).start()
+
+
+def leaving() -> None:
+    """This rank leaves its torchrun job with a word (its line said, or its work done, :func:`_finish`): its beats
+    stop and its count in the store says it left, so a rank that loses it does not take it for one killed
+    outright. Best effort, within a second; nothing where it does not beat."""
+    global _beating
+    if _beating is None:
+        return
+    (stop, rank), _beating = _beating, None
+    stop.set()
+    try:
+        _job_store(1).add(_beat_key(rank), LEFT)
+    except (Exception, KeyboardInterrupt):  # noqa: BLE001 - on the way out: at worst it is named as killed
+        pass
+
+
+def lost_peers(wait_s: float | None = None, settled: bool = False) -> tuple[str | None, list[int]]:
+    """What became of the ranks this one lost (a peer's connection closed, or torchrun's SIGTERM): the line the
+    job's first rank to fail left (:func:`post_failure`: 'rank 1: ...'), else the ranks that stopped without one
+    (killed outright: kill -9, the out-of-memory killer), whose beats stopped while they had not left
+    (:func:`leaving`). Waits up to PEER_LINE_WAIT_S (``wait_s``), less where a line comes, or (``settled``) where
+    every other rank beats again or has left: a rank killed outright holds it to its end. A SIGTERM meanwhile
+    (torchrun stopping this rank for the one that died) does not cut the wait short; Ctrl-C does. (None, [])
+    outside a joined torchrun group, where the store cannot be reached, and for a rank that never beat."""
+    import signal
     import time
 
+    from embedrec.errors import stop_signal
+
     if _GROUP is None or _GROUP.world == 1 or not os.environ.get("TORCHELASTIC_RUN_ID"):
-        return None
+        return None, []
     wait = PEER_LINE_WAIT_S if wait_s is None else wait_s
     deadline = time.monotonic() + wait
-    try:
-        # half the wait to reach the store (its plain connection, then the client, each up to that: a review found
-        # the whole wait given to each could take twice it), the rest for the line
-        store, key = _job_store(max(wait / 2, 0.05)), _store_key("failed")
-        while not store.check([key]):
-            if time.monotonic() >= deadline:
-                return None
+    others = [r for r in range(_GROUP.world) if r != _GROUP.rank]
+    keys, failed = [_beat_key(r) for r in others], _store_key("failed")
+    store, first, silent = None, None, []
+    while True:
+        try:
+            if store is None:
+                # half the wait to reach the store (its plain connection, then the client, each up to that: a
+                # review found the whole wait given to each could take twice it), the rest for the line
+                store = _job_store(max(wait / 2, 0.05))
+            if store.check([failed]):
+                return store.get(failed).decode("utf-8", "replace") or None, []
+            now = [int(v) for v in store.multi_get(keys)] if first is not None else [store.add(k, 0) for k in keys]
+            first = first or now
+            # beat before this wait, neither since nor left: stopped without a word
+            silent = [r for r, a, b in zip(others, first, now) if 0 < a == b < LEFT]
+            if time.monotonic() >= deadline or settled and not silent and now is not first:
+                return None, silent
             time.sleep(0.05)
-        return store.get(key).decode("utf-8", "replace") or None
-    except (Exception, KeyboardInterrupt):  # noqa: BLE001 - best effort: this rank's own line is said either way
-        return None
+        except KeyboardInterrupt as e:  # torchrun's SIGTERM for the rank that died: the short wait goes on
+            if stop_signal(e) != signal.SIGTERM:
+                return None, []
+        except Exception:  # noqa: BLE001 - best effort: this rank's own line is said either way
+            return None, []
 
 
 def die_with_launcher() -> bool:
@@ -462,6 +539,7 @@ PR_SET_PDEATHSIG = 1  # linux/prctl.h
 def reset() -> None:
     """Leave the process group (tests, and a library user running several jobs in one process)."""
     global _GROUP
+    leaving()
     _GROUP = None
     _leave()
 
@@ -486,6 +564,7 @@ def _finish() -> None:
     import sys
     import time
 
+    leaving()  # with a word: its line said, or its work done
     last = getattr(sys, "last_value", None)
     if last is not None and not _raised_on_all_ranks(last):
         return

@@ -1384,6 +1384,123 @@ def test_a_rank_that_loses_a_peer_reads_its_line_from_the_store_within_a_bounded
     assert time.monotonic() - t < 6 and capfd.readouterr().err == ""
 
 
+def test_a_rank_that_stopped_beating_without_leaving_is_named_as_killed(monkeypatch):
+    """distributed.lost_peers: a rank whose beats in the job's store stopped, and which did not leave with a word
+    (distributed.leaving), is one killed outright; one that beats on, or left, or never beat, is not. The wait is
+    bounded, ends early once every other rank beats again or left (settled=True), and goes on through a SIGTERM
+    (torchrun's, for the rank that died), not through Ctrl-C."""
+    import signal
+    import threading
+    import time
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    from embedrec.errors import Terminated
+
+    port = _free_port()
+    server = dist.TCPStore("127.0.0.1", port, is_master=True, timeout=timedelta(seconds=10))
+    for k, v in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "TORCHELASTIC_RUN_ID": "beats",
+                 "TORCHELASTIC_RESTART_COUNT": "0", "RANK": "0", "WORLD_SIZE": "4"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(D, "_GROUP", D.Group(0, 4, torch.device("cpu")))  # joined; ranks 1-3 are the others
+    server.add(D._beat_key(1), 7)  # beat, then stopped: killed outright
+    server.add(D._beat_key(2), 3 + D.LEFT)  # beat, then left with its line
+    stop = threading.Event()
+
+    def beating():  # rank 3 beats on
+        while not stop.is_set():
+            server.add(D._beat_key(3), 1)
+            time.sleep(0.05)
+
+    threading.Thread(target=beating, daemon=True).start()
+    try:
+        t = time.monotonic()
+        assert D.lost_peers(0.6) == (None, [1]) and 0.6 <= time.monotonic() - t < 5
+        signal.setitimer(signal.ITIMER_REAL, 0.2)  # a SIGTERM in the wait: it goes on to its end
+        previous = signal.signal(signal.SIGALRM, lambda *a: (_ for _ in ()).throw(Terminated(15)))
+        try:
+            t = time.monotonic()
+            assert D.lost_peers(0.6) == (None, [1]) and time.monotonic() - t >= 0.6
+            server.add(D._beat_key(1), D.LEFT)  # rank 1 left after all: every other rank settled, the wait ends
+            t = time.monotonic()
+            assert D.lost_peers(5, settled=True) == (None, []) and time.monotonic() - t < 4
+            signal.setitimer(signal.ITIMER_REAL, 0.2)
+            signal.signal(signal.SIGALRM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))  # Ctrl-C: cut short
+            server.set(D._beat_key(1), "9")
+            t = time.monotonic()
+            assert D.lost_peers(5) == (None, []) and time.monotonic() - t < 4
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        D.post_failure("its own line")  # a line left: said at once, whatever the beats
+        assert D.lost_peers(5) == ("rank 0: its own line", [])
+    finally:
+        stop.set()
+
+
+# a 2-rank train whose rank 1 is killed outright (SIGKILL) once its first checkpoint is written, rank 0 meanwhile
+# in that checkpoint's collective or (RANK_0_BUSY) busy on its own, where torchrun's SIGTERM reaches it first
+KILLED_RANK_1 = """
+import os, signal, sys, time
+from embedrec import shard_checkpoint
+
+record = shard_checkpoint.ShardCheckpoint.record
+
+def record_or_die(self, state, row):
+    if state.epoch == 1:
+        if self.g.rank == 1:
+            os.kill(os.getpid(), signal.SIGKILL)
+        if os.environ.get("RANK_0_BUSY"):
+            time.sleep(300)
+    return record(self, state, row)
+
+shard_checkpoint.ShardCheckpoint.record = record_or_die
+sys.argv[0] = "embedrec"
+from embedrec.console import main
+main()
+"""
+
+
+@pytest.mark.parametrize("rank_0", ["in a collective", "busy"])
+def test_a_rank_killed_outright_is_named_by_the_other_which_says_to_resume(prepared, tmp_path, monkeypatch, rank_0):
+    """A review: a rank killed outright (kill -9, the OOM killer) left the other saying only that 'another rank'
+    stopped, or, where torchrun's SIGTERM reached it first, that it was terminated, the launcher's report being the
+    only word of which rank died. The other rank now names it in its one line, says to resume (its checkpoint
+    intact), and exits non-zero within seconds (not the collectives' 30-minute timeout, nor rank 0's 300 s of work);
+    the --resume then finishes with an uninterrupted run's figures."""
+    import re
+    import time
+
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED_RANK_1)
+    if rank_0 == "busy":
+        monkeypatch.setenv("RANK_0_BUSY", "1")
+    run, extra = tmp_path / "run", ["train.als_reg=0.02", "train.als_dims=[]"]
+    sets = _sets(_overrides(prepared, run, 3) + extra)
+    t = time.monotonic()
+    p = _torchrun(["train", *sets, "-q"], tmp_path, script=str(script), ok=False)
+    assert time.monotonic() - t < 240
+    said = [x for x in p.stderr.splitlines() if x.startswith("error: ")]
+    assert len(said) == 1 and said[0].startswith(
+        "error: rank 1 of this torchrun job stopped without a message (killed? by kill -9 or the out-of-memory "
+        "killer: dmesg on its node says)"), p.stderr[-3000:]
+    assert ": continue with the same torchrun command plus --resume (or in one process: embedrec train --set " \
+           f"data.prepared={prepared} --set run.dir={run} --set " in said[0] and said[0].endswith(" --resume)")
+    code = re.search(r"rank +: 0 \(local_rank: 0\)\n +exitcode +: (-?\d+)", p.stderr)
+    if rank_0 == "busy":  # stopped by torchrun's SIGTERM in its own work: exit 143, as any SIGTERM
+        assert ", and torchrun stopped this rank: training terminated (SIGTERM) after epoch 2: " in said[0]
+        assert code is not None and code.group(1) == "143", p.stderr[-3000:]
+        return
+    assert "); the last checkpoint is intact: continue with" in said[0]
+    assert code is not None and code.group(1) == "1", p.stderr[-3000:]
+    resumed = json.loads(_torchrun(["train", "--resume", *sets, "--format", "json", "-q"], tmp_path).stdout)
+    whole = _plain(prepared, tmp_path / "whole", 3, extra=extra)  # one process, uninterrupted: the 2-rank model
+    assert resumed["selection"]["epochs_run"] == whole["selection"]["epochs_run"] == 3
+    for key, value in whole["splits"]["test"]["model"].items():
+        assert resumed["splits"]["test"]["model"][key] == pytest.approx(value, abs=1e-6), key
+
+
 def test_the_command_line_leaves_a_ranks_own_error_in_the_store_not_one_every_rank_raised(monkeypatch, tmp_path):
     """Only a rank's own failure is left for the others: not one raised on every rank together (Group.agree's
     relay of another's failure would name this rank as the cause), nor Ctrl-C."""

@@ -90,6 +90,11 @@ def _leave(code: int, exit_handlers: bool = False) -> None:
 
             if interrupted_at_exit():
                 code = 130  # Ctrl-C while the rank waited for the others (distributed._finish)
+    if not exit_handlers and "embedrec.distributed" in sys.modules:
+        from embedrec.distributed import leaving
+
+        leaving()  # a torchrun rank gone with its line, not killed outright, for the ranks that lose it (the atexit
+        # handlers, distributed._finish's among them, are not run here)
     util = sys.modules.get("multiprocessing.util")
     if util is not None and not exit_handlers:  # what multiprocessing's own exit handler frees first: its named
         try:  # semaphores (a tune-dims pool's, tqdm's lock), else its resource tracker, outliving this process,

@@ -600,6 +600,35 @@ def _cwd_gone() -> bool:
     return False
 
 
+def peer_lost(e: BaseException) -> bool:
+    """Whether ``e`` is a torchrun rank's collective failing as a peer went away (its connection closed)."""
+    return _distributed() and isinstance(e, Exception) and _peer_closed(e)
+
+
+AGAIN = "run the same torchrun command again (train: with --resume where it had saved a checkpoint, else as it was)"
+
+
+def lost_peer_line(again: str | None = None) -> str:
+    """The line of a torchrun rank whose peer's connection closed: the line that peer left, on whichever node it
+    ran (a review: it sat only in that node's log), or which rank stopped without one (killed outright: a review
+    found the others saying only 'another rank'), from distributed.lost_peers. ``again``: what to do after a rank
+    killed outright, where the command knows (train: whether its checkpoint is there to resume)."""
+    from embedrec.distributed import lost_peers
+
+    said, silent = lost_peers()
+    if silent:
+        return f"{stopped_without_a_message(silent)}; {again or 'what was saved is kept: ' + AGAIN}"
+    return ("another rank of this torchrun job stopped (its connection closed); what was saved is kept: "
+            f"{'fix what it says and ' if said else ''}{AGAIN}" + (f"; {said}" if said else ""))
+
+
+def stopped_without_a_message(ranks: list[int]) -> str:
+    """'rank 1 of this torchrun job stopped without a message (killed? ...)': ranks gone without a word."""
+    who = f"rank {ranks[0]}" if len(ranks) == 1 else f"ranks {', '.join(map(str, ranks[:-1]))} and {ranks[-1]}"
+    return (f"{who} of this torchrun job stopped without a message (killed? by kill -9 or the out-of-memory killer: "
+            "dmesg on its node says)")
+
+
 def _known_error(e: Exception) -> str | None:
     """Environment failures that are not bugs: a full disk, a read-only file system, undecodable input."""
     from embedrec.errors import shorten
@@ -646,12 +675,7 @@ def _known_error(e: Exception) -> str | None:
                 "the other way round, a name too long, a missing parent)")
     text = str(e)
     if _distributed() and _peer_closed(e):
-        from embedrec.distributed import failed_rank_line
-
-        said = failed_rank_line()  # its line, on whichever node it ran (a review: it sat only in that node's log)
-        return ("another rank of this torchrun job stopped (its connection closed); what was saved is kept: "
-                f"{'fix what it says and ' if said else ''}run the same torchrun command again (train: with "
-                "--resume where it had saved a checkpoint, else as it was)" + (f"; {said}" if said else ""))
+        return lost_peer_line()
     if (isinstance(e, OSError) and " requested and " in text and " written" in text) or \
             "No space left on device" in text:  # numpy's short write; FAISS's write_index
         _quiet_stdout()

@@ -15,10 +15,13 @@ from embedrec.cli.app import (
     command_line,
     common,
     log,
+    lost_peer_line,
     main,
+    peer_lost,
     progress_enabled,
     reingest_command,
     sigterm_as_interrupt,
+    stopped_without_a_message,
     wrote,
 )
 from embedrec.cli.options import FMT, RUN, metrics_out
@@ -80,16 +83,16 @@ def train(cfg: Config, resume, run_dir, fmt):
                         raise             # (a review)
                     sig.came = sig.came or "a hang-up"
     except Interrupted as e:
-        how = how_stopped(e.signum)
+        how, why = how_stopped(e.signum), _killed_peer(e.signum)
         if not e.saved and has_checkpoint(cfg.run.dir, since):  # this candidate saved nothing; an earlier one did
-            raise Interrupted(f"training {how} before the first checkpoint of the fit it was in (a candidate, or the "
-                              f"refit); the checkpoints of the fits before it are kept: continue with "
+            raise Interrupted(f"{why}training {how} before the first checkpoint of the fit it was in (a candidate, or "
+                              f"the refit); the checkpoints of the fits before it are kept: continue with "
                               f"{resume_command(run_dir)}",
                               terminated=e.signum) from None
         if e.saved and e.where:  # the fit's own words, with the command that resumes this run
-            raise Interrupted(f"{e.where}{e.kept}: continue with {resume_command(run_dir)}",
+            raise Interrupted(f"{why}{e.where}{e.kept}: continue with {resume_command(run_dir)}",
                               terminated=e.signum) from None
-        raise Interrupted(e.cli_message(), terminated=e.signum) from None
+        raise Interrupted(why + e.cli_message(), terminated=e.signum) from None
     except KeyboardInterrupt as e:  # outside an epoch (loading, between candidates, refit set-up, publishing):
         term = stop_signal(e)  # each of those leaves nothing half-written
         how = how_stopped(term)
@@ -97,11 +100,20 @@ def train(cfg: Config, resume, run_dir, fmt):
             log.warning("%s after the run was published: %s holds the finished model (its metrics: embedrec "
                         "evaluate)", f"{signal_name(term)} came" if term else "interrupted", cfg.run.dir)
             return
+        why = _killed_peer(term)
         if not has_checkpoint(cfg.run.dir, since):
-            raise Interrupted(f"training {how} before any epoch finished: nothing was saved; rerun the same command "
-                              "to start again", terminated=term) from None
-        raise Interrupted(f"training {how} outside an epoch: nothing half-written was left behind; "
+            raise Interrupted(f"{why}training {how} before any epoch finished: nothing was saved; rerun the same "
+                              "command to start again", terminated=term) from None
+        raise Interrupted(f"{why}training {how} outside an epoch: nothing half-written was left behind; "
                           f"continue with {resume_command(run_dir)}", terminated=term) from None
+    except Exception as e:  # under torchrun, a collective whose peer went away (its connection closed)
+        if not peer_lost(e):
+            raise
+        from embedrec.errors import TrainingError
+
+        lost = TrainingError(lost_peer_line(_after_a_killed_peer(cfg.run.dir, since, started, run_dir)))
+        lost.from_peer = True  # (another rank's failure: not left in the store as this one's)
+        raise lost from e
     if sig.came:
         with contextlib.suppress(OSError):  # (to a terminal that is gone: nothing to say it to)
             log.warning("%s came after the run was published: %s holds the finished model", sig.came, cfg.run.dir)
@@ -153,6 +165,34 @@ def _report(metrics: dict, cfg, fmt: str, seconds: float | None = None, resumed:
         "train", ["--set", f"train.epochs={n}", "--run", str(cfg.run.dir), "--resume"])))
     metrics_out(metrics, fmt)
     log_notes(split_notes(metrics, lambda: reingest_command(cfg.data.prepared, ["--set", "split.test=0"])))
+
+
+def _killed_peer(signum: int) -> str:
+    """Under torchrun, where SIGTERM came from the launcher as a rank was killed outright (kill -9, the OOM killer:
+    distributed.lost_peers), what a stop's line says first ('rank 1 of this torchrun job stopped without a message
+    (killed? ...), and torchrun stopped this rank: '); else ''."""
+    import signal
+
+    from embedrec.device import active
+
+    if signum != signal.SIGTERM or not active():
+        return ""
+    from embedrec.distributed import lost_peers
+
+    silent = lost_peers(settled=True)[1]  # (a SIGTERM to the whole job: each rank beats or leaves within a beat)
+    return f"{stopped_without_a_message(silent)}, and torchrun stopped this rank: " if silent else ""
+
+
+def _after_a_killed_peer(run: str, since: float, started: float, run_dir: str | None) -> str:
+    """What to do after a rank of this torchrun train was killed outright: resume from the checkpoint, which it
+    cannot have damaged (each is published whole once every rank has written its rows), or start again."""
+    from embedrec.run_layout import has_checkpoint, published_since
+
+    if published_since(run, started):  # killed in the publish's last barrier: the model is there
+        return f"the model was published before it stopped: {run} holds it (its metrics: embedrec evaluate)"
+    if has_checkpoint(run, since):
+        return f"the last checkpoint is intact: continue with {resume_command(run_dir)}"
+    return "nothing was saved yet: run the same torchrun command again to start over"
 
 
 def resume_command(run_dir: str | None) -> str:
