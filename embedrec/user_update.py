@@ -88,7 +88,16 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         engine = Recommender(run)
         check_resolvable(engine, lasting=True)
         stamp = _stamp(source)  # the file as it is before it is read, compared once it is hashed (_file_sha256)
-        raw = read_ratings(source, as_ingested(run, data_cfg, given, source), engine)
+        cfg, taken, said = _as_ingested(run, data_cfg, given)
+        # a column the run's dataset named otherwise is also read under its default name (the file format -h
+        # documents: a first-hour review's user_id,movie_id file was refused for a run of customer_id,product_id)
+        keys = [key.rsplit(".", 1)[1] for key, _ in taken if key.startswith("data.columns.")]
+        try:
+            raw = read_ratings(source, cfg, engine, keys)
+        except DataError:  # how it was read, before the error that says what it lacks
+            _say_as_ingested(source, said, taken)
+            raise
+        _say_as_ingested(source, said, [(k, v) for k, v in taken if not _read_by_default(raw, k)])
         if raw.missing_dropped:  # said as ingest says it (a review: update-users dropped them without a word)
             log.warning("%s%s", missing_dropped_said(raw.origin[0], raw.missing_dropped),
                         "; the (user, movie) pairs of those naming a user the run knows or adds and a movie it "
@@ -144,11 +153,19 @@ def as_ingested(run: Run, data_cfg: DataConfig, given: Iterable[str] | None, sou
     run's dataset was ingested with (its manifest, at the path the run records; where that cannot be read, a
     dataset moved or gone, the data section of the run's config.yaml, which records it since session 48), said in
     one line where one differs; ``data_cfg`` as it is where neither says (a dataset made in memory)."""
+    cfg, taken, said = _as_ingested(run, data_cfg, given)
+    _say_as_ingested(source, said, taken)
+    return cfg
+
+
+def _as_ingested(run: Run, data_cfg: DataConfig, given: Iterable[str] | None) -> tuple[DataConfig, list, str]:
+    """(:func:`as_ingested`'s config, the (key, value) pairs it took from the recorded config, how to name that),
+    nothing said."""
     from embedrec.config import DataConfig
 
     recorded, said = _recorded_data(run)
     if recorded is None:
-        return data_cfg
+        return data_cfg, [], said
     default = DataConfig()
     if given is None:  # what differs from the defaults was given
         given = [k for k in AS_INGESTED if _value(data_cfg, k) != _value(default, k)]
@@ -162,12 +179,30 @@ def as_ingested(run: Run, data_cfg: DataConfig, given: Iterable[str] | None, sou
         if then is ... or then == _value(data_cfg, key) or not _fits(then, _value(default, key), key):
             continue
         (cols if key.startswith("data.columns.") else data)[name] = then
-        taken.append(f"{key}={_shown_value(then)}")
+        taken.append((key, then))
     if not taken:
-        return data_cfg
-    log.info("reading %s as %s was ingested: %s (a key given «with --set|in the config» reads it otherwise)",
-             _shown(source), said, ", ".join(taken))
-    return dataclasses.replace(data_cfg, columns=dataclasses.replace(data_cfg.columns, **cols), **data)
+        return data_cfg, [], said
+    return dataclasses.replace(data_cfg, columns=dataclasses.replace(data_cfg.columns, **cols), **data), taken, said
+
+
+def _say_as_ingested(source: str, said: str, taken: list) -> None:
+    """The one line saying which reading settings were taken from how the run's dataset was ingested, if any."""
+    if taken:
+        log.info("reading %s as %s was ingested: %s (a key given «with --set|in the config» reads it otherwise)",
+                 _shown(source), said, ", ".join(f"{key}={_shown_value(v)}" for key, v in taken))
+
+
+def _read_by_default(raw: RawData, key: str) -> bool:
+    """Whether the column of data.columns ``key`` was read under its default name, not the recorded one
+    (tables.read_generic's ``or_default``; RawData.columns_read records the name read)."""
+    from embedrec.config import ColumnsConfig
+    from embedrec.data.parsing import plain_name
+
+    if not key.startswith("data.columns."):
+        return False
+    name = key.rsplit(".", 1)[1]
+    read = raw.columns_read.get(name)
+    return isinstance(read, str) and plain_name(read) == plain_name(getattr(ColumnsConfig, name))
 
 
 def _recorded_data(run: Run) -> tuple[dict | None, str]:
@@ -366,11 +401,14 @@ def _file_sha256(source: str, raw: RawData, stamp: tuple | None) -> str | None:
     return sha256_as_read(source, stamp, "update-users") if raw.files else None
 
 
-def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender) -> RawData:
+def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender, or_default=()) -> RawData:
     """The ratings table ``source`` read as ingest reads one (data.readers.read_generic: user, movie, rating[,
     timestamp], the columns, separator, header, encoding and format of ``data_cfg``; its errors name the file and
     line), ids as the run's are (integers where every one reads as one, else text: data.id_type auto), a table
-    without a rating column as likes (each row the scale's top; on a counts model one event each)."""
+    without a rating column as likes (each row the scale's top; on a counts model one event each). ``or_default``:
+    the data.columns keys ('user', ...) whose column may be named by its default name instead (user_id, ...). A
+    header line naming a user or a movie the run knows is data: a missing column's error then says how to read a
+    file without a header line (data.header=false)."""
     from embedrec.data.readers import read_generic
 
     counts = "count_weight" in engine.training_ratings
@@ -380,7 +418,7 @@ def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender) -> RawD
     unrated = ("one event, a pair's rows summed into its count" if counts else
                f"a like, rating {engine.scale[1]:g}, the scale's top" if engine.scale else "a like, rating 1")
     try:
-        raw = read_generic(source, cfg, unrated)
+        raw = read_generic(source, cfg, unrated, or_default, lambda names: _names_ids(names, engine))
     except DataError as e:  # the readers' advice names ingest's data.source: here the file is --ratings
         if EMPTY not in e.raw:
             raise
@@ -389,6 +427,12 @@ def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender) -> RawD
     if raw.no_ratings and not counts and engine.scale:
         raw.ratings["rating"] = np.float32(engine.scale[1])
     return raw
+
+
+def _names_ids(names: list[str], engine: Recommender) -> bool:
+    """Whether one of a header line's ``names`` is an id of a user or a movie the run knows: the line is data."""
+    names = [n.strip() for n in names]
+    return bool((engine.users.own_rows(names)[0] >= 0).any() or (engine.movies.rows(names)[0] >= 0).any())
 
 
 @dataclasses.dataclass

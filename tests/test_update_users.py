@@ -976,8 +976,8 @@ def test_a_ratings_file_replaced_while_update_users_reads_it_is_refused(runs, tm
     f = write_ratings(tmp_path / "since.csv", [(2, 1, 1), (2, 3, 1)])
     real = user_update.read_ratings
 
-    def reading(source, data_cfg, engine):
-        raw = real(source, data_cfg, engine)
+    def reading(*args):
+        raw = real(*args)
         write_ratings(tmp_path / "new.csv", [(2, 5, 1)]).replace(f)
         return raw
 
@@ -1191,6 +1191,67 @@ def test_the_ratings_file_is_read_as_the_run_s_dataset_was_ingested_unless_the_c
                     "the file with the command's settings"], said
     taken = as_ingested(load_run(tmp_path / "run"), DataConfig(), ["data.columns.user"])
     assert (taken.columns.user, taken.columns.movie, taken.separator) == ("user_id", "item", ";")
+
+
+def test_a_file_of_the_documented_names_updates_a_run_ingested_under_others(tmp_path):
+    """A first-hour review: a run ingested from customer_id,product_id refused `update-users --ratings -` of
+    user_id,movie_id,rating, the names its -h documents, and advised data.columns.movie=NAME without movie_id; a
+    file without a header line was offered its data as column names without the data.header=false hint. A column
+    is read under the dataset's name or its default name; a key given is read as given; a header line naming a user
+    or a movie the run knows is data, and the error says how to read such a file."""
+    rng = np.random.default_rng(1)
+    rows = [(f"c{u}", f"p{m}", int(rng.integers(1, 6))) for u in range(40)
+            for m in rng.choice(15, 6, replace=False) + 15 * (u % 2)]
+    write_ratings(tmp_path / "shop.csv", rows, "customer_id,product_id,rating")
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
+    r = invoke("ingest", "-q", tmp_path / "shop.csv", *sets, "--set", "data.columns.user=customer_id", "--set",
+               "data.columns.movie=product_id", "--set", "data.id_type=str")
+    assert r.exit_code == 0, r.stderr
+    r = invoke("train", "-q", *sets, "--set", "model.dim=4", "--set", "train.epochs=2")
+    assert r.exit_code == 0, r.stderr
+    run = tmp_path / "run"
+    rated = {(u, m) for u, m, _ in rows}
+    fresh = [f"p{m}" for m in range(15) if ("c1", f"p{m}") not in rated]  # c1 rated the odd half's movies
+
+    def update(text: str, *more):
+        return invoke("update-users", "--ratings", "-", "--run", run, *more, input=text)
+
+    # the documented names: read as named, nothing said of the dataset's (none of them was read)
+    r = update(f"user_id,movie_id,rating\nc1,{fresh[0]},5\nnew,{fresh[1]},4\n")
+    assert r.exit_code == 0, r.stderr
+    assert "was ingested" not in r.stderr, r.stderr
+    record = json.loads(r.stdout)
+    assert (record["users"], record["users_added"], record["pairs"]) == (1, 1, 2)
+    # the dataset's names still, and one of each (its spelling matched as ingest matches one): only the dataset's
+    # column said
+    r = update(f"customer_id,product_id,rating\nc1,{fresh[2]},5\n")
+    assert r.exit_code == 0 and json.loads(r.stdout)["pairs"] == 1, r.stderr
+    assert "as dataset 'shop' was ingested: data.columns.user=customer_id, data.columns.movie=product_id " \
+        in r.stderr, r.stderr
+    r = update(f"customer_id,Movie_ID\nc1,{fresh[3]}\n")
+    assert r.exit_code == 0 and json.loads(r.stdout)["pairs"] == 1, r.stderr
+    assert "was ingested: data.columns.user=customer_id (a key" in r.stderr, r.stderr
+    # a key given is read as given: no default name in its place
+    r = update(f"user_id,movie_id\nc1,{fresh[4]}\n", "--set", "data.columns.user=customer_id")
+    assert (r.exit_code, r.stdout) == (1, ""), r.stderr
+    assert r.stderr.splitlines()[-1].startswith("error: <stdin>: no columns for the user ('customer_id') and the "
+                                                "rating"), r.stderr
+    # no header line: its first line names a user and a movie the run knows, so the error says how to read it
+    r = update(f"c1,{fresh[4]}\nc2,{fresh[5]}\n")
+    assert (r.exit_code, r.stdout) == (1, ""), r.stderr
+    err = r.stderr.splitlines()
+    assert len(err) == 2 and err[0].startswith("reading standard input as dataset 'shop' was ingested"), r.stderr
+    assert err[1].startswith("error: <stdin>: no columns for the user ('customer_id'), the movie ('product_id')") \
+        and err[1].endswith("; if the file has no header line, read it with --set data.header=false (columns in the "
+                            "order user, movie, rating, timestamp)"), r.stderr
+    r = update(f"c1,{fresh[4]}\n", "--set", "data.header=false", "--set", "data.columns.rating=null", "--set",
+               "data.columns.timestamp=null")
+    assert r.exit_code == 0 and json.loads(r.stdout)["pairs"] == 1, r.stderr
+    # from Python, a Parquet file of the documented names alike
+    import pandas as pd
+
+    pd.DataFrame({"user_id": ["c1"], "movie_id": [fresh[5]], "rating": [4.0]}).to_parquet(tmp_path / "since.parquet")
+    assert er.update_users(run, tmp_path / "since.parquet")["pairs"] == 1
 
 
 def test_a_releases_unapplied_settings_are_not_how_an_update_is_read(ml100k_dir, tmp_path):

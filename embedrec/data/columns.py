@@ -1,7 +1,8 @@
 """Which of a generic ratings table's columns are read as what, for a header line's names and a Parquet file's
 columns alike (data/tables.py asks, in this order): each data.columns name matched to the one column spelt like
 it ('UserID' for user_id), or a default name to the field's other names ('item', 'score', 'ts': DEFAULT_ALIASES)
-(``_match_columns``); the file's title and genres columns (META) read as its movies' where no data.movies is given
+(``_match_columns``; before it, for update-users, a column the run's dataset named otherwise read under its default
+name where the file has that one: ``_or_default``); the file's title and genres columns (META) read as its movies' where no data.movies is given
 (``_movie_columns``); a default timestamp or rating column the file lacks left out, a file without times, or a log
 of events or interactions, each row counting 1 (``_optional_timestamp``, ``_optional_rating``), a file without times
 told which column holds dates or Unix times (``times_kind``); and, once every
@@ -68,6 +69,28 @@ def _match_columns(found, wanted: dict) -> tuple[dict, list[str]]:
             col = hits[0]
         out[col] = role
     return out, taken
+
+
+def _or_default(found, wanted: dict, keys) -> dict:
+    """``wanted`` (file column -> role) with the name of each role whose data.columns key is in ``keys`` ('user',
+    'movie', 'rating', 'timestamp') replaced by the role's default name (user_id, movie_id, rating, timestamp) where
+    no column of ``found`` is spelt like the name and one is spelt like the default, which no other role reads:
+    update-users reads its file under the names the run's dataset was ingested with, or under the documented ones
+    (a first-hour review: a run ingested from customer_id,product_id refused a since-file of user_id,movie_id,
+    which its -h documents). The spelling is then _match_columns' to match, and what was read recorded as any
+    other name's (RawData.columns_read)."""
+    from embedrec.config import ColumnsConfig
+
+    spelt = {_plain(str(c)) for c in found if str(c).isprintable()}
+    out = {}
+    for col, role in wanted.items():
+        key = role.replace("_id", "")
+        default = getattr(ColumnsConfig, key, None)
+        if key in keys and default and _plain(str(col)) not in spelt and _plain(default) in spelt and \
+                default not in wanted and default not in out:
+            col = default
+        out[col] = role
+    return out
 
 
 def _typed(col: str, found: list[str]) -> str:
@@ -152,17 +175,20 @@ def _optional_rating(found, wanted: dict, cfg: DataConfig) -> str | bool:
 
 def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
                      matched: list[str] = (), counted: str | bool = False, sample=None,
-                     unrated: str | None = None) -> list[str]:
+                     unrated: str | None = None, header_is_data=None) -> list[str]:
     """The notes of how the columns were read, once every column ``wanted`` names is ``found``; else one
     DataError naming the missing ones and the columns that could be them (a rating: only a column of numbers,
     from ``sample(columns)``, the first rows of those columns; a column of event types is told how to weigh
     them, data.event_weights). ``unrated``: what a row counts as without a rating column, where the reader is not
     ingest (tables.read_generic's; a first-hour review: update-users, whose rows without a rating are likes at the
-    scale's top and whose data.repeats is the run's, was told ingest's 'every row then counts as rating 1')."""
+    scale's top and whose data.repeats is the run's, was told ingest's 'every row then counts as rating 1').
+    ``header_is_data(names)``: whether the header line's names are data where they do not look like it by shape
+    (update-users: one is an id the run knows, 'cust_00002'), so the error ends with data.header=false's hint too."""
     found = [str(c) for c in found]
     keys = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     missing = [(col, role, _close_column(col, found, wanted)) for col, role in wanted.items() if col not in found]
-    looks_like_data = any(is_number_text(n) or re.match(r"\d{4}-\d\d-\d\d", n) for n in found)
+    looks_like_data = any(is_number_text(n) or re.match(r"\d{4}-\d\d-\d\d", n) for n in found) or \
+        (header_is_data is not None and bool(missing) and header_is_data(found))
     tail = "; if the file has no header line, read it with «--set data.header=false» (columns in the order " \
         "user, movie, rating, timestamp)" if looks_like_data else ""
     if len(missing) > 1:  # every missing column in one line, not one run each

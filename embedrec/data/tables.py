@@ -35,6 +35,7 @@ from embedrec.data.columns import (
     _movie_columns,
     _optional_rating,
     _optional_timestamp,
+    _or_default,
     _require_columns,
     _sample_columns,
     events_recipe,
@@ -93,13 +94,17 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig
 
 
-def read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> RawData:
+def read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_default=(),
+                 header_is_data=None) -> RawData:
     """A ratings CSV/TSV/Parquet (or '-' for stdin) with the column mapping in ``cfg`` (a DataConfig). A file that
     cannot be read for its permissions is a DataError saying so (textfiles.read_denied). ``unrated``: what a row
     counts as where the file has no rating column, for a missing one's advice where the reader is not ingest's
-    (update-users: 'a like, rating 5, the scale's top'); None: ingest's (rating 1, or a play or click log's event)."""
+    (update-users: 'a like, rating 5, the scale's top'); None: ingest's (rating 1, or a play or click log's event).
+    ``or_default``: the data.columns keys ('user', 'movie', ...) whose column the file may name by its default name
+    instead (columns._or_default); ``header_is_data(names)``: whether a header line's names are data, for a missing
+    column's advice (columns._require_columns): both update-users'."""
     with reading():
-        raw = _read_generic(source, cfg, unrated)
+        raw = _read_generic(source, cfg, unrated, or_default, header_is_data)
     _warn_movie_columns(cfg, raw)  # after the file is read: an error stays the one line
     return raw
 
@@ -123,7 +128,8 @@ def _warn_movie_columns(cfg: DataConfig, raw: RawData) -> None:
                                 for k in unused), "it" if one else "them")
 
 
-def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> RawData:
+def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_default=(),
+                  header_is_data=None) -> RawData:
     cols = cfg.columns
     fmt = cfg.format
     label = _label(source)
@@ -177,7 +183,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> R
             raise DataError(f"{label}: {_parquet_refusal(src, e)}") from None
         if len(df) == 0:
             raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
-        wanted, matched = _match_columns(df.columns, wanted)
+        wanted, matched = _match_columns(df.columns, _or_default(df.columns, wanted, or_default))
         meta_notes = _movie_columns(df.columns, wanted, cfg, label)
         no_times = _optional_timestamp(df.columns, wanted, cfg)
         counted = _optional_rating(df.columns, wanted, cfg)
@@ -222,12 +228,13 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None) -> R
             header_names = _header(src, sep, cfg.encoding, label)
             if len(header_names) == 1 and len(wanted) > 1:
                 raise _one_column(header_names[0], sep, label)
-            wanted, matched = _match_columns(header_names, wanted)
+            wanted, matched = _match_columns(header_names, _or_default(header_names, wanted, or_default))
             meta_notes = _movie_columns(header_names, wanted, cfg, label)
             no_times = _optional_timestamp(header_names, wanted, cfg)
             counted = _optional_rating(header_names, wanted, cfg)
             notes = _require_columns(header_names, wanted, label, no_times, matched, counted,
-                                     lambda cols: _sample_columns(src, sep, cfg.encoding, cols), unrated)
+                                     lambda cols: _sample_columns(src, sep, cfg.encoding, cols), unrated,
+                                     header_is_data)
             notes += meta_notes
         else:  # by position: more fields would shift them (to_csv's index column became pandas' index)
             n = _headerless_fields(src, sep, cfg.encoding, label, list(wanted))
