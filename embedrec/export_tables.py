@@ -138,12 +138,12 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
         def emb(x):
             return pa.FixedSizeListArray.from_arrays(pa.array(x.ravel().astype(np.float32)), x.shape[1])
 
-        from embedrec.fsutil.files import write_parquet
+        from embedrec.fsutil.files import pandas_nullable, write_parquet
 
         # year as int32, as --topk-all's Parquet writes it (a review: int64 here, so a join of the two files
-        # compared int64 with int32; pandas reads either as float64 once a movie has no year)
-        write_parquet(pa.table({**movies, "year": pa.array(movies["year"], type=pa.int32()), "embedding": emb(Q)}),
-                      out / MOVIES_TABLE)
+        # compared int64 with int32), read by pandas as Int32 as that file's is (a missing year <NA>, not float64)
+        write_parquet(pandas_nullable(pa.table({**movies, "year": pa.array(movies["year"], type=pa.int32()),
+                                                "embedding": emb(Q)})), out / MOVIES_TABLE)
         write_parquet(pa.table({**users, "embedding": emb(P)}), out / USERS_TABLE)
         frows = feature_rows(rec)
         if frows:

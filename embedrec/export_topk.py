@@ -275,7 +275,9 @@ def _topk_table(rec: Recommender, rows, ids, scores, pa):
     def id_column(ids_of, picked):  # text ids typed string even where none is picked (pyarrow: null otherwise)
         return pa.array(picked, type=pa.string() if ids_of.dtype.kind in "OUS" else pa.from_numpy_dtype(ids_of.dtype))
 
-    return pa.table({
+    from embedrec.fsutil.files import pandas_nullable
+
+    return pandas_nullable(pa.table({  # the year read by pandas as Int32, a missing one <NA>: as to_frame() gives it
         "user_id": id_column(rec.catalogue.user_ids,
                              np.repeat(rec.catalogue.user_ids[np.asarray(rows, np.int64)], lens)),
         "rank": (np.concatenate([np.arange(1, n + 1) for n in lens]) if lens.size else np.zeros(0)).astype(np.int32),
@@ -285,7 +287,7 @@ def _topk_table(rec: Recommender, rows, ids, scores, pa):
         "year": pa.array([rec.catalogue.years[m] for m in flat], type=pa.int32()),
         "genres": pa.array([list(rec.catalogue.genres[m] or []) for m in flat], type=pa.list_(pa.string())),
         "score": np.concatenate(scores).astype(np.float32) if scores else np.zeros(0, np.float32),
-    })
+    }))
 
 
 def _exact_search(X, device: str):

@@ -256,8 +256,8 @@ class Recommendations:
 
     def to_frame(self):
         """to_rows() as a pandas DataFrame, with the dtypes ``pd.read_parquet`` gives for an ``export --topk-all``
-        Parquet file (rank and year int32, a missing year null, score float32, genres lists), plus the column
-        ``fallback``: True where the query was not in the training data and got the most popular movies
+        Parquet file (rank int32, year pandas' nullable Int32, a missing year <NA>, score float32, genres lists), plus
+        the column ``fallback``: True where the query was not in the training data and got the most popular movies
         (missing='popular'; their score is the rating count). Ids of mixed kinds (an unknown text id beside
         integer ids) stay as given, in an object column: ``.astype({'user_id': str})`` before ``to_parquet``."""
         import pandas as pd
@@ -272,6 +272,8 @@ class Recommendations:
         values = {c: [r[c] for r in rows] for c in self.columns}
         columns = {c: _column(v, types[c], typed=c != "user_id") for c, v in values.items()}
         frame = pa.table({c: col for c, col in columns.items() if col is not None}).to_pandas()
+        if "year" in frame:
+            frame["year"] = frame["year"].astype("Int32")  # whole years beside <NA>, not float64 once one is missing
         for i, c in enumerate(self.columns):  # ids of mixed kinds, as given (a review: 196 became '196')
             if columns[c] is None:
                 frame.insert(i, c, pd.Series(values[c], dtype=object))

@@ -387,6 +387,46 @@ def test_to_frame_types_a_column_with_no_value_as_the_file_does(tmp_path):
         (frame.dtypes, file.dtypes)
 
 
+def test_year_is_a_nullable_int32_in_every_frame_and_in_the_topk_all_file(tmp_path):
+    """A first-hour review: `recommend(1, k=3).to_frame()`'s year was int32, a list of many users' float64 where one
+    movie had no year, and the --topk-all Parquet file read as float64 (1961.0), where a History's is Int32 and
+    docs/python.md says a frame's dtypes are the file's. Year is pandas' Int32 in each, a missing one <NA>."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    rows = "".join(f"u{u},m{m},{1 + (u * m) % 5}\n" for u in range(30) for m in range(20) if (u + m) % 3)
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n" + rows)
+    (tmp_path / "movies.csv").write_text("movie_id,title,genres\n" + "".join(
+        f"m{m},Film {m}{'' if m % 4 == 0 else f' ({1950 + m})'},Drama\n" for m in range(20)))  # every 4th: no year
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}", "--set",
+            "data.id_type=auto", "--set", f"data.movies={tmp_path / 'movies.csv'}"]
+    r = CliRunner().invoke(main, ["ingest", "-q", str(tmp_path / "r.csv"), *sets])
+    assert r.exit_code == 0, r.stderr
+    r = CliRunner().invoke(main, ["train", "-q", *sets, "--set", "model.dim=4", "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    r = CliRunner().invoke(main, ["export", "--topk-all", str(tmp_path / "top.parquet"), "-k", "10", "-q",
+                                  "--run", str(tmp_path / "run")])
+    assert r.exit_code == 0, r.stderr
+    file = pd.read_parquet(tmp_path / "top.parquet")
+    assert file["year"].dtype == "Int32" and file["year"].isna().any() and (file["year"] == 1951).any()
+    with er.open(tmp_path / "run") as m:
+        users = file["user_id"].unique().tolist()
+        many = m.recommend(users, k=10).to_frame().drop(columns="fallback")
+        pd.testing.assert_frame_equal(many, file)  # the year's <NA> too
+        dated = [u for u in users if file.loc[file["user_id"] == u, "year"].notna().head(2).all()][0]
+        for frame in (m.recommend(dated, k=2).to_frame(), m.recommend(["nobody"], k=2, missing="skip").to_frame(),
+                      m.popular(k=5).to_frame(), m.similar("m1", k=5).to_frame(),
+                      m.recommend_new(liked=["m1"], k=5).to_frame(), m.history(dated).to_frame()):
+            assert frame["year"].dtype == "Int32", frame.dtypes
+        # export --to parquet's movies table reads so too
+        r = CliRunner().invoke(main, ["export", "--to", "parquet", "-o", str(tmp_path / "emb"), "-q", "--run",
+                                      str(tmp_path / "run")])
+        assert r.exit_code == 0, r.stderr
+        movies = pd.read_parquet(tmp_path / "emb" / "movies.parquet")
+        assert movies["year"].dtype == "Int32" and movies["year"].isna().sum() == 5, movies["year"]
+
+
 def test_streams_refuse_text_and_label_similar_lists_as_movies(trained_run):
     """A review: recommend_stream("196\\n186\\n") answered users 1, 9, 6, 1, 8, 6 (one per character); a float
     196.0 from a pandas column was dropped; write_stream(m.similar(50)) headed its rows user_id; ks='10' was
