@@ -18,7 +18,7 @@ from pathlib import Path
 
 from embedrec.config import Config
 from embedrec.config_keys import MAPPING_KEYS, _flat_keys
-from embedrec.errors import ConfigError
+from embedrec.errors import ConfigError, marked
 
 _NOT_COMPARED = {"data.source", "data.movies", "data.prepared", "data.cache_dir"}  # where the data is, not how
 
@@ -280,10 +280,17 @@ def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, comman
         return v if isinstance(v, str) else json.dumps(v)
 
     one = len(differ) == 1
-    sets = " ".join(f"--set {shlex.quote(f'{k}={shown(v)}')}" for k, v, _ in differ)
+    if manifest is not None:  # the whole command, its source and recorded settings too (a first-hour review: the
+        # key's --set alone left the rest to find)
+        extra = [a for k, v, _ in differ for a in ("--set", f"{k}={shown(v)}")]
+        again = marked(f": {reingest_command(manifest, dataset, extra)}", " with the config's values and "
+                       "overwrite=True") + ","
+    else:
+        sets = " ".join(f"--set {shlex.quote(f'{k}={shown(v)}')}" for k, v, _ in differ)
+        again = (f" with «{sets} --overwrite|the config's values and overwrite=True» (and the options it was ingested "
+                 "with),")
     return (f"{', '.join(f'{k}={shown(v)}' for k, v, _ in differ)} {'is an' if one else 'are'} ingest "
             f"setting{'' if one else 's'}, but dataset '{dataset}' was prepared with "
             f"{', '.join(f'{k}={shown(t)}' for k, _, t in differ)}, and {command} uses it as prepared (the dataset "
             f"holds what ingest made of {'it' if one else 'them'}); to {'sweep' if command == 'tune-dims' else command} with "
-            f"{'it' if one else 'them'}, ingest again with «{sets} --overwrite|the config's values and "
-            f"overwrite=True» (and the options it was ingested with), then {command}")
+            f"{'it' if one else 'them'}, ingest again{again} then {command}")

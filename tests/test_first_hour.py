@@ -832,10 +832,12 @@ def test_train_says_when_the_config_asks_for_other_ingest_settings(synth_dir, tm
     assert r.exit_code == 0, r.stderr
     warned = [x for x in r.stderr.splitlines() if "ingest setting" in x]
     # a first-hour review: the fix, ingesting again, with the options to paste and why
+    # (a first-hour review: the whole ingest command, its source and recorded settings, not the key's --set alone)
+    again = f"embedrec ingest {synth_dir[0]} --set data.prepared={ds} --set data.min_rating=2.0"
     assert warned == [f"split.method=user_time is an ingest setting, but dataset '{ds}' was prepared with "
                       "split.method=random, and train uses it as prepared (the dataset holds what ingest made of "
-                      "it); to train with it, ingest again with --set split.method=user_time --overwrite (and the "
-                      "options it was ingested with), then train"], r.stderr
+                      f"it); to train with it, ingest again: {again} --set split.method=user_time --overwrite, then "
+                      "train"], r.stderr
     r = invoke(*base, "--set", "data.min_rating=2", "--set", "split.seed=42")  # as ingested: nothing said
     assert r.exit_code == 0 and "ingest setting" not in r.stderr, r.stderr
     # a first-hour review: tune-dims swept the dataset's split without a word too
@@ -845,8 +847,27 @@ def test_train_says_when_the_config_asks_for_other_ingest_settings(synth_dir, tm
     assert r.exit_code == 0, r.stderr
     assert [x for x in r.stderr.splitlines() if "ingest setting" in x] == [
         f"split.test=0.3 is an ingest setting, but dataset '{ds}' was prepared with split.test=0.2, and "
-        "tune-dims uses it as prepared (the dataset holds what ingest made of it); to sweep with it, ingest again "
-        "with --set split.test=0.3 --overwrite (and the options it was ingested with), then tune-dims"], r.stderr
+        "tune-dims uses it as prepared (the dataset holds what ingest made of it); to sweep with it, ingest again: "
+        f"{again} --set split.test=0.3 --overwrite, then tune-dims"], r.stderr
+    # a first-hour review: `train --set split.test=0 -q` (the test split left to ingest) is said under -q too, as a
+    # warning, on stderr alone; and from Python, with the library's words
+    r = invoke(*base, "-q", "--set", "data.min_rating=2", "--set", "split.test=0", "--format", "csv")
+    assert r.exit_code == 0 and r.stdout.startswith("split,model,"), r.stderr
+    assert [x for x in r.stderr.splitlines() if "ingest setting" in x] == [
+        f"split.test=0.0 is an ingest setting, but dataset '{ds}' was prepared with split.test=0.2, and train uses "
+        f"it as prepared (the dataset holds what ingest made of it); to train with it, ingest again: {again} --set "
+        "split.test=0.0 --overwrite, then train"], r.stderr
+    from embedrec.config import load_config
+    from embedrec.config_ingest import ingest_settings_warning
+    from embedrec.data.layout import read_manifest
+    from embedrec.errors import library_terms
+
+    manifest, _ = read_manifest(ds / "current", ds)
+    cfg = load_config(None, [f"data.prepared={ds}", "data.min_rating=2", "split.test=0"])
+    assert library_terms(ingest_settings_warning(cfg, manifest["config"], ds, "train", None, manifest)) == (
+        f"split.test=0.0 is an ingest setting, but dataset '{ds}' was prepared with split.test=0.2, and train uses "
+        "it as prepared (the dataset holds what ingest made of it); to train with it, ingest again with the config's "
+        "values and overwrite=True, then train")
 
 
 def test_a_saved_configs_defaults_are_not_ingest_settings_to_warn_about(synth_dir, tmp_path):
