@@ -638,12 +638,18 @@ class History:
     where the dataset has no times) and ``splits`` (each row's 'train', 'valid', 'test', 'rated_below', or 'update':
     a movie update-users gave the user, with the rating and time its file gave, NaN where it gave none or the run
     was updated before they were kept);
-    ``user_id``, and ``dataset``: the folder read. ``to_rows()``/``to_frame()`` add each movie's title, year and
-    genres (``embedrec history``'s rows; their time as ISO 8601 in UTC)."""
+    ``user_id``, and ``dataset``: the folder read; ``total``: the user's movies in the parts asked, ``len()`` those
+    listed (``k``); ``summary``: the repr's line ('user 7, 3 of 51 movies (40 train, 5 valid, 6 test)', the parts'
+    counts of all ``total``). ``to_rows()``/``to_frame()`` add each movie's title, year and genres (``embedrec
+    history``'s rows; their time as ISO 8601 in UTC)."""
 
-    def __init__(self, engine: Recommender, user_id, rated, order: np.ndarray):
+    def __init__(self, engine: Recommender, user_id, rated, order: np.ndarray, whole: np.ndarray | None = None):
         from embedrec.serve.history import PARTS
 
+        whole = order if whole is None else whole  # every row of the parts asked, in the order asked (k cuts order)
+        parts = [PARTS[p] for p in np.asarray(rated.parts)[whole].tolist()]
+        self.total = len(parts)
+        self._whole = {s: parts.count(s) for s in dict.fromkeys(parts)}  # each part's count, as they come
         rows = np.asarray(rated.movies, np.int64)[order]
         self._engine, self._rows = engine, rows
         self.user_id, self.counts, self.dataset = user_id, bool(rated.counts), rated.dataset
@@ -669,11 +675,18 @@ class History:
         return ((py_id(m), float(r), None if t != t else int(t), s)
                 for m, r, t, s in zip(self.movie_ids, self.ratings.tolist(), times, self.splits))
 
-    def _header(self) -> str:
-        by = {s: self.splits.count(s) for s in dict.fromkeys(self.splits)}
+    @property
+    def summary(self) -> str:
+        """'user 7, 51 movies (40 train, 5 valid, 6 test)'; where ``k`` listed fewer, 'user 7, 3 of 51 movies (...)',
+        the parts' counts those of all 51 (a first-hour review: '3 movies (3 train)' for a user of 51 ratings)."""
+        total = getattr(self, "total", len(self))  # (a History pickled before it kept them: its rows alone)
+        by = getattr(self, "_whole", None) or {s: self.splits.count(s) for s in dict.fromkeys(self.splits)}
         parts = ", ".join(f"{n:,} {s}" for s, n in by.items())
-        return f"<History: user {self.user_id!r}, {len(self):,} movie{'' if len(self) == 1 else 's'}" \
-               f"{f' ({parts})' if parts else ''}>"
+        shown = f"{len(self):,} of {total:,}" if total > len(self) else f"{total:,}"
+        return f"user {self.user_id!r}, {shown} movie{'' if total == 1 else 's'}{f' ({parts})' if parts else ''}"
+
+    def _header(self) -> str:
+        return f"<History: {self.summary}>"
 
     def __repr__(self) -> str:
         """The summary line, then the first REPR_ROWS movies' rows (movie id, title, year, rating or count, time,
@@ -716,8 +729,11 @@ class History:
         return frame
 
     def _repr_html_(self) -> str:
-        return self.to_frame().head(500)._repr_html_() + (f"<p>(the first 500 of {len(self):,} movies; to_frame() "
+        html = self.to_frame().head(500)._repr_html_() + (f"<p>(the first 500 of {len(self):,} movies; to_frame() "
                                                           "has them all)</p>" if len(self) > 500 else "")
+        from html import escape
+
+        return html + (f"<p>{escape(self.summary)}</p>" if getattr(self, "total", len(self)) > len(self) else "")
 
 
 class SimilarUsers:

@@ -188,6 +188,44 @@ def test_sort_k_and_splits(tiny):
         m.history(2, k=0)
 
 
+def test_the_summary_counts_what_k_left_out(tiny):
+    """A first-hour review: `m.history('cust_00003', k=3)` said '3 movies (3 train)' of a user with 51 ratings. The
+    summary says '3 of N movies' with the parts' counts of all N, in the repr, `summary` and the CLI's stderr (-q
+    drops it; stdout holds the rows alone); without k, or a k past the rows, as before."""
+    cfg, ds, _, m = tiny
+    whole = m.history(2)
+    n = len(whole)
+    by = {s: list(whole.splits).count(s) for s in dict.fromkeys(whole.splits)}
+    parts = ", ".join(f"{c} {s}" for s, c in by.items())
+    assert n > 3 and len(by) > 1 and whole.total == n
+    assert whole.summary == f"user 2, {n} movies ({parts})" and repr(whole).splitlines()[0] == f"<History: user 2, " \
+        f"{n} movies ({parts})>"
+    top3 = m.history(2, k=3)
+    assert (len(top3), top3.total) == (3, n)
+    assert repr(top3).splitlines()[0] == f"<History: user 2, 3 of {n} movies ({parts})>"
+    assert f"<p>user 2, 3 of {n} movies ({parts})</p>" in top3._repr_html_()
+    assert m.history(2, k=n + 5).summary == whole.summary  # nothing left out: as without k
+    asked = m.history(2, splits=["train", "test"])
+    train, test = list(asked.splits).count("train"), list(asked.splits).count("test")
+    one = m.history(2, splits=["train", "test"], k=1)  # the parts asked, all counted
+    assert test and one.summary == f"user 2, 1 of {train + test} movies (" + ", ".join(
+        f"{c} {s}" for s, c in {s: list(asked.splits).count(s) for s in dict.fromkeys(asked.splits)}.items()) + ")"
+    import pickle
+
+    old = pickle.loads(pickle.dumps(top3))  # one pickled before History kept them: its rows alone
+    del old.total, old._whole
+    assert old.summary == "user 2, 3 movies (" + ", ".join(
+        f"{list(top3.splits).count(s)} {s}" for s in dict.fromkeys(top3.splits)) + ")"
+    run = ["--run", cfg.run.dir, "--user", "2", "--format", "csv"]
+    r = _cli("history", *run, "-k", "3")
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 4, r.stderr
+    assert r.stderr == f"user 2, 3 of {n} movies ({parts}); -k 3 lists the first 3\n", r.stderr
+    r = _cli("history", *run, "-k", "3", "-q")
+    assert r.exit_code == 0 and r.stderr == "" and len(r.stdout.splitlines()) == 4, r.stderr
+    r = _cli("history", *run, "-k", str(n))
+    assert r.exit_code == 0 and r.stderr == "", r.stderr
+
+
 def test_unknown_users_another_dataset_and_a_moved_one(tiny, tmp_path):
     cfg, ds, _, m = tiny
     with pytest.raises(NotFoundError, match="user '999' is not in the training data") as e:

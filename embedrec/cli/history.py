@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 import click
@@ -12,6 +13,7 @@ from embedrec.cli.options import FMT, NO_HEADER, RUN, TEXT, check_no_header, mov
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
 
+log = logging.getLogger("embedrec")
 
 @main.command(context_settings=CONTEXT)
 @click.option("--user", "user", type=TEXT, required=True, help="A user id from the source data.")
@@ -53,3 +55,6 @@ def history(cfg: Config, user, k, splits, sort, run_dir, fmt, no_header):
     with open_model(run_dir or cfg.run.dir, cfg) as model:
         result = model.history(user, splits=parts, sort=sort, k=k, moved_to=moved_to(cfg))
         write_rows(result.to_rows(), result.columns, resolve_format(fmt), header=not no_header)
+    if result.total > len(result):  # what -k left out, said as the library's summary says it (a first-hour review:
+        # nothing told 3 listed rows from a user of 51 ratings)
+        log.info("%s; -k %d lists the first %d", result.summary, k, len(result))

@@ -55,9 +55,10 @@ class Rated:
 def user_history(engine, user, *, splits, sort: str | None, k: int | None, dataset_dir, moved_to,
                  dataset) -> tuple:
     """``Model.history``'s rows: (the user's id as the run's ids are, its :class:`Rated` rows, the order they are
-    listed in, its first ``k`` only), its arguments checked as the method's docstring says. ``engine``: the
-    Recommender; ``dataset()``: (the dataset path the run records, its files' fingerprint, the run's name for
-    messages), ``Model._history_dataset`` (a TrainedModel's is the Dataset it was trained on)."""
+    listed in, its first ``k`` only, and that order whole: the summary's counts), its arguments checked as the
+    method's docstring says. ``engine``: the Recommender; ``dataset()``: (the dataset path the run records, its
+    files' fingerprint, the run's name for messages), ``Model._history_dataset`` (a TrainedModel's is the Dataset it
+    was trained on)."""
     from embedrec.argcheck import choice_arg, count_arg, path_arg
     from embedrec.data.ids import one_user
     from embedrec.errors import NotFoundError, shorten
@@ -109,7 +110,7 @@ def user_history(engine, user, *, splits, sort: str | None, k: int | None, datas
         raise UsageError(f"«--sort time|sort='time'»: dataset '{folder}' has no times (it was ingested without a "
                          "timestamp column); sort by «--sort rating|sort='rating'» or «--sort title|sort='title'»")
     listed = order(rated, sort or ("time" if rated.times is not None else "rating"), e.titles)
-    return user_id, rated, listed[:k]
+    return user_id, rated, listed[:k], listed
 
 
 def given_pairs(engine, row: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
