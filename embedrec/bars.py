@@ -8,6 +8,7 @@ tqdm is imported only where a bar is drawn."""
 from __future__ import annotations
 
 import contextlib
+import io
 from collections.abc import Callable, Iterable, Iterator
 
 
@@ -53,3 +54,52 @@ def counting(fn: Callable, tick: Callable[[int], object] | None) -> Callable:
         tick(1)
         return out
     return counted_call
+
+
+class _CountedRaw(io.RawIOBase):
+    """A binary file's reads, each one's bytes ticked as it returns (:func:`counting_reader`)."""
+
+    def __init__(self, fh, tick: Callable[[int], object]) -> None:
+        super().__init__()
+        self._fh, self._tick = fh, tick
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self._fh.readinto(buffer)
+        if n:
+            self._tick(n)
+        return n
+
+    def close(self) -> None:
+        try:
+            self._fh.close()
+        finally:
+            super().close()
+
+
+def counting_reader(fh, tick: Callable[[int], object] | None):
+    """``fh`` (a binary file open for reading, or a BytesIO), ``tick(n)`` called with the bytes each read of it
+    returns; ``tick`` None (no bar): ``fh`` itself. A parser that reads it block by block (pandas' C engine, 256 KiB
+    at a time) is counted as it takes its input in: the bar is at most one block ahead of the rows parsed, and
+    reaches the file's size as the parse reads its last block. (A path handed to the parser instead is read
+    however it reads it, in threads over a mapped file for pandas' parallel parse: nothing to count.)"""
+    return fh if tick is None else _CountedRaw(fh, tick)
+
+
+class Restartable:
+    """A bar's update (``update``) that counts what it was given, so that ``restart()`` takes it back: a step that
+    starts over (a table read again) shows its own progress, never more than its total."""
+
+    def __init__(self, update: Callable[[int], object]) -> None:
+        self._update, self.done = update, 0
+
+    def __call__(self, n: int) -> None:
+        self.done += n
+        self._update(n)
+
+    def restart(self) -> None:
+        if self.done:
+            self._update(-self.done)
+            self.done = 0

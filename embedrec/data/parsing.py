@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from embedrec.argcheck import genre_key
+from embedrec.bars import counting_reader
 from embedrec.data.textfiles import (
     HEAD,
     LIKE_IT_SHOWN,
@@ -221,7 +222,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
                        header: bool, encoding: str, label: str | None = None,
                        extra_dtype: dict | None = None, decimal: str = ".", checked: bool = False,
                        missing: str | None = "error", unparsed: dict | None = None,
-                       partial: bool = False) -> pd.DataFrame:
+                       partial: bool = False, tick=None) -> pd.DataFrame:
     """Read a delimited table whose ``numeric`` columns (name -> dtype) must parse as numbers.
 
     Fast path: pandas' C engine with narrow dtypes. On failure the file is re-read as text to report the
@@ -234,6 +235,9 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     ``partial``: ``src`` is a longer table's first lines only, so a value that is no number has its lines like it
     counted as of those (:func:`_diagnose_numeric`); other errors count as if it were whole, for the caller to
     discard (tables' early look at the ids).
+    ``tick(n)``: a bar's update, called with the bytes the parse takes in (bars.counting_reader: the file is then
+    handed to pandas open, read in one thread as it is counted); each read of the table calls its ``restart()``
+    first, where it has one (bars.Restartable), so a table read again is counted from 0 again.
     """
     label = label or _label(src)
     if not checked:  # a layout's file (u.data, ratings.dat, .inter: a review); the generic reader checked its own
@@ -252,11 +256,18 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     else:
         def opener():
             return src
+    def source():  # the parse's input: counted as it is taken in, where a bar asks (a read again starts it over)
+        if tick is None:
+            return contextlib.nullcontext(opener())
+        getattr(tick, "restart", lambda: None)()
+        fh = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else open(src, "rb")
+        return contextlib.closing(counting_reader(fh, tick))
+
     def read() -> pd.DataFrame:
         try:
-            with warnings.catch_warnings():  # a value beyond float32 ('1e39') is refused below as not finite, by
-                warnings.simplefilter("ignore", RuntimeWarning)  # line; numpy's overflow warning: a second line
-                return pd.read_csv(opener(), dtype={**numeric, **(extra_dtype or {})}, **kw)
+            with warnings.catch_warnings(), source() as fh:  # a value beyond float32 ('1e39') is refused below as
+                warnings.simplefilter("ignore", RuntimeWarning)  # not finite, by line; numpy's overflow warning: a
+                return pd.read_csv(fh, dtype={**numeric, **(extra_dtype or {})}, **kw)  # second line
         except UnicodeDecodeError as e:
             raise _decode_error(label, e, encoding, opener()) from None
         except FileNotFoundError:

@@ -149,7 +149,9 @@ def _nearest(text: str, names: list[str]) -> list[str]:
 
 
 def read_source(cfg: DataConfig, progress: bool = False) -> RawData:
-    """Resolve ``cfg.source`` (a DataConfig) to raw data: a release name, a zip, a folder, a table or '-'."""
+    """Resolve ``cfg.source`` (a DataConfig) to raw data: a release name, a zip, a folder, a table or '-'.
+    ``progress``: bars on stderr over a release's download and a table's rows as they are parsed (a table file or
+    '-'; not a release's files, nor a zip's member)."""
     try:
         return _read_source(cfg, progress)
     except UnicodeError as e:  # not a byte that fails to decode (each reader names its line): the codec itself
@@ -173,11 +175,11 @@ def _read_source(cfg: DataConfig, progress: bool) -> RawData:
         if sys.stdin is None:  # <&-
             raise DataError("data.source '-': standard input is closed; pipe the ratings in or give a file "
                             "instead of -")
-        return read_generic("-", cfg)
+        return read_generic("-", cfg, progress=progress)
     path = Path(src).expanduser()  # it exists: ingest checked it first (check_source)
     if path.is_dir():
         return _read_folder(path, cfg) if cfg.format in ("auto", "movielens", "recbole") else \
-            read_generic(str(path), cfg)
+            read_generic(str(path), cfg, progress=progress)
     if path.suffix.lower() == ".zip":
         sweep_zip_temps()
         with tempfile.TemporaryDirectory(prefix=f"embedrec-zip-{os.getpid()}-") as tmp, _zip_named_logs(tmp, path), \
@@ -194,7 +196,7 @@ def _read_source(cfg: DataConfig, progress: bool) -> RawData:
                     return _zip_named(_read_folder(Path(tmp), cfg), path, Path(tmp))
                 except DataError:  # a zip of one ratings table of the user's own columns, read as that table
                     try:
-                        raw = read_generic(str(files[0]), cfg)
+                        raw = read_generic(str(files[0]), cfg)  # (no bar: it would name the temporary folder)
                     except DataError as e:  # named as zip!member, not by the temporary folder
                         raise type(e)(e.raw.replace(f"{tmp}/", f"{path}!").replace(tmp, str(path))) from None
                     raw.files = [] if is_stream(path) else [path]  # a pipe: read once, so no checksum
@@ -206,7 +208,7 @@ def _read_source(cfg: DataConfig, progress: bool) -> RawData:
             except DataError as e:  # name the zip and its member, not the temporary folder (gone when it is read)
                 raise type(e)(e.raw.replace(f"{tmp}/", f"{path}!").replace(tmp, str(path))) from None
             return _zip_named(raw, path, Path(tmp))
-    return read_generic(str(path), cfg)
+    return read_generic(str(path), cfg, progress=progress)
 
 
 @contextlib.contextmanager

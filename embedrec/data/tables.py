@@ -19,6 +19,7 @@ import contextlib
 import functools
 import io
 import logging
+import os
 import re
 import shlex
 import sys
@@ -95,16 +96,17 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 
 def read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_default=(),
-                 header_is_data=None) -> RawData:
+                 header_is_data=None, progress: bool = False) -> RawData:
     """A ratings CSV/TSV/Parquet (or '-' for stdin) with the column mapping in ``cfg`` (a DataConfig). A file that
     cannot be read for its permissions is a DataError saying so (textfiles.read_denied). ``unrated``: what a row
     counts as where the file has no rating column, for a missing one's advice where the reader is not ingest's
     (update-users: 'a like, rating 5, the scale's top'); None: ingest's (rating 1, or a play or click log's event).
     ``or_default``: the data.columns keys ('user', 'movie', ...) whose column the file may name by its default name
     instead (columns._or_default); ``header_is_data(names)``: whether a header line's names are data, for a missing
-    column's advice (columns._require_columns): both update-users'."""
+    column's advice (columns._require_columns): both update-users'. ``progress``: a bar on stderr over the bytes of a
+    text table as its rows are parsed (:func:`_parse_bar`)."""
     with reading():
-        raw = _read_generic(source, cfg, unrated, or_default, header_is_data)
+        raw = _read_generic(source, cfg, unrated, or_default, header_is_data, progress)
     _warn_movie_columns(cfg, raw)  # after the file is read: an error stays the one line
     return raw
 
@@ -129,7 +131,7 @@ def _warn_movie_columns(cfg: DataConfig, raw: RawData) -> None:
 
 
 def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_default=(),
-                  header_is_data=None) -> RawData:
+                  header_is_data=None, progress: bool = False) -> RawData:
     cols = cfg.columns
     fmt = cfg.format
     label = _label(source)
@@ -258,9 +260,11 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
         text_ids = cfg.id_type == "str" or cfg.id_type == "auto" and ids_may_change(src, sep, cfg.encoding)
         if cfg.id_type == "int":
             _refuse_changed_ids(src, sep, cfg, label, ids, names)
-        df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids)
+        with _parse_bar(progress, f"reading {label}", src) as tick:
+            df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids, tick=tick)
         if cfg.id_type == "auto" and not text_ids and any(df[c].dtype != np.int64 for c in ids):
-            df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, True)
+            with _parse_bar(progress, f"reading {label} again, its ids as text", src) as tick:
+                df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, True, tick=tick)
         if guessed:  # a third field past the lines looked at that is no rating: counts or times (a review)
             third = pd.to_numeric(df[list(wanted)[-1]], errors="coerce").to_numpy(dtype=np.float64)
             # (an empty one: data.missing's to refuse or drop, below)
@@ -448,14 +452,27 @@ def _time_placeholder(col: pd.Series, empty: np.ndarray) -> pd.Series:
     return out
 
 
+@contextlib.contextmanager
+def _parse_bar(progress: bool, desc: str, src):
+    """A bar over the bytes of ``src`` (a path, or the text in memory: stdin, a decompressed file) as its rows are
+    parsed, cleared once they are (the 'read N rows' line follows); its update, or None where ``progress`` is off
+    (a first-hour review: 9 s of a 1M-row CSV without a word)."""
+    from embedrec.bars import Restartable, step
+
+    size = len(src) if isinstance(src, (bytes, bytearray)) else os.path.getsize(src)
+    with step(desc if progress else None, size, "B", scale=True) as update:
+        yield None if update is None else Restartable(update)
+
+
 def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, ids: list[str], dated: str | None,
-                     text_ids: bool, fraction_times: bool = False, early: list | None = None) -> pd.DataFrame:
+                     text_ids: bool, fraction_times: bool = False, early: list | None = None,
+                     tick=None) -> pd.DataFrame:
     """The CSV/TSV rows: ratings as float32, timestamps as int64 (ISO dates as text; ``fraction_times``: as
     float64, where a Unix time has a fraction: 1700000000.5, as time.time() writes it), ids as int64
     (data.id_type=int), as text (``text_ids``) or as pandas infers them (auto's integer reading). ``early``:
     ``src`` is the table's first lines only (:func:`_refuse_early`): counts are said as of them, and where the
     error raised is of an id that is no integer, 'id' is appended to the list, of a rating column's event words
-    (columns.events_recipe), 'events'."""
+    (columns.events_recipe), 'events'. ``tick``: a bar's update over the bytes parsed (_parse_bar)."""
     numeric, extra = {}, {}
     for c, v in wanted.items():
         if v == "rating" and cfg.event_weights is not None:  # event types, weighed once read (_weigh_events)
@@ -490,13 +507,13 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
                                   usecols=None if cfg.header else list(wanted),
                                   numeric=numeric, header=cfg.header, encoding=cfg.encoding, label=label,
                                   extra_dtype=extra, decimal=cfg.decimal, checked=True, missing=cfg.missing,
-                                  unparsed=unparsed, partial=early is not None)
+                                  unparsed=unparsed, partial=early is not None, tick=tick)
     except DataError as e:
         if not fraction_times and any(_fraction_of(str(e), c, cfg.decimal) for c in times):  # a Unix time with a
             # fraction of a second (time.time(), a JavaScript ms / 1000: a notebook review): read as numbers, made
             # whole seconds
             return _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids, fraction_times=True,
-                                    early=early)
+                                    early=early, tick=tick)
         raise
 
 
