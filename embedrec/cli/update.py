@@ -25,7 +25,8 @@ READS = ("data.columns.", "data.format", "data.separator", "data.header", "data.
                                                          kind="file path, or - for standard input"),
               help="Ratings made since training: CSV/TSV/Parquet of user_id,movie_id[,rating][,timestamp], read as "
                    "ingest reads a ratings table (data.columns, data.separator, data.header, ...: by default as the "
-                   "run's dataset was ingested, its columns' names too); - for stdin.")
+                   "run's dataset was ingested, its columns' names too, each column also read under the default "
+                   "name); - for stdin.")
 @RUN
 @click.option("--strict", is_flag=True, help="Refuse a rating of a movie the model does not know (default: left "
                                              "out with a warning).")
@@ -42,7 +43,8 @@ def update_users(cfg: Config, ratings, run_dir, strict, no_new_users):
     recommend, export --topk-all and --explain serve them. Prints the update's record (JSON).
 
     The ratings file is read as the run's dataset was ingested (its data.columns.*, data.separator, data.header,
-    data.encoding, data.decimal, data.missing), unless the config or --set gives them.
+    data.encoding, data.decimal, data.missing), unless the config or --set gives them; a column the file names
+    user_id, movie_id, rating or timestamp is read so too.
 
     \b
     Examples:
