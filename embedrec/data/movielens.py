@@ -25,7 +25,7 @@ from embedrec.data.parsing import (
     split_title_year,
 )
 from embedrec.data.textfiles import RELEASE, warn_utf8_lines
-from embedrec.errors import DataError, shorten
+from embedrec.errors import DataError, set_hint, shorten
 
 log = logging.getLogger("embedrec")
 
@@ -257,6 +257,23 @@ def read_ml_dat(root: Path) -> RawData:
     return RawData(ratings, movies, users, layout, scale, files, (str(rpath), 1))
 
 
+def own_table_fix(root: Path, own: str, col: str | None, those: str | None) -> str:
+    """The advice of a user's own folder read as a MovieLens CSV release (ratings.csv, movies.csv) whose ratings.csv
+    is not the release's: for a column of ids, data.id_type=auto (which reads the folder as a table,
+    readers._own_table); else its ratings.csv given as a table, with its movies.csv as data.movies. ``own``:
+    'folder', or 'zip' (unzipped first); ``those``: 'that line' or 'those lines', or None (a header's)."""
+    kind = "folder" if own == "folder" else "zip"
+    read = f"{'the' if own == 'folder' else 'this'} {kind} is read as a MovieLens CSV release (ratings.csv beside " \
+        "movies.csv)"
+    fix = f", or fix {those}" if those else ""
+    if col in ("userId", "movieId"):
+        return (f"{read}, whose ids are integers; for your own table's text ids set data.id_type=auto, which "
+                f"reads its ratings.csv as a ratings table{fix}")
+    table = f"give its ratings.csv as the source, with {set_hint('data.movies', str(root / 'movies.csv'))}" \
+        if own == "folder" else "unzip it and give its ratings.csv as the source, with data.movies set to its movies.csv"
+    return f"{read}; to read it as a ratings table of your own (its dates, its own column names), {table}{fix}"
+
+
 def _plain_user_id(text: str, path: Path, n: int) -> None:
     """A users file's id written as the ratings' are checked to be ('007', '+7' would merge with user 7; a review)."""
     if text != str(int(text)):
@@ -264,19 +281,30 @@ def _plain_user_id(text: str, path: Path, n: int) -> None:
                         f"would read as {int(text)} (merging it with another id); {ML_IDS_FIX}")
 
 
-def read_ml_csv(root: Path, encoding: str = "utf-8") -> RawData:
+def read_ml_csv(root: Path, encoding: str = "utf-8", own: str | None = None) -> RawData:
     """ratings.csv (and movies.csv) of ml-20m, ml-25m, ml-32m, ml-latest(-small): UTF-8 as GroupLens writes them,
-    or data.encoding for a copy saved otherwise."""
+    or data.encoding for a copy saved otherwise. ``own``: the folder is the user's ('folder', or 'zip' for one
+    unzipped to read), not a release fetched by its name: where its ratings.csv is not the release's (text ids, ISO
+    dates, other columns), the one line says it was read as a MovieLens CSV release and how to read it as one's own
+    table (:func:`own_table_fix`)."""
     rpath = root / "ratings.csv"
     _refuse_repeated_names(rpath, ",", encoding, str(rpath))  # pandas would read the first, silently
     _refuse_zero_padded(rpath, ",", encoding, ["userId", "movieId"], str(rpath), fix=ML_IDS_FIX)
+    unparsed = None
+    if own is not None:  # a first-hour review: a shop's own folder of ratings.csv (ids 'cust_00000') and movies.csv
+        # was told to 'fix or remove those lines', and data.id_type=auto was ignored there
+        def said(col: str):
+            return lambda shown, what, those, values=None: (what, "like it", own_table_fix(root, own, col, those))
+        unparsed = {c: said(c) for c in ("userId", "movieId", "rating", "timestamp")}
     ratings = read_numeric_table(rpath, sep=",", names=None, usecols=None,
                                  header=True, encoding=encoding,
                                  numeric={"userId": "int64", "movieId": "int64", "rating": "float32",
-                                          "timestamp": "int64"}, missing=RELEASE)
+                                          "timestamp": "int64"}, missing=RELEASE, unparsed=unparsed)
     missing = {"userId", "movieId", "rating", "timestamp"} - set(ratings.columns)
     if missing:
-        raise DataError(f"{rpath}:1: header lacks {', '.join(sorted(missing))}; expected userId,movieId,rating,timestamp")
+        fix = f"; {own_table_fix(root, own, None, None)}" if own is not None else ""
+        raise DataError(f"{rpath}:1: header lacks {', '.join(sorted(missing))}; expected userId,movieId,rating,"
+                        f"timestamp{fix}")
     ratings = ratings[["userId", "movieId", "rating", "timestamp"]].rename(columns={"userId": "user_id",
                                                                                     "movieId": "movie_id"})
     files = [rpath]

@@ -128,7 +128,12 @@ def source_files(cfg: DataConfig) -> list[Path] | None:
         return []
     path = Path(src).expanduser()
     if path.is_dir() and cfg.format in ("auto", "movielens", "recbole"):
-        return release_files(*detect_layout(path))
+        layout, folder = detect_layout(path)
+        table = _own_table(layout, folder, cfg)
+        if table is not None:  # read as a table: its ratings.csv and the movies file it reads
+            return [Path(table.source)] + ([Path(table.movies)] if table.movies and not is_stream(table.movies)
+                                           else [])
+        return release_files(layout, folder)
     files = [] if is_stream(path) else [path]
     zipped = path.suffix.lower() == ".zip" and not path.is_dir()  # (a zip: itself alone, whatever it holds)
     if cfg.movies and not zipped and not is_stream(cfg.movies):
@@ -170,7 +175,7 @@ def _read_source(cfg: DataConfig, progress: bool) -> RawData:
                  "another folder for the release)", src, src, src)
     if src in NAMED and not os.path.lexists(src):
         root = fetch_named(src, cache_dir(cfg.cache_dir), progress, cache_origin(cfg.cache_dir))
-        return _read_folder(root, cfg)
+        return _read_folder(root, cfg, own=None)
     if src == "-":
         if sys.stdin is None:  # <&-
             raise DataError("data.source '-': standard input is closed; pipe the ratings in or give a file "
@@ -193,7 +198,7 @@ def _read_source(cfg: DataConfig, progress: bool) -> RawData:
                     if cfg.format in ("csv", "tsv", "parquet"):
                         raise DataError("a table")
                     detect_layout(Path(tmp))
-                    return _zip_named(_read_folder(Path(tmp), cfg), path, Path(tmp))
+                    return _zip_named(_read_folder(Path(tmp), cfg, own="zip"), path, Path(tmp))
                 except DataError:  # a zip of one ratings table of the user's own columns, read as that table
                     try:
                         raw = read_generic(str(files[0]), cfg)  # (no bar: it would name the temporary folder)
@@ -204,7 +209,7 @@ def _read_source(cfg: DataConfig, progress: bool) -> RawData:
                     raw.notes = _zip_named_notes(raw.notes, tmp, path)
                     return raw
             try:
-                raw = _read_folder(Path(tmp), cfg)
+                raw = _read_folder(Path(tmp), cfg, own="zip")
             except DataError as e:  # name the zip and its member, not the temporary folder (gone when it is read)
                 raise type(e)(e.raw.replace(f"{tmp}/", f"{path}!").replace(tmp, str(path))) from None
             return _zip_named(raw, path, Path(tmp))
@@ -258,6 +263,7 @@ def _zip_named(raw: RawData, zpath: Path, tmp: Path) -> RawData:
     raw.files = [] if is_stream(zpath) else [zpath]  # a pipe: read once, so no checksum
     raw.origin = (f"{zpath}!{Path(raw.origin[0]).relative_to(tmp)}", raw.origin[1])
     raw.parts = [(f"{zpath}!{Path(label).relative_to(tmp)}", start) for label, start in raw.parts]
+    raw.notes = _zip_named_notes(raw.notes, str(tmp), zpath)  # (an own folder's ratings.csv read as a table's)
     return raw
 
 
@@ -303,17 +309,41 @@ def check_source(cfg: DataConfig) -> None:
                         f"'{Path(cfg.movies) / 'movies.csv'}')")
 
 
-def _read_folder(root: Path, cfg: DataConfig) -> RawData:
+def _read_folder(root: Path, cfg: DataConfig, own: str | None = "folder") -> RawData:
+    """The layout found in ``root`` read with its reader. ``own``: the user's folder ('folder', or 'zip' for one
+    unzipped to read), not a release fetched by its name (None): laid out as a MovieLens CSV release, it is read as
+    a ratings table where a table's settings are given (:func:`_own_table`)."""
     with reading():  # a file (or the folder) that cannot be read for its permissions: a DataError saying so
         layout, folder = detect_layout(root)
+    table = _own_table(layout, folder, cfg) if own is not None else None
+    if table is not None:
+        log.info("%s: read as a ratings table (ratings.csv%s), not as a MovieLens CSV release, for the settings "
+                 "given (%s)", folder, ", with movies.csv" if table.movies == str(folder / "movies.csv") else "",
+                 ", ".join(unapplied_settings(layout, cfg)))
+        return read_generic(table.source, table)
+    with reading():
         if layout == "recbole":  # its :token ids are text or integers as data.id_type says (MovieLens: integers)
             raw = READERS[layout](folder, cfg.id_type, cfg.encoding)
         elif layout == "ml-csv":  # UTF-8 as released; data.encoding for a copy saved otherwise (its error says so)
-            raw = READERS[layout](folder, cfg.encoding)
+            raw = READERS[layout](folder, cfg.encoding, own)
         else:
             raw = READERS[layout](folder)
     _warn_unapplied(layout, cfg)  # after the files are read: an error stays the one line
     return raw
+
+
+def _own_table(layout: str, folder: Path, cfg: DataConfig) -> DataConfig | None:
+    """For a user's folder laid out as a MovieLens CSV release (ratings.csv, and movies.csv beside it) given with
+    a ratings table's settings (data.id_type, data.columns.*, data.missing, data.movies, ...; unapplied_settings),
+    the config that reads its ratings.csv as a ratings table with those settings and its movies.csv (or
+    data.movies) as the movies file; None where it is read as released (a first-hour review: a folder of one's own
+    text ids was refused as a release's, and the data.id_type=auto given for it ignored). ``data.format=movielens``
+    keeps a folder a release."""
+    if layout != "ml-csv" or cfg.format != "auto" or not unapplied_settings(layout, cfg):
+        return None
+    beside = folder / "movies.csv"
+    movies = cfg.movies if cfg.movies is not None else str(beside) if beside.exists() else None
+    return dataclasses.replace(cfg, source=str(folder / "ratings.csv"), movies=movies)
 
 
 LAYOUT_NAMES = {"ml-100k": "MovieLens 100K", "ml-dat": "MovieLens 1M/10M", "ml-csv": "MovieLens CSV",
