@@ -1032,11 +1032,15 @@ def ids_may_change(src, sep: str, encoding: str) -> bool:
 def _ids(values: pd.Series, id_type: str, label: str, col: str, first_line: int) -> pd.Series:
     """An id column of a movies file or RecBole's atomic files: text without the spaces around it
     (data.id_type=str), integers where every id is written as one and else text (auto: :func:`auto_ids`), or
-    integers written plainly ('007', '+7' or '7.0' refused: they would merge with 7)."""
+    integers written plainly ('007', '+7' or '7.0' refused: they would merge with 7), or each written '1.0'
+    (:func:`float_written_ids`)."""
     if id_type == "str":
         return values.astype(str).str.strip()
     if id_type == "auto":
         return auto_ids(values)
+    whole = float_written_ids(values)  # every id written '1.0', as pandas writes them: those integers
+    if whole is not None:
+        return whole
     parsed = pd.to_numeric(values, errors="coerce")
     text = values.astype(str).str.strip()  # '007' or '+7' would be 7, as the ratings reader refuses them
     with np.errstate(invalid="ignore"):
@@ -1081,6 +1085,26 @@ _SP = r"[ \t\n\r\f\v]"  # ASCII space and digits written out, not re.ASCII: pand
 PADDED_ID = re.compile(rf"^{_SP}*[+-]?0[0-9]")  # pattern with flags other than its own (an H200 run, session 38);
 OTHER_ID = re.compile(rf"^{_SP}*\+|^{_SP}*[+-]?[0-9]*\.[0-9]*{_SP}*$|^{_SP}*[+-]?[0-9]+[eE]")  # '٧' is no 7 (a review)
 PLAIN_ID = re.compile(rf"^{_SP}*-?[0-9]+{_SP}*$")
+
+
+# an integer id as pandas writes a float column ('1.0': an integer column that met a missing value, written by to_csv)
+FLOAT_ID = rf"{_SP}*-?(?:0|[1-9][0-9]*)\.0{_SP}*"
+
+
+def float_written_ids(text: pd.Series) -> pd.Series | None:
+    """An id column read as text (missing values aside) as int64, where every id given in it is an integer written
+    as pandas writes a whole float ('1.0', '-3.0') and fits 64 bits, as a Parquet float column's whole ids are read
+    (a first-hour review: such a CSV's ids were refused as 'not written as a plain integer', and data.id_type=auto,
+    the advice, kept '1.0' as text, so `recommend --user 1` found no user). Read by its text, exactly (no float's
+    rounding past 2**53). None where any id is written otherwise ('7' beside '7.0' would merge; '7.5'), or none is
+    given: the column is then read as ever."""
+    given = text.dropna().astype(str)
+    if not len(given) or not given.str.fullmatch(FLOAT_ID).all():
+        return None
+    try:
+        return text.astype(str).str.strip().str[:-2].astype("int64")
+    except (OverflowError, ValueError):  # beyond 64 bits (or a missing value, for the caller to drop first)
+        return None
 
 
 def plain_integer_id(text: str) -> bool:

@@ -51,6 +51,7 @@ from embedrec.data.parsing import (
     _genre_list,
     _refuse_zero_padded,
     auto_ids,
+    float_written_ids,
     ids_like,
     ids_may_change,
     movies_frame,
@@ -144,6 +145,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
     if cols.timestamp:
         wanted[cols.timestamp] = "timestamp"
     line_of = lines_of = None
+    floated: list[str] = []  # the id columns written '1.0' (_float_written), by role, once read
     counted = False  # data.repeats=sum read a file without its rating column as events (_optional_rating)
     kept = None  # data.missing=drop: the rows read that were kept, where some were dropped
     untimed = None  # data.missing=drop: the rows kept whose time alone is empty (_drop_missing), given NO_TIME
@@ -256,15 +258,30 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
         # inferred column is no int64, as text, and each column is integers only where every id round-trips
         # text ids under data.id_type=int, and event words without data.event_weights, first from the first lines
         # (before the byte scan: 1.7 s of 6M rows)
-        _refuse_early(src, sep, cfg, label, wanted, ids, dated, names)
+        # an id column written '1.0' (pandas' float column) by its first rows: read as text, then integers where
+        # every id of it is written so (parsing.float_written_ids), else read as ever
+        floated = _float_written(src, sep, cfg, ids, names)
+        plain = [c for c in ids if c not in floated]
+        _refuse_early(src, sep, cfg, label, wanted, plain, dated, names)
         text_ids = cfg.id_type == "str" or cfg.id_type == "auto" and ids_may_change(src, sep, cfg.encoding)
         if cfg.id_type == "int":
-            _refuse_changed_ids(src, sep, cfg, label, ids, names)
+            _refuse_changed_ids(src, sep, cfg, label, plain, names)
         with _parse_bar(progress, f"reading {label}", src) as tick:
-            df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids, tick=tick)
-        if cfg.id_type == "auto" and not text_ids and any(df[c].dtype != np.int64 for c in ids):
+            df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids, floated=floated, tick=tick)
+        if floated and any(float_written_ids(df[c].dropna()) is None for c in floated):  # '7' beside '7.0': as ever
+            floated = []
+            if cfg.id_type == "int":
+                _refuse_changed_ids(src, sep, cfg, label, ids, names)
+            with _parse_bar(progress, f"reading {label} again, its ids as written", src) as tick:
+                df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids, tick=tick)
+        if cfg.id_type == "auto" and not text_ids and any(df[c].dtype != np.int64 for c in plain if c not in floated):
             with _parse_bar(progress, f"reading {label} again, its ids as text", src) as tick:
                 df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, True, tick=tick)
+        if floated:
+            notes.append(f"{label}: {'columns' if len(floated) > 1 else 'column'} "
+                         f"{' and '.join(repr(c) for c in floated)} read as integer ids, every one written as a "
+                         "whole number with '.0' ('1.0', as pandas writes an integer column that met a missing value)")
+        floated = [wanted[c] for c in floated]
         if guessed:  # a third field past the lines looked at that is no rating: counts or times (a review)
             third = pd.to_numeric(df[list(wanted)[-1]], errors="coerce").to_numpy(dtype=np.float64)
             # (an empty one: data.missing's to refuse or drop, below)
@@ -319,6 +336,10 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             if cfg.id_type == "auto" else ids.astype("int64")
 
     for c in ("user_id", "movie_id"):
+        if c in floated:  # ids written '1.0' (read as text): the integers they write, the dropped rows' alike
+            df[c] = float_written_ids(df[c])
+            if seen is not None:
+                seen[c] = float_written_ids(seen[c])
         df[c] = typed(df[c])
         if seen is not None:  # the kept rows' ids typed alone, the dropped rows' made their type, so that they join
             # them (a review: typed together, one dropped row's 'N/A-user' turned data.id_type=auto's every user id
@@ -464,12 +485,29 @@ def _parse_bar(progress: bool, desc: str, src):
         yield None if update is None else Restartable(update)
 
 
+def _float_written(src, sep: str, cfg: DataConfig, ids: list[str], names: list[str] | None) -> list[str]:
+    """Of the id columns ``ids``, those whose first SAMPLE_ROWS rows write every id given as pandas writes a whole
+    float ('1.0'), to read as text and then as the integers they write (parsing.float_written_ids); none under
+    data.id_type=str, which keeps every id as written. ``names``: a headerless table's columns."""
+    if cfg.id_type == "str" or not ids:
+        return []
+    try:
+        buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
+        head = pd.read_csv(buf, sep=sep, usecols=ids, dtype=str, nrows=SAMPLE_ROWS, encoding=cfg.encoding,
+                           engine="c" if len(sep) == 1 else "python",
+                           **({} if names is None else {"header": None, "names": names}))
+    except Exception:  # noqa: BLE001 - the whole read says what is wrong with the table
+        return []
+    return [c for c in ids if float_written_ids(head[c].dropna()) is not None]
+
+
 def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, ids: list[str], dated: str | None,
                      text_ids: bool, fraction_times: bool = False, early: list | None = None,
-                     tick=None) -> pd.DataFrame:
+                     floated: list[str] = (), tick=None) -> pd.DataFrame:
     """The CSV/TSV rows: ratings as float32, timestamps as int64 (ISO dates as text; ``fraction_times``: as
     float64, where a Unix time has a fraction: 1700000000.5, as time.time() writes it), ids as int64
-    (data.id_type=int), as text (``text_ids``) or as pandas infers them (auto's integer reading). ``early``:
+    (data.id_type=int), as text (``text_ids``, and the columns ``floated``: _float_written's) or as pandas infers
+    them (auto's integer reading). ``early``:
     ``src`` is the table's first lines only (:func:`_refuse_early`): counts are said as of them, and where the
     error raised is of an id that is no integer, 'id' is appended to the list, of a rating column's event words
     (columns.events_recipe), 'events'. ``tick``: a bar's update over the bytes parsed (_parse_bar)."""
@@ -483,9 +521,9 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
             extra[c] = "object"
         elif v == "timestamp" and c != dated:
             numeric[c] = "float64" if fraction_times else "int64"
-        elif c in ids and cfg.id_type == "int":
+        elif c in ids and cfg.id_type == "int" and c not in floated:
             numeric[c] = "int64"
-    extra.update({c: str for c in ids if text_ids})
+    extra.update({c: str for c in ids if text_ids or c in floated})
     if dated is not None:  # ISO dates ('2020-01-31 12:00:00'): read as text, made Unix seconds below
         extra[dated] = str
     times = [c for c, v in wanted.items() if v == "timestamp"]
@@ -513,7 +551,7 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
             # fraction of a second (time.time(), a JavaScript ms / 1000: a notebook review): read as numbers, made
             # whole seconds
             return _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids, fraction_times=True,
-                                    early=early, tick=tick)
+                                    early=early, floated=floated, tick=tick)
         raise
 
 
