@@ -171,7 +171,8 @@ BAD = [
     ("", r"r\.csv: the file is empty"),
     ("user_id,movie_id,rating,timestamp\n", r"r\.csv: the file has no data rows"),
     ("users,movie_id,rating,timestamp\n1,2,3,4\n", r"no column 'user_id'.*did you mean data.columns.user=users"),
-    ("user_id,movie_id,rating,time\n1,2,3,x\n", r"no column 'timestamp'.*; did you mean data.columns.timestamp=time, "
+    ("user_id,movie_id,rating,time\n1,2,3,05/01/2023 20:03\n", r"no column 'timestamp'.*; did you mean "
+     r"data.columns.timestamp=time, "
      r"or \{'data.columns.timestamp': None\} if the file has no timestamps\?$"),
 ]
 

@@ -160,3 +160,41 @@ def test_whole_float_ids_in_the_library_and_a_movies_file_and_a_mix_still_refuse
     r = invoke("ingest", mixed, "-o", tmp_path / "d", "--set", "data.missing=drop")
     refused(r, f"{mixed}:3: column 'user_id' id '1.0' is not written as a plain integer, which integer ids would read "
                "as one (merging it with another id); set data.id_type=auto to keep such ids as written")
+
+
+# ------------------------------------------------------------------------------ 3. a column of words named close to 'timestamp'
+
+@pytest.mark.parametrize("name", ["meta", "team", "timeslot", "tstamp"])
+def test_a_column_of_words_named_close_to_timestamp_is_read_as_no_times(tmp_path, name):
+    """'did you mean --set data.columns.timestamp=meta' refused a table whose 'meta' column holds words, where the
+    docs say a table with no timestamp column (and none with a close name) is read without times. A close name
+    holding words is passed over, said in the info line of a table read without times; one holding dates or
+    numbers keeps the hint."""
+    src = tmp_path / "r.csv"
+    src.write_text(f"user_id,movie_id,rating,{name}\n1,2,4,a\n1,3,4,b\n2,2,3,c\n2,3,5,\n3,2,1,d e\n")
+    r = invoke("ingest", src, "-o", tmp_path / "a", "--set", "split.test=0", "--set", "split.valid=0")
+    ingested(r)
+    assert f"{src}: no 'timestamp' column (its column '{name}', named close to it, holds words, not times): ratings " \
+           "without times (a time-based split and the recency weight need them; --set data.columns.timestamp=NAME " \
+           "names another column)\n" in r.stderr, r.stderr
+    assert not load_dataset(tmp_path / "a").manifest["has_timestamps"]
+    src.write_text(f"user_id,movie_id,rating,{name}\n1,2,4,2023-01-05\n1,3,4,x\n")
+    r = invoke("ingest", src, "-o", tmp_path / "b")
+    refused(r, f"{src}: no column 'timestamp' for the timestamp (data.columns.timestamp); did you mean --set "
+               f"data.columns.timestamp={name}, or --set data.columns.timestamp=null if the file has no timestamps?")
+
+
+def test_a_parquet_column_of_words_named_close_to_timestamp_is_read_as_no_times(tmp_path, caplog):
+    """The library and a Parquet file alike: its 'meta' column of words passed over, said; its 'tstamp' of numbers
+    still the hint."""
+    src = tmp_path / "r.parquet"
+    frame = pd.DataFrame({"user_id": [1, 1, 2, 2], "movie_id": [2, 3, 2, 3], "rating": [4.0, 4.0, 3.0, 5.0]})
+    frame.assign(meta=["a", "b", None, "c"]).to_parquet(src)
+    cfg = load_config(None, []).updated({"split.test": 0.0, "split.valid": 0.0})
+    with caplog.at_level("INFO", logger="embedrec"):
+        ds = er.ingest(src, cfg, output=tmp_path / "a")
+    assert not ds.manifest["has_timestamps"]
+    assert any("its column 'meta', named close to it, holds words, not times" in m for m in caplog.messages)
+    frame.assign(tstamp=[1, 2, 3, 4]).to_parquet(src)
+    with pytest.raises(DataError, match=r"did you mean data.columns.timestamp=tstamp, or"):
+        er.ingest(src, cfg, output=tmp_path / "b")

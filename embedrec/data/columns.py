@@ -134,20 +134,41 @@ def _close_column(col: str, found: list[str], wanted: dict) -> list[str]:
     return difflib.get_close_matches(col, [c for c in found if c not in wanted], n=1, cutoff=0.6)
 
 
-def _optional_timestamp(found, wanted: dict, cfg: DataConfig) -> bool:
-    """A file without the default 'timestamp' column, and none close to it, is read without times (as Surprise
-    and LensKit read user,item,rating files); a time-based split then says it needs them. A column named in the
-    config is required. Returns whether it was dropped (``_require_columns`` says so once the others are found)."""
+def _optional_timestamp(found, wanted: dict, cfg: DataConfig, sample=None) -> bool | str:
+    """A file without the default 'timestamp' column, and none close to it that may hold times, is read without
+    times (as Surprise and LensKit read user,item,rating files); a time-based split then says it needs them. A
+    column named in the config is required. Returns whether it was dropped (``_require_columns`` says so once the
+    others are found): the name of the close column passed over where one holds words (``sample(cols)``: its
+    first rows; :func:`_words`), True where none is close."""
     from embedrec.config import ColumnsConfig
 
     col = cfg.columns.timestamp
     found = [str(c) for c in found]
     if col == ColumnsConfig.timestamp and col in wanted and col not in found:  # not matched by _match_columns
-        if _close_column(col, found, wanted):
+        close = _close_column(col, found, wanted)
+        if close and not _words(sample, close[0]):
             return False  # e.g. 'time': probably the timestamps, under another name (_require_columns suggests it)
         del wanted[col]
-        return True
+        return close[0] if close else True
     return False
+
+
+def _words(sample, col: str) -> bool:
+    """Whether the column ``col``'s first rows (``sample([col])``) hold words alone, no digit in any value given:
+    no dates or times (a first-hour review: a 'meta', 'team' or 'tstamp' column of words, named close to
+    'timestamp', was offered as the times and the table refused, where one without a close name is read without
+    times). False where they cannot be read, or none is given."""
+    try:
+        frame = sample([col]) if sample is not None else None
+    except Exception:  # noqa: BLE001 - an aid: the file's own reading says what is wrong with it
+        frame = None
+    if frame is None or col not in frame:
+        return False
+    given = [v for v in frame[col].tolist() if v is not None and not (isinstance(v, float) and np.isnan(v))]
+    if any(not isinstance(v, str) for v in given):  # numbers, dates (a Parquet column's)
+        return False
+    text = [v.strip() for v in given if v.strip()]
+    return bool(text) and not any(re.search(r"\d", v) for v in text)
 
 
 def _optional_rating(found, wanted: dict, cfg: DataConfig) -> str | bool:
@@ -173,7 +194,7 @@ def _optional_rating(found, wanted: dict, cfg: DataConfig) -> str | bool:
     return False
 
 
-def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
+def _require_columns(found, wanted: dict, label: str, no_times: bool | str = False,
                      matched: list[str] = (), counted: str | bool = False, sample=None,
                      unrated: str | None = None, header_is_data=None) -> list[str]:
     """The notes of how the columns were read, once every column ``wanted`` names is ``found``; else one
@@ -274,8 +295,11 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool = False,
                                     f"the recency weight need them); column {shorten(col, 60)!r} holds {kind}{also}: "
                                     f"{_set_said([column]) if column else _too_long(key, typed)} to read them"))
         else:
-            notes.append(f"{label}: no 'timestamp' column{which}: ratings without times (a time-based split and the "
-                         "recency weight need them; «--set data.columns.timestamp=NAME» names another column)")
+            passed = f" (its column {shorten(no_times, 60)!r}, named close to it, holds words, not times)" \
+                if isinstance(no_times, str) else ""
+            notes.append(f"{label}: no 'timestamp' column{which}{passed}: ratings without times (a time-based split "
+                         "and the recency weight need them; «--set data.columns.timestamp=NAME» names another "
+                         "column)")
     return notes
 
 

@@ -189,7 +189,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
         wanted, matched = _match_columns(df.columns, _or_default(df.columns, wanted, or_default))
         meta_notes = _movie_columns(df.columns, wanted, cfg, label)
-        no_times = _optional_timestamp(df.columns, wanted, cfg)
+        no_times = _optional_timestamp(df.columns, wanted, cfg, lambda cols: df[cols].head(SAMPLE_ROWS))
         counted = _optional_rating(df.columns, wanted, cfg)
         notes = _require_columns(df.columns, wanted, label, no_times, matched, counted,
                                  lambda cols: df[cols].head(SAMPLE_ROWS), unrated)
@@ -234,7 +234,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
                 raise _one_column(header_names[0], sep, label)
             wanted, matched = _match_columns(header_names, _or_default(header_names, wanted, or_default))
             meta_notes = _movie_columns(header_names, wanted, cfg, label)
-            no_times = _optional_timestamp(header_names, wanted, cfg)
+            no_times = _optional_timestamp(header_names, wanted, cfg,
+                                           lambda cols: _sample_columns(src, sep, cfg.encoding, cols))
             counted = _optional_rating(header_names, wanted, cfg)
             notes = _require_columns(header_names, wanted, label, no_times, matched, counted,
                                      lambda cols: _sample_columns(src, sep, cfg.encoding, cols), unrated,
