@@ -93,7 +93,9 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         # documents: a first-hour review's user_id,movie_id file was refused for a run of customer_id,product_id)
         keys = [key.rsplit(".", 1)[1] for key, _ in taken if key.startswith("data.columns.")]
         try:
-            raw = read_ratings(source, cfg, engine, keys)
+            # (a user or movie column given, as a default name too, is read as given: none guessed for it)
+            named = given is not None and bool({"data.columns.user", "data.columns.movie"} & set(given))
+            raw = read_ratings(source, cfg, engine, keys, guess=not named)
         except DataError:  # how it was read, before the error that says what it lacks
             _say_as_ingested(source, said, taken)
             raise
@@ -401,14 +403,16 @@ def _file_sha256(source: str, raw: RawData, stamp: tuple | None) -> str | None:
     return sha256_as_read(source, stamp, "update-users") if raw.files else None
 
 
-def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender, or_default=()) -> RawData:
+def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender, or_default=(),
+                 guess: bool = True) -> RawData:
     """The ratings table ``source`` read as ingest reads one (data.readers.read_generic: user, movie, rating[,
     timestamp], the columns, separator, header, encoding and format of ``data_cfg``; its errors name the file and
     line), ids as the run's are (integers where every one reads as one, else text: data.id_type auto), a table
     without a rating column as likes (each row the scale's top; on a counts model one event each). ``or_default``:
     the data.columns keys ('user', ...) whose column may be named by its default name instead (user_id, ...). A
     header line naming a user or a movie the run knows is data: a missing column's error then says how to read a
-    file without a header line (data.header=false)."""
+    file without a header line (data.header=false). ``guess``: a missing user or movie column may be guessed
+    (read_generic's)."""
     from embedrec.data.readers import read_generic
 
     counts = "count_weight" in engine.training_ratings
@@ -418,7 +422,7 @@ def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender, or_defa
     unrated = ("one event, a pair's rows summed into its count" if counts else
                f"a like, rating {engine.scale[1]:g}, the scale's top" if engine.scale else "a like, rating 1")
     try:
-        raw = read_generic(source, cfg, unrated, or_default, lambda names: _names_ids(names, engine))
+        raw = read_generic(source, cfg, unrated, or_default, lambda names: _names_ids(names, engine), guess=guess)
     except DataError as e:  # the readers' advice names ingest's data.source: here the file is --ratings
         if EMPTY not in e.raw:
             raise

@@ -198,3 +198,56 @@ def test_a_parquet_column_of_words_named_close_to_timestamp_is_read_as_no_times(
     frame.assign(tstamp=[1, 2, 3, 4]).to_parquet(src)
     with pytest.raises(DataError, match=r"did you mean data.columns.timestamp=tstamp, or"):
         er.ingest(src, cfg, output=tmp_path / "b")
+
+
+# ------------------------------------------------------------------------------ 4. a shop's id columns
+
+@pytest.mark.parametrize("head, said", [
+    ("customer_id,article_id,rating", "guessed columns 'customer_id' as the user and 'article_id' as the movie, the one "
+                                      "column left that can be each (--set data.columns.user=NAME --set "
+                                      "data.columns.movie=NAME names another)"),
+    ("user_id,product_id,rating", "guessed column 'product_id' as the movie, the one column left that can be it (--set "
+                                  "data.columns.movie=NAME names another)"),
+    ("user_id,order_ref_id,rating", "guessed column 'order_ref_id' as the movie, the one column left that can be it "
+                                    "(--set data.columns.movie=NAME names another)")])
+def test_the_one_column_that_can_be_the_user_or_the_movie_is_taken_and_text_ids_take_one_try(tmp_path, head, said):
+    """A shop's customer_id,article_id,rating (and user_id,product_id,rating) was refused for its columns, the one
+    that could be each only offered, then for its text ids. The column whose name says user or movie (or the one
+    id column left) is taken, said in one info line naming the key that names another; the first error is then
+    the text ids', which names data.id_type=auto, and that one setting reads the file."""
+    src = tmp_path / "shop.csv"
+    src.write_text(head + "\n" + "".join(f"c{u},a{m},{1 + (u + m) % 5}\n" for u in range(6) for m in range(5)))
+    r = invoke("ingest", src, "-o", tmp_path / "a")
+    refused(r, f"{src}:2: column '{head.split(',')[0]}' 'c0' is not an integer (30 lines like it: 2, 3, 4, 5, 6, "
+               "...); for text ids set data.id_type=auto (or str), or fix those lines")
+    r = invoke("ingest", src, "-o", tmp_path / "a", "--set", "data.id_type=auto")
+    ingested(r)
+    assert f"{src}: {said}\n" in r.stderr, r.stderr
+    assert _ids(tmp_path / "a") == {f"c{u}" for u in range(6)} and "a3" in _ids(tmp_path / "a", "movie_id")
+    assert load_dataset(tmp_path / "a").manifest["columns_read"]["movie"] == head.split(",")[1]
+    ds = er.ingest(src, load_config(None, []).updated({"data.id_type": "auto"}), output=tmp_path / "b")
+    assert len(ds.movies) == 5
+
+
+def test_no_guess_between_two_and_a_missing_columns_error_names_text_ids_setting(tmp_path):
+    """Two columns that could each be the movie: none taken, the error as before; where the columns it offers
+    hold text ids, that same first error names data.id_type=auto too (not for numbers or dates)."""
+    src = tmp_path / "r.csv"
+    src.write_text("user_id,product_id,article_id,rating\nu1,p1,o1,4\nu2,p2,o2,5\n")
+    r = invoke("ingest", src, "-o", tmp_path / "a")
+    refused(r, f"{src}: no column 'movie_id' for the movie (data.columns.movie); set data.columns.movie to one of: "
+               "product_id, article_id; where the ids are text (column 'user_id' holds 'u1'), add --set "
+               "data.id_type=auto too")
+    assert "guessed" not in r.stderr
+    src.write_text("visitor,sku,qty\nv1,s1,1\nv2,s2,2\n")
+    r = invoke("ingest", src, "-o", tmp_path / "a")
+    refused(r, "set data.columns.rating to one of: qty, or --set data.columns.rating=null if the file has no ratings "
+               "(every row then counts as rating 1; for a play or click log, --set data.repeats=sum alone counts each "
+               "pair's rows); where the ids are text (column 'visitor' holds 'v1'), add --set data.id_type=auto too")
+    src.write_text("who,what,rating,when\n1,10,5,2020-01-01\n")
+    r = invoke("ingest", src, "-o", tmp_path / "a")
+    assert refused(r, "each NAME one of: who, what, rating, when").endswith("when")
+    with pytest.raises(DataError, match=r"where the ids are text \(column 'who' holds 'u'\), add "
+                                        r"data.id_type='auto' too$"):
+        src.write_text("who,what,rating\nu,m,5\n")
+        er.ingest(src, output=tmp_path / "b")

@@ -864,11 +864,12 @@ def test_a_missing_rating_column_is_advised_as_update_users_counts_a_row_without
     """A first-hour review: a file headed user,film was told ingest's advice, 'data.columns.rating=null if the file
     has no ratings: every row then counts as rating 1'; update-users counts such a row as a like at the scale's top
     (a counts model: an event, its data.repeats the run's, so ingest's data.repeats=sum advice is no fix either)."""
-    f = write_ratings(tmp_path / "bad2.csv", [(1, 1)], header="user,film")
+    # (a 'film' column is guessed as the movie since session 57: 'what' is not)
+    f = write_ratings(tmp_path / "bad2.csv", [(1, 1)], header="user,what")
     r = invoke("update-users", "--ratings", f, "--run", other_runs["min3"])
     assert (r.exit_code, r.stdout) == (1, "") and one_line(r) == (
         f"error: {f}: no columns for the movie ('movie_id') and the rating ('rating'); name them with --set "
-        "data.columns.movie=NAME --set data.columns.rating=NAME, each NAME one of: user, film "
+        "data.columns.movie=NAME --set data.columns.rating=NAME, each NAME one of: user, what "
         "(data.columns.rating=null if the file has no ratings: every row then counts as a like, rating 5, the "
         "scale's top)"), r.stderr
     f = write_ratings(tmp_path / "ratng.csv", [(1, 1, 1)], header="user_id,movie_id,ratng")

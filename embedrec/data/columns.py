@@ -93,6 +93,61 @@ def _or_default(found, wanted: dict, keys) -> dict:
     return out
 
 
+# The words a column's name is made of (its plain name, a trailing 'id' left out: 'customer_id' is 'customer')
+# where it names the user or the movie of a shop's, a library's or a player's table: read as that role where the
+# default column is missing and exactly one column is so named (_guess_ids)
+ID_WORDS = {"user_id": frozenset({"user", "customer", "client", "visitor", "member", "account", "person", "buyer",
+                                  "shopper", "reader", "viewer", "listener", "player", "subscriber"}),
+            "movie_id": frozenset({"movie", "item", "product", "article", "sku", "film", "book", "song", "track",
+                                   "video", "asin", "isbn", "artist", "game", "anime", "recipe", "course"})}
+
+
+def _guess_ids(found, wanted: dict, cfg: DataConfig, label: str) -> list[str]:
+    """Where the default user or movie column is missing (no column spelt like it, nor one of its aliases), the
+    one column left that can be it, added to ``wanted`` under that role: the one whose name says so (ID_WORDS:
+    'customer_id', 'article_id', 'sku'), then, where a role is still missing, the one column left named as an id
+    ('..._id'). A first-hour review: a shop's customer_id,article_id,rating and user_id,product_id,rating were
+    refused, the one column each could be only offered. Returns the note naming the guess and the key that names
+    another column; none where nothing was guessed."""
+    from embedrec.config import ColumnsConfig
+
+    names = [str(c) for c in found]
+    roles = {"user_id": ("user", ColumnsConfig.user), "movie_id": ("movie", ColumnsConfig.movie)}
+    missing = [role for role, (key, default) in roles.items()
+               if getattr(cfg.columns, key) == default and default in wanted and default not in names]
+    if not missing:
+        return []
+
+    def free() -> list[str]:
+        return [c for c in names if c not in wanted and c.isprintable() and _plain(c) not in {_plain(m) for m in META}]
+
+    def stem(c: str) -> str:
+        return re.sub(r"id$", "", _plain(c))
+
+    guessed = {}
+    hits = {role: [c for c in free() if stem(c) in ID_WORDS[role]] for role in missing}
+    for role in missing:
+        other = [c for r, cs in hits.items() if r != role for c in cs]
+        if len(hits[role]) == 1 and hits[role][0] not in other:
+            guessed[role] = hits[role][0]
+    for role, col in guessed.items():
+        del wanted[roles[role][1]]
+        wanted[col] = role
+    left = [role for role in missing if role not in guessed]
+    ids = [c for c in free() if _plain(c).endswith("id") and len(_plain(c)) > 2]
+    if len(left) == 1 and len(ids) == 1:
+        guessed[left[0]] = ids[0]
+        del wanted[roles[left[0]][1]]
+        wanted[ids[0]] = left[0]
+    if not guessed:
+        return []
+    said = " and ".join(f"{c!r} as the {roles[r][0]}" for r, c in guessed.items())
+    keys = " ".join(f"--set data.columns.{roles[r][0]}=NAME" for r in guessed)
+    libs = ", ".join(f"data.columns.{roles[r][0]}=NAME" for r in guessed)
+    return [f"{label}: guessed column{'s' if len(guessed) > 1 else ''} {said}, the one column left that can be "
+            f"{'each' if len(guessed) > 1 else 'it'} («{keys}|{libs}» names another)"]
+
+
 def _typed(col: str, found: list[str]) -> str:
     """The name to give a data.columns key for the column ``col`` of ``found``: its surrounding spaces stripped (' date'
     after a '; ' separator: a data.columns name is matched to the one column that differs from it only in spaces, case
@@ -196,7 +251,7 @@ def _optional_rating(found, wanted: dict, cfg: DataConfig) -> str | bool:
 
 def _require_columns(found, wanted: dict, label: str, no_times: bool | str = False,
                      matched: list[str] = (), counted: str | bool = False, sample=None,
-                     unrated: str | None = None, header_is_data=None) -> list[str]:
+                     unrated: str | None = None, header_is_data=None, id_type: str = "str") -> list[str]:
     """The notes of how the columns were read, once every column ``wanted`` names is ``found``; else one
     DataError naming the missing ones and the columns that could be them (a rating: only a column of numbers,
     from ``sample(columns)``, the first rows of those columns; a column of event types is told how to weigh
@@ -204,7 +259,9 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool | str = Fal
     ingest (tables.read_generic's; a first-hour review: update-users, whose rows without a rating are likes at the
     scale's top and whose data.repeats is the run's, was told ingest's 'every row then counts as rating 1').
     ``header_is_data(names)``: whether the header line's names are data where they do not look like it by shape
-    (update-users: one is an id the run knows, 'cust_00002'), so the error ends with data.header=false's hint too."""
+    (update-users: one is an id the run knows, 'cust_00002'), so the error ends with data.header=false's hint too.
+    ``id_type``: data.id_type; under 'int', the error names data.id_type=auto too where the id columns found (or
+    offered) hold text, which would be refused next (:func:`_text_ids`)."""
     found = [str(c) for c in found]
     keys = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     missing = [(col, role, _close_column(col, found, wanted)) for col, role in wanted.items() if col not in found]
@@ -212,6 +269,12 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool | str = Fal
         (header_is_data is not None and bool(missing) and header_is_data(found))
     tail = "; if the file has no header line, read it with «--set data.header=false» (columns in the order " \
         "user, movie, rating, timestamp)" if looks_like_data else ""
+    if missing and id_type == "int" and not looks_like_data:
+        ids = [c for c, role in wanted.items() if role in ("user_id", "movie_id") and c in found]
+        ids += [close[0] for _, role, close in missing if role in ("user_id", "movie_id") and close]
+        if any(role in ("user_id", "movie_id") and not close for _, role, close in missing):  # NAME: one of these
+            ids += [c for c in found if c not in wanted and c not in ids]
+        tail = _text_ids(sample, ids) + tail
     if len(missing) > 1:  # every missing column in one line, not one run each
         named = [f"the {role.replace('_id', '')} ('{col}')" for col, role, _ in missing]
         sets = []  # each a close column's whole name, else NAME (one too long to write whole too)
@@ -301,6 +364,27 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool | str = Fal
                          "and the recency weight need them; «--set data.columns.timestamp=NAME» names another "
                          "column)")
     return notes
+
+
+def _text_ids(sample, cols: list[str]) -> str:
+    """'; where the ids are text (...), add data.id_type=auto', where a column of ``cols`` (the id columns found or
+    offered) holds an id that is no integer in its first rows (``sample(cols)``), which data.id_type=int would
+    refuse once the columns are named (a first-hour review: a shop's CSV took a try for its columns, then another
+    for its ids); '' where none does, or they cannot be read."""
+    try:
+        frame = sample(cols) if cols and sample is not None else None
+    except Exception:  # noqa: BLE001 - an aid: the file's own reading says what is wrong with it
+        frame = None
+    for c in cols if frame is not None else ():
+        values = frame[c] if c in frame else None
+        if values is None or pd.api.types.is_numeric_dtype(values):
+            continue
+        text = next((v.strip() for v in values.tolist() if isinstance(v, str) and v.strip()  # a word, not a
+                     and not is_number_text(v) and not _ISO_START.match(v.strip())), None)  # number or a date
+        if text is not None:
+            return (f"; where the ids are text (column {shorten(c, 60)!r} holds {shorten(text, 30)!r}), add "
+                    "«--set data.id_type=auto|data.id_type='auto'» too")
+    return ""
 
 
 # the Unix times a column of numbers must hold, in seconds, milliseconds, microseconds or nanoseconds (as

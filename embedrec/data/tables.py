@@ -32,6 +32,7 @@ import pandas as pd
 from embedrec.data.columns import (
     META,
     SAMPLE_ROWS,
+    _guess_ids,
     _match_columns,
     _movie_columns,
     _optional_rating,
@@ -97,7 +98,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 
 def read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_default=(),
-                 header_is_data=None, progress: bool = False) -> RawData:
+                 header_is_data=None, progress: bool = False, guess: bool = True) -> RawData:
     """A ratings CSV/TSV/Parquet (or '-' for stdin) with the column mapping in ``cfg`` (a DataConfig). A file that
     cannot be read for its permissions is a DataError saying so (textfiles.read_denied). ``unrated``: what a row
     counts as where the file has no rating column, for a missing one's advice where the reader is not ingest's
@@ -105,9 +106,11 @@ def read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_de
     ``or_default``: the data.columns keys ('user', 'movie', ...) whose column the file may name by its default name
     instead (columns._or_default); ``header_is_data(names)``: whether a header line's names are data, for a missing
     column's advice (columns._require_columns): both update-users'. ``progress``: a bar on stderr over the bytes of a
-    text table as its rows are parsed (:func:`_parse_bar`)."""
+    text table as its rows are parsed (:func:`_parse_bar`). ``guess``: a missing user or movie column may be
+    guessed (columns._guess_ids); False where the caller knows data.columns.user and .movie were given as they
+    are."""
     with reading():
-        raw = _read_generic(source, cfg, unrated, or_default, header_is_data, progress)
+        raw = _read_generic(source, cfg, unrated, or_default, header_is_data, progress, guess)
     _warn_movie_columns(cfg, raw)  # after the file is read: an error stays the one line
     return raw
 
@@ -132,7 +135,7 @@ def _warn_movie_columns(cfg: DataConfig, raw: RawData) -> None:
 
 
 def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_default=(),
-                  header_is_data=None, progress: bool = False) -> RawData:
+                  header_is_data=None, progress: bool = False, guess: bool = True) -> RawData:
     cols = cfg.columns
     fmt = cfg.format
     label = _label(source)
@@ -189,10 +192,12 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
         wanted, matched = _match_columns(df.columns, _or_default(df.columns, wanted, or_default))
         meta_notes = _movie_columns(df.columns, wanted, cfg, label)
+        guessed = _guess_ids(df.columns, wanted, cfg, label) if guess else []
         no_times = _optional_timestamp(df.columns, wanted, cfg, lambda cols: df[cols].head(SAMPLE_ROWS))
         counted = _optional_rating(df.columns, wanted, cfg)
-        notes = _require_columns(df.columns, wanted, label, no_times, matched, counted,
-                                 lambda cols: df[cols].head(SAMPLE_ROWS), unrated)
+        notes = guessed + _require_columns(df.columns, wanted, label, no_times, matched, counted,
+                                           lambda cols: df[cols].head(SAMPLE_ROWS), unrated,
+                                           id_type=cfg.id_type)
         notes += meta_notes
         df = _blank_as_missing(df[list(wanted)].rename(columns=wanted))
         if cfg.missing == "drop":
@@ -234,12 +239,13 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
                 raise _one_column(header_names[0], sep, label)
             wanted, matched = _match_columns(header_names, _or_default(header_names, wanted, or_default))
             meta_notes = _movie_columns(header_names, wanted, cfg, label)
+            guessed_ids = _guess_ids(header_names, wanted, cfg, label) if guess else []
             no_times = _optional_timestamp(header_names, wanted, cfg,
                                            lambda cols: _sample_columns(src, sep, cfg.encoding, cols))
             counted = _optional_rating(header_names, wanted, cfg)
-            notes = _require_columns(header_names, wanted, label, no_times, matched, counted,
-                                     lambda cols: _sample_columns(src, sep, cfg.encoding, cols), unrated,
-                                     header_is_data)
+            notes = guessed_ids + _require_columns(header_names, wanted, label, no_times, matched, counted,
+                                                   lambda cols: _sample_columns(src, sep, cfg.encoding, cols),
+                                                   unrated, header_is_data, id_type=cfg.id_type)
             notes += meta_notes
         else:  # by position: more fields would shift them (to_csv's index column became pandas' index)
             n = _headerless_fields(src, sep, cfg.encoding, label, list(wanted))
