@@ -251,3 +251,27 @@ def test_no_guess_between_two_and_a_missing_columns_error_names_text_ids_setting
                                         r"data.id_type='auto' too$"):
         src.write_text("who,what,rating\nu,m,5\n")
         er.ingest(src, output=tmp_path / "b")
+
+
+# ------------------------------------------------------------------------------ 5. scores out of 100
+
+def test_scores_out_of_100_with_each_pair_once_are_a_scale_not_counts(tmp_path):
+    """A 1-100 file, each pair rated once, was told its values were counts and advised data.repeats=sum. Now its
+    note says the scale it is read as and the data.rating_scale that widens it (counts still an option named); a
+    file that repeats pairs, or counts above 100, is still told data.repeats=sum."""
+    rows = [(u, m, 1 + (u * 37 + m * 11) % 100) for u in range(40) for m in range(30)]
+    rows[0] = (0, 0, 100)
+    src = tmp_path / "pct.csv"
+    src.write_text("user_id,movie_id,rating\n" + "".join(f"{u},{m},{r}\n" for u, m, r in rows))
+    r = invoke("ingest", src, "-o", tmp_path / "a")
+    ingested(r)
+    assert "counts, such as plays or clicks, rather than ratings" not in r.stderr, r.stderr
+    assert f"{src}: rating scale 1-100, the lowest and highest ratings it holds (update-users and --rated refuse a " \
+           "rating outside it; a predicted one is clipped to it); if the scale is wider, ingest with --set " \
+           "data.rating_scale=[0,100]; if they are counts, such as plays, --set data.repeats=sum weighs each pair by " \
+           "its count\n" in r.stderr, r.stderr
+    assert load_dataset(tmp_path / "a").rating_scale == (1.0, 100.0)
+    src.write_text("user_id,movie_id,rating\n" + "".join(f"{u},{m},{r}\n" for u, m, r in rows + rows[:5]))
+    r = invoke("ingest", src, "-o", tmp_path / "b")
+    assert r.exit_code == 0 and "ingest with --set data.repeats=sum" in r.stderr and \
+        "counts, such as plays or clicks" in r.stderr, r.stderr

@@ -101,7 +101,7 @@ def check_ratings(raw: RawData, cfg: DataConfig, notes: list | None = None) -> t
         scale = (float(ratings["rating"].min()), float(ratings["rating"].max()))
         warned = _warn_lone_extremes(r, scale, raw)  # each says the scale it read, and how to set another
         if cfg.repeats != "sum":
-            warned = _warn_counts_read_as_ratings(r, scale) or warned
+            warned = _warn_counts_read_as_ratings(r, scale, ratings) or warned
         # (not of counts, summed or weighed events, nor a table without ratings: no star scale to widen)
         if notes is not None and not warned and cfg.repeats != "sum" and not raw.no_ratings and not raw.weighted:
             note = scale_note(raw, scale)
@@ -131,6 +131,7 @@ def check_ratings(raw: RawData, cfg: DataConfig, notes: list | None = None) -> t
 # Netflix, Amazon, Yelp), 0.5-5 by halves (the later MovieLens releases), 0-5, 1-10 and 0-10 (Book-Crossing, anime
 # lists); likes and dislikes (0/1, -1/1) or likes alone (every row 1)
 STAR_SCALES = ((1.0, 5.0), (0.5, 5.0), (0.0, 5.0), (1.0, 10.0), (0.0, 10.0))
+PERCENT_SCALES = ((1.0, 100.0), (0.0, 100.0))  # a score out of 100, which a scale note may name as the wider one
 USUAL_SCALES = (*STAR_SCALES, (0.0, 1.0), (-1.0, 1.0), (1.0, 1.0))
 
 
@@ -142,19 +143,26 @@ def scale_note(raw: RawData, scale: tuple[float, float]) -> tuple | None:
     it, as Surprise users would have set Reader(rating_scale=(1, 5))."""
     if scale in USUAL_SCALES:
         return None
-    wider = next((s for s in STAR_SCALES if s[0] <= scale[0] and scale[1] <= s[1]), None)
+    wider = next((s for s in (*STAR_SCALES, *PERCENT_SCALES) if s[0] <= scale[0] and scale[1] <= s[1] and s != scale),
+                 None)
     setting = f"[{wider[0]:g},{wider[1]:g}]" if wider else "[LOW,HIGH]"
     said = scale_span(*scale)
+    # whole numbers above a star scale's, each pair once (_warn_counts_read_as_ratings passed them as a scale): they
+    # may be counts all the same
+    counts = "; if they are counts, such as plays, «--set data.repeats=sum» weighs each pair by its count" \
+        if scale[1] > 10 and scale[0] >= 0 and bool((raw.ratings["rating"] % 1 == 0).all()) else ""
     return ("%s: rating scale %s, the lowest and highest ratings it holds (update-users and «--rated|rated» refuse a "
             "rating outside it; a predicted one is clipped to it); if the scale is wider, ingest with "
-            "«--set data.rating_scale=%s»", raw.origin[0], said, setting)
+            "«--set data.rating_scale=%s»%s", raw.origin[0], said, setting, counts)
 
 
-def _warn_counts_read_as_ratings(r: np.ndarray, scale: tuple[float, float]) -> bool:
+def _warn_counts_read_as_ratings(r: np.ndarray, scale: tuple[float, float], ratings=None) -> bool:
     """Whole numbers from 0 up, beyond any star scale (above 10) and of more than MAX_LEVELS values, are counts
     (plays, clicks: Last.fm's user_artists weight) more likely than ratings: the ranking model takes a rating as a
     positive alone, so say how to weigh them (an independent check: a play-count column was read as 350 distinct
-    ratings and left unused; data.repeats=sum gained 0.0068 test NDCG@10, SE 0.0012)."""
+    ratings and left unused; data.repeats=sum gained 0.0068 test NDCG@10, SE 0.0012). Not where they stay within
+    100 and no (user, movie) pair is rated twice (``ratings``' user_id and movie_id): a score out of 100, which
+    the scale's note names (a first-hour review: a 1-100 file was called counts and told data.repeats=sum)."""
     if scale[0] < 0 or scale[1] <= 10:
         return False
     sample = r[::max(1, r.size // 1_000_000)]
@@ -162,6 +170,8 @@ def _warn_counts_read_as_ratings(r: np.ndarray, scale: tuple[float, float]) -> b
         return False
     levels = np.unique(sample).size
     if levels <= MAX_LEVELS:
+        return False
+    if scale[1] <= 100 and ratings is not None and not ratings.duplicated(["user_id", "movie_id"]).any():
         return False
     log.warning("the ratings are whole numbers from %g up to %s (%s distinct values in a sample): counts, such as plays or "
                 "clicks, rather than ratings? the ranking model counts a rating as a positive alone "
