@@ -275,3 +275,25 @@ def test_scores_out_of_100_with_each_pair_once_are_a_scale_not_counts(tmp_path):
     r = invoke("ingest", src, "-o", tmp_path / "b")
     assert r.exit_code == 0 and "ingest with --set data.repeats=sum" in r.stderr and \
         "counts, such as plays or clicks" in r.stderr, r.stderr
+
+
+# ------------------------------------------------------------------------------ 6. ids beyond 64 bits
+
+def test_ids_beyond_64_bits_are_told_the_setting_that_keeps_them(tmp_path):
+    """uint64 ids above int64's range were told 'fix or remove those lines', though data.id_type=str (or auto)
+    reads them (the Parquet path named it): the CSV's line names it too, and it reads them as text. A timestamp
+    beyond 64 bits keeps its own advice."""
+    big = 18446744073709550001
+    src = tmp_path / "bigu.csv"
+    src.write_text("user_id,movie_id,rating\n" + "".join(f"{big + u},{m},{1 + (u + m) % 5}\n"
+                                                        for u in range(4) for m in range(3)))
+    r = invoke("ingest", src, "-o", tmp_path / "a")
+    refused(r, f"{src}:2: column 'user_id' '{big}' is an integer too large for 64 bits (12 lines like it: 2, 3, 4, "
+               "5, 6, ...); to keep such ids as text, set data.id_type=str (or auto), or fix those lines")
+    for id_type in ("str", "auto"):
+        r = invoke("ingest", src, "-o", tmp_path / id_type, "--set", f"data.id_type={id_type}")
+        ingested(r)
+        assert str(big + 3) in _ids(tmp_path / id_type)
+    src.write_text("user_id,movie_id,rating,timestamp\n1,1,4,99999999999999999999\n")
+    r = invoke("ingest", src, "-o", tmp_path / "b")
+    refused(r, "column 'timestamp' '99999999999999999999' is an integer too large for 64 bits; fix or remove that line")

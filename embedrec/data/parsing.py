@@ -483,7 +483,7 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     """The first value of a ``numeric`` column that is no number, named by its file:line (``missing='drop'``: an
     empty field is not one, as the rows holding one are dropped; a review: it was named, with advice to drop).
     ``unparsed``: column -> ``say(shown, what, those)`` for a caller that tells that column's value that is no
-    number its own way (read_numeric_table's): ``(what, like, fix)``, ``what`` the phrase after the column's name
+    number (or an integer column's beyond 64 bits, its ``what`` saying 'too large') its own way (read_numeric_table's): ``(what, like, fix)``, ``what`` the phrase after the column's name
     (given ``"'abc' is not an integer"``), ``like`` how the lines counted with it are like it (``'like it'``),
     ``fix`` the advice for ``those`` ('that line' or 'those lines'), given the column's every value as text too;
     a spreadsheet's decimal comma is advised over it. ``partial``: the table is a longer one's first lines: the
@@ -550,8 +550,8 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     if decimal == "." and missing != "release" and re.fullmatch(r"[+-]?\d*,\d+", values.iloc[row].strip()) and \
             not dtype.startswith("int") and kw["sep"] != ",":  # 3,5: a spreadsheet's decimal comma
         fix = "if the file writes decimals with a comma (3,5), «--set data.decimal=,|set data.decimal=','»"
-    elif no_number and col in (unparsed or {}):  # a value that is no number, in the caller's words
-        what, alike, fix = unparsed[col](shown, what, those, values)
+    elif (no_number or big[row]) and col in (unparsed or {}):  # a value that is no number (or an integer beyond 64
+        what, alike, fix = unparsed[col](shown, what, those, values)  # bits: 'too large' in what), in its words
     return DataError(f"{label}:{lines[0] if lines else row + 1 + header_lines}: column '{col}' {what}"
                      f"{lines_like_it(n, lines, like=alike, of=len(text) if partial else None)}; {fix}")
 

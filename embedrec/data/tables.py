@@ -653,7 +653,10 @@ def _not_a_rating(shown: str, what: str, those: str, values: pd.Series) -> tuple
 
 def _not_an_integer_id(shown: str, what: str, those: str, values=None) -> tuple[str, str, str]:
     """A data.id_type=int id column's value that is no integer (parsing._diagnose_numeric's ``unparsed``): the
-    advice names the text ids' setting."""
+    advice names the text ids' setting; for an integer beyond 64 bits (a uint64 id), the setting that keeps it as
+    text (a first-hour review: 'fix or remove those lines', where the Parquet reader named data.id_type=str)."""
+    if "too large" in what:
+        return what, "like it", f"to keep such ids as text, set data.id_type=str (or auto), or fix {those}"
     return what, "like it", f"for text ids set data.id_type=auto (or str), or fix {those}"
 
 
@@ -661,6 +664,8 @@ def _not_a_unix_time(shown: str, what: str, those: str, values=None) -> tuple[st
     """A timestamp column's value that is no Unix time (parsing._diagnose_numeric's ``unparsed``; a notebook
     review: day-first dates were 'not an integer'): an ISO date among Unix seconds is said as a mix (a first-hour
     pass: 'not an integer' where the column's first rows decided the kind), with the lines not Unix seconds."""
+    if "too large" in what:  # an integer beyond 64 bits: no Unix time
+        return what, "like it", f"fix or remove {those}"
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+)?", shown):
         return (f"'{shown}' is an ISO 8601 date where the column's first rows are Unix seconds", "not Unix seconds",
                 f"give every row one kind (pandas' to_datetime), or fix {those}")
