@@ -23,6 +23,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -39,6 +40,7 @@ from embedrec.data.parsing import (
     split_title_year,
 )
 from embedrec.data.recbole import read_recbole, recbole_files
+from embedrec.data.sniff import netflix_prize
 from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sweep_zip_temps
 from embedrec.data.tables import read_generic
 from embedrec.data.textfiles import is_stream, reading
@@ -80,6 +82,8 @@ def detect_layout(root: Path) -> tuple[str, Path]:
     # not the lock this ingest holds beside its output (a first-hour review: listed as if the user's file)
     found = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir() if not is_target_lock(p.name))
     shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "") if found else "nothing"
+    if any(re.fullmatch(r"combined_data_\d+\.txt|training_set/", n) for n in found):  # the Netflix Prize's
+        raise netflix_prize(str(root), f"it holds {shorten(shown, 120)}")
     raise DataError(f"{root}: unrecognised layout (it holds {shorten(shown, 120)}); expected MovieLens files (u.data, "
                     "ratings.dat or ratings.csv) or RecBole atomic files (*.inter) here or one folder below; give a "
                     "ratings table by its own path")

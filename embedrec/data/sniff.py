@@ -119,6 +119,8 @@ def _headerless_fields(src, sep: str, encoding: str, label: str, names: list[str
     except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError):
         return None  # the main reader says what is wrong with the file
     n = len(first.columns)
+    if n == 1 and len(first) and NETFLIX_BLOCK.fullmatch(str(first.iloc[0, 0])):
+        raise netflix_prize(f"{label}:1", f"'{shorten(str(first.iloc[0, 0]).strip(), 60)}' heads a block of ratings")
     if n > len(names):  # fewer: the reader's own message says which columns to drop from the config
         raise DataError(f"{label}:1: {n} columns per line, but without a header the config reads {len(names)} "
                         f"({', '.join(names)} in that order) and would shift them; give the file a header line "
@@ -220,10 +222,25 @@ def _refuse_binary(src, label: str, stdin: bool, seps=(), encoding: str = "utf-8
     refuse_binary_head(head, label, seps, encoding)
 
 
+NETFLIX_BLOCK = re.compile(r"\s*\d+:\s*")  # a Netflix Prize file's 'MovieID:' line, heading that movie's ratings
+
+
+def netflix_prize(where: str, found: str) -> DataError:
+    """The Netflix Prize layout (combined_data_N.txt, training_set/mv_*.txt: a 'MovieID:' line, then that movie's
+    CustomerID,Rating,Date lines), named, with how to convert it (a first-hour review: 'remove any lines above the
+    header'). Not read: docs/commands.md gives the awk lines that make it a ratings table and a movies file."""
+    return DataError(f"{where}: {found}: the Netflix Prize files' layout ('MovieID:' lines, each followed by that "
+                     "movie's CustomerID,Rating,Date lines), which is not read as it is; convert it to a ratings table "
+                     "(user_id,movie_id,rating,timestamp) and ingest that: docs/commands.md, 'Edge cases: the Netflix "
+                     "Prize files', gives the awk line that does")
+
+
 def _one_column(name: str, sep: str, label: str) -> DataError:
     """The header line read as one column: the fields are separated by something else (spaces), or the first line
     is not a header (a comment, an HTML error page saved as the file)."""
     shown = shorten(name, 60)
+    if NETFLIX_BLOCK.fullmatch(name):  # '1:' heading CustomerID,Rating,Date lines
+        return netflix_prize(f"{label}:1", f"'{shown}' heads a block of ratings")
     if "::" in name:  # ml-1m's and ml-10m's ratings.dat ('1::1193::5::978300760'), given as a file
         return DataError(f"{label}:1: fields separated by '::', as MovieLens 1M and 10M write their .dat files; give "
                          "the release's folder or zip (e.g. ml-1m/), which embedrec reads as that layout")
