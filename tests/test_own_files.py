@@ -152,9 +152,11 @@ def test_whole_float_ids_in_the_library_and_a_movies_file_and_a_mix_still_refuse
     ds = er.ingest(frame.dropna(), output=tmp_path / "b")
     assert set(ds.users["user_id"]) == set(range(1, 9))
     (tmp_path / "m.csv").write_text("movie_id,title\n" + "".join(f"{m}.0,Film {m}\n" for m in range(1, 8)))
-    ds = er.ingest(src, cfg, output=tmp_path / "c", movies=tmp_path / "m.csv")
-    assert ds.movies["movie_id"].dtype == "int64" and "Film 3" in set(ds.movies["title"])
-    assert ds.manifest["cleaning"]["ratings_for_unknown_movies"] == 0
+    for id_type in ("int", "auto"):
+        ds = er.ingest(src, cfg.updated({"data.id_type": id_type}), output=tmp_path / f"c{id_type}",
+                       movies=tmp_path / "m.csv")
+        assert ds.movies["movie_id"].dtype == "int64" and "Film 3" in set(ds.movies["title"])
+        assert ds.manifest["cleaning"]["ratings_for_unknown_movies"] == 0
     mixed = tmp_path / "mixed.csv"
     mixed.write_text(src.read_text().replace("\n1.0,1.0,", "\n1,1.0,", 1))
     r = invoke("ingest", mixed, "-o", tmp_path / "d", "--set", "data.missing=drop")

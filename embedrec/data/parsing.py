@@ -842,7 +842,7 @@ def read_movies_table(path, *, sep: str | None, id_col: str, title_col: str, gen
             fix = f"its header holds {said}: if they separate its fields, {_separator_fix(other, sep_key)}"
         raise DataError(f"{label}: missing column(s) {', '.join(missing + [genres_col] * no_genres)} (found: "
                         f"{as_found}); {fix}")  # (a notebook review: setting data.columns.movie to it broke the ratings' reading)
-    ids = _ids(df[id_col].astype(str) if id_type == "int" else df[id_col], id_type, label, id_col, 2)
+    ids = _ids(df[id_col].astype(str) if id_type == "int" else df[id_col], id_type, label, id_col, 2, floats=True)
     if genres_col and genres_col not in df.columns:  # a review: every movie without genres, without a word
         logging.getLogger("embedrec").warning(
             "%s: no genres column '%s' (found: %s): the movies have no genres; where a column holds them, name it: "
@@ -1029,18 +1029,20 @@ def ids_may_change(src, sep: str, encoding: str) -> bool:
                 return True
 
 
-def _ids(values: pd.Series, id_type: str, label: str, col: str, first_line: int) -> pd.Series:
+def _ids(values: pd.Series, id_type: str, label: str, col: str, first_line: int,
+         floats: bool = False) -> pd.Series:
     """An id column of a movies file or RecBole's atomic files: text without the spaces around it
     (data.id_type=str), integers where every id is written as one and else text (auto: :func:`auto_ids`), or
-    integers written plainly ('007', '+7' or '7.0' refused: they would merge with 7), or each written '1.0'
-    (:func:`float_written_ids`)."""
+    integers written plainly ('007', '+7' or '7.0' refused: they would merge with 7). ``floats``: a column whose
+    every id is written '1.0' is those integers (:func:`float_written_ids`), as a ratings table's is (a movies
+    file's; RecBole's atomic files keep theirs as they were, their .inter ids read alike)."""
     if id_type == "str":
         return values.astype(str).str.strip()
-    if id_type == "auto":
-        return auto_ids(values)
-    whole = float_written_ids(values)  # every id written '1.0', as pandas writes them: those integers
+    whole = float_written_ids(values) if floats else None  # every id written '1.0', as pandas writes them
     if whole is not None:
         return whole
+    if id_type == "auto":
+        return auto_ids(values)
     parsed = pd.to_numeric(values, errors="coerce")
     text = values.astype(str).str.strip()  # '007' or '+7' would be 7, as the ratings reader refuses them
     with np.errstate(invalid="ignore"):
