@@ -95,7 +95,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         try:
             # (a user or movie column given, as a default name too, is read as given: none guessed for it)
             named = given is not None and bool({"data.columns.user", "data.columns.movie"} & set(given))
-            raw = read_ratings(source, cfg, engine, keys, guess=not named)
+            raw = read_ratings(source, cfg, engine, keys, not named)
         except DataError:  # how it was read, before the error that says what it lacks
             _say_as_ingested(source, said, taken)
             raise
