@@ -41,8 +41,9 @@ def run() -> None:
 
     _closed_streams()
     _State.process = True
-    from embedrec.output import stdout_offset
+    from embedrec.output import stdout_offset, whole_writes
 
+    sys.stdout = whole_writes(sys.stdout)  # PYTHONUNBUFFERED=1: a short write's rest was lost in silence (rc 0)
     _State.stdout_start = stdout_offset()  # where the rows begin, for a write that fails part-way (whole_rows)
     try:
         main()
