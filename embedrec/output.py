@@ -320,13 +320,15 @@ class _WholeFileIO(io.FileIO):
 _JSON_ITEM_END = b"\n  }"  # the last line of each row write_rows' json writes (a nested object's is indented more)
 
 
-def whole_rows(fd: int, start: int) -> bool:
+def whole_rows(fd: int, start: int, one_object: bool = False) -> bool:
     """After a write to ``fd`` (stdout, a regular file its rows began in at ``start``: :func:`stdout_offset`) failed
     part-way (a full disk, a file-size limit), the file cut back to the whole rows written: to the end of its last
     line, or for write_rows' JSON array to its last whole row, the array closed in the bytes that frees (as a
     SIGTERM leaves it). True where a cut row was removed; False where none was cut or the file cannot be read back
     (through /proc/self/fd, as stdout is opened write-only). Called once the write failed: nothing on the way of a
-    write that succeeds (a red team: `recommend --users > out.tsv` under `ulimit -f` ended in '19\t2\t300\tAir Forc')."""
+    write that succeeds (a red team: `recommend --users > out.tsv` under `ulimit -f` ended in '19\t2\t300\tAir Forc').
+    ``one_object``: what was written is one object (a JSON report), which a cut leaves no whole part of: all of it is
+    removed."""
     import os
     import stat
 
@@ -335,6 +337,10 @@ def whole_rows(fd: int, start: int) -> bool:
         if not stat.S_ISREG(st.st_mode) or st.st_size <= start:
             return False
         size = st.st_size
+        if one_object:
+            os.ftruncate(fd, start)
+            os.lseek(fd, start, os.SEEK_SET)
+            return True
         with open(f"/proc/self/fd/{fd}", "rb") as fh:
             fh.seek(start)
             head = fh.read(4096)

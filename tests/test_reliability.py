@@ -2986,6 +2986,55 @@ def test_recommend_under_a_file_size_limit_leaves_whole_rows_and_names_the_limit
             assert len({line.count(sep) for line in text.splitlines()}) == 1, text
 
 
+@pytest.mark.parametrize("unbuffered", [True, False])
+def test_a_report_cut_by_a_file_size_limit_is_removed_and_said(base, tmp_path, unbuffered):
+    """A red team: `evaluate --format json > ev.json` under `ulimit -f 4` exited 0, nothing said, with 4096 of its
+    6126 bytes (no JSON). With PYTHONUNBUFFERED=1 (as here, and python -u) Python's text layer wrote straight to
+    the raw file and dropped a short write's count, so the rest was lost in silence; a buffered stdout raised,
+    but the cut was left at the last line break, half a report. Each command's one-object report (evaluate's and
+    train's JSON, index rebuild's, ingest's, config's YAML) is removed whole, one line says so, exit 1; where
+    the command had published, the line says that too. Stdout is appended to a file just short of the limit, so
+    the command's own files fit under it."""
+    import resource
+
+    limit = 256 * 1024
+
+    def limited():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    run = copy_run(base[1], tmp_path / "run")
+    ds = tmp_path / "ds"
+    fix = ("raise the limit (ulimit -f unlimited) and run the command again; another folder has the same limit")
+    said = f"error: cannot write the output: a file-size limit (ulimit -f); the report, cut short, was removed; {fix}\n"
+    published = ("error: '{}' was written in full; only the report on standard output failed (File too large); "
+                 "the report, cut short, was removed: no need to run it again\n")
+    for args, want in ((["evaluate", "--run", run, "--format", "json"], said),
+                       (["config"], said),
+                       (["index", "rebuild", "--run", run], published.format(run)),
+                       (["ingest", base[0].parent / "ratings.csv", "-o", ds, "--format", "json"], published.format(ds))):
+        out = tmp_path / "out"
+        before = b"x" * (limit - 40) + b"\n"  # what was there: kept, and nothing after it
+        out.write_bytes(before)
+        with open(out, "a") as fh:
+            p = subprocess.run([sys.executable, "-m", "embedrec", "-q", *map(str, args)], stdout=fh,
+                               stderr=subprocess.PIPE, text=True, timeout=120, preexec_fn=limited, env=env)
+        assert (p.returncode, p.stderr) == (1, want), (args, p.stderr)
+        assert out.read_bytes() == before, args
+    # a report cut from its first byte: the file left empty (the red team's `ulimit -f 4`, here 50 bytes)
+    for args in (["evaluate", "--run", run, "--format", "json"], ["config"]):
+        out = tmp_path / "out.json"
+        with open(out, "w") as fh:
+            p = subprocess.run([sys.executable, "-m", "embedrec", "-q", *map(str, args)], stdout=fh,
+                               stderr=subprocess.PIPE, text=True, timeout=120, env=env, preexec_fn=lambda: (
+                                   signal.signal(signal.SIGXFSZ, signal.SIG_IGN),
+                                   resource.setrlimit(resource.RLIMIT_FSIZE, (50, resource.RLIM_INFINITY))))
+        assert (p.returncode, p.stderr, out.read_bytes()) == (1, said, b""), (args, p.stderr)
+
+
 def test_the_repair_advice_names_the_run_and_the_datasets_source_from_here(tmp_path, monkeypatch):
     """A review of run_fix/dataset_fix: RUN/current named the model folder as the run, a run named artifacts-v2
     was taken for a model folder, a path with '|' broke the message's «CLI|library» mark, and a relative source

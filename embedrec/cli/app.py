@@ -631,6 +631,7 @@ def stopped_without_a_message(ranks: list[int]) -> str:
 
 def _known_error(e: Exception) -> str | None:
     """Environment failures that are not bugs: a full disk, a read-only file system, undecodable input."""
+    from embedrec.cli.options import Report
     from embedrec.errors import shorten
     from embedrec.fsutil.files import FSIZE_FIX, io_error
     from embedrec.output import whole_rows
@@ -650,17 +651,19 @@ def _known_error(e: Exception) -> str | None:
                                 "the command takes one)" if isinstance(e, PermissionError) else
                        "write to another folder (run.dir, -o)")
         if err is not None:
-            # stdout itself failed part-way (a full disk, ulimit -f): the file cut back to its whole rows first
-            whole = not getattr(e, "filename", None) and not _State.written and _State.stdout_start is not None \
-                and whole_rows(sys.stdout.fileno(), _State.stdout_start)
+            # stdout itself failed part-way (a full disk, ulimit -f): the file cut back to its whole rows first, a
+            # report (one object) to nothing
+            whole = not getattr(e, "filename", None) and _State.stdout_start is not None \
+                and whole_rows(sys.stdout.fileno(), _State.stdout_start, one_object=Report.started)
             _quiet_stdout()
             if getattr(e, "filename", None):
                 return str(err)
+            cut = ("; the report, cut short, was removed" if Report.started else
+                   "; its last row, cut short, was removed: the rows before it are whole") if whole else ""
             if _State.written:
                 done = ", ".join(f"'{p}'" for p in _State.written)
                 return (f"{done} {'was' if len(_State.written) == 1 else 'were'} written in full; only the report on "
-                        f"standard output failed ({e.strerror}): no need to run it again")
-            cut = "; its last row, cut short, was removed: the rows before it are whole" if whole else ""
+                        f"standard output failed ({e.strerror}){cut}: no need to run it again")
             if e.errno == errno.EFBIG:
                 return f"cannot write the output: a file-size limit (ulimit -f){cut}; {FSIZE_FIX}"
             return f"cannot write the output ({e.strerror}){cut}; free space or write it elsewhere"
@@ -701,7 +704,7 @@ def common(fn=None, *, config=None):
     ``load_config(path, overrides)``: a command whose options shape the config's checks (cross-validate's --folds)."""
     if fn is None:
         return functools.partial(common, config=config)
-    from embedrec.cli.options import PathParam
+    from embedrec.cli.options import PathParam, Report
 
     @click.option("-c", "--config", "config_path", type=PathParam(dir_okay=False), default=None,
                   help="YAML config (default: $EMBEDREC_CONFIG, else ./embedrec.yaml, else the built-in "
@@ -714,7 +717,7 @@ def common(fn=None, *, config=None):
     @click.option("--traceback", is_flag=True, help="Show the Python traceback on errors.")
     @functools.wraps(fn)
     def wrapper(config_path, overrides, quiet, verbose, traceback, **kw):
-        _State.written = []
+        _State.written, Report.started = [], False
         quiet, verbose = quiet or _State.g_quiet, verbose or _State.g_verbose  # also accepted before the subcommand
         _State.traceback = traceback or verbose or _State.g_traceback
         _State.quiet = quiet

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, common, main
+from embedrec.cli.options import report
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -31,4 +32,4 @@ def config_cmd(cfg: Config, action):
             else ""
         usage_error(f"'{action}' is not an action of config: it takes none, or 'show' (print the resolved config)"
                     f"{hint}")
-    click.echo(cfg.to_yaml(), nl=False)
+    report(cfg.to_yaml(), nl=False)

@@ -9,7 +9,7 @@ import click
 
 from embedrec.cli.app import CONTEXT, common, log, main, progress_enabled, sigterm_as_interrupt, wrote
 from embedrec.cli.ingest import source_given
-from embedrec.cli.options import CUTOFFS, FMT, PathParam, cutoffs, metric_names, unmade_metrics
+from embedrec.cli.options import CUTOFFS, FMT, PathParam, cutoffs, metric_names, report, unmade_metrics
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -62,7 +62,7 @@ def cross_validate(cfg: Config, source, folds, output, ks, metric_texts, fresh, 
     wrote(res.output)
     fmt = resolve_format(fmt)
     if fmt == "json":
-        click.echo(json.dumps(_selected(res.to_dict(), chosen), indent=2, default=float))
+        report(json.dumps(_selected(res.to_dict(), chosen), indent=2, default=float))
         return
     rows = res.rows(models=None)
     cols = ["fold", "model", *_metric_columns(rows, chosen)]

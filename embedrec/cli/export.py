@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, common, log, main, progress_enabled, wrote
-from embedrec.cli.options import RUN, PathParam, usage_error
+from embedrec.cli.options import RUN, PathParam, report, usage_error
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -66,4 +66,4 @@ def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k,
     for r in results:
         log.info("exported: %s", ", ".join(f"{a}={b}" for a, b in r.items()))
     wrote(*(r.get("output") or r.get("topk_all") or r.get("plot") for r in results))
-    click.echo(json.dumps(results, indent=2))
+    report(json.dumps(results, indent=2))

@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-import click
-
-from embedrec.cli.app import CONTEXT, Group, common, main, progress_enabled
-from embedrec.cli.options import RUN
+from embedrec.cli.app import CONTEXT, Group, common, main, progress_enabled, wrote
+from embedrec.cli.options import RUN, report
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -37,4 +35,5 @@ def index_rebuild(cfg: Config, run_dir):
     from embedrec.api import rebuild_index
 
     meta = rebuild_index(run_dir or None, cfg, progress=progress_enabled())
-    click.echo(json.dumps(meta, indent=2))
+    wrote(run_dir or cfg.run.dir)  # published: a report that fails says so, not to rebuild again
+    report(json.dumps(meta, indent=2))

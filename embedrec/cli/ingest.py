@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, _State, command_line, common, log, main, progress_enabled, wrote
-from embedrec.cli.options import PathParam, refuse_empty
+from embedrec.cli.options import PathParam, refuse_empty, report
 
 # how the source is read: what train never reads again (the dataset holds the result), so the "train on it with"
 # hint leaves them out (a first-hour review: it repeated --set data.cache_dir=...)
@@ -78,7 +78,7 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
                          "titles, each user's ratings) until it is trained again", cfg.data.prepared)
         wrote(cfg.data.prepared)
         if fmt == "json":
-            click.echo(json.dumps(summary, indent=2))
+            report(json.dumps(summary, indent=2))
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM (sigterm_as_interrupt)
         now = current_generation(cfg.data.prepared)
         if now is None or now == before:

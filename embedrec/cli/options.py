@@ -299,6 +299,20 @@ def _listed(items) -> str:
     return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
+class Report:
+    """Whether the command's stdout holds one object (``report``): a write to it that fails part-way leaves none of
+    it (``cli.app``'s error line removes it), where rows are cut back to the last whole one."""
+
+    started = False
+
+
+def report(text: str, nl: bool = True) -> None:
+    """``text``, one object (a JSON report, the config's YAML, verify's line), on stdout: a red team's `evaluate
+    --format json` under `ulimit -f` left 4096 of its 6126 bytes, no JSON, where none of it can be whole."""
+    Report.started = True
+    click.echo(text, nl=nl)
+
+
 def metrics_out(metrics: dict, fmt: str, shown: dict | None = None, notes: bool = True) -> None:
     """``metrics`` written to stdout as ``fmt`` says, then the warnings where the model does no better than its
     baseline; ``shown``: what is written instead (evaluate --metrics' choice), the warnings still of ``metrics``;
@@ -309,7 +323,7 @@ def metrics_out(metrics: dict, fmt: str, shown: dict | None = None, notes: bool 
     fmt = resolve_format(fmt)
     warn_of, metrics = metrics, metrics if shown is None else shown
     if fmt == "json":
-        click.echo(json.dumps(metrics, indent=2, default=float))
+        report(json.dumps(metrics, indent=2, default=float))
         if notes:
             _behind_baselines(warn_of)
         return

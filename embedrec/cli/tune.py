@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, command_line, common, log, main, progress_enabled, sigterm_as_interrupt
-from embedrec.cli.options import RUN, PathParam
+from embedrec.cli.options import RUN, PathParam, report
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -100,7 +100,7 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
     chosen = res["chosen"]
     fmt = resolve_format(fmt)
     if fmt == "json":
-        click.echo(json.dumps(res, indent=2, default=float))
+        report(json.dumps(res, indent=2, default=float))
     else:
         m = res["metric"]
         rows = [{**t, "note": ", ".join(x for x, on in (("fourth-root", t["fourth_root"]), ("current", t.get("current")),

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from embedrec.cli.app import CONTEXT, common, main, progress_enabled
-from embedrec.cli.options import RUN, PathParam
+from embedrec.cli.app import CONTEXT, common, main, progress_enabled, wrote
+from embedrec.cli.options import RUN, PathParam, report
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -57,7 +57,8 @@ def update_users(cfg: Config, ratings, run_dir, strict, no_new_users):
     _warn_unapplied(cfg)
     record = update(run_dir or None, ratings, cfg, strict=strict, new_users=not no_new_users,
                     progress=progress_enabled())
-    click.echo(json.dumps(record, indent=2))
+    wrote(run_dir or cfg.run.dir)  # published: a report that fails says so, not to add the ratings again
+    report(json.dumps(record, indent=2))
 
 
 def _warn_unapplied(cfg: Config) -> None:

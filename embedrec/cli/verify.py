@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from embedrec.cli.app import CONTEXT, common, main
-from embedrec.cli.options import RUN, PathParam
+from embedrec.cli.options import RUN, PathParam, report
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -41,7 +41,7 @@ def verify(cfg: Config, path, run_dir):
     info = api.verify_files(path or run_dir or None, cfg)
     # one line whatever the path holds (a red team: a line break in a folder's name split it)
     shown = str(info["path"]).translate(_CONTROLS)
-    click.echo(f"ok: {info['what']} '{shown}': {info['files']} files ({info['bytes']:,} bytes) match their checksums")
+    report(f"ok: {info['what']} '{shown}': {info['files']} files ({info['bytes']:,} bytes) match their checksums")
 
 
 # '\n', '\t', '\x1b', '\x9b', '\u2028': as Python writes them (C0, DEL, C1 and the Unicode line breaks)
