@@ -283,6 +283,14 @@ def unpublished_error(run_dir: Path) -> ArtifactError | None:
     return None
 
 
+def _as_found(folder: Path) -> Path:
+    """``folder`` as given, or, where it is '.' or ends in '..', as the file system finds it (os.path.realpath): its
+    name and parent are then the folder's own, where Path('.').name is '' and Path('..').parent is '.' (a red team:
+    `--run .` inside an earlier model folder served that model, which its path refused; session 56's writers
+    check such a folder the same way, fsutil.outputs.refuse_inside_store)."""
+    return Path(os.path.realpath(folder)) if folder.name in ("", os.pardir) else folder
+
+
 def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
     """The run's current model. ``dataset``: the config's data.prepared, for the error of a folder with neither a
     run nor a dataset, which says to ingest first, then train (a first-hour review: 'run train' failed next with
@@ -293,17 +301,20 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
     elif run_dir.name == "current" and run_dir.is_dir() and not os.path.lexists(run_dir / "current") and \
             (run_dir / MANIFEST).is_file() and bare_model_folder(run_dir) is None:
         run_dir = run_dir.parent  # RUN/current of a run copied with links followed (cp -rL): that run's model
-    if run_dir.name.startswith(f"{ARTIFACTS}-") and not (run_dir / "current").exists() and \
-            (run_dir.parent / "current").exists():  # a model's own folder (what TrainedModel.save returns)
-        if os.path.realpath(run_dir.parent / "current") != os.path.realpath(run_dir):
-            raise ArtifactError(f"'{run_dir}' is an earlier model of run '{run_dir.parent}', which now serves "
-                                f"another; open the run folder '{run_dir.parent}' for its current model")
-        run_dir = run_dir.parent
-    owner = run_dir
+    found = _as_found(run_dir)
+    if found.name.startswith(f"{ARTIFACTS}-") and not (found / "current").exists() and \
+            (found.parent / "current").exists():  # a model's own folder (what TrainedModel.save returns)
+        parent = run_dir.parent if found is run_dir else Path(run_dir, os.pardir)  # '.': '..', '..': '../..'
+        if os.path.realpath(found.parent / "current") != os.path.realpath(found):
+            raise ArtifactError(f"'{run_dir}' is an earlier model of run '{parent}', which now serves "
+                                f"another; open the run folder '{parent}' for its current model")
+        run_dir = parent
+        found = _as_found(run_dir)
+    owner = found
     while owner.name == REFIT or DIM_NAME.fullmatch(owner.name) or CANDIDATE_NAME.fullmatch(owner.name) or \
             re.fullmatch(r"path-[0-9]+", owner.name):  # RUN/refit/path-0, RUN/als-dim-256/als-reg-0.01 (a review)
         owner = owner.parent
-    if owner != run_dir and not (run_dir / "current").exists() and (owner / "current").exists():
+    if owner != found and not (run_dir / "current").exists() and (owner / "current").exists():
         # a folder training works in, inside a finished run (a red team: "its training was interrupted; finish
         # it with --resume" sent a resume into the wrong folder)
         raise ArtifactError(f"'{run_dir}' is a folder training works in, inside the run '{owner}'; open "

@@ -3464,6 +3464,34 @@ def test_dot_and_dot_dot_name_the_run_itself(base, tmp_path, monkeypatch):
     assert invoke("verify", run).exit_code == 0
 
 
+def test_dot_inside_an_earlier_model_folder_is_that_model_refused(base, tmp_path, monkeypatch):
+    """A red team: after `index rebuild`, `cd RUN/OLD; recommend --run .` served the old model (rc 0), where
+    `--run ../OLD` was refused as an earlier model of run '..': load_run read '.' by its name, which is ''. It is
+    read as the file system finds it: '.' there is refused the same, named from here; history too; verify checks
+    that folder's files as it does by its path; '.' in the current model folder serves the run, and in RUN/refit
+    is a folder training works in."""
+    run = copy_run(base[1], tmp_path / "run")
+    old = os.readlink(run / "current")
+    assert invoke("index", "rebuild", "--run", run).exit_code == 0 and os.readlink(run / "current") != old
+    monkeypatch.chdir(run / old)
+    said = "error: '{}' is an earlier model of run '{}', which now serves another; open the run folder '{}' for its current model"
+    for given, parent in ((".", ".."), (f"../{old}", "..")):
+        for args in (["recommend", "--run", given, "--user", "1", "-k", "2"], ["history", "--run", given, "--user", "1"]):
+            r = invoke(*args)
+            assert r.exit_code == 1 and one_line(r) == said.format(given, parent, parent) and r.stdout == "", \
+                (args, r.stderr)
+    r, by_path = invoke("verify", "."), invoke("verify", run / old)
+    assert r.exit_code == 0 and by_path.exit_code == 0 and r.stdout.startswith("ok: run '.': "), r.stdout
+    monkeypatch.chdir(run / os.readlink(run / "current"))
+    r = invoke("recommend", "--run", ".", "--user", "1", "-k", "2", "--format", "csv")
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 3, r.stderr
+    (run / "refit").mkdir(exist_ok=True)
+    monkeypatch.chdir(run / "refit")
+    r = invoke("recommend", "--run", ".", "--user", "1")
+    assert r.exit_code == 1 and one_line(r).startswith(f"error: '.' is a folder training works in, inside the run "
+                                                       f"'{run}'"), r.stderr
+
+
 def test_a_current_folder_removed_under_the_shell_is_one_line(base, tmp_path, monkeypatch):
     """A red team: `--run .` (or any relative path) from a folder removed after the shell went into it was
     "internal error (FileNotFoundError: [Errno 2] No such file or directory)". One line says the current folder
