@@ -409,12 +409,15 @@ def check_updated_users(run, rows: np.ndarray) -> np.ndarray:
     return rows.astype(np.int64)
 
 
-def check_solved_as_new(run, rows: np.ndarray, updated: np.ndarray | None = None) -> np.ndarray:
+def check_solved_as_new(run, rows: np.ndarray, updated: np.ndarray | None = None,
+                        solve: tuple | None = None) -> np.ndarray:
     """The rows of the dataset's users without a training rating that the run's updates solved as new users
     (run_layout.SOLVED_AS_NEW), as serving reads them to give their lists the new users' prior: sorted rows of the
     dataset's users (before run_updates.trained_users), as many as the records' ``users_as_new`` count, each among
-    ``updated`` (run_layout.UPDATED_USERS, where the run keeps it); else refused as damaged, never served as a
-    trained user's list or one of them as a new user's (a re-sealed edit the checksums pass)."""
+    ``updated`` (run_layout.UPDATED_USERS, where the run keeps it), and, with ``solve`` (seen_indptr, seen_indices,
+    the solve's weights, the update's pairs; either of the last two None where the run has none), each without a
+    training rating (:func:`check_untrained`); else refused as damaged, never served as a trained user's list or
+    one of them as a new user's (a re-sealed edit the checksums pass)."""
     m = run.manifest
     trained = trained_users(m)
     if rows.ndim != 1 or rows.dtype.kind not in "iu" or (rows.size and (int(rows.min()) < 0 or int(rows.max()) >=
@@ -427,7 +430,38 @@ def check_solved_as_new(run, rows: np.ndarray, updated: np.ndarray | None = None
     if updated is not None and not np.isin(rows, updated).all():
         raise damaged(run, f"{SOLVED_AS_NEW}.npy holds a row that {UPDATED_USERS}.npy does not (a user no update "
                            "solved)")
+    if solve is not None:
+        check_untrained(run, rows, *solve)
     return rows.astype(np.int64)
+
+
+def check_untrained(run, rows: np.ndarray, ptr: np.ndarray, idx: np.ndarray, weights: np.ndarray | None,
+                    pairs: np.ndarray | None) -> None:
+    """Each of ``rows`` (run_layout.SOLVED_AS_NEW's, sorted) a user without a training rating: every movie its solve
+    weighs (its seen movies of a weight above 0 in run_layout.SOLVE_WEIGHTS) one an update added for it
+    (run_layout.UPDATE_PAIRS, checked by :func:`check_update_pairs`); else refused as damaged (a red team: a trained
+    user's row re-sealed in for a cold one passed verify, and its lists took the new users' prior). Nothing to
+    check where the run keeps no weights or pairs. Reads the seen movies and pairs of those users alone."""
+    from embedrec.sparse import gather_csr
+
+    if not rows.size or weights is None or pairs is None:
+        return
+    rows = np.asarray(rows, np.int64)
+    ptr = np.asarray(ptr, np.int64)
+    local, movies, _ = gather_csr(ptr, idx, rows)
+    _, w, _ = gather_csr(ptr, weights, rows)
+    solved = np.asarray(w) > 0
+    n_movies = np.int64(max(int(run.manifest["n_movies"]) if run is not None else 0, 1))
+    key = rows[local[solved]] * n_movies + np.asarray(movies, np.int64)[solved]
+    users = np.asarray(pairs["user_idx"], np.int64)
+    mine = np.isin(users, rows)
+    added = users[mine] * n_movies + np.asarray(pairs["movie_idx"], np.int64)[mine]
+    trained = ~np.isin(key, added)
+    if trained.any():
+        row = int(key[trained][0] // n_movies)
+        raise damaged(run, f"{SOLVED_AS_NEW}.npy holds user row {row}, which has training ratings (its solve weighs "
+                           f"movies no update added, {UPDATE_PAIRS}.npy): only a user without one is solved and served "
+                           "as a new user")
 
 
 def check_run_arrays(run, load, shapes: bool = True, finite: bool = True, tables=None,
@@ -469,6 +503,7 @@ def check_run_arrays(run, load, shapes: bool = True, finite: bool = True, tables
             if table is not None and table.dtype.kind == "f" and table.ndim:
                 check_finite_rows(run.path, name, table, run_fix(run.path))
     ptr, idx = load("seen_indptr"), load("seen_indices")
+    weights = None
     if ptr is not None and idx is not None:
         check_seen(run, ptr, idx, n_users, n_movies)
         weights = load(SOLVE_WEIGHTS)  # an als run's users' solve, as explanations and update-users read it
@@ -485,7 +520,8 @@ def check_run_arrays(run, load, shapes: bool = True, finite: bool = True, tables
         check_updated_users(run, updated)
     as_new = load(SOLVED_AS_NEW)  # (none where the records count some: refused, their lists' prior lost)
     if as_new is not None or users_as_new(m):
-        check_solved_as_new(run, np.zeros(0, np.int64) if as_new is None else as_new, updated)
+        check_solved_as_new(run, np.zeros(0, np.int64) if as_new is None else as_new, updated,
+                            None if ptr is None or idx is None else (ptr, idx, weights, pairs))
     ids = {}
     for kind, n in (("user", n_users), ("movie", n_movies)):
         ids[kind] = load(f"{kind}_ids")

@@ -204,3 +204,32 @@ def test_a_resealed_solved_as_new_table_is_refused(base, tmp_path, edit, said):
         r = invoke(*args)
         assert (r.exit_code, r.stdout) == (1, "") and one_line(r).startswith(line), (args, r.stderr)
     assert os.path.realpath(cold / "current") == str(folder)  # nothing published
+
+
+def test_a_trained_user_resealed_in_as_new_is_refused(base, tmp_path):
+    """A red team: solved_as_new.npy re-sealed to name a trained user the same update re-solved (in
+    updated_users.npy, as the cold user it replaced) passed verify, and that user's lists took the new users'
+    prior. Each row there must have no training rating: every movie its solve weighs is one an update added
+    (update_pairs.npy); verify, recommend, update-users and index rebuild refuse it in one line naming the file."""
+    from embedrec.errors import cli_terms
+    from embedrec.run_fixes import run_fix
+    from embedrec.run_publish import _record_checksums
+
+    run, niche, _ = base
+    cold = copy_run(run, tmp_path / "cold")
+    er.update_users(cold, write_ratings(tmp_path / "c.csv", [(TRAINED[0], niche[0], 1), (COLD[1], niche[1], 1)]))
+    folder = Path(os.path.realpath(cold / "current"))
+    with er.open(cold) as c:
+        row = int(c.engine.users.rows([TRAINED[0]])[0][0])
+        assert c.engine.solved_as_new().tolist() != [row]
+    np.save(folder / "solved_as_new.npy", np.array([row], np.int64))
+    _record_checksums(folder)
+    line = (f"error: run '{folder}': solved_as_new.npy holds user row {row}, which has training ratings (its solve "
+            "weighs movies no update added, update_pairs.npy): only a user without one is solved and served as a new "
+            f"user; {cli_terms(run_fix(folder))}")
+    f = write_ratings(tmp_path / "d.csv", [(NEW, niche[0], 1)])
+    for args in (["verify", cold], ["recommend", "--user", TRAINED[0], "--run", cold],
+                 ["update-users", "--ratings", f, "--run", cold], ["index", "rebuild", "--run", cold]):
+        r = invoke(*args)
+        assert (r.exit_code, r.stdout) == (1, "") and one_line(r).startswith(line), (args, r.stderr)
+    assert os.path.realpath(cold / "current") == str(folder)  # nothing published

@@ -37,6 +37,7 @@ from embedrec.run_layout import (
     SOLVE_WEIGHTS,
     SOLVED_AS_NEW,
     UNKNOWN_RATED,
+    UPDATE_PAIRS,
     UPDATED_USERS,
     USER_SCALE,
     unknown_arrays,
@@ -54,6 +55,7 @@ from embedrec.verify import (
     check_served_arrays,
     check_solve_arrays,
     check_solved_as_new,
+    check_update_pairs,
     damaged,
     nonfinite_rows,
 )
@@ -516,9 +518,20 @@ class Recommender:
                 got = self.run.array(SOLVED_AS_NEW, optional=True)
                 if got is not None or users_as_new(self.run.manifest):  # counted, the file gone: refused
                     got = check_solved_as_new(self.run, np.zeros(0, np.int64) if got is None else got,
-                                              self.run.array(UPDATED_USERS, optional=True))
+                                              self.run.array(UPDATED_USERS, optional=True), self._solve_of(got))
             self._as_new = np.zeros(0, np.int64) if got is None else got
         return self._as_new
+
+    def _solve_of(self, as_new: np.ndarray | None) -> tuple | None:
+        """What check_solved_as_new needs to check that each of ``as_new`` has no training rating: the seen movies,
+        the solve's weights and the update's pairs (checked as history reads them); None where it holds no row."""
+        if as_new is None or not np.asarray(as_new).size:
+            return None
+        solve = self.solve_arrays()
+        pairs = self.run.array(UPDATE_PAIRS, optional=True)
+        if pairs is not None:
+            check_update_pairs(self.run, pairs, self.P.shape[0], self.Q.shape[0])
+        return self.seen_ptr, self.seen_idx, None if solve is None else solve[0], pairs
 
     def prior_offsets(self, users: np.ndarray, movies: np.ndarray) -> np.ndarray | None:
         """c_u z_m of each (user row, movie row) pair whose user update-users added (:meth:`added_prior`), 0 for
