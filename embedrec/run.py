@@ -211,12 +211,25 @@ class Run:
         try:
             # ParquetFile reads the file directly; pq.read_table goes through pyarrow.dataset, which imports pandas
             if data is None:
-                return read_parquet_table(p, columns)
-            return pq.ParquetFile(pa.BufferReader(data)).read(columns=columns)
+                return check_columns_once(read_parquet_table(p, columns), p, run_fix(self.path))
+            return check_columns_once(pq.ParquetFile(pa.BufferReader(data)).read(columns=columns), p,
+                                      run_fix(self.path))
         except FileNotFoundError:
             raise missing_error(p, "run artifact", run_fix(self.path)) from None
         except (OSError, ValueError, KeyError, pa.ArrowException) as e:
             raise ArtifactError(f"run artifact '{p}' cannot be read ({first_line(e)}); {run_fix(self.path)}") from None
+
+
+def check_columns_once(table, path: Path, fix: str):
+    """``table``, a run's Parquet file at ``path`` as read (pyarrow), each of its columns held once; else an
+    ArtifactError naming the file and the column (a red team: a re-sealed movies.parquet holding movie_id twice was
+    "internal error (KeyError: 'Field \"movie_id\" exists 2 times in schema')" in verify and update-users)."""
+    names = table.schema.names
+    twice = next((c for c in names if names.count(c) > 1), None)
+    if twice is not None:
+        raise ArtifactError(f"run artifact '{path}' holds the column '{twice}' {names.count(twice)} times, where a "
+                            f"run's table holds each column once; {fix}")
+    return table
 
 
 def read_catalogue(folder: Path):

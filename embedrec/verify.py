@@ -14,7 +14,7 @@ import numpy as np
 from embedrec.errors import ArtifactError, first_line, from_here
 from embedrec.fsutil.files import loads_json, read_error, read_json
 from embedrec.fsutil.integrity import check_fields, check_format, check_seal
-from embedrec.run import load_run, unpublished_error
+from embedrec.run import check_columns_once, load_run, unpublished_error
 from embedrec.run_checks import RUN_FIELDS, bare_model_folder, checked_training_ratings, is_dataset_folder
 from embedrec.run_fixes import files_fix, run_fix
 from embedrec.run_layout import (
@@ -231,7 +231,7 @@ def _id_table(folder: Path, entries: dict, kind: str, fix: str):
     if name not in entries:
         return None
     try:
-        return read_parquet_table(folder / name, [f"{kind}_id"])
+        return check_columns_once(read_parquet_table(folder / name, [f"{kind}_id"]), folder / name, fix)
     except (OSError, ValueError, KeyError, pa.ArrowException) as e:
         raise ArtifactError(f"run file '{folder / name}' cannot be read ({first_line(e)}); {fix}") from None
 

@@ -454,10 +454,13 @@ def _refused_by_each(run, folder, line: str, last: list) -> None:
 
 def _ids_edited(t, edit, kind="user", new=NEW + 5):
     """users.parquet's (``kind`` "user") or movies.parquet's ("movie") table ``t`` edited: 'another run's' (the
-    last row's id ``new``, as the file of another run holds it) or 'a row added' (of id ``new``)."""
+    last row's id ``new``, as the file of another run holds it), 'a row added' (of id ``new``) or 'a column twice'
+    (the id column added again)."""
     import pyarrow as pa
 
     col, idx = f"{kind}_id", f"{kind}_idx"
+    if edit == "a column twice":
+        return t.append_column(col, t.column(col))
     if edit == "another run's":
         ids = t.column(col).to_pylist()
         return t.set_column(t.column_names.index(col), col, pa.array(ids[:-1] + [new], type=t.schema.field(col).type))
@@ -501,12 +504,14 @@ def test_a_resealed_users_parquet_is_refused_by_verify_index_rebuild_and_update_
     ("another run's", "does not hold the ids of movie_ids.npy, in its order (row {n1:,}: '{new}', where movie_ids.npy "
                       "holds '{old}')"),
     ("a row added", "does not hold the run's {n:,} movies (it holds {n2:,} rows)"),
+    ("a column twice", "holds the column 'movie_id' 2 times, where a run's table holds each column once"),
 ])
 def test_a_resealed_movies_parquet_is_refused_by_verify_index_rebuild_and_update_users(runs, tmp_path, edit, said):
     """movies.parquet, as users.parquet was, was never checked against movie_ids.npy: another run's copied in (or a
     row added) and the manifest re-sealed passed verify, and index rebuild and update-users sealed it into a new
     model folder. verify.check_id_table_file (a row per movie, movie_ids.npy's ids in order), which all three run,
-    refuses it in one line naming the file; nothing is published."""
+    refuses it in one line naming the file; nothing is published. Its movie_id column twice (a red team) was
+    "internal error (KeyError: 'Field "movie_id" exists 2 times in schema')": run.check_columns_once."""
     import pyarrow.parquet as pq
 
     from embedrec.errors import cli_terms
