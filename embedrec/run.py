@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from embedrec.data.layout import has_manifest
-from embedrec.errors import ArtifactError, first_line
+from embedrec.errors import ArtifactError, first_line, shorten
 from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
 from embedrec.fsutil.files import (
     link_loop,
@@ -244,14 +244,28 @@ def read_catalogue(folder: Path):
         raise ArtifactError(f"run artifact '{p}' is corrupt ({first_line(e)}); {run_fix(folder)}") from None
 
 
+YEARS = (-(2 ** 31), 2 ** 31 - 1)  # a movie's year in movies.json: null or a whole number movies.parquet's int32 holds
+
+
 def check_catalogue(folder: Path, movies, n_movies) -> dict:
     """movies.json parsed (``movies``) of the model ``folder``: a title, year and genres list of one entry for each
     of the manifest's ``n_movies`` movies (in movie_ids.npy's rows), else an ArtifactError naming it. What
     Run.catalogue checks as serving reads it, and verify.check_run_arrays for verify and the writers that carry it
-    into a new model folder (a re-sealed movies.json with a row added passed verify and index rebuild)."""
+    into a new model folder (a re-sealed movies.json with a row added passed verify and index rebuild). Each year
+    null or a whole number the dataset's movies.parquet holds (int32: ``YEARS``; a red team: a re-sealed NaN and a
+    400-digit year passed verify and were served, and the year filter was an internal OverflowError); the row of
+    the first bad one looked for only where there is one."""
     if not isinstance(movies, dict) or any(not isinstance(movies.get(c), list) or len(movies[c]) != n_movies
                                            for c in ("title", "year", "genres")):
         raise ArtifactError(f"run artifact '{folder / CATALOGUE}' does not list the run's {n_movies} movies; "
+                            f"{run_fix(folder)}")
+    years = movies["year"]  # (about 0.1 s a million movies: their types, then each year once)
+    if set(map(type, years)) - {int, type(None)} or any(not YEARS[0] <= y <= YEARS[1] for y in set(years) - {None}):
+        i, y = next((i, y) for i, y in enumerate(years) if y is not None and
+                    (type(y) is not int or not YEARS[0] <= y <= YEARS[1]))
+        shown = shorten(str(y) if type(y) is int else repr(y), 24)  # (a text as '1995', quoted)
+        raise ArtifactError(f"run artifact '{folder / CATALOGUE}' holds the year {shown} for movie row {i:,}, "
+                            "where a movie's year is a whole number (of 32 bits, as the dataset holds it) or null; "
                             f"{run_fix(folder)}")
     return movies
 

@@ -535,10 +535,18 @@ def test_a_resealed_movies_parquet_is_refused_by_verify_index_rebuild_and_update
     _refused_by_each(run, folder, line, ["update-users", "--ratings", f, "--run", run])
 
 
-def test_a_resealed_movies_json_with_a_row_added_is_refused_by_verify_and_index_rebuild(runs, tmp_path):
+@pytest.mark.parametrize("edit, said", [
+    ("a row added", "does not list the run's {n} movies"),
+    ("a year NaN", "holds the year nan for movie row 0, where a movie's year is a whole number (of 32 bits, as the "
+                   "dataset holds it) or null"),
+    ("a year of 400 digits", "holds the year 1000000000[...]000000000 for movie row 0, where a movie's year is a "
+                             "whole number (of 32 bits, as the dataset holds it) or null"),
+])
+def test_a_resealed_movies_json_with_a_row_added_is_refused_by_verify_and_index_rebuild(runs, tmp_path, edit, said):
     """movies.json (the titles serving reads by movie row) with a row added, re-sealed, passed verify and index
     rebuild, which sealed it into a new folder that recommend refused; both now read it as Run.catalogue does
-    (run.check_catalogue) and refuse it in recommend's line."""
+    (run.check_catalogue) and refuse it in recommend's line. A red team: a year NaN or of 400 digits passed all
+    three (the year filter then an internal OverflowError); each year is null or an int32, as the dataset's."""
     from embedrec.errors import cli_terms
     from embedrec.run_fixes import run_fix
     from embedrec.run_publish import _record_checksums
@@ -548,9 +556,13 @@ def test_a_resealed_movies_json_with_a_row_added_is_refused_by_verify_and_index_
     p = folder / "movies.json"
     movies = json.loads(p.read_text())
     n = len(movies["title"])
-    p.write_text(json.dumps({c: v + v[-1:] for c, v in movies.items()}))
+    if edit == "a row added":
+        movies = {c: v + v[-1:] for c, v in movies.items()}
+    else:
+        movies["year"][0] = float("nan") if edit == "a year NaN" else 10 ** 400
+    p.write_text(json.dumps(movies))
     _record_checksums(folder)
-    line = f"error: run artifact '{p}' does not list the run's {n} movies; {cli_terms(run_fix(folder))}"
+    line = f"error: run artifact '{p}' {said.format(n=n)}; {cli_terms(run_fix(folder))}"
     _refused_by_each(run, folder, line, ["recommend", "--user", 2, "--run", run])
 
 
