@@ -19,7 +19,7 @@ def counted(desc: str | None, total: int | None, unit: str, *, leave: bool = Tru
     None where ``desc`` is None (the caller's progress off: no bar, nothing imported). ``total`` None: a count with
     no total known ahead, shown as 'DESC (UNIT): N [elapsed]' (``unit`` then plural). ``leave``: the bar stays once
     its step is over (False: cleared then, as the steps of a publish clear theirs, whose outcome the lines after
-    them say); ``scale``: counts shown as k, M, G (bytes)."""
+    them say, its count as it ended drawn first: :func:`last_frame`); ``scale``: counts shown as k, M, G (bytes)."""
     if desc is None:
         yield None
         return
@@ -27,7 +27,20 @@ def counted(desc: str | None, total: int | None, unit: str, *, leave: bool = Tru
 
     shape = "{desc} ({unit}): {n_fmt} [{elapsed}]" if total is None else None
     with tqdm(total=total, desc=desc, unit=unit, leave=leave, unit_scale=scale, bar_format=shape) as bar:
-        yield bar.update
+        try:
+            yield bar.update
+        finally:
+            if not leave:
+                last_frame(bar)
+
+
+def last_frame(bar) -> None:
+    """Draw ``bar``'s count as it is now where its last frame shows less, before a bar that is not left clears
+    itself: tqdm draws at most every 0.1 s and draws no closing frame for such a bar, so its last frame stopped
+    short of what was done (a scale review: 'solving users' at 2,787/3,000, 'writing the model' at 589M/628M,
+    'HNSW top-K' at 59,800/60,000, each then cleared)."""
+    if not bar.disable and bar.n != bar.last_print_n:
+        bar.refresh()
 
 
 def step(desc: str | None, total: int | None, unit: str, *, scale: bool = False):
