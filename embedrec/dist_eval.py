@@ -14,7 +14,7 @@ import torch
 from embedrec.dist_data import Shard
 from embedrec.distributed import Group
 from embedrec.evaluate import RankingLists, fit_biases, sample_positions, split_rating_metrics
-from embedrec.sparse import below_in, csr, seen_splits
+from embedrec.sparse import PopularLists, below_in, csr, seen_splits
 
 
 class ShardRanking:
@@ -47,10 +47,11 @@ class ShardRanking:
         self.lists = RankingLists(csr(seen_u - lo, seen_m, hi - lo), csr(test.user - lo, test.movie, hi - lo), ks,
                                   shard.n_movies, sample=sample, total=lambda n: int(g.total(n)))
 
-    def metrics(self, P_local: np.ndarray, Q: np.ndarray, bias: np.ndarray | None,
-                per_user: list | None = None) -> dict:
-        """``per_user``: gets this rank's users' values (evaluate.ranking_sums')."""
-        sums, shown = self.lists.sums(P_local, Q, bias, device=self.device, per_user=per_user)
+    def metrics(self, P_local: np.ndarray | None, Q: np.ndarray | None, bias: np.ndarray | None,
+                per_user: list | None = None, ranked=None) -> dict:
+        """``per_user``: gets this rank's users' values; ``ranked``: lists ranked without factors (the most-popular
+        baseline's, :class:`embedrec.sparse.PopularLists`; evaluate.ranking_sums')."""
+        sums, shown = self.lists.sums(P_local, Q, bias, device=self.device, per_user=per_user, ranked=ranked)
         keys, ks = list(sums), list(shown)  # ranking_sums clamps a K beyond the catalogue and keeps its @K name
         t = self.g.sum_(torch.tensor([sums[k] for k in keys], dtype=torch.float64, device=self.g.device))
         masks = torch.from_numpy(np.stack([shown[k] for k in ks]).astype(np.uint8)).to(self.g.device)
@@ -107,7 +108,5 @@ def baselines(g: Group, shard: Shard, seen: list, part, ks, max_users: int, expl
         out["biases"] = rating_sums(g, np.clip(mu + bu[part.user] + bm[part.movie], lo, hi), part.rating)
     pop = sum_ranks(g, np.bincount(tr.movie, minlength=shard.n_movies).astype(np.int64))
     ev = ShardRanking(g, shard, seen, part, ks, max_users, device, split=split)
-    lo, hi = shard.u_range(g.rank)
-    out["most_popular"] = ev.metrics(np.zeros((hi - lo, 1), np.float32), np.zeros((shard.n_movies, 1), np.float32),
-                                     pop.astype(np.float32))
+    out["most_popular"] = ev.metrics(None, None, None, ranked=PopularLists(pop).top)
     return out

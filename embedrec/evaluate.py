@@ -13,6 +13,7 @@ from embedrec.beyond import NAMES as BEYOND_NAMES
 from embedrec.beyond import catalogue
 from embedrec.model.factors import Factors
 from embedrec.sparse import (  # noqa: F401 (re-exported: the helpers lived here)
+    PopularLists,
     below_in,
     csr,
     gather_csr,
@@ -139,24 +140,26 @@ def norm_ks(ks, n_movies: int) -> list[int]:
 
 def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: np.ndarray, ks, n_movies: int,
                  batch=2048, progress=None, device=None, fast: int = 0, scratch: dict | None = None,
-                 per_user: list | None = None, beyond=None) -> tuple[dict, dict]:
+                 per_user: list | None = None, beyond=None, ranked=None) -> tuple[dict, dict]:
     """Per-metric sums over the users ``rows`` and, per K, which movies reached someone's top K: what
     :func:`finish_ranking` turns into metrics (ranks of a distributed job add theirs up first). ``fast``: see
     :func:`top_k_scores`; ``scratch``: a dict that keeps the score buffer between calls (per-epoch validation);
     ``per_user``: a list that gets (the batch's user rows, {metric@K: each user's value}) per batch; ``beyond``:
     a :class:`embedrec.beyond.Exposure` at :func:`norm_ks`' Ks that adds up the lists' beyond-accuracy metrics
-    (and gives the per-user ones to ``per_user``)."""
+    (and gives the per-user ones to ``per_user``); ``ranked``: ``(exclude, rows, k) -> top-k movie rows`` that
+    gives the lists instead of the factors (which are then unused: :meth:`embedrec.sparse.PopularLists.top`, the
+    most-popular baseline's), in the same batches (the sums added up in the same order)."""
     # a K beyond the catalogue ranks the whole catalogue, and keeps its name: the selection's ndcg@10 exists
     # for a catalogue of 9 movies too (its lists hold 9)
     labels = {k: min(k, max(n_movies, 1)) for k in sorted(set(ks))}
     ks = norm_ks(ks, n_movies)
     kmax = max(ks)
     batch = max(16, min(batch, int(5e7 // max(n_movies, 1))))
-    Q, b = on_device(movie_vecs, device), on_device(movie_bias, device)
+    Q, b = (None, None) if ranked is not None else (on_device(movie_vecs, device), on_device(movie_bias, device))
     sums = {f"{m}@{k}": 0.0 for m in M.PER_USER for k in ks}
     shown = {k: np.zeros(n_movies, dtype=bool) for k in ks}
     buf = None
-    if not _is_gpu(device) and rows.size:
+    if not _is_gpu(device) and rows.size and ranked is None:
         scratch = {} if scratch is None else scratch
         need = min(batch, rows.size) * n_movies
         if scratch.get("scores") is None or scratch["scores"].size < need:
@@ -164,7 +167,8 @@ def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: n
         buf = scratch["scores"]
     for s in range(0, rows.size, batch):
         sub = rows[s:s + batch]
-        top = top_k_scores(user_vecs[sub], Q, b, kmax, train_csr, sub, device, fast, out=buf)
+        top = (ranked(train_csr, sub, kmax) if ranked is not None
+               else top_k_scores(user_vecs[sub], Q, b, kmax, train_csr, sub, device, fast, out=buf))
         _, sub_idx, lens = gather_csr(test_csr[0], test_csr[1], sub)
         sub_ptr = np.concatenate([[0], np.cumsum(lens)])
         hits = M.hit_matrix(top, sub_ptr, sub_idx)
@@ -220,7 +224,7 @@ class RankingLists:
         self.skipped = total(int(np.count_nonzero(~has)))
 
     def sums(self, user_vecs, movie_vecs, movie_bias, **kw) -> tuple[dict, dict]:
-        """:func:`ranking_sums` over these lists (``kw``: its batch, progress, device, fast, scratch)."""
+        """:func:`ranking_sums` over these lists (``kw``: its batch, progress, device, fast, scratch, ranked)."""
         return ranking_sums(user_vecs, movie_vecs, movie_bias, self.seen, self.test, self.rows, self.ks,
                             self.n_movies, **kw)
 
@@ -243,7 +247,7 @@ class RankingLists:
 
 def ranking_metrics(user_vecs, movie_vecs, movie_bias, train_csr, test_users, test_items, n_users, n_movies,
                     ks=(10, 20), batch=2048, progress=None, max_users: int = 0, seed: int = 0, device=None,
-                    per_user: list | None = None, catalogue=None, bar: str | None = None) -> dict:
+                    per_user: list | None = None, catalogue=None, bar: str | None = None, ranked=None) -> dict:
     """Precision/Recall/NDCG/MAP/HitRate/MRR@K and coverage@K over users with at least one test movie; with a
     ``catalogue`` (:func:`embedrec.beyond.catalogue`) the beyond-accuracy metrics too (ARP, novelty, ...).
 
@@ -251,14 +255,14 @@ def ranking_metrics(user_vecs, movie_vecs, movie_bias, train_csr, test_users, te
     ``max_users`` > 0 evaluates a seeded sample of that many users instead of all; ``device`` cuda scores on
     the GPU; on the CPU the C top-k ranks them on every core (the lists argpartition gives: a scale review
     found `evaluate` of 259K users 3x slower than a dense top-k). ``bar``: a bar of that name over the users ranked
-    (:func:`users_bar`)."""
+    (:func:`users_bar`); ``ranked``: lists ranked without the factors (:func:`ranking_sums`')."""
     from embedrec.threads import available_cpus
 
     lists = RankingLists(train_csr, csr(test_users, test_items, n_users), ks, n_movies, max_users, seed,
                          catalogue=catalogue)
     with users_bar(bar, lists.rows.size) as tick:
         return lists.metrics(user_vecs, movie_vecs, movie_bias, batch=batch, progress=tick or progress,
-                             device=device, per_user=per_user, fast=available_cpus())
+                             device=device, per_user=per_user, fast=available_cpus(), ranked=ranked)
 
 
 @contextlib.contextmanager
@@ -336,10 +340,12 @@ def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min
     pop = np.bincount(tr.movie, minlength=ds.n_movies).astype(np.float32)
     train_csr = seen_csr(ds, seen_splits(split))
     tu, ti = relevant(te, relevant_min)
-    out["most_popular"] = ranking_metrics(np.zeros((ds.n_users, 1), np.float32), np.zeros((ds.n_movies, 1), np.float32),
-                                          pop, train_csr, tu, ti, ds.n_users, ds.n_movies, ks, max_users=max_users,
-                                          device=device, catalogue=catalogue, per_user=per_user,
-                                          bar=f"{split} most_popular" if progress else None)
+    # one order for everyone, each user's seen movies skipped (PopularLists): the lists a dense top-k of the counts
+    # gives, without its users x movies scores
+    out["most_popular"] = ranking_metrics(None, None, None, train_csr, tu, ti, ds.n_users, ds.n_movies, ks,
+                                          max_users=max_users, device=device, catalogue=catalogue, per_user=per_user,
+                                          bar=f"{split} most_popular" if progress else None,
+                                          ranked=PopularLists(pop).top)
     return out
 
 

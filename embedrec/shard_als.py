@@ -473,7 +473,7 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
     """What train_model reports: the model and most-popular on valid and test (seen: the splits before each);
     ``z``: the served recent popularity's (training.trend), added as the one process's served model has it."""
     from embedrec.evaluate import score_device
-    from embedrec.sparse import seen_splits
+    from embedrec.sparse import PopularLists, seen_splits
 
     tables, ks, n = result.model, cfg.train.eval_k, cfg.train.eval_users
     metrics = metrics_head(cfg, result, selection, refit, ranks=g.world)
@@ -490,7 +490,6 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
         P, b = served["user_factors"], served["movie_bias"]
     pop = np.bincount(shard.splits["train"].movie, minlength=shard.n_movies).astype(np.int64)
     pop = g.sum_(torch.from_numpy(pop).to(g.device)).cpu().numpy().astype(np.float32)
-    zeros_u, zeros_m = np.zeros((P.shape[0], 1), np.float32), np.zeros((shard.n_movies, 1), np.float32)
     dev = score_device(g.device)
     for split in ("valid", "test"):
         part = shard.splits.get(split)
@@ -498,7 +497,8 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
             continue
         seen = [shard.splits[s] for s in seen_splits(split)]
         ev = ShardRanking(g, shard, seen, part, ks, n, dev, split=split)
-        metrics["splits"][split] = {"model": ev.metrics(P, Q, b), "most_popular": ev.metrics(zeros_u, zeros_m, pop)}
+        metrics["splits"][split] = {"model": ev.metrics(P, Q, b),
+                                    "most_popular": ev.metrics(None, None, None, ranked=PopularLists(pop).top)}
     return metrics
 
 

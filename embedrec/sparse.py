@@ -153,6 +153,47 @@ def topk_fast(scores: np.ndarray, k: int, threads: int, lib=None) -> tuple[np.nd
     return idx, val
 
 
+class PopularLists:
+    """The most-popular lists (evaluate's most_popular baseline): one order of the movies for everyone, ``counts``
+    (each movie's training ratings) highest first and equal counts lowest movie row first, each user's own seen
+    movies skipped. The lists a dense top-k of the counts gives (:func:`topk_from_scores`, :func:`topk_fast`, the
+    GPU's ``topk_lower_first``), without scoring every user against every movie: a scale review (1M users x 60K
+    movies) spent 291 s of evaluate's 600 on that matrix."""
+
+    def __init__(self, counts: np.ndarray):
+        score = np.asarray(counts, np.float32)  # (the dense path's scores: 0 + the counts, in float32)
+        self.order = np.argsort(-score, kind="stable")
+        self.place = np.empty(score.size, np.int64)  # each movie's place in the order
+        self.place[self.order] = np.arange(score.size)
+
+    def top(self, exclude: tuple[np.ndarray, np.ndarray] | None, rows: np.ndarray, k: int) -> np.ndarray:
+        """The top-``k`` movie rows of each of ``rows`` (users), leaving out each one's ``exclude`` CSR items;
+        slots left over (fewer movies unseen than ``k``) are -1, as :func:`topk_from_scores` gives them.
+
+        A user's seen places sorted, q_0 < q_1 < ..., its j-th unseen place is j + m, m the count of i with
+        q_i - i <= j (q_i - i never falls), found by one search over every user's (row, q_i - i) keys."""
+        n = self.order.size
+        k = max(0, min(k, n))
+        out = np.full((rows.size, k), -1, np.int64)
+        if k == 0 or rows.size == 0:
+            return out
+        if exclude is None:
+            r, c = np.zeros(0, np.int64), np.zeros(0, np.int64)
+        else:
+            r, c, _ = gather_csr(exclude[0], exclude[1], rows)
+        seen = np.unique(r.astype(np.int64) * n + self.place[c])  # (row, place), sorted, each pair once
+        seen_row = seen // n
+        starts = np.searchsorted(seen_row, np.arange(rows.size + 1))
+        within = np.arange(seen.size) - starts[seen_row]
+        keys = seen - within  # row * n + (q_i - i): increasing over rows, never falling within one
+        j = np.arange(k)
+        m = np.searchsorted(keys, (np.arange(rows.size) * n)[:, None] + j[None, :], side="right") - starts[:-1, None]
+        at = j[None, :] + m
+        listed = at < n
+        out[listed] = self.order[at[listed]]
+        return out
+
+
 def topk_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise top-k (indices, scores), best first, equal scores in index order (the smaller index first, also
     where equal scores straddle the k-th place), so the answer never depends on how the partition fell;

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -316,3 +318,70 @@ def test_gini_and_entropy_of_the_exposure():
     assert M.gini(np.array([7])) == 0.0 and M.entropy(np.array([7])) == 0.0  # a catalogue of one item
     for empty in (np.zeros(4), np.zeros(0)):  # nothing listed: no figure
         assert np.isnan(M.gini(empty)) and np.isnan(M.entropy(empty))
+
+
+def test_popular_lists_by_hand():
+    """The most-popular lists (sparse.PopularLists): one order, counts highest first and equal counts lowest movie
+    first, each user's seen movies skipped (a seen pair given twice counts once), -1 where fewer are left."""
+    from embedrec.sparse import PopularLists, csr
+
+    counts = np.array([3, 5, 5, 0, 1, 3])  # order: 1, 2, 0, 5, 4, 3
+    seen = csr(np.array([0, 0, 0, 1, 2, 2, 2, 2, 2, 2, 2]), np.array([1, 0, 1, 3, 0, 1, 2, 3, 4, 5, 5]), 4)
+    got = PopularLists(counts).top(seen, np.array([0, 1, 2, 3]), 3)
+    assert got.dtype == np.int64
+    assert got.tolist() == [[2, 5, 4], [1, 2, 0], [-1, -1, -1], [1, 2, 0]]
+    assert PopularLists(counts).top(seen, np.array([3, 0]), 9).tolist() == [[1, 2, 0, 5, 4, 3], [2, 5, 4, 3, -1, -1]]
+    assert PopularLists(counts).top(None, np.array([2]), 2).tolist() == [[1, 2]]
+    assert PopularLists(counts).top(seen, np.array([1]), 0).shape == (1, 0)
+
+
+def test_popular_lists_are_a_dense_top_k_of_the_counts():
+    """On random cases (many equal counts, users who saw nearly everything): the lists, the same as the dense top-k
+    of the counts with the seen movies at -inf, numpy's and the C kernel's."""
+    from embedrec.sparse import PopularLists, csr, gather_csr, topk_fast, topk_from_scores
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        n, n_users, k = int(rng.integers(1, 40)), int(rng.integers(1, 30)), int(rng.integers(1, 50))
+        counts = rng.integers(0, 4, n)
+        pairs = int(rng.integers(0, n_users * n + 1))
+        seen = csr(rng.integers(0, n_users, pairs), rng.integers(0, n, pairs), n_users)
+        rows = np.sort(rng.choice(n_users, int(rng.integers(1, n_users + 1)), replace=False))
+        scores = np.zeros((rows.size, n), np.float32) + counts.astype(np.float32)
+        r, c, _ = gather_csr(*seen, rows)
+        scores[r, c] = -np.inf
+        want = topk_from_scores(scores.copy(), k)[0]
+        assert np.array_equal(PopularLists(counts).top(seen, rows, k), want)
+        fast = topk_fast(scores, k, 2)
+        assert fast is None or np.array_equal(fast[0], want)
+
+
+@pytest.mark.parametrize("split", ["valid", "test"])
+def test_most_popular_baseline_is_the_dense_ranking_of_the_counts(tmp_path, synth_dir, split):
+    """evaluate's most_popular row and per-user values (through PopularLists) equal, bit for bit, the same lists
+    ranked through the dense users x movies scores of the counts as it was before, beyond-accuracy metrics and a K
+    beyond the catalogue included."""
+    from embedrec.beyond import catalogue
+    from embedrec.config import Config
+    from embedrec.data.dataset import load_dataset
+    from embedrec.evaluate import baselines, ranking_metrics, relevant, seen_csr, seen_splits
+    from embedrec.ingestion import ingest
+
+    cfg = Config().updated({"data.source": str(synth_dir[0])})
+    ingest(cfg.data, cfg.split, output=tmp_path / "ds")
+    ds = load_dataset(tmp_path / "ds")
+    cat = catalogue(ds, ("train",))
+    ks = (1, 10, 20, 500)
+    got_users: list = []
+    got = baselines(ds, split, False, ks, catalogue=cat, per_user=got_users)["most_popular"]
+    pop = np.bincount(ds.splits["train"].movie, minlength=ds.n_movies).astype(np.float32)
+    tu, ti = relevant(ds.splits[split], None)
+    want_users: list = []
+    want = ranking_metrics(np.zeros((ds.n_users, 1), np.float32), np.zeros((ds.n_movies, 1), np.float32), pop,
+                           seen_csr(ds, seen_splits(split)), tu, ti, ds.n_users, ds.n_movies, ks, catalogue=cat,
+                           per_user=want_users)
+    assert json.dumps(got) == json.dumps(want) and got["users_evaluated"] > 200  # (the keys in order, NaN too)
+    assert len(got_users) == len(want_users)
+    for (rows, values), (rows_w, values_w) in zip(got_users, want_users):
+        assert np.array_equal(rows, rows_w) and values.keys() == values_w.keys()
+        assert all(np.array_equal(values[key], values_w[key], equal_nan=True) for key in values)
