@@ -14,19 +14,21 @@ from collections.abc import Callable, Iterable, Iterator
 
 @contextlib.contextmanager
 def counted(desc: str | None, total: int | None, unit: str, *, leave: bool = True,
-            scale: bool = False) -> Iterator[Callable[[int], object] | None]:
+            scale: bool = False, delay: float = 0.0) -> Iterator[Callable[[int], object] | None]:
     """A bar named ``desc`` over ``total`` ``unit``s; yields its update (called with how many more are done), or
     None where ``desc`` is None (the caller's progress off: no bar, nothing imported). ``total`` None: a count with
     no total known ahead, shown as 'DESC (UNIT): N [elapsed]' (``unit`` then plural). ``leave``: the bar stays once
     its step is over (False: cleared then, as the steps of a publish clear theirs, whose outcome the lines after
-    them say, its count as it ended drawn first: :func:`last_frame`); ``scale``: counts shown as k, M, G (bytes)."""
+    them say, its count as it ended drawn first: :func:`last_frame`); ``scale``: counts shown as k, M, G (bytes);
+    ``delay``: seconds before the bar is first drawn (a step that ends sooner draws and clears nothing)."""
     if desc is None:
         yield None
         return
     from tqdm import tqdm
 
     shape = "{desc} ({unit}): {n_fmt} [{elapsed}]" if total is None else None
-    with tqdm(total=total, desc=desc, unit=unit, leave=leave, unit_scale=scale, bar_format=shape) as bar:
+    with tqdm(total=total, desc=desc, unit=unit, leave=leave, unit_scale=scale, bar_format=shape,
+              delay=delay) as bar:
         try:
             yield bar.update
         finally:
@@ -39,13 +41,15 @@ def last_frame(bar) -> None:
     itself: tqdm draws at most every 0.1 s and draws no closing frame for such a bar, so its last frame stopped
     short of what was done (a scale review: 'solving users' at 2,787/3,000, 'writing the model' at 589M/628M,
     'HNSW top-K' at 59,800/60,000, each then cleared)."""
-    if not bar.disable and bar.n != bar.last_print_n:
+    if bar.disable or bar.last_print_t < bar.start_t + bar.delay:  # (still in its delay: nothing drawn to clear)
+        return
+    if bar.n != bar.last_print_n:
         bar.refresh()
 
 
-def step(desc: str | None, total: int | None, unit: str, *, scale: bool = False):
+def step(desc: str | None, total: int | None, unit: str, *, scale: bool = False, delay: float = 0.0):
     """:func:`counted` for one step of a longer command (its bar cleared as the step ends)."""
-    return counted(desc, total, unit, leave=False, scale=scale)
+    return counted(desc, total, unit, leave=False, scale=scale, delay=delay)
 
 
 def ticking(items: Iterable, tick: Callable[[int], object] | None) -> Iterator:

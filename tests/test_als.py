@@ -371,6 +371,86 @@ def test_threads_do_not_change_the_result():
         np.testing.assert_array_equal(out[0][1], other[1])
 
 
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_half_sweep_solved_a_few_rows_at_a_time_is_the_one_calls(monkeypatch, threads):
+    """The kernel solves a thread's rows SOLVE_ROWS at a time (its bar's count of rows solved moves with them),
+    each call carrying the objective on from the last: the tables and the objective are those of one call per
+    thread, to the bit, and the count ends at the rows solved (users, then movies; the users' re-solve)."""
+    import embedrec.training.als as A
+    from embedrec.threads import blas_threads
+
+    u, m, nu, nm = _pairs(2, n_users=7000, n_movies=3500, n=60000)  # both sides split over 2 threads
+    out = {}
+    for rows in (10**9, 37):
+        monkeypatch.setattr(A, "SOLVE_ROWS", rows)
+        monkeypatch.setattr(A, "POLL_S", 0.001)
+        model = _model(nu, nm, dim=16, seed=1)
+        als = ALS(model, _cfg(), u, m, threads=threads, engine="c")
+        ticks = []
+        with blas_threads(threads):
+            losses = [als.epoch(), als.epoch()]
+            obj = als._half(model.movie.weight.data, model.user.weight.data, als.users, tick=ticks.append)
+            als.refit_users(2.0, tick=ticks.append)
+        out[rows] = (losses, obj, model.user.weight.detach().numpy().copy(), model.movie.weight.detach().numpy().copy())
+        assert sum(ticks) == 2 * nu and all(t > 0 for t in ticks)
+        if rows == 37 and threads == 1:
+            assert len(ticks) == 2 * -(-nu // 37), len(ticks)  # counted as it went
+    (la, oa, pa, qa), (lb, ob, pb, qb) = out.values()
+    assert la == lb and oa == ob  # (floats compared exactly)
+    np.testing.assert_array_equal(pa, pb)
+    np.testing.assert_array_equal(qa, qb)
+
+
+def test_rows_solved_on_the_kernels_threads_are_told_from_the_waiting_thread_as_they_grow(monkeypatch):
+    """als._join_counting: the count read every POLL_S while the threads run, told as it grows (never past it,
+    never twice), the rest once they are done; no tick: plain joins."""
+    import threading
+    import time
+
+    import embedrec.training.als as A
+
+    monkeypatch.setattr(A, "POLL_S", 0.005)
+    done = [0, 0]
+    told: list = []
+
+    def work(t: int) -> None:
+        for _ in range(5):
+            time.sleep(0.02)
+            done[t] += 10
+        if t:
+            time.sleep(0.05)
+
+    def run(tick) -> None:
+        done[:] = [0, 0]
+        pool = [threading.Thread(target=work, args=(t,)) for t in (0, 1)]
+        for th in pool:
+            th.start()
+        A._join_counting(pool, lambda: sum(done), tick)
+
+    run(told.append)
+    assert sum(told) == 100 and len(told) > 3 and all(t > 0 for t in told), told
+    run(None)
+    assert done == [50, 50]
+
+
+def test_an_epoch_counts_its_rows_solved_on_a_bar_under_the_fits(monkeypatch, capsys):
+    """With a bar's name (the fit's, where its bar is on), each half-sweep that runs past ROWS_BAR_DELAY shows its
+    rows solved, users then movies, each up to its total before it clears; without one, nothing is drawn."""
+    import embedrec.training.als as A
+
+    from .conftest import bar_ends, bars_drawn
+
+    monkeypatch.setattr(A, "ROWS_BAR_DELAY", 0.0)
+    u, m, nu, nm = _pairs(3, n_users=500, n_movies=90, n=4000)
+    ALS(_model(nu, nm, seed=2), _cfg(), u, m, threads=1, engine="c").epoch()
+    assert capsys.readouterr().err == ""
+    ALS(_model(nu, nm, seed=2), _cfg(), u, m, threads=1, engine="c", bar="train x").epoch()
+    drawn = bars_drawn(capsys.readouterr().err)
+    assert list(drawn) == ["train x: solving users", "train x: solving movies"], drawn
+    assert bar_ends(drawn["train x: solving users"]) == [("500", "500")]
+    assert bar_ends(drawn["train x: solving movies"]) == [("90", "90")]
+
+
 def _auto_a0(ds) -> str:
     """--set train.als_unobserved=<the number auto stands for on ``ds``>: a selection without auto's other
     weights (half and twice), for a test of the other candidates' path."""
@@ -645,6 +725,23 @@ def test_tables_start_from_the_torch_models_numbers(shape):
     np.testing.assert_allclose(t.user_table, ref.user.weight.detach().numpy(), rtol=0, atol=1e-7)
     np.testing.assert_allclose(t.movie_table, ref.movie.weight.detach().numpy(), rtol=0, atol=1e-7)
     assert t.user_table.ctypes.data % 64 == 0 and t.movie_table.ctypes.data % 64 == 0
+
+
+@pytest.mark.parametrize("shape", [(943, 1681, 128), (13, 7, 3), (50, 33, 5)])
+def test_tables_drawn_in_blocks_and_counted_are_the_tables_drawn_at_once(monkeypatch, shape):
+    """The draw goes DRAW_BLOCK numbers at a time, each told to ``tick`` (the fit's 'drawing its starting tables'
+    bar; a scale review: 13.6 s before a fit's first bar at 1M users): the same tables as one draw, to the bit, and
+    the count ends at Tables.draws."""
+    import embedrec.training.als as A
+
+    nu, nm, d = shape
+    whole = A.Tables(nu, nm, d, 0.05, 42)
+    monkeypatch.setattr(A, "DRAW_BLOCK", 32)
+    ticks = []
+    blocks = A.Tables(nu, nm, d, 0.05, 42, tick=ticks.append)
+    assert whole.user_table.tobytes() == blocks.user_table.tobytes()
+    assert whole.movie_table.tobytes() == blocks.movie_table.tobytes()
+    assert sum(ticks) == A.Tables.draws(nu, nm, d) and len(ticks) >= A.Tables.draws(nu, nm, d) // 32
 
 
 def test_numpy_tables_fit_the_torch_models_factors(monkeypatch, tmp_path):

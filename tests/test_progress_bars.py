@@ -22,7 +22,8 @@ from test_reliability import invoke  # noqa: E402  (the CLI through CliRunner)
 PUBLISH = ("writing the model", "hnsw index, top-K", "hnsw index, similar movies",
            "hnsw index, recall@10 check (searches): ", "checksums")
 TRAIN = ("re-solving the selected model's 300 users with its movies fixed", "als_trend (valid rankings): ",
-         "als_newuser_prior: lists scored")
+         "als_newuser_prior: lists scored", "re-solving users", "train als-reg-0.01: drawing its starting tables",
+         "train als-reg-0.01: solving users", "train als-reg-0.01: solving movies")
 
 
 def bars_on(monkeypatch, *commands) -> None:
@@ -35,8 +36,10 @@ def bars_on(monkeypatch, *commands) -> None:
 @pytest.fixture(scope="module")
 def als_runs(tmp_path_factory, synth_dir):
     """The synthetic set ingested, and an als run trained on it with an HNSW index, as the CLI trains one with bars
-    (stderr kept) and without (stdout kept): {"sets", "run", "shown", "plain"}."""
+    (stderr kept; each epoch's halves counted however short: ROWS_BAR_DELAY 0) and without (stdout kept):
+    {"sets", "run", "shown", "plain"}."""
     from embedrec.cli import train as command
+    from embedrec.training import als
 
     tmp = tmp_path_factory.mktemp("bars")
     common = ["--set", f"data.prepared={tmp / 'ds'}", "--set", "model.dim=8", "--set", "train.als_dims=[]",
@@ -46,6 +49,7 @@ def als_runs(tmp_path_factory, synth_dir):
         assert invoke("ingest", synth_dir[0], *common).exit_code == 0
         plain = invoke("train", *common, "--set", f"run.dir={tmp / 'plain'}")
         bars_on(mp, command)
+        mp.setattr(als, "ROWS_BAR_DELAY", 0.0)
         shown = invoke("train", *common, "--set", f"run.dir={tmp / 'run'}")
         quiet = invoke("train", *common, "--set", f"run.dir={tmp / 'quiet'}", "-q")
     assert plain.exit_code == shown.exit_code == quiet.exit_code == 0, shown.stderr
@@ -60,6 +64,13 @@ def test_train_shows_a_bar_over_each_long_step(als_runs):
         assert desc not in plain.stderr and desc not in quiet.stderr, desc  # off: not a terminal, or -q
     assert "movie/s" in shown.stderr and "B/s" in shown.stderr  # counts of movies indexed and bytes written
     assert "hnsw index, top-K:   0%| " in shown.stderr and "| 0/200 [" in shown.stderr  # (the catalogue's movies)
+    drawn = bars_drawn(shown.stderr)
+    for desc, frames in drawn.items():  # every bar drawn to its total (each drawing: each epoch's halves' too)
+        assert all(n == total for n, total in bar_ends(frames)), (desc, bar_ends(frames))
+    # the 300 users at 1 (behind an HNSW index), then again at 1 on a copy for als_trend's choice, scored and applied
+    assert bar_ends(drawn["re-solving users"]) == [("300", "300"), ("600", "600")]
+    assert bar_ends(drawn["train als-reg-0.01: solving users"])[0] == ("300", "300")
+    assert bar_ends(drawn["train als-reg-0.01: solving movies"])[0] == ("200", "200")
 
 
 def test_index_rebuild_shows_bars_and_a_line_for_the_k_means(als_runs, monkeypatch, tmp_path):

@@ -48,6 +48,12 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 log = logging.getLogger("embedrec")
 ROWS_PER_THREAD = 2_000  # below this a thread's start costs more than it saves
+# the rows one call of the kernel solves: a half-sweep's count of rows solved moves at least this often (each call
+# adds its rows' objective to the last one's, so the total is the one call's, to the bit)
+SOLVE_ROWS = 8_192
+POLL_S = 0.1  # how often a count of rows solved on the kernel's threads is read
+# a half-sweep's bar (its rows solved) shows only once it has run this long: an epoch of a small set draws none
+ROWS_BAR_DELAY = 1.0
 
 
 def _csr(rows: np.ndarray, cols: np.ndarray, n_rows: int, weights: np.ndarray | None = None):
@@ -304,12 +310,17 @@ class Solver:
     def torch_engine(self) -> bool:
         return self.lib is None
 
-    def solve(self, Y: torch.Tensor, X: torch.Tensor, G: torch.Tensor, side: Side) -> float:
+    def solve(self, Y: torch.Tensor, X: torch.Tensor, G: torch.Tensor, side: Side, tick=None) -> float:
+        """``tick(n)``: told of the rows solved as they are (the kernel's, every SOLVE_ROWS rows; the torch
+        engine's, all at once)."""
         if self.lib is not None:
-            return self._solve_c(Y, X, G, side)
-        return _cg_torch(Y, X, G, side.csr, side.reg_t, self.steps)
+            return self._solve_c(Y, X, G, side, tick)
+        total = _cg_torch(Y, X, G, side.csr, side.reg_t, self.steps)
+        if tick is not None:
+            tick(int(X.shape[0]))
+        return total
 
-    def _solve_c(self, Y, X, G, side: Side) -> float:
+    def _solve_c(self, Y, X, G, side: Side, tick=None) -> float:
         """The kernel's CG in the eigenbasis of G = V diag(e) V^T: it solves for X V against Y V and the diagonal
         e, so each step's G product costs d multiplications instead of d^2 (the iterates are CG's own, rotated:
         CG is unchanged by an orthogonal change of basis), and X is rotated back after."""
@@ -322,12 +333,14 @@ class Solver:
             Yr = _rows_times(np.asarray(Y if isinstance(Y, np.ndarray) else Y.numpy()), V, self.threads)
             Xr = _rows_times(Xn, V, self.threads)
             diag = np.ascontiguousarray(e.clip(0.0, None), np.float32)
-            total = self._kernel_c(Yr, Xr, diag, side)
+            total = self._kernel_c(Yr, Xr, diag, side, tick)
             _rows_times(Xr, np.ascontiguousarray(V.T), self.threads, out=Xn)
         return total
 
-    def _kernel_c(self, Y, X, diag, side: Side) -> float:
-        """The C kernel's CG steps for every row of X (rows split over threads); ``diag``: G's diagonal."""
+    def _kernel_c(self, Y, X, diag, side: Side, tick=None) -> float:
+        """The C kernel's CG steps for every row of X (rows split over threads, each thread's in calls of
+        SOLVE_ROWS rows that carry its total on); ``diag``: G's diagonal; ``tick(n)``: the rows solved, told
+        from this thread as they are."""
         n = X.shape[0]
         threads = max(1, min(self.threads, n // ROWS_PER_THREAD))
         # split the rows so each thread gets about the same number of rated pairs
@@ -335,24 +348,48 @@ class Solver:
         cuts = np.searchsorted(indptr, np.linspace(0, indptr[-1], threads + 1)).clip(0, n)
         cuts[0], cuts[-1] = 0, n
         totals = [0.0] * threads
+        done = [0] * threads  # each thread's rows solved so far
         args = (_ptr(Y), _ptr(X), _ptr(diag), indptr.ctypes.data, side.indices.ctypes.data,
                 None if side.w is None else side.w.ctypes.data, side.reg.ctypes.data, X.shape[1])
 
-        def work(t: int) -> None:
-            totals[t] = self.lib.als_cg(*args, int(cuts[t]), int(cuts[t + 1]), self.steps)
+        def work(t: int, tick=None) -> None:
+            total, end = 0.0, int(cuts[t + 1])
+            for a in range(int(cuts[t]), end, SOLVE_ROWS):
+                b = min(a + SOLVE_ROWS, end)
+                total = self.lib.als_cg(*args, a, b, self.steps, total)
+                if total < 0:  # not solved (below)
+                    break
+                done[t] += b - a
+                if tick is not None:
+                    tick(b - a)
+            totals[t] = total
 
         if threads == 1:
-            work(0)
+            work(0, tick)
         else:  # daemon threads: Ctrl-C leaves without waiting for them
             pool = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(threads)]
             for th in pool:
                 th.start()
-            for th in pool:
-                th.join()
+            _join_counting(pool, lambda: sum(done), tick)
         if any(t < 0 for t in totals):  # the kernel's "not solved": no buffers (or dim > 4096); NaN is not < 0
             raise TrainingError(f"the als kernel could not allocate its buffers for model.dim {X.shape[1]} (out of "
                                 "memory?); free memory, or train with a smaller model.dim")
         return float(sum(totals))
+
+
+def _join_counting(pool: list, count, tick) -> None:
+    """Wait for ``pool``'s threads; ``tick`` (None: no count) told of ``count()``'s growth every POLL_S seconds
+    and once they are done, from this thread (the bar's own)."""
+    told = 0
+    for th in pool:
+        while th.is_alive():
+            th.join(None if tick is None else POLL_S)
+            if tick is not None and count() > told:
+                now = count()
+                tick(now - told)
+                told = now
+    if tick is not None and count() > told:
+        tick(count() - told)
 
 
 # a product's rows split at multiples of this come out as in one product: OpenBLAS computes rows in blocks (96 on
@@ -402,7 +439,7 @@ def _kernel():
         return None
     f = lib.als_cg
     p = ctypes.c_void_p
-    f.argtypes = [p, p, p, p, p, p, p, ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_int]
+    f.argtypes = [p, p, p, p, p, p, p, ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_int, ctypes.c_double]
     f.restype = ctypes.c_double
     return lib
 
@@ -472,20 +509,21 @@ def sweep(tables, device, half, users, movies, u_reg: np.ndarray) -> float:
     return obj
 
 
-def user_half(tables, device, half, users, solver: Solver, scale: float, steps: int) -> None:
-    """The users' half of :func:`sweep` alone, with a0 x ``scale`` (``half(Y, X, side, scale)``) and ``steps`` CG
-    steps (the solver's own are put back after): ALS.refit_users, on one process or on ranks."""
+def user_half(tables, device, half, users, solver: Solver, scale: float, steps: int, tick=None) -> None:
+    """The users' half of :func:`sweep` alone, with a0 x ``scale`` (``half(Y, X, side, scale, tick)``) and ``steps``
+    CG steps (the solver's own are put back after): ALS.refit_users, on one process or on ranks. ``tick(n)``: told
+    of the users solved as they are (:meth:`Solver.solve`)."""
     kept, solver.steps = solver.steps, steps
     try:
         if isinstance(tables, Tables):
-            half(tables.movie_table, tables.user_table, users, scale)
+            half(tables.movie_table, tables.user_table, users, scale, tick)
             return
         import torch
 
         with torch.no_grad():
             P, Q = tables.user.weight.data, tables.movie.weight.data
             Pd = P.to(device)
-            half(Q.to(device), Pd, users, scale)
+            half(Q.to(device), Pd, users, scale, tick)
             if Pd.data_ptr() != P.data_ptr():
                 P.copy_(Pd.cpu())
     finally:
@@ -502,9 +540,10 @@ class Tables:
     user_bias = movie_bias = None
     global_mean = 0.0
 
-    def __init__(self, n_users: int, n_movies: int, dim: int, init_std: float, seed: int, draw: bool = True):
+    def __init__(self, n_users: int, n_movies: int, dim: int, init_std: float, seed: int, draw: bool = True,
+                 tick=None):
         """``draw=False``: zero tables, for a warm start whose state replaces them (the draw costs ~1 s at 100K
-        users x 128 dims)."""
+        users x 128 dims); ``tick(n)``: told of the numbers drawn as they are, :meth:`draws` in all."""
         self.n_users, self.n_movies, self.dim = n_users, n_movies, dim
         if not draw:
             self.user_table = _aligned(np.zeros((n_users, dim), np.float32))
@@ -513,9 +552,18 @@ class Tables:
         gen = np.random.MT19937(0)
         gen._legacy_seeding(int(seed) & 0xFFFFFFFF)  # init_genrand(seed), as torch.manual_seed seeds its mt19937
         for n in (n_users * dim, n_movies * dim):  # nn.Embedding's own N(0, 1) draws, which the model replaces:
-            gen.random_raw(n + (16 if n % 16 else 0), output=False)  # skipped (torch_normal's raw outputs)
-        self.user_table = _aligned(torch_normal(gen, n_users * dim, init_std).reshape(n_users, dim))
-        self.movie_table = _aligned(torch_normal(gen, n_movies * dim, init_std).reshape(n_movies, dim))
+            for a, b in _blocks(n + (16 if n % 16 else 0)):  # skipped (torch_normal's raw outputs)
+                gen.random_raw(b - a, output=False)
+                if tick is not None:
+                    tick(b - a)
+        self.user_table = _aligned(torch_normal(gen, n_users * dim, init_std, tick).reshape(n_users, dim))
+        self.movie_table = _aligned(torch_normal(gen, n_movies * dim, init_std, tick).reshape(n_movies, dim))
+
+    @staticmethod
+    def draws(n_users: int, n_movies: int, dim: int) -> int:
+        """The numbers a seeded draw of the tables takes from the generator: torch's N(0, 1) draws it skips, then
+        its own (:func:`torch_normal`'s, 16 more for a table whose size is not a multiple of 16)."""
+        return sum(2 * (n + (16 if n % 16 else 0)) for n in (n_users * dim, n_movies * dim))
 
     @staticmethod
     def fits(n_users: int, n_movies: int, dim: int) -> bool:
@@ -552,10 +600,21 @@ def _aligned(a: np.ndarray, align: int = 64) -> np.ndarray:
     return out
 
 
-def torch_normal(gen: np.random.MT19937, n: int, std: float) -> np.ndarray:
+# the numbers a table's draw takes at once (a multiple of 16): a count to show, and 8 MB of raw outputs at a time
+# where one draw of 1M users x 64 dims held 512 MB of them
+DRAW_BLOCK = 1 << 20
+
+
+def _blocks(n: int) -> list[tuple[int, int]]:
+    return [(a, min(a + DRAW_BLOCK, n)) for a in range(0, n, DRAW_BLOCK)]
+
+
+def torch_normal(gen: np.random.MT19937, n: int, std: float, tick=None) -> np.ndarray:
     """``torch.empty(n).normal_(0, std)`` after the same seed, from numpy: torch's CPU draw for a float32 tensor of
     16 or more entries (aten normal_fill: 24-bit uniforms of one mt19937 output each, Box-Muller over blocks of 16,
-    the last 16 drawn afresh when n is not a multiple of 16). Equal up to the last bit of log/cos/sin."""
+    the last 16 drawn afresh when n is not a multiple of 16). Equal up to the last bit of log/cos/sin. Drawn
+    DRAW_BLOCK numbers at a time (each a whole number of torch's blocks of 16: the same numbers as at once),
+    ``tick(n)`` told of each."""
     def uniforms(m: int) -> np.ndarray:
         return (gen.random_raw(m) & 0xFFFFFF).astype(np.float32) * np.float32(2.0 ** -24)
 
@@ -568,12 +627,17 @@ def torch_normal(gen: np.random.MT19937, n: int, std: float) -> np.ndarray:
 
     if n < 16:
         raise ValueError("torch_normal: torch draws fewer than 16 numbers another way")
-    u = uniforms(n)
     out = np.empty(n, np.float32)
     m = n - n % 16
-    out[:m] = box_muller(u[:m])
+    for a, b in _blocks(m):
+        out[a:b] = box_muller(uniforms(b - a))
+        if tick is not None:
+            tick(b - a)
     if n % 16:
+        gen.random_raw(n % 16, output=False)  # (drawn with the others, unused: the last 16 are drawn afresh)
         out[n - 16:] = box_muller(uniforms(16))
+        if tick is not None:
+            tick(n % 16 + 16)
     return out
 
 
@@ -587,13 +651,15 @@ class ALS:
 
     def __init__(self, model: MatrixFactorization, train_cfg: TrainConfig, users: np.ndarray, movies: np.ndarray, threads: int,
                  engine: str = "auto", weights: np.ndarray | None = None, device: str | None = None,
-                 csrs: tuple | None = None):
+                 csrs: tuple | None = None, bar: str | None = None):
+        """``bar``: the name of the fit's bar (None: no bar), before which each half-sweep that runs longer than
+        ROWS_BAR_DELAY shows its rows solved ('BAR: solving users', then movies)."""
         if hasattr(model, "fs_desc"):
             raise ConfigError("config key 'model.loss': als trains the plain model only (no side features); "
                               "with features use «--set model.loss=bpr» or softmax")
         if model.dim > 4096:
             raise ConfigError("config key 'model.dim': als supports at most 4096 dimensions")
-        self.model, self.cfg = model, train_cfg
+        self.model, self.cfg, self.bar = model, train_cfg, bar
         nu, nm = model.n_users, model.n_movies
         if csrs is None:  # both sides' (indptr, indices, weights); candidates of one selection share them
             csrs = (*_csr(users, movies, nu, weights), *_csr(movies, users, nm, weights))
@@ -624,18 +690,29 @@ class ALS:
     # ------------------------------------------------------------------------------------------ epochs
     def epoch(self, gen: torch.Generator | None = None) -> float:
         """One sweep (users, then movies); returns the objective per rated pair before the movie half."""
-        obj = sweep(self.model, self.device, self._half, self.users, self.movies, self.u_reg)
+        obj = sweep(self.model, self.device, self._counted_half, self.users, self.movies, self.u_reg)
         return obj / max(self.nnz, 1)
 
-    def _half(self, Y: torch.Tensor, X: torch.Tensor, side: Side, scale: float = 1.0) -> float:
+    def _counted_half(self, Y: torch.Tensor, X: torch.Tensor, side: Side) -> float:
+        """An epoch's half-sweep, its rows solved counted on a bar of its own where the fit has one (a scale
+        review: 10-19 s epochs at 1M users, each with one count at its end)."""
+        from embedrec.bars import step
+
+        rows = "users" if side is self.users else "movies"
+        with step(None if self.bar is None else f"{self.bar}: solving {rows}", int(X.shape[0]), rows[:-1],
+                  delay=ROWS_BAR_DELAY) as tick:
+            return self._half(Y, X, side, tick=tick)
+
+    def _half(self, Y: torch.Tensor, X: torch.Tensor, side: Side, scale: float = 1.0, tick=None) -> float:
         if isinstance(Y, np.ndarray):  # one BLAS thread: two spun-waiting ones made this 50x slower under load
             with blas_threads(1):
                 G = np.ascontiguousarray(np.float32(self.a0 * scale) * (Y.T @ Y))
         else:
             G = (self.a0 * scale * (Y.T @ Y)).contiguous()
-        return self.solver.solve(Y, X, G, side)
+        return self.solver.solve(Y, X, G, side, tick)
 
-    def refit_users(self, scale: float, steps: int = USER_STEPS) -> None:
+    def refit_users(self, scale: float, steps: int = USER_STEPS, tick=None) -> None:
         """Re-solve every user's vector with the movies fixed and the unobserved weight a0 x ``scale`` in the
-        users' half (``train.als_user_unobserved``; the L2 stays), ``steps`` CG steps from the current vectors."""
-        user_half(self.model, self.device, self._half, self.users, self.solver, scale, steps)
+        users' half (``train.als_user_unobserved``; the L2 stays), ``steps`` CG steps from the current vectors;
+        ``tick(n)``: told of the users solved as they are."""
+        user_half(self.model, self.device, self._half, self.users, self.solver, scale, steps, tick)

@@ -101,20 +101,20 @@ class ShardALS:
         obj = sweep(self.tables, self.g.device, self._half, self.users, self.movies, self.u_reg)
         return self.g.total(obj) / max(self.nnz, 1)
 
-    def _half(self, Y_local, X, blocks: Blocks, scale: float = 1.0) -> float:
+    def _half(self, Y_local, X, blocks: Blocks, scale: float = 1.0, tick=None) -> float:
         G = self.g.sum_((Y_local.T @ Y_local).contiguous())
         G = (self.a0 * scale * G).contiguous()
         obj = 0.0
         for fetch, lo, hi, side in blocks.rounds:  # every rank takes part in every round (it serves the others)
             Y = fetch.fetch(Y_local)
             if side is not None:
-                obj += self.solver.solve(Y, X[lo:hi], G, side)
+                obj += self.solver.solve(Y, X[lo:hi], G, side, tick)
         return obj
 
-    def refit_users(self, scale: float, steps: int = USER_STEPS) -> None:
+    def refit_users(self, scale: float, steps: int = USER_STEPS, tick=None) -> None:
         """als.ALS.refit_users on ranks: this rank's users solved again against every movie (fetched as in a
-        sweep) with the unobserved weight a0 x ``scale``."""
-        user_half(self.tables, self.g.device, self._half, self.users, self.solver, scale, steps)
+        sweep) with the unobserved weight a0 x ``scale``; ``tick(n)``: told of this rank's users solved."""
+        user_half(self.tables, self.g.device, self._half, self.users, self.solver, scale, steps, tick)
 
 
 class Blocks:

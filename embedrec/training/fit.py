@@ -566,9 +566,11 @@ def recency_candidates(ds, train_cfg, total=int, level: int = logging.INFO) -> t
     return values
 
 
-def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: int, reuse: dict | None = None):
+def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: int, reuse: dict | None = None,
+                bar: str | None = None):
     """The epoch runner for this loss and optimiser: implicit ALS, the hogwild C kernel, or autograd batches
-    (which move ``model`` to train.device). ``reuse``: see :func:`fit`."""
+    (which move ``model`` to train.device). ``reuse``: see :func:`fit`; ``bar``: the fit's bar's name, beside which
+    an als epoch counts its rows solved (None: no bar)."""
     tr = ds.splits["train"]
     if loss == "als":
         from embedrec.training.als import ALS, confidence, count_weight
@@ -580,7 +582,8 @@ def make_runner(model: MatrixFactorization, loss: str, train_cfg, ds, threads: i
         if key not in reuse:
             reuse[key] = confidence(tr.user, tr.rating, tr.timestamp, ds.manifest.get("rating_scale"), train_cfg,
                                     summed=ds.manifest.get("repeats") == "sum")
-        runner = ALS(model, train_cfg, tr.user, tr.movie, threads, weights=reuse[key], csrs=reuse.get(("csr", *key)))
+        runner = ALS(model, train_cfg, tr.user, tr.movie, threads, weights=reuse[key], csrs=reuse.get(("csr", *key)),
+                     bar=bar)
         reuse[("csr", *key)] = runner.csrs  # the same weights: the same CSRs for the next candidate
         return runner
     if train_cfg.optimizer == "hogwild":
@@ -658,10 +661,15 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
     if not user_features:
         ds = with_vectors(ds)  # the valid rows a fit can score: its users' (valid, not train, changes)
     has_valid = len(ds.splits.get("valid", ())) > 0
+    label = _fit_label(run_dir, bool(ds.manifest.get("refit")))
     if numpy_als(loss_name, train_cfg, ds.n_users, ds.n_movies, dim):
+        from embedrec.bars import step
         from embedrec.training.als import Tables
 
-        model = Tables(ds.n_users, ds.n_movies, dim, model_cfg.init_std, train_cfg.seed, draw=init_state is None)
+        draw = init_state is None  # (a scale review: 13.6 s before a fit's first bar at 1M users, most of it this)
+        with step(f"{label}: drawing its starting tables" if progress and draw else None,
+                  Tables.draws(ds.n_users, ds.n_movies, dim), "number", scale=True) as tick:
+            model = Tables(ds.n_users, ds.n_movies, dim, model_cfg.init_std, train_cfg.seed, draw=draw, tick=tick)
     else:
         import torch
 
@@ -673,8 +681,8 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
         log.warning("%s: no early stopping, the last epoch is kept", no_valid_reason(given))
     unrated = np.bincount(tr.movie, minlength=ds.n_movies) == 0
     unrated = unrated if unrated.any() else None
-    state = loop.LoopState(model, make_runner(model, loss_name, train_cfg, ds, threads, reuse),
-                           train_cfg.epochs, t0)
+    state = loop.LoopState(model, make_runner(model, loss_name, train_cfg, ds, threads, reuse,
+                                              bar=label if progress else None), train_cfg.epochs, t0)
     on_valid = None
     if has_valid:
         reuse = {} if reuse is None else reuse
@@ -694,8 +702,7 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
         run_dir.mkdir(parents=True, exist_ok=True)  # after a resume's checks: a refused one creates nothing
         checkpoint = loop.Checkpoint(run_dir / CHECKPOINT, fp, fp_cfg, dataset_folder(ds.path))
     callbacks = fit_callbacks(score if has_valid else None, metric, patience, has_valid, floor, logs=run_dir,
-                              resume=resume, checkpoint=checkpoint,
-                              label=_fit_label(run_dir, bool(ds.manifest.get("refit"))), progress=progress)
+                              resume=resume, checkpoint=checkpoint, label=label, progress=progress)
     if on_epoch is not None:
         callbacks.append(loop.EachEpoch(on_epoch))
     with blas_threads(threads):

@@ -244,14 +244,15 @@ double svdpp_sgd(float *P, float *Q, float *Y, float *BU, float *BM, int dim,
  * and I_u = indices[indptr[u]:indptr[u+1]], with weights w_i = W[t] (1 when W is NULL) on the y_i y_i^T and
  * y_i terms. That is the exact minimiser over x_u of
  *     sum_{i in I_u} w_i (1 - x.y_i)^2 + a0 sum_{all i} (x.y_i)^2 + reg_u |x|^2.
- * Returns that objective summed over the rows, measured before each row's update.
+ * Returns `total` plus that objective summed over the rows, measured before each row's update, added to it row
+ * by row: rows solved in several calls, each given the last one's return, add up as in one call.
  * G is diagonal, passed as its dim entries: the caller solves in the eigenbasis of a0 Y^T Y (Y and X rotated
  * by its eigenvectors), where CG's iterates are the same up to the rotation and the d^2 product with G at
  * every step becomes d multiplications. */
 #define ROW_AHEAD 4   /* als_cg prefetches the rated row this many entries ahead, every cache line of it */
 
 double als_cg(const float *Y, float *X, const float *G, const int64_t *indptr, const int32_t *indices,
-              const float *W, const float *reg, int dim, int64_t start, int64_t end, int steps) {
+              const float *W, const float *reg, int dim, int64_t start, int64_t end, int steps, double total) {
     /* CG's vectors and scalars in double, its products over the rated rows in float32 (the time is there). In
      * float32 the recurrences lost orthogonality by step 5 or 6 where one direction dominates (popularity):
      * 6 steps landed 2e-4 to 7e-3 from the same 6 steps in float64 (now 5e-5 to 9e-4; more with heavy
@@ -269,7 +270,6 @@ double als_cg(const float *Y, float *X, const float *G, const int64_t *indptr, c
     }
     double *p = r + dim, *ap = r + 2 * dim, *xd = r + 3 * dim;
     float *sum = pf + dim;
-    double total = 0.0;
     for (int64_t u = start; u < end; u++) {
         float *x = X + u * (int64_t)dim;
         const int64_t lo = indptr[u], hi = indptr[u + 1];
