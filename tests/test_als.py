@@ -451,6 +451,40 @@ def test_an_epoch_counts_its_rows_solved_on_a_bar_under_the_fits(monkeypatch, ca
     assert bar_ends(drawn["train x: solving movies"]) == [("90", "90")]
 
 
+def test_the_trend_choice_takes_the_selections_own_re_solve_of_the_users(tmp_path, capsys):
+    """Where a refit follows, the users' re-solve at the chosen als_user_unobserved is kept from the choice
+    (select.choose_user_unobserved_on) and the trend's choice starts from it instead of solving it again: the same
+    tables to the bit as a fresh re-solve, and the same choice. With progress, the choice's bar counts the users
+    solved at each of the 4 weights."""
+    import copy
+
+    from embedrec.training.select import OneProcess, choose_trend, choose_user_unobserved_on, fit_selecting
+
+    from .conftest import bar_ends, bars_drawn
+
+    ds = _taste_dataset(6)
+    a0 = auto_unobserved(len(ds.splits["train"]), ds.n_users, ds.n_movies)
+    cfg = load_config(None, ["model.dim=8", "train.epochs=6", "train.threads=1", "train.als_reg=0.02",
+                             f"train.als_unobserved={a0!r}", "train.als_trend=auto"])
+    selected, chosen = fit_selecting(ds, cfg, tmp_path / "sel", refit=True, progress=True)
+    assert bar_ends(bars_drawn(capsys.readouterr().err)["re-solving users"]) == [("1200", "1200")]
+    scale = chosen.train.als_user_unobserved
+    assert scale != 1.0 and selected.users_resolved is not None and selected.users_resolved[0] == chosen.train
+    fresh = copy.copy(selected)
+    fresh.model = copy.deepcopy(selected.model)
+    choose_user_unobserved_on(OneProcess(ds, chosen.model, chosen.train, {}), fresh, apply=True, scales=(scale,))
+    for key, value in fresh.model.state_dict().items():
+        assert np.asarray(selected.users_resolved[2][key]).tobytes() == np.asarray(value).tobytes(), key
+    assert np.asarray(selected.model.state_dict()["user.weight"]).tobytes() != \
+        np.asarray(fresh.model.state_dict()["user.weight"]).tobytes()  # (the selected model is left as it was)
+    again = copy.copy(selected)
+    again.users_resolved = None  # solved again in choose_trend
+    kept = choose_trend(ds, chosen, selected, {}, resolved=False)
+    assert selected.users_resolved is None  # taken, and let go
+    assert kept.train == choose_trend(ds, chosen, again, {}, resolved=False).train
+    assert selected.best_value == again.best_value
+
+
 def _auto_a0(ds) -> str:
     """--set train.als_unobserved=<the number auto stands for on ``ds``>: a selection without auto's other
     weights (half and twice), for a test of the other candidates' path."""

@@ -294,7 +294,15 @@ def choose_user_unobserved(ds, model_cfg, train_cfg, best: FitResult, reuse: dic
 def choose_user_unobserved_on(on, best: FitResult, apply: bool, scales: tuple | None = None,
                               progress: bool = False) -> float:
     """:func:`choose_user_unobserved` where ``on`` (:class:`OneProcess`, or ``shard_als.OnRanks``: a collective
-    there) runs it: the one algorithm of both paths."""
+    there) runs it: the one algorithm of both paths.
+
+    The re-solve at the scale that is chosen is kept (a copy of its state, taken as it leads) and not solved
+    again: applied to ``best`` with ``apply``, else left on ``best`` for :func:`choose_trend_on`
+    (``best.users_resolved``: (the train config at that scale, the rows it was solved on, the state)), which
+    re-solved it on a copy (a scale review: about 5% of a train at 1M users)."""
+    import copy
+    import dataclasses
+
     from embedrec.bars import step
     from embedrec.training.als import USER_SCALES
 
@@ -308,8 +316,9 @@ def choose_user_unobserved_on(on, best: FitResult, apply: bool, scales: tuple | 
         log.info("re-solving the selected model's %s users with its movies fixed (the unobserved weight %s: "
                  "train.als_user_unobserved)%s", f"{n_users:,}", ", ".join(f"x{s:g}" for s in scales),
                  ", each scored on valid" if on.has_valid else "")
-    chosen = scales[0]
-    solves = (len(scales) if on.has_valid else 0) + (1 if apply else 0)
+    chosen, kept = scales[0], None  # kept: (scale, state) of the scale that leads so far, as pick_user_scale picks
+    high = higher_is_better(best.metric)
+    solves = len(scales) if on.has_valid else 1
     with step("re-solving users" if progress else None, solves * n_users, "user") as tick:
         if on.has_valid:
             on_valid = on.scorer(best.metric, on.dim)
@@ -319,12 +328,20 @@ def choose_user_unobserved_on(on, best: FitResult, apply: bool, scales: tuple | 
                     model.load_state_dict(best.model.state_dict())  # each from the selected model (left as it is)
                     runner.refit_users(scale, tick=tick)
                     scores[scale] = float(on_valid(on.factors(model, best.unrated)).get(best.metric, float("nan")))
+                    lead = kept is None or (scores[scale] > scores[kept[0]] if high else scores[scale] < scores[kept[0]])
+                    if lead:
+                        kept = (scale, copy.deepcopy(model.state_dict()))
             chosen = pick_user_scale(scores, best)
-        if apply:
+        if kept is None or kept[0] != chosen:  # (no valid split: the one scale, solved here)
             model.load_state_dict(best.model.state_dict())
             with on.blas(on.dim):
                 runner.refit_users(chosen, tick=tick)
-            best.model.load_state_dict(model.state_dict())
+            kept = (chosen, model.state_dict())
+    if apply:
+        best.model.load_state_dict(kept[1])
+    else:
+        best.users_resolved = (dataclasses.replace(on.train_cfg, als_user_unobserved=chosen),
+                               on.data.splits["train"], kept[1])
     return chosen
 
 
@@ -704,6 +721,8 @@ def choose_trend_on(on, cfg, selected, resolved: bool, progress: bool = False):
     from embedrec.training import trend
 
     tcfg = cfg.train
+    # the selection's re-solve of the users (choose_user_unobserved_on), taken here or let go (a model's tables)
+    resolve, selected.users_resolved = selected.users_resolved, None
     done = on.settled()
     if done is not None:
         return cfg.updated(done) if done else cfg
@@ -711,8 +730,11 @@ def choose_trend_on(on, cfg, selected, resolved: bool, progress: bool = False):
     if not resolved and tcfg.als_user_unobserved != "auto":  # the chosen scale's re-solve, on a copy
         model = copy.copy(selected)
         model.model = copy.deepcopy(selected.model)
-        choose_user_unobserved_on(on, model, apply=True, scales=(float(tcfg.als_user_unobserved),),
-                                  progress=progress)
+        if resolve is not None and resolve[0] == tcfg and resolve[1] is on.data.splits["train"]:
+            model.model.load_state_dict(resolve[2])  # the selection's own re-solve at this scale: the same numbers
+        else:
+            choose_user_unobserved_on(on, model, apply=True, scales=(float(tcfg.als_user_unobserved),),
+                                      progress=progress)
     f = on.factors(model.model, model.unrated)
     dim = f["movie_factors"].shape[1]
     on_valid = on.scorer(selected.metric, dim)  # users with a vector
