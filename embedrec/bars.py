@@ -1,7 +1,8 @@
 """The library's progress bars: tqdm on stderr, drawn only where the caller asks for them (a ``progress`` flag;
 the CLI's is cli.app.progress_enabled: a terminal with a width, no -q). Every bar of a count goes through
 :func:`counted`: evaluate.users_bar's users ranked, a publish's bytes written and hashed and movies indexed,
-update-users' users solved, train's blends and lists weighed. The library never prints: a long step without a
+update-users' users solved, train's blends and lists weighed, its tables drawn and rows solved, recommend --users'
+users answered. The library never prints: a long step without a
 count to show says what it does in a log line instead (the ``embedrec`` logger's INFO, which -q silences too).
 tqdm is imported only where a bar is drawn."""
 
@@ -15,8 +16,9 @@ from collections.abc import Callable, Iterable, Iterator
 @contextlib.contextmanager
 def counted(desc: str | None, total: int | None, unit: str, *, leave: bool = True,
             scale: bool = False, delay: float = 0.0) -> Iterator[Callable[[int], object] | None]:
-    """A bar named ``desc`` over ``total`` ``unit``s; yields its update (called with how many more are done), or
-    None where ``desc`` is None (the caller's progress off: no bar, nothing imported). ``total`` None: a count with
+    """A bar named ``desc`` over ``total`` ``unit``s; yields its update (called with how many more are done, and
+    optionally ``note``: a text shown after the rate, as '12,345 users answered' beside the bytes read), or None
+    where ``desc`` is None (the caller's progress off: no bar, nothing imported). ``total`` None: a count with
     no total known ahead, shown as 'DESC (UNIT): N [elapsed]' (``unit`` then plural). ``leave``: the bar stays once
     its step is over (False: cleared then, as the steps of a publish clear theirs, whose outcome the lines after
     them say, its count as it ended drawn first: :func:`last_frame`); ``scale``: counts shown as k, M, G (bytes);
@@ -29,8 +31,13 @@ def counted(desc: str | None, total: int | None, unit: str, *, leave: bool = Tru
     shape = "{desc} ({unit}): {n_fmt} [{elapsed}]" if total is None else None
     with tqdm(total=total, desc=desc, unit=unit, leave=leave, unit_scale=scale, bar_format=shape,
               delay=delay) as bar:
+        def tick(n: int = 1, note: str | None = None):
+            if note is not None:
+                bar.set_postfix_str(note, refresh=False)  # (drawn with the count, at most every 0.1 s)
+            return bar.update(n)
+
         try:
-            yield bar.update
+            yield tick
         finally:
             if not leave:
                 last_frame(bar)

@@ -317,3 +317,66 @@ def test_a_cleared_bar_draws_its_count_as_it_ended_before_it_clears(capsys, monk
     with counted("kept", 40, "user") as tick:
         tick(40)
     assert bar_ends(bars_drawn(capsys.readouterr().err)["kept"]) == [("40", "40")]
+
+
+def test_recommend_users_shows_a_bar_over_the_users_answered(als_runs, monkeypatch, tmp_path):
+    """recommend --users (a scale review: 100K ids answered for 35 s without a word): where bars are on, a bar
+    moved as each batch is answered, cleared at the end. From a regular file, over its bytes read (a total: the
+    fraction and the time left) with the users answered beside them; from a pipe (here CliRunner's stdin) or with
+    --strict, a count of the users answered. The rows are the same with it, without it and under -q."""
+    from embedrec.cli import recommend as command
+
+    ids = tmp_path / "ids.txt"
+    ids.write_text("user_id\n" + "".join(f"{u}\n" for u in range(1, 301)) + "# the end\n999999\n\n")
+    args = ("recommend", "--run", als_runs["run"], *als_runs["sets"], "--set", "recommend.batch_size=40", "-k", "3")
+    plain = invoke(*args, "--users", ids)
+    bars_on(monkeypatch, command)
+    monkeypatch.setattr(command, "USERS_BAR_DELAY_S", 0.0)
+    import tqdm
+
+    drawn_init = tqdm.tqdm.__init__  # tqdm draws every update (mininterval 0, miniters 1): a frame per batch
+    monkeypatch.setattr(tqdm.tqdm, "__init__", lambda self, *a, **k: drawn_init(self, *a, **{
+        **k, "mininterval": 0, "miniters": 1}))
+    shown = invoke(*args, "--users", ids)
+    piped = invoke(*args, "--users", "-", input=ids.read_bytes())
+    strict = invoke(*args, "--users", ids, "--strict")
+    quiet = invoke(*args, "--users", ids, "-q")
+    assert plain.exit_code == shown.exit_code == piped.exit_code == quiet.exit_code == 0, shown.stderr
+    assert strict.exit_code != 0 and "999999" in strict.stderr  # (an unknown id under --strict)
+    assert shown.stdout == plain.stdout == piped.stdout == quiet.stdout and len(plain.stdout.splitlines()) == 901
+    frames = bars_drawn(shown.stderr)[f"--users {ids}"]
+    (n, total), = bar_ends(frames)  # drawn once, up to every byte read before it cleared (1,118 B: '1.12k')
+    assert n == total == f"{ids.stat().st_size / 1000:.2f}k", frames
+    assert frames[-1].endswith("300 users answered]") and len(frames) >= 1 + 8, frames  # the first, one a batch
+    assert "40 users answered]" in frames[1] and "| 0.00/1.12k" in frames[0]
+    assert "--users <stdin> (users answered): 300 [" in piped.stderr
+    assert "--users" not in plain.stderr and "--users" not in quiet.stderr
+
+
+def test_recommend_users_draws_no_bar_among_its_rows_or_under_typed_ids(monkeypatch):
+    """No bar where the rows go to the terminal (they are the progress there, and a bar would cut into them), nor
+    where the ids are typed at one (one line, one answer), nor with bars off (-q, or stderr not a terminal)."""
+    import io
+
+    from embedrec.cli import recommend as command
+
+    class Out(io.StringIO):
+        def __init__(self, tty):
+            super().__init__()
+            self.tty = tty
+
+        def isatty(self):
+            return self.tty
+
+    class Lines:
+        def __init__(self, typed):
+            self.typed = typed
+
+        def from_terminal(self):
+            return self.typed
+
+    for on, out_tty, typed, want in ((True, False, False, True), (True, True, False, False),
+                                     (True, False, True, False), (False, False, False, False)):
+        monkeypatch.setattr(command, "progress_enabled", lambda on=on: on)
+        monkeypatch.setattr(sys, "stdout", Out(out_tty))
+        assert command.users_bar_shown(Lines(typed)) is want, (on, out_tty, typed)

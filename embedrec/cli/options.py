@@ -128,6 +128,30 @@ class _Lines:
     def ready(self) -> bool:
         return self._live.pending() if self._live is not None else True
 
+    def regular(self) -> tuple[int, int] | None:
+        """(the offset reading starts at, the size) where the input is a regular file (``--users FILE``, or stdin
+        redirected from one), so that the bytes read so far (:meth:`offset`) have a total; None for a pipe, a
+        terminal, a socket or a stream without a descriptor. Nothing is read."""
+        import stat
+
+        try:
+            fd = self.fh.fileno()
+            st = os.fstat(fd)
+            return (self.fh.tell(), st.st_size) if stat.S_ISREG(st.st_mode) else None
+        except (AttributeError, OSError, ValueError):
+            return None
+
+    def offset(self) -> int:
+        """Where reading has got to in a regular file's bytes (:meth:`regular`; a gzip file's compressed bytes)."""
+        return self.fh.tell()
+
+    def from_terminal(self) -> bool:
+        """Whether the lines are typed at a terminal."""
+        try:
+            return os.isatty(self.fh.fileno())
+        except (AttributeError, OSError, ValueError):
+            return False
+
     def __iter__(self):
         from embedrec.errors import DataError
 

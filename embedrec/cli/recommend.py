@@ -3,12 +3,13 @@ demographics, or both)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import TYPE_CHECKING
 
 import click
 
-from embedrec.cli.app import CONTEXT, common, main
+from embedrec.cli.app import CONTEXT, common, main, progress_enabled
 from embedrec.cli.options import (
     FMT,
     FROM_CONFIG,
@@ -112,7 +113,7 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
     """
     from embedrec.answers import Request
     from embedrec.api import open as open_model
-    from embedrec.output import batch_done, resolve_format, write_rows
+    from embedrec.output import resolve_format, write_rows
 
     for opt, value in (("--user", user), ("--movie", movie), ("--similar-users", similar_users), ("--liked", liked),
                        ("--rated", rated),
@@ -152,6 +153,7 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
     model = open_model(run_dir or cfg.run.dir, cfg)
     fmt = resolve_format(fmt)
     liked_items, rated_items = parse_liked(liked) if liked else None, parse_rated(rated, model.engine.rated_example) if rated else None
+    bar = UsersBar(users_file if users_file is not None and users_bar_shown(users_file) else None, strict)
     try:
         answer = model.answer(Request(
             user=user, users=users_file, movie=movie, similar_users=similar_users, liked=liked_items,
@@ -162,7 +164,7 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
             genres=genres, year_min=year_min, year_max=year_max, batch_size=cfg.recommend.batch_size,
             exclude=tuple(parse_movie_list(exclude, "--exclude")) if exclude else (),
             candidates=tuple(parse_movie_list(candidates, "--candidates")) if candidates else None,
-            on_batch=batch_done, name=getattr(users_file, "name", "<input>"),
+            on_batch=bar.batch_done, name=getattr(users_file, "name", "<input>"),
             explain=None if explain is None else cfg.recommend.explain if explain == FROM_CONFIG else explain,
             prior=prior))
     except (UsageError, NotFoundError) as e:  # a title with a comma, split into two items: say so
@@ -175,8 +177,9 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
             raise
         raise hinted from None
     if answer.stream is not None:  # streamed in batches: rows as they come, through the fast writers
-        model.write_stream(answer.stream, sys.stdout, fmt, header=not no_header,
-                           fallback_column=answer.fallback_column, because_column=explain is not None)
+        with bar.shown(answer):
+            model.write_stream(answer.stream, sys.stdout, fmt, header=not no_header,
+                               fallback_column=answer.fallback_column, because_column=explain is not None)
         given = answer.skipped  # ids, not a header or comments (a review: a header alone failed)
         if not answer.answered and given:  # a review: a cron job fed the wrong ids got a header and exit 0
             raise NotFoundError(f"{getattr(users_file, 'name', '<input>')}: no user answered: none of its {given:,} "
@@ -187,3 +190,59 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
                    header=not no_header)
     answer.log_notes()
 
+
+
+# a --users bar is drawn once the answers have run this long: a short run, or lines typed one by one, draw none
+USERS_BAR_DELAY_S = 2.0
+
+
+def users_bar_shown(lines) -> bool:
+    """Whether ``recommend --users`` shows its bar: bars on (a terminal, no -q), the answers not on that terminal
+    themselves (stdout elsewhere: the rows are the progress there, and a bar among them would cut into them) and
+    the ids not typed at a terminal (a scale review: 100K ids from a file answered for 35 s without a word)."""
+    return progress_enabled() and not sys.stdout.isatty() and not lines.from_terminal()
+
+
+class UsersBar:
+    """The bar of ``recommend --users``, moved as each batch is answered (``batch_done``, after the batch's rows
+    were written and stdout flushed): over the bytes read of a regular file (its size known: a fraction and the
+    time left), the users answered beside them; over the users answered alone otherwise (a pipe: nothing is read
+    ahead to count it; --strict, which reads every id before the first answer). ``lines``: the --users input
+    (cli.options._Lines), None for no bar."""
+
+    def __init__(self, lines, strict: bool = False):
+        self.lines, self.tick, self.answer = lines, None, None
+        self.span = lines.regular() if lines is not None and not strict else None
+        self.told = 0
+
+    @contextlib.contextmanager
+    def shown(self, answer):
+        from embedrec.bars import step
+
+        desc = None if self.lines is None else f"--users {self.lines.name}"
+        if self.span is None:
+            bar = step(desc, None, "users answered", delay=USERS_BAR_DELAY_S)
+        else:
+            bar = step(desc, max(self.span[1] - self.span[0], 0), "B", scale=True, delay=USERS_BAR_DELAY_S)
+        with bar as self.tick:
+            self.answer = answer
+            yield
+            self.moved()  # (the end: what the last batch left unread, blank lines or comments, read too)
+        self.tick = None
+
+    def batch_done(self) -> None:
+        from embedrec.output import batch_done
+
+        batch_done()
+        self.moved()
+
+    def moved(self) -> None:
+        if self.tick is None:
+            return
+        if self.span is None:
+            now = self.answer.answered
+            self.tick(now - self.told)
+        else:
+            now = self.lines.offset() - self.span[0]
+            self.tick(now - self.told, note=f"{self.answer.answered:,} users answered")
+        self.told = now
