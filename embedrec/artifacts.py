@@ -219,8 +219,11 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig, progress: bool =
     f = {"movie_factors": run.array("movie_factors"), "movie_bias": run.array("movie_bias"),
          "user_factors": run.array("user_factors")}
 
+    hashed: dict = {}
+
     def write(tmp: Path) -> None:
-        carry_over(run, tmp, "the index cannot be rebuilt over a damaged run", rebuilt=(".faiss",), progress=progress)
+        hashed.update(carry_over(run, tmp, "the index cannot be rebuilt over a damaged run", rebuilt=(".faiss",),
+                                 progress=progress))
         from embedrec.serve.index import build_indexes
 
         meta = build_indexes(tmp, f, index_cfg, run.manifest["embeddings_sha256"],
@@ -228,7 +231,7 @@ def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig, progress: bool =
                              progress=progress)
         write_json(tmp / MANIFEST, {**run.manifest, "index": meta})
 
-    publish(run_dir, write, "embedrec index rebuild", progress)
+    publish(run_dir, write, "embedrec index rebuild", progress, hashed, links=True)
     return load_run(run_dir).manifest["index"]
 
 
@@ -249,15 +252,17 @@ def check_listed(run: Run, why: str, rebuilt: tuple[str, ...] = ()) -> None:
 
 
 def carry_over(run: Run, tmp: Path, why: str, written: Collection[str] = (), rebuilt: tuple[str, ...] = (),
-               left_out: Collection[str] = (), progress: bool = False) -> None:
+               left_out: Collection[str] = (), progress: bool = False, link: bool = True) -> dict[str, tuple]:
     """Fill the new model folder ``tmp`` with every file of ``run``'s model folder that the new one keeps as it is:
     all but the manifest (the writer writes its own), the files it writes anew (``written``: names; ``rebuilt``:
     suffixes, the FAISS files of an index rebuild) and those it leaves out (``left_out``: names), each checked
-    against the sealed manifest as it is copied (:func:`carry_file`), after a listed file that is missing is refused
-    (:func:`check_listed`; ``why``: what cannot be done then), then the arrays checked as the readers check them
-    (verify.check_run_arrays). The one loop of ``index rebuild`` and
-    ``update-users``, the writers that build a model folder from the one served. ``progress``: a bar over the
-    bytes copied."""
+    against the sealed manifest as it is linked or copied (:func:`carry_file`), after a listed file that is missing
+    is refused (:func:`check_listed`; ``why``: what cannot be done then), then the arrays checked as the readers
+    check them (verify.check_run_arrays). The one loop of ``index rebuild`` and ``update-users``, the writers that
+    build a model folder from the one served. Returns {name: (entry, stat key)} of the files hard-linked and hashed,
+    which the new manifest records without hashing them again (``run_publish.publish``'s ``hashed``). ``link``:
+    False copies every file (the trained model an update is built on keeps its own bytes: a file damaged in place
+    in one folder is damaged in every folder linked to it). ``progress``: a bar over the bytes carried."""
     from embedrec.bars import step
     from embedrec.verify import check_run_arrays
 
@@ -265,9 +270,12 @@ def carry_over(run: Run, tmp: Path, why: str, written: Collection[str] = (), reb
     skip = {MANIFEST, *written, *left_out}
     carried = [p for p in sorted(run.path.iterdir()) if p.name not in skip and not (rebuilt and p.name.endswith(rebuilt))]
     sizes = [p.stat().st_size if p.is_file() else 0 for p in carried] if progress else []
+    linked = {}
     with step("carrying the model over" if progress else None, sum(sizes), "B", scale=True) as tick:
         for i, p in enumerate(carried):
-            carry_file(run, p, tmp / p.name)
+            got = carry_file(run, p, tmp / p.name, link)
+            if got is not None:
+                linked[p.name] = got
             if tick is not None:
                 tick(sizes[i])
     # the arrays as the readers and verify check them, all rows: a run re-sealed after an edit is not sealed again.
@@ -276,12 +284,19 @@ def carry_over(run: Run, tmp: Path, why: str, written: Collection[str] = (), reb
     check_run_arrays(run, lambda name: run.held[name] if name in run.held else
                      run.array(name, mmap=True, optional=True),
                      tables=lambda kind: run.parquet(f"{kind}s", [f"{kind}_id"], optional=True), catalogue=True)
+    return linked
 
 
-def carry_file(run: Run, p: Path, dest: Path) -> None:
-    """Copy one file of ``run`` into a new artifacts folder, checked against the run's sealed manifest first (a
-    damaged FAISS index file with the advice to rebuild it, as verify gives: run_fixes.files_fix)."""
+def carry_file(run: Run, p: Path, dest: Path, link: bool = True) -> tuple[dict, list[int] | None] | None:
+    """Carry one file of ``run`` into a new artifacts folder, checked against the run's sealed manifest (a damaged
+    FAISS index file with the advice to rebuild it, as verify gives: run_fixes.files_fix): a hard link, hashed in full
+    (``Run.link_verified``; returns its entry and stat key), where ``link`` and the file system makes one; else a
+    copy, checked as it is made (``Run.copy_verified``; returns None)."""
     if run.manifest.get("checksums") and not run.checksum(p.name):
         raise ArtifactError(f"run artifact '{p}' is not listed in its manifest (added or renamed since the run was "
                             f"written); move it out of '{run.path}', or {run_fix(run.path)}")
-    run.copy_verified(p, dest, fix=files_fix(run.path, [p.name], run.manifest.get("index")))
+    fix = files_fix(run.path, [p.name], run.manifest.get("index"))
+    got = run.link_verified(p, dest, fix=fix) if link else None
+    if got is None:
+        run.copy_verified(p, dest, fix=fix)
+    return got

@@ -1,11 +1,11 @@
-"""A run opened: the model a run folder's ``current`` names, resolved once and held (``load_run``, which says what
-is wrong with a folder that is no run, or a run with no model yet, and what to do), its manifest checked
-(``_opened``), as a ``Run`` whose every read is checked against that manifest (``Run.array``, ``Run.parquet``,
-``Run.catalogue``, ``Run.read_verified``, ``Run.copy_verified``). The run directory is owned by this module and
+"""A run opened: the model a run folder's ``current`` names, resolved once and held (``load_run``, which says what is
+wrong with a folder that is no run, or a run with no model yet, and what to do), its manifest checked (``_opened``),
+as a ``Run`` whose every read is checked against that manifest (``Run.array``, ``Run.parquet``, ``Run.catalogue``,
+``Run.read_verified``, ``Run.copy_verified``, ``Run.link_verified``). The run directory is owned by this module and
 its siblings, each importing only those before it: run_layout.py (the layout and its names), run_updates.py
-(update-users' records in the manifest), run_checks.py (what a folder is; ``check_run_folder``), run_fixes.py (a
-damaged run's advice), run_publish.py (``run_lock``, ``publish``), run.py, then run_inputs.py (the dataset and
-config a run was trained on and with). The files of a new model folder are written by artifacts.py.
+(update-users' records in the manifest), run_checks.py (what a folder is; ``check_run_folder``), run_fixes.py (a damaged
+run's advice), run_publish.py (``run_lock``, ``publish``), run.py, then run_inputs.py (the dataset and config a run
+was trained on and with). The files of a new model folder are written by artifacts.py.
 
 A reader resolves ``current`` once and reads everything from that one folder, so a ``recommend`` running while
 ``train`` rewrites the run sees the old artifacts or the new ones, never a mix; it holds a shared lock on that
@@ -134,6 +134,18 @@ class Run:
         from embedrec.fsutil.integrity import copy_checked
 
         copy_checked(p, dest, entry, what, fix)
+
+    def link_verified(self, p: Path, dest: Path, entry: dict | None = None, what: str = "run artifact",
+                      fix: str | None = None) -> tuple[dict, list[int] | None] | None:
+        """Hard-link one run file to ``dest`` (a new model folder's), the link checked against the manifest by a
+        full hash (``integrity.link_checked``): the new folder shares the file instead of a copy of its bytes.
+        Returns the checked entry and the stat it was hashed under, for the new manifest; None where no link was made
+        (another file system, one without hard links, a file with no recorded checksum, ...): copy it
+        (:meth:`copy_verified`), which says what is wrong with it."""
+        from embedrec.fsutil.integrity import link_checked
+
+        entry = entry or self.checksum(p.name)
+        return link_checked(p, dest, entry, what, fix or run_fix(self.path)) if entry else None
 
     def check_here(self, name: str) -> None:
         """ArtifactError where this model's folder is gone (a model kept past it: a pickled copy holds no lock on

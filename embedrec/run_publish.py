@@ -46,9 +46,11 @@ def run_lock(run_dir: str | Path, command: str = "embedrec train"):
         yield
 
 
-def _record_checksums(folder: Path, progress: bool = False) -> dict:
+def _record_checksums(folder: Path, progress: bool = False, hashed: dict | None = None) -> dict:
     """Add every file's SHA-256 and size to the folder's manifest (the FAISS files also under index.files);
-    returns the manifest written. ``progress``: a bar over the bytes hashed."""
+    returns the manifest written. ``hashed``: {name: (entry, stat key)} of files the writer hashed itself (hard-linked
+    from the model served: artifacts.carry_over): recorded as hashed while their stat key and size hold (else hashed
+    again, and refused where they no longer match). ``progress``: a bar over the bytes hashed."""
     from embedrec.bars import step
 
     manifest = read_json(folder / MANIFEST, "run manifest")
@@ -58,8 +60,15 @@ def _record_checksums(folder: Path, progress: bool = False) -> dict:
     with step("checksums" if progress else None, sum(sizes), "B", scale=True) as tick:
         for p, size in zip(files, sizes):
             large = size > _fs.VERIFY_ON_OPEN_MAX  # opened without reading it whole: record the stat
-            before = stat_key(p) if large else None  # that spares a rehash, if it held still while hashed
-            sums[p.name] = file_entry(p)
+            entry, hashed_at = (hashed or {}).get(p.name, (None, None))
+            before = stat_key(p) if large or entry else None  # that spares a rehash, if it held still while hashed
+            if entry is not None and hashed_at is not None and before == hashed_at and size == entry["bytes"]:
+                sums[p.name] = dict(entry)  # hashed by the writer, untouched since
+            else:
+                sums[p.name] = file_entry(p)
+                if entry is not None and sums[p.name] != entry:
+                    raise ArtifactError(f"run artifact '{p}' changed after it was written or carried over and "
+                                        "checked; nothing was published: run the command again")
             if large and stat_key(p) == before:
                 sums[p.name]["stat"] = before
             if tick is not None:
@@ -74,19 +83,23 @@ def _record_checksums(folder: Path, progress: bool = False) -> dict:
     return manifest
 
 
-def publish(run_dir: str | Path, write, command: str = "embedrec train", progress: bool = False) -> Path:
+def publish(run_dir: str | Path, write, command: str = "embedrec train", progress: bool = False,
+            hashed: dict | None = None, links: bool = False) -> Path:
     """Call ``write(tmp_folder)`` to fill a new artifacts folder, then make it ``current`` atomically (files
     and folders fsynced first); older folders are pruned, keeping the newest KEEP, the one ``current`` named
     before, the trained model an updated one is built on (:func:`trained_folder`: a red team's second update
     pruned it, and the first record's ``before`` named a deleted folder) and any a reader holds. ``progress``: a
-    bar over the bytes the manifest's checksums hash (the writer's own steps are its own)."""
+    bar over the bytes the manifest's checksums hash (the writer's own steps are its own). ``hashed``: a dict the
+    writer fills with the files it hashed itself (:func:`_record_checksums`). ``links``: the writer hard-links files
+    of the model served (artifacts.carry_over), so the folders this publish prunes are pruned first
+    (:func:`_prune_first`)."""
     run_dir = Path(run_dir)
     refuse_copied_current(run_dir)
     kept: set[str] = set()
 
     def fill(tmp: Path) -> None:
         write(tmp)
-        base = trained_folder(_record_checksums(tmp, progress))
+        base = trained_folder(_record_checksums(tmp, progress, hashed))
         if base:
             kept.add(base)
 
@@ -96,6 +109,8 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train", progres
             if before:
                 kept.add(before)
             added = _added_users_held(run_dir)  # (read before the prune, which may remove the last of them)
+            if links:
+                _prune_first(run_dir, before)
             out = publish_generation(run_dir, ARTIFACTS, fill, KEEP, kept)
             _warn_added_pruned(run_dir, added, out)
             if before.startswith(ARTIFACTS):  # a review: a notebook's save() replaced the CLI's run without a word
@@ -112,6 +127,24 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train", progres
             if io_error(e, run_dir, "choose another run.dir") is not None:
                 raise io_error(e, run_dir, "choose another run.dir") from None
             raise
+
+
+def _prune_first(run_dir: Path, before: str) -> None:
+    """Prune, before a writer links files of the model served into a new folder, the folders its publish would
+    prune after (the newest KEEP - 1 kept, with the one served and the trained model it is built on): removing a
+    link moves the ctime of the file every other folder shares, so a prune after the new folder recorded its stat
+    keys would leave them stale, and every reader of a large file would hash it again on open. Said by the prune
+    after the publish, which runs as before (a folder kept for a reason is warned of there)."""
+    from embedrec.fsutil.generations import prune_generations
+
+    keep = {before} if before else set()
+    try:
+        base = trained_folder(read_json(run_dir / before / MANIFEST, "run manifest")) if before else None
+    except (ArtifactError, OSError):
+        base = None
+    if base:
+        keep.add(base)
+    prune_generations(run_dir, ARTIFACTS, keep, KEEP - 1, warn=False)
 
 
 def _added_users_held(run_dir: Path) -> dict[str, tuple[int, np.ndarray | None, list[str]]]:

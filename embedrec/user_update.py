@@ -128,8 +128,10 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
                     f"every user named in {_shown(source)} is left out (above)")
             log.warning("nothing to update: %s; %s still serves %s", held, run_dir, run.path.name)
             return {**record, "model_folder": None}
-        folder = publish(run_dir, lambda tmp: _write(tmp, run, engine, plan, record, before, given_before, progress),
-                         COMMAND, progress)
+        hashed: dict = {}  # the files _write hashed itself: those it links from the model served
+        folder = publish(run_dir, lambda tmp: hashed.update(_write(tmp, run, engine, plan, record, before,
+                                                                   given_before, progress)),
+                         COMMAND, progress, hashed, links=_links(run))
     others = [f"{n:,} {what}" for n, what in (
         (plan.pairs_added - plan.pairs_solved - plan.kept_as_seen,
          "more seen but not in their solve (below data.min_rating, or of movies without training ratings)"),
@@ -857,12 +859,12 @@ def appended_seen(ptr: np.ndarray, idx: np.ndarray, weights: np.ndarray, movies:
 
 
 def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, before: np.ndarray | None,
-           given_before: np.ndarray | None, progress: bool = False) -> None:
+           given_before: np.ndarray | None, progress: bool = False) -> dict:
     """The new model folder: the changed arrays written (and the users' ids where the update adds users), every
-    other listed file carried over checked, the manifest with the arrays' new hashes, n_users and the ``updates``
-    record (run_publish.publish seals it). ``given_before``: the earlier updates' pairs as their files gave them
-    (:func:`_given_before`), which this update's follow. ``progress``: bars over the files carried over and the
-    arrays written."""
+    other listed file carried over checked (hard-linked where it can be), the manifest with the arrays' new hashes,
+    n_users and the ``updates`` record (run_publish.publish seals it). ``given_before``: the earlier updates' pairs as
+    their files gave them (:func:`_given_before`), which this update's follow. ``progress``: bars over the files
+    carried over and the arrays written. Returns what artifacts.carry_over linked (publish's ``hashed``)."""
     from embedrec.artifacts import carry_over, save_arrays
     from embedrec.fsutil.files import write_json
     from embedrec.run_layout import (
@@ -906,12 +908,24 @@ def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, b
         written |= _write_user_ids(tmp, run, [a.id for a in added], n_users)
     # state_dict.pt (an als run trained on a GPU, torch's engine) holds the users' trained vectors, which no
     # reader serves from (export --to torch builds its module from the arrays): left out, not kept stale
-    carry_over(run, tmp, "its users cannot be updated", written=written, left_out=(STATE_DICT,), progress=progress)
+    carried = carry_over(run, tmp, "its users cannot be updated", written=written, left_out=(STATE_DICT,),
+                         progress=progress, link=_links(run))
     files = {**(run.manifest.get("files") or {}), **save_arrays(tmp, arrays, "writing the update" if progress else None)}
     history = run.manifest.get(UPDATES)
     manifest = {k: v for k, v in run.manifest.items() if k not in ("checksums", "model_folder")}
     write_json(tmp / MANIFEST, {**manifest, "files": files, "n_users": n_users + len(added),
                                 UPDATES: [*(history if isinstance(history, list) else []), record]})
+    return carried
+
+
+def _links(run: Run) -> bool:
+    """Whether an update hard-links the files it carries from ``run``'s model folder: where that model is an update
+    itself. The trained model an update is built on keeps its own bytes (the first update copies them), the way back
+    run_updates.updates_fix names for a damaged updated model: a file damaged in place is damaged in every folder
+    linked to it."""
+    from embedrec.run_updates import updates_of
+
+    return bool(updates_of(run.manifest))
 
 
 def given_pairs(plan: Plan) -> np.ndarray:

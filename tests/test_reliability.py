@@ -1368,6 +1368,44 @@ def test_index_rebuild_checks_large_files_in_full(base, tmp_path, monkeypatch):
     assert sorted(run.glob("artifacts-*")) == [current(run)] and not list(run.glob(".artifacts-*"))
 
 
+def test_index_rebuild_links_the_files_it_leaves_as_they_are(base, tmp_path, monkeypatch):
+    """A scale review: index rebuild rewrote and hashed every file of the model to write two index files (712 MB at
+    1M users). It now hard-links the others, each hashed once as it is linked. The folders its publish prunes go
+    first: removing a link moves the ctime of the file every folder shares, which would leave the new manifest's
+    stats stale, and every open hashing the large files again. Without hard links, it copies."""
+    import errno
+
+    import embedrec as er
+    import embedrec.fsutil.integrity as fsutil
+    from embedrec.artifacts import rebuild_index
+    from embedrec.config import Config
+
+    run = copy_run(base[1], tmp_path / "links")
+    monkeypatch.setattr("embedrec.fsutil.integrity.VERIFY_ON_OPEN_MAX", 0)  # every file counts as large
+    for _ in range(3):  # the third publish prunes a folder sharing every file but the indexes with the new one
+        before = current(run)
+        rebuild_index(run, Config().index)
+        for p in current(run).iterdir():
+            if p.name != "manifest.json":
+                assert os.path.samefile(p, before / p.name) != p.name.endswith(".faiss"), p.name
+    assert len(list(run.glob("artifacts-*"))) == 2 and invoke("verify", run).exit_code == 0
+    hashed = []
+    real = fsutil.sha256_file
+    monkeypatch.setattr(fsutil, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+    m = er.open(run)
+    assert len(list(m.recommend([m.user_ids[0]], k=3).to_rows())) == 3 and hashed == []  # the stats still true
+
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    before = current(run)
+    with monkeypatch.context() as mp:
+        mp.setattr(os, "link", no_links)
+        rebuild_index(run, Config().index)
+    assert not any(os.path.samefile(p, before / p.name) for p in current(run).iterdir())
+    assert invoke("verify", run).exit_code == 0
+
+
 def test_a_large_file_is_hashed_once_as_it_is_copied(base, tmp_path, monkeypatch):
     """copy_verified checked a large file where it lay (a full hash unless untouched) and then hashed the copy:
     two reads. Now the bytes are hashed as they are copied; a copy that does not match is removed."""

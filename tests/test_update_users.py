@@ -177,6 +177,61 @@ def test_carry_over_is_the_one_loop_of_both_writers(runs, tmp_path):
         carry_over(run, tmp_path / "new3", "the index cannot be rebuilt")
 
 
+def test_an_update_built_on_an_update_links_what_it_carries(runs, tmp_path, monkeypatch):
+    """A scale review: every update-users rewrote and hashed every file of the model, the movie factors, indexes and
+    tables it leaves as they are too (597 MB written, 712 MB hashed at 1M users). An update built on an update now
+    hard-links them (one inode, hashed once as it is linked, its checksum carried into the new manifest); the first
+    update copies them from the trained model, which keeps its own bytes to be served again after damage (a file
+    damaged in place is damaged in every folder linked to it); without hard links they are copied; a damaged one
+    is refused before anything is published."""
+    import errno
+
+    import embedrec.fsutil.integrity as fsutil
+
+    run = copy_run(runs["taste"], tmp_path / "run")
+    with er.open(run) as m:
+        picks = fresh_movies(m, 2, 4)
+    files = [write_ratings(tmp_path / f"u{i}.csv", [(2, picks[i], 1)]) for i in range(4)]
+    carried = ("movie_factors.npy", "movies.json", "movies.parquet", "movies_ip.faiss", "config.yaml")
+    written = ("user_factors.npy", "seen_indices.npy", "solve_weights.npy")
+
+    def shared(a: Path, b: Path) -> set[str]:
+        return {p.name for p in a.iterdir() if (b / p.name).exists() and os.path.samefile(p, b / p.name)}
+
+    trained = Path(os.path.realpath(run / "current"))
+    er.update_users(run, files[0])
+    first = Path(os.path.realpath(run / "current"))
+    assert shared(trained, first) == set()  # the trained model keeps its own bytes
+    hashed = []
+    real = fsutil.sha256_file
+    monkeypatch.setattr(fsutil, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+    er.update_users(run, files[1])
+    second = Path(os.path.realpath(run / "current"))
+    assert set(carried) <= shared(first, second) and not set(written) & shared(first, second)
+    assert all(hashed.count(n) == 1 for n in carried), hashed  # as linked, not again for the manifest
+    old, new = (json.loads((f / "manifest.json").read_text())["checksums"] for f in (first, second))
+    assert all({k: new[n][k] for k in ("sha256", "bytes")} == {k: old[n][k] for k in ("sha256", "bytes")}
+               for n in carried)
+    assert invoke("verify", run).exit_code == 0 and shared(trained, second) == set()
+
+    def no_links(*args, **kwargs):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    with monkeypatch.context() as mp:  # a file system without hard links (or another one): copied, as before
+        mp.setattr(os, "link", no_links)
+        er.update_users(run, files[2])
+    third = Path(os.path.realpath(run / "current"))
+    assert shared(second, third) == set() and invoke("verify", run).exit_code == 0
+
+    damaged = third / "movies_cos.faiss"  # read by no open of this run: only the link's hash tells
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0x40
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(er.ArtifactError, match=r"run artifact '.*movies_cos\.faiss' does not match its checksum"):
+        er.update_users(run, files[3])
+    assert Path(os.path.realpath(run / "current")) == third and not list(run.glob(".artifacts-*"))
+
+
 def test_an_update_is_the_als_solve_by_hand(runs, tmp_path):
     """The known answer: the updated vector of each named user is p = A^-1 Q_S^T w of the run's user solve, written
     out here from its recorded numbers -- A = a0 s Q^T Q + Q_S^T W Q_S + reg (n + a0 N)^nu I over the weights the

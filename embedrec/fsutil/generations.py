@@ -85,14 +85,14 @@ def publish_generation(root: Path, prefix: str, write, keep: int, also_keep: Col
 VERSION = r"[0-9]{8}T[0-9]{6}-[0-9]{9}"  # what new_version() gives
 
 
-def prune_generations(root: Path, prefix: str, keep_names: set[str], keep: int) -> None:
+def prune_generations(root: Path, prefix: str, keep_names: set[str], keep: int, warn: bool = True) -> None:
     """Remove older ``<prefix>-<version>`` folders, keeping the newest ``keep``, ``keep_names``, the one
     ``current`` names and any a live reader holds (FolderHold); and every ``.<prefix>-<version>.tmp`` folder
     and swap_link's new link of a writer that is gone (``LINK_TMP``, pointing where swap_link points one:
     :func:`_stale_link`; called under the writer lock, so those are a killed writer's leftovers). Only names exactly as
     publish_generation makes them, real folders, not links: a user's ``gen-...-backup`` copy beside them stays;
     and only folders holding what their manifest lists, or nothing: any other is kept, with a warning of why
-    (:func:`not_ours`)."""
+    (:func:`not_ours`; ``warn``: False where a later prune says it)."""
     root = Path(root)
     name = re.compile(re.escape(prefix) + "-" + VERSION)
     tmp = re.compile(r"\." + re.escape(prefix) + "-" + VERSION + r"\.tmp")
@@ -116,7 +116,8 @@ def prune_generations(root: Path, prefix: str, keep_names: set[str], keep: int) 
         if p.name not in keep_names:
             why = not_ours(p)
             if why:  # a red team: a user's notes put in a generation went with it, without a word
-                logging.getLogger("embedrec").warning("kept the old folder '%s': %s", p, why)
+                if warn:
+                    logging.getLogger("embedrec").warning("kept the old folder '%s': %s", p, why)
                 continue
             remove_unless_held(p)
     for p in entries:

@@ -174,6 +174,35 @@ def copy_checked(path: Path, dest: Path, entry: dict, what: str, fix: str) -> No
         raise
 
 
+def link_checked(path: Path, dest: Path, entry: dict, what: str, fix: str) -> tuple[dict, list[int] | None] | None:
+    """Hard-link a listed file to ``dest`` (a new model folder's: published files are never written again, so two
+    folders may share one) and check it against its manifest ``entry`` by a full hash of the link, so what the new
+    folder seals is what was hashed (the old folder's stat key cannot vouch for it: a link moves the file's ctime).
+    Returns (its entry, {sha256, bytes}; the :func:`stat_key` it was hashed under, None where it moved meanwhile), or
+    None where no link was made: not a regular file, another file system, one without hard links, the link limit,
+    a read error (copy it instead: :func:`copy_checked` says what is wrong). A link that does not match is removed
+    and an ArtifactError names ``path``."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        os.link(path, dest, follow_symlinks=False)
+    except OSError:  # EXDEV, EPERM, EMLINK, ENOTSUP ...: the copy's way
+        return None
+    try:
+        before = os.stat(dest)
+        _check_size(before.st_size, entry, path, what, fix)
+        digest = sha256_file(dest)
+        _check_digest(digest, entry, path, what, fix)
+        key = _key(before) if _key(os.stat(dest)) == _key(before) else None
+    except BaseException as e:  # no link to a damaged file is left, nor one half checked
+        with contextlib.suppress(OSError):
+            os.unlink(dest)
+        if isinstance(e, OSError):
+            return None
+        raise
+    return {"sha256": digest, "bytes": before.st_size}, key
+
+
 def read_checked(path: Path, entry: dict | None, what: str, fix: str, max_bytes: int) -> bytes | None:
     """A listed file's bytes checked against its manifest entry (None: not recorded, read unchecked); above
     ``max_bytes`` it is checked where it lies (:func:`check_file`) and None is returned: read it from its path.
