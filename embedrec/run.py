@@ -160,10 +160,13 @@ class Run:
                                 f"train replaced it, or it was removed); open the run again: {again}, or train "
                                 "it again if the run is gone too")
 
-    def array(self, name: str, mmap: bool = False, optional: bool = False) -> np.ndarray | None:
+    def array(self, name: str, mmap: bool = False, optional: bool = False, mapped: bool = False) -> np.ndarray | None:
         """``name``.npy, checked against the manifest. ``optional``: a file a run may not have (a model without
         biases, a feature without its bias): None when it is absent and its manifest does not list it; a listed
-        file that is gone is an ArtifactError, as for any other."""
+        file that is gone is an ArtifactError, as for any other. ``mmap``: memory-mapped unchecked (a file its
+        caller has checked already). ``mapped``: checked as ever, and, above integrity.VERIFY_ON_OPEN_MAX (checked
+        where it lies: ``integrity.check_file``), memory-mapped read-only instead of read whole, so a reader of a
+        few rows (serving's user table) reads those rows alone."""
         if name in self.held and not mmap:
             return self.held[name]
         p = self.path / f"{name}.npy"
@@ -176,7 +179,7 @@ class Run:
         try:
             data = None if mmap else self.read_verified(p)
             if data is None:
-                return np.load(p, allow_pickle=False, mmap_mode="r" if mmap else None)
+                return np.load(p, allow_pickle=False, mmap_mode="r" if mmap or mapped else None)
             return np.load(io.BytesIO(data), allow_pickle=False)
         except (ValueError, OSError, EOFError) as e:
             if isinstance(e, OSError) and (denied := read_denied(e, p, "run artifact")) is not None:
