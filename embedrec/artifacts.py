@@ -123,9 +123,12 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
     return manifest
 
 
-def save_arrays(folder: Path, arrays: dict[str, np.ndarray | None], bar: str | None = None) -> dict[str, str]:
+def save_arrays(folder: Path, arrays: dict[str, np.ndarray | None], bar: str | None = None,
+                hashed: dict | None = None) -> dict[str, str]:
     """Each array as ``folder/<name>.npy`` (None: none written); returns {file name: :func:`sha256_array` of it}, what
-    a manifest's ``files`` records. ``bar``: a bar of that name over the bytes written and hashed."""
+    a manifest's ``files`` records. ``bar``: a bar of that name over the bytes written and hashed. ``hashed``: given,
+    each file is hashed as it is written (:func:`save_hashed`) and its entry and stat go there, for the manifest's
+    checksums (run_publish.publish's ``hashed``: the file is not read back to be hashed again)."""
     from embedrec.bars import step
 
     checksums = {}
@@ -133,11 +136,93 @@ def save_arrays(folder: Path, arrays: dict[str, np.ndarray | None], bar: str | N
         for name, a in arrays.items():
             if a is None:
                 continue
-            np.save(folder / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
-            checksums[f"{name}.npy"] = sha256_array(a)
+            path = folder / f"{name}.npy"
+            if hashed is None:
+                np.save(path, np.ascontiguousarray(a), allow_pickle=False)
+                checksums[path.name] = sha256_array(a)
+            else:
+                checksums[path.name], hashed[path.name] = save_hashed(
+                    path, a if isinstance(a, PatchedRows) else np.ascontiguousarray(a))
             if tick is not None:
                 tick(a.nbytes)
     return checksums
+
+
+class PatchedRows:
+    """A table written as ``base`` (a .npy table, memory-mapped) with the rows ``rows`` ({row: vector}) replaced and
+    ``tail`` (rows, or None) after it, made a block at a time as :func:`save_hashed` writes it: never whole in memory
+    (a scale review: update-users copied its 512 MB user table to change 3,000 rows)."""
+
+    BLOCK = 1 << 25  # bytes a block, about
+
+    def __init__(self, base: np.ndarray, rows: dict, tail: np.ndarray | None = None):
+        self.base, self.rows, self.tail = base, rows, tail
+        self.shape = (base.shape[0] + (0 if tail is None else tail.shape[0]), *base.shape[1:])
+        self.dtype = base.dtype
+        self.nbytes = int(np.prod(self.shape)) * self.dtype.itemsize
+
+    def blocks(self):
+        """The table's rows in order, as C-contiguous blocks."""
+        n = self.base.shape[0]
+        step = max(1, self.BLOCK // max(1, self.nbytes // max(1, self.shape[0])))
+        rows = np.array(sorted(self.rows), np.int64)
+        for lo in range(0, n, step):
+            block = np.array(self.base[lo:lo + step])
+            for r in rows[np.searchsorted(rows, lo):np.searchsorted(rows, lo + step)].tolist():
+                block[r - lo] = self.rows[r]
+            yield block
+        if self.tail is not None and len(self.tail):
+            yield np.ascontiguousarray(self.tail, self.dtype)
+
+
+class _Hashed:
+    """The file :func:`save_hashed` has numpy write an array through (not a real file, so numpy writes it in chunks,
+    each through here): every byte into the file's SHA-256, those after the first write (the header) into the
+    array's."""
+
+    def __init__(self, fh):
+        self.fh, self.file, self.data, self.header = fh, hashlib.sha256(), hashlib.sha256(), None
+
+    def write(self, b) -> int:
+        self.fh.write(b)
+        self.file.update(b)
+        if self.header is None:
+            self.header = len(b)
+        else:
+            self.data.update(b)
+        return len(b)
+
+
+def save_hashed(path: Path, a: np.ndarray | PatchedRows) -> tuple[str, tuple[dict, list[int]]]:
+    """``a`` (C-contiguous, or :class:`PatchedRows` made as it is written) written as the .npy file ``path`` (np.save's
+    bytes), hashed as it is written: (its :func:`sha256_array`, (the file's manifest entry {sha256, bytes}, its stat
+    key)). One pass over the bytes, where np.save, sha256_array and the manifest's hash of the file read them three
+    times (a scale review: update-users wrote a 512 MB user table, then hashed it twice)."""
+    from numpy.lib import format as npy
+
+    from embedrec.fsutil.integrity import stat_key
+
+    with open(path, "wb") as fh:
+        out = _Hashed(fh)
+        if isinstance(a, PatchedRows):
+            header = {"descr": npy.dtype_to_descr(a.dtype), "fortran_order": False, "shape": a.shape}
+            try:
+                npy.write_array_header_1_0(out, header)
+            except ValueError:  # (a header too long for format 1.0, as np.save falls back)
+                out.header = None
+                fh.seek(0)
+                fh.truncate()
+                out.file = hashlib.sha256()
+                npy.write_array_header_2_0(out, header)
+            for block in a.blocks():
+                out.write(block.tobytes())
+        else:
+            npy.write_array(out, a, allow_pickle=False)
+    size = os.path.getsize(path)
+    if out.header != size - a.nbytes and isinstance(a, PatchedRows):
+        raise ArtifactError(f"'{path}' was written short ({size:,} bytes for {a.nbytes:,} of rows)")
+    array = out.data.hexdigest() if out.header == size - a.nbytes else sha256_array(a)  # (numpy wrote otherwise)
+    return array, ({"sha256": out.file.hexdigest(), "bytes": size}, stat_key(path))
 
 
 def inputs_fingerprint(manifest: dict) -> str:
@@ -217,7 +302,7 @@ def rebuild_index(run_dir: str | Path, index_cfg: IndexConfig, progress: bool = 
 def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig, progress: bool = False) -> dict:
     run = load_run(run_dir)
     f = {"movie_factors": run.array("movie_factors"), "movie_bias": run.array("movie_bias"),
-         "user_factors": run.array("user_factors")}
+         "user_factors": run.array("user_factors", mapped=True)}  # (the recall check reads a sample of its rows)
 
     hashed: dict = {}
 

@@ -49,8 +49,9 @@ def run_lock(run_dir: str | Path, command: str = "embedrec train"):
 def _record_checksums(folder: Path, progress: bool = False, hashed: dict | None = None) -> dict:
     """Add every file's SHA-256 and size to the folder's manifest (the FAISS files also under index.files);
     returns the manifest written. ``hashed``: {name: (entry, stat key)} of files the writer hashed itself (hard-linked
-    from the model served: artifacts.carry_over): recorded as hashed while their stat key and size hold (else hashed
-    again, and refused where they no longer match). ``progress``: a bar over the bytes hashed."""
+    from the model served: artifacts.carry_over; written: artifacts.save_hashed): recorded as hashed while their
+    stat key and size hold (else hashed again, and refused where they no longer match). ``progress``: a bar over
+    the bytes hashed."""
     from embedrec.bars import step
 
     manifest = read_json(folder / MANIFEST, "run manifest")

@@ -128,7 +128,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
                     f"every user named in {_shown(source)} is left out (above)")
             log.warning("nothing to update: %s; %s still serves %s", held, run_dir, run.path.name)
             return {**record, "model_folder": None}
-        hashed: dict = {}  # the files _write hashed itself: those it links from the model served
+        hashed: dict = {}  # the files _write hashed itself: those it links, the arrays it writes
         folder = publish(run_dir, lambda tmp: hashed.update(_write(tmp, run, engine, plan, record, before,
                                                                    given_before, progress)),
                          COMMAND, progress, hashed, links=_links(run))
@@ -864,8 +864,9 @@ def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, b
     other listed file carried over checked (hard-linked where it can be), the manifest with the arrays' new hashes,
     n_users and the ``updates`` record (run_publish.publish seals it). ``given_before``: the earlier updates' pairs as
     their files gave them (:func:`_given_before`), which this update's follow. ``progress``: bars over the files
-    carried over and the arrays written. Returns what artifacts.carry_over linked (publish's ``hashed``)."""
-    from embedrec.artifacts import carry_over, save_arrays
+    carried over and the arrays written. Returns the files it hashed itself, those artifacts.carry_over linked and
+    the arrays hashed as they were written (publish's ``hashed``)."""
+    from embedrec.artifacts import PatchedRows, carry_over, save_arrays
     from embedrec.fsutil.files import write_json
     from embedrec.run_layout import (
         SOLVE_WEIGHTS,
@@ -878,15 +879,16 @@ def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, b
 
     weights, scale = engine.solve_arrays()
     n_users = int(engine.P.shape[0])
-    P = np.array(run.array("user_factors"))  # a copy: the users not re-solved keep their bytes
-    for row, p in plan.vectors.items():
-        P[row] = p
+    # the users not re-solved keep their bytes: the table written a block at a time from the one served (as the
+    # engine opened it: checked, and memory-mapped where large), its re-solved rows replaced and the added users'
+    # after it (never a copy of it in memory)
+    P = engine.P
     ptr, idx, w = merged_seen(run.array("seen_indptr"), run.array("seen_indices"), np.asarray(weights), plan.users,
                               plan.new_movies, plan.new_weights)
     added = plan.added
     if added:
-        P = np.concatenate([P, np.stack([a.vector for a in added]).astype(P.dtype)])
         ptr, idx, w = appended_seen(ptr, idx, w, [a.movies for a in added], [a.weights for a in added])
+    P = PatchedRows(P, plan.vectors, np.stack([a.vector for a in added]).astype(P.dtype) if added else None)
     arrays = {"user_factors": P, "seen_indptr": ptr, "seen_indices": idx, SOLVE_WEIGHTS: w}
     if scale is not None:
         scale = np.array(scale)
@@ -908,14 +910,15 @@ def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, b
         written |= _write_user_ids(tmp, run, [a.id for a in added], n_users)
     # state_dict.pt (an als run trained on a GPU, torch's engine) holds the users' trained vectors, which no
     # reader serves from (export --to torch builds its module from the arrays): left out, not kept stale
-    carried = carry_over(run, tmp, "its users cannot be updated", written=written, left_out=(STATE_DICT,),
-                         progress=progress, link=_links(run))
-    files = {**(run.manifest.get("files") or {}), **save_arrays(tmp, arrays, "writing the update" if progress else None)}
+    hashed = carry_over(run, tmp, "its users cannot be updated", written=written, left_out=(STATE_DICT,),
+                        progress=progress, link=_links(run))
+    files = {**(run.manifest.get("files") or {}),
+             **save_arrays(tmp, arrays, "writing the update" if progress else None, hashed)}
     history = run.manifest.get(UPDATES)
     manifest = {k: v for k, v in run.manifest.items() if k not in ("checksums", "model_folder")}
     write_json(tmp / MANIFEST, {**manifest, "files": files, "n_users": n_users + len(added),
                                 UPDATES: [*(history if isinstance(history, list) else []), record]})
-    return carried
+    return hashed
 
 
 def _links(run: Run) -> bool:

@@ -232,6 +232,58 @@ def test_an_update_built_on_an_update_links_what_it_carries(runs, tmp_path, monk
     assert Path(os.path.realpath(run / "current")) == third and not list(run.glob(".artifacts-*"))
 
 
+def test_an_update_hashes_the_arrays_it_writes_as_it_writes_them(runs, tmp_path, monkeypatch):
+    """A scale review: update-users copied its 512 MB user table to change a few rows, and hashed it twice after
+    writing it (the array for the manifest's files, then the file read back for its checksums). The table is now
+    written a block at a time from the one served, its re-solved rows replaced and the added users' after it, and
+    each array is hashed as it is written (np.save's bytes), never read back; the manifest's checksums are the
+    files' (verify). A file the writer hashed that changed before the manifest records it is hashed again and
+    refused."""
+    import embedrec.fsutil.integrity as fsutil
+    from embedrec.artifacts import PatchedRows, save_hashed
+    from embedrec.errors import ArtifactError
+    from embedrec.run_publish import _record_checksums, sha256_array
+
+    run = copy_run(runs["taste"], tmp_path / "run")
+    with er.open(run) as m:
+        picks = fresh_movies(m, 2, 1)
+        row = int(m.engine.users.rows([2])[0][0])
+    old = np.load(run / "current" / "user_factors.npy")
+    hashed = []
+    real = fsutil.sha256_file
+    monkeypatch.setattr(fsutil, "sha256_file", lambda p: hashed.append(Path(p).name) or real(p))
+    monkeypatch.setattr(PatchedRows, "BLOCK", 1000)  # the user table written in blocks of a few rows
+    er.update_users(run, write_ratings(tmp_path / "u.csv", [(2, picks[0], 1), (999_999, picks[0], 1)]))
+    written = ("user_factors.npy", "seen_indptr.npy", "seen_indices.npy", "solve_weights.npy", "update_pairs.npy")
+    assert not set(written) & set(hashed), hashed
+    new = np.load(run / "current" / "user_factors.npy")
+    others = np.arange(len(old)) != row
+    assert new.shape == (len(old) + 1, old.shape[1]) and np.array_equal(new[:-1][others], old[others])
+    assert not np.array_equal(new[row], old[row]) and new[-1].any()
+    assert invoke("verify", run).exit_code == 0
+
+    table = np.arange(40, dtype=np.float32).reshape(10, 4)  # by hand: blocks of 2 rows, rows 0, 3 and 9 replaced
+    np.save(tmp_path / "base.npy", table)
+    monkeypatch.setattr(PatchedRows, "BLOCK", 32)
+    patched = PatchedRows(np.load(tmp_path / "base.npy", mmap_mode="r"), {0: [-1] * 4, 3: [-2] * 4, 9: [-3] * 4},
+                          np.full((2, 4), 7.0))
+    assert len(list(patched.blocks())) == 6
+    got = save_hashed(tmp_path / "patched.npy", patched)
+    want = table.copy()
+    want[[0, 3, 9]] = [[-1] * 4, [-2] * 4, [-3] * 4]
+    want = np.concatenate([want, np.full((2, 4), 7.0, np.float32)])
+    np.save(tmp_path / "want.npy", want)
+    assert (tmp_path / "patched.npy").read_bytes() == (tmp_path / "want.npy").read_bytes()
+    assert got[0] == sha256_array(want) and got[1][0] == fsutil.file_entry(tmp_path / "want.npy")
+
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f" / "manifest.json").write_text("{}")
+    np.save(tmp_path / "f" / "a.npy", np.arange(3))
+    entry = {"sha256": "0" * 64, "bytes": (tmp_path / "f" / "a.npy").stat().st_size}
+    with pytest.raises(ArtifactError, match=r"'.*a\.npy' changed after it was written or carried over"):
+        _record_checksums(tmp_path / "f", hashed={"a.npy": (entry, [0, 0, 0])})
+
+
 def test_an_update_is_the_als_solve_by_hand(runs, tmp_path):
     """The known answer: the updated vector of each named user is p = A^-1 Q_S^T w of the run's user solve, written
     out here from its recorded numbers -- A = a0 s Q^T Q + Q_S^T W Q_S + reg (n + a0 N)^nu I over the weights the
