@@ -191,3 +191,59 @@ def test_the_id_patterns_carry_no_flags_of_their_own():
     assert text.str.match(PADDED_ID).tolist() == [True] + [False] * 7
     assert text.str.match(OTHER_ID).tolist() == [False, False, True, True, True, False, False, False]
     assert [plain_integer_id(t) for t in text] == [False, True, False, False, False, False, True, False]
+
+
+# ------------------------------------------------------------------------------------------ a wide header
+
+WIDE = 50_000  # columns beside the user, movie and rating: pandas' frame of them all took 4 s here, 9.3 GB at 120,000
+
+
+def _frame_widths(monkeypatch) -> list[int]:
+    """The widths of every frame pandas.read_csv builds while the test runs, and how many columns each sample reads."""
+    import pandas as pd
+
+    widths = []
+    real = pd.read_csv
+
+    def read_csv(*args, **kw):
+        out = real(*args, **kw)
+        widths.append(getattr(out, "shape", (0, 0))[1])
+        return out
+
+    monkeypatch.setattr(pd, "read_csv", read_csv)
+    return widths
+
+
+def test_a_wide_header_reads_only_the_columns_read_and_samples_a_few(tmp_path, monkeypatch):
+    from embedrec.data import columns
+
+    names = [f"c{i}" for i in range(WIDE)]
+    names[WIDE - 10] = "watched_at"  # a time column's name, far along: looked at first, and named
+    rows = [f"{u},{m},{r}" + "," * (WIDE - 9) + f"2020-01-0{d}" + "," * 9
+            for u, m, r, d in [(1, 1, 4, 1), (1, 2, 3, 2), (2, 1, 5, 3)]]
+    p = tmp_path / "wide.csv"
+    p.write_text("user_id,movie_id,rating," + ",".join(names) + "\n" + "\n".join(rows) + "\n")
+    widths = _frame_widths(monkeypatch)
+    looked = []
+    real_kind = columns.times_kind
+    monkeypatch.setattr(columns, "times_kind", lambda values: looked.append(values.name) or real_kind(values))
+    raw = read_generic(str(p), Config().data)
+    assert raw.ratings["rating"].tolist() == [4, 3, 5]
+    assert any("column 'watched_at' holds dates" in str(n) for n in raw.notes), raw.notes
+    assert max(widths) <= columns.SAMPLED_COLUMNS_MAX, max(widths)  # no frame of every column
+    assert "watched_at" in looked and len(looked) <= columns.SAMPLED_COLUMNS_MAX
+
+
+@pytest.mark.parametrize("header", [True, False])
+def test_a_line_of_more_columns_than_any_table_has_is_refused_in_one_line(tmp_path, header):
+    from embedrec.data.sniff import COLUMNS_MAX
+
+    p = tmp_path / "wide.csv"
+    p.write_text("user_id,movie_id,rating" + "," * COLUMNS_MAX + "\n" + "1,2,3" + "," * COLUMNS_MAX + "\n")
+    cfg = Config().updated({"data.header": header})
+    with pytest.raises(DataError) as e:
+        read_generic(str(p), cfg.data)
+    assert str(e.value) == (f"{p}:1: the {'header line names' if header else 'first line holds'} "
+                            f"{COLUMNS_MAX + 3:,} columns, more than the {COLUMNS_MAX:,} a ratings table is read "
+                            "with; write the file again with the columns ingest reads (user, movie, rating and "
+                            "time, and title and genres where it has them)")

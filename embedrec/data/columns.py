@@ -51,10 +51,11 @@ def _match_columns(found, wanted: dict) -> tuple[dict, list[str]]:
     from embedrec.config import ColumnsConfig
 
     names = [str(c) for c in found]
+    plain = {c: _plain(c) for c in names}  # (once a name: a header of 120,000 names, a red team)
     out, taken = {}, []
 
     def matching(spellings: set[str]) -> list[str]:
-        return [c for c in names if _plain(c) in spellings and c not in wanted and c not in out
+        return [c for c in names if plain[c] in spellings and c not in wanted and c not in out
                 and c.isprintable()]  # a newline or NUL inside a name is damage to report, not a spelling
 
     for col, role in wanted.items():
@@ -118,8 +119,10 @@ def _guess_ids(found, wanted: dict, cfg: DataConfig, label: str) -> list[str]:
     if not missing:
         return []
 
+    meta = {_plain(m) for m in META}
+
     def free() -> list[str]:
-        return [c for c in names if c not in wanted and c.isprintable() and _plain(c) not in {_plain(m) for m in META}]
+        return [c for c in names if c not in wanted and c.isprintable() and _plain(c) not in meta]
 
     def stem(c: str) -> str:
         return re.sub(r"id$", "", _plain(c))
@@ -371,6 +374,7 @@ def _text_ids(sample, cols: list[str]) -> str:
     offered) holds an id that is no integer in its first rows (``sample(cols)``), which data.id_type=int would
     refuse once the columns are named (a first-hour review: a shop's CSV took a try for its columns, then another
     for its ids); '' where none does, or they cannot be read."""
+    cols = cols[:SAMPLED_COLUMNS_MAX]  # (the first ones: a header of 120,000 columns, a red team)
     try:
         frame = sample(cols) if cols and sample is not None else None
     except Exception:  # noqa: BLE001 - an aid: the file's own reading says what is wrong with it
@@ -432,7 +436,13 @@ def times_kind(values: pd.Series) -> str | None:
 
 def _times_columns(sample, cols: list[str]) -> list[tuple[str, str]]:
     """Of ``cols`` (the columns read as nothing), each whose first rows, ``sample(cols)``, are dates or Unix times
-    (:func:`times_kind`), with which; none where they cannot be read."""
+    (:func:`times_kind`), with which; none where they cannot be read. Only SAMPLED_COLUMNS_MAX of them are looked
+    at, those named as times first (_TIME_NAME), then the others in the file's order (a red team: each of a header's
+    120,000 other columns was read and looked at, 9.3 GB and more than 300 s)."""
+    named = [c for c in cols if _TIME_NAME.search(str(c).lower())]
+    few = set(named[:SAMPLED_COLUMNS_MAX])
+    few.update([c for c in cols if c not in few][:SAMPLED_COLUMNS_MAX - len(few)])
+    cols = [c for c in cols if c in few]  # (in the file's order: the first is named)
     try:
         frame = sample(cols) if cols else None
     except Exception:  # noqa: BLE001 - a note's aid: the file's own reading says what is wrong with it
@@ -451,6 +461,7 @@ _TIME_NAME = re.compile(r"time|date|stamp|epoch|when|created|updated|(?:^|[_\W])
 
 META = ("title", "genres")  # a ratings file's columns read as its movies' titles and genres, without data.movies
 SAMPLE_ROWS = 1000  # the rows a missing rating's message looks at to tell columns of numbers from text
+SAMPLED_COLUMNS_MAX = 100  # the columns of a table that a message or a note reads a sample of, to say what they hold
 
 
 def _sample_columns(src, sep: str, encoding: str, cols: list[str]) -> pd.DataFrame | None:
@@ -465,12 +476,13 @@ def _sample_columns(src, sep: str, encoding: str, cols: list[str]) -> pd.DataFra
 
 
 def _column_kinds(sample, cols: list[str]) -> tuple[list[str], dict[str, list[str]]]:
-    """Of ``cols``, (the columns of numbers, {a column of text of at most 20 values: its values, most frequent
-    first}) in the rows ``sample(cols)`` gives; every column as one of numbers where it gives none. A column of
-    dates (:func:`times_kind`) is neither (a review of session 50: a few days' ISO dates were offered as event
-    types to weigh)."""
+    """Of ``cols`` (its first SAMPLED_COLUMNS_MAX), (the columns of numbers, {a column of text of at most 20
+    values: its values, most frequent first}) in the rows ``sample(cols)`` gives; every column as one of numbers
+    where it gives none. A column of dates (:func:`times_kind`) is neither (a review of session 50: a few days' ISO
+    dates were offered as event types to weigh)."""
     import collections
 
+    cols = cols[:SAMPLED_COLUMNS_MAX]  # (the first ones: a header of 120,000 columns, a red team)
     try:
         frame = sample(cols) if cols else None
     except Exception:  # noqa: BLE001 - an error path's aid (a Parquet file's columns named by numbers): every one
@@ -597,11 +609,14 @@ def _movie_columns(found, wanted: dict, cfg: DataConfig, label: str) -> list[str
     said not to be read. Returns the notes."""
     names = [str(c) for c in found]
     if cfg.movies:
-        col = next((c for c in names if c not in wanted and _plain(c) == _plain(cfg.columns.title)), None)
+        title = _plain(cfg.columns.title)
+        col = next((c for c in names if c not in wanted and _plain(c) == title), None)
         return [f"{label}: its column '{col}' is not read: the movies file (data.movies) gives the titles"] if col \
             else []
+    plain = {c: _plain(c) for c in names}
     for role in META:
-        hits = [c for c in names if c not in wanted and _plain(c) == _plain(getattr(cfg.columns, role))]
+        spelt = _plain(getattr(cfg.columns, role))
+        hits = [c for c in names if c not in wanted and plain[c] == spelt]
         if len(hits) == 1:
             wanted[hits[0]] = role
     return []

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from embedrec.data.ids import is_number_text
-from embedrec.data.parsing import _refuse_repeated_names
+from embedrec.data.parsing import _refuse_repeated_names, header_names
 from embedrec.data.parsing import plain_name as _plain
 from embedrec.data.textfiles import (
     HEAD,
@@ -68,13 +68,14 @@ def _sniff_separator(src, encoding: str) -> str:
 def _header(src, sep: str, encoding: str, label: str) -> list[str]:
     try:
         buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
-        names = list(pd.read_csv(buf, sep=sep, nrows=0, encoding=encoding).columns)
+        names = header_names(buf, sep=sep, encoding=encoding)  # (no frame of its columns: a wide header's cost)
     except pd.errors.EmptyDataError:
         raise DataError(f"{label}: the file is empty; point data.source at a ratings file with rows") from None
     except UnicodeDecodeError as e:
         raise _decode_error(label, e, encoding) from None
     except (pd.errors.ParserError, ValueError) as e:  # a header that pandas cannot tokenize (a lone '"')
         raise _parser_error(label, e, 1, src, sep, encoding) from None
+    refuse_wide(len(names), f"{label}:1", "the header line names")
     if len(names) > 1 and all(is_number_text(n) for n in names):  # pandas renames a repeated '1' to '1.1'
         line = _head(src, 4096).decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[:1] or [""]
         raise DataError(f"{label}:1: the first line ({shorten(line[0], 60)}) is data, not a header "
@@ -89,6 +90,20 @@ def _header(src, sep: str, encoding: str, label: str) -> list[str]:
                         f"mark would; set «--set data.encoding=utf-16-{'be' if be else 'le'}» if it is one, or "
                         "remove them")
     return names
+
+
+COLUMNS_MAX = 200_000  # the columns a ratings table may have: each costs its name's checks, whatever is read
+
+
+def refuse_wide(n: int, where: str, what: str) -> None:
+    """A table of more than COLUMNS_MAX columns (``n``, which ``what`` at ``where`` names: 'the header line
+    names') refused: ingest reads
+    a few of them, but looks at each name (a red team's header of 120,000 columns took 4 s once only the columns
+    read were read; one of a million, which a header line within its 1 MiB can name, would take half a minute)."""
+    if n > COLUMNS_MAX:
+        raise DataError(f"{where}: {what} {n:,} columns, more than the {COLUMNS_MAX:,} a ratings table is read "
+                        "with; write the file again with the columns ingest reads (user, movie, rating and time, and "
+                        "title and genres where it has them)")
 
 
 def _ratings_third(src, sep: str, encoding: str, decimal: str = ".", rows: int = 1000) -> bool:
@@ -112,19 +127,20 @@ def _headerless_fields(src, sep: str, encoding: str, label: str, names: list[str
     """With data.header=false the columns are read by position: the first line must not have more fields, nor be
     a header line (its fields column names: a red team's 'user,item' became user 'user' and movie 'item' under
     data.id_type=auto; with integer ids it was 'not an integer; for text ids set data.id_type=auto')."""
-    try:
-        buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
-        first = pd.read_csv(buf, sep=sep, nrows=1, header=None, encoding=encoding, dtype=str,
-                            keep_default_na=False, engine="c" if len(sep) == 1 else "python")
+    def buf():
+        return io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
+
+    kw = dict(sep=sep, header=None, encoding=encoding, engine="c" if len(sep) == 1 else "python")
+    try:  # the fields counted first, without a frame of them (a red team: 120,000 fields a line, 6.5 s and 345 MB)
+        n = len(header_names(buf(), **kw))
+        first = pd.read_csv(buf(), nrows=1, dtype=str, keep_default_na=False, **kw) if n <= len(names) else None
     except (pd.errors.EmptyDataError, pd.errors.ParserError, ValueError):
         return None  # the main reader says what is wrong with the file
-    n = len(first.columns)
+    if first is None:  # fewer: the reader's own message says which columns to drop from the config
+        refuse_wide(n, f"{label}:1", "the first line holds")
+        raise _more_fields(label, n, names)
     if n == 1 and len(first) and NETFLIX_BLOCK.fullmatch(str(first.iloc[0, 0])):
         raise netflix_prize(f"{label}:1", f"'{shorten(str(first.iloc[0, 0]).strip(), 60)}' heads a block of ratings")
-    if n > len(names):  # fewer: the reader's own message says which columns to drop from the config
-        raise DataError(f"{label}:1: {n} columns per line, but without a header the config reads {len(names)} "
-                        f"({', '.join(names)} in that order) and would shift them; give the file a header line "
-                        "naming its columns, or remove the others (such as the index column pandas' to_csv writes)")
     fields = [str(v).strip().lstrip("\ufeff") for v in (first.iloc[0].tolist() if len(first) else [])]
     known = {_plain(c) for c in names} | HEADER_WORDS
     named = [f for f in fields if f and _plain(f) in known]
@@ -134,6 +150,12 @@ def _headerless_fields(src, sep: str, encoding: str, label: str, names: list[str
                         "one (user " + repr(fields[0]) + (f", movie {fields[1]!r}" if n > 1 else "") + "); leave "
                         "data.header at true (the default) to read it as the header, or remove that line")
     return n
+
+
+def _more_fields(label: str, n: int, names: list[str]) -> DataError:
+    return DataError(f"{label}:1: {n} columns per line, but without a header the config reads {len(names)} "
+                     f"({', '.join(names)} in that order) and would shift them; give the file a header line "
+                     "naming its columns, or remove the others (such as the index column pandas' to_csv writes)")
 
 
 # what a header line's fields are called (plain_name: 'userId' is 'userid'), beside the config's data.columns

@@ -549,7 +549,7 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
                 **{c: said_rating for c, v in numeric.items() if wanted.get(c) == "rating"}}
     try:
         return read_numeric_table(src, sep=sep, names=None if cfg.header else list(wanted),
-                                  usecols=None if cfg.header else list(wanted),
+                                  usecols=list(wanted),  # (a header's other columns are not read)
                                   numeric=numeric, header=cfg.header, encoding=cfg.encoding, label=label,
                                   extra_dtype=extra, decimal=cfg.decimal, checked=True, missing=cfg.missing,
                                   unparsed=unparsed, partial=early is not None, tick=tick)
