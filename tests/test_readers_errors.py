@@ -234,6 +234,21 @@ def test_a_wide_header_reads_only_the_columns_read_and_samples_a_few(tmp_path, m
     assert "watched_at" in looked and len(looked) <= columns.SAMPLED_COLUMNS_MAX
 
 
+def test_a_wide_parquet_file_reads_only_the_columns_read(tmp_path, monkeypatch):
+    import pandas as pd
+
+    df = pd.DataFrame({"user_id": [1, 1, 2], "movie_id": [1, 2, 1], "rating": [4.0, 3.0, 5.0]})
+    extra = pd.DataFrame(0, index=df.index, columns=[f"c{i}" for i in range(2_000)], dtype="int8")
+    p = tmp_path / "wide.parquet"
+    pd.concat([df, extra], axis=1).to_parquet(p)
+    asked = []
+    real = pd.read_parquet
+    monkeypatch.setattr(pd, "read_parquet", lambda *a, **kw: asked.append(kw.get("columns")) or real(*a, **kw))
+    raw = read_generic(str(p), Config().data)
+    assert raw.ratings["rating"].tolist() == [4, 3, 5]
+    assert asked == [["user_id", "movie_id", "rating"]]
+
+
 @pytest.mark.parametrize("header", [True, False])
 def test_a_line_of_more_columns_than_any_table_has_is_refused_in_one_line(tmp_path, header):
     from embedrec.data.sniff import COLUMNS_MAX

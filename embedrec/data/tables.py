@@ -44,7 +44,7 @@ from embedrec.data.columns import (
     left_out,
     weights_mapping,
 )
-from embedrec.data.parquet import _check_parquet_types, _parquet_refusal
+from embedrec.data.parquet import _check_parquet_types, _parquet_refusal, parquet_columns, parquet_head
 from embedrec.data.parsing import (
     DROP_MISSING,
     LINE_SCAN_MAX,
@@ -179,26 +179,35 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
         # stdin (and a compressed file) is read whole first: a pipe cannot seek to the footer
         src = io.BytesIO(whole) if whole is not None else io.BytesIO(decompressed(source, label)) if packed \
             else source
-        try:
-            with open(src, "rb") if isinstance(src, (str, Path)) else contextlib.nullcontext(src) as fh:
-                df = pd.read_parquet(fh)  # Python's open: pyarrow's refuses a path that is not UTF-8
-        except FileNotFoundError:
-            raise DataError(f"{label}: file not found; check data.source") from None
-        except PermissionError as e:  # pyarrow's names no file
-            raise read_denied(e, label) from None
-        except Exception as e:
-            raise DataError(f"{label}: {_parquet_refusal(src, e)}") from None
-        if len(df) == 0:
-            raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
-        wanted, matched = _match_columns(df.columns, _or_default(df.columns, wanted, or_default))
-        meta_notes = _movie_columns(df.columns, wanted, cfg, label)
-        guessed = _guess_ids(df.columns, wanted, cfg, label) if guess else []
-        no_times = _optional_timestamp(df.columns, wanted, cfg, lambda cols: df[cols].head(SAMPLE_ROWS))
-        counted = _optional_rating(df.columns, wanted, cfg)
-        notes = guessed + _require_columns(df.columns, wanted, label, no_times, matched, counted,
-                                           lambda cols: df[cols].head(SAMPLE_ROWS), unrated,
-                                           id_type=cfg.id_type)
-        notes += meta_notes
+        import pyarrow.parquet as pq
+
+        with contextlib.ExitStack() as stack:
+            fh = src
+            try:  # Python's open: pyarrow's refuses a path that is not UTF-8
+                fh = stack.enter_context(open(src, "rb")) if isinstance(src, (str, Path)) else src
+                pf = pq.ParquetFile(fh)  # its schema and row count: the columns read are read alone, below
+            except FileNotFoundError:
+                raise DataError(f"{label}: file not found; check data.source") from None
+            except PermissionError as e:  # pyarrow's names no file
+                raise read_denied(e, label) from None
+            except Exception as e:
+                raise DataError(f"{label}: {_parquet_refusal(fh, e)}") from None
+            found = parquet_columns(pf, label)
+            if pf.metadata.num_rows == 0:
+                raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
+            wanted, matched = _match_columns(found, _or_default(found, wanted, or_default))
+            meta_notes = _movie_columns(found, wanted, cfg, label)
+            guessed = _guess_ids(found, wanted, cfg, label) if guess else []
+            no_times = _optional_timestamp(found, wanted, cfg, functools.partial(parquet_head, pf))
+            counted = _optional_rating(found, wanted, cfg)
+            notes = guessed + _require_columns(found, wanted, label, no_times, matched, counted,
+                                               functools.partial(parquet_head, pf), unrated, id_type=cfg.id_type)
+            notes += meta_notes
+            del pf  # (its footer, parsed once more by pandas: a file of 120,000 columns has one of 53 MB)
+            try:
+                df = pd.read_parquet(fh, columns=list(wanted))
+            except Exception as e:
+                raise DataError(f"{label}: {_parquet_refusal(fh, e)}") from None
         df = _blank_as_missing(df[list(wanted)].rename(columns=wanted))
         if cfg.missing == "drop":
             df, kept, seen, untimed = _drop_missing(df, label, skip=META, ids=("user_id", "movie_id"),
