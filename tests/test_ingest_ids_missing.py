@@ -328,3 +328,37 @@ def test_a_row_without_a_time_alone_is_dropped_and_said_under_a_time_split(tmp_p
     r, out = ingest(tmp_path / "b", q, "--set", "data.missing=drop")
     assert r.exit_code == 0 and f"{q}: no row has a time (the first at {q}:2): read without times" in r.stderr
     assert load_dataset(out).splits["train"].timestamp is None
+
+
+@pytest.mark.parametrize("dropped, kept", [("2020-01-01", "{t}"), ("1600000000", "2020-01-{d:02d}"),
+                                           ("notatime", "{t}")], ids=["date among seconds", "seconds among dates",
+                                                                      "a word among seconds"])
+def test_data_missing_drop_judges_the_time_column_by_the_rows_kept(tmp_path, dropped, kept):
+    """A red team: line 2's empty rating dated 2020-01-01 decided the column was dates, and the 600 Unix seconds
+    after it were refused ('1600001550' is not a date like the column's first) where data.missing=drop drops that
+    very row; a dropped row's time, first or later, says nothing of the kind now, nor fills a kept row's empty
+    time."""
+    rows = [f"{u},{m},{(u + m) % 5 + 1}," + kept.format(t=1_600_000_000 + 60 * (u * 10 + m), d=u + m)
+            for u in range(1, 6) for m in range(1, 5)]
+    rows.insert(3, f"9,9,,{dropped}")  # (its rating empty: dropped)
+    rows.insert(0, f"8,8,,{dropped}")
+    rows.append("5,9,4,")  # a time alone empty: kept, given the kept rows' kind
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating,timestamp\n" + "\n".join(rows) + "\n")
+    r, out = ingest(tmp_path, p, "--set", "data.missing=drop")
+    assert r.exit_code == 0, r.stderr
+    assert "dropped 2 rows with a missing value" in r.stderr, r.stderr
+    got = pd.concat(load_dataset(out).split_frame(s) for s in ("train", "valid", "test"))
+    times = got.set_index(["user_id", "movie_id"])["timestamp"]
+    want = 1_600_000_000 + 60 * 12 if "{t}" in kept else pd.Timestamp("2020-01-03", tz="UTC").timestamp()
+    assert times.loc[(1, 2)] == want
+
+
+def test_data_missing_drop_refuses_a_kept_time_of_the_other_kind_by_its_line(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating,timestamp\n1,1,,2020-01-01\n1,2,4,1600000000\n2,1,3,2020-01-02\n"
+                 "2,2,5,1600000100\n")
+    r, _ = ingest(tmp_path, p, "--set", "data.missing=drop")
+    assert r.exit_code == 1 and r.stderr == (
+        f"error: {p}:4: column 'timestamp' '2020-01-02' is an ISO 8601 date where the column's first rows are Unix "
+        "seconds; give every row one kind (pandas' to_datetime), or fix that line\n"), r.stderr

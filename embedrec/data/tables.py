@@ -44,6 +44,7 @@ from embedrec.data.columns import (
     left_out,
     weights_mapping,
 )
+from embedrec.data.ids import is_number_text
 from embedrec.data.parquet import _check_parquet_types, _parquet_refusal, parquet_columns, parquet_head
 from embedrec.data.parsing import (
     DROP_MISSING,
@@ -58,6 +59,7 @@ from embedrec.data.parsing import (
     movies_frame,
     read_movies_table,
     read_numeric_table,
+    rows_lines,
     same_id_type,
 )
 from embedrec.data.sniff import (
@@ -75,6 +77,7 @@ from embedrec.data.sniff import (
 from embedrec.data.textfiles import (
     COMPRESSED,
     HEAD,
+    LIKE_IT_SHOWN,
     TARS,
     _label,
     _row_line,
@@ -82,6 +85,7 @@ from embedrec.data.textfiles import (
     data_lines,
     decompressed,
     is_stream,
+    lines_like_it,
     read_all,
     read_denied,
     read_stream,
@@ -282,17 +286,33 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
         text_ids = cfg.id_type == "str" or cfg.id_type == "auto" and ids_may_change(src, sep, cfg.encoding)
         if cfg.id_type == "int":
             _refuse_changed_ids(src, sep, cfg, label, plain, names)
+        times = next((c for c, v in wanted.items() if v == "timestamp"), None)
+        texted = dated  # the time column read as text: ISO dates, or (below) a drop's times judged once it is done
+
+        def read_table(text_ids: bool, floated=(), tick=None) -> pd.DataFrame:
+            nonlocal texted
+            try:
+                return _read_text_table(src, sep, cfg, label, wanted, ids, texted, text_ids, floated=floated,
+                                        tick=tick)
+            except DataError as e:  # data.missing=drop: a time that is no Unix time in a row the drop may leave
+                # out (a red team: an empty rating's row dated 2020-01-01 among Unix seconds refused the file);
+                # the times read as text, their kind judged by the rows kept (_kept_times)
+                if cfg.missing != "drop" or texted is not None or times is None or f"column '{times}' " not in str(e):
+                    raise
+            texted = times
+            return _read_text_table(src, sep, cfg, label, wanted, ids, texted, text_ids, floated=floated, tick=tick)
+
         with _parse_bar(progress, f"reading {label}", src) as tick:
-            df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids, floated=floated, tick=tick)
+            df = read_table(text_ids, floated=floated, tick=tick)
         if floated and any(float_written_ids(df[c].dropna()) is None for c in floated):  # '7' beside '7.0': as ever
             floated = []
             if cfg.id_type == "int":
                 _refuse_changed_ids(src, sep, cfg, label, ids, names)
             with _parse_bar(progress, f"reading {label} again, its ids as written", src) as tick:
-                df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids, tick=tick)
+                df = read_table(text_ids, tick=tick)
         if cfg.id_type == "auto" and not text_ids and any(df[c].dtype != np.int64 for c in plain if c not in floated):
             with _parse_bar(progress, f"reading {label} again, its ids as text", src) as tick:
-                df = _read_text_table(src, sep, cfg, label, wanted, ids, dated, True, tick=tick)
+                df = read_table(True, tick=tick)
         if floated:
             notes.append(f"{label}: {'columns' if len(floated) > 1 else 'column'} "
                          f"{' and '.join(repr(c) for c in floated)} read as integer ids, every one written as a "
@@ -309,16 +329,14 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
                                 "None}», for user, movie, count «--set data.repeats=sum|{'data.repeats': 'sum'}» "
                                 "with «--set data.columns.timestamp=null|{'data.columns.timestamp': None}»")
         df = df[list(wanted)]
-        epoch = dated is None  # a timestamp column of numbers (else ISO dates, made seconds here)
         if cfg.missing == "drop":
             df, kept, seen, untimed = _drop_missing(df, label, skip=[c for c, v in wanted.items() if v in META],
-                                                    ids=ids, time=next((c for c, v in wanted.items()
-                                                                        if v == "timestamp"), None))
+                                                    ids=ids, time=times)
             if seen is not None:
                 seen = seen.rename(columns=wanted)
-        if dated is not None:
-            df[dated] = _seconds(df[dated], src, sep, cfg.encoding, dated, label, 1 if cfg.header else 0,
-                                 None if kept is None else kept[1])
+        epoch = texted is None  # a timestamp column of numbers (else text: ISO dates, made seconds here)
+        if texted is not None:
+            epoch = _kept_times(df, texted, src, sep, cfg, label, None if kept is None else kept[1])
         df = df.rename(columns=wanted)
         first = 2 if cfg.header else 1
         if cfg.event_weights is not None and "rating" in df:
@@ -401,6 +419,37 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
     return raw
 
 
+def _kept_times(df: pd.DataFrame, col: str, src, sep: str, cfg: DataConfig, label: str,
+                kept: np.ndarray | None) -> bool:
+    """A text table's time column ``col``, read as text, made numbers or seconds in ``df`` by the kind of its first
+    value in the rows kept (``kept``: data.missing=drop's, each one's row in the file): Unix times (True: their
+    unit is epoch_seconds'), as a column of numbers is read, else ISO 8601 dates made Unix seconds (False;
+    times._seconds). A dropped row's time says nothing of the kind (a red team: the first line's 2020-01-01, its
+    rating empty, refused the 600 Unix seconds after it). A value of the other kind is refused by its line, in the
+    words of a column read as numbers or as dates."""
+    header_lines = 1 if cfg.header else 0
+    text = df[col].astype(str).str.strip()
+    first = next((v for v in text.head(1000) if v), None) if len(text) else None
+    if first is None or not is_number_text(first):
+        df[col] = _seconds(df[col], src, sep, cfg.encoding, col, label, header_lines, kept)
+        return False
+    values = pd.to_numeric(text if cfg.decimal == "." else text.str.replace(cfg.decimal, ".", regex=False),
+                           errors="coerce")
+    bad = values.isna().to_numpy()
+    if bad.any():
+        ats = np.flatnonzero(bad)[:LIKE_IT_SHOWN].tolist()
+        rows = [at if kept is None else int(kept[at]) for at in ats]
+        lines, told = rows_lines(src, sep, cfg.encoding, rows, header_lines)
+        shown = shorten(text.iloc[ats[0]], 60)
+        n = int(bad.sum())
+        what, alike, fix = _not_a_unix_time(shown, f"'{shown}' is not a number", "that line" if n < 2 else
+                                            "those lines")
+        where = f"{label}:{lines[0]}" if told else f"{label}: data row {rows[0] + 1}"
+        raise DataError(f"{where}: column '{col}' {what}{lines_like_it(n, lines, like=alike)}; {fix}")
+    df[col] = values if values.dtype.kind in "if" and values.dtype != np.uint64 else values.astype("float64")
+    return True
+
+
 def _blank_ids(df: pd.DataFrame, col: str, label: str, line_of, kept, drop: bool, name: str):
     """(df, kept) with no empty text id in ``col``: a field of spaces alone, or an empty string in a DataFrame,
     is no id (an ops review: it became a user or movie named '', served like any other, where a CSV's empty field
@@ -446,7 +495,7 @@ def _drop_missing(df: pd.DataFrame, label: str, skip=(), ids=(), time: str | Non
             na &= ~alone
             untimed = alone
             df = df.copy()
-            df[time] = _time_placeholder(df[time], alone)
+            df[time] = _time_placeholder(df[time], alone, na)
     if na.any():
         if na.all():
             raise DataError(f"{label}: every row has a missing value (an empty user, movie, rating or timestamp), so "
@@ -473,11 +522,14 @@ def _drop_missing(df: pd.DataFrame, label: str, skip=(), ids=(), time: str | Non
     return df, kept, seen, untimed
 
 
-def _time_placeholder(col: pd.Series, empty: np.ndarray) -> pd.Series:
-    """``col`` (a time column) with its ``empty`` cells holding its first value given (0, or 1970-01-01 in a date
-    column, where none is), which the reading converts as it converts that one: a row's place kept, marked NO_TIME
-    once read (:func:`_drop_missing`)."""
-    given = col[~empty & col.notna().to_numpy()]
+def _time_placeholder(col: pd.Series, empty: np.ndarray, dropped: np.ndarray) -> pd.Series:
+    """``col`` (a time column) with its ``empty`` cells holding its first value given in a row kept (not
+    ``dropped``: a dropped row's time says nothing of the kind the kept ones are read as; then any row's, 0, or
+    1970-01-01 in a date column, where none is), which the reading converts as it converts that one: a row's place
+    kept, marked NO_TIME once read (:func:`_drop_missing`)."""
+    given = col[~empty & col.notna().to_numpy() & ~dropped]
+    if not len(given):
+        given = col[~empty & col.notna().to_numpy()]
     if len(given):
         fill = given.iloc[0]
     elif pd.api.types.is_datetime64_any_dtype(col):
