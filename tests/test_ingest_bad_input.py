@@ -2364,3 +2364,45 @@ def test_genres_in_any_script_are_kept_and_matched(tmp_path):
     import unicodedata  # a file written decomposed (macOS) keys as a filter typed composed
     nfd = Catalogue(np.arange(2), np.arange(1), ["a"], [None], [[unicodedata.normalize("NFD", "Comédie")]])
     assert unicodedata.normalize("NFC", nfd.genre_name("comédie")) == "Comédie"
+
+
+def test_a_parquet_timestamp_column_of_numbers_as_text_reads_as_a_csv_does(tmp_path):
+    """A red team: Parquet times stored as text ('1600000000') were refused as "holds '1600000000', not a Unix time",
+    where a CSV's were read (and text ratings are); they read as numbers now, their unit judged alike. With 150
+    leading nulls dropped, the error named 'row 1' and quoted row 151's value."""
+    n = 60
+    frame = pd.DataFrame({"user_id": [i % 6 + 1 for i in range(n)], "movie_id": [i // 6 + 1 for i in range(n)],
+                          "rating": [float(i % 5 + 1) for i in range(n)],
+                          "timestamp": [str(1_600_000_000_000 + 1000 * i) for i in range(n)]})  # milliseconds
+    pq, csv = tmp_path / "pq.parquet", tmp_path / "r.csv"
+    frame.to_parquet(pq)
+    frame.to_csv(csv, index=False)
+    r, out = ingest(tmp_path, pq)
+    assert r.exit_code == 0 and "Unix milliseconds by their size" in r.stderr, r.stderr
+    r, out_csv = ingest(tmp_path / "csv", csv, quiet=True)
+    assert r.exit_code == 0, r.stderr
+    for part in ("train", "valid", "test"):
+        assert pd.read_parquet(out / f"{part}.parquet").equals(pd.read_parquet(out_csv / f"{part}.parquet")), part
+    shutil.rmtree(out)
+    frame["timestamp"] = frame["timestamp"].astype(object)
+    frame.loc[:29, "timestamp"] = None  # 30 leading nulls, kept under drop (a time alone missing)
+    frame.loc[31, "rating"] = None  # dropped
+    frame.loc[[40, 45], "timestamp"] = ["x", "2020-01-01"]
+    frame.to_parquet(pq)
+    r, out = ingest(tmp_path, pq, "--set", "data.missing=drop")
+    refused(r, out, "pq.parquet: row 41: column 'timestamp' holds 'x', not a number like the column's first (Unix "
+                    "times as text) (2 rows like it: 41, 46); fix or drop those rows, or store Unix times as numbers")
+
+
+def test_a_parquet_time_column_is_judged_by_the_rows_data_missing_drop_keeps(tmp_path):
+    """A red team: a first row without a rating, dated 2020-01-01, before Unix seconds stored as text; its time says
+    nothing of the kind once the row is dropped."""
+    frame = pd.DataFrame({"user_id": [1, 1, 2, 2, 3], "movie_id": [1, 2, 1, 2, 3],
+                          "rating": [None, 4.0, 3.0, 5.0, 2.0],
+                          "timestamp": ["2020-01-01", "1600000000", "1600000100", "1600000200", "1600000300"]})
+    pq = tmp_path / "r.parquet"
+    frame.to_parquet(pq)
+    r, out = ingest(tmp_path, pq, "--set", "data.missing=drop", "--set", "split.valid=0", "--set", "split.test=0")
+    assert r.exit_code == 0, r.stderr
+    got = pd.read_parquet(out / "train.parquet")["timestamp"]
+    assert sorted(got.tolist()) == [1600000000, 1600000100, 1600000200, 1600000300]

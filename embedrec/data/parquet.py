@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from embedrec.data.columns import META, events_recipe
+from embedrec.data.ids import is_number_text
 from embedrec.data.parsing import DROP_MISSING, plain_integer_id
 from embedrec.data.textfiles import LIKE_IT_SHOWN, lines_like_it
 from embedrec.data.times import OUTSIDE_DATES, OUTSIDE_YEARS, _iso_dates, _unix_seconds
@@ -72,10 +73,14 @@ def _parquet_refusal(src, e: Exception) -> str:
     return f"not a readable Parquet file ({first_line(e)})"
 
 
-def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: str) -> None:
+def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: str, kept: np.ndarray | None = None,
+                         untimed: np.ndarray | None = None) -> None:
     """A Parquet file's columns have types, which must fit: integer ids (or text with data.id_type=str), numeric
     ratings, integer or datetime timestamps; no missing values. ``source``: our name -> the file's column name.
-    The first offending row is named (row 1 = the first row), as the CSV path names a line."""
+    The first offending row is named (row 1 = the first row), as the CSV path names a line: its row in the file
+    where data.missing=drop dropped some (``kept``: each row's there; a red team: 'row 1' quoted row 151's
+    value). ``untimed``: the rows kept whose time alone was null (tables._drop_missing), which hold another row's
+    time for now: not the time column's first value, nor named for one."""
     from pandas.api import types as pt
 
     def refuse(col: str, row: int, what: str, fix: str, like=None, aside: str = ""):
@@ -86,10 +91,15 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
         v = df[col].iloc[row]
         v = v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v.tolist() if hasattr(v, "tolist") else v
         n = 1 if like is None else int(np.count_nonzero(like))
-        rows = lines_like_it(n, (np.flatnonzero(like)[:LIKE_IT_SHOWN] + 1).tolist() if n > 1 else [], "row",
+        rows = lines_like_it(n, [in_file(r) for r in np.flatnonzero(like)[:LIKE_IT_SHOWN]] if n > 1 else [], "row",
                              aside=aside)
-        raise DataError(f"{label}: row {row + 1}: column '{source[col]}' holds {shorten(repr(v), 60)}, {what}{rows}; "
-                        f"{fix.format(those='those rows' if n > 1 else 'that row')}")
+        raise DataError(f"{label}: row {in_file(row)}: column '{source[col]}' holds {shorten(repr(v), 60)}, {what}"
+                        f"{rows}; {fix.format(those='those rows' if n > 1 else 'that row')}")
+
+    def in_file(row: int) -> int:  # a row's number in the file, from 1
+        return int(row if kept is None else kept[row]) + 1
+
+    timed = np.ones(len(df), dtype=bool) if untimed is None else ~untimed
 
     for col in df.columns:
         if col in META:  # the movies' titles and genres: text, an empty or null cell none (_movies_from_ratings)
@@ -97,7 +107,7 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
         s = df[col]
         if s.isna().any():
             row = int(np.flatnonzero(s.isna().to_numpy())[0])
-            raise DataError(f"{label}: row {row + 1}: column '{source[col]}' is empty (a missing value); fill or "
+            raise DataError(f"{label}: row {in_file(row)}: column '{source[col]}' is empty (a missing value); fill or "
                             f"remove that row, or drop such rows with {DROP_MISSING}")
         if col in ("user_id", "movie_id") and id_type == "int" and (pt.is_string_dtype(s) or pt.is_object_dtype(s)):
             s = df[col] = _integer_text(s, lambda row, what, col=col: refuse(col, row, what, "store integer ids, or set "
@@ -135,14 +145,18 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
                 # seconds since 1970, as MovieLens; through numpy in whole seconds, so that any unit's range holds
                 # (a red team: a timestamp[us] column's 9999-12-31 overflowed pandas' nanoseconds)
                 df[col] = ts.to_numpy().astype("datetime64[s]").astype(np.int64)
-            elif (pt.is_string_dtype(s) or pt.is_object_dtype(s)) and isinstance(s.iloc[0], str) and \
-                    not s.iloc[0].strip().lstrip("+-").isdigit():  # ISO 8601 dates as text, as a CSV may hold
-                t, outside = _iso_dates(s)
+            elif text_times(s, untimed):  # Unix times as text ('1600000000'), as a CSV holds them: numbers
+                s = df[col] = _time_numbers(s, lambda row, like, col=col: refuse(
+                    col, row, "not a number like the column's first (Unix times as text)",
+                    "fix or drop {those}, or store Unix times as numbers", like), timed)
+            elif (pt.is_string_dtype(s) or pt.is_object_dtype(s)) and isinstance(s[timed].iloc[0], str):
+                t, outside = _iso_dates(s)  # ISO 8601 dates as text, as a CSV may hold
                 if outside is not None:
+                    outside &= timed
                     refuse(col, int(np.flatnonzero(outside)[0]), OUTSIDE_DATES,
                            "fix or drop {those}", outside, OUTSIDE_YEARS)
                 if t.isna().any():
-                    nat = t.isna().to_numpy()
+                    nat = t.isna().to_numpy() & timed
                     refuse(col, int(np.flatnonzero(nat)[0]), "not a date like the column's first",
                            "fix or drop {those}, or store Unix seconds", nat, "ISO 8601, e.g. 2020-01-31 12:00:00")
                 df[col] = _unix_seconds(t)
@@ -155,6 +169,27 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
             elif pt.is_unsigned_integer_dtype(s) and (s.to_numpy() > np.iinfo(np.int64).max).any():
                 refuse(col, int(np.flatnonzero(s.to_numpy() > np.iinfo(np.int64).max)[0]),  # was stored as -1
                        "a timestamp too large for 64-bit seconds", "store Unix seconds")
+
+
+def text_times(s: pd.Series, untimed: np.ndarray | None = None) -> bool:
+    """Whether a timestamp column is text whose first value (of the rows not ``untimed``: tables._drop_missing's)
+    is a number ('1600000000', as a CSV holds it): Unix times, read as numbers (_time_numbers), as a CSV's are
+    (a red team: such a column was refused as "holds '1600000000', not a Unix time")."""
+    if not _is_text(s) or not len(s):
+        return False
+    given = s if untimed is None or not (~untimed).any() else s[~untimed]
+    return isinstance(given.iloc[0], str) and is_number_text(given.iloc[0].strip())
+
+
+def _time_numbers(s: pd.Series, refuse, timed: np.ndarray) -> pd.Series:
+    """A text timestamp column of Unix times (:func:`text_times`) as int64, or float64 where one has a fraction or
+    is beyond 64 bits (times.epoch_seconds rounds or refuses it, as a CSV's); ``refuse(row, like)`` names the first
+    row of ``timed`` whose value is no number, with the rows like it."""
+    parsed = pd.to_numeric(s.str.strip(), errors="coerce")
+    none = parsed.isna().to_numpy() & timed
+    if none.any():
+        refuse(int(np.flatnonzero(none)[0]), none)
+    return parsed if parsed.dtype.kind in "if" and parsed.dtype != np.uint64 else parsed.astype("float64")
 
 
 def _is_text(s: pd.Series) -> bool:

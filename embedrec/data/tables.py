@@ -45,7 +45,13 @@ from embedrec.data.columns import (
     weights_mapping,
 )
 from embedrec.data.ids import is_number_text
-from embedrec.data.parquet import _check_parquet_types, _parquet_refusal, parquet_columns, parquet_head
+from embedrec.data.parquet import (
+    _check_parquet_types,
+    _parquet_refusal,
+    parquet_columns,
+    parquet_head,
+    text_times,
+)
 from embedrec.data.parsing import (
     DROP_MISSING,
     LINE_SCAN_MAX,
@@ -219,14 +225,16 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
         # a datetime, date or ISO text column is dates, made seconds below; integers (floats: with a fraction) are
         # Unix times of any unit
         epoch = "timestamp" in df and (pd.api.types.is_integer_dtype(df["timestamp"]) or
-                                       pd.api.types.is_float_dtype(df["timestamp"])) and \
+                                       pd.api.types.is_float_dtype(df["timestamp"]) or
+                                       text_times(df["timestamp"], untimed)) and \
             not pd.api.types.is_bool_dtype(df["timestamp"])
         if cfg.event_weights is not None and "rating" in df:
             col = next(c for c, v in wanted.items() if v == "rating")
             df["rating"] = _weigh_events(df["rating"], cfg.event_weights, str(col), label, notes,
                                          lambda row: f"{label}: row {row + 1 if kept is None else kept[1][row] + 1}",
                                          cfg.repeats)
-        _check_parquet_types(df, {v: c for c, v in wanted.items()}, label, cfg.id_type)
+        _check_parquet_types(df, {v: c for c, v in wanted.items()}, label, cfg.id_type,
+                             None if kept is None else kept[1], untimed)
         first = 1
     else:
         sep = cfg.separator or ("\t" if fmt == "tsv" else None)
