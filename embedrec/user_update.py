@@ -635,7 +635,7 @@ def _check_values(raw: RawData, r: np.ndarray, engine: Recommender) -> None:
     else:
         why = f"is outside this model's rating scale {scale[0]:g}-{scale[1]:g}"
     more = f" ({int(bad.sum()) - 1:,} more such rows)" if int(bad.sum()) > 1 else ""
-    raise DataError(f"{raw.where(i)}: rating {shown} {why}{more}; fix or remove that line")
+    raise DataError(f"{raw.where(i)}: rating {shown} {why}{more}; fix or remove {raw.that}")
 
 
 def _warn_off_step(raw: RawData, r: np.ndarray, levels: list | None) -> None:

@@ -2013,7 +2013,7 @@ def test_missing_values_of_a_float_column_and_ratings_off_the_scale_are_counted_
     q = tmp_path / "r.parquet"
     frame.to_parquet(q)
     r, out = ingest(tmp_path, q, "--set", "data.rating_scale=[1,5]")
-    refused(r, out, f"{q}:4: rating 7 is outside the scale 1-5 (3 rows like it: 4, 10, 101); fix those rows")
+    refused(r, out, f"{q}: row 4: rating 7 is outside the scale 1-5 (3 rows like it: 4, 10, 101); fix those rows")
 
 
 def test_a_parquet_files_bad_dates_are_counted_by_row(tmp_path):
@@ -2406,3 +2406,19 @@ def test_a_parquet_time_column_is_judged_by_the_rows_data_missing_drop_keeps(tmp
     assert r.exit_code == 0, r.stderr
     got = pd.read_parquet(out / "train.parquet")["timestamp"]
     assert sorted(got.tolist()) == [1600000000, 1600000100, 1600000200, 1600000300]
+
+
+def test_a_parquet_rating_beyond_float32_is_one_line_naming_its_row(tmp_path):
+    """A red team: a float64 rating of 1e300 printed numpy's overflow warning (two lines with a site-packages path)
+    before the error, which named 'r.parquet:7', a line, where a Parquet file has rows."""
+    import warnings
+
+    frame = pd.DataFrame({"user_id": range(1, 9), "movie_id": [1, 2] * 4, "rating": [4.0] * 8})
+    frame.loc[6, "rating"] = 1e300
+    p = tmp_path / "r.parquet"
+    frame.to_parquet(p)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", category=RuntimeWarning)
+        r, out = ingest(tmp_path, p)
+    assert refused(r, out, "") == (f"error: {p}: row 7: rating inf is not a finite number (a value beyond 3.4e+38 "
+                                   "reads as inf); fix or remove that row")

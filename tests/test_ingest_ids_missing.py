@@ -111,7 +111,7 @@ def test_data_missing_drop_in_a_parquet_file(tmp_path):
     assert r.exit_code == 1 and "--set data.missing=drop" in r.stderr, r.stderr
     r, out = ingest(tmp_path, p, "--set", "data.missing=drop")
     assert r.exit_code == 0 and "dropped 2 rows with a missing value" in r.stderr, r.stderr
-    assert f"{p}: 1 row with a user, a movie and a rating but no time (the first at {p}:4): kept" in r.stderr
+    assert f"{p}: 1 row with a user, a movie and a rating but no time (the first at {p}: row 4): kept" in r.stderr
     ds = load_dataset(out)  # (user 3's row, its time alone null: kept, at the only time there is, user 1's)
     assert ds.users["user_id"].tolist() == [1, 3]
     got = pd.concat([ds.split_frame(s) for s in ("train", "valid", "test")])

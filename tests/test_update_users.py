@@ -1412,3 +1412,23 @@ def test_chosen_keys_are_those_set_or_a_file_gives_other_than_its_defaults(tmp_p
     del d["data"]["timestamp_unit"], d["data"]["event_weights"]
     older.write_text(yaml.safe_dump(d))
     assert chosen_keys(load_config(older), keys) == ["data.separator"]
+
+
+def test_a_parquet_rating_beyond_float32_is_one_line_naming_its_row(runs, tmp_path):
+    """A red team: update-users' since-file in Parquet with a float64 rating of 1e300 printed numpy's overflow
+    warning before the error, which named 'new.parquet:3', a line."""
+    import warnings
+
+    import pandas as pd
+
+    run = copy_run(runs["taste"], tmp_path / "run")
+    m = er.open(run)
+    new = fresh_movies(m, 2, 2)
+    m.close()
+    f = tmp_path / "new.parquet"
+    pd.DataFrame({"user_id": [2, 2], "movie_id": new[:2], "rating": [1.0, 1e300]}).to_parquet(f)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", category=RuntimeWarning)
+        r = invoke("update-users", "--ratings", f, "--run", run)
+    assert (r.exit_code, r.stdout) == (1, "") and one_line(r) == (
+        f"error: {f}: row 2: rating inf is not a finite number; fix or remove that row"), r.stderr

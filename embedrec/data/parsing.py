@@ -147,11 +147,19 @@ class RawData:
     lines_of: Callable[[list[int]], list[int]] | None = None
 
     def where(self, row: int, cheap: bool = False) -> str:
-        """'file:line' of ratings row ``row`` (0-based), for a message (``cheap``: see :meth:`line`)."""
+        """'file:line' of ratings row ``row`` (0-based), for a message (``cheap``: see :meth:`line`); 'file: row N'
+        of a Parquet file, which has rows, not lines (a red team: 'r.parquet:7'), as its own checks name them."""
         if self.parts:
             label, start = next((lb, st) for lb, st in reversed(self.parts) if st <= row)
             return f"{label}:{row - start + self.origin[1]}"
+        if self.layout == "parquet":
+            return f"{self.origin[0]}: row {self.line(row, cheap)}"
         return f"{self.origin[0]}:{self.line(row, cheap)}"
+
+    @property
+    def that(self) -> str:
+        """'that line', or 'that row' of a Parquet file: what a message about one of :meth:`where`'s asks to fix."""
+        return "that row" if self.layout == "parquet" else "that line"
 
     def line(self, row: int, cheap: bool = False) -> int:
         """The 1-based line of ratings row ``row`` (0-based), for a message. ``cheap`` (a warning in a run that
@@ -615,7 +623,8 @@ def check_scale(raw: RawData, scale: tuple[float, float], drop: bool = False) ->
     row, n = int(rows[0]), len(rows)
     label, lines = raw.where_lines(rows[:LIKE_IT_SHOWN].tolist())
     like = lines_like_it(n, lines, "row" if raw.layout == "parquet" else "line")
-    said = f"{label}:{lines[0]}: rating {r[row]:g} is outside the scale {scale_span(*scale)}{like}"
+    where = f"{label}: row {lines[0]}" if raw.layout == "parquet" and not raw.parts else f"{label}:{lines[0]}"
+    said = f"{where}: rating {r[row]:g} is outside the scale {scale_span(*scale)}{like}"
     those = "that row" if n == 1 else "those rows"
     if drop and bad.all():
         raise DataError(f"{said}; every rating is outside it, so data.out_of_scale=drop leaves none; set "

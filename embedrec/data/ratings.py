@@ -85,14 +85,14 @@ def check_ratings(raw: RawData, cfg: DataConfig, notes: list | None = None) -> t
     ratings = raw.ratings
     if ratings["rating"].isna().any():
         row = int(np.flatnonzero(ratings["rating"].isna().to_numpy())[0])
-        raise DataError(f"{raw.where(row)}: rating is missing; fix or remove that line")
+        raise DataError(f"{raw.where(row)}: rating is missing; fix or remove {raw.that}")
     r = ratings["rating"].to_numpy(np.float64)
     bad = ~np.isfinite(r) | (np.abs(r) > MAX_RATING)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         what = f"is beyond {MAX_RATING:g}" if np.isfinite(r[row]) else \
             f"is not a finite number (a value beyond {np.finfo(np.float32).max:.2g} reads as inf)"
-        raise DataError(f"{raw.where(row)}: rating {r[row]:g} {what}; fix or remove that line")
+        raise DataError(f"{raw.where(row)}: rating {r[row]:g} {what}; fix or remove {raw.that}")
     if cfg.rating_scale is not None:
         scale = (float(cfg.rating_scale[0]), float(cfg.rating_scale[1]))
     elif raw.rating_scale is not None:

@@ -365,7 +365,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
     no_ratings = "rating" not in df
     if no_ratings:
         df["rating"] = np.float32(1.0)
-    df["rating"] = df["rating"].astype("float32")
+    with np.errstate(over="ignore"):  # a rating beyond float32 (a Parquet float64's 1e300) reads as inf, refused by
+        df["rating"] = df["rating"].astype("float32")  # its row (ratings.check_ratings), numpy's warning not a line
     if "timestamp" in df:
         ts = df["timestamp"]  # numbers with a fraction (a float column) made whole seconds by epoch_seconds
         df["timestamp"] = epoch_seconds(ts if ts.dtype.kind == "f" else ts.astype("int64"), cfg.timestamp_unit, epoch,
