@@ -2422,3 +2422,18 @@ def test_a_parquet_rating_beyond_float32_is_one_line_naming_its_row(tmp_path):
         r, out = ingest(tmp_path, p)
     assert refused(r, out, "") == (f"error: {p}: row 7: rating inf is not a finite number (a value beyond 3.4e+38 "
                                    "reads as inf); fix or remove that row")
+
+
+def test_a_parquet_movies_file_naming_a_column_twice_is_one_line_as_a_ratings_file(tmp_path):
+    """A red team: pyarrow's 'Multiple matches for FieldRef.Name(title) in movie_id: int64', and no fix."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    movies = tmp_path / "movies.parquet"
+    pq.write_table(pa.table([[1, 2], ["A (1990)", "B (1991)"], ["x", "y"]], names=["movie_id", "title", "title"]),
+                   movies)
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating\n1,1,4\n2,2,5\n")
+    r, out = ingest(tmp_path, p, "--set", f"data.movies={movies}")
+    assert refused(r, out, "") == (f"error: {movies}: the file names column 'title' twice; rename one of them "
+                                   "(pandas: df.columns = [...]) and write the file again")

@@ -17,7 +17,7 @@ import pandas as pd
 
 from embedrec.data.columns import META, events_recipe
 from embedrec.data.ids import is_number_text
-from embedrec.data.parsing import DROP_MISSING, plain_integer_id
+from embedrec.data.parsing import DROP_MISSING, parquet_named_twice, parquet_twice_said, plain_integer_id
 from embedrec.data.textfiles import LIKE_IT_SHOWN, lines_like_it
 from embedrec.data.times import OUTSIDE_DATES, OUTSIDE_YEARS, _iso_dates, _unix_seconds
 from embedrec.errors import DataError, first_line, shorten
@@ -51,26 +51,13 @@ def parquet_head(pf, cols: list[str]) -> pd.DataFrame:
 
 
 def _twice(name: str) -> str:
-    return f"the file names column {name!r} twice; rename one of them (pandas: df.columns = [...]) and write the file again"
+    return parquet_twice_said(name)
 
 
 def _parquet_refusal(src, e: Exception) -> str:
     """Why pandas could not read a Parquet file: a column name given twice said so (a red team: Arrow's 'Multiple
     matches for FieldRef.Name(user)'), else 'not a readable Parquet file (its error)'."""
-    import collections
-
-    try:
-        import pyarrow.parquet as pq
-
-        if hasattr(src, "seek"):
-            src.seek(0)
-        names = pq.read_schema(src).names
-    except Exception:
-        names = []
-    twice = [n for n, c in collections.Counter(names).items() if c > 1]
-    if twice:
-        return _twice(twice[0])
-    return f"not a readable Parquet file ({first_line(e)})"
+    return parquet_named_twice(src) or f"not a readable Parquet file ({first_line(e)})"
 
 
 def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: str, kept: np.ndarray | None = None,

@@ -826,9 +826,17 @@ def read_movies_table(path, *, sep: str | None, id_col: str, title_col: str, gen
         src = io.BytesIO(path) if isinstance(path, bytes) else path
         if parquet:
             with open(src, "rb") if isinstance(src, (str, Path)) else contextlib.nullcontext(src) as fh:
-                df = pd.read_parquet(fh)  # Python's open: pyarrow's refuses a path that is not UTF-8
+                try:
+                    df = pd.read_parquet(fh)  # Python's open: pyarrow's refuses a path that is not UTF-8
+                except Exception:
+                    twice = parquet_named_twice(fh)  # as the ratings file's (a red team: pyarrow's FieldRef words)
+                    if twice:
+                        raise DataError(f"{label}: {twice}") from None
+                    raise
         else:
             df = pd.read_csv(src, sep=sep, dtype=str, keep_default_na=False, encoding=encoding)
+    except DataError:  # (a ValueError: said as it is)
+        raise
     except UnicodeDecodeError as e:
         raise _decode_error(label, e, encoding, None if parquet else path) from None
     except FileNotFoundError:
@@ -1090,6 +1098,30 @@ def _ids(values: pd.Series, id_type: str, label: str, col: str, first_line: int,
                         "written as a plain integer (integer ids would misread or merge it: '007' is 7); fix that "
                         "row, or set data.id_type=auto for text ids")
     return parsed.astype("int64")
+
+
+def parquet_twice_said(name: str) -> str:
+    """What a message says of a Parquet file naming column ``name`` twice, after its name."""
+    return (f"the file names column {name!r} twice; rename one of them (pandas: df.columns = [...]) and write the "
+            "file again")
+
+
+def parquet_named_twice(src) -> str | None:
+    """:func:`parquet_twice_said` of a Parquet file (a path or a file) whose schema names a column twice, which
+    pyarrow refuses to read as "Multiple matches for FieldRef.Name(title) in ..." (a red team: a ratings file's and
+    a movies file's alike); None where none is, or the schema cannot be read."""
+    import collections
+
+    try:
+        import pyarrow.parquet as pq
+
+        if hasattr(src, "seek"):
+            src.seek(0)
+        names = pq.read_schema(src).names
+    except Exception:  # noqa: BLE001 - the caller's own message says what is wrong with the file
+        return None
+    twice = next((n for n, c in collections.Counter(names).items() if c > 1), None)
+    return None if twice is None else parquet_twice_said(twice)
 
 
 def _refuse_repeated_names(src, sep: str, encoding: str, label: str) -> None:
