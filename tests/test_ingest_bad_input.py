@@ -2437,3 +2437,31 @@ def test_a_parquet_movies_file_naming_a_column_twice_is_one_line_as_a_ratings_fi
     r, out = ingest(tmp_path, p, "--set", f"data.movies={movies}")
     assert refused(r, out, "") == (f"error: {movies}: the file names column 'title' twice; rename one of them "
                                    "(pandas: df.columns = [...]) and write the file again")
+
+
+@pytest.mark.parametrize("parquet", [False, True])
+def test_integer_times_written_yyyymmdd_are_read_as_those_dates(tmp_path, parquet):
+    """A red team: 20200913 was read as Unix seconds (1970-08-23) without a word. Integers that are each a date
+    written YYYYMMDD are read as those dates, said in a note; data.timestamp_unit=s reads them as seconds; one
+    value that is no such date leaves them Unix seconds, as ever."""
+    days = [20200913, 20200914, 19991231, 20240229]
+    frame = pd.DataFrame({"user_id": [u for u in range(1, 5) for _ in range(4)],
+                          "movie_id": [m for _ in range(4) for m in range(1, 5)],
+                          "rating": [float(i % 5 + 1) for i in range(16)], "timestamp": days * 4})
+    p = tmp_path / ("r.parquet" if parquet else "r.csv")
+    frame.to_parquet(p) if parquet else frame.to_csv(p, index=False)
+    flat = ("--set", "split.valid=0", "--set", "split.test=0")
+    r, out = ingest(tmp_path, p, *flat)
+    assert r.exit_code == 0, r.stderr
+    assert (f"{p}: the timestamps are dates written YYYYMMDD by their values (e.g. 20200913 as 2020-09-13; as Unix "
+            "seconds each would fall in 1970), stored as seconds at midnight UTC") in r.stderr, r.stderr
+    got = pd.read_parquet(out / "train.parquet")["timestamp"]
+    want = [int(pd.Timestamp(str(d), tz="UTC").timestamp()) for d in days]
+    assert sorted(set(got)) == sorted(want)
+    r, out = ingest(tmp_path / "s", p, *flat, "--set", "data.timestamp_unit=s")
+    assert r.exit_code == 0 and "YYYYMMDD" not in r.stderr, r.stderr
+    assert sorted(set(pd.read_parquet(out / "train.parquet")["timestamp"])) == sorted(days)
+    frame.loc[0, "timestamp"] = 20201301  # month 13: no date
+    frame.to_parquet(p) if parquet else frame.to_csv(p, index=False)
+    r, out = ingest(tmp_path / "n", p, *flat)
+    assert r.exit_code == 0 and "YYYYMMDD" not in r.stderr, r.stderr

@@ -144,6 +144,13 @@ def epoch_seconds(ts: pd.Series, unit: str, numbers: bool, label: str, notes: li
     if not len(ts):
         return ts.astype("int64")
     v = ts.to_numpy()
+    days = _yyyymmdd(v) if unit == "auto" else None
+    if days is not None:  # 20200913: as Unix seconds, a day of August 1970 (a red team); a unit set reads them so
+        notes.append(f"{label}: the timestamps are dates written YYYYMMDD by their values (e.g. {int(v[0])} as "
+                     f"{str(np.datetime64(int(days[0]), 's'))[:10]}; as Unix seconds each would fall in 1970), stored "
+                     "as seconds at midnight UTC («--set data.timestamp_unit=s|data.timestamp_unit='s'» reads them as "
+                     "Unix seconds)")
+        return pd.Series(days, index=ts.index)
     fractions = 0
     if v.dtype.kind == "f":  # Unix times with a fraction (1700000000.5): whole seconds, rounded down, said
         bad = ~np.isfinite(v) | (np.abs(v) >= 2.0 ** 63)
@@ -176,6 +183,23 @@ def epoch_seconds(ts: pd.Series, unit: str, numbers: bool, label: str, notes: li
                          "rounded down")
         return pd.Series(np.floor(v / factor).astype(np.int64), index=ts.index)
     return ts if factor == 1 else pd.Series(np.floor_divide(v, factor), index=ts.index)
+
+
+YYYYMMDD = (19000101, 21001231)  # integer dates written YYYYMMDD: the years 1900 to 2100
+
+
+def _yyyymmdd(v: np.ndarray) -> np.ndarray | None:
+    """Unix seconds (midnight UTC) of integer times that are each a date written YYYYMMDD (20200913) of the years
+    1900 to 2100, a day the calendar has; None where one is not, or they are not integers. Unix seconds of those
+    sizes are days of 1970 (a red team's F.csv, 20200913, was read as 1970-08-23 without a word); Unix times of
+    data since 1990 are far above them, so the two do not meet."""
+    if v.dtype.kind not in "iu" or not v.size or v.min() < YYYYMMDD[0] or v.max() > YYYYMMDD[1]:
+        return None
+    days, at = np.unique(v, return_inverse=True)  # (a few distinct days: each read once)
+    t = pd.to_datetime(pd.Series(days.astype(str)), format="%Y%m%d", errors="coerce")
+    if t.isna().any():
+        return None
+    return t.to_numpy().astype("datetime64[s]").astype(np.int64)[at.reshape(-1)]
 
 
 def _warn_mixed_units(ts: pd.Series, unit: str, label: str, line_of=None, kept=None) -> None:
