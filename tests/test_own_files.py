@@ -162,6 +162,15 @@ def test_whole_float_ids_in_the_library_and_a_movies_file_and_a_mix_still_refuse
     r = invoke("ingest", mixed, "-o", tmp_path / "d", "--set", "data.missing=drop")
     refused(r, f"{mixed}:3: column 'user_id' id '1.0' is not written as a plain integer, which integer ids would read "
                "as one (merging it with another id); set data.id_type=auto to keep such ids as written")
+    # a plain '7' after the first rows' '1.0's (a code review: read again as floats under auto, '7' became '7.0',
+    # merged with the movie written '7.0'): both kept as written, as at 0c58b55
+    late = tmp_path / "late.csv"
+    late.write_text("user_id,movie_id,rating\n" + "".join(f"{u},{m}.0,4\n" for u in range(1, 5) for m in range(1, 301))
+                    + "9,7,5\n")
+    r = invoke("ingest", late, "-o", tmp_path / "e", "--set", "data.id_type=auto", "-q")
+    assert r.exit_code == 0, r.stderr
+    ids = set(load_dataset(tmp_path / "e").movies["movie_id"])
+    assert len(ids) == 301 and {"7", "7.0"} <= ids, sorted(ids)[:5]
 
 
 # ------------------------------------------------------------------------------ 3. a column of words named close to 'timestamp'

@@ -318,7 +318,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
                 _refuse_changed_ids(src, sep, cfg, label, ids, names)
             with _parse_bar(progress, f"reading {label} again, its ids as written", src) as tick:
                 df = read_table(text_ids, tick=tick)
-        if cfg.id_type == "auto" and not text_ids and any(df[c].dtype != np.int64 for c in plain if c not in floated):
+        if cfg.id_type == "auto" and not text_ids and any(df[c].dtype != np.int64 for c in ids if c not in floated):
             with _parse_bar(progress, f"reading {label} again, its ids as text", src) as tick:
                 df = read_table(True, tick=tick)
         if floated:
