@@ -240,6 +240,18 @@ def test_the_one_column_that_can_be_the_user_or_the_movie_is_taken_and_text_ids_
     assert len(ds.movies) == 5
 
 
+@pytest.mark.parametrize("head", ["user_id,is_paid,rating", "user_id,valid,rating", "user_id,session_id,rating",
+                                  "user_id,review_id,rating", "user_id,id,rating"])
+def test_a_column_only_ending_in_id_or_a_rows_id_is_not_guessed(tmp_path, head):
+    """A code review: the last guess took any column whose name ends in 'id' ('is_paid', 'valid') and the ids of
+    a row or an event ('session_id', 'review_id') as the movie. None is guessed: the missing-columns error."""
+    src = tmp_path / "r.csv"
+    src.write_text(head + "\n" + "".join(f"{u},{m},{1 + (u + m) % 5}\n" for u in range(6) for m in range(5)))
+    r = invoke("ingest", src, "-o", tmp_path / "a")
+    refused(r, f"{src}: no column 'movie_id' for the movie (data.columns.movie)")
+    assert "guessed" not in r.stderr
+
+
 def test_no_guess_between_two_and_a_missing_columns_error_names_text_ids_setting(tmp_path):
     """Two columns that could each be the movie: none taken, the error as before; where the columns it offers
     hold text ids, that same first error names data.id_type=auto too (not for numbers or dates)."""

@@ -103,6 +103,13 @@ ID_WORDS = {"user_id": frozenset({"user", "customer", "client", "visitor", "memb
                                    "video", "asin", "isbn", "artist", "game", "anime", "recipe", "course"})}
 
 
+# A column's name as an id's, for the last guess (_guess_ids): 'movie_id', 'movie-id', 'movieId', 'MOVIE_ID', 'id'
+ID_NAME = re.compile(r"(?:^|[_\-\s.])[iI][dD]$|[a-z]Id$|ID$")
+# ... and the ids of a row or an event, which name no user or movie: never guessed
+ROW_IDS = frozenset({"session", "review", "order", "transaction", "event", "row", "record", "interaction", "line",
+                     "request", "click", "impression", "log", "basket", "cart", "rating", "visit", "", "index"})
+
+
 def _guess_ids(found, wanted: dict, cfg: DataConfig, label: str) -> list[str]:
     """Where the default user or movie column is missing (no column spelt like it, nor one of its aliases), the
     one column left that can be it, added to ``wanted`` under that role: the one whose name says so (ID_WORDS:
@@ -137,7 +144,9 @@ def _guess_ids(found, wanted: dict, cfg: DataConfig, label: str) -> list[str]:
         del wanted[roles[role][1]]
         wanted[col] = role
     left = [role for role in missing if role not in guessed]
-    ids = [c for c in free() if _plain(c).endswith("id") and len(_plain(c)) > 2]
+    # named as an id ('..._id', 'fooId', 'FOO_ID'; not 'is_paid', 'valid'), and not one a row or an event has
+    # ('session_id', 'review_id': a code review found them, and 'is_paid', taken as the movie)
+    ids = [c for c in free() if ID_NAME.search(c) and stem(c) not in ROW_IDS]
     if len(left) == 1 and len(ids) == 1:
         guessed[left[0]] = ids[0]
         del wanted[roles[left[0]][1]]
