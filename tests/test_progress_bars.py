@@ -351,6 +351,13 @@ def test_recommend_users_shows_a_bar_over_the_users_answered(als_runs, monkeypat
     assert "40 users answered]" in frames[1] and "| 0.00/1.12k" in frames[0]
     assert "--users <stdin> (users answered): 300 [" in piped.stderr
     assert "--users" not in plain.stderr and "--users" not in quiet.stderr
+    import gzip  # a gzip file's compressed bytes are read ahead (a code review: the bar stood at 100%): counted
+
+    packed = tmp_path / "ids.txt.gz"
+    packed.write_bytes(gzip.compress(ids.read_bytes()))
+    zipped = invoke(*args, "--users", packed)
+    assert zipped.exit_code == 0 and zipped.stdout == plain.stdout, zipped.stderr
+    assert f"--users {packed} (users answered): 300 [" in zipped.stderr, zipped.stderr
 
 
 def test_recommend_users_draws_no_bar_among_its_rows_or_under_typed_ids(monkeypatch):

@@ -137,12 +137,14 @@ class _Lines:
         try:
             fd = self.fh.fileno()
             st = os.fstat(fd)
-            return (self.fh.tell(), st.st_size) if stat.S_ISREG(st.st_mode) else None
+            if not stat.S_ISREG(st.st_mode) or self.fh.peek(2)[:2] == b"\x1f\x8b":
+                return None  # (gzip reads its compressed bytes well ahead: a code review's bar stood at 100%)
+            return self.fh.tell(), st.st_size
         except (AttributeError, OSError, ValueError):
             return None
 
     def offset(self) -> int:
-        """Where reading has got to in a regular file's bytes (:meth:`regular`; a gzip file's compressed bytes)."""
+        """Where reading has got to in a regular file's bytes (:meth:`regular`: not a gzip file's)."""
         return self.fh.tell()
 
     def from_terminal(self) -> bool:
