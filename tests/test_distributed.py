@@ -423,17 +423,8 @@ def test_ranks_say_what_one_process_says_of_the_config(prepared, tmp_path):
 
 
 # train's commands on each rank with bars on, as on a terminal (cli.app.progress_enabled), -q apart
-BARS_ON = """
-import json, sys
-from embedrec.cli import app, main, train
-train.progress_enabled = lambda: not app._State.quiet
-for args in json.loads(sys.argv[1]):
-    try:
-        main(args, standalone_mode=False)
-    except SystemExit as e:
-        if e.code:
-            raise
-"""
+BARS_ON = TWO_COMMANDS.replace("from embedrec.cli import main\n", "from embedrec.cli import app, main, train\n"
+                                "train.progress_enabled = lambda: not app._State.quiet\n")
 
 
 def test_the_ranks_publish_shows_one_process_bars_on_rank_0_alone(prepared, tmp_path, monkeypatch):
