@@ -634,13 +634,20 @@ def test_table_settings_on_a_release_are_warned_of_once(tmp_path):
     assert said == [f"{zpath}: a MovieLens 1M/10M release is read as released, so data.movies, data.columns.user, "
                     "data.format=csv, data.separator, data.header, data.id_type have no effect (only a ratings table "
                     "given by its path reads them); leave them out for it"], r.stderr
-    # a MovieLens CSV folder of one's own given a table's settings reads its ratings.csv as a table with them (a
-    # first-hour review, session 57: data.id_type=auto was warned of, and text ids refused); data.encoding alone
-    # is read by the release's reader too, so it keeps the folder a release
+    # a MovieLens CSV folder written as a release's (integer ids and times) stays a release whatever table settings
+    # a reused config carries (a review: read as a table, its scale taken from the data); one of one's own laid
+    # out like it (text ids) reads its ratings.csv as a table with them (a first-hour review, session 57:
+    # data.id_type=auto was warned of, and text ids refused); data.encoding alone is read by the release's reader
+    # too, so it keeps the folder a release
     folder = mlcsv(tmp_path / "ml-latest-small")
     r, out = ingest(tmp_path, folder, "--overwrite", "--set", "data.encoding=latin-1", "--set", "data.id_type=auto")
+    assert r.exit_code == 0 and "read as a ratings table" not in r.stderr, r.stderr
+    assert f"{folder}: a MovieLens CSV release is read as released, so data.id_type has no effect" in r.stderr
+    own = mlcsv(tmp_path / "own", rows=[f"u{u},{m},{1 + (u + m) % 5},{978300000 + u * 100 + m}" for u in range(1, 8)
+                                        for m in range(1, 6)])
+    r, out = ingest(tmp_path, own, "--overwrite", "--set", "data.encoding=latin-1", "--set", "data.id_type=auto")
     assert r.exit_code == 0 and "no effect" not in r.stderr, r.stderr
-    assert f"{folder}: read as a ratings table (ratings.csv, with movies.csv), not as a MovieLens CSV release, for " \
+    assert f"{own}: read as a ratings table (ratings.csv, with movies.csv), not as a MovieLens CSV release, for " \
            "the settings given (data.id_type)\n" in r.stderr, r.stderr
     r, out = ingest(tmp_path, folder, "--overwrite", "--set", "data.encoding=latin-1")
     assert r.exit_code == 0 and "no effect" not in r.stderr and "read as a ratings table" not in r.stderr, r.stderr

@@ -105,6 +105,37 @@ def test_a_folder_of_ones_own_dates_or_columns_is_told_to_give_its_ratings_file(
         er.ingest(folder, output=tmp_path / "d")
 
 
+@pytest.mark.parametrize("setting", ["data.id_type=auto", "data.missing=drop"])
+def test_a_release_downloaded_by_hand_stays_a_release_whatever_table_settings_a_config_carries(tmp_path, setting):
+    """A review: ml-latest-small/ (userId,movieId,rating,timestamp of integers) given with a reused config's table
+    setting was read as a table: layout 'csv', its scale 1-5 from a sample without 0.5, so update-users refused 0.5.
+    It is read as released (scale 0.5-5), the setting warned of as before; a folder of one's own whose text ids start
+    further down (the first row a release's) falls back to a table, as the shop's and ISO-dated folders read."""
+    d = tmp_path / "ml-latest-small"
+    d.mkdir()
+    rows = [f"{u},{m},{1 + (u + m) % 5}.0,{964982703 + u * 60 + m}" for u in range(1, 9) for m in range(1, 7)]
+    (d / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + "\n".join(rows) + "\n")
+    (d / "movies.csv").write_text("movieId,title,genres\n" + "".join(f"{m},Film {m} (199{m}),Drama\n"
+                                                                      for m in range(1, 7)))
+    key, value = setting.split("=")
+    data = load_config(None, []).updated({key: value, "data.source": str(d)}).data
+    raw = read_source(data)
+    assert (raw.layout, raw.rating_scale) == ("ml-csv", (0.5, 5.0))
+    assert source_files(data) == raw.files == [d / "ratings.csv", d / "movies.csv"]
+    r = invoke("ingest", d, "-o", tmp_path / "a", "--set", setting)
+    ingested(r)
+    assert "no effect" in r.stderr and "read as a ratings table" not in r.stderr, r.stderr
+    assert load_dataset(tmp_path / "a").rating_scale == (0.5, 5.0)
+    # the first row a release's, a text id further down: one's own table after all, with the setting given
+    (d / "ratings.csv").write_text("userId,movieId,rating,timestamp\n" + "\n".join(rows) + "\ncust_9,1,4,964990000\n")
+    r = invoke("ingest", d, "-o", tmp_path / "b", "--set", "data.id_type=auto")
+    ingested(r)
+    assert "read as a ratings table (ratings.csv, with movies.csv)" in r.stderr and "no effect" not in r.stderr
+    assert "cust_9" in _ids(tmp_path / "b")
+    raw = read_source(load_config(None, []).updated({"data.id_type": "auto", "data.source": str(d)}).data)
+    assert raw.layout != "ml-csv" and "cust_9" in set(raw.ratings["user_id"])
+
+
 # ------------------------------------------------------------------------------ 2. ids written '1.0' by pandas
 
 def _float_ids(p: Path) -> Path:

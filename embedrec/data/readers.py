@@ -320,6 +320,18 @@ def _read_folder(root: Path, cfg: DataConfig, own: str | None = "folder") -> Raw
     with reading():  # a file (or the folder) that cannot be read for its permissions: a DataError saying so
         layout, folder = detect_layout(root)
     table = _own_table(layout, folder, cfg) if own is not None else None
+    as_table = _own_table(layout, folder, cfg, headed=False) if own is not None and table is None else None
+    if as_table is not None:  # headed and written as a release's: read as one first (a review: a hand-downloaded
+        # ml-latest-small given a reused config's data.missing was read as a table, its scale 1-5 where 0.5 was absent)
+        try:
+            with reading():
+                raw = read_ml_csv(folder, cfg.encoding, own)
+        except DataError as e:  # its contents are not a release's (text ids, dates further down): one's own table
+            log.debug("%s: not read as a MovieLens CSV release: %s", folder, e)
+            table = as_table
+        else:
+            _warn_unapplied(layout, cfg)
+            return raw
     if table is not None:
         log.info("%s: read as a ratings table (ratings.csv%s), not as a MovieLens CSV release, for the settings "
                  "given (%s)", folder, ", with movies.csv" if table.movies == str(folder / "movies.csv") else "",
@@ -336,18 +348,36 @@ def _read_folder(root: Path, cfg: DataConfig, own: str | None = "folder") -> Raw
     return raw
 
 
-def _own_table(layout: str, folder: Path, cfg: DataConfig) -> DataConfig | None:
+def _own_table(layout: str, folder: Path, cfg: DataConfig, headed: bool = True) -> DataConfig | None:
     """For a user's folder laid out as a MovieLens CSV release (ratings.csv, and movies.csv beside it) given with
     a ratings table's settings (data.id_type, data.columns.*, data.missing, data.movies, ...; unapplied_settings),
     the config that reads its ratings.csv as a ratings table with those settings and its movies.csv (or
     data.movies) as the movies file; None where it is read as released (a first-hour review: a folder of one's own
     text ids was refused as a release's, and the data.id_type=auto given for it ignored). ``data.format=movielens``
-    keeps a folder a release."""
+    keeps a folder a release. ``headed``: None too where ratings.csv begins as a release's does
+    (:func:`_release_head`), which _read_folder reads as a release first, as a table only where that fails."""
     if layout != "ml-csv" or cfg.format != "auto" or not unapplied_settings(layout, cfg):
+        return None
+    if headed and _release_head(folder / "ratings.csv", cfg.encoding):
         return None
     beside = folder / "movies.csv"
     movies = cfg.movies if cfg.movies is not None else str(beside) if beside.exists() else None
     return dataclasses.replace(cfg, source=str(folder / "ratings.csv"), movies=movies)
+
+
+RELEASE_HEAD = re.compile(r"\ufeff?userId,movieId,rating,timestamp\r?\n\d+,\d+,[^,\n]*,\d+\r?(\n|$)")
+
+
+def _release_head(path: Path, encoding: str | None) -> bool:
+    """ratings.csv's header is exactly a MovieLens CSV release's and its first row's ids and time are integers (or
+    it holds no row): a release downloaded by hand, read as released whatever table settings a reused config
+    carries; not a table of one's own laid out like it (text ids, ISO dates, other columns)."""
+    try:
+        with open(path, encoding=encoding or "utf-8", errors="replace", newline="") as f:
+            head = f.readline(4096) + f.readline(4096)
+    except OSError:
+        return True  # (the release's reader says why it cannot be read)
+    return bool(RELEASE_HEAD.match(head)) or head.rstrip("\r\n").lstrip("\ufeff") == "userId,movieId,rating,timestamp"
 
 
 LAYOUT_NAMES = {"ml-100k": "MovieLens 100K", "ml-dat": "MovieLens 1M/10M", "ml-csv": "MovieLens CSV",
