@@ -162,16 +162,19 @@ def _warn_counts_read_as_ratings(r: np.ndarray, scale: tuple[float, float], rati
     positive alone, so say how to weigh them (an independent check: a play-count column was read as 350 distinct
     ratings and left unused; data.repeats=sum gained 0.0068 test NDCG@10, SE 0.0012). Not where they stay within
     100 and no (user, movie) pair is rated twice (``ratings``' user_id and movie_id): a score out of 100, which
-    the scale's note names (a first-hour review: a 1-100 file was called counts and told data.repeats=sum)."""
+    the scale's note names (a first-hour review: a 1-100 file was called counts and told data.repeats=sum); unless
+    they pile up at the low end (:func:`_piled_low`), as play counts do and scores do not."""
     if scale[0] < 0 or scale[1] <= 10:
         return False
     sample = r[::max(1, r.size // 1_000_000)]
     if not np.all(sample == np.round(sample)):
         return False
-    levels = np.unique(sample).size
+    values, counts = np.unique(sample, return_counts=True)
+    levels = values.size
     if levels <= MAX_LEVELS:
         return False
-    if scale[1] <= 100 and ratings is not None and not ratings.duplicated(["user_id", "movie_id"]).any():
+    if scale[1] <= 100 and ratings is not None and not _piled_low(sample, values, counts) \
+            and not ratings.duplicated(["user_id", "movie_id"]).any():
         return False
     log.warning("the ratings are whole numbers from %g up to %s (%s distinct values in a sample): counts, such as plays or "
                 "clicks, rather than ratings? the ranking model counts a rating as a positive alone "
@@ -179,6 +182,13 @@ def _warn_counts_read_as_ratings(r: np.ndarray, scale: tuple[float, float], rati
                 "(train.als_count_weight), ingest with --set data.repeats=sum", scale[0], f"{scale[1]:,.0f}",
                 f"{levels:,}")
     return True
+
+
+def _piled_low(sample: np.ndarray, values: np.ndarray, counts: np.ndarray) -> bool:
+    """Whole numbers heaped at their low end, as play counts are (Pareto: most 1, a few up to 100): the most common
+    value is the lowest and the median at most 3 (a review: such a file of one row per pair was read as a 1-100 scale
+    with an info note alone, the counts warning silenced)."""
+    return bool(values[int(np.argmax(counts))] == values[0] and np.median(sample) <= 3)
 
 
 def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: RawData) -> bool:
