@@ -190,6 +190,9 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
         log.debug("model.dim %d: valid %s %.4f, its own selection choosing %s (model.dim %d: %.4f)", d, r.metric,
                   r.best_value, describe_chosen(c.train, auto_a0), pick, scores[pick])  # the sum: als_dims' line
         before, pick = scores[pick], pick_dim(scores, r.metric)
+        for k, (other, _) in results.items():  # a replaced pick's kept user re-solve let go (a review: a user
+            if k != pick:  # table held while later dimensions fit); one picked again is solved again, the same numbers
+                other.users_resolved = None
         if cfg.train.als_dims == "auto" and (pick != d or not _gains(r.best_value, before, AUTO_DIM_NEXT_GAIN,
                                                                      r.metric)):
             break

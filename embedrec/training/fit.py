@@ -69,7 +69,7 @@ class FitResult:
     # train.als_newuser_prior auto's choice (training.newuser_prior): {"users", "valid", "alone"} per told count
     newuser_prior: dict | None = None
     # the users re-solved at the chosen train.als_user_unobserved where a refit follows (select.choose_user_unobserved_on):
-    # (its train config, the train rows, the model's state), which select.choose_trend_on takes instead of solving again
+    # (its train config, the train rows, the user table), which select.choose_trend_on takes instead of solving again
     users_resolved: tuple | None = None
 
 

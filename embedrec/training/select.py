@@ -296,10 +296,11 @@ def choose_user_unobserved_on(on, best: FitResult, apply: bool, scales: tuple | 
     """:func:`choose_user_unobserved` where ``on`` (:class:`OneProcess`, or ``shard_als.OnRanks``: a collective
     there) runs it: the one algorithm of both paths.
 
-    The re-solve at the scale that is chosen is kept (a copy of its state, taken as it leads) and not solved
+    The re-solve at the scale that is chosen is kept (a copy of its user table, taken as it leads) and not solved
     again: applied to ``best`` with ``apply``, else left on ``best`` for :func:`choose_trend_on`
-    (``best.users_resolved``: (the train config at that scale, the rows it was solved on, the state)), which
-    re-solved it on a copy (a scale review: about 5% of a train at 1M users)."""
+    (``best.users_resolved``: (the train config at that scale, the rows it was solved on, the user table: all the
+    re-solve changes, the movies being the model's own)), which re-solved it on a copy (a scale review: about 5% of
+    a train at 1M users)."""
     import copy
     import dataclasses
 
@@ -316,7 +317,7 @@ def choose_user_unobserved_on(on, best: FitResult, apply: bool, scales: tuple | 
         log.info("re-solving the selected model's %s users with its movies fixed (the unobserved weight %s: "
                  "train.als_user_unobserved)%s", f"{n_users:,}", ", ".join(f"x{s:g}" for s in scales),
                  ", each scored on valid" if on.has_valid else "")
-    chosen, kept = scales[0], None  # kept: (scale, state) of the scale that leads so far, as pick_user_scale picks
+    chosen, kept = scales[0], None  # kept: (scale, users) of the scale that leads so far, as pick_user_scale picks
     high = higher_is_better(best.metric)
     solves = len(scales) if on.has_valid else 1
     with step("re-solving users" if progress else None, solves * n_users, "user") as tick:
@@ -329,20 +330,28 @@ def choose_user_unobserved_on(on, best: FitResult, apply: bool, scales: tuple | 
                     runner.refit_users(scale, tick=tick)
                     scores[scale] = float(on_valid(on.factors(model, best.unrated)).get(best.metric, float("nan")))
                     lead = kept is None or (scores[scale] > scores[kept[0]] if high else scores[scale] < scores[kept[0]])
-                    if lead:
-                        kept = (scale, copy.deepcopy(model.state_dict()))
+                    if lead:  # the user table alone (a review: the whole state's copy kept the movies too)
+                        kept = (scale, copy.deepcopy(model.state_dict()["user.weight"]))
             chosen = pick_user_scale(scores, best)
         if kept is None or kept[0] != chosen:  # (no valid split: the one scale, solved here)
             model.load_state_dict(best.model.state_dict())
             with on.blas(on.dim):
                 runner.refit_users(chosen, tick=tick)
-            kept = (chosen, model.state_dict())
+            kept = (chosen, model.state_dict()["user.weight"])
     if apply:
-        best.model.load_state_dict(kept[1])
+        with_users(best.model, kept[1])
     else:
         best.users_resolved = (dataclasses.replace(on.train_cfg, als_user_unobserved=chosen),
                                on.data.splits["train"], kept[1])
     return chosen
+
+
+def with_users(model, users) -> None:
+    """Loads ``users`` (a user table, ``user.weight``) into ``model`` (a torch model or als.Tables), the rest of
+    its state left as it is: a user re-solve kept by :func:`choose_user_unobserved_on` put back."""
+    state = dict(model.state_dict())
+    state["user.weight"] = users
+    model.load_state_dict(state)
 
 
 def pick_user_scale(scores: dict[float, float], best: FitResult) -> float:
@@ -731,7 +740,7 @@ def choose_trend_on(on, cfg, selected, resolved: bool, progress: bool = False):
         model = copy.copy(selected)
         model.model = copy.deepcopy(selected.model)
         if resolve is not None and resolve[0] == tcfg and resolve[1] is on.data.splits["train"]:
-            model.model.load_state_dict(resolve[2])  # the selection's own re-solve at this scale: the same numbers
+            with_users(model.model, resolve[2])  # the selection's own re-solve at this scale: the same numbers
         else:
             choose_user_unobserved_on(on, model, apply=True, scales=(float(tcfg.als_user_unobserved),),
                                       progress=progress)
