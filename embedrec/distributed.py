@@ -418,6 +418,11 @@ def failed_rank_line(wait_s: float | None = None) -> str | None:
 
 
 BEAT_S = 0.5  # seconds between a joined rank's beats in the job's store, by which the others tell one killed outright
+BEAT_TIMEOUT_S = 2 * BEAT_S  # seconds a beat's client may take to connect, and each of its adds
+# seconds a rank's beats must have stood still before lost_peers names it: longer than one beat can block (its
+# client's reconnect, a plain connection then the client, each up to BEAT_TIMEOUT_S, and the wait between beats;
+# a review: 2 s, under the 5 s a beat's connect could take, could name a live rank as killed)
+SILENT_S = 2 * BEAT_TIMEOUT_S + 2 * BEAT_S
 LEFT = 1 << 40  # added to a rank's beat count as it leaves with a word (its line said, or its work done)
 _beating: tuple | None = None  # (the event that stops this rank's beats, its rank) while it beats
 
@@ -430,8 +435,10 @@ def _start_beating(rank: int) -> None:
     """Once joined under torchrun, count this rank's beats in the job's store every BEAT_S seconds, on a thread of
     its own, until it leaves (:func:`leaving`). A rank that loses a peer tells by them whether that peer still runs
     (:func:`lost_peers`; a review: a rank killed with kill -9 left the others saying only that 'another rank'
-    stopped). Each beat is a new client: a store gone (the job ending) is then a plain OSError, retried quietly,
-    where an open client writes torch's C++ frames to stderr."""
+    stopped). One client for all the beats (a review: a new one per beat averaged 167 ms, with stalls of seconds in
+    its connect; an add on an open one, 0.1 ms), made again at the next beat after a failure: a store gone (the
+    job ending) is then a plain OSError, retried quietly (the failure on the open client writes torch's C++
+    frames to stderr, once)."""
     global _beating
     import threading
 
@@ -441,11 +448,14 @@ def _start_beating(rank: int) -> None:
     _beating, key = (stop, rank), _beat_key(rank)
 
     def beat():
+        store = None
         while not stop.is_set():
             try:
-                _job_store(10 * BEAT_S).add(key, 1)
-            except Exception:  # noqa: BLE001 - a beat missed under load is made up by the next; a store gone says
-                pass           # nothing (a rank that lost this one then names none)
+                if store is None:
+                    store = _job_store(BEAT_TIMEOUT_S)
+                store.add(key, 1)
+            except Exception:  # noqa: BLE001 - a beat missed under load is made up by the next, on a new client; a
+                store = None   # store gone says nothing (a rank that lost this one then names none)
             stop.wait(BEAT_S)
 
     threading.Thread(target=beat, name="embedrec-beats", daemon=True).start()
@@ -471,7 +481,8 @@ def lost_peers(wait_s: float | None = None, settled: bool = False) -> tuple[str 
     job's first rank to fail left (:func:`post_failure`: 'rank 1: ...'), else the ranks that stopped without one
     (killed outright: kill -9, the out-of-memory killer), whose beats stopped while they had not left
     (:func:`leaving`). Waits up to PEER_LINE_WAIT_S (``wait_s``), less where a line comes, or (``settled``) where
-    every other rank beats again or has left: a rank killed outright holds it to its end. A SIGTERM meanwhile
+    every other rank beats again or has left: a rank killed outright holds it to its end, and to SILENT_S after
+    the first count read where that is later (a live rank's beat can block that long). A SIGTERM meanwhile
     (torchrun stopping this rank for the one that died) does not cut the wait short; Ctrl-C does. (None, [])
     outside a joined torchrun group, where the store cannot be reached, and for a rank that never beat."""
     import signal
@@ -495,10 +506,12 @@ def lost_peers(wait_s: float | None = None, settled: bool = False) -> tuple[str 
             if store.check([failed]):
                 return store.get(failed).decode("utf-8", "replace") or None, []
             now = [int(v) for v in store.multi_get(keys)] if first is not None else [store.add(k, 0) for k in keys]
-            first = first or now
+            if first is None:
+                first, since = now, time.monotonic()
             # beat before this wait, neither since nor left: stopped without a word
             silent = [r for r, a, b in zip(others, first, now) if 0 < a == b < LEFT]
-            if time.monotonic() >= deadline or settled and not silent and now is not first:
+            end = max(deadline, since + SILENT_S) if silent else deadline
+            if time.monotonic() >= end or settled and not silent and now is not first:
                 return None, silent
             time.sleep(0.05)
         except KeyboardInterrupt as e:  # torchrun's SIGTERM for the rank that died: the short wait goes on

@@ -1430,6 +1430,60 @@ def test_a_rank_that_stopped_beating_without_leaving_is_named_as_killed(monkeypa
         stop.set()
 
 
+def test_a_ranks_beats_go_on_one_client_made_again_only_after_a_failure(monkeypatch):
+    """distributed._start_beating: every beat on one client of the job's store (a review: a new client per beat
+    averaged 167 ms with stalls of seconds, under lost_peers' window), a new one only after a beat failed; and
+    lost_peers judges a rank silent over longer than one beat can block in that reconnect."""
+    import time
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    assert D.SILENT_S > 2 * D.BEAT_TIMEOUT_S + D.BEAT_S
+    port = _free_port()
+    server = dist.TCPStore("127.0.0.1", port, is_master=True, timeout=timedelta(seconds=10))
+    for k, v in {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "TORCHELASTIC_RUN_ID": "one-client",
+                 "TORCHELASTIC_RESTART_COUNT": "0", "RANK": "1", "WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setattr(D, "_GROUP", D.Group(1, 2, torch.device("cpu")))
+    monkeypatch.setattr(D, "BEAT_S", 0.05)
+    made, job_store = [], D._job_store
+
+    class Failing:  # the second client made fails its first add (a store that stopped answering a while)
+        def __init__(self, store, fail):
+            self.store, self.fail = store, fail
+
+        def add(self, key, n):
+            if self.fail:
+                self.fail = False
+                raise RuntimeError("timed out")
+            return self.store.add(key, n)
+
+    def counted(timeout_s):
+        made.append(timeout_s)
+        return Failing(job_store(timeout_s), fail=len(made) == 2)
+
+    monkeypatch.setattr(D, "_job_store", counted)
+    D._start_beating(1)
+    try:
+        key = D._beat_key(1)
+        deadline = time.monotonic() + 10
+        while server.add(key, 0) < 10 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.add(key, 0) >= 10 and made == [D.BEAT_TIMEOUT_S], made  # 10 beats, one client
+        D._beating[0].set()  # stopped a moment: the next client fails once, the one after beats on
+        time.sleep(0.2)
+        monkeypatch.setattr(D, "_beating", None)
+        D._start_beating(1)
+        before = server.add(key, 0)
+        while server.add(key, 0) < before + 5 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert server.add(key, 0) >= before + 5 and len(made) == 3, made
+    finally:
+        D.leaving()
+    assert server.add(key, 0) >= D.LEFT
+
+
 # a 2-rank train whose rank 1 is killed outright (SIGKILL) once its first checkpoint is written, rank 0 meanwhile
 # in that checkpoint's collective or (RANK_0_BUSY) busy on its own, where torchrun's SIGTERM reaches it first
 KILLED_RANK_1 = """
