@@ -147,7 +147,7 @@ def _guess_ids(found, wanted: dict, cfg: DataConfig, label: str) -> list[str]:
     # named as an id ('..._id', 'fooId', 'FOO_ID'; not 'is_paid', 'valid'), and not one a row or an event has
     # ('session_id', 'review_id': a code review found them, and 'is_paid', taken as the movie)
     ids = [c for c in free() if ID_NAME.search(c) and stem(c) not in ROW_IDS]
-    if len(left) == 1 and len(ids) == 1:
+    if len(left) == 1 and len(ids) == 1 and not hits[left[0]]:  # (two named as it: neither taken)
         guessed[left[0]] = ids[0]
         del wanted[roles[left[0]][1]]
         wanted[ids[0]] = left[0]
