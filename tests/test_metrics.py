@@ -65,6 +65,11 @@ def test_behind_baselines_names_the_split_the_metric_and_the_better_baseline():
                                         "most_popular's (0.3000): its lists are no better than the most popular movies "
                                         "here; this rating model (model.objective: explicit) is fit to predict "
                                         "ratings: for top-K lists train the default ranking model"]
+    same = {"splits": {"test": {"model": {"ndcg@10": 0.80142}, "most_popular": {"ndcg@10": 0.80139}}}}
+    assert behind_baselines(same) == ["on the test split the model's ndcg@10 (0.8014) is the same as most_popular's "
+                                      "(0.8014): its lists are no better than the most popular movies here"]
+    same["splits"]["test"]["model"]["ndcg@10"] = 0.80152  # 0.8015: better as printed
+    assert behind_baselines(same) == []
     rating["splits"]["test"]["model"].update({"rmse": 0.98, "ndcg@10": 0.31})
     assert behind_baselines(rating) == [] and behind_baselines({}) == [] and behind_baselines({"splits": {}}) == []
 
