@@ -281,6 +281,12 @@ def test_a_ratings_file_gives_its_movies_titles_and_genres_where_no_movies_file_
     r = invoke("ingest", tmp_path / "l.csv", "-o", tmp_path / "c", "--set", "split.valid=0", "--set", "split.test=0")
     assert r.exit_code == 0 and "no 'rating' column: a log of events" in r.stderr, r.stderr
     assert load_dataset(tmp_path / "c").movies.set_index("movie_id")["title"].to_dict() == {10: "A", 20: "B", 30: "C"}
+    # a title column of another name, given by data.columns.title: named as the file names it (a first-hour review
+    # read "from its 'title' column" of a file whose titles were in 'product_name')
+    (tmp_path / "p.csv").write_text("user,item,product_name\n1,10,A\n1,20,B\n2,10,A\n2,30,C\n")
+    r = invoke("ingest", tmp_path / "p.csv", "-o", tmp_path / "d", "--set", "split.valid=0", "--set", "split.test=0",
+               "--set", "data.columns.title=product_name")
+    assert r.exit_code == 0 and "the movies' titles read from its 'product_name' column" in r.stderr, r.stderr
 
 
 def test_a_parquet_ratings_file_gives_its_titles_too_a_null_one_none(tmp_path):

@@ -397,7 +397,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
     movies = None
     meta = [c for c in META if c in df]
     if meta:  # no movies file: the ratings file's own title and genres columns give them (_movie_columns)
-        movies = _movies_from_ratings(df, meta, cfg.genre_separator, label, notes)
+        movies = _movies_from_ratings(df, meta, cfg.genre_separator, label, notes,
+                                      {c: next((str(k) for k, v in wanted.items() if v == c), c) for c in meta})
         df = df.drop(columns=meta)
     files = [] if source == "-" or stream or packed and is_stream(source) else [Path(source)]  # a pipe: no checksum
     if cfg.movies:
@@ -796,11 +797,14 @@ def _rows(n: int) -> str:
     return f"{n:,} row{'' if n == 1 else 's'}"
 
 
-def _movies_from_ratings(df: pd.DataFrame, meta: list[str], genre_sep: str, label: str, notes: list) -> pd.DataFrame:
+def _movies_from_ratings(df: pd.DataFrame, meta: list[str], genre_sep: str, label: str, notes: list,
+                         named: dict | None = None) -> pd.DataFrame:
     """The movies of a ratings file with a title (and genres) column of its own, no movies file given: each movie
     once, in the order it first comes, with the first title (and genres cell) given for it on any of its rows
     (an empty cell gives none); a year in a title's '(1995)' read as a movies file's is; how many movies a later
-    row gives another title is said."""
+    row gives another title is said, naming the columns as the file does (``named``: role -> the file's name; a
+    first-hour review read "from its 'title' column" of a file whose titles were in 'product_name')."""
+    named = named or {}
     def first(col: str) -> pd.Series:
         cells = df[col]
         given = cells.notna().to_numpy() & (cells.astype(str).str.strip() != "").to_numpy()
@@ -812,10 +816,11 @@ def _movies_from_ratings(df: pd.DataFrame, meta: list[str], genre_sep: str, labe
     movies = movies_frame(list(ids), ["" if pd.isna(t) else str(t).strip() for t in titles],
                           [_genre_list(g, genre_sep) for g in genres])
     movies.attrs["from_ratings"] = tuple(meta)
-    said = f"{label}: the movies' titles read from its 'title' column" if "title" in meta else \
-        f"{label}: the movies' genres read from its 'genres' column"
+    title, genre = named.get("title", "title"), named.get("genres", "genres")
+    said = f"{label}: the movies' titles read from its '{title}' column" if "title" in meta else \
+        f"{label}: the movies' genres read from its '{genre}' column"
     if meta == ["title", "genres"]:
-        said += " and genres from 'genres'"
+        said += f" and genres from '{genre}'"
     untitled = int((movies["title"] == "").sum()) if "title" in meta else 0
     said += f" (the first given for each of its {len(movies):,} movies"
     if "title" in meta:
