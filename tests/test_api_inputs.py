@@ -791,6 +791,7 @@ def test_a_dataframe_is_a_source(tmp_path, monkeypatch, caplog):
     assert repr(again).startswith(f"<Dataset ds2 ({again.n_users:,} users x ") and \
         again.manifest["name"] == cached[0].stem, repr(again)
     assert repr(ds).startswith(f"<Dataset {cached[0].stem} (")  # the default folder: named after the frame's data
+    assert ds.summary().splitlines()[0].endswith("from a pandas DataFrame"), ds.summary()  # not 'layout parquet'
     # a cached copy damaged or swapped for a link since is written again, never read (a red team: a flipped bit
     # gave 199 users of 200, and a link another file's rows)
     data = bytearray(cached[0].read_bytes())

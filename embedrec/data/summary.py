@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from embedrec.data.frames import cached_frame
 from embedrec.data.layout import SPLITS
 from embedrec.data.sources import NAMED
 from embedrec.data.textfiles import is_stream, uncompressed_name
@@ -162,8 +163,11 @@ def format_summary(s: dict) -> str:
     rows, values = ("pair", "counts") if counted else ("rating", "rating values")
     if s.get("event_weights"):  # a column of event types weighed: the values are weights, or their sums
         values = "summed weights" if counted else "event weights"
+    # a DataFrame given to er.ingest is read from its cache file, a Parquet one: said as what the caller gave (a
+    # first-hour review read 'layout parquet' of a frame, its read line saying 'a pandas DataFrame')
+    layout = "from a pandas DataFrame" if cached_frame(str(s.get("source") or "")) else f"layout {s['layout']}"
     lines = [f"{s['name']}: {n(c['users'], 'user')} x {movies}, "
-             f"{n(c['ratings'], rows)} (density {s['density']:.4%}), layout {s['layout']}",
+             f"{n(c['ratings'], rows)} (density {s['density']:.4%}), {layout}",
              # (not 'ratings:', which read as a dataset of that name's line: ratings.csv's, a first-hour review)
              f"{values}: " + "  ".join(f"{k}:{v:,}" for k, v in s["rating_histogram"].items())
              if len(s["rating_histogram"]) <= 12 else f"{values}: {len(s['rating_histogram'])} distinct",
