@@ -2,7 +2,8 @@
 the CLI's is cli.app.progress_enabled: a terminal with a width, no -q). Every bar of a count goes through
 :func:`counted`: evaluate.users_bar's users ranked, a publish's bytes written and hashed and movies indexed,
 update-users' users solved, train's blends and lists weighed, its tables drawn and rows solved, recommend --users'
-users answered. The library never prints: a long step without a
+users answered, ingest's bytes or rows parsed and rows written (:func:`stages`: its named stages between them).
+The library never prints: a long step without a
 count to show says what it does in a log line instead (the ``embedrec`` logger's INFO, which -q silences too).
 tqdm is imported only where a bar is drawn."""
 
@@ -12,13 +13,16 @@ import contextlib
 import io
 from collections.abc import Callable, Iterable, Iterator
 
+INGEST_DELAY_S = 2.0  # seconds before one of ingest's bars is first drawn: a step that ends sooner shows none
+
 
 @contextlib.contextmanager
 def counted(desc: str | None, total: int | None, unit: str, *, leave: bool = True,
             scale: bool = False, delay: float = 0.0) -> Iterator[Callable[[int], object] | None]:
     """A bar named ``desc`` over ``total`` ``unit``s; yields its update (called with how many more are done, and
     optionally ``note``: a text shown after the rate, as '12,345 users answered' beside the bytes read), or None
-    where ``desc`` is None (the caller's progress off: no bar, nothing imported). ``total`` None: a count with
+    where ``desc`` is None (the caller's progress off: no bar, nothing imported); ``draw=True``: the frame is drawn
+    now, once the bar is past its ``delay`` (a note that must not wait for the next update: :func:`stages`). ``total`` None: a count with
     no total known ahead, shown as 'DESC (UNIT): N [elapsed]' (``unit`` then plural). ``leave``: the bar stays once
     its step is over (False: cleared then, as the steps of a publish clear theirs, whose outcome the lines after
     them say, its count as it ended drawn first: :func:`last_frame`); ``scale``: counts shown as k, M, G (bytes);
@@ -31,10 +35,14 @@ def counted(desc: str | None, total: int | None, unit: str, *, leave: bool = Tru
     shape = "{desc} ({unit}): {n_fmt} [{elapsed}]" if total is None else None
     with tqdm(total=total, desc=desc, unit=unit, leave=leave, unit_scale=scale, bar_format=shape,
               delay=delay) as bar:
-        def tick(n: int = 1, note: str | None = None):
+        def tick(n: int = 1, note: str | None = None, draw: bool = False):
             if note is not None:
                 bar.set_postfix_str(note, refresh=False)  # (drawn with the count, at most every 0.1 s)
-            return bar.update(n)
+            out = bar.update(n)
+            if draw and not out and not bar.disable and bar._time() >= bar.start_t + bar.delay:
+                bar.refresh()  # (``draw``: now, though the last frame was drawn less than 0.1 s ago)
+                bar.last_print_n, bar.last_print_t = bar.n, bar._time()  # (drawn: tqdm clears it as it closes)
+            return out
 
         try:
             yield tick
@@ -57,6 +65,29 @@ def last_frame(bar) -> None:
 def step(desc: str | None, total: int | None, unit: str, *, scale: bool = False, delay: float = 0.0):
     """:func:`counted` for one step of a longer command (its bar cleared as the step ends)."""
     return counted(desc, total, unit, leave=False, scale=scale, delay=delay)
+
+
+@contextlib.contextmanager
+def stages(desc: str | None, total: int, *, delay: float = 0.0) -> Iterator[Callable[[str], None] | None]:
+    """A bar over a job's ``total`` named stages (a :func:`step`'s: cleared as the job ends), for stages without a
+    count of their own to show (a whole column sorted or hashed at once); yields ``begin(name)``, called as each
+    stage begins: the one before it is counted done and ``name`` is shown after the count ('2/4 stages [00:03]
+    splitting 5,000,000 ratings'), so a frame drawn while a stage runs names it; None where ``desc`` is None.
+    The last stage is counted done as the job ends without an error. ``delay``: as :func:`counted`'s (tqdm draws
+    a frame only as a stage begins, so a bar delayed is first drawn as the first stage after the delay begins)."""
+    with step(desc, total, "stage", delay=delay) as tick:
+        if tick is None:
+            yield None
+            return
+        begun = []
+
+        def begin(name: str) -> None:
+            tick(1 if begun else 0, note=name, draw=True)  # (the stage's name drawn as it begins: it may be long)
+            begun.append(name)
+
+        yield begin
+        if begun:
+            tick(1)
 
 
 def ticking(items: Iterable, tick: Callable[[int], object] | None) -> Iterator:

@@ -1003,3 +1003,41 @@ def test_a_release_folders_movies_file_replaced_while_read_is_refused(ml100k_dir
     with pytest.raises(DataError, match=re.escape(f"'{item}' changed while it was read (replaced by another")):
         run(small_cfg, ml100k_dir)
     assert not (ml100k_dir.parent / "prepared").exists()
+
+
+@pytest.mark.parametrize("kind", ["narrow ints", "wide ints", "text", "negative ints"])
+def test_index_of_answers_what_searchsorted_does(kind):
+    """ingestion.index_of (each row's user or movie index, without a binary search per row) gives what
+    np.searchsorted gave for every kind of id: integers within a narrow range (a table over it), spread wide
+    (pandas' factorize), text, and negative ones."""
+    from embedrec.ingestion import index_of
+
+    rng = np.random.default_rng(4)
+    values = {"narrow ints": rng.integers(5, 900, 5000), "wide ints": rng.integers(0, 1 << 60, 500).repeat(9),
+              "text": np.array([f"u{x}" for x in rng.integers(0, 300, 4000)], dtype=object),
+              "negative ints": rng.integers(-400, 40, 3000)}[kind]
+    ids = np.sort(pd.unique(values))
+    rng.shuffle(values)
+    got = index_of(ids, values)
+    assert got.dtype == np.int32 and (got == np.searchsorted(ids, values)).all()
+    assert (ids[got] == values).all()
+
+
+def test_a_parquet_table_read_in_batches_is_what_pandas_reads(tmp_path):
+    """data.tables._read_parquet_rows (the rows read in batches for ingest's bar, pyarrow's to_pandas once) gives the
+    DataFrame pd.read_parquet gives, for every column type a ratings table holds: text with a missing value, ints,
+    floats, dates, zoned times, and the index pandas wrote with it, bar or none."""
+    import pyarrow.parquet as pq
+
+    from embedrec.data.tables import _read_parquet_rows
+
+    df = pd.DataFrame({"u": ["a", "b", None], "m": [1, 2, 3], "r": [1.5, None, 2.0],
+                       "t": pd.to_datetime(["2020-01-01", "2021-01-01", None]).tz_localize("Europe/Paris"),
+                       "d": [pd.Timestamp("2020-01-01").date(), None, pd.Timestamp("2020-01-03").date()]},
+                      index=pd.Index([10, 11, 12], name="row"))
+    df.to_parquet(tmp_path / "m.parquet", row_group_size=2)
+    for cols in (["u", "m", "r", "t", "d"], ["u", "t"]):
+        want = pd.read_parquet(tmp_path / "m.parquet", columns=cols)
+        for progress in (False, True):
+            got = _read_parquet_rows(pq.ParquetFile(tmp_path / "m.parquet"), cols, progress, "m.parquet")
+            pd.testing.assert_frame_equal(got, want)

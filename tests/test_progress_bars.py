@@ -230,13 +230,15 @@ class _Bars:
         monkeypatch.setattr(tqdm, "tqdm", Kept)
 
 
-def test_ingest_shows_a_bar_over_the_bytes_of_the_ratings_it_parses(tmp_path):
+def test_ingest_shows_a_bar_over_the_bytes_of_the_ratings_it_parses(tmp_path, monkeypatch):
     """A first-hour review: `embedrec ingest` of a 1M-row CSV was 9 s without a word while it read and cleaned. Its
     parse shows a bar over the file's bytes that reaches the file's size (counted as pandas takes them in, not as
     handed to it); a table of text ids read first as integers has a second bar of its own, which reaches it too;
     stdin's bytes alike; stdout is the same with the bar, and -q (or no terminal) draws none."""
+    from embedrec import bars
     from embedrec.cli import ingest as command
 
+    monkeypatch.setattr(bars, "INGEST_DELAY_S", 0.0)  # (drawn however short: the steps after it have bars of their own)
     rng = np.random.default_rng(0)
     rows = "".join(f"u{u},{m},{rng.integers(1, 6)},{1_600_000_000 + u * 100 + m}\n" for u in range(300)
                    for m in rng.choice(200, 20, replace=False))
@@ -249,13 +251,13 @@ def test_ingest_shows_a_bar_over_the_bytes_of_the_ratings_it_parses(tmp_path):
                                  ("quiet", True, numbers, ("-q",)), ("text", True, text, ()),
                                  ("stdin", True, "-", ())):
         with pytest.MonkeyPatch.context() as mp:
-            bars = _Bars(mp)
+            kept = _Bars(mp)
             if on:
                 bars_on(mp, command)
             r = invoke("ingest", src, "-o", tmp_path / name, "--format", "json", "--set", "data.id_type=auto",
                        *extra, input=numbers.read_bytes() if src == "-" else None)
         assert r.exit_code == 0, r.stderr
-        outs[name] = r, bars.closed
+        outs[name] = r, [b for b in kept.closed if b[0].startswith("reading")]
     size = numbers.stat().st_size
 
     def settled(out: str) -> dict:  # (the folder, its name and the time apart)
@@ -387,3 +389,111 @@ def test_recommend_users_draws_no_bar_among_its_rows_or_under_typed_ids(monkeypa
         monkeypatch.setattr(command, "progress_enabled", lambda on=on: on)
         monkeypatch.setattr(sys, "stdout", Out(out_tty))
         assert command.users_bar_shown(Lines(typed)) is want, (on, out_tty, typed)
+
+
+def test_ingest_shows_a_bar_over_each_step_after_the_parse_and_over_parquet_and_zip_members(tmp_path, monkeypatch):
+    """A first-hour review: after the parse bar, `embedrec ingest` of a 1M-row file said nothing for 5 of its 8 s
+    (the checks, the cleaning, the split, the tables, the writes), and a Parquet table or a zip's member had no bar
+    at all. Each has one now (its delay 0 here): a zip's extraction over its uncompressed bytes, the member's parse
+    named as zip!member, a Parquet table's rows, the named stages, the rows written; each reaches its total; stdout
+    and the files written are the same with the bars, and -q (or no terminal) draws none."""
+    import hashlib
+    import zipfile
+
+    import pandas as pd
+
+    from embedrec import bars
+    from embedrec.cli import ingest as command
+
+    monkeypatch.setattr(bars, "INGEST_DELAY_S", 0.0)
+    rng = np.random.default_rng(1)
+    n = 3000
+    df = pd.DataFrame({"userId": rng.integers(1, 200, n), "movieId": rng.integers(1, 150, n),
+                       "rating": rng.integers(1, 11, n) / 2, "timestamp": rng.integers(9e8, 1.6e9, n)})
+    df = df.drop_duplicates(["userId", "movieId"]).reset_index(drop=True)
+    csv, parquet, zipped = tmp_path / "r.csv", tmp_path / "r.parquet", tmp_path / "r.zip"
+    df.to_csv(csv, index=False)
+    df.to_parquet(parquet, row_group_size=1000)
+    with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(csv, "ratings.csv")  # (a MovieLens CSV release's layout: read by its own reader)
+    size = csv.stat().st_size
+
+    def run(name: str, src, on: bool, *extra):
+        with pytest.MonkeyPatch.context() as mp:
+            kept = _Bars(mp)
+            if on:
+                bars_on(mp, command)
+            r = invoke("ingest", src, "-o", tmp_path / name, "--format", "json", *extra)
+        assert r.exit_code == 0, r.stderr
+        files = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+                 for p in sorted((tmp_path / name / "current").glob("*.parquet"))}
+        return r, kept.closed, files
+
+    def settled(out: str) -> dict:  # (the folder, its name, the source and the time apart)
+        return {k: v for k, v in json.loads(out).items() if k not in ("output", "seconds", "name", "source")}
+
+    for src, parse in ((csv, [(f"reading {csv}", size, size)]),
+                       (parquet, [(f"reading {parquet}", len(df), len(df))]),
+                       (zipped, [(f"unzipping {zipped}", size, size), (f"reading {zipped}!ratings.csv", size, size)])):
+        plain, none, plain_files = run(f"{src.name}-plain", src, False)
+        quiet, none_q, _ = run(f"{src.name}-quiet", src, True, "-q")
+        shown, closed, shown_files = run(f"{src.name}-shown", src, True)
+        assert none == none_q == [] and "preparing" not in plain.stderr + quiet.stderr, plain.stderr
+        assert settled(shown.stdout) == settled(plain.stdout) == settled(quiet.stdout)
+        assert shown_files == plain_files  # (the rows written a row group at a time: the same bytes)
+        out = tmp_path / f"{src.name}-shown"
+        written = sum(len(pd.read_parquet(out / "current" / f)) for f in shown_files)
+        assert closed == [*parse, (f"preparing {out}", 5, 5), (f"writing {out}", written, written)], closed
+        stages = [f.split(", ")[-1].rstrip("]") for f in bars_drawn(shown.stderr)[f"preparing {out}"] if "/5 [" in f]
+        assert stages[-1] == f"indexing {len(df):,} ratings" and f"splitting {len(df):,} ratings" in stages, stages
+        assert "preparing" not in shown.stdout and "writing" not in shown.stdout
+
+
+def test_ingest_draws_no_bar_of_a_step_shorter_than_its_delay_nor_one_a_log_line_met(tmp_path, capsys):
+    """Ingest's bars wait INGEST_DELAY_S (2 s) before they are first drawn: a small file's ingest draws none. A log
+    line said while a bar waits (ingest's notes as its checks begin) no longer draws it: tqdm.write drew every bar
+    again, and one so drawn was never cleared (tqdm clears only what it drew), left in front of the summary."""
+    import logging
+
+    from embedrec.bars import step
+    from embedrec.cli import app
+
+    log = logging.getLogger("embedrec.test_bars")
+    handler = app._BarAwareHandler(sys.stderr)
+    log.addHandler(handler)
+    try:
+        with step("waiting", 5, "stage", delay=60) as tick:
+            log.warning("a note said meanwhile")
+            tick(5)
+        with step("drawn", 5, "stage") as tick:
+            log.warning("a note above a bar drawn")
+            tick(5)
+    finally:
+        log.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert "a note said meanwhile" in err and "waiting" not in err, err
+    assert "a note above a bar drawn" in err and "drawn:" in err, err
+
+
+def test_a_stage_is_named_as_it_begins_and_the_last_counted_done_as_the_job_ends(capsys):
+    """bars.stages: each stage's name is drawn as it begins, though the frame before was drawn less than 0.1 s ago
+    (a long stage begun then showed the name of the short one before it); the job's end counts the last one done
+    (its final frame N/N, then cleared); an error leaves it uncounted; no bar: None, nothing drawn."""
+    from embedrec.bars import stages
+
+    with stages("job", 3) as begin:
+        for name in ("first", "second", "third"):
+            begin(name)
+    frames = bars_drawn(capsys.readouterr().err)["job"]
+    assert [f for f in frames if f.endswith(("first]", "second]", "third]"))][:3] == [
+        f for f in frames if "first]" in f][:1] + [f for f in frames if "second]" in f][:1] + \
+        [f for f in frames if "third]" in f][:1]
+    assert any("1/3" in f and "second]" in f for f in frames) and any("2/3" in f and "third]" in f for f in frames)
+    assert bar_ends(frames)[-1] == ("3", "3"), frames
+    with pytest.raises(KeyError), stages("failed", 3) as begin:
+        begin("one")
+        raise KeyError
+    assert bar_ends(bars_drawn(capsys.readouterr().err)["failed"])[-1] == ("0", "3")
+    with stages(None, 3) as begin:
+        assert begin is None
+    assert capsys.readouterr().err == ""

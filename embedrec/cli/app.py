@@ -75,15 +75,25 @@ def reingest_command(prepared, extra: list[str]) -> str:
 
 
 class _BarAwareHandler(logging.StreamHandler):
-    """Log lines go above a live tqdm bar (tqdm.write) instead of into it; tqdm is never imported for this."""
+    """Log lines go above a live tqdm bar (tqdm.write) instead of into it; tqdm is never imported for this. A bar
+    still in its delay (bars.counted's ``delay``: nothing drawn yet) is left undrawn: tqdm.write draws every bar
+    again after the line, and a bar so drawn was never cleared (tqdm clears only a bar it drew itself; a review:
+    ingest's 'preparing' bar, drawn by a note said 0.3 s into its 2 s delay, stayed in front of the summary)."""
 
     def emit(self, record):
         tq = sys.modules.get("tqdm")
         if tq is not None and getattr(tq.tqdm, "_instances", None):
+            waiting = [b for b in list(tq.tqdm._instances) if not b.disable and b.delay and  # noqa: SLF001
+                       b.last_print_t < b.start_t + b.delay]
+            for b in waiting:  # (a disabled bar is neither cleared nor drawn by tqdm.write)
+                b.disable = True
             try:
                 tq.tqdm.write(self.format(record), file=self.stream)
             except Exception:
                 self.handleError(record)
+            finally:
+                for b in waiting:
+                    b.disable = False
             return
         super().emit(record)
 

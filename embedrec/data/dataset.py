@@ -156,21 +156,27 @@ KEEP = 1  # generations kept besides any a live reader holds (the current one)
 
 
 def write_dataset(tmp: Path, frames: dict[str, pd.DataFrame], users: pd.DataFrame, movies: pd.DataFrame,
-                  manifest: dict) -> None:
+                  manifest: dict, tick=None) -> None:
     """Write the five Parquet files (with page checksums; rated_below.parquet too where ``frames`` holds it) and
-    the manifest listing each file's SHA-256."""
+    the manifest listing each file's SHA-256. ``tick(n)``: a bar's update, told of the rows written, a row group at a
+    time (:func:`dataset_rows`: all of them)."""
     from embedrec.fsutil.files import write_json, write_parquet
     from embedrec.fsutil.integrity import file_entry, fingerprint_of, seal
 
     extra = tuple(n for n in OPTIONAL if n in frames)
     for name in (*SPLITS, *extra):
-        write_parquet(frames[name], tmp / f"{name}.parquet", page_checksum=True)
-    write_parquet(users, tmp / "users.parquet", page_checksum=True)
-    write_parquet(movies, tmp / "movies.parquet", page_checksum=True)
+        write_parquet(frames[name], tmp / f"{name}.parquet", page_checksum=True, tick=tick)
+    write_parquet(users, tmp / "users.parquet", page_checksum=True, tick=tick)
+    write_parquet(movies, tmp / "movies.parquet", page_checksum=True, tick=tick)
     files = {f"{n}.parquet": file_entry(tmp / f"{n}.parquet") for n in (*FILES, *extra)}
     manifest["files"] = files
     manifest["fingerprint"] = fingerprint_of(files)
     write_json(tmp / MANIFEST, seal(manifest))
+
+
+def dataset_rows(frames: dict[str, pd.DataFrame], users: pd.DataFrame, movies: pd.DataFrame) -> int:
+    """The rows :func:`write_dataset` writes of these tables: its bar's total."""
+    return sum(len(frames[n]) for n in (*SPLITS, *OPTIONAL) if n in frames) + len(users) + len(movies)
 
 
 def current_generation(folder) -> str | None:

@@ -53,7 +53,7 @@ ML1M_OCCUPATIONS = ["other", "academic/educator", "artist", "clerical/admin", "c
                     "self-employed", "technician/engineer", "tradesman/craftsman", "unemployed", "writer"]
 
 
-def read_ml100k(root: Path) -> RawData:
+def read_ml100k(root: Path, tick=None) -> RawData:
     rpath = root / "u.data"
     names = ["user_id", "movie_id", "rating", "timestamp"]
     encoding = _numeric_encoding(rpath)
@@ -61,7 +61,7 @@ def read_ml100k(root: Path) -> RawData:
     ratings = read_numeric_table(rpath, sep="\t", names=names,
                                  usecols=None, header=False, encoding=encoding,
                                  numeric={"user_id": "int64", "movie_id": "int64", "rating": "float32",
-                                          "timestamp": "int64"}, missing=RELEASE)
+                                          "timestamp": "int64"}, missing=RELEASE, tick=tick)
     movies = users = None
     files = [rpath]
     ipath = root / "u.item"
@@ -129,7 +129,7 @@ def _prefer_title_year(titles: list[str], years: list) -> list:
     return [split_title_year(t)[1] or y for t, y in zip(titles, years)]
 
 
-def _read_dat_ratings(path: Path) -> pd.DataFrame:
+def _read_dat_ratings(path: Path, tick=None) -> pd.DataFrame:
     # '::'-separated numeric fields: read with ':' so pandas' fast C engine can be used (empty columns between).
     # Every column is read (no usecols, which drops a line's extra fields without a word): a line of more fields
     # is pandas' own error, and a field split by a lone ':' ('978:300760') leaves one of the empty columns
@@ -142,7 +142,7 @@ def _read_dat_ratings(path: Path) -> pd.DataFrame:
         df = read_numeric_table(path, sep=":", names=names, usecols=None, header=False, encoding=encoding,
                                 numeric={"user_id": "int64", "movie_id": "int64", "rating": "float32",
                                          "timestamp": "int64"},
-                                extra_dtype={c: "category" for c in _DAT_GAPS}, missing=RELEASE)
+                                extra_dtype={c: "category" for c in _DAT_GAPS}, missing=RELEASE, tick=tick)
     except DataError as e:  # pandas counted ':'-separated fields (7 a line): say it in the file's '::' terms
         raise _dat_shape(path, encoding) or e from None
     index = df.index
@@ -213,9 +213,9 @@ def _no_rows(path: Path) -> None:
     raise DataError(f"{path}: the movies file has no rows; {RELEASE_MOVIES_FIX}")
 
 
-def read_ml_dat(root: Path) -> RawData:
+def read_ml_dat(root: Path, tick=None) -> RawData:
     rpath = root / "ratings.dat"
-    ratings = _read_dat_ratings(rpath)
+    ratings = _read_dat_ratings(rpath, tick)
     files = [rpath]
     movies = users = None
     if (root / "movies.dat").exists():
@@ -281,12 +281,13 @@ def _plain_user_id(text: str, path: Path, n: int) -> None:
                         f"would read as {int(text)} (merging it with another id); {ML_IDS_FIX}")
 
 
-def read_ml_csv(root: Path, encoding: str = "utf-8", own: str | None = None) -> RawData:
+def read_ml_csv(root: Path, encoding: str = "utf-8", own: str | None = None, tick=None) -> RawData:
     """ratings.csv (and movies.csv) of ml-20m, ml-25m, ml-32m, ml-latest(-small): UTF-8 as GroupLens writes them,
     or data.encoding for a copy saved otherwise. ``own``: the folder is the user's ('folder', or 'zip' for one
     unzipped to read), not a release fetched by its name: where its ratings.csv is not the release's (text ids, ISO
     dates, other columns), the one line says it was read as a MovieLens CSV release and how to read it as one's own
-    table (:func:`own_table_fix`)."""
+    table (:func:`own_table_fix`). ``tick``: a bar's update over the bytes of ratings.csv as they are parsed (as
+    every release reader's here: parsing.read_numeric_table's)."""
     rpath = root / "ratings.csv"
     _refuse_repeated_names(rpath, ",", encoding, str(rpath))  # pandas would read the first, silently
     _refuse_zero_padded(rpath, ",", encoding, ["userId", "movieId"], str(rpath), fix=ML_IDS_FIX)
@@ -299,7 +300,7 @@ def read_ml_csv(root: Path, encoding: str = "utf-8", own: str | None = None) -> 
     ratings = read_numeric_table(rpath, sep=",", names=None, usecols=None,
                                  header=True, encoding=encoding,
                                  numeric={"userId": "int64", "movieId": "int64", "rating": "float32",
-                                          "timestamp": "int64"}, missing=RELEASE, unparsed=unparsed)
+                                          "timestamp": "int64"}, missing=RELEASE, unparsed=unparsed, tick=tick)
     missing = {"userId", "movieId", "rating", "timestamp"} - set(ratings.columns)
     if missing:
         fix = f"; {own_table_fix(root, own, None, None)}" if own is not None else ""

@@ -159,8 +159,8 @@ def _nearest(text: str, names: list[str]) -> list[str]:
 
 def read_source(cfg: DataConfig, progress: bool = False) -> RawData:
     """Resolve ``cfg.source`` (a DataConfig) to raw data: a release name, a zip, a folder, a table or '-'.
-    ``progress``: bars on stderr over a release's download and a table's rows as they are parsed (a table file or
-    '-'; not a release's files, nor a zip's member)."""
+    ``progress``: bars on stderr over a release's download, a zip's extraction, and a table's or a release's
+    ratings as they are parsed (the bytes of a text table, a zip's member, or '-'; a Parquet table's rows)."""
     try:
         return _read_source(cfg, progress)
     except UnicodeError as e:  # not a byte that fails to decode (each reader names its line): the codec itself
@@ -179,7 +179,7 @@ def _read_source(cfg: DataConfig, progress: bool) -> RawData:
                  "another folder for the release)", src, src, src)
     if src in NAMED and not os.path.lexists(src):
         root = fetch_named(src, cache_dir(cfg.cache_dir), progress, cache_origin(cfg.cache_dir))
-        return _read_folder(root, cfg, own=None)
+        return _read_folder(root, cfg, own=None, progress=progress)
     if src == "-":
         if sys.stdin is None:  # <&-
             raise DataError("data.source '-': standard input is closed; pipe the ratings in or give a file "
@@ -187,13 +187,16 @@ def _read_source(cfg: DataConfig, progress: bool) -> RawData:
         return read_generic("-", cfg, progress=progress)
     path = Path(src).expanduser()  # it exists: ingest checked it first (check_source)
     if path.is_dir():
-        return _read_folder(path, cfg) if cfg.format in ("auto", "movielens", "recbole") else \
+        return _read_folder(path, cfg, progress=progress) if cfg.format in ("auto", "movielens", "recbole") else \
             read_generic(str(path), cfg, progress=progress)
     if path.suffix.lower() == ".zip":
         sweep_zip_temps()
         with tempfile.TemporaryDirectory(prefix=f"embedrec-zip-{os.getpid()}-") as tmp, _zip_named_logs(tmp, path), \
                 _zip_named_os_errors(tmp, path):
-            extract_zip(path, Path(tmp))
+            extract_zip(path, Path(tmp), progress)
+
+            def shown(p) -> str:  # a member as m.zip!member, not by the temporary folder
+                return str(p).replace(f"{tmp}/", f"{path}!")
             # macOS's zip adds __MACOSX/._NAME copies of each file's metadata: not data (a review)
             files = [p for p in Path(tmp).rglob("*") if p.is_file() and "__MACOSX" not in p.parts
                      and not p.name.startswith("._")]
@@ -202,10 +205,11 @@ def _read_source(cfg: DataConfig, progress: bool) -> RawData:
                     if cfg.format in ("csv", "tsv", "parquet"):
                         raise DataError("a table")
                     detect_layout(Path(tmp))
-                    return _zip_named(_read_folder(Path(tmp), cfg, own="zip"), path, Path(tmp))
+                    return _zip_named(_read_folder(Path(tmp), cfg, own="zip", progress=progress, shown=shown), path,
+                                      Path(tmp))
                 except DataError:  # a zip of one ratings table of the user's own columns, read as that table
                     try:
-                        raw = read_generic(str(files[0]), cfg)  # (no bar: it would name the temporary folder)
+                        raw = read_generic(str(files[0]), cfg, progress=progress, shown=shown)
                     except DataError as e:  # named as zip!member, not by the temporary folder
                         raise type(e)(e.raw.replace(f"{tmp}/", f"{path}!").replace(tmp, str(path))) from None
                     raw.files = [] if is_stream(path) else [path]  # a pipe: read once, so no checksum
@@ -213,7 +217,7 @@ def _read_source(cfg: DataConfig, progress: bool) -> RawData:
                     raw.notes = _zip_named_notes(raw.notes, tmp, path)
                     return raw
             try:
-                raw = _read_folder(Path(tmp), cfg, own="zip")
+                raw = _read_folder(Path(tmp), cfg, own="zip", progress=progress, shown=shown)
             except DataError as e:  # name the zip and its member, not the temporary folder (gone when it is read)
                 raise type(e)(e.raw.replace(f"{tmp}/", f"{path}!").replace(tmp, str(path))) from None
             return _zip_named(raw, path, Path(tmp))
@@ -313,10 +317,12 @@ def check_source(cfg: DataConfig) -> None:
                         f"'{Path(cfg.movies) / 'movies.csv'}')")
 
 
-def _read_folder(root: Path, cfg: DataConfig, own: str | None = "folder") -> RawData:
+def _read_folder(root: Path, cfg: DataConfig, own: str | None = "folder", progress: bool = False,
+                 shown=str) -> RawData:
     """The layout found in ``root`` read with its reader. ``own``: the user's folder ('folder', or 'zip' for one
     unzipped to read), not a release fetched by its name (None): laid out as a MovieLens CSV release, it is read as
-    a ratings table where a table's settings are given (:func:`_own_table`)."""
+    a ratings table where a table's settings are given (:func:`_own_table`). ``progress``: a bar over the bytes of
+    its ratings file(s) as they are parsed, named by ``shown(path)`` (a zip's member: ``m.zip!ratings.dat``)."""
     with reading():  # a file (or the folder) that cannot be read for its permissions: a DataError saying so
         layout, folder = detect_layout(root)
     table = _own_table(layout, folder, cfg) if own is not None else None
@@ -324,8 +330,8 @@ def _read_folder(root: Path, cfg: DataConfig, own: str | None = "folder") -> Raw
     if as_table is not None:  # headed and written as a release's: read as one first (a review: a hand-downloaded
         # ml-latest-small given a reused config's data.missing was read as a table, its scale 1-5 where 0.5 was absent)
         try:
-            with reading():
-                raw = read_ml_csv(folder, cfg.encoding, own)
+            with reading(), _release_bar(layout, folder, progress, shown) as tick:
+                raw = read_ml_csv(folder, cfg.encoding, own, tick=tick)
         except DataError as e:  # its contents are not a release's (text ids, dates further down): one's own table
             log.debug("%s: not read as a MovieLens CSV release: %s", folder, e)
             table = as_table
@@ -336,16 +342,33 @@ def _read_folder(root: Path, cfg: DataConfig, own: str | None = "folder") -> Raw
         log.info("%s: read as a ratings table (ratings.csv%s), not as a MovieLens CSV release, for the settings "
                  "given (%s)", folder, ", with movies.csv" if table.movies == str(folder / "movies.csv") else "",
                  ", ".join(unapplied_settings(layout, cfg)))
-        return read_generic(table.source, table)
-    with reading():
+        return read_generic(table.source, table, progress=progress, shown=shown)
+    with reading(), _release_bar(layout, folder, progress, shown) as tick:
         if layout == "recbole":  # its :token ids are text or integers as data.id_type says (MovieLens: integers)
-            raw = READERS[layout](folder, cfg.id_type, cfg.encoding)
+            raw = READERS[layout](folder, cfg.id_type, cfg.encoding, tick=tick)
         elif layout == "ml-csv":  # UTF-8 as released; data.encoding for a copy saved otherwise (its error says so)
-            raw = READERS[layout](folder, cfg.encoding, own)
+            raw = READERS[layout](folder, cfg.encoding, own, tick=tick)
         else:
-            raw = READERS[layout](folder)
+            raw = READERS[layout](folder, tick=tick)
     _warn_unapplied(layout, cfg)  # after the files are read: an error stays the one line
     return raw
+
+
+@contextlib.contextmanager
+def _release_bar(layout: str, folder: Path, progress: bool, shown):
+    """A bar over the bytes of a release's ratings file (a RecBole folder's .inter files, together) as its reader
+    parses them; its update, or None where ``progress`` is off (a first-hour review: ml-1m.zip's ratings.dat and a
+    release's ratings.csv were parsed without one)."""
+    from embedrec.bars import INGEST_DELAY_S, Restartable, step
+
+    files = sorted(folder.glob("*.inter")) if layout == "recbole" else [folder / RELEASE_FILES[layout][0]]
+    try:
+        size = sum(p.stat().st_size for p in files)
+    except OSError:  # (the reader's own error says what is wrong with it)
+        size = None
+    name = shown(files[0]) if len(files) == 1 else shown(folder)
+    with step(f"reading {name}" if progress and files else None, size, "B", scale=True, delay=INGEST_DELAY_S) as tick:
+        yield None if tick is None else tick if layout == "recbole" else Restartable(tick)
 
 
 def _own_table(layout: str, folder: Path, cfg: DataConfig, headed: bool = True) -> DataConfig | None:

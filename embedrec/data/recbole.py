@@ -100,9 +100,12 @@ def recbole_files(root: Path) -> list[Path]:
     return [*inters, *(p for p in (root / f"{stem}.item", root / f"{stem}.user") if p.exists())]
 
 
-def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8") -> RawData:
+def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8", tick=None) -> RawData:
     """A RecBole dataset folder: every NAME.*.inter of one NAME (the benchmark's NAME.train/valid/test.inter
-    read together; embedrec splits by split.*), with NAME.item and NAME.user if there."""
+    read together; embedrec splits by split.*), with NAME.item and NAME.user if there. ``tick``: a bar's update
+    over the bytes of the .inter files as they are parsed, one after the other."""
+    from embedrec.bars import Restartable
+
     inters = sorted(root.glob("*.inter"))
     stems = sorted({_dataset_name(p) for p in inters})
     if len(stems) > 1:
@@ -125,7 +128,8 @@ def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8") -> R
         _refuse_long_lines(ipath, cols)
         part = read_numeric_table(ipath, sep="\t", names=cols, usecols=["user_id", "item_id", *numeric],
                                   header=True, encoding=encoding, numeric=numeric, label=str(ipath),
-                                  extra_dtype={"user_id": str, "item_id": str}, missing=RELEASE)
+                                  extra_dtype={"user_id": str, "item_id": str}, missing=RELEASE,
+                                  tick=None if tick is None else Restartable(tick))  # (a read again: this file's)
         for c in ("user_id", "item_id"):
             part[c] = _ids(part[c].astype(str), "str" if id_type == "auto" else id_type, str(ipath), c, 2)
         parts.append(part)

@@ -247,9 +247,11 @@ def sweep_zip_temps() -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
-def extract_zip(zpath: Path, dest: Path) -> None:
+def extract_zip(zpath: Path, dest: Path, progress: bool = False) -> None:
     """Extract a zip, refusing members whose paths escape ``dest``, zip bombs (a total size or a compression
-    ratio beyond the limits, or more than the free disk space) and reporting corrupt archives."""
+    ratio beyond the limits, or more than the free disk space) and reporting corrupt archives. ``progress``: a bar
+    over the members' uncompressed bytes as they are written."""
+    from embedrec.bars import INGEST_DELAY_S, step
     from embedrec.data.textfiles import is_stream, limits, read_all, read_denied
 
     max_total, max_ratio = limits()
@@ -291,15 +293,20 @@ def extract_zip(zpath: Path, dest: Path) -> None:
             if total > free:
                 raise DataError(f"{zpath}: would expand to {_gib(total)} but only {_gib(free)} is free in "
                                 f"'{dest.parent}'; free space (or set TMPDIR to a larger disk)")
-            for info in zf.infolist():
-                # ZipExtFile stops at the declared size and checks the CRC at the end of each member
-                out = dest / info.filename
-                if info.is_dir():
-                    out.mkdir(parents=True, exist_ok=True)
-                    continue
-                out.parent.mkdir(parents=True, exist_ok=True)
-                with zf.open(info) as src, open(out, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
+            with step(f"unzipping {zpath}" if progress else None, total, "B", scale=True,
+                      delay=INGEST_DELAY_S) as tick:
+                for info in zf.infolist():
+                    # ZipExtFile stops at the declared size and checks the CRC at the end of each member
+                    out = dest / info.filename
+                    if info.is_dir():
+                        out.mkdir(parents=True, exist_ok=True)
+                        continue
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    with zf.open(info) as src, open(out, "wb") as dst:
+                        while block := src.read(1 << 20):
+                            dst.write(block)
+                            if tick is not None:
+                                tick(len(block))
     except zipfile.BadZipFile as e:
         msg = str(e)
         if "CRC" in msg or "Bad CRC" in msg:

@@ -108,7 +108,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 
 def read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_default=(),
-                 header_is_data=None, progress: bool = False, guess: bool = True) -> RawData:
+                 header_is_data=None, progress: bool = False, guess: bool = True, shown=str) -> RawData:
     """A ratings CSV/TSV/Parquet (or '-' for stdin) with the column mapping in ``cfg`` (a DataConfig). A file that
     cannot be read for its permissions is a DataError saying so (textfiles.read_denied). ``unrated``: what a row
     counts as where the file has no rating column, for a missing one's advice where the reader is not ingest's
@@ -116,11 +116,12 @@ def read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_de
     ``or_default``: the data.columns keys ('user', 'movie', ...) whose column the file may name by its default name
     instead (columns._or_default); ``header_is_data(names)``: whether a header line's names are data, for a missing
     column's advice (columns._require_columns): both update-users'. ``progress``: a bar on stderr over the bytes of a
-    text table as its rows are parsed (:func:`_parse_bar`). ``guess``: a missing user or movie column may be
+    text table as its rows are parsed (:func:`_parse_bar`), or a Parquet table's rows read, named by
+    ``shown(source)`` (a zip's member as ``m.zip!member``, not by the folder it was unzipped to). ``guess``: a missing user or movie column may be
     guessed (columns._guess_ids); False where the caller knows data.columns.user and .movie were given as they
     are."""
     with reading():
-        raw = _read_generic(source, cfg, unrated, or_default, header_is_data, progress, guess)
+        raw = _read_generic(source, cfg, unrated, or_default, header_is_data, progress, guess, shown)
     _warn_movie_columns(cfg, raw)  # after the file is read: an error stays the one line
     return raw
 
@@ -145,10 +146,11 @@ def _warn_movie_columns(cfg: DataConfig, raw: RawData) -> None:
 
 
 def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_default=(),
-                  header_is_data=None, progress: bool = False, guess: bool = True) -> RawData:
+                  header_is_data=None, progress: bool = False, guess: bool = True, shown=str) -> RawData:
     cols = cfg.columns
     fmt = cfg.format
     label = _label(source)
+    named = shown(label)  # (its bars' name)
     if fmt == "auto":
         low = uncompressed_name(source).lower()
         fmt = "parquet" if low.endswith(".parquet") else "tsv" if low.endswith((".tsv", ".tab")) else "csv"
@@ -213,11 +215,11 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             notes = guessed + _require_columns(found, wanted, label, no_times, matched, counted,
                                                functools.partial(parquet_head, pf), unrated, id_type=cfg.id_type)
             notes += meta_notes
-            del pf  # (its footer, parsed once more by pandas: a file of 120,000 columns has one of 53 MB)
             try:
-                df = pd.read_parquet(fh, columns=list(wanted))
+                df = _read_parquet_rows(pf, list(wanted), progress, named)
             except Exception as e:
                 raise DataError(f"{label}: {_parquet_refusal(fh, e)}") from None
+            del pf
         df = _blank_as_missing(df[list(wanted)].rename(columns=wanted))
         if cfg.missing == "drop":
             df, kept, seen, untimed = _drop_missing(df, label, skip=META, ids=("user_id", "movie_id"),
@@ -310,16 +312,16 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             texted = times
             return _read_text_table(src, sep, cfg, label, wanted, ids, texted, text_ids, floated=floated, tick=tick)
 
-        with _parse_bar(progress, f"reading {label}", src) as tick:
+        with _parse_bar(progress, f"reading {named}", src) as tick:
             df = read_table(text_ids, floated=floated, tick=tick)
         if floated and any(float_written_ids(df[c].dropna()) is None for c in floated):  # '7' beside '7.0': as ever
             floated = []
             if cfg.id_type == "int":
                 _refuse_changed_ids(src, sep, cfg, label, ids, names)
-            with _parse_bar(progress, f"reading {label} again, its ids as written", src) as tick:
+            with _parse_bar(progress, f"reading {named} again, its ids as written", src) as tick:
                 df = read_table(text_ids, tick=tick)
         if cfg.id_type == "auto" and not text_ids and any(df[c].dtype != np.int64 for c in ids if c not in floated):
-            with _parse_bar(progress, f"reading {label} again, its ids as text", src) as tick:
+            with _parse_bar(progress, f"reading {named} again, its ids as text", src) as tick:
                 df = read_table(True, tick=tick)
         if floated:
             notes.append(f"{label}: {'columns' if len(floated) > 1 else 'column'} "
@@ -556,11 +558,36 @@ def _parse_bar(progress: bool, desc: str, src):
     """A bar over the bytes of ``src`` (a path, or the text in memory: stdin, a decompressed file) as its rows are
     parsed, cleared once they are (the 'read N rows' line follows); its update, or None where ``progress`` is off
     (a first-hour review: 9 s of a 1M-row CSV without a word)."""
-    from embedrec.bars import Restartable, step
+    from embedrec.bars import INGEST_DELAY_S, Restartable, step
 
     size = len(src) if isinstance(src, (bytes, bytearray)) else os.path.getsize(src)
-    with step(desc if progress else None, size, "B", scale=True) as update:
+    with step(desc if progress else None, size, "B", scale=True, delay=INGEST_DELAY_S) as update:
         yield None if update is None else Restartable(update)
+
+
+PARQUET_BATCH = 1 << 16  # rows a Parquet table's bar counts at a time (its row groups read in batches of them)
+
+
+def _read_parquet_rows(pf, columns: list, progress: bool, label: str) -> pd.DataFrame:
+    """The ``columns`` of the Parquet file ``pf`` (a pyarrow ParquetFile) as pandas reads them (pd.read_parquet:
+    pyarrow's table, its pandas metadata's index too, made a DataFrame by pyarrow's own to_pandas, as pandas 3
+    converts it), with a bar over the rows read where ``progress`` is on (a first-hour review: none): the file read a
+    batch of PARQUET_BATCH rows at a time, the batches joined without a copy before the one conversion."""
+    import pyarrow as pa
+
+    from embedrec.bars import INGEST_DELAY_S, step
+
+    with step(f"reading {label}" if progress else None, pf.metadata.num_rows, "row", scale=True,
+              delay=INGEST_DELAY_S) as tick:
+        if tick is None:
+            table = pf.read(columns=columns, use_pandas_metadata=True)
+        else:
+            batches = []
+            for batch in pf.iter_batches(batch_size=PARQUET_BATCH, columns=columns, use_pandas_metadata=True):
+                batches.append(batch)
+                tick(batch.num_rows)
+            table = pa.Table.from_batches(batches, schema=pf.schema_arrow if not batches else batches[0].schema)
+    return table.to_pandas()
 
 
 def _float_written(src, sep: str, cfg: DataConfig, ids: list[str], names: list[str] | None) -> list[str]:

@@ -446,17 +446,30 @@ def cache_origin(configured: str | None = None) -> str:
     return "$XDG_CACHE_HOME/embedrec" if os.environ.get("XDG_CACHE_HOME") else "the cache folder ~/.cache/embedrec"
 
 
-def write_parquet(data, path, page_checksum: bool = False) -> None:
+ROW_GROUP = 1 << 20  # rows in a Parquet row group: pq.write_table's own default (1024 x 1024), by which write_parquet
+# writes a table a row group at a time where its rows are counted
+
+
+def write_parquet(data, path, page_checksum: bool = False, tick=None) -> None:
     """A pandas DataFrame (without its index) or a pyarrow Table written as Parquet through Python's own file:
     pyarrow opens a path only when it is UTF-8 (a red team: every Parquet write under a folder whose name is not
-    was an internal error, after a whole fit for train)."""
+    was an internal error, after a whole fit for train). ``tick(n)``: a bar's update, told of the rows of each row
+    group as it is written (the table handed to the writer ROW_GROUP rows at a time: the row groups, and so the
+    file's bytes, those of one write_table call)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if hasattr(data, "to_parquet"):  # as to_parquet(index=False) makes it; pandas 2's to_parquet reopened the
         data = pa.Table.from_pandas(data, preserve_index=False)  # handle by its name, through pyarrow (session 36)
     with open(path, "wb") as fh:
-        pq.write_table(data, fh, write_page_checksum=page_checksum)
+        if tick is None:
+            pq.write_table(data, fh, write_page_checksum=page_checksum)
+            return
+        with pq.ParquetWriter(fh, data.schema, write_page_checksum=page_checksum) as writer:
+            for start in range(0, max(data.num_rows, 1), ROW_GROUP):  # (an empty table: its one empty row group)
+                part = data.slice(start, ROW_GROUP)
+                writer.write_table(part, row_group_size=ROW_GROUP)
+                tick(part.num_rows)
 
 
 def pandas_nullable(table, names=("year",)):
