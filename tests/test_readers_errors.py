@@ -241,12 +241,17 @@ def test_a_wide_parquet_file_reads_only_the_columns_read(tmp_path, monkeypatch):
     extra = pd.DataFrame(0, index=df.index, columns=[f"c{i}" for i in range(2_000)], dtype="int8")
     p = tmp_path / "wide.parquet"
     pd.concat([df, extra], axis=1).to_parquet(p)
+    import pyarrow.parquet as pq
+
     asked = []
-    real = pd.read_parquet
-    monkeypatch.setattr(pd, "read_parquet", lambda *a, **kw: asked.append(kw.get("columns")) or real(*a, **kw))
-    raw = read_generic(str(p), Config().data)
-    assert raw.ratings["rating"].tolist() == [4, 3, 5]
-    assert asked == [["user_id", "movie_id", "rating"]]
+    for name in ("read", "iter_batches"):  # (without a bar, and with one: data.tables._read_parquet_rows)
+        real = getattr(pq.ParquetFile, name)
+        monkeypatch.setattr(pq.ParquetFile, name, lambda self, *a, _real=real, **kw: asked.append(kw.get("columns"))
+                            or _real(self, *a, **kw))
+    for progress in (False, True):
+        raw = read_generic(str(p), Config().data, progress=progress)
+        assert raw.ratings["rating"].tolist() == [4, 3, 5]
+    assert asked.count(["user_id", "movie_id", "rating"]) == 2, asked[-2:]  # (the rows: read once, those alone)
 
 
 @pytest.mark.parametrize("header", [True, False])
