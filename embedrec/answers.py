@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from embedrec.data.ids import parse_id, rated_map
+from embedrec.data.ids import parse_id
 from embedrec.errors import UsageError, cli_terms, library_terms, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -206,7 +206,6 @@ def answer(model: Model, request: Request) -> Answer:
     model's recommend config."""
     from embedrec.argcheck import flag
     from embedrec.data.ids import id_list as _as_list  # the library's rules (a red team)
-    from embedrec.data.ids import rated_map as _rated
 
     mode = request.mode()
     if request.explain is not None:
@@ -272,18 +271,17 @@ def answer(model: Model, request: Request) -> Answer:
     elif mode == "user_features":
         res = model.recommend_features(request.user_features, k, **filters)
     else:
-        # one id or title is one movie ('12', 'star wars': a red team found them split into characters)
-        given = _rated(request.rated)
-        e.check_ratings(given)  # before titles are resolved: a refusal quotes the words given, and is the only line
-        liked_ids = _resolved(model, _as_list(request.liked), "--liked") if request.liked is not None else []
-        pairs = list(zip(_resolved(model, list(given), "--rated"), given.values()))
-        rated_map(pairs)  # two spellings of one movie (a title and its id): refused, not a rating replaced
-        # the words as given, which the library resolves as _resolved did: its warnings name them ('star
-        # wars=4.5', not '50=4.5')
-        res = model.recommend_new(liked_ids, list(given.items()), k, ordered=request.ordered, user=request.user,
-                                  exclude_seen=not request.include_seen, strict=request.strict,
-                                  user_features=request.user_features, prior=request.prior, **filters)
-        request = _replace(request, liked=liked_ids, rated=None if request.rated is None else dict(pairs))
+        # one id or title is one movie ('12', 'star wars': a red team found them split into characters); a file
+        # read (--liked @FILE, --rated @FILE: serve.userfile), its titles no movie matches left out unless --strict
+        from embedrec.models_lookup import told_history
+        from embedrec.models_recommend import recommend_new
+
+        told = told_history(model, request.liked, request.rated, strict=request.strict, said=_said_found)
+        res = recommend_new(model, (), None, k, ordered=request.ordered, user=request.user,
+                            exclude_seen=not request.include_seen, strict=request.strict,
+                            user_features=request.user_features, prior=request.prior, told=told, **filters)
+        request = _replace(request, liked=told.liked if request.liked is not None else None,
+                           rated=None if request.rated is None else told.rated)
     out = Answer(model, request, result=res)
     if request.explain is not None:  # before any row is written: a model without them is refused in one line
         out.explanations = res.explain(request.explain)
@@ -352,14 +350,6 @@ def _resolved(model: Model, tokens: list, opt: str) -> list:
     return ids
 
 
-def no_known_candidates(given: int) -> UsageError:
-    """The one line for candidates none of which the model knows: its ids (Model's candidates=) or the CLI's
-    titles (:func:`_excluded`)."""
-    return UsageError(f"none of the {given:,} «--candidates|candidates» is a movie of this model (not in its training "
-                      "data), so no list could hold a movie; give ids of movies it was trained on, or leave "
-                      "«--candidates|candidates» out")
-
-
 def _excluded(model: Model, tokens: list, opt: str = "--exclude") -> list:
     """The movie ids of ``exclude``'s tokens, or ``candidates``' (``opt``; ids, or titles as --movie takes them);
     a title the model does not know is left out with a warning, as an unknown id is (a review: an unknown text id,
@@ -389,6 +379,8 @@ def _excluded(model: Model, tokens: list, opt: str = "--exclude") -> list:
         except NotFoundError:
             unknown.append(token)
     if unknown and not out and opt == "--candidates":  # one line, as the library's for unknown ids (a review:
+        from embedrec.models_lookup import no_known_candidates
+
         raise no_known_candidates(len(tokens))           # each title 'left out', then 'candidates is empty')
     for token in unknown:
         log.warning("«%s|%s» %s: no movie of this model has that id or title; %s", opt, name,
@@ -407,9 +399,20 @@ def _found(model: Model, token):
     return movie
 
 
-def _said_title(model: Model, opt: str, token: str, movie) -> None:
+def _said_found(model: Model, opt: str, token: str, movie, how: str | None) -> None:
+    """What a liked or rated text named: :func:`_said_title` of a title (``how`` a guess made, or ''), or
+    :func:`_also_titled` of an id (``how`` None)."""
+    if how is None:
+        _also_titled(model, opt, token, movie)
+    else:
+        _said_title(model, opt, token, movie, how)
+
+
+def _said_title(model: Model, opt: str, token: str, movie, how: str = "") -> None:
+    """The line of a title found: its movie, and how where a guess was made (a year one off, one of a title's
+    several ids: Catalogue.match_movie)."""
     m = model.movie(movie)
-    _marked(f"«{opt}» '%s': movie %s, %s%s", token.strip(), movie, m["title"], _year(m))
+    _marked(f"«{opt}» '%s': movie %s, %s%s%s", token.strip(), movie, m["title"], _year(m), f" ({how})" if how else "")
 
 
 def _year(m: dict) -> str:

@@ -224,7 +224,7 @@ class Model:
                       year_min: int | None = None, year_max: int | None = None,
                       exclude: Iterable = (), candidates: Iterable | None = None,
                       strict: bool = False, user=None, user_features: dict | None = None,
-                      prior="auto") -> Recommendations:
+                      prior="auto", missing: str | None = None) -> Recommendations:
         """Top-k movies for someone not in the training data, from movie ids they liked and/or {movie id:
         rating} (folded in against the fixed movie factors); the given movies are excluded unless
         ``exclude_seen=False``. ``user_features``: the new user's demographics too ({'age': 25, 'gender': 'F'}; a
@@ -239,7 +239,13 @@ class Model:
         ML-100K users told their earliest 80%, NDCG@10 +18%); ``uses_order`` says whether this model does. A movie
         is an id or title words, as :meth:`resolve_movies` takes them ('star wars'; ambiguity raises UsageError,
         words that match no title NotFoundError). An unknown movie id is left out with a warning and listed in the result's ``unknown`` (NotFoundError where
-        none is known, or with ``strict=True``).
+        none is known, or with ``strict=True``). ``liked`` or ``rated`` may be a file (a ``pathlib.Path``), as
+        ``recommend --liked @FILE``/``--rated @FILE`` read it: liked a movie a line; rated a CSV/TSV whose title,
+        year and rating columns are found by name (Letterboxd's and IMDb's exports as they are, ``title,rating``)
+        or ``MOVIE=RATING`` a line, or a DataFrame of such columns; its ratings mapped onto this model's scale where
+        they are on another (IMDb's 1-10, Letterboxd's 0.5-5). ``missing``: what a title no movie matches (or
+        several do) gets: 'error' (raised), 'skip' (left out, said in one warning: 'matched 11 of 15 movies; not
+        found: ...'; none matched: the error); None, 'skip' for a file and 'error' otherwise.
         An implicit model leaves out a rating below its dataset's
         data.min_rating, as training did: said in a log note and in the result's ``left_out``. ``prior``: the
         most popular movies' weight in a new user's list (an als model's; serve.prior): 'auto' the run's own for
@@ -248,7 +254,8 @@ class Model:
         return models_recommend.recommend_new(self, liked, rated, k, ordered=ordered,
                                               exclude_seen=exclude_seen, genres=genres, year_min=year_min,
                                               year_max=year_max, exclude=exclude, candidates=candidates,
-                                              strict=strict, user=user, user_features=user_features, prior=prior)
+                                              strict=strict, user=user, user_features=user_features, prior=prior,
+                                              missing=missing)
 
     def explain(self, user=None, movie=None, n: int = 10, *, liked: Iterable = (), rated: dict | None = None,
                 ordered: bool = False, strict: bool = False, prior="auto"):
@@ -342,14 +349,15 @@ class Model:
         """A movie id from an id, an exact title, 'Title (year)' or title words; ambiguity raises UsageError."""
         return models_lookup.find_movie(self, query)
 
-    def resolve_movies(self, tokens: Iterable) -> tuple[list, dict]:
+    def resolve_movies(self, tokens: Iterable, missing: str = "error") -> tuple[list, dict]:
         """Movie ids for ``tokens`` as ``recommend --liked/--rated`` reads them, each by :meth:`find_movie`'s rule
         (as ``recommend --movie`` and :meth:`similar` read theirs): an id of the model where the text is one exactly,
         else title words ('star wars', 'Fargo (1996)', '50' for '50 First Dates'; ambiguity raises UsageError),
         else an id (a number, or text no title holds: kept as given, so an unknown one is refused as such later). Returns (the ids in order, {token: id} of those
         found by their title), e.g. ``ids, by_title = m.resolve_movies(['star wars', 181])``, then
-        ``m.recommend_new(liked=ids)``."""
-        return models_lookup.resolve_movies(self, tokens)
+        ``m.recommend_new(liked=ids)``. ``missing='skip'``: a title no movie matches (or several do) is left out of
+        the ids and said in one warning (every one missed: the first's error)."""
+        return models_lookup.resolve_movies(self, tokens, missing)
 
     def movie(self, movie) -> dict:
         """One movie's row: {'movie_id', 'title', 'year' (each None where unknown), 'genres'}; NotFoundError for an id

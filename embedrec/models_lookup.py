@@ -10,12 +10,14 @@ this.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from embedrec.argcheck import genres_arg, list_arg, movie_arg
-from embedrec.data.ids import is_integer_text, one_id, one_user, py_id, refuse_frame
+from embedrec.argcheck import choice_arg, genres_arg, list_arg, movie_arg
+from embedrec.data.ids import id_list, is_integer_text, one_id, one_user, py_id, rated_map, refuse_frame
 from embedrec.errors import NotFoundError, UsageError, shorten
 from embedrec.serve.recommender import trained_on
 
@@ -52,8 +54,6 @@ def allowed_rows(model, genres, year_min, year_max, exclude, candidates=None) ->
         given = only.size
         only = only[only >= 0]
         if not only.size:  # a review: every list came back empty, blamed on what the users had rated
-            from embedrec.answers import no_known_candidates
-
             raise no_known_candidates(given)
         if only.size < given:
             log.warning("%s of the %s «--candidates|candidates» %s not a movie of this model (not in its "
@@ -61,6 +61,14 @@ def allowed_rows(model, genres, year_min, year_max, exclude, candidates=None) ->
                         "is" if given - only.size == 1 else "are", "it" if given - only.size == 1 else "them")
     return model.engine.allowed(genres_arg(genres), year_min, year_max,
                                 None if rows is None else rows[rows >= 0], only_rows=only)
+
+
+def no_known_candidates(given: int) -> UsageError:
+    """The one line for candidates none of which the model knows: its ids (Model's candidates=) or the CLI's
+    titles (answers._excluded)."""
+    return UsageError(f"none of the {given:,} «--candidates|candidates» is a movie of this model (not in its training "
+                      "data), so no list could hold a movie; give ids of movies it was trained on, or leave "
+                      "«--candidates|candidates» out")
 
 
 def movie_rows_of(model, items, name: str) -> np.ndarray | None:
@@ -101,26 +109,148 @@ def known_row(model, user, ordered: bool = False) -> int:
     return int(rows[0])
 
 
-def titles_resolved(model, liked: list, rated: dict, names: dict | None = None) -> tuple[list, dict]:
-    """recommend_new's history with title words turned into ids (``Model.resolve_movies``; a first-hour review:
-    liked=['star wars', 172] left 'star wars' out as an unknown id, then listed Star Wars at rank 4). ``names``
-    (a dict) receives {id: the words given} of the rated movies found by their title, for the words a warning
-    names."""
-    if liked:
-        liked = model.resolve_movies(liked)[0]
-    if rated:
-        keys = model.resolve_movies(list(rated))[0]
+MISSING = ("error", "skip")  # what a title no movie matches gets: resolve_movies' and recommend_new's missing=
+
+
+@dataclass
+class Told:
+    """A new user's history as recommend_new folds it in: ``liked`` (ids), ``rated`` ({id: rating}), ``names``
+    ({id: the words given} of the rated movies found by title, which a warning names), ``mapped`` (a file's
+    ratings mapped onto the model's scale: not warned of as off its step), ``how`` ({token: how it was found}
+    where that is worth saying: a year one off, one of a title's several ids), ``skipped`` (the tokens left out:
+    no movie matched them)."""
+
+    liked: list
+    rated: dict
+    names: dict = field(default_factory=dict)
+    mapped: bool = False
+    how: dict = field(default_factory=dict)
+    skipped: list = field(default_factory=list)
+
+
+def told_history(model, liked, rated, missing: str | None = None, strict: bool = False,
+                 said=None, notes: bool = True) -> Told:
+    """``recommend_new``'s ``liked`` and ``rated``, each a list/dict or a file (``os.PathLike``, as ``recommend
+    --liked @FILE``/``--rated @FILE`` give them: serve.userfile; ``rated`` a DataFrame too), the ratings checked
+    (before titles become ids: a refusal names the movie as given) and the titles turned into ids. A file's
+    ratings are mapped onto the model's scale where they are on another (IMDb's 1-10; not where no value changes
+    the list: Recommender.values_ignored). ``missing``: what a title no movie matches gets, 'error' (the
+    NotFoundError) or 'skip' (left out, said in one note; every one missed: the first's error); None: 'skip' for a
+    file, else 'error'. ``strict`` (unknown ids refused) goes with 'error' only. ``said(model, opt, token, id, how)``: the
+    CLI's line per title found (a file's only where ``how`` says something), and per text taken as an id (``how``
+    None); ``notes``: log ``how`` where no ``said`` says it."""
+    from embedrec.serve import userfile
+
+    e = model.engine
+    files = {}
+    if userfile.is_file(liked):
+        files["liked"], liked = str(liked), userfile.read_liked(liked)
+    mapped = False
+    if userfile.is_file(rated) or type(rated).__name__ == "DataFrame":
+        table = userfile.read_rated(rated) if userfile.is_file(rated) else \
+            userfile.rated_table(*userfile.frame_table(rated), "the DataFrame")
+        files["rated"] = table.name
+        rated = table.ratings if e.values_ignored() or e._counts() else userfile.rescaled(table, e.scale)
+        mapped = rated != table.ratings
+    if missing is not None:
+        choice_arg(missing, MISSING, "missing")
+    if strict and missing == "skip":
+        raise UsageError("strict=True refuses a movie the model does not know, missing='skip' leaves it out: give "
+                         "one of them")
+    rated = rated_map(rated)
+    e.check_ratings(rated)
+    out = Told([], {}, mapped=mapped)
+    for name, tokens in (("liked", id_list(liked) if liked is not None else []), ("rated", list(rated))):
+        if not tokens:
+            continue
+        how = "error" if strict else missing or ("skip" if name in files else "error")
+        ids, by_title, found_how, skipped = resolve_detail(model, tokens, how, f"«--{name}|{name}»" + (
+            f" {files[name]}" if name in files else ""))
+        out.how.update(found_how)
+        out.skipped += skipped
+        if said is not None:  # a file's titles said only where a guess was made (a line each: hundreds)
+            for token, movie in zip(tokens, ids):
+                if movie is _MISSED:
+                    continue
+                if token in by_title and (name not in files or token in found_how):
+                    said(model, f"--{name}", token, movie, found_how.get(token, ""))
+                elif token not in by_title and isinstance(token, str) and name not in files:
+                    said(model, f"--{name}", token, movie, None)  # by its id
+        elif notes:
+            for token, note in found_how.items():
+                log.info("«--%s|%s» '%s': movie %s (%s)", name, name, shorten(token, 60), by_title[token], note)
+        if name == "liked":
+            out.liked = [i for i in ids if i is not _MISSED]
+            continue
         firsts: dict = {}
-        for given, key in zip(rated, keys):
-            if names is not None and isinstance(given, str) and given != str(key):
-                names[key] = given
-            if py_id(key) in firsts:
-                raise UsageError(f"rated: movie {shorten(repr(key), 40)} is rated twice (as "
-                                 f"{shorten(repr(firsts[py_id(key)]), 40)} and {shorten(repr(given), 40)}); "
-                                 "give each movie one rating")
+        for given, key in zip(tokens, ids):
+            if key is _MISSED:
+                continue
+            if isinstance(given, str) and given != str(key):
+                out.names[key] = given
+            if py_id(key) in firsts:  # (the CLI's lines said each title's movie just before)
+                raise UsageError(f"«--rated|rated»: movie {shorten(repr(key), 40)} is rated twice" + ("" if said else (
+                    f" (as {shorten(repr(firsts[py_id(key)]), 40)} and {shorten(repr(given), 40)})")) +
+                    "; give each movie one rating")
             firsts[py_id(key)] = given
-        rated = dict(zip(keys, rated.values()))
-    return liked, rated
+            out.rated[key] = rated[given]
+    return out
+
+
+_MISSED = object()  # resolve_detail's id of a token left out
+
+
+def resolve_detail(model, tokens: list, missing: str = "error", what: str = "movies") -> tuple[list, dict, dict, list]:
+    """(an id per token, ``_MISSED`` for one left out; {token: id} of those found by their title; {token: how}
+    where that is worth saying; the tokens left out), each token by ``Model.find_movie``'s rule, text no title
+    holds that may be an unknown id kept as given. ``missing='skip'``: a title no movie matches, or that several
+    do, is left out and said in one note naming ``what`` (every token missed: the first's error, as with
+    'error')."""
+    if isinstance(tokens, (str, bytes)):
+        raise UsageError(f"resolve_movies: got the text '{shorten(tokens)}'; give a list of ids or titles, e.g. "
+                         "['star wars', 181]")
+    e = model.engine
+    ids, by_title, hows, missed = [], {}, {}, []
+    first = None
+    for t in list_arg(tokens, "resolve_movies"):
+        t = movie_arg(t, "resolve_movies", "['star wars', 181]")
+        if not isinstance(t, str):
+            ids.append(t)
+            continue
+        try:
+            row, how = e.match_movie(t)
+        except NotFoundError as err:
+            if err.kind == "movie":  # an id this model does not know: left out (or refused, strict) by recommend_new
+                ids.append(t)
+                continue
+            if missing != "skip":  # title words that match nothing: said here
+                raise
+            first = first or err
+            missed.append((t, ""))
+            ids.append(_MISSED)
+            continue
+        except UsageError as err:  # several movies match (Catalogue.match_movie's refusal)
+            several = re.match(r"'.*' matches (\d+) movies: ", err.raw, re.S)
+            if missing != "skip" or not several:
+                raise
+            first = first or err
+            missed.append((t, f"{several[1]} movies match it"))
+            ids.append(_MISSED)
+            continue
+        found = py_id(e.movie_ids[row])
+        ids.append(found)
+        if str(found) != t.strip():
+            by_title[t] = found
+            if how:
+                hows[t] = how
+    if missed:
+        if all(i is _MISSED for i in ids):
+            raise first
+        shown = ", ".join(f"'{shorten(t, 50)}'" + (f" ({n})" if n else "") for t, n in missed[:5]) + (
+            f" and {len(missed) - 5:,} more" if len(missed) > 5 else "")
+        log.warning(what.replace("%", "%%") + ": matched %s of %s movies; not found: %s",
+                    f"{len(ids) - len(missed):,}", f"{len(ids):,}", shown, extra={"marks_only": True})
+    return ids, by_title, hows, [t for t, _ in missed]
 
 
 def find_movie(model, query: str):
@@ -131,30 +261,14 @@ def find_movie(model, query: str):
     return py_id(model.engine.movie_ids[model.engine.find_movie(str(query))])
 
 
-def resolve_movies(model, tokens: Iterable) -> tuple[list, dict]:
+def resolve_movies(model, tokens: Iterable, missing: str = "error") -> tuple[list, dict]:
     """``Model.resolve_movies``: (the ids of ``tokens`` in order, {token: id} of those found by their title), each
     by ``Model.find_movie``'s rule, text no title holds that may be an unknown id kept as given (words no id can be
-    are an error, on a run without titles too)."""
-    if isinstance(tokens, (str, bytes)):
-        raise UsageError(f"resolve_movies: got the text '{shorten(tokens)}'; give a list of ids or titles, e.g. "
-                         "['star wars', 181]")
-    ids, by_title = [], {}
-    for t in list_arg(tokens, "resolve_movies"):
-        t = movie_arg(t, "resolve_movies", "['star wars', 181]")
-        if not isinstance(t, str):
-            ids.append(t)
-            continue
-        try:
-            found = model.find_movie(t)
-        except NotFoundError as e:
-            if e.kind != "movie":  # title words that match nothing: said here
-                raise
-            ids.append(t)  # an id this model does not know: left out (or refused, strict) by recommend_new
-            continue
-        ids.append(found)
-        if str(found) != t.strip():
-            by_title[t] = found
-    return ids, by_title
+    are an error, on a run without titles too). ``missing='skip'``: a title no movie matches (or several do) is
+    left out of the ids, said in one note."""
+    choice_arg(missing, MISSING, "missing")
+    ids, by_title, _, _ = resolve_detail(model, tokens, missing)
+    return [i for i in ids if i is not _MISSED], by_title
 
 
 def movie(model, movie) -> dict:

@@ -15,9 +15,9 @@ from collections.abc import Iterable
 import numpy as np
 
 from embedrec.argcheck import choice_arg, flag, list_arg, movie_arg
-from embedrec.data.ids import id_list, rated_map
+from embedrec.data.ids import id_list
 from embedrec.errors import NotFoundError, UsageError, shorten
-from embedrec.models_lookup import allowed_rows, k_arg, known_row, titles_resolved
+from embedrec.models_lookup import allowed_rows, k_arg, known_row, told_history
 from embedrec.results import Recommendations
 from embedrec.serve.explain import UserSolve
 from embedrec.serve.recommender import popular_instead, py_id, trained_on, unknown_summary
@@ -69,9 +69,12 @@ def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen:
 def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, ordered: bool,
                   exclude_seen: bool, genres: Iterable[str], year_min: int | None, year_max: int | None,
                   exclude: Iterable, candidates: Iterable | None, strict: bool, user,
-                  user_features: dict | None = None, prior="auto") -> Recommendations:
-    """``Model.recommend_new``: the top-k of a new user folded in from ``liked``/``rated`` (titles resolved), with
-    ``user_features`` on top of its demographics' vector, or of a known user ``user`` re-solved with them."""
+                  user_features: dict | None = None, prior="auto", missing: str | None = None,
+                  told=None) -> Recommendations:
+    """``Model.recommend_new``: the top-k of a new user folded in from ``liked``/``rated`` (titles resolved, files
+    read: models_lookup.told_history, ``missing`` its own), with ``user_features`` on top of its demographics'
+    vector, or of a known user ``user`` re-solved with them. ``told``: that history already made (the CLI's,
+    which says each title found), ``liked`` and ``rated`` then unread."""
     k = k_arg(model, k)
     e = model.engine
     if user_features is not None:
@@ -86,15 +89,15 @@ def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, 
                          "not a set")
     row = None if user is None else known_row(model, user, ordered)
     allowed = allowed_rows(model, genres, year_min, year_max, exclude, candidates)
-    rated = rated_map(rated)
-    e.check_ratings(rated)  # before titles become ids: a refusal names the movie as given ('star wars=0')
-    names: dict = {}  # {id: the words given}: a warning names the movie as given
-    liked, rated = titles_resolved(model, id_list(liked), rated, names)
+    # the ratings checked before titles become ids (a refusal names the movie as given: 'star wars=0'); names:
+    # {id: the words given}, which a warning names
+    told = told if told is not None else told_history(model, liked, rated, missing, strict)
     skipped: list = []  # history ids the model does not know: left out, in the result's unknown (a review)
     detail: dict = {}  # an als solve's parts, which the result's explain() splits its scores by
-    p, b, seen, left_out = e.fold_in_parts(liked, rated, ordered=bool(ordered), strict=bool(strict),
+    p, b, seen, left_out = e.fold_in_parts(told.liked, told.rated, ordered=bool(ordered), strict=bool(strict),
                                            unknown=skipped, detail=None if user_features is not None else detail,
-                                           user=row, features=user_features, names=names)
+                                           user=row, features=user_features, names=told.names,
+                                           step_warned=not told.mapped)
     # a new user's list leans to the most popular movies by how few it told (serve.prior; als runs), as does that
     # of a user update-users added (a new user told its ratings once) re-solved with more (a review: it lost it)
     new = row is None or e.added_rows([row]).size > 0

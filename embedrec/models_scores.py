@@ -12,10 +12,10 @@ from collections.abc import Iterable
 import numpy as np
 
 from embedrec.argcheck import choice_arg, count_arg, flag, list_arg, movie_arg
-from embedrec.data.ids import id_list, one_id, one_user, rated_map, refuse_frame
+from embedrec.data.ids import one_id, one_user, refuse_frame
 from embedrec.errors import NotFoundError, UsageError, shorten
 from embedrec.model.factors import FALLBACKS
-from embedrec.models_lookup import known_row, titles_resolved
+from embedrec.models_lookup import known_row, told_history
 from embedrec.results import Predictions
 from embedrec.serve.explain import UserSolve
 from embedrec.serve.recommender import trained_on
@@ -159,11 +159,10 @@ def explain(model, user, movie, n: int, *, liked: Iterable, rated: dict | None, 
         if ordered and any(isinstance(x, (set, frozenset)) for x in (liked, rated)):
             raise UsageError("ordered=True needs the history in order, oldest first: a list (or a dict of "
                              "ratings), not a set")
-        names: dict = {}  # {id: the words given}, for a warning
-        liked, rated = titles_resolved(model, id_list(liked), rated_map(rated), names)
+        history = told_history(model, liked, rated, strict=strict)  # names: {id: the words given}, for a warning
         detail: dict = {}
-        p, _, _, _ = e.fold_in_parts(liked, rated, ordered=ordered, strict=strict, unknown=[], detail=detail,
-                                     user=row, names=names)
+        p, _, _, _ = e.fold_in_parts(history.liked, history.rated, ordered=ordered, strict=strict, unknown=[],
+                                     detail=detail, user=row, names=history.names, step_warned=not history.mapped)
         # a new user's list, or that of one update-users added (a new user told more): its told movies
         told = int(np.size(detail.get("rows", ()))) if "rows" in detail and (
             row is None or e.added_rows([row]).size) else 0

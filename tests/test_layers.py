@@ -209,7 +209,7 @@ LAYERS = [
     ("processes", {"distributed", "dist_data", "dist_sync"}),
     ("trainers, evaluation, serving", {"evaluate", "figure_notes", "dist_eval", "training", "training.als", "training.trend", "training.newuser_prior", "training.als_ranks", "training.sgd", "training.loop",
                                        "training.minibatch", "serve", "serve.recommender",
-                                       "serve.catalogue", "serve.foldin", "serve.prior", "serve.stream", "serve.explain", "serve.update",
+                                       "serve.catalogue", "serve.foldin", "serve.userfile", "serve.prior", "serve.stream", "serve.explain", "serve.update",
                                        "serve.history", "serve.similar_users"}),
     ("workflows", {"training.fit", "training.checkpoints", "shard_checkpoint", "training.folders", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",
                    "tune", "user_update"}),

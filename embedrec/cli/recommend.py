@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -41,10 +42,15 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--similar-users", "similar_users", type=TEXT, metavar="USER",
               help="A user id: the users most like them (cosine of the user vectors), with the movies both rated.")
 @click.option("--liked", type=TEXT, help="Comma-separated movies a new user liked (as top ratings): ids, or titles as --movie "
-              "takes them. The fewer given, the more the most popular movies weigh in the list (als models: "
+              "takes them; or @FILE, one per line (or a table with a title column, as Letterboxd's films.csv). "
+              "The fewer given, the more the most popular movies weigh in the list (als models: "
               "train.als_newuser_prior).")
 @click.option("--rated", type=TEXT, help="Comma-separated movie=rating pairs for a new user, e.g. 50=5,181=4 or "
-              "'fargo=5' (on a model of a click log, its rows summed into counts: movie=count).")
+              "'fargo=5' (on a model of a click log, its rows summed into counts: movie=count); or @FILE: a "
+              "CSV/TSV whose title, year and rating columns are found by name (Letterboxd's and IMDb's exports as "
+              "they are, title,rating) or MOVIE=RATING a line, its ratings mapped onto the model's scale where "
+              "they are on another (IMDb's 1-10). A file's titles no movie matches are left out and said (--strict: "
+              "refused); titles typed here are refused.")
 @click.option("--prior", "prior", type=TEXT, default="auto", show_default=True,
               help="With --liked/--rated (or --user/--users for the users update-users added): the most popular "
               "movies' weight in the new user's list (als models): auto (the run's, chosen on valid for the number of movies given: "
@@ -63,8 +69,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
               "ids or titles as --movie takes them, or @FILE with one per line.")
 @click.option("--candidates", type=TEXT, help="The only movies a list may hold (in stock, licensed): comma-separated "
               "ids or titles, or @FILE with one per line.")
-@click.option("--strict", is_flag=True, help="With --users, --liked or --rated: fail on an unknown id instead of "
-              "skipping it.")
+@click.option("--strict", is_flag=True, help="With --users, --liked or --rated: fail on an unknown id (or a title of "
+              "an @FILE that no movie matches) instead of skipping it.")
 @click.option("--fallback", type=click.Choice(["none", "popular"]), help="For unknown users (recommend.fallback).")
 @click.option("--explain", type=OptionalCount(), is_flag=False, flag_value=FROM_CONFIG, metavar="[N]",
               help="With --user, --users, --liked or --rated (als models; an explicit model's --liked/--rated): a last "
@@ -102,6 +108,7 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
       embedrec recommend --similar-users 196 -k 5
       embedrec recommend --liked 50,181,172 --genre Comedy
       embedrec recommend --liked "toy story,fargo,scream" --ordered
+      embedrec recommend --rated @ratings.csv -k 20
       embedrec recommend --user 196 --liked 50,181
       embedrec recommend --user 196 --explain
       embedrec recommend -c configs/ml100k-explicit.yaml --rated 50=5,181=4,313=1
@@ -152,7 +159,8 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
         given_weight(prior)
     model = open_model(run_dir or cfg.run.dir, cfg)
     fmt = resolve_format(fmt)
-    liked_items, rated_items = parse_liked(liked) if liked else None, parse_rated(rated, model.engine.rated_example) if rated else None
+    liked_items = told_file(liked) or parse_liked(liked) if liked else None
+    rated_items = told_file(rated) or parse_rated(rated, model.engine.rated_example) if rated else None
     bar = UsersBar(users_file if users_file is not None and users_bar_shown(users_file) else None, strict)
     try:
         answer = model.answer(Request(
@@ -168,7 +176,8 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
             explain=None if explain is None else cfg.recommend.explain if explain == FROM_CONFIG else explain,
             prior=prior))
     except (UsageError, NotFoundError) as e:  # a title with a comma, split into two items: say so
-        if model.engine.movie_ids.dtype.kind in "iu" and not any(model.engine.titles):  # no title or id to split
+        if model.engine.movie_ids.dtype.kind in "iu" and not any(model.engine.titles) or \
+                isinstance(liked_items, Path) or isinstance(rated_items, Path):  # no title or id to split
             raise  # (the error says the run has no titles to search)
         hinted = with_comma_hint(e, "--liked", liked_items, liked) if liked_items else e
         if hinted is e and rated_items:
@@ -201,6 +210,15 @@ def users_bar_shown(lines) -> bool:
     themselves (stdout elsewhere: the rows are the progress there, and a bar among them would cut into them) and
     the ids not typed at a terminal (a scale review: 100K ids from a file answered for 35 s without a word)."""
     return progress_enabled() and not sys.stdout.isatty() and not lines.from_terminal()
+
+
+def told_file(text: str) -> Path | None:
+    """``--liked @FILE`` or ``--rated @FILE``: the file (read by the library, serve.userfile), else None."""
+    if not text.startswith("@"):
+        return None
+    if not text[1:].strip():
+        raise UsageError(f"'{text}': give a file after '@', e.g. @ratings.csv")
+    return Path(text[1:])
 
 
 class UsersBar:

@@ -33,6 +33,18 @@ def fold_title(text: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c)).casefold()
 
 
+_LOOSE = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "`": "'", "\u00b4": "'", "\u201c": '"',
+                        "\u201d": '"', "\u201e": '"', "\u2013": "-", "\u2014": "-"})
+
+
+def loose_title(text: str) -> str:
+    """``text`` folded (:func:`fold_title`) and written as people type titles: curly quotes straight, '&' as 'and',
+    no apostrophes and no dots ("Schindler’s List" and 'Schindlers List' match "Schindler's List", 'ET the
+    Extra-Terrestrial' 'E.T. the Extra-Terrestrial'). The second try of a title that matched nothing as given."""
+    t = fold_title(text).translate(_LOOSE).replace("&", " and ").replace("'", "").replace(".", "")
+    return " ".join(t.split())
+
+
 # a title's form that ends in its year, '(1984)': numbers alone never match it (Catalogue.title_rows)
 _WITH_YEAR = re.compile(r" \(\d{4}\)$")
 _EDGES = re.compile(r"^[\W_]+|[\W_]+$")  # a word's punctuation before and after it ('40,', '"cl9"', 'here!')
@@ -54,11 +66,13 @@ class Catalogue:
 
     _by_genre: tuple | None = None  # (defaults for a Catalogue pickled before these caches existed)
     _year_array: tuple | None = None
+    _loose_names: tuple | None = None
+    _close: tuple | None = None
 
     def __init__(self, user_ids: np.ndarray, movie_ids: np.ndarray, titles: list, years: list, genres: list):
         self.user_ids, self.movie_ids = user_ids, movie_ids
         self.titles, self.years, self.genres = titles, years, genres
-        self._users = self._movies = self._names = None
+        self._users = self._movies = self._names = self._loose_names = self._close = None
         self._sources: dict = {}  # {"user"|"movie": (the run's file of those ids, its fix)}: a run's, said as damage
         self._by_genre: tuple | None = None  # (the genres list it was built from, {genre: movie rows})
         self._year_array: tuple | None = None  # (the years list, an int array with -1 for none)
@@ -131,18 +145,46 @@ class Catalogue:
                                          "with «--movie \"title words\"|find_movie('title words')»")
 
     # ----------------------------------------------------------------------------------------- search
-    def find_movie(self, query: str) -> int:
+    def find_movie(self, query: str, counts=None) -> int:
         """A movie by id, exact title, 'Title (year)', or title words; an exact title wins over word matches, and
         a title is also matched with its article in front ('The Godfather' for 'Godfather, The') or, when no title
-        is exactly the query, without it ('Godfather'); ambiguity raises UsageError. Not found, NotFoundError: of
-        kind 'movie' where the query may be an id (a new user's history leaves an unknown one out), else none."""
+        is exactly the query, without it ('Godfather'); then as typed loosely (:func:`loose_title`), then, for
+        'Title (year)', at the year one off. Ambiguity raises UsageError, except between rows of one title and year
+        (a catalogue listing a film twice: the more rated is taken, ``counts`` a callable giving each movie's
+        training ratings). Not found, NotFoundError: of kind 'movie' where the query may be an id (a new user's
+        history leaves an unknown one out), else none; either offers close titles."""
+        return self.match_movie(query, counts)[0]
+
+    def match_movie(self, query: str, counts=None) -> tuple[int, str]:
+        """:meth:`find_movie`'s row and how it was found where that is worth saying: '' for an id or a title as
+        given, else a clause ('no title of 1975 matches; this is of 1974', 'one of 2 movies titled ...: the
+        more rated')."""
         q = query.strip()
         hit = self.movie_rows([q])[0][0]
         if hit >= 0:
-            return int(hit)
-        cands = self.title_rows(q)
+            return int(hit), ""
+        cands, how = self.title_rows(q), ""
+        if not cands:
+            cands = self.title_rows(q, loose=True)
+        year = _WITH_YEAR.search(q)
+        if not cands and year:  # Letterboxd's and IMDb's years are often one off MovieLens's (a first-hour review)
+            given, head = int(q[-5:-1]), q[:year.start()]
+            near = sorted({r for y in (given - 1, given + 1) for r in
+                           (self.title_rows(f"{head} ({y})") or self.title_rows(f"{head} ({y})", loose=True))})
+            if near and len(self._one_film(near)) == 1:
+                cands = near
+                how = f"no title of {given} matches; this is of {self.years[near[0]]}"
+        if len(cands) > 1 and len(self._one_film(cands)) == 1:  # one film under several ids (ML-100K's 21 pairs)
+            counted = np.asarray(counts(), np.int64)[cands] if counts is not None else np.zeros(len(cands), np.int64)
+            best = cands[int(np.argmax(counted))]  # the first of the most rated
+            listed = ", ".join(f"{self.movie_ids[r]} has {int(c):,}" for r, c in zip(cands, counted))
+            tie = counts is None or (counted == counted.max()).sum() > 1
+            said = f"one of {len(cands)} movies titled '{self._shown(best)}', " + (
+                "the first" if counts is None else f"the first of the most rated ({listed} ratings)" if tie else
+                f"the more rated ({listed} ratings)")
+            return best, f"{how}; {said}" if how else said
         if len(cands) == 1:
-            return cands[0]
+            return cands[0], how
         if not cands:
             titled, ints = any(self.titles), self.movie_ids.dtype.kind in "iu"
             if not titled and ints and not is_integer_text(q):  # no id, and no titles to match: an error where its
@@ -157,15 +199,47 @@ class Catalogue:
                                                 "a movies file: data.movies); check the id (movies.parquet in the "
                                                 "run lists them)")
                 raise NotFoundError(f"movie '{shorten(q)}' is not in the training data ({len(self.movies):,} "
-                                    f"movies), and {how}", kind="movie", id=q)
+                                    f"movies), and {how}{self.close_titles(q) if titled else ''}", kind="movie", id=q)
             raise NotFoundError(f"no movie title matches '{shorten(query)}' (of the {len(self.movies):,} movies "
                                 "with training ratings: a movie no kept rating names is not in the model); try fewer "
-                                f"words or the movie id{self._several_ids(q)}")
-        shown = "; ".join(f"{self.movie_ids[i]}: {self.titles[i]}" + (f" ({self.years[i]})" if self.years[i] is not None
-                                                                       else "") for i in cands[:10])  # no '(None)'
-        # for a movie without a year (a notebook review)
+                                f"words or the movie id{self._several_ids(q)}{self.close_titles(q)}")
+        shown = "; ".join(f"{self.movie_ids[i]}: {self._shown(i)}" for i in cands[:10])  # no '(None)' for a movie
+        # without a year (a notebook review)
         more = f" and {len(cands) - 10} more" if len(cands) > 10 else ""
         raise UsageError(f"'{shorten(query)}' matches {len(cands)} movies: {shown}{more}; pass the movie id or more words")
+
+    def _shown(self, row: int) -> str:
+        """A movie as its title and year read: 'Heat (1995)', a title alone where it has no year."""
+        return (self.titles[row] or "") + (f" ({self.years[row]})" if self.years[row] is not None else "")
+
+    def _one_film(self, rows: list[int]) -> set:
+        """The distinct (title, year) of ``rows``: one where a catalogue lists one film under several ids."""
+        return {(fold_title(self.titles[r] or ""), self.years[r]) for r in rows}
+
+    # a catalogue above this many titles offers no close titles (difflib compares the query with each of them)
+    CLOSE_MAX = 100_000
+
+    def close_titles(self, query: str) -> str:
+        """'; did you mean 'Schindler's List (1993)'?' for a query no title matches: up to 3 titles close to it
+        (difflib, over the loosely typed forms, with and without the year as the query has it); '' where none is,
+        or the catalogue has more than :attr:`CLOSE_MAX` titles."""
+        import difflib
+
+        if len(self.titles) > self.CLOSE_MAX:
+            return ""
+        with_year = bool(_WITH_YEAR.search(query.strip()))
+        if self._close is None or self._close[0] is not self.titles:
+            forms: dict[str, dict[str, int]] = {"year": {}, "bare": {}}
+            for row, title in enumerate(self.titles):
+                if title:
+                    forms["bare"].setdefault(loose_title(title), row)
+                    forms["year"].setdefault(loose_title(self._shown(row)), row)
+            self._close = (self.titles, forms)
+        forms = self._close[1]["year" if with_year else "bare"]
+        near = difflib.get_close_matches(loose_title(query), list(forms), n=3, cutoff=0.75)
+        if not near:
+            return ""
+        return "; did you mean " + " or ".join(f"'{self._shown(forms[n])}'" for n in near) + "?"
 
     def _several_ids(self, query: str) -> str:
         """Where ``query`` is movie ids joined by commas ('50,181', as --liked takes them), the end of find_movie's
@@ -177,12 +251,13 @@ class Catalogue:
         return "; " + marked("one --movie takes one movie (in Python, similar() takes a list of them)",
                              f"a text names one movie: give several as a list, {parts!r}")
 
-    def title_rows(self, query: str) -> list[int]:
+    def title_rows(self, query: str, loose: bool = False) -> list[int]:
         """The rows whose titles ``query`` names, as :meth:`find_movie` matches titles: those it names exactly
         ('Title', 'Title (year)', the article in front, then without it) where any, else those holding every one
-        of its words."""
-        low = " ".join(fold_title(query.strip()).split())
-        names, bare = self._title_names()
+        of its words; ``loose``: the query and the titles as :func:`loose_title` writes them."""
+        fold = loose_title if loose else fold_title
+        low = " ".join(fold(query.strip()).split())
+        names, bare = self._title_names(loose)
         exact = [i for i, n in enumerate(names) if low in n] or [i for i, n in enumerate(bare) if low in n]
         if exact:
             return exact
@@ -197,13 +272,15 @@ class Catalogue:
                                                           for m in find)]
         return [i for i, n in enumerate(names) if all(any(m(f) for f in n) for m in find)]
 
-    def _title_names(self) -> tuple[list[set[str]], list[set[str]]]:
+    def _title_names(self, loose: bool = False) -> tuple[list[set[str]], list[set[str]]]:
         """Each movie's names folded (``fold_title``: lower case, no accents), with and without ' (year)': its title as
         stored, without an alternative title in parentheses ('City of Lost Children, The (Cité des enfants perdus,
         La)'), and that with its trailing article in front ('The City of Lost Children', "L'Enfer"); and apart, as a
         second choice, that without its article ('City of Lost Children': 'Hours' is 'Hours (2013)', not 'Hours,
-        The (2002)')."""
-        if self._names is None:
+        The (2002)'). ``loose``: each as :func:`loose_title` writes it (built at the first loose try)."""
+        cached = self._loose_names if loose else self._names
+        if cached is None:
+            fold = loose_title if loose else fold_title
             names, bare = [], []
             for title, year in zip(self.titles, self.years):
                 title = title or ""
@@ -214,10 +291,14 @@ class Catalogue:
                     forms.add(m[2] + ("" if m[2].endswith("'") else " ") + m[1])
                     without.add(m[1])
                 for group, out in ((forms, names), (without, bare)):
-                    group = {fold_title(f) for f in group}
+                    group = {fold(f) for f in group}
                     out.append(group | ({f"{f} ({year})" for f in group} if year is not None else set()))
-            self._names = names, bare
-        return self._names
+            cached = names, bare
+            if loose:
+                self._loose_names = cached
+            else:
+                self._names = cached
+        return cached
 
     def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None,
                 year_max: int | None = None, say: bool = True,

@@ -25,7 +25,7 @@ log = logging.getLogger("embedrec")
 def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
                scale: tuple[float, float] | None = None, counts: bool = False, strict: bool = False,
                unknown_out: list | None = None, whose: str = "the new user's {} movies",
-               levels: list | None = None, names: dict | None = None) -> dict[int, float]:
+               levels: list | None = None, names: dict | None = None, check_scale: bool = True) -> dict[int, float]:
     """{movie row: rating} from liked movie ids (rated at the top of the scale) and {movie id: rating}; ratings
     outside ``scale`` or not finite raise UsageError, as do a movie given twice (liked and rated, or twice in
     one of them) and an empty request. ``counts``: a model trained on counts (data.repeats=sum), whose
@@ -36,7 +36,8 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
     receives the ids left out; ``whose``: the movies given, in that warning ({} their number). ``levels``: the
     values of the training ratings' discrete scale (the run's ``training_ratings.rating_levels``), a rating off
     whose step is used as given, with a warning (:func:`warn_off_step`) naming the movie as ``names`` ({id: as
-    given}) has it, where its title words were turned into the id."""
+    given}) has it, where its title words were turned into the id. ``check_scale`` False: any finite value is
+    taken (a model whose list no value changes: Recommender.values_ignored)."""
     items: dict[int, float] = {}
     unknown: list[NotFoundError] = []
 
@@ -61,7 +62,7 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
     liked_rows = set(items)
     checked = {}
     for mid, r in (rated or {}).items():
-        r = checked[mid] = checked_rating(mid, r, scale, counts)
+        r = checked[mid] = checked_rating(mid, r, scale, counts, check_scale)
         row = row_of(mid)
         if row is None:
             continue
@@ -116,11 +117,13 @@ def rated_example(movies: list, scale: tuple[float, float] | None, counts: bool 
     return ",".join(shlex.quote(f"{shorten(str(m), 40)}={r:g}") for m, r in zip(movies, ratings))
 
 
-def checked_rating(mid, r, scale: tuple[float, float] | None, counts: bool = False) -> float:
+def checked_rating(mid, r, scale: tuple[float, float] | None, counts: bool = False,
+                   check_scale: bool = True) -> float:
     """A new user's rating ``r`` of movie ``mid`` as a float, or UsageError where it is no rating the model takes
     (:func:`bad_ratings`: not finite; outside ``scale``; on a model trained on counts, ``counts``, not above 0),
     a flag or not a number. ``mid`` is named as the request gave it: a caller that resolves title words to ids
-    checks the ratings first, with the words (a first-hour review: 'star wars=0' refused as 'm-0050=0')."""
+    checks the ratings first, with the words (a first-hour review: 'star wars=0' refused as 'm-0050=0').
+    ``check_scale`` False: any finite number (``scale`` only for the advice's example)."""
     top = 1.0 if counts or not scale else scale[1]
     name = shorten(mid, 40)
     e_g = f"e.g. «--rated {rated_example([name], scale, counts)}|rated={{{name!r}: {top:g}}}»"
@@ -132,7 +135,7 @@ def checked_rating(mid, r, scale: tuple[float, float] | None, counts: bool = Fal
     except (TypeError, ValueError):
         raise UsageError(f"«--rated|rated» '{name}': rating {shorten(repr(r), 40)} is not a number, "
                          f"{e_g}") from None
-    if bad_ratings(r, scale, counts):  # which rule it breaks, said
+    if bad_ratings(r, scale if check_scale else None, counts):  # which rule it breaks, said
         if not np.isfinite(r):
             raise UsageError(f"«--rated|rated» '{name}={r:g}': the rating must be a finite number, "
                              f"{e_g}")

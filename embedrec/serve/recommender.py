@@ -288,7 +288,12 @@ class Recommender:
         return self.catalogue.movie_row(movie_id)
 
     def find_movie(self, query: str) -> int:
-        return self.catalogue.find_movie(query)
+        return self.match_movie(query)[0]
+
+    def match_movie(self, query: str) -> tuple[int, str]:
+        """Catalogue.match_movie, a film listed under several ids taken at its most rated (the training ratings'
+        counts, read only then)."""
+        return self.catalogue.match_movie(query, lambda: self.popularity)
 
     def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None, year_max: int | None = None,
                 exclude_rows: np.ndarray | None = None, only_rows: np.ndarray | None = None):
@@ -711,8 +716,18 @@ class Recommender:
         """UsageError at the first of a request's {movie: rating} that is no rating this model takes
         (foldin.checked_rating, the rule :meth:`fold_in_parts` applies), naming the movie as given: a caller that
         resolves title words to ids calls it first, so the refusal quotes the words."""
+        ignored = self.values_ignored()  # any number, where none changes the list
         for mid, r in (rated or {}).items():
-            foldin.checked_rating(mid, r, self.scale, self._counts())
+            foldin.checked_rating(mid, r, self.scale, self._counts(), check_scale=not ignored)
+
+    def values_ignored(self) -> bool:
+        """Whether a new user's rating values change nothing: an implicit model that took every rating it kept as
+        a positive interaction (no train.als_rating_weight, no count weight, no data.min_rating floor), so
+        ``--rated`` values are neither held to the scale nor to its step (a first-hour review: IMDb's 8 refused
+        on the default model, whose list it could not change)."""
+        t = self.training_ratings
+        return not self.explicit and not self._counts() and not t.get("rating_weight") and \
+            not t.get("count_weight") and t.get("min_rating") is None
 
     def rated_example(self, movie=None) -> str:
         """A --rated value in this run's own ids and scale, for advice (foldin.rated_example): ``movie`` (as given)
@@ -728,7 +743,7 @@ class Recommender:
                       strict: bool = False, unknown: list | None = None,
                       detail: dict | None = None, user: int | None = None,
                       features: dict | None = None,
-                      names: dict | None = None) -> tuple[np.ndarray, float, np.ndarray, dict]:
+                      names: dict | None = None, step_warned: bool = True) -> tuple[np.ndarray, float, np.ndarray, dict]:
         """:meth:`fold_in`, and {movie row: rating} of the ratings it left out: an implicit model's below the
         dataset's data.min_rating (foldin.below_min_rating), which training never saw. An unknown movie is left
         out with a warning (its id appended to ``unknown``, a list), or NotFoundError with ``strict``
@@ -736,7 +751,8 @@ class Recommender:
         known user's row, whose vector is re-solved from its training ratings plus these (serve.update; the
         rows returned are then its seen movies and these). ``features``: a new user's demographics, its vector
         from them the fold-in's offset (:meth:`fold_in`); with ``user``, a UsageError. ``names``: {movie id: the
-        title words it was given as}, for a warning (foldin.rated_rows)."""
+        title words it was given as}, for a warning (foldin.rated_rows); ``step_warned``: whether a rating off the
+        training ratings' step is warned of (not of a file's ratings mapped onto the scale)."""
         if ordered and liked and rated:
             raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked or --rated|"
                              "liked or rated», not both")
@@ -749,10 +765,12 @@ class Recommender:
             offset = self.user_from_features(features, told=True)
             if not liked and not rated:  # nothing told beyond them: their vector (foldin.fold_in's offset)
                 return offset[0], offset[1], np.zeros(0, np.int64), {}
+        ignored = self.values_ignored()
         items = foldin.rated_rows(self.catalogue, liked, rated, self.scale, self._counts(), strict, unknown,
                                   "the new user's {} movies" if user is None else
                                   f"the {{}} new movies of user {self.users.raw(int(user))}",
-                                  self.training_ratings.get("rating_levels"), names)
+                                  None if ignored or not step_warned else self.training_ratings.get("rating_levels"),
+                                  names, check_scale=not ignored)
         given = np.array(list(items), dtype=np.int64)  # seen, even where a rating below min_rating is left out
         blank = given[self.untrained[given]] if given.size else given
         if blank.size:  # no training rating named them: they tell the model nothing (a review: an arbitrary list)

@@ -1,0 +1,285 @@
+"""A new user's own file of movies: ``recommend --liked @FILE`` and ``--rated @FILE``, and ``recommend_new(liked=
+Path(...), rated=Path(...))`` (or a DataFrame of ratings). Liked: a title or id per line, as ``--exclude @FILE``
+reads one. Rated: a table with a header whose movie (title or id), year and rating columns are found by name
+(Letterboxd's ``Name,Year,Rating``, IMDb's ``Title,Year,Your Rating``, ``movie,rating``, ``title,rating``), or
+``MOVIE=RATING`` a line; its values' scale (Letterboxd's 0.5-5 in halves, IMDb's 1-10) mapped linearly onto a
+model's (:func:`rescaled`). The csv module only: serving imports this.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+
+from embedrec.errors import UsageError, shorten
+
+log = logging.getLogger("embedrec")
+
+# a header's names, compared without case, spaces, '_' or '-' (``_key``)
+TITLE_NAMES = ("title", "name", "movie", "film", "movietitle", "filmtitle", "originaltitle", "primarytitle")
+ID_NAMES = ("movieid", "itemid", "item", "iid", "mid")
+YEAR_NAMES = ("year", "releaseyear", "movieyear")
+RATING_NAMES = ("rating", "yourrating", "myrating", "stars", "score", "rate")
+# IMDb's title types that no film catalogue holds (its ratings.csv lists series and episodes beside films)
+NOT_FILMS = {"tvseries", "tvminiseries", "tvepisode", "videogame", "podcastseries", "podcastepisode", "musicvideo"}
+
+# the scales a file's ratings are read on where its source is known by its header
+LETTERBOXD, IMDB = (0.5, 5.0), (1.0, 10.0)
+
+
+def _key(name: str) -> str:
+    return re.sub(r"[\s_\-]+", "", name.strip().strip('"').lower())
+
+
+@dataclass
+class RatedFile:
+    """What a rated file holds: ``ratings`` {movie as the file gives it ('Heat (1995)', or an id): rating} in file
+    order, ``lines`` {that movie: its line}, ``scale`` the file's own scale where its source says it
+    (Letterboxd's, IMDb's; else None), ``source`` that source's name ('Letterboxd', 'IMDb', '')."""
+
+    name: str
+    ratings: dict = field(default_factory=dict)
+    lines: dict = field(default_factory=dict)
+    scale: tuple | None = None
+    source: str = ""
+
+
+def is_file(value) -> bool:
+    """Whether ``liked=``/``rated=`` name a file (a ``pathlib.Path`` or any ``os.PathLike``): text is a movie."""
+    return isinstance(value, os.PathLike)
+
+
+def _text(path, option: str) -> str:
+    try:
+        with open(path, encoding="utf-8-sig", errors="surrogateescape") as fh:
+            return fh.read()
+    except OSError as e:
+        raise UsageError(f"«{option}|{option.lstrip('-')}» '{shorten(str(path), 80)}': cannot read it "
+                         f"({e.strerror or e}); give a file of the new user's movies") from None
+
+
+def read_liked(path, option: str = "--liked") -> list[str]:
+    """The movies of a liked file, one id or title per line (blank and '#' lines skipped, a line in double quotes
+    one CSV field, a first line 'movie_id'/'title' a header), or of a table with a header naming its title (and
+    year) column or its id column (Letterboxd's likes/films.csv, watched.csv): 'Title (year)' each. Said in one
+    line."""
+    text = _text(path, option)
+    lines = text.splitlines()
+    first = next((n for n, t in enumerate(lines) if t.strip() and not t.lstrip().startswith("#")), None)
+    out: list[str] = []
+    table = _table(lines, first) if first is not None else None
+    if table is not None:
+        header, rows, sep = table
+        movie, year = _columns(header, path, option, rating=False)
+        for _, row in rows:
+            item = _movie_of(row, movie, year)
+            if item:
+                out.append(item)
+        how = f"{'movie' if _key(header[movie]) in ID_NAMES else 'title'} '{header[movie]}'" + (
+            f", year '{header[year]}'" if year is not None else "")
+    else:
+        for t in lines:
+            t = t.strip()
+            if not t or t.startswith("#"):
+                continue
+            if len(t) > 1 and t[0] == t[-1] == '"':
+                t = t[1:-1].replace('""', '"').strip()
+            if not out and _key(t) in (*ID_NAMES, "movie", "title", "name"):
+                continue  # a one-column header
+            out.append(t)
+        how = "a movie a line"
+    if not out:
+        raise UsageError(f"«{option}|liked» '{shorten(str(path), 80)}': the file holds no movies; give one id or "
+                         "title per line")
+    log.info("read %s liked movie%s from %s (%s)", f"{len(out):,}", "" if len(out) == 1 else "s", path, how)
+    return out
+
+
+def read_rated(path, option: str = "--rated") -> RatedFile:
+    """The ratings of a rated file: a CSV/TSV with a header (its columns found by name: :data:`TITLE_NAMES` or
+    :data:`ID_NAMES`, :data:`YEAR_NAMES`, :data:`RATING_NAMES`), or ``MOVIE=RATING`` a line. A row without a rating
+    (Letterboxd's diary) is left out, a movie rated on several lines takes its last line's, an IMDb row of a
+    series or an episode is left out: each said in the one line that says what was read."""
+    text = _text(path, option)
+    lines = text.splitlines()
+    first = next((n for n, t in enumerate(lines) if t.strip() and not t.lstrip().startswith("#")), None)
+    if first is None:
+        raise UsageError(f"«{option}|rated» '{shorten(str(path), 80)}': the file holds no ratings; give a table "
+                         "with a header (title,rating) or MOVIE=RATING per line")
+    table = _table(lines, first)
+    out = RatedFile(str(path))
+    if table is None:
+        return _pairs(lines, path, option, out)
+    header, rows, _ = table
+    return rated_table(header, rows, str(path), option)
+
+
+def rated_table(header: list, rows: list, name: str, option: str = "--rated") -> RatedFile:
+    """:func:`read_rated` of a table given as its header and (line, cells) rows: a file's, or a DataFrame's
+    (``recommend_new(rated=df)``)."""
+    out = RatedFile(name)
+    keys = [_key(str(h)) for h in header]
+    movie, year = _columns(header, name, option, rating=True)
+    rating = next((keys.index(k) for k in RATING_NAMES if k in keys), None)
+    if "letterboxduri" in keys:
+        out.scale, out.source = LETTERBOXD, "Letterboxd"
+    elif "yourrating" in keys or "const" in keys:
+        out.scale, out.source = IMDB, "IMDb"
+    kind = keys.index("titletype") if "titletype" in keys else None
+    blank = films_not = twice = 0
+    for n, row in rows:
+        item = _movie_of(row, movie, year)
+        if not item:
+            continue
+        if kind is not None and kind < len(row) and _key(str(row[kind])) in NOT_FILMS:
+            films_not += 1
+            continue
+        value = str(row[rating]).strip() if rating < len(row) and row[rating] is not None else ""
+        if value in ("", "nan", "None", "<NA>"):
+            blank += 1
+            continue
+        try:
+            r = float(value)
+        except ValueError:
+            raise UsageError(f"«{option}|rated» {name}:{n}: rating '{shorten(value, 20)}' of '{shorten(item, 40)}' "
+                             f"(column '{header[rating]}') is not a number; give a number") from None
+        if item in out.ratings:
+            twice += 1
+            del out.ratings[item]  # the last line's, in the file's order (a diary lists a film rewatched again)
+        out.ratings[item], out.lines[item] = r, n
+    if not out.ratings:
+        raise UsageError(f"«{option}|rated» {name}: no row holds a rating (column '{header[rating]}'"
+                         + (f"; {blank:,} empty" if blank else "") + "); give the new user's ratings")
+    said = [f"{'title' if _key(str(header[movie])) not in ID_NAMES else 'movie'} '{header[movie]}'"]
+    if year is not None:
+        said.append(f"year '{header[year]}'")
+    said.append(f"rating '{header[rating]}'" + (f", {out.source}'s {out.scale[0]:g}-{out.scale[1]:g}"
+                                                 if out.source else ""))
+    left = [f"{blank:,} row{'s' if blank > 1 else ''} without a rating left out"] if blank else []
+    if films_not:
+        left.append(f"{films_not:,} series or episode{'s' if films_not > 1 else ''} left out")
+    if twice:
+        left.append(f"{twice:,} rated again further down: the last rating taken")
+    log.info("read %s rated movie%s from %s (%s%s)", f"{len(out.ratings):,}", "" if len(out.ratings) == 1 else "s",
+             name, ", ".join(said), "; " + "; ".join(left) if left else "")
+    return out
+
+
+def _pairs(lines: list, path, option: str, out: RatedFile) -> RatedFile:
+    """A headerless rated file: MOVIE=RATING a line."""
+    for n, t in enumerate(lines, 1):
+        t = t.strip()
+        if not t or t.startswith("#"):
+            continue
+        movie, sep, value = t.rpartition("=")
+        movie = movie.strip()
+        if len(movie) > 1 and movie[0] == movie[-1] == '"':
+            movie = movie[1:-1].replace('""', '"').strip()
+        if not sep or not movie:
+            raise UsageError(f"«{option}|rated» {path}:{n}: '{shorten(t, 40)}' is no MOVIE=RATING; give a table "
+                             "with a header naming its title and rating columns (title,rating; Letterboxd's and "
+                             "IMDb's exports as they are) or MOVIE=RATING per line")
+        try:
+            r = float(value)
+        except ValueError:
+            raise UsageError(f"«{option}|rated» {path}:{n}: '{shorten(value.strip(), 20)}' is not a number; give "
+                             "MOVIE=RATING, e.g. Heat (1995)=4") from None
+        out.ratings.pop(movie, None)
+        out.ratings[movie], out.lines[movie] = r, n
+    log.info("read %s rated movie%s from %s (MOVIE=RATING a line)", f"{len(out.ratings):,}",
+             "" if len(out.ratings) == 1 else "s", path)
+    return out
+
+
+def _table(lines: list, first: int) -> tuple[list, list, str] | None:
+    """(header, [(line number, cells)], separator) where line ``first`` is a CSV/TSV/';' header naming a movie
+    column and another, else None."""
+    head = lines[first]
+    for sep in ("\t", ",", ";"):
+        if sep not in head:
+            continue
+        header = next(csv.reader([head], delimiter=sep))
+        keys = [_key(h) for h in header]
+        if not any(k in TITLE_NAMES or k in ID_NAMES for k in keys):
+            continue
+        body = "\n".join(lines[first + 1:])
+        rows, n = [], first + 1
+        for cells in csv.reader(io.StringIO(body), delimiter=sep):
+            n += 1
+            if cells and any(c.strip() for c in cells):
+                rows.append((n, cells))
+        # csv counts a quoted line break inside a cell as one row: the numbers are those of rows, near enough
+        return header, rows, sep
+    return None
+
+
+def _columns(header: list, name, option: str, rating: bool) -> tuple[int, int | None]:
+    """(the movie column, the year column or None) of ``header``; a rated table with no rating column refused."""
+    keys = [_key(str(h)) for h in header]
+    movie = next((keys.index(k) for k in ID_NAMES if k in keys), None)
+    titled = next((keys.index(k) for k in TITLE_NAMES if k in keys), None)
+    if titled is not None:  # a title beats an id column holding another catalogue's ids (IMDb's Const is none)
+        movie = titled
+    if movie is None:
+        raise UsageError(f"«{option}|{option.lstrip('-')}» {name}: no column of the header names the movie "
+                         f"({', '.join(repr(str(h)) for h in header)}); name it title or movie_id")
+    if rating and not any(k in keys for k in RATING_NAMES):
+        raise UsageError(f"«{option}|rated» {name}: no column of the header holds the rating "
+                         f"({', '.join(repr(str(h)) for h in header)}); name it rating")
+    year = next((keys.index(k) for k in YEAR_NAMES if k in keys), None) if movie == titled else None
+    return movie, year
+
+
+def _movie_of(row: list, movie: int, year: int | None) -> str:
+    """A row's movie: its title with its year as '(1995)' where the year is a column of its own, or its id."""
+    item = str(row[movie]).strip() if movie < len(row) and row[movie] is not None else ""
+    if item in ("nan", "None", "<NA>"):
+        return ""
+    if item and year is not None and year < len(row):
+        y = str(row[year]).strip()
+        y = y[:-2] if y.endswith(".0") else y  # a DataFrame's year column with a gap is float
+        if re.fullmatch(r"\d{4}", y) and not re.search(r"\(\d{4}\)$", item):
+            item = f"{item} ({y})"
+    return item
+
+
+def frame_table(df) -> tuple[list, list]:
+    """A DataFrame's header and rows for :func:`rated_table` (rows numbered as a file's with a header)."""
+    header = [str(c) for c in df.columns]
+    return header, [(n, list(r)) for n, r in enumerate(df.itertuples(index=False, name=None), 2)]
+
+
+# ----------------------------------------------------------------------------------------- a file's scale
+COMMON = ((0.5, 5.0, 0.5), (1.0, 10.0, 1.0))  # (low, high, step): Letterboxd's half stars, IMDb's 1-10
+
+
+def rescaled(rated: RatedFile, scale: tuple | None) -> dict:
+    """``rated``'s ratings on a model's ``scale``: as given where that scale holds them all and the file's own is
+    not known to differ; else mapped linearly from the file's scale (its source's, or the first common scale,
+    :data:`COMMON`, holding all its values) onto it, said in a note. Values no such scale holds are returned as
+    given (refused as today by the model's check)."""
+    values = list(rated.ratings.values())
+    if scale is None or not values:
+        return dict(rated.ratings)
+    lo, hi = scale
+    src = rated.scale
+    if src is None:
+        if all(lo <= v <= hi for v in values):
+            return dict(rated.ratings)
+        src = next(((a, b) for a, b, step in COMMON if (a, b) != (lo, hi) and all(
+            a <= v <= b and abs((v - a) / step - round((v - a) / step)) < 1e-9 for v in values)), None)
+        if src is None:
+            return dict(rated.ratings)
+    elif tuple(src) == (lo, hi) or not all(src[0] <= v <= src[1] for v in values):
+        return dict(rated.ratings)
+    a, b = src
+    out = {m: lo + (v - a) * (hi - lo) / (b - a) for m, v in rated.ratings.items()}
+    mid = (a + b) / 2
+    log.info("note: %s's ratings are on %s %g-%g scale: mapped linearly onto this model's %g-%g (%g -> %g, %g -> "
+             "%.3g, %g -> %g)", rated.name, f"{rated.source}'s" if rated.source else "a", a, b, lo, hi, a, lo, mid,
+             lo + (mid - a) * (hi - lo) / (b - a), b, hi)
+    return out
