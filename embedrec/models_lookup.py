@@ -218,7 +218,7 @@ def resolve_detail(model, tokens: list, missing: str = "error", what: str = "mov
             ids.append(t)
             continue
         try:
-            row, how = e.match_movie(t)
+            row, how = e.match_movie(t, suggest=missing != "skip")
         except NotFoundError as err:
             if err.kind == "movie":  # an id this model does not know: left out (or refused, strict) by recommend_new
                 ids.append(t)
@@ -245,6 +245,7 @@ def resolve_detail(model, tokens: list, missing: str = "error", what: str = "mov
                 hows[t] = how
     if missed:
         if all(i is _MISSED for i in ids):
+            e.match_movie(missed[0][0])  # its error as typed, close titles offered
             raise first
         shown = ", ".join(f"'{shorten(t, 50)}'" + (f" ({n})" if n else "") for t, n in missed[:5]) + (
             f" and {len(missed) - 5:,} more" if len(missed) > 5 else "")

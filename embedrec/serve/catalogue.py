@@ -68,11 +68,14 @@ class Catalogue:
     _year_array: tuple | None = None
     _loose_names: tuple | None = None
     _close: tuple | None = None
+    _index: tuple | None = None
+    _loose_index: tuple | None = None
 
     def __init__(self, user_ids: np.ndarray, movie_ids: np.ndarray, titles: list, years: list, genres: list):
         self.user_ids, self.movie_ids = user_ids, movie_ids
         self.titles, self.years, self.genres = titles, years, genres
         self._users = self._movies = self._names = self._loose_names = self._close = None
+        self._index = self._loose_index = None
         self._sources: dict = {}  # {"user"|"movie": (the run's file of those ids, its fix)}: a run's, said as damage
         self._by_genre: tuple | None = None  # (the genres list it was built from, {genre: movie rows})
         self._year_array: tuple | None = None  # (the years list, an int array with -1 for none)
@@ -155,10 +158,11 @@ class Catalogue:
         history leaves an unknown one out), else none; either offers close titles."""
         return self.match_movie(query, counts)[0]
 
-    def match_movie(self, query: str, counts=None) -> tuple[int, str]:
+    def match_movie(self, query: str, counts=None, suggest: bool = True) -> tuple[int, str]:
         """:meth:`find_movie`'s row and how it was found where that is worth saying: '' for an id or a title as
         given, else a clause ('no title of 1975 matches; this is of 1974', 'one of 2 movies titled ...: the
-        more rated')."""
+        more rated'). ``suggest`` False: a query no title matches is refused without close titles (a file's misses
+        each skipped: difflib over 100,000 titles takes about a second)."""
         q = query.strip()
         hit = self.movie_rows([q])[0][0]
         if hit >= 0:
@@ -169,8 +173,9 @@ class Catalogue:
         year = _WITH_YEAR.search(q)
         if not cands and year:  # Letterboxd's and IMDb's years are often one off MovieLens's (a first-hour review)
             given, head = int(q[-5:-1]), q[:year.start()]
-            near = sorted({r for y in (given - 1, given + 1) for r in
-                           (self.title_rows(f"{head} ({y})") or self.title_rows(f"{head} ({y})", loose=True))})
+            near = sorted({r for y in (given - 1, given + 1) for r in  # the title exactly, as given or typed loosely
+                           (self.title_rows(f"{head} ({y})", words=False) or
+                            self.title_rows(f"{head} ({y})", loose=True, words=False))})
             if near and len(self._one_film(near)) == 1:
                 cands = near
                 how = f"no title of {given} matches; this is of {self.years[near[0]]}"
@@ -199,10 +204,11 @@ class Catalogue:
                                                 "a movies file: data.movies); check the id (movies.parquet in the "
                                                 "run lists them)")
                 raise NotFoundError(f"movie '{shorten(q)}' is not in the training data ({len(self.movies):,} "
-                                    f"movies), and {how}{self.close_titles(q) if titled else ''}", kind="movie", id=q)
+                                    f"movies), and {how}{self.close_titles(q) if titled and suggest else ''}", kind="movie",
+                                    id=q)
             raise NotFoundError(f"no movie title matches '{shorten(query)}' (of the {len(self.movies):,} movies "
                                 "with training ratings: a movie no kept rating names is not in the model); try fewer "
-                                f"words or the movie id{self._several_ids(q)}{self.close_titles(q)}")
+                                f"words or the movie id{self._several_ids(q)}{self.close_titles(q) if suggest else ''}")
         shown = "; ".join(f"{self.movie_ids[i]}: {self._shown(i)}" for i in cands[:10])  # no '(None)' for a movie
         # without a year (a notebook review)
         more = f" and {len(cands) - 10} more" if len(cands) > 10 else ""
@@ -251,16 +257,17 @@ class Catalogue:
         return "; " + marked("one --movie takes one movie (in Python, similar() takes a list of them)",
                              f"a text names one movie: give several as a list, {parts!r}")
 
-    def title_rows(self, query: str, loose: bool = False) -> list[int]:
+    def title_rows(self, query: str, loose: bool = False, words: bool = True) -> list[int]:
         """The rows whose titles ``query`` names, as :meth:`find_movie` matches titles: those it names exactly
-        ('Title', 'Title (year)', the article in front, then without it) where any, else those holding every one
-        of its words; ``loose``: the query and the titles as :func:`loose_title` writes them."""
+        ('Title', 'Title (year)', the article in front, then without it) where any, else (``words``) those holding
+        every one of its words; ``loose``: the query and the titles as :func:`loose_title` writes them."""
         fold = loose_title if loose else fold_title
         low = " ".join(fold(query.strip()).split())
-        names, bare = self._title_names(loose)
-        exact = [i for i, n in enumerate(names) if low in n] or [i for i, n in enumerate(bare) if low in n]
-        if exact:
-            return exact
+        by_name, by_bare = self._title_index(loose)  # (a dict: a miss scans the titles once, for its words)
+        exact = by_name.get(low) or by_bare.get(low)
+        if exact or not words:
+            return list(exact or [])
+        names, _ = self._title_names(loose)
         # a number is a whole word ('50' is '50 First Dates', not the year of 'Cinderella (1950)': a first-hour pass);
         # other words match within words ('godfath'); numbers alone are a title's words, never its year (a review:
         # --liked 1984 on ML-100K matched every movie of 1984; 'fargo 1996' still finds Fargo (1996))
@@ -271,6 +278,21 @@ class Catalogue:
             return [i for i, n in enumerate(names) if all(any(m(f) for f in n if not _WITH_YEAR.search(f))
                                                           for m in find)]
         return [i for i, n in enumerate(names) if all(any(m(f) for f in n) for m in find)]
+
+    def _title_index(self, loose: bool = False) -> tuple[dict, dict]:
+        """{each name of :meth:`_title_names`: its rows in order}, with and without the article, built once."""
+        cached = self._loose_index if loose else self._index
+        if cached is None:
+            cached = ({}, {})
+            for forms, index in zip(self._title_names(loose), cached):
+                for row, names in enumerate(forms):
+                    for name in names:
+                        index.setdefault(name, []).append(row)
+            if loose:
+                self._loose_index = cached
+            else:
+                self._index = cached
+        return cached
 
     def _title_names(self, loose: bool = False) -> tuple[list[set[str]], list[set[str]]]:
         """Each movie's names folded (``fold_title``: lower case, no accents), with and without ' (year)': its title as

@@ -290,10 +290,10 @@ class Recommender:
     def find_movie(self, query: str) -> int:
         return self.match_movie(query)[0]
 
-    def match_movie(self, query: str) -> tuple[int, str]:
+    def match_movie(self, query: str, suggest: bool = True) -> tuple[int, str]:
         """Catalogue.match_movie, a film listed under several ids taken at its most rated (the training ratings'
         counts, read only then)."""
-        return self.catalogue.match_movie(query, lambda: self.popularity)
+        return self.catalogue.match_movie(query, lambda: self.popularity, suggest)
 
     def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None, year_max: int | None = None,
                 exclude_rows: np.ndarray | None = None, only_rows: np.ndarray | None = None):
