@@ -117,6 +117,11 @@ def _check_consistency(cfg: Config, set_keys: Iterable[str] = (), split: bool = 
     if cfg.data.decimal == "," and sep == ",":
         raise ConfigError("config keys 'data.decimal' and 'data.separator' are both ','; a file with decimal commas "
                           "separates its fields with another character: set data.separator (e.g. ';')")
+    fmt = cfg.data.timestamp_format
+    if fmt is not None and "%" not in fmt:  # a format of no directive matches one text alone: a date mistyped
+        raise ConfigError(f"config key 'data.timestamp_format': {fmt[:40]!r} holds no % directive; give the dates' "
+                          "strftime format, e.g. '%d.%m.%Y %H:%M' or '%m/%d/%Y' (or null for Unix times and ISO 8601 "
+                          "dates)")
     weights = cfg.data.event_weights
     if weights is not None and not weights:
         raise ConfigError("config key 'data.event_weights': the mapping is empty; give each event type of the rating "

@@ -52,7 +52,9 @@ class DataConfig:
     decimal: str = "."
     genre_separator: str = "|"
     id_type: Literal["int", "auto", "str"] = "int"
+    id_case: Literal["keep", "fold"] = "keep"
     timestamp_unit: Literal["auto", "s", "ms", "us", "ns"] = "auto"
+    timestamp_format: Union[str, None] = None
     event_weights: Union[dict[str, float], None] = None
     rating_scale: Union[list[float], None] = None
     unknown_movies: Literal["keep", "drop"] = "keep"
@@ -61,6 +63,7 @@ class DataConfig:
     keep_unrated_movies: bool = False
     min_rating: Union[float, Literal["auto"], None] = "auto"
     repeats: Literal["auto", "latest", "sum"] = "auto"
+    duplicates: Literal["keep", "drop"] = "keep"
     min_user_ratings: int = _opt(0, min=0)
     min_movie_ratings: int = _opt(0, min=0)
     cache_dir: Union[str, None] = None

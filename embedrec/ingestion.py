@@ -30,7 +30,7 @@ from embedrec.data.ratings import (
     two_values_warning,
 )
 from embedrec.data.readers import check_source, read_source
-from embedrec.data.repeats import PairEvents, dedupe_rows, first_new_pairs, sum_repeats
+from embedrec.data.repeats import PairEvents, dedupe_rows, duplicate_rows, first_new_pairs, sum_repeats
 from embedrec.data.split import TEST, TRAIN, VALID
 from embedrec.data.summary import format_summary, say_ties, summarise, warn_empty_splits, warn_shrunk_splits
 from embedrec.data.times import NO_TIME
@@ -192,7 +192,21 @@ def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | No
     ``events``: what a time split of summed pairs reads (:func:`sum_repeats`). The threshold and the k-core filter
     take each summed pair whole, its every event counted."""
     if cfg.repeats == "sum":
-        ratings, n_rows, n_pairs = sum_repeats(ratings, first_time, events)
+        if cfg.duplicates == "drop" and "timestamp" not in ratings:
+            raise DataError("data.duplicates=drop drops rows the same in user, movie, rating and time, and the "
+                            "ratings have no time column: without times such rows are a count's events, which "
+                            "data.repeats=sum sums; leave data.duplicates at keep (or read a time column: "
+                            "data.columns.timestamp)")
+        # rows the same in user, movie, rating and time (a tracking double-fire): dropped first, or summed as events
+        # and counted by the sum's own sort
+        again = duplicate_rows(ratings) if cfg.duplicates == "drop" else None
+        if again is not None:
+            ratings = ratings[~again]
+            report["exact_duplicates_dropped"] = int(np.count_nonzero(again))
+        exact: list[int] = []
+        ratings, n_rows, n_pairs = sum_repeats(ratings, first_time, events, exact)
+        if exact and exact[0]:
+            report["exact_duplicates_summed"] = exact[0]
         report["repeated_rows_summed"] = n_rows
         report["repeated_pairs_summed"] = n_pairs
     else:

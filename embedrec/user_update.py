@@ -59,7 +59,7 @@ EMPTY = "point data.source at a ratings file with rows"  # the readers' advice f
 # (the file's name says it) nor data.id_type (the ids are read as the run's are: read_ratings)
 AS_INGESTED = ("data.columns.user", "data.columns.movie", "data.columns.rating", "data.columns.timestamp",
                "data.separator", "data.header", "data.encoding", "data.decimal", "data.missing",
-               "data.timestamp_unit", "data.event_weights")
+               "data.timestamp_unit", "data.timestamp_format", "data.id_case", "data.event_weights")
 
 
 def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False, new_users: bool = True,
@@ -263,7 +263,8 @@ def _fits(value, default, key: str) -> bool:
     lack, data.separator's auto, no data.event_weights): a sealed manifest holds what a config took, but an older
     one may lack a key."""
     if value is None:
-        return key in ("data.columns.rating", "data.columns.timestamp", "data.separator", "data.event_weights")
+        return key in ("data.columns.rating", "data.columns.timestamp", "data.separator", "data.event_weights",
+                       "data.timestamp_format")
     if key == "data.event_weights":  # a mapping of event types to numbers (a review: a shop log's update read its
         # event column as numbers, 'view' is not a number, where ingest had weighed it)
         return isinstance(value, dict) and all(isinstance(k, str) and isinstance(w, (int, float)) and

@@ -742,8 +742,13 @@ def test_a_date_in_another_format_says_which_timestamps_are_read(tmp_path):
     from embedrec.config import load_config
 
     (tmp_path / "r.csv").write_text("user_id,movie_id,rating,timestamp\n1,2,3,05/01/2023 20:03\n")
-    with pytest.raises(DataError, match=r"r.csv:2: column 'timestamp' '05/01/2023 20:03' is not an integer; "
-                                        r"timestamps are Unix seconds or ISO 8601 dates"):
+    # (a first-hour review: then told 'not an integer'; now what it is not and the setting that reads it, both
+    # readings named where no day is above 12)
+    with pytest.raises(DataError, match=r"r.csv:2: column 'timestamp' '05/01/2023 20:03' is not a date embedrec can "
+                                        r"read \(neither a Unix time nor ISO 8601\); their first values read as "
+                                        r"day-first and as US month-first dates alike \(no day above 12\): "
+                                        r"data.timestamp_format='%d/%m/%Y %H:%M' \(day-first\) or "
+                                        r"data.timestamp_format='%m/%d/%Y %H:%M' \(US month-first\)"):
         er.ingest(str(tmp_path / "r.csv"), load_config(None, {"data.prepared": str(tmp_path / "ds")}))
     # an ISO date below Unix seconds: a mix of the two kinds, said as such (a first-hour pass)
     (tmp_path / "m.csv").write_text("user_id,movie_id,rating,timestamp\n1,2,3,881250949\n2,2,3,1998-02-01 10:00\n")

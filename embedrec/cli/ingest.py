@@ -17,7 +17,8 @@ from embedrec.cli.options import PathParam, refuse_empty, report
 READING_ONLY = ("data.source", "data.format", "data.movies", "data.columns.", "data.separator",
                 "data.movies_separator", "data.header",
                 "data.encoding", "data.decimal", "data.genre_separator", "data.cache_dir", "data.id_type",
-                "data.timestamp_unit", "data.event_weights", "data.missing", "data.repeats", "split.")  # the split is made here: train reads it from the dataset
+                "data.timestamp_unit", "data.timestamp_format", "data.id_case", "data.event_weights", "data.missing",
+                "data.repeats", "data.duplicates", "split.")  # the split is made here: train reads it from the dataset
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config

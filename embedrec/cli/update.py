@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 log = logging.getLogger("embedrec")
 # the config keys update-users applies: how the ratings file is read, and where the run is
 READS = ("data.columns.", "data.format", "data.separator", "data.header", "data.encoding", "data.decimal",
-         "data.missing", "data.timestamp_unit", "data.event_weights", "run.")
+         "data.missing", "data.timestamp_unit", "data.timestamp_format", "data.id_case", "data.event_weights", "run.")
 
 
 @main.command("update-users", context_settings=CONTEXT)
@@ -84,5 +84,5 @@ def _warn_unapplied(cfg: Config) -> None:
                 "them (its recorded solve), adds new ones as 'recommend --rated' folds one in, and takes from the "
                 "config only how to read --ratings (data.columns.*, "
                 "data.format, data.separator, data.header, data.encoding, data.decimal, data.missing, "
-                "data.timestamp_unit, data.event_weights); leave %s out",
+                "data.timestamp_unit, data.timestamp_format, data.id_case, data.event_weights); leave %s out",
                 ", --set ".join(f"{k}={value(k)}" for k in keys), them)

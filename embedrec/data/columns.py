@@ -395,7 +395,7 @@ def _text_ids(sample, cols: list[str]) -> str:
         text = next((v.strip() for v in values.tolist() if isinstance(v, str) and v.strip()  # a word, not a
                      and not is_number_text(v) and not _ISO_START.match(v.strip())), None)  # number or a date
         if text is not None:
-            return (f"; where the ids are text (column {shorten(c, 60)!r} holds {shorten(text, 30)!r}), add "
+            return (f"; where the ids are text (column {shorten(c, 60)!r} holds {shorten(text, 64)!r}), add "
                     "«--set data.id_type=auto|data.id_type='auto'» too")
     return ""
 

@@ -19,7 +19,14 @@ from embedrec.data.columns import META, events_recipe
 from embedrec.data.ids import is_number_text
 from embedrec.data.parsing import DROP_MISSING, parquet_named_twice, parquet_twice_said, plain_integer_id
 from embedrec.data.textfiles import LIKE_IT_SHOWN, lines_like_it
-from embedrec.data.times import OUTSIDE_DATES, OUTSIDE_YEARS, _iso_dates, _unix_seconds
+from embedrec.data.times import (
+    OUTSIDE_DATES,
+    OUTSIDE_YEARS,
+    _iso_dates,
+    _unix_seconds,
+    format_advice,
+    formatted_dates,
+)
 from embedrec.errors import DataError, first_line, shorten
 
 
@@ -61,13 +68,14 @@ def _parquet_refusal(src, e: Exception) -> str:
 
 
 def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: str, kept: np.ndarray | None = None,
-                         untimed: np.ndarray | None = None) -> None:
+                         untimed: np.ndarray | None = None, timestamp_format: str | None = None) -> None:
     """A Parquet file's columns have types, which must fit: integer ids (or text with data.id_type=str), numeric
     ratings, integer or datetime timestamps; no missing values. ``source``: our name -> the file's column name.
     The first offending row is named (row 1 = the first row), as the CSV path names a line: its row in the file
     where data.missing=drop dropped some (``kept``: each row's there; a red team: 'row 1' quoted row 151's
     value). ``untimed``: the rows kept whose time alone was null (tables._drop_missing), which hold another row's
-    time for now: not the time column's first value, nor named for one."""
+    time for now: not the time column's first value, nor named for one. ``timestamp_format``
+    (data.timestamp_format): a text time column's dates are read by it."""
     from pandas.api import types as pt
 
     def refuse(col: str, row: int, what: str, fix: str, like=None, aside: str = ""):
@@ -132,6 +140,13 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
                 # seconds since 1970, as MovieLens; through numpy in whole seconds, so that any unit's range holds
                 # (a red team: a timestamp[us] column's 9999-12-31 overflowed pandas' nanoseconds)
                 df[col] = ts.to_numpy().astype("datetime64[s]").astype(np.int64)
+            elif timestamp_format is not None and _is_text(s):  # data.timestamp_format's dates
+                t = formatted_dates(s, timestamp_format)
+                if t.isna().any():
+                    nat = t.isna().to_numpy() & timed
+                    refuse(col, int(np.flatnonzero(nat)[0]), f"not a date in data.timestamp_format {timestamp_format!r}",
+                           "fix or drop {those}, or set the format its dates are written in", nat)
+                df[col] = _unix_seconds(t)
             elif text_times(s, untimed):  # Unix times as text ('1600000000'), as a CSV holds them: numbers
                 s = df[col] = _time_numbers(s, lambda row, like, col=col: refuse(
                     col, row, "not a number like the column's first (Unix times as text)",
@@ -144,6 +159,9 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
                            "fix or drop {those}", outside, OUTSIDE_YEARS)
                 if t.isna().any():
                     nat = t.isna().to_numpy() & timed
+                    if not t[timed].notna().any():  # no value is ISO 8601 (a first-hour review: '09.02.1998 02:49')
+                        refuse(col, int(np.flatnonzero(nat)[0]), "not a date embedrec can read (neither a Unix time "
+                               "nor ISO 8601)", f"{format_advice(s[timed])}, or fix {{those}}", nat)
                     refuse(col, int(np.flatnonzero(nat)[0]), "not a date like the column's first",
                            "fix or drop {those}, or store Unix seconds", nat, "ISO 8601, e.g. 2020-01-31 12:00:00")
                 df[col] = _unix_seconds(t)

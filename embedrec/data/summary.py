@@ -176,6 +176,7 @@ def format_summary(s: dict) -> str:
                                                      s.get("has_timestamps", True))
                                       for k, v in s["cleaning"].items()
                                       if isinstance(v, int) and k not in ("repeated_pairs_summed", "training_pairs_cut",
+                                                                          "exact_duplicates_summed",
                                                                           "below_min_rating_kept_as_seen",
                                                                           *(f"{w}_kept_as_seen" for w in DROPPED_ROWS))),
              *([f"wrote {s['output']} in {s['seconds']:.1f}s"] if "output" in s else [])]
@@ -239,7 +240,15 @@ def _cleaning_item(key: str, value: int, cleaning: dict, floor=None, counted: bo
         return (f"{value:,} of them without a time alone (the split holds ratings out by their time)")
     if key == "repeated_rows_summed":
         pairs = cleaning.get("repeated_pairs_summed", 0)
-        return f"repeats summed {value:,} rows into {pairs:,} pair{'' if pairs == 1 else 's'}"
+        text = f"repeats summed {value:,} rows into {pairs:,} pair{'' if pairs == 1 else 's'}"
+        same = cleaning.get("exact_duplicates_summed", 0)
+        if not same:
+            return text
+        from embedrec.data.repeats import same_as_read
+
+        # (a first-hour review: a log's tracking double-fires were summed as events without a word)
+        return (f"{text} ({same:,} of them repeated rows {same_as_read(True)}, summed as events; "
+                "data.duplicates=drop drops them first)")
     if key == "training_events_after_cut_dropped":
         pairs = cleaning.get("training_pairs_cut", 0)
         return (f"{pairs:,} training pair{'' if pairs == 1 else 's'} counted up to the cut ({value:,} later "

@@ -44,7 +44,7 @@ from embedrec.data.columns import (
     left_out,
     weights_mapping,
 )
-from embedrec.data.ids import is_number_text
+from embedrec.data.ids import is_number_text, said_ids, spaced_ids
 from embedrec.data.parquet import (
     _check_parquet_types,
     _parquet_refusal,
@@ -98,7 +98,7 @@ from embedrec.data.textfiles import (
     reading,
     uncompressed_name,
 )
-from embedrec.data.times import NO_TIME, _dated, _seconds, epoch_seconds
+from embedrec.data.times import NO_TIME, _dated, _seconds, epoch_seconds, format_advice
 from embedrec.errors import DataError, shorten
 
 log = logging.getLogger("embedrec")
@@ -228,7 +228,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
         # Unix times of any unit
         epoch = "timestamp" in df and (pd.api.types.is_integer_dtype(df["timestamp"]) or
                                        pd.api.types.is_float_dtype(df["timestamp"]) or
-                                       text_times(df["timestamp"], untimed)) and \
+                                       cfg.timestamp_format is None and text_times(df["timestamp"], untimed)) and \
             not pd.api.types.is_bool_dtype(df["timestamp"])
         if cfg.event_weights is not None and "rating" in df:
             col = next(c for c, v in wanted.items() if v == "rating")
@@ -236,7 +236,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
                                          lambda row: f"{label}: row {row + 1 if kept is None else kept[1][row] + 1}",
                                          cfg.repeats)
         _check_parquet_types(df, {v: c for c, v in wanted.items()}, label, cfg.id_type,
-                             None if kept is None else kept[1], untimed)
+                             None if kept is None else kept[1], untimed, cfg.timestamp_format)
         first = 1
     else:
         sep = cfg.separator or ("\t" if fmt == "tsv" else None)
@@ -281,7 +281,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
                 log.info("%s: %d fields a line, read as %s (no times)", label, n, ", ".join(wanted.values()))
         ids = [c for c, v in wanted.items() if v in ("user_id", "movie_id")]
         dated = next((c for c, v in wanted.items() if v == "timestamp"
-                      and _dated(src, sep, cfg.encoding, c, None if cfg.header else list(wanted))), None)
+                      and _dated(src, sep, cfg.encoding, c, None if cfg.header else list(wanted),
+                                 cfg.timestamp_format)), None)
         names = None if cfg.header else list(wanted)
         # data.id_type=auto: ids are read as integers (pandas infers them: '7.0', '1e3', words are then no int64
         # column) unless a byte scan finds a field an integer would change ('0196', '+5'); then, or where the
@@ -385,7 +386,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             df[c] = float_written_ids(df[c])
             if seen is not None:
                 seen[c] = float_written_ids(seen[c])
-        df[c] = typed(df[c])
+        spaced = spaced_ids(df[c], typed_ids := typed(df[c]))  # (the ids that lost spaces around them: said below)
+        df[c] = typed_ids
         if seen is not None:  # the kept rows' ids typed alone, the dropped rows' made their type, so that they join
             # them (a review: typed together, one dropped row's 'N/A-user' turned data.id_type=auto's every user id
             # to text); one that is no id of that type names no one of the dataset: dropped, counted, no pair
@@ -396,6 +398,10 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
                                   next((str(k) for k, v in wanted.items() if v == c), c))
             if seen is not None:  # (a blank id names no one: no pair)
                 seen = seen[(seen[c] != "").to_numpy(dtype=bool)].reset_index(drop=True)
+            # ids that lost spaces, or differ from another only by case, said; data.id_case=fold's users lower-cased
+            df[c] = said_ids(df[c], spaced, c[:-3], label, cfg.id_case, notes)
+            if seen is not None and cfg.id_case == "fold" and c == "user_id":
+                seen[c] = seen[c].str.lower()
     movies = None
     meta = [c for c in META if c in df]
     if meta:  # no movies file: the ratings file's own title and genres columns give them (_movie_columns)
@@ -442,8 +448,8 @@ def _kept_times(df: pd.DataFrame, col: str, src, sep: str, cfg: DataConfig, labe
     header_lines = 1 if cfg.header else 0
     text = df[col].astype(str).str.strip()
     first = next((v for v in text.head(1000) if v), None) if len(text) else None
-    if first is None or not is_number_text(first):
-        df[col] = _seconds(df[col], src, sep, cfg.encoding, col, label, header_lines, kept)
+    if cfg.timestamp_format is not None or first is None or not is_number_text(first):
+        df[col] = _seconds(df[col], src, sep, cfg.encoding, col, label, header_lines, kept, cfg.timestamp_format)
         return False
     values = pd.to_numeric(text if cfg.decimal == "." else text.str.replace(cfg.decimal, ".", regex=False),
                            errors="coerce")
@@ -767,6 +773,13 @@ def _not_a_unix_time(shown: str, what: str, those: str, values=None) -> tuple[st
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}(?:[T ][\d:.]+)?", shown):
         return (f"'{shown}' is an ISO 8601 date where the column's first rows are Unix seconds", "not Unix seconds",
                 f"give every row one kind (pandas' to_datetime), or fix {those}")
+    first = next((v.strip() for v in values.head(1000) if isinstance(v, str) and v.strip()), "") \
+        if values is not None else ""
+    if re.search(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}", shown) and not is_number_text(first):  # a column of dates of
+        # another format ('09.02.1998 02:49': a first-hour review was told it is 'not an integer', not one among Unix
+        # times): data.timestamp_format, with the format that reads it
+        return (f"'{shown}' is not a date embedrec can read (neither a Unix time nor ISO 8601)", "like it",
+                f"{format_advice(values)}, or fix {those}")
     return what, "like it", f"timestamps are Unix seconds or ISO 8601 dates: convert the column (pandas' to_datetime) " \
         f"or fix {those}"
 

@@ -17,7 +17,7 @@ import pandas as pd
 from embedrec.data.ids import is_number_text
 from embedrec.data.parsing import rows_lines
 from embedrec.data.textfiles import LIKE_IT_SHOWN, lines_like_it
-from embedrec.errors import DataError, shorten
+from embedrec.errors import DataError, set_hint, shorten
 
 log = logging.getLogger("embedrec")
 # the time of a row that gave none (data.missing=drop keeps a row whose time alone is empty: data/tables.py), and of
@@ -26,9 +26,12 @@ log = logging.getLogger("embedrec")
 NO_TIME = np.iinfo(np.int64).min
 
 
-def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> bool:
+def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None, fmt: str | None = None) -> bool:
     """Whether the timestamp column's first value is a date ('2020-01-31', '2020-01-31T12:00:00Z'), not a
-    number: such a column is read as ISO 8601 dates. ``names``: the columns of a file without a header."""
+    number: such a column is read as ISO 8601 dates. ``names``: the columns of a file without a header. ``fmt``
+    (data.timestamp_format): always dates, read by it."""
+    if fmt is not None:
+        return True
     # the first value given, however many rows before it leave their time empty (data.missing=drop keeps such a
     # row: it says nothing of the kind; a code review: a column of dates whose first 100 were empty, read as the
     # first 100 rows, was taken for Unix seconds)
@@ -49,12 +52,69 @@ def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None) -> b
     return not pd.isna(pd.to_datetime(first, utc=True, errors="coerce", format="ISO8601").iloc[0])
 
 
+# the formats a column of dates that is neither Unix times nor ISO 8601 is tried against, for the message to name
+# data.timestamp_format with the one that reads it (a first-hour review: '09.02.1998 02:49' was 'not an integer')
+_DAYS = [("%d.%m.%Y", "day-first"), ("%d/%m/%Y", "day-first"), ("%d-%m-%Y", "day-first"),
+         ("%m/%d/%Y", "US month-first"), ("%m-%d-%Y", "US month-first"), ("%Y/%m/%d", "year-first"),
+         ("%d.%m.%y", "day-first"), ("%d/%m/%y", "day-first"), ("%m/%d/%y", "US month-first")]
+_HOURS = ["", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p"]
+DATE_FORMATS = [(d + h, kind) for d, kind in _DAYS for h in _HOURS]
+GUESS_SAMPLE = 1000  # values a guess reads: the column's first ones given
+
+
+def guess_formats(values: pd.Series) -> list[tuple[str, str]]:
+    """The formats of DATE_FORMATS ((format, kind)) that read every one of ``values``' first GUESS_SAMPLE values
+    given (text, spaces around it aside) as a date; none where the column holds no text. A day-first and a
+    month-first format both fit where no day is above 12: the caller says it cannot tell them apart."""
+    text = values.dropna().astype(str).str.strip()
+    text = text[text != ""].head(GUESS_SAMPLE)
+    if text.empty:
+        return []
+    fits = []
+    for fmt, kind in DATE_FORMATS:
+        try:
+            t = pd.to_datetime(text, format=fmt, errors="coerce")
+        except (ValueError, OverflowError):
+            continue
+        if not t.isna().any():
+            fits.append((fmt, kind))
+    return fits
+
+
+def format_advice(values: pd.Series) -> str:
+    """How to read a column of dates written otherwise than ISO 8601: data.timestamp_format with the format that
+    reads its first values (:func:`guess_formats`), both where day-first and month-first fit alike, or the setting
+    alone where none of DATE_FORMATS does."""
+    fits = guess_formats(values)
+    kinds = list(dict.fromkeys(kind for _, kind in fits))
+    if len(kinds) == 1:
+        fmt = fits[0][0]
+        return f"they read as {kinds[0]} dates ('{fmt}'): {set_hint('data.timestamp_format', fmt)}"
+    if len(kinds) > 1:
+        shown = " or ".join(f"{set_hint('data.timestamp_format', next(f for f, k in fits if k == kind))} ({kind})"
+                            for kind in kinds)
+        return f"their first values read as {' and as '.join(kinds)} dates alike (no day above 12): {shown}"
+    return ("give their strftime format in data.timestamp_format (e.g. "
+            f"{set_hint('data.timestamp_format', '%d.%m.%Y %H:%M')})")
+
+
+def formatted_dates(text: pd.Series, fmt: str) -> pd.Series:
+    """data.timestamp_format's dates: each value (spaces around it aside) read by ``fmt`` as UTC (a zone in the
+    format, %z, converted to it), NaT where one does not fit."""
+    if pd.api.types.is_object_dtype(text) or pd.api.types.is_string_dtype(text):
+        text = text.str.strip()
+    try:
+        return pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
+    except ValueError as e:  # a format pandas refuses outright ('%Q')
+        raise DataError(f"data.timestamp_format {fmt!r}: {e}; give a strftime format, e.g. '%d.%m.%Y %H:%M'") from None
+
+
 OUTSIDE_YEARS = "the years 1678 to 2261"  # (pandas' nanoseconds; a Parquet row's message joins its rows like it)
 OUTSIDE_DATES = "is outside the dates embedrec reads"
 OUTSIDE = f"{OUTSIDE_DATES} ({OUTSIDE_YEARS})"
 
 
-def _iso_dates(text: pd.Series) -> tuple[pd.Series | None, np.ndarray | None]:
+def _iso_dates(text: pd.Series, fmt: str | None = None) -> tuple[pd.Series | None, np.ndarray | None]:
     """ISO 8601 text as UTC datetimes (NaT where a value is no date), or (None, the rows whose year pandas cannot
     hold: a red team's '9999-12-31', a common 'no end' mark, was an internal error)."""
     def years(known: bool = False) -> np.ndarray:  # ``known``: only a value that starts with a year ('YYYY-')
@@ -63,6 +123,8 @@ def _iso_dates(text: pd.Series) -> tuple[pd.Series | None, np.ndarray | None]:
         out = ~y.between(1678, 2261).to_numpy(dtype=bool)
         return out & y.notna().to_numpy() if known else out
 
+    if fmt is not None:  # data.timestamp_format: its dates, NaT where one does not fit
+        return formatted_dates(text, fmt), None
     if pd.api.types.is_object_dtype(text) or pd.api.types.is_string_dtype(text):
         text = text.str.strip()  # ' 2020-01-01 ': the spaces around a field go, as an id's do (a red team)
     try:
@@ -85,10 +147,11 @@ def _unix_seconds(t: pd.Series) -> pd.Series:
 
 
 def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str, header_lines: int,
-             kept: np.ndarray | None = None) -> pd.Series:
-    """ISO 8601 dates as Unix seconds (a date without a zone is taken as UTC); the first value that is not one is
-    named by its file:line (a compressed file is read decompressed: textfiles.decompressed)."""
-    t, outside = _iso_dates(text)
+             kept: np.ndarray | None = None, fmt: str | None = None) -> pd.Series:
+    """ISO 8601 dates (or data.timestamp_format's, ``fmt``) as Unix seconds (a date without a zone is taken as
+    UTC); the first value that is not one is named by its file:line (a compressed file is read decompressed:
+    textfiles.decompressed)."""
+    t, outside = _iso_dates(text, fmt)
     bad = outside if outside is not None else t.isna().to_numpy()
     if bad.any():
         # the rows of the same problem, from the parse above (a first-hour review: fixed one run at a time): counted,
@@ -105,8 +168,16 @@ def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str
         if outside is not None:
             raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} {OUTSIDE}{like}; fix or "
                             f"remove {those}")
+        also = '; ' + like[2:-1] if like else ''
+        if fmt is not None:
+            raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} is not a date in "
+                            f"data.timestamp_format {fmt!r}{' (' + also[2:] + ')' if also else ''}; fix or remove "
+                            f"{those}, or set the format its dates are written in")
+        if not t.notna().any():  # no value is ISO 8601 (a first-hour review: '09.02.1998 02:49')
+            raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} is not a date embedrec can "
+                            f"read (neither a Unix time nor ISO 8601{also}); {format_advice(text)}, or fix {those}")
         raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} is not a date like the "
-                        f"column's first (ISO 8601, e.g. 2020-01-31 12:00:00{'; ' + like[2:-1] if like else ''}); fix "
+                        f"column's first (ISO 8601, e.g. 2020-01-31 12:00:00{also}); fix "
                         f"or remove {those}, or give every row Unix seconds")
     return _unix_seconds(t)
 
