@@ -1,8 +1,8 @@
 """One's own files as a first-hour review (session 57) brought them: a folder laid out as a MovieLens CSV release
 (ratings.csv, movies.csv) holding one's own ids and dates, ids written '1.0' by pandas, a text column named close
-to 'timestamp', a shop's customer_id/article_id columns, ratings 1-100, ids beyond 64 bits and the Netflix Prize
-files. Each is read, or refused in one line that names how to read it. The CLI through CliRunner (stdout and
-stderr apart), the library where it applies."""
+to 'timestamp', a shop's customer_id/article_id columns, ratings 1-100 and ids beyond 64 bits (the Netflix Prize
+files: tests/test_readers_netflix.py). Each is read, or refused in one line that names how to read it. The CLI
+through CliRunner (stdout and stderr apart), the library where it applies."""
 
 from pathlib import Path
 
@@ -362,56 +362,3 @@ def test_ids_beyond_64_bits_are_told_the_setting_that_keeps_them(tmp_path):
     src.write_text("user_id,movie_id,rating,timestamp\n1,1,4,99999999999999999999\n")
     r = invoke("ingest", src, "-o", tmp_path / "b")
     refused(r, "column 'timestamp' '99999999999999999999' is an integer too large for 64 bits; fix or remove that line")
-
-
-# ------------------------------------------------------------------------------ 7. the Netflix Prize files
-
-NETFLIX = "1:\n9007,4,2005-09-06\n29007,5,2005-06-08\n2:\n9007,3,2004-01-02\n41,2,2005-03-01\n3:\n41,5,2005-03-02\n"
-TITLES = "1,2003,Dinosaur Planet\n2,NULL,Isle, The\n3,1997,Character, Part \"2\"\n"
-
-
-def _docs_awk() -> list[str]:
-    """The awk lines docs/commands.md gives for the Netflix Prize files, as written there."""
-    text = (Path(__file__).resolve().parents[1] / "docs" / "commands.md").read_text(encoding="utf-8")
-    section = text.split("### Edge cases: the Netflix Prize files", 1)[1].split("\n### ", 1)[0]
-    return [line[2:] for line in section.splitlines() if line.startswith("$ awk ")]
-
-
-def test_the_netflix_prize_layout_is_named_and_the_documented_conversion_reads_it(tmp_path):
-    """combined_data_1.txt was told to 'remove any lines above the header', its folder 'unrecognised layout'. Both
-    name the Netflix Prize layout and where its conversion is documented; the docs' awk lines, run as written,
-    make a table and a movies file that ingest reads (each rating, its movie, date and title)."""
-    import shutil
-    import subprocess
-
-    folder = tmp_path / "netflix"
-    folder.mkdir()
-    (folder / "combined_data_1.txt").write_text(NETFLIX)
-    (folder / "movie_titles.csv").write_text(TITLES, encoding="latin-1")
-    said = ": the Netflix Prize files' layout ('MovieID:' lines, each followed by that movie's CustomerID,Rating,Date " \
-           "lines), which is not read as it is; convert it to a ratings table (user_id,movie_id,rating,timestamp) and " \
-           "ingest that: docs/commands.md, 'Edge cases: the Netflix Prize files', gives the awk line that does"
-    for args in ([], ["--set", "data.header=false"]):
-        r = invoke("ingest", folder / "combined_data_1.txt", "-o", tmp_path / "a", *args)
-        refused(r, f"{folder / 'combined_data_1.txt'}:1: '1:' heads a block of ratings{said}")
-    r = invoke("ingest", folder, "-o", tmp_path / "a")
-    refused(r, f"{folder}: it holds combined_data_1.txt, movie_titles.csv{said}")
-    with pytest.raises(DataError, match="the Netflix Prize files' layout"):
-        er.ingest(folder / "combined_data_1.txt", output=tmp_path / "b")
-    lines = _docs_awk()
-    if shutil.which("awk") is None or shutil.which("sh") is None:
-        pytest.skip("no awk here to run the documented conversion")
-    assert len(lines) == 2, lines
-    for line in lines:
-        subprocess.run(["sh", "-c", line], cwd=folder, check=True)
-    r = invoke("ingest", folder / "ratings.csv", "-o", tmp_path / "c", "--set", f"data.movies={folder / 'movies.csv'}",
-               "--set", "data.encoding=latin-1", "--set", "split.valid=0", "--set", "split.test=0")
-    assert r.exit_code == 0 and r.stdout == "", r.stderr
-    ds = load_dataset(tmp_path / "c")
-    rows = ds.split_frame("train").sort_values(["movie_id", "user_id"])
-    assert list(zip(rows.movie_id, rows.user_id, rows.rating)) == [(1, 9007, 4), (1, 29007, 5), (2, 41, 2),
-                                                                    (2, 9007, 3), (3, 41, 5)]
-    assert rows.timestamp.min() == pd.Timestamp("2004-01-02", tz="UTC").timestamp()
-    titles = dict(zip(ds.movies.movie_id, ds.movies.title))
-    assert titles == {1: "Dinosaur Planet", 2: "Isle, The", 3: 'Character, Part "2"'}, titles
-    assert dict(zip(ds.movies.movie_id, ds.movies.year))[1] == 2003

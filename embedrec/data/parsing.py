@@ -145,12 +145,18 @@ class RawData:
     # a rating column of event types weighed by data.event_weights (a log of events too: summed by pair under auto)
     weighted: bool = False
     lines_of: Callable[[list[int]], list[int]] | None = None
+    # the 1-based line of a part's row (its index in ``parts``, the row within it) where rows are not lines (the
+    # Netflix Prize files: 'MovieID:' lines between a movie's ratings); None: the row + origin[1]
+    part_line: Callable[[int, int], int] | None = None
 
     def where(self, row: int, cheap: bool = False) -> str:
         """'file:line' of ratings row ``row`` (0-based), for a message (``cheap``: see :meth:`line`); 'file: row N'
         of a Parquet file, which has rows, not lines (a red team: 'r.parquet:7'), as its own checks name them."""
         if self.parts:
-            label, start = next((lb, st) for lb, st in reversed(self.parts) if st <= row)
+            at = max(i for i, (_, start) in enumerate(self.parts) if start <= row)
+            label, start = self.parts[at]
+            if self.part_line is not None:
+                return f"{label}:{self.part_line(at, row - start)}"
             return f"{label}:{row - start + self.origin[1]}"
         if self.layout == "parquet":
             return f"{self.origin[0]}: row {self.line(row, cheap)}"
@@ -179,6 +185,8 @@ class RawData:
             at = max(i for i, (_, start) in enumerate(self.parts) if start <= rows[0])
             label, start = self.parts[at]
             stop = self.parts[at + 1][1] if at + 1 < len(self.parts) else np.inf
+            if self.part_line is not None:
+                return label, [self.part_line(at, r - start) for r in rows if r < stop]
             return label, [r - start + self.origin[1] for r in rows if r < stop]
         read = [int(self.kept[r]) for r in rows] if self.kept is not None else list(rows)
         if self.lines_of is not None:

@@ -30,6 +30,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from embedrec.data.movielens import read_ml100k, read_ml_csv, read_ml_dat
+from embedrec.data.netflix import (
+    NOT_RATINGS,
+    TITLES,
+    holds_netflix,
+    is_netflix_file,
+    netflix_files,
+    ratings_files,
+    read_netflix,
+    read_netflix_file,
+)
 from embedrec.data.parsing import (
     RawData,
     check_scale,
@@ -40,7 +50,6 @@ from embedrec.data.parsing import (
     split_title_year,
 )
 from embedrec.data.recbole import read_recbole, recbole_files
-from embedrec.data.sniff import netflix_prize
 from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sweep_zip_temps
 from embedrec.data.tables import read_generic
 from embedrec.data.textfiles import is_stream, reading
@@ -69,9 +78,7 @@ def detect_layout(root: Path) -> tuple[str, Path]:
     found = [(layout, d) for d in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("__"))
              if (layout := _layout_in(d))]
     if len(found) > 1:  # two releases (ml-100k/ and ml-1m/): which one is meant is the user's to say
-        kind = {"ml-100k": "MovieLens 100K", "ml-dat": "MovieLens 1M/10M", "ml-csv": "MovieLens CSV",
-                "recbole": "RecBole"}
-        shown = ", ".join(f"{d.name}/ ({kind[layout]})" for layout, d in found)
+        shown = ", ".join(f"{d.name}/ ({LAYOUT_NAMES[layout]})" for layout, d in found)
         raise DataError(f"{root}: holds {len(found)} releases ({shorten(shown, 160)}), not one; give the folder of "
                         f"the one to read (such as {found[0][1].name}/ in it; unzip an archive first), or an archive "
                         "holding that one alone")
@@ -82,8 +89,10 @@ def detect_layout(root: Path) -> tuple[str, Path]:
     # not the lock this ingest holds beside its output (a first-hour review: listed as if the user's file)
     found = sorted(p.name + ("/" if p.is_dir() else "") for p in root.iterdir() if not is_target_lock(p.name))
     shown = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "") if found else "nothing"
-    if any(re.fullmatch(r"combined_data_\d+\.txt|training_set/", n) for n in found):  # the Netflix Prize's
-        raise netflix_prize(str(root), f"it holds {shorten(shown, 120)}")
+    if any(n in (TITLES, *NOT_RATINGS, "training_set/") for n in found):  # the Netflix Prize's, less its ratings
+        raise DataError(f"{root}: holds {shorten(shown, 120)}, the Netflix Prize's files without their ratings "
+                        "(combined_data_1.txt .. combined_data_4.txt, or training_set/ of mv_*.txt files); put them "
+                        "beside movie_titles.csv, or give them by their own path")
     raise DataError(f"{root}: unrecognised layout (it holds {shorten(shown, 120)}); expected MovieLens files (u.data, "
                     "ratings.dat or ratings.csv) or RecBole atomic files (*.inter) here or one folder below; give a "
                     "ratings table by its own path")
@@ -99,10 +108,13 @@ def _layout_in(d: Path) -> str | None:
         return "ml-csv"
     if any(d.glob("*.inter")):
         return "recbole"
+    if holds_netflix(d):
+        return "netflix"
     return None
 
 
-READERS = {"ml-100k": read_ml100k, "ml-dat": read_ml_dat, "ml-csv": read_ml_csv, "recbole": read_recbole}
+READERS = {"ml-100k": read_ml100k, "ml-dat": read_ml_dat, "ml-csv": read_ml_csv, "recbole": read_recbole,
+           "netflix": read_netflix}
 # the files each MovieLens layout's reader reads in its folder: its ratings file, then those it reads where they are
 # there (the movies, the users), as RawData.files lists them
 RELEASE_FILES = {"ml-100k": ("u.data", "u.item", "u.user"), "ml-dat": ("ratings.dat", "movies.dat", "users.dat"),
@@ -114,6 +126,8 @@ def release_files(layout: str, folder: Path) -> list[Path]:
     but none read."""
     if layout == "recbole":
         return recbole_files(folder)
+    if layout == "netflix":
+        return netflix_files(folder)
     first, *others = RELEASE_FILES[layout]
     return [folder / first, *(folder / n for n in others if (folder / n).exists())]
 
@@ -138,6 +152,8 @@ def source_files(cfg: DataConfig) -> list[Path] | None:
             return [Path(table.source)] + ([Path(table.movies)] if table.movies and not is_stream(table.movies)
                                            else [])
         return release_files(layout, folder)
+    if cfg.format == "auto" and path.is_file() and is_netflix_file(path):  # one of the Prize's files, alone
+        return [path]
     files = [] if is_stream(path) else [path]
     zipped = path.suffix.lower() == ".zip" and not path.is_dir()  # (a zip: itself alone, whatever it holds)
     if cfg.movies and not zipped and not is_stream(cfg.movies):
@@ -200,6 +216,12 @@ def _read_source(cfg: DataConfig, progress: bool) -> RawData:
             # macOS's zip adds __MACOSX/._NAME copies of each file's metadata: not data (a review)
             files = [p for p in Path(tmp).rglob("*") if p.is_file() and "__MACOSX" not in p.parts
                      and not p.name.startswith("._")]
+            if len(files) == 1 and cfg.format == "auto" and is_netflix_file(files[0]):  # one of the Prize's files
+                try:
+                    raw = _read_netflix_file(files[0], cfg, progress, shown)
+                except DataError as e:  # named as zip!member, not by the temporary folder
+                    raise type(e)(e.raw.replace(f"{tmp}/", f"{path}!").replace(tmp, str(path))) from None
+                return _zip_named(raw, path, Path(tmp))
             if len(files) == 1 and files[0].suffix.lower() in TABLES and cfg.format not in ("movielens", "recbole"):
                 try:  # a release's layout (a lone ratings.csv of userId,movieId,...) unless the format says a table
                     if cfg.format in ("csv", "tsv", "parquet"):
@@ -221,7 +243,21 @@ def _read_source(cfg: DataConfig, progress: bool) -> RawData:
             except DataError as e:  # name the zip and its member, not the temporary folder (gone when it is read)
                 raise type(e)(e.raw.replace(f"{tmp}/", f"{path}!").replace(tmp, str(path))) from None
             return _zip_named(raw, path, Path(tmp))
+    if cfg.format == "auto" and not is_stream(path) and is_netflix_file(path):
+        return _read_netflix_file(path, cfg, progress, str)
     return read_generic(str(path), cfg, progress=progress)
+
+
+def _read_netflix_file(path: Path, cfg: DataConfig, progress: bool, shown) -> RawData:
+    """One of the Netflix Prize's ratings files given alone (combined_data_N.txt, mv_N.txt, or a file whose first
+    lines are the layout's), read as that layout, with a bar over its bytes."""
+    from embedrec.bars import INGEST_DELAY_S, step
+
+    with reading(), step(f"reading {shown(path)}" if progress else None, path.stat().st_size, "B", scale=True,
+                         delay=INGEST_DELAY_S) as tick:
+        raw = read_netflix_file(path, tick=tick)
+    _warn_unapplied("netflix", cfg)
+    return raw
 
 
 @contextlib.contextmanager
@@ -361,12 +397,15 @@ def _release_bar(layout: str, folder: Path, progress: bool, shown):
     release's ratings.csv were parsed without one)."""
     from embedrec.bars import INGEST_DELAY_S, Restartable, step
 
-    files = sorted(folder.glob("*.inter")) if layout == "recbole" else [folder / RELEASE_FILES[layout][0]]
+    files = sorted(folder.glob("*.inter")) if layout == "recbole" else ratings_files(folder) \
+        if layout == "netflix" else [folder / RELEASE_FILES[layout][0]]
     try:
         size = sum(p.stat().st_size for p in files)
     except OSError:  # (the reader's own error says what is wrong with it)
         size = None
     name = shown(files[0]) if len(files) == 1 else shown(folder)
+    if layout == "netflix" and len(files) > 1:  # (a dot: 17,770 training_set/ files, four combined_data files)
+        name = f"{shown(folder)} ({len(files):,} ratings files)"
     with step(f"reading {name}" if progress and files else None, size, "B", scale=True, delay=INGEST_DELAY_S) as tick:
         yield None if tick is None else tick if layout == "recbole" else Restartable(tick)
 
@@ -404,7 +443,7 @@ def _release_head(path: Path, encoding: str | None) -> bool:
 
 
 LAYOUT_NAMES = {"ml-100k": "MovieLens 100K", "ml-dat": "MovieLens 1M/10M", "ml-csv": "MovieLens CSV",
-                "recbole": "RecBole"}
+                "recbole": "RecBole", "netflix": "Netflix Prize"}
 
 
 def unapplied_settings(layout: str, cfg: DataConfig) -> list[str]:

@@ -249,12 +249,12 @@ NETFLIX_BLOCK = re.compile(r"\s*\d+:\s*")  # a Netflix Prize file's 'MovieID:' l
 
 def netflix_prize(where: str, found: str) -> DataError:
     """The Netflix Prize layout (combined_data_N.txt, training_set/mv_*.txt: a 'MovieID:' line, then that movie's
-    CustomerID,Rating,Date lines), named, with how to convert it (a first-hour review: 'remove any lines above the
-    header'). Not read: docs/commands.md gives the awk lines that make it a ratings table and a movies file."""
+    CustomerID,Rating,Date lines) met where a table is read: standard input, or data.format set to a table's
+    (a first-hour review: 'remove any lines above the header'). ``readers.read_source`` reads it, by its path
+    (``data/netflix.py``), where data.format is auto."""
     return DataError(f"{where}: {found}: the Netflix Prize files' layout ('MovieID:' lines, each followed by that "
-                     "movie's CustomerID,Rating,Date lines), which is not read as it is; convert it to a ratings table "
-                     "(user_id,movie_id,rating,timestamp) and ingest that: docs/commands.md, 'Edge cases: the Netflix "
-                     "Prize files', gives the awk line that does")
+                     "movie's CustomerID,Rating,Date lines), not a table; ingest reads it from the file, its folder "
+                     "(with movie_titles.csv) or a zip of either, given by its path with data.format auto")
 
 
 def _one_column(name: str, sep: str, label: str) -> DataError:
