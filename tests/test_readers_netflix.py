@@ -240,3 +240,26 @@ def test_a_folder_of_the_prize_files_without_ratings_says_what_is_missing(tmp_pa
     (d / "probe.txt").write_text("1:\n30878\n")
     with pytest.raises(DataError, match="the Netflix Prize's files without their ratings"):
         read_source(_data(d))
+
+
+def test_ingest_shows_a_bar_over_the_bytes_of_the_ratings_files(tmp_path, monkeypatch):
+    """The parse's bar (ingest's, on a terminal) counts the ratings files' bytes as they are read, to their size:
+    a folder's files together (named by the folder and how many), one file given alone by its name."""
+    from embedrec import bars
+    from embedrec.cli import ingest as command
+
+    from .test_progress_bars import _Bars, bars_on
+
+    monkeypatch.setattr(bars, "INGEST_DELAY_S", 0.0)
+    monkeypatch.setattr(netflix, "BLOCK", 32)  # (several blocks a file)
+    d = _kaggle(tmp_path / "nf", files=(ONE, TWO))
+    size = sum((d / f"combined_data_{i}.txt").stat().st_size for i in (1, 2))
+    kept = _Bars(monkeypatch)
+    bars_on(monkeypatch, command)
+    for name, src in (("folder", d), ("alone", d / "combined_data_2.txt")):
+        r = invoke("ingest", src, "-o", tmp_path / name, "--set", "split.valid=0", "--set", "split.test=0")
+        assert r.exit_code == 0, r.stderr
+    reading = [b for b in kept.closed if b[0].startswith("reading")]
+    alone = (d / "combined_data_2.txt").stat().st_size
+    assert reading == [(f"reading {d} (2 ratings files)", size, size),
+                       (f"reading {d / 'combined_data_2.txt'}", alone, alone)], reading
