@@ -263,3 +263,31 @@ def test_ingest_shows_a_bar_over_the_bytes_of_the_ratings_files(tmp_path, monkey
     alone = (d / "combined_data_2.txt").stat().st_size
     assert reading == [(f"reading {d} (2 ratings files)", size, size),
                        (f"reading {d / 'combined_data_2.txt'}", alone, alone)], reading
+
+
+def _training_set(d: Path, texts: list[str]) -> Path:
+    (d / "training_set").mkdir(parents=True)
+    for i, text in enumerate(texts, 1):
+        (d / "training_set" / f"mv_{i:07d}.txt").write_text(text)
+    return d
+
+
+@pytest.mark.parametrize("blank", ["", "\n"])
+def test_training_set_files_read_together_are_each_named_by_their_own_lines(tmp_path, blank):
+    """The small files parsed as one block: a rating off the scale is named by its own file and line (read together,
+    or file by file where a blank line lies among them), a bad line by its file's line, a file that does not begin
+    with its 'MovieID:' line refused (it would have taken the file before's movie)."""
+    texts = ["1:\n9007,4,2005-09-06\n", f"2:\n{blank}9007,3,2004-01-02\n41,7,2005-03-01\n", "3:\n41,5,2005-03-02\n"]
+    d = _training_set(tmp_path / "nf", texts)
+    raw = read_source(_data(d))
+    assert _rows(raw) == _expected([(9007, 1, 4, "2005-09-06"), (9007, 2, 3, "2004-01-02"), (41, 2, 7, "2005-03-01"),
+                                    (41, 3, 5, "2005-03-02")])
+    assert raw.where(2) == f"{d / 'training_set' / 'mv_0000002.txt'}:{3 + len(blank)}"
+    assert raw.where(3) == f"{d / 'training_set' / 'mv_0000003.txt'}:2"
+    (d / "training_set" / "mv_0000002.txt").write_text(f"2:\n{blank}9007,3,2004-01-02\n41,2,2005-3-01\n")
+    with pytest.raises(DataError, match=rf"mv_0000002\.txt:{3 + len(blank)}: .*a date not written YYYY-MM-DD"):
+        read_source(_data(d))
+    (d / "training_set" / "mv_0000002.txt").write_text(f"{blank}9007,3,2004-01-02\n")
+    with pytest.raises(DataError, match=rf"mv_0000002\.txt:{1 + len(blank)}: the rating line '9007,3,2004-01-02' "
+                                        "comes before any 'MovieID:' line"):
+        read_source(_data(d))
