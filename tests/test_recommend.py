@@ -513,6 +513,11 @@ def test_liked_and_rated_take_titles_as_movie_does(implicit_models):
         code, out, err = run(option, text)
         assert code in (1, 2) and out == "" and len(err.splitlines()) == 1, err
         assert f"{option} splits its list at commas, so a title holding one is two items: give the movie id, " in err
+    # a list joined by bare commas (paste -sd, of a file) with one title no movie has: no word of a split (a
+    # first-hour review: every miss of such a list carried the hint)
+    for option, text in (("--liked", "no such film,1"), ("--rated", "no such film=5,1=4")):
+        code, out, err = run(option, text)
+        assert code == 1 and "no movie title matches 'no such film'" in err and "splits its list" not in err, err
     for option, text in (("--liked", '"No such, title",1'), ("--rated", '"No such, title"=5,1=4')):
         code, out, err = run(option, text)  # quoted, so read whole: no word of a split (a review)
         assert code == 1 and "no movie title matches 'No such, title'" in err and "splits its list" not in err, err

@@ -560,6 +560,9 @@ def comma_hint(option: str) -> str:
             f"({option} {example})")
 
 
+_ARTICLE = re.compile(r"(the|a|an|l'|la|le|les|il|el|los|las|der|die|das|den)\s*(\(\d{4}\))?")  # a title's end
+
+
 def with_comma_hint(e: EmbedrecError, option: str, items, text: str = "") -> EmbedrecError:
     """``e`` (an item of a comma-split list not found or ambiguous) with :func:`comma_hint` where the list has
     several items and the message quotes one that is not an id, nor given in double quotes in ``text`` (the
@@ -568,9 +571,16 @@ def with_comma_hint(e: EmbedrecError, option: str, items, text: str = "") -> Emb
 
     from embedrec.errors import library_terms
 
-    quoted = {p.head.strip() for p in split_items(text, option) if isinstance(p, Quoted)} if text else set()
+    parts = split_items(text, option) if text else []
+    quoted = {p.head.strip() for p in parts if isinstance(p, Quoted)}
     words = [str(i) for i in items if not str(i).strip().lstrip("-").isdigit() and str(i).strip() not in quoted]
     if len(items) < 2 or not any(f"'{shorten(w)}'" in e.raw or f"'{shorten(w, 40)}'" in e.raw for w in words):
+        return e
+    # only where the list looks split inside a title: an item after ', ' (as a title's comma is written) or one
+    # that is an article alone ('The (1972)' of 'Godfather, The (1972)'); a list joined by bare commas (paste -sd,)
+    # of which one title matched nothing is no such split (a first-hour review: every miss carried the hint)
+    pieces = [str(p) for p in parts if not isinstance(p, Quoted)] if parts else [str(i) for i in items]
+    if not any(p[:1].isspace() and p.strip() or _ARTICLE.fullmatch(p.strip().casefold()) for p in pieces):
         return e
     out = copy.copy(e)
     out.raw = f"{e.raw}; {comma_hint(option)}"
