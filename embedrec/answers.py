@@ -11,6 +11,7 @@ notebook gets the same answer and the same notes.
 from __future__ import annotations
 
 import logging
+import math
 import shlex
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -542,10 +543,23 @@ def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: 
                and low is None else f"the pairs counted {low:g} or more times (data.min_rating), their counts "
                "unweighted (train.als_count_weight 0)" if counts else "every rating as a positive interaction"
                if low is None else f"the ratings from {low:g} up (data.min_rating) as positive interactions")
+    # a low rating is a like here too (a first-hour review: a 1.5-star film drove two of the top 5, the note not
+    # saying how to keep it out): counted, with what learns from the liked ones alone
+    lows = ""
+    scale = e.scale
+    if low is None and not counts and scale and scale[1] > scale[0]:
+        mid = (scale[0] + scale[1]) / 2
+        n = sum(1 for v in rated.values() if float(v) < mid)
+        if n:
+            floor = math.ceil((mid + scale[1]) / 2)
+            lows = (f"; {n} of them rated below {mid:g} (the middle of its {scale[0]:g}-{scale[1]:g} scale) count"
+                    f"{'s' if n == 1 else ''} as a like too: leave {'it' if n == 1 else 'them'} out, or ingest with "
+                    f"«--set data.min_rating={floor}|data.min_rating={floor}» and train again to learn from the "
+                    "higher ratings alone")
     _marked("note: this model (model.objective: implicit) was trained on %s, so the «--rated|rated» values make no "
             "difference: «--liked|liked» %s" + (" «--ordered|ordered=True»" if ordered else "")
-            + (" with the same «--user-features|user_features»" if features else "") + " gives the same list",
-            trained, shorten(same))
+            + (" with the same «--user-features|user_features»" if features else "") + " gives the same list"
+            + lows, trained, shorten(same))  # (lows: numbers and marks alone, read as the format's own)
 
 
 def _marked(msg: str, *args) -> None:
