@@ -45,7 +45,7 @@ from embedrec.run_layout import (
     USERS_TABLE,
     unknown_arrays,
 )
-from embedrec.run_publish import publish, run_lock, sha256_array
+from embedrec.run_publish import publish, run_lock
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import IndexConfig
@@ -66,10 +66,13 @@ def serving_arrays(ds: Dataset) -> dict[str, np.ndarray]:
 
 
 def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | None, manifest_extra: dict, config_yaml: str,
-                   metrics: dict, index_cfg: IndexConfig, history: str | None, progress: bool = False) -> dict:
+                   metrics: dict, index_cfg: IndexConfig, history: str | None, progress: bool = False,
+                   hashed: dict | None = None) -> dict:
     """Write every artifact of a trained model into ``tmp`` and return the manifest. ``history``: the epoch log
     (metrics.jsonl's text), if any. ``progress``: a bar over the bytes of the arrays written (and hashed), then the
-    index build's (serve.index.build_indexes)."""
+    index build's (serve.index.build_indexes). ``hashed``: given, each array is hashed as it is written
+    (:func:`save_arrays`) and its checksum goes there for ``run_publish.publish``'s, which then does not read it
+    back (a scale review: train hashed each array in memory, then its file again for the manifest)."""
     from embedrec.serve.index import build_indexes
 
     arrays = {
@@ -86,7 +89,7 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
     unknown = getattr(ds, "rated_below_unknown", None)
     if unknown is not None and len(unknown):  # never offered to those users by the popular fallback
         arrays.update(zip(UNKNOWN_RATED, unknown_arrays(unknown)))
-    checksums = save_arrays(tmp, arrays, "writing the model" if progress else None)
+    checksums = save_arrays(tmp, arrays, "writing the model" if progress else None, hashed)
     if state_dict_bytes is not None:  # None: a numpy-only model (als.Tables), all in the factor arrays
         (tmp / STATE_DICT).write_bytes(state_dict_bytes)
     write_parquet(ds.users, tmp / USERS_TABLE)
@@ -125,10 +128,10 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
 
 def save_arrays(folder: Path, arrays: dict[str, np.ndarray | None], bar: str | None = None,
                 hashed: dict | None = None) -> dict[str, str]:
-    """Each array as ``folder/<name>.npy`` (None: none written); returns {file name: :func:`sha256_array` of it}, what
-    a manifest's ``files`` records. ``bar``: a bar of that name over the bytes written and hashed. ``hashed``: given,
-    each file is hashed as it is written (:func:`save_hashed`) and its entry and stat go there, for the manifest's
-    checksums (run_publish.publish's ``hashed``: the file is not read back to be hashed again)."""
+    """Each array as ``folder/<name>.npy`` (None: none written), hashed as it is written (:func:`save_hashed`);
+    returns {file name: its SHA-256}, what a manifest's ``files`` records. ``bar``: a bar of that name over the
+    bytes written and hashed. ``hashed``: given, each file's entry and stat go there, for the manifest's checksums
+    (run_publish.publish's ``hashed``: the file is not read back to be hashed again)."""
     from embedrec.bars import step
 
     checksums = {}
@@ -137,12 +140,9 @@ def save_arrays(folder: Path, arrays: dict[str, np.ndarray | None], bar: str | N
             if a is None:
                 continue
             path = folder / f"{name}.npy"
-            if hashed is None:
-                np.save(path, np.ascontiguousarray(a), allow_pickle=False)
-                checksums[path.name] = sha256_array(a)
-            else:
-                checksums[path.name], hashed[path.name] = save_hashed(
-                    path, a if isinstance(a, PatchedRows) else np.ascontiguousarray(a))
+            checksums[path.name], entry = save_hashed(path, a if isinstance(a, PatchedRows) else np.ascontiguousarray(a))
+            if hashed is not None:
+                hashed[path.name] = entry
             if tick is not None:
                 tick(a.nbytes)
     return checksums
@@ -177,52 +177,68 @@ class PatchedRows:
 
 class _Hashed:
     """The file :func:`save_hashed` has numpy write an array through (not a real file, so numpy writes it in chunks,
-    each through here): every byte into the file's SHA-256, those after the first write (the header) into the
-    array's."""
+    each through here): every byte into the file's SHA-256, the first write's length (the header) kept. ``fh``
+    None: hashed alone, nothing written (:func:`sha256_npy`)."""
 
     def __init__(self, fh):
-        self.fh, self.file, self.data, self.header = fh, hashlib.sha256(), hashlib.sha256(), None
+        self.fh, self.file, self.header = fh, hashlib.sha256(), None
 
     def write(self, b) -> int:
-        self.fh.write(b)
+        if self.fh is not None:
+            self.fh.write(b)
         self.file.update(b)
         if self.header is None:
             self.header = len(b)
-        else:
-            self.data.update(b)
         return len(b)
+
+
+def _write_npy(out: _Hashed, a: np.ndarray | PatchedRows) -> None:
+    """np.save's bytes of ``a`` through ``out``: numpy's own writer, or :class:`PatchedRows`' header (format 1.0,
+    else 2.0 as np.save falls back) and its blocks."""
+    from numpy.lib import format as npy
+
+    if not isinstance(a, PatchedRows):
+        npy.write_array(out, a, allow_pickle=False)
+        return
+    header = {"descr": npy.dtype_to_descr(a.dtype), "fortran_order": False, "shape": a.shape}
+    try:
+        npy.write_array_header_1_0(out, header)
+    except ValueError:  # (a header too long for format 1.0, as np.save falls back)
+        out.header = None
+        if out.fh is not None:
+            out.fh.seek(0)
+            out.fh.truncate()
+        out.file = hashlib.sha256()
+        npy.write_array_header_2_0(out, header)
+    for block in a.blocks():
+        out.write(block.tobytes())
 
 
 def save_hashed(path: Path, a: np.ndarray | PatchedRows) -> tuple[str, tuple[dict, list[int]]]:
     """``a`` (C-contiguous, or :class:`PatchedRows` made as it is written) written as the .npy file ``path`` (np.save's
-    bytes), hashed as it is written: (its :func:`sha256_array`, (the file's manifest entry {sha256, bytes}, its stat
-    key)). One pass over the bytes, where np.save, sha256_array and the manifest's hash of the file read them three
-    times (a scale review: update-users wrote a 512 MB user table, then hashed it twice)."""
-    from numpy.lib import format as npy
-
+    bytes), hashed as it is written: (its SHA-256, (the file's manifest entry {sha256, bytes}, its stat key)). One
+    pass and one hash over the bytes, where np.save, a hash of the array and the manifest's hash of the file read
+    them three times and hashed them twice (scale reviews: update-users, then train, wrote a 512 MB user table and
+    hashed it twice)."""
     from embedrec.fsutil.integrity import stat_key
 
     with open(path, "wb") as fh:
         out = _Hashed(fh)
-        if isinstance(a, PatchedRows):
-            header = {"descr": npy.dtype_to_descr(a.dtype), "fortran_order": False, "shape": a.shape}
-            try:
-                npy.write_array_header_1_0(out, header)
-            except ValueError:  # (a header too long for format 1.0, as np.save falls back)
-                out.header = None
-                fh.seek(0)
-                fh.truncate()
-                out.file = hashlib.sha256()
-                npy.write_array_header_2_0(out, header)
-            for block in a.blocks():
-                out.write(block.tobytes())
-        else:
-            npy.write_array(out, a, allow_pickle=False)
+        _write_npy(out, a)
     size = os.path.getsize(path)
     if out.header != size - a.nbytes and isinstance(a, PatchedRows):
         raise ArtifactError(f"'{path}' was written short ({size:,} bytes for {a.nbytes:,} of rows)")
-    array = out.data.hexdigest() if out.header == size - a.nbytes else sha256_array(a)  # (numpy wrote otherwise)
-    return array, ({"sha256": out.file.hexdigest(), "bytes": size}, stat_key(path))
+    digest = out.file.hexdigest()
+    return digest, ({"sha256": digest, "bytes": size}, stat_key(path))
+
+
+def sha256_npy(a: np.ndarray) -> str:
+    """The SHA-256 of the .npy file :func:`save_hashed` (np.save) writes of ``a`` (made C-contiguous), from the
+    array in memory: nothing written. What a run's manifest records of each array (``files``) since session 58;
+    before, ``run_publish.sha256_array``, of the array's bytes alone."""
+    out = _Hashed(None)
+    _write_npy(out, np.ascontiguousarray(a))
+    return out.file.hexdigest()
 
 
 def inputs_fingerprint(manifest: dict) -> str:

@@ -158,6 +158,7 @@ def _published_as(run_dir: Path, model: TrainedModel) -> tuple[str, dict] | None
     """The folder name of ``run_dir``'s published model and its recorded metrics when it is ``model`` (the same
     factors bit for bit and the same config): what a --resume of a finished run recomputes, which is not
     published again."""
+    from embedrec.artifacts import sha256_npy
     from embedrec.errors import ArtifactError
     from embedrec.fsutil.files import loads_json
     from embedrec.run import load_run
@@ -170,8 +171,12 @@ def _published_as(run_dir: Path, model: TrainedModel) -> tuple[str, dict] | None
     except (ArtifactError, ValueError):
         return None
     files = run.manifest.get("files") or {}
-    same = all(files.get(f"{name}.npy") == sha256_array(np.asarray(model._f[name], np.float32))
-               for name in ("user_factors", "movie_factors"))
+
+    def recorded(name: str) -> bool:  # the .npy file's SHA-256 since session 58; an earlier run's, the array's bytes
+        a, digest = np.asarray(model._f[name], np.float32), files.get(f"{name}.npy")
+        return digest == sha256_npy(a) or digest == sha256_array(a)
+
+    same = all(recorded(name) for name in ("user_factors", "movie_factors"))
     yaml = model.config_yaml(model.config.updated({"run.dir": _run_dir_as_published(config, run_dir)}))
     if not (same and config is not None and isinstance(metrics, dict)
             and (config.decode("utf-8") == yaml or _same_but_stopping(config, yaml)

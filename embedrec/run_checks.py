@@ -222,7 +222,8 @@ RUN_FIELDS = {
     "dataset.rating_scale": ("range", False), "n_users": ("count", True), "n_movies": ("count", True),
     "global_mean": ("number", False), "refit": ("bool", False), "features": ("dict|null", False),
     "index": ("dict", False), **file_entries("checksums"), **file_entries("index.files"),
-    # the arrays' own hashes, before the seal (sha256_array: of the array's bytes, not the file's)
+    # the arrays' own hashes, before the seal: each .npy file's as written (artifacts.save_hashed, the checksums'
+    # own), in a run published before session 58 of the array's bytes (run_publish.sha256_array)
     "files": ("files", False), "files.*": ("sha256", True),
     "embeddings_sha256": ("str", False), "model_folder": ("dict", False), "model_folder.name": ("str", False),
     "model_folder.run": ("str", False), UPDATES: ("list", False),

@@ -4,7 +4,7 @@ every file's SHA-256 and size in its manifest and seals it (``_record_checksums`
 atomically and prunes the older ones but the newest KEEP, the one served before and an updated model's trained
 one; it warns where the new model knows far fewer users or movies than the one it replaced, or drops its updates,
 and where its prune removes the last model folder holding users update-users added.
-``sha256_array``: the checksum a manifest records of an array. (How a fitted model comes to be published is
+``sha256_array``: the checksum a manifest recorded of an array before session 58. (How a fitted model comes to be published is
 publish.py's, a layer above.) Nothing here imports torch.
 """
 
@@ -32,6 +32,8 @@ KEEP = 2  # artifact folders kept besides any a live reader still holds
 
 
 def sha256_array(a: np.ndarray) -> str:
+    """What a run published before session 58 recorded of each array (its manifest's ``files``): the SHA-256 of the
+    array's bytes (since, its .npy file's: artifacts.sha256_npy)."""
     return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
 
 

@@ -169,10 +169,11 @@ class TrainedModel(Model):
         cfg = self.config.updated({"run.dir": str(run_dir)})
         log_text = "".join(json.dumps(r) + "\n" for r in self._history)
         extra = {**self._extra, "finished": finished_key(asked or self.config, Path(run_dir))}
+        hashed: dict = {}  # each array's checksum, taken as it is written: not read back for the manifest
         self._saved = publish(run_dir, lambda tmp: save_artifacts(tmp, self._f, self.dataset, self._state_bytes,
                                                                   extra, self.config_yaml(cfg), self.metrics,
-                                                                  cfg.index, log_text, progress),
-                              progress=progress)
+                                                                  cfg.index, log_text, progress, hashed),
+                              progress=progress, hashed=hashed)
         return self._saved
 
     def config_yaml(self, cfg: Config | None = None) -> str:

@@ -432,6 +432,74 @@ def test_resume_of_a_finished_run_publishes_nothing_new(synth_ds, small_cfg, tmp
     assert os.readlink(run / "current") != before[1]
 
 
+def test_train_hashes_each_array_it_writes_once_as_it_writes_it(synth_ds, small_cfg, tmp_path, monkeypatch):
+    """A scale review (session 58): train hashed each array in memory for the manifest's ``files``, then read its
+    file back and hashed it again for the checksums (1 GB hashed for a 512 MB user table). Each .npy file is now
+    hashed once, as it is written, and that one SHA-256 is both its ``files`` entry and its checksum: no array's
+    bytes are hashed apart from its file, no file read back. verify still hashes every file, and a resume of a
+    finished run still knows it, a run published before (its ``files`` of the arrays' bytes) too."""
+    import hashlib
+    import json
+    import os
+    import types
+
+    from click.testing import CliRunner
+
+    import embedrec.artifacts as artifacts
+    import embedrec.fsutil.integrity as integrity
+    import embedrec.run_publish as run_publish
+    from embedrec.cli import main
+    from embedrec.fsutil.integrity import SEAL, seal
+
+    run = tmp_path / "run"
+    sets = ["--set", f"data.prepared={small_cfg.data.prepared}", "--set", "model.dim=8", "--set", "train.epochs=3",
+            "--run", str(run)]
+    read_back, in_artifacts = [], []
+
+    class Counted:  # artifacts.py's hashes, the bytes each one took
+        def __init__(self, data=b""):
+            self.h, self.n = hashlib.sha256(), 0
+            in_artifacts.append(self)
+            self.update(data)
+
+        def update(self, b):
+            self.n += memoryview(b).nbytes
+            self.h.update(b)
+
+        def hexdigest(self):
+            return self.h.hexdigest()
+
+    real = integrity.sha256_file
+    with monkeypatch.context() as mp:
+        mp.setattr(integrity, "sha256_file", lambda p: read_back.append(os.path.basename(p)) or real(p))
+        mp.setattr(artifacts, "hashlib", types.SimpleNamespace(sha256=Counted))
+        mp.setattr(run_publish, "sha256_array", lambda a: pytest.fail("an array hashed apart from its file"))
+        r = CliRunner().invoke(main, ["train", "-q", *sets])
+    assert r.exit_code == 0, r.stderr
+    folder = run / os.readlink(run / "current")
+    m = json.loads((folder / "manifest.json").read_text())
+    arrays = sorted(p.name for p in folder.glob("*.npy") if p.name in m["files"])
+    assert len(arrays) >= 6 and sorted(m["files"]) == arrays and not set(arrays) & set(read_back), read_back
+    assert all(m["files"][n] == m["checksums"][n]["sha256"] == real(folder / n) for n in arrays)
+    hashed = sum(h.n for h in in_artifacts)  # each file's bytes once, and the embeddings' two digests
+    assert sum((folder / n).stat().st_size for n in arrays) <= hashed < sum((folder / n).stat().st_size
+                                                                            for n in arrays) + 1000, hashed
+    assert CliRunner().invoke(main, ["verify", str(run)]).exit_code == 0
+    r = CliRunner().invoke(main, ["train", "--resume", *sets])
+    assert r.exit_code == 0 and "nothing to resume" in r.stderr, r.stderr
+
+    checkpoint = next(run.rglob("checkpoint*"))  # one written since the publish: replayed, the model compared
+    os.utime(checkpoint, ns=(checkpoint.stat().st_atime_ns, checkpoint.stat().st_mtime_ns + 10**9))
+    for old in (False, True):  # as a run published before session 58 recorded its arrays: of their bytes
+        if old:
+            m.pop(SEAL)
+            m["files"] = {n: run_publish.sha256_array(np.load(folder / n)) for n in arrays}
+            (folder / "manifest.json").write_text(json.dumps(seal(m)))
+        r = CliRunner().invoke(main, ["train", "--resume", *sets])
+        assert r.exit_code == 0 and f"{run} already holds this model" in r.stderr, (old, r.stderr)
+        assert run / os.readlink(run / "current") == folder
+
+
 def test_a_finished_runs_resume_does_not_hide_a_dataset_file_rewritten_since(synth_ds, small_cfg, tmp_path):
     """A review (session 45): the finished-run answer came before any read of the dataset, so a train.parquet
     rewritten under its manifest since the run finished was not said (the resume before it named the damage). A

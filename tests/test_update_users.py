@@ -242,7 +242,7 @@ def test_an_update_hashes_the_arrays_it_writes_as_it_writes_them(runs, tmp_path,
     import embedrec.fsutil.integrity as fsutil
     from embedrec.artifacts import PatchedRows, save_hashed
     from embedrec.errors import ArtifactError
-    from embedrec.run_publish import _record_checksums, sha256_array
+    from embedrec.run_publish import _record_checksums
 
     run = copy_run(runs["taste"], tmp_path / "run")
     with er.open(run) as m:
@@ -274,7 +274,8 @@ def test_an_update_hashes_the_arrays_it_writes_as_it_writes_them(runs, tmp_path,
     want = np.concatenate([want, np.full((2, 4), 7.0, np.float32)])
     np.save(tmp_path / "want.npy", want)
     assert (tmp_path / "patched.npy").read_bytes() == (tmp_path / "want.npy").read_bytes()
-    assert got[0] == sha256_array(want) and got[1][0] == fsutil.file_entry(tmp_path / "want.npy")
+    # one SHA-256, the file's: its manifest `files` entry and its checksum alike (session 58)
+    assert got[0] == got[1][0]["sha256"] and got[1][0] == fsutil.file_entry(tmp_path / "want.npy")
 
     (tmp_path / "f").mkdir()
     (tmp_path / "f" / "manifest.json").write_text("{}")
