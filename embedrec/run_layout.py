@@ -113,6 +113,10 @@ WARM = "warm-start.json"  # in a later candidate's folder: which model it starte
 # selection (training.dims) and the refit's; a user's own als-backup/ or refit-old/ is none of them
 CANDIDATE_NAME = re.compile(r"als-(?:reg|recency|a0|count)-[0-9.e+-]+?(?:-(?:recency|a0|count)-[0-9.e+-]+?)*")
 DIM_NAME = re.compile(r"als-dim-[0-9]+")
+# train.als_dims' side folder while other dimensions fit, ``.als-dims.embedrec-tmp-<pid>-<8 random>`` (fsutil.outputs'
+# side name of this stem): the tables of each dimension fitted before, as .npy files, read back for the one chosen
+# and removed as the choice ends (training.dims.Parked); one a killed train left is removed by the next one's
+PARKED = "als-dims"
 STAGE = "path-"  # a refit's stages before its last, each in its own folder in REFIT's: refit/path-<i> (training.refit)
 STAGE_NAME = re.compile(rf"{STAGE}[0-9]+")
 

@@ -203,7 +203,9 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
 
 def choose_dim_shard(g: Group, shard: Shard, cfg, selected, chosen, run_dir, *, resume: bool = False,
                      progress: bool = False, refit: bool = False):
-    """training.dims.choose_dim on shards: train.als_dims' other dimensions, a fit_selecting_shard each."""
+    """training.dims.choose_dim on shards: train.als_dims' other dimensions, a fit_selecting_shard each; the ranks
+    hold the chosen dimension's tables while the later ones fit (not parked on disk: a side folder's sweep by pid
+    cannot tell another node's live rank from a killed one)."""
     from embedrec.training.als import auto_unobserved
     from embedrec.training.dims import choose_dim, dim_candidates
 
@@ -213,7 +215,7 @@ def choose_dim_shard(g: Group, shard: Shard, cfg, selected, chosen, run_dir, *, 
     return choose_dim(cfg, selected, chosen, run_dir, dims, lambda c, folder, again: fit_selecting_shard(
         g, shard, c, folder, resume=again, progress=progress, refit=refit, say=False), resume=resume,
         has_checkpoint=checkpoints.in_folder,
-        auto_a0=auto_unobserved(int(g.total(len(tr))), shard.n_users, shard.n_movies))
+        auto_a0=auto_unobserved(int(g.total(len(tr))), shard.n_users, shard.n_movies), park=False)
 
 
 class OnRanks:

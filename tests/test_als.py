@@ -1623,6 +1623,63 @@ def test_a_run_killed_in_a_dim_selection_resumes_to_the_uninterrupted_model(tmp_
         np.testing.assert_array_equal(np.asarray(resumed.model.state_dict()[key]), np.asarray(value), err_msg=key)
 
 
+@pytest.mark.parametrize("tables", ["numpy", "torch"])
+def test_the_dimensions_fitted_before_are_on_disk_while_another_fits_and_the_model_is_the_same(tmp_path,
+                                                                                           monkeypatch, tables):
+    """A scale review (session 58): train.als_dims held the chosen dimension's tables (512 MB of users at 1M x 128,
+    its users' re-solve and its refit's starting state beside them) while the later dimensions fit, and every
+    other dimension's too. While a dimension fits, those fitted before hold no table now: those that may still be
+    chosen are in .npy files in a side folder of the run, the others let go; the chosen one's are read back at the
+    end, and the model (refit on train+valid from the parked starting state) is the same to the bit as with
+    everything held. The side folder goes at the end, and one a killed train left goes with the next."""
+    import embedrec.training.dims as D
+    import embedrec.training.select as T
+
+    if tables == "torch":  # the torch model (no C kernel: a torchrun rank's or a GPU's way, on the CPU here)
+        monkeypatch.setattr("embedrec.training.als._kernel", lambda: None)
+    ds = _many_tastes(2)
+    cfg = load_config(None, ["model.dim=4", "train.epochs=4", "train.threads=1", "train.als_dims=[8, 16]"])
+    stale = tmp_path / "a" / ".als-dims.embedrec-tmp-999999999-abcdefgh"  # a killed train's (no such pid)
+    stale.mkdir(parents=True)
+    (stale / "0.npy").write_bytes(b"x")
+    real, earlier, seen = T.fit_selecting, [], []
+
+    def held(result) -> list:
+        model = result.model
+        arrays = [p.data for p in model.parameters()] if tables == "torch" else [model.user_table, model.movie_table]
+        arrays += [*(result.path_start or {}).values(), *(result.users_resolved or (None,) * 3)[2:]]
+        return [a for a in arrays if a is not None and (a.numel() if tables == "torch" else a.size) > 1]
+
+    def spy(ds_, c, folder, **k):
+        if earlier:  # another dimension: none fitted before holds a table; the choice's are on disk
+            parked = list((tmp_path / "a").glob(".als-dims.embedrec-tmp-*"))
+            seen.append((c.model.dim, [held(r) for r in earlier], sorted(p.name for p in parked[0].iterdir())
+                         if len(parked) == 1 else parked))
+        out = real(ds_, c, folder, **k)
+        earlier.append(out[0])
+        return out
+
+    monkeypatch.setattr(T, "fit_selecting", spy)
+    _, result, selected, chosen = T.fit_and_refit(ds, cfg, tmp_path / "a")
+    assert [d for d, *_ in seen] == [8, 16] and all(h == [] for _, hs, _ in seen for h in hs), seen
+    assert all(len(files) >= 2 and all(n.endswith(".npy") for n in files) for *_, files in seen), seen
+    assert not list((tmp_path / "a").glob(".als-dims.*")) and set(selected.dims) == {4, 8, 16}
+
+    monkeypatch.setattr(T, "fit_selecting", real)
+    monkeypatch.setattr(T, "choose_dim", lambda *a, **k: D.choose_dim(*a, **k, park=False))  # everything held
+    _, want, want_sel, want_cfg = T.fit_and_refit(ds, cfg, tmp_path / "b")
+    assert want_cfg == chosen and want_sel.dims == selected.dims and want_sel.best_value == selected.best_value
+    assert result.model.dim == want.model.dim and result.epochs_run == want.epochs_run
+    for key, value in want.model.state_dict().items():
+        a, b = (np.asarray(torch.as_tensor(x).detach()) for x in (result.model.state_dict()[key], value))
+        assert a.tobytes() == b.tobytes(), key
+
+    # what may still be chosen: within DIM_GAIN of the best, which only rises as dimensions are added
+    assert D.may_be_picked({4: 0.2, 8: 0.2008}, 4, "ndcg@10") and not D.may_be_picked({4: 0.2, 8: 0.3}, 4, "ndcg@10")
+    assert not D.may_be_picked({4: 0.2, 8: float("nan")}, 8, "ndcg@10") and D.may_be_picked({4: 1.0, 8: 1.004}, 4,
+                                                                                              "rmse")
+
+
 def test_a_fresh_run_never_resumes_an_earlier_runs_dim_selection(tmp_path):
     """An earlier run (another config) left als-dim-8/ checkpoints; a fresh train killed in its first selection
     resumes to the uninterrupted model, instead of refusing the old dimension's checkpoint as another config's."""

@@ -9,8 +9,12 @@ score. A fresh run first clears what an earlier run's training wrote in those fo
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 from pathlib import Path
+
+import numpy as np
 
 from embedrec.config_sections import MAX_DIM
 from embedrec.metrics import higher_is_better
@@ -153,7 +157,7 @@ def warn_above_rank(cfg, n_users: int, n_movies: int, given=None) -> None:
 
 
 def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...], select_dim, *, resume: bool,
-               has_checkpoint, auto_a0: float | None = None):
+               has_checkpoint, auto_a0: float | None = None, park: bool = True):
     """``train.als_dims``: the whole selection again at each dimension of ``dims`` (``select_dim(cfg at that
     dimension, folder, resume)`` -> (FitResult, cfg with the chosen values), in its own folder als-dim-<d>,
     resumable: ``has_checkpoint(folder)``); the choice is :func:`pick_dim`'s, and ``auto`` stops once the
@@ -163,6 +167,11 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
     ``dims_seconds`` its selection's; ``auto_a0``: the number train.als_unobserved auto stands for, said beside
     it; its chosen cfg, model.dim the number and train.als_dims [] besides the
     selection's chosen values, as config.yaml records them). One process and torchrun's ranks.
+
+    ``park``: while a dimension fits, the tables of those fitted before that may still be chosen are on disk
+    (:class:`Parked`), and those that can no longer be chosen let go; the chosen one's read back at the end, the
+    same bytes (a scale review: the chosen dimension's tables, 512 MB of users at 1M x 128, and its users' re-solve
+    were held while the later dimensions fit). False (torchrun's ranks): held in memory.
 
     A whole selection, not one fit at the chosen settings: on a 200-cluster synthetic set one fit at 256 with
     128's choices scored valid 0.1760 (128: 0.1753), the selection at 256 0.1832 (BENCHMARKS.md, session 21)."""
@@ -176,26 +185,42 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
     results = {dim0: (selected, chosen)}
     seconds, scores, took = selected.seconds, {dim0: selected.best_value}, {dim0: selected.seconds}
     pick = dim0
-    for d in dims:
-        folder = Path(run_dir) / f"als-dim-{d}"
-        again = resume and any(has_checkpoint(f) for f in (folder, *sorted(folder.glob("als-*"))))
-        log.debug("model.dim %d (train.als_dims): the selection again%s", d, ", resumed" if again else "")
-        detail = DETAIL.set(logging.DEBUG)  # its candidates' lines with -v; this dimension's sum below
-        try:
-            r, c = select_dim(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dim=d)), folder, again)
-        finally:
-            DETAIL.reset(detail)
-        seconds += r.seconds
-        scores[d], took[d], results[d] = r.best_value, r.seconds, (r, c)
-        log.debug("model.dim %d: valid %s %.4f, its own selection choosing %s (model.dim %d: %.4f)", d, r.metric,
-                  r.best_value, describe_chosen(c.train, auto_a0), pick, scores[pick])  # the sum: als_dims' line
-        before, pick = scores[pick], pick_dim(scores, r.metric)
-        for k, (other, _) in results.items():  # a replaced pick's kept user re-solve let go (a review: a user
-            if k != pick:  # table held while later dimensions fit); one picked again is solved again, the same numbers
-                other.users_resolved = None
-        if cfg.train.als_dims == "auto" and (pick != d or not _gains(r.best_value, before, AUTO_DIM_NEXT_GAIN,
-                                                                     r.metric)):
-            break
+    parked = Parked(run_dir) if park else None
+    try:
+        for d in dims:
+            if parked is not None:  # those that may still be chosen (the others are let go below)
+                for other, _ in results.values():
+                    parked.park(other)
+            folder = Path(run_dir) / f"als-dim-{d}"
+            again = resume and any(has_checkpoint(f) for f in (folder, *sorted(folder.glob("als-*"))))
+            log.debug("model.dim %d (train.als_dims): the selection again%s", d, ", resumed" if again else "")
+            detail = DETAIL.set(logging.DEBUG)  # its candidates' lines with -v; this dimension's sum below
+            try:
+                r, c = select_dim(dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, dim=d)), folder,
+                                  again)
+            finally:
+                DETAIL.reset(detail)
+            seconds += r.seconds
+            scores[d], took[d], results[d] = r.best_value, r.seconds, (r, c)
+            log.debug("model.dim %d: valid %s %.4f, its own selection choosing %s (model.dim %d: %.4f)", d, r.metric,
+                      r.best_value, describe_chosen(c.train, auto_a0), pick, scores[pick])  # the sum: als_dims' line
+            before, pick = scores[pick], pick_dim(scores, r.metric)
+            for k, (other, _) in results.items():  # a replaced pick's kept user re-solve let go (a review: a user
+                if k != pick:  # table held while later dimensions fit); one picked again is solved again, the same
+                    other.users_resolved = None  # numbers
+                    if parked is not None and not may_be_picked(scores, k, r.metric):
+                        parked.drop(other)  # never chosen now: neither held nor written
+            if cfg.train.als_dims == "auto" and (pick != d or not _gains(r.best_value, before, AUTO_DIM_NEXT_GAIN,
+                                                                         r.metric)):
+                break
+        if parked is not None:
+            for k, (other, _) in results.items():
+                if k != pick:
+                    parked.drop(other)
+            parked.back(results[pick][0])  # (its tables read back once the others are let go)
+    finally:
+        if parked is not None:
+            parked.close()
     top = max(scores, key=lambda d: scores[d] if higher_is_better(selected.metric) else -scores[d])
     why = (f"; {pick} is within {DIM_GAIN:.1%} of {top}'s score, and a smaller dimension costs less memory and "
            "time" if top != pick else "")  # a first-hour review: the lower score chosen, and no word why
@@ -207,6 +232,179 @@ def choose_dim(cfg, selected: FitResult, chosen, run_dir, dims: tuple[int, ...],
     best.seconds, best.dims, best.dims_seconds = seconds, scores, took
     return best, dataclasses.replace(best_cfg, model=dataclasses.replace(best_cfg.model, dim=pick),
                                      train=dataclasses.replace(best_cfg.train, als_dims=[]))
+
+
+def may_be_picked(scores: dict[int, float], d: int, metric: str, share: float = DIM_GAIN) -> bool:
+    """Whether :func:`pick_dim` may still choose dimension ``d`` once more dimensions are scored: the best score
+    only improves as scores are added, so a dimension outside ``share`` of it now stays out; one not scored (NaN)
+    is chosen only as the first while none is."""
+    import math
+
+    finite = [v for v in scores.values() if math.isfinite(v)]
+    if not math.isfinite(scores[d]):
+        return not finite and d == next(iter(scores))
+    high = higher_is_better(metric)
+    edge = share_edge(max(finite) if high else min(finite), share, high)
+    return scores[d] >= edge if high else scores[d] <= edge
+
+
+class Parked:
+    """train.als_dims' tables of the dimensions fitted before the one fitting now, on disk while it fits
+    (:func:`choose_dim`). :meth:`park` writes each table a FitResult holds (its model's: als.Tables' arrays or a
+    torch model's parameters and buffers; the refit's starting state ``path_start``; the users' re-solve
+    ``users_resolved``), each once however many of them share it, as .npy files into a side folder of the run
+    (``.als-dims.embedrec-tmp-<pid>-<8 random>``, run_layout.PARKED), and lets them go; :meth:`back` reads them into
+    new buffers (numpy's on a cache line, as als.Tables allocates; torch's by torch, on their device), shared as
+    they were shared, so what follows (the trend's choice, the refit, the publish) is the same to the bit.
+    :meth:`drop` lets a FitResult's tables go, held or parked. A table that cannot be written (a full disk) stays
+    held, as before. The folder goes with :meth:`close`; one a killed train left, with the next train's parking in
+    that run (``outputs.sweep_stale``: its writer gone). A file is read back only where its stat is the one it was
+    written with (fsutil.integrity.stat_key: a file written or replaced meanwhile is refused, not read)."""
+
+    def __init__(self, run_dir):
+        self.run_dir, self.folder = Path(run_dir), None
+        self.files: dict = {}  # key -> (path, shape, dtype, torch device or None, stat key, bytes)
+        self.held: dict = {}  # id(result) -> (result, [(put, key)])
+
+    @staticmethod
+    def _slots(result: FitResult) -> list:
+        """(get, put) of each table ``result`` holds."""
+        out = []
+        model = result.model
+        if hasattr(model, "named_parameters"):  # a torch model (a torchrun rank's ShardTables, the torch fit)
+            for _, t in [*model.named_parameters(), *model.named_buffers()]:
+                out.append((lambda t=t: t.data, lambda v, t=t: setattr(t, "data", v)))
+        elif model is not None:  # als.Tables: its numpy tables
+            for name in [n for n, v in vars(model).items() if _key(v) is not None]:
+                out.append((lambda n=name: getattr(model, n), lambda v, n=name: setattr(model, n, v)))
+        state = result.path_start
+        for k in list(state or ()):
+            out.append((lambda k=k: state[k], lambda v, k=k: state.__setitem__(k, v)))
+        if result.users_resolved is not None:  # (let go meanwhile where no longer the pick: left so)
+            out.append((lambda: result.users_resolved[2], lambda v: result.users_resolved is not None and setattr(
+                result, "users_resolved", (*result.users_resolved[:2], v))))
+        return out
+
+    def park(self, result: FitResult) -> None:
+        """``result``'s tables written and let go (nothing where parked already)."""
+        if id(result) in self.held:
+            return
+        from embedrec.fsutil.integrity import stat_key
+
+        slots, made = [], []
+        try:
+            for get, put in self._slots(result):
+                v = get()
+                key = _key(v)
+                if key is None:
+                    continue
+                if key not in self.files:
+                    path = self._folder() / f"{len(self.files) + len(made)}.npy"
+                    a = v if isinstance(v, np.ndarray) else v.detach().cpu().numpy()
+                    made.append(path)
+                    np.save(path, a, allow_pickle=False)
+                    self.files[key] = (path, a.shape, v.dtype, None if isinstance(v, np.ndarray) else v.device,
+                                       stat_key(path), a.nbytes)
+                slots.append((put, key, None if isinstance(v, np.ndarray) else v.new_empty(0)))
+        except OSError as e:  # a full disk, ...: this one held, as before
+            for path in made:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+            self.files = {k: f for k, f in self.files.items() if f[0] not in made}
+            log.debug("train.als_dims: model.dim %d's tables held in memory (%s)",
+                      int(getattr(result.model, "dim", 0)), e)
+            return
+        for put, _, empty in slots:
+            put(empty)
+        self.held[id(result)] = (result, [(put, key) for put, key, _ in slots])
+        log.debug("train.als_dims: model.dim %d's tables parked in %s", int(getattr(result.model, "dim", 0)),
+                  self.folder)
+
+    def back(self, result: FitResult) -> None:
+        """``result``'s parked tables read back into it (nothing where it is held)."""
+        _, slots = self.held.pop(id(result), (None, []))
+        loaded = {}
+        for put, key in slots:
+            if key not in loaded:
+                loaded[key] = self._read(*self.files[key])
+            put(loaded[key])
+
+    def drop(self, result: FitResult) -> None:
+        """``result``'s tables let go, held or parked (its files removed where no other parked result shares them)."""
+        _, slots = self.held.pop(id(result), (None, []))
+        if not slots:
+            for get, put in self._slots(result):
+                v = get()
+                if _key(v) is not None:
+                    put(None if isinstance(v, np.ndarray) else v.new_empty(0))
+        kept = {key for _, s in self.held.values() for _, key in s}
+        for _, key in slots:
+            if key not in kept and key in self.files:
+                with contextlib.suppress(OSError):
+                    self.files.pop(key)[0].unlink()
+
+    def close(self) -> None:
+        if self.folder is not None:
+            from embedrec.fsutil.files import rmtree
+
+            rmtree(self.folder)
+            self.folder = None
+
+    def _folder(self) -> Path:
+        if self.folder is None:
+            from embedrec.fsutil.files import real_dir, tempfile_module
+            from embedrec.fsutil.outputs import TMP, sweep_stale
+            from embedrec.run_layout import PARKED
+
+            sweep_stale(self.run_dir / PARKED)  # a killed train's
+            self.folder = Path(tempfile_module().mkdtemp(prefix=f".{PARKED}.{TMP}-{os.getpid()}-",
+                                                         dir=real_dir(self.run_dir)))
+        return self.folder
+
+    @staticmethod
+    def _read(path: Path, shape, dtype, device, written, nbytes: int):
+        from embedrec.errors import ArtifactError
+        from embedrec.fsutil.integrity import stat_key
+
+        try:
+            size, now = os.path.getsize(path), stat_key(path)
+            if now != written or size < nbytes:
+                raise OSError("written or replaced since it was parked")
+            if device is None:  # numpy: on a cache line, as als.Tables' own
+                buf = np.empty(nbytes + 64, np.uint8)
+                start = -buf.ctypes.data % 64
+                out = buf[start:start + nbytes].view(dtype).reshape(shape)
+                into = buf[start:start + nbytes]
+            else:
+                import torch
+
+                out = torch.empty(shape, dtype=dtype)
+                into = out.numpy().reshape(-1).view(np.uint8)
+            with open(path, "rb") as fh:
+                fh.seek(size - nbytes)  # after np.save's header
+                if nbytes and fh.readinto(into) != nbytes:
+                    raise OSError("cut short")
+        except OSError as e:
+            raise ArtifactError(f"train.als_dims' copy of a dimension's tables '{path}' could not be read back ("
+                                f"{getattr(e, 'strerror', None) or e}); train again (--resume takes up the "
+                                "checkpoints)") from None
+        return out if device is None or str(device) == "cpu" else out.to(device)
+
+
+def _key(v):
+    """What tells a table apart (two names of one table share it), or None for what is no table to park: a
+    C-contiguous numpy array or torch tensor (numpy's dtypes)."""
+    if isinstance(v, np.ndarray):
+        return ("numpy", v.__array_interface__["data"][0], v.shape, v.dtype.str) if v.flags.c_contiguous else None
+    if type(v).__module__.startswith("torch") and hasattr(v, "data_ptr") and v.is_contiguous() and v.dtype in _torch_np():
+        return ("torch", v.data_ptr(), tuple(v.shape), str(v.dtype), str(v.device))
+    return None
+
+
+def _torch_np() -> set:
+    import torch
+
+    return {torch.float32, torch.float64, torch.float16, torch.int64, torch.int32, torch.int8, torch.uint8, torch.bool}
 
 
 def describe_chosen(tcfg, auto_a0: float | None = None) -> str:
