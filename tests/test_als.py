@@ -1674,6 +1674,10 @@ def test_the_dimensions_fitted_before_are_on_disk_while_another_fits_and_the_mod
         a, b = (np.asarray(torch.as_tensor(x).detach()) for x in (result.model.state_dict()[key], value))
         assert a.tobytes() == b.tobytes(), key
 
+    stale.mkdir()  # a fresh train sweeps a killed one's, whatever its dimensions
+    T.fit_and_refit(ds, load_config(None, ["model.dim=4", "train.epochs=1", "train.als_dims=[]"]), tmp_path / "a")
+    assert not stale.exists()
+
     # what may still be chosen: within DIM_GAIN of the best, which only rises as dimensions are added
     assert D.may_be_picked({4: 0.2, 8: 0.2008}, 4, "ndcg@10") and not D.may_be_picked({4: 0.2, 8: 0.3}, 4, "ndcg@10")
     assert not D.may_be_picked({4: 0.2, 8: float("nan")}, 8, "ndcg@10") and D.may_be_picked({4: 1.0, 8: 1.004}, 4,

@@ -208,10 +208,15 @@ def training_bytes(run_dir) -> int:
 def clear_training(run_dir) -> None:
     """What a fresh run of any trainer clears before it fits (one process and both torchrun paths): the run
     folder's own checkpoint and candidates (:func:`clear_run_root`), the other dimensions' selections
-    (:func:`clear_dim_folders`) and the refit's folder (:func:`clear_refit`)."""
+    (:func:`clear_dim_folders`), the refit's folder (:func:`clear_refit`) and the side folder a killed train's
+    train.als_dims parked tables in (training.dims.Parked; its writer gone, ``outputs.sweep_stale``)."""
+    from embedrec.fsutil.outputs import sweep_stale
+    from embedrec.run_layout import PARKED
+
     clear_run_root(run_dir)
     clear_dim_folders(run_dir)
     clear_refit(run_dir)
+    sweep_stale(Path(run_dir) / PARKED)
 
 
 def clear_stale_path(run_dir: Path, n: int) -> None:
