@@ -402,7 +402,7 @@ def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides
     from embedrec.training.select import fit_and_refit
 
     torch.set_num_threads(THREADS)
-    # the same cores as the peers: train.threads=0 would pick 1 thread whenever other work loads the machine
+    # the same cores as the peers: train.threads=0 would pick its count from the machine's load at the time
     cfg = load_config(None, [f"train.threads={THREADS}", *overrides])
     ds = _embedrec_dataset(train_u, train_i, valid_u, valid_i, n_users, n_items, train_t, valid_t)
     with tempfile.TemporaryDirectory() as tmp:

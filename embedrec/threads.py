@@ -2,20 +2,33 @@
 
 torch's default (one thread per core) collapses on a shared machine: on a 2-core laptop with any other load,
 two threads fighting over the cores made ML-100K epochs 3-20x slower than one thread (an Adam step on 645K
-embedding parameters: 110 ms at 2 threads vs 4.4 ms at 1). Small problems gain nothing from more threads
-anyway, so the rule is: an explicit request wins; else one thread for small problems or when the other load
-leaves fewer than two cores free; else the free cores.
+embedding parameters: 110 ms at 2 threads vs 4.4 ms at 1): torch's and OpenBLAS's threads spin while they wait for
+each other. Small problems gain nothing from more threads anyway, so the rule is: an explicit request wins; else
+one thread for small problems; else, for the ALS C kernel (whose threads block rather than spin, and whose fit is
+the same at any thread count), the free cores but at least two; for the other trainers one thread when the other
+load leaves fewer than two cores free, else the free cores.
+
+The other load is what runs now beside this process: the runnable tasks of /proc/stat less this process's own,
+the median of a few reads over about 0.1 s. The 1-minute load average, the fallback where /proc is absent, counts
+the decaying tail of the user's own previous command (a load of 1.0-1.4 after a train on 2 cores, which made the
+next train pick one thread, 1.3-1.5x slower: BENCHMARKS.md, session 57).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import time
+from collections.abc import Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 # below this many example x dimension multiply-adds per epoch pass, one thread is as fast as several
 # (ML-100K: 70,000 training ratings x 128 dims = 9.0M; ML-1M: 700,000 x 128 = 90M)
 SMALL_WORK = 20_000_000
+SAMPLES = 5  # reads of the runnable count, SAMPLE_GAP_S apart (about 0.1 s of waiting in all)
+SAMPLE_GAP_S = 0.02
+KEPT_S = 10.0  # a reading this recent is reused: a default train asks about 20 times, most in quick succession
 
 
 def available_cpus() -> int:
@@ -26,29 +39,98 @@ def available_cpus() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def other_load() -> float:
-    """The 1-minute load average (runnable processes); 0 where the OS does not report one."""
+def runnable_others(running: Sequence[int], own: Sequence[int]) -> float:
+    """The median over paired reads of the runnable tasks (``running``) less this process's own running threads
+    (``own``, the reading thread among them), none below 0: a task that ran for one read of several is not load."""
+    others = sorted(max(0, int(r) - int(o)) for r, o in zip(running, own, strict=True))
+    if not others:
+        raise ValueError("runnable_others needs at least one read")
+    mid = len(others) // 2
+    return float(others[mid]) if len(others) % 2 else (others[mid - 1] + others[mid]) / 2
+
+
+def _procs_running(proc: Path) -> int | None:
+    try:
+        with open(proc / "stat", encoding="ascii", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("procs_running "):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def _own_running(proc: Path) -> int:
+    """This process's threads in state R (running or runnable), from /proc/self/task/*/stat."""
+    n = 0
+    try:
+        tasks = os.listdir(proc / "self" / "task")
+    except OSError:
+        return 1  # at least the thread that asks
+    for task in tasks:
+        try:
+            text = (proc / "self" / "task" / task / "stat").read_text(encoding="ascii", errors="replace")
+        except OSError:
+            continue  # a thread that ended between the listing and the read
+        state = text[text.rfind(")") + 2:text.rfind(")") + 3]  # after "pid (comm) ": comm may hold spaces
+        n += state == "R"
+    return max(1, n)
+
+
+def measure_other_load(proc: str | Path = "/proc", samples: int = SAMPLES, gap: float = SAMPLE_GAP_S,
+                       sleep=time.sleep) -> float:
+    """Runnable tasks beside this process's own: :func:`runnable_others` of ``samples`` reads of ``proc``/stat's
+    procs_running, ``gap`` seconds apart; where ``proc`` has no such count, the 1-minute load average (which counts
+    this process and the tail of recent ones too); 0 where the OS reports neither."""
+    proc = Path(proc)
+    running, own = [], []
+    for i in range(max(1, samples)):
+        if i:
+            sleep(gap)
+        r = _procs_running(proc)
+        if r is None:
+            break
+        running.append(r)
+        own.append(_own_running(proc))
+    if running:
+        return runnable_others(running, own)
     try:
         return max(0.0, os.getloadavg()[0])
     except (AttributeError, OSError):
         return 0.0
 
 
+def other_load() -> float:
+    """:func:`measure_other_load` of this machine, a reading under KEPT_S seconds old reused."""
+    global _kept
+    now = time.monotonic()
+    if _kept is None or now - _kept[0] >= KEPT_S:
+        _kept = (now, measure_other_load())
+    return _kept[1]
+
+
+_kept: tuple[float, float] | None = None
+
+
 def choose_threads(n_examples: int, dim: int, requested: int, *, cpus: int | None = None,
-                   load: float | None = None) -> int:
+                   load: float | None = None, als: bool = False) -> int:
     """Threads for training ``n_examples`` ratings at embedding size ``dim``.
 
-    ``requested`` > 0 (train.threads) wins. Otherwise 1 for small problems (n_examples * dim below
-    SMALL_WORK) and when the load average leaves fewer than 2 of the CPUs free; else the free CPUs.
-    ``cpus`` and ``load`` default to this machine's (they are parameters so the rule can be tested).
+    ``requested`` > 0 (train.threads) wins. Otherwise 1 for small problems (n_examples * dim below SMALL_WORK).
+    Otherwise ``free`` = the CPUs less the other load, rounded down: with ``als`` (the ALS C kernel, whose threads
+    block rather than spin and whose fit is the same at any thread count) max(free, 2), at most the CPUs; else 1
+    when fewer than 2 are free, and the free CPUs when more. ``cpus`` and ``load`` (the other load) default to this
+    machine's (:func:`available_cpus`, :func:`other_load`); they are parameters so the rule can be tested.
     """
     if requested > 0:
         return int(requested)
-    cpus = available_cpus() if cpus is None else max(1, int(cpus))
-    load = other_load() if load is None else max(0.0, float(load))
     if n_examples * max(dim, 1) < SMALL_WORK:
         return 1
+    cpus = available_cpus() if cpus is None else max(1, int(cpus))
+    load = other_load() if load is None else max(0.0, float(load))
     free = int(math.floor(cpus - load))
+    if als:
+        return min(cpus, max(free, 2))
     if free < 2:
         return 1
     return min(free, cpus)

@@ -2064,3 +2064,30 @@ def test_a_checkpoint_of_the_default_dimension_before_the_rank_cap_says_how_to_r
     assert "was made with model.dim 128, where this config trains 40" in e.raw
     assert "«--set model.dim=128|cfg.updated({'model.dim': 128})»" in e.raw
     assert "another train.lr" in other_config(tmp_path / "c.pt", "train.lr (0.01, now 0.02)").raw
+
+
+def test_the_c_kernels_fit_asks_for_the_als_thread_rule(monkeypatch):
+    """train.threads 0: the numpy ALS fit (the C kernel, whose threads block rather than spin and whose fit is the
+    same at any thread count) and the selection's fits, re-solves and scorings ask choose_threads with als=True;
+    a bpr hogwild fit with als=False (its threads race, and its fit differs with their number)."""
+    import embedrec.training.fit as fit_module
+    import embedrec.training.select as select_module
+
+    asked = []
+
+    def record(n, dim, requested, **kw):
+        asked.append(kw.get("als", False))
+        return 1
+
+    monkeypatch.setattr(fit_module, "choose_threads", record)
+    monkeypatch.setattr(select_module, "choose_threads", record)
+    ds = _taste_dataset(4)
+    cfg = load_config(None, ["model.dim=8", "train.epochs=2"])
+    fit(ds, cfg.model, cfg.train)
+    assert asked == [True]
+    asked.clear()
+    assert select_module.OneProcess(ds, cfg.model, cfg.train, {}).threads(8) == 1 and asked == [True]
+    asked.clear()
+    bpr = load_config(None, ["model.dim=8", "train.epochs=2", "model.loss=bpr", "train.optimizer=hogwild"])
+    fit(ds, bpr.model, bpr.train)
+    assert asked == [False]

@@ -619,6 +619,96 @@ def test_choose_threads():
     assert choose_threads(big, 1, 0) >= 1  # this machine's own numbers
 
 
+def test_choose_threads_gives_the_als_kernel_two_cores_beside_other_load():
+    """The ALS C kernel's threads block rather than spin, and its fit is the same at any thread count: on 2 cores
+    it takes 2 threads at any other load (2 threads trained the default ALS model 1.3-1.5x faster at a load that was
+    mostly the previous train's own, session 57, and lost nowhere beside other busy processes: docs/known-gaps.md),
+    where the other trainers keep one thread below two free cores (torch's spinning Adam steps were 3-20x slower
+    at 2 threads under contention)."""
+    from embedrec.threads import SMALL_WORK, choose_threads
+
+    big = SMALL_WORK
+    for load in (0.0, 0.4, 1.0, 1.3, 2.0, 6.0):
+        assert choose_threads(big, 1, 0, cpus=2, load=load, als=True) == 2
+        assert choose_threads(big, 1, 0, cpus=2, load=load) == (2 if load == 0.0 else 1)  # as before
+    assert choose_threads(big, 1, 0, cpus=1, load=0.0, als=True) == 1  # never more than the CPUs
+    assert choose_threads(big, 1, 0, cpus=16, load=5.5, als=True) == 10  # the free cores where more are free
+    assert choose_threads(big, 1, 0, cpus=16, load=15.2, als=True) == 2
+    assert choose_threads(70_000, 128, 0, cpus=2, load=0.0, als=True) == 1  # ML-100K is small for ALS too
+    assert choose_threads(big, 1, 1, cpus=16, load=0.0, als=True) == 1  # an explicit request wins
+
+
+def test_a_small_problem_takes_one_thread_without_reading_the_load(monkeypatch):
+    """Reading the other load waits about 0.1 s: a small problem (ML-100K's trains) takes one thread without it."""
+    from embedrec import threads
+
+    def refuse():
+        raise AssertionError("the load was read")
+
+    monkeypatch.setattr(threads, "other_load", refuse)
+    assert threads.choose_threads(70_000, 128, 0, cpus=16) == 1
+    with pytest.raises(AssertionError, match="the load was read"):
+        threads.choose_threads(threads.SMALL_WORK, 1, 0, cpus=16)
+
+
+def test_runnable_others_is_the_median_less_this_process():
+    from embedrec.threads import runnable_others
+
+    assert runnable_others([3], [1]) == 2.0
+    assert runnable_others([3, 3, 9, 3, 2], [1, 1, 1, 1, 1]) == 2.0  # a task that ran for one read is not load
+    assert runnable_others([2, 4, 2, 3], [2, 2, 1, 1]) == 1.5
+    assert runnable_others([1, 1, 1], [3, 3, 3]) == 0.0  # this process's threads read apart: never below 0
+    with pytest.raises(ValueError):
+        runnable_others([], [])
+
+
+def _proc(root: Path, running: int, states: dict) -> Path:
+    """A /proc of ``running`` runnable tasks whose own process has threads in ``states`` (tid: state)."""
+    root.mkdir(parents=True)
+    (root / "stat").write_text(f"cpu  1 2 3 4\nctxt 99\nprocs_running {running}\nprocs_blocked 0\n")
+    for tid, state in states.items():
+        (root / "self" / "task" / str(tid)).mkdir(parents=True)
+        # a command name with a space and a parenthesis: the state is read after the last ')'
+        (root / "self" / "task" / str(tid) / "stat").write_text(f"{tid} (py (x) R) {state} 1 1 1 0 -1\n")
+    return root
+
+
+def test_other_load_reads_the_runnable_tasks_less_this_processes(tmp_path, monkeypatch):
+    """The 1-minute load average counts this process and the tail of the user's previous command (1.0-1.4 after a
+    train on 2 cores, which gave the next train one thread, 1.3-1.5x slower: session 57): the other load is read
+    from /proc/stat's procs_running less this process's running threads, a few reads apart; the load average only
+    where /proc has no such count."""
+    from embedrec import threads
+
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.4, 1.2, 0.9))
+    waits = []
+    proc = _proc(tmp_path / "a", 3, {101: "R", 102: "S", 103: "R"})
+    assert threads.measure_other_load(proc, samples=3, gap=0.02, sleep=waits.append) == 1.0
+    assert waits == [0.02, 0.02]
+    assert threads.measure_other_load(_proc(tmp_path / "b", 1, {7: "R"}), sleep=waits.append) == 0.0
+    assert threads.measure_other_load(tmp_path / "none", sleep=waits.append) == 1.4  # no /proc: the load average
+
+    def absent():
+        raise OSError("no load average")
+
+    monkeypatch.setattr(os, "getloadavg", absent)
+    assert threads.measure_other_load(tmp_path / "none", sleep=waits.append) == 0.0
+
+
+def test_other_load_is_read_once_for_a_trains_quick_questions(monkeypatch):
+    from embedrec import threads
+
+    reads, now = [], [1000.0]
+    monkeypatch.setattr(threads, "_kept", None)
+    monkeypatch.setattr(threads.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(threads, "measure_other_load", lambda: reads.append(now[0]) or float(len(reads)))
+    assert threads.other_load() == 1.0
+    now[0] += threads.KEPT_S - 0.5
+    assert threads.other_load() == 1.0 and len(reads) == 1
+    now[0] += 1.0
+    assert threads.other_load() == 2.0 and len(reads) == 2
+
+
 # ------------------------------------------------------------------------------------------ row 37
 
 def test_readme_outputs_are_ignored_by_git():

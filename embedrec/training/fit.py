@@ -637,10 +637,7 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
     tr = ds.splits["train"]
     refuse_empty_train(len(tr))
     check_ratings(ds.manifest, ds.path, model_cfg, lambda: (float(tr.rating.min()), float(tr.rating.max())))
-    # train.threads, else 1 for small problems or a busy machine (torch's default oversubscribes a shared box)
     dim = resolve_dim(model_cfg, ds.n_movies)
-    threads = choose_threads(len(tr), dim, train_cfg.threads)
-    log.debug("training with %d thread(s)", threads)
     loss_name = resolve_loss(model_cfg, features_cfg is not None and features_cfg.active)
     train_cfg = resolve_optimizer(loss_name, model_cfg, train_cfg, features_cfg is not None and features_cfg.active,
                                   resumed=Path(run_dir) / CHECKPOINT if resume and run_dir is not None else None)
@@ -665,7 +662,12 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
         ds = with_vectors(ds)  # the valid rows a fit can score: its users' (valid, not train, changes)
     has_valid = len(ds.splits.get("valid", ())) > 0
     label = _fit_label(run_dir, bool(ds.manifest.get("refit")))
-    if numpy_als(loss_name, train_cfg, ds.n_users, ds.n_movies, dim):
+    on_numpy = numpy_als(loss_name, train_cfg, ds.n_users, ds.n_movies, dim)
+    # train.threads, else 1 for small problems or a busy machine (torch's default oversubscribes a shared box);
+    # the ALS C kernel's threads block rather than spin: it takes two cores at any load (embedrec.threads)
+    threads = choose_threads(len(tr), dim, train_cfg.threads, als=on_numpy)
+    log.debug("training with %d thread(s)", threads)
+    if on_numpy:
         from embedrec.bars import step
         from embedrec.training.als import Tables
 

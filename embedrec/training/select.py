@@ -40,6 +40,7 @@ from embedrec.training.fit import (
     factors,
     fit,
     make_runner,
+    numpy_als,
     recency_candidates,
     resolve_dim,
     resolve_loss,
@@ -239,7 +240,9 @@ class OneProcess:
         self.dim = resolve_dim(model_cfg, ds.n_movies)  # the dimension the config gives the model
 
     def threads(self, dim: int) -> int:
-        return choose_threads(len(self.data.splits["train"]), dim, self.train_cfg.threads)
+        """The threads of an als fit, re-solve or scoring at ``dim`` (the C kernel's rule where it runs them)."""
+        return choose_threads(len(self.data.splits["train"]), dim, self.train_cfg.threads,
+                              als=numpy_als("als", self.train_cfg, self.data.n_users, self.data.n_movies, dim))
 
     def settled(self) -> dict | None:
         """training.trend.settled on this dataset."""
@@ -634,7 +637,9 @@ def choose_newuser_prior(ds, cfg, selected, progress: bool = False):
     f = trend.served(factors(selected.model, selected.unrated), ds, cfg.train)
     tr = ds.splits["train"]
     solve = user_solve(cfg.train, len(tr), ds.n_users, ds.n_movies, trend.has_times(ds))
-    threads = choose_threads(len(tr), f["movie_factors"].shape[1], cfg.train.threads)
+    dim = f["movie_factors"].shape[1]
+    threads = choose_threads(len(tr), dim, cfg.train.threads,
+                             als=numpy_als("als", cfg.train, ds.n_users, ds.n_movies, dim))
     with blas_threads(threads):
         got = newuser_prior.choose(ds, f, solve, liked_weight(ds.manifest, cfg.train, solve), cfg.train.seed,
                                    bar="als_newuser_prior: lists scored" if progress else None)
