@@ -5,8 +5,10 @@ two threads fighting over the cores made ML-100K epochs 3-20x slower than one th
 embedding parameters: 110 ms at 2 threads vs 4.4 ms at 1): torch's and OpenBLAS's threads spin while they wait for
 each other. Small problems gain nothing from more threads anyway, so the rule is: an explicit request wins; else
 one thread for small problems; else, for the ALS C kernel (whose threads block rather than spin, and whose fit is
-the same at any thread count), the free cores but at least two; for the other trainers one thread when the other
-load leaves fewer than two cores free, else the free cores.
+the same at any thread count), one thread when the other load leaves no core free, else the free cores but at
+least two; for the other trainers one thread when the other load leaves fewer than two cores free, else the free
+cores. (On 2 cores beside 4-14 other running tasks, two ALS threads ran at 0.93-1.24x one's speed, at up to 25%
+more CPU: nothing shown gained where no core is free; docs/known-gaps.md.)
 
 The other load is what runs now beside this process: the runnable tasks of /proc/stat less this process's own,
 the median of a few reads over about 0.1 s. The 1-minute load average, the fallback where /proc is absent, counts
@@ -118,8 +120,8 @@ def choose_threads(n_examples: int, dim: int, requested: int, *, cpus: int | Non
 
     ``requested`` > 0 (train.threads) wins. Otherwise 1 for small problems (n_examples * dim below SMALL_WORK).
     Otherwise ``free`` = the CPUs less the other load, rounded down: with ``als`` (the ALS C kernel, whose threads
-    block rather than spin and whose fit is the same at any thread count) max(free, 2), at most the CPUs; else 1
-    when fewer than 2 are free, and the free CPUs when more. ``cpus`` and ``load`` (the other load) default to this
+    block rather than spin and whose fit is the same at any thread count) 1 when none is free, else max(free, 2),
+    at most the CPUs; without it 1 when fewer than 2 are free, and the free CPUs when more. ``cpus`` and ``load`` (the other load) default to this
     machine's (:func:`available_cpus`, :func:`other_load`); they are parameters so the rule can be tested.
     """
     if requested > 0:
@@ -130,7 +132,7 @@ def choose_threads(n_examples: int, dim: int, requested: int, *, cpus: int | Non
     load = other_load() if load is None else max(0.0, float(load))
     free = int(math.floor(cpus - load))
     if als:
-        return min(cpus, max(free, 2))
+        return 1 if free < 1 else min(cpus, max(free, 2))
     if free < 2:
         return 1
     return min(free, cpus)

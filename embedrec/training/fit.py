@@ -664,7 +664,7 @@ def _fit(kept: list, ds, model_cfg, train_cfg, run_dir, *, resume, progress, on_
     label = _fit_label(run_dir, bool(ds.manifest.get("refit")))
     on_numpy = numpy_als(loss_name, train_cfg, ds.n_users, ds.n_movies, dim)
     # train.threads, else 1 for small problems or a busy machine (torch's default oversubscribes a shared box);
-    # the ALS C kernel's threads block rather than spin: it takes two cores at any load (embedrec.threads)
+    # the ALS C kernel's threads block rather than spin: it takes two cores where one is free (embedrec.threads)
     threads = choose_threads(len(tr), dim, train_cfg.threads, als=on_numpy)
     log.debug("training with %d thread(s)", threads)
     if on_numpy:
