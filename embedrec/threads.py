@@ -10,10 +10,12 @@ least two; for the other trainers one thread when the other load leaves fewer th
 cores. (On 2 cores beside 4-14 other running tasks, two ALS threads ran at 0.93-1.24x one's speed, at up to 25%
 more CPU: nothing shown gained where no core is free; docs/known-gaps.md.)
 
-The other load is what runs now beside this process: the runnable tasks of /proc/stat less this process's own,
-the median of a few reads over about 0.1 s. The 1-minute load average, the fallback where /proc is absent, counts
-the decaying tail of the user's own previous command (a load of 1.0-1.4 after a train on 2 cores, which made the
-next train pick one thread, 1.3-1.5x slower: BENCHMARKS.md, session 57).
+For the ALS kernel the other load is what runs now beside this process: the runnable tasks of /proc/stat less this
+process's own, the median of a few reads over about 0.1 s. The 1-minute load average, the fallback where /proc is
+absent, counts the decaying tail of the user's own previous command (a load of 1.0-1.4 after a train on 2 cores,
+which made the next train pick one thread, 1.3-1.5x slower: BENCHMARKS.md, session 57). The other trainers read
+the 1-minute average as before (:func:`load_average`): on a quiet 2-core machine it keeps them at one thread, where
+a hogwild run repeats bit for bit, and more of their threads beside other work is not measured.
 """
 
 from __future__ import annotations
@@ -94,8 +96,12 @@ def measure_other_load(proc: str | Path = "/proc", samples: int = SAMPLES, gap: 
             break
         running.append(r)
         own.append(_own_running(proc))
-    if running:
-        return runnable_others(running, own)
+    return runnable_others(running, own) if running else load_average()
+
+
+def load_average() -> float:
+    """The 1-minute load average, 0 where the OS reports none: the other trainers' reading (it counts this process
+    and the tail of recent ones too)."""
     try:
         return max(0.0, os.getloadavg()[0])
     except (AttributeError, OSError):
@@ -129,7 +135,10 @@ def choose_threads(n_examples: int, dim: int, requested: int, *, cpus: int | Non
     if n_examples * max(dim, 1) < SMALL_WORK:
         return 1
     cpus = available_cpus() if cpus is None else max(1, int(cpus))
-    load = other_load() if load is None else max(0.0, float(load))
+    # the other trainers read the 1-minute average as before (on a quiet 2-core machine they keep one thread, so a
+    # hogwild run repeats bit for bit; how two of their threads fare is not measured since): the running tasks for
+    # ALS alone, whose fit is the same at any thread count
+    load = (other_load() if als else load_average()) if load is None else max(0.0, float(load))
     free = int(math.floor(cpus - load))
     if als:
         return 1 if free < 1 else min(cpus, max(free, 2))

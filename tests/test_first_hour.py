@@ -647,9 +647,23 @@ def test_a_small_problem_takes_one_thread_without_reading_the_load(monkeypatch):
         raise AssertionError("the load was read")
 
     monkeypatch.setattr(threads, "other_load", refuse)
+    monkeypatch.setattr(threads, "load_average", refuse)
     assert threads.choose_threads(70_000, 128, 0, cpus=16) == 1
-    with pytest.raises(AssertionError, match="the load was read"):
-        threads.choose_threads(threads.SMALL_WORK, 1, 0, cpus=16)
+    assert threads.choose_threads(70_000, 128, 0, cpus=16, als=True) == 1
+    for als in (False, True):
+        with pytest.raises(AssertionError, match="the load was read"):
+            threads.choose_threads(threads.SMALL_WORK, 1, 0, cpus=16, als=als)
+
+
+def test_only_als_reads_the_running_tasks_the_others_the_load_average(monkeypatch):
+    """The other trainers keep the 1-minute average (hogwild's runs repeat bit for bit at one thread, which a quiet
+    2-core machine's tail of load keeps them at); the ALS kernel reads the tasks running now."""
+    from embedrec import threads
+
+    monkeypatch.setattr(threads, "other_load", lambda: 0.0)  # nothing running beside
+    monkeypatch.setattr(threads, "load_average", lambda: 1.2)  # the previous command's tail
+    assert threads.choose_threads(threads.SMALL_WORK, 1, 0, cpus=2, als=True) == 2
+    assert threads.choose_threads(threads.SMALL_WORK, 1, 0, cpus=2) == 1
 
 
 def test_runnable_others_is_the_median_less_this_process():
