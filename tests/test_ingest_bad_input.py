@@ -2442,12 +2442,14 @@ def test_a_parquet_movies_file_naming_a_column_twice_is_one_line_as_a_ratings_fi
 @pytest.mark.parametrize("parquet", [False, True])
 def test_integer_times_written_yyyymmdd_are_read_as_those_dates(tmp_path, parquet):
     """A red team: 20200913 was read as Unix seconds (1970-08-23) without a word. Integers that are each a date
-    written YYYYMMDD are read as those dates, said in a note; data.timestamp_unit=s reads them as seconds; one
-    value that is no such date leaves them Unix seconds, as ever."""
+    written YYYYMMDD are read as those dates, said in a note; data.timestamp_unit=s reads them as seconds. A red
+    team: one value that is no such date (month 13, a 30 February, a Unix time) among them read every row as Unix
+    seconds of 1970 without a word: where nearly every value is a date (times.YMD_MOST), the others are refused by
+    their lines with the ways on; where fewer are, the column is Unix seconds, as ever."""
     days = [20200913, 20200914, 19991231, 20240229]
-    frame = pd.DataFrame({"user_id": [u for u in range(1, 5) for _ in range(4)],
-                          "movie_id": [m for _ in range(4) for m in range(1, 5)],
-                          "rating": [float(i % 5 + 1) for i in range(16)], "timestamp": days * 4})
+    frame = pd.DataFrame({"user_id": [u for u in range(1, 9) for _ in range(4)],
+                          "movie_id": [m for _ in range(8) for m in range(1, 5)],
+                          "rating": [float(i % 5 + 1) for i in range(32)], "timestamp": days * 8})
     p = tmp_path / ("r.parquet" if parquet else "r.csv")
     frame.to_parquet(p) if parquet else frame.to_csv(p, index=False)
     flat = ("--set", "split.valid=0", "--set", "split.test=0")
@@ -2461,7 +2463,24 @@ def test_integer_times_written_yyyymmdd_are_read_as_those_dates(tmp_path, parque
     r, out = ingest(tmp_path / "s", p, *flat, "--set", "data.timestamp_unit=s")
     assert r.exit_code == 0 and "YYYYMMDD" not in r.stderr, r.stderr
     assert sorted(set(pd.read_parquet(out / "train.parquet")["timestamp"])) == sorted(days)
-    frame.loc[0, "timestamp"] = 20201301  # month 13: no date
+    for k, (bad, what) in enumerate([(20201301, "is no day of the calendar"), (20230230, "is no day of the calendar"),
+                                      (1600000000, "is not a date written YYYYMMDD")]):
+        frame.loc[0, "timestamp"] = bad
+        frame.loc[9, "timestamp"] = 20241301 if k == 0 else frame.loc[1, "timestamp"]  # two alike: both named
+        frame.to_parquet(p) if parquet else frame.to_csv(p, index=False)
+        r, out = ingest(tmp_path / f"n{k}", p, *flat)
+        n = 30 if k == 0 else 31
+        like = "; 2 rows like it: 1, 10" if parquet else "; 2 lines like it: 2, 11"
+        where = f"{p}: row 1" if parquet else f"{p}:2"
+        assert refused(r, out, "") == (
+            f"error: {where}: timestamp {bad} {what}, where {n} of the column's 32 are dates written YYYYMMDD (e.g. "
+            f"20200914 as 2020-09-14{like if k == 0 else ''}); fix {'those' if k == 0 else 'that'} {'row' if parquet else 'line'}{'s' if k == 0 else ''}, or "
+            f"empty {'their' if k == 0 else 'its'} time and --set data.missing=drop (a row whose time alone is empty "
+            "is kept, untimed), or --set data.timestamp_unit=s to read every timestamp as Unix seconds (the dates "
+            "then fall in 1970)"), r.stderr
+        r, out = ingest(tmp_path / f"s{k}", p, *flat, "--set", "data.timestamp_unit=s")
+        assert r.exit_code == 0 and "YYYYMMDD" not in r.stderr, r.stderr
+    frame.loc[:7, "timestamp"] = 1600000000  # half of them Unix times: the column is Unix seconds, as ever
     frame.to_parquet(p) if parquet else frame.to_csv(p, index=False)
-    r, out = ingest(tmp_path / "n", p, *flat)
+    r, out = ingest(tmp_path / "h", p, *flat)
     assert r.exit_code == 0 and "YYYYMMDD" not in r.stderr, r.stderr

@@ -374,7 +374,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
         ts = df["timestamp"]  # numbers with a fraction (a float column) made whole seconds by epoch_seconds
         df["timestamp"] = epoch_seconds(ts if ts.dtype.kind == "f" else ts.astype("int64"), cfg.timestamp_unit, epoch,
                                         label, notes,
-                                        line_of if fmt != "parquet" else None, kept)
+                                        line_of if fmt != "parquet" else None, kept,
+                                        lines_of=lines_of if fmt != "parquet" else None)
         if untimed is not None:  # read as the value _drop_missing held their place with: none given
             df.loc[untimed, "timestamp"] = NO_TIME
     def typed(ids: pd.Series) -> pd.Series:  # text ids without the spaces around them ('u1, m5' as 'u1,m5' reads)

@@ -198,7 +198,7 @@ def unit_by_size(value: float) -> str:
 
 
 def epoch_seconds(ts: pd.Series, unit: str, numbers: bool, label: str, notes: list, line_of=None,
-                  kept=None) -> pd.Series:
+                  kept=None, lines_of=None) -> pd.Series:
     """A timestamp column as Unix seconds (int64): integer Unix times (``numbers``) divided by their unit's ticks
     (data.timestamp_unit: s, ms, us or ns as set; auto: by the median's size, said in a note appended to
     ``notes``, as a notebook review and a first-hour review read milliseconds as seconds: the year 56376), rounded
@@ -206,7 +206,8 @@ def epoch_seconds(ts: pd.Series, unit: str, numbers: bool, label: str, notes: li
     they are, an explicit unit warned of as unused. A unit set that the median's size disagrees with is honoured and
     warned of; some rows of another unit than most (two sources merged) are warned of with the first one's
     line (``line_of``, ``kept``: data.missing=drop's rows kept), as a time split would hold them out first or
-    never."""
+    never. Integer dates written YYYYMMDD (auto) are read as dates, said in a note; where nearly every value is one
+    (YMD_MOST), the others are refused by their lines (``lines_of``: several rows' lines in one read)."""
     if not numbers:
         if unit != "auto":
             log.warning("%s: data.timestamp_unit=%s applies to Unix times written as numbers, and the timestamps "
@@ -215,7 +216,9 @@ def epoch_seconds(ts: pd.Series, unit: str, numbers: bool, label: str, notes: li
     if not len(ts):
         return ts.astype("int64")
     v = ts.to_numpy()
-    days = _yyyymmdd(v) if unit == "auto" else None
+    days, odd = _yyyymmdd(v) if unit == "auto" else (None, None)
+    if odd is not None:
+        _refuse_odd_days(v, odd, label, line_of, kept, lines_of)
     if days is not None:  # 20200913: as Unix seconds, a day of August 1970 (a red team); a unit set reads them so
         notes.append(f"{label}: the timestamps are dates written YYYYMMDD by their values (e.g. {int(v[0])} as "
                      f"{str(np.datetime64(int(days[0]), 's'))[:10]}; as Unix seconds each would fall in 1970), stored "
@@ -257,20 +260,67 @@ def epoch_seconds(ts: pd.Series, unit: str, numbers: bool, label: str, notes: li
 
 
 YYYYMMDD = (19000101, 21001231)  # integer dates written YYYYMMDD: the years 1900 to 2100
+# the share of a column's rows that, written YYYYMMDD, make the column one of such dates whose other rows are refused
+# (a red team: one '20231301' among 900 dates read every row as Unix seconds of 1970 without a word). Unix times of
+# data since 1990 are far above those values, and integers counted up (row numbers) are dates for 4% of them at most:
+# 365 of each year's 10,000
+YMD_MOST = 0.9
 
 
-def _yyyymmdd(v: np.ndarray) -> np.ndarray | None:
-    """Unix seconds (midnight UTC) of integer times that are each a date written YYYYMMDD (20200913) of the years
-    1900 to 2100, a day the calendar has; None where one is not, or they are not integers. Unix seconds of those
-    sizes are days of 1970 (a red team's F.csv, 20200913, was read as 1970-08-23 without a word); Unix times of
-    data since 1990 are far above them, so the two do not meet."""
-    if v.dtype.kind not in "iu" or not v.size or v.min() < YYYYMMDD[0] or v.max() > YYYYMMDD[1]:
-        return None
-    days, at = np.unique(v, return_inverse=True)  # (a few distinct days: each read once)
+def _yyyymmdd(v: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """(Unix seconds (midnight UTC) of integer times that are each a date written YYYYMMDD (20200913) of the years
+    1900 to 2100, a day the calendar has, None); (None, a mask of the rows that are no such date) where at least
+    YMD_MOST of the rows are one and the others not; (None, None) where fewer are, or they are not integers. Unix
+    seconds of those sizes are days of 1970 (a red team's F.csv, 20200913, was read as 1970-08-23 without a word);
+    Unix times of data since 1990 are far above them, so the two do not meet. A column of other times costs a
+    look at a sample of 10,000 values."""
+    if v.dtype.kind not in "iu" or not v.size:
+        return None, None
+    lo, hi = YYYYMMDD
+    sample = v[:: max(1, len(v) // 10_000)]
+    if 2 * np.count_nonzero((sample >= lo) & (sample <= hi)) < len(sample):  # fewer than half: no copy of 100M rows
+        return None, None
+    inside = (v >= lo) & (v <= hi)
+    days, at = np.unique(v[inside], return_inverse=True)  # (a few distinct days: each read once)
     t = pd.to_datetime(pd.Series(days.astype(str)), format="%Y%m%d", errors="coerce")
-    if t.isna().any():
-        return None
-    return t.to_numpy().astype("datetime64[s]").astype(np.int64)[at.reshape(-1)]
+    seconds = t.to_numpy().astype("datetime64[s]").astype(np.int64)
+    valid = np.zeros(len(v), dtype=bool)
+    valid[inside] = t.notna().to_numpy()[at.reshape(-1)]
+    if valid.all():
+        return seconds[at.reshape(-1)], None
+    if np.count_nonzero(valid) >= YMD_MOST * len(v):
+        return None, ~valid
+    return None, None
+
+
+def _refuse_odd_days(v: np.ndarray, odd: np.ndarray, label: str, line_of, kept, lines_of) -> None:
+    """The rows ``odd`` of a column of dates written YYYYMMDD (``v``) that are none, refused: the first named with
+    its line, up to LIKE_IT_SHOWN of them counted and named (``lines_of``; else the first alone, by ``line_of``),
+    with the ways on: fix them, empty their time (data.missing=drop keeps such a row), or read every value as Unix
+    seconds."""
+    ats = np.flatnonzero(odd)[:LIKE_IT_SHOWN]
+    rows = [int(a) if kept is None else int(kept[1][a]) if isinstance(kept, tuple) else int(kept[a]) for a in ats]
+    n = int(np.count_nonzero(odd))
+    if lines_of is not None:
+        lines = lines_of(rows)
+    elif line_of is not None:
+        lines = [line_of(rows[0])]
+    else:
+        lines = []
+    noun = "line" if lines else "row"  # (a Parquet file's rows, counted from 1)
+    where = f"{label}:{lines[0]}" if lines else f"{label}: row {rows[0] + 1}"
+    lines = lines or [r + 1 for r in rows]
+    first = int(v[ats[0]])
+    good = int(v[int(np.argmin(odd))])
+    day = pd.Timestamp(str(good)).strftime("%Y-%m-%d")
+    what = "is no day of the calendar" if YYYYMMDD[0] <= first <= YYYYMMDD[1] else "is not a date written YYYYMMDD"
+    like = lines_like_it(n, lines, noun=noun, aside=f"e.g. {good} as {day}")
+    those = f"that {noun}" if n == 1 else f"those {noun}s"
+    raise DataError(f"{where}: timestamp {first} {what}, where {len(v) - n:,} of the column's {len(v):,} are dates "
+                    f"written YYYYMMDD{like}; fix {those}, or empty {'its' if n == 1 else 'their'}"
+                    f" time and «--set data.missing=drop|data.missing='drop'» (a row whose time alone is empty is kept, "
+                    f"untimed), or «--set data.timestamp_unit=s|data.timestamp_unit='s'» to read every timestamp as "
+                    "Unix seconds (the dates then fall in 1970)")
 
 
 def _warn_mixed_units(ts: pd.Series, unit: str, label: str, line_of=None, kept=None) -> None:
