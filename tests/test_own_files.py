@@ -192,8 +192,9 @@ def test_whole_float_ids_in_the_library_and_a_movies_file_and_a_mix_still_refuse
     mixed = tmp_path / "mixed.csv"
     mixed.write_text(src.read_text().replace("\n1.0,1.0,", "\n1,1.0,", 1))
     r = invoke("ingest", mixed, "-o", tmp_path / "d", "--set", "data.missing=drop")
-    refused(r, f"{mixed}:3: column 'user_id' id '1.0' is not written as a plain integer, which integer ids would read "
-               "as one (merging it with another id); set data.id_type=auto to keep such ids as written")
+    refused(r, f"{mixed}:2: column 'user_id' id '1' is written without '.0', where the column's other ids are whole "
+               "numbers written with '.0' (e.g. '1.0'), which are read as integers where every id is so written; fix "
+               "that line, or --set data.id_type=str to read every id as text")
     # a plain '7' after the first rows' '1.0's (a code review: read again as floats under auto, '7' became '7.0',
     # merged with the movie written '7.0'): both kept as written, as at 0c58b55
     late = tmp_path / "late.csv"
@@ -203,6 +204,36 @@ def test_whole_float_ids_in_the_library_and_a_movies_file_and_a_mix_still_refuse
     assert r.exit_code == 0, r.stderr
     ids = set(load_dataset(tmp_path / "e").movies["movie_id"])
     assert len(ids) == 301 and {"7", "7.0"} <= ids, sorted(ids)[:5]
+
+
+@pytest.mark.parametrize("at", [3, 901, 1500])
+def test_an_id_that_keeps_whole_float_ids_from_being_integers_is_the_one_named(tmp_path, at):
+    """A red team: ids written '0.0'..'59.0' with one '7.5' on line 902 were refused as "half.csv:2: ... id '0.0' is
+    not written as a plain integer ... set data.id_type=auto", early or late alike ('1e3', 'nan', 'inf' or 31
+    digits too). The id written otherwise is named by its line and value, and so are the others like it; the
+    advice is to fix them (the rest are read as integers) or read every id as text. Where it lies within the
+    first rows looked at and past them (the whole read) alike."""
+    rows = [f"{k % 60}.0,{k % 40 + 1},{k % 5 + 1},{1_000_000_000 + k}" for k in range(1600)]
+    big = "1234567890123456789012345678901.0"
+    for odd, why in [("7.5", "is not a whole number"), ("1e3", "is a whole number written otherwise"),
+                     ("nan", "is not a whole number"), ("inf", "is not a whole number"),
+                     (big, "is beyond 64-bit integers"), ("7", "is written without '.0'")]:
+        bad = list(rows)
+        bad[at - 2] = f"{odd},3,4,1000099999"
+        src = tmp_path / "r.csv"
+        src.write_text("user_id,movie_id,rating,timestamp\n" + "\n".join(bad) + "\n")
+        r = invoke("ingest", src, "-o", tmp_path / "a")
+        assert refused(r, "") == (
+            f"error: {src}:{at}: column 'user_id' id '{odd}' {why}, where the column's other ids are whole numbers "
+            "written with '.0' (e.g. '0.0'), which are read as integers where every id is so written; fix that line, "
+            "or --set data.id_type=str to read every id as text"), odd
+    bad[at + 8] = "7.25,3,4,1000099999"  # two: both named, counted
+    src.write_text("user_id,movie_id,rating,timestamp\n" + "\n".join(bad) + "\n")
+    r = invoke("ingest", src, "-o", tmp_path / "a")
+    refused(r, f"{src}:{at}: column 'user_id' id '7' is written without '.0', where")
+    assert f"(2 lines like it: {at}, {at + 10}); fix those lines" in r.stderr, r.stderr
+    r = invoke("ingest", src, "-o", tmp_path / "s", "--set", "data.id_type=str")
+    ingested(r)
 
 
 # ------------------------------------------------------------------------------ 3. a column of words named close to 'timestamp'

@@ -21,6 +21,7 @@ import pandas as pd
 
 from embedrec.argcheck import genre_key
 from embedrec.bars import counting_reader
+from embedrec.data.ids import is_finite_number_text
 from embedrec.data.textfiles import (
     HEAD,
     LIKE_IT_SHOWN,
@@ -34,6 +35,7 @@ from embedrec.data.textfiles import (
     _short_row,
     compressed,
     data_line,
+    data_lines,
     decompressed,
     drop_advice,
     head_line,
@@ -1184,6 +1186,58 @@ def float_written_ids(text: pd.Series) -> pd.Series | None:
         return None
 
 
+def odd_float_ids(text: pd.Series) -> np.ndarray | None:
+    """Of an id column read as text (``text``; missing values, NaN, and empty ones aside), where most ids given are
+    written as pandas writes a whole float ('1.0'), the positions of those given that are not such an id within 64
+    bits ('7.5', '1e3', 'nan', 'inf', a plain '7', an id of 31 digits): what keeps the column from reading as
+    integers (:func:`float_written_ids`), for a message to name instead of the first '0.0' (a red team); None where
+    most are not so written."""
+    given = (text.notna() & text.astype(str).str.strip().ne("")).to_numpy(dtype=bool)
+    shown = text.astype(str)
+    floaty = shown.str.fullmatch(FLOAT_ID).to_numpy(dtype=bool) & given
+    if 2 * int(np.count_nonzero(floaty)) <= int(np.count_nonzero(given)):
+        return None
+    long = np.flatnonzero(floaty & (shown.str.strip().str.len() > 20).to_numpy(dtype=bool))  # '-' and 18 digits '.0'
+    info = np.iinfo(np.int64)
+    for at in long.tolist():  # (rare: each read alone)
+        body = shown.iloc[at].strip()[:-2]
+        if len(body.lstrip("-")) > 19 or not info.min <= int(body) <= info.max:
+            floaty[at] = False
+    return np.flatnonzero(given & ~floaty)
+
+
+def odd_float_id_said(value: str) -> str:
+    """What is wrong with an id :func:`odd_float_ids` found, after "id 'X' "."""
+    v = value.strip()
+    if re.fullmatch(FLOAT_ID, v):
+        return "is beyond 64-bit integers"
+    if PLAIN_ID.match(v):
+        return "is written without '.0'"
+    return "is a whole number written otherwise" if is_finite_number_text(v) and float(v).is_integer() else \
+        "is not a whole number"
+
+
+def refuse_odd_float_ids(text: pd.Series, odd: np.ndarray, col: str, src, sep: str, encoding: str, label: str,
+                         names: list[str] | None, of: int | None = None) -> None:
+    """Refuse the ids ``odd`` (:func:`odd_float_ids` of ``text``, column ``col``) that keep a column of ids written
+    '1.0' from reading as integers: the first named by its line, its value and what is wrong with it, up to
+    LIKE_IT_SHOWN of them counted and named (``of``: the table's first rows alone were read), and the ways on:
+    fix them (the others are then read as integers) or read every id as text. ``names``: a headerless table's
+    columns."""
+    ats = odd[:LIKE_IT_SHOWN].tolist()
+    header = 1 if names is None else 0
+    lines = data_lines(src, sep, encoding, header, header + 1, ats)
+    n = len(odd)
+    value = str(text.iloc[ats[0]])
+    example = str(text.iloc[int(text.astype(str).str.fullmatch(FLOAT_ID).to_numpy(dtype=bool).argmax())]).strip()
+    like = lines_like_it(n, lines, of=of)
+    those = "that line" if n == 1 else "those lines"
+    raise DataError(f"{label}:{lines[0]}: column '{col}' id {shorten(repr(value), 40)} {odd_float_id_said(value)}, "
+                    f"where the column's other ids are whole numbers written with '.0' (e.g. '{shorten(example, 24)}'), "
+                    f"which are read as integers where every id is so written{like}; fix {those}, or "
+                    f"{set_hint('data.id_type', 'str')} to read every id as text")
+
+
 def plain_integer_id(text: str) -> bool:
     """Whether ``text`` is an integer id written plainly (PLAIN_ID, not PADDED_ID)."""
     return bool(PLAIN_ID.match(text)) and not PADDED_ID.match(text)
@@ -1191,12 +1245,16 @@ def plain_integer_id(text: str) -> bool:
 
 def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: str, rows: int = 100_000,
                         names: list[str] | None = None,
-                        fix: str = "set data.id_type=auto to keep such ids as written", gaps_fail: bool = True) -> None:
+                        fix: str = "set data.id_type=auto to keep such ids as written", gaps_fail: bool = True,
+                        float_ids: bool = False) -> None:
     """Integer ids lose leading zeros ('00196' would become 196 and could merge with '196'), and '+7' or '7.0'
     would read as 7: refuse them, checking the first ``rows`` rows (how ids are written is a property of a whole
     file; reading every id as text would double the parse). ``names``: the columns of a file without a header;
     ``fix``: the advice (MovieLens layouts read integer ids only); ``gaps_fail``: whether the main reader refuses
-    an empty id (data.missing: error), so that an earlier one is left to it to name."""
+    an empty id (data.missing: error), so that an earlier one is left to it to name. ``float_ids``: a column whose
+    ids are most of them written '1.0' is read as integers where every one is (a ratings table's: tables.py), so
+    there the first id written otherwise is named (:func:`odd_float_ids`, :func:`refuse_odd_float_ids`), not the
+    first '0.0'; such a column with none in the rows read is left to the whole read."""
 
     try:
         head = pd.read_csv(io.BytesIO(src) if isinstance(src, bytes) else src, sep=sep, usecols=cols, dtype=str,
@@ -1206,7 +1264,14 @@ def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: st
         return  # the main reader reports what is wrong with the file
     padded, other, plain = PADDED_ID, OTHER_ID, PLAIN_ID
     first = None  # (data row, column, what) of the first id refused here, over every column and pattern
+    odd = {}  # the columns of ids most of them written '1.0' (float_ids): the rows of those written otherwise
     for c in cols:
+        found = odd_float_ids(head[c]) if float_ids else None
+        if found is not None:
+            odd[c] = found
+            if len(found) and (first is None or int(found[0]) < first[0]):
+                first = (int(found[0]), c, None)
+            continue
         text = head[c].astype(str)
         for pattern, what in ((padded, "has a leading zero, which integer ids would drop"),
                               (other, "is not written as a plain integer, which integer ids would read as one")):
@@ -1223,6 +1288,9 @@ def _refuse_zero_padded(src, sep: str, encoding: str, cols: list[str], label: st
         if (~gap & ~text.str.match(plain) & ~text.str.match(padded) & ~text.str.match(other)).any() or \
                 gaps_fail and gap.any():
             return
+    if c in odd:
+        refuse_odd_float_ids(head[c], odd[c], c, src, sep, encoding, label, names,
+                             of=rows if rows is not None and len(head) >= rows else None)
     line = data_line(src, sep, encoding, 1 if names is None else 0, 2 if names is None else 1, row)  # blank lines
     raise DataError(f"{label}:{line}: column '{c}' id {head[c].iloc[row]!r:.30} {what} (merging it "  # counted
                     f"with another id); {fix}")

@@ -63,8 +63,10 @@ from embedrec.data.parsing import (
     ids_like,
     ids_may_change,
     movies_frame,
+    odd_float_ids,
     read_movies_table,
     read_numeric_table,
+    refuse_odd_float_ids,
     rows_lines,
     same_id_type,
 )
@@ -316,6 +318,11 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
         with _parse_bar(progress, f"reading {named}", src) as tick:
             df = read_table(text_ids, floated=floated, tick=tick)
         if floated and any(float_written_ids(df[c].dropna()) is None for c in floated):  # '7' beside '7.0': as ever
+            if cfg.id_type == "int":  # an id written otherwise past the first rows: named (a red team: '7.5' on line
+                for c in floated:     # 902 was refused as the '0.0' of line 2)
+                    odd = odd_float_ids(df[c])
+                    if odd is not None and len(odd):
+                        refuse_odd_float_ids(df[c], odd, c, src, sep, cfg.encoding, label, names)
             floated = []
             if cfg.id_type == "int":
                 _refuse_changed_ids(src, sep, cfg, label, ids, names)
@@ -726,7 +733,7 @@ def _refuse_early(src, sep: str, cfg: DataConfig, label: str, wanted: dict, ids:
         if found == ["id"]:
             # ('00196' on line 3, 'u1' on line 9: '00196' is refused first, over the whole table or its first lines)
             _refuse_zero_padded(head[:cut + 1], sep, cfg.encoding, ids, label, names=names, rows=None,
-                                gaps_fail=cfg.missing == "error")
+                                gaps_fail=cfg.missing == "error", float_ids=True)
             raise
         if found == ["events"]:
             if cfg.id_type == "int":  # checked before the whole read, wherever its rows lie
@@ -742,7 +749,7 @@ def _refuse_changed_ids(src, sep: str, cfg: DataConfig, label: str, ids: list[st
     every row where the byte scan (parsing.ids_may_change) finds such a field, else over the first 100,000."""
     _refuse_zero_padded(src, sep, cfg.encoding, ids, label, names=names,
                         rows=None if ids_may_change(src, sep, cfg.encoding) else 100_000,
-                        gaps_fail=cfg.missing == "error")
+                        gaps_fail=cfg.missing == "error", float_ids=True)
 
 
 def _not_a_rating(shown: str, what: str, those: str, values: pd.Series) -> tuple[str, str, str]:
