@@ -464,6 +464,31 @@ def test_a_lone_rating_beyond_the_rest_is_named_when_the_scale_comes_from_the_da
     assert r.exit_code == 0 and "<stdin>:2004: rating 7 is on 1 of 2,001 rows" in r.stderr, r.stderr
 
 
+def test_a_lone_rating_past_a_score_out_of_100_is_named_by_its_line(tmp_path):
+    """A red team: a 1-100 file with one 101 was said to hold counts ('... use data.repeats=sum'), naming no row,
+    where a lone -3 in a 1-5 file is named by its line. Past a score out of 100 (1-100, 0-100) the lone value is
+    named as that -3 is, with the fixes, and no counts warning comes with it; a 0 below 1-100 (the scale 0-100)
+    is none."""
+    rows = "".join(f"{k % 50 + 1},{k // 50 + 1},{k % 100 + 1},{1000 + k}\n" for k in range(2000))
+    p = tmp_path / "r.csv"
+    for k, (value, end, other, taken, fair) in enumerate([(101, "above", 100, "1-101", "1-100"),
+                                                           (150, "above", 100, "1-150", "1-100"),
+                                                           (-1, "below", 0, "-1 to 100", "0-100")]):
+        p.write_text(HEAD + (rows.replace(",100,", ",0,", 1) if value < 0 else rows) + f"7,99,{value},5000\n")
+        r, out = ingest(tmp_path / str(k), p)
+        assert r.exit_code == 0, r.stderr
+        warn = [x for x in r.stderr.splitlines() if f"rating {value} " in x]
+        lo, hi = fair.split("-")
+        assert warn == [f"{p}:2002: rating {value} is on 1 of 2,001 rows, {end} every other ({other}), so the rating "
+                        f"scale is taken as {taken}; if it is {fair}, fix that row, or drop it with --set "
+                        f"data.rating_scale=[{lo},{hi}] --set data.out_of_scale=drop (or refuse it with "
+                        "data.rating_scale alone)"], r.stderr
+        assert "counts" not in r.stderr and "repeats=sum" not in r.stderr, r.stderr
+    p.write_text(HEAD + rows + "7,99,0,5000\n")
+    r, out = ingest(tmp_path / "z", p)
+    assert r.exit_code == 0 and "rating 0 is on" not in r.stderr and "rating scale 0-100" in r.stderr, r.stderr
+
+
 def test_a_warnings_line_in_a_big_file_is_not_read_again(tmp_path, monkeypatch):
     """The file is read again for a warning's line only up to parsing.LINE_SCAN_MAX (a 500 MB file took 23 s):
     above it the line is counted from the rows (exact unless blank lines come before); an error still reads."""

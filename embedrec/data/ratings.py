@@ -99,9 +99,10 @@ def check_ratings(raw: RawData, cfg: DataConfig, notes: list | None = None) -> t
         scale = raw.rating_scale
     else:
         scale = (float(ratings["rating"].min()), float(ratings["rating"].max()))
-        warned = _warn_lone_extremes(r, scale, raw)  # each says the scale it read, and how to set another
-        if cfg.repeats != "sum":
-            warned = _warn_counts_read_as_ratings(r, scale, ratings) or warned
+        fair = _warn_lone_extremes(r, scale, raw)  # each says the scale it read, and how to set another
+        warned = fair != scale
+        if cfg.repeats != "sum":  # (of the rows a lone extreme warned of aside: a 101 in a 1-100 file, a red team)
+            warned = _warn_counts_read_as_ratings(r, fair, ratings) or warned
         # (not of counts, summed or weighed events, nor a table without ratings: no star scale to widen)
         if notes is not None and not warned and cfg.repeats != "sum" and not raw.no_ratings and not raw.weighted:
             note = scale_note(raw, scale)
@@ -191,14 +192,17 @@ def _piled_low(sample: np.ndarray, values: np.ndarray, counts: np.ndarray) -> bo
     return bool(values[int(np.argmax(counts))] == values[0] and np.median(sample) <= 3)
 
 
-def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: RawData) -> bool:
+def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: RawData) -> tuple[float, float]:
     """A scale read from the data whose top or bottom value sits on a handful of rows apart from a discrete scale
     (one 7 in a 1-5 file: a typo) would stretch it, and every predicted rating with it: say so, with the line and
-    the fix. Not for counts or other continuous values (more than MAX_LEVELS values), nor for a gap of one step
-    (a 6 may be a 1-6 scale's), nor when every other row holds one value (0/1 data)."""
+    the fix. Not for counts or other continuous values (more than MAX_LEVELS values), nor for a gap of one step (a 6
+    may be a 1-6 scale's), nor when every other row holds one value (0/1 data); except past a score out of 100 (the
+    other rows whole numbers from 0 or above up to 100, the value past them no usual scale's end): a red team's lone
+    101 in a 1-100 file was called counts, its row unnamed. Returns the scale of the other rows: ``scale`` where
+    nothing was warned of."""
     if r.size < LONE_MIN_ROWS:
-        return False
-    warned = False
+        return scale
+    fair = scale
     lone = max(1, r.size // 10_000)  # at most 0.01% of the rows (and one row below 20,000)
     sample = r[::max(1, r.size // 1_000_000)]  # the scale's levels, from at most a million rows
     for end, value in (("top", scale[1]), ("bottom", scale[0])):
@@ -206,16 +210,21 @@ def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: RawData)
         n = int(np.count_nonzero(at))
         if not 0 < n <= lone:
             continue
-        step = scale_step(np.unique(sample[sample != value]))  # (the rule a served rating's step is checked by)
-        if step is None:
-            continue
+        rest = np.unique(sample[sample != value])
+        step = scale_step(rest)  # (the rule a served rating's step is checked by)
         np.logical_not(at, out=at)  # the other rows, without a copy of 100M ratings
         nxt = float(r.max(where=at, initial=-np.inf) if end == "top" else r.min(where=at, initial=np.inf))
+        far = float(r.min(where=at, initial=np.inf) if end == "top" else r.max(where=at, initial=-np.inf))
         np.logical_not(at, out=at)
-        if abs(value - nxt) <= step * (1 + TOLERANCE):
+        others, wider = ((far, nxt), (far, value)) if end == "top" else ((nxt, far), (value, far))
+        # the other rows a score out of 100 in whole numbers (up to 100, from 0 or above), the lone value past it no
+        # other usual scale's end
+        percent = others[1] == 100 and others[0] >= 0 and wider not in (*PERCENT_SCALES, *USUAL_SCALES) and \
+            bool(np.all(rest == np.round(rest)))
+        if not percent and (step is None or abs(value - nxt) <= step * (1 + TOLERANCE)):
             continue
         row = int(np.flatnonzero(at)[0])
-        fair = (scale[0], nxt) if end == "top" else (nxt, scale[1])
+        fair = (fair[0], nxt) if end == "top" else (nxt, fair[1])
         # (the fix that keeps the file and the scale, data.out_of_scale=drop, named first: a first-hour review found
         # only the refusal offered)
         log.warning("%s: rating %g is on %s of %s rows, %s every other (%g), so the rating scale is taken as "
@@ -226,8 +235,7 @@ def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: RawData)
                     "above" if end == "top" else "below", nxt, scale_span(*scale), scale_span(*fair),
                     "that row" if n == 1 else "those rows", "it" if n == 1 else "them", *fair, *fair,
                     "it" if n == 1 else "them")
-        warned = True
-    return warned
+    return fair
 
 
 LONE_MIN_ROWS = 100  # fewer rows: a lone top or bottom value may well be the scale's own (one 5 among ten rows)
