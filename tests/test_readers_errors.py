@@ -254,6 +254,34 @@ def test_a_wide_parquet_file_reads_only_the_columns_read(tmp_path, monkeypatch):
     assert asked.count(["user_id", "movie_id", "rating"]) == 2, asked[-2:]  # (the rows: read once, those alone)
 
 
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_a_header_line_longer_than_a_mib_is_said_to_be_one_with_the_cut_that_shortens_it(tmp_path, sep):
+    """A red team: a header of 190,000 names like 'c123456' (within the 200,000 columns a table may have) was
+    refused as 'no line break in its first 1 MiB, so not a table of one row per line'. It is said to be a first line
+    longer than that MiB, of how many fields there, with a `cut` of the first columns, which then reads; a MiB of
+    one word with no line break is still no table."""
+    names = ["user_id", "movie_id", "rating", "timestamp"] + [f"c{100000 + i}" for i in range(190_000)]
+    p = tmp_path / "wide.csv"
+    p.write_text(sep.join(names) + "\n" + sep.join(["1", "2", "4", "1000"] + [""] * 190_000) + "\n")
+    r = CliRunner().invoke(main, ["ingest", str(p), "-o", str(tmp_path / "a")])
+    cut = "cut -f1-4" if sep == "\t" else "cut -d, -f1-4"
+    shown = "a tab" if sep == "\t" else "','"
+    assert r.exit_code == 1 and r.stderr == (
+        f"error: {p}:1: the first line is longer than the 1 MiB a table's first line is read within (131,072 fields "
+        f"separated by {shown} in that MiB, and more: a header of as many columns); write the file again with the "
+        "columns ingest reads (user, movie, rating and time, and title and genres where it has them), e.g. "
+        f"`{cut} {p} > NEW` where they are the first four\n"), r.stderr
+    import subprocess
+
+    new = tmp_path / "new.csv"
+    new.write_bytes(subprocess.run(cut.split() + [str(p)], capture_output=True, check=True).stdout)
+    raw = read_generic(str(new), Config().updated({"data.separator": sep}).data)
+    assert raw.ratings["rating"].tolist() == [4]
+    p.write_text("a" * (1 << 20) + "\n")
+    with pytest.raises(DataError, match="no line break in its first 1 MiB, so not a table of one row per line"):
+        read_generic(str(p), Config().data)
+
+
 @pytest.mark.parametrize("header", [True, False])
 def test_a_line_of_more_columns_than_any_table_has_is_refused_in_one_line(tmp_path, header):
     from embedrec.data.sniff import COLUMNS_MAX

@@ -197,10 +197,36 @@ def refuse_binary_head(head: bytes, label: str, seps=(), encoding: str = "utf-8"
         raise DataError(f"{label}: does not read as {encoding} text (data.encoding): no line break in its first "
                         f"{min(len(text), 4096):,} characters{wrong}")
     if len(head) >= HEAD and "\n" not in text and "\r" not in text:
+        _refuse_long_header(text, label, seps)
         raise DataError(f"{label}: no line break in its first {HEAD >> 20} MiB, so not a table of one row per "
                         f"line; {_FIX}")
     if enc is None:
         _warn_utf8_read_otherwise(head, label, named)
+
+
+LONG_HEADER_FIELDS = 1000  # the fields a first line of no line break in HEAD must hold to be said as a header
+
+
+def _refuse_long_header(text: str, label: str, seps=()) -> None:
+    """A first line longer than HEAD that is a header of many columns (LONG_HEADER_FIELDS fields or more, split by
+    ',', a tab, ';', '|' or a separator of ``seps``, whichever splits it most) refused as such, with a `cut` that
+    keeps the first columns (a red team: a header of 200,000 names of 7 characters, within the 200,000 columns a
+    table may have, was called 'not a table of one row per line')."""
+    import shlex
+
+    cands = list(dict.fromkeys([",", "\t", ";", "|", *[c for c in seps or () if c and len(c) == 1]]))
+    sep = max(cands, key=text.count)
+    fields = text.count(sep) + 1
+    if fields < LONG_HEADER_FIELDS:
+        return
+    opt = "" if sep == "\t" else f"-d{shlex.quote(sep)} "
+    cut = f"cut {opt}-f1-4" + ("" if label.startswith("<") else f" {shlex.quote(label)} > NEW")
+    shown = "a tab" if sep == "\t" else f"'{sep}'"
+    raise DataError(f"{label}:1: the first line is longer than the {HEAD >> 20} MiB a table's first line is read "
+                    f"within ({fields:,} fields separated by {shown} in that MiB, and more: a header of as many "
+                    "columns); write "
+                    "the file again with the columns ingest reads (user, movie, rating and time, and title and genres "
+                    f"where it has them), e.g. `{cut}` where they are the first four")
 
 
 def _warn_utf8_read_otherwise(head: bytes, label: str, named: str) -> None:
