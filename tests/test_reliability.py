@@ -1122,7 +1122,8 @@ def test_disk_full_is_one_line_naming_the_path(base, tmp_path, monkeypatch):  # 
 
 def test_disk_full_while_faiss_writes_the_index_names_the_file(base, monkeypatch):  # row 7
     """A red team (a 26 MB tmpfs): FAISS's write error carries no errno and no path, and `train` said 'cannot
-    write the output: the disk is full...', as if stdout were full. The index file is named now."""
+    write the output: the disk is full...', as if stdout were full. The index file is named now; a quota and a
+    file-size limit alike."""
     import faiss
 
     def full(index, path):
@@ -1138,6 +1139,16 @@ def test_disk_full_while_faiss_writes_the_index_names_the_file(base, monkeypatch
     r = invoke("index", "rebuild", "--run", base[1])
     assert r.exit_code == 1 and re.fullmatch(r"error: disk quota exceeded writing '.*movies_ip\.faiss'; free space, "
                                              r"or choose another run\.dir", one_line(r)), r.stderr
+    # a file-size limit (ulimit -f): FAISS's text of EFBIG, said as the other writes say it (a red team: 'internal
+    # error (RuntimeError: Error in void faiss::write_HNSW ... (File too large))')
+    monkeypatch.setattr(faiss, "write_index", lambda index, path: (_ for _ in ()).throw(RuntimeError(
+        "Error in void faiss::write_HNSW(const HNSW*, IOWriter*) at /project/faiss/impl/index_write.cpp:362: Error: "
+        f"'ret == (size)' failed: write error in {path}: 863 != 2560 (File too large)")))
+    r = invoke("index", "rebuild", "--run", base[1])
+    assert r.exit_code == 1 and re.fullmatch(r"error: file too large \(a file-size limit, ulimit -f\) writing "
+                                             r"'.*movies_ip\.faiss'; raise the limit \(ulimit -f unlimited\) and run "
+                                             r"the command again; another folder has the same limit", one_line(r)), \
+        r.stderr
 
 
 def test_disk_full_in_a_torch_checkpoint_is_the_same_one_line(tmp_path, monkeypatch):  # row 7

@@ -527,7 +527,8 @@ def write_index(index, path: Path) -> None:
                 fh.write(faiss.serialize_index(index).tobytes())
     except RuntimeError as e:  # FAISS's text carries strerror's words: the errno they stand for
         code = next((c for c, words in ((errno.EDQUOT, "Disk quota exceeded"), (errno.EROFS, "Read-only file system"),
-                                        (errno.EACCES, "Permission denied")) if words in str(e)), None)
+                                        (errno.EACCES, "Permission denied"), (errno.EFBIG, "File too large"))
+                     if words in str(e)), None)  # (EFBIG: ulimit -f, a red team's 'internal error')
         err = io_error(OSError(code, str(e)) if code else OSError(str(e)), path, "choose another run.dir")
         if err is None:
             raise
