@@ -113,7 +113,10 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
                     "rating_scale": ds.manifest.get("rating_scale"), "counts": ds.manifest.get("counts"),
                     # a release's (ml-100k, ...) is read as released: update-users applies none of the reading
                     # settings its config.yaml may record, with the dataset gone too (user_update._recorded_data)
-                    "layout": ds.manifest.get("layout")},
+                    "layout": ds.manifest.get("layout"),
+                    # the unit its Unix times were read in: update-users reads a file in it, the dataset gone too
+                    **({"timestamp_unit_read": ds.manifest["timestamp_unit_read"]}
+                       if ds.manifest.get("timestamp_unit_read") else {})},
         **manifest_extra,
         "global_mean": f["global_mean"],
         "n_users": ds.n_users,
@@ -292,11 +295,13 @@ def _fingerprint_on_disk(path: Path) -> str:
 
 def writer_run(run_dir: Path) -> Path:
     """The run folder a command that writes a run's new model folder (index rebuild, update-users) locks and
-    publishes in, for a ``run_dir`` given as the run, its ``current`` link or the model folder it serves (as load_run
-    takes them: its lock and publish are the run's; a red team's N3 check: the lock and a temporary went into the
+    publishes in, for a ``run_dir`` given as the run, its ``current`` link or the model folder it serves ('.' in it
+    too; as load_run takes them: its lock and publish are the run's; a red team's N3 check: the lock and a temporary went into the
     model folder, which verify then refused). A prepared dataset is refused, as recommend's --run refuses it (exit
     1: a run to read first, not an output path)."""
     run_dir = Path(run_dir)
+    if run_dir.name in ("", ".."):  # '.' or '..' (a red team: `cd RUN/current && index rebuild --run .` was refused
+        run_dir = Path(os.path.abspath(run_dir))  # as inside the run, which readers take '.' there as): its name
     served = run_dir.name.startswith(f"{ARTIFACTS}-") and (run_dir.parent / "current").exists() and \
         os.path.realpath(run_dir.parent / "current") == os.path.realpath(run_dir)  # the model RUN serves (a review)
     if served or run_dir.name == "current" and run_dir.is_symlink() and not (run_dir / "current").exists():

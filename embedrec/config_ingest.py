@@ -163,6 +163,7 @@ def with_ingest_settings(cfg: Config, manifest: dict | None) -> tuple[Config, li
         return cfg, []
     notes = []
     base = ingest_folder(manifest)
+    recorded = {**recorded, "data": data_as_read(manifest) or {}}
     for key, value in _leaves({s: recorded.get(s) or {} for s in ("data", "split")}):
         if key in ("data.prepared", "data.cache_dir"):
             continue
@@ -186,6 +187,26 @@ def with_ingest_settings(cfg: Config, manifest: dict | None) -> tuple[Config, li
         except ConfigError:  # a key of an older release, or a value it no longer takes: left as it is
             continue
     return cfg, notes
+
+
+def data_as_read(manifest: dict):
+    """The data section a dataset's ``manifest`` records (its config's), each column under the name ingest read it
+    by where that is another (columns_read: a column guessed, 'customer_id' for the user while data.columns.user
+    stays user_id; a red team: update-users then read a file's user_id over its customer_id, the dataset's users):
+    how the dataset was read, for update-users' file and a run's config.yaml."""
+    config = manifest.get("config")
+    recorded = config.get("data") if isinstance(config, dict) else None
+    read = manifest.get("columns_read")
+    if not isinstance(recorded, dict) or not isinstance(read, dict):
+        return recorded
+    from embedrec.data.parsing import plain_name
+
+    columns = recorded.get("columns") if isinstance(recorded.get("columns"), dict) else {}
+    names = {k: v for k, v in read.items() if k in ("user", "movie", "rating", "timestamp") and isinstance(v, str)
+             and not (isinstance(columns.get(k), str) and plain_name(columns[k]) == plain_name(v))}  # (a spelling
+    if not names:  # of the name asked for, 'userId' for user_id, reads alike: not another name)
+        return recorded
+    return {**recorded, "columns": {**columns, **names}}
 
 
 def _leaves(d: dict, prefix: str = ""):

@@ -14,6 +14,7 @@ import numpy as np
 from embedrec.errors import OutputExists, OutputRefused, UsageError
 from embedrec.export_tables import MARKER, is_export, opened_run
 from embedrec.fsutil.files import real_dir, side_stem
+from embedrec.fsutil.locks import drop_stale_lock
 from embedrec.fsutil.outputs import (
     TMP,
     atomic_dir,
@@ -240,6 +241,7 @@ def topk_target(path, overwrite: bool) -> Path:
                          "extension) for a Parquet dataset")
     if suffix and path.is_dir():  # before "already exists": --overwrite would not help
         raise OutputRefused(f"'{path}' is a folder, not a {suffix} file; {FILE_FIX}")
+    drop_stale_lock(path, "embedrec export")  # a killed writer's, even where this one is refused below
     if path.exists() and not overwrite:
         if not suffix:  # a folder: what --overwrite would refuse too is said as that, not "pass --overwrite" (a review)
             check_replaceable(path, lambda folder: is_export(folder, FOLDER_FIX))

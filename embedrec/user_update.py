@@ -95,11 +95,16 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         try:
             # (a user or movie column given, as a default name too, is read as given: none guessed for it)
             named = given is not None and bool({"data.columns.user", "data.columns.movie"} & set(given))
-            raw = read_ratings(source, cfg, engine, keys, not named)
-        except DataError:  # how it was read, before the error that says what it lacks
-            _say_as_ingested(source, said, taken)
+            # the dataset's time unit, its Unix times' (a red team: each file's own guess read 900000000 as
+            # microseconds beside a row in nanoseconds): a time of another unit's size refused by its line
+            held = said if any(k == "data.timestamp_unit" for k, _ in taken) else None
+            raw = read_ratings(source, cfg, engine, keys, not named, held)
+        except DataError:  # how it was read, before the error that says what it lacks (the unit: its own error
+            _say_as_ingested(source, said, [(k, v) for k, v in taken if k != "data.timestamp_unit"])  # names it)
             raise
-        _say_as_ingested(source, said, [(k, v) for k, v in taken if not _read_by_default(raw, k)])
+        _say_as_ingested(source, said, [(k, v) for k, v in taken if not _read_by_default(raw, k) and not (
+            k == "data.timestamp_unit" and raw.timestamp_unit is None)])  # (no Unix times read: no unit)
+        _say_passed_over(source, said, raw)
         if raw.missing_dropped:  # said as ingest says it (a review: update-users dropped them without a word)
             log.warning("%s%s", missing_dropped_said(raw.origin[0], raw.missing_dropped),
                         "; the (user, movie) pairs of those naming a user the run knows or adds and a movie it "
@@ -196,6 +201,17 @@ def _say_as_ingested(source: str, said: str, taken: list) -> None:
                  _shown(source), said, ", ".join(f"{key}={_shown_value(v)}" for key, v in taken))
 
 
+def _say_passed_over(source: str, said: str, raw: RawData) -> None:
+    """One line for each column the file names twice, the dataset's name and the default one (columns.passed_over):
+    the one read, and how to read the other."""
+    from embedrec.errors import set_hint
+
+    for key, (read, other) in (getattr(raw, "columns_passed_over", None) or {}).items():
+        log.info(f"%s has both a '%s' and a '%s' column: read '%s' for the %s, as %s was ingested "
+                 f"({set_hint(f'data.columns.{key}', other)} reads '%s')", _shown(source), read, other, read, key,
+                 said, other)
+
+
 def _read_by_default(raw: RawData, key: str) -> bool:
     """Whether the column of data.columns ``key`` was read under its default name, not the recorded one
     (tables.read_generic's ``or_default``; RawData.columns_read records the name read)."""
@@ -215,6 +231,7 @@ def _recorded_data(run: Run) -> tuple[dict | None, str]:
     the dataset's since session 48 (an earlier run's holds the train command's); (None, '') where neither reads."""
     import yaml
 
+    from embedrec.config_ingest import data_as_read
     from embedrec.data.layout import read_manifest
     from embedrec.data.readers import LAYOUT_NAMES
     from embedrec.errors import EmbedrecError
@@ -226,13 +243,14 @@ def _recorded_data(run: Run) -> tuple[dict | None, str]:
         # that path would be), by its files' fingerprint
         folder = Path(path)
         manifest, _ = read_manifest(folder / "current" if (folder / "current").exists() else folder, folder)
-        recorded = manifest["config"]["data"]
+        recorded = data_as_read(manifest)
         if isinstance(recorded, dict) and (not want or manifest.get("fingerprint") == want):
             if manifest.get("layout") in LAYOUT_NAMES:  # a release, read as released: its reading settings were
                 # never applied (ingest warned them of no effect), so none is the file's (a red team: a
                 # data.columns.rating=null given to ml-100k read an update's ratings as likes)
                 return {}, f"dataset '{manifest.get('name') or path}'"
-            return recorded, f"dataset '{manifest.get('name') or path}'"
+            return _with_unit(recorded, manifest.get("timestamp_unit_read")), \
+                f"dataset '{manifest.get('name') or path}'"
     except (OSError, ValueError, TypeError, KeyError, EmbedrecError):
         pass
     if rec.get("layout") in LAYOUT_NAMES:  # the dataset gone, but the run records a release's: as above, none of
@@ -247,7 +265,19 @@ def _recorded_data(run: Run) -> tuple[dict | None, str]:
         log.warning(f"cannot read how the run's dataset was ingested from {run.path / CONFIG} ({why}): reading "
                     "the file with the command's settings")
         recorded = None
-    return (recorded, "the run's dataset (its config.yaml)") if isinstance(recorded, dict) else (None, "")
+    return (_with_unit(recorded, rec.get("timestamp_unit_read")), "the run's dataset (its config.yaml)") \
+        if isinstance(recorded, dict) else (None, "")
+
+
+def _with_unit(recorded: dict, unit) -> dict:
+    """A dataset's recorded data section with data.timestamp_unit the unit its Unix times were read in where it
+    says auto (the manifest's timestamp_unit_read): a file of new ratings is read in the dataset's unit, not its
+    own guess (a red team: 900000000 beside a row in nanoseconds was read as microseconds, 1970)."""
+    from embedrec.data.times import UNITS
+
+    if recorded.get("timestamp_unit", "auto") == "auto" and unit in UNITS:
+        return {**recorded, "timestamp_unit": unit}
+    return recorded
 
 
 def _value(data_cfg: DataConfig, key: str):
@@ -407,7 +437,7 @@ def _file_sha256(source: str, raw: RawData, stamp: tuple | None) -> str | None:
 
 
 def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender, or_default=(),
-                 guess: bool = True) -> RawData:
+                 guess: bool = True, held_unit: str | None = None) -> RawData:
     """The ratings table ``source`` read as ingest reads one (data.readers.read_generic: user, movie, rating[,
     timestamp], the columns, separator, header, encoding and format of ``data_cfg``; its errors name the file and
     line), ids as the run's are (integers where every one reads as one, else text: data.id_type auto), a table
@@ -415,7 +445,8 @@ def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender, or_defa
     the data.columns keys ('user', ...) whose column may be named by its default name instead (user_id, ...). A
     header line naming a user or a movie the run knows is data: a missing column's error then says how to read a
     file without a header line (data.header=false). ``guess``: a missing user or movie column may be guessed
-    (read_generic's)."""
+    (read_generic's). ``held_unit``: data.timestamp_unit is the run's dataset's, named so (read_generic's: a Unix
+    time of another unit's size refused by its line)."""
     from embedrec.data.readers import read_generic
 
     counts = "count_weight" in engine.training_ratings
@@ -425,7 +456,8 @@ def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender, or_defa
     unrated = ("one event, a pair's rows summed into its count" if counts else
                f"a like, rating {engine.scale[1]:g}, the scale's top" if engine.scale else "a like, rating 1")
     try:
-        raw = read_generic(source, cfg, unrated, or_default, lambda names: _names_ids(names, engine), guess=guess)
+        raw = read_generic(source, cfg, unrated, or_default, lambda names: _names_ids(names, engine), guess=guess,
+                           held_unit=held_unit)
     except DataError as e:  # the readers' advice names ingest's data.source: here the file is --ratings
         if EMPTY not in e.raw:
             raise

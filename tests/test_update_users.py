@@ -1433,3 +1433,150 @@ def test_a_parquet_rating_beyond_float32_is_one_line_naming_its_row(runs, tmp_pa
         r = invoke("update-users", "--ratings", f, "--run", run)
     assert (r.exit_code, r.stdout) == (1, "") and one_line(r) == (
         f"error: {f}: row 2: rating inf is not a finite number; fix or remove that row"), r.stderr
+
+
+@pytest.fixture(scope="module")
+def guessed_run(tmp_path_factory):
+    """A shop's file (customer_id,product_id,rating,timestamp in Unix seconds) ingested without column settings
+    (its user and movie columns guessed), an als run trained on it: (dataset, run, rows), never written to."""
+    tmp = tmp_path_factory.mktemp("guessed")
+    rng = np.random.default_rng(3)
+    rows = [(100 + u, m + 1, int(rng.integers(1, 6)), 880_000_000 + int(rng.integers(0, 10**6)))
+            for u in range(40) for m in rng.choice(30, 8, replace=False)]
+    write_ratings(tmp / "shop.csv", rows, "customer_id,product_id,rating,timestamp")
+    sets = ["--set", f"data.prepared={tmp / 'ds'}", "--set", f"run.dir={tmp / 'run'}"]
+    r = invoke("ingest", tmp / "shop.csv", *sets)
+    assert r.exit_code == 0 and "'customer_id' as the user" in r.stderr, r.stderr
+    r = invoke("train", "-q", *sets, "--set", "model.dim=4", "--set", "train.epochs=2")
+    assert r.exit_code == 0, r.stderr
+    return tmp / "ds", tmp / "run", rows
+
+
+def test_a_file_is_read_by_the_columns_the_dataset_was_read_by(guessed_run, tmp_path):
+    """A red team: a dataset whose user column ingest guessed ('customer_id'; data.columns.user stays user_id)
+    records columns_read.user: customer_id, but update-users read a file's 'user_id' over its 'customer_id' and added
+    user 999 with customer 103's ratings. The columns the dataset was read by are read, the one read said where the
+    file names both; a key given reads the other; the dataset gone, the run's config.yaml names them alike."""
+    ds, trained, rows = guessed_run
+    run = copy_run(trained, tmp_path / "run")
+    rated = {m for u, m, _, _ in rows if u == 103}
+    fresh = [m for m in range(1, 31) if m not in rated]
+    since = write_ratings(tmp_path / "u.csv", [(999, 103, fresh[0], 5), (999, 103, fresh[1], 4)],
+                          "user_id,customer_id,product_id,rating")
+    r = invoke("update-users", "--ratings", since, "--run", run)
+    assert r.exit_code == 0, r.stderr
+    record = json.loads(r.stdout)
+    assert (record["users"], record["users_added"], record["pairs"]) == (1, 0, 2), record
+    assert f"'{since}' has both a 'customer_id' and a 'user_id' column: read 'customer_id' for the user, as dataset " \
+           "'shop' was ingested (--set data.columns.user=user_id reads 'user_id')" in r.stderr, r.stderr
+    # a key given reads the other column
+    since = write_ratings(tmp_path / "u.csv", [(999, 103, fresh[2], 5)], "user_id,customer_id,product_id,rating")
+    r = invoke("update-users", "--ratings", since, "--run", run, "--set", "data.columns.user=user_id")
+    assert r.exit_code == 0 and json.loads(r.stdout)["users_added"] == 1, r.stderr
+    assert "has both" not in r.stderr, r.stderr
+    # the dataset gone: the run's config.yaml records the columns it was read by
+    assert "user: customer_id" in (run / "current" / "config.yaml").read_text()
+    shutil.rmtree(tmp_path / "run")
+    run = copy_run(trained, tmp_path / "run")
+    moved = tmp_path / "ds-moved"
+    shutil.copytree(ds, moved, symlinks=True)
+    shutil.rmtree(ds)
+    try:
+        since = write_ratings(tmp_path / "u.csv", [(999, 103, fresh[3], 5)], "user_id,customer_id,product_id,rating")
+        r = invoke("update-users", "--ratings", since, "--run", run)
+    finally:
+        shutil.copytree(moved, ds, symlinks=True)
+    assert r.exit_code == 0, r.stderr
+    assert (json.loads(r.stdout)["users"], json.loads(r.stdout)["users_added"]) == (1, 0), r.stderr
+    assert "as the run's dataset (its config.yaml) was ingested: data.columns.user=customer_id" in r.stderr, r.stderr
+
+
+def test_a_file_s_unix_times_are_read_in_the_dataset_s_unit(guessed_run, tmp_path):
+    """A red team: update-users guessed each file's time unit again, by its median: 900000000 beside a row of
+    99999999999999999 was read as microseconds (1970-01-01T00:15:00Z), and a file of that one row as nanoseconds,
+    without a note. The dataset's unit (timestamp_unit_read: its auto as resolved) reads the file; a time of
+    another unit's size is refused by its line; --set data.timestamp_unit reads it otherwise."""
+    ds, trained, _ = guessed_run
+    assert json.loads((ds / "current" / "manifest.json").read_text())["timestamp_unit_read"] == "s"
+    run = copy_run(trained, tmp_path / "run")
+    since = write_ratings(tmp_path / "uu.csv", [(8008, 5, 4, 99999999999999999), (8008, 18, 4, 900000000)],
+                          "customer_id,product_id,rating,timestamp")
+    r = invoke("update-users", "--ratings", since, "--run", run)
+    assert (r.exit_code, r.stdout) == (1, ""), r.stderr
+    assert r.stderr.splitlines()[-1] == (
+        f"error: {since}:2: timestamp 99999999999999999 is past the year 5000 as Unix seconds (nanoseconds?), the "
+        "unit dataset 'shop' was read in; fix or remove that line (every row in seconds), or read the file in another "
+        "unit with --set data.timestamp_unit=ns"), r.stderr
+    for rows in ([(8008, 5, 4, 99999999999999999)], [(8008, 5, 4, 900000000000)]):  # one row alone: refused too
+        write_ratings(since, rows, "customer_id,product_id,rating,timestamp")
+        r = invoke("update-users", "--ratings", since, "--run", run)
+        assert r.exit_code == 1 and "the unit dataset 'shop' was read in" in r.stderr, r.stderr
+    write_ratings(since, [(8008, 5, 4, 900000001), (8008, 18, 4, 900000000)], "customer_id,product_id,rating,timestamp")
+    r = invoke("update-users", "--ratings", since, "--run", run)
+    assert r.exit_code == 0, r.stderr
+    assert "data.timestamp_unit=s (a key given" in r.stderr, r.stderr
+    r = invoke("history", "--user", 8008, "--run", run, "--format", "tsv")
+    assert r.exit_code == 0 and "1998-07-09T16:00:00Z\tupdate" in r.stdout, r.stdout
+    # the unit given reads the file so
+    write_ratings(since, [(8009, 5, 4, 900000000000)], "customer_id,product_id,rating,timestamp")
+    r = invoke("update-users", "--ratings", since, "--run", run, "--set", "data.timestamp_unit=ms")
+    assert r.exit_code == 0, r.stderr
+    r = invoke("history", "--user", 8009, "--run", run, "--format", "tsv")
+    assert "1998-07-09T16:00:00Z\tupdate" in r.stdout, r.stdout
+
+
+
+def test_a_killed_writers_probe_and_lock_are_removed_by_the_next(guessed_run, tmp_path):
+    """A red team: kill -9 at export --topk-all's write probe left '.embedrec-probe-XXXX' in the user's folder, and
+    after the final rename '.embedrec.top.parquet.lock', which a rerun (refused: the file is there) kept. The probe is
+    an unnamed file (O_TMPFILE) or one named by its pid, removed by a later probe once that pid is gone; a lock no
+    writer holds is removed by the next writer of that path, refused or not; a held one stays."""
+    import fcntl
+
+    from embedrec.fsutil.outputs import output_parent
+
+    _, run, _ = guessed_run
+    out = tmp_path / "out"
+    out.mkdir()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()  # a pid no process has now
+    (out / f".embedrec-probe-{gone}-abc").write_text("")
+    (out / ".embedrec-probe-keep").write_text("")  # no pid: not provably stale, kept
+    output_parent(out / "top.parquet", "fix")
+    assert sorted(p.name for p in out.iterdir()) == [".embedrec-probe-keep"]
+    r = invoke("export", "-q", "--run", run, "--topk-all", out / "top.parquet")
+    assert r.exit_code == 0, r.stderr
+    lock = out / ".embedrec.top.parquet.lock"
+    lock.write_text(f"{gone} embedrec export\n")  # what a writer killed after its rename leaves
+    r = invoke("export", "-q", "--run", run, "--topk-all", out / "top.parquet")
+    assert r.exit_code == 2 and "already exists" in r.stderr, r.stderr
+    assert not lock.exists()
+    lock.write_text(f"{os.getpid()} embedrec export\n")
+    with open(lock, "rb") as fh:  # held: another writer's, kept, and that writer said
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        r = invoke("export", "-q", "--run", run, "--topk-all", out / "top.parquet")
+        assert r.exit_code == 2 and lock.exists(), r.stderr
+
+
+def test_writers_take_dot_in_a_model_folder_as_its_run_and_a_report_after_no_write_says_so(guessed_run, tmp_path,
+                                                                                            monkeypatch):
+    """A red team: `cd RUN/current && embedrec index rebuild --run .` (and update-users) was refused as writing
+    inside RUN, where readers take '.' there as the run; and `update-users ... > /dev/full` with nothing to update
+    said 'RUN' "was written in full", though nothing was."""
+    _, trained, rows = guessed_run
+    run = copy_run(trained, tmp_path / "run")
+    monkeypatch.chdir(run / "current")
+    r = invoke("index", "rebuild", "-q", "--run", ".")
+    assert r.exit_code == 0, r.stderr
+    monkeypatch.chdir(run / "current")  # the model folder it serves now
+    since = write_ratings(tmp_path / "u.csv", [(7777, rows[0][1], 5)], "customer_id,product_id,rating")
+    r = invoke("update-users", "-q", "--ratings", since, "--run", ".")
+    assert r.exit_code == 0 and json.loads(r.stdout)["users_added"] == 1, r.stderr
+    monkeypatch.chdir(tmp_path)  # the same file again: nothing to update
+    with open("/dev/full", "w") as full:
+        p = subprocess.run([sys.executable, "-m", "embedrec", "update-users", "-q", "--ratings", str(since), "--run",
+                            str(run)], stdout=full, stderr=subprocess.PIPE, text=True,
+                           env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert p.returncode == 1 and p.stderr.splitlines()[-1] == (
+        f"error: nothing was written to '{run}', which the command left as it was; only the report on standard "
+        "output failed (No space left on device)"), p.stderr

@@ -33,6 +33,7 @@ class _State:
     overrides: tuple = ()
     process = False  # run() as the process's own command (not CliRunner, not a notebook): it leaves after it
     written: list = []  # what the command has published before it reports on stdout (wrote())
+    unwritten: list = []  # what the command left as it was, with nothing to write (wrote_nothing())
     stdout_start: int | None = None  # where the rows begin in stdout, a regular file (run(): output.stdout_offset)
 
 
@@ -41,6 +42,12 @@ def wrote(*paths) -> None:
     full and need no rerun (a red team: `export ... > /dev/full` published, then said only 'cannot write the
     output', and the rerun was refused as 'already exists')."""
     _State.written += [str(p) for p in paths if p is not None]
+
+
+def wrote_nothing(*paths) -> None:
+    """Say that the command wrote nothing to its outputs (update-users with nothing to update): if stdout then fails,
+    the error says nothing was written (a red team: it said the run 'was written in full')."""
+    _State.unwritten += [str(p) for p in paths if p is not None]
 
 
 def command_line(command: str, extra: list[str], skip: tuple[str, ...] = ()) -> str:
@@ -674,6 +681,10 @@ def _known_error(e: Exception) -> str | None:
                 done = ", ".join(f"'{p}'" for p in _State.written)
                 return (f"{done} {'was' if len(_State.written) == 1 else 'were'} written in full; only the report on "
                         f"standard output failed ({e.strerror}){cut}: no need to run it again")
+            if _State.unwritten:
+                left = ", ".join(f"'{p}'" for p in _State.unwritten)
+                return (f"nothing was written to {left}, which the command left as it was; only the report on "
+                        f"standard output failed ({e.strerror}){cut}")
             if e.errno == errno.EFBIG:
                 return f"cannot write the output: a file-size limit (ulimit -f){cut}; {FSIZE_FIX}"
             return f"cannot write the output ({e.strerror}){cut}; free space or write it elsewhere"
@@ -727,7 +738,7 @@ def common(fn=None, *, config=None):
     @click.option("--traceback", is_flag=True, help="Show the Python traceback on errors.")
     @functools.wraps(fn)
     def wrapper(config_path, overrides, quiet, verbose, traceback, **kw):
-        _State.written, Report.started = [], False
+        _State.written, _State.unwritten, Report.started = [], [], False
         quiet, verbose = quiet or _State.g_quiet, verbose or _State.g_verbose  # also accepted before the subcommand
         _State.traceback = traceback or verbose or _State.g_traceback
         _State.quiet = quiet

@@ -94,6 +94,24 @@ def _or_default(found, wanted: dict, keys) -> dict:
     return out
 
 
+def passed_over(found, wanted: dict, keys) -> dict:
+    """{data.columns key: (the column read, the file's column of its default name)} for each role whose key is in
+    ``keys`` (those :func:`_or_default` may read by the default name) read under another name while the file also
+    has a column spelt like the default: the file names both (a red team: update-users read a file's 'user_id'
+    over its 'customer_id', the name the run's dataset read its users by), and the one read is said."""
+    from embedrec.config import ColumnsConfig
+
+    names = {_plain(str(c)): str(c) for c in found if str(c).isprintable()}
+    out = {}
+    for col, role in wanted.items():
+        key = role.replace("_id", "")
+        default = getattr(ColumnsConfig, key, None)
+        if key in keys and default and _plain(str(col)) != _plain(default) and _plain(default) in names and \
+                _plain(str(col)) in names:
+            out[key] = (names[_plain(str(col))], names[_plain(default)])
+    return out
+
+
 # The words a column's name is made of (its plain name, a trailing 'id' left out: 'customer_id' is 'customer')
 # where it names the user or the movie of a shop's, a library's or a player's table: read as that role where the
 # default column is missing and exactly one column is so named (_guess_ids)

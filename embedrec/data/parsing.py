@@ -142,6 +142,13 @@ class RawData:
     # {'rating': 'score'}: the file's columns read under another name than data.columns gives (a spelling or an
     # alias of a default name), recorded in the manifest so a config naming them is not said to differ
     columns_read: dict = field(default_factory=dict)
+    # {'user': ('customer_id', 'user_id')}: a column read under the name asked for while the file also has one of
+    # its default name, which was passed over (update-users says which it read: columns.passed_over)
+    columns_passed_over: dict = field(default_factory=dict)
+    # the unit a generic table's Unix times were read in ('s', 'ms', 'us', 'ns'; data.timestamp_unit, auto's
+    # resolved), None for dates or no times: a dataset's manifest records it (timestamp_unit_read), update-users
+    # reads a file of new ratings in it
+    timestamp_unit: str | None = None
     # a table without ratings (no rating column read: each row an event), which data.repeats auto sums by pair
     no_ratings: bool = False
     # a rating column of event types weighed by data.event_weights (a log of events too: summed by pair under auto)

@@ -57,6 +57,9 @@ def summarise(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames, user
         # the columns read under another name than data.columns gives ('score' for 'rating'): train's check of the
         # config's ingest settings takes them as the same
         **({"columns_read": dict(raw.columns_read)} if getattr(raw, "columns_read", None) else {}),
+        # the unit the Unix times were read in (data.timestamp_unit, auto's as resolved): update-users reads a
+        # file of new ratings in it (a red team: each file's own guess read 900000000 as microseconds)
+        **({"timestamp_unit_read": raw.timestamp_unit} if getattr(raw, "timestamp_unit", None) else {}),
         "rating_histogram": {f"{v:g}": int(c) for v, c in zip(hist.index.to_numpy(), hist.to_numpy())},
         "split": {"method": split_cfg.method,
                   **({"folds": split_cfg.folds, "fold": split_cfg.fold} if split_cfg.folds is not None else {}),

@@ -42,6 +42,7 @@ from embedrec.data.columns import (
     _sample_columns,
     events_recipe,
     left_out,
+    passed_over,
     weights_mapping,
 )
 from embedrec.data.ids import is_number_text, said_ids, spaced_ids
@@ -110,7 +111,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 
 def read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_default=(),
-                 header_is_data=None, progress: bool = False, guess: bool = True, shown=str) -> RawData:
+                 header_is_data=None, progress: bool = False, guess: bool = True, shown=str,
+                 held_unit: str | None = None) -> RawData:
     """A ratings CSV/TSV/Parquet (or '-' for stdin) with the column mapping in ``cfg`` (a DataConfig). A file that
     cannot be read for its permissions is a DataError saying so (textfiles.read_denied). ``unrated``: what a row
     counts as where the file has no rating column, for a missing one's advice where the reader is not ingest's
@@ -121,9 +123,11 @@ def read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_de
     text table as its rows are parsed (:func:`_parse_bar`), or a Parquet table's rows read, named by
     ``shown(source)`` (a zip's member as ``m.zip!member``, not by the folder it was unzipped to). ``guess``: a missing user or movie column may be
     guessed (columns._guess_ids); False where the caller knows data.columns.user and .movie were given as they
-    are."""
+    are. ``held_unit``: data.timestamp_unit is the one another table was read in, which this one's Unix times must
+    be of (times.epoch_seconds' ``held``: update-users', naming the run's dataset). The unit its Unix times were read
+    in is RawData.timestamp_unit."""
     with reading():
-        raw = _read_generic(source, cfg, unrated, or_default, header_is_data, progress, guess, shown)
+        raw = _read_generic(source, cfg, unrated, or_default, header_is_data, progress, guess, shown, held_unit)
     _warn_movie_columns(cfg, raw)  # after the file is read: an error stays the one line
     return raw
 
@@ -148,7 +152,8 @@ def _warn_movie_columns(cfg: DataConfig, raw: RawData) -> None:
 
 
 def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_default=(),
-                  header_is_data=None, progress: bool = False, guess: bool = True, shown=str) -> RawData:
+                  header_is_data=None, progress: bool = False, guess: bool = True, shown=str,
+                  held_unit: str | None = None) -> RawData:
     cols = cfg.columns
     fmt = cfg.format
     label = _label(source)
@@ -168,6 +173,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
     untimed = None  # data.missing=drop: the rows kept whose time alone is empty (_drop_missing), given NO_TIME
     seen = None  # data.missing=drop: the ids of the rows dropped that name a user and a movie (_drop_missing)
     notes: list[str] = []
+    both: dict = {}  # the columns read while the file names their default too (columns.passed_over)
+    times_read: dict = {}  # the unit its Unix times were read in (times.epoch_seconds' ``read``)
     packed = source.lower().endswith((*COMPRESSED, *TARS))
     # stdin, and a path that is a pipe (<(cat r.csv), /dev/stdin, a FIFO), is read once, whole: every step below
     # reads its text from memory (a compressed one: decompressed reads the pipe once)
@@ -209,6 +216,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             found = parquet_columns(pf, label)
             if pf.metadata.num_rows == 0:
                 raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
+            both = passed_over(found, wanted, or_default)
             wanted, matched = _match_columns(found, _or_default(found, wanted, or_default))
             meta_notes = _movie_columns(found, wanted, cfg, label)
             guessed = _guess_ids(found, wanted, cfg, label) if guess else []
@@ -262,6 +270,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             header_names = _header(src, sep, cfg.encoding, label)
             if len(header_names) == 1 and len(wanted) > 1:
                 raise _one_column(header_names[0], sep, label)
+            both = passed_over(header_names, wanted, or_default)
             wanted, matched = _match_columns(header_names, _or_default(header_names, wanted, or_default))
             meta_notes = _movie_columns(header_names, wanted, cfg, label)
             guessed_ids = _guess_ids(header_names, wanted, cfg, label) if guess else []
@@ -382,7 +391,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
         df["timestamp"] = epoch_seconds(ts if ts.dtype.kind == "f" else ts.astype("int64"), cfg.timestamp_unit, epoch,
                                         label, notes,
                                         line_of if fmt != "parquet" else None, kept,
-                                        lines_of=lines_of if fmt != "parquet" else None)
+                                        lines_of=lines_of if fmt != "parquet" else None, read=times_read,
+                                        held=held_unit)
         if untimed is not None:  # read as the value _drop_missing held their place with: none given
             df.loc[untimed, "timestamp"] = NO_TIME
     def typed(ids: pd.Series) -> pd.Series:  # text ids without the spaces around them ('u1, m5' as 'u1,m5' reads)
@@ -436,6 +446,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
     short = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
     raw.columns_read = {short[role]: str(col) for col, role in wanted.items()
                         if role in short and str(col) != str(getattr(cols, short[role]))}
+    raw.columns_passed_over, raw.timestamp_unit = both, times_read.get("unit")
     if counted:  # no rating column read: as data.columns.rating=null (an explicit model refuses it: a review)
         raw.columns_read["rating"] = None
     if kept is not None:

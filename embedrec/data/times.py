@@ -198,7 +198,7 @@ def unit_by_size(value: float) -> str:
 
 
 def epoch_seconds(ts: pd.Series, unit: str, numbers: bool, label: str, notes: list, line_of=None,
-                  kept=None, lines_of=None) -> pd.Series:
+                  kept=None, lines_of=None, read: dict | None = None, held: str | None = None) -> pd.Series:
     """A timestamp column as Unix seconds (int64): integer Unix times (``numbers``) divided by their unit's ticks
     (data.timestamp_unit: s, ms, us or ns as set; auto: by the median's size, said in a note appended to
     ``notes``, as a notebook review and a first-hour review read milliseconds as seconds: the year 56376), rounded
@@ -207,9 +207,13 @@ def epoch_seconds(ts: pd.Series, unit: str, numbers: bool, label: str, notes: li
     warned of; some rows of another unit than most (two sources merged) are warned of with the first one's
     line (``line_of``, ``kept``: data.missing=drop's rows kept), as a time split would hold them out first or
     never. Integer dates written YYYYMMDD (auto) are read as dates, said in a note; where nearly every value is one
-    (YMD_MOST), the others are refused by their lines (``lines_of``: several rows' lines in one read)."""
+    (YMD_MOST), the others are refused by their lines (``lines_of``: several rows' lines in one read). ``read``:
+    given, its 'unit' is set to the unit the Unix times were read in (none for dates, YYYYMMDD days too), which a
+    dataset's manifest records. ``held``: the unit is not this file's to choose but another's (update-users reads a
+    file in the unit its run's dataset was read in; ``held`` names that, e.g. "dataset 'shop'"): a value of another
+    unit's size is refused by its line, not read as a time decades away, and dates are read without a word."""
     if not numbers:
-        if unit != "auto":
+        if unit != "auto" and held is None:
             log.warning("%s: data.timestamp_unit=%s applies to Unix times written as numbers, and the timestamps "
                         "are dates: read as dates (leave data.timestamp_unit out)", label, unit)
         return ts
@@ -235,6 +239,8 @@ def epoch_seconds(ts: pd.Series, unit: str, numbers: bool, label: str, notes: li
             raise DataError(f"{where}: timestamp {float(v[at])!r} is no Unix time (not a finite number within 64 bits); "
                             "fix or remove that line")
         fractions = int(np.count_nonzero(v % 1))
+    if held is not None and unit != "auto":
+        _refuse_off_unit(ts, unit, label, held, line_of, kept)
     middle = float(np.median(v[:: max(1, len(v) // 10_000)]))  # a sample: no copy of 100M rows
     sized = unit_by_size(middle)
     chosen = sized if unit == "auto" else unit
@@ -244,6 +250,8 @@ def epoch_seconds(ts: pd.Series, unit: str, numbers: bool, label: str, notes: li
         notes.append(f"{label}: the timestamps are Unix {UNIT_NAMES[sized]} by their size (median {int(middle)}, "
                      f"{day} as {UNIT_NAMES[sized]}), stored as seconds (data.timestamp_unit: auto; "
                      f"«--set data.timestamp_unit=s|data.timestamp_unit='s'» reads them as seconds)")
+    if read is not None:
+        read["unit"] = chosen
     if chosen != sized:
         log.warning("%s: data.timestamp_unit=%s reads the timestamps as Unix %s, but their median, %d, is of Unix %s "
                     "by its size (data.timestamp_unit: auto would read them so): read as %s, as set", label, unit,
@@ -323,21 +331,51 @@ def _refuse_odd_days(v: np.ndarray, odd: np.ndarray, label: str, line_of, kept, 
                     "Unix seconds (the dates then fall in 1970)")
 
 
-def _warn_mixed_units(ts: pd.Series, unit: str, label: str, line_of=None, kept=None) -> None:
-    """Rows whose Unix time is of another unit by its size than ``unit``, most rows' (two sources merged: seconds
-    among milliseconds): said once, with the first one's line (a red team: a third of the rows in milliseconds
-    among seconds, which a time split held out first)."""
+def _off_unit(ts: pd.Series, unit: str) -> tuple[np.ndarray, np.ndarray]:
+    """(far, near): the rows whose Unix time is above, or below, the sizes of ``unit`` (FINER_FROM: from its
+    coarser unit's top to its own; 1973 to 5138 in each unit)."""
     a = np.abs(ts.to_numpy())
     coarser = {finer: coarse for coarse, finer in zip(UNITS, list(UNITS)[1:])}.get(unit)  # ms -> s
     low = FINER_FROM[coarser] if coarser else 0.0  # the sizes of the unit read: from its coarser unit's top
     high = FINER_FROM.get(unit, np.inf)
-    far, near = a >= high, a < low
+    return a >= high, a < low
+
+
+def _first_off(ts: pd.Series, off: np.ndarray, label: str, line_of=None, kept=None) -> tuple[int, str]:
+    """(the first ``off`` row, its file:line)."""
+    at = int(np.flatnonzero(off)[0])
+    row = at if kept is None else int(kept[1][at]) if isinstance(kept, tuple) else int(kept[at])
+    return at, f"{label}:{line_of(row)}" if line_of is not None else f"{label}: row {row + 1}"
+
+
+def _refuse_off_unit(ts: pd.Series, unit: str, label: str, held: str, line_of=None, kept=None) -> None:
+    """A Unix time of another unit's size than ``unit``, the one ``held`` was read in, refused by its line (a red
+    team: update-users read a file's 900000000 as microseconds, 1970, beside a row in nanoseconds)."""
+    far, near = _off_unit(ts, unit)
     off = far | near
     if not off.any():
         return
-    at = int(np.flatnonzero(off)[0])
-    row = at if kept is None else int(kept[1][at]) if isinstance(kept, tuple) else int(kept[at])
-    where = f"{label}:{line_of(row)}" if line_of is not None else f"{label}: row {row + 1}"
+    at, where = _first_off(ts, off, label, line_of, kept)
+    size = unit_by_size(float(abs(ts.iloc[at])))
+    when = "past the year 5000" if far[at] else "before 1973"
+    n = int(off.sum())
+    others = f" (and {n - 1:,} more row{'s' if n > 2 else ''} of another unit)" if n > 1 else ""
+    raise DataError(f"{where}: timestamp {int(ts.iloc[at])} is {when} as Unix {UNIT_NAMES[unit]} ({UNIT_NAMES[size]}?), "
+                    f"the unit {held} was read in{others}; fix or remove {'that line' if n == 1 else 'those lines'} "
+                    f"(every row in {UNIT_NAMES[unit]}), or read the file in another unit with "
+                    f"{set_hint('data.timestamp_unit', size)}")
+
+
+def _warn_mixed_units(ts: pd.Series, unit: str, label: str, line_of=None, kept=None) -> None:
+    """Rows whose Unix time is of another unit by its size than ``unit``, most rows' (two sources merged: seconds
+    among milliseconds): said once, with the first one's line (a red team: a third of the rows in milliseconds
+    among seconds, which a time split held out first)."""
+    far, near = _off_unit(ts, unit)
+    off = far | near
+    if not off.any():
+        return
+    at, where = _first_off(ts, off, label, line_of, kept)
+    a = np.abs(ts.to_numpy())
     name = UNIT_NAMES[unit]
     if far[at]:
         what = (f"past the year 5000 as Unix {name} ({UNIT_NAMES[unit_by_size(float(a[at]))]}?)",

@@ -27,6 +27,20 @@ def target_lock(target: str | Path, command: str, fix: str):
                           remove=True)
 
 
+def drop_stale_lock(target: str | Path, command: str) -> None:
+    """Remove the writer lock file beside ``target`` that no writer holds: a writer killed (kill -9) after its final
+    rename leaves it, and a rerun refused for the output being there (no --overwrite) took no lock, so it stayed (a
+    red team: '.embedrec.top.parquet.lock' in the user's folder). Taken and let go as a writer does (its holder
+    unlinks it under the lock: :func:`exclusive_lock`'s ``remove``), so a writer that holds it keeps it, and one
+    that opened it meanwhile finds it gone and starts again; nothing is said, whatever stops it."""
+    target = Path(target)
+    real = Path(os.path.realpath(target)) if target.exists() else Path(os.path.realpath(target.parent)) / target.name
+    if not os.path.lexists(real.parent / f".embedrec.{side_stem(real.name)}.lock"):
+        return
+    with contextlib.suppress(ArtifactError, Busy, OutputRefused, OSError), target_lock(target, command, ""):
+        pass
+
+
 def is_target_lock(name: str) -> bool:
     """Whether a file name is a :func:`target_lock`'s (``.embedrec.<name>.lock``): embedrec's, not a user's."""
     return name.startswith(".embedrec.") and name.endswith(".lock")

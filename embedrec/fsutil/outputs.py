@@ -29,7 +29,7 @@ from embedrec.fsutil.files import (
     umask,
 )
 from embedrec.fsutil.integrity import MANIFEST
-from embedrec.fsutil.locks import confirm_held, target_lock
+from embedrec.fsutil.locks import confirm_held, drop_stale_lock, target_lock
 
 log = logging.getLogger("embedrec")
 
@@ -56,6 +56,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
         link, target = target, Path(os.path.realpath(target))
     refuse_cwd(target)
     refuse_inside_store(target, link=link)
+    drop_stale_lock(target, command)
     if target.exists() and not overwrite:
         check_replaceable(target, ours)  # a folder --overwrite would refuse says so now, not after the retry
         raise OutputExists(f"output directory '{target}' already exists; pass «--overwrite|overwrite=True» to replace it, "
@@ -264,8 +265,6 @@ def output_parent(target: Path, fix: str) -> None:
     ``topk_all('out/top.parquet')`` works as ``export('npy', 'out/emb')`` does), and said in a note. Refused in one
     line: a file where a folder of the path goes, and a place this user cannot write in (tried with a temporary
     file in the nearest folder that is there: '/proc/x.parquet', a read-only disk)."""
-    import tempfile
-
     target = through_missing(Path(target))
     there = target.parent
     while not os.path.lexists(there) and there != there.parent:
@@ -281,13 +280,40 @@ def output_parent(target: Path, fix: str) -> None:
                                 f"path goes{inside}; {fix}")
         raise OutputRefused(f"'{there}' is a file, where a folder of the output path goes{inside}; {fix}")
     try:
-        with tempfile.NamedTemporaryFile(dir=real_dir(there), prefix=".embedrec-probe-"):
-            pass
+        _probe(real_dir(there))
     except OSError as e:
         err = io_error(OSError(e.errno, e.strerror), there, fix)
         if err is not None:
             raise err from None
         raise OutputRefused(f"'{target}': files cannot be made in '{there}' ({e.strerror}); {fix}") from None
+
+
+PROBE = ".embedrec-probe-"  # the name of a probe where the file system makes no unnamed file (O_TMPFILE)
+
+
+def _probe(folder: str) -> None:
+    """Make a file in ``folder`` and remove it (an OSError where none can be made): an unnamed one (O_TMPFILE), which
+    a kill cannot leave behind (a red team: kill -9 at export's probe left '.embedrec-probe-XXXX' in the user's
+    folder); where the file system makes none, a named one, ``PROBE<pid>-...``, which a later probe removes once
+    its process is gone."""
+    import tempfile
+
+    for p in Path(folder).glob(f"{PROBE}*-*"):  # those of a killed probe (its pid gone)
+        pid = p.name[len(PROBE):].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)) and p.is_file() and \
+                not p.is_symlink():
+            with contextlib.suppress(OSError):
+                p.unlink()
+    flag = getattr(os, "O_TMPFILE", 0)
+    if flag:
+        try:
+            os.close(os.open(folder, flag | os.O_WRONLY, 0o600))
+            return
+        except OSError as e:  # a file system (or kernel) without unnamed files: a named probe below
+            if e.errno not in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOTSUP):
+                raise
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=f"{PROBE}{os.getpid()}-"):
+        pass
 
 
 @contextlib.contextmanager
@@ -316,6 +342,7 @@ def atomic_file(target: str | Path, overwrite: bool = False, command: str = "emb
         refuse_inside_store(target, beside_run)
     if target.is_dir():
         raise OutputRefused(f"'{target}' is a folder, not a file; {fix}")
+    drop_stale_lock(target, command)
     check_file_replaceable(target, overwrite, ours, fix)
     made = _make_parent(target, fix)
     with _undone_on_failure(made), target_lock(target, command, fix):
