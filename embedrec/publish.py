@@ -201,10 +201,13 @@ def _run_dir_as_published(published: bytes | None, run_dir: Path) -> str:
 
 
 def _same_but_stopping(published: bytes, yaml: str) -> bool:
-    """The two configs differ in train.epochs or train.patience only: where the factors are the same bit for bit
+    """The two configs differ in train.epochs or train.patience only (or in keys added since the run was published,
+    at their defaults: trained.LATER_DEFAULTS): where the factors are the same bit for bit
     (a fit that stopped early, resumed with more epochs, stays stopped), the model served is the same (a review: each
     such resume published an identical model again, in silence)."""
     import yaml as pyyaml
+
+    from embedrec.trained import without_later_defaults
 
     try:
         a, b = pyyaml.safe_load(published), pyyaml.safe_load(yaml)
@@ -213,6 +216,7 @@ def _same_but_stopping(published: bytes, yaml: str) -> bool:
     if not (isinstance(a, dict) and isinstance(b, dict) and isinstance(a.get("train"), dict)
             and isinstance(b.get("train"), dict)):
         return False
+    a, b = without_later_defaults(a), without_later_defaults(b)  # (a run published before a key existed)
     for c in (a, b):
         c["train"] = {k: v for k, v in c["train"].items() if k not in ("epochs", "patience")}
     return a == b

@@ -47,6 +47,28 @@ def dataset_manifest(cfg: Config) -> Path | None:
         (m for m in (data / MANIFEST, data / "current" / MANIFEST) if m.is_file()), None)
 
 
+# keys added to the config after runs were published, with the value that does what those runs did: a key at it is
+# left out of what a resume compares (finished_key, publish._published_as), so a run finished before the key existed
+# is still found finished, its model still the one served (a review: data.id_case, data.timestamp_format and
+# data.duplicates made every earlier run's `train --resume` fit its whole selection again and publish it anew)
+LATER_DEFAULTS = {("split", "folds"): None, ("split", "fold"): None, ("data", "id_case"): "keep",
+                  ("data", "timestamp_format"): None, ("data", "duplicates"): "keep"}
+
+
+def without_later_defaults(config: dict) -> dict:
+    """``config`` (a config's dict, or a run's config.yaml read) without the :data:`LATER_DEFAULTS` keys that hold
+    their default (the K-fold keys: both while split.folds is unset); a copy of each section it changes."""
+    out = dict(config)
+    folds_unset = isinstance(out.get("split"), dict) and out["split"].get("folds") is None
+    for (section, key), default in LATER_DEFAULTS.items():
+        part = out.get(section)
+        if not isinstance(part, dict) or key not in part:
+            continue
+        if (folds_unset if section == "split" else part[key] == default):
+            out[section] = {k: v for k, v in part.items() if k != key}
+    return out
+
+
 def finished_key(cfg: Config, run_dir: Path) -> dict:
     """What a resume of ``run_dir`` must find unchanged to be a finished run's: the config asked (its run.dir
     aside: one run however spelt), the prepared dataset's manifest and every checkpoint file of the training
@@ -60,11 +82,8 @@ def finished_key(cfg: Config, run_dir: Path) -> dict:
     def digest(value) -> str:
         return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
 
-    asked = cfg.to_dict()
+    asked = without_later_defaults(cfg.to_dict())
     asked.get("run", {}).pop("dir", None)
-    if asked.get("split", {}).get("folds") is None:  # the keys of K-fold splits, unset: the key a run finished
-        for name in ("folds", "fold"):                # before they existed recorded (so its resume answers at once)
-            asked["split"].pop(name, None)
     manifest = dataset_manifest(cfg)
     files = []
     for name in (CHECKPOINT, DIST_POINTER):

@@ -975,3 +975,43 @@ def test_a_fits_progress_names_its_candidate_or_dimension():
     assert _fit_label("runs/mine/als-dim-256/als-reg-0.01-a0-0.1", False) == "train als-dim-256/als-reg-0.01-a0-0.1"
     assert _fit_label("runs/als-old/refit", True) == "refit"  # a user's run folder named als-...: not a candidate
     assert _fit_label("runs/als-dim-4/myrun", False) == "train"  # nor a folder of the user's above a run
+
+
+def test_a_run_published_before_later_config_keys_is_still_finished(synth_ds, small_cfg, tmp_path, monkeypatch):
+    """A review (session 58's range): data.id_case, data.timestamp_format and data.duplicates, new keys at their
+    defaults, changed the config a resume compares with the one a run recorded, so every run published before
+    them fitted its whole selection again on `train --resume` and published an identical model anew. A run whose
+    config.yaml and finished key lack them is still finished, and still holds its model once a checkpoint is
+    replayed."""
+    import os
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.config import Config
+    from embedrec.trained import LATER_DEFAULTS
+
+    run = tmp_path / "run"
+    sets = ["--set", f"data.prepared={small_cfg.data.prepared}", "--set", "model.dim=8", "--set", "train.epochs=2",
+            "--run", str(run)]
+    real = Config.to_dict
+    added = [(s, k) for s, k in LATER_DEFAULTS if s == "data"]
+
+    def before_the_keys(self):  # the config as a run published before them recorded it
+        out = real(self)
+        for section, key in added:
+            out[section] = {k: v for k, v in out[section].items() if k != key}
+        return out
+
+    with monkeypatch.context() as mp:
+        mp.setattr(Config, "to_dict", before_the_keys)
+        assert CliRunner().invoke(main, ["train", "-q", *sets]).exit_code == 0
+    before = os.readlink(run / "current")
+    assert not any(f"{k}:" in (run / before / "config.yaml").read_text() for _, k in added)
+    r = CliRunner().invoke(main, ["train", "--resume", *sets])
+    assert r.exit_code == 0 and f"{run} is finished" in r.stderr, r.stderr
+    checkpoint = next(run.rglob("checkpoint*"))  # one written since the publish: replayed, the model compared
+    os.utime(checkpoint, ns=(checkpoint.stat().st_atime_ns, checkpoint.stat().st_mtime_ns + 10**9))
+    r = CliRunner().invoke(main, ["train", "--resume", *sets])
+    assert r.exit_code == 0 and f"{run} already holds this model" in r.stderr, r.stderr
+    assert os.readlink(run / "current") == before
