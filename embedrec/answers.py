@@ -147,6 +147,7 @@ class Answer:
         self.fallback_column = (request.fallback == "popular" and (stream is not None or request.user is not None
                                                                    and request.liked is None and request.rated is None))
         self._notes = notes
+        self.rated_scale: tuple | None = None  # a --rated file's own scale, its values left as given (Told.scale)
 
     def __repr__(self) -> str:  # a notebook review: '<embedrec.answers.Answer object at 0x...>'
         try:
@@ -260,6 +261,7 @@ def answer(model: Model, request: Request) -> Answer:
         out = Answer(model, request, stream=triples)
         out._notes = lambda: _stream_notes(out)
         return out
+    told = None  # a new user's history (liked/rated), as told_history read it
     if mode == "user":  # an unknown user: the library's error, or its warning with the most popular movies
         res = model.recommend([request.user], k, missing="popular" if fallback == "popular" else "error",
                               exclude_seen=not request.include_seen, prior=request.prior, **filters)
@@ -284,6 +286,8 @@ def answer(model: Model, request: Request) -> Answer:
         request = _replace(request, liked=told.liked if request.liked is not None else None,
                            rated=None if request.rated is None else told.rated)
     out = Answer(model, request, result=res)
+    if told is not None:  # a new user's: a --rated file's values on their own scale, for rated_note
+        out.rated_scale = told.scale
     if request.explain is not None:  # before any row is written: a model without them is refused in one line
         out.explanations = res.explain(request.explain)
     out._notes = lambda: _list_notes(out)
@@ -331,7 +335,8 @@ def _list_notes(out: Answer) -> None:
     if r.movie is None and not (r.user is not None and res.unknown):  # not for --fallback popular's list
         explicit_note(model)
     if r.rated is not None:
-        rated_note(model, r.liked or [], r.rated, res.left_out, r.ordered, r.user_features is not None)
+        rated_note(model, r.liked or [], r.rated, res.left_out, r.ordered, r.user_features is not None,
+                   out.rated_scale)
     if r.ordered and not model.uses_order:
         unordered_note(model)
     if out.explanations is not None and any(x is None for x in out.explanations):
@@ -516,12 +521,14 @@ def unordered_note(model: Model) -> None:
 
 
 def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: bool = False,
-               features: bool = False) -> None:
+               features: bool = False, file_scale: tuple | None = None) -> None:
     """After a new user's list from an implicit run, where the rated values changed nothing: training took each
     rating the dataset kept as a positive interaction, weighted by its value only with train.als_rating_weight >
     0, and fold-in takes them the same way. What the fold-in left out (below data.min_rating) the library said
     (``left_out``): the note then speaks of the other values, in the singular for one, and is not made where
-    none is left. ``features``: the user was told by its demographics too, which the same list keeps."""
+    none is left. ``features``: the user was told by its demographics too, which the same list keeps.
+    ``file_scale``: the scale of a --rated file's values where it is not the model's (IMDb's 1-10 on a 1-5 model:
+    models_lookup.Told.scale): its low ratings are those below that scale's middle."""
     e = model.engine
     if e.explicit or e.training_ratings["rating_weight"] > 0 or e.training_ratings.get("count_weight", 0) > 0:
         return  # the values weigh the movies (a review: a count-weighted model was said to ignore them)
@@ -548,11 +555,13 @@ def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: 
     lows = ""
     scale = e.scale
     if low is None and not counts and scale and scale[1] > scale[0]:
-        mid = (scale[0] + scale[1]) / 2
+        on = file_scale or scale  # (a file's own: a review found IMDb's 2 and 4 of 10 counted by 1-5's middle, 3)
+        mid = (on[0] + on[1]) / 2
         n = sum(1 for v in rated.values() if float(v) < mid)
         if n:
-            floor = math.ceil((mid + scale[1]) / 2)
-            lows = (f"; {n} of them rated below {mid:g} (the middle of its {scale[0]:g}-{scale[1]:g} scale) count"
+            floor = math.ceil((sum(scale) / 2 + scale[1]) / 2)  # (data.min_rating: on the model's scale)
+            whose = "its" if file_scale is None else "the file's"
+            lows = (f"; {n} of them rated below {mid:g} (the middle of {whose} {on[0]:g}-{on[1]:g} scale) count"
                     f"{'s' if n == 1 else ''} as a like too: leave {'it' if n == 1 else 'them'} out, or ingest with "
                     f"«--set data.min_rating={floor}|data.min_rating={floor}» and train again to learn from the "
                     "higher ratings alone")

@@ -118,7 +118,8 @@ class Told:
     ({id: the words given} of the rated movies found by title, which a warning names), ``mapped`` (a file's
     ratings mapped onto the model's scale: not warned of as off its step), ``how`` ({token: how it was found}
     where that is worth saying: a year one off, one of a title's several ids), ``skipped`` (the tokens left out:
-    no movie matched them)."""
+    no movie matched them), ``scale`` (the file's own scale where its ratings are on another than the model's and
+    were left as given, their values changing nothing: what a note on low ratings reads them on)."""
 
     liked: list
     rated: dict
@@ -126,6 +127,7 @@ class Told:
     mapped: bool = False
     how: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
+    scale: tuple | None = None
 
 
 def told_history(model, liked, rated, missing: str | None = None, strict: bool = False,
@@ -145,12 +147,15 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
     files = {}
     if userfile.is_file(liked):
         files["liked"], liked = str(liked), userfile.read_liked(liked)
-    mapped = False
+    mapped, scale = False, None
     if userfile.is_file(rated) or type(rated).__name__ == "DataFrame":
         table = userfile.read_rated(rated) if userfile.is_file(rated) else \
             userfile.rated_table(*userfile.frame_table(rated), "the DataFrame")
         files["rated"] = table.name
-        rated = table.ratings if e.values_ignored() or e._counts() else userfile.rescaled(table, e.scale)
+        if e.values_ignored() or e._counts():  # as given; a note on low ratings reads them on their own scale
+            rated, scale = table.ratings, None if e._counts() else userfile.file_scale(table, e.scale)
+        else:
+            rated = userfile.rescaled(table, e.scale)
         mapped = rated != table.ratings
     if missing is not None:
         choice_arg(missing, MISSING, "missing")
@@ -159,7 +164,7 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
                          "one of them")
     rated = rated_map(rated)
     e.check_ratings(rated)
-    out = Told([], {}, mapped=mapped)
+    out = Told([], {}, mapped=mapped, scale=scale)
     for name, tokens in (("liked", id_list(liked) if liked is not None else []), ("rated", list(rated))):
         if not tokens:
             continue

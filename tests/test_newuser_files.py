@@ -278,3 +278,18 @@ def test_python_takes_files_and_missing_skip(titled_runs, tmp_path, caplog):
             m.recommend_new(["star wars"], missing="skip", strict=True)
         with pytest.raises(UsageError, match="missing"):
             m.recommend_new(["star wars"], missing="popular")
+
+
+def test_the_low_ratings_note_reads_a_files_values_on_its_own_scale(titled_runs, tmp_path):
+    """A review: on the default model an IMDb file's values are taken as given (they change nothing), and the note
+    that counts low ratings as likes compared them with the model's 1-5 middle: IMDb's 4 of 10 was no low rating,
+    its 2 was. They are counted below the file's own middle (5.5), the advice still on the model's scale."""
+    f = tmp_path / "imdb.csv"
+    f.write_text("Const,Your Rating,Title,Title Type,Year\ntt1,10,The Godfather,Movie,1972\n"
+                 "tt2,4,Schindler's List,Movie,1993\ntt3,2,Fargo,Movie,1996\n")
+    code, _, err = _recommend(titled_runs["implicit"], "--rated", f"@{f}")
+    assert code == 0, err
+    assert "; 2 of them rated below 5.5 (the middle of the file's 1-10 scale) count as a like too: leave them out, " \
+        "or ingest with --set data.min_rating=4" in err, err
+    code, _, err = _recommend(titled_runs["implicit"], "--rated", "1=5,2=4,11=2")  # typed: the model's scale
+    assert code == 0 and "; 1 of them rated below 3 (the middle of its 1-5 scale) counts as a like too" in err, err

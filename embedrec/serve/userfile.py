@@ -257,25 +257,33 @@ def frame_table(df) -> tuple[list, list]:
 COMMON = ((0.5, 5.0, 0.5), (1.0, 10.0, 1.0))  # (low, high, step): Letterboxd's half stars, IMDb's 1-10
 
 
+def file_scale(rated: RatedFile, scale: tuple | None) -> tuple | None:
+    """The scale ``rated``'s values are on where it is not the model's ``scale`` (:func:`rescaled`'s rule: its
+    source's, or the first of :data:`COMMON` holding all its values where the model's does not), else None."""
+    values = list(rated.ratings.values())
+    if scale is None or not values:
+        return None
+    lo, hi = scale
+    src = rated.scale
+    if src is None:
+        if all(lo <= v <= hi for v in values):
+            return None
+        return next(((a, b) for a, b, step in COMMON if (a, b) != (lo, hi) and all(
+            a <= v <= b and abs((v - a) / step - round((v - a) / step)) < 1e-9 for v in values)), None)
+    if tuple(src) == (lo, hi) or not all(src[0] <= v <= src[1] for v in values):
+        return None
+    return tuple(src)
+
+
 def rescaled(rated: RatedFile, scale: tuple | None) -> dict:
     """``rated``'s ratings on a model's ``scale``: as given where that scale holds them all and the file's own is
     not known to differ; else mapped linearly from the file's scale (its source's, or the first common scale,
     :data:`COMMON`, holding all its values) onto it, said in a note. Values no such scale holds are returned as
     given (refused as today by the model's check)."""
-    values = list(rated.ratings.values())
-    if scale is None or not values:
+    src = file_scale(rated, scale)
+    if src is None:
         return dict(rated.ratings)
     lo, hi = scale
-    src = rated.scale
-    if src is None:
-        if all(lo <= v <= hi for v in values):
-            return dict(rated.ratings)
-        src = next(((a, b) for a, b, step in COMMON if (a, b) != (lo, hi) and all(
-            a <= v <= b and abs((v - a) / step - round((v - a) / step)) < 1e-9 for v in values)), None)
-        if src is None:
-            return dict(rated.ratings)
-    elif tuple(src) == (lo, hi) or not all(src[0] <= v <= src[1] for v in values):
-        return dict(rated.ratings)
     a, b = src
     out = {m: lo + (v - a) * (hi - lo) / (b - a) for m, v in rated.ratings.items()}
     mid = (a + b) / 2
