@@ -1706,9 +1706,13 @@ def test_a_rating_off_the_scales_step_is_used_with_a_warning(str_run, tmp_path):
     for rated in ("tt3=4.7,tt4=2", "tt3=6,tt4=0.5"):
         r = invoke("recommend", "--run", run, "--rated", rated, "-k", "2")
         assert r.exit_code == 0 and r.stdout, r.stderr
+        # (the low one counted as a like too: session 58's note, tests/test_recommend.py)
         assert r.stderr.splitlines() == ["note: this model (model.objective: implicit) was trained on every rating as "
                                          "a positive interaction, so the --rated values make no difference: --liked "
-                                         "tt3,tt4 gives the same list"], r.stderr
+                                         "tt3,tt4 gives the same list; 1 of them rated below 3 (the middle of its 1-5 "
+                                         "scale) counts as a like too: leave it out, or ingest with --set "
+                                         "data.min_rating=4 and train again to learn from the higher ratings alone"
+                                         ], r.stderr
     import embedrec as er
 
     records: list = []  # (the command line's logger does not propagate to caplog)
