@@ -144,14 +144,14 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
     from embedrec.serve import userfile
 
     e = model.engine
-    files = {}
+    files, lines = {}, {"liked": [], "rated": []}  # a file's: each movie's line, in order
     if userfile.is_file(liked):
-        files["liked"], liked = str(liked), userfile.read_liked(liked)
+        files["liked"], liked = str(liked), userfile.read_liked(liked, lines=lines["liked"])
     mapped, scale = False, None
     if userfile.is_file(rated) or type(rated).__name__ == "DataFrame":
         table = userfile.read_rated(rated) if userfile.is_file(rated) else \
             userfile.rated_table(*userfile.frame_table(rated), "the DataFrame")
-        files["rated"] = table.name
+        files["rated"], lines["rated"] = table.name, [table.lines.get(m) for m in table.ratings]
         if e.values_ignored() or e._counts():  # as given; a note on low ratings reads them on their own scale
             rated, scale = table.ratings, None if e._counts() else userfile.file_scale(table, e.scale)
         else:
@@ -173,6 +173,8 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
             f" {files[name]}" if name in files else ""))
         out.how.update(found_how)
         out.skipped += skipped
+        if name in files:  # two lines of a file naming one movie: both named (a review: 'movie 50 is rated twice')
+            _one_line_a_movie(model, name, files[name], tokens, ids, lines[name])
         if said is not None:  # a file's titles said only where a guess was made (a line each: hundreds)
             for token, movie in zip(tokens, ids):
                 if movie is _MISSED:
@@ -203,6 +205,26 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
 
 
 _MISSED = object()  # resolve_detail's id of a token left out
+
+
+def _one_line_a_movie(model, name: str, file: str, tokens: list, ids: list, lines: list) -> None:
+    """A file's two lines that name one movie (as typed otherwise: 'Star Wars' and 'Star Wars (1977)', a title and
+    its id, or a line repeated) refused in one line naming the file's two lines (``lines``: each token's), the words
+    of each and the movie."""
+    first: dict = {}
+    for i, (token, movie) in enumerate(zip(tokens, ids)):
+        if movie is _MISSED:
+            continue
+        j = first.setdefault(py_id(movie), i)
+        if j == i:
+            continue
+        m = model.engine.movie_rows([movie])[0][0]
+        title = model.engine.catalogue._shown(int(m)) if m >= 0 and any(model.engine.catalogue.titles) else ""
+        at, was = (lines[k] if k < len(lines) else None for k in (i, j))
+        raise UsageError(f"«--{name}|{name}» {file}" + (f":{at}" if at is not None else "") + f": '{shorten(token, 50)}'"
+                         f" is movie {movie}{f' ({title})' if title else ''}, as '{shorten(tokens[j], 50)}'"
+                         + (f" at line {was}" if was is not None else "") + " is; give each movie once (remove one "
+                         "of the two lines)")
 
 
 def resolve_detail(model, tokens: list, missing: str = "error", what: str = "movies") -> tuple[list, dict, dict, list]:

@@ -293,3 +293,24 @@ def test_the_low_ratings_note_reads_a_files_values_on_its_own_scale(titled_runs,
         "or ingest with --set data.min_rating=4" in err, err
     code, _, err = _recommend(titled_runs["implicit"], "--rated", "1=5,2=4,11=2")  # typed: the model's scale
     assert code == 0 and "; 1 of them rated below 3 (the middle of its 1-5 scale) counts as a like too" in err, err
+
+
+def test_a_files_two_lines_of_one_movie_are_named(titled_runs, tmp_path):
+    """A review: two lines of a file naming one movie otherwise ('Star Wars' and 'Star Wars (1977)', a title and its
+    id) were refused as 'movie 10 is rated twice' or 'liked twice', with neither the file, its lines nor the words."""
+    f = tmp_path / "r.csv"
+    f.write_text("title,rating\nStar Wars,5\nHeat,4\nFargo,3\nStar Wars (1977),4\nHeat,5\n")
+    code, out, err = _recommend(titled_runs["implicit"], "--rated", f"@{f}")
+    assert (code, out) == (2, "") and err.splitlines()[-1] == (
+        f"error: --rated {f}:5: 'Star Wars (1977)' is movie 10 (Star Wars (1977)), as 'Star Wars' at line 2 is; give "
+        "each movie once (remove one of the two lines)"), err
+    f = tmp_path / "liked.txt"
+    f.write_text("Star Wars\n# a comment\nFargo\n\n10\n")
+    code, out, err = _recommend(titled_runs["implicit"], "--liked", f"@{f}")
+    assert (code, out) == (2, "") and err.splitlines()[-1] == (
+        f"error: --liked {f}:5: '10' is movie 10 (Star Wars (1977)), as 'Star Wars' at line 1 is; give each movie "
+        "once (remove one of the two lines)"), err
+    f.write_text("title\nFargo\nStar Wars\nStar Wars\n")
+    code, out, err = _recommend(titled_runs["implicit"], "--liked", f"@{f}")
+    assert code == 2 and err.splitlines()[-1].startswith(f"error: --liked {f}:4: 'Star Wars' is movie 10 (Star Wars "
+                                                         "(1977)), as 'Star Wars' at line 3 is"), err

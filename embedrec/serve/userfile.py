@@ -62,11 +62,12 @@ def _text(path, option: str) -> str:
                          f"({e.strerror or e}); give a file of the new user's movies") from None
 
 
-def read_liked(path, option: str = "--liked") -> list[str]:
+def read_liked(path, option: str = "--liked", lines: list | None = None) -> list[str]:
     """The movies of a liked file, one id or title per line (blank and '#' lines skipped, a line in double quotes
     one CSV field, a first line 'movie_id'/'title' a header), or of a table with a header naming its title (and
     year) column or its id column (Letterboxd's likes/films.csv, watched.csv): 'Title (year)' each. Said in one
-    line."""
+    line. ``lines`` (a list): receives each movie's line, in order, for a message naming it."""
+    where = [] if lines is None else lines
     text = _text(path, option)
     lines = text.splitlines()
     first = next((n for n, t in enumerate(lines) if t.strip() and not t.lstrip().startswith("#")), None)
@@ -75,14 +76,15 @@ def read_liked(path, option: str = "--liked") -> list[str]:
     if table is not None:
         header, rows, sep = table
         movie, year = _columns(header, path, option, rating=False)
-        for _, row in rows:
+        for n, row in rows:
             item = _movie_of(row, movie, year)
             if item:
                 out.append(item)
+                where.append(n)
         how = f"{'movie' if _key(header[movie]) in ID_NAMES else 'title'} '{header[movie]}'" + (
             f", year '{header[year]}'" if year is not None else "")
     else:
-        for t in lines:
+        for n, t in enumerate(lines, 1):
             t = t.strip()
             if not t or t.startswith("#"):
                 continue
@@ -91,6 +93,7 @@ def read_liked(path, option: str = "--liked") -> list[str]:
             if not out and _key(t) in (*ID_NAMES, "movie", "title", "name"):
                 continue  # a one-column header
             out.append(t)
+            where.append(n)
         how = "a movie a line"
     if not out:
         raise UsageError(f"«{option}|liked» '{shorten(str(path), 80)}': the file holds no movies; give one id or "
