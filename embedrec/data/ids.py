@@ -19,8 +19,8 @@ import numpy as np
 
 from embedrec.errors import ArtifactError, NotFoundError, UsageError, shorten
 
-MISSING = ("error", "skip", "popular")
-ID_SHOWN = 64  # the characters of an id a message shows whole (a UUID's 36, a SHA-256's 64): past it, cut  # what an unknown id gets (models.Model.recommend's ``missing=``)
+MISSING = ("error", "skip", "popular")  # what an unknown id gets (models.Model.recommend's ``missing=``)
+ID_SHOWN = 64  # the characters of an id a message shows whole (a UUID's 36, a SHA-256's 64): past it, cut
 
 
 def is_integer_text(text) -> bool:
