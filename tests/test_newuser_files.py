@@ -314,3 +314,17 @@ def test_a_files_two_lines_of_one_movie_are_named(titled_runs, tmp_path):
     code, out, err = _recommend(titled_runs["implicit"], "--liked", f"@{f}")
     assert code == 2 and err.splitlines()[-1].startswith(f"error: --liked {f}:4: 'Star Wars' is movie 10 (Star Wars "
                                                          "(1977)), as 'Star Wars' at line 3 is"), err
+
+
+def test_a_your_rating_column_alone_is_no_imdb_export(tmp_path):
+    """A review: a file of one's own headed Title,Year,Your Rating on 1-5 was taken for IMDb's 1-10 export and its 5
+    mapped to 2.78 on a 1-5 model. IMDb's export is known by its Const column with Your Rating."""
+    from embedrec.serve.userfile import read_rated, rescaled
+
+    f = tmp_path / "mine.csv"
+    f.write_text("Title,Year,Your Rating\nStar Wars,1977,5\nFargo,1996,1\n")
+    mine = read_rated(f)
+    assert (mine.source, mine.scale) == ("", None)
+    assert rescaled(mine, (1.0, 5.0)) == {"Star Wars (1977)": 5.0, "Fargo (1996)": 1.0}
+    f.write_text("Const,Your Rating,Title\ntt1,10,Star Wars\ntt2,1,Fargo\n")
+    assert read_rated(f).source == "IMDb"

@@ -130,7 +130,7 @@ def rated_table(header: list, rows: list, name: str, option: str = "--rated") ->
     rating = next((keys.index(k) for k in RATING_NAMES if k in keys), None)
     if "letterboxduri" in keys:
         out.scale, out.source = LETTERBOXD, "Letterboxd"
-    elif "yourrating" in keys or "const" in keys:
+    elif "const" in keys and "yourrating" in keys:  # (IMDb's export: both; a "Your Rating" of one's own may be 1-5)
         out.scale, out.source = IMDB, "IMDb"
     kind = keys.index("titletype") if "titletype" in keys else None
     blank = films_not = twice = 0
