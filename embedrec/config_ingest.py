@@ -199,7 +199,7 @@ def data_as_read(manifest: dict):
     read = manifest.get("columns_read")
     if not isinstance(recorded, dict) or not isinstance(read, dict):
         return recorded
-    from embedrec.data.parsing import plain_name
+    from embedrec.config_values import plain_name
 
     columns = recorded.get("columns") if isinstance(recorded.get("columns"), dict) else {}
     names = {k: v for k, v in read.items() if k in ("user", "movie", "rating", "timestamp") and isinstance(v, str)

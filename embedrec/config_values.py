@@ -15,6 +15,16 @@ from typing import Any, Literal, Union
 from embedrec.errors import ConfigError
 
 
+def plain_name(name) -> str:
+    """A column name as people vary it: 'UserID', 'userId', ' user_id' and 'User ID' are all 'userid' (its
+    characters that are not str.isalnum left out, which [\\W_] matches, every code point alike). Here, below the
+    data readers (data.parsing gives it them), as config_ingest compares a dataset's recorded column names by it."""
+    return _NOT_ALNUM.sub("", str(name).lower())
+
+
+_NOT_ALNUM = re.compile(r"[\W_]+")
+
+
 def type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is Literal:

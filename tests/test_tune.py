@@ -168,7 +168,6 @@ def test_a_dataset_without_validation_rows_or_an_unwritable_write_folder_is_refu
     """A first-hour pass: a dataset ingested with split.valid=0 ran every trial ('valid ndcg@10 nan') before 'is
     the valid split empty?'; a --write folder this user cannot write in was found only after the sweep."""
     import errno
-    import tempfile
 
     from embedrec.errors import OutputRefused
 
@@ -196,7 +195,10 @@ def test_a_dataset_without_validation_rows_or_an_unwritable_write_folder_is_refu
 
     def denied(*a, **k):
         raise PermissionError(errno.EACCES, "Permission denied", str(tmp_path / "x"))
-    monkeypatch.setattr(tempfile, "NamedTemporaryFile", denied)  # root here: a mode bit does not bind it
+    import embedrec.fsutil.outputs as outputs
+
+    # root here: a mode bit does not bind it; the folder's probe (an unnamed file, O_TMPFILE, else a named one) denied
+    monkeypatch.setattr(outputs, "_probe", denied)
     with pytest.raises(OutputRefused, match=rf"write {tmp_path / 't.yaml'}: permission denied on '{tmp_path}'; "
                                             "choose another folder"):
         write_choice(tune_cfg, {"dim": 4, "weight_decay": None}, tmp_path / "t.yaml", None)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from embedrec.argcheck import genre_key
 from embedrec.bars import counting_reader
+from embedrec.config_values import plain_name
 from embedrec.data.ids import is_finite_number_text
 from embedrec.data.textfiles import (
     HEAD,
@@ -686,13 +687,6 @@ def refuse_wide_text(path, head: bytes) -> None:
                         f"{path.name}.new, then put that in its place)")
 
 
-def plain_name(name) -> str:
-    """A column name as people vary it: 'UserID', 'userId', ' user_id' and 'User ID' are all 'userid' (its
-    characters that are not str.isalnum left out, which [\\W_] matches, every code point alike)."""
-    return _NOT_ALNUM.sub("", str(name).lower())
-
-
-_NOT_ALNUM = re.compile(r"[\W_]+")
 
 
 # A movies file's id column under the field's other names, whatever data.columns.movie says; then the ratings
