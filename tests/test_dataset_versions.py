@@ -89,8 +89,8 @@ import sys, time
 from pathlib import Path
 import embedrec.ingestion as ing
 real = ing.write_dataset
-def stuck(tmp, *a):
-    real(tmp, *a)
+def stuck(tmp, *a, **k):
+    real(tmp, *a, **k)
     Path(sys.argv[3]).write_text(str(tmp))
     time.sleep(600)
 ing.write_dataset = stuck

@@ -386,7 +386,7 @@ class Parked:
                     raise OSError("cut short")
         except OSError as e:
             raise ArtifactError(f"train.als_dims' copy of a dimension's tables '{path}' could not be read back ("
-                                f"{getattr(e, 'strerror', None) or e}); train again (--resume takes up the "
+                                f"{getattr(e, 'strerror', None) or e}); train again (with «--resume|resume=True» it takes up the "
                                 "checkpoints)") from None
         return out if device is None or str(device) == "cpu" else out.to(device)
 
