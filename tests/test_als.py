@@ -2091,3 +2091,29 @@ def test_the_c_kernels_fit_asks_for_the_als_thread_rule(monkeypatch):
     bpr = load_config(None, ["model.dim=8", "train.epochs=2", "model.loss=bpr", "train.optimizer=hogwild"])
     fit(ds, bpr.model, bpr.train)
     assert asked == [False]
+
+
+def test_parked_tables_of_two_results_never_share_a_file_by_address(tmp_path, monkeypatch):
+    """A review: Parked keyed a table by its address, shape and dtype across results, so a table of a later result
+    that took the address a parked (and let go) one had held would be read back as the earlier one's file. Here
+    every table reads as the same address; each result gets its own values back, and a result read back keeps no
+    file parked."""
+    from embedrec.training import dims
+    from embedrec.training.fit import FitResult
+
+    monkeypatch.setattr(dims, "_key", lambda v: ("numpy", 1, v.shape, v.dtype.str)
+                        if isinstance(v, np.ndarray) else None)
+    one = FitResult(None, "als", "ndcg@10", 1, 0.1, path_start={"user": np.full((3, 2), 1.0, np.float32)})
+    two = FitResult(None, "als", "ndcg@10", 1, 0.2, path_start={"user": np.full((3, 2), 2.0, np.float32)})
+    parked = dims.Parked(tmp_path)
+    try:
+        parked.park(one)
+        parked.park(two)
+        assert one.path_start["user"] is None and two.path_start["user"] is None  # let go, on disk
+        parked.back(two)
+        assert (two.path_start["user"] == 2.0).all()
+        assert len(list(parked.folder.iterdir())) == 1  # two's file gone with its read; one's still parked
+        parked.back(one)
+        assert (one.path_start["user"] == 1.0).all()
+    finally:
+        parked.close()

@@ -298,6 +298,9 @@ class Parked:
                 key = _key(v)
                 if key is None:
                     continue
+                # a table is one file however many of this result's slots share it; the address read in the key is
+                # never matched across results, where a table let go may leave its address to another (a review)
+                key = (id(result), *key)
                 if key not in self.files:
                     path = self._folder() / f"{len(self.files) + len(made)}.npy"
                     a = v if isinstance(v, np.ndarray) else v.detach().cpu().numpy()
@@ -328,6 +331,9 @@ class Parked:
             if key not in loaded:
                 loaded[key] = self._read(*self.files[key])
             put(loaded[key])
+        for key in loaded:  # held again: its files go (its id may be another result's once it is let go)
+            with contextlib.suppress(OSError):
+                self.files.pop(key)[0].unlink()
 
     def drop(self, result: FitResult) -> None:
         """``result``'s tables let go, held or parked (its files removed where no other parked result shares them)."""
