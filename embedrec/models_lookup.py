@@ -10,7 +10,6 @@ this.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -257,11 +256,11 @@ def resolve_detail(model, tokens: list, missing: str = "error", what: str = "mov
             ids.append(_MISSED)
             continue
         except UsageError as err:  # several movies match (Catalogue.match_movie's refusal)
-            several = re.match(r"'.*' matches (\d+) movies: ", err.raw, re.S)
+            several = getattr(err, "matches", None)
             if missing != "skip" or not several:
                 raise
             first = first or err
-            missed.append((t, f"{several[1]} movies match it"))
+            missed.append((t, f"{several} movies match it"))
             ids.append(_MISSED)
             continue
         found = py_id(e.movie_ids[row])

@@ -212,7 +212,10 @@ class Catalogue:
         shown = "; ".join(f"{self.movie_ids[i]}: {self._shown(i)}" for i in cands[:10])  # no '(None)' for a movie
         # without a year (a notebook review)
         more = f" and {len(cands) - 10} more" if len(cands) > 10 else ""
-        raise UsageError(f"'{shorten(query)}' matches {len(cands)} movies: {shown}{more}; pass the movie id or more words")
+        several = UsageError(f"'{shorten(query)}' matches {len(cands)} movies: {shown}{more}; pass the movie id or more "
+                             "words")
+        several.matches = len(cands)  # what a caller tells this refusal by (models_lookup.resolve_detail), not its text
+        raise several
 
     def _shown(self, row: int) -> str:
         """A movie as its title and year read: 'Heat (1995)', a title alone where it has no year."""
