@@ -210,11 +210,13 @@ def test_rated_at_file_skips_what_no_movie_matches_and_says_it(titled_runs, tmp_
 
 def test_liked_at_file(titled_runs, tmp_path):
     f = tmp_path / "liked.txt"
-    f.write_text("Star Wars\n12\nFargo (1996)\nNo Such Film\nChasing Amy\n")
+    f.write_text("Star Wars\n12\nFargo (1996)\nNo Such Film\nChasing Amy\nHamlet\n")
     code, out, err = _recommend(titled_runs["implicit"], "--liked", f"@{f}")
     assert code == 0, err
-    assert err.splitlines()[:2] == [f"read 5 liked movies from {f} (a movie a line)",
-                                    f"--liked {f}: matched 4 of 5 movies; not found: 'No Such Film'"]
+    # two films titled 'Hamlet' (1990, 1996): skipped as ambiguous, told by the refusal's count (UsageError.matches)
+    assert err.splitlines()[:2] == [f"read 6 liked movies from {f} (a movie a line)",
+                                    f"--liked {f}: matched 4 of 6 movies; not found: 'No Such Film', 'Hamlet' (2 "
+                                    "movies match it)"]
     assert "'Chasing Amy': movie " in err and "one of 2 movies titled 'Chasing Amy (1997)', the " in err
     ids = "10,12,11," + err.split("'Chasing Amy': movie ")[1].split(",")[0]
     assert _recommend(titled_runs["implicit"], "--liked", ids, "-q")[1] == out
