@@ -24,6 +24,12 @@ def _stored(tmp_path, out) -> pd.DataFrame:
     return pd.concat([ds.split_frame(s) for s in ds.splits])
 
 
+def _written(frame: pd.DataFrame, path):
+    """``frame`` written as ``path``'s suffix says (CSV or Parquet)."""
+    frame.to_csv(path, index=False) if path.suffix == ".csv" else frame.to_parquet(path)
+    return path
+
+
 def _emails(tmp_path, fmt: str):
     """6 users written as emails, 'User1@Example.com' beside 'user1@example.com' for three, one with a leading
     space; each rates every movie once, at its own time."""
@@ -37,9 +43,7 @@ def _emails(tmp_path, fmt: str):
                 uid = " " + uid
             rows.append((uid, f"m{m}", 1_600_000_000 + 100 * u + m))
     frame = pd.DataFrame(rows, columns=["user_id", "movie_id", "timestamp"])
-    path = tmp_path / f"emails.{fmt}"
-    frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path)
-    return path
+    return _written(frame, tmp_path / f"emails.{fmt}")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -93,9 +97,7 @@ def _log(tmp_path, fmt: str, times: bool = True):
     frame = pd.DataFrame(rows, columns=["user_id", "movie_id", "timestamp"])
     if not times:
         frame = frame.drop(columns="timestamp")
-    path = tmp_path / f"log.{fmt}"
-    frame.to_csv(path, index=False) if fmt == "csv" else frame.to_parquet(path)
-    return path
+    return _written(frame, tmp_path / f"log.{fmt}")
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])

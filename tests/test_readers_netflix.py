@@ -16,6 +16,7 @@ from embedrec.config import load_config
 from embedrec.data.dataset import load_dataset
 from embedrec.data.readers import detect_layout, read_source, source_files
 from embedrec.errors import DataError
+from tests.test_own_files import invoke, refused  # (one CLI call; its one-line refusal)
 
 # movie 1: two ratings, movie 2: two, movie 3: one (as Kaggle's combined_data files lay them out)
 ONE = "1:\n9007,4,2005-09-06\n29007,5,2005-06-08\n2:\n9007,3,2004-01-02\n41,2,2005-03-01\n3:\n41,5,2005-03-02\n"
@@ -41,18 +42,6 @@ def _expected(rows) -> list:
 
 def _data(source, **settings):
     return load_config(None, []).updated({"data.source": str(source), **settings}).data
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
-
-
-def refused(r, phrase: str) -> str:
-    lines = r.stderr.splitlines()
-    assert r.exit_code == 1 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
-    assert lines[0].startswith("error: ") and phrase in lines[0], lines[0]
-    assert r.stdout == ""
-    return lines[0]
 
 
 def _kaggle(d: Path, files=(ONE,), titles: str | None = TITLES) -> Path:
