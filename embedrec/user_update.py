@@ -216,7 +216,7 @@ def _read_by_default(raw: RawData, key: str) -> bool:
     """Whether the column of data.columns ``key`` was read under its default name, not the recorded one
     (tables.read_generic's ``or_default``; RawData.columns_read records the name read)."""
     from embedrec.config import ColumnsConfig
-    from embedrec.data.parsing import plain_name
+    from embedrec.config_values import plain_name
 
     if not key.startswith("data.columns."):
         return False

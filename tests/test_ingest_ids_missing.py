@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from embedrec.cli import main
 from embedrec.data.dataset import load_dataset
-from embedrec.data.parsing import ids_may_change
+from embedrec.data.idtext import ids_may_change
 
 AUTO = ("--set", "data.id_type=auto")
 
@@ -131,14 +131,14 @@ def test_the_byte_scan_finds_every_field_a_number_would_change(text, sep, want):
 
 
 def test_the_byte_scan_finds_a_field_cut_by_its_chunk(tmp_path, monkeypatch):
-    import embedrec.data.parsing as parsing
+    import embedrec.data.idtext as idtext
 
-    monkeypatch.setattr(parsing, "_SCAN_CHUNK", 16)
+    monkeypatch.setattr(idtext, "_SCAN_CHUNK", 16)
     p = tmp_path / "r.csv"
     p.write_bytes(b"1,2,3\n" * 10 + b"1,2,30\n1,0196,3\n" + b"1,2,3\n" * 10)
-    assert parsing.ids_may_change(str(p), ",", "utf-8")
+    assert idtext.ids_may_change(str(p), ",", "utf-8")
     p.write_bytes(b"1,2,3\n" * 30)
-    assert not parsing.ids_may_change(str(p), ",", "utf-8")
+    assert not idtext.ids_may_change(str(p), ",", "utf-8")
 
 
 def test_data_missing_drop_names_the_right_row_and_value_after_a_dropped_one(tmp_path):

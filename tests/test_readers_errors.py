@@ -183,7 +183,7 @@ def test_the_id_patterns_carry_no_flags_of_their_own():
 
     import pandas as pd
 
-    from embedrec.data.parsing import OTHER_ID, PADDED_ID, PLAIN_ID, plain_integer_id
+    from embedrec.data.idtext import OTHER_ID, PADDED_ID, PLAIN_ID, plain_integer_id
 
     for pattern in (PADDED_ID, OTHER_ID, PLAIN_ID):
         assert pattern.flags == re.compile("").flags

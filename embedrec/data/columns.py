@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from embedrec.config_values import plain_name
 from embedrec.data.ids import is_number_text
-from embedrec.data.parsing import WarnedNote, plain_name
+from embedrec.data.parsing import WarnedNote
 from embedrec.errors import UNSAFE_CHARS, DataError, marked, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time

@@ -249,14 +249,14 @@ def _null(v) -> bool:
 def as_movies_file(df, sep: str):
     """A movies DataFrame's cells as a movies file holds them: a genres list (as a dataset's ``movies`` holds
     them) as text, its items joined by ``sep`` (data.genre_separator, where ingest splits them again: a frame's
-    cache name hashes its values, which lists are not), and a year column (parsing.YEAR_COLUMNS) whose cells mix
+    cache name hashes its values, which lists are not), and a year column (movietable.YEAR_COLUMNS) whose cells mix
     types that Parquet cannot hold in one column (1995 and 'nineteen') as text, each cell not null written as
     itself, so that the movies file's reader checks each year and names a bad one's row (a review: 'Could not
     convert 'nineteen'', without a row)."""
     import numpy as np
     import pyarrow as pa
 
-    from embedrec.data.parsing import YEAR_COLUMNS
+    from embedrec.data.movietable import YEAR_COLUMNS
 
     def listed(v) -> bool:
         return isinstance(v, (list, tuple, np.ndarray))

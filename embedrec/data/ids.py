@@ -78,7 +78,7 @@ def not_an_id(x) -> str | None:
 ID_HINT = "ids are integers or texts, e.g. 196 or 'u196'"  # one_id's, for a value that is neither
 
 
-_WRITTEN_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")  # an integer id as str(int) writes it (parsing._PLAIN_INT)
+_WRITTEN_INT = re.compile(r"-?(?:0|[1-9][0-9]*)")  # an integer id as str(int) writes it (idtext._PLAIN_INT)
 
 
 def parse_id(text, dtype: np.dtype):

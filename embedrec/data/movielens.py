@@ -11,15 +11,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from embedrec.data.idtext import _refuse_zero_padded
+from embedrec.data.movietable import RELEASE_MOVIES_FIX, read_movies_table
 from embedrec.data.parsing import (
     ML100K_GENRES,
-    RELEASE_MOVIES_FIX,
     RawData,
     _read_lines,
     _refuse_repeated_names,
-    _refuse_zero_padded,
     movies_frame,
-    read_movies_table,
     read_numeric_table,
     refuse_wide_text,
     split_title_year,

@@ -17,7 +17,8 @@ import pandas as pd
 
 from embedrec.data.columns import META, events_recipe
 from embedrec.data.ids import is_number_text
-from embedrec.data.parsing import DROP_MISSING, parquet_named_twice, parquet_twice_said, plain_integer_id
+from embedrec.data.idtext import plain_integer_id
+from embedrec.data.parsing import DROP_MISSING, parquet_named_twice, parquet_twice_said
 from embedrec.data.textfiles import LIKE_IT_SHOWN, lines_like_it
 from embedrec.data.times import (
     OUTSIDE_DATES,
@@ -226,7 +227,7 @@ def _number_text(s: pd.Series, refuse) -> pd.Series:
 
 def _integer_text(s: pd.Series, refuse) -> pd.Series:
     """A text column of integer ids ('25', as a CSV holds them) as int64, where every value is one written
-    plainly, as a CSV's must be (parsing.plain_integer_id: no leading zero or '+', so '025' and '25' are not
+    plainly, as a CSV's must be (idtext.plain_integer_id: no leading zero or '+', so '025' and '25' are not
     taken for one id); ``refuse(row, what)`` names the first that is not (a first-hour pass: Parquet's '25' was
     refused where a CSV's was read)."""
     text = s.astype(str).to_numpy()

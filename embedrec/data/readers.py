@@ -6,7 +6,8 @@ genres as a list of normalised names) and optional ``users`` (user_id plus demog
 :class:`DataError` naming the file and line.
 
 The parsers live in ``data/parsing.py`` (the shared core: RawData, numeric tables; the file layer under it,
-diagnostics included, in ``data/textfiles.py``),
+diagnostics included, in ``data/textfiles.py``; a table's ids in ``data/idtext.py``; a movies table in
+``data/movietable.py``),
 ``data/movielens.py``, ``data/recbole.py`` and ``data/tables.py`` (generic CSV/TSV/Parquet/stdin, over the modules
 of its concerns: ``data/sniff.py``, ``data/columns.py``, ``data/times.py``, ``data/parquet.py``); this module finds
 the layout of a folder, names the reader for it, and re-exports what ingest and the tests use.

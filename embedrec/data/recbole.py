@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from embedrec.data.parsing import RawData, _ids, auto_ids, movies_frame, read_numeric_table, same_id_type
+from embedrec.data.idtext import _ids, auto_ids, same_id_type
+from embedrec.data.parsing import RawData, movies_frame, read_numeric_table
 from embedrec.data.textfiles import RELEASE, _decode_error, _parser_error
 from embedrec.errors import DataError
 

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from embedrec.config_values import plain_name as _plain
 from embedrec.data.ids import is_number_text
 from embedrec.data.parsing import _refuse_repeated_names, header_names
-from embedrec.data.parsing import plain_name as _plain
 from embedrec.data.textfiles import (
     HEAD,
     _bom_encoding,

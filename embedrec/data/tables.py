@@ -46,6 +46,17 @@ from embedrec.data.columns import (
     weights_mapping,
 )
 from embedrec.data.ids import is_number_text, said_ids, spaced_ids
+from embedrec.data.idtext import (
+    _refuse_zero_padded,
+    auto_ids,
+    float_written_ids,
+    ids_like,
+    ids_may_change,
+    odd_float_ids,
+    refuse_odd_float_ids,
+    same_id_type,
+)
+from embedrec.data.movietable import _genre_list, read_movies_table
 from embedrec.data.parquet import (
     _check_parquet_types,
     _parquet_refusal,
@@ -57,19 +68,9 @@ from embedrec.data.parsing import (
     DROP_MISSING,
     LINE_SCAN_MAX,
     RawData,
-    _genre_list,
-    _refuse_zero_padded,
-    auto_ids,
-    float_written_ids,
-    ids_like,
-    ids_may_change,
     movies_frame,
-    odd_float_ids,
-    read_movies_table,
     read_numeric_table,
-    refuse_odd_float_ids,
     rows_lines,
-    same_id_type,
 )
 from embedrec.data.sniff import (
     _from_bom,
@@ -301,7 +302,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
         # text ids under data.id_type=int, and event words without data.event_weights, first from the first lines
         # (before the byte scan: 1.7 s of 6M rows)
         # an id column written '1.0' (pandas' float column) by its first rows: read as text, then integers where
-        # every id of it is written so (parsing.float_written_ids), else read as ever
+        # every id of it is written so (idtext.float_written_ids), else read as ever
         floated = _float_written(src, sep, cfg, ids, names)
         plain = [c for c in ids if c not in floated]
         _refuse_early(src, sep, cfg, label, wanted, plain, dated, names)
@@ -617,7 +618,7 @@ def _read_parquet_rows(pf, columns: list, progress: bool, label: str) -> pd.Data
 
 def _float_written(src, sep: str, cfg: DataConfig, ids: list[str], names: list[str] | None) -> list[str]:
     """Of the id columns ``ids``, those whose first SAMPLE_ROWS rows write every id given as pandas writes a whole
-    float ('1.0'), to read as text and then as the integers they write (parsing.float_written_ids); none under
+    float ('1.0'), to read as text and then as the integers they write (idtext.float_written_ids); none under
     data.id_type=str, which keeps every id as written. ``names``: a headerless table's columns."""
     if cfg.id_type == "str" or not ids:
         return []
@@ -715,7 +716,7 @@ def _refuse_early(src, sep: str, cfg: DataConfig, label: str, wanted: dict, ids:
     the rows read: a word past them is refused once weighed, _weigh_events naming the weights with it).
 
     An id integers would change is named first, as the whole read's caller names it (``names``: a headerless
-    table's columns): before a text id, a zero-padded one on an earlier line (parsing._refuse_zero_padded over the
+    table's columns): before a text id, a zero-padded one on an earlier line (idtext._refuse_zero_padded over the
     whole table names no later one); before event words, one where _refuse_changed_ids finds it. Any other
     problem, and none, is left to the whole read, which names and counts it as ever; a table no longer than that
     is read whole at once."""
@@ -756,8 +757,8 @@ def _refuse_early(src, sep: str, cfg: DataConfig, label: str, wanted: dict, ids:
 
 
 def _refuse_changed_ids(src, sep: str, cfg: DataConfig, label: str, ids: list[str], names: list[str] | None) -> None:
-    """data.id_type=int: an id integers would change ('0196', '+5') refused (parsing._refuse_zero_padded), over
-    every row where the byte scan (parsing.ids_may_change) finds such a field, else over the first 100,000."""
+    """data.id_type=int: an id integers would change ('0196', '+5') refused (idtext._refuse_zero_padded), over
+    every row where the byte scan (idtext.ids_may_change) finds such a field, else over the first 100,000."""
     _refuse_zero_padded(src, sep, cfg.encoding, ids, label, names=names,
                         rows=None if ids_may_change(src, sep, cfg.encoding) else 100_000,
                         gaps_fail=cfg.missing == "error", float_ids=True)
