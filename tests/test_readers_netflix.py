@@ -261,6 +261,22 @@ def _training_set(d: Path, texts: list[str]) -> Path:
     return d
 
 
+def test_ratings_off_the_scale_in_other_files_are_named_with_their_file(tmp_path):
+    """A review: a 7 in mv_0000002.txt and a 0 in mv_0000003.txt were said '(2 lines like it: 2, ...)', the second
+    file's line left out as if cut for length; the first file's lines like it are numbers, as the message's own
+    FILE:LINE names them, and another file's line is named with its file, refused and dropped alike."""
+    texts = ["1:\n9007,4,2005-09-06\n", "2:\n9007,7,2004-01-02\n41,3,2005-03-01\n77,9,2005-03-01\n",
+             "3:\n41,5,2005-03-02\n77,0,2005-03-02\n"]
+    d = _training_set(tmp_path / "nf", texts)
+    (d / "movie_titles.csv").write_text(TITLES)
+    two, three = d / "training_set" / "mv_0000002.txt", d / "training_set" / "mv_0000003.txt"
+    r = invoke("ingest", d, "-o", tmp_path / "out")
+    refused(r, f"{two}:2: rating 7 is outside the scale 1-5 (3 lines like it: 2, 4, {three}:3); fix those rows")
+    r = invoke("ingest", d, "-o", tmp_path / "out", "--set", "data.out_of_scale=drop")
+    assert r.exit_code == 0, r.stderr
+    assert f"{two}:2: rating 7 is outside the scale 1-5 (3 lines like it: 2, 4, {three}:3); dropped the 3" in r.stderr
+
+
 @pytest.mark.parametrize("blank", ["", "\n"])
 def test_training_set_files_read_together_are_each_named_by_their_own_lines(tmp_path, blank):
     """The small files parsed as one block: a rating off the scale is named by its own file and line (read together,

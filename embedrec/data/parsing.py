@@ -6,6 +6,7 @@ written (``idtext.py``) and a movies table (``movietable.py``).
 
 from __future__ import annotations
 
+import bisect
 import codecs
 import contextlib
 import io
@@ -150,11 +151,8 @@ class RawData:
         """'file:line' of ratings row ``row`` (0-based), for a message (``cheap``: see :meth:`line`); 'file: row N'
         of a Parquet file, which has rows, not lines (a red team: 'r.parquet:7'), as its own checks name them."""
         if self.parts:
-            at = max(i for i, (_, start) in enumerate(self.parts) if start <= row)
-            label, start = self.parts[at]
-            if self.part_line is not None:
-                return f"{label}:{self.part_line(at, row - start)}"
-            return f"{label}:{row - start + self.origin[1]}"
+            at, line = self._in_part(row)
+            return f"{self.parts[at][0]}:{line}"
         if self.layout == "parquet":
             return f"{self.origin[0]}: row {self.line(row, cheap)}"
         return f"{self.origin[0]}:{self.line(row, cheap)}"
@@ -174,17 +172,22 @@ class RawData:
             return row + self.origin[1]
         return self.line_of(row)
 
-    def where_lines(self, rows: list[int]) -> tuple[str, list[int]]:
+    def _in_part(self, row: int) -> tuple[int, int]:
+        """(the part holding ratings row ``row``, the row's 1-based line in that part's file), where several files
+        are read as one (parts)."""
+        at = bisect.bisect_right([start for _, start in self.parts], row) - 1
+        start = self.parts[at][1]
+        return at, self.part_line(at, row - start) if self.part_line is not None else row - start + self.origin[1]
+
+    def where_lines(self, rows: list[int]) -> tuple[str, list[int | str]]:
         """(the file, the 1-based lines) of ratings rows ``rows`` (0-based, ascending) as :meth:`where` names one,
         in one read of the file, for a message naming the first and the lines like it (textfiles.lines_like_it);
-        where several files are read as one (parts), the rows in the first one's file alone."""
+        where several files are read as one (parts), the file is the first row's, and a row in another file is
+        named 'file:line' (a review: '2 lines like it: 4, ...' said a second line of another file as none)."""
         if self.parts:
-            at = max(i for i, (_, start) in enumerate(self.parts) if start <= rows[0])
-            label, start = self.parts[at]
-            stop = self.parts[at + 1][1] if at + 1 < len(self.parts) else np.inf
-            if self.part_line is not None:
-                return label, [self.part_line(at, r - start) for r in rows if r < stop]
-            return label, [r - start + self.origin[1] for r in rows if r < stop]
+            found = [self._in_part(r) for r in rows]
+            first = found[0][0]
+            return self.parts[first][0], [line if at == first else f"{self.parts[at][0]}:{line}" for at, line in found]
         read = [int(self.kept[r]) for r in rows] if self.kept is not None else list(rows)
         if self.lines_of is not None:
             return self.origin[0], self.lines_of(read)
