@@ -52,7 +52,9 @@ class Request:
     rated movies to name behind each listed movie (the answer's ``explanations``: ``Recommendations.explain``; a
     stream's answers each carry their own, ``recommend_stream(explain=)``; None: none); for ``liked``/``rated``:
     ``prior``, the most popular movies' weight in a new user's list ('auto', 'off' or a weight:
-    ``Model.recommend_new(prior=)``)."""
+    ``Model.recommend_new(prior=)``); for the modes that list movies for a user (all but ``movie`` and
+    ``similar_users``): ``diversify``, a lambda in (0, 1] that re-ranks each list for diversity
+    (``Model.recommend(diversify=)``; None: the model's own lists)."""
 
     user: Any = None
     users: Iterable | None = None
@@ -76,6 +78,7 @@ class Request:
     name: str = "<input>"
     explain: int | None = None
     prior: Any = "auto"
+    diversify: float | None = None
 
     def mode(self) -> str:
         """The mode asked ('liked' for a new user given liked movies, with or without ``rated``; 'rated' for one
@@ -222,6 +225,13 @@ def answer(model: Model, request: Request) -> Answer:
                              "«--user-features|user_features» too owes part of each score to them, which no rated "
                              "movie explains: drop one of «--explain and --user-features|explain and "
                              "user_features»")
+    if request.diversify is not None:
+        from embedrec.serve.diversify import lambda_arg
+
+        lambda_arg(request.diversify)
+        if mode in ("movie", "similar_users"):
+            raise UsageError("«--diversify|diversify» re-ranks a user's list: give it with «--user, --users, "
+                             "--liked/--rated or --user-features|user=, users=, liked=/rated= or user_features=»")
     if request.user is not None and not isinstance(request.user, (str, bytes)) and hasattr(request.user, "__iter__"):
         raise UsageError(f"user={shorten(repr(request.user), 40)}: user= takes one id; for many give "
                          "users=[...]")  # a red team: the message suggested the list it refused
@@ -257,14 +267,16 @@ def answer(model: Model, request: Request) -> Answer:
         batch = request.batch_size if request.batch_size is not None else e.cfg.batch_size
         triples = model.recommend_stream(request.users, k, missing=missing, exclude_seen=not request.include_seen,
                                          batch_size=batch, on_batch=request.on_batch, name=request.name,
-                                         explain=request.explain, prior=request.prior, **filters)
+                                         explain=request.explain, prior=request.prior,
+                                         diversify=request.diversify, **filters)
         out = Answer(model, request, stream=triples)
         out._notes = lambda: _stream_notes(out)
         return out
     told = None  # a new user's history (liked/rated), as told_history read it
     if mode == "user":  # an unknown user: the library's error, or its warning with the most popular movies
         res = model.recommend([request.user], k, missing="popular" if fallback == "popular" else "error",
-                              exclude_seen=not request.include_seen, prior=request.prior, **filters)
+                              exclude_seen=not request.include_seen, prior=request.prior,
+                              diversify=request.diversify, **filters)
     elif mode == "movie":
         res = model.similar(_found(model, request.movie), k, **filters)
     elif mode == "similar_users":  # users, not movies: no filter (refused by mode()), no note of an explicit model
@@ -272,7 +284,7 @@ def answer(model: Model, request: Request) -> Answer:
         out._notes = lambda: users_short_note(out.result, k)
         return out
     elif mode == "user_features":
-        res = model.recommend_features(request.user_features, k, **filters)
+        res = model.recommend_features(request.user_features, k, diversify=request.diversify, **filters)
     else:
         # one id or title is one movie ('12', 'star wars': a red team found them split into characters); a file
         # read (--liked @FILE, --rated @FILE: serve.userfile), its titles no movie matches left out unless --strict
@@ -282,7 +294,8 @@ def answer(model: Model, request: Request) -> Answer:
         told = told_history(model, request.liked, request.rated, strict=request.strict, said=_said_found)
         res = recommend_new(model, (), None, k, ordered=request.ordered, user=request.user,
                             exclude_seen=not request.include_seen, strict=request.strict,
-                            user_features=request.user_features, prior=request.prior, told=told, **filters)
+                            user_features=request.user_features, prior=request.prior, told=told,
+                            diversify=request.diversify, **filters)
         request = _replace(request, liked=told.liked if request.liked is not None else None,
                            rated=None if request.rated is None else told.rated)
     out = Answer(model, request, result=res)

@@ -374,14 +374,14 @@ def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, 
                output: str | Path | None = None, topk_all: str | Path | None = None, k: int | None = None,
                plot: str | Path | None = None, plot_method: str | None = None, overwrite: bool = False,
                sample: int | None = None, sample_users: int = 0, base_url: str | None = None,
-               progress: bool = False) -> list[dict] | None:
+               progress: bool = False, diversify: float | None = None) -> list[dict] | None:
     """``embedrec export``: the run (default cfg.run.dir) opened as ``open`` does and written as ``Model.export``
     (``to`` into the folder ``output``), ``Model.topk_all`` and ``Model.plot_map`` write it, in that order; every
     request is checked before anything is written (the plot's and the top-K's targets, and under torchrun, where the ranks
     share ``topk_all``, that nothing else is asked). An option for an output not asked for (``k`` without
     ``topk_all``, ``sample`` without ``to="projector"``, ...) is a UsageError (:func:`export_misapplied`), not
     ignored. ``plot_method``: 'pca' (None), 'tsne' or 'umap'. One dict per output; None on a torchrun rank other
-    than 0, where rank 0 alone reports."""
+    than 0, where rank 0 alone reports. ``diversify``: ``topk_all``'s lists re-ranked (``Model.topk_all``)."""
     from embedrec.device import secondary
     from embedrec.errors import marked
     from embedrec.export import plot_target
@@ -394,9 +394,13 @@ def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, 
     if to and not output:
         raise UsageError(f"{marked(f'--to {to}', f'to={to!r}')} needs «-o/--output DIR|output=DIR»")
     why = export_misapplied(to=to, output=output, topk_all=topk_all, k=k, plot=plot, plot_method=plot_method,
-                            sample=sample, sample_users=sample_users, base_url=base_url)
+                            sample=sample, sample_users=sample_users, base_url=base_url, diversify=diversify)
     if why is not None:
         raise UsageError(why)
+    if diversify is not None:  # refused before anything is written
+        from embedrec.serve.diversify import lambda_arg
+
+        diversify = lambda_arg(diversify)
     overwrite, progress = flag(overwrite, "overwrite", "export_run"), flag(progress, "progress", "export_run")
     cfg = config_argument(cfg, "export_run")
     _distinct_outputs({"«-o/--output|output»": output if to else None, "«--topk-all|topk_all»": topk_all,
@@ -414,7 +418,7 @@ def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, 
                                         base_url=base_url))
         if topk_all:
             results.append(model.topk_all(topk_all, k, overwrite=overwrite, device=cfg.train.device,
-                                          progress=progress))
+                                          progress=progress, diversify=diversify))
             if secondary():
                 return None
         if plot:
@@ -439,7 +443,7 @@ def _distinct_outputs(targets: dict) -> None:
 
 def export_misapplied(*, to: str | None = None, output=None, topk_all=None, k: int | None = None, plot=None,
                       plot_method: str | None = None, sample: int | None = None, sample_users: int = 0,
-                      base_url: str | None = None) -> str | None:
+                      base_url: str | None = None, diversify: float | None = None) -> str | None:
     """The first of ``export_run``'s options given for an output not asked for, said in «CLI|library» terms
     (``«-k|k» applies to «--topk-all|topk_all» only``), or None. A request with nothing to export, or ``to``
     without ``output``, is None here: export_run refuses those first. The CLI asks this before it calls
@@ -453,6 +457,8 @@ def export_misapplied(*, to: str | None = None, output=None, topk_all=None, k: i
                                            projector),
                                           ("«-o/--output|output»", output is not None, to, "«--to|to»"),
                                           ("«-k|k»", k is not None, topk_all, "«--topk-all|topk_all»"),
+                                          ("«--diversify|diversify»", diversify is not None, topk_all,
+                                           "«--topk-all|topk_all»"),
                                           ("«--plot-method|plot_method»", plot_method is not None, plot, "«--plot|plot»")):
         if given and not applies:
             return f"{option} applies to {where} only"

@@ -25,6 +25,8 @@ from embedrec.fsutil.outputs import (
     refuse_inside_store,
     through_missing,
 )
+from embedrec.serve.diversify import lambda_arg, on
+from embedrec.serve.diversify import lists as diversify_lists
 from embedrec.serve.recommender import COLUMNS, Recommender
 
 COMMAND = "embedrec export"  # what a refused second writer is told holds the lock
@@ -33,7 +35,8 @@ FOLDER_FIX = "choose another folder"
 
 
 def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False, batch: int = 4096,
-             progress: Callable[[int], None] | None = None, device: str | None = None) -> dict:
+             progress: Callable[[int], None] | None = None, device: str | None = None,
+             diversify: float | None = None) -> dict:
     """Top-K for every user, streamed in batches to Parquet or CSV (by extension); the rows
     ``recommend --users`` prints. A path without either extension becomes a folder of Parquet files
     (``part-00000.parquet``, one per rank), a dataset that pyarrow/Spark/DuckDB read as one table.
@@ -42,11 +45,14 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
     whole batches, or split evenly where there are fewer batches than ranks; a user's list is scored pair by
     pair, as one process scores it), from the same run and index; a file is then merged by
     rank 0 from the ranks' parts in order, equal to one process's output. ``device`` (train.device) cuda scores
-    exactly on the GPU with torch, whatever the run's index."""
+    exactly on the GPU with torch, whatever the run's index. ``diversify``: each list re-ranked by maximal marginal
+    relevance at that lambda (serve.diversify), recorded in the result (and a folder's marker) where it re-ranks."""
     from embedrec import device as DV
     from embedrec import distributed as D
 
     rec = opened_run(rec, "topk_all")
+    lam = lambda_arg(diversify)
+    said = {"diversify": lam} if on(lam) else {}  # what the result says of how its lists were made
     rec.catalogue.users.check_unique()  # each list under a user id of its own (a red team: a re-sealed id twice)
     path = topk_target(path, overwrite)
     suffix = path.suffix.lower()
@@ -54,11 +60,11 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
     g = D.group(device or "auto") if world > 1 else None
     if g is not None:
         g.same({"--topk-all": str(path), "-k": k, "recommend.batch_size": batch, "--overwrite": overwrite,
-                "run": str(rec.run.path)}, "give every rank the same command")
+                "run": str(rec.run.path), "--diversify": lam}, "give every rank the same command")
     dev = str(g.device) if g is not None else DV.device_name(device or "cpu")
     lo, hi = topk_range(rec, batch)
     if suffix == "":
-        return _topk_folder(rec, path, k, overwrite, batch, progress, dev, g, (lo, hi))
+        return _topk_folder(rec, path, k, overwrite, batch, progress, dev, g, (lo, hi), lam)
     # one writer of the file at a time (the lock beside it, held by rank 0 while every rank scores), each with a
     # temporary file of its own renamed into place
     stack = contextlib.ExitStack()
@@ -74,8 +80,8 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
         raise err
     with stack:
         if g is None:
-            listed = _topk_part(rec, tmp, suffix, lo, hi, k, batch, progress, dev)
-            return {"topk_all": str(path), "users": listed, "k": k}
+            listed = _topk_part(rec, tmp, suffix, lo, hi, k, batch, progress, dev, lam)
+            return {"topk_all": str(path), "users": listed, "k": k, **said}
         import tempfile
 
         parts = Path(g.share(tempfile.mkdtemp(prefix=f".{side_stem(path.name)}.{TMP}-{os.getpid()}-parts-",
@@ -84,7 +90,8 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
             err = None
             listed = 0
             try:
-                listed = _topk_part(rec, parts / f"part-{rank:05d}{suffix}", suffix, lo, hi, k, batch, progress, dev)
+                listed = _topk_part(rec, parts / f"part-{rank:05d}{suffix}", suffix, lo, hi, k, batch, progress, dev,
+                                    lam)
             except Exception as e:  # noqa: BLE001 (raised on every rank by agree)
                 err = e
             g.agree(err)
@@ -95,7 +102,7 @@ def topk_all(rec: Recommender, path: str | Path, k: int, overwrite: bool = False
         finally:
             if g.leader:
                 shutil.rmtree(parts, ignore_errors=True)
-    return {"topk_all": str(path), "users": listed, "k": k, "ranks": world}
+    return {"topk_all": str(path), "users": listed, "k": k, **said, "ranks": world}
 
 
 def topk_range(rec: Recommender, batch: int = 4096) -> tuple[int, int]:
@@ -121,7 +128,7 @@ def user_share(n: int, rank: int, world: int, batch: int) -> tuple[int, int]:
     return start, start + lo + (rank < rest)
 
 
-def _topk_folder(rec, path: Path, k, overwrite, batch, progress, dev, g, rows) -> dict:
+def _topk_folder(rec, path: Path, k, overwrite, batch, progress, dev, g, rows, lam=None) -> dict:
     """``--topk-all FOLDER``: one Parquet file per rank in a folder swapped into place atomically by rank 0."""
     world, rank = (1, 0) if g is None else (g.world, g.rank)
     stack = contextlib.ExitStack()
@@ -141,7 +148,7 @@ def _topk_folder(rec, path: Path, k, overwrite, batch, progress, dev, g, rows) -
         err, listed = None, 0
         try:
             listed = _topk_part(rec, tmp / f"part-{rank:05d}.parquet", ".parquet", rows[0], rows[1], k, batch,
-                                progress, dev)
+                                progress, dev, lam)
         except Exception as e:  # noqa: BLE001
             err = e
         if g is not None:
@@ -153,15 +160,18 @@ def _topk_folder(rec, path: Path, k, overwrite, batch, progress, dev, g, rows) -
             from embedrec.fsutil.files import write_json
             from embedrec.fsutil.integrity import checksum_folder
 
-            write_json(tmp / MARKER, {"kind": "embedrec-topk", "k": k, "ranks": world, "run": str(rec.run.path)
-                                      if rec.run is not None else None, "files": checksum_folder(tmp, skip=(MARKER,))})
+            said = {"diversify": lam} if on(lam) else {}
+            write_json(tmp / MARKER, {"kind": "embedrec-topk", "k": k, **said, "ranks": world,
+                                      "run": str(rec.run.path) if rec.run is not None else None,
+                                      "files": checksum_folder(tmp, skip=(MARKER,))})
     if g is not None:
         g.barrier()
-    return {"topk_all": str(path), "users": listed, "k": k, "ranks": world}
+    said = {"diversify": lam} if on(lam) else {}
+    return {"topk_all": str(path), "users": listed, "k": k, **said, "ranks": world}
 
 
 def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: int, batch: int, progress,
-               device: str) -> int:
+               device: str, lam: float | None = None) -> int:
     """Users ``lo`` .. ``hi - 1``'s top-k into one file (the CSV header only where ``lo`` is 0); returns how many
     users got rows (not one without a trained vector, nor one with no movie left)."""
     import pyarrow as pa
@@ -182,7 +192,9 @@ def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: in
             rows = np.arange(s, min(s + batch, hi))
             if untrained is not None:
                 rows = rows[~untrained(rows)]
-            ids, scores = rec.recommend_rows(rows, k, search=None if X is None else _exact_search(X, device))
+            search = None if X is None else _exact_search(X, device)
+            ids, scores = diversify_lists(rec.factors.movie, lam, k,
+                                          lambda n, rows=rows, search=search: rec.recommend_rows(rows, n, search=search))
             listed += sum(1 for i in ids if len(i))
             if suffix == ".csv":
                 from embedrec.data.ids import py_id

@@ -149,7 +149,8 @@ class Model:
     def recommend(self, users, k: int | None = None, *, missing: str | None = None, exclude_seen: bool = True,
                   genres: Iterable[str] = (), year_min: int | None = None,
                   year_max: int | None = None, exclude: Iterable = (),
-                  candidates: Iterable | None = None, prior="auto") -> Recommendations:
+                  candidates: Iterable | None = None, prior="auto",
+                  diversify: float | None = None) -> Recommendations:
         """Top-k movies for each user id (one id or many), best first, movies the user gave in training (train
         and valid) excluded unless ``exclude_seen=False``. ``exclude``: movie ids no list may hold (bought,
         watched elsewhere, out of stock; as implicit's ``filter_items``; ids this model does not know are ignored; a
@@ -163,10 +164,15 @@ class Model:
         config's ``recommend.fallback`` ('popular' there, else 'error'), as ``embedrec recommend`` answers.
         ``prior``: the new users' popularity prior in the list of a user ``update-users`` added (a new user told its
         ratings once): 'auto' the run's weight for its movies, 'off' (0) none, a number that weight, as
-        :meth:`recommend_new` takes it; a trained user's list has none (UsageError for any but 'auto')."""
+        :meth:`recommend_new` takes it; a trained user's list has none (UsageError for any but 'auto').
+        ``diversify``: a more diverse list on request, a lambda in (0, 1] (None or 1: the list as the model ranks
+        it): maximal marginal relevance picks the k from the top 5 x k the same filters pass, each time the movie
+        of the largest lambda x its score (rescaled to [0, 1] over them) - (1 - lambda) x its largest cosine (of
+        the movie embeddings) to a movie already picked; each keeps its own score, so the list is not in score
+        order (``recommend --diversify``; serve.diversify)."""
         return models_recommend.recommend(self, users, k, missing=missing, exclude_seen=exclude_seen,
                                           genres=genres, year_min=year_min, year_max=year_max,
-                                          exclude=exclude, candidates=candidates, prior=prior)
+                                          exclude=exclude, candidates=candidates, prior=prior, diversify=diversify)
 
     def answer(self, request):
         """``embedrec recommend``'s question (an :class:`embedrec.answers.Request`: a user, many users, a movie's
@@ -186,7 +192,7 @@ class Model:
                          year_max: int | None = None, batch_size: int = 4096, on_batch=None,
                          name: str = "<input>", exclude: Iterable = (),
                          candidates: Iterable | None = None, explain: int | None = None,
-                         prior="auto") -> Iterator[tuple]:
+                         prior="auto", diversify: float | None = None) -> Iterator[tuple]:
         """``recommend`` for a stream of user ids, one per line (a file, stdin, a socket): answered in batches of
         ``batch_size`` as the lines come, so a slow producer gets each batch's answers before it sends the next;
         ``on_batch()`` is called after each batch. Yields (user id, movie ids, scores) per user (a
@@ -199,11 +205,12 @@ class Model:
         the most popular movies); ``write_stream(..., because_column=True)`` writes them. ``prior``: the weight of
         the new users' prior in the lists of the users ``update-users`` added ('auto': the run's; 'off' or a
         number: theirs alone, the trained users' lists as they are; refused at the call where the run holds none),
-        as ``recommend(prior=)`` takes it."""
+        as ``recommend(prior=)`` takes it. ``diversify``: each list re-ranked as ``recommend(diversify=)``'s."""
         return models_stream.recommend_stream(self, lines, k, missing=missing, exclude_seen=exclude_seen,
                                               genres=genres, year_min=year_min, year_max=year_max,
                                               batch_size=batch_size, on_batch=on_batch, name=name,
-                                              exclude=exclude, candidates=candidates, explain=explain, prior=prior)
+                                              exclude=exclude, candidates=candidates, explain=explain, prior=prior,
+                                              diversify=diversify)
 
     def write_stream(self, triples: Iterable[tuple], out, fmt: str = "tsv", header: bool = True, *,
                      query_column: str | None = None, fallback_column: bool = False,
@@ -224,7 +231,8 @@ class Model:
                       year_min: int | None = None, year_max: int | None = None,
                       exclude: Iterable = (), candidates: Iterable | None = None,
                       strict: bool = False, user=None, user_features: dict | None = None,
-                      prior="auto", missing: str | None = None) -> Recommendations:
+                      prior="auto", missing: str | None = None,
+                      diversify: float | None = None) -> Recommendations:
         """Top-k movies for someone not in the training data, from movie ids they liked and/or {movie id:
         rating} (folded in against the fixed movie factors); the given movies are excluded unless
         ``exclude_seen=False``. ``user_features``: the new user's demographics too ({'age': 25, 'gender': 'F'}; a
@@ -250,12 +258,13 @@ class Model:
         data.min_rating, as training did: said in a log note and in the result's ``left_out``. ``prior``: the
         most popular movies' weight in a new user's list (an als model's; serve.prior): 'auto' the run's own for
         the number of movies given (train.als_newuser_prior), 0 none (the neighbourhood of the movies given, as
-        implicit's fold-in lists it), or a weight (standard deviations of the user's model scores)."""
+        implicit's fold-in lists it), or a weight (standard deviations of the user's model scores).
+        ``diversify``: the list re-ranked as ``recommend(diversify=)``'s."""
         return models_recommend.recommend_new(self, liked, rated, k, ordered=ordered,
                                               exclude_seen=exclude_seen, genres=genres, year_min=year_min,
                                               year_max=year_max, exclude=exclude, candidates=candidates,
                                               strict=strict, user=user, user_features=user_features, prior=prior,
-                                              missing=missing)
+                                              missing=missing, diversify=diversify)
 
     def explain(self, user=None, movie=None, n: int = 10, *, liked: Iterable = (), rated: dict | None = None,
                 ordered: bool = False, strict: bool = False, prior="auto"):
@@ -275,11 +284,13 @@ class Model:
 
     def recommend_features(self, values: dict, k: int | None = None, *, genres: Iterable[str] = (),
                            year_min: int | None = None, year_max: int | None = None,
-                           exclude: Iterable = (), candidates: Iterable | None = None) -> Recommendations:
+                           exclude: Iterable = (), candidates: Iterable | None = None,
+                           diversify: float | None = None) -> Recommendations:
         """Top-k movies for a new user from demographics alone ({'age': '25', 'gender': 'F'}); models trained with
-        features.user, opened from a run."""
+        features.user, opened from a run. ``diversify``: the list re-ranked as ``recommend(diversify=)``'s."""
         return models_recommend.recommend_features(self, values, k, genres=genres, year_min=year_min,
-                                                   year_max=year_max, exclude=exclude, candidates=candidates)
+                                                   year_max=year_max, exclude=exclude, candidates=candidates,
+                                                   diversify=diversify)
 
     def similar(self, movie, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,
                 year_max: int | None = None, exclude: Iterable = (),
@@ -448,15 +459,17 @@ class Model:
                                      sample_users=sample_users, base_url=base_url)
 
     def topk_all(self, path: str | Path, k: int | None = None, *, overwrite: bool = False,
-                 batch_size: int | None = None, device: str | None = None, progress: bool = False) -> dict:
+                 batch_size: int | None = None, device: str | None = None, progress: bool = False,
+                 diversify: float | None = None) -> dict:
         """``embedrec export --topk-all PATH``: the top-k movies of every user (``k`` default recommend.k), the rows
         ``recommend`` gives (user_id, rank, movie_id, title, year, genres, score), streamed in batches of
         ``batch_size`` (default recommend.batch_size) to a .parquet or .csv file, or to a folder of Parquet parts
         for a ``path`` without an extension. An existing output needs ``overwrite=True``. ``device='cuda'``
         scores on the GPU (as train.device; default the CPU); ``progress=True`` shows a bar. Under torchrun each rank
-        scores its share of the users and rank 0 writes the result. Returns the path, the users listed and k."""
+        scores its share of the users and rank 0 writes the result. ``diversify``: each list re-ranked as
+        ``recommend(diversify=)``'s. Returns the path, the users listed and k (and the lambda, where it re-ranked)."""
         return models_offline.topk_all(self, path, k, overwrite=overwrite, batch_size=batch_size,
-                                       device=device, progress=progress)
+                                       device=device, progress=progress, diversify=diversify)
 
     def plot_map(self, path: str | Path, method: str = "pca", *, overwrite: bool = False) -> dict:
         """``embedrec export --plot PATH``: a 2-D map of the movie embeddings (``method`` 'pca', 'tsne' with

@@ -179,25 +179,27 @@ def export(model, fmt: str, out: str | Path, *, overwrite: bool, sample: int | N
 
 
 def topk_all(model, path: str | Path, k: int | None, *, overwrite: bool, batch_size: int | None,
-             device: str | None, progress: bool) -> dict:
+             device: str | None, progress: bool, diversify: float | None = None) -> dict:
     """``Model.topk_all``: every user's top-k written by ``export.topk_all`` in batches, a bar where
-    ``progress`` asks."""
+    ``progress`` asks; ``diversify``: each list re-ranked (serve.diversify)."""
     from embedrec.device import secondary
     from embedrec.export import topk_all, topk_range
+    from embedrec.serve.diversify import lambda_arg
 
     path_arg(path, "topk_all", "path")
     overwrite, progress = flag(overwrite, "overwrite"), flag(progress, "progress")
     device_arg(device)
     k = k_arg(model, k)
+    diversify = lambda_arg(diversify)
     with model._served("topk_all") as rec, device_named(device, "topk_all"):
         batch = count_arg(batch_size if batch_size is not None else rec.cfg.batch_size, "batch_size", 1)
         if not progress:
-            return topk_all(rec, path, k, overwrite, batch, device=device)
+            return topk_all(rec, path, k, overwrite, batch, device=device, diversify=diversify)
         from tqdm import tqdm
 
         lo, hi = topk_range(rec, batch)  # this rank's users, as topk_all scores them
         with tqdm(total=hi - lo, desc="top-k", unit="user", disable=secondary()) as bar:
-            return topk_all(rec, path, k, overwrite, batch, bar.update, device=device)
+            return topk_all(rec, path, k, overwrite, batch, bar.update, device=device, diversify=diversify)
 
 
 def plot_map(model, path: str | Path, method: str, *, overwrite: bool) -> dict:

@@ -19,6 +19,7 @@ from embedrec.data.ids import id_list
 from embedrec.errors import NotFoundError, UsageError, shorten
 from embedrec.models_lookup import allowed_rows, k_arg, known_row, told_history
 from embedrec.results import Recommendations
+from embedrec.serve import diversify as div
 from embedrec.serve.explain import UserSolve
 from embedrec.serve.recommender import popular_instead, py_id, trained_on, unknown_summary
 
@@ -27,10 +28,12 @@ log = logging.getLogger("embedrec")
 
 def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen: bool, genres: Iterable[str],
               year_min: int | None, year_max: int | None, exclude: Iterable,
-              candidates: Iterable | None, prior="auto") -> Recommendations:
+              candidates: Iterable | None, prior="auto", diversify: float | None = None) -> Recommendations:
     """``Model.recommend``: each user's top-k, the movies it gave in training left out unless asked; an unknown
-    user's by ``missing`` (the config's recommend.fallback where None)."""
+    user's by ``missing`` (the config's recommend.fallback where None); ``diversify``: each list re-ranked by
+    maximal marginal relevance at that lambda (serve.diversify)."""
     k = k_arg(model, k)
+    lam = div.lambda_arg(diversify)
     e = model.engine
     if missing is None:  # a review: er.open(run, cfg) with recommend.fallback=popular still raised, unlike the CLI
         missing = "popular" if getattr(e.cfg, "fallback", "none") == "popular" else "error"
@@ -44,7 +47,8 @@ def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen:
     known = rows >= 0
     answers: dict[int, tuple] = {}
     if known.any():
-        ids, scores = e.recommend_rows(rows[known], k, not exclude_seen, allowed, prior=prior)
+        ids, scores = div.lists(e.factors.movie, lam, k,
+                                lambda n: e.recommend_rows(rows[known], n, not exclude_seen, allowed, prior=prior))
         answers = {int(r): (i, s) for r, i, s in zip(rows[known], ids, scores)}
     out_q, out_rows, out_scores, fallback = [], [], [], []
     said = 0
@@ -56,7 +60,9 @@ def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen:
             out_q.append(q)
             said += 1  # said once for every caller (a review: silent here, a warning in streams and the CLI)
             popular_instead(e.users, q, said)
-            ids, scores = e.popular(k, allowed, e.rated_by_unknown(q) if exclude_seen else None)
+            ids, scores = div.one(e.factors.movie, lam, k,
+                                  lambda n, q=q: e.popular(
+                                  n, allowed, e.rated_by_unknown(q) if exclude_seen else None))
         else:
             continue
         out_rows.append(ids)
@@ -70,12 +76,13 @@ def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, 
                   exclude_seen: bool, genres: Iterable[str], year_min: int | None, year_max: int | None,
                   exclude: Iterable, candidates: Iterable | None, strict: bool, user,
                   user_features: dict | None = None, prior="auto", missing: str | None = None,
-                  told=None) -> Recommendations:
+                  told=None, diversify: float | None = None) -> Recommendations:
     """``Model.recommend_new``: the top-k of a new user folded in from ``liked``/``rated`` (titles resolved, files
     read: models_lookup.told_history, ``missing`` its own), with ``user_features`` on top of its demographics'
     vector, or of a known user ``user`` re-solved with them. ``told``: that history already made (the CLI's,
-    which says each title found), ``liked`` and ``rated`` then unread."""
+    which says each title found), ``liked`` and ``rated`` then unread. ``diversify``: as ``recommend``'s."""
     k = k_arg(model, k)
+    lam = div.lambda_arg(diversify)
     e = model.engine
     if user_features is not None:
         user_features = _feature_values(user_features, "recommend_new")
@@ -103,11 +110,17 @@ def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, 
     new = row is None or e.added_rows([row]).size > 0
     w = e.prior_weight(int(np.size(detail["rows"])), prior) if new and "rows" in detail else \
         e.prior_weight(0, prior)  # (0: a known user's or another model's, a weight given refused there)
-    c = 0.0
-    if w > 0:
-        ids, scores, c = e.recommend_with_prior(p, k, seen if exclude_seen else np.zeros(0, np.int64), w, allowed)
-    else:
-        ids, scores = e.recommend_vector(p, b, k, seen if exclude_seen else np.zeros(0), allowed)
+    prior_c = [0.0]  # the prior's multiplier in this user's scores (the same whatever the list's length)
+
+    def ask(n: int) -> tuple:
+        if w <= 0:
+            return e.recommend_vector(p, b, n, seen if exclude_seen else np.zeros(0), allowed)
+        got_ids, got_scores, prior_c[0] = e.recommend_with_prior(p, n, seen if exclude_seen else
+                                                                 np.zeros(0, np.int64), w, allowed)
+        return got_ids, got_scores
+
+    ids, scores = div.one(e.factors.movie, lam, k, ask)
+    c = prior_c[0]
     left_out = {e.movies.raw(r): v for r, v in left_out.items()}
     if left_out:  # said, not dropped silently (a review: the same list as without them, and no word)
         cli = ",".join(f"{m}={v:g}" for m, v in left_out.items())
@@ -122,14 +135,16 @@ def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, 
 
 def recommend_features(model, values: dict, k: int | None, *, genres: Iterable[str], year_min: int | None,
                        year_max: int | None, exclude: Iterable,
-                       candidates: Iterable | None) -> Recommendations:
-    """``Model.recommend_features``: the top-k of a new user from demographics alone."""
+                       candidates: Iterable | None, diversify: float | None = None) -> Recommendations:
+    """``Model.recommend_features``: the top-k of a new user from demographics alone (``diversify``: as
+    ``recommend``'s)."""
     values = _feature_values(values, "recommend_features", "values")
     k = k_arg(model, k)
+    lam = div.lambda_arg(diversify)
     e = model.engine
     allowed = allowed_rows(model, genres, year_min, year_max, exclude, candidates)
     p, b = e.user_from_features(values)
-    ids, scores = e.recommend_vector(p, b, k, np.zeros(0), allowed)
+    ids, scores = div.one(e.factors.movie, lam, k, lambda n: e.recommend_vector(p, b, n, np.zeros(0), allowed))
     return Recommendations(e, [None], [ids], [scores], [False], [])
 
 

@@ -24,10 +24,11 @@ from embedrec.serve.recommender import COLUMNS
 def recommend_stream(model, lines: Iterable[str], k: int | None, *, missing: str, exclude_seen: bool,
                      genres: Iterable[str], year_min: int | None, year_max: int | None, batch_size: int,
                      on_batch, name: str, exclude: Iterable, candidates: Iterable | None,
-                     explain: int | None, prior="auto") -> Iterator[tuple]:
+                     explain: int | None, prior="auto", diversify: float | None = None) -> Iterator[tuple]:
     """``Model.recommend_stream``: the arguments checked at the call, then (user id, movie ids, scores) per user
     as ``serve.stream.recommend_many`` answers each batch of the lines, as a :class:`StreamAnswer` (with its
     ``explanations`` where ``explain`` asks), refused once the model is closed."""
+    from embedrec.serve.diversify import lambda_arg
     from embedrec.serve.stream import recommend_many
 
     if isinstance(lines, (str, bytes)):  # iterating '196\n186' gives its characters, each read as an id
@@ -47,6 +48,7 @@ def recommend_stream(model, lines: Iterable[str], k: int | None, *, missing: str
         raise UsageError(f"recommend_stream: on_batch={shorten(repr(on_batch), 40)}: give a function of no "
                          "arguments (e.g. sys.stdout.flush) or None")
     choice_arg(missing, MISSING, "missing")
+    diversify = lambda_arg(diversify)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise UsageError(f"recommend_stream: batch_size={batch_size!r}: give a whole number >= 1")
     e = model.engine
@@ -59,7 +61,8 @@ def recommend_stream(model, lines: Iterable[str], k: int | None, *, missing: str
                              allowed=allowed_rows(model, genres, year_min, year_max, exclude, candidates),
                              strict=missing == "error",
                              fallback="popular" if missing == "popular" else "none", batch=batch_size,
-                             on_batch=on_batch, name=name, file=file, ready=ready, prior=prior)
+                             on_batch=on_batch, name=name, file=file, ready=ready, prior=prior,
+                             diversify=diversify)
 
     def answered() -> Iterator[tuple]:  # a red team: a stream kept answering after close(), its hold let go
         while True:

@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
               help="Top-K for every user into this .parquet or .csv file, or a folder of Parquet parts (a name "
                    "without an extension).")
 @click.option("-k", "k", type=click.IntRange(1), help="K for --topk-all (recommend.k).")
+@click.option("--diversify", "diversify", type=float, metavar="LAMBDA",
+              help="--topk-all's lists re-ranked for diversity, as recommend --diversify (1: the model's own).")
 @click.option("--plot", "plot_path", type=PathParam(kind="file path (.png)"),
               help="A 2-D map of the movies, in the format its name ends in (.png, .svg, .pdf, .jpg, ...).")
 @click.option("--plot-method", type=click.Choice(["pca", "tsne", "umap"]),
@@ -35,7 +37,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs.")
 @RUN
 @common
-def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k, plot_path, plot_method, overwrite, run_dir):
+def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k, diversify, plot_path, plot_method,
+           overwrite, run_dir):
     """Export a trained run: projector files, tables, the index, every user's top-K, a 2-D map.
 
     \b
@@ -52,7 +55,8 @@ def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k,
     # the library's rules (nothing to export, --to without -o: export_run's own errors); an option for an output
     # not asked for is said as click's option errors are
     why = export_misapplied(to=target, output=output, topk_all=topk_path, k=k, plot=plot_path,
-                            plot_method=plot_method, sample=sample, sample_users=n_users, base_url=base_url)
+                            plot_method=plot_method, sample=sample, sample_users=n_users, base_url=base_url,
+                            diversify=diversify)
     if why is not None:
         usage_error(cli_terms(why))
     if output == "-" and target:  # a red team: a folder named '-' was made
@@ -60,7 +64,7 @@ def export(cfg: Config, target, output, sample, base_url, n_users, topk_path, k,
                          f"e.g. -o out/{target}")
     results = export_run(cfg, run_dir or None, to=target, output=output, topk_all=topk_path, k=k, plot=plot_path,
                          plot_method=plot_method, overwrite=overwrite, sample=sample, sample_users=n_users,
-                         base_url=base_url, progress=progress_enabled())
+                         base_url=base_url, progress=progress_enabled(), diversify=diversify)
     if results is None:  # under torchrun, rank 0 alone reports
         return
     for r in results:

@@ -72,6 +72,11 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--strict", is_flag=True, help="With --users, --liked or --rated: fail on an unknown id (or a title of "
               "an @FILE that no movie matches) instead of skipping it.")
 @click.option("--fallback", type=click.Choice(["none", "popular"]), help="For unknown users (recommend.fallback).")
+@click.option("--diversify", "diversify", type=float, metavar="LAMBDA",
+              help="More diverse lists: each re-ranked by maximal marginal relevance from its top 5 x k, picking "
+              "each time the movie of the largest LAMBDA x score (rescaled to 0-1) - (1 - LAMBDA) x its largest "
+              "cosine (movie embeddings) to those picked; 1 is the model's own list, smaller more diverse (0.7: "
+              "docs/commands.md has the trade-off). Scores stay the model's, so a list is not in score order.")
 @click.option("--explain", type=OptionalCount(), is_flag=False, flag_value=FROM_CONFIG, metavar="[N]",
               help="With --user, --users, --liked or --rated (als models; an explicit model's --liked/--rated): a last "
               "column 'because' naming the N rated movies that add most to each listed movie's score, with their "
@@ -81,8 +86,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @NO_HEADER
 @common
 def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated, ordered, prior, user_features, k,
-              include_seen, genres, year_min, year_max, exclude, candidates, strict, fallback, explain, run_dir, fmt,
-              no_header):
+              include_seen, genres, year_min, year_max, exclude, candidates, strict, fallback, diversify, explain,
+              run_dir, fmt, no_header):
     """Top-K movies for a user, many users, a new user, movies similar to a movie, or users like a user.
 
     score: for explicit models the predicted rating, clipped to the rating scale (as in predict); for implicit
@@ -148,11 +153,17 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
                     "--strict": (strict, ("--users", "--liked", "--rated")),
                     "--ordered": (ordered, ("--liked", "--rated")),
                     "--prior": (prior.strip().lower() != "auto", ("--user", "--users", "--liked", "--rated")),
-                    "--explain": (explain is not None, ("--user", "--users", "--liked", "--rated"))})
+                    "--explain": (explain is not None, ("--user", "--users", "--liked", "--rated")),
+                    "--diversify": (diversify is not None, ("--user", "--users", "--liked", "--rated",
+                                                            "--user-features"))})
     if strict and fallback == "popular":
         usage_error("--strict and --fallback popular conflict: one fails on an unknown user, the other answers "
                     "it; give one of them")
     check_no_header(no_header, fmt)
+    if diversify is not None:  # refused before the run is opened, as --prior's
+        from embedrec.serve.diversify import lambda_arg
+
+        lambda_arg(diversify)
     if prior.strip().lower() != "auto":  # its value refused before the run is opened and the titles resolved
         from embedrec.serve.prior import given_weight
 
@@ -174,7 +185,7 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
             candidates=tuple(parse_movie_list(candidates, "--candidates")) if candidates else None,
             on_batch=bar.batch_done, name=getattr(users_file, "name", "<input>"),
             explain=None if explain is None else cfg.recommend.explain if explain == FROM_CONFIG else explain,
-            prior=prior))
+            prior=prior, diversify=diversify))
     except (UsageError, NotFoundError) as e:  # a title with a comma, split into two items: say so
         if model.engine.movie_ids.dtype.kind in "iu" and not any(model.engine.titles) or \
                 isinstance(liked_items, Path) or isinstance(rated_items, Path):  # no title or id to split

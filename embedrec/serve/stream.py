@@ -11,6 +11,8 @@ import numpy as np
 
 from embedrec.data.ids import not_an_id, py_id
 from embedrec.errors import DataError, NotFoundError, UsageError, shorten
+from embedrec.serve.diversify import lists as diversify_lists
+from embedrec.serve.diversify import one as diversify_one
 from embedrec.serve.recommender import (
     COLUMNS,
     FALLBACK_VALUES,
@@ -50,7 +52,7 @@ def batches(items: Iterable, size: int, ready=None) -> Iterator[list]:
 
 def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_seen=False, allowed=None,
                    strict=False, fallback="none", batch=4096, on_batch=None, name: str = "<input>",
-                   file: bool = False, ready=None, prior="auto") -> Iterator[tuple]:
+                   file: bool = False, ready=None, prior="auto", diversify: float | None = None) -> Iterator[tuple]:
     """Stream (user_id, movie rows, scores, fallback) for many user ids (one per line), batched through the
     index; ``fallback`` is True for an unknown user answered with the most popular movies.
 
@@ -64,7 +66,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     on the other end of a pipe gets each batch's answers while the next ids are still coming); ``ready()``, where
     given, says whether a next line is there without waiting: a batch ends where the input pauses. ``prior``: the
     weight of the new users' prior in the lists of the users update-users added (a weight given: those users'
-    lists alone, ``Recommender.check_stream_prior`` having checked the run)."""
+    lists alone, ``Recommender.check_stream_prior`` having checked the run). ``diversify``: each list re-ranked by
+    maximal marginal relevance at that lambda (serve.diversify; checked by the caller)."""
     unknown = [0]  # ids no row answers: skipped, or answered with the most popular movies
     empty: list = []  # users with no movie left to recommend (they rated every movie the filters let through)
     short = [0]  # users whose list is shorter than k but not empty: said once at the end, as --user says it
@@ -102,7 +105,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                             log.warning("%s:%d: unknown user '%s' skipped", name, n, shorten(t))
         results = {}
         if known.any():
-            ids, scores = rec.recommend_rows(rows[known], k, include_seen, allowed, prior=prior, prior_any=True)
+            ids, scores = diversify_lists(rec.factors.movie, diversify, k, lambda n: rec.recommend_rows(
+                rows[known], n, include_seen, allowed, prior=prior, prior_any=True))
             for r, i, s in zip(rows[known], ids, scores):
                 results[int(r)] = (i, s)
         for t, p, r in zip(buf, parsed, rows):
@@ -113,7 +117,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                     short[0] += 1
                 yield (p, *results[int(r)], False)
             elif fallback == "popular":
-                got = rec.popular(k, allowed, None if include_seen else rec.rated_by_unknown(t))
+                got = diversify_one(rec.factors.movie, diversify, k, lambda n, t=t: rec.popular(
+                    n, allowed, None if include_seen else rec.rated_by_unknown(t)))
                 if len(got[0]) < k:  # counted as a known user's short list is (a review: said of those alone)
                     short[0] += 1
                 yield (p if p is not None else t, *got, True)
