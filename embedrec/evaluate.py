@@ -173,7 +173,7 @@ def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: n
         sub_ptr = np.concatenate([[0], np.cumsum(lens)])
         hits = M.hit_matrix(top, sub_ptr, sub_idx)
         n_rel = np.diff(sub_ptr)
-        values = {f"{name}@{k}": fn(hits, n_rel, k) for name, fn in M.PER_USER.items() for k in ks}
+        values = M.per_user_values(hits, n_rel, ks, n_movies)
         for key, v in values.items():
             sums[key] += float(v.sum())
         if beyond is not None:

@@ -10,7 +10,7 @@ import logging
 import numpy as np
 
 from embedrec.errors import UsageError, shorten
-from embedrec.metrics import PER_USER, hit_matrix
+from embedrec.metrics import hit_matrix, per_user_values
 
 log = logging.getLogger("embedrec")
 
@@ -23,8 +23,8 @@ def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=
 
     Every user of ``truth`` is scored, one without a list as a list of no hits (``users_without_list`` counts
     them); users with a list but nothing in ``truth`` are not (``users_not_in_truth``). Returns
-    ``{"users_evaluated": n, ..., "ndcg@10": mean, ...}`` (``evaluate``'s names and order) for precision, recall, ndcg, map, hitrate and mrr at each k, and coverage@k
-    where ``catalogue`` (the number of movies) is given; ``per_user=True``: a DataFrame, a row per user of
+    ``{"users_evaluated": n, ..., "ndcg@10": mean, ...}`` (``evaluate``'s names and order) for precision, recall, ndcg, map, hitrate and mrr at each k, and auc@k and
+    coverage@k where ``catalogue`` (the number of movies) is given; ``per_user=True``: a DataFrame, a row per user of
     ``truth`` (user_id, n_relevant, the metrics). Ids are matched as given (196 is not '196': lists whose users
     or movies are none of ``truth``'s, their ids of another kind, are a UsageError). UsageError for a
     missing column, a missing id, a movie listed twice for one user, a rank below 1 or given twice for one user,
@@ -82,11 +82,10 @@ def _score(lists, truth, ks, *, per_user: bool, catalogue, where: str | None = "
     sub_idx = indices[np.repeat(indptr[has] - sub_ptr[:-1], lengths) + np.arange(int(sub_ptr[-1]))]
     hits = hit_matrix(topk, sub_ptr, sub_idx) if has.size else np.zeros((0, k_max))
     values = {}
-    for name, fn in PER_USER.items():  # evaluate's order: each metric at every k
-        for k in ks:
-            v = np.zeros(len(users))
-            v[has] = fn(hits, lengths, k)
-            values[f"{name}@{k}"] = v
+    for key, got in per_user_values(hits, lengths, ks, n_items).items():  # evaluate's order: each metric at every k
+        v = np.zeros(len(users))
+        v[has] = got
+        values[key] = v
     if per_user:
         return pd.DataFrame({"user_id": np.asarray(users), "n_relevant": n_rel, **values})
     out = {"users_evaluated": int(len(users)), "users_without_list": int(len(users) - has.size),
@@ -362,7 +361,8 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
         if beyond is not None:
             row[name].update(beyond[0])
         if result.get("per_user") is not None:  # a review: --per-user left the lists out, the pairing it is for
-            mine = _score(frame, truth, ks, per_user=True, catalogue=None, where=None).drop(columns="n_relevant")
+            mine = _score(frame, truth, ks, per_user=True, catalogue=ds.n_movies, where=None).drop(
+                columns="n_relevant")
             if beyond is not None:
                 mine = mine.merge(beyond[1], on="user_id", how="left")
             result["per_user"] = result["per_user"].merge(

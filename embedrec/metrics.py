@@ -10,6 +10,12 @@ Definitions (binary relevance, ranks 1..K):
 - MAP@K       = sum_i Precision@i * hit_i / min(n_rel, K)
 - HitRate@K   = 1 if any hit in top K else 0
 - MRR@K       = 1 / rank of the first hit within the top K, 0 if none
+- AUC@K       = implicit's AUC_at_k: the area under the ROC curve of the top K, the rest of the catalogue taken as
+                ranked below it, for n_pos = n_rel relevant and n_neg = n_items - n_rel other movies:
+                (sum over the misses in the top K of the hits ranked above it
+                 + (hits + n_pos) / 2 * (n_neg - misses)) / (n_pos * n_neg),
+                a miss being each of the K places without a hit (an empty place too, as implicit counts it); 0 where
+                n_pos * n_neg is 0, and n_neg - misses taken as 0 where a K near the catalogue's size makes it less
 - Coverage@K  = distinct movies recommended in anyone's top K / movies in the catalogue (one number)
 
 Beyond-accuracy metrics take the lists ``topk`` (users x K item indices, -1 = no item at that rank) and what is
@@ -36,7 +42,7 @@ import re
 
 import numpy as np
 
-RANKING = ("precision", "recall", "ndcg", "map", "hitrate", "mrr", "coverage")
+RANKING = ("precision", "recall", "ndcg", "map", "hitrate", "mrr", "auc", "coverage")
 RATING = ("rmse", "mae")
 _HIGHER_IS_BETTER = {**{m: True for m in RANKING}, "rmse": False, "mae": False}
 
@@ -105,6 +111,23 @@ def mrr_at_k(hits: np.ndarray, n_rel: np.ndarray, k: int) -> np.ndarray:
     return np.where(h.any(axis=1), 1.0 / (first + 1), 0.0)
 
 
+def auc_at_k(hits: np.ndarray, n_rel: np.ndarray, k: int, n_items: int) -> np.ndarray:
+    """Per user, implicit's AUC_at_k over a catalogue of ``n_items`` movies (the module's definition). ``hits``
+    narrower than k (lists shorter than k) count their missing places as misses, each below every hit."""
+    h = (np.asarray(hits)[:, :k] > 0).astype(np.float64)
+    pos = np.asarray(n_rel, np.float64)
+    neg = float(n_items) - pos
+    found = h.sum(axis=1)
+    above = np.cumsum(h, axis=1) - h  # the hits ranked above each place
+    area = ((1.0 - h) * above).sum(axis=1) + (k - h.shape[1]) * found
+    misses = k - found
+    area += (found + pos) / 2.0 * np.maximum(neg - misses, 0.0)
+    denom = pos * neg
+    return np.divide(area, denom, out=np.zeros_like(area), where=denom > 0)
+
+
+# the per-user ranking metrics, each f(hits, n_rel, k); those of CATALOGUE also take the number of movies, n_items
+CATALOGUE = {"auc": auc_at_k}
 PER_USER = {
     "precision": precision_at_k,
     "recall": recall_at_k,
@@ -112,7 +135,24 @@ PER_USER = {
     "map": map_at_k,
     "hitrate": hitrate_at_k,
     "mrr": mrr_at_k,
+    **CATALOGUE,
 }
+
+
+def per_user_values(hits: np.ndarray, n_rel: np.ndarray, ks, n_items: int | None) -> dict[str, np.ndarray]:
+    """{'name@k': each user's value} of every PER_USER metric at each k, each metric at every k in turn (evaluate's
+    order); those of CATALOGUE only where ``n_items`` is known."""
+    out = {}
+    for name, fn in PER_USER.items():
+        if name in CATALOGUE:
+            if n_items is None:
+                continue
+            for k in ks:
+                out[f"{name}@{k}"] = fn(hits, n_rel, k, n_items)
+        else:
+            for k in ks:
+                out[f"{name}@{k}"] = fn(hits, n_rel, k)
+    return out
 
 
 def coverage_at_k(topk: np.ndarray, n_items: int, k: int) -> float:

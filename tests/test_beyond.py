@@ -85,8 +85,8 @@ def test_model_baseline_and_lists_alike_and_per_user_means(trained_run, tmp_path
     rows = res["splits"]["test"]
     model, popular = rows["model"], rows["most_popular"]
     assert [k for k in model if k.endswith("@5")] == ["precision@5", "recall@5", "ndcg@5", "map@5", "hitrate@5",
-                                                      "mrr@5", "coverage@5", *(f"{n}@5" for n in NAMES)]
-    for name in NAMES:
+                                                      "mrr@5", "auc@5", "coverage@5", *(f"{n}@5" for n in NAMES)]
+    for name in (*NAMES, "auc"):  # the lists' auc by list_metrics, the model's by evaluate: one definition
         for k in (5, 10):
             assert rows["own"][f"{name}@{k}"] == pytest.approx(model[f"{name}@{k}"], rel=1e-12), (name, k)
         assert np.isfinite(model[f"{name}@1000"]) and np.isfinite(popular[f"{name}@1000"])
@@ -179,7 +179,7 @@ def test_evaluate_metrics_option(trained_run):
     acc = json.loads(runner.invoke(main, ["evaluate", *sets, "--metrics", "accuracy", "--format", "json"]).stdout)
     assert list(acc["splits"]["test"]) == list(full)  # the rating baselines too
     assert list(acc["splits"]["test"]["model"]) == ["rmse", "mae", "precision@10", "recall@10", "ndcg@10", "map@10",
-                                                    "hitrate@10", "mrr@10", "users_evaluated", "users_skipped",
+                                                    "hitrate@10", "mrr@10", "auc@10", "users_evaluated", "users_skipped",
                                                     "users_with_rows"]
     assert acc["splits"]["test"]["model"]["ndcg@10"] == full["model"]["ndcg@10"]
     assert "beyond_accuracy" in acc and "arp@10" in full["model"]
@@ -191,7 +191,7 @@ def test_evaluate_metrics_option(trained_run):
         assert "is no better than most_popular's" in r.stderr and "ndcg" not in r.stdout
     r = runner.invoke(main, ["evaluate", *sets, "--metrics", "ndcg,nov"])
     assert (r.exit_code, r.stderr) == (2, "error: --metrics 'ndcg,nov': nov is no metric of evaluate; give names "
-                                          "from rmse, mae, precision, recall, ndcg, map, hitrate, mrr, coverage, arp, "
+                                          "from rmse, mae, precision, recall, ndcg, map, hitrate, mrr, auc, coverage, arp, "
                                           "novelty, longtail, ild, gini, entropy, or a group: accuracy, beyond, all\n")
     r = runner.invoke(main, ["evaluate", *sets, "--metrics", "NDCG@10"])
     assert (r.exit_code, r.stderr) == (2, "error: --metrics 'NDCG@10': ndcg@10 is no metric of evaluate; give it "

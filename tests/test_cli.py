@@ -585,7 +585,8 @@ def test_evaluate_command(cli_run):
     assert out["model"]["rmse"] == pytest.approx(printed["model"]["rmse"], rel=1e-6)
     assert out["biases"] == pytest.approx(printed["biases"], rel=1e-6)
     assert 0 < out["model"]["ndcg@5"] <= 1 and [k for k in out["model"] if k.endswith("@5")] == \
-        ["precision@5", "recall@5", "ndcg@5", "map@5", "hitrate@5", "mrr@5", "coverage@5", "arp@5", "novelty@5",
+        ["precision@5", "recall@5", "ndcg@5", "map@5", "hitrate@5", "mrr@5", "auc@5", "coverage@5", "arp@5",
+         "novelty@5",
          "longtail@5", "ild@5", "gini@5", "entropy@5"]
 
 
@@ -1771,7 +1772,7 @@ def test_evaluate_and_cross_validate_read_k_and_metrics_by_one_rule(tmp_path, mo
     assert cutoffs(("5,7", "20"), cfg) == (5, 7, 20) and cutoffs((), cfg) is None  # none: the run's own
     assert cutoffs((), load_config(None, ["train.eval_k=[3,4]"])) == (3, 4)
     assert metric_names(("accuracy", "ndcg,gini")) == ("rmse", "mae", "precision", "recall", "ndcg", "map",
-                                                       "hitrate", "mrr", "gini")
+                                                       "hitrate", "mrr", "auc", "gini")
     assert metric_names(()) is None
     assert unmade_metrics(("rmse", "ndcg"), False, "m") == ("rmse",) and unmade_metrics(("rmse",), True, "m") == ()
     with pytest.raises(UsageError, match="^--metrics rmse,mae: rmse and mae score an explicit model's predicted"):

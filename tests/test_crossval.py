@@ -254,7 +254,7 @@ def test_bad_arguments_are_one_line_each(source, tmp_path):
          "3; give one of them"),
         (dict(ks="10"), UsageError, "ks='10': give whole numbers >= 1, e.g. ks=10 or ks=(10, 20), not text"),
         (dict(metrics="ndcg@10"), UsageError, "metrics='ndcg@10': give metric names without @K, e.g. metrics=('ndcg', "
-         "'recall'), from rmse, mae, precision, recall, ndcg, map, hitrate, mrr, coverage, arp, novelty, longtail, "
+         "'recall'), from rmse, mae, precision, recall, ndcg, map, hitrate, mrr, auc, coverage, arp, novelty, longtail, "
          "ild, gini, entropy"),
     ]
     for kw, kind, message in cases:

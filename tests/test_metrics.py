@@ -390,3 +390,40 @@ def test_most_popular_baseline_is_the_dense_ranking_of_the_counts(tmp_path, synt
     for (rows, values), (rows_w, values_w) in zip(got_users, want_users):
         assert np.array_equal(rows, rows_w) and values.keys() == values_w.keys()
         assert all(np.array_equal(values[key], values_w[key], equal_nan=True) for key in values)
+
+
+def test_auc_by_hand():
+    """implicit's AUC_at_k, computed by hand over a catalogue of 10 movies at K=4."""
+    hits = np.array([[1, 0, 1, 0], [0, 0, 0, 1], [0, 0, 0, 0]], dtype=float)
+    n_rel = np.array([2, 3, 1])
+    # user 0: 2 relevant, 8 others. The miss at rank 2 has 1 hit above it, the one at rank 4 has 2; the 6 others
+    # past the list have both hits above, (2 + 2) / 2 each: 1 + 2 + 12 = 15 of 2 x 8 pairs
+    # user 1: 3 relevant, 7 others; no hit above its misses; past the list (1 + 3) / 2 x (7 - 3) = 8 of 21
+    # user 2: 1 relevant, 9 others; (0 + 1) / 2 x (9 - 4) = 2.5 of 9
+    np.testing.assert_allclose(M.auc_at_k(hits, n_rel, 4, 10), [15 / 16, 8 / 21, 2.5 / 9])
+    # a list two places long at k=4: its missing places are misses below its hit, as [1, 0, 0, 0]: 1 + 1 + 1 +
+    # (1 + 2) / 2 x (8 - 3) = 10.5 of 16
+    np.testing.assert_allclose(M.auc_at_k(hits[:1, :2], n_rel[:1], 4, 10), [10.5 / 16])
+    np.testing.assert_allclose(M.auc_at_k(hits[:1, :2], n_rel[:1], 4, 10), M.auc_at_k(np.array([[1.0, 0, 0, 0]]),
+                                                                                       n_rel[:1], 4, 10))
+    assert M.parse_metric("auc@10") == ("auc", 10) and M.higher_is_better("auc@10")
+
+
+def test_auc_equals_implicits_on_its_own_lists():
+    implicit = pytest.importorskip("implicit")
+    import scipy.sparse as sp
+    from implicit.evaluation import ranking_metrics_at_k
+
+    rng = np.random.default_rng(0)
+    dense = (rng.random((60, 40)) < 0.25).astype(np.float32)
+    held = rng.random((60, 40)) < 0.3
+    train, test = sp.csr_matrix(dense * ~held), sp.csr_matrix(dense * held)
+    model = implicit.als.AlternatingLeastSquares(factors=4, iterations=3, random_state=0, use_gpu=False)
+    model.fit(train, show_progress=False)
+    want = ranking_metrics_at_k(model, train, test, K=7, show_progress=False)["auc"]
+    users = np.flatnonzero(np.diff(test.indptr) > 0)
+    ids, _ = model.recommend(users, train[users], N=7)
+    n_rel = np.diff(test.indptr)[users]
+    hits = M.hit_matrix(ids, np.concatenate([[0], np.cumsum(n_rel)]),
+                        np.concatenate([test.indices[test.indptr[u]:test.indptr[u + 1]] for u in users]))
+    assert M.auc_at_k(hits, n_rel, 7, 40).mean() == pytest.approx(want, rel=1e-12)

@@ -44,7 +44,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
                    "(refused otherwise); repeatable.")
 @click.option("--metrics", "metric_texts", multiple=True, metavar="NAMES",
               help="The metrics to print, each at every K: names (ndcg,recall,novelty,gini,...) or groups: accuracy "
-                   "(rmse, mae, precision, recall, ndcg, map, hitrate, mrr), beyond (coverage, arp, novelty, "
+                   "(rmse, mae, precision, recall, ndcg, map, hitrate, mrr, auc), beyond (coverage, arp, novelty, "
                    "longtail, ild, gini, entropy) or all; comma-separated or repeated.  [default: all]")
 @RUN
 @FMT
@@ -52,7 +52,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, against, metric_texts, run_dir, fmt):
     """Evaluate a trained run on its validation or test split, beside the baselines.
 
-    Explicit models get RMSE and MAE; every model gets Precision, Recall, NDCG, MAP, HitRate, MRR and
+    Explicit models get RMSE and MAE; every model gets Precision, Recall, NDCG, MAP, HitRate, MRR, AUC and
     coverage at each K (candidates: all movies minus the user's movies in train, and in valid when
     evaluating on test, and those rated below data.min_rating), and the beyond-accuracy metrics of its
     lists: ARP and novelty (the listed movies' popularity in training), long-tail share, genre diversity
