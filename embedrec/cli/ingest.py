@@ -43,7 +43,8 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
     """Turn a MovieLens release or a ratings file into a clean, indexed, split dataset.
 
     SOURCE is a release name (ml-100k, ml-1m, ml-10m, ml-20m, ml-25m, ml-32m, ml-latest-small, ml-latest),
-    a local .zip or folder of any MovieLens or RecBole layout, a ratings CSV/TSV/Parquet, or - for stdin.
+    a local .zip or folder of any MovieLens or RecBole layout or of the Netflix Prize's files (combined_data_N.txt
+    or training_set/ with movie_titles.csv), a ratings CSV/TSV/Parquet, or - for stdin.
     It overrides data.source.
 
     \b
