@@ -14,6 +14,7 @@ import io
 from collections.abc import Callable, Iterable, Iterator
 
 INGEST_DELAY_S = 2.0  # seconds before one of ingest's bars is first drawn: a step that ends sooner shows none
+REDRAW_S = 1.0  # seconds between two frames of a stages bar while a stage runs (its elapsed time going on)
 
 
 @contextlib.contextmanager
@@ -73,19 +74,36 @@ def stages(desc: str | None, total: int, *, delay: float = 0.0) -> Iterator[Call
     count of their own to show (a whole column sorted or hashed at once); yields ``begin(name)``, called as each
     stage begins: the one before it is counted done and ``name`` is shown after the count ('2/4 stages [00:03]
     splitting 5,000,000 ratings'), so a frame drawn while a stage runs names it; None where ``desc`` is None.
-    The last stage is counted done as the job ends without an error. ``delay``: as :func:`counted`'s (tqdm draws
-    a frame only as a stage begins, so a bar delayed is first drawn as the first stage after the delay begins)."""
+    The last stage is counted done as the job ends without an error. ``delay``: as :func:`counted`'s. tqdm draws
+    a frame only as a count changes, so a thread draws the bar again every :data:`REDRAW_S` seconds while a stage
+    runs: its first frame at the delay, its elapsed time going on through a long stage (a first-hour review: an
+    8M-row Parquet ingest showed nothing for 11 s, the bar first drawn as its third stage began)."""
+    import threading
+
     with step(desc, total, "stage", delay=delay) as tick:
         if tick is None:
             yield None
             return
-        begun = []
+        begun, done, lock = [], threading.Event(), threading.Lock()
 
         def begin(name: str) -> None:
-            tick(1 if begun else 0, note=name, draw=True)  # (the stage's name drawn as it begins: it may be long)
-            begun.append(name)
+            with lock:
+                tick(1 if begun else 0, note=name, draw=True)  # (the name drawn as it begins: it may be long)
+                begun.append(name)
 
-        yield begin
+        def redraw() -> None:
+            while not done.wait(min(REDRAW_S, max(delay, 0.05))):
+                with lock:
+                    if begun:
+                        tick(0, draw=True)
+
+        drawer = threading.Thread(target=redraw, name="embedrec-stages", daemon=True)
+        drawer.start()
+        try:
+            yield begin
+        finally:
+            done.set()
+            drawer.join()
         if begun:
             tick(1)
 

@@ -497,3 +497,20 @@ def test_a_stage_is_named_as_it_begins_and_the_last_counted_done_as_the_job_ends
     with stages(None, 3) as begin:
         assert begin is None
     assert capsys.readouterr().err == ""
+
+
+def test_a_long_stage_is_drawn_at_the_delay_and_again_while_it_runs(capsys, monkeypatch):
+    """A first-hour review: a stages bar was first drawn only as a stage began after its delay (an 8M-row Parquet
+    ingest showed nothing for 11 s, then the third stage), its elapsed time frozen through a long stage. A thread
+    draws it every REDRAW_S while a stage runs: the first frame at the delay, during the stage."""
+    import time
+
+    import embedrec.bars as bars
+
+    monkeypatch.setattr(bars, "REDRAW_S", 0.1)
+    with bars.stages("job", 2, delay=0.2) as begin:
+        begin("long one")
+        time.sleep(1.0)
+        during = bars_drawn(capsys.readouterr().err).get("job", [])
+        begin("short")
+    assert any("long one]" in f and "0/2" in f for f in during), during  # drawn while the first stage ran
