@@ -296,3 +296,58 @@ def test_training_set_files_read_together_are_each_named_by_their_own_lines(tmp_
     with pytest.raises(DataError, match=rf"mv_0000002\.txt:{1 + len(blank)}: the rating line '9007,3,2004-01-02' "
                                         "comes before any 'MovieID:' line"):
         read_source(_data(d))
+
+
+def test_a_compressed_combined_file_in_the_folder_is_refused_naming_it_not_left_out(tmp_path):
+    """A first-hour review: a folder of combined_data_1.txt.gz, combined_data_2.txt and movie_titles.csv was read
+    (exit 0) with the .gz file's ratings left out without a word. Refused in one line naming it and the command
+    that decompresses it; a .gz kept beside its decompressed copy is not in the way."""
+    import gzip
+
+    d = _kaggle(tmp_path / "nf", files=(ONE, TWO))
+    packed = d / "combined_data_1.txt.gz"
+    packed.write_bytes(gzip.compress(ONE.encode()))
+    (d / "combined_data_1.txt").unlink()
+    r = invoke("ingest", d, "-o", tmp_path / "out", "--set", "split.valid=0", "--set", "split.test=0")
+    line = refused(r, f"{packed}: a compressed ratings file of the Netflix Prize")
+    assert f"decompress it first (gunzip {packed}), then give {d} again" in line
+    with pytest.raises(DataError, match="a compressed ratings file"):
+        source_files(_data(d))
+    (d / "combined_data_2.txt").unlink()  # the compressed one alone: the Prize's all the same, not 'unrecognised'
+    refused(invoke("ingest", d, "-o", tmp_path / "out"), f"{packed}: a compressed ratings file")
+    (d / "combined_data_1.txt").write_text(ONE)  # gunzip -k: the plain copy is read
+    assert _rows(read_source(_data(d))) == _expected(ROWS)
+
+
+def test_a_compressed_combined_file_alone_is_asked_to_be_decompressed(tmp_path):
+    """A first-hour review: a combined_data_1.txt.gz given by its path was refused with 'ingest reads it from the
+    file, its folder ... given by its path with data.format auto', which is what the user did."""
+    import bz2
+    import gzip
+
+    d = _kaggle(tmp_path / "nf")
+    packed = d / "combined_data_1.txt.gz"
+    packed.write_bytes(gzip.compress(ONE.encode()))
+    line = refused(invoke("ingest", packed, "-o", tmp_path / "out"), f"{packed}:1: '1:' heads a block of ratings")
+    assert line.endswith(f"decompress it first (gunzip {packed}), then give {d / 'combined_data_1.txt'} or its "
+                         "folder") and "given by its path" not in line
+    other = tmp_path / "mine.txt.bz2"
+    other.write_bytes(bz2.compress(ONE.encode()))
+    assert refused(invoke("ingest", other, "-o", tmp_path / "out2"), "(bunzip2 ").endswith(
+        f"then give {tmp_path / 'mine.txt'} or its folder")
+
+
+def test_a_missing_combined_file_between_two_is_named_in_a_note(tmp_path, caplog):
+    """A first-hour review: combined_data_1.txt and _3.txt (no _2) were read without a word."""
+    d = _kaggle(tmp_path / "nf", files=(ONE, TWO))
+    (d / "combined_data_2.txt").rename(d / "combined_data_4.txt")
+    with caplog.at_level("WARNING", logger="embedrec"):
+        raw = read_source(_data(d))
+    assert _rows(raw) == _expected(ROWS + ROWS_TWO)
+    assert (f"{d}: no combined_data_2.txt, combined_data_3.txt between combined_data_1.txt and combined_data_4.txt: "
+            "their ratings are not read") in caplog.text
+    caplog.clear()
+    (d / "combined_data_4.txt").rename(d / "combined_data_2.txt")  # no gap: no note
+    with caplog.at_level("WARNING", logger="embedrec"):
+        read_source(_data(d))
+    assert "between" not in caplog.text

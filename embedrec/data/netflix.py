@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from embedrec.data.parsing import RawData, _read_lines, movies_frame
-from embedrec.data.textfiles import warn_utf8_lines
+from embedrec.data.textfiles import decompress_command, uncompressed_name, warn_utf8_lines
 from embedrec.errors import DataError, shorten
 
 log = logging.getLogger("embedrec")
@@ -43,10 +43,15 @@ _INT32_MAX = 2**31 - 1
 _COLON_INSIDE = re.compile(rb":(?!\r?\n|\Z)")  # a ':' that does not end its line
 
 
+# a combined_data_N.txt compressed (as copies of the Prize are handed on): not read, so refused (a first-hour review:
+# a folder's combined_data_1.txt.gz was left out without a word, a quarter of the Prize's ratings)
+COMBINED_COMPRESSED = re.compile(r"combined_data_(\d+)\.txt\.(?:gz|bz2|xz|zst)", re.IGNORECASE)
+
+
 def holds_netflix(d: Path) -> bool:
-    """``d`` holds the Netflix Prize's ratings: a combined_data_N.txt, or mv_*.txt files (in a training_set/
-    folder, or ``d`` that folder)."""
-    if any(COMBINED.fullmatch(p.name) for p in d.glob("combined_data_*.txt")):
+    """``d`` holds the Netflix Prize's ratings: a combined_data_N.txt (or one compressed, which
+    :func:`ratings_files` refuses), or mv_*.txt files (in a training_set/ folder, or ``d`` that folder)."""
+    if any(COMBINED.fullmatch(p.name) or COMBINED_COMPRESSED.fullmatch(p.name) for p in d.glob("combined_data_*")):
         return True
     ts = d / TRAINING_SET
     return any(MOVIE_FILE.fullmatch(p.name) for f in (d, ts) if f.is_dir() for p in f.glob("mv_*.txt"))
@@ -75,9 +80,11 @@ def _number(p: Path, pattern: re.Pattern) -> int:
 
 def ratings_files(folder: Path) -> list[Path]:
     """The ratings files read in ``folder``, in order: its combined_data_N.txt by N; else training_set/'s mv_N.txt
-    by N (or its own mv_N.txt files: ``folder`` the training_set/ folder)."""
+    by N (or its own mv_N.txt files: ``folder`` the training_set/ folder). A compressed combined_data_N.txt.gz
+    (.bz2, .xz, .zst) without its plain copy beside it is refused: its ratings would be left out."""
     combined = sorted((p for p in folder.glob("combined_data_*.txt") if COMBINED.fullmatch(p.name)),
                       key=lambda p: _number(p, COMBINED))
+    _refuse_compressed(folder, {p.name for p in combined})
     if combined:
         return combined
     ts = folder / TRAINING_SET
@@ -87,6 +94,19 @@ def ratings_files(folder: Path) -> list[Path]:
         if found:
             return found
     return []
+
+
+def _refuse_compressed(folder: Path, plain: set[str]) -> None:
+    """A DataError naming ``folder``'s compressed combined_data files that have no plain copy (``plain``, the
+    names of those read) beside them, with the command that decompresses the first."""
+    packed = sorted((p for p in folder.glob("combined_data_*") if COMBINED_COMPRESSED.fullmatch(p.name)
+                     and uncompressed_name(p.name) not in plain), key=lambda p: _number(p, COMBINED_COMPRESSED))
+    if packed:
+        more = f" (and {', '.join(p.name for p in packed[1:])})" if len(packed) > 1 else ""
+        raise DataError(f"{packed[0]}: a compressed ratings file of the Netflix Prize{more}, which ingest does not "
+                        f"read in a folder, so its ratings would be left out; decompress it first "
+                        f"({decompress_command(packed[0])}{', and the others' if more else ''}), then give "
+                        f"{folder} again")
 
 
 def netflix_files(folder: Path) -> list[Path]:
@@ -472,6 +492,7 @@ def read_netflix(root: Path, tick=None) -> RawData:
     if present:
         log.info("%s: %s %s the Prize's (movie, customer) pairs to predict, not ratings: not read", root,
                  " and ".join(present), "holds" if len(present) == 1 else "hold")
+    _note_gaps(root, files)
     cols, parts = _read(files, tick, str)
     titles = root / TITLES
     movies = None
@@ -481,6 +502,18 @@ def read_netflix(root: Path, tick=None) -> RawData:
         log.warning("%s: no %s beside the ratings: the movies get no titles or years, so `recommend --movie TITLE` "
                     "cannot find them (ids still work); add the Prize's %s for them", root, TITLES, TITLES)
     return _raw(cols, parts, [*files, *([titles] if movies is not None else [])], movies)
+
+
+def _note_gaps(root: Path, files: list[Path]) -> None:
+    """A warning naming the combined_data numbers missing between the first and the last read (a first-hour
+    review: combined_data_1.txt and _3.txt were read without a word of _2's ratings)."""
+    numbers = [_number(p, COMBINED) for p in files if COMBINED.fullmatch(p.name)]
+    missing = sorted(set(range(min(numbers), max(numbers) + 1)) - set(numbers)) if numbers else []
+    if missing:
+        names = ", ".join(f"combined_data_{n}.txt" for n in missing)
+        log.warning("%s: no %s between %s and %s: %s ratings are not read; add %s to read the whole Prize", root,
+                    names, files[0].name, files[-1].name, "its" if len(missing) == 1 else "their",
+                    "it" if len(missing) == 1 else "them")
 
 
 def read_netflix_file(path: Path, tick=None) -> RawData:

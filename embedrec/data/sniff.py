@@ -21,11 +21,15 @@ from embedrec.data.ids import is_number_text
 from embedrec.data.parsing import _refuse_repeated_names, header_names
 from embedrec.data.textfiles import (
     HEAD,
+    STREAM_COMPRESSED,
+    TARS,
     _bom_encoding,
     _decode_error,
     _parser_error,
+    decompress_command,
     likely_separator,
     refuse_binary_head,
+    uncompressed_name,
 )
 from embedrec.errors import DataError, first_line, shorten
 
@@ -140,7 +144,7 @@ def _headerless_fields(src, sep: str, encoding: str, label: str, names: list[str
         refuse_wide(n, f"{label}:1", "the first line holds")
         raise _more_fields(label, n, names)
     if n == 1 and len(first) and NETFLIX_BLOCK.fullmatch(str(first.iloc[0, 0])):
-        raise netflix_prize(f"{label}:1", f"'{shorten(str(first.iloc[0, 0]).strip(), 60)}' heads a block of ratings")
+        raise netflix_prize(label, f"'{shorten(str(first.iloc[0, 0]).strip(), 60)}' heads a block of ratings")
     fields = [str(v).strip().lstrip("\ufeff") for v in (first.iloc[0].tolist() if len(first) else [])]
     known = {_plain(c) for c in names} | HEADER_WORDS
     named = [f for f in fields if f and _plain(f) in known]
@@ -247,14 +251,22 @@ def _refuse_binary(src, label: str, stdin: bool, seps=(), encoding: str = "utf-8
 NETFLIX_BLOCK = re.compile(r"\s*\d+:\s*")  # a Netflix Prize file's 'MovieID:' line, heading that movie's ratings
 
 
-def netflix_prize(where: str, found: str) -> DataError:
+def netflix_prize(label: str, found: str) -> DataError:
     """The Netflix Prize layout (combined_data_N.txt, training_set/mv_*.txt: a 'MovieID:' line, then that movie's
-    CustomerID,Rating,Date lines) met where a table is read: standard input, or data.format set to a table's
-    (a first-hour review: 'remove any lines above the header'). ``readers.read_source`` reads it, by its path
-    (``data/netflix.py``), where data.format is auto."""
-    return DataError(f"{where}: {found}: the Netflix Prize files' layout ('MovieID:' lines, each followed by that "
-                     "movie's CustomerID,Rating,Date lines), not a table; ingest reads it from the file, its folder "
-                     "(with movie_titles.csv) or a zip of either, given by its path with data.format auto")
+    CustomerID,Rating,Date lines) met, on line 1 of ``label``, where a table is read: standard input, data.format
+    set to a table's (a first-hour review: 'remove any lines above the header'), or a compressed file (.gz: read
+    as a table, decompressed; ``data/netflix.py`` reads the plain files alone). ``readers.read_source`` reads it,
+    by its path, where data.format is auto."""
+    layout = ("the Netflix Prize files' layout ('MovieID:' lines, each followed by that movie's CustomerID,Rating,"
+              "Date lines), not a table")
+    plain = uncompressed_name(label)
+    # given by its path compressed, as the Prize's files are handed on (a first-hour review): read as a table, then
+    # refused with 'give it by its path', which is what the user did
+    if label.lower().endswith(STREAM_COMPRESSED) and not label.lower().endswith(TARS):
+        return DataError(f"{label}:1: {found}: {layout}, and compressed, which ingest does not read in that layout; "
+                         f"decompress it first ({decompress_command(label)}), then give {plain} or its folder")
+    return DataError(f"{label}:1: {found}: {layout}; ingest reads it from the file, its folder (with "
+                     "movie_titles.csv) or a zip of either, given by its path with data.format auto")
 
 
 def _one_column(name: str, sep: str, label: str) -> DataError:
@@ -262,7 +274,7 @@ def _one_column(name: str, sep: str, label: str) -> DataError:
     is not a header (a comment, an HTML error page saved as the file)."""
     shown = shorten(name, 60)
     if NETFLIX_BLOCK.fullmatch(name):  # '1:' heading CustomerID,Rating,Date lines
-        return netflix_prize(f"{label}:1", f"'{shown}' heads a block of ratings")
+        return netflix_prize(label, f"'{shown}' heads a block of ratings")
     if "::" in name:  # ml-1m's and ml-10m's ratings.dat ('1::1193::5::978300760'), given as a file
         return DataError(f"{label}:1: fields separated by '::', as MovieLens 1M and 10M write their .dat files; give "
                          "the release's folder or zip (e.g. ml-1m/), which embedrec reads as that layout")

@@ -621,6 +621,7 @@ def data_lines(src, sep: str, encoding: str, header_rows: int, first: int, rows:
 
 
 COMPRESSED = (".gz", ".bz2", ".xz", ".zst", ".zip")  # what pandas decompresses by the file name
+STREAM_COMPRESSED = COMPRESSED[:4]  # one file compressed (not an archive): decompress_command's
 
 
 def compressed(src) -> bool:
@@ -639,6 +640,15 @@ def uncompressed_name(name: str) -> str:
 
 
 TARS = (".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tar.xz")  # tarfile opens each, compressed or not
+
+
+def decompress_command(path) -> str:
+    """The shell command that decompresses ``path`` (.gz, .bz2, .xz, .zst) beside itself, for a message that asks
+    for the plain file ('gunzip data/combined_data_1.txt.gz')."""
+    low = str(path).lower()
+    tool = next((t for ext, t in ((".bz2", "bunzip2"), (".xz", "unxz"), (".zst", "unzstd")) if low.endswith(ext)),
+                "gunzip")
+    return f"{tool} {path}"
 
 
 def read_bounded(fh, cap: int, label: str, ratio: int) -> bytes:
