@@ -102,8 +102,8 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         except DataError:  # how it was read, before the error that says what it lacks (the unit: its own error
             _say_as_ingested(source, said, [(k, v) for k, v in taken if k != "data.timestamp_unit"])  # names it)
             raise
-        _say_as_ingested(source, said, [(k, v) for k, v in taken if not _read_by_default(raw, k) and not (
-            k == "data.timestamp_unit" and raw.timestamp_unit is None)])  # (no Unix times read: no unit)
+        _say_as_ingested(source, said, [(k, v) for k, v in taken if not _read_by_default(raw, k) and not _unread(
+            raw, k)])
         _say_passed_over(source, said, raw)
         if raw.missing_dropped:  # said as ingest says it (a review: update-users dropped them without a word)
             log.warning("%s%s", missing_dropped_said(raw.origin[0], raw.missing_dropped),
@@ -223,6 +223,16 @@ def _read_by_default(raw: RawData, key: str) -> bool:
     name = key.rsplit(".", 1)[1]
     read = raw.columns_read.get(name)
     return isinstance(read, str) and plain_name(read) == plain_name(getattr(ColumnsConfig, name))
+
+
+def _unread(raw: RawData, key: str) -> bool:
+    """Whether the recorded setting ``key`` had nothing of the file to read: the timestamp column and its format
+    where the file has no times (a first-hour review: 'reading f.csv as dataset was ingested: ...,
+    data.columns.timestamp=event_time' said of a user_id,movie_id,rating file), the unit where no Unix times were
+    read."""
+    if key in ("data.columns.timestamp", "data.timestamp_format"):
+        return "timestamp" not in raw.ratings
+    return key == "data.timestamp_unit" and raw.timestamp_unit is None
 
 
 def _recorded_data(run: Run) -> tuple[dict | None, str]:

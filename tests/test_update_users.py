@@ -1580,3 +1580,33 @@ def test_writers_take_dot_in_a_model_folder_as_its_run_and_a_report_after_no_wri
     assert p.returncode == 1 and p.stderr.splitlines()[-1] == (
         f"error: nothing was written to '{run}', which the command left as it was; only the report on standard "
         "output failed (No space left on device)"), p.stderr
+
+
+def test_a_file_without_times_updates_a_run_whose_times_were_read_from_another_name(tmp_path):
+    """A first-hour review: a dataset ingested from customer_id,product_id,stars,event_time (columns guessed, times
+    in ms) refused `update-users` of a user_id,movie_id,rating file ("no column 'event_time' for the timestamp"), and
+    of a customer_id,product_id,stars file the same, where -h says the timestamp column is optional (a file without
+    times works where the dataset's column had the default name). Read without times, the line saying which columns
+    it reads naming those the file has; a timestamp column given with --set is still required."""
+    rng = np.random.default_rng(5)
+    rows = [(100 + u, m + 1, int(rng.integers(1, 6)), 1_600_000_000_000 + int(rng.integers(0, 10**9)))
+            for u in range(30) for m in rng.choice(20, 6, replace=False)]
+    write_ratings(tmp_path / "shop.csv", rows, "customer_id,product_id,stars,event_time")
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
+    r = invoke("ingest", "-q", tmp_path / "shop.csv", *sets)
+    assert r.exit_code == 0, r.stderr
+    r = invoke("train", "-q", *sets, "--set", "model.dim=4", "--set", "train.epochs=2", "--set", "train.refit=false")
+    assert r.exit_code == 0, r.stderr
+    rated = {m for u, m, _, _ in rows if u == 103}
+    fresh = [m for m in range(1, 21) if m not in rated]
+    for k, header in enumerate(("user_id,movie_id,rating", "customer_id,product_id,stars")):
+        since = write_ratings(tmp_path / f"f{k}.csv", [(103, fresh[k], 5)], header)
+        r = invoke("update-users", "--ratings", since, "--run", tmp_path / "run")
+        assert r.exit_code == 0, r.stderr
+        assert (json.loads(r.stdout)["users"], json.loads(r.stdout)["pairs"]) == (1, 1), r.stdout
+        assert "event_time" not in r.stderr and "timestamp_unit" not in r.stderr, r.stderr
+    assert "was ingested: data.columns.user=customer_id, data.columns.movie=product_id, data.columns.rating=stars " \
+           "(a key given" in r.stderr, r.stderr
+    since = write_ratings(tmp_path / "f2.csv", [(103, fresh[2], 5)], "user_id,movie_id,rating")
+    r = invoke("update-users", "--ratings", since, "--run", tmp_path / "run", "--set", "data.columns.timestamp=event_time")
+    assert r.exit_code == 1 and "no column 'event_time' for the timestamp" in r.stderr, r.stderr

@@ -220,17 +220,19 @@ def _close_column(col: str, found: list[str], wanted: dict) -> list[str]:
     return difflib.get_close_matches(col, [c for c in found if c not in wanted], n=1, cutoff=0.6)
 
 
-def _optional_timestamp(found, wanted: dict, cfg: DataConfig, sample=None) -> bool | str:
+def _optional_timestamp(found, wanted: dict, cfg: DataConfig, sample=None, or_default=()) -> bool | str:
     """A file without the default 'timestamp' column, and none close to it that may hold times, is read without
     times (as Surprise and LensKit read user,item,rating files); a time-based split then says it needs them. A
-    column named in the config is required. Returns whether it was dropped (``_require_columns`` says so once the
+    column named in the config is required, unless 'timestamp' is in ``or_default`` (update-users: the name is the
+    run's dataset's, not the user's; a first-hour review: a file without times was refused for a dataset whose
+    times were read from 'event_time', where one of 'timestamp' reads without them). Returns whether it was dropped (``_require_columns`` says so once the
     others are found): the name of the close column passed over where one holds words (``sample(cols)``: its
     first rows; :func:`_words`), True where none is close."""
     from embedrec.config import ColumnsConfig
 
     col = cfg.columns.timestamp
     found = [str(c) for c in found]
-    if col == ColumnsConfig.timestamp and col in wanted and col not in found:  # not matched by _match_columns
+    if (col == ColumnsConfig.timestamp or "timestamp" in or_default) and col in wanted and col not in found:  # not matched by _match_columns
         close = _close_column(col, found, wanted)
         if close and not _words(sample, close[0]):
             return False  # e.g. 'time': probably the timestamps, under another name (_require_columns suggests it)

@@ -221,7 +221,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             wanted, matched = _match_columns(found, _or_default(found, wanted, or_default))
             meta_notes = _movie_columns(found, wanted, cfg, label)
             guessed = _guess_ids(found, wanted, cfg, label) if guess else []
-            no_times = _optional_timestamp(found, wanted, cfg, functools.partial(parquet_head, pf))
+            no_times = _optional_timestamp(found, wanted, cfg, functools.partial(parquet_head, pf), or_default)
             counted = _optional_rating(found, wanted, cfg)
             notes = guessed + _require_columns(found, wanted, label, no_times, matched, counted,
                                                functools.partial(parquet_head, pf), unrated, id_type=cfg.id_type)
@@ -276,7 +276,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             meta_notes = _movie_columns(header_names, wanted, cfg, label)
             guessed_ids = _guess_ids(header_names, wanted, cfg, label) if guess else []
             no_times = _optional_timestamp(header_names, wanted, cfg,
-                                           lambda cols: _sample_columns(src, sep, cfg.encoding, cols))
+                                           lambda cols: _sample_columns(src, sep, cfg.encoding, cols), or_default)
             counted = _optional_rating(header_names, wanted, cfg)
             notes = guessed_ids + _require_columns(header_names, wanted, label, no_times, matched, counted,
                                                    lambda cols: _sample_columns(src, sep, cfg.encoding, cols),
