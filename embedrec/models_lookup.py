@@ -144,6 +144,7 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
 
     e = model.engine
     files, lines = {}, {"liked": [], "rated": []}  # a file's: each movie's line, in order
+    others: dict = {}  # a rated table's other title of a movie (IMDb's 'Original Title'), tried where its own misses
     if userfile.is_file(liked):
         files["liked"], liked = str(liked), userfile.read_liked(liked, lines=lines["liked"])
     mapped, scale = False, None
@@ -151,6 +152,7 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
         table = userfile.read_rated(rated) if userfile.is_file(rated) else \
             userfile.rated_table(*userfile.frame_table(rated), "the DataFrame")
         files["rated"], lines["rated"] = table.name, [table.lines.get(m) for m in table.ratings]
+        others = table.others
         if e.values_ignored() or e._counts():  # as given; a note on low ratings reads them on their own scale
             rated, scale = table.ratings, None if e._counts() else userfile.file_scale(table, e.scale)
         else:
@@ -169,7 +171,7 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
             continue
         how = "error" if strict else missing or ("skip" if name in files else "error")
         ids, by_title, found_how, skipped = resolve_detail(model, tokens, how, f"«--{name}|{name}»" + (
-            f" {files[name]}" if name in files else ""))
+            f" {files[name]}" if name in files else ""), others=others if name == "rated" else None)
         out.how.update(found_how)
         out.skipped += skipped
         if name in files:  # two lines of a file naming one movie: both named (a review: 'movie 50 is rated twice')
@@ -226,12 +228,14 @@ def _one_line_a_movie(model, name: str, file: str, tokens: list, ids: list, line
                          "of the two lines)")
 
 
-def resolve_detail(model, tokens: list, missing: str = "error", what: str = "movies") -> tuple[list, dict, dict, list]:
+def resolve_detail(model, tokens: list, missing: str = "error", what: str = "movies",
+                   others: dict | None = None) -> tuple[list, dict, dict, list]:
     """(an id per token, ``_MISSED`` for one left out; {token: id} of those found by their title; {token: how}
     where that is worth saying; the tokens left out), each token by ``Model.find_movie``'s rule, text no title
     holds that may be an unknown id kept as given. ``missing='skip'``: a title no movie matches, or that several
     do, is left out and said in one note naming ``what`` (every token missed: the first's error, as with
-    'error')."""
+    'error'). ``others``: {token: another title of it} (an IMDb export's 'Original Title'), tried where the token
+    matches no title, said in its how."""
     if isinstance(tokens, (str, bytes)):
         raise UsageError(f"resolve_movies: got the text '{shorten(tokens)}'; give a list of ids or titles, e.g. "
                          "['star wars', 181]")
@@ -244,7 +248,18 @@ def resolve_detail(model, tokens: list, missing: str = "error", what: str = "mov
             ids.append(t)
             continue
         try:
-            row, how = e.match_movie(t, suggest=missing != "skip")
+            try:
+                row, how = e.match_movie(t, suggest=missing != "skip")
+            except NotFoundError as err:
+                other = (others or {}).get(t)
+                if err.kind == "movie" or not other:
+                    raise
+                try:  # IMDb's 'Original Title' where its 'Title' matches nothing (a first-hour review)
+                    row, how = e.match_movie(other, suggest=False)
+                except (NotFoundError, UsageError):
+                    raise err from None
+                how = f"no title matches it; its original title '{shorten(other, 50)}' does" + (f" ({how})" if how
+                                                                                               else "")
         except NotFoundError as err:
             if err.kind == "movie":  # an id this model does not know: left out (or refused, strict) by recommend_new
                 ids.append(t)

@@ -179,6 +179,9 @@ class Catalogue:
             if near and len(self._one_film(near)) == 1:
                 cands = near
                 how = f"no title of {given} matches; this is of {self.years[near[0]]}"
+        if not cands and year and ":" in q[:year.start()]:  # IMDb's 'Star Wars: Episode IV - A New Hope', Letterboxd's
+            # 'Léon: The Professional' (a first-hour review): each side of the first ':' as a title of its own
+            cands, how = self._subtitle_rows(q[:year.start()], int(q[-5:-1]))
         if len(cands) > 1 and len(self._one_film(cands)) == 1:  # one film under several ids (ML-100K's 21 pairs)
             counted = np.asarray(counts(), np.int64)[cands] if counts is not None else np.zeros(len(cands), np.int64)
             best = cands[int(np.argmax(counted))]  # the first of the most rated
@@ -216,6 +219,36 @@ class Catalogue:
                              "words")
         several.matches = len(cands)  # what a caller tells this refusal by (models_lookup.resolve_detail), not its text
         raise several
+
+    def _subtitle_rows(self, head: str, given: int) -> tuple[list[int], str]:
+        """(the rows, how) where ``head``'s side before or after its first ':' names exactly one film at the year
+        ``given`` (or, where none is, at the year one off, as :meth:`match_movie` allows), the text after a ' - ' in
+        the second side tried too (IMDb's 'Star Wars: Episode V - The Empire Strikes Back'): ([], '') where neither
+        side names a film, or the sides name different films or one names several."""
+        sides = [s.strip() for s in head.split(":", 1)]
+        if " - " in sides[1]:  # IMDb's 'Star Wars: Episode V - The Empire Strikes Back': the episode's own title
+            sides.append(sides[1].split(" - ", 1)[1].strip())
+        for years in ((given,), (given - 1, given + 1)):
+            found: dict[int, str] = {}
+            for side in sides:
+                if not side:
+                    continue
+                for y in years:
+                    name = f"{side} ({y})"
+                    for r in self.title_rows(name, words=False) or self.title_rows(name, loose=True, words=False):
+                        found.setdefault(r, side)
+            if not found:
+                continue
+            rows = sorted(found)
+            if len(self._one_film(rows)) != 1:
+                return [], ""
+            side = found[rows[0]]
+            which = ("before ':'", "after ':'", "after ':' and ' - '")[sides.index(side)]
+            how = f"no title matches it; its title {which} does"
+            if self.years[rows[0]] != given:
+                how = f"no title of {given} matches; its title {which} does, of {self.years[rows[0]]}"
+            return rows, how
+        return [], ""
 
     def _shown(self, row: int) -> str:
         """A movie as its title and year read: 'Heat (1995)', a title alone where it has no year."""

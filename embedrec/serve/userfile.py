@@ -39,13 +39,16 @@ def _key(name: str) -> str:
 class RatedFile:
     """What a rated file holds: ``ratings`` {movie as the file gives it ('Heat (1995)', or an id): rating} in file
     order, ``lines`` {that movie: its line}, ``scale`` the file's own scale where its source says it
-    (Letterboxd's, IMDb's; else None), ``source`` that source's name ('Letterboxd', 'IMDb', '')."""
+    (Letterboxd's, IMDb's; else None), ``source`` that source's name ('Letterboxd', 'IMDb', ''), ``others`` {that
+    movie: its other title} where a column 'Original Title' beside the title column gives another ('Il postino
+    (1994)' for IMDb's 'The Postman (1994)'), tried where the title matches nothing."""
 
     name: str
     ratings: dict = field(default_factory=dict)
     lines: dict = field(default_factory=dict)
     scale: tuple | None = None
     source: str = ""
+    others: dict = field(default_factory=dict)
 
 
 def is_file(value) -> bool:
@@ -133,6 +136,8 @@ def rated_table(header: list, rows: list, name: str, option: str = "--rated") ->
     elif "const" in keys and "yourrating" in keys:  # (IMDb's export: both; a "Your Rating" of one's own may be 1-5)
         out.scale, out.source = IMDB, "IMDb"
     kind = keys.index("titletype") if "titletype" in keys else None
+    original = keys.index("originaltitle") if "originaltitle" in keys and keys.index("originaltitle") != movie \
+        and year is not None else None  # IMDb's export: 'Original Title' beside 'Title'
     blank = films_not = twice = 0
     for n, row in rows:
         item = _movie_of(row, movie, year)
@@ -154,6 +159,9 @@ def rated_table(header: list, rows: list, name: str, option: str = "--rated") ->
             twice += 1
             del out.ratings[item]  # the last line's, in the file's order (a diary lists a film rewatched again)
         out.ratings[item], out.lines[item] = r, n
+        other = _movie_of(row, original, year) if original is not None else ""
+        if other and other != item:
+            out.others[item] = other
     if not out.ratings:
         raise UsageError(f"«{option}|rated» {name}: no row holds a rating (column '{header[rating]}'"
                          + (f"; {blank:,} empty" if blank else "") + "); give the new user's ratings")
