@@ -379,3 +379,39 @@ def test_an_imdb_files_original_title_is_tried_where_its_title_matches_nothing(t
             "original title 'Sense and Sensibility (1995)' does)") in err.splitlines()
     assert "'Fargo (1996)'" not in err  # its own title matched: no line
     assert _recommend(titled_runs["implicit"], "--liked", "7,11", "-q")[1] == out
+
+
+def test_a_letterboxd_zip_is_read_by_its_member(titled_runs, tmp_path):
+    """Letterboxd delivers its export as a zip (a first-hour review: `--rated @letterboxd.zip` was "'PK\\x03\\x04...'
+    is no MOVIE=RATING"): --rated reads its ratings.csv, --liked its watched.csv (else ratings.csv), the member
+    named in what was read and in FILE:LINE; a zip without one is refused naming its members."""
+    import zipfile
+
+    z = tmp_path / "letterboxd-export.zip"
+    with zipfile.ZipFile(z, "w") as out:
+        out.writestr("diary.csv", "Date,Name,Year,Letterboxd URI,Rating\n")
+        out.writestr("ratings.csv", LETTERBOXD)
+        out.writestr("watched.csv", "Date,Name,Year,Letterboxd URI\n2024-01-01,Fargo,1996,https://boxd.it/a\n"
+                                    "2024-01-02,Heat,1995,https://boxd.it/b\n")
+        out.writestr("likes/films.csv", "Date,Name,Year,Letterboxd URI\n")
+    code, out, err = _recommend(titled_runs["implicit"], "--rated", f"@{z}")
+    assert code == 0, err
+    assert err.splitlines()[0] == (f"read 6 rated movies from {z}:ratings.csv (title 'Name', year 'Year', rating "
+                                   "'Rating', Letterboxd's 0.5-5)")
+    f = tmp_path / "ratings.csv"
+    f.write_text(LETTERBOXD)
+    assert _recommend(titled_runs["implicit"], "--rated", f"@{f}")[1] == out
+    code, out, err = _recommend(titled_runs["implicit"], "--liked", f"@{z}")
+    assert code == 0 and err.splitlines()[0] == f"read 2 liked movies from {z}:watched.csv (title 'Name', year 'Year')"
+    assert _recommend(titled_runs["implicit"], "--liked", "11,12", "-q")[1] == out
+    with zipfile.ZipFile(z, "w") as out:
+        out.writestr("ratings.csv", "title,rating\nHeat,five\n")
+    code, out, err = _recommend(titled_runs["implicit"], "--rated", f"@{z}")
+    assert code == 2 and f"{z}:ratings.csv:2: rating 'five'" in err, err
+    with zipfile.ZipFile(z, "w") as out:
+        out.writestr("diary.csv", "Date,Name\n")
+        out.writestr("likes/films.csv", "Date,Name\n")
+    code, out, err = _recommend(titled_runs["implicit"], "--rated", f"@{z}")
+    assert (code, out) == (2, "") and err.count("\n") == 1 and err.endswith(
+        "letterboxd-export.zip': a zip archive holding diary.csv, likes/films.csv, none of them ratings.csv; unzip "
+        "it and give the file of the new user's ratings\n"), err

@@ -56,22 +56,55 @@ def is_file(value) -> bool:
     return isinstance(value, os.PathLike)
 
 
-def _text(path, option: str) -> str:
+# the member of a zip archive (Letterboxd's export: ratings.csv, watched.csv, diary.csv, likes/films.csv...) read
+# for each option, in order of choice
+ZIP_MEMBERS = {"--rated": ("ratings.csv",), "--liked": ("watched.csv", "ratings.csv")}
+
+
+def _text(path, option: str) -> tuple[str, str]:
+    """(the file's text, its name for messages): a zip archive's member named in :data:`ZIP_MEMBERS` where the file
+    is one (Letterboxd delivers its export so), its name 'export.zip:ratings.csv'."""
     try:
-        with open(path, encoding="utf-8-sig", errors="surrogateescape") as fh:
-            return fh.read()
+        with open(path, "rb") as fh:
+            data = fh.read()
     except OSError as e:
         raise UsageError(f"«{option}|{option.lstrip('-')}» '{shorten(str(path), 80)}': cannot read it "
                          f"({e.strerror or e}); give a file of the new user's movies") from None
+    if data[:4] == b"PK\x03\x04":
+        return _zip_member(path, data, option)
+    return data.decode("utf-8-sig", errors="surrogateescape"), str(path)
+
+
+def _zip_member(path, data: bytes, option: str) -> tuple[str, str]:
+    import zipfile
+
+    where = f"«{option}|{option.lstrip('-')}» '{shorten(str(path), 80)}'"
+    wanted = ZIP_MEMBERS.get(option, ZIP_MEMBERS["--rated"])
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            names = [n for n in z.namelist() if not n.endswith("/")]
+            member = next((n for w in wanted for n in names if n == w), None) or next(
+                (n for w in wanted for n in names if n.rsplit("/", 1)[-1] == w), None)
+            if member is None:
+                listed = ", ".join(names[:8]) + (f" and {len(names) - 8:,} more" if len(names) > 8 else "")
+                raise UsageError(f"{where}: a zip archive holding {listed or 'no file'}, none of them "
+                                 f"{' or '.join(wanted)}; unzip it and give the file of the new user's "
+                                 f"{'ratings' if option == '--rated' else 'movies'}")
+            raw = z.read(member)
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as e:
+        raise UsageError(f"{where}: a zip archive that cannot be read ({shorten(str(e), 80)}); unzip it and give "
+                         f"its {wanted[0]}") from None
+    return raw.decode("utf-8-sig", errors="surrogateescape"), f"{path}:{member}"
 
 
 def read_liked(path, option: str = "--liked", lines: list | None = None) -> list[str]:
     """The movies of a liked file, one id or title per line (blank and '#' lines skipped, a line in double quotes
     one CSV field, a first line 'movie_id'/'title' a header), or of a table with a header naming its title (and
     year) column or its id column (Letterboxd's likes/films.csv, watched.csv): 'Title (year)' each. Said in one
-    line. ``lines`` (a list): receives each movie's line, in order, for a message naming it."""
+    line. ``lines`` (a list): receives each movie's line, in order, for a message naming it. A zip archive
+    (Letterboxd's export) is read by its watched.csv, else its ratings.csv (:data:`ZIP_MEMBERS`)."""
     where = [] if lines is None else lines
-    text = _text(path, option)
+    text, path = _text(path, option)
     lines = text.splitlines()
     first = next((n for n, t in enumerate(lines) if t.strip() and not t.lstrip().startswith("#")), None)
     out: list[str] = []
@@ -109,8 +142,9 @@ def read_rated(path, option: str = "--rated") -> RatedFile:
     """The ratings of a rated file: a CSV/TSV with a header (its columns found by name: :data:`TITLE_NAMES` or
     :data:`ID_NAMES`, :data:`YEAR_NAMES`, :data:`RATING_NAMES`), or ``MOVIE=RATING`` a line. A row without a rating
     (Letterboxd's diary) is left out, a movie rated on several lines takes its last line's, an IMDb row of a
-    series or an episode is left out: each said in the one line that says what was read."""
-    text = _text(path, option)
+    series or an episode is left out: each said in the one line that says what was read. A zip archive (Letterboxd's
+    export) is read by its ratings.csv (:data:`ZIP_MEMBERS`)."""
+    text, path = _text(path, option)
     lines = text.splitlines()
     first = next((n for n, t in enumerate(lines) if t.strip() and not t.lstrip().startswith("#")), None)
     if first is None:
