@@ -17,7 +17,7 @@ import numpy as np
 
 from embedrec.argcheck import choice_arg, genres_arg, list_arg, movie_arg
 from embedrec.data.ids import id_list, is_integer_text, one_id, one_user, py_id, rated_map, refuse_frame
-from embedrec.errors import NotFoundError, UsageError, shorten
+from embedrec.errors import NotFoundError, UsageError, library_terms, shorten
 from embedrec.serve.recommender import trained_on
 
 log = logging.getLogger("embedrec")
@@ -170,8 +170,16 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
         if not tokens:
             continue
         how = "error" if strict else missing or ("skip" if name in files else "error")
-        ids, by_title, found_how, skipped = resolve_detail(model, tokens, how, f"«--{name}|{name}»" + (
-            f" {files[name]}" if name in files else ""), others=others if name == "rated" else None)
+        try:
+            ids, by_title, found_how, skipped = resolve_detail(model, tokens, how, f"«--{name}|{name}»" + (
+                f" {files[name]}" if name in files else ""), others=others if name == "rated" else None)
+        except (NotFoundError, UsageError) as err:  # a file's title: refused naming FILE:LINE, as its other errors
+            at = getattr(err, "token_at", None)     # are (a first-hour review: --strict's had neither)
+            line = lines[name][at] if name in files and at is not None and at < len(lines[name]) else None
+            if line is not None and isinstance(getattr(err, "raw", None), str):
+                err.raw = f"«--{name}|{name}» {files[name]}:{line}: {err.raw}"
+                err.args = (library_terms(err.raw), *err.args[1:])
+            raise
         out.how.update(found_how)
         out.skipped += skipped
         if name in files:  # two lines of a file naming one movie: both named (a review: 'movie 50 is rated twice')
@@ -241,7 +249,7 @@ def resolve_detail(model, tokens: list, missing: str = "error", what: str = "mov
                          "['star wars', 181]")
     e = model.engine
     ids, by_title, hows, missed = [], {}, {}, []
-    first = None
+    first, first_at = None, None
     for t in list_arg(tokens, "resolve_movies"):
         t = movie_arg(t, "resolve_movies", "['star wars', 181]")
         if not isinstance(t, str):
@@ -265,16 +273,20 @@ def resolve_detail(model, tokens: list, missing: str = "error", what: str = "mov
                 ids.append(t)
                 continue
             if missing != "skip":  # title words that match nothing: said here
+                err.token_at = len(ids)  # (told_history names a file's line)
                 raise
             first = first or err
+            first_at = len(ids) if first is err else first_at
             missed.append((t, ""))
             ids.append(_MISSED)
             continue
         except UsageError as err:  # several movies match (Catalogue.match_movie's refusal)
             several = getattr(err, "matches", None)
             if missing != "skip" or not several:
+                err.token_at = len(ids)
                 raise
             first = first or err
+            first_at = len(ids) if first is err else first_at
             missed.append((t, f"{several} movies match it"))
             ids.append(_MISSED)
             continue
@@ -286,7 +298,12 @@ def resolve_detail(model, tokens: list, missing: str = "error", what: str = "mov
                 hows[t] = how
     if missed:
         if all(i is _MISSED for i in ids):
-            e.match_movie(missed[0][0])  # its error as typed, close titles offered
+            try:
+                e.match_movie(missed[0][0])  # its error as typed, close titles offered
+            except (NotFoundError, UsageError) as err:
+                err.token_at = first_at
+                raise
+            first.token_at = first_at
             raise first
         shown = ", ".join(f"'{shorten(t, 50)}'" + (f" ({n})" if n else "") for t, n in missed[:5]) + (
             f" and {len(missed) - 5:,} more" if len(missed) > 5 else "")

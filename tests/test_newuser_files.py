@@ -233,7 +233,8 @@ def test_rated_at_file_skips_what_no_movie_matches_and_says_it(titled_runs, tmp_
     assert (code, out) == (1, "") and "no movie title matches 'Oppenheimer (2023)'" in err, err
     f.write_text("title,rating\nOppenheimer,4\nAmelie,5\n")  # none matched: the error, as before
     code, out, err = _recommend(titled_runs["implicit"], "--rated", f"@{f}")
-    assert (code, out) == (1, "") and err.splitlines()[-1].startswith("error: no movie title matches 'Oppenheimer'"), err
+    assert (code, out) == (1, "") and err.splitlines()[-1].startswith(f"error: --rated {f}:2: no movie title matches "
+                                                                      "'Oppenheimer'"), err
     # titles typed on the command line are refused as before
     code, out, err = _recommend(titled_runs["implicit"], "--liked", "Star Wars,Oppenheimer")
     assert (code, out) == (1, "") and "no movie title matches 'Oppenheimer'" in err, err
@@ -415,3 +416,22 @@ def test_a_letterboxd_zip_is_read_by_its_member(titled_runs, tmp_path):
     assert (code, out) == (2, "") and err.count("\n") == 1 and err.endswith(
         "letterboxd-export.zip': a zip archive holding diary.csv, likes/films.csv, none of them ratings.csv; unzip "
         "it and give the file of the new user's ratings\n"), err
+
+
+def test_a_files_title_refused_names_its_line_and_at_stdin_is_said(titled_runs, tmp_path):
+    """--strict's refusal of a file's title names FILE:LINE as the file's other errors do, and so does the error of
+    a file none of whose titles matched (a first-hour review: neither did); `@-` says stdin is not read (it was
+    'No such file or directory')."""
+    f = tmp_path / "liked.txt"
+    f.write_text("# mine\nStar Wars\nNo Such Film\n")
+    code, out, err = _recommend(titled_runs["implicit"], "--liked", f"@{f}", "--strict")
+    assert (code, out) == (1, "") and f"error: --liked {f}:3: no movie title matches 'No Such Film'" in err, err
+    r = tmp_path / "r.csv"
+    r.write_text("title,rating\nNo Such Film,4\n")
+    code, out, err = _recommend(titled_runs["implicit"], "--rated", f"@{r}")
+    assert (code, out) == (1, "") and f"error: --rated {r}:2: no movie title matches 'No Such Film'" in err, err
+    for opt in ("--liked", "--rated"):
+        code, out, err = _recommend(titled_runs["implicit"], opt, "@-")
+        assert (code, out) == (2, "") and err == (f"error: {opt} @-: stdin is not read by @FILE (nor by --exclude "
+                                                  f"@FILE); save the list to a file and give it, e.g. {opt} "
+                                                  f"@ratings.csv (a file named '-': {opt} @./-)\n"), err

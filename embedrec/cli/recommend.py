@@ -170,8 +170,8 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
         given_weight(prior)
     model = open_model(run_dir or cfg.run.dir, cfg)
     fmt = resolve_format(fmt)
-    liked_items = told_file(liked) or parse_liked(liked) if liked else None
-    rated_items = told_file(rated) or parse_rated(rated, model.engine.rated_example) if rated else None
+    liked_items = told_file(liked, "--liked") or parse_liked(liked) if liked else None
+    rated_items = told_file(rated, "--rated") or parse_rated(rated, model.engine.rated_example) if rated else None
     bar = UsersBar(users_file if users_file is not None and users_bar_shown(users_file) else None, strict)
     try:
         answer = model.answer(Request(
@@ -223,12 +223,16 @@ def users_bar_shown(lines) -> bool:
     return progress_enabled() and not sys.stdout.isatty() and not lines.from_terminal()
 
 
-def told_file(text: str) -> Path | None:
-    """``--liked @FILE`` or ``--rated @FILE``: the file (read by the library, serve.userfile), else None."""
+def told_file(text: str, option: str = "--rated") -> Path | None:
+    """``--liked @FILE`` or ``--rated @FILE``: the file (read by the library, serve.userfile), else None. ``@-`` is
+    refused: stdin is not read, as --exclude @FILE reads none (a first-hour review: 'No such file or directory')."""
     if not text.startswith("@"):
         return None
     if not text[1:].strip():
         raise UsageError(f"'{text}': give a file after '@', e.g. @ratings.csv")
+    if text[1:].strip() == "-":
+        raise UsageError(f"{option} @-: stdin is not read by @FILE (nor by --exclude @FILE); save the list to a file "
+                         f"and give it, e.g. {option} @ratings.csv (a file named '-': {option} @./-)")
     return Path(text[1:])
 
 
