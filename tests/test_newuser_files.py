@@ -435,3 +435,19 @@ def test_a_files_title_refused_names_its_line_and_at_stdin_is_said(titled_runs, 
         assert (code, out) == (2, "") and err == (f"error: {opt} @-: stdin is not read by @FILE (nor by --exclude "
                                                   f"@FILE); save the list to a file and give it, e.g. {opt} "
                                                   f"@ratings.csv (a file named '-': {opt} @./-)\n"), err
+
+
+def test_a_zips_member_is_read_up_to_a_size(titled_runs, tmp_path, monkeypatch):
+    """A member is read into memory whole: one that unzips beyond serve.userfile.ZIP_MEMBER_MAX (a zip bomb, not an
+    export) is refused in one line before it is read."""
+    import zipfile
+
+    import embedrec.serve.userfile as userfile
+
+    monkeypatch.setattr(userfile, "ZIP_MEMBER_MAX", 100)
+    z = tmp_path / "big.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as out:
+        out.writestr("ratings.csv", LETTERBOXD + "\n" * 200)
+    code, out, err = _recommend(titled_runs["implicit"], "--rated", f"@{z}")
+    assert (code, out) == (2, "") and err.count("\n") == 1 and "its ratings.csv unzips to " in err and \
+        "more than the 100 a new user's file is read up to" in err, err

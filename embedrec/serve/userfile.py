@@ -75,6 +75,9 @@ def _text(path, option: str) -> tuple[str, str]:
     return data.decode("utf-8-sig", errors="surrogateescape"), str(path)
 
 
+ZIP_MEMBER_MAX = 256 << 20  # bytes a zip's member is read up to (in memory, whole)
+
+
 def _zip_member(path, data: bytes, option: str) -> tuple[str, str]:
     import zipfile
 
@@ -90,6 +93,10 @@ def _zip_member(path, data: bytes, option: str) -> tuple[str, str]:
                 raise UsageError(f"{where}: a zip archive holding {listed or 'no file'}, none of them "
                                  f"{' or '.join(wanted)}; unzip it and give the file of the new user's "
                                  f"{'ratings' if option == '--rated' else 'movies'}")
+            size = z.getinfo(member).file_size
+            if size > ZIP_MEMBER_MAX:  # read into memory whole: a user's export is kilobytes, a zip bomb is not
+                raise UsageError(f"{where}: its {member} unzips to {size:,} bytes, more than the "
+                                 f"{ZIP_MEMBER_MAX:,} a new user's file is read up to; give a shorter file")
             raw = z.read(member)
     except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as e:
         raise UsageError(f"{where}: a zip archive that cannot be read ({shorten(str(e), 80)}); unzip it and give "
