@@ -151,7 +151,7 @@ def held_out(ds: Dataset) -> dict:
 def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = False, progress: bool = False) -> TrainedModel:
     """train() with its working folder (checkpoint.pt, metrics.jsonl) given: what ``train_run`` does before it
     publishes."""
-    from embedrec.evaluate import baselines, evaluate_model
+    from embedrec.evaluate import baselines, evaluate_model, versus_popular
     from embedrec.training.fit import (
         factors,
         metrics_head,
@@ -182,11 +182,17 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
         metrics["held_out"] = held
     for split in ("valid", "test"):
         if len(ds.splits.get(split, ())):
+            mine: list = []  # each ranked user's values, the model's and most_popular's: their paired difference
+            popular: list = []
             metrics["splits"][split] = {"model": evaluate_model(f, ds, split, explicit, ks,
                                                                 max_users=cfg.train.eval_users,
-                                                                device=cfg.train.device, progress=progress),
+                                                                device=cfg.train.device, progress=progress,
+                                                                per_user=mine),
                                         **baselines(ds, split, explicit, ks, max_users=cfg.train.eval_users,
-                                                    progress=progress)}
+                                                    per_user=popular, progress=progress)}
+            paired = versus_popular(mine, popular, ds)
+            if paired:
+                metrics.setdefault("vs_popular", {})[split] = paired
     extra = model_record(cfg, result, ds.manifest.get("refit", False))
     return TrainedModel(cfg, ds, f, metrics, extra, state_bytes(result.model), history, result)
 

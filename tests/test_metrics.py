@@ -74,6 +74,42 @@ def test_behind_baselines_names_the_split_the_metric_and_the_better_baseline():
     assert behind_baselines(rating) == [] and behind_baselines({}) == [] and behind_baselines({"splits": {}}) == []
 
 
+def test_behind_baselines_says_a_model_just_above_most_popular_ties_it_where_the_paired_difference_is_within_two_se():
+    """A first-hour review: train printed 0.0208 against most_popular's 0.0207 without a word, where evaluate said
+    +0.0001 +- 0.0016. train's ``vs_popular`` and evaluate's ``paired`` carry the paired difference; within two SE of
+    0 the model above most_popular is said to tie it; outside, nothing is said."""
+    from embedrec.evaluate import behind_baselines
+
+    near = {"splits": {"test": {"model": {"ndcg@10": 0.0208}, "most_popular": {"ndcg@10": 0.0207}}}}
+    assert behind_baselines(near) == []  # no paired figure: the printed figures alone, the model above
+    tie = {"difference": 0.0001, "se": 0.0016, "users": 1500, "tie": True}
+    said = ["on the test split the model's ndcg@10 (0.0208) is level with (a tie: +0.0001, SE 0.0016, paired over "
+            "1,500 users; within two SE) most_popular's (0.0207): its lists are no better than the most popular "
+            "movies here"]
+    assert behind_baselines({**near, "vs_popular": {"test": {"ndcg@10": tie}}}) == said
+    assert behind_baselines({**near, "paired": {"test": {"most_popular": {"ndcg@10": tie}}}}) == said
+    win = {**tie, "difference": 0.0040, "se": 0.0010, "tie": False}
+    assert behind_baselines({**near, "vs_popular": {"test": {"ndcg@10": win}}}) == []
+    assert behind_baselines({**near, "vs_popular": {"valid": {"ndcg@10": tie}}}) == []  # another split's
+
+
+def test_train_keeps_the_paired_difference_with_most_popular_that_evaluate_gives(tmp_path):
+    """train's metrics hold ``vs_popular``: the model's first ndcg@K minus most_popular's, user by user, the same
+    figures evaluate's paired row gives for the same run and split."""
+    import embedrec as er
+    from embedrec.data.synth import write_movielens
+
+    write_movielens(tmp_path / "ml", 300, 120, 6000, seed=3, taste=0.0)
+    cfg = er.load_config(None, [f"data.source={tmp_path / 'ml'}", f"data.prepared={tmp_path / 'ds'}",
+                               "train.epochs=2", "train.als_dims=[64]", "train.refit=false"])
+    model = er.train(er.ingest(cfg=cfg), cfg)
+    got = model.metrics["vs_popular"]["test"]["ndcg@10"]
+    want = model.evaluate("test")["paired"]["test"]["most_popular"]["ndcg@10"]
+    assert got["users"] == want["users"] > 100
+    assert got["difference"] == pytest.approx(want["difference"], abs=1e-9)
+    assert got["se"] == pytest.approx(want["se"], abs=1e-9) and got["tie"] == want["tie"]
+
+
 def test_paired_stats_by_hand():
     """The model's per-user values minus another's over the users both have (NaN: none), hand-computed: d = 1, 1,
     2 (the fourth user has no value of the model's), mean 4/3, std (n - 1) sqrt(1/3), SE sqrt(1/3) / sqrt(3) = 1/3;
