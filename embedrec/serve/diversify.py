@@ -86,7 +86,9 @@ def mmr_rows(scores: np.ndarray, units: np.ndarray, k: int, lam: float) -> np.nd
         has = free[every, i]  # (a list of fewer candidates has none left)
         out[has, j] = i[has]
         free[every[has], i[has]] = False
-        sim = (V * V[every, i][:, None, :]).sum(axis=2)
+        # the candidates' cosines to the pick, as one batched product (BLAS; a red team: an elementwise product
+        # and sum made k=100 take 40 s for 943 users)
+        sim = (V @ V[every, i][:, :, None])[:, :, 0]
         near = sim if j == 0 else np.maximum(near, sim)
     return out
 
