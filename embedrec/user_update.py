@@ -111,6 +111,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
                         "knows kept among that user's seen movies (never recommended back), not solved on" if raw.seen.get("missing_values") is not None
                         else "")
         _say_untimed(raw)
+        _say_odd_times(raw)
         pairs = _file_pairs(raw, engine, strict, new_users)
         plan = _plan(engine, pairs, progress)
         before = _updated_before(run)
@@ -129,7 +130,8 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         if not plan.pairs_added:
             n = plan.users_named - len(plan.left_out) - plan.unmatched
             held = (f"the run already holds every rating in {_shown(source)} of its {_n(n, 'user')} (the others, if "
-                    "any, are of movies it does not know)" if n else
+                    "any, are of movies it does not know); a pair the run holds keeps its rating: a new value for "
+                    "it is not taken (update-users adds the movies new to a user)" if n else
                     f"every user named in {_shown(source)} is left out (above)")
             log.warning("nothing to update: %s; %s still serves %s", held, run_dir, run.path.name)
             return {**record, "model_folder": None}
@@ -367,6 +369,26 @@ def _say_untimed(raw: RawData) -> None:
         log.info("%s: %s with a user, a movie and a rating but no time (the first at %s) kept and solved on, as an "
                  "update orders its ratings by no time (recorded without one)", raw.origin[0],
                  _n(n, "row"), raw.where(int(untimed[0]), cheap=True))
+
+
+def _say_odd_times(raw: RawData) -> None:
+    """One warning for the rows dated at or before 1970-01-01 or more than a year past today (as read: Unix
+    seconds, or the unit the dataset was read in): a wrong unit or a placeholder, which an update would order the
+    user's ratings by (a red team: 99999999999999, -1 and 0 were recorded without a word, where ingest warns)."""
+    from embedrec.data.times import NO_TIME
+
+    if "timestamp" not in raw.ratings:
+        return
+    t = raw.ratings["timestamp"].to_numpy()
+    late = time.time() + 366 * 86400
+    odd = np.flatnonzero((t != NO_TIME) & ((t <= 0) | (t > late)))
+    if odd.size:
+        first = int(t[odd[0]])
+        when = "at or before 1970-01-01" if first <= 0 else f"in the year {1970 + first // 31_556_952}"
+        log.warning("%s: %s dated at or before 1970 or more than a year from now (the first at %s, read as %d Unix "
+                    "seconds: %s): check the file's times (another unit? set data.timestamp_unit) and fix those lines; they "
+                    "are kept as read", raw.origin[0], _n(int(odd.size), "row"), raw.where(int(odd[0]), cheap=True),
+                    first, when)
 
 
 def _warn_left_out(ids: list, engine: Recommender, source: str) -> None:

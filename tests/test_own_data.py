@@ -334,6 +334,23 @@ def test_update_users_reads_its_file_with_the_event_weights_and_timestamp_unit_g
     assert r.exit_code == 0 and "no effect" not in r.stderr, r.stderr
 
 
+def test_update_users_warns_of_times_at_or_before_1970_or_past_next_year(tmp_path, monkeypatch):
+    """A red team: update-users recorded times -1, 0 and 99999999999999 (history showed the year 5138) without a
+    word, where ingest warns; one warning names how many, the first's line and what it was read as."""
+    ing = ["--set", "data.columns.rating=event", "--set", f"data.event_weights={WEIGHTS}"]
+    _shop_run(tmp_path, monkeypatch, ing)
+    upd = tmp_path / "since.csv"
+    sets = ["--set", "data.columns.user=customer", *ing, "--set", "data.timestamp_unit=s"]
+    upd.write_text("customer,item,event,timestamp\nu1,30,view,1700000000\nu2,10,view,0\nu1,10,view,99999999999\n")
+    r = invoke("update-users", "--ratings", upd, "--run", tmp_path / "r", *sets)
+    assert r.exit_code == 0, r.stderr
+    assert (f"{upd.name}: 2 rows dated at or before 1970 or more than a year from now (the first at {upd}:3, read as 0 "
+            "Unix seconds: at or before 1970-01-01): check the file's times") in r.stderr, r.stderr
+    upd.write_text("customer,item,event,timestamp\nu1,30,view,1700000000\nu2,10,view,1700000100\n")
+    r = invoke("update-users", "--ratings", upd, "--run", tmp_path / "r", *sets)
+    assert r.exit_code == 0 and "dated at or before" not in r.stderr, r.stderr
+
+
 def test_update_users_reads_the_event_weights_and_timestamp_unit_the_dataset_was_ingested_with(tmp_path,
                                                                                                monkeypatch):
     """A review: update-users took the dataset's columns but not its data.event_weights (nor data.timestamp_unit),
