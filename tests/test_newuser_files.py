@@ -95,6 +95,95 @@ def test_a_title_with_a_subtitle_matches_by_either_side_of_its_colon():
             cat.find_movie(q)
 
 
+def _scanned_rows(cat, query: str, loose: bool) -> list[int]:
+    """Catalogue.title_rows' word matches as they were before the titles' words were indexed: every title's names
+    tested for each word."""
+    import re
+
+    from embedrec.serve.catalogue import _WITH_YEAR, fold_title, loose_title, query_word
+
+    low = " ".join((loose_title if loose else fold_title)(query.strip()).split())
+    by_name, by_bare = cat._title_index(loose)
+    if by_name.get(low) or by_bare.get(low):
+        return list(by_name.get(low) or by_bare.get(low))
+    names, _ = cat._title_names(loose)
+    words = [query_word(w) for w in low.split()]
+    find = [re.compile(rf"(?<![0-9]){re.escape(w)}(?![0-9])").search if w.isdigit() else (lambda f, w=w: w in f)
+            for w in words]
+    digits = all(w.isdigit() for w in words)
+    return [i for i, n in enumerate(names) if all(any(m(f) for f in n if not (digits and _WITH_YEAR.search(f)))
+                                                  for m in find)]
+
+
+def _varied_catalogue(n: int = 1500, seed: int = 0):
+    """Titles of accented, punctuated, numbered and repeated words, trailing articles, alternative titles, subtitles,
+    some without a year: the forms title matching reads."""
+    from embedrec.serve.catalogue import Catalogue
+
+    rng = np.random.default_rng(seed)
+    vocab = ["alpha", "star", "wars", "the", "of", "a", "café", "Amélie", "noël", "l'été", "it's", "o'brien", "e.t.",
+             "dr.", "2", "50", "1984", "&", "x-men", "señor", "ça", "love", "night", "returns", "ii", "Ulee\u2019s"]
+    titles, years = [], []
+    for _ in range(n):
+        t = " ".join(rng.choice(vocab, rng.integers(1, 5))).title()
+        t += str(rng.choice(["", "", "", ", The", ", L'", " (Le Film)", ": Part Ii"]))
+        titles.append(t)
+        years.append(None if rng.random() < 0.1 else int(rng.choice([1950, 1984, 1995, 1996, 2001])))
+    return Catalogue.from_parts(np.arange(3), {"movie_id": np.arange(n) + 1, "title": titles, "year": years,
+                                               "genres": [[]] * n}), vocab
+
+
+def test_a_titles_words_are_matched_through_an_index_as_every_title_was_tested():
+    """A title no movie holds exactly is matched by its words through an index of the titles' words (a first-hour
+    review: each such line of a file scanned every title, 8 ms on ML-100K and 0.7 s on 100,000 titles): the rows
+    found, as given and as typed loosely, are those testing every title finds, for words whole, cut, accented,
+    numbers, years and punctuation; and a miss, once the index is built, reads no title it cannot match."""
+    cat, vocab = _varied_catalogue()
+    rng = np.random.default_rng(1)
+    queries = ["", "2", "50", "5", "1984", "(1984)", "1984)", "&", "and", "a", "e", "é", "the", "ete", "l ete", "obrien",
+               "et", "dr", "star wars 2", "wars, the", "love (1995)", "x-men (2001)", "amelie noel", "zzz", "star zzz"]
+    queries += [" ".join(rng.choice(vocab, rng.integers(1, 4))) for _ in range(150)]
+    queries += [t[k:] for t, k in zip(cat.titles[:150], rng.integers(0, 6, 150))]
+    for q in queries:
+        for loose in (False, True):
+            assert cat.title_rows(q, loose=loose) == _scanned_rows(cat, q, loose), (q, loose)
+
+    class Unread(list):  # a title's names read one by one only
+        def __iter__(self):
+            raise AssertionError("every title read for a miss")
+
+    for loose in (False, True):
+        names, bare = cat._title_names(loose)
+        setattr(cat, "_loose_names" if loose else "_names", (Unread(names), bare))
+    for q in ("zzz (2020)", "Star Wars: The Last Jedi (2017)", "night zzz", "Amélie 2: la suite"):
+        with pytest.raises(NotFoundError, match="no movie title matches"):
+            cat.find_movie(q)
+
+
+def test_close_titles_are_those_difflib_finds_among_every_title(monkeypatch):
+    """The close titles offered for a typed title no movie matches are found by difflib among the few titles whose
+    characters could be close enough, counted once (difflib over every title took seconds on 100,000): the same as
+    difflib over every title's form."""
+    import difflib
+
+    from embedrec.serve.catalogue import loose_title
+
+    every, given = difflib.get_close_matches, []
+    monkeypatch.setattr(difflib, "get_close_matches", lambda word, forms, **kw: given.append(len(forms)) or
+                        every(word, forms, **kw))
+    cat, _ = _varied_catalogue(800, seed=2)
+    rng = np.random.default_rng(3)
+    for row in rng.integers(0, len(cat.titles), 60).tolist():
+        shown = cat._shown(row)
+        for q in (shown[:-1], shown.replace("a", "e"), cat.titles[row][1:], shown[:8]):
+            got = cat.close_titles(q)
+            forms = cat._close[1]["year" if q.endswith(")") and q[-6:-5] == "(" else "bare"]
+            assert given.pop() < len(forms) / 4, q  # difflib given the few, not every title
+            near = every(loose_title(q), list(forms), n=3, cutoff=0.75)
+            assert got == ("; did you mean " + " or ".join(f"'{cat._shown(forms[n])}'" for n in near) + "?" if near
+                           else ""), q
+
+
 # ----------------------------------------------------------------------------------------- the files
 LETTERBOXD = ("Date,Name,Year,Letterboxd URI,Rating\n"
               "2024-01-02,The Godfather,1972,https://boxd.it/a,5\n"
