@@ -507,10 +507,9 @@ def test_a_letterboxd_zip_is_read_by_its_member(titled_runs, tmp_path):
         "it and give the file of the new user's ratings\n"), err
 
 
-def test_a_files_title_refused_names_its_line_and_at_stdin_is_said(titled_runs, tmp_path):
+def test_a_files_title_refused_names_its_line(titled_runs, tmp_path):
     """--strict's refusal of a file's title names FILE:LINE as the file's other errors do, and so does the error of
-    a file none of whose titles matched (a first-hour review: neither did); `@-` says stdin is not read (it was
-    'No such file or directory')."""
+    a file none of whose titles matched (a first-hour review: neither did)."""
     f = tmp_path / "liked.txt"
     f.write_text("# mine\nStar Wars\nNo Such Film\n")
     code, out, err = _recommend(titled_runs["implicit"], "--liked", f"@{f}", "--strict")
@@ -519,11 +518,62 @@ def test_a_files_title_refused_names_its_line_and_at_stdin_is_said(titled_runs, 
     r.write_text("title,rating\nNo Such Film,4\n")
     code, out, err = _recommend(titled_runs["implicit"], "--rated", f"@{r}")
     assert (code, out) == (1, "") and f"error: --rated {r}:2: no movie title matches 'No Such Film'" in err, err
-    for opt in ("--liked", "--rated"):
-        code, out, err = _recommend(titled_runs["implicit"], opt, "@-")
-        assert (code, out) == (2, "") and err == (f"error: {opt} @-: stdin is not read by @FILE (nor by --exclude "
-                                                  f"@FILE); save the list to a file and give it, e.g. {opt} "
-                                                  f"@ratings.csv (a file named '-': {opt} @./-)\n"), err
+
+
+def _recommend_in(run, stdin, *args):
+    from embedrec.cli import main
+
+    r = CliRunner().invoke(main, ["recommend", "--run", run, "-k", "3", "--format", "csv", *args], input=stdin)
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_at_dash_reads_standard_input(titled_runs, tmp_path):
+    """`--liked @-`, `--rated @-` and `--exclude @-` read standard input (a first-hour review: the first two were
+    refused, and `--exclude @-` said 'No such file'), the same as the file would be, named '<stdin>' in what is said
+    and in a refusal's FILE:LINE; a Letterboxd zip too."""
+    run = titled_runs["implicit"]
+    for opt, text in (("--rated", LETTERBOXD), ("--liked", "# mine\nStar Wars\nFargo (1996)\nHeat\n")):
+        f = tmp_path / f"{opt[2:]}.csv"
+        f.write_text(text)
+        by_file = _recommend(run, opt, f"@{f}")
+        code, out, err = _recommend_in(run, text, opt, "@-")
+        assert (code, out) == by_file[:2] and code == 0 and out.count("\n") == 4, err
+        assert "from <stdin> (" in err, err
+    code, out, err = _recommend_in(run, "title,rating\nStar Wars,5\nNo Such Film,4\n", "--rated", "@-", "--strict")
+    assert (code, out) == (1, "") and "error: --rated <stdin>:3: no movie title matches 'No Such Film'" in err, err
+    import zipfile
+
+    z = tmp_path / "export.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("ratings.csv", LETTERBOXD)
+    code, out, err = _recommend_in(run, z.read_bytes(), "--rated", "@-")
+    assert (code, out) == _recommend(run, "--rated", f"@{tmp_path / 'rated.csv'}")[:2], err
+    assert "from <stdin>:ratings.csv (" in err, err
+    # --exclude @-: its list leaves those movies out, as the file does
+    kept = _recommend(run, "--liked", "Star Wars")[1].splitlines()[1].split(",")[2]  # the top movie's id
+    f = tmp_path / "bought.txt"
+    f.write_text(f"{kept}\nFargo\n")
+    code, out, err = _recommend_in(run, f.read_text(), "--liked", "Star Wars", "--exclude", "@-")
+    assert (code, out) == _recommend(run, "--liked", "Star Wars", "--exclude", f"@{f}")[:2] and code == 0, err
+    assert kept not in [line.split(",")[2] for line in out.splitlines()[1:]], out
+    assert "--exclude 'Fargo': movie" in err, err
+    code, out, err = _recommend_in(run, "1,2\n", "--liked", "Star Wars", "--exclude", "@-")
+    assert (code, out) == (2, "") and "--exclude @-: <stdin>:1: '1,2'" in err, err
+
+
+def test_only_one_option_reads_standard_input(titled_runs):
+    """Two options that would read standard input (`@-` twice, or `--users -` with an `@-`) are refused in one line
+    before anything is read."""
+    run = titled_runs["implicit"]
+    for args, said in ((["--liked", "@-", "--exclude", "@-"], "--liked @- and --exclude @- both"),
+                       (["--rated", "@-", "--candidates", "@-", "--exclude", "@-"],
+                        "--rated @- and --exclude @- and --candidates @- all"),
+                       (["--users", "-", "--exclude", "@-"], "--users - and --exclude @- both"),
+                       (["--users", "-", "--liked", "@-"], "--users - and --liked @- both")):
+        code, out, err = _recommend_in(run, "Star Wars\n", *args)
+        assert (code, out) == (2, "") and err.startswith(f"error: {said} read standard input, which only one option "
+                                                         "can; keep one there and give the other"), (args, err)
+        assert len(err.strip().splitlines()) == 1, err
 
 
 def test_a_zips_member_is_read_up_to_a_size(titled_runs, tmp_path, monkeypatch):

@@ -651,6 +651,33 @@ def _rated_item_hint(parts: list, i: int, example) -> str:
     return hint
 
 
+def reads_stdin(value, option: str) -> bool:
+    """Whether ``option``'s value reads standard input: ``@-`` (--liked, --rated, --exclude, --candidates), or ``-``
+    (--users, a LineFile)."""
+    if option == "--users":
+        return getattr(value, "name", None) == "<stdin>"
+    return isinstance(value, str) and value.startswith("@") and value[1:].strip() == "-"
+
+
+def one_stdin(given: dict) -> None:
+    """Refuse two options reading standard input: only one can have it (``given``: {option: its value})."""
+    readers = [f"{o} {'-' if o == '--users' else '@-'}" for o, v in given.items() if reads_stdin(v, o)]
+    if len(readers) > 1:
+        last = readers[-1].split()[0]
+        usage_error(f"{' and '.join(readers)} {'both' if len(readers) == 2 else 'all'} read standard input, which "
+                    f"only one option can; keep one there and give {'the other' if len(readers) == 2 else 'the others'}"
+                    f" as a file ({last} {'FILE' if last == '--users' else '@FILE'})")
+
+
+def stdin_bytes(option: str) -> bytes:
+    """Standard input, read whole, for ``option @-``; closed (``<&-``) refused."""
+    if sys.stdin is None:
+        raise UsageError(f"{option} @-: standard input is closed; pipe the list in or give a file, e.g. {option} "
+                         "@movies.txt")
+    stream = getattr(sys.stdin, "buffer", None)
+    return stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+
+
 def parse_movie_list(text: str, option: str) -> list[str]:
     """``option``'s movies (--candidates, --exclude): comma-separated ids or titles (as parse_liked), or ``@FILE``: a
     file of ids or titles, one per line (blank lines and '#' lines skipped, a line in double quotes one CSV field, a
@@ -665,8 +692,13 @@ def parse_movie_list(text: str, option: str) -> list[str]:
 
     path = text[1:]
     try:
-        with open(path, encoding="utf-8-sig", errors="surrogateescape") as fh:
-            items = [line.strip() for line in fh]
+        if path.strip() == "-":  # standard input (a file named '-': @./-)
+            path = "<stdin>"
+            items = [line.strip() for line in
+                     stdin_bytes(option).decode("utf-8-sig", errors="surrogateescape").splitlines()]
+        else:
+            with open(path, encoding="utf-8-sig", errors="surrogateescape") as fh:
+                items = [line.strip() for line in fh]
     except OSError as e:
         raise UsageError(f"{option} {shorten(text, 80)}: cannot read '{path}' ({e.strerror or e}); give a file of "
                          f"movie ids, one per line, or comma-separated ids: {option} 50,181") from None

@@ -4,6 +4,7 @@ demographics, or both)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,11 +21,13 @@ from embedrec.cli.options import (
     LineFile,
     OptionalCount,
     check_no_header,
+    one_stdin,
     only_for,
     parse_liked,
     parse_movie_list,
     parse_pairs,
     parse_rated,
+    stdin_bytes,
     usage_error,
     with_comma_hint,
 )
@@ -135,6 +138,8 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
                              "--similar-users": "196", "--liked": "50,181,172", "--rated": "50=5,181=4",
                              "--user-features": "age=25,gender=F",
                              "--exclude": "50,181 or @FILE", "--candidates": "50,181 or @FILE"}[opt])
+    one_stdin({"--users": users_file, "--liked": liked, "--rated": rated, "--exclude": exclude,
+               "--candidates": candidates})
     # which mode: Request.mode's rule and refusals (exactly one mode; --ordered with one history; no movie filter
     # for --similar-users), asked before the run is opened, of the options as given
     asked = Request(user=user, users=users_file, movie=movie, similar_users=similar_users, liked=liked, rated=rated,
@@ -188,7 +193,8 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
             prior=prior, diversify=diversify))
     except (UsageError, NotFoundError) as e:  # a title with a comma, split into two items: say so
         if model.engine.movie_ids.dtype.kind in "iu" and not any(model.engine.titles) or \
-                isinstance(liked_items, Path) or isinstance(rated_items, Path):  # no title or id to split
+                isinstance(liked_items, os.PathLike) or isinstance(rated_items, os.PathLike):  # (a file, stdin:
+            # no title or id to split)
             raise  # (the error says the run has no titles to search)
         hinted = with_comma_hint(e, "--liked", liked_items, liked) if liked_items else e
         if hinted is e and rated_items:
@@ -223,16 +229,17 @@ def users_bar_shown(lines) -> bool:
     return progress_enabled() and not sys.stdout.isatty() and not lines.from_terminal()
 
 
-def told_file(text: str, option: str = "--rated") -> Path | None:
-    """``--liked @FILE`` or ``--rated @FILE``: the file (read by the library, serve.userfile), else None. ``@-`` is
-    refused: stdin is not read, as --exclude @FILE reads none (a first-hour review: 'No such file or directory')."""
+def told_file(text: str, option: str = "--rated") -> os.PathLike | None:
+    """``--liked @FILE`` or ``--rated @FILE``: the file (read by the library, serve.userfile), else None. ``@-``:
+    standard input, read here whole (serve.userfile.ReadFile; a file named '-': @./-)."""
     if not text.startswith("@"):
         return None
     if not text[1:].strip():
         raise UsageError(f"'{text}': give a file after '@', e.g. @ratings.csv")
     if text[1:].strip() == "-":
-        raise UsageError(f"{option} @-: stdin is not read by @FILE (nor by --exclude @FILE); save the list to a file "
-                         f"and give it, e.g. {option} @ratings.csv (a file named '-': {option} @./-)")
+        from embedrec.serve.userfile import ReadFile
+
+        return ReadFile(stdin_bytes(option))
     return Path(text[1:])
 
 

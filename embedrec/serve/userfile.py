@@ -51,6 +51,20 @@ class RatedFile:
     others: dict = field(default_factory=dict)
 
 
+class ReadFile(os.PathLike):
+    """A new user's file already read, its bytes and its name for messages: the CLI's ``--liked @-`` and ``--rated
+    @-``, standard input ('<stdin>')."""
+
+    def __init__(self, data: bytes, name: str = "<stdin>"):
+        self.data, self.name = data, name
+
+    def __fspath__(self) -> str:
+        return self.name
+
+    def __str__(self) -> str:
+        return self.name
+
+
 def is_file(value) -> bool:
     """Whether ``liked=``/``rated=`` name a file (a ``pathlib.Path`` or any ``os.PathLike``): text is a movie."""
     return isinstance(value, os.PathLike)
@@ -63,10 +77,14 @@ ZIP_MEMBERS = {"--rated": ("ratings.csv",), "--liked": ("watched.csv", "ratings.
 
 def _text(path, option: str) -> tuple[str, str]:
     """(the file's text, its name for messages): a zip archive's member named in :data:`ZIP_MEMBERS` where the file
-    is one (Letterboxd delivers its export so), its name 'export.zip:ratings.csv'."""
+    is one (Letterboxd delivers its export so), its name 'export.zip:ratings.csv'; a :class:`ReadFile`'s bytes as
+    they were read."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        if isinstance(path, ReadFile):
+            data = path.data
+        else:
+            with open(path, "rb") as fh:
+                data = fh.read()
     except OSError as e:
         raise UsageError(f"«{option}|{option.lstrip('-')}» '{shorten(str(path), 80)}': cannot read it "
                          f"({e.strerror or e}); give a file of the new user's movies") from None
