@@ -2,7 +2,8 @@
 the CLI's is cli.app.progress_enabled: a terminal with a width, no -q). Every bar of a count goes through
 :func:`counted`: evaluate.users_bar's users ranked, a publish's bytes written and hashed and movies indexed,
 update-users' users solved, train's blends and lists weighed, its tables drawn and rows solved, recommend --users'
-users answered, ingest's bytes or rows parsed and rows written (:func:`stages`: its named stages between them).
+users answered, an IVF index's k-means iterations, ingest's bytes or rows parsed and rows written (:func:`stages`:
+its named stages between them).
 The library never prints: a long step without a
 count to show says what it does in a log line instead (the ``embedrec`` logger's INFO, which -q silences too).
 tqdm is imported only where a bar is drawn."""

@@ -169,6 +169,27 @@ def test_an_ivf_index_added_in_blocks_is_the_index_one_call_adds(monkeypatch):
     assert bytes(I.faiss.serialize_index(blocks)) == bytes(I.faiss.serialize_index(alone))
 
 
+@pytest.mark.parametrize("kind", ["ivf", "ivf_sq8"])
+def test_an_ivf_indexs_k_means_counted_is_the_index_one_train_makes(kind, monkeypatch, capfd):
+    """An IVF index's k-means shows a bar counting its iterations (serve.index._train_counted; a review: a big
+    catalogue's k-means ran for minutes without a count), one FAISS clustering iteration a call from the centroids
+    before: the index is bitwise the one a single train makes, and nothing reaches stdout (FAISS's verbose printf
+    would: it stays off)."""
+    from embedrec.config import load_config
+
+    x = np.random.default_rng(2).standard_normal((5000, 8)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    cfg = load_config(None, [f"index.kind={kind}", "index.nlist=32"]).index
+    alone = I._raw(kind, 8, 5000, cfg, I.faiss.METRIC_L2, say=False)
+    alone.train(x)
+    alone.add(x)
+    monkeypatch.setattr(I, "KMEANS_BAR_DELAY_S", 0.0)
+    counted = I._build(x, kind, cfg, unit=True, bar=f"{kind} index, similar movies")
+    assert bytes(I.faiss.serialize_index(counted.index)) == bytes(I.faiss.serialize_index(alone))
+    out, err = capfd.readouterr()
+    assert out == "" and f"{kind} index, similar movies: k-means:   0%| " in err and "| 0/10 [" in err, err
+
+
 def test_a_count_bar_without_a_total_says_its_count(capsys):
     from embedrec.bars import counting, step, ticking
 
