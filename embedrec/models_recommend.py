@@ -40,7 +40,7 @@ def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen:
     exclude_seen = flag(exclude_seen, "exclude_seen")
     allowed = allowed_rows(model, genres, year_min, year_max, exclude, candidates)
     query, rows, unknown = e.users.resolve(id_list(users), missing,
-                                           trained_on(model.engine) +
+                                           lambda: trained_on(model.engine) +  # (made where an id is unknown)
                                            "«use --fallback popular, or --liked/--rated to recommend for a new "
                                            "user|pass missing='skip' or missing='popular', or use "
                                            "recommend_new(liked=...) for a new user»")

@@ -194,6 +194,29 @@ class PopularLists:
         return out
 
 
+def topk_of_row(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`topk_from_scores` of one row of scores (1-D): the same (indices, scores), step for step (the same
+    partition, the same NaN and tie rules), without the 2-D bookkeeping that costs a single user's list more than
+    its partition (a review: 1.3 ms a ``recommend(user)`` call, where implicit's took 0.3)."""
+    n = scores.shape[0]
+    k = min(k, n)
+    if k <= 0:
+        return np.zeros(0, np.int64), np.zeros(0, scores.dtype)
+    part = np.argpartition(scores, n - k)[n - k:]
+    ps = scores[part]
+    if np.isnan(ps).any():  # as topk_from_scores: a NaN score goes last
+        part = np.argpartition(-scores, k - 1)[:k]
+        ps = scores[part]
+    kth = ps.min()
+    if kth > -np.inf and np.count_nonzero(scores == kth) > np.count_nonzero(ps == kth):
+        part = np.concatenate([np.flatnonzero(scores > kth), np.flatnonzero(scores == kth)])[:k]
+        ps = scores[part]
+    order = np.lexsort((part, -ps))
+    top, vals = part[order].astype(np.int64, copy=False), ps[order]
+    top[vals == -np.inf] = -1
+    return top, vals
+
+
 def topk_from_scores(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Row-wise top-k (indices, scores), best first, equal scores in index order (the smaller index first, also
     where equal scores straddle the k-th place), so the answer never depends on how the partition fell;

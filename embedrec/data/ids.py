@@ -86,6 +86,9 @@ def parse_id(text, dtype: np.dtype):
     (``is_integer_text``; a float only where it is a whole number: 196.0 is 196) for integer ids, or beyond the integer type (an id like 99999999999999999999999 is
     simply unknown)."""
     if dtype.kind in "iu":
+        if type(text) is int or isinstance(text, np.integer):  # an int as it is (what the text path gives it)
+            info = np.iinfo(dtype)
+            return int(text) if info.min <= text <= info.max else None
         if isinstance(text, (float, np.floating)):  # 196.0, as a pandas merge that met a NaN leaves an id column
             if not (np.isfinite(text) and float(text).is_integer()):
                 return None
@@ -313,8 +316,11 @@ class IdMap:
         rows, parsed = self._rows(ids)
         if self.untrained is not None and (rows >= 0).any():
             known = np.flatnonzero(rows >= 0)  # each distinct row tested once (predict: many pairs, few users)
-            distinct, back = np.unique(rows[known], return_inverse=True)
-            rows[known[self.untrained(distinct)[back]]] = -1
+            if known.size == 1:  # (one id: nothing to make distinct)
+                rows[known[self.untrained(rows[known])]] = -1
+            else:
+                distinct, back = np.unique(rows[known], return_inverse=True)
+                rows[known[self.untrained(distinct)[back]]] = -1
         return rows, parsed
 
     def _rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
@@ -477,17 +483,19 @@ class IdMap:
         """The raw id of a row, as a plain Python value."""
         return py_id(self.ids[row])
 
-    def resolve(self, ids: Iterable, missing: str, fix: str = "") -> tuple[list, np.ndarray, list]:
+    def resolve(self, ids: Iterable, missing: str, fix: str | Callable[[], str] = "") -> tuple[list, np.ndarray, list]:
         """The one policy for unknown ids: (the ids as given/parsed, rows with -1 for unknown, unknown ids).
 
-        ``missing='error'`` raises NotFoundError naming the first unknown id and how many more there are;
-        'skip' and 'popular' return them for the caller to leave out or answer with the popular list."""
+        ``missing='error'`` raises NotFoundError naming the first unknown id and how many more there are, and
+        ``fix`` (or what ``fix()`` says, made only then); 'skip' and 'popular' return them for the caller to leave
+        out or answer with the popular list."""
         check_missing(missing)
         given = list(ids)
         rows, parsed = self.rows(given)
         query = [p if p is not None else g for g, p in zip(given, parsed)]
         unknown = [q for q, r in zip(query, rows) if r < 0]
         if unknown and missing == "error":
+            fix = fix() if callable(fix) else fix
             more = f" (and {len(unknown) - 1:,} more unknown ids)" if len(unknown) > 1 else ""
             raise NotFoundError(f"{self.unknown_text(unknown[0])}{more}"
                                 f"{'; ' + fix if fix else ''}",

@@ -15,7 +15,7 @@ from functools import cached_property
 
 import numpy as np
 
-from embedrec.sparse import topk_fast, topk_from_scores
+from embedrec.sparse import topk_fast, topk_from_scores, topk_of_row
 
 UNTRAINED_BIAS = -1000.0  # the bias a plain model's export gives a movie without training ratings (training.fit)
 
@@ -291,6 +291,12 @@ def exact_topk(queries: np.ndarray, X: np.ndarray, excl: tuple[np.ndarray, np.nd
         if mask is not None:
             scores[:, mask] = -np.inf
         got = topk_fast(scores, k, threads, lib) if lib is not None else None
+        if got is None and scores.shape[0] < FAST_TOPK_MIN:  # a user or a few: row by row, the same answer as
+            for row in scores:                               # topk_from_scores' without its 2-D bookkeeping
+                t, v = topk_of_row(row, k)
+                out_i.append(t[t >= 0])
+                out_d.append(v[t >= 0])
+            continue
         top, vals = topk_from_scores(scores, k) if got is None else got
         keep = top >= 0
         out_i += [t[m] for t, m in zip(top, keep)]

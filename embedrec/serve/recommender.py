@@ -45,7 +45,7 @@ from embedrec.run_layout import (
 from embedrec.serve import foldin, prior
 from embedrec.serve.catalogue import Catalogue
 from embedrec.serve.explain import SERIAL, UserSolve
-from embedrec.sparse import gather_csr
+from embedrec.sparse import gather_csr, topk_of_row
 from embedrec.threads import blas_threads
 from embedrec.verify import (
     check_finite,
@@ -107,6 +107,7 @@ def _index_module():
 
 
 LOSSY_KINDS = ("ivf_sq8",)  # index kinds that store quantised vectors: their candidates are re-scored exactly
+LEAN_MAX = 16  # users from which recommend_rows searches as a batch (Recommender._lean_lists below it)
 FILTER_EXACT_MAX = 16_384  # a filter leaving at most this many movies: scored exactly on every index kind
 # A new user's fold-in runs its solve on one BLAS thread, and the movies' Gramian too up to this many multiply-adds
 # (movies x d^2; ML-100K at d 128: 28M): OpenBLAS's own threads, started and left spinning for small products,
@@ -419,6 +420,19 @@ class Recommender:
         users = np.asarray(self.P[rows])
         self._check_users(users, rows)
         q = augment_users(users)
+        got = self._lean_lists(rows, q, k, include_seen, allowed) if search is None and rows.size <= LEAN_MAX \
+            else None
+        if got is not None:  # a user or a few over an exact index: the same lists, with less bookkeeping
+            ids, scores = got
+        else:
+            ids, scores = self._search(rows, q, k, include_seen, allowed, search)
+        ids, scores = self._finite(*exact_scores(self.factors, users, ids,
+                                                 self.factors.user_offset(rows) if self.explicit else None))
+        return self._prior_tail(rows, users, k, include_seen, allowed, prior, prior_any, ids, scores)
+
+    def _search(self, rows: np.ndarray, q: np.ndarray, k: int, include_seen: bool, allowed, search) -> tuple:
+        """:meth:`recommend_rows`' search of many users (or over an approximate index): the seen movies gathered as
+        (query row, movie row) pairs, then the index, or ``search``."""
         if include_seen:
             excl = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         else:
@@ -426,13 +440,45 @@ class Recommender:
             check_seen_rows(self.run, c, self.factors.n_movies)
             excl = (r, c.astype(np.int64))
         if search is None:
-            ids, scores = self._search_users(q, excl, k, allowed)
-        else:
-            if allowed is not None:
-                raise UsageError("recommend_rows: a search of its own takes no allowed movies")
-            ids, scores = self._trained_only(*search(q, excl, k))
-        ids, scores = self._finite(*exact_scores(self.factors, users, ids,
-                                                 self.factors.user_offset(rows) if self.explicit else None))
+            return self._search_users(q, excl, k, allowed)
+        if allowed is not None:
+            raise UsageError("recommend_rows: a search of its own takes no allowed movies")
+        return self._trained_only(*search(q, excl, k))
+
+    def _lean_lists(self, rows: np.ndarray, q: np.ndarray, k: int, include_seen: bool, allowed):
+        """The lists of a few users (at most ``LEAN_MAX``: one ``recommend(user)`` call, a small batch) over an exact
+        index, as :meth:`_search_users` finds them but without its batch bookkeeping (a review: a loop of
+        ``recommend(u)`` cost 1.3 ms a call, implicit's 0.3): one product of the users' rows with the movies
+        (``exact_topk``'s, so the same float32 scores), each user's seen movies and the filter masked, a partition
+        of k (``sparse.topk_of_row``, topk_from_scores' rules). None where another search answers: an approximate
+        index, or a filter narrow enough that exact_topk scores its movies alone."""
+        X = self._flat_vectors()
+        n = X.shape[0] if X is not None else 0
+        if X is None or (allowed is not None and 0 < np.size(allowed) < n // 2):
+            return None
+        if rows.size == 1:
+            S = q @ X.T  # (as exact_topk: one block, rows.size <= LEAN_MAX <= its smallest step)
+        else:  # a few rows: OpenBLAS's threads cost more to start than the product (20 ms, not 1, for 8 users on a
+            with blas_threads(1):  # loaded 2-core machine); the same numbers: its threads split the rows and the
+                S = q @ X.T        # columns, never a sum (tests/test_recommend_lean.py compares them)
+        if allowed is not None:
+            mask = np.ones(n, dtype=bool)
+            mask[allowed] = False
+            S[:, mask] = -np.inf
+        ids, scores = [], []
+        for j, row in enumerate(rows.tolist()):
+            s = S[j]
+            if not include_seen:
+                s[self.seen(row)] = -np.inf
+            top, vals = topk_of_row(s, k)
+            ids.append(top[top >= 0])
+            scores.append(vals[top >= 0])
+        return self._trained_only(ids, scores)
+
+    def _prior_tail(self, rows: np.ndarray, users: np.ndarray, k: int, include_seen: bool, allowed, prior,
+                    prior_any: bool, ids: list, scores: list) -> tuple[list, list]:
+        """:meth:`recommend_rows`' last step: the lists of the users update-users added, made again with the new
+        users' prior (:meth:`added_prior`)."""
         added = self.added_prior(rows, prior, refuse=not prior_any)  # the users update-users added: listed as when
         # told per request
         at = [j for j, row in enumerate(rows.tolist()) if row in added] if added else []
@@ -513,7 +559,7 @@ class Recommender:
         as_new = self.solved_as_new()
         if as_new.size:
             new |= np.isin(rows, as_new)
-        return np.unique(rows[new])
+        return np.unique(rows[new]) if new.any() else np.zeros(0, np.int64)
 
     def solved_as_new(self) -> np.ndarray:
         """The rows (sorted) of the dataset's users without a training rating (split.cold_start's, or one whose
@@ -1007,6 +1053,8 @@ def exact_scores(factors: Factors, users: np.ndarray, ids: list, offset: np.ndar
     sums are); explicit ones add each user's ``offset`` (mu + b_u) and are clipped to the rating scale."""
     if not len(ids):  # no user: no list (np.split would give one empty one)
         return [], []
+    if len(ids) == 1:  # one user's list (recommend(user)): the same numbers, without the batch's segments
+        return _exact_one(factors, users, ids[0], offset)
     lengths = np.fromiter((len(i) for i in ids), np.int64, len(ids))
     rows = np.concatenate(ids).astype(np.int64, copy=False)
     seg = np.repeat(np.arange(len(ids)), lengths)
@@ -1034,6 +1082,24 @@ def exact_scores(factors: Factors, users: np.ndarray, ids: list, offset: np.ndar
         return list(rows.reshape(-1, int(lengths[0]))), list(out.reshape(-1, int(lengths[0])))
     cuts = np.cumsum(lengths)[:-1]
     return np.split(rows, cuts), np.split(out, cuts)
+
+
+def _exact_one(factors: Factors, users: np.ndarray, ids, offset: np.ndarray | None) -> tuple[list, list]:
+    """:func:`exact_scores` of one list: each pair scored by ``pair_dots`` over the same rows (the user's row
+    repeated, the movies' rows), ordered by (score, row), offset and clipped or float32 as there."""
+    rows = np.asarray(ids).astype(np.int64, copy=True)
+    step = max(1, (1 << 20) // max(factors.movie.shape[1], 1))
+    out = np.empty(rows.size, np.float64)
+    for a in range(0, rows.size, step):
+        out[a:a + step] = pair_dots(np.take(users, np.zeros(rows[a:a + step].size, np.int64), axis=0),
+                                    np.take(factors.movie, rows[a:a + step], axis=0))
+    if factors.movie_bias is not None:
+        out += np.take(factors.movie_bias, rows)
+    if rows.size > 1 and not ((out[:-1] > out[1:]) | ((out[:-1] == out[1:]) & (rows[:-1] < rows[1:]))).all():
+        order = np.lexsort((rows, -out))
+        rows, out = rows[order], out[order]
+    out = factors.clip(out + np.asarray(offset, np.float64)[0]) if offset is not None else out.astype(np.float32)
+    return [rows], [out]
 
 
 def _rescore(factors: Factors, queries: np.ndarray, ids: list, unit: bool = False) -> tuple[list, list]:
