@@ -254,6 +254,8 @@ class Model:
         they are on another (IMDb's 1-10, Letterboxd's 0.5-5). ``missing``: what a title no movie matches (or
         several do) gets: 'error' (raised), 'skip' (left out, said in one warning: 'matched 11 of 15 movies; not
         found: ...'; none matched: the error); None, 'skip' for a file and 'error' otherwise.
+        A rating not finite, or outside the model's rating scale, is refused (UsageError naming the movie, the
+        value and the scale), as update_users refuses it; a file's are read on their own scale.
         An implicit model leaves out a rating below its dataset's
         data.min_rating, as training did: said in a log note and in the result's ``left_out``. ``prior``: the
         most popular movies' weight in a new user's list (an als model's; serve.prior): 'auto' the run's own for

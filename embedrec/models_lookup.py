@@ -118,7 +118,9 @@ class Told:
     ratings mapped onto the model's scale: not warned of as off its step), ``how`` ({token: how it was found}
     where that is worth saying: a year one off, one of a title's several ids), ``skipped`` (the tokens left out:
     no movie matched them), ``scale`` (the file's own scale where its ratings are on another than the model's and
-    were left as given, their values changing nothing: what a note on low ratings reads them on)."""
+    were left as given, their values changing nothing: what a note on low ratings reads them on), ``from_file``
+    (the ratings were read from a file or a DataFrame: left as given on a model whose list no value changes, not
+    held to its scale; a value typed in is)."""
 
     liked: list
     rated: dict
@@ -127,6 +129,7 @@ class Told:
     how: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
     scale: tuple | None = None
+    from_file: bool = False
 
 
 def told_history(model, liked, rated, missing: str | None = None, strict: bool = False,
@@ -148,7 +151,8 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
     if userfile.is_file(liked):
         files["liked"], liked = str(liked), userfile.read_liked(liked, lines=lines["liked"])
     mapped, scale = False, None
-    if userfile.is_file(rated) or type(rated).__name__ == "DataFrame":
+    from_file = userfile.is_file(rated) or type(rated).__name__ == "DataFrame"
+    if from_file:
         table = userfile.read_rated(rated) if userfile.is_file(rated) else \
             userfile.rated_table(*userfile.frame_table(rated), "the DataFrame")
         files["rated"], lines["rated"] = table.name, [table.lines.get(m) for m in table.ratings]
@@ -164,8 +168,8 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
         raise UsageError("strict=True refuses a movie the model does not know, missing='skip' leaves it out: give "
                          "one of them")
     rated = rated_map(rated)
-    e.check_ratings(rated)
-    out = Told([], {}, mapped=mapped, scale=scale)
+    e.check_ratings(rated, from_file=from_file)
+    out = Told([], {}, mapped=mapped, scale=scale, from_file=from_file)
     for name, tokens in (("liked", id_list(liked) if liked is not None else []), ("rated", list(rated))):
         if not tokens:
             continue

@@ -104,7 +104,7 @@ def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, 
     p, b, seen, left_out = e.fold_in_parts(told.liked, told.rated, ordered=bool(ordered), strict=bool(strict),
                                            unknown=skipped, detail=None if user_features is not None else detail,
                                            user=row, features=user_features, names=told.names,
-                                           step_warned=not told.mapped)
+                                           step_warned=not told.mapped, from_file=told.from_file)
     # a new user's list leans to the most popular movies by how few it told (serve.prior; als runs), as does that
     # of a user update-users added (a new user told its ratings once) re-solved with more (a review: it lost it)
     new = row is None or e.added_rows([row]).size > 0

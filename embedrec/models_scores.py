@@ -162,7 +162,8 @@ def explain(model, user, movie, n: int, *, liked: Iterable, rated: dict | None, 
         history = told_history(model, liked, rated, strict=strict)  # names: {id: the words given}, for a warning
         detail: dict = {}
         p, _, _, _ = e.fold_in_parts(history.liked, history.rated, ordered=ordered, strict=strict, unknown=[],
-                                     detail=detail, user=row, names=history.names, step_warned=not history.mapped)
+                                     detail=detail, user=row, names=history.names, step_warned=not history.mapped,
+                                     from_file=history.from_file)
         # a new user's list, or that of one update-users added (a new user told more): its told movies
         told = int(np.size(detail.get("rows", ()))) if "rows" in detail and (
             row is None or e.added_rows([row]).size) else 0

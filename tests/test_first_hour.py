@@ -1700,10 +1700,14 @@ def test_a_rating_off_the_scales_step_is_used_with_a_warning(str_run, tmp_path):
 
     _, run = str_run
     step = "its training ratings go from 1 to 5 in steps of 1"
-    # this run is implicit, trained on every rating alike: no value changes its list (a note says so), so none is
-    # warned of or refused (a first-hour review, session 58: IMDb's 8 and Letterboxd's half stars were); an
-    # explicit model's warning: tests/test_newuser_files.py
-    for rated in ("tt3=4.7,tt4=2", "tt3=6,tt4=0.5"):
+    # this run is implicit, trained on every rating alike: no value changes its list (a note says so), so none on
+    # its scale is warned of (a first-hour review, session 58: Letterboxd's half stars were; a file's IMDb 8 is read
+    # on its own scale: tests/test_newuser_files.py, as is an explicit model's warning); a value typed in off the
+    # scale is refused, as update-users refuses it (a review: rated={50: 500} was taken silently)
+    r = invoke("recommend", "--run", run, "--rated", "tt3=6,tt4=0.5", "-k", "2")
+    assert r.exit_code == 2 and r.stderr == ("error: --rated 'tt3=6': 6 is outside this model's rating scale 1-5; "
+                                             "give ratings from 1 to 5\n"), r.stderr
+    for rated in ("tt3=4.7,tt4=2", "tt3=4.5,tt4=1"):
         r = invoke("recommend", "--run", run, "--rated", rated, "-k", "2")
         assert r.exit_code == 0 and r.stdout, r.stderr
         # (the low one counted as a like too: session 58's note, tests/test_recommend.py)

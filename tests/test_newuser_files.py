@@ -365,12 +365,31 @@ def test_an_imdb_file_is_mapped_onto_an_explicit_models_scale(titled_runs, tmp_p
                                  "from 1 to 5 in steps of 1); it is used as given\n"), err
 
 
-def test_the_default_model_takes_any_rating_value(titled_runs):
-    """Its list does not depend on the values (a note says so): IMDb's 8 or a half star is no error nor warning."""
-    code, out, err = _recommend(titled_runs["implicit"], "--rated", "1=8,2=4.5")
+def test_the_default_model_takes_any_rating_value_on_its_scale(titled_runs):
+    """Its list does not depend on the values (a note says so): a half star is no error nor warning; a file's
+    values are read on their own scale (IMDb's 8: the tests above). A value typed in off the scale is refused, as
+    update-users refuses it (a review: rated={50: 500} and {50: -3} taken silently)."""
+    code, out, err = _recommend(titled_runs["implicit"], "--rated", "1=5,2=4.5")
     assert code == 0 and "outside" not in err and "rating step" not in err, err
     assert "the --rated values make no difference" in err
     assert _recommend(titled_runs["implicit"], "--liked", "1,2", "-q")[1] == out
+    code, out, err = _recommend(titled_runs["implicit"], "--rated", "1=8,2=4.5")
+    assert code == 2 and not out
+    assert err == "error: --rated '1=8': 8 is outside this model's rating scale 1-5; give ratings from 1 to 5\n"
+
+
+@pytest.mark.parametrize("value, said", [(500, "'3=500': 500 is outside this model's rating scale 1-5"),
+                                         (-3, "'3=-3': -3 is outside this model's rating scale 1-5"),
+                                         (0.5, "'3=0.5': 0.5 is outside this model's rating scale 1-5")])
+def test_python_refuses_a_rating_off_the_scale_on_every_model(titled_runs, value, said):
+    import embedrec as er
+
+    for name in ("implicit", "explicit"):
+        with er.open(titled_runs[name]) as m:
+            with pytest.raises(er.UsageError) as e:
+                m.recommend_new(rated={3: value, 1: 5}, k=3)
+            assert str(e.value).startswith("rated " + said), str(e.value)
+            assert m.recommend_new(rated={3: 5, 1: 1}, k=3).movie_ids[0].size == 3
 
 
 def test_python_takes_files_and_missing_skip(titled_runs, tmp_path, caplog):

@@ -758,13 +758,21 @@ class Recommender:
         their vector (foldin.fold_in's ``offset``); with no movie given, that vector alone."""
         return self.fold_in_parts(liked, rated, ordered, features=features)[:3]
 
-    def check_ratings(self, rated: dict | None) -> None:
+    def check_ratings(self, rated: dict | None, from_file: bool = False) -> None:
         """UsageError at the first of a request's {movie: rating} that is no rating this model takes
         (foldin.checked_rating, the rule :meth:`fold_in_parts` applies), naming the movie as given: a caller that
-        resolves title words to ids calls it first, so the refusal quotes the words."""
-        ignored = self.values_ignored()  # any number, where none changes the list
+        resolves title words to ids calls it first, so the refusal quotes the words. ``from_file``: the values
+        were read from a file (:meth:`any_value`)."""
         for mid, r in (rated or {}).items():
-            foldin.checked_rating(mid, r, self.scale, self._counts(), check_scale=not ignored)
+            foldin.checked_rating(mid, r, self.scale, self._counts(), check_scale=not self.any_value(from_file))
+
+    def any_value(self, from_file: bool) -> bool:
+        """Whether a new user's ratings are taken at any finite value, not held to the model's scale: a file's (IMDb's
+        1-10, Letterboxd's half stars: read on their own scale) where no value changes the list
+        (:meth:`values_ignored`; session 58's first-hour review). A value typed in is held to the scale on every
+        model, as update-users holds a file's rows (a review: rated={50: 500} and {50: -3} were taken silently
+        where update-users refused 500)."""
+        return from_file and self.values_ignored()
 
     def values_ignored(self) -> bool:
         """Whether a new user's rating values change nothing: an implicit model that took every rating it kept as
@@ -789,7 +797,8 @@ class Recommender:
                       strict: bool = False, unknown: list | None = None,
                       detail: dict | None = None, user: int | None = None,
                       features: dict | None = None,
-                      names: dict | None = None, step_warned: bool = True) -> tuple[np.ndarray, float, np.ndarray, dict]:
+                      names: dict | None = None, step_warned: bool = True,
+                      from_file: bool = False) -> tuple[np.ndarray, float, np.ndarray, dict]:
         """:meth:`fold_in`, and {movie row: rating} of the ratings it left out: an implicit model's below the
         dataset's data.min_rating (foldin.below_min_rating), which training never saw. An unknown movie is left
         out with a warning (its id appended to ``unknown``, a list), or NotFoundError with ``strict``
@@ -798,7 +807,8 @@ class Recommender:
         rows returned are then its seen movies and these). ``features``: a new user's demographics, its vector
         from them the fold-in's offset (:meth:`fold_in`); with ``user``, a UsageError. ``names``: {movie id: the
         title words it was given as}, for a warning (foldin.rated_rows); ``step_warned``: whether a rating off the
-        training ratings' step is warned of (not of a file's ratings mapped onto the scale)."""
+        training ratings' step is warned of (not of a file's ratings mapped onto the scale); ``from_file``: the
+        ratings were read from a file (:meth:`any_value`)."""
         if ordered and liked and rated:
             raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked or --rated|"
                              "liked or rated», not both")
@@ -816,7 +826,7 @@ class Recommender:
                                   "the new user's {} movies" if user is None else
                                   f"the {{}} new movies of user {self.users.raw(int(user))}",
                                   None if ignored or not step_warned else self.training_ratings.get("rating_levels"),
-                                  names, check_scale=not ignored)
+                                  names, check_scale=not self.any_value(from_file))
         given = np.array(list(items), dtype=np.int64)  # seen, even where a rating below min_rating is left out
         blank = given[self.untrained[given]] if given.size else given
         if blank.size:  # no training rating named them: they tell the model nothing (a review: an arbitrary list)
