@@ -104,14 +104,34 @@ class EmbedrecError(_Said, Exception):
     LookupError`` catches them as it would the standard library's (an API review)."""
 
 
+_CONFIG_KEY = re.compile(r"config key '([^'\s]+)'")  # a message's key, as every config refusal names it
+# a message that starts at a place in a file: 'ratings.csv:7: ...', or a Parquet file's 'r.parquet: row 7: ...'
+_FILE_LINE = re.compile(r"^((?:[^:\n]|:(?! ))+?)(?:: row |:)(\d+): ")
+
+
 class ConfigError(EmbedrecError, ValueError):
-    """A bad config key, type or value (exit 2, like a usage error)."""
+    """A bad config key, type or value (exit 2, like a usage error). ``key``: the config key it is about
+    ('train.lr'), as given or as the message names it first ("config key 'train.lr': ..."); None where it names
+    none (a YAML file that cannot be read)."""
 
     exit_code = 2
 
+    def __init__(self, message: object = "", *args, key: str | None = None):
+        super().__init__(message, *args)
+        found = _CONFIG_KEY.search(self.raw) if key is None else None
+        self.key = key if key is not None else found.group(1) if found else None
+
 
 class DataError(EmbedrecError, ValueError):
-    """Input data that cannot be read or is inconsistent (names the file and line where it can)."""
+    """Input data that cannot be read or is inconsistent (names the file and line where it can). ``path`` and
+    ``line``: the file and its 1-based line (a Parquet file's row) where the message starts at one
+    ('ratings.csv:7: ...', as data.parsing.RawData.where writes it) or the raiser gives them; else None."""
+
+    def __init__(self, message: object = "", *args, path: str | None = None, line: int | None = None):
+        super().__init__(message, *args)
+        found = _FILE_LINE.match(cli_terms(self.raw)) if path is None else None
+        self.path = path if path is not None else found.group(1) if found else None
+        self.line = line if line is not None else int(found.group(2)) if found else None
 
 
 class ArtifactError(EmbedrecError):
@@ -149,11 +169,13 @@ class UsageError(EmbedrecError, ValueError):
 
 
 class NotFoundError(EmbedrecError, LookupError):
-    """An unknown user or movie id; ``kind`` ('user' or 'movie') and ``id`` say which, where known."""
+    """An unknown user or movie id; ``kind`` ('user' or 'movie'; 'title' for words no movie title holds) and ``id``
+    say which, where known; ``ids``: every unknown id of the request (``id`` the first), [] where none is known."""
 
-    def __init__(self, message: str = "", *, kind: str | None = None, id: object = None):
+    def __init__(self, message: str = "", *, kind: str | None = None, id: object = None, ids=None):
         super().__init__(message)
-        self.kind, self.id = kind, id
+        self.ids = list(ids) if ids is not None else [] if id is None else [id]
+        self.kind, self.id = kind, id if id is not None or not self.ids else self.ids[0]
 
 
 class TrainingError(EmbedrecError):

@@ -557,7 +557,8 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
             said, how = engine.users.malformed(raw_id) or engine.users.beyond_text(raw_id) or (said, "fix the id")
             added = " (a user the run does not know is added under the id the file gives it)" if new_users else ""
             fix = f"{how}{added}, or remove its rows"
-        raise NotFoundError(f"{raw.where(first)}: {said}{more}; {fix}", kind="user", id=raw_id)
+        raise NotFoundError(f"{raw.where(first)}: {said}{more}; {fix}", kind="user", id=raw_id,
+                            ids=[raw_id] + [uniques[int(i)] for i in bad if uniques[int(i)] != raw_id])
     new_ids: dict = {}  # parsed id -> its place: ' u1' and 'u1' are one id of a text run, as its lookups read them
     for i in missing.tolist():
         urows[i] = engine.P.shape[0] + new_ids.setdefault(parsed[i], len(new_ids))
@@ -575,7 +576,7 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
                 if unknown.size > 1 else ""
             raise NotFoundError(f"{raw.where(first)}: {engine.movies.unknown_text(ids[0])}{more}; "
                                 f"{apart or 'leave «--strict|strict=True» out to leave such ratings out with a warning'}",
-                                kind="movie", id=ids[0])
+                                kind="movie", ids=ids)
         shown = ", ".join(f"'{shorten(str(i), 40)}'" for i in ids[:NAMED]) + (
             f" and {len(ids) - NAMED:,} more" if len(ids) > NAMED else "")
         are = "is" if len(ids) == 1 else "are"
@@ -584,7 +585,7 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
             raise NotFoundError(f"{raw.origin[0]}: {every} of a movie the model does not know ({shown} {are} not in "
                                 f"the training data; the first at {raw.where(first, cheap=True)}), so nothing is "
                                 f"updated; {apart or 'give ratings of the movies the run was trained on, by the ids of its dataset'}",
-                                kind="movie", id=ids[0])
+                                kind="movie", ids=ids)
         # (the marks in the format, where the log's filter resolves them; the arguments shown as they are)
         log.warning("left %s of the %s ratings in %s out: %s %s not in the training data (the first at %s); %s"
                     "«--strict|strict=True» refuses them instead", f"{unknown.size:,}", f"{len(df):,}",

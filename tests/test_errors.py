@@ -171,3 +171,44 @@ def test_errors_are_also_the_standard_librarys_kinds():
     assert issubclass(er.NotFoundError, LookupError) and not issubclass(er.NotFoundError, KeyError)
     assert not issubclass(er.ArtifactError, ValueError) and not issubclass(er.Busy, ValueError)
     assert str(er.UsageError("«--overwrite|overwrite=True»")) == "overwrite=True"
+
+
+def test_error_fields_a_program_reads_instead_of_the_text(tmp_path, trained_run):
+    """A review: NotFoundError named one unknown id of several, find_movie's carried no kind, ConfigError no key and
+    DataError no file or line, so a program had to parse the text."""
+    import embedrec as er
+    from embedrec.errors import DataError, NotFoundError
+
+    m = trained_run.opened
+    known = int(m.user_ids[0])
+    with pytest.raises(NotFoundError) as e:
+        m.recommend([known, 999999, 888888, 999999], k=2)
+    assert (e.value.kind, e.value.id, e.value.ids) == ("user", 999999, [999999, 888888])
+    with pytest.raises(NotFoundError) as e:
+        m.recommend_new(liked=[999999, 888888])
+    assert (e.value.kind, e.value.id, e.value.ids) == ("movie", 999999, [999999, 888888])
+    with pytest.raises(NotFoundError) as e:
+        m.find_movie("zzzqqq")
+    assert (e.value.kind, e.value.id, e.value.ids) == ("title", "zzzqqq", ["zzzqqq"])
+    assert NotFoundError("x", kind="user", id=5).ids == [5] and NotFoundError("x").ids == []
+
+    with pytest.raises(ConfigError) as c:
+        er.load_config(overrides={"model.dimm": 64})
+    assert c.value.key == "model.dimm"
+    with pytest.raises(ConfigError) as c:
+        er.load_config(overrides={"model.dim": -3})
+    assert c.value.key == "model.dim"
+    (tmp_path / "bad.yaml").write_text("model:\n  dim: [\n")
+    with pytest.raises(ConfigError) as c:
+        er.load_config(tmp_path / "bad.yaml")
+    assert c.value.key is None
+    assert ConfigError("no key here", key="train.lr").key == "train.lr"
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("user_id,movie_id,rating\n1,2,4\n1,3,x\n2,2,5\n")
+    with pytest.raises(DataError) as d:
+        er.ingest(str(bad), er.load_config(), output=tmp_path / "ds")
+    assert (d.value.path, d.value.line) == (str(bad), 3), str(d.value)
+    assert (DataError("r.parquet: row 7: rating x").path, DataError("r.parquet: row 7: rating x").line) == \
+        ("r.parquet", 7)
+    assert (DataError("the file is empty").path, DataError("the file is empty").line) == (None, None)

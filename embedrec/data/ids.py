@@ -499,7 +499,7 @@ class IdMap:
             more = f" (and {len(unknown) - 1:,} more unknown ids)" if len(unknown) > 1 else ""
             raise NotFoundError(f"{self.unknown_text(unknown[0])}{more}"
                                 f"{'; ' + fix if fix else ''}",
-                                kind=self.kind, id=unknown[0])
+                                kind=self.kind, ids=list(dict.fromkeys(unknown)))
         return query, rows, unknown
 
 

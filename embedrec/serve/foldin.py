@@ -75,7 +75,8 @@ def rated_rows(catalogue: Catalogue, liked=(), rated: dict | None = None,
             raise unknown[0]
         raise NotFoundError(f"{unknown[0].raw}; nor {'is the other movie' if len(unknown) == 2 else f'are the other {len(unknown) - 1:,} movies'} given ("
                             + ", ".join(f"'{shorten(str(e.id), 40)}'" for e in unknown[1:4])
-                            + (" ..." if len(unknown) > 4 else "") + ")", kind="movie", id=unknown[0].id)
+                            + (" ..." if len(unknown) > 4 else "") + ")", kind="movie",
+                            ids=[e.id for e in unknown])
     if unknown_out is not None:
         unknown_out.extend(e.id for e in unknown)
     if unknown:

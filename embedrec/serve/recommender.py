@@ -19,7 +19,7 @@ import numpy as np
 
 from embedrec import run_checks
 from embedrec.data.ids import py_id  # noqa: F401 (re-exported for callers)
-from embedrec.errors import ArtifactError, UsageError
+from embedrec.errors import ArtifactError, NotFoundError, UsageError
 from embedrec.model.factors import (
     UNTRAINED_BIAS,
     Factors,
@@ -293,8 +293,14 @@ class Recommender:
 
     def match_movie(self, query: str, suggest: bool = True) -> tuple[int, str]:
         """Catalogue.match_movie, a film listed under several ids taken at its most rated (the training ratings'
-        counts, read only then)."""
-        return self.catalogue.match_movie(query, lambda: self.popularity, suggest)
+        counts, read only then). Words no movie title holds: a NotFoundError of kind 'title', its ``id`` the
+        words (an unknown movie id stays kind 'movie', which a new user's history leaves out)."""
+        try:
+            return self.catalogue.match_movie(query, lambda: self.popularity, suggest)
+        except NotFoundError as e:
+            if e.kind is None:
+                e.kind, e.id, e.ids = "title", query, [query]
+            raise
 
     def allowed(self, genres: tuple[str, ...] = (), year_min: int | None = None, year_max: int | None = None,
                 exclude_rows: np.ndarray | None = None, only_rows: np.ndarray | None = None):
