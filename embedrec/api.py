@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 
 # ----------------------------------------------------------------------------------------- workflow
-def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] | None = ()):
+def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mapping[str, Any] | None = ()) -> Config:
     """The resolved Config: built-in defaults < the YAML file < ``overrides``: 'section.key=value' texts, as
     ``--set`` takes them, or a mapping {"section.key": value}, as ``Config.updated`` takes it.
 
@@ -110,7 +110,7 @@ def path_argument(value, name: str, call: str, example: str) -> None:
 
 def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None = None, *,
            movies: str | Path | pd.DataFrame | None = None, output: str | Path | None = None,
-           overwrite: bool = False, progress: bool = False):
+           overwrite: bool = False, progress: bool = False) -> Dataset:
     """``embedrec ingest``: read ``source`` (default cfg.data.source), clean, split, write the dataset to
     ``output`` and return it as a Dataset. Without ``output`` the folder is cfg.data.prepared where the config
     sets it, else it is named after the source (``data/prepared/ratings`` for ``ratings.csv``), as the command
@@ -217,7 +217,7 @@ def reused(cfg: Config) -> bool:
     return True
 
 
-def load_dataset(path: str | Path | None = None, cfg: Config | None = None):
+def load_dataset(path: str | Path | None = None, cfg: Config | None = None) -> Dataset:
     """A prepared dataset opened again (what ``er.ingest`` returned, in a later session): ``path``, default
     cfg.data.prepared (the config ``embedrec`` reads where None). Its splits with their ids: ``split_frame(name)``;
     ``er.train(ds, cfg)`` trains on it. Nothing is written (a review: reopening one took ``ingest`` with

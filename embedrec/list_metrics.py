@@ -6,16 +6,26 @@ RecListAnalysis, Surprise's accuracy module). ``er.score_lists``."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
 from embedrec.errors import UsageError, shorten
 from embedrec.metrics import hit_matrix, per_user_values
 
+if TYPE_CHECKING:  # annotations only: no import at run time
+    import pandas as pd
+
 log = logging.getLogger("embedrec")
 
 
-def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=None):
+@overload
+def score_lists(lists, truth, ks=..., *, per_user: Literal[False] = ..., catalogue=...) -> dict[str, Any]: ...
+@overload
+def score_lists(lists, truth, ks=..., *, per_user: Literal[True], catalogue=...) -> pd.DataFrame: ...
+
+
+def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=None) -> dict[str, Any] | pd.DataFrame:
     """Score ``lists`` (a DataFrame: user_id, movie_id, and rank 1, 2, ... or a score, higher first; else each
     user's rows in their order; or embedrec's ``Recommendations``) against ``truth`` (user_id, movie_id: the relevant movies, e.g. a test split).
     The id columns may have the names ``evaluate --lists`` takes: user/userId/uid, item/item_id/itemId/movie/movieId/

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -23,9 +24,25 @@ from embedrec.errors import UsageError, shorten
 from embedrec.model.factors import Factors
 from embedrec.models_lookup import k_arg
 from embedrec.models_scores import ONE_PAIR
-from embedrec.results import Predictions, Recommendations, StreamAnswer  # noqa: F401 (api.py's public types)
+from embedrec.results import (  # noqa: F401 (api.py's public types)
+    Explanation,
+    History,
+    Predictions,
+    Recommendations,
+    SimilarUsers,
+    StreamAnswer,
+)
 from embedrec.run_layout import CONFIG, METRICS
 from embedrec.serve.recommender import Recommender
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    import torch
+
+    from embedrec.answers import Answer
+
+Missing = Literal["error", "skip", "popular"]  # recommend's missing= (data.ids.MISSING)
+TitleMissing = Literal["error", "skip"]  # a title's, and similar's and similar_users' (models_lookup.MISSING)
+PredictMissing = Literal["fallback", "popular", "error", "skip"]  # predict's (models_scores.PREDICT_MISSING)
 
 
 class Model:
@@ -119,7 +136,7 @@ class Model:
         answer another user's list under 196); ``.copy()`` for one to change."""
         return _read_only(self.engine.user_ids)
 
-    def torch_module(self):
+    def torch_module(self) -> torch.nn.Module:
         """The model as a PyTorch module (``embedrec.model.mf.MatrixFactorization``, eval mode) whose
         ``forward(user_rows, movie_rows)`` gives the scores this model serves (before clipping to the rating
         scale); rows map to ids through ``user_ids`` / ``movie_ids``. Imports torch."""
@@ -146,7 +163,7 @@ class Model:
         other models take the movies as a set."""
         return self.engine.uses_order()
 
-    def recommend(self, users, k: int | None = None, *, missing: str | None = None, exclude_seen: bool = True,
+    def recommend(self, users, k: int | None = None, *, missing: Missing | None = None, exclude_seen: bool = True,
                   genres: Iterable[str] = (), year_min: int | None = None,
                   year_max: int | None = None, exclude: Iterable = (),
                   candidates: Iterable | None = None, prior="auto",
@@ -174,7 +191,7 @@ class Model:
                                           genres=genres, year_min=year_min, year_max=year_max,
                                           exclude=exclude, candidates=candidates, prior=prior, diversify=diversify)
 
-    def answer(self, request):
+    def answer(self, request) -> Answer:
         """``embedrec recommend``'s question (an :class:`embedrec.answers.Request`: a user, many users, a movie's
         similar movies, a user's similar users, a new user) answered by the method for its mode: an
         :class:`embedrec.answers.Answer`, whose ``result`` (or ``stream``) holds the rows (``columns`` and
@@ -187,7 +204,7 @@ class Model:
             raise UsageError(f"answer: give an embedrec.answers.Request, not {shorten(repr(request), 40)}")
         return answer(self, request)
 
-    def recommend_stream(self, lines: Iterable[str], k: int | None = None, *, missing: str = "skip",
+    def recommend_stream(self, lines: Iterable[str], k: int | None = None, *, missing: Missing = "skip",
                          exclude_seen: bool = True, genres: Iterable[str] = (), year_min: int | None = None,
                          year_max: int | None = None, batch_size: int = 4096, on_batch=None,
                          name: str = "<input>", exclude: Iterable = (),
@@ -231,7 +248,7 @@ class Model:
                       year_min: int | None = None, year_max: int | None = None,
                       exclude: Iterable = (), candidates: Iterable | None = None,
                       strict: bool = False, user=None, user_features: dict | None = None,
-                      prior="auto", missing: str | None = None,
+                      prior="auto", missing: TitleMissing | None = None,
                       diversify: float | None = None) -> Recommendations:
         """Top-k movies for someone not in the training data, from movie ids they liked and/or {movie id:
         rating} (folded in against the fixed movie factors); the given movies are excluded unless
@@ -269,7 +286,7 @@ class Model:
                                               missing=missing, diversify=diversify)
 
     def explain(self, user=None, movie=None, n: int = 10, *, liked: Iterable = (), rated: dict | None = None,
-                ordered: bool = False, strict: bool = False, prior="auto"):
+                ordered: bool = False, strict: bool = False, prior="auto") -> Explanation | list[Explanation]:
         """Why ``user`` (an id; None for a new user given by ``liked``/``rated``, as :meth:`recommend_new` takes
         them, ``ordered`` and ``strict`` too) gets the score it does for ``movie`` (an id, or title words as
         :meth:`similar` takes them; a list of them gives a list): an :class:`~embedrec.results.Explanation`, the
@@ -296,7 +313,7 @@ class Model:
 
     def similar(self, movie, k: int | None = None, *, genres: Iterable[str] = (), year_min: int | None = None,
                 year_max: int | None = None, exclude: Iterable = (),
-                candidates: Iterable | None = None, missing: str = "error") -> Recommendations:
+                candidates: Iterable | None = None, missing: TitleMissing = "error") -> Recommendations:
         """The k movies most similar to ``movie`` by cosine similarity of their embeddings: an id, or text as
         :meth:`find_movie` takes it (an id of the model where it is one exactly, else title words: 'star wars', as
         ``recommend --movie`` does), or a list of those (a list for each); the query column is
@@ -306,7 +323,7 @@ class Model:
         return models_recommend.similar(self, movie, k, genres=genres, year_min=year_min, year_max=year_max,
                                         exclude=exclude, candidates=candidates, missing=missing)
 
-    def similar_users(self, user, k: int | None = None, *, missing: str = "error"):
+    def similar_users(self, user, k: int | None = None, *, missing: TitleMissing = "error") -> SimilarUsers:
         """The k users most like ``user`` (an id, or a list of ids: a list for each) by cosine similarity of their
         vectors, as :meth:`similar` ranks movies (implicit's ``similar_users``), the user itself and users with no
         trained vector left out: a :class:`~embedrec.results.SimilarUsers`, whose ``both_rated`` and ``rated``
@@ -323,7 +340,7 @@ class Model:
         return SimilarUsers(e, *of_ids(e, user, k, missing))
 
     def history(self, user, *, splits: Iterable[str] | None = None, sort: str | None = None, k: int | None = None,
-                dataset_dir: str | Path | None = None, moved_to: str | Path | None = None):
+                dataset_dir: str | Path | None = None, moved_to: str | Path | None = None) -> History:
         """What ``user`` (an id of the dataset) rated, with titles: a :class:`~embedrec.results.History` of each
         movie, its rating (a click log's count), its time where the data has times, and the part of the dataset it
         is in (``splits``, default all: 'train', 'valid', 'test', and 'rated_below' where the dataset keeps such
@@ -358,11 +375,11 @@ class Model:
         rec = run.manifest.get("dataset") or {}
         return rec.get("path"), rec.get("files_fingerprint"), str(run_of(run.path))
 
-    def find_movie(self, query: str):
+    def find_movie(self, query: str) -> int | str:
         """A movie id from an id, an exact title, 'Title (year)' or title words; ambiguity raises UsageError."""
         return models_lookup.find_movie(self, query)
 
-    def resolve_movies(self, tokens: Iterable, missing: str = "error") -> tuple[list, dict]:
+    def resolve_movies(self, tokens: Iterable, missing: TitleMissing = "error") -> tuple[list, dict]:
         """Movie ids for ``tokens`` as ``recommend --liked/--rated`` reads them, each by :meth:`find_movie`'s rule
         (as ``recommend --movie`` and :meth:`similar` read theirs): an id of the model where the text is one exactly,
         else title words ('star wars', 'Fargo (1996)', '50' for '50 First Dates'; ambiguity raises UsageError),
@@ -386,8 +403,8 @@ class Model:
         return models_recommend.popular(self, k, genres=genres, year_min=year_min, year_max=year_max,
                                         exclude=exclude, candidates=candidates)
 
-    def predict(self, pairs: Iterable = ONE_PAIR, movie=ONE_PAIR, *, missing: str = "fallback", uid=ONE_PAIR,
-                iid=ONE_PAIR, r_ui=None) -> Predictions:
+    def predict(self, pairs: Any = ONE_PAIR, movie: Any = ONE_PAIR, *, missing: PredictMissing = "fallback",
+                uid: Any = ONE_PAIR, iid: Any = ONE_PAIR, r_ui: float | None = None) -> Predictions:
         """The score of each (user id, movie id) pair: the predicted rating for explicit models. ``pairs``: tuples,
         a 2-column array, or a DataFrame with the columns user_id and movie_id; or one user and its movie as
         Surprise's ``predict(uid, iid)`` takes them, ``predict(196, 242)`` (a first-hour pass: a raw TypeError), or
