@@ -54,12 +54,22 @@ def load_config(path: str | Path | None = None, overrides: Iterable[str] | Mappi
     """The resolved Config: built-in defaults < the YAML file < ``overrides``: 'section.key=value' texts, as
     ``--set`` takes them, or a mapping {"section.key": value}, as ``Config.updated`` takes it.
 
-    Without ``path``: $EMBEDREC_CONFIG, else ./embedrec.yaml, else the defaults (as the CLI finds it)."""
-    from embedrec.config import find_config
+    Without ``path``: $EMBEDREC_CONFIG, else ./embedrec.yaml, else the defaults (as the CLI finds it); the file
+    found is logged at INFO, and ``cfg.source`` holds the file read (absolute; None: the defaults alone)."""
+    import logging
+    import os
+
+    from embedrec.config import CONFIG_ENV, find_config
     from embedrec.config import load_config as _load
 
     # one 'section.key=value' text is one override; anything but texts or a mapping is a ConfigError (config's)
-    return _load(find_config(path), dict(overrides) if isinstance(overrides, Mapping) else overrides)
+    found = find_config(path)
+    cfg = _load(found, dict(overrides) if isinstance(overrides, Mapping) else overrides)
+    if path is None and found is not None:  # a file nobody named: said (a review: ./embedrec.yaml read silently)
+        logging.getLogger("embedrec").info(
+            "config: read %s (%s)", cfg.source, f"${CONFIG_ENV}" if os.environ.get(CONFIG_ENV, "").strip() else
+            "found in the current folder")
+    return cfg
 
 
 def config_argument(cfg, call: str) -> Config:

@@ -75,10 +75,13 @@ class Config:
     # those of them given by --set, an override or updated(), not by a config file (a file's default values, as
     # `embedrec config` writes them, are not a choice to warn about: ingest_settings_warning)
     set_keys: frozenset = field(default=frozenset(), repr=False, compare=False, metadata={"internal": True})
+    # the config file it was read from (absolute; -c, $EMBEDREC_CONFIG or ./embedrec.yaml), None for the defaults
+    # alone: a notebook's er.load_config() says which file it found (a review: it read ./embedrec.yaml silently)
+    source: str | None = field(default=None, repr=False, compare=False, metadata={"internal": True})
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
-        del out["explicit_keys"], out["set_keys"]
+        del out["explicit_keys"], out["set_keys"], out["source"]
         return out
 
     def is_set(self, key: str) -> bool:
@@ -347,6 +350,7 @@ def _load(path, overrides, split: bool) -> Config:
         raise ConfigError(text.replace(m.group(0), f"config key '{m.group(1)}'{sources[m.group(1)]}: ", 1)) from None
     object.__setattr__(cfg, "explicit_keys", frozenset(explicit))
     object.__setattr__(cfg, "set_keys", frozenset(overridden & explicit))
+    object.__setattr__(cfg, "source", os.path.abspath(path) if path is not None else None)
     resolve_paths(cfg)
     return cfg
 

@@ -634,3 +634,31 @@ def test_the_fold_keys_refuse_every_bad_combination_in_one_line(tmp_path):
     assert (cfg.split.folds, cfg.split.fold, cfg.split.test) == (5, 4, 0.2)
     assert Config().split.folds is None and Config().split.fold == 0  # the default: no folds, today's split
     assert load_config(None, ["split.folds=100", "split.fold=99"]).split.folds == 100  # the maximum itself
+
+
+def test_load_config_says_which_file_it_found(tmp_path, monkeypatch, caplog):
+    """A review: er.load_config() read ./embedrec.yaml (or $EMBEDREC_CONFIG) silently, and the Config did not say
+    where it came from."""
+    import logging
+
+    import embedrec as er
+
+    caplog.set_level(logging.INFO, "embedrec")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("EMBEDREC_CONFIG", raising=False)
+    assert er.load_config().source is None and not [r for r in caplog.records if "config: read" in r.getMessage()]
+    (tmp_path / "embedrec.yaml").write_text("recommend:\n  k: 3\n")
+    cfg = er.load_config()
+    assert cfg.recommend.k == 3 and cfg.source == str(tmp_path / "embedrec.yaml")
+    assert cfg.updated({"model.dim": 8}).source == cfg.source and "source" not in cfg.to_dict()
+    assert [r.getMessage() for r in caplog.records if "config: read" in r.getMessage()] == [
+        f"config: read {tmp_path / 'embedrec.yaml'} (found in the current folder)"]
+    other = tmp_path / "other.yaml"
+    other.write_text("recommend:\n  k: 4\n")
+    monkeypatch.setenv("EMBEDREC_CONFIG", str(other))
+    caplog.clear()
+    assert er.load_config().source == str(other)
+    assert [r.getMessage() for r in caplog.records if "config: read" in r.getMessage()] == [
+        f"config: read {other} ($EMBEDREC_CONFIG)"]
+    caplog.clear()
+    assert er.load_config(other).source == str(other) and not caplog.records  # a file named is not said again
