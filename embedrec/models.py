@@ -406,7 +406,8 @@ class Model:
     def predict(self, pairs: Any = ONE_PAIR, movie: Any = ONE_PAIR, *, missing: PredictMissing = "fallback",
                 uid: Any = ONE_PAIR, iid: Any = ONE_PAIR, r_ui: float | None = None) -> Predictions:
         """The score of each (user id, movie id) pair: the predicted rating for explicit models. ``pairs``: tuples,
-        a 2-column array, or a DataFrame with the columns user_id and movie_id; or one user and its movie as
+        a 2-column array, or a DataFrame with the columns user_id and movie_id (or userId/movieId, uid/iid, user/item
+        and the like, as ingest and score_lists take them); or one user and its movie as
         Surprise's ``predict(uid, iid)`` takes them, ``predict(196, 242)`` (a first-hour pass: a raw TypeError), or
         its movies, ``predict(196, [242, 302])``; Surprise's keywords too, ``predict(uid=196, iid=242)``, and its
         ``r_ui=None`` (a true rating is not kept: a Predictions has no column for it, so one given is refused).

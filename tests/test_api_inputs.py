@@ -91,8 +91,12 @@ def test_predict_takes_a_dataframe(trained_run):
                       index=[10, 20, 30])
     got, want = m.predict(df).to_frame(), m.predict(pairs).to_frame()  # by column name, not position
     pd.testing.assert_frame_equal(got, want)
+    # MovieLens' own names and the other aliases ingest and score_lists take (a review: userId was refused)
+    for names in ({"user_id": "userId", "movie_id": "movieId"}, {"user_id": "uid", "movie_id": "iid"},
+                  {"user_id": "User", "movie_id": "item_id"}):
+        pd.testing.assert_frame_equal(m.predict(df.rename(columns=names)).to_frame(), want)
     with pytest.raises(UsageError, match="columns user_id and movie_id"):
-        m.predict(df.rename(columns={"user_id": "userId"}))  # was: "got ('movie_id',)"
+        m.predict(df.rename(columns={"user_id": "who"}))  # was: "got ('movie_id',)"
 
 
 def test_workflow_functions_refuse_a_misplaced_config(trained_run, tmp_path):
