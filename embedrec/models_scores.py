@@ -71,9 +71,10 @@ def predict(model, pairs: Iterable, movie, *, missing: str, uid, iid, r_ui) -> P
                          "242), or (user, movie) pairs: predict([(196, 242), (196, 302)])")
     e = model.engine
     if hasattr(pairs, "itertuples"):  # a DataFrame: iterating it gives its column names
-        from embedrec.list_metrics import _named_columns  # userId/movieId, item_id...: as ingest and score_lists take
+        from embedrec.list_metrics import _named_columns
 
-        pairs = _named_columns(pairs, None)  # them (a review: predict refused MovieLens' own userId,movieId)
+        # userId/movieId, item_id...: as ingest and score_lists take them (a review: MovieLens' own names refused)
+        pairs = _named_columns(pairs, None)
         if not {"user_id", "movie_id"} <= set(pairs.columns):
             raise UsageError(f"predict: a DataFrame needs the columns user_id and movie_id (or userId, movieId and "
                              f"the like), not {shorten(list(pairs.columns))}; rename them, or pass "
