@@ -5,6 +5,7 @@ terminal with a width, no -q) each step has one on stderr, cleared when it ends;
 them, and -q draws none."""
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -63,6 +64,8 @@ def test_train_shows_a_bar_over_each_long_step(als_runs):
         assert desc in shown.stderr, (desc, shown.stderr)
         assert desc not in plain.stderr and desc not in quiet.stderr, desc  # off: not a terminal, or -q
     assert "movie/s" in shown.stderr and "B/s" in shown.stderr  # counts of movies indexed and bytes written
+    starting = bars_drawn(shown.stderr)["train als-reg-0.01: drawing its starting tables"]  # a unit that reads
+    assert starting and all(re.search(r"(\d[kMG]?|\?) random numbers/s\]$", f) for f in starting), starting  # ('38.3Mnumber/s')
     assert "hnsw index, top-K:   0%| " in shown.stderr and "| 0/200 [" in shown.stderr  # (the catalogue's movies)
     drawn = bars_drawn(shown.stderr)
     for desc, frames in drawn.items():  # every bar drawn to its total (each drawing: each epoch's halves' too)
