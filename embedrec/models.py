@@ -62,7 +62,12 @@ class Model:
     @property
     def engine(self) -> Recommender:
         if self._engine is None:
-            raise UsageError("this model was closed; open the run again (er.open) to use it")
+            saved = getattr(self, "_saved", None)  # a TrainedModel's folder, once save() published it
+            if hasattr(self, "_saved") and saved is None:  # trained in memory, never saved: no run to open again
+                raise UsageError("this model was closed, and it was never saved, so no run holds it: train it again "
+                                 "(er.train), or save it first (model.save()) and er.open its run after a close")
+            where = f"er.open({str(saved.parent)!r})" if saved is not None else "er.open"
+            raise UsageError(f"this model was closed; open the run again ({where}) to use it")
         return self._engine
 
     def close(self) -> None:
@@ -73,6 +78,29 @@ class Model:
         hold = getattr(getattr(engine, "run", None), "hold", None)
         if hold is not None:
             hold.close()
+
+    def __copy__(self):
+        """``copy.copy(model)``: a model over the same arrays that holds the run folder open on its own (a review: the
+        copy shared the original's lock, which ``close()`` let go under it, so a later train pruned the folder it
+        read). ``copy.deepcopy`` reads everything into memory and holds nothing, as a pickle does."""
+        import copy
+        import dataclasses
+
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        e = self._engine
+        if e is not None and e.run is not None and e.run.hold is not None:
+            from embedrec.fsutil.locks import FolderHold
+
+            e.run.check_here("its files")  # a folder already gone: said as a question of it would say it
+            try:
+                hold = FolderHold(e.run.path)
+            except OSError:  # removed between the check and the lock
+                e.run.check_here("its files")
+                raise
+            new._engine = copy.copy(e)
+            new._engine.run = dataclasses.replace(e.run, hold=hold)
+        return new
 
     def __enter__(self):
         _ = self.engine  # a closed model is refused here, not at its first question (a red team)

@@ -154,11 +154,16 @@ class Run:
             from embedrec.errors import command, marked
 
             run_dir = run_of(self.path)
+            if not Path(run_dir).is_dir():  # the run itself moved or removed: its old path said, and where to look
+                raise ArtifactError(f"the run folder '{run_dir}' this model was opened from is gone (moved or "
+                                    f"removed), so '{name}' cannot be read from it; open the run where it is now: "
+                                    + marked("embedrec recommend --run NEW/PATH", "er.open('NEW/PATH')") +
+                                    ", or train it again if it was removed")
             again = marked(command(f"embedrec recommend --run {shlex.quote(str(run_dir))}"),
                            f"er.open({str(run_dir)!r})")
             raise ArtifactError(f"the model folder '{self.path}' this model reads '{name}' from is gone (a later "
-                                f"train replaced it, or it was removed); open the run again: {again}, or train "
-                                "it again if the run is gone too")
+                                f"train replaced it, or it was moved or removed); open the run again: {again}, or "
+                                "train it again if the run is gone too")
 
     def array(self, name: str, mmap: bool = False, optional: bool = False, mapped: bool = False) -> np.ndarray | None:
         """``name``.npy, checked against the manifest. ``optional``: a file a run may not have (a model without
