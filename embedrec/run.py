@@ -155,10 +155,10 @@ class Run:
 
             run_dir = run_of(self.path)
             if not Path(run_dir).is_dir():  # the run itself moved or removed: its old path said, and where to look
-                raise ArtifactError(f"the run folder '{run_dir}' this model was opened from is gone (moved or "
-                                    f"removed), so '{name}' cannot be read from it; open the run where it is now: "
+                raise ArtifactError(f"the model folder '{self.path}' this model reads '{name}' from is gone (its run "
+                                    f"folder '{run_dir}' too: moved or removed); open the run again: "
                                     + marked("embedrec recommend --run NEW/PATH", "er.open('NEW/PATH')") +
-                                    ", or train it again if it was removed")
+                                    " where it is now, or train it again if it was removed")
             again = marked(command(f"embedrec recommend --run {shlex.quote(str(run_dir))}"),
                            f"er.open({str(run_dir)!r})")
             raise ArtifactError(f"the model folder '{self.path}' this model reads '{name}' from is gone (a later "

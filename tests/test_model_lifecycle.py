@@ -40,9 +40,9 @@ def test_a_moved_run_is_named_by_its_old_path(trained_run, tmp_path, monkeypatch
     os.rename(tmp_path / "run", tmp_path / "moved")
     with pytest.raises(er.ArtifactError) as e:
         m.evaluate("test")
-    assert str(e.value).startswith("the run folder 'run' this model was opened from is gone (moved or removed), so ")
-    assert str(e.value).endswith("open the run where it is now: er.open('NEW/PATH'), or train it again if it was "
-                                 "removed")
+    assert str(e.value).startswith(f"the model folder '{m.engine.run.path}' this model reads ")
+    assert str(e.value).endswith("from is gone (its run folder 'run' too: moved or removed); open the run again: "
+                                 "er.open('NEW/PATH') where it is now, or train it again if it was removed")
     m.close()
 
 
