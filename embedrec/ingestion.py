@@ -28,6 +28,7 @@ from embedrec.data.ratings import (
     scale_values,
     two_positive_values,
     two_values_warning,
+    zeros_note,
 )
 from embedrec.data.readers import check_source, read_source
 from embedrec.data.repeats import PairEvents, dedupe_rows, duplicate_rows, first_new_pairs, sum_repeats
@@ -326,7 +327,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         stage(f"checking {len(raw.ratings):,} rows")
         scale_said: list[tuple] = []  # a scale read from the data that spans no usual one: said once the rows are read
         scale = check_ratings(raw, cfg, scale_said)  # first: a bad rating is the only line on stderr
-        floor_note = two_values = report_pair = None
+        floor_note = two_values = report_pair = zeros = None
         if cfg.min_rating == "auto":
             r = None if cfg.repeats == "sum" else raw.ratings["rating"].to_numpy(np.float64)  # (counts: left alone)
             floor = None if r is None else like_floor(r)
@@ -342,6 +343,9 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
             # (nor on weights data.event_weights gives: a view 1 and a purchase 2 are the user's own; a review)
             pair = None if r is None or floor is not None or given or raw.weighted else two_positive_values(r)
             two_values = None if pair is None else two_values_warning(r, *pair)
+            # a scale heaped at 0, which may mean 'seen, not rated' (Book-Crossing's 60%; a first-hour review: not
+            # noticed): said, where nothing else set its floor (not of counts, events weighed or rows without ratings)
+            zeros = None if r is None or floor is not None or raw.weighted or raw.no_ratings else zeros_note(raw, r)
             del r
             if pair is not None:  # in the manifest: train and tune-dims say it again (a review: only ingest did)
                 report_pair = [pair[0], pair[1]]
@@ -368,6 +372,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
             log.info(*floor_note)
         for note in scale_said:  # (a first-hour review: a file of ratings 3-5 got the scale 3-5 without a word)
             log.info(*note)
+        if zeros:
+            log.info(*zeros)
         report: dict = {"rows_read": n_read}
         if cfg.missing == "drop":  # counted, 0 too, where asked for
             report["missing_values_dropped"] = raw.missing_dropped

@@ -534,3 +534,44 @@ def test_the_unread_times_warning_names_a_long_column_whole_and_pastes(tmp_path,
                *shlex.split(offered.group(1)))
     assert r.exit_code == 0 and load_dataset(tmp_path / "b").split_frame("train")["timestamp"].min() == \
         1_600_000_101, r.stderr
+
+
+def _zeros_file(tmp_path, values, weights, name="bx.csv", n=3000) -> str:
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    r = rng.choice(values, size=n, p=np.array(weights) / sum(weights))
+    pairs = rng.choice(300 * 400, size=n, replace=False)
+    rows = "".join(f"u{p // 400},isbn{p % 400:04d}X,{v:g}\n" for p, v in zip(pairs, r))
+    (tmp_path / name).write_text("user,item,rating\n" + rows)
+    return str(tmp_path / name)
+
+
+def test_a_scale_heaped_at_zero_is_said_with_the_floor_that_sets_the_zeros_apart(tmp_path):
+    """A first-hour review: Book-Crossing's 0-10 scale, whose 0 (60% of the rows) means 'read, not rated', was
+    read without a word, an explicit model then learning 0s as ratings. A note says what 0 may mean and names
+    data.min_rating=1; following it keeps the 0s apart as rated (no rating of 0 left) and says nothing more. Scales
+    whose 0s are not heaped are not noted: ML-100K's 1-5, 0.5-5 by halves, 0-5 and 0-10 with few 0s."""
+    weights = [60, 1, 1, 2, 3, 4, 5, 6, 7, 6, 5]
+    src = _zeros_file(tmp_path, list(range(11)), weights)
+    r = invoke("ingest", src, "-o", tmp_path / "a", "--set", "data.id_type=auto")
+    assert r.exit_code == 0, r.stderr
+    note = [line for line in r.stderr.splitlines() if "are 0, the lowest" in line]
+    assert len(note) == 1 and note[0].startswith(f"note: {src}: "), r.stderr
+    assert "ratings (61%) are 0, the lowest of a 0-10 scale" in note[0], note[0]
+    assert "times the next most common value (8)" in note[0] and "0 means seen but not rated" in note[0], note[0]
+    assert "ingest with --set data.min_rating=1 " in note[0], note[0]
+    r = invoke("ingest", src, "-o", tmp_path / "b", "--set", "data.id_type=auto", "--set", "data.min_rating=1")
+    assert r.exit_code == 0 and "are 0, the lowest" not in r.stderr, r.stderr
+    ds = load_dataset(tmp_path / "b")
+    assert min(float(ds.split_frame(s)["rating"].min()) for s in ds.splits) >= 1
+    for i, (values, weights) in enumerate([
+        (list(range(1, 6)), [6, 11, 27, 34, 21]),  # ML-100K's 1-5 shares
+        ([v / 2 for v in range(1, 11)], [1, 3, 2, 7, 5, 20, 13, 27, 8, 14]),  # 0.5-5 by halves
+        (list(range(6)), [5, 10, 15, 30, 25, 15]),  # 0-5 whose 0s are few
+        (list(range(11)), [10, 2, 3, 4, 6, 8, 10, 15, 18, 14, 10]),  # 0-10 whose 0s are a tenth
+        (list(range(11)), [30, 1, 1, 2, 3, 4, 5, 6, 20, 20, 8]),  # 0-10 whose 0s are not twice the next value's
+    ]):
+        src = _zeros_file(tmp_path, values, weights, name=f"s{i}.csv")
+        r = invoke("ingest", src, "-o", tmp_path / f"s{i}", "--set", "data.id_type=auto")
+        assert r.exit_code == 0 and "are 0, the lowest" not in r.stderr, (values, r.stderr)

@@ -3,7 +3,8 @@ rating scale (the config's, the layout's or the data's) and a data.min_rating th
 (:func:`check_ratings`); the warnings of a scale read from the data (a lone extreme value, counts read as ratings),
 and the line of one that spans no usual scale (:func:`scale_note`); data.min_rating: auto's floor of a like/dislike
 table (:func:`like_floor`) and the two values above 0 it cannot tell apart (:func:`two_positive_values`,
-:func:`two_values_warning`)."""
+:func:`two_values_warning`); the note of a scale heaped at 0, which may mean 'seen, not rated'
+(:func:`zeros_note`)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,36 @@ def two_values_warning(r: np.ndarray, low: float, high: float) -> tuple:
             "«--set data.min_rating=null|data.min_rating=None» keeps both without this warning", low,
             f"{n_low:,} row{'' if n_low == 1 else 's'}", high,
             f"{r.size - n_low:,}", low, low, high, high, low, low, high)
+
+
+ZERO_SHARE = 0.25  # 0s at least this share of the rows, and more than ZERO_OVER times the next most common value
+ZERO_OVER = 2.0
+
+
+def zeros_note(raw: RawData, r: np.ndarray) -> tuple | None:
+    """The info line (a format and its arguments, for log.info) of a scale whose lowest value, 0, holds a large share
+    of the rows (at least ZERO_SHARE, and more than ZERO_OVER times as many as any other value) on a scale of four
+    values or more (likes and dislikes are :func:`like_floor`'s): Book-Crossing's 0 means 'read, not rated' (60% of
+    its rows), which an explicit model would learn as ratings of 0 (a first-hour review: not noticed); the
+    ranking model, which counts every row as a positive, needs nothing. None where that is not so: a 1-5 or 0.5-5
+    scale (no 0), a 0-5 or 0-10 scale whose 0s are few."""
+    if not r.size or float(r.min()) != 0.0:
+        return None
+    sample = r[::max(1, r.size // 1_000_000)]  # the values' shares, from at most a million rows
+    values, counts = np.unique(sample, return_counts=True)
+    if values.size < 4 or counts[0] < ZERO_SHARE * sample.size:
+        return None
+    nxt = int(np.argmax(counts[1:])) + 1  # the next most common value
+    if counts[0] <= ZERO_OVER * counts[nxt]:
+        return None
+    zeros = int(np.count_nonzero(r == 0))
+    return ("note: %s: %s of %s ratings (%.0f%%) are 0, the lowest of a %g-%g scale and %.1f times the next most "
+            "common value (%g): in some data 0 means seen but not rated (Book-Crossing's 'read, not rated'); the "
+            "ranking model (model.objective: implicit, the default) counts every row as a positive, so it needs "
+            "nothing, but an explicit model would learn them as ratings of 0: for one, ingest with "
+            "«--set data.min_rating=%g» (the 0s then kept apart as rated, never recommended back)", raw.origin[0],
+            f"{zeros:,}", f"{r.size:,}", 100 * zeros / r.size, 0.0, float(r.max()), counts[0] / counts[nxt],
+            float(values[nxt]), float(values[1]))
 
 
 def scale_values(raw: RawData) -> str:
