@@ -59,6 +59,7 @@ class DataConfig:
     rating_scale: Union[list[float], None] = None
     unknown_movies: Literal["keep", "drop"] = "keep"
     missing: Literal["error", "drop"] = "error"
+    bad_lines: Literal["error", "skip"] = "error"
     out_of_scale: Literal["error", "drop"] = "error"
     keep_unrated_movies: bool = False
     min_rating: Union[float, Literal["auto"], None] = "auto"

@@ -52,7 +52,7 @@ def dataset_manifest(cfg: Config) -> Path | None:
 # is still found finished, its model still the one served (a review: data.id_case, data.timestamp_format and
 # data.duplicates made every earlier run's `train --resume` fit its whole selection again and publish it anew)
 LATER_DEFAULTS = {("split", "folds"): None, ("split", "fold"): None, ("data", "id_case"): "keep",
-                  ("data", "timestamp_format"): None, ("data", "duplicates"): "keep"}
+                  ("data", "timestamp_format"): None, ("data", "duplicates"): "keep", ("data", "bad_lines"): "error"}
 
 
 def without_later_defaults(config: dict) -> dict:

@@ -2509,3 +2509,43 @@ def test_integer_times_written_yyyymmdd_are_read_as_those_dates(tmp_path, parque
     frame.to_parquet(p) if parquet else frame.to_csv(p, index=False)
     r, out = ingest(tmp_path / "h", p, *flat)
     assert r.exit_code == 0 and "YYYYMMDD" not in r.stderr, r.stderr
+
+
+def _long_lines(tmp_path):
+    """A ';' table of 3 fields, CRLF and quoted as Book-Crossing's, with a title spanning two lines (line 5-6)
+    and 7 lines of a fourth field: lines 3, 8, 11, 14, 17, 20 and 23."""
+    rows = ['"user";"item";"rating"'] + [f'"{u}";"i{u % 7}";"{u % 5 + 1}"' for u in range(1, 30)]
+    rows[4] = '"4";"i4\r\npart two";"5"'  # one row over two lines: later rows' lines are past their row numbers
+    for at in (2, 6, 9, 12, 15, 18, 21):
+        rows[at] += ';"x"'
+    p = tmp_path / "bx.csv"
+    p.write_bytes(("\r\n".join(rows) + "\r\n").encode("latin-1"))
+    return p
+
+
+def test_lines_with_too_many_fields_are_counted_and_skipped_on_request(tmp_path):
+    """A first-hour review: a table with lines of a fourth field was refused at the first alone ('bx-bad2.csv:4:
+    expected 3 fields, found 4'), and fixing it one run at a time found the next. The error says how many such
+    lines there are, names the first five and the setting that skips them; data.bad_lines=skip drops them, said
+    in a warning naming them and counted on the summary's cleaning line, the dataset that of the file without
+    them, and a later error names its line as written (the skipped lines keep their numbers)."""
+    p = _long_lines(tmp_path)
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=auto")
+    assert refused(r, out, "") == (
+        f"error: {p}:3: expected 3 fields, found 4 (7 lines with too many fields: 3, 8, 11, 14, 17, ...); check the "
+        "separator (data.separator) and quoting on that line, or skip such lines with --set data.bad_lines=skip")
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=auto", "--set", "data.bad_lines=skip", "--set",
+                    "split.test=0", "--set", "split.valid=0")
+    assert r.exit_code == 0, r.stderr
+    assert f"{p}: skipped 7 lines with more than the 3 fields its header names (data.bad_lines=skip): lines 3, 8, " \
+           "11, 14, 17, ..." in r.stderr, r.stderr
+    assert "cleaning: rows read 22, 7 lines with too many fields skipped," in r.stderr, r.stderr
+    from embedrec.data.dataset import load_dataset
+
+    got = load_dataset(out).split_frame("train")
+    want = {u for u in range(1, 30)} - {2, 6, 9, 12, 15, 18, 21}
+    assert set(got["user_id"].astype(int)) == want and len(got) == len(want)
+    text = p.read_bytes().replace(b'"25";"i4";"1"', b'"25";"i4";"one"')  # line 27 (past the row over two lines)
+    p.write_bytes(text)
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=auto", "--set", "data.bad_lines=skip", "--overwrite")
+    assert r.exit_code == 1 and r.stderr.startswith(f"error: {p}:27: column 'rating' 'one' is not a number"), r.stderr

@@ -18,6 +18,7 @@ READING_ONLY = ("data.source", "data.format", "data.movies", "data.columns.", "d
                 "data.movies_separator", "data.header",
                 "data.encoding", "data.decimal", "data.genre_separator", "data.cache_dir", "data.id_type",
                 "data.timestamp_unit", "data.timestamp_format", "data.id_case", "data.event_weights", "data.missing",
+                "data.bad_lines",
                 "data.repeats", "data.duplicates", "split.")  # the split is made here: train reads it from the dataset
 
 if TYPE_CHECKING:  # annotations only: no import at run time

@@ -128,6 +128,8 @@ class RawData:
     seen: dict = field(default_factory=dict)
     # data.out_of_scale=drop: how many rows were dropped for a rating outside the scale (ratings.check_ratings)
     scale_dropped: int = 0
+    # data.bad_lines=skip: how many lines with too many fields were taken out of a text table (tables._skip_bad_lines)
+    bad_lines_skipped: int = 0
     # {'rating': 'score'}: the file's columns read under another name than data.columns gives (a spelling or an
     # alias of a default name), recorded in the manifest so a config naming them is not said to differ
     columns_read: dict = field(default_factory=dict)
@@ -247,7 +249,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
                        header: bool, encoding: str, label: str | None = None,
                        extra_dtype: dict | None = None, decimal: str = ".", checked: bool = False,
                        missing: str | None = "error", unparsed: dict | None = None,
-                       partial: bool = False, tick=None) -> pd.DataFrame:
+                       partial: bool = False, tick=None, bad_lines: str | None = None) -> pd.DataFrame:
     """Read a delimited table whose ``numeric`` columns (name -> dtype) must parse as numbers.
 
     Fast path: pandas' C engine with narrow dtypes. On failure the file is re-read as text to report the
@@ -263,6 +265,8 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     ``tick(n)``: a bar's update, called with the bytes the parse takes in (bars.counting_reader: the file is then
     handed to pandas open, read in one thread as it is counted); each read of the table calls its ``restart()``
     first, where it has one (bars.Restartable), so a table read again is counted from 0 again.
+    ``bad_lines``: data.bad_lines where it applies to the table (a ratings table's): its error of a line with too
+    many fields names the setting that skips them.
     """
     label = label or _label(src)
     if not checked:  # a layout's file (u.data, ratings.dat, .inter: a review); the generic reader checked its own
@@ -313,7 +317,8 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
             raise DataError(f"{label}: the input ended early ({first_line(e)}): a truncated compressed file? "
                             "download or copy it again") from None
         except pd.errors.ParserError as e:
-            raise _parser_error(label, e, header_lines, opener(), sep, encoding, missing) from None
+            raise _parser_error(label, e, header_lines, opener(), sep, encoding, missing,
+                                bad_lines=bad_lines) from None
         except (ValueError, TypeError, OverflowError) as e:
             if "Usecols do not match" in str(e) or "not in list" in str(e):
                 raise DataError(f"{label}: missing columns ({e}); set data.columns.* to the file's column "

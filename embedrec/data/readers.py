@@ -460,7 +460,7 @@ def unapplied_settings(layout: str, cfg: DataConfig) -> list[str]:
         out.append(f"data.format={cfg.format}")
     out += [f"data.{key}" for key in ("separator", "movies_separator", "header", "encoding", "decimal",
                                       "genre_separator", "id_type",
-                                      "timestamp_unit", "event_weights", "missing")
+                                      "timestamp_unit", "event_weights", "missing", "bad_lines")
             if getattr(cfg, key) != getattr(base, key) and not (key == "id_type" and layout == "recbole")
             and not (key == "encoding" and layout in ("recbole", "ml-csv"))]
     return out

@@ -236,6 +236,8 @@ def _cleaning_item(key: str, value: int, cleaning: dict, floor=None, counted: bo
             "repeat a pair already there, or are of users left out or of movies not in the dataset"))
         return f"{text} ({kept:,} (user, movie) pair{' kept' if kept == 1 else 's kept'} as seen, never recommended " \
                f"back, not trained on{rest})"
+    if key == "bad_lines_skipped":  # data.bad_lines=skip's (the lines: the reading's note)
+        return f"{value:,} line{'' if value == 1 else 's'} with too many fields skipped"
     if key == "missing_times_kept":  # data.missing=drop's rows whose time alone was empty, under a random split
         return (f"{value:,} row{'' if value == 1 else 's'} without a time kept and trained on (at "
                 f"{'its user' if value == 1 else 'their users'}' middle time{'' if value == 1 else 's'})")

@@ -291,6 +291,9 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
                 wanted = dict(list(wanted.items())[:-1])
                 guessed = n
                 log.info("%s: %d fields a line, read as %s (no times)", label, n, ", ".join(wanted.values()))
+        skipped: list[int] = []  # data.bad_lines=skip: the lines with too many fields, taken out of the text
+        if cfg.bad_lines == "skip":
+            src, skipped = _skip_bad_lines(src, sep, cfg.encoding, label, cfg.header, notes)
         ids = [c for c, v in wanted.items() if v in ("user_id", "movie_id")]
         dated = next((c for c, v in wanted.items() if v == "timestamp"
                       and _dated(src, sep, cfg.encoding, c, None if cfg.header else list(wanted),
@@ -379,7 +382,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             df["rating"] = _weigh_events(df["rating"], cfg.event_weights, str(col), label, notes, where, cfg.repeats)
         # a file read again for a message's line; text held in memory (stdin, a compressed file) only where it is
         # small enough that keeping it for that costs little (else a line is counted from the rows)
-        if isinstance(src, (str, Path)) or isinstance(src, bytes) and len(src) <= LINE_SCAN_MAX:
+        # (a table whose bad lines were taken out is in memory whatever its size: its lines are its own)
+        if isinstance(src, (str, Path)) or isinstance(src, bytes) and (len(src) <= LINE_SCAN_MAX or skipped):
             line_of = functools.partial(data_line, src, sep, cfg.encoding, 1 if cfg.header else 0, first)
             lines_of = functools.partial(data_lines, src, sep, cfg.encoding, 1 if cfg.header else 0, first)
     no_ratings = "rating" not in df
@@ -452,9 +456,45 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
         raw.columns_read["rating"] = None
     if kept is not None:
         raw.kept, raw.missing_dropped = kept[1], kept[0]
+    if fmt != "parquet":
+        raw.bad_lines_skipped = len(skipped)
     if seen is not None and len(seen):
         raw.seen["missing_values"] = seen[["user_id", "movie_id"]]
     return raw
+
+
+def _skip_bad_lines(src, sep: str, encoding: str, label: str, header: bool, notes: list) -> tuple[object, list[int]]:
+    """data.bad_lines=skip: ``src`` (a path or bytes) as bytes without its rows of more fields than the header's
+    (badlines.blanked: their text taken out, their line ends kept, so every other line keeps its number), and the
+    lines they started on; ``src`` itself and [] where it has none. Said in ``notes`` as a warning, with how many
+    and the first few lines (a first-hour review: a table with such lines was refused at the first alone)."""
+    from embedrec.data.badlines import blanked, can_blank, too_many_fields
+    from embedrec.data.parsing import WarnedNote
+    from embedrec.data.textfiles import _row_lines
+    from embedrec.errors import ConfigError
+
+    if not can_blank(sep, encoding):
+        raise ConfigError(f"config key 'data.bad_lines': skip takes a table's lines out by their bytes, which "
+                          f"{label}'s {'separator ' + repr(sep) if len(sep) != 1 else 'encoding ' + encoding} does "
+                          "not allow (a one-character separator and an encoding whose line ends are ASCII's: not "
+                          "UTF-16 or UTF-32); fix those lines, or leave data.bad_lines at error")
+    rows = too_many_fields(src, sep, encoding, header)
+    if not rows:
+        return src, []
+    tok = [r - 1 for r, _, _ in rows]
+    starts = _row_lines(src, sep, encoding, sorted({*tok, *(t + 1 for t in tok)}))
+    out = blanked(src, tok, starts)
+    if out is None:
+        raise DataError(f"{label}: data.bad_lines=skip could not tell where its row {tok[0] + 1:,} with too many "
+                        "fields lies (a quote left open?); fix that line, or leave data.bad_lines at error")
+    lines = [starts[t] for t in tok]
+    want = rows[0][1]
+    notes.append(WarnedNote(f"{label}: skipped {len(lines):,} line{'' if len(lines) == 1 else 's'} with more than "
+                            f"the {want} fields {'its header names' if header else 'its first line holds'} "
+                            f"(data.bad_lines=skip): line{'' if len(lines) == 1 else 's'} "
+                            f"{', '.join(str(n) for n in lines[:LIKE_IT_SHOWN])}"
+                            f"{', ...' if len(lines) > LIKE_IT_SHOWN else ''}"))
+    return out, lines
 
 
 def _kept_times(df: pd.DataFrame, col: str, src, sep: str, cfg: DataConfig, label: str,
@@ -676,7 +716,8 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
                                   usecols=list(wanted),  # (a header's other columns are not read)
                                   numeric=numeric, header=cfg.header, encoding=cfg.encoding, label=label,
                                   extra_dtype=extra, decimal=cfg.decimal, checked=True, missing=cfg.missing,
-                                  unparsed=unparsed, partial=early is not None, tick=tick)
+                                  unparsed=unparsed, partial=early is not None, tick=tick,
+                                  bad_lines=cfg.bad_lines)
     except DataError as e:
         if not fraction_times and any(_fraction_of(str(e), c, cfg.decimal) for c in times):  # a Unix time with a
             # fraction of a second (time.time(), a JavaScript ms / 1000: a notebook review): read as numbers, made

@@ -475,13 +475,16 @@ def drop_advice(missing: str | None) -> str:
 
 def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: str = ",",
                   encoding: str = "utf-8", missing: str | None = "error",
-                  sep_key: str | None = "data.separator") -> DataError:
+                  sep_key: str | None = "data.separator", bad_lines: str | None = None) -> DataError:
     """pandas' parser error as one line naming ``label:line`` where the message gives a row. pandas counts
     tokenizer rows (a quoted field may span lines); with ``src`` given they are mapped to physical lines.
     ``missing='drop'`` (data.missing): a row short of fields is dropped, not the error, so a line with too many
     is named alone (a review: the short row was named, with advice to set what was set); RELEASE or None: a file
     data.missing does not apply to, whose messages do not advise it. ``sep_key``: the key that sets the file's
-    separator (a movies file's is data.movies_separator; None: a release's file, read as released)."""
+    separator (a movies file's is data.movies_separator; None: a release's file, read as released). A line with
+    too many fields is said with how many such lines the table holds and the first few (badlines.too_many_fields;
+    a first-hour review fixed one line a run); ``bad_lines`` 'error' (data.bad_lines, a ratings table's) adds the
+    setting that skips them."""
     if isinstance(e, UnicodeDecodeError):  # a second read's (a red team: 'cannot parse' with no line, no fix)
         return _decode_error(label, e, encoding, src.getvalue() if isinstance(src, io.BytesIO) else src)
     msg = str(e)
@@ -506,9 +509,12 @@ def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: st
                     return DataError(f"{label}:{n}: expected {width} fields, found {len(fields)}; fill in the "
                                      f"missing fields or remove that line{drop_advice(missing)} (and {long}: check "
                                      "every line)")
+        long += _more_like_it(src, sep, encoding, header_lines, at, line)
         if missing == RELEASE or sep_key is None:
             return DataError(f"{long}; fix or remove that line")
-        return DataError(f"{long}; check the separator ({sep_key}) and quoting on that line")
+        skip = ", or skip such lines with «--set data.bad_lines=skip|data.bad_lines='skip'»" \
+            if bad_lines == "error" else ""
+        return DataError(f"{long}; check the separator ({sep_key}) and quoting on that line{skip}")
     m = re.search(r"EOF inside string starting at row (\d+)", msg)
     if m:
         return DataError(f"{label}:{line(int(m.group(1)))}: a quoted field opens here ('\"') and never closes; "
@@ -525,6 +531,27 @@ def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: st
                          "movie, timestamp (a click log) «--set data.columns.rating=null|{'data.columns.rating': "
                          "None}» alone")
     return DataError(f"{label}: cannot parse ({first_line(e)})")
+
+
+def _more_like_it(src, sep: str, encoding: str, header_lines: int, at: int, line) -> str:
+    """' (3 lines with too many fields: 4, 502, 9,120)': every line of ``src`` with more fields than its header's,
+    counted in one parse (badlines.too_many_fields), the first LIKE_IT_SHOWN named (``line``: a tokenizer row's
+    line); '' where ``at`` is the only one, or the table cannot be parsed again (a stream)."""
+    from embedrec.data.badlines import too_many_fields
+
+    if src is None or is_stream(src) or src is sys.stdin:
+        return ""
+    if isinstance(src, io.BytesIO):
+        src = src.getvalue()
+    rows = too_many_fields(src, sep, encoding, header_lines > 0)
+    if not rows or len(rows) < 2:
+        return ""
+    shown = [row for row, _, _ in rows[:LIKE_IT_SHOWN]]
+    found = _row_lines(src, sep, encoding, [r - 1 for r in shown]) if not compressed(src) else {}
+    lines = [found.get(r - 1) or r for r in shown]
+    if lines[0] != at:  # (not the rows the error named: said without them)
+        return ""
+    return lines_like_it(len(rows), lines, like="with too many fields")
 
 
 def _rows(src, sep: str, encoding: str, skip_blank: bool = False):

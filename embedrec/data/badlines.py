@@ -1,0 +1,74 @@
+"""A ratings table's lines with more fields than its header (or first line) holds: all of them found in one pass of
+pandas' C parser (:func:`too_many_fields`), for the error that names the first (how many, and the first few
+lines: a first-hour review was told of line 4 alone, and fixed one line a run), and for data.bad_lines=skip,
+which leaves them out (:func:`blanked`): each such row's text is taken out of the table's bytes and its line
+ends kept, so every other row keeps its line number, and every message that names a line by reading the text
+again (``textfiles.data_line``) names the right one. A line with too few fields is data.missing's (an empty
+field)."""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+
+import numpy as np
+
+from embedrec.data.rowlines import _ascii_based
+
+_SKIPPED = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
+CHUNK_ROWS = 1 << 20  # rows parsed at a time (as text: the memory of one chunk's strings, not the table's)
+
+
+def too_many_fields(src, sep: str, encoding: str, header: bool) -> list[tuple[int, int, int]] | None:
+    """(tokenizer row, 1-based as pandas counts it: a blank line and the header count, a quoted field's lines are
+    one; the fields expected; the fields found) of each row of ``src`` (a path or bytes) with more fields than
+    expected, as pandas' C parser reads the table (``header``: its first line names the columns). None where the
+    table cannot be parsed so (another error, which the read reports)."""
+    import pandas as pd
+
+    found: list[tuple[int, int, int]] = []
+    try:
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always", pd.errors.ParserWarning)
+            fh = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
+            for _ in pd.read_csv(fh, sep=sep, header=0 if header else None, dtype=str, keep_default_na=False,
+                                 encoding=encoding, engine="c", skip_blank_lines=True, on_bad_lines="warn",
+                                 chunksize=CHUNK_ROWS, usecols=None):
+                pass
+    except Exception:  # noqa: BLE001 - the table's own read says what else is wrong with it
+        return None
+    for w in said:
+        found.extend((int(a), int(b), int(c)) for a, b, c in _SKIPPED.findall(str(w.message)))
+    return sorted(found)
+
+
+def blanked(src, rows: list[int], starts: dict[int, int]) -> bytes | None:
+    """The bytes of ``src`` (a path or bytes) with the text of each of tokenizer ``rows`` (0-based) taken out, its
+    line ends kept (a row of a quoted field over two lines keeps both), so that pandas skips it as a blank line
+    and every other line keeps its number. ``starts``: {row: the 1-based line where it starts} for each of
+    ``rows`` and the row after it (``textfiles._row_lines``; a row with none after it runs to the end). None
+    where a row's line cannot be told."""
+    data = bytes(src) if isinstance(src, (bytes, bytearray)) else open(src, "rb").read()  # noqa: SIM115
+    b = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(b == ord("\n"))
+    line_at = np.concatenate([[0], ends + 1])  # the byte where each line (1-based: index - 1) starts
+    drop = np.zeros(b.size, dtype=bool)
+    for row in rows:
+        first = starts.get(row)
+        if first is None or first > line_at.size:
+            return None
+        after = starts.get(row + 1)
+        lo = int(line_at[first - 1])
+        hi = int(line_at[after - 1]) if after is not None and after <= line_at.size else b.size
+        drop[lo:hi] = True
+    keep = (b == ord("\n"))
+    keep[:-1] |= (b[:-1] == ord("\r")) & keep[1:]  # a CRLF line's end stays whole
+    drop &= ~keep
+    return data if not drop.any() else b[~drop].tobytes()
+
+
+def can_blank(sep: str, encoding: str) -> bool:
+    """Whether :func:`blanked` can cut the rows out by their bytes: a one-character separator of an encoding whose
+    line ends are ASCII's bytes (not UTF-16 or UTF-32)."""
+    return isinstance(sep, str) and len(sep) == 1 and _ascii_based(encoding)
