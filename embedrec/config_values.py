@@ -120,6 +120,40 @@ def close_matches(name: str, options, cutoff: float = 0.6) -> list[str]:
     return difflib.get_close_matches(name, list(options), n=1, cutoff=cutoff)
 
 
+_SEP = ("sep", "delimiter", "delim", "delimeter", "field_separator", "field_sep", "separator_char")
+# the names other tools give a key (pandas' sep and delimiter, csv's delim, a user/item column setting), which the
+# fuzzy match misses or sends elsewhere (a first-hour review: data.sep got the list of every key; data.movie is
+# nearer data.movies, the movies file, than data.columns.movie): full key as written -> the key it means
+KEY_ALIASES = {
+    **{f"data.{a}": "data.separator" for a in _SEP},
+    **{f"data.movies_{a}": "data.movies_separator" for a in _SEP},
+    **{f"data.{a}": "data.encoding" for a in ("enc", "charset", "codec", "file_encoding", "encode")},
+    **{f"data.{a}": "data.columns.user" for a in ("user", "users", "user_col", "user_column", "user_id",
+                                                  "userid", "user_id_col", "columns.user_id", "columns.userid",
+                                                  "columns.users", "columns.customer", "columns.uid")},
+    **{f"data.{a}": "data.columns.movie" for a in ("movie", "item", "items", "movie_col", "movie_column",
+                                                   "item_col", "item_column", "movie_id", "item_id", "movieid",
+                                                   "itemid", "columns.item", "columns.items", "columns.item_id",
+                                                   "columns.movie_id", "columns.movieid", "columns.itemid",
+                                                   "columns.movies", "columns.iid", "columns.product",
+                                                   "columns.book", "columns.artist")},
+    **{f"data.{a}": "data.columns.rating" for a in ("rating", "rating_col", "rating_column", "columns.ratings",
+                                                    "columns.score", "columns.stars", "columns.value")},
+    **{f"data.{a}": "data.columns.timestamp" for a in ("timestamp", "time", "timestamp_col", "time_col",
+                                                       "columns.time", "columns.ts", "columns.date",
+                                                       "columns.datetime")},
+    **{f"data.{a}": "data.columns.title" for a in ("title", "columns.name", "columns.titles")},
+    **{f"data.{a}": "data.columns.genres" for a in ("genres", "columns.genre", "columns.tags")},
+}
+
+
+def alias_hint(key: str) -> str:
+    """'; did you mean 'data.separator'?' for a key another tool names so (:data:`KEY_ALIASES`, ``key`` as written,
+    any case, '-' as '_'); '' for any other."""
+    meant = KEY_ALIASES.get(key.lower().replace("-", "_"))
+    return f"; did you mean '{meant}'?" if meant else ""
+
+
 def suggest(name: str, options: list[str], prefix: str = "") -> str:
     close = close_matches(name, options, cutoff=0.6)  # 0.5 offered 'compile' for 'nope' (a first-hour review)
     if close:
@@ -273,7 +307,7 @@ def apply_values(obj: Any, values: dict, prefix: str, where: str) -> None:
                 hint = f"; a config file nests its keys: {nested}" if dotted == str(name) else \
                     f"; did you mean '{dotted}'? ({nested if in_file else 'keys are written section.key'})"
             else:
-                hint = suggest(str(name), list(fields), prefix)
+                hint = alias_hint(key) or suggest(str(name), list(fields), prefix)
             raise ConfigError(f"unknown config key '{key}'{where}{hint}")
         current = getattr(obj, name)
         if dataclasses.is_dataclass(current):

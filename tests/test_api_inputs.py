@@ -1156,8 +1156,8 @@ def test_a_movies_dataframe_is_read_as_its_movies_file(tmp_path, monkeypatch, ca
             None, {"data.unknown_movies": "drop"}))
     assert caplog.messages == [f"dropped {int(df.movieId.isin([1, 2]).sum()):,} ratings for movies absent from the "
                                "movies DataFrame"]
-    with pytest.raises(er.DataError, match=r"^the movies DataFrame: missing column\(s\) title \(found: movieId, "
-                                           r"genres\); set data.columns.title$"):
+    with pytest.raises(er.DataError, match=r"^the movies DataFrame: missing column title \(found: movieId, "
+                                           r"genres\); set data.columns.title to the titles' column$"):
         er.ingest(df, movies=movies.drop(columns="title"), output=tmp_path / "bad")
     for frame, match in ((movies.iloc[:0], r"^ingest: the movies DataFrame has no rows; give it the movies \(movie_id"),
                          (movies.set_index("movieId"), r"^ingest: the movies DataFrame's index \(movieId\) is not "

@@ -346,11 +346,12 @@ def test_the_movies_files_id_is_matched_when_data_columns_movie_is_set(tmp_path,
     (tmp_path / "b").mkdir()
     r, out = ingest(tmp_path / "b", p, "--set", "split.test=0", "--set", f"data.columns.movie={movie}",
                     "--set", f"data.movies={m}")  # no title column named: the file's own names in the message
-    # and every configured column it lacks, the genres too (a first-hour review: they came up only on the next run)
+    # and the genres it lacks too, as optional (a first-hour review: they came up only on the next run; another:
+    # 'missing column(s) title, genres' named the optional one as missing), the column named like titles offered
     assert r.exit_code == 1 and r.stderr.count("\n") == 1 and (
-        f"missing column(s) title, genres (found: {ids}, name, category); set data.columns.title and "
-        "data.columns.genres (a file without genres may leave data.columns.genres as it is: its movies then have "
-        "none)\n") in r.stderr, r.stderr
+        f"missing column title (found: {ids}, name, category); set data.columns.title to the titles' column ('name' "
+        "looks like one: --set data.columns.title=name); no genres column 'genres' either, which is optional (its "
+        "movies then have none; data.columns.genres names one)\n") in r.stderr, r.stderr
     (tmp_path / "c").mkdir()  # no genres column named: said, not every movie silently without genres
     r, out = ingest(tmp_path / "c", p, "--set", "split.test=0", "--set", f"data.columns.movie={movie}",
                     "--set", f"data.movies={m}", "--set", "data.columns.title=name")
@@ -1387,14 +1388,14 @@ def test_a_movies_file_whose_id_column_has_another_name_says_how_to_read_it(tmp_
     m = tmp_path / "m.csv"
     m.write_text("sku,title\n" + "".join(f"{k},Film {k}\n" for k in range(1, 10)))
     r, out = ingest(tmp_path, p, "--set", "split.test=0", "--set", f"data.movies={m}")
-    refused(r, out, "missing column(s) movie_id, genres (found: sku, title); its id column must be named movie_id, "
+    refused(r, out, "missing column movie_id (found: sku, title); its id column must be named movie_id, "
                     "itemId, iid, movie or item (any case or punctuation: movieId is movie_id; movie and item beside a "
                     "title column; data.columns.movie names the ratings' column too): rename it in the movies file, "
-                    "and set data.columns.genres (a file without genres may leave "
-                    "data.columns.genres as it is: its movies then have none)")
+                    "and no genres column 'genres' either, which is optional (its movies then have none; "
+                    "data.columns.genres names one)")
     m.write_text("sku,title,genres\n" + "".join(f"{k},Film {k},Drama\n" for k in range(1, 10)))
     r, out = ingest(tmp_path, p, "--set", "split.test=0", "--set", f"data.movies={m}")
-    refused(r, out, "missing column(s) movie_id (found: sku, title, genres); its id column must be named movie_id, "
+    refused(r, out, "missing column movie_id (found: sku, title, genres); its id column must be named movie_id, "
                     "itemId, iid, movie or item (any case or punctuation: movieId is movie_id; movie and item beside a "
                     "title column; data.columns.movie names the ratings' column too): rename it in the movies file")
 
@@ -1411,7 +1412,7 @@ def test_a_movies_file_id_column_is_read_by_the_names_its_message_lists(tmp_path
     m = tmp_path / "m.csv"
     m.write_text("mid,title,genres\n" + "".join(f"{k},Film {k},Drama\n" for k in range(1, 6)))
     r, out = ingest(tmp_path, p, "--set", f"data.movies={m}")
-    refused(r, out, f"{m}: missing column(s) movie_id (found: mid, title, genres); its id column must be named "
+    refused(r, out, f"{m}: missing column movie_id (found: mid, title, genres); its id column must be named "
                     "movie_id, itemId, iid, movie or item (any case or punctuation: movieId is movie_id; movie and item "
                     "beside a title column; data.columns.movie names the ratings' column too): rename it in the movies "
                     "file")
@@ -1423,7 +1424,7 @@ def test_a_movies_file_id_column_is_read_by_the_names_its_message_lists(tmp_path
     # without a title column 'movie' may be the titles: not read as the id
     m.write_text("movie,genres\n" + "".join(f"Film {k},Drama\n" for k in range(1, 6)))
     r, out = ingest(tmp_path / "untitled", p, "--set", f"data.movies={m}")
-    refused(r, out, f"{m}: missing column(s) movie_id, title (found: movie, genres); its id column must be named "
+    refused(r, out, f"{m}: missing columns movie_id, title (found: movie, genres); its id column must be named "
                     "movie_id, itemId")
     # the ratings' own name for its movie column comes after data.columns.movie's, once
     p.write_text("user_id,item,rating\n1,1,4\n2,1,3\n")

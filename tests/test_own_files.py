@@ -393,3 +393,109 @@ def test_ids_beyond_64_bits_are_told_the_setting_that_keeps_them(tmp_path):
     src.write_text("user_id,movie_id,rating,timestamp\n1,1,4,99999999999999999999\n")
     r = invoke("ingest", src, "-o", tmp_path / "b")
     refused(r, "column 'timestamp' '99999999999999999999' is an integer too large for 64 bits; fix or remove that line")
+
+
+# ------------------------------------------------------------------------------ a first-hour review's own files
+
+def _bx(tmp_path) -> Path:
+    """A Book-Crossing-like ratings file: ';'-separated, every field quoted, CRLF, latin-1, ISBN-like text ids."""
+    rows = ['"User-ID";"ISBN";"Book-Rating"'] + [f'"{u}";"0{m:08d}X";"{(u + m) % 11}"' for u in range(1, 9)
+                                                 for m in range(1, 7)]
+    p = tmp_path / "BX-Book-Ratings.csv"
+    p.write_bytes(("\r\n".join(rows) + "\r\n").encode("latin-1"))
+    return p
+
+
+def test_a_separator_given_wrong_is_told_the_one_the_line_holds_quoted_as_written(tmp_path):
+    """A first-hour review: --set data.separator=, on a ';' file echoed 'User-ID;"ISBN";...' (its opening quote
+    lost) and said to set data.separator without naming ';'."""
+    p = _bx(tmp_path)
+    r = invoke("ingest", p, "-o", tmp_path / "a", "--set", "data.separator=,", "--set", "data.id_type=auto")
+    assert refused(r, "") == (
+        f"error: {p}:1: the first line '\"User-ID\";\"ISBN\";\"Book-Rating\"' is one column when split at ',' "
+        "(data.separator), and holds ';': its fields are separated by ';'; read it with --set 'data.separator=;', "
+        "or leave data.separator out (the separator is then found from the first line)")
+
+
+@pytest.mark.parametrize("key, meant", [("data.sep", "data.separator"), ("data.delimiter", "data.separator"),
+                                        ("data.delim", "data.separator"), ("data.charset", "data.encoding"),
+                                        ("data.movie", "data.columns.movie"), ("data.columns.item", "data.columns.movie"),
+                                        ("data.user", "data.columns.user")])
+def test_the_names_other_tools_give_a_key_are_answered_with_it(key, meant):
+    """A first-hour review: --set data.sep=, listed every data key (the fuzzy match misses 'sep'), and data.movie is
+    nearer data.movies (the movies file) than the column it means."""
+    with pytest.raises(Exception) as e:
+        load_config(None, [f"{key}=x"])
+    assert str(e.value) == f"unknown config key '{key}' (from an override); did you mean '{meant}'?", str(e.value)
+
+
+def test_a_books_file_is_told_its_title_column_and_read_with_its_year(tmp_path):
+    """A first-hour review: a movies file without a 'title' column was told 'missing column(s) title, genres',
+    genres being optional, and no word of its 'Book-Title' column; given it, Year-Of-Publication was left unread
+    (its titles hold no year). Only the title is named missing, the column like titles offered; the year column
+    is read, a 0 (Book-Crossing's unknown) as none."""
+    p = _bx(tmp_path)
+    books = tmp_path / "BX-Books.csv"
+    rows = ['"ISBN";"Book-Title";"Book-Author";"Year-Of-Publication";"Publisher"'] + [
+        f'"0{m:08d}X";"Caf\xe9 Book {m}";"Author {m}";"{1990 + m if m != 3 else 0}";"Pub; Inc."' for m in range(1, 7)]
+    books.write_bytes(("\r\n".join(rows) + "\r\n").encode("latin-1"))
+    sets = ["--set", "data.id_type=auto", "--set", "data.columns.rating=Book-Rating", "--set", f"data.movies={books}",
+            "--set", "data.encoding=latin-1"]
+    r = invoke("ingest", p, "-o", tmp_path / "a", *sets)
+    assert refused(r, "") == (
+        f"error: {books}: missing column title (found: ISBN, Book-Title, Book-Author, Year-Of-Publication, Publisher); "
+        "set data.columns.title to the titles' column ('Book-Title' looks like one: --set "
+        "data.columns.title=Book-Title); no genres column 'genres' either, which is optional (its movies then have "
+        "none; data.columns.genres names one)")
+    r = invoke("ingest", p, "-o", tmp_path / "a", *sets, "--set", "data.columns.title=Book-Title")
+    ingested(r)
+    assert f"{books}: reading column 'Year-Of-Publication' as the movies' years" in r.stderr, r.stderr
+    movies = pd.read_parquet(tmp_path / "a" / "movies.parquet").set_index("movie_id")
+    assert movies.loc["000000001X", "title"] == "Caf\xe9 Book 1" and movies.loc["000000001X", "year"] == 1991
+    assert pd.isna(movies.loc["000000003X", "year"])
+
+
+def test_the_guess_of_an_id_column_names_every_column_left(tmp_path):
+    """A first-hour review: 'guessed column artist as the movie, the one column left that can be it' said nothing
+    of the other columns left unread, one of which may have been meant."""
+    src = tmp_path / "plays.csv"
+    src.write_text("user_id,artist,plays,country\n" + "".join(f"u{u},a{m},{u + m},x\n" for u in range(6)
+                                                              for m in range(5)))
+    r = invoke("ingest", src, "-o", tmp_path / "a", "--set", "data.id_type=auto", "--set", "data.columns.rating=null")
+    ingested(r)
+    assert f"{src}: guessed column 'artist' as the movie, the one column left that can be it (the columns left " \
+           "unread: 'plays', 'country'; --set data.columns.movie=NAME names another)\n" in r.stderr, r.stderr
+
+
+def test_the_summary_of_many_counts_gives_their_spread(tmp_path):
+    """A first-hour review: a play log's summary said 'counts: 2,410 distinct' alone; it gives the lowest, median
+    and highest count."""
+    src = tmp_path / "plays.csv"
+    plays = [1] * 30 + [2] * 10 + list(range(3, 23)) + [5000]
+    src.write_text("user_id,movie_id,plays\n" + "".join(f"u{i},m{i % 7},{n}\n" for i, n in enumerate(plays)))
+    r = invoke("ingest", src, "-o", tmp_path / "a", "--set", "data.id_type=auto", "--set", "data.columns.rating=plays",
+               "--set", "data.repeats=sum", "--set", "split.test=0", "--set", "split.valid=0")
+    ingested(r)
+    assert "\ncounts: 23 distinct, from 1 to 5,000 (median 2)\n" in r.stderr, r.stderr
+
+
+def test_a_dataframes_one_datetime_column_is_its_timestamp(tmp_path, caplog):
+    """A first-hour review: a notebook's ratings with a datetime64 'when' column were read without times, the
+    column unread; the one column of dates and times is the timestamp, said in a note. Two: neither."""
+    import logging
+
+    when = pd.to_datetime(["2020-01-01 10:00", "2020-02-01 00:00", "2020-03-01 00:00", "2020-04-01 00:00"] * 3)
+    df = pd.DataFrame({"customer": ["u1", "u2", "u3"] * 4, "film": [f"m{i % 5}" for i in range(12)],
+                       "stars": [3, 4, 5] * 4, "when": when})
+    cfg = load_config(None, {"data.id_type": "auto", "split.test": 0, "split.valid": 0})
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        ds = er.ingest(df, cfg, output=tmp_path / "a")
+    assert "the DataFrame: reading column 'when' as 'timestamp', its one column of dates and times" in caplog.text
+    assert ds.manifest["has_timestamps"]
+    got = ds.split_frame("train").sort_values(["user_id", "movie_id"])
+    want = df.assign(ts=(df["when"] - pd.Timestamp("1970-01-01")).dt.total_seconds().astype(int))
+    want = want.sort_values(["customer", "film"])
+    assert got["timestamp"].tolist() == want["ts"].tolist()
+    ds = er.ingest(df.assign(signed_up=when), cfg, output=tmp_path / "b")
+    assert not ds.manifest["has_timestamps"]
+

@@ -175,8 +175,12 @@ def _guess_ids(found, wanted: dict, cfg: DataConfig, label: str) -> list[str]:
     said = " and ".join(f"{c!r} as the {roles[r][0]}" for r, c in guessed.items())
     keys = " ".join(f"--set data.columns.{roles[r][0]}=NAME" for r in guessed)
     libs = ", ".join(f"data.columns.{roles[r][0]}=NAME" for r in guessed)
+    # every column the guess left unread named, for the one that may have been meant (a first-hour review: 'the
+    # one column left that can be it' of a file whose 'plays' column was left too)
+    rest = [c for c in names if c not in wanted]
+    unread = f"the columns left unread: {', '.join(repr(c) for c in rest)}; " if rest else ""
     return [f"{label}: guessed column{'s' if len(guessed) > 1 else ''} {said}, the one column left that can be "
-            f"{'each' if len(guessed) > 1 else 'it'} («{keys}|{libs}» names another)"]
+            f"{'each' if len(guessed) > 1 else 'it'} ({unread}«{keys}|{libs}» names another)"]
 
 
 def _typed(col: str, found: list[str]) -> str:

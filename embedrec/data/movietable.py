@@ -231,20 +231,24 @@ def read_movies_table(path, *, sep: str | None, id_col: str, title_col: str, gen
         else:
             notes.append(said)
     missing = [c for c in (id_col, title_col) if c not in df.columns]
-    if missing:  # every configured column the file lacks, genres too (a first-hour review: it came up a run later)
+    if missing:  # the required columns the file lacks; the genres, optional, said apart (a first-hour review: it
+        # came up a run later; another: 'missing column(s) title, genres' named the optional one as missing)
         no_genres = bool(genres_col) and genres_col not in df.columns
-        keys = [k for k, gone in (("data.columns.title", title_col in missing), ("data.columns.genres", no_genres))
-                if gone]
-        keys_fix = "set " + " and ".join(keys) + (" (a file without genres may leave data.columns.genres as it is: "
-                                                  "its movies then have none)" if no_genres else "") if keys else ""
+        titled = [str(c) for c in df.columns if c not in (id_col, genres_col) and _title_like(str(c))]
+        offer = f" ({' or '.join(repr(c) for c in titled[:3])} looks like one: " \
+                f"{set_hint('data.columns.title', titled[0])})" if titled and title_col in missing else ""
+        keys_fix = f"set data.columns.title to the titles' column{offer}" if title_col in missing else ""
+        if no_genres:
+            keys_fix += ("; " if keys_fix else "") + f"no genres column '{genres_col}' either, which is optional " \
+                "(its movies then have none; data.columns.genres names one)"
         fix = keys_fix if id_col not in missing else (
             f"its id column must be named {_id_names_said(id_col, ratings_movie)}; data.columns.movie names the "
-            "ratings' column too): rename it in the movies file" + (f", and {keys_fix}" if keys else ""))
+            "ratings' column too): rename it in the movies file" + (f", and {keys_fix}" if keys_fix else ""))
         other = None if parquet else _other_separator(df.columns, sep)
         if other is not None:  # the columns are there, run together by another separator (a review: 'rename it')
             said = {"\t": "tabs", " ": "spaces"}.get(other, repr(other))
             fix = f"its header holds {said}: if they separate its fields, {_separator_fix(other, sep_key)}"
-        raise DataError(f"{label}: missing column(s) {', '.join(missing + [genres_col] * no_genres)} (found: "
+        raise DataError(f"{label}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (found: "
                         f"{as_found}); {fix}")  # (a notebook review: setting data.columns.movie to it broke the ratings' reading)
     ids = _ids(df[id_col].astype(str) if id_type == "int" else df[id_col], id_type, label, id_col, 2, floats=True)
     if genres_col and genres_col not in df.columns:  # a review: every movie without genres, without a word
@@ -264,7 +268,17 @@ def read_movies_table(path, *, sep: str | None, id_col: str, title_col: str, gen
     return movies_frame(list(ids), titles, genres, years)
 
 
-YEAR_COLUMNS = ("year", "release_year", "releaseyear")  # a movies table's year column, any case
+def _title_like(name: str) -> bool:
+    """Whether a movies file's column is named as titles are ('Book-Title', 'movie_title', 'name'), for the error of
+    a missing title column to offer it."""
+    words = re.split(r"[^a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", name).lower())
+    return any(w in ("title", "titles", "name") for w in words)
+
+
+# a movies table's year column, by its name in lower case, '-' and spaces as '_' (a first-hour review: Book-Crossing's
+# Year-Of-Publication was left unread, its titles holding no year)
+YEAR_COLUMNS = ("year", "release_year", "releaseyear", "year_of_publication", "publication_year", "year_published",
+                "pub_year", "year_of_release", "published_year")
 
 
 def _year_column(df: pd.DataFrame, label: str, where, notes: list | None, taken) -> list | None:
@@ -274,7 +288,8 @@ def _year_column(df: pd.DataFrame, label: str, where, notes: list | None, taken)
     none, and the title's year then stands. A cell is a whole number from 1 to 9999 in ASCII digits ('1995',
     '1995.0' as pandas writes a float column), a date that starts with one ('1995-07-14'), or a date of a Parquet
     date column; anything else ('1e3', '+1995', '1995-1998') is refused with its line (``where(row)``)."""
-    col = next((c for c in df.columns if c not in taken and str(c).strip().lower() in YEAR_COLUMNS), None)
+    col = next((c for c in df.columns if c not in taken
+                and re.sub(r"[\s-]+", "_", str(c).strip().lower()) in YEAR_COLUMNS), None)
     if col is None:
         return None
     years: list = []
@@ -283,7 +298,7 @@ def _year_column(df: pd.DataFrame, label: str, where, notes: list | None, taken)
             years.append(int(v.year))
             continue
         text = "" if _missing(v) else str(v).strip()
-        if not text or text.lower() in YEAR_NULLS:
+        if not text or text.lower() in YEAR_NULLS or _YEAR_ZERO.fullmatch(text):  # (Book-Crossing's unknown: 0)
             years.append(None)
             continue
         m = _YEAR_TEXT.fullmatch(text) or _YEAR_DATE.fullmatch(text)
@@ -302,6 +317,7 @@ def _year_column(df: pd.DataFrame, label: str, where, notes: list | None, taken)
 YEAR_NULLS = ("na", "n/a", "nan", "nat", "null", "none", "\\n", "-", "?", "unknown")  # a year column's null markers
 # ASCII digits only (str.isdigit and float() take '١٩٩٥', '1_995', '1e3'); no re flags (pandas 3's str.match)
 _YEAR_TEXT = re.compile(r"([0-9]{1,4})(?:\.0*)?")
+_YEAR_ZERO = re.compile(r"0+(?:\.0*)?")  # year 0: none known, as Book-Crossing writes it
 _YEAR_DATE = re.compile(r"([0-9]{4})-(?:0?[1-9]|1[0-2])(?:-(?:0?[1-9]|[12][0-9]|3[01]))?(?:[ T][0-9:.+Z-]*)?")
 
 

@@ -173,7 +173,7 @@ def format_summary(s: dict) -> str:
              f"{n(c['ratings'], rows)} (density {s['density']:.4%}), {layout}",
              # (not 'ratings:', which read as a dataset of that name's line: ratings.csv's, a first-hour review)
              f"{values}: " + "  ".join(f"{k}:{v:,}" for k, v in s["rating_histogram"].items())
-             if len(s["rating_histogram"]) <= 12 else f"{values}: {len(s['rating_histogram'])} distinct",
+             if len(s["rating_histogram"]) <= 12 else f"{values}: {_spread(s['rating_histogram'])}",
              f"split ({_split_named(s['split'])}): " + ", ".join(f"{k} {s['split'][k]:,}" for k in SPLITS),
              "cleaning: " + ", ".join(_cleaning_item(k, v, s["cleaning"], s.get("min_rating"), counted,
                                                      s.get("has_timestamps", True))
@@ -184,6 +184,24 @@ def format_summary(s: dict) -> str:
                                                                           *(f"{w}_kept_as_seen" for w in DROPPED_ROWS))),
              *([f"wrote {s['output']} in {s['seconds']:.1f}s"] if "output" in s else [])]
     return "\n".join(lines)
+
+
+def _spread(hist: dict) -> str:
+    """'350 distinct, from 1 to 5,000 (median 3)': a histogram of more values than the summary lists ({'4.5': count}),
+    by its lowest, middle and highest value (a first-hour review: a play log's counts were '350 distinct' alone)."""
+    pairs = sorted((float(k), int(c)) for k, c in hist.items())
+    total, half, seen, median = sum(c for _, c in pairs), 0, 0, pairs[0][0]
+    half = (total + 1) // 2
+    for v, c in pairs:
+        seen += c
+        if seen >= half:
+            median = v
+            break
+
+    def said(v: float) -> str:
+        return f"{v:,.0f}" if v == int(v) and abs(v) < 1e15 else f"{v:g}"
+
+    return f"{len(pairs):,} distinct, from {said(pairs[0][0])} to {said(pairs[-1][0])} (median {said(median)})"
 
 
 def _split_named(split: dict) -> str:

@@ -88,12 +88,14 @@ from embedrec.data.textfiles import (
     COMPRESSED,
     HEAD,
     LIKE_IT_SHOWN,
+    NAMED,
     TARS,
     _label,
     _row_line,
     data_line,
     data_lines,
     decompressed,
+    head_line,
     is_stream,
     lines_like_it,
     read_all,
@@ -220,7 +222,11 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             both = passed_over(found, wanted, or_default)
             wanted, matched = _match_columns(found, _or_default(found, wanted, or_default))
             meta_notes = _movie_columns(found, wanted, cfg, label)
-            guessed = _guess_ids(found, wanted, cfg, label) if guess else []
+            # (a DataFrame's, er.ingest(df): a Parquet file's column of dates is named in a warning instead, with the
+            # setting that reads it, as a text file's is: columns._require_columns)
+            timed = _datetime_column(pf, found, wanted, cfg, label, or_default) \
+                if guess and NAMED.get(str(source)) == _ratings_frame_name() else []
+            guessed = (_guess_ids(found, wanted, cfg, label) if guess else []) + timed
             no_times = _optional_timestamp(found, wanted, cfg, functools.partial(parquet_head, pf), or_default)
             counted = _optional_rating(found, wanted, cfg)
             notes = guessed + _require_columns(found, wanted, label, no_times, matched, counted,
@@ -270,7 +276,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
         if cfg.header:
             header_names = _header(src, sep, cfg.encoding, label)
             if len(header_names) == 1 and len(wanted) > 1:
-                raise _one_column(header_names[0], sep, label)
+                raise _one_column(header_names[0], sep, label, head_line(src, cfg.encoding))
             both = passed_over(header_names, wanted, or_default)
             wanted, matched = _match_columns(header_names, _or_default(header_names, wanted, or_default))
             meta_notes = _movie_columns(header_names, wanted, cfg, label)
@@ -461,6 +467,38 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
     if seen is not None and len(seen):
         raw.seen["missing_values"] = seen[["user_id", "movie_id"]]
     return raw
+
+
+def _ratings_frame_name() -> str:
+    """How a ratings DataFrame's cache file is named (textfiles.NAMED): 'the DataFrame'."""
+    from embedrec.data.frames import RATINGS_FRAME
+
+    return RATINGS_FRAME.name
+
+
+def _datetime_column(pf, found, wanted: dict, cfg: DataConfig, label: str, or_default=()) -> list[str]:
+    """A ratings DataFrame's one column of dates or times (read from its Parquet cache file), taken as the timestamp where the default
+    'timestamp' column is missing and none is named otherwise (a first-hour review: a notebook's datetime64
+    'when' column was left unread, the ratings read without times); the note saying so, none where nothing was
+    taken (no such column, or two)."""
+    import pyarrow as pa
+
+    from embedrec.config import ColumnsConfig
+
+    col = cfg.columns.timestamp
+    names = [str(c) for c in found]
+    if col != ColumnsConfig.timestamp or "timestamp" in or_default or col not in wanted or col in names:
+        return []
+    schema = pf.schema_arrow
+    dated = [str(n) for n in schema.names if str(n) in names and str(n) not in wanted
+             and (pa.types.is_timestamp(schema.field(n).type) or pa.types.is_date(schema.field(n).type))]
+    if len(dated) != 1:
+        return []
+    del wanted[col]
+    wanted[dated[0]] = "timestamp"
+    return [f"{label}: reading column {dated[0]!r} as 'timestamp', its one column of dates and times "
+            "(«--set data.columns.timestamp=NAME|data.columns.timestamp=NAME» names another, "
+            "«--set data.columns.timestamp=null|data.columns.timestamp=None» reads none)"]
 
 
 def _skip_bad_lines(src, sep: str, encoding: str, label: str, header: bool, notes: list) -> tuple[object, list[int]]:
