@@ -53,6 +53,19 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
       embedrec ingest ml-100k
       embedrec ingest ratings.csv -o data/prepared/mine --set data.columns.user=uid
       embedrec ingest ml-1m --set split.method=user_time --format json
+
+    \b
+    Your own file: the keys it may need (configs/default.yaml says each one's values):
+      data.id_type=auto          text ids ('u1', '034545104X'); the default, int, refuses them
+      data.columns.user=NAME     its columns, where not user_id, movie_id, rating, timestamp
+        (and .movie, .rating, .timestamp; =null: the file has none)
+      data.separator=';'         else found from the first line (',', tab, ';' or '|')
+      data.encoding=latin-1      else utf-8
+      data.repeats=sum           a play or click log: each pair's rows summed into a count
+      data.min_rating=1          ratings below 1 kept apart, not learnt (a 0 that means 'not rated')
+      split.test=0.1             the test share (split.valid the validation share)
+    e.g. embedrec ingest BX-Book-Ratings.csv -o data/prepared/books --set data.id_type=auto
+           --set 'data.separator=;' --set data.encoding=latin-1 --set data.columns.rating=Book-Rating
     """
     from embedrec import api
     from embedrec.data.dataset import current_generation
