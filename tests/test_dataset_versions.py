@@ -91,7 +91,8 @@ import embedrec.ingestion as ing
 real = ing.write_dataset
 def stuck(tmp, *a, **k):
     real(tmp, *a, **k)
-    Path(sys.argv[3]).write_text(str(tmp))
+    Path(sys.argv[3] + ".part").write_text(str(tmp))  # whole before it is seen (a full run at load 14 read '')
+    Path(sys.argv[3] + ".part").rename(sys.argv[3])
     time.sleep(600)
 ing.write_dataset = stuck
 from embedrec.cli import main
