@@ -609,3 +609,87 @@ def test_a_zips_member_is_read_up_to_a_size(titled_runs, tmp_path, monkeypatch):
     code, out, err = _recommend(titled_runs["implicit"], "--rated", f"@{z}")
     assert (code, out) == (2, "") and err.count("\n") == 1 and "its ratings.csv unzips to " in err and \
         "more than the 100 a new user's file is read up to" in err, err
+
+
+def test_a_path_that_is_no_file_or_is_too_long_is_refused_unread(titled_runs, tmp_path, monkeypatch):
+    """`--rated @/dev/zero`, `--liked @/dev/urandom`, a FIFO and a folder are refused in one line before anything is
+    read (a red team: the first two read until the memory ran out), and a file or standard input past
+    serve.userfile.USER_FILE_MAX bytes in one line (a red team: a 500 MiB one-line title took 3.6 GB)."""
+    import os
+
+    import embedrec.serve.userfile as userfile
+
+    run = titled_runs["implicit"]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # (opened, it would wait for a writer: refused before)
+    for opt, path, what in (("--rated", "/dev/zero", "a device"), ("--liked", "/dev/urandom", "a device"),
+                            ("--liked", str(fifo), "a pipe"), ("--rated", str(tmp_path), "a folder")):
+        code, out, err = _recommend(run, opt, f"@{path}")
+        assert (code, out) == (2, "") and err == (f"error: {opt} '{path}': {what}, not a file; give a file of the new "
+                                                  f"user's movies, or {opt} @- to read standard input\n"), err
+    monkeypatch.setattr(userfile, "USER_FILE_MAX", 100)
+    f = tmp_path / "long.txt"
+    f.write_text("Star Wars\n" + "x" * 200 + "\n")
+    code, out, err = _recommend(run, "--liked", f"@{f}")
+    assert (code, out) == (2, "") and err == (f"error: --liked '{f}': 211 bytes, more than the 100 a new user's file is "
+                                              "read up to (an export of one user's movies is kilobytes); give the new "
+                                              "user's own file\n"), err
+    code, out, err = _recommend_in(run, f.read_text(), "--liked", "@-")
+    assert (code, out) == (2, "") and err == ("error: --liked @-: standard input holds more than the 100 bytes an @- "
+                                              "list is read up to (a new user's export is kilobytes); give a shorter "
+                                              "list\n"), err
+    f.write_text("Star Wars\n")  # under the cap: read as before
+    assert _recommend(run, "--liked", f"@{f}")[0] == 0
+    assert _recommend_in(run, "Star Wars\n", "--liked", "@-")[0] == 0
+
+
+def test_a_zip_member_holding_more_than_it_declares_is_not_inflated_whole(tmp_path):
+    """A member that declares 200 bytes and holds 40 MB is refused as the archive it is (its CRC fails) without
+    inflating what it holds (a red team's, declaring 200 and holding 2 GiB: 14 s and 2.1 GB before 'Bad CRC-32'):
+    read in blocks, which zipfile ends at the size declared."""
+    import struct
+    import tracemalloc
+    import zipfile
+
+    from embedrec.serve import userfile
+
+    z = tmp_path / "lie.zip"
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as out:
+        out.writestr("ratings.csv", b"title,rating\n" + b"x" * 40_000_000)
+    data = bytearray(z.read_bytes())
+    for sig, at in ((b"PK\x03\x04", 22), (b"PK\x01\x02", 24)):  # the uncompressed size, in both headers
+        i = data.index(sig)
+        data[i + at:i + at + 4] = struct.pack("<I", 200)
+    z.write_bytes(bytes(data))
+    tracemalloc.start()
+    try:
+        with pytest.raises(UsageError, match=r"a zip archive that cannot be read \(Bad CRC-32"):
+            userfile.read_rated(z)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8_000_000, peak
+
+
+def test_a_files_byte_order_mark_decodes_it_and_bytes_not_utf8_are_escaped(titled_runs, tmp_path):
+    """UTF-16 and UTF-32 files with their byte-order mark (Windows' Notepad writes them), and UTF-8 with one, read as
+    ingest reads them (a red team: UTF-16's bytes were matched as titles and echoed raw into stderr); a byte that
+    does not decode as UTF-8 is shown as '\\xe9', never written raw to stderr, and said in a warning naming its line."""
+    from embedrec.cli import main
+
+    run = titled_runs["implicit"]
+    want = _recommend(run, "--liked", "Star Wars,Fargo (1996)")[:2]
+    assert want[0] == 0
+    for enc in ("utf-16", "utf-16-be", "utf-32", "utf-8-sig"):
+        f = tmp_path / f"{enc}.txt"
+        text = "Star Wars\r\nFargo (1996)\r\n"
+        f.write_bytes(text.encode(enc) if enc in ("utf-16", "utf-32", "utf-8-sig") else
+                      b"\xfe\xff" + text.encode(enc))
+        assert _recommend(run, "--liked", f"@{f}")[:2] == want, enc
+        f.write_bytes(b"\xff\xfe" + "title,rating\nStar Wars,5\nFargo (1996),4\n".encode("utf-16-le"))
+        assert _recommend(run, "--rated", f"@{f}")[0] == 0
+    f = tmp_path / "latin1.txt"
+    f.write_bytes("Star Wars\nAm\u00e9lie\n".encode("latin-1"))
+    r = CliRunner().invoke(main, ["recommend", "--run", run, "--liked", f"@{f}", "--strict"])
+    assert r.exit_code == 1 and b"\xe9" not in r.stderr_bytes, r.stderr_bytes
+    assert f"{f}:2 is not UTF-8 (byte 0xe9)" in r.stderr and "no movie title matches 'Am\\xe9lie'" in r.stderr, r.stderr

@@ -670,12 +670,20 @@ def one_stdin(given: dict) -> None:
 
 
 def stdin_bytes(option: str) -> bytes:
-    """Standard input, read whole, for ``option @-``; closed (``<&-``) refused."""
+    """Standard input, read whole, for ``option @-``, up to serve.userfile.USER_FILE_MAX bytes (a red team: `@-`
+    from /dev/zero read until the memory ran out): more refused in one line; closed (``<&-``) refused."""
+    from embedrec.serve.userfile import USER_FILE_MAX, read_capped
+
     if sys.stdin is None:
         raise UsageError(f"{option} @-: standard input is closed; pipe the list in or give a file, e.g. {option} "
                          "@movies.txt")
     stream = getattr(sys.stdin, "buffer", None)
-    return stream.read() if stream is not None else sys.stdin.read().encode("utf-8", "surrogateescape")
+    data = read_capped(stream, USER_FILE_MAX) if stream is not None else \
+        sys.stdin.read(USER_FILE_MAX + 1).encode("utf-8", "surrogateescape")  # (a text stream without bytes)
+    if data is None or len(data) > USER_FILE_MAX:
+        raise UsageError(f"{option} @-: standard input holds more than the {USER_FILE_MAX:,} bytes an @- list is read "
+                         "up to (a new user's export is kilobytes); give a shorter list")
+    return data
 
 
 def parse_movie_list(text: str, option: str) -> list[str]:

@@ -8,14 +8,16 @@ model's (:func:`rescaled`). The csv module only: serving imports this.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import logging
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 
-from embedrec.errors import UsageError, shorten
+from embedrec.errors import UsageError, marked, shorten
 
 log = logging.getLogger("embedrec")
 
@@ -78,25 +80,83 @@ ZIP_MEMBERS = {"--rated": ("ratings.csv",), "--liked": ("watched.csv", "ratings.
 def _text(path, option: str) -> tuple[str, str]:
     """(the file's text, its name for messages): a zip archive's member named in :data:`ZIP_MEMBERS` where the file
     is one (Letterboxd delivers its export so), its name 'export.zip:ratings.csv'; a :class:`ReadFile`'s bytes as
-    they were read."""
+    they were read. A path that is no regular file (a device, a pipe, a folder: /dev/zero was read until the memory
+    ran out, a red team) is refused before it is opened, and a file past :data:`USER_FILE_MAX` bytes before it is
+    read (one read up to one byte past the cap: a file that grows as it is read stops there too)."""
+    where = f"«{option}|{option.lstrip('-')}» '{shorten(str(path), 80)}'"
     try:
         if isinstance(path, ReadFile):
             data = path.data
         else:
+            mode = os.stat(path).st_mode  # (before open: a FIFO's open would wait for a writer)
+            if not stat.S_ISREG(mode):
+                what = "a folder" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode) else \
+                    "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) \
+                    else "no regular file"
+                stdin = marked(f"{option} @-", f"{option.lstrip('-')}=ReadFile(its bytes)")
+                raise UsageError(f"{where}: {what}, not a file; give a file of the new user's movies, or {stdin} to "
+                                 "read standard input")
             with open(path, "rb") as fh:
-                data = fh.read()
+                size = os.fstat(fh.fileno()).st_size
+                data = read_capped(fh, USER_FILE_MAX) if size <= USER_FILE_MAX else None
+                if data is None:  # (one that grew past the cap as it was read: its size now)
+                    size = max(size, os.fstat(fh.fileno()).st_size)
+                    raise UsageError(f"{where}: {size:,} bytes, more than the {USER_FILE_MAX:,} a new user's file "
+                                     "is read up to (an export of one user's movies is kilobytes); give the new "
+                                     "user's own file")
     except OSError as e:
-        raise UsageError(f"«{option}|{option.lstrip('-')}» '{shorten(str(path), 80)}': cannot read it "
-                         f"({e.strerror or e}); give a file of the new user's movies") from None
+        raise UsageError(f"{where}: cannot read it ({e.strerror or e}); give a file of the new user's movies") \
+            from None
+    if len(data) > USER_FILE_MAX:  # a ReadFile given from Python (the CLI's stdin is read up to the cap)
+        raise UsageError(f"{where}: more than the {USER_FILE_MAX:,} bytes a new user's file is read up to; give the "
+                         "new user's own file")
     if data[:4] == b"PK\x03\x04":
         return _zip_member(path, data, option)
-    return data.decode("utf-8-sig", errors="surrogateescape"), str(path)
+    return decoded(data, str(path)), str(path)
 
 
-ZIP_MEMBER_MAX = 256 << 20  # bytes a zip's member is read up to (in memory, whole)
+def decoded(data: bytes, name: str) -> str:
+    """A new user's file's text: decoded by its byte-order mark (UTF-8's, UTF-16's, UTF-32's: Windows' Notepad and
+    Excel write them; a review found a UTF-16 file's bytes echoed raw), else as UTF-8; bytes that do not decode so
+    are read as backslash escapes ('\\xe9'), which no title matches and stderr can show (never the raw bytes), said
+    in a warning naming the first such line."""
+    for mark, enc in _BOMS:
+        if data.startswith(mark):
+            return data[len(mark):].decode(enc, errors="backslashreplace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        log.warning("%s:%d is not UTF-8 (byte 0x%02x): its bytes that are not UTF-8 are read as '\\x..' "
+                    "escapes, which match no title; save the file as UTF-8", name, line, data[e.start])
+        return data.decode("utf-8", errors="backslashreplace")
+
+
+# UTF-32's marks first: its little-endian one begins with UTF-16's
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
+         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+USER_FILE_MAX = 64 << 20  # bytes a new user's file (or standard input, @-) is read up to, in memory whole
+ZIP_MEMBER_MAX = 64 << 20  # bytes a zip's member is inflated up to (in memory, whole)
+_BLOCK = 1 << 20
+
+
+def read_capped(stream, cap: int) -> bytes | None:
+    """``stream``'s bytes (a binary file object) read in blocks to its end, None where they pass ``cap`` bytes (one
+    block past it read: no more)."""
+    parts, got = [], 0
+    while block := stream.read(_BLOCK):
+        got += len(block)
+        if got > cap:
+            return None
+        parts.append(block)
+    return b"".join(parts)
 
 
 def _zip_member(path, data: bytes, option: str) -> tuple[str, str]:
+    """The member of the zip archive ``data`` that ``option`` reads (:data:`ZIP_MEMBERS`): one declared past
+    :data:`ZIP_MEMBER_MAX` refused unread, else inflated in blocks up to the size declared, where a member holding
+    more fails its CRC check (a red team's declared 200 bytes and held 2 GiB, which z.read() inflated whole, 14 s
+    and 2.1 GB, before 'Bad CRC-32')."""
     import zipfile
 
     where = f"«{option}|{option.lstrip('-')}» '{shorten(str(path), 80)}'"
@@ -112,14 +172,18 @@ def _zip_member(path, data: bytes, option: str) -> tuple[str, str]:
                                  f"{' or '.join(wanted)}; unzip it and give the file of the new user's "
                                  f"{'ratings' if option == '--rated' else 'movies'}")
             size = z.getinfo(member).file_size
-            if size > ZIP_MEMBER_MAX:  # read into memory whole: a user's export is kilobytes, a zip bomb is not
-                raise UsageError(f"{where}: its {member} unzips to {size:,} bytes, more than the "
-                                 f"{ZIP_MEMBER_MAX:,} a new user's file is read up to; give a shorter file")
-            raw = z.read(member)
-    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError) as e:
+            if size > ZIP_MEMBER_MAX:  # said before anything is inflated
+                raise UsageError(f"{where}: its {member} unzips to {size:,} bytes, more than the {ZIP_MEMBER_MAX:,} a "
+                                 "new user's file is read up to; give a shorter file")
+            parts = []
+            with z.open(member) as fh:  # in blocks, which zipfile ends at the size declared (z.read() inflated all
+                while block := fh.read(_BLOCK):  # the data before it cut the output there)
+                    parts.append(block)
+            raw = b"".join(parts)
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError) as e:
         raise UsageError(f"{where}: a zip archive that cannot be read ({shorten(str(e), 80)}); unzip it and give "
                          f"its {wanted[0]}") from None
-    return raw.decode("utf-8-sig", errors="surrogateescape"), f"{path}:{member}"
+    return decoded(raw, f"{path}:{member}"), f"{path}:{member}"
 
 
 def read_liked(path, option: str = "--liked", lines: list | None = None) -> list[str]:
