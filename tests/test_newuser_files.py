@@ -693,3 +693,34 @@ def test_a_files_byte_order_mark_decodes_it_and_bytes_not_utf8_are_escaped(title
     r = CliRunner().invoke(main, ["recommend", "--run", run, "--liked", f"@{f}", "--strict"])
     assert r.exit_code == 1 and b"\xe9" not in r.stderr_bytes, r.stderr_bytes
     assert f"{f}:2 is not UTF-8 (byte 0xe9)" in r.stderr and "no movie title matches 'Am\\xe9lie'" in r.stderr, r.stderr
+
+
+def test_a_stray_quote_is_refused_naming_the_line_it_opens_on(titled_runs, tmp_path):
+    """A '"' that opens a field never closed where it should be is refused in one line naming the line it opens on:
+    before, one whose field grew past csv's limit was 'internal error (Error: field larger than field limit
+    (131072))', and one that swallowed the four rows after it read one rated movie and exited 0 (a red team). A
+    quoted field of a column not read (a review) may hold line breaks, and line numbers count them."""
+    run = titled_runs["explicit"]
+    big = tmp_path / "w.csv"
+    big.write_text('title,rating\n"Fargo (1996),5\n' + "x,1\n" * 40000)
+    swallow = tmp_path / "q.csv"
+    swallow.write_text('title,rating\nToy Story (1995),5\n"Fargo (1996),5\nStar Wars (1977),4\nHeat (1995),4\n')
+    last = tmp_path / "e.csv"
+    last.write_text('title,rating\nToy Story (1995),5\n"Fargo (1996),5\n')
+    for opt in ("--rated", "--liked"):
+        code, out, err = _recommend(run, opt, f"@{big}")
+        assert (code, out) == (2, "") and err.startswith(f"error: {opt} {big}:2: a '\"' opens a field there that is "
+                                                         "not closed (field larger than field limit (131072)") and \
+            err.count("\n") == 1, err
+        code, out, err = _recommend(run, opt, f"@{swallow}")
+        assert (code, out) == (2, "") and err == (f"error: {opt} {swallow}:3: a '\"' opens a field there that runs on "
+                                                  "to line 5 ('Fargo (1996),5\\nSt[...],4\\nHeat (1995),4'), "
+                                                  "so the rows between are read as one; take the stray quote out, or "
+                                                  "close it\n"), err
+        code, out, err = _recommend(run, opt, f"@{last}")
+        assert (code, out) == (2, "") and err == (f"error: {opt} {last}:3: a '\"' opens a field there that is never "
+                                                  "closed; take the stray quote out, or close it\n"), err
+    review = tmp_path / "reviews.csv"
+    review.write_text('Name,Year,Rating,Review\nToy Story,1995,5,"good\nfun"\n"Heat",1995,4,ok\nNo Such Film,1999,3,\n')
+    code, out, err = _recommend(run, "--rated", f"@{review}", "--strict")
+    assert code == 1 and f"error: --rated {review}:5: no movie title matches 'No Such Film (1999)'" in err, err

@@ -197,7 +197,7 @@ def read_liked(path, option: str = "--liked", lines: list | None = None) -> list
     lines = text.splitlines()
     first = next((n for n, t in enumerate(lines) if t.strip() and not t.lstrip().startswith("#")), None)
     out: list[str] = []
-    table = _table(lines, first) if first is not None else None
+    table = _table(lines, first, path, option) if first is not None else None
     if table is not None:
         header, rows, sep = table
         movie, year = _columns(header, path, option, rating=False)
@@ -239,7 +239,7 @@ def read_rated(path, option: str = "--rated") -> RatedFile:
     if first is None:
         raise UsageError(f"«{option}|rated» '{shorten(str(path), 80)}': the file holds no ratings; give a table "
                          "with a header (title,rating) or MOVIE=RATING per line")
-    table = _table(lines, first)
+    table = _table(lines, first, path, option)
     out = RatedFile(str(path))
     if table is None:
         return _pairs(lines, path, option, out)
@@ -329,9 +329,14 @@ def _pairs(lines: list, path, option: str, out: RatedFile) -> RatedFile:
     return out
 
 
-def _table(lines: list, first: int) -> tuple[list, list, str] | None:
+def _table(lines: list, first: int, name="", option: str = "--rated") -> tuple[list, list, str] | None:
     """(header, [(line number, cells)], separator) where line ``first`` is a CSV/TSV/';' header naming a movie
-    column and another, else None."""
+    column and another, else None. A '"' that opens a field never closed where it should be is refused naming the
+    line it opens on (``name``: the file's, for the message): one whose field grows past csv's field limit (a red
+    team: 'internal error (Error: field larger than field limit (131072))'), and one whose field, of a column read
+    (:func:`_read_names`) or past the header's, runs over a line break (a red team: the four rows after a stray
+    quote were read as one title, and one rated movie said, exit 0). A quoted field of another column (a review's
+    text) may hold line breaks."""
     head = lines[first]
     for sep in ("\t", ",", ";"):
         if sep not in head:
@@ -340,15 +345,38 @@ def _table(lines: list, first: int) -> tuple[list, list, str] | None:
         keys = [_key(h) for h in header]
         if not any(k in TITLE_NAMES or k in ID_NAMES for k in keys):
             continue
-        body = "\n".join(lines[first + 1:])
-        rows, n = [], first + 1
-        for cells in csv.reader(io.StringIO(body), delimiter=sep):
-            n += 1
+        read = [k in _read_names() for k in keys]
+        body = "\n".join(lines[first + 1:]) + "\n"  # (an open quote on the last line: a field ending in a break)
+        rows = []
+        reader = csv.reader(io.StringIO(body), delimiter=sep)
+        at = first + 2  # the line the next row begins on (1-based, the header at first + 1)
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as e:
+                raise UsageError(f"«{option}|{option.lstrip('-')}» {name}:{at}: a '\"' opens a field there that is "
+                                 f"not closed ({shorten(str(e), 60)}: it runs on to line {first + 1 + reader.line_num:,}"
+                                 "); take the stray quote out, or close it (a quote within a quoted field is "
+                                 "written '\"\"')") from None
+            end = first + 1 + reader.line_num
+            broken = [c for i, c in enumerate(cells) if ("\n" in c or "\r" in c) and (i >= len(read) or read[i])]
+            if broken:
+                runs = f"runs on to line {end:,} ('{shorten(broken[0].strip(), 40)}'), so the rows between are read " \
+                    "as one" if end > at else "is never closed"
+                raise UsageError(f"«{option}|{option.lstrip('-')}» {name}:{at}: a '\"' opens a field there that "
+                                 f"{runs}; take the stray quote out, or close it")
             if cells and any(c.strip() for c in cells):
-                rows.append((n, cells))
-        # csv counts a quoted line break inside a cell as one row: the numbers are those of rows, near enough
+                rows.append((at, cells))
+            at = end + 1
         return header, rows, sep
     return None
+
+
+def _read_names() -> frozenset:
+    """The header names (as :func:`_key` writes them) of the columns a file's movies and ratings are read from."""
+    return frozenset((*TITLE_NAMES, *ID_NAMES, *YEAR_NAMES, *RATING_NAMES))
 
 
 def _columns(header: list, name, option: str, rating: bool) -> tuple[int, int | None]:
