@@ -724,3 +724,20 @@ def test_a_stray_quote_is_refused_naming_the_line_it_opens_on(titled_runs, tmp_p
     review.write_text('Name,Year,Rating,Review\nToy Story,1995,5,"good\nfun"\n"Heat",1995,4,ok\nNo Such Film,1999,3,\n')
     code, out, err = _recommend(run, "--rated", f"@{review}", "--strict")
     assert code == 1 and f"error: --rated {review}:5: no movie title matches 'No Such Film (1999)'" in err, err
+
+
+def test_a_title_holding_an_equals_sign_is_split_at_the_last_one_on_the_command_line_as_in_a_file(tmp_path):
+    """`--rated 'E=mc2=4'` was "'mc2=4' is not a number", where a file's line 'E=mc2=4' was E=mc2 rated 4 (a red
+    team): both split at the last '=' now, and both refuse an item with no movie before it ('50==5')."""
+    from embedrec.cli.options import parse_rated
+    from embedrec.serve.userfile import read_rated
+
+    f = tmp_path / "r.txt"
+    f.write_text("E=mc2=4\nHeat (1995)=5\n")
+    assert parse_rated("E=mc2=4,Heat (1995)=5") == read_rated(f).ratings == {"E=mc2": 4.0, "Heat (1995)": 5.0}
+    assert parse_rated("a = b = 4.5") == {"a = b": 4.5}
+    f.write_text("50==5\n")
+    with pytest.raises(UsageError, match="'50==5' is no MOVIE=RATING"):
+        read_rated(f)
+    with pytest.raises(UsageError, match=r"item 1 \('50==5'\) names no movie before '='"):
+        parse_rated("50==5")

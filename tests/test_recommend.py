@@ -1764,7 +1764,7 @@ def test_an_id_holding_a_comma_is_given_in_double_quotes(tmp_path):
     assert parse_liked('x"q, "say ""hi"""') == ['x"q', 'say "hi"']  # a quote past an item's start is a character
     assert parse_rated('"a,b"=5, 42=4') == {"a,b": 5.0, "42": 4.0}
     assert parse_rated('"E=mc2"=5, "a""b" = 4') == {"E=mc2": 5.0, 'a"b': 4.0}  # the quoted part is the movie
-    for bad in ("==1", "50==5", "x=y=4"):  # unquoted: MOVIE=RATING at the first '=', as before
+    for bad in ("==1", "50==5"):  # no movie before the last '='
         with pytest.raises(UsageError):
             parse_rated(bad)
     assert parse_liked('"a"=b') == ['"a"=b']  # '=' ends a quoted item in --rated only

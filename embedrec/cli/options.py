@@ -594,7 +594,8 @@ def ml100k_example(movie=None) -> str:
 
 
 def parse_rated(text: str, example=ml100k_example) -> dict:
-    """'50=5,181=4' as {'50': 5.0, '181': 4.0} (the --rated option). ``example(movie=None)``: a --rated value for
+    """'50=5,181=4' as {'50': 5.0, '181': 4.0} (the --rated option), each item split at its last '=', as a file's
+    MOVIE=RATING line is ('E=mc2=4' is E=mc2 rated 4). ``example(movie=None)``: a --rated value for
     the advice, in the run's own ids and scale where the run is known (Recommender.rated_example: 'm0050=5' of
     the movie named, else two of the run's movies), else ML-100K's. A value that is no number is said so ('x' is
     not a number), and a rating written with a decimal comma (m0050=4,5: two items) is told to write 4.5 (a
@@ -610,9 +611,9 @@ def parse_rated(text: str, example=ml100k_example) -> dict:
         if isinstance(part, Quoted):  # '"E=mc2"=5': the movie is the quoted part, whatever it holds
             mid, sep, r = part.head, "=" if part.rest.strip().startswith("=") else "", \
                 part.rest.strip()[1:] if part.rest.strip().startswith("=") else part.rest
-        else:
-            mid, sep, r = part.partition("=")
-        if sep and not mid.strip():
+        else:  # at the last '=', as a file's MOVIE=RATING line is read ('E=mc2=4': E=mc2 rated 4; a red team)
+            mid, sep, r = part.rpartition("=")
+        if sep and (not mid.strip() or mid.rstrip().endswith("=")):  # ('50==5', '==1': no movie before the '=')
             raise UsageError(f"--rated '{shorten(text)}': item {n} ('{shorten(part.strip())}') names no movie before "
                              f"'='; give MOVIE=RATING, e.g. --rated {example()}")
         if sep and mid.strip() in out:
@@ -637,7 +638,7 @@ def _rated_item_hint(parts: list, i: int, example) -> str:
     part = parts[i].strip()
     if i and re.fullmatch(r"\d+", part):
         before = parts[i - 1]
-        mid, sep, r = before.partition("=") if not isinstance(before, Quoted) else \
+        mid, sep, r = before.rpartition("=") if not isinstance(before, Quoted) else \
             (before.head, *before.rest.strip().partition("=")[1:]) if before.rest.strip().startswith("=") else \
             ("", "", "")
         if sep and mid.strip() and re.fullmatch(r"[+-]?\d+", r.strip()):

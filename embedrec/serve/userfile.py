@@ -313,7 +313,7 @@ def _pairs(lines: list, path, option: str, out: RatedFile) -> RatedFile:
         movie = movie.strip()
         if len(movie) > 1 and movie[0] == movie[-1] == '"':
             movie = movie[1:-1].replace('""', '"').strip()
-        if not sep or not movie:
+        if not sep or not movie or movie.endswith("="):  # ('50==5': no movie before the '=', as --rated says)
             raise UsageError(f"«{option}|rated» {path}:{n}: '{shorten(t, 40)}' is no MOVIE=RATING; give a table "
                              "with a header naming its title and rating columns (title,rating; Letterboxd's and "
                              "IMDb's exports as they are) or MOVIE=RATING per line")
