@@ -741,3 +741,22 @@ def test_a_title_holding_an_equals_sign_is_split_at_the_last_one_on_the_command_
         read_rated(f)
     with pytest.raises(UsageError, match=r"item 1 \('50==5'\) names no movie before '='"):
         parse_rated("50==5")
+
+
+def test_a_decimal_comma_is_read_where_the_file_is_separated_by_semicolons(tmp_path, caplog):
+    """Excel's CSV where ',' is the decimal mark separates its fields with ';': '4,5' there is 4.5, said (a red team:
+    refused "is not a number; give a number"); in a MOVIE=RATING line too (one pair a line). In a quoted cell of a
+    ','-separated file it is refused saying what to write."""
+    from embedrec.serve.userfile import read_rated
+
+    f = tmp_path / "r.csv"
+    f.write_text("title;rating\nHeat (1995);4,5\nFargo (1996);3\nStar Wars (1977);-0,5\n")
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        assert read_rated(f).ratings == {"Heat (1995)": 4.5, "Fargo (1996)": 3.0, "Star Wars (1977)": -0.5}
+    assert "2 ratings with a decimal comma ('4,5' read as 4.5)" in caplog.text, caplog.text
+    f.write_text("Heat (1995)=4,5\n")
+    assert read_rated(f).ratings == {"Heat (1995)": 4.5}
+    f.write_text('title,rating\nHeat (1995),"4,5"\n')
+    with pytest.raises(UsageError, match=r"r.csv:2: rating '4,5' of 'Heat \(1995\)' \(column 'rating'\) is not a "
+                                         r"number; write it with a point, 4.5"):
+        read_rated(f)

@@ -243,14 +243,21 @@ def read_rated(path, option: str = "--rated") -> RatedFile:
     out = RatedFile(str(path))
     if table is None:
         return _pairs(lines, path, option, out)
-    header, rows, _ = table
-    return rated_table(header, rows, str(path), option)
+    header, rows, sep = table
+    return rated_table(header, rows, str(path), option, decimal_comma=sep == ";")
 
 
-def rated_table(header: list, rows: list, name: str, option: str = "--rated") -> RatedFile:
+_DECIMAL_COMMA = re.compile(r"([+-]?\d+),(\d+)")  # '4,5': a rating written with a decimal comma
+
+
+def rated_table(header: list, rows: list, name: str, option: str = "--rated", decimal_comma: bool = False) \
+        -> RatedFile:
     """:func:`read_rated` of a table given as its header and (line, cells) rows: a file's, or a DataFrame's
-    (``recommend_new(rated=df)``)."""
+    (``recommend_new(rated=df)``). ``decimal_comma``: a rating '4,5' is 4.5 (a ';'-separated file: Excel's CSV
+    where ',' is the decimal mark; a red team found it refused), said in the line that says what was read;
+    elsewhere refused with the rating to write."""
     out = RatedFile(name)
+    commas = 0
     keys = [_key(str(h)) for h in header]
     movie, year = _columns(header, name, option, rating=True)
     rating = next((keys.index(k) for k in RATING_NAMES if k in keys), None)
@@ -273,11 +280,15 @@ def rated_table(header: list, rows: list, name: str, option: str = "--rated") ->
         if value in ("", "nan", "None", "<NA>"):
             blank += 1
             continue
+        comma = _DECIMAL_COMMA.fullmatch(value)
+        if comma and decimal_comma:
+            value, commas = f"{comma[1]}.{comma[2]}", commas + 1
         try:
             r = float(value)
         except ValueError:
+            how = f"write it with a point, {comma[1]}.{comma[2]}" if comma else "give a number"
             raise UsageError(f"«{option}|rated» {name}:{n}: rating '{shorten(value, 20)}' of '{shorten(item, 40)}' "
-                             f"(column '{header[rating]}') is not a number; give a number") from None
+                             f"(column '{header[rating]}') is not a number; {how}") from None
         if item in out.ratings:
             twice += 1
             del out.ratings[item]  # the last line's, in the file's order (a diary lists a film rewatched again)
@@ -294,6 +305,8 @@ def rated_table(header: list, rows: list, name: str, option: str = "--rated") ->
     said.append(f"rating '{header[rating]}'" + (f", {out.source}'s {out.scale[0]:g}-{out.scale[1]:g}"
                                                  if out.source else ""))
     left = [f"{blank:,} row{'s' if blank > 1 else ''} without a rating left out"] if blank else []
+    if commas:
+        left.append(f"{commas:,} rating{'s' if commas > 1 else ''} with a decimal comma ('4,5' read as 4.5)")
     if films_not:
         left.append(f"{films_not:,} series or episode{'s' if films_not > 1 else ''} left out")
     if twice:
@@ -317,8 +330,9 @@ def _pairs(lines: list, path, option: str, out: RatedFile) -> RatedFile:
             raise UsageError(f"«{option}|rated» {path}:{n}: '{shorten(t, 40)}' is no MOVIE=RATING; give a table "
                              "with a header naming its title and rating columns (title,rating; Letterboxd's and "
                              "IMDb's exports as they are) or MOVIE=RATING per line")
-        try:
-            r = float(value)
+        comma = _DECIMAL_COMMA.fullmatch(value.strip())
+        try:  # ('Heat (1995)=4,5': one pair a line, so the comma can only be a decimal one)
+            r = float(f"{comma[1]}.{comma[2]}" if comma else value)
         except ValueError:
             raise UsageError(f"«{option}|rated» {path}:{n}: '{shorten(value.strip(), 20)}' is not a number; give "
                              "MOVIE=RATING, e.g. Heat (1995)=4") from None
