@@ -260,6 +260,9 @@ def _answer(model: Model, chunk: list, cols, name: str, strict: bool, shown: lis
             what = (f"user '{shorten(u, 60)}' and movie '{shorten(m, 60)}' are" if f == "both" else
                     f"user '{shorten(u)}' is" if f == "user_unknown" else f"movie '{shorten(m)}' is") + \
                 " not in the training data"
+            if strict or shown[0] < LOGGED_UNKNOWN:  # an id but for case or leading zeros (a red team: not said)
+                what += "".join((e.catalogue.users if k == "user" else e.catalogue.movies).meant(t.strip())
+                                for k, t in sides)
         else:  # '07' where ids are integers: no id of this model, said with how its ids are written (a review)
             what = " and ".join((e.catalogue.users if k == "user" else e.catalogue.movies).unknown_text(t.strip())
                                 if not written(k, t) or k == "user" and i in vectorless

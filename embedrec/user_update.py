@@ -580,16 +580,17 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
         shown = ", ".join(f"'{shorten(str(i), 40)}'" for i in ids[:NAMED]) + (
             f" and {len(ids) - NAMED:,} more" if len(ids) > NAMED else "")
         are = "is" if len(ids) == 1 else "are"
+        meant = engine.movies.meant(str(ids[0]).strip())  # its case or leading zeros (a red team: not said)
         if unknown.size == len(df):  # nothing left: an error the user wants to see, not 'nothing to update'
             every = "its one rating is" if len(df) == 1 else f"every one of its {len(df):,} ratings is"
             raise NotFoundError(f"{raw.origin[0]}: {every} of a movie the model does not know ({shown} {are} not in "
-                                f"the training data; the first at {raw.where(first, cheap=True)}), so nothing is "
+                                f"the training data; the first at {raw.where(first, cheap=True)}{meant}), so nothing is "
                                 f"updated; {apart or 'give ratings of the movies the run was trained on, by the ids of its dataset'}",
                                 kind="movie", ids=ids)
         # (the marks in the format, where the log's filter resolves them; the arguments shown as they are)
-        log.warning("left %s of the %s ratings in %s out: %s %s not in the training data (the first at %s); %s"
+        log.warning("left %s of the %s ratings in %s out: %s %s not in the training data (the first at %s%s); %s"
                     "«--strict|strict=True» refuses them instead", f"{unknown.size:,}", f"{len(df):,}",
-                    raw.origin[0], shown, are, raw.where(first, cheap=True), f"{apart}; " if apart else "",
+                    raw.origin[0], shown, are, raw.where(first, cheap=True), meant, f"{apart}; " if apart else "",
                     extra={"marks_only": True})
     keep = movies >= 0
     named = pd.unique(users)  # each user once, in the file's order (' u1' and 'u1' one user, as above)

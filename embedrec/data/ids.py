@@ -300,8 +300,13 @@ class IdMap:
         self.source = source
         self._sorted: tuple[np.ndarray, np.ndarray] | None = None
         self._folded: tuple[np.ndarray, np.ndarray] | None = None  # same_but_case's: the ids lower-cased, sorted
+        self._unzeroed: tuple[np.ndarray, np.ndarray] | None = None  # same_but_zeros': without leading zeros too
         # rows -> a mask of those answered as unknown ids (serve.Recommender: users without training ratings)
         self.untrained: Callable[[np.ndarray], np.ndarray] | None = None
+        # () -> whether a text id not found as given is looked up lower-cased (a user map of a dataset ingested with
+        # data.id_case=fold: serve.catalogue), asked at the first such miss and kept
+        self.fold: Callable[[], bool] | None = None
+        self._folds: bool | None = None
 
     def __len__(self) -> int:
         return int(self.ids.shape[0])
@@ -324,6 +329,26 @@ class IdMap:
         return rows, parsed
 
     def _rows(self, ids: Iterable) -> tuple[np.ndarray, list]:
+        """:meth:`_lookup`, and where this map folds (``fold``), a text id not found as given looked up lower-cased,
+        as ingest read the dataset's (a review: `recommend --user U1` was refused where update-users folded U1), its
+        parsed id then the one found."""
+        rows, parsed = self._lookup(ids)
+        if getattr(self, "fold", None) is None or self.ids.dtype.kind in "iu" or not (rows < 0).any():
+            return rows, parsed
+        missed = [i for i, p in enumerate(parsed) if rows[i] < 0 and isinstance(p, str) and p.lower() != p]
+        if missed and self._folding():
+            again, low = self._lookup([parsed[i].lower() for i in missed])
+            for i, r, q in zip(missed, again.tolist(), low):
+                if r >= 0:
+                    rows[i], parsed[i] = r, q
+        return rows, parsed
+
+    def _folding(self) -> bool:
+        if getattr(self, "_folds", None) is None:
+            self._folds = bool(self.fold())
+        return self._folds
+
+    def _lookup(self, ids: Iterable) -> tuple[np.ndarray, list]:
         parsed = [parse_id(t, self.ids.dtype) for t in ids]
         rows = np.full(len(parsed), -1, dtype=np.int64)
         valid = [i for i, p in enumerate(parsed) if p is not None]
@@ -418,10 +443,9 @@ class IdMap:
                     "split.cold_start's)")
         if self.ids.dtype.kind in "iu" or not len(self):
             return f"{self.kind} '{shorten(raw)}' is not in the training data ({self._count()})"
-        meant = self.same_but_case(raw)
-        if meant is not None:  # (a first-hour review: emails written 'User1@Example.com' and 'user1@example.com')
-            return (f"{self.kind} '{shorten(raw, ID_SHOWN)}' is not in the training data ({self._count()}); did you "
-                    f"mean '{shorten(meant, ID_SHOWN)}' (the same but for case)?")
+        meant = self.meant(raw)
+        if meant:  # (a first-hour review: emails written 'User1@Example.com' and 'user1@example.com')
+            return f"{self.kind} '{shorten(raw, ID_SHOWN)}' is not in the training data ({self._count()}){meant}"
         # text ids: what one looks like (a first-hour review: `--user 196` where the ids are 'u196'); each whole up
         # to ID_SHOWN characters, so a UUID can be copied (a review: '00482fc3-9[...]0a6bec81d')
         like = ", ".join(f"'{shorten(str(x), ID_SHOWN)}'" for x in self.ids[:3])
@@ -443,6 +467,36 @@ class IdMap:
             return None
         found = str(self.ids[order[lo]])
         return found if found != raw else None
+
+    def meant(self, raw) -> str:
+        """"; did you mean '036324453X' (the same but for case)?" where ``raw`` is a text id of this map but for case
+        (:meth:`same_but_case`) or but for leading zeros dropped or added ('36324453X' for '036324453X', as a
+        spreadsheet drops them; :meth:`same_but_zeros`), '' where it is none (or several are)."""
+        found = self.same_but_case(raw)
+        if found is not None:
+            return f"; did you mean '{shorten(found, ID_SHOWN)}' (the same but for case)?"
+        found = self.same_but_zeros(raw)
+        if found is None:
+            return ""
+        how = "leading zeros" if found.lstrip("0") == raw.strip().lstrip("0") else "case and leading zeros"
+        return f"; did you mean '{shorten(found, ID_SHOWN)}' (the same but for its {how})?"
+
+    def same_but_zeros(self, raw) -> str | None:
+        """The text id of this map that ``raw`` is but for leading zeros (and case), None where none is, or several
+        are. The ids without their leading zeros, lower-cased and sorted once, at the first such question."""
+        if self.ids.dtype.kind in "iu" or not len(self) or not isinstance(raw, str) or not raw.strip():
+            return None
+        if getattr(self, "_unzeroed", None) is None:  # (a map pickled before it had one)
+            low = np.strings.lstrip(np.char.lower(self.ids.astype(str)), "0")
+            order = np.argsort(low, kind="stable")
+            self._unzeroed = (low[order], order)
+        low, order = self._unzeroed
+        want = raw.strip().lower().lstrip("0")
+        lo, hi = np.searchsorted(low, want, side="left"), np.searchsorted(low, want, side="right")
+        if hi - lo != 1:
+            return None
+        found = str(self.ids[order[lo]])
+        return found if found != raw.strip() else None
 
     def own_row(self, raw) -> int:
         """The row of ``raw`` in this map, -1 where it has none, whether or not ``untrained`` marks it."""

@@ -7,6 +7,7 @@ before those files is read from its Parquet files through pyarrow.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import shlex
@@ -82,6 +83,7 @@ class Catalogue:
     _loose_index: tuple | None = None
     _words: tuple | None = None
     _loose_words: tuple | None = None
+    _user_fold = None  # () -> whether the run's dataset read its user ids lower-cased (:func:`users_folded`)
 
     def __init__(self, user_ids: np.ndarray, movie_ids: np.ndarray, titles: list, years: list, genres: list):
         self.user_ids, self.movie_ids = user_ids, movie_ids
@@ -98,6 +100,7 @@ class Catalogue:
         out._sources = {k: (f"run '{run.path}': {name}", run_fix(run.path)) for k, name in
                         (("user", USER_IDS if run.checksum(USER_IDS) else USERS_TABLE),
                          ("movie", MOVIE_IDS if run.checksum(MOVIE_IDS) else MOVIES_TABLE))}
+        out._user_fold = functools.partial(users_folded, run)
         return out
 
     @classmethod
@@ -126,6 +129,7 @@ class Catalogue:
         """The user ids <-> rows (an IdMap, built on first use)."""
         if self._users is None or self._users.ids is not self.user_ids:
             self._users = IdMap(self.user_ids, "user", self._id_source("user"))
+            self._users.fold = getattr(self, "_user_fold", None)
         return self._users
 
     @property
@@ -218,8 +222,11 @@ class Catalogue:
                        "words") if titled else ("this run has no titles to search (its dataset was ingested without "
                                                 "a movies file: data.movies); check the id (movies.parquet in the "
                                                 "run lists them)")
+                meant = self.movies.meant(q)  # (a red team: '036324453x' for '036324453X' had no 'did you mean',
+                # which --user gave)
                 raise NotFoundError(f"movie '{shorten(q)}' is not in the training data ({len(self.movies):,} "
-                                    f"movies), and {how}{self.close_titles(q) if titled and suggest else ''}", kind="movie",
+                                    f"movies){meant or ', and ' + how}"
+                                    f"{self.close_titles(q) if titled and suggest and not meant else ''}", kind="movie",
                                     id=q)
             raise NotFoundError(f"no movie title matches '{shorten(query)}' (of the {len(self.movies):,} movies "
                                 "with training ratings: a movie no kept rating names is not in the model); try fewer "
@@ -586,6 +593,24 @@ class Catalogue:
             yield {"user_id": user_id, "rank": rank, "movie_id": mid, "title": self.titles[m] or None,  # none: null
                    "year": self.years[m], "genres": list(self.genres[m] or []), "score": s}  # a copy: a red
             # team's row['genres'].append('Horror') changed the model's own list, its filters and exports
+
+
+def users_folded(run: Run) -> bool:
+    """Whether ``run``'s dataset was ingested with data.id_case=fold (its user ids lower-cased), as its config.yaml
+    records (checked against its manifest: damage is the run's error); False where it records none. Asked at the
+    first user id not found as given (IdMap.fold): a text id is then looked up lower-cased, as update-users reads
+    one."""
+    import yaml
+
+    from embedrec.run_layout import CONFIG
+
+    raw = run.read_verified(run.path / CONFIG)
+    try:
+        data = (yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}).get("data") \
+            if raw is not None else None
+    except (yaml.YAMLError, AttributeError):
+        return False
+    return isinstance(data, dict) and data.get("id_case") == "fold"
 
 
 def _gather(indptr: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:

@@ -102,7 +102,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                         elif rec.catalogue.users.vectorless(t):  # in the dataset, no vector (a review: "unknown")
                             log.warning("%s:%d: user '%s' has no trained vector; skipped", name, n, shorten(t))
                         else:
-                            log.warning("%s:%d: unknown user '%s' skipped", name, n, shorten(t))
+                            log.warning("%s:%d: unknown user '%s' skipped%s", name, n, shorten(t),  # a wrong case
+                                        rec.catalogue.users.meant(t.strip()))  # said (a red team: it was not)
         results = {}
         if known.any():
             ids, scores = diversify_lists(rec.factors.movie, diversify, k, lambda n: rec.recommend_rows(

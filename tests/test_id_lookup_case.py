@@ -1,0 +1,99 @@
+"""Serving's text ids typed in another case or without their leading zeros (a red team and a first-hour review):
+'did you mean' for movies as for users, in recommend --movie, Model.similar, predict --pairs, update-users and a
+--users file; and a dataset ingested with data.id_case=fold served with its user ids folded, as update-users reads
+them."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from embedrec.cli import main
+from embedrec.errors import NotFoundError
+
+MOVIES = [f"0{i}ABC" for i in range(10)] + ["tt0000005", "036324453X"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A run of text ids ('u0'.., MOVIES), and one of a dataset whose user ids were written 'User0'.. and ingested
+    with data.id_case=fold."""
+    tmp = tmp_path_factory.mktemp("ids")
+    rng = np.random.default_rng(0)
+    rows = [(u, m) for u in range(30) for m in rng.choice(len(MOVIES), 6, replace=False)]
+    out = {}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
+        for name, user, sets in (("plain", "u{}", []), ("fold", "User{}", ["--set", "data.id_case=fold"])):
+            (tmp / f"{name}.csv").write_text("user_id,movie_id,rating\n" + "".join(
+                f"{user.format(u)},{MOVIES[m]},{1 + (u + m) % 5}\n" for u, m in rows))
+            s = ["--set", f"data.prepared={tmp / name}-ds", "--set", f"run.dir={tmp / name}"]
+            r = CliRunner().invoke(main, ["ingest", "-q", str(tmp / f"{name}.csv"), *s, "--set", "data.id_type=auto",
+                                          *sets])
+            assert r.exit_code == 0, r.stderr
+            r = CliRunner().invoke(main, ["train", "-q", *s, "--set", "model.dim=4", "--set", "train.epochs=2",
+                                          "--set", "train.refit=false"])
+            assert r.exit_code == 0, r.stderr
+            out[name] = str(tmp / name)
+    return out
+
+
+def _run(*args, stdin=None):
+    r = CliRunner().invoke(main, list(args), input=stdin)
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_a_movie_id_in_another_case_or_without_its_leading_zero_is_named(runs):
+    run = runs["plain"]
+    code, out, err = _run("recommend", "--run", run, "--movie", "036324453x")
+    assert (code, out) == (1, "") and err == ("error: movie '036324453x' is not in the training data (12 movies); did "
+                                              "you mean '036324453X' (the same but for case)?\n"), err
+    code, out, err = _run("recommend", "--run", run, "--movie", "36324453X")
+    assert code == 1 and "did you mean '036324453X' (the same but for its leading zeros)?" in err, err
+    code, out, err = _run("recommend", "--run", run, "--movie", "7abc")
+    assert code == 1 and "did you mean '07ABC' (the same but for its case and leading zeros)?" in err, err
+    code, out, err = _run("recommend", "--run", run, "--movie", "8XYZ")  # none: as before
+    assert code == 1 and "did you mean" not in err, err
+    import embedrec as er
+
+    with pytest.raises(NotFoundError, match=r"movie 'TT0000005' is not in the training data \(12 movies\); did you "
+                                            r"mean 'tt0000005' \(the same but for case\)\?"):
+        er.open(run).similar("TT0000005")
+
+
+def test_predict_update_users_and_a_users_file_name_the_id_meant(runs, tmp_path):
+    run = runs["plain"]
+    code, out, err = _run("predict", "--run", run, "--pairs", "-", "--format", "csv", stdin="u1,07abc\nU2,07ABC\n")
+    assert code == 0, err
+    assert "<stdin>:1: movie '07abc' is not in the training data; did you mean '07ABC' (the same but for case)?" \
+        in err, err
+    assert "<stdin>:2: user 'U2' is not in the training data; did you mean 'u2' (the same but for case)?" in err, err
+    users = tmp_path / "users.txt"
+    users.write_text("u1\nU3\n")
+    code, out, err = _run("recommend", "--run", run, "--users", str(users), "--format", "csv", "-k", "2")
+    assert code == 0 and f"{users}:2: unknown user 'U3' skipped; did you mean 'u3' (the same but for case)?" in err, err
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, symlinks=True)
+    f = tmp_path / "new.csv"
+    f.write_text("user_id,movie_id,rating\nu1,07abc,5\nu1,01ABC,4\n")
+    code, out, err = _run("update-users", "--run", str(copy), "--ratings", str(f))
+    assert code == 0 and "'07abc' is not in the training data (the first at " in err and \
+        "; did you mean '07ABC' (the same but for case)?)" in err, err
+
+
+def test_a_folded_datasets_user_ids_are_served_folded(runs):
+    """data.id_case=fold: `recommend --user User1` answers for 'user1', as update-users reads 'User1' (a review: it
+    was refused with 'did you mean user1'); a run of a dataset ingested with keep does not fold."""
+    run = runs["fold"]
+    lower = _run("recommend", "--run", run, "--user", "user1", "--format", "csv", "-k", "3")
+    assert lower[0] == 0, lower[2]
+    assert _run("recommend", "--run", run, "--user", "User1", "--format", "csv", "-k", "3")[:2] == lower[:2]
+    import embedrec as er
+
+    upper, lower = er.open(run).recommend("USER1", k=3), er.open(run).recommend("user1", k=3)
+    assert upper.movie_ids[0].tolist() == lower.movie_ids[0].tolist() and upper.user_ids == ["user1"]
+    code, out, err = _run("recommend", "--run", runs["plain"], "--user", "U1")
+    assert code == 1 and "did you mean 'u1' (the same but for case)?" in err, err
