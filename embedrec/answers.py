@@ -431,6 +431,11 @@ def _said_title(model: Model, opt: str, token: str, movie, how: str = "") -> Non
     """The line of a title found: its movie, and how where a guess was made (a year one off, one of a title's
     several ids: Catalogue.match_movie)."""
     m = model.movie(movie)
+    if not m["title"]:  # a catalogue without titles: a text id typed loosely (Catalogue.match_movie; a review
+        from embedrec.serve.catalogue import LOOSE_ID  # found 'movie Sigur Rós, None')
+
+        _marked(f"«{opt}» '%s': movie %s (%s)", token.strip(), movie, how or LOOSE_ID)
+        return
     _marked(f"«{opt}» '%s': movie %s, %s%s%s", token.strip(), movie, m["title"], _year(m), f" ({how})" if how else "")
 
 

@@ -149,12 +149,13 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
     files, lines = {}, {"liked": [], "rated": []}  # a file's: each movie's line, in order
     others: dict = {}  # a rated table's other title of a movie (IMDb's 'Original Title'), tried where its own misses
     if userfile.is_file(liked):
-        files["liked"], liked = str(liked), userfile.read_liked(liked, lines=lines["liked"])
+        files["liked"], liked = str(liked), userfile.read_liked(liked, lines=lines["liked"],
+                                                                names=e.catalogue.file_names())
     mapped, scale = False, None
     from_file = userfile.is_file(rated) or type(rated).__name__ == "DataFrame"
     if from_file:
-        table = userfile.read_rated(rated) if userfile.is_file(rated) else \
-            userfile.rated_table(*userfile.frame_table(rated), "the DataFrame")
+        table = userfile.read_rated(rated, names=e.catalogue.file_names()) if userfile.is_file(rated) else \
+            userfile.rated_table(*userfile.frame_table(rated), "the DataFrame", names=e.catalogue.file_names())
         files["rated"], lines["rated"] = table.name, [table.lines.get(m) for m in table.ratings]
         others = table.others
         if e.values_ignored() or e._counts():  # as given; a note on low ratings reads them on their own scale

@@ -15,21 +15,28 @@ from embedrec.cli import main
 from embedrec.errors import NotFoundError
 
 MOVIES = [f"0{i}ABC" for i in range(10)] + ["tt0000005", "036324453X"]
+ARTISTS = ["Sigur Rós", "Björk", "Bjork", "Earth, Wind & Fire", "Daft Punk", "Mötley Crüe", "Air", "Low"]
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """A run of text ids ('u0'.., MOVIES), and one of a dataset whose user ids were written 'User0'.. and ingested
-    with data.id_case=fold."""
+    """A run of text ids ('u0'.., MOVIES) with titles; one of a dataset whose user ids were written 'User0'.. and
+    ingested with data.id_case=fold; one of artists' plays ('user,artist,plays': ARTISTS, no titles)."""
     tmp = tmp_path_factory.mktemp("ids")
     rng = np.random.default_rng(0)
     rows = [(u, m) for u in range(30) for m in rng.choice(len(MOVIES), 6, replace=False)]
     out = {}
+    (tmp / "movies.csv").write_text("movie_id,title\n" + "".join(f"{m},Book {i}\n" for i, m in enumerate(MOVIES)))
+    named = ["--set", "data.columns.user=user", "--set", "data.columns.movie=artist", "--set",
+             "data.columns.rating=plays"]
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
-        for name, user, sets in (("plain", "u{}", []), ("fold", "User{}", ["--set", "data.id_case=fold"])):
-            (tmp / f"{name}.csv").write_text("user_id,movie_id,rating\n" + "".join(
-                f"{user.format(u)},{MOVIES[m]},{1 + (u + m) % 5}\n" for u, m in rows))
+        for name, user, sets in (("plain", "u{}", ["--set", f"data.movies={tmp / 'movies.csv'}"]),
+                                 ("fold", "User{}", ["--set", "data.id_case=fold"]), ("artists", "u{}", named)):
+            items = ARTISTS if name == "artists" else MOVIES
+            (tmp / f"{name}.csv").write_text(("user,artist,plays\n" if name == "artists" else
+                                              "user_id,movie_id,rating\n") + "".join(
+                f"{user.format(u)},\"{items[m % len(items)]}\",{1 + (u + m) % 5}\n" for u, m in rows))
             s = ["--set", f"data.prepared={tmp / name}-ds", "--set", f"run.dir={tmp / name}"]
             r = CliRunner().invoke(main, ["ingest", "-q", str(tmp / f"{name}.csv"), *s, "--set", "data.id_type=auto",
                                           *sets])
@@ -97,3 +104,35 @@ def test_a_folded_datasets_user_ids_are_served_folded(runs):
     assert upper.movie_ids[0].tolist() == lower.movie_ids[0].tolist() and upper.user_ids == ["user1"]
     code, out, err = _run("recommend", "--run", runs["plain"], "--user", "U1")
     assert code == 1 and "did you mean 'u1' (the same but for case)?" in err, err
+
+
+def test_a_file_headed_by_the_datasets_own_columns_is_read(runs, tmp_path):
+    """A review: `--rated @mine.csv` headed 'artist,plays' on a dataset read from those columns was refused ('no
+    column of the header names the movie'), where 'movie_id,rating' was read; a liked file headed 'artist' too."""
+    run = runs["artists"]
+    mine = tmp_path / "mine.csv"
+    mine.write_text('artist,plays\n"Earth, Wind & Fire",40\nDaft Punk,10\n')
+    code, out, err = _run("recommend", "--run", run, "--rated", f"@{mine}", "--format", "csv", "-k", "3")
+    assert code == 0 and out.count("\n") == 4, err
+    assert err.startswith(f"read 2 rated movies from {mine} (movie 'artist', rating 'plays')"), err
+    same = _run("recommend", "--run", run, "--rated", '"Earth, Wind & Fire"=40,Daft Punk=10', "--format", "csv",
+                "-k", "3")
+    assert same[:2] == (0, out), same[2]
+    mine.write_text("artist\nDaft Punk\nAir\n")  # a one-column liked file headed by it
+    code, out, err = _run("recommend", "--run", run, "--liked", f"@{mine}", "--format", "csv", "-k", "3", "--strict")
+    assert code == 0 and "read 2 liked movies" in err, err
+
+
+def test_a_text_id_is_matched_loosely_where_the_catalogue_has_no_titles(runs):
+    """On a catalogue without titles `--movie "sigur ros"` could not find 'Sigur Rós' (a review). A text id typed
+    loosely (case, accents) is that id where it is the one so written ('bjork' is both 'Björk' and 'Bjork': refused
+    as before)."""
+    run = runs["artists"]
+    code, out, err = _run("recommend", "--run", run, "--movie", "sigur ros", "--format", "csv", "-k", "2")
+    assert code == 0 and err.startswith("--movie 'sigur ros': movie Sigur Rós (its id, typed loosely)\n"), err
+    assert out.splitlines()[1].startswith("Sigur Rós,1,"), out
+    code, out, err = _run("recommend", "--run", run, "--liked", "motley crue,AIR", "--format", "csv", "-k", "2")
+    assert code == 0 and "--liked 'motley crue': movie Mötley Crüe (its id, typed loosely)" in err and \
+        "--liked 'AIR': movie Air (its id, typed loosely)" in err, err
+    code, out, err = _run("recommend", "--run", run, "--movie", "bjork")  # 'Björk' and 'Bjork': neither taken
+    assert code == 1 and out == "" and "is not in the training data" in err, err

@@ -56,6 +56,8 @@ def _loosen(t: str) -> str:
     return " ".join(t.split())
 
 
+LOOSE_ID = "its id, typed loosely"  # how match_movie found a text id typed in another case or without accents
+
 # a title's form that ends in its year, '(1984)': numbers alone never match it (Catalogue.title_rows)
 _WITH_YEAR = re.compile(r" \(\d{4}\)$")
 _EDGES = re.compile(r"^[\W_]+|[\W_]+$")  # a word's punctuation before and after it ('40,', '"cl9"', 'here!')
@@ -84,6 +86,8 @@ class Catalogue:
     _words: tuple | None = None
     _loose_words: tuple | None = None
     _user_fold = None  # () -> whether the run's dataset read its user ids lower-cased (:func:`users_folded`)
+    _columns_read = None  # () -> the columns the run's dataset was read from (:func:`columns_read`)
+    _loose_ids: tuple | None = None  # (the movie ids, {an id typed loosely: its rows}): _loose_id_rows'
 
     def __init__(self, user_ids: np.ndarray, movie_ids: np.ndarray, titles: list, years: list, genres: list):
         self.user_ids, self.movie_ids = user_ids, movie_ids
@@ -101,6 +105,7 @@ class Catalogue:
                         (("user", USER_IDS if run.checksum(USER_IDS) else USERS_TABLE),
                          ("movie", MOVIE_IDS if run.checksum(MOVIE_IDS) else MOVIES_TABLE))}
         out._user_fold = functools.partial(users_folded, run)
+        out._columns_read = functools.partial(columns_read, run)
         return out
 
     @classmethod
@@ -163,6 +168,16 @@ class Catalogue:
         return self.movies.row(movie_id, "check the id (movies.parquet in the run lists them) or search by title "
                                          "with «--movie \"title words\"|find_movie('title words')»")
 
+    def file_names(self) -> dict:
+        """{'movie', 'rating', 'title': the name of the column the run's dataset read each from} (as its config.yaml
+        records them: a new user's file headed by them is read as one headed 'movie_id,rating' is; a review: 'artist,
+        plays' was refused on a dataset read from those columns); {} for a catalogue of no run."""
+        if getattr(self, "_columns_read", None) is None:
+            return {}
+        if not isinstance(getattr(self, "_file_names", None), dict):
+            self._file_names = self._columns_read()
+        return self._file_names
+
     # ----------------------------------------------------------------------------------------- search
     def find_movie(self, query: str, counts=None) -> int:
         """A movie by id, exact title, 'Title (year)', or title words; an exact title wins over word matches, and
@@ -211,6 +226,10 @@ class Catalogue:
             return cands[0], how
         if not cands:
             titled, ints = any(self.titles), self.movie_ids.dtype.kind in "iu"
+            if not titled and not ints:  # text ids are the names (an artist's): typed loosely, as a title is
+                loose = self._loose_id_rows(q)  # ('sigur ros' for 'Sigur Rós': a review found it refused)
+                if len(loose) == 1:
+                    return loose[0], LOOSE_ID
             if not titled and ints and not is_integer_text(q):  # no id, and no titles to match: an error where its
                 # words are given (not kind 'movie', the unknown id a new user's history leaves out: a review found
                 # --liked 'star wars,181' answered from 181 alone while --movie 'star wars' was refused)
@@ -238,6 +257,16 @@ class Catalogue:
                              "words")
         several.matches = len(cands)  # what a caller tells this refusal by (models_lookup.resolve_detail), not its text
         raise several
+
+    def _loose_id_rows(self, query: str) -> list[int]:
+        """The rows whose text ids are ``query`` typed loosely (:func:`loose_title`: case, accents, quotes, '&'), for a
+        catalogue without titles; the ids so written indexed once, at the first such question."""
+        if getattr(self, "_loose_ids", None) is None or self._loose_ids[0] is not self.movie_ids:
+            index: dict[str, list[int]] = {}
+            for row, mid in enumerate(self.movie_ids.tolist()):
+                index.setdefault(loose_title(str(mid)), []).append(row)
+            self._loose_ids = (self.movie_ids, index)
+        return self._loose_ids[1].get(loose_title(query), [])
 
     def _subtitle_rows(self, head: str, given: int) -> tuple[list[int], str]:
         """(the rows, how) where ``head``'s side before or after its first ':' names exactly one film at the year
@@ -597,9 +626,22 @@ class Catalogue:
 
 def users_folded(run: Run) -> bool:
     """Whether ``run``'s dataset was ingested with data.id_case=fold (its user ids lower-cased), as its config.yaml
-    records (checked against its manifest: damage is the run's error); False where it records none. Asked at the
-    first user id not found as given (IdMap.fold): a text id is then looked up lower-cased, as update-users reads
-    one."""
+    records (:func:`_data_section`); False where it records none. Asked at the first user id not found as given
+    (IdMap.fold): a text id is then looked up lower-cased, as update-users reads one."""
+    return _data_section(run).get("id_case") == "fold"
+
+
+def columns_read(run: Run) -> dict:
+    """{'movie', 'rating', 'title': the column ``run``'s dataset read each from} where its config.yaml records a
+    name (:func:`_data_section`)."""
+    cols = _data_section(run).get("columns")
+    return {k: v for k, v in cols.items() if k in ("movie", "rating", "title") and isinstance(v, str) and v} \
+        if isinstance(cols, dict) else {}
+
+
+def _data_section(run: Run) -> dict:
+    """The data section of ``run``'s config.yaml (which records the dataset's since session 48), checked against its
+    manifest (damage is the run's error); {} where it holds none."""
     import yaml
 
     from embedrec.run_layout import CONFIG
@@ -609,8 +651,8 @@ def users_folded(run: Run) -> bool:
         data = (yaml.load(raw, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}).get("data") \
             if raw is not None else None
     except (yaml.YAMLError, AttributeError):
-        return False
-    return isinstance(data, dict) and data.get("id_case") == "fold"
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _gather(indptr: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:

@@ -37,6 +37,18 @@ def _key(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", name.strip().strip('"').lower())
 
 
+def _vocab(names: dict | None) -> tuple[tuple, tuple, tuple]:
+    """(title, id, rating) header names (as :func:`_key` writes them): :data:`TITLE_NAMES`, :data:`ID_NAMES`,
+    :data:`RATING_NAMES`, each with the run's dataset's own where ``names`` gives them ({'movie': 'artist', 'rating':
+    'plays', 'title': ...}: the columns its ingest read, :meth:`serve.catalogue.Catalogue.file_names`; a review: a
+    file headed 'artist,plays' was refused on a dataset ingested from those columns)."""
+    names = {k: _key(str(v)) for k, v in (names or {}).items() if v}
+    more = {k: (names[k],) if k in names else () for k in ("movie", "title", "rating")}
+    return (TITLE_NAMES + tuple(t for t in more["title"] if t not in TITLE_NAMES),
+            ID_NAMES + tuple(t for t in more["movie"] if t not in ID_NAMES + TITLE_NAMES),
+            RATING_NAMES + tuple(t for t in more["rating"] if t not in RATING_NAMES))
+
+
 @dataclass
 class RatedFile:
     """What a rated file holds: ``ratings`` {movie as the file gives it ('Heat (1995)', or an id): rating} in file
@@ -186,27 +198,29 @@ def _zip_member(path, data: bytes, option: str) -> tuple[str, str]:
     return decoded(raw, f"{path}:{member}"), f"{path}:{member}"
 
 
-def read_liked(path, option: str = "--liked", lines: list | None = None) -> list[str]:
+def read_liked(path, option: str = "--liked", lines: list | None = None, names: dict | None = None) -> list[str]:
     """The movies of a liked file, one id or title per line (blank and '#' lines skipped, a line in double quotes
     one CSV field, a first line 'movie_id'/'title' a header), or of a table with a header naming its title (and
     year) column or its id column (Letterboxd's likes/films.csv, watched.csv): 'Title (year)' each. Said in one
     line. ``lines`` (a list): receives each movie's line, in order, for a message naming it. A zip archive
-    (Letterboxd's export) is read by its watched.csv, else its ratings.csv (:data:`ZIP_MEMBERS`)."""
+    (Letterboxd's export) is read by its watched.csv, else its ratings.csv (:data:`ZIP_MEMBERS`). ``names``: the
+    dataset's own column names, read as a header's too (:func:`_vocab`)."""
+    vocab = _vocab(names)
     where = [] if lines is None else lines
     text, path = _text(path, option)
     lines = text.splitlines()
     first = next((n for n, t in enumerate(lines) if t.strip() and not t.lstrip().startswith("#")), None)
     out: list[str] = []
-    table = _table(lines, first, path, option) if first is not None else None
+    table = _table(lines, first, path, option, vocab) if first is not None else None
     if table is not None:
         header, rows, sep = table
-        movie, year = _columns(header, path, option, rating=False)
+        movie, year = _columns(header, path, option, rating=False, vocab=vocab)
         for n, row in rows:
             item = _movie_of(row, movie, year)
             if item:
                 out.append(item)
                 where.append(n)
-        how = f"{'movie' if _key(header[movie]) in ID_NAMES else 'title'} '{header[movie]}'" + (
+        how = f"{'movie' if _key(header[movie]) in vocab[1] else 'title'} '{header[movie]}'" + (
             f", year '{header[year]}'" if year is not None else "")
     else:
         for n, t in enumerate(lines, 1):
@@ -215,7 +229,7 @@ def read_liked(path, option: str = "--liked", lines: list | None = None) -> list
                 continue
             if len(t) > 1 and t[0] == t[-1] == '"':
                 t = t[1:-1].replace('""', '"').strip()
-            if not out and _key(t) in (*ID_NAMES, "movie", "title", "name"):
+            if not out and _key(t) in (*vocab[1], "movie", "title", "name"):
                 continue  # a one-column header
             out.append(t)
             where.append(n)
@@ -227,40 +241,42 @@ def read_liked(path, option: str = "--liked", lines: list | None = None) -> list
     return out
 
 
-def read_rated(path, option: str = "--rated") -> RatedFile:
+def read_rated(path, option: str = "--rated", names: dict | None = None) -> RatedFile:
     """The ratings of a rated file: a CSV/TSV with a header (its columns found by name: :data:`TITLE_NAMES` or
     :data:`ID_NAMES`, :data:`YEAR_NAMES`, :data:`RATING_NAMES`), or ``MOVIE=RATING`` a line. A row without a rating
     (Letterboxd's diary) is left out, a movie rated on several lines takes its last line's, an IMDb row of a
     series or an episode is left out: each said in the one line that says what was read. A zip archive (Letterboxd's
-    export) is read by its ratings.csv (:data:`ZIP_MEMBERS`)."""
+    export) is read by its ratings.csv (:data:`ZIP_MEMBERS`). ``names``: the dataset's own column names, read as a
+    header's too (:func:`_vocab`)."""
     text, path = _text(path, option)
     lines = text.splitlines()
     first = next((n for n, t in enumerate(lines) if t.strip() and not t.lstrip().startswith("#")), None)
     if first is None:
         raise UsageError(f"«{option}|rated» '{shorten(str(path), 80)}': the file holds no ratings; give a table "
                          "with a header (title,rating) or MOVIE=RATING per line")
-    table = _table(lines, first, path, option)
+    table = _table(lines, first, path, option, _vocab(names))
     out = RatedFile(str(path))
     if table is None:
         return _pairs(lines, path, option, out)
     header, rows, sep = table
-    return rated_table(header, rows, str(path), option, decimal_comma=sep == ";")
+    return rated_table(header, rows, str(path), option, decimal_comma=sep == ";", names=names)
 
 
 _DECIMAL_COMMA = re.compile(r"([+-]?\d+),(\d+)")  # '4,5': a rating written with a decimal comma
 
 
-def rated_table(header: list, rows: list, name: str, option: str = "--rated", decimal_comma: bool = False) \
-        -> RatedFile:
+def rated_table(header: list, rows: list, name: str, option: str = "--rated", decimal_comma: bool = False,
+                names: dict | None = None) -> RatedFile:
     """:func:`read_rated` of a table given as its header and (line, cells) rows: a file's, or a DataFrame's
     (``recommend_new(rated=df)``). ``decimal_comma``: a rating '4,5' is 4.5 (a ';'-separated file: Excel's CSV
     where ',' is the decimal mark; a red team found it refused), said in the line that says what was read;
     elsewhere refused with the rating to write."""
     out = RatedFile(name)
     commas = 0
+    vocab = _vocab(names)
     keys = [_key(str(h)) for h in header]
-    movie, year = _columns(header, name, option, rating=True)
-    rating = next((keys.index(k) for k in RATING_NAMES if k in keys), None)
+    movie, year = _columns(header, name, option, rating=True, vocab=vocab)
+    rating = next((keys.index(k) for k in vocab[2] if k in keys), None)
     if "letterboxduri" in keys:
         out.scale, out.source = LETTERBOXD, "Letterboxd"
     elif "const" in keys and "yourrating" in keys:  # (IMDb's export: both; a "Your Rating" of one's own may be 1-5)
@@ -299,7 +315,7 @@ def rated_table(header: list, rows: list, name: str, option: str = "--rated", de
     if not out.ratings:
         raise UsageError(f"«{option}|rated» {name}: no row holds a rating (column '{header[rating]}'"
                          + (f"; {blank:,} empty" if blank else "") + "); give the new user's ratings")
-    said = [f"{'title' if _key(str(header[movie])) not in ID_NAMES else 'movie'} '{header[movie]}'"]
+    said = [f"{'title' if _key(str(header[movie])) not in vocab[1] else 'movie'} '{header[movie]}'"]
     if year is not None:
         said.append(f"year '{header[year]}'")
     said.append(f"rating '{header[rating]}'" + (f", {out.source}'s {out.scale[0]:g}-{out.scale[1]:g}"
@@ -343,23 +359,25 @@ def _pairs(lines: list, path, option: str, out: RatedFile) -> RatedFile:
     return out
 
 
-def _table(lines: list, first: int, name="", option: str = "--rated") -> tuple[list, list, str] | None:
+def _table(lines: list, first: int, name="", option: str = "--rated", vocab: tuple | None = None) \
+        -> tuple[list, list, str] | None:
     """(header, [(line number, cells)], separator) where line ``first`` is a CSV/TSV/';' header naming a movie
     column and another, else None. A '"' that opens a field never closed where it should be is refused naming the
     line it opens on (``name``: the file's, for the message): one whose field grows past csv's field limit (a red
     team: 'internal error (Error: field larger than field limit (131072))'), and one whose field, of a column read
-    (:func:`_read_names`) or past the header's, runs over a line break (a red team: the four rows after a stray
+    (``vocab``'s, :func:`_vocab`, or a year) or past the header's, runs over a line break (a red team: the four rows after a stray
     quote were read as one title, and one rated movie said, exit 0). A quoted field of another column (a review's
     text) may hold line breaks."""
+    titles, ids, ratings = vocab or _vocab(None)
     head = lines[first]
     for sep in ("\t", ",", ";"):
         if sep not in head:
             continue
         header = next(csv.reader([head], delimiter=sep))
         keys = [_key(h) for h in header]
-        if not any(k in TITLE_NAMES or k in ID_NAMES for k in keys):
+        if not any(k in titles or k in ids for k in keys):
             continue
-        read = [k in _read_names() for k in keys]
+        read = [k in (*titles, *ids, *YEAR_NAMES, *ratings) for k in keys]
         body = "\n".join(lines[first + 1:]) + "\n"  # (an open quote on the last line: a field ending in a break)
         rows = []
         reader = csv.reader(io.StringIO(body), delimiter=sep)
@@ -388,22 +406,19 @@ def _table(lines: list, first: int, name="", option: str = "--rated") -> tuple[l
     return None
 
 
-def _read_names() -> frozenset:
-    """The header names (as :func:`_key` writes them) of the columns a file's movies and ratings are read from."""
-    return frozenset((*TITLE_NAMES, *ID_NAMES, *YEAR_NAMES, *RATING_NAMES))
-
-
-def _columns(header: list, name, option: str, rating: bool) -> tuple[int, int | None]:
-    """(the movie column, the year column or None) of ``header``; a rated table with no rating column refused."""
+def _columns(header: list, name, option: str, rating: bool, vocab: tuple | None = None) -> tuple[int, int | None]:
+    """(the movie column, the year column or None) of ``header``; a rated table with no rating column refused.
+    ``vocab``: :func:`_vocab`'s names."""
+    titles, ids, ratings = vocab or _vocab(None)
     keys = [_key(str(h)) for h in header]
-    movie = next((keys.index(k) for k in ID_NAMES if k in keys), None)
-    titled = next((keys.index(k) for k in TITLE_NAMES if k in keys), None)
+    movie = next((keys.index(k) for k in ids if k in keys), None)
+    titled = next((keys.index(k) for k in titles if k in keys), None)
     if titled is not None:  # a title beats an id column holding another catalogue's ids (IMDb's Const is none)
         movie = titled
     if movie is None:
         raise UsageError(f"«{option}|{option.lstrip('-')}» {name}: no column of the header names the movie "
                          f"({', '.join(repr(str(h)) for h in header)}); name it title or movie_id")
-    if rating and not any(k in keys for k in RATING_NAMES):
+    if rating and not any(k in keys for k in ratings):
         raise UsageError(f"«{option}|rated» {name}: no column of the header holds the rating "
                          f"({', '.join(repr(str(h)) for h in header)}); name it rating")
     year = next((keys.index(k) for k in YEAR_NAMES if k in keys), None) if movie == titled else None
