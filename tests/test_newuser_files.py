@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from embedrec.errors import NotFoundError, UsageError
+from embedrec.errors import NotFoundError, UsageError, shorten
 
 TITLES = ["Godfather, The (1972)", "Schindler's List (1993)", "E.T. the Extra-Terrestrial (1982)",
           "Monty Python and the Holy Grail (1974)", "Chasing Amy (1997)", "Chasing Amy (1997)",
@@ -625,15 +625,24 @@ def test_a_path_that_is_no_file_or_is_too_long_is_refused_unread(titled_runs, tm
     for opt, path, what in (("--rated", "/dev/zero", "a device"), ("--liked", "/dev/urandom", "a device"),
                             ("--liked", str(fifo), "a pipe"), ("--rated", str(tmp_path), "a folder")):
         code, out, err = _recommend(run, opt, f"@{path}")
-        assert (code, out) == (2, "") and err == (f"error: {opt} '{path}': {what}, not a file; give a file of the new "
+        assert (code, out) == (2, "") and err == (f"error: {opt} '{shorten(path)}': {what}, not a file; give a file of the new "
                                                   f"user's movies, or {opt} @- to read standard input\n"), err
     monkeypatch.setattr(userfile, "USER_FILE_MAX", 100)
     f = tmp_path / "long.txt"
     f.write_text("Star Wars\n" + "x" * 200 + "\n")
     code, out, err = _recommend(run, "--liked", f"@{f}")
-    assert (code, out) == (2, "") and err == (f"error: --liked '{f}': 211 bytes, more than the 100 a new user's file is "
-                                              "read up to (an export of one user's movies is kilobytes); give the new "
-                                              "user's own file\n"), err
+    assert (code, out) == (2, "") and err == (f"error: --liked '{shorten(str(f))}': 211 bytes, more than the 100 such a file is "
+                                              "read up to (a new user's export is kilobytes); give a file of the new "
+                                              "user's movies, or --liked @- to read standard input\n"), err
+    code, out, err = _recommend(run, "--liked", "Star Wars", "--exclude", f"@{f}")
+    assert (code, out) == (2, "") and err.startswith(f"error: --exclude {shorten(f'@{f}')}: 211 bytes, more than the "
+                                                     "100 such a file is read up to"), err
+    code, out, err = _recommend(run, "--liked", "Star Wars", "--candidates", "@/dev/zero")
+    assert (code, out) == (2, "") and err == ("error: --candidates @/dev/zero: a device, not a file; give a file of "
+                                              "movie ids, one per line, or comma-separated ids: --candidates 50,181\n"
+                                              ), err
+    with pytest.raises(UsageError, match="<stdin>': 211 bytes, more than the 100 such a file"):
+        userfile.read_liked(userfile.ReadFile(f.read_bytes()))  # from Python, as the CLI's stdin
     code, out, err = _recommend_in(run, f.read_text(), "--liked", "@-")
     assert (code, out) == (2, "") and err == ("error: --liked @-: standard input holds more than the 100 bytes an @- "
                                               "list is read up to (a new user's export is kilobytes); give a shorter "

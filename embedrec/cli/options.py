@@ -705,9 +705,12 @@ def parse_movie_list(text: str, option: str) -> list[str]:
             path = "<stdin>"
             items = [line.strip() for line in
                      stdin_bytes(option).decode("utf-8-sig", errors="surrogateescape").splitlines()]
-        else:
-            with open(path, encoding="utf-8-sig", errors="surrogateescape") as fh:
-                items = [line.strip() for line in fh]
+        else:  # a regular file up to serve.userfile.USER_FILE_MAX (a red team: @/dev/zero read without end)
+            from embedrec.serve.userfile import decoded, file_bytes
+
+            data = file_bytes(path, f"{option} {shorten(text, 80)}", f"a file of movie ids, one per line, or "
+                              f"comma-separated ids: {option} 50,181")
+            items = [line.strip() for line in decoded(data, path).splitlines()]
     except OSError as e:
         raise UsageError(f"{option} {shorten(text, 80)}: cannot read '{path}' ({e.strerror or e}); give a file of "
                          f"movie ids, one per line, or comma-separated ids: {option} 50,181") from None

@@ -92,39 +92,45 @@ ZIP_MEMBERS = {"--rated": ("ratings.csv",), "--liked": ("watched.csv", "ratings.
 def _text(path, option: str) -> tuple[str, str]:
     """(the file's text, its name for messages): a zip archive's member named in :data:`ZIP_MEMBERS` where the file
     is one (Letterboxd delivers its export so), its name 'export.zip:ratings.csv'; a :class:`ReadFile`'s bytes as
-    they were read. A path that is no regular file (a device, a pipe, a folder: /dev/zero was read until the memory
-    ran out, a red team) is refused before it is opened, and a file past :data:`USER_FILE_MAX` bytes before it is
-    read (one read up to one byte past the cap: a file that grows as it is read stops there too)."""
+    they were read (up to :data:`USER_FILE_MAX` too); a path's through :func:`file_bytes`."""
     where = f"«{option}|{option.lstrip('-')}» '{shorten(str(path), 80)}'"
-    try:
-        if isinstance(path, ReadFile):
-            data = path.data
-        else:
-            mode = os.stat(path).st_mode  # (before open: a FIFO's open would wait for a writer)
-            if not stat.S_ISREG(mode):
-                what = "a folder" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode) else \
-                    "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) \
-                    else "no regular file"
-                stdin = marked(f"{option} @-", f"{option.lstrip('-')}=ReadFile(its bytes)")
-                raise UsageError(f"{where}: {what}, not a file; give a file of the new user's movies, or {stdin} to "
-                                 "read standard input")
-            with open(path, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                data = read_capped(fh, USER_FILE_MAX) if size <= USER_FILE_MAX else None
-                if data is None:  # (one that grew past the cap as it was read: its size now)
-                    size = max(size, os.fstat(fh.fileno()).st_size)
-                    raise UsageError(f"{where}: {size:,} bytes, more than the {USER_FILE_MAX:,} a new user's file "
-                                     "is read up to (an export of one user's movies is kilobytes); give the new "
-                                     "user's own file")
-    except OSError as e:
-        raise UsageError(f"{where}: cannot read it ({e.strerror or e}); give a file of the new user's movies") \
-            from None
-    if len(data) > USER_FILE_MAX:  # a ReadFile given from Python (the CLI's stdin is read up to the cap)
-        raise UsageError(f"{where}: more than the {USER_FILE_MAX:,} bytes a new user's file is read up to; give the "
-                         "new user's own file")
+    if isinstance(path, ReadFile):
+        data = path.data
+        if len(data) > USER_FILE_MAX:  # (the CLI's standard input is read up to it: this is one given from Python)
+            raise UsageError(f"{where}: {len(data):,} bytes, more than the {USER_FILE_MAX:,} such a file is read up "
+                             "to (a new user's export is kilobytes); give the new user's own file")
+    else:
+        stdin = marked(f"{option} @-", f"{option.lstrip('-')}=ReadFile(its bytes)")
+        try:
+            data = file_bytes(path, where, f"a file of the new user's movies, or {stdin} to read standard input")
+        except OSError as e:
+            raise UsageError(f"{where}: cannot read it ({e.strerror or e}); give a file of the new user's movies") \
+                from None
     if data[:4] == b"PK\x03\x04":
         return _zip_member(path, data, option)
     return decoded(data, str(path)), str(path)
+
+
+def file_bytes(path, where: str, give: str) -> bytes:
+    """The bytes of the file at ``path``, read in blocks up to :data:`USER_FILE_MAX`: a path that is no regular file
+    (a device, a pipe, a folder: /dev/zero was read until the memory ran out, a red team) refused before it is
+    opened, a file past the cap before more than one block past it is read; each in one line that begins with
+    ``where`` and ends with ``give``, what to give instead (OSError, a file that cannot be read, the caller's to
+    say). Also ``--exclude @FILE``'s and ``--candidates @FILE``'s (cli.options.parse_movie_list)."""
+    mode = os.stat(path).st_mode  # (before open: a FIFO's open would wait for a writer)
+    if not stat.S_ISREG(mode):
+        what = "a folder" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode) else \
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) \
+            else "no regular file"
+        raise UsageError(f"{where}: {what}, not a file; give {give}")
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        data = read_capped(fh, USER_FILE_MAX) if size <= USER_FILE_MAX else None
+        if data is None:  # (one that grew past the cap as it was read: its size now)
+            size = max(size, os.fstat(fh.fileno()).st_size)
+            raise UsageError(f"{where}: {size:,} bytes, more than the {USER_FILE_MAX:,} such a file is read up to (a "
+                             f"new user's export is kilobytes); give {give}")
+    return data
 
 
 def decoded(data: bytes, name: str) -> str:
