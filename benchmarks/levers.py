@@ -62,6 +62,39 @@ def paired(d: np.ndarray) -> str:
     return f"{d.mean():+.4f} (SE {d.std(ddof=1) / np.sqrt(d.size):.4f})"
 
 
+def bench_split(synthetic: bool, time_split: bool, seed: int, source: str = "ml-100k"):
+    """The rows a lever is measured on, as ranking.py's protocols draw them: (u, the split, the valid and test
+    evaluators, EASE's lambda grid, the source's name); ``synthetic``: the bench's 100K x 20K x 3.5M set."""
+    lambdas = EASE_LAMBDAS
+    if synthetic:  # as ranking.py's synthetic protocol
+        from embedrec.data.synth import generate
+
+        nu, ni = 100_000, 20_000
+        u, i, _, ts = generate(nu, ni, 3_500_000, seed=0, taste=0.5)
+        lambdas, source = R.GRIDS["synthetic"]["EASE"]["lambda"], "synthetic 100K x 20K x 3.5M"
+    else:
+        u, i, ts, _r, nu, ni = R.load_ml100k(ratings=True, source=source)
+        R.EASE_MAX_ITEMS = max(R.EASE_MAX_ITEMS, ni)  # every movie, as protocols.py's
+    sp = R.split_per_user(u, i, nu, ni, ts=ts) if time_split else R.split_per_user(u, i, nu, ni, seed=seed, times=ts)
+    valid = R.Evaluator(sp.fit_u, sp.fit_i, sp.valid_u, sp.valid_i, nu, ni, max_users=R.VALID_USERS_MAX)
+    test = R.Evaluator(sp.train_u, sp.train_i, sp.test_u, sp.test_i, nu, ni)
+    return u, sp, valid, test, lambdas, source
+
+
+def tuned_ease(sp, valid, test, lambdas) -> tuple[tuple[float, float], np.ndarray]:
+    """EASE tuned on valid (its lambda of ``lambdas``), refit on train+valid, as protocols.py tunes it: ((its valid
+    NDCG@10, lambda), its per-user test NDCG@10)."""
+    best = None
+    for lam in lambdas:
+        for _, scorer, _ in R.fit_ease(sp.fit_u, sp.fit_i, sp.n_users, sp.n_items, {"lambda": lam}):
+            v = float(valid(scorer)["ndcg"].mean())
+            if best is None or v > best[0]:
+                best = (v, lam)
+    for _, scorer, _ in R.fit_ease(sp.train_u, sp.train_i, sp.n_users, sp.n_items, {"lambda": best[1]}):
+        ease = test(scorer)["ndcg"]
+    return best, ease
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", default="ml-100k")
@@ -71,27 +104,9 @@ def main() -> None:
     ap.add_argument("variants", nargs="+", help="NAME=SET[;SET...] ('base=' for the defaults)")
     a = ap.parse_args()
     torch.set_num_threads(R.THREADS)
-    lambdas = EASE_LAMBDAS
-    if a.synthetic:  # as ranking.py's synthetic protocol
-        from embedrec.data.synth import generate
-
-        nu, ni = 100_000, 20_000
-        u, i, _, ts = generate(nu, ni, 3_500_000, seed=0, taste=0.5)
-        lambdas, a.source = R.GRIDS["synthetic"]["EASE"]["lambda"], "synthetic 100K x 20K x 3.5M"
-    else:
-        u, i, ts, _r, nu, ni = R.load_ml100k(ratings=True, source=a.source)
-        R.EASE_MAX_ITEMS = max(R.EASE_MAX_ITEMS, ni)  # every movie, as protocols.py's
-    sp = R.split_per_user(u, i, nu, ni, ts=ts) if a.time else R.split_per_user(u, i, nu, ni, seed=a.seed, times=ts)
-    valid = R.Evaluator(sp.fit_u, sp.fit_i, sp.valid_u, sp.valid_i, nu, ni, max_users=R.VALID_USERS_MAX)
-    test = R.Evaluator(sp.train_u, sp.train_i, sp.test_u, sp.test_i, nu, ni)
-    best = None
-    for lam in lambdas:  # tuned on valid, refit on train+valid, as protocols.py tunes it
-        for _, scorer, _ in R.fit_ease(sp.fit_u, sp.fit_i, nu, ni, {"lambda": lam}):
-            v = float(valid(scorer)["ndcg"].mean())
-            if best is None or v > best[0]:
-                best = (v, lam)
-    for _, scorer, _ in R.fit_ease(sp.train_u, sp.train_i, nu, ni, {"lambda": best[1]}):
-        ease = test(scorer)["ndcg"]
+    u, sp, valid, test, lambdas, a.source = bench_split(a.synthetic, a.time, a.seed, a.source)
+    nu = sp.n_users
+    best, ease = tuned_ease(sp, valid, test, lambdas)
     split = "time" if a.time else f"random seed {a.seed}"
     print(f"{a.source}, {split}: {test.users.size:,} test users; EASE lambda {best[1]} (valid {best[0]:.4f}), "
           f"test NDCG@10 {ease.mean():.4f}", flush=True)

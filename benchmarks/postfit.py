@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 import ranking as R  # noqa: E402
 import scipy.sparse as sps  # noqa: E402
 import torch  # noqa: E402
-from levers import EASE_LAMBDAS, paired  # noqa: E402
+from levers import bench_split, paired, tuned_ease  # noqa: E402
 
 
 class Stage:
@@ -154,28 +154,9 @@ def main() -> None:
     from embedrec.training.select import fit_and_refit
 
     t0 = time.perf_counter()
-    lambdas = EASE_LAMBDAS
-    if a.synthetic:
-        from embedrec.data.synth import generate
-
-        nu, ni = 100_000, 20_000
-        u, i, _, ts = generate(nu, ni, 3_500_000, seed=0, taste=0.5)
-        lambdas, source = R.GRIDS["synthetic"]["EASE"]["lambda"], "synthetic"
-    else:
-        u, i, ts, _r, nu, ni = R.load_ml100k(ratings=True)
-        R.EASE_MAX_ITEMS = max(R.EASE_MAX_ITEMS, ni)
-        source = "ml-100k"
-    sp = R.split_per_user(u, i, nu, ni, ts=ts) if a.time else R.split_per_user(u, i, nu, ni, seed=a.seed, times=ts)
-    valid = R.Evaluator(sp.fit_u, sp.fit_i, sp.valid_u, sp.valid_i, nu, ni, max_users=R.VALID_USERS_MAX)
-    test = R.Evaluator(sp.train_u, sp.train_i, sp.test_u, sp.test_i, nu, ni)
-    best = None
-    for lam in lambdas:
-        for _, scorer, _ in R.fit_ease(sp.fit_u, sp.fit_i, nu, ni, {"lambda": lam}):
-            v = float(valid(scorer)["ndcg"].mean())
-            if best is None or v > best[0]:
-                best = (v, lam)
-    for _, scorer, _ in R.fit_ease(sp.train_u, sp.train_i, nu, ni, {"lambda": best[1]}):
-        ease = test(scorer)["ndcg"]
+    u, sp, valid, test, lambdas, source = bench_split(a.synthetic, a.time, a.seed)
+    nu, ni = sp.n_users, sp.n_items
+    best, ease = tuned_ease(sp, valid, test, lambdas)
     cfg = load_config(None, [f"train.threads={R.THREADS}"])
     ds = R._embedrec_dataset(sp.fit_u, sp.fit_i, sp.valid_u, sp.valid_i, nu, ni, sp.fit_t, sp.valid_t)
     with tempfile.TemporaryDirectory() as tmp:
