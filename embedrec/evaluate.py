@@ -527,8 +527,9 @@ def behind_baselines(metrics: dict) -> list[str]:
             if round(mine, 4) <= round(theirs, 4) and theirs > 0:  # (0 against 0: no user had a hit)
                 level = "the same as" if round(mine, 4) == round(theirs, 4) and mine > theirs else "no better than"
             elif paired and paired.get("tie") and theirs > 0:  # above it, but within two paired SE: a tie
-                level = (f"level with (a tie: {paired['difference']:+.4f}, SE {paired['se']:.4f}, paired over "
-                         f"{paired['users']:,} users; within two SE)")
+                places = _places(paired["se"])  # an SE under 0.0001 shown to its second digit, not as 0.0000
+                level = (f"level with (a tie: {paired['difference']:+.{places}f}, SE {paired['se']:.{places}f}, "
+                         f"paired over {paired['users']:,} users; within two SE)")
             else:
                 continue
             out.append(f"on the {split} split the model's {k} ({mine:.4f}) is {level} most_popular's "
@@ -536,6 +537,16 @@ def behind_baselines(metrics: dict) -> list[str]:
                        ("; this rating model (model.objective: explicit) is fit to predict ratings: for top-K "
                         "lists train the default ranking model" if explicit else ""))
     return out
+
+
+def _places(se: float) -> int:
+    """Decimal places that show ``se`` to two significant digits, at least 4 (a review: 'a tie: +0.0001, SE
+    0.0000' read as a contradiction)."""
+    import math
+
+    if not se or not math.isfinite(se) or se >= 1e-4:
+        return 4
+    return min(12, 1 - math.floor(math.log10(se)))
 
 
 def _popular_paired(metrics: dict, split: str, key: str) -> dict | None:

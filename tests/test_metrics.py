@@ -91,6 +91,9 @@ def test_behind_baselines_says_a_model_just_above_most_popular_ties_it_where_the
     win = {**tie, "difference": 0.0040, "se": 0.0010, "tie": False}
     assert behind_baselines({**near, "vs_popular": {"test": {"ndcg@10": win}}}) == []
     assert behind_baselines({**near, "vs_popular": {"valid": {"ndcg@10": tie}}}) == []  # another split's
+    tiny = {**tie, "difference": 0.00006, "se": 0.000041}  # a review: 'a tie: +0.0001, SE 0.0000' read as wrong
+    assert "(a tie: +0.000060, SE 0.000041, paired over 1,500 users" in behind_baselines(
+        {**near, "vs_popular": {"test": {"ndcg@10": tiny}}})[0]
 
 
 def test_train_keeps_the_paired_difference_with_most_popular_that_evaluate_gives(tmp_path):
