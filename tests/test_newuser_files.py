@@ -769,3 +769,20 @@ def test_a_decimal_comma_is_read_where_the_file_is_separated_by_semicolons(tmp_p
     with pytest.raises(UsageError, match=r"r.csv:2: rating '4,5' of 'Heat \(1995\)' \(column 'rating'\) is not a "
                                          r"number; write it with a point, 4.5"):
         read_rated(f)
+
+
+def test_close_titles_of_a_query_with_a_lone_surrogate():
+    """A query holding a lone surrogate (text read with surrogateescape: `--exclude @-` of bytes not UTF-8, a path
+    through os.fsdecode) gets its close titles as difflib finds them, not an internal UnicodeEncodeError from
+    counting its characters."""
+    import difflib
+
+    from embedrec.serve.catalogue import loose_title
+
+    cat, _ = _varied_catalogue(200, seed=4)
+    q = cat.titles[5][:-1] + "\udcff"
+    got = cat.close_titles(q)
+    forms = cat._close[1]["bare"]
+    near = difflib.get_close_matches(loose_title(q), list(forms), n=3, cutoff=0.75)
+    assert near  # (the query is close to its title: there is something to offer)
+    assert got == "; did you mean " + " or ".join(f"'{cat._shown(forms[n])}'" for n in near) + "?"

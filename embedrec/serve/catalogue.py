@@ -346,7 +346,8 @@ class Catalogue:
         cached = self._close[2]
         if kind not in cached:
             names = list(self._close[1][kind])
-            code = np.frombuffer("".join(names).encode("utf-32-le"), np.uint32).astype(np.int64)  # code points
+            code = np.frombuffer("".join(names).encode("utf-32-le", "surrogatepass"),  # code points (a lone
+                                 np.uint32).astype(np.int64)  # surrogate too: @- text read with surrogateescape)
             lengths = np.fromiter(map(len, names), np.int64, len(names))
             form = np.repeat(np.arange(len(names), dtype=np.int64), lengths)
             key = (form << 21) | code  # (a code point is below 2**21)
@@ -357,7 +358,7 @@ class Catalogue:
             rank[order] = np.arange(len(code)) - np.repeat(first, np.diff(np.r_[first, len(code)])) + 1
             cached[kind] = (names, code, rank, form, lengths)
         names, code, rank, form, lengths = cached[kind]
-        typed_codes = np.frombuffer(typed.encode("utf-32-le"), np.uint32).astype(np.int64)
+        typed_codes = np.frombuffer(typed.encode("utf-32-le", "surrogatepass"), np.uint32).astype(np.int64)
         have = np.zeros(max(int(code.max(initial=0)), int(typed_codes.max(initial=0))) + 1, np.int64)
         np.add.at(have, typed_codes, 1)  # the typed text's count of each character
         common = np.bincount(form, weights=rank <= have[code], minlength=len(names))
