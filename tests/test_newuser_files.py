@@ -786,3 +786,22 @@ def test_close_titles_of_a_query_with_a_lone_surrogate():
     near = difflib.get_close_matches(loose_title(q), list(forms), n=3, cutoff=0.75)
     assert near  # (the query is close to its title: there is something to offer)
     assert got == "; did you mean " + " or ".join(f"'{cat._shown(forms[n])}'" for n in near) + "?"
+
+
+def test_exclude_at_dash_decodes_as_its_file_does(tmp_path, monkeypatch):
+    """`--exclude @-` and `--candidates @-` read standard input's bytes as `@FILE` reads the file's (serve.userfile's
+    decoded: a UTF-16 byte-order mark read, bytes not UTF-8 as '\\x..' escapes): not as lone surrogates, which the
+    title words matched loosely ('Movie 15\\xff' excluded Movie 15) and stderr echoed raw, and not UTF-16 as
+    NUL-laden garbage."""
+    import io
+    import sys
+
+    from embedrec.cli.options import parse_movie_list
+
+    for data in ("Heat\nSchindler\u2019s List\n".encode("utf-16"), b"50\nMovie 15\xff\n", b"\xef\xbb\xbf181\n"):
+        f = tmp_path / "list.txt"
+        f.write_bytes(data)
+        by_file = parse_movie_list(f"@{f}", "--exclude")
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+        got = parse_movie_list("@-", "--exclude")
+        assert got == by_file and not any("\x00" in t or "\udcff" in t for t in got), (data, got, by_file)

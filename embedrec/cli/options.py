@@ -701,16 +701,15 @@ def parse_movie_list(text: str, option: str) -> list[str]:
 
     path = text[1:]
     try:
-        if path.strip() == "-":  # standard input (a file named '-': @./-)
-            path = "<stdin>"
-            items = [line.strip() for line in
-                     stdin_bytes(option).decode("utf-8-sig", errors="surrogateescape").splitlines()]
-        else:  # a regular file up to serve.userfile.USER_FILE_MAX (a red team: @/dev/zero read without end)
-            from embedrec.serve.userfile import decoded, file_bytes
+        from embedrec.serve.userfile import decoded, file_bytes
 
+        if path.strip() == "-":  # standard input (a file named '-': @./-), decoded as a file is (its byte-order
+            path = "<stdin>"  # mark, bytes not UTF-8 as '\\x..' escapes: never echoed raw, never a lone surrogate)
+            data = stdin_bytes(option)
+        else:  # a regular file up to serve.userfile.USER_FILE_MAX (a red team: @/dev/zero read without end)
             data = file_bytes(path, f"{option} {shorten(text, 80)}", f"a file of movie ids, one per line, or "
                               f"comma-separated ids: {option} 50,181")
-            items = [line.strip() for line in decoded(data, path).splitlines()]
+        items = [line.strip() for line in decoded(data, path).splitlines()]
     except OSError as e:
         raise UsageError(f"{option} {shorten(text, 80)}: cannot read '{path}' ({e.strerror or e}); give a file of "
                          f"movie ids, one per line, or comma-separated ids: {option} 50,181") from None
