@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -152,20 +153,46 @@ def blas_threads(threads: int):
     """numpy's BLAS limited to ``threads`` inside the block (as torch.set_num_threads limits torch's): OpenBLAS
     otherwise starts a thread per core, whose spinning slowed the ALS kernel 3x on a loaded 2-core machine.
     threadpoolctl is a dependency; in an install that left it out, nothing changes (and a fit then differs in its
-    last bits with the thread count)."""
-    global _controller
+    last bits with the thread count).
+
+    The limit is the process's, not the thread's: blocks open in several threads at once (one open model's
+    ``recommend`` of a few users from a web server's threads: serve.recommender's lean path) hold it together, the
+    latest block's limit applying, and the last to leave restores the limits the first found (a review: each
+    block restoring what it found, two threads' blocks interleaved left the process's BLAS at one thread for
+    good)."""
+    global _controller, _base
     if _controller is None:
-        try:
-            from threadpoolctl import ThreadpoolController
-        except ImportError:
-            _controller = False
-        else:
-            _controller = ThreadpoolController()  # finds the loaded BLAS libraries once
+        with _blas_lock:  # (one controller: two threads' first blocks found the libraries each, and their limits
+            if _controller is None:  # then restored one another's)
+                try:
+                    from threadpoolctl import ThreadpoolController
+                except ImportError:
+                    _controller = False
+                else:
+                    _controller = ThreadpoolController()  # finds the loaded BLAS libraries once
     if _controller is False:
         yield
         return
-    with _controller.limit(limits=max(1, int(threads)), user_api="blas"):
+    entry = (max(1, int(threads)),)
+    with _blas_lock:
+        if not _blas_held:
+            _base = _controller.limit(limits=entry[0], user_api="blas")  # the limits found, to restore at the end
+        else:
+            _controller.limit(limits=entry[0], user_api="blas")
+        _blas_held.append(entry)
+    try:
         yield
+    finally:
+        with _blas_lock:
+            _blas_held.remove(entry)  # (one of its limit: any such is as good)
+            if not _blas_held:
+                _base.restore_original_limits()
+                _base = None
+            elif _blas_held[-1][0] != entry[0]:
+                _controller.limit(limits=_blas_held[-1][0], user_api="blas")
 
 
 _controller = None
+_base = None  # the first open block's limiter, which holds the limits the process had before it
+_blas_held: list = []  # the open blocks' (limit,), oldest first
+_blas_lock = threading.Lock()

@@ -106,3 +106,46 @@ def test_unknown_user_message_names_the_dataset_only_when_raised(monkeypatch):
     with pytest.raises(Exception, match="999"):
         m.recommend(999, k=2)
     assert calls == [1]
+
+
+def test_blas_limit_restored_after_two_threads_blocks_interleave():
+    """blas_threads' limit is the process's: two threads' blocks entered A, B and left A, B (one open model's
+    recommend of a few users from two threads: the lean path's product) leave the process's BLAS as they found it,
+    not at one thread for good (each block restoring what it found left the 1 that the other had set)."""
+    import threading
+
+    from threadpoolctl import threadpool_info
+
+    from embedrec.threads import blas_threads
+
+    def limits():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = limits()
+    if not before or max(before) < 2:
+        pytest.skip("one BLAS thread already: nothing to see restored")
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+
+    def a():
+        with blas_threads(1):
+            a_in.set()
+            b_in.wait(10)
+        a_out.set()
+
+    def b():
+        a_in.wait(10)
+        with blas_threads(1):
+            b_in.set()
+            a_out.wait(10)
+
+    ts = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(20)
+    assert limits() == before
+    with blas_threads(max(before)):  # nested blocks of other limits: each leaves the one outside it
+        with blas_threads(1):
+            assert max(limits()) == 1
+        assert limits() == [max(before)] * len(before)
+    assert limits() == before
