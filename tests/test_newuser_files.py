@@ -763,8 +763,11 @@ def test_a_decimal_comma_is_read_where_the_file_is_separated_by_semicolons(tmp_p
     with caplog.at_level(logging.INFO, logger="embedrec"):
         assert read_rated(f).ratings == {"Heat (1995)": 4.5, "Fargo (1996)": 3.0, "Star Wars (1977)": -0.5}
     assert "2 ratings with a decimal comma ('4,5' read as 4.5)" in caplog.text, caplog.text
-    f.write_text("Heat (1995)=4,5\n")
-    assert read_rated(f).ratings == {"Heat (1995)": 4.5}
+    f.write_text("Heat (1995)=4,5\nFargo (1996)=3\n")
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        assert read_rated(f).ratings == {"Heat (1995)": 4.5, "Fargo (1996)": 3.0}
+    assert "(MOVIE=RATING a line; 1 rating with a decimal comma ('4,5' read as 4.5))" in caplog.text, caplog.text
     f.write_text('title,rating\nHeat (1995),"4,5"\n')
     with pytest.raises(UsageError, match=r"r.csv:2: rating '4,5' of 'Heat \(1995\)' \(column 'rating'\) is not a "
                                          r"number; write it with a point, 4.5"):

@@ -340,6 +340,7 @@ def rated_table(header: list, rows: list, name: str, option: str = "--rated", de
 
 def _pairs(lines: list, path, option: str, out: RatedFile) -> RatedFile:
     """A headerless rated file: MOVIE=RATING a line."""
+    commas = 0
     for n, t in enumerate(lines, 1):
         t = t.strip()
         if not t or t.startswith("#"):
@@ -355,13 +356,15 @@ def _pairs(lines: list, path, option: str, out: RatedFile) -> RatedFile:
         comma = _DECIMAL_COMMA.fullmatch(value.strip())
         try:  # ('Heat (1995)=4,5': one pair a line, so the comma can only be a decimal one)
             r = float(f"{comma[1]}.{comma[2]}" if comma else value)
+            commas += bool(comma)
         except ValueError:
             raise UsageError(f"«{option}|rated» {path}:{n}: '{shorten(value.strip(), 20)}' is not a number; give "
                              "MOVIE=RATING, e.g. Heat (1995)=4") from None
         out.ratings.pop(movie, None)
         out.ratings[movie], out.lines[movie] = r, n
-    log.info("read %s rated movie%s from %s (MOVIE=RATING a line)", f"{len(out.ratings):,}",
-             "" if len(out.ratings) == 1 else "s", path)
+    said = f"; {commas:,} rating{'s' if commas > 1 else ''} with a decimal comma ('4,5' read as 4.5)" if commas else ""
+    log.info("read %s rated movie%s from %s (MOVIE=RATING a line%s)", f"{len(out.ratings):,}",
+             "" if len(out.ratings) == 1 else "s", path, said)  # (the comma said, as a table's line says it)
     return out
 
 
