@@ -145,7 +145,8 @@ def test_blas_limit_restored_after_two_threads_blocks_interleave():
         t.join(20)
     assert limits() == before
     with blas_threads(max(before)):  # nested blocks of other limits: each leaves the one outside it
+        outer = limits()
         with blas_threads(1):
-            assert max(limits()) == 1
-        assert limits() == [max(before)] * len(before)
+            assert limits() != outer
+        assert limits() == outer
     assert limits() == before
