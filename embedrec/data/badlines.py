@@ -8,6 +8,7 @@ field)."""
 
 from __future__ import annotations
 
+import codecs
 import io
 import re
 import warnings
@@ -72,3 +73,58 @@ def can_blank(sep: str, encoding: str) -> bool:
     """Whether :func:`blanked` can cut the rows out by their bytes: a one-character separator of an encoding whose
     line ends are ASCII's bytes (not UTF-16 or UTF-32)."""
     return isinstance(sep, str) and len(sep) == 1 and _ascii_based(encoding)
+
+
+
+def has_too_many_fields(src, sep: str, encoding: str, names: list[str]) -> bool:
+    """Whether a line of ``src`` (a path, compressed or not, or bytes; its first line the header, ``names`` its
+    columns) may hold more fields than ``names``: a table read with some of its columns (pandas' ``usecols``) drops
+    a line's extra fields without a word, and the line's values shift (a review: 'loved it, really' in an unread
+    note column made user 'really' rate movie 8 998). True sends the caller to :func:`too_many_fields`, which
+    tells which rows (as does any table this cannot count). Counted by bytes, 16 MiB at a time: each row's
+    separators outside quotes (a quoted field may hold a separator or a line end, a doubled quote in it), where
+    the separator is one byte and the encoding's line ends ASCII's; a quote that opens other than at a field's
+    start (pandas' C parser takes it as text: '5" screen') is True, the count then being no longer sure."""
+    from pandas.io.common import get_handle
+
+    code = sep.encode(encoding) if isinstance(sep, str) and _ascii_based(encoding) else b""
+    if len(code) != 1 or code in (b'"', b"\n", b"\r"):
+        return True
+    starts = np.frombuffer(code + b'\n\r"', dtype=np.uint8)  # what may come before a quote that opens a field
+    most = carry = 0
+    odd = 0  # the quotes so far, mod 2: 1 inside a quoted field
+    last = -1  # the byte before the chunk's first (-1: the file's start)
+    try:
+        with get_handle(src if not isinstance(src, (bytes, bytearray)) else io.BytesIO(src), "rb",
+                        compression="infer", is_text=False) as h:
+            while chunk := h.handle.read(1 << 24):
+                b = np.frombuffer(chunk, dtype=np.uint8)
+                if last == -1 and chunk.startswith(codecs.BOM_UTF8):  # (a quote opens the header after it)
+                    b = b[len(codecs.BOM_UTF8):]
+                if not b.size:
+                    continue
+                quoted = b == ord('"')
+                quotes = np.flatnonzero(quoted)
+                if quotes.size:
+                    opens = quotes[(np.arange(quotes.size) + odd) % 2 == 0]
+                    before = b[np.maximum(opens - 1, 0)]
+                    if opens.size and opens[0] == 0:
+                        before[0] = ord("\n") if last == -1 else last
+                    if not np.isin(before, starts).all():
+                        return True
+                    outside = (np.cumsum(quoted, dtype=np.uint8) & 1) == odd  # (a uint8's wrap keeps the parity)
+                    ends = np.flatnonzero((b == ord("\n")) & outside)
+                    seps = np.flatnonzero((b == code[0]) & outside)
+                    odd = (odd + quotes.size) % 2
+                else:
+                    ends = np.flatnonzero(b == ord("\n"))
+                    seps = np.flatnonzero(b == code[0])
+                counts = np.bincount(np.searchsorted(ends, seps), minlength=ends.size + 1)
+                counts[0] += carry
+                if ends.size:
+                    most = max(most, int(counts[:-1].max()))
+                carry = int(counts[-1])
+                last = int(b[-1])
+    except Exception:  # noqa: BLE001 - counted the slow way (the table's own read says what is wrong with it)
+        return True
+    return max(most, carry) + 1 > len(names)

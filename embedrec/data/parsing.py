@@ -34,6 +34,7 @@ from embedrec.data.textfiles import (
     _short_row,
     compressed,
     drop_advice,
+    is_stream,
     lines_like_it,
     refuse_binary_file,
     refuse_nul,
@@ -275,6 +276,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     header_lines = 1 if header else 0
     kw = dict(sep=sep, header=0 if header else None, names=names, usecols=usecols, encoding=encoding,
               engine="c", skip_blank_lines=True, decimal=decimal)
+    every: list[str] = []  # the header's columns, where only some are read (a line's extra fields checked apart)
     if header and usecols is not None:  # the columns named, where they leave some out (a red team: a header of
         # 120,000 columns, every one read, took 9.3 GB); pandas reads every row's fields alike either way, but
         # with every column named it takes no row's extra leading field for its index: read as if none were named
@@ -284,6 +286,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
         except Exception:  # noqa: BLE001 - the read below says what is wrong with the file
             every = []
         if set(every) <= set(usecols):
+            every = []  # (every column read: pandas refuses a line with more fields itself)
             kw["usecols"] = None
     if any(t is str for t in (extra_dtype or {}).values()):  # text ids: 'NA', 'None', 'null' are ids, not missing
         kw.update(keep_default_na=False, na_values=[""])      # values (a review); an empty field still is
@@ -354,8 +357,35 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
 
     with warnings.catch_warnings():  # index_col=False's loss of the extra fields, found empty (trailing)
         warnings.filterwarnings("ignore", "Length of header or names", pd.errors.ParserWarning)
-        return _checked_table(read(), opener, kw, numeric, extra_dtype, label, header, header_lines, sep, encoding,
-                              missing, trailing, read)
+        try:
+            df = _checked_table(read(), opener, kw, numeric, extra_dtype, label, header, header_lines, sep,
+                                encoding, missing, trailing, read)
+        except DataError:  # a value of a line whose fields shifted: the line's extra fields said first, as pandas
+            if every and "index_col" not in kw and not is_stream(src):  # says them of a table read whole
+                _refuse_long_lines(src, sep, encoding, every, label, header_lines, missing, bad_lines)
+            raise
+    if every and "index_col" not in kw and not is_stream(src):
+        _refuse_long_lines(src, sep, encoding, every, label, header_lines, missing, bad_lines)
+    return df
+
+
+def _refuse_long_lines(src, sep: str, encoding: str, every: list[str], label: str, header_lines: int,
+                       missing: str | None, bad_lines: str | None) -> None:
+    """A table read with some of its header's columns (``every``) refused where a line holds more fields than
+    the header names, as a table read whole is (pandas' usecols drops a line's extra fields without a word, and
+    its values shift: a review's 'loved it, really' made user 'really' rate movie 8 998): counted cheaply first
+    (badlines.has_too_many_fields), then, only where one may, found and said as pandas' own error is
+    (_parser_error: the first line, how many and the first few; data.bad_lines=skip took them out before)."""
+    from embedrec.data.badlines import has_too_many_fields, too_many_fields
+
+    if not has_too_many_fields(src, sep, encoding, every):
+        return
+    rows = too_many_fields(src, sep, encoding, True)
+    if rows:
+        row, want, got = rows[0]
+        e = pd.errors.ParserError(f"Error tokenizing data. C error: Expected {want} fields in line {row}, saw {got}")
+        raise _parser_error(label, e, header_lines, io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src,
+                            sep, encoding, missing, bad_lines=bad_lines)
 
 
 def _checked_table(df, opener, kw, numeric, extra_dtype, label, header, header_lines, sep, encoding, missing,
