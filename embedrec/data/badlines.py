@@ -119,7 +119,7 @@ def has_too_many_fields(src, sep: str, encoding: str, names: list[str]) -> bool:
                 else:
                     ends = np.flatnonzero(b == ord("\n"))
                     seps = np.flatnonzero(b == code[0])
-                counts = np.bincount(np.searchsorted(ends, seps), minlength=ends.size + 1)
+                counts = np.diff(np.concatenate([[0], np.searchsorted(seps, ends), [seps.size]]))  # each line's
                 counts[0] += carry
                 if ends.size:
                     most = max(most, int(counts[:-1].max()))
