@@ -76,7 +76,7 @@ def can_blank(sep: str, encoding: str) -> bool:
 
 
 
-def has_too_many_fields(src, sep: str, encoding: str, names: list[str]) -> bool:
+def has_too_many_fields(src, sep: str, encoding: str, names: list[str], spans: list | None = None) -> bool:
     """Whether a line of ``src`` (a path, compressed or not, or bytes; its first line the header, ``names`` its
     columns) may hold more fields than ``names``: a table read with some of its columns (pandas' ``usecols``) drops
     a line's extra fields without a word, and the line's values shift (a review: 'loved it, really' in an unread
@@ -84,7 +84,10 @@ def has_too_many_fields(src, sep: str, encoding: str, names: list[str]) -> bool:
     tells which rows (as does any table this cannot count). Counted by bytes, 16 MiB at a time: each row's
     separators outside quotes (a quoted field may hold a separator or a line end, a doubled quote in it), where
     the separator is one byte and the encoding's line ends ASCII's; a quote that opens other than at a field's
-    start (pandas' C parser takes it as text: '5" screen') is True, the count then being no longer sure."""
+    start (pandas' C parser takes it as text: '5" screen') is True, the count then being no longer sure.
+    ``spans``: given, the first quoted field that holds a line end is appended to it as (the line it opens on, the
+    lines its row spans): legal CSV, but a stray quote in an unread column swallows the rows after it (a review:
+    40 ratings as one cell, without a word); one that opens in a chunk (16 MiB) and closes in the next is not."""
     from pandas.io.common import get_handle
 
     code = sep.encode(encoding) if isinstance(sep, str) and _ascii_based(encoding) else b""
@@ -94,6 +97,7 @@ def has_too_many_fields(src, sep: str, encoding: str, names: list[str]) -> bool:
     most = carry = 0
     odd = 0  # the quotes so far, mod 2: 1 inside a quoted field
     last = -1  # the byte before the chunk's first (-1: the file's start)
+    lines = 0  # the line ends before the chunk
     try:
         with get_handle(src if not isinstance(src, (bytes, bytearray)) else io.BytesIO(src), "rb",
                         compression="infer", is_text=False) as h:
@@ -113,12 +117,24 @@ def has_too_many_fields(src, sep: str, encoding: str, names: list[str]) -> bool:
                     if not np.isin(before, starts).all():
                         return True
                     outside = (np.cumsum(quoted, dtype=np.uint8) & 1) == odd  # (a uint8's wrap keeps the parity)
-                    ends = np.flatnonzero((b == ord("\n")) & outside)
+                    nl = b == ord("\n")
+                    ends = np.flatnonzero(nl & outside)
+                    if spans is not None and not spans:
+                        held = np.flatnonzero(nl & ~outside)
+                        at = np.searchsorted(opens, held[0]) - 1 if held.size else -1
+                        if at >= 0:
+                            o = int(opens[at])
+                            after = np.searchsorted(ends, held[0])
+                            upto = int(ends[after]) if after < ends.size else b.size
+                            spans.append((lines + int(np.count_nonzero(nl[:o])) + 1,
+                                          int(np.count_nonzero(nl[o:upto])) + 1))
+                    lines += int(np.count_nonzero(nl))
                     seps = np.flatnonzero((b == code[0]) & outside)
                     odd = (odd + quotes.size) % 2
                 else:
                     ends = np.flatnonzero(b == ord("\n"))
                     seps = np.flatnonzero(b == code[0])
+                    lines += ends.size
                 counts = np.diff(np.concatenate([[0], np.searchsorted(seps, ends), [seps.size]]))  # each line's
                 counts[0] += carry
                 if ends.size:

@@ -365,20 +365,29 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
                 _refuse_long_lines(src, sep, encoding, every, label, header_lines, missing, bad_lines)
             raise
     if every and "index_col" not in kw and not is_stream(src):
-        _refuse_long_lines(src, sep, encoding, every, label, header_lines, missing, bad_lines)
+        _refuse_long_lines(src, sep, encoding, every, label, header_lines, missing, bad_lines, warn=True)
     return df
 
 
 def _refuse_long_lines(src, sep: str, encoding: str, every: list[str], label: str, header_lines: int,
-                       missing: str | None, bad_lines: str | None) -> None:
+                       missing: str | None, bad_lines: str | None, warn: bool = False) -> None:
     """A table read with some of its header's columns (``every``) refused where a line holds more fields than
     the header names, as a table read whole is (pandas' usecols drops a line's extra fields without a word, and
     its values shift: a review's 'loved it, really' made user 'really' rate movie 8 998): counted cheaply first
     (badlines.has_too_many_fields), then, only where one may, found and said as pandas' own error is
-    (_parser_error: the first line, how many and the first few; data.bad_lines=skip took them out before)."""
+    (_parser_error: the first line, how many and the first few; data.bad_lines=skip took them out before).
+    ``warn``: a quoted field that holds a line end is warned of, by the line it opens on (legal CSV, but a stray
+    quote in a column not read swallows the rows after it into one cell, without a word: a review)."""
     from embedrec.data.badlines import has_too_many_fields, too_many_fields
 
-    if not has_too_many_fields(src, sep, encoding, every):
+    spans: list = []
+    if not has_too_many_fields(src, sep, encoding, every, spans):
+        if warn and spans:
+            line, n = spans[0]
+            logging.getLogger("embedrec").warning(
+                "%s:%d: a quoted field opens here ('\"') and holds line ends: its row spans %d lines (to line %d), "
+                "read as one row; if that quote is stray, remove it (or quote the field whole)",
+                label, line, n, line + n - 1)
         return
     rows = too_many_fields(src, sep, encoding, True)
     if rows:
