@@ -395,7 +395,10 @@ class FolderHold:
         return (_released_hold, ())
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except BaseException:  # noqa: S110 - a signal's exception (SIGTERM as Terminated) raised while a collected
+            pass  # hold closes: Python drops it from __del__ anyway, printing a traceback at exit (a CI run's stderr)
 
 
 def _released_hold() -> FolderHold:
