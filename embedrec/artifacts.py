@@ -32,6 +32,7 @@ from embedrec.run_layout import (
     CATALOGUE,
     CONFIG,
     LOG,
+    LOWPASS_A,
     MANIFEST,
     METRICS,
     MOVIE_BIAS,
@@ -83,7 +84,8 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
         **serving_arrays(ds),
     }
     arrays.update(f.get("feature_tables") or {})
-    for name in (SOLVE_WEIGHTS, USER_SCALE):  # an als run's users' solve, which explanations read (serve.explain)
+    for name in (SOLVE_WEIGHTS, USER_SCALE, LOWPASS_A):  # an als run's users' solve, which explanations read
+        # (serve.explain), and its low-pass block's a, which a new user's fold-in reads (serve.foldin)
         if f.get(name) is not None:
             arrays[name] = np.asarray(f[name], np.float32)
     unknown = getattr(ds, "rated_below_unknown", None)

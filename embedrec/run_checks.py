@@ -333,4 +333,15 @@ def checked_training_ratings(value, where: str) -> dict:
             raise bad("solve.newuser_prior", table, f"not {len(NEWUSER_TOLD)} weights")
         else:
             out["solve"]["newuser_prior"] = number("solve.newuser_prior", table, 0.0, 1000.0)
+    if kind == "als" and solve.get("lowpass") is not None:  # the low-pass block (training.lowpass; session 60 on)
+        rec = solve["lowpass"]
+        if not isinstance(rec, dict):
+            raise bad("solve.lowpass", rec, "not a mapping")
+        got = {k: number(f"solve.lowpass.{k}", rec.get(k), lo, None) for k, lo in
+               (("k", 1.0), ("d", 1.0), ("c", 0.0), ("spread", 0.0), ("weight", 0.0))}
+        for k in ("k", "d"):
+            if got[k] != int(got[k]):
+                raise bad(f"solve.lowpass.{k}", rec.get(k), "not a whole number")
+            got[k] = int(got[k])
+        out["solve"]["lowpass"] = got
     return out

@@ -66,6 +66,9 @@ UNKNOWN_RATED = ("unknown_user_ids", "unknown_indptr", "unknown_movies")
 # the run adds recent popularity). Written by train, in one process or on ranks (each rank its users' weights:
 # shard_als.solve_weights); runs trained before them explain new users only
 SOLVE_WEIGHTS, USER_SCALE = "solve_weights", "user_scale"
+# an als run with the low-pass block (training.lowpass; training_ratings.solve.lowpass records its columns and
+# weight): a = D_I^-1/2 W (movies x k, float32), whose rows over the movies a user rated sum to its block
+LOWPASS_A = "lowpass_a"
 # the manifest's records of `embedrec update-users` (user_update.py), oldest first: each the ratings file (its path,
 # SHA-256 and rows), the run's users re-solved (``users``) and the users it added (``users_added``, new rows at the
 # end of every user table: n_users grows by them), the pairs added to their seen movies and those in their solve,

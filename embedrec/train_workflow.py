@@ -32,7 +32,7 @@ log = logging.getLogger("embedrec")
 _SGD_ONLY = ("batch_size", "optimizer", "lr", "weight_decay_user", "weight_decay_movie", "weight_decay_bias")
 _ALS_ONLY = ("als_unobserved", "als_reg", "als_reg_exponent", "als_cg_steps", "als_rating_weight", "als_count_weight",
              "als_recency", "als_user_unobserved", "als_trend", "als_trend_window", "als_trend_activity",
-             "als_newuser_prior", "als_dims", "fetch_rows")
+             "als_lowpass", "als_lowpass_k", "als_newuser_prior", "als_dims", "fetch_rows")
 _UNUSED = {"als": (*_SGD_ONLY, "negatives", "softmax_full_max", "compile"),
            "mse": (*_ALS_ONLY, "negatives", "softmax_full_max"),
            "bpr": (*_ALS_ONLY, "softmax_full_max", "compile"),
@@ -171,9 +171,10 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     result = final
     f = zero_untrained_users(factors(result.model, result.unrated), trained_users(ds.splits["train"].user, ds.n_users),
                              bool(cfg.features.user))
-    if result.loss == "als":  # recent popularity, where valid chose it (training.trend): what every path serves
-        from embedrec.training import trend
+    if result.loss == "als":  # the low-pass block (training.lowpass), then recent popularity (training.trend), where
+        from embedrec.training import lowpass, trend  # valid chose them: what every path serves
 
+        f = lowpass.served(f, ds, cfg.train)
         f = trend.served(f, ds, cfg.train)
     explicit = cfg.model.objective == "explicit"
     ks = cfg.train.eval_k

@@ -128,6 +128,8 @@ class TrainedModel(Model):
                 ratings["rating_levels"] = levels
         tr = ds.splits["train"]  # ingest keeps one rating per pair: its rows are the pairs trained on
         solve = solve or fold_in_solve(loss, cfg.train, len(tr), ds.n_users, ds.n_movies, tr.timestamp is not None)
+        if solve is not None and f.get("lowpass"):  # the low-pass block's columns and weight (training.lowpass): a
+            solve = {**solve, "lowpass": dict(f["lowpass"])}  # new user's block is w x the sum of a's rows told
         if solve is not None:  # the users' half of the training objective, which a new user's fold-in repeats
             ratings["solve"] = solve
         extra = {**extra, "training_ratings": ratings}

@@ -207,7 +207,7 @@ LAYERS = [
                         "model.features", "model.mf", "model.factors"}),
     ("artifacts", {"serve.index", "run_layout", "run_updates", "run_checks", "run_fixes", "run_publish", "run", "run_inputs", "artifacts", "verify"}),
     ("processes", {"distributed", "dist_data", "dist_sync"}),
-    ("trainers, evaluation, serving", {"evaluate", "figure_notes", "dist_eval", "training", "training.als", "training.trend", "training.newuser_prior", "training.als_ranks", "training.sgd", "training.loop",
+    ("trainers, evaluation, serving", {"evaluate", "figure_notes", "dist_eval", "training", "training.als", "training.trend", "training.newuser_prior", "training.lowpass", "training.als_ranks", "training.sgd", "training.loop",
                                        "training.minibatch", "serve", "serve.recommender",
                                        "serve.catalogue", "serve.foldin", "serve.userfile", "serve.prior", "serve.stream", "serve.explain", "serve.update",
                                        "serve.history", "serve.similar_users", "serve.diversify"}),

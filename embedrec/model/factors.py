@@ -39,12 +39,16 @@ class Factors:
     global_mean: float = 0.0
     explicit: bool = False
     rating_scale: tuple[float, float] | None = None
+    # an als run with the low-pass block (training.lowpass): a = D_I^-1/2 W (movies x k), whose rows over a new
+    # user's movies give its block (serve.foldin.als_vector); the block's columns are the last k of each table
+    lowpass_a: np.ndarray | None = None
 
     @classmethod
     def from_dict(cls, f: dict, explicit: bool, rating_scale=None) -> Factors:
         """From the dict ``train.factors`` returns (user_factors, movie_factors, user_bias, movie_bias, global_mean)."""
         return cls(f["user_factors"], f["movie_factors"], f.get("user_bias"), f.get("movie_bias"),
-                   float(f.get("global_mean") or 0.0), explicit, tuple(rating_scale) if rating_scale else None)
+                   float(f.get("global_mean") or 0.0), explicit, tuple(rating_scale) if rating_scale else None,
+                   f.get("lowpass_a"))
 
     def __repr__(self) -> str:  # a notebook review: the default repr printed every array whole
         biases = ", biases" if self.user_bias is not None else ""

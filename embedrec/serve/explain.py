@@ -61,6 +61,9 @@ class UserSolve:
     user_bias: float | None = None
     implicit: np.ndarray | None = None
     prior: tuple[float, np.ndarray] | None = None  # a new user's popularity prior (c, z_m): c z_m in each score
+    # the low-pass block (training.lowpass): (d, w, a's rows of ``rows``): the solve is over the first d columns,
+    # and each rated movie j adds w a_j . y_m, y_m the movie's last k columns (serve.foldin.lowpass_rows)
+    lowpass: tuple[int, float, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,9 +93,12 @@ def split_scores(solve: UserSolve, factors: Factors, movies: np.ndarray) -> list
         return _split_explicit(solve, factors, movies)
     Qm = np.asarray(np.take(factors.movie, movies, axis=0), dtype=np.float64)
     Qs = np.asarray(np.take(factors.movie, solve.rows, axis=0), dtype=np.float64)
+    d = Qm.shape[1] if solve.lowpass is None else solve.lowpass[0]  # the solve's columns (the block's after them)
     with blas_threads(SERIAL):  # a d x d solve: BLAS's threads would cost more to start than they save (SERIAL)
-        Z = np.linalg.solve(solve.A, Qm.T) if solve.rows.size else np.zeros((Qm.shape[1], movies.size))
-        parts = (Qs @ Z).T * (np.asarray(solve.weights, np.float64) / solve.divisor)[None, :]  # movies x rated
+        Z = np.linalg.solve(solve.A, Qm[:, :d].T) if solve.rows.size else np.zeros((d, movies.size))
+        parts = (Qs[:, :d] @ Z).T * (np.asarray(solve.weights, np.float64) / solve.divisor)[None, :]  # movies x
+        if solve.lowpass is not None:  # rated; each rated movie's part of the low-pass block, w a_j . y_m
+            parts = parts + (solve.lowpass[2] @ Qm[:, d:].T).T * (solve.lowpass[1] / solve.divisor)
     vector = np.asarray(solve.vector, dtype=np.float32)
     scores = pair_dots(np.repeat(vector[None, :], movies.size, axis=0),
                        np.asarray(np.take(factors.movie, movies, axis=0), np.float32))

@@ -304,18 +304,56 @@ def als_vector(factors: Factors, solve: dict, gram: np.ndarray, mean: np.ndarray
     the divisor (serve.explain.UserSolve); ``gram``: Q^T Q, ``mean`` the mean movie row (read where None)."""
     rows = np.asarray(rows, dtype=np.int64)
     w = np.asarray(w, dtype=np.float64)
-    Qs = np.asarray(np.take(factors.movie, rows, axis=0), dtype=np.float64).reshape(rows.size, -1)
-    A = als_matrix(solve, gram, Qs, w, factors.movie.shape[0])
+    d = als_columns(solve, factors.movie.shape[1])
+    Qs = np.asarray(np.take(factors.movie, rows, axis=0), dtype=np.float64).reshape(rows.size, -1)[:, :d]
+    A = als_matrix(solve, gram[:d, :d], Qs, w, factors.movie.shape[0])
     p = _solve(A, Qs.T @ w, "give more rated movies, or retrain with a larger train.als_reg (this solve "
                             "repeats the training's, recommend.foldin_reg does not apply)")
+    block = lowpass_block(factors, solve, rows[w > 0])
+    if block is not None:  # the low-pass block's columns: w x the sum of a's rows told, no solve (training.lowpass)
+        p = np.concatenate([p, block])
     divisor = 1.0
     if float(solve.get("trend", 0.0)) > 0:  # popularity in the movie bias: vectors on the std's scale
         scaled, divisors = trend_scaled(p[None, :], factors.movie, solve, gram,
                                         movie_gram_mean(factors)[1] if mean is None else mean, rows.size)
         p, divisor = scaled[0], float(divisors[0])
     if detail is not None:
-        detail.update(rows=rows, weights=w, A=A, divisor=divisor)
+        detail.update(rows=rows, weights=w, A=A, divisor=divisor,
+                      lowpass=None if block is None else lowpass_rows(factors, solve, rows))
     return p.astype(np.float32)
+
+
+def als_columns(solve: dict, width: int) -> int:
+    """The columns of an als run's tables its user solve fits: all of them, or the first d where the run adds the
+    low-pass block (``solve["lowpass"]``, its k columns the last ones; training.lowpass)."""
+    rec = solve.get("lowpass")
+    return int(rec["d"]) if rec else width
+
+
+def lowpass_block(factors: Factors, solve: dict, rows: np.ndarray) -> np.ndarray | None:
+    """A user's low-pass block from the movie ``rows`` it rated (each trained on: a weight above 0), as training
+    gives a training user's: w x the sum of a's rows (training.lowpass.user_block, float64); None where the run
+    has no block."""
+    rec = solve.get("lowpass")
+    if not rec:
+        return None
+    if factors.lowpass_a is None:
+        from embedrec.errors import ArtifactError
+
+        raise ArtifactError("this run records a low-pass block (training_ratings.solve.lowpass) but holds no "
+                            "lowpass_a.npy, so a user's block cannot be made; run 'embedrec verify', then train "
+                            "again")
+    from embedrec.training.lowpass import user_block
+
+    return float(rec["weight"]) * np.asarray(user_block(factors.lowpass_a, rows), np.float64)
+
+
+def lowpass_rows(factors: Factors, solve: dict, rows: np.ndarray) -> tuple[int, float, np.ndarray]:
+    """(d, w, a's rows of ``rows``, float64): what explanations split the block's part of a score by, each rated
+    movie j adding w a_j . y_m (serve.explain)."""
+    rec = solve["lowpass"]
+    return (int(rec["d"]), float(rec["weight"]),
+            np.asarray(np.take(factors.lowpass_a, np.asarray(rows, np.int64), axis=0), np.float64))
 
 
 def trend_scaled(P: np.ndarray, movie: np.ndarray, solve: dict, gram: np.ndarray, mean: np.ndarray,

@@ -149,7 +149,7 @@ class Recommender:
         # 700 MB on a 512 MB user table, and --user took 0.64-1.0 s reading it)
         factors = Factors(run.array("user_factors", mapped=True), run.array("movie_factors", mapped=True),
                           run.array("user_bias"), run.array("movie_bias"), float(m.get("global_mean", 0.0)),
-                          run.explicit, scale)
+                          run.explicit, scale, lowpass_array(run))
         seen = (run.array("seen_indptr", mapped=True), run.array("seen_indices", mapped=True))
         check_served_arrays(run, factors.user, factors.movie, seen, (factors.user_bias, factors.movie_bias))
         self._setup(run, rec_cfg, factors, Catalogue.from_run(run), seen, None, m.get("training_ratings"),
@@ -937,17 +937,19 @@ class Recommender:
         w = np.asarray(weights[a:b], np.float64)
         keep = w > 0  # seen, not trained on: rated below data.min_rating (or valid without a refit)
         movies, w = movies[keep].astype(np.int64), w[keep]
+        d = foldin.als_columns(solve, self.Q.shape[1])  # the low-pass block's columns apart (training.lowpass)
         with blas_threads(SERIAL):  # (serve.explain.SERIAL)
             gram, _ = self.movie_gram()
-            A = foldin.als_matrix(solve, gram, np.asarray(np.take(self.Q, movies, axis=0), np.float64), w,
-                                  self.Q.shape[0])
+            A = foldin.als_matrix(solve, gram[:d, :d], np.asarray(np.take(self.Q, movies, axis=0), np.float64)[:, :d],
+                                  w, self.Q.shape[0])
         self.check_user_rows([row])
         p = np.asarray(self.P[row])
         # a user update-users added: its list's prior (the run's weight, or ``given``'s: prior_weight)
         w_prior = self.added_prior(np.array([row])).get(row, 0.0) if given == "auto" else \
             self.prior_weight(int(movies.size) if self.added_rows([row]).size else 0, given)
         return UserSolve(movies, w, A, 1.0 if scale is None else float(scale[row]), p,
-                         prior=(float(self.prior_scores(p, [w_prior])[1][0]), self.prior_z) if w_prior > 0 else None)
+                         prior=(float(self.prior_scores(p, [w_prior])[1][0]), self.prior_z) if w_prior > 0 else None,
+                         lowpass=foldin.lowpass_rows(self.factors, solve, movies) if solve.get("lowpass") else None)
 
     def uses_order(self) -> bool:
         """Whether a new user's history given in order changes the fold-in: als models only (measured on
@@ -1145,3 +1147,22 @@ def _unknown_lookup(arrays, fix: str | None = None) -> tuple:
         raise ArtifactError("the run's unknown_*.npy arrays (movies rated by users the dataset left out) "
                             f"do not fit together; {fix or '«rerun embedrec train|train again»'}")
     return IdMap(users, "user"), indptr, movies
+
+
+def lowpass_array(run: Run) -> np.ndarray | None:
+    """An als run's low-pass block's a (run_layout.LOWPASS_A, movies x k), checked against its manifest's record
+    (``training_ratings.solve.lowpass``); None where the run has no block. ArtifactError where the record and the
+    file disagree (one without the other, or another shape)."""
+    from embedrec.run_layout import LOWPASS_A
+
+    rec = ((run.manifest.get("training_ratings") or {}).get("solve") or {}).get("lowpass")
+    a = run.array(LOWPASS_A, optional=True)
+    if rec is None and a is None:
+        return None
+    n = int(run.manifest.get("n_movies", -1))
+    if rec is None or a is None or a.ndim != 2 or a.shape != (n, int(rec["k"])) or a.dtype.kind != "f" or \
+            not np.isfinite(a).all():
+        raise ArtifactError(f"{run.path}: {LOWPASS_A}.npy does not match the low-pass block its manifest records "
+                            f"(training_ratings.solve.lowpass): the run is damaged; run 'embedrec verify --run "
+                            f"{run.path}', then train again")
+    return a

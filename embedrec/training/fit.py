@@ -68,6 +68,10 @@ class FitResult:
     floor_value: float | None = None
     # train.als_newuser_prior auto's choice (training.newuser_prior): {"users", "valid", "alone"} per told count
     newuser_prior: dict | None = None
+    # train.als_lowpass auto's choice (select.choose_lowpass_on): the valid scores by weight, the spread, the SVD's
+    # seconds
+    lowpass: dict | None = None
+    lowpass_block: object = None  # its block (training.lowpass.LowPass), for the choices after it
     # the users re-solved at the chosen train.als_user_unobserved where a refit follows (select.choose_user_unobserved_on):
     # (its train config, the train rows, the user table), which select.choose_trend_on takes instead of solving again
     users_resolved: tuple | None = None
@@ -84,6 +88,8 @@ def selection_of(result: FitResult, train_cfg) -> dict:
                 "als_trend_window": train_cfg.als_trend_window,
                 "als_trend_activity": train_cfg.als_trend_activity,
                 "als_newuser_prior": train_cfg.als_newuser_prior,
+                "als_lowpass": train_cfg.als_lowpass,
+                **({"lowpass_valid": result.lowpass} if result.lowpass else {}),
                 **({"newuser_prior_valid": result.newuser_prior} if result.newuser_prior else {})}
                if result.loss == "als" else {}),
             **({"als_dims": {str(d): v for d, v in result.dims.items()},

@@ -166,7 +166,9 @@ def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int,
     from embedrec.training.trend import gram_mean
 
     G, mean = gram_mean(Q)  # float64, in blocks
-    eig = gram_eig(Q, G)
+    lp = solve.get("lowpass")  # the low-pass block (training.lowpass): solved over the first d columns, the block
+    d = int(lp["d"]) if lp else Q.shape[1]  # the sum of a's rows told, times its weight (serve.foldin.als_vector)
+    eig = gram_eig(np.ascontiguousarray(Q[:, :d]) if lp else Q, G[:d, :d])
     timed = tr.timestamp is not None
     keys = (tr.movie[mine_tr], tr.timestamp[mine_tr], pos[tr.user[mine_tr]]) if timed else \
         (tr.movie[mine_tr], pos[tr.user[mine_tr]])
@@ -183,7 +185,10 @@ def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int,
                 continue
             told = np.stack([by_user[starts[i]:starts[i] + n] if timed and j % 2 else  # its first n, or n at random
                              rng.choice(by_user[starts[i]:starts[i + 1]], n, replace=False) for j, i in enumerate(idx)])
-            P = trend_scaled(liked_vectors(eig, solve, told, liked_weight), Q, solve, G, mean, n)[0]
+            P = liked_vectors(eig, solve, told, liked_weight)
+            if lp:
+                P = np.hstack([P, float(lp["weight"]) * np.asarray(f["lowpass_a"], np.float64)[told].sum(axis=1)])
+            P = trend_scaled(P, Q, solve, G, mean, n)[0]
             values = np.zeros((idx.size, len(WEIGHTS)))
             step = max(1, (1 << 22) // M)
             for s0 in range(0, idx.size, step):

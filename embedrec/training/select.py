@@ -233,6 +233,7 @@ class OneProcess:
     all that the two paths differ by (the rows counted, the model copied, the runner, the scoring on valid)."""
 
     reduce = None  # trend.paired_test's: the per-user sums are one process's own
+    lowpass = True  # train.als_lowpass is chosen here (not on torchrun's ranks yet)
 
     def __init__(self, ds, model_cfg, train_cfg, reuse: dict):
         self.data, self.model_cfg, self.train_cfg, self.reuse = ds, model_cfg, train_cfg, reuse
@@ -587,6 +588,7 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     else:
         merged, result = full, selected
     selected.path_start = None  # the first candidate's tables: needed by the refit only
+    selected.lowpass_block = None  # the selection's low-pass block (the served one is of the final fit's rows)
     return merged, result, selected, cfg
 
 
@@ -634,9 +636,11 @@ def choose_newuser_prior(ds, cfg, selected, progress: bool = False):
     if given != "auto":
         return cfg
     ds = with_vectors(ds)
-    f = trend.served(factors(selected.model, selected.unrated), ds, cfg.train)
+    f = trend.served(lowpass_added(factors(selected.model, selected.unrated), ds, cfg.train, selected), ds, cfg.train)
     tr = ds.splits["train"]
     solve = user_solve(cfg.train, len(tr), ds.n_users, ds.n_movies, trend.has_times(ds))
+    if f.get("lowpass"):  # a new user's block too (serve.foldin.als_vector)
+        solve["lowpass"] = f["lowpass"]
     dim = f["movie_factors"].shape[1]
     threads = choose_threads(len(tr), dim, cfg.train.threads,
                              als=numpy_als("als", cfg.train, ds.n_users, ds.n_movies, dim))
@@ -738,7 +742,11 @@ def choose_trend_on(on, cfg, selected, resolved: bool, progress: bool = False):
     # the selection's re-solve of the users (choose_user_unobserved_on), taken here or let go (a model's tables)
     resolve, selected.users_resolved = selected.users_resolved, None
     done = on.settled()
-    if done is not None:
+    lowpass_done = lowpass_settled(on, tcfg)
+    if lowpass_done is not None:
+        cfg = cfg.updated(lowpass_done)
+        tcfg = cfg.train
+    if done is not None and lowpass_done is not None:
         return cfg.updated(done) if done else cfg
     model = selected
     if not resolved and tcfg.als_user_unobserved != "auto":  # the chosen scale's re-solve, on a copy
@@ -750,6 +758,13 @@ def choose_trend_on(on, cfg, selected, resolved: bool, progress: bool = False):
             choose_user_unobserved_on(on, model, apply=True, scales=(float(tcfg.als_user_unobserved),),
                                       progress=progress)
     f = on.factors(model.model, model.unrated)
+    if lowpass_done is None:  # the low-pass block's weight, chosen first: the trend is then weighed on the model
+        cfg, f = choose_lowpass_on(on, cfg, selected, f, progress)  # with it, as it is served
+        tcfg = cfg.train
+        if done is not None:
+            return cfg.updated(done) if done else cfg
+    else:  # a number set: the trend weighed on the model with the block at it
+        f = lowpass_added(f, on.data, tcfg, selected, on.threads(f["movie_factors"].shape[1]))
     dim = f["movie_factors"].shape[1]
     on_valid = on.scorer(selected.metric, dim)  # users with a vector
     # (a scale review: 17 s of valid rankings at 200K users before its first line)
@@ -764,3 +779,74 @@ def choose_trend_on(on, cfg, selected, resolved: bool, progress: bool = False):
     if value is not None and beta > 0:
         selected.best_value = value
     return cfg.updated({"train.als_trend": beta, "train.als_trend_window": window, "train.als_trend_activity": gamma})
+
+
+def lowpass_settled(on, train_cfg) -> dict | None:
+    """The train.als_lowpass value where nothing is to be chosen on valid ({} where it is a number already), or
+    None where :func:`choose_lowpass_on` is to choose it: auto with valid rows, in one process. Auto without
+    valid rows is off (0), said; on torchrun's ranks the block is not built yet: auto is off there, a number
+    refused (config_checks)."""
+    c = train_cfg.als_lowpass
+    if c != "auto":
+        return {}
+    if not getattr(on, "lowpass", False):
+        log.info("als_lowpass auto: off (0), the low-pass block is not built on torchrun's ranks yet")
+        return {"train.als_lowpass": 0.0}
+    if not on.has_valid:
+        log.info("als_lowpass auto: off (0), no validation split to choose its weight on")
+        return {"train.als_lowpass": 0.0}
+    return None
+
+
+def choose_lowpass_on(on, cfg, selected, f: dict, progress: bool = False):
+    """(cfg with train.als_lowpass as the number chosen on valid, ``f`` with the block at it): the block of the
+    selection's train rows (training.lowpass, one SVD), each weight of lowpass.CS scored on valid on ``f`` (the
+    selection's factors with its users as served), the best kept where it beats the model alone by
+    lowpass.MARGIN and lowpass.Z paired standard errors, else 0 (the model alone, ``f`` as given). Its record
+    (the valid scores, the spread, the seconds of the SVD) in ``selected.lowpass`` (metrics.json's selection)."""
+    import time
+
+    from embedrec.bars import counting, step
+    from embedrec.training import lowpass, trend
+
+    tcfg = cfg.train
+    dim = f["movie_factors"].shape[1]
+    t0 = time.perf_counter()
+    log.info("als_lowpass auto: the low-pass block of the %s training pairs (%d columns) ...",
+             f"{len(on.data.splits['train']):,}", lowpass.block_k(tcfg, on.data.n_users, on.data.n_movies))
+    lp = lowpass.of_rows(on.data.splits["train"], on.data.n_users, on.data.n_movies, tcfg, on.threads(dim))
+    seconds = time.perf_counter() - t0
+    on_valid = on.scorer(selected.metric, dim)
+    with step("als_lowpass" if progress else None, None, "valid rankings") as tick:
+        on_valid = counting(on_valid, tick)
+        paired = trend.paired_test(lambda fx, batches: on_valid(fx, per_user=batches), selected.metric,
+                                   reduce=on.reduce)
+        with on.blas(dim):
+            c, s, detail = lowpass.choose(f, lp, on_valid, selected.metric, higher_is_better(selected.metric),
+                                          "auto", int(tcfg.seed), paired=paired)
+    detail["svd_seconds"] = round(seconds, 3)
+    selected.lowpass, selected.lowpass_block = detail, lp
+    scores = ", ".join(f"{v:.4f} at {k}" for k, v in detail["valid"].items())
+    if c > 0:
+        log.info("als_lowpass auto: the low-pass block weighs %g (valid %s %s; the model alone %.4f; its SVD "
+                 "%.1fs)", c, selected.metric, scores, detail["alone"], seconds)
+        selected.best_value = detail["valid"][f"{c:g}"]
+        f = lowpass.with_block(f, lp, c, s)
+    else:
+        log.info("als_lowpass auto: off (0), the model alone (valid %s %.4f; with the block %s, where a gain must "
+                 "pass %g%%; its SVD %.1fs)", selected.metric, detail["alone"], scores, 100 * lowpass.MARGIN, seconds)
+    return cfg.updated({"train.als_lowpass": float(c)}), f
+
+
+def lowpass_added(f: dict, ds, train_cfg, selected, threads: int | None = None) -> dict:
+    """``f`` (the selection's factors) with the low-pass block at train.als_lowpass (a number by now) over ``ds``'s
+    train rows, the block made once and kept in ``selected.lowpass_block`` for the choices after it; ``f`` at 0."""
+    from embedrec.training import lowpass
+
+    c = lowpass.weight_of(train_cfg)
+    if c <= 0 or not len(ds.splits["train"]):
+        return f
+    if selected.lowpass_block is None:
+        selected.lowpass_block = lowpass.of_rows(ds.splits["train"], ds.n_users, ds.n_movies, train_cfg, threads)
+    lp = selected.lowpass_block
+    return lowpass.with_block(f, lp, c, lowpass.spread(f, lp, int(train_cfg.seed)))

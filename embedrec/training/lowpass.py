@@ -1,0 +1,296 @@
+"""GF-CF's ideal low-pass term (Shen et al. 2021, "How Powerful is Graph Convolution for Recommendation?") as
+factor blocks, computed without scipy: a seeded randomized SVD (Halko, Martinsson and Tropp 2011) of the
+normalised binary matrix R~ = D_U^-1/2 R D_I^-1/2 through torch's sparse CSR products.
+
+With W the top-k right singular vectors of R~ (movies x k), the low-pass score of user u and movie i is
+r_u D_I^-1/2 W W^T D_I^1/2 e_i = x_u . y_i, where
+
+- a = D_I^-1/2 W (movies x k): a user's block is the sum of a's rows of the movies they rated (x = R a), so a
+  new user's block needs no solve;
+- x = R a (users x k);
+- y = D_I^1/2 W (movies x k).
+
+A movie nobody rated has degree 0, taken as 1 (its rows of a and y are then 0, as R~'s column is 0).
+Pure: arrays in, arrays out; torch is imported inside the function.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+OVERSAMPLE = 16
+POWER_ITERS = 6
+DENSE_MAX = 4096  # method auto: a side of at most this many rows is decomposed densely (a 4096^2 float64 Gram: 128 MB)
+
+
+class LowPass(NamedTuple):
+    x: np.ndarray  # users x k, float32: R a
+    y: np.ndarray  # movies x k, float32: D_I^1/2 W
+    a: np.ndarray  # movies x k, float32: D_I^-1/2 W
+    s: np.ndarray  # k, float64: R~'s top singular values, largest first
+
+
+def binary_pairs(users, movies, n_users: int, n_movies: int):
+    """The distinct (user, movie) pairs as CSR arrays (indptr, indices) sorted by user then movie."""
+    u = np.asarray(users, dtype=np.int64)
+    m = np.asarray(movies, dtype=np.int64)
+    if u.shape != m.shape:
+        raise ValueError(f"users and movies differ in length: {u.size} and {m.size}")
+    if u.size and (u.min() < 0 or u.max() >= n_users or m.min() < 0 or m.max() >= n_movies):
+        raise ValueError("a user or movie row is out of range")
+    key = np.unique(u * n_movies + m)
+    ru, rm = np.divmod(key, n_movies)
+    indptr = np.zeros(n_users + 1, np.int64)
+    np.cumsum(np.bincount(ru, minlength=n_users), out=indptr[1:])
+    return indptr, rm
+
+
+def lowpass(users, movies, n_users: int, n_movies: int, k: int = 128, *, seed: int = 0,
+            oversample: int = OVERSAMPLE, power_iters: int = POWER_ITERS, method: str = "auto",
+            threads: int | None = None) -> LowPass:
+    """The low-pass blocks (x, y, a) and singular values of the training pairs ``(users, movies)`` (0-based rows;
+    a pair given twice counts once). ``k`` is capped at min(n_users, n_movies). Deterministic for a seed and
+    thread count: the random start is drawn by numpy's ``default_rng(seed)``.
+
+    ``method``: "auto" (default) is "dense" where the smaller side is at most DENSE_MAX and the Krylov blocks would
+    be as wide as it (ML-100K's 943 users: an exact eigendecomposition of the smaller side's Gram), else "krylov": a randomized block Krylov method (Musco and Musco 2015): the blocks
+    R~^T O, (R~^T R~) R~^T O, ... (``power_iters`` + 1 of them, each k + ``oversample`` wide, each
+    re-orthonormalised), then the best rank-k approximation within their span (Rayleigh-Ritz); it holds a
+    users x (power_iters + 1)(k + oversample) block at the end. "subspace": subspace (power) iteration on a
+    k + ``oversample`` block, cheaper in memory, far less accurate where R~'s spectrum is flat around k."""
+    import warnings
+
+    import torch
+
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
+    k = min(k, n_users, n_movies)
+    indptr, idx = binary_pairs(users, movies, n_users, n_movies)
+    du = np.diff(indptr).astype(np.float64)
+    di = np.bincount(idx, minlength=n_movies).astype(np.float64)
+    su = 1 / np.sqrt(np.maximum(du, 1))
+    si = 1 / np.sqrt(np.maximum(di, 1))
+    rows = np.repeat(np.arange(n_users), np.diff(indptr))
+    vals = (su[rows] * si[idx]).astype(np.float32)
+    # R~ (users x movies) and R~^T (movies x users), each as CSR: a CSR times a dense block is torch's fast path
+    order = np.argsort(idx, kind="stable")
+    tptr = np.zeros(n_movies + 1, np.int64)
+    np.cumsum(di.astype(np.int64), out=tptr[1:])
+    with warnings.catch_warnings():  # torch's "sparse CSR is in beta"
+        warnings.simplefilter("ignore", UserWarning)
+        A = torch.sparse_csr_tensor(torch.from_numpy(indptr), torch.from_numpy(idx), torch.from_numpy(vals),
+                                    size=(n_users, n_movies), check_invariants=False)
+        At = torch.sparse_csr_tensor(torch.from_numpy(tptr), torch.from_numpy(rows[order]),
+                                     torch.from_numpy(vals[order]), size=(n_movies, n_users), check_invariants=False)
+        ones = torch.sparse_csr_tensor(torch.from_numpy(indptr), torch.from_numpy(idx),
+                                       torch.ones(idx.size, dtype=torch.float64), size=(n_users, n_movies),
+                                       check_invariants=False)
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        rng = np.random.default_rng(seed)
+        if method == "auto":  # the Krylov blocks would span the smaller side whole: its dense Gram is cheaper, exact
+            side = min(n_users, n_movies)
+            method = "dense" if side <= DENSE_MAX and side <= (power_iters + 1) * (k + max(oversample, 0)) \
+                else "krylov"
+        if method == "dense":
+            W, lam = _dense(A, At, n_users, n_movies, k)
+        elif method == "krylov":
+            W, lam = _block_krylov(A, At, n_users, n_movies, k, oversample, power_iters, rng)
+        elif method == "subspace":
+            W, lam = _subspace(A, At, n_users, n_movies, k, oversample, power_iters, rng)
+        else:
+            raise ValueError(f"method is auto, krylov, subspace or dense, not {method!r}")
+        W = W.numpy()
+        lam = lam.numpy()
+        # a fixed sign per column (its largest entry positive), so that equal inputs give equal blocks
+        pick = np.abs(W).argmax(0)
+        W *= np.sign(W[pick, np.arange(W.shape[1])])
+        W[di == 0] = 0  # R~'s zero columns: only a singular value of 0 (k at R~'s rank or above) reaches them
+        a = W * si[:, None]
+        x = (ones @ torch.from_numpy(a)).numpy()  # R a
+    finally:
+        torch.set_num_threads(before)
+    y = (W / si[:, None]).astype(np.float32)
+    return LowPass(x.astype(np.float32), y, a.astype(np.float32), np.sqrt(np.maximum(lam, 0)))
+
+
+def _qr(X):
+    import torch
+
+    return torch.linalg.qr(X).Q
+
+
+def _top_k_in(A, K, k):
+    """(W, eigenvalues) of the best rank-k approximation of A within the span of K's orthonormal columns: the
+    top-k eigenpairs of (A K)^T (A K), in float64, largest first."""
+    import torch
+
+    B = (A @ K).double()
+    lam, E = torch.linalg.eigh(B.T @ B)  # ascending
+    lam, E = lam.flip(0)[:k], E.flip(1)[:, :k]
+    return K.double() @ E, lam
+
+
+def _dense(A, At, n_users, n_movies, k):
+    """The exact top-k (W, eigenvalues) from the dense Gram of the smaller side, in float64."""
+    import torch
+
+    if n_movies <= n_users:
+        G = (At @ (A @ torch.eye(n_movies, dtype=torch.float32))).double()  # R~^T R~
+        lam, E = torch.linalg.eigh((G + G.T) / 2)
+        return E.flip(1)[:, :k], lam.flip(0)[:k]
+    G = (A @ (At @ torch.eye(n_users, dtype=torch.float32))).double()  # R~ R~^T
+    lam, E = torch.linalg.eigh((G + G.T) / 2)
+    lam, E = lam.flip(0)[:k], E.flip(1)[:, :k]
+    s = lam.clamp(min=0).sqrt()
+    W = (At @ E.float()).double()  # R~^T u_j = s_j w_j
+    keep = s > 1e-6 * max(float(s[0]), 1e-30)
+    W = torch.where(keep[None, :], W / torch.where(keep, s, 1.0)[None, :], torch.zeros_like(W))
+    return W, lam
+
+
+def _subspace(A, At, n_users, n_movies, k, oversample, power_iters, rng):
+    import torch
+
+    ell = min(k + max(oversample, 0), n_users, n_movies)
+    omega = torch.from_numpy(rng.standard_normal((n_users, ell), dtype=np.float32))
+    Q = _qr(At @ omega)
+    for _ in range(power_iters):
+        Q = _qr(At @ _qr(A @ Q))
+    return _top_k_in(A, Q, k)
+
+
+def _block_krylov(A, At, n_users, n_movies, k, oversample, power_iters, rng):
+    import torch
+
+    ell = min(k + max(oversample, 0), n_users, n_movies)
+    omega = torch.from_numpy(rng.standard_normal((n_users, ell), dtype=np.float32))
+    Z = _qr(At @ omega)
+    blocks = [Z]
+    for _ in range(power_iters):
+        if sum(b.shape[1] for b in blocks) >= n_movies:
+            break
+        Z = _qr(At @ _qr(A @ Z))
+        blocks.append(Z)
+    K = torch.cat(blocks, 1)
+    K = _qr(K.double()).float() if K.shape[1] <= n_movies else _qr(K.double()[:, :n_movies]).float()
+    return _top_k_in(A, K, k)
+
+
+def user_block(a: np.ndarray, movies) -> np.ndarray:
+    """A user's low-pass block from the movies they rated (0-based rows, a repeat counts once): the sum of a's
+    rows. This is how a new user is folded in: no solve."""
+    m = np.unique(np.asarray(movies, dtype=np.int64))
+    return a[m].sum(0, dtype=np.float64).astype(np.float32)
+
+
+# ---- the block in an als model (train.als_lowpass): what train chooses on valid and serves ----------------------
+
+# train.als_lowpass auto's weights c of the block, relative to the model's own scores (the block's scores are scaled
+# to the model's spread first, :func:`spread`). On two draws of a synthetic 100K x 20K x 3.5M log valid NDCG@10 at
+# c 0.5-5 lay within 0.4% of each other and 5-6% above the model alone (test +0.0125, SE 0.0003); on ML-100K every
+# c above 0.1 lost on valid (BENCHMARKS.md, session 59)
+CS = (0.05, 0.2, 0.5, 1.0, 2.0)
+# the relative valid gain the best c must pass, and its paired standard errors: on ML-100K valid chose c 0.05 and
+# 0.02 at +0.15% and +0.31%, which test did not confirm (+0.0007, SE 0.0012; -0.0013, SE 0.0007)
+MARGIN = 0.01
+Z = 2.0
+SPREAD_USERS = 500  # the seeded sample of trained users the two score spreads are measured on
+DEFAULT_K = 128
+
+
+def block_k(train_cfg, n_users: int, n_movies: int) -> int:
+    """The block's columns: train.als_lowpass_k, at most min(users, movies)."""
+    return max(1, min(int(train_cfg.als_lowpass_k), int(n_users), int(n_movies)))
+
+
+def of_rows(tr, n_users: int, n_movies: int, train_cfg, threads: int | None = None) -> LowPass:
+    """:func:`lowpass` of a split's rows ``tr`` (every pair, whatever its rating), seeded by train.seed."""
+    return lowpass(tr.user, tr.movie, n_users, n_movies, block_k(train_cfg, n_users, n_movies),
+                   seed=int(train_cfg.seed), threads=threads)
+
+
+def _spread_of(P: np.ndarray, Q: np.ndarray) -> float:
+    """The std of every score p . q of the users ``P`` over every movie of ``Q``, through Q^T Q (no users x movies
+    matrix: 500 x 500K would be 1 GB)."""
+    from embedrec.training.trend import gram_mean
+
+    G, mean = gram_mean(Q)
+    P = np.asarray(P, np.float64)
+    m = max(Q.shape[0], 1)
+    second = float(((P @ (G / m)) * P).sum()) / max(P.shape[0], 1)
+    first = float((P @ mean).mean()) if P.shape[0] else 0.0
+    return float(np.sqrt(max(second - first * first, 0.0)))
+
+
+def spread(f: dict, lp: LowPass, seed: int) -> float:
+    """s: the std of the model's scores over the std of the block's, on a seeded sample of :data:`SPREAD_USERS`
+    users with a nonzero block (a trained user), so that weight c = 1 puts the two on one scale. 1 where either
+    is 0."""
+    users = np.flatnonzero(np.abs(lp.x).sum(1) > 0)
+    if users.size == 0:
+        return 1.0
+    pick = np.sort(np.random.default_rng(seed).choice(users, min(SPREAD_USERS, users.size), replace=False))
+    model = _spread_of(np.asarray(f["user_factors"])[pick], np.asarray(f["movie_factors"]))
+    block = _spread_of(lp.x[pick], lp.y)
+    return model / block if model > 0 and block > 0 else 1.0
+
+
+def with_block(f: dict, lp: LowPass, c: float, s: float) -> dict:
+    """``f`` (an als model's factors) with the block as k more columns: U' = [U, c s x], V' = [V, y]; one dot
+    product still scores it (the index, predict and the exports read it unchanged). ``lowpass_a`` (a, for a new
+    user's block, run_layout.LOWPASS_A) and ``lowpass`` (the manifest's record: k, c, spread, weight, d) go with
+    it. ``f`` itself is left as it is."""
+    U, V = np.asarray(f["user_factors"], np.float32), np.asarray(f["movie_factors"], np.float32)
+    w = float(c) * float(s)
+    return {**f, "user_factors": np.hstack([U, (np.float32(w) * lp.x).astype(np.float32)]),
+            "movie_factors": np.hstack([V, lp.y.astype(np.float32)]), "lowpass_a": lp.a.astype(np.float32),
+            "lowpass": {"k": int(lp.y.shape[1]), "c": float(c), "spread": float(s), "weight": w,
+                        "d": int(V.shape[1])}}
+
+
+def weight_of(train_cfg) -> float:
+    """c as train.als_lowpass gives it (auto outside a selection: 0, off)."""
+    c = train_cfg.als_lowpass
+    return 0.0 if c == "auto" else float(c)
+
+
+def served(f: dict, ds, train_cfg, threads: int | None = None) -> dict:
+    """The served factors: ``f`` with the block at train.als_lowpass c over ``ds``'s train rows (the final
+    fit's: train+valid after a refit), its spread measured on ``f``; ``f`` itself at c 0."""
+    c = weight_of(train_cfg)
+    tr = ds.splits["train"]
+    if c <= 0 or len(tr) == 0:
+        return f
+    lp = of_rows(tr, ds.n_users, ds.n_movies, train_cfg, threads)
+    return with_block(f, lp, c, spread(f, lp, int(train_cfg.seed)))
+
+
+def choose(f: dict, lp: LowPass, on_valid, metric: str, higher: bool, given, seed: int, paired=None,
+           base: float | None = None) -> tuple[float, float, dict]:
+    """(c, s, detail) on the selection's factors ``f`` and the block ``lp`` of its train rows; ``on_valid(f) ->
+    metrics``. auto (``given``): every c of :data:`CS`, the best kept where it beats the model alone by
+    :data:`MARGIN` and (``paired(fa, fb) -> (mean, se)`` or None) by :data:`Z` paired standard errors; else 0.
+    A number: that c. ``detail``: the valid scores by c, the model alone's, s (metrics.json's selection)."""
+    s = spread(f, lp, seed)
+    if given != "auto":
+        return float(given), s, {"c": float(given), "spread": s, "k": int(lp.y.shape[1])}
+    if base is None:
+        base = float(on_valid(f).get(metric, float("nan")))
+    tried = {c: float(on_valid(with_block(f, lp, c, s)).get(metric, float("nan"))) for c in CS}
+    detail = {"alone": base, "valid": {f"{c:g}": v for c, v in tried.items()}, "spread": s, "k": int(lp.y.shape[1])}
+    finite = [c for c in CS if np.isfinite(tried[c])]
+    if not finite or not np.isfinite(base):
+        return 0.0, s, {**detail, "c": 0.0}
+    best = max(finite, key=lambda c: tried[c] if higher else -tried[c])
+    clear = tried[best] > base * (1 + MARGIN) if higher else tried[best] < base * (1 - MARGIN)
+    if clear and paired is not None:
+        got = paired(with_block(f, lp, best, s), f)
+        if got is not None:
+            mean, se = got
+            detail["paired"] = {"mean": mean, "se": se}
+            clear = mean > Z * se if higher else mean < -Z * se
+    return (best if clear else 0.0), s, {**detail, "c": best if clear else 0.0, "best": best}

@@ -1,0 +1,105 @@
+"""embedrec.training.lowpass: GF-CF's ideal low-pass blocks from a seeded randomized SVD, against a dense SVD."""
+import numpy as np
+import pytest
+
+from embedrec.training.lowpass import binary_pairs, lowpass, user_block
+
+
+def dense_reference(u, m, nu, ni, k):
+    R = np.zeros((nu, ni))
+    R[u, m] = 1
+    du, di = R.sum(1), R.sum(0)
+    Rt = R / np.sqrt(np.maximum(du, 1))[:, None] / np.sqrt(np.maximum(di, 1))[None, :]
+    _, s, vt = np.linalg.svd(Rt)
+    W = vt[:k].T
+    sq = np.sqrt(np.maximum(di, 1))[:, None]
+    return R, s[:k], W, R @ (W / sq), W * sq
+
+
+def clustered(seed=0, nu=120, ni=60, blocks=4, noise=80):
+    """A binary matrix of dense diagonal blocks plus a little noise: R~'s top ``blocks`` singular values stand
+    well apart from the rest, so the top-k subspace is well defined."""
+    rng = np.random.default_rng(seed)
+    bu, bi = np.arange(nu) % blocks, np.arange(ni) % blocks
+    uu, mm = np.nonzero((bu[:, None] == bi[None, :]) & (rng.random((nu, ni)) < 0.6))
+    u = np.concatenate([uu, rng.integers(0, nu, noise)])
+    m = np.concatenate([mm, rng.integers(0, ni, noise)])
+    return u, m, nu, ni, blocks
+
+
+@pytest.mark.parametrize("method", ["krylov", "subspace", "dense", "auto"])
+def test_matches_dense_svd_where_the_spectrum_has_a_gap(method):
+    u, m, nu, ni, k = clustered()
+    lp = lowpass(u, m, nu, ni, k, seed=0, method=method)
+    R, s, W, x, y = dense_reference(u, m, nu, ni, k)
+    np.testing.assert_allclose(lp.s, s, rtol=1e-4)
+    W_ours = lp.a * np.sqrt(np.maximum(R.sum(0), 1))[:, None]
+    cos = np.linalg.svd(np.linalg.qr(W_ours)[0].T @ W, compute_uv=False)
+    assert cos.min() > 0.9999
+    np.testing.assert_allclose(lp.x @ lp.y.T, x @ y.T, atol=1e-4)
+    assert lp.x.shape == (nu, k) and lp.y.shape == (ni, k) and lp.a.shape == (ni, k)
+    assert lp.x.dtype == lp.y.dtype == lp.a.dtype == np.float32
+
+
+@pytest.mark.parametrize("method,nu,ni", [("krylov", 40, 15), ("dense", 40, 15), ("dense", 15, 40)])
+def test_full_rank_low_pass_gives_back_the_rated_movies(method, nu, ni):
+    # k = the rank: W W^T projects on R~'s row space, so x y^T = R D_I^-1/2 W W^T D_I^1/2 = R
+    rng = np.random.default_rng(3)
+    u, m = rng.integers(0, nu, 200), rng.integers(0, ni, 200)
+    lp = lowpass(u, m, nu, ni, min(nu, ni), seed=1, method=method)
+    R = np.zeros((nu, ni))
+    R[u, m] = 1
+    np.testing.assert_allclose(lp.x @ lp.y.T, R, atol=1e-4)
+
+
+def test_top_k_of_a_flat_spectrum_with_enough_oversampling_and_iterations():
+    rng = np.random.default_rng(5)
+    nu, ni, k = 200, 80, 10
+    u, m = rng.integers(0, nu, 2500), (rng.zipf(1.6, 2500) % ni)
+    lp = lowpass(u, m, nu, ni, k, seed=0, oversample=70, power_iters=12, method="krylov")
+    R, s, W, x, y = dense_reference(u, m, nu, ni, k)
+    np.testing.assert_allclose(lp.s, s, rtol=1e-3)
+    np.testing.assert_allclose(lp.x @ lp.y.T, x @ y.T, atol=2e-3)
+
+
+def test_x_is_the_sum_of_a_over_the_rated_movies_and_repeats_count_once():
+    u, m, nu, ni, k = clustered(seed=2)
+    lp = lowpass(u, m, nu, ni, k, seed=0)
+    twice = lowpass(np.concatenate([u, u[:50]]), np.concatenate([m, m[:50]]), nu, ni, k, seed=0)
+    np.testing.assert_array_equal(lp.x, twice.x)
+    np.testing.assert_array_equal(lp.y, twice.y)
+    for user in (0, 7, 33):
+        rated = m[u == user]
+        np.testing.assert_allclose(user_block(lp.a, np.concatenate([rated, rated[:2]])), lp.x[user], atol=1e-5)
+
+
+def test_seeded_and_deterministic_signs():
+    u, m, nu, ni, k = clustered(seed=4)
+    a, b = lowpass(u, m, nu, ni, k, seed=7), lowpass(u, m, nu, ni, k, seed=7)
+    np.testing.assert_array_equal(a.a, b.a)
+    c = lowpass(u, m, nu, ni, k, seed=8)
+    np.testing.assert_allclose(a.x @ a.y.T, c.x @ c.y.T, atol=1e-4)
+
+
+def test_users_and_movies_without_rows_get_zero_blocks_and_k_is_capped():
+    u = np.array([0, 0, 1, 3, 3, 3])
+    m = np.array([0, 2, 2, 0, 1, 2])
+    lp = lowpass(u, m, 6, 5, 100, seed=0)  # users 2, 4 and 5, movies 3 and 4 have no rows
+    assert lp.x.shape == (6, 5) and lp.a.shape == (5, 5)
+    assert not lp.x[[2, 4, 5]].any()
+    np.testing.assert_allclose(lp.y[[3, 4]], 0, atol=1e-6)
+    np.testing.assert_allclose(lp.a[[3, 4]], 0, atol=1e-6)
+    R = np.zeros((6, 5))
+    R[u, m] = 1
+    np.testing.assert_allclose(lp.x @ lp.y.T, R, atol=1e-4)
+
+
+def test_refuses_bad_input():
+    with pytest.raises(ValueError, match="differ in length"):
+        binary_pairs([0, 1], [0], 2, 2)
+    with pytest.raises(ValueError, match="out of range"):
+        binary_pairs([0, 2], [0, 1], 2, 2)
+    with pytest.raises(ValueError, match="k must be"):
+        lowpass([0], [0], 1, 1, 0)
+    with pytest.raises(ValueError, match="method is"):
+        lowpass([0], [0], 1, 1, 1, method="lanczos")
