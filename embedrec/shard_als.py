@@ -300,6 +300,12 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
 
         raise ConfigError(f"train_distributed fits model.loss als, not {loss}; train with «embedrec train|"
                           "embedrec.api.train_run», which trains the other losses on ranks as replicas")
+    if cfg.train.als_lowpass not in ("auto", 0, 0.0):  # (auto is off there: select.lowpass_settled says so)
+        from embedrec.errors import ConfigError
+
+        raise ConfigError(f"train.als_lowpass {float(cfg.train.als_lowpass):g}: the low-pass block is not built on "
+                          "torchrun's ranks yet; train in one process, or set train.als_lowpass=0",
+                          key="train.als_lowpass")
     g = group_for(cfg)
     user_scale_auto = cfg.train.als_user_unobserved == "auto"
     shard = load_shard(g, cfg.data.prepared)

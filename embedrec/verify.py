@@ -20,6 +20,7 @@ from embedrec.run_fixes import files_fix, run_fix
 from embedrec.run_layout import (
     ARTIFACTS,
     FACTOR_FILES,
+    LOWPASS_A,
     MANIFEST,
     MOVIE_FACTORS,
     MOVIES_TABLE,
@@ -509,6 +510,7 @@ def check_run_arrays(run, load, shapes: bool = True, finite: bool = True, tables
         weights = load(SOLVE_WEIGHTS)  # an als run's users' solve, as explanations and update-users read it
         if weights is not None:
             check_solve_arrays(run, weights, load(USER_SCALE), idx.shape[0], n_users)
+    check_lowpass(run, load(LOWPASS_A), None if movie is None else movie.shape[1])
     pairs = load(UPDATE_PAIRS)  # the pairs update-users added, as the file gave them (history reads them)
     if pairs is not None:
         check_update_pairs(run, pairs, n_users, n_movies, None if ptr is None or idx is None else (ptr, idx))
@@ -578,6 +580,28 @@ def check_implicit_movie(run, table: np.ndarray, movie: np.ndarray) -> np.ndarra
                            f"factors are float of shape {movie.shape}")
     check_finite(run, table, lambda i: f"{IMPLICIT_MOVIE}.npy row {i} is")
     return table
+
+
+def check_lowpass(run, a: np.ndarray | None, width: int | None = None) -> np.ndarray | None:
+    """An als run's low-pass block's a (run_layout.LOWPASS_A) against its manifest's record
+    (``training_ratings.solve.lowpass``: k, d): both or neither, a finite float table of n_movies x k rows, and
+    d + k the tables' ``width`` (where given); else refused as damaged, naming the file. Returns ``a``."""
+    rec = ((run.manifest.get("training_ratings") or {}).get("solve") or {}).get("lowpass")
+    if rec is None and a is None:
+        return None
+    if rec is None:
+        raise damaged(run, f"{LOWPASS_A}.npy is there but the manifest records no low-pass block "
+                           "(training_ratings.solve.lowpass)")
+    if a is None:
+        raise damaged(run, f"the manifest records a low-pass block (training_ratings.solve.lowpass) but "
+                           f"{LOWPASS_A}.npy is missing")
+    n, k, d = run.manifest.get("n_movies"), int(rec["k"]), int(rec["d"])
+    if a.ndim != 2 or a.shape != (n, k) or a.dtype.kind != "f" or (width is not None and width != d + k):
+        raise damaged(run, f"{LOWPASS_A}.npy holds a {a.dtype} table of shape {a.shape}, where the low-pass block "
+                           f"the manifest records is {n:,} movies x {k} columns after the tables' first {d}"
+                           + (f" (they hold {width})" if width is not None and width != d + k else ""))
+    check_finite(run, a, lambda i: f"{LOWPASS_A}.npy row {i} is")
+    return a
 
 
 def check_solve_arrays(run, weights: np.ndarray, scale: np.ndarray | None, n_seen: int, n_users: int) -> None:

@@ -50,6 +50,7 @@ from embedrec.threads import blas_threads
 from embedrec.verify import (
     check_finite,
     check_implicit_movie,
+    check_lowpass,
     check_popularity,
     check_seen_rows,
     check_served_arrays,
@@ -1149,20 +1150,10 @@ def _unknown_lookup(arrays, fix: str | None = None) -> tuple:
     return IdMap(users, "user"), indptr, movies
 
 
+
 def lowpass_array(run: Run) -> np.ndarray | None:
     """An als run's low-pass block's a (run_layout.LOWPASS_A, movies x k), checked against its manifest's record
-    (``training_ratings.solve.lowpass``); None where the run has no block. ArtifactError where the record and the
-    file disagree (one without the other, or another shape)."""
+    (verify.check_lowpass); None where the run has no block."""
     from embedrec.run_layout import LOWPASS_A
 
-    rec = ((run.manifest.get("training_ratings") or {}).get("solve") or {}).get("lowpass")
-    a = run.array(LOWPASS_A, optional=True)
-    if rec is None and a is None:
-        return None
-    n = int(run.manifest.get("n_movies", -1))
-    if rec is None or a is None or a.ndim != 2 or a.shape != (n, int(rec["k"])) or a.dtype.kind != "f" or \
-            not np.isfinite(a).all():
-        raise ArtifactError(f"{run.path}: {LOWPASS_A}.npy does not match the low-pass block its manifest records "
-                            f"(training_ratings.solve.lowpass): the run is damaged; run 'embedrec verify --run "
-                            f"{run.path}', then train again")
-    return a
+    return check_lowpass(run, run.array(LOWPASS_A, optional=True))
