@@ -890,11 +890,16 @@ def test_tune_dims_table_of_the_default_model_says_it_scores_the_model_alone(tun
             "--set", "train.epochs=2", "--set", "train.refit=false"]  # each its own --run (given twice: refused)
     r = CliRunner().invoke(main, [*base, "--run", str(tmp_path / "run")])
     assert r.exit_code == 0, r.stderr
-    assert "valid_metric scores the model alone, before the recent popularity train adds where valid chooses it " \
-           "or train.als_trend sets it, so train can print another one" in r.stderr
+    assert "valid_metric scores the model alone, before the low-pass block and the recent popularity train adds " \
+           "where valid chooses them or train.als_lowpass / train.als_trend set them, so train can print another " \
+           "one" in r.stderr
     r = CliRunner().invoke(main, [*base, "--set", "model.objective=explicit", "--run", str(tmp_path / "run2")])
     assert r.exit_code == 0 and "metric: rmse" in r.stderr and "scores the model alone" not in r.stderr, r.stderr
     r = CliRunner().invoke(main, [*base, "--set", "train.als_trend=0", "--run", str(tmp_path / "run3")])
+    assert r.exit_code == 0 and "before the low-pass block train adds where valid chooses it or " \
+        "train.als_lowpass sets it" in r.stderr, r.stderr
+    r = CliRunner().invoke(main, [*base, "--set", "train.als_trend=0", "--set", "train.als_lowpass=0",
+                                  "--run", str(tmp_path / "run4")])
     assert r.exit_code == 0 and "metric: ndcg@10" in r.stderr and "scores the model alone" not in r.stderr, r.stderr
 
 

@@ -114,10 +114,15 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
         cols = ["dim", *swept, *chose, "params", "epochs", "train_loss", "train_metric", "valid_metric",
                 "test_metric", "seconds", "peak_mem_mb", "note"]
         if fmt in ("table",):  # stdout carries the table only
+            added = [(what, key) for what, key in (("the low-pass block", "als_lowpass"),
+                                                   ("the recent popularity", "als_trend"))
+                     if getattr(cfg.train, key) != 0]  # (not where it is off: a review)
+            one = len(added) == 1
             log.info("metric: %s (train_metric: the same on training data; test_metric: reported, not used)%s", m,
-                     "; valid_metric scores the model alone, before the recent popularity train adds where valid "
-                     "chooses it or train.als_trend sets it, so train can print another one"
-                     if chose and cfg.train.als_trend != 0 else "")  # (not where it is off: a review)
+                     f"; valid_metric scores the model alone, before {' and '.join(w for w, _ in added)} train adds "
+                     f"where valid chooses {'it' if one else 'them'} or "
+                     f"{' / '.join(f'train.{k}' for _, k in added)} {'sets it' if one else 'set them'}, so train "
+                     "can print another one" if chose and added else "")
         write_rows(rows, cols, fmt)
     # the whole train command: this sweep's -c and --set (but tune.*), --run, then the choice (a first-hour pass:
     # the bare --set line trained the default model where the sweep had been of -c configs/ml100k-explicit.yaml)
