@@ -84,7 +84,7 @@ def lowpass(users, movies, n_users: int, n_movies: int, k: int = 128, *, seed: i
         At = torch.sparse_csr_tensor(torch.from_numpy(tptr), torch.from_numpy(rows[order]),
                                      torch.from_numpy(vals[order]), size=(n_movies, n_users), check_invariants=False)
         ones = torch.sparse_csr_tensor(torch.from_numpy(indptr), torch.from_numpy(idx),
-                                       torch.ones(idx.size, dtype=torch.float64), size=(n_users, n_movies),
+                                       torch.ones(idx.size, dtype=torch.float32), size=(n_users, n_movies),
                                        check_invariants=False)
     before = torch.get_num_threads()
     if threads:
@@ -109,8 +109,8 @@ def lowpass(users, movies, n_users: int, n_movies: int, k: int = 128, *, seed: i
         pick = np.abs(W).argmax(0)
         W *= np.sign(W[pick, np.arange(W.shape[1])])
         W[di == 0] = 0  # R~'s zero columns: only a singular value of 0 (k at R~'s rank or above) reaches them
-        a = W * si[:, None]
-        x = (ones @ torch.from_numpy(a)).numpy()  # R a
+        a = (W * si[:, None]).astype(np.float32)
+        x = (ones @ torch.from_numpy(a)).numpy()  # R a (float32: a float64 copy at 1M users x 128 is 1 GB)
     finally:
         torch.set_num_threads(before)
     y = (W / si[:, None]).astype(np.float32)
@@ -123,13 +123,23 @@ def _qr(X):
     return torch.linalg.qr(X).Q
 
 
-def _top_k_in(A, K, k):
+def _top_k_in(A, K, k, At=None, chunk: int = 256):
     """(W, eigenvalues) of the best rank-k approximation of A within the span of K's orthonormal columns: the
-    top-k eigenpairs of (A K)^T (A K), in float64, largest first."""
+    top-k eigenpairs of (A K)^T (A K), in float64, largest first. With ``At`` (A's transpose as CSR) that Gram is
+    K^T (A^T (A K)), made ``chunk`` columns of K at a time: no users x K-wide block (at 1M users and 7 x 144
+    columns, 4 GB in float32 and 8 GB in float64)."""
     import torch
 
-    B = (A @ K).double()
-    lam, E = torch.linalg.eigh(B.T @ B)  # ascending
+    if At is None:
+        B = (A @ K).double()
+        G = B.T @ B
+    else:
+        G = torch.empty(K.shape[1], K.shape[1], dtype=torch.float64)
+        Kd = K.double()
+        for s in range(0, K.shape[1], chunk):
+            G[:, s:s + chunk] = Kd.T @ (At @ (A @ K[:, s:s + chunk].contiguous())).double()
+        G = (G + G.T) / 2
+    lam, E = torch.linalg.eigh(G)  # ascending
     lam, E = lam.flip(0)[:k], E.flip(1)[:, :k]
     return K.double() @ E, lam
 
@@ -176,8 +186,9 @@ def _block_krylov(A, At, n_users, n_movies, k, oversample, power_iters, rng):
         Z = _qr(At @ _qr(A @ Z))
         blocks.append(Z)
     K = torch.cat(blocks, 1)
+    del blocks
     K = _qr(K.double()).float() if K.shape[1] <= n_movies else _qr(K.double()[:, :n_movies]).float()
-    return _top_k_in(A, K, k)
+    return _top_k_in(A, K, k, At)
 
 
 def user_block(a: np.ndarray, movies) -> np.ndarray:
@@ -199,7 +210,27 @@ CS = (0.05, 0.2, 0.5, 1.0, 2.0)
 MARGIN = 0.01
 Z = 2.0
 SPREAD_USERS = 500  # the seeded sample of trained users the two score spreads are measured on
-DEFAULT_K = 128
+# auto tries no block above this many training pairs (as train.als_dims auto: the 100M run keeps its time) or where
+# the SVD's working set (:func:`working_bytes`) would pass MAX_BYTES
+MAX_PAIRS = 25_000_000
+MAX_BYTES = 2 << 30
+
+
+def working_bytes(n_users: int, n_movies: int, k: int) -> int:
+    """About the bytes the block's SVD holds at once: the Krylov blocks over the movies (float32, their float64
+    QR and a float32 copy) and, over the users, one block product and x (float32)."""
+    ell = k + OVERSAMPLE
+    return int(n_movies) * (POWER_ITERS + 1) * ell * 16 + int(n_users) * (ell + k) * 4
+
+
+def too_large(nnz: int, n_users: int, n_movies: int, k: int) -> str | None:
+    """Why auto makes no block here (too many pairs, or too many bytes), or None."""
+    if nnz > MAX_PAIRS:
+        return f"{nnz:,} training pairs, above the {MAX_PAIRS:,} auto makes a block for (its SVD's time)"
+    got = working_bytes(n_users, n_movies, k)
+    if got > MAX_BYTES:
+        return f"its SVD would hold about {got / 2**30:.1f} GiB, above the {MAX_BYTES / 2**30:g} GiB auto allows"
+    return None
 
 
 def block_k(train_cfg, n_users: int, n_movies: int) -> int:

@@ -795,6 +795,14 @@ def lowpass_settled(on, train_cfg) -> dict | None:
     if not on.has_valid:
         log.info("als_lowpass auto: off (0), no validation split to choose its weight on")
         return {"train.als_lowpass": 0.0}
+    from embedrec.training import lowpass
+
+    ds = on.data
+    why = lowpass.too_large(len(ds.splits["train"]), ds.n_users, ds.n_movies,
+                            lowpass.block_k(train_cfg, ds.n_users, ds.n_movies))
+    if why:
+        log.info("als_lowpass auto: off (0), %s; set train.als_lowpass to a weight to make one", why)
+        return {"train.als_lowpass": 0.0}
     return None
 
 
