@@ -21,6 +21,7 @@ import numpy as np
 
 OVERSAMPLE = 16
 POWER_ITERS = 6
+DENSE_CELLS = 1 << 25  # ... and, where users x movies is at most this, in numpy alone (a float64 R~: 256 MB)
 DENSE_MAX = 4096  # method auto: a side of at most this many rows is decomposed densely (a 4096^2 float64 Gram: 128 MB)
 
 
@@ -59,12 +60,10 @@ def lowpass(users, movies, n_users: int, n_movies: int, k: int = 128, *, seed: i
     re-orthonormalised), then the best rank-k approximation within their span (Rayleigh-Ritz); it holds a
     users x (power_iters + 1)(k + oversample) block at the end. "subspace": subspace (power) iteration on a
     k + ``oversample`` block, cheaper in memory, far less accurate where R~'s spectrum is flat around k."""
-    import warnings
-
-    import torch
-
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
+    if method not in ("auto", "krylov", "subspace", "dense"):
+        raise ValueError(f"method is auto, krylov, subspace or dense, not {method!r}")
     k = min(k, n_users, n_movies)
     indptr, idx = binary_pairs(users, movies, n_users, n_movies)
     du = np.diff(indptr).astype(np.float64)
@@ -73,6 +72,65 @@ def lowpass(users, movies, n_users: int, n_movies: int, k: int = 128, *, seed: i
     si = 1 / np.sqrt(np.maximum(di, 1))
     rows = np.repeat(np.arange(n_users), np.diff(indptr))
     vals = (su[rows] * si[idx]).astype(np.float32)
+    if method == "auto":  # the Krylov blocks would span the smaller side whole: its dense Gram is cheaper, exact
+        side = min(n_users, n_movies)
+        method = "dense" if side <= DENSE_MAX and side <= (power_iters + 1) * (k + max(oversample, 0)) \
+            else "krylov"
+    if method == "dense" and n_users * n_movies <= DENSE_CELLS:  # numpy alone: no torch import (ML-100K's
+        W, lam = _dense_numpy(rows, idx, vals, n_users, n_movies, k)  # train pays seconds for one)
+        W = _signed(W, di)
+        a = (W * si[:, None]).astype(np.float32)
+        x = _sum_rows(np.zeros((n_users, a.shape[1]), np.float32), indptr, idx, a)  # R a
+        y = (W / si[:, None]).astype(np.float32)
+        return LowPass(x, y, a, np.sqrt(np.maximum(lam, 0)))
+    W, lam, a, x = _torch_blocks(indptr, idx, rows, vals, di, si, n_users, n_movies, k, oversample, power_iters,
+                                 method, np.random.default_rng(seed), threads)
+    y = (W / si[:, None]).astype(np.float32)
+    return LowPass(x.astype(np.float32), y, a, np.sqrt(np.maximum(lam, 0)))
+
+
+def _signed(W: np.ndarray, di: np.ndarray) -> np.ndarray:
+    """W with a fixed sign per column (its largest entry positive), so that equal inputs give equal blocks, and R~'s
+    zero columns 0 (only a singular value of 0, k at R~'s rank or above, reaches them)."""
+    pick = np.abs(W).argmax(0)
+    W = W * np.sign(W[pick, np.arange(W.shape[1])])
+    W[di == 0] = 0
+    return W
+
+
+def _sum_rows(x: np.ndarray, indptr: np.ndarray, idx: np.ndarray, a: np.ndarray) -> np.ndarray:
+    """x's row u += the sum of a's rows idx[indptr[u]:indptr[u + 1]], in blocks of users."""
+    for s in range(0, x.shape[0], 4096):
+        e = min(s + 4096, x.shape[0])
+        lo, hi = int(indptr[s]), int(indptr[e])
+        if hi > lo:
+            np.add.at(x, np.repeat(np.arange(s, e), np.diff(indptr[s:e + 1])), a[idx[lo:hi]])
+    return x
+
+
+def _dense_numpy(rows, idx, vals, n_users, n_movies, k):
+    """The exact top-k (W, eigenvalues) from the dense Gram of the smaller side, in float64, numpy only."""
+    R = np.zeros((n_users, n_movies), np.float64)
+    R[rows, idx] = vals
+    if n_movies <= n_users:
+        lam, E = np.linalg.eigh(R.T @ R)
+        return E[:, ::-1][:, :k].copy(), lam[::-1][:k].copy()
+    lam, E = np.linalg.eigh(R @ R.T)
+    lam, E = lam[::-1][:k].copy(), E[:, ::-1][:, :k]
+    s = np.sqrt(np.maximum(lam, 0))
+    W = R.T @ E  # R~^T u_j = s_j w_j
+    keep = s > 1e-6 * max(float(s[0]), 1e-30)
+    W = np.where(keep[None, :], W / np.where(keep, s, 1.0)[None, :], 0.0)
+    return W, lam
+
+
+def _torch_blocks(indptr, idx, rows, vals, di, si, n_users, n_movies, k, oversample, power_iters, method, rng,
+                  threads):
+    """(W, eigenvalues, a, x) through torch's sparse CSR products (the Krylov, subspace or dense-Gram method)."""
+    import warnings
+
+    import torch
+
     # R~ (users x movies) and R~^T (movies x users), each as CSR: a CSR times a dense block is torch's fast path
     order = np.argsort(idx, kind="stable")
     tptr = np.zeros(n_movies + 1, np.int64)
@@ -90,29 +148,19 @@ def lowpass(users, movies, n_users: int, n_movies: int, k: int = 128, *, seed: i
     if threads:
         torch.set_num_threads(threads)
     try:
-        rng = np.random.default_rng(seed)
-        if method == "auto":  # the Krylov blocks would span the smaller side whole: its dense Gram is cheaper, exact
-            side = min(n_users, n_movies)
-            method = "dense" if side <= DENSE_MAX and side <= (power_iters + 1) * (k + max(oversample, 0)) \
-                else "krylov"
         if method == "dense":
             W, lam = _dense(A, At, n_users, n_movies, k)
         elif method == "krylov":
             W, lam = _block_krylov(A, At, n_users, n_movies, k, oversample, power_iters, rng)
-        elif method == "subspace":
-            W, lam = _subspace(A, At, n_users, n_movies, k, oversample, power_iters, rng)
         else:
-            raise ValueError(f"method is auto, krylov, subspace or dense, not {method!r}")
-        W = W.numpy()
+            W, lam = _subspace(A, At, n_users, n_movies, k, oversample, power_iters, rng)
+        W = _signed(W.numpy(), di)
         lam = lam.numpy()
-        # a fixed sign per column (its largest entry positive), so that equal inputs give equal blocks
-        pick = np.abs(W).argmax(0)
-        W *= np.sign(W[pick, np.arange(W.shape[1])])
-        W[di == 0] = 0  # R~'s zero columns: only a singular value of 0 (k at R~'s rank or above) reaches them
         a = (W * si[:, None]).astype(np.float32)
         x = (ones @ torch.from_numpy(a)).numpy()  # R a (float32: a float64 copy at 1M users x 128 is 1 GB)
     finally:
         torch.set_num_threads(before)
+    return W, lam, a, x
     y = (W / si[:, None]).astype(np.float32)
     return LowPass(x.astype(np.float32), y, a.astype(np.float32), np.sqrt(np.maximum(lam, 0)))
 
