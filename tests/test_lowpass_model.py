@@ -47,7 +47,8 @@ def _synth_run(tmp: Path, synth: Path, name: str, *sets: str):
 def runs(tmp_path_factory, synth_dir):
     """On synth_dir (300 users x 200 movies, planted rank 4): 'block', the block set at 1 (its default 128 columns,
     no recent popularity); 'trend', the block at 1 with 16 columns, recent popularity at 2 and data.min_rating 3;
-    'default', train.als_lowpass left auto (chosen on valid: 0 here); 'novalid', auto without a validation split.
+    'default', train.als_lowpass left auto (chosen on valid: 0 here); 'novalid', auto without a validation split;
+    'novalid_set', the block set at 0.5 without one.
     Each (the trained model in memory, the saved run opened)."""
     tmp = tmp_path_factory.mktemp("lowpass-model")
     out = {}
@@ -57,7 +58,8 @@ def runs(tmp_path_factory, synth_dir):
                            ("trend", ("train.als_lowpass=1", "train.als_lowpass_k=16", "train.als_trend=2",
                                       "data.min_rating=3")),
                            ("default", ()),
-                           ("novalid", ("split.valid=0",))):
+                           ("novalid", ("split.valid=0",)),
+                           ("novalid_set", ("split.valid=0", "train.als_lowpass=0.5", "train.als_lowpass_k=16"))):
             out[name] = _synth_run(tmp, synth_dir[0], name, *sets)
     return out
 
@@ -329,6 +331,30 @@ def test_auto_resolves_to_a_number_with_every_weight_scored_and_to_0_without_val
     assert sel["als_lowpass"] == 0.0 and "lowpass_valid" not in sel
     assert not (folder / "lowpass_a.npy").exists() and "lowpass" not in none.engine.training_ratings["solve"]
     assert none.engine.factors.lowpass_a is None and none.engine.factors.movie.shape[1] == 8
+    # a number set needs no valid split: served as set
+    _, given = runs["novalid_set"]
+    sel = json.loads((Path(given.engine.run.path) / "metrics.json").read_text())["selection"]
+    assert sel["als_lowpass"] == 0.5 and "lowpass_valid" not in sel
+    rec = _rec(given.engine)
+    assert rec["c"] == 0.5 and rec["k"] == 16 and given.engine.factors.lowpass_a.shape == (200, 16)
+    r = next(r for r in range(10) if np.asarray(given.engine.P[r]).any())
+    assert _rel(als_resolve(given.engine, r, *EMPTY), np.asarray(given.engine.P[r], np.float64)) < 1e-4
+
+
+def test_a_pickled_model_folds_in_with_the_block_after_its_folder_is_gone(runs, tmp_path):
+    """A pickle carries what the model answers from: lowpass_a too (a new user's block)."""
+    import pickle
+
+    run = _copy(runs["block"][1], tmp_path / "run")
+    m = er.open(run)
+    liked = [1, 5, 9, 20]
+    want = m.recommend_new(liked=liked, k=10)
+    copy = pickle.loads(pickle.dumps(m))
+    shutil.rmtree(run)
+    got = copy.recommend_new(liked=liked, k=10)
+    assert list(got.movie_ids[0]) == list(want.movie_ids[0])
+    np.testing.assert_allclose(got.scores[0], want.scores[0], rtol=1e-6)
+    assert copy.engine.factors.lowpass_a is not None
 
 
 # ------------------------------------------------------------------------------------ a run without the block
@@ -523,5 +549,11 @@ def test_a_set_weight_on_ranks_is_refused_naming_the_key(runs, tmp_path):
     cfg = load_config(None, [f"data.prepared={model.config.data.prepared}", f"run.dir={tmp_path / 'ranks'}",
                              *BASE, "train.eval_users=120", "train.eval_k=[10]", "train.device=cpu",
                              "train.als_lowpass=1", "train.als_lowpass_k=16"])
-    with pytest.raises(ConfigError, match="train.als_lowpass"):
-        train_distributed(cfg)
+    import torch
+
+    threads = torch.get_num_threads()  # (the ranks' fit sets torch's threads: put back for the tests after)
+    try:
+        with pytest.raises(ConfigError, match="train.als_lowpass"):
+            train_distributed(cfg)
+    finally:
+        torch.set_num_threads(threads)
