@@ -586,7 +586,8 @@ def check_lowpass(run, a: np.ndarray | None, width: int | None = None) -> np.nda
     """An als run's low-pass block's a (run_layout.LOWPASS_A) against its manifest's record
     (``training_ratings.solve.lowpass``: k, d): both or neither, a finite float table of n_movies x k rows, and
     d + k the tables' ``width`` (where given); else refused as damaged, naming the file. Returns ``a``."""
-    rec = ((run.manifest.get("training_ratings") or {}).get("solve") or {}).get("lowpass")
+    rec = (checked_training_ratings(run.manifest.get("training_ratings"), str(Path(run.path) / MANIFEST))
+           .get("solve") or {}).get("lowpass")  # (an edited record refused naming its key, before it is read)
     if rec is None and a is None:
         return None
     if rec is None:
@@ -598,7 +599,8 @@ def check_lowpass(run, a: np.ndarray | None, width: int | None = None) -> np.nda
     n, k, d = run.manifest.get("n_movies"), int(rec["k"]), int(rec["d"])
     if a.ndim != 2 or a.shape != (n, k) or a.dtype.kind != "f" or (width is not None and width != d + k):
         raise damaged(run, f"{LOWPASS_A}.npy holds a {a.dtype} table of shape {a.shape}, where the low-pass block "
-                           f"the manifest records is {n:,} movies x {k} columns after the tables' first {d}"
+                           f"the manifest records (training_ratings.solve.lowpass) is {n:,} movies x {k} columns "
+                           f"after the tables' first {d}"
                            + (f" (they hold {width})" if width is not None and width != d + k else ""))
     check_finite(run, a, lambda i: f"{LOWPASS_A}.npy row {i} is")
     return a

@@ -400,7 +400,8 @@ def test_a_missing_or_misshapen_a_is_refused_as_the_run_opens(runs, tmp_path):
     real, m = _manifest(run)
     del m["files"]["lowpass_a.npy"], m["checksums"]["lowpass_a.npy"]
     _reseal(real, m)
-    refused(run, r"lowpass_a\.npy does not match the low-pass block its manifest records")
+    refused(run, r"the manifest records a low-pass block \(training_ratings\.solve\.lowpass\) but lowpass_a\.npy "
+                 r"is missing")
 
     run = _copy(src, tmp_path / "shape")
     path = run / "current" / "lowpass_a.npy"
@@ -410,13 +411,14 @@ def test_a_missing_or_misshapen_a_is_refused_as_the_run_opens(runs, tmp_path):
     real, m = _manifest(run)
     m["files"]["lowpass_a.npy"], m["checksums"]["lowpass_a.npy"] = file_entry(path)["sha256"], file_entry(path)
     _reseal(real, m)
-    refused(run, r"lowpass_a\.npy does not match")
+    refused(run, r"lowpass_a\.npy holds a float32 table of shape \(200, 127\), where the low-pass block the "
+                 r"manifest records \(training_ratings\.solve\.lowpass\) is 200 movies x 128 columns")
 
     run = _copy(src, tmp_path / "norecord")
     real, m = _manifest(run)
     del m["training_ratings"]["solve"]["lowpass"]
     _reseal(real, m)
-    refused(run, r"lowpass_a\.npy does not match")
+    refused(run, r"lowpass_a\.npy is there but the manifest records no low-pass block")
 
 
 @pytest.mark.parametrize("key, value, said", [
@@ -454,9 +456,6 @@ def test_a_d_record_of_0_is_refused_as_the_run_opens_and_by_verify(runs, tmp_pat
     assert r.exit_code != 0 and "training_ratings.solve.lowpass.d" in r.stderr + r.stdout, r.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="serve/recommender.py lowpass_array reads the manifest's raw "
-                   "solve.lowpass before run_checks.checked_training_ratings: int(rec['k']) on k 'x' is a ValueError "
-                   "and rec['k'] on a record that is no mapping a TypeError, as the run opens")
 @pytest.mark.parametrize("where, value", [("k", "x"), (None, "x")])
 def test_a_bad_record_is_refused_as_the_run_opens_naming_its_key(runs, tmp_path, where, value):
     run = _copy(runs["block"][1], tmp_path / "bad")
@@ -470,10 +469,6 @@ def test_a_bad_record_is_refused_as_the_run_opens_naming_its_key(runs, tmp_path,
         er.open(run).recommend_new(liked=[1, 2, 3], k=3)
 
 
-@pytest.mark.xfail(strict=True, reason="neither run_checks.checked_training_ratings nor serve/recommender.py "
-                   "lowpass_array checks solve.lowpass.d + k against the tables' width: d 4 of 8 (sealed again) "
-                   "opens and `embedrec verify` passes it, then a new user's fold-in (foldin.als_vector) makes a "
-                   "4 + 128 vector and numpy raises a ValueError (recommend: 'internal error')")
 def test_a_record_whose_columns_are_not_the_tables_is_refused(runs, tmp_path):
     run = _copy(runs["block"][1], tmp_path / "d4")
     real, m = _manifest(run)
@@ -538,10 +533,6 @@ def test_update_users_keeps_the_block_for_a_known_and_a_new_user(runs, tmp_path)
 
 
 # ------------------------------------------------------------------------------------ on ranks
-@pytest.mark.xfail(strict=True, reason="training/select.py lowpass_settled says a set train.als_lowpass is "
-                   "refused on torchrun's ranks (config_checks), but nothing refuses it: choose_trend_on calls "
-                   "lowpass_added(..., on.threads(...)) and shard_als.OnRanks has no threads(), an AttributeError "
-                   "after the selection's fit")
 def test_a_set_weight_on_ranks_is_refused_naming_the_key(runs, tmp_path):
     from embedrec.shard_als import train_distributed
 

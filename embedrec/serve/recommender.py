@@ -150,7 +150,8 @@ class Recommender:
         # 700 MB on a 512 MB user table, and --user took 0.64-1.0 s reading it)
         factors = Factors(run.array("user_factors", mapped=True), run.array("movie_factors", mapped=True),
                           run.array("user_bias"), run.array("movie_bias"), float(m.get("global_mean", 0.0)),
-                          run.explicit, scale, lowpass_array(run))
+                          run.explicit, scale)
+        factors = replace(factors, lowpass_a=lowpass_array(run, factors.movie.shape[1]))
         seen = (run.array("seen_indptr", mapped=True), run.array("seen_indices", mapped=True))
         check_served_arrays(run, factors.user, factors.movie, seen, (factors.user_bias, factors.movie_bias))
         self._setup(run, rec_cfg, factors, Catalogue.from_run(run), seen, None, m.get("training_ratings"),
@@ -1151,9 +1152,9 @@ def _unknown_lookup(arrays, fix: str | None = None) -> tuple:
 
 
 
-def lowpass_array(run: Run) -> np.ndarray | None:
-    """An als run's low-pass block's a (run_layout.LOWPASS_A, movies x k), checked against its manifest's record
-    (verify.check_lowpass); None where the run has no block."""
+def lowpass_array(run: Run, width: int) -> np.ndarray | None:
+    """An als run's low-pass block's a (run_layout.LOWPASS_A, movies x k), checked against its manifest's record and
+    the tables' ``width`` (d + k: verify.check_lowpass); None where the run has no block."""
     from embedrec.run_layout import LOWPASS_A
 
-    return check_lowpass(run, run.array(LOWPASS_A, optional=True))
+    return check_lowpass(run, run.array(LOWPASS_A, optional=True), width)

@@ -258,6 +258,7 @@ CS = (0.05, 0.2, 0.5, 1.0, 2.0)
 MARGIN = 0.01
 Z = 2.0
 SPREAD_USERS = 500  # the seeded sample of trained users the two score spreads are measured on
+DEFAULT_K = 128  # train.als_lowpass_k's default (config_sections)
 # auto tries no block above this many training pairs (as train.als_dims auto: the 100M run keeps its time) or where
 # the SVD's working set (:func:`working_bytes`) would pass MAX_BYTES
 MAX_PAIRS = 25_000_000
