@@ -325,7 +325,8 @@ def rebuild_index(run_dir: str | Path, index_cfg: IndexConfig, progress: bool = 
 def _rebuild_index(run_dir: str | Path, index_cfg: IndexConfig, progress: bool = False) -> dict:
     run = load_run(run_dir)
     f = {"movie_factors": run.array("movie_factors"), "movie_bias": run.array("movie_bias"),
-         "user_factors": run.array("user_factors", mapped=True)}  # (the recall check reads a sample of its rows)
+         "user_factors": run.array("user_factors", mapped=True),  # (the recall check reads a sample of its rows)
+         "lowpass": ((run.manifest.get("training_ratings") or {}).get("solve") or {}).get("lowpass")}
 
     hashed: dict = {}
 

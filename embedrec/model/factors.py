@@ -42,13 +42,17 @@ class Factors:
     # an als run with the low-pass block (training.lowpass): a = D_I^-1/2 W (movies x k), whose rows over a new
     # user's movies give its block (serve.foldin.als_vector); the block's columns are the last k of each table
     lowpass_a: np.ndarray | None = None
+    # ... and the als columns before it (solve.lowpass.d), which similar movies' cosine reads alone: the block's y
+    # grows with a movie's popularity, and over all the columns similar movies lost (recall@10 0.1842 -> 0.1184 on
+    # ML-100K; the same planted cluster 0.930 -> 0.803 on a synthetic set; BENCHMARKS.md, session 60)
+    als_columns: int | None = None
 
     @classmethod
     def from_dict(cls, f: dict, explicit: bool, rating_scale=None) -> Factors:
         """From the dict ``train.factors`` returns (user_factors, movie_factors, user_bias, movie_bias, global_mean)."""
         return cls(f["user_factors"], f["movie_factors"], f.get("user_bias"), f.get("movie_bias"),
                    float(f.get("global_mean") or 0.0), explicit, tuple(rating_scale) if rating_scale else None,
-                   f.get("lowpass_a"))
+                   f.get("lowpass_a"), (f.get("lowpass") or {}).get("d"))
 
     def __repr__(self) -> str:  # a notebook review: the default repr printed every array whole
         biases = ", biases" if self.user_bias is not None else ""
@@ -148,6 +152,12 @@ class Factors:
             return "scored from the movie's bias alone (a ranking score)"
         return "no score (a ranking model has no bias for an unknown movie)"
 
+    @property
+    def cos_movie(self) -> np.ndarray:
+        """The movie table's columns similar movies' cosine reads: all, or the als ones before the low-pass block
+        (:attr:`als_columns`)."""
+        return self.movie if self.als_columns is None else self.movie[:, :self.als_columns]
+
     def similar(self, row: int, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k movie rows by cosine similarity to movie ``row`` (:func:`cosine_topk`: itself and movies with
         a zero vector never listed), over the movies' unit vectors made once (:attr:`unit_movies`); a filter that
@@ -158,8 +168,8 @@ class Factors:
             rows = rows[rows != row]
             if not rows.size:
                 return rows, np.zeros(0, np.float32)
-            q = normalise(np.asarray(self.movie[row:row + 1], dtype=np.float32))[0]
-            top, vals = cosine_topk(UnitRows(np.take(self.movie, rows, axis=0)), q, k)
+            q = normalise(np.asarray(self.cos_movie[row:row + 1], dtype=np.float32))[0]
+            top, vals = cosine_topk(UnitRows(np.take(self.cos_movie, rows, axis=0)), q, k)
             return rows[top], vals
         table = self.unit_movies
         outside = None
@@ -186,7 +196,7 @@ class Factors:
     def unit_movies(self) -> UnitRows:
         """The movie table's rows at unit length, and its zero rows: made at the first exact similar-movies question
         that reads the whole table, and kept with these factors, as :attr:`unit_users`."""
-        return UnitRows(self.movie)
+        return UnitRows(self.cos_movie)
 
     def __getstate__(self) -> dict:
         """A pickle carries the factors, not the unit tables made from them (made again where asked)."""

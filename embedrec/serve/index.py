@@ -467,7 +467,8 @@ def build_indexes(out: Path, f: dict, cfg: IndexConfig, embeddings_sha256: str, 
     kind = resolve_kind(cfg, n)
     shown = progress and kind != "flat"  # (a flat index is a copy of the vectors: nothing to wait for)
     ip = _build(movies, kind, cfg, bar=f"{kind} index, top-K" if shown else None)
-    cos_vecs = normalise(f["movie_factors"])
+    d = (f.get("lowpass") or {}).get("d")  # the als columns alone where the model adds the low-pass block
+    cos_vecs = normalise(f["movie_factors"] if d is None else np.asarray(f["movie_factors"])[:, :int(d)])
     cos = _build(cos_vecs, kind, cfg, unit=True, bar=f"{kind} index, similar movies" if shown else None)
     build_seconds = time.perf_counter() - t0
     meta = {"kind": kind, "n": n, "dim": int(movies.shape[1]), "embeddings_sha256": embeddings_sha256,

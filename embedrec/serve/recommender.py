@@ -151,7 +151,9 @@ class Recommender:
         factors = Factors(run.array("user_factors", mapped=True), run.array("movie_factors", mapped=True),
                           run.array("user_bias"), run.array("movie_bias"), float(m.get("global_mean", 0.0)),
                           run.explicit, scale)
-        factors = replace(factors, lowpass_a=lowpass_array(run, factors.movie.shape[1]))
+        factors = replace(factors, lowpass_a=lowpass_array(run, factors.movie.shape[1]),
+                          als_columns=(((m.get("training_ratings") or {}).get("solve") or {}).get("lowpass") or {})
+                          .get("d"))  # (checked by lowpass_array)
         seen = (run.array("seen_indptr", mapped=True), run.array("seen_indices", mapped=True))
         check_served_arrays(run, factors.user, factors.movie, seen, (factors.user_bias, factors.movie_bias))
         self._setup(run, rec_cfg, factors, Catalogue.from_run(run), seen, None, m.get("training_ratings"),
@@ -331,7 +333,7 @@ class Recommender:
             ix = _index_module()
             self.run.check_here(ix.COS_FILE)
             self._cos = ix.load_index(self.run.path / ix.COS_FILE, self.run.manifest["index"], "cos",
-                                      self.Q.shape[0], self.Q.shape[1], index_fix(self.run.path,
+                                      self.Q.shape[0], self.factors.cos_movie.shape[1], index_fix(self.run.path,
                                                                                   self.run.manifest["index"]))
         return self._cos
 
@@ -1048,7 +1050,7 @@ class Recommender:
         if self.run is None or _exact_in_manifest(self.run.manifest, "cos") or \
                 (allowed is not None and allowed.size <= FILTER_EXACT_MAX):  # a narrow filter: as _search_users
             return self.factors.similar(row, k, allowed)
-        v = normalise(np.asarray(self.Q[row:row + 1]))
+        v = normalise(np.asarray(self.factors.cos_movie[row:row + 1]))
         D, I = self.cos_index.search(v, min(k + 1, self.Q.shape[0]), allowed)
         keep = (I[0] >= 0) & (I[0] != row)
         if keep.sum() < min(k, _index_module().left(np.array([row]), self.Q.shape[0], allowed)):
@@ -1127,7 +1129,7 @@ def _rescore(factors: Factors, queries: np.ndarray, ids: list, unit: bool = Fals
     order): queries are [p_u, 1] against [q_m, b_m], or with ``unit`` normalised movie vectors (cosine)."""
     out_i, out_d = [], []
     for q, i in zip(queries, ids):
-        M = np.asarray(factors.movie[i], dtype=np.float32)
+        M = np.asarray((factors.cos_movie if unit else factors.movie)[i], dtype=np.float32)
         if unit:
             s = normalise(M) @ q
         else:
