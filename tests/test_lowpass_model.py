@@ -548,3 +548,43 @@ def test_a_set_weight_on_ranks_is_refused_naming_the_key(runs, tmp_path):
             train_distributed(cfg)
     finally:
         torch.set_num_threads(threads)
+
+
+# ------------------------------------------------------------------------------------ similar movies
+def test_similar_movies_rank_by_the_als_columns_alone_exact_and_from_the_index(runs, tmp_path):
+    """The block's y grows with a movie's popularity, so similar movies' cosine reads the first d columns alone
+    (Factors.als_columns): the exact ranking equals a cosine over those columns computed here (and differs from one
+    over every column), and an approximate index (rebuilt hnsw) lists the same movies; the model without the
+    block reads all of its columns."""
+    import dataclasses
+
+    from embedrec.artifacts import rebuild_index
+
+    src = runs["block"][1]
+    e = src.engine
+    d = _rec(e)["d"]
+    assert e.factors.als_columns == d and e.factors.cos_movie.shape[1] == d
+    Q = np.asarray(e.Q, np.float64)
+
+    def cosine_top(cols, row, k=5):
+        X = Q[:, cols] / np.maximum(np.linalg.norm(Q[:, cols], axis=1, keepdims=True), 1e-12)
+        s = X @ X[row]
+        s[row] = -np.inf
+        return np.argsort(-s, kind="stable")[:k]
+
+    rows = [r for r in range(Q.shape[0]) if not e.untrained[r]][:20]
+    differs = 0
+    for row in rows:
+        got, _ = e.factors.similar(row, 5)
+        np.testing.assert_array_equal(got, cosine_top(slice(0, d), row))
+        differs += not np.array_equal(got, cosine_top(slice(None), row))
+    assert differs > 0  # (the block's columns would change the lists)
+    run = _copy(src, tmp_path / "hnsw")
+    rebuild_index(run, dataclasses.replace(runs["block"][0].config.index, kind="hnsw"))
+    h = er.open(run)
+    assert h.engine.run.manifest["index"]["kind"] == "hnsw"
+    for row in rows[:5]:
+        mid = int(e.movie_ids[row])
+        assert list(h.similar(mid, k=5).to_frame().movie_id) == [int(e.movie_ids[r]) for r in cosine_top(slice(0, d), row)]
+    plain = runs["default"][1].engine.factors
+    assert plain.als_columns is None and plain.cos_movie is plain.movie
