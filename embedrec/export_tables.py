@@ -81,7 +81,14 @@ def score_terms(rec: Recommender) -> dict:
     """What is needed besides the vectors and biases to recompute the model's score: the global mean and how
     the terms add up (written as model.json beside every table export)."""
     explicit = rec.factors.explicit
+    lp = ((rec.training_ratings or {}).get("solve") or {}).get("lowpass")
+    block = {} if not lp else {"lowpass": {  # the block's columns (training.lowpass), so a reader can fold in as embedrec does
+        "als_columns": int(lp["d"]), "columns": int(lp["k"]), "weight": float(lp["weight"]),
+        "layout": "embedding = [als part (als_columns), low-pass block (columns)]: a new user's block is weight x the "
+                  "sum of lowpass_a's rows over the movies it rated (lowpass_a.npy, or the movies table's lowpass_a "
+                  "column); similar movies rank by cosine over the als part alone"}}
     return {
+        **block,
         "objective": "explicit" if explicit else "implicit",
         "global_mean": float(rec.factors.global_mean) if explicit else 0.0,
         "rating_scale": list(rec.factors.rating_scale) if rec.factors.rating_scale else None,
@@ -123,7 +130,8 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
     if fmt == "npy":
         for name, a in (("movie_factors", Q), ("movie_bias", bm), ("movie_ids", _ids(rec.catalogue.movie_ids)),
                         ("user_factors", P), ("user_bias", bu), ("user_ids", _ids(rec.catalogue.user_ids)),
-                        ("movie_titles", np.array(rec.catalogue.titles, dtype=str))):
+                        ("movie_titles", np.array(rec.catalogue.titles, dtype=str)),
+                        *((("lowpass_a", rec.factors.lowpass_a),) if rec.factors.lowpass_a is not None else ())):
             np.save(out / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
         frows = feature_rows(rec)
         if frows:
@@ -133,6 +141,7 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
         return {"movies": int(Q.shape[0]), "users": int(P.shape[0]), "features": len(frows)}
     movies = {"movie_id": rec.catalogue.movie_ids, "title": rec.catalogue.titles, "year": rec.catalogue.years,
               "genres": [g or [] for g in rec.catalogue.genres], "bias": bm}
+    A = None if rec.factors.lowpass_a is None else np.asarray(rec.factors.lowpass_a, np.float32)
     users = {"user_id": rec.catalogue.user_ids, "bias": bu}
     if fmt == "parquet":
         def emb(x):
@@ -143,7 +152,9 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
         # year as int32, as --topk-all's Parquet writes it (a review: int64 here, so a join of the two files
         # compared int64 with int32), read by pandas as Int32 as that file's is (a missing year <NA>, not float64)
         write_parquet(pandas_nullable(pa.table({**movies, "year": pa.array(movies["year"], type=pa.int32()),
-                                                "embedding": emb(Q)})), out / MOVIES_TABLE)
+                                                "embedding": emb(Q),
+                                                **({"lowpass_a": emb(A)} if A is not None else {})})),
+                      out / MOVIES_TABLE)
         write_parquet(pa.table({**users, "embedding": emb(P)}), out / USERS_TABLE)
         frows = feature_rows(rec)
         if frows:
@@ -160,7 +171,9 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
             frame_to_csv(frame, out / name, "%.9g")
 
         m = pd.DataFrame({**movies, "genres": ["|".join(g) for g in movies["genres"]]})
-        to_csv(pd.concat([m, pd.DataFrame(Q, columns=[f"e{i}" for i in range(Q.shape[1])])], axis=1), "movies.csv")
+        to_csv(pd.concat([m, pd.DataFrame(Q, columns=[f"e{i}" for i in range(Q.shape[1])]),
+                          *((pd.DataFrame(A, columns=[f"a{i}" for i in range(A.shape[1])]),) if A is not None else ())],
+                         axis=1), "movies.csv")
         to_csv(pd.concat([pd.DataFrame(users), pd.DataFrame(P, columns=[f"e{i}" for i in range(P.shape[1])])], axis=1),
                "users.csv")
         frows = feature_rows(rec)

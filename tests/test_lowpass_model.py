@@ -588,3 +588,28 @@ def test_similar_movies_rank_by_the_als_columns_alone_exact_and_from_the_index(r
         assert list(h.similar(mid, k=5).to_frame().movie_id) == [int(e.movie_ids[r]) for r in cosine_top(slice(0, d), row)]
     plain = runs["default"][1].engine.factors
     assert plain.als_columns is None and plain.cos_movie is plain.movie
+
+
+def test_exports_carry_the_block_layout_and_a(runs, tmp_path):
+    """export --to npy/parquet/csv of a block model: model.json says which columns are the block and its weight,
+    and a (lowpass_a) goes with the movies, so a reader can fold a new user in as embedrec does; a model without
+    the block writes neither."""
+    import pandas as pd
+
+    e = runs["block"][1].engine
+    rec = _rec(e)
+    run = Path(e.run.path).parent
+    for fmt in ("npy", "parquet", "csv"):
+        r = CliRunner().invoke(main, ["export", "--run", str(run), "--to", fmt, "-o", str(tmp_path / fmt)])
+        assert r.exit_code == 0, r.stderr
+        terms = json.loads((tmp_path / fmt / "model.json").read_text())["lowpass"]
+        assert (terms["als_columns"], terms["columns"], terms["weight"]) == (rec["d"], rec["k"], rec["weight"])
+    np.testing.assert_array_equal(np.load(tmp_path / "npy" / "lowpass_a.npy"), e.factors.lowpass_a)
+    movies = pd.read_parquet(tmp_path / "parquet" / "movies.parquet")
+    np.testing.assert_array_equal(np.stack(movies.lowpass_a.to_numpy()), e.factors.lowpass_a)
+    csv = pd.read_csv(tmp_path / "csv" / "movies.csv")
+    np.testing.assert_allclose(csv[[f"a{i}" for i in range(rec["k"])]].to_numpy(), e.factors.lowpass_a, rtol=1e-6)
+    plain = Path(runs["default"][1].engine.run.path).parent
+    r = CliRunner().invoke(main, ["export", "--run", str(plain), "--to", "npy", "-o", str(tmp_path / "plain")])
+    assert r.exit_code == 0 and not (tmp_path / "plain" / "lowpass_a.npy").exists()
+    assert "lowpass" not in json.loads((tmp_path / "plain" / "model.json").read_text())
