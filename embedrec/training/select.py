@@ -763,7 +763,7 @@ def choose_trend_on(on, cfg, selected, resolved: bool, progress: bool = False):
         tcfg = cfg.train
         if done is not None:
             return cfg.updated(done) if done else cfg
-    else:  # a number set: the trend weighed on the model with the block at it
+    elif float(tcfg.als_lowpass) > 0:  # a number set: the trend weighed on the model with the block at it
         f = lowpass_added(f, on.data, tcfg, selected, on.threads(f["movie_factors"].shape[1]))
     dim = f["movie_factors"].shape[1]
     on_valid = on.scorer(selected.metric, dim)  # users with a vector
