@@ -76,10 +76,12 @@ def lowpass(users, movies, n_users: int, n_movies: int, k: int = 128, *, seed: i
         side = min(n_users, n_movies)
         method = "dense" if side <= DENSE_MAX and side <= (power_iters + 1) * (k + max(oversample, 0)) \
             else "krylov"
-    if method == "dense" and n_users * n_movies <= DENSE_CELLS:  # numpy alone: no torch import (ML-100K's train
-        from embedrec.threads import blas_threads  # pays seconds for one), on one BLAS thread: ML-100K's eigh took
+    if method == "dense" and n_users * n_movies <= DENSE_CELLS:
+        # numpy alone: no torch import (ML-100K's train paid seconds for one), on one BLAS thread: ML-100K's eigh
+        # took 0.74 s on one, 4.2 s on two at load 5 (OpenBLAS's threads spin on a busy box)
+        from embedrec.threads import blas_threads
 
-        with blas_threads(1):  # 0.74 s on one, 4.2 s on two at load 5 (OpenBLAS's threads spin on a busy box)
+        with blas_threads(1):
             W, lam = _dense_numpy(rows, idx, vals, n_users, n_movies, k)
         W = _signed(W, di)
         a = (W * si[:, None]).astype(np.float32)
