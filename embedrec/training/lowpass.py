@@ -82,10 +82,10 @@ def lowpass(users, movies, n_users: int, n_movies: int, k: int = 128, *, seed: i
         from embedrec.threads import blas_threads
 
         with blas_threads(1):
-            W, lam = _dense_numpy(rows, idx, vals, n_users, n_movies, k)
-        W = _signed(W, di)
-        a = (W * si[:, None]).astype(np.float32)
-        x = _sum_rows(np.zeros((n_users, a.shape[1]), np.float32), indptr, idx, a)  # R a
+            W, lam, R = _dense_numpy(rows, idx, vals, n_users, n_movies, k)
+            W = _signed(W, di)
+            a = (W * si[:, None]).astype(np.float32)
+            x = (R != 0).astype(np.float32) @ a  # R a
         y = (W / si[:, None]).astype(np.float32)
         return LowPass(x, y, a, np.sqrt(np.maximum(lam, 0)))
     W, lam, a, x = _torch_blocks(indptr, idx, rows, vals, di, si, n_users, n_movies, k, oversample, power_iters,
@@ -103,30 +103,21 @@ def _signed(W: np.ndarray, di: np.ndarray) -> np.ndarray:
     return W
 
 
-def _sum_rows(x: np.ndarray, indptr: np.ndarray, idx: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """x's row u += the sum of a's rows idx[indptr[u]:indptr[u + 1]], in blocks of users."""
-    for s in range(0, x.shape[0], 4096):
-        e = min(s + 4096, x.shape[0])
-        lo, hi = int(indptr[s]), int(indptr[e])
-        if hi > lo:
-            np.add.at(x, np.repeat(np.arange(s, e), np.diff(indptr[s:e + 1])), a[idx[lo:hi]])
-    return x
-
-
 def _dense_numpy(rows, idx, vals, n_users, n_movies, k):
-    """The exact top-k (W, eigenvalues) from the dense Gram of the smaller side, in float64, numpy only."""
+    """The exact top-k (W, eigenvalues) from the dense Gram of the smaller side, in float64, numpy only, and the
+    dense R~."""
     R = np.zeros((n_users, n_movies), np.float64)
     R[rows, idx] = vals
     if n_movies <= n_users:
         lam, E = np.linalg.eigh(R.T @ R)
-        return E[:, ::-1][:, :k].copy(), lam[::-1][:k].copy()
+        return E[:, ::-1][:, :k].copy(), lam[::-1][:k].copy(), R
     lam, E = np.linalg.eigh(R @ R.T)
     lam, E = lam[::-1][:k].copy(), E[:, ::-1][:, :k]
     s = np.sqrt(np.maximum(lam, 0))
     W = R.T @ E  # R~^T u_j = s_j w_j
     keep = s > 1e-6 * max(float(s[0]), 1e-30)
     W = np.where(keep[None, :], W / np.where(keep, s, 1.0)[None, :], 0.0)
-    return W, lam
+    return W, lam, R
 
 
 def _torch_blocks(indptr, idx, rows, vals, di, si, n_users, n_movies, k, oversample, power_iters, method, rng,
