@@ -398,6 +398,7 @@ def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides
     (user_factors, item_factors, item_bias or None, selection seconds, refit seconds). ``info`` (if given)
     receives best_epoch, epochs_run, loss, dim, valid (the selection's own valid metric) and chosen."""
     from embedrec.config import load_config
+    from embedrec.train_workflow import served_factors
     from embedrec.training.fit import factors
     from embedrec.training.select import fit_and_refit
 
@@ -407,19 +408,18 @@ def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides
     ds = _embedrec_dataset(train_u, train_i, valid_u, valid_i, n_users, n_items, train_t, valid_t)
     with tempfile.TemporaryDirectory() as tmp:
         merged, result, selected, chosen = fit_and_refit(ds, cfg, Path(tmp) / "run")
-    f = factors(result.model, result.unrated)
-    if result.loss == "als":  # recent popularity where valid chose it, as train_workflow.train_model serves it
-        from embedrec.training import trend
-
-        f = trend.served(f, merged, chosen.train)
+    t0 = time.perf_counter()  # the low-pass block's SVD of the refit's rows is the refit's time (train's too)
+    f = served_factors(factors(result.model, result.unrated), merged, chosen, result.loss)
+    served_s = time.perf_counter() - t0
     if info is not None:
         info.update(best_epoch=int(selected.best_epoch), epochs_run=int(selected.epochs_run), loss=result.loss,
-                    dim=int(f["movie_factors"].shape[1]), valid=float(selected.best_value),
+                    dim=int(getattr(result.model, "dim", f["movie_factors"].shape[1])), valid=float(selected.best_value),
                     refit_epochs=int(result.epochs_run) if result is not selected else 0,
                     chosen=[f"train.als_reg={chosen.train.als_reg}", f"train.als_recency={chosen.train.als_recency:g}",
-                            f"train.als_trend={chosen.train.als_trend:g}"]
+                            f"train.als_trend={chosen.train.als_trend:g}",
+                            f"train.als_lowpass={chosen.train.als_lowpass:g}"]
                     if result.loss == "als" else [])
-    refit_s = float(result.seconds) if result is not selected else 0.0
+    refit_s = (float(result.seconds) if result is not selected else 0.0) + served_s
     return f["user_factors"], f["movie_factors"], f.get("movie_bias"), float(selected.seconds), refit_s
 
 

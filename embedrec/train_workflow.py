@@ -148,6 +148,18 @@ def held_out(ds: Dataset) -> dict:
     return out
 
 
+def served_factors(f: dict, ds: Dataset, cfg: Config, loss: str) -> dict:
+    """The factors every path serves from the final fit's ``f`` (fit on ``ds``'s train rows): an als model's
+    low-pass block (training.lowpass), then its recent popularity (training.trend), each where valid chose it (or
+    the config sets it); ``f`` itself for the other losses. ``benchmarks/ranking.py`` serves what train serves
+    through it."""
+    if loss != "als":
+        return f
+    from embedrec.training import lowpass, trend
+
+    return trend.served(lowpass.served(f, ds, cfg.train), ds, cfg.train)
+
+
 def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = False, progress: bool = False) -> TrainedModel:
     """train() with its working folder (checkpoint.pt, metrics.jsonl) given: what ``train_run`` does before it
     publishes."""
@@ -171,11 +183,7 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     result = final
     f = zero_untrained_users(factors(result.model, result.unrated), trained_users(ds.splits["train"].user, ds.n_users),
                              bool(cfg.features.user))
-    if result.loss == "als":  # the low-pass block (training.lowpass), then recent popularity (training.trend), where
-        from embedrec.training import lowpass, trend  # valid chose them: what every path serves
-
-        f = lowpass.served(f, ds, cfg.train)
-        f = trend.served(f, ds, cfg.train)
+    f = served_factors(f, ds, cfg, result.loss)
     explicit = cfg.model.objective == "explicit"
     ks = cfg.train.eval_k
     metrics = metrics_head(cfg, result, selection, ds.manifest.get("refit", False))
