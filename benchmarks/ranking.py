@@ -409,7 +409,7 @@ def fit_embedrec(train_u, train_i, n_users, n_items, valid_u, valid_i, overrides
     with tempfile.TemporaryDirectory() as tmp:
         merged, result, selected, chosen = fit_and_refit(ds, cfg, Path(tmp) / "run")
     t0 = time.perf_counter()  # the low-pass block's SVD of the refit's rows is the refit's time (train's too)
-    f = served_factors(factors(result.model, result.unrated), merged, chosen, result.loss)
+    f = served_factors(factors(result.model, result.unrated), merged, chosen, result.loss, selected.lowpass_basis)
     served_s = time.perf_counter() - t0
     if info is not None:
         info.update(best_epoch=int(selected.best_epoch), epochs_run=int(selected.epochs_run), loss=result.loss,

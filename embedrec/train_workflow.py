@@ -148,16 +148,16 @@ def held_out(ds: Dataset) -> dict:
     return out
 
 
-def served_factors(f: dict, ds: Dataset, cfg: Config, loss: str) -> dict:
+def served_factors(f: dict, ds: Dataset, cfg: Config, loss: str, basis=None) -> dict:
     """The factors every path serves from the final fit's ``f`` (fit on ``ds``'s train rows): an als model's
-    low-pass block (training.lowpass), then its recent popularity (training.trend), each where valid chose it (or
-    the config sets it); ``f`` itself for the other losses. ``benchmarks/ranking.py`` serves what train serves
-    through it."""
+    low-pass block (training.lowpass; over ``basis``, the selection's W, where given: FitResult.lowpass_basis),
+    then its recent popularity (training.trend), each where valid chose it (or the config sets it); ``f`` itself
+    for the other losses. ``benchmarks/ranking.py`` serves what train serves through it."""
     if loss != "als":
         return f
     from embedrec.training import lowpass, trend
 
-    return trend.served(lowpass.served(f, ds, cfg.train), ds, cfg.train)
+    return trend.served(lowpass.served(f, ds, cfg.train, basis=basis), ds, cfg.train)
 
 
 def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = False, progress: bool = False) -> TrainedModel:
@@ -180,10 +180,11 @@ def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = Fals
     ds, final, result, cfg = fit_and_refit(ds, cfg, work_dir, resume=resume, progress=progress)
     history = list(result.history)
     selection = selection_of(result, cfg.train)
+    selected_basis, result.lowpass_basis = result.lowpass_basis, None  # (the selection's W: the served block's)
     result = final
     f = zero_untrained_users(factors(result.model, result.unrated), trained_users(ds.splits["train"].user, ds.n_users),
                              bool(cfg.features.user))
-    f = served_factors(f, ds, cfg, result.loss)
+    f = served_factors(f, ds, cfg, result.loss, selected_basis)
     explicit = cfg.model.objective == "explicit"
     ks = cfg.train.eval_k
     metrics = metrics_head(cfg, result, selection, ds.manifest.get("refit", False))

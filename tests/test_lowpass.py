@@ -103,3 +103,31 @@ def test_refuses_bad_input():
         lowpass([0], [0], 1, 1, 0)
     with pytest.raises(ValueError, match="method is"):
         lowpass([0], [0], 1, 1, 1, method="lanczos")
+
+
+@pytest.mark.parametrize("block", [1 << 22, 40])  # one block of users, or many (a user's rows never split)
+def test_from_basis_over_the_rows_it_was_found_on_is_the_svd_blocks(monkeypatch, block):
+    """from_basis(W of these rows, these rows) gives the SVD's x, y and a back; over more rows each block is that
+    basis weighed by the new degrees (a = W / sqrt(d), y = W sqrt(d), x = R a), a movie without a pair 0."""
+    from embedrec.training import lowpass as L
+    from embedrec.training.lowpass import from_basis
+
+    monkeypatch.setattr(L, "BASIS_BLOCK", block)
+
+    rng = np.random.default_rng(7)
+    nu, ni = 60, 25
+    u, m = rng.integers(0, nu, 400), rng.integers(0, ni - 3, 400)  # the last 3 movies never rated here
+    lp = lowpass(u, m, nu, ni, 8, seed=0)
+    again = from_basis(lp.w, u, m, nu, ni)
+    for got, want in ((again.x, lp.x), (again.y, lp.y), (again.a, lp.a)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    u2, m2 = np.concatenate([u, rng.integers(0, nu, 100), [5]]), np.concatenate([m, rng.integers(0, ni - 3, 100), [ni - 1]])
+    more = from_basis(lp.w, u2, m2, nu, ni)
+    R = np.zeros((nu, ni))
+    R[u2, m2] = 1
+    d = R.sum(0)
+    W = np.where(d[:, None] > 0, lp.w, 0.0)
+    np.testing.assert_allclose(more.a, W / np.sqrt(np.maximum(d, 1))[:, None], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(more.y, W * np.sqrt(np.maximum(d, 1))[:, None], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(more.x, R @ more.a, rtol=1e-4, atol=1e-5)
+    assert not more.x[[i for i in range(nu) if not R[i].any()]].any()

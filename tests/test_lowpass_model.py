@@ -613,3 +613,23 @@ def test_exports_carry_the_block_layout_and_a(runs, tmp_path):
     r = CliRunner().invoke(main, ["export", "--run", str(plain), "--to", "npy", "-o", str(tmp_path / "plain")])
     assert r.exit_code == 0 and not (tmp_path / "plain" / "lowpass_a.npy").exists()
     assert "lowpass" not in json.loads((tmp_path / "plain" / "model.json").read_text())
+
+
+def test_the_refit_serves_the_selections_basis_with_one_svd(tmp_path, synth_dir, monkeypatch):
+    """A set weight with a refit on train+valid: one SVD (the selection's rows), the served block made over its W
+    with the final rows' degrees (lowpass.from_basis): y = W sqrt(d) of train+valid, so y / a is each movie's
+    degree in the final fit's rows."""
+    calls = []
+    real = lowpass.of_rows
+    monkeypatch.setattr(lowpass, "of_rows", lambda *a, **k: calls.append(1) or real(*a, **k))
+    model, opened = _synth_run(tmp_path, synth_dir[0], "one", "train.als_lowpass=1", "train.als_lowpass_k=16",
+                               "train.als_trend=0")
+    assert model.metrics["refit"] and len(calls) == 1
+    e = opened.engine
+    d = _rec(e)["d"]
+    tr = model.dataset.splits["train"]  # train+valid, the refit's
+    deg = np.bincount(tr.movie, minlength=e.Q.shape[0]).astype(np.float64)
+    a, y = e.factors.lowpass_a.astype(np.float64), np.asarray(e.Q, np.float64)[:, d:]
+    live = np.abs(a).sum(1) > 1e-6
+    np.testing.assert_allclose((y[live] / np.where(np.abs(a[live]) > 1e-8, a[live], np.nan)),
+                               np.broadcast_to(deg[live][:, None], y[live].shape), rtol=1e-3, equal_nan=True)

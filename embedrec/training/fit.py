@@ -72,6 +72,7 @@ class FitResult:
     # seconds
     lowpass: dict | None = None
     lowpass_block: object = None  # its block (training.lowpass.LowPass), for the choices after it
+    lowpass_basis: object = None  # then its W alone (movies x k), which the served block is made over
     # the users re-solved at the chosen train.als_user_unobserved where a refit follows (select.choose_user_unobserved_on):
     # (its train config, the train rows, the user table), which select.choose_trend_on takes instead of solving again
     users_resolved: tuple | None = None

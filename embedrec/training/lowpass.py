@@ -30,6 +30,7 @@ class LowPass(NamedTuple):
     y: np.ndarray  # movies x k, float32: D_I^1/2 W
     a: np.ndarray  # movies x k, float32: D_I^-1/2 W
     s: np.ndarray  # k, float64: R~'s top singular values, largest first
+    w: np.ndarray | None = None  # movies x k, float32: W itself (:func:`from_basis` serves it over other rows)
 
 
 def binary_pairs(users, movies, n_users: int, n_movies: int):
@@ -87,11 +88,36 @@ def lowpass(users, movies, n_users: int, n_movies: int, k: int = 128, *, seed: i
             a = (W * si[:, None]).astype(np.float32)
             x = (R != 0).astype(np.float32) @ a  # R a
         y = (W / si[:, None]).astype(np.float32)
-        return LowPass(x, y, a, np.sqrt(np.maximum(lam, 0)))
+        return LowPass(x, y, a, np.sqrt(np.maximum(lam, 0)), W.astype(np.float32))
     W, lam, a, x = _torch_blocks(indptr, idx, rows, vals, di, si, n_users, n_movies, k, oversample, power_iters,
                                  method, np.random.default_rng(seed), threads)
     y = (W / si[:, None]).astype(np.float32)
-    return LowPass(x.astype(np.float32), y, a, np.sqrt(np.maximum(lam, 0)))
+    return LowPass(x.astype(np.float32), y, a, np.sqrt(np.maximum(lam, 0)), W.astype(np.float32))
+
+
+def from_basis(W: np.ndarray, users, movies, n_users: int, n_movies: int) -> LowPass:
+    """The blocks of the pairs ``(users, movies)`` over a basis ``W`` (movies x k) found on other rows, weighed by
+    these rows' movie degrees: a = D_I^-1/2 W, y = D_I^1/2 W, x = R a (a movie without a pair here: 0), and no
+    singular values (empty). What the refit on train+valid serves from the selection's W: the second SVD took
+    13-63 s on the synthetic 100K x 20K set at load 5-8, and c was chosen on this W."""
+    indptr, idx = binary_pairs(users, movies, n_users, n_movies)
+    di = np.bincount(idx, minlength=n_movies).astype(np.float64)
+    si = 1 / np.sqrt(np.maximum(di, 1))
+    W = np.where((di > 0)[:, None], np.asarray(W, np.float64), 0.0)
+    a = (W * si[:, None]).astype(np.float32)
+    x = np.zeros((n_users, a.shape[1]), np.float32)
+    counts = np.diff(indptr)
+    step = max(1, BASIS_BLOCK // max(a.shape[1], 1))  # about BASIS_BLOCK floats of a's rows at a time
+    u = 0
+    while u < n_users:  # users in blocks of about ``step`` pairs, each block's rows summed per user
+        e = int(np.searchsorted(indptr, indptr[u] + step, side="right")) - 1
+        e = min(max(e, u + 1), n_users)
+        lo, hi = int(indptr[u]), int(indptr[e])
+        have = np.flatnonzero(counts[u:e] > 0)
+        if have.size:
+            x[u + have] = np.add.reduceat(a[idx[lo:hi]], (indptr[u:e][have] - lo).astype(np.int64), axis=0)
+        u = e
+    return LowPass(x, (W / si[:, None]).astype(np.float32), a, np.zeros(0), W.astype(np.float32))
 
 
 def _signed(W: np.ndarray, di: np.ndarray) -> np.ndarray:
@@ -254,7 +280,8 @@ CS = (0.05, 0.2, 0.5, 1.0, 2.0)
 MARGIN = 0.01
 Z = 2.0
 SPREAD_USERS = 500  # the seeded sample of trained users the two score spreads are measured on
-DEFAULT_K = 128  # train.als_lowpass_k's default (config_sections)
+DEFAULT_K = 128
+BASIS_BLOCK = 1 << 22  # from_basis sums a's rows over about this many floats at a time  # train.als_lowpass_k's default (config_sections)
 # auto tries no block above this many training pairs (as train.als_dims auto: the 100M run keeps its time) or where
 # the SVD's working set (:func:`working_bytes`) would pass MAX_BYTES
 MAX_PAIRS = 25_000_000
@@ -334,14 +361,16 @@ def weight_of(train_cfg) -> float:
     return 0.0 if c == "auto" else float(c)
 
 
-def served(f: dict, ds, train_cfg, threads: int | None = None) -> dict:
+def served(f: dict, ds, train_cfg, threads: int | None = None, basis: np.ndarray | None = None) -> dict:
     """The served factors: ``f`` with the block at train.als_lowpass c over ``ds``'s train rows (the final
-    fit's: train+valid after a refit), its spread measured on ``f``; ``f`` itself at c 0."""
+    fit's: train+valid after a refit), its spread measured on ``f``; ``f`` itself at c 0. ``basis``: the W the
+    selection found (:func:`from_basis`: no second SVD), else the SVD of these rows."""
     c = weight_of(train_cfg)
     tr = ds.splits["train"]
     if c <= 0 or len(tr) == 0:
         return f
-    lp = of_rows(tr, ds.n_users, ds.n_movies, train_cfg, threads)
+    lp = of_rows(tr, ds.n_users, ds.n_movies, train_cfg, threads) if basis is None else \
+        from_basis(basis, tr.user, tr.movie, ds.n_users, ds.n_movies)
     return with_block(f, lp, c, spread(f, lp, int(train_cfg.seed)))
 
 

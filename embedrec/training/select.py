@@ -583,12 +583,14 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     # als_user_unobserved already where no refit follows or the scale was a number (every fit ends so)
     cfg = choose_trend(ds, cfg, selected, reuse, resolved=not refit or not user_scale_auto, progress=progress)
     cfg = choose_newuser_prior(ds, cfg, selected, progress)
+    if selected.lowpass_block is not None:  # its basis W alone, which the served block is made over (the final
+        selected.lowpass_basis = selected.lowpass_block.w  # fit's rows, lowpass.from_basis); its users' x let go
+    selected.lowpass_block = None
     if refit:
         merged, result = refit_train_valid(full, cfg, selected, Path(work_dir), progress)
     else:
         merged, result = full, selected
     selected.path_start = None  # the first candidate's tables: needed by the refit only
-    selected.lowpass_block = None  # the selection's low-pass block (the served one is of the final fit's rows)
     return merged, result, selected, cfg
 
 
