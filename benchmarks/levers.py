@@ -42,7 +42,7 @@ ACTIVITY = ((20, 50), (50, 100), (100, 200), (200, 500), (500, None))
 def fit(sp: R.Split, overrides: list[str]) -> tuple:
     """What ``embedrec train`` fits with ``overrides`` (ranking.fit_embedrec's steps), and what it chose."""
     from embedrec.config import load_config
-    from embedrec.training import trend
+    from embedrec.train_workflow import served_factors
     from embedrec.training.fit import factors
     from embedrec.training.select import fit_and_refit
 
@@ -50,11 +50,11 @@ def fit(sp: R.Split, overrides: list[str]) -> tuple:
     ds = R._embedrec_dataset(sp.fit_u, sp.fit_i, sp.valid_u, sp.valid_i, sp.n_users, sp.n_items, sp.fit_t, sp.valid_t)
     with tempfile.TemporaryDirectory() as tmp:
         merged, result, selected, chosen = fit_and_refit(ds, cfg, Path(tmp) / "run")
-    f = trend.served(factors(result.model, result.unrated), merged, chosen.train)
+    f = served_factors(factors(result.model, result.unrated), merged, chosen, result.loss, selected.lowpass_basis)
     t = chosen.train
-    said = (f"dim {f['movie_factors'].shape[1]}, epoch {selected.best_epoch}/{selected.epochs_run}, refit "
+    said = (f"dim {result.model.dim}, epoch {selected.best_epoch}/{selected.epochs_run}, refit "
             f"{result.epochs_run if result is not selected else 0}, reg {t.als_reg}, a0 {t.als_unobserved}, users' "
-            f"a0 x{t.als_user_unobserved}, recency {t.als_recency}, trend {t.als_trend}")
+            f"a0 x{t.als_user_unobserved}, recency {t.als_recency}, trend {t.als_trend}, lowpass {t.als_lowpass}")
     return R.factor_scorer(f["user_factors"], f["movie_factors"], f.get("movie_bias")), float(selected.best_value), said
 
 
