@@ -24,8 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import ranking as R  # noqa: E402
-import torch  # noqa: E402
-from levers import bench_split, paired, tuned_ease  # noqa: E402
+from levers import paired, screen_start  # noqa: E402
 
 
 def served(ds, model, train_cfg, model_cfg, resolve: bool):
@@ -52,14 +51,11 @@ def main() -> None:
     ap.add_argument("--models", type=int, default=4)
     ap.add_argument("--set", action="append", default=[])
     a = ap.parse_args()
-    torch.set_num_threads(R.THREADS)
     from embedrec.config import load_config
     from embedrec.training.select import fit_and_refit
 
-    t0 = time.perf_counter()
-    u, sp, valid, test, lambdas, source = bench_split(a.synthetic, a.time, a.seed)
+    u, sp, valid, test, source, best, ease, t0 = screen_start(a)
     nu, ni = sp.n_users, sp.n_items
-    best, ease = tuned_ease(sp, valid, test, lambdas)
     split = "time" if a.time else f"random seed {a.seed}"
     print(f"{source}, {split}: EASE lambda {best[1]} test {ease.mean():.4f}; {time.perf_counter() - t0:.0f} s",
           flush=True)

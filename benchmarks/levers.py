@@ -81,6 +81,21 @@ def bench_split(synthetic: bool, time_split: bool, seed: int, source: str = "ml-
     return u, sp, valid, test, lambdas, source
 
 
+def screen_start(a) -> tuple:
+    """A screen's common start (``a``: its parsed --synthetic, --time and --seed): R.THREADS threads, the rows
+    (:func:`bench_split`) and EASE tuned on them (:func:`tuned_ease`). Returns (u, the split, the valid and test
+    evaluators, the source's name, EASE's (valid NDCG@10, lambda), its per-user test NDCG@10, the start time)."""
+    import time
+
+    import torch
+
+    torch.set_num_threads(R.THREADS)
+    t0 = time.perf_counter()
+    u, sp, valid, test, lambdas, source = bench_split(a.synthetic, a.time, a.seed)
+    best, ease = tuned_ease(sp, valid, test, lambdas)
+    return u, sp, valid, test, source, best, ease, t0
+
+
 def tuned_ease(sp, valid, test, lambdas) -> tuple[tuple[float, float], np.ndarray]:
     """EASE tuned on valid (its lambda of ``lambdas``), refit on train+valid, as protocols.py tunes it: ((its valid
     NDCG@10, lambda), its per-user test NDCG@10)."""

@@ -38,8 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import ranking as R  # noqa: E402
 import scipy.sparse as sps  # noqa: E402
-import torch  # noqa: E402
-from levers import bench_split, paired, tuned_ease  # noqa: E402
+from levers import paired, screen_start  # noqa: E402
 
 
 class Stage:
@@ -149,14 +148,11 @@ def main() -> None:
     ap.add_argument("--lowpass", default="128,256:0.05,0.1,0.2", help="k grid : c grid")
     ap.add_argument("--dimreg", default="-0.9,-0.5,1:0,-1", help="c grid : g grid")
     a = ap.parse_args()
-    torch.set_num_threads(R.THREADS)
     from embedrec.config import load_config
     from embedrec.training.select import fit_and_refit
 
-    t0 = time.perf_counter()
-    u, sp, valid, test, lambdas, source = bench_split(a.synthetic, a.time, a.seed)
+    u, sp, valid, test, source, best, ease, t0 = screen_start(a)
     nu, ni = sp.n_users, sp.n_items
-    best, ease = tuned_ease(sp, valid, test, lambdas)
     cfg = load_config(None, [f"train.threads={R.THREADS}"])
     ds = R._embedrec_dataset(sp.fit_u, sp.fit_i, sp.valid_u, sp.valid_i, nu, ni, sp.fit_t, sp.valid_t)
     with tempfile.TemporaryDirectory() as tmp:
