@@ -582,10 +582,11 @@ def check_implicit_movie(run, table: np.ndarray, movie: np.ndarray) -> np.ndarra
     return table
 
 
-def check_lowpass(run, a: np.ndarray | None, width: int | None = None) -> np.ndarray | None:
+def check_lowpass(run, a: np.ndarray | None, width: int | None = None, finite: bool = True) -> np.ndarray | None:
     """An als run's low-pass block's a (run_layout.LOWPASS_A) against its manifest's record
-    (``training_ratings.solve.lowpass``: k, d): both or neither, a finite float table of n_movies x k rows, and
-    d + k the tables' ``width`` (where given); else refused as damaged, naming the file. Returns ``a``."""
+    (``training_ratings.solve.lowpass``: k, d): both or neither, a float table of n_movies x k rows (finite, with
+    ``finite``: verify's; a run opening leaves it to the fold-in's vector check), and d + k the tables' ``width``
+    (where given); else refused as damaged, naming the file. Returns ``a``."""
     rec = (checked_training_ratings(run.manifest.get("training_ratings"), str(Path(run.path) / MANIFEST))
            .get("solve") or {}).get("lowpass")  # (an edited record refused naming its key, before it is read)
     if rec is None and a is None:
@@ -602,7 +603,8 @@ def check_lowpass(run, a: np.ndarray | None, width: int | None = None) -> np.nda
                            f"the manifest records (training_ratings.solve.lowpass) is {n:,} movies x {k} columns "
                            f"after the tables' first {d}"
                            + (f" (they hold {width})" if width is not None and width != d + k else ""))
-    check_finite(run, a, lambda i: f"{LOWPASS_A}.npy row {i} is")
+    if finite:
+        check_finite(run, a, lambda i: f"{LOWPASS_A}.npy row {i} is")
     return a
 
 

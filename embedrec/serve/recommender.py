@@ -1156,7 +1156,9 @@ def _unknown_lookup(arrays, fix: str | None = None) -> tuple:
 
 def lowpass_array(run: Run, width: int) -> np.ndarray | None:
     """An als run's low-pass block's a (run_layout.LOWPASS_A, movies x k), checked against its manifest's record and
-    the tables' ``width`` (d + k: verify.check_lowpass); None where the run has no block."""
+    the tables' ``width`` (d + k: verify.check_lowpass); None where the run has no block. Memory-mapped and not
+    scanned for NaN as the run opens (only a new user's fold-in reads it, and its vector is checked finite:
+    _finite_vector): at 500K movies x 128 a whole read would be 256 MB on every `recommend --user`."""
     from embedrec.run_layout import LOWPASS_A
 
-    return check_lowpass(run, run.array(LOWPASS_A, optional=True), width)
+    return check_lowpass(run, run.array(LOWPASS_A, optional=True, mapped=True), width, finite=False)

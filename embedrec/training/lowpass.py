@@ -373,8 +373,8 @@ def served(f: dict, ds, train_cfg, threads: int | None = None, basis: np.ndarray
     return with_block(f, lp, c, spread(f, lp, int(train_cfg.seed)))
 
 
-def choose(f: dict, lp: LowPass, on_valid, metric: str, higher: bool, given, seed: int, paired=None,
-           base: float | None = None) -> tuple[float, float, dict]:
+def choose(f: dict, lp: LowPass, on_valid, metric: str, higher: bool, given, seed: int,
+           paired=None) -> tuple[float, float, dict]:
     """(c, s, detail) on the selection's factors ``f`` and the block ``lp`` of its train rows; ``on_valid(f) ->
     metrics``. auto (``given``): every c of :data:`CS`, the best kept where it beats the model alone by
     :data:`MARGIN` and (``paired(fa, fb) -> (mean, se)`` or None) by :data:`Z` paired standard errors; else 0.
@@ -382,8 +382,7 @@ def choose(f: dict, lp: LowPass, on_valid, metric: str, higher: bool, given, see
     s = spread(f, lp, seed)
     if given != "auto":
         return float(given), s, {"c": float(given), "spread": s, "k": int(lp.y.shape[1])}
-    if base is None:
-        base = float(on_valid(f).get(metric, float("nan")))
+    base = float(on_valid(f).get(metric, float("nan")))
     tried = {c: float(on_valid(with_block(f, lp, c, s)).get(metric, float("nan"))) for c in CS}
     detail = {"alone": base, "valid": {f"{c:g}": v for c, v in tried.items()}, "spread": s, "k": int(lp.y.shape[1])}
     finite = [c for c in CS if np.isfinite(tried[c])]
