@@ -162,7 +162,7 @@ class TrainConfig:
     als_trend_activity: Union[float, Literal["auto"]] = _opt("auto", min=0.0, max=4.0)
     # GF-CF's low-pass block (training.lowpass): its weight c (auto: chosen on valid; 0 off) and its columns
     als_lowpass: Union[float, Literal["auto"]] = _opt("auto", min=0.0, max=100.0)
-    als_lowpass_k: int = _opt(128, min=1, max=4096)
+    als_lowpass_k: Union[int, Literal["auto"]] = _opt("auto", min=1, max=4096)
     # a new user's popularity prior (serve.prior): auto (chosen on valid), a number (every history alike) or
     # one weight for each of 1, 2, 3, 5, 10, 20 and 50 told movies
     als_newuser_prior: Union[float, list[float], Literal["auto"]] = _opt("auto")

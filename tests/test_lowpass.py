@@ -131,3 +131,20 @@ def test_from_basis_over_the_rows_it_was_found_on_is_the_svd_blocks(monkeypatch,
     np.testing.assert_allclose(more.y, W * np.sqrt(np.maximum(d, 1))[:, None], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(more.x, R @ more.a, rtol=1e-4, atol=1e-5)
     assert not more.x[[i for i in range(nu) if not R[i].any()]].any()
+
+
+@pytest.mark.parametrize("nu,ni", [(120, 60), (60, 120)])
+@pytest.mark.parametrize("eigh64", [4096, 8])
+def test_torchs_dense_gram_in_chunks_matches_the_dense_svd(monkeypatch, nu, ni, eigh64):
+    """The dense method through torch (a set above DENSE_CELLS): the smaller side's Gram made a few columns at a
+    time (GRAM_FLOATS) and decomposed in float64, or in float32 above EIGH64_MAX rows: the same block."""
+    from embedrec.training import lowpass as lp_mod
+
+    monkeypatch.setattr(lp_mod, "DENSE_CELLS", 0)
+    monkeypatch.setattr(lp_mod, "GRAM_FLOATS", 7 * max(nu, ni))  # 7 columns a chunk
+    monkeypatch.setattr(lp_mod, "EIGH64_MAX", eigh64)
+    u, m, _, _, k = clustered(nu=nu, ni=ni)
+    lp = lowpass(u, m, nu, ni, k, seed=0, method="auto")
+    R, s, W, x, y = dense_reference(u, m, nu, ni, k)
+    np.testing.assert_allclose(lp.s, s, rtol=1e-4)
+    np.testing.assert_allclose(lp.x @ lp.y.T, x @ y.T, atol=1e-4)

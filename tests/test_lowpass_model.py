@@ -633,3 +633,91 @@ def test_the_refit_serves_the_selections_basis_with_one_svd(tmp_path, synth_dir,
     live = np.abs(a).sum(1) > 1e-6
     np.testing.assert_allclose((y[live] / np.where(np.abs(a[live]) > 1e-8, a[live], np.nan)),
                                np.broadcast_to(deg[live][:, None], y[live].shape), rtol=1e-3, equal_nan=True)
+
+
+# ------------------------------------------------------------------------------------ the block's width
+def test_widths_follow_the_dimension_als_dims_chose():
+    """train.als_lowpass_k auto: DEFAULT_K alone where als_dims kept model.dim; doubled up to twice the chosen
+    dimension where it chose more, within min(users, movies) and the SVD's bytes; a number: that alone (capped)."""
+    t = load_config(None, []).train
+    assert t.als_lowpass_k == "auto"
+    assert lowpass.widths(t, 10_000, 5_000, 128, 128) == (128,)
+    assert lowpass.widths(t, 10_000, 5_000, 256, 128) == (128, 256, 512)
+    assert lowpass.widths(t, 20_000, 5_000, 512, 128) == (128, 256, 512, 1024)
+    assert lowpass.widths(t, 20_000, 600, 512, 128) == (128, 256, 512)  # the rank: 600
+    assert lowpass.widths(t, 50, 5_000, 512, 128) == (50,)
+    # the bytes: 50,000 movies' Krylov blocks at 512 columns pass lowpass.MAX_BYTES, at 256 not
+    assert lowpass.working_bytes(20_000, 50_000, 512) > lowpass.MAX_BYTES >= lowpass.working_bytes(20_000, 50_000, 256)
+    assert lowpass.widths(t, 20_000, 50_000, 512, 128) == (128, 256)
+    given = load_config(None, ["train.als_lowpass_k=300"]).train
+    assert lowpass.widths(given, 10_000, 5_000, 512, 128) == (300,) and lowpass.widths(given, 100, 5_000, 8, 8) == (100,)
+    assert lowpass.block_k(t, 10_000, 5_000) == lowpass.DEFAULT_K and lowpass.block_k(given, 10_000, 5_000) == 300
+
+
+def test_a_wider_decomposition_holds_every_narrower_one():
+    """prefix(lp, k) of a decomposition 2k wide is the decomposition k wide (the dense method: exactly)."""
+    rng = np.random.default_rng(3)
+    u, m = rng.integers(0, 60, 900), rng.integers(0, 40, 900)
+    wide, narrow = lowpass.lowpass(u, m, 60, 40, 16, method="dense"), lowpass.lowpass(u, m, 60, 40, 8, method="dense")
+    got = lowpass.prefix(wide, 8)
+    for name in ("x", "y", "a", "s", "w"):
+        np.testing.assert_allclose(getattr(got, name), getattr(narrow, name), rtol=1e-5, atol=1e-6, err_msg=name)
+    assert got.y.shape == (40, 8) and got.x.shape == (60, 8)
+
+
+def test_choose_picks_the_width_and_weight_valid_scores_best():
+    """Every c at every width scored once; the best (width, c) kept past the margin, its width in detail's k and
+    its scores in detail's valid; every width's in widths. Off: c 0 (and the best width's scores shown)."""
+    rng = np.random.default_rng(0)
+    u, m = rng.integers(0, 30, 300), rng.integers(0, 20, 300)
+    lp = lowpass.lowpass(u, m, 30, 20, 8, seed=0)
+    f = {"user_factors": rng.normal(size=(30, 3)).astype(np.float32),
+         "movie_factors": rng.normal(size=(20, 3)).astype(np.float32), "movie_bias": None}
+
+    def run(best_at):
+        seen = []
+
+        def on_valid(g):
+            rec = g.get("lowpass") or {}
+            k, c = rec.get("k", 0), rec.get("c", 0.0)
+            assert g["user_factors"].shape[1] == 3 + k and g["movie_factors"].shape[1] == 3 + k
+            seen.append((k, c))
+            return {"ndcg@10": 0.3 if (k, c) == best_at else 0.2 if k == 0 else 0.19}
+
+        got = lowpass.choose(f, lp, on_valid, "ndcg@10", True, "auto", 0, ks=(4, 8))
+        assert sorted(seen) == sorted([(0, 0.0), *((k, c) for k in (4, 8) for c in lowpass.CS)])
+        return got
+
+    c, s, detail = run((8, 0.5))
+    assert (c, detail["k"], detail["valid"]["0.5"]) == (0.5, 8, 0.3) and set(detail["widths"]) == {"4", "8"}
+    assert s == pytest.approx(lowpass.spread(f, lowpass.prefix(lp, 8), 0))
+    c, _, detail = run((4, 2.0))
+    assert (c, detail["k"]) == (2.0, 4) and detail["widths"]["8"]["2"] == 0.19
+    c, _, detail = run((9, 9.0))  # nothing beats the model alone
+    assert c == 0.0 and detail["c"] == 0.0
+
+
+def test_auto_serves_the_width_it_chose(monkeypatch):
+    """Where lowpass.widths gives several widths, the selection makes one SVD at the widest and serves the width
+    and weight valid chose: the record's k, lowpass_a's columns, config.yaml's als_lowpass_k (a number, so that
+    `train -c` of it trains the same) and metrics.json's widths agree; widths is asked with the chosen dimension
+    and model.dim's."""
+    asked = []
+
+    def widths(tcfg, n_users, n_movies, dim, base_dim):
+        asked.append((dim, base_dim))
+        return (4, 8)
+
+    monkeypatch.setattr(lowpass, "widths", widths)
+    m = er.train(_tastes_dataset(), _cfg("model.dim=2", "train.als_trend=0"))
+    assert asked == [(2, 2)]
+    sel = m.metrics["selection"]
+    detail = sel["lowpass_valid"]
+    assert set(detail["widths"]) == {"4", "8"} and sel["als_lowpass"] > 0, sel
+    k = detail["k"]
+    assert k in (4, 8) and detail["valid"] == detail["widths"][str(k)]
+    assert max(max(v.values()) for v in detail["widths"].values()) == detail["valid"][f"{sel['als_lowpass']:g}"]
+    assert m.config.train.als_lowpass_k == k and sel["als_lowpass_k"] == k
+    rec = _rec(m.engine)
+    assert rec["k"] == k and rec["d"] == 2 and m.engine.factors.movie.shape[1] == 2 + k
+    assert m.engine.factors.lowpass_a.shape[1] == k

@@ -89,7 +89,7 @@ def selection_of(result: FitResult, train_cfg) -> dict:
                 "als_trend_window": train_cfg.als_trend_window,
                 "als_trend_activity": train_cfg.als_trend_activity,
                 "als_newuser_prior": train_cfg.als_newuser_prior,
-                "als_lowpass": train_cfg.als_lowpass,
+                "als_lowpass": train_cfg.als_lowpass, "als_lowpass_k": train_cfg.als_lowpass_k,
                 **({"lowpass_valid": {k: v for k, v in result.lowpass.items() if k != "svd_seconds"},
                     "lowpass_seconds": result.lowpass.get("svd_seconds")} if result.lowpass else {}),
                 **({"newuser_prior_valid": result.newuser_prior} if result.newuser_prior else {})}

@@ -22,7 +22,11 @@ import numpy as np
 OVERSAMPLE = 16
 POWER_ITERS = 6
 DENSE_CELLS = 1 << 25  # ... and, where users x movies is at most this, in numpy alone (a float64 R~: 256 MB)
-DENSE_MAX = 4096  # method auto: a side of at most this many rows is decomposed densely (a 4096^2 float64 Gram: 128 MB)
+# method auto: a side of at most this many rows is decomposed densely where the Krylov blocks would span it whole
+# (a 8192^2 float32 Gram: 256 MB); above EIGH64_MAX rows its eigendecomposition is float32 (_eigh)
+DENSE_MAX = 8192
+EIGH64_MAX = 2048
+GRAM_FLOATS = 1 << 26  # _gram's dense block of A's columns: about this many floats (256 MB)
 
 
 class LowPass(NamedTuple):
@@ -206,22 +210,45 @@ def _top_k_in(A, K, k, At=None, chunk: int = 256):
         for s in range(0, K.shape[1], chunk):  # (float32 products: the same subspace as float64's, 30% faster)
             G[:, s:s + chunk] = (K.T @ (At @ (A @ K[:, s:s + chunk].contiguous()))).double()
         G = (G + G.T) / 2
-    lam, E = torch.linalg.eigh(G)  # ascending
-    lam, E = lam.flip(0)[:k], E.flip(1)[:, :k]
-    return K.double() @ E, lam
+    lam, E = _eigh(G)
+    return K.double() @ E[:, :k], lam[:k]
+
+
+def _gram(A, At, n: int, other: int):
+    """The dense n x n Gram At @ A (float32) of A (other x n, CSR; At its transpose), a chunk of columns at a time:
+    A times a chunk of the identity is that chunk of A's columns as a dense other x chunk block, about
+    GRAM_FLOATS floats (a whole one at 20,000 users x 5,000 movies: 400 MB)."""
+    import torch
+
+    G = torch.empty(n, n, dtype=torch.float32)
+    step = max(1, min(n, GRAM_FLOATS // max(other, 1)))
+    for s in range(0, n, step):
+        e = min(n, s + step)
+        E = torch.zeros(n, e - s, dtype=torch.float32)
+        E[torch.arange(s, e), torch.arange(e - s)] = 1.0
+        G[:, s:e] = At @ (A @ E)
+    return (G + G.T) / 2
+
+
+def _eigh(G):
+    """(eigenvalues, eigenvectors) of the symmetric ``G``, descending: float64 up to EIGH64_MAX rows, else float32
+    (5,000 rows at load 3.5: 27 s against 65 s; the block needs the top-k subspace, which R~'s gap at k keeps far
+    above float32's error: its eigenvalues are at most 1)."""
+    import torch
+
+    lam, E = torch.linalg.eigh(G.double() if G.shape[0] <= EIGH64_MAX else G.float())
+    return lam.flip(0).double(), E.flip(1).double()
 
 
 def _dense(A, At, n_users, n_movies, k):
-    """The exact top-k (W, eigenvalues) from the dense Gram of the smaller side, in float64."""
+    """The exact top-k (W, eigenvalues) from the dense Gram of the smaller side."""
     import torch
 
     if n_movies <= n_users:
-        G = (At @ (A @ torch.eye(n_movies, dtype=torch.float32))).double()  # R~^T R~
-        lam, E = torch.linalg.eigh((G + G.T) / 2)
-        return E.flip(1)[:, :k], lam.flip(0)[:k]
-    G = (A @ (At @ torch.eye(n_users, dtype=torch.float32))).double()  # R~ R~^T
-    lam, E = torch.linalg.eigh((G + G.T) / 2)
-    lam, E = lam.flip(0)[:k], E.flip(1)[:, :k]
+        lam, E = _eigh(_gram(A, At, n_movies, n_users))  # R~^T R~
+        return E[:, :k], lam[:k]
+    lam, E = _eigh(_gram(At, A, n_users, n_movies))  # R~ R~^T
+    lam, E = lam[:k], E[:, :k]
     s = lam.clamp(min=0).sqrt()
     W = (At @ E.float()).double()  # R~^T u_j = s_j w_j
     keep = s > 1e-6 * max(float(s[0]), 1e-30)
@@ -279,12 +306,13 @@ CS = (0.05, 0.2, 0.5, 1.0, 2.0)
 MARGIN = 0.01
 Z = 2.0
 SPREAD_USERS = 500  # the seeded sample of trained users the two score spreads are measured on
-DEFAULT_K = 128
-BASIS_BLOCK = 1 << 22  # from_basis sums a's rows over about this many floats at a time  # train.als_lowpass_k's default (config_sections)
+DEFAULT_K = 128  # the block's columns where train.als_lowpass_k auto has nothing to widen it for (widths())
+BASIS_BLOCK = 1 << 22  # from_basis sums a's rows over about this many floats at a time
 # auto tries no block above this many training pairs (as train.als_dims auto: the 100M run keeps its time) or where
 # the SVD's working set (:func:`working_bytes`) would pass MAX_BYTES
 MAX_PAIRS = 25_000_000
 MAX_BYTES = 2 << 30
+MAX_K = 4096  # train.als_lowpass_k's bound (config_sections)
 
 
 def working_bytes(n_users: int, n_movies: int, k: int) -> int:
@@ -305,13 +333,41 @@ def too_large(nnz: int, n_users: int, n_movies: int, k: int) -> str | None:
 
 
 def block_k(train_cfg, n_users: int, n_movies: int) -> int:
-    """The block's columns: train.als_lowpass_k, at most min(users, movies)."""
-    return max(1, min(int(train_cfg.als_lowpass_k), int(n_users), int(n_movies)))
+    """The block's columns: train.als_lowpass_k (auto: :data:`DEFAULT_K`, what a block made without a choice of
+    its width has), at most min(users, movies)."""
+    k = train_cfg.als_lowpass_k
+    return max(1, min(DEFAULT_K if k == "auto" else int(k), int(n_users), int(n_movies)))
 
 
-def of_rows(tr, n_users: int, n_movies: int, train_cfg, threads: int | None = None) -> LowPass:
-    """:func:`lowpass` of a split's rows ``tr`` (every pair, whatever its rating), seeded by train.seed."""
-    return lowpass(tr.user, tr.movie, n_users, n_movies, block_k(train_cfg, n_users, n_movies),
+def widths(train_cfg, n_users: int, n_movies: int, dim: int, base_dim: int) -> tuple[int, ...]:
+    """The block's widths auto scores on valid, narrowest first: train.als_lowpass_k as a number alone (at most
+    min(users, movies)); ``auto``: :data:`DEFAULT_K`, and where train.als_dims chose a dimension ``dim`` above
+    the config's ``base_dim`` (the data asked the factors for more rank), DEFAULT_K x 2, x 4, ... up to 2 x
+    ``dim``, each at most min(users, movies) and within :data:`MAX_BYTES` of SVD working set. One SVD at the
+    widest serves them all (:func:`prefix`), so a set that keeps model.dim pays nothing more. On 1,000 tastes over
+    5,000 movies (als_dims chose 512) the block at 128 columns lost on valid at every weight and the model lost
+    to EASE (-0.0209, SE 0.0009); at 1,024 it won (+0.0158, SE 0.0006; BENCHMARKS.md, session 60)."""
+    rank = max(1, min(int(n_users), int(n_movies)))
+    if train_cfg.als_lowpass_k != "auto":
+        return (min(int(train_cfg.als_lowpass_k), rank),)
+    out = [min(DEFAULT_K, rank)]
+    while int(dim) > int(base_dim) and out[-1] * 2 <= min(2 * int(dim), rank, MAX_K) \
+            and working_bytes(n_users, n_movies, out[-1] * 2) <= MAX_BYTES:
+        out.append(out[-1] * 2)
+    return tuple(out)
+
+
+def prefix(lp: LowPass, k: int) -> LowPass:
+    """``lp``'s first ``k`` columns: the block of the top k singular vectors (the SVD's columns are ordered
+    largest first, so a wider decomposition holds every narrower one)."""
+    k = int(k)
+    return LowPass(lp.x[:, :k], lp.y[:, :k], lp.a[:, :k], lp.s[:k], None if lp.w is None else lp.w[:, :k])
+
+
+def of_rows(tr, n_users: int, n_movies: int, train_cfg, threads: int | None = None, k: int | None = None) -> LowPass:
+    """:func:`lowpass` of a split's rows ``tr`` (every pair, whatever its rating), seeded by train.seed, ``k``
+    columns wide (default :func:`block_k`)."""
+    return lowpass(tr.user, tr.movie, n_users, n_movies, block_k(train_cfg, n_users, n_movies) if k is None else k,
                    seed=int(train_cfg.seed), threads=threads)
 
 
@@ -374,26 +430,39 @@ def served(f: dict, ds, train_cfg, threads: int | None = None, basis: np.ndarray
 
 
 def choose(f: dict, lp: LowPass, on_valid, metric: str, higher: bool, given, seed: int,
-           paired=None) -> tuple[float, float, dict]:
+           paired=None, ks: tuple[int, ...] | None = None) -> tuple[float, float, dict]:
     """(c, s, detail) on the selection's factors ``f`` and the block ``lp`` of its train rows; ``on_valid(f) ->
-    metrics``. auto (``given``): every c of :data:`CS`, the best kept where it beats the model alone by
+    metrics``. auto (``given``): every c of :data:`CS` at each width of ``ks`` (:func:`widths`; default lp's
+    own; each a :func:`prefix` of ``lp``), the best (width, c) kept where it beats the model alone by
     :data:`MARGIN` and (``paired(fa, fb) -> (mean, se)`` or None) by :data:`Z` paired standard errors; else 0.
-    A number: that c. ``detail``: the valid scores by c, the model alone's, s (metrics.json's selection)."""
-    s = spread(f, lp, seed)
+    A number: that c. ``detail``: the valid scores by c at the width chosen (the narrowest where none is), that
+    width ``k``, its s, the model alone's score, and with more than one width every width's scores ``widths``
+    (metrics.json's selection). ``s`` is the spread at detail's ``k``."""
+    full = int(lp.y.shape[1])
+    ks = tuple(int(k) for k in (ks or (full,)) if 0 < int(k) <= full) or (full,)
     if given != "auto":
-        return float(given), s, {"c": float(given), "spread": s, "k": int(lp.y.shape[1])}
+        s = spread(f, prefix(lp, ks[0]), seed)
+        return float(given), s, {"c": float(given), "spread": s, "k": ks[0]}
     base = float(on_valid(f).get(metric, float("nan")))
-    tried = {c: float(on_valid(with_block(f, lp, c, s)).get(metric, float("nan"))) for c in CS}
-    detail = {"alone": base, "valid": {f"{c:g}": v for c, v in tried.items()}, "spread": s, "k": int(lp.y.shape[1])}
-    finite = [c for c in CS if np.isfinite(tried[c])]
+    tried, spreads = {}, {}
+    for k in ks:
+        block = prefix(lp, k)
+        spreads[k] = spread(f, block, seed)
+        for c in CS:
+            tried[k, c] = float(on_valid(with_block(f, block, c, spreads[k])).get(metric, float("nan")))
+    finite = [kc for kc in tried if np.isfinite(tried[kc])]
+    best = max(finite, key=lambda kc: tried[kc] if higher else -tried[kc]) if finite else (ks[0], CS[0])
+    k = best[0] if finite and np.isfinite(base) else ks[0]
+    detail = {"alone": base, "valid": {f"{c:g}": tried[k, c] for c in CS}, "spread": spreads[k], "k": k}
+    if len(ks) > 1:
+        detail["widths"] = {str(w): {f"{c:g}": tried[w, c] for c in CS} for w in ks}
     if not finite or not np.isfinite(base):
-        return 0.0, s, {**detail, "c": 0.0}
-    best = max(finite, key=lambda c: tried[c] if higher else -tried[c])
+        return 0.0, spreads[k], {**detail, "c": 0.0}
     clear = tried[best] > base * (1 + MARGIN) if higher else tried[best] < base * (1 - MARGIN)
     if clear and paired is not None:
-        got = paired(with_block(f, lp, best, s), f)
+        got = paired(with_block(f, prefix(lp, k), best[1], spreads[k]), f)
         if got is not None:
             mean, se = got
             detail["paired"] = {"mean": mean, "se": se}
             clear = mean > Z * se if higher else mean < -Z * se
-    return (best if clear else 0.0), s, {**detail, "c": best if clear else 0.0, "best": best}
+    return (best[1] if clear else 0.0), spreads[k], {**detail, "c": best[1] if clear else 0.0, "best": best[1]}

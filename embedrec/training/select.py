@@ -821,10 +821,13 @@ def choose_lowpass_on(on, cfg, selected, f: dict, progress: bool = False):
 
     tcfg = cfg.train
     dim = f["movie_factors"].shape[1]
+    ds = on.data
+    ks = lowpass.widths(tcfg, ds.n_users, ds.n_movies, dim, next(iter(selected.dims or {dim: None})))  # (model.dim's
+    # own first: dims.choose_dim)
     t0 = time.perf_counter()
-    log.info("als_lowpass auto: the low-pass block of the %s training pairs (%d columns) ...",
-             f"{len(on.data.splits['train']):,}", lowpass.block_k(tcfg, on.data.n_users, on.data.n_movies))
-    lp = lowpass.of_rows(on.data.splits["train"], on.data.n_users, on.data.n_movies, tcfg, on.threads(dim))
+    log.info("als_lowpass auto: the low-pass block of the %s training pairs (%s columns) ...",
+             f"{len(ds.splits['train']):,}", ", ".join(map(str, ks)))
+    lp = lowpass.of_rows(ds.splits["train"], ds.n_users, ds.n_movies, tcfg, on.threads(dim), k=ks[-1])
     seconds = time.perf_counter() - t0
     on_valid = on.scorer(selected.metric, dim)
     with step("als_lowpass" if progress else None, None, "valid rankings") as tick:
@@ -833,19 +836,23 @@ def choose_lowpass_on(on, cfg, selected, f: dict, progress: bool = False):
                                    reduce=on.reduce)
         with on.blas(dim):
             c, s, detail = lowpass.choose(f, lp, on_valid, selected.metric, higher_is_better(selected.metric),
-                                          "auto", int(tcfg.seed), paired=paired)
+                                          "auto", int(tcfg.seed), paired=paired, ks=ks)
     detail["svd_seconds"] = round(seconds, 3)
-    selected.lowpass, selected.lowpass_block = detail, lp
-    scores = ", ".join(f"{v:.4f} at {k}" for k, v in detail["valid"].items())
+    k = int(detail["k"])
+    selected.lowpass, selected.lowpass_block = detail, lowpass.prefix(lp, k)
+    scores = ", ".join(f"{v:.4f} at {w}" for w, v in detail["valid"].items())
+    wide = (f" at {k} columns (the best of {', '.join(map(str, ks))}: train.als_dims chose {dim} dimensions)"
+            if len(ks) > 1 else "")
     if c > 0:
-        log.info("als_lowpass auto: the low-pass block weighs %g (valid %s %s; the model alone %.4f; its SVD "
-                 "%.1fs)", c, selected.metric, scores, detail["alone"], seconds)
+        log.info("als_lowpass auto: the low-pass block weighs %g%s (valid %s %s; the model alone %.4f; its SVD "
+                 "%.1fs)", c, wide, selected.metric, scores, detail["alone"], seconds)
         selected.best_value = detail["valid"][f"{c:g}"]
-        f = lowpass.with_block(f, lp, c, s)
+        f = lowpass.with_block(f, selected.lowpass_block, c, s)
     else:
-        log.info("als_lowpass auto: off (0), the model alone (valid %s %.4f; with the block %s, where a gain must "
-                 "pass %g%%; its SVD %.1fs)", selected.metric, detail["alone"], scores, 100 * lowpass.MARGIN, seconds)
-    return cfg.updated({"train.als_lowpass": float(c)}), f
+        log.info("als_lowpass auto: off (0), the model alone (valid %s %.4f; with the block%s %s, where a gain "
+                 "must pass %g%%; its SVD %.1fs)", selected.metric, detail["alone"], wide, scores,
+                 100 * lowpass.MARGIN, seconds)
+    return cfg.updated({"train.als_lowpass": float(c), "train.als_lowpass_k": k}), f
 
 
 def lowpass_added(f: dict, ds, train_cfg, selected, threads: int | None = None) -> dict:
