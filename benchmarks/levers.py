@@ -3,10 +3,11 @@ defaults against the same with ``--set`` overrides, each against EASE tuned on t
 test user, and by the users' activity (their ratings in the whole dataset), where the heavy users of a wide
 catalogue lose to EASE (BENCHMARKS.md, sessions 51-54).
 
-Usage: python benchmarks/levers.py [--source SOURCE | --synthetic] [--seed S | --time] NAME=SET[;SET...] ...
+Usage: python benchmarks/levers.py [--source SOURCE | --synthetic | --tastes] [--seed S | --time] NAME=SET[;SET...] ...
   SOURCE: what `embedrec ingest` reads (default ml-100k; a MovieLens folder or zip, a ratings CSV such as
   ML-1M's of BENCHMARKS.md session 53); --synthetic: the bench's 100K x 20K x 3.5M set (ranking.py's, EASE on
-  its 5,000 most popular movies and its lambda grid, as there); the split: ranking.py's per-user random 80/20 of
+  its 5,000 most popular movies and its lambda grid, as there); --tastes: 1,000 tastes over 5,000 movies
+  (generate(20000, 5000, 600000, clusters=1000, taste=0.9); EASE over every movie, lambda 12.5-100); the split: ranking.py's per-user random 80/20 of
   seed S (default 0), or with --time its per-user chronological one. The first variant is the base the others
   are paired against.
   e.g. python benchmarks/levers.py --source ratings.csv base= lower='train.als_reg=0.0085'
@@ -62,16 +63,24 @@ def paired(d: np.ndarray) -> str:
     return f"{d.mean():+.4f} (SE {d.std(ddof=1) / np.sqrt(d.size):.4f})"
 
 
-def bench_split(synthetic: bool, time_split: bool, seed: int, source: str = "ml-100k"):
+def bench_split(synthetic: bool, time_split: bool, seed: int, source: str = "ml-100k", tastes: bool = False):
     """The rows a lever is measured on, as ranking.py's protocols draw them: (u, the split, the valid and test
-    evaluators, EASE's lambda grid, the source's name); ``synthetic``: the bench's 100K x 20K x 3.5M set."""
+    evaluators, EASE's lambda grid, the source's name); ``synthetic``: the bench's 100K x 20K x 3.5M set;
+    ``tastes``: 1,000 tastes over 5,000 movies (20K users x 600K interactions, taste 0.9), where EASE led the
+    defaults until the block's width was chosen (BENCHMARKS.md, sessions 59-61; EASE over every movie)."""
     lambdas = EASE_LAMBDAS
-    if synthetic:  # as ranking.py's synthetic protocol
+    if synthetic or tastes:  # as ranking.py's synthetic protocol
         from embedrec.data.synth import generate
 
-        nu, ni = 100_000, 20_000
-        u, i, _, ts = generate(nu, ni, 3_500_000, seed=0, taste=0.5)
-        lambdas, source = R.GRIDS["synthetic"]["EASE"]["lambda"], "synthetic 100K x 20K x 3.5M"
+        if tastes:
+            nu, ni = 20_000, 5_000
+            u, i, _, ts = generate(nu, ni, 600_000, seed=0, clusters=1000, taste=0.9)
+            lambdas, source = (12.5, 25, 50, 100), "1,000 tastes, 20K x 5K x 600K"
+            R.EASE_MAX_ITEMS = max(R.EASE_MAX_ITEMS, ni)
+        else:
+            nu, ni = 100_000, 20_000
+            u, i, _, ts = generate(nu, ni, 3_500_000, seed=0, taste=0.5)
+            lambdas, source = R.GRIDS["synthetic"]["EASE"]["lambda"], "synthetic 100K x 20K x 3.5M"
     else:
         u, i, ts, _r, nu, ni = R.load_ml100k(ratings=True, source=source)
         R.EASE_MAX_ITEMS = max(R.EASE_MAX_ITEMS, ni)  # every movie, as protocols.py's
@@ -116,10 +125,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--time", action="store_true", help="the per-user chronological split (no seed)")
     ap.add_argument("--synthetic", action="store_true", help="the bench's 100K x 20K x 3.5M synthetic set")
+    ap.add_argument("--tastes", action="store_true", help="1,000 tastes over 5,000 movies (20K users, 600K rows)")
     ap.add_argument("variants", nargs="+", help="NAME=SET[;SET...] ('base=' for the defaults)")
     a = ap.parse_args()
     torch.set_num_threads(R.THREADS)
-    u, sp, valid, test, lambdas, a.source = bench_split(a.synthetic, a.time, a.seed, a.source)
+    u, sp, valid, test, lambdas, a.source = bench_split(a.synthetic, a.time, a.seed, a.source, a.tastes)
     nu = sp.n_users
     best, ease = tuned_ease(sp, valid, test, lambdas)
     split = "time" if a.time else f"random seed {a.seed}"
