@@ -1910,3 +1910,20 @@ def test_predict_refuses_what_is_no_id_as_recommend_does(trained_run):
     assert m.predict("", movie).fallback == ["user_unknown"] and \
         m.recommend("", k=2, missing="popular").fallback == [True]
     assert m.predict(float(user), float(movie)).fallback == ["none"]  # 196.0: the integer id
+
+
+def test_a_missing_file_is_a_data_error_naming_its_path(tmp_path):
+    """DataError.path names the file not found (it was None for every 'file not found' whose message does not
+    start 'file:line:'), so a caller can say which of its inputs is missing without parsing the message."""
+    from embedrec.errors import DataError
+
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(DataError, match="file not found") as e:
+        er.ingest(str(missing))
+    assert e.value.path == str(missing) and e.value.line is None
+    ratings = tmp_path / "r.csv"
+    ratings.write_text("user,movie,rating\n1,1,5\n2,1,4\n")
+    cfg = er.load_config(None, [f"data.movies={tmp_path / 'movies.csv'}", f"data.prepared={tmp_path / 'ds'}"])
+    with pytest.raises(DataError, match="movies file not found") as e:
+        er.ingest(str(ratings), cfg)
+    assert e.value.path == str(tmp_path / "movies.csv")

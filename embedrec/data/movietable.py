@@ -201,7 +201,7 @@ def read_movies_table(path, *, sep: str | None, id_col: str, title_col: str, gen
     except UnicodeDecodeError as e:
         raise _decode_error(label, e, encoding, None if parquet else path) from None
     except FileNotFoundError:
-        raise DataError(f"{label}: movies file not found; check data.movies") from None
+        raise DataError(f"{label}: movies file not found; check data.movies", path=str(label)) from None
     except PermissionError as e:
         raise read_denied(e, label) from None
     except pd.errors.EmptyDataError:

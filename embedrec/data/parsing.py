@@ -313,7 +313,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
         except UnicodeDecodeError as e:
             raise _decode_error(label, e, encoding, opener()) from None
         except FileNotFoundError:
-            raise DataError(f"{label}: file not found; check data.source") from None
+            raise DataError(f"{label}: file not found; check data.source", path=str(label)) from None
         except pd.errors.EmptyDataError:
             raise DataError(f"{label}: the file is empty; point data.source at a ratings file with rows") from None
         except EOFError as e:  # a compressed file cut short

@@ -329,13 +329,13 @@ def check_source(cfg: DataConfig) -> None:
             raise loop
         if path.is_symlink():
             raise DataError(f"data.source '{src}' is a broken symbolic link (to '{os.readlink(path)}'); "
-                            "point it at an existing file, or give that file's path")
+                            "point it at an existing file, or give that file's path", path=str(src))
         if cached_frame(src):  # a DataFrame's file the cache removed since: said of that frame (a review)
             raise DataError(gone(src))
         if "/" in src or "\\" in src or path.suffix:  # written as a path: say which part is missing
             parent = next((p for p in path.parents if p.exists()), None)
             where = f" ('{parent}' exists, '{path.relative_to(parent)}' in it does not)" if parent not in (None, Path(".")) else ""
-            raise DataError(f"data.source '{src}': file not found{where}; check the path")
+            raise DataError(f"data.source '{src}': file not found{where}; check the path", path=str(src))
 
         close = [n for n in NAMED if n.replace("-", "") in src.lower().replace("-", "")] or \
             _nearest(src.lower(), list(NAMED))  # a typo: ml-100, ml-lates; ml-100m: ml-10m or ml-100k
@@ -348,7 +348,7 @@ def check_source(cfg: DataConfig) -> None:
             raise loop
         if cached_frame(str(cfg.movies)):
             raise DataError(gone(str(cfg.movies), "data.movies"))
-        raise DataError(f"{cfg.movies}: movies file not found; check data.movies")
+        raise DataError(f"{cfg.movies}: movies file not found; check data.movies", path=str(cfg.movies))
     if cfg.movies and Path(cfg.movies).is_dir():
         raise DataError(f"data.movies '{cfg.movies}' is a folder; give the movies file in it (e.g. "
                         f"'{Path(cfg.movies) / 'movies.csv'}')")

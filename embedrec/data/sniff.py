@@ -62,7 +62,7 @@ def _sniff_separator(src, encoding: str) -> str:
             with open(src, encoding=encoding, errors="replace") as fh:
                 first = [fh.readline()]
     except FileNotFoundError:
-        raise DataError(f"{src}: file not found; check data.source") from None
+        raise DataError(f"{src}: file not found; check data.source", path=str(src)) from None
     except IsADirectoryError:
         raise DataError(f"{src}: is a folder, not a ratings table; give the table's path (e.g. {src}/ratings.csv), "
                         "or the folder without data.format if it holds a MovieLens or RecBole release") from None

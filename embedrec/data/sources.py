@@ -314,7 +314,7 @@ def extract_zip(zpath: Path, dest: Path, progress: bool = False) -> None:
         raise DataError(f"{zpath}: not a valid zip or truncated ({msg}); download it again") from None
     except (EOFError, zipfile.LargeZipFile, OSError, zlib.error) as e:
         if isinstance(e, FileNotFoundError) and e.filename in (str(zpath), zpath):
-            raise DataError(f"{zpath}: file not found; check data.source") from None
+            raise DataError(f"{zpath}: file not found; check data.source", path=str(zpath)) from None
         if isinstance(e, OSError):
             from embedrec.fsutil.files import io_error
 

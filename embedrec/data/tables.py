@@ -211,7 +211,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
                 fh = stack.enter_context(open(src, "rb")) if isinstance(src, (str, Path)) else src
                 pf = pq.ParquetFile(fh)  # its schema and row count: the columns read are read alone, below
             except FileNotFoundError:
-                raise DataError(f"{label}: file not found; check data.source") from None
+                raise DataError(f"{label}: file not found; check data.source", path=str(label)) from None
             except PermissionError as e:  # pyarrow's names no file
                 raise read_denied(e, label) from None
             except Exception as e:

@@ -744,7 +744,7 @@ def decompressed(path, label: str) -> bytes:
             raise DataError(f"{label}: the archive holds {len(names)} files ({shorten(', '.join(names), 80)}), not "
                             "one ratings file; extract the ratings file and give its path")
     except FileNotFoundError:
-        raise DataError(f"{label}: file not found; check data.source") from None
+        raise DataError(f"{label}: file not found; check data.source", path=str(label)) from None
     except PermissionError as e:
         raise read_denied(e, path) from None
     except OSError as e:
