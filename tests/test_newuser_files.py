@@ -697,11 +697,35 @@ def test_a_files_byte_order_mark_decodes_it_and_bytes_not_utf8_are_escaped(title
         assert _recommend(run, "--liked", f"@{f}")[:2] == want, enc
         f.write_bytes(b"\xff\xfe" + "title,rating\nStar Wars,5\nFargo (1996),4\n".encode("utf-16-le"))
         assert _recommend(run, "--rated", f"@{f}")[0] == 0
+    # a file with UTF-8 characters and a byte that is not: that byte as '\xe9', never raw on stderr
+    f = tmp_path / "mixed.txt"
+    f.write_bytes("Star Wars\nSchindler\u2019s List\n".encode("utf-8") + b"Caf\xe9\n")
+    r = CliRunner().invoke(main, ["recommend", "--run", run, "--liked", f"@{f}", "--strict"])
+    assert r.exit_code == 1 and b"\xe9\n" not in r.stderr_bytes and b"f\xe9" not in r.stderr_bytes, r.stderr_bytes
+    assert f"{f}:3 is not UTF-8 (byte 0xe9): its bytes" in r.stderr and "'Caf\\xe9'" in r.stderr, r.stderr
+
+
+def test_a_file_in_excels_western_encoding_is_read_as_windows_1252(titled_runs, tmp_path):
+    """A file that is not UTF-8 and has no UTF-8 character but ASCII (Excel's CSV on a Western Windows, Latin-1)
+    is read as Windows-1252, said with its first such line: its curly apostrophe (0x92) matches "Schindler's List",
+    where it was read as '\x92' and matched nothing (known-gaps until session 61); an accented title is shown as
+    itself, never as the raw byte."""
+    from embedrec.cli import main
+
+    run = titled_runs["implicit"]
+    f = tmp_path / "excel.csv"
+    f.write_bytes(b"title,rating\r\nSchindler\x92s List,5\r\nFargo (1996),4\r\n")
+    want = _recommend(run, "--rated", "Schindler's List (1993)=5,Fargo (1996)=4")
+    r = CliRunner().invoke(main, ["recommend", "--run", run, "--rated", f"@{f}", "--strict", "--format", "tsv"])
+    assert r.exit_code == 0, r.stderr
+    assert f"{f}:2 is not UTF-8 (byte 0x92): read as Windows-1252" in r.stderr and "'\u2019'" in r.stderr, r.stderr
+    assert _recommend(run, "--rated", f"@{f}")[:2] == want[:2]
     f = tmp_path / "latin1.txt"
     f.write_bytes("Star Wars\nAm\u00e9lie\n".encode("latin-1"))
     r = CliRunner().invoke(main, ["recommend", "--run", run, "--liked", f"@{f}", "--strict"])
     assert r.exit_code == 1 and b"\xe9" not in r.stderr_bytes, r.stderr_bytes
-    assert f"{f}:2 is not UTF-8 (byte 0xe9)" in r.stderr and "no movie title matches 'Am\\xe9lie'" in r.stderr, r.stderr
+    assert f"{f}:2 is not UTF-8 (byte 0xe9): read as Windows-1252" in r.stderr, r.stderr
+    assert "no movie title matches 'Am\u00e9lie'" in r.stderr, r.stderr
 
 
 def test_a_stray_quote_is_refused_naming_the_line_it_opens_on(titled_runs, tmp_path):

@@ -135,9 +135,12 @@ def file_bytes(path, where: str, give: str) -> bytes:
 
 def decoded(data: bytes, name: str) -> str:
     """A new user's file's text: decoded by its byte-order mark (UTF-8's, UTF-16's, UTF-32's: Windows' Notepad and
-    Excel write them; a review found a UTF-16 file's bytes echoed raw), else as UTF-8; bytes that do not decode so
-    are read as backslash escapes ('\\xe9'), which no title matches and stderr can show (never the raw bytes), said
-    in a warning naming the first such line."""
+    Excel write them; a review found a UTF-16 file's bytes echoed raw), else as UTF-8. A file that is not UTF-8
+    and holds no UTF-8 character but ASCII is read as Windows-1252 (what Excel saves a CSV in on a Western
+    Windows: 'Am\xe9lie' is 'Amélie'; Latin-1's letters are the same bytes), said in a warning naming the first
+    such line and its character; one that mixes UTF-8 characters with bytes that are not UTF-8 keeps its UTF-8 and
+    reads the other bytes as backslash escapes ('\xe9'), which no title matches and stderr can show (never the
+    raw bytes), said in a warning naming the first such line."""
     for mark, enc in _BOMS:
         if data.startswith(mark):
             return data[len(mark):].decode(enc, errors="backslashreplace")
@@ -145,11 +148,19 @@ def decoded(data: bytes, name: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as e:
         line = data.count(b"\n", 0, e.start) + 1
+        if not _BEYOND_ASCII.search(data.decode("utf-8", errors="surrogateescape")):  # no UTF-8 beyond ASCII
+            text = data.decode("cp1252", errors="backslashreplace")  # (its 5 unused bytes as escapes)
+            log.warning("%s:%d is not UTF-8 (byte 0x%02x): read as Windows-1252, Excel's Western encoding, where it "
+                        "is %r; save the file as UTF-8 if it is in another", name, line, data[e.start],
+                        bytes([data[e.start]]).decode("cp1252", errors="backslashreplace"))
+            return text
         log.warning("%s:%d is not UTF-8 (byte 0x%02x): its bytes that are not UTF-8 are read as '\\x..' "
                     "escapes, which match no title; save the file as UTF-8", name, line, data[e.start])
         return data.decode("utf-8", errors="backslashreplace")
 
 
+# a character of a UTF-8 decoding with surrogateescape other than ASCII and the escapes of bytes not UTF-8
+_BEYOND_ASCII = re.compile("[\u0080-\udc7f\udd00-\U0010ffff]")
 # UTF-32's marks first: its little-endian one begins with UTF-16's
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
          (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
