@@ -753,6 +753,15 @@ def test_a_stray_quote_is_refused_naming_the_line_it_opens_on(titled_runs, tmp_p
         code, out, err = _recommend(run, opt, f"@{last}")
         assert (code, out) == (2, "") and err == (f"error: {opt} {last}:3: a '\"' opens a field there that is never "
                                                   "closed; take the stray quote out, or close it\n"), err
+    # a field past csv's limit with no quote on its line: said as a long field, no quote blamed
+    long = tmp_path / "long.csv"
+    long.write_text("title,rating\nToy Story (1995),5\n" + "x" * 200_000 + ",4\n")
+    for opt in ("--rated", "--liked"):
+        code, out, err = _recommend(run, opt, f"@{long}")
+        assert (code, out) == (2, "") and err == (
+            f"error: {opt} {long}:3: a field longer than csv's 131,072-character limit (200,002 characters on that "
+            f"line, no quote): a line of this table names a movie{' and its rating' if opt == '--rated' else ''}; "
+            "check that this is the file you meant\n"), err
     review = tmp_path / "reviews.csv"
     review.write_text('Name,Year,Rating,Review\nToy Story,1995,5,"good\nfun"\n"Heat",1995,4,ok\nNo Such Film,1999,3,\n')
     code, out, err = _recommend(run, "--rated", f"@{review}", "--strict")

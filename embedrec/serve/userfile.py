@@ -408,6 +408,13 @@ def _table(lines: list, first: int, name="", option: str = "--rated", vocab: tup
             except StopIteration:
                 break
             except csv.Error as e:
+                line = lines[at - 1] if 0 < at <= len(lines) else ""
+                if '"' not in line and "field larger" in str(e):  # a long field with no quote: no quote to blame
+                    raise UsageError(f"«{option}|{option.lstrip('-')}» {name}:{at}: a field longer than csv's "
+                                     f"{csv.field_size_limit():,}-character limit ({len(line):,} characters on that "
+                                     f"line, no quote): a line of this table names a movie"
+                                     f"{' and its rating' if option == '--rated' else ''}; check that this is the "
+                                     "file you meant") from None
                 raise UsageError(f"«{option}|{option.lstrip('-')}» {name}:{at}: a '\"' opens a field there that is "
                                  f"not closed ({shorten(str(e), 60)}: it runs on to line {first + 1 + reader.line_num:,}"
                                  "); take the stray quote out, or close it (a quote within a quoted field is "
