@@ -12,7 +12,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from embedrec.argcheck import choice_arg, count_arg, flag, list_arg, movie_arg
-from embedrec.data.ids import one_id, one_user, refuse_frame
+from embedrec.data.ids import one_id, one_user, refuse_frame, then
 from embedrec.errors import NotFoundError, UsageError, shorten
 from embedrec.model.factors import FALLBACKS
 from embedrec.models_lookup import known_row, told_history
@@ -109,7 +109,7 @@ def predict(model, pairs: Iterable, movie, *, missing: str, uid, iid, r_ui) -> P
     if bad.any() and missing == "error":
         i = int(np.flatnonzero(bad)[0])
         kind, given, ids = ("user", uq[i], e.users) if urows[i] < 0 else ("movie", mq[i], e.movies)
-        raise NotFoundError(f"{ids.unknown_text(given)}; pass missing='fallback' or missing='skip'", kind=kind,
+        raise NotFoundError(then(ids.unknown_text(given), "pass missing='fallback' or missing='skip'"), kind=kind,
                             id=given)
     keep = ~bad if missing == "skip" else np.ones(len(pairs), bool)
     urows, mrows = urows[keep], mrows[keep]

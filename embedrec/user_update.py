@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from embedrec.data.ids import then
 from embedrec.errors import ArtifactError, DataError, NotFoundError, UsageError, shorten
 from embedrec.run_layout import CONFIG, MANIFEST, STATE_DICT, USER_IDS, USERS_TABLE
 
@@ -574,8 +575,9 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
         if strict:
             more = f" (and {unknown.size - 1:,} more of the file's ratings of movies it does not know)" \
                 if unknown.size > 1 else ""
-            raise NotFoundError(f"{raw.where(first)}: {engine.movies.unknown_text(ids[0])}{more}; "
-                                f"{apart or 'leave «--strict|strict=True» out to leave such ratings out with a warning'}",
+            raise NotFoundError(then(f"{raw.where(first)}: {engine.movies.unknown_text(ids[0])}{more}",
+                                     apart or "leave «--strict|strict=True» out to leave such ratings out with a "
+                                     "warning"),
                                 kind="movie", ids=ids)
         shown = ", ".join(f"'{shorten(str(i), 40)}'" for i in ids[:NAMED]) + (
             f" and {len(ids) - NAMED:,} more" if len(ids) > NAMED else "")

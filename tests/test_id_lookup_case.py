@@ -5,6 +5,7 @@ them."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -103,7 +104,12 @@ def test_a_folded_datasets_user_ids_are_served_folded(runs):
     upper, lower = er.open(run).recommend("USER1", k=3), er.open(run).recommend("user1", k=3)
     assert upper.movie_ids[0].tolist() == lower.movie_ids[0].tolist() and upper.user_ids == ["user1"]
     code, out, err = _run("recommend", "--run", runs["plain"], "--user", "U1")
-    assert code == 1 and "did you mean 'u1' (the same but for case)?" in err, err
+    assert code == 1 and "did you mean 'u1' (the same but for case)? the run was trained on" in err, err
+    assert "?;" not in err, err  # (a review: 'did you mean ...?; the run was' read oddly)
+    with pytest.raises(NotFoundError) as e:  # the count of the others before the question, what to do after it
+        er.open(runs["plain"]).recommend(["U1", "nobody"], k=3)
+    assert re.search(r"^user 'U1' is not in the training data \(\d+ users\) \(and 1 more unknown ids\); did you mean "
+                     r"'u1' \(the same but for case\)\? the run was trained on ", str(e.value)), str(e.value)
 
 
 def test_a_file_headed_by_the_datasets_own_columns_is_read(runs, tmp_path):

@@ -529,7 +529,7 @@ class IdMap:
         """The row of one id; NotFoundError naming it (and ``fix``, how to go on) when it is unknown."""
         rows, _ = self.rows([raw])
         if rows[0] < 0:
-            raise NotFoundError(f"{self.unknown_text(raw)}{'; ' + fix if fix else ''}",
+            raise NotFoundError(then(self.unknown_text(raw), fix),
                                 kind=self.kind, id=raw)
         return int(rows[0])
 
@@ -551,10 +551,18 @@ class IdMap:
         if unknown and missing == "error":
             fix = fix() if callable(fix) else fix
             more = f" (and {len(unknown) - 1:,} more unknown ids)" if len(unknown) > 1 else ""
-            raise NotFoundError(f"{self.unknown_text(unknown[0])}{more}"
-                                f"{'; ' + fix if fix else ''}",
+            text, meant, _ = self.unknown_text(unknown[0]).partition("; did you mean")
+            raise NotFoundError(then(f"{text}{more}" + (f"; did you mean{_}" if meant else ""), fix),
                                 kind=self.kind, ids=list(dict.fromkeys(unknown)))
         return query, rows, unknown
+
+
+def then(text: str, rest: str | None) -> str:
+    """``text`` and ``rest`` (what to do) in one message: '; ' between them, or a space after a question ('did you
+    mean 'X'? the run was trained on ...': a review found '?;' read oddly)."""
+    if not rest:
+        return text
+    return f"{text}{' ' if text.endswith('?') else '; '}{rest}"
 
 
 # ----------------------------------------------------------------------------------------- ids as arguments

@@ -60,7 +60,7 @@ def user_history(engine, user, *, splits, sort: str | None, k: int | None, datas
     files' fingerprint, the run's name for messages), ``Model._history_dataset`` (a TrainedModel's is the Dataset it
     was trained on)."""
     from embedrec.argcheck import choice_arg, count_arg, path_arg
-    from embedrec.data.ids import one_user
+    from embedrec.data.ids import one_user, then
     from embedrec.errors import NotFoundError, shorten
     from embedrec.run_updates import trained_users, updates_of
     from embedrec.serve.recommender import trained_on
@@ -88,7 +88,7 @@ def user_history(engine, user, *, splits, sort: str | None, k: int | None, datas
     # dataset, its movies in rated_below_unknown by its id, which the run keeps too (unknown_*.npy: the popular
     # fallback's), so its history is those rated_below rows (a review: it was 'not in the training data')
     if row < 0 and e.rated_by_unknown(user) is None:
-        raise NotFoundError(f"{e.users.unknown_text(user)}; {trained_on(e)}give a user id of its dataset",
+        raise NotFoundError(then(e.users.unknown_text(user), f"{trained_on(e)}give a user id of its dataset"),
                             kind="user", id=user)
     user_id = e.users.raw(row) if row >= 0 else e.users.own_rows([user])[1][0]  # as the run's ids are
     recorded, fingerprint, name = dataset()

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from embedrec.data.ids import not_an_id, py_id
+from embedrec.data.ids import not_an_id, py_id, then
 from embedrec.errors import DataError, NotFoundError, UsageError, shorten
 from embedrec.serve.diversify import lists as diversify_lists
 from embedrec.serve.diversify import one as diversify_one
@@ -137,9 +137,9 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         if bad.any():
             n, t, _ = items[int(np.flatnonzero(bad)[0])]
             _one_id(name, n, t)
-            raise NotFoundError(f"{name}:{n}: {rec.catalogue.users.unknown_text(t)}; "
-                                "«without --strict|with missing='skip'» unknown users are skipped (or answered with "
-                                "«--fallback popular|missing='popular'»)", kind="user", id=t)
+            raise NotFoundError(then(f"{name}:{n}: {rec.catalogue.users.unknown_text(t)}",
+                                     "«without --strict|with missing='skip'» unknown users are skipped (or answered "
+                                     "with «--fallback popular|missing='popular'»)"), kind="user", id=t)
     for buf in batches(items, batch, ready):  # ``ready``: whether the input has a next line without waiting
         yield from flush(buf)
         if on_batch is not None:
