@@ -232,8 +232,9 @@ def _gram(A, At, n: int, other: int):
 
 def _eigh(G):
     """(eigenvalues, eigenvectors) of the symmetric ``G``, descending: float64 up to EIGH64_MAX rows, else float32
-    (5,000 rows at load 3.5: 27 s against 65 s; the block needs the top-k subspace, which R~'s gap at k keeps far
-    above float32's error: its eigenvalues are at most 1)."""
+    (a random 5,000-row Gram at load 3.9: 27 s against 65 s; the block needs the top-k subspace, which R~'s gap
+    at k keeps far above float32's error: its eigenvalues are at most 1; the 1,000-taste set's valid scores at
+    1,024 columns were the same to 4 digits as with the float64 Krylov SVD)."""
     import torch
 
     lam, E = torch.linalg.eigh(G.double() if G.shape[0] <= EIGH64_MAX else G.float())
@@ -346,7 +347,8 @@ def widths(train_cfg, n_users: int, n_movies: int, dim: int, base_dim: int) -> t
     ``dim``, each at most min(users, movies) and within :data:`MAX_BYTES` of SVD working set. One SVD at the
     widest serves them all (:func:`prefix`), so a set that keeps model.dim pays nothing more. On 1,000 tastes over
     5,000 movies (als_dims chose 512) the block at 128 columns lost on valid at every weight and the model lost
-    to EASE (-0.0209, SE 0.0009); at 1,024 it won (+0.0158, SE 0.0006; BENCHMARKS.md, session 60)."""
+    to EASE (-0.0209, SE 0.0009); auto chose 1,024 and won (+0.0139, SE 0.0006; BENCHMARKS.md, session 61). On
+    ML-100K and ML-1M no width above 128 gained on valid (a helper's screen, benchmarks/widths.py)."""
     rank = max(1, min(int(n_users), int(n_movies)))
     if train_cfg.als_lowpass_k != "auto":
         return (min(int(train_cfg.als_lowpass_k), rank),)
@@ -359,9 +361,14 @@ def widths(train_cfg, n_users: int, n_movies: int, dim: int, base_dim: int) -> t
 
 def prefix(lp: LowPass, k: int) -> LowPass:
     """``lp``'s first ``k`` columns: the block of the top k singular vectors (the SVD's columns are ordered
-    largest first, so a wider decomposition holds every narrower one)."""
+    largest first, so a wider decomposition holds every narrower one). Copies where ``k`` is narrower, so a kept
+    prefix does not hold the wide arrays (users x 1,024 floats) alive; ``lp`` itself where it is as wide."""
     k = int(k)
-    return LowPass(lp.x[:, :k], lp.y[:, :k], lp.a[:, :k], lp.s[:k], None if lp.w is None else lp.w[:, :k])
+    if k >= lp.y.shape[1]:
+        return lp
+    cut = np.ascontiguousarray
+    return LowPass(cut(lp.x[:, :k]), cut(lp.y[:, :k]), cut(lp.a[:, :k]), lp.s[:k].copy(),
+                   None if lp.w is None else cut(lp.w[:, :k]))
 
 
 def of_rows(tr, n_users: int, n_movies: int, train_cfg, threads: int | None = None, k: int | None = None) -> LowPass:
