@@ -325,6 +325,7 @@ def test_auto_resolves_to_a_number_with_every_weight_scored_and_to_0_without_val
     assert set(detail["valid"]) == {f"{x:g}" for x in lowpass.CS} and "alone" in detail
     assert all(np.isfinite(v) for v in detail["valid"].values()) and np.isfinite(detail["alone"])
     assert detail["c"] == sel["als_lowpass"] and detail["k"] == lowpass.DEFAULT_K
+    assert sel["als_lowpass_k"] == lowpass.DEFAULT_K  # auto resolved to a number (the narrowest where off)
     _, none = runs["novalid"]
     folder = Path(none.engine.run.path)
     sel = json.loads((folder / "metrics.json").read_text())["selection"]

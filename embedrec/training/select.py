@@ -852,7 +852,8 @@ def choose_lowpass_on(on, cfg, selected, f: dict, progress: bool = False):
         log.info("als_lowpass auto: off (0), the model alone (valid %s %.4f; with the block%s %s, where a gain "
                  "must pass %g%%; its SVD %.1fs)", selected.metric, detail["alone"], wide, scores,
                  100 * lowpass.MARGIN, seconds)
-    return cfg.updated({"train.als_lowpass": float(c), "train.als_lowpass_k": k}), f
+    # (off: the narrowest width recorded, as a block set by hand later would start from it)
+    return cfg.updated({"train.als_lowpass": float(c), "train.als_lowpass_k": k if c > 0 else ks[0]}), f
 
 
 def lowpass_added(f: dict, ds, train_cfg, selected, threads: int | None = None) -> dict:
