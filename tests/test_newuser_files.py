@@ -841,3 +841,23 @@ def test_exclude_at_dash_decodes_as_its_file_does(tmp_path, monkeypatch):
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
         got = parse_movie_list("@-", "--exclude")
         assert got == by_file and not any("\x00" in t or "\udcff" in t for t in got), (data, got, by_file)
+
+
+def test_a_gzip_file_is_read_inflated_and_a_broken_one_refused(titled_runs, tmp_path):
+    """A new user's file gzip-compressed (`gzip liked.txt`) is read as its text, as a zip's member is (its lines were
+    matched as titles: "no movie title matches '\\x1f\\x8b\\x08...'"); one cut short is refused in one line."""
+    import gzip
+
+    run = titled_runs["implicit"]
+    want = _recommend(run, "--liked", "Star Wars,Fargo (1996)")
+    f = tmp_path / "liked.txt.gz"
+    f.write_bytes(gzip.compress(b"Star Wars\nFargo (1996)\n"))
+    assert _recommend(run, "--liked", f"@{f}")[:2] == want[:2]
+    r = tmp_path / "rated.csv.gz"
+    r.write_bytes(gzip.compress(b"title,rating\nStar Wars,5\nFargo (1996),4\n"))
+    assert _recommend(run, "--rated", f"@{r}")[0] == 0
+    cut = tmp_path / "cut.gz"
+    cut.write_bytes(f.read_bytes()[:20])
+    code, out, err = _recommend(run, "--liked", f"@{cut}")
+    assert (code, out) == (2, "") and err.startswith(f"error: --liked '{cut}': a gzip file that cannot be read (") \
+        and err.count("\n") == 1, err

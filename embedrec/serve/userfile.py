@@ -108,7 +108,25 @@ def _text(path, option: str) -> tuple[str, str]:
                 from None
     if data[:4] == b"PK\x03\x04":
         return _zip_member(path, data, option)
+    if data[:2] == b"\x1f\x8b":  # gzip's mark: its text, inflated up to ZIP_MEMBER_MAX (its lines were matched as
+        return decoded(_gunzipped(data, where), str(path)), str(path)  # titles, '\x1f\x8b\x08...')
     return decoded(data, str(path)), str(path)
+
+
+def _gunzipped(data: bytes, where: str) -> bytes:
+    """A gzip file's bytes inflated, up to :data:`ZIP_MEMBER_MAX` (more refused in one line, as a zip's member)."""
+    import gzip
+    import zlib
+
+    try:
+        out = read_capped(gzip.GzipFile(fileobj=io.BytesIO(data)), ZIP_MEMBER_MAX)
+    except (OSError, EOFError, zlib.error) as e:
+        raise UsageError(f"{where}: a gzip file that cannot be read ({shorten(str(e), 80)}); give the file "
+                         "itself, or gzip it again") from None
+    if out is None:
+        raise UsageError(f"{where}: a gzip file that inflates past the {ZIP_MEMBER_MAX:,} bytes such a file is read "
+                         "up to (a new user's export is kilobytes); give the new user's own file")
+    return out
 
 
 def file_bytes(path, where: str, give: str) -> bytes:
