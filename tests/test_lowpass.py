@@ -148,3 +148,11 @@ def test_torchs_dense_gram_in_chunks_matches_the_dense_svd(monkeypatch, nu, ni, 
     R, s, W, x, y = dense_reference(u, m, nu, ni, k)
     np.testing.assert_allclose(lp.s, s, rtol=1e-4)
     np.testing.assert_allclose(lp.x @ lp.y.T, x @ y.T, atol=1e-4)
+
+
+def test_a_large_eigendecomposition_takes_the_cores_others_leave_free():
+    """eigh_threads: the threads asked for, at most the cores less the other load (rounded down), at least one."""
+    from embedrec.training.lowpass import eigh_threads
+
+    assert eigh_threads(2, 2, 0.0) == 2 and eigh_threads(2, 2, 0.4) == 1 and eigh_threads(2, 2, 3.0) == 1
+    assert eigh_threads(8, 16, 9.5) == 6 and eigh_threads(1, 16, 0.0) == 1 and eigh_threads(4, 16, -1.0) == 4

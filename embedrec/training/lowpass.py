@@ -234,11 +234,32 @@ def _eigh(G):
     """(eigenvalues, eigenvectors) of the symmetric ``G``, descending: float64 up to EIGH64_MAX rows, else float32
     (a random 5,000-row Gram at load 3.9: 27 s against 65 s; the block needs the top-k subspace, which R~'s gap
     at k keeps far above float32's error: its eigenvalues are at most 1; the 1,000-taste set's valid scores at
-    1,024 columns were the same to 4 digits as with the float64 Krylov SVD)."""
+    1,024 columns were the same to 4 digits as with the float64 Krylov SVD). Above EIGH64_MAX rows on no more
+    threads than the cores other processes leave free (:func:`eigh_threads`)."""
     import torch
 
-    lam, E = torch.linalg.eigh(G.double() if G.shape[0] <= EIGH64_MAX else G.float())
+    if G.shape[0] <= EIGH64_MAX:
+        lam, E = torch.linalg.eigh(G.double())
+        return lam.flip(0).double(), E.flip(1).double()
+    from embedrec.threads import available_cpus, other_load
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(eigh_threads(before, available_cpus(), other_load() if before > 1 else 0.0))
+    try:
+        lam, E = torch.linalg.eigh(G.float())
+    finally:
+        torch.set_num_threads(before)
     return lam.flip(0).double(), E.flip(1).double()
+
+
+def eigh_threads(threads: int, cpus: int, other: float) -> int:
+    """The threads of a large eigendecomposition: ``threads``, at most the ``cpus`` less the ``other`` processes'
+    load (rounded down), at least 1. LAPACK's threads spin: the 1,000-taste set's 5,000-row decomposition took
+    55-84 s on two threads with two other tasks running (load 3.5-4.7) and 31-37 s at load 3 against 17-20 s on
+    one; at load 1.6, 4.3 s on two against 8.3 s on one (BENCHMARKS.md, session 61)."""
+    import math
+
+    return max(1, min(int(threads), int(math.floor(int(cpus) - max(0.0, float(other))))))
 
 
 def _dense(A, At, n_users, n_movies, k):
