@@ -575,9 +575,9 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
         if strict:
             more = f" (and {unknown.size - 1:,} more of the file's ratings of movies it does not know)" \
                 if unknown.size > 1 else ""
-            raise NotFoundError(then(f"{raw.where(first)}: {engine.movies.unknown_text(ids[0])}{more}",
+            raise NotFoundError(then(f"{raw.where(first)}: {engine.movies.unknown_text(ids[0])}",
                                      apart or "leave «--strict|strict=True» out to leave such ratings out with a "
-                                     "warning"),
+                                     "warning", more),
                                 kind="movie", ids=ids)
         shown = ", ".join(f"'{shorten(str(i), 40)}'" for i in ids[:NAMED]) + (
             f" and {len(ids) - NAMED:,} more" if len(ids) > NAMED else "")

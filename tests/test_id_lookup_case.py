@@ -143,3 +143,16 @@ def test_a_text_id_is_matched_loosely_where_the_catalogue_has_no_titles(runs):
         "--liked 'AIR': movie Air (its id, typed loosely)" in err, err
     code, out, err = _run("recommend", "--run", run, "--movie", "bjork")  # 'Björk' and 'Bjork': neither taken
     assert code == 1 and out == "" and "is not in the training data" in err, err
+
+
+def test_then_puts_the_count_before_the_question_and_the_advice_after_it():
+    """ids.then, every unknown id's message with advice: '; ' before the advice, a space after 'did you mean ...?',
+    and '(and N more ...)' before the question, not after its '?' (update-users' --strict line had it after)."""
+    from embedrec.data.ids import then
+
+    assert then("movie 'x' is not known", "fix it") == "movie 'x' is not known; fix it"
+    assert then("movie 'x' is not known; did you mean 'X'?", "fix it") == \
+        "movie 'x' is not known; did you mean 'X'? fix it"
+    assert then("movie 'x' is not known; did you mean 'X'?", "fix it", " (and 2 more)") == \
+        "movie 'x' is not known (and 2 more); did you mean 'X'? fix it"
+    assert then("movie 'x' is not known", None, " (and 2 more)") == "movie 'x' is not known (and 2 more)"

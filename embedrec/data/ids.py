@@ -551,15 +551,18 @@ class IdMap:
         if unknown and missing == "error":
             fix = fix() if callable(fix) else fix
             more = f" (and {len(unknown) - 1:,} more unknown ids)" if len(unknown) > 1 else ""
-            text, meant, _ = self.unknown_text(unknown[0]).partition("; did you mean")
-            raise NotFoundError(then(f"{text}{more}" + (f"; did you mean{_}" if meant else ""), fix),
+            raise NotFoundError(then(self.unknown_text(unknown[0]), fix, more),
                                 kind=self.kind, ids=list(dict.fromkeys(unknown)))
         return query, rows, unknown
 
 
-def then(text: str, rest: str | None) -> str:
-    """``text`` and ``rest`` (what to do) in one message: '; ' between them, or a space after a question ('did you
-    mean 'X'? the run was trained on ...': a review found '?;' read oddly)."""
+def then(text: str, rest: str | None, more: str = "") -> str:
+    """An unknown id's ``text`` (:meth:`IdMap.unknown_text`), ``more`` (how many others, said before its 'did you
+    mean ...?') and ``rest`` (what to do) in one message: '; ' before ``rest``, or a space after a question ('did
+    you mean 'X'? the run was trained on ...': a review found '?;' read oddly)."""
+    if more:
+        head, meant, tail = text.partition("; did you mean")
+        text = f"{head}{more}{meant}{tail}"
     if not rest:
         return text
     return f"{text}{' ' if text.endswith('?') else '; '}{rest}"
