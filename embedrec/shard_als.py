@@ -233,10 +233,22 @@ class OnRanks:
         self.where = cfg.data.prepared
         self.train, self.valid = shard.splits["train"], shard.splits["valid"]
         self.has_valid = g.total(len(self.valid)) > 0
+        self.n_train = int(g.total(len(self.train)))
         self.dim = resolve_dim(cfg.model, shard.n_movies)
+        self.part = lowpass_part(g, shard, self.reduce)
 
     def reduce(self, sums: np.ndarray) -> np.ndarray:
-        return self.g.sum_(torch.from_numpy(sums).to(self.g.device)).cpu().numpy()
+        return self.g.sum_(torch.from_numpy(np.ascontiguousarray(sums)).to(self.g.device)).cpu().numpy()
+
+    def threads(self, dim: int) -> int:
+        return _threads(len(self.train), dim, self.train_cfg.threads)
+
+    def lowpass_of(self, train_cfg, threads: int, k: int | None = None):
+        """training.lowpass.of_rows over every rank's train rows, this rank's users' x (a collective)."""
+        from embedrec.training import lowpass
+
+        return lowpass.of_rows(self.train, self.data.n_users, self.data.n_movies, train_cfg, threads, k=k,
+                               part=self.part)
 
     def settled(self) -> dict | None:
         from embedrec.training import trend
@@ -283,6 +295,39 @@ class OnRanks:
                 "n0": trend.typical_count(int(self.g.total(len(self.train))), self.data.n_users)}
 
 
+def lowpass_part(g: Group, shard: Shard, reduce=None):
+    """training.lowpass.Part of this rank: its users' rows of the shard, sums over every rank."""
+    from embedrec.training.lowpass import Part
+
+    lo, hi = shard.u_range(g.rank)
+    if reduce is None:
+        def reduce(a):
+            return g.sum_(torch.from_numpy(np.ascontiguousarray(a)).to(g.device)).cpu().numpy()
+    return Part(int(lo), int(hi - lo), int(shard.n_users), reduce, g.leader)
+
+
+def served_lowpass(g: Group, shard: Shard, cfg, result, basis):
+    """The served low-pass block as one process serves it (training.lowpass.served: over the final fit's rows,
+    on the selection's ``basis`` W where it has one, its spread measured on the final fit ``result``'s users, those
+    it did not train zeroed, and its movies): (block, c, s) with this rank's users' x, or None where
+    train.als_lowpass is 0. A collective."""
+    from embedrec.training import lowpass
+
+    c = lowpass.weight_of(cfg.train)
+    tr = shard.splits["train"]
+    if c <= 0 or not g.total(len(tr)):
+        return None
+    P = result.model.user.weight.detach().cpu().numpy()
+    P = zero_untrained_users({"user_factors": P}, trained_users(tr.user - int(shard.u_cuts[g.rank]), P.shape[0]),
+                             False)["user_factors"]
+    Q = full_movies(g, result.model, result.unrated)[0]
+    part = lowpass_part(g, shard)
+    lp = lowpass.of_rows(tr, shard.n_users, shard.n_movies, cfg.train, _threads(len(tr), Q.shape[1],
+                                                                                 cfg.train.threads), part=part) \
+        if basis is None else lowpass.from_basis(basis, tr.user, tr.movie, shard.n_users, shard.n_movies, part)
+    return lp, c, lowpass.spread({"user_factors": P, "movie_factors": Q}, lp, int(cfg.train.seed), part)
+
+
 # ------------------------------------------------------------------------------------------------ the command
 def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> dict:
     """``embedrec train`` on this process's ranks: select (train.als_reg / als_recency auto), refit on
@@ -300,12 +345,6 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
 
         raise ConfigError(f"train_distributed fits model.loss als, not {loss}; train with «embedrec train|"
                           "embedrec.api.train_run», which trains the other losses on ranks as replicas")
-    if cfg.train.als_lowpass not in ("auto", 0, 0.0):  # (auto is off there: select.lowpass_settled says so)
-        from embedrec.errors import ConfigError
-
-        raise ConfigError(f"train.als_lowpass {float(cfg.train.als_lowpass):g}: the low-pass block is not built on "
-                          "torchrun's ranks yet; train in one process, or set train.als_lowpass=0",
-                          key="train.als_lowpass")
     g = group_for(cfg)
     user_scale_auto = cfg.train.als_user_unobserved == "auto"
     shard = load_shard(g, cfg.data.prepared)
@@ -357,6 +396,8 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
 
         warn_growing_prior(cfg.train.als_newuser_prior)
     selection = selection_of(result, cfg.train)
+    # the selection's low-pass basis W (the same on every rank), which the served block is made over; its x let go
+    basis, result.lowpass_block = (None if result.lowpass_block is None else result.lowpass_block.w), None
     tr, va = shard.splits["train"], shard.splits["valid"]
     if refit:
         from embedrec.data.dataset import Interactions
@@ -370,9 +411,10 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
             init_state=init), leader=g.leader)
         result = keep_selection(result, selected)
     z = _trend_z(g, shard.splits["train"], shard.n_movies, cfg.train)  # the final fit's rows' (a collective)
-    metrics = _final_metrics(g, shard, cfg, result, selection, refit, z)
-    return _publish(g, shard, cfg, result, metrics, refit, resume, z, progress=progress)  # a finished run's resume: its
-    # recorded metrics
+    block = served_lowpass(g, shard, cfg, result, basis)  # (a collective)
+    metrics = _final_metrics(g, shard, cfg, result, selection, refit, z, block)
+    return _publish(g, shard, cfg, result, metrics, refit, resume, z, progress=progress, block=block)  # a finished
+    # run's resume: its recorded metrics
 
 
 def _trend_z(g: Group, train, n_movies: int, tcfg):
@@ -450,6 +492,12 @@ def choose_newuser_prior_shard(g: Group, shard: Shard, cfg, result):
     tr = shard.splits["train"]
     Q, b = full_movies(g, result.model, result.unrated)
     f = {"movie_factors": Q, "movie_bias": b}
+    from embedrec.training.select import lowpass_added
+
+    block = lowpass_added({**f, "user_factors": result.model.user.weight.detach().cpu().numpy()},
+                          OnRanks(g, shard, cfg, cfg.train), cfg.train, result)  # (a collective where it is on)
+    if "lowpass" in block:  # the movies' side of the block, as one process chooses on it
+        f = {k: block[k] for k in ("movie_factors", "movie_bias", "lowpass_a", "lowpass")}
     z = _trend_z(g, tr, shard.n_movies, cfg.train)
     if z is not None:  # as the served model adds it (trend.served: the movies' bias beta z)
         f = trend.with_bias(f, f, z, float(cfg.train.als_trend))
@@ -458,6 +506,8 @@ def choose_newuser_prior_shard(g: Group, shard: Shard, cfg, result):
     n_train = int(g.total(len(tr)))
     timed = bool(g.total(float(tr.timestamp is not None and len(tr) > 0)))  # (a rank without rows has no say)
     solve = user_solve(cfg.train, n_train, shard.n_users, shard.n_movies, timed)
+    if f.get("lowpass"):  # a new user's block too (serve.foldin.als_vector)
+        solve["lowpass"] = f["lowpass"]
     table = torch.zeros(1 + len(newuser_prior.TOLD), dtype=torch.float64, device=g.device)
     failed = None
     if g.leader:
@@ -477,9 +527,10 @@ def choose_newuser_prior_shard(g: Group, shard: Shard, cfg, result):
     return cfg.updated({"train.als_newuser_prior": value})
 
 
-def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: bool, z=None) -> dict:
+def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: bool, z=None, block=None) -> dict:
     """What train_model reports: the model and most-popular on valid and test (seen: the splits before each);
-    ``z``: the served recent popularity's (training.trend), added as the one process's served model has it."""
+    the low-pass ``block`` (:func:`served_lowpass`'s) and ``z``, the served recent popularity's (training.trend),
+    added as the one process's served model has them."""
     from embedrec.evaluate import score_device
     from embedrec.sparse import PopularLists, seen_splits
 
@@ -490,6 +541,11 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
     P = zero_untrained_users({"user_factors": P}, trained_users(shard.splits["train"].user - lo, P.shape[0]),
                              False)["user_factors"]
     Q, b = full_movies(g, tables, result.unrated)
+    if block is not None:
+        from embedrec.training.lowpass import with_block
+
+        served = with_block({"user_factors": P, "movie_factors": Q, "movie_bias": b}, *block)
+        P, Q = served["user_factors"], served["movie_factors"]
     if z is not None:
         from embedrec.training.trend import apply
 
@@ -511,10 +567,11 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
 
 
 def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, resume: bool = False, z=None, *,
-             progress: bool = False) -> dict:
+             progress: bool = False, block=None) -> dict:
     """Rank 0 assembles the tables and publishes the run as one process would (publish.publish_from_ranks; artifacts.py's
     single-file artifacts: at 100M users that is rank 0's memory, see docs/scaling.md), the users' solve weights
-    included (:func:`solve_weights`, each rank's, gathered as the tables are). ``progress``: the publish's bars, on
+    included (:func:`solve_weights`, each rank's, gathered as the tables are), and the low-pass ``block``
+    (:func:`served_lowpass`'s; its users' rows gathered as the tables are). ``progress``: the publish's bars, on
     rank 0 (publish.publish_from_ranks)."""
     from embedrec.publish import publish_from_ranks
     from embedrec.run_layout import SOLVE_WEIGHTS
@@ -529,11 +586,16 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, re
     Q = g.gather0(t.movie.weight.detach().to(g.device))
     tu = g.gather0(torch.from_numpy(np.asarray(tr.user, dtype=np.int64)).to(g.device))  # the final fit's users
     W = g.gather0(torch.from_numpy(solve_weights(shard, g.rank, cfg.train, solve)).to(g.device))  # in rank order
+    X = None if block is None else g.gather0(torch.from_numpy(block[0].x).to(g.device))  # its users' rows
 
     def published(ds):  # rank 0: the gathered tables, a zero vector for each user the final fit did not train
         f = factors(SimpleModel(P.cpu(), Q.cpu()), result.unrated)
         f[SOLVE_WEIGHTS] = W.cpu().numpy()  # the ranks' users one after the other: the run's seen CSR's order
         f = zero_untrained_users(f, trained_users(tu.cpu().numpy(), ds.n_users), False)
+        if block is not None:  # the low-pass block, as train_workflow.served_factors adds it before the trend
+            from embedrec.training.lowpass import with_block
+
+            f = with_block(f, block[0]._replace(x=X.cpu().numpy()), block[1], block[2])
         if z is not None:  # popularity, as train_workflow.train_model serves it (training.trend)
             from embedrec.training.trend import activity, apply, typical_count
 

@@ -1002,6 +1002,57 @@ def test_a_fixed_user_unobserved_is_scored_after_the_re_solve_on_ranks(prepared,
         assert ranks["selection"][key] == pytest.approx(one["selection"][key], abs=1e-6), key
 
 
+def _tastes_csv(path: Path) -> Path:
+    """Six planted tastes (test_update's): 300 users, each 12 movies of its taste (user mod 6, of movie mod 6) and 3
+    of any, over 120 movies: a model of 2 dimensions cannot tell them apart, the low-pass block can."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for user in range(300):
+        own = rng.choice(np.arange(user % 6, 120, 6), 12, replace=False)
+        other = rng.choice(np.setdiff1d(np.arange(120), own), 3, replace=False)
+        rows += [(user + 1, int(m) + 1, 5, int(rng.integers(0, 10**6))) for m in (*own, *other)]
+    pd.DataFrame(rows, columns=["userId", "movieId", "rating", "timestamp"]).to_csv(path, index=False)
+    return path
+
+
+def test_two_ranks_choose_and_serve_the_low_pass_block_one_process_does(tmp_path):
+    """The low-pass block on torchrun's ranks (training.lowpass with a Part: each rank its users' rows, the SVD's
+    sums over every rank): auto chooses the weight one process chooses with the same valid scores, and a weight set
+    (with recent popularity after it, no refit) is served alike; the published factors (block included), its a and
+    its record equal one process's, and so do the test metrics. (A block of 8 columns over a model of 2
+    dimensions: valid chooses it on these planted tastes.)"""
+    import embedrec as er
+
+    ds = tmp_path / "ds"
+    base = [f"data.prepared={ds}", "model.dim=2", "train.als_lowpass_k=8", "train.epochs=4", "train.threads=1",
+            "train.als_dims=[]", "train.device=cpu", "train.eval_k=[10]"]
+    er.ingest(str(_tastes_csv(tmp_path / "r.csv")), load_config(None, base + ["split.valid=0.1", "split.test=0.1"]))
+    runs = {"auto": ["train.als_trend=0"],
+            "set": ["train.als_lowpass=0.5", "train.als_trend=2", "train.refit=false"]}
+    script = tmp_path / "two.py"
+    script.write_text(TWO_COMMANDS)
+    _torchrun([json.dumps([["train", *_sets(_overrides(ds, tmp_path / f"two-{name}", 4) + base[1:] + extra), "-q"]
+                           for name, extra in runs.items()])], tmp_path, script=str(script))
+    for name, extra in runs.items():
+        one = _plain(ds, tmp_path / f"one-{name}", 4, extra=base[1:] + extra)  # (_overrides' then these)
+        two = _run_metrics(tmp_path / f"two-{name}")
+        assert two["ranks"] == 2 and one["selection"]["als_lowpass"] == two["selection"]["als_lowpass"] > 0
+        if name == "auto":
+            mine, theirs = two["selection"]["lowpass_valid"], one["selection"]["lowpass_valid"]
+            assert mine["k"] == theirs["k"] == 8 and mine["c"] == theirs["c"] > 0
+            for c, v in theirs["valid"].items():
+                assert mine["valid"][c] == pytest.approx(v, abs=1e-6), c
+            assert mine["spread"] == pytest.approx(theirs["spread"], rel=1e-5)
+        for key, value in one["splits"]["test"]["model"].items():
+            assert two["splits"]["test"]["model"][key] == pytest.approx(value, abs=1e-5), (name, key)
+        for n in ("user_factors", "movie_factors", "lowpass_a"):
+            a, b = (np.load(tmp_path / f"{w}-{name}" / "current" / f"{n}.npy") for w in ("one", "two"))
+            np.testing.assert_allclose(b, a, atol=1e-4, rtol=0, err_msg=f"{name} {n}")
+        rec1, rec2 = (_solve(tmp_path / f"{w}-{name}")["lowpass"] for w in ("one", "two"))
+        assert rec1["k"] == rec2["k"] == 8 and rec1["d"] == rec2["d"] == 2 and rec1["c"] == rec2["c"]
+        assert rec2["weight"] == pytest.approx(rec1["weight"], rel=1e-5)
+
+
 def test_one_rank_chooses_and_says_what_one_process_does(prepared, tmp_path, caplog):
     """als_user_unobserved and als_trend are chosen by one algorithm each (select.choose_user_unobserved_on,
     choose_trend_on), which each path gives its own operations (select.OneProcess, shard_als.OnRanks): the ranks'

@@ -156,3 +156,111 @@ def test_a_large_eigendecomposition_takes_the_cores_others_leave_free():
 
     assert eigh_threads(2, 2, 0.0) == 2 and eigh_threads(2, 2, 0.4) == 1 and eigh_threads(2, 2, 3.0) == 1
     assert eigh_threads(8, 16, 9.5) == 6 and eigh_threads(1, 16, 0.0) == 1 and eigh_threads(4, 16, -1.0) == 4
+
+
+# ------------------------------------------------------------------------------------ on torchrun's ranks
+class _Ranks:
+    """torchrun's ranks simulated by threads: ``part(r, lo, rows, n)`` is rank r's Part, whose reduce sums every
+    rank's array (in rank order: the same sum on each) once all have called it."""
+
+    def __init__(self, world):
+        import threading
+
+        self.world, self.slots, self.barrier = world, [None] * world, threading.Barrier(world, timeout=60)
+        self.calls = [0] * world
+
+    def part(self, r, lo, rows, n):
+        from embedrec.training.lowpass import Part
+
+        def reduce(a):
+            self.calls[r] += 1
+            self.slots[r] = np.array(a, copy=True)
+            self.barrier.wait()
+            out = sum(self.slots[1:], self.slots[0].copy())
+            self.barrier.wait()
+            return out
+
+        return Part(lo, rows, n, reduce, r == 0)
+
+    def run(self, fn, cuts):
+        """fn(r, part) on each rank's thread, users [cuts[r], cuts[r + 1]); their results in rank order."""
+        import threading
+
+        out, errors = [None] * self.world, []
+
+        def one(r):
+            try:
+                out[r] = fn(r, self.part(r, cuts[r], cuts[r + 1] - cuts[r], cuts[-1]))
+            except BaseException as e:  # (a failing rank would leave the others at the barrier: it breaks it)
+                errors.append(e)
+                self.barrier.abort()
+
+        threads = [threading.Thread(target=one, args=(r,)) for r in range(self.world)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if errors:
+            raise errors[0]
+        return out
+
+
+@pytest.mark.parametrize("method", ["dense", "krylov", "auto"])
+@pytest.mark.parametrize("cuts", [(0, 50, 120), (0, 1, 70, 120)])
+def test_ranks_holding_their_users_rows_find_one_processs_blocks(method, cuts):
+    """lowpass on ranks (a Part each: its users' rows, sums over every rank): every rank's y, a and singular
+    values are one process's, and its x is one process's rows of its users: the Krylov start replays one
+    process's draw, the dense method decomposes the movies' Gram summed over the ranks. from_basis too."""
+    from embedrec.training.lowpass import from_basis
+
+    u, m, nu, ni, k = clustered(nu=120, ni=60)
+    one = lowpass(u, m, nu, ni, k, seed=3, method=method)
+    world = len(cuts) - 1
+
+    def fit(r, part):
+        mine = (u >= cuts[r]) & (u < cuts[r + 1])
+        lp = lowpass(u[mine], m[mine], nu, ni, k, seed=3, method=method, part=part)
+        return lp, from_basis(one.w, u[mine], m[mine], nu, ni, part=part)
+
+    got = _Ranks(world).run(fit, cuts)
+    again = from_basis(one.w, u, m, nu, ni)
+    for r, (lp, fb) in enumerate(got):
+        np.testing.assert_allclose(lp.s, one.s, rtol=1e-5)
+        for mine, theirs in ((lp.y, one.y), (lp.a, one.a), (lp.x, one.x[cuts[r]:cuts[r + 1]]),
+                             (fb.y, again.y), (fb.x, again.x[cuts[r]:cuts[r + 1]])):
+            np.testing.assert_allclose(mine, theirs, atol=2e-5)
+    assert all(np.array_equal(got[0][0].w, g[0].w) for g in got)  # rank 0's basis, on every rank
+
+
+def test_the_krylov_start_of_a_rank_is_one_processs_rows():
+    from embedrec.training import lowpass as L
+
+    whole = np.random.default_rng(4).standard_normal((300, 7), dtype=np.float32)
+    for lo, rows, block in ((0, 300, 64), (130, 100, 64), (299, 1, 7), (128, 50, 128)):
+        L_block = L.START_ROWS
+        try:
+            L.START_ROWS = block
+            got = L._start(np.random.default_rng(4), lo, rows, 7)
+        finally:
+            L.START_ROWS = L_block
+        np.testing.assert_array_equal(got, whole[lo:lo + rows])
+
+
+def test_the_spread_on_ranks_is_one_processs():
+    """spread with a Part: one process's sample of users, each rank's moments summed: the same s on every rank."""
+    from embedrec.training.lowpass import spread
+
+    u, m, nu, ni, k = clustered(nu=1200, ni=60, noise=3000)
+    lp = lowpass(u, m, nu, ni, k, seed=0)
+    rng = np.random.default_rng(1)
+    f = {"user_factors": rng.standard_normal((nu, 5)).astype(np.float32),
+         "movie_factors": rng.standard_normal((ni, 5)).astype(np.float32)}
+    want = spread(f, lp, seed=2)
+    cuts = (0, 700, 1200)
+
+    def one(r, part):
+        sl = slice(cuts[r], cuts[r + 1])
+        return spread({**f, "user_factors": f["user_factors"][sl]}, lp._replace(x=lp.x[sl]), 2, part)
+
+    got = _Ranks(2).run(one, cuts)
+    assert got[0] == got[1] == pytest.approx(want, rel=1e-9)

@@ -534,21 +534,30 @@ def test_update_users_keeps_the_block_for_a_known_and_a_new_user(runs, tmp_path)
 
 
 # ------------------------------------------------------------------------------------ on ranks
-def test_a_set_weight_on_ranks_is_refused_naming_the_key(runs, tmp_path):
+def test_a_set_weight_on_ranks_serves_one_processs_block(runs, tmp_path):
+    """A weight set (1, 128 columns) on torchrun's ranks (here one rank, in this process; two:
+    test_distributed.test_two_ranks_choose_and_serve_the_low_pass_block_one_process_does): the run 'block' trained
+    in one process, block, a and record alike (it was refused on ranks before session 62)."""
     from embedrec.shard_als import train_distributed
 
-    model, _ = runs["block"]
+    model, run = runs["block"]
     cfg = load_config(None, [f"data.prepared={model.config.data.prepared}", f"run.dir={tmp_path / 'ranks'}",
-                             *BASE, "train.eval_users=120", "train.eval_k=[10]", "train.device=cpu",
-                             "train.als_lowpass=1", "train.als_lowpass_k=16"])
+                             *BASE, "train.device=cpu", "train.als_lowpass=1", "train.als_trend=0"])
     import torch
 
     threads = torch.get_num_threads()  # (the ranks' fit sets torch's threads: put back for the tests after)
     try:
-        with pytest.raises(ConfigError, match="train.als_lowpass"):
-            train_distributed(cfg)
+        m = train_distributed(cfg)
     finally:
         torch.set_num_threads(threads)
+    assert m["ranks"] == 1 and m["selection"]["als_lowpass"] == 1.0
+    assert m["splits"]["test"]["model"] == pytest.approx(model.metrics["splits"]["test"]["model"], abs=1e-6)
+    ranks = er.open(tmp_path / "ranks")
+    for name in ("user", "movie", "lowpass_a"):
+        np.testing.assert_allclose(getattr(ranks.engine.factors, name), getattr(run.engine.factors, name),
+                                   atol=1e-4, rtol=0, err_msg=name)
+    mine, theirs = _rec(ranks.engine), _rec(run.engine)
+    assert mine["k"] == theirs["k"] == 128 and mine["weight"] == pytest.approx(theirs["weight"], rel=1e-5)
 
 
 # ------------------------------------------------------------------------------------ similar movies

@@ -11,10 +11,14 @@ r_u D_I^-1/2 W W^T D_I^1/2 e_i = x_u . y_i, where
 - y = D_I^1/2 W (movies x k).
 
 A movie nobody rated has degree 0, taken as 1 (its rows of a and y are then 0, as R~'s column is 0).
-Pure: arrays in, arrays out; torch is imported inside the function.
+Pure: arrays in, arrays out; torch is imported inside the function. On torchrun's ranks (a :class:`Part`: this
+process's users and a sum over every rank) each rank holds its users' rows of R~ and x; every product summed over
+the users (the movies' degrees, R~^T R~ Z, the Gram of the Krylov basis, the spread's moments) is summed over the
+ranks, so every rank finds the same W, y and a, and its users' rows of one process's x.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
@@ -37,6 +41,17 @@ class LowPass(NamedTuple):
     w: np.ndarray | None = None  # movies x k, float32: W itself (:func:`from_basis` serves it over other rows)
 
 
+class Part(NamedTuple):
+    """This process's users on torchrun's ranks: rows [lo, lo + rows) of ``n_users``; ``reduce(array)`` sums a
+    numpy array over every rank (a collective: every rank calls it in the same order); ``leader``: rank 0, whose
+    basis every rank takes (QR and eigendecompositions may round apart on other hosts' libraries)."""
+    lo: int
+    rows: int
+    n_users: int
+    reduce: Callable
+    leader: bool
+
+
 def binary_pairs(users, movies, n_users: int, n_movies: int):
     """The distinct (user, movie) pairs as CSR arrays (indptr, indices) sorted by user then movie."""
     u = np.asarray(users, dtype=np.int64)
@@ -54,7 +69,7 @@ def binary_pairs(users, movies, n_users: int, n_movies: int):
 
 def lowpass(users, movies, n_users: int, n_movies: int, k: int = 128, *, seed: int = 0,
             oversample: int = OVERSAMPLE, power_iters: int = POWER_ITERS, method: str = "auto",
-            threads: int | None = None) -> LowPass:
+            threads: int | None = None, part: Part | None = None) -> LowPass:
     """The low-pass blocks (x, y, a) and singular values of the training pairs ``(users, movies)`` (0-based rows;
     a pair given twice counts once). ``k`` is capped at min(n_users, n_movies). Deterministic for a seed and
     thread count: the random start is drawn by numpy's ``default_rng(seed)``.
@@ -64,24 +79,36 @@ def lowpass(users, movies, n_users: int, n_movies: int, k: int = 128, *, seed: i
     R~^T O, (R~^T R~) R~^T O, ... (``power_iters`` + 1 of them, each k + ``oversample`` wide, each
     re-orthonormalised), then the best rank-k approximation within their span (Rayleigh-Ritz); it holds a
     users x (power_iters + 1)(k + oversample) block at the end. "subspace": subspace (power) iteration on a
-    k + ``oversample`` block, cheaper in memory, far less accurate where R~'s spectrum is flat around k."""
+    k + ``oversample`` block, cheaper in memory, far less accurate where R~'s spectrum is flat around k.
+
+    ``part`` (torchrun's ranks): ``users`` are this rank's, rows [part.lo, part.lo + part.rows) of ``n_users``;
+    x is returned for them alone. The dense method decomposes the movies' Gram there (summed over the ranks), where
+    the movies are at most DENSE_MAX and the Krylov blocks would span them or they are at most EIGH64_MAX; the
+    Krylov method draws one process's start and keeps its rows; no subspace method."""
     if k < 1:
         raise ValueError(f"k must be at least 1, not {k}")
     if method not in ("auto", "krylov", "subspace", "dense"):
         raise ValueError(f"method is auto, krylov, subspace or dense, not {method!r}")
+    if part is not None and method == "subspace":
+        raise ValueError("the subspace method runs in one process only")
     k = min(k, n_users, n_movies)
-    indptr, idx = binary_pairs(users, movies, n_users, n_movies)
+    lo, mine = (0, n_users) if part is None else (int(part.lo), int(part.rows))
+    indptr, idx = binary_pairs(np.asarray(users, dtype=np.int64) - lo, movies, mine, n_movies)
     du = np.diff(indptr).astype(np.float64)
     di = np.bincount(idx, minlength=n_movies).astype(np.float64)
+    if part is not None:
+        di = np.asarray(part.reduce(di), np.float64)
     su = 1 / np.sqrt(np.maximum(du, 1))
     si = 1 / np.sqrt(np.maximum(di, 1))
-    rows = np.repeat(np.arange(n_users), np.diff(indptr))
+    rows = np.repeat(np.arange(mine), np.diff(indptr))
     vals = (su[rows] * si[idx]).astype(np.float32)
-    if method == "auto":  # the Krylov blocks would span the smaller side whole: its dense Gram is cheaper, exact
+    span = (power_iters + 1) * (k + max(oversample, 0))
+    if method == "auto" and part is not None:  # the movies' side alone: the users' Gram would cross the ranks
+        method = "dense" if n_movies <= DENSE_MAX and n_movies <= max(span, EIGH64_MAX) else "krylov"
+    elif method == "auto":  # the Krylov blocks would span the smaller side whole: its dense Gram is cheaper, exact
         side = min(n_users, n_movies)
-        method = "dense" if side <= DENSE_MAX and side <= (power_iters + 1) * (k + max(oversample, 0)) \
-            else "krylov"
-    if method == "dense" and n_users * n_movies <= DENSE_CELLS:
+        method = "dense" if side <= DENSE_MAX and side <= span else "krylov"
+    if method == "dense" and n_users * n_movies <= DENSE_CELLS and part is None:
         # numpy alone: no torch import (ML-100K's train paid seconds for one), on one BLAS thread: ML-100K's eigh
         # took 0.74 s on one, 4.2 s on two at load 5 (OpenBLAS's threads spin on a busy box)
         from embedrec.threads import blas_threads
@@ -93,19 +120,23 @@ def lowpass(users, movies, n_users: int, n_movies: int, k: int = 128, *, seed: i
             x = (R != 0).astype(np.float32) @ a  # R a
         y = (W / si[:, None]).astype(np.float32)
         return LowPass(x, y, a, np.sqrt(np.maximum(lam, 0)), W.astype(np.float32))
-    W, lam, a, x = _torch_blocks(indptr, idx, rows, vals, di, si, n_users, n_movies, k, oversample, power_iters,
-                                 method, np.random.default_rng(seed), threads)
+    W, lam, a, x = _torch_blocks(indptr, idx, rows, vals, di, si, mine, n_movies, k, oversample, power_iters,
+                                 method, np.random.default_rng(seed), threads, part)
     y = (W / si[:, None]).astype(np.float32)
     return LowPass(x.astype(np.float32), y, a, np.sqrt(np.maximum(lam, 0)), W.astype(np.float32))
 
 
-def from_basis(W: np.ndarray, users, movies, n_users: int, n_movies: int) -> LowPass:
+def from_basis(W: np.ndarray, users, movies, n_users: int, n_movies: int, part: Part | None = None) -> LowPass:
     """The blocks of the pairs ``(users, movies)`` over a basis ``W`` (movies x k) found on other rows, weighed by
     these rows' movie degrees: a = D_I^-1/2 W, y = D_I^1/2 W, x = R a (a movie without a pair here: 0), and no
     singular values (empty). What the refit on train+valid serves from the selection's W: the second SVD took
-    13-63 s on the synthetic 100K x 20K set at load 5-8, and c was chosen on this W."""
-    indptr, idx = binary_pairs(users, movies, n_users, n_movies)
+    13-63 s on the synthetic 100K x 20K set at load 5-8, and c was chosen on this W. ``part``: as
+    :func:`lowpass`'s (the degrees summed over the ranks, x of this rank's users)."""
+    lo, n_users = (0, n_users) if part is None else (int(part.lo), int(part.rows))
+    indptr, idx = binary_pairs(np.asarray(users, dtype=np.int64) - lo, movies, n_users, n_movies)
     di = np.bincount(idx, minlength=n_movies).astype(np.float64)
+    if part is not None:
+        di = np.asarray(part.reduce(di), np.float64)
     si = 1 / np.sqrt(np.maximum(di, 1))
     W = np.where((di > 0)[:, None], np.asarray(W, np.float64), 0.0)
     a = (W * si[:, None]).astype(np.float32)
@@ -151,16 +182,19 @@ def _dense_numpy(rows, idx, vals, n_users, n_movies, k):
 
 
 def _torch_blocks(indptr, idx, rows, vals, di, si, n_users, n_movies, k, oversample, power_iters, method, rng,
-                  threads):
-    """(W, eigenvalues, a, x) through torch's sparse CSR products (the Krylov, subspace or dense-Gram method)."""
+                  threads, part: Part | None = None):
+    """(W, eigenvalues, a, x) through torch's sparse CSR products (the Krylov, subspace or dense-Gram method);
+    ``n_users``: the rows of ``indptr`` (this rank's with ``part``)."""
     import warnings
 
     import torch
 
+    red = None if part is None else (lambda t: torch.from_numpy(np.ascontiguousarray(part.reduce(t.numpy()))))
+
     # R~ (users x movies) and R~^T (movies x users), each as CSR: a CSR times a dense block is torch's fast path
     order = np.argsort(idx, kind="stable")
     tptr = np.zeros(n_movies + 1, np.int64)
-    np.cumsum(di.astype(np.int64), out=tptr[1:])
+    np.cumsum(np.bincount(idx, minlength=n_movies), out=tptr[1:])  # (these rows' own: di sums every rank's)
     with warnings.catch_warnings():  # torch's "sparse CSR is in beta"
         warnings.simplefilter("ignore", UserWarning)
         A = torch.sparse_csr_tensor(torch.from_numpy(indptr), torch.from_numpy(idx), torch.from_numpy(vals),
@@ -175,17 +209,20 @@ def _torch_blocks(indptr, idx, rows, vals, di, si, n_users, n_movies, k, oversam
         torch.set_num_threads(threads)
     try:
         if method == "dense":
-            W, lam = _dense(A, At, n_users, n_movies, k)
+            W, lam = _dense(A, At, n_users, n_movies, k, red)
         elif method == "krylov":
-            W, lam = _block_krylov(A, At, n_users, n_movies, k, oversample, power_iters, rng)
+            W, lam = _block_krylov(A, At, n_users, n_movies, k, oversample, power_iters, rng, part, red)
         else:
             W, lam = _subspace(A, At, n_users, n_movies, k, oversample, power_iters, rng)
-        W = _signed(W.numpy(), di)
-        lam = lam.numpy()
+        W, lam = W.numpy(), lam.numpy()
+        if part is not None:  # rank 0's, on every rank
+            W, lam = (np.asarray(part.reduce(v if part.leader else np.zeros_like(v))) for v in (W, lam))
+        W = _signed(W, di)
         a = (W * si[:, None]).astype(np.float32)
         x = (ones @ torch.from_numpy(a)).numpy()  # R a (float32: a float64 copy at 1M users x 128 is 1 GB)
     finally:
-        torch.set_num_threads(before)
+        if threads:
+            torch.set_num_threads(before)
     return W, lam, a, x
 
 
@@ -195,11 +232,11 @@ def _qr(X):
     return torch.linalg.qr(X).Q
 
 
-def _top_k_in(A, K, k, At=None, chunk: int = 256):
+def _top_k_in(A, K, k, At=None, chunk: int = 256, red=None):
     """(W, eigenvalues) of the best rank-k approximation of A within the span of K's orthonormal columns: the
     top-k eigenpairs of (A K)^T (A K), in float64, largest first. With ``At`` (A's transpose as CSR) that Gram is
     K^T (A^T (A K)), made ``chunk`` columns of K at a time: no users x K-wide block (at 1M users and 7 x 144
-    columns, 4 GB in float32 and 8 GB in float64)."""
+    columns, 4 GB in float32 and 8 GB in float64). ``red``: the Gram summed over torchrun's ranks."""
     import torch
 
     if At is None:
@@ -209,12 +246,15 @@ def _top_k_in(A, K, k, At=None, chunk: int = 256):
         G = torch.empty(K.shape[1], K.shape[1], dtype=torch.float64)
         for s in range(0, K.shape[1], chunk):  # (float32 products: the same subspace as float64's, 30% faster)
             G[:, s:s + chunk] = (K.T @ (At @ (A @ K[:, s:s + chunk].contiguous()))).double()
+    if red is not None:
+        G = red(G)
+    if At is not None:
         G = (G + G.T) / 2
     lam, E = _eigh(G)
     return K.double() @ E[:, :k], lam[:k]
 
 
-def _gram(A, At, n: int, other: int):
+def _gram(A, At, n: int, other: int, red=None):
     """The dense n x n Gram At @ A (float32) of A (other x n, CSR; At its transpose), a chunk of columns at a time:
     A times a chunk of the identity is that chunk of A's columns as a dense other x chunk block, about
     GRAM_FLOATS floats (a whole one at 20,000 users x 5,000 movies: 400 MB)."""
@@ -227,6 +267,8 @@ def _gram(A, At, n: int, other: int):
         E = torch.zeros(n, e - s, dtype=torch.float32)
         E[torch.arange(s, e), torch.arange(e - s)] = 1.0
         G[:, s:e] = At @ (A @ E)
+    if red is not None:  # the other side's rows on every rank: their sum
+        G = red(G)
     return (G + G.T) / 2
 
 
@@ -262,12 +304,13 @@ def eigh_threads(threads: int, cpus: int, other: float) -> int:
     return max(1, min(int(threads), int(math.floor(int(cpus) - max(0.0, float(other))))))
 
 
-def _dense(A, At, n_users, n_movies, k):
-    """The exact top-k (W, eigenvalues) from the dense Gram of the smaller side."""
+def _dense(A, At, n_users, n_movies, k, red=None):
+    """The exact top-k (W, eigenvalues) from the dense Gram of the smaller side (the movies' on torchrun's ranks,
+    ``red`` summing it over them)."""
     import torch
 
-    if n_movies <= n_users:
-        lam, E = _eigh(_gram(A, At, n_movies, n_users))  # R~^T R~
+    if n_movies <= n_users or red is not None:
+        lam, E = _eigh(_gram(A, At, n_movies, n_users, red))  # R~^T R~
         return E[:, :k], lam[:k]
     lam, E = _eigh(_gram(At, A, n_users, n_movies))  # R~ R~^T
     lam, E = lam[:k], E[:, :k]
@@ -289,24 +332,39 @@ def _subspace(A, At, n_users, n_movies, k, oversample, power_iters, rng):
     return _top_k_in(A, Q, k)
 
 
-def _block_krylov(A, At, n_users, n_movies, k, oversample, power_iters, rng):
+def _block_krylov(A, At, n_users, n_movies, k, oversample, power_iters, rng, part: Part | None = None, red=None):
     import torch
 
-    ell = min(k + max(oversample, 0), n_users, n_movies)
-    omega = torch.from_numpy(rng.standard_normal((n_users, ell), dtype=np.float32))
-    Z = _qr(At @ omega)
+    total = n_users if part is None else int(part.n_users)
+    ell = min(k + max(oversample, 0), total, n_movies)
+    omega = torch.from_numpy(_start(rng, 0 if part is None else int(part.lo), n_users, ell))
+    Z = At @ omega
+    Z = _qr(Z if red is None else red(Z))
     blocks = [Z]
     for _ in range(power_iters):
         if sum(b.shape[1] for b in blocks) >= n_movies:
             break
-        Z = _qr(At @ (A @ Z))  # (R~'s singular values are at most 1: no users-side QR needed between the products)
+        Z = At @ (A @ Z)  # (R~'s singular values are at most 1: no users-side QR needed between the products)
+        Z = _qr(Z if red is None else red(Z))
         blocks.append(Z)
     K = torch.cat(blocks, 1)
     del blocks
     # float32: on the synthetic 100K x 20K set the same subspace as a float64 QR and float64 Gram (median cosine of
     # the principal angles 0.9999996, top-10 overlap of the low-pass scores 0.996) in 7.6-8.5 s against 11.4-12.3 s
     K = _qr(K) if K.shape[1] <= n_movies else _qr(K[:, :n_movies])
-    return _top_k_in(A, K, k, At)
+    return _top_k_in(A, K, k, At, red=red)
+
+
+START_ROWS = 1 << 16  # _start draws the rows before a rank's in blocks of this many
+
+
+def _start(rng, lo: int, rows: int, ell: int) -> np.ndarray:
+    """Rows [lo, lo + rows) of the users x ``ell`` Gaussian start one process draws whole (``rng``'s stream is
+    drawn in order: the rows before ``lo`` are drawn in blocks and let go), so torchrun's ranks start where one
+    process does."""
+    for s in range(0, lo, START_ROWS):
+        rng.standard_normal((min(START_ROWS, lo - s), ell), dtype=np.float32)
+    return rng.standard_normal((rows, ell), dtype=np.float32)
 
 
 def user_block(a: np.ndarray, movies) -> np.ndarray:
@@ -392,36 +450,53 @@ def prefix(lp: LowPass, k: int) -> LowPass:
                    None if lp.w is None else cut(lp.w[:, :k]))
 
 
-def of_rows(tr, n_users: int, n_movies: int, train_cfg, threads: int | None = None, k: int | None = None) -> LowPass:
+def of_rows(tr, n_users: int, n_movies: int, train_cfg, threads: int | None = None, k: int | None = None,
+            part: Part | None = None) -> LowPass:
     """:func:`lowpass` of a split's rows ``tr`` (every pair, whatever its rating), seeded by train.seed, ``k``
-    columns wide (default :func:`block_k`)."""
+    columns wide (default :func:`block_k`); ``part``: this rank's rows (:class:`Part`)."""
     return lowpass(tr.user, tr.movie, n_users, n_movies, block_k(train_cfg, n_users, n_movies) if k is None else k,
-                   seed=int(train_cfg.seed), threads=threads)
+                   seed=int(train_cfg.seed), threads=threads, part=part)
 
 
-def _spread_of(P: np.ndarray, Q: np.ndarray) -> float:
-    """The std of every score p . q of the users ``P`` over every movie of ``Q``, through Q^T Q (no users x movies
-    matrix: 500 x 500K would be 1 GB)."""
+def _moments(P: np.ndarray, Q: np.ndarray) -> tuple[float, float]:
+    """The sums over the users ``P`` of the mean square and the mean of their scores p . q over every movie of
+    ``Q``, through Q^T Q (no users x movies matrix: 500 x 500K would be 1 GB)."""
     from embedrec.training.trend import gram_mean
 
     G, mean = gram_mean(Q)
     P = np.asarray(P, np.float64)
     m = max(Q.shape[0], 1)
-    second = float(((P @ (G / m)) * P).sum()) / max(P.shape[0], 1)
-    first = float((P @ mean).mean()) if P.shape[0] else 0.0
+    return float(((P @ (G / m)) * P).sum()), float((P @ mean).sum())
+
+
+def _spread(second: float, first: float, n: int) -> float:
+    """The std of the scores from :func:`_moments`' sums over ``n`` users."""
+    second, first = second / max(n, 1), first / max(n, 1)
     return float(np.sqrt(max(second - first * first, 0.0)))
 
 
-def spread(f: dict, lp: LowPass, seed: int) -> float:
+def spread(f: dict, lp: LowPass, seed: int, part: Part | None = None) -> float:
     """s: the std of the model's scores over the std of the block's, on a seeded sample of :data:`SPREAD_USERS`
     users with a nonzero block (a trained user), so that weight c = 1 puts the two on one scale. 1 where either
-    is 0."""
-    users = np.flatnonzero(np.abs(lp.x).sum(1) > 0)
+    is 0. ``part`` (torchrun's ranks: ``f``'s users and ``lp.x`` this rank's rows): the same sample as one
+    process's, each rank's sums added, the same s on every rank."""
+    has = np.abs(lp.x).sum(1) > 0
+    if part is not None:
+        mask = np.zeros(int(part.n_users), np.float32)
+        mask[int(part.lo):int(part.lo) + has.size] = has
+        has = np.asarray(part.reduce(mask)) > 0
+    users = np.flatnonzero(has)
     if users.size == 0:
         return 1.0
     pick = np.sort(np.random.default_rng(seed).choice(users, min(SPREAD_USERS, users.size), replace=False))
-    model = _spread_of(np.asarray(f["user_factors"])[pick], np.asarray(f["movie_factors"]))
-    block = _spread_of(lp.x[pick], lp.y)
+    if part is not None:
+        pick = pick[(pick >= part.lo) & (pick < part.lo + lp.x.shape[0])] - int(part.lo)
+    sums = np.array([*_moments(np.asarray(f["user_factors"])[pick], np.asarray(f["movie_factors"])),
+                     *_moments(lp.x[pick], lp.y)])
+    if part is not None:
+        sums = np.asarray(part.reduce(sums), np.float64)
+    n = min(SPREAD_USERS, users.size)
+    model, block = _spread(sums[0], sums[1], n), _spread(sums[2], sums[3], n)
     return model / block if model > 0 and block > 0 else 1.0
 
 
@@ -458,24 +533,25 @@ def served(f: dict, ds, train_cfg, threads: int | None = None, basis: np.ndarray
 
 
 def choose(f: dict, lp: LowPass, on_valid, metric: str, higher: bool, given, seed: int,
-           paired=None, ks: tuple[int, ...] | None = None) -> tuple[float, float, dict]:
+           paired=None, ks: tuple[int, ...] | None = None, part: Part | None = None) -> tuple[float, float, dict]:
     """(c, s, detail) on the selection's factors ``f`` and the block ``lp`` of its train rows; ``on_valid(f) ->
     metrics``. auto (``given``): every c of :data:`CS` at each width of ``ks`` (:func:`widths`; default lp's
     own; each a :func:`prefix` of ``lp``), the best (width, c) kept where it beats the model alone by
     :data:`MARGIN` and (``paired(fa, fb) -> (mean, se)`` or None) by :data:`Z` paired standard errors; else 0.
     A number: that c. ``detail``: the valid scores by c at the width chosen (the narrowest where none is), that
     width ``k``, its s, the model alone's score, and with more than one width every width's scores ``widths``
-    (metrics.json's selection). ``s`` is the spread at detail's ``k``."""
+    (metrics.json's selection). ``s`` is the spread at detail's ``k``. ``part``: :func:`spread`'s (torchrun's
+    ranks; ``on_valid`` and ``paired`` are then collectives too)."""
     full = int(lp.y.shape[1])
     ks = tuple(int(k) for k in (ks or (full,)) if 0 < int(k) <= full) or (full,)
     if given != "auto":
-        s = spread(f, prefix(lp, ks[0]), seed)
+        s = spread(f, prefix(lp, ks[0]), seed, part)
         return float(given), s, {"c": float(given), "spread": s, "k": ks[0]}
     base = float(on_valid(f).get(metric, float("nan")))
     tried, spreads = {}, {}
     for k in ks:
         block = prefix(lp, k)
-        spreads[k] = spread(f, block, seed)
+        spreads[k] = spread(f, block, seed, part)
         for c in CS:
             tried[k, c] = float(on_valid(with_block(f, block, c, spreads[k])).get(metric, float("nan")))
     finite = [kc for kc in tried if np.isfinite(tried[kc])]

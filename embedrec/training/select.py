@@ -233,12 +233,20 @@ class OneProcess:
     all that the two paths differ by (the rows counted, the model copied, the runner, the scoring on valid)."""
 
     reduce = None  # trend.paired_test's: the per-user sums are one process's own
-    lowpass = True  # train.als_lowpass is chosen here (not on torchrun's ranks yet)
+    part = None  # training.lowpass's: every user's rows are here
 
     def __init__(self, ds, model_cfg, train_cfg, reuse: dict):
         self.data, self.model_cfg, self.train_cfg, self.reuse = ds, model_cfg, train_cfg, reuse
         self.has_valid = len(ds.splits.get("valid", ())) > 0
+        self.n_train = len(ds.splits["train"])  # the training rows (every rank's, on ranks)
         self.dim = resolve_dim(model_cfg, ds.n_movies)  # the dimension the config gives the model
+
+    def lowpass_of(self, train_cfg, threads: int, k: int | None = None):
+        """training.lowpass.of_rows of the train rows, ``k`` columns wide (default its block_k)."""
+        from embedrec.training import lowpass
+
+        return lowpass.of_rows(self.data.splits["train"], self.data.n_users, self.data.n_movies, train_cfg, threads,
+                               k=k)
 
     def threads(self, dim: int) -> int:
         """The threads of an als fit, re-solve or scoring at ``dim`` (the C kernel's rule where it runs them)."""
@@ -638,7 +646,8 @@ def choose_newuser_prior(ds, cfg, selected, progress: bool = False):
     if given != "auto":
         return cfg
     ds = with_vectors(ds)
-    f = trend.served(lowpass_added(factors(selected.model, selected.unrated), ds, cfg.train, selected), ds, cfg.train)
+    f = trend.served(lowpass_added(factors(selected.model, selected.unrated), OneProcess(ds, cfg.model, cfg.train, {}),
+                                   cfg.train, selected), ds, cfg.train)
     tr = ds.splits["train"]
     solve = user_solve(cfg.train, len(tr), ds.n_users, ds.n_movies, trend.has_times(ds))
     if f.get("lowpass"):  # a new user's block too (serve.foldin.als_vector)
@@ -766,7 +775,7 @@ def choose_trend_on(on, cfg, selected, resolved: bool, progress: bool = False):
         if done is not None:
             return cfg.updated(done) if done else cfg
     elif float(tcfg.als_lowpass) > 0:  # a number set: the trend weighed on the model with the block at it
-        f = lowpass_added(f, on.data, tcfg, selected, on.threads(f["movie_factors"].shape[1]))
+        f = lowpass_added(f, on, tcfg, selected)
     dim = f["movie_factors"].shape[1]
     on_valid = on.scorer(selected.metric, dim)  # users with a vector
     # (a scale review: 17 s of valid rankings at 200K users before its first line)
@@ -785,22 +794,18 @@ def choose_trend_on(on, cfg, selected, resolved: bool, progress: bool = False):
 
 def lowpass_settled(on, train_cfg) -> dict | None:
     """The train.als_lowpass value where nothing is to be chosen on valid ({} where it is a number already), or
-    None where :func:`choose_lowpass_on` is to choose it: auto with valid rows, in one process. Auto without
-    valid rows is off (0), said; on torchrun's ranks the block is not built yet: auto is off there, a number
-    refused (config_checks)."""
+    None where :func:`choose_lowpass_on` is to choose it: auto with valid rows (``on``: one process or torchrun's
+    ranks). Auto without valid rows is off (0), said."""
     c = train_cfg.als_lowpass
     if c != "auto":
         return {}
-    if not getattr(on, "lowpass", False):
-        log.info("als_lowpass auto: off (0), the low-pass block is not built on torchrun's ranks yet")
-        return {"train.als_lowpass": 0.0}
     if not on.has_valid:
         log.info("als_lowpass auto: off (0), no validation split to choose its weight on")
         return {"train.als_lowpass": 0.0}
     from embedrec.training import lowpass
 
     ds = on.data
-    why = lowpass.too_large(len(ds.splits["train"]), ds.n_users, ds.n_movies,
+    why = lowpass.too_large(int(on.n_train), ds.n_users, ds.n_movies,
                             lowpass.block_k(train_cfg, ds.n_users, ds.n_movies))
     if why:
         log.info("als_lowpass auto: off (0), %s; set train.als_lowpass to a weight to make one", why)
@@ -826,8 +831,8 @@ def choose_lowpass_on(on, cfg, selected, f: dict, progress: bool = False):
     # own first: dims.choose_dim)
     t0 = time.perf_counter()
     log.info("als_lowpass auto: the low-pass block of the %s training pairs (%s columns) ...",
-             f"{len(ds.splits['train']):,}", ", ".join(map(str, ks)))
-    lp = lowpass.of_rows(ds.splits["train"], ds.n_users, ds.n_movies, tcfg, on.threads(dim), k=ks[-1])
+             f"{int(on.n_train):,}", ", ".join(map(str, ks)))
+    lp = on.lowpass_of(tcfg, on.threads(dim), k=ks[-1])
     seconds = time.perf_counter() - t0
     on_valid = on.scorer(selected.metric, dim)
     with step("als_lowpass" if progress else None, None, "valid rankings") as tick:
@@ -836,7 +841,7 @@ def choose_lowpass_on(on, cfg, selected, f: dict, progress: bool = False):
                                    reduce=on.reduce)
         with on.blas(dim):
             c, s, detail = lowpass.choose(f, lp, on_valid, selected.metric, higher_is_better(selected.metric),
-                                          "auto", int(tcfg.seed), paired=paired, ks=ks)
+                                          "auto", int(tcfg.seed), paired=paired, ks=ks, part=on.part)
     detail["svd_seconds"] = round(seconds, 3)
     k = int(detail["k"])
     selected.lowpass, selected.lowpass_block = detail, lowpass.prefix(lp, k)
@@ -856,15 +861,16 @@ def choose_lowpass_on(on, cfg, selected, f: dict, progress: bool = False):
     return cfg.updated({"train.als_lowpass": float(c), "train.als_lowpass_k": k if c > 0 else ks[0]}), f
 
 
-def lowpass_added(f: dict, ds, train_cfg, selected, threads: int | None = None) -> dict:
-    """``f`` (the selection's factors) with the low-pass block at train.als_lowpass (a number by now) over ``ds``'s
-    train rows, the block made once and kept in ``selected.lowpass_block`` for the choices after it; ``f`` at 0."""
+def lowpass_added(f: dict, on, train_cfg, selected) -> dict:
+    """``f`` (the selection's factors) with the low-pass block at train.als_lowpass (a number by now) over ``on``'s
+    train rows (:class:`OneProcess`, or ``shard_als.OnRanks``: a collective there), the block made once and kept in
+    ``selected.lowpass_block`` for the choices after it; ``f`` at 0."""
     from embedrec.training import lowpass
 
     c = lowpass.weight_of(train_cfg)
-    if c <= 0 or not len(ds.splits["train"]):
+    if c <= 0 or not on.n_train:
         return f
     if selected.lowpass_block is None:
-        selected.lowpass_block = lowpass.of_rows(ds.splits["train"], ds.n_users, ds.n_movies, train_cfg, threads)
+        selected.lowpass_block = on.lowpass_of(train_cfg, on.threads(f["movie_factors"].shape[1]))
     lp = selected.lowpass_block
-    return lowpass.with_block(f, lp, c, lowpass.spread(f, lp, int(train_cfg.seed)))
+    return lowpass.with_block(f, lp, c, lowpass.spread(f, lp, int(train_cfg.seed), on.part))
