@@ -21,7 +21,7 @@ import embedrec as er
 from embedrec import run_checks
 from embedrec.cli import main
 from embedrec.config import load_config
-from embedrec.errors import ArtifactError, ConfigError
+from embedrec.errors import ArtifactError
 from embedrec.fsutil.integrity import file_entry, seal
 from embedrec.serve import foldin
 from embedrec.serve.update import als_resolve, new_user_weights, trained_pairs
