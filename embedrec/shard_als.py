@@ -303,7 +303,7 @@ def lowpass_part(g: Group, shard: Shard, reduce=None):
     if reduce is None:
         def reduce(a):
             return g.sum_(torch.from_numpy(np.ascontiguousarray(a)).to(g.device)).cpu().numpy()
-    return Part(int(lo), int(hi - lo), int(shard.n_users), reduce, g.leader)
+    return Part(int(lo), int(hi - lo), int(shard.n_users), reduce, int(g.rank), int(g.world))
 
 
 def served_lowpass(g: Group, shard: Shard, cfg, result, basis):

@@ -180,7 +180,7 @@ class _Ranks:
             self.barrier.wait()
             return out
 
-        return Part(lo, rows, n, reduce, r == 0)
+        return Part(lo, rows, n, reduce, r, self.world)
 
     def run(self, fn, cuts):
         """fn(r, part) on each rank's thread, users [cuts[r], cuts[r + 1]); their results in rank order."""
@@ -232,18 +232,32 @@ def test_ranks_holding_their_users_rows_find_one_processs_blocks(method, cuts):
     assert all(np.array_equal(got[0][0].w, g[0].w) for g in got)  # rank 0's basis, on every rank
 
 
-def test_the_krylov_start_of_a_rank_is_one_processs_rows():
+def test_the_krylov_start_of_a_rank_is_one_processs_rows(monkeypatch):
+    """_start: any rows of the start are those rows of the whole start (each block of START_BLOCK rows from its own
+    seeded stream), within a block, across blocks, at the end; another seed draws another start."""
     from embedrec.training import lowpass as L
 
-    whole = np.random.default_rng(4).standard_normal((300, 7), dtype=np.float32)
-    for lo, rows, block in ((0, 300, 64), (130, 100, 64), (299, 1, 7), (128, 50, 128)):
-        L_block = L.START_ROWS
-        try:
-            L.START_ROWS = block
-            got = L._start(np.random.default_rng(4), lo, rows, 7)
-        finally:
-            L.START_ROWS = L_block
-        np.testing.assert_array_equal(got, whole[lo:lo + rows])
+    monkeypatch.setattr(L, "START_BLOCK", 64)
+    whole = L._start(4, 0, 300, 7)
+    assert whole.shape == (300, 7) and whole.dtype == np.float32 and abs(float(whole.std()) - 1) < 0.05
+    for lo, rows in ((0, 300), (130, 100), (299, 1), (128, 50), (10, 20), (64, 64), (5, 0)):
+        np.testing.assert_array_equal(L._start(4, lo, rows, 7), whole[lo:lo + rows])
+    assert not np.array_equal(L._start(5, 0, 300, 7), whole)
+    np.testing.assert_array_equal(whole[:64], np.random.default_rng([4, 0]).standard_normal((64, 7), dtype=np.float32))
+
+
+@pytest.mark.parametrize("nu,ni,k,one,ranks", [
+    (943, 1682, 128, "dense", "dense"),  # ML-100K: one process decomposes its users' Gram, the ranks the movies'
+    (6040, 3706, 128, "krylov", "krylov"),  # ML-1M: the Krylov blocks (1,008 columns) do not span a side
+    (1000, 300, 8, "krylov", "krylov"),  # a red team: the ranks went dense up to 2,048 movies here
+    (300, 120, 8, "dense", "dense"),
+    (900, 20000, 128, "dense", "krylov"),  # one process's dense side is its users; the movies pass DENSE_MAX
+    (20000, 9000, 4096, "krylov", "krylov"),  # a side above DENSE_MAX
+])
+def test_auto_makes_the_ranks_run_one_processs_method(nu, ni, k, one, ranks):
+    from embedrec.training.lowpass import auto_method
+
+    assert auto_method(nu, ni, k) == one and auto_method(nu, ni, k, ranks=True) == ranks
 
 
 def test_the_spread_on_ranks_is_one_processs():

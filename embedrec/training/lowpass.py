@@ -42,14 +42,27 @@ class LowPass(NamedTuple):
 
 
 class Part(NamedTuple):
-    """This process's users on torchrun's ranks: rows [lo, lo + rows) of ``n_users``; ``reduce(array)`` sums a
-    numpy array over every rank (a collective: every rank calls it in the same order); ``leader``: rank 0, whose
-    basis every rank takes (QR and eigendecompositions may round apart on other hosts' libraries)."""
+    """This process's users on torchrun's ranks: rows [lo, lo + rows) of ``n_users`` (the ranks' ranges one after
+    the other, in rank order); ``reduce(array)`` sums a numpy array over every rank (a collective: every rank calls
+    it in the same order); ``rank`` of ``world``. Rank 0's basis is every rank's (QR and eigendecompositions may
+    round apart on other hosts' libraries)."""
     lo: int
     rows: int
     n_users: int
     reduce: Callable
-    leader: bool
+    rank: int
+    world: int
+
+    @property
+    def leader(self) -> bool:
+        return self.rank == 0
+
+    def offset(self, count: int) -> tuple[int, int]:
+        """(the sum of ``count`` over the ranks before this one, its sum over every rank): a collective."""
+        v = np.zeros(max(int(self.world), 1), np.float64)
+        v[int(self.rank)] = count
+        v = np.asarray(self.reduce(v), np.float64)
+        return int(v[:int(self.rank)].sum()), int(v.sum())
 
 
 def binary_pairs(users, movies, n_users: int, n_movies: int):
@@ -102,12 +115,8 @@ def lowpass(users, movies, n_users: int, n_movies: int, k: int = 128, *, seed: i
     si = 1 / np.sqrt(np.maximum(di, 1))
     rows = np.repeat(np.arange(mine), np.diff(indptr))
     vals = (su[rows] * si[idx]).astype(np.float32)
-    span = (power_iters + 1) * (k + max(oversample, 0))
-    if method == "auto" and part is not None:  # the movies' side alone: the users' Gram would cross the ranks
-        method = "dense" if n_movies <= DENSE_MAX and n_movies <= max(span, EIGH64_MAX) else "krylov"
-    elif method == "auto":  # the Krylov blocks would span the smaller side whole: its dense Gram is cheaper, exact
-        side = min(n_users, n_movies)
-        method = "dense" if side <= DENSE_MAX and side <= span else "krylov"
+    if method == "auto":
+        method = auto_method(n_users, n_movies, k, oversample, power_iters, part is not None)
     if method == "dense" and n_users * n_movies <= DENSE_CELLS and part is None:
         # numpy alone: no torch import (ML-100K's train paid seconds for one), on one BLAS thread: ML-100K's eigh
         # took 0.74 s on one, 4.2 s on two at load 5 (OpenBLAS's threads spin on a busy box)
@@ -121,9 +130,24 @@ def lowpass(users, movies, n_users: int, n_movies: int, k: int = 128, *, seed: i
         y = (W / si[:, None]).astype(np.float32)
         return LowPass(x, y, a, np.sqrt(np.maximum(lam, 0)), W.astype(np.float32))
     W, lam, a, x = _torch_blocks(indptr, idx, rows, vals, di, si, mine, n_movies, k, oversample, power_iters,
-                                 method, np.random.default_rng(seed), threads, part)
+                                 method, seed, threads, part)
     y = (W / si[:, None]).astype(np.float32)
     return LowPass(x.astype(np.float32), y, a, np.sqrt(np.maximum(lam, 0)), W.astype(np.float32))
+
+
+def auto_method(n_users: int, n_movies: int, k: int, oversample: int = OVERSAMPLE, power_iters: int = POWER_ITERS,
+                ranks: bool = False) -> str:
+    """What method "auto" is: "dense" where the smaller side has at most DENSE_MAX rows and the Krylov blocks
+    ((power_iters + 1) x (k + oversample) columns) would span it whole (its dense Gram is cheaper, and exact), else
+    "krylov". On torchrun's ranks (``ranks``) the same choice, the dense Gram being the movies' (the users' would
+    cross the ranks; the top-k subspace is the same), and "krylov" where one process's dense side is its users
+    and the movies pass DENSE_MAX: so the ranks make one process's block, an exact SVD where it makes one (a red
+    team: the ranks went dense up to 2,048 movies where one process ran the Krylov method, 2.5e-3 apart in a)."""
+    span = (power_iters + 1) * (k + max(oversample, 0))
+    side = min(n_users, n_movies)
+    if side > DENSE_MAX or side > span:
+        return "krylov"
+    return "dense" if not ranks or n_movies <= DENSE_MAX else "krylov"
 
 
 def from_basis(W: np.ndarray, users, movies, n_users: int, n_movies: int, part: Part | None = None) -> LowPass:
@@ -181,7 +205,7 @@ def _dense_numpy(rows, idx, vals, n_users, n_movies, k):
     return W, lam, R
 
 
-def _torch_blocks(indptr, idx, rows, vals, di, si, n_users, n_movies, k, oversample, power_iters, method, rng,
+def _torch_blocks(indptr, idx, rows, vals, di, si, n_users, n_movies, k, oversample, power_iters, method, seed,
                   threads, part: Part | None = None):
     """(W, eigenvalues, a, x) through torch's sparse CSR products (the Krylov, subspace or dense-Gram method);
     ``n_users``: the rows of ``indptr`` (this rank's with ``part``)."""
@@ -211,9 +235,9 @@ def _torch_blocks(indptr, idx, rows, vals, di, si, n_users, n_movies, k, oversam
         if method == "dense":
             W, lam = _dense(A, At, n_users, n_movies, k, red)
         elif method == "krylov":
-            W, lam = _block_krylov(A, At, n_users, n_movies, k, oversample, power_iters, rng, part, red)
+            W, lam = _block_krylov(A, At, n_users, n_movies, k, oversample, power_iters, seed, part, red)
         else:
-            W, lam = _subspace(A, At, n_users, n_movies, k, oversample, power_iters, rng)
+            W, lam = _subspace(A, At, n_users, n_movies, k, oversample, power_iters, seed)
         W, lam = W.numpy(), lam.numpy()
         if part is not None:  # rank 0's, on every rank
             W, lam = (np.asarray(part.reduce(v if part.leader else np.zeros_like(v))) for v in (W, lam))
@@ -321,23 +345,23 @@ def _dense(A, At, n_users, n_movies, k, red=None):
     return W, lam
 
 
-def _subspace(A, At, n_users, n_movies, k, oversample, power_iters, rng):
+def _subspace(A, At, n_users, n_movies, k, oversample, power_iters, seed):
     import torch
 
     ell = min(k + max(oversample, 0), n_users, n_movies)
-    omega = torch.from_numpy(rng.standard_normal((n_users, ell), dtype=np.float32))
+    omega = torch.from_numpy(_start(seed, 0, n_users, ell))
     Q = _qr(At @ omega)
     for _ in range(power_iters):
         Q = _qr(At @ _qr(A @ Q))
     return _top_k_in(A, Q, k)
 
 
-def _block_krylov(A, At, n_users, n_movies, k, oversample, power_iters, rng, part: Part | None = None, red=None):
+def _block_krylov(A, At, n_users, n_movies, k, oversample, power_iters, seed, part: Part | None = None, red=None):
     import torch
 
     total = n_users if part is None else int(part.n_users)
     ell = min(k + max(oversample, 0), total, n_movies)
-    omega = torch.from_numpy(_start(rng, 0 if part is None else int(part.lo), n_users, ell))
+    omega = torch.from_numpy(_start(seed, 0 if part is None else int(part.lo), n_users, ell))
     Z = At @ omega
     Z = _qr(Z if red is None else red(Z))
     blocks = [Z]
@@ -355,16 +379,24 @@ def _block_krylov(A, At, n_users, n_movies, k, oversample, power_iters, rng, par
     return _top_k_in(A, K, k, At, red=red)
 
 
-START_ROWS = 1 << 16  # _start draws the rows before a rank's in blocks of this many
+# the Gaussian start is drawn in blocks of this many users' rows, block b from its own stream default_rng([seed, b]):
+# a part of the draw (another value draws another start), so that a rank draws its own rows alone (one stream
+# replayed up to a rank's first row took 8.3 s at 2M users x 144 columns: a red team)
+START_BLOCK = 1 << 16
 
 
-def _start(rng, lo: int, rows: int, ell: int) -> np.ndarray:
-    """Rows [lo, lo + rows) of the users x ``ell`` Gaussian start one process draws whole (``rng``'s stream is
-    drawn in order: the rows before ``lo`` are drawn in blocks and let go), so torchrun's ranks start where one
-    process does."""
-    for s in range(0, lo, START_ROWS):
-        rng.standard_normal((min(START_ROWS, lo - s), ell), dtype=np.float32)
-    return rng.standard_normal((rows, ell), dtype=np.float32)
+def _start(seed: int, lo: int, rows: int, ell: int) -> np.ndarray:
+    """Rows [lo, lo + rows) of the users x ``ell`` Gaussian start (float32), the same rows whichever process
+    draws them: each block of :data:`START_BLOCK` rows from its own seeded stream."""
+    out = np.empty((rows, ell), np.float32)
+    b = lo // START_BLOCK
+    while b * START_BLOCK < lo + rows:
+        first = b * START_BLOCK
+        block = np.random.default_rng([int(seed), b]).standard_normal((START_BLOCK, ell), dtype=np.float32)
+        s, e = max(lo, first), min(lo + rows, first + START_BLOCK)
+        out[s - lo:e - lo] = block[s - first:e - first]
+        b += 1
+    return out
 
 
 def user_block(a: np.ndarray, movies) -> np.ndarray:
@@ -480,22 +512,18 @@ def spread(f: dict, lp: LowPass, seed: int, part: Part | None = None) -> float:
     users with a nonzero block (a trained user), so that weight c = 1 puts the two on one scale. 1 where either
     is 0. ``part`` (torchrun's ranks: ``f``'s users and ``lp.x`` this rank's rows): the same sample as one
     process's, each rank's sums added, the same s on every rank."""
-    has = np.abs(lp.x).sum(1) > 0
-    if part is not None:
-        mask = np.zeros(int(part.n_users), np.float32)
-        mask[int(part.lo):int(part.lo) + has.size] = has
-        has = np.asarray(part.reduce(mask)) > 0
-    users = np.flatnonzero(has)
-    if users.size == 0:
+    users = np.flatnonzero(np.abs(lp.x).sum(1) > 0)  # (this rank's rows on ranks: the ranks' users in order)
+    before, total = (0, users.size) if part is None else part.offset(users.size)
+    if total == 0:
         return 1.0
-    pick = np.sort(np.random.default_rng(seed).choice(users, min(SPREAD_USERS, users.size), replace=False))
-    if part is not None:
-        pick = pick[(pick >= part.lo) & (pick < part.lo + lp.x.shape[0])] - int(part.lo)
+    n = min(SPREAD_USERS, total)
+    # one process's rng.choice(users, n) draws these positions in the list of users (every rank's, in order)
+    at = np.sort(np.random.default_rng(seed).choice(total, n, replace=False))
+    pick = users[at[(at >= before) & (at < before + users.size)] - before]
     sums = np.array([*_moments(np.asarray(f["user_factors"])[pick], np.asarray(f["movie_factors"])),
                      *_moments(lp.x[pick], lp.y)])
     if part is not None:
         sums = np.asarray(part.reduce(sums), np.float64)
-    n = min(SPREAD_USERS, users.size)
     model, block = _spread(sums[0], sums[1], n), _spread(sums[2], sums[3], n)
     return model / block if model > 0 and block > 0 else 1.0
 
