@@ -1054,27 +1054,31 @@ def test_two_ranks_choose_and_serve_the_low_pass_block_one_process_does(tmp_path
 
 
 def test_one_rank_chooses_and_says_what_one_process_does(prepared, tmp_path, caplog):
-    """als_user_unobserved and als_trend are chosen by one algorithm each (select.choose_user_unobserved_on,
-    choose_trend_on), which each path gives its own operations (select.OneProcess, shard_als.OnRanks): the ranks'
+    """als_user_unobserved, als_lowpass and als_trend are chosen by one algorithm each (select.choose_user_unobserved_on,
+    choose_lowpass_on, choose_trend_on), which each path gives its own operations (select.OneProcess, shard_als.OnRanks): the ranks'
     trainer (here on one rank, in this process: seconds, not a torchrun launch) makes one process's choices with
     its lines, word for word, the users' re-solve on a copy before the trend's choice (a refit follows) and the
     activity's paired test included. Two ranks: test_two_ranks_train_what_one_process_trains_and_resume_on_one,
     test_ranks_add_the_recent_popularity_one_process_adds."""
+    import re
+
     from embedrec.api import train_run
     from embedrec.shard_als import train_distributed
 
-    keys = ("als_user_unobserved", "als_trend", "als_trend_window", "als_trend_activity", "valid")
+    keys = ("als_user_unobserved", "als_trend", "als_trend_window", "als_trend_activity", "als_lowpass", "valid")
     said = {}
     for who, train in (("ranks", train_distributed), ("one", train_run)):
         caplog.clear()
         with caplog.at_level("INFO", logger="embedrec"):
             m = train(load_config(None, _overrides(prepared, tmp_path / who, 3) + ["train.als_dims=[]"]))
-        lines = [r.getMessage() for r in caplog.records
-                 if r.getMessage().startswith(("als_user_unobserved auto", "als_trend auto"))]
+        lines = [re.sub(r"its SVD [0-9.]+s", "its SVD -", r.getMessage()) for r in caplog.records  # (its seconds)
+                 if r.getMessage().startswith(("als_user_unobserved auto", "als_trend auto", "als_lowpass auto"))]
         said[who] = lines, {k: m["selection"][k] for k in keys}
     lines, chosen = said["one"]
     assert chosen["als_user_unobserved"] == 0.5 and chosen["als_trend"] > 0, chosen  # each a choice here
     assert any(s.startswith("als_user_unobserved auto") for s in lines) and any("activity" in s for s in lines)
+    assert sum(s.startswith("als_lowpass auto") for s in lines) == 2  # (the block's SVD, then its choice: made on
+    # the ranks too since session 62, where it said 'not built on torchrun's ranks yet')
     assert said["ranks"] == said["one"]
 
 
