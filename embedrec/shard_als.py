@@ -238,7 +238,7 @@ class OnRanks:
         self.part = lowpass_part(g, shard, self.reduce)
 
     def reduce(self, sums: np.ndarray) -> np.ndarray:
-        return self.g.sum_(torch.from_numpy(np.ascontiguousarray(sums)).to(self.g.device)).cpu().numpy()
+        return summed(self.g, sums)
 
     def threads(self, dim: int) -> int:
         return _threads(len(self.train), dim, self.train_cfg.threads)
@@ -295,15 +295,19 @@ class OnRanks:
                 "n0": trend.typical_count(int(self.g.total(len(self.train))), self.data.n_users)}
 
 
+def summed(g: Group, a: np.ndarray) -> np.ndarray:
+    """The numpy array ``a`` summed over every rank (a collective)."""
+    return g.sum_(torch.from_numpy(np.ascontiguousarray(a)).to(g.device)).cpu().numpy()
+
+
 def lowpass_part(g: Group, shard: Shard, reduce=None):
-    """training.lowpass.Part of this rank: its users' rows of the shard, sums over every rank."""
+    """training.lowpass.Part of this rank: its users' rows of the shard, sums over every rank (:func:`summed`)."""
+    from functools import partial
+
     from embedrec.training.lowpass import Part
 
     lo, hi = shard.u_range(g.rank)
-    if reduce is None:
-        def reduce(a):
-            return g.sum_(torch.from_numpy(np.ascontiguousarray(a)).to(g.device)).cpu().numpy()
-    return Part(int(lo), int(hi - lo), int(shard.n_users), reduce, int(g.rank), int(g.world))
+    return Part(int(lo), int(hi - lo), int(shard.n_users), reduce or partial(summed, g), int(g.rank), int(g.world))
 
 
 def served_lowpass(g: Group, shard: Shard, cfg, result, basis):
