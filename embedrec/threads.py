@@ -148,6 +148,31 @@ def choose_threads(n_examples: int, dim: int, requested: int, *, cpus: int | Non
     return min(free, cpus)
 
 
+def _blas_libs() -> list:
+    """The loaded BLAS libraries' threadpoolctl controllers, found once ([] where threadpoolctl is absent)."""
+    global _controller
+    if _controller is None:
+        with _blas_lock:  # (one look: two threads' first blocks found the libraries each, and their limits then
+            if _controller is None:  # restored one another's)
+                try:
+                    from threadpoolctl import ThreadpoolController
+                except ImportError:
+                    _controller = []
+                else:  # finds the loaded BLAS libraries once
+                    _controller = [c for c in ThreadpoolController().lib_controllers if c.user_api == "blas"]
+    return _controller
+
+
+def _set_blas(libs: list, limits: Sequence[int]) -> bool:
+    """Each library's thread count set, then read back: whether every one took (OpenBLAS 0.3.31 refuses a count
+    set while another thread's threaded product runs: a set that does not take is said, not assumed)."""
+    took = True
+    for lib, n in zip(libs, limits, strict=True):
+        lib.set_num_threads(n)
+        took = took and lib.num_threads == n
+    return took
+
+
 @contextmanager
 def blas_threads(threads: int):
     """numpy's BLAS limited to ``threads`` inside the block (as torch.set_num_threads limits torch's): OpenBLAS
@@ -157,28 +182,22 @@ def blas_threads(threads: int):
 
     The limit is the process's, not the thread's: blocks open in several threads at once (one open model's
     ``recommend`` of a few users from a web server's threads: serve.recommender's lean path) hold it together, the
-    latest block's limit applying, and the last to leave restores the limits the first found (a review: each
+    latest block's limit applying, and the last to leave restores the counts the first found (a review: each
     block restoring what it found, two threads' blocks interleaved left the process's BLAS at one thread for
-    good)."""
-    global _controller, _base
-    if _controller is None:
-        with _blas_lock:  # (one controller: two threads' first blocks found the libraries each, and their limits
-            if _controller is None:  # then restored one another's)
-                try:
-                    from threadpoolctl import ThreadpoolController
-                except ImportError:
-                    _controller = False
-                else:
-                    _controller = ThreadpoolController()  # finds the loaded BLAS libraries once
-    if _controller is False:
+    good). OpenBLAS refuses that restore while another thread's threaded product runs (two threads' blocks beside
+    two unlimited products ended at one thread of two in about a third of 3-second runs): the counts to restore
+    are then kept, the next block starts from them, not from the one thread it finds, and the next block's end or
+    :func:`settle` (which exact search calls before its products) sets them again until they take."""
+    global _base
+    libs = _blas_libs()
+    if not libs:
         yield
         return
     entry = (max(1, int(threads)),)
     with _blas_lock:
-        if not _blas_held:
-            _base = _controller.limit(limits=entry[0], user_api="blas")  # the limits found, to restore at the end
-        else:
-            _controller.limit(limits=entry[0], user_api="blas")
+        if not _blas_held and _base is None:
+            _base = [lib.num_threads for lib in libs]  # the counts the process had, to restore at the end
+        _set_blas(libs, [entry[0]] * len(libs))
         _blas_held.append(entry)
     try:
         yield
@@ -186,13 +205,26 @@ def blas_threads(threads: int):
         with _blas_lock:
             _blas_held.remove(entry)  # (one of its limit: any such is as good)
             if not _blas_held:
-                _base.restore_original_limits()
-                _base = None
+                if _set_blas(libs, _base):
+                    _base = None
             elif _blas_held[-1][0] != entry[0]:
-                _controller.limit(limits=_blas_held[-1][0], user_api="blas")
+                _set_blas(libs, [_blas_held[-1][0]] * len(libs))
 
 
-_controller = None
-_base = None  # the first open block's limiter, which holds the limits the process had before it
+def settle() -> None:
+    """The process's BLAS thread counts set again where the last :func:`blas_threads` block's restore did not take
+    and no block is open (a large product's threads then are the process's, not the one a few users' product
+    left). Cheap where nothing is owed: no lock, no library call."""
+    global _base
+    if _base is None:
+        return
+    libs = _blas_libs()
+    with _blas_lock:
+        if _base is not None and not _blas_held and _set_blas(libs, _base):
+            _base = None
+
+
+_controller = None  # the BLAS libraries' controllers ([] without threadpoolctl)
+_base: list | None = None  # the counts the process had before the open blocks (or a restore not yet taken)
 _blas_held: list = []  # the open blocks' (limit,), oldest first
 _blas_lock = threading.Lock()

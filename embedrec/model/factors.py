@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from embedrec.sparse import topk_fast, topk_from_scores, topk_of_row
+from embedrec.threads import available_cpus, settle
 
 UNTRAINED_BIAS = -1000.0  # the bias a plain model's export gives a movie without training ratings (training.fit)
 
@@ -289,13 +290,13 @@ def exact_topk(queries: np.ndarray, X: np.ndarray, excl: tuple[np.ndarray, np.nd
     if allowed is not None:
         mask = np.ones(n, dtype=bool)
         mask[allowed] = False
+    settle()  # (the process's BLAS threads for the products, where a few users' product in another thread left one)
     out_i, out_d = [], []
     step = max(16, int(5e7 // max(n, 1)))  # keep each score matrix near 200 MB
     lib = None
     if queries.shape[0] >= FAST_TOPK_MIN and queries.dtype == X.dtype == np.float32:  # many users (export, a
         # stream's batch) of float32 factors (what a run holds; float64 ones keep their precision): the C top-k, on every
         from embedrec.sparse import topk_kernel  # core (one user's argpartition costs less than loading it)
-        from embedrec.threads import available_cpus
 
         lib, threads = topk_kernel(), available_cpus()
     for s in range(0, queries.shape[0], step):

@@ -46,7 +46,7 @@ from embedrec.serve import foldin, prior
 from embedrec.serve.catalogue import Catalogue
 from embedrec.serve.explain import SERIAL, UserSolve
 from embedrec.sparse import gather_csr, topk_of_row
-from embedrec.threads import blas_threads
+from embedrec.threads import blas_threads, settle
 from embedrec.verify import (
     check_finite,
     check_implicit_movie,
@@ -459,7 +459,7 @@ class Recommender:
         """The lists of a few users (at most ``LEAN_MAX``: one ``recommend(user)`` call, a small batch) over an exact
         index, as :meth:`_search_users` finds them but without its batch bookkeeping (a review: a loop of
         ``recommend(u)`` cost 1.3 ms a call, implicit's 0.3): one product of the users' rows with the movies
-        (``exact_topk``'s, so the same float32 scores), each user's seen movies and the filter masked, a partition
+        (``exact_topk``'s, on one BLAS thread for 2-16 users: its scores to float32's rounding), each user's seen movies and the filter masked, a partition
         of k (``sparse.topk_of_row``, topk_from_scores' rules). None where another search answers: an approximate
         index, or a filter narrow enough that exact_topk scores its movies alone."""
         X = self._flat_vectors()
@@ -467,10 +467,12 @@ class Recommender:
         if X is None or (allowed is not None and 0 < np.size(allowed) < n // 2):
             return None
         if rows.size == 1:
-            S = q @ X.T  # (as exact_topk: one block, rows.size <= LEAN_MAX <= its smallest step)
+            settle()  # (as exact_topk: the process's BLAS threads, and one block: rows.size <= its smallest step)
+            S = q @ X.T
         else:  # a few rows: OpenBLAS's threads cost more to start than the product (20 ms, not 1, for 8 users on a
-            with blas_threads(1):  # loaded 2-core machine); the same numbers: its threads split the rows and the
-                S = q @ X.T        # columns, never a sum (tests/test_recommend_lean.py compares them)
+            with blas_threads(1):  # loaded 2-core machine); the same numbers to float32's rounding (some kernels sum
+                S = q @ X.T        # a few rows another way on two threads), and the lists: exact_scores orders
+                # them by each pair's own sum (tests/test_recommend_lean.py)
         if allowed is not None:
             mask = np.ones(n, dtype=bool)
             mask[allowed] = False
