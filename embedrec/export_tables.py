@@ -77,9 +77,14 @@ def opened_run(rec, method: str) -> Recommender:
     return rec
 
 
-def score_terms(rec: Recommender) -> dict:
+PRIOR_TERM = (" + user.prior x movie.popularity_z (the new users' popularity prior: user.prior is 0 but for the "
+              "users update-users added or solved as new ones)")
+
+
+def score_terms(rec: Recommender, priors: np.ndarray | None = None) -> dict:
     """What is needed besides the vectors and biases to recompute the model's score: the global mean and how
-    the terms add up (written as model.json beside every table export)."""
+    the terms add up (written as model.json beside every table export); ``priors`` (:meth:`Recommender.user_priors`)
+    where some user's score has the new users' prior."""
     explicit = rec.factors.explicit
     lp = ((rec.training_ratings or {}).get("solve") or {}).get("lowpass")
     block = {} if not lp else {"lowpass": {  # the block's columns (training.lowpass), so a reader can fold in as embedrec does
@@ -94,7 +99,8 @@ def score_terms(rec: Recommender) -> dict:
         "rating_scale": list(rec.factors.rating_scale) if rec.factors.rating_scale else None,
         "score": ("global_mean + user.bias + movie.bias + dot(user.embedding, movie.embedding), clipped to "
                   "rating_scale: the predicted rating" if explicit else
-                  "movie.bias + dot(user.embedding, movie.embedding): a ranking score (user.bias is 0)"),
+                  "movie.bias + dot(user.embedding, movie.embedding)" + (PRIOR_TERM if priors is not None else "")
+                  + ": a ranking score (user.bias is 0)"),
     }
 
 
@@ -126,12 +132,15 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
     Q, P = np.asarray(rec.factors.movie), np.asarray(rec.factors.user)
     bm = rec.factors.movie_bias if rec.factors.movie_bias is not None else np.zeros(Q.shape[0], np.float32)
     bu = rec.factors.user_bias if rec.factors.user_bias is not None else np.zeros(P.shape[0], np.float32)
-    (out / "model.json").write_text(json.dumps(score_terms(rec), indent=2) + "\n", encoding="utf-8")
+    c = rec.user_priors()
+    z = None if c is None else rec.prior_z.astype(np.float32)
+    (out / "model.json").write_text(json.dumps(score_terms(rec, c), indent=2) + "\n", encoding="utf-8")
     if fmt == "npy":
         for name, a in (("movie_factors", Q), ("movie_bias", bm), ("movie_ids", _ids(rec.catalogue.movie_ids)),
                         ("user_factors", P), ("user_bias", bu), ("user_ids", _ids(rec.catalogue.user_ids)),
                         ("movie_titles", np.array(rec.catalogue.titles, dtype=str)),
-                        *((("lowpass_a", rec.factors.lowpass_a),) if rec.factors.lowpass_a is not None else ())):
+                        *((("lowpass_a", rec.factors.lowpass_a),) if rec.factors.lowpass_a is not None else ()),
+                        *((("user_prior", c), ("movie_popularity_z", z)) if c is not None else ())):
             np.save(out / f"{name}.npy", np.ascontiguousarray(a), allow_pickle=False)
         frows = feature_rows(rec)
         if frows:
@@ -140,9 +149,10 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
                     allow_pickle=False)
         return {"movies": int(Q.shape[0]), "users": int(P.shape[0]), "features": len(frows)}
     movies = {"movie_id": rec.catalogue.movie_ids, "title": rec.catalogue.titles, "year": rec.catalogue.years,
-              "genres": [g or [] for g in rec.catalogue.genres], "bias": bm}
+              "genres": [g or [] for g in rec.catalogue.genres], "bias": bm,
+              **({"popularity_z": z} if c is not None else {})}
     A = None if rec.factors.lowpass_a is None else np.asarray(rec.factors.lowpass_a, np.float32)
-    users = {"user_id": rec.catalogue.user_ids, "bias": bu}
+    users = {"user_id": rec.catalogue.user_ids, "bias": bu, **({"prior": c} if c is not None else {})}
     if fmt == "parquet":
         def emb(x):
             return pa.FixedSizeListArray.from_arrays(pa.array(x.ravel().astype(np.float32)), x.shape[1])
@@ -194,19 +204,22 @@ def faiss_files(rec: Recommender, out: Path) -> dict:
         # checked in full: a flat-index run never loads these files, so nothing else would notice damage
         rec.run.copy_verified(rec.run.path / name, out / name, recorded.get(name), "index", fix)
     np.save(out / MOVIE_IDS, _ids(rec.catalogue.movie_ids), allow_pickle=False)
-    meta = {**rec.run.manifest["index"], **score_terms(rec), "ip_index": IP_FILE, "cosine_index": COS_FILE,
+    c = rec.user_priors()
+    meta = {**rec.run.manifest["index"], **score_terms(rec, c), "ip_index": IP_FILE, "cosine_index": COS_FILE,
             "row_to_movie_id": MOVIE_IDS, "row_to_user_id": USER_IDS,
             "query": "user -> movie: query [p_u, 1] (a user_factors.npy row plus a 1). With ip_transform 'ip' the "
                      "index is inner product; with 'l2-mips' append a 0 to the query, search L2, and the inner "
                      "product is (|q|^2 + ip_max_norm^2 - distance) / 2. That inner product is p_u . q_m + "
                      "movie bias; the score adds the rest as 'score' says (an explicit model: global_mean + user "
-                     "bias, clipped to rating_scale). movie -> movie: query the L2-normalised movie vector; "
-                     "'l2-unit' distances d give cosine 1 - d/2"}
+                     "bias, clipped to rating_scale" + ("; a user whose user_prior is not 0: its list is every "
+                     "movie scored so, not the index's top k" if c is not None else "") + "). movie -> movie: "
+                     "query the L2-normalised movie vector; 'l2-unit' distances d give cosine 1 - d/2"}
     # everything the score terms name, so the export alone reproduces `predict` and `recommend --movie` (a
     # review: an explicit model's user biases and the movie vectors a similar-movie query starts from were not
     # in it)
     f = rec.factors
-    arrays = {"user_factors": f.user, "movie_factors": f.movie, "user_bias": f.user_bias, "movie_bias": f.movie_bias}
+    arrays = {"user_factors": f.user, "movie_factors": f.movie, "user_bias": f.user_bias, "movie_bias": f.movie_bias,
+              "user_prior": c, "movie_popularity_z": None if c is None else rec.prior_z.astype(np.float32)}
     meta["files"] = {k: f"{k}.npy" for k, a in arrays.items() if a is not None}
     (out / "index.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     for k, a in arrays.items():
@@ -231,9 +244,12 @@ def torch_state(rec: Recommender, out: Path) -> dict:
     args = {"n_users": f.n_users, "n_movies": f.n_movies, "dim": int(f.user.shape[1]),
             "user_bias": f.user_bias is not None, "movie_bias": f.movie_bias is not None,
             "global_mean": float(f.global_mean)}
+    prior_note = {} if rec.user_priors() is None else {"prior": (
+        "the users update-users added or solved as new ones are served with the new users' popularity prior, which "
+        "this model does not hold: their scores add user.prior x movie.popularity_z (export --to npy writes both)")}
     write_json(out / "model.json", {"class": "embedrec.model.mf.MatrixFactorization", "args": args,
                                     "explicit": f.explicit, "rating_scale": f.rating_scale,
-                                    "rows": "user_ids.npy and movie_ids.npy give the raw id of each row"})
+                                    "rows": "user_ids.npy and movie_ids.npy give the raw id of each row", **prior_note})
     np.save(out / USER_IDS, _ids(rec.catalogue.user_ids), allow_pickle=False)
     np.save(out / MOVIE_IDS, _ids(rec.catalogue.movie_ids), allow_pickle=False)
     return {"users": f.n_users, "movies": f.n_movies}

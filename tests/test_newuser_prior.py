@@ -5,6 +5,7 @@ next movies follow popularity, served by recommend_new (and `recommend --liked`)
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -452,6 +453,23 @@ def test_a_user_update_users_adds_is_listed_as_the_same_movies_told_per_request(
         m.topk_all(tmp_path / "top.parquet", k=10)
         top = pd.read_parquet(tmp_path / "top.parquet")
         assert top.loc[top.user_id == new, "movie_id"].tolist() == list(told.movie_ids[0])
+        # the exported tables give the served scores, the prior's term in them (a red team: the vectors alone
+        # ranked the added user otherwise, and model.json's formula left the term out)
+        m.export("npy", tmp_path / "npy")
+        m.export("parquet", tmp_path / "pq")
+        d = tmp_path / "npy"
+        P, Q, bm, c, z = (np.load(d / f"{x}.npy") for x in ("user_factors", "movie_factors", "movie_bias",
+                                                             "user_prior", "movie_popularity_z"))
+        uids, mids = list(np.load(d / "user_ids.npy")), list(np.load(d / "movie_ids.npy"))
+        assert "user.prior x movie.popularity_z" in json.loads((d / "model.json").read_text())["score"]
+        u = uids.index(new)
+        assert c[u] != 0 and np.count_nonzero(c) == 1  # the added user alone
+        want = [mids.index(int(x)) for x in listed.movie_ids[0]]
+        np.testing.assert_allclose((Q @ P[u] + bm + c[u] * z)[want], listed.scores[0], rtol=1e-5, atol=1e-5)
+        users = pd.read_parquet(tmp_path / "pq" / "users.parquet")
+        movies = pd.read_parquet(tmp_path / "pq" / "movies.parquet")
+        np.testing.assert_array_equal(users["prior"].to_numpy(), c)
+        np.testing.assert_array_equal(movies["popularity_z"].to_numpy(), z)
     cli = CliRunner().invoke(main, ["recommend", "--run", str(run), "--user", str(new), "-k", "10", "--format",
                                     "csv"])
     assert cli.exit_code == 0 and [int(r.split(",")[2]) for r in cli.stdout.splitlines()[1:]] == \

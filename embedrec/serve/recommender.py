@@ -541,6 +541,21 @@ class Recommender:
                 out[row] = w
         return out
 
+    def user_priors(self) -> np.ndarray | None:
+        """c_u per user row (float32): the multiplier of z_m (:attr:`prior_z`) in the served score of each user
+        update-users added or solved as new with the run's prior on (:meth:`added_prior`, :meth:`prior_scores`), 0
+        for the others; None where no user has one. With it an export's tables give every served score:
+        <p_u, q_m> + b_m + c_u z_m (a red team: the exported vectors alone ranked such users otherwise)."""
+        added = self.added_prior(np.arange(self.P.shape[0], dtype=np.int64), refuse=False)
+        if not added:
+            return None
+        rows = np.fromiter(added, np.int64, len(added))
+        c = np.zeros(self.P.shape[0], np.float32)
+        for s0 in range(0, rows.size, self._prior_batch()):
+            part = rows[s0:s0 + self._prior_batch()]
+            c[part] = self.prior_scores(np.asarray(self.P[part]), [added[int(r)] for r in part])[1]
+        return c
+
     def check_stream_prior(self, given) -> None:
         """A weight given to a stream of users (``recommend --users --prior``): refused, as for one trained user,
         where the run holds no user update-users added (an als run's; :meth:`added_rows`); else it weighs those
