@@ -11,7 +11,7 @@ import numpy as np
 from embedrec import metrics as M
 from embedrec.beyond import NAMES as BEYOND_NAMES
 from embedrec.beyond import catalogue
-from embedrec.model.factors import Factors
+from embedrec.model.factors import UNTRAINED_BIAS, Factors
 from embedrec.sparse import (  # noqa: F401 (re-exported: the helpers lived here)
     PopularLists,
     below_in,
@@ -155,6 +155,8 @@ def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: n
     ks = norm_ks(ks, n_movies)
     kmax = max(ks)
     batch = max(16, min(batch, int(5e7 // max(n_movies, 1))))
+    if ranked is None:
+        movie_bias = unservable_out(movie_vecs, movie_bias)
     Q, b = (None, None) if ranked is not None else (on_device(movie_vecs, device), on_device(movie_bias, device))
     sums = {f"{m}@{k}": 0.0 for m in M.PER_USER for k in ks}
     shown = {k: np.zeros(n_movies, dtype=bool) for k in ks}
@@ -187,6 +189,24 @@ def ranking_sums(user_vecs, movie_vecs, movie_bias, train_csr, test_csr, rows: n
             progress(sub.size)
     sums = {f"{m}@{k}": sums[f"{m}@{e}"] for m in M.PER_USER for k, e in labels.items()}
     return sums, {k: shown[e] for k, e in labels.items()}
+
+
+def unservable_out(movie_vecs, movie_bias):
+    """``movie_bias`` with the movies a plain model cannot score at -inf (no training rating named them: a zero
+    vector and bias UNTRAINED_BIAS, training.fit's mask, serve.Recommender.untrained's rule), so no list holds
+    them, as no served list does; ranked last before, they filled the lists of users with fewer than K other
+    movies (a red team: evaluate's coverage@K counted movies no one can be served, under
+    data.keep_unrated_movies). Unchanged where there are none, or the factors are already on a GPU (tensors)."""
+    if not isinstance(movie_bias, np.ndarray) or not isinstance(movie_vecs, np.ndarray):
+        return movie_bias
+    rows = np.flatnonzero(movie_bias <= UNTRAINED_BIAS)
+    if rows.size:
+        rows = rows[~np.asarray(movie_vecs[rows]).any(axis=1)]
+    if not rows.size:
+        return movie_bias
+    out = np.array(movie_bias, dtype=np.float32, copy=True)
+    out[rows] = -np.inf
+    return out
 
 
 def finish_ranking(sums: dict, shown: dict, n_evaluated: int, n_movies: int, beyond: dict | None = None) -> dict:

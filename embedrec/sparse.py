@@ -156,12 +156,14 @@ def topk_fast(scores: np.ndarray, k: int, threads: int, lib=None) -> tuple[np.nd
 class PopularLists:
     """The most-popular lists (evaluate's most_popular baseline): one order of the movies for everyone, ``counts``
     (each movie's training ratings) highest first and equal counts lowest movie row first, each user's own seen
-    movies skipped. The lists a dense top-k of the counts gives (:func:`topk_from_scores`, :func:`topk_fast`, the
-    GPU's ``topk_lower_first``), without scoring every user against every movie: a scale review (1M users x 60K
-    movies) spent 291 s of evaluate's 600 on that matrix."""
+    movies skipped, and a movie without a training rating (a count of 0 or less) never listed, as no served list
+    holds one. The lists a dense top-k of the counts gives (such movies at -inf: :func:`topk_from_scores`,
+    :func:`topk_fast`, the GPU's ``topk_lower_first``), without scoring every user against every movie: a scale
+    review (1M users x 60K movies) spent 291 s of evaluate's 600 on that matrix."""
 
     def __init__(self, counts: np.ndarray):
         score = np.asarray(counts, np.float32)  # (the dense path's scores: 0 + the counts, in float32)
+        self.listed = int(np.count_nonzero(score > 0))  # the places a list may reach (the rest: no rating)
         self.order = np.argsort(-score, kind="stable")
         self.place = np.empty(score.size, np.int64)  # each movie's place in the order
         self.place[self.order] = np.arange(score.size)
@@ -189,7 +191,7 @@ class PopularLists:
         j = np.arange(k)
         m = np.searchsorted(keys, (np.arange(rows.size) * n)[:, None] + j[None, :], side="right") - starts[:-1, None]
         at = j[None, :] + m
-        listed = at < n
+        listed = at < self.listed
         out[listed] = self.order[at[listed]]
         return out
 

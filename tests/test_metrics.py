@@ -366,7 +366,8 @@ def test_gini_and_entropy_of_the_exposure():
 
 def test_popular_lists_by_hand():
     """The most-popular lists (sparse.PopularLists): one order, counts highest first and equal counts lowest movie
-    first, each user's seen movies skipped (a seen pair given twice counts once), -1 where fewer are left."""
+    first, each user's seen movies skipped (a seen pair given twice counts once), a movie without a training rating
+    (count 0) never listed, -1 where fewer are left."""
     from embedrec.sparse import PopularLists, csr
 
     counts = np.array([3, 5, 5, 0, 1, 3])  # order: 1, 2, 0, 5, 4, 3
@@ -374,14 +375,14 @@ def test_popular_lists_by_hand():
     got = PopularLists(counts).top(seen, np.array([0, 1, 2, 3]), 3)
     assert got.dtype == np.int64
     assert got.tolist() == [[2, 5, 4], [1, 2, 0], [-1, -1, -1], [1, 2, 0]]
-    assert PopularLists(counts).top(seen, np.array([3, 0]), 9).tolist() == [[1, 2, 0, 5, 4, 3], [2, 5, 4, 3, -1, -1]]
+    assert PopularLists(counts).top(seen, np.array([3, 0]), 9).tolist() == [[1, 2, 0, 5, 4, -1], [2, 5, 4, -1, -1, -1]]
     assert PopularLists(counts).top(None, np.array([2]), 2).tolist() == [[1, 2]]
     assert PopularLists(counts).top(seen, np.array([1]), 0).shape == (1, 0)
 
 
 def test_popular_lists_are_a_dense_top_k_of_the_counts():
     """On random cases (many equal counts, users who saw nearly everything): the lists, the same as the dense top-k
-    of the counts with the seen movies at -inf, numpy's and the C kernel's."""
+    of the counts with the seen movies and those without a training rating at -inf, numpy's and the C kernel's."""
     from embedrec.sparse import PopularLists, csr, gather_csr, topk_fast, topk_from_scores
 
     rng = np.random.default_rng(0)
@@ -391,7 +392,7 @@ def test_popular_lists_are_a_dense_top_k_of_the_counts():
         pairs = int(rng.integers(0, n_users * n + 1))
         seen = csr(rng.integers(0, n_users, pairs), rng.integers(0, n, pairs), n_users)
         rows = np.sort(rng.choice(n_users, int(rng.integers(1, n_users + 1)), replace=False))
-        scores = np.zeros((rows.size, n), np.float32) + counts.astype(np.float32)
+        scores = np.zeros((rows.size, n), np.float32) + np.where(counts > 0, counts, -np.inf).astype(np.float32)
         r, c, _ = gather_csr(*seen, rows)
         scores[r, c] = -np.inf
         want = topk_from_scores(scores.copy(), k)[0]
@@ -403,8 +404,8 @@ def test_popular_lists_are_a_dense_top_k_of_the_counts():
 @pytest.mark.parametrize("split", ["valid", "test"])
 def test_most_popular_baseline_is_the_dense_ranking_of_the_counts(tmp_path, synth_dir, split):
     """evaluate's most_popular row and per-user values (through PopularLists) equal, bit for bit, the same lists
-    ranked through the dense users x movies scores of the counts as it was before, beyond-accuracy metrics and a K
-    beyond the catalogue included."""
+    ranked through the dense users x movies scores of the counts (those of no training rating at -inf), beyond-accuracy
+    metrics and a K beyond the catalogue included."""
     from embedrec.beyond import catalogue
     from embedrec.config import Config
     from embedrec.data.dataset import load_dataset
@@ -421,7 +422,8 @@ def test_most_popular_baseline_is_the_dense_ranking_of_the_counts(tmp_path, synt
     pop = np.bincount(ds.splits["train"].movie, minlength=ds.n_movies).astype(np.float32)
     tu, ti = relevant(ds.splits[split], None)
     want_users: list = []
-    want = ranking_metrics(np.zeros((ds.n_users, 1), np.float32), np.zeros((ds.n_movies, 1), np.float32), pop,
+    unrated = np.where(pop > 0, pop, -np.inf).astype(np.float32)  # (a movie without a training rating: never listed)
+    want = ranking_metrics(np.zeros((ds.n_users, 1), np.float32), np.zeros((ds.n_movies, 1), np.float32), unrated,
                            seen_csr(ds, seen_splits(split)), tu, ti, ds.n_users, ds.n_movies, ks, catalogue=cat,
                            per_user=want_users)
     assert json.dumps(got) == json.dumps(want) and got["users_evaluated"] > 200  # (the keys in order, NaN too)
@@ -466,3 +468,23 @@ def test_auc_equals_implicits_on_its_own_lists():
     hits = M.hit_matrix(ids, np.concatenate([[0], np.cumsum(n_rel)]),
                         np.concatenate([test.indices[test.indptr[u]:test.indptr[u + 1]] for u in users]))
     assert M.auc_at_k(hits, n_rel, 7, 40).mean() == pytest.approx(want, rel=1e-12)
+
+
+def test_a_movie_without_a_training_rating_fills_no_list_of_the_model_or_most_popular():
+    """A plain model's movies without a training rating (zero vector, bias -1000: training.fit's mask) are in no list
+    evaluate ranks, as in no served one: a user with fewer than K other movies gets a shorter list, and coverage@K
+    counts only movies some list holds (a red team: they filled such users' lists; coverage 1.0 against the served
+    lists' 0.96). A bias of -1000 on a movie with a vector (a learned one) stays ranked."""
+    from embedrec.evaluate import ranking_metrics, unservable_out
+    from embedrec.sparse import PopularLists, csr
+
+    Q = np.array([[1.0], [0.5], [0.0], [0.0], [0.2]], np.float32)  # movies 2 and 3: no vector
+    b = np.array([0.0, 0.0, -1000.0, 0.0, -1000.0], np.float32)  # 2: untrained; 3: a zero vector, bias 0; 4: learned
+    assert unservable_out(Q, b).tolist() == [0.0, 0.0, -np.inf, 0.0, -1000.0]
+    P = np.ones((2, 1), np.float32)
+    seen = csr(np.array([0, 0]), np.array([0, 1]), 2)  # user 0 saw 0 and 1: three movies left, one unservable
+    test_u, test_i = np.array([0, 0, 1]), np.array([2, 3, 0])  # user 0's test movies: 2 (unservable) and 3
+    got = ranking_metrics(P, Q, b, seen, test_u, test_i, 2, 5, ks=(3,))
+    assert got["coverage@3"] == pytest.approx(4 / 5)  # user 0: 3, 4; user 1: 0, 1, 3 (never 2)
+    assert got["recall@3"] == pytest.approx((1 / 2 + 1) / 2)  # movie 2 is no hit
+    assert PopularLists(np.array([3, 2, 0, 1, 5])).top(seen, np.array([0]), 4).tolist() == [[4, 3, -1, -1]]
