@@ -979,6 +979,24 @@ def test_a_word_read_as_missing_is_named_not_called_empty(tmp_path, word):
                                   "number; give a number or remove that line")
 
 
+@pytest.mark.parametrize("word", ["NA", "null", "NULL", "nan", "N/A"])
+def test_a_word_read_as_missing_is_dropped_under_drop_in_a_table_of_text_ids_too(tmp_path, word):
+    """A first-hour review: with text user ids (whose read takes no word as missing: 'NA' may be an id) a rating
+    'NA' was 'not a number' under the data.missing=drop its own message advised; it is dropped as with integer ids.
+    An id 'NA' stays an id."""
+    import pandas as pd
+
+    p = tmp_path / "r.csv"
+    p.write_text(f"user,item,rating\nu1,1,4\nu1,2,{word}\nu2,1,5\nu2,3,3\nNA,2,4\nu3,3,{word}\nu3,1,2\n")
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=auto")
+    refused(r, out, f"r.csv:3: column 'rating' holds '{word}', which reads as a missing value")
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=auto", "--set", "data.missing=drop", quiet=True)
+    assert r.exit_code == 0, r.stderr
+    assert "dropped 2 rows with a missing value" in r.stderr
+    users = pd.read_parquet(out / "users.parquet")
+    assert "NA" in set(users["user_id"])
+
+
 def test_a_min_rating_above_every_rating_is_one_config_error(tmp_path):
     """A review: data.min_rating 6 on a 1-5 file (or 4 on a file without ratings) printed 'read N rows' and then
     'no ratings left after cleaning': two lines, exit 1, not naming the key against the data."""
