@@ -95,6 +95,25 @@ def test_a_title_with_a_subtitle_matches_by_either_side_of_its_colon():
             cat.find_movie(q)
 
 
+def test_a_title_with_its_year_matches_a_movie_the_catalogue_holds_without_one():
+    """A catalogue without years (titles from a ratings file's own column, a movies file without them): a
+    Letterboxd or IMDb title 'Fargo (1996)' matched nothing, so a whole file failed (a first-hour review); it is
+    matched by the title alone among the movies of no year, said. A movie of another year is never so matched."""
+    from embedrec.serve.catalogue import Catalogue
+
+    rows = [("Fargo", None), ("Heat", None), ("Hamlet", None), ("Hamlet", None), ("Toy Story", 1995),
+            ("Schindler's List", None)]
+    cat = Catalogue.from_parts(np.arange(3), {"movie_id": np.arange(1, len(rows) + 1), "title": [t for t, _ in rows],
+                                              "year": [y for _, y in rows], "genres": [[]] * len(rows)})
+    assert cat.match_movie("Fargo (1996)") == (0, "its year 1996 not checked: this movie has none here")
+    assert cat.match_movie("Schindler\u2019s List (1993)")[0] == 5  # typed loosely too
+    assert cat.match_movie("Fargo") == (0, "")
+    with pytest.raises(NotFoundError, match="no movie title matches 'Toy Story \\(1971\\)'"):
+        cat.find_movie("Toy Story (1971)")  # its year is known, and another
+    # two movies of one title and no year are taken as 'Hamlet' alone takes them (one film under two ids)
+    assert cat.match_movie("Hamlet (1996)")[0] == cat.match_movie("Hamlet")[0] == 2
+
+
 def _scanned_rows(cat, query: str, loose: bool) -> list[int]:
     """Catalogue.title_rows' word matches as they were before the titles' words were indexed: every title's names
     tested for each word."""

@@ -213,6 +213,13 @@ class Catalogue:
         if not cands and year and ":" in q[:year.start()]:  # IMDb's 'Star Wars: Episode IV - A New Hope', Letterboxd's
             # 'Léon: The Professional' (a first-hour review): each side of the first ':' as a title of its own
             cands, how = self._subtitle_rows(q[:year.start()], int(q[-5:-1]))
+        if not cands and year:  # a catalogue without years (titles from a ratings file's own column, a movies file
+            # without them: a first-hour review's Letterboxd file matched none): the title alone, among movies of no year
+            head = q[:year.start()]
+            bare = [r for r in (self.title_rows(head, words=False) or self.title_rows(head, loose=True, words=False))
+                    if self.years[r] is None]
+            if bare and len(self._one_film(bare)) == 1:
+                cands, how = bare, f"its year {q[-5:-1]} not checked: this movie has none here"
         if len(cands) > 1 and len(self._one_film(cands)) == 1:  # one film under several ids (ML-100K's 21 pairs)
             counted = np.asarray(counts(), np.int64)[cands] if counts is not None else np.zeros(len(cands), np.int64)
             best = cands[int(np.argmax(counted))]  # the first of the most rated
