@@ -209,7 +209,7 @@ _ALIASES = {"user_id": ("userid", "user", "uid"), "movie_id": ("movieid", "itemi
 
 def read_lists(path):
     """A file of top-K lists as ``score_lists`` takes them: ``.parquet``, ``.jsonl``/``.json`` (what ``recommend
-    --users`` writes), ``.tsv``/``.tab`` or CSV, by its name; a CSV's or TSV's ids read as text (``score_outside_lists``
+    --users`` writes) by its name, else a text table, tab-, ';'- or comma-separated by its first line; a CSV's or TSV's ids read as text (``score_outside_lists``
     gives them the dataset's kind: a review found a text-id run's own export unscorable), ``userId``/``movieId``/
     ``item_id`` and the like taken for ``user_id``/``movie_id`` as ingest takes them. A folder: its files read so, in
     name order, as one table (``export --topk-all DIR``'s ``part-*.parquet``; names starting with '.' or '_', an
@@ -232,14 +232,15 @@ def read_lists(path):
         frames = [_named_columns(_read_lists_file(f, f), f) for f in parts]
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     else:
-        frame = _named_columns(_read_lists_file(p, path), None)
+        frame = _named_columns(_read_lists_file(p, path), path, alone=True)
     return frame
 
 
-def _named_columns(frame, part):
+def _named_columns(frame, part, alone: bool = False):
     """``frame`` with ``userId``/``item_id`` and the like taken for ``user_id``/``movie_id``; a folder's ``part``
     without them is refused naming it (a review: a README.md in the folder read as an empty table, another
-    export's Parquet as lists with missing ids)."""
+    export's Parquet as lists with missing ids), and so is a file given ``alone``, with the names taken (a
+    first-hour review: `evaluate --lists FILE` answered with a pandas rename for Python)."""
     from embedrec.errors import DataError
 
     for col, other in _ALIASES.items():
@@ -248,11 +249,34 @@ def _named_columns(frame, part):
             if len(hits) == 1:
                 frame = frame.rename(columns={hits[0]: col})
     missing = [c for c in _ALIASES if c not in frame.columns]
-    if part is not None and missing:
-        raise DataError(f"{part}: not a file of lists (no {' or '.join(missing)} column; its columns: "
-                        f"{shorten(', '.join(map(str, frame.columns)), 200) or 'none'}); a folder of lists holds "
-                        "only the lists' parts: move that file out of it")
+    if missing:
+        cols = shorten(", ".join(map(str, frame.columns)), 200) or "none"
+        if alone:
+            names = "; ".join(f"{c} (or {', '.join(_ALIASES[c])})" for c in missing)
+            raise DataError(f"{part}: not a file of lists (no {' or '.join(missing)} column; its columns: {cols}); "
+                            f"name its columns {names}, with rank or score")
+        if part is not None:
+            raise DataError(f"{part}: not a file of lists (no {' or '.join(missing)} column; its columns: {cols}); a "
+                            "folder of lists holds only the lists' parts: move that file out of it")
     return frame
+
+
+def _separator(first: bytes) -> str:
+    """A text table's separator by its first line, as recommend writes them: a tab, else a ';' in a line without
+    ',', else ','."""
+    return "\t" if b"\t" in first else ";" if b";" in first and b"," not in first else ","
+
+
+def _first_line(p) -> bytes:
+    """A text file's first line (1 MiB at most), gzip read through; b'' where it cannot be read as such (the read
+    itself then says why)."""
+    import gzip
+
+    try:
+        with (gzip.open if p.name.lower().endswith(".gz") else open)(p, "rb") as fh:
+            return fh.readline(1 << 20)
+    except (OSError, EOFError):
+        return b""
 
 
 def _renames(columns, missing: list[str]) -> dict:
@@ -287,16 +311,17 @@ def _read_lists_file(p, path):
             if head == b"{":
                 frame = pd.read_json(io.BytesIO(data), lines=True, dtype=False)
             else:
-                first = data.split(b"\n", 1)[0]
-                frame = pd.read_csv(io.BytesIO(data), sep="\t" if b"\t" in first else ",", dtype=str,
+                frame = pd.read_csv(io.BytesIO(data), sep=_separator(data.split(b"\n", 1)[0]), dtype=str,
                                     keep_default_na=False)
         elif name.endswith(".parquet"):
             frame = pd.read_parquet(p)
         elif name.endswith((".jsonl", ".json")):
             frame = pd.read_json(p, lines=name.endswith(".jsonl"), dtype=False)
         else:
-            frame = pd.read_csv(p, sep="\t" if name.endswith((".tsv", ".tab", ".tsv.gz")) else ",", dtype=str,
-                                keep_default_na=False)
+            first = _first_line(p) if not name.endswith((".bz2", ".xz", ".zst", ".zip", ".tar")) else b""
+            sep = _separator(first) if first else "\t" if name.endswith((".tsv", ".tab", ".tsv.gz")) else ","
+            frame = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False)  # (by its first line: recommend
+            # writes TSV to a pipe whatever the file is named, a first-hour review's mylists.csv)
     except FileNotFoundError:
         raise DataError(f"{path}: no such file; give the lists' file (user_id, movie_id, and rank or score)") from None
     except IsADirectoryError:

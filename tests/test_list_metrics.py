@@ -439,3 +439,28 @@ def test_evaluate_says_a_short_list_once_naming_itself_and_k(trained_run, caplog
         "places as misses (score at k <= 10, or give longer lists)".replace("ks=", "ks=" if "(lists=" in said[0]
                                                                              else "-k")), said
     assert said[0].startswith(("evaluate(lists=...): ", "evaluate --lists: "))
+
+
+def test_a_text_file_of_lists_is_read_by_its_first_lines_separator_and_its_columns_named(tmp_path):
+    """A first-hour review: `recommend --users ... > mylists.csv` (TSV to a pipe) was 'not a readable table'
+    under its .csv name, a ';' file likewise, and a file without the id columns answered with a pandas rename for
+    Python. The separator is read off the first line (tab, ';' in a line without ',', else ','), gzip too, and a
+    file without the columns is refused naming it and the names taken."""
+    import gzip
+
+    from embedrec.errors import DataError
+    from embedrec.list_metrics import read_lists
+
+    want = pd.DataFrame({"user_id": ["196", "196"], "movie_id": ["50", "181"], "rank": ["1", "2"]})
+    for name, text in (("tabs.csv", "user_id\tmovie_id\trank\n196\t50\t1\n196\t181\t2\n"),
+                       ("semi.csv", "user_id;movie_id;rank\n196;50;1\n196;181;2\n"),
+                       ("commas.tsv", "user_id,movie_id,rank\n196,50,1\n196,181,2\n"),
+                       ("aliases.txt", "userId\titemId\trank\n196\t50\t1\n196\t181\t2\n")):
+        (tmp_path / name).write_text(text)
+        pd.testing.assert_frame_equal(read_lists(tmp_path / name), want, obj=name)
+    (tmp_path / "g.csv.gz").write_bytes(gzip.compress(b"user_id\tmovie_id\trank\n196\t50\t1\n196\t181\t2\n"))
+    pd.testing.assert_frame_equal(read_lists(tmp_path / "g.csv.gz"), want)
+    (tmp_path / "bad.csv").write_text("u\tm\n196\t50\n")
+    with pytest.raises(DataError, match=r"bad.csv: not a file of lists \(no user_id or movie_id column; its columns: "
+                                        r"u, m\); name its columns user_id \(or userid, user, uid\); movie_id"):
+        read_lists(tmp_path / "bad.csv")
