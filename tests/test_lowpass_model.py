@@ -733,3 +733,16 @@ def test_auto_serves_the_width_it_chose(monkeypatch):
     rec = _rec(m.engine)
     assert rec["k"] == k and rec["d"] == 2 and m.engine.factors.movie.shape[1] == 2 + k
     assert m.engine.factors.lowpass_a.shape[1] == k
+
+
+def test_the_off_line_says_the_paired_test_that_refused_a_gain_past_the_margin():
+    """A first-hour review: 'with the block ... 0.3477 at 0.2, where a gain must pass 0.5%' (+0.84%) and the block
+    off, the paired test that decided it unsaid; the line names it, and its figures where it ran."""
+    from embedrec.training.select import lowpass_off_line
+
+    ran = {"alone": 0.3448, "best": 0.2, "paired": {"mean": 0.0028, "se": 0.0023}}
+    assert lowpass_off_line("ndcg@10", ran, "", "0.3465 at 0.05, 0.3477 at 0.2", 0.31) == (
+        "als_lowpass auto: off (0), the model alone (valid ndcg@10 0.3448; with the block 0.3465 at 0.05, 0.3477 at "
+        "0.2, where a gain must pass 0.5% and 2 paired SE (the best, c 0.2: +0.0028 a user, SE 0.0023); its SVD 0.3s)")
+    assert lowpass_off_line("ndcg@10", {"alone": 0.2180, "best": 0.05}, "", "0.2180 at 0.05", 0.3).endswith(
+        "where a gain must pass 0.5% and 2 paired SE; its SVD 0.3s)")

@@ -854,11 +854,22 @@ def choose_lowpass_on(on, cfg, selected, f: dict, progress: bool = False):
         selected.best_value = detail["valid"][f"{c:g}"]
         f = lowpass.with_block(f, selected.lowpass_block, c, s)
     else:
-        log.info("als_lowpass auto: off (0), the model alone (valid %s %.4f; with the block%s %s, where a gain "
-                 "must pass %g%%; its SVD %.1fs)", selected.metric, detail["alone"], wide, scores,
-                 100 * lowpass.MARGIN, seconds)
+        log.info("%s", lowpass_off_line(selected.metric, detail, wide, scores, seconds))
     # (off: the narrowest width recorded, as a block set by hand later would start from it)
     return cfg.updated({"train.als_lowpass": float(c), "train.als_lowpass_k": k if c > 0 else ks[0]}), f
+
+
+def lowpass_off_line(metric: str, detail: dict, wide: str, scores: str, seconds: float) -> str:
+    """als_lowpass auto's line where it keeps the model alone: the rule, and where the margin was passed, the paired
+    test that refused the best weight, with its figures (a first-hour review read +0.84% against 'a gain must pass
+    0.5%' and found the block off without a reason)."""
+    from embedrec.training import lowpass
+
+    pair = detail.get("paired")
+    test = (f" and {lowpass.Z:g} paired SE (the best, c {detail['best']:g}: {pair['mean']:+.4f} a user, SE "
+            f"{pair['se']:.4f})" if pair else f" and {lowpass.Z:g} paired SE")
+    return (f"als_lowpass auto: off (0), the model alone (valid {metric} {detail['alone']:.4f}; with the block{wide} "
+            f"{scores}, where a gain must pass {100 * lowpass.MARGIN:g}%{test}; its SVD {seconds:.1f}s)")
 
 
 def lowpass_added(f: dict, on, train_cfg, selected) -> dict:

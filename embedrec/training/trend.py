@@ -397,8 +397,9 @@ def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool,
                 log.info("als_trend auto: chose 0, the model alone (activity %g's valid %s %.4f is not clearly "
                          "above %.4f)", best[2], metric, tried[best], ref)
                 return 0.0, DEFAULT_WINDOW if len(windows) > 1 else windows[0], 0.0, None
-            log.debug("als_trend auto: activity %g's valid %s %.4f is not clearly above every user alike's %.4f: "
-                      "activity 0", best[2], metric, tried[best], ref)
+            log.info("als_trend auto: activity %g's valid %s %.4f is not clearly above every user alike's %.4f (by "
+                     "%g%% and %g paired SE): activity 0", best[2], metric, tried[best], ref, 100 * MARGIN, ACTIVITY_Z)  # (said: a first-hour review
+            # found the lower figure chosen, its reason at -v alone)
             best = best_of(flat)
     log.info("als_trend auto: popularity (%s) weighs %g%s: valid %s %.4f against %.4f for the model alone",
              f"the latest {100 * w:g}% of the training ratings" if timed and w < 1 else "all the training ratings",
