@@ -572,7 +572,12 @@ def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: 
     # saying how to keep it out): counted, with what learns from the liked ones alone
     lows = ""
     scale = e.scale
-    if low is None and not counts and scale and scale[1] > scale[0]:
+    if low is None and not counts and scale and scale[1] > 100 and file_scale is None:  # no star or percent scale:
+        # counts read as ratings (plays; ingest warned so), where a floor at the scale's middle would drop nearly every
+        # pair (a first-hour review was told data.min_rating=3751 of plays whose median was 1)
+        lows = (f"; its values ({scale[0]:g}-{scale[1]:g}) look like counts, such as plays: to weigh each pair by its "
+                "count, ingest with «--set data.repeats=sum|data.repeats='sum'» and train again")
+    elif low is None and not counts and scale and scale[1] > scale[0]:
         on = file_scale or scale  # (a file's own: a review found IMDb's 2 and 4 of 10 counted by 1-5's middle, 3)
         mid = (on[0] + on[1]) / 2
         n = sum(1 for v in rated.values() if float(v) < mid)

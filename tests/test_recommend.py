@@ -2046,3 +2046,26 @@ def test_an_inf_in_a_resealed_runs_movie_table_is_refused_where_listed(implicit_
         f"error: run file '{folder / 'movie_factors.npy'}' holds 2 rows that are not finite (NaN or inf), though its "
         f"checksum matches; rerun 'embedrec train --run {run}' with the -c/--set it was trained with, or restore the "
         "run from a copy\n"), r.stderr
+
+
+def test_the_rated_note_on_a_scale_of_counts_advises_summing_them_not_a_floor(caplog):
+    """A first-hour review: a play-count column read as a 1-5000 rating scale was told 'rated below 2500.5 (the
+    middle of its 1-5000 scale) ... ingest with data.min_rating=3751', which would drop nearly every pair (median 1);
+    a scale above 100 is counts more likely, as ingest warned: the note gives data.repeats=sum. A 1-100 score keeps
+    the floor's advice."""
+    import logging
+    from types import SimpleNamespace
+
+    from embedrec.answers import rated_note
+
+    def note(scale):
+        e = SimpleNamespace(explicit=False, training_ratings={"rating_weight": 0.0, "min_rating": None}, scale=scale)
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            rated_note(SimpleNamespace(engine=e), [], {242: 50, 302: 3}, {})
+        return caplog.records[-1].getMessage()
+
+    counts = note((1.0, 5000.0))
+    assert "its values (1-5000) look like counts, such as plays" in counts and "data.repeats='sum'" in counts
+    assert "min_rating" not in counts
+    assert "2 of them rated below 50.5 (the middle of its 1-100 scale)" in note((1.0, 100.0))
