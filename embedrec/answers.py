@@ -151,6 +151,7 @@ class Answer:
                                                                    and request.liked is None and request.rated is None))
         self._notes = notes
         self.rated_scale: tuple | None = None  # a --rated file's own scale, its values left as given (Told.scale)
+        self.watched: list = []  # the ids of a --rated file's movies without a rating, left out of the list
 
     def __repr__(self) -> str:  # a notebook review: '<embedrec.answers.Answer object at 0x...>'
         try:
@@ -301,6 +302,7 @@ def answer(model: Model, request: Request) -> Answer:
     out = Answer(model, request, result=res)
     if told is not None:  # a new user's: a --rated file's values on their own scale, for rated_note
         out.rated_scale = told.scale
+        out.watched = [model.engine.movies.raw(r) for r in told.watched]
     if request.explain is not None:  # before any row is written: a model without them is refused in one line
         out.explanations = res.explain(request.explain)
     out._notes = lambda: _list_notes(out)
@@ -349,7 +351,7 @@ def _list_notes(out: Answer) -> None:
         explicit_note(model)
     if r.rated is not None:
         rated_note(model, r.liked or [], r.rated, res.left_out, r.ordered, r.user_features is not None,
-                   out.rated_scale)
+                   out.rated_scale, out.watched)
     if r.ordered and not model.uses_order:
         unordered_note(model)
     if out.explanations is not None and any(x is None for x in out.explanations):
@@ -539,7 +541,7 @@ def unordered_note(model: Model) -> None:
 
 
 def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: bool = False,
-               features: bool = False, file_scale: tuple | None = None) -> None:
+               features: bool = False, file_scale: tuple | None = None, watched: list | None = None) -> None:
     """After a new user's list from an implicit run, where the rated values changed nothing: training took each
     rating the dataset kept as a positive interaction, weighted by its value only with train.als_rating_weight >
     0, and fold-in takes them the same way. What the fold-in left out (below data.min_rating) the library said
@@ -563,6 +565,8 @@ def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: 
     same = ",".join('"' + str(m).replace('"', '""') + '"' if any(c in str(m) for c in ',"') else str(m)
                     for m in [*liked, *rated])
     same = shlex.quote(same)  # safe text stays as it is
+    # a --rated file's movies without a rating: left out of its list, so of the same one too
+    gone = [shlex.quote(",".join(str(m) for m in watched))] if watched else []
     counts = "count_weight" in e.training_ratings  # a red team: a count model's note spoke of ratings
     trained = ("every pair as a positive interaction, its count unweighted (train.als_count_weight 0)" if counts
                and low is None else f"the pairs counted {low:g} or more times (data.min_rating), their counts "
@@ -590,8 +594,9 @@ def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: 
                     "higher ratings alone")
     _marked("note: this model (model.objective: implicit) was trained on %s, so the «--rated|rated» values make no "
             "difference: «--liked|liked» %s" + (" «--ordered|ordered=True»" if ordered else "")
-            + (" with the same «--user-features|user_features»" if features else "") + " gives the same list"
-            + lows, trained, shorten(same))  # (lows: numbers and marks alone, read as the format's own)
+            + (" with the same «--user-features|user_features»" if features else "")
+            + (" «--exclude|exclude» %s" if gone else "") + " gives the same list"
+            + lows, trained, shorten(same), *gone)  # (lows: numbers and marks alone, read as the format's own)
 
 
 def _marked(msg: str, *args) -> None:

@@ -130,6 +130,7 @@ class Told:
     skipped: list = field(default_factory=list)
     scale: tuple | None = None
     from_file: bool = False
+    watched: list = field(default_factory=list)  # movie rows a rated file lists without a rating: never listed
 
 
 def told_history(model, liked, rated, missing: str | None = None, strict: bool = False,
@@ -151,13 +152,14 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
     if userfile.is_file(liked):
         files["liked"], liked = str(liked), userfile.read_liked(liked, lines=lines["liked"],
                                                                 names=e.catalogue.file_names())
-    mapped, scale = False, None
+    mapped, scale, watched = False, None, []
     from_file = userfile.is_file(rated) or type(rated).__name__ == "DataFrame"
     if from_file:
         table = userfile.read_rated(rated, names=e.catalogue.file_names()) if userfile.is_file(rated) else \
             userfile.rated_table(*userfile.frame_table(rated), "the DataFrame", names=e.catalogue.file_names())
         files["rated"], lines["rated"] = table.name, [table.lines.get(m) for m in table.ratings]
         others = table.others
+        watched = _watched_rows(model, table.watched)
         if e.values_ignored() or e._counts():  # as given; a note on low ratings reads them on their own scale
             rated, scale = table.ratings, None if e._counts() else userfile.file_scale(table, e.scale)
         else:
@@ -170,7 +172,7 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
                          "one of them")
     rated = rated_map(rated)
     e.check_ratings(rated, from_file=from_file)
-    out = Told([], {}, mapped=mapped, scale=scale, from_file=from_file)
+    out = Told([], {}, mapped=mapped, scale=scale, from_file=from_file, watched=watched)
     for name, tokens in (("liked", id_list(liked) if liked is not None else []), ("rated", list(rated))):
         if not tokens:
             continue
@@ -187,7 +189,9 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
             raise
         out.how.update(found_how)
         out.skipped += skipped
-        if name in files:  # two lines of a file naming one movie: both named (a review: 'movie 50 is rated twice')
+        if name == "liked" and name in files:  # a liked movie listed again (a diary's rewatch): taken once, said
+            ids = _once_a_movie(name, files[name], tokens, ids, lines[name])
+        elif name in files:  # two lines of a file naming one movie: both named (a review: 'movie 50 is rated twice')
             _one_line_a_movie(model, name, files[name], tokens, ids, lines[name])
         if said is not None:  # a file's titles said only where a guess was made (a line each: hundreds)
             for token, movie in zip(tokens, ids):
@@ -219,6 +223,43 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
 
 
 _MISSED = object()  # resolve_detail's id of a token left out
+
+
+def _watched_rows(model, watched: dict) -> list[int]:
+    """The movie rows of a rated file's rows without a rating (``watched``: {movie as given: line}), each found as a
+    title or id is, one no movie matches (or several do) left aside without a word: they are never listed, not
+    folded in."""
+    e, rows = model.engine, []
+    for token in watched:
+        try:
+            rows.append(int(e.match_movie(str(token), suggest=False)[0]))
+        except (NotFoundError, UsageError):
+            continue
+    return rows
+
+
+def _once_a_movie(name: str, file: str, tokens: list, ids: list, lines: list) -> list:
+    """``ids`` with each movie a liked file names again left out (``_MISSED``), said in one line naming the first
+    such line: a liked movie is liked once (a first-hour review: a diary's rewatch, or a click log's repeated item,
+    refused the whole file; a rated file keeps a movie's last rating, userfile.rated_table)."""
+    first: dict = {}
+    out, again = [], []
+    for i, movie in enumerate(ids):
+        if movie is not _MISSED and py_id(movie) in first:
+            again.append((i, first[py_id(movie)]))
+            out.append(_MISSED)
+            continue
+        if movie is not _MISSED:
+            first[py_id(movie)] = i
+        out.append(movie)
+    if again:
+        i, j = again[0]
+        at = (f"line {lines[i]}" if i < len(lines) and lines[i] is not None else f"'{shorten(tokens[i], 50)}'")
+        was = (f"line {lines[j]}" if j < len(lines) and lines[j] is not None else f"'{shorten(tokens[j], 50)}'")
+        log.info("«--%s|%s» %s: %s line%s name%s a movie an earlier line names (%s, as %s): each movie taken once",
+                 name, name, file, f"{len(again):,}", "" if len(again) == 1 else "s", "s" if len(again) == 1 else "",
+                 at, was)
+    return out
 
 
 def _one_line_a_movie(model, name: str, file: str, tokens: list, ids: list, lines: list) -> None:

@@ -105,6 +105,8 @@ def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, 
                                            unknown=skipped, detail=None if user_features is not None else detail,
                                            user=row, features=user_features, names=told.names,
                                            step_warned=not told.mapped, from_file=told.from_file)
+    if told.watched:  # a rated file's movies without a rating (watched): not folded in, never listed back
+        seen = np.union1d(np.asarray(seen, np.int64), np.asarray(told.watched, np.int64))
     # a new user's list leans to the most popular movies by how few it told (serve.prior; als runs), as does that
     # of a user update-users added (a new user told its ratings once) re-solved with more (a review: it lost it)
     new = row is None or e.added_rows([row]).size > 0

@@ -243,8 +243,9 @@ def test_rated_files_are_read_by_their_column_names(tmp_path, caplog):
     tsv.write_text("movie\trating\n50\t4\nfargo\t\nheat\t3\nheat\t5\n")
     simple = read_rated(tsv)
     assert (simple.scale, simple.ratings) == (None, {"50": 4.0, "heat": 5.0})
-    assert caplog.messages[-1].endswith("(title 'movie', rating 'rating'; 1 row without a rating left out; 1 rated "
-                                        "again further down: the last rating taken)")
+    assert caplog.messages[-1].endswith("(title 'movie', rating 'rating'; 1 row without a rating left out of the "
+                                        "fold-in, never listed; 1 rated again further down: the last rating taken)")
+    assert simple.watched == {"fargo": 3}  # (its line: a watched movie, never listed)
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("# mine\nThe Godfather (1972)=5\nE=mc2=4\n")
     assert read_rated(pairs).ratings == {"The Godfather (1972)": 5.0, "E=mc2": 4.0}
@@ -465,16 +466,36 @@ def test_a_files_two_lines_of_one_movie_are_named(titled_runs, tmp_path):
     assert (code, out) == (2, "") and err.splitlines()[-1] == (
         f"error: --rated {f}:5: 'Star Wars (1977)' is movie 10 (Star Wars (1977)), as 'Star Wars' at line 2 is; give "
         "each movie once (remove one of the two lines)"), err
+    # a liked file's movie listed again (a diary's rewatch, a click log's repeated item) is taken once, said (a
+    # first-hour review: the whole file was refused)
     f = tmp_path / "liked.txt"
     f.write_text("Star Wars\n# a comment\nFargo\n\n10\n")
     code, out, err = _recommend(titled_runs["implicit"], "--liked", f"@{f}")
-    assert (code, out) == (2, "") and err.splitlines()[-1] == (
-        f"error: --liked {f}:5: '10' is movie 10 (Star Wars (1977)), as 'Star Wars' at line 1 is; give each movie "
-        "once (remove one of the two lines)"), err
-    f.write_text("title\nFargo\nStar Wars\nStar Wars\n")
+    once = _recommend(titled_runs["implicit"], "--liked", "Star Wars,Fargo")
+    assert code == 0 and out == once[1], err
+    assert f"--liked {f}: 1 line names a movie an earlier line names (line 5, as line 1): each movie taken once" in err
+    f.write_text("title\nFargo\nStar Wars\nStar Wars\nFargo\n")
     code, out, err = _recommend(titled_runs["implicit"], "--liked", f"@{f}")
-    assert code == 2 and err.splitlines()[-1].startswith(f"error: --liked {f}:4: 'Star Wars' is movie 10 (Star Wars "
-                                                         "(1977)), as 'Star Wars' at line 3 is"), err
+    assert code == 0 and out == once[1], err
+    assert f"--liked {f}: 2 lines name a movie an earlier line names (line 4, as line 3): each movie taken once" in err
+
+
+def test_a_rated_files_movie_without_a_rating_is_never_listed(titled_runs, tmp_path):
+    """A first-hour review: a Letterboxd diary's film watched without a rating was left out of the fold-in and then
+    recommended back. It is left out of the list (and of the note's same list, as --exclude)."""
+    from embedrec.cli import main
+
+    def listed(k, *args):
+        r = CliRunner().invoke(main, ["recommend", "--run", titled_runs["implicit"], "-k", k, "--format", "csv", *args])
+        return r.exit_code, [line.split(",")[2] for line in r.stdout.splitlines()[1:]], r.stderr
+
+    f = tmp_path / "diary.csv"
+    top = listed("4", "--liked", "Star Wars")[1]
+    assert len(top) == 4
+    f.write_text(f"title,rating\nStar Wars,5\n{top[0]},\n")
+    code, got, err = listed("3", "--rated", f"@{f}")
+    assert code == 0 and got == top[1:], err
+    assert f"--exclude {top[0]} gives the same list" in err, err
 
 
 def test_a_your_rating_column_alone_is_no_imdb_export(tmp_path):

@@ -55,7 +55,8 @@ class RatedFile:
     order, ``lines`` {that movie: its line}, ``scale`` the file's own scale where its source says it
     (Letterboxd's, IMDb's; else None), ``source`` that source's name ('Letterboxd', 'IMDb', ''), ``others`` {that
     movie: its other title} where a column 'Original Title' beside the title column gives another ('Il postino
-    (1994)' for IMDb's 'The Postman (1994)'), tried where the title matches nothing."""
+    (1994)' for IMDb's 'The Postman (1994)'), tried where the title matches nothing; ``watched`` {movie: line} of
+    the rows without a rating, which the list leaves out."""
 
     name: str
     ratings: dict = field(default_factory=dict)
@@ -63,6 +64,7 @@ class RatedFile:
     scale: tuple | None = None
     source: str = ""
     others: dict = field(default_factory=dict)
+    watched: dict = field(default_factory=dict)  # {movie as given: line} of the rows without a rating (a diary's)
 
 
 class ReadFile(os.PathLike):
@@ -328,8 +330,9 @@ def rated_table(header: list, rows: list, name: str, option: str = "--rated", de
             films_not += 1
             continue
         value = str(row[rating]).strip() if rating < len(row) and row[rating] is not None else ""
-        if value in ("", "nan", "None", "<NA>"):
-            blank += 1
+        if value in ("", "nan", "None", "<NA>"):  # watched, not rated (a Letterboxd diary's row): not folded in,
+            blank += 1                              # but never listed back (a first-hour review: it was)
+            out.watched.setdefault(item, n)
             continue
         comma = _DECIMAL_COMMA.fullmatch(value)
         if comma and decimal_comma:
@@ -355,7 +358,8 @@ def rated_table(header: list, rows: list, name: str, option: str = "--rated", de
         said.append(f"year '{header[year]}'")
     said.append(f"rating '{header[rating]}'" + (f", {out.source}'s {out.scale[0]:g}-{out.scale[1]:g}"
                                                  if out.source else ""))
-    left = [f"{blank:,} row{'s' if blank > 1 else ''} without a rating left out"] if blank else []
+    left = [f"{blank:,} row{'s' if blank > 1 else ''} without a rating left out of the fold-in, never listed"] \
+        if blank else []
     if commas:
         left.append(f"{commas:,} rating{'s' if commas > 1 else ''} with a decimal comma ('4,5' read as 4.5)")
     if films_not:
