@@ -1638,3 +1638,47 @@ def test_the_checksums_bar_counts_the_bytes_it_reads(tmp_path, monkeypatch):
     hashed = {"a.npy": (file_entry(folder / "a.npy"), stat_key(folder / "a.npy"))}
     _record_checksums(folder, progress=True, hashed=hashed)
     assert seen == {"total": (folder / "b.json").stat().st_size, "ticked": (folder / "b.json").stat().st_size}
+
+
+@pytest.mark.parametrize("command", ["update-users", "index rebuild"])
+def test_a_signal_after_the_publish_says_the_new_model_is_served_and_exits_0(ingested, tmp_path, monkeypatch, command):
+    """A red team: SIGTERM just after update-users or index rebuild swapped `current` said 'terminated (SIGTERM):
+    nothing half-written was left behind', exit 143, while the new model was served (a retry then found nothing to
+    update). It says the new model is served, as train and ingest do, and exits 0; one before the swap is still
+    the interruption it was."""
+    import signal
+
+    from embedrec.errors import Terminated
+
+    src, _ = ingested
+    user = int(er.load_dataset(json.loads((src / "current" / "manifest.json").read_text())["dataset"]["path"])
+               .split_frame("train")["user_id"].iloc[0])
+    real = os.replace
+
+    def after(when):
+        def replace(a, b, *args, **kw):
+            if when == "after":
+                real(a, b, *args, **kw)
+            if str(b).endswith(f"{os.sep}current"):
+                raise Terminated(signal.SIGTERM)
+            if when != "after":
+                real(a, b, *args, **kw)
+        return replace
+
+    args = {"update-users": ["update-users", "--ratings", write_ratings(tmp_path / "new.csv", [(user, 3, 5),
+                                                                                                 (99_999, 3, 5)])],
+            "index rebuild": ["index", "rebuild", "--set", "index.kind=hnsw"]}[command]
+    for when in ("before", "after"):
+        run = copy_run(src, tmp_path / f"run-{when}")
+        was = os.path.realpath(run / "current")
+        monkeypatch.setattr(os, "replace", after(when))
+        r = invoke(*args, "--run", run)
+        monkeypatch.setattr(os, "replace", real)
+        if when == "before":
+            assert r.exit_code == 143 and "nothing half-written" in r.stderr, r.stderr
+            assert os.path.realpath(run / "current") == was
+            continue
+        assert r.exit_code == 0 and r.stdout == "", r.stderr
+        assert f"SIGTERM came after the {'updated model' if command == 'update-users' else 'rebuilt index'} was " \
+               f"published: {run} serves it" in r.stderr
+        assert os.path.realpath(run / "current") != was and invoke("verify", run).exit_code == 0

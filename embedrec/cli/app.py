@@ -44,6 +44,28 @@ def wrote(*paths) -> None:
     _State.written += [str(p) for p in paths if p is not None]
 
 
+def unless_published(run_dir, what: str, call):
+    """``call()``, which publishes a new model in ``run_dir`` (update-users, index rebuild); None where Ctrl-C or
+    SIGTERM came after its swap of ``current``: the new model is served, so that is said in a warning, as train and
+    ingest say it, and the command ends with exit 0 (a red team: 'nothing half-written was left behind', exit 143,
+    while the new model was served, and a retry found nothing to update)."""
+    from embedrec.errors import signal_name, stop_signal
+    from embedrec.run_layout import published_since
+
+    started = time.time()
+    try:
+        return call()
+    except KeyboardInterrupt as e:
+        if not published_since(run_dir, started):
+            raise
+        term = stop_signal(e)
+        with contextlib.suppress(OSError):  # (to a terminal that is gone: nothing to say it to)
+            log.warning("%s came after %s was published: %s serves it", signal_name(term) if term else "Ctrl-C",
+                        what, run_dir)
+        wrote(run_dir)
+        return None
+
+
 def wrote_nothing(*paths) -> None:
     """Say that the command wrote nothing to its outputs (update-users with nothing to update): if stdout then fails,
     the error says nothing was written (a red team: it said the run 'was written in full')."""

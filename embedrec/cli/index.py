@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from embedrec.cli.app import CONTEXT, Group, common, main, progress_enabled, wrote
+from embedrec.cli.app import CONTEXT, Group, common, main, progress_enabled, unless_published, wrote
 from embedrec.cli.options import RUN, report
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -34,6 +34,9 @@ def index_rebuild(cfg: Config, run_dir):
     """
     from embedrec.api import rebuild_index
 
-    meta = rebuild_index(run_dir or None, cfg, progress=progress_enabled())
+    meta = unless_published(run_dir or cfg.run.dir, "the rebuilt index",
+                            lambda: rebuild_index(run_dir or None, cfg, progress=progress_enabled()))
+    if meta is None:  # stopped after it was published: said
+        return
     wrote(run_dir or cfg.run.dir)  # published: a report that fails says so, not to rebuild again
     report(json.dumps(meta, indent=2))

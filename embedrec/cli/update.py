@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from embedrec.cli.app import CONTEXT, common, main, progress_enabled, wrote, wrote_nothing
+from embedrec.cli.app import CONTEXT, common, main, progress_enabled, unless_published, wrote, wrote_nothing
 from embedrec.cli.options import RUN, PathParam, report
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -55,8 +55,10 @@ def update_users(cfg: Config, ratings, run_dir, strict, no_new_users):
     from embedrec.api import update_users as update
 
     _warn_unapplied(cfg)
-    record = update(run_dir or None, ratings, cfg, strict=strict, new_users=not no_new_users,
-                    progress=progress_enabled())
+    record = unless_published(run_dir or cfg.run.dir, "the updated model", lambda: update(
+        run_dir or None, ratings, cfg, strict=strict, new_users=not no_new_users, progress=progress_enabled()))
+    if record is None:  # stopped after it was published: said
+        return
     # published: a report that fails says so, not to add the ratings again; else that nothing was written
     (wrote if record.get("model_folder") is not None else wrote_nothing)(run_dir or cfg.run.dir)
     report(json.dumps(record, indent=2))
