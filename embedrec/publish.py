@@ -30,14 +30,18 @@ def publish_trained(model: TrainedModel, run_dir: Path, resume: bool, asked: Con
     ``train`` was given (its ``auto`` values), whose ``trained.finished_key`` the manifest records, so that a later
     resume of this finished run stops before it replays the fits (:func:`finished_run`). ``progress``: the
     publish's bars (TrainedModel._publish)."""
+    from embedrec.training.folders import clear_temporaries
+
     published = _published_as(run_dir, model) if resume else None
     if published is not None:
+        clear_temporaries(run_dir)  # (a killed write's temporaries: the model served needs none)
         name, metrics = published
         log.info("nothing to resume: the checkpoints were complete and %s already holds this model (%s); train "
                  "without --resume to train again, or raise train.epochs to continue (a fit that stopped early "
                  "stays stopped unless train.patience is raised too)", run_dir, name)
         return metrics
     model._publish(Path(run_dir), asked, progress)
+    clear_temporaries(run_dir)  # (a killed write's temporaries: the published model needs none, a resume's either)
     keep = model.config.train.keep_checkpoints
     if keep is not True:  # only the published model is needed to serve
         from embedrec.training.folders import clear_training, training_bytes

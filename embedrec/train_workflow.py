@@ -277,6 +277,9 @@ def _train_and_publish(cfg: Config, resume: bool, progress: bool) -> dict:
         run_dir = Path(cfg.run.dir)
         done = finished_run(cfg) if resume else None
         if done is not None:  # nothing replayed: the published model is what these checkpoints and config made
+            from embedrec.training.folders import clear_temporaries
+
+            clear_temporaries(run_dir)  # (a killed write's temporaries: the model served needs none)
             updated = f"; since then {done[2]}: the metrics given are the trained model's, from before" \
                 if done[2] else ""
             log.info("nothing to resume: %s is finished (its model %s was trained with this config and these "

@@ -4334,3 +4334,22 @@ def test_index_rebuild_says_a_damaged_array_by_its_checksum_before_the_array_che
     assert r.exit_code == 1 and one_line(r) == (
         f"error: run artifact '{p}' does not match its checksum (damaged or modified); {retrain(run)}"), r.stderr
     assert os.readlink(run / "current") == was
+
+
+def test_a_resume_removes_the_temporaries_a_killed_checkpoint_write_left(base, tmp_path):
+    """A red team: a train killed while it wrote a checkpoint (or the epoch log, or a warm-start key) left
+    `.checkpoint.pt.XXXXXXXX` beside the complete one, and `train --resume` left it for good (a whole checkpoint's
+    size). A publish, a resume's (or a resume that finds the run finished) too, removes such temporaries, in the run
+    folder and the candidates' folders; the checkpoints, a user's files and links stay."""
+    run = copy_run(base[1], tmp_path / "run")
+    cand = run / "als-reg-0.01"
+    cand.mkdir()
+    temps = [run / ".checkpoint.pt.ri8vkmsw", run / ".metrics.jsonl.a1b2c3d4", cand / ".warm-start.json.zz_99x0a"]
+    kept = [run / ".checkpoint.pt.notes", cand / "my-notes.txt"]
+    for p in temps + kept:
+        p.write_bytes(b"x" * 10)
+    (run / ".checkpoint.pt.linkedxx").symlink_to(kept[1])
+    r = invoke("train", "-q", "--set", f"data.prepared={base[0]}", "--set", f"run.dir={run}", *BASE_TRAIN, "--resume")
+    assert r.exit_code == 0, r.stderr
+    assert not any(p.exists() for p in temps) and all(p.exists() for p in kept)
+    assert (run / "checkpoint.pt").exists() and (run / ".checkpoint.pt.linkedxx").is_symlink()

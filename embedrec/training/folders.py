@@ -205,6 +205,34 @@ def training_bytes(run_dir) -> int:
     return ours(Path(run_dir), 0)
 
 
+TEMPORARY = re.compile(rf"\.({_NAMES})\.[a-z0-9_]{{8}}")  # a killed write's temporary (fsutil's '.<name>.XXXXXXXX')
+
+
+def clear_temporaries(run_dir) -> int:
+    """Remove the temporaries a killed write of a checkpoint, the epoch log or a warm-start key left (:data:`TEMPORARY`)
+    in the run folder and the folders training makes in it (candidates', the refit's and its stages, the other
+    dimensions'), keeping every checkpoint; links are neither followed nor removed. A published run needs none of
+    them: ``publish`` calls it, a resume's publish too (a red team: `train --resume` left a killed write's
+    `.checkpoint.pt.XXXXXXXX`, a whole checkpoint's size, for good). Returns how many went."""
+    def ours(folder: Path, depth: int) -> int:
+        removed = 0
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(folder):
+                if entry.is_symlink():
+                    continue
+                if entry.is_file() and TEMPORARY.fullmatch(entry.name):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(entry.path)
+                        removed += 1
+                elif entry.is_dir() and depth < 3 and (CANDIDATE_NAME.fullmatch(entry.name) or entry.name == REFIT
+                                                       or DIM_FOLDER.fullmatch(entry.name)
+                                                       or PATH_STAGE.fullmatch(entry.name)):
+                    removed += ours(Path(entry.path), depth + 1)
+        return removed
+
+    return ours(Path(run_dir), 0)
+
+
 def clear_training(run_dir) -> None:
     """What a fresh run of any trainer clears before it fits (one process and both torchrun paths): the run
     folder's own checkpoint and candidates (:func:`clear_run_root`), the other dimensions' selections
