@@ -277,6 +277,19 @@ def test_bad_arguments_are_one_line_each(source, tmp_path):
                             "writes cross_validation.json and a fold-N folder a fold there: choose a new or empty "
                             "folder as output")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "mine\n"
+    # a folder of hidden files alone (a home folder) is the user's too (a red team: it was written into); embedrec's
+    # own lock and a killed writer's temporaries are not
+    home = tmp_path / "home"
+    write(home / ".ssh" / "id_rsa", "key\n")
+    write(home / ".bashrc", "b\n")
+    with pytest.raises(OutputRefused, match=r"holds files cross-validation did not write \(\.bashrc, \.ssh\)"):
+        er.cross_validate(str(source), cfg, output=home)
+    assert sorted(p.name for p in home.iterdir()) == [".bashrc", ".ssh"]
+    from embedrec.fsutil.outputs import _ours_hidden
+
+    assert [n for n in (".lock", ".cross_validation.json.ab_9x2kq", ".fold-1.embedrec-tmp-123-abcd", ".bashrc",
+                        ".ssh", ".profile", ".config") if _ours_hidden(n)] == [
+        ".lock", ".cross_validation.json.ab_9x2kq", ".fold-1.embedrec-tmp-123-abcd"]
 
 
 def test_summarise_by_hand():
@@ -641,7 +654,10 @@ def test_cross_validate_and_tune_dims_refuse_the_same_folders_the_same_way(tmp_p
     assert refusals(tmp_path / "new") == [None, None]
     hidden = tmp_path / "hidden"
     write(hidden / ".lock", "")
-    write(hidden / ".tune.json.x1y2", "{")
+    write(hidden / ".tune.json.x1y2ab9z", "{")  # (mkstemp's 8 random characters)
+    write(hidden / ".bashrc", "b\n")
+    assert refusals(hidden) == [".bashrc", ".bashrc"]  # a user's hidden file (a red team: written beside)
+    os.unlink(hidden / ".bashrc")
     assert refusals(hidden) == [None, None]
     mine = tmp_path / "mine"
     for name in ("a.txt", "b.txt", "c.txt", "d.txt", "e.txt"):

@@ -558,10 +558,10 @@ def test_a_folder_of_the_users_own_files_is_refused_as_tune_dir(tune_cfg, tmp_pa
     with pytest.raises(ConfigError, match=r"did not write \(x.file\)"):
         check_tune_folder(f)
     (f / "x.file").unlink()
-    (f / ".tune.json.x8k2ab").write_text("")  # a temporary of a sweep killed while saving: the next one goes on
+    (f / ".tune.json.x8k2ab0q").write_text("")  # a temporary of a sweep killed while saving: the next one goes on
     check_tune_folder(f)
     (f / ".lock").unlink()
-    (f / ".tune.json.x8k2ab").unlink()
+    (f / ".tune.json.x8k2ab0q").unlink()
     (f / "tune.png").unlink()
     (f / "d8").rmdir()
     assert sweep(tune_cfg.updated({"tune.dir": str(f)}), [4])["trials"]  # an empty folder: a sweep runs there

@@ -163,9 +163,9 @@ def refuse_foreign_files(folder: Path, ours: Callable[[str], bool], *, named: st
                          fix: str, where: str, error: type[EmbedrecError] = OutputRefused,
                          vet: Callable[[list[str]], list[str]] | None = None) -> None:
     """The folder a writer of many files fills (a cross-validation's, tune-dims'), refused unless it is new, empty
-    or holds only that writer's files: the names ``ours(name)`` takes, and hidden ones (its lock, the temporaries
-    a writer killed while saving leaves and the next one replaces; never a file of the user's it would write
-    over). ``vet(names)``, where every name is the writer's: those of them to refuse still (tune-dims: a tune.json
+    or holds only that writer's files: the names ``ours(name)`` takes, and its hidden ones (its lock, the
+    temporaries a writer killed while saving leaves and the next one replaces: :func:`_ours_hidden`; a user's
+    .bashrc is foreign). ``vet(names)``, where every name is the writer's: those of them to refuse still (tune-dims: a tune.json
     that is not a sweep's record). Said as '``named`` '``folder``' holds files ``writer`` did not write (the first
     three); ``writes``: choose a new or empty folder ``where``', an ``error``; a path that is not a folder as
     '... is not a folder; ``fix``', an unreadable folder by :func:`io_error` with ``fix``."""
@@ -177,13 +177,25 @@ def refuse_foreign_files(folder: Path, ours: Callable[[str], bool], *, named: st
         names = sorted(os.listdir(folder))
     except OSError as e:
         raise (io_error(e, folder, fix) or e) from None
-    foreign = [n for n in names if not n.startswith(".") and not ours(n)]
+    foreign = [n for n in names if not ours(n) and not (n.startswith(".") and _ours_hidden(n))]
     if not foreign and vet is not None:
         foreign = vet(names)
     if foreign:
         shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
         raise error(f"{named} '{folder}' holds files {writer} did not write ({shown}); {writes}: choose a new or "
                     f"empty folder {where}")
+
+
+# a writer's own hidden names in a folder of its outputs: its lock, and the temporaries a killed writer leaves
+# ('.<name>.embedrec-tmp-<pid>-...', '.<name>.embedrec-old-...', mkstemp's '.<name>.XXXXXXXX')
+_HIDDEN_OURS = re.compile(r"\.lock|\..+\.(embedrec-tmp|embedrec-old)-.+|\..+\.[a-z0-9_]{8}")
+
+
+def _ours_hidden(name: str) -> bool:
+    """Whether hidden ``name`` is one a writer of embedrec's leaves in its folder (:data:`_HIDDEN_OURS`): any other
+    (a home folder's .bashrc and .ssh/) is the user's (a red team: cross-validate and tune-dims wrote into a folder
+    holding only such files, which every other writer refuses)."""
+    return bool(_HIDDEN_OURS.fullmatch(name))
 
 
 def through_missing(target: Path) -> Path:
