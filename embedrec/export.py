@@ -53,8 +53,10 @@ def export_dir(rec: Recommender, target: str, out: str | Path, overwrite: bool =
         else:
             info = tables(rec, tmp, target)
         from embedrec.fsutil.files import write_json
-        from embedrec.fsutil.integrity import checksum_folder
+        from embedrec.fsutil.integrity import checksum_folder, seal
 
-        write_json(tmp / MARKER, {"kind": "embedrec-export", "to": target, "run": str(rec.run.path),
-                                  "files": checksum_folder(tmp, skip=(MARKER,))})
+        # sealed as a manifest is (a red team: a flipped bit in it was said as a damaged movie_ids.npy, and
+        # --overwrite then refused the folder)
+        write_json(tmp / MARKER, seal({"kind": "embedrec-export", "to": target, "run": str(rec.run.path),
+                                       "files": checksum_folder(tmp, skip=(MARKER,))}))
     return {"to": target, "output": str(out), **info}

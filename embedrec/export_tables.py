@@ -40,6 +40,13 @@ def is_export(folder: Path, fix: str = "choose another -o folder") -> bool:
                             f"check its permissions, or {fix}") from None
     except (ValueError, AttributeError):
         listed = None
+        damaged = "not JSON"
+    else:
+        damaged = _record_damage(marker)
+    if damaged:  # (a red team: a flipped bit in it was said as files export did not write, or changed since)
+        raise OutputRefused(f"'{marker}', export's record of what it wrote in '{folder}', is damaged ({damaged}), so "
+                            "«--overwrite|overwrite=True» cannot tell its files from yours; check the folder and "
+                            f"remove it («rm -r|shutil.rmtree» it), or {fix}")
     listed = listed if isinstance(listed, dict) else {}
     other = sorted(p.name for p in folder.iterdir()
                    if p.name != MARKER and (p.name not in listed or p.is_dir() or p.is_symlink()))
@@ -62,6 +69,24 @@ def is_export(folder: Path, fix: str = "choose another -o folder") -> bool:
     more = f" and {len(other) - 5} more" if len(other) > 5 else ""
     raise OutputRefused(f"'{folder}' holds entries embedrec export did not write ({shown}{more}), which "
                         f"«--overwrite|overwrite=True» would delete; move them out of it, or {fix}")
+
+
+def _record_damage(marker: Path) -> str:
+    """Why export's record ``marker`` is damaged ('not its checksum'), or '' (an unsealed one, an older export's,
+    passes, as fsutil.integrity.check_seal takes it)."""
+    from embedrec.errors import ArtifactError
+    from embedrec.fsutil.integrity import check_seal
+
+    try:
+        record = loads_json(marker.read_text(encoding="utf-8"))
+        if not isinstance(record, dict):
+            return "not a record"
+        check_seal(record, marker, "export record", "")
+    except ArtifactError:
+        return "it does not match its checksum"
+    except (OSError, ValueError):
+        return "not JSON"
+    return ""
 
 
 def opened_run(rec, method: str) -> Recommender:

@@ -241,11 +241,19 @@ def _verify_export(folder: Path) -> dict:
     """Every file an export folder's marker lists, hashed against its record (files the user added are theirs)."""
 
 
+    from embedrec.fsutil.integrity import check_seal
+
     fix = "export it again («embedrec export ... --overwrite|export(..., overwrite=True)»)"
+    # the record itself damaged: --overwrite cannot tell export's files from the user's, so the way on is by hand
+    lost = (f"export it again into a new folder, or check '{folder}' and remove it («rm -r|shutil.rmtree» "
+            "it), then export again")
     try:
-        entries = loads_json((folder / EXPORT_MARKER).read_text(encoding="utf-8")).get("files")
+        record = loads_json((folder / EXPORT_MARKER).read_text(encoding="utf-8"))
+        entries = record.get("files")
     except (OSError, ValueError, AttributeError) as e:
-        raise ArtifactError(f"export record '{folder / EXPORT_MARKER}' cannot be read ({first_line(e)}); {fix}") from None
+        raise ArtifactError(f"export record '{folder / EXPORT_MARKER}' cannot be read ({first_line(e)}); "
+                            f"{lost}") from None
+    check_seal(record, folder / EXPORT_MARKER, "export record", lost)
     if not isinstance(entries, dict) or not entries:
         raise ArtifactError(f"export record '{folder / EXPORT_MARKER}' lists no files; {fix}")
     total = _check_listed(folder, entries, "export", fix, plain=True)

@@ -4353,3 +4353,29 @@ def test_a_resume_removes_the_temporaries_a_killed_checkpoint_write_left(base, t
     assert r.exit_code == 0, r.stderr
     assert not any(p.exists() for p in temps) and all(p.exists() for p in kept)
     assert (run / "checkpoint.pt").exists() and (run / ".checkpoint.pt.linkedxx").is_symlink()
+
+
+def test_a_damaged_export_record_is_named_and_overwrite_says_the_way_on(base, tmp_path):
+    """A red team: a flipped bit in an export's .embedrec-export.json was said by verify as a damaged (healthy)
+    movie_ids.npy, and `--overwrite` then refused the folder as holding files changed since, or (the record emptied)
+    files export did not write. The record is sealed: verify names it, and --overwrite says to remove the folder
+    by hand, as it cannot tell export's files from the user's."""
+    out = tmp_path / "ex"
+    assert invoke("export", "--run", base[1], "--to", "npy", "-o", out, "-q").exit_code == 0
+    record = out / ".embedrec-export.json"
+    assert json.loads(record.read_text())["manifest_sha256"]
+    text = record.read_text()
+    record.write_text(text.replace('"to": "npy"', '"to": "npz"'))  # valid JSON, its seal now wrong
+    r = invoke("verify", out)
+    assert r.exit_code != 0 and f"export record '{record}' does not match its checksum" in one_line(r)
+    assert "rm -r" in r.stderr
+    for damaged in (text.replace('"to": "npy"', '"to": "npz"'), ""):
+        record.write_text(damaged)
+        r = invoke("export", "--run", base[1], "--to", "npy", "-o", out, "--overwrite", "-q")
+        line = one_line(r)
+        assert r.exit_code == 2 and f"'{record}', export's record of what it wrote in '{out}', is damaged (" in line
+        assert "cannot tell its files from yours; check the folder and remove it (rm -r it)" in line
+        assert (out / "movie_ids.npy").exists()  # nothing deleted
+    record.write_text(text)  # as written: verified and replaced as before
+    assert invoke("verify", out).exit_code == 0
+    assert invoke("export", "--run", base[1], "--to", "npy", "-o", out, "--overwrite", "-q").exit_code == 0
