@@ -221,7 +221,7 @@ RUN_FIELDS = {
     "dataset.layout": ("str|null", False),
     "dataset.rating_scale": ("range", False), "n_users": ("count", True), "n_movies": ("count", True),
     "global_mean": ("number", False), "refit": ("bool", False), "features": ("dict|null", False),
-    "index": ("dict", False), **file_entries("checksums"), **file_entries("index.files"),
+    "index": ("dict", True), **file_entries("checksums"), **file_entries("index.files"),
     # the arrays' own hashes, before the seal: each .npy file's as written (artifacts.save_hashed, the checksums'
     # own), in a run published before session 58 of the array's bytes (run_publish.sha256_array)
     "files": ("files", False), "files.*": ("sha256", True),

@@ -4379,3 +4379,18 @@ def test_a_damaged_export_record_is_named_and_overwrite_says_the_way_on(base, tm
     record.write_text(text)  # as written: verified and replaced as before
     assert invoke("verify", out).exit_code == 0
     assert invoke("export", "--run", base[1], "--to", "npy", "-o", out, "--overwrite", "-q").exit_code == 0
+
+
+def test_a_resealed_manifest_without_its_index_record_is_refused_in_one_line(base, tmp_path):
+    """A red team: a run manifest resealed without its 'index' record passed verify, then recommend --user failed as
+    an internal error (KeyError: 'index'). Every run writes it: its absence is named, by verify and by the reader."""
+    from embedrec.fsutil.integrity import seal
+
+    run = copy_run(base[1], tmp_path / "run")
+    path = current(run) / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.pop("index")
+    path.write_text(json.dumps(seal(manifest)))
+    for args in (("verify", run), ("recommend", "--run", run, "--user", "1", "-k", "1")):
+        r = invoke(*args)
+        assert r.exit_code == 1 and "has no 'index'; the file was edited or damaged" in one_line(r), r.stderr
