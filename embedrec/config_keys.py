@@ -104,7 +104,8 @@ def _joined(base: Path, value: str) -> str:
 
 
 def dataset_name(source: str) -> str:
-    """A folder name for a data source: 'ml-1m' -> 'ml-1m', 'path/ratings.csv' -> 'ratings', '-' -> 'stdin'."""
+    """A folder name for a data source: 'ml-1m' -> 'ml-1m', 'path/ratings.csv' -> 'ratings', 'my ratings (été).csv'
+    -> 'my-ratings-ete', '-' -> 'stdin'."""
     s = str(source).strip().rstrip("/\\")
     if s in ("", "-", "/dev/stdin") or s.startswith(("/dev/fd/", "/proc/self/fd/")):  # a pipe: <(cat r.csv)
         return "stdin"
@@ -117,7 +118,11 @@ def dataset_name(source: str) -> str:
         if low.endswith(suffix) and len(name) > len(suffix):
             name = name[:-len(suffix)]
             break
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "dataset"
+    # accents taken off ('été' is 'ete', not '-t': a first-hour review), other letters kept as they are ('кино')
+    import unicodedata
+
+    name = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    return re.sub(r"[^\w.-]+", "-", name).strip("-.") or "dataset"
 
 
 def resolve_paths(cfg: Config) -> None:

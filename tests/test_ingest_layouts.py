@@ -182,6 +182,9 @@ def test_a_pipe_names_the_dataset_stdin():
 
     assert dataset_name("/dev/fd/63") == dataset_name("/dev/stdin") == dataset_name("-") == "stdin"
     assert dataset_name("data/ratings.csv") == "ratings"
+    # accents off, other letters kept (a first-hour review: 'my ratings (été).csv' was named 'my-ratings-t')
+    assert [dataset_name(s) for s in ("my ratings (été).csv", "кино.csv", "(((.csv")] == [
+        "my-ratings-ete", "кино", "dataset"]
 
 
 # ------------------------------------------------------------------------------ 2. ids written 007, +7, 7.0
