@@ -1254,7 +1254,7 @@ def test_a_movies_file_names_its_id_column_as_the_ratings_do(tmp_path):
 
     (tmp_path / "r.csv").write_text("user,movie,rating\nu1,m1,5\nu2,m1,4\nu2,m2,3\n")
     (tmp_path / "m.csv").write_text('movie,title,genres\nm1,"A (1999)",Comedy\nm2,B (2000),Drama\n')
-    (tmp_path / "m2.csv").write_text('id,title,genres\nm1,"A (1999)",Comedy\n')
+    (tmp_path / "m2.csv").write_text('key,title,genres\nm1,"A (1999)",Comedy\n')  # ('id' is read: TMDB's)
     args = ["ingest", str(tmp_path / "r.csv"), "--set", "data.id_type=str", "--set", "split.test=0",
             "--set", "split.valid=0"]
     r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "a"), "--set", f"data.movies={tmp_path / 'm.csv'}"])
@@ -1264,8 +1264,9 @@ def test_a_movies_file_names_its_id_column_as_the_ratings_do(tmp_path):
     assert sorted(load_dataset(tmp_path / "a").movies["title"]) == ["A", "B"]
     r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "b"), "--set", f"data.movies={tmp_path / 'm2.csv'}"])
     # a first-hour review: the names it takes, all of them, each once ('movie_id' too, the ratings' name)
-    assert r.exit_code == 1 and ("its id column must be named movie_id, movie, itemId, iid or item (any case or "
-                                 "punctuation: movieId is movie_id; item beside a title column") in r.stderr, r.stderr
+    assert r.exit_code == 1 and ("its id column must be named movie_id, movie, itemId, iid, item or id (any case "
+                                 "or punctuation: movieId is movie_id; item and id beside a title column") in r.stderr, \
+        r.stderr
     (tmp_path / "m3.csv").write_text('movie_id,title,genres\nm1,"A (1999)",Comedy\n')
     r = CliRunner().invoke(main, [*args, "-o", str(tmp_path / "c"), "--set", f"data.movies={tmp_path / 'm3.csv'}"])
     assert r.exit_code == 0, r.stderr

@@ -278,7 +278,8 @@ def test_column_names_that_differ_only_in_case_spaces_or_punctuation_are_read(tm
 
 
 @pytest.mark.parametrize("header", ["user,item,rating,timestamp", "User,Movie,rating,timestamp",
-                                    "uid,iid,rating,timestamp", "user,item_id,rating,timestamp"])
+                                    "uid,iid,rating,timestamp", "user,item_id,rating,timestamp",
+                                    "Username,movie,rating,timestamp"])  # (Username: a first-hour review's file)
 def test_the_fields_other_names_for_user_and_movie_are_read(tmp_path, header):
     """LensKit's and Surprise's user,item,rating files (and uid/iid exports) are read under the default config,
     said on stderr in one line, as 'UserID' is."""
@@ -377,8 +378,9 @@ def test_an_other_name_is_not_taken_when_two_match_or_a_column_is_configured(tmp
                     "'item'); rename the movies file's id column to 'item'")
     m.write_text("sku,title\n2,Film\n")  # the other names of any id column are said (they were for movie_id only)
     r, out = ingest(tmp_path, p, "--set", "data.columns.movie=item", "--set", f"data.movies={m}")
-    refused(r, out, "its id column must be named item, item_id, movie_id, iid or movie (any case or punctuation: Item "
-                    "is item; movie beside a title column; data.columns.movie names the ratings' column too)")
+    refused(r, out, "its id column must be named item, item_id, movie_id, iid, movie or id (any case or punctuation: "
+                    "Item is item; movie and id beside a title column; data.columns.movie names the ratings' column "
+                    "too)")
 
 
 def test_a_scale_read_from_the_data_that_spans_no_usual_one_is_said_with_its_setting(tmp_path):
@@ -1407,14 +1409,14 @@ def test_a_movies_file_whose_id_column_has_another_name_says_how_to_read_it(tmp_
     m.write_text("sku,title\n" + "".join(f"{k},Film {k}\n" for k in range(1, 10)))
     r, out = ingest(tmp_path, p, "--set", "split.test=0", "--set", f"data.movies={m}")
     refused(r, out, "missing column movie_id (found: sku, title); its id column must be named movie_id, "
-                    "itemId, iid, movie or item (any case or punctuation: movieId is movie_id; movie and item beside a "
+                    "itemId, iid, movie, item or id (any case or punctuation: movieId is movie_id; movie, item and id beside a "
                     "title column; data.columns.movie names the ratings' column too): rename it in the movies file, "
                     "and no genres column 'genres' either, which is optional (its movies then have none; "
                     "data.columns.genres names one)")
     m.write_text("sku,title,genres\n" + "".join(f"{k},Film {k},Drama\n" for k in range(1, 10)))
     r, out = ingest(tmp_path, p, "--set", "split.test=0", "--set", f"data.movies={m}")
     refused(r, out, "missing column movie_id (found: sku, title, genres); its id column must be named movie_id, "
-                    "itemId, iid, movie or item (any case or punctuation: movieId is movie_id; movie and item beside a "
+                    "itemId, iid, movie, item or id (any case or punctuation: movieId is movie_id; movie, item and id beside a "
                     "title column; data.columns.movie names the ratings' column too): rename it in the movies file")
 
 
@@ -1431,10 +1433,10 @@ def test_a_movies_file_id_column_is_read_by_the_names_its_message_lists(tmp_path
     m.write_text("mid,title,genres\n" + "".join(f"{k},Film {k},Drama\n" for k in range(1, 6)))
     r, out = ingest(tmp_path, p, "--set", f"data.movies={m}")
     refused(r, out, f"{m}: missing column movie_id (found: mid, title, genres); its id column must be named "
-                    "movie_id, itemId, iid, movie or item (any case or punctuation: movieId is movie_id; movie and item "
+                    "movie_id, itemId, iid, movie, item or id (any case or punctuation: movieId is movie_id; movie, item and id "
                     "beside a title column; data.columns.movie names the ratings' column too): rename it in the movies "
                     "file")
-    for name in ("movie", "Item", "iid", "movie_id", "MovieID"):  # each name the message lists is read
+    for name in ("movie", "Item", "iid", "movie_id", "MovieID", "id"):  # each name the message lists is read (id: TMDB's)
         m.write_text(f"{name},title,genres\n" + "".join(f"{k},Film {k},Drama\n" for k in range(1, 6)))
         r, out = ingest(tmp_path / name, p, "--set", f"data.movies={m}")
         assert r.exit_code == 0 and "Traceback" not in r.stderr, (name, r.stderr)
@@ -1448,8 +1450,8 @@ def test_a_movies_file_id_column_is_read_by_the_names_its_message_lists(tmp_path
     p.write_text("user_id,item,rating\n1,1,4\n2,1,3\n")
     m.write_text("sku,title\n1,Film\n")
     r, out = ingest(tmp_path / "item", p, "--set", f"data.movies={m}")
-    refused(r, out, "its id column must be named movie_id, item, item_id, iid or movie (any case or "
-                    "punctuation: movieId is movie_id; movie beside a title column;")
+    refused(r, out, "its id column must be named movie_id, item, item_id, iid, movie or id (any case or "
+                    "punctuation: movieId is movie_id; movie and id beside a title column;")
 
 
 def test_dates_and_ids_beyond_what_pandas_holds_in_nanoseconds(tmp_path):

@@ -43,7 +43,7 @@ from embedrec.errors import DataError, set_hint, shorten
 # file's bare names for its movie column (columns.DEFAULT_ALIASES' second tier: LensKit's and Surprise's 'item'), tried
 # after them and only beside a title column, as without one a 'movie' column may hold the titles
 MOVIE_ID_NAMES = ("movie_id", "itemId", "iid")
-MOVIE_ID_BARE = ("movie", "item")
+MOVIE_ID_BARE = ("movie", "item", "id")  # ('id': TMDB's movies files; a first-hour review found it refused)
 
 
 def movie_id_names(id_col: str, ratings_movie: str | None = None) -> list[list[str]]:
@@ -75,7 +75,9 @@ def _id_names_said(id_col: str, ratings_movie: str | None) -> str:
     names = [n for tier in tiers for n in tier]
     other = "".join(w if i == 0 else w.capitalize() for i, w in enumerate(id_col.split("_"))) if "_" in id_col \
         else id_col.capitalize() if id_col != id_col.capitalize() else id_col.lower()
-    bare = f"; {' and '.join(tiers[2])} beside a title column" if tiers[2] else ""
+    bare = f"; {', '.join(tiers[2][:-1])} and {tiers[2][-1]}" if len(tiers[2]) > 1 else f"; {tiers[2][0]}" \
+        if tiers[2] else ""
+    bare += " beside a title column" if tiers[2] else ""
     return f"{', '.join(names[:-1])} or {names[-1]} (any case or punctuation: {other} is {id_col}{bare}"
 
 
