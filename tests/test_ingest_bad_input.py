@@ -2621,3 +2621,18 @@ def test_a_quoted_field_over_lines_in_a_column_not_read_is_warned_of(tmp_path):
     p.write_text("\n".join(rows[:20] + rows[21:60] + rows[61:]) + "\n")
     r, out = ingest(tmp_path / "b", p, "--set", "data.id_type=auto")
     assert r.exit_code == 0 and "quoted field" not in r.stderr, r.stderr
+
+
+def test_skip_names_a_stray_quote_further_down_not_the_long_line_again(tmp_path):
+    """A first-hour review: a line with a field too many, then a line opening a quote that never closes; the error
+    advised data.bad_lines=skip, which then failed naming the long line again, the quote's line never named. Under
+    skip the quote's line is named."""
+    rows = ["user,movie,rating,timestamp"] + [f"u{i % 5},{i},{i % 5 + 1},88125{i:04d}" for i in range(1, 20)]
+    rows += ["u6,13,4,881250949,extra", '"u8,14,3,881250949'] + [f"u{i % 5},{i},{i % 5 + 1},88125{i:04d}"
+                                                                 for i in range(21, 40)]
+    p = tmp_path / "q.csv"
+    p.write_text("\n".join(rows) + "\n")
+    refused(*ingest(tmp_path, p, "--set", "data.id_type=auto"), "q.csv:21: expected 4 fields, found 5; check the "
+            "separator (data.separator) and quoting on that line, or skip such lines with --set data.bad_lines=skip")
+    refused(*ingest(tmp_path, p, "--set", "data.id_type=auto", "--set", "data.bad_lines=skip"),
+            "q.csv:22: a quoted field opens here ('\"') and never closes; close the quote or remove the stray '\"'")

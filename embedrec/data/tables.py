@@ -517,6 +517,8 @@ def _skip_bad_lines(src, sep: str, encoding: str, label: str, header: bool, note
                           "not allow (a one-character separator and an encoding whose line ends are ASCII's: not "
                           "UTF-16 or UTF-32); fix those lines, or leave data.bad_lines at error")
     rows = too_many_fields(src, sep, encoding, header)
+    if rows is None:  # no parse even with those lines skipped: its own error said (a first-hour review: a stray '"'
+        _unskippable(src, sep, encoding, label, header)  # further down was met as the long line above it, again)
     if not rows:
         return src, []
     tok = [r - 1 for r, _, _ in rows]
@@ -533,6 +535,27 @@ def _skip_bad_lines(src, sep: str, encoding: str, label: str, header: bool, note
                             f"{', '.join(str(n) for n in lines[:LIKE_IT_SHOWN])}"
                             f"{', ...' if len(lines) > LIKE_IT_SHOWN else ''}"))
     return out, lines
+
+
+def _unskippable(src, sep: str, encoding: str, label: str, header: bool) -> None:
+    """The error of a table pandas cannot parse even with its lines of too many fields skipped (a quote left open:
+    'a quoted field opens here and never closes', by its line), raised; nothing where it parses (the read says
+    what else is wrong)."""
+    import io
+    import warnings
+
+    from embedrec.data.textfiles import _parser_error
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            fh = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
+            for _ in pd.read_csv(fh, sep=sep, header=0 if header else None, dtype=str, keep_default_na=False,
+                                 encoding=encoding, engine="c", skip_blank_lines=True, on_bad_lines="skip",
+                                 chunksize=1 << 20):
+                pass
+    except (pd.errors.ParserError, ValueError) as e:
+        raise _parser_error(label, e, 1 if header else 0, src, sep, encoding) from None
 
 
 def _kept_times(df: pd.DataFrame, col: str, src, sep: str, cfg: DataConfig, label: str,
