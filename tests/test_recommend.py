@@ -220,7 +220,8 @@ def test_publish_swaps_atomically_and_old_readers_keep_their_files(tmp_path):
     def version(n):
         def write(d):
             write_json(d / "manifest.json", {"format_version": RUN_FORMAT, "n": n, "n_users": 2, "n_movies": 2,
-                                             "model": {"objective": "implicit", "dim": 2}, "dataset": {}})
+                                             "model": {"objective": "implicit", "dim": 2}, "dataset": {},
+                                             "index": {"kind": "flat"}})
             np.save(d / "user_factors.npy", np.full((2, 2), n, np.float32))
         return write
 

@@ -151,7 +151,8 @@ def test_json_nested_too_deeply_is_a_corrupt_file_not_an_internal_error(base, tm
     assert r.exit_code == 1 and "cannot be read (nested too deeply to read)" in one_line(r), r.stderr
     kept = sorted(p.name for p in out.iterdir())
     r = invoke("export", "-q", "--run", base[1], "--to", "npy", "-o", out, "--overwrite")  # a record it cannot read:
-    assert r.exit_code == 2 and "which --overwrite would delete" in one_line(r), r.stderr  # nothing deleted
+    assert r.exit_code == 2 and "is damaged (not JSON), so --overwrite cannot tell its files from yours" in \
+        one_line(r), r.stderr  # nothing deleted
     assert sorted(p.name for p in out.iterdir()) == kept
 
 
