@@ -155,8 +155,10 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
     mapped, scale, watched = False, None, []
     from_file = userfile.is_file(rated) or type(rated).__name__ == "DataFrame"
     if from_file:
-        table = userfile.read_rated(rated, names=e.catalogue.file_names()) if userfile.is_file(rated) else \
-            userfile.rated_table(*userfile.frame_table(rated), "the DataFrame", names=e.catalogue.file_names())
+        table = userfile.read_rated(rated, names=e.catalogue.file_names(), counts=e._counts()) \
+            if userfile.is_file(rated) else \
+            userfile.rated_table(*userfile.frame_table(rated), "the DataFrame", names=e.catalogue.file_names(),
+                                 counts=e._counts())
         files["rated"], lines["rated"] = table.name, [table.lines.get(m) for m in table.ratings]
         others = table.others
         watched = _watched_rows(model, table.watched)

@@ -901,3 +901,22 @@ def test_a_gzip_file_is_read_inflated_and_a_broken_one_refused(titled_runs, tmp_
     code, out, err = _recommend(run, "--liked", f"@{cut}")
     assert (code, out) == (2, "") and err.startswith(f"error: --liked '{cut}': a gzip file that cannot be read (") \
         and err.count("\n") == 1, err
+
+
+def test_a_counts_models_rated_file_may_be_a_log_of_events(tmp_path, caplog):
+    """A first-hour review: a click log's own events (item,timestamp) could not be given to a counts model's
+    --rated ('no column holds the rating'). For a counts model such a table counts each row 1, a movie's rows
+    summed, said; a rating model still asks for the rating column."""
+    from embedrec.serve.userfile import read_rated
+
+    f = tmp_path / "events.csv"
+    f.write_text("item,timestamp\nsku-50,2024-01-01\nsku-181,2024-01-02\nsku-50,2024-01-03\n\n")
+    with caplog.at_level(logging.INFO):
+        got = read_rated(f, counts=True)
+    assert got.ratings == {"sku-50": 2.0, "sku-181": 1.0} and got.lines == {"sku-50": 2, "sku-181": 3}
+    assert caplog.messages[-1] == (f"read 2 movies from {f} (movie 'item'; no rating column: each of its 3 rows "
+                                   "counts 1, a movie's rows summed)")
+    with pytest.raises(UsageError, match="no column of the header holds the rating"):
+        read_rated(f)
+    f.write_text("item,rating\nsku-50,7\n")  # a count column: read as given
+    assert read_rated(f, counts=True).ratings == {"sku-50": 7.0}

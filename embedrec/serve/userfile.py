@@ -278,13 +278,14 @@ def read_liked(path, option: str = "--liked", lines: list | None = None, names: 
     return out
 
 
-def read_rated(path, option: str = "--rated", names: dict | None = None) -> RatedFile:
+def read_rated(path, option: str = "--rated", names: dict | None = None, counts: bool = False) -> RatedFile:
     """The ratings of a rated file: a CSV/TSV with a header (its columns found by name: :data:`TITLE_NAMES` or
     :data:`ID_NAMES`, :data:`YEAR_NAMES`, :data:`RATING_NAMES`), or ``MOVIE=RATING`` a line. A row without a rating
     (Letterboxd's diary) is left out, a movie rated on several lines takes its last line's, an IMDb row of a
     series or an episode is left out: each said in the one line that says what was read. A zip archive (Letterboxd's
     export) is read by its ratings.csv (:data:`ZIP_MEMBERS`). ``names``: the dataset's own column names, read as a
-    header's too (:func:`_vocab`)."""
+    header's too (:func:`_vocab`). ``counts``: for a counts model, a table without a rating column is a log of
+    events, each row counting 1 and a movie's rows summed (:func:`rated_table`)."""
     text, path = _text(path, option)
     lines = text.splitlines()
     first = next((n for n, t in enumerate(lines) if t.strip() and not t.lstrip().startswith("#")), None)
@@ -296,14 +297,14 @@ def read_rated(path, option: str = "--rated", names: dict | None = None) -> Rate
     if table is None:
         return _pairs(lines, path, option, out)
     header, rows, sep = table
-    return rated_table(header, rows, str(path), option, decimal_comma=sep == ";", names=names)
+    return rated_table(header, rows, str(path), option, decimal_comma=sep == ";", names=names, counts=counts)
 
 
 _DECIMAL_COMMA = re.compile(r"([+-]?\d+),(\d+)")  # '4,5': a rating written with a decimal comma
 
 
 def rated_table(header: list, rows: list, name: str, option: str = "--rated", decimal_comma: bool = False,
-                names: dict | None = None) -> RatedFile:
+                names: dict | None = None, counts: bool = False) -> RatedFile:
     """:func:`read_rated` of a table given as its header and (line, cells) rows: a file's, or a DataFrame's
     (``recommend_new(rated=df)``). ``decimal_comma``: a rating '4,5' is 4.5 (a ';'-separated file: Excel's CSV
     where ',' is the decimal mark; a red team found it refused), said in the line that says what was read;
@@ -312,8 +313,10 @@ def rated_table(header: list, rows: list, name: str, option: str = "--rated", de
     commas = 0
     vocab = _vocab(names)
     keys = [_key(str(h)) for h in header]
-    movie, year = _columns(header, name, option, rating=True, vocab=vocab)
     rating = next((keys.index(k) for k in vocab[2] if k in keys), None)
+    if rating is None and counts:  # a counts model's log of events (item,timestamp): each row 1, a movie's summed
+        return _counted_events(header, rows, name, option, vocab)  # (a first-hour review: refused as no rating)
+    movie, year = _columns(header, name, option, rating=True, vocab=vocab)
     if "letterboxduri" in keys:
         out.scale, out.source = LETTERBOXD, "Letterboxd"
     elif "const" in keys and "yourrating" in keys:  # (IMDb's export: both; a "Your Rating" of one's own may be 1-5)
@@ -368,6 +371,29 @@ def rated_table(header: list, rows: list, name: str, option: str = "--rated", de
         left.append(f"{twice:,} rated again further down: the last rating taken")
     log.info("read %s rated movie%s from %s (%s%s)", f"{len(out.ratings):,}", "" if len(out.ratings) == 1 else "s",
              name, ", ".join(said), "; " + "; ".join(left) if left else "")
+    return out
+
+
+def _counted_events(header: list, rows: list, name: str, option: str, vocab) -> RatedFile:
+    """A counts model's ``--rated`` table without a rating column: a log of the new user's events, each row counting
+    1 and a movie's rows summed (as ``data.repeats: sum`` counts a dataset's), said in the line that says what was
+    read."""
+    out = RatedFile(name)
+    movie, year = _columns(header, name, option, rating=False, vocab=vocab)
+    rows_read = 0
+    for n, row in rows:
+        item = _movie_of(row, movie, year)
+        if not item:
+            continue
+        rows_read += 1
+        out.ratings[item] = out.ratings.get(item, 0.0) + 1.0
+        out.lines.setdefault(item, n)
+    if not out.ratings:
+        raise UsageError(f"«{option}|rated» {name}: no row names a movie (column '{header[movie]}'); give the new "
+                         "user's events")
+    log.info("read %s movie%s from %s (%s '%s'; no rating column: each of its %s rows counts 1, a movie's rows summed)",
+             f"{len(out.ratings):,}", "" if len(out.ratings) == 1 else "s", name,
+             "title" if _key(str(header[movie])) not in vocab[1] else "movie", header[movie], f"{rows_read:,}")
     return out
 
 
