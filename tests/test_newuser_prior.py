@@ -538,3 +538,19 @@ def test_a_block_of_users_is_listed_as_each_alone_ties_in_row_order():
     flat = r._prior_lists(np.zeros((3, d), np.float32), [0.0] * 3, 4, list(seen[:3]))
     for j, (ids, _, _) in enumerate(flat):
         assert list(ids) == [m for m in range(n_movies) if m not in set(seen[j].tolist())][:4]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_spreads_from_the_movies_moments_are_the_scores_std(bias, monkeypatch):
+    """serve.prior.spreads (an export's user_prior: O(d^2) a user from the trained movies' moments, in blocks) gives
+    the std that prior.scales reads off every movie's score, to float rounding."""
+    rng = np.random.default_rng(0)
+    Q = rng.normal(size=(300, 6)).astype(np.float32)
+    b = rng.normal(size=300).astype(np.float32) if bias else None
+    trained = rng.random(300) > 0.2
+    P = rng.normal(size=(7, 6)).astype(np.float32)
+    monkeypatch.setattr(prior, "MOMENT_BLOCK", 64)  # several blocks
+    S = P.astype(np.float64) @ Q.T.astype(np.float64) + (0 if b is None else b.astype(np.float64))
+    np.testing.assert_allclose(prior.spreads(P, Q, b, trained), S[:, trained].std(axis=1), rtol=1e-9)
+    np.testing.assert_allclose(prior.scales(S, trained, np.full(7, 2.0)), 2 * S[:, trained].std(axis=1), rtol=1e-12)
+    assert prior.spreads(P, Q, b, np.zeros(300, bool)).tolist() == [0.0] * 7

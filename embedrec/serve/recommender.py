@@ -545,15 +545,16 @@ class Recommender:
         """c_u per user row (float32): the multiplier of z_m (:attr:`prior_z`) in the served score of each user
         update-users added or solved as new with the run's prior on (:meth:`added_prior`, :meth:`prior_scores`), 0
         for the others; None where no user has one. With it an export's tables give every served score:
-        <p_u, q_m> + b_m + c_u z_m (a red team: the exported vectors alone ranked such users otherwise)."""
+        <p_u, q_m> + b_m + c_u z_m (a red team: the exported vectors alone ranked such users otherwise), to float
+        rounding: the spreads from the movies' moments (serve.prior.spreads), not a product with every movie."""
         added = self.added_prior(np.arange(self.P.shape[0], dtype=np.int64), refuse=False)
         if not added:
             return None
         rows = np.fromiter(added, np.int64, len(added))
-        c = np.zeros(self.P.shape[0], np.float32)
-        for s0 in range(0, rows.size, self._prior_batch()):
-            part = rows[s0:s0 + self._prior_batch()]
-            c[part] = self.prior_scores(np.asarray(self.P[part]), [added[int(r)] for r in part])[1]
+        w = np.fromiter((added[int(r)] for r in rows), np.float64, rows.size)
+        sd = prior.spreads(np.asarray(self.P[rows]), self.factors.movie, self.factors.movie_bias, ~self.untrained)
+        c = np.zeros(self.P.shape[0], np.float32)  # (as prior.scales: a spread of 0 counts 1)
+        c[rows] = w * np.where(sd > 1e-12, sd, 1.0)
         return c
 
     def check_stream_prior(self, given) -> None:
