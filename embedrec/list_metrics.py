@@ -302,13 +302,22 @@ def _read_lists_file(p, path):
 
     name = p.name.lower()
     try:
-        if str(path) == "-":  # stdin: JSON lines where it starts with '{', else CSV, or TSV where its header has a tab
+        if str(path) == "-" or not (name.endswith((".parquet", ".jsonl", ".json")) or p.is_file()):
+            # stdin, or a pipe named as a path (<(cmd), /dev/stdin: a review found its first lines taken by the
+            # separator's read, then the table read without them): read once, JSON lines where it starts with '{',
+            # else a text table by its first line's separator
             import io
             import sys
 
-            data = sys.stdin.buffer.read()
+            if str(path) == "-":
+                data = sys.stdin.buffer.read()
+            else:
+                with open(p, "rb") as fh:
+                    data = fh.read()
             head = data.lstrip()[:1]
-            if head == b"{":
+            if data[:4] == b"PAR1":
+                frame = pd.read_parquet(io.BytesIO(data))
+            elif head == b"{":
                 frame = pd.read_json(io.BytesIO(data), lines=True, dtype=False)
             else:
                 frame = pd.read_csv(io.BytesIO(data), sep=_separator(data.split(b"\n", 1)[0]), dtype=str,

@@ -292,6 +292,22 @@ def test_the_fields_other_names_for_user_and_movie_are_read(tmp_path, header):
     assert len(got) == 30 and got["user_idx"].nunique() == 6 and got["movie_idx"].nunique() == 5
 
 
+def test_username_is_the_user_only_where_no_other_name_is(tmp_path):
+    """A review: 'username' in the first tier of the user's other names took it over a 'user' column of ids beside
+    it (60 users merged into 7); it is tried last. A movies file's 'id' likewise comes after 'item'."""
+    p = tmp_path / "r.csv"
+    p.write_text("user,username,movie_id,rating\n" + "".join(f"{u},name{u % 2},{m},{(u + m) % 5 + 1}\n"
+                                                           for u in range(1, 7) for m in range(1, 6)))
+    r, out = ingest(tmp_path, p, "--set", "split.test=0", "--set", "data.id_type=auto")
+    assert r.exit_code == 0 and "reading column 'user' as 'user_id'" in r.stderr, r.stderr
+    assert len(pd.read_parquet(out / "users.parquet")) == 6
+    m = tmp_path / "m.csv"
+    m.write_text("item,id,title\n" + "".join(f"{k},{500 + k},Film {k}\n" for k in range(1, 6)))
+    r, out = ingest(tmp_path / "b", p, "--set", "split.test=0", "--set", "data.id_type=auto", "--set",
+                    f"data.movies={m}")
+    assert r.exit_code == 0 and "m.csv: reading column 'item' as 'movie_id'" in r.stderr, r.stderr
+
+
 @pytest.mark.parametrize("header, extra", [("userId,movieId,rating,timestamp,movie", "title"),
                                            ("UserID,user,MovieID,rating,timestamp", "name"),
                                            ("user_id,item_id,rating,timestamp,movie", "title")])

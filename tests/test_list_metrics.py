@@ -464,3 +464,27 @@ def test_a_text_file_of_lists_is_read_by_its_first_lines_separator_and_its_colum
     with pytest.raises(DataError, match=r"bad.csv: not a file of lists \(no user_id or movie_id column; its columns: "
                                         r"u, m\); name its columns user_id \(or userid, user, uid\); movie_id"):
         read_lists(tmp_path / "bad.csv")
+
+
+def test_a_pipe_of_lists_is_read_once(tmp_path):
+    """A review: `evaluate --lists <(cmd)` (a pipe named as a path) lost its first lines to the separator's read
+    and was then read without them; it is read once, as standard input is, a Parquet stream too."""
+    import os
+    import threading
+
+    from embedrec.list_metrics import read_lists
+
+    want = pd.DataFrame({"user_id": ["196", "196"], "movie_id": ["50", "181"], "rank": ["1", "2"]})
+    for data in (b"user_id\tmovie_id\trank\n196\t50\t1\n196\t181\t2\n", None):
+        if data is None:
+            want.to_parquet(tmp_path / "l.parquet")
+            data = (tmp_path / "l.parquet").read_bytes()
+        fifo = tmp_path / "fifo"
+        if fifo.exists():
+            fifo.unlink()
+        os.mkfifo(fifo)
+        writer = threading.Thread(target=fifo.write_bytes, args=(data,))
+        writer.start()
+        got = read_lists(fifo)
+        writer.join(10)
+        pd.testing.assert_frame_equal(got.astype(str), want)

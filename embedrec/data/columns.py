@@ -39,7 +39,8 @@ _plain = plain_name
 # The rating and its time under the names a first-hour review's own files used (score, stars; ts, event_time:
 # read without times before, so the time splits were refused and duplicates kept by file order). Not 'date': a
 # review's 'date' held years and free text ('1995' read as second 1995), so it stays data.columns.timestamp's.
-DEFAULT_ALIASES = {"user_id": ({"uid", "username"}, {"user"}),  # (username: a first-hour review's export)
+DEFAULT_ALIASES = {"user_id": ({"uid"}, {"user"}, {"username"}),  # (username last: a first-hour review's export;
+                   # a review: first, it took a 'username' column over the 'user' ids beside it)
                    "movie_id": ({"itemid", "iid"}, {"movie", "item"}),
                    "rating": ({"score", "stars", "rate"},),
                    "timestamp": ({"ts", "datetime", "eventtime", "ratedat", "createdat"},)}

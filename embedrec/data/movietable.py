@@ -43,7 +43,9 @@ from embedrec.errors import DataError, set_hint, shorten
 # file's bare names for its movie column (columns.DEFAULT_ALIASES' second tier: LensKit's and Surprise's 'item'), tried
 # after them and only beside a title column, as without one a 'movie' column may hold the titles
 MOVIE_ID_NAMES = ("movie_id", "itemId", "iid")
-MOVIE_ID_BARE = ("movie", "item", "id")  # ('id': TMDB's movies files; a first-hour review found it refused)
+MOVIE_ID_BARE = ("movie", "item")
+MOVIE_ID_LAST = ("id",)  # TMDB's movies files (a first-hour review found it refused): after the bare names, beside a
+# title column (a review: in the bare names' tier, 'item,id,title' was refused as two id columns)
 
 
 def movie_id_names(id_col: str, ratings_movie: str | None = None) -> list[list[str]]:
@@ -57,7 +59,7 @@ def movie_id_names(id_col: str, ratings_movie: str | None = None) -> list[list[s
     tiers: list[list[str]] = [[id_col]]
     for names in ((*([ratings_movie] if ratings_movie else []),
                    *(f"{n}_id" for n in (ratings_movie, id_col) if n and not plain_name(n).endswith("id")),
-                   *MOVIE_ID_NAMES), MOVIE_ID_BARE):
+                   *MOVIE_ID_NAMES), MOVIE_ID_BARE, MOVIE_ID_LAST):
         tier = []
         for name in names:
             if plain_name(name) not in seen:
@@ -75,9 +77,9 @@ def _id_names_said(id_col: str, ratings_movie: str | None) -> str:
     names = [n for tier in tiers for n in tier]
     other = "".join(w if i == 0 else w.capitalize() for i, w in enumerate(id_col.split("_"))) if "_" in id_col \
         else id_col.capitalize() if id_col != id_col.capitalize() else id_col.lower()
-    bare = f"; {', '.join(tiers[2][:-1])} and {tiers[2][-1]}" if len(tiers[2]) > 1 else f"; {tiers[2][0]}" \
-        if tiers[2] else ""
-    bare += " beside a title column" if tiers[2] else ""
+    late = tiers[2] + tiers[3]
+    bare = (f"; {', '.join(late[:-1])} and {late[-1]}" if len(late) > 1 else f"; {late[0]}") + \
+        " beside a title column" if late else ""
     return f"{', '.join(names[:-1])} or {names[-1]} (any case or punctuation: {other} is {id_col}{bare}"
 
 
@@ -95,7 +97,7 @@ def _movie_columns(found, id_col: str, title_col: str, genres_col: str | None,
             continue
         if col == id_col:  # the id's other names, a tier as one try: two such columns are refused, not one taken
             tiers = movie_id_names(col, ratings_movie)
-            tries = [{plain_name(n) for n in tier} for tier in tiers[:2 + titled]]
+            tries = [{plain_name(n) for n in tier} for tier in tiers[:2 + 2 * titled]]
         else:
             tries = [{plain_name(col)}, *([{"genre"}] if col == "genres" else [])]
         for spellings in tries:
