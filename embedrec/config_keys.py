@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -119,10 +120,16 @@ def dataset_name(source: str) -> str:
             name = name[:-len(suffix)]
             break
     # accents taken off ('été' is 'ete', not '-t': a first-hour review), other letters kept as they are ('кино')
-    import unicodedata
-
-    name = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    name = unicodedata.normalize("NFC", "".join(_without_accent(c) for c in name))
     return re.sub(r"[^\w.-]+", "-", name).strip("-.") or "dataset"
+
+
+def _without_accent(c: str) -> str:
+    """A Latin letter without its accents ('é' -> 'e'); any other character as it is (a review: NFKD of every
+    character took Japanese sound marks off, 'データ' -> 'テータ', and left Hangul decomposed, a folder name no one
+    could type)."""
+    d = unicodedata.normalize("NFD", c)
+    return d[0] if len(d) > 1 and d[0].isascii() and all(unicodedata.combining(x) for x in d[1:]) else c
 
 
 def resolve_paths(cfg: Config) -> None:

@@ -288,8 +288,9 @@ def test_bad_arguments_are_one_line_each(source, tmp_path):
     from embedrec.fsutil.outputs import _ours_hidden
 
     assert [n for n in (".lock", ".cross_validation.json.ab_9x2kq", ".fold-1.embedrec-tmp-123-abcd", ".bashrc",
-                        ".ssh", ".profile", ".config") if _ours_hidden(n)] == [
-        ".lock", ".cross_validation.json.ab_9x2kq", ".fold-1.embedrec-tmp-123-abcd"]
+                        ".ssh", ".profile", ".config", ".embedrec.tune.png.lock", ".embedrec-probe-12-ab3k9x0q")
+            if _ours_hidden(n)] == [".lock", ".cross_validation.json.ab_9x2kq", ".fold-1.embedrec-tmp-123-abcd",
+                                   ".embedrec.tune.png.lock", ".embedrec-probe-12-ab3k9x0q"]
 
 
 def test_summarise_by_hand():

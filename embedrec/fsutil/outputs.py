@@ -192,10 +192,13 @@ _HIDDEN_OURS = re.compile(r"\.lock|\..+\.(embedrec-tmp|embedrec-old)-.+|\..+\.[a
 
 
 def _ours_hidden(name: str) -> bool:
-    """Whether hidden ``name`` is one a writer of embedrec's leaves in its folder (:data:`_HIDDEN_OURS`): any other
-    (a home folder's .bashrc and .ssh/) is the user's (a red team: cross-validate and tune-dims wrote into a folder
-    holding only such files, which every other writer refuses)."""
-    return bool(_HIDDEN_OURS.fullmatch(name))
+    """Whether hidden ``name`` is one a writer of embedrec's leaves in its folder (:data:`_HIDDEN_OURS`, a file's
+    writer lock ``.embedrec.<name>.lock``, a killed probe's ``.embedrec-probe-*``): any other (a home folder's
+    .bashrc and .ssh/) is the user's (a red team: cross-validate and tune-dims wrote into a folder holding only such
+    files, which every other writer refuses; a review: a stale tune.png lock then refused the sweep's own folder)."""
+    from embedrec.fsutil.locks import is_target_lock
+
+    return bool(_HIDDEN_OURS.fullmatch(name)) or is_target_lock(name) or name.startswith(PROBE)
 
 
 def through_missing(target: Path) -> Path:
