@@ -561,12 +561,14 @@ def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: 
         return
     # no movie left out: the same movies liked give the same vector and the same exclusions
     low = e.training_ratings["min_rating"]
-    # as --liked reads it back: an id holding a comma or a quote in double quotes, the list shell-quoted
-    same = ",".join('"' + str(m).replace('"', '""') + '"' if any(c in str(m) for c in ',"') else str(m)
-                    for m in [*liked, *rated])
-    same = shlex.quote(same)  # safe text stays as it is
-    # a --rated file's movies without a rating: left out of its list, so of the same one too
-    gone = [shlex.quote(",".join(str(m) for m in watched))] if watched else []
+    def listed(ids) -> str:  # as --liked and --exclude read it back: an id holding a comma or a quote in double
+        return shlex.quote(",".join('"' + str(m).replace('"', '""') + '"' if any(c in str(m) for c in ',"')
+                                    else str(m) for m in ids))  # quotes, the list shell-quoted (safe text as it is)
+
+    same = listed([*liked, *rated])
+    # a --rated file's movies without a rating: left out of its list, so of the same one too (quoted as the liked
+    # ones, and shortened: a review found 'Heat, The' split at its comma, and a diary's 600 in one line)
+    gone = [shorten(listed(watched))] if watched else []
     counts = "count_weight" in e.training_ratings  # a red team: a count model's note spoke of ratings
     trained = ("every pair as a positive interaction, its count unweighted (train.als_count_weight 0)" if counts
                and low is None else f"the pairs counted {low:g} or more times (data.min_rating), their counts "

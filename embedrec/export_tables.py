@@ -38,9 +38,9 @@ def is_export(folder: Path, fix: str = "choose another -o folder") -> bool:
                             f"({(e.strerror or 'error').lower()}), so «--overwrite|overwrite=True» cannot tell its "
                             "files from yours; "
                             f"check its permissions, or {fix}") from None
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError) as e:
         listed = None
-        damaged = "not JSON"
+        damaged = "not a record" if isinstance(e, AttributeError) else "not JSON"
     else:
         damaged = _record_damage(marker)
     if damaged:  # (a red team: a flipped bit in it was said as files export did not write, or changed since)

@@ -241,26 +241,28 @@ def _watched_rows(model, watched: dict) -> list[int]:
 
 
 def _once_a_movie(name: str, file: str, tokens: list, ids: list, lines: list) -> list:
-    """``ids`` with each movie a liked file names again left out (``_MISSED``), said in one line naming the first
-    such line: a liked movie is liked once (a first-hour review: a diary's rewatch, or a click log's repeated item,
-    refused the whole file; a rated file keeps a movie's last rating, userfile.rated_table)."""
-    first: dict = {}
+    """``ids`` with each movie a liked file names again kept at its last line alone (the others ``_MISSED``), as a
+    rated file keeps a movie's last line (userfile.rated_table), and a history in order has its latest place: said
+    in one line naming the first movie so named (a first-hour review: a diary's rewatch, or a click log's repeated
+    item, refused the whole file; a review: the first line kept lost a rewatch's latest place)."""
+    last: dict = {}
+    for i, movie in enumerate(ids):
+        if movie is not _MISSED:
+            last[py_id(movie)] = i
     out, again = [], []
     for i, movie in enumerate(ids):
-        if movie is not _MISSED and py_id(movie) in first:
-            again.append((i, first[py_id(movie)]))
+        if movie is not _MISSED and last[py_id(movie)] != i:
+            again.append((i, last[py_id(movie)]))
             out.append(_MISSED)
-            continue
-        if movie is not _MISSED:
-            first[py_id(movie)] = i
-        out.append(movie)
+        else:
+            out.append(movie)
     if again:
         i, j = again[0]
         at = (f"line {lines[i]}" if i < len(lines) and lines[i] is not None else f"'{shorten(tokens[i], 50)}'")
-        was = (f"line {lines[j]}" if j < len(lines) and lines[j] is not None else f"'{shorten(tokens[j], 50)}'")
-        log.info("«--%s|%s» %s: %s line%s name%s a movie an earlier line names (%s, as %s): each movie taken once",
-                 name, name, file, f"{len(again):,}", "" if len(again) == 1 else "s", "s" if len(again) == 1 else "",
-                 at, was)
+        later = (f"line {lines[j]}" if j < len(lines) and lines[j] is not None else f"'{shorten(tokens[j], 50)}'")
+        log.info("«--%s|%s» %s: %s line%s name%s a movie a later line names again (%s, again at %s): each movie "
+                 "taken once, at its last line", name, name, file, f"{len(again):,}", "" if len(again) == 1 else "s",
+                 "s" if len(again) == 1 else "", at, later)
     return out
 
 

@@ -473,11 +473,13 @@ def test_a_files_two_lines_of_one_movie_are_named(titled_runs, tmp_path):
     code, out, err = _recommend(titled_runs["implicit"], "--liked", f"@{f}")
     once = _recommend(titled_runs["implicit"], "--liked", "Star Wars,Fargo")
     assert code == 0 and out == once[1], err
-    assert f"--liked {f}: 1 line names a movie an earlier line names (line 5, as line 1): each movie taken once" in err
+    assert f"--liked {f}: 1 line names a movie a later line names again (line 1, again at line 5): each movie taken " \
+        "once, at its last line" in err
     f.write_text("title\nFargo\nStar Wars\nStar Wars\nFargo\n")
     code, out, err = _recommend(titled_runs["implicit"], "--liked", f"@{f}")
     assert code == 0 and out == once[1], err
-    assert f"--liked {f}: 2 lines name a movie an earlier line names (line 4, as line 3): each movie taken once" in err
+    assert f"--liked {f}: 2 lines name a movie a later line names again (line 2, again at line 5): each movie " \
+        "taken once, at its last line" in err
 
 
 def test_a_rated_files_movie_without_a_rating_is_never_listed(titled_runs, tmp_path):

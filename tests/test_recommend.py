@@ -2070,3 +2070,20 @@ def test_the_rated_note_on_a_scale_of_counts_advises_summing_them_not_a_floor(ca
     assert "its values (1-5000) look like counts, such as plays" in counts and "data.repeats=" in counts
     assert "min_rating" not in counts
     assert "2 of them rated below 50.5 (the middle of its 1-100 scale)" in note((1.0, 100.0))
+
+
+def test_the_rated_notes_exclude_list_is_quoted_as_liked_reads_it_back(caplog):
+    """A review: a --rated file's unrated movies, named in the note's same list as --exclude, were joined bare, so a
+    text id 'Heat, The' split at its comma; they are quoted as the liked ones are, and the list shortened."""
+    import logging
+    from types import SimpleNamespace
+
+    from embedrec.answers import rated_note
+
+    e = SimpleNamespace(explicit=False, training_ratings={"rating_weight": 0.0, "min_rating": None}, scale=(1.0, 5.0))
+    with caplog.at_level(logging.INFO):
+        rated_note(SimpleNamespace(engine=e), [], {"Fargo": 5}, {}, watched=["Heat, The", "Up"])
+    assert """Fargo""" in caplog.messages[-1] and """'"Heat, The",Up' gives the same list""" in caplog.messages[-1]
+    with caplog.at_level(logging.INFO):
+        rated_note(SimpleNamespace(engine=e), [], {"Fargo": 5}, {}, watched=[f"m{i}" for i in range(600)])
+    assert len(caplog.messages[-1]) < 600
