@@ -401,6 +401,9 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
     for name, frame in lists.items():  # (names checked by check_lists before the model was scored)
         if type(frame).__name__ != "DataFrame" and callable(getattr(frame, "to_frame", None)):
             frame = frame.to_frame()
+        if type(frame).__name__ == "DataFrame" and frame.columns.nlevels == 1 and not frame.columns.duplicated().any():
+            frame = _named_columns(frame, None)  # userId, item, ... as score_lists takes them (a review: a KeyError
+            # here, where the rows rated before were counted, on a frame the CLI read with those names)
         if type(frame).__name__ == "DataFrame" and {"user_id", "movie_id"} <= set(frame.columns):
             frame = _as_truth_kind(frame, truth)
         # said once a list, naming it and the option that sets k (a notebook review: twice, as score_lists)

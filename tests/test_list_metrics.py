@@ -500,3 +500,13 @@ def test_a_k_beyond_the_catalogue_ranks_the_whole_catalogue_as_the_model_row_doe
     for name in ("precision", "recall", "ndcg", "map", "hitrate", "mrr", "auc"):
         assert got[f"{name}@20"] == got[f"{name}@5"], name
     assert got["auc@20"] <= 1.0 and got["precision@20"] == pytest.approx((1 / 5 + 2 / 5) / 2)
+
+
+def test_evaluate_takes_a_frame_of_lists_under_the_ids_other_names(trained_run):
+    """A review: m.evaluate(lists={'x': frame}) with userId/movieId columns (which score_lists and the CLI take)
+    raised a bare KeyError; it scores them as under user_id/movie_id."""
+    m = trained_run.opened
+    frame = m.recommend([int(u) for u in m.user_ids[:40]], k=10).to_frame()[["user_id", "movie_id", "rank"]]
+    plain = m.evaluate("test", ks=10, lists={"x": frame})["splits"]["test"]["x"]
+    other = m.evaluate("test", ks=10, lists={"x": frame.rename(columns={"user_id": "userId", "movie_id": "movieId"})})
+    assert other["splits"]["test"]["x"] == plain
