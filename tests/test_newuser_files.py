@@ -246,6 +246,8 @@ def test_rated_files_are_read_by_their_column_names(tmp_path, caplog):
     assert caplog.messages[-1].endswith("(title 'movie', rating 'rating'; 1 row without a rating left out of the "
                                         "fold-in, never listed; 1 rated again further down: the last rating taken)")
     assert simple.watched == {"fargo": 3}  # (its line: a watched movie, never listed)
+    tsv.write_text("movie\trating\n50\t4\nfargo\tNA\nheat\tnull\n")  # R's NA, SQL's null: as an empty rating
+    assert read_rated(tsv).watched == {"fargo": 3, "heat": 4}
     pairs = tmp_path / "pairs.txt"
     pairs.write_text("# mine\nThe Godfather (1972)=5\nE=mc2=4\n")
     assert read_rated(pairs).ratings == {"The Godfather (1972)": 5.0, "E=mc2": 4.0}

@@ -301,6 +301,9 @@ def read_rated(path, option: str = "--rated", names: dict | None = None, counts:
 
 
 _DECIMAL_COMMA = re.compile(r"([+-]?\d+),(\d+)")  # '4,5': a rating written with a decimal comma
+# a rating cell that holds none: empty, or a word a DataFrame reads as missing (a review: a file's 'NA' was refused
+# where the same table as a DataFrame took it as unrated)
+_NO_RATING = frozenset(("", "nan", "NaN", "None", "<NA>", "NA", "N/A", "n/a", "null", "NULL", "#N/A"))
 
 
 def rated_table(header: list, rows: list, name: str, option: str = "--rated", decimal_comma: bool = False,
@@ -333,7 +336,7 @@ def rated_table(header: list, rows: list, name: str, option: str = "--rated", de
             films_not += 1
             continue
         value = str(row[rating]).strip() if rating < len(row) and row[rating] is not None else ""
-        if value in ("", "nan", "None", "<NA>"):  # watched, not rated (a Letterboxd diary's row): not folded in,
+        if value in _NO_RATING:  # watched, not rated (a Letterboxd diary's row; R's NA): not folded in,
             blank += 1                              # but never listed back (a first-hour review: it was)
             out.watched.setdefault(item, n)
             continue
