@@ -2658,3 +2658,15 @@ def test_skip_names_a_stray_quote_further_down_not_the_long_line_again(tmp_path)
     for extra in ((), ("--set", "data.bad_lines=skip")):
         r, _ = ingest(tmp_path / ("b" if extra else "a"), p, *extra, quiet=True)
         assert r.exit_code == 0, r.stderr
+
+
+def test_a_stray_quote_that_swallows_rows_into_a_text_id_is_refused(tmp_path):
+    """A review: two stray quotes in a table of text ids read the rows between them as one (23 rows of 48), exit 0,
+    without a word; an id holding a line end is refused, naming the line the quote opens on."""
+    rows = [f"{u},{m},{(u * m) % 5 + 1}" for u in range(1, 9) for m in range(1, 7)]
+    rows[3] = rows[3].replace(",", ',"', 1)
+    rows[28] = rows[28].replace(",", ',"', 1)
+    p = tmp_path / "sq.csv"
+    p.write_text("user_id,item_id,rating\n" + "\n".join(rows) + "\n")
+    refused(*ingest(tmp_path, p, "--set", "data.id_type=auto"), "sq.csv:5: a quoted field opens here ('\"') and runs "
+            "over a line break into column 'item_id'")
