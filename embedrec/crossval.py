@@ -365,8 +365,14 @@ def _check_folder(out: Path) -> None:
 
     refuse_inside_store(out / RESULTS, fix="choose another «--output|output»")
     refuse_foreign_files(out, lambda n: n == RESULTS or n.startswith("fold-") and n[5:].isdigit(), named="output",
-                         writer="cross-validation", writes=f"it writes {RESULTS} and a fold-N folder a fold there",
-                         fix="choose another «--output|output»", where="«with -o|as output»")
+                         writer="cross-validation", writes=f"it writes {RESULTS} and a fold-N folder for each fold "
+                         "there", fix="choose another «--output|output»", where="«with -o|as output»")
+    # a fold-N folder holds a fold's data/ and run/ alone (a review: a user's notes.txt in fold-1 was written beside)
+    for fold in sorted(out.glob("fold-*")) if out.is_dir() else ():
+        if fold.name[5:].isdigit() and fold.is_dir() and not fold.is_symlink():
+            refuse_foreign_files(fold, lambda n: n in ("data", "run"), named="fold folder",
+                                 writer="cross-validation", writes="a fold writes its data/ and run/ there",
+                                 fix="choose another «--output|output»", where="«with -o|as output»")
 
 
 def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool, shown=None) -> CrossValidation:

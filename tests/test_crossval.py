@@ -274,7 +274,7 @@ def test_bad_arguments_are_one_line_each(source, tmp_path):
     with pytest.raises(OutputRefused) as e:
         er.cross_validate(str(source), cfg, output=tmp_path / "mine")
     assert str(e.value) == (f"output '{tmp_path / 'mine'}' holds files cross-validation did not write (notes.txt); it "
-                            "writes cross_validation.json and a fold-N folder a fold there: choose a new or empty "
+                            "writes cross_validation.json and a fold-N folder for each fold there: choose a new or empty "
                             "folder as output")
     assert (tmp_path / "mine" / "notes.txt").read_text() == "mine\n"
     # a folder of hidden files alone (a home folder) is the user's too (a red team: it was written into); embedrec's
@@ -285,6 +285,11 @@ def test_bad_arguments_are_one_line_each(source, tmp_path):
     with pytest.raises(OutputRefused, match=r"holds files cross-validation did not write \(\.bashrc, \.ssh\)"):
         er.cross_validate(str(source), cfg, output=home)
     assert sorted(p.name for p in home.iterdir()) == [".bashrc", ".ssh"]
+    # a fold's folder of the user's files is theirs too (a review: a fold was written beside fold-1/notes.txt)
+    write(tmp_path / "cvx" / "fold-1" / "notes.txt", "mine\n")
+    with pytest.raises(OutputRefused, match=r"fold folder '.*fold-1' holds files cross-validation did not write "
+                                            r"\(notes.txt\); a fold writes its data/ and run/ there"):
+        er.cross_validate(str(source), cfg, output=tmp_path / "cvx")
     from embedrec.fsutil.outputs import _ours_hidden
 
     assert [n for n in (".lock", ".cross_validation.json.ab_9x2kq", ".fold-1.embedrec-tmp-123-abcd", ".bashrc",
