@@ -920,7 +920,8 @@ def test_a_counts_models_rated_file_may_be_a_log_of_events(tmp_path, caplog):
     assert got.ratings == {"sku-50": 2.0, "sku-181": 1.0} and got.lines == {"sku-50": 2, "sku-181": 3}
     assert caplog.messages[-1] == (f"read 2 movies from {f} (movie 'item'; no rating column: each of its 3 rows "
                                    "counts 1, a movie's rows summed)")
-    with pytest.raises(UsageError, match="no column of the header holds the rating"):
+    with pytest.raises(UsageError, match="no column of the header holds the rating .*; name it rating, or give a "
+                                         "list of movies without ratings .* as (--liked @FILE|liked=path)"):
         read_rated(f)
     f.write_text("item,rating\nsku-50,7\n")  # a count column: read as given
     assert read_rated(f, counts=True).ratings == {"sku-50": 7.0}

@@ -498,7 +498,8 @@ def _columns(header: list, name, option: str, rating: bool, vocab: tuple | None 
                          f"({', '.join(repr(str(h)) for h in header)}); name it title or movie_id")
     if rating and not any(k in keys for k in ratings):
         raise UsageError(f"«{option}|rated» {name}: no column of the header holds the rating "
-                         f"({', '.join(repr(str(h)) for h in header)}); name it rating")
+                         f"({', '.join(repr(str(h)) for h in header)}); name it rating, or give a list of "
+                         "movies without ratings (Letterboxd's watched.csv) as «--liked @FILE|liked=path»")
     year = next((keys.index(k) for k in YEAR_NAMES if k in keys), None) if movie == titled else None
     return movie, year
 
