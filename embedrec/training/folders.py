@@ -184,8 +184,8 @@ def training_bytes(run_dir) -> int:
         except OSError:
             return 0
 
-    def ours(folder: Path, depth: int) -> int:
-        total = 0
+    total = 0
+    for folder in _training_folders(Path(run_dir)):
         with contextlib.suppress(OSError):
             for entry in os.scandir(folder):
                 if entry.is_symlink():
@@ -196,13 +196,23 @@ def training_bytes(run_dir) -> int:
                     names = EVENTS.fullmatch if entry.name == TENSORBOARD else DIST_TABLES.__contains__
                     total += sum(size(i.path) for i in os.scandir(entry.path)
                                  if i.is_file(follow_symlinks=False) and names(i.name))
-                elif entry.is_dir() and depth < 3 and (CANDIDATE_NAME.fullmatch(entry.name) or entry.name == REFIT
-                                                       or DIM_FOLDER.fullmatch(entry.name)
-                                                       or PATH_STAGE.fullmatch(entry.name)):
-                    total += ours(Path(entry.path), depth + 1)
-        return total
+    return total
 
-    return ours(Path(run_dir), 0)
+
+def _training_folders(folder: Path, depth: int = 0):
+    """``folder`` and the folders training makes in it, below it (candidates', the refit's and its stages, the other
+    dimensions': three levels at most), links never followed: where :func:`training_bytes` counts and
+    :func:`clear_temporaries` clears."""
+    yield folder
+    if depth >= 3:
+        return
+    subs: list[Path] = []
+    with contextlib.suppress(OSError):
+        subs = [Path(e.path) for e in os.scandir(folder) if not e.is_symlink() and e.is_dir() and (
+            CANDIDATE_NAME.fullmatch(e.name) or e.name == REFIT or DIM_FOLDER.fullmatch(e.name)
+            or PATH_STAGE.fullmatch(e.name))]
+    for sub in subs:
+        yield from _training_folders(sub, depth + 1)
 
 
 TEMPORARY = re.compile(rf"\.({_NAMES})\.[a-z0-9_]{{8}}")  # a killed write's temporary (fsutil's '.<name>.XXXXXXXX')
@@ -214,23 +224,15 @@ def clear_temporaries(run_dir) -> int:
     dimensions'), keeping every checkpoint; links are neither followed nor removed. A published run needs none of
     them: ``publish`` calls it, a resume's publish too (a red team: `train --resume` left a killed write's
     `.checkpoint.pt.XXXXXXXX`, a whole checkpoint's size, for good). Returns how many went."""
-    def ours(folder: Path, depth: int) -> int:
-        removed = 0
+    removed = 0
+    for folder in _training_folders(Path(run_dir)):
         with contextlib.suppress(OSError):
             for entry in os.scandir(folder):
-                if entry.is_symlink():
-                    continue
-                if entry.is_file() and TEMPORARY.fullmatch(entry.name):
+                if not entry.is_symlink() and entry.is_file() and TEMPORARY.fullmatch(entry.name):
                     with contextlib.suppress(FileNotFoundError):
                         os.unlink(entry.path)
                         removed += 1
-                elif entry.is_dir() and depth < 3 and (CANDIDATE_NAME.fullmatch(entry.name) or entry.name == REFIT
-                                                       or DIM_FOLDER.fullmatch(entry.name)
-                                                       or PATH_STAGE.fullmatch(entry.name)):
-                    removed += ours(Path(entry.path), depth + 1)
-        return removed
-
-    return ours(Path(run_dir), 0)
+    return removed
 
 
 def clear_training(run_dir) -> None:
