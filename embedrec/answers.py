@@ -10,6 +10,7 @@ notebook gets the same answer and the same notes.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import shlex
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from embedrec.data.ids import parse_id
-from embedrec.errors import UsageError, cli_terms, library_terms, shorten
+from embedrec.errors import EmbedrecError, UsageError, cli_terms, library_terms, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.models import Model
@@ -414,7 +415,11 @@ def _found(model: Model, token):
     too)."""
     movie = model.find_movie(token)
     if str(movie) != str(token).strip():
-        _said_title(model, "--movie", str(token), movie)
+        how = ""  # a guess made (a year one off, none in the catalogue), said as --liked says it (a review)
+        if isinstance(token, str):
+            with contextlib.suppress(EmbedrecError):
+                how = model.engine.match_movie(token.strip(), suggest=False)[1]
+        _said_title(model, "--movie", str(token), movie, how)
     elif isinstance(token, str):
         _also_titled(model, "--movie", token, movie)
     return movie

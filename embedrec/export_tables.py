@@ -24,7 +24,7 @@ from embedrec.serve.recommender import Recommender
 from embedrec.verify import EXPORT_MARKER as MARKER  # beside export's files: --overwrite and verify read it
 
 
-def is_export(folder: Path, fix: str = "choose another -o folder") -> bool:
+def is_export(folder: Path, fix: str = "choose another «-o folder|out»") -> bool:
     """Whether ``folder`` is an earlier export that --overwrite may replace: it holds the marker and nothing
     the marker does not list (``files``: what export wrote). False without a marker; ArtifactError naming the
     other entries when there are any (a notes file or an analysis folder the user added would be deleted)."""

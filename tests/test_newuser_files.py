@@ -925,3 +925,14 @@ def test_a_counts_models_rated_file_may_be_a_log_of_events(tmp_path, caplog):
         read_rated(f)
     f.write_text("item,rating\nsku-50,7\n")  # a count column: read as given
     assert read_rated(f, counts=True).ratings == {"sku-50": 7.0}
+
+
+def test_movie_says_a_guessed_year_as_liked_does(titled_runs):
+    """A review: `--movie 'Cape Fear (1990)'` named the 1991 film without the '(no title of 1990 matches; ...)' that
+    --liked says of the same title."""
+    from embedrec.cli import main
+
+    r = CliRunner().invoke(main, ["recommend", "--run", titled_runs["implicit"], "--movie", "Cape Fear (1990)", "-k",
+                                  "2", "--format", "csv"])
+    assert r.exit_code == 0 and "--movie 'Cape Fear (1990)': movie 14, Cape Fear (1991) (no title of 1990 matches; " \
+        "this is of 1991)" in r.stderr, r.stderr
