@@ -10,6 +10,7 @@ this.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -147,6 +148,14 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
     from embedrec.serve import userfile
 
     e = model.engine
+    for name, given in (("liked", liked), ("rated", rated)):  # a path given as text: a title to --liked's rule, so
+        if isinstance(given, (list, tuple)) and len(given) == 1:  # said (a review: 'no movie title matches', a
+            given = given[0]  # notebook's diary.csv; the command line's one token alike)
+        if isinstance(given, str) and given.strip().lower().endswith((".csv", ".tsv", ".txt", ".zip", ".gz")) \
+                and os.path.isfile(given.strip()):
+            raise UsageError(f"«--{name} {given.strip()}|{name}={given.strip()!r}» is read as a movie's title or id; "
+                             f"for the file of that name give «--{name} @{given.strip()}|{name}=pathlib.Path("
+                             f"{given.strip()!r})»")
     files, lines = {}, {"liked": [], "rated": []}  # a file's: each movie's line, in order
     others: dict = {}  # a rated table's other title of a movie (IMDb's 'Original Title'), tried where its own misses
     if userfile.is_file(liked):

@@ -936,3 +936,22 @@ def test_movie_says_a_guessed_year_as_liked_does(titled_runs):
                                   "2", "--format", "csv"])
     assert r.exit_code == 0 and "--movie 'Cape Fear (1990)': movie 14, Cape Fear (1991) (no title of 1990 matches; " \
         "this is of 1991)" in r.stderr, r.stderr
+
+
+def test_a_files_name_given_as_text_says_how_to_give_the_file(titled_runs, tmp_path, monkeypatch):
+    """A review: recommend_new(liked='diary.csv') (and `--liked diary.csv`, without its @) answered 'no movie title
+    matches'; where a file of that name is there, the refusal says how to give it."""
+    import pathlib
+
+    import embedrec as er
+    from embedrec.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "diary.csv").write_text("title\nStar Wars\n")
+    r = CliRunner().invoke(main, ["recommend", "--run", titled_runs["implicit"], "--liked", "diary.csv"])
+    assert r.exit_code == 2 and r.stderr.strip() == ("error: --liked diary.csv is read as a movie's title or id; for "
+                                                     "the file of that name give --liked @diary.csv"), r.stderr
+    with er.open(titled_runs["implicit"]) as m:
+        with pytest.raises(UsageError, match=r"give liked=pathlib.Path\('diary.csv'\)"):
+            m.recommend_new(liked="diary.csv", k=2)
+        assert len(m.recommend_new(liked=pathlib.Path("diary.csv"), k=2).movie_ids[0]) == 2
