@@ -94,8 +94,8 @@ def _dataset_sizes_hold(cfg: Config) -> bool:
     manifest = dataset_manifest(cfg)
     if manifest is None:
         return False
-    folder = manifest.parent
-    try:
+    folder = manifest.resolve().parent  # the generation's folder: a dataset's top links its main files alone, not
+    try:  # rated_below.parquet (a review: a floor's dataset sent every finished run's resume back to training)
         files = loads_json(manifest.read_bytes()).get("files") or {}
         return all(not isinstance(e, dict) or not isinstance(e.get("bytes"), int)
                    or (folder / name).stat().st_size == e["bytes"] for name, e in files.items())

@@ -4395,3 +4395,18 @@ def test_a_resealed_manifest_without_its_index_record_is_refused_in_one_line(bas
     for args in (("verify", run), ("recommend", "--run", run, "--user", "1", "-k", "1")):
         r = invoke(*args)
         assert r.exit_code == 1 and "has no 'index'; the file was edited or damaged" in one_line(r), r.stderr
+
+
+def test_a_finished_runs_resume_on_a_dataset_with_a_floor_trains_nothing(tmp_path):
+    """A review: on a dataset ingested with data.min_rating (its rated_below.parquet in the generation, not linked at
+    the folder's top) a finished run's resume found its dataset's sizes 'changed' and replayed every fit, and a
+    cross-validation rerun trained each fold again. It finds the run finished."""
+    csv = write_csv(tmp_path / "r.csv")
+    ds, run = tmp_path / "ds", tmp_path / "run"
+    assert invoke("ingest", "-q", csv, "-o", ds, "--set", "data.min_rating=3").exit_code == 0
+    assert (Path(os.path.realpath(ds / "manifest.json")).parent / "rated_below.parquet").exists()
+    sets = ("--set", f"data.prepared={ds}", "--set", f"run.dir={run}", "--set", "data.min_rating=3", "--set",
+            "train.als_dims=[]")
+    assert invoke("train", "-q", *sets).exit_code == 0
+    r = invoke("train", *sets, "--resume")
+    assert r.exit_code == 0 and f"nothing to resume: {run} is finished" in r.stderr, r.stderr
