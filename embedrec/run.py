@@ -418,8 +418,8 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
             raise ArtifactError(
                 f"no trained model in '{run_dir}'{where}, and no prepared dataset at '{dataset}' to train one on; "
                 f"«ingest, then train: {ingest}, then {train}, each with this command's -c/--set options|ingest, "
-                f"then train: er.ingest(source, cfg), then "
-                f"er.train_run(cfg.updated({{'run.dir': {str(run_dir)!r}}}))»")
+                f"then train: ds = er.ingest(source, cfg), then er.train(ds, cfg).save({str(run_dir)!r})»")  # (a review:
+                # it named er.train_run, which embedrec does not export)
         # a relative run.dir is read from the current folder: said (a review: a config used from another
         # folder said "no trained model in 'runs/x'" with the config's own folder in mind)
         train = command(f"embedrec train --run {shlex.quote(str(run_dir))}")  # (a review: the bare 'embedrec train'

@@ -4410,3 +4410,15 @@ def test_a_finished_runs_resume_on_a_dataset_with_a_floor_trains_nothing(tmp_pat
     assert invoke("train", "-q", *sets).exit_code == 0
     r = invoke("train", *sets, "--resume")
     assert r.exit_code == 0 and f"nothing to resume: {run} is finished" in r.stderr, r.stderr
+
+
+def test_no_model_and_no_dataset_names_calls_the_library_has(tmp_path, monkeypatch):
+    """A review: er.open of an empty run with no dataset advised er.train_run(...), which embedrec does not export."""
+    import embedrec as er
+    from embedrec.errors import ArtifactError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ArtifactError) as e:
+        er.open("runs/mine")
+    assert "ds = er.ingest(source, cfg), then er.train(ds, cfg).save('runs/mine')" in str(e.value)
+    assert "train_run" not in str(e.value) and hasattr(er, "train") and hasattr(er, "ingest")
