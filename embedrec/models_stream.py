@@ -17,7 +17,7 @@ from embedrec.argcheck import choice_arg, count_arg, flag
 from embedrec.data.ids import MISSING, refuse_frame
 from embedrec.errors import UsageError, shorten
 from embedrec.models_lookup import allowed_rows, k_arg
-from embedrec.results import Predictions, Recommendations, StreamAnswer, stream_rows
+from embedrec.results import History, Predictions, Recommendations, SimilarUsers, StreamAnswer, stream_rows
 from embedrec.serve.recommender import COLUMNS
 
 
@@ -106,6 +106,11 @@ def write_stream(model, triples: Iterable[tuple], out, fmt: str, header: bool, *
     if isinstance(triples, Predictions):  # iterable, but of (user, movie, fallback, score) pairs
         raise UsageError("write_stream writes recommendation lists, not a Predictions; write predictions with "
                          "pred.to_frame().to_csv(out) (or iterate pred: (user id, movie id, fallback, score))")
+    if isinstance(triples, (SimilarUsers, History)):  # iterable too, of users or of rated movies: not lists of
+        kind = type(triples).__name__  # movies to write as such
+        raise UsageError(f"write_stream writes recommendation lists, not a {kind}; write it with "
+                         f"result.to_frame().to_csv(out, index=False) (or result.to_rows())")  # (a review: a
+        # SimilarUsers' user ids were written as movie ids, with those movies' titles)
     if isinstance(triples, Recommendations):
         query_column = query_column or triples.query_column
         triples = triples.triples()

@@ -2087,3 +2087,19 @@ def test_the_rated_notes_exclude_list_is_quoted_as_liked_reads_it_back(caplog):
     with caplog.at_level(logging.INFO):
         rated_note(SimpleNamespace(engine=e), [], {"Fargo": 5}, {}, watched=[f"m{i}" for i in range(600)])
     assert len(caplog.messages[-1]) < 600
+
+
+def test_write_stream_refuses_similar_users_and_history(trained):
+    """A review: write_stream of a similar_users result wrote its user ids as movie ids (with those movies'
+    titles), and a History gave 'movie ids is 1.0'; both are refused naming how to write them."""
+    import io
+
+    from embedrec.models import Model
+    from embedrec.serve.recommender import Recommender
+
+    m = Model(Recommender.open(trained.run.dir))
+    user = int(m.user_ids[0])
+    for result, kind in ((m.similar_users(user, k=2), "SimilarUsers"), (m.history(user, k=2), "History")):
+        with pytest.raises(UsageError, match=f"write_stream writes recommendation lists, not a {kind}; write it with "
+                                             r"result.to_frame\(\).to_csv"):
+            m.write_stream(result, io.StringIO(), "csv")
