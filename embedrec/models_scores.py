@@ -111,6 +111,17 @@ def predict(model, pairs: Iterable, movie, *, missing: str, uid, iid, r_ui) -> P
         kind, given, ids = ("user", uq[i], e.users) if urows[i] < 0 else ("movie", mq[i], e.movies)
         raise NotFoundError(then(ids.unknown_text(given), "pass missing='fallback' or missing='skip'"), kind=kind,
                             id=given)
+    if bad.any() and np.asarray(e.movie_ids).dtype.kind in "iu":  # text that can be no id of this model's: a title?
+        from embedrec.data.ids import is_integer_text
+
+        words = [m for m, r in zip(mq, mrows) if r < 0 and isinstance(m, str) and not is_integer_text(m)]
+        if words:  # (a review: predict(uid=196, iid='star wars') answered NaN without a word, where explain found it)
+            import logging
+
+            logging.getLogger("embedrec").warning(
+                "predict: %s of the movies given (%s) can be no movie id of this model (its ids are integers): %s; a "
+                "title's id is «embedrec recommend --movie TITLE|m.find_movie(title)»'s", f"{len(words):,}",
+                shorten(repr(words[0]), 40), "left out" if missing == "skip" else "answered by the fallback")
     keep = ~bad if missing == "skip" else np.ones(len(pairs), bool)
     urows, mrows = urows[keep], mrows[keep]
     scores, codes = e.factors.predict_fallback(urows, mrows)

@@ -2103,3 +2103,24 @@ def test_write_stream_refuses_similar_users_and_history(trained):
         with pytest.raises(UsageError, match=f"write_stream writes recommendation lists, not a {kind}; write it with "
                                              r"result.to_frame\(\).to_csv"):
             m.write_stream(result, io.StringIO(), "csv")
+
+
+def test_predict_says_text_that_can_be_no_movie_id(trained, caplog):
+    """A review: predict(uid=196, iid='star wars') on an integer-id model answered NaN without a word (explain
+    found the title); it warns that such text can be no id, and names find_movie."""
+    import logging
+
+    from embedrec.models import Model
+    from embedrec.serve.recommender import Recommender
+
+    m = Model(Recommender.open(trained.run.dir))
+    user = int(m.user_ids[0])
+    with caplog.at_level(logging.WARNING):
+        got = m.predict(uid=user, iid="star wars")
+    assert got.fallback[0] != "none" and any(
+        "predict: 1 of the movies given ('star wars') can be no movie id of this model (its ids are integers): "
+        "answered by the fallback" in r.getMessage() for r in caplog.records), caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        m.predict(uid=user, iid=999_999)  # an unknown id: the fallback, as before, without this warning
+    assert not any("can be no movie id" in r.getMessage() for r in caplog.records)
