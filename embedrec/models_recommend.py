@@ -131,6 +131,9 @@ def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, 
                  "%g up (data.min_rating), so it never saw a lower one (rated all the same: not in the list)",
                  shorten(cli), shorten(lib), e.training_ratings["min_rating"])
     solve = UserSolve(vector=p, **detail, prior=(c, e.prior_z) if c else None) if detail else None
+    # the titles missing='skip' left out are unknown too (a review: in the warning alone, so code reading unknown
+    # missed them), before the ids the fold-in left out
+    skipped = [*[t for t in told.skipped if t not in skipped], *skipped]
     return Recommendations(e, [None if row is None else e.users.raw(row)], [ids], [scores], [False], skipped,
                            left_out=left_out, solve=solve)
 

@@ -1290,7 +1290,7 @@ def test_recommend_in_an_empty_folder_says_ingest_then_train(tmp_path, monkeypat
     import embedrec as er
     from embedrec.errors import ArtifactError
 
-    with pytest.raises(ArtifactError, match=r"er\.train_run\(cfg\.updated\(\{'run\.dir': 'runs/foo'\}\)\)$"):
+    with pytest.raises(ArtifactError, match=r"ds = er\.ingest\(source, cfg\), then er\.train\(ds, cfg\)\.save\('runs/foo'\)$"):
         er.open("runs/foo")  # the run it names, not cfg.run.dir's
 
 

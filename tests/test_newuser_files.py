@@ -955,3 +955,12 @@ def test_a_files_name_given_as_text_says_how_to_give_the_file(titled_runs, tmp_p
         with pytest.raises(UsageError, match=r"give liked=pathlib.Path\('diary.csv'\)"):
             m.recommend_new(liked="diary.csv", k=2)
         assert len(m.recommend_new(liked=pathlib.Path("diary.csv"), k=2).movie_ids[0]) == 2
+
+
+def test_titles_left_out_are_in_the_results_unknown(titled_runs):
+    """A review: the titles missing='skip' left out were in the warning alone, the result's unknown empty."""
+    import embedrec as er
+
+    with er.open(titled_runs["implicit"]) as m:
+        r = m.recommend_new(liked=["Star Wars", "Oppenheimer (2023)", 999_999], k=2, missing="skip")
+    assert r.unknown == ["Oppenheimer (2023)", 999_999]
