@@ -54,9 +54,11 @@ def surprise_keywords(pairs, movie, uid, iid, r_ui) -> tuple:
     return pairs, movie
 
 
-def predict(model, pairs: Iterable, movie, *, missing: str, uid, iid, r_ui) -> Predictions:
+def predict(model, pairs: Iterable, movie, *, missing: str, uid, iid, r_ui, words: bool = True) -> Predictions:
     """``Model.predict``: the score of each (user id, movie id) pair, however given (pairs, a DataFrame, one user
-    and its movies, Surprise's keywords), with the fallback an unknown id gets by ``missing``."""
+    and its movies, Surprise's keywords), with the fallback an unknown id gets by ``missing``. ``words``: warn of
+    a known user's movie given in words (a title) on an integer-id model (``predict --pairs`` refuses such a line
+    itself)."""
     choice_arg(missing, (*PREDICT_MISSING, *PREDICT_ALIASES), "missing")
     missing = PREDICT_ALIASES.get(missing, missing)
     pairs, movie = surprise_keywords(pairs, movie, uid, iid, r_ui)
@@ -111,17 +113,18 @@ def predict(model, pairs: Iterable, movie, *, missing: str, uid, iid, r_ui) -> P
         kind, given, ids = ("user", uq[i], e.users) if urows[i] < 0 else ("movie", mq[i], e.movies)
         raise NotFoundError(then(ids.unknown_text(given), "pass missing='fallback' or missing='skip'"), kind=kind,
                             id=given)
-    if bad.any() and np.asarray(e.movie_ids).dtype.kind in "iu":  # text that can be no id of this model's: a title?
+    if words and bad.any() and np.asarray(e.movie_ids).dtype.kind in "iu":  # text no id of this model's can be
         from embedrec.data.ids import is_integer_text
 
-        words = [m for m, r in zip(mq, mrows) if r < 0 and isinstance(m, str) and not is_integer_text(m)]
-        if words:  # (a review: predict(uid=196, iid='star wars') answered NaN without a word, where explain found it)
+        titles = [m for m, r, ur in zip(mq, mrows, urows) if r < 0 and ur >= 0 and isinstance(m, str)
+                  and not is_integer_text(m) and any(c.isalpha() for c in m)]  # (a known user's movie in words)
+        if titles:  # (a review: predict(uid=196, iid='star wars') answered NaN without a word, where explain found it)
             import logging
 
             logging.getLogger("embedrec").warning(
                 "predict: %s of the movies given (%s) can be no movie id of this model (its ids are integers): %s; a "
-                "title's id is «embedrec recommend --movie TITLE|m.find_movie(title)»'s", f"{len(words):,}",
-                shorten(repr(words[0]), 40), "left out" if missing == "skip" else "answered by the fallback")
+                "title's id is «embedrec recommend --movie TITLE|m.find_movie(title)»'s", f"{len(titles):,}",
+                shorten(repr(titles[0]), 40), "left out" if missing == "skip" else "answered by the fallback")
     keep = ~bad if missing == "skip" else np.ones(len(pairs), bool)
     urows, mrows = urows[keep], mrows[keep]
     scores, codes = e.factors.predict_fallback(urows, mrows)

@@ -230,7 +230,10 @@ def _answer(model: Model, chunk: list, cols, name: str, strict: bool, shown: lis
     where = [n for n, _ in chunk]
     pairs = [(parts[cols[0]].strip(), parts[cols[1]].strip()) for _, parts in chunk]  # the other fields as read
     extras = [[_number(c) for i, c in enumerate(parts) if i not in cols] for _, parts in chunk]
-    pred = model.predict(pairs)
+    from embedrec.models_scores import ONE_PAIR, predict
+
+    pred = predict(model, pairs, ONE_PAIR, missing="fallback", uid=ONE_PAIR, iid=ONE_PAIR, r_ui=None, words=False)
+    # (a line's id in words is refused below, by its line)
     integer = {"user": e.user_ids.dtype.kind in "iu", "movie": e.movie_ids.dtype.kind in "iu"}
     for i, f in enumerate(pred.fallback):  # a field no id of this model can be: the first such line, not a fallback
         sides = (("user", 0),) * (f in ("user_unknown", "both")) + (("movie", 1),) * (f in ("movie_unknown", "both"))
