@@ -2670,3 +2670,16 @@ def test_a_stray_quote_that_swallows_rows_into_a_text_id_is_refused(tmp_path):
     p.write_text("user_id,item_id,rating\n" + "\n".join(rows) + "\n")
     refused(*ingest(tmp_path, p, "--set", "data.id_type=auto"), "sq.csv:5: a quoted field opens here ('\"') and runs "
             "over a line break into column 'item_id'")
+
+
+@pytest.mark.parametrize("drop", [False, True])
+def test_a_value_that_is_no_number_is_named_before_the_missing_words_beside_it(tmp_path, drop):
+    """A review: a rating column holding 'NA' on line 3 and '-' on line 7 was refused as "'NA' is not a number (2
+    lines like it: 3, 7)", under data.missing=drop too; the '-' is named (the NA rows are drop's, or said once the
+    '-' is fixed)."""
+    p = tmp_path / "rt.csv"
+    rows = [f"{u},{m},4" for u in range(1, 21) for m in range(1, 9)]
+    rows[1], rows[5] = rows[1][:-1] + "NA", rows[5][:-1] + "-"
+    p.write_text("user_id,item_id,rating\n" + "\n".join(rows) + "\n")
+    refused(*ingest(tmp_path, p, *(("--set", "data.missing=drop") if drop else ())),
+            "rt.csv:7: column 'rating' '-' is not a number; fix or remove that line")

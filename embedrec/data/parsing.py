@@ -561,7 +561,8 @@ def _blank_numbers_missing(opener, kw: dict, numeric: dict[str, str], extra_dtyp
     except (ValueError, TypeError, OverflowError, pd.errors.ParserError):
         return None
     decimal = kw.get("decimal", ".")
-    words = NA_WORDS if kw.get("keep_default_na") is False else frozenset()
+    words = NA_WORDS  # (pandas' own missing words: a text-id table turned them off, and a column read again as
+    # text here has them as text: a review found a lone "-" blamed on the NA lines beside it)
     for col, dtype in numeric.items():
         if col not in text.columns:
             continue
@@ -628,6 +629,10 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
         parsed = pd.to_numeric(values if decimal == "." else values.str.replace(decimal, ".", regex=False),
                                errors="coerce")
         bad = _bad_rows(values, parsed, dtype, missing)
+        words = values.fillna("").str.strip().isin(NA_WORDS).to_numpy(dtype=bool)  # pandas' missing words: under
+        bad &= ~words if missing == "drop" else np.ones(bad.size, bool)  # drop, rows dropped; else said after a
+        if (bad & ~words).any():  # value that is no number at all (a review: a lone '-' was blamed on the NA lines)
+            bad &= ~words
         if bad.any():
             found.append((int(np.flatnonzero(bad)[0]), col, dtype, parsed, bad))
     if not found and decimal != ".":  # '3.5' read with data.decimal=',' (pandas refuses it; parsed above, it passed)
