@@ -251,7 +251,7 @@ def faiss_files(rec: Recommender, out: Path) -> dict:
         if a is not None:
             np.save(out / f"{k}.npy", np.asarray(a), allow_pickle=False)
     np.save(out / USER_IDS, _ids(rec.catalogue.user_ids), allow_pickle=False)
-    return {"movies": int(rec.factors.movie.shape[0])}
+    return {"movies": int(rec.factors.movie.shape[0]), "users": int(rec.factors.user.shape[0])}  # (its user files too)
 
 
 def torch_state(rec: Recommender, out: Path) -> dict:

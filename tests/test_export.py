@@ -85,7 +85,8 @@ def test_tables_round_trip(rec, tmp_path):
     # 9 significant digits: each float32 comes back exactly (a review: 6 moved scores by up to 5e-6)
     np.testing.assert_array_equal(c[[f"e{i}" for i in range(rec.Q.shape[1])]].to_numpy().astype(np.float32),
                                   np.asarray(rec.Q, np.float32))
-    export_dir(rec, "faiss", tmp_path / "fa")
+    said = export_dir(rec, "faiss", tmp_path / "fa")
+    assert (said["movies"], said["users"]) == (rec.Q.shape[0], rec.P.shape[0])  # (a review: no users count)
     import faiss
 
     assert faiss.read_index(str(tmp_path / "fa" / "movies_ip.faiss")).ntotal == rec.Q.shape[0]
