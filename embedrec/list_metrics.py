@@ -267,9 +267,10 @@ def _named_columns(frame, part, alone: bool = False):
 
 
 def _separator(first: bytes) -> str:
-    """A text table's separator by its first line, as recommend writes them: a tab, else a ';' in a line without
-    ',', else ','."""
-    return "\t" if b"\t" in first else ";" if b";" in first and b"," not in first else ","
+    """A text table's separator by its first line's bytes (data.rowlines.separator, ``predict --pairs``' rule)."""
+    from embedrec.data.rowlines import separator
+
+    return separator(first.decode("utf-8", errors="replace"))
 
 
 def _first_line(p) -> bytes:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec.data.ids import is_integer_text, is_number_text, parse_id
+from embedrec.data.rowlines import separator
 from embedrec.errors import NotFoundError, shorten
 from embedrec.serve.recommender import LOGGED_UNKNOWN
 from embedrec.serve.stream import batches
@@ -92,16 +93,6 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
     if strict:  # every line read and checked before the first row (an unknown id fails with nothing printed)
         answers = iter(list(answers))
     return columns, _rows(answers, names, shown, on_batch)
-
-
-def separator(line: str) -> str:
-    """The separator of --pairs input, by its first line as ingest's sniffing reads a table's
-    (data/sniff.py's _sniff_separator, which imports pandas: not on the serving path): a tab where the line has one
-    (TSV, each tab a field), else a semicolon where it has more of them than commas ('196;242', as a spreadsheet
-    writes CSV where the comma is the decimal mark), else a comma."""
-    if "\t" in line:
-        return "\t"
-    return ";" if line.count(";") > line.count(",") else ","
 
 
 def _parsed(lines: Iterable[str], name: str, known=None) -> Iterator[tuple[int, list[str]]]:

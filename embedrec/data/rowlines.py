@@ -296,3 +296,13 @@ def _quoted(buf, sep: str, encoding: str, where: tuple[int, int, int], wanted: l
         return pos, line, row, at
     before, at_end = next((b, e) for b, e in reversed(given) if b < read)
     return int(at_end[read - 1 - before]), line + read, row, at
+
+
+def separator(line: str) -> str:
+    """The separator of a small text table (``predict --pairs``' input, ``evaluate --lists``' file) by its first line,
+    as ingest's sniffing reads a table's (data/sniff.py's _sniff_separator, which imports pandas: not on the serving
+    path): a tab where the line has one (TSV, each tab a field), else a semicolon where it has more of them than
+    commas ('196;242', as a spreadsheet writes CSV where the comma is the decimal mark), else a comma."""
+    if "\t" in line:
+        return "\t"
+    return ";" if line.count(";") > line.count(",") else ","
