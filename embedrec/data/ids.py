@@ -23,6 +23,13 @@ MISSING = ("error", "skip", "popular")  # what an unknown id gets (models.Model.
 ID_SHOWN = 64  # the characters of an id a message shows whole (a UUID's 36, a SHA-256's 64): past it, cut
 
 
+# the words pandas' read_csv reads as missing by default (its documented na_values): a numeric field's 'NA' or
+# 'null' is missing under data.missing=drop where text ids turned them off for the whole table (an id 'NA' is one),
+# and a new user's file's rating so written is none (serve.userfile)
+NA_WORDS = frozenset(("#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+                      "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"))
+
+
 def is_integer_text(text) -> bool:
     """Whether ``text`` (or a number) is written as an integer: an optional sign and ASCII digits, surrounding
     whitespace aside. Python's int() also reads '1_96' and other scripts' digits, which ingest refuses."""

@@ -23,6 +23,7 @@ import pandas as pd
 
 from embedrec.argcheck import genre_key
 from embedrec.bars import counting_reader
+from embedrec.data.ids import NA_WORDS
 from embedrec.data.textfiles import (
     LIKE_IT_SHOWN,
     _bom_encoding,
@@ -542,16 +543,10 @@ def _refuse_booleans(df: pd.DataFrame, opener, kw: dict, numeric: dict[str, str]
                             "dislikes by itself)")
 
 
-# the words pandas' read_csv reads as missing by default (its documented na_values): a numeric field's 'NA' or
-# 'null' is missing under data.missing=drop where text ids turned them off for the whole table (an id 'NA' is one)
-NA_WORDS = frozenset(("#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
-                      "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"))
-
-
 def _blank_numbers_missing(opener, kw: dict, numeric: dict[str, str], extra_dtype: dict | None):
     """data.missing=drop where a numeric field holds spaces alone (an empty field, which pandas will not take as
     one), or, in a table of text ids (whose read takes no word as missing), one of pandas' missing words
-    (:data:`NA_WORDS`: a first-hour review's 'NA' rating was refused under the drop its message advised): the table
+    (data.ids.NA_WORDS: a first-hour review's 'NA' rating was refused under the drop its message advised): the table
     read with those columns as text, each such field missing and the rest parsed as the column's type, every other
     column as the first read takes it; None where a field is no number (the diagnosis says which). (A review: a
     retry that skipped every field's leading spaces renamed columns ('a, b' headers: an internal error) and merged

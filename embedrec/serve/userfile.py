@@ -17,6 +17,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 
+from embedrec.data.ids import NA_WORDS
 from embedrec.errors import UsageError, marked, shorten
 
 log = logging.getLogger("embedrec")
@@ -303,7 +304,7 @@ def read_rated(path, option: str = "--rated", names: dict | None = None, counts:
 _DECIMAL_COMMA = re.compile(r"([+-]?\d+),(\d+)")  # '4,5': a rating written with a decimal comma
 # a rating cell that holds none: empty, or a word a DataFrame reads as missing (a review: a file's 'NA' was refused
 # where the same table as a DataFrame took it as unrated)
-_NO_RATING = frozenset(("", "nan", "NaN", "None", "<NA>", "NA", "N/A", "n/a", "null", "NULL", "#N/A"))
+_NO_RATING = NA_WORDS | {"", "None"}
 
 
 def rated_table(header: list, rows: list, name: str, option: str = "--rated", decimal_comma: bool = False,
