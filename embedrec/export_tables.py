@@ -32,21 +32,21 @@ def is_export(folder: Path, fix: str = "choose another «-o folder|out»") -> bo
     if not marker.is_file():
         return False
     try:
-        listed = loads_json(marker.read_text(encoding="utf-8")).get("files")
+        record = loads_json(marker.read_text(encoding="utf-8"))
     except OSError as e:  # a red team: said as files export did not write, which sent the user the wrong way
         raise OutputRefused(f"'{marker}', export's record of what it wrote in '{folder}', cannot be read "
                             f"({(e.strerror or 'error').lower()}), so «--overwrite|overwrite=True» cannot tell its "
                             "files from yours; "
                             f"check its permissions, or {fix}") from None
-    except (ValueError, AttributeError) as e:
-        listed = None
-        damaged = "not a record" if isinstance(e, AttributeError) else "not JSON"
+    except ValueError:
+        record, damaged = None, "not JSON"
     else:
-        damaged = _record_damage(marker)
+        damaged = _record_damage(record, marker)
     if damaged:  # (a red team: a flipped bit in it was said as files export did not write, or changed since)
         raise OutputRefused(f"'{marker}', export's record of what it wrote in '{folder}', is damaged ({damaged}), so "
                             "«--overwrite|overwrite=True» cannot tell its files from yours; check the folder and "
                             f"remove it («rm -r|shutil.rmtree» it), or {fix}")
+    listed = record.get("files")
     listed = listed if isinstance(listed, dict) else {}
     other = sorted(p.name for p in folder.iterdir()
                    if p.name != MARKER and (p.name not in listed or p.is_dir() or p.is_symlink()))
@@ -71,21 +71,18 @@ def is_export(folder: Path, fix: str = "choose another «-o folder|out»") -> bo
                         f"«--overwrite|overwrite=True» would delete; move them out of it, or {fix}")
 
 
-def _record_damage(marker: Path) -> str:
-    """Why export's record ``marker`` is damaged ('not its checksum'), or '' (an unsealed one, an older export's,
-    passes, as fsutil.integrity.check_seal takes it)."""
+def _record_damage(record, marker: Path) -> str:
+    """Why export's ``record`` (read from ``marker``) is damaged ('it does not match its checksum'), or '' (an
+    unsealed one, an older export's, passes, as fsutil.integrity.check_seal takes it)."""
     from embedrec.errors import ArtifactError
     from embedrec.fsutil.integrity import check_seal
 
+    if not isinstance(record, dict):
+        return "not a record"
     try:
-        record = loads_json(marker.read_text(encoding="utf-8"))
-        if not isinstance(record, dict):
-            return "not a record"
         check_seal(record, marker, "export record", "")
     except ArtifactError:
         return "it does not match its checksum"
-    except (OSError, ValueError):
-        return "not JSON"
     return ""
 
 
