@@ -374,11 +374,16 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
 def _any_line_end(values, block: int = 1 << 20) -> bool:
     """Whether any text of ``values`` (a column of texts, missing ones aside) holds a line end: blocks of a million
     joined and searched at once."""
-    texts = values.dropna().tolist() if values.hasnans else values.tolist()
-    try:
-        return any("\n" in "\x00".join(texts[a:a + block]) for a in range(0, len(texts), block))
-    except TypeError:  # (a value that is no text: each one as text)
-        return any("\n" in str(t) for t in texts)
+    texts = values.dropna() if values.hasnans else values
+    for a in range(0, len(texts), block):  # (a block's list at a time: 100M ids listed whole would be 800 MB)
+        part = texts.iloc[a:a + block].tolist()
+        try:
+            if "\n" in "\x00".join(part):
+                return True
+        except TypeError:  # (a value that is no text: each one as text)
+            if any("\n" in str(t) for t in part):
+                return True
+    return False
 
 
 def _refuse_ids_over_lines(df, extra_dtype, src, sep: str, encoding: str, label: str, header_lines: int) -> None:
