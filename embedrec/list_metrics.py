@@ -364,7 +364,8 @@ def check_lists(lists) -> None:
 
 def _as_truth_kind(frame, truth):
     """``frame``'s id columns in ``truth``'s kind where the change loses nothing: text of plain integers ('196',
-    not '0196' or '+1') as integers for a dataset of integer ids; integers as text for one of text ids."""
+    not '0196' or '+1') as integers for a dataset of integer ids, a column of them where only some are (the others,
+    a word, '', '1.0', kept as written: ids the dataset does not have); integers as text for one of text ids."""
     import pandas as pd
 
     out = {}
@@ -372,8 +373,15 @@ def _as_truth_kind(frame, truth):
         have, want = frame[col], truth[col]
         if pd.api.types.is_integer_dtype(want) and not pd.api.types.is_numeric_dtype(have):
             text = have.astype(str).str.strip()
-            if text.str.fullmatch(r"-?(?:0|[1-9][0-9]*)").all() and len(text):
+            plain = text.str.fullmatch(r"-?(?:0|[1-9][0-9]*)").to_numpy(dtype=bool)
+            if plain.all() and len(text):
                 out[col] = pd.to_numeric(text).astype("int64")
+            elif plain.any():  # a few ids no integer (a word, an empty field, '1.0': a review found the whole file
+                # refused over one): the others as integers, those kept as written, ids the dataset does not have
+                # (a miss each, counted and said as such, '1.0' as 1 written another way)
+                mixed = have.astype(object).copy()
+                mixed[plain] = pd.to_numeric(text[plain]).astype("int64").map(int)
+                out[col] = mixed
         elif not pd.api.types.is_numeric_dtype(want) and pd.api.types.is_integer_dtype(have):
             out[col] = have.astype(str)
     return frame.assign(**out) if out else frame

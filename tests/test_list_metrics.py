@@ -510,3 +510,47 @@ def test_evaluate_takes_a_frame_of_lists_under_the_ids_other_names(trained_run):
     plain = m.evaluate("test", ks=10, lists={"x": frame})["splits"]["test"]["x"]
     other = m.evaluate("test", ks=10, lists={"x": frame.rename(columns={"user_id": "userId", "movie_id": "movieId"})})
     assert other["splits"]["test"]["x"] == plain
+
+
+def test_evaluate_lists_scores_a_file_with_a_few_ids_no_integer_as_misses(trained_run, tmp_path):
+    """A review (session 63, left then): on an integer-id dataset one movie id in a lists file that is no integer
+    (a word, an empty field, '1.0') refused the whole file in score_lists' words (lists.astype(...)), where the docs
+    count an id the dataset does not have as a miss. The other rows are scored; those rows are misses, counted and
+    said ('1.0' as the dataset's 1 written another way); a wholly textual file is still refused."""
+    import json
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    m = trained_run.opened
+    lists = m.recommend(m.user_ids[:20], k=5).to_frame()[["user_id", "movie_id", "rank"]]
+    lists.to_csv(tmp_path / "good.csv", index=False)
+    bad = lists.astype({"movie_id": object})
+    first = lists["movie_id"].iloc[0]
+    bad.iloc[0, 1], bad.iloc[1, 1], bad.iloc[2, 1] = "oops", "", f"{first}.0"
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+
+    def run(name):
+        r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "-k", "5", "--format", "json", "--lists",
+                                      str(tmp_path / name)])
+        assert r.exit_code == 0, r.output
+        return json.loads(r.stdout)["splits"]["test"][name], r.stderr
+
+    good, _ = run("good.csv")
+    got, err = run("bad.csv")
+    assert got["rows_unknown_movie"] == 3 and good["rows_unknown_movie"] == 0
+    assert got["users_evaluated"] == good["users_evaluated"]
+    assert got["ndcg@5"] <= good["ndcg@5"] and got["recall@5"] <= good["recall@5"]
+    assert "bad.csv: 3 of its rows name a movie id this dataset does not have (e.g. 'oops')" in err, err
+    assert "astype" not in err
+    # the same rows scored from Python, with the three rows' movies as ids no truth holds: the same figures
+    from embedrec.data.dataset import load_dataset
+
+    ds = load_dataset(trained_run.cfg.data.prepared)
+    mine = er.score_lists(lists.assign(movie_id=np.where(np.arange(len(lists)) < 3, -7 - np.arange(len(lists)), lists["movie_id"])),
+                          ds.split_frame("test"), ks=(5,), catalogue=ds.n_movies)
+    assert math.isclose(got["ndcg@5"], mine["ndcg@5"]) and math.isclose(got["recall@5"], mine["recall@5"])
+    lists.assign(movie_id="m" + lists["movie_id"].astype(str)).to_csv(tmp_path / "words.csv", index=False)
+    r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "-k", "5", "--lists", str(tmp_path / "words.csv")])
+    assert r.exit_code != 0 and "ids are texts" in r.stderr, r.output
