@@ -997,6 +997,26 @@ def test_a_word_read_as_missing_is_named_not_called_empty(tmp_path, word):
                                   "number; give a number or remove that line")
 
 
+@pytest.mark.parametrize("word", ["NA", "null", "N/A"])
+def test_a_missing_word_in_an_integer_column_is_said_as_missing_not_as_no_integer(tmp_path, word):
+    """A review (session 63, left then): a timestamp written 'NA' was "'NA' is not an integer; timestamps are Unix
+    seconds or ISO 8601 dates: convert the column (pandas' to_datetime)", where an empty one is a missing value
+    with the drop as the way on; both now are, counted with their lines, and data.missing=drop keeps such rows
+    as rows without a time (as an empty time's). An integer id written so is said the same way."""
+    p = tmp_path / "r.csv"
+    p.write_text(f"user,item,rating,timestamp\n1,10,4,1700000000\n1,11,5,{word}\n2,10,3,1700000100\n"
+                 f"3,11,5,{word}\n")
+    refused(*ingest(tmp_path, p), f"r.csv:3: column 'timestamp' holds '{word}', which reads as a missing value, not "
+                                  "an integer (2 lines like it: 3, 5); give an integer or remove those lines, or "
+                                  "drop such rows with --set data.missing=drop")
+    r, out = ingest(tmp_path, p, "--set", "data.missing=drop")
+    assert r.exit_code == 0, r.stderr
+    assert "2 rows without a time kept and trained on" in r.stderr
+    p.write_text(f"user,item,rating\n1,10,4\n{word},11,5\n2,10,3\n")
+    refused(*ingest(tmp_path / "b", p), f"r.csv:3: column 'user' holds '{word}', which reads as a missing value, not an "
+                                  "integer; give an integer or remove that line, or drop such rows")
+
+
 @pytest.mark.parametrize("word", ["NA", "null", "NULL", "nan", "N/A"])
 def test_a_word_read_as_missing_is_dropped_under_drop_in_a_table_of_text_ids_too(tmp_path, word):
     """A first-hour review: with text user ids (whose read takes no word as missing: 'NA' may be an id) a rating

@@ -663,10 +663,22 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     with np.errstate(invalid="ignore"):
         whole = np.isfinite(parsed.to_numpy(dtype=float)) & (parsed.to_numpy(dtype=float) % 1 == 0)
     big = whole & dtype.startswith("int")
+    words = values.fillna("").str.strip().isin(NA_WORDS).to_numpy(dtype=bool)
     if blank:
         shown = ""
         what = "is empty" if values.iloc[row] == "" else "is empty (spaces only)"
         like, no_number = bad & empty, False
+    elif words[row]:  # 'NA', 'null' in an integer column (a timestamp, an id): a missing value, as a rating's is
+        # said (a review: a 'NA' time was 'not an integer', to be converted with pandas' to_datetime)
+        like = bad & words
+        lines, _ = rows_lines(opener(), kw["sep"], kw["encoding"], np.flatnonzero(like)[:LIKE_IT_SHOWN].tolist(),
+                              header_lines)
+        n = int(like.sum())
+        kind = "an integer" if dtype.startswith("int") else "a number"
+        return DataError(f"{label}:{lines[0] if lines else row + 1 + header_lines}: column '{col}' holds "
+                         f"'{shown}', which reads as a missing value, not {kind}"
+                         f"{lines_like_it(n, lines, of=len(text) if partial else None)}; give {kind} or remove "
+                         f"{'that line' if n < 2 else 'those lines'}{drop_advice(missing)}")
     elif dtype.startswith("int") and np.isfinite(parsed.iloc[row]) and parsed.iloc[row] % 1 == 0:
         what = f"'{shown}' is an integer too large for 64 bits"
         like, no_number = bad & big & ~empty, False
