@@ -545,6 +545,9 @@ def unordered_note(model: Model) -> None:
     _marked("note: «--ordered|ordered=True» changed nothing: %s", why)
 
 
+LISTED_MAX = 200  # the longest list of movies a note writes out as a command's argument
+
+
 def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: bool = False,
                features: bool = False, file_scale: tuple | None = None, watched: list | None = None) -> None:
     """After a new user's list from an implicit run, where the rated values changed nothing: training took each
@@ -570,10 +573,15 @@ def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: 
         return shlex.quote(",".join('"' + str(m).replace('"', '""') + '"' if any(c in str(m) for c in ',"')
                                     else str(m) for m in ids))  # quotes, the list shell-quoted (safe text as it is)
 
-    same = listed([*liked, *rated])
+    def whole(ids) -> str:  # the list where a command line can hold it, else said by its count: a list shortened
+        text = listed(ids)  # with '[...]' is no command to run (a review: a diary's 600 movies in one line)
+        return text if len(text) <= LISTED_MAX and shorten(text, LISTED_MAX) == text else \
+            f"(the same {len(ids):,} movies)"
+
+    same = whole([*liked, *rated])
     # a --rated file's movies without a rating: left out of its list, so of the same one too (quoted as the liked
-    # ones, and shortened: a review found 'Heat, The' split at its comma, and a diary's 600 in one line)
-    gone = [shorten(listed(watched))] if watched else []
+    # ones: a review found 'Heat, The' split at its comma)
+    gone = [whole(watched)] if watched else []
     counts = "count_weight" in e.training_ratings  # a red team: a count model's note spoke of ratings
     trained = ("every pair as a positive interaction, its count unweighted (train.als_count_weight 0)" if counts
                and low is None else f"the pairs counted {low:g} or more times (data.min_rating), their counts "
@@ -603,7 +611,7 @@ def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: 
             "difference: «--liked|liked» %s" + (" «--ordered|ordered=True»" if ordered else "")
             + (" with the same «--user-features|user_features»" if features else "")
             + (" «--exclude|exclude» %s" if gone else "") + " gives the same list"
-            + lows, trained, shorten(same), *gone)  # (lows: numbers and marks alone, read as the format's own)
+            + lows, trained, same, *gone)  # (lows: numbers and marks alone, read as the format's own)
 
 
 def _marked(msg: str, *args) -> None:

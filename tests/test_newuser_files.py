@@ -5,6 +5,7 @@ people spell them (serve/catalogue.py), and a file's rating scale mapped onto th
 from __future__ import annotations
 
 import logging
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -500,6 +501,36 @@ def test_a_rated_files_movie_without_a_rating_is_never_listed(titled_runs, tmp_p
     code, got, err = listed("3", "--rated", f"@{f}")
     assert code == 0 and got == top[1:], err
     assert f"--exclude {top[0]} gives the same list" in err, err
+
+
+def test_the_same_list_note_writes_a_long_list_by_its_count_not_shortened(tmp_path, monkeypatch):
+    """A review (session 63, left then): the note's '--liked ... gives the same list' was shortened with '[...]'
+    past 80 characters, so a diary's long list was no command to run; a list that fits (200 characters) is written
+    out whole, and gives the same list run as written; a longer one is said by its count."""
+    from embedrec.cli import main
+
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n" + "".join(
+        f"{u},{100000 + m},{rng.integers(1, 6)}\n" for u in range(80) for m in rng.choice(120, 20, replace=False)))
+    s = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
+    r = CliRunner().invoke(main, ["ingest", "-q", str(tmp_path / "r.csv"), *s])
+    assert r.exit_code == 0, r.stderr
+    r = CliRunner().invoke(main, ["train", "-q", *s, "--set", "model.dim=4", "--set", "train.refit=false",
+                                  "--set", "train.als_dims=[]"])
+    assert r.exit_code == 0, r.stderr
+    f = tmp_path / "diary.csv"
+    for n, whole in ((40, False), (25, True)):
+        f.write_text("movie_id,rating\n" + "".join(f"{100000 + m},5\n" for m in range(n)))
+        code, out, err = _recommend(str(tmp_path / "run"), "--rated", f"@{f}")
+        assert code == 0 and "[...]" not in err, err
+        if not whole:  # 40 ids of 6 digits: 279 characters
+            assert f"--liked (the same {n} movies) gives the same list" in err, err
+            continue
+        shown = err.split("--liked ", 1)[1].split(" gives the same list")[0]
+        assert 80 < len(shown) <= 200, shown
+        code2, out2, err2 = _recommend(str(tmp_path / "run"), "--liked", *shlex.split(shown))
+        assert code2 == 0 and out2 == out, err2
 
 
 def test_a_your_rating_column_alone_is_no_imdb_export(tmp_path):
