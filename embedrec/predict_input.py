@@ -78,7 +78,7 @@ def predict_lines(model: Model, lines: Iterable[str], name: str = "<input>", str
 
     parsed = _parsed(lines, name, known)
     head = next(parsed, None)
-    if head is not None and (header := _header(e, head[1])) is not None:
+    if head is not None and (header := _header(e, head[1], f"{name}:{head[0]}")) is not None:
         cols, names = header
         at[0] = cols
         head = None
@@ -155,10 +155,16 @@ def _fields(line: str, sep: str, width: int) -> list[str]:
     return line.split("\t")
 
 
-def _header(e, parts: list[str]) -> tuple[tuple[int, int], list[str]] | None:
+OUTPUT_WORDS = frozenset(("rank", "score", "title", "year", "genres", "fallback", "because", "both_rated", "rated"))
+# columns of embedrec's own output that are no id: never taken for the side a header does not name
+
+
+def _header(e, parts: list[str], where: str = "line 1") -> tuple[tuple[int, int], list[str]] | None:
     """((user field, movie field), the other columns' names) when the first line is a header, else None: it names
     its columns (both known column words), or neither of its first two fields is an id (a typo'd id such as '19x'
-    beside a good movie id is a data line, refused or answered later)."""
+    beside a good movie id is a data line, refused or answered later). A header naming one side alone is a
+    DataError (``where``: its file:line) where the other side's usual field is taken or no id column."""
+    from embedrec.errors import DataError
     from embedrec.serve.stream import HEADER_MOVIE_WORDS, HEADER_USER_WORDS, column_name_like, words_are_ids
 
     parts = [p.strip() for p in parts]  # names, and the ids of a first line that is a pair
@@ -190,6 +196,17 @@ def _header(e, parts: list[str]) -> tuple[tuple[int, int], list[str]] | None:
         log.warning("line 1 ('%s') is taken for a header: neither '%s' nor '%s' is an id of this model (if it is "
                     "a pair, put a header line 'user_id,movie_id' first)",
                     shorten(",".join(parts)), shorten(parts[0], 40), shorten(parts[1], 40))
+    if None in named and named != (None, None):  # one side named: the other is taken from its usual field only
+        # where that is no column of embedrec's own output (a review: recommend --movie's 'movie_id_query,rank,
+        # movie_id,...' piped in was scored as user 50 and movie 1, its rank, with no word)
+        side, other = (0, 1) if named[0] is not None else (1, 0)
+        default = parts[other] if other < len(parts) else ""
+        if named[side] != side or default.lower() in OUTPUT_WORDS or default.lower().endswith("_query"):
+            have, lack = (("user", "movie"), ("movie", "user"))[side]
+            words = HEADER_USER_WORDS if lack == "user" else HEADER_MOVIE_WORDS
+            raise DataError(f"{where}: the header names the {have} column ('{shorten(parts[named[side]], 40)}', field "
+                            f"{named[side] + 1}) but no {lack} column; name that column '{words[0]}', or give "
+                            "lines that start with a user and a movie (--pairs scores a user and a movie a line)")
     cols = named if None not in named else (0, 1)
     rest = [c for i, c in enumerate(parts) if i not in cols]
     return cols, _unique([c if c not in ("user_id", "movie_id", "score", "fallback") else f"input_{c}" for c in rest])

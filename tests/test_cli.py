@@ -354,6 +354,27 @@ def test_predict_pairs_with_header(cli_run):
         assert r.stderr == "<stdin>: no pair given (the input held no user,movie line)\n", r.stderr
 
 
+@pytest.mark.parametrize("head, line, said", [
+    ("movie_id_query,rank,movie_id,score", "50,1,2,0.9", "the header names the movie column ('movie_id', field 3) but "
+     "no user column; name that column 'user_id'"),  # recommend --movie's rows piped in
+    ("user_id_query,rank,user_id,score", "1,1,2,0.7", "the header names the user column ('user_id', field 3) but no "
+     "movie column; name that column 'movie_id'"),  # recommend --similar-users'
+    ("user_id,rank,x", "1,1,2", "the header names the user column ('user_id', field 1) but no movie column"),
+    ("rank,x,movie_id", "1,2,3", "the header names the movie column ('movie_id', field 3) but no user column")])
+def test_predict_refuses_a_header_naming_one_side_where_the_other_is_no_id(cli_run, head, line, said):
+    """A shell review: a header naming the movie column alone (recommend --movie's output) was scored from its
+    first two fields, the query movie as a user and the rank as a movie, with no word. A header naming one side is
+    refused where the other's usual field is another column (a rank, a score) or the named one is elsewhere."""
+    sets, _ = cli_run
+    r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input=f"{head}\n{line}\n")
+    assert r.exit_code == 1 and r.stdout == "" and r.stderr == f"error: <stdin>:1: {said}" + r.stderr.split(said)[1]
+    assert r.stderr.count("\n") == 1, r.stderr
+    for ok in ("user_id,foo\n1,2\n", "user,item,rating\n1,2,3\n"):  # the other side where it stands: as before
+        r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input=ok)
+        assert r.exit_code == 0 and [(x["user_id"], x["movie_id"]) for x in
+                                     csv.DictReader(io.StringIO(r.stdout))] == [("1", "2")], r.stderr
+
+
 def test_predict_first_line_bom_typo_and_repeated_column_names(cli_run):
     sets, _ = cli_run
     r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input="\ufeff1,2\n2,3\n")
