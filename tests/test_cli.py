@@ -206,6 +206,29 @@ def test_users_from_stdin_and_file_agree(cli_run, tmp_path):
     assert c.exit_code == 1 and c.stdout == "" and "<stdin>:4: 'nobody' is not a user id" in c.stderr
 
 
+def test_parquet_and_json_given_as_lines_are_named_as_such(cli_run, tmp_path):
+    """A shell review: embedrec's own Parquet (export --topk-all x.parquet) given to --pairs or --users was 'cannot
+    decode byte 0xf0 as UTF-8', its JSON lines 'expected 8 fields (as on line 1), found 9'. The format is named,
+    with the way on; a text id that starts with '{' is still an id."""
+    import pandas as pd
+
+    sets, _ = cli_run
+    pd.DataFrame({"user_id": [1, 2], "movie_id": [1, 3]}).to_parquet(tmp_path / "p.parquet")
+    jsonl = invoke("recommend", "--user", "1", "-k", "2", "--format", "jsonl", "-q", *sets).stdout
+    array = invoke("recommend", "--user", "1", "-k", "2", "--format", "json", "-q", *sets).stdout
+    for args, data, said in (
+            (["predict", "--pairs", str(tmp_path / "p.parquet")], None, "a Parquet file, where CSV or TSV text is "
+             "read; give CSV or TSV (embedrec writes it with --format csv or tsv; in pandas, pd.read_parquet(path)"),
+            (["recommend", "--users", str(tmp_path / "p.parquet")], None, "a Parquet file, where CSV or TSV"),
+            (["predict", "--pairs", "-"], jsonl, "<stdin>: JSON lines, where CSV or TSV text is read; give CSV or TSV "
+             "(embedrec writes it with --format csv or tsv; in pandas, pd.read_json(path, lines=True)"),
+            (["recommend", "--users", "-"], array, "<stdin>: a JSON array, where")):
+        r = invoke(*args, *sets, input=data)
+        assert r.exit_code == 1 and r.stdout == "" and said in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    r = invoke("recommend", "--users", "-", "-q", *sets, input="{x}\n1\n")  # a word: an unknown id, skipped
+    assert r.exit_code == 0 and "JSON" not in r.stderr, r.stderr
+
+
 def test_gzipped_users_and_pairs_are_read(cli_run, tmp_path):
     """--users ids.txt.gz (or gzip -c ... | --users -) and --pairs pairs.csv.gz are read as the plain files
     (they were 'cannot decode byte 0x8b as UTF-8'); a gzip file cut short is one line naming it."""

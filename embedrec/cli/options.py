@@ -176,6 +176,8 @@ class _Lines:
                 if not raw:
                     break
                 n += 1
+                if n == 1:
+                    _refuse_other_formats(self.name, raw)
                 if len(raw) > MAX_LINE and not raw.endswith(b"\n"):  # MAX_LINE bytes and its newline pass
                     raise DataError(f"{self.name}:{n}: the line is longer than {MAX_LINE:,} bytes; give one entry "
                                     "per line")
@@ -192,6 +194,32 @@ class _Lines:
 
             raise DataError(f"{self.name}:{n + 1}: the gzip stream is damaged or cut short ({first_line(e)}); "
                             "compress the file again") from None
+
+
+def _refuse_other_formats(name: str, first: bytes) -> None:
+    """A DataError where an input of lines (``--users``, ``--pairs``) is a Parquet file or JSON (embedrec's own
+    ``export --topk-all x.parquet``, ``--format json``/``jsonl`` output), by its ``first`` line's bytes: a shell
+    review was told of an undecodable byte, or of a line's fields, not of the format."""
+    import json
+
+    from embedrec.errors import DataError
+
+    text = first.strip()
+    kind = None
+    if first.startswith(b"PAR1"):
+        kind = "a Parquet file"
+    elif text in (b"[", b"[]") or text.startswith(b"[{"):
+        kind = "a JSON array"
+    elif text.startswith(b"{") and text.endswith(b"}"):
+        try:
+            kind = "JSON lines" if isinstance(json.loads(text), dict) else None
+        except ValueError:  # a text id that starts with '{': a line as any other
+            kind = None
+    if kind:
+        read = "pd.read_parquet(path)" if kind.endswith("Parquet file") else \
+            f"pd.read_json(path{', lines=True' if kind == 'JSON lines' else ''})"
+        raise DataError(f"{name}: {kind}, where CSV or TSV text is read; give CSV or TSV (embedrec writes it with "
+                        f"--format csv or tsv; in pandas, {read}.to_csv(out, index=False))")
 
 
 def refuse_empty(value, param, ctx, kind: str) -> None:
