@@ -325,6 +325,8 @@ def _read_lists_file(p, path):
                 frame = pd.read_parquet(io.BytesIO(data))
             elif head == b"{":
                 frame = pd.read_json(io.BytesIO(data), lines=True, dtype=False)
+            elif head == b"[":  # recommend --format json's array (a shell review: a tokenizing error)
+                frame = pd.read_json(io.BytesIO(data), dtype=False)
             else:
                 frame = pd.read_csv(io.BytesIO(data), sep=_separator(data.split(b"\n", 1)[0]), dtype=str,
                                     keep_default_na=False)

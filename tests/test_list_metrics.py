@@ -490,6 +490,48 @@ def test_a_pipe_of_lists_is_read_once(tmp_path):
         pd.testing.assert_frame_equal(got.astype(str), want)
 
 
+def test_evaluate_lists_from_a_json_array_a_pipe_s_name_stdin_twice_and_a_missing_file(trained_run, tmp_path):
+    """A shell review: `recommend --format json | evaluate --lists -` was a tokenizing error; `--lists - --lists -`
+    read nothing the second time ('No columns to parse'); `--lists <(cmd)` was the row '63'; a missing file exited
+    2 (click's), where a missing input is 1. Now: read, refused in one line, 'lists1', and 1."""
+    import json
+    import os
+    import threading
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    m = trained_run.opened
+    users = [str(u) for u in m.user_ids[:20]]
+    base = ["evaluate", *trained_run.sets, "-k", "5", "--metrics", "ndcg", "--format", "json", "-q"]
+    array = CliRunner().invoke(main, ["recommend", "--users", "-", "-k", "5", "--format", "json", "-q",
+                                      *trained_run.sets], input="\n".join(users) + "\n").stdout
+    tsv = CliRunner().invoke(main, ["recommend", "--users", "-", "-k", "5", "-q", *trained_run.sets],
+                             input="\n".join(users) + "\n").stdout
+    a = CliRunner().invoke(main, [*base, "--lists", "-"], input=array)
+    b = CliRunner().invoke(main, [*base, "--lists", "-"], input=tsv)
+    assert a.exit_code == 0 and b.exit_code == 0, a.stderr + b.stderr
+    got, want = (json.loads(r.stdout)["splits"]["test"]["stdin"] for r in (a, b))
+    assert got["ndcg@5"] == want["ndcg@5"] and got["users_without_list"] == want["users_without_list"]
+    r = CliRunner().invoke(main, [*base, "--lists", "-", "--lists", "-"], input=tsv)
+    assert r.exit_code == 2 and "--lists - is given twice: standard input is read once" in r.stderr, r.stderr
+    r = CliRunner().invoke(main, [*base, "--lists", str(tmp_path / "nope.csv")])
+    assert r.exit_code == 1 and r.stderr.startswith(f"error: {tmp_path / 'nope.csv'}: no such file"), r.stderr
+    rd, wr = os.pipe()
+    writer = threading.Thread(target=lambda: (os.write(wr, tsv.encode()), os.close(wr)))
+    writer.start()
+    try:
+        (tmp_path / "other.tsv").write_text(tsv)
+        r = CliRunner().invoke(main, [*base, "--lists", str(tmp_path / "other.tsv"), "--lists", f"/dev/fd/{rd}"])
+    finally:
+        writer.join(10)
+        os.close(rd)
+    assert r.exit_code == 0, r.stderr
+    rows = json.loads(r.stdout)["splits"]["test"]
+    assert "lists2" in rows and "other.tsv" in rows and rows["lists2"]["ndcg@5"] == want["ndcg@5"]
+
+
 def test_a_k_beyond_the_catalogue_ranks_the_whole_catalogue_as_the_model_row_does():
     """A review: lists at k 2000 of a 1,650-movie catalogue scored auc@2000 1.16 and another precision than
     evaluate's model row, which ranks the whole catalogue at such a k (evaluate.norm_ks) and keeps its name."""

@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
                    "then most_popular:ndcg@10, ..., each --against run's and each --lists file's; -k's and --metrics' "
                    "columns).")
 @click.option("--overwrite", is_flag=True, help="Let --per-user replace a file evaluate --per-user wrote.")
-@click.option("--lists", "lists", multiple=True, type=PathParam(exists=True, allow_dash=True),
+@click.option("--lists", "lists", multiple=True, type=PathParam(allow_dash=True),
               help="Also score another recommender's top-K lists on the same split and users (a .csv, .tsv or "
                    ".parquet file of user_id, movie_id, and rank or score: implicit's, LightFM's, another run's "
                    "export --topk-all, or a folder of such parts, as export --topk-all DIR writes), beside the model "
@@ -80,7 +80,11 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, against, metric
     moved = moved_to(cfg)
     from pathlib import Path
 
-    names = ["stdin" if p == "-" else Path(p).name for p in lists]
+    if list(lists).count("-") > 1:  # (a shell review: the second read nothing, 'No columns to parse from file')
+        raise click.UsageError("--lists - is given twice: standard input is read once; give the other lists as a file")
+    # a process substitution's /dev/fd/63 under the option's place among the --lists ('lists2'), not as '63'
+    names = ["stdin" if p == "-" else f"lists{i}" if Path(p).parent.as_posix() in ("/dev/fd", "/proc/self/fd")
+             else Path(p).name for i, p in enumerate(lists, 1)]
     named = {}
     for given, name in zip(lists, names):  # each under its file's name (the path as given where two share one)
         named[given if names.count(name) > 1 else name] = read_lists(given)
