@@ -1410,7 +1410,7 @@ def test_recommend_exclude_reads_a_file_as_candidates_does(cli_run, tmp_path):
     assert [row["movie_id"] for row in csv.DictReader(io.StringIO(r.stdout))] == [top[1], top[3], top[4]]
     missing = tmp_path / "none.txt"
     r = invoke("recommend", "--user", "1", "--exclude", f"@{missing}", *sets)
-    assert r.exit_code == 2 and r.stdout == "" and r.stderr == (
+    assert r.exit_code == 1 and r.stdout == "" and r.stderr == (
         f"error: --exclude {shorten(f'@{missing}', 80)}: cannot read '{missing}' (No such file or directory); give a file of movie ids, "
         "one per line, or comma-separated ids: --exclude 50,181\n"), r.stderr
     (tmp_path / "empty.txt").write_text("# nothing bought yet\n")
@@ -1483,7 +1483,7 @@ def test_recommend_candidates(cli_run, tmp_path):
     assert "1 of the 6 --candidates is not a movie of this model (not in its training data): no list holds it" \
         in r.stderr, r.stderr
     r = invoke("recommend", "--user", "1", "--candidates", f"@{tmp_path / 'none.txt'}", *sets)
-    assert r.exit_code == 2 and r.stderr == (f"error: --candidates @{tmp_path / 'none.txt'}: cannot read "
+    assert r.exit_code == 1 and r.stderr == (f"error: --candidates @{tmp_path / 'none.txt'}: cannot read "
                                              f"'{tmp_path / 'none.txt'}' (No such file or directory); give a file "
                                              "of movie ids, one per line, or comma-separated ids: --candidates "
                                              "50,181\n"), r.stderr

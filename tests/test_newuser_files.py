@@ -365,7 +365,7 @@ def test_liked_at_file(titled_runs, tmp_path):
     ids = "10,12,11," + err.split("'Chasing Amy': movie ")[1].split(",")[0]
     assert _recommend(titled_runs["implicit"], "--liked", ids, "-q")[1] == out
     code, out, err = _recommend(titled_runs["implicit"], "--liked", f"@{tmp_path / 'none.txt'}")
-    assert code == 2 and "cannot read it" in err, err
+    assert code == 1 and "cannot read it" in err, err
 
 
 def test_an_imdb_file_is_mapped_onto_an_explicit_models_scale(titled_runs, tmp_path):

@@ -738,8 +738,10 @@ def parse_movie_list(text: str, option: str) -> list[str]:
             data = file_bytes(path, f"{option} {shorten(text, 80)}", f"a file of movie ids, one per line, or "
                               f"comma-separated ids: {option} 50,181")
         items = [line.strip() for line in decoded(data, path).splitlines()]
-    except OSError as e:
-        raise UsageError(f"{option} {shorten(text, 80)}: cannot read '{path}' ({e.strerror or e}); give a file of "
+    except OSError as e:  # a missing input is data's exit 1, as --users FILE's and ingest's (a shell review: 2)
+        from embedrec.errors import DataError
+
+        raise DataError(f"{option} {shorten(text, 80)}: cannot read '{path}' ({e.strerror or e}); give a file of "
                          f"movie ids, one per line, or comma-separated ids: {option} 50,181") from None
     out: list[str] = []
     first = True

@@ -18,7 +18,7 @@ import stat
 from dataclasses import dataclass, field
 
 from embedrec.data.ids import NA_WORDS
-from embedrec.errors import UsageError, marked, shorten
+from embedrec.errors import DataError, UsageError, marked, shorten
 
 log = logging.getLogger("embedrec")
 
@@ -106,8 +106,8 @@ def _text(path, option: str) -> tuple[str, str]:
         stdin = marked(f"{option} @-", f"{option.lstrip('-')}=ReadFile(its bytes)")
         try:
             data = file_bytes(path, where, f"a file of the new user's movies, or {stdin} to read standard input")
-        except OSError as e:
-            raise UsageError(f"{where}: cannot read it ({e.strerror or e}); give a file of the new user's movies") \
+        except OSError as e:  # a missing input: DataError, exit 1 as --users FILE's (a shell review: 2)
+            raise DataError(f"{where}: cannot read it ({e.strerror or e}); give a file of the new user's movies") \
                 from None
     if data[:4] == b"PK\x03\x04":
         return _zip_member(path, data, option)
