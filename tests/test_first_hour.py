@@ -104,6 +104,28 @@ def test_header_with_fewer_columns_than_rows_is_an_error(tmp_path):
     assert r.stdout == "" and not (tmp_path / "x").exists()
 
 
+def test_history_s_own_rows_ingest_back_their_iso_time_column_read_as_the_timestamps(tmp_path):
+    """A shell review: `history --format csv` writes the times as ISO dates under 'time', which ingest (and
+    update-users) refused as "no column 'timestamp'", suggesting the setting. A column close to 'timestamp' whose
+    first rows are ISO 8601 dates is read as the times, said; one of other numbers or dates is still refused."""
+    import pandas as pd
+
+    q = tmp_path / "h.csv"
+    q.write_text("user_id,movie_id,title,rating,time,split\n" + "".join(
+        f"{u},{m},Film {m},{1 + (u + m) % 5},1998-03-{10 + m:02d}T01:15:36Z,train\n"
+        for u in range(1, 6) for m in range(1, 9)))
+    r = invoke("ingest", q, "-o", tmp_path / "a", "--set", "split.method=user_time")
+    assert r.exit_code == 0, r.stderr
+    assert f"{q}: reading column 'time' as 'timestamp' (ISO 8601 dates)" in r.stderr
+    got = pd.concat([pd.read_parquet(tmp_path / "a" / f"{s}.parquet") for s in ("train", "valid", "test")])
+    assert got["timestamp"].min() == int(pd.Timestamp("1998-03-11T01:15:36Z").timestamp())
+    assert got["timestamp"].max() <= int(pd.Timestamp("1998-03-18T01:15:36Z").timestamp())
+    assert got["timestamp"].nunique() > 1
+    q.write_text("user_id,movie_id,rating,time\n1,2,3,4\n")
+    r = invoke("ingest", q, "-o", tmp_path / "b")
+    assert r.exit_code == 1 and "did you mean --set data.columns.timestamp=time" in r.stderr, r.stderr
+
+
 def test_error_hints_name_the_real_fix(tmp_path):
     p = _ratings_csv(tmp_path / "r.csv", "user-")
     r = invoke("ingest", p, "-o", tmp_path / "a")

@@ -226,25 +226,47 @@ def _close_column(col: str, found: list[str], wanted: dict) -> list[str]:
     return difflib.get_close_matches(col, [c for c in found if c not in wanted], n=1, cutoff=0.6)
 
 
-def _optional_timestamp(found, wanted: dict, cfg: DataConfig, sample=None, or_default=()) -> bool | str:
+def _optional_timestamp(found, wanted: dict, cfg: DataConfig, sample=None, or_default=(),
+                        taken: list | None = None) -> bool | str:
     """A file without the default 'timestamp' column, and none close to it that may hold times, is read without
     times (as Surprise and LensKit read user,item,rating files); a time-based split then says it needs them. A
     column named in the config is required, unless 'timestamp' is in ``or_default`` (update-users: the name is the
     run's dataset's, not the user's; a first-hour review: a file without times was refused for a dataset whose
     times were read from 'event_time', where one of 'timestamp' reads without them). Returns whether it was dropped (``_require_columns`` says so once the
     others are found): the name of the close column passed over where one holds words (``sample(cols)``: its
-    first rows; :func:`_words`), True where none is close."""
+    first rows; :func:`_words`), True where none is close. A close column whose first rows are ISO 8601 dates
+    (``history``'s 'time': a shell review could not ingest it back) is read as the times, said in ``taken``."""
     from embedrec.config import ColumnsConfig
 
     col = cfg.columns.timestamp
     found = [str(c) for c in found]
     if (col == ColumnsConfig.timestamp or "timestamp" in or_default) and col in wanted and col not in found:  # not matched by _match_columns
         close = _close_column(col, found, wanted)
+        if close and taken is not None and _iso_dates(sample, close[0]):
+            wanted[close[0]] = wanted.pop(col)
+            taken.append(f"{close[0]!r} as 'timestamp' (ISO 8601 dates)")
+            return False
         if close and not _words(sample, close[0]):
             return False  # e.g. 'time': probably the timestamps, under another name (_require_columns suggests it)
         del wanted[col]
         return close[0] if close else True
     return False
+
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
+
+
+def _iso_dates(sample, col: str) -> bool:
+    """Whether the column ``col``'s first rows (``sample([col])``) are ISO 8601 dates, every one given (and one at
+    least); False where they cannot be read."""
+    try:
+        frame = sample([col]) if sample is not None else None
+    except Exception:  # noqa: BLE001 - an aid: the file's own reading says what is wrong with it
+        frame = None
+    if frame is None or col not in frame:
+        return False
+    text = [str(v).strip() for v in frame[col].tolist() if isinstance(v, str) and v.strip()]
+    return bool(text) and len(text) == len(frame) and all(_ISO_DATE.fullmatch(v) for v in text)
 
 
 def _words(sample, col: str) -> bool:

@@ -227,7 +227,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             timed = _datetime_column(pf, found, wanted, cfg, label, or_default) \
                 if guess and NAMED.get(str(source)) == _ratings_frame_name() else []
             guessed = (_guess_ids(found, wanted, cfg, label) if guess else []) + timed
-            no_times = _optional_timestamp(found, wanted, cfg, functools.partial(parquet_head, pf), or_default)
+            no_times = _optional_timestamp(found, wanted, cfg, functools.partial(parquet_head, pf), or_default,
+                                           matched)
             counted = _optional_rating(found, wanted, cfg)
             notes = guessed + _require_columns(found, wanted, label, no_times, matched, counted,
                                                functools.partial(parquet_head, pf), unrated, id_type=cfg.id_type)
@@ -282,7 +283,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             meta_notes = _movie_columns(header_names, wanted, cfg, label)
             guessed_ids = _guess_ids(header_names, wanted, cfg, label) if guess else []
             no_times = _optional_timestamp(header_names, wanted, cfg,
-                                           lambda cols: _sample_columns(src, sep, cfg.encoding, cols), or_default)
+                                           lambda cols: _sample_columns(src, sep, cfg.encoding, cols), or_default,
+                                           matched)
             counted = _optional_rating(header_names, wanted, cfg)
             notes = guessed_ids + _require_columns(header_names, wanted, label, no_times, matched, counted,
                                                    lambda cols: _sample_columns(src, sep, cfg.encoding, cols),
