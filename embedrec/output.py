@@ -71,25 +71,29 @@ def tsv_cells(values) -> str:
     return "\t".join(map(tsv_cell, values))
 
 
+_QUOTED_END = "\t\r\n"  # CsvLines' row end: the characters a cell is quoted for besides ',' and '"'
+
+
 class CsvLines:
-    """CSV rows ending in '\n' whose cells are quoted wherever they hold a comma, a quote, '\n' or '\r' (a red
-    team: a title holding a lone carriage return went out unquoted and split its row in every CSV reader; the
-    csv module quotes a line break only when it is part of the writer's lineterminator, so rows are written with
-    '\r\n' and end in '\n'). The other control characters of a text cell (ESC, DEL, C1, U+2028/9) are written
-    as spaces, as TSV writes them."""
+    """CSV rows ending in '\n' whose cells are quoted wherever they hold a comma, a quote, a tab, '\n' or '\r' (a
+    red team: a title holding a lone carriage return went out unquoted and split its row in every CSV reader; a
+    shell review: a tab went out unquoted, where the docs say it is quoted, and a reader that sniffs tabs split
+    there. The csv module quotes a character only when it is part of the writer's lineterminator, so rows are
+    written with '\t\r\n' and end in '\n'). The other control characters of a text cell (ESC, DEL, C1,
+    U+2028/9) are written as spaces, as TSV writes them."""
 
     def __init__(self, out=None):
         import io
 
         self.out, self._buf = out, io.StringIO()
-        self._w = csv.writer(self._buf, delimiter=",", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        self._w = csv.writer(self._buf, delimiter=",", lineterminator=_QUOTED_END, quoting=csv.QUOTE_MINIMAL)
 
     def line(self, cells) -> str:
         """One row's cells as CSV text, without the line end."""
         self._buf.seek(0)
         self._buf.truncate()
         self._w.writerow([c.translate(_CSV_CONTROLS) if isinstance(c, str) else c for c in cells])
-        return self._buf.getvalue()[:-2]
+        return self._buf.getvalue()[:-len(_QUOTED_END)]
 
     def writerow(self, cells) -> None:
         self.out.write(self.line(cells) + "\n")
@@ -121,13 +125,13 @@ def frame_to_tsv(frame, path, float_format: str) -> None:
 
 def frame_to_csv(frame, path, float_format: str) -> None:
     """``frame`` as a CSV file, floats in ``float_format``: pandas' ``to_csv``, unless a text cell holds a carriage
-    return, which pandas (through the csv module) leaves bare, or another control character, which CSV output
+    return or a tab, which pandas (through the csv module) leaves bare, or another control character, which CSV output
     writes as a space: then row by row through CsvLines, with the same cells (a review: QUOTE_NONNUMERIC would
     have quoted every float too)."""
     import pandas as pd
 
     def has_cr(col) -> bool:
-        return bool(col.astype(object).map(lambda v: isinstance(v, str) and ("\r" in v or
+        return bool(col.astype(object).map(lambda v: isinstance(v, str) and ("\r" in v or "\t" in v or
                                                                              v.translate(_CSV_CONTROLS) != v)).any())
 
     if not any(has_cr(frame[c]) for c in _text_columns(frame)):

@@ -486,6 +486,13 @@ def test_every_csv_writer_round_trips_any_title(titles):
                      "%.9g")
         with open(f"{tmp}/na.csv", encoding="utf-8", newline="") as fh:
             assert fh.read() == 'a,t\n1,"x\ry"\n,z\n'
+        # a tab is quoted too, as the docs say (a shell review: written bare), in the rows' writer and the files'
+        frame_to_csv(pd.DataFrame({"movie_id": [7], "title": ["Tab\there"], "e0": [0.5]}), f"{tmp}/tab.csv", "%.9g")
+        with open(f"{tmp}/tab.csv", encoding="utf-8", newline="") as fh:
+            assert fh.read() == 'movie_id,title,e0\n7,"Tab\there",0.5\n'
+    tabbed = io.StringIO()
+    write_rows([{"user_id": "user\ttab", "title": "x"}], ["user_id", "title"], "csv", out=tabbed)
+    assert tabbed.getvalue() == 'user_id,title\n"user\ttab",x\n'
     from embedrec.output import frame_to_tsv, tsv_cells  # evaluate --per-user FILE.tsv: cells as --format tsv
 
     out = io.StringIO()  # writes them (a review: 'q"u' was quoted, '"q""u"'; U+2028 left in, a line break to Python)
