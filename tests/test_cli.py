@@ -1149,7 +1149,7 @@ def test_predict_reads_csv_quoting_named_columns_and_refuses_bad_lines_anywhere(
     assert r.exit_code == 2 and "--no-header applies to --format csv and tsv, not to --format jsonl" in r.stderr
     # each line its own: a quoted tab in a CSV line with the CSV lines' fields stays in that field
     r = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input='1,2,a\n3,4,"b\tc"\n')
-    assert r.exit_code == 0 and r.stdout.splitlines()[2] == f"3,4,b\tc,none,{plain[1][3]}", r.output
+    assert r.exit_code == 0 and r.stdout.splitlines()[2] == f"3,4,\"b\tc\",none,{plain[1][3]}", r.output
 
 
 def test_predict_pairs_separator_is_the_first_lines_as_ingest_sniffs_it(cli_run):
