@@ -32,7 +32,7 @@ import torch
 
 from embedrec.data.layout import MANIFEST
 from embedrec.dist_data import Shard, rank_below
-from embedrec.dist_eval import Evaluator, baselines, sum_ranks
+from embedrec.dist_eval import Evaluator, baselines, held_out, sum_ranks
 from embedrec.dist_sync import RowAverage
 from embedrec.distributed import Group
 from embedrec.training.fit import metrics_head, selection_of, zero_untrained_users
@@ -239,6 +239,7 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
     if g.leader:  # after the first fit, as one process says it
         warn_above_rank(cfg, data.shard.n_users, data.shard.n_movies, given)
     selection = selection_of(result, cfg.train)
+    held = held_out(g, data.shard)  # metrics.json's, before the refit takes valid into training (as train_workflow)
     refit = cfg.train.refit and g.total(len(sp["valid"])) > 0
     if refit:  # train+valid in the one-process order: valid's positions follow every train rating
         both = Interactions.concat([sp["train"], sp["valid"]])
@@ -249,7 +250,7 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
         result = keep_selection(fit_replica(g, data, both, both_rows, None, selected_model_config(result, cfg.model),
                                             tcfg, run_dir / REFIT, progress=progress, label="refit",
                                             features_cfg=cfg.features), result)
-    metrics = _final_metrics(g, data, cfg, result, selection, refit)
+    metrics = _final_metrics(g, data, cfg, result, selection, refit, held)
     return _publish(g, data, cfg, result, metrics, refit, resume, progress=progress)  # a finished run's resume: its
     # recorded metrics
 
@@ -260,7 +261,9 @@ def _trained(g: Group, data: Data) -> np.ndarray:
     return g.sum_(torch.from_numpy(n).to(g.device)).cpu().numpy() > 0
 
 
-def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bool) -> dict:
+def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bool, held: dict | None = None) -> dict:
+    """The model's and the baselines' metrics on valid and test; ``held``: dist_eval.held_out's, counted before the
+    refit took valid into training."""
     from embedrec.evaluate import score_device
     from embedrec.sparse import seen_splits
     from embedrec.training.fit import factors
@@ -268,6 +271,8 @@ def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bo
     f = zero_untrained_users(factors(result.model, result.unrated), _trained(g, data), bool(cfg.features.user))
     explicit, ks, n = cfg.model.objective == "explicit", cfg.train.eval_k, cfg.train.eval_users
     metrics = metrics_head(cfg, result, selection, refit, ranks=g.world)
+    if held:
+        metrics["held_out"] = held
     dev = score_device(g.device)
     for split in ("valid", "test"):
         part = data.shard.splits.get(split)

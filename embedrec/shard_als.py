@@ -27,7 +27,7 @@ import torch
 
 from embedrec import shard_checkpoint as checkpoints
 from embedrec.dist_data import Shard, load_shard
-from embedrec.dist_eval import ShardRanking
+from embedrec.dist_eval import ShardRanking, held_out
 from embedrec.distributed import Group
 from embedrec.training.als_ranks import ShardALS, full_movies, gathered_unrated, init_tables
 from embedrec.training.fit import (
@@ -366,6 +366,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
              f"{len(shard.splits['train']):,}")
     run_dir = Path(cfg.run.dir)
     refit = cfg.train.refit and g.total(len(shard.splits["valid"])) > 0
+    held = held_out(g, shard)  # metrics.json's, before the refit takes valid into training (as train_workflow)
     from embedrec.training.dims import dim_candidates, warn_above_rank, within_rank
     from embedrec.training.folders import REFIT, check_dim_folders, check_folders, clear_training
 
@@ -416,7 +417,7 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
         result = keep_selection(result, selected)
     z = _trend_z(g, shard.splits["train"], shard.n_movies, cfg.train)  # the final fit's rows' (a collective)
     block = served_lowpass(g, shard, cfg, result, basis)  # (a collective)
-    metrics = _final_metrics(g, shard, cfg, result, selection, refit, z, block)
+    metrics = _final_metrics(g, shard, cfg, result, selection, refit, z, block, held)
     return _publish(g, shard, cfg, result, metrics, refit, resume, z, progress=progress, block=block)  # a finished
     # run's resume: its recorded metrics
 
@@ -531,8 +532,10 @@ def choose_newuser_prior_shard(g: Group, shard: Shard, cfg, result):
     return cfg.updated({"train.als_newuser_prior": value})
 
 
-def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: bool, z=None, block=None) -> dict:
-    """What train_model reports: the model and most-popular on valid and test (seen: the splits before each);
+def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: bool, z=None, block=None,
+                   held: dict | None = None) -> dict:
+    """What train_model reports: the model and most-popular on valid and test (seen: the splits before each),
+    ``held``: dist_eval.held_out's, counted before the refit took valid into training;
     the low-pass ``block`` (:func:`served_lowpass`'s) and ``z``, the served recent popularity's (training.trend),
     added as the one process's served model has them."""
     from embedrec.evaluate import score_device
@@ -540,6 +543,8 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
 
     tables, ks, n = result.model, cfg.train.eval_k, cfg.train.eval_users
     metrics = metrics_head(cfg, result, selection, refit, ranks=g.world)
+    if held:
+        metrics["held_out"] = held
     P = tables.user.weight.detach().cpu().numpy()
     lo = int(shard.u_cuts[g.rank])  # this rank's users without a rating in the final fit: zero, as published
     P = zero_untrained_users({"user_factors": P}, trained_users(shard.splits["train"].user - lo, P.shape[0]),

@@ -560,6 +560,31 @@ def test_folds_and_the_split_keys_take_one_check_whichever_gives_k(source, tmp_p
     assert command_config(tmp_path / "whole.yaml", [], 3).split.folds == 3
 
 
+def test_rows_without_the_chosen_metrics_are_left_out_as_evaluate_leaves_them(source, tmp_path):
+    """A docs review and a shell review: `cross-validate --set model.objective=explicit --metrics rmse,mae` printed
+    empty most_popular and model-most_popular rows (20 in TSV; an empty 'most_popular mean' column in the table)
+    and its JSON kept them, where evaluate leaves a row with none of the metrics chosen out."""
+    sets = [x for k, v in {**FAST, "train.als_dims": "[]", "model.objective": "explicit"}.items()
+            for x in ("--set", f"{k}={v}")]
+    base = ["cross-validate", source, "--folds", "2", "-o", tmp_path / "cv", "-k", "10", "--metrics", "rmse,mae",
+            *sets, "--set", f"data.cache_dir={tmp_path / 'cache'}"]
+    r = invoke(*base)
+    assert r.exit_code == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == "fold\tmodel\trmse\tmae"
+    models = {line.split("\t")[1] for line in lines[1:]}
+    assert "model" in models and "global_mean" in models and not any("most_popular" in m for m in models), models
+    assert all(all(cell != "" for cell in line.split("\t")) for line in lines[1:] if "se" not in line), r.stdout
+    r = invoke(*base, "--format", "table")
+    assert r.exit_code == 0 and "most_popular" not in r.stdout, r.stdout
+    r = invoke(*base, "--format", "json")
+    result = json.loads(r.stdout)
+    assert "most_popular" not in result["summary"] and "most_popular" not in result["paired"]
+    assert all("most_popular" not in f["metrics"] for f in result["folds"])
+    record = json.loads((tmp_path / "cv" / "cross_validation.json").read_text())
+    assert "most_popular" in record["summary"]  # the record keeps what the folds measured
+
+
 def test_metrics_the_folds_did_not_measure_print_nothing_and_say_so(tmp_path):
     """--metrics ild on movies without genres: no fold measures it, so no table of headers alone: a warning says
     so (exit 0, the record holding what the folds have)."""

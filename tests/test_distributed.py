@@ -233,6 +233,7 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_one(prepared, tmp
     m2 = json.loads(p.stdout)  # rank 0 alone printed
     m1 = _plain(prepared, tmp_path / "one", 3, extra=dims)
     assert m2["ranks"] == 2 and m2["selection"]["als_reg"] == m1["selection"]["als_reg"]
+    assert m2["held_out"] == m1["held_out"] and m1["held_out"]["test"]["users"] > 0  # (a docs review: none on ranks)
     assert m2["selection"]["als_user_unobserved"] == m1["selection"]["als_user_unobserved"] == 0.5  # not 1 here
     assert m2["selection"]["als_recency"] == m1["selection"]["als_recency"] == 0.0  # a random split: 0 only
     # train.als_dims: auto ran the selection again at 16 on the ranks too, and made the same choice
@@ -386,6 +387,7 @@ def test_minibatch_and_hogwild_on_two_ranks_match_one_process_and_resume_across_
     for name in ("mse", "bpr", "softmax"):
         m1, m2 = one[name], _run_metrics(tmp_path / f"{name}-two")
         assert m2["ranks"] == 2 and m2["loss"] == m1["loss"] and m2["epochs_run"] == m1["epochs_run"]
+        assert m2["held_out"] == m1["held_out"], name
         for key, value in m1["splits"]["test"]["model"].items():
             assert m2["splits"]["test"]["model"][key] == pytest.approx(value, abs=1e-5), (name, key)
         a1, a2 = _arrays(tmp_path / f"{name}-one"), _arrays(tmp_path / f"{name}-two")

@@ -70,13 +70,16 @@ def cross_validate(cfg: Config, source, folds, output, ks, metric_texts, fresh, 
         log.warning("no metrics to report: the folds' evaluations have none of the metrics --metrics chose; "
                     "cross_validation.json holds those they have")
         return
+    # a row with none of the metrics printed left out, as evaluate leaves it (a review: --metrics rmse,mae printed
+    # 20 empty most_popular rows)
+    rows = [r for r in rows if any(r.get(c) is not None for c in cols[2:])]
     if fmt != "table":
         write_rows(rows, cols, fmt)
         return
     # a terminal: a row a metric, the model's folds, mean, std and SE as columns, then each baseline's mean, then
     # the model minus each baseline: the mean and SE of the folds' differences
     model = [r for r in rows if r["model"] == "model"]
-    others = [m for m in res.summary if m != "model"]
+    others = [m for m in res.summary if m != "model" and any(c in res.summary[m] for c in cols[2:])]
     paired = [b for b in res.paired if any(c in res.paired[b] for c in cols[2:])]
     table = [{"metric": c, **{str(r["fold"]): r.get(c) for r in model},
               **{f"{m} mean": res.summary[m].get(c, {}).get("mean") for m in others},
@@ -117,8 +120,12 @@ def _selected(result: dict, chosen) -> dict:
     def keep(row: dict) -> dict:
         return {k: v for k, v in row.items() if k.startswith(("users_", "rows_")) or k.split("@")[0] in chosen}
 
+    def measured(row: dict) -> bool:  # a row with one of the metrics chosen (not its counts alone)
+        return any(not k.startswith(("users_", "rows_")) for k in row)
+
     out = dict(result)
-    out["folds"] = [{**f, "metrics": {m: keep(row) for m, row in f["metrics"].items()}} for f in result["folds"]]
-    out["summary"] = {m: keep(row) for m, row in result["summary"].items()}
+    out["folds"] = [{**f, "metrics": {m: kept for m, row in f["metrics"].items() if measured(kept := keep(row))}}
+                    for f in result["folds"]]
+    out["summary"] = {m: kept for m, row in result["summary"].items() if measured(kept := keep(row))}
     out["paired"] = {b: kept for b, row in (result.get("paired") or {}).items() if (kept := keep(row))}
     return out
