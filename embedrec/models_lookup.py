@@ -1,7 +1,7 @@
 """What a ``Model``'s arguments name, resolved against its catalogue: ``k`` (``k_arg``), the movies a list may hold
 (``allowed_rows``: the genre and year filters, ``exclude`` and ``candidates``, each id checked by ``movie_rows_of``), a
 known user given ratings since training (``known_row``), movies given by id or by title words (``find_movie``,
-``resolve_movies``, ``titles_resolved``: a new user's history) and one movie's row (``movie``). ``Model``'s
+``resolve_movies``: a new user's history, read by ``told_history``) and one movie's row (``movie``). ``Model``'s
 methods of the same names (``find_movie``, ``resolve_movies``, ``movie``) are these; the other questions'
 modules (models_recommend.py, models_stream.py, models_scores.py) share the rest. numpy only: serving imports
 this.

@@ -1,0 +1,1 @@
+"""embedrec.data: reading ratings and movies files into a prepared dataset (see ARCHITECTURE.md)."""
