@@ -156,3 +156,20 @@ def test_then_puts_the_count_before_the_question_and_the_advice_after_it():
     assert then("movie 'x' is not known; did you mean 'X'?", "fix it", " (and 2 more)") == \
         "movie 'x' is not known (and 2 more); did you mean 'X'? fix it"
     assert then("movie 'x' is not known", None, " (and 2 more)") == "movie 'x' is not known (and 2 more)"
+
+
+def test_an_id_in_unicode_s_other_form_is_named():
+    """A shell review: 'zoë' typed with a combining diaeresis (as macOS writes a file's text) was an unknown user
+    with no hint, though it reads as an id of the run. Either form is named as the other, said as such."""
+    import unicodedata
+
+    from embedrec.data.ids import IdMap
+
+    composed, apart = unicodedata.normalize("NFC", "zoë"), unicodedata.normalize("NFD", "zoë")
+    assert composed != apart
+    for ids, given, form, how in (([composed, "u1"], apart, "NFC", "joined to"), ([apart, "u1"], composed, "NFD",
+                                                                                   "apart from")):
+        said = IdMap(np.array(ids, dtype=object), "user").unknown_text(given)
+        assert said.endswith(f"did you mean '{ids[0]}' (the same text in Unicode's other form, {form}: its accents "
+                             f"{how} their letters)?"), said
+    assert "did you mean" not in IdMap(np.array([composed], dtype=object), "user").unknown_text("zoe")

@@ -478,7 +478,17 @@ class IdMap:
     def meant(self, raw) -> str:
         """"; did you mean '036324453X' (the same but for case)?" where ``raw`` is a text id of this map but for case
         (:meth:`same_but_case`) or but for leading zeros dropped or added ('36324453X' for '036324453X', as a
-        spreadsheet drops them; :meth:`same_but_zeros`), '' where it is none (or several are)."""
+        spreadsheet drops them; :meth:`same_but_zeros`), or but for its Unicode form ('zoe' + a combining diaeresis,
+        as macOS writes file names, for 'zoë': a shell review was told of 'zoë' as unknown, with no hint), '' where
+        it is none (or several are)."""
+        if isinstance(raw, str) and self.ids.dtype.kind not in "iu" and len(self):
+            import unicodedata
+
+            for form in ("NFC", "NFD"):
+                other = unicodedata.normalize(form, raw.strip())
+                if other != raw.strip() and self.own_row(other) >= 0:
+                    return (f"; did you mean '{shorten(other, ID_SHOWN)}' (the same text in Unicode's other form, "
+                            f"{form}: its accents {'joined to' if form == 'NFC' else 'apart from'} their letters)?")
         found = self.same_but_case(raw)
         if found is not None:
             return f"; did you mean '{shorten(found, ID_SHOWN)}' (the same but for case)?"
