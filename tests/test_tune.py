@@ -608,6 +608,9 @@ def test_tune_dims_takes_run_and_says_each_trial_without_a_bar(tune_cfg, tmp_pat
     assert sorted(int(line.split(": dim ")[1].split(":")[0]) for line in trials) == sorted(int(x.split(",")[0])
                                                                                           for x in rows)
     assert all("valid rmse" in line for line in trials) and (run / "tune" / "tune.json").exists()
+    head = r.stdout.splitlines()[0].split(",")  # the rows name their metric (a shell review: never said in csv)
+    assert head[head.index("metric") + 1:head.index("metric") + 3] == ["train_metric", "valid_metric"]
+    assert {x.split(",")[head.index("metric")] for x in rows} == {"rmse"}
 
 
 def test_tune_dims_after_train_writes_its_plot_beside_the_run(tune_cfg, tmp_path):

@@ -111,7 +111,10 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
         chose += ["als_count_weight"] if any("als_count_weight" in t for t in rows) else []
         swept = ["weight_decay"] if fmt != "table" or any(t.get("weight_decay") is not None for t in rows) else []
         # (an empty column left out of the table only: csv/tsv keep their columns whatever was swept)
-        cols = ["dim", *swept, *chose, "params", "epochs", "train_loss", "train_metric", "valid_metric",
+        # the metric's name in each row where the rows are data (a shell review: csv/tsv/jsonl said valid_metric
+        # and never which; the table says it on stderr)
+        named = ["metric"] if fmt != "table" else []
+        cols = ["dim", *swept, *chose, "params", "epochs", "train_loss", *named, "train_metric", "valid_metric",
                 "test_metric", "seconds", "peak_mem_mb", "note"]
         if fmt in ("table",):  # stdout carries the table only
             added = [(what, key) for what, key in (("the low-pass block", "als_lowpass"),
