@@ -3298,6 +3298,41 @@ def test_a_writer_whose_side_lock_was_replaced_leaves_the_new_one(tmp_path):
     assert not out.exists() and not lock.exists() and list(tmp_path.iterdir()) == []
 
 
+def test_files_written_into_a_folder_while_overwrite_replaces_it_are_never_deleted(tmp_path, monkeypatch, caplog):
+    """A red team: `export -o OUT --overwrite` checked OUT for files embedrec did not write once, under its lock,
+    then deleted the old folder after the swap: a user's file, or another command's output (an `export
+    --topk-all OUT/top.csv` that exited 0), written into OUT meanwhile was deleted. What appears before the swap
+    stops it (Busy, exit 75, nothing replaced); what appears in the instant after the check keeps the old folder
+    under a name no later sweep removes, said."""
+    from embedrec.errors import Busy
+    from embedrec.fsutil import outputs
+    from embedrec.fsutil.outputs import atomic_dir
+
+    out = tmp_path / "out"
+    with atomic_dir(out, command="embedrec export") as tmp:
+        (tmp / "a.txt").write_text("old")
+    with pytest.raises(Busy, match=r"'notes.txt' appeared in it while this command wrote its replacement .* "
+                                   r"nothing was replaced") as e:
+        with atomic_dir(out, overwrite=True, ours=lambda p: True, command="embedrec export") as tmp:
+            (tmp / "a.txt").write_text("new")
+            (out / "notes.txt").write_text("mine")
+    assert e.value.exit_code == 75
+    assert (out / "notes.txt").read_text() == "mine" and (out / "a.txt").read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary left
+    (out / "notes.txt").unlink()
+    monkeypatch.setattr(outputs, "_refuse_arrivals", lambda target, before: None)  # the instant after the check
+    with atomic_dir(out, overwrite=True, ours=lambda p: True, command="embedrec export") as tmp:
+        (tmp / "a.txt").write_text("new")
+        (out / "notes.txt").write_text("mine")
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("out.replaced-")]
+    assert (out / "a.txt").read_text() == "new" and len(kept) == 1
+    assert (kept[0] / "notes.txt").read_text() == "mine" and (kept[0] / "a.txt").read_text() == "old"
+    assert f"kept the folder '{out}' replaced, as '{kept[0]}': 'notes.txt' appeared in it" in caplog.text
+    with atomic_dir(out, overwrite=True, ours=lambda p: True, command="embedrec export") as tmp:  # a later writer leaves it be
+        (tmp / "a.txt").write_text("newer")
+    assert kept[0].exists() and (out / "a.txt").read_text() == "newer"
+
+
 def test_a_lock_file_that_is_a_link_is_refused_never_written_through(base, tmp_path):
     """A red team: RUN/.lock linked to a user's file had the holder's pid line written over that file (train, index
     rebuild, tune-dims), and `.embedrec.NAME.lock` beside an output too, then the link removed. A lock is opened

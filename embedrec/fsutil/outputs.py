@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from embedrec.errors import EmbedrecError, OutputExists, OutputRefused
+from embedrec.errors import Busy, EmbedrecError, OutputExists, OutputRefused
 from embedrec.fsutil.files import (
     fsync_dir,
     fsync_tree,
@@ -71,8 +71,10 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
     made = _make_parent(target, fix)
     with _undone_on_failure(made), target_lock(target, command, fix):
         sweep_stale(target)
+        before: set[str] | None = set()  # what target holds under the lock (None: it cannot be listed)
         if target.exists():  # again, under the lock: another writer may have created it meanwhile
             check_replaceable(target, ours)
+            before = _listing(target)
         try:
             tmp = Path(tempfile_module().mkdtemp(prefix=f".{side_stem(target.name)}.{TMP}-{os.getpid()}-",
                                                  dir=real_dir(target.parent)))
@@ -84,6 +86,7 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
             fsync_tree(tmp)
             confirm_held()
             if target.exists():
+                _refuse_arrivals(target, before)  # what another process wrote into it meanwhile is not replaced
                 if not _exchange(tmp, target):
                     # the pid and 8 random characters, as mkdtemp's: a user's '.ds.old-2023' is not one (a review)
                     old = target.parent / f".{side_stem(target.name)}.{OLD}-{os.getpid()}-{secrets.token_hex(4)}"
@@ -91,16 +94,54 @@ def atomic_dir(target: str | Path, overwrite: bool = False, ours=None, command: 
                     os.replace(tmp, target)
                     tmp = old
                 fsync_dir(target.parent)
-                rmtree(tmp)  # now the previous contents
+                new = _arrived(tmp, before)
+                if new:  # in the instant between the check and the swap: kept under a name no sweep removes, said
+                    kept = target.parent / f"{target.name}.replaced-{secrets.token_hex(4)}"
+                    os.replace(tmp, kept)
+                    tmp = None
+                    log.warning("kept the folder '%s' replaced, as '%s': %s appeared in it while it was replaced; "
+                                "move what is yours out of it, then remove it", target, kept, new)
+                else:
+                    rmtree(tmp)  # now the previous contents
             else:
                 os.replace(tmp, target)
                 fsync_dir(target.parent)
         except BaseException as e:
-            rmtree(tmp)
+            if tmp is not None:
+                rmtree(tmp)
             err = io_error(e, target, fix) if isinstance(e, OSError) else None
             if err is not None:
                 raise err from None
             raise
+
+
+def _listing(folder: Path) -> set[str] | None:
+    """The relative paths under ``folder`` (None where it cannot be listed): what a replace is checked against."""
+    try:
+        return {str(p.relative_to(folder)) for p in folder.rglob("*")}
+    except OSError:
+        return None
+
+
+def _arrived(folder: Path, before: set[str] | None) -> str:
+    """The first few of what is under ``folder`` now and was not in ``before`` ('notes.txt, top.csv'), '' where
+    nothing (or ``before`` is unknown)."""
+    if before is None:
+        return ""
+    now = _listing(folder)
+    new = sorted((now or set()) - before)
+    shown = ", ".join(f"'{shorten_name(n)}'" for n in new[:3])
+    return shown + (f" and {len(new) - 3} more" if len(new) > 3 else "")
+
+
+def _refuse_arrivals(target: Path, before: set[str] | None) -> None:
+    """Busy where files appeared in ``target`` while its replacement was written (a red team: another command's
+    output, or a user's own file, written into an export folder that `--overwrite` replaced, was deleted with the
+    old contents, both commands exiting 0): nothing is replaced, and a rerun is the way on."""
+    new = _arrived(target, before)
+    if new:
+        raise Busy(f"'{target}': {new} appeared in it while this command wrote its replacement (another command, or "
+                   "you, writing there); nothing was replaced: move what is yours out of it, then run this again")
 
 
 def refuse_link_loop(target: Path, fix: str) -> None:
