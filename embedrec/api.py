@@ -421,18 +421,26 @@ def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, 
         topk_target(topk_all, overwrite)
     if to or plot:
         one_process("export_run")
-    with open(run_dir, cfg) as model:
-        results = []
-        if to:
-            results.append(model.export(to, output, overwrite=overwrite, sample=sample, sample_users=sample_users,
-                                        base_url=base_url))
-        if topk_all:
-            results.append(model.topk_all(topk_all, k, overwrite=overwrite, device=cfg.train.device,
-                                          progress=progress, diversify=diversify))
-            if secondary():
-                return None
-        if plot:
-            results.append(model.plot_map(plot, plot_method or "pca", overwrite=overwrite))
+    results: list[dict] = []
+    try:
+        with open(run_dir, cfg) as model:
+            if to:
+                results.append(model.export(to, output, overwrite=overwrite, sample=sample, sample_users=sample_users,
+                                            base_url=base_url))
+            if topk_all:
+                results.append(model.topk_all(topk_all, k, overwrite=overwrite, device=cfg.train.device,
+                                              progress=progress, diversify=diversify))
+                if secondary():
+                    return None
+            if plot:
+                results.append(model.plot_map(plot, plot_method or "pca", overwrite=overwrite))
+    except BaseException as e:  # an output written before a later one failed or a signal came: named on the error
+        if results:  # (a red team: 'nothing half-written was left behind', and the rerun refused as existing)
+            import contextlib
+
+            with contextlib.suppress(AttributeError, TypeError):
+                e.published = [str(r.get("output") or r.get("topk_all") or r.get("plot")) for r in results]
+        raise
     return results
 
 

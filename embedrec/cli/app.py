@@ -66,6 +66,16 @@ def unless_published(run_dir, what: str, call):
         return None
 
 
+def _published_note(e: BaseException) -> str:
+    """'; written in full before it: out/emb (the others not: rerun for them alone, or with --overwrite)' where
+    the library names the outputs an error or a signal came after (export_run's ``published``), else ''."""
+    done = getattr(e, "published", None)
+    if not done:
+        return ""
+    return (f"; written in full before it: {', '.join(done)} (the outputs after it were not: rerun for those "
+            "alone, or with --overwrite)")
+
+
 def wrote_nothing(*paths) -> None:
     """Say that the command wrote nothing to its outputs (update-users with nothing to update): if stdout then fails,
     the error says nothing was written (a red team: it said the run 'was written in full')."""
@@ -357,7 +367,7 @@ class Group(click.Group):
             # Ctrl-C under torchrun, or a usage error (the command line is every rank's): rank 0 alone says it
             # (an output path refused too: the same on every rank; not a config error, which a rank
             # other than 0 may be the one to find, its config differing)
-            line = shorten(e.cli_message(), 2000) + _found_config_note(e)
+            line = shorten(e.cli_message(), 2000) + _published_note(e) + _found_config_note(e)
             if not (isinstance(e, (Interrupted, UsageError, OutputRefused)) and _secondary()
                     or getattr(e, "every_rank", False) and _local_secondary()):
                 _error_line(line)
@@ -376,7 +386,7 @@ class Group(click.Group):
             term = stop_signal(e)
             done = ("the rows written so far are whole" + (" (each query's list complete)" if name == "recommend"
                                                             else "") if name in STREAMING else
-                    "nothing half-written was left behind")  # (a first-hour review: recommend --users had written
+                    "nothing half-written was left behind" + _published_note(e))  # (a first-hour review: recommend --users had written
             # (a review: a 2-rank export whose other rank was killed said 'terminated' alone: torchrun's SIGTERM)
             why = ("; under torchrun a rank that fails has the launcher stop the others with SIGTERM: its report "
                    "names the rank that failed" if term == signal.SIGTERM and _distributed() else "")
@@ -560,6 +570,26 @@ def _quiet_stdout() -> None:
         pass
 
 
+def _signal_again(hook, pending: list, unraisable) -> None:
+    """sys.unraisablehook while sigterm_as_interrupt's block runs: a stop (SIGTERM's Terminated, Ctrl-C's
+    KeyboardInterrupt) raised where Python cannot raise it (a finalizer, matplotlib's weakref callbacks) is sent
+    again to this process, so it stops the work at its next step (a red team: 'Exception ignored ... Terminated',
+    a traceback, then the export went on to exit 0); anything else goes to ``hook``, Python's."""
+    import signal
+
+    from embedrec.errors import stop_signal
+
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):  # (from a thread a moment later: sent from here, its
+        import threading  # handler would run in this hook, which Python ignores too)
+
+        again = threading.Timer(0.01, os.kill, (os.getpid(), stop_signal(unraisable.exc_value) or signal.SIGINT))
+        again.daemon = True
+        pending.append(again)
+        again.start()
+        return
+    hook(unraisable)
+
+
 class _SigtermState:
     """What sigterm_as_interrupt's handler does: raise Terminated, or after ``defer()`` (the work is published;
     only its report is left) note the signal, SIGINT's too, which ``came`` then says."""
@@ -609,9 +639,14 @@ def sigterm_as_interrupt():
     previous = tuple(signal.getsignal(sig) if signal.getsignal(sig) is signal.SIG_IGN else signal.signal(sig, handler)
                      if sig != signal.SIGINT else signal.getsignal(sig)
                      for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
+    hook, pending = sys.unraisablehook, []
+    sys.unraisablehook = functools.partial(_signal_again, hook, pending)
     try:
         yield state
     finally:
+        sys.unraisablehook = hook
+        for again in pending:  # a stop sent again that the block outran: the work is done, not killed at exit
+            again.cancel()
         # the process's own command leaves next: a SIGTERM in that second stays noted, not a kill (exit 0 for a
         # published run); Ctrl-C gets its handler back, so it can still cut a torchrun rank's wait at exit short
         keep = (signal.SIGTERM, signal.SIGHUP) if state.deferred and _State.process else ()
