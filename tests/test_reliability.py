@@ -4507,3 +4507,23 @@ def test_an_export_of_several_outputs_stopped_part_way_names_what_it_wrote(base,
     last = r.stderr.splitlines()[-1]
     assert last.startswith(first) and last.endswith(said), r.stderr
     assert (tmp_path / "emb").is_dir() and (tmp_path / "top.csv").is_file() and not (tmp_path / "map.png").exists()
+
+
+def test_a_finished_run_whose_served_file_is_damaged_is_published_again_by_resume(base, tmp_path):
+    """A red team: `train --resume` of a finished run whose user_factors.npy had one bit flipped (or user_ids.npy
+    deleted) said 'nothing to resume: ... is finished', exit 0, and the run stayed unservable. The resume checks
+    the files the published model lists and publishes it again from the complete checkpoints."""
+    ds, run = base
+    for damage in ("flip", "delete"):
+        r2 = copy_run(run, tmp_path / damage)
+        target = current(r2) / ("user_factors.npy" if damage == "flip" else "user_ids.npy")
+        flip(target) if damage == "flip" else target.unlink()
+        sets = ["--set", f"data.prepared={ds}", "--set", f"run.dir={r2}", "--set", "model.dim=4", "--set",
+                "train.epochs=2", "--set", "model.objective=explicit", "--set", "train.optimizer=adam"]
+        r = invoke("train", "--resume", "-q", *sets)
+        assert r.exit_code == 0 and "is finished" not in r.stderr, r.stderr
+        r = invoke("recommend", "--run", r2, "--user", "1", "-k", "2", "-q")
+        assert r.exit_code == 0 and len(r.stdout.splitlines()) == 3, r.stderr
+        assert invoke("verify", r2).exit_code == 0
+        r = invoke("train", "--resume", *sets)  # now whole: finished, as before
+        assert r.exit_code == 0 and f"nothing to resume: {r2} is finished" in r.stderr, r.stderr
