@@ -526,9 +526,11 @@ def _fold(fcfg: Config, fresh: bool, progress: bool, check=None) -> tuple[str, d
     it is ingested or kept, before it is trained."""
     from embedrec import api
     from embedrec.data.dataset import has_manifest
+    from embedrec.errors import ArtifactError, first_line
     from embedrec.publish import finished_run
     from embedrec.run_layout import has_checkpoint
     from embedrec.training.checkpoints import OtherCheckpoint
+    from embedrec.training.loop import DamagedCheckpoint
 
     prepared = Path(fcfg.data.prepared)
     with _quiet_fold():
@@ -540,11 +542,24 @@ def _fold(fcfg: Config, fresh: bool, progress: bool, check=None) -> tuple[str, d
         counts = {s: (manifest.get("split") or {}).get(s) for s in ("train", "valid", "test")}
         if check is not None:
             check(manifest.get("inputs"))
-        if same and finished_run(fcfg) is not None:
+        done = finished_run(fcfg) if same else None
+        if done is not None and done[2]:  # its served model is no longer the trained one (a red team: update-users
+            # re-solved a fold's users with its own test rows, and the rerun kept and scored it: ndcg 0.06 to 0.73)
+            out = Path(fcfg.run.dir).parent.parent
+            raise ArtifactError(f"fold {fcfg.split.fold + 1}'s run '{fcfg.run.dir}' was changed since cross-validate "
+                                f"trained it ({done[2]}), so its test figures are not the fold's; rerun with "
+                                f"«--fresh|fresh=True» to redo the folds in '{out}', or remove "
+                                f"'{Path(fcfg.run.dir).parent}' to redo that fold alone")
+        if done is not None:
             return "run", counts
         resume = same and has_checkpoint(fcfg.run.dir)
         try:
             api.train_run(fcfg, resume=resume, progress=progress, notes=False)  # a fold's: the folds' own lines
+        except DamagedCheckpoint as e:  # a kept fold's leftover checkpoint: the fold is redone, as cross-validate
+            # can (a red team was told to 'train again without resuming', an option it has not)
+            raise ArtifactError(f"{first_line(e).split('; train again')[0]}; rerun with «--fresh|fresh=True» to "
+                                f"redo the folds, or remove '{Path(fcfg.run.dir).parent}' to redo that fold "
+                                "alone") from None
         except OtherCheckpoint as e:  # a resume this call chose: said as the record's refusal is, with --fresh (a
             # red team: its record gone, another model.dim was told to 'train again without --resume', which
             # cross-validate has not)

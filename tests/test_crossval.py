@@ -5,6 +5,7 @@ what is summarised, a rerun goes on where a stop left it, and bad input is one l
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -936,3 +937,39 @@ def test_a_source_changed_between_folds_is_refused_before_that_fold_is_trained(s
     r = invoke(*args, "--fresh")
     fresh = invoke(*args[:5], tmp_path / "new", *args[6:])
     assert r.exit_code == 0 and fresh.exit_code == 0 and r.stdout == fresh.stdout, (r.stderr, fresh.stderr)
+
+
+def test_a_kept_fold_changed_by_update_users_or_with_a_damaged_checkpoint_is_said_with_cross_validate_s_way_on(
+        source, tmp_path):
+    """A red team: update-users re-solved a fold's users with its own test rows, and the rerun kept that fold and
+    scored it (ndcg@10 0.06 to 0.73, exit 0); a finished fold's leftover checkpoint damaged stopped the rerun with
+    'train again without resuming', an option cross-validate has not. The first is refused, the second says
+    --fresh or the fold's folder to remove, and removing the folder redoes that fold alone."""
+    from embedrec.data.dataset import load_dataset
+
+    sets = [x for k, v in {**FAST, "train.als_dims": "[]"}.items() for x in ("--set", f"{k}={v}")]
+    out = tmp_path / "cv"
+    base = ["cross-validate", source, "--folds", "2", "-o", out, "-k", "10", "--metrics", "ndcg", *sets, "--set",
+            f"data.cache_dir={tmp_path / 'cache'}"]
+    first = invoke(*base)
+    assert first.exit_code == 0, first.stderr
+    test = load_dataset(out / "fold-0" / "data").split_frame("test")
+    rows = test[test.user_id.isin(test.user_id.unique()[:5])][["user_id", "movie_id", "rating"]]
+    rows.to_csv(tmp_path / "leak.csv", index=False)
+    r = invoke("update-users", "--run", out / "fold-0" / "run", "--ratings", tmp_path / "leak.csv", "-q")
+    assert r.exit_code == 0, r.stderr
+    r = invoke(*base)
+    assert r.exit_code == 1 and r.stdout == "", r.stderr
+    assert f"error: fold 1's run '{out / 'fold-0' / 'run'}' was changed since cross-validate trained it (update-users " \
+           f"re-solved 5 of its users" in r.stderr and f"or remove '{out / 'fold-0'}' to redo that fold alone" in r.stderr
+    shutil.rmtree(out / "fold-0")
+    ckpt = sorted((out / "fold-1" / "run").glob("als-*/checkpoint.pt"))[0]
+    b = bytearray(ckpt.read_bytes())
+    b[len(b) // 2] ^= 1
+    ckpt.write_bytes(bytes(b))
+    r = invoke(*base)
+    assert r.exit_code == 1 and "train again without resuming" not in r.stderr, r.stderr
+    assert f"rerun with --fresh to redo the folds, or remove '{out / 'fold-1'}' to redo that fold alone" in r.stderr
+    shutil.rmtree(out / "fold-1")
+    r = invoke(*base)
+    assert r.exit_code == 0 and r.stdout == first.stdout, r.stderr  # the folds redone: the same figures

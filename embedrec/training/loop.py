@@ -425,6 +425,12 @@ def save(path: Path, state: dict) -> None:
         atomic_write_bytes(path, lambda fh: torch.save(state, fh), durable=False)
 
 
+class DamagedCheckpoint(ArtifactError):
+    """A checkpoint a resume cannot read (damaged, truncated, not one training saves, non-finite weights): its
+    message advises training again without resuming, which a caller with no such choice says its own way
+    (cross-validate: a red team was told to 'train again without resuming', an option it has not)."""
+
+
 def load(path: Path) -> dict:
     import zipfile
 
@@ -438,10 +444,10 @@ def load(path: Path) -> dict:
         denied = read_denied(e, path, "checkpoint")  # a red team: "damaged ... train again", which loses the work
         if denied is not None:
             raise denied from None
-        raise ArtifactError(f"checkpoint '{path}' cannot be read ({first_line(e)}); train again without "
+        raise DamagedCheckpoint(f"checkpoint '{path}' cannot be read ({first_line(e)}); train again without "
                             "resuming") from None
     if not whole:
-        raise ArtifactError(f"checkpoint '{path}' is damaged or truncated (not a complete archive); train again "
+        raise DamagedCheckpoint(f"checkpoint '{path}' is damaged or truncated (not a complete archive); train again "
                             "without resuming")
     import pickle
 
@@ -453,7 +459,7 @@ def load(path: Path) -> dict:
     # UnpicklingError); a TypeError or AttributeError is a bug of ours, not a damaged file, and goes up as one
     except (OSError, EOFError, ValueError, KeyError, IndexError, RuntimeError, zipfile.BadZipFile,
             pickle.UnpicklingError) as e:
-        raise ArtifactError(f"checkpoint '{path}' cannot be read ({first_line(e)}); train again without "
+        raise DamagedCheckpoint(f"checkpoint '{path}' cannot be read ({first_line(e)}); train again without "
                             "resuming") from None
 
 
@@ -466,14 +472,14 @@ def _checked(state, path: Path) -> dict:
     rate)."""
     if not isinstance(state, dict) or any(k not in state for k in _NEEDED) or not isinstance(state["model"], dict):
         lacks = [k for k in _NEEDED if k not in state] if isinstance(state, dict) else []
-        raise ArtifactError(f"checkpoint '{path}' is not one embedrec's training saves ("
+        raise DamagedCheckpoint(f"checkpoint '{path}' is not one embedrec's training saves ("
                             + (f"it lacks {', '.join(repr(k) for k in lacks)}" if lacks else
                                f"it holds {type(state).__name__ if not isinstance(state, dict) else 'no model'}")
                             + "); train again without resuming")
     for part in _NP_STATES:
         for name, v in (state.get(part) or {}).items():
             if not _finite(v):
-                raise ArtifactError(f"checkpoint '{path}' holds non-finite values in its {part} '{name}' (damaged, "
+                raise DamagedCheckpoint(f"checkpoint '{path}' holds non-finite values in its {part} '{name}' (damaged, "
                                     "or saved by a fit that diverged); train again without resuming")
     return state
 
