@@ -206,7 +206,7 @@ def _header(e, parts: list[str], where: str = "line 1") -> tuple[tuple[int, int]
             words = HEADER_USER_WORDS if lack == "user" else HEADER_MOVIE_WORDS
             raise DataError(f"{where}: the header names the {have} column ('{shorten(parts[named[side]], 40)}', field "
                             f"{named[side] + 1}) but no {lack} column; name that column '{words[0]}', or give "
-                            "lines that start with a user and a movie (--pairs scores a user and a movie a line)")
+                            "lines that start with a user and a movie (each line is scored as one user and one movie)")
     cols = named if None not in named else (0, 1)
     rest = [c for i, c in enumerate(parts) if i not in cols]
     return cols, _unique([c if c not in ("user_id", "movie_id", "score", "fallback") else f"input_{c}" for c in rest])

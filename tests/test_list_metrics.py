@@ -169,7 +169,7 @@ def test_evaluate_scores_other_lists_beside_the_model(trained_run, tmp_path):
     assert f"seen.csv: {len(seen):,} of its rows name a movie the user rated in train and valid, which the " \
         "model's lists leave out" in r.stderr, r.stderr
     r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "--lists", str(tmp_path / "none.csv")])
-    assert r.exit_code == 2 and r.stderr.count("\n") == 1 and "none.csv" in r.stderr, r.stderr
+    assert r.exit_code == 1 and r.stderr.count("\n") == 1 and "none.csv" in r.stderr, r.stderr
     with pytest.raises(UsageError, match="lists: the name 'model' is the model's or a baseline's"):
         m.evaluate("test", lists={"model": pd.read_parquet(own)})
 
