@@ -184,6 +184,15 @@ def compared_config(cfg: Config) -> dict:
     return json.loads(json.dumps(kept, default=str))  # as the record holds it
 
 
+def _same_but_paths(was, now: dict) -> bool:
+    """Whether a record differs from ``now`` only in how data.source or data.movies names a file that is the same
+    one (ingestion.same_file_alike); whether its bytes are the same is the source check's (the inputs' SHA-256)."""
+    from embedrec.ingestion import same_file_alike
+
+    keys = ("data.source", "data.movies")
+    return isinstance(was, dict) and same_file_alike(was, keys) == same_file_alike(now, keys)
+
+
 def _floor_resolved_alike(was, now: dict, out: Path) -> bool:
     """Whether a record differs from ``now`` only in data.min_rating, ``now``'s auto where the record holds the
     value auto made of fold 0's data (its dataset's manifest): a cross-validation made before auto was the default
@@ -385,7 +394,7 @@ def _run(cfg: Config, out: Path, k: int, ks, fresh: bool, progress: bool, shown=
     if (record.exists() or link_loop(record) is not None) and not fresh:  # a loop: said by read_json, not replaced
         saved = read_json(record, "cross-validation record", "rerun with «--fresh|fresh=True» to redo its folds")
         was = saved.get("config") if isinstance(saved, dict) else None
-        if was != compared and not _floor_resolved_alike(was, compared, out):
+        if was != compared and not _floor_resolved_alike(was, compared, out) and not _same_but_paths(was, compared):
             raise ConfigError(f"'{out}' holds a cross-validation of another config ({_differences(was or {}, compared)}): "
                               "rerun with the config it was made with, or with «--fresh|fresh=True» to redo its folds "
                               "there, or choose another «--output|output»")

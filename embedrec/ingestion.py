@@ -95,6 +95,23 @@ def _sha256(paths: list[Path], before: dict[str, tuple]) -> dict[str, str]:
             for p in paths}
 
 
+def same_file_alike(settings: dict, keys=("source", "movies")) -> dict:
+    """``settings`` with each of ``keys`` that names a file or folder there is now given as its resolved path, so
+    that 'r.csv', './r.csv' and '/home/me/r.csv' compare alike (a red team: cross-validate refused its own folds as
+    'another config (data.source r.csv, now ./r.csv)', and only --fresh, redoing every fold, went on); a release
+    name or a path that is not there is kept as given."""
+    import os
+
+    out = dict(settings)
+    for key in keys:
+        value = out.get(key)
+        if isinstance(value, str) and value not in ("", "-"):
+            path = os.path.expanduser(value)
+            if os.path.exists(path):
+                out[key] = os.path.realpath(path)
+    return out
+
+
 def same_settings(manifest: dict, cfg: Config) -> bool:
     """Whether the dataset of ``manifest`` was ingested with ``cfg``'s data.* and split.* settings (its recorded
     config; data.prepared and data.cache_dir, where it is kept and where releases are cached, aside): a rerun's
@@ -109,6 +126,8 @@ def same_settings(manifest: dict, cfg: Config) -> bool:
         given = recorded.get(section) if isinstance(recorded.get(section), dict) else {}  # older record differed)
         a = {k: v for k, v in {**defaults[section], **given}.items() if k not in ("prepared", "cache_dir")}
         b = {k: v for k, v in now[section].items() if k not in ("prepared", "cache_dir")}
+        if section == "data":  # a file named another way is the same file (its bytes: the inputs' SHA-256)
+            a, b = same_file_alike(a), same_file_alike(b)
         if json.loads(json.dumps(a, default=str)) != json.loads(json.dumps(b, default=str)):
             return False
     return True

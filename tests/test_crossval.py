@@ -973,3 +973,19 @@ def test_a_kept_fold_changed_by_update_users_or_with_a_damaged_checkpoint_is_sai
     shutil.rmtree(out / "fold-1")
     r = invoke(*base)
     assert r.exit_code == 0 and r.stdout == first.stdout, r.stderr  # the folds redone: the same figures
+
+
+def test_the_same_source_file_named_another_way_is_the_same_cross_validation(source, tmp_path, monkeypatch):
+    """A red team: `cross-validate r.csv -o cv` then `cross-validate ./r.csv -o cv` (or its absolute path) was
+    refused as 'another config (data.source r.csv, now ./r.csv)', only --fresh (every fold redone) going on. The
+    same file, named another way, is the same cross-validation; its datasets kept; the figures the same."""
+    sets = [x for k, v in {**FAST, "train.als_dims": "[]"}.items() for x in ("--set", f"{k}={v}")]
+    monkeypatch.chdir(source.parent)
+    rest = ["--folds", "2", "-o", tmp_path / "cv", "-k", "10", "--metrics", "ndcg", *sets, "--set",
+            f"data.cache_dir={tmp_path / 'cache'}"]
+    first = invoke("cross-validate", source.name, *rest)
+    assert first.exit_code == 0, first.stderr
+    for named in (f"./{source.name}", str(source), f"{source.name}/"):
+        r = invoke("cross-validate", named, *rest)
+        assert r.exit_code == 0 and r.stdout == first.stdout, r.stderr
+        assert r.stderr.count("kept from an earlier run") == 2, r.stderr
