@@ -338,7 +338,10 @@ def is_per_user_file(path) -> bool:
     # its ranking columns (metric@K), an explicit model's rating columns beside them or alone (--metrics rmse: rmse
     # and its ratings, then the rating baselines' and other runs' as global_mean:rmse; a review: a user's own
     # 'user_id,ratings' file was taken for one)
+    # and a baseline's columns, which evaluate always writes beside the model's (a red team: a peer's own
+    # 'user_id,ndcg@10' file, kept to join as the docs advise, was replaced by --overwrite)
     return len(names) > 1 and names[0] == "user_id" and (
         any("@" in n for n in names[1:]) or "ratings" in names and bool({"rmse", "mae"} & set(names))) and \
         all("@" in n or n in RATING_COLUMNS or ":" in n and n.rpartition(":")[2] in RATING_COLUMNS[:2]
-            for n in names[1:])
+            for n in names[1:]) and \
+        any(n.partition(":")[0] in ("most_popular", "global_mean", "biases") for n in names[1:] if ":" in n)

@@ -1421,6 +1421,11 @@ def test_evaluate_per_user_gives_an_explicit_models_rating_errors(trained_run, t
     with pytest.raises(OutputRefused, match="not a file embedrec wrote"):
         m.evaluate("test", [10], per_user=mine, overwrite=True)
     assert mine.read_text() == "user_id,ratings\n1,5\n"
+    for text in ("user_id,ndcg@10\n196,0.91\n", "user_id,rmse,mae,ratings\n1,0.9,0.7,5\n"):  # a peer's own
+        mine.write_text(text)  # per-user scores, kept to join on user_id as the docs advise (a red team: replaced)
+        with pytest.raises(OutputRefused, match="not a file embedrec wrote"):
+            m.evaluate("test", [10], per_user=mine, overwrite=True)
+        assert mine.read_text() == text
 
 
 def test_evaluate_per_user_file_from_the_library(trained_run, tmp_path):
