@@ -380,6 +380,21 @@ def open(run_dir: str | Path | None = None, cfg: Config | None = None) -> Model:
 
 
 # ----------------------------------------------------------------------------------------- the run's other commands
+def _write_outside_tune_dir(write, cfg: Config) -> None:
+    """UsageError where tune-dims' ``write`` lies inside the folder its sweep keeps (tune.dir, else RUN/tune): a
+    red team's `--write runs/t/tune/tuned.yaml` was written, and the next sweep refused its own folder as holding a
+    file tune-dims did not write."""
+    import os
+
+    from embedrec.run_layout import TUNE_DIR
+
+    folder = os.path.realpath(cfg.tune.dir or Path(cfg.run.dir) / TUNE_DIR)
+    if os.path.realpath(write).startswith(folder.rstrip(os.sep) + os.sep):
+        raise UsageError(f"«--write|write» {write}: inside the folder the sweep keeps its trials in ('{folder}'), "
+                         "which holds tune-dims' own files alone; write the config beside it, e.g. «--write "
+                         "tuned.yaml|write='tuned.yaml'»")
+
+
 def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, to: str | None = None,
                output: str | Path | None = None, topk_all: str | Path | None = None, k: int | None = None,
                plot: str | Path | None = None, plot_method: str | None = None, overwrite: bool = False,
@@ -555,6 +570,7 @@ def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None
     config_file = None if config_file is None else str(config_file)
     if write is not None:  # before the sweep, not after its hours
         check_write_target(write, config_file, overwrite)
+        _write_outside_tune_dir(write, cfg)
     try:
         res = sweep(cfg, given.get("dims"), given.get("weight_decays"), tolerance, fresh, progress)
     except Terminated as e:  # outside the trials (loading the dataset, the plot): each leaves nothing half-written

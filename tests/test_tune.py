@@ -204,6 +204,20 @@ def test_a_dataset_without_validation_rows_or_an_unwritable_write_folder_is_refu
         write_choice(tune_cfg, {"dim": 4, "weight_decay": None}, tmp_path / "t.yaml", None)
 
 
+def test_write_inside_the_sweep_s_own_folder_is_refused_before_the_trials(tmp_path):
+    """A red team: `tune-dims --run runs/t --write runs/t/tune/tuned.yaml` wrote the config, and the next sweep
+    refused runs/t/tune as holding a file tune-dims did not write. Such a --write (RUN/tune, or tune.dir) is refused
+    before any trial, in one line; beside it is fine."""
+    import embedrec as er
+
+    cfg = Config().updated({"run.dir": str(tmp_path / "runs" / "t"), "data.prepared": str(tmp_path / "nope")})
+    for write, c in ((tmp_path / "runs" / "t" / "tune" / "tuned.yaml", cfg),
+                     (tmp_path / "td" / "x.yaml", cfg.updated({"tune.dir": str(tmp_path / "td")}))):
+        with pytest.raises(UsageError, match=r"^write .*: inside the folder the sweep keeps its trials in "):
+            er.tune_dims(c, dims=[4], write=write)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "td").exists()
+
+
 def test_write_refuses_input_config(tmp_path):
     cfg = Config()
     cfg = cfg.updated({"model.objective": 'explicit', "train.refit": False})
