@@ -4527,3 +4527,30 @@ def test_a_finished_run_whose_served_file_is_damaged_is_published_again_by_resum
         assert invoke("verify", r2).exit_code == 0
         r = invoke("train", "--resume", *sets)  # now whole: finished, as before
         assert r.exit_code == 0 and f"nothing to resume: {r2} is finished" in r.stderr, r.stderr
+
+
+def test_a_writer_that_exited_unreaped_is_not_alive_and_its_temporaries_are_swept(tmp_path):
+    """A red team: a writer killed with `timeout -s KILL` stays a zombie where nothing reaps orphans (PID 1 of a
+    container), and os.kill(pid, 0) says a zombie is there, so its `.c.embedrec-tmp-PID-*` was never removed, where
+    reliability.md says the next writer removes it. A zombie is no live writer (/proc's state)."""
+    from embedrec.fsutil.files import pid_alive
+    from embedrec.fsutil.outputs import atomic_dir
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        deadline = time.time() + 10
+        while time.time() < deadline:  # exited, not reaped: a zombie
+            with open(f"/proc/{child.pid}/stat", "rb") as fh:
+                if fh.read().rpartition(b")")[2].split()[0] == b"Z":
+                    break
+            time.sleep(0.01)
+        os.kill(child.pid, 0)  # (what the check was: it says the zombie is there)
+        assert not pid_alive(child.pid) and pid_alive(os.getpid())
+        left = tmp_path / f".c.embedrec-tmp-{child.pid}-abcdefgh"
+        left.mkdir()
+        (left / "a.csv").write_text("half")
+        with atomic_dir(tmp_path / "c", command="embedrec export") as tmp:
+            (tmp / "a.csv").write_text("whole")
+        assert not left.exists() and (tmp_path / "c" / "a.csv").read_text() == "whole"
+    finally:
+        child.wait()

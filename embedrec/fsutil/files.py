@@ -359,13 +359,28 @@ def read_json(path: str | Path, what: str, fix: str = "rerun the command that wr
 
 
 def pid_alive(pid: int) -> bool:
+    """Whether a process of that number runs: one that has exited but is not yet reaped (a zombie, as a writer
+    killed with `timeout -s KILL` stays where no init reaps orphans: a red team found its temporaries never swept)
+    is not; read from /proc where there is one."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Whether /proc says the process has exited and waits to be reaped (state Z, or X); False where it cannot
+    tell."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return False
+    state = stat.rpartition(b")")[2].split()[:1]  # (the command name, in parentheses, may hold spaces)
+    return state in ([b"Z"], [b"X"])
 
 
 _IO_WORDS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
