@@ -227,6 +227,8 @@ def test_parquet_and_json_given_as_lines_are_named_as_such(cli_run, tmp_path):
         assert r.exit_code == 1 and r.stdout == "" and said in r.stderr and r.stderr.count("\n") == 1, r.stderr
     r = invoke("recommend", "--users", "-", "-q", *sets, input="{x}\n1\n")  # a word: an unknown id, skipped
     assert r.exit_code == 0 and "JSON" not in r.stderr, r.stderr
+    r = invoke("recommend", "--users", "-", *sets, input="PAR1001\n1\n")  # a text id starting as Parquet does
+    assert r.exit_code == 0 and "Parquet" not in r.stderr and "'PAR1001'" in r.stderr, r.stderr  # (a diff review)
 
 
 def test_gzipped_users_and_pairs_are_read(cli_run, tmp_path):

@@ -107,7 +107,8 @@ def test_header_with_fewer_columns_than_rows_is_an_error(tmp_path):
 def test_history_s_own_rows_ingest_back_their_iso_time_column_read_as_the_timestamps(tmp_path):
     """A shell review: `history --format csv` writes the times as ISO dates under 'time', which ingest (and
     update-users) refused as "no column 'timestamp'", suggesting the setting. A column close to 'timestamp' whose
-    first rows are ISO 8601 dates is read as the times, said; one of other numbers or dates is still refused."""
+    first rows are dates (ISO 8601 text, empty ones aside; a Parquet datetime column: a diff review) is read as the
+    times, said; one of other numbers, durations or dates is still refused."""
     import pandas as pd
 
     q = tmp_path / "h.csv"
@@ -121,8 +122,19 @@ def test_history_s_own_rows_ingest_back_their_iso_time_column_read_as_the_timest
     assert got["timestamp"].min() == int(pd.Timestamp("1998-03-11T01:15:36Z").timestamp())
     assert got["timestamp"].max() <= int(pd.Timestamp("1998-03-18T01:15:36Z").timestamp())
     assert got["timestamp"].nunique() > 1
+    # a row without a time (history's rows rated below the floor), under the drop; a Parquet datetime column
+    q.write_text(q.read_text() + "1,9,,,,rated_below\n")
+    r = invoke("ingest", q, "-o", tmp_path / "a2", "--set", "data.missing=drop")
+    assert r.exit_code == 0 and "reading column 'time' as 'timestamp'" in r.stderr, r.stderr
+    frame = pd.read_csv(q).dropna().assign(time=lambda d: pd.to_datetime(d["time"]))
+    frame.to_parquet(tmp_path / "h.parquet")
+    r = invoke("ingest", tmp_path / "h.parquet", "-o", tmp_path / "a3")
+    assert r.exit_code == 0 and "reading column 'time' as 'timestamp'" in r.stderr, r.stderr
     q.write_text("user_id,movie_id,rating,time\n1,2,3,4\n")
     r = invoke("ingest", q, "-o", tmp_path / "b")
+    assert r.exit_code == 1 and "did you mean --set data.columns.timestamp=time" in r.stderr, r.stderr
+    q.write_text("user_id,movie_id,rating,time\n1,2,3,01:30:00\n")  # a duration: not dates
+    r = invoke("ingest", q, "-o", tmp_path / "c")
     assert r.exit_code == 1 and "did you mean --set data.columns.timestamp=time" in r.stderr, r.stderr
 
 

@@ -196,6 +196,14 @@ class _Lines:
                             "compress the file again") from None
 
 
+def _utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _refuse_other_formats(name: str, first: bytes) -> None:
     """A DataError where an input of lines (``--users``, ``--pairs``) is a Parquet file or JSON (embedrec's own
     ``export --topk-all x.parquet``, ``--format json``/``jsonl`` output), by its ``first`` line's bytes: a shell
@@ -206,8 +214,8 @@ def _refuse_other_formats(name: str, first: bytes) -> None:
 
     text = first.strip()
     kind = None
-    if first.startswith(b"PAR1"):
-        kind = "a Parquet file"
+    if first.startswith(b"PAR1") and (b"\x00" in first or not _utf8(first)):  # its bytes (a text id 'PAR1001': a
+        kind = "a Parquet file"  # line, a review)
     elif text in (b"[", b"[]") or text.startswith(b"[{"):
         kind = "a JSON array"
     elif text.startswith(b"{") and text.endswith(b"}"):

@@ -253,20 +253,15 @@ def _optional_timestamp(found, wanted: dict, cfg: DataConfig, sample=None, or_de
     return False
 
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
-
-
 def _iso_dates(sample, col: str) -> bool:
-    """Whether the column ``col``'s first rows (``sample([col])``) are ISO 8601 dates, every one given (and one at
-    least); False where they cannot be read."""
+    """Whether the column ``col``'s first rows (``sample([col])``) are dates (:func:`times_kind`: ISO 8601 text,
+    a Parquet datetime or date column; empty values aside, as history's rows rated below the floor have none);
+    False where they cannot be read."""
     try:
         frame = sample([col]) if sample is not None else None
     except Exception:  # noqa: BLE001 - an aid: the file's own reading says what is wrong with it
         frame = None
-    if frame is None or col not in frame:
-        return False
-    text = [str(v).strip() for v in frame[col].tolist() if isinstance(v, str) and v.strip()]
-    return bool(text) and len(text) == len(frame) and all(_ISO_DATE.fullmatch(v) for v in text)
+    return frame is not None and col in frame and times_kind(frame[col]) == "dates"
 
 
 def _words(sample, col: str) -> bool:

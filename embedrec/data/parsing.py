@@ -621,7 +621,7 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     except Exception as e:  # a second failure: report what we can
         return _parser_error(label, e, header_lines, opener(), kw["sep"], kw["encoding"], missing)
     decimal = kw.get("decimal", ".")
-    found = []  # (first bad row, column, dtype, its values parsed, its bad rows): the earliest line is named, whatever
+    found = []  # (first bad row, column, dtype, its values parsed, its bad rows, its missing words): the earliest line is named, whatever
     for col, dtype in numeric.items():  # its column (a review: a bad id on line 4 was named before a bad rating on 3)
         if col not in text.columns:
             continue
@@ -634,7 +634,7 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
         if (bad & ~words).any():  # value that is no number at all (a review: a lone '-' was blamed on the NA lines)
             bad &= ~words
         if bad.any():
-            found.append((int(np.flatnonzero(bad)[0]), col, dtype, parsed, bad))
+            found.append((int(np.flatnonzero(bad)[0]), col, dtype, parsed, bad, words))
     if not found and decimal != ".":  # '3.5' read with data.decimal=',' (pandas refuses it; parsed above, it passed)
         for col, dtype in numeric.items():
             dotted = text[col].str.contains(".", regex=False).to_numpy(dtype=bool) if col in text.columns and \
@@ -648,7 +648,7 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     if not found:
         return DataError(f"{label}: a numeric column could not be parsed; "
                          + ("check the file's lines" if missing == "release" else "check data.separator and data.columns"))
-    row, col, dtype, parsed, bad = min(found, key=lambda f: f[0])
+    row, col, dtype, parsed, bad, words = min(found, key=lambda f: f[0])
     dtype = dtype.lower()  # (data.missing=drop's nullable Int64 is an integer column too)
     values = text[col]
     shown = shorten(values.iloc[row], 60)
@@ -663,7 +663,6 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     with np.errstate(invalid="ignore"):
         whole = np.isfinite(parsed.to_numpy(dtype=float)) & (parsed.to_numpy(dtype=float) % 1 == 0)
     big = whole & dtype.startswith("int")
-    words = values.fillna("").str.strip().isin(NA_WORDS).to_numpy(dtype=bool)
     if blank:
         shown = ""
         what = "is empty" if values.iloc[row] == "" else "is empty (spaces only)"
