@@ -281,6 +281,9 @@ def _load(path, overrides, split: bool) -> Config:
                               "None» to use the defaults", ConfigError)  # said as a loop, not 'does not exist'
             if loop is not None:
                 raise loop
+            if str(path) == "-":  # a shell review: `embedrec config | embedrec recommend -c -`
+                raise ConfigError("config file '-': standard input is read as a config file named /dev/stdin «(-c "
+                                  "/dev/stdin)|(load_config('/dev/stdin'))»; no file is named '-' here")
             there = (f" (the shipped configs are in the embedrec checkout: {shipped})"
                      if not p.is_absolute() and p.parent.name == "configs" and shipped.is_file() else "")
             raise ConfigError(f"config file '{p}' does not exist{there}; pass an existing YAML file «with -c|as the "

@@ -242,6 +242,10 @@ def test_dev_null_as_the_config_file_is_no_overrides(tmp_path, monkeypatch):
     assert find_config(None) == os.devnull
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "missing.yaml")
+    monkeypatch.chdir(tmp_path)  # '-' (a shell review: `embedrec config | embedrec recommend -c -`): /dev/stdin said
+    with pytest.raises(ConfigError, match=r"^config file '-': standard input is read as a config file named "
+                                          r"/dev/stdin \(load_config\('/dev/stdin'\)\)"):
+        load_config("-")
 
 
 @pytest.mark.parametrize("key", ["als_reg", "als_unobserved", "als_recency", "als_rating_weight", "als_count_weight"])
