@@ -19,7 +19,6 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "2")
 
-import argparse  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -30,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import ranking as R  # noqa: E402
-from levers import paired, screen_start  # noqa: E402
+from levers import paired, screen_parser, screen_start  # noqa: E402
 from postfit import Stage  # noqa: E402
 
 
@@ -111,10 +110,7 @@ def multi_scores(st: Stage, U, V, groups, b):
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--time", action="store_true")
-    ap.add_argument("--synthetic", action="store_true")
+    ap = screen_parser(__doc__)
     ap.add_argument("--clusters", default="4,8,16")
     ap.add_argument("--min", default="10,20")
     ap.add_argument("--b", default="0.25,0.5,1.0")

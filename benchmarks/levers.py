@@ -90,6 +90,15 @@ def bench_split(synthetic: bool, time_split: bool, seed: int, source: str = "ml-
     return u, sp, valid, test, lambdas, source
 
 
+def screen_parser(doc: str):
+    """A screen's argument parser with the split's options every screen takes: --seed, --time, --synthetic."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--time", action="store_true")
+    ap.add_argument("--synthetic", action="store_true")
+    return ap
+
+
 def screen_start(a) -> tuple:
     """A screen's common start (``a``: its parsed --synthetic, --time and --seed): R.THREADS threads, the rows
     (:func:`bench_split`) and EASE tuned on them (:func:`tuned_ease`). Returns (u, the split, the valid and test

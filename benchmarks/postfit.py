@@ -26,7 +26,6 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "2")
 
-import argparse  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -38,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 import ranking as R  # noqa: E402
 import scipy.sparse as sps  # noqa: E402
-from levers import paired, screen_start  # noqa: E402
+from levers import paired, screen_parser, screen_start  # noqa: E402
 
 
 class Stage:
@@ -139,10 +138,7 @@ def exact_users(st: Stage, runner, V: np.ndarray, c: float, g: float) -> np.ndar
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--time", action="store_true")
-    ap.add_argument("--synthetic", action="store_true")
+    ap = screen_parser(__doc__)
     ap.add_argument("--levers", default="smooth,lowpass,dimreg")
     ap.add_argument("--smooth", default="-0.3,-0.2,-0.1,0.1,0.2", help="the b grid (below 0: BSPM-style sharpening)")
     ap.add_argument("--lowpass", default="128,256:0.05,0.1,0.2", help="k grid : c grid")

@@ -16,6 +16,19 @@ LISTS = pd.DataFrame({"user_id": [1, 1, 1, 2, 2, 3], "movie_id": [10, 11, 12, 10
 TRUTH = pd.DataFrame({"user_id": [1, 1, 2, 4, 4], "movie_id": [11, 14, 99, 10, 10]})  # a repeated row counts once
 
 
+def _evaluate_lists(trained_run, path):
+    """`evaluate -k 5 --format json --lists PATH` on the trained run: (the list's row of test, stderr)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "-k", "5", "--format", "json", "--lists", str(path)])
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)["splits"]["test"][path.name], r.stderr
+
+
 def test_hand_computed_values():
     got = er.score_lists(LISTS, TRUTH, ks=(1, 2, 3), catalogue=20)
     # users 1 (relevant 11, 14: a hit at rank 2), 2 (99: none), 4 (10: no list); user 3 has nothing relevant
@@ -297,11 +310,8 @@ def test_evaluate_says_list_rows_of_users_the_dataset_does_not_have(trained_run,
     """A first-hour review: lists with rows for users the dataset does not have were scored without a word (their
     rows left out of every figure), where unknown movies, seen movies and users without a list were said. They are
     counted (rows_unknown_user) and said, the first few named; the figures are those of the lists without them."""
-    import json
 
-    from click.testing import CliRunner
 
-    from embedrec.cli import main
 
     m = trained_run.opened
     lists = m.recommend(m.user_ids[:10], k=5).to_frame()[["user_id", "movie_id", "rank"]]
@@ -311,10 +321,7 @@ def test_evaluate_says_list_rows_of_users_the_dataset_does_not_have(trained_run,
     pd.concat([lists, strangers]).to_csv(tmp_path / "bad.csv", index=False)
 
     def evaluate(name):
-        r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "-k", "5", "--format", "json", "--lists",
-                                      str(tmp_path / name)])
-        assert r.exit_code == 0, r.output
-        return json.loads(r.stdout)["splits"]["test"][name], r.stderr
+        return _evaluate_lists(trained_run, tmp_path / name)
 
     good, err = evaluate("good.csv")
     assert good["rows_unknown_user"] == 0 and "does not have" not in err
@@ -559,7 +566,6 @@ def test_evaluate_lists_scores_a_file_with_a_few_ids_no_integer_as_misses(traine
     (a word, an empty field, '1.0') refused the whole file in score_lists' words (lists.astype(...)), where the docs
     count an id the dataset does not have as a miss. The other rows are scored; those rows are misses, counted and
     said ('1.0' as the dataset's 1 written another way); a wholly textual file is still refused."""
-    import json
 
     from click.testing import CliRunner
 
@@ -574,10 +580,7 @@ def test_evaluate_lists_scores_a_file_with_a_few_ids_no_integer_as_misses(traine
     bad.to_csv(tmp_path / "bad.csv", index=False)
 
     def run(name):
-        r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "-k", "5", "--format", "json", "--lists",
-                                      str(tmp_path / name)])
-        assert r.exit_code == 0, r.output
-        return json.loads(r.stdout)["splits"]["test"][name], r.stderr
+        return _evaluate_lists(trained_run, tmp_path / name)
 
     good, _ = run("good.csv")
     got, err = run("bad.csv")
