@@ -1111,6 +1111,33 @@ def test_a_recency_weight_without_timestamps_is_said_to_weigh_nothing(tmp_path):
     assert r.exit_code == 0 and "weighs nothing" not in r.stderr, r.stderr
 
 
+def test_a_random_holdout_s_recency_line_says_how_to_weigh_recent_ratings(tmp_path):
+    """An off-protocol check (session 64): one's own train file whose test is each user's latest ratings, ingested
+    with the default random valid, kept recency 0 and lost to ALS; with split.method=user_time it chose 2 and won.
+    train's line says so where the holdout is random; under a time holdout it chooses between 0 and 2, said as
+    before."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    rng = np.random.default_rng(0)
+    rows = "".join(f"{u},{m},{int(rng.integers(1, 6))},{1_000_000 + u * 100 + m}\n" for u in range(1, 41)
+                   for m in range(1, 31) if rng.random() < 0.6)
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating,timestamp\n" + rows)
+    run = CliRunner().invoke
+    sets = ["--set", "model.dim=4", "--set", "train.epochs=2", "--set", "train.threads=1", "--set",
+            "train.als_dims=[]"]
+    for method, said in (("random", ": a random holdout, where recent ratings lead no better; to serve what users "
+                                    "do next, ingest with --set split.method=user_time)"),
+                         ("user_time", "; the better on valid is kept)")):
+        ds = tmp_path / method
+        r = run(main, ["ingest", "-q", str(tmp_path / "r.csv"), "-o", str(ds), "--set", f"split.method={method}"])
+        assert r.exit_code == 0, r.stderr
+        r = run(main, ["train", "--set", f"data.prepared={ds}", *sets, "--run", str(tmp_path / f"run-{method}")])
+        line = next(x for x in r.stderr.splitlines() if x.startswith("als_recency auto: "))
+        assert r.exit_code == 0 and line.endswith(said), line
+
+
 def test_train_says_when_its_table_is_over_a_sample_of_users(tmp_path):
     """A review: on 20,000 users train's table ranked the 5,000 of train.eval_users and said nothing, so it
     differed from evaluate's (0.1782 against 0.1795) where the README says they print the same numbers."""

@@ -572,8 +572,12 @@ def recency_candidates(ds, train_cfg, total=int, level: int = logging.INFO) -> t
         log.log(level, "als_recency auto: %s (no validation ratings to tell whether they come after training's)",
                 shown)
     else:
+        # a random holdout: the way to a recency weight said (an off-protocol check: one's own file whose test is
+        # each user's latest lost to ALS with it, and won with a time valid; BENCHMARKS.md, session 64)
         log.log(level, "als_recency auto: %s (%s of %s validation ratings come at or after their user's training "
-                "ratings%s)", shown, f"{later:,}", f"{n:,}", "; the better on valid is kept" if len(values) > 1 else "")
+                "ratings" + ("; the better on valid is kept)" if len(values) > 1 else ": a random holdout, where "
+                             "recent ratings lead no better; to serve what users do next, ingest with «--set "
+                             "split.method=user_time|split.method='user_time'»)"), shown, f"{later:,}", f"{n:,}")
     return values
 
 
