@@ -375,8 +375,8 @@ class Explanation:
                 for m, r, c, s in zip(self.movie_ids, self._rows.tolist(), self.contributions, self.shares)]
 
     def because(self) -> list[dict]:
-        """What ``recommend --explain``'s column ``because`` holds: an als model's :meth:`items` (a new user's each
-        with its ``term`` 'rated', after the popularity prior's part, term 'popularity', where its list has one:
+        """What ``recommend --explain``'s column ``because`` holds: an als model's :meth:`items`, each with its
+        ``term`` 'rated' (a new user's after the popularity prior's part, term 'popularity', where its list has one:
         train.als_newuser_prior); an explicit model's
         (a new user's) its baseline mu + b_m first, then the listed rated movies, then the clip to the rating scale
         where it took something off, each with its ``term`` ('baseline', 'rated', 'clip'; a review: a score of 4.79
@@ -390,10 +390,8 @@ class Explanation:
             return {"term": term, "movie_id": None, "title": None, "contribution": c,
                     "share": None if not np.isfinite(s) else float(s)}
 
-        if not self._engine.explicit:  # a new user's: the popularity prior first where its list has one, and every
-            # item naming its term, with the prior or without (a review); a known user's items as they were
-            if self.user_id is not None and not self.prior:
-                return items
+        if not self._engine.explicit:  # the popularity prior first where the list has one (a new user's), and every
+            # item naming its term, a known user's too (a shell review: the key came and went with --liked)
             return [*([part("popularity", self.prior)] if self.prior else []), *({"term": "rated", **it} for it in items)]
 
         return [part("baseline", self.bias), *({"term": "rated", **it} for it in items),

@@ -403,7 +403,7 @@ def test_recommend_explain_adds_a_because_column_in_every_format(als_runs):
     for row, x in zip(rows, want):
         assert [b["movie_id"] for b in row["because"]] == x.movie_ids  # recommend.explain: 3
         assert [b["share"] for b in row["because"]] == pytest.approx(list(x.shares))
-        assert set(row["because"][0]) == {"movie_id", "title", "contribution", "share"}
+        assert set(row["because"][0]) == {"term", "movie_id", "title", "contribution", "share"}
     r = _run(run, "--user", "17", "--explain", "2", "--format", "tsv")
     lines = r.stdout.splitlines()
     assert lines[0].split("\t")[-1] == "because" and len(lines) == 5
@@ -499,7 +499,7 @@ def test_users_explain_json_is_byte_for_byte_user_explains(als_runs):
     many = CliRunner().invoke(main, ["recommend", "--run", str(run), "-k", "4", "--users", "-", "--explain", "2",
                                      "--format", "json"], input="17\n")
     assert one.exit_code == many.exit_code == 0 and many.stdout == one.stdout
-    assert '\n    "because": [\n      {\n        "movie_id": ' in many.stdout
+    assert '\n    "because": [\n      {\n        "term": "rated",\n        "movie_id": ' in many.stdout
 
 
 def test_recommend_stream_explains_each_answer_as_recommend_explain_does(als_runs, trained_run, tmp_path):
@@ -520,7 +520,7 @@ def test_recommend_stream_explains_each_answer_as_recommend_explain_does(als_run
     m.write_stream(answers, out, "jsonl", because_column=True, fallback_column=True)
     rows = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [r["because"] is None for r in rows] == [False] * 15 + [True] * 5
-    assert rows[0]["because"] == want[0][0].items()
+    assert rows[0]["because"] == want[0][0].because() == [{"term": "rated", **it} for it in want[0][0].items()]
     # answers without explanations cannot fill the column; nothing asked, nothing made
     plain = list(m.recommend_stream(users[:2], 5))
     assert all(a.explanations is None for a in plain)
