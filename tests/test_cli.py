@@ -214,6 +214,10 @@ def test_parquet_and_json_given_as_lines_are_named_as_such(cli_run, tmp_path):
 
     sets, _ = cli_run
     pd.DataFrame({"user_id": [1, 2], "movie_id": [1, 3]}).to_parquet(tmp_path / "p.parquet")
+    for n in (1, 5):  # a small file whose first line holds no NUL and decodes (a diff review: taken for ids)
+        pd.DataFrame({"user_id": [str(i) for i in range(n)]}).to_parquet(tmp_path / f"u{n}.parquet", index=False)
+        r = invoke("recommend", "--users", tmp_path / f"u{n}.parquet", *sets)
+        assert r.exit_code == 1 and "a Parquet file, where CSV or TSV" in r.stderr, r.stderr
     jsonl = invoke("recommend", "--user", "1", "-k", "2", "--format", "jsonl", "-q", *sets).stdout
     array = invoke("recommend", "--user", "1", "-k", "2", "--format", "json", "-q", *sets).stdout
     for args, data, said in (

@@ -214,8 +214,9 @@ def _refuse_other_formats(name: str, first: bytes) -> None:
 
     text = first.strip()
     kind = None
-    if first.startswith(b"PAR1") and (b"\x00" in first or not _utf8(first)):  # its bytes (a text id 'PAR1001': a
-        kind = "a Parquet file"  # line, a review)
+    if first.startswith(b"PAR1") and (len(first) > 4 and first[4] < 0x20 and first[4] not in b"\t\r\n" or
+                                       b"\x00" in first or not _utf8(first)):  # a page header's bytes after the
+        kind = "a Parquet file"  # magic (0x15), or binary: a text id 'PAR1001' is a line (reviews)
     elif text in (b"[", b"[]") or text.startswith(b"[{"):
         kind = "a JSON array"
     elif text.startswith(b"{") and text.endswith(b"}"):
