@@ -73,6 +73,34 @@ def test_hnsw_meets_recall_on_synthetic():
         assert meta["recall@10"] >= 0.9
 
 
+def test_movies_without_training_ratings_do_not_scale_the_approximate_index():
+    """A review: movies without training ratings carry the bias model.factors.UNTRAINED_BIAS (-1000); the MIPS
+    transform scaled every movie by the longest vector, theirs, and float32 rounding cut HNSW's and IVF's served
+    recall@10 to 0.84 on ML-100K with data.keep_unrated_movies. They are left out of that norm and placed far from
+    every query: recall as without them, and none of them in any answer."""
+    import tempfile
+    from pathlib import Path
+
+    from embedrec.model.factors import UNTRAINED_BIAS
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    f = {"movie_factors": (rng.normal(size=(n, 16)) * 0.3).astype(np.float32),
+         "movie_bias": (rng.normal(size=n) * 0.1).astype(np.float32),
+         "user_factors": rng.normal(size=(400, 16)).astype(np.float32)}
+    cold = rng.choice(n, 60, replace=False)
+    f["movie_factors"][cold] = 0.0
+    f["movie_bias"][cold] = UNTRAINED_BIAS
+    with tempfile.TemporaryDirectory() as d:
+        for cfg in (IndexConfig(kind="hnsw", recall_sample=400), IndexConfig(kind="ivf", nprobe=64, recall_sample=400)):
+            meta = ix.build_indexes(Path(d), f, cfg, "x")
+            assert meta["recall@10"] >= 0.95, (cfg.kind, meta["recall@10"])
+            assert meta["ip_max_norm"] < 10, meta["ip_max_norm"]
+            index = ix.load_index(Path(d) / ix.IP_FILE, meta, "ip", n, 17)
+            _, ids = index.search(ix.augment_users(f["user_factors"][:50]), 20)
+            assert not np.isin(ids, cold).any()
+
+
 def test_an_index_that_reaches_too_few_movies_is_completed_exactly(trained, tmp_path):
     """IVF probing 1 list of 16 reaches about a sixteenth of the movies, and HNSW's walk under a narrow filter
     only some of them: a user still gets k movies when that many are left to them (the short queries are scored
