@@ -114,8 +114,18 @@ def score_terms(rec: Recommender, priors: np.ndarray | None = None) -> dict:
         "layout": "embedding = [als part (als_columns), low-pass block (columns)]: a new user's block is weight x the "
                   "sum of lowpass_a's rows over the movies it rated (lowpass_a.npy, or the movies table's lowpass_a "
                   "column); similar movies rank by cosine over the als part alone"}}
+    from embedrec.model.factors import UNTRAINED_BIAS
+
+    bm = rec.factors.movie_bias
+    untrained = 0 if bm is None else int(np.count_nonzero(np.asarray(bm) <= UNTRAINED_BIAS))
+    cold = {} if not untrained else {"untrained_movies": {  # (a review: the formula gave 1.0 where predict said 3.37)
+        "count": untrained, "movie_bias": UNTRAINED_BIAS,
+        "rule": "a movie whose movie.bias is " + f"{UNTRAINED_BIAS:g}" + " had no training ratings: no list holds it, "
+                + ("and predict scores it as global_mean + user.bias (its fallback column says movie_unknown), not "
+                   "by the score formula" if explicit else "so the score formula ranks it last")}}
     return {
         **block,
+        **cold,
         "objective": "explicit" if explicit else "implicit",
         "global_mean": float(rec.factors.global_mean) if explicit else 0.0,
         "rating_scale": list(rec.factors.rating_scale) if rec.factors.rating_scale else None,

@@ -659,3 +659,29 @@ def test_an_empty_topk_batch_has_the_schema_of_a_full_one():
         assert empty.num_rows == 0 and empty.schema == full.schema, (empty.schema, full.schema)
         assert full.column("user_id").to_pylist() == [users[0], users[0], users[1]]
         assert full.column("rank").to_pylist() == [1, 2, 1] and full.column("genres").to_pylist()[2] == []
+
+
+def test_model_json_says_the_rule_of_movies_without_training_ratings(tmp_path, synth_dir):
+    """A review: for a movie without training ratings (its bias -1000) model.json's formula gave 1.0 after the clip
+    where predict printed 3.37 from the global mean and the user's bias, and no export said so. model.json names
+    them (their count, their bias) and the rule predict uses."""
+    import embedrec as er
+    from embedrec.model.factors import UNTRAINED_BIAS
+
+    sets = [f"data.prepared={tmp_path / 'ds'}", f"run.dir={tmp_path / 'run'}", "model.dim=8", "train.epochs=3",
+            "model.objective=explicit", "train.refit=false", "train.threads=1", "split.cold_movies=0.05"]
+    cfg = er.load_config(None, sets)
+    er.train(er.ingest(str(synth_dir[0]), cfg), cfg).save(cfg.run.dir)
+    rec = Recommender.open(cfg.run.dir)
+    export_dir(rec, "npy", tmp_path / "t")
+    meta = json.loads((tmp_path / "t" / "model.json").read_text())
+    cold = np.flatnonzero(np.load(tmp_path / "t" / "movie_bias.npy") <= UNTRAINED_BIAS)
+    assert cold.size and meta["untrained_movies"]["count"] == cold.size
+    assert meta["untrained_movies"]["movie_bias"] == UNTRAINED_BIAS
+    assert "predict scores it as global_mean + user.bias" in meta["untrained_movies"]["rule"]
+    model = er.open(cfg.run.dir)
+    got = model.predict(model.user_ids[0].item(), np.load(tmp_path / "t" / "movie_ids.npy")[cold[0]].item())
+    f = model.factors
+    row = got.to_frame().iloc[0]
+    assert row["fallback"] == "movie_unknown"
+    assert abs(row["score"] - min(max(f.global_mean + f.user_bias[0], 1.0), 5.0)) < 1e-5
