@@ -100,7 +100,7 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    Q = np.asarray(rec.factors.movie, dtype=np.float64)
+    Q = np.asarray(rec.factors.cos_movie, dtype=np.float64)  # the als columns alone where there is a low-pass block
     pop = rec.popularity  # checked as the popular fallback reads it (verify.check_popularity)
     if method != "pca" and len(Q) < 4:  # a red team: t-SNE's perplexity and UMAP's neighbours need more points
         raise UsageError(f"«--plot-method {method}|method={method!r}» needs at least 4 movies; this run has "

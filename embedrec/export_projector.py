@@ -50,7 +50,9 @@ def projector(rec: Recommender, out: Path, sample: int | None = None, users: int
     URL this folder will be served from) they are absolute, so ``?config=BASE_URL/projector_config.json``
     works; without it, load the files with the projector's Load button."""
     rows = _sample(len(rec.catalogue.titles), sample, seed)
-    Q = np.asarray(rec.factors.movie)[rows]
+    # the als columns alone where the model adds the low-pass block (Factors.cos_movie: what similar movies read; a
+    # review: the projector's neighbours over both were not the served ones)
+    Q = np.asarray(rec.factors.cos_movie)[rows]
     meta = _movie_meta(rec)
     lines = ["\t".join(tsv_cell(v) for v in meta[i]) + "\tmovie" for i in rows]
     # movie feature embeddings (a genre's vector, ...) in the same space, so genres show among the movies
@@ -80,7 +82,8 @@ def projector(rec: Recommender, out: Path, sample: int | None = None, users: int
     embeddings = [("movies", "tensors.tsv", "metadata.tsv", Q.shape)]
     if users:
         urows = _sample(rec.factors.user.shape[0], users, seed + 1)
-        U = np.asarray(rec.factors.user)[urows]
+        d = rec.factors.als_columns
+        U = np.asarray(rec.factors.user)[urows][:, :d] if d else np.asarray(rec.factors.user)[urows]
         _write_tensor_tsv(out / "users_tensors.tsv", U)
         demo = _user_demographics(rec)
         with open(out / "users_metadata.tsv", "w", encoding="utf-8", newline="\n") as fh:

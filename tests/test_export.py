@@ -685,3 +685,28 @@ def test_model_json_says_the_rule_of_movies_without_training_ratings(tmp_path, s
     row = got.to_frame().iloc[0]
     assert row["fallback"] == "movie_unknown"
     assert abs(row["score"] - min(max(f.global_mean + f.user_bias[0], 1.0), 5.0)) < 1e-5
+
+
+def test_projector_and_map_show_the_als_columns_where_a_low_pass_block_is_served(tmp_path, synth_dir):
+    """A review: with the low-pass block on, the projector's tensors and the map held its columns too (256 for
+    model.dim 128), and the projector's neighbours were not the similar movies served (cosine over the als part
+    alone). Both now show the als part, as the similar-movies index does."""
+    import embedrec as er
+    from embedrec.export_plot import plot_map
+
+    sets = [f"data.prepared={tmp_path / 'ds'}", f"run.dir={tmp_path / 'run'}", "model.dim=8", "train.epochs=3",
+            "train.threads=1", "train.als_lowpass=0.5", "train.als_dims=[]", "train.refit=false"]
+    cfg = er.load_config(None, sets)
+    er.train(er.ingest(str(synth_dir[0]), cfg), cfg).save(cfg.run.dir)
+    rec = Recommender.open(cfg.run.dir)
+    d = rec.factors.als_columns
+    assert d == 8 and rec.factors.movie.shape[1] > d
+    export_dir(rec, "projector", tmp_path / "p", users=5)
+    first = (tmp_path / "p" / "tensors.tsv").read_text().splitlines()[0].split("\t")
+    assert len(first) == d
+    assert len((tmp_path / "p" / "users_tensors.tsv").read_text().splitlines()[0].split("\t")) == d
+    got = np.loadtxt(tmp_path / "p" / "tensors.tsv", delimiter="\t", max_rows=3)
+    np.testing.assert_allclose(got, np.asarray(rec.factors.movie)[:3, :d], atol=1e-5)
+    plot_map(rec, tmp_path / "map.svg")
+    assert f"({'PCA'}, {d} dims -&gt; 2)" in (tmp_path / "map.svg").read_text() or \
+        f"PCA, {d} dims -> 2" in (tmp_path / "map.svg").read_text()
