@@ -105,9 +105,14 @@ def trial_config_hash(cfg_dict: dict, dim: int, wd: float | None, dataset_manife
     return hashlib.sha256(json.dumps(c, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _train_metric(f: dict, ds: Dataset, explicit: bool, ks, sample: int = 2000, seed: int = 0) -> float:
+TRAIN_SAMPLE = {"explicit": 20_000, "ranking": 2_000}  # the training ratings / users train_metric is measured on
+
+
+def _train_metric(f: dict, ds: Dataset, explicit: bool, ks, sample: int = TRAIN_SAMPLE["ranking"],
+                  seed: int = 0) -> float:
     """How well the model fits its own training data: RMSE on up to 20,000 training ratings (explicit), or
-    NDCG@min(K) of each sampled user's training movies without excluding them (implicit)."""
+    NDCG@min(K) of each sampled user's training movies without excluding them (implicit); a seeded sample, so the
+    trials compare on the same rows (what the table's line says)."""
     from embedrec.data.dataset import Interactions
     from embedrec.evaluate import ranking_metrics, split_rating_metrics
     from embedrec.sparse import csr
@@ -115,7 +120,7 @@ def _train_metric(f: dict, ds: Dataset, explicit: bool, ks, sample: int = 2000, 
     tr = ds.splits["train"]
     rng = np.random.default_rng(seed)
     if explicit:
-        idx = rng.choice(len(tr), size=min(20000, len(tr)), replace=False)
+        idx = rng.choice(len(tr), size=min(TRAIN_SAMPLE["explicit"], len(tr)), replace=False)
         sample_rows = Interactions(tr.user[idx], tr.movie[idx], tr.rating[idx])
         return split_rating_metrics(f, sample_rows, ds.rating_scale)["rmse"]
     users = rng.choice(ds.n_users, size=min(sample, ds.n_users), replace=False)
