@@ -78,8 +78,16 @@ def finished_run(cfg: Config) -> tuple[str, dict, str | None] | None:
         if not isinstance(recorded, dict) or recorded != finished_key(cfg, run_dir) or not _dataset_sizes_hold(cfg):
             return None
         metrics = loads_json(run.read_verified(run.path / METRICS) or b"null")
-        _served_files_hold(run)
+        bad = _damaged_served_files(run)
     except (ArtifactError, OSError, ValueError):
+        return None
+    if bad and all(name.endswith(".faiss") for name in bad):  # the model whole, its index not: built again from it,
+        # not trained again, which would drop what update-users added since (a review)
+        from embedrec.run_fixes import index_fix
+
+        raise ArtifactError(f"nothing to resume: {run_dir} is finished, but its index file '{bad[0]}' is damaged or "
+                            f"missing; {index_fix(run.path, run.manifest.get('index'))}")
+    if bad:
         return None
     return (run.path.name, metrics, updates_said(run.manifest)) if isinstance(metrics, dict) else None
 
@@ -160,13 +168,21 @@ def publish_from_ranks(g: Group, cfg: Config, shard: Shard, path: Path, result, 
     return metrics
 
 
-def _served_files_hold(run) -> None:
-    """ArtifactError (or OSError) where a file the published model's manifest lists is damaged or gone: a resume
-    that finds the run finished publishes it again then, not 'nothing to resume' (a red team: rc 0, then recommend
-    refused the flipped user_factors.npy). Files above integrity.VERIFY_ON_OPEN_MAX are checked where they lie
-    (their size, and their hash where written since it was recorded), as every reader checks them."""
+def _damaged_served_files(run) -> list[str]:
+    """The files the published model's manifest lists that are damaged or gone: a resume that finds the run
+    finished publishes it again then, not 'nothing to resume' (a red team: rc 0, then recommend refused the
+    flipped user_factors.npy); where they are its FAISS index alone, ``index rebuild`` is the way on. Files above
+    integrity.VERIFY_ON_OPEN_MAX are checked where they lie (their size, and their hash where written since it was
+    recorded), as every reader checks them."""
+    from embedrec.errors import ArtifactError
+
+    bad = []
     for name in run.manifest.get("checksums") or {}:
-        run.read_verified(run.path / name)
+        try:
+            run.read_verified(run.path / name)
+        except (ArtifactError, OSError):
+            bad.append(name)
+    return bad
 
 
 def _published_as(run_dir: Path, model: TrainedModel) -> tuple[str, dict] | None:
@@ -183,7 +199,8 @@ def _published_as(run_dir: Path, model: TrainedModel) -> tuple[str, dict] | None
         run = load_run(run_dir)
         config = run.read_verified(run.path / CONFIG)
         metrics = loads_json(run.read_verified(run.path / METRICS) or b"null")
-        _served_files_hold(run)
+        if _damaged_served_files(run):
+            return None
     except (ArtifactError, OSError, ValueError):
         return None
     files = run.manifest.get("files") or {}

@@ -4527,6 +4527,19 @@ def test_a_finished_run_whose_served_file_is_damaged_is_published_again_by_resum
         assert invoke("verify", r2).exit_code == 0
         r = invoke("train", "--resume", *sets)  # now whole: finished, as before
         assert r.exit_code == 0 and f"nothing to resume: {r2} is finished" in r.stderr, r.stderr
+    # its index alone damaged: the model is whole, so index rebuild is the way on, not a new publish (a review:
+    # the resume's publish dropped the users update-users had added)
+    r3 = copy_run(run, tmp_path / "index")
+    flip(next(p for p in current(r3).iterdir() if p.name.endswith(".faiss")))
+    sets = ["--set", f"data.prepared={ds}", "--set", f"run.dir={r3}", "--set", "model.dim=4", "--set",
+            "train.epochs=2", "--set", "model.objective=explicit", "--set", "train.optimizer=adam"]
+    before = current(r3).name
+    r = invoke("train", "--resume", *sets)
+    assert r.exit_code == 1 and f"nothing to resume: {r3} is finished, but its index file '" in r.stderr, r.stderr
+    assert "embedrec index rebuild" in r.stderr and current(r3).name == before
+    assert invoke("index", "rebuild", "-q", "--run", r3).exit_code == 0
+    r = invoke("train", "--resume", *sets)
+    assert r.exit_code == 0 and f"nothing to resume: {r3} is finished" in r.stderr, r.stderr
 
 
 def test_a_writer_that_exited_unreaped_is_not_alive_and_its_temporaries_are_swept(tmp_path):
