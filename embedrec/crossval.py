@@ -551,7 +551,12 @@ def _fold(fcfg: Config, fresh: bool, progress: bool, check=None) -> tuple[str, d
         counts = {s: (manifest.get("split") or {}).get(s) for s in ("train", "valid", "test")}
         if check is not None:
             check(manifest.get("inputs"))
-        done = finished_run(fcfg) if same else None
+        again = False
+        try:
+            done = finished_run(fcfg) if same else None
+        except ArtifactError:  # its index alone damaged: the fold is trained again, not resumed (cross-validate
+            done, again = None, True  # refuses a fold update-users changed, so nothing is lost; a review: 'nothing
+            # to resume' named an option cross-validate has not)
         if done is not None and done[2]:  # its served model is no longer the trained one (a red team: update-users
             # re-solved a fold's users with its own test rows, and the rerun kept and scored it: ndcg 0.06 to 0.73)
             out = Path(fcfg.run.dir).parent.parent
@@ -561,7 +566,7 @@ def _fold(fcfg: Config, fresh: bool, progress: bool, check=None) -> tuple[str, d
                                 f"'{Path(fcfg.run.dir).parent}' to redo that fold alone")
         if done is not None:
             return "run", counts
-        resume = same and has_checkpoint(fcfg.run.dir)
+        resume = same and has_checkpoint(fcfg.run.dir) and not again
         try:
             api.train_run(fcfg, resume=resume, progress=progress, notes=False)  # a fold's: the folds' own lines
         except DamagedCheckpoint as e:  # a kept fold's leftover checkpoint: the fold is redone, as cross-validate

@@ -90,9 +90,10 @@ def plot_map(rec: Recommender, path: str | Path, method: str = "pca", labels: in
     the most-rated titles; written in the format the file name's extension picks (:func:`plot_target`). Where no
     movie has a genre, one colour, said so in the title, and no legend."""
     rec = opened_run(rec, "plot_map")
-    if rec.factors.movie.shape[1] < 2:  # a red team: an IndexError (pca) or ValueError (tsne), as internal errors
+    if rec.factors.cos_movie.shape[1] < 2:  # a red team: an IndexError (pca) or ValueError (tsne), as internal
+        # errors; the als columns the map shows (a review: model.dim 1 beside a low-pass block passed, then failed)
         raise UsageError(f"a map needs movie embeddings of 2 or more dimensions; this model has "
-                         f"{rec.factors.movie.shape[1]} (model.dim): export the vectors instead "
+                         f"{rec.factors.cos_movie.shape[1]} (model.dim): export the vectors instead "
                          "(«--to npy|export('npy', ...)»)")
     path, fmt = plot_target(path, overwrite)
     import matplotlib

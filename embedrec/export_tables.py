@@ -103,6 +103,24 @@ PRIOR_TERM = (" + user.prior x movie.popularity_z (the new users' popularity pri
               "users update-users added or solved as new ones)")
 
 
+def untrained_note(rec: Recommender) -> dict:
+    """{"untrained_movies": {count, movie_bias, rule}} where the model has movies without training ratings (their
+    bias model.factors.UNTRAINED_BIAS), else {}: what model.json says of them, the tables' and the torch export's
+    alike (a review: the formula gave 1.0 where predict printed 3.37 from the user's baseline)."""
+    from embedrec.model.factors import UNTRAINED_BIAS
+
+    bm = rec.factors.movie_bias
+    untrained = 0 if bm is None else int(np.count_nonzero(np.asarray(bm) <= UNTRAINED_BIAS))
+    if not untrained:
+        return {}
+    return {"untrained_movies": {
+        "count": untrained, "movie_bias": UNTRAINED_BIAS,
+        "rule": "a movie whose movie.bias is " + f"{UNTRAINED_BIAS:g}" + " had no training ratings: no list holds it, "
+                + ("and predict scores it as global_mean + user.bias (its fallback column says movie_unknown), not "
+                   "by the score formula" if rec.factors.explicit else "so the score formula ranks it last")
+                + "; an approximate FAISS index places it far from every query (its distance gives no score)"}}
+
+
 def score_terms(rec: Recommender, priors: np.ndarray | None = None) -> dict:
     """What is needed besides the vectors and biases to recompute the model's score: the global mean and how
     the terms add up (written as model.json beside every table export); ``priors`` (:meth:`Recommender.user_priors`)
@@ -114,18 +132,9 @@ def score_terms(rec: Recommender, priors: np.ndarray | None = None) -> dict:
         "layout": "embedding = [als part (als_columns), low-pass block (columns)]: a new user's block is weight x the "
                   "sum of lowpass_a's rows over the movies it rated (lowpass_a.npy, or the movies table's lowpass_a "
                   "column); similar movies rank by cosine over the als part alone"}}
-    from embedrec.model.factors import UNTRAINED_BIAS
-
-    bm = rec.factors.movie_bias
-    untrained = 0 if bm is None else int(np.count_nonzero(np.asarray(bm) <= UNTRAINED_BIAS))
-    cold = {} if not untrained else {"untrained_movies": {  # (a review: the formula gave 1.0 where predict said 3.37)
-        "count": untrained, "movie_bias": UNTRAINED_BIAS,
-        "rule": "a movie whose movie.bias is " + f"{UNTRAINED_BIAS:g}" + " had no training ratings: no list holds it, "
-                + ("and predict scores it as global_mean + user.bias (its fallback column says movie_unknown), not "
-                   "by the score formula" if explicit else "so the score formula ranks it last")}}
     return {
         **block,
-        **cold,
+        **untrained_note(rec),
         "objective": "explicit" if explicit else "implicit",
         "global_mean": float(rec.factors.global_mean) if explicit else 0.0,
         "rating_scale": list(rec.factors.rating_scale) if rec.factors.rating_scale else None,
@@ -242,7 +251,7 @@ def faiss_files(rec: Recommender, out: Path) -> dict:
             "query": "user -> movie: query [p_u, 1] (a user_factors.npy row plus a 1). With ip_transform 'ip' the "
                      "index is inner product; with 'l2-mips' append a 0 to the query, search L2, and the inner "
                      "product is (|q|^2 + ip_max_norm^2 - distance) / 2. That inner product is p_u . q_m + "
-                     "movie bias; the score adds the rest as 'score' says (an explicit model: global_mean + user "
+                     "movie bias (but for 'untrained_movies', placed far: their distance gives no score); the score adds the rest as 'score' says (an explicit model: global_mean + user "
                      "bias, clipped to rating_scale" + ("; a user whose user_prior is not 0: its list is every "
                      "movie scored so, not the index's top k" if c is not None else "") + "). movie -> movie: "
                      "query the L2-normalised movie vector; 'l2-unit' distances d give cosine 1 - d/2"}
@@ -281,7 +290,8 @@ def torch_state(rec: Recommender, out: Path) -> dict:
         "this model does not hold: their scores add user.prior x movie.popularity_z (export --to npy writes both)")}
     write_json(out / "model.json", {"class": "embedrec.model.mf.MatrixFactorization", "args": args,
                                     "explicit": f.explicit, "rating_scale": f.rating_scale,
-                                    "rows": "user_ids.npy and movie_ids.npy give the raw id of each row", **prior_note})
+                                    "rows": "user_ids.npy and movie_ids.npy give the raw id of each row", **prior_note,
+                                    **untrained_note(rec)})
     np.save(out / USER_IDS, _ids(rec.catalogue.user_ids), allow_pickle=False)
     np.save(out / MOVIE_IDS, _ids(rec.catalogue.movie_ids), allow_pickle=False)
     return {"users": f.n_users, "movies": f.n_movies}

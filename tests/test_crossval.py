@@ -989,3 +989,23 @@ def test_the_same_source_file_named_another_way_is_the_same_cross_validation(sou
         r = invoke("cross-validate", named, *rest)
         assert r.exit_code == 0 and r.stdout == first.stdout, r.stderr
         assert r.stderr.count("kept from an earlier run") == 2, r.stderr
+
+
+def test_a_kept_fold_whose_index_alone_is_damaged_is_trained_again(source, tmp_path):
+    """A diff review: after train --resume learnt to name index rebuild for a finished run whose FAISS index alone
+    is damaged, a cross-validate rerun stopped on such a fold with 'nothing to resume' (an option it has not),
+    where it had trained the fold again. It trains it again: no update-users change can be lost there (such a fold
+    is refused)."""
+    sets = [x for k, v in {**FAST, "train.als_dims": "[]", "index.kind": "hnsw"}.items() for x in ("--set", f"{k}={v}")]
+    out = tmp_path / "cv"
+    base = ["cross-validate", source, "--folds", "2", "-o", out, "-k", "10", "--metrics", "ndcg", *sets, "--set",
+            f"data.cache_dir={tmp_path / 'cache'}"]
+    first = invoke(*base)
+    assert first.exit_code == 0, first.stderr
+    index = next(p for p in (out / "fold-0" / "run" / "current").iterdir() if p.name.endswith(".faiss"))
+    b = bytearray(index.read_bytes())
+    b[len(b) // 2] ^= 1
+    index.write_bytes(bytes(b))
+    r = invoke(*base)
+    assert r.exit_code == 0 and r.stdout == first.stdout, r.stderr
+    assert invoke("verify", out / "fold-0" / "run").exit_code == 0

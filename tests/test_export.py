@@ -679,6 +679,8 @@ def test_model_json_says_the_rule_of_movies_without_training_ratings(tmp_path, s
     assert cold.size and meta["untrained_movies"]["count"] == cold.size
     assert meta["untrained_movies"]["movie_bias"] == UNTRAINED_BIAS
     assert "predict scores it as global_mean + user.bias" in meta["untrained_movies"]["rule"]
+    export_dir(rec, "torch", tmp_path / "torch")  # the torch export's model.json says the same (a diff review)
+    assert json.loads((tmp_path / "torch" / "model.json").read_text())["untrained_movies"] == meta["untrained_movies"]
     model = er.open(cfg.run.dir)
     got = model.predict(model.user_ids[0].item(), np.load(tmp_path / "t" / "movie_ids.npy")[cold[0]].item())
     f = model.factors
@@ -710,3 +712,12 @@ def test_projector_and_map_show_the_als_columns_where_a_low_pass_block_is_served
     plot_map(rec, tmp_path / "map.svg")
     assert f"({'PCA'}, {d} dims -&gt; 2)" in (tmp_path / "map.svg").read_text() or \
         f"PCA, {d} dims -> 2" in (tmp_path / "map.svg").read_text()
+    # model.dim 1 beside the block: the map's one column is refused in one line, as without a block (a diff review:
+    # t-SNE's internal error)
+    cfg1 = er.load_config(None, [s for s in sets if not s.startswith(("model.dim", "run.dir"))]
+                          + ["model.dim=1", f"run.dir={tmp_path / 'run1'}"])
+    er.train(er.load_dataset(tmp_path / "ds"), cfg1).save(cfg1.run.dir)
+    one = Recommender.open(cfg1.run.dir)
+    assert one.factors.movie.shape[1] > 1 and one.factors.als_columns == 1
+    with pytest.raises(er.UsageError, match="a map needs movie embeddings of 2 or more dimensions; this model has 1"):
+        plot_map(one, tmp_path / "one.png", "tsne")

@@ -123,10 +123,9 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
             one = len(added) == 1
             from embedrec.tune import TRAIN_SAMPLE
 
-            on = (f"up to {TRAIN_SAMPLE['explicit']:,} of its ratings" if m in ("rmse", "mae") else
-                  f"up to {TRAIN_SAMPLE['ranking']:,} of its users")
-            log.info("metric: %s (train_metric: the same on training data, " + on + ", a seeded sample; test_metric: "
-                     "reported, not used)%s", m,
+            on = (f"RMSE on up to {TRAIN_SAMPLE['explicit']:,} training ratings" if cfg.model.objective == "explicit"
+                  else f"the same on up to {TRAIN_SAMPLE['ranking']:,} training users")
+            log.info("metric: %s (train_metric: " + on + ", a seeded sample; test_metric: reported, not used)%s", m,
                      f"; valid_metric scores the model alone, before {' and '.join(w for w, _ in added)} train adds "
                      f"where valid chooses {'it' if one else 'them'} or "
                      f"{' / '.join(f'train.{k}' for _, k in added)} {'sets it' if one else 'set them'}, so train "

@@ -201,6 +201,13 @@ def _build(vectors: np.ndarray, kind: str, cfg: IndexConfig, unit: bool = False,
         x = vectors
     elif unit:
         x = vectors
+        empty = ~np.any(x, axis=1)  # a zero vector (a movie without training ratings) is no movie's neighbour: at
+        if far is not None:  # distance 1 it read as cosine 0.5 (a review: similar recall@10 0.88 on ML-100K)
+            empty |= far
+        if empty.any():
+            x = np.array(x, dtype=np.float32, copy=True)
+            x[empty] = 0.0
+            x[empty, 0] = 10.0  # 9 or more from every unit query
         idx, out = _raw(kind, x.shape[1], x.shape[0], cfg, faiss.METRIC_L2, say=False), VectorIndex(None, "l2-unit")
     else:
         norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
@@ -481,7 +488,7 @@ def build_indexes(out: Path, f: dict, cfg: IndexConfig, embeddings_sha256: str, 
     ip = _build(movies, kind, cfg, bar=f"{kind} index, top-K" if shown else None, far=far)
     d = (f.get("lowpass") or {}).get("d")  # the als columns alone where the model adds the low-pass block
     cos_vecs = normalise(f["movie_factors"] if d is None else np.asarray(f["movie_factors"])[:, :int(d)])
-    cos = _build(cos_vecs, kind, cfg, unit=True, bar=f"{kind} index, similar movies" if shown else None)
+    cos = _build(cos_vecs, kind, cfg, unit=True, bar=f"{kind} index, similar movies" if shown else None, far=far)
     build_seconds = time.perf_counter() - t0
     meta = {"kind": kind, "n": n, "dim": int(movies.shape[1]), "embeddings_sha256": embeddings_sha256,
             "ip_transform": ip.transform, "ip_max_norm": ip.max_norm, "cos_transform": cos.transform,
