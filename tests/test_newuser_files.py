@@ -687,18 +687,33 @@ def test_a_zips_member_is_read_up_to_a_size(titled_runs, tmp_path, monkeypatch):
 
 
 def test_a_path_that_is_no_file_or_is_too_long_is_refused_unread(titled_runs, tmp_path, monkeypatch):
-    """`--rated @/dev/zero`, `--liked @/dev/urandom`, a FIFO and a folder are refused in one line before anything is
-    read (a red team: the first two read until the memory ran out), and a file or standard input past
-    serve.userfile.USER_FILE_MAX bytes in one line (a red team: a 500 MiB one-line title took 3.6 GB)."""
+    """`--rated @/dev/zero`, `--liked @/dev/urandom` and a folder are refused in one line before anything is read (a
+    red team: the first two read until the memory ran out), and a file or standard input past
+    serve.userfile.USER_FILE_MAX bytes in one line (a red team: a 500 MiB one-line title took 3.6 GB). A pipe
+    (`--liked @<(cmd)`: a shell review found it refused) is read to its end within that cap; one no one writes to,
+    opened without waiting, holds no movies."""
     import os
+    import threading
 
     import embedrec.serve.userfile as userfile
 
     run = titled_runs["implicit"]
     fifo = tmp_path / "fifo"
-    os.mkfifo(fifo)  # (opened, it would wait for a writer: refused before)
+    os.mkfifo(fifo)
+    code, out, err = _recommend(run, "--liked", f"@{fifo}")  # no writer: read as empty, not waited on
+    assert code == 2 and "the file holds no movies" in err, err
+    want = _recommend(run, "--liked", "Star Wars,Fargo")
+    rd, wr = os.pipe()  # what a shell's <(cmd) hands on: /dev/fd/N, its writer already there
+    writer = threading.Thread(target=lambda: (os.write(wr, b"Star Wars\nFargo\n"), os.close(wr)))
+    writer.start()
+    try:
+        got = _recommend(run, "--liked", f"@/dev/fd/{rd}")
+    finally:
+        writer.join(10)
+        os.close(rd)
+    assert got[0] == 0 and got[1] == want[1], got[2]
     for opt, path, what in (("--rated", "/dev/zero", "a device"), ("--liked", "/dev/urandom", "a device"),
-                            ("--liked", str(fifo), "a pipe"), ("--rated", str(tmp_path), "a folder")):
+                            ("--rated", str(tmp_path), "a folder")):
         code, out, err = _recommend(run, opt, f"@{path}")
         assert (code, out) == (2, "") and err == (f"error: {opt} '{shorten(path)}': {what}, not a file; give a file of the new "
                                                   f"user's movies, or {opt} @- to read standard input\n"), err

@@ -133,12 +133,21 @@ def _gunzipped(data: bytes, where: str) -> bytes:
 
 
 def file_bytes(path, where: str, give: str) -> bytes:
-    """The bytes of the file at ``path``, read in blocks up to :data:`USER_FILE_MAX`: a path that is no regular file
-    (a device, a pipe, a folder: /dev/zero was read until the memory ran out, a red team) refused before it is
-    opened, a file past the cap before more than one block past it is read; each in one line that begins with
+    """The bytes of the file at ``path``, read in blocks up to :data:`USER_FILE_MAX`: a pipe (``<(cmd)``) read to
+    its end within that cap; a path that is no regular file (a device, a folder, a socket: /dev/zero was read until
+    the memory ran out, a red team) refused before it is opened, a file past the cap before more than one block past it is read; each in one line that begins with
     ``where`` and ends with ``give``, what to give instead (OSError, a file that cannot be read, the caller's to
     say). Also ``--exclude @FILE``'s and ``--candidates @FILE``'s (cli.options.parse_movie_list)."""
     mode = os.stat(path).st_mode  # (before open: a FIFO's open would wait for a writer)
+    if stat.S_ISFIFO(mode):  # a pipe (a shell's <(cmd): a shell review was refused it): read to its end, up to the
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # cap; opened without waiting for a writer (a named FIFO
+        os.set_blocking(fd, True)  # no one writes to reads as empty), then read as the writer writes
+        with os.fdopen(fd, "rb") as fh:
+            data = read_capped(fh, USER_FILE_MAX)
+        if data is None:
+            raise UsageError(f"{where}: more than the {USER_FILE_MAX:,} bytes such a file is read up to (a new user's "
+                             f"export is kilobytes); give {give}")
+        return data
     if not stat.S_ISREG(mode):
         what = "a folder" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode) else \
             "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) \
