@@ -560,6 +560,7 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
             fix = f"{how}{added}, or remove its rows"
         raise NotFoundError(f"{raw.where(first)}: {said}{more}; {fix}", kind="user", id=raw_id,
                             ids=[raw_id] + [uniques[int(i)] for i in bad if uniques[int(i)] != raw_id])
+    _refuse_ids_written_apart(raw, codes, uniques, missing, engine)
     new_ids: dict = {}  # parsed id -> its place: ' u1' and 'u1' are one id of a text run, as its lookups read them
     for i in missing.tolist():
         urows[i] = engine.P.shape[0] + new_ids.setdefault(parsed[i], len(new_ids))
@@ -1048,6 +1049,25 @@ def _write_user_ids(tmp: Path, run: Run, ids: list, n_users: int) -> set[str]:
         np.save(tmp / USER_IDS, got, allow_pickle=False)
         out.add(USER_IDS)
     return out
+
+
+def _refuse_ids_written_apart(raw: RawData, codes: np.ndarray, uniques, missing: np.ndarray, engine) -> None:
+    """NotFoundError where users the file would add are the run's own written another way ('186' for the run's
+    '00186', as a spreadsheet drops leading zeros; case; Unicode's other form: data.ids.IdMap.meant): added, each
+    would be a second user with a new user's list while the real one went un-updated (a review: 12 of a day's 15
+    'new' users so, exit 0). The first named, with how many, and how to write them."""
+    apart = [(i, hint) for i in missing.tolist() for hint in [engine.users.meant(str(uniques[i]).strip())] if hint]
+    if not apart:
+        return
+    i, hint = apart[0]
+    first = int(np.flatnonzero(codes == i)[0])
+    which = (f"{len(apart):,} of the {missing.size:,} users the file would add are the run's" if len(apart) > 1 else
+             "it is the run's")
+    raise NotFoundError(f"{raw.where(first)}: user '{shorten(str(uniques[i]), 40)}' is not in the run{hint} {which} "
+                        "written another way, which added would be new users beside the run's own; write the file's "
+                        "ids as the run writes them and update again (ids are matched as written)", kind="user",
+                        id=uniques[i],
+                        ids=[uniques[j] for j, _ in apart])
 
 
 def _written_apart(ids: list, known) -> str | None:

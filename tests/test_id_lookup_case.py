@@ -92,6 +92,25 @@ def test_predict_update_users_and_a_users_file_name_the_id_meant(runs, tmp_path)
         "; did you mean '07ABC' (the same but for case)?)" in err, err
 
 
+def test_update_users_refuses_to_add_the_run_s_users_written_another_way(runs, tmp_path):
+    """An incremental-use review: on a text-id run, a day's file whose user ids had lost their leading zeros (or
+    case) added each as a new user beside the run's own (12 of 15 'new' users, exit 0, no word), so a daily job
+    split its users in two. Such users are refused, the first named with the id meant and how many; a file of
+    genuinely new users is added as before."""
+    copy = tmp_path / "run"
+    shutil.copytree(runs["plain"], copy, symlinks=True)
+    f = tmp_path / "day.csv"
+    f.write_text("user_id,movie_id,rating\nbrand_new,07ABC,5\nU1,01ABC,4\nU2,02ABC,3\n")
+    code, out, err = _run("update-users", "--run", str(copy), "--ratings", str(f))
+    assert (code, out) == (1, "") and err == (
+        f"error: {f}:3: user 'U1' is not in the run; did you mean 'u1' (the same but for case)? 2 of the 3 users the "
+        "file would add are the run's written another way, which added would be new users beside the run's own; "
+        "write the file's ids as the run writes them and update again (ids are matched as written)\n"), err
+    f.write_text("user_id,movie_id,rating\nbrand_new,07ABC,5\nu1,01ABC,4\n")
+    code, out, err = _run("update-users", "--run", str(copy), "--ratings", str(f), "-q")
+    assert code == 0 and '"users_added": 1' in out, err
+
+
 def test_a_folded_datasets_user_ids_are_served_folded(runs):
     """data.id_case=fold: `recommend --user User1` answers for 'user1', as update-users reads 'User1' (a review: it
     was refused with 'did you mean user1'); a run of a dataset ingested with keep does not fold."""
