@@ -121,7 +121,9 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         n_users = int(engine.P.shape[0]) + plan.users_added
         record = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                   "ratings": {"source": source if source == "-" else str(Path(source).resolve()),
-                              "sha256": _file_sha256(source, raw, stamp), "rows": int(len(raw.ratings))},
+                              "sha256": _file_sha256(source, raw, stamp),
+                              # every row read, those data.missing=drop dropped too (a review: 1 of a 4-row file)
+                              "rows": int(len(raw.ratings) + raw.missing_dropped)},
                   "users": plan.users_solved, "users_added": plan.users_added, "users_named": plan.users_named,
                   "users_in_all": in_all, "users_as_new": len(plan.as_new), "n_users": n_users,
                   "pairs": plan.pairs_added,

@@ -808,6 +808,7 @@ def test_a_row_dropped_for_a_missing_value_keeps_its_pair_as_seen(runs, tmp_path
         record = er.update_users(run, f, load_config(None, ["data.missing=drop"]))
     assert (record["users"], record["users_added"], record["pairs"], record["pairs_solved"]) == (1, 1, 6, 3)
     assert record["n_users"] == rows_before + 1
+    assert record["ratings"]["rows"] == 8  # every row read, the 5 dropped too (a review: 3)
     assert f"{f}: dropped 5 rows with a missing value (an empty user, movie, rating or timestamp: data.missing=drop)" \
            "; the (user, movie) pairs of those naming a user the run knows or adds and a movie it knows kept among " \
            "that user's seen movies (never recommended back), not solved on" in caplog.text
