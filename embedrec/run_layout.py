@@ -179,6 +179,17 @@ def published_since(run_dir, since: float) -> bool:
         return False
 
 
+def serves_another(model_folder) -> bool:
+    """Whether the run that ``model_folder`` (an ``artifacts-*`` folder) belongs to serves another model now (its
+    ``current`` swapped since a reader opened that one: update-users added users, train published): what a
+    long-lived reader's unknown id may be (a review). False where it cannot tell."""
+    folder = Path(model_folder)
+    try:
+        return os.path.realpath(folder.parent / "current") != os.path.realpath(folder)
+    except OSError:
+        return False
+
+
 def writer_note(run_dir) -> str | None:
     """'training is in progress in 'RUN' (embedrec train, pid N)' while a writer holds the run's lock (another
     writer's own words otherwise), else None: said before "no trained model" or "nothing to resume", whose advice

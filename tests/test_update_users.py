@@ -1683,3 +1683,26 @@ def test_a_signal_after_the_publish_says_the_new_model_is_served_and_exits_0(ing
         assert f"SIGTERM came after the {'updated model' if command == 'update-users' else 'rebuilt index'} was " \
                f"published: {run} serves it" in r.stderr
         assert os.path.realpath(run / "current") != was and invoke("verify", run).exit_code == 0
+
+
+def test_a_long_lived_stream_s_unknown_user_line_says_the_run_serves_a_newer_model(runs, tmp_path, caplog):
+    """An incremental-use review: a `recommend --users -` stream opened before update-users added user 9001
+    skipped it as 'unknown user' with no word that the run had published it since. The stream keeps the model it
+    opened (as documented), and its line now says that a newer one is served and a new stream reads it."""
+    from embedrec.serve.stream import recommend_many
+
+    run = copy_run(runs["taste"], tmp_path / "run")
+    with er.open(run) as m:
+        a = int(m.movie_ids[0])
+        old = m.engine
+        with caplog.at_level(logging.WARNING, "embedrec"):
+            list(recommend_many(old, ["9001\n"], 3, name="<stdin>"))
+        assert "unknown user '9001' skipped" in caplog.text and "newer model" not in caplog.text
+        caplog.clear()
+        er.update_users(run, write_ratings(tmp_path / "new.csv", [(9001, a, 1)]), load_config(None, []))
+        with caplog.at_level(logging.WARNING, "embedrec"):
+            list(recommend_many(old, ["9001\n"], 3, name="<stdin>"))
+        assert "<stdin>:1: unknown user '9001' skipped; the run serves a newer model since this stream opened its " \
+               "own (update-users, train): a new stream reads it" in caplog.text, caplog.text
+    with er.open(run) as m:
+        assert list(m.recommend(9001, k=1).movie_ids[0])  # the new one knows it

@@ -28,6 +28,18 @@ HEADER_MOVIE_WORDS = ("movie_id", "movie", "movieid", "movie id", "item_id", "it
 _SEPARATORS = {",": ("a comma", "cut -d, -f1"), "\t": ("a tab", "cut -f1"), ";": ("a semicolon", "cut -d';' -f1")}
 
 
+def _newer_model(rec) -> str:
+    """'; the run serves a newer model since this stream opened its own ...' where it does (update-users may have
+    added the user: an incremental-use review found a long-lived stream's line silent on it), else ''."""
+    from embedrec.run_layout import serves_another
+
+    path = getattr(getattr(rec, "run", None), "path", None)
+    if path is None or not serves_another(path):
+        return ""
+    return ("; the run serves a newer model since this stream opened its own (update-users, train): a new stream "
+            "reads it")
+
+
 def batches(items: Iterable, size: int, ready=None) -> Iterator[list]:
     """``items`` in lists of up to ``size``; a list ends early where ``ready()`` says no next item is there yet (a
     pipe or a terminal that paused: what came is answered now, not when ``size`` items or the end have come)."""
@@ -102,8 +114,9 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                         elif rec.catalogue.users.vectorless(t):  # in the dataset, no vector (a review: "unknown")
                             log.warning("%s:%d: user '%s' has no trained vector; skipped", name, n, shorten(t))
                         else:
-                            log.warning("%s:%d: unknown user '%s' skipped%s", name, n, shorten(t),  # a wrong case
-                                        rec.catalogue.users.meant(t.strip()))  # said (a red team: it was not)
+                            log.warning("%s:%d: unknown user '%s' skipped%s%s", name, n, shorten(t),  # a wrong case
+                                        rec.catalogue.users.meant(t.strip()),  # said (a red team: it was not)
+                                        _newer_model(rec))
         results = {}
         if known.any():
             ids, scores = diversify_lists(rec.factors.movie, diversify, k, lambda n: rec.recommend_rows(
