@@ -536,7 +536,7 @@ def _fold(fcfg: Config, fresh: bool, progress: bool, check=None) -> tuple[str, d
     from embedrec import api
     from embedrec.data.dataset import has_manifest
     from embedrec.errors import ArtifactError, first_line
-    from embedrec.publish import finished_run
+    from embedrec.publish import IndexDamaged, finished_run
     from embedrec.run_layout import has_checkpoint
     from embedrec.training.checkpoints import OtherCheckpoint
     from embedrec.training.loop import DamagedCheckpoint
@@ -554,7 +554,7 @@ def _fold(fcfg: Config, fresh: bool, progress: bool, check=None) -> tuple[str, d
         again = False
         try:
             done = finished_run(fcfg) if same else None
-        except ArtifactError:  # its index alone damaged: the fold is trained again, not resumed (cross-validate
+        except IndexDamaged:  # its index alone damaged: the fold is trained again, not resumed (cross-validate
             done, again = None, True  # refuses a fold update-users changed, so nothing is lost; a review: 'nothing
             # to resume' named an option cross-validate has not)
         if done is not None and done[2]:  # its served model is no longer the trained one (a red team: update-users

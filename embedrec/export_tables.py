@@ -109,8 +109,7 @@ def untrained_note(rec: Recommender) -> dict:
     alike (a review: the formula gave 1.0 where predict printed 3.37 from the user's baseline)."""
     from embedrec.model.factors import UNTRAINED_BIAS
 
-    bm = rec.factors.movie_bias
-    untrained = 0 if bm is None else int(np.count_nonzero(np.asarray(bm) <= UNTRAINED_BIAS))
+    untrained = int(np.count_nonzero(rec.untrained))  # (serving's own rule: a feature model marks none)
     if not untrained:
         return {}
     return {"untrained_movies": {
@@ -251,9 +250,10 @@ def faiss_files(rec: Recommender, out: Path) -> dict:
             "query": "user -> movie: query [p_u, 1] (a user_factors.npy row plus a 1). With ip_transform 'ip' the "
                      "index is inner product; with 'l2-mips' append a 0 to the query, search L2, and the inner "
                      "product is (|q|^2 + ip_max_norm^2 - distance) / 2. That inner product is p_u . q_m + "
-                     "movie bias (but for 'untrained_movies', placed far: their distance gives no score); the score adds the rest as 'score' says (an explicit model: global_mean + user "
-                     "bias, clipped to rating_scale" + ("; a user whose user_prior is not 0: its list is every "
-                     "movie scored so, not the index's top k" if c is not None else "") + "). movie -> movie: "
+                     "movie bias (but for 'untrained_movies', placed far: their distance gives no score); the "
+                     "score adds the rest as 'score' says (an explicit model: global_mean + user bias, clipped to "
+                     "rating_scale" + ("; a user whose user_prior is not 0: its list is every movie scored so, not "
+                                       "the index's top k" if c is not None else "") + "). movie -> movie: "
                      "query the L2-normalised movie vector; 'l2-unit' distances d give cosine 1 - d/2"}
     # everything the score terms name, so the export alone reproduces `predict` and `recommend --movie` (a
     # review: an explicit model's user biases and the movie vectors a similar-movie query starts from were not

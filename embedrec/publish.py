@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from embedrec.errors import ArtifactError
 from embedrec.run_layout import CONFIG, METRICS
 from embedrec.trained import TrainedModel
 
@@ -19,6 +20,12 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.distributed import Group
 
 log = logging.getLogger("embedrec")
+
+
+class IndexDamaged(ArtifactError):
+    """A finished run whose model is whole but whose FAISS index is damaged or gone (:func:`finished_run`): its way
+    on is ``index rebuild``, not a resume; cross-validate trains such a fold again (nothing of update-users' to
+    lose there)."""
 
 
 def publish_trained(model: TrainedModel, run_dir: Path, resume: bool, asked: Config | None = None,
@@ -65,7 +72,6 @@ def finished_run(cfg: Config) -> tuple[str, dict, str | None] | None:
     resume neither trains again nor undoes the update (the recorded metrics are the trained model's, measured
     before it: said). None otherwise (an older run, a file that cannot be read, a served file damaged or gone: the
     resume goes on as before, and publishes the model again)."""
-    from embedrec.errors import ArtifactError
     from embedrec.fsutil.files import loads_json
     from embedrec.run import load_run
     from embedrec.run_updates import updates_said
@@ -85,7 +91,7 @@ def finished_run(cfg: Config) -> tuple[str, dict, str | None] | None:
         # not trained again, which would drop what update-users added since (a review)
         from embedrec.run_fixes import index_fix
 
-        raise ArtifactError(f"nothing to resume: {run_dir} is finished, but its index file '{bad[0]}' is damaged or "
+        raise IndexDamaged(f"nothing to resume: {run_dir} is finished, but its index file '{bad[0]}' is damaged or "
                             f"missing; {index_fix(run.path, run.manifest.get('index'))}")
     if bad:
         return None
@@ -174,7 +180,6 @@ def _damaged_served_files(run) -> list[str]:
     flipped user_factors.npy); where they are its FAISS index alone, ``index rebuild`` is the way on. Files above
     integrity.VERIFY_ON_OPEN_MAX are checked where they lie (their size, and their hash where written since it was
     recorded), as every reader checks them."""
-    from embedrec.errors import ArtifactError
 
     bad = []
     for name in run.manifest.get("checksums") or {}:
@@ -190,7 +195,6 @@ def _published_as(run_dir: Path, model: TrainedModel) -> tuple[str, dict] | None
     factors bit for bit and the same config): what a --resume of a finished run recomputes, which is not
     published again."""
     from embedrec.artifacts import sha256_npy
-    from embedrec.errors import ArtifactError
     from embedrec.fsutil.files import loads_json
     from embedrec.run import load_run
     from embedrec.run_publish import sha256_array

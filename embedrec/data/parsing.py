@@ -621,8 +621,9 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     except Exception as e:  # a second failure: report what we can
         return _parser_error(label, e, header_lines, opener(), kw["sep"], kw["encoding"], missing)
     decimal = kw.get("decimal", ".")
-    found = []  # (first bad row, column, dtype, its values parsed, its bad rows, its missing words): the earliest line is named, whatever
-    for col, dtype in numeric.items():  # its column (a review: a bad id on line 4 was named before a bad rating on 3)
+    # (first bad row, column, dtype, its values parsed, its bad rows, its missing words): the earliest line is named,
+    found = []  # whatever its column (a review: a bad id on line 4 was named before a bad rating on 3)
+    for col, dtype in numeric.items():
         if col not in text.columns:
             continue
         values = text[col]

@@ -476,14 +476,14 @@ def build_indexes(out: Path, f: dict, cfg: IndexConfig, embeddings_sha256: str, 
     out); without it, of the index's raw top 10. ``progress``: an approximate index's build shows a bar over the
     movies each index adds and one over its recall check's searches, its k-means a line as it starts (a scale
     review: a train's publish of a 30K-movie HNSW index was 43 s without a word)."""
+    from embedrec.model.factors import UNTRAINED_BIAS
+
     t0 = time.perf_counter()
     movies = augment_movies(f["movie_factors"], f["movie_bias"])
     n = movies.shape[0]
     kind = resolve_kind(cfg, n)
     shown = progress and kind != "flat"  # (a flat index is a copy of the vectors: nothing to wait for)
-    from embedrec.model.factors import UNTRAINED_BIAS
-
-    bias = f.get("movie_bias")
+    bias = f.get("movie_bias")  # the rows no list serves: placed far (_build)
     far = None if bias is None else np.asarray(bias) <= UNTRAINED_BIAS
     ip = _build(movies, kind, cfg, bar=f"{kind} index, top-K" if shown else None, far=far)
     d = (f.get("lowpass") or {}).get("d")  # the als columns alone where the model adds the low-pass block

@@ -134,10 +134,11 @@ def _gunzipped(data: bytes, where: str) -> bytes:
 
 def file_bytes(path, where: str, give: str) -> bytes:
     """The bytes of the file at ``path``, read in blocks up to :data:`USER_FILE_MAX`: a pipe (``<(cmd)``) read to
-    its end within that cap; a path that is no regular file (a device, a folder, a socket: /dev/zero was read until
-    the memory ran out, a red team) refused before it is opened, a file past the cap before more than one block past it is read; each in one line that begins with
-    ``where`` and ends with ``give``, what to give instead (OSError, a file that cannot be read, the caller's to
-    say). Also ``--exclude @FILE``'s and ``--candidates @FILE``'s (cli.options.parse_movie_list)."""
+    its end within that cap; a path that is no regular file nor pipe (a device, a folder, a socket: /dev/zero was
+    read until the memory ran out, a red team) refused before it is opened, a file past the cap before more than
+    one block past it is read; each in one line that begins with ``where`` and ends with ``give``, what to give
+    instead (OSError, a file that cannot be read, the caller's to say). Also ``--exclude @FILE``'s and
+    ``--candidates @FILE``'s (cli.options.parse_movie_list)."""
     mode = os.stat(path).st_mode  # (before open: a FIFO's open would wait for a writer)
     if stat.S_ISFIFO(mode):  # a pipe (a shell's <(cmd): a shell review was refused it): read to its end, up to the
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # cap; opened without waiting for a writer (a named FIFO
@@ -145,11 +146,10 @@ def file_bytes(path, where: str, give: str) -> bytes:
         with os.fdopen(fd, "rb") as fh:
             data = read_capped(fh, USER_FILE_MAX)
         if data is None:
-            raise UsageError(f"{where}: more than the {USER_FILE_MAX:,} bytes such a file is read up to (a new user's "
-                             f"export is kilobytes); give {give}")
+            raise _too_large(where, "more than", give)
         return data
     if not stat.S_ISREG(mode):
-        what = "a folder" if stat.S_ISDIR(mode) else "a pipe" if stat.S_ISFIFO(mode) else \
+        what = "a folder" if stat.S_ISDIR(mode) else \
             "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) \
             else "no regular file"
         raise UsageError(f"{where}: {what}, not a file; give {give}")
@@ -158,9 +158,15 @@ def file_bytes(path, where: str, give: str) -> bytes:
         data = read_capped(fh, USER_FILE_MAX) if size <= USER_FILE_MAX else None
         if data is None:  # (one that grew past the cap as it was read: its size now)
             size = max(size, os.fstat(fh.fileno()).st_size)
-            raise UsageError(f"{where}: {size:,} bytes, more than the {USER_FILE_MAX:,} such a file is read up to (a "
-                             f"new user's export is kilobytes); give {give}")
+            raise _too_large(where, f"{size:,} bytes, more than", give)
     return data
+
+
+def _too_large(where: str, what: str, give: str) -> UsageError:
+    """The refusal of a new user's file past :data:`USER_FILE_MAX` bytes (``what``: its size said, or 'more than'
+    for a pipe, whose size is not known), one for files and pipes."""
+    return UsageError(f"{where}: {what} the {USER_FILE_MAX:,} {'bytes ' if what == 'more than' else ''}such a file "
+                      f"is read up to (a new user's export is kilobytes); give {give}")
 
 
 def decoded(data: bytes, name: str) -> str:
