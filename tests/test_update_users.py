@@ -1706,3 +1706,22 @@ def test_a_long_lived_stream_s_unknown_user_line_says_the_run_serves_a_newer_mod
                "own (update-users, train): a new stream reads it" in caplog.text, caplog.text
     with er.open(run) as m:
         assert list(m.recommend(9001, k=1).movie_ids[0])  # the new one knows it
+
+
+def test_a_held_model_s_unknown_user_error_says_the_run_serves_a_newer_model(runs, tmp_path):
+    """A notebook holds er.open(run); update-users adds user 9001; the held Model's NotFoundError said only 'not
+    in the training data' (the stream's line said more since session 64). It now says the run published a newer
+    model since this one was opened, and how to read it; a model opened after knows the user."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    with er.open(run) as m:
+        a = int(m.movie_ids[0])
+        with pytest.raises(er.NotFoundError) as before:
+            m.recommend(9001, k=3)
+        assert "newer one" not in str(before.value)
+        er.update_users(run, write_ratings(tmp_path / "new.csv", [(9001, a, 1)]), load_config(None, []))
+        with pytest.raises(er.NotFoundError) as after:
+            m.recommend(9001, k=3)
+        assert "this model was opened before the run published a newer one (update-users, train): er.open() " \
+               "again reads it" in str(after.value), str(after.value)
+    with er.open(run) as m:
+        assert list(m.recommend(9001, k=1).movie_ids[0])

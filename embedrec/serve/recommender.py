@@ -91,13 +91,27 @@ def trained_on(engine) -> str:
     '' for a model with no run, or a run that records no dataset. ``engine``: the Recommender."""
     run = engine.run
     path = ((run.manifest.get("dataset") or {}).get("path") if run is not None else None)
+    newer = _newer_note(run)
     if not path:
-        return ""
+        return newer
     try:
         path = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
     except (ValueError, OSError):  # another drive; the current folder removed (no folder to be relative to)
         pass
-    return f"the run was trained on '{path}'; "
+    return f"{newer}the run was trained on '{path}'; "
+
+
+def _newer_note(run) -> str:
+    """'this model was opened before the run published a newer one ...; ' where the run's ``current`` has moved on
+    since ``run`` was opened (update-users may have added the id: a review found a held Model's unknown-user
+    error silent on it, as a long-lived stream's line was), else ''."""
+    from embedrec.run_layout import serves_another
+
+    path = getattr(run, "path", None)
+    if path is None or not serves_another(path):
+        return ""
+    return ("this model was opened before the run published a newer one (update-users, train): «a new command|"
+            "er.open() again» reads it; ")
 
 
 def _index_module():
