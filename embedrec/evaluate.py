@@ -775,17 +775,21 @@ def updated_rows(run, ds: Dataset, split: str, whose: str = "this run's") -> dic
     return out
 
 
-def _untrained_ranked(test_users, ds, fit_on) -> int:
+def _untrained_ranked(test_users, ds, fit_on, user_factors=None) -> int:
     """How many of the users ranked have no rating in the splits ``fit_on`` the model was fitted on (a
     split.cold_start dataset's), so no trained vector: a review found 192 of 301 such users averaged into the
-    model's figures without a word."""
+    model's figures without a word. Those ``user_factors`` gives a vector since (update-users solved them: a
+    review found them counted still, 192 where 190 had none) are not counted: serving's rule, a zero row."""
     users = np.unique(np.asarray(test_users))
     if not users.size:
         return 0
     trained = np.zeros(ds.n_users, bool)
     for s in fit_on:
         trained[ds.splits[s].user] = True
-    return int(np.count_nonzero(~trained[users]))
+    left = users[~trained[users]]
+    if left.size and user_factors is not None:
+        left = left[~np.asarray(user_factors[left]).any(axis=1)]
+    return int(left.size)
 
 
 def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", ks=(10, 20), refit: bool = False,
@@ -860,7 +864,7 @@ def score_factors(f: dict, explicit: bool, ds: Dataset, split: str, ks, fit_on: 
                                seen_csr(ds, seen_splits(split)), tu, ti, ds.n_users, ds.n_movies, ks,
                                device=score_device(device), per_user=users, catalogue=cat,
                                bar=f"{split} {bar}" if bar is not None else None))
-    untrained = _untrained_ranked(tu, ds, fit_on)
+    untrained = _untrained_ranked(tu, ds, fit_on, f["user_factors"])
     if untrained:  # (split.cold_start) users with no trained vector: ranked by the movie biases alone, if any
         out["users_untrained"] = untrained
     return out, _per_user_frame(users, ds, _rating_errors(errors, part, ds) if explicit else None)

@@ -233,3 +233,22 @@ def test_a_trained_user_resealed_in_as_new_is_refused(base, tmp_path):
         r = invoke(*args)
         assert (r.exit_code, r.stdout) == (1, "") and one_line(r).startswith(line), (args, r.stderr)
     assert os.path.realpath(cold / "current") == str(folder)  # nothing published
+
+
+def test_evaluate_counts_no_cold_user_update_users_solved_as_without_a_vector(base, tmp_path):
+    """A review: after update-users solved cold users, evaluate still counted them among the users with no trained
+    vector (192 where 190 had none on ML-100K's global cut): the count is serving's now, a zero row."""
+    from embedrec.evaluate import evaluate_factors, run_factors
+    from embedrec.run import load_run
+
+    run, niche, _ = base
+    run = copy_run(run, tmp_path / "run")
+    ds = _cold_dataset()
+
+    def untrained():
+        f = run_factors(load_run(run))
+        return evaluate_factors(f, False, ds, "test", ks=(10,), refit=True)["splits"]["test"]["model"].get("users_untrained", 0)
+
+    assert untrained() == len(COLD)
+    er.update_users(run, write_ratings(tmp_path / "c.csv", [(COLD[0], x, 1) for x in niche[:3]]))
+    assert untrained() == len(COLD) - 1
