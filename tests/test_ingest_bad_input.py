@@ -831,9 +831,10 @@ def test_a_compressed_table_that_expands_too_far_is_refused_before_it_fills_memo
     assert r.exit_code == 0, r.stderr
 
 
-@pytest.mark.parametrize("text", ["+7", "7.0", "7e0", " 7.", "-.5"])
+@pytest.mark.parametrize("text", ["+7", "7.0", "7e0", " 7.", "-.5", "1.0e3", "1.23E+05", ".5e1"])
 def test_integer_ids_written_otherwise_are_refused_as_zero_padded_ones_are(tmp_path, text):
-    """A red-team pass: '+7' and '7.0' were read as user 7 and merged with it, where '007' was refused for that."""
+    """A red-team pass: '+7' and '7.0' were read as user 7 and merged with it, where '007' was refused for that;
+    an own-data review: '1.0e3' (Excel's '1.23E+05') was still read as 1000."""
     p = tmp_path / "r.csv"
     p.write_text(HEAD + ROWS + f"{text},1,3,5\n")
     r, out = ingest(tmp_path, p, "--set", "data.id_type=int")  # the default (auto keeps them as text)

@@ -144,7 +144,8 @@ def _ids(values: pd.Series, id_type: str, label: str, col: str, first_line: int,
 # allowed), not with a leading zero ('00196' would become 196 and could merge with '196') or as '+7', '7.0', '7e0'
 _SP = r"[ \t\n\r\f\v]"  # ASCII space and digits written out, not re.ASCII: pandas 3.0's str.match refuses a compiled
 PADDED_ID = re.compile(rf"^{_SP}*[+-]?0[0-9]")  # pattern with flags other than its own (an H200 run, session 38);
-OTHER_ID = re.compile(rf"^{_SP}*\+|^{_SP}*[+-]?[0-9]*\.[0-9]*{_SP}*$|^{_SP}*[+-]?[0-9]+[eE]")  # '٧' is no 7 (a review)
+OTHER_ID = re.compile(rf"^{_SP}*\+|^{_SP}*[+-]?[0-9]*\.[0-9]*(?:[eE][+-]?[0-9]+)?{_SP}*$"  # '٧' is no 7 (a review);
+                      rf"|^{_SP}*[+-]?[0-9]+[eE]")  # '1.0e3' is 1000 written otherwise, as '1e3' is (a review)
 PLAIN_ID = re.compile(rf"^{_SP}*-?[0-9]+{_SP}*$")
 
 
