@@ -170,6 +170,29 @@ def test_us_dates_are_named_when_unambiguous_and_both_readings_when_not(tmp_path
            "month-first)" in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("written,fmt", [(["Jan 18 2024 10:24", "Feb 02 2024 09:00", "Mar 30 2023 23:59",
+                                              "Dec 01 2022 00:00"], "%b %d %Y %H:%M"),
+                                            (["18 Jan 2024, 10:24", "02 Feb 2024, 09:00", "30 Mar 2023, 23:59",
+                                              "01 Dec 2022, 00:00"], "%d %b %Y, %H:%M")])
+def test_dates_with_a_month_s_name_are_refused_naming_the_format_that_reads_them(tmp_path, written, fmt):
+    """An own-data review: Last.fm's '18 Jan 2024, 10:24' was told to convert the column (pandas' to_datetime),
+    where data.timestamp_format reads it: the message names the format, which then reads every date."""
+    path = _dates(tmp_path, "csv", written)
+    r = _ingest(tmp_path, path, "x", "--set", "data.columns.timestamp=Datum", ok=False)
+    assert f"they read as month-name dates ('{fmt}'): --set 'data.timestamp_format={fmt}'" in r.stderr, r.stderr
+    _ingest(tmp_path, path, "ok", "--set", "data.columns.timestamp=Datum", "--set", f"data.timestamp_format={fmt}")
+    want = pd.to_datetime(pd.Series(written), format=fmt).astype("datetime64[s]").astype("int64")
+    got = _stored(tmp_path, "ok").sort_values(["user_id", "movie_id"])["timestamp"].tolist()
+    assert got == want.tolist()
+
+
+def test_a_text_date_no_format_reads_names_data_timestamp_format_too(tmp_path):
+    """An own-data review: an ISO week ('2024-W01') was told only to convert the column."""
+    r = _ingest(tmp_path, _dates(tmp_path, "csv", ["2024-W01", "2024-W02", "2024-W03", "2024-W04"]), "w",
+                "--set", "data.columns.timestamp=Datum", ok=False)
+    assert "give their strftime format in data.timestamp_format, or convert the column" in r.stderr, r.stderr
+
+
 def test_a_date_the_format_set_does_not_read_is_refused_by_its_line_and_a_format_without_a_directive(tmp_path):
     path = _dates(tmp_path, "csv", ["09.02.1998 02:49", "13.11.2020 19:02", "2020-01-01", "31.12.1999 23:59"])
     r = _ingest(tmp_path, path, "x", "--set", "data.columns.timestamp=Datum", "--set",

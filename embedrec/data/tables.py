@@ -902,13 +902,16 @@ def _not_a_unix_time(shown: str, what: str, those: str, values=None) -> tuple[st
                 f"give every row one kind (pandas' to_datetime), or fix {those}")
     first = next((v.strip() for v in values.head(1000) if isinstance(v, str) and v.strip()), "") \
         if values is not None else ""
-    if re.search(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}", shown) and not is_number_text(first):  # a column of dates of
+    if re.search(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|[A-Za-z]{3}", shown) and re.search(r"\d", shown) \
+            and not is_number_text(first):  # a column of dates of
         # another format ('09.02.1998 02:49': a first-hour review was told it is 'not an integer', not one among Unix
         # times): data.timestamp_format, with the format that reads it
         return (f"'{shown}' is not a date embedrec can read (neither a Unix time nor ISO 8601)", "like it",
                 f"{format_advice(values)}, or fix {those}")
-    return what, "like it", f"timestamps are Unix seconds or ISO 8601 dates: convert the column (pandas' to_datetime) " \
-        f"or fix {those}"
+    other = "" if not first or is_number_text(first) else \
+        "give their strftime format in data.timestamp_format, or "  # a column of text (an own-data review: '2024-W01')
+    return what, "like it", f"timestamps are Unix seconds or ISO 8601 dates: {other}convert the column (pandas' " \
+        f"to_datetime) or fix {those}"
 
 
 def _fraction_of(msg: str, col: str, decimal: str = ".") -> bool:

@@ -56,7 +56,12 @@ def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None, fmt:
 # data.timestamp_format with the one that reads it (a first-hour review: '09.02.1998 02:49' was 'not an integer')
 _DAYS = [("%d.%m.%Y", "day-first"), ("%d/%m/%Y", "day-first"), ("%d-%m-%Y", "day-first"),
          ("%m/%d/%Y", "US month-first"), ("%m-%d-%Y", "US month-first"), ("%Y/%m/%d", "year-first"),
-         ("%d.%m.%y", "day-first"), ("%d/%m/%y", "day-first"), ("%m/%d/%y", "US month-first")]
+         ("%d.%m.%y", "day-first"), ("%d/%m/%y", "day-first"), ("%m/%d/%y", "US month-first"),
+         # a month's name (an own-data review: Last.fm's '18 Jan 2024, 10:24' and 'Jan 18 2024 10:24' were told to
+         # convert the column, where data.timestamp_format reads them)
+         ("%d %b %Y", "month-name"), ("%d %b %Y,", "month-name"), ("%b %d %Y", "month-name"),
+         ("%b %d, %Y", "month-name"), ("%d %B %Y", "month-name"), ("%B %d %Y", "month-name"),
+         ("%B %d, %Y", "month-name")]
 _HOURS = ["", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p"]
 DATE_FORMATS = [(d + h, kind) for d, kind in _DAYS for h in _HOURS]
 GUESS_SAMPLE = 1000  # values a guess reads: the column's first ones given
