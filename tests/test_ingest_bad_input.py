@@ -2704,3 +2704,28 @@ def test_a_value_that_is_no_number_is_named_before_the_missing_words_beside_it(t
     p.write_text("user_id,item_id,rating\n" + "\n".join(rows) + "\n")
     refused(*ingest(tmp_path, p, *(("--set", "data.missing=drop") if drop else ())),
             "rt.csv:7: column 'rating' '-' is not a number; fix or remove that line")
+
+
+def test_counts_of_zero_or_below_in_a_summed_log_are_warned_of_by_their_line(tmp_path):
+    """An own-data review: a play log's -5 and 0 counts, summed by data.repeats=sum, trained as positives with no
+    word but the counts' range. Warned of now (kept by -q), naming the first line and the floor that keeps such
+    pairs apart; that floor set, nothing is said; a like/dislike log (three values at most) is train's to warn of."""
+    p = tmp_path / "plays.csv"
+    rows = [f"{u},{m},{(u * 7 + m) % 30 + 1}" for u in range(1, 9) for m in range(1, 7)]
+    rows[4] = "1,5,-5"
+    p.write_text("user_id,movie_id,plays\n" + "\n".join(rows) + "\n")
+    args = ("--set", "data.columns.rating=plays", "--set", "data.repeats=sum", "--set", "split.test=0")
+    r, out = ingest(tmp_path, p, *args, quiet=True)
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr.strip() == f"{p}:6: a count of -5" + (
+        ", in a log whose rows data.repeats=sum adds up as each pair's count (1 row is 0 or "
+        "below): such a row takes from its pair's count, and a pair counted 0 or below is still learnt as a "
+        "positive; fix those rows, or ingest with --set data.min_rating=1 to keep pairs counted below 1 apart (never "
+        "recommended back, not learnt)"), r.stderr
+    r, out = ingest(tmp_path, p, *args, "--set", "data.min_rating=1", "--overwrite", quiet=True)
+    assert r.exit_code == 0 and "a count of" not in r.stderr, r.stderr
+    p.write_text("user_id,movie_id,liked\n" + "".join(f"{u},{m},{1 if (u + m) % 3 else -1}\n" for u in range(1, 9)
+                                                     for m in range(1, 7)))
+    r, out = ingest(tmp_path, p, "--set", "data.columns.rating=liked", "--set", "data.repeats=sum", "--set",
+                    "split.test=0", "--overwrite", quiet=True)
+    assert r.exit_code == 0 and "a count of" not in r.stderr, r.stderr

@@ -139,6 +139,8 @@ def check_ratings(raw: RawData, cfg: DataConfig, notes: list | None = None) -> t
             note = scale_note(raw, scale)
             if note:
                 notes.append(note)
+    if cfg.repeats == "sum" and cfg.min_rating in (None, "auto") and not raw.weighted and not raw.no_ratings:
+        _warn_counts_below_one(raw, r)  # (a floor set keeps such pairs apart: nothing to say)
     dropped = check_scale(raw, scale, drop=cfg.out_of_scale == "drop")
     if dropped:  # said once the rows are read, as the other notes of how they were read (an error stays the one line)
         raw.notes.append(WarnedNote(dropped))
@@ -186,6 +188,23 @@ def scale_note(raw: RawData, scale: tuple[float, float]) -> tuple | None:
     return ("%s: rating scale %s, the lowest and highest ratings it holds (update-users and «--rated|rated» refuse a "
             "rating outside it; a predicted one is clipped to it); if the scale is wider, ingest with "
             "«--set data.rating_scale=%s»%s", raw.origin[0], said, setting, counts)
+
+
+def _warn_counts_below_one(raw: RawData, r: np.ndarray) -> None:
+    """data.repeats=sum adds a pair's rows up as a count: rows of 0 or below on a scale of more than three values
+    (likes and dislikes are dislikes_warning's) take from their pair's count, and a pair counted 0 or below is
+    still learnt as a positive (an own-data review: a play log's -5s and 0s trained without a word but the counts'
+    range): said with the first such line, and the floor that keeps such pairs apart."""
+    low = r <= 0
+    if not low.any() or np.unique(r).size <= 3:
+        return
+    first = int(np.flatnonzero(low)[0])
+    n = int(np.count_nonzero(low))
+    raw.notes.append(WarnedNote(
+        f"{raw.where(first)}: a count of {r[first]:g}, in a log whose rows data.repeats=sum adds up as each pair's "
+        f"count ({n:,} row{' is' if n == 1 else 's are'} 0 or below): such a row takes from its pair's count, and a "
+        "pair counted 0 or below is still learnt as a positive; fix those rows, or ingest with «--set "
+        "data.min_rating=1» to keep pairs counted below 1 apart (never recommended back, not learnt)"))
 
 
 def _warn_counts_read_as_ratings(r: np.ndarray, scale: tuple[float, float], ratings=None) -> bool:
