@@ -459,8 +459,12 @@ def test_parquet_uint64_beyond_int64_and_datetime_timestamps(tmp_path, small_cfg
 
     pq.write_table(pa.table({"user_id": pa.array([2 ** 64 - 1, 2, 3], pa.uint64()), "movie_id": [1, 2, 3],
                              "rating": [4.0, 3.0, 5.0], "timestamp": [1, 2, 3]}), tmp_path / "u.parquet")
-    with pytest.raises(DataError, match="fits in 64 bits"):
+    with pytest.raises(DataError, match=r"fits in 64 bits; to keep such ids as text set data.id_type=auto"):
         run(small_cfg, tmp_path / "u.parquet")
+    # an own-data review: under auto they wrapped to -2**63 (the ids out not those in); kept as text now, as a
+    # CSV's are
+    run(small_cfg.updated({"data.id_type": "auto", "data.prepared": str(tmp_path / "u")}), tmp_path / "u.parquet")
+    assert sorted(load_dataset(tmp_path / "u").users["user_id"]) == ["18446744073709551615", "2", "3"]
     when = pd.to_datetime(["2000-01-01", "2000-01-02", "2000-01-03"]).as_unit("ns")
     pd.DataFrame({"user_id": [1, 2, 3], "movie_id": [1, 2, 3], "rating": [4.0, 3.0, 5.0],
                   "timestamp": when}).to_parquet(tmp_path / "t.parquet")
