@@ -417,6 +417,23 @@ def test_a_separator_given_wrong_is_told_the_one_the_line_holds_quoted_as_writte
         "or leave data.separator out (the separator is then found from the first line)")
 
 
+@pytest.mark.parametrize("name", ["comma.tsv", "comma.tsv.gz"])
+def test_a_tsv_file_of_commas_is_told_the_setting_alone(tmp_path, name):
+    """An own-data review: a .tsv file holding commas was told to 'leave data.separator out', which it was (the
+    tab is the name's): the message says the tab came from the name, and the setting that reads it, which does."""
+    import gzip
+
+    text = "user_id,movie_id,rating\n" + "".join(f"{u},{m},{(u + m) % 5 + 1}\n" for u in range(1, 6) for m in range(1, 5))
+    p = tmp_path / name
+    p.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
+    r = invoke("ingest", p, "-o", tmp_path / "a")
+    assert refused(r, "") == (
+        f"error: {p}:1: the first line 'user_id,movie_id,rating' is one column when split at tabs (a .tsv file's "
+        "separator, by its name), and holds ',': its fields are separated by ','; read it with --set "
+        "data.separator=,")
+    assert invoke("ingest", p, "-o", tmp_path / "a", "--set", "data.separator=,", "--set", "split.test=0").exit_code == 0
+
+
 @pytest.mark.parametrize("key, meant", [("data.sep", "data.separator"), ("data.delimiter", "data.separator"),
                                         ("data.delim", "data.separator"), ("data.charset", "data.encoding"),
                                         ("data.movie", "data.columns.movie"), ("data.columns.item", "data.columns.movie"),
