@@ -127,7 +127,7 @@ def test_a_folded_datasets_user_ids_are_served_folded(runs):
     assert "?;" not in err, err  # (a review: 'did you mean ...?; the run was' read oddly)
     with pytest.raises(NotFoundError) as e:  # the count of the others before the question, what to do after it
         er.open(runs["plain"]).recommend(["U1", "nobody"], k=3)
-    assert re.search(r"^user 'U1' is not in the training data \(\d+ users\) \(and 1 more unknown ids\); did you mean "
+    assert re.search(r"^user 'U1' is not in the training data \(\d+ users\) \(and 1 more unknown id\); did you mean "
                      r"'u1' \(the same but for case\)\? the run was trained on ", str(e.value)), str(e.value)
 
 

@@ -25,9 +25,12 @@ def test_one_missing_policy():
     m = IdMap(np.array([1, 2, 3], np.int64), "movie")
     with pytest.raises(NotFoundError) as e:
         m.resolve([1, 9, 8], "error", "pass missing='skip'")
-    assert str(e.value) == ("movie '9' is not in the training data (3 movies) (and 1 more unknown ids); "
+    assert str(e.value) == ("movie '9' is not in the training data (3 movies) (and 1 more unknown id); "
                             "pass missing='skip'")
     assert e.value.kind == "movie" and e.value.id == 9
+    with pytest.raises(NotFoundError) as e:  # a review: an id asked twice was counted twice ('2 more')
+        m.resolve([9, 8, 9, 7, 8], "error")
+    assert "(and 2 more unknown ids)" in str(e.value) and e.value.ids == [9, 8, 7], str(e.value)
     query, rows, unknown = m.resolve(["1", "9"], "skip")
     assert query == [1, 9] and rows.tolist() == [0, -1] and unknown == [9]
     assert m.resolve(["zz"], "popular")[0] == ["zz"]  # unparsable ids are echoed as given

@@ -567,9 +567,10 @@ class IdMap:
         unknown = [q for q, r in zip(query, rows) if r < 0]
         if unknown and missing == "error":
             fix = fix() if callable(fix) else fix
-            more = f" (and {len(unknown) - 1:,} more unknown ids)" if len(unknown) > 1 else ""
-            raise NotFoundError(then(self.unknown_text(unknown[0]), fix, more),
-                                kind=self.kind, ids=list(dict.fromkeys(unknown)))
+            each = list(dict.fromkeys(unknown))  # each once, as the error's ids (a review: '2 more' of one repeated)
+            more = "" if len(each) < 2 else " (and 1 more unknown id)" if len(each) == 2 else \
+                f" (and {len(each) - 1:,} more unknown ids)"
+            raise NotFoundError(then(self.unknown_text(unknown[0]), fix, more), kind=self.kind, ids=each)
         return query, rows, unknown
 
 
