@@ -168,6 +168,11 @@ class UsageError(EmbedrecError, ValueError):
     exit_code = 2
 
 
+class PositionError(UsageError, IndexError):
+    """A position outside a result (``r[5]`` of two queries): a UsageError, and an IndexError as a sequence's is
+    (a notebook review: code written for sequences, ``except IndexError``, did not catch it)."""
+
+
 class NotFoundError(EmbedrecError, LookupError):
     """An unknown user or movie id; ``kind`` ('user' or 'movie'; 'title' for words no movie title holds) and ``id``
     say which, where known; ``ids``: every unknown id of the request (``id`` the first), [] where none is known."""

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 
-from embedrec.errors import UsageError, shorten
+from embedrec.errors import PositionError, UsageError, shorten
 from embedrec.serve.recommender import COLUMNS, FALLBACK_VALUES, Recommender, py_id
 
 
@@ -165,7 +165,7 @@ class Recommendations:
                              f"{shorten(repr(i), 30)}; for a query's answer by id: dict((q, ids) for q, ids, _ in r)"
                              "[id]") from None
         if not -len(self) <= i < len(self):
-            raise UsageError(f"position {i} is outside this result's {len(self)} quer"
+            raise PositionError(f"position {i} is outside this result's {len(self)} quer"
                              f"{'y' if len(self) == 1 else 'ies'} (0 to {len(self) - 1}); for a query's answer by "
                              "id: dict((q, ids) for q, ids, _ in r)[id]")
         return self.query_ids[i], self.movie_ids[i], self.scores[i]
@@ -499,7 +499,7 @@ class Predictions:
             raise UsageError(f"predictions are indexed by position (0 to {len(self) - 1}), not by "
                              f"{shorten(repr(i), 30)}") from None
         if not -len(self) <= i < len(self):
-            raise UsageError(f"position {i} is outside these {len(self)} predictions (0 to {len(self) - 1})")
+            raise PositionError(f"position {i} is outside these {len(self)} predictions (0 to {len(self) - 1})")
         return self.user_ids[i], self.movie_ids[i], self.fallback[i], float(self.scores[i])
 
     def _repr_html_(self) -> str:

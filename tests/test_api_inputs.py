@@ -1349,6 +1349,10 @@ def test_results_index_by_position_and_the_small_argument_rules(trained_run):
                 r[bad]
         with pytest.raises(UsageError, match="indexed by position"):
             r[True]  # a flag is no position (a review: r[True] was r[1])
+        for result in (r, m.predict([(users[0], int(m.movie_ids[0]))])):  # a notebook review: sequence code's
+            with pytest.raises(IndexError, match="is outside th") as e:  # except IndexError did not catch it
+                result[len(result)]
+            assert isinstance(e.value, UsageError)
         mixed = m.recommend([users[0], "nobody", users[1]], k=1, missing="popular")
         assert mixed[0:1].unknown == [] and mixed[1:2].unknown == ["nobody"]  # a slice's own unknown ids
         skipped = m.recommend([users[0], "nobody"], k=1, missing="skip")
