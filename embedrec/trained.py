@@ -156,7 +156,7 @@ class TrainedModel(Model):
              "year": cols["year"].to_pylist(), "genres": cols["genres"].to_pylist()},
             (arrays["seen_indptr"], arrays["seen_indices"]), arrays["popularity"], cfg.recommend, ratings,
             ds.rated_below_unknown, bool((extra.get("features") or {}).get("user")),
-            (f.get("feature_tables") or {}).get(IMPLICIT_MOVIE), (f.get(SOLVE_WEIGHTS), f.get(USER_SCALE)))
+            (f.get("feature_tables") or {}).get(IMPLICIT_MOVIE), (f.get(SOLVE_WEIGHTS), f.get(USER_SCALE)), loss)
         super().__init__(engine)
 
     def save(self, run_dir: str | Path | None = None, *, progress: bool = False) -> Path:

@@ -205,6 +205,13 @@ def test_the_path_trains_with_the_runner_it_names(trained):
     assert result.epochs_run == t.cfg.train.epochs
 
 
+def test_the_model_in_memory_says_its_loss_as_its_saved_run_does(trained):
+    """A notebook review: a bpr model from er.train said 'this model (its loss unknown)' in its messages, where the
+    same model saved and opened said 'this model (bpr)'."""
+    saved = _source(trained, "flat").engine.loss
+    assert saved is not None and trained.model.engine.loss == saved
+
+
 @pytest.mark.parametrize("split", ["valid", "test"])
 def test_learns_the_planted_tastes(trained, split):
     m = trained.model.metrics["splits"][split]

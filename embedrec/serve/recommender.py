@@ -238,7 +238,8 @@ class Recommender:
     def from_parts(cls, factors: Factors, user_ids: np.ndarray, movies: dict, seen: tuple[np.ndarray, np.ndarray],
                    popularity: np.ndarray, rec_cfg: RecommendConfig | None = None,
                    training_ratings: dict | None = None, unknown_rated=None, user_features: bool = False,
-                   implicit: np.ndarray | None = None, solve_arrays: tuple | None = None) -> Recommender:
+                   implicit: np.ndarray | None = None, solve_arrays: tuple | None = None,
+                   loss: str | None = None) -> Recommender:
         """A Recommender over arrays in memory (a model not saved yet): exact search, no run directory.
 
         ``movies`` holds parallel lists movie_id, title, year, genres; ``seen`` is the CSR (indptr, indices) of
@@ -248,13 +249,15 @@ class Recommender:
         dataset's rated_below_unknown table (Dataset.rated_below_unknown), if any; ``user_features`` whether the
         model scores users by features (then a user without training ratings is still scored); ``implicit`` an
         SVD++ model's y_j (:meth:`implicit_movie`); ``solve_arrays`` an als model's (seen pairs' solve weights,
-        users' divisors or None), which :meth:`solve_arrays` gives (None: the model has none)."""
+        users' divisors or None), which :meth:`solve_arrays` gives (None: the model has none); ``loss`` the model's
+        (model.loss), which :attr:`loss` says where no solve does (a bpr model in memory: 'its loss unknown')."""
         self = cls.__new__(cls)
         self._setup(None, rec_cfg, factors, Catalogue.from_parts(user_ids, movies), seen, np.asarray(popularity),
                     training_ratings, _unknown_lookup(unknown_arrays(unknown_rated) if unknown_rated is not None
                                                       and len(unknown_rated) else None), user_features,
                     False if implicit is None else implicit,
                     False if solve_arrays is None or solve_arrays[0] is None else solve_arrays)
+        self._parts_loss = loss
         return self
 
     @classmethod
@@ -1002,7 +1005,8 @@ class Recommender:
         solve = self.training_ratings.get("solve") or {}
         if solve.get("loss"):
             return solve["loss"]
-        return (self.run.manifest.get("model") or {}).get("loss") if self.run is not None else None
+        return (self.run.manifest.get("model") or {}).get("loss") if self.run is not None else \
+            getattr(self, "_parts_loss", None)
 
     def user_from_features(self, values: dict[str, str], told: bool = False) -> tuple[np.ndarray, float]:
         """A vector for a new user from demographics alone (models trained with features.user), e.g.
