@@ -239,6 +239,14 @@ class TrainedModel(Model):
         if saved is None:
             raise UsageError(f"{call}: this model is in memory only (er.train writes nothing); save it to a run "
                              f"first: model.save(run_dir), then model.{call}(...) or er.open(run_dir).{call}(...)")
+        from embedrec.errors import ArtifactError
+        from embedrec.run_layout import serves_another
+
+        if serves_another(saved):  # a notebook review: 'open the run folder', which serves another model now
+            raise ArtifactError(f"{call}: the run this model was saved to, '{saved.parent}', serves another model "
+                                "since (a later train, update-users or index rebuild), and the exports read the "
+                                f"run's files: save this model again (model.save('{saved.parent}')) to export it, "
+                                f"or er.open('{saved.parent}').{call}(...) for the model the run serves")
         with Model(Recommender.open(saved, self.engine.cfg)) as opened:  # its hold let go afterwards
             yield opened.engine
 

@@ -1936,3 +1936,20 @@ def test_a_missing_file_is_a_data_error_naming_its_path(tmp_path):
     with pytest.raises(DataError, match="movies file not found") as e:
         er.ingest(str(ratings), cfg)
     assert e.value.path == str(tmp_path / "movies.csv")
+
+
+def test_a_saved_model_s_exports_after_the_run_moved_on_say_to_save_it_again(trained_run, tmp_path):
+    """A notebook review: after an index rebuild of the run a TrainedModel was saved to, its topk_all said 'open
+    the run folder' (which serves another model); it says to save this model again, or to open the run's."""
+    from embedrec.api import rebuild_index
+
+    model = trained_run.model
+    saved = model.save(tmp_path / "run")
+    rebuild_index(tmp_path / "run", er.load_config(overrides={"index.kind": "flat"}))
+    with pytest.raises(er.ArtifactError) as e:
+        model.topk_all(tmp_path / "t.parquet", k=2)
+    assert f"topk_all: the run this model was saved to, '{saved.parent}', serves another model since" in \
+        str(e.value) and f"model.save('{saved.parent}')" in str(e.value), str(e.value)
+    model.save(tmp_path / "run")
+    model.topk_all(tmp_path / "t.parquet", k=2)
+    assert (tmp_path / "t.parquet").is_file()
