@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from embedrec.argcheck import choice_arg, device_arg
+from embedrec.argcheck import choice_arg, device_arg, path_arg
 from embedrec.argcheck import flag as flag_arg
 from embedrec.data.layout import MANIFEST
 from embedrec.errors import TrainingError, UsageError, shorten
@@ -251,12 +251,13 @@ class TrainedModel(Model):
             yield opened.engine
 
     def evaluate(self, split: str = "test", ks: Iterable[int] | None = None, *, dataset_dir: str | Path | None = None,
-                 moved_to: str | Path | None = None, device: str | None = None, per_user: bool = False,
-                 lists: dict | None = None, metrics=None, against=None, progress: bool = False,
-                 notes: bool = True) -> dict:
+                 moved_to: str | Path | None = None, device: str | None = None, per_user: bool | str | Path = False,
+                 overwrite: bool = False, lists: dict | None = None, metrics=None, against=None,
+                 progress: bool = False, notes: bool = True) -> dict:
         """As :meth:`Model.evaluate`, on the Dataset it was trained on (in memory: no ``dataset_dir`` or
         ``moved_to``); ``against``'s runs must have been trained on that dataset as it is on disk (its files'
-        fingerprint); its notes logged as that one's."""
+        fingerprint); its notes logged as that one's. ``per_user`` a file name writes the table there, as
+        Model.evaluate's does (``overwrite=True``: over one this wrote)."""
         from embedrec.artifacts import inputs_fingerprint
         from embedrec.evaluate import check_ks, evaluate_factors, finish_per_user
         from embedrec.evaluate_against import against_arg, close_against, open_against
@@ -272,6 +273,19 @@ class TrainedModel(Model):
 
         check_lists(lists)
         ks = check_ks(ks if ks is not None else self.config.train.eval_k)
+        overwrite = flag_arg(overwrite, "overwrite")
+        if isinstance(per_user, (str, Path)):  # (a notebook review: a UsageError, and overwrite= a TypeError)
+            from embedrec.export_tables import write_per_user
+            from embedrec.models_offline import log_evaluate_notes, per_user_metrics
+
+            path_arg(per_user, "evaluate", "per_user")
+            metrics = per_user_metrics(metrics, per_user)
+            result = write_per_user(per_user, overwrite, lambda: self.evaluate(
+                split, ks, device=device, per_user=True, lists=lists, metrics=metrics, against=against,
+                progress=progress, notes=False))
+            return log_evaluate_notes(result, split, metrics, notes)
+        if overwrite:
+            raise UsageError("overwrite=True applies to per_user=FILE only; give per_user=, or leave overwrite out")
         per_user, progress = flag_arg(per_user, "per_user"), flag_arg(progress, "progress")
         notes = flag_arg(notes, "notes")
         metrics = per_user_metrics(metrics, per_user)

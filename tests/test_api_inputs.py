@@ -1953,3 +1953,21 @@ def test_a_saved_model_s_exports_after_the_run_moved_on_say_to_save_it_again(tra
     model.save(tmp_path / "run")
     model.topk_all(tmp_path / "t.parquet", k=2)
     assert (tmp_path / "t.parquet").is_file()
+
+
+def test_a_model_in_memory_writes_its_per_user_table_as_an_opened_one_does(trained_run, tmp_path):
+    """A notebook review: TrainedModel.evaluate(per_user='pu.parquet') was refused and overwrite= a TypeError,
+    where the docs say a TrainedModel answers every Model method."""
+    import pandas as pd
+
+    model = trained_run.model
+    out = tmp_path / "pu.parquet"
+    got = model.evaluate("test", ks=(10,), per_user=out)
+    assert "per_user" not in got and out.is_file()
+    want = model.evaluate("test", ks=(10,), per_user=True)["per_user"]
+    pd.testing.assert_frame_equal(pd.read_parquet(out), want.reset_index(drop=True), check_dtype=False)
+    with pytest.raises(er.OutputExists):
+        model.evaluate("test", ks=(10,), per_user=out)
+    model.evaluate("test", ks=(10,), per_user=out, overwrite=True)
+    with pytest.raises(UsageError, match="overwrite=True applies to per_user=FILE only"):
+        model.evaluate("test", ks=(10,), overwrite=True)
