@@ -737,6 +737,10 @@ def run_factors(run) -> dict:
         if a is not None and np.asarray(a).dtype.kind == "f":
             check_finite(run, np.asarray(a), lambda i, name=name: f"{name}.npy holds values that are")
     f["global_mean"] = run.manifest.get("global_mean", 0.0)
+    from embedrec.run_updates import updates_said
+
+    if updates_said(run.manifest) is not None:  # the pairs update-users added: score_factors leaves them out
+        f["run_seen"] = (run.array("seen_indptr"), run.array("seen_indices"))
     return f
 
 
@@ -753,12 +757,8 @@ def updated_rows(run, ds: Dataset, split: str, whose: str = "this run's") -> dic
     said = updates_said(run.manifest)
     if said is None:
         return None
-    ptr, idx = run.array("seen_indptr"), run.array("seen_indices")
     n = np.int64(max(ds.n_movies, 1))
-    run_keys = np.repeat(np.arange(ptr.size - 1, dtype=np.int64), np.diff(ptr)) * n + idx
-    own_ptr, own_idx = seen_csr(ds, ("train", "valid"), serving=True)  # the run's own: all rated_below pairs
-    own = np.repeat(np.arange(own_ptr.size - 1, dtype=np.int64), np.diff(own_ptr)) * n + own_idx
-    added = np.setdiff1d(run_keys, own)
+    added = added_pairs((run.array("seen_indptr"), run.array("seen_indices")), ds)
     part = ds.splits[split]
     seen = int(np.isin(part.user.astype(np.int64) * n + part.movie, added).sum()) if added.size else 0
     got = updates_summary(run.manifest)
@@ -773,6 +773,34 @@ def updated_rows(run, ds: Dataset, split: str, whose: str = "this run's") -> dic
         log.info("%s users were updated since training (%s): the figures are of the vectors it serves now, "
                  "none of the %s split's rows among their ratings", whose, said, split)
     return out
+
+
+def added_pairs(run_seen: tuple[np.ndarray, np.ndarray], ds: Dataset) -> np.ndarray:
+    """The pair keys (user row x n_movies + movie row) a run's seen table (``run_seen``: its seen_indptr and
+    seen_indices) holds beyond its dataset's own (train, valid and every rated_below pair): those update-users
+    added, sorted (the users update-users added among them: their rows come after the dataset's)."""
+    ptr, idx = run_seen
+    n = np.int64(max(ds.n_movies, 1))
+    run_keys = np.repeat(np.arange(ptr.size - 1, dtype=np.int64), np.diff(ptr)) * n + idx
+    own_ptr, own_idx = seen_csr(ds, ("train", "valid"), serving=True)  # the run's own: all rated_below pairs
+    own = np.repeat(np.arange(own_ptr.size - 1, dtype=np.int64), np.diff(own_ptr)) * n + own_idx
+    return np.setdiff1d(run_keys, own)
+
+
+def _with_added(seen: tuple[np.ndarray, np.ndarray], run_seen, ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    """``seen`` (a CSR over the dataset's users) with the pairs update-users added to its users' seen movies: the
+    served lists leave them out, so evaluate's do (a notebook review: an updated user's update movie entered
+    evaluate's list, and er.score_lists of recommend's lists differed from its figures)."""
+    from embedrec.sparse import csr
+
+    n = np.int64(max(ds.n_movies, 1))
+    keys = added_pairs(run_seen, ds)
+    keys = keys[keys < np.int64(ds.n_users) * n]  # the dataset's users (those added rank in no split)
+    if not keys.size:
+        return seen
+    ptr, idx = seen
+    users = np.repeat(np.arange(ptr.size - 1, dtype=np.int64), np.diff(ptr))
+    return csr(np.concatenate([users, keys // n]), np.concatenate([idx.astype(np.int64), keys % n]), ds.n_users)
 
 
 def _untrained_ranked(test_users, ds, fit_on, user_factors=None) -> int:
@@ -860,8 +888,11 @@ def score_factors(f: dict, explicit: bool, ds: Dataset, split: str, ks, fit_on: 
         out.update(rating_metrics(errors, 0.0))  # the errors' RMSE and MAE: split_rating_metrics' figures
     tu, ti = relevant(part, None)
     users: list = []  # each ranked user's values
+    seen = seen_csr(ds, seen_splits(split))
+    if f.get("run_seen") is not None:  # update-users' pairs: left out of the lists, as recommend leaves them
+        seen = _with_added(seen, f["run_seen"], ds)
     out.update(ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"],
-                               seen_csr(ds, seen_splits(split)), tu, ti, ds.n_users, ds.n_movies, ks,
+                               seen, tu, ti, ds.n_users, ds.n_movies, ks,
                                device=score_device(device), per_user=users, catalogue=cat,
                                bar=f"{split} {bar}" if bar is not None else None))
     untrained = _untrained_ranked(tu, ds, fit_on, f["user_factors"])

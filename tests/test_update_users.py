@@ -1221,6 +1221,27 @@ def test_evaluate_and_resume_of_an_updated_run(ingested, tmp_path):
     assert "updates" not in json.loads((run / "current" / "manifest.json").read_text())
 
 
+def test_evaluate_of_an_updated_run_scores_the_lists_recommend_serves(ingested, tmp_path):
+    """A notebook review: evaluate left out only train and valid, so an updated user's new movies (no test row)
+    entered its lists, and er.score_lists of recommend's lists (which leave them out) differed from its figures.
+    They are left out now: per user, evaluate's figures are score_lists' of the served lists."""
+    src, _ = ingested
+    run = copy_run(src, tmp_path / "run")
+    ds = er.load_dataset(json.loads((run / "current" / "manifest.json").read_text())["dataset"]["path"])
+    test = ds.split_frame("test")
+    with er.open(run) as m:
+        users = [int(u) for u in test["user_id"].drop_duplicates()[:40]]
+        before = m.recommend(users, k=1)
+    # each user's top movie, which no test row holds, told as rated: it was the lists' first, now seen
+    told = [(u, int(ids[0]), 5) for u, ids, _ in before]
+    er.update_users(run, write_ratings(tmp_path / "new.csv", told))
+    with er.open(run) as m:
+        ev = m.evaluate("test", ks=(10,), per_user=True)["per_user"].set_index("user_id")["ndcg@10"]
+        served = er.score_lists(m.recommend(test["user_id"].unique(), k=10), test, ks=(10,), per_user=True)
+    got = served.set_index("user_id")["ndcg@10"].reindex(ev.index)
+    np.testing.assert_allclose(ev.to_numpy(), got.to_numpy(), atol=1e-12)
+
+
 def test_the_ratings_file_is_read_as_the_run_s_dataset_was_ingested_unless_the_config_says(tmp_path):
     """A review: a dataset ingested with data.columns.user=customer (a shop's click log, data.columns.rating=null),
     then `update-users --ratings since.csv` refused its file of the same columns: "no column 'user_id'". Its
