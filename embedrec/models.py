@@ -36,6 +36,7 @@ from embedrec.run_layout import CONFIG, METRICS
 from embedrec.serve.recommender import Recommender
 
 if TYPE_CHECKING:  # annotations only: no import at run time
+    import pandas as pd
     import torch
 
     from embedrec.answers import Answer
@@ -232,7 +233,7 @@ class Model:
             raise UsageError(f"answer: give an embedrec.answers.Request, not {shorten(repr(request), 40)}")
         return answer(self, request)
 
-    def recommend_stream(self, lines: Iterable[str], k: int | None = None, *, missing: Missing = "skip",
+    def recommend_stream(self, lines: Iterable[str | int], k: int | None = None, *, missing: Missing = "skip",
                          exclude_seen: bool = True, genres: Iterable[str] = (), year_min: int | None = None,
                          year_max: int | None = None, batch_size: int = 4096, on_batch=None,
                          name: str = "<input>", exclude: Iterable = (),
@@ -271,7 +272,8 @@ class Model:
         return models_stream.write_stream(self, triples, out, fmt, header, query_column=query_column,
                                           fallback_column=fallback_column, because_column=because_column)
 
-    def recommend_new(self, liked: Iterable = (), rated: dict | None = None, k: int | None = None, *,
+    def recommend_new(self, liked: Iterable | Path | pd.DataFrame = (),
+                      rated: dict | Iterable[tuple] | Path | pd.DataFrame | None = None, k: int | None = None, *,
                       ordered: bool = False, exclude_seen: bool = True, genres: Iterable[str] = (),
                       year_min: int | None = None, year_max: int | None = None,
                       exclude: Iterable = (), candidates: Iterable | None = None,
@@ -313,7 +315,8 @@ class Model:
                                               strict=strict, user=user, user_features=user_features, prior=prior,
                                               missing=missing, diversify=diversify)
 
-    def explain(self, user=None, movie=None, n: int = 10, *, liked: Iterable = (), rated: dict | None = None,
+    def explain(self, user=None, movie=None, n: int = 10, *, liked: Iterable | Path | pd.DataFrame = (),
+                rated: dict | Iterable[tuple] | Path | pd.DataFrame | None = None,
                 ordered: bool = False, strict: bool = False, prior="auto") -> Explanation | list[Explanation]:
         """Why ``user`` (an id; None for a new user given by ``liked``/``rated``, as :meth:`recommend_new` takes
         them, ``ordered`` and ``strict`` too) gets the score it does for ``movie`` (an id, or title words as
@@ -403,7 +406,7 @@ class Model:
         rec = run.manifest.get("dataset") or {}
         return rec.get("path"), rec.get("files_fingerprint"), str(run_of(run.path))
 
-    def find_movie(self, query: str) -> int | str:
+    def find_movie(self, query: str | int) -> int | str:
         """A movie id from an id, an exact title, 'Title (year)' or title words; ambiguity raises UsageError."""
         return models_lookup.find_movie(self, query)
 

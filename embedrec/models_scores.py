@@ -26,7 +26,15 @@ PREDICT_MISSING = ("fallback", "error", "skip")
 # unknown-id word a notebook user tries first was refused here); for an unknown user the fallback is the movie's
 # baseline mu + b_m, its popularity term, as an unknown user's recommend list is the most popular movies
 PREDICT_ALIASES = {"popular": "fallback"}
-ONE_PAIR = object()  # Model.predict(user, movie): the movie given (one pair)
+class _OnePair:
+    """Model.predict's movie when none is given (a pairs list then): shown as '...' in help(), as the docs write
+    it (a notebook review: '<object object at 0x...>')."""
+
+    def __repr__(self) -> str:
+        return "..."
+
+
+ONE_PAIR = _OnePair()  # Model.predict(user, movie): the movie given (one pair)
 
 
 def surprise_keywords(pairs, movie, uid, iid, r_ui) -> tuple:

@@ -6,11 +6,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from embedrec.errors import PositionError, UsageError, shorten
 from embedrec.serve.recommender import COLUMNS, FALLBACK_VALUES, Recommender, py_id
+
+if TYPE_CHECKING:  # annotations only
+    import pandas as pd
 
 
 class FrozenList(list):
@@ -436,7 +440,8 @@ class Explanation:
 
 class Predictions:
     """Scores of (user, movie) pairs. ``fallback`` per pair: 'none', or which side was not in the training data
-    ('user_unknown', 'movie_unknown', 'both'), the score then coming from the biases / global mean."""
+    ('user_unknown', 'movie_unknown', 'both'): an explicit model's score then comes from the biases / global mean,
+    as Surprise's does; a ranking model's is NaN where it has no term for it (Model.predict says which)."""
 
     columns = ["user_id", "movie_id", "fallback", "score"]
 
@@ -508,10 +513,12 @@ class Predictions:
                            f"{len(self)} pairs")
 
     def to_rows(self) -> Iterator[dict]:
+        """One dict per pair, in the order asked: user_id, movie_id, fallback, score (``columns``)."""
         for u, m, f, s in zip(self.user_ids, self.movie_ids, self.fallback, self.scores.tolist()):
             yield {"user_id": u, "movie_id": m, "fallback": f, "score": s}
 
-    def to_frame(self):
+    def to_frame(self) -> pd.DataFrame:
+        """to_rows() as a pandas DataFrame (``columns``); with no pair, the dtypes a frame with rows has."""
         import pandas as pd
 
         frame = pd.DataFrame(list(self.to_rows()), columns=self.columns)
