@@ -276,3 +276,10 @@ def test_number_texts(text, number, finite):
     """One pair of helpers for "is this field a number": any float() reads (a header's field that is data,
     predict's first line), and a finite one (a --liked line's count: 'inf' there is a word)."""
     assert is_number_text(text) is number and is_finite_number_text(text) is finite
+
+
+def test_a_whole_float_is_a_text_id_s_integer_as_it_is_an_integer_id():
+    """A notebook review: on a text-id model the int 1 found user '1' and 1.0 did not ('user 1.0'), where the
+    docs say a whole-number float is that integer id."""
+    m = IdMap(np.array(["1", "007", "u2"], dtype=object), "user")
+    assert m.rows([1.0, np.float32(1.0), np.int64(1), 1, "1", 7.0, 1.5])[0].tolist() == [0, 0, 0, 0, 0, -1, -1]

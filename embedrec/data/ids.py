@@ -108,6 +108,10 @@ def parse_id(text, dtype: np.dtype):
             return None
         info = np.iinfo(dtype)
         return v if info.min <= v <= info.max else None
+    if isinstance(text, (float, np.floating)) and np.isfinite(text) and float(text).is_integer():
+        text = int(text)  # 1.0 is the text id '1', as it is the integer id 1 (a notebook review: 'user 1.0')
+    elif isinstance(text, np.integer):
+        text = int(text)
     return str(text).strip()
 
 
