@@ -651,8 +651,11 @@ def test_a_column_of_times_the_names_did_not_tell_is_named(tmp_path):
         frame.watched_at, utc=True).astype("int64") // 10**6).rename(columns={"watched_at": "at"}).to_csv(
         unix_path, index=False)
     sets = ("--set", "data.columns.rating=plays", "--set", "split.valid=0", "--set", "split.test=0")
+    ms_path = tmp_path / "ms.csv"  # a unit after the name (an own-data review: 'played_at_ms' was dropped unnamed)
+    frame.assign(watched_at=pd.to_datetime(frame.watched_at, utc=True).astype("int64") // 10**6).rename(
+        columns={"watched_at": "played_at_ms"}).to_csv(ms_path, index=False)
     for path, col, kind in ((csv_path, "watched_at", "dates"), (parquet_path, "watched_at", "dates"),
-                            (unix_path, "at", "Unix times")):
+                            (unix_path, "at", "Unix times"), (ms_path, "played_at_ms", "Unix times")):
         r, out = ingest(tmp_path / path.name.replace(".", "-"), path, *sets, quiet=True)
         assert r.exit_code == 0, r.stderr
         assert r.stderr == f"{path}: no 'timestamp' column: ratings without times (a time-based split and the " \

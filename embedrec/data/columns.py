@@ -508,8 +508,10 @@ def _times_columns(sample, cols: list[str]) -> list[tuple[str, str]]:
             and (kind == "dates" or _TIME_NAME.search(str(c).lower()))]
 
 
-# a column name that may hold times: 'time', 'timestamp', 'date', 'epoch', 'ts', 'watched_at', 'created', ...
-_TIME_NAME = re.compile(r"time|date|stamp|epoch|when|created|updated|(?:^|[_\W])(?:ts|at|on|day)$")
+# a column name that may hold times: 'time', 'timestamp', 'date', 'epoch', 'ts', 'watched_at', 'created', ...; a
+# unit after it too ('played_at_ms', 'ts_ms': an own-data review found their times dropped with an info line)
+_TIME_NAME = re.compile(r"time|date|stamp|epoch|when|created|updated|"
+                        r"(?:^|[_\W])(?:ts|at|on|day)(?:[_\W]?(?:s|ms|us|ns|secs?|seconds|millis))?$")
 
 
 META = ("title", "genres")  # a ratings file's columns read as its movies' titles and genres, without data.movies
