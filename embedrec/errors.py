@@ -168,6 +168,12 @@ class UsageError(EmbedrecError, ValueError):
     exit_code = 2
 
 
+class WarnedNote(str):
+    """An ingest note (``RawData.notes``) said as a warning, not as information, so that -q keeps it: what was read
+    leaves out something the file holds (a column of dates read as nothing, its times then none). Here, below
+    data.ids and data.parsing, which both make them."""
+
+
 class PositionError(UsageError, IndexError):
     """A position outside a result (``r[5]`` of two queries): a UsageError, and an IndexError as a sequence's is
     (a notebook review: code written for sequences, ``except IndexError``, did not catch it)."""

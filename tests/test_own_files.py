@@ -534,3 +534,19 @@ def test_ingest_help_names_the_keys_ones_own_file_needs_and_its_example_runs(tmp
     r = invoke(*args[1:])
     ingested(r)
     assert load_dataset(tmp_path / "books").manifest["counts"]["ratings"] == 48
+
+
+def test_an_id_holding_a_tab_is_warned_of_and_one_case_twin_is_one_user(tmp_path):
+    """An own-data review: an id 'u<TAB>3' was read as written and piped out by TSV as 'u 3' without a word (now
+    a warning, kept by -q, naming the formats that keep it); 'u2' and 'U2' were said as '1 users if case is
+    ignored'."""
+    p = tmp_path / "tab.csv"
+    p.write_text('user_id,movie_id,rating\n"u\t3",m1,3\nu1,m2,4\nu1,m1,5\n"u\t3",m2,2\nu2,m1,1\nU2,m2,3\n')
+    sets = ("--set", "data.id_type=auto", "--set", "split.test=0", "--set", "split.valid=0")
+    r = invoke("ingest", "-q", p, "-o", tmp_path / "a", *sets)
+    assert r.exit_code == 0 and r.stderr == (
+        f"{p}: 1 user id holds a tab or a line break (e.g. 'u\\t3'), kept as written: TSV output (recommend's and "
+        "export's when piped) writes each such character as a space, so such an id is written otherwise there; "
+        "--format csv, json or jsonl write it as it is\n"), r.stderr
+    r = invoke("ingest", p, "-o", tmp_path / "b", *sets)
+    assert "(e.g. 'u2' and 'U2'; 1 user if case is ignored), kept as 2 users" in r.stderr, r.stderr

@@ -40,7 +40,7 @@ from embedrec.data.textfiles import (
     refuse_binary_file,
     refuse_nul,
 )
-from embedrec.errors import DataError, first_line, shorten
+from embedrec.errors import DataError, WarnedNote, first_line, shorten  # noqa: F401 (WarnedNote re-exported)
 
 # ------------------------------------------------------------------------------------------ value helpers
 
@@ -96,11 +96,6 @@ def movies_frame(ids: list, titles: list[str], genres: list[list[str]], years: l
         "year": pd.array(out_years, dtype="Int32"),
         "genres": [normalise_genres(g) for g in genres],
     })
-
-
-class WarnedNote(str):
-    """A :attr:`RawData.notes` line said as a warning, not as information, so that -q keeps it: what was read
-    leaves out something the file holds (a column of dates read as nothing, its times then none)."""
 
 
 @dataclass
