@@ -2177,6 +2177,12 @@ def test_rows_ending_with_a_separator_are_read_as_pandas_index_col_false_reads_t
     r, out = ingest(tmp_path, src)
     assert r.exit_code == 0 and r.stderr.count("trail.csv: every row ends with a separator the header line does "
                                                "not have: read without that empty last field") == 1, r.stderr
+    shutil.rmtree(tmp_path / "ds")  # text ids under auto, read again as text: said once still (an own-data review)
+    texts = tmp_path / "trail-text.csv"
+    texts.write_text("user_id,movie_id,rating\n" + "".join(f"u{u},m{m},{(u * m) % 5 + 1},\n" for u in range(1, 7)
+                                                          for m in range(1, 6)))
+    r, out = ingest(tmp_path, texts, "--set", "data.id_type=auto")
+    assert r.exit_code == 0 and r.stderr.count("every row ends with a separator") == 1, r.stderr
     no_times = tmp_path / "trail3.csv"  # without an integer column to fail on: the rows were shifted
     no_times.write_text("user_id,movie_id,rating\n" + "".join(
         f"{u},{m},{(u * m) % 5 + 1},\n" for u in range(1, 7) for m in range(1, 6)))

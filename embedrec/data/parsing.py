@@ -246,7 +246,8 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
                        header: bool, encoding: str, label: str | None = None,
                        extra_dtype: dict | None = None, decimal: str = ".", checked: bool = False,
                        missing: str | None = "error", unparsed: dict | None = None,
-                       partial: bool = False, tick=None, bad_lines: str | None = None) -> pd.DataFrame:
+                       partial: bool = False, tick=None, bad_lines: str | None = None,
+                       again: bool = False) -> pd.DataFrame:
     """Read a delimited table whose ``numeric`` columns (name -> dtype) must parse as numbers.
 
     Fast path: pandas' C engine with narrow dtypes. On failure the file is re-read as text to report the
@@ -256,6 +257,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
     pandas' nullable Int64, for the caller to drop the row; else it is refused naming its line (advising
     data.missing=drop unless ``missing`` is textfiles.RELEASE: a release's own file, which it does not apply to).
     ``unparsed``: column -> how a value of it that is no number is said (:func:`_diagnose_numeric`).
+    ``again``: the table read a second time (its ids as text): what the first read said is not said again.
     ``partial``: ``src`` is a longer table's first lines only, so a value that is no number has its lines like it
     counted as of those (:func:`_diagnose_numeric`); other errors count as if it were whole, for the caller to
     discard (tables' early look at the ids).
@@ -347,8 +349,10 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
                             "remove the extra fields")
         if found:
             kw["index_col"] = False
-            logging.getLogger("embedrec").info("%s: every row ends with a separator the header line does not have: "
-                                               "read without that empty last field", label)
+            if not partial and not again:  # said by the first whole read (the early look and a read again, its ids
+                # as text, read it too: an own-data review saw the line twice)
+                logging.getLogger("embedrec").info("%s: every row ends with a separator the header line does not "
+                                                   "have: read without that empty last field", label)
         return bool(found)
 
     with warnings.catch_warnings():  # index_col=False's loss of the extra fields, found empty (trailing)

@@ -324,18 +324,19 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
         times = next((c for c, v in wanted.items() if v == "timestamp"), None)
         texted = dated  # the time column read as text: ISO dates, or (below) a drop's times judged once it is done
 
-        def read_table(text_ids: bool, floated=(), tick=None) -> pd.DataFrame:
+        def read_table(text_ids: bool, floated=(), tick=None, again: bool = False) -> pd.DataFrame:
             nonlocal texted
             try:
                 return _read_text_table(src, sep, cfg, label, wanted, ids, texted, text_ids, floated=floated,
-                                        tick=tick)
+                                        tick=tick, again=again)
             except DataError as e:  # data.missing=drop: a time that is no Unix time in a row the drop may leave
                 # out (a red team: an empty rating's row dated 2020-01-01 among Unix seconds refused the file);
                 # the times read as text, their kind judged by the rows kept (_kept_times)
                 if cfg.missing != "drop" or texted is not None or times is None or f"column '{times}' " not in str(e):
                     raise
             texted = times
-            return _read_text_table(src, sep, cfg, label, wanted, ids, texted, text_ids, floated=floated, tick=tick)
+            return _read_text_table(src, sep, cfg, label, wanted, ids, texted, text_ids, floated=floated, tick=tick,
+                                    again=True)
 
         with _parse_bar(progress, f"reading {named}", src) as tick:
             df = read_table(text_ids, floated=floated, tick=tick)
@@ -349,10 +350,10 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             if cfg.id_type == "int":
                 _refuse_changed_ids(src, sep, cfg, label, ids, names)
             with _parse_bar(progress, f"reading {named} again, its ids as written", src) as tick:
-                df = read_table(text_ids, tick=tick)
+                df = read_table(text_ids, tick=tick, again=True)
         if cfg.id_type == "auto" and not text_ids and any(df[c].dtype != np.int64 for c in ids if c not in floated):
             with _parse_bar(progress, f"reading {named} again, its ids as text", src) as tick:
-                df = read_table(True, tick=tick)
+                df = read_table(True, tick=tick, again=True)
         if floated:
             notes.append(f"{label}: {'columns' if len(floated) > 1 else 'column'} "
                          f"{' and '.join(repr(c) for c in floated)} read as integer ids, every one written as a "
@@ -741,7 +742,7 @@ def _float_written(src, sep: str, cfg: DataConfig, ids: list[str], names: list[s
 
 def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, ids: list[str], dated: str | None,
                      text_ids: bool, fraction_times: bool = False, early: list | None = None,
-                     floated: list[str] = (), tick=None) -> pd.DataFrame:
+                     floated: list[str] = (), tick=None, again: bool = False) -> pd.DataFrame:
     """The CSV/TSV rows: ratings as float32, timestamps as int64 (ISO dates as text; ``fraction_times``: as
     float64, where a Unix time has a fraction: 1700000000.5, as time.time() writes it), ids as int64
     (data.id_type=int), as text (``text_ids``, and the columns ``floated``: _float_written's) or as pandas infers
@@ -784,13 +785,13 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
                                   numeric=numeric, header=cfg.header, encoding=cfg.encoding, label=label,
                                   extra_dtype=extra, decimal=cfg.decimal, checked=True, missing=cfg.missing,
                                   unparsed=unparsed, partial=early is not None, tick=tick,
-                                  bad_lines=cfg.bad_lines)
+                                  bad_lines=cfg.bad_lines, again=again)
     except DataError as e:
         if not fraction_times and any(_fraction_of(str(e), c, cfg.decimal) for c in times):  # a Unix time with a
             # fraction of a second (time.time(), a JavaScript ms / 1000: a notebook review): read as numbers, made
             # whole seconds
             return _read_text_table(src, sep, cfg, label, wanted, ids, dated, text_ids, fraction_times=True,
-                                    early=early, floated=floated, tick=tick)
+                                    early=early, floated=floated, tick=tick, again=True)
         raise
 
 
