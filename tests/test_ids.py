@@ -283,3 +283,11 @@ def test_a_whole_float_is_a_text_id_s_integer_as_it_is_an_integer_id():
     docs say a whole-number float is that integer id."""
     m = IdMap(np.array(["1", "007", "u2"], dtype=object), "user")
     assert m.rows([1.0, np.float32(1.0), np.int64(1), 1, "1", 7.0, 1.5])[0].tolist() == [0, 0, 0, 0, 0, -1, -1]
+
+
+def test_an_int_asked_of_a_text_map_is_told_its_zero_padded_id():
+    """An own-data review: rec.similar(4) on a text-id run named no '00004', where similar('4') and the CLI did."""
+    m = IdMap(np.array(["00004", "u2"], dtype=object), "movie")
+    for asked in (4, "4"):
+        with pytest.raises(NotFoundError, match=r"did you mean '00004' \(the same but for its leading zeros\)"):
+            m.row(asked)

@@ -548,10 +548,10 @@ class IdMap:
 
     def row(self, raw, fix: str = "") -> int:
         """The row of one id; NotFoundError naming it (and ``fix``, how to go on) when it is unknown."""
-        rows, _ = self.rows([raw])
-        if rows[0] < 0:
-            raise NotFoundError(then(self.unknown_text(raw), fix),
-                                kind=self.kind, id=raw)
+        rows, parsed = self.rows([raw])
+        if rows[0] < 0:  # said of the id as parsed: 4 on a text map is '4', whose '00004' is named (a review)
+            said = parsed[0] if parsed[0] is not None else raw
+            raise NotFoundError(then(self.unknown_text(said), fix), kind=self.kind, id=raw)
         return int(rows[0])
 
     def raw(self, row: int):
