@@ -2738,3 +2738,18 @@ def test_counts_of_zero_or_below_in_a_summed_log_are_warned_of_by_their_line(tmp
     r, out = ingest(tmp_path, p, "--set", "data.columns.rating=liked", "--set", "data.repeats=sum", "--set",
                     "split.test=0", "--overwrite", quiet=True)
     assert r.exit_code == 0 and "a count of" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("values, unit, sed", [(["5 stars", "4 stars", "3 stars"], "stars", "s/ stars//"),
+                                               (["80%", "70%", "100%"], "%", "s/%//")])
+def test_ratings_written_with_a_unit_are_told_to_be_written_as_numbers(tmp_path, values, unit, sed):
+    """An own-data review: '5 stars' and '80%' were offered data.event_weights as event types, a pair's events
+    summed; they are numbers with a unit: the message says so, and how to take the unit off."""
+    p = tmp_path / "u.csv"
+    p.write_text("user_id,movie_id,rating\n" + "".join(f"{u},{m},{values[(u + m) % 3]}\n" for u in range(1, 5)
+                                                       for m in range(1, 4)))
+    r, out = ingest(tmp_path, p)
+    line = refused(r, out, "u.csv:2: column 'rating' '")
+    assert "is a number written with a unit" in line, line
+    assert f"write the ratings as numbers alone (sed '{sed}' takes '{unit}' off)" in line and \
+        "event_weights" not in line, line

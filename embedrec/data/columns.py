@@ -571,6 +571,15 @@ _DISLIKES = frozenset({"dislike", "disliked", "dislikes", "no", "n", "0", "false
 EVENT_VALUES_MAX = 20  # the distinct values a rating column of words may hold to be offered as event types
 
 
+_WITH_UNIT = r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)\s*(?:%|[^\W\d_]+\.?)"  # '5 stars', '4.5/5' aside, '80%', '3 pts.'
+
+
+def with_unit(values: pd.Series) -> np.ndarray:
+    """Which of ``values`` (text) are a number written with a unit after it ('5 stars', '80%', '3 pts'): ratings
+    to write as numbers alone (an own-data review: '5 stars' was offered as an event type)."""
+    return values.astype(str).str.strip().str.fullmatch(_WITH_UNIT).to_numpy(dtype=bool)
+
+
 def events_recipe(values: pd.Series) -> str | None:
     """For a rating column read as text that holds words (``values``, every row read): where it holds at most
     EVENT_VALUES_MAX distinct values, most of its rows words, the settings that read it as events weighed on the
@@ -586,6 +595,8 @@ def events_recipe(values: pd.Series) -> str | None:
     text = text[text != ""]
     counts = text.value_counts()
     if not len(counts) or len(counts) > EVENT_VALUES_MAX:
+        return None
+    if with_unit(counts.index.to_series()).all():  # '5 stars', '80%': numbers with a unit, not event types
         return None
     numbers = pd.to_numeric(pd.Series(counts.index), errors="coerce").notna().to_numpy()
     words = int(counts[~numbers].sum())

@@ -44,6 +44,7 @@ from embedrec.data.columns import (
     left_out,
     passed_over,
     weights_mapping,
+    with_unit,
 )
 from embedrec.data.ids import is_number_text, said_ids, spaced_ids
 from embedrec.data.idtext import (
@@ -879,6 +880,12 @@ def _not_a_rating(shown: str, what: str, those: str, values: pd.Series) -> tuple
     data.event_weights (and data.repeats) that reads them on the first try (a review: 'is not a number', then the
     weights' -1 refused as a summed log's, the third try read it)."""
     recipe = events_recipe(values)
+    if recipe is None and with_unit(pd.Series([shown])).all():  # '5 stars', '80%' (an own-data review)
+        unit = re.sub(r"^[+-]?[\d.,]+", "", shown)
+        pattern = re.sub(r"([/.])", r"\\\1", unit)  # (sed's own: '/' and '.' escaped)
+        return (f"'{shown}' is a number written with a unit", "like it",
+                f"write the ratings as numbers alone (sed 's/{pattern}//' takes '{unit.strip()}' off), or fix or "
+                f"remove {those}")
     if recipe is None:
         return what, "like it", f"fix or remove {those}"
     return what, "like it", f"it holds {recipe}; or fix or remove {those}"
