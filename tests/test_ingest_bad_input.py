@@ -2753,3 +2753,25 @@ def test_ratings_written_with_a_unit_are_told_to_be_written_as_numbers(tmp_path,
     assert "is a number written with a unit" in line, line
     assert f"write the ratings as numbers alone (sed '{sed}' takes '{unit}' off)" in line and \
         "event_weights" not in line, line
+
+
+@pytest.mark.parametrize("odd, said", [(0, "timestamp 0 (1970-01-01) is before 1973"),
+                                       (-5, "timestamp -5 (1969-12-31) is before 1973"),
+                                       (99999999999, "timestamp 99999999999 (5138-11-16) is more than a year from "
+                                                     "now")])
+def test_a_time_far_from_the_others_is_warned_of_by_its_line(tmp_path, odd, said):
+    """An own-data review: a 0, a -5 and 99999999999 (the year 5138) among 2020's Unix seconds were read without a
+    word, and a global time cut put the last in test. Warned of (kept by -q) with the line and the others' span;
+    times counted from 0 (most before 1973) and ML-like data are left alone."""
+    p = tmp_path / "t.csv"
+    rows = [f"{i % 7 + 1},{i % 11 + 1},{i % 5 + 1},{1600000000 + i * 86400}" for i in range(60)]
+    rows[30] = rows[30].rsplit(",", 1)[0] + f",{odd}"
+    p.write_text(HEAD + "\n".join(rows) + "\n")
+    r, out = ingest(tmp_path, p, quiet=True)
+    assert r.exit_code == 0 and r.stderr == (
+        f"{p}:32: {said}, as 1 of 60 rows' are while most are from 2020-09-13 to 2020-11-11: a time-based split "
+        f"would {'put those rows before every other' if odd < 1e8 else 'hold those rows out first'}; fix or remove "
+        "that line\n"), r.stderr
+    p.write_text(HEAD + "".join(f"{i % 7 + 1},{i % 11 + 1},{i % 5 + 1},{i}\n" for i in range(60)))  # counted from 0
+    r, out = ingest(tmp_path, p, "--overwrite", quiet=True)
+    assert r.exit_code == 0 and r.stderr == "", r.stderr

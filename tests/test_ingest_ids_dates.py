@@ -71,7 +71,7 @@ def test_movie_ids_differing_by_case_are_said_and_never_folded(tmp_path):
                   "timestamp": [1, 2, 3, 4]}).to_csv(path, index=False)
     r = _ingest(tmp_path, path, "m", "--set", "data.id_type=auto", "--set", "data.id_case=fold",
                 "--set", "split.test=0", "--set", "split.valid=0")
-    assert "2 movie ids differ from another only by case (e.g. 'dQw4w9WgXcQ' and 'dqw4w9wgxcq'; 1 movies if case " \
+    assert "2 movie ids differ from another only by case (e.g. 'dQw4w9WgXcQ' and 'dqw4w9wgxcq'; 1 movie if case " \
            "is ignored), kept as 2 movies; if they are the same movies, write their ids in one case" in r.stderr, \
         r.stderr
     assert sorted(_stored(tmp_path, "m")["movie_id"].unique()) == ["dQw4w9WgXcQ", "dqw4w9wgxcq", "x"]

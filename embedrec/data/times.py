@@ -257,19 +257,58 @@ def epoch_seconds(ts: pd.Series, unit: str, numbers: bool, label: str, notes: li
                      f"«--set data.timestamp_unit=s|data.timestamp_unit='s'» reads them as seconds)")
     if read is not None:
         read["unit"] = chosen
+    mixed = False
     if chosen != sized:
         log.warning("%s: data.timestamp_unit=%s reads the timestamps as Unix %s, but their median, %d, is of Unix %s "
                     "by its size (data.timestamp_unit: auto would read them so): read as %s, as set", label, unit,
                     UNIT_NAMES[unit], int(middle), UNIT_NAMES[sized], UNIT_NAMES[unit])
     else:  # most rows are of the unit read: any others are said
-        _warn_mixed_units(ts, chosen, label, line_of, kept)
+        mixed = _warn_mixed_units(ts, chosen, label, line_of, kept)
     if v.dtype.kind == "f":
         if fractions:
             notes.append(f"{label}: {fractions:,} timestamp{'s' if fractions > 1 else ''} with a fraction of a "
                          f"{UNIT_NAMES[chosen][:-1]} (e.g. {float(v[np.flatnonzero(v % 1)[0]])!r}), stored as whole seconds, "
                          "rounded down")
-        return pd.Series(np.floor(v / factor).astype(np.int64), index=ts.index)
-    return ts if factor == 1 else pd.Series(np.floor_divide(v, factor), index=ts.index)
+        out = pd.Series(np.floor(v / factor).astype(np.int64), index=ts.index)
+    else:
+        out = ts if factor == 1 else pd.Series(np.floor_divide(v, factor), index=ts.index)
+    if chosen == sized and not mixed:  # (rows of another unit are said as such)
+        _warn_far_times(out, label, line_of, kept)
+    return out
+
+
+EARLY = 100_000_000  # Unix seconds of 1973-03-03: a time before it, among later ones, is a 0 or a typo
+FUTURE_DAYS = 366  # a time more than a year after today, among earlier ones, is a typo (99999999999: the year 5138)
+
+
+def _warn_far_times(sec: pd.Series, label: str, line_of=None, kept=None) -> None:
+    """Rows whose time (Unix seconds) is before 1973 or more than a year ahead of today, where most rows' are not
+    (an own-data review: a 0, a -5 and 99999999999 among 2020's times were read without a word, and a global time
+    cut put the last in test): said once, with the first one's line, as a time split would hold them out first or
+    put them before every other. Data of times counted from 0 (most rows before 1973) is left alone."""
+    import time
+
+    a = sec.to_numpy()
+    if not a.size:
+        return
+    middle = float(np.median(a[:: max(1, a.size // 10_000)]))
+    ahead = time.time() + FUTURE_DAYS * 86400
+    if not EARLY <= middle <= ahead:
+        return
+    early, late = a < EARLY, a > ahead
+    off = early | late
+    if not off.any():
+        return
+    at, where = _first_off(sec, off, label, line_of, kept)
+    n = int(off.sum())
+    when = (f"{str(np.datetime64(int(a[at]), 's'))[:10]}" if -2**40 < a[at] < 2**40 else "beyond any date")
+    said = "before 1973" if early[at] else "more than a year from now"
+    split = "put those rows before every other" if early[at] else "hold those rows out first"
+    log.warning("%s: timestamp %d (%s) is %s, as %s of %s rows' are while most are from %s to %s: a time-based "
+                "split would %s; fix or remove %s", where, int(a[at]), when, said,
+                f"{n:,}", f"{a.size:,}", str(np.datetime64(int(np.min(a[~off])), "s"))[:10],
+                str(np.datetime64(int(np.max(a[~off])), "s"))[:10], split,
+                "that line" if n == 1 else "those lines")
 
 
 YYYYMMDD = (19000101, 21001231)  # integer dates written YYYYMMDD: the years 1900 to 2100
@@ -371,14 +410,14 @@ def _refuse_off_unit(ts: pd.Series, unit: str, label: str, held: str, line_of=No
                     f"{set_hint('data.timestamp_unit', size)}")
 
 
-def _warn_mixed_units(ts: pd.Series, unit: str, label: str, line_of=None, kept=None) -> None:
+def _warn_mixed_units(ts: pd.Series, unit: str, label: str, line_of=None, kept=None) -> bool:
     """Rows whose Unix time is of another unit by its size than ``unit``, most rows' (two sources merged: seconds
     among milliseconds): said once, with the first one's line (a red team: a third of the rows in milliseconds
     among seconds, which a time split held out first)."""
     far, near = _off_unit(ts, unit)
     off = far | near
     if not off.any():
-        return
+        return False
     at, where = _first_off(ts, off, label, line_of, kept)
     a = np.abs(ts.to_numpy())
     name = UNIT_NAMES[unit]
@@ -391,3 +430,4 @@ def _warn_mixed_units(ts: pd.Series, unit: str, label: str, line_of=None, kept=N
     log.warning("%s: timestamp %d is %s, as %s of %s rows' are while most are %s: a time-based split would %s; "
                 "give every row %s", where, int(ts.iloc[at]), what[0], f"{int((far if far[at] else near).sum()):,}",
                 f"{len(ts):,}", name, what[1], name)
+    return True
