@@ -550,3 +550,24 @@ def test_an_id_holding_a_tab_is_warned_of_and_one_case_twin_is_one_user(tmp_path
         "--format csv, json or jsonl write it as it is\n"), r.stderr
     r = invoke("ingest", p, "-o", tmp_path / "b", *sets)
     assert "(e.g. 'u2' and 'U2'; 1 user if case is ignored), kept as 2 users" in r.stderr, r.stderr
+
+
+def test_a_headerless_file_of_text_ids_and_excel_s_sep_line_are_named(tmp_path):
+    """An own-data review: a headerless 'u8,m20,1,1600000000' was offered its values as column names, and Excel's
+    'sep=,' first line 'sep=, Unnamed: 1'. The first is said to be data (the settings that read it, which do), the
+    second Excel's line to remove."""
+    p = tmp_path / "nh.csv"
+    p.write_text("".join(f"u{u},m{m},{(u + m) % 5 + 1},{1600000000 + u * 10 + m}\n" for u in range(1, 5)
+                         for m in range(1, 4)))
+    r = invoke("ingest", p, "-o", tmp_path / "a")
+    assert refused(r, "") == (
+        f"error: {p}:1: the first line (u1,m1,3,1600000011) is data, not a header naming the columns; add a header "
+        "line (user_id, movie_id, rating, timestamp), or read the file without one: --set data.header=false "
+        "(columns in that order), with --set data.id_type=auto for its text ids")
+    assert invoke("ingest", p, "-o", tmp_path / "a", "--set", "data.header=false", "--set", "data.id_type=auto",
+                  "--set", "split.test=0").exit_code == 0
+    x = tmp_path / "x.csv"
+    x.write_text("sep=,\nuser_id,movie_id,rating\n1,2,3\n2,3,4\n")
+    assert refused(invoke("ingest", x, "-o", tmp_path / "b"), "") == (
+        f"error: {x}:1: the first line ('sep=,') is Excel's separator line, not the header: remove it (tail -n +2 "
+        "FILE > NEW), then ingest NEW")

@@ -80,11 +80,19 @@ def _header(src, sep: str, encoding: str, label: str) -> list[str]:
     except (pd.errors.ParserError, ValueError) as e:  # a header that pandas cannot tokenize (a lone '"')
         raise _parser_error(label, e, 1, src, sep, encoding) from None
     refuse_wide(len(names), f"{label}:1", "the header line names")
-    if len(names) > 1 and all(is_number_text(n) for n in names):  # pandas renames a repeated '1' to '1.1'
+    numbers = sum(bool(is_number_text(n)) for n in names)
+    # all numbers (pandas renames a repeated '1' to '1.1'), or text ids before two numbers ('u8,m20,1,1600000000':
+    # an own-data review was offered its values as column names)
+    if len(names) > 1 and (numbers == len(names) or numbers >= 2 and len(names) - numbers <= 2):
         line = _head(src, 4096).decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[:1] or [""]
+        text = "" if numbers == len(names) else ", with «--set data.id_type=auto» for its text ids"
         raise DataError(f"{label}:1: the first line ({shorten(line[0], 60)}) is data, not a header "
                         "naming the columns; add a header line (user_id, movie_id, rating, timestamp), or read the "
-                        "file without one: «--set data.header=false» (columns in that order)")
+                        f"file without one: «--set data.header=false» (columns in that order){text}")
+    if names and re.fullmatch(r"sep=.?", str(names[0]).strip()) and len(names) <= 2:  # Excel's 'sep=,' line
+        line = _head(src, 4096).decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[:1] or [""]
+        raise DataError(f"{label}:1: the first line ('{shorten(line[0].strip(), 20)}') is Excel's separator line, "
+                        "not the header: remove it (tail -n +2 FILE > NEW), then ingest NEW")
     _refuse_repeated_names(src, sep, encoding, label)
     raw = b"" if encoding.lower().replace("_", "-").startswith(("utf-16", "utf-32")) else \
         _head(src, 1 << 16).split(b"\n", 1)[0]  # pandas 2 ends a name at a NUL byte: the bytes tell (session 36)
