@@ -1050,3 +1050,45 @@ def test_a_parquet_table_read_in_batches_is_what_pandas_reads(tmp_path):
         for progress in (False, True):
             got = _read_parquet_rows(pq.ParquetFile(tmp_path / "m.parquet"), cols, progress, "m.parquet")
             pd.testing.assert_frame_equal(got, want)
+
+
+def _fake_wheel(path, body: bytes = b"1\t2\t3\t4\n" * 2000):
+    """A wheel holding RecBole's three ml-100k files, as recbole_ml100k reads them."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for member in ("ml-100k.inter", "ml-100k.item", "ml-100k.user"):
+            zf.writestr("recbole/dataset_example/ml-100k/" + member, body)
+    return path
+
+
+def test_a_damaged_or_unwritable_recbole_unpack_is_one_line_and_leaves_no_temporary(tmp_path, monkeypatch):
+    """A red team: a wheel damaged inside a member's deflate data gave 'internal error (zlib ...)', was kept, and
+    left a temporary folder in the cache on each try; a full cache said 'cannot write the output' and left one too.
+    The wheel is named and removed (a rerun fetches it), the full cache named with $EMBEDREC_CACHE, and no
+    temporary is left."""
+    import shutil as sh
+
+    from embedrec.data import sources
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    wheel = _fake_wheel(cache / "recbole-1.2.1-py3-none-any.whl")
+    data = bytearray(wheel.read_bytes())
+    start = data.index(b"ml-100k.inter") + len(b"ml-100k.inter") + 4  # inside the first member's deflate data
+    for i in range(start, start + 16):
+        data[i] ^= 0x5A
+    wheel.write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"not a usable recbole wheel \(.*\); it was removed, run again"):
+        sources.recbole_ml100k(cache)
+    assert not wheel.exists() and [p.name for p in cache.iterdir()] == []
+    _fake_wheel(wheel)
+
+    def full(src, dst, *a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(sh, "copyfileobj", full)
+    with pytest.raises(DataError, match=rf"cannot unpack MovieLens 100K into the cache '{re.escape(str(cache))}' "
+                                        r"\(No space left on device\); free space there, or point \$EMBEDREC_CACHE"):
+        sources.recbole_ml100k(cache)
+    assert [p.name for p in cache.iterdir()] == [wheel.name]
+    monkeypatch.undo()
+    assert (sources.recbole_ml100k(cache) / "ml-100k.inter").is_file()

@@ -223,13 +223,15 @@ def recbole_ml100k(cache: Path) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
             return out
         os.replace(tmp, out)
-    except DataError:  # a folder of the user's own at 'out' (_complete): the unpacked temporary goes
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    except (zipfile.BadZipFile, KeyError) as e:
-        shutil.rmtree(tmp, ignore_errors=True)
+    except (zipfile.BadZipFile, KeyError, zlib.error, EOFError) as e:  # (a red team: zlib's error was internal)
         wheels[0].unlink(missing_ok=True)
         raise DataError(f"{wheels[0]}: not a usable recbole wheel ({e}); it was removed, run again") from None
+    except OSError as e:  # a full or read-only cache (a red team: 'cannot write the output', naming no folder)
+        raise DataError(f"cannot unpack MovieLens 100K into the cache '{cache}' ({e.strerror or e}); free space "
+                        "there, or point $EMBEDREC_CACHE at another folder") from None
+    finally:  # the unpacked temporary goes whatever ended the unpack (a red team: one left on each failed try)
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 
