@@ -1010,3 +1010,22 @@ def test_titles_left_out_are_in_the_results_unknown(titled_runs):
     with er.open(titled_runs["implicit"]) as m:
         r = m.recommend_new(liked=["Star Wars", "Oppenheimer (2023)", 999_999], k=2, missing="skip")
     assert r.unknown == ["Oppenheimer (2023)", 999_999]
+
+
+def test_a_zip_whose_deflate_data_is_damaged_is_refused_in_one_line(tmp_path):
+    """A red team: 4 bytes flipped inside a Letterboxd zip's deflated watched.csv gave 'internal error (error:
+    Error -3 while decompressing data ...)' (zlib's error, not zipfile's), a bare zlib.error from Python."""
+    import zipfile
+
+    from embedrec.serve import userfile
+
+    z = tmp_path / "lb.zip"
+    rows = "".join(f"2020-01-{d % 28 + 1:02d},Film {d},{1950 + d % 70},https://boxd.it/{d}\n" for d in range(2000))
+    with zipfile.ZipFile(z, "w", zipfile.ZIP_DEFLATED) as out:
+        out.writestr("watched.csv", "Date,Name,Year,Letterboxd URI\n" + rows)
+    data = bytearray(z.read_bytes())
+    for i in range(137, 141):
+        data[i] ^= 0xFF
+    z.write_bytes(bytes(data))
+    with pytest.raises(UsageError, match=r"a zip archive that cannot be read \("):
+        userfile.read_liked(z)

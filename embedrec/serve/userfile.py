@@ -223,6 +223,7 @@ def _zip_member(path, data: bytes, option: str) -> tuple[str, str]:
     more fails its CRC check (a red team's declared 200 bytes and held 2 GiB, which z.read() inflated whole, 14 s
     and 2.1 GB, before 'Bad CRC-32')."""
     import zipfile
+    import zlib
 
     where = f"«{option}|{option.lstrip('-')}» '{shorten(str(path), 80)}'"
     wanted = ZIP_MEMBERS.get(option, ZIP_MEMBERS["--rated"])
@@ -245,7 +246,8 @@ def _zip_member(path, data: bytes, option: str) -> tuple[str, str]:
                 while block := fh.read(_BLOCK):  # the data before it cut the output there)
                     parts.append(block)
             raw = b"".join(parts)
-    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError) as e:
+    except (zipfile.BadZipFile, OSError, RuntimeError, NotImplementedError, EOFError, zlib.error) as e:  # (a red
+        # team: a member's damaged deflate data, zlib.error, was an internal error)
         raise UsageError(f"{where}: a zip archive that cannot be read ({shorten(str(e), 80)}); unzip it and give "
                          f"its {wanted[0]}") from None
     return decoded(raw, f"{path}:{member}"), f"{path}:{member}"

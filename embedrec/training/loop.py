@@ -433,6 +433,7 @@ class DamagedCheckpoint(ArtifactError):
 
 def load(path: Path) -> dict:
     import zipfile
+    import zlib
 
     try:
         with open(path, "rb"):  # is_zipfile says False for a file it cannot open: no "damaged" for a permission
@@ -458,7 +459,7 @@ def load(path: Path) -> dict:
     # what a damaged archive raises from zipfile, numpy or torch.load (weights_only's refusals are
     # UnpicklingError); a TypeError or AttributeError is a bug of ours, not a damaged file, and goes up as one
     except (OSError, EOFError, ValueError, KeyError, IndexError, RuntimeError, zipfile.BadZipFile,
-            pickle.UnpicklingError) as e:
+            pickle.UnpicklingError, zlib.error) as e:
         raise DamagedCheckpoint(f"checkpoint '{path}' cannot be read ({first_line(e)}); train again without "
                             "resuming") from None
 
