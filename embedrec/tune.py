@@ -17,6 +17,7 @@ import multiprocessing as mp
 import os
 import re
 import shlex
+import stat
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,7 +35,7 @@ from embedrec.errors import (
     how_stopped,
     stop_signal,
 )
-from embedrec.fsutil.files import loads_json, note_made, read_json, write_json
+from embedrec.fsutil.files import JSON_MAX, loads_json, note_made, read_json, read_regular, write_json
 from embedrec.fsutil.integrity import SEAL, check_seal, seal
 from embedrec.fsutil.locks import confirm_held, locked_folder
 from embedrec.fsutil.outputs import atomic_file, refuse_foreign_files, refuse_inside_store
@@ -480,8 +481,11 @@ def _a_sweeps_record(path: Path) -> bool:
     one (truncated, empty, bytes flipped: among a sweep's files, a sweep's; a review: then refused as a stranger's,
     and --fresh could not help)."""
     try:
-        saved = loads_json(path.read_bytes())
-    except (OSError, ValueError):
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):  # a FIFO, a folder: no sweep's (a red team: a FIFO here hung the sweep)
+            return False
+        saved = loads_json(read_regular(path, "tune results", "", limit=JSON_MAX))
+    except (OSError, ValueError, ArtifactError):
         return True
     return isinstance(saved, dict) and isinstance(saved.get("trials"), list)
 
@@ -748,6 +752,8 @@ def _written_by_tune(path: Path) -> bool:
     """Whether the file's first line is the one write_choice writes: WRITTEN_BY, then ':' (a red team: a first line
     '# written by embedrec tune-dimsXYZ' of the user's counted as tune-dims')."""
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO is no file tune-dims wrote (open would wait on it)
+            return False
         with open(path, "rb") as f:
             first = f.readline(4096)
     except OSError:

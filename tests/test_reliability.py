@@ -577,6 +577,12 @@ def test_kernel_cache_is_private_and_checked(tmp_path, monkeypatch):  # row 26
     monkeypatch.setattr(kernel, "_lib", None)
     kernel.load()
     assert so.read_bytes() == good
+    checksum = kdir / (so.name + ".sha256")  # a red team: a FIFO in its place hung train: rebuilt instead
+    checksum.unlink()
+    os.mkfifo(checksum)
+    monkeypatch.setattr(kernel, "_lib", None)
+    kernel.load()
+    assert checksum.is_file() and so.read_bytes() == good
     monkeypatch.setattr(kernel, "_lib", None)
 
 

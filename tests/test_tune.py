@@ -565,6 +565,10 @@ def test_a_folder_of_the_users_own_files_is_refused_as_tune_dir(tune_cfg, tmp_pa
     with pytest.raises(ConfigError, match=r"did not write \(tune.json\)"):
         check_tune_folder(f)
     (f / "tune.json").unlink()
+    os.mkfifo(f / "tune.json")  # a red team: a FIFO there hung the sweep; it is no sweep's record
+    with pytest.raises(ConfigError, match=r"did not write \(tune.json\)"):
+        check_tune_folder(f)
+    (f / "tune.json").unlink()
     (f / "d8").mkdir()  # what an interrupted sweep leaves (a trial's folder, the lock, a plot): accepted
     (f / ".lock").write_text("")
     check_tune_folder(f)

@@ -26,7 +26,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from embedrec.errors import ConfigError
+from embedrec.errors import ArtifactError, ConfigError
 
 
 class KernelError(ConfigError):
@@ -181,9 +181,12 @@ def _intact(out: Path) -> bool:
         if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid() or st.st_mode & 0o022:
             _discard(out)
             return False
-        want = _sum_path(out).read_text(encoding="ascii").strip()
+        from embedrec.fsutil.files import read_regular
+
+        # (a red team: a FIFO in place of the checksum hung train; read_regular refuses what is no file)
+        want = read_regular(_sum_path(out), "kernel checksum", "", limit=4096).decode("ascii").strip()
         h = hashlib.sha256(out.read_bytes()).hexdigest()
-    except (OSError, UnicodeDecodeError):
+    except (OSError, UnicodeDecodeError, ArtifactError):
         _discard(out)
         return False
     if h != want:
