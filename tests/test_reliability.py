@@ -457,6 +457,21 @@ def test_a_listed_run_file_that_is_missing_is_refused(base, tmp_path):
         assert r.exit_code == 1 and f"'{current(run) / name}' is missing" in one_line(r), r.stderr
 
 
+def test_a_dataset_manifest_copied_from_another_ingest_is_named_as_such(base, tmp_path):
+    """A red team: another ingest's manifest.json (the same file, another split seed) copied into a dataset's
+    generation blamed its movies.parquet as damaged; most files of other sizes name the manifest now."""
+    csv = base[0].parent / "ratings.csv"
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert invoke("ingest", "-q", csv, "-o", a).exit_code == 0
+    assert invoke("ingest", "-q", csv, "-o", b, "--set", "split.seed=89").exit_code == 0
+    shutil.copyfile(b / "current" / "manifest.json", a / "current" / "manifest.json")
+    r = invoke("train", "-q", "--set", f"data.prepared={a}", "--set", f"run.dir={tmp_path / 'run'}")
+    line = one_line(r)
+    assert r.exit_code != 0 and "files of prepared dataset" in line and "are not of the sizes its manifest.json " \
+        "records: the manifest is likely another dataset's, copied here; put back this folder's own manifest.json, " \
+        "or" in line and "movies.parquet' is damaged" not in line, line
+
+
 def test_a_missing_run_manifest_says_how_to_fix_it(base, tmp_path):
     """A run whose manifest.json is gone said only that it is missing; it says what to do, as a missing artifact
     does."""

@@ -407,6 +407,26 @@ def _read_at(dfd: int, folder: Path, name: str, gone, expect: int | None = None,
         raise
 
 
+def _other_manifest(dfd: int, folder: Path, recorded: dict, fix: str) -> None:
+    """Refuse a manifest.json most of whose recorded files are not of the sizes it records (another dataset's or
+    generation's, copied here: a red team found the first file blamed as damaged, the manifest not named), as a
+    run's ``run_checks.other_manifest`` does."""
+    sized = {n: _recorded_size(e) for n, e in recorded.items()}
+    sized = {n: b for n, b in sized.items() if b is not None}
+    if len(sized) <= 2:
+        return
+    differ = 0
+    for n, b in sized.items():
+        try:
+            differ += os.stat(n, dir_fd=dfd, follow_symlinks=False).st_size != b
+        except OSError:
+            differ += 1
+    if differ > len(sized) / 2:
+        raise ArtifactError(f"{differ} of the {len(sized)} files of prepared dataset '{folder}' are not of the sizes "
+                            "its manifest.json records: the manifest is likely another dataset's, copied here; put "
+                            f"back this folder's own manifest.json, or {fix}")
+
+
 def _recorded_size(entry) -> int | None:
     """The size a manifest entry records, if it records one."""
     return entry.get("bytes") if isinstance(entry, dict) and isinstance(entry.get("bytes"), int) else None
@@ -483,6 +503,7 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
         recorded = manifest.get("files") or {}
         names = ["users", "movies", *splits, *(n for n in OPTIONAL if f"{n}.parquet" in recorded)] if recorded \
             else list(FILES)
+        _other_manifest(dfd, folder, recorded, fix)
         frames, hashes = {}, {}
         for name in names:
             fname = f"{name}.parquet"
