@@ -467,7 +467,7 @@ def test_a_dataset_manifest_copied_from_another_ingest_is_named_as_such(base, tm
     shutil.copyfile(b / "current" / "manifest.json", a / "current" / "manifest.json")
     r = invoke("train", "-q", "--set", f"data.prepared={a}", "--set", f"run.dir={tmp_path / 'run'}")
     line = one_line(r)
-    assert r.exit_code != 0 and "files of prepared dataset" in line and "are not of the sizes its manifest.json " \
+    assert r.exit_code != 0 and "files of prepared dataset" in line and "its manifest.json " \
         "records: the manifest is likely another dataset's, copied here; put back this folder's own manifest.json, " \
         "or" in line and "movies.parquet' is damaged" not in line, line
 

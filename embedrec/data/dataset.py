@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -407,22 +408,33 @@ def _read_at(dfd: int, folder: Path, name: str, gone, expect: int | None = None,
         raise
 
 
-def _other_manifest(dfd: int, folder: Path, recorded: dict, fix: str) -> None:
+def _other_manifest(dfd: int, folder: Path, recorded: dict, fix: str, hashed: bool = False) -> None:
     """Refuse a manifest.json most of whose recorded files are not of the sizes it records (another dataset's or
     generation's, copied here: a red team found the first file blamed as damaged, the manifest not named), as a
-    run's ``run_checks.other_manifest`` does."""
-    sized = {n: _recorded_size(e) for n, e in recorded.items()}
-    sized = {n: b for n, b in sized.items() if b is not None}
-    if len(sized) <= 2:
+    run's ``run_checks.other_manifest`` does; ``hashed``: of the checksums it records (one file found unlike its
+    record: the others are hashed, on that error's path alone)."""
+    from embedrec.fsutil.integrity import sha256_bytes
+
+    entries = {n: e for n, e in recorded.items() if isinstance(e, dict) and _recorded_size(e) is not None}
+    if len(entries) <= 2:
         return
     differ = 0
-    for n, b in sized.items():
+    for n, e in entries.items():
         try:
-            differ += os.stat(n, dir_fd=dfd, follow_symlinks=False).st_size != b
+            if not hashed:
+                differ += os.stat(n, dir_fd=dfd, follow_symlinks=False).st_size != e["bytes"]
+                continue
+            fd = os.open(n, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0), dir_fd=dfd)
+            with os.fdopen(fd, "rb") as fh:
+                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+                    differ += 1
+                    continue
+                differ += sha256_bytes(fh.read()) != e.get("sha256")
         except OSError:
             differ += 1
-    if differ > len(sized) / 2:
-        raise ArtifactError(f"{differ} of the {len(sized)} files of prepared dataset '{folder}' are not of the sizes "
+    if differ > len(entries) / 2:
+        said = "of the checksums" if hashed else "of the sizes"
+        raise ArtifactError(f"{differ} of the {len(entries)} files of prepared dataset '{folder}' are not {said} "
                             "its manifest.json records: the manifest is likely another dataset's, copied here; put "
                             f"back this folder's own manifest.json, or {fix}")
 
@@ -513,6 +525,7 @@ def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
             except ArtifactError:
                 if gone():
                     raise _Swapped from None
+                _other_manifest(dfd, folder, recorded, fix, hashed=True)  # most files unlike it: the manifest
                 raise
             if not recorded:  # a dataset from before checksums: pin it by its bytes
                 hashes[fname] = {"sha256": sha256_bytes(data)}
