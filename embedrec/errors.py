@@ -258,6 +258,21 @@ def first_line(e: BaseException, limit: int = 200) -> str:
 UNSAFE_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
+def sh_join(args: list) -> str:
+    """``shlex.join`` of ``args``, each holding one of UNSAFE_CHARS written in ANSI-C quotes (``$'runs/a\\nb'``,
+    bash's and zsh's) with its escapes, so the command pastes back as the path it names (a red team: a run folder
+    named with a line break was shown 'runs/a\\nb' in single quotes, another path)."""
+    import shlex
+
+    def one(a: str) -> str:
+        if not UNSAFE_CHARS.search(a):
+            return shlex.quote(a)
+        body = a.replace("\\", "\\\\").replace("'", "\\'")
+        return "$'" + UNSAFE_CHARS.sub(lambda m: repr(m.group())[1:-1], body) + "'"
+
+    return " ".join(one(str(a)) for a in args)
+
+
 def shorten(text: object, limit: int = 80) -> str:
     """``text`` as a string of at most ``limit`` characters (the middle elided), for echoing user values; each of
     UNSAFE_CHARS written as Python escapes it ('\\x1b', '\\u202e')."""

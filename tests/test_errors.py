@@ -212,3 +212,21 @@ def test_error_fields_a_program_reads_instead_of_the_text(tmp_path, trained_run)
     assert (DataError("r.parquet: row 7: rating x").path, DataError("r.parquet: row 7: rating x").line) == \
         ("r.parquet", 7)
     assert (DataError("the file is empty").path, DataError("the file is empty").line) == (None, None)
+
+
+def test_a_command_with_control_characters_pastes_back_as_the_path_it_names():
+    """A red team: a run folder named with a line break and an escape was offered as 'runs/nl\\nx\\x1b[31mRED' in
+    single quotes, which names another path; sh_join writes such an argument in ANSI-C quotes, which bash reads
+    back as given, and the others as shlex does."""
+    import shlex
+    import shutil
+    import subprocess
+
+    from embedrec.errors import UNSAFE_CHARS, sh_join
+
+    args = ["embedrec", "train", "--run", "runs/nl\nx\x1b[31mRED", "a b", "it's", "back\\slash\t'q'"]
+    line = sh_join(args)
+    assert not UNSAFE_CHARS.search(line) and sh_join(args[:2] + args[4:6]) == shlex.join(args[:2] + args[4:6])
+    if shutil.which("bash"):
+        got = subprocess.run(["bash", "-c", f"printf '%s\\0' {line}"], capture_output=True, check=True).stdout
+        assert got.split(b"\0")[:-1] == [a.encode() for a in args]

@@ -86,7 +86,7 @@ def command_line(command: str, extra: list[str], skip: tuple[str, ...] = ()) -> 
     """``embedrec COMMAND`` with this invocation's -c and --set options, then ``extra``, quoted for a POSIX shell:
     the exact command a hint tells the user to run next (a resume, training on what ingest wrote). ``skip``: keys
     (or 'section.key.' prefixes) the next command does not read, left out of the repeat."""
-    import shlex
+    from embedrec.errors import sh_join
 
     args = ["embedrec", command]
     if _State.config_path:
@@ -96,7 +96,7 @@ def command_line(command: str, extra: list[str], skip: tuple[str, ...] = ()) -> 
         key = o.split("=", 1)[0].strip()
         if key not in given and not any(key == k or k.endswith(".") and key.startswith(k) for k in skip):
             args += ["--set", o]
-    return shlex.join(args + list(extra))
+    return sh_join(args + list(extra))
 
 
 def reingest_command(prepared, extra: list[str]) -> str:
@@ -104,13 +104,13 @@ def reingest_command(prepared, extra: list[str]) -> str:
     at ``prepared``, SOURCE and the settings it was ingested with as its manifest records them (a first-hour pass:
     told to "ingest with --set split.test=0", it ran ingest without its source, which read ML-100K; a review: the
     settings were left to "the other options"); ``extra`` (--set pairs) wins over a recorded key."""
-    import shlex
-
     from embedrec.api import ingested_with
     from embedrec.config_ingest import reingest_args
 
     _, source, sets = ingested_with(prepared)
-    return shlex.join(reingest_args(source, prepared, sets, extra))
+    from embedrec.errors import sh_join
+
+    return sh_join(reingest_args(source, prepared, sets, extra))
 
 
 class _BarAwareHandler(logging.StreamHandler):
