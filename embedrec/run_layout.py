@@ -185,6 +185,8 @@ def serves_another(model_folder) -> bool:
     long-lived reader's unknown id may be (a review). False where it cannot tell."""
     folder = Path(model_folder)
     try:
+        if not os.path.lexists(folder.parent / "current"):  # a model folder copied out of its run (cp -rL): no
+            return False  # run beside it to serve another (a review: every unknown id was said so)
         return os.path.realpath(folder.parent / "current") != os.path.realpath(folder)
     except OSError:
         return False

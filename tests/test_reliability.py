@@ -470,6 +470,13 @@ def test_a_dataset_manifest_copied_from_another_ingest_is_named_as_such(base, tm
     assert r.exit_code != 0 and "files of prepared dataset" in line and "its manifest.json " \
         "records: the manifest is likely another dataset's, copied here; put back this folder's own manifest.json, " \
         "or" in line and "movies.parquet' is damaged" not in line, line
+    flat = tmp_path / "flat"  # a folder of links to a dataset's files (a diff review: refused as another's)
+    flat.mkdir()
+    shutil.copyfile(b / "current" / "manifest.json", flat / "manifest.json")
+    for f in (b / "current").resolve().glob("*.parquet"):
+        os.symlink(f, flat / f.name)
+    assert invoke("train", "-q", "--set", f"data.prepared={flat}", "--set", f"run.dir={tmp_path / 'run2'}",
+                  "--set", "model.dim=4", "--set", "train.epochs=1", "--set", "train.als_dims=[]").exit_code == 0
 
 
 def test_a_missing_run_manifest_says_how_to_fix_it(base, tmp_path):

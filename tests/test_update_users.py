@@ -1746,3 +1746,8 @@ def test_a_held_model_s_unknown_user_error_says_the_run_serves_a_newer_model(run
                "again reads it" in str(after.value), str(after.value)
     with er.open(run) as m:
         assert list(m.recommend(9001, k=1).movie_ids[0])
+    standalone = tmp_path / "standalone"  # a model folder copied out of its run: no run serves another
+    shutil.copytree(run / "current", standalone, symlinks=False)
+    with er.open(standalone) as m, pytest.raises(er.NotFoundError) as e:
+        m.recommend(424242, k=1)
+    assert "newer one" not in str(e.value), str(e.value)

@@ -422,7 +422,7 @@ def _other_manifest(dfd: int, folder: Path, recorded: dict, fix: str, hashed: bo
     for n, e in entries.items():
         try:
             if not hashed:
-                differ += os.stat(n, dir_fd=dfd, follow_symlinks=False).st_size != e["bytes"]
+                differ += os.stat(n, dir_fd=dfd).st_size != e["bytes"]  # (a link's file, as the read follows)
                 continue
             fd = os.open(n, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0), dir_fd=dfd)
             with os.fdopen(fd, "rb") as fh:
