@@ -283,6 +283,8 @@ def test_a_whole_float_is_a_text_id_s_integer_as_it_is_an_integer_id():
     docs say a whole-number float is that integer id."""
     m = IdMap(np.array(["1", "007", "u2"], dtype=object), "user")
     assert m.rows([1.0, np.float32(1.0), np.int64(1), 1, "1", 7.0, 1.5])[0].tolist() == [0, 0, 0, 0, 0, -1, -1]
+    written = IdMap(np.array(["1.0", "2.0", "u"], dtype=object), "user")  # ids written '1.0' (a diff review)
+    assert written.rows([1.0, 2.0, "1.0", 1])[0].tolist() == [0, 1, 0, -1]
 
 
 def test_an_int_asked_of_a_text_map_is_told_its_zero_padded_id():

@@ -360,6 +360,18 @@ class IdMap:
         return self._folds
 
     def _lookup(self, ids: Iterable) -> tuple[np.ndarray, list]:
+        given = list(ids)
+        rows, parsed = self._search(given)
+        if self.ids.dtype.kind not in "iu" and (rows < 0).any():  # a whole float is '1', else '1.0' as written (a
+            again = [i for i, (g, r) in enumerate(zip(given, rows)) if r < 0 and isinstance(g, (float, np.floating))]
+            if again:  # review: a text id written '1.0' was no longer found by 1.0)
+                more, _ = self._search([str(given[i]) for i in again])
+                for i, r in zip(again, more.tolist()):
+                    if r >= 0:
+                        rows[i], parsed[i] = r, str(given[i])
+        return rows, parsed
+
+    def _search(self, ids: list) -> tuple[np.ndarray, list]:
         parsed = [parse_id(t, self.ids.dtype) for t in ids]
         rows = np.full(len(parsed), -1, dtype=np.int64)
         valid = [i for i, p in enumerate(parsed) if p is not None]
