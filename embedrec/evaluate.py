@@ -690,6 +690,7 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
     updated = updated_rows(run, ds, split)
     if updated is not None:
         result["updates"] = updated
+        result["excluded"] += "+updates"  # the movies the updates told, left out as recommend leaves them
     served = served_index(run)
     if served is not None:
         result["served_index"] = served
@@ -766,7 +767,8 @@ def updated_rows(run, ds: Dataset, split: str, whose: str = "this run's") -> dic
            "ratings": got["ratings"], "rows_seen": seen}
     if seen:
         log.warning("%s of the %s split's %s rows are ratings %s users were re-solved with after training "
-                    "(%s): the model has seen them, so its figures on them are not held out; evaluate a run trained "
+                    "(%s): the model has seen them, and its lists leave them out as recommend does (the users told "
+                    "them), so they count as misses and its figures are below held-out ones; evaluate a run trained "
                     "without them (or keep the held-out ratings out of update-users' files)", f"{seen:,}", split,
                     f"{len(part):,}", whose, said)
     else:

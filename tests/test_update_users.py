@@ -1204,7 +1204,11 @@ def test_evaluate_and_resume_of_an_updated_run(ingested, tmp_path):
     assert got == {"updates": 1, "users": 3, "users_added": 0, "ratings": record["pairs_solved"],
                    "rows_seen": len(rows)}
     assert f"{len(rows)} of the test split's {len(test):,} rows are ratings this run's users were re-solved with" \
-        in r.stderr
+        in r.stderr and "its lists leave them out as recommend does (the users told them), so they count as " \
+        "misses" in r.stderr, r.stderr
+    assert json.loads(r.stdout)["excluded"] == "train+valid+updates"
+    assert "all movies minus those the user rated in train, valid and the ratings update-users gave" in \
+        invoke("evaluate", "--run", run).stderr
     folder = os.readlink(run / "current")
     recorded = json.loads((run / "current" / "metrics.json").read_text())
     r = invoke("train", "--resume", *sets, "--run", run, "--format", "json")

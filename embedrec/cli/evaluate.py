@@ -97,8 +97,9 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, against, metric
     if per_user:
         log.info("wrote %s (%s users)", per_user, f"{metrics['splits'][split]['model']['users_evaluated']:,}")
     skipped = metrics["splits"][split].get("model", {}).get("users_skipped", 0)
+    parts = [{"updates": "the ratings update-users gave"}.get(p, p) for p in metrics["excluded"].split("+")]
     log.info("ranked each user's candidates: all movies minus those the user rated in %s%s%s",
-             metrics["excluded"].replace("+", " and "), _below_said(metrics, split),
+             " and ".join([", ".join(parts[:-1]), parts[-1]] if len(parts) > 2 else parts), _below_said(metrics, split),
              # said in every format (a review: only json's users_skipped told that some users were not scored)
              f"; {skipped:,} user{'s' if skipped != 1 else ''} with no {split} rating to find not scored (each "
              "metric is a mean over the others)" if skipped else "")
