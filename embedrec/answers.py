@@ -13,13 +13,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import shlex
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from embedrec.data.ids import parse_id
-from embedrec.errors import EmbedrecError, UsageError, cli_terms, library_terms, shorten
+from embedrec.errors import EmbedrecError, UsageError, cli_terms, library_terms, sh_quote, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.models import Model
@@ -570,7 +569,7 @@ def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: 
     # no movie left out: the same movies liked give the same vector and the same exclusions
     low = e.training_ratings["min_rating"]
     def listed(ids) -> str:  # as --liked and --exclude read it back: an id holding a comma or a quote in double
-        return shlex.quote(",".join('"' + str(m).replace('"', '""') + '"' if any(c in str(m) for c in ',"')
+        return sh_quote(",".join('"' + str(m).replace('"', '""') + '"' if any(c in str(m) for c in ',"')
                                     else str(m) for m in ids))  # quotes, the list shell-quoted (safe text as it is)
 
     def whole(ids) -> str:  # the list where a command line can hold it, else said by its count: a list shortened

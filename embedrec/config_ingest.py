@@ -18,7 +18,7 @@ from pathlib import Path
 
 from embedrec.config import Config
 from embedrec.config_keys import MAPPING_KEYS, _flat_keys
-from embedrec.errors import ConfigError, marked
+from embedrec.errors import ConfigError, marked, sh_join, sh_quote
 
 _NOT_COMPARED = {"data.source", "data.movies", "data.prepared", "data.cache_dir"}  # where the data is, not how
 
@@ -86,12 +86,11 @@ def reingest_args(source: str | None, prepared, sets: list[str], extra: list[str
 def reingest_command(manifest: dict, prepared, extra: list[str]) -> str:
     """:func:`reingest_args` of a dataset's ``manifest`` (its source as a path from anywhere, its movies file, the
     settings it records), as one shell line."""
-    import shlex
 
     source = manifest.get("source_path") or manifest.get("source")
     movies = recorded_movies(manifest)
     sets = ([f"data.movies={movies}"] if movies else []) + recorded_ingest_sets(manifest.get("config") or {})
-    return shlex.join(reingest_args(source if isinstance(source, str) and source else None, prepared, sets, extra))
+    return sh_join(reingest_args(source if isinstance(source, str) and source else None, prepared, sets, extra))
 
 
 def recorded_ingest_sets(recorded: dict, skip=()) -> list[str]:
@@ -261,7 +260,6 @@ def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, comman
     and a recorded auto is the value it resolved to (a review: false warnings both ways); data.min_rating's auto
     likewise, by the manifest's ``min_rating``."""
     import json
-    import shlex
 
     differ = []
     chosen = set(chosen_keys(cfg, cfg.explicit_keys))  # a saved config's default is no choice: one of every key
@@ -307,7 +305,7 @@ def ingest_settings_warning(cfg: Config, recorded: dict, dataset: object, comman
         again = marked(f": {reingest_command(manifest, dataset, extra)}", " with the config's values and "
                        "overwrite=True") + ","
     else:
-        sets = " ".join(f"--set {shlex.quote(f'{k}={shown(v)}')}" for k, v, _ in differ)
+        sets = " ".join(f"--set {sh_quote(f'{k}={shown(v)}')}" for k, v, _ in differ)
         again = (f" with «{sets} --overwrite|the config's values and overwrite=True» (and the options it was ingested "
                  "with),")
     return (f"{', '.join(f'{k}={shown(v)}' for k, v, _ in differ)} {'is an' if one else 'are'} ingest "

@@ -262,15 +262,20 @@ def sh_join(args: list) -> str:
     """``shlex.join`` of ``args``, each holding one of UNSAFE_CHARS written in ANSI-C quotes (``$'runs/a\\nb'``,
     bash's and zsh's) with its escapes, so the command pastes back as the path it names (a red team: a run folder
     named with a line break was shown 'runs/a\\nb' in single quotes, another path)."""
+    return " ".join(sh_quote(str(a)) for a in args)
+
+
+def sh_quote(a: str) -> str:
+    """``shlex.quote``, or ANSI-C quotes for an argument holding one of UNSAFE_CHARS (:func:`sh_join`'s word)."""
     import shlex
 
-    def one(a: str) -> str:
-        if not UNSAFE_CHARS.search(a):
-            return shlex.quote(a)
-        body = a.replace("\\", "\\\\").replace("'", "\\'")
-        return "$'" + UNSAFE_CHARS.sub(lambda m: repr(m.group())[1:-1], body) + "'"
-
-    return " ".join(one(str(a)) for a in args)
+    if not UNSAFE_CHARS.search(a):
+        return shlex.quote(a)
+    body = a.replace("\\", "\\\\").replace("'", "\\'")
+    # C0 and DEL as \\xHH; C1 and the bidi controls as \\uHHHH (bash reads \\x85 as the byte 0x85, not the
+    # character's UTF-8: a review)
+    return "$'" + UNSAFE_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x80 else
+                                   f"\\u{ord(m.group()):04x}", body) + "'"
 
 
 def shorten(text: object, limit: int = 80) -> str:

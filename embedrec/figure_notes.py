@@ -14,7 +14,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
-from embedrec.errors import library_terms
+from embedrec.errors import library_terms, sh_quote
 
 log = logging.getLogger("embedrec")
 
@@ -73,13 +73,12 @@ def evaluate_notes(metrics: dict, split: str, named: Iterable[str] = (), shown: 
     for name, run in (metrics.get("against") or {}).items():  # each run against's, as the model's (session 53)
         served = run.get("served_index")
         if served:
-            import shlex
 
             out.append(Note(logging.INFO, "note: run '%s''s row «(--against)|(against=)» ranks every movie exactly; "
                             "recommend serves it through its %s index%s, so its lists can differ a little: score "
                             "them with «export --run %s --topk-all FILE then evaluate --lists FILE|topk_all(path) of "
                             f"the run at %s, then {_READ_LISTS}»",
-                            (name, served["kind"], _recall_said(served), shlex.quote(run["run"]))))
+                            (name, served["kind"], _recall_said(served), sh_quote(run["run"]))))
         untrained = (rows.get(name) or {}).get("users_untrained", 0)
         if untrained:
             out.append(_untrained_note(untrained, split, "run '%s' «(--against)|(against=)»", name))

@@ -23,14 +23,13 @@ import errno
 import io
 import os
 import re
-import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from embedrec.data.layout import has_manifest
-from embedrec.errors import ArtifactError, first_line, shorten
+from embedrec.errors import ArtifactError, first_line, sh_quote, shorten
 from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
 from embedrec.fsutil.files import (
     link_loop,
@@ -159,7 +158,7 @@ class Run:
                                     f"folder '{run_dir}' too: moved or removed); open the run again: "
                                     + marked("embedrec recommend --run NEW/PATH", "er.open('NEW/PATH')") +
                                     " where it is now, or train it again if it was removed")
-            again = marked(command(f"embedrec recommend --run {shlex.quote(str(run_dir))}"),
+            again = marked(command(f"embedrec recommend --run {sh_quote(str(run_dir))}"),
                            f"er.open({str(run_dir)!r})")
             raise ArtifactError(f"the model folder '{self.path}' this model reads '{name}' from is gone (a later "
                                 f"train replaced it, or it was moved or removed); open the run again: {again}, or "
@@ -314,15 +313,15 @@ def unpublished_error(run_dir: Path) -> ArtifactError | None:
     models = sorted(p.name for p in run_dir.glob(f"{ARTIFACTS}-*")
                     if MODEL_FOLDER.fullmatch(p.name) and p.is_dir() and not p.is_symlink()) \
         if run_dir.is_dir() else []
-    resume = command(f"embedrec train --resume --run {shlex.quote(str(run_dir))}")
+    resume = command(f"embedrec train --resume --run {sh_quote(str(run_dir))}")
     finish = f"«{resume} and the -c/--set it was started with|embedrec.api.train_run(cfg, resume=True)»"
     checkpoints = has_checkpoint(run_dir)
     if models:  # a red team: a removed link was said to be an interrupted training, to be resumed
         return ArtifactError(f"'{link}', the link to the model folder the run serves, is missing (removed by hand?), "
                              f"while the run holds {len(models)} published model folder"
                              f"{'s' if len(models) > 1 else ''}: link the newest again (ln -s {models[-1]} "
-                             f"{shlex.quote(str(link))}), then check it with «embedrec verify "
-                             f"{shlex.quote(str(run_dir))}|er.verify_files({str(run_dir)!r})»" +
+                             f"{sh_quote(str(link))}), then check it with «embedrec verify "
+                             f"{sh_quote(str(run_dir))}|er.verify_files({str(run_dir)!r})»" +
                              (f"; or, where a train was stopped as it published (its checkpoints are there), finish "
                               f"it with {finish}" if checkpoints else ""))
     if checkpoints:  # one way on, not two (a review: resume, or train afresh, both offered)
@@ -365,14 +364,14 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
         # a folder training works in, inside a finished run (a red team: "its training was interrupted; finish
         # it with --resume" sent a resume into the wrong folder)
         raise ArtifactError(f"'{run_dir}' is a folder training works in, inside the run '{owner}'; open "
-                            f"the run: «--run {shlex.quote(str(owner))}|er.open({str(owner)!r})»")
+                            f"the run: «--run {sh_quote(str(owner))}|er.open({str(owner)!r})»")
     link = run_dir / "current"
     if run_dir.exists() and not run_dir.is_dir():  # a red team: er.open('/etc/passwd') was a NotADirectoryError
         raise ArtifactError(f"'{run_dir}' is a file, not a run folder; pass the run directory train wrote (run.dir, "
                             "e.g. runs/ml-100k)")
     if link.exists() and not link.is_symlink() and not link.is_dir():
         models = sorted(p.name for p in run_dir.glob(f"{ARTIFACTS}-*") if p.is_dir())
-        again = (f"link its newest model again (ln -sfn {models[-1]} {shlex.quote(str(link))}) or "
+        again = (f"link its newest model again (ln -sfn {models[-1]} {sh_quote(str(link))}) or "
                  if models else "")
         raise ArtifactError(f"'{link}' is a file, where a run has the link to its model folder (replaced by hand?); "
                             f"move it away, then {again}{run_fix(run_dir)}")
@@ -414,7 +413,7 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
         empty = not run_dir.exists() or not any(run_dir.iterdir())  # (a review: an empty folder said 'train')
         if dataset is not None and not others and empty and not has_manifest(dataset):
             ingest = command("embedrec ingest")
-            train = command(f"embedrec train --run {shlex.quote(str(run_dir))}")
+            train = command(f"embedrec train --run {sh_quote(str(run_dir))}")
             raise ArtifactError(
                 f"no trained model in '{run_dir}'{where}, and no prepared dataset at '{dataset}' to train one on; "
                 f"«ingest, then train: {ingest}, then {train}, each with this command's -c/--set options|ingest, "
@@ -422,7 +421,7 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
                 # it named er.train_run, which embedrec does not export)
         # a relative run.dir is read from the current folder: said (a review: a config used from another
         # folder said "no trained model in 'runs/x'" with the config's own folder in mind)
-        train = command(f"embedrec train --run {shlex.quote(str(run_dir))}")  # (a review: the bare 'embedrec train'
+        train = command(f"embedrec train --run {sh_quote(str(run_dir))}")  # (a review: the bare 'embedrec train'
         # it said trained the default run, not this one)
         raise ArtifactError(f"no trained model in '{run_dir}'{where}; «run {train} first (with this "
                             f"command's -c/--set options)|train and save a model there first: er.train(ds, "

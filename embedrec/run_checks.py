@@ -10,13 +10,12 @@ with its links followed); and the fields of a run manifest its readers take on t
 from __future__ import annotations
 
 import os
-import shlex
 from pathlib import Path
 
 from embedrec.config_sections import NEWUSER_TOLD
 from embedrec.data.layout import versioned
 from embedrec.data.levels import MAX_LEVELS
-from embedrec.errors import ArtifactError, OutputRefused, marked, shorten
+from embedrec.errors import ArtifactError, OutputRefused, marked, sh_quote, shorten
 from embedrec.fsutil.files import io_error
 from embedrec.fsutil.integrity import file_entries, finite
 from embedrec.fsutil.locks import LOCK_LINE
@@ -122,7 +121,7 @@ def trained_beside(run_dir: Path) -> str:
     found = [str(d) for d in sorted(runs, key=lambda d: (d.name not in close, -published[d], d.name))]
     more = f" and {len(found) - 3} more" if len(found) > 3 else ""
     # each in both terms (a first-hour review: the library's read 'er.open(...) runs/a')
-    return f" (trained runs beside it: {', '.join(marked(f'--run {shlex.quote(str(d))}', f'er.open({str(d)!r})') for d in found[:3])}{more})"
+    return f" (trained runs beside it: {', '.join(marked(f'--run {sh_quote(str(d))}', f'er.open({str(d)!r})') for d in found[:3])}{more})"
 
 
 def check_run_folder(run_dir: str | Path, contents: bool = True, command: str = "embedrec train") -> None:
@@ -181,17 +180,17 @@ def _instead(folder: Path, manifest: dict, command: str) -> str:
     if command == "embedrec update-users":
         own = manifest.get("model_folder") if isinstance(manifest.get("model_folder"), dict) else {}
         run = own.get("run") if isinstance(own.get("run"), str) else "RUN"
-        return (f"update the run it was copied from (embedrec update-users --run {shlex.quote(run)} ...) and copy the "
-                f"model out again (cp -rL {shlex.quote(run + '/current')} {shlex.quote(str(folder))})")
+        return (f"update the run it was copied from (embedrec update-users --run {sh_quote(run)} ...) and copy the "
+                f"model out again (cp -rL {sh_quote(run + '/current')} {sh_quote(str(folder))})")
     if command != "embedrec index rebuild":
         return marked("train into a new or empty run.dir (e.g. runs/NAME), or into the run it was copied from",
                       "save to a new or empty folder, or to the run it was copied from")
     own = manifest.get("model_folder") if isinstance(manifest.get("model_folder"), dict) else {}
     name = own.get("name") if isinstance(own.get("name"), str) and MODEL_FOLDER.fullmatch(own["name"]) else \
         f"{ARTIFACTS}-20000101T000000-000000000"
-    run = shlex.quote(f"{folder}-run")
+    run = sh_quote(f"{folder}-run")
     return (f"rebuild the index of the run it was copied from and copy the model out again, or make it a run "
-            f"first: mkdir {run} && cp -a {shlex.quote(str(folder))} {run}/{name} && ln -s {name} {run}/current, "
+            f"first: mkdir {run} && cp -a {sh_quote(str(folder))} {run}/{name} && ln -s {name} {run}/current, "
             f"then embedrec index rebuild --run {run}")
 
 

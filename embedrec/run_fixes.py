@@ -9,10 +9,9 @@ run). numpy-free: serving imports this.
 from __future__ import annotations
 
 import contextlib
-import shlex
 from pathlib import Path
 
-from embedrec.errors import marked
+from embedrec.errors import marked, sh_join, sh_quote
 from embedrec.run_checks import bare_model_folder
 from embedrec.run_layout import run_of
 from embedrec.run_updates import updates_fix
@@ -30,7 +29,7 @@ def run_fix(path) -> str:
     bare = bare_model_folder(p)
     if bare is not None:  # train cannot write into it: copy it again from its run
         return _copy_again(p, bare)
-    cmd = command(f"embedrec train --run {shlex.quote(str(run_of(p)))}")
+    cmd = command(f"embedrec train --run {sh_quote(str(run_of(p)))}")
     return marked(f"rerun {cmd} with the -c/--set it was trained with", "train again and save "
                   "(er.train(ds, cfg).save(run_dir))") + updates_fix(p)
 
@@ -49,7 +48,7 @@ def index_fix(path, index: dict | None) -> str:
         return _copy_again(p, bare)
     run = run_of(p)
     settings = index_settings(index or {})
-    cli = shlex.join(["embedrec", "index", "rebuild", "--run", str(run),
+    cli = sh_join(["embedrec", "index", "rebuild", "--run", str(run),
                       *(a for k, v in settings.items() for a in ("--set", f"index.{k}={v}"))])
     updated = ", ".join(f"'index.{k}': {v!r}" for k, v in settings.items())
     return marked(f"build it again from the run's embeddings: {command(cli)}",
@@ -91,8 +90,8 @@ def _copy_again(folder: Path, manifest: dict) -> str:
 
     own = manifest.get("model_folder") if isinstance(manifest.get("model_folder"), dict) else {}
     run = own.get("run") if isinstance(own.get("run"), str) else None
-    shown = shlex.quote(str(from_here(folder)))
+    shown = sh_quote(str(from_here(folder)))
     if run is None:
         return f"copy it again from the run it came from (cp -rL RUN/current {shown}), or train that run again"
-    return (f"copy it again from the run it came from (cp -rL {shlex.quote(run + '/current')} {shown}, once that "
-            "run is whole: embedrec verify " + shlex.quote(run) + "), or train that run again")
+    return (f"copy it again from the run it came from (cp -rL {sh_quote(run + '/current')} {shown}, once that "
+            "run is whole: embedrec verify " + sh_quote(run) + "), or train that run again")

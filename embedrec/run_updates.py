@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import json
 import logging
-import shlex
 from pathlib import Path
 
-from embedrec.errors import ArtifactError, marked
+from embedrec.errors import ArtifactError, marked, sh_quote
 from embedrec.fsutil.files import read_json
 from embedrec.run_layout import MANIFEST, MODEL_FOLDER, UPDATES, run_of
 
@@ -174,7 +173,7 @@ def updates_fix(p: Path) -> str:
     again = marked("run update-users again", "call update_users again")
     if base is None or not (run / base).is_dir():
         return f" (which drops the updates update-users made: {again} with {shown}, in that order)"
-    cmd = command(f"embedrec verify {shlex.quote(str(run / base))}")
+    cmd = command(f"embedrec verify {sh_quote(str(run / base))}")
     return (f"; that drops the updates update-users made: to keep them, serve the trained model again ({base}, "
             f"kept beside it; {cmd} first: docs/reliability.md, 'Rolling back a model') and {again} with {shown}, "
             "in that order")

@@ -245,8 +245,10 @@ class TrainedModel(Model):
         if serves_another(saved):  # a notebook review: 'open the run folder', which serves another model now
             raise ArtifactError(f"{call}: the run this model was saved to, '{saved.parent}', serves another model "
                                 "since (a later train, update-users or index rebuild), and the exports read the "
-                                f"run's files: save this model again (model.save('{saved.parent}')) to export it, "
-                                f"or er.open('{saved.parent}').{call}(...) for the model the run serves")
+                                f"run's files: save this model to another run folder (model.save('OTHER')) to "
+                                f"export it (saved to '{saved.parent}' again, it would replace what that run serves, "
+                                f"update-users' users among it), or er.open('{saved.parent}').{call}(...) for the "
+                                "model the run serves")
         with Model(Recommender.open(saved, self.engine.cfg)) as opened:  # its hold let go afterwards
             yield opened.engine
 

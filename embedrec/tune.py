@@ -16,7 +16,6 @@ import math
 import multiprocessing as mp
 import os
 import re
-import shlex
 import stat
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from embedrec.errors import (
     OutputRefused,
     UsageError,
     how_stopped,
+    sh_quote,
     stop_signal,
 )
 from embedrec.fsutil.files import JSON_MAX, loads_json, note_made, read_json, read_regular, write_json
@@ -448,7 +448,7 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     if inside is not None:
         key = "tune.dir" if cfg.tune.dir else "run.dir (tune-dims writes RUN_DIR/tune without a tune.dir)"
         raise ConfigError(f"{key}: '{out}' is inside '{inside}', a folder the run '{inside.parent}' trains or keeps "
-                          f"a model in; give the run itself («--run {shlex.quote(str(inside.parent))}|run.dir="
+                          f"a model in; give the run itself («--run {sh_quote(str(inside.parent))}|run.dir="
                           f"{str(inside.parent)!r}»: tune-dims writes its tune folder) or a tune.dir outside it")
     check_tune_folder(out)
     # one writer per tune.dir: a second sweep would overwrite tune.json without the first one's finished trials
@@ -781,9 +781,8 @@ def choice_overrides(chosen: dict) -> list[str]:
 
 def choice_sets(chosen: dict) -> list[str]:
     """The ``--set`` options that train what was chosen, quoted for a shell ('train.als_dims=[]')."""
-    import shlex
 
-    return [f"--set {shlex.quote(o)}" for o in choice_overrides(chosen)]
+    return [f"--set {sh_quote(o)}" for o in choice_overrides(chosen)]
 
 
 def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | None,

@@ -224,7 +224,7 @@ def test_a_command_with_control_characters_pastes_back_as_the_path_it_names():
 
     from embedrec.errors import UNSAFE_CHARS, sh_join
 
-    args = ["embedrec", "train", "--run", "runs/nl\nx\x1b[31mRED", "a b", "it's", "back\\slash\t'q'"]
+    args = ["embedrec", "train", "--run", "runs/nl\nx\x1b[31mRED", "a b", "it's", "back\\slash\t'q'", "a\x85b\u202ec"]
     line = sh_join(args)
     assert not UNSAFE_CHARS.search(line) and sh_join(args[:2] + args[4:6]) == shlex.join(args[:2] + args[4:6])
     if shutil.which("bash"):

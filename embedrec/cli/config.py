@@ -8,6 +8,7 @@ import click
 
 from embedrec.cli.app import CONTEXT, common, main
 from embedrec.cli.options import report
+from embedrec.errors import sh_quote
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -24,11 +25,10 @@ def config_cmd(cfg: Config, action):
       embedrec config -c configs/default.yaml --set model.dim=64
     """
     if action != "show":  # click's Choice said "invalid value for '[show]': 'x' is not 'show'" (a first-hour review)
-        import shlex
 
         from embedrec.cli.options import usage_error
 
-        hint = f"; to print a config file resolved: embedrec config -c {shlex.quote(action)}" if action.endswith((".yaml", ".yml")) \
+        hint = f"; to print a config file resolved: embedrec config -c {sh_quote(action)}" if action.endswith((".yaml", ".yml")) \
             else ""
         usage_error(f"'{action}' is not an action of config: it takes none, or 'show' (print the resolved config)"
                     f"{hint}")

@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import shlex
 import sys
 import zlib
 
 import click
 
-from embedrec.errors import EmbedrecError, UsageError, shorten
+from embedrec.errors import EmbedrecError, UsageError, sh_quote, shorten
 
 MAX_LINE = 1 << 20  # bytes in one line of --users/--pairs input
 
@@ -627,7 +626,7 @@ def with_comma_hint(e: EmbedrecError, option: str, items, text: str = "") -> Emb
 
 def ml100k_example(movie=None) -> str:
     """parse_rated's advice where no run is known: ML-100K's ids ('50=5,181=4'), or ``movie`` at 5."""
-    return "50=5,181=4" if movie is None else shlex.quote(f"{shorten(str(movie), 40)}=5")
+    return "50=5,181=4" if movie is None else sh_quote(f"{shorten(str(movie), 40)}=5")
 
 
 def parse_rated(text: str, example=ml100k_example) -> dict:
@@ -682,7 +681,7 @@ def _rated_item_hint(parts: list, i: int, example) -> str:
             rating, name = f"{r.strip()}.{part}", shorten(mid.strip(), 40)
             name = f'"{name}"' if isinstance(before, Quoted) else name  # (an id holding a comma stays quoted)
             return (f"; commas separate the pairs, so '{name}={shorten(r.strip())},{shorten(part)}' is two: for a "
-                    f"rating of {shorten(rating)} write a point, --rated {shlex.quote(f'{name}={shorten(rating)}')}")
+                    f"rating of {shorten(rating)} write a point, --rated {sh_quote(f'{name}={shorten(rating)}')}")
     hint = f", e.g. --rated {example()}"
     if len(parts) > 1 and not part.isdigit() and not re.fullmatch(r"\S+\s*[:;]\s*[\d.]+", part):
         hint += f"; {comma_hint('--rated')}"  # ('1:5' is '=' mistyped: a review)
@@ -785,7 +784,6 @@ def _table_line(t: str, first: bool, path: str) -> str | None:
     'item_id,stock' / 'sku-0111,5' was read a whole line an id, 'none of the 4 --candidates is a movie'), or None.
     A table is refused rather than its first column read: its other columns (a stock of 0, a licence's end) may
     decide which rows belong, which embedrec cannot know. A title with a comma ('Godfather, The') is one movie."""
-    import shlex
 
     from embedrec.data.ids import is_finite_number_text
     from embedrec.serve.stream import HEADER_MOVIE_WORDS
@@ -796,7 +794,7 @@ def _table_line(t: str, first: bool, path: str) -> str | None:
         if sep not in t:
             continue
         parts = [p.strip().strip('"').strip() for p in t.split(sep)]
-        fix = f"give one movie id or title per line (a table's first column: cut {cut} {shlex.quote(path)}"
+        fix = f"give one movie id or title per line (a table's first column: cut {cut} {sh_quote(path)}"
         if first and parts[0].lower() in HEADER_MOVIE_WORDS:
             return (f"is a table's header ({len(parts)} columns, separated by {what}), not a movie; {fix} | tail -n +2, "
                     "without its header)")

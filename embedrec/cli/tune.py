@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,7 @@ import click
 
 from embedrec.cli.app import CONTEXT, command_line, common, log, main, progress_enabled, sigterm_as_interrupt
 from embedrec.cli.options import RUN, PathParam, report
+from embedrec.errors import sh_quote
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -146,6 +146,6 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
         from embedrec.tune import tuned_run_dir
 
         own = tuned_run_dir(cfg, chosen)
-        log.info("wrote %s; 'embedrec train -c %s' trains into %s", Path(write_path), shlex.quote(str(write_path)),
+        log.info("wrote %s; 'embedrec train -c %s' trains into %s", Path(write_path), sh_quote(str(write_path)),
                  f"its own run {own} (the run in {cfg.run.dir} is kept)" if Path(own) != Path(cfg.run.dir) else
                  f"{own}, the run this config already names (the same choice)")

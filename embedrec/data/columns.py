@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import re
-import shlex
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,7 +22,7 @@ import pandas as pd
 from embedrec.config_values import plain_name
 from embedrec.data.ids import is_number_text
 from embedrec.data.parsing import WarnedNote
-from embedrec.errors import UNSAFE_CHARS, DataError, marked, shorten
+from embedrec.errors import UNSAFE_CHARS, DataError, marked, sh_quote, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig
@@ -204,7 +203,7 @@ def column_set(key: str, name: str) -> tuple[str, str] | None:
     value = _yaml_key(name)
     if len(value) > WEIGHTS_MAX:
         return None
-    cli = shlex.quote(f"{key}={value}")
+    cli = sh_quote(f"{key}={value}")
     return (cli, cli) if value == name and cli == f"{key}={value}" else (cli, f"{key}={name!r}")
 
 
@@ -362,7 +361,7 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool | str = Fal
                 events = (f"; its column {shorten(name, 60)!r} holds event types "
                           f"({shorten(', '.join(values[:6]), 80)}{', ...' if len(values) > 6 else ''}): to weigh them "
                           "(your weights; a pair's events summed), ")
-                mapping = (shlex.quote(f"data.event_weights={{{weights}}}"), f"data.event_weights={kept!r}")
+                mapping = (sh_quote(f"data.event_weights={{{weights}}}"), f"data.event_weights={kept!r}")
                 if column is None:  # the weights alone, where they fit
                     events += f"{_too_long(key, typed)}, with a weight for each in data.event_weights"
                     events += f" ({_set_said([mapping])}{left_out(left, len(values))})" if kept else ""
@@ -616,7 +615,7 @@ def events_recipe(values: pd.Series) -> str | None:
         if not weights:
             return (f"{words}, likes and dislikes, too long to write here: to read a like as 1 and a dislike as -1 "
                     "(each pair's latest kept), give each its weight in data.event_weights, with data.repeats latest")
-        cli = (f"--set {shlex.quote(f'data.event_weights={{{mapping}}}')} --set data.repeats=latest")
+        cli = (f"--set {sh_quote(f'data.event_weights={{{mapping}}}')} --set data.repeats=latest")
         library = f"data.event_weights={weights!r}, data.repeats='latest'"
         return (f"{words}, likes and dislikes: to read a like as 1 and a dislike as -1 (each pair's latest kept), "
                 f"{marked(cli, library)}{left_out(left, len(found))}")
@@ -624,7 +623,7 @@ def events_recipe(values: pd.Series) -> str | None:
     if not weights:
         return (f"{words}, event types too long to write here: to weigh them (your weights; a pair's events "
                 "summed), give each its weight in data.event_weights")
-    cli = f"--set {shlex.quote(f'data.event_weights={{{mapping}}}')}"
+    cli = f"--set {sh_quote(f'data.event_weights={{{mapping}}}')}"
     return (f"{words}, event types: to weigh them (your weights; a pair's events summed), "
             f"{marked(cli, f'data.event_weights={weights!r}')}{left_out(left, len(found))}")
 

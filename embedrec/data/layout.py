@@ -19,10 +19,9 @@ import contextlib
 import json
 import logging
 import os
-import shlex
 from pathlib import Path
 
-from embedrec.errors import ArtifactError, marked
+from embedrec.errors import ArtifactError, marked, sh_quote
 from embedrec.fsutil.files import loads_json, loop_error, probe_json
 from embedrec.fsutil.generations import current_link
 from embedrec.fsutil.integrity import MANIFEST, file_entries
@@ -132,8 +131,8 @@ def lost_current_error(path: Path) -> ArtifactError | None:
     what = ("leads nowhere (a loop of links, or a folder gone)" if os.path.islink(cur) else
             "is not the link embedrec makes" if os.path.lexists(cur) else "is gone")
     return ArtifactError(f"prepared dataset '{path}': its 'current' link {what} (it names the generation in "
-                         f"use; {lost[0]} is there); ingest it again: «embedrec ingest {shlex.quote(lost[1])} -o "
-                         f"{shlex.quote(str(path))} --overwrite|er.ingest(source, cfg, overwrite=True)» with the "
+                         f"use; {lost[0]} is there); ingest it again: «embedrec ingest {sh_quote(lost[1])} -o "
+                         f"{sh_quote(str(path))} --overwrite|er.ingest(source, cfg, overwrite=True)» with the "
                          "options it was ingested with")
 
 
@@ -202,7 +201,7 @@ def find(recorded, dataset_dir, run_name: str, call: str, given: str = "dataset_
             raise ArtifactError(f"«--set data.prepared|{given}=» '{dataset_dir}' {what}; give the folder of the "
                                 f"dataset run '{run_name}' was trained on (recorded as '{rec}')")
         return Path(dataset_dir)
-    again = marked(f"--set data.prepared=FOLDER --run {shlex.quote(run_name)}", call)
+    again = marked(f"--set data.prepared=FOLDER --run {sh_quote(run_name)}", call)
     if rec is None:
         raise ArtifactError(f"run '{run_name}' does not record the dataset it was trained on; give its folder: {again}")
     what = not_a_dataset(rec)
@@ -262,7 +261,7 @@ def check_layout(path, split_method: str | None = None) -> Path:
                 raise loop
         near = datasets_beside(path, split_method)  # a review: 'ingest mine.csv' then 'train' looked for ml-100k
         near = (f"; {path.parent} holds {', '.join(near[:3])}{' and more' if len(near) > 3 else ''}: e.g. "
-                + marked(f"--set data.prepared={shlex.quote(str(path.parent / near[0]))}",
+                + marked(f"--set data.prepared={sh_quote(str(path.parent / near[0]))}",
                          f"load_dataset({str(path.parent / near[0])!r})")) if near else ""
         # a relative path is the current folder's (a first-hour review: from another folder than the config's,
         # only recommend's message said so)
@@ -288,8 +287,8 @@ def dataset_fix(path, source=None) -> str:
     folder = from_here(path)
     if isinstance(source, str) and os.path.isabs(source):
         source = str(from_here(source))
-    src = shlex.quote(source) if isinstance(source, str) and source else "SOURCE"
-    cmd = command(f"embedrec ingest {src} -o {shlex.quote(str(folder))} --overwrite")
+    src = sh_quote(source) if isinstance(source, str) and source else "SOURCE"
+    cmd = command(f"embedrec ingest {src} -o {sh_quote(str(folder))} --overwrite")
     return marked(f"rerun {cmd} with the --set it was ingested with", "ingest it again with er.ingest(..., "
                   "overwrite=True)")
 

@@ -21,7 +21,6 @@ import io
 import logging
 import os
 import re
-import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -106,7 +105,7 @@ from embedrec.data.textfiles import (
     uncompressed_name,
 )
 from embedrec.data.times import NO_TIME, _dated, _seconds, epoch_seconds, format_advice
-from embedrec.errors import DataError, shorten
+from embedrec.errors import DataError, sh_quote, shorten
 
 log = logging.getLogger("embedrec")
 
@@ -961,7 +960,7 @@ def _weigh_events(text: pd.Series, weights: dict, col: str, label: str, notes: l
                 f"weigh ({n:,} row{'s' if n != 1 else ''} hold{'' if n != 1 else 's'} it{more}); add {their}")
         if any(k not in kept for k, _ in given) or str(value) not in kept:  # no whole command to give
             raise DataError(f"{said} to data.event_weights (too long to write here whole), or remove those rows")
-        arg = shlex.quote(f"data.event_weights={{{mapping}}}")
+        arg = sh_quote(f"data.event_weights={{{mapping}}}")
         raise DataError(f"{said}, «--set {arg}|data.event_weights={{..., {value!r}: W}}»"
                         f"{left_out(left, min(len(others), 10))}, or remove those rows")
     counts = values.value_counts()

@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from embedrec.data.rowlines import scan_row_lines
-from embedrec.errors import DataError, first_line, shorten
+from embedrec.errors import DataError, first_line, sh_quote, shorten
 
 log = logging.getLogger("embedrec")
 
@@ -212,15 +212,14 @@ def _refuse_long_header(text: str, label: str, seps=()) -> None:
     ',', a tab, ';', '|' or a separator of ``seps``, whichever splits it most) refused as such, with a `cut` that
     keeps the first columns (a red team: a header of 200,000 names of 7 characters, within the 200,000 columns a
     table may have, was called 'not a table of one row per line')."""
-    import shlex
 
     cands = list(dict.fromkeys([",", "\t", ";", "|", *[c for c in seps or () if c and len(c) == 1]]))
     sep = max(cands, key=text.count)
     fields = text.count(sep) + 1
     if fields < LONG_HEADER_FIELDS:
         return
-    opt = "" if sep == "\t" else f"-d{shlex.quote(sep)} "
-    cut = f"cut {opt}-f1-4" + ("" if label.startswith("<") else f" {shlex.quote(label)} > NEW")
+    opt = "" if sep == "\t" else f"-d{sh_quote(sep)} "
+    cut = f"cut {opt}-f1-4" + ("" if label.startswith("<") else f" {sh_quote(label)} > NEW")
     shown = "a tab" if sep == "\t" else f"'{sep}'"
     raise DataError(f"{label}:1: the first line is longer than the {HEAD >> 20} MiB a table's first line is read "
                     f"within ({fields:,} fields separated by {shown} in that MiB, and more: a header of as many "

@@ -300,15 +300,19 @@ def _warn_far_times(sec: pd.Series, label: str, line_of=None, kept=None) -> None
     if not off.any():
         return
     at, where = _first_off(sec, off, label, line_of, kept)
-    n = int(off.sum())
+    n = int((early if early[at] else late).sum())  # the first one's kind (a review: the two were counted as one)
+    other = int((late if early[at] else early).sum())
     when = (f"{str(np.datetime64(int(a[at]), 's'))[:10]}" if -2**40 < a[at] < 2**40 else "beyond any date")
     said = "before 1973" if early[at] else "more than a year from now"
     split = "put those rows before every other" if early[at] else "hold those rows out first"
+    also = "" if not other else \
+        f" (and {other:,} row{'' if other == 1 else 's'} {'more than a year from now' if early[at] else 'before 1973'}, which it would " \
+        f"{'hold out first' if early[at] else 'put before every other'})"
     log.warning("%s: timestamp %d (%s) is %s, as %s of %s rows' are while most are from %s to %s: a time-based "
-                "split would %s; fix or remove %s", where, int(a[at]), when, said,
+                "split would %s%s; fix or remove %s", where, int(a[at]), when, said,
                 f"{n:,}", f"{a.size:,}", str(np.datetime64(int(np.min(a[~off])), "s"))[:10],
-                str(np.datetime64(int(np.max(a[~off])), "s"))[:10], split,
-                "that line" if n == 1 else "those lines")
+                str(np.datetime64(int(np.max(a[~off])), "s"))[:10], split, also,
+                "that line" if n + other == 1 else "those lines")
 
 
 YYYYMMDD = (19000101, 21001231)  # integer dates written YYYYMMDD: the years 1900 to 2100

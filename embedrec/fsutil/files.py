@@ -16,7 +16,7 @@ import os
 import stat
 from pathlib import Path
 
-from embedrec.errors import ArtifactError, EmbedrecError, OutputRefused
+from embedrec.errors import ArtifactError, EmbedrecError, OutputRefused, sh_quote
 
 
 def note_made(target: str | Path) -> None:
@@ -235,11 +235,10 @@ def loop_error(path: str | Path, what: str, fix: str, error: type[EmbedrecError]
         to = os.readlink(at)
     except OSError:
         to = "?"
-    import shlex
 
     where = "is" if at == Path(path) else f"leads through '{at}', which is"
     return error(f"{what} '{path}' {where} a loop of symbolic links ('{at.name}' -> '{to}' -> ..., back to "
-                 f"itself); remove the link (rm {shlex.quote(str(at))}), then {fix}")
+                 f"itself); remove the link (rm {sh_quote(str(at))}), then {fix}")
 
 
 def missing_error(path: str | Path, what: str, fix: str) -> ArtifactError:

@@ -10,11 +10,11 @@ import logging
 import os
 import re
 import secrets
-import shlex
 import time
 from collections.abc import Collection
 from pathlib import Path
 
+from embedrec.errors import sh_quote
 from embedrec.fsutil.files import fsync_dir, fsync_tree, pid_alive, probe_json, rmtree
 from embedrec.fsutil.integrity import MANIFEST, SEALED_WITH
 from embedrec.fsutil.locks import FolderHold, confirm_held, remove_unless_held
@@ -251,7 +251,7 @@ def not_ours(folder: Path) -> str | None:
     else:
         state = "has a manifest.json from an earlier embedrec, which does not list its files"
     return (f"it {state}, so which of its files embedrec wrote cannot be told; look in it, and remove it "
-            f"(rm -r {shlex.quote(str(folder))}) if nothing there is yours")
+            f"(rm -r {sh_quote(str(folder))}) if nothing there is yours")
 
 
 def inside_name(root, link: str, name: str) -> str:

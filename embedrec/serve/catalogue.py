@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import shlex
 import unicodedata
 from collections.abc import Iterable, Iterator
 
@@ -18,7 +17,7 @@ import numpy as np
 
 from embedrec.argcheck import genre_key
 from embedrec.data.ids import IdMap, ids_from_arrow, is_integer_text
-from embedrec.errors import NotFoundError, UsageError, marked, set_hint, shorten
+from embedrec.errors import NotFoundError, UsageError, marked, set_hint, sh_quote, shorten
 from embedrec.run import Run
 from embedrec.run_fixes import run_fix
 from embedrec.run_layout import MOVIE_IDS, MOVIES_TABLE, USER_IDS, USERS_TABLE
@@ -553,7 +552,7 @@ class Catalogue:
             keep[:] = False
             for g in want:
                 keep[rows[g]] = True
-            alone.append((marked(" ".join(f"--genre {shlex.quote(g)}" for g in want), f"genres={want!r}"),
+            alone.append((marked(" ".join(f"--genre {sh_quote(g)}" for g in want), f"genres={want!r}"),
                           int(keep.sum())))
         years = self.year_array() if year_min is not None or year_max is not None else None
         if years is not None:

@@ -4,12 +4,11 @@ demographics alone (models trained with ``features.user``). numpy only."""
 from __future__ import annotations
 
 import logging
-import shlex
 
 import numpy as np
 
 from embedrec.data.levels import off_step, step_said
-from embedrec.errors import NotFoundError, UsageError, marked, shorten
+from embedrec.errors import NotFoundError, UsageError, marked, sh_quote, shorten
 from embedrec.model.factors import Factors
 from embedrec.run import Run
 from embedrec.serve.catalogue import Catalogue
@@ -115,7 +114,7 @@ def rated_example(movies: list, scale: tuple[float, float] | None, counts: bool 
     model trained on counts (``counts``) 1 each. Title words are quoted for the shell ('star wars=5')."""
     top = 1.0 if counts or not scale else scale[1]
     ratings = (top, top if counts or not scale else max(scale[0], top - 1))
-    return ",".join(shlex.quote(f"{shorten(str(m), 40)}={r:g}") for m, r in zip(movies, ratings))
+    return ",".join(sh_quote(f"{shorten(str(m), 40)}={r:g}") for m, r in zip(movies, ratings))
 
 
 def checked_rating(mid, r, scale: tuple[float, float] | None, counts: bool = False,

@@ -15,10 +15,9 @@ import contextlib
 import logging
 import os
 import re
-import shlex
 from pathlib import Path
 
-from embedrec.errors import ArtifactError
+from embedrec.errors import ArtifactError, sh_quote
 from embedrec.run_layout import CANDIDATE_NAME, DIST_FOLDER, DIST_TABLES, REFIT
 from embedrec.run_layout import DIM_NAME as DIM_FOLDER
 from embedrec.run_layout import STAGE_NAME as PATH_STAGE
@@ -291,7 +290,7 @@ def check_training_files(run_dir) -> None:
             p = folder / name
             if p.is_dir() and not p.is_symlink():
                 raise ArtifactError(f"'{p}' is a folder where train keeps its {what} (a file); remove it "
-                                    f"(rm -r {shlex.quote(str(p))}) or move it away, or use another run.dir")
+                                    f"(rm -r {sh_quote(str(p))}) or move it away, or use another run.dir")
 
 
 def check_folders(folders, resume: bool) -> None:
