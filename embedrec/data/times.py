@@ -305,8 +305,8 @@ def _warn_far_times(sec: pd.Series, label: str, line_of=None, kept=None) -> None
     when = (f"{str(np.datetime64(int(a[at]), 's'))[:10]}" if -2**40 < a[at] < 2**40 else "beyond any date")
     said = "before 1973" if early[at] else "more than a year from now"
     split = "put those rows before every other" if early[at] else "hold those rows out first"
-    also = "" if not other else \
-        f" (and {other:,} row{'' if other == 1 else 's'} {'more than a year from now' if early[at] else 'before 1973'}, which it would " \
+    kind = "more than a year from now" if early[at] else "before 1973"
+    also = "" if not other else f" (and {other:,} row{'' if other == 1 else 's'} {kind}, which it would " \
         f"{'hold out first' if early[at] else 'put before every other'})"
     log.warning("%s: timestamp %d (%s) is %s, as %s of %s rows' are while most are from %s to %s: a time-based "
                 "split would %s%s; fix or remove %s", where, int(a[at]), when, said,
