@@ -2740,8 +2740,9 @@ def test_counts_of_zero_or_below_in_a_summed_log_are_warned_of_by_their_line(tmp
     assert r.exit_code == 0 and "a count of" not in r.stderr, r.stderr
 
 
-@pytest.mark.parametrize("values, unit, sed", [(["5 stars", "4 stars", "3 stars"], "stars", "s/ stars//"),
-                                               (["80%", "70%", "100%"], "%", "s/%//")])
+@pytest.mark.parametrize("values, unit, sed", [([" 5 stars", "1 star", "3 stars"], "'stars', 'star'",
+                                                r"s/([0-9]) *(stars|star)\b/\1/g"),
+                                               (["80%", "70%", "100%"], "'%'", r"s/([0-9]) *(%)/\1/g")])
 def test_ratings_written_with_a_unit_are_told_to_be_written_as_numbers(tmp_path, values, unit, sed):
     """An own-data review: '5 stars' and '80%' were offered data.event_weights as event types, a pair's events
     summed; they are numbers with a unit: the message says so, and how to take the unit off."""
@@ -2751,8 +2752,12 @@ def test_ratings_written_with_a_unit_are_told_to_be_written_as_numbers(tmp_path,
     r, out = ingest(tmp_path, p)
     line = refused(r, out, "u.csv:2: column 'rating' '")
     assert "is a number written with a unit" in line, line
-    assert f"write the ratings as numbers alone (sed '{sed}' takes '{unit}' off)" in line and \
+    assert f"write the ratings as numbers alone (sed -E '{sed}' takes {unit} off)" in line and \
         "event_weights" not in line, line
+    fixed = subprocess.run(["sed", "-E", sed, str(p)], capture_output=True, text=True, check=True).stdout
+    p.write_text(fixed)  # (a review: the advice left '1 star' unread, and took ' 2 stars' whole)
+    r, out = ingest(tmp_path, p, "--set", "split.test=0", "--overwrite")
+    assert r.exit_code == 0, r.stderr
 
 
 @pytest.mark.parametrize("odd, said", [(0, "timestamp 0 (1970-01-01) is before 1973"),

@@ -880,11 +880,17 @@ def _not_a_rating(shown: str, what: str, those: str, values: pd.Series) -> tuple
     weights' -1 refused as a summed log's, the third try read it)."""
     recipe = events_recipe(values)
     if recipe is None and with_unit(pd.Series([shown])).all():  # '5 stars', '80%' (an own-data review)
-        unit = re.sub(r"^[+-]?[\d.,]+", "", shown)
-        pattern = re.sub(r"([/.])", r"\\\1", unit)  # (sed's own: '/' and '.' escaped)
-        return (f"'{shown}' is a number written with a unit", "like it",
-                f"write the ratings as numbers alone (sed 's/{pattern}//' takes '{unit.strip()}' off), or fix or "
-                f"remove {those}")
+        given = values.dropna().astype(str).str.strip()
+        given = given[with_unit(given)]
+        units = sorted(set(given.str.replace(r"^[+-]?[\d.,]+\s*", "", regex=True)) or {"?"}, key=len, reverse=True)
+        # every unit the column writes ('1 star' beside '2 stars'; a review), at the value's end alone (' 2 stars':
+        # its leading space kept the rating in the pattern)
+        pattern = "|".join(re.sub(r"([/.|()*+?\[\]^$\\])", r"\\\1", u) for u in units[:8])
+        edge = "\\b" if all(re.fullmatch(r"\w+", u) for u in units) else ""  # (after a number: a title's word kept)
+        sed = f"sed -E 's/([0-9]) *({pattern}){edge}/\\1/g'"
+        return (f"'{shown.strip()}' is a number written with a unit", "like it",
+                f"write the ratings as numbers alone ({sed} takes {', '.join(repr(u) for u in units[:8])} off), or "
+                f"fix or remove {those}")
     if recipe is None:
         return what, "like it", f"fix or remove {those}"
     return what, "like it", f"it holds {recipe}; or fix or remove {those}"
