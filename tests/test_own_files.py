@@ -432,6 +432,13 @@ def test_a_tsv_file_of_commas_is_told_the_setting_alone(tmp_path, name):
         "separator, by its name), and holds ',': its fields are separated by ','; read it with --set "
         "data.separator=,")
     assert invoke("ingest", p, "-o", tmp_path / "a", "--set", "data.separator=,", "--set", "split.test=0").exit_code == 0
+    # the tab set by hand on a .tsv: leaving it out reads at tabs still, so that is not advised (a diff review)
+    line = refused(invoke("ingest", p, "-o", tmp_path / "b", "--set", "data.separator=tab"), "")
+    assert line.endswith("read it with --set data.separator=,"), line
+    plain = tmp_path / "plain.csv"  # data.format=tsv is named as what split at tabs, not the name
+    plain.write_text(text)
+    line = refused(invoke("ingest", plain, "-o", tmp_path / "c", "--set", "data.format=tsv"), "")
+    assert "one column when split at tabs (data.format=tsv's separator)" in line, line
 
 
 @pytest.mark.parametrize("key, meant", [("data.sep", "data.separator"), ("data.delimiter", "data.separator"),

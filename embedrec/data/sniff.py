@@ -277,13 +277,15 @@ def netflix_prize(label: str, found: str) -> DataError:
                      "movie_titles.csv) or a zip of either, given by its path with data.format auto")
 
 
-def _one_column(name: str, sep: str, label: str, line: str | None = None, by_name: bool = False) -> DataError:
+def _one_column(name: str, sep: str, label: str, line: str | None = None, by: str | None = None,
+                set_by_user: bool = True) -> DataError:
     """The header line read as one column: the fields are separated by something else (spaces, or another of
     SNIFFED that ``line``, the first line as written, holds: named with the setting that reads it, a first-hour
     review's ';' file read at a given ','), or the first line is not a header (a comment, an HTML error page saved
-    as the file). ``line`` is echoed as written (the parser took its opening quote off ``name``). ``by_name``: the
-    tab is a .tsv's, by its name, data.separator unset (an own-data review: 'leave data.separator out' was told to
-    a user who had)."""
+    as the file). ``line`` is echoed as written (the parser took its opening quote off ``name``). ``by``: what
+    reads the file as a TSV ('name': a .tsv's; 'format': data.format=tsv), where leaving data.separator out reads
+    it at tabs still; ``set_by_user``: data.separator was set (an own-data review: 'leave data.separator out' was
+    told to a user who had)."""
     shown = shorten(line or name, 60)
     other = likely_separator(line) if line else None
     if other is not None and other != sep:
@@ -291,13 +293,14 @@ def _one_column(name: str, sep: str, label: str, line: str | None = None, by_nam
         from embedrec.errors import set_hint
 
         fix = set_hint('data.separator', {chr(9): 'tab'}.get(other, other))
-        if by_name:
-            return DataError(f"{label}:1: the first line '{shown}' is one column when split at tabs (a .tsv file's "
-                             f"separator, by its name), and holds {said}: its fields are separated by {said}; read "
-                             f"it with {fix}")
+        if by is not None and not set_by_user:
+            why = "a .tsv file's separator, by its name" if by == "name" else "data.format=tsv's separator"
+            return DataError(f"{label}:1: the first line '{shown}' is one column when split at tabs ({why}), and "
+                             f"holds {said}: its fields are separated by {said}; read it with {fix}")
+        leave = "" if by is not None else \
+            ", or leave data.separator out (the separator is then found from the first line)"
         return DataError(f"{label}:1: the first line '{shown}' is one column when split at {sep!r} (data.separator), "
-                         f"and holds {said}: its fields are separated by {said}; read it with {fix}, or leave "
-                         "data.separator out (the separator is then found from the first line)")
+                         f"and holds {said}: its fields are separated by {said}; read it with {fix}{leave}")
     if NETFLIX_BLOCK.fullmatch(name):  # '1:' heading CustomerID,Rating,Date lines
         return netflix_prize(label, f"'{shown}' heads a block of ratings")
     if "::" in name:  # ml-1m's and ml-10m's ratings.dat ('1::1193::5::978300760'), given as a file

@@ -278,7 +278,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             header_names = _header(src, sep, cfg.encoding, label)
             if len(header_names) == 1 and len(wanted) > 1:
                 raise _one_column(header_names[0], sep, label, head_line(src, cfg.encoding),
-                                  by_name=cfg.separator is None and fmt == "tsv")
+                                  by=None if fmt != "tsv" else "name" if cfg.format == "auto" else "format",
+                                  set_by_user=cfg.separator is not None)
             both = passed_over(header_names, wanted, or_default)
             wanted, matched = _match_columns(header_names, _or_default(header_names, wanted, or_default))
             meta_notes = _movie_columns(header_names, wanted, cfg, label)
