@@ -573,6 +573,12 @@ def test_a_headerless_file_of_text_ids_and_excel_s_sep_line_are_named(tmp_path):
         "(columns in that order), with --set data.id_type=auto for its text ids")
     assert invoke("ingest", p, "-o", tmp_path / "a", "--set", "data.header=false", "--set", "data.id_type=auto",
                   "--set", "split.test=0").exit_code == 0
+    line = refused(invoke("ingest", p, "-o", tmp_path / "z", "--set", "data.id_type=auto"), "")  # (given: not
+    assert line.endswith("--set data.header=false (columns in that order)"), line  # advised again; a review)
+    three = tmp_path / "three.csv"  # three columns, one a number (a review: 'no columns for the user ...')
+    three.write_text("u8,m20,5\nu9,m21,3\n")
+    assert "the first line (u8,m20,5) is data, not a header" in refused(invoke("ingest", three, "-o", tmp_path / "t"),
+                                                                          "")
     x = tmp_path / "x.csv"
     x.write_text("sep=,\nuser_id,movie_id,rating\n1,2,3\n2,3,4\n")
     assert refused(invoke("ingest", x, "-o", tmp_path / "b"), "") == (

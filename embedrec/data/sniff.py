@@ -69,7 +69,7 @@ def _sniff_separator(src, encoding: str) -> str:
     return likely_separator(first[0] if first else "") or ","
 
 
-def _header(src, sep: str, encoding: str, label: str) -> list[str]:
+def _header(src, sep: str, encoding: str, label: str, id_type: str = "int") -> list[str]:
     try:
         buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
         names = header_names(buf, sep=sep, encoding=encoding)  # (no frame of its columns: a wide header's cost)
@@ -83,9 +83,9 @@ def _header(src, sep: str, encoding: str, label: str) -> list[str]:
     numbers = sum(bool(is_number_text(n)) for n in names)
     # all numbers (pandas renames a repeated '1' to '1.1'), or text ids before two numbers ('u8,m20,1,1600000000':
     # an own-data review was offered its values as column names)
-    if len(names) > 1 and (numbers == len(names) or numbers >= 2 and len(names) - numbers <= 2):
+    if len(names) > 1 and (numbers == len(names) or numbers and len(names) >= 3 and len(names) - numbers <= 2):
         line = _head(src, 4096).decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[:1] or [""]
-        text = "" if numbers == len(names) else ", with «--set data.id_type=auto» for its text ids"
+        text = "" if numbers == len(names) or id_type != "int" else ", with «--set data.id_type=auto» for its text ids"
         raise DataError(f"{label}:1: the first line ({shorten(line[0], 60)}) is data, not a header "
                         "naming the columns; add a header line (user_id, movie_id, rating, timestamp), or read the "
                         f"file without one: «--set data.header=false» (columns in that order){text}")

@@ -275,7 +275,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
                                 "to it (e.g. ';'), or leave data.decimal at '.'")
         header_names, guessed = None, 0
         if cfg.header:
-            header_names = _header(src, sep, cfg.encoding, label)
+            header_names = _header(src, sep, cfg.encoding, label, cfg.id_type)
             if len(header_names) == 1 and len(wanted) > 1:
                 raise _one_column(header_names[0], sep, label, head_line(src, cfg.encoding),
                                   by=None if fmt != "tsv" else "name" if cfg.format == "auto" else "format",
