@@ -59,6 +59,31 @@ class ShardRanking:
         return self.lists.finish(dict(zip(keys, t.cpu().tolist())), dict(zip(ks, masks)))
 
 
+def versus_popular(g: Group, mine: list, popular: list, ks) -> dict:
+    """evaluate.versus_popular over the ranks: {ndcg@K (the smallest of ``ks``): the paired difference of the
+    model's per-user values and the most-popular lists' (ShardRanking.metrics' ``per_user`` batches, each rank's
+    own users), its SE, users and tie}, from every rank's sums of the differences and their squares (a review: a
+    torchrun train's metrics.json had no vs_popular, so the tie with most_popular one process warns of went
+    unsaid); {} where no user was ranked by both. A collective: every rank calls it."""
+    from embedrec.evaluate import paired_from_sums
+
+    key = f"ndcg@{min(ks)}"
+
+    def values(batches: list) -> dict:
+        if not batches or key not in batches[0][1]:
+            return {}
+        rows = np.concatenate([r for r, _ in batches])
+        vals = np.concatenate([v[key] for _, v in batches]).astype(np.float64)
+        return dict(zip(rows.tolist(), vals.tolist()))
+
+    a, b = values(mine), values(popular)
+    d = np.array([a[r] - b[r] for r in a if r in b], np.float64)
+    d = d[~np.isnan(d)]
+    t = g.sum_(torch.tensor([float(d.size), float(d.sum()), float(d @ d)], dtype=torch.float64, device=g.device))
+    n, total, squares = t.cpu().tolist()
+    return {key: paired_from_sums(int(n), total, squares)} if n else {}
+
+
 def held_out(g: Group, shard: Shard) -> dict:
     """metrics.json's ``held_out`` (train_workflow.held_out's: valid's and test's ratings and users) summed over the
     ranks, whose users are apart: a torchrun train recorded none, so said no note of the movies held out a user
@@ -95,19 +120,22 @@ class Evaluator:
         self.scale = tuple(shard.manifest["rating_scale"]) if explicit else None
         self.rank = ShardRanking(g, shard, seen, part, ks, max_users, device, split=split) if ranking else None
 
-    def metrics(self, f: dict) -> dict:
+    def metrics(self, f: dict, per_user: list | None = None) -> dict:
+        """``per_user``: gets this rank's users' ranking values (ShardRanking.metrics')."""
         out: dict = {}
         if self.explicit:
             out.update(split_rating_metrics(f, self.part, self.scale, partial(rating_sums, self.g)))
         if self.rank is not None:
             lo, hi = self.shard.u_range(self.g.rank)
-            out.update(self.rank.metrics(f["user_factors"][lo:hi], f["movie_factors"], f["movie_bias"]))
+            out.update(self.rank.metrics(f["user_factors"][lo:hi], f["movie_factors"], f["movie_bias"],
+                                         per_user=per_user))
         return out
 
 
 def baselines(g: Group, shard: Shard, seen: list, part, ks, max_users: int, explicit: bool, device=None, *,
-              split: str) -> dict:
-    """evaluate.baselines on shards: global mean and biases-only (explicit), most popular."""
+              split: str, per_user: list | None = None) -> dict:
+    """evaluate.baselines on shards: global mean and biases-only (explicit), most popular (``per_user``: gets its
+    lists' values of this rank's users)."""
     tr = seen[0]
     out: dict = {}
     if explicit:
@@ -121,5 +149,5 @@ def baselines(g: Group, shard: Shard, seen: list, part, ks, max_users: int, expl
         out["biases"] = rating_sums(g, np.clip(mu + bu[part.user] + bm[part.movie], lo, hi), part.rating)
     pop = sum_ranks(g, np.bincount(tr.movie, minlength=shard.n_movies).astype(np.int64))
     ev = ShardRanking(g, shard, seen, part, ks, max_users, device, split=split)
-    out["most_popular"] = ev.metrics(None, None, None, ranked=PopularLists(pop).top)
+    out["most_popular"] = ev.metrics(None, None, None, ranked=PopularLists(pop).top, per_user=per_user)
     return out

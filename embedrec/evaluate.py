@@ -435,6 +435,13 @@ def paired_stats(mine, theirs) -> dict:
     return {"difference": mean, "se": se, "users": n, "tie": bool(abs(mean) <= 2 * se) if n > 1 else None}
 
 
+def paired_from_sums(n: int, total: float, squares: float) -> dict:
+    """:func:`paired_stats` from the differences' count, sum and sum of squares (torchrun's ranks add theirs up)."""
+    mean = total / n if n else float("nan")
+    se = float(np.sqrt(max(squares - n * mean * mean, 0.0) / (n - 1)) / np.sqrt(n)) if n > 1 else float("nan")
+    return {"difference": mean, "se": se, "users": n, "tie": bool(abs(mean) <= 2 * se) if n > 1 else None}
+
+
 # the paired rating differences user by user: each user's mean squared (absolute) error, the model's minus the
 # other's, averaged over users; beside the difference of the overall RMSE (MAE), which has no SE
 PAIRED_RATING = {"user_mse": "rmse", "user_mae": "mae"}
@@ -690,7 +697,9 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
     updated = updated_rows(run, ds, split)
     if updated is not None:
         result["updates"] = updated
-        result["excluded"] += "+updates"  # the movies the updates told, left out as recommend leaves them
+        keys = added_pairs((run.array("seen_indptr"), run.array("seen_indices")), ds)
+        if (keys < np.int64(ds.n_users) * np.int64(max(ds.n_movies, 1))).any():  # the dataset's users told some
+            result["excluded"] += "+updates"  # (left out as recommend leaves them; an added user ranks in no split)
     served = served_index(run)
     if served is not None:
         result["served_index"] = served

@@ -32,7 +32,7 @@ import torch
 
 from embedrec.data.layout import MANIFEST
 from embedrec.dist_data import Shard, rank_below
-from embedrec.dist_eval import Evaluator, baselines, held_out, sum_ranks
+from embedrec.dist_eval import Evaluator, baselines, held_out, sum_ranks, versus_popular
 from embedrec.dist_sync import RowAverage
 from embedrec.distributed import Group
 from embedrec.training.fit import metrics_head, selection_of, zero_untrained_users
@@ -279,9 +279,14 @@ def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bo
         if part is None or g.total(len(part)) == 0:
             continue
         seen = [data.shard.splits[s] for s in seen_splits(split)]
-        model = Evaluator(g, data.shard, seen, part, ks, n, explicit, True, dev, split=split).metrics(f)
+        mine: list = []
+        popular: list = []  # each user's values: the paired difference one process records (vs_popular)
+        model = Evaluator(g, data.shard, seen, part, ks, n, explicit, True, dev, split=split).metrics(f, mine)
         metrics["splits"][split] = {"model": model, **baselines(g, data.shard, seen, part, ks, n, explicit, dev,
-                                                                split=split)}
+                                                                split=split, per_user=popular)}
+        paired = versus_popular(g, mine, popular, ks)
+        if paired:
+            metrics.setdefault("vs_popular", {})[split] = paired
     return metrics
 
 

@@ -27,7 +27,7 @@ import torch
 
 from embedrec import shard_checkpoint as checkpoints
 from embedrec.dist_data import Shard, load_shard
-from embedrec.dist_eval import ShardRanking, held_out
+from embedrec.dist_eval import ShardRanking, held_out, versus_popular
 from embedrec.distributed import Group
 from embedrec.training.als_ranks import ShardALS, full_movies, gathered_unrated, init_tables
 from embedrec.training.fit import (
@@ -570,8 +570,14 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
             continue
         seen = [shard.splits[s] for s in seen_splits(split)]
         ev = ShardRanking(g, shard, seen, part, ks, n, dev, split=split)
-        metrics["splits"][split] = {"model": ev.metrics(P, Q, b),
-                                    "most_popular": ev.metrics(None, None, None, ranked=PopularLists(pop).top)}
+        mine: list = []
+        popular: list = []  # each user's values: the paired difference one process records (vs_popular)
+        metrics["splits"][split] = {"model": ev.metrics(P, Q, b, per_user=mine),
+                                    "most_popular": ev.metrics(None, None, None, ranked=PopularLists(pop).top,
+                                                               per_user=popular)}
+        paired = versus_popular(g, mine, popular, ks)
+        if paired:
+            metrics.setdefault("vs_popular", {})[split] = paired
     return metrics
 
 

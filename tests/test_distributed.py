@@ -234,6 +234,13 @@ def test_two_ranks_train_what_one_process_trains_and_resume_on_one(prepared, tmp
     m1 = _plain(prepared, tmp_path / "one", 3, extra=dims)
     assert m2["ranks"] == 2 and m2["selection"]["als_reg"] == m1["selection"]["als_reg"]
     assert m2["held_out"] == m1["held_out"] and m1["held_out"]["test"]["users"] > 0  # (a docs review: none on ranks)
+    # the paired difference with most_popular that train's tie warning reads (a review: none on ranks)
+    for split, paired in m1["vs_popular"].items():
+        for key, v in paired.items():
+            got = m2["vs_popular"][split][key]
+            assert got["users"] == v["users"] and got["tie"] == v["tie"], (split, key)
+            assert got["difference"] == pytest.approx(v["difference"], abs=1e-5)
+            assert got["se"] == pytest.approx(v["se"], abs=1e-5)
     assert m2["selection"]["als_user_unobserved"] == m1["selection"]["als_user_unobserved"] == 0.5  # not 1 here
     assert m2["selection"]["als_recency"] == m1["selection"]["als_recency"] == 0.0  # a random split: 0 only
     # train.als_dims: auto ran the selection again at 16 on the ranks too, and made the same choice
@@ -388,6 +395,9 @@ def test_minibatch_and_hogwild_on_two_ranks_match_one_process_and_resume_across_
         m1, m2 = one[name], _run_metrics(tmp_path / f"{name}-two")
         assert m2["ranks"] == 2 and m2["loss"] == m1["loss"] and m2["epochs_run"] == m1["epochs_run"]
         assert m2["held_out"] == m1["held_out"], name
+        assert set(m2["vs_popular"]) == set(m1["vs_popular"]) and all(  # (a review: none on ranks)
+            m2["vs_popular"][s][k]["difference"] == pytest.approx(v["difference"], abs=1e-4)
+            for s, p in m1["vs_popular"].items() for k, v in p.items()), name
         for key, value in m1["splits"]["test"]["model"].items():
             assert m2["splits"]["test"]["model"][key] == pytest.approx(value, abs=1e-5), (name, key)
         a1, a2 = _arrays(tmp_path / f"{name}-one"), _arrays(tmp_path / f"{name}-two")
