@@ -187,8 +187,10 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     if resume and sel.many and sel.first_lost(run_dir, checkpoints.in_folder):
         from embedrec.errors import ArtifactError
 
+        how = "under torchrun" if g.world > 1 else \
+            "in a run torchrun's ranks trained (resumed as they trained it, here in one process)"  # (a review)
         raise ArtifactError(f"the first candidate's checkpoint is missing from '{sel.folder(run_dir, sel.first)}' "
-                            "while later candidates' remain; under torchrun it is not fitted again in place: "
+                            f"while later candidates' remain; {how} it is not fitted again in place: "
                             "train again without «--resume|resume=True»")
     best, tcfg = sel.run(run_dir, fit_one, resume=resume, sync=g.barrier, writer=g.leader, clear=checkpoints.clear,
                          has_checkpoint=checkpoints.in_folder)
