@@ -195,7 +195,9 @@ class Group:
         diff = [k for k in sorted(set(values) | set(theirs)) if values.get(k) != theirs.get(k)]
         error = None
         if diff:
-            shown = ", ".join(f"{k} {values.get(k)!r} here, {theirs.get(k)!r} on rank 0" for k in diff[:3])
+            # (by rank, not 'here': the line is relayed to every rank, rank 0's among them; a review)
+            shown = ", ".join(f"{k} {values.get(k)!r} on rank {self.rank}, {theirs.get(k)!r} on rank 0"
+                              for k in diff[:3])
             more = f" and {len(diff) - 3} more" if len(diff) > 3 else ""
             error = ConfigError(f"rank {self.rank} was given another config than rank 0: {shown}{more}; {fix}")
         self.agree(error)

@@ -835,7 +835,7 @@ def test_ranks_given_different_configs_are_refused_in_one_line(prepared, tmp_pat
     script.write_text(RANK_SETS)
     run = tmp_path / "run"
     p = _torchrun(["train", *_sets(_overrides(prepared, run, 2)), "-q"], tmp_path, script=str(script), ok=False)
-    assert ("error: rank 1 was given another config than rank 0: train.als_reg 0.05 here, 'auto' on rank 0; give "
+    assert ("error: rank 1 was given another config than rank 0: train.als_reg 0.05 on rank 1, 'auto' on rank 0; give "
             "every rank the same -c and --set") in p.stderr, p.stderr[-2000:]
     assert "internal error" not in p.stderr and not any(run.glob("*/checkpoint*"))
 
