@@ -345,7 +345,10 @@ class Group(click.Group):
                 _error_line(f"'embedrec {name}' runs in one process, not under torchrun (there, only "
                             f"{' and '.join(RANKED_SAID)} use the ranks): run 'embedrec {name} ...' alone")
             else:  # a review: 3 of 27 times torchrun stopped rank 0 for this rank's exit before rank 0 said why
-                time.sleep(SECONDARY_EXIT_DELAY_S)
+                try:
+                    time.sleep(SECONDARY_EXIT_DELAY_S)
+                except KeyboardInterrupt:  # the launcher stopping it once rank 0 left: quiet (click said 'Aborted!')
+                    pass
             sys.exit(2)
         for stream in (sys.stdout, sys.stderr):  # a path or id whose bytes are not UTF-8 (os.fsdecode's
             with contextlib.suppress(AttributeError, ValueError):  # surrogates) is written back as its own bytes,
