@@ -294,9 +294,11 @@ def group(device: str = "auto") -> Group:
                 torch.cuda.set_device(dev)
             env_number("EMBEDREC_DIST_TIMEOUT_MIN", TIMEOUT_MIN, "minutes")  # said before any wait
             agent = wait_for_ranks(world)
+            own = None if agent else _own_join(rank, world)  # ranks started without torchrun (by hand, srun)
+            kw = {} if own is None else {"store": own, "rank": rank, "world_size": world}
             try:
                 dist.init_process_group(backend, timeout=datetime.timedelta(
-                    minutes=env_number("EMBEDREC_DIST_TIMEOUT_MIN", TIMEOUT_MIN, "minutes")))
+                    minutes=env_number("EMBEDREC_DIST_TIMEOUT_MIN", TIMEOUT_MIN, "minutes")), **kw)
             except (RuntimeError, ValueError) as e:
                 raise ConfigError(f"cannot join the torch.distributed process group ({str(e).splitlines()[0]}); " + (
                     "a rank of this torchrun job did not join: its error, if any, is on its node's stderr"
@@ -369,6 +371,58 @@ def wait_for_ranks(world: int) -> bool:
             raise e
         time.sleep(0.05)
         arrived = store.add(started, 0)
+
+
+def _own_join(rank: int, world: int):
+    """For ranks started without torchrun (RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT set by hand or by a
+    scheduler's launcher): the group's store made here (rank 0 hosts it), every rank counted in it and waited for
+    in Python, at most EMBEDREC_DIST_JOIN_WAIT_S, so that a missing rank is said and a signal stops the wait (a
+    review: such a rank waited in the group's C++ join, deaf to SIGTERM, for the 30-minute timeout). None under
+    torchrun, or without MASTER_ADDR/PORT (the group's own join then says what is missing)."""
+    import time
+
+    import torch.distributed as dist
+
+    if os.environ.get("TORCHELASTIC_RUN_ID") or not os.environ.get("MASTER_ADDR") or not os.environ.get("MASTER_PORT"):
+        return None
+    addr = os.environ["MASTER_ADDR"]
+    try:
+        port = int(os.environ["MASTER_PORT"])
+    except ValueError:
+        return None  # (the group's join says so)
+    minutes = env_number("EMBEDREC_DIST_TIMEOUT_MIN", TIMEOUT_MIN, "minutes")
+    wait = JOIN_WAIT_S if JOIN_WAIT_S is not None else env_number("EMBEDREC_DIST_JOIN_WAIT_S", 60 * minutes, "seconds")
+    deadline = time.monotonic() + wait
+    later = datetime.timedelta(minutes=minutes)
+    if rank == 0:
+        try:
+            store = dist.TCPStore(addr, port, world, is_master=True, wait_for_workers=False, timeout=later)
+        except (RuntimeError, OSError) as e:
+            raise ConfigError(f"rank 0 cannot host the group's store at {addr}:{port} ({str(e).splitlines()[0]}); "
+                              "choose a free MASTER_PORT") from None
+    else:
+        while True:  # in short tries: a signal is taken between them
+            try:
+                store = dist.TCPStore(addr, port, world, is_master=False, timeout=datetime.timedelta(seconds=2))
+                break
+            except (RuntimeError, OSError):
+                if time.monotonic() > deadline:
+                    raise ConfigError(f"rank 0 did not come up at {addr}:{port} within {wait:g} s (MASTER_ADDR, "
+                                      "MASTER_PORT): start it, or check those addresses; EMBEDREC_DIST_JOIN_WAIT_S "
+                                      "sets this wait") from None
+                time.sleep(0.2)
+        store.set_timeout(later)
+    key = "embedrec/own-join/started"
+    arrived = store.add(key, 1)
+    while arrived < world:
+        if time.monotonic() > deadline:
+            raise ConfigError(f"only {arrived} of the {world} ranks (WORLD_SIZE) reached the join within {wait:g} s: "
+                              "the others are still busy before it, failed (their errors are on their own stderr) "
+                              "or were never started; start every rank, and run the command again "
+                              "(EMBEDREC_DIST_JOIN_WAIT_S sets this wait)")
+        time.sleep(0.05)
+        arrived = store.add(key, 0)
+    return store
 
 
 def post_failure(line: str) -> None:
@@ -604,6 +658,12 @@ def _finish() -> None:
             # would only turn this rank's exit status into -15 in the teardown left (the command line too ignores
             # it once done)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            # rank 0 may host the store (ranks started without torchrun): it leaves once every rank has seen the
+            # count, so none asks a store gone (a review: a C++ 'recvValue failed' and its frames on rank 1)
+            seen = store.add(key + "/seen", 1)
+            while dist.get_rank() == 0 and seen < world and time.monotonic() < deadline:
+                time.sleep(0.02)
+                seen = store.add(key + "/seen", 0)
             dist.destroy_process_group()
     except KeyboardInterrupt:  # Ctrl-C while waiting: the work is saved, but the exit code must say so
         global _interrupted_at_exit

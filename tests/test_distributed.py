@@ -1677,3 +1677,44 @@ def test_a_rank_that_cannot_see_rank_0s_checkpoint_folder_names_the_shared_files
                                             r"several machines, run.dir \(here .*\) must be on a filesystem every "
                                             r"node mounts"):
         ShardCheckpoint(g, tmp_path, shard, "fp", {}).record(state, {})
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ranks_started_without_torchrun_join_say_a_missing_rank_and_leave_quietly(prepared, tmp_path):
+    """A beyond-one-machine review: ranks started by hand (RANK, WORLD_SIZE, MASTER_ADDR/PORT, as a scheduler's
+    launcher sets them) waited for a missing rank in the group's C++ join, deaf to SIGTERM and to
+    EMBEDREC_DIST_JOIN_WAIT_S, for 30 minutes; two such ranks trained, and rank 1 printed a C++ 'recvValue failed'
+    with its frames at exit (rank 0, which hosts the store, had gone). Now the join waits in Python, at most the
+    wait set, and says which ranks came; rank 0 leaves once every rank has seen the others at exit."""
+    import time
+
+    args = [sys.executable, "-m", "embedrec", "train", "-q", "--format", "json",
+            *_sets(_overrides(prepared, tmp_path / "run", 2))]
+
+    def env(rank: int, port: int, **more) -> dict:
+        return {**_launch_env(tmp_path), "RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank),
+                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), **more}
+
+    start = time.monotonic()
+    p = subprocess.run(args, cwd=tmp_path, env=env(0, _free_port(), EMBEDREC_DIST_JOIN_WAIT_S="3"),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 2 and p.stderr.strip() == (
+        "error: only 1 of the 2 ranks (WORLD_SIZE) reached the join within 3 s: the others are still busy before it, "
+        "failed (their errors are on their own stderr) or were never started; start every rank, and run the "
+        "command again (EMBEDREC_DIST_JOIN_WAIT_S sets this wait)"), p.stderr
+    assert time.monotonic() - start < 60
+    port = _free_port()
+    procs = [subprocess.Popen(args, cwd=tmp_path, env=env(r, port), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for r in (0, 1)]
+    outs = [q.communicate(timeout=600) for q in procs]
+    assert [q.returncode for q in procs] == [0, 0], [o[1][-2000:] for o in outs]
+    assert outs[1][1] == "" and "frame #" not in outs[0][1] and "recvValue" not in outs[0][1], \
+        [o[1][-2000:] for o in outs]
+    assert json.loads(outs[0][0])["ranks"] == 2
