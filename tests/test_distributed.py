@@ -707,6 +707,7 @@ def test_a_rank_that_ended_normally_waits_then_leaves_the_group(monkeypatch):
     monkeypatch.setattr(dist, "TCPStore", Store)
     monkeypatch.setattr(dist, "is_initialized", lambda: True)
     monkeypatch.setattr(dist, "get_world_size", lambda: 2)
+    monkeypatch.setattr(dist, "get_rank", lambda: 0)  # rank 0: it waits for the others to see the count too
     monkeypatch.setattr(dist, "destroy_process_group", lambda: calls.append("destroy"))
     monkeypatch.setattr(signal, "signal", lambda sig, how: calls.append(("signal", sig, how)))
     monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
