@@ -373,6 +373,9 @@ def wait_for_ranks(world: int) -> bool:
         arrived = store.add(started, 0)
 
 
+_OWN_JOINS = 0  # the joins this process made through _own_join (a script's reset() and train again)
+
+
 def _own_join(rank: int, world: int):
     """For ranks started without torchrun (RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT set by hand or by a
     scheduler's launcher): the group's store made here (rank 0 hosts it), every rank counted in it and waited for
@@ -401,18 +404,22 @@ def _own_join(rank: int, world: int):
             raise ConfigError(f"rank 0 cannot host the group's store at {addr}:{port} ({str(e).splitlines()[0]}); "
                               "choose a free MASTER_PORT") from None
     else:
-        while True:  # in short tries: a signal is taken between them
-            try:
-                store = dist.TCPStore(addr, port, world, is_master=False, timeout=datetime.timedelta(seconds=2))
+        import socket
+
+        while True:  # a plain connect first, in short tries (a signal is taken between them): TCPStore's own
+            try:  # failed tries print C++ frames (a review: 80 lines where rank 1 came 8 s before rank 0)
+                socket.create_connection((addr, port), timeout=1).close()
                 break
-            except (RuntimeError, OSError):
+            except OSError:
                 if time.monotonic() > deadline:
                     raise ConfigError(f"rank 0 did not come up at {addr}:{port} within {wait:g} s (MASTER_ADDR, "
                                       "MASTER_PORT): start it, or check those addresses; EMBEDREC_DIST_JOIN_WAIT_S "
                                       "sets this wait") from None
                 time.sleep(0.2)
-        store.set_timeout(later)
-    key = "embedrec/own-join/started"
+        store = dist.TCPStore(addr, port, world, is_master=False, timeout=later)
+    global _OWN_JOINS
+    _OWN_JOINS += 1  # a join of its own each time (reset() then train again: a key of the last one's store counted
+    key = f"embedrec/own-join/{_OWN_JOINS}/started"  # this rank in, a review), the same on every rank
     arrived = store.add(key, 1)
     while arrived < world:
         if time.monotonic() > deadline:

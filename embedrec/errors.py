@@ -272,10 +272,10 @@ def sh_quote(a: str) -> str:
     if not UNSAFE_CHARS.search(a):
         return shlex.quote(a)
     body = a.replace("\\", "\\\\").replace("'", "\\'")
-    # C0 and DEL as \\xHH; C1 and the bidi controls as \\uHHHH (bash reads \\x85 as the byte 0x85, not the
-    # character's UTF-8: a review)
-    return "$'" + UNSAFE_CHARS.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x80 else
-                                   f"\\u{ord(m.group()):04x}", body) + "'"
+    # each character as its UTF-8 bytes, \\xHH each: bash reads \\x85 as the byte 0x85, and \\u0085 only in a
+    # UTF-8 locale (a review: C's printed it as written)
+    return "$'" + UNSAFE_CHARS.sub(lambda m: "".join(f"\\x{b:02x}" for b in m.group().encode("utf-8")),
+                                   body) + "'"
 
 
 def shorten(text: object, limit: int = 80) -> str:

@@ -1109,6 +1109,9 @@ def test_one_process_commands_under_torchrun_are_refused_once(monkeypatch, comma
     verify its verdict, recommend its list); a refusal showed one line per rank. The commands that do not use the
     ranks are refused, and rank 0 alone says so; a usage error too is said by rank 0 only."""
     monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")  # ranks started without torchrun: each has its own stderr, each says it
+    assert invoke(command).stderr.startswith(f"error: 'embedrec {command}' runs in one process")
+    monkeypatch.setenv("TORCHELASTIC_RUN_ID", "t")  # under torchrun: rank 0 alone
     monkeypatch.setenv("RANK", "0")
     r = invoke(command)
     assert r.exit_code == 2 and r.stdout == ""

@@ -452,9 +452,13 @@ def _local_secondary() -> bool:
 
 
 def _secondary() -> bool:
-    """A torchrun rank other than 0 (False where the environment cannot say: this is the error path)."""
+    """A torchrun rank other than 0 (False where the environment cannot say: this is the error path). Ranks
+    started without torchrun are none: each has its own stderr, no launcher's report beside rank 0's (a review: a
+    hand-started rank 1 stopped by SIGTERM exited 143 without its line)."""
     from embedrec.device import secondary
 
+    if not os.environ.get("TORCHELASTIC_RUN_ID"):
+        return False
     try:
         return secondary()
     except EmbedrecError:
