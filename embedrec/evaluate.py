@@ -331,13 +331,15 @@ def fit_biases(users, movies, ratings, n_users, n_movies, reg=10.0, iters=10, mu
 
 def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min: float | None = None,
               max_users: int = 0, device=None, fit_on: tuple[str, ...] = ("train",), catalogue=None,
-              per_user: list | None = None, rating_errors: dict | None = None, progress: bool = False) -> dict:
+              per_user: list | None = None, rating_errors: dict | None = None, progress: bool = False,
+              run_seen=None) -> dict:
     """Global mean and biases-only (ratings); most-popular (ranking). Same split, same definitions, fitted on the
     splits ``fit_on`` (those the model was fitted on: train, or train+valid for a refit run); ``catalogue``: the
     most-popular lists' beyond-accuracy metrics too (:func:`ranking_metrics`); ``per_user``: a list that gets the
     most-popular lists' per-user values (:func:`ranking_sums`'); ``rating_errors``: a dict that gets each rating
     baseline's prediction minus rating for each of the split's ratings ({"global_mean": ..., "biases": ...});
-    ``progress``: a bar over the users the most-popular lists rank."""
+    ``progress``: a bar over the users the most-popular lists rank; ``run_seen``: an updated run's seen table,
+    whose added pairs its lists leave out as the model's do (a review: the paired difference was biased)."""
     te = ds.splits[split]
     out: dict = {}
     if len(te) == 0:
@@ -359,6 +361,8 @@ def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min
                 rating_errors[name] = pred - np.asarray(te.rating, dtype=np.float64)
     pop = np.bincount(tr.movie, minlength=ds.n_movies).astype(np.float32)
     train_csr = seen_csr(ds, seen_splits(split))
+    if run_seen is not None:
+        train_csr = _with_added(train_csr, run_seen, ds)
     tu, ti = relevant(te, relevant_min)
     # one order for everyone, each user's seen movies skipped (PopularLists): the lists a dense top-k of the counts
     # gives, without its users x movies scores
@@ -848,7 +852,8 @@ def evaluate_factors(f: dict, explicit: bool, ds: Dataset, split: str = "test", 
     rated: dict = {}  # the rating baselines' errors
     result = {"splits": {split: {"model": out, **baselines(ds, split, explicit, ks, device=score_device(device),
                                                            fit_on=fit_on, catalogue=cat, per_user=popular,
-                                                           rating_errors=rated, progress=progress)}},
+                                                           rating_errors=rated, progress=progress,
+                                                           run_seen=f.get("run_seen"))}},
               "excluded": "+".join(seen_splits(split)), **_below_counts(ds, split),
               "beyond_accuracy": cat.describe()}
     part = ds.splits[split]

@@ -1240,10 +1240,26 @@ def test_evaluate_of_an_updated_run_scores_the_lists_recommend_serves(ingested, 
     told = [(u, int(ids[0]), 5) for u, ids, _ in before]
     er.update_users(run, write_ratings(tmp_path / "new.csv", told))
     with er.open(run) as m:
-        ev = m.evaluate("test", ks=(10,), per_user=True)["per_user"].set_index("user_id")["ndcg@10"]
+        frame = m.evaluate("test", ks=(10,), per_user=True)["per_user"].set_index("user_id")
+        ev = frame["ndcg@10"]
         served = er.score_lists(m.recommend(test["user_id"].unique(), k=10), test, ks=(10,), per_user=True)
     got = served.set_index("user_id")["ndcg@10"].reindex(ev.index)
     np.testing.assert_allclose(ev.to_numpy(), got.to_numpy(), atol=1e-12)
+    # most_popular's lists leave them out too (a review: its paired difference with the model was biased): the
+    # popular order of the fit's rows, each user's seen movies and told ones skipped, scored by score_lists
+    import pandas as pd
+
+    refit = json.loads((run / "current" / "manifest.json").read_text()).get("refit")
+    fit = pd.concat([ds.split_frame("train"), *([ds.split_frame("valid")] if refit else [])])
+    order = fit["movie_id"].value_counts(sort=False)
+    order = sorted(order.index, key=lambda mv: (-order[mv], int(ds.movies.set_index("movie_id").index.get_loc(mv))))
+    seen = pd.concat([ds.split_frame("train"), ds.split_frame("valid")]).groupby("user_id")["movie_id"].agg(set)
+    extra = {u: {mv} for u, mv, _ in told}
+    rows = [{"user_id": u, "movie_id": mv, "rank": r + 1} for u in test["user_id"].unique()
+            for r, mv in enumerate([x for x in order if x not in seen.get(u, set()) | extra.get(u, set())][:10])]
+    want = er.score_lists(pd.DataFrame(rows), test, ks=(10,), per_user=True).set_index("user_id")["ndcg@10"]
+    np.testing.assert_allclose(frame["most_popular:ndcg@10"].to_numpy(), want.reindex(frame.index).to_numpy(),
+                               atol=1e-12)
 
 
 def test_the_ratings_file_is_read_as_the_run_s_dataset_was_ingested_unless_the_config_says(tmp_path):
