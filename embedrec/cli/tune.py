@@ -10,7 +10,7 @@ import click
 
 from embedrec.cli.app import CONTEXT, command_line, common, log, main, progress_enabled, sigterm_as_interrupt
 from embedrec.cli.options import RUN, PathParam, report
-from embedrec.errors import sh_quote
+from embedrec.errors import command, sh_quote
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -146,6 +146,7 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
         from embedrec.tune import tuned_run_dir
 
         own = tuned_run_dir(cfg, chosen)
-        log.info("wrote %s; 'embedrec train -c %s' trains into %s", Path(write_path), sh_quote(str(write_path)),
+        again = command(f"embedrec train -c {sh_quote(str(write_path))}")  # (its path quoted once: a review)
+        log.info("wrote %s; %s trains into %s", Path(write_path), again,
                  f"its own run {own} (the run in {cfg.run.dir} is kept)" if Path(own) != Path(cfg.run.dir) else
                  f"{own}, the run this config already names (the same choice)")
