@@ -698,10 +698,10 @@ def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), dev
     f = run_factors(run)
     result = evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'",
                               device, progress)
-    updated = updated_rows(run, ds, split)
+    updated = updated_rows(run, ds, split, run_seen=f.get("run_seen"))
     if updated is not None:
         result["updates"] = updated
-        keys = added_pairs((run.array("seen_indptr"), run.array("seen_indices")), ds)
+        keys = added_pairs(f["run_seen"], ds)
         if (keys < np.int64(ds.n_users) * np.int64(max(ds.n_movies, 1))).any():  # the dataset's users told some
             result["excluded"] += "+updates"  # (left out as recommend leaves them; an added user ranks in no split)
     served = served_index(run)
@@ -758,7 +758,7 @@ def run_factors(run) -> dict:
     return f
 
 
-def updated_rows(run, ds: Dataset, split: str, whose: str = "this run's") -> dict | None:
+def updated_rows(run, ds: Dataset, split: str, whose: str = "this run's", run_seen=None) -> dict | None:
     """Where update-users re-solved the run's users (its manifest's ``updates``): {"updates", "users": the
     dataset's users they re-solved (distinct, where the records count them: run_updates.updates_summary), "users_added"
     (in no split), "ratings": what the updates solved with, "rows_seen": how many of ``split``'s rows are among the
@@ -772,7 +772,8 @@ def updated_rows(run, ds: Dataset, split: str, whose: str = "this run's") -> dic
     if said is None:
         return None
     n = np.int64(max(ds.n_movies, 1))
-    added = added_pairs((run.array("seen_indptr"), run.array("seen_indices")), ds)
+    added = added_pairs(run_seen if run_seen is not None else (run.array("seen_indptr"), run.array("seen_indices")),
+                        ds)
     part = ds.splits[split]
     seen = int(np.isin(part.user.astype(np.int64) * n + part.movie, added).sum()) if added.size else 0
     got = updates_summary(run.manifest)
@@ -793,13 +794,24 @@ def updated_rows(run, ds: Dataset, split: str, whose: str = "this run's") -> dic
 def added_pairs(run_seen: tuple[np.ndarray, np.ndarray], ds: Dataset) -> np.ndarray:
     """The pair keys (user row x n_movies + movie row) a run's seen table (``run_seen``: its seen_indptr and
     seen_indices) holds beyond its dataset's own (train, valid and every rated_below pair): those update-users
-    added, sorted (the users update-users added among them: their rows come after the dataset's)."""
+    added, sorted (the users update-users added among them: their rows come after the dataset's). The last answer
+    is kept for the same arrays and dataset (evaluate asks it for the model's lists, most_popular's, its count of
+    the split's rows and its ``excluded``: once each, one set difference of every seen pair)."""
+    global _ADDED_LAST
     ptr, idx = run_seen
+    last = _ADDED_LAST
+    if last is not None and last[0] is ptr and last[1] is idx and last[2] is ds:
+        return last[3]
     n = np.int64(max(ds.n_movies, 1))
     run_keys = np.repeat(np.arange(ptr.size - 1, dtype=np.int64), np.diff(ptr)) * n + idx
     own_ptr, own_idx = seen_csr(ds, ("train", "valid"), serving=True)  # the run's own: all rated_below pairs
     own = np.repeat(np.arange(own_ptr.size - 1, dtype=np.int64), np.diff(own_ptr)) * n + own_idx
-    return np.setdiff1d(run_keys, own)
+    out = np.setdiff1d(run_keys, own)
+    _ADDED_LAST = (ptr, idx, ds, out)
+    return out
+
+
+_ADDED_LAST: tuple | None = None  # added_pairs' last (seen_indptr, seen_indices, dataset, answer)
 
 
 def _with_added(seen: tuple[np.ndarray, np.ndarray], run_seen, ds: Dataset) -> tuple[np.ndarray, np.ndarray]:
