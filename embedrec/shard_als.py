@@ -116,8 +116,13 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
             raise ArtifactError(f"nothing to resume: no checkpoint in '{folder}'; run train without «--resume|resume=True»")
         if not resumable(ck.get("fingerprint"), SimpleNamespace(manifest=shard.manifest), model_cfg, train_cfg,
                          features_cfg):
-            raise ArtifactError(f"checkpoint in '{folder}' was made with another dataset or model/train config; "
-                                "rerun train without «--resume|resume=True», or with the same config")
+            from embedrec.training.checkpoints import difference, other_config
+
+            # the key that differs, as one process names it; said once a node (each rank finds it: a review saw
+            # it twice, naming no key)
+            error = other_config(folder, difference(ck.get("config"), fp_cfg), ck)
+            error.every_rank = True
+            raise error
         state.resume_from(ck, folder)
         log.log(logging.DEBUG if state.epoch >= state.epochs else logging.INFO,  # a finished fit: read back
                 "resuming after epoch %d on %d rank(s)", ck["epoch"] + 1, g.world)

@@ -1719,3 +1719,18 @@ def test_ranks_started_without_torchrun_join_say_a_missing_rank_and_leave_quietl
     assert outs[1][1] == "" and "frame #" not in outs[0][1] and "recvValue" not in outs[0][1], \
         [o[1][-2000:] for o in outs]
     assert json.loads(outs[0][0])["ranks"] == 2
+
+
+def test_a_sharded_resume_with_another_config_names_the_key(prepared, tmp_path):
+    """A beyond-one-machine review: a resume of a ranks' checkpoint with another setting said 'another dataset or
+    model/train config', naming no key (and twice on one node): it names the key as one process's resume does,
+    once a node."""
+    from embedrec.errors import ArtifactError
+    from embedrec.shard_als import train_distributed
+
+    run = tmp_path / "run"
+    train_distributed(load_config(None, _overrides(prepared, run, 2) + ["train.als_reg=0.01", "train.refit=false"]))
+    with pytest.raises(ArtifactError, match=r"was made with another train\.als_reg \(0\.01, now 0\.02\)") as e:
+        train_distributed(load_config(None, _overrides(prepared, run, 3) + ["train.als_reg=0.02",
+                                                                         "train.refit=false"]), resume=True)
+    assert getattr(e.value, "every_rank", False)
