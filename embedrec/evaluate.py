@@ -893,8 +893,12 @@ def check_split(ds: Dataset, split: str, refit: bool, what: str) -> None:
         other = "valid" if split == "test" else "test"
         try_other = (f"«evaluate --split {other}|evaluate('{other}')», or " if len(ds.splits[other])
                      and not (other == "valid" and refit) else "")  # never a split refused in turn
-        raise DataError(f"the {split} split of '{ds.path}' is empty; {try_other}ingest with a non-zero "
-                         f"split.{split}" + (" and train again" if refit or not try_other else ""))
+        # (a first-hour review: after the README's serve-on-every-rating recipe, split.test=0, nothing said that
+        # such a dataset serves on every rating and cannot measure its model)
+        served = "" if try_other else " (a dataset ingested with no held-out split serves on every rating, and " \
+            "cannot measure its model: measure on one ingested with the default split, then ingest so to serve)"
+        raise DataError(f"the {split} split of '{ds.path}' is empty{served}; {try_other}ingest with a non-zero "
+                        f"split.{split}" + (" and train again" if refit or not try_other else ""))
 
 
 def fit_splits(split: str, refit: bool) -> tuple[str, ...]:

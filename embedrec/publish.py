@@ -127,7 +127,7 @@ KEEP_AUTO_MAX = 1 << 30
 
 def publish_from_ranks(g: Group, cfg: Config, shard: Shard, path: Path, result, metrics: dict, refit: bool,
                        resume: bool, published, *, state_dict: bool = False, solve: dict | None = None,
-                       progress: bool = False) -> dict:
+                       progress: bool = False, asked=None) -> dict:
     """How both torchrun trainers (shard_als, replica) publish: every rank sends its users' seen pairs (train and
     valid, what the lists leave out) to rank 0, which builds the run's Dataset at ``path`` (users, movies and
     rated_below read from ``shard.folder``, the generation the ranks trained on even if an ingest swapped
@@ -137,7 +137,8 @@ def publish_from_ranks(g: Group, cfg: Config, shard: Shard, path: Path, result, 
     ``solve``: the users' solve (:func:`fold_in_solve`; default: over the seen pairs); ``progress``: the publish's
     bars, as one process shows them (:func:`publish_trained`), drawn by rank 0 alone. A collective: every rank
     calls it. Returns the run's metrics (on rank 0 a finished run's resume gives its recorded ones, as
-    :func:`publish_trained`; the other ranks' are ``metrics``)."""
+    :func:`publish_trained`; the other ranks' are ``metrics``). ``asked``: the config train was given, whose
+    finished key the manifest records (:func:`finished_run`: a later resume under torchrun stops before the fits)."""
     import torch
 
     from embedrec.data.dataset import (
@@ -169,7 +170,7 @@ def publish_from_ranks(g: Group, cfg: Config, shard: Shard, path: Path, result, 
     model = TrainedModel(cfg, ds, published(ds), metrics, model_record(cfg, result, refit, ranks=g.world),
                          state_bytes(result.model) if state_dict else None, result.history, result, solve,
                          weights_known=False)
-    metrics = publish_trained(model, Path(cfg.run.dir), resume, progress=progress)
+    metrics = publish_trained(model, Path(cfg.run.dir), resume, asked=asked, progress=progress)
     g.barrier()
     return metrics
 

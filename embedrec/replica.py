@@ -203,6 +203,7 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
     from embedrec.training.fit import check_ratings
     from embedrec.training.refit import afresh_config, keep_selection, selected_model_config
 
+    asked = cfg  # the config given, whose finished key the publish records (a resume's early stop)
     data = load(g, cfg.data.prepared)
 
     def bounds():  # every rank's lowest and highest training rating (every rank has the same objective)
@@ -251,8 +252,8 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
                                             tcfg, run_dir / REFIT, progress=progress, label="refit",
                                             features_cfg=cfg.features), result)
     metrics = _final_metrics(g, data, cfg, result, selection, refit, held)
-    return _publish(g, data, cfg, result, metrics, refit, resume, progress=progress)  # a finished run's resume: its
-    # recorded metrics
+    # (a finished run's resume: its recorded metrics)
+    return _publish(g, data, cfg, result, metrics, refit, resume, progress=progress, asked=asked)
 
 
 def _trained(g: Group, data: Data) -> np.ndarray:
@@ -291,7 +292,7 @@ def _final_metrics(g: Group, data: Data, cfg, result, selection: dict, refit: bo
 
 
 def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool, resume: bool = False, *,
-             progress: bool = False) -> dict:
+             progress: bool = False, asked=None) -> dict:
     """Rank 0 publishes the run as one process does (publish.publish_from_ranks), the model being every rank's;
     ``progress``: the publish's bars, on rank 0."""
     from embedrec.publish import publish_from_ranks
@@ -300,4 +301,4 @@ def _publish(g: Group, data: Data, cfg, result, metrics: dict, refit: bool, resu
     trained = _trained(g, data)  # a collective: every rank, before rank 0 alone goes on
     return publish_from_ranks(g, cfg, data.shard, data.path, result, metrics, refit, resume, lambda ds: zero_untrained_users(
         factors(result.model, result.unrated), trained, bool(cfg.features.user)), state_dict=True,
-        progress=progress)
+        progress=progress, asked=asked)

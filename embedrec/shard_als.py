@@ -425,7 +425,8 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     z = _trend_z(g, shard.splits["train"], shard.n_movies, cfg.train)  # the final fit's rows' (a collective)
     block = served_lowpass(g, shard, cfg, result, basis)  # (a collective)
     metrics = _final_metrics(g, shard, cfg, result, selection, refit, z, block, held)
-    return _publish(g, shard, cfg, result, metrics, refit, resume, z, progress=progress, block=block)  # a finished
+    return _publish(g, shard, cfg, result, metrics, refit, resume, z, progress=progress, block=block,  # a finished
+                    asked=given)
     # run's resume: its recorded metrics
 
 
@@ -589,7 +590,7 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
 
 
 def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, resume: bool = False, z=None, *,
-             progress: bool = False, block=None) -> dict:
+             progress: bool = False, block=None, asked=None) -> dict:
     """Rank 0 assembles the tables and publishes the run as one process would (publish.publish_from_ranks; artifacts.py's
     single-file artifacts: at 100M users that is rank 0's memory, see docs/scaling.md), the users' solve weights
     included (:func:`solve_weights`, each rank's, gathered as the tables are), and the low-pass ``block``
@@ -629,7 +630,7 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, re
 
     # no state_dict.pt, as one process's als: the factor arrays are all of it (`export --to torch` builds the module)
     return publish_from_ranks(g, cfg, shard, Path(cfg.data.prepared), result, metrics, refit, resume, published,
-                              solve=solve, progress=progress)
+                              asked=asked, solve=solve, progress=progress)
 
 
 def solve_weights(shard: Shard, rank: int, train_cfg, solve: dict) -> np.ndarray:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from embedrec.argcheck import flag
-from embedrec.errors import ArtifactError
+from embedrec.errors import ArtifactError, EmbedrecError
 from embedrec.trained import TrainedModel
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -263,6 +263,10 @@ def _train_and_publish(cfg: Config, resume: bool, progress: bool) -> dict:
                 if manifest is not None:
                     _warn_config(cfg, manifest, cfg.data.prepared, (manifest.get("counts") or {}).get("movies"))
 
+            if resume:
+                done = _finished_on_ranks(cfg)
+                if done is not None:
+                    return done
             if resolve_loss(cfg.model, cfg.features.active) == "als":
                 from embedrec import shard_als
 
@@ -290,6 +294,37 @@ def _train_and_publish(cfg: Config, resume: bool, progress: bool) -> dict:
                             progress=progress)
         # (a finished run's resume: the metrics it recorded)
         return publish_trained(model, run_dir, resume, asked=cfg, progress=progress)
+
+
+def _finished_on_ranks(cfg: Config) -> dict | None:
+    """Under torchrun, a finished run's resume stopped before the fits, as one process stops it: rank 0 reads the
+    run (:func:`publish.finished_run`) and every rank takes its answer (a review: the ranks loaded the data and
+    said every selection line again before 'nothing to resume'). The recorded metrics, or None to train."""
+    from embedrec import device
+    from embedrec.distributed import group_for
+    from embedrec.publish import finished_run
+
+    g = group_for(cfg)
+    done, error = None, None
+    if g.leader:
+        try:
+            done = finished_run(cfg)
+        except EmbedrecError as e:  # (a damaged index: said on every rank, none left waiting)
+            error = e
+    g.agree(error)
+    got = g.share(None if done is None else (done[0], done[1], done[2]))
+    if got is None:
+        return None
+    if not device.secondary():
+        from embedrec.training.folders import clear_temporaries
+
+        clear_temporaries(Path(cfg.run.dir))
+        updated = f"; since then {got[2]}: the metrics given are the trained model's, from before" if got[2] else ""
+        log.info("nothing to resume: %s is finished (its model %s was trained with this config and these "
+                 "checkpoints%s); train without «--resume|resume=True» to train again, or raise train.epochs to "
+                 "continue", cfg.run.dir, got[0], updated)
+    g.barrier()
+    return got[1]
 
 
 def log_train_notes(metrics: dict, cfg: Config, go_on) -> None:

@@ -1820,3 +1820,28 @@ def test_rating_levels_step_and_their_manifest_check():
     for bad in ([3, 1], [1], "1,2", [1, float("nan")]):
         with pytest.raises(ArtifactError, match="training_ratings.rating_levels is"):
             checked_training_ratings({"rating_levels": bad}, "m.json")
+
+
+def test_evaluate_of_a_dataset_that_serves_on_every_rating_says_so(tmp_path):
+    """A first-hour review: after the README's serve-on-every-rating recipe (split.test=0, the refit on train+valid),
+    evaluate said the test split is empty and valid is training data, but not that such a dataset cannot measure
+    its model, nor how to measure one."""
+    ds, run = tmp_path / "ds", tmp_path / "run"
+    assert invoke("ingest", _ratings_csv(tmp_path / "r.csv"), "-o", ds, "-q", "--set", "split.test=0").exit_code == 0
+    r = invoke("train", "--set", f"data.prepared={ds}", "--run", run, "-q", "--set", "model.dim=4",
+               "--set", "train.epochs=2", "--set", "train.threads=1")
+    assert r.exit_code == 0, r.stderr
+    r = invoke("evaluate", "--run", run)
+    assert r.exit_code == 1 and r.stderr == (
+        f"error: the test split of '{ds}' is empty (a dataset ingested with no held-out split serves on every rating, "
+        "and cannot measure its model: measure on one ingested with the default split, then ingest so to serve); "
+        "ingest with a non-zero split.test and train again\n"), r.stderr
+
+
+def test_user_features_on_a_run_not_trained_names_the_features_recipe(tmp_path):
+    """A first-hour review: `recommend -h`'s --user-features example on a run not trained said to train it, which
+    made a model without features, refused next: the line names what such a model needs."""
+    r = invoke("recommend", "--run", tmp_path / "feat", "--user-features", "age=25")
+    assert r.exit_code != 0 and r.stderr.startswith("error: no trained model in ") and r.stderr.rstrip().endswith(
+        "--user-features needs a model trained with user features: docs/commands.md, 'Side features', says how"), \
+        r.stderr

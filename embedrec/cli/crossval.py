@@ -46,7 +46,7 @@ def cross_validate(cfg: Config, source, folds, output, ks, metric_texts, fresh, 
     Examples:
       embedrec cross-validate ml-100k
       embedrec cross-validate ratings.csv --folds 10 -o runs/cv10 --metrics ndcg,recall -k 10
-      embedrec cross-validate ml-100k --set model.objective=explicit --metrics rmse,mae
+      embedrec cross-validate ml-100k --set model.objective=explicit --metrics rmse,mae -o runs/ml-100k-cv-explicit
     """
     from embedrec.crossval import cross_validate as run_folds
     from embedrec.output import resolve_format, write_rows

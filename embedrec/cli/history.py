@@ -34,7 +34,7 @@ def history(cfg: Config, user, k, splits, sort, run_dir, fmt, no_header):
     Read from the prepared dataset the run was trained on (checked to be that dataset; where it has moved, give
     its new folder with --set data.prepared=FOLDER). split: train, valid or test, or rated_below (rated below
     data.min_rating, or a movie the k-core filter dropped: seen, never trained on; the dataset keeps no rating or
-    time of those), or update (a movie update-users gave the user; the run keeps no rating or time of those).
+    time of those), or update (a movie update-users gave the user, with the rating and time its file gave).
     time: ISO 8601 in UTC, where the data has times. Ratings ingest left out (a valid or test rating of a movie
     with no training rating) are in no split, and not listed.
 

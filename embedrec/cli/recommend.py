@@ -31,7 +31,7 @@ from embedrec.cli.options import (
     usage_error,
     with_comma_hint,
 )
-from embedrec.errors import NotFoundError, UsageError
+from embedrec.errors import ArtifactError, NotFoundError, UsageError
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -173,7 +173,14 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
         from embedrec.serve.prior import given_weight
 
         given_weight(prior)
-    model = open_model(run_dir or cfg.run.dir, cfg)
+    try:
+        model = open_model(run_dir or cfg.run.dir, cfg)
+    except ArtifactError as e:
+        if user_features and e.raw.startswith("no trained model"):  # (a first-hour review: training that run as
+            # told made a model without features, refused next)
+            raise ArtifactError(f"{e.raw}; --user-features needs a model trained with user features: docs/commands.md, "
+                                "'Side features', says how") from None
+        raise
     fmt = resolve_format(fmt)
     liked_items = told_file(liked, "--liked") or parse_liked(liked) if liked else None
     rated_items = told_file(rated, "--rated") or parse_rated(rated, model.engine.rated_example) if rated else None
