@@ -69,15 +69,15 @@ def versus_popular(g: Group, mine: list, popular: list, ks) -> dict:
 
     key = f"ndcg@{min(ks)}"
 
-    def values(batches: list) -> dict:
+    def values(batches: list) -> tuple[np.ndarray, np.ndarray]:
         if not batches or key not in batches[0][1]:
-            return {}
-        rows = np.concatenate([r for r, _ in batches])
-        vals = np.concatenate([v[key] for _, v in batches]).astype(np.float64)
-        return dict(zip(rows.tolist(), vals.tolist()))
+            return np.zeros(0, np.int64), np.zeros(0)
+        return (np.concatenate([r for r, _ in batches]).astype(np.int64),
+                np.concatenate([v[key] for _, v in batches]).astype(np.float64))
 
-    a, b = values(mine), values(popular)
-    d = np.array([a[r] - b[r] for r in a if r in b], np.float64)
+    (ra, va), (rb, vb) = values(mine), values(popular)
+    _, ia, ib = np.intersect1d(ra, rb, assume_unique=True, return_indices=True)  # the users both ranked
+    d = va[ia] - vb[ib]
     d = d[~np.isnan(d)]
     t = g.sum_(torch.tensor([float(d.size), float(d.sum()), float(d @ d)], dtype=torch.float64, device=g.device))
     n, total, squares = t.cpu().tolist()

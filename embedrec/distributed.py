@@ -349,8 +349,7 @@ def wait_for_ranks(world: int) -> bool:
         return False
     if store is None:
         return False
-    wait = JOIN_WAIT_S if JOIN_WAIT_S is not None else env_number(
-        "EMBEDREC_DIST_JOIN_WAIT_S", 60 * env_number("EMBEDREC_DIST_TIMEOUT_MIN", TIMEOUT_MIN, "minutes"), "seconds")
+    wait = _join_wait()
     started, failed = _store_key("started"), _store_key("failed")
     arrived = store.add(started, 1)
     deadline = time.monotonic() + wait
@@ -373,6 +372,15 @@ def wait_for_ranks(world: int) -> bool:
         arrived = store.add(started, 0)
 
 
+def _join_wait() -> float:
+    """Seconds every rank has to reach the join: JOIN_WAIT_S, else EMBEDREC_DIST_JOIN_WAIT_S, else the collectives'
+    timeout (EMBEDREC_DIST_TIMEOUT_MIN); torchrun's wait (:func:`wait_for_ranks`) and one's own (:func:`_own_join`)."""
+    if JOIN_WAIT_S is not None:
+        return JOIN_WAIT_S
+    return env_number("EMBEDREC_DIST_JOIN_WAIT_S", 60 * env_number("EMBEDREC_DIST_TIMEOUT_MIN", TIMEOUT_MIN,
+                                                                   "minutes"), "seconds")
+
+
 _OWN_JOINS = 0  # the joins this process made through _own_join (a script's reset() and train again)
 
 
@@ -393,10 +401,9 @@ def _own_join(rank: int, world: int):
         port = int(os.environ["MASTER_PORT"])
     except ValueError:
         return None  # (the group's join says so)
-    minutes = env_number("EMBEDREC_DIST_TIMEOUT_MIN", TIMEOUT_MIN, "minutes")
-    wait = JOIN_WAIT_S if JOIN_WAIT_S is not None else env_number("EMBEDREC_DIST_JOIN_WAIT_S", 60 * minutes, "seconds")
+    wait = _join_wait()
     deadline = time.monotonic() + wait
-    later = datetime.timedelta(minutes=minutes)
+    later = datetime.timedelta(minutes=env_number("EMBEDREC_DIST_TIMEOUT_MIN", TIMEOUT_MIN, "minutes"))
     if rank == 0:
         try:
             store = dist.TCPStore(addr, port, world, is_master=True, wait_for_workers=False, timeout=later)

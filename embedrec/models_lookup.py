@@ -103,7 +103,7 @@ def known_row(model, user, ordered: bool = False) -> int:
     if ordered:
         raise UsageError("«--ordered|ordered=True» orders a new user's history; a known user's new ratings all "
                          "come after its training ones (weighed as its latest): leave «--ordered|ordered» out")
-    rows = model.engine.users.resolve([user], "error", trained_on(model.engine) + "«without --user, --liked/--rated "
+    rows = model.engine.users.resolve([user], "error", lambda: trained_on(model.engine) + "«without --user, --liked/--rated "
                                       "are a new user's: drop --user|without user=, liked=/rated= are a new "
                                       "user's: leave user= out»")[1]
     return int(rows[0])

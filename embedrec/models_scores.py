@@ -178,7 +178,7 @@ def explain(model, user, movie, n: int, *, liked: Iterable, rated: dict | None, 
     e.explainable(new_user=user is None)  # an als model, or a new user's explicit one (before its solve)
     if user is not None and not given:
         one_user(user, "e.g. explain(196, 50) (recommend([196, 186]).explain() explains several users' lists)")
-        _, urows, _ = e.users.resolve([user], "error", trained_on(model.engine) + "«explain a new user with "
+        _, urows, _ = e.users.resolve([user], "error", lambda: trained_on(model.engine) + "«explain a new user with "
                                       "--liked/--rated|pass liked= or rated= for a new user»")
         solve, who = e.known_solve(int(urows[0]), prior), e.users.raw(int(urows[0]))
     else:  # as recommend_new folds the user in (titles resolved, unknown movies left out and said)

@@ -281,15 +281,7 @@ def _train_and_publish(cfg: Config, resume: bool, progress: bool) -> dict:
         run_dir = Path(cfg.run.dir)
         done = finished_run(cfg) if resume else None
         if done is not None:  # nothing replayed: the published model is what these checkpoints and config made
-            from embedrec.training.folders import clear_temporaries
-
-            clear_temporaries(run_dir)  # (a killed write's temporaries: the model served needs none)
-            updated = f"; since then {done[2]}: the metrics given are the trained model's, from before" \
-                if done[2] else ""
-            log.info("nothing to resume: %s is finished (its model %s was trained with this config and these "
-                     "checkpoints%s); train without «--resume|resume=True» to train again, or raise train.epochs to "
-                     "continue", run_dir, done[0], updated)
-            return done[1]
+            return _said_finished(run_dir, done)
         model = train_model(load_dataset(cfg.data.prepared, split_method=cfg.split.method), cfg, run_dir, resume=resume,
                             progress=progress)
         # (a finished run's resume: the metrics it recorded)
@@ -312,19 +304,26 @@ def _finished_on_ranks(cfg: Config) -> dict | None:
         except EmbedrecError as e:  # (a damaged index: said on every rank, none left waiting)
             error = e
     g.agree(error)
-    got = g.share(None if done is None else (done[0], done[1], done[2]))
+    got = g.share(done)
     if got is None:
         return None
     if not device.secondary():
-        from embedrec.training.folders import clear_temporaries
-
-        clear_temporaries(Path(cfg.run.dir))
-        updated = f"; since then {got[2]}: the metrics given are the trained model's, from before" if got[2] else ""
-        log.info("nothing to resume: %s is finished (its model %s was trained with this config and these "
-                 "checkpoints%s); train without «--resume|resume=True» to train again, or raise train.epochs to "
-                 "continue", cfg.run.dir, got[0], updated)
+        _said_finished(Path(cfg.run.dir), got)
     g.barrier()
     return got[1]
+
+
+def _said_finished(run_dir: Path, done: tuple) -> dict:
+    """A finished run's resume (``publish.finished_run``'s ``done``: folder, metrics, updates said): its
+    temporaries swept, 'nothing to resume' said; its recorded metrics."""
+    from embedrec.training.folders import clear_temporaries
+
+    clear_temporaries(run_dir)  # (a killed write's temporaries: the model served needs none)
+    updated = f"; since then {done[2]}: the metrics given are the trained model's, from before" if done[2] else ""
+    log.info("nothing to resume: %s is finished (its model %s was trained with this config and these "
+             "checkpoints%s); train without «--resume|resume=True» to train again, or raise train.epochs to "
+             "continue", run_dir, done[0], updated)
+    return done[1]
 
 
 def log_train_notes(metrics: dict, cfg: Config, go_on) -> None:

@@ -65,9 +65,9 @@ def of_ids(engine, user, k: int, missing: str = "error") -> tuple:
     given = id_list(user) if many else [user]
     for one in given:
         one_id(one)
-    _, rows, unknown = e.users.resolve(given, missing, trained_on(e) + "give a user id it was trained on (a user "
-                                       "with no trained vector has nothing to compare)«|, or pass missing='skip' "
-                                       "to leave it out»")
+    _, rows, unknown = e.users.resolve(given, missing, lambda: trained_on(e) + "give a user id it was trained on "
+                                       "(a user with no trained vector has nothing to compare)«|, or pass "
+                                       "missing='skip' to leave it out»")  # (made where an id is unknown)
     rows = rows[rows >= 0]
     found, scores = similar_users(e, rows, k)
     counts = [co_rated(e, int(r), f) for r, f in zip(rows, found)]
