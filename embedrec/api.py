@@ -577,8 +577,8 @@ def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None
         raise Interrupted(f"tune-dims {how_stopped(e.signum)}: nothing half-written was left behind; rerun the same "
                           "command to continue", terminated=e.signum) from None
     if write is not None:
-        write_choice(cfg, res["chosen"], write, config_file, overwrite,
-                     f"{describe_choice(res)}; {current_note(res)[0]}")
+        said, keep = current_note(res)
+        write_choice(cfg, res["chosen"], write, config_file, overwrite, f"{describe_choice(res)}; {said}", keep)
     return res
 
 

@@ -217,18 +217,27 @@ def _a0_value(a0, ds) -> float:
     return round(auto_unobserved(len(ds.splits["train"]), ds.n_users, ds.n_movies), 6)
 
 
-def choose(trials: list[dict], metric: str, tolerance: float) -> dict:
+def choose(trials: list[dict], metric: str, tolerance: float, current: dict | None = None) -> dict:
     """The trial chosen on validation: among each dimension's best trial (:func:`best_per_dim`), the smallest
     dimension within ``tolerance`` (a share) of the best one's score, by the rule train's train.als_dims chooses
     by (training.dims.pick_dim, one function: tune.tolerance auto is its DIM_GAIN for the als model); 0: the best.
+    At that dimension ``current`` (the config trained with now) is chosen where it too is within the tolerance of
+    the best: another weight decay must beat it by more than the tolerance to be advised (a first-hour review:
+    als_reg 0.02 advised for +0.0002 on valid, within the 0.5% the rule calls noise for a dimension).
     Only ``valid_metric`` is read: ``test_metric`` is reported beside the choice, never used."""
-    from embedrec.training.dims import pick_dim
+    from embedrec.training.dims import pick_dim, share_edge
 
     ok = [t for t in trials if t["valid_metric"] is not None and math.isfinite(t["valid_metric"])]
     if not ok:
         raise ConfigError("no tune-dims trial produced a validation metric; is the valid split empty?")
     per_dim = {t["dim"]: t for t in best_per_dim(ok, metric)}
-    return per_dim[pick_dim({d: t["valid_metric"] for d, t in per_dim.items()}, metric, tolerance)]
+    chosen = per_dim[pick_dim({d: t["valid_metric"] for d, t in per_dim.items()}, metric, tolerance)]
+    if current is None or current is chosen or current not in ok or current["dim"] != chosen["dim"]:
+        return chosen
+    high = higher_is_better(metric)
+    edge = share_edge(best_trial(ok, metric)["valid_metric"], tolerance, high)
+    mine = current["valid_metric"]
+    return current if (mine >= edge if high else mine <= edge) else chosen
 
 
 def best_trial(trials: list[dict], metric: str) -> dict:
@@ -252,6 +261,10 @@ def describe_choice(res: dict) -> str:
         how = "tune.tolerance auto: train chooses no dimension for this model, so the best; a tolerance such as 0.01 " \
               "prefers a smaller one within 1% of it"
     best, chosen = rule["best"], res["chosen"]
+    if chosen["dim"] == best["dim"] and chosen.get("weight_decay") != best.get("weight_decay"):  # (choose)
+        return (f"the current config, within {share} of the best, weight decay {_number(best['weight_decay'])}'s "
+                f"{best['valid_metric']:.4f} ({how}; another weight decay must beat the current config by more "
+                "than that to be advised)")
     if chosen["dim"] == best["dim"]:
         within = f"no smaller dimension within {share} of it; " if rule["tolerance"] > 0 else ""
         return f"the best ({within}{how})"
@@ -627,7 +640,7 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
         # trial an earlier sweep marked, and was put on each weight decay's trial at the config's dimension)
         t["fourth_root"] = t["dim"] == fourth
         t["current"] = t["key"] == trial_key(*now)
-    chosen = choose(trials, metric, tol)
+    chosen = choose(trials, metric, tol, finished[trial_key(*now)])
     best = best_trial(trials, metric)
     mine = finished[trial_key(*now)]
     # the rule that chose and the best's figure beside the choice (a review: neither said), in tune.json too
@@ -786,16 +799,18 @@ def choice_sets(chosen: dict) -> list[str]:
 
 
 def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | None,
-                 overwrite: bool = False, how: str | None = None) -> Path:
+                 overwrite: bool = False, how: str | None = None, current: bool = False) -> Path:
     """Write a copy of the config with the chosen dimension (and weight decay) to a new file, or with
     ``overwrite`` over one that tune-dims wrote (never the input config, never a file of the user's); ``how``: how
-    it was chosen (:func:`describe_choice`), said in its header."""
+    it was chosen (:func:`describe_choice`), said in its header; ``current``: the choice is the config trained with
+    now (:func:`current_note`), whose run the written config keeps (:func:`tuned_run_dir`)."""
     from embedrec.fsutil.outputs import through_missing
 
     # a '..' after a folder not there taken out with it, as every output's (a review: a stray 'a' for a/../b/t.yaml)
     path = through_missing(check_write_target(path, input_path, overwrite))
     # its own run.dir: `train -c` with it keeps the run trained before (a first-hour review: it replaced it)
-    new = _with_ingest_settings(cfg.updated({**_choice_values(chosen), "run.dir": tuned_run_dir(cfg, chosen)}))
+    run_dir = tuned_run_dir(cfg, chosen, current)
+    new = _with_ingest_settings(cfg.updated({**_choice_values(chosen), "run.dir": run_dir}))
     import yaml
 
     from embedrec.config import Config
@@ -806,8 +821,9 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
     head = (f"{WRITTEN_BY}: dim {chosen['dim']} chosen on validation "
             f"{chosen['metric']} = {chosen['valid_metric']:.4f}{', ' + how if how else ''}\n"
             f"# {'the config of ' + str(input_path) if input_path else 'the built-in defaults'} with that choice; "
-            "only keys that differ from the defaults (configs/default.yaml documents every key); run.dir is "
-            "this choice's own run, beside the one trained before\n")
+            "only keys that differ from the defaults (configs/default.yaml documents every key); "
+            + ("run.dir is the config's own: the choice is the model it trains\n" if current else
+               "run.dir is this choice's own run, beside the one trained before\n"))
     missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     atomic_write_text(path, head + yaml.safe_dump(changed, sort_keys=False, default_flow_style=False))
     if missing:  # made as every output's folder is (fsutil.outputs.output_parent), and said
@@ -833,13 +849,16 @@ def _with_ingest_settings(cfg: Config) -> Config:
     return cfg
 
 
-def tuned_run_dir(cfg: Config, chosen: dict) -> str:
+def tuned_run_dir(cfg: Config, chosen: dict, current: bool = False) -> str:
     """The run.dir a written config trains into: the config's own with the choice added, '-d<dim>' and, where the
     sweep chose a weight decay, '-wd<value>' (runs/ml-100k-d32-wd0.01), so two choices never share a run. A
     run.dir that already ends with that suffix (a config tune-dims wrote, the same choice again) is kept: it is
     this choice's run. Nothing else is taken off the name (a review: 'runs/exp-d2' lost its own '-d2'); a
-    run.dir with no name of its own ('.') gets 'tuned'."""
+    run.dir with no name of its own ('.') gets 'tuned'. ``current``: the choice is the config trained with now,
+    whose model a new run would train again (a first-hour review): the config's own run.dir."""
     path = Path(str(cfg.run.dir))
+    if current:
+        return str(path)
     wd = chosen.get("weight_decay")
     suffix = f"-d{chosen['dim']}" + ("" if wd is None else f"-wd{wd:g}")
     if path.name in ("", ".", ".."):  # '.', '..', '/': not a name to add to

@@ -84,6 +84,38 @@ def test_choose_with_tolerance():
     assert choose(ndcg[1:], "ndcg@10", 0.5)["dim"] == 32
 
 
+def test_choose_keeps_the_current_config_within_the_tolerance():
+    """A first-hour review: a weight-decay sweep advised als_reg 0.02 at the config's own dimension for +0.0002 on
+    valid, inside the 0.5% the rule calls noise: at the chosen dimension the current config is kept where it is
+    within the tolerance of the best; a larger gain, or a smaller dimension within it, is still advised."""
+    from embedrec.training.dims import DIM_GAIN
+    from embedrec.tune import describe_choice
+
+    def trials(mine: float):
+        t = [{"dim": 128, "weight_decay": None, "valid_metric": mine},  # the config: als_reg auto
+             {"dim": 128, "weight_decay": 0.02, "valid_metric": 0.2182},
+             {"dim": 16, "weight_decay": 0.02, "valid_metric": 0.2000}]
+        return t, t[0]
+
+    t, mine = trials(0.2180)
+    assert choose(t, "ndcg@10", DIM_GAIN, mine) is mine
+    assert choose(t, "ndcg@10", DIM_GAIN)["weight_decay"] == 0.02  # without the config: the best, as before
+    assert choose(t, "ndcg@10", 0.0, mine)["weight_decay"] == 0.02  # --tolerance 0: the best
+    t, mine = trials(0.2150)  # 1.5% below: a gain worth advising
+    assert choose(t, "ndcg@10", DIM_GAIN, mine)["weight_decay"] == 0.02
+    t, mine = trials(0.2180)
+    assert choose(t, "ndcg@10", 0.1, mine)["dim"] == 16  # a smaller dimension within 10% still wins
+    # rmse: lower is better
+    r = [{"dim": 32, "weight_decay": None, "valid_metric": 0.9020}, {"dim": 32, "weight_decay": 0.1,
+                                                                     "valid_metric": 0.9018}]
+    assert choose(r, "rmse", DIM_GAIN, r[0]) is r[0] and choose(r, "rmse", 0.0, r[0]) is r[1]
+    # said as the current config kept, not 'the best'
+    t, mine = trials(0.2180)
+    res = {"rule": {"source": "auto", "tolerance": DIM_GAIN, "best": t[1]}, "chosen": mine}
+    said = describe_choice(res)
+    assert said.startswith("the current config, within 0.5% of the best, weight decay 0.02's 0.2182"), said
+
+
 def test_choose_is_train_s_rule_and_never_reads_the_test_metric():
     """A review: tune-dims chose dim 256 at valid 0.2385 over 64 at 0.2383 (0.08% for 4x the parameters), where
     train's train.als_dims keeps the smallest dimension within 0.5% of the best (training.dims.pick_dim): tune.choose
@@ -857,6 +889,8 @@ def test_a_written_configs_run_is_the_choices_own():
         "runs/x-d32-wd0.1"
     assert at("runs/exp-d2", dim=64) == "runs/exp-d2-d64"
     assert at(".", dim=32) == "tuned-d32" and at("..", dim=8) == str(Path("..") / "tuned-d8")
+    # the choice is the current config (a first-hour review: a new run trained the same model again): its own run
+    assert tuned_run_dir(Config().updated({"run.dir": "runs/ml-100k"}), {"dim": 128}, True) == "runs/ml-100k"
 
 
 def test_a_trials_hash_is_the_same_without_the_keys_added_since_where_they_change_nothing():

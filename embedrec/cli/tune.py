@@ -145,8 +145,10 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
     if write_path:
         from embedrec.tune import tuned_run_dir
 
-        own = tuned_run_dir(cfg, chosen)
+        own = tuned_run_dir(cfg, chosen, keep)
         again = command(f"embedrec train -c {sh_quote(str(write_path))}")  # (its path quoted once: a review)
         log.info("wrote %s; %s trains into %s", Path(write_path), again,
                  f"its own run {own} (the run in {cfg.run.dir} is kept)" if Path(own) != Path(cfg.run.dir) else
+                 f"{own}, the run this config names (the choice is the current config's model: where that run is "
+                 "trained, there is nothing to train again)" if keep else
                  f"{own}, the run this config already names (the same choice)")
