@@ -19,9 +19,12 @@ from embedrec.run_checks import RUN_FIELDS, bare_model_folder, checked_training_
 from embedrec.run_fixes import files_fix, run_fix
 from embedrec.run_layout import (
     ARTIFACTS,
+    COS_FILE,
     FACTOR_FILES,
+    IP_FILE,
     LOWPASS_A,
     MANIFEST,
+    MOVIE_BIAS,
     MOVIE_FACTORS,
     MOVIES_TABLE,
     RUN_FORMAT,
@@ -131,6 +134,7 @@ def verify_path(path: str | Path) -> dict:
         _check_finite_tables(folder, entries, fix, manifest)  # (the tables' shapes, said with the shapes)
         check_run_arrays(_Folder(folder, manifest), lambda name: _load(folder, entries, name, fix), shapes=False,
                          finite=False, tables=lambda kind: _id_table(folder, entries, kind, fix), catalogue=True)
+        _check_indexes(folder, entries, manifest, fix)
         folder = from_here(folder, resolve=False)
     return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}
 
@@ -209,6 +213,28 @@ class _Folder:
 
     def __init__(self, path: Path, manifest: dict):
         self.path, self.manifest = path, manifest
+
+
+def _check_indexes(folder: Path, entries: dict, manifest: dict, fix: str) -> None:
+    """A model folder's FAISS indexes (hashed already) hold its movies' vectors: serve.index.check_stored on
+    serve.index.SAMPLE_ROWS["verify"] rows of each (a red team: another model's index, its checksums and the seal
+    made again by hand, passed)."""
+    meta = manifest.get("index") or {}
+    movie = _load(folder, entries, MOVIE_FACTORS.removesuffix(".npy"), fix)
+    if not meta or movie is None or movie.ndim != 2:
+        return
+    from embedrec.model.factors import Factors
+    from embedrec.run_fixes import index_fix
+    from embedrec.serve import index as ix
+
+    lowpass = ((manifest.get("training_ratings") or {}).get("solve") or {}).get("lowpass") or {}
+    f = Factors(movie[:0], movie, None, _load(folder, entries, MOVIE_BIAS.removesuffix(".npy"), fix),
+                als_columns=lowpass.get("d"))
+    own = index_fix(folder, meta)
+    for which, name, dim in (("ip", IP_FILE, movie.shape[1] + 1), ("cos", COS_FILE, f.cos_movie.shape[1])):
+        if name in entries:  # (hashed above: not again)
+            ix.load_index(folder / name, {**meta, "files": {}}, which, movie.shape[0], dim, own,
+                          ix.expected_rows(f, which), ix.SAMPLE_ROWS["verify"])
 
 
 def _load(folder: Path, entries: dict, name: str, fix: str) -> np.ndarray | None:

@@ -7,6 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -160,3 +161,41 @@ def test_verify_of_a_datasets_current_or_generation_advises_ingesting_into_the_d
         line = one_line(invoke("verify", given))
         assert "does not match its checksum; rerun 'embedrec ingest " in line and \
             line.endswith(f" -o {ds} --overwrite' with the --set it was ingested with"), (given, line)
+
+
+# ------------------------------------------------------------------------------- an index of another model
+
+
+@pytest.mark.parametrize("kind, which", [("hnsw", "cos"), ("ivf", "cos"), ("ivf_sq8", "cos"), ("hnsw", "ip"),
+                                         ("ivf_sq8", "ip")])
+def test_an_index_of_other_vectors_resealed_is_refused_by_verify_and_by_the_lists(copies, kind, which):
+    """A red team (session 65): another model's FAISS index put in a run, its checksums and the manifest's seal
+    made again by hand, was served and passed verify: nothing compared the index's vectors with the run's tables.
+    serve.index.check_stored now does, on a sample of rows as an index is opened (16) and as verify checks it (256):
+    the run's own index of each kind passes (an SQ8 index's decoded rows are near, not equal), a swapped one is
+    refused in one line naming the file and the rebuild."""
+    from embedrec.config import IndexConfig
+    from embedrec.run_publish import _record_checksums
+    from embedrec.serve import index as ix
+
+    _, run = copies
+    r = invoke("index", "rebuild", "--run", run, "--set", f"index.kind={kind}", "--set", "index.nlist=4")
+    assert r.exit_code == 0, r.stderr
+    assert invoke("verify", run).exit_code == 0
+    assert invoke("recommend", "--run", run, "--movie", "1", "-k", "3").exit_code == 0, r.stderr
+    folder = Path(os.path.realpath(run / "current"))
+    movie = np.load(folder / "movie_factors.npy")
+    other = movie[::-1].copy()  # another model: the same movies' vectors in another order
+    name, cfg = f"movies_{which}.faiss", IndexConfig(kind=kind, nlist=4)
+    swapped = ix._build(ix.normalise(other), kind, cfg, unit=True) if which == "cos" else \
+        ix._build(ix.augment_movies(other, np.load(folder / "movie_bias.npy")[::-1].copy()), kind, cfg)
+    os.chmod(folder / name, 0o644)
+    ix.write_index(swapped.index, folder / name)
+    os.chmod(folder / "manifest.json", 0o644)
+    _record_checksums(folder)  # sealed again, as by hand
+    said = one_line(invoke("verify", run))
+    assert said.startswith(f"error: index '{folder / name}' does not hold the run's embeddings: movie row "), said
+    assert "index rebuild" in said, said
+    asked = ("--movie", "1") if which == "cos" else ("--user", "1")
+    r = invoke("recommend", "--run", run, *asked, "-k", "3")
+    assert r.exit_code == 1 and r.stdout == "" and "does not hold the run's embeddings" in one_line(r), r.stderr

@@ -198,27 +198,16 @@ def _build(vectors: np.ndarray, kind: str, cfg: IndexConfig, unit: bool = False,
     that norm to 1000 where the others' were 1.7, and float32 rounding cut HNSW's and IVF's recall@10 to 0.84)."""
     if kind == "flat":
         idx, out = faiss.IndexFlatIP(vectors.shape[1]), VectorIndex(None, "ip")
-        x = vectors
     elif unit:
-        x = vectors
-        empty = ~np.any(x, axis=1)  # a zero vector (a movie without training ratings) is no movie's neighbour: at
-        if far is not None:  # distance 1 it read as cosine 0.5 (a review: similar recall@10 0.88 on ML-100K)
-            empty |= far
-        if empty.any():
-            x = np.array(x, dtype=np.float32, copy=True)
-            x[empty] = 0.0
-            x[empty, 0] = 10.0  # 9 or more from every unit query
-        idx, out = _raw(kind, x.shape[1], x.shape[0], cfg, faiss.METRIC_L2, say=False), VectorIndex(None, "l2-unit")
+        idx, out = _raw(kind, vectors.shape[1], vectors.shape[0], cfg, faiss.METRIC_L2, say=False), \
+            VectorIndex(None, "l2-unit")
     else:
         norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
         near = norms if far is None else norms[~far]
         m = float(near.max()) if near.size else 0.0
-        extra = np.sqrt(np.maximum(m * m - norms * norms, 0.0)).astype(np.float32)[:, None]
-        x = np.ascontiguousarray(np.hstack([vectors, extra]), dtype=np.float32)
-        if far is not None and far.any():  # (0, ..., 0, 10 m + 1): farther from any query than every served row
-            x[far] = 0.0
-            x[far, -1] = 10.0 * m + 1.0
-        idx, out = _raw(kind, x.shape[1], x.shape[0], cfg, faiss.METRIC_L2), VectorIndex(None, "l2-mips", m)
+        idx, out = _raw(kind, vectors.shape[1] + 1, vectors.shape[0], cfg, faiss.METRIC_L2), \
+            VectorIndex(None, "l2-mips", m)
+    x = _placed(vectors, out.transform, out.max_norm, far)
     if not idx.is_trained:
         if bar is not None:  # what it does, said before it starts, then its iterations counted
             log.info("%s: k-means of its %s lists over %s movies", bar,
@@ -232,6 +221,72 @@ def _build(vectors: np.ndarray, kind: str, cfg: IndexConfig, unit: bool = False,
         _add(idx, x, tick)
     out.index = idx
     return out
+
+
+def _placed(vectors: np.ndarray, transform: str, m: float = 0.0, far: np.ndarray | None = None) -> np.ndarray:
+    """The rows an index of ``transform`` stores for ``vectors`` (:func:`_build`'s, and what :func:`check_stored`
+    expects of a saved one): "ip" as they are; "l2-unit" with each zero or ``far`` row put 9 or more from every unit
+    query (a zero vector, a movie without training ratings, at distance 1 read as cosine 0.5: a review, similar
+    recall@10 0.88 on ML-100K); "l2-mips" with the coordinate sqrt(m^2 - |x|^2) added, ``m`` the largest norm of
+    the rows lists serve, and ``far`` rows at (0, ..., 0, 10 m + 1), farther from any query than every served row."""
+    if transform == "ip":
+        return vectors
+    if transform == "l2-unit":
+        empty = ~np.any(vectors, axis=1)
+        if far is not None:
+            empty |= far
+        if not empty.any():
+            return vectors
+        x = np.array(vectors, dtype=np.float32, copy=True)
+        x[empty] = 0.0
+        x[empty, 0] = 10.0
+        return x
+    norms = np.linalg.norm(vectors.astype(np.float64), axis=1)
+    extra = np.sqrt(np.maximum(m * m - norms * norms, 0.0)).astype(np.float32)[:, None]
+    x = np.ascontiguousarray(np.hstack([vectors, extra]), dtype=np.float32)
+    if far is not None and far.any():
+        x[far] = 0.0
+        x[far, -1] = 10.0 * m + 1.0
+    return x
+
+
+def stored_rows(index: VectorIndex, rows: np.ndarray) -> np.ndarray:
+    """The vectors ``index`` holds at ``rows``, as FAISS gives them back (an IVF index's direct map made first;
+    an SQ8 index's rows decoded, so near, not equal, to what was added)."""
+    inner = faiss.downcast_index(index.index)
+    if isinstance(inner, faiss.IndexIVF) and inner.direct_map.type == faiss.DirectMap.NoMap:
+        inner.make_direct_map()
+    return np.stack([index.index.reconstruct(int(r)) for r in rows]) if len(rows) else \
+        np.zeros((0, index.index.d), np.float32)
+
+
+SAMPLE_ROWS = {"open": 16, "verify": 256}  # the rows check_stored compares, as an index is opened / verified
+
+
+def check_stored(index: VectorIndex, expected, n: int, path: Path, fix: str, sample: int) -> None:
+    """An index holds the run's vectors (a red team: another model's index, its checksums and the manifest's seal
+    made again by hand, was served and passed verify): ``sample`` rows spread over its ``n`` compared with what
+    :func:`build_indexes` stores for them, ``expected(rows)`` giving (their vectors as built: augment_movies rows
+    for the top-K index, normalised similar-movie rows for the other; which of them no list serves, or None). Near
+    is enough for an SQ8 index (its 8-bit codes: a row within 10% of its size, or of the rows' median size for a
+    short one); the others hold the rows exactly (to 1e-3)."""
+    if n == 0:
+        return
+    rows = np.unique(np.linspace(0, n - 1, min(sample, n)).round().astype(np.int64))
+    vectors, far = expected(rows)
+    want = _placed(np.asarray(vectors, dtype=np.float32), index.transform, index.max_norm, far)
+    got = stored_rows(index, rows)
+    if got.shape != want.shape:
+        raise ArtifactError(f"index '{path}' holds vectors of {got.shape[1]} dimensions where the run's need "
+                            f"{want.shape[1]}: it is not this run's; {fix}")
+    sizes = np.linalg.norm(want.astype(np.float64), axis=1)
+    off = np.linalg.norm(got.astype(np.float64) - want, axis=1) / np.maximum(sizes, max(np.median(sizes), 1e-12))
+    sq8 = isinstance(faiss.downcast_index(index.index), faiss.IndexIVFScalarQuantizer)
+    bad = np.flatnonzero(~(off <= (0.1 if sq8 else 1e-3)))
+    if bad.size:
+        raise ArtifactError(f"index '{path}' does not hold the run's embeddings: movie row {rows[bad[0]]:,} is "
+                            f"{off[bad[0]]:.3g} of its size away from what the run's tables give ({bad.size} of "
+                            f"{rows.size} rows checked differ; another model's index, or edited); {fix}")
 
 
 KMEANS_BAR_DELAY_S = 2.0  # seconds before an IVF index's k-means bar is drawn: a short k-means draws none
@@ -593,9 +648,11 @@ def _params(kind: str, ip: VectorIndex, cos: VectorIndex, cfg: IndexConfig) -> d
 REBUILD = "rebuild it with «'embedrec index rebuild'|er.rebuild_index(run_dir)»"  # without the run (run_fixes.index_fix)
 
 
-def load_index(path: Path, meta: dict, which: str, expect_n: int, expect_dim: int, fix: str = REBUILD) -> VectorIndex:
-    """Load ``which`` ('ip' or 'cos') and check it holds expect_n vectors of the query dimension expect_dim.
-    ``fix``: how to make it again (the Recommender gives run_fixes.index_fix: the rebuild of that run, with its settings)."""
+def load_index(path: Path, meta: dict, which: str, expect_n: int, expect_dim: int, fix: str = REBUILD,
+               expected=None, sample: int = SAMPLE_ROWS["open"]) -> VectorIndex:
+    """Load ``which`` ('ip' or 'cos') and check it holds expect_n vectors of the query dimension expect_dim, and
+    (given ``expected``, :func:`check_stored`'s) ``sample`` of its rows the run's. ``fix``: how to make it again
+    (the Recommender gives run_fixes.index_fix: the rebuild of that run, with its settings)."""
     if not path.exists():
         raise missing_error(path, "index", fix)
     verify_index_file(path, (meta.get("files") or {}).get(path.name), fix=fix)
@@ -613,7 +670,24 @@ def load_index(path: Path, meta: dict, which: str, expect_n: int, expect_dim: in
         params.get("nprobe" if which == "ip" else "nprobe_similar")
     if breadth:
         vi.set_breadth(int(breadth))
+    if expected is not None:
+        check_stored(vi, expected, expect_n, path, fix, sample)
     return vi
+
+
+def expected_rows(factors, which: str):
+    """:func:`check_stored`'s ``expected`` for a run's ``which`` index from its tables (a model.factors.Factors):
+    the rows :func:`build_indexes` gave it."""
+    from embedrec.model.factors import UNTRAINED_BIAS
+
+    def rows_of(rows: np.ndarray):
+        bias = factors.movie_bias
+        far = None if bias is None else np.asarray(np.take(bias, rows)) <= UNTRAINED_BIAS
+        if which == "ip":
+            return factors.augmented_movies(rows), far
+        return normalise(np.asarray(np.take(factors.cos_movie, rows, axis=0), dtype=np.float32)), far
+
+    return rows_of
 
 
 def verify_index_file(path: Path, entry: dict | None, max_bytes: int | None = None, fix: str = REBUILD) -> None:

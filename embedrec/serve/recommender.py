@@ -341,7 +341,7 @@ class Recommender:
             ix = _index_module()
             self.run.check_here(ix.IP_FILE)
             self._ip = ix.load_index(self.run.path / ix.IP_FILE, meta, "ip", self.Q.shape[0], self.Q.shape[1] + 1,
-                                     index_fix(self.run.path, meta))
+                                     index_fix(self.run.path, meta), ix.expected_rows(self.factors, "ip"))
         return self._ip
 
     @property
@@ -350,8 +350,9 @@ class Recommender:
             ix = _index_module()
             self.run.check_here(ix.COS_FILE)
             self._cos = ix.load_index(self.run.path / ix.COS_FILE, self.run.manifest["index"], "cos",
-                                      self.Q.shape[0], self.factors.cos_movie.shape[1], index_fix(self.run.path,
-                                                                                  self.run.manifest["index"]))
+                                      self.Q.shape[0], self.factors.cos_movie.shape[1],
+                                      index_fix(self.run.path, self.run.manifest["index"]),
+                                      ix.expected_rows(self.factors, "cos"))
         return self._cos
 
     def _flat_vectors(self) -> np.ndarray | None:
