@@ -107,7 +107,7 @@ def save_artifacts(tmp: Path, f: dict, ds: Dataset, state_dict_bytes: bytes | No
     manifest = {
         "format_version": RUN_FORMAT,
         "embedrec_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),  # RFC 3339 (jq fromdate: a review)
         "dataset": {"path": str(Path(ds.path).resolve()), "name": ds.manifest.get("name"),
                     "files_fingerprint": getattr(ds, "fingerprint", "") or ds.manifest.get("fingerprint")
                     or _fingerprint_on_disk(Path(ds.path)),

@@ -490,7 +490,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
             "config": full_config,
             # data.min_rating: auto's two values above 0 it learnt both as likes (config_ingest.two_values_train_warning)
             **({"two_positive_values": report_pair} if report_pair else {}),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),  # RFC 3339 (jq fromdate: a review)
         }
     # a new generation, made current atomically; readers of the previous one keep it until they let go
     tables = {**frames, **extra}

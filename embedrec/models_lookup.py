@@ -287,7 +287,7 @@ def _one_line_a_movie(model, name: str, file: str, tokens: list, ids: list, line
         if j == i:
             continue
         m = model.engine.movie_rows([movie])[0][0]
-        title = model.engine.catalogue._shown(int(m)) if m >= 0 and any(model.engine.catalogue.titles) else ""
+        title = model.engine.catalogue.shown(int(m)) if m >= 0 and any(model.engine.catalogue.titles) else ""
         at, was = (lines[k] if k < len(lines) else None for k in (i, j))
         raise UsageError(f"«--{name}|{name}» {file}" + (f":{at}" if at is not None else "") + f": '{shorten(token, 50)}'"
                          f" is movie {movie}{f' ({title})' if title else ''}, as '{shorten(tokens[j], 50)}'"

@@ -107,6 +107,10 @@ def recommend_new(model, liked: Iterable, rated: dict | None, k: int | None, *, 
                                            step_warned=not told.mapped, from_file=told.from_file)
     if told.watched:  # a rated file's movies without a rating (watched): not folded in, never listed back
         seen = np.union1d(np.asarray(seen, np.int64), np.asarray(told.watched, np.int64))
+    if exclude_seen:  # a film the catalogue lists under several ids: none of them listed back (a review: --liked
+        twins = e.catalogue.twins(seen)  # 246 listed 268, 'Chasing Amy (1997)' both, first)
+        if twins.size:
+            seen = np.union1d(np.asarray(seen, np.int64), twins)
     # a new user's list leans to the most popular movies by how few it told (serve.prior; als runs), as does that
     # of a user update-users added (a new user told its ratings once) re-solved with more (a review: it lost it)
     new = row is None or e.added_rows([row]).size > 0

@@ -119,7 +119,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         given_before = _given_before(run)
         in_all = None if before is None else int(np.union1d(before, plan.updated_rows(engine.P.shape[0])).size)
         n_users = int(engine.P.shape[0]) + plan.users_added
-        record = {"at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        record = {"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),  # RFC 3339, UTC (a review)
                   "ratings": {"source": source if source == "-" else str(Path(source).resolve()),
                               "sha256": _file_sha256(source, raw, stamp),
                               # every row read, those data.missing=drop dropped too (a review: 1 of a 4-row file)

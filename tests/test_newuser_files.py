@@ -194,13 +194,13 @@ def test_close_titles_are_those_difflib_finds_among_every_title(monkeypatch):
     cat, _ = _varied_catalogue(800, seed=2)
     rng = np.random.default_rng(3)
     for row in rng.integers(0, len(cat.titles), 60).tolist():
-        shown = cat._shown(row)
+        shown = cat.shown(row)
         for q in (shown[:-1], shown.replace("a", "e"), cat.titles[row][1:], shown[:8]):
             got = cat.close_titles(q)
             forms = cat._close[1]["year" if q.endswith(")") and q[-6:-5] == "(" else "bare"]
             assert given.pop() < len(forms) / 4, q  # difflib given the few, not every title
             near = every(loose_title(q), list(forms), n=3, cutoff=0.75)
-            assert got == ("; did you mean " + " or ".join(f"'{cat._shown(forms[n])}'" for n in near) + "?" if near
+            assert got == ("; did you mean " + " or ".join(f"'{cat.shown(forms[n])}'" for n in near) + "?" if near
                            else ""), q
 
 
@@ -911,7 +911,7 @@ def test_close_titles_of_a_query_with_a_lone_surrogate():
     forms = cat._close[1]["bare"]
     near = difflib.get_close_matches(loose_title(q), list(forms), n=3, cutoff=0.75)
     assert near  # (the query is close to its title: there is something to offer)
-    assert got == "; did you mean " + " or ".join(f"'{cat._shown(forms[n])}'" for n in near) + "?"
+    assert got == "; did you mean " + " or ".join(f"'{cat.shown(forms[n])}'" for n in near) + "?"
 
 
 def test_exclude_at_dash_decodes_as_its_file_does(tmp_path, monkeypatch):

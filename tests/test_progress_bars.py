@@ -7,6 +7,7 @@ them, and -q draws none."""
 import json
 import re
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,13 @@ def test_update_users_shows_bars_over_the_users_solved_and_the_files_written(als
         return {k: v for k, v in json.loads(out).items() if k not in ("at", "model_folder", "ratings", "before")}
 
     assert settled(outs["shown"].stdout) == settled(outs["plain"].stdout) == settled(outs["quiet"].stdout)
+    # its time RFC 3339 in UTC, as jq's fromdate reads it (a pipeline review: '+0000', which jq refused)
+    import datetime
+
+    at = json.loads(outs["plain"].stdout)["at"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", at), at
+    assert abs(datetime.datetime.strptime(at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC).timestamp()
+               - time.time()) < 600
 
 
 def test_an_hnsw_graph_counted_as_it_is_added_is_the_graph_one_call_adds(monkeypatch):

@@ -313,3 +313,51 @@ def test_recommend_similar_users_errors_are_one_line(trained_run, args, code, sa
 def test_movie_filters_with_similar_users_are_refused_before_the_run_is_read(tmp_path):
     r = _cli("--run", tmp_path / "no-run", "--similar-users", "7", "--genre", "Comedy")
     assert r.exit_code == 2 and "--genre does not apply to --similar-users" in r.stderr
+
+
+# ------------------------------------------------------------------------- one film under two ids, few ratings
+def _twins_model(popularity) -> Model:
+    """TABLE's eight rows, rows 1 and 6 one film ('Twin (1999)', movie ids 2 and 7: cosine 1 to each other)."""
+    n = TABLE.shape[0]
+    titles = [f"m{i}" for i in range(n)]
+    titles[1] = titles[6] = "Twin"
+    years = [None] * n
+    years[1] = years[6] = 1999
+    seen = (np.arange(n + 1, dtype=np.int64), np.arange(n, dtype=np.int32))
+    rec = Recommender.from_parts(Factors(TABLE.copy(), TABLE.copy(), None, None), np.arange(1, n + 1) * 10,
+                                 {"movie_id": np.arange(1, n + 1), "title": titles, "year": years,
+                                  "genres": [["A"]] * n}, seen, np.asarray(popularity, np.float64))
+    return Model(rec)
+
+
+def test_a_film_under_two_ids_is_never_like_itself_nor_listed_to_one_who_liked_it(caplog):
+    """A review (ML-100K's 17 films under two ids): --movie 246 listed 268, the same 'Chasing Amy (1997)', first, and
+    --liked 246 listed it too. Catalogue.twins: the other rows of a film by title and year; similar leaves them out
+    (said in a note), and a new user's list, as it leaves out the movies told."""
+    m = _twins_model(np.full(8, 50))
+    assert m.engine.catalogue.twins([1]).tolist() == [6] and m.engine.catalogue.twins([0, 3]).tolist() == []
+    assert m.engine.catalogue.twins([1, 6]).tolist() == []  # both given: neither is another's
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        got = m.similar(2, 3).movie_ids[0]
+    assert list(got) == [1, 4, 8]  # row 0 (cosine 1), then rows 3 and 7 (1/sqrt(2)); not movie 7
+    assert "note: 7 left out of the movies like 2: the same film ('Twin (1999)') under another id" in caplog.text
+    assert list(m.similar(1, 2).movie_ids[0]) == [2, 7]  # a film once: both ids listed, each its own movie
+    assert 7 not in list(m.recommend_new([2], k=8).movie_ids[0])
+    assert 7 in list(m.recommend_new([2], k=8, exclude_seen=False).movie_ids[0])
+
+
+def test_similar_movies_of_a_movie_of_one_or_two_training_ratings_say_so(caplog):
+    """A review: Homage (1 training rating) listed six movies each at cosine 1.0000, the other movies of its one
+    rater, without a word. A note says so for a movie of at most FEW_RATINGS training ratings."""
+    from embedrec.serve.recommender import FEW_RATINGS
+
+    pop = np.full(8, 50)
+    pop[[0, 3]] = [1, FEW_RATINGS]
+    m = _twins_model(pop)
+    for movie, said in ((1, "has 1 training rating: the movies most like it are those its one rater also rated"),
+                        (4, f"has {FEW_RATINGS} training ratings: the movies most like it are those its raters"),
+                        (3, None)):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="embedrec"):
+            m.similar(movie, 2)
+        assert (said in caplog.text) if said else "training rating" not in caplog.text, (movie, caplog.text)

@@ -166,7 +166,7 @@ def test_resume_after_the_same_ingest_again(synth_ds, synth_dir, small_cfg, tmp_
         fit(ds, part.model, part.train, tmp_path / "legacy")
     stamp = time.strftime  # ingest's 'created' is to the second: make sure the manifests differ
     with monkeypatch.context() as mp:
-        mp.setattr(time, "strftime", lambda fmt, *a: "2001-02-03T04:05:06+0000" if "%S%z" in fmt else stamp(fmt, *a))
+        mp.setattr(time, "strftime", lambda fmt, *a: "2001-02-03T04:05:06Z" if "%SZ" in fmt else stamp(fmt, *a))
         ingest(cfg.data, cfg.split, output=cfg.data.prepared, overwrite=True)
     again = load_dataset(cfg.data.prepared)
     assert again.folder != ds.folder and again.manifest != ds.manifest and again.fingerprint == ds.fingerprint

@@ -325,6 +325,12 @@ class Group(click.Group):
             return super().make_context(info_name, args, parent, **extra)
         except click.UsageError as e:
             _usage_error(e)
+        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM as the options are parsed: before any work, said as
+            from embedrec.errors import how_stopped, stop_signal  # every stop is (a pipeline review: click's
+
+            term = stop_signal(e)  # 'Aborted!', exit 1)
+            _error_line(f"{how_stopped(term)}: nothing half-written was left behind", prefix="")
+            sys.exit(128 + term if term else 130)
         except BrokenPipeError:  # embedrec -h | head -1
             _quiet_stdout()
             sys.exit(0)
@@ -491,17 +497,15 @@ def _no_such(e: click.UsageError) -> str | None:
     '--set', '--user', '--users'?" (a first-hour review: click's two sentences, one with a stray period). Built from
     the error's own fields, since click words it differently from one release to the next (8.2.0: "No such
     option: --userr (Possible options: ...)", and no suggestion for a command); None for any other error."""
-    no_command = getattr(click.exceptions, "NoSuchCommand", None)  # click 8.3 on; 8.2: a plain UsageError
     kind, name, near = "option", None, getattr(e, "possibilities", None)
     if isinstance(e, click.NoSuchOption):  # not BadOptionUsage, which has an option_name too
         name = e.option_name
     else:
-        kind, name = "command", e.command_name if no_command is not None and isinstance(e, no_command) else None
-        m = None if name else re.fullmatch(r"No such command '(.+)'\.?", e.format_message().strip(), re.S)
-        if m:  # click 8.2's plain UsageError: the near names as newer clicks find them
+        kind, (name, plain) = "command", _unknown_command(e)
+        if plain:  # click 8.2's plain UsageError: the near names as newer clicks find them
             import difflib
 
-            name, group = m.group(1), e.ctx.command if e.ctx is not None else None
+            group = e.ctx.command if e.ctx is not None else None
             near = difflib.get_close_matches(name, group.list_commands(e.ctx)) \
                 if isinstance(group, click.Group) else None
     if not name:
@@ -511,6 +515,31 @@ def _no_such(e: click.UsageError) -> str | None:
     if len(near) == 1:
         return f"{text}; did you mean '{near[0]}'?"
     return f"{text}; did you mean one of: {', '.join(repr(x) for x in near)}?" if near else text
+
+
+def _unknown_command(e: click.UsageError) -> tuple[str | None, bool]:
+    """The command name of an unknown-command error (None for any other error), and whether click said it in a
+    plain UsageError (8.2; 8.3 on: NoSuchCommand, its near names with it)."""
+    no_command = getattr(click.exceptions, "NoSuchCommand", None)
+    if no_command is not None and isinstance(e, no_command):
+        return e.command_name, False
+    if isinstance(e, click.NoSuchOption):
+        return None, False
+    m = re.fullmatch(r"No such command '(.+)'\.?", e.format_message().strip(), re.S)
+    return (m.group(1), True) if m else (None, False)
+
+
+# other toolkits' commands, and what embedrec does them with (a review: `embedrec explain` said only that there is no
+# such command, where `recommend --explain` is one)
+OTHER_COMMANDS = {
+    **dict.fromkeys(("explain", "why"), "a list's reasons: 'embedrec recommend --user ID --explain'"),
+    **dict.fromkeys(("similar", "similar-movies", "similar-items", "neighbours", "neighbors"),
+                    "movies like one: 'embedrec recommend --movie ID'"),
+    "similar-users": "users like one: 'embedrec recommend --similar-users ID'",
+    "fit": "training is 'embedrec train'",
+    **dict.fromkeys(("score", "rate"), "scores of (user, movie) pairs: 'embedrec predict --pairs FILE'"),
+    **dict.fromkeys(("topk", "top-k", "rank"), "top-K lists: 'embedrec recommend --user ID'"),
+}
 
 
 def _usage_error(e: click.UsageError, path: str = "embedrec"):
@@ -538,6 +567,9 @@ _KEY_SECTIONS = {"train": ("train", "model", "run", "index"), "tune-dims": ("tun
 def _usage_hint(e: click.UsageError, path: str) -> str:
     """What the user probably meant (a first-hour pass): an unknown option named as a config key is set with
     --set (`train --epochs 5`); a bare argument to recommend is a user id (`recommend 196`)."""
+    command = _unknown_command(e)[0]
+    if command is not None and command.lower() in OTHER_COMMANDS:
+        return f"; {OTHER_COMMANDS[command.lower()]}"
     if isinstance(e, click.NoSuchOption):
         from embedrec.config import Config, flat_config
 

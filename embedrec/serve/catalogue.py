@@ -96,6 +96,7 @@ class Catalogue:
         self._sources: dict = {}  # {"user"|"movie": (the run's file of those ids, its fix)}: a run's, said as damage
         self._by_genre: tuple | None = None  # (the genres list it was built from, {genre: movie rows})
         self._year_array: tuple | None = None  # (the years list, an int array with -1 for none)
+        self._twin_rows: tuple | None = None  # (the titles list, {row: the rows of its film}): twins'
 
     @classmethod
     def from_run(cls, run: Run) -> Catalogue:
@@ -224,7 +225,7 @@ class Catalogue:
             best = cands[int(np.argmax(counted))]  # the first of the most rated
             listed = ", ".join(f"{self.movie_ids[r]} has {int(c):,}" for r, c in zip(cands, counted))
             tie = counts is None or (counted == counted.max()).sum() > 1
-            said = f"one of {len(cands)} movies titled '{self._shown(best)}', " + (
+            said = f"one of {len(cands)} movies titled '{self.shown(best)}', " + (
                 "the first" if counts is None else f"the first of the most rated ({listed} ratings)" if tie else
                 f"the more rated ({listed} ratings)")
             return best, f"{how}; {said}" if how else said
@@ -256,7 +257,7 @@ class Catalogue:
             raise NotFoundError(f"no movie title matches '{shorten(query)}' (of the {len(self.movies):,} movies "
                                 "with training ratings: a movie no kept rating names is not in the model); try fewer "
                                 f"words or the movie id{self._several_ids(q)}{self.close_titles(q) if suggest else ''}")
-        shown = "; ".join(f"{self.movie_ids[i]}: {self._shown(i)}" for i in cands[:10])  # no '(None)' for a movie
+        shown = "; ".join(f"{self.movie_ids[i]}: {self.shown(i)}" for i in cands[:10])  # no '(None)' for a movie
         # without a year (a notebook review)
         more = f" and {len(cands) - 10} more" if len(cands) > 10 else ""
         several = UsageError(f"'{shorten(query)}' matches {len(cands)} movies: {shown}{more}; pass the movie id or more "
@@ -304,9 +305,28 @@ class Catalogue:
             return rows, how
         return [], ""
 
-    def _shown(self, row: int) -> str:
+    def shown(self, row: int) -> str:
         """A movie as its title and year read: 'Heat (1995)', a title alone where it has no year."""
         return (self.titles[row] or "") + (f" ({self.years[row]})" if self.years[row] is not None else "")
+
+    def twins(self, rows) -> np.ndarray:
+        """The other rows of the films of ``rows``: a catalogue listing one film under several ids (ML-100K's 17
+        titles, e.g. 246 and 268 'Chasing Amy (1997)'), by title and year as written; sorted, none of ``rows``. A
+        list of movies like one, or for one who liked it, leaves them out (a review: --movie 246 listed 268 first,
+        and --liked 246 listed it too)."""
+        if self._twin_rows is None or self._twin_rows[0] is not self.titles:
+            films: dict = {}  # (no pandas: serving starts without it; 0.1 s for 500,000 titles)
+            for r, film in enumerate(zip(self.titles, self.years)):
+                if film[0]:
+                    films.setdefault(film, []).append(r)
+            groups = {r: np.asarray(v, np.int64) for v in films.values() if len(v) > 1 for r in v}
+            self._twin_rows = (self.titles, groups)
+        groups = self._twin_rows[1]
+        rows = np.asarray(rows, np.int64).ravel()
+        if not groups or rows.size == 0:
+            return np.zeros(0, np.int64)
+        found = [groups[r] for r in rows.tolist() if r in groups]
+        return np.setdiff1d(np.concatenate(found), rows) if found else np.zeros(0, np.int64)
 
     def _one_film(self, rows: list[int]) -> set:
         """The distinct (title, year) of ``rows``: one where a catalogue lists one film under several ids."""
@@ -332,7 +352,7 @@ class Catalogue:
                     forms["bare"].setdefault(bare, row)  # its year after it as loose_title writes it (a form of
                     # only dots and quotes, '', is written from the title with its year)
                     shown = f"{bare} ({self.years[row]})" if bare and self.years[row] is not None else None
-                    forms["year"].setdefault(shown or loose_title(self._shown(row)), row)
+                    forms["year"].setdefault(shown or loose_title(self.shown(row)), row)
             self._close = (self.titles, forms, {})  # (and each kind's counted characters: _close_candidates)
         forms = self._close[1]["year" if with_year else "bare"]
         typed = loose_title(query)
@@ -340,7 +360,7 @@ class Catalogue:
                                          cutoff=0.75)
         if not near:
             return ""
-        return "; did you mean " + " or ".join(f"'{self._shown(forms[n])}'" for n in near) + "?"
+        return "; did you mean " + " or ".join(f"'{self.shown(forms[n])}'" for n in near) + "?"
 
     def _close_candidates(self, typed: str, kind: str, cutoff: float = 0.75) -> list[str]:
         """The forms of ``kind`` ('year', 'bare') whose characters could give difflib's ratio ``cutoff`` against

@@ -151,6 +151,9 @@ class ZeroRows:
         return ~np.asarray(self.P[rows]).any(axis=1)
 
 
+FEW_RATINGS = 2  # a movie of at most this many training ratings gets a note on its similar movies (Recommender._similar)
+
+
 class Recommender:
     """Top-K for users, similar movies, new users and pair scores over one model's ``Factors`` (and, for
     approximate index kinds, its FAISS indexes); ids and titles come from its ``Catalogue``."""
@@ -879,8 +882,10 @@ class Recommender:
             names = ", ".join(str(py_id(self.movie_ids[r])) for r in blank[:5]) + (" ..." if blank.size > 5 else "")
             if blank.size == given.size and user is None:
                 raise self.untrained_movies(blank, "about the user", "movies it was trained on")
-            log.info("note: %d of the given movies (%s) have no training rating and tell this model nothing; the "
-                     "list comes from the %s", blank.size, names, "others" if user is None else "user's other ratings")
+            log.info("note: %s (%s) %s no training rating and tell%s this model nothing; the list comes from the %s",
+                     "1 of the given movies" if blank.size == 1 else f"{blank.size:,} of the given movies", names,
+                     "has" if blank.size == 1 else "have", "s" if blank.size == 1 else "",
+                     "others" if user is None else "user's other ratings")
             items = {r: v for r, v in items.items() if not self.untrained[r]}  # nor do they count in the solve
         if user is not None:  # a known user plus these: its training ratings as its final solve weighed them
             from embedrec.serve.update import known_fold_in
@@ -1084,6 +1089,18 @@ class Recommender:
             log.warning("movie %s has a zero embedding: similarities are all 0", self.movie_ids[row])
         if untrained.any():  # movies no training rating named are never listed (they would come at cosine 0)
             allowed = np.flatnonzero(~untrained) if allowed is None else allowed[~untrained[allowed]]
+        few = int(self.popularity[row]) if self.popularity is not None else FEW_RATINGS + 1
+        if few <= FEW_RATINGS:  # a review: Homage's 6 'similar' movies each at cosine 1.0000, its one rater's others
+            log.info("note: movie %s has %d training rating%s: the movies most like it are those its %s also "
+                     "rated (cosine near 1 however unlike the films are); a likeness from so few ratings says little",
+                     py_id(self.movie_ids[row]), few, "" if few == 1 else "s",
+                     "one rater" if few == 1 else "raters")
+        twins = self.catalogue.twins([row])  # the same film under another id: not a movie like it (a review)
+        if twins.size:
+            allowed = np.setdiff1d(np.arange(self.Q.shape[0]) if allowed is None else allowed, twins)
+            log.info("note: %s left out of the movies like %s: the same film ('%s') under another id",
+                     ", ".join(str(py_id(self.movie_ids[r])) for r in twins), py_id(self.movie_ids[row]),
+                     self.catalogue.shown(row))
         if self.run is None or _exact_in_manifest(self.run.manifest, "cos") or \
                 (allowed is not None and allowed.size <= FILTER_EXACT_MAX):  # a narrow filter: as _search_users
             return self.factors.similar(row, k, allowed)
