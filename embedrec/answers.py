@@ -27,6 +27,11 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 log = logging.getLogger("embedrec")
 
 _MODES = ("user", "users", "movie", "similar_users", "liked", "rated", "user_features")
+# the options that apply to some modes only: {Request field: the modes it applies to} (Request._applies)
+ONLY_FOR = {"include_seen": ("user", "users", "liked", "rated"), "fallback": ("user", "users"),
+            "strict": ("users", "liked", "rated"), "ordered": ("liked", "rated"),
+            "prior": ("user", "users", "liked", "rated"), "explain": ("user", "users", "liked", "rated"),
+            "diversify": ("user", "users", "liked", "rated", "user_features")}
 # the options that filter movies, which similar users (a list of users) refuse: (field, CLI option, library name)
 MOVIE_FILTERS = (("genres", "--genre", "genres"), ("year", "--year-min/--year-max", "year_min/year_max"),
                  ("exclude", "--exclude", "exclude"), ("candidates", "--candidates", "candidates"))
@@ -107,6 +112,37 @@ class Request:
                     raise UsageError(f"«{option}|{name}» does not apply to «--similar-users|similar_users», which "
                                      "lists users, not movies")
         return given[0]
+
+    def checked_mode(self) -> str:
+        """:meth:`mode`, each option given checked to apply to it (:meth:`_applies`): what ``Model.answer`` and
+        `recommend` ask before any work."""
+        mode = self.mode()
+        self._applies(mode)
+        return mode
+
+    def _applies(self, mode: str) -> None:
+        """Each option given applies to ``mode`` (ONLY_FOR), the CLI's and the library's one rule (an architecture
+        review: Model.answer answered what `recommend` refused, --movie with include_seen, --similar-users with
+        ordered, strict with fallback 'popular')."""
+        plus = self.user is not None and mode in ("liked", "rated")  # a known user plus its ratings since training
+        if plus and self.fallback is not None:
+            raise UsageError("«--fallback|fallback» answers an unknown «--user|user» with the most popular movies; "
+                             "with «--liked/--rated|liked/rated», «--user|user» is a user the model knows (a new "
+                             "user's ratings: drop «--user|user»)")
+        given = {"include_seen": bool(self.include_seen), "fallback": self.fallback is not None,
+                 "strict": bool(self.strict), "ordered": bool(self.ordered),
+                 "prior": not (isinstance(self.prior, str) and self.prior.strip().lower() == "auto"),
+                 "explain": self.explain is not None, "diversify": self.diversify is not None}
+        for name, modes in ONLY_FOR.items():
+            if given[name] and mode not in modes:
+                listed = [m.replace("_", "-") for m in modes]
+                cli = ", ".join(f"--{m}" for m in listed[:-1]) + f" and --{listed[-1]}"
+                lib = ", ".join(m.replace("-", "_") for m in listed[:-1]) + f" and {modes[-1]}"
+                raise UsageError(f"«--{name.replace('_', '-')}|{name}» does not apply to "
+                                 f"«--{mode.replace('_', '-')}|{mode}»; it is for «{cli}|{lib}»")
+        if self.strict and self.fallback == "popular":
+            raise UsageError("«--strict and --fallback popular|strict=True and fallback='popular'» conflict: one fails "
+                             "on an unknown user, the other answers it; give one of them")
 
     def _modes_given(self) -> str:
         """Which modes were given, as the refusal says them: a known user's or a new user's history named with
@@ -213,7 +249,7 @@ def answer(model: Model, request: Request) -> Answer:
     from embedrec.argcheck import flag
     from embedrec.data.ids import id_list as _as_list  # the library's rules (a red team)
 
-    mode = request.mode()
+    mode = request.checked_mode()
     if request.explain is not None:
         from embedrec.argcheck import count_arg
 

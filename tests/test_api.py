@@ -582,3 +582,34 @@ def test_the_api_module_holds_the_workflow_and_the_public_types_only():
     assert api.TrainedModel is trained.TrainedModel
     for name in er.__all__:
         assert getattr(er, name) is not None
+
+
+@pytest.mark.parametrize("asked, cli, said", [
+    ({"user": 1, "strict": True, "fallback": "popular"}, ("--user", "1", "--strict", "--fallback", "popular"),
+     "«--strict|strict» does not apply to «--user|user»; it is for «--users, --liked and --rated|users, liked and "
+     "rated»"),
+    ({"users": ["1"], "strict": True, "fallback": "popular"}, None,
+     "«--strict and --fallback popular|strict=True and fallback='popular'» conflict"),
+    ({"movie": 1, "include_seen": True}, ("--movie", "1", "--include-seen"),
+     "«--include-seen|include_seen» does not apply to «--movie|movie»; it is for «--user, --users, --liked and "
+     "--rated|user, users, liked and rated»"),
+    ({"movie": 1, "fallback": "popular"}, ("--movie", "1", "--fallback", "popular"),
+     "«--fallback|fallback» does not apply to «--movie|movie»"),
+    ({"similar_users": 1, "ordered": True}, ("--similar-users", "1", "--ordered"),
+     "«--ordered|ordered» does not apply to «--similar-users|similar_users»"),
+    ({"user": 1, "liked": [50], "fallback": "popular"}, ("--user", "1", "--liked", "50", "--fallback", "popular"),
+     "«--fallback|fallback» answers an unknown «--user|user» with the most popular movies"),
+])
+def test_answer_refuses_what_recommend_refuses(trained_run, asked, cli, said):
+    """An architecture review: the options' rules lived in the CLI alone, so Model.answer answered --movie with
+    include_seen, --similar-users with ordered and strict with fallback 'popular', which `recommend` refused.
+    Request.checked_mode is the one rule: the library's UsageError and the CLI's exit 2 say the same."""
+    from embedrec.answers import Request
+    from embedrec.errors import UsageError, cli_terms, library_terms
+
+    with pytest.raises(UsageError) as got:
+        trained_run.opened.answer(Request(k=2, **asked))
+    assert library_terms(said) in str(got.value), str(got.value)
+    if cli is not None:
+        r = CliRunner().invoke(main, ["recommend", *cli, "-k", "2", *trained_run.sets])
+        assert r.exit_code == 2 and r.stdout == "" and cli_terms(said) in r.stderr, r.stderr

@@ -172,7 +172,8 @@ def test_similar_users_is_a_request_mode(caplog):
     (Request(similar_users=10, candidates=()), UsageError, "candidates does not apply to similar_users"),
     (Request(similar_users=[10, 20]), UsageError, "similar_users=[10, 20]: similar_users= takes one id; for many "
                                                   "give them to Model.similar_users([...])"),
-    (Request(similar_users=10, explain=2), UsageError, "explain names the rated movies behind a user's list"),
+    (Request(similar_users=10, explain=2), UsageError, "explain does not apply to similar_users; it is for user, "
+                                                       "users, liked and rated"),
     (Request(similar_users=10, k=0), UsageError, "k"),
     (Request(similar_users=999), NotFoundError, "user '999' is not in the training data"),
     (Request(similar_users=60), NotFoundError, "has no trained vector"),

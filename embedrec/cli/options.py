@@ -351,19 +351,6 @@ def usage_error(message: str):
     raise click.UsageError(message, click.get_current_context())
 
 
-def only_for(mode: str, options: dict[str, tuple[bool, tuple[str, ...]]]) -> None:
-    """A usage error for the first option given (``{option: (given, the modes it applies to)}``) that does not
-    apply to ``mode``, e.g. --strict (for --users) with --movie."""
-    for option, (given, modes) in options.items():
-        if given and mode not in modes:
-            usage_error(f"{option} does not apply to {mode}; it is for {_listed(modes)}")
-
-
-def _listed(items) -> str:
-    items = list(items)
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
-
-
 class Report:
     """Whether the command's stdout holds one object (``report``): a write to it that fails part-way leaves none of
     it (``cli.app``'s error line removes it), where rows are cut back to the last whole one."""

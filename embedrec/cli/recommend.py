@@ -22,7 +22,6 @@ from embedrec.cli.options import (
     OptionalCount,
     check_no_header,
     one_stdin,
-    only_for,
     parse_liked,
     parse_movie_list,
     parse_pairs,
@@ -142,28 +141,15 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
                "--candidates": candidates})
     # which mode: Request.mode's rule and refusals (exactly one mode; --ordered with one history; no movie filter
     # for --similar-users), asked before the run is opened, of the options as given
+    # (and the options that apply to some modes only, Request._applies: the library's rule, Model.answer's too)
     asked = Request(user=user, users=users_file, movie=movie, similar_users=similar_users, liked=liked, rated=rated,
                     user_features=user_features, ordered=ordered, genres=genres, year_min=year_min, year_max=year_max,
-                    exclude=(exclude,) if exclude else (), candidates=candidates)
+                    exclude=(exclude,) if exclude else (), candidates=candidates, include_seen=include_seen,
+                    fallback=fallback, strict=strict, prior=prior, explain=explain, diversify=diversify)
     try:
-        mode = "--" + asked.mode().replace("_", "-")  # told both: --liked's options
+        asked.checked_mode()
     except UsageError as e:  # options that do not go together: said as click says its own
         usage_error(e.cli_message())
-    plus = bool(user) and bool(liked or rated)  # a known user plus its ratings since training
-    if plus and fallback is not None:
-        usage_error("--fallback answers an unknown --user with the most popular movies; with --liked/--rated, --user "
-                    "is a user the model knows (a new user's ratings: drop --user)")
-    only_for(mode, {"--include-seen": (include_seen, ("--user", "--users", "--liked", "--rated")),
-                    "--fallback": (fallback is not None, ("--user", "--users")),
-                    "--strict": (strict, ("--users", "--liked", "--rated")),
-                    "--ordered": (ordered, ("--liked", "--rated")),
-                    "--prior": (prior.strip().lower() != "auto", ("--user", "--users", "--liked", "--rated")),
-                    "--explain": (explain is not None, ("--user", "--users", "--liked", "--rated")),
-                    "--diversify": (diversify is not None, ("--user", "--users", "--liked", "--rated",
-                                                            "--user-features"))})
-    if strict and fallback == "popular":
-        usage_error("--strict and --fallback popular conflict: one fails on an unknown user, the other answers "
-                    "it; give one of them")
     check_no_header(no_header, fmt)
     if diversify is not None:  # refused before the run is opened, as --prior's
         from embedrec.serve.diversify import lambda_arg
@@ -191,7 +177,7 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
             rated=rated_items, k=k or cfg.recommend.k,
             user_features=dict(parse_pairs(user_features, "--user-features", "age=25,gender=F")) if user_features
             else None,
-            fallback=fallback or cfg.recommend.fallback, strict=strict, include_seen=include_seen, ordered=ordered,
+            fallback=fallback, strict=strict, include_seen=include_seen, ordered=ordered,
             genres=genres, year_min=year_min, year_max=year_max, batch_size=cfg.recommend.batch_size,
             exclude=tuple(parse_movie_list(exclude, "--exclude")) if exclude else (),
             candidates=tuple(parse_movie_list(candidates, "--candidates")) if candidates else None,
