@@ -443,7 +443,7 @@ def post_failure(line: str) -> None:
     """A rank under torchrun that fails leaves its one line in torchrun's store, once per job attempt (the first
     failure only: a later one is most likely its echo). Before the join, the ranks waiting for it
     (:func:`wait_for_ranks`) read it and stop too, saying why; after it, a rank that finds this one's connection
-    closed adds it to its own line (:func:`failed_rank_line`; a review: on several nodes the cause, a dataset file
+    closed adds it to its own line (:func:`lost_peers`; a review: on several nodes the cause, a dataset file
     damaged mid-job, sat only in the failing node's log). The command line leaves none of an error raised on every
     rank together (:func:`all_ranks`), each rank saying its own. Best effort: nothing where there is no such store or
     it cannot be reached within a few seconds, and a signal meanwhile only ends the wait."""
@@ -476,15 +476,6 @@ def _job_store(timeout_s: float):
     socket.create_connection((os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"])), timeout_s).close()
     return dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), is_master=False,
                          timeout=datetime.timedelta(seconds=timeout_s))
-
-
-def failed_rank_line(wait_s: float | None = None) -> str | None:
-    """The line the first rank of this torchrun job to fail after the join left (:func:`post_failure`:
-    'rank 1: ...'), waiting for it up to PEER_LINE_WAIT_S seconds (that rank leaves it before it exits, so it is
-    there by the time its connection closes; the wait covers a store slow to answer). None outside a joined
-    torchrun group, where no rank left one (killed outright: :func:`lost_peers` names it) or the store cannot be
-    reached, and where Ctrl-C cuts the wait short: the caller then says what it said before."""
-    return lost_peers(wait_s)[0]
 
 
 BEAT_S = 0.5  # seconds between a joined rank's beats in the job's store, by which the others tell one killed outright

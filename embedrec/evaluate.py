@@ -672,8 +672,10 @@ def check_ks(ks) -> tuple[int, ...]:
 
 
 def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None) -> dict:
-    """``embedrec evaluate``: metrics of a trained run (from its artifacts) and the baselines on one split;
-    ``ks`` None: the run's own train.eval_k, what train printed; ``device`` (train.device) cuda scores on the GPU."""
+    """Metrics of the trained run at ``run_dir`` (from its artifacts) and the baselines on one split, by path: the
+    run opened and :func:`evaluate_opened` (which ``Model.evaluate``, and so ``embedrec evaluate``, calls for an
+    open model); ``ks`` None: the run's own train.eval_k, what train printed; ``device`` (train.device) cuda scores
+    on the GPU."""
     from embedrec.run import load_run
     from embedrec.run_inputs import run_eval_k
 

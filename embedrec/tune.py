@@ -792,12 +792,6 @@ def choice_overrides(chosen: dict) -> list[str]:
     return [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in _choice_values(chosen).items()]
 
 
-def choice_sets(chosen: dict) -> list[str]:
-    """The ``--set`` options that train what was chosen, quoted for a shell ('train.als_dims=[]')."""
-
-    return [f"--set {sh_quote(o)}" for o in choice_overrides(chosen)]
-
-
 def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | None,
                  overwrite: bool = False, how: str | None = None, current: bool = False) -> Path:
     """Write a copy of the config with the chosen dimension (and weight decay) to a new file, or with

@@ -1428,11 +1428,11 @@ def test_a_rank_that_loses_a_peer_reads_its_line_from_the_store_within_a_bounded
     monkeypatch.setattr(D, "_GROUP", D.Group(1, 2, torch.device("cpu")))  # joined
     closed = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer [::1]:1")
     t = time.monotonic()
-    assert D.failed_rank_line(0.3) is None and time.monotonic() - t < 6  # nobody failed: the wait is bounded
+    assert D.lost_peers(0.3)[0] is None and time.monotonic() - t < 6  # nobody failed: the wait is bounded
     D.post_failure("prepared dataset file 'x/train.parquet' is damaged (Parquet magic bytes not found in footer)")
     monkeypatch.setenv("RANK", "0")
     D.post_failure("another rank of this torchrun job stopped ...")  # an echo: the first line is kept
-    assert D.failed_rank_line() == ("rank 1: prepared dataset file 'x/train.parquet' is damaged (Parquet magic "
+    assert D.lost_peers()[0] == ("rank 1: prepared dataset file 'x/train.parquet' is damaged (Parquet magic "
                                     "bytes not found in footer)")
     assert _known_error(closed).endswith("; rank 1: prepared dataset file 'x/train.parquet' is damaged (Parquet "
                                          "magic bytes not found in footer)")
@@ -1631,7 +1631,7 @@ def test_the_command_line_leaves_a_ranks_own_error_in_the_store_not_one_every_ra
     for k, v in {"WORLD_SIZE": "2", "RANK": "1", "LOCAL_RANK": "0"}.items():
         monkeypatch.setenv(k, v)
     closed = RuntimeError("[../third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer [::1]:1")
-    monkeypatch.setattr(D, "failed_rank_line", lambda *a, **k: None)  # (no store here)
+    monkeypatch.setattr(D, "lost_peers", lambda *a, **k: (None, []))  # (no store here)
     for error in (ConfigError("its own"), D.all_ranks(ConfigError("every rank's")), Interrupted("stopped"),
                   MemoryError(), closed, KeyError("a bug")):
         def refuse(*a, error=error, **k):

@@ -536,7 +536,11 @@ def test_the_advice_and_the_written_config_name_the_key_the_model_reads(tmp_path
     """For the default als model the swept weight decay is train.als_reg; the printed advice gave the user and
     movie weight decays instead (which als ignores), so following it trained another model than the chosen one."""
     from embedrec.config import load_config
-    from embedrec.tune import choice_sets
+    from embedrec.errors import sh_quote
+    from embedrec.tune import choice_overrides
+
+    def choice_sets(chosen: dict) -> list[str]:  # the --set options, quoted for a shell, as the Use: line
+        return [f"--set {sh_quote(o)}" for o in choice_overrides(chosen)]
 
     als = {"dim": 32, "weight_decay": 0.01, "als_reg": 0.01, "als_recency": 0.0, "metric": "ndcg@10",
            "valid_metric": 0.2}
