@@ -57,7 +57,8 @@ def _ingest_clicks(tmp_path, *sets, rows=CLICKS):
 
 
 def test_held_out_cuts_hand_computed():
-    from embedrec.data.repeats import NO_CUT, held_out_cuts
+    from embedrec.data.repeats import NO_CUT
+    from embedrec.data.repeats import pair_cuts as held_out_cuts
     from embedrec.data.split import TEST, TRAIN, VALID
 
     users = np.array(["a", "a", "a", "b", "b", "c"], dtype=object)

@@ -12,8 +12,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from embedrec.data.repeats import EVENTS, FIRST_TIME, PairEvents, cut_training_pairs, held_out_cuts
-from embedrec.data.split import TEST, TRAIN, VALID, drop_unknown, keep_users_in_train, make_split
+from embedrec.data.repeats import EVENTS, FIRST_TIME, PairEvents, cut_training_pairs, pair_cuts
+from embedrec.data.split import (
+    TEST,
+    TRAIN,
+    VALID,
+    drop_unknown,
+    held_out_cuts,
+    keep_users_in_train,
+    make_split,
+)
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import SplitConfig
@@ -43,7 +51,7 @@ def assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, l
     assign = make_split(split_cfg, users_arr, ts, movies_arr, ties)
     if ties.get("held_out"):  # a time split's cuts among ratings of equal time, drawn at random (summary.say_ties)
         report["split_ties"] = ties
-    cuts = held_out_cuts(users_arr, ts, assign, split_cfg.method) if events and split_cfg.method != "random" else None
+    cuts = pair_cuts(users_arr, ts, assign, split_cfg.method) if events and split_cfg.method != "random" else None
     if below_cuts is not None:  # the kept ratings' cuts, which the pairs set apart as rated are split by
         below_cuts.append(_time_cuts(split_cfg, assign, users_arr, ts))
     cold = is_cold = None
@@ -144,8 +152,6 @@ def _time_cuts(split_cfg: SplitConfig, assign: np.ndarray, users: np.ndarray, ts
     """A time split's :class:`~embedrec.data.split.Cuts` (per user for user_time, one for global_time) of the split
     codes ``assign`` as made (before the cold movies, the rows given back or dropped), which the pairs kept apart
     are split by; None for a random or K-fold split."""
-    from embedrec.data.split import held_out_cuts
-
     if ts is None or split_cfg.folds is not None or split_cfg.method == "random":
         return None
     return held_out_cuts(assign, ts, users if split_cfg.method == "user_time" else None)

@@ -2,7 +2,7 @@
 row, where its first line was (latest; update-users' ratings file follows the same rule), :func:`sum_repeats`
 sums a pair's rows into one (sum: a click or play log's counts). Under a time split a summed pair is placed by its first event, and a
 training pair counted up to its user's cut: :func:`sum_repeats` keeps the repeated pairs' events
-(:class:`PairEvents`), :func:`held_out_cuts` gives each row's cut and :func:`cut_training_pairs` counts the
+(:class:`PairEvents`), :func:`pair_cuts` gives each row's cut and :func:`cut_training_pairs` counts the
 training pairs up to it. Pure functions over a ratings frame; ``ingestion.py`` applies them."""
 
 from __future__ import annotations
@@ -216,7 +216,7 @@ def sum_repeats(ratings: pd.DataFrame, first_time: bool = True, events: list | N
 NO_CUT = np.iinfo(np.int64).max  # a user with no held-out pair under user_time: every event counts
 
 
-def held_out_cuts(users: np.ndarray, first: np.ndarray, assign: np.ndarray, method: str) -> np.ndarray:
+def pair_cuts(users: np.ndarray, first: np.ndarray, assign: np.ndarray, method: str) -> np.ndarray:
     """Each row's cut under a time split that placed pairs by their first event (``first``): user_time, the
     earliest first time among its user's held-out (valid or test) pairs, NO_CUT for a user with none; global_time,
     the earliest among all held-out pairs, the cut itself. A training pair's first time is at or before it."""
@@ -235,7 +235,7 @@ def held_out_cuts(users: np.ndarray, first: np.ndarray, assign: np.ndarray, meth
 def cut_training_pairs(ratings: pd.DataFrame, assign: np.ndarray, events: PairEvents, cuts: np.ndarray,
                        chunk: int = 1 << 22) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """The training pairs (``assign`` TRAIN) with events after their row's cut (``cuts``, from
-    :func:`held_out_cuts`), counted up to it: (their rows, their ratings summed over the events at or before the
+    :func:`pair_cuts`), counted up to it: (their rows, their ratings summed over the events at or before the
     cut, the latest of those times, the events after it). An event at the cut's own time is not after it, so each
     training pair keeps its first event. Only these pairs' events are read, about ``chunk`` at a time."""
     at = ratings[EVENTS].to_numpy()
