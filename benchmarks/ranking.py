@@ -80,9 +80,11 @@ PROTOCOLS = ("ml100k-time", "ml100k-random", "synthetic")
 GRIDS = {
     "ml100k": {
         # regularization and alpha reach past 100 and 20: tuned per seed on the random split, implicit ALS chose
-        # that corner (100, 20) on four seeds of five (session 55), so the grid went on to where valid turns
-        "ALS": {"factors": [32, 64, 128], "regularization": [1.0, 10.0, 100.0, 300.0, 1000.0],
-                "alpha": [1.0, 5.0, 20.0, 50.0], "iterations": [15, 30]},
+        # that corner (100, 20) on four seeds of five (session 55), so the grid went on to where valid turns; and
+        # between its steps (session 66, an independent check: valid peaks at regularization 30, alpha 3 on all
+        # five seeds, test NDCG@10 0.4470 against the coarser grid's 0.4238, above EASE's 0.4435)
+        "ALS": {"factors": [32, 64, 128], "regularization": [1.0, 3.0, 10.0, 30.0, 60.0, 100.0, 300.0, 1000.0],
+                "alpha": [1.0, 2.0, 3.0, 5.0, 20.0, 50.0], "iterations": [15, 30]},
         "BPR": {"factors": [64, 128], "learning_rate": [0.01, 0.05], "regularization": [0.01],
                 "iterations": [100, 300]},
         "EASE": {"lambda": [50.0, 100.0, 250.0, 500.0, 1000.0, 2000.0]},

@@ -645,6 +645,8 @@ def refuse_frame(value, what: str) -> None:
 
 
 def one_id(x) -> None:
+    if type(x) is str:  # text is always an id to look up (a file's fields: predict's 200,000 a 100,000 pairs)
+        return
     if isinstance(x, (bytes, bytearray, np.bytes_)):  # a review: b'196' was looked up as the text "b'196'"
         raise UsageError(f"{shorten(repr(x))} is not an id (bytes); decode it first, e.g. b'196'.decode()")
     why = not_an_id(x)
