@@ -14,7 +14,7 @@ import torch
 from embedrec.dist_data import Shard
 from embedrec.distributed import Group
 from embedrec.evaluate import RankingLists, fit_biases, sample_positions, split_rating_metrics
-from embedrec.sparse import PopularLists, below_in, csr, seen_splits
+from embedrec.sparse import PopularLists, below_in, csr, seen_splits, unique
 
 
 class ShardRanking:
@@ -93,7 +93,7 @@ def held_out(g: Group, shard: Shard) -> dict:
         part = shard.splits.get(split)
         n = int(g.total(0 if part is None else len(part)))
         if n:
-            out[split] = {"ratings": n, "users": int(g.total(np.unique(part.user).size if part is not None else 0))}
+            out[split] = {"ratings": n, "users": int(g.total(unique(part.user).size if part is not None else 0))}
     return out
 
 

@@ -17,10 +17,13 @@ from embedrec.sparse import (  # noqa: F401 (re-exported: the helpers lived here
     below_in,
     csr,
     gather_csr,
+    isin,
     seen_csr,
     seen_splits,
+    setdiff,
     topk_fast,
     topk_from_scores,
+    unique,
 )
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -777,7 +780,7 @@ def updated_rows(run, ds: Dataset, split: str, whose: str = "this run's", run_se
     added = added_pairs(run_seen if run_seen is not None else (run.array("seen_indptr"), run.array("seen_indices")),
                         ds)
     part = ds.splits[split]
-    seen = int(np.isin(part.user.astype(np.int64) * n + part.movie, added).sum()) if added.size else 0
+    seen = int(isin(part.user.astype(np.int64) * n + part.movie, added).sum()) if added.size else 0
     got = updates_summary(run.manifest)
     out = {"updates": got["updates"], "users": got["users"], "users_added": got["users_added"],
            "ratings": got["ratings"], "rows_seen": seen}
@@ -808,7 +811,7 @@ def added_pairs(run_seen: tuple[np.ndarray, np.ndarray], ds: Dataset) -> np.ndar
     run_keys = np.repeat(np.arange(ptr.size - 1, dtype=np.int64), np.diff(ptr)) * n + idx
     own_ptr, own_idx = seen_csr(ds, ("train", "valid"), serving=True)  # the run's own: all rated_below pairs
     own = np.repeat(np.arange(own_ptr.size - 1, dtype=np.int64), np.diff(own_ptr)) * n + own_idx
-    out = np.setdiff1d(run_keys, own)
+    out = setdiff(run_keys, own)
     _ADDED_LAST = (ptr, idx, ds, out)
     return out
 
@@ -837,7 +840,7 @@ def _untrained_ranked(test_users, ds, fit_on, user_factors=None) -> int:
     split.cold_start dataset's), so no trained vector: a review found 192 of 301 such users averaged into the
     model's figures without a word. Those ``user_factors`` gives a vector since (update-users solved them: a
     review found them counted still, 192 where 190 had none) are not counted: serving's rule, a zero row."""
-    users = np.unique(np.asarray(test_users))
+    users = unique(np.asarray(test_users))
     if not users.size:
         return 0
     trained = np.zeros(ds.n_users, bool)

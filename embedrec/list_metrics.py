@@ -12,6 +12,7 @@ import numpy as np
 
 from embedrec.errors import UsageError, shorten
 from embedrec.metrics import hit_matrix, per_user_values
+from embedrec.sparse import unique
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     import pandas as pd
@@ -72,7 +73,7 @@ def _score(lists, truth, ks, *, per_user: bool, catalogue, where: str | None = "
     k_max = max(1, min(max(ks), longest))  # ks=(10, 2000) over 10-long lists took 1.6 GB); metrics take fewer columns
     row = pd.Index(users).get_indexer(lists["user_id"])  # -1: a user with a list but nothing relevant
     rank = lists["_rank"].to_numpy()
-    has = np.unique(row[row >= 0])  # the users of truth with a list
+    has = unique(row[row >= 0])  # the users of truth with a list
     if len(lists) and len(truth) and not has.size:  # a review: lists read with dtype=str scored 0 in silence
         raise UsageError(f"score_lists: none of the lists' {lists['user_id'].nunique():,} users is a user of truth "
                          f"(ids are matched as given){_kinds('user_id', lists, truth)}")
@@ -107,7 +108,7 @@ def _score(lists, truth, ks, *, per_user: bool, catalogue, where: str | None = "
            "users_not_in_truth": int(lists.loc[row < 0, "user_id"].nunique())}
     out.update({name: float(v.mean()) if len(v) else float("nan") for name, v in values.items()})
     for k in ks if n_items is not None else ():  # distinct movies in the scored users' top k, of the catalogue
-        shown = np.unique(topk[:, :k][topk[:, :k] >= 0]).size
+        shown = unique(topk[:, :k][topk[:, :k] >= 0]).size
         if shown > n_items:
             raise UsageError(f"score_lists: catalogue={n_items:,}, but the lists' top {k} name {shown:,} distinct "
                              "movies; give the number of movies in the catalogue")
@@ -537,7 +538,7 @@ def beyond_of_lists(frame, ds, truth, ks, cat) -> tuple[dict, object]:
     row = users.get_indexer(lists["user_id"])
     movie = pd.Index(ds.movies["movie_id"]).get_indexer(lists["movie_id"])
     rank = lists["_rank"].to_numpy()
-    has = np.unique(row[row >= 0])  # the users of truth with a list: a row each (as score_lists)
+    has = unique(row[row >= 0])  # the users of truth with a list: a row each (as score_lists)
     slot = np.full(len(users), -1, np.int64)
     slot[has] = np.arange(has.size)
     width = max(1, min(max(ks), int(rank.max()) + 1 if rank.size else 1))  # no wider than the longest list

@@ -183,7 +183,12 @@ def hit_matrix(topk: np.ndarray, indptr: np.ndarray, indices: np.ndarray) -> np.
     rows = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(indptr))
     rel_keys = rows * width + indices.astype(np.int64)
     top_keys = np.arange(n_rows, dtype=np.int64)[:, None] * width + topk.astype(np.int64)
-    hits = np.isin(top_keys, rel_keys) & (topk >= 0)
+    # a binary search in the sorted keys (np.isin's sort path calls numpy 2.3+'s hash-based np.unique, numpy#31969:
+    # 5.1 s for 100,000 users' top 10 against 2M pairs, where this takes a tenth of it; sparse.isin's way)
+    rel = np.sort(rel_keys)
+    hits = (rel[np.minimum(np.searchsorted(rel, top_keys), rel.size - 1)] == top_keys) if rel.size else \
+        np.zeros(top_keys.shape, bool)
+    hits &= topk >= 0
     return hits.astype(np.float64)
 
 

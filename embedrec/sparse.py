@@ -11,6 +11,37 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.data.dataset import Dataset
 
 
+def unique(a) -> np.ndarray:
+    """``unique(a)`` (flattened), by sorting where ``a`` holds integers: numpy 2.3+'s hash-based unique
+    (std::unordered_set, numpy#31969) took 7.8 s for 2.45M distinct int64 keys on this project's machines where
+    sorting them takes 0.04 s (a speed review: 11 s of a synthetic-bench train). Other dtypes: np.unique."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "iub":
+        return np.unique(a)
+    s = np.sort(a.ravel())
+    return s[np.concatenate(([True], s[1:] != s[:-1]))] if s.size > 1 else s
+
+
+def isin(a, b) -> np.ndarray:
+    """``np.isin(a, b)`` for integer arrays, by a binary search in ``b`` sorted (np.isin's own sort path calls
+    the slow np.unique of ``b``: :func:`unique`; 7.4 s for 1,000 ids in 2.45M)."""
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind not in "iub" or b.dtype.kind not in "iub":
+        return np.isin(a, b)
+    ub = unique(b)
+    if ub.size == 0:
+        return np.zeros(a.shape, bool)
+    at = np.minimum(np.searchsorted(ub, a), ub.size - 1)
+    return ub[at] == a
+
+
+def setdiff(a, b) -> np.ndarray:
+    """``np.setdiff1d(a, b)``: the sorted distinct values of ``a`` not in ``b``, through :func:`unique` and
+    :func:`isin` (numpy's calls the slow np.unique of both)."""
+    ua = unique(a)
+    return ua[~isin(ua, b)]
+
+
 def lex_order(major: np.ndarray, minor: np.ndarray) -> np.ndarray:
     """``np.lexsort((minor, major))``: the stable order by (major, minor). Sorts packed int64 keys (key, then
     row position) with ``np.sort``, 5-15x faster than lexsort or a stable argsort at millions of rows (numpy
@@ -183,7 +214,7 @@ class PopularLists:
             r, c = np.zeros(0, np.int64), np.zeros(0, np.int64)
         else:
             r, c, _ = gather_csr(exclude[0], exclude[1], rows)
-        seen = np.unique(r.astype(np.int64) * n + self.place[c])  # (row, place), sorted, each pair once
+        seen = unique(r.astype(np.int64) * n + self.place[c])  # (row, place), sorted, each pair once
         seen_row = seen // n
         starts = np.searchsorted(seen_row, np.arange(rows.size + 1))
         within = np.arange(seen.size) - starts[seen_row]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from embedrec.argcheck import flag
 from embedrec.errors import ArtifactError, EmbedrecError
+from embedrec.sparse import unique
 from embedrec.trained import TrainedModel
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -138,13 +139,12 @@ def held_out(ds: Dataset) -> dict:
     of ({"valid": {"ratings": 10000, "users": 943}, ...}). A ranking metric at k grows with the movies held out per
     user, so train says it beside valid's and test's figures, which differ by it (a first-hour review read valid
     ndcg@10 0.2180 and test 0.4510 as a contradiction: about 11 held out a user against 21)."""
-    import numpy as np
 
     out = {}
     for split in ("valid", "test"):
         part = ds.splits.get(split)
         if part is not None and len(part):
-            out[split] = {"ratings": int(len(part)), "users": int(np.unique(part.user).size)}
+            out[split] = {"ratings": int(len(part)), "users": int(unique(part.user).size)}
     return out
 
 

@@ -42,6 +42,7 @@ from embedrec.fsutil.outputs import atomic_file, refuse_foreign_files, refuse_in
 from embedrec.metrics import higher_is_better
 from embedrec.run_checks import training_folder_of
 from embedrec.run_layout import TUNE_DIR, TUNE_RESULTS, WRITER_LOCK
+from embedrec.sparse import isin
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -125,7 +126,7 @@ def _train_metric(f: dict, ds: Dataset, explicit: bool, ks, sample: int = TRAIN_
         sample_rows = Interactions(tr.user[idx], tr.movie[idx], tr.rating[idx])
         return split_rating_metrics(f, sample_rows, ds.rating_scale)["rmse"]
     users = rng.choice(ds.n_users, size=min(sample, ds.n_users), replace=False)
-    sel = np.isin(tr.user, users)
+    sel = isin(tr.user, users)
     empty = csr(np.zeros(0, np.int64), np.zeros(0, np.int64), ds.n_users)
     k = min(ks)
     return ranking_metrics(f["user_factors"], f["movie_factors"], f["movie_bias"], empty, tr.user[sel],

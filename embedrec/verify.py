@@ -37,6 +37,7 @@ from embedrec.run_layout import (
     USERS_TABLE,
 )
 from embedrec.run_updates import check_updates, trained_users, updates_of, users_as_new
+from embedrec.sparse import isin, unique
 
 ID_TABLES = {"user": USERS_TABLE, "movie": MOVIES_TABLE}  # a run's tables of its users' and movies' ids
 EXPORT_MARKER = ".embedrec-export.json"  # what `embedrec export` writes beside its files: their sizes and SHA-256
@@ -676,14 +677,14 @@ def check_update_pairs(run, pairs: np.ndarray, n_users: int, n_movies: int, seen
         if np.isinf(np.asarray(pairs[col])).any():
             raise damaged(run, f"{name} holds a {col} that is no finite number")
     key = u * np.int64(n_movies) + m
-    if np.unique(key).size != key.size:
+    if unique(key).size != key.size:
         raise damaged(run, f"{name} holds a pair twice")
     if seen is not None:
         ptr, idx = seen
-        users = np.unique(u)
+        users = unique(u)
         local, movies, _ = gather_csr(np.asarray(ptr, np.int64), np.asarray(idx), users)
         held = users[local] * np.int64(n_movies) + np.asarray(movies, np.int64)
-        if not np.isin(key, held).all():
+        if not isin(key, held).all():
             raise damaged(run, f"{name} holds a pair that is not among its user's seen movies (seen_indices.npy)")
     return pairs
 

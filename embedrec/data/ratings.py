@@ -16,6 +16,7 @@ import numpy as np
 from embedrec.data.levels import MAX_LEVELS, TOLERANCE, scale_step
 from embedrec.data.parsing import WarnedNote, check_scale, scale_span
 from embedrec.errors import ConfigError, DataError
+from embedrec.sparse import unique
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig
@@ -196,7 +197,7 @@ def _warn_counts_below_one(raw: RawData, r: np.ndarray) -> None:
     still learnt as a positive (an own-data review: a play log's -5s and 0s trained without a word but the counts'
     range): said with the first such line, and the floor that keeps such pairs apart."""
     low = r <= 0
-    if not low.any() or np.unique(r).size <= 3:
+    if not low.any() or unique(r).size <= 3:
         return
     first = int(np.flatnonzero(low)[0])
     n = int(np.count_nonzero(low))
@@ -260,7 +261,7 @@ def _warn_lone_extremes(r: np.ndarray, scale: tuple[float, float], raw: RawData)
         n = int(np.count_nonzero(at))
         if not 0 < n <= lone:
             continue
-        rest = np.unique(sample[sample != value])
+        rest = unique(sample[sample != value])
         step = scale_step(rest)  # (the rule a served rating's step is checked by)
         np.logical_not(at, out=at)  # the other rows, without a copy of 100M ratings
         nxt = float(r.max(where=at, initial=-np.inf) if end == "top" else r.min(where=at, initial=np.inf))

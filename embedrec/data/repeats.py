@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from embedrec.data.split import TRAIN
+from embedrec.sparse import isin
 
 
 def _pair_key(ratings: pd.DataFrame) -> np.ndarray:
@@ -39,7 +40,7 @@ def first_new_pairs(keys: np.ndarray, held: np.ndarray) -> np.ndarray:
     _, first = np.unique(keys, return_index=True)
     fresh = np.zeros(keys.size, dtype=bool)
     fresh[first] = True
-    fresh &= ~np.isin(keys, held)
+    fresh &= ~isin(keys, held)
     return fresh
 
 

@@ -15,7 +15,7 @@ from functools import cached_property
 
 import numpy as np
 
-from embedrec.sparse import topk_fast, topk_from_scores, topk_of_row
+from embedrec.sparse import topk_fast, topk_from_scores, topk_of_row, unique
 from embedrec.threads import available_cpus, settle
 
 UNTRAINED_BIAS = -1000.0  # the bias a plain model's export gives a movie without training ratings (training.fit)
@@ -238,7 +238,7 @@ def cosine_topk(table: UnitRows, query: np.ndarray, k: int, own: int | None = No
 def sorted_rows(allowed) -> np.ndarray:
     """``allowed`` as ascending rows, each once (equal scores then stay in movie row order)."""
     rows = np.asarray(allowed, np.int64)
-    return rows if not np.any(np.diff(rows) <= 0) else np.unique(rows)
+    return rows if not np.any(np.diff(rows) <= 0) else unique(rows)
 
 
 def exact_topk_rows(queries: np.ndarray, X_rows: np.ndarray, rows: np.ndarray,

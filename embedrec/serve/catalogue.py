@@ -21,6 +21,7 @@ from embedrec.errors import NotFoundError, UsageError, marked, set_hint, sh_quot
 from embedrec.run import Run
 from embedrec.run_fixes import run_fix
 from embedrec.run_layout import MOVIE_IDS, MOVIES_TABLE, USER_IDS, USERS_TABLE
+from embedrec.sparse import unique
 
 log = logging.getLogger("embedrec")
 # MovieLens moves a title's leading article to its end ("Godfather, The", "Boot, Das", "Enfer, L'")
@@ -444,7 +445,7 @@ class Catalogue:
                 else:  # the words holding each of its trigrams, the fewest first, then each tested
                     lists = sorted((grams.get(w[i:i + 3], ()) for i in range(len(w) - 2)), key=len)
                     held = [t for t in set(lists[0]).intersection(*lists[1:]) if w in vocab[t]] if lists[0] else ()
-                rows = np.unique(_gather(indptr, posted, np.asarray(list(held), np.int64)))
+                rows = unique(_gather(indptr, posted, np.asarray(list(held), np.int64)))
                 if memo.get(None, 0) + len(rows) <= self._WORDS_KEPT:
                     memo[w], memo[None] = rows, memo.get(None, 0) + len(rows)
             if not len(rows):
@@ -593,7 +594,7 @@ class Catalogue:
         out = np.flatnonzero(keep)
         if out.size == 0 and say:  # once, naming each filter with what it admits alone (a first-hour review: every
             # user of --users was then said to have 'rated every movie the filters let through')
-            left = len(np.unique(np.asarray(exclude_rows, np.int64))) if exclude_rows is not None else 0
+            left = len(unique(np.asarray(exclude_rows, np.int64))) if exclude_rows is not None else 0
             said = [f"{what}: {n:,} movie{'' if n == 1 else 's'}" for what, n in alone]
             if exclude_rows is not None:
                 said.append(f"{marked('--exclude', 'exclude')} leaves out {left:,}")

@@ -52,6 +52,7 @@ import numpy as np  # noqa: E402
 from embedrec.errors import ArtifactError, ConfigError, first_line  # noqa: E402
 from embedrec.fsutil.files import missing_error  # noqa: E402
 from embedrec.run_layout import COS_FILE, IP_FILE  # noqa: E402 (the run's names for the files written here)
+from embedrec.sparse import unique  # noqa: E402
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import IndexConfig
@@ -272,7 +273,7 @@ def check_stored(index: VectorIndex, expected, n: int, path: Path, fix: str, sam
     short one); the others hold the rows exactly (to 1e-3)."""
     if n == 0:
         return
-    rows = np.unique(np.linspace(0, n - 1, min(sample, n)).round().astype(np.int64))
+    rows = unique(np.linspace(0, n - 1, min(sample, n)).round().astype(np.int64))
     vectors, far = expected(rows)
     want = _placed(np.asarray(vectors, dtype=np.float32), index.transform, index.max_norm, far)
     got = stored_rows(index, rows)
@@ -426,7 +427,7 @@ def search_excluding(index, queries: np.ndarray, excl: tuple[np.ndarray, np.ndar
     # rows that need about as many candidates are searched together: a heavy user does not make the
     # whole batch ask for thousands of candidates
     bucket = _asked_bucket(per_row, k, limit)
-    pending = [(np.flatnonzero(bucket == b), int(min(2 ** b, limit))) for b in np.unique(bucket)]
+    pending = [(np.flatnonzero(bucket == b), int(min(2 ** b, limit))) for b in unique(bucket)]
     unreached: list = []
     while pending:
         rows, kk = pending.pop()
@@ -451,7 +452,7 @@ def search_excluding(index, queries: np.ndarray, excl: tuple[np.ndarray, np.ndar
 def left(excluded: np.ndarray, n: int, allowed) -> int:
     """How many movies a query may still get: ``allowed`` (or all ``n``) minus its exclusions."""
     if allowed is None:
-        return n - np.unique(excluded).size
+        return n - unique(excluded).size
     return int(allowed.size - np.isin(allowed, excluded).sum())
 
 

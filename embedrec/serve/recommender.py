@@ -45,7 +45,7 @@ from embedrec.run_layout import (
 from embedrec.serve import foldin, prior
 from embedrec.serve.catalogue import Catalogue
 from embedrec.serve.explain import SERIAL, UserSolve
-from embedrec.sparse import gather_csr, topk_of_row
+from embedrec.sparse import gather_csr, topk_of_row, unique
 from embedrec.threads import blas_threads, settle
 from embedrec.verify import (
     check_finite,
@@ -528,7 +528,7 @@ class Recommender:
         """Refuse known user ``rows`` (-1, an unknown id, left out) whose vector, or an explicit model's bias, is not
         finite, as a list of theirs is refused: ``predict`` and ``explain`` read them without a list (a red team:
         predict served a re-sealed NaN user row's score blank, exit 0, where recommend refused the user)."""
-        rows = np.unique(np.asarray(rows, np.int64))
+        rows = unique(np.asarray(rows, np.int64))
         rows = rows[rows >= 0]
         self._check_users(np.asarray(self.P[rows]), rows)
         if self.explicit and self.bu is not None:
@@ -608,7 +608,7 @@ class Recommender:
         as_new = self.solved_as_new()
         if as_new.size:
             new |= np.isin(rows, as_new)
-        return np.unique(rows[new]) if new.any() else np.zeros(0, np.int64)
+        return unique(rows[new]) if new.any() else np.zeros(0, np.int64)
 
     def solved_as_new(self) -> np.ndarray:
         """The rows (sorted) of the dataset's users without a training rating (split.cold_start's, or one whose
@@ -1146,7 +1146,7 @@ def exact_scores(factors: Factors, users: np.ndarray, ids: list, offset: np.ndar
     ok = (out[:-1] > out[1:]) | ((out[:-1] == out[1:]) & (rows[:-1] < rows[1:])) | (seg[1:] != seg[:-1])
     if not ok.all():
         ends = np.cumsum(lengths)
-        for s in np.unique(seg[:-1][~ok]):
+        for s in unique(seg[:-1][~ok]):
             a, b = ends[s] - lengths[s], ends[s]
             order = np.lexsort((rows[a:b], -out[a:b]))
             rows[a:b], out[a:b] = rows[a:b][order], out[a:b][order]

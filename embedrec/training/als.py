@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec.errors import ConfigError, TrainingError
-from embedrec.sparse import lex_order
+from embedrec.sparse import lex_order, unique
 from embedrec.threads import blas_threads
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -201,7 +201,7 @@ def rows_seen_weights(tr, manifest: dict, n_movies: int, train_cfg: TrainConfig,
     n_movies = np.int64(max(n_movies, 1))
     out = np.zeros(idx.size, np.float32)
     # in blocks of users of about SEEN_BLOCK seen pairs: the keys of 100M pairs at once would take 2.4 GB
-    cuts = np.unique(np.searchsorted(ptr, np.arange(0, int(ptr[-1]), SEEN_BLOCK), side="right") - 1)
+    cuts = unique(np.searchsorted(ptr, np.arange(0, int(ptr[-1]), SEEN_BLOCK), side="right") - 1)
     for a, b in zip(cuts, [*cuts[1:], ptr.size - 1]):
         s0, t0 = int(ptr[a]), int(indptr[a])
         rows = np.arange(b - a, dtype=np.int64)

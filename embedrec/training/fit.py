@@ -26,6 +26,7 @@ from embedrec import sparse as S
 from embedrec.errors import ArtifactError, ConfigError, TrainingError
 from embedrec.metrics import higher_is_better
 from embedrec.model.factors import UNTRAINED_BIAS
+from embedrec.sparse import setdiff, unique
 from embedrec.threads import blas_threads, choose_threads
 from embedrec.training import loop
 from embedrec.training.checkpoints import (
@@ -487,7 +488,7 @@ def _rated_lists(model_cfg, train_cfg, rated, n_users: int, n_movies: int):
                           "train.compile=false")
     if rated is None:
         raise ConfigError("config key 'model.implicit_terms': the model needs the training ratings (rated=)")
-    pairs = np.unique(np.asarray(rated[0], np.int64) * n_movies + np.asarray(rated[1], np.int64))
+    pairs = unique(np.asarray(rated[0], np.int64) * n_movies + np.asarray(rated[1], np.int64))
     return S.csr(pairs // n_movies, pairs % n_movies, n_users)
 
 
@@ -776,7 +777,7 @@ def vectorless_users(valid, kept) -> int:
     """How many users of ``valid`` :func:`valid_with_vectors` left out (``kept``: what it returned)."""
     if kept is valid:
         return 0
-    return int(np.setdiff1d(np.unique(valid.user), np.unique(kept.user)).size)
+    return int(setdiff(valid.user, kept.user).size)
 
 
 def no_valid_reason(given: int) -> str:

@@ -33,6 +33,7 @@ import numpy as np
 
 from embedrec.model.factors import UNTRAINED_BIAS
 from embedrec.serve.prior import TOLD, standard_popularity
+from embedrec.sparse import isin, setdiff, unique
 
 log = logging.getLogger("embedrec")
 
@@ -148,7 +149,7 @@ def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int,
         return None
     zp = standard_popularity(counts, trained)
     n_train = np.bincount(tr.user, minlength=ds.n_users)
-    users = np.unique(va.user)
+    users = unique(va.user)
     users = users[n_train[users] > 0]
     if not users.size:
         return None
@@ -159,9 +160,9 @@ def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int,
     pos = np.full(ds.n_users, -1, np.int64)
     pos[users] = np.arange(users.size)
     mine_tr = pos[tr.user] >= 0
-    seen_keys = np.unique(pos[tr.user[mine_tr]] * M + tr.movie[mine_tr])  # (user position, movie) of train
+    seen_keys = unique(pos[tr.user[mine_tr]] * M + tr.movie[mine_tr])  # (user position, movie) of train
     mine_va = pos[va.user] >= 0
-    truth_keys = np.setdiff1d(np.unique(pos[va.user[mine_va]] * M + va.movie[mine_va]), seen_keys)
+    truth_keys = setdiff(pos[va.user[mine_va]] * M + va.movie[mine_va], seen_keys)
     n_truth = np.bincount(truth_keys // M, minlength=users.size)
     from embedrec.training.trend import gram_mean
 
@@ -209,7 +210,7 @@ def choose(ds, f: dict, solve: dict, liked_weight: float, seed: int,
                     cand = np.sort(np.hstack([top, top_pop]), axis=1)
                     zc = np.take_along_axis(Z, cand, axis=1)
                     zc[:, 1:][cand[:, 1:] == cand[:, :-1]] = -np.inf  # a movie in both lists: once
-                hit = np.isin(part[:, None] * M + cand, truth_keys)
+                hit = isin(part[:, None] * M + cand, truth_keys)
                 zpc = zp[cand]
                 for k, w in enumerate(WEIGHTS):
                     sc = zc + w * zpc
