@@ -199,3 +199,30 @@ def test_an_index_of_other_vectors_resealed_is_refused_by_verify_and_by_the_list
     asked = ("--movie", "1") if which == "cos" else ("--user", "1")
     r = invoke("recommend", "--run", run, *asked, "-k", "3")
     assert r.exit_code == 1 and r.stdout == "" and "does not hold the run's embeddings" in one_line(r), r.stderr
+
+
+def test_the_index_check_leaves_out_the_rows_no_list_serves_which_older_builds_placed_otherwise(tmp_path):
+    """A diff review: an index an earlier embedrec built (a zero vector stored as zeros in the similar-movies index;
+    a movie without training ratings, bias -1000, through the plain MIPS transform) was refused as another model's.
+    check_stored compares the rows lists serve: the older placement passes, a served row changed is still refused."""
+    from embedrec.config import IndexConfig
+    from embedrec.serve import index as ix
+
+    rng = np.random.default_rng(0)
+    cos = ix.normalise(rng.normal(size=(40, 4)).astype(np.float32))
+    cos[[3, 17]] = 0.0  # movies without training ratings
+    older = ix._raw("hnsw", 4, 40, IndexConfig(kind="hnsw"), ix.faiss.METRIC_L2, say=False)
+    older.add(cos)  # stored as they are (before the far placement)
+    vi = ix.VectorIndex(older, "l2-unit")
+    far = np.zeros(40, bool)
+    far[[3, 17]] = True
+
+    def expected(rows):
+        return cos[rows], far[rows]
+
+    ix.check_stored(vi, expected, 40, tmp_path / "movies_cos.faiss", "rebuild it", 40)  # no error
+    changed = cos.copy()
+    changed[5] = -changed[5]
+    with pytest.raises(ArtifactError, match=r"does not hold the run's embeddings: movie row 5 "):
+        ix.check_stored(vi, lambda rows: (changed[rows], far[rows]), 40, tmp_path / "movies_cos.faiss",
+                        "rebuild it", 40)

@@ -317,17 +317,18 @@ def test_movie_filters_with_similar_users_are_refused_before_the_run_is_read(tmp
 
 
 # ------------------------------------------------------------------------- one film under two ids, few ratings
-def _twins_model(popularity) -> Model:
-    """TABLE's eight rows, rows 1 and 6 one film ('Twin (1999)', movie ids 2 and 7: cosine 1 to each other)."""
+def _twins_model(popularity, loss: str = "als", year: int | None = 1999) -> Model:
+    """TABLE's eight rows, rows 1 and 6 one film ('Twin (1999)', movie ids 2 and 7: cosine 1 to each other); an
+    als model unless ``loss`` says another."""
     n = TABLE.shape[0]
     titles = [f"m{i}" for i in range(n)]
     titles[1] = titles[6] = "Twin"
     years = [None] * n
-    years[1] = years[6] = 1999
+    years[1] = years[6] = year
     seen = (np.arange(n + 1, dtype=np.int64), np.arange(n, dtype=np.int32))
     rec = Recommender.from_parts(Factors(TABLE.copy(), TABLE.copy(), None, None), np.arange(1, n + 1) * 10,
                                  {"movie_id": np.arange(1, n + 1), "title": titles, "year": years,
-                                  "genres": [["A"]] * n}, seen, np.asarray(popularity, np.float64))
+                                  "genres": [["A"]] * n}, seen, np.asarray(popularity, np.float64), loss=loss)
     return Model(rec)
 
 
@@ -345,6 +346,8 @@ def test_a_film_under_two_ids_is_never_like_itself_nor_listed_to_one_who_liked_i
     assert list(m.similar(1, 2).movie_ids[0]) == [2, 7]  # a film once: both ids listed, each its own movie
     assert 7 not in list(m.recommend_new([2], k=8).movie_ids[0])
     assert 7 in list(m.recommend_new([2], k=8, exclude_seen=False).movie_ids[0])
+    # a title without a year is no film's twin: two 'Hamlet's of a user's own file may be two films (a diff review)
+    assert _twins_model(np.full(8, 50), year=None).engine.catalogue.twins([1]).tolist() == []
 
 
 def test_similar_movies_of_a_movie_of_one_or_two_training_ratings_say_so(caplog):
@@ -362,3 +365,13 @@ def test_similar_movies_of_a_movie_of_one_or_two_training_ratings_say_so(caplog)
         with caplog.at_level(logging.INFO, logger="embedrec"):
             m.similar(movie, 2)
         assert (said in caplog.text) if said else "training rating" not in caplog.text, (movie, caplog.text)
+    for loss in ("bpr", "softmax"):  # an als model's vector of a movie is its raters' solve; not these (a review)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="embedrec"):
+            _twins_model(pop, loss=loss).similar(1, 2)
+        assert "training rating" not in caplog.text, (loss, caplog.text)
+    pop[0] = 0  # no training rating: no such note (a features model's vector comes from its features)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        _twins_model(pop).similar(1, 2)
+    assert "training rating" not in caplog.text, caplog.text

@@ -567,8 +567,8 @@ _KEY_SECTIONS = {"train": ("train", "model", "run", "index"), "tune-dims": ("tun
 def _usage_hint(e: click.UsageError, path: str) -> str:
     """What the user probably meant (a first-hour pass): an unknown option named as a config key is set with
     --set (`train --epochs 5`); a bare argument to recommend is a user id (`recommend 196`)."""
-    command = _unknown_command(e)[0]
-    if command is not None and command.lower() in OTHER_COMMANDS:
+    command = _unknown_command(e)[0]  # (embedrec's own commands: not a group's, 'index explain', a diff review)
+    if command is not None and command.lower() in OTHER_COMMANDS and (e.ctx is None or e.ctx.parent is None):
         return f"; {OTHER_COMMANDS[command.lower()]}"
     if isinstance(e, click.NoSuchOption):
         from embedrec.config import Config, flat_config

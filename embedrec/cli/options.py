@@ -270,8 +270,9 @@ class LineFile(click.File):
             return value
         refuse_empty(value, param, ctx, "file path, or - for standard input")
         if isinstance(value, str) and value.startswith("@") and not os.path.exists(value) and \
-                os.path.exists(value[1:]):  # --liked's @FILE form given here (a pipeline review: --users @u.txt
-            value = value[1:]  # was 'file not found'): the file itself, as --users u.txt
+                (value == "@-" or os.path.exists(value[1:])):  # --liked's @FILE form given here (a pipeline
+            value = value[1:]  # review: --users @u.txt was 'file not found'): the file itself, as --users u.txt
+            # (a file really named so comes first), @- standard input
         if isinstance(value, (str, os.PathLike)) and value != "-" and not os.path.exists(value):
             from embedrec.errors import DataError
             from embedrec.fsutil.files import loop_error

@@ -1089,8 +1089,9 @@ class Recommender:
             log.warning("movie %s has a zero embedding: similarities are all 0", self.movie_ids[row])
         if untrained.any():  # movies no training rating named are never listed (they would come at cosine 0)
             allowed = np.flatnonzero(~untrained) if allowed is None else allowed[~untrained[allowed]]
-        few = int(self.popularity[row]) if self.popularity is not None else FEW_RATINGS + 1
-        if few <= FEW_RATINGS:  # a review: Homage's 6 'similar' movies each at cosine 1.0000, its one rater's others
+        few = int(self.popularity[row]) if self.loss == "als" and self.popularity is not None else FEW_RATINGS + 1
+        if 0 < few <= FEW_RATINGS:  # a review: Homage's 6 'similar' movies each at cosine 1.0000, its one rater's
+            # others (an als model's vector of a movie is its raters' solve; a diff review: not bpr's, nor explicit's)
             log.info("note: movie %s has %d training rating%s: the movies most like it are those its %s also "
                      "rated (cosine near 1 however unlike the films are); a likeness from so few ratings says little",
                      py_id(self.movie_ids[row]), few, "" if few == 1 else "s",
