@@ -26,10 +26,10 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 log = logging.getLogger("embedrec")
 
-_MODES = ("user", "users", "movie", "similar_users", "liked", "rated", "user_features")
+_MODES = ("user", "users", "movie", "movies", "similar_users", "liked", "rated", "user_features")
 # the options that apply to some modes only: {Request field: the modes it applies to} (Request._applies)
 ONLY_FOR = {"include_seen": ("user", "users", "liked", "rated"), "fallback": ("user", "users"),
-            "strict": ("users", "liked", "rated"), "ordered": ("liked", "rated"),
+            "strict": ("users", "movies", "liked", "rated"), "ordered": ("liked", "rated"),
             "prior": ("user", "users", "liked", "rated"), "explain": ("user", "users", "liked", "rated"),
             "diversify": ("user", "users", "liked", "rated", "user_features")}
 # the options that filter movies, which similar users (a list of users) refuse: (field, CLI option, library name)
@@ -64,6 +64,7 @@ class Request:
     user: Any = None
     users: Iterable | None = None
     movie: Any = None
+    movies: Iterable | None = None  # many movies' similar movies: ids or titles, one a line (a file's lines) or a list
     similar_users: Any = None
     liked: list | None = None
     rated: dict | None = None
@@ -97,7 +98,7 @@ class Request:
         elif given[:1] == ["user"] and given[1:] in history:
             given = given[1:]  # a known user plus ratings since training (recommend_new's user=)
         if len(given) != 1 and given != ["liked", "rated"]:
-            raise UsageError("give exactly one of «--user|user», «--users|users», «--movie|movie», "
+            raise UsageError("give exactly one of «--user|user», «--users|users», «--movie|movie», «--movies|movies», "
                              "«--similar-users|similar_users», «--liked/--rated|liked/rated» (with «--user|user»: that "
                              "user's ratings since training), or «--user-features|user_features» (with "
                              "«--liked/--rated|liked/rated»: a new user told both)" + self._modes_given())
@@ -154,7 +155,8 @@ class Request:
         history = have["liked"] or have["rated"]
         plus = have["user"] and history  # a known user plus its ratings since training
         told = not have["user"] and have["user_features"] and history  # a new user told by demographics and movies
-        named = [name(m) for m in ("user", "users", "movie", "similar_users") if have[m] and not (m == "user" and plus)]
+        named = [name(m) for m in ("user", "users", "movie", "movies", "similar_users")
+                 if have[m] and not (m == "user" and plus)]
         if history:  # --rated with --liked is one history, named by --liked
             named.append(("«--user with |user with »" if plus else "") + name("liked" if have["liked"] else "rated")
                          + (" with «--user-features|user_features»" if told else ""))
@@ -266,7 +268,7 @@ def answer(model: Model, request: Request) -> Answer:
         from embedrec.serve.diversify import lambda_arg
 
         lambda_arg(request.diversify)
-        if mode in ("movie", "similar_users"):
+        if mode in ("movie", "movies", "similar_users"):
             raise UsageError("«--diversify|diversify» re-ranks a user's list: give it with «--user, --users, "
                              "--liked/--rated or --user-features|user=, users=, liked=/rated= or user_features=»")
     if request.user is not None and not isinstance(request.user, (str, bytes)) and hasattr(request.user, "__iter__"):
@@ -316,6 +318,13 @@ def answer(model: Model, request: Request) -> Answer:
                               diversify=request.diversify, **filters)
     elif mode == "movie":
         res = model.similar(_found(model, request.movie), k, **filters)
+    elif mode == "movies":  # each line's movie, as --movie takes it; one not in the model left out (said), or refused
+        queries = movie_queries(request.movies, request.name)
+        res = model.similar(queries, k, missing="error" if request.strict else "skip", **filters)
+        if res.unknown:
+            _marked("%s: %s of its %s movies %s not in the training data (the first: %s), left out; «--strict|"
+                    "strict=True» refuses them instead", request.name, f"{len(res.unknown):,}", f"{len(queries):,}",
+                    "is" if len(res.unknown) == 1 else "are", shorten(str(res.unknown[0]), 40), level=logging.WARNING)
     elif mode == "similar_users":  # users, not movies: no filter (refused by mode()), no note of an explicit model
         out = Answer(model, request, result=model.similar_users(request.similar_users, k))
         out._notes = lambda: users_short_note(out.result, k)
@@ -342,6 +351,35 @@ def answer(model: Model, request: Request) -> Answer:
     if request.explain is not None:  # before any row is written: a model without them is refused in one line
         out.explanations = res.explain(request.explain)
     out._notes = lambda: _list_notes(out)
+    return out
+
+
+MOVIE_HEADER_WORDS = ("movie_id", "movie", "movieid", "item_id", "item", "title")  # a --movies file's header
+
+
+def movie_queries(lines, name: str = "<input>") -> list:
+    """The queries of ``movies=``: a file's lines (the CLI's --movies, an open file) each one movie, an id or title
+    words as --movie takes it, blank lines and '#' comments skipped, a header line first ('movie_id', 'title', ...)
+    too, CSV quotes taken off; a list's items as they are. UsageError where none is left."""
+    from embedrec.serve.stream import _unquoted
+
+    if isinstance(lines, (str, bytes)):
+        raise UsageError(f"movies={shorten(repr(lines), 40)}: give a list of movie ids or titles, or an open file "
+                         "of one a line; for one movie: movie=")
+    file = getattr(lines, "lines_of_a_file", False) or hasattr(lines, "readline")
+    out: list = []
+    for line in lines:
+        if not file:
+            out.append(line)
+            continue
+        t = _unquoted(str(line).strip().lstrip("\ufeff").strip())
+        if not t or t.startswith("#"):
+            continue
+        if not out and t.lower() in MOVIE_HEADER_WORDS:
+            continue
+        out.append(t)
+    if not out:
+        raise UsageError(f"{name}: no movie id or title in it; give one movie a line (an id or title words)")
     return out
 
 
@@ -649,7 +687,7 @@ def rated_note(model: Model, liked: list, rated: dict, left_out: dict, ordered: 
             + lows, trained, same, *gone)  # (lows: numbers and marks alone, read as the format's own)
 
 
-def _marked(msg: str, *args) -> None:
-    """An info line whose «CLI|library» marks are the format's own: its arguments (titles, ids) are shown as they
-    are, never read as marks (errors.TermsFilter)."""
-    log.info(msg, *args, extra={"marks_only": True})
+def _marked(msg: str, *args, level: int = logging.INFO) -> None:
+    """An info line (or ``level``'s) whose «CLI|library» marks are the format's own: its arguments (titles, ids) are
+    shown as they are, never read as marks (errors.TermsFilter)."""
+    log.log(level, msg, *args, extra={"marks_only": True})

@@ -68,7 +68,7 @@ RECOMMEND = [
      2),
     ("unknown genre", ["--user", "1", "--genre", "Nope"], None,
      f"--genre 'Nope': no such genre in this run; valid genres: {GENRES}", 2),
-    ("no mode", [], None, "give exactly one of --user, --users, --movie, --similar-users, --liked/--rated (with --user: that user's "
+    ("no mode", [], None, "give exactly one of --user, --users, --movie, --movies, --similar-users, --liked/--rated (with --user: that user's "
      "ratings since training), or --user-features (with --liked/--rated: a new user told both) (see 'embedrec recommend "
      "-h')", 2),
     ("empty --user", ["--user", ""], None, "--user is empty; give a value, e.g. --user 196", 2),
@@ -88,11 +88,11 @@ RECOMMEND = [
     ("no such --users file", ["--users", "{tmp}/missing.txt"], None,
      "{tmp}/missing.txt: file not found (--users); check the path, or give - to read standard input", 1),
     ("two modes", ["--user", "1", "--movie", "2"], None,  # a first-hour review: which two were given was not said
-     "give exactly one of --user, --users, --movie, --similar-users, --liked/--rated (with --user: that user's ratings since "
+     "give exactly one of --user, --users, --movie, --movies, --similar-users, --liked/--rated (with --user: that user's ratings since "
      "training), or --user-features (with --liked/--rated: a new user told both); this command gave --user and "
      "--movie (see 'embedrec recommend -h')", 2),
     ("three modes", ["--user", "1", "--movie", "2", "--liked", "50"], None,
-     "give exactly one of --user, --users, --movie, --similar-users, --liked/--rated (with --user: that user's ratings since "
+     "give exactly one of --user, --users, --movie, --movies, --similar-users, --liked/--rated (with --user: that user's ratings since "
      "training), or --user-features (with --liked/--rated: a new user told both); this command gave --movie and "
      "--user with --liked (see 'embedrec recommend -h')", 2),
     ("user features, none trained", ["--user-features", "age=25"], None,
@@ -125,7 +125,7 @@ RECOMMEND = [
     ("--fallback, --movie", ["--movie", "17", "--fallback", "popular"], None,
      usage("recommend", "--fallback does not apply to --movie; it is for --user and --users"), 2),
     ("--strict, --movie", ["--movie", "1", "--strict"], None,
-     usage("recommend", "--strict does not apply to --movie; it is for --users, --liked and --rated"), 2),
+     usage("recommend", "--strict does not apply to --movie; it is for --users, --movies, --liked and --rated"), 2),
     ("--strict, --fallback popular", ["--users", "-", "--strict", "--fallback", "popular"], "1\n",
      usage("recommend", "--strict and --fallback popular conflict: one fails on an unknown user, the other answers "
                         "it; give one of them"), 2),

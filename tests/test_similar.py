@@ -161,7 +161,7 @@ def test_similar_users_is_a_request_mode(caplog):
 
 
 @pytest.mark.parametrize("request_, error, said", [
-    (Request(similar_users=10, user=10), UsageError, "give exactly one of user, users, movie, similar_users, "
+    (Request(similar_users=10, user=10), UsageError, "give exactly one of user, users, movie, movies, similar_users, "
                                                      "liked/rated (with user: that user's ratings since training), or "
                                                      "user_features (with liked/rated: a new user told both); "
                                                      "user and similar_users were given"),
@@ -375,3 +375,29 @@ def test_similar_movies_of_a_movie_of_one_or_two_training_ratings_say_so(caplog)
     with caplog.at_level(logging.INFO, logger="embedrec"):
         _twins_model(pop).similar(1, 2)
     assert "training rating" not in caplog.text, caplog.text
+
+
+def test_recommend_movies_answers_many_movies_as_movie_answers_each(trained_run, tmp_path):
+    """A pipeline review: a similar-movies table for every movie was one process a movie (--movie takes one).
+    --movies FILE|- answers each line's movie (an id or title words) as --movie does, in one process: the same rows;
+    a header, blank lines and '#' comments skipped; an unknown movie left out with a warning, refused under
+    --strict; Model.answer(Request(movies=[...])) the same."""
+    from embedrec.answers import Request
+
+    ids = [str(m) for m in trained_run.opened.movie_ids[:3]]
+    each = "".join(CliRunner().invoke(main, ["recommend", "--movie", m, "-k", "3", "--format", "csv", "--no-header",
+                                             *trained_run.sets]).stdout for m in ids)
+    f = tmp_path / "m.txt"
+    f.write_text("movie_id\n" + "\n".join([ids[0], "# a comment", "", ids[1], "nosuchmovie99", ids[2]]) + "\n")
+    r = CliRunner().invoke(main, ["recommend", "--movies", str(f), "-k", "3", "--format", "csv", "--no-header",
+                                  *trained_run.sets])
+    assert r.exit_code == 0 and r.stdout == each, r.stderr
+    assert "1 of its 4 movies is not in the training data (the first: nosuchmovie99), left out" in r.stderr
+    piped = CliRunner().invoke(main, ["recommend", "--movies", "-", "-k", "3", "--format", "csv", "--no-header",
+                                      *trained_run.sets], input="\n".join(ids) + "\n")
+    assert piped.exit_code == 0 and piped.stdout == each, piped.stderr
+    strict = CliRunner().invoke(main, ["recommend", "--movies", str(f), "--strict", *trained_run.sets])
+    assert strict.exit_code == 1 and strict.stdout == "" and "nosuchmovie99" in strict.stderr, strict.stderr
+    got = trained_run.opened.answer(Request(movies=ids, k=3)).result
+    assert [list(m) for m in got.movie_ids] == [
+        [int(x.split(",")[2]) for x in each.splitlines()[3 * i:3 * i + 3]] for i in range(3)]

@@ -681,20 +681,21 @@ def _rated_item_hint(parts: list, i: int, example) -> str:
 
 def reads_stdin(value, option: str) -> bool:
     """Whether ``option``'s value reads standard input: ``@-`` (--liked, --rated, --exclude, --candidates), or ``-``
-    (--users, a LineFile)."""
-    if option == "--users":
+    (--users, --movies: a LineFile)."""
+    if option in ("--users", "--movies"):
         return getattr(value, "name", None) == "<stdin>"
     return isinstance(value, str) and value.startswith("@") and value[1:].strip() == "-"
 
 
 def one_stdin(given: dict) -> None:
     """Refuse two options reading standard input: only one can have it (``given``: {option: its value})."""
-    readers = [f"{o} {'-' if o == '--users' else '@-'}" for o, v in given.items() if reads_stdin(v, o)]
+    lined = ("--users", "--movies")  # (a file's option: '-' is stdin, not '@-')
+    readers = [f"{o} {'-' if o in lined else '@-'}" for o, v in given.items() if reads_stdin(v, o)]
     if len(readers) > 1:
         last = readers[-1].split()[0]
         usage_error(f"{' and '.join(readers)} {'both' if len(readers) == 2 else 'all'} read standard input, which "
                     f"only one option can; keep one there and give {'the other' if len(readers) == 2 else 'the others'}"
-                    f" as a file ({last} {'FILE' if last == '--users' else '@FILE'})")
+                    f" as a file ({last} {'FILE' if last in lined else '@FILE'})")
 
 
 def stdin_bytes(option: str) -> bytes:

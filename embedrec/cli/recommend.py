@@ -41,6 +41,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
               "since training, its vector re-solved with them).")
 @click.option("--users", "users_file", type=LineFile(), help="A file of user ids, one per line; - for stdin.")
 @click.option("--movie", "movie", type=TEXT, help="A movie id or title words: similar movies.")
+@click.option("--movies", "movies_file", type=LineFile(), help="A file of movies, one a line (an id or title words, as "
+              "--movie takes it); - for stdin: each one's similar movies.")
 @click.option("--similar-users", "similar_users", type=TEXT, metavar="USER",
               help="A user id: the users most like them (cosine of the user vectors), with the movies both rated.")
 @click.option("--liked", type=TEXT, help="Comma-separated movies a new user liked (as top ratings): ids, or titles as --movie "
@@ -87,7 +89,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @FMT
 @NO_HEADER
 @common
-def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated, ordered, prior, user_features, k,
+def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, liked, rated, ordered, prior, user_features, k,
               include_seen, genres, year_min, year_max, exclude, candidates, strict, fallback, diversify, explain,
               run_dir, fmt, no_header):
     """Top-K movies for a user, many users, a new user, movies similar to a movie, or users like a user.
@@ -137,12 +139,12 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
                              "--similar-users": "196", "--liked": "50,181,172", "--rated": "50=5,181=4",
                              "--user-features": "age=25,gender=F",
                              "--exclude": "50,181 or @FILE", "--candidates": "50,181 or @FILE"}[opt])
-    one_stdin({"--users": users_file, "--liked": liked, "--rated": rated, "--exclude": exclude,
+    one_stdin({"--users": users_file, "--movies": movies_file, "--liked": liked, "--rated": rated, "--exclude": exclude,
                "--candidates": candidates})
     # which mode: Request.mode's rule and refusals (exactly one mode; --ordered with one history; no movie filter
     # for --similar-users), asked before the run is opened, of the options as given
     # (and the options that apply to some modes only, Request._applies: the library's rule, Model.answer's too)
-    asked = Request(user=user, users=users_file, movie=movie, similar_users=similar_users, liked=liked, rated=rated,
+    asked = Request(user=user, users=users_file, movie=movie, movies=movies_file, similar_users=similar_users, liked=liked, rated=rated,
                     user_features=user_features, ordered=ordered, genres=genres, year_min=year_min, year_max=year_max,
                     exclude=(exclude,) if exclude else (), candidates=candidates, include_seen=include_seen,
                     fallback=fallback, strict=strict, prior=prior, explain=explain, diversify=diversify)
@@ -173,7 +175,8 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
     bar = UsersBar(users_file if users_file is not None and users_bar_shown(users_file) else None, strict)
     try:
         answer = model.answer(Request(
-            user=user, users=users_file, movie=movie, similar_users=similar_users, liked=liked_items,
+            user=user, users=users_file, movie=movie, movies=movies_file, similar_users=similar_users,
+            liked=liked_items,
             rated=rated_items, k=k or cfg.recommend.k,
             user_features=dict(parse_pairs(user_features, "--user-features", "age=25,gender=F")) if user_features
             else None,
@@ -181,7 +184,8 @@ def recommend(cfg: Config, user, users_file, movie, similar_users, liked, rated,
             genres=genres, year_min=year_min, year_max=year_max, batch_size=cfg.recommend.batch_size,
             exclude=tuple(parse_movie_list(exclude, "--exclude")) if exclude else (),
             candidates=tuple(parse_movie_list(candidates, "--candidates")) if candidates else None,
-            on_batch=bar.batch_done, name=getattr(users_file, "name", "<input>"),
+            on_batch=bar.batch_done, name=getattr(users_file if users_file is not None else movies_file, "name",
+                                                  "<input>"),
             explain=None if explain is None else cfg.recommend.explain if explain == FROM_CONFIG else explain,
             prior=prior, diversify=diversify))
     except (UsageError, NotFoundError) as e:  # a title with a comma, split into two items: say so
