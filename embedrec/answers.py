@@ -361,7 +361,7 @@ def movie_queries(lines, name: str = "<input>") -> list:
     """The queries of ``movies=``: a file's lines (the CLI's --movies, an open file) each one movie, an id or title
     words as --movie takes it, blank lines and '#' comments skipped, a header line first ('movie_id', 'title', ...)
     too, CSV quotes taken off; a list's items as they are. UsageError where none is left."""
-    from embedrec.serve.stream import _unquoted
+    from embedrec.serve.stream import unquoted
 
     if isinstance(lines, (str, bytes)):
         raise UsageError(f"movies={shorten(repr(lines), 40)}: give a list of movie ids or titles, or an open file "
@@ -372,7 +372,7 @@ def movie_queries(lines, name: str = "<input>") -> list:
         if not file:
             out.append(line)
             continue
-        t = _unquoted(str(line).strip().lstrip("\ufeff").strip())
+        t = unquoted(str(line).strip().lstrip("\ufeff").strip())
         if not t or t.startswith("#"):
             continue
         if not out and t.lower() in MOVIE_HEADER_WORDS:

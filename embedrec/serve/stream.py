@@ -248,13 +248,13 @@ def _numbered(lines: Iterable[str], file: bool = False) -> Iterator[tuple[int, s
             continue
         if first and not hashed:
             first = False
-            t = _unquoted(t.lstrip("\ufeff").strip())
+            t = unquoted(t.lstrip("\ufeff").strip())
             if t.lower() in HEADER_USER_WORDS:
                 continue  # a header line
-        yield n, _unquoted(t), hashed
+        yield n, unquoted(t), hashed
 
 
-def _unquoted(t: str) -> str:
+def unquoted(t: str) -> str:
     """One CSV field without its quotes ('"196"', as R's write.csv and pandas' QUOTE_ALL write it)."""
     return t[1:-1].replace('""', '"').strip() if len(t) > 1 and t[0] == t[-1] == '"' else t
 
