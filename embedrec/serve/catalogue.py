@@ -313,9 +313,9 @@ class Catalogue:
     def twins(self, rows) -> np.ndarray:
         """The other rows of the films of ``rows``: a catalogue listing one film under several ids (ML-100K's 17
         titles, e.g. 246 and 268 'Chasing Amy (1997)'), by title and year as written (a title without a year is
-        no film's twin: two 'Hamlet's may be two films); sorted, none of ``rows``. A
-        list of movies like one, or for one who liked it, leaves them out (a review: --movie 246 listed 268 first,
-        and --liked 246 listed it too)."""
+        no film's twin: two 'Hamlet's may be two films); sorted, none of ``rows``. A list of movies like one, or
+        for one who liked it, leaves them out (a review: --movie 246 listed 268 first, and --liked 246 listed it
+        too)."""
         if self._twin_rows is None or self._twin_rows[0] is not self.titles:
             films: dict = {}  # (no pandas: serving starts without it; 0.1 s for 500,000 titles)
             for r, film in enumerate(zip(self.titles, self.years)):
