@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from embedrec.data.ids import parse_id
-from embedrec.errors import EmbedrecError, UsageError, cli_terms, library_terms, sh_quote, shorten
+from embedrec.errors import (
+    EmbedrecError,
+    NotFoundError,
+    UsageError,
+    cli_terms,
+    library_terms,
+    sh_quote,
+    shorten,
+)
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.models import Model
@@ -319,12 +327,7 @@ def answer(model: Model, request: Request) -> Answer:
     elif mode == "movie":
         res = model.similar(_found(model, request.movie), k, **filters)
     elif mode == "movies":  # each line's movie, as --movie takes it; one not in the model left out (said), or refused
-        queries = movie_queries(request.movies, request.name)
-        res = model.similar(queries, k, missing="error" if request.strict else "skip", **filters)
-        if res.unknown:
-            _marked("%s: %s of its %s movies %s not in the training data (the first: %s), left out; «--strict|"
-                    "strict=True» refuses them instead", request.name, f"{len(res.unknown):,}", f"{len(queries):,}",
-                    "is" if len(res.unknown) == 1 else "are", shorten(str(res.unknown[0]), 40), level=logging.WARNING)
+        res = _similar_of_lines(model, request, k, filters)
     elif mode == "similar_users":  # users, not movies: no filter (refused by mode()), no note of an explicit model
         out = Answer(model, request, result=model.similar_users(request.similar_users, k))
         out._notes = lambda: users_short_note(out.result, k)
@@ -357,30 +360,96 @@ def answer(model: Model, request: Request) -> Answer:
 MOVIE_HEADER_WORDS = ("movie_id", "movie", "movieid", "item_id", "item", "title")  # a --movies file's header
 
 
-def movie_queries(lines, name: str = "<input>") -> list:
-    """The queries of ``movies=``: a file's lines (the CLI's --movies, an open file) each one movie, an id or title
-    words as --movie takes it, blank lines and '#' comments skipped, a header line first ('movie_id', 'title', ...)
-    too, CSV quotes taken off; a list's items as they are. UsageError where none is left."""
+def movie_queries(lines, name: str = "<input>") -> list[tuple[str, Any]]:
+    """The queries of ``movies=`` as (where: 'FILE:N' or 'movies[i]', the movie as given): a file's lines (the CLI's
+    --movies, an open file, a path) each one movie, an id or title words as --movie takes it, blank lines and '#'
+    comments skipped, a header line first ('movie_id', 'title', ...) too, CSV quotes taken off; a list's items as
+    they are. A line of a table (a tab, or a header of several columns) refused naming its line, as --users does."""
+    import os
+
     from embedrec.serve.stream import unquoted
 
-    if isinstance(lines, (str, bytes)):
-        raise UsageError(f"movies={shorten(repr(lines), 40)}: give a list of movie ids or titles, or an open file "
-                         "of one a line; for one movie: movie=")
-    file = getattr(lines, "lines_of_a_file", False) or hasattr(lines, "readline")
+    if isinstance(lines, os.PathLike):
+        with open(lines, encoding="utf-8") as fh:
+            return movie_queries(fh.read().splitlines(keepends=True), str(lines))
+    if isinstance(lines, (str, bytes)) or not hasattr(lines, "__iter__"):
+        raise UsageError(f"movies={shorten(repr(lines), 40)}: give a list of movie ids or titles, an open file or a "
+                         "pathlib.Path of one a line; for one movie: movie=")
     out: list = []
-    for line in lines:
-        if not file:
-            out.append(line)
+    for n, line in enumerate(lines, 1):
+        if not isinstance(line, str) or not line.endswith(("\n", "\r")) and not getattr(lines, "lines_of_a_file",
+                                                                                            False):
+            out.append((f"movies[{n - 1}]", line))  # a list's item: an id or title as it is
             continue
-        t = unquoted(str(line).strip().lstrip("\ufeff").strip())
+        t = unquoted(line.strip().lstrip("\ufeff").strip())
         if not t or t.startswith("#"):
             continue
+        head = t.replace("\t", ",").split(",")
+        if "\t" in t or not out and len(head) > 1 and head[0].strip().lower() in MOVIE_HEADER_WORDS:
+            raise UsageError(f"{name}:{n}: '{shorten(t)}' is a table's line: give one movie a line (its first "
+                             f"column: cut -d, -f1, or cut -f1 for a TSV)")
         if not out and t.lower() in MOVIE_HEADER_WORDS:
             continue
-        out.append(t)
-    if not out:
-        raise UsageError(f"{name}: no movie id or title in it; give one movie a line (an id or title words)")
+        out.append((f"{name}:{n}", t))
     return out
+
+
+def _similar_of_lines(model: Model, request: Request, k: int, filters: dict):
+    """``movies=``'s answer: each query's similar movies (:func:`movie_queries`), as --movie finds it (a title's
+    line said with its line); one the model does not know left out, said in one warning with the first's reason,
+    or (``strict``) refused naming its line, as an ambiguous title is; none answered: NotFoundError, as --users. The
+    notes a movie's list gets (a movie of few ratings, a film's other id left out) said once for all of them."""
+    from embedrec.serve.recommender import SIMILAR_NOTES
+
+    queries = movie_queries(request.movies, request.name)
+    ids, missed = [], []
+    for where, token in queries:
+        try:
+            movie = model.find_movie(token)
+        except NotFoundError as err:
+            if request.strict:
+                raise NotFoundError(f"{where}: {err.raw}", kind=err.kind, id=getattr(err, "id", None)) from None
+            missed.append((where, err))
+            continue
+        except UsageError as err:  # a title of several movies
+            raise UsageError(f"{where}: {err.raw}") from None
+        if isinstance(token, str) and str(movie) != token.strip():  # a title: its movie said, with its line
+            how = ""
+            with contextlib.suppress(EmbedrecError):
+                how = model.engine.match_movie(token.strip(), suggest=False)[1]
+            _said_title(model, where, token, movie, how)
+        ids.append(movie)
+    if missed:
+        _marked("%s: %s of its %s movies left out (%s: %s); «--strict|strict=True» refuses them instead",
+                request.name, f"{len(missed):,}", f"{len(queries):,}", missed[0][0], missed[0][1].raw,
+                level=logging.WARNING)
+    if not ids:
+        if queries:
+            raise NotFoundError(f"{request.name}: no movie answered: none of its {len(queries):,} movies is one this "
+                                "model knows (the first said above); check the ids or titles and the run")
+        log.warning("%s: no movie answered (the input held no movie id or title)", request.name)
+    counted = {"few": [], "twins": []}
+    token = SIMILAR_NOTES.set(counted)
+    try:
+        res = model.similar(ids, k, **filters)
+    finally:
+        SIMILAR_NOTES.reset(token)
+    from embedrec.serve.recommender import FEW_RATINGS
+
+    if counted["few"]:
+        _marked("note: %s of the movies asked (%s) have at most %d training ratings: an als model's vector of such a "
+                "movie is its few raters' solve, so the movies most like it are those they also rated; a likeness "
+                "from so few ratings says little", f"{len(counted['few']):,}", _some(counted["few"]), FEW_RATINGS)
+    if counted["twins"]:
+        _marked("note: %s of the movies asked (%s) are films the catalogue lists under another id too: that id is "
+                "left out of their lists", f"{len(counted['twins']):,}", _some(counted["twins"]))
+    return res
+
+
+def _some(ids: list) -> str:
+    """The first ids of a list, and how many more: '814, 1130, 1373 and 215 more'."""
+    head = ", ".join(str(i) for i in ids[:3])
+    return head + (f" and {len(ids) - 3:,} more" if len(ids) > 3 else "")
 
 
 def _replace(request: Request, **changes) -> Request:
@@ -420,7 +489,8 @@ def _list_notes(out: Answer) -> None:
         return allowed is not None and allowed.size == 0                      # left nothing was said twice
 
     demographics_alone = r.user_features is not None and r.liked is None and r.rated is None  # no movie given
-    short_note(res, r.k, r.movie is not None, r.include_seen or demographics_alone, filtered, none_pass)
+    short_note(res, r.k, r.movie is not None or r.movies is not None, r.include_seen or demographics_alone, filtered,
+               none_pass)
     if r.movie is None and not (r.user is not None and res.unknown):  # not for --fallback popular's list
         explicit_note(model)
     if r.rated is not None:

@@ -358,8 +358,10 @@ def test_similar_movies_of_a_movie_of_one_or_two_training_ratings_say_so(caplog)
     pop = np.full(8, 50)
     pop[[0, 3]] = [1, FEW_RATINGS]
     m = _twins_model(pop)
-    for movie, said in ((1, "has 1 training rating: the movies most like it are those its one rater also rated"),
-                        (4, f"has {FEW_RATINGS} training ratings: the movies most like it are those its raters"),
+    for movie, said in ((1, "has 1 training rating: its vector is its one rater's solve, so the movies most like it "
+                            "are those that user also rated"),
+                        (4, f"has {FEW_RATINGS} training ratings: its vector is its raters' solve, so the movies most "
+                            "like it are those they also rated"),
                         (3, None)):
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="embedrec"):
@@ -392,12 +394,41 @@ def test_recommend_movies_answers_many_movies_as_movie_answers_each(trained_run,
     r = CliRunner().invoke(main, ["recommend", "--movies", str(f), "-k", "3", "--format", "csv", "--no-header",
                                   *trained_run.sets])
     assert r.exit_code == 0 and r.stdout == each, r.stderr
-    assert "1 of its 4 movies is not in the training data (the first: nosuchmovie99), left out" in r.stderr
+    assert f"{f}: 1 of its 4 movies left out ({f}:6: " in r.stderr, r.stderr  # its line named
+    # none answered: exit 1, as --users; a table's line refused naming it; an ambiguous or unknown line under
+    # --strict names its line (a first-hour review: exit 0 with a header, a table's header read as a title)
+    none = CliRunner().invoke(main, ["recommend", "--movies", "-", *trained_run.sets], input="nosuch1\nnosuch2\n")
+    assert none.exit_code == 1 and none.stdout == "" and "no movie answered" in none.stderr, none.stderr
+    table = CliRunner().invoke(main, ["recommend", "--movies", "-", *trained_run.sets], input="movie_id,title\n1,x\n")
+    assert table.exit_code == 2 and "<stdin>:1: 'movie_id,title' is a table's line" in table.stderr, table.stderr
     piped = CliRunner().invoke(main, ["recommend", "--movies", "-", "-k", "3", "--format", "csv", "--no-header",
                                       *trained_run.sets], input="\n".join(ids) + "\n")
     assert piped.exit_code == 0 and piped.stdout == each, piped.stderr
     strict = CliRunner().invoke(main, ["recommend", "--movies", str(f), "--strict", *trained_run.sets])
-    assert strict.exit_code == 1 and strict.stdout == "" and "nosuchmovie99" in strict.stderr, strict.stderr
-    got = trained_run.opened.answer(Request(movies=ids, k=3)).result
-    assert [list(m) for m in got.movie_ids] == [
-        [int(x.split(",")[2]) for x in each.splitlines()[3 * i:3 * i + 3]] for i in range(3)]
+    assert strict.exit_code == 1 and strict.stdout == "" and f"error: {f}:6: " in strict.stderr, strict.stderr
+    want = [[int(x.split(",")[2]) for x in each.splitlines()[3 * i:3 * i + 3]] for i in range(3)]
+    for given in (ids, f):  # a list, a pathlib.Path
+        got = trained_run.opened.answer(Request(movies=given, k=3)).result
+        assert [list(m) for m in got.movie_ids] == want
+    with pytest.raises(UsageError, match="movies=50: give a list of movie ids or titles"):
+        trained_run.opened.answer(Request(movies=50))
+
+
+def test_a_batch_of_movies_says_each_kind_of_note_once(caplog):
+    """A first-hour review: `seq 1 1682 | recommend --movies -` printed 252 note lines (one a movie of few ratings,
+    one a twin): a batch counts them (serve.recommender.SIMILAR_NOTES, a context's own) and says each kind once."""
+    from embedrec.answers import Request
+
+    pop = np.full(8, 50)
+    pop[[0, 3]] = 1
+    m = _twins_model(pop)
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        m.answer(Request(movies=[2, 7, 1, 4, 3], k=2))
+    text = caplog.text
+    assert "note: 2 of the movies asked (2, 7) are films the catalogue lists under another id too" in text, text
+    assert "note: 2 of the movies asked (1, 4) have at most 2 training ratings" in text, text
+    assert "left out of the movies like" not in text and "has 1 training rating" not in text, text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        m.similar(2, 2)  # one movie, outside a batch: its own note, as before
+    assert "note: 7 left out of the movies like 2" in caplog.text

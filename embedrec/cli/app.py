@@ -538,7 +538,12 @@ OTHER_COMMANDS = {
     "similar-users": "users like one: 'embedrec recommend --similar-users ID'",
     "fit": "training is 'embedrec train'",
     **dict.fromkeys(("score", "rate"), "scores of (user, movie) pairs: 'embedrec predict --pairs FILE'"),
-    **dict.fromkeys(("topk", "top-k", "rank"), "top-K lists: 'embedrec recommend --user ID'"),
+    **dict.fromkeys(("topk", "top-k", "rank", "rec", "recs", "recommendations"),
+                    "top-K lists: 'embedrec recommend --user ID'"),
+    **dict.fromkeys(("download", "prepare", "load", "import"), "a dataset from MovieLens or your ratings: 'embedrec "
+                    "ingest ml-100k' (or a file)"),
+    "test": "a model's figures on its test split: 'embedrec evaluate'",
+    "index-rebuild": "'embedrec index rebuild'",
 }
 
 

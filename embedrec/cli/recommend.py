@@ -39,10 +39,12 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @main.command(context_settings=CONTEXT)
 @click.option("--user", "user", type=TEXT, help="A user id from the source data (with --liked/--rated: its ratings "
               "since training, its vector re-solved with them).")
-@click.option("--users", "users_file", type=LineFile(), help="A file of user ids, one per line; - for stdin.")
+@click.option("--users", "users_file", type=LineFile(), help="A file of user ids, one per line; - for stdin (@FILE, "
+              "@- too).")
 @click.option("--movie", "movie", type=TEXT, help="A movie id or title words: similar movies.")
 @click.option("--movies", "movies_file", type=LineFile(), help="A file of movies, one a line (an id or title words, as "
-              "--movie takes it); - for stdin: each one's similar movies.")
+              "--movie takes it); - for stdin (@FILE, @- too): each one's similar movies, after the whole input is "
+              "read.")
 @click.option("--similar-users", "similar_users", type=TEXT, metavar="USER",
               help="A user id: the users most like them (cosine of the user vectors), with the movies both rated.")
 @click.option("--liked", type=TEXT, help="Comma-separated movies a new user liked (as top ratings): ids, or titles as --movie "
@@ -73,8 +75,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
               "ids or titles as --movie takes them, or @FILE with one per line.")
 @click.option("--candidates", type=TEXT, help="The only movies a list may hold (in stock, licensed): comma-separated "
               "ids or titles, or @FILE with one per line.")
-@click.option("--strict", is_flag=True, help="With --users, --liked or --rated: fail on an unknown id (or a title of "
-              "an @FILE that no movie matches) instead of skipping it.")
+@click.option("--strict", is_flag=True, help="With --users, --movies, --liked or --rated: fail on an unknown id (or a "
+              "title of an @FILE that no movie matches) instead of skipping it.")
 @click.option("--fallback", type=click.Choice(["none", "popular"]), help="For unknown users (recommend.fallback).")
 @click.option("--diversify", "diversify", type=float, metavar="LAMBDA",
               help="More diverse lists: each re-ranked by maximal marginal relevance from its top 5 x k, picking "

@@ -9,6 +9,7 @@ are read from their Parquet files through pyarrow.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -152,6 +153,9 @@ class ZeroRows:
 
 
 FEW_RATINGS = 2  # a movie of at most this many training ratings gets a note on its similar movies (Recommender._similar)
+# where a batch of similar-movie queries counts _similar's notes instead of saying one a movie ({"few": [...],
+# "twins": [...]}: the queries' ids; answers' --movies says them in one line each; a context's own, as threads are)
+SIMILAR_NOTES: contextvars.ContextVar[dict | None] = contextvars.ContextVar("similar_notes", default=None)
 
 
 class Recommender:
@@ -1090,18 +1094,26 @@ class Recommender:
         if untrained.any():  # movies no training rating named are never listed (they would come at cosine 0)
             allowed = np.flatnonzero(~untrained) if allowed is None else allowed[~untrained[allowed]]
         few = int(self.popularity[row]) if self.loss == "als" and self.popularity is not None else FEW_RATINGS + 1
+        counted = SIMILAR_NOTES.get()
         if 0 < few <= FEW_RATINGS:  # a review: Homage's 6 'similar' movies each at cosine 1.0000, its one rater's
             # others (an als model's vector of a movie is its raters' solve; a diff review: not bpr's, nor explicit's)
-            log.info("note: movie %s has %d training rating%s: the movies most like it are those its %s also "
-                     "rated (cosine near 1 however unlike the films are); a likeness from so few ratings says little",
-                     py_id(self.movie_ids[row]), few, "" if few == 1 else "s",
-                     "one rater" if few == 1 else "raters")
+            if counted is not None:
+                counted["few"].append(py_id(self.movie_ids[row]))
+            else:
+                log.info("note: movie %s has %d training rating%s: its vector is %s, so the movies most like it "
+                         "are those %s also rated, however unlike the films are; a likeness from so few ratings says "
+                         "little", py_id(self.movie_ids[row]), few, "" if few == 1 else "s",
+                         "its one rater's solve" if few == 1 else "its raters' solve",
+                         "that user" if few == 1 else "they")
         twins = self.catalogue.twins([row])  # the same film under another id: not a movie like it (a review)
         if twins.size:
             allowed = np.setdiff1d(np.arange(self.Q.shape[0]) if allowed is None else allowed, twins)
-            log.info("note: %s left out of the movies like %s: the same film ('%s') under another id",
-                     ", ".join(str(py_id(self.movie_ids[r])) for r in twins), py_id(self.movie_ids[row]),
-                     self.catalogue.shown(row))
+            if counted is not None:
+                counted["twins"].append(py_id(self.movie_ids[row]))
+            else:
+                log.info("note: %s left out of the movies like %s: the same film ('%s') under another id",
+                         ", ".join(str(py_id(self.movie_ids[r])) for r in twins), py_id(self.movie_ids[row]),
+                         self.catalogue.shown(row))
         if self.run is None or _exact_in_manifest(self.run.manifest, "cos") or \
                 (allowed is not None and allowed.size <= FILTER_EXACT_MAX):  # a narrow filter: as _search_users
             return self.factors.similar(row, k, allowed)
