@@ -370,15 +370,17 @@ def movie_queries(lines, name: str = "<input>") -> list[tuple[str, Any]]:
     from embedrec.serve.stream import unquoted
 
     if isinstance(lines, os.PathLike):
+        import io
+
         with open(lines, encoding="utf-8") as fh:
-            return movie_queries(fh.read().splitlines(keepends=True), str(lines))
+            return movie_queries(io.StringIO(fh.read()), str(lines))
     if isinstance(lines, (str, bytes)) or not hasattr(lines, "__iter__"):
         raise UsageError(f"movies={shorten(repr(lines), 40)}: give a list of movie ids or titles, an open file or a "
                          "pathlib.Path of one a line; for one movie: movie=")
+    filelike = getattr(lines, "lines_of_a_file", False) or hasattr(lines, "readline")  # (its last line too)
     out: list = []
     for n, line in enumerate(lines, 1):
-        if not isinstance(line, str) or not line.endswith(("\n", "\r")) and not getattr(lines, "lines_of_a_file",
-                                                                                            False):
+        if not isinstance(line, str) or not filelike and not line.endswith(("\n", "\r")):
             out.append((f"movies[{n - 1}]", line))  # a list's item: an id or title as it is
             continue
         t = unquoted(line.strip().lstrip("\ufeff").strip())
