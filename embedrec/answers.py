@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -358,6 +359,7 @@ def answer(model: Model, request: Request) -> Answer:
 
 
 MOVIE_HEADER_WORDS = ("movie_id", "movie", "movieid", "item_id", "item", "title")  # a --movies file's header
+_NUMBERS_ROW = re.compile(r"\s*-?\d+(?:\.\d+)?(?:\s*[,;]\s*-?\d+(?:\.\d+)?)+\s*")  # '1,5', '50;4.5': a table's row
 
 
 def movie_queries(lines, name: str = "<input>") -> list[tuple[str, Any]]:
@@ -367,13 +369,20 @@ def movie_queries(lines, name: str = "<input>") -> list[tuple[str, Any]]:
     they are. A line of a table (a tab, or a header of several columns) refused naming its line, as --users does."""
     import os
 
+    from embedrec.data.ids import refuse_frame
     from embedrec.serve.stream import unquoted
 
+    refuse_frame(lines, "movies= takes movie ids or titles")  # (its iteration gives its column names: a review)
     if isinstance(lines, os.PathLike):
         import io
 
-        with open(lines, encoding="utf-8") as fh:
-            return movie_queries(io.StringIO(fh.read()), str(lines))
+        try:
+            with open(lines, encoding="utf-8") as fh:
+                text = fh.read()
+        except (OSError, UnicodeDecodeError) as e:
+            raise UsageError(f"movies={shorten(repr(str(lines)), 60)}: cannot be read as UTF-8 text "
+                             f"({type(e).__name__}: {shorten(e, 80)}); give a file of one movie a line") from None
+        return movie_queries(io.StringIO(text), str(lines))
     if isinstance(lines, (str, bytes)) or not hasattr(lines, "__iter__"):
         raise UsageError(f"movies={shorten(repr(lines), 40)}: give a list of movie ids or titles, an open file or a "
                          "pathlib.Path of one a line; for one movie: movie=")
@@ -386,8 +395,12 @@ def movie_queries(lines, name: str = "<input>") -> list[tuple[str, Any]]:
         t = unquoted(line.strip().lstrip("\ufeff").strip())
         if not t or t.startswith("#"):
             continue
+        if "\r" in t:  # an old Mac's line ends: '1\r2' was read as the title words of '8 1/2' (a review)
+            raise UsageError(f"{name}:{n}: the line holds a carriage return (\\r): its line ends are not \\n; "
+                             "convert them first (tr '\\r' '\\n')")
         head = t.replace("\t", ",").split(",")
-        if "\t" in t or not out and len(head) > 1 and head[0].strip().lower() in MOVIE_HEADER_WORDS:
+        if "\t" in t or not out and len(head) > 1 and head[0].strip().lower() in MOVIE_HEADER_WORDS or \
+                _NUMBERS_ROW.fullmatch(t):  # a tab; a table's header; numbers a separator apart ('1,5': id, rating)
             raise UsageError(f"{name}:{n}: '{shorten(t)}' is a table's line: give one movie a line (its first "
                              f"column: cut -d, -f1, or cut -f1 for a TSV)")
         if not out and t.lower() in MOVIE_HEADER_WORDS:
@@ -421,10 +434,10 @@ def _similar_of_lines(model: Model, request: Request, k: int, filters: dict):
                 how = model.engine.match_movie(token.strip(), suggest=False)[1]
             _said_title(model, where, token, movie, how)
         ids.append(movie)
-    if missed:
-        _marked("%s: %s of its %s movies left out (%s: %s); «--strict|strict=True» refuses them instead",
-                request.name, f"{len(missed):,}", f"{len(queries):,}", missed[0][0], missed[0][1].raw,
-                level=logging.WARNING)
+    if missed:  # (the first's reason in the format, its own marks rendered as the line's: a review saw them raw)
+        _marked("%s: %s of its %s movies left out (%s: " + missed[0][1].raw.replace("%", "%%") + "); «--strict|"
+                "strict=True» refuses them instead", request.name, f"{len(missed):,}", f"{len(queries):,}",
+                missed[0][0], level=logging.WARNING)
     if not ids:
         if queries:
             raise NotFoundError(f"{request.name}: no movie answered: none of its {len(queries):,} movies is one this "
@@ -438,13 +451,16 @@ def _similar_of_lines(model: Model, request: Request, k: int, filters: dict):
         SIMILAR_NOTES.reset(token)
     from embedrec.serve.recommender import FEW_RATINGS
 
-    if counted["few"]:
-        _marked("note: %s of the movies asked (%s) have at most %d training ratings: an als model's vector of such a "
+    few, twins = list(dict.fromkeys(counted["few"])), list(dict.fromkeys(counted["twins"]))  # each movie once
+    if few:
+        _marked("note: %s of the movies asked (%s) %s at most %d training ratings: an als model's vector of such a "
                 "movie is its few raters' solve, so the movies most like it are those they also rated; a likeness "
-                "from so few ratings says little", f"{len(counted['few']):,}", _some(counted["few"]), FEW_RATINGS)
-    if counted["twins"]:
-        _marked("note: %s of the movies asked (%s) are films the catalogue lists under another id too: that id is "
-                "left out of their lists", f"{len(counted['twins']):,}", _some(counted["twins"]))
+                "from so few ratings says little", f"{len(few):,}", _some(few), "has" if len(few) == 1 else "have",
+                FEW_RATINGS)
+    if twins:
+        _marked("note: %s of the movies asked (%s) %s the catalogue lists under another id too: that id is left "
+                "out of %s", f"{len(twins):,}", _some(twins), "is a film" if len(twins) == 1 else "are films",
+                "its list" if len(twins) == 1 else "their lists")
     return res
 
 
@@ -493,7 +509,8 @@ def _list_notes(out: Answer) -> None:
     demographics_alone = r.user_features is not None and r.liked is None and r.rated is None  # no movie given
     short_note(res, r.k, r.movie is not None or r.movies is not None, r.include_seen or demographics_alone, filtered,
                none_pass)
-    if r.movie is None and not (r.user is not None and res.unknown):  # not for --fallback popular's list
+    if r.movie is None and r.movies is None and not (r.user is not None and res.unknown):  # not for --fallback
+        # popular's list, nor for similar movies (ranked by cosine, not by predicted rating: a review)
         explicit_note(model)
     if r.rated is not None:
         rated_note(model, r.liked or [], r.rated, res.left_out, r.ordered, r.user_features is not None,

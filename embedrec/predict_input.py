@@ -124,8 +124,8 @@ def _parsed(lines: Iterable[str], name: str, known=None) -> Iterator[tuple[int, 
             sep = separator(line)
         parts = None
         if "\t" not in line or sep != "\t":  # CSV, with its quoting ("196","242" as pandas and R write it)
-            if '"' not in line and "\0" not in line and "\r" not in line:  # no quoting: what csv.reader gives, split
-                parts = line.split(sep if sep == ";" else ",")  # at once (most of a pair file's lines)
+            if '"' not in line and "\0" not in line and "\r" not in line and "\n" not in line:  # no quoting: split,
+                parts = line.split(sep if sep == ";" else ",")  # as csv.reader would (most of a pair file's lines)
             else:
                 try:
                     parts = next(csv.reader([line], delimiter=sep if sep == ";" else ","))

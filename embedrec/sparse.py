@@ -26,11 +26,13 @@ def isin(a, b) -> np.ndarray:
     """``np.isin(a, b)`` for integer arrays, by a binary search in ``b`` sorted (np.isin's own sort path calls
     the slow np.unique of ``b``: :func:`unique`; 7.4 s for 1,000 ids in 2.45M)."""
     a, b = np.asarray(a), np.asarray(b)
-    if a.dtype.kind not in "iub" or b.dtype.kind not in "iub":
-        return np.isin(a, b)
-    ub = unique(b)
-    if ub.size == 0:
+    if a.dtype.kind not in "iub" or b.dtype.kind not in "iub" or {a.dtype.kind, b.dtype.kind} == {"i", "u"}:
+        return np.isin(a, b)  # (signed with unsigned: searchsorted would compare them as floats, wrong past 2**53)
+    if b.size == 0:
         return np.zeros(a.shape, bool)
+    if a.dtype.kind != "b" and b.dtype.kind != "b" and int(b.max()) - int(b.min()) <= 6 * (a.size + b.size):
+        return np.isin(a, b, kind="table")  # a small range: numpy's table (no unique; 5x faster than a search)
+    ub = unique(b)
     at = np.minimum(np.searchsorted(ub, a), ub.size - 1)
     return ub[at] == a
 

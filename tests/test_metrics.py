@@ -504,10 +504,14 @@ def test_sparse_unique_isin_and_setdiff_equal_numpy_s():
             assert unique(x).tolist() == np.unique(x).tolist() and unique(x).dtype == np.unique(x).dtype
             assert isin(x, y).tolist() == np.isin(x, y).tolist() and isin(x, y).shape == np.isin(x, y).shape
             assert setdiff(x, y).tolist() == np.setdiff1d(x, y).tolist()
+        for x, y in ((np.abs(a).astype(np.uint32), np.abs(b).astype(np.uint64)), (a, np.abs(b).astype(np.uint64))):
+            assert isin(x, y).tolist() == np.isin(x, y).tolist()  # unsigned, and signed with unsigned
     assert unique(np.array([True, False, True])).tolist() == [False, True]
     floats = np.array([2.0, np.nan, 1.0, np.nan])  # numpy's (one NaN)
     assert np.array_equal(unique(floats), np.unique(floats), equal_nan=True)
     assert unique([3, 1, 3]).tolist() == [1, 3] and isin([1, 2], []).tolist() == [False, False]
+    big = np.array([2**53 + 1], np.int64)  # a review: searchsorted compared int64 with uint64 as floats
+    assert isin(big, np.array([2**53, 2**53 + 1], np.uint64)).tolist() == [True]
     keys = rng.integers(0, 2 * 10**9, 300_000)
     assert np.array_equal(unique(keys), np.unique(keys, return_counts=True)[0])  # (its sort path: fast)
 

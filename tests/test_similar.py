@@ -395,12 +395,17 @@ def test_recommend_movies_answers_many_movies_as_movie_answers_each(trained_run,
                                   *trained_run.sets])
     assert r.exit_code == 0 and r.stdout == each, r.stderr
     assert f"{f}: 1 of its 4 movies left out ({f}:6: " in r.stderr, r.stderr  # its line named
+    assert "«" not in r.stderr and "predicts ratings" not in r.stderr, r.stderr  # (cosine lists: not that note)
     # none answered: exit 1, as --users; a table's line refused naming it; an ambiguous or unknown line under
     # --strict names its line (a first-hour review: exit 0 with a header, a table's header read as a title)
     none = CliRunner().invoke(main, ["recommend", "--movies", "-", *trained_run.sets], input="nosuch1\nnosuch2\n")
     assert none.exit_code == 1 and none.stdout == "" and "no movie answered" in none.stderr, none.stderr
     table = CliRunner().invoke(main, ["recommend", "--movies", "-", *trained_run.sets], input="movie_id,title\n1,x\n")
     assert table.exit_code == 2 and "<stdin>:1: 'movie_id,title' is a table's line" in table.stderr, table.stderr
+    for given, said in (("1,5\n2\n", "<stdin>:1: '1,5' is a table's line"),  # a review: an (id, rating) row
+                        ("1\r2\r", "<stdin>:1: the line holds a carriage return")):  # read as '8 1/2''s words
+        bad = CliRunner().invoke(main, ["recommend", "--movies", "-", *trained_run.sets], input=given)
+        assert bad.exit_code == 2 and said in bad.stderr and bad.stdout == "", bad.stderr
     piped = CliRunner().invoke(main, ["recommend", "--movies", "-", "-k", "3", "--format", "csv", "--no-header",
                                       *trained_run.sets], input="\n".join(ids) + "\n")
     assert piped.exit_code == 0 and piped.stdout == each, piped.stderr
@@ -412,6 +417,12 @@ def test_recommend_movies_answers_many_movies_as_movie_answers_each(trained_run,
         assert [list(m) for m in got.movie_ids] == want
     with pytest.raises(UsageError, match="movies=50: give a list of movie ids or titles"):
         trained_run.opened.answer(Request(movies=50))
+    import pandas as pd
+
+    with pytest.raises(UsageError, match="not a DataFrame"):  # (its iteration gives its column names: a review)
+        trained_run.opened.answer(Request(movies=pd.DataFrame({"movie_id": [1, 2]})))
+    with pytest.raises(UsageError, match="cannot be read as UTF-8 text"):
+        trained_run.opened.answer(Request(movies=tmp_path / "missing.txt"))
 
 
 def test_a_batch_of_movies_says_each_kind_of_note_once(caplog):
