@@ -24,6 +24,7 @@ from embedrec.run_layout import MOVIE_IDS, MOVIES_TABLE, USER_IDS, USERS_TABLE
 from embedrec.sparse import unique
 
 log = logging.getLogger("embedrec")
+TWIN_SCAN_MAX = 4  # Catalogue.twins of at most this many movies scans the titles; more, every film grouped once
 # MovieLens moves a title's leading article to its end ("Godfather, The", "Boot, Das", "Enfer, L'")
 _ARTICLE_AT_END = re.compile(r"^(.+), (The|A|An|L'|La|Le|Les|Il|Lo|Gli|Das|Der|Die|Det|Den|El|Los|Las|Un|Une|Una)$")
 
@@ -316,7 +317,14 @@ class Catalogue:
         no film's twin: two 'Hamlet's may be two films); sorted, none of ``rows``. A list of movies like one, or
         for one who liked it, leaves them out (a review: --movie 246 listed 268 first, and --liked 246 listed it
         too)."""
-        if self._twin_rows is None or self._twin_rows[0] is not self.titles:
+        rows = np.asarray(rows, np.int64).ravel()
+        built = self._twin_rows is not None and self._twin_rows[0] is self.titles
+        if not built and rows.size <= TWIN_SCAN_MAX:  # a few movies (--movie, a short --liked): each one's title
+            # looked for (0.03 s a movie at 500,000 titles), not every film grouped (0.4 s: a fresh recommend's time)
+            found = [r2 for r in rows.tolist() if self.titles[r] and self.years[r] is not None
+                     for r2, t in enumerate(self.titles) if t == self.titles[r] and self.years[r2] == self.years[r]]
+            return np.setdiff1d(np.asarray(found, np.int64), rows) if found else np.zeros(0, np.int64)
+        if not built:
             films: dict = {}  # (no pandas: serving starts without it; 0.1 s for 500,000 titles)
             for r, film in enumerate(zip(self.titles, self.years)):
                 if film[0] and film[1] is not None:  # a title without a year may be two films (a review: two
@@ -324,7 +332,6 @@ class Catalogue:
             groups = {r: np.asarray(v, np.int64) for v in films.values() if len(v) > 1 for r in v}
             self._twin_rows = (self.titles, groups)
         groups = self._twin_rows[1]
-        rows = np.asarray(rows, np.int64).ravel()
         if not groups or rows.size == 0:
             return np.zeros(0, np.int64)
         found = [groups[r] for r in rows.tolist() if r in groups]
