@@ -24,7 +24,7 @@ from embedrec import __version__
 from embedrec.errors import ArtifactError
 from embedrec.fsutil.files import in_place_error, read_parquet_table, write_json, write_parquet
 from embedrec.fsutil.integrity import file_entry, fingerprint_of
-from embedrec.run import Run, load_run
+from embedrec.run import Run, load_run, twin_groups
 from embedrec.run_checks import is_dataset_folder
 from embedrec.run_fixes import files_fix, run_fix
 from embedrec.run_layout import (
@@ -256,7 +256,8 @@ def inputs_fingerprint(manifest: dict) -> str:
 def write_catalogue(folder: Path) -> None:
     """user_ids.npy, movie_ids.npy and movies.json from the folder's users/movies.parquet: the ids, titles,
     years and genres exactly as the Parquet path reads them, in files a fresh ``recommend`` opens without
-    pyarrow. Ids that are neither integers nor strings are left to the Parquet files (nothing written)."""
+    pyarrow, and the films listed under several ids (``twins``: run.twin_groups). Ids that are neither integers nor
+    strings are left to the Parquet files (nothing written)."""
 
     users = read_parquet_table(folder / USERS_TABLE, ["user_id"])
     movies = read_parquet_table(folder / MOVIES_TABLE, ["movie_id", "title", "year", "genres"])
@@ -269,6 +270,7 @@ def write_catalogue(folder: Path) -> None:
     for name, a in ids.items():
         np.save(folder / f"{name}.npy", a, allow_pickle=False)
     table = {c: movies.column(c).combine_chunks().to_pylist() for c in ("title", "year", "genres")}
+    table["twins"] = twin_groups(table["title"], table["year"])  # each film listed under several ids: found once
     (folder / CATALOGUE).write_text(json.dumps(table, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
 
 

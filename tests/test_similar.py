@@ -357,6 +357,53 @@ def test_a_film_under_two_ids_is_never_like_itself_nor_listed_to_one_who_liked_i
     assert _twins_model(np.full(8, 50), year=None).engine.catalogue.twins([1]).tolist() == []
 
 
+def test_a_known_users_lists_leave_out_the_other_ids_of_the_films_it_rated():
+    """A known user's list listed another id of a film the user rated (ML-100K: 9 of the 9,430 top-10 slots, e.g.
+    268 'Chasing Amy (1997)' to users who rated 246). User 20 (row 1) rated movie 2, whose twin is 7: no list of
+    theirs holds 7, one user or a batch (the batch search's path, past LEAN_MAX users), unless include_seen; a user
+    without a twin's film is offered it; the docs say it (docs/commands.md)."""
+    from embedrec.serve.recommender import LEAN_MAX
+
+    m = _twins_model(np.full(8, 50))
+    assert 7 not in list(m.recommend(20, k=7).movie_ids[0])  # (7 of the 8 movies: every other one listed)
+    assert 7 in list(m.recommend(20, k=7, exclude_seen=False).movie_ids[0])
+    assert 7 in list(m.recommend(10, k=7).movie_ids[0])  # user 10 rated movie 1, no twin's
+    assert 2 not in list(m.recommend(70, k=7).movie_ids[0])  # user 70 rated 7: its twin 2 not listed either
+    rows = np.tile(np.arange(8), LEAN_MAX // 8 + 1)  # a batch: exclusions gathered as pairs, twins' pairs added
+    ids, _ = m.engine.recommend_rows(rows, 7)
+    for r, got in zip(rows.tolist(), ids):
+        own = {1: 6, 6: 1}.get(r)
+        assert r not in got.tolist() and (own is None or own not in got.tolist()), (r, got)
+    ids, _ = m.engine.recommend_rows(rows, 8, include_seen=True)
+    assert all(len(got) == 8 for got in ids)
+    assert m.engine.excluded(1).tolist() == [1, 6] and m.engine.excluded(0).tolist() == [0]
+
+
+def test_a_runs_catalogue_holds_its_films_under_several_ids_and_a_false_group_is_refused(tmp_path):
+    """run.twin_groups, by hand: rows of one title and year, a title without a year no film's twin. movies.json
+    holds them ('twins', written by artifacts.write_catalogue: a fresh recommend on 500,000 titles need not group
+    them, 0.7 s); check_catalogue refuses a group that is not one film (it would hide a film from everyone who rated
+    the other), a row out of range, a row in two groups; a run from before (no 'twins') is read as before."""
+    from embedrec.errors import ArtifactError
+    from embedrec.run import check_catalogue, twin_groups
+    from embedrec.serve.catalogue import Catalogue
+
+    titles = ["A", "B", "A", "C", "B", "A", "C"]
+    years = [1990, 1991, 1990, None, 1991, 1990, None]
+    assert twin_groups(titles, years) == [[0, 2, 5], [1, 4]]
+    movies = {"title": titles, "year": years, "genres": [[]] * 7, "twins": [[0, 2, 5], [1, 4]]}
+    assert check_catalogue(tmp_path, movies, 7) is movies
+    for bad in ([[0, 1]], [[3, 6]], [[0, 9]], [[0]], [[0, 2], [2, 5]], [[0, 0]], [["0", 2]], {"0": 2}):
+        with pytest.raises(ArtifactError, match="which are not rows of one title and year"):
+            check_catalogue(tmp_path, {**movies, "twins": bad}, 7)
+    c = Catalogue(np.arange(2), np.arange(7), titles, years, [[]] * 7, movies["twins"])
+    assert c.twins([0]).tolist() == [2, 5] and c._twin_rows is not None  # (given: nothing scanned or grouped)
+    users, got = c.with_twins(np.array([0, 1, 1]), np.array([2, 3, 4]))
+    assert sorted(zip(users.tolist(), got.tolist())) == [(0, 0), (0, 2), (0, 5), (1, 1), (1, 3), (1, 4)]
+    older = Catalogue(np.arange(2), np.arange(7), titles, years, [[]] * 7)  # a run without 'twins': the same
+    assert older.with_twins(np.array([0]), np.array([5]))[1].tolist() == [5, 0, 2]
+
+
 def test_similar_movies_of_a_movie_of_one_or_two_training_ratings_say_so(caplog):
     """A review: Homage (1 training rating) listed six movies each at cosine 1.0000, the other movies of its one
     rater, without a word. A note says so for a movie of at most FEW_RATINGS training ratings."""

@@ -473,7 +473,7 @@ class Recommender:
         else:
             r, c, _ = gather_csr(self.seen_ptr, self.seen_idx, np.asarray(rows))
             check_seen_rows(self.run, c, self.factors.n_movies)
-            excl = (r, c.astype(np.int64))
+            excl = self.catalogue.with_twins(r, c)  # (a film rated under one id is not offered under another)
         if search is None:
             return self._search_users(q, excl, k, allowed)
         if allowed is not None:
@@ -506,7 +506,7 @@ class Recommender:
         for j, row in enumerate(rows.tolist()):
             s = S[j]
             if not include_seen:
-                s[self.seen(row)] = -np.inf
+                s[self.excluded(row)] = -np.inf
             top, vals = topk_of_row(s, k)
             ids.append(top[top >= 0])
             scores.append(vals[top >= 0])
@@ -522,7 +522,7 @@ class Recommender:
         for s0 in range(0, len(at), self._prior_batch()):  # scored together, a bounded block at a time
             part = at[s0:s0 + self._prior_batch()]
             got = self._prior_lists(users[part], [added[int(rows[j])] for j in part], k,
-                                    [np.zeros(0, np.int64) if include_seen else self.seen(int(rows[j])) for j in part],
+                                    [np.zeros(0, np.int64) if include_seen else self.excluded(int(rows[j])) for j in part],
                                     allowed)
             for j, (i, sc, _) in zip(part, got):
                 ids[j], scores[j] = i, sc
@@ -752,6 +752,12 @@ class Recommender:
         movies = np.asarray(self.seen_idx[self.seen_ptr[row]:self.seen_ptr[row + 1]])
         check_seen_rows(self.run, movies, self.factors.n_movies)
         return movies
+
+    def excluded(self, row: int) -> np.ndarray:
+        """What user ``row``'s lists leave out: its :meth:`seen` movies and their twins (the same film under another
+        id, :meth:`Catalogue.with_twins`: a user who rated 246 'Chasing Amy (1997)' was offered 268)."""
+        seen = self.seen(row)
+        return self.catalogue.with_twins(np.zeros(seen.size, np.int64), seen)[1]
 
     def _unknown_table(self) -> tuple:
         """(IdMap, indptr, movie rows) of the users not in the training data who rated below data.min_rating,
