@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from embedrec.data.ids import parse_id
+from embedrec.data.ids import id_list as _as_list
+from embedrec.data.ids import parse_id, refuse_frame
 from embedrec.errors import (
     EmbedrecError,
     NotFoundError,
@@ -258,7 +259,6 @@ def answer(model: Model, request: Request) -> Answer:
     """``Model.answer``: the method of ``model`` that answers ``request``'s mode, its options filled from the
     model's recommend config."""
     from embedrec.argcheck import flag
-    from embedrec.data.ids import id_list as _as_list  # the library's rules (a red team)
 
     mode = request.checked_mode()
     if request.explain is not None:
@@ -369,7 +369,6 @@ def movie_queries(lines, name: str = "<input>") -> list[tuple[str, Any]]:
     they are. A line of a table (a tab, or a header of several columns) refused naming its line, as --users does."""
     import os
 
-    from embedrec.data.ids import refuse_frame
     from embedrec.serve.stream import unquoted
 
     refuse_frame(lines, "movies= takes movie ids or titles")  # (its iteration gives its column names: a review)
@@ -539,8 +538,6 @@ def _excluded(model: Model, tokens: list, opt: str = "--exclude") -> list:
     a title the model does not know is left out with a warning, as an unknown id is (a review: an unknown text id,
     'M999', failed the whole command where an unknown number was ignored). Ids are taken as they are, in one
     pass (a candidates file may hold thousands)."""
-    from embedrec.errors import NotFoundError
-
     name = opt.lstrip("-")
     for token in tokens:
         if isinstance(token, str) and not token.strip():  # resolve_movies' own message named resolve_movies

@@ -27,7 +27,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from embedrec.argcheck import flag
-from embedrec.errors import DataError, UsageError
+from embedrec.errors import (
+    DataError,
+    Interrupted,
+    Terminated,
+    UsageError,
+    how_stopped,
+    marked,
+    shorten,
+    stop_signal,
+)
 from embedrec.list_metrics import score_lists  # noqa: F401 (er.score_lists: any lists, any split)
 
 # the public types (er.Model, er.TrainedModel, er.Recommendations, er.Predictions), found here by embedrec/__init__
@@ -318,7 +327,6 @@ def train(ds: Dataset | None = None, cfg: Config | None = None, *, progress: boo
     logged on the ``embedrec`` logger."""
     import tempfile
 
-    from embedrec.errors import Interrupted, how_stopped, stop_signal
     from embedrec.train_workflow import log_train_notes, train_model
     from embedrec.worker_pool import refuse_in_spawned_main
 
@@ -408,7 +416,6 @@ def export_run(cfg: Config | None = None, run_dir: str | Path | None = None, *, 
     ignored. ``plot_method``: 'pca' (None), 'tsne' or 'umap'. One dict per output; None on a torchrun rank other
     than 0, where rank 0 alone reports. ``diversify``: ``topk_all``'s lists re-ranked (``Model.topk_all``)."""
     from embedrec.device import secondary
-    from embedrec.errors import marked
     from embedrec.export import plot_target
     from embedrec.export_topk import topk_target
     from embedrec.models_offline import one_process
@@ -524,7 +531,6 @@ def tune_dims(cfg: Config | None = None, *, dataset: Dataset | str | Path | None
     the caller takes it as one) stops the workers and raises ``Interrupted``: the finished trials are kept."""
     import numbers
 
-    from embedrec.errors import Interrupted, Terminated, how_stopped, shorten
     from embedrec.tune import check_write_target, current_note, describe_choice, sweep, write_choice
     from embedrec.worker_pool import refuse_in_spawned_main
 

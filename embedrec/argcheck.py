@@ -9,7 +9,7 @@ import contextlib
 import re
 import unicodedata
 
-from embedrec.errors import ConfigError, UsageError, shorten
+from embedrec.errors import ConfigError, UsageError, marked, shorten
 
 
 def flag(value, name: str, call: str | None = None) -> bool:
@@ -57,8 +57,6 @@ _CLI_NAMES = {"run_dir": "--run", "output": "-o/--output", "out": "-o/--output",
 def path_message(call: str, name: str, why: str) -> str:
     """:func:`path_problem`'s line in both terms: the option on the command line, ``call: name`` in Python (a
     review: the CLI said 'open: run_dir')."""
-    from embedrec.errors import marked
-
     return f"{marked(_CLI_NAMES.get(name, name), f'{call}: {name}')} {why}; give a valid path"
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from embedrec import __version__
 from embedrec.errors import ArtifactError
 from embedrec.fsutil.files import in_place_error, read_parquet_table, write_json, write_parquet
-from embedrec.fsutil.integrity import file_entry, fingerprint_of
+from embedrec.fsutil.integrity import file_entry, fingerprint_of, stat_key
 from embedrec.run import Run, load_run, twin_groups
 from embedrec.run_checks import is_dataset_folder
 from embedrec.run_fixes import files_fix, run_fix
@@ -225,8 +225,6 @@ def save_hashed(path: Path, a: np.ndarray | PatchedRows) -> tuple[str, tuple[dic
     pass and one hash over the bytes, where np.save, a hash of the array and the manifest's hash of the file read
     them three times and hashed them twice (scale reviews: update-users, then train, wrote a 512 MB user table and
     hashed it twice)."""
-    from embedrec.fsutil.integrity import stat_key
-
     with open(path, "wb") as fh:
         out = _Hashed(fh)
         _write_npy(out, a)
@@ -258,7 +256,6 @@ def write_catalogue(folder: Path) -> None:
     years and genres exactly as the Parquet path reads them, in files a fresh ``recommend`` opens without
     pyarrow, and the films listed under several ids (``twins``: run.twin_groups). Ids that are neither integers nor
     strings are left to the Parquet files (nothing written)."""
-
     users = read_parquet_table(folder / USERS_TABLE, ["user_id"])
     movies = read_parquet_table(folder / MOVIES_TABLE, ["movie_id", "title", "year", "genres"])
     ids = {}

@@ -35,6 +35,7 @@ from embedrec.errors import (
     DataError,
     Interrupted,
     UsageError,
+    first_line,
     how_stopped,
     stop_signal,
 )
@@ -535,7 +536,6 @@ def _fold(fcfg: Config, fresh: bool, progress: bool, check=None) -> tuple[str, d
     it is ingested or kept, before it is trained."""
     from embedrec import api
     from embedrec.data.dataset import has_manifest
-    from embedrec.errors import ArtifactError, first_line
     from embedrec.publish import IndexDamaged, finished_run
     from embedrec.run_layout import has_checkpoint
     from embedrec.training.checkpoints import OtherCheckpoint

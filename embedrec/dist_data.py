@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from embedrec.data.layout import MANIFEST
+from embedrec.data.layout import read_manifest as read_checked_manifest
 from embedrec.distributed import Group, all_ranks, bounds, owners, send_to_owners
-from embedrec.errors import ArtifactError
+from embedrec.errors import ArtifactError, first_line
 from embedrec.fsutil.files import missing_error, read_error
 
 FIX = "«rerun the 'embedrec ingest' that wrote it, with --overwrite|ingest it again: er.ingest(source, cfg, overwrite=True)»"  # read_manifest names the folder and source
@@ -21,7 +22,6 @@ def read_manifest(path: str | Path, g: Group | None = None, splits=()) -> dict:
     """The prepared dataset's manifest, checked as load_dataset checks it; with ``g``, rank 0 also checks the
     files of ``splits``, users and movies against the SHA-256 it lists (no rank reads them whole otherwise: a
     review found a train and test file swapped trained on without a word) and every rank raises its answer."""
-    from embedrec.data.layout import read_manifest as read_checked_manifest
     from embedrec.fsutil.integrity import check_file
 
     path = Path(path)
@@ -58,7 +58,6 @@ def read_row_groups(path: str | Path, split: str, rank: int, world: int, n_users
     import pyarrow.parquet as pq
 
     from embedrec.data.dataset import Interactions, _check_ranges
-    from embedrec.errors import first_line
 
     where = Path(path) / f"{split}.parquet"
     try:

@@ -13,7 +13,13 @@ import torch
 
 from embedrec.dist_data import Shard
 from embedrec.distributed import Group
-from embedrec.evaluate import RankingLists, fit_biases, sample_positions, split_rating_metrics
+from embedrec.evaluate import (
+    RankingLists,
+    fit_biases,
+    paired_from_sums,
+    sample_positions,
+    split_rating_metrics,
+)
 from embedrec.sparse import PopularLists, below_in, csr, seen_splits, unique
 
 
@@ -65,8 +71,6 @@ def versus_popular(g: Group, mine: list, popular: list, ks) -> dict:
     own users), its SE, users and tie}, from every rank's sums of the differences and their squares (a review: a
     torchrun train's metrics.json had no vs_popular, so the tie with most_popular one process warns of went
     unsaid); {} where no user was ranked by both. A collective: every rank calls it."""
-    from embedrec.evaluate import paired_from_sums
-
     key = f"ndcg@{min(ks)}"
 
     def values(batches: list) -> tuple[np.ndarray, np.ndarray]:

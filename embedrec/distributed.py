@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from embedrec.device import active, env_rank_world, resolve_device
-from embedrec.errors import ArtifactError, ConfigError, Interrupted, shorten
+from embedrec.errors import ArtifactError, ConfigError, Interrupted, shorten, stop_signal
 
 log = logging.getLogger("embedrec")
 def env_number(name: str, default: float, unit: str) -> float:
@@ -549,8 +549,6 @@ def lost_peers(wait_s: float | None = None, settled: bool = False) -> tuple[str 
     import signal
     import time
 
-    from embedrec.errors import stop_signal
-
     if _GROUP is None or _GROUP.world == 1 or not os.environ.get("TORCHELASTIC_RUN_ID"):
         return None, []
     wait = PEER_LINE_WAIT_S if wait_s is None else wait_s
@@ -635,7 +633,6 @@ def _finish() -> None:
     each refused, left still in the group, and one aborted in teardown (SIGABRT) or was stopped by torchrun with
     SIGTERM before it said its error (14 of 25 two-rank runs, with no other load). Once the ranks have met,
     SIGTERM is ignored for the rest of the teardown."""
-    import sys
     import time
 
     leaving()  # with a word: its line said, or its work done

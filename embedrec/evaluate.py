@@ -10,7 +10,7 @@ import numpy as np
 
 from embedrec import metrics as M
 from embedrec.beyond import NAMES as BEYOND_NAMES
-from embedrec.beyond import catalogue
+from embedrec.beyond import Exposure, catalogue
 from embedrec.model.factors import UNTRAINED_BIAS, Factors
 from embedrec.sparse import (  # noqa: F401 (re-exported: the helpers lived here)
     PopularLists,
@@ -260,7 +260,6 @@ class RankingLists:
     def metrics(self, user_vecs, movie_vecs, movie_bias, **kw) -> dict:
         if self.catalogue is None:
             return self.finish(*self.sums(user_vecs, movie_vecs, movie_bias, **kw))
-        from embedrec.beyond import Exposure
 
         beyond = Exposure(self.catalogue, norm_ks(self.ks, self.n_movies))
         sums, shown = self.sums(user_vecs, movie_vecs, movie_bias, beyond=beyond, **kw)
@@ -823,8 +822,6 @@ def _with_added(seen: tuple[np.ndarray, np.ndarray], run_seen, ds: Dataset) -> t
     """``seen`` (a CSR over the dataset's users) with the pairs update-users added to its users' seen movies: the
     served lists leave them out, so evaluate's do (a notebook review: an updated user's update movie entered
     evaluate's list, and er.score_lists of recommend's lists differed from its figures)."""
-    from embedrec.sparse import csr
-
     n = np.int64(max(ds.n_movies, 1))
     keys = added_pairs(run_seen, ds)
     keys = keys[keys < np.int64(ds.n_users) * n]  # the dataset's users (those added rank in no split)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedrec.errors import OutputRefused, UsageError
+from embedrec.errors import ArtifactError, OutputRefused, UsageError
 from embedrec.fsutil.files import loads_json
 from embedrec.run_layout import (  # export's files take the run's names where they hold what the run's do
     COS_FILE,
@@ -74,7 +74,6 @@ def is_export(folder: Path, fix: str = "choose another «-o folder|out»") -> bo
 def _record_damage(record, marker: Path) -> str:
     """Why export's ``record`` (read from ``marker``) is damaged ('it does not match its checksum'), or '' (an
     unsealed one, an older export's, passes, as fsutil.integrity.check_seal takes it)."""
-    from embedrec.errors import ArtifactError
     from embedrec.fsutil.integrity import check_seal
 
     if not isinstance(record, dict):

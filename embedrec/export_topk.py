@@ -13,7 +13,7 @@ import numpy as np
 
 from embedrec.errors import OutputExists, OutputRefused, UsageError
 from embedrec.export_tables import MARKER, is_export, opened_run
-from embedrec.fsutil.files import real_dir, side_stem
+from embedrec.fsutil.files import pandas_nullable, real_dir, side_stem
 from embedrec.fsutil.locks import drop_stale_lock
 from embedrec.fsutil.outputs import (
     TMP,
@@ -288,8 +288,6 @@ def _topk_table(rec: Recommender, rows, ids, scores, pa):
 
     def id_column(ids_of, picked):  # text ids typed string even where none is picked (pyarrow: null otherwise)
         return pa.array(picked, type=pa.string() if ids_of.dtype.kind in "OUS" else pa.from_numpy_dtype(ids_of.dtype))
-
-    from embedrec.fsutil.files import pandas_nullable
 
     return pandas_nullable(pa.table({  # the year read by pandas as Int32, a missing one <NA>: as to_frame() gives it
         "user_id": id_column(rec.catalogue.user_ids,

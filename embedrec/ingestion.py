@@ -20,7 +20,7 @@ from embedrec import __version__, bars
 from embedrec.bars import stages, step
 from embedrec.data.assign import assign_splits, pair_columns, rated_below, rated_below_unknown, split_below
 from embedrec.data.dataset import dataset_rows, publish_dataset, refuse_changed_flat, write_dataset
-from embedrec.data.layout import FORMAT_VERSION, is_dataset
+from embedrec.data.layout import FORMAT_VERSION, is_dataset, read_manifest
 from embedrec.data.parsing import WarnedNote, missing_dropped_said
 from embedrec.data.ratings import (
     check_ratings,
@@ -30,13 +30,13 @@ from embedrec.data.ratings import (
     two_values_warning,
     zeros_note,
 )
-from embedrec.data.readers import check_source, read_source
+from embedrec.data.readers import check_source, read_source, source_files
 from embedrec.data.repeats import PairEvents, dedupe_rows, duplicate_rows, first_new_pairs, sum_repeats
 from embedrec.data.split import TEST, TRAIN, VALID
 from embedrec.data.summary import format_summary, say_ties, summarise, warn_empty_splits, warn_shrunk_splits
 from embedrec.data.times import NO_TIME
-from embedrec.errors import ConfigError, DataError, OutputExists
-from embedrec.fsutil.files import io_error, note_made
+from embedrec.errors import ConfigError, DataError, EmbedrecError, OutputExists
+from embedrec.fsutil.files import cache_dir, io_error, note_made
 from embedrec.fsutil.locks import target_lock
 from embedrec.fsutil.outputs import (
     check_replaceable,
@@ -63,7 +63,6 @@ def _stamps(cfg: DataConfig) -> dict[str, tuple]:
     checked as it is read) or standard input, nor where the source cannot be listed (``read_source`` says why)."""
     import os
 
-    from embedrec.data.readers import source_files
     from embedrec.fsutil.integrity import read_stamp
 
     try:
@@ -140,8 +139,6 @@ def ingested_alike(out: str | Path, cfg: Config) -> bool:
     with that SHA-256. False where anything differs or cannot be compared (no manifest, a stream, a release not in
     the cache, a name found twice). What lets ``er.ingest`` rerun on the same DataFrame (a dataset named by its
     content's hash) return the dataset it made, where it refused (a first-hour review)."""
-    from embedrec.data.layout import read_manifest
-    from embedrec.errors import EmbedrecError
     from embedrec.fsutil.integrity import sha256_file
 
     out = Path(out)
@@ -175,9 +172,7 @@ def _source_files(data: DataConfig) -> dict[str, Path] | None:
     read."""
     import os
 
-    from embedrec.data.readers import source_files
     from embedrec.data.sources import COMPLETE, NAMED, release_folders
-    from embedrec.fsutil.files import cache_dir
 
     src = str(data.source)
     if src in NAMED and not os.path.lexists(src):  # where sources.fetch_named finds it (nothing fetched or moved)

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 
-from embedrec.errors import UsageError, shorten
+from embedrec.errors import DataError, UsageError, first_line, shorten
 from embedrec.metrics import hit_matrix, per_user_values
-from embedrec.sparse import unique
+from embedrec.sparse import below_in, seen_splits, unique
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     import pandas as pd
@@ -224,8 +224,6 @@ def read_lists(path):
 
     import pandas as pd
 
-    from embedrec.errors import DataError
-
     p = Path(path)
     if str(path) != "-" and p.is_dir():
         try:
@@ -247,8 +245,6 @@ def _named_columns(frame, part, alone: bool = False):
     without them is refused naming it (a review: a README.md in the folder read as an empty table, another
     export's Parquet as lists with missing ids), and so is a file given ``alone``, with the names taken (a
     first-hour review: `evaluate --lists FILE` answered with a pandas rename for Python)."""
-    from embedrec.errors import DataError
-
     for col, other in _ALIASES.items():
         if col not in frame.columns:
             hits = [c for c in frame.columns if str(c).lower().replace(" ", "") in other]
@@ -304,8 +300,6 @@ def _renames(columns, missing: list[str]) -> dict:
 def _read_lists_file(p, path):
     """One file of lists (``path`` as given, for the messages) as a DataFrame."""
     import pandas as pd
-
-    from embedrec.errors import DataError, first_line
 
     name = p.name.lower()
     try:
@@ -401,7 +395,6 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
     import pandas as pd
 
     from embedrec.beyond import catalogue
-    from embedrec.sparse import seen_splits
 
     truth = ds.split_frame(split)
     counted = (result.get("beyond_accuracy") or {}).get("popularity_counted_on")
@@ -513,8 +506,6 @@ def _below_seen(ds, split: str) -> list:
     """[a DataFrame of the (user_id, movie_id) pairs rated below data.min_rating that the model's lists on ``split``
     leave out: those of the parts before it (sparse.seen_csr)], or [] where there are none."""
     import pandas as pd
-
-    from embedrec.sparse import below_in, seen_splits
 
     got = below_in(getattr(ds, "rated_below", None), getattr(ds, "rated_below_split", None), seen_splits(split))
     if got is None:

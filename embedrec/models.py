@@ -32,7 +32,7 @@ from embedrec.results import (  # noqa: F401 (api.py's public types)
     SimilarUsers,
     StreamAnswer,
 )
-from embedrec.run_layout import CONFIG, METRICS
+from embedrec.run_layout import CONFIG, METRICS, run_of
 from embedrec.serve.recommender import Recommender
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -362,7 +362,6 @@ class Model:
         was trained on), so an answer can be checked. ``missing``: what an id not in the training data, or one with
         no trained vector, gets: 'error' (NotFoundError naming it), 'skip' (left out and listed in the result's
         ``unknown``, as :meth:`recommend`'s missing='skip')."""
-        from embedrec.results import SimilarUsers
         from embedrec.serve.similar_users import of_ids
 
         models_recommend.similar_missing(missing, "similar_users")
@@ -387,7 +386,6 @@ class Model:
         update-users added to the run is in no split of the dataset: its rows are its 'update' ones, beside those
         'rated_below' ones where the cleaning had left it out. An id neither in the run nor left out by the cleaning
         raises NotFoundError; a dataset that is gone, or another one, ArtifactError."""
-        from embedrec.results import History
         from embedrec.serve.history import user_history
 
         e = self.engine
@@ -401,7 +399,6 @@ class Model:
         if run is None:
             raise UsageError("history: this model has no run folder to find its dataset by; save it and open the run "
                              "(er.open(run_dir)), or read the dataset with er.load_dataset(path).split_frame()")
-        from embedrec.run_layout import run_of
 
         rec = run.manifest.get("dataset") or {}
         return rec.get("path"), rec.get("files_fingerprint"), str(run_of(run.path))

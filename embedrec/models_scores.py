@@ -16,7 +16,7 @@ from embedrec.data.ids import one_id, one_user, refuse_frame, then
 from embedrec.errors import NotFoundError, UsageError, shorten
 from embedrec.model.factors import FALLBACKS
 from embedrec.models_lookup import known_row, told_history
-from embedrec.results import Predictions
+from embedrec.results import Predictions, explained
 from embedrec.serve.explain import UserSolve
 from embedrec.serve.recommender import trained_on
 from embedrec.verify import damaged
@@ -196,7 +196,6 @@ def explain(model, user, movie, n: int, *, liked: Iterable, rated: dict | None, 
             row is None or e.added_rows([row]).size) else 0
         solve = UserSolve(vector=p, **detail, prior=e.new_user_prior(p, told, prior))  # leans to the popular
         who = None if row is None else e.users.raw(row)
-    from embedrec.results import explained
 
     out = explained(e, solve, who, np.asarray(rows, np.int64), n)
     return out if many else out[0]

@@ -83,8 +83,6 @@ class CsvLines:
     U+2028/9) are written as spaces, as TSV writes them."""
 
     def __init__(self, out=None):
-        import io
-
         self.out, self._buf = out, io.StringIO()
         self._w = csv.writer(self._buf, delimiter=",", lineterminator=_QUOTED_END, quoting=csv.QUOTE_MINIMAL)
 
@@ -113,8 +111,6 @@ def frame_to_tsv(frame, path, float_format: str) -> None:
     control characters as spaces, nothing quoted), floats in ``float_format``: pandas' ``to_csv(sep='\t')`` would
     quote a cell holding '"' or a line break (a review: user 'q"u' came out as '"q""u"'), which ``cut -f1`` and a
     join against recommend's TSV read as another id."""
-    import csv
-
     text = _text_columns(frame)
     if text:
         frame = frame.assign(**{c: frame[c].map(lambda v: v.translate(_TSV_BREAKS) if isinstance(v, str) else v)

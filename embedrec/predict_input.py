@@ -13,9 +13,15 @@ import numpy as np
 
 from embedrec.data.ids import is_integer_text, is_number_text, parse_id
 from embedrec.data.rowlines import separator
-from embedrec.errors import NotFoundError, shorten
+from embedrec.errors import DataError, NotFoundError, shorten
 from embedrec.serve.recommender import LOGGED_UNKNOWN
-from embedrec.serve.stream import batches
+from embedrec.serve.stream import (
+    HEADER_MOVIE_WORDS,
+    HEADER_USER_WORDS,
+    batches,
+    column_name_like,
+    words_are_ids,
+)
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.models import Model
@@ -103,8 +109,6 @@ def _parsed(lines: Iterable[str], name: str, known=None) -> Iterator[tuple[int, 
     stripped where they are read, and the other columns pass through as they are (a review: stripped too)."""
     import csv
 
-    from embedrec.errors import DataError
-
     width = first = 0  # the fields of the first line (a header or data), which every line must have
     sep = None  # the first line's separator (separator()): a tab splits every line at each tab (TSV input)
     for n, line in enumerate(lines, 1):
@@ -167,9 +171,6 @@ def _header(e, parts: list[str], where: str = "line 1") -> tuple[tuple[int, int]
     its columns (both known column words), or neither of its first two fields is an id (a typo'd id such as '19x'
     beside a good movie id is a data line, refused or answered later). A header naming one side alone is a
     DataError (``where``: its file:line) where the other side's usual field is taken or no id column."""
-    from embedrec.errors import DataError
-    from embedrec.serve.stream import HEADER_MOVIE_WORDS, HEADER_USER_WORDS, column_name_like, words_are_ids
-
     parts = [p.strip() for p in parts]  # names, and the ids of a first line that is a pair
     low = [p.lower() for p in parts]
     named = (next((i for i, p in enumerate(low) if p in HEADER_USER_WORDS), None),
@@ -235,8 +236,6 @@ def _answer(model: Model, chunk: list, cols, name: str, strict: bool, shown: lis
     ``first``, the batch that holds it), raised after the lines before it are yielded (a red team: the whole
     batch's rows were lost, so the rows written depended on where a pipe paused); an unknown id is named (the
     first LOGGED_UNKNOWN, ``shown`` counting them over batches), or with ``strict`` a NotFoundError."""
-    from embedrec.errors import DataError
-
     e = model.engine
     where = [n for n, _ in chunk]
     pairs = [(parts[cols[0]].strip(), parts[cols[1]].strip()) for _, parts in chunk]  # the other fields as read

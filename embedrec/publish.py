@@ -12,7 +12,7 @@ import numpy as np
 
 from embedrec.errors import ArtifactError
 from embedrec.run_layout import CONFIG, METRICS
-from embedrec.trained import TrainedModel
+from embedrec.trained import TrainedModel, dataset_manifest, finished_key, without_later_defaults
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -75,7 +75,6 @@ def finished_run(cfg: Config) -> tuple[str, dict, str | None] | None:
     from embedrec.fsutil.files import loads_json
     from embedrec.run import load_run
     from embedrec.run_updates import updates_said
-    from embedrec.trained import finished_key
 
     run_dir = Path(cfg.run.dir)
     try:
@@ -103,7 +102,6 @@ def _dataset_sizes_hold(cfg: Config) -> bool:
     rewritten under its manifest since the run finished sends the resume the old way, whose read names the damage
     (a review: the finished-run answer hid it). Its bytes are not hashed here: that is every later read's."""
     from embedrec.fsutil.files import loads_json
-    from embedrec.trained import dataset_manifest
 
     if not cfg.data.prepared:
         return True
@@ -181,7 +179,6 @@ def _damaged_served_files(run) -> list[str]:
     flipped user_factors.npy); where they are its FAISS index alone, ``index rebuild`` is the way on. Files above
     integrity.VERIFY_ON_OPEN_MAX are checked where they lie (their size, and their hash where written since it was
     recorded), as every reader checks them."""
-
     bad = []
     for name in run.manifest.get("checksums") or {}:
         try:
@@ -244,8 +241,6 @@ def _same_but_stopping(published: bytes, yaml: str) -> bool:
     (a fit that stopped early, resumed with more epochs, stays stopped), the model served is the same (a review: each
     such resume published an identical model again, in silence)."""
     import yaml as pyyaml
-
-    from embedrec.trained import without_later_defaults
 
     try:
         a, b = pyyaml.safe_load(published), pyyaml.safe_load(yaml)

@@ -31,11 +31,17 @@ import numpy as np
 import torch
 
 from embedrec.data.layout import MANIFEST
-from embedrec.dist_data import Shard, rank_below
+from embedrec.dist_data import Shard, rank_below, read_manifest, read_row_groups, route_to_users
 from embedrec.dist_eval import Evaluator, baselines, held_out, sum_ranks, versus_popular
 from embedrec.dist_sync import RowAverage
-from embedrec.distributed import Group
-from embedrec.training.fit import metrics_head, selection_of, zero_untrained_users
+from embedrec.distributed import Group, bounds
+from embedrec.training.fit import (
+    check_ratings,
+    metrics_head,
+    seeded_model,
+    selection_of,
+    zero_untrained_users,
+)
 
 log = logging.getLogger("embedrec")
 
@@ -50,9 +56,6 @@ class Data:
 
 
 def load(g: Group, path) -> Data:
-    from embedrec.dist_data import read_manifest, read_row_groups, route_to_users
-    from embedrec.distributed import bounds
-
     path = Path(g.share(str((Path(path) / MANIFEST).resolve().parent)))  # one generation for all ranks
     manifest = read_manifest(path, g, ("train", "valid", "test"))
     nu, nm = int(manifest["counts"]["users"]), int(manifest["counts"]["movies"])
@@ -109,8 +112,6 @@ def make_runner(g: Group, model, loss: str, train_cfg, data: Data, train, rows, 
 # ------------------------------------------------------------------------------------------------ the fit
 def _model(g: Group, data: Data, train, model_cfg, train_cfg, features_cfg):
     """The one-process model (training.fit.seeded_model): the same shapes, global mean, features and draws."""
-    from embedrec.training.fit import seeded_model
-
     shard = data.shard
     rated = None
     if model_cfg.implicit_terms is True:  # SVD++'s rated lists are part of the model: every rank holds them
@@ -200,7 +201,6 @@ def train_replicated(g: Group, cfg, *, resume: bool = False, progress: bool = Fa
     """``embedrec train`` on ranks for the minibatch and hogwild trainers: fit, refit on train+valid, evaluate
     valid/test beside the baselines, publish from rank 0. Returns the metrics (on every rank)."""
     from embedrec.data.dataset import Interactions
-    from embedrec.training.fit import check_ratings
     from embedrec.training.refit import afresh_config, keep_selection, selected_model_config
 
     asked = cfg  # the config given, whose finished key the publish records (a resume's early stop)

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from embedrec.data.layout import has_manifest
-from embedrec.errors import ArtifactError, first_line, sh_quote, shorten
+from embedrec.errors import ArtifactError, command, first_line, sh_quote, shorten
 from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
 from embedrec.fsutil.files import (
     link_loop,
@@ -42,7 +42,14 @@ from embedrec.fsutil.files import (
     read_parquet_table,
 )
 from embedrec.fsutil.generations import current_link, open_current
-from embedrec.fsutil.integrity import check_fields, check_format, check_seal, read_checked
+from embedrec.fsutil.integrity import (
+    check_fields,
+    check_format,
+    check_seal,
+    copy_checked,
+    link_checked,
+    read_checked,
+)
 from embedrec.run_checks import (
     RUN_FIELDS,
     bare_model_folder,
@@ -131,7 +138,6 @@ class Run:
             dest.write_bytes(data)
             shutil.copystat(p, dest)
             return
-        from embedrec.fsutil.integrity import copy_checked
 
         copy_checked(p, dest, entry, what, fix)
 
@@ -142,8 +148,6 @@ class Run:
         Returns the checked entry and the stat it was hashed under, for the new manifest; None where no link was made
         (another file system, one without hard links, a file with no recorded checksum, ...): copy it
         (:meth:`copy_verified`), which says what is wrong with it."""
-        from embedrec.fsutil.integrity import link_checked
-
         entry = entry or self.checksum(p.name)
         return link_checked(p, dest, entry, what, fix or run_fix(self.path)) if entry else None
 
@@ -341,8 +345,6 @@ def unpublished_error(run_dir: Path) -> ArtifactError | None:
     and verify's): published model folders (the link removed by hand, or a train killed between its publish and
     the link, whose ``train --resume`` publishes the model again: then both ways on are named), or a training's
     checkpoints alone (an interrupted training: its resume). None where it holds neither."""
-    from embedrec.errors import command
-
     link = run_dir / "current"
     models = sorted(p.name for p in run_dir.glob(f"{ARTIFACTS}-*")
                     if MODEL_FOLDER.fullmatch(p.name) and p.is_dir() and not p.is_symlink()) \

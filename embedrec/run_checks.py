@@ -16,7 +16,7 @@ from embedrec.config_sections import NEWUSER_TOLD
 from embedrec.data.layout import versioned
 from embedrec.data.levels import MAX_LEVELS
 from embedrec.errors import ArtifactError, OutputRefused, marked, sh_quote, shorten
-from embedrec.fsutil.files import io_error
+from embedrec.fsutil.files import io_error, probe_json
 from embedrec.fsutil.integrity import file_entries, finite
 from embedrec.fsutil.locks import LOCK_LINE
 from embedrec.fsutil.outputs import refuse_inside_store
@@ -72,8 +72,6 @@ def bare_model_folder(folder: Path) -> dict | None:
     runs/x/current model1``): a run's manifest.json in it, no ``current``, and not a model folder of a run (named
     artifacts-*, or the folder a run's ``current`` is, copied with links followed); None otherwise. It serves
     wherever it is and whatever its name, read-only (check_run_folder refuses to write a run there)."""
-    from embedrec.fsutil.files import probe_json
-
     folder = Path(folder)
     if MODEL_FOLDER.fullmatch(folder.name) or os.path.lexists(folder / "current") or \
             not (folder / MANIFEST).is_file():
@@ -104,9 +102,6 @@ def trained_beside(run_dir: Path) -> str:
     close to ``run_dir``'s first (a typo), then the latest published (a first-hour review: by name alone, a typo
     in run.dir listed three others and hid runs/ml-100k among '8 more')."""
     import difflib
-
-    from embedrec.errors import marked
-    from embedrec.fsutil.files import probe_json
 
     try:
         runs = [d for d in run_dir.parent.iterdir() if d != run_dir and (d / "current").is_dir()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from embedrec.errors import marked, sh_join, sh_quote
+from embedrec.errors import command, from_here, marked, sh_join, sh_quote
 from embedrec.run_checks import bare_model_folder
 from embedrec.run_layout import run_of
 from embedrec.run_updates import updates_fix
@@ -21,8 +21,6 @@ def run_fix(path) -> str:
     """How to repair a damaged run, naming its run folder (``path``: the run folder or a model folder in it): a
     bare "rerun 'embedrec train'" trains the config's run.dir, another run than the damaged one (a first-hour
     review: it retrained runs/ml-100k over a damaged runs/c1)."""
-    from embedrec.errors import command, marked
-
     p = Path(path)
     with contextlib.suppress(OSError):
         p = p.resolve()  # RUN/current is the model folder it names (a review: '--run runs/b/artifacts-...')
@@ -38,8 +36,6 @@ def index_fix(path, index: dict | None) -> str:
     """How to repair a run whose index files alone are missing or damaged (every other file whole): build them
     again from its embeddings, ``index rebuild`` on its run folder with the index settings it has (``index``: its
     manifest's entry), where a first-hour review was told to train again for a rebuild of 0.01 s."""
-    from embedrec.errors import command
-
     p = Path(path)
     with contextlib.suppress(OSError):
         p = p.resolve()
@@ -86,8 +82,6 @@ def index_settings(index: dict) -> dict:
 def _copy_again(folder: Path, manifest: dict) -> str:
     """The advice for a damaged model folder copied out of its run: copy it again from that run (as its manifest
     records it), or train that run again; nothing is written into the copy itself."""
-    from embedrec.errors import from_here
-
     own = manifest.get("model_folder") if isinstance(manifest.get("model_folder"), dict) else {}
     run = own.get("run") if isinstance(own.get("run"), str) else None
     shown = sh_quote(str(from_here(folder)))

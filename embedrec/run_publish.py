@@ -25,8 +25,14 @@ from embedrec.fsutil.generations import current_link, publish_generation
 from embedrec.fsutil.integrity import file_entry, seal, stat_key
 from embedrec.fsutil.locks import locked_folder
 from embedrec.run_checks import check_run_folder, refuse_copied_current
-from embedrec.run_layout import ARTIFACTS, COS_FILE, IP_FILE, MANIFEST, USER_IDS
-from embedrec.run_updates import trained_folder, trained_users, warn_updates_dropped
+from embedrec.run_layout import ARTIFACTS, COS_FILE, IP_FILE, MANIFEST, MODEL_FOLDER, USER_IDS
+from embedrec.run_updates import (
+    trained_folder,
+    trained_users,
+    update_sources,
+    updates_summary,
+    warn_updates_dropped,
+)
 
 KEEP = 2  # artifact folders kept besides any a live reader still holds
 
@@ -164,8 +170,6 @@ def _added_users_held(run_dir: Path) -> dict[str, tuple[int, np.ndarray | None, 
     folders that hold such users: what :func:`_warn_added_pruned` names once the last folder holding some of them
     is pruned. A folder whose manifest does not read as update-users writes it is left out; ids None where its user
     table does not read them (a small read each: the manifests, and the ids' tail memory-mapped)."""
-    from embedrec.run_layout import MODEL_FOLDER
-
     out = {}
     for p in sorted(run_dir.iterdir()) if run_dir.is_dir() else []:
         if not MODEL_FOLDER.fullmatch(p.name) or p.is_symlink():
@@ -195,8 +199,6 @@ def _added_users_of(folder: Path) -> tuple[int, dict, list[str]] | None:
     run_updates.update_sources). Read for a warning alone, so what does not read is left out, never an error (a
     review: a record's ``"ratings": "x"`` made every publish on the run, train, update-users and index rebuild
     alike, an internal error)."""
-    from embedrec.run_updates import update_sources, updates_summary
-
     try:
         m = read_json(folder / MANIFEST, "run manifest")
     except (ArtifactError, OSError):
@@ -210,8 +212,6 @@ def _added_users_of(folder: Path) -> tuple[int, dict, list[str]] | None:
 def _holds_added(folder: Path) -> bool:
     """Whether a model folder's manifest records users update-users added, whatever its update files' records read
     as (a review: a new folder whose record's source did not read counted as holding none, a false warning)."""
-    from embedrec.run_updates import updates_summary
-
     try:
         return bool((updates_summary(read_json(folder / MANIFEST, "run manifest")) or {}).get("users_added"))
     except (ArtifactError, OSError, AttributeError, TypeError, ValueError):

@@ -13,9 +13,9 @@ import json
 import logging
 from pathlib import Path
 
-from embedrec.errors import ArtifactError, marked, sh_quote
-from embedrec.fsutil.files import read_json
-from embedrec.run_layout import MANIFEST, MODEL_FOLDER, UPDATES, run_of
+from embedrec.errors import ArtifactError, command, marked, sh_quote, shorten
+from embedrec.fsutil.files import probe_json, read_json
+from embedrec.run_layout import MANIFEST, MODEL_FOLDER, SOLVED_AS_NEW, UPDATED_USERS, UPDATES, run_of
 
 
 def updates_of(manifest: dict) -> list[dict]:
@@ -54,9 +54,6 @@ def check_updates(manifest: dict, where: Path, fix: str) -> None:
     (:func:`trained_users`: rows from it on get the new users' prior) from these records (a red team: a re-sealed
     ``updates=[]`` or ``users_added=2000`` made the added users trained ones, their prior lost, and verify said ok).
     ``where``: the manifest, for the message."""
-    from embedrec.errors import shorten
-    from embedrec.run_layout import SOLVED_AS_NEW, UPDATED_USERS
-
     def bad(key: str, said: str) -> ArtifactError:
         return ArtifactError(f"run manifest '{where}': {key} {said}; the file was edited or damaged: {fix}")
 
@@ -157,9 +154,6 @@ def updates_fix(p: Path) -> str:
     re-solved, what a train would lose and how to keep it: the trained model it was built on, kept beside it
     (:func:`trained_folder`), served again and the update files run again in order; '' otherwise (a review: the
     advice to train again dropped the updates without a word)."""
-    from embedrec.errors import command
-    from embedrec.fsutil.files import probe_json
-
     folder = p if MODEL_FOLDER.fullmatch(p.name) else p / "current"
     manifest = probe_json(folder / MANIFEST)
     if not isinstance(manifest, dict) or not updates_of(manifest):

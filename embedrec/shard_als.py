@@ -28,12 +28,23 @@ import torch
 from embedrec import shard_checkpoint as checkpoints
 from embedrec.dist_data import Shard, load_shard
 from embedrec.dist_eval import ShardRanking, held_out, versus_popular
-from embedrec.distributed import Group
+from embedrec.distributed import Group, group_for
 from embedrec.training.als_ranks import ShardALS, full_movies, gathered_unrated, init_tables
 from embedrec.training.fit import (
+    fit_callbacks,
+    fit_result,
     metrics_head,
+    recency_candidates,
+    refit_users_at_end,
+    refuse_empty_train,
+    resolve_dim,
+    resolve_loss,
+    resolve_metric,
+    resolve_patience,
     selection_of,
     trained_users,
+    valid_with_vectors,
+    validation_ks,
     zero_untrained_users,
 )
 
@@ -54,10 +65,6 @@ def _threads(n_ratings: int, dim: int, requested: int) -> int:
 def start_fit(g: Group, n_train: int, model_cfg, train_cfg, n_movies: int) -> tuple[int, int, str]:
     """What a fit on ranks settles first (fit_shard, replica.fit_replica): refuse an empty training split on
     every rank, then the dimension, this rank's threads (set for torch) and the validation metric."""
-    import torch
-
-    from embedrec.training.fit import refuse_empty_train, resolve_dim, resolve_metric
-
     refuse_empty_train(g.total(n_train))
     dim = resolve_dim(model_cfg, n_movies)
     threads = _threads(n_train, dim, train_cfg.threads)
@@ -77,13 +84,6 @@ def fit_shard(g: Group, shard: Shard, train, valid, model_cfg, train_cfg, folder
     from embedrec.errors import ArtifactError
     from embedrec.training import loop
     from embedrec.training.checkpoints import CHECKPOINT, fingerprint, fp_config, resumable
-    from embedrec.training.fit import (
-        fit_callbacks,
-        fit_result,
-        refit_users_at_end,
-        resolve_patience,
-        validation_ks,
-    )
 
     t0 = time.perf_counter()
     dim, threads, metric = start_fit(g, len(train), model_cfg, train_cfg, shard.n_movies)
@@ -145,8 +145,6 @@ def _with_vectors(g: Group, shard: Shard) -> Shard:
     process."""
     import copy
 
-    from embedrec.training.fit import valid_with_vectors
-
     lo, hi = shard.u_range(g.rank)
     kept = valid_with_vectors(shard.splits["train"], shard.splits["valid"], hi - lo, lo)
     if kept is shard.splits["valid"]:
@@ -164,7 +162,6 @@ def fit_selecting_shard(g: Group, shard: Shard, cfg, run_dir, *, resume: bool = 
     runs it): as in fit_selecting."""
     import dataclasses
 
-    from embedrec.training.fit import recency_candidates
     from embedrec.training.select import Selection, floor_of
 
     tr, va = shard.splits["train"], shard.splits["valid"]
@@ -234,8 +231,6 @@ class OnRanks:
     training row (:func:`_with_vectors`)."""
 
     def __init__(self, g: Group, shard: Shard, cfg, train_cfg):
-        from embedrec.training.fit import resolve_dim
-
         self.g, self.data, self.model_cfg, self.train_cfg = g, shard, cfg.model, train_cfg
         self.where = cfg.data.prepared
         self.train, self.valid = shard.splits["train"], shard.splits["valid"]
@@ -346,8 +341,6 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
     every rank).
     Other losses (minibatch, hogwild) train replicated tables (``replica.train_replicated``; api.train_run
     chooses)."""
-    from embedrec.distributed import group_for
-    from embedrec.training.fit import resolve_loss
     from embedrec.training.refit import keep_selection, refit_als
 
     loss = resolve_loss(cfg.model, cfg.features.active)

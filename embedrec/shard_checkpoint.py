@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from embedrec.run_layout import DIST_CHECKPOINT, DIST_TABLES
+from embedrec.run_layout import DIST_CHECKPOINT, DIST_TABLES, training_files
 from embedrec.training.checkpoints import CHECKPOINT, DIST_POINTER
+from embedrec.training.checkpoints import load_checkpoint as load_plain
 
 if TYPE_CHECKING:
     from embedrec.dist_data import Shard
@@ -88,7 +89,6 @@ def load_checkpoint(g: Group, folder, shard: Shard) -> dict | None:
     resumes from it, holding this rank's rows only; None when there is none."""
     from embedrec.errors import ArtifactError, first_line
     from embedrec.fsutil.files import loads_json
-    from embedrec.training.checkpoints import load_checkpoint as load_plain
 
     pointer, plain = folder / POINTER, folder / CHECKPOINT
     if not pointer.exists() and not plain.exists():
@@ -121,8 +121,6 @@ def load_checkpoint(g: Group, folder, shard: Shard) -> dict | None:
 def has_checkpoint(run_dir) -> bool:
     """Whether ``run_dir`` (or a candidate or refit folder in it) holds a sharded checkpoint newer than any
     one-process checkpoint beside it: ``train --resume`` then continues it on this process's ranks."""
-    from embedrec.run_layout import training_files
-
     for pointer in training_files(run_dir, POINTER):
         plain = pointer.parent / CHECKPOINT
         if pointer.exists() and (not plain.exists() or plain.stat().st_mtime <= pointer.stat().st_mtime):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from embedrec.argcheck import flag
-from embedrec.errors import ArtifactError, EmbedrecError
+from embedrec.errors import ArtifactError, Busy, EmbedrecError
 from embedrec.sparse import unique
 from embedrec.trained import TrainedModel
 
@@ -139,7 +139,6 @@ def held_out(ds: Dataset) -> dict:
     of ({"valid": {"ratings": 10000, "users": 943}, ...}). A ranking metric at k grows with the movies held out per
     user, so train says it beside valid's and test's figures, which differ by it (a first-hour review read valid
     ndcg@10 0.2180 and test 0.4510 as a contradiction: about 11 held out a user against 21)."""
-
     out = {}
     for split in ("valid", "test"):
         part = ds.splits.get(split)
@@ -339,7 +338,6 @@ def _check_resumable(cfg: Config) -> None:
     """``resume=True`` with no checkpoint to continue: said before the dataset is loaded, with what to do (a
     writer at work there that has saved none yet; no prepared dataset either, so the fix is ingest first)."""
     from embedrec.data.layout import has_manifest
-    from embedrec.errors import Busy
     from embedrec.run_layout import has_checkpoint, writer_note
 
     if has_checkpoint(cfg.run.dir):

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from embedrec.argcheck import choice_arg, device_arg, path_arg
 from embedrec.argcheck import flag as flag_arg
 from embedrec.data.layout import MANIFEST
-from embedrec.errors import TrainingError, UsageError, shorten
+from embedrec.errors import ArtifactError, TrainingError, UsageError, shorten
 from embedrec.model.factors import IMPLICIT_MOVIE, Factors
 from embedrec.models import Model
-from embedrec.run_layout import SOLVE_WEIGHTS, USER_SCALE
+from embedrec.run_layout import SOLVE_WEIGHTS, USER_SCALE, serves_another, training_files
 from embedrec.serve.recommender import Recommender
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -76,7 +76,6 @@ def finished_key(cfg: Config, run_dir: Path) -> dict:
     import hashlib
     import json
 
-    from embedrec.run_layout import training_files
     from embedrec.training.checkpoints import CHECKPOINT, DIST_POINTER
 
     def digest(value) -> str:
@@ -239,8 +238,6 @@ class TrainedModel(Model):
         if saved is None:
             raise UsageError(f"{call}: this model is in memory only (er.train writes nothing); save it to a run "
                              f"first: model.save(run_dir), then model.{call}(...) or er.open(run_dir).{call}(...)")
-        from embedrec.errors import ArtifactError
-        from embedrec.run_layout import serves_another
 
         if serves_another(saved):  # a notebook review: 'open the run folder', which serves another model now
             raise ArtifactError(f"{call}: the run this model was saved to, '{saved.parent}', serves another model "

@@ -27,6 +27,7 @@ from embedrec import worker_pool
 from embedrec.errors import (
     ArtifactError,
     ConfigError,
+    EmbedrecError,
     Interrupted,
     OutputExists,
     OutputRefused,
@@ -35,14 +36,29 @@ from embedrec.errors import (
     sh_quote,
     stop_signal,
 )
-from embedrec.fsutil.files import JSON_MAX, loads_json, note_made, read_json, read_regular, write_json
+from embedrec.fsutil.files import (
+    JSON_MAX,
+    atomic_write_text,
+    loads_json,
+    note_made,
+    read_json,
+    read_regular,
+    write_json,
+)
 from embedrec.fsutil.integrity import SEAL, check_seal, seal
 from embedrec.fsutil.locks import confirm_held, locked_folder
-from embedrec.fsutil.outputs import atomic_file, refuse_foreign_files, refuse_inside_store
+from embedrec.fsutil.outputs import (
+    atomic_file,
+    output_parent,
+    refuse_foreign_files,
+    refuse_inside_store,
+    through_missing,
+    through_missing_key,
+)
 from embedrec.metrics import higher_is_better
 from embedrec.run_checks import training_folder_of
 from embedrec.run_layout import TUNE_DIR, TUNE_RESULTS, WRITER_LOCK
-from embedrec.sparse import isin
+from embedrec.sparse import csr, isin
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -117,7 +133,6 @@ def _train_metric(f: dict, ds: Dataset, explicit: bool, ks, sample: int = TRAIN_
     trials compare on the same rows (what the table's line says)."""
     from embedrec.data.dataset import Interactions
     from embedrec.evaluate import ranking_metrics, split_rating_metrics
-    from embedrec.sparse import csr
 
     tr = ds.splits["train"]
     rng = np.random.default_rng(seed)
@@ -396,7 +411,6 @@ def sweep(cfg: Config, dims: list[int] | None = None, weight_decays: list[float]
     the writer lock of the tune folder (``.lock`` in it) while it runs."""
     from embedrec.config_ingest import dislikes_warning, ingest_settings_warning
     from embedrec.data.dataset import load_dataset
-    from embedrec.fsutil.outputs import through_missing_key
     from embedrec.training.fit import no_valid_reason, resolve_metric, with_vectors
 
     # run.dir=a/../x (or tune.dir) with no 'a': x, made and named so, and no 'a' made (a review: mkdir -p made it)
@@ -754,8 +768,6 @@ def _probe_folder(path: Path) -> None:
     fsutil.outputs.output_parent, which tries a temporary file in the nearest folder that is there), before the
     sweep: a first-hour pass found a folder this user cannot write in refused only after every trial, with the
     table and the choice lost."""
-    from embedrec.fsutil.outputs import output_parent
-
     try:
         output_parent(path, "choose another folder, or one this user can write")
     except ArtifactError as e:  # io_error's (permission denied, a read-only disk) too
@@ -799,8 +811,6 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
     ``overwrite`` over one that tune-dims wrote (never the input config, never a file of the user's); ``how``: how
     it was chosen (:func:`describe_choice`), said in its header; ``current``: the choice is the config trained with
     now (:func:`current_note`), whose run the written config keeps (:func:`tuned_run_dir`)."""
-    from embedrec.fsutil.outputs import through_missing
-
     # a '..' after a folder not there taken out with it, as every output's (a review: a stray 'a' for a/../b/t.yaml)
     path = through_missing(check_write_target(path, input_path, overwrite))
     # its own run.dir: `train -c` with it keeps the run trained before (a first-hour review: it replaced it)
@@ -809,7 +819,6 @@ def write_choice(cfg: Config, chosen: dict, path: str | Path, input_path: str | 
     import yaml
 
     from embedrec.config import Config
-    from embedrec.fsutil.files import atomic_write_text
 
     changed = _diff(new.to_dict(), Config().to_dict())
     _paths_from(changed, new, path)
@@ -831,7 +840,6 @@ def _with_ingest_settings(cfg: Config) -> Config:
     (:func:`config_ingest.with_ingest_settings`, which a run's config.yaml shares), its notes logged."""
     from embedrec.config_ingest import with_ingest_settings
     from embedrec.data.layout import read_manifest
-    from embedrec.errors import EmbedrecError
 
     root = Path(str(cfg.data.prepared))
     try:  # read as every reader of a dataset's manifest reads it (the sweep read it so: only a change since fails)

@@ -38,9 +38,30 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from embedrec.data.ids import then
-from embedrec.errors import ArtifactError, DataError, NotFoundError, UsageError, shorten
-from embedrec.run_layout import CONFIG, MANIFEST, STATE_DICT, USER_IDS, USERS_TABLE
+from embedrec.data.ids import then, written_apart
+from embedrec.errors import (
+    ArtifactError,
+    DataError,
+    EmbedrecError,
+    NotFoundError,
+    UsageError,
+    set_hint,
+    shorten,
+)
+from embedrec.run_layout import (
+    CONFIG,
+    MANIFEST,
+    SOLVE_WEIGHTS,
+    SOLVED_AS_NEW,
+    STATE_DICT,
+    UPDATE_PAIRS,
+    UPDATE_PAIRS_DTYPE,
+    UPDATED_USERS,
+    UPDATES,
+    USER_IDS,
+    USER_SCALE,
+    USERS_TABLE,
+)
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from collections.abc import Iterable
@@ -209,8 +230,6 @@ def _say_as_ingested(source: str, said: str, taken: list) -> None:
 def _say_passed_over(source: str, said: str, raw: RawData) -> None:
     """One line for each column the file names twice, the dataset's name and the default one (columns.passed_over):
     the one read, and how to read the other."""
-    from embedrec.errors import set_hint
-
     for key, (read, other) in (getattr(raw, "columns_passed_over", None) or {}).items():
         log.info(f"%s has both a '%s' and a '%s' column: read '%s' for the %s, as %s was ingested "
                  f"({set_hint(f'data.columns.{key}', other)} reads '%s')", _shown(source), read, other, read, key,
@@ -249,7 +268,6 @@ def _recorded_data(run: Run) -> tuple[dict | None, str]:
     from embedrec.config_ingest import data_as_read
     from embedrec.data.layout import read_manifest
     from embedrec.data.readers import LAYOUT_NAMES
-    from embedrec.errors import EmbedrecError
 
     rec = run.manifest.get("dataset") or {}
     path, want = rec.get("path"), rec.get("files_fingerprint")
@@ -333,7 +351,6 @@ def _shown_value(value) -> str:
 def _updated_before(run: Run) -> np.ndarray | None:
     """The rows of the users the run's earlier updates re-solved or added (run_layout.UPDATED_USERS; none for a trained
     model), checked; None where the run was updated before that file was kept (its users then are not known)."""
-    from embedrec.run_layout import UPDATED_USERS
     from embedrec.run_updates import updates_of
     from embedrec.verify import check_updated_users
 
@@ -348,7 +365,6 @@ def _given_before(run: Run) -> np.ndarray | None:
     verify checks them (verify.check_update_pairs), before anything is read of the file (a re-sealed edit is
     refused though the file adds nothing); None where the run keeps none (a trained model, or one updated before
     the file was kept: its pairs are not known)."""
-    from embedrec.run_layout import UPDATE_PAIRS
     from embedrec.verify import check_update_pairs
 
     got = run.array(UPDATE_PAIRS, optional=True)
@@ -940,14 +956,6 @@ def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, b
     the arrays hashed as they were written (publish's ``hashed``)."""
     from embedrec.artifacts import PatchedRows, carry_over, save_arrays
     from embedrec.fsutil.files import write_json
-    from embedrec.run_layout import (
-        SOLVE_WEIGHTS,
-        SOLVED_AS_NEW,
-        UPDATE_PAIRS,
-        UPDATED_USERS,
-        UPDATES,
-        USER_SCALE,
-    )
 
     weights, scale = engine.solve_arrays()
     n_users = int(engine.P.shape[0])
@@ -1006,8 +1014,6 @@ def _links(run: Run) -> bool:
 def given_pairs(plan: Plan) -> np.ndarray:
     """The pairs ``plan`` adds to its users' seen movies as the file gave them (run_layout.UPDATE_PAIRS: user row,
     movie row, rating, time; by user, then movie), each rating NaN where the file gave none (Plan.given)."""
-    from embedrec.run_layout import UPDATE_PAIRS_DTYPE
-
     got = plan.given_pairs
     out = np.zeros(int(sum(m.size for _, m, _, _ in got)), UPDATE_PAIRS_DTYPE)
     if got:
@@ -1076,8 +1082,6 @@ def _written_apart(ids: list, known) -> str | None:
     """What to say where some of a ratings file's unknown movie ``ids`` are the run's (``known``) written another
     way ('0040' in the file, 40 in the run: :func:`data.ids.written_apart`): an example pair and how to write them
     (a review: said in ingest and evaluate --lists only); None where none is. They are never joined so."""
-    from embedrec.data.ids import written_apart
-
     hits, first = written_apart(ids, known)
     if first is None:
         return None

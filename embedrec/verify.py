@@ -11,12 +11,19 @@ from pathlib import Path
 
 import numpy as np
 
-from embedrec.errors import ArtifactError, first_line, from_here
-from embedrec.fsutil.files import loads_json, read_error, read_json
+from embedrec.errors import ArtifactError, first_line, from_here, shorten
+from embedrec.fsutil.files import loads_json, read_denied, read_error, read_json, read_parquet_table
 from embedrec.fsutil.integrity import check_fields, check_format, check_seal
-from embedrec.run import check_columns_once, load_run, unpublished_error
+from embedrec.run import (
+    check_catalogue,
+    check_columns_once,
+    check_id_table,
+    load_run,
+    read_catalogue,
+    unpublished_error,
+)
 from embedrec.run_checks import RUN_FIELDS, bare_model_folder, checked_training_ratings, is_dataset_folder
-from embedrec.run_fixes import files_fix, run_fix
+from embedrec.run_fixes import files_fix, index_fix, run_fix
 from embedrec.run_layout import (
     ARTIFACTS,
     COS_FILE,
@@ -31,13 +38,14 @@ from embedrec.run_layout import (
     SOLVE_WEIGHTS,
     SOLVED_AS_NEW,
     UPDATE_PAIRS,
+    UPDATE_PAIRS_DTYPE,
     UPDATED_USERS,
     USER_FACTORS,
     USER_SCALE,
     USERS_TABLE,
 )
 from embedrec.run_updates import check_updates, trained_users, updates_of, users_as_new
-from embedrec.sparse import isin, unique
+from embedrec.sparse import gather_csr, isin, unique
 
 ID_TABLES = {"user": USERS_TABLE, "movie": MOVIES_TABLE}  # a run's tables of its users' and movies' ids
 EXPORT_MARKER = ".embedrec-export.json"  # what `embedrec export` writes beside its files: their sizes and SHA-256
@@ -144,8 +152,6 @@ def _enterable(folder: Path, what: str) -> None:
     """Refuse a folder verify may not read, as a read (a red team: a dataset generation of mode 000 was 'permission
     denied on ...; write to a folder you may write to', a writer's advice, from the probes below); a folder not
     there is said by them."""
-    from embedrec.fsutil.files import read_denied
-
     try:
         os.listdir(folder)
     except PermissionError as e:
@@ -225,7 +231,6 @@ def _check_indexes(folder: Path, entries: dict, manifest: dict, fix: str) -> Non
     if not meta or movie is None or movie.ndim != 2:
         return
     from embedrec.model.factors import Factors
-    from embedrec.run_fixes import index_fix
     from embedrec.serve import index as ix
 
     lowpass = ((manifest.get("training_ratings") or {}).get("solve") or {}).get("lowpass") or {}
@@ -253,8 +258,6 @@ def _id_table(folder: Path, entries: dict, kind: str, fix: str):
     folder verify has hashed, or None where its manifest lists none."""
     import pyarrow as pa
 
-    from embedrec.fsutil.files import read_parquet_table
-
     name = ID_TABLES[kind]
     if name not in entries:
         return None
@@ -266,10 +269,6 @@ def _id_table(folder: Path, entries: dict, kind: str, fix: str):
 
 def _verify_export(folder: Path) -> dict:
     """Every file an export folder's marker lists, hashed against its record (files the user added are theirs)."""
-
-
-    from embedrec.fsutil.integrity import check_seal
-
     fix = "export it again («embedrec export ... --overwrite|export(..., overwrite=True)»)"
     # the record itself damaged: --overwrite cannot tell export's files from the user's, so the way on is by hand
     lost = (f"export it again into a new folder, or check '{folder}' and remove it («rm -r|shutil.rmtree» "
@@ -478,8 +477,6 @@ def check_untrained(run, rows: np.ndarray, ptr: np.ndarray, idx: np.ndarray, wei
     (run_layout.UPDATE_PAIRS, checked by :func:`check_update_pairs`); else refused as damaged (a red team: a trained
     user's row re-sealed in for a cold one passed verify, and its lists took the new users' prior). Nothing to
     check where the run keeps no weights or pairs. Reads the seen movies and pairs of those users alone."""
-    from embedrec.sparse import gather_csr
-
     if not rows.size or weights is None or pairs is None:
         return
     rows = np.asarray(rows, np.int64)
@@ -523,7 +520,6 @@ def check_run_arrays(run, load, shapes: bool = True, finite: bool = True, tables
     (:func:`check_id_table_file`). ``catalogue``: the folder's movies.json, where it has one, read and checked as
     Run.catalogue reads it (``run.check_catalogue``: a title, year and genres for each movie)."""
     from embedrec.data.ids import IdMap
-    from embedrec.run import check_catalogue, check_id_table, read_catalogue
 
     m = run.manifest
     n_users, n_movies = m.get("n_users"), m.get("n_movies")
@@ -584,7 +580,6 @@ def check_id_table_file(run, kind: str, table, ids: np.ndarray | None, n: int) -
     never sealed again; movies.parquet likewise (the movies of a run written before movie_ids.npy, and of every
     run's readers in pandas), by verify and as index rebuild and update-users carry it."""
     from embedrec.data.ids import ids_from_arrow
-    from embedrec.errors import shorten
 
     p, fix, col, npy = run.path / ID_TABLES[kind], run_fix(run.path), f"{kind}_id", f"{kind}_ids.npy"
     if col not in table.column_names or table.num_rows != n:
@@ -660,9 +655,6 @@ def check_update_pairs(run, pairs: np.ndarray, n_users: int, n_movies: int, seen
     number or NaN (none given), each pair once and, with ``seen`` (seen_indptr, seen_indices), among that user's
     seen movies (an update adds each pair it records to them); else refused as damaged, naming the file. Reads the
     seen movies of the users it names alone."""
-    from embedrec.run_layout import UPDATE_PAIRS_DTYPE
-    from embedrec.sparse import gather_csr
-
     name = f"{UPDATE_PAIRS}.npy"
     if pairs.dtype != UPDATE_PAIRS_DTYPE or pairs.ndim != 1:
         raise damaged(run, f"{name} holds {pairs.dtype} of shape {pairs.shape}, not one record of (user_idx, "

@@ -20,7 +20,7 @@ from embedrec.cli import (  # noqa: F401
     update,
     verify,
 )
-from embedrec.cli.app import main, progress_enabled, set_short_help
+from embedrec.cli.app import _State, main, progress_enabled, set_short_help
 
 set_short_help(main)
 
@@ -36,8 +36,6 @@ def run() -> None:
     damaged-dataset `evaluate` runs). CliRunner and notebooks call ``main`` and are not affected."""
     import os
     import sys
-
-    from embedrec.cli.app import _State
 
     _closed_streams()
     _State.process = True

@@ -19,7 +19,18 @@ import time
 import click
 
 from embedrec import __version__
-from embedrec.errors import EmbedrecError, Interrupted, OutputRefused, UsageError
+from embedrec.errors import (
+    EmbedrecError,
+    Interrupted,
+    OutputRefused,
+    Terminated,
+    TermsFilter,
+    UsageError,
+    sh_join,
+    shorten,
+    signal_name,
+    stop_signal,
+)
 
 log = logging.getLogger("embedrec")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -49,7 +60,6 @@ def unless_published(run_dir, what: str, call):
     SIGTERM came after its swap of ``current``: the new model is served, so that is said in a warning, as train and
     ingest say it, and the command ends with exit 0 (a red team: 'nothing half-written was left behind', exit 143,
     while the new model was served, and a retry found nothing to update)."""
-    from embedrec.errors import signal_name, stop_signal
     from embedrec.run_layout import published_since
 
     started = time.time()
@@ -86,8 +96,6 @@ def command_line(command: str, extra: list[str], skip: tuple[str, ...] = ()) -> 
     """``embedrec COMMAND`` with this invocation's -c and --set options, then ``extra``, quoted for a POSIX shell:
     the exact command a hint tells the user to run next (a resume, training on what ingest wrote). ``skip``: keys
     (or 'section.key.' prefixes) the next command does not read, left out of the repeat."""
-    from embedrec.errors import sh_join
-
     args = ["embedrec", command]
     if _State.config_path:
         args += ["-c", str(_State.config_path)]
@@ -108,7 +116,6 @@ def reingest_command(prepared, extra: list[str]) -> str:
     from embedrec.config_ingest import reingest_args
 
     _, source, sets = ingested_with(prepared)
-    from embedrec.errors import sh_join
 
     return sh_join(reingest_args(source, prepared, sets, extra))
 
@@ -138,8 +145,6 @@ class _BarAwareHandler(logging.StreamHandler):
 
 
 def _setup_logging(quiet: bool, verbose: bool) -> None:
-    from embedrec.errors import TermsFilter
-
     log.handlers.clear()
     for f in list(log.filters):
         log.removeFilter(f)
@@ -342,8 +347,6 @@ class Group(click.Group):
             sys.exit(1)
 
     def invoke(self, ctx):
-        from embedrec.errors import shorten
-
         # the subcommand, if any (click 8.2+ keeps it in _protected_args; invoke empties both lists)
         name = next(iter([*vars(ctx).get("_protected_args", vars(ctx).get("protected_args", ())), *ctx.args]), None)
         if name in self.commands and name not in RANKED and _distributed():
@@ -428,7 +431,6 @@ def _found_config_note(e) -> str:
     a setting from it is not a mystery (a first-hour pass: 'no column score' from a forgotten ./embedrec.yaml; a
     review: 'no trained model in' a run.dir the user never typed). Not for a usage error (the command line's):
     empty then, and when a config was named."""
-
     if _State.config_path is not None or isinstance(e, UsageError) or not isinstance(e, EmbedrecError):
         return ""
     try:
@@ -605,8 +607,6 @@ def _error_line(text: str, prefix: str = "error: ") -> None:
 
 def _quiet_stdout() -> None:
     """After EPIPE (| head): point stdout at /dev/null so the interpreter's final flush does not fail again."""
-    import os
-
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -619,10 +619,6 @@ def _signal_again(hook, pending: list, unraisable) -> None:
     KeyboardInterrupt) raised where Python cannot raise it (a finalizer, matplotlib's weakref callbacks) is sent
     again to this process, so it stops the work at its next step (a red team: 'Exception ignored ... Terminated',
     a traceback, then the export went on to exit 0); anything else goes to ``hook``, Python's."""
-    import signal
-
-    from embedrec.errors import stop_signal
-
     if isinstance(unraisable.exc_value, KeyboardInterrupt):  # (from a thread a moment later: sent from here, its
         import threading  # handler would run in this hook, which Python ignores too)
 
@@ -644,8 +640,6 @@ class _SigtermState:
         self._handler = handler
 
     def defer(self) -> None:
-        import signal
-
         self.deferred = True
         if self._handler is not None:
             signal.signal(signal.SIGINT, self._handler)
@@ -660,10 +654,7 @@ def sigterm_as_interrupt():
     reported as killed. The previous handlers come back afterwards, except SIGTERM's in the process's own command
     (``cli.run``), which leaves next: a SIGTERM in that second is ignored, not a silent exit 143. Elsewhere than
     the main thread (where Python cannot install a handler) it does nothing."""
-    import signal
     import threading
-
-    from embedrec.errors import Terminated, signal_name
 
     if threading.current_thread() is not threading.main_thread():
         yield _SigtermState()
@@ -750,7 +741,6 @@ def stopped_without_a_message(ranks: list[int]) -> str:
 def _known_error(e: Exception) -> str | None:
     """Environment failures that are not bugs: a full disk, a read-only file system, undecodable input."""
     from embedrec.cli.options import Report
-    from embedrec.errors import shorten
     from embedrec.fsutil.files import FSIZE_FIX, io_error
     from embedrec.output import whole_rows
 

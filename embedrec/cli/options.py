@@ -10,7 +10,7 @@ import zlib
 
 import click
 
-from embedrec.errors import EmbedrecError, UsageError, sh_quote, shorten
+from embedrec.errors import DataError, EmbedrecError, UsageError, library_terms, sh_quote, shorten
 
 MAX_LINE = 1 << 20  # bytes in one line of --users/--pairs input
 
@@ -154,8 +154,6 @@ class _Lines:
             return False
 
     def __iter__(self):
-        from embedrec.errors import DataError
-
         fh, n = self.fh, 0
         fd = _live_fd(fh)
         if fd is not None:  # read from the descriptor itself: nothing has read this input before its lines
@@ -207,10 +205,6 @@ def _refuse_other_formats(name: str, first: bytes) -> None:
     """A DataError where an input of lines (``--users``, ``--pairs``) is a Parquet file or JSON (embedrec's own
     ``export --topk-all x.parquet``, ``--format json``/``jsonl`` output), by its ``first`` line's bytes: a shell
     review was told of an undecodable byte, or of a line's fields, not of the format."""
-    import json
-
-    from embedrec.errors import DataError
-
     text = first.strip()
     kind = None
     if first.startswith(b"PAR1") and (len(first) > 4 and first[4] < 0x20 and first[4] not in b"\t\r\n" or
@@ -595,8 +589,6 @@ def with_comma_hint(e: EmbedrecError, option: str, items, text: str = "") -> Emb
     several items and the message quotes one that is not an id, nor given in double quotes in ``text`` (the
     option's words: a quoted item was read whole, a review)."""
     import copy
-
-    from embedrec.errors import library_terms
 
     parts = split_items(text, option) if text else []
     quoted = {p.head.strip() for p in parts if isinstance(p, Quoted)}

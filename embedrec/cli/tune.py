@@ -10,7 +10,7 @@ import click
 
 from embedrec.cli.app import CONTEXT, command_line, common, log, main, progress_enabled, sigterm_as_interrupt
 from embedrec.cli.options import RUN, PathParam, report
-from embedrec.errors import command, sh_quote
+from embedrec.errors import UsageError, command, sh_quote
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config
@@ -18,8 +18,6 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 def _numbers(text: str | None, what: str, kind=float) -> list | None:
     """'16,32,64' as numbers of ``kind`` (float or int; '8.5' is no int); None for no text."""
-    from embedrec.errors import UsageError
-
     if text is None:
         return None
     example = "1e-4,1e-3" if kind is float else "16,32,64"
@@ -34,8 +32,6 @@ def _numbers(text: str | None, what: str, kind=float) -> list | None:
 
 
 def _tolerance(text: str | None) -> float | str | None:
-    from embedrec.errors import UsageError
-
     if text is None:
         return None
     t = text.strip()

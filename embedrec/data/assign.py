@@ -17,6 +17,7 @@ from embedrec.data.split import (
     TEST,
     TRAIN,
     VALID,
+    below_split,
     drop_unknown,
     held_out_cuts,
     keep_users_in_train,
@@ -164,8 +165,6 @@ def split_below(below: pd.DataFrame, split_cfg: SplitConfig, cuts, cold: np.ndar
     parts before it, as it leaves out only the ratings of those parts, where serving leaves out every one. A pair
     on a held-out cold movie (split.cold_movies) is test, as that movie's ratings are. Counted in
     ``report["rated_below_split"]``."""
-    from embedrec.data.split import below_split
-
     users = uids[below["user_idx"].to_numpy()]
     ts = below["timestamp"].to_numpy(np.int64) if "timestamp" in below else None
     parts = below_split(split_cfg, users, ts, cuts)

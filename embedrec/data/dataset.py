@@ -54,17 +54,29 @@ from embedrec.data.layout import (
     versioned,
 )
 from embedrec.data.layout import has_manifest as has_manifest  # re-exported: crossval.py takes it from here
-from embedrec.errors import ArtifactError, OutputExists
+from embedrec.errors import ArtifactError, OutputExists, OutputRefused, UsageError, first_line
 from embedrec.fsutil.files import (
     JSON_MAX,
     NONBLOCK,
+    fsync_dir,
+    io_error,
     missing_error,
+    probe_json,
     read_denied,
     read_error,
     read_fd,
     read_regular,
+    write_json,
+    write_parquet,
 )
-from embedrec.fsutil.generations import current_link
+from embedrec.fsutil.generations import (
+    VERSION,
+    changed_files,
+    current_link,
+    listed_names,
+    open_current,
+    publish_generation,
+)
 
 
 @dataclass
@@ -123,8 +135,6 @@ class Dataset:
     def split_frame(self, name: str = "test") -> pd.DataFrame:
         """A split's rows with their ids (user_id, movie_id, rating[, timestamp]), where ``splits[name]`` holds
         rows of ``users``/``movies``: the ``truth`` of ``er.score_lists``, or a peer's training data."""
-        from embedrec.errors import UsageError
-
         if name not in self.splits:
             raise UsageError(f"split_frame: no split {name!r} in this dataset; one of {', '.join(map(repr, self.splits))}")
         part = self.splits[name]
@@ -161,7 +171,6 @@ def write_dataset(tmp: Path, frames: dict[str, pd.DataFrame], users: pd.DataFram
     """Write the five Parquet files (with page checksums; rated_below.parquet too where ``frames`` holds it) and
     the manifest listing each file's SHA-256. ``tick(n)``: a bar's update, told of the rows written, a row group at a
     time (:func:`dataset_rows`: all of them)."""
-    from embedrec.fsutil.files import write_json, write_parquet
     from embedrec.fsutil.integrity import file_entry, fingerprint_of, seal
 
     extra = tuple(n for n in OPTIONAL if n in frames)
@@ -204,8 +213,6 @@ def refuse_changed_flat(root: Path, *hash_max: int) -> None:
     what its manifest records (a user's edit), as export refuses one: its link into the new generation would
     replace it (a red team: a user's train.parquet beside a copied manifest.json went). ``hash_max`` 0 compares
     sizes alone (ingest's early look, before the source is read); the publish compares checksums too."""
-    from embedrec.errors import OutputRefused
-    from embedrec.fsutil.generations import changed_files
     from embedrec.fsutil.outputs import shorten_name
 
     # (a link in a listed file's place is not a user's edit: replacing it loses nothing, its file stays where it is)
@@ -229,9 +236,6 @@ def _flat_files(root: Path) -> list[str]:
     does not list is a user's (a red team: a rated_below.parquet of the user's, which its manifest did not list,
     was removed by name). Read before the new generation is published, while the manifest is the flat one's (a
     conversion stopped beside ``current`` leaves it so: :func:`_retire_flat` swaps it last)."""
-    from embedrec.fsutil.files import probe_json
-    from embedrec.fsutil.generations import listed_names
-
     listed = listed_names(probe_json(root / MANIFEST))
     ours = set(LINKS) if listed is None else listed
     links = not os.path.lexists(root / "current")
@@ -250,7 +254,6 @@ def _retire_flat(root: Path, names: list[str]) -> list[str]:
     loads again: :func:`_open_folder`'s ``gone``), the others removed; the manifest last, so that a conversion
     killed before it ended leaves the flat manifest's list beside ``current`` for the next one. Returns the names
     replaced."""
-    from embedrec.fsutil.files import fsync_dir
     from embedrec.fsutil.generations import swap_link
 
     retired = []
@@ -273,8 +276,6 @@ def _warn_kept(root: Path, generation: str) -> None:
     generations (as pruning says a folder it keeps for a name embedrec does not write)."""
     import logging
     import re
-
-    from embedrec.fsutil.generations import VERSION, current_link
 
     own = re.compile(re.escape(GEN) + "-" + VERSION)
     theirs = sorted(n for n in os.listdir(root) if not n.startswith(".") and n != "current" and not own.fullmatch(n)
@@ -305,8 +306,6 @@ def publish_dataset(root: str | Path, write, overwrite: bool = False, command: s
     it was replaced whole, and a user's file in it went where its manifest listed no files). Writers are
     serialised by the lock beside ``root``; the temporary folders of killed writers are swept under it.
     """
-    from embedrec.fsutil.files import io_error
-    from embedrec.fsutil.generations import publish_generation
     from embedrec.fsutil.locks import target_lock
     from embedrec.fsutil.outputs import (
         atomic_dir,
@@ -353,8 +352,6 @@ def publish_dataset(root: str | Path, write, overwrite: bool = False, command: s
 def open_generation(path: str | Path):
     """(generation folder, hold) of the dataset at ``path`` when it is in generations: ``current`` resolved
     once and held against pruning (hold None where flock is unsupported); None for anything else."""
-    from embedrec.fsutil.generations import open_current
-
     path = Path(path)
     if not versioned(path):
         return None
@@ -461,8 +458,6 @@ def _open_folder(path: Path) -> tuple[Path, object, int, object]:
     """(folder, hold, fd, gone) for one load: the generation ``path/current`` names, resolved once through one
     handle of ``path`` and held (or ``path`` itself in the flat layout). ``fd`` reads the folder's files;
     ``gone()`` says whether the folder was swapped away or pruned since (then: load again)."""
-    from embedrec.fsutil.files import read_denied
-    from embedrec.fsutil.generations import open_current
     from embedrec.fsutil.locks import FolderHold
 
     try:
@@ -505,7 +500,6 @@ def _open_folder(path: Path) -> tuple[Path, object, int, object]:
 
 
 def _load_once(path: Path, splits: tuple[str, ...]) -> Dataset:
-    from embedrec.errors import first_line
     from embedrec.fsutil.integrity import check_bytes, fingerprint_of, sha256_bytes
 
     folder, hold, dfd, gone = _open_folder(path)
@@ -557,8 +551,6 @@ def _checked_rows(frames: dict[str, pd.DataFrame], splits, manifest: dict, folde
     columns and index ranges (an index outside the tables would be an out-of-bounds write in the native kernel)
     and finite ratings, rated_below's and rated_below_unknown's columns and ranges. ArtifactError names the first
     file that fails, with ``fix``. What load_dataset checks, and ``verify`` (:func:`check_rows`)."""
-    from embedrec.errors import first_line
-
     users, movies = frames["users"], frames["movies"]
     counts = manifest.get("counts", {})
     if counts.get("users") != len(users) or counts.get("movies") != len(movies):
@@ -594,8 +586,6 @@ def check_rows(folder: Path, manifest: dict, fix: str) -> None:
     table it lists read and checked as load_dataset checks it (:func:`_checked_rows`), so a dataset re-sealed after
     an edit that train would refuse is not said ok (session 52's red team: a train.parquet with movie_idx
     2000000000 passed verify, and train then refused it). Reads every table once more (Parquet decoded)."""
-    from embedrec.errors import first_line
-
     recorded = manifest.get("files") or {}
     frames = {}
     for name in ("users", "movies", *SPLITS, *OPTIONAL):
@@ -651,7 +641,6 @@ def _read_table(folder: Path, manifest: dict, name: str, required: bool) -> pd.D
     """The table ``name`` of the generation ``folder``, its bytes checked against the manifest's entry (a dataset
     from before checksums has none: read as it is); where the manifest lists no such file, None unless
     ``required``."""
-    from embedrec.errors import first_line
     from embedrec.fsutil.integrity import check_bytes
 
     files = manifest.get("files") or {}
@@ -686,8 +675,6 @@ def _rated_below_unknown(df: pd.DataFrame, n_movies: int, where: Path) -> pd.Dat
 def _rated_below(df: pd.DataFrame, n_users: int, n_movies: int, where: Path) -> tuple:
     """((user rows, movie rows), each pair's part or None) of a rated_below table, its columns and index ranges
     checked, and its ``split`` column where it has one (an earlier ingest's has none): int8 codes 0, 1 or 2."""
-    from embedrec.errors import first_line
-
     try:
         for col, n in (("user_idx", n_users), ("movie_idx", n_movies)):  # before the int32 cast wraps it
             if len(df) and df[col].dtype != np.int32 and not 0 <= int(df[col].min()) <= int(df[col].max()) < n:

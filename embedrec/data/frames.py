@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from embedrec.errors import ArtifactError, UsageError
+from embedrec.errors import ArtifactError, UsageError, first_line, shorten
 
 
 def cached_frame(path: str) -> bool:
@@ -134,7 +134,6 @@ def frame_source(df, cache: str | None = None, kind: FrameKind = RATINGS_FRAME, 
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from embedrec.errors import first_line
     from embedrec.fsutil.files import atomic_write_bytes, cache_dir
 
     name, var = kind.name, kind.variable
@@ -191,8 +190,6 @@ def _unwritable_cell(df, kind: FrameKind) -> str | None:
     one column fails alone. That row is the first cell of another type than the column's first where the rows
     before it pass (two conversions), else a binary search over the rows (2**70 among integers)."""
     import pyarrow as pa
-
-    from embedrec.errors import first_line, shorten
 
     def fails(col) -> Exception | None:
         try:

@@ -21,10 +21,10 @@ import logging
 import os
 from pathlib import Path
 
-from embedrec.errors import ArtifactError, marked, sh_quote
-from embedrec.fsutil.files import loads_json, loop_error, probe_json
-from embedrec.fsutil.generations import current_link
-from embedrec.fsutil.integrity import MANIFEST, file_entries
+from embedrec.errors import ArtifactError, command, first_line, from_here, marked, sh_quote
+from embedrec.fsutil.files import JSON_MAX, loads_json, loop_error, missing_error, probe_json, read_regular
+from embedrec.fsutil.generations import check_current, current_link
+from embedrec.fsutil.integrity import MANIFEST, check_fields, check_format, check_seal, file_entries
 
 FORMAT_VERSION = 1
 SPLITS = ("train", "valid", "test")
@@ -242,8 +242,6 @@ def check_layout(path, split_method: str | None = None) -> Path:
     is no dataset; a ``current`` leading out of it, or lost, is said (:func:`lost_current_error`); a folder with no
     manifest is no dataset (naming the datasets beside it split by ``split_method``, the config's split.method,
     where given). What ``load_dataset`` and ``history`` check first."""
-    from embedrec.fsutil.generations import check_current
-
     path = Path(path)
     if path.name == "current" and path.is_symlink():  # DATASET/current: the dataset is DATASET
         path = path.parent
@@ -277,8 +275,6 @@ def dataset_fix(path, source=None) -> str:
     --overwrite. ``source``: the manifest (its ``source_path``, else its ``source``, where it could be read), or
     the source itself; a path is shown from the current folder (a review: './r.csv' as given to an ingest run
     elsewhere named no file from here)."""
-    from embedrec.errors import command, from_here
-
     if isinstance(source, dict):
         given = source.get("source")
         # a dataset ingested before source_path: its source where it reads from here, or a release name
@@ -297,9 +293,6 @@ def parse_manifest(raw: bytes, folder: Path, path: Path) -> tuple[dict, str]:
     """(the manifest, the fix its dataset's errors advise) from the bytes of ``folder``'s manifest.json (the
     generation read of the dataset at ``path``), checked: JSON, embedrec's format, its seal, the fields its readers
     take (FIELDS). Every reader of a dataset's manifest goes through it, so a damaged one reads alike."""
-    from embedrec.errors import first_line
-    from embedrec.fsutil.integrity import check_fields, check_format, check_seal
-
     where = Path(folder) / MANIFEST
     fix = dataset_fix(path)
     try:
@@ -316,8 +309,6 @@ def parse_manifest(raw: bytes, folder: Path, path: Path) -> tuple[dict, str]:
 def read_manifest(folder: Path, path: Path) -> tuple[dict, str]:
     """:func:`parse_manifest` of ``folder``'s manifest.json read from its path (a regular file of at most
     JSON_MAX bytes), for a reader that opens the files one by one."""
-    from embedrec.fsutil.files import JSON_MAX, missing_error, read_regular
-
     where = Path(folder) / MANIFEST
     try:
         raw = read_regular(where, "prepared dataset file", dataset_fix(path), limit=JSON_MAX)

@@ -15,7 +15,7 @@ import decimal
 import numpy as np
 import pandas as pd
 
-from embedrec.data.columns import META, events_recipe
+from embedrec.data.columns import META, SAMPLE_ROWS, events_recipe
 from embedrec.data.ids import is_number_text
 from embedrec.data.idtext import plain_integer_id
 from embedrec.data.parsing import DROP_MISSING, parquet_named_twice, parquet_twice_said
@@ -52,8 +52,6 @@ def parquet_columns(pf, label: str) -> list[str]:
 def parquet_head(pf, cols: list[str]) -> pd.DataFrame:
     """The first SAMPLE_ROWS rows of a Parquet file's columns ``cols`` (``pf``: pyarrow's ParquetFile), typed as
     pandas reads them, for a message's look at what they hold; no other column or row is read."""
-    from embedrec.data.columns import SAMPLE_ROWS
-
     batch = next(pf.iter_batches(batch_size=SAMPLE_ROWS, columns=list(cols)), None)
     return pd.DataFrame(columns=list(cols)) if batch is None else batch.to_pandas().reset_index(drop=True)
 

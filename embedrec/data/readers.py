@@ -55,7 +55,7 @@ from embedrec.data.sources import NAMED, cache_dir, extract_zip, fetch_named, sw
 from embedrec.data.tables import read_generic
 from embedrec.data.textfiles import is_stream, reading
 from embedrec.errors import DataError, shorten
-from embedrec.fsutil.files import cache_origin
+from embedrec.fsutil.files import cache_origin, loop_error
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import DataConfig
@@ -265,7 +265,6 @@ def _read_netflix_file(path: Path, cfg: DataConfig, progress: bool, shown) -> Ra
 def _zip_named_logs(tmp: str, zpath: Path):
     """While a zip's extracted folder is read, log lines name the zip and its member (``m.zip!u.data``), not the
     temporary folder (gone when they are read; a first-hour review: 'no u.item beside u.data' named it)."""
-
     class Renamed(logging.Filter):
         def filter(self, record):
             text = record.getMessage()
@@ -319,7 +318,6 @@ def check_source(cfg: DataConfig) -> None:
     """Refuse a ``data.source`` that is neither '-', a release name nor an existing path, and a ``data.movies``
     that does not exist: checked before the output folder, as a missing input is the first thing to say."""
     from embedrec.data.frames import cached_frame, gone
-    from embedrec.fsutil.files import loop_error
 
     src = cfg.source
     path = Path(src).expanduser()

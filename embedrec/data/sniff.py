@@ -28,6 +28,8 @@ from embedrec.data.textfiles import (
     _parser_error,
     decompress_command,
     likely_separator,
+    limits,
+    read_bounded,
     refuse_binary_head,
     uncompressed_name,
 )
@@ -197,8 +199,6 @@ def _unpacked_stream(data: bytes, label: str) -> bytes:
     import bz2
     import gzip
     import lzma
-
-    from embedrec.data.textfiles import limits, read_bounded
 
     name = _packed(data[:16])
     if name is None:

@@ -24,7 +24,7 @@ import zlib
 from pathlib import Path
 
 from embedrec.errors import ConfigError, DataError
-from embedrec.fsutil.files import atomic_write_text, cache_dir, loads_json  # noqa: F401 (cache_dir: used by ingest)
+from embedrec.fsutil.files import atomic_write_text, cache_dir, loads_json, pid_alive  # noqa: F401 (cache_dir: used by ingest)
 from embedrec.fsutil.integrity import sha256_file
 
 log = logging.getLogger("embedrec")
@@ -241,8 +241,6 @@ def _gib(n: int) -> str:
 
 def sweep_zip_temps() -> None:
     """Remove ``embedrec-zip-<pid>-*`` folders in the temp dir left by a killed ingest (pid no longer alive)."""
-    from embedrec.fsutil.files import pid_alive
-
     for p in Path(tempfile.gettempdir()).glob("embedrec-zip-*"):
         pid = p.name[len("embedrec-zip-"):].split("-", 1)[0]
         if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)) and p.is_dir():

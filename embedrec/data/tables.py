@@ -68,6 +68,7 @@ from embedrec.data.parsing import (
     DROP_MISSING,
     LINE_SCAN_MAX,
     RawData,
+    WarnedNote,
     movies_frame,
     read_numeric_table,
     rows_lines,
@@ -91,7 +92,9 @@ from embedrec.data.textfiles import (
     NAMED,
     TARS,
     _label,
+    _parser_error,
     _row_line,
+    _row_lines,
     data_line,
     data_lines,
     decompressed,
@@ -105,7 +108,7 @@ from embedrec.data.textfiles import (
     uncompressed_name,
 )
 from embedrec.data.times import NO_TIME, _dated, _seconds, epoch_seconds, format_advice
-from embedrec.errors import DataError, sh_quote, shorten
+from embedrec.errors import ConfigError, DataError, sh_quote, shorten
 
 log = logging.getLogger("embedrec")
 
@@ -512,9 +515,6 @@ def _skip_bad_lines(src, sep: str, encoding: str, label: str, header: bool, note
     lines they started on; ``src`` itself and [] where it has none. Said in ``notes`` as a warning, with how many
     and the first few lines (a first-hour review: a table with such lines was refused at the first alone)."""
     from embedrec.data.badlines import blanked, can_blank, too_many_fields
-    from embedrec.data.parsing import WarnedNote
-    from embedrec.data.textfiles import _row_lines
-    from embedrec.errors import ConfigError
 
     if not can_blank(sep, encoding):
         raise ConfigError(f"config key 'data.bad_lines': skip takes a table's lines out by their bytes, which "
@@ -546,10 +546,7 @@ def _unskippable(src, sep: str, encoding: str, label: str, header: bool) -> None
     """The error of a table pandas cannot parse even with its lines of too many fields skipped (a quote left open:
     'a quoted field opens here and never closes', by its line), raised; nothing where it parses (the read says
     what else is wrong)."""
-    import io
     import warnings
-
-    from embedrec.data.textfiles import _parser_error
 
     try:
         with warnings.catch_warnings():

@@ -492,8 +492,6 @@ def pandas_nullable(table, names=("year",)):
     column with a null as whole numbers beside <NA> (a first-hour review: the top-k file's years read as float64,
     1961.0, once a movie had none), as a dataset's movies.parquet, a History's and a result's to_frame() give it.
     Other readers (pyarrow, polars, DuckDB) read the same int32 column as before."""
-    import json
-
     import pyarrow as pa
 
     columns = [{"name": n, "field_name": n, "pandas_type": str(table.schema.field(n).type),

@@ -14,9 +14,9 @@ import time
 from collections.abc import Collection
 from pathlib import Path
 
-from embedrec.errors import sh_quote
+from embedrec.errors import ArtifactError, sh_quote
 from embedrec.fsutil.files import fsync_dir, fsync_tree, pid_alive, probe_json, rmtree
-from embedrec.fsutil.integrity import MANIFEST, SEALED_WITH
+from embedrec.fsutil.integrity import MANIFEST, SEALED_WITH, as_recorded
 from embedrec.fsutil.locks import FolderHold, confirm_held, remove_unless_held
 
 
@@ -199,8 +199,6 @@ def changed_files(folder: Path, m=None, *hash_max: int) -> list[str]:
     lose (a red team: ingest --overwrite deleted a train.parquet the user had overwritten, where export --overwrite
     refuses the same). ``m``: the manifest's content, where read already; ``hash_max``: integrity.as_recorded's
     (0: sizes alone). None where it lists none."""
-    from embedrec.fsutil.integrity import as_recorded
-
     m = probe_json(folder / MANIFEST) if m is None else m
     if listed_names(m) is None:
         return []
@@ -258,8 +256,6 @@ def inside_name(root, link: str, name: str) -> str:
     """The folder beside it that ``root/link`` names (its text ``name``: 'artifacts-X', 'artifacts-X/',
     './gen-X', or an absolute path to it); an ArtifactError for a link that leads anywhere else (a red team: a
     run's current re-pointed into another run served that model, and verify passed it)."""
-    from embedrec.errors import ArtifactError
-
     # normpath only of the link's own text ('gen-X/', './gen-X'): a root of 'ln/../ds', ln a link, is where ln's
     # target's parent is, which normpath would take for '.' (found with `train --set data.prepared=ln/../ds`)
     target = os.path.join(root, os.path.normpath(name))

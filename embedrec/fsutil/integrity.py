@@ -11,7 +11,7 @@ import os
 import stat
 from pathlib import Path
 
-from embedrec.errors import ArtifactError, shorten
+from embedrec.errors import ArtifactError, DataError, shorten
 from embedrec.fsutil.files import json_safe, not_regular_error, read_error, read_regular
 
 CHUNK = 1 << 22
@@ -79,8 +79,6 @@ def sha256_as_read(path: str | Path, was: tuple | None, rerun: str, times: bool 
     that rows and the checksum recorded beside them are of one file: a DataError naming the file, how it changed and
     that nothing was written, ``rerun`` (what to run again: 'the ingest') once it is written whole. ``times``:
     False compares its device, inode and size alone (a file another call marks read by setting its times)."""
-    from embedrec.errors import DataError
-
     try:
         digest = sha256_file(path)
         now = read_stamp(path) if was is not None else None

@@ -29,7 +29,7 @@ from embedrec.fsutil.files import (
     umask,
 )
 from embedrec.fsutil.integrity import MANIFEST
-from embedrec.fsutil.locks import confirm_held, drop_stale_lock, target_lock
+from embedrec.fsutil.locks import confirm_held, drop_stale_lock, is_target_lock, target_lock
 
 log = logging.getLogger("embedrec")
 
@@ -237,8 +237,6 @@ def _ours_hidden(name: str) -> bool:
     writer lock ``.embedrec.<name>.lock``, a killed probe's ``.embedrec-probe-*``): any other (a home folder's
     .bashrc and .ssh/) is the user's (a red team: cross-validate and tune-dims wrote into a folder holding only such
     files, which every other writer refuses; a review: a stale tune.png lock then refused the sweep's own folder)."""
-    from embedrec.fsutil.locks import is_target_lock
-
     return bool(_HIDDEN_OURS.fullmatch(name)) or is_target_lock(name) or name.startswith(PROBE)
 
 

@@ -9,7 +9,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from embedrec.model.factors import auto_dim  # noqa: F401 (its home was here; factors.py needs no torch)
+from embedrec.model.factors import (
+    IMPLICIT_MOVIE,
+    auto_dim,  # noqa: F401 (its home was here; factors.py needs no torch)
+)
 
 if TYPE_CHECKING:  # annotations only
     from embedrec.model.factors import Factors
@@ -174,7 +177,6 @@ class SVDpp(MatrixFactorization):
             Q[unrated] = 0.0
             bm = torch.zeros(self.n_movies, device=Q.device) if bm is None else bm
             bm[unrated] = -1000.0
-        from embedrec.model.factors import IMPLICIT_MOVIE
 
         return {"user_factors": P.cpu().numpy().copy(), "movie_factors": Q.cpu().numpy().copy(),
                 "user_bias": self.user_bias.weight[:, 0].cpu().numpy().copy() if self.user_bias is not None else None,

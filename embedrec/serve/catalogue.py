@@ -20,7 +20,7 @@ from embedrec.data.ids import IdMap, ids_from_arrow, is_integer_text
 from embedrec.errors import NotFoundError, UsageError, marked, set_hint, sh_quote, shorten
 from embedrec.run import Run, twin_groups
 from embedrec.run_fixes import run_fix
-from embedrec.run_layout import MOVIE_IDS, MOVIES_TABLE, USER_IDS, USERS_TABLE
+from embedrec.run_layout import CONFIG, MOVIE_IDS, MOVIES_TABLE, USER_IDS, USERS_TABLE
 from embedrec.sparse import unique
 
 log = logging.getLogger("embedrec")
@@ -711,8 +711,6 @@ def _data_section(run: Run) -> dict:
     """The data section of ``run``'s config.yaml (which records the dataset's since session 48), checked against its
     manifest (damage is the run's error); {} where it holds none."""
     import yaml
-
-    from embedrec.run_layout import CONFIG
 
     raw = run.read_verified(run.path / CONFIG)
     try:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embedrec.model.factors import Factors, pair_dots
+from embedrec.model.factors import UNTRAINED_BIAS, Factors, pair_dots
 from embedrec.threads import blas_threads
 
 # The linear algebra of an explanation (the movies' Gramian, a d x d solve) runs on one BLAS thread: OpenBLAS's own
@@ -115,8 +115,6 @@ def _split_explicit(solve: UserSolve, factors: Factors, movies: np.ndarray) -> l
     """split_scores for an explicit model's new user: y_j x_m^T A^-1 x_j (+ q_m . y'_j / sqrt(n)) per rated movie,
     mu + b_m the bias, the clip to the rating scale apart. A movie no training rating named scores mu + b_u (as
     Factors.predict scores it): its x_m is [0, 1], and it has no b_m."""
-    from embedrec.model.factors import UNTRAINED_BIAS
-
     Qm32 = np.asarray(np.take(factors.movie, movies, axis=0), np.float32)
     bm = np.zeros(movies.size) if factors.movie_bias is None else \
         np.asarray(np.take(factors.movie_bias, movies), np.float64)

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from embedrec.data import layout
-from embedrec.errors import ArtifactError, UsageError, shorten
+from embedrec.errors import ArtifactError, NotFoundError, UsageError, first_line, shorten
 
 SPLITS = layout.SPLITS
 BELOW = layout.OPTIONAL[0]  # rated_below: written where the cleaning kept such pairs as seen
@@ -61,7 +61,6 @@ def user_history(engine, user, *, splits, sort: str | None, k: int | None, datas
     was trained on)."""
     from embedrec.argcheck import choice_arg, count_arg, path_arg
     from embedrec.data.ids import one_user, then
-    from embedrec.errors import NotFoundError, shorten
     from embedrec.run_updates import trained_users, updates_of
     from embedrec.serve.recommender import trained_on
 
@@ -232,7 +231,6 @@ def _user_rows(where: Path, entry, user: tuple, rated: bool, timed: bool, fix: s
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from embedrec.errors import first_line
     from embedrec.fsutil.files import missing_error, read_denied
     from embedrec.fsutil.integrity import VERIFY_ON_OPEN_MAX, read_checked
 

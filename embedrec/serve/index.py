@@ -50,7 +50,7 @@ faiss = _import_faiss()
 import numpy as np  # noqa: E402
 
 from embedrec.errors import ArtifactError, ConfigError, first_line  # noqa: E402
-from embedrec.fsutil.files import missing_error  # noqa: E402
+from embedrec.fsutil.files import io_error, missing_error  # noqa: E402
 from embedrec.run_layout import COS_FILE, IP_FILE  # noqa: E402 (the run's names for the files written here)
 from embedrec.sparse import unique  # noqa: E402
 
@@ -626,8 +626,6 @@ def _c_path(path) -> bool:
 def write_index(index, path: Path) -> None:
     """faiss.write_index, a full disk said naming the file (a red team: FAISS's RuntimeError carries no errno
     or path, and the command said 'cannot write the output')."""
-    from embedrec.fsutil.files import io_error
-
     try:
         if _c_path(path):
             faiss.write_index(index, str(path))

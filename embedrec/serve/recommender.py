@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec import run_checks
-from embedrec.data.ids import py_id  # noqa: F401 (re-exported for callers)
+from embedrec.data.ids import (
+    IdMap,
+    py_id,  # noqa: F401 (re-exported for callers)
+)
 from embedrec.errors import ArtifactError, NotFoundError, UsageError
 from embedrec.model.factors import (
     UNTRAINED_BIAS,
@@ -34,6 +37,7 @@ from embedrec.model.factors import (
 from embedrec.run import Run, load_run
 from embedrec.run_fixes import index_fix, run_fix
 from embedrec.run_layout import (
+    LOWPASS_A,
     MANIFEST,
     SOLVE_WEIGHTS,
     SOLVED_AS_NEW,
@@ -41,6 +45,7 @@ from embedrec.run_layout import (
     UPDATE_PAIRS,
     UPDATED_USERS,
     USER_SCALE,
+    serves_another,
     unknown_arrays,
 )
 from embedrec.serve import foldin, prior
@@ -106,8 +111,6 @@ def _newer_note(run) -> str:
     """'this model was opened before the run published a newer one ...; ' where the run's ``current`` has moved on
     since ``run`` was opened (update-users may have added the id: a review found a held Model's unknown-user
     error silent on it, as a long-lived stream's line was), else ''."""
-    from embedrec.run_layout import serves_another
-
     path = getattr(run, "path", None)
     if path is None or not serves_another(path):
         return ""
@@ -1215,8 +1218,6 @@ def _rescore(factors: Factors, queries: np.ndarray, ids: list, unit: bool = Fals
 
 def _unknown_lookup(arrays, fix: str | None = None) -> tuple:
     """(IdMap of the users, CSR indptr, movie rows) from run_layout.unknown_arrays' arrays (None: no such users)."""
-    from embedrec.data.ids import IdMap
-
     if arrays is None:
         return IdMap(np.zeros(0, np.int64), "user"), np.zeros(1, np.int64), np.zeros(0, np.int64)
     users, indptr, movies = arrays
@@ -1232,6 +1233,4 @@ def lowpass_array(run: Run, width: int) -> np.ndarray | None:
     the tables' ``width`` (d + k: verify.check_lowpass); None where the run has no block. Memory-mapped and not
     scanned for NaN as the run opens (only a new user's fold-in reads it, and its vector is checked finite:
     _finite_vector): at 500K movies x 128 a whole read would be 256 MB on every `recommend --user`."""
-    from embedrec.run_layout import LOWPASS_A
-
     return check_lowpass(run, run.array(LOWPASS_A, optional=True, mapped=True), width, finite=False)

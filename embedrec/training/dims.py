@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedrec.config_sections import MAX_DIM
+from embedrec.config_sections import MAX_DIM, ModelConfig
 from embedrec.metrics import higher_is_better
 from embedrec.training.fit import FitResult, resolve_dim, resolve_loss
 from embedrec.training.loop import DETAIL
@@ -96,8 +96,6 @@ def dim_source(cfg) -> str:
     file's own value, other than the default; ``auto`` is one, its default being a number), ``"file default"`` (a
     config file giving the default's value, as `embedrec config` and configs/default.yaml write every key) or
     ``"default"`` (nobody gave it)."""
-    from embedrec.config_sections import ModelConfig
-
     if "model.dim" in getattr(cfg, "set_keys", frozenset()):
         return "set"
     if "model.dim" not in getattr(cfg, "explicit_keys", frozenset()):

@@ -24,8 +24,8 @@ import numpy as np
 from embedrec import evaluate as E
 from embedrec import sparse as S
 from embedrec.errors import ArtifactError, ConfigError, TrainingError
-from embedrec.metrics import higher_is_better
-from embedrec.model.factors import UNTRAINED_BIAS
+from embedrec.metrics import higher_is_better, parse_metric
+from embedrec.model.factors import UNTRAINED_BIAS, auto_dim
 from embedrec.sparse import setdiff, unique
 from embedrec.threads import blas_threads, choose_threads
 from embedrec.training import loop
@@ -36,6 +36,8 @@ from embedrec.training.checkpoints import (
     dataset_folder,
     fingerprint,
     fp_config,
+    implicit_terms_auto,
+    load_checkpoint,
     resumable,
     resume_checkpoint,
 )
@@ -226,8 +228,6 @@ def resolve_implicit_terms(model_cfg, train_cfg, loss: str, features: bool = Fal
         return model_cfg
     import dataclasses
 
-    from embedrec.training.checkpoints import implicit_terms_auto
-
     on = implicit_terms_auto(model_cfg, train_cfg.optimizer, features)
     was = _checkpointed(resumed, "model").get("implicit_terms") if resumed is not None and loss == "mse" else None
     on = was if isinstance(was, bool) else on
@@ -255,8 +255,6 @@ def _checkpointed(path: Path, section: str = "train") -> dict:
     """The ``section`` of the config a checkpoint recorded ({} where there is none to read: resume_checkpoint says
     so). The config of the last checkpoint read is kept, keyed by its path, size and time, so that the optimizer's
     and the implicit terms' resolutions of one resume load it once."""
-    from embedrec.training.checkpoints import load_checkpoint
-
     global _last_checkpointed
     try:
         st = os.stat(path)
@@ -360,8 +358,6 @@ def resolve_patience(loss: str, train_cfg) -> int:
 
 
 def resolve_dim(model_cfg, n_movies: int) -> int:
-    from embedrec.model.factors import auto_dim
-
     return auto_dim(n_movies) if model_cfg.dim == "auto" else int(model_cfg.dim)
 
 
@@ -373,8 +369,6 @@ def refuse_empty_train(n_train: int) -> None:
 
 def validation_ks(train_cfg, metric: str) -> list[int]:
     """The cut-offs a fit's per-epoch validation scores: train.eval_k and the metric's own k."""
-    from embedrec.metrics import parse_metric
-
     k = parse_metric(metric)[1]
     return sorted(set(train_cfg.eval_k) | ({k} if k else set()))
 

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from embedrec.errors import ArtifactError, sh_quote
-from embedrec.run_layout import CANDIDATE_NAME, DIST_FOLDER, DIST_TABLES, REFIT
+from embedrec.run_layout import CANDIDATE_NAME, DIST_FOLDER, DIST_TABLES, PARKED, REFIT, WRITER_LOCK
 from embedrec.run_layout import DIM_NAME as DIM_FOLDER
 from embedrec.run_layout import STAGE_NAME as PATH_STAGE
 from embedrec.training.checkpoints import CHECKPOINT, DIST_POINTER, LOG, TENSORBOARD, WARM
@@ -120,7 +120,6 @@ def _kept_warning(top: Path, removed: int, skip=frozenset()) -> None:
     the run's: its writer lock, its models, tune-dims' folder are embedrec's; a red team: every train of a single
     reg under torchrun said "kept 'runs/x': it holds files train did not write (.lock)")."""
     from embedrec.run_checks import is_run_entry
-    from embedrec.run_layout import WRITER_LOCK
 
     if is_run_entry(top / WRITER_LOCK):  # the run folder (a candidate's folder holds no lock)
         with contextlib.suppress(OSError):
@@ -240,7 +239,6 @@ def clear_training(run_dir) -> None:
     (:func:`clear_dim_folders`), the refit's folder (:func:`clear_refit`) and the side folder a killed train's
     train.als_dims parked tables in (training.dims.Parked; its writer gone, ``outputs.sweep_stale``)."""
     from embedrec.fsutil.outputs import sweep_stale
-    from embedrec.run_layout import PARKED
 
     clear_run_root(run_dir)
     clear_dim_folders(run_dir)

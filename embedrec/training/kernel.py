@@ -115,8 +115,6 @@ def load():
 def _load_fresh(out: Path):
     """``out`` loaded from a copy under another name: the process's loader answers a path it has loaded (the
     damaged library, still mapped) with that library again."""
-    import shutil
-
     d = Path(tempfile.mkdtemp(prefix="embedrec-kernel-"))  # 0700 by mkdtemp
     try:
         copy = d / out.name

@@ -44,6 +44,8 @@ from embedrec.training.fit import (
     recency_candidates,
     resolve_dim,
     resolve_loss,
+    vectorless_users,
+    with_vectors,
 )
 from embedrec.training.folders import (
     CANDIDATE_NAME,
@@ -411,7 +413,6 @@ def fit_selecting(ds, cfg, run_dir: str | Path, *, resume: bool = False, progres
         if before_clearing is not None:
             before_clearing()
         return fit(ds, cfg.model, cfg.train, run_dir, resume=resume, progress=progress, features_cfg=cfg.features), cfg
-    from embedrec.training.fit import with_vectors
 
     # every choice on the valid rows of users with a training rating (fit_and_refit gives that view already,
     # tune-dims the dataset itself)
@@ -558,7 +559,6 @@ def fit_and_refit(ds, cfg, work_dir: str | Path, *, resume: bool = False, progre
     train+valid. Returns (dataset of the final fit, its FitResult, the selection's FitResult, cfg with the chosen
     values)."""
     from embedrec.training.als import auto_unobserved
-    from embedrec.training.fit import vectorless_users, with_vectors
 
     refit = cfg.train.refit and len(ds.splits.get("valid", ())) > 0  # on every valid row, the vectorless users' too
     given, cfg = cfg, within_rank(cfg, ds.n_users, ds.n_movies)  # the default dimension at most the rank
@@ -623,8 +623,6 @@ def say_left_out(given: int, kept: int, users, *, leader: bool = True, none_too:
 def say_left_out_on_ranks(g, valid, kept) -> None:
     """:func:`say_left_out` on torchrun's ranks (``g``: their group), each holding ``valid`` and ``kept`` of its
     users: the counts summed over them. A collective."""
-    from embedrec.training.fit import vectorless_users
-
     say_left_out(int(g.total(len(valid))), int(g.total(len(kept))), lambda: int(g.total(vectorless_users(valid, kept))),
                  leader=g.leader, none_too=True)
 
@@ -637,7 +635,6 @@ def choose_newuser_prior(ds, cfg, selected, progress: bool = False):
     bar over the validation users' lists scored."""
     from embedrec.training import newuser_prior, trend
     from embedrec.training.als import user_solve
-    from embedrec.training.fit import with_vectors
 
     if resolve_loss(cfg.model, cfg.features.active) != "als":
         return cfg
@@ -732,8 +729,6 @@ def choose_trend(ds, cfg, selected, reuse: dict, resolved: bool, progress: bool 
     (split.cold_start's) are left out of the choice: their scores would be the term alone, while serving answers
     them as unknown. The chosen term's valid score becomes the selection's. In one process
     (:func:`choose_trend_on`). ``progress``: a count of the valid rankings scored."""
-    from embedrec.training.fit import with_vectors
-
     if resolve_loss(cfg.model, cfg.features.active) != "als":
         return cfg
     ds = with_vectors(ds)  # (fit_and_refit's view already; a direct caller's dataset too)
