@@ -208,7 +208,7 @@ LAYERS = [
     ("artifacts", {"serve.index", "run_layout", "run_updates", "run_checks", "run_fixes", "run_publish", "run", "run_inputs", "artifacts", "verify"}),
     ("processes", {"distributed", "dist_data", "dist_sync"}),
     ("trainers, evaluation, serving", {"evaluate", "figure_notes", "dist_eval", "training", "training.als", "training.trend", "training.newuser_prior", "training.lowpass", "training.als_ranks", "training.sgd", "training.loop",
-                                       "training.minibatch", "serve", "serve.recommender",
+                                       "training.minibatch", "serve", "serve.recommender", "serve.recommender_prior", "serve.recommender_foldin",
                                        "serve.catalogue", "serve.foldin", "serve.userfile", "serve.prior", "serve.stream", "serve.explain", "serve.update",
                                        "serve.history", "serve.similar_users", "serve.diversify"}),
     ("workflows", {"training.fit", "training.checkpoints", "shard_checkpoint", "training.folders", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",

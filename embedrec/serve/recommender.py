@@ -39,18 +39,14 @@ from embedrec.run_fixes import index_fix, run_fix
 from embedrec.run_layout import (
     LOWPASS_A,
     MANIFEST,
-    SOLVE_WEIGHTS,
-    SOLVED_AS_NEW,
     UNKNOWN_RATED,
-    UPDATE_PAIRS,
-    UPDATED_USERS,
-    USER_SCALE,
     serves_another,
     unknown_arrays,
 )
-from embedrec.serve import foldin, prior
+from embedrec.serve import foldin
 from embedrec.serve.catalogue import Catalogue
-from embedrec.serve.explain import SERIAL, UserSolve
+from embedrec.serve.recommender_foldin import FoldInServing
+from embedrec.serve.recommender_prior import PriorServing
 from embedrec.sparse import gather_csr, topk_of_row, unique
 from embedrec.threads import blas_threads, settle
 from embedrec.verify import (
@@ -60,9 +56,6 @@ from embedrec.verify import (
     check_popularity,
     check_seen_rows,
     check_served_arrays,
-    check_solve_arrays,
-    check_solved_as_new,
-    check_update_pairs,
     damaged,
     nonfinite_rows,
 )
@@ -128,12 +121,6 @@ def _index_module():
 LOSSY_KINDS = ("ivf_sq8",)  # index kinds that store quantised vectors: their candidates are re-scored exactly
 LEAN_MAX = 16  # users from which recommend_rows searches as a batch (Recommender._lean_lists below it)
 FILTER_EXACT_MAX = 16_384  # a filter leaving at most this many movies: scored exactly on every index kind
-# A new user's fold-in runs its solve on one BLAS thread, and the movies' Gramian too up to this many multiply-adds
-# (movies x d^2; ML-100K at d 128: 28M): OpenBLAS's own threads, started and left spinning for small products,
-# cost a fresh `recommend --liked 50,181,172 -k 10` on ML-100K 0.48 s against 0.34 s on one thread (medians of 6
-# interleaved, load 2-3; 0.99 s against 0.61 s at load 10, session 45); a catalogue of 500K movies keeps its threads
-# for the Gramian (8G multiply-adds, a second on one thread)
-FOLDIN_SERIAL_MAX = 500_000_000
 
 
 def _exact_in_manifest(manifest: dict, which: str) -> bool:
@@ -161,7 +148,7 @@ FEW_RATINGS = 2  # a movie of at most this many training ratings gets a note on 
 SIMILAR_NOTES: contextvars.ContextVar[dict | None] = contextvars.ContextVar("similar_notes", default=None)
 
 
-class Recommender:
+class Recommender(PriorServing, FoldInServing):
     """Top-K for users, similar movies, new users and pair scores over one model's ``Factors`` (and, for
     approximate index kinds, its FAISS indexes); ids and titles come from its ``Catalogue``."""
 
@@ -545,186 +532,6 @@ class Recommender:
     def _check_users(self, users: np.ndarray, rows: np.ndarray) -> None:
         check_finite(self.run, users, lambda i: f"user {py_id(self.catalogue.users.ids[int(rows[i])])}'s embedding is")
 
-    def added_prior(self, rows: np.ndarray, given="auto", refuse: bool = True) -> dict[int, float]:
-        """{row: w(n)} of the users among ``rows`` that ``update-users`` added to the run (rows from
-        run_updates.trained_users on) whose list the run's new users' popularity prior weighs (w > 0, serve.prior):
-        n the movies in the user's solve (its solve weights above 0), as ``recommend --liked/--rated`` of the same
-        movies counts them, so an added user's list is the one the same ratings given per request get. Empty for
-        trained users, runs without the prior, and models not built from a run. ``given``: a request's own weight
-        (:meth:`prior_weight`: 'off' or a number; refused where none of ``rows`` is an added user, unless not
-        ``refuse``: a stream's batch of trained users, the stream having checked the run once)."""
-        auto = isinstance(given, str) and given.strip().lower() == "auto"
-        table = (self.training_ratings.get("solve") or {}).get("newuser_prior", 0.0)
-        added = self.added_rows(rows) if not auto or np.any(np.asarray(table) > 0) else np.zeros(0, np.int64)
-        if not auto and not added.size and refuse:
-            self.prior_weight(0, given)  # a trained user's list (or another model's): the refusal
-        arrays = self.solve_arrays() if added.size else None
-        if arrays is None:
-            return {}
-        out = {}
-        for row in added.tolist():
-            n = int(np.count_nonzero(np.asarray(arrays[0][int(self.seen_ptr[row]):int(self.seen_ptr[row + 1])]) > 0))
-            w = prior.weight(table, n) if auto else self.prior_weight(n, given)
-            if w > 0:
-                out[row] = w
-        return out
-
-    def user_priors(self) -> np.ndarray | None:
-        """c_u per user row (float32): the multiplier of z_m (:attr:`prior_z`) in the served score of each user
-        update-users added or solved as new with the run's prior on (:meth:`added_prior`, :meth:`prior_scores`), 0
-        for the others; None where no user has one. With it an export's tables give every served score:
-        <p_u, q_m> + b_m + c_u z_m (a red team: the exported vectors alone ranked such users otherwise), to float
-        rounding: the spreads from the movies' moments (serve.prior.spreads), not a product with every movie."""
-        added = self.added_prior(np.arange(self.P.shape[0], dtype=np.int64), refuse=False)
-        if not added:
-            return None
-        rows = np.fromiter(added, np.int64, len(added))
-        w = np.fromiter((added[int(r)] for r in rows), np.float64, rows.size)
-        sd = prior.spreads(np.asarray(self.P[rows]), self.factors.movie, self.factors.movie_bias, ~self.untrained)
-        c = np.zeros(self.P.shape[0], np.float32)  # (as prior.scales: a spread of 0 counts 1)
-        c[rows] = w * np.where(sd > 1e-12, sd, 1.0)
-        return c
-
-    def check_stream_prior(self, given) -> None:
-        """A weight given to a stream of users (``recommend --users --prior``): refused, as for one trained user,
-        where the run holds no user update-users added (an als run's; :meth:`added_rows`); else it weighs those
-        users' lists and leaves the trained users' as they are."""
-        if isinstance(given, str) and given.strip().lower() == "auto":
-            return
-        prior.given_weight(given)  # no number: said first
-        # the added users are the last rows (run_updates.trained_users on): the last row is one where any is, and
-        # the first of the dataset's users an update solved as new ones (solved_as_new) where any is; added_rows
-        # holds none for a model without a run, an explicit or a non-als one
-        if not self.added_rows(np.r_[self.P.shape[0] - 1, self.solved_as_new()[:1]].astype(np.int64)).size:
-            raise UsageError("«--prior with --users|prior= of recommend_stream» weighs the lists of the users "
-                             "update-users added to an als model's run; this run holds none (its users are trained "
-                             "ones, whose lists have no such prior): drop it")
-
-    def added_rows(self, rows) -> np.ndarray:
-        """The distinct rows among ``rows`` of users ``update-users`` added to an als run (run_updates.trained_users
-        on), or solved as new ones where the dataset held them without a training rating (:meth:`solved_as_new`):
-        new users told their ratings once, whose lists carry the new users' prior (:meth:`added_prior`; a request
-        re-solving one with more movies too, models_recommend.recommend_new)."""
-        solve = self.training_ratings.get("solve") or {}
-        if self.run is None or self.explicit or solve.get("loss") != "als":
-            return np.zeros(0, np.int64)
-        from embedrec.run_updates import trained_users
-
-        rows = np.asarray(rows, np.int64).reshape(-1)
-        new = rows >= trained_users(self.run.manifest)
-        as_new = self.solved_as_new()
-        if as_new.size:
-            new |= np.isin(rows, as_new)
-        return unique(rows[new]) if new.any() else np.zeros(0, np.int64)
-
-    def solved_as_new(self) -> np.ndarray:
-        """The rows (sorted) of the dataset's users without a training rating (split.cold_start's, or one whose
-        ratings all lie in valid or test) that update-users solved as new users (run_layout.SOLVED_AS_NEW: the
-        fold-in's weights, so the vector the same ratings told per request give), read once and checked as verify
-        checks them; empty where the run holds none (a trained model, one without a run)."""
-        if getattr(self, "_as_new", None) is None:  # (none in a Recommender pickled by an older embedrec)
-            got = None
-            if self.run is not None:
-                from embedrec.run_updates import users_as_new
-
-                got = self.run.array(SOLVED_AS_NEW, optional=True)
-                if got is not None or users_as_new(self.run.manifest):  # counted, the file gone: refused
-                    got = check_solved_as_new(self.run, np.zeros(0, np.int64) if got is None else got,
-                                              self.run.array(UPDATED_USERS, optional=True), self._solve_of(got))
-            self._as_new = np.zeros(0, np.int64) if got is None else got
-        return self._as_new
-
-    def _solve_of(self, as_new: np.ndarray | None) -> tuple | None:
-        """What check_solved_as_new needs to check that each of ``as_new`` has no training rating: the seen movies,
-        the solve's weights and the update's pairs (checked as history reads them); None where it holds no row."""
-        if as_new is None or not np.asarray(as_new).size:
-            return None
-        solve = self.solve_arrays()
-        pairs = self.run.array(UPDATE_PAIRS, optional=True)
-        if pairs is not None:
-            check_update_pairs(self.run, pairs, self.P.shape[0], self.Q.shape[0])
-        return self.seen_ptr, self.seen_idx, None if solve is None else solve[0], pairs
-
-    def prior_offsets(self, users: np.ndarray, movies: np.ndarray) -> np.ndarray | None:
-        """c_u z_m of each (user row, movie row) pair whose user update-users added (:meth:`added_prior`), 0 for
-        the others; None where no pair's user has one: ``predict``'s score of such a pair is the one its list
-        shows (a review: predict gave the factors' product, recommend 8 times it)."""
-        users = np.asarray(users, np.int64)
-        added = self.added_prior(users[users >= 0])
-        if not added:
-            return None
-        rows = np.fromiter(added, np.int64, len(added))
-        c = np.concatenate([self.prior_scores(np.asarray(self.P[rows[s0:s0 + self._prior_batch()]]),
-                                              [added[int(r)] for r in rows[s0:s0 + self._prior_batch()]])[1]
-                            for s0 in range(0, rows.size, self._prior_batch())])
-        at = np.searchsorted(rows, users)  # (rows sorted: added_rows is np.unique's)
-        hit = (at < rows.size) & (rows[np.minimum(at, rows.size - 1)] == users)
-        out = np.zeros(users.size)
-        out[hit] = c[at[hit]] * self.prior_z[np.asarray(movies, np.int64)[hit]]
-        return out
-
-    def _prior_batch(self) -> int:
-        """How many users :meth:`prior_scores` scores at once: a block of about 2^22 scores (32 MB), which bounds its
-        memory; per user it costs what one alone does (at 100K movies x 128, load 2: 3.6 ms a user in blocks of 41
-        against 3.2 alone, each scored by its own matrix-vector product; larger blocks leave the cache; session 54).
-        """
-        return max(1, (1 << 22) // max(self.factors.n_movies, 1))
-
-    def prior_scores(self, vectors: np.ndarray, weights) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, c) of user ``vectors`` (rows) over every movie with the new users' popularity prior at their
-        ``weights`` (serve.prior): <p, q_m> + b_m + c z_m in float64, c = w x the std of the user's model scores
-        over the trained movies (serve.prior.scales); one matrix product for them all, so a list, its
-        explanation and ``predict`` read the same numbers."""
-        f = self.factors
-        V = np.asarray(vectors, f.movie.dtype).reshape(-1, f.movie.shape[1])
-        Q = np.asarray(f.movie)
-        # a product per user (a matrix-vector one): a user's numbers are the same alone as in any block (a review:
-        # the block's matrix product differed by 1e-5, and swapped near-equal movies), at the same cost here
-        S = np.empty((V.shape[0], Q.shape[0]), np.float64)
-        for j in range(V.shape[0]):
-            S[j] = Q @ V[j]
-        if f.movie_bias is not None:
-            S += np.asarray(f.movie_bias, np.float64)
-        c = prior.scales(S, ~self.untrained, np.asarray(weights, np.float64))
-        S += c[:, None] * self.prior_z
-        return S, c
-
-    def _prior_lists(self, vectors: np.ndarray, weights, k: int, excludes: list, allowed=None) -> list[tuple]:
-        """[(movie rows, scores, c)] of each user vector's top-k with the prior at its weight
-        (:meth:`prior_scores`): every trained movie scored, its ``excludes`` (movie rows) and the movies outside
-        ``allowed`` left out, equal scores in row order. The block is ranked at once (one partition of its rows);
-        a row with a tie at the k-th place is settled on its own."""
-        total, c = self.prior_scores(vectors, weights)
-        keep = ~self.untrained
-        if allowed is not None:
-            mask = np.zeros(keep.size, bool)
-            mask[np.asarray(allowed, np.int64)] = True
-            keep = keep & mask
-        total[:, ~keep] = -np.inf
-        sizes = [np.size(e) for e in excludes]
-        if sum(sizes):
-            total[np.repeat(np.arange(len(excludes)), sizes), np.concatenate(excludes).astype(np.int64)] = -np.inf
-        kk = min(k, total.shape[1])
-        if kk <= 0:
-            return [(np.zeros(0, np.int64), np.zeros(0, np.float32), float(x)) for x in c]
-        top = np.argpartition(-total, kk - 1, axis=1)[:, :kk]
-        vals = np.take_along_axis(total, top, axis=1)
-        order = np.lexsort((top, -vals))  # each row: by score, then movie row
-        top, vals = np.take_along_axis(top, order, axis=1), np.take_along_axis(vals, order, axis=1)
-        edge = vals[:, -1]
-        tied = np.isfinite(edge) & ((total >= edge[:, None]).sum(axis=1) > kk)  # more movies at the cut than places
-        out = []
-        for j in range(total.shape[0]):
-            if tied[j]:  # every movie at the k-th score, in row order (as a request's list settles them)
-                t = total[j]
-                rows = np.flatnonzero(t >= edge[j])
-                rows = rows[np.lexsort((rows, -t[rows]))][:kk]
-            else:  # (not the -inf of a left-out movie; a NaN or inf row reaches _finite's refusal: a review)
-                rows = top[j][vals[j] > -np.inf]
-            ids, scores = self._finite([rows], [total[j, rows].astype(np.float32)])
-            out.append((ids[0], scores[0], float(c[j])))
-        return out
-
     def _finite(self, ids: list, scores: list) -> tuple[list, list]:
         """The lists, where every listed movie's score is finite; else the first such movie's table row is refused
         as damaged (a red team: an inf in a re-sealed run's movie_factors.npy, which the checksums pass, was served
@@ -809,212 +616,6 @@ class Recommender:
         top = order[:k]
         return top, (pop if recent is None else recent)[top]
 
-    def fold_in(self, liked: list = (), rated: dict | None = None,
-                ordered: bool = False, features: dict | None = None) -> tuple[np.ndarray, float, np.ndarray]:
-        """(p, b_u, the rows of every given movie) for someone not in the training data, from liked movies or
-        {movie: rating} (foldin.fold_in: ridge regression for explicit models, the implicit-ALS solve for
-        implicit ones, the ratings taken as training took them: foldin.implicit_weights). ``ordered``: the movies
-        (of one of liked or rated) are given oldest first, and an als model weighs the latest most
-        (recommend.foldin_recency); other models ignore the order (see :meth:`uses_order`). ``features``: the
-        user's demographics too ({column: value}, a model trained with user features): the fold-in on top of
-        their vector (foldin.fold_in's ``offset``); with no movie given, that vector alone."""
-        return self.fold_in_parts(liked, rated, ordered, features=features)[:3]
-
-    def check_ratings(self, rated: dict | None, from_file: bool = False) -> None:
-        """UsageError at the first of a request's {movie: rating} that is no rating this model takes
-        (foldin.checked_rating, the rule :meth:`fold_in_parts` applies), naming the movie as given: a caller that
-        resolves title words to ids calls it first, so the refusal quotes the words. ``from_file``: the values
-        were read from a file (:meth:`any_value`)."""
-        for mid, r in (rated or {}).items():
-            foldin.checked_rating(mid, r, self.scale, self._counts(), check_scale=not self.any_value(from_file))
-
-    def any_value(self, from_file: bool) -> bool:
-        """Whether a new user's ratings are taken at any finite value, not held to the model's scale: a file's (IMDb's
-        1-10, Letterboxd's half stars: read on their own scale) where no value changes the list
-        (:meth:`values_ignored`; session 58's first-hour review). A value typed in is held to the scale on every
-        model, as update-users holds a file's rows (a review: rated={50: 500} and {50: -3} were taken silently
-        where update-users refused 500)."""
-        return from_file and self.values_ignored()
-
-    def values_ignored(self) -> bool:
-        """Whether a new user's rating values change nothing: an implicit model that took every rating it kept as
-        a positive interaction (no train.als_rating_weight, no count weight, no data.min_rating floor), so
-        ``--rated`` values are neither held to the scale nor to its step (a first-hour review: IMDb's 8 refused
-        on the default model, whose list it could not change)."""
-        t = self.training_ratings
-        return not self.explicit and not self._counts() and not t.get("rating_weight") and \
-            not t.get("count_weight") and t.get("min_rating") is None
-
-    def rated_example(self, movie=None) -> str:
-        """A --rated value in this run's own ids and scale, for advice (foldin.rated_example): ``movie`` (as given)
-        at the scale's top, or the run's first two movies ('m0001=5,m0002=4')."""
-        movies = [movie] if movie is not None else [py_id(m) for m in self.movie_ids[:2]]
-        return foldin.rated_example(movies, self.scale, self._counts())
-
-    def _counts(self) -> bool:
-        """Whether this model was trained on counts (data.repeats=sum): a new user's values are counts."""
-        return not self.explicit and "count_weight" in self.training_ratings
-
-    def fold_in_parts(self, liked: list = (), rated: dict | None = None, ordered: bool = False,
-                      strict: bool = False, unknown: list | None = None,
-                      detail: dict | None = None, user: int | None = None,
-                      features: dict | None = None,
-                      names: dict | None = None, step_warned: bool = True,
-                      from_file: bool = False) -> tuple[np.ndarray, float, np.ndarray, dict]:
-        """:meth:`fold_in`, and {movie row: rating} of the ratings it left out: an implicit model's below the
-        dataset's data.min_rating (foldin.below_min_rating), which training never saw. An unknown movie is left
-        out with a warning (its id appended to ``unknown``, a list), or NotFoundError with ``strict``
-        (foldin.rated_rows). ``detail`` (a dict): an als model's solve, as foldin.fold_in gives it. ``user``: a
-        known user's row, whose vector is re-solved from its training ratings plus these (serve.update; the
-        rows returned are then its seen movies and these). ``features``: a new user's demographics, its vector
-        from them the fold-in's offset (:meth:`fold_in`); with ``user``, a UsageError. ``names``: {movie id: the
-        title words it was given as}, for a warning (foldin.rated_rows); ``step_warned``: whether a rating off the
-        training ratings' step is warned of (not of a file's ratings mapped onto the scale); ``from_file``: the
-        ratings were read from a file (:meth:`any_value`)."""
-        if ordered and liked and rated:
-            raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked or --rated|"
-                             "liked or rated», not both")
-        offset = None
-        if features is not None:  # its refusals (no user features, an unknown column) before the movies'
-            if user is not None:
-                raise UsageError("«--user-features|user_features» tell a new user; a known user's vector is "
-                                 "re-solved from its own ratings: drop one of «--user and --user-features|user= "
-                                 "and user_features=»")
-            offset = self.user_from_features(features, told=True)
-            if not liked and not rated:  # nothing told beyond them: their vector (foldin.fold_in's offset)
-                return offset[0], offset[1], np.zeros(0, np.int64), {}
-        ignored = self.values_ignored()
-        items = foldin.rated_rows(self.catalogue, liked, rated, self.scale, self._counts(), strict, unknown,
-                                  "the new user's {} movies" if user is None else
-                                  f"the {{}} new movies of user {self.users.raw(int(user))}",
-                                  None if ignored or not step_warned else self.training_ratings.get("rating_levels"),
-                                  names, check_scale=not self.any_value(from_file))
-        given = np.array(list(items), dtype=np.int64)  # seen, even where a rating below min_rating is left out
-        blank = given[self.untrained[given]] if given.size else given
-        if blank.size:  # no training rating named them: they tell the model nothing (a review: an arbitrary list)
-            names = ", ".join(str(py_id(self.movie_ids[r])) for r in blank[:5]) + (" ..." if blank.size > 5 else "")
-            if blank.size == given.size and user is None:
-                raise self.untrained_movies(blank, "about the user", "movies it was trained on")
-            log.info("note: %s (%s) %s no training rating and tell%s this model nothing; the list comes from the %s",
-                     "1 of the given movies" if blank.size == 1 else f"{blank.size:,} of the given movies", names,
-                     "has" if blank.size == 1 else "have", "s" if blank.size == 1 else "",
-                     "others" if user is None else "user's other ratings")
-            items = {r: v for r, v in items.items() if not self.untrained[r]}  # nor do they count in the solve
-        if user is not None:  # a known user plus these: its training ratings as its final solve weighed them
-            from embedrec.serve.update import known_fold_in
-
-            p, left_out = known_fold_in(self, int(user), items, detail)
-            self._finite_vector(p, 0.0)
-            return p, 0.0, np.union1d(self.seen(int(user)), given), left_out
-        left_out = {}
-        if not self.explicit:
-            t = self.training_ratings
-            left_out = {r: items[r] for r in foldin.below_min_rating(items, t["min_rating"])}
-            items = foldin.implicit_weights(items, self.scale, t["min_rating"], t["rating_weight"],
-                                            t.get("count_weight", 0.0))
-        solve = None if self.explicit else self.training_ratings.get("solve")
-        gram = mean = None
-        if not self.explicit and (solve or {}).get("loss") != "softmax":
-            gram, mean = self.movie_gram()
-        positions = foldin.history_positions(len(items)) if ordered and self.uses_order() else None
-        cfg = self.cfg
-        with blas_threads(1):  # a d x d solve and a few small products: see FOLDIN_SERIAL_MAX
-            p, b, _ = foldin.fold_in(self.factors, items, cfg.foldin_reg, cfg.foldin_alpha, solve, gram, positions,
-                                     cfg.foldin_recency, self.implicit_movie() if self.explicit else None, mean,
-                                     detail, offset)
-        self._finite_vector(p, b)
-        return p, b, given, left_out
-
-    def _finite_vector(self, p: np.ndarray, b: float) -> None:
-        if not (np.isfinite(p).all() and np.isfinite(b)):  # never a list scored by NaN
-            raise ArtifactError("the user's folded-in vector is not finite: this run's embeddings hold values too "
-                                "large for the fold-in; «run 'embedrec verify', then train again|train again»")
-
-    def movie_gram(self) -> tuple[np.ndarray, np.ndarray]:
-        """(Q^T Q, the mean movie row), float64 (foldin.movie_gram_mean): made once per factors, which every
-        implicit fold-in and explanation reads (factors replaced: made again)."""
-        if self._gram is None or self._gram[0] is not self.factors:  # with the mean: a trend's scale reads it
-            n, d = self.factors.movie.shape
-            with blas_threads(1) if n * d * d <= FOLDIN_SERIAL_MAX else contextlib.nullcontext():
-                self._gram = (self.factors, *foldin.movie_gram_mean(self.factors))
-        return self._gram[1], self._gram[2]
-
-    def solve_arrays(self) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """An als run's users' final solve (read once, on first use, and checked): each seen pair's weight in it
-        (run_layout.SOLVE_WEIGHTS) and each user's divisor of the solved vector (run_layout.USER_SCALE, None where the run adds
-        no recent popularity); None where the run has none (a run trained before they were written, another model)."""
-        if getattr(self, "_solve_arrays", None) is None:  # (none in a Recommender pickled by an older embedrec)
-            got = None
-            if self.run is not None and self.loss == "als":
-                weights = self.run.array(SOLVE_WEIGHTS, optional=True)
-                if weights is not None:
-                    scale = self.run.array(USER_SCALE, optional=True)
-                    check_solve_arrays(self.run, weights, scale, self.seen_idx.shape[0], self.P.shape[0])
-                    got = (weights, scale)
-            self._solve_arrays = False if got is None else got
-        return None if self._solve_arrays is False else self._solve_arrays
-
-    def explainable(self, new_user: bool = False) -> dict:
-        """The run's als solve (``training_ratings.solve``), which explanations repeat; for a ``new_user`` of an
-        explicit model, {'loss': 'explicit'} (its fold-in is a ridge solve: serve.explain); UsageError for any
-        other model, whose scores do not split by rated movie."""
-        solve = None if self.explicit else self.training_ratings.get("solve")
-        if (solve or {}).get("loss") == "als":
-            return solve
-        if new_user and self.explicit:
-            return {"loss": "explicit"}
-        loss = self.loss
-        if loss == "als":  # a run saved before its manifest recorded the solve
-            raise UsageError("this als run was saved before embedrec recorded its users' solve, so its scores "
-                             "cannot be split by rated movie; train it again to explain them")
-        raise UsageError(f"explanations split an als model's score over the user's rated movies (its user vector "
-                         f"is solved from them); this model ({loss or 'its loss unknown'}) fits its user vectors "
-                         "by gradient steps, so no such split exists: train with model.loss: als (the default), "
-                         "or list the movies like one with «recommend --movie|similar()»"
-                         + ("; a new user's list splits exactly (its vector is a ridge solve): «--liked/--rated|"
-                            "liked=/rated=»" if self.explicit else ""))
-
-    def known_solve_arrays(self) -> tuple[np.ndarray, np.ndarray | None]:
-        """:meth:`solve_arrays`, which a known user's split needs: ArtifactError, saying so, where the run has none."""
-        arrays = self.solve_arrays()
-        if arrays is None:
-            raise ArtifactError("this run does not record its users' solve weights (solve_weights.npy: runs trained "
-                                "before embedrec wrote it, in one process or on ranks, lack it), so a known user's "
-                                "scores cannot be split by rated movie; train the run again, or "
-                                "explain a new user's list «(--liked/--rated)|(liked=/rated=)»")
-        return arrays
-
-    def known_solve(self, row: int, given="auto") -> UserSolve:
-        """The solve of known user ``row``'s served vector (serve.explain): its trained movies and their weights
-        from the run's solve arrays, the matrix the run's ``solve`` records. ArtifactError where the run does not
-        hold them (UsageError for a model that is not als)."""
-        solve = self.explainable()
-        weights, scale = self.known_solve_arrays()
-        a, b = int(self.seen_ptr[row]), int(self.seen_ptr[row + 1])
-        movies = self.seen(row)
-        w = np.asarray(weights[a:b], np.float64)
-        keep = w > 0  # seen, not trained on: rated below data.min_rating (or valid without a refit)
-        movies, w = movies[keep].astype(np.int64), w[keep]
-        d = foldin.als_columns(solve, self.Q.shape[1])  # the low-pass block's columns apart (training.lowpass)
-        with blas_threads(SERIAL):  # (serve.explain.SERIAL)
-            gram, _ = self.movie_gram()
-            A = foldin.als_matrix(solve, gram[:d, :d], np.asarray(np.take(self.Q, movies, axis=0), np.float64)[:, :d],
-                                  w, self.Q.shape[0])
-        self.check_user_rows([row])
-        p = np.asarray(self.P[row])
-        # a user update-users added: its list's prior (the run's weight, or ``given``'s: prior_weight)
-        w_prior = self.added_prior(np.array([row])).get(row, 0.0) if given == "auto" else \
-            self.prior_weight(int(movies.size) if self.added_rows([row]).size else 0, given)
-        return UserSolve(movies, w, A, 1.0 if scale is None else float(scale[row]), p,
-                         prior=(float(self.prior_scores(p, [w_prior])[1][0]), self.prior_z) if w_prior > 0 else None,
-                         lowpass=foldin.lowpass_rows(self.factors, solve, movies) if solve.get("lowpass") else None)
-
-    def uses_order(self) -> bool:
-        """Whether a new user's history given in order changes the fold-in: als models only (measured on
-        ML-100K's held-out users; the other solves take the movies as a set), with recommend.foldin_recency > 0."""
-        recency = self.cfg.foldin_recency
-        return (self.training_ratings.get("solve") or {}).get("loss") == "als" and recency > 0
-
     @property
     def loss(self) -> str | None:
         """The model's loss as its run says (als, softmax, bpr, mse; "explicit" for rating prediction), None where
@@ -1027,14 +628,6 @@ class Recommender:
         return (self.run.manifest.get("model") or {}).get("loss") if self.run is not None else \
             getattr(self, "_parts_loss", None)
 
-    def user_from_features(self, values: dict[str, str], told: bool = False) -> tuple[np.ndarray, float]:
-        """A vector for a new user from demographics alone (models trained with features.user), e.g.
-        {"age": "25", "gender": "F"}: the sum of the feature embeddings, plus the one-hot blocks of crosses.
-        ``told``: liked/rated movies come with them (foldin.user_from_features' refusal says so)."""
-        if self.run is None:
-            raise UsageError("a new user from demographics needs the saved model: save() it, then open() the run")
-        return foldin.user_from_features(self.run, self.P.shape[1], values, told)
-
     def recommend_vector(self, p: np.ndarray, bias: float, k: int, exclude: np.ndarray, allowed=None):
         q = augment_users(p[None, :])
         exclude = np.asarray(exclude, dtype=np.int64)
@@ -1042,47 +635,6 @@ class Recommender:
         if self.explicit:
             return ids[0], self._clip(scores[0] + self.mu + bias)
         return ids[0], scores[0]
-
-    def prior_weight(self, n: int, given="auto") -> float:
-        """w(n): the weight of the popularity prior in the list of a new user told ``n`` movies (serve.prior; an
-        als run's ``train.als_newuser_prior``, recorded in its solve); 0 for other models and runs before it.
-        ``given``: a request's own (``recommend --prior``): 'auto' (the run's), or a weight from 0 (UsageError
-        where it is no number, or ``n`` is 0: a known user's list, or a model without the prior)."""
-        solve = self.training_ratings.get("solve") or {}
-        als = not self.explicit and solve.get("loss") == "als"
-        if isinstance(given, str) and given.strip().lower() == "auto":
-            return prior.weight(solve.get("newuser_prior", 0.0), n) if als else 0.0
-        w = prior.given_weight(given)
-        if not als or n <= 0:  # 'off' and 0 too: said where no prior applies (a review: they passed, 30 did not)
-            raise UsageError("«--prior|prior=» weighs the most popular movies in a new user's list of an als model "
-                             "(the default): one told «--liked/--rated|liked=/rated=» without «--user|user=», or "
-                             "one update-users added; this list (a trained user's, re-solved or not, or another "
-                             "model's) has no such prior: drop it")
-        return w
-
-    def new_user_prior(self, p: np.ndarray, n: int, given="auto") -> tuple[float, np.ndarray] | None:
-        """(c, z_m) of the popularity prior in the scores of a new user of vector ``p`` told ``n`` movies (what
-        :meth:`recommend_with_prior` adds, c z_m; an explanation's part of its own), None where its weight is 0;
-        ``given``: the request's own weight (:meth:`prior_weight`)."""
-        w = self.prior_weight(n, given)
-        if w <= 0:
-            return None
-        return float(self.prior_scores(p, [w])[1][0]), self.prior_z
-
-    @property
-    def prior_z(self) -> np.ndarray:
-        """z_m of the new users' popularity prior: each movie's standardised log(1 + training count) over the
-        trained movies (serve.prior.standard_popularity), made once."""
-        if self._prior_z is None:
-            self._prior_z = prior.standard_popularity(self.popularity, ~self.untrained)
-        return self._prior_z
-
-    def recommend_with_prior(self, p: np.ndarray, k: int, exclude: np.ndarray, w: float, allowed=None):
-        """(movie rows, scores, c) of a new user's top-k with its popularity prior at weight ``w`` (serve.prior):
-        every trained movie scored exactly, <p, q_m> + b_m + c z_m with c = w x the std of the user's model scores;
-        the movies in ``exclude`` and outside ``allowed`` left out, equal scores in row order (:meth:`_prior_lists`,
-        which a user update-users added is listed by too)."""
-        return self._prior_lists(np.asarray(p)[None, :], [w], k, [exclude], allowed)[0]
 
     def similar(self, row: int, k: int, allowed=None):
         """Top-k movie rows by cosine similarity to movie ``row`` (itself excluded): exact over the factors

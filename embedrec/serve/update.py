@@ -177,7 +177,7 @@ def als_new_user(engine: Recommender, rows: np.ndarray, w: np.ndarray, detail: d
     fold-in (foldin.fold_in), which :func:`als_resolve` is for a known user. ``detail``: as foldin.als_vector fills
     it (the divisor among it)."""
     gram, mean = engine.movie_gram()
-    with blas_threads(1):  # a d x d solve: as a new user's fold-in (recommender.FOLDIN_SERIAL_MAX)
+    with blas_threads(1):  # a d x d solve: as a new user's fold-in (recommender_foldin.FOLDIN_SERIAL_MAX)
         return foldin.als_vector(engine.factors, engine.training_ratings["solve"], gram, mean,
                                  np.asarray(rows, np.int64), np.asarray(w, np.float64), detail)
 
@@ -191,7 +191,7 @@ def als_resolve(engine: Recommender, row: int, rows: np.ndarray, w: np.ndarray, 
     rows = np.concatenate([old, np.asarray(rows, np.int64)])
     w = np.concatenate([w_old, np.asarray(w, np.float64)])
     gram, mean = engine.movie_gram()
-    with blas_threads(1):  # a d x d solve: as a new user's fold-in (recommender.FOLDIN_SERIAL_MAX)
+    with blas_threads(1):  # a d x d solve: as a new user's fold-in (recommender_foldin.FOLDIN_SERIAL_MAX)
         return foldin.als_vector(engine.factors, engine.training_ratings["solve"], gram, mean, rows, w, detail)
 
 
