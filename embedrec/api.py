@@ -22,6 +22,7 @@ here) in ``train_workflow.py``.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -161,6 +162,7 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
         forget,
         frame_source,
     )
+    from embedrec.config import set_explicit
 
     overwrite, progress = flag(overwrite, "overwrite", "ingest"), flag(progress, "progress", "ingest")
     made: list[str] = []  # the cache files of this call's frames it wrote, which a failure removes
@@ -191,7 +193,11 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
                     + f"output={str(cfg.data.prepared)!r}, overwrite=True), with the config it was ingested with"
                     + ("" if not movies else " (its movies DataFrame too, as movies=)" if cached_frame(movies) else
                        f" (its movies file too: data.movies={movies!r})"))
-        if not overwrite and reused(cfg):
+        # a DataFrame's text ids (its dtype says them: 'u1') read as text where data.id_type is not set: the default,
+        # int, refuses them (a notebook review; Surprise, LensKit and implicit take any ids)
+        text_ids = set_explicit(cfg, "data.id_type", "auto") if (frame is not None or movies_frame is not None) \
+            and not cfg.is_set("data.id_type") else None
+        if not overwrite and (reused(cfg) or text_ids is not None and reused(text_ids)):
             return load_dataset(cfg.data.prepared)
         from embedrec.data.textfiles import NAMED
 
@@ -199,7 +205,15 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
         for f, kind in framed:
             NAMED[str(f)] = kind.name
         try:
-            prepare(cfg, overwrite=overwrite, progress=progress)
+            try:
+                prepare(cfg, overwrite=overwrite, progress=progress)
+            except DataError as e:
+                if text_ids is None or not getattr(e, "text_ids", False):
+                    raise
+                logging.getLogger("embedrec").info(
+                    "note: the DataFrame's ids are text: read as text ids, kept as written, as data.id_type=auto "
+                    "reads them (set data.id_type=int to refuse them)")
+                prepare(text_ids, overwrite=overwrite, progress=progress)
         except DataError as e:
             if not framed:
                 raise

@@ -1767,6 +1767,39 @@ def test_a_dataset_reopens_and_an_opened_model_says_its_config_and_metrics(train
         m.close()
 
 
+def test_a_dataframes_text_ids_are_read_as_text_unless_data_id_type_is_set(tmp_path, caplog):
+    """A notebook review: a DataFrame of string user ids ('u1') was refused by the default data.id_type (int),
+    with the fix in the config's words; Surprise, LensKit and implicit take any ids. Where data.id_type is not set, a
+    frame whose ids the default refuses as text is read as data.id_type=auto reads it (a note says so); the ids come
+    back as written; the cell run again reuses that dataset; data.id_type=int set still refuses them, naming the row."""
+    import logging
+
+    import numpy as np
+    import pandas as pd
+
+    import embedrec as er
+
+    cfg = er.load_config(None, {"data.cache_dir": str(tmp_path / "cache")})
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame({"user": [f"u{i:03d}" for i in rng.integers(0, 60, 1500)], "item": rng.integers(1, 40, 1500),
+                       "rating": rng.integers(1, 6, 1500)}).drop_duplicates(["user", "item"])
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        ds = er.ingest(df, cfg, output=tmp_path / "ds")
+    assert "note: the DataFrame's ids are text: read as text ids, kept as written" in caplog.text
+    assert set(ds.users["user_id"]) == set(df.user) and set(ds.movies["movie_id"]) == set(df.item)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        again = er.ingest(df, cfg, output=tmp_path / "ds")  # a notebook's cell run again: the same dataset
+    assert "reused dataset" in caplog.text and again.manifest == ds.manifest
+    with pytest.raises(er.DataError, match=r"^the DataFrame: row 1 \(df.iloc\[0\]\): column 'user' holds 'u"):
+        er.ingest(df, cfg.updated({"data.id_type": "int"}), output=tmp_path / "ds2")
+    ints = df.assign(user=df.user.str[1:].astype(int))  # integer ids: no note, read as before
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        er.ingest(ints, cfg, output=tmp_path / "ds3")
+    assert "ids are text" not in caplog.text
+
+
 def test_an_error_in_a_dataframe_is_said_of_the_frame_not_the_cache_file(tmp_path):
     """A review: a bad value in a DataFrame given to ingest was named by its cache file's path and a 'row' of it."""
     import pandas as pd

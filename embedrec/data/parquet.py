@@ -77,7 +77,7 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
     (data.timestamp_format): a text time column's dates are read by it."""
     from pandas.api import types as pt
 
-    def refuse(col: str, row: int, what: str, fix: str, like=None, aside: str = ""):
+    def refuse(col: str, row: int, what: str, fix: str, like=None, aside: str = "", text_ids: bool = False):
         """``like``: every row of the column with this problem (a mask), counted and the first few named, ``fix``
         then said of those rows (its '{those}': 'that row' or 'those rows'; a first-hour review: a broken file was
         fixed one run at a time); ``aside``: a parenthesis after ``what``, which the rows like it join: '(ISO
@@ -87,8 +87,10 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
         n = 1 if like is None else int(np.count_nonzero(like))
         rows = lines_like_it(n, [in_file(r) for r in np.flatnonzero(like)[:LIKE_IT_SHOWN]] if n > 1 else [], "row",
                              aside=aside)
-        raise DataError(f"{label}: row {in_file(row)}: column '{source[col]}' holds {shorten(repr(v), 60)}, {what}"
+        err = DataError(f"{label}: row {in_file(row)}: column '{source[col]}' holds {shorten(repr(v), 60)}, {what}"
                         f"{rows}; {fix.format(those='those rows' if n > 1 else 'that row')}")
+        err.text_ids = text_ids  # text ids refused by data.id_type=int (er.ingest of a DataFrame reads them as text)
+        raise err
 
     def in_file(row: int) -> int:  # a row's number in the file, from 1
         return int(row if kept is None else kept[row]) + 1
@@ -104,12 +106,12 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
             raise DataError(f"{label}: row {in_file(row)}: column '{source[col]}' is empty (a missing value); fill or "
                             f"remove that row, or drop such rows with {DROP_MISSING}")
         if col in ("user_id", "movie_id") and id_type == "int" and (pt.is_string_dtype(s) or pt.is_object_dtype(s)):
-            s = df[col] = _integer_text(s, lambda row, what, col=col: refuse(col, row, what, "store integer ids, or set "
-                                                                                   "data.id_type=auto for text ids"))
+            s = df[col] = _integer_text(s, lambda row, what, col=col: refuse(
+                col, row, what, "store integer ids, or set data.id_type=auto for text ids", text_ids=True))
         if col in ("user_id", "movie_id") and (id_type == "int" or id_type == "auto" and pt.is_float_dtype(s)):
             if pt.is_bool_dtype(s) or not (pt.is_integer_dtype(s) or pt.is_float_dtype(s)):
                 refuse(col, 0, f"not an integer id (the column is {s.dtype})",
-                       "store integer ids, or set data.id_type=auto for text ids")
+                       "store integer ids, or set data.id_type=auto for text ids", text_ids=not pt.is_bool_dtype(s))
             v = s.to_numpy()
             with np.errstate(invalid="ignore"):  # a float id of 2**63 or more cast to -2**63: two users merged
                 bad = ((v % 1 != 0) | ~(np.abs(v) < 2.0 ** 63)) if pt.is_float_dtype(s) else \

@@ -25,6 +25,7 @@ from embedrec.sparse import unique
 
 log = logging.getLogger("embedrec")
 TWIN_SCAN_MAX = 4  # Catalogue.twins of at most this many movies scans the titles; more, every film grouped once
+TWIN_SCANS = 3  # calls of Catalogue.twins that may scan; the next groups every film once (a model kept open)
 # MovieLens moves a title's leading article to its end ("Godfather, The", "Boot, Das", "Enfer, L'")
 _ARTICLE_AT_END = re.compile(r"^(.+), (The|A|An|L'|La|Le|Les|Il|Lo|Gli|Das|Der|Die|Det|Den|El|Los|Las|Un|Une|Una)$")
 
@@ -330,8 +331,11 @@ class Catalogue:
         too)."""
         rows = np.asarray(rows, np.int64).ravel()
         built = self._twin_rows is not None and self._twin_rows[0] is self.titles
-        if not built and rows.size <= TWIN_SCAN_MAX:  # a few movies (--movie, a short --liked): each one's title
-            # looked for (0.03 s a movie at 500,000 titles), not every film grouped (0.4 s: a fresh recommend's time)
+        self._twin_scans = getattr(self, "_twin_scans", 0) + 1
+        if not built and rows.size <= TWIN_SCAN_MAX and self._twin_scans <= TWIN_SCANS:  # a few movies (--movie, a
+            # short --liked) of a run from before movies.json held the groups: each one's title looked for (0.03 s a
+            # movie at 500,000 titles), not every film grouped (0.7 s: a fresh recommend's time); past TWIN_SCANS
+            # calls (a model kept open: a server's, a notebook's) grouped once (a review: 13-29 ms every call)
             found = [r2 for r in rows.tolist() if self.titles[r] and self.years[r] is not None
                      for r2, t in enumerate(self.titles) if t == self.titles[r] and self.years[r2] == self.years[r]]
             return np.setdiff1d(np.asarray(found, np.int64), rows) if found else np.zeros(0, np.int64)
