@@ -152,6 +152,7 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
     the returned Dataset knows its folder, so ``train(ds, cfg)`` needs nothing else, and the model's config
     (``model.config``) names the run folder after the dataset: ``model.save()`` writes ``runs/ratings`` (not
     ``cfg.run.dir``, which still names the config's own source)."""
+    from embedrec.config import set_explicit
     from embedrec.data.dataset import current_generation, load_dataset
     from embedrec.data.frames import (
         MOVIES_FRAME,
@@ -162,7 +163,6 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
         forget,
         frame_source,
     )
-    from embedrec.config import set_explicit
 
     overwrite, progress = flag(overwrite, "overwrite", "ingest"), flag(progress, "progress", "ingest")
     made: list[str] = []  # the cache files of this call's frames it wrote, which a failure removes

@@ -108,12 +108,17 @@ def test_a_column_of_dates_is_not_offered_as_event_types(tmp_path):
         assert r.exit_code == 1 and "day" not in r.stderr.split("; ")[1], r.stderr
         assert f"error: {src}: no column 'rating' for the rating (data.columns.rating); no other column holds numbers; " \
             "its column 'event' holds event types (view, cart): to weigh them" in r.stderr, r.stderr
-    frame.drop(columns="event").to_csv(tmp_path / "days.csv", index=False)  # the dates alone: none offered
+    # the dates alone: read as the times (an own-data review: a click log 'user_id,sku,clicked_at' was refused, its
+    # dates unread), and the file is a log of events, each row counting 1
+    frame.drop(columns="event").to_csv(tmp_path / "days.csv", index=False)
     r = invoke("ingest", tmp_path / "days.csv", "-o", tmp_path / "a", *NO_SPLIT)
-    assert r.exit_code == 1 and r.stderr == (
-        f"error: {tmp_path / 'days.csv'}: no column 'rating' for the rating (data.columns.rating); no other column "
-        "holds numbers, or --set data.columns.rating=null if the file has no ratings (every row then counts as rating "
-        "1; for a play or click log, --set data.repeats=sum alone counts each pair's rows)\n"), r.stderr
+    assert r.exit_code == 0 and "'day' as 'timestamp' (its first rows are dates)" in r.stderr and \
+        "no 'rating' column: a log of events, each row counting 1" in r.stderr, r.stderr
+    # two columns of dates: neither taken (which is meant is not guessed), and the refusal reads as one sentence
+    frame.drop(columns="event").assign(shipped=frame.day).to_csv(tmp_path / "days.csv", index=False)
+    r = invoke("ingest", tmp_path / "days.csv", "-o", tmp_path / "b", *NO_SPLIT)
+    assert r.exit_code == 1 and "no other column holds numbers: --set data.columns.rating=null if the file has no " \
+        "ratings" in r.stderr, r.stderr
 
 
 def _ingested(tmp_path, src) -> str:

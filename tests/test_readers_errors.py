@@ -229,7 +229,8 @@ def test_a_wide_header_reads_only_the_columns_read_and_samples_a_few(tmp_path, m
     monkeypatch.setattr(columns, "times_kind", lambda values: looked.append(values.name) or real_kind(values))
     raw = read_generic(str(p), Config().data)
     assert raw.ratings["rating"].tolist() == [4, 3, 5]
-    assert any("column 'watched_at' holds dates" in str(n) for n in raw.notes), raw.notes
+    assert any("reading column 'watched_at' as 'timestamp' (its first rows are dates)" in str(n)
+               for n in raw.notes), raw.notes
     assert max(widths) <= columns.SAMPLED_COLUMNS_MAX, max(widths)  # no frame of every column
     assert "watched_at" in looked and len(looked) <= columns.SAMPLED_COLUMNS_MAX
 

@@ -252,6 +252,30 @@ def _optional_timestamp(found, wanted: dict, cfg: DataConfig, sample=None, or_de
     return False
 
 
+def dated_timestamp(found, wanted: dict, cfg: DataConfig, sample=None, or_default=(),
+                    taken: list | None = None) -> None:
+    """The one column of dates (ISO 8601 text, a Parquet datetime or date column: :func:`_times_columns`) of a file
+    without the default 'timestamp' column nor one named close to it, taken as the times, said in ``taken`` (an own-data review: 'user_id,sku,clicked_at', a
+    click log, was refused for want of a rating, its dates unread). Before the ids are guessed, so that their note
+    does not name it as left unread. Two such columns: neither (:func:`_optional_timestamp` then reads none, and
+    the warning names them); a column of Unix times, which numbers only a name tells apart, is named in that warning
+    too, not taken."""
+    from embedrec.config import ColumnsConfig
+
+    col = cfg.columns.timestamp
+    found = [str(c) for c in found]
+    if taken is None or not (col == ColumnsConfig.timestamp or "timestamp" in or_default) or col not in wanted or \
+            col in found or _close_column(col, found, wanted):
+        return
+    if len([c for c in found if _plain(c) in DEFAULT_ALIASES["timestamp"][0]]) > 1:  # 'ts' and 'datetime':
+        return  # which is meant is not guessed (_require_columns names both)
+    held = _times_columns(sample, [c for c in found if c not in wanted])
+    dated = [c for c, kind in held if kind == "dates"]
+    if len(held) == 1 and dated:  # (beside a column of Unix times under a time's name: which is meant is not guessed)
+        wanted[dated[0]] = wanted.pop(col)
+        taken.append(f"{dated[0]!r} as 'timestamp' (its first rows are dates)")
+
+
 def _iso_dates(sample, col: str) -> bool:
     """Whether the column ``col``'s first rows (``sample([col])``) are dates (:func:`times_kind`: ISO 8601 text,
     a Parquet datetime or date column; empty values aside, as history's rows rated below the floor have none);
@@ -377,7 +401,8 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool | str = Fal
             "; no other column holds numbers"
         hint += events
         if role in ("timestamp", "rating"):
-            hint += (f", or «--set {key}=null|{{'{key}': None}}» if the file has no {role}s"
+            hint += (f"{':' if hint.endswith('numbers') else ', or'} «--set {key}=null|{{'{key}': None}}» if the file "
+                     f"has no {role}s"
                      + ("" if role != "rating" else f" (every row then counts as {unrated})" if unrated else
                         " (every row then counts as rating 1; for a play or click log, «--set data.repeats=sum|"
                         "{'data.repeats': 'sum'}» alone counts each pair's rows)"))

@@ -39,6 +39,7 @@ from embedrec.data.columns import (
     _or_default,
     _require_columns,
     _sample_columns,
+    dated_timestamp,
     events_recipe,
     left_out,
     passed_over,
@@ -229,6 +230,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             # setting that reads it, as a text file's is: columns._require_columns)
             timed = _datetime_column(pf, found, wanted, cfg, label, or_default) \
                 if guess and NAMED.get(str(source)) == _ratings_frame_name() else []
+            dated_timestamp(found, wanted, cfg, functools.partial(parquet_head, pf), or_default, matched)
             guessed = (_guess_ids(found, wanted, cfg, label) if guess else []) + timed
             no_times = _optional_timestamp(found, wanted, cfg, functools.partial(parquet_head, pf), or_default,
                                            matched)
@@ -286,6 +288,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             both = passed_over(header_names, wanted, or_default)
             wanted, matched = _match_columns(header_names, _or_default(header_names, wanted, or_default))
             meta_notes = _movie_columns(header_names, wanted, cfg, label)
+            dated_timestamp(header_names, wanted, cfg, lambda cols: _sample_columns(src, sep, cfg.encoding, cols),
+                            or_default, matched)
             guessed_ids = _guess_ids(header_names, wanted, cfg, label) if guess else []
             no_times = _optional_timestamp(header_names, wanted, cfg,
                                            lambda cols: _sample_columns(src, sep, cfg.encoding, cols), or_default,
