@@ -346,7 +346,9 @@ def test_a_film_under_two_ids_is_never_like_itself_nor_listed_to_one_who_liked_i
     assert m.engine.catalogue._twin_rows is None  # (not grouped yet: the scan answered)
     assert m.engine.catalogue.twins(list(range(TWIN_SCAN_MAX + 1))).tolist() == [6]  # 1 among them, grouped
     assert m.engine.catalogue._twin_rows is not None and m.engine.catalogue.twins([6]).tolist() == [1]
-    from embedrec.serve.catalogue import TWIN_SCANS  # a model kept open: past a few scans, grouped once (a review:
+    from embedrec.serve.catalogue import (
+        TWIN_SCANS,  # a model kept open: past a few scans, grouped once (a review:
+    )
     # every similar() of a server's model scanned 500,000 titles, 13-29 ms)
 
     kept = _twins_model(np.full(8, 50)).engine.catalogue
