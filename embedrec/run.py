@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from embedrec.data.layout import has_manifest
+from embedrec.data.layout import datasets_beside, has_manifest
 from embedrec.errors import ArtifactError, command, first_line, sh_quote, shorten
 from embedrec.fsutil import integrity as _fs  # _fs.VERIFY_ON_OPEN_MAX read at each use (a test lowers it)
 from embedrec.fsutil.files import (
@@ -450,6 +450,18 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
         if dataset is not None and not others and empty and not has_manifest(dataset):
             ingest = command("embedrec ingest")
             train = command(f"embedrec train --run {sh_quote(str(run_dir))}")
+            near = datasets_beside(Path(dataset))
+            if near:  # an own file ingested beside it (an own-data review: 'ingest clicks.csv' then 'recommend' was
+                # told to ingest ml-100k): train that one
+                mine = Path(dataset).parent / near[0]
+                runs = Path(run_dir).parent / near[0]
+                train = command(f"embedrec train --set data.prepared={sh_quote(str(mine))} --run "
+                                f"{sh_quote(str(runs))}")
+                raise ArtifactError(
+                    f"no trained model in '{run_dir}'{where}; {Path(dataset).parent} holds the dataset "
+                    f"{', '.join(near[:3])}{' ...' if len(near) > 3 else ''}: «train on it with {train}, then give "
+                    f"this command --run {sh_quote(str(runs))}|ds = er.load_dataset({str(mine)!r}); "
+                    f"er.train(ds).save({str(runs)!r}), then er.open({str(runs)!r})»")
             raise ArtifactError(
                 f"no trained model in '{run_dir}'{where}, and no prepared dataset at '{dataset}' to train one on; "
                 f"«ingest, then train: {ingest}, then {train}, each with this command's -c/--set options|ingest, "

@@ -1326,6 +1326,16 @@ def test_recommend_in_an_empty_folder_says_ingest_then_train(tmp_path, monkeypat
 
     with pytest.raises(ArtifactError, match=r"ds = er\.ingest\(source, cfg\), then er\.train\(ds, cfg\)\.save\('runs/foo'\)$"):
         er.open("runs/foo")  # the run it names, not cfg.run.dir's
+    # an own file ingested there: that dataset named, with the train that makes a run of it (an own-data review:
+    # 'ingest clicks.csv' then 'recommend' was told to ingest ml-100k)
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n" + "".join(f"{u},{m},{1 + (u + m) % 5}\n"
+                                                                        for u in range(1, 9) for m in range(1, 7)))
+    assert invoke("ingest", "-q", tmp_path / "r.csv").exit_code == 0
+    r = invoke("recommend", "--user", "1")
+    assert r.exit_code == 1 and r.stderr.strip() == (
+        f"error: no trained model in 'runs/ml-100k' (relative to the current folder {tmp_path}); data/prepared holds "
+        "the dataset r: train on it with 'embedrec train --set data.prepared=data/prepared/r --run runs/r', then "
+        "give this command --run runs/r"), r.stderr
 
 
 def test_ingest_overwrite_says_runs_serve_the_dataset_they_were_trained_on(tmp_path, monkeypatch):
