@@ -55,7 +55,12 @@ def _score(lists, truth, ks, *, per_user: bool, catalogue, where: str | None = "
         lists = lists.to_frame()  # embedrec's Recommendations (a review: refused, with no word of to_frame)
     if type(truth).__name__ != "DataFrame" and callable(getattr(truth, "to_frame", None)):
         truth = truth.to_frame()
+    given = {"lists": list(lists.columns) if type(lists).__name__ == "DataFrame" else [],
+             "truth": list(truth.columns) if type(truth).__name__ == "DataFrame" else []}
     lists, truth = _frame(lists, "lists", ("user_id", "movie_id")), _frame(truth, "truth", ("user_id", "movie_id"))
+    # each id column as the caller named it ('user' of LensKit's user,item,rank), which a fix names
+    named = {k: dict(zip(f.columns, given[k])) if len(given[k]) == len(f.columns) else {}
+             for k, f in (("lists", lists), ("truth", truth))}
     n_items = None if catalogue is None else _catalogue_size(catalogue)
     lists = _ordered(lists)
     truth = truth[["user_id", "movie_id"]].drop_duplicates()
@@ -76,9 +81,10 @@ def _score(lists, truth, ks, *, per_user: bool, catalogue, where: str | None = "
     has = unique(row[row >= 0])  # the users of truth with a list
     if len(lists) and len(truth) and not has.size:  # a review: lists read with dtype=str scored 0 in silence
         raise UsageError(f"score_lists: none of the lists' {lists['user_id'].nunique():,} users is a user of truth "
-                         f"(ids are matched as given){_kinds('user_id', lists, truth)}")
-    if has.size and not np.isin(list_movies, truth_movies).any() and _kinds("movie_id", lists, truth):
-        raise UsageError(f"score_lists: no movie of the lists is a movie of truth{_kinds('movie_id', lists, truth)}")
+                         f"(ids are matched as given){_kinds('user_id', lists, truth, named)}")
+    if has.size and not np.isin(list_movies, truth_movies).any() and _kinds("movie_id", lists, truth, named):
+        raise UsageError(f"score_lists: no movie of the lists is a movie of truth"
+                         f"{_kinds('movie_id', lists, truth, named)}")
     if max(ks) > longest and len(lists) and where:  # a review: 10-long lists at k=20 were scored down in silence
         log.warning(f"{where}: the longest list holds {longest} movies; at k={max(ks)} a list counts as that long, "
                     f"its missing places as misses (score at k <= {longest}, or give longer lists)")  # (no args: the
@@ -116,9 +122,10 @@ def _score(lists, truth, ks, *, per_user: bool, catalogue, where: str | None = "
     return out
 
 
-def _kinds(column: str, lists, truth) -> str:
+def _kinds(column: str, lists, truth, named: dict | None = None) -> str:
     """'; the lists' movie ids are texts ('50'), truth's integers (50): ...' where the two hold ids of other kinds
-    (texts, integers, numbers), else ''."""
+    (texts, integers, numbers), else ''. ``named``: {"lists": {our column: the caller's}} (the fix names the
+    column as the caller's frame has it: 'user', not 'user_id'; a notebook review)."""
     from embedrec.data.ids import py_id
 
     def kind(values) -> str:
@@ -138,7 +145,8 @@ def _kinds(column: str, lists, truth) -> str:
     if a == b or {a, b} == {"integers", "numbers"}:
         return ""
     what = column.split("_")[0]
-    eg = f"lists.astype({{'{column}': {'str' if b == 'texts' else 'int'}}})"
+    own = ((named or {}).get("lists") or {}).get(column, column)
+    eg = f"lists.astype({{{own!r}: {'str' if b == 'texts' else 'int'}}})"
     return (f"; the lists' {what} ids are {a} ({py_id(lists[column].iloc[0])!r}), truth's {b} "
             f"({py_id(truth[column].iloc[0])!r}): make them one kind, e.g. {eg}")
 

@@ -89,6 +89,9 @@ def test_it_gives_what_evaluate_gives_on_a_trained_run(trained_run):
     (LISTS.astype({"user_id": str}), TRUTH, {}, r"^score_lists: none of the lists' 3 users is a user of truth \(ids "
      r"are matched as given\); the lists' user ids are texts \('1'\), truth's integers \(1\): make them one kind, "
      r"e.g. lists.astype\(\{'user_id': int\}\)$"),
+    (LISTS.astype({"user_id": str}).rename(columns={"user_id": "user", "movie_id": "item"}), TRUTH, {},
+     r"e.g. lists.astype\(\{'user': int\}\)$"),  # the caller's column (a notebook review: 'user_id' of a frame
+    # whose column is LensKit's 'user' was a KeyError)
     (LISTS, TRUTH.astype({"movie_id": str}), {}, r"^score_lists: no movie of the lists is a movie of truth; the lists' "
      r"movie ids are integers \(10\), truth's texts \('11'\): .*lists.astype\(\{'movie_id': str\}\)$"),
     (LISTS.assign(user_id=LISTS["user_id"] + 100), TRUTH, {}, r"^score_lists: none of the lists' 3 users is a user "
