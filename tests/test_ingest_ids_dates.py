@@ -46,6 +46,24 @@ def _emails(tmp_path, fmt: str):
     return _written(frame, tmp_path / f"emails.{fmt}")
 
 
+def test_ids_that_spaces_alone_told_apart_are_said_in_a_warning(tmp_path):
+    """A notebook review: user ids ' a' and 'a' (four users, 'a', ' a', 'b', 'c') were read as three, 30 of 120 rows
+    then dropped as repeats, with only an info note that spaces went. Where an id read without its spaces matches
+    one written without them in other rows, a warning (which -q keeps) counts them and names one."""
+    from embedrec.data.ids import spaced_ids
+
+    raw = pd.Series(["a", " a", "b", "c ", "c", " d"])
+    assert spaced_ids(raw, raw.str.strip()) == (3, " a", 2, " a")
+    assert spaced_ids(pd.Series(["a", " d"]), pd.Series(["a", "d"])) == (1, " d", 0, "")
+    p = tmp_path / "r.csv"
+    p.write_text("user_id,movie_id,rating\n" + "".join(f'"{u}",{m},4\n' for u in ("a", " a", "b") for m in range(5)))
+    r = CliRunner().invoke(main, ["ingest", str(p), "-o", str(tmp_path / "ds"), "-q", "--set", "data.id_type=auto"])
+    assert r.exit_code == 0 and r.stderr.startswith(
+        f"{p}: 5 rows with a user id written with spaces around it, read without them; 1 such id (e.g. ' a') then "
+        "matches an id written without spaces in other rows, read as the same user; if they are other users, write "
+        "their ids apart\n"), r.stderr
+
+
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
 def test_ids_differing_by_case_and_spaced_ids_are_said_and_data_id_case_fold_merges_users(tmp_path, fmt):
     path = _emails(tmp_path, fmt)
@@ -54,8 +72,8 @@ def test_ids_differing_by_case_and_spaced_ids_are_said_and_data_id_case_fold_mer
             "6 user ids differ from another only by case (e.g. 'user0@example.com' and 'User0@Example.com'; 3 users "
             "if case is ignored), kept as 6 users; if they are the same users (emails, names), --set "
             "data.id_case=fold reads user ids lower-cased" in r.stderr), r.stderr
-    assert "1 row with a user id written with spaces around it (e.g. ' user5@example.com'), read without them" \
-        in r.stderr, r.stderr
+    assert "1 row with a user id written with spaces around it, read without them; 1 such id (e.g. " \
+        "' user5@example.com') then matches an id written without spaces in other rows" in r.stderr, r.stderr
     assert _stored(tmp_path, "keep")["user_id"].nunique() == 9
     r = _ingest(tmp_path, path, "fold", "--set", "data.id_type=auto", "--set", "data.id_case=fold")
     assert "3 user ids lower-cased (data.id_case=fold, which merged 3 of them with another): 6 users" in r.stderr, \
