@@ -1371,6 +1371,31 @@ def test_a_shipped_config_named_from_another_folder_is_read_and_said_so(tmp_path
     assert r.exit_code == 2 and "shipped" not in r.stderr, r.stderr
 
 
+def test_genres_written_as_a_list_literal_are_read_as_their_list(tmp_path):
+    """An own-data review: a movies file's genres written as a list literal (pandas' to_csv of a list column:
+    "['Maison, Jardin', 'Musique']"; JSON's '["A", "B"]') were each one genre, and the warning offered ',' as the
+    separator, which split inside the quotes. A cell of a list of texts is read as that list (json, else
+    ast.literal_eval: literals alone), without the warning; other text is split at data.genre_separator as before."""
+    from embedrec.data.movietable import _genre_list
+
+    assert _genre_list("['Maison, Jardin', 'Musique']", "|") == ["Maison, Jardin", "Musique"]
+    assert _genre_list('["Drama", "War"]', "|") == ["Drama", "War"]
+    assert _genre_list("[]", "|") == [] and _genre_list("[Drama]", "|") == ["[Drama]"]  # (not a literal: as written)
+    assert _genre_list("[1, 2]", "|") == ["[1, 2]"] and _genre_list("Drama|War", "|") == ["Drama", "War"]
+    assert _genre_list("__import__('os')", "|") == ["__import__('os')"]  # nothing is run
+    movies = tmp_path / "m.csv"
+    movies.write_text("movie_id,title,genres\n" + "".join(
+        f"{m},Film {m},\"['Maison, Jardin', 'Musique']\"\n" if m % 2 else f'{m},Film {m},"[""Livres""]"\n'
+        for m in range(1, 31)))
+    r = invoke("ingest", _ratings_csv(tmp_path / "r.csv"), "-o", tmp_path / "ds", "--set", f"data.movies={movies}")
+    assert r.exit_code == 0 and "genre_separator" not in r.stderr, r.stderr
+    from embedrec.data.dataset import load_dataset
+
+    got = {int(m): list(g) for m, g in zip(load_dataset(tmp_path / "ds").movies.movie_id,
+                                           load_dataset(tmp_path / "ds").movies.genres)}
+    assert got[1] == ["Maison, Jardin", "Musique"] and got[2] == ["Livres"], got
+
+
 def test_a_movies_year_column_is_read_and_comma_genres_are_warned_and_named_in_the_genre_error(tmp_path):
     """A first-hour review (session 38): a movies file with a 'year' column had it dropped (every movie without a
     year, --year-min then saying the file gave none); genres written 'Drama, Comedy' were one genre in silence;

@@ -5,8 +5,10 @@ movies file is read here too (``RELEASE_MOVIES_FIX``); the ratings tables are ``
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
+import json
 import logging
 import re
 from pathlib import Path
@@ -328,7 +330,8 @@ _YEAR_DATE = re.compile(r"([0-9]{4})-(?:0?[1-9]|1[0-2])(?:-(?:0?[1-9]|[12][0-9]|
 def _warn_genre_separator(cells: pd.Series, sep: str, label: str) -> None:
     """One warning where no genres cell holds data.genre_separator but many hold another separator: each cell is
     then one genre ('Drama, Comedy'), which a first-hour review found stored so in silence."""
-    text = [g for g in cells.tolist() if isinstance(g, str) and g.strip()]
+    text = [g for g in cells.tolist() if isinstance(g, str) and g.strip() and _listed(g) is None]  # (a list
+    # literal's commas are no separator: read as its list)
     if not text or any(sep in g for g in text):
         return
     for other in (",", ";", "|", "/"):
@@ -355,4 +358,27 @@ def _genre_list(g, sep: str) -> list[str]:
         return []
     if isinstance(g, (list, tuple, np.ndarray)):
         return [str(x) for x in g if not _missing(x) and str(x)]
+    listed = _listed(str(g))
+    if listed is not None:  # a list written as text: JSON's ["A", "B"], pandas' to_csv of a list column ['A', 'B']
+        return listed
     return str(g).split(sep) if str(g) else []
+
+
+def _listed(text: str) -> list[str] | None:
+    """The genres of a cell holding a list literal of texts ('["Drama", "War"]', "['Maison, Jardin', 'Musique']":
+    what JSON or pandas' to_csv of a list column writes; an own-data review found each such cell read as one genre,
+    and the separator a warning then offered split inside the quotes); None for any other text. Read with json,
+    else ast.literal_eval (literals alone: nothing is run), and only a list of texts is taken."""
+    t = text.strip()
+    if len(t) < 2 or t[0] != "[" or t[-1] != "]":
+        return None
+    try:
+        got = json.loads(t)
+    except ValueError:
+        try:
+            got = ast.literal_eval(t)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+    if not isinstance(got, list) or not all(isinstance(x, str) for x in got):
+        return None
+    return [x for x in got if x]
