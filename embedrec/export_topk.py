@@ -158,12 +158,14 @@ def _topk_folder(rec, path: Path, k, overwrite, batch, progress, dev, g, rows, l
             raise err
         if rank == 0:
             from embedrec.fsutil.files import write_json
-            from embedrec.fsutil.integrity import checksum_folder
+            from embedrec.fsutil.integrity import checksum_folder, seal
 
             said = {"diversify": lam} if on(lam) else {}
-            write_json(tmp / MARKER, {"kind": "embedrec-topk", "k": k, **said, "ranks": world,
-                                      "run": str(rec.run.path) if rec.run is not None else None,
-                                      "files": checksum_folder(tmp, skip=(MARKER,))})
+            # sealed as export's other records are (a red team: one character of a part's SHA-256 changed in it was
+            # said as a damaged part, and its k or run edited passed verify)
+            write_json(tmp / MARKER, seal({"kind": "embedrec-topk", "k": k, **said, "ranks": world,
+                                           "run": str(rec.run.path) if rec.run is not None else None,
+                                           "files": checksum_folder(tmp, skip=(MARKER,))}))
     if g is not None:
         g.barrier()
     said = {"diversify": lam} if on(lam) else {}

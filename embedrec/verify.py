@@ -269,7 +269,10 @@ def _id_table(folder: Path, entries: dict, kind: str, fix: str):
 
 def _verify_export(folder: Path) -> dict:
     """Every file an export folder's marker lists, hashed against its record (files the user added are theirs)."""
-    fix = "export it again («embedrec export ... --overwrite|export(..., overwrite=True)»)"
+    # a listed file changed: --overwrite refuses to delete it (the user's edit?), so the way on is by hand (a red
+    # team: 'export it again (... --overwrite)' was refused by the command it named)
+    fix = (f"check '{folder}' and remove it («rm -r|shutil.rmtree» it), then export again, or export into a new "
+           "folder")
     # the record itself damaged: --overwrite cannot tell export's files from the user's, so the way on is by hand
     lost = (f"export it again into a new folder, or check '{folder}' and remove it («rm -r|shutil.rmtree» "
             "it), then export again")

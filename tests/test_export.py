@@ -449,12 +449,22 @@ def test_verify_checks_an_export_folder_against_its_record(rec, tmp_path):
     data = (out / "movie_factors.npy").read_bytes()
     (out / "movie_factors.npy").write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
     r = _invoke("verify", out)
+    # the way on that works: --overwrite refuses a folder whose listed file changed (a red team: the advice was it)
     assert r.exit_code == 1 and _one_line(r) == (f"error: export file '{out / 'movie_factors.npy'}' is missing or does "
-                                                 "not match its checksum; export it again (embedrec export ... "
-                                                 "--overwrite)")
+                                                 f"not match its checksum; check '{out}' and remove it (rm -r it), "
+                                                 "then export again, or export into a new folder")
+    assert _invoke("export", "-q", "--run", rec.run.path.parent, "--to", "npy", "-o", out, "--overwrite").exit_code == 2
     top = tmp_path / "top"
     topk_all(rec, top, 3, batch=64)
     assert _invoke("verify", top).exit_code == 0
+    # a top-K folder's record is sealed as the others are (a red team: its k edited passed verify, and a part's
+    # SHA-256 changed in it was said as a damaged part)
+    marker = top / ".embedrec-export.json"
+    record = json.loads(marker.read_text())
+    assert "manifest_sha256" in record
+    marker.write_text(json.dumps({**record, "k": 30}))
+    r = _invoke("verify", top)
+    assert r.exit_code == 1 and f"export record '{marker}' does not match its checksum" in r.stderr, r.stderr
 
 
 def test_topk_folder_overwrite_from_the_cli(rec, tmp_path):
