@@ -1381,6 +1381,25 @@ def test_the_fast_json_writer_prints_what_the_generic_rows_print(fallback_column
         assert fast.getvalue() == rows.getvalue() == want
 
 
+def test_a_stop_before_an_answers_rows_leaves_json_the_empty_array(cli_run, monkeypatch):
+    """A red team: `recommend --movies FILE --format json` killed (SIGTERM) while it read its input left 0 bytes,
+    not JSON, where `--users` wrote []. A stop before a whole answer is ready writes the empty array too; other
+    formats and an error leave stdout empty."""
+    from embedrec.errors import Terminated
+    from embedrec.models import Model
+
+    def stopped(self, request):
+        raise Terminated(15)
+
+    monkeypatch.setattr(Model, "answer", stopped)
+    for fmt, want in (("json", "[]\n"), ("csv", ""), ("jsonl", "")):
+        r = invoke("recommend", *cli_run[0], "--movie", "1", "--format", fmt)
+        assert r.exit_code == 143 and r.stdout == want, (fmt, r.exit_code, r.stdout, r.stderr)
+    monkeypatch.setattr(Model, "answer", lambda self, request: (_ for _ in ()).throw(ValueError("x")))
+    r = invoke("recommend", *cli_run[0], "--movie", "1", "--format", "json")
+    assert r.stdout == "" and r.exit_code != 0
+
+
 def test_recommend_exclude(cli_run):
     """--exclude takes ids or titles, leaves them out of the list, and refuses an empty value."""
     sets, _ = cli_run

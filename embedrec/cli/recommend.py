@@ -176,7 +176,7 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
     rated_items = told_file(rated, "--rated") or parse_rated(rated, model.engine.rated_example) if rated else None
     bar = UsersBar(users_file if users_file is not None and users_bar_shown(users_file) else None, strict)
     try:
-        answer = model.answer(Request(
+        answer = _answered(fmt, lambda: model.answer(Request(
             user=user, users=users_file, movie=movie, movies=movies_file, similar_users=similar_users,
             liked=liked_items,
             rated=rated_items, k=k or cfg.recommend.k,
@@ -189,7 +189,7 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
             on_batch=bar.batch_done, name=getattr(users_file if users_file is not None else movies_file, "name",
                                                   "<input>"),
             explain=None if explain is None else cfg.recommend.explain if explain == FROM_CONFIG else explain,
-            prior=prior, diversify=diversify))
+            prior=prior, diversify=diversify)))
     except (UsageError, NotFoundError) as e:  # a title with a comma, split into two items: say so
         if model.engine.movie_ids.dtype.kind in "iu" and not any(model.engine.titles) or \
                 isinstance(liked_items, os.PathLike) or isinstance(rated_items, os.PathLike):  # (a file, stdin:
@@ -215,6 +215,19 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
                    header=not no_header)
     answer.log_notes()
 
+
+
+def _answered(fmt: str, answer):
+    """``answer()``, where a stop (Ctrl-C, SIGTERM) before it returns leaves a ``--format json`` output the empty
+    array, as a stop before a stream's first row does (a red team: `--movies` killed while it read its input left
+    0 bytes, not JSON)."""
+    try:
+        return answer()
+    except KeyboardInterrupt:
+        if fmt == "json":
+            with contextlib.suppress(OSError, ValueError):  # a closed or broken stdout: nothing more to write
+                sys.stdout.write("[]\n")
+        raise
 
 
 # a --users bar is drawn once the answers have run this long: a short run, or lines typed one by one, draw none
