@@ -223,9 +223,9 @@ class _Folder:
 
 
 def _check_indexes(folder: Path, entries: dict, manifest: dict, fix: str) -> None:
-    """A model folder's FAISS indexes (hashed already) hold its movies' vectors: serve.index.check_stored on
-    serve.index.SAMPLE_ROWS["verify"] rows of each (a red team: another model's index, its checksums and the seal
-    made again by hand, passed)."""
+    """A model folder's FAISS indexes (hashed already) hold its movies' vectors: serve.index.check_stored on every
+    row of each (serve.index.SAMPLE_ROWS["verify"]; a red team: another model's index, its checksums and the seal
+    made again by hand, passed; then one row of a re-sealed HNSW index edited outside the 256 rows compared)."""
     meta = manifest.get("index") or {}
     movie = _load(folder, entries, MOVIE_FACTORS.removesuffix(".npy"), fix)
     if not meta or movie is None or movie.ndim != 2:

@@ -171,7 +171,7 @@ def test_verify_of_a_datasets_current_or_generation_advises_ingesting_into_the_d
 def test_an_index_of_other_vectors_resealed_is_refused_by_verify_and_by_the_lists(copies, kind, which):
     """A red team (session 65): another model's FAISS index put in a run, its checksums and the manifest's seal
     made again by hand, was served and passed verify: nothing compared the index's vectors with the run's tables.
-    serve.index.check_stored now does, on a sample of rows as an index is opened (16) and as verify checks it (256):
+    serve.index.check_stored now does, on a sample of rows as an index is opened (16) and every row as verify checks it:
     the run's own index of each kind passes (an SQ8 index's decoded rows are near, not equal), a swapped one is
     refused in one line naming the file and the rebuild."""
     from embedrec.config import IndexConfig
@@ -199,6 +199,49 @@ def test_an_index_of_other_vectors_resealed_is_refused_by_verify_and_by_the_list
     asked = ("--movie", "1") if which == "cos" else ("--user", "1")
     r = invoke("recommend", "--run", run, *asked, "-k", "3")
     assert r.exit_code == 1 and r.stdout == "" and "does not hold the run's embeddings" in one_line(r), r.stderr
+
+
+def test_verify_compares_every_row_of_an_index(copies):
+    """A red team (session 67): one row of a re-sealed HNSW index scaled, outside the 256 rows verify compared,
+    passed verify and dropped that movie from lists. verify compares every row (a block at a time); opening an
+    index for a list still compares a sample (16 rows)."""
+    from embedrec.run_publish import _record_checksums
+    from embedrec.serve import index as ix
+
+    _, run = copies
+    assert invoke("index", "rebuild", "--run", run, "--set", "index.kind=hnsw").exit_code == 0
+    folder = Path(os.path.realpath(run / "current"))
+    name = "movies_ip.faiss"
+    index = ix.faiss.read_index(str(folder / name))
+    n = index.ntotal
+    sampled = set(np.linspace(0, n - 1, min(16, n)).round().astype(int).tolist())
+    row = next(r for r in range(1, n) if r not in sampled)
+    stored = ix.faiss.downcast_index(index).storage
+    vectors = ix.faiss.rev_swig_ptr(ix.faiss.downcast_index(stored).get_xb(), n * index.d).reshape(n, index.d)
+    vectors[row] *= -1.0  # one movie's row flipped: its scores negated
+    os.chmod(folder / name, 0o644)
+    ix.faiss.write_index(index, str(folder / name))
+    os.chmod(folder / "manifest.json", 0o644)
+    _record_checksums(folder)  # sealed again, as by hand
+    said = one_line(invoke("verify", run))
+    assert said.startswith(f"error: index '{folder / name}' does not hold the run's embeddings: movie row {row:,} "), \
+        said
+    # past the 256 rows a sample held: 3,000 rows, one edited between the sampled ones, found a block at a time
+    from embedrec.config import IndexConfig
+
+    rng = np.random.default_rng(0)
+    cos = ix.normalise(rng.normal(size=(3000, 4)).astype(np.float32))
+    built = ix._raw("hnsw", 4, 3000, IndexConfig(kind="hnsw"), ix.faiss.METRIC_L2, say=False)
+    built.add(cos)
+    edited = cos.copy()
+    sampled = set(np.linspace(0, 2999, 256).round().astype(int).tolist())
+    row = next(r for r in range(1, 3000) if r not in sampled)
+    edited[row] = -edited[row]
+    vi = ix.VectorIndex(built, "l2-unit")
+    ix.check_stored(vi, lambda rows: (edited[rows], None), 3000, folder / name, "rebuild it", 256)  # (missed)
+    with pytest.raises(ArtifactError, match=rf"movie row {row:,} "):
+        ix.check_stored(vi, lambda rows: (edited[rows], None), 3000, folder / name, "rebuild it",
+                        ix.SAMPLE_ROWS["verify"])
 
 
 def test_the_index_check_leaves_out_the_rows_no_list_serves_which_older_builds_placed_otherwise(tmp_path):

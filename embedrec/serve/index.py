@@ -257,23 +257,37 @@ def stored_rows(index: VectorIndex, rows: np.ndarray) -> np.ndarray:
     inner = faiss.downcast_index(index.index)
     if isinstance(inner, faiss.IndexIVF) and inner.direct_map.type == faiss.DirectMap.NoMap:
         inner.make_direct_map()
+    rows = np.asarray(rows, np.int64)
+    if len(rows) > 1 and rows[-1] - rows[0] == len(rows) - 1 and np.all(np.diff(rows) == 1):  # a block: one call
+        return index.index.reconstruct_n(int(rows[0]), len(rows))
     return np.stack([index.index.reconstruct(int(r)) for r in rows]) if len(rows) else \
         np.zeros((0, index.index.d), np.float32)
 
 
-SAMPLE_ROWS = {"open": 16, "verify": 256}  # the rows check_stored compares, as an index is opened / verified
+# the rows check_stored compares, as an index is opened (a sample) and verified (None: every row, a red team: a
+# re-sealed HNSW index with one row edited, outside the 256 sampled, passed verify and dropped a movie from lists)
+SAMPLE_ROWS = {"open": 16, "verify": None}
+VERIFY_BLOCK = 65_536  # rows compared at once as verify checks every row (memory: a block's vectors, twice)
 
 
-def check_stored(index: VectorIndex, expected, n: int, path: Path, fix: str, sample: int) -> None:
+def check_stored(index: VectorIndex, expected, n: int, path: Path, fix: str, sample: int | None) -> None:
     """An index holds the run's vectors (a red team: another model's index, its checksums and the manifest's seal
     made again by hand, was served and passed verify): ``sample`` rows spread over its ``n`` compared with what
     :func:`build_indexes` stores for them, ``expected(rows)`` giving (their vectors as built: augment_movies rows
     for the top-K index, normalised similar-movie rows for the other; which of them no list serves, or None). Near
     is enough for an SQ8 index (its 8-bit codes: a row within 10% of its size, or of the rows' median size for a
-    short one); the others hold the rows exactly (to 1e-3)."""
+    short one); the others hold the rows exactly (to 1e-3). ``sample`` None: every row, a block at a time."""
     if n == 0:
         return
-    rows = unique(np.linspace(0, n - 1, min(sample, n)).round().astype(np.int64))
+    if sample is None:
+        for lo in range(0, n, VERIFY_BLOCK):
+            _check_rows(index, expected, np.arange(lo, min(n, lo + VERIFY_BLOCK)), path, fix)
+        return
+    _check_rows(index, expected, unique(np.linspace(0, n - 1, min(sample, n)).round().astype(np.int64)), path, fix)
+
+
+def _check_rows(index: VectorIndex, expected, rows: np.ndarray, path: Path, fix: str) -> None:
+    """:func:`check_stored` of the index's ``rows``."""
     vectors, far = expected(rows)
     vectors = np.asarray(vectors, dtype=np.float32)
     want = _placed(vectors, index.transform, index.max_norm, far)
