@@ -552,3 +552,60 @@ def beyond_of_lists(frame, ds, truth, ks, cat) -> tuple[dict, object]:
         column[has] = v
         per_user[key] = column
     return exposure.result(), per_user
+
+
+TRUTH = "truth"  # the split name a held-out file's figures are given under (evaluate --truth)
+
+
+def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "truth") -> dict:
+    """``embedrec evaluate --truth FILE``: the run's own lists (``model.recommend`` of each user of ``truth``, as
+    served: the user's movies in the data the run was trained on left out) and each of ``lists`` ({name: top-K
+    lists, as :func:`score_lists` takes them: another recommender's on the same rows}) scored on ``truth`` (user_id,
+    movie_id: the relevant pairs of a split made elsewhere, e.g. a held-out test file; every pair relevant), and the
+    model's per-user figures minus each list's, paired user by user with its standard error: evaluate's result
+    ({"splits": {"truth": {"model": ..., NAME: ...}}, "paired": {"truth": {NAME: {metric@K: ...}}}}). A user of
+    ``truth`` the run does not know has no list of the model's (a miss, counted in ``users_without_list``); pairs
+    the run was trained on are said in a warning (recommend never lists them back: each is a miss)."""
+    import pandas as pd
+
+    from embedrec.evaluate import check_ks, paired_differences
+    from embedrec.sparse import gather_csr
+
+    ks = check_ks(ks)
+    if type(truth).__name__ != "DataFrame":
+        raise UsageError(f"{name}: must be a pandas DataFrame (user_id, movie_id), not {type(truth).__name__}")
+    truth = _frame(truth, name, ("user_id", "movie_id"))
+    ids = pd.DataFrame({"user_id": model.user_ids[:1], "movie_id": model.movie_ids[:1]})  # the model's kinds
+    truth = _as_truth_kind(truth, ids)[["user_id", "movie_id"]].drop_duplicates()
+    e = model.engine
+    users = pd.unique(truth["user_id"])
+    rec = model.recommend(list(users), max(ks), missing="skip")
+    mine = rec.to_frame()[["user_id", "movie_id", "rank"]]
+    n_movies = model.n_movies
+    row = {"model": _score(mine, truth, ks, per_user=False, catalogue=n_movies, where="evaluate --truth: the model")}
+    per = _score(mine, truth, ks, per_user=True, catalogue=n_movies, where=None).drop(columns="n_relevant")
+    for other, frame in (lists or {}).items():
+        if type(frame).__name__ != "DataFrame" and callable(getattr(frame, "to_frame", None)):
+            frame = frame.to_frame()
+        frame = _as_truth_kind(_frame(frame, f"lists '{other}'", ("user_id", "movie_id")), truth)
+        row[other] = _score(frame, truth, ks, per_user=False, catalogue=n_movies,
+                            where=f"«evaluate --lists|lists=»: list '{other}' (k from «-k|ks=»)")
+        theirs = _score(frame, truth, ks, per_user=True, catalogue=n_movies, where=None).drop(columns="n_relevant")
+        per = per.merge(theirs.rename(columns={c: f"{other}:{c}" for c in theirs.columns if c != "user_id"}),
+                        on="user_id", how="left")
+    # pairs of truth the run was trained on (a test file that overlaps the training rows): never listed back
+    u_rows, known = e.catalogue.users.rows(truth["user_id"].tolist())[0], None
+    m_rows = e.catalogue.movies.rows(truth["movie_id"].tolist())[0]
+    known = (u_rows >= 0) & (m_rows >= 0)
+    trained = 0
+    if known.any():
+        r, c, _ = gather_csr(e.seen_ptr, e.seen_idx, unique(u_rows[known]))
+        seen = set(zip(unique(u_rows[known])[r].tolist(), np.asarray(c, np.int64).tolist()))
+        trained = sum((u, m) in seen for u, m in zip(u_rows[known].tolist(), m_rows[known].tolist()))
+    if trained:
+        log.warning("%s: %s of its %s pairs are movies the user rated in the data the run was trained on: recommend "
+                    "never lists those back, so each is a miss; give the held-out pairs alone (ingest the training "
+                    "rows without them)", name, f"{trained:,}", f"{len(truth):,}")
+    return {"splits": {TRUTH: row}, "paired": {TRUTH: paired_differences(per)} if lists else {},
+            "truth": {"pairs": int(len(truth)), "users": int(len(users)), "users_unknown": int(len(rec.unknown)),
+                      "pairs_trained_on": int(trained)}}

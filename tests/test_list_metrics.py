@@ -3,6 +3,7 @@ review, session 39: no way to score implicit's lists or one's own split from Pyt
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -602,3 +603,43 @@ def test_evaluate_lists_scores_a_file_with_a_few_ids_no_integer_as_misses(traine
     lists.assign(movie_id="m" + lists["movie_id"].astype(str)).to_csv(tmp_path / "words.csv", index=False)
     r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "-k", "5", "--lists", str(tmp_path / "words.csv")])
     assert r.exit_code != 0 and "ids are texts" in r.stderr, r.output
+
+
+def test_evaluate_truth_scores_the_run_and_other_lists_on_a_split_made_elsewhere(trained_run, tmp_path):
+    """Own-data reviews: a split made elsewhere could be scored from Python alone (er.score_lists); evaluate --lists
+    needed a dataset whose test split held the rows. evaluate --truth FILE scores the run's served lists for the
+    file's users and each --lists file on its pairs, paired user by user. Known answer: the run's own test split
+    given as the file scores what evaluate scores on it (the same lists: train and valid left out), and the run's
+    own export given as --lists is a paired difference of 0; a pair the run was trained on is said."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    from embedrec.data.dataset import load_dataset
+
+    ds = load_dataset(trained_run.cfg.data.prepared)
+    test = ds.split_frame("test")[["user_id", "movie_id"]]
+    f = tmp_path / "held_out.csv"
+    test.to_csv(f, index=False)
+    runner = CliRunner()
+    own = runner.invoke(main, ["evaluate", *trained_run.sets, "-k", "10", "--format", "json"])
+    assert own.exit_code == 0, own.stderr
+    want = json.loads(own.stdout)["splits"]["test"]["model"]
+    top = tmp_path / "top.parquet"
+    assert runner.invoke(main, ["export", "-q", *trained_run.sets, "--topk-all", str(top), "-k", "10"]).exit_code == 0
+    r = runner.invoke(main, ["evaluate", *trained_run.sets, "--truth", str(f), "--lists", str(top), "-k", "10",
+                             "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(r.stdout)
+    for m in ("ndcg@10", "recall@10", "precision@10"):
+        assert got["splits"]["truth"]["model"][m] == pytest.approx(want[m], abs=1e-9), m
+        assert got["splits"]["truth"]["top.parquet"][m] == pytest.approx(want[m], abs=1e-9), m
+        assert got["paired"]["truth"]["top.parquet"][m]["difference"] == pytest.approx(0.0, abs=1e-12)
+    assert f"scored on {f}: {len(test):,} pairs of {test.user_id.nunique():,} users" in r.stderr, r.stderr
+    train = ds.split_frame("train")[["user_id", "movie_id"]].head(3)  # pairs the run was trained on: said
+    pd.concat([test, train]).to_csv(f, index=False)
+    r = runner.invoke(main, ["evaluate", *trained_run.sets, "--truth", str(f), "-k", "10"])
+    assert r.exit_code == 0 and f"{f}: 3 of its {len(test) + 3:,} pairs are movies the user rated in the data the " \
+        "run was trained on" in r.stderr, r.stderr
+    r = runner.invoke(main, ["evaluate", *trained_run.sets, "--truth", str(f), "--against", str(tmp_path)])
+    assert r.exit_code == 2 and "--against does not apply to --truth" in r.stderr, r.stderr

@@ -580,3 +580,28 @@ def test_a_scale_heaped_at_zero_is_said_with_the_floor_that_sets_the_zeros_apart
         src = _zeros_file(tmp_path, values, weights, name=f"s{i}.csv")
         r = invoke("ingest", src, "-o", tmp_path / f"s{i}", "--set", "data.id_type=auto")
         assert r.exit_code == 0 and "are 0, the lowest" not in r.stderr, (values, r.stderr)
+
+
+def test_a_column_holding_a_split_made_elsewhere_is_said_not_weighed_as_events(tmp_path):
+    """An own-data review: a click log 'user_id,item_id,split,timestamp' was refused for want of a rating, its
+    'split' column offered as event types to weigh ('train: 1, test: 2', which would train on the test rows), and
+    the split itself went unread without a word. Such a column (train and test or valid, alone) is no rating: the
+    log is read, with a warning that the file's split is not read and how to score on its held-out rows."""
+    rows = [(u, m, "test" if m == 4 else "train", f"2024-03-0{m}T10:00:00Z") for u in range(1, 9) for m in range(1, 5)]
+    frame = pd.DataFrame(rows, columns=["user_id", "item_id", "split", "timestamp"])
+    frame.to_csv(tmp_path / "log.csv", index=False)
+    sets = ("--set", "split.valid=0", "--set", "split.test=0")
+    r = invoke("ingest", tmp_path / "log.csv", "-o", tmp_path / "a", "-q", *sets)
+    assert r.exit_code == 0 and r.stderr.startswith(
+        f"{tmp_path / 'log.csv'}: its column 'split' holds a split made elsewhere (test, train), which ingest does not "
+        "read: it draws its own split (split.*); to score on your own held-out rows, ingest the training rows alone "
+        "(--set split.test=0), train, then embedrec evaluate --truth TEST_FILE"), r.stderr
+    frame.assign(kind=["view", "buy"] * 16).to_csv(tmp_path / "log.csv", index=False)  # and event types beside it
+    r = invoke("ingest", tmp_path / "log.csv", "-o", tmp_path / "b", *sets)
+    assert r.exit_code == 1 and "its column 'kind' holds event types (view, buy)" in r.stderr and \
+        "column 'split' holds a split made elsewhere" in r.stderr and "train: " not in r.stderr, r.stderr
+    from embedrec.data.columns import is_split_column
+
+    assert is_split_column(["train", "Test"]) and is_split_column(["training", "validation", "testing"])
+    assert not is_split_column(["train"]) and not is_split_column(["test", "valid"])
+    assert not is_split_column(["train", "bus"])

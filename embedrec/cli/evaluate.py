@@ -37,6 +37,10 @@ if TYPE_CHECKING:  # annotations only: no import at run time
                    ".parquet file of user_id, movie_id, and rank or score: implicit's, LightFM's, another run's "
                    "export --topk-all, or a folder of such parts, as export --topk-all DIR writes), beside the model "
                    "under the file's name; repeatable; - reads CSV, TSV or JSON lines from stdin.")
+@click.option("--truth", "truth", type=PathParam(allow_dash=True), metavar="FILE",
+              help="Score on this file's (user_id, movie_id) pairs instead of the dataset's split: a test split made "
+                   "elsewhere (a .csv, .tsv or .parquet file; every pair relevant). The run's lists for its users (as "
+                   "recommend serves them) and each --lists file, paired user by user.")
 @click.option("--against", "against", multiple=True, type=PathParam(exists=True, file_okay=False, kind="folder path"),
               metavar="RUN",
               help="Also score another trained run on the same split and users, beside the model under its folder's "
@@ -49,7 +53,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @RUN
 @FMT
 @common
-def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, against, metric_texts, run_dir, fmt):
+def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, truth, against, metric_texts, run_dir, fmt):
     """Evaluate a trained run on its validation or test split, beside the baselines.
 
     Explicit models get RMSE and MAE; every model gets Precision, Recall, NDCG, MAP, HitRate, MRR, AUC and
@@ -68,6 +72,7 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, against, metric
       embedrec evaluate --per-user users.csv
       embedrec evaluate --run runs/a --against runs/b -k 10
       embedrec evaluate --lists implicit_als.csv -k 10
+      embedrec evaluate --truth my_test.csv --lists implicit_als.csv   # a split made elsewhere
     """
     from embedrec.api import open as open_model
     from embedrec.figure_notes import evaluate_notes, log_notes
@@ -86,8 +91,21 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, against, metric
     names = ["stdin" if p == "-" else f"lists{i}" if Path(p).parent.as_posix() in ("/dev/fd", "/proc/self/fd")
              else Path(p).name for i, p in enumerate(lists, 1)]
     named = {}
+    if truth is not None:  # a split made elsewhere: said before anything is read
+        ctx = click.get_current_context()
+        given = [f"--{n.replace('_', '-')}" for n in ("split", "per_user", "against")
+                 if ctx.get_parameter_source(n) == click.core.ParameterSource.COMMANDLINE]
+        if given:
+            raise click.UsageError(f"{given[0]} does not apply to --truth, which scores on the file's pairs (the "
+                                   "run's lists and each --lists file's)")
+        if "-" in lists and truth == "-":
+            raise click.UsageError("--truth - and --lists - both read standard input, which is read once; give one "
+                                   "as a file")
     for given, name in zip(lists, names):  # each under its file's name (the path as given where two share one)
         named[given if names.count(name) > 1 else name] = read_lists(given)
+    if truth is not None:
+        _truth_out(cfg, run_dir, truth, named, ks, chosen, fmt)
+        return
     with open_model(run_dir or cfg.run.dir, cfg) as model:
         unmade_metrics(chosen, model.engine.explicit, "this run's model")  # said before anything is scored
 
@@ -116,6 +134,29 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, against, metric
         metrics_out(metrics, fmt, shown=shown)
     else:
         metrics_out(metrics, fmt)
+
+
+def _truth_out(cfg: Config, run_dir, truth: str, lists: dict, ks, chosen, fmt) -> None:
+    """``evaluate --truth FILE``: the run's lists and each --lists file scored on FILE's pairs
+    (list_metrics.score_on_truth), written as evaluate writes a split's."""
+    from embedrec.api import open as open_model
+    from embedrec.list_metrics import read_lists, score_on_truth
+
+    pairs = read_lists(truth)
+    name = "stdin" if truth == "-" else str(truth)
+    with open_model(run_dir or cfg.run.dir, cfg) as model:
+        unmade_metrics(chosen, False, "--truth's lists")
+        metrics = score_on_truth(model, pairs, ks, lists, name=name)
+    said = metrics["truth"]
+    log.info("scored on %s: %s pairs of %s users (%s unknown to the run, no list of its own); the run's lists leave "
+             "out each user's movies in the data it was trained on, as recommend does", name, f"{said['pairs']:,}",
+             f"{said['users']:,}", f"{said['users_unknown']:,}")
+    shown = metrics
+    if chosen is not None:
+        from embedrec.evaluate import select_metrics
+
+        shown = select_metrics(metrics, chosen)
+    metrics_out(metrics, fmt, shown=shown if chosen is not None else None, notes=False)
 
 
 def _below_said(metrics: dict, split: str) -> str:

@@ -305,13 +305,16 @@ def _words(sample, col: str) -> bool:
     return bool(text) and not any(re.search(r"\d", v) for v in text)
 
 
-def _optional_rating(found, wanted: dict, cfg: DataConfig) -> str | bool:
+def _optional_rating(found, wanted: dict, cfg: DataConfig, sample=None) -> str | bool:
     """Under data.repeats=sum, a file without the default 'rating' column, and none close to it, is a log of
     events: each row counts 1 and a pair's rows sum into its count (a first-hour review: such a click log was
     refused, offering its 'timestamp' column as the rating): 'sum'. Otherwise a file whose every column is read
     as the user, the movie or the time (no column left that could be the ratings: 'user_id,movie_id') is one of
     interactions, each row rating 1, as implicit and LensKit take such a file (a review: the docs called the
-    rating column optional, and it was required): 'ones'. False where neither (the rating column is required)."""
+    rating column optional, and it was required): 'ones'. False where neither (the rating column is required). A
+    column holding a split made elsewhere (``sample(cols)``: :func:`is_split_column`) counts as read here: it is
+    no rating (said in a warning by :func:`_require_columns`; an own-data review: 'user_id,item_id,split,timestamp'
+    was refused for want of a rating)."""
     from embedrec.config import ColumnsConfig
 
     col = cfg.columns.rating
@@ -322,7 +325,8 @@ def _optional_rating(found, wanted: dict, cfg: DataConfig) -> str | bool:
     if cfg.repeats == "sum":
         del wanted[col]
         return "sum"
-    if found and all(c in wanted for c in found):
+    unread = [c for c in found if c not in wanted]
+    if found and (not unread or sample is not None and len(unread) == 1 and split_note(sample, unread, "x")):
         del wanted[col]
         return "events" if cfg.repeats == "auto" else "ones"
     return False
@@ -399,6 +403,9 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool | str = Fal
             f"; did you mean to {_too_long(key, _typed(close[0], found))}" if close else \
             f"; set {key} to one of: {shorten(', '.join(_typed(str(c), found) for c in free), 200)}" if free else \
             "; no other column holds numbers"
+        if role == "rating" and not close and sample is not None:
+            split = split_note(sample, [c for c in found if c not in wanted], "")
+            events += "; " + split[2:].replace("its column", "column", 1) if split else ""
         hint += events
         if role in ("timestamp", "rating"):
             hint += (f"{':' if hint.endswith('numbers') else ', or'} «--set {key}=null|{{'{key}': None}}» if the file "
@@ -410,6 +417,10 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool | str = Fal
                         f"({key}){hint}{'?' if close else ''}{tail}")
     # the notes: said (RawData.notes) once the rows are read and checked, as an error would else be a second line
     notes = []
+    unread = [c for c in found if c not in wanted]
+    split = split_note(sample, unread, label) if unread and sample is not None else ""
+    if split:  # a warning: the file's split is not the one the dataset gets (an own-data review)
+        notes.append(WarnedNote(split))
     if matched:
         notes.append(f"{label}: reading column{'s' if len(matched) > 1 else ''} {', '.join(matched)}")
     if counted == "sum":
@@ -580,11 +591,47 @@ def _column_kinds(sample, cols: list[str]) -> tuple[list[str], dict[str, list[st
         text = [v for v in text if v]
         if text and pd.to_numeric(pd.Series(text), errors="coerce").notna().all():
             numbers.append(c)
-        elif text and times_kind(pd.Series(text)) != "dates":
+        elif text and times_kind(pd.Series(text)) != "dates" and not is_split_column(text):  # (a split made
+            # elsewhere: no event types, a own-data review found 'train: 1, test: 2' offered as weights)
             counts = collections.Counter(text)
             if len(counts) <= 20:
                 texts[c] = [v for v, _ in counts.most_common()]
     return numbers, texts
+
+
+# the values of a column that holds a split made elsewhere (lower case): a file's 'split' column, which ingest
+# does not read (it draws its own split); said, never offered as event types
+SPLIT_WORDS = frozenset({"train", "training", "valid", "validation", "val", "dev", "test", "testing", "eval"})
+
+
+def is_split_column(values) -> bool:
+    """Whether a column's (sampled, non-empty) text ``values`` are a split's labels: train and test (or valid)
+    alone."""
+    got = {str(v).strip().lower() for v in values}
+    return bool(got) and got <= SPLIT_WORDS and bool(got & {"train", "training"}) and len(got) > 1
+
+
+def split_note(sample, cols: list[str], label: str) -> str:
+    """'; its column 'split' holds a split made elsewhere (train, test): ...' where one of ``cols`` (the columns read
+    as nothing, their first rows ``sample(cols)``) holds one (:func:`is_split_column`), else ''."""
+    cols = [c for c in cols[:SAMPLED_COLUMNS_MAX]]
+    try:
+        frame = sample(cols) if cols and sample is not None else None
+    except Exception:  # noqa: BLE001 - an aid: the file's own reading says what is wrong with it
+        frame = None
+    if frame is None:
+        return ""
+    for c in cols:
+        if c in frame and not pd.api.types.is_numeric_dtype(frame[c]):
+            text = [str(v).strip() for v in frame[c].tolist() if isinstance(v, str) and v.strip()]
+            if is_split_column(text):
+                values = ", ".join(sorted({v.lower() for v in text}))
+                return (f"{label}: its column {shorten(str(c), 60)!r} holds a split made elsewhere ({values}), which "
+                        "ingest does not read: it draws its own split (split.*); to score on your own held-out rows, "
+                        "ingest the training rows alone «(--set split.test=0)|(split.test=0)», train, then "
+                        "«embedrec evaluate --truth TEST_FILE|er.score_lists(lists, truth)» (docs/commands.md, 'a "
+                        "split made elsewhere')")
+    return ""
 
 
 # a rating column's words read as a dislike (lower case, spaces, '_' and '-' left out): weighed -1 by the recipe

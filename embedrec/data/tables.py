@@ -234,7 +234,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             guessed = (_guess_ids(found, wanted, cfg, label) if guess else []) + timed
             no_times = _optional_timestamp(found, wanted, cfg, functools.partial(parquet_head, pf), or_default,
                                            matched)
-            counted = _optional_rating(found, wanted, cfg)
+            counted = _optional_rating(found, wanted, cfg, functools.partial(parquet_head, pf))
             notes = guessed + _require_columns(found, wanted, label, no_times, matched, counted,
                                                functools.partial(parquet_head, pf), unrated, id_type=cfg.id_type)
             notes += meta_notes
@@ -294,7 +294,8 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             no_times = _optional_timestamp(header_names, wanted, cfg,
                                            lambda cols: _sample_columns(src, sep, cfg.encoding, cols), or_default,
                                            matched)
-            counted = _optional_rating(header_names, wanted, cfg)
+            counted = _optional_rating(header_names, wanted, cfg,
+                                       lambda cols: _sample_columns(src, sep, cfg.encoding, cols))
             notes = guessed_ids + _require_columns(header_names, wanted, label, no_times, matched, counted,
                                                    lambda cols: _sample_columns(src, sep, cfg.encoding, cols),
                                                    unrated, header_is_data, id_type=cfg.id_type)
