@@ -614,7 +614,6 @@ def test_evaluate_truth_scores_the_run_and_other_lists_on_a_split_made_elsewhere
     from click.testing import CliRunner
 
     from embedrec.cli import main
-
     from embedrec.data.dataset import load_dataset
 
     ds = load_dataset(trained_run.cfg.data.prepared)
