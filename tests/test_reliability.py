@@ -3298,6 +3298,19 @@ def test_a_deleted_lock_means_nothing_is_published(tmp_path):
         assert "this command ran, so another writer" in e.value.cli_message() and "\n" not in e.value.cli_message()
     assert os.readlink(run / "current") == first.name  # nothing swapped, no temporary left
     assert sorted(p.name for p in run.iterdir()) == [".lock", first.name, "current"]
+    # a red team (session 67): the second writer removed the candidate folder the first was writing, which then
+    # failed on a missing file ('cannot use RUN/als-reg-0.02/metrics.jsonl'): said as the lock's loss instead
+    (run / ".lock").unlink()  # (the notes above)
+    with pytest.raises(ArtifactError) as e:
+        with locked_folder(run, "embedrec train", "use another run.dir", "choose another run.dir"):
+            (run / ".lock").unlink()
+            os.close(_hold_lock(run / ".lock", "4242 embedrec train\n"))
+            (run / "gone" / "metrics.jsonl").open("a")  # its folder removed by the other writer
+    assert "was removed while this command ran (another embedrec train, pid 4242, has written it since)" in \
+        e.value.cli_message(), e.value.cli_message()
+    with pytest.raises(ValueError):  # any other failure, the lock still held: as it was
+        with locked_folder(run, "embedrec train", "use another run.dir", "choose another run.dir"):
+            raise ValueError("x")
 
 
 def test_a_writer_whose_side_lock_was_replaced_leaves_the_new_one(tmp_path):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from embedrec.errors import ArtifactError, Busy, OutputRefused, shorten
+from embedrec.errors import ArtifactError, Busy, EmbedrecError, OutputRefused, shorten
 from embedrec.fsutil.files import io_error, note_made, pid_alive, real_dir, rmtree, side_stem, umask
 
 
@@ -239,10 +239,15 @@ def locked_folder(folder: str | Path, command: str, fix: str, make_fix: str, loc
         with exclusive_lock(folder / lock, folder, command, fix):
             try:
                 yield folder
-            except BaseException:  # still holding the lock: no other writer can be using the folder (while the
-                # lock file is still the held one: a review found another writer's lock and folder removed after a
-                # user deleted this writer's lock file)
+            except BaseException as e:  # still holding the lock: no other writer can be using the folder (while
+                # the lock file is still the held one: a review found another writer's lock and folder removed after
+                # a user deleted this writer's lock file)
                 hold = _held().get(lock_key(folder / lock))
+                if isinstance(e, (OSError, EmbedrecError)) and hold is not None and \
+                        not _same_file(hold.fd, str(folder / lock)):
+                    # the lock removed meanwhile: another writer may have removed what this one was writing (a red
+                    # team: 'cannot use RUN/als-reg-0.02/metrics.jsonl: No such file'), said as the lock's loss
+                    confirm_held()
                 with contextlib.suppress(OSError):
                     if made and hold is not None and _same_file(hold.fd, str(folder / lock)) and \
                             [p.name for p in folder.iterdir()] == [lock]:
