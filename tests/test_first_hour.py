@@ -267,6 +267,25 @@ def test_unknown_genre_lists_the_valid_ones(int_run):
     assert all({"Children", "Sci-Fi"} & set(json.loads(x)["genres"]) for x in r.stdout.splitlines())
 
 
+def test_a_genre_typed_without_its_accents_is_the_runs_one_where_only_one_is():
+    """An own-data review: --genre 'cafe & the' was refused for 'Café & Thé', where titles are matched without
+    accents. A genre typed without its accents is the run's one where only one genre so reads; two stay refused."""
+    import numpy as np
+
+    from embedrec.errors import UsageError
+    from embedrec.serve.catalogue import Catalogue
+
+    genres = [["Café & Thé"], ["Drama"], ["Cafe & The"], ["Crème"]]
+    cat = Catalogue(np.arange(2), np.arange(4), ["a", "b", "c", "d"], [None] * 4, genres)
+    assert cat.genre_name("creme") == "Crème" and cat.genre_name("CRÈME") == "Crème"
+    assert cat.genre_name("café & thé") == "Café & Thé" and cat.genre_name("cafe & the") == "Cafe & The"
+    cat = Catalogue(np.arange(2), np.arange(3), ["a", "b", "c"], [None] * 3, genres[:2] + [["Drama"]])
+    assert cat.genre_name("cafe & the") == "Café & Thé"
+    with pytest.raises(UsageError, match="no such genre"):
+        Catalogue(np.arange(2), np.arange(3), ["a", "b", "c"], [None] * 3,
+                  [["Café"], ["Cafè"], ["x"]]).genre_name("cafe")
+
+
 # ------------------------------------------------------------------------------------------ rows 26, 32, 36, 38
 
 def test_no_header_strict_and_header_line_in_users(int_run):

@@ -80,6 +80,11 @@ def _groups_by_row(groups: list) -> dict[int, np.ndarray]:
     return {int(r): a for a in (np.asarray(g, np.int64) for g in groups) for r in a.tolist()}
 
 
+def _unaccented(text: str) -> str:
+    """``text`` without its accents ('café' -> 'cafe'): its letters decomposed, their combining marks left out."""
+    return "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+
+
 class Catalogue:
     """Ids, titles, years and genres per row, and the lookups over them. Its lists are the run's: read them, never
     change them in place (the filters index each genre's rows and the years once per list)."""
@@ -671,6 +676,9 @@ class Catalogue:
         for g in known:
             if genre_key(g) == k or genre_key(g) + "s" == k or genre_key(g) == k + "s":
                 return g
+        bare = [g for g in known if _unaccented(genre_key(g)) == _unaccented(k)]  # typed without its accents, as
+        if len(bare) == 1:  # titles are matched ('cafe & the' for 'Café & Thé': an own-data review found it refused)
+            return bare[0]
         joined = [g for g in known if "," in g or ";" in g]  # 'Drama, Comedy': one genre, its movies file's
         if joined:  # separator not data.genre_separator (a first-hour review: 'Drama' refused, 'Drama' listed)
             listed = ", ".join(f"'{g}'" for g in known)
