@@ -605,3 +605,20 @@ def test_a_column_holding_a_split_made_elsewhere_is_said_not_weighed_as_events(t
     assert is_split_column(["train", "Test"]) and is_split_column(["training", "validation", "testing"])
     assert not is_split_column(["train"]) and not is_split_column(["test", "valid"])
     assert not is_split_column(["train", "bus"])
+
+
+def test_an_id_column_named_by_its_last_word_is_guessed_and_a_time_never_offered_as_an_id(tmp_path):
+    """An own-data review: 'customer,product_sku,stars,event_time_ms' was refused with 'set data.columns.movie to one
+    of: product_sku, event_time_ms' (a Unix-time column offered as the movie). A column whose last word names the
+    role ('product_sku', 'item_asin') is guessed as one named by it whole is; a time's name is never offered as an
+    id; 'product_category' is not the movie."""
+    frame = pd.DataFrame({"customer": ["a", "b", "a", "c"], "product_sku": ["B1", "B2", "B2", "B3"],
+                          "stars": [5, 4, 3, 4], "event_time_ms": [1_700_000_000_000 + i for i in range(4)]})
+    frame.to_csv(tmp_path / "r.csv", index=False)
+    sets = ("--set", "split.valid=0", "--set", "split.test=0", "--set", "data.id_type=auto")
+    r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "a", *sets)
+    assert r.exit_code == 0 and "guessed columns 'customer' as the user and 'product_sku' as the movie" in r.stderr, \
+        r.stderr
+    frame.rename(columns={"product_sku": "product_category"}).to_csv(tmp_path / "r.csv", index=False)
+    r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "b", *sets)
+    assert r.exit_code == 1 and "set data.columns.movie to one of: product_category\n" in r.stderr, r.stderr

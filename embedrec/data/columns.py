@@ -154,8 +154,13 @@ def _guess_ids(found, wanted: dict, cfg: DataConfig, label: str) -> list[str]:
     def stem(c: str) -> str:
         return re.sub(r"id$", "", _plain(c))
 
+    def last_word(c: str) -> str:  # 'product_sku' -> 'sku', 'CustomerEmail' -> 'email' ('id' left out)
+        words = [w for w in re.split(r"[_\-\s.]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", c).lower()) if w and w != "id"]
+        return words[-1] if len(words) > 1 else ""
+
     guessed = {}
-    hits = {role: [c for c in free() if stem(c) in ID_WORDS[role]] for role in missing}
+    hits = {role: [c for c in free() if stem(c) in ID_WORDS[role] or last_word(c) in ID_WORDS[role]]
+            for role in missing}  # ('product_sku', 'item_asin': an own-data review found them offered, not taken)
     for role in missing:
         other = [c for r, cs in hits.items() if r != role for c in cs]
         if len(hits[role]) == 1 and hits[role][0] not in other:
@@ -375,6 +380,8 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool | str = Fal
         key = f"data.columns.{keys[role]}"
         free = [c for c in found if c not in wanted] or found  # not the columns read as the others already (a
         # first-hour pass: 'one of: user, item, liked' where user and item were the user and the movie)
+        if role in ("user_id", "movie_id"):  # nor, for an id, one named as a time ('event_time_ms': an own-data
+            free = [c for c in free if not _TIME_NAME.search(str(c).lower())] or free  # review)
         events = ""
         if role == "rating" and not close and sample is not None:
             # only a column of numbers can be the ratings (a first-hour review: 'one of: event', then 'view' is
