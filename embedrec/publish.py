@@ -4,6 +4,7 @@ the torchrun trainers (shard_als, replica) share, these two through ``publish_fr
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -63,6 +64,10 @@ def publish_trained(model: TrainedModel, run_dir: Path, resume: bool, asked: Con
     return model.metrics
 
 
+# trained.finished_key's checkpoints of a run whose training folders hold no checkpoint (cleared after the publish)
+CLEARED = hashlib.sha256(b"[]").hexdigest()
+
+
 def finished_run(cfg: Config) -> tuple[str, dict, str | None] | None:
     """(the published model's folder name, its recorded metrics, what update-users did to it since in words or
     None) where ``train --resume`` with ``cfg`` finds ``cfg.run.dir`` finished: its published model recorded the
@@ -80,7 +85,12 @@ def finished_run(cfg: Config) -> tuple[str, dict, str | None] | None:
     try:
         run = load_run(run_dir)
         recorded = run.manifest.get("finished")
-        if not isinstance(recorded, dict) or recorded != finished_key(cfg, run_dir) or not _dataset_sizes_hold(cfg):
+        now = finished_key(cfg, run_dir)
+        # its training folders cleared after the publish (train.keep_checkpoints false, or auto above 1 GB; each
+        # cross-validate fold's): finished where the config and dataset are the same and no checkpoint is left
+        cleared = isinstance(recorded, dict) and now["checkpoints"] == CLEARED and all(
+            recorded.get(k) == now[k] for k in ("config", "dataset"))
+        if not isinstance(recorded, dict) or (recorded != now and not cleared) or not _dataset_sizes_hold(cfg):
             return None
         metrics = loads_json(run.read_verified(run.path / METRICS) or b"null")
         bad = _damaged_served_files(run)

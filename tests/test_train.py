@@ -258,6 +258,15 @@ def test_keep_checkpoints_false_leaves_only_the_published_model(synth_ds, small_
     assert os.listdir(run / "refit") == ["notes.txt"]
     r = CliRunner().invoke(main, ["recommend", "--run", str(run), "--user", "1", "-k", "3", "--format", "csv"])
     assert r.exit_code == 0 and len(r.stdout.splitlines()) == 4, r.stderr
+    # its resume finds it finished, as a run that kept them (a cross-validate fold's rerun kept it so): the config
+    # and dataset the same, no checkpoint left (before: trained again, its checkpoints part of the record)
+    from embedrec.config import load_config
+    from embedrec.publish import finished_run
+
+    cfg = load_config(None, [f"data.prepared={small_cfg.data.prepared}", "model.dim=8", f"run.dir={run}",
+                             "train.epochs=2", "train.keep_checkpoints=false"])
+    assert finished_run(cfg) is not None
+    assert finished_run(cfg.updated({"model.dim": 6})) is None
 
 
 def test_resume_on_another_dataset_folder_names_both(synth_ds, synth_dir, small_cfg, tmp_path):
