@@ -381,7 +381,8 @@ class Explanation:
     def because(self) -> list[dict]:
         """What ``recommend --explain``'s column ``because`` holds: an als model's :meth:`items`, each with its
         ``term`` 'rated' (a new user's after the popularity prior's part, term 'popularity', where its list has one:
-        train.als_newuser_prior); an explicit model's
+        train.als_newuser_prior; after the movie's bias, term 'movie_bias', where the model adds recent popularity:
+        train.als_trend); an explicit model's
         (a new user's) its baseline mu + b_m first, then the listed rated movies, then the clip to the rating scale
         where it took something off, each with its ``term`` ('baseline', 'rated', 'clip'; a review: a score of 4.79
         shown as '3.4%; -0.2%', its 97% baseline and its clip left out), so the listed parts are the score less
@@ -394,9 +395,12 @@ class Explanation:
             return {"term": term, "movie_id": None, "title": None, "contribution": c,
                     "share": None if not np.isfinite(s) else float(s)}
 
-        if not self._engine.explicit:  # the popularity prior first where the list has one (a new user's), and every
-            # item naming its term, a known user's too (a shell review: the key came and went with --liked)
-            return [*([part("popularity", self.prior)] if self.prior else []), *({"term": "rated", **it} for it in items)]
+        if not self._engine.explicit:  # the popularity prior first where the list has one (a new user's), then the
+            # movie's bias where the model has one (recent popularity, train.als_trend: an own-data review found 57% of
+            # a score unshown), and every item naming its term, a known user's too (a shell review: the key came and
+            # went with --liked)
+            return [*([part("popularity", self.prior)] if self.prior else []),
+                    *([part("movie_bias", self.bias)] if self.bias else []), *({"term": "rated", **it} for it in items)]
 
         return [part("baseline", self.bias), *({"term": "rated", **it} for it in items),
                 *([part("clip", self.clip)] if self.clip else [])]

@@ -164,6 +164,8 @@ def because_text(items: list[dict] | None) -> str | None:
         term = it.get("term", "rated")
         if term == "popularity":  # a new user's popularity prior (serve.prior)
             return "popular movies " + share(it)
+        if term == "movie_bias":  # the movie's recent popularity (train.als_trend)
+            return "movie bias " + share(it)
         if term == "baseline":
             return f"baseline {it['contribution']:.3g}" + (f" ({share(it)})" if it["share"] is not None else "")
         if term != "rated":  # the clip
