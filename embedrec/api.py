@@ -631,13 +631,15 @@ def rebuild_index(run_dir: str | Path | None = None, cfg: Config | None = None, 
     return rebuild(run_dir if run_dir is not None else cfg.run.dir, cfg.index, progress)
 
 
-def update_users(run_dir: str | Path | None = None, ratings: str | Path | None = None, cfg: Config | None = None, *,
+def update_users(run_dir: str | Path | None = None, ratings: str | Path | pd.DataFrame | None = None,
+                 cfg: Config | None = None, *,
                  strict: bool = False, new_users: bool = True, progress: bool = False) -> dict:
     """``embedrec update-users``: re-solve the users named in ``ratings`` (a ratings table's path, CSV, TSV or
     Parquet of user, movie, rating[, timestamp] rows, read as ingest reads one under cfg.data's reading settings,
     those the config does not give as the run's dataset was ingested: its columns' names, separator, header,
     encoding, decimal mark and data.missing; '-' for standard input) with those ratings, made since training, the
-    movie factors fixed, as the run's own training solved them, and publish them as the run's new model folder (default cfg.run.dir), so that
+    movie factors fixed, as the run's own training solved them (or a pandas DataFrame of them, as ``ingest`` takes
+    one: written to the cache as Parquet and read as that file), and publish them as the run's new model folder (default cfg.run.dir), so that
     ``recommend``, ``export --topk-all`` and ``explain`` serve them (implicit's ``partial_fit_users``;
     ``Model.recommend_new(user=...)`` is the same re-solve for one request, writing nothing). A user the run does
     not know is added (n_users grows), its vector the one ``recommend_new(rated=...)`` folds in from the same
@@ -659,5 +661,26 @@ def update_users(run_dir: str | Path | None = None, ratings: str | Path | None =
     cfg = config_argument(cfg, "update_users")
     if ratings is None:
         raise UsageError("update_users: give the ratings file: er.update_users(run_dir, 'since.csv')")
-    return update(run_dir if run_dir is not None else cfg.run.dir, ratings, cfg.data, strict=strict,
-                  new_users=new_users, given=chosen_keys(cfg, AS_INGESTED), progress=progress)
+    run_dir = run_dir if run_dir is not None else cfg.run.dir
+    if type(ratings).__name__ != "DataFrame":
+        return update(run_dir, ratings, cfg.data, strict=strict, new_users=new_users,
+                      given=chosen_keys(cfg, AS_INGESTED), progress=progress)
+    # a DataFrame of the ratings since training, as er.ingest takes one (a notebook review: a file alone): written
+    # to the cache as Parquet and read as that file, its messages said of the frame
+    from embedrec.data.frames import RATINGS_FRAME, about_the_frame, forget, frame_source
+    from embedrec.data.textfiles import NAMED
+
+    made: list[str] = []
+    path = frame_source(ratings, cfg.data.cache_dir, made=made)
+    NAMED[path] = RATINGS_FRAME.name
+    try:
+        return update(run_dir, path, cfg.data, strict=strict, new_users=new_users,
+                      given=chosen_keys(cfg, AS_INGESTED), progress=progress)
+    except DataError as e:
+        forget(made)
+        raise about_the_frame(e, path, RATINGS_FRAME) from None
+    except BaseException:
+        forget(made)
+        raise
+    finally:
+        NAMED.pop(path, None)

@@ -373,6 +373,26 @@ def test_new_likes_of_a_planted_taste_move_the_served_list(runs, tmp_path):
             assert abs(x.remainder) < 1e-5 * abs(x.score)
 
 
+def test_a_dataframe_of_ratings_updates_users_as_its_file_does(runs, tmp_path, monkeypatch):
+    """A notebook review: er.update_users took a file only, where er.ingest and recommend_new(rated=) take a
+    DataFrame. A frame is written to the cache as Parquet and read as that file: the same user vectors as the CSV
+    of the same rows; a bad cell is said of the frame, as ingest's are, and leaves no cache file."""
+    import pandas as pd
+
+    monkeypatch.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+    a, b = copy_run(runs["taste"], tmp_path / "a"), copy_run(runs["taste"], tmp_path / "b")
+    with er.open(a) as m:
+        rows = [(u, i) for u in (1, 2) for i in fresh_movies(m, u, 4, 3)]
+    er.update_users(a, write_ratings(tmp_path / "since.csv", rows, header="user_id,movie_id"))
+    got = er.update_users(b, pd.DataFrame(rows, columns=["user_id", "movie_id"]))
+    assert got["pairs"] == len(rows)
+    np.testing.assert_array_equal(arrays(a)["user_factors"], arrays(b)["user_factors"])
+    cached = sorted((tmp_path / "cache" / "dataframes").iterdir())
+    with pytest.raises(DataError, match=r"^the DataFrame: row 1 \(df.iloc\[0\]\): column 'user_id' is empty"):
+        er.update_users(b, pd.DataFrame({"user_id": [None, 2.0], "movie_id": [1, 2]}))
+    assert sorted((tmp_path / "cache" / "dataframes").iterdir()) == cached  # (the failed call's copy removed)
+
+
 def test_a_second_update_composes(runs, tmp_path):
     """Two updates, one after the other, give what one update with both files' ratings gives (a run with the
     recency weight, recent popularity and activity weights: the solve weights, the divisors and the vectors),
