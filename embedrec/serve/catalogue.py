@@ -113,7 +113,7 @@ class Catalogue:
         self._by_genre: tuple | None = None  # (the genres list it was built from, {genre: movie rows})
         self._year_array: tuple | None = None  # (the years list, an int array with -1 for none)
         self._twin_rows: tuple | None = None  # (the titles list, {row: the rows of its film}): twins'
-        self._twin_pairs: tuple | None = None  # (the titles list, (rows, their twins) sorted by row): with_twins'
+        self._twin_pairs: tuple | None = None  # (the titles list, (rows, their twins) sorted by row, a bool a row): with_twins'
         if twins is not None:
             self._twin_rows = (titles, _groups_by_row(twins))
 
@@ -365,11 +365,13 @@ class Catalogue:
             groups = self._film_groups()
             src = np.asarray(sorted(groups), np.int64)
             parts = [groups[int(r)][groups[int(r)] != r] for r in src.tolist()]
+            has = np.zeros(len(self.titles), bool)  # each row's: whether it has a twin (one look for a list's
+            has[src] = True                          # movies: most have none, 5 us where the search took 45)
             self._twin_pairs = (self.titles, (np.repeat(src, [len(p) for p in parts]),
-                                              np.concatenate(parts) if parts else np.zeros(0, np.int64)))
-        src, dst = self._twin_pairs[1]
+                                              np.concatenate(parts) if parts else np.zeros(0, np.int64), has))
+        src, dst, has = self._twin_pairs[1]
         users, movies = np.asarray(users, np.int64), np.asarray(movies, np.int64)
-        if not src.size or not movies.size:
+        if not src.size or not movies.size or not has[movies].any():
             return users, movies
         lo, hi = np.searchsorted(src, movies, "left"), np.searchsorted(src, movies, "right")
         n = hi - lo
