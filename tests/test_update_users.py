@@ -799,8 +799,8 @@ def test_unknown_users_movies_and_bad_ratings(runs, tmp_path, caplog):
     with pytest.raises(NotFoundError, match=rf"so nothing is updated; the unknown id is the run's movie id written "
                                             rf"another way \('00{new[1]}' in the file is {new[1]} "):
         er.update_users(run, f)
-    with pytest.raises(UsageError, match="not a DataFrame"):
-        er.update_users(run, __import__("pandas").DataFrame({"user_id": [2]}))
+    with pytest.raises(DataError, match="^the DataFrame: no column 'movie_id' for the movie"):  # (a frame is read
+        er.update_users(run, __import__("pandas").DataFrame({"user_id": [2]}))  # as its file: since session 67)
     with pytest.raises(DataError, match="file not found"):
         er.update_users(run, tmp_path / "gone.csv")
     # the command says it in one line (last: the CLI's run stops the logger propagating to caplog's)

@@ -78,13 +78,23 @@ class PriorServing:
         on), or solved as new ones where the dataset held them without a training rating (:meth:`solved_as_new`):
         new users told their ratings once, whose lists carry the new users' prior (:meth:`added_prior`; a request
         re-solving one with more movies too, models_recommend.recommend_new)."""
-        solve = self.training_ratings.get("solve") or {}
-        if self.run is None or self.explicit or solve.get("loss") != "als":
-            return np.zeros(0, np.int64)
-        from embedrec.run_updates import trained_users
+        first = getattr(self, "_first_added", None)  # (none in a Recommender pickled by an older embedrec)
+        if first is None or first[0] is not self.run or first[1] != self.P.shape[0]:  # the row from which users are
+            # added, and whether any is: read once for the run served (its manifest does not change under an open
+            # model; a review: 34 us of every recommend call)
+            solve = self.training_ratings.get("solve") or {}
+            if self.run is None or self.explicit or solve.get("loss") != "als":
+                row, any_added = -1, False
+            else:
+                from embedrec.run_updates import trained_users
 
+                row = trained_users(self.run.manifest)
+                any_added = row < self.P.shape[0] or self.solved_as_new().size > 0
+            first = self._first_added = (self.run, self.P.shape[0], row, any_added)
+        if not first[3]:
+            return np.zeros(0, np.int64)
         rows = np.asarray(rows, np.int64).reshape(-1)
-        new = rows >= trained_users(self.run.manifest)
+        new = rows >= first[2]
         as_new = self.solved_as_new()
         if as_new.size:
             new |= np.isin(rows, as_new)
