@@ -973,24 +973,21 @@ def test_a_counts_models_rated_file_may_be_a_log_of_events(tmp_path, caplog):
     assert read_rated(f, counts=True).ratings == {"sku-50": 7.0}
 
 
-def test_a_files_movie_id_beside_its_title_is_the_movie_and_a_counts_runs_count_column_its_rating(tmp_path, caplog):
-    """An own-data review: '--rated @FILE' of 'movie_id,title,count' (two SKUs of one title; a counts run's own
-    'history --format csv') took the title, not the id, and left the count unread (each row 1). An id column named
-    as the run's own ('movie_id', or the column its dataset read the movies from) beats a title; another
-    catalogue's id (IMDb's Const, an 'item') does not; a counts model reads 'count' as the rating."""
+def test_a_counts_runs_count_column_is_its_rating_and_a_title_beats_an_id_column(tmp_path, caplog):
+    """An own-data review: a counts run's own 'history --format csv' (movie_id, title, ..., count) given to --rated
+    had its count left unread (each row 1): a counts model reads 'count' as the rating. A title column beats an id
+    column beside it, whatever its name (a diff review: MovieLens' 'movieId' of its own catalogue, read as ML-100K's
+    ids, folded in the wrong films)."""
     from embedrec.serve.userfile import read_rated
 
     f = tmp_path / "mine.csv"
-    f.write_text("movie_id,title,count\nY88S-800,Cafe creme,3\nX36N-405,Cafe creme,1\n")
+    f.write_text("movie_id,title,count\nY88S-800,Cafe creme,3\nX36N-405,Other,1\n")
     with caplog.at_level(logging.INFO):
         got = read_rated(f, counts=True)
-    assert got.ratings == {"Y88S-800": 3.0, "X36N-405": 1.0}, got.ratings
-    assert caplog.messages[-1] == f"read 2 rated movies from {f} (movie 'movie_id', rating 'count')"
-    f.write_text("sku,title,stars\nY88S-800,Cafe creme,5\n")  # the dataset's own column (file_names' movie)
-    assert read_rated(f, names={"movie": "sku"}).ratings == {"Y88S-800": 5.0}
-    assert read_rated(f).ratings == {"Cafe creme": 5.0}  # (not the run's: the title, as before)
-    f.write_text("item,title,rating\n7,Heat,5\n")  # another catalogue's ids beside a title: the title
-    assert read_rated(f).ratings == {"Heat": 5.0}
+    assert got.ratings == {"Cafe creme": 3.0, "Other": 1.0}, got.ratings
+    assert caplog.messages[-1] == f"read 2 rated movies from {f} (title 'title', rating 'count')"
+    f.write_text("movieId,title,rating\n260,Star Wars (1977),5\n")
+    assert read_rated(f).ratings == {"Star Wars (1977)": 5.0}
     f.write_text("movie_id,title,count\n50,Star Wars,3\n")  # not a counts model: no rating column to read
     with pytest.raises(UsageError, match="no column of the header holds the rating"):
         read_rated(f)

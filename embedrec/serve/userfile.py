@@ -38,18 +38,16 @@ def _key(name: str) -> str:
     return re.sub(r"[\s_\-]+", "", name.strip().strip('"').lower())
 
 
-def _vocab(names: dict | None) -> tuple[tuple, tuple, tuple, tuple]:
-    """(title, id, rating, own id) header names (as :func:`_key` writes them): :data:`TITLE_NAMES`, :data:`ID_NAMES`,
-    :data:`RATING_NAMES`, and the ids that are the run's own (embedrec's 'movie_id', the column its dataset read the
-    movies from), each with the run's dataset's own where ``names`` gives them ({'movie': 'artist', 'rating':
+def _vocab(names: dict | None) -> tuple[tuple, tuple, tuple]:
+    """(title, id, rating) header names (as :func:`_key` writes them): :data:`TITLE_NAMES`, :data:`ID_NAMES`,
+    :data:`RATING_NAMES`, each with the run's dataset's own where ``names`` gives them ({'movie': 'artist', 'rating':
     'plays', 'title': ...}: the columns its ingest read, :meth:`serve.catalogue.Catalogue.file_names`; a review: a
     file headed 'artist,plays' was refused on a dataset ingested from those columns)."""
     names = {k: _key(str(v)) for k, v in (names or {}).items() if v}
     more = {k: (names[k],) if k in names else () for k in ("movie", "title", "rating")}
     return (TITLE_NAMES + tuple(t for t in more["title"] if t not in TITLE_NAMES),
             ID_NAMES + tuple(t for t in more["movie"] if t not in ID_NAMES + TITLE_NAMES),
-            RATING_NAMES + tuple(t for t in more["rating"] if t not in RATING_NAMES),
-            ("movieid",) + tuple(t for t in more["movie"] if t not in TITLE_NAMES))
+            RATING_NAMES + tuple(t for t in more["rating"] if t not in RATING_NAMES))
 
 
 # a counts model's (data.repeats=sum) rating column as embedrec's own files name it ('history --format csv': count)
@@ -340,7 +338,7 @@ def rated_table(header: list, rows: list, name: str, option: str = "--rated", de
     commas = 0
     vocab = _vocab(names)
     if counts:  # a counts model's file of counts ('history --format csv' of such a run: its count column; a review)
-        vocab = (vocab[0], vocab[1], vocab[2] + COUNT_NAMES, vocab[3])
+        vocab = (vocab[0], vocab[1], vocab[2] + COUNT_NAMES)
     keys = [_key(str(h)) for h in header]
     rating = next((keys.index(k) for k in vocab[2] if k in keys), None)
     if rating is None and counts:  # a counts model's log of events (item,timestamp): each row 1, a movie's summed
@@ -465,7 +463,7 @@ def _table(lines: list, first: int, name="", option: str = "--rated", vocab: tup
     (``vocab``'s, :func:`_vocab`, or a year) or past the header's, runs over a line break (a red team: the four rows after a stray
     quote were read as one title, and one rated movie said, exit 0). A quoted field of another column (a review's
     text) may hold line breaks."""
-    titles, ids, ratings, _ = vocab or _vocab(None)
+    titles, ids, ratings = vocab or _vocab(None)
     head = lines[first]
     for sep in ("\t", ",", ";"):
         if sep not in head:
@@ -513,14 +511,12 @@ def _table(lines: list, first: int, name="", option: str = "--rated", vocab: tup
 def _columns(header: list, name, option: str, rating: bool, vocab: tuple | None = None) -> tuple[int, int | None]:
     """(the movie column, the year column or None) of ``header``; a rated table with no rating column refused.
     ``vocab``: :func:`_vocab`'s names."""
-    titles, ids, ratings, own = vocab or _vocab(None)
+    titles, ids, ratings = vocab or _vocab(None)
     keys = [_key(str(h)) for h in header]
     movie = next((keys.index(k) for k in ids if k in keys), None)
     titled = next((keys.index(k) for k in titles if k in keys), None)
-    if titled is not None and not (movie is not None and keys[movie] in own):  # a title beats an id column holding
-        # another catalogue's ids (IMDb's Const is none), not one of the run's own: 'movie_id' ('history --format
-        # csv'), the dataset's column (an own-data review: SKUs sharing a title were taken by the title)
-        movie = titled
+    if titled is not None:  # a title beats an id column holding another catalogue's ids (IMDb's Const is none;
+        movie = titled      # MovieLens' movieId, whose ids are not ML-100K's: a diff review)
     if movie is None:
         raise UsageError(f"«{option}|{option.lstrip('-')}» {name}: no column of the header names the movie "
                          f"({', '.join(repr(str(h)) for h in header)}); name it title or movie_id")
