@@ -442,6 +442,8 @@ def search_excluding(index, queries: np.ndarray, excl: tuple[np.ndarray, np.ndar
     the rows (an array) whose answer stays short of k although that many movies are left to them: an IVF index
     probes only some of its lists, and HNSW's graph walk under a narrow filter reaches only some of its movies."""
     limit = n if allowed is None else allowed.size
+    if excl[0].size > 1 and np.any(np.diff(excl[0]) < 0):  # each query's exclusions are sliced by their counts
+        raise ValueError("search_excluding: the exclusions must be grouped by query, in query order")
     per_row = np.bincount(excl[0], minlength=queries.shape[0])
     bounds = np.concatenate([[0], np.cumsum(per_row)])
     out_i: list = [None] * queries.shape[0]
