@@ -1402,6 +1402,8 @@ def test_genres_written_as_a_list_literal_are_read_as_their_list(tmp_path):
     assert _genre_list("[]", "|") == [] and _genre_list("[Drama]", "|") == ["[Drama]"]  # (not a literal: as written)
     assert _genre_list("[1, 2]", "|") == ["[1, 2]"] and _genre_list("Drama|War", "|") == ["Drama", "War"]
     assert _genre_list("__import__('os')", "|") == ["__import__('os')"]  # nothing is run
+    deep = "[" * 3000 + "]" * 3000  # (nested past the recursion limit: as written, not an internal error)
+    assert _genre_list(deep, "|") == [deep]
     movies = tmp_path / "m.csv"
     movies.write_text("movie_id,title,genres\n" + "".join(
         f"{m},Film {m},\"['Maison, Jardin', 'Musique']\"\n" if m % 2 else f'{m},Film {m},"[""Livres""]"\n'

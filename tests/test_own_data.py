@@ -604,6 +604,8 @@ def test_a_column_holding_a_split_made_elsewhere_is_said_not_weighed_as_events(t
 
     assert is_split_column(["train", "Test"]) and is_split_column(["training", "validation", "testing"])
     assert not is_split_column(["train"]) and not is_split_column(["test", "valid"])
+    assert is_split_column(["train"], "split") and is_split_column(["train"], "Set")  # (a file's train rows first:
+    assert not is_split_column(["train"], "vehicle")  # its sample holds no other; a diff review)
     assert not is_split_column(["train", "bus"])
 
 
@@ -622,3 +624,19 @@ def test_an_id_column_named_by_its_last_word_is_guessed_and_a_time_never_offered
     frame.rename(columns={"product_sku": "product_category"}).to_csv(tmp_path / "r.csv", index=False)
     r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "b", *sets)
     assert r.exit_code == 1 and "set data.columns.movie to one of: product_category\n" in r.stderr, r.stderr
+    # the whole name first: 'track_id' beside 'track_artist' (whose last word names a movie too) is still taken
+    frame.rename(columns={"product_sku": "track_id"}).assign(track_artist="x").to_csv(tmp_path / "r.csv", index=False)
+    r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "c", *sets)
+    assert r.exit_code == 0 and "'track_id' as the movie" in r.stderr, r.stderr
+
+
+def test_a_movies_release_date_is_not_taken_for_the_ratings_times(tmp_path):
+    """A diff review: a ratings file's 'release_date' (a movie's, ISO dates) was read as each rating's time. A column
+    of dates named as a release, a birth or a publication is named in the warning, not taken."""
+    rows = [(u, m, 1 + (u + m) % 5, f"20{10 + m % 10}-0{1 + m % 9}-1{m % 10}") for u in range(8) for m in range(6)]
+    pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "release_date"]).to_csv(tmp_path / "r.csv",
+                                                                                         index=False)
+    r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "a", "--set", "split.valid=0", "--set", "split.test=0")
+    assert r.exit_code == 0 and "as 'timestamp'" not in r.stderr and \
+        "column 'release_date' holds dates: --set data.columns.timestamp=release_date to read them" in r.stderr, \
+        r.stderr

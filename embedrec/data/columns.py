@@ -159,8 +159,10 @@ def _guess_ids(found, wanted: dict, cfg: DataConfig, label: str) -> list[str]:
         return words[-1] if len(words) > 1 else ""
 
     guessed = {}
-    hits = {role: [c for c in free() if stem(c) in ID_WORDS[role] or last_word(c) in ID_WORDS[role]]
-            for role in missing}  # ('product_sku', 'item_asin': an own-data review found them offered, not taken)
+    # by the whole name first ('track_id'), then by its last word where none is ('product_sku', 'item_asin': an
+    # own-data review found them offered, not taken; a diff review: 'track_id' beside 'track_artist' stays taken)
+    hits = {role: [c for c in free() if stem(c) in ID_WORDS[role]] for role in missing}
+    hits = {role: found or [c for c in free() if last_word(c) in ID_WORDS[role]] for role, found in hits.items()}
     for role in missing:
         other = [c for r, cs in hits.items() if r != role for c in cs]
         if len(hits[role]) == 1 and hits[role][0] not in other:
@@ -274,11 +276,16 @@ def dated_timestamp(found, wanted: dict, cfg: DataConfig, sample=None, or_defaul
         return
     if len([c for c in found if _plain(c) in DEFAULT_ALIASES["timestamp"][0]]) > 1:  # 'ts' and 'datetime':
         return  # which is meant is not guessed (_require_columns names both)
-    held = _times_columns(sample, [c for c in found if c not in wanted])
+    held = _times_columns(sample, [c for c in found if c not in wanted and not _NOT_EVENT_TIME.search(c.lower())])
     dated = [c for c, kind in held if kind == "dates"]
     if len(held) == 1 and dated:  # (beside a column of Unix times under a time's name: which is meant is not guessed)
         wanted[dated[0]] = wanted.pop(col)
         taken.append(f"{dated[0]!r} as 'timestamp' (its first rows are dates)")
+
+
+# a column of dates named as a movie's or a user's, not a rating's time (a diff review: a movie's 'release_date'
+# was taken as each rating's): never taken as the times unasked, still named in the warning
+_NOT_EVENT_TIME = re.compile(r"releas|birth|born|publi|premier|launch|air_?date|dob\b|founded|expir")
 
 
 def _iso_dates(sample, col: str) -> bool:
@@ -598,7 +605,7 @@ def _column_kinds(sample, cols: list[str]) -> tuple[list[str], dict[str, list[st
         text = [v for v in text if v]
         if text and pd.to_numeric(pd.Series(text), errors="coerce").notna().all():
             numbers.append(c)
-        elif text and times_kind(pd.Series(text)) != "dates" and not is_split_column(text):  # (a split made
+        elif text and times_kind(pd.Series(text)) != "dates" and not is_split_column(text, str(c)):  # (a split made
             # elsewhere: no event types, a own-data review found 'train: 1, test: 2' offered as weights)
             counts = collections.Counter(text)
             if len(counts) <= 20:
@@ -611,11 +618,15 @@ def _column_kinds(sample, cols: list[str]) -> tuple[list[str], dict[str, list[st
 SPLIT_WORDS = frozenset({"train", "training", "valid", "validation", "val", "dev", "test", "testing", "eval"})
 
 
-def is_split_column(values) -> bool:
+def is_split_column(values, name: str = "") -> bool:
     """Whether a column's (sampled, non-empty) text ``values`` are a split's labels: train and test (or valid)
-    alone."""
+    alone, or train alone under a split's name ('split', 'set', 'fold', 'partition': a file whose train rows come
+    first shows no other in its first rows; a diff review)."""
     got = {str(v).strip().lower() for v in values}
-    return bool(got) and got <= SPLIT_WORDS and bool(got & {"train", "training"}) and len(got) > 1
+    if not got or not got <= SPLIT_WORDS:
+        return False
+    named = bool(re.fullmatch(r"(?:data_?)?(?:split|set|subset|fold|partition|part)(?:_?name)?", name.strip().lower()))
+    return bool(got & {"train", "training"}) and (len(got) > 1 or named)
 
 
 def split_note(sample, cols: list[str], label: str) -> str:
@@ -631,7 +642,7 @@ def split_note(sample, cols: list[str], label: str) -> str:
     for c in cols:
         if c in frame and not pd.api.types.is_numeric_dtype(frame[c]):
             text = [str(v).strip() for v in frame[c].tolist() if isinstance(v, str) and v.strip()]
-            if is_split_column(text):
+            if is_split_column(text, str(c)):
                 values = ", ".join(sorted({v.lower() for v in text}))
                 return (f"{label}: its column {shorten(str(c), 60)!r} holds a split made elsewhere ({values}), which "
                         "ingest does not read: it draws its own split (split.*); to score on your own held-out rows, "

@@ -374,7 +374,7 @@ def _listed(text: str) -> list[str] | None:
         return None
     try:
         got = json.loads(t)
-    except ValueError:
+    except (ValueError, RecursionError):  # (brackets nested thousands deep: a diff review's internal error)
         try:
             got = ast.literal_eval(t)
         except (ValueError, SyntaxError, MemoryError, RecursionError):
