@@ -568,18 +568,33 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
     the run was trained on are said in a warning (recommend never lists them back: each is a miss)."""
     import pandas as pd
 
+    from embedrec.data.ids import py_id
     from embedrec.evaluate import check_ks, paired_differences
     from embedrec.sparse import gather_csr
 
+    if not ks:  # the run's own train.eval_k, as evaluate's default
+        from embedrec.run_inputs import run_eval_k
+
+        ks = run_eval_k(model.engine.run)
     ks = check_ks(ks)
     if type(truth).__name__ != "DataFrame":
         raise UsageError(f"{name}: must be a pandas DataFrame (user_id, movie_id), not {type(truth).__name__}")
     truth = _frame(truth, name, ("user_id", "movie_id"))
     ids = pd.DataFrame({"user_id": model.user_ids[:1], "movie_id": model.movie_ids[:1]})  # the model's kinds
+    for col in ("user_id", "movie_id"):  # ids written as whole floats ('22.0', as pandas writes a column that held a
+        # NaN; a diff review: every user unknown, every figure 0, exit 0) as the integers they are
+        if pd.api.types.is_integer_dtype(ids[col]) and not pd.api.types.is_numeric_dtype(truth[col]):
+            text = truth[col].astype(str).str.strip()
+            if len(text) and text.str.fullmatch(r"-?[0-9]+\.0*").all():
+                truth = truth.assign(**{col: text.str.split(".").str[0]})
     truth = _as_truth_kind(truth, ids)[["user_id", "movie_id"]].drop_duplicates()
     e = model.engine
     users = pd.unique(truth["user_id"])
     rec = model.recommend(list(users), max(ks), missing="skip")
+    if len(users) and len(rec.unknown) == len(users):  # none of them the run's: refused, as score_lists refuses
+        raise UsageError(f"{name}: none of its {len(users):,} users is a user of this run (ids are matched as "
+                         f"written: e.g. {py_id(users[0])!r}, where the run's are such as {py_id(model.user_ids[0])!r});"
+                         " write the file's ids as the run's dataset writes them")
     mine = rec.to_frame()[["user_id", "movie_id", "rank"]]
     n_movies = model.n_movies
     row = {"model": _score(mine, truth, ks, per_user=False, catalogue=n_movies, where="evaluate --truth: the model")}

@@ -610,7 +610,8 @@ def test_evaluate_truth_scores_the_run_and_other_lists_on_a_split_made_elsewhere
     needed a dataset whose test split held the rows. evaluate --truth FILE scores the run's served lists for the
     file's users and each --lists file on its pairs, paired user by user. Known answer: the run's own test split
     given as the file scores what evaluate scores on it (the same lists: train and valid left out), and the run's
-    own export given as --lists is a paired difference of 0; a pair the run was trained on is said."""
+    own export given as --lists is a paired difference of 0 (a catalogue without twins: --truth scores the served
+    lists, which leave out a rated film's other ids, evaluate the peers' way); a pair the run was trained on is said."""
     from click.testing import CliRunner
 
     from embedrec.cli import main
@@ -642,3 +643,12 @@ def test_evaluate_truth_scores_the_run_and_other_lists_on_a_split_made_elsewhere
         "run was trained on" in r.stderr, r.stderr
     r = runner.invoke(main, ["evaluate", *trained_run.sets, "--truth", str(f), "--against", str(tmp_path)])
     assert r.exit_code == 2 and "--against does not apply to --truth" in r.stderr, r.stderr
+    # ids written as whole floats (pandas' for a column that held a NaN) are the integers they are; a file of none
+    # of the run's users is refused, not scored 0 (a diff review: every figure 0, exit 0)
+    test.astype(float).to_csv(f, index=False)
+    r = runner.invoke(main, ["evaluate", *trained_run.sets, "--truth", str(f), "-k", "10", "--format", "json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["splits"]["truth"]["model"]["ndcg@10"] == \
+        pytest.approx(want["ndcg@10"], abs=1e-9), r.stderr
+    f.write_text("user_id,movie_id\nnobody,1\n")
+    r = runner.invoke(main, ["evaluate", *trained_run.sets, "--truth", str(f)])
+    assert r.exit_code == 2 and "none of its 1 users is a user of this run" in r.stderr, r.stderr
