@@ -342,6 +342,10 @@ def _check_resumable(cfg: Config) -> None:
 
     if has_checkpoint(cfg.run.dir):
         return
+    from embedrec.publish import finished_run
+
+    if finished_run(cfg) is not None:  # finished, its checkpoints cleared after the publish (keep_checkpoints false):
+        return  # said as a finished run's resume is (a diff review: 'nothing to resume: no checkpoint')
     busy = writer_note(cfg.run.dir)
     if busy is not None:  # a writer there has saved no checkpoint yet (a red team: "nothing to resume", as if none ran)
         raise Busy(f"{busy}, with no checkpoint saved yet: nothing to resume; wait for it to finish (a "

@@ -267,6 +267,10 @@ def test_keep_checkpoints_false_leaves_only_the_published_model(synth_ds, small_
                              "train.epochs=2", "train.keep_checkpoints=false"])
     assert finished_run(cfg) is not None
     assert finished_run(cfg.updated({"model.dim": 6})) is None
+    r = CliRunner().invoke(main, [*[a for a in args if a != "-q"], "--set", "train.keep_checkpoints=false",
+                                  "--resume"])
+    assert r.exit_code == 0 and "no checkpoint in" not in r.stderr and f"nothing to resume: {run} is finished" in \
+        r.stderr, r.stderr
 
 
 def test_resume_on_another_dataset_folder_names_both(synth_ds, synth_dir, small_cfg, tmp_path):
