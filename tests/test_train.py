@@ -972,11 +972,16 @@ def test_keep_checkpoints_auto_keeps_small_training_folders_and_clears_large_one
     dim = next(p for p in kept.iterdir() if p.is_dir() and p.name.startswith("als-"))
     (dim / "my-backup.npy").write_bytes(b"x" * size)
     assert training_bytes(kept) < size + size // 2  # counted, it would be twice (the logs' timings vary by bytes)
-    # a resume of a run whose checkpoints were cleared says why (it said only 'no checkpoint')
+    # a resume of a run whose checkpoints were cleared: finished with this config, said so (session 67); with another
+    # (more epochs), why there is nothing to continue (it said only 'no checkpoint')
     from embedrec.errors import ArtifactError
 
-    with pytest.raises(ArtifactError, match="cleared once its model is published where train.keep_checkpoints"):
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="embedrec"):
         train_run(load_config(None, [*sets, f"run.dir={big}"]), resume=True)
+    assert f"nothing to resume: {big} is finished" in caplog.text, caplog.text
+    with pytest.raises(ArtifactError, match="cleared once its model is published where train.keep_checkpoints"):
+        train_run(load_config(None, [*sets, f"run.dir={big}", "train.epochs=3"]), resume=True)
 
 
 def test_a_fits_progress_names_its_candidate_or_dimension():
