@@ -55,6 +55,8 @@ def test_ids_that_spaces_alone_told_apart_are_said_in_a_warning(tmp_path):
     raw = pd.Series(["a", " a", "b", "c ", "c", " d"])
     assert spaced_ids(raw, raw.str.strip()) == (3, " a", 2, " a")
     assert spaced_ids(pd.Series(["a", " d"]), pd.Series(["a", "d"])) == (1, " d", 0, "")
+    raw = pd.Series([" a", "a ", "b"])  # two spaced forms of one id (a diff review: merged with a note alone)
+    assert spaced_ids(raw, raw.str.strip()) == (2, " a", 1, " a")
     p = tmp_path / "r.csv"
     p.write_text("user_id,movie_id,rating\n" + "".join(f'"{u}",{m},4\n' for u in ("a", " a", "b") for m in range(5)))
     r = CliRunner().invoke(main, ["ingest", str(p), "-o", str(tmp_path / "ds"), "-q", "--set", "data.id_type=auto"])

@@ -718,11 +718,16 @@ def spaced_ids(raw, ids) -> tuple[int, str, int, str]:
     n = int(np.count_nonzero(changed))
     if not n:
         return 0, "", 0, ""
+    import pandas as pd  # (ingest's: serving never reads a table)
+
     stripped = ids[changed]
-    merged = stripped[stripped.isin(ids[~changed].unique())]  # an id written both ways (a notebook review: ' a'
-    # and 'a', four users read as three, and only an info note said the spaces went)
-    return n, str(before.iloc[int(np.flatnonzero(changed)[0])]), int(merged.nunique()), \
-        (str(before[changed][stripped.isin(merged)].iloc[0]) if len(merged) else "")
+    # an id written two ways, one of them spaced (' a' and 'a', or ' a' and 'a '): a notebook review's four users
+    # read as three with only an info note that spaces went; a diff review's two spaced forms
+    forms = pd.DataFrame({"id": stripped.to_numpy(), "raw": before[changed].to_numpy()}).drop_duplicates()
+    two = set(forms["id"][forms["id"].duplicated(keep=False)]) | set(stripped[stripped.isin(ids[~changed].unique())])
+    hit = stripped.isin(two).to_numpy()
+    return n, str(before.iloc[int(np.flatnonzero(changed)[0])]), len(two), \
+        (str(before[changed][hit].iloc[0]) if hit.any() else "")
 
 
 def said_ids(ids, spaced: tuple[int, str], kind: str, label: str, id_case: str, notes: list):
