@@ -164,7 +164,7 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
 
         given_weight(prior)
     try:
-        model = open_model(run_dir or cfg.run.dir, cfg)
+        model = _answered(fmt, lambda: open_model(run_dir or cfg.run.dir, cfg))  # (a stop as the run opens: [] too)
     except ArtifactError as e:
         if user_features and e.raw.startswith("no trained model"):  # (a first-hour review: training that run as
             # told made a model without features, refused next)
@@ -220,11 +220,12 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
 def _answered(fmt: str, answer):
     """``answer()``, where a stop (Ctrl-C, SIGTERM) before it returns leaves a ``--format json`` output the empty
     array, as a stop before a stream's first row does (a red team: `--movies` killed while it read its input left
-    0 bytes, not JSON)."""
+    0 bytes, not JSON; a diff review: the same as the run opened): the run's opening and the answer, before any
+    row is written."""
     try:
         return answer()
     except KeyboardInterrupt:
-        if fmt == "json":
+        if fmt == "json":  # (as given: 'json' is never the terminal's default)
             with contextlib.suppress(OSError, ValueError):  # a closed or broken stdout: nothing more to write
                 sys.stdout.write("[]\n")
         raise
