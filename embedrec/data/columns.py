@@ -338,7 +338,7 @@ def _optional_rating(found, wanted: dict, cfg: DataConfig, sample=None) -> str |
         del wanted[col]
         return "sum"
     unread = [c for c in found if c not in wanted]
-    if found and (not unread or sample is not None and len(unread) == 1 and split_note(sample, unread, "x")):
+    if found and (not unread or sample is not None and len(unread) == 1 and split_column(sample, unread)):
         del wanted[col]
         return "events" if cfg.repeats == "auto" else "ones"
     return False
@@ -418,8 +418,8 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool | str = Fal
             f"; set {key} to one of: {shorten(', '.join(_typed(str(c), found) for c in free), 200)}" if free else \
             "; no other column holds numbers"
         if role == "rating" and not close and sample is not None:
-            split = split_note(sample, [c for c in found if c not in wanted], "")
-            events += "; " + split[2:].replace("its column", "column", 1) if split else ""
+            split = split_column(sample, [c for c in found if c not in wanted])
+            events += "; " + split_said(split, "column") if split else ""
         hint += events
         if role in ("timestamp", "rating"):
             hint += (f"{':' if hint.endswith('numbers') else ', or'} «--set {key}=null|{{'{key}': None}}» if the file "
@@ -432,9 +432,9 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool | str = Fal
     # the notes: said (RawData.notes) once the rows are read and checked, as an error would else be a second line
     notes = []
     unread = [c for c in found if c not in wanted]
-    split = split_note(sample, unread, label) if unread and sample is not None else ""
+    split = split_column(sample, unread) if unread and sample is not None else None
     if split:  # a warning: the file's split is not the one the dataset gets (an own-data review)
-        notes.append(WarnedNote(split))
+        notes.append(WarnedNote(f"{label}: {split_said(split)}"))
     if matched:
         notes.append(f"{label}: reading column{'s' if len(matched) > 1 else ''} {', '.join(matched)}")
     if counted == "sum":
@@ -629,27 +629,31 @@ def is_split_column(values, name: str = "") -> bool:
     return bool(got & {"train", "training"}) and (len(got) > 1 or named)
 
 
-def split_note(sample, cols: list[str], label: str) -> str:
-    """'; its column 'split' holds a split made elsewhere (train, test): ...' where one of ``cols`` (the columns read
-    as nothing, their first rows ``sample(cols)``) holds one (:func:`is_split_column`), else ''."""
-    cols = [c for c in cols[:SAMPLED_COLUMNS_MAX]]
+def split_column(sample, cols: list[str]) -> tuple[str, str] | None:
+    """(the column, its values as 'test, train') of the first of ``cols`` (the columns read as nothing, their first
+    rows ``sample(cols)``) that holds a split made elsewhere (:func:`is_split_column`), else None."""
+    cols = cols[:SAMPLED_COLUMNS_MAX]
     try:
         frame = sample(cols) if cols and sample is not None else None
     except Exception:  # noqa: BLE001 - an aid: the file's own reading says what is wrong with it
         frame = None
     if frame is None:
-        return ""
+        return None
     for c in cols:
         if c in frame and not pd.api.types.is_numeric_dtype(frame[c]):
             text = [str(v).strip() for v in frame[c].tolist() if isinstance(v, str) and v.strip()]
             if is_split_column(text, str(c)):
-                values = ", ".join(sorted({v.lower() for v in text}))
-                return (f"{label}: its column {shorten(str(c), 60)!r} holds a split made elsewhere ({values}), which "
-                        "ingest does not read: it draws its own split (split.*); to score on your own held-out rows, "
-                        "ingest the training rows alone «(--set split.test=0)|(split.test=0)», train, then "
-                        "«embedrec evaluate --truth TEST_FILE|er.score_lists(lists, truth)» (docs/commands.md, 'a "
-                        "split made elsewhere')")
-    return ""
+                return str(c), ", ".join(sorted({v.lower() for v in text}))
+    return None
+
+
+def split_said(found: tuple[str, str], lead: str = "its column") -> str:
+    """What a column holding a split made elsewhere (:func:`split_column`'s ``found``) is told: 'its column 'split'
+    holds a split made elsewhere (test, train), which ingest does not read: ...', with how to score on it."""
+    return (f"{lead} {shorten(found[0], 60)!r} holds a split made elsewhere ({found[1]}), which ingest does not "
+            "read: it draws its own split (split.*); to score on your own held-out rows, ingest the training rows "
+            "alone «(--set split.test=0)|(split.test=0)», train, then «embedrec evaluate --truth TEST_FILE|"
+            "er.score_lists(lists, truth)» (docs/commands.md, 'a split made elsewhere')")
 
 
 # a rating column's words read as a dislike (lower case, spaces, '_' and '-' left out): weighed -1 by the recipe
