@@ -581,12 +581,17 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
         raise UsageError(f"{name}: must be a pandas DataFrame (user_id, movie_id), not {type(truth).__name__}")
     truth = _frame(truth, name, ("user_id", "movie_id"))
     ids = pd.DataFrame({"user_id": model.user_ids[:1], "movie_id": model.movie_ids[:1]})  # the model's kinds
-    for col in ("user_id", "movie_id"):  # ids written as whole floats ('22.0', as pandas writes a column that held a
-        # NaN; a diff review: every user unknown, every figure 0, exit 0) as the integers they are
+    for col in ("user_id", "movie_id"):
+        text = truth[col].astype(str).str.strip()
+        if (text == "").any():  # an empty cell (a CSV's; a Parquet file's null is refused by _frame)
+            row = int(np.flatnonzero((text == "").to_numpy())[0])
+            raise UsageError(f"{name}: row {row + 1} has no {col}; drop the rows with a missing id first")
+        # ids written as whole floats ('22.0', as pandas writes a column that held a NaN; a diff review: every user
+        # unknown, every figure 0, exit 0), each one, as the integers they are
         if pd.api.types.is_integer_dtype(ids[col]) and not pd.api.types.is_numeric_dtype(truth[col]):
-            text = truth[col].astype(str).str.strip()
-            if len(text) and text.str.fullmatch(r"-?[0-9]+\.0*").all():
-                truth = truth.assign(**{col: text.str.split(".").str[0]})
+            whole = text.str.fullmatch(r"-?[0-9]+\.0*").to_numpy(dtype=bool)
+            if whole.any():
+                truth = truth.assign(**{col: text.where(~whole, text.str.split(".").str[0])})
     truth = _as_truth_kind(truth, ids)[["user_id", "movie_id"]].drop_duplicates()
     e = model.engine
     users = pd.unique(truth["user_id"])
@@ -595,6 +600,11 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
         raise UsageError(f"{name}: none of its {len(users):,} users is a user of this run (ids are matched as "
                          f"written: e.g. {py_id(users[0])!r}, where the run's are such as {py_id(model.user_ids[0])!r});"
                          " write the file's ids as the run's dataset writes them")
+    movies_known = e.catalogue.movies.rows(truth["movie_id"].tolist())[0] >= 0
+    if len(truth) and not movies_known.any():  # another catalogue's ids (a diff review: scored 0, exit 0)
+        raise UsageError(f"{name}: none of its movies is a movie of this run (e.g. "
+                         f"{py_id(truth['movie_id'].iloc[0])!r}, where the run's are such as "
+                         f"{py_id(model.movie_ids[0])!r}); write the file's ids as the run's dataset writes them")
     mine = rec.to_frame()[["user_id", "movie_id", "rank"]]
     n_movies = model.n_movies
     row = {"model": _score(mine, truth, ks, per_user=False, catalogue=n_movies, where="evaluate --truth: the model")}

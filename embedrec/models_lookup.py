@@ -158,6 +158,7 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
                              f"{given.strip()!r})»")
     files, lines = {}, {"liked": [], "rated": []}  # a file's: each movie's line, in order
     others: dict = {}  # a rated table's other title of a movie (IMDb's 'Original Title'), tried where its own misses
+    own_ids: dict = {}  # a rated table's id beside each title, which picks among the movies sharing that title
     if userfile.is_file(liked):
         files["liked"], liked = str(liked), userfile.read_liked(liked, lines=lines["liked"],
                                                                 names=e.catalogue.file_names())
@@ -169,7 +170,7 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
             userfile.rated_table(*userfile.frame_table(rated), "the DataFrame", names=e.catalogue.file_names(),
                                  counts=e._counts())
         files["rated"], lines["rated"] = table.name, [table.lines.get(m) for m in table.ratings]
-        others = table.others
+        others, own_ids = table.others, table.ids
         watched = _watched_rows(model, table.watched)
         if e.values_ignored() or e._counts():  # as given; a note on low ratings reads them on their own scale
             rated, scale = table.ratings, None if e._counts() else userfile.file_scale(table, e.scale)
@@ -190,7 +191,8 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
         how = "error" if strict else missing or ("skip" if name in files else "error")
         try:
             ids, by_title, found_how, skipped = resolve_detail(model, tokens, how, f"«--{name}|{name}»" + (
-                f" {files[name]}" if name in files else ""), others=others if name == "rated" else None)
+                f" {files[name]}" if name in files else ""), others=others if name == "rated" else None,
+                row_ids=own_ids if name == "rated" else None)
         except (NotFoundError, UsageError) as err:  # a file's title: refused naming FILE:LINE, as its other errors
             at = getattr(err, "token_at", None)     # are (a first-hour review: --strict's had neither)
             line = lines[name][at] if name in files and at is not None and at < len(lines[name]) else None
@@ -295,14 +297,30 @@ def _one_line_a_movie(model, name: str, file: str, tokens: list, ids: list, line
                          "of the two lines)")
 
 
+def _own_id_row(e, title: str, own) -> int:
+    """The movie row of ``own`` (the id a rated file's row gives beside ``title``) where the run has that id and its
+    title is ``title`` as given (case and accents aside; with its year where the file gives one), else -1: the id
+    then says nothing the title does not (another catalogue's ids: MovieLens' movieId, a diff review)."""
+    if own is None:
+        return -1
+    row = int(e.movie_rows([own])[0][0])
+    if row < 0:
+        return -1
+    from embedrec.serve.catalogue import fold_title
+
+    given = fold_title(title.strip())
+    return row if given in (fold_title(e.catalogue.titles[row] or ""), fold_title(e.catalogue.shown(row))) else -1
+
+
 def resolve_detail(model, tokens: list, missing: str = "error", what: str = "movies",
-                   others: dict | None = None) -> tuple[list, dict, dict, list]:
+                   others: dict | None = None, row_ids: dict | None = None) -> tuple[list, dict, dict, list]:
     """(an id per token, ``_MISSED`` for one left out; {token: id} of those found by their title; {token: how}
     where that is worth saying; the tokens left out), each token by ``Model.find_movie``'s rule, text no title
     holds that may be an unknown id kept as given. ``missing='skip'``: a title no movie matches, or that several
     do, is left out and said in one note naming ``what`` (every token missed: the first's error, as with
     'error'). ``others``: {token: another title of it} (an IMDb export's 'Original Title'), tried where the token
-    matches no title, said in its how."""
+    matches no title, said in its how; ``row_ids``: {token: the id its file's row gives beside it}, taken where the
+    run's movie of that id has that title (:func:`_own_id_row`: SKUs of one title)."""
     if isinstance(tokens, (str, bytes)):
         raise UsageError(f"resolve_movies: got the text '{shorten(tokens)}'; give a list of ids or titles, e.g. "
                          "['star wars', 181]")
@@ -313,6 +331,13 @@ def resolve_detail(model, tokens: list, missing: str = "error", what: str = "mov
         t = movie_arg(t, "resolve_movies", "['star wars', 181]")
         if not isinstance(t, str):
             ids.append(t)
+            continue
+        picked = _own_id_row(e, t, (row_ids or {}).get(t))
+        if picked >= 0:  # the file's id beside the title, the run's movie of that title: that one (SKUs of one
+            found = py_id(e.movie_ids[picked])  # title, which the title alone took as the more rated: a review)
+            ids.append(found)
+            if str(found) != t.strip():
+                by_title[t] = found
             continue
         try:
             try:

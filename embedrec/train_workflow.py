@@ -315,10 +315,16 @@ def _finished_on_ranks(cfg: Config) -> dict | None:
 def _said_finished(run_dir: Path, done: tuple) -> dict:
     """A finished run's resume (``publish.finished_run``'s ``done``: folder, metrics, updates said): its
     temporaries swept, 'nothing to resume' said; its recorded metrics."""
+    from embedrec.run_layout import has_checkpoint
     from embedrec.training.folders import clear_temporaries
 
     clear_temporaries(run_dir)  # (a killed write's temporaries: the model served needs none)
     updated = f"; since then {done[2]}: the metrics given are the trained model's, from before" if done[2] else ""
+    if not has_checkpoint(run_dir):  # cleared after its publish (keep_checkpoints): no epoch to go on from (a review)
+        log.info("nothing to resume: %s is finished (its model %s was trained with this config; its checkpoints were "
+                 "cleared once it was published%s); train without «--resume|resume=True» to train again",
+                 run_dir, done[0], updated)
+        return done[1]
     log.info("nothing to resume: %s is finished (its model %s was trained with this config and these "
              "checkpoints%s); train without «--resume|resume=True» to train again, or raise train.epochs to "
              "continue", run_dir, done[0], updated)

@@ -62,8 +62,8 @@ def test_ids_that_spaces_alone_told_apart_are_said_in_a_warning(tmp_path):
     r = CliRunner().invoke(main, ["ingest", str(p), "-o", str(tmp_path / "ds"), "-q", "--set", "data.id_type=auto"])
     assert r.exit_code == 0 and r.stderr.startswith(
         f"{p}: 5 rows with a user id written with spaces around it, read without them; 1 such id (e.g. ' a') then "
-        "matches an id written without spaces in other rows, read as the same user; if they are other users, write "
-        "their ids apart\n"), r.stderr
+        "matches another row's id written otherwise (with other spaces or none), read as the same user; if they are "
+        "other users, write their ids apart\n"), r.stderr
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -75,7 +75,7 @@ def test_ids_differing_by_case_and_spaced_ids_are_said_and_data_id_case_fold_mer
             "if case is ignored), kept as 6 users; if they are the same users (emails, names), --set "
             "data.id_case=fold reads user ids lower-cased" in r.stderr), r.stderr
     assert "1 row with a user id written with spaces around it, read without them; 1 such id (e.g. " \
-        "' user5@example.com') then matches an id written without spaces in other rows" in r.stderr, r.stderr
+        "' user5@example.com') then matches another row's id written otherwise (with other spaces or none)" in r.stderr, r.stderr
     assert _stored(tmp_path, "keep")["user_id"].nunique() == 9
     r = _ingest(tmp_path, path, "fold", "--set", "data.id_type=auto", "--set", "data.id_case=fold")
     assert "3 user ids lower-cased (data.id_case=fold, which merged 3 of them with another): 6 users" in r.stderr, \

@@ -652,3 +652,18 @@ def test_evaluate_truth_scores_the_run_and_other_lists_on_a_split_made_elsewhere
     f.write_text("user_id,movie_id\nnobody,1\n")
     r = runner.invoke(main, ["evaluate", *trained_run.sets, "--truth", str(f)])
     assert r.exit_code == 2 and "none of its 1 users is a user of this run" in r.stderr, r.stderr
+    # a second review: no movie of the run (another catalogue's ids) refused too; a row without an id named; ids
+    # half written as whole floats read alike; a missing file said of the pairs
+    test.assign(movie_id=test.movie_id + 10**6).to_csv(f, index=False)
+    r = runner.invoke(main, ["evaluate", *trained_run.sets, "--truth", str(f)])
+    assert r.exit_code == 2 and "none of its movies is a movie of this run" in r.stderr, r.stderr
+    f.write_text("user_id,movie_id\n" + "".join(f"{u}.0,{m}\n" if i % 2 else f"{u},{m}.0\n"
+                                               for i, (u, m) in enumerate(zip(test.user_id, test.movie_id))) + "1,\n")
+    r = runner.invoke(main, ["evaluate", *trained_run.sets, "--truth", str(f)])
+    assert r.exit_code == 2 and f"row {len(test) + 1} has no movie_id; drop the rows with a missing id" in r.stderr
+    f.write_text("\n".join(f.read_text().splitlines()[:-1]) + "\n")
+    r = runner.invoke(main, ["evaluate", *trained_run.sets, "--truth", str(f), "-k", "10", "--format", "json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["splits"]["truth"]["model"]["ndcg@10"] == \
+        pytest.approx(want["ndcg@10"], abs=1e-9), r.stderr
+    r = runner.invoke(main, ["evaluate", *trained_run.sets, "--truth", str(tmp_path / "gone.csv")])
+    assert r.exit_code == 1 and "gone.csv: no such file; give the held-out pairs' file" in r.stderr, r.stderr

@@ -418,6 +418,30 @@ def test_a_runs_catalogue_holds_its_films_under_several_ids_and_a_false_group_is
     assert in_memory.with_twins(np.array([0]), np.array([5]))[1].tolist() == [5]  # fresh recommend grouped them)
 
 
+def test_a_rated_files_id_beside_its_title_picks_that_movie_where_the_run_gives_it_that_title():
+    """An own-data review: a file of 'movie_id,title,count' naming one of two SKUs of one title was taken as the
+    more rated; a diff review: MovieLens' 'movieId' beside its title was read as the run's ids (the wrong films). The
+    title is read; the row's id picks the run's movie of that id where that movie has this title, else the title
+    alone decides (models_lookup._own_id_row)."""
+    import pandas as pd
+
+    from embedrec.models_lookup import _own_id_row
+
+    m = _twins_model(np.full(8, 50))
+    e = m.engine
+    assert _own_id_row(e, "Twin (1999)", 7) == 6 and _own_id_row(e, "twin", 2) == 1  # ids 2 and 7: rows 1 and 6
+    assert _own_id_row(e, "Twin (1999)", 5) == -1  # id 5 is m4: the title decides
+    assert _own_id_row(e, "Twin (1999)", 99) == -1 and _own_id_row(e, "Twin (1999)", None) == -1
+    from embedrec.models_lookup import resolve_detail
+
+    assert resolve_detail(m, ["Twin (1999)"])[0] == [2]  # the title alone: the first of the two (equal ratings)
+    assert resolve_detail(m, ["Twin (1999)"], row_ids={"Twin (1999)": 7})[0] == [7]
+    assert resolve_detail(m, ["Twin (1999)"], row_ids={"Twin (1999)": 5})[0] == [2]  # another's id: the title
+    got = m.recommend_new(rated=pd.DataFrame({"movie_id": [7], "title": ["Twin"], "year": [1999], "rating": [5]}),
+                          k=8)  # (through a file's columns: read, then resolved so)
+    assert 7 not in list(got.movie_ids[0]) and 2 not in list(got.movie_ids[0]) and list(got.unknown) == []
+
+
 def test_similar_movies_of_a_movie_of_one_or_two_training_ratings_say_so(caplog):
     """A review: Homage (1 training rating) listed six movies each at cosine 1.0000, the other movies of its one
     rater, without a word. A note says so for a movie of at most FEW_RATINGS training ratings."""

@@ -140,10 +140,16 @@ def _truth_out(cfg: Config, run_dir, truth: str, lists: dict, ks, chosen, fmt) -
     """``evaluate --truth FILE``: the run's lists and each --lists file scored on FILE's pairs
     (list_metrics.score_on_truth), written as evaluate writes a split's."""
     from embedrec.api import open as open_model
+    from embedrec.errors import DataError
     from embedrec.list_metrics import read_lists, score_on_truth
 
-    pairs = read_lists(truth)
     name = "stdin" if truth == "-" else str(truth)
+    try:
+        pairs = read_lists(truth)
+    except DataError as e:  # said of the held-out pairs, not of lists
+        if "no such file" in e.raw:
+            raise DataError(f"{name}: no such file; give the held-out pairs' file (user_id, movie_id)") from None
+        raise
     with open_model(run_dir or cfg.run.dir, cfg) as model:
         unmade_metrics(chosen, False, "--truth's lists")
         metrics = score_on_truth(model, pairs, ks, lists, name=name)

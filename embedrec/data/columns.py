@@ -285,7 +285,7 @@ def dated_timestamp(found, wanted: dict, cfg: DataConfig, sample=None, or_defaul
 
 # a column of dates named as a movie's or a user's, not a rating's time (a diff review: a movie's 'release_date'
 # was taken as each rating's): never taken as the times unasked, still named in the warning
-_NOT_EVENT_TIME = re.compile(r"releas|birth|born|publi|premier|launch|air_?date|dob\b|founded|expir")
+_NOT_EVENT_TIME = re.compile(r"(?:^|[_\W])(?:releas|birth|born|publi|premier|launch|air_?date|dob\b|founded|expir)")
 
 
 def _iso_dates(sample, col: str) -> bool:
@@ -620,13 +620,13 @@ SPLIT_WORDS = frozenset({"train", "training", "valid", "validation", "val", "dev
 
 def is_split_column(values, name: str = "") -> bool:
     """Whether a column's (sampled, non-empty) text ``values`` are a split's labels: train and test (or valid)
-    alone, or train alone under a split's name ('split', 'set', 'fold', 'partition': a file whose train rows come
-    first shows no other in its first rows; a diff review)."""
+    alone, or any of them under a split's name ('split', 'set', 'fold', 'partition': a file sorted by its split
+    shows one label alone in its first rows; diff reviews)."""
     got = {str(v).strip().lower() for v in values}
     if not got or not got <= SPLIT_WORDS:
         return False
     named = bool(re.fullmatch(r"(?:data_?)?(?:split|set|subset|fold|partition|part)(?:_?name)?", name.strip().lower()))
-    return bool(got & {"train", "training"}) and (len(got) > 1 or named)
+    return named or bool(got & {"train", "training"}) and len(got) > 1  # (named: its first rows may be all 'test')
 
 
 def split_column(sample, cols: list[str]) -> tuple[str, str] | None:

@@ -745,8 +745,8 @@ def said_ids(ids, spaced: tuple[int, str], kind: str, label: str, id_case: str, 
         notes.append(WarnedNote(
             f"{label}: {n:,} row{'' if n == 1 else 's'} with a {kind} id written with spaces around it, read without "
             f"them; {merged:,} such id{'' if merged == 1 else 's'} (e.g. {shorten(repr(one), ID_SHOWN + 2)}) "
-            f"then match{'es' if merged == 1 else ''} an id written without spaces in other rows, read as the same "
-            f"{kind}; if they are other {kind}s, write their ids apart"))
+            f"then match{'es' if merged == 1 else ''} another row's id written otherwise (with other spaces or none), "
+            f"read as the same {kind}; if they are other {kind}s, write their ids apart"))
     elif n:
         notes.append(f"{label}: {n:,} row{'' if n == 1 else 's'} with a {kind} id written with spaces around it "
                      f"(e.g. {shorten(repr(first), ID_SHOWN + 2)}), read without them")

@@ -70,6 +70,8 @@ class RatedFile:
     source: str = ""
     others: dict = field(default_factory=dict)
     watched: dict = field(default_factory=dict)  # {movie as given: line} of the rows without a rating (a diary's)
+    ids: dict = field(default_factory=dict)  # {title as given: its row's id} where an id column stands beside the
+    # title column: it picks among the movies of that title (SKUs sharing one: an own-data review), never over it
 
 
 class ReadFile(os.PathLike):
@@ -344,6 +346,8 @@ def rated_table(header: list, rows: list, name: str, option: str = "--rated", de
     if rating is None and counts:  # a counts model's log of events (item,timestamp): each row 1, a movie's summed
         return _counted_events(header, rows, name, option, vocab)  # (a first-hour review: refused as no rating)
     movie, year = _columns(header, name, option, rating=True, vocab=vocab)
+    id_col = next((keys.index(k) for k in vocab[1] if k in keys), None)
+    id_col = None if id_col == movie else id_col  # an id column beside the title: RatedFile.ids
     if "letterboxduri" in keys:
         out.scale, out.source = LETTERBOXD, "Letterboxd"
     elif "const" in keys and "yourrating" in keys:  # (IMDb's export: both; a "Your Rating" of one's own may be 1-5)
@@ -377,6 +381,9 @@ def rated_table(header: list, rows: list, name: str, option: str = "--rated", de
             twice += 1
             del out.ratings[item]  # the last line's, in the file's order (a diary lists a film rewatched again)
         out.ratings[item], out.lines[item] = r, n
+        own = str(row[id_col]).strip() if id_col is not None and id_col < len(row) and row[id_col] is not None else ""
+        if own and own not in ("nan", "None", "<NA>"):
+            out.ids[item] = own
         other = _movie_of(row, original, year) if original is not None else ""
         if other and other != item:
             out.others[item] = other
