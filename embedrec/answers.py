@@ -417,7 +417,11 @@ def _similar_of_lines(model: Model, request: Request, k: int, filters: dict):
 
     queries = movie_queries(request.movies, request.name)
     ids, missed = [], []
+    found: dict = {}  # a line given again: found once, its title said once (the same answer)
     for where, token in queries:
+        if isinstance(token, str) and token in found:
+            ids.append(found[token])
+            continue
         try:
             movie = model.find_movie(token)
         except NotFoundError as err:
@@ -432,6 +436,8 @@ def _similar_of_lines(model: Model, request: Request, k: int, filters: dict):
             with contextlib.suppress(EmbedrecError):
                 how = model.engine.match_movie(token.strip(), suggest=False)[1]
             _said_title(model, where, token, movie, how)
+        if isinstance(token, str):
+            found[token] = movie
         ids.append(movie)
     if missed:  # (the first's reason in the format, its own marks rendered as the line's: a review saw them raw)
         _marked("%s: %s of its %s movies left out (%s: " + missed[0][1].raw.replace("%", "%%") + "); «--strict|"

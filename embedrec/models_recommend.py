@@ -189,6 +189,7 @@ def similar(model, movie, k: int | None, *, genres: Iterable[str], year_min: int
     allowed = allowed_rows(model, genres, year_min, year_max, exclude, candidates)
     many = isinstance(movie, (list, tuple)) or type(movie).__name__ in ("ndarray", "Series", "Index")
     queries, out_ids, out_scores, unknown = [], [], [], []
+    done: dict = {}  # a movie asked again: its list once (a red team's 100,000 lines of one movie: 18 s, each searched)
     for one in (list_arg(movie, "similar") if many else [movie]):  # a review: one id only, no titles
         one = movie_arg(one, "similar", "50) or similar('star wars'")
         # text: an id where it is one exactly, else title words (find_movie; ambiguity is a UsageError listing
@@ -200,7 +201,9 @@ def similar(model, movie, k: int | None, *, genres: Iterable[str], year_min: int
                 raise
             unknown.append(py_id(one))
             continue
-        ids, scores = e.similar(row, k, allowed)
+        if row not in done:
+            done[row] = e.similar(row, k, allowed)
+        ids, scores = done[row]  # (the same arrays, read-only in the result, for each time it is asked)
         queries.append(py_id(e.movie_ids[row]))
         out_ids.append(ids)
         out_scores.append(scores)

@@ -442,6 +442,20 @@ def test_a_rated_files_id_beside_its_title_picks_that_movie_where_the_run_gives_
     assert 7 not in list(got.movie_ids[0]) and 2 not in list(got.movie_ids[0]) and list(got.unknown) == []
 
 
+def test_a_movie_asked_again_is_answered_from_its_first_list():
+    """A red team: 100,000 lines of one movie took 18 s, each searched again. A movie asked again in one call gets
+    the same list, searched once (10.6 s to 4.3 s for those lines on ML-100K)."""
+    m = _twins_model(np.full(8, 50))
+    calls = []
+    real = m.engine.similar
+    m.engine.similar = lambda row, k, allowed=None: calls.append(row) or real(row, k, allowed)
+    got = m.similar([1, 3, 1, "1"], 3)
+    assert calls == [0, 2]  # rows of movies 1 and 3, once each
+    first, third = list(got.movie_ids[0]), list(got.movie_ids[1])
+    assert [list(x) for x in got.movie_ids] == [first, third, first, first]
+    assert list(got.scores[2]) == list(got.scores[3]) == list(got.scores[0])
+
+
 def test_similar_movies_of_a_movie_of_one_or_two_training_ratings_say_so(caplog):
     """A review: Homage (1 training rating) listed six movies each at cosine 1.0000, the other movies of its one
     rater, without a word. A note says so for a movie of at most FEW_RATINGS training ratings."""
