@@ -600,8 +600,8 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
         raise UsageError(f"{name}: none of its {len(users):,} users is a user of this run (ids are matched as "
                          f"written: e.g. {py_id(users[0])!r}, where the run's are such as {py_id(model.user_ids[0])!r});"
                          " write the file's ids as the run's dataset writes them")
-    movies_known = e.catalogue.movies.rows(truth["movie_id"].tolist())[0] >= 0
-    if len(truth) and not movies_known.any():  # another catalogue's ids (a diff review: scored 0, exit 0)
+    m_rows = e.catalogue.movies.rows(truth["movie_id"].tolist())[0]
+    if len(truth) and not (m_rows >= 0).any():  # another catalogue's ids (a diff review: scored 0, exit 0)
         raise UsageError(f"{name}: none of its movies is a movie of this run (e.g. "
                          f"{py_id(truth['movie_id'].iloc[0])!r}, where the run's are such as "
                          f"{py_id(model.movie_ids[0])!r}); write the file's ids as the run's dataset writes them")
@@ -619,8 +619,7 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
         per = per.merge(theirs.rename(columns={c: f"{other}:{c}" for c in theirs.columns if c != "user_id"}),
                         on="user_id", how="left")
     # pairs of truth the run was trained on (a test file that overlaps the training rows): never listed back
-    u_rows, known = e.catalogue.users.rows(truth["user_id"].tolist())[0], None
-    m_rows = e.catalogue.movies.rows(truth["movie_id"].tolist())[0]
+    u_rows = e.catalogue.users.rows(truth["user_id"].tolist())[0]
     known = (u_rows >= 0) & (m_rows >= 0)
     trained = 0
     if known.any():
