@@ -129,7 +129,8 @@ def path_argument(value, name: str, call: str, example: str) -> None:
 
 
 def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None = None, *,
-           movies: str | Path | pd.DataFrame | None = None, output: str | Path | None = None,
+           movies: str | Path | pd.DataFrame | None = None, test: str | Path | pd.DataFrame | None = None,
+           valid: str | Path | pd.DataFrame | None = None, output: str | Path | None = None,
            overwrite: bool = False, progress: bool = False) -> Dataset:
     """``embedrec ingest``: read ``source`` (default cfg.data.source), clean, split, write the dataset to
     ``output`` and return it as a Dataset. Without ``output`` the folder is cfg.data.prepared where the config
@@ -148,6 +149,11 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
     ratings DataFrame is and read as that file, with the same checks and messages (a missing column named), said
     of 'the movies DataFrame'.
 
+    ``test``, ``valid``: a split made elsewhere, held out as it is (split.method=given, set by them): the test
+    rows (and the validation rows; without them split.valid of ``source``'s rows is drawn) as a file's path or a
+    DataFrame of ``source``'s columns, as data.test_source and data.valid_source name them; ``source`` holds the
+    training rows.
+
     A ``source``, ``movies`` or ``output`` given here applies to this call (``cfg`` itself is frozen and never changes);
     the returned Dataset knows its folder, so ``train(ds, cfg)`` needs nothing else, and the model's config
     (``model.config``) names the run folder after the dataset: ``model.save()`` writes ``runs/ratings`` (not
@@ -157,6 +163,8 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
     from embedrec.data.frames import (
         MOVIES_FRAME,
         RATINGS_FRAME,
+        TEST_FRAME,
+        VALID_FRAME,
         about_the_frame,
         as_movies_file,
         cached_frame,
@@ -175,7 +183,15 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
             data = config_argument(cfg, "ingest").data
             movies = movies_frame = frame_source(as_movies_file(movies, data.genre_separator), data.cache_dir,
                                                  MOVIES_FRAME, made)
-        cfg = ingest_config(source, cfg, output=output, movies=movies)
+        held = {}  # split.method=given's held-out rows, a DataFrame written to the cache as the ratings' is
+        for value, kind in ((test, TEST_FRAME), (valid, VALID_FRAME)):
+            if type(value).__name__ == "DataFrame":
+                value = held[kind] = frame_source(value, config_argument(cfg, "ingest").data.cache_dir, kind, made)
+            if kind is TEST_FRAME:
+                test = value
+            else:
+                valid = value
+        cfg = ingest_config(source, cfg, output=output, movies=movies, test=test, valid=valid)
         folder = cfg.data.prepared
         before = current_generation(folder)
         if source is None and overwrite:
@@ -195,13 +211,14 @@ def ingest(source: str | Path | pd.DataFrame | None = None, cfg: Config | None =
                        f" (its movies file too: data.movies={movies!r})"))
         # a DataFrame's text ids (its dtype says them: 'u1') read as text where data.id_type is not set: the default,
         # int, refuses them (a notebook review; Surprise, LensKit and implicit take any ids)
-        text_ids = set_explicit(cfg, "data.id_type", "auto") if (frame is not None or movies_frame is not None) \
-            and not cfg.is_set("data.id_type") else None
+        text_ids = set_explicit(cfg, "data.id_type", "auto") if (frame is not None or movies_frame is not None
+                                                                  or held) and not cfg.is_set("data.id_type") else None
         if not overwrite and (reused(cfg) or text_ids is not None and reused(text_ids)):
             return load_dataset(cfg.data.prepared)
         from embedrec.data.textfiles import NAMED
 
         framed = [(f, kind) for f, kind in ((frame, RATINGS_FRAME), (movies_frame, MOVIES_FRAME)) if f is not None]
+        framed += [(f, kind) for kind, f in held.items()]
         for f, kind in framed:
             NAMED[str(f)] = kind.name
         try:
@@ -264,20 +281,28 @@ def load_dataset(path: str | Path | None = None, cfg: Config | None = None) -> D
 
 
 def ingest_config(source: str | None = None, cfg: Config | None = None, *, output: str | Path | None = None,
-                  call: str = "ingest", movies: str | Path | None = None) -> Config:
-    """The config ``ingest(source, cfg, output=output, movies=movies)`` works with: ``source`` as data.source,
-    ``movies`` as data.movies and ``output`` as data.prepared where given (``embedrec ingest`` reads the dataset's
-    folder from it before it writes)."""
+                  call: str = "ingest", movies: str | Path | None = None, test: str | Path | None = None,
+                  valid: str | Path | None = None) -> Config:
+    """The config ``ingest(source, cfg, output=output, movies=movies, test=test, valid=valid)`` works with:
+    ``source`` as data.source, ``movies`` as data.movies, ``test`` and ``valid`` as data.test_source and
+    data.valid_source (with split.method=given, where the config sets no method) and ``output`` as data.prepared
+    where given (``embedrec ingest`` reads the dataset's folder from it before it writes)."""
     from embedrec.config import set_explicit
 
     cfg = config_argument(cfg, call)
-    for value, name in ((source, "source"), (movies, "movies"), (output, "output")):
+    for value, name in ((source, "source"), (movies, "movies"), (test, "test"), (valid, "valid"),
+                        (output, "output")):
         if value is not None:
             path_argument(value, name, call, "er.ingest(None, cfg) reads cfg.data.source")
     if source is not None:
         cfg = set_explicit(cfg, "data.source", str(source))
     if movies is not None:
         cfg = set_explicit(cfg, "data.movies", str(movies))
+    if (test is not None or valid is not None) and not cfg.is_set("split.method"):
+        cfg = set_explicit(cfg, "split.method", "given")
+    for value, key in ((test, "data.test_source"), (valid, "data.valid_source")):
+        if value is not None:
+            cfg = set_explicit(cfg, key, str(value))
     if output is not None:
         cfg = set_explicit(cfg, "data.prepared", str(output))
     from embedrec.fsutil.outputs import through_missing_key

@@ -346,7 +346,7 @@ def _load(path, overrides, split: bool) -> Config:
     try:
         _check_consistency(cfg, overridden, split)
     except ConfigError as e:  # where the key was given, as a type error says it (a first-hour review)
-        text = str(e.args[0]) if e.args else ""
+        text = e.raw  # (its marks as written: str(e) is the library's terms)
         m = re.match(r"config key '([^']+)': ", text)
         if m is None or m.group(1) not in sources:
             raise

@@ -92,7 +92,9 @@ def _check_consistency(cfg: Config, set_keys: Iterable[str] = (), split: bool = 
             raise ConfigError(f"config key '{key}': {_empty_path(key)}")
     if split:
         _check_folds(cfg.split, set_keys)
-    if split and cfg.split.folds is None and cfg.split.valid + cfg.split.test >= 1.0:
+    if split:
+        _check_given(cfg, set_keys)
+    if split and cfg.split.folds is None and cfg.split.method != "given" and cfg.split.valid + cfg.split.test >= 1.0:
         raise ConfigError("config keys 'split.valid' + 'split.test' must leave data for training "
                           f"(they add up to {cfg.split.valid + cfg.split.test:g}); lower one of them")
     scale = cfg.data.rating_scale
@@ -200,6 +202,25 @@ def _check_consistency(cfg: Config, set_keys: Iterable[str] = (), split: bool = 
                           "use e.g. utf-8, latin-1 or cp1252") from None
 
 
+def _check_given(cfg: Config, set_keys: Iterable[str]) -> None:
+    """data.test_source and data.valid_source, read by split.method=given alone, and the split keys that method
+    does not read (data/given.py)."""
+    sp, files = cfg.split, [k for k in ("test_source", "valid_source") if getattr(cfg.data, k) is not None]
+    if files and sp.method != "given":
+        raise ConfigError(f"config key 'data.{files[0]}': split.method={sp.method} draws its own split, so the file "
+                          "would not be read; add «--set split.method=given|split.method='given'» to hold its rows "
+                          f"out as they are (or leave data.{files[0]} null)")
+    if sp.method != "given":
+        return
+    if sp.cold_movies > 0:
+        raise ConfigError("config keys 'split.cold_movies' and 'split.method': split.method=given holds out the rows "
+                          "the data gives, and split.cold_movies would move every rating of some movies to test "
+                          "besides; leave split.cold_movies at 0 with split.method=given")
+    if "split.test" in set(set_keys):
+        raise ConfigError("config key 'split.test': split.method=given holds out the rows of data.test_source (or of "
+                          "RecBole's NAME.test.inter), not a share of the ratings; leave split.test out")
+
+
 def _check_folds(sp: SplitConfig, set_keys: Iterable[str]) -> None:
     """split.folds and split.fold, and the split keys they cannot go with (data/split.py: kfold_split)."""
     if sp.folds is None:
@@ -218,8 +239,10 @@ def _check_folds(sp: SplitConfig, set_keys: Iterable[str]) -> None:
     if conflict is not None:  # each of kfold_conflict's keys said (a KeyError where one is not: tested)
         raise ConfigError({
             "split.method": f"config key 'split.folds': a K-fold split deals each user's ratings at random into the "
-                            f"folds, which split.method={sp.method} does not (a time split holds out one window, its "
-                            "latest ratings, so it has no folds); use split.method=random, or leave split.folds out",
+                            f"folds, which split.method={sp.method} does not (" + (
+                                "the data gives its test rows" if sp.method == "given" else
+                                "a time split holds out one window, its latest ratings") +
+                            ", so it has no folds); use split.method=random, or leave split.folds out",
             "split.test": f"config keys 'split.test' and 'split.folds' both set the test share: with split.folds={k} "
                           f"the test split is fold split.fold, 1/{k} of each user's ratings; leave split.test out "
                           f"(or at its default {SplitConfig().test:g} in a config file)",

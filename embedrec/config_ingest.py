@@ -20,7 +20,8 @@ from embedrec.config import Config
 from embedrec.config_keys import MAPPING_KEYS, _flat_keys
 from embedrec.errors import ConfigError, marked, sh_join, sh_quote
 
-_NOT_COMPARED = {"data.source", "data.movies", "data.prepared", "data.cache_dir"}  # where the data is, not how
+_NOT_COMPARED = {"data.source", "data.movies", "data.test_source", "data.valid_source", "data.prepared",
+                 "data.cache_dir"}  # where the data is, not how
 
 
 def dislikes_warning(manifest: dict, dataset: object) -> str | None:

@@ -71,8 +71,10 @@ def metric_config(d: Mapping, also: Iterable[str] = ()) -> dict:
 
 
 # keys holding paths: in a config file, a value starting with ./ or ../ is relative to the file's folder
-PATH_KEYS = ("data.source", "data.movies", "data.cache_dir", "data.prepared", "run.dir", "tune.dir")
-NULL_PATH_KEYS = {"data.movies": "null for none", "data.cache_dir": "null for the default",
+PATH_KEYS = ("data.source", "data.movies", "data.test_source", "data.valid_source", "data.cache_dir", "data.prepared",
+             "run.dir", "tune.dir")
+NULL_PATH_KEYS = {"data.movies": "null for none", "data.test_source": "null for none",
+                  "data.valid_source": "null for none", "data.cache_dir": "null for the default",
                   "tune.dir": "null for the default (run.dir/tune)"}  # what null means for the keys that take it
 
 

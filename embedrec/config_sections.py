@@ -44,6 +44,9 @@ class DataConfig:
     source: str = "ml-100k"
     format: Literal["auto", "movielens", "recbole", "csv", "tsv", "parquet"] = "auto"
     movies: Union[str, None] = None
+    # split.method=given: the held-out rows' own files, read as data.source is (its columns, format, encoding)
+    test_source: Union[str, None] = None
+    valid_source: Union[str, None] = None
     columns: ColumnsConfig = field(default_factory=ColumnsConfig)
     separator: Union[str, None] = None
     movies_separator: Union[str, None] = None
@@ -75,7 +78,8 @@ class DataConfig:
 class SplitConfig:
     """How ratings are split into train, valid and test (split)."""
 
-    method: Literal["random", "user_time", "global_time"] = "random"
+    # given: the split the data gives (data.test_source / data.valid_source, or RecBole's NAME.train/valid/test.inter)
+    method: Literal["random", "user_time", "global_time", "given"] = "random"
     valid: float = _opt(0.1, min=0.0, max=0.9)
     test: float = _opt(0.2, min=0.0, max=0.9)
     last_k: Union[int, None] = _opt(None, min=1)

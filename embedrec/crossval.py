@@ -341,8 +341,11 @@ def _check_split(cfg: Config, k: int, k_given: bool = True) -> None:
     if conflict is not None:  # each of kfold_conflict's keys said (a KeyError where one is not: tested)
         raise ConfigError({
             "split.method": f"config key 'split.method' is {sp.method}: cross-validation deals each user's ratings at "
-                            "random into the folds, and a time split holds out one window (each user's latest "
-                            "ratings, or every rating after a cut), so it has no folds; cross-validate with "
+                            "random into the folds, and " + ("split.method=given holds out the rows the data gives" if
+                                                     sp.method == "given" else
+                                                     "a time split holds out one window (each user's latest ratings, "
+                                                     "or every rating after a cut)") +
+                            ", so it has no folds; cross-validate with "
                             "split.method=random, its default",
             "split.test": f"config key 'split.test' ({sp.test:g}): cross-validation's test split is each fold in turn, "
                           f"1/{k} of each user's ratings; leave split.test out («--folds|folds» sets the share)",

@@ -20,6 +20,7 @@ from embedrec import __version__, bars
 from embedrec.bars import stages, step
 from embedrec.data.assign import assign_splits, pair_columns, rated_below, rated_below_unknown, split_below
 from embedrec.data.dataset import dataset_rows, publish_dataset, refuse_changed_flat, write_dataset
+from embedrec.data.given import PART, check_held_out_file, given_files, read_given
 from embedrec.data.layout import FORMAT_VERSION, is_dataset, read_manifest
 from embedrec.data.parsing import WarnedNote, missing_dropped_said
 from embedrec.data.ratings import (
@@ -32,7 +33,7 @@ from embedrec.data.ratings import (
 )
 from embedrec.data.readers import check_source, read_source, source_files
 from embedrec.data.repeats import PairEvents, dedupe_rows, duplicate_rows, first_new_pairs, sum_repeats
-from embedrec.data.split import TEST, TRAIN, VALID
+from embedrec.data.split import TEST, TIME_METHODS, TRAIN, VALID
 from embedrec.data.summary import format_summary, say_ties, summarise, warn_empty_splits, warn_shrunk_splits
 from embedrec.data.times import NO_TIME
 from embedrec.errors import ConfigError, DataError, EmbedrecError, OutputExists
@@ -198,14 +199,10 @@ def _source_files(data: DataConfig) -> dict[str, Path] | None:
 REPEATS_WARN_SHARE = 0.1  # repeated pairs dropped above this share of the rows: said, with data.repeats=sum
 
 
-def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | None = None,
-          k_core: list | None = None, first_time: bool = False, events: list | None = None) -> pd.DataFrame:
-    """Drop repeated rows (the same in the columns read), keep the latest of repeated (user, movie)
-    (data.repeats=sum: sum them, see :func:`sum_repeats`), threshold, k-core. Counts go in report; ``below`` (a list) receives the (user_id,
-    movie_id) pairs dropped by data.min_rating: rated, so never recommended (Dataset.rated_below); ``k_core`` those
-    the k-core filter drops (for the users it leaves out: Dataset.rated_below_unknown). ``first_time`` and
-    ``events``: what a time split of summed pairs reads (:func:`sum_repeats`). The threshold and the k-core filter
-    take each summed pair whole, its every event counted."""
+def _merged_repeats(ratings: pd.DataFrame, cfg: DataConfig, report: dict, first_time: bool,
+                    events: list | None) -> pd.DataFrame:
+    """:func:`clean`'s first step: rows repeating a (user, movie) pair summed (data.repeats=sum) or its latest kept,
+    exact duplicates dropped where asked; the counts in ``report``."""
     if cfg.repeats == "sum":
         if cfg.duplicates == "drop" and "timestamp" not in ratings:
             raise DataError("data.duplicates=drop drops rows the same in user, movie, rating and time, and the "
@@ -225,19 +222,42 @@ def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | No
         report["repeated_rows_summed"] = n_rows
         report["repeated_pairs_summed"] = n_pairs
     else:
-        total = len(ratings)
         rows, n_exact, n_repeated = dedupe_rows(ratings)
         if rows is not None:  # each pair's latest row, where its first line was (the split draws by row order)
             ratings = ratings.take(rows)
         report["exact_duplicates_dropped"] = n_exact
         report["repeated_pairs_dropped"] = n_repeated
-        again = n_repeated + n_exact  # (exact copies too: a play log of identical rows, a review)
-        if total and again >= REPEATS_WARN_SHARE * total:  # a first-hour pass: 42% of a log's rows dropped,
-            # counted in the summary alone
-            log.warning("%s of the %s rows (%.0f%%) %s a (user, movie) pair already rated: each pair keeps its "
-                        "latest row (data.repeats=latest); if they are plays or clicks to count, ingest with "
-                        "«--set data.repeats=sum|data.repeats='sum'»", f"{again:,}", f"{total:,}",
-                        100 * again / total, "repeats" if again == 1 else "repeat")
+    return ratings
+
+
+def clean(ratings: pd.DataFrame, cfg: DataConfig, report: dict, below: list | None = None,
+          k_core: list | None = None, first_time: bool = False, events: list | None = None) -> pd.DataFrame:
+    """Drop repeated rows (the same in the columns read), keep the latest of repeated (user, movie)
+    (data.repeats=sum: sum them, see :func:`sum_repeats`), threshold, k-core. Counts go in report; ``below`` (a list) receives the (user_id,
+    movie_id) pairs dropped by data.min_rating: rated, so never recommended (Dataset.rated_below); ``k_core`` those
+    the k-core filter drops (for the users it leaves out: Dataset.rated_below_unknown). ``first_time`` and
+    ``events``: what a time split of summed pairs reads (:func:`sum_repeats`). The threshold and the k-core filter
+    take each summed pair whole, its every event counted."""
+    total = len(ratings)
+    if PART in ratings and ratings[PART].nunique() > 1:  # a given split: a pair's repeats merged within its part
+        pieces, counts = [], {}
+        for code in sorted(pd.unique(ratings[PART])):
+            piece = {}
+            pieces.append(_merged_repeats(ratings[(ratings[PART] == code).to_numpy()], cfg, piece, first_time,
+                                          events))
+            for k, v in piece.items():
+                counts[k] = counts.get(k, 0) + v
+        ratings = pd.concat(pieces, ignore_index=True)
+        report.update(counts)
+    else:
+        ratings = _merged_repeats(ratings, cfg, report, first_time, events)
+    again = report.get("repeated_pairs_dropped", 0) + report.get("exact_duplicates_dropped", 0)
+    if cfg.repeats != "sum" and total and again >= REPEATS_WARN_SHARE * total:  # a first-hour pass: 42% of a
+        # log's rows dropped, counted in the summary alone (exact copies too: a play log of identical rows, a review)
+        log.warning("%s of the %s rows (%.0f%%) %s a (user, movie) pair already rated: each pair keeps its "
+                    "latest row (data.repeats=latest); if they are plays or clicks to count, ingest with "
+                    "«--set data.repeats=sum|data.repeats='sum'»", f"{again:,}", f"{total:,}",
+                    100 * again / total, "repeats" if again == 1 else "repeat")
     if cfg.min_rating is not None:
         n2 = len(ratings)
         kept = ratings["rating"].to_numpy() >= cfg.min_rating
@@ -278,6 +298,8 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
                           f"split.method=user_time does (it is {split_cfg.method}); add «--set split.method=user_time», "
                           "or leave split.last_k null")
     check_source(cfg)
+    for _, path, key in given_files(cfg):  # (split.method=given's held-out files: read as data.source is)
+        check_held_out_file(path, key)
     refuse_dangling(out)
     # the current folder (replaced whole, or filled in place), then an output inside a run or a dataset, or a link to
     # a folder inside one: said before the source is read
@@ -310,7 +332,7 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
 def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool, progress: bool, full_config: dict | None,
             t0: float) -> dict:
     before = _stamps(cfg)  # each source file as it is before a byte is read, compared once it is hashed (_sha256)
-    raw = read_source(cfg, progress)
+    raw = read_given(read_source(cfg, progress), cfg, split_cfg, read_source, progress)  # (split.method=given)
     # the stages after the parse, named on one bar (none of them has a count of its own to show: each goes over
     # a whole column at once); a first-hour review: 5 of 8 s of a 1M-row click log without a word
     with stages(f"preparing {out}" if progress else None, STAGES, delay=bars.INGEST_DELAY_S) as begin:
@@ -392,7 +414,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         if cfg.missing == "drop":  # counted, 0 too, where asked for
             report["missing_values_dropped"] = raw.missing_dropped
             if untimed:  # (of them, or kept: those whose time alone was empty)
-                report[f"missing_times_{'kept' if split_cfg.method == 'random' else 'dropped'}"] = untimed
+                report[f"missing_times_{'dropped' if split_cfg.method in TIME_METHODS else 'kept'}"] = untimed
         if cfg.out_of_scale == "drop":
             report["out_of_scale_dropped"] = raw.scale_dropped
         if cfg.bad_lines == "skip":  # counted, 0 too, where asked for (the lines: the reading's note)
@@ -414,7 +436,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         k_core: list[pd.DataFrame] = []
         # each summed pair's first time and its events only where a time split reads them (an int64 a pair, 800 MB at
         # 100M pairs; 12 bytes an event of a repeated pair, the events read being freed before the split)
-        timed = split_cfg.method != "random"
+        timed = split_cfg.method in TIME_METHODS
         events: list[PairEvents] = []
         stage(f"cleaning {len(raw.ratings):,} rows")
         ratings = clean(_match_movies(raw.ratings, movies, cfg, report, movies_said), cfg, report, below, k_core,
@@ -552,7 +574,7 @@ def _untimed_rows(raw, split_cfg: SplitConfig) -> int:
     first = raw.where(int(np.flatnonzero(untimed)[0]), cheap=True)
     rows = f"{n:,} row{'' if n == 1 else 's'} with a user, a movie and a rating but no time (the first at {first})"
     label = raw.origin[0]
-    if split_cfg.method != "random":
+    if split_cfg.method in TIME_METHODS:
         if n == t.size:
             raise DataError(f"{label}: no row has a time (each has a user, a movie and a rating; the first at "
                             f"{first}), and split.method={split_cfg.method} holds ratings out by their time; fill "

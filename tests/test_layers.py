@@ -203,7 +203,7 @@ LAYERS = [
                    "config_values", "config_sections", "config_keys", "config_checks", "config", "config_ingest",
                    "sparse", "training.kernel", "beyond"}),
     ("data and model", {"data", "data.readers", "data.textfiles", "data.rowlines", "data.badlines", "data.parsing", "data.idtext", "data.movietable", "data.sniff", "data.columns", "data.times", "data.parquet", "data.movielens", "data.netflix", "data.recbole", "data.tables",
-                        "data.sources", "data.split", "data.repeats", "data.ratings", "data.assign", "data.summary", "data.layout", "data.dataset", "data.frames", "model",
+                        "data.sources", "data.split", "data.given", "data.repeats", "data.ratings", "data.assign", "data.summary", "data.layout", "data.dataset", "data.frames", "model",
                         "model.features", "model.mf", "model.factors"}),
     ("artifacts", {"serve.index", "run_layout", "run_updates", "run_checks", "run_fixes", "run_publish", "run", "run_inputs", "artifacts", "verify"}),
     ("processes", {"distributed", "dist_data", "dist_sync"}),

@@ -14,7 +14,7 @@ from embedrec.cli.options import PathParam, refuse_empty, report
 
 # how the source is read: what train never reads again (the dataset holds the result), so the "train on it with"
 # hint leaves them out (a first-hour review: it repeated --set data.cache_dir=...)
-READING_ONLY = ("data.source", "data.format", "data.movies", "data.columns.", "data.separator",
+READING_ONLY = ("data.source", "data.format", "data.movies", "data.test_source", "data.valid_source", "data.columns.", "data.separator",
                 "data.movies_separator", "data.header",
                 "data.encoding", "data.decimal", "data.genre_separator", "data.cache_dir", "data.id_type",
                 "data.timestamp_unit", "data.timestamp_format", "data.id_case", "data.event_weights", "data.missing",
@@ -64,6 +64,7 @@ def ingest(cfg: Config, source, output, overwrite, fmt):
       data.repeats=sum           a play or click log: each pair's rows summed into a count
       data.min_rating=1          ratings below 1 kept apart, not learnt (a 0 that means 'not rated')
       split.test=0.1             the test share (split.valid the validation share)
+      split.method=given         your own split: its test rows from data.test_source=FILE
     e.g. embedrec ingest BX-Book-Ratings.csv -o data/prepared/books --set data.id_type=auto
            --set 'data.separator=;' --set data.encoding=latin-1 --set data.columns.rating=Book-Rating
     """

@@ -12,9 +12,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from embedrec.data.given import PART, given_assign
 from embedrec.data.repeats import EVENTS, FIRST_TIME, PairEvents, cut_training_pairs, pair_cuts
 from embedrec.data.split import (
     TEST,
+    TIME_METHODS,
     TRAIN,
     VALID,
     below_split,
@@ -49,10 +51,12 @@ def assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, l
         ts = ratings[FIRST_TIME].to_numpy()
         del ratings[FIRST_TIME]  # (never written)
     ties: dict = {}
-    assign = make_split(split_cfg, users_arr, ts, movies_arr, ties)
+    assign = given_assign(ratings, split_cfg, report) if split_cfg.method == "given" else \
+        make_split(split_cfg, users_arr, ts, movies_arr, ties)
     if ties.get("held_out"):  # a time split's cuts among ratings of equal time, drawn at random (summary.say_ties)
         report["split_ties"] = ties
-    cuts = pair_cuts(users_arr, ts, assign, split_cfg.method) if events and split_cfg.method != "random" else None
+    cuts = pair_cuts(users_arr, ts, assign, split_cfg.method) if events and split_cfg.method in TIME_METHODS \
+        else None
     if below_cuts is not None:  # the kept ratings' cuts, which the pairs set apart as rated are split by
         below_cuts.append(_time_cuts(split_cfg, assign, users_arr, ts))
     cold = is_cold = None
@@ -140,20 +144,23 @@ def rated_below(pairs: pd.DataFrame, uids: np.ndarray, mids: np.ndarray) -> pd.D
     out = pd.DataFrame({"user_idx": u[ok].astype(np.int32), "movie_idx": m[ok].astype(np.int32)})
     if "timestamp" in pairs:  # for a time split's parts (split_below), which then drops it
         out["timestamp"] = pairs["timestamp"].to_numpy()[ok]
+    if PART in pairs:  # a given split's (split_below)
+        out[PART] = pairs[PART].to_numpy()[ok]
     return out
 
 
 def pair_columns(ratings: pd.DataFrame) -> list[str]:
     """The columns a pair the cleaning keeps apart is kept with: its user and movie, and its time where the
     ratings have times (a time split puts it in a part by it: :func:`split_below`)."""
-    return ["user_id", "movie_id", *(["timestamp"] if "timestamp" in ratings else [])]
+    return ["user_id", "movie_id", *(["timestamp"] if "timestamp" in ratings else []),
+            *([PART] if PART in ratings else [])]  # (a given split's: its part)
 
 
 def _time_cuts(split_cfg: SplitConfig, assign: np.ndarray, users: np.ndarray, ts: np.ndarray | None):
     """A time split's :class:`~embedrec.data.split.Cuts` (per user for user_time, one for global_time) of the split
     codes ``assign`` as made (before the cold movies, the rows given back or dropped), which the pairs kept apart
     are split by; None for a random or K-fold split."""
-    if ts is None or split_cfg.folds is not None or split_cfg.method == "random":
+    if ts is None or split_cfg.folds is not None or split_cfg.method not in TIME_METHODS:
         return None
     return held_out_cuts(assign, ts, users if split_cfg.method == "user_time" else None)
 
@@ -167,7 +174,10 @@ def split_below(below: pd.DataFrame, split_cfg: SplitConfig, cuts, cold: np.ndar
     ``report["rated_below_split"]``."""
     users = uids[below["user_idx"].to_numpy()]
     ts = below["timestamp"].to_numpy(np.int64) if "timestamp" in below else None
-    parts = below_split(split_cfg, users, ts, cuts)
+    if split_cfg.method == "given":  # each pair's file's part; a pair kept as seen for another reason, in train
+        parts = below[PART].fillna(TRAIN).to_numpy(np.int8) if PART in below else np.full(len(below), TRAIN, np.int8)
+    else:
+        parts = below_split(split_cfg, users, ts, cuts)
     if cold is not None:
         parts[pd.Series(mids[below["movie_idx"].to_numpy()]).isin(cold).to_numpy()] = TEST  # (hashed: np.isin
         # compares text ids each with each)

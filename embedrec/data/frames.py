@@ -40,6 +40,9 @@ class FrameKind:
 
 RATINGS_FRAME = FrameKind("the DataFrame", "df", "ratings", "the ratings (user_id, movie_id[, rating][, timestamp])",
                            "ids, numbers and dates")
+# split.method=given's held-out rows given as frames (er.ingest(df, test=..., valid=...)): read as the ratings are
+TEST_FRAME = FrameKind("the test DataFrame", "test", "ratings", RATINGS_FRAME.content, RATINGS_FRAME.columns)
+VALID_FRAME = FrameKind("the valid DataFrame", "valid", "ratings", RATINGS_FRAME.content, RATINGS_FRAME.columns)
 MOVIES_FRAME = FrameKind("the movies DataFrame", "movies", "movies", "the movies (movie_id, title[, genres][, year])",
                           "ids, titles, genres (text, or lists) and years", "the movies file")
 

@@ -30,6 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from embedrec.data.given import part_config
 from embedrec.data.movielens import read_ml100k, read_ml_csv, read_ml_dat
 from embedrec.data.netflix import (
     NOT_RATINGS,
@@ -134,6 +135,19 @@ def release_files(layout: str, folder: Path) -> list[Path]:
 
 
 def source_files(cfg: DataConfig) -> list[Path] | None:
+    """:func:`_source_files` of data.source, and of the held-out files split.method=given reads (data.test_source,
+    data.valid_source: each read as data.source is)."""
+    files = _source_files(cfg)
+    extra = [cfg.test_source, cfg.valid_source]
+    if files is None or not any(extra):
+        return files
+    for path in extra:
+        if path is not None:
+            files += _source_files(part_config(cfg, path)) or []
+    return files
+
+
+def _source_files(cfg: DataConfig) -> list[Path] | None:
     """The files ingest would read ``cfg.source`` from now (and data.movies, where a table's reader reads it), found
     as :func:`read_source` finds them but none read: what a dataset's manifest records, by name, as its ``inputs``
     (``RawData.files``), so that cross-validate can tell a file added to a release's folder or gone from it since

@@ -103,7 +103,7 @@ def recbole_files(root: Path) -> list[Path]:
 
 def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8", tick=None) -> RawData:
     """A RecBole dataset folder: every NAME.*.inter of one NAME (the benchmark's NAME.train/valid/test.inter
-    read together; embedrec splits by split.*), with NAME.item and NAME.user if there. ``tick``: a bar's update
+    read together: split.method=given keeps their split, another splits them by split.*), with NAME.item and NAME.user if there. ``tick``: a bar's update
     over the bytes of the .inter files as they are parsed, one after the other."""
     from embedrec.bars import Restartable
 
@@ -135,7 +135,8 @@ def read_recbole(root: Path, id_type: str = "int", encoding: str = "utf-8", tick
             part[c] = _ids(part[c].astype(str), "str" if id_type == "auto" else id_type, str(ipath), c, 2)
         parts.append(part)
     if len(inters) > 1:
-        log.info("read %d .inter files of RecBole dataset '%s' together (%s); embedrec splits them by split.*",
+        log.info("read %d .inter files of RecBole dataset '%s' together (%s); split.method=given holds out their "
+                 "valid and test rows as they are, another split.method splits them all by split.*",
                  len(inters), stem, ", ".join(p.name for p in inters))
     ipath = inters[0]
     ratings = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]

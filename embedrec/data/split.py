@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import SplitConfig
 
 TRAIN, VALID, TEST = 0, 1, 2
+TIME_METHODS = ("user_time", "global_time")  # split.method's that hold ratings out by their time
 
 
 def random_split(n: int, valid: float, test: float, seed: int) -> np.ndarray:
