@@ -594,8 +594,8 @@ def test_a_column_holding_a_split_made_elsewhere_is_said_not_weighed_as_events(t
     r = invoke("ingest", tmp_path / "log.csv", "-o", tmp_path / "a", "-q", *sets)
     assert r.exit_code == 0 and r.stderr.startswith(
         f"{tmp_path / 'log.csv'}: its column 'split' holds a split made elsewhere (test, train), which ingest does not "
-        "read: it draws its own split (split.*); to score on your own held-out rows, ingest the training rows alone "
-        "(--set split.test=0), train, then embedrec evaluate --truth TEST_FILE"), r.stderr
+        "read as a column: it draws its own split (split.*); to hold your own rows out, write each part to its own "
+        "file and ingest the training rows with --set split.method=given --set data.test_source=TEST_FILE"), r.stderr
     frame.assign(kind=["view", "buy"] * 16).to_csv(tmp_path / "log.csv", index=False)  # and event types beside it
     r = invoke("ingest", tmp_path / "log.csv", "-o", tmp_path / "b", *sets)
     assert r.exit_code == 1 and "its column 'kind' holds event types (view, buy)" in r.stderr and \

@@ -651,9 +651,9 @@ def split_said(found: tuple[str, str], lead: str = "its column") -> str:
     """What a column holding a split made elsewhere (:func:`split_column`'s ``found``) is told: 'its column 'split'
     holds a split made elsewhere (test, train), which ingest does not read: ...', with how to score on it."""
     return (f"{lead} {shorten(found[0], 60)!r} holds a split made elsewhere ({found[1]}), which ingest does not "
-            "read: it draws its own split (split.*); to score on your own held-out rows, ingest the training rows "
-            "alone «(--set split.test=0)|(split.test=0)», train, then «embedrec evaluate --truth TEST_FILE|"
-            "er.score_lists(lists, truth)» (docs/commands.md, 'a split made elsewhere')")
+            "read as a column: it draws its own split (split.*); to hold your own rows out, write each part to its "
+            "own file and ingest the training rows with «--set split.method=given --set data.test_source=TEST_FILE|"
+            "er.ingest(train, cfg, test=test)» (docs/commands.md, 'Details: splits')")
 
 
 # a rating column's words read as a dislike (lower case, spaces, '_' and '-' left out): weighed -1 by the recipe
