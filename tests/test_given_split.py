@@ -206,8 +206,11 @@ def test_cli_given_split_to_lists_that_leave_out_the_training_rows(files):
     assert "split (given)" not in r.stdout
     assert "data.test_source" not in r.stderr.split("train on it with:")[-1]  # train reads the dataset, not the file
     r = CliRunner().invoke(main, ["train", "--set", f"data.prepared={prep}", "--run", str(run), "--set", "model.dim=8",
-                                  "--set", "train.als_dims=[]", "-q", "--format", "json"])
+                                  "--set", "train.als_dims=[]", "--format", "json"])
     assert r.exit_code == 0, r.stderr
+    # its valid drawn at random: the way to a recency weight is the user's own validation rows, not a time split
+    assert "give validation rows that follow each user's training ones (data.valid_source)" in r.stderr, r.stderr
+    assert "split.method=user_time" not in r.stderr
     r = CliRunner().invoke(main, ["export", "--run", str(run), "--topk-all", str(tmp_path / "top.csv"), "-k", "10"])
     assert r.exit_code == 0, r.stderr
     top = pd.read_csv(tmp_path / "top.csv")

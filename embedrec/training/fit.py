@@ -569,10 +569,13 @@ def recency_candidates(ds, train_cfg, total=int, level: int = logging.INFO) -> t
     else:
         # a random holdout: the way to a recency weight said (an off-protocol check: one's own file whose test is
         # each user's latest lost to ALS with it, and won with a time valid; BENCHMARKS.md, session 64)
+        given = (ds.manifest.get("split") or {}).get("method") == "given"  # (its valid drawn, or the user's own)
         log.log(level, "als_recency auto: %s (%s of %s validation ratings come at or after their user's training "
                 "ratings" + ("; the better on valid is kept)" if len(values) > 1 else ": a random holdout, where "
-                             "recent ratings lead no better; to serve what users do next, ingest with «--set "
-                             "split.method=user_time|split.method='user_time'»)"), shown, f"{later:,}", f"{n:,}")
+                             "recent ratings lead no better; to serve what users do next, " +
+                             ("give validation rows that follow each user's training ones (data.valid_source)"
+                              if given else "ingest with «--set split.method=user_time|split.method='user_time'»")
+                             + ")"), shown, f"{later:,}", f"{n:,}")
     return values
 
 
