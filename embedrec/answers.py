@@ -179,8 +179,9 @@ class Request:
 
 
 class Answer:
-    """What ``Model.answer`` gives: ``result`` (a Recommendations) or ``stream`` (``users``: the answers as they
-    come, a :class:`~embedrec.results.StreamAnswer` each, for ``Model.write_stream``); ``fallback_column``: whether
+    """What ``Model.answer`` gives: ``result`` (a Recommendations) or ``stream`` (``users``, and the CLI's
+    ``movies``: the answers as they come, a :class:`~embedrec.results.StreamAnswer` each, for
+    ``Model.write_stream``, its first column ``query_column``); ``fallback_column``: whether
     the rows carry the ``fallback`` column (an unknown user answered with the most popular movies);
     ``explanations``: ``result.explain(request.explain)`` where the request asked for them (the rows' ``because``:
     ``result.to_rows(explanations=...)``); ``result`` is a :class:`~embedrec.results.SimilarUsers` for a
@@ -200,6 +201,7 @@ class Answer:
         self._notes = notes
         self.rated_scale: tuple | None = None  # a --rated file's own scale, its values left as given (Told.scale)
         self.watched: list = []  # the ids of a --rated file's movies without a rating, left out of the list
+        self.query_column: str | None = None  # a stream's first column (Model.write_stream): None, user_id
 
     def __repr__(self) -> str:  # a notebook review: '<embedrec.answers.Answer object at 0x...>'
         try:
@@ -327,6 +329,12 @@ def answer(model: Model, request: Request) -> Answer:
                               diversify=request.diversify, **filters)
     elif mode == "movie":
         res = model.similar(_found(model, request.movie), k, **filters)
+    elif mode == "movies" and getattr(request.movies, "lines_of_a_file", False) and not request.strict:  # the CLI's
+        # --movies: answered in batches as the lines come (a known gap: every answer held until the input ended, 1 KB
+        # a line); --strict reads the whole input first and fails before printing anything, as --users --strict
+        out = Answer(model, request, stream=_similar_stream(model, request, k, filters))
+        out.query_column = "movie_id_query"
+        return out
     elif mode == "movies":  # each line's movie, as --movie takes it; one not in the model left out (said), or refused
         res = _similar_of_lines(model, request, k, filters)
     elif mode == "similar_users":  # users, not movies: no filter (refused by mode()), no note of an explicit model
@@ -369,8 +377,6 @@ def movie_queries(lines, name: str = "<input>") -> list[tuple[str, Any]]:
     they are. A line of a table (a tab, or a header of several columns) refused naming its line, as --users does."""
     import os
 
-    from embedrec.serve.stream import unquoted
-
     refuse_frame(lines, "movies= takes movie ids or titles")  # (its iteration gives its column names: a review)
     if isinstance(lines, os.PathLike):
         import io
@@ -385,11 +391,20 @@ def movie_queries(lines, name: str = "<input>") -> list[tuple[str, Any]]:
     if isinstance(lines, (str, bytes)) or not hasattr(lines, "__iter__"):
         raise UsageError(f"movies={shorten(repr(lines), 40)}: give a list of movie ids or titles, an open file or a "
                          "pathlib.Path of one a line; for one movie: movie=")
+    return list(movie_query_lines(lines, name))
+
+
+def movie_query_lines(lines, name: str = "<input>") -> Iterator[tuple[str, Any]]:
+    """:func:`movie_queries` one line at a time, as they are read (``lines``: a file's lines or a list, checked
+    by :func:`movie_queries`): what ``recommend --movies`` answers in batches."""
+    from embedrec.serve.stream import unquoted
+
     filelike = getattr(lines, "lines_of_a_file", False) or hasattr(lines, "readline")  # (its last line too)
-    out: list = []
+    first = True  # (no movie yet: a header line may come)
     for n, line in enumerate(lines, 1):
         if not isinstance(line, str) or not filelike and not line.endswith(("\n", "\r")):
-            out.append((f"movies[{n - 1}]", line))  # a list's item: an id or title as it is
+            first = False
+            yield f"movies[{n - 1}]", line  # a list's item: an id or title as it is
             continue
         t = unquoted(line.strip().lstrip("\ufeff").strip())
         if not t or t.startswith("#"):
@@ -398,14 +413,14 @@ def movie_queries(lines, name: str = "<input>") -> list[tuple[str, Any]]:
             raise UsageError(f"{name}:{n}: the line holds a carriage return (\\r): its line ends are not \\n; "
                              "convert them first (tr '\\r' '\\n')")
         head = t.replace("\t", ",").split(",")
-        if "\t" in t or not out and len(head) > 1 and head[0].strip().lower() in MOVIE_HEADER_WORDS or \
+        if "\t" in t or first and len(head) > 1 and head[0].strip().lower() in MOVIE_HEADER_WORDS or \
                 _NUMBERS_ROW.fullmatch(t):  # a tab; a table's header; numbers a separator apart ('1,5': id, rating)
             raise UsageError(f"{name}:{n}: '{shorten(t)}' is a table's line: give one movie a line (its first "
                              f"column: cut -d, -f1, or cut -f1 for a TSV)")
-        if not out and t.lower() in MOVIE_HEADER_WORDS:
+        if first and t.lower() in MOVIE_HEADER_WORDS:
             continue
-        out.append((f"{name}:{n}", t))
-    return out
+        first = False
+        yield f"{name}:{n}", t
 
 
 def _similar_of_lines(model: Model, request: Request, k: int, filters: dict):
@@ -413,11 +428,55 @@ def _similar_of_lines(model: Model, request: Request, k: int, filters: dict):
     line said with its line); one the model does not know left out, said in one warning with the first's reason,
     or (``strict``) refused naming its line, as an ambiguous title is; none answered: NotFoundError, as --users. The
     notes a movie's list gets (a movie of few ratings, a film's other id left out) said once for all of them."""
-    from embedrec.serve.recommender import SIMILAR_NOTES
-
     queries = movie_queries(request.movies, request.name)
-    ids, missed = [], []
     found: dict = {}  # a line given again: found once, its title said once (the same answer)
+    missed: list = []
+    counted: dict = {"few": [], "twins": []}
+    ids = _found_movies(model, request, queries, found, missed)
+    _said_missed(request, missed, len(queries), bool(ids))
+    res = _similar_counted(model, ids, k, filters, counted)
+    _similar_notes(counted)
+    return res
+
+
+def _similar_stream(model: Model, request: Request, k: int, filters: dict) -> Iterator:
+    """``recommend --movies``' answer as it comes: :func:`_similar_of_lines`' lists, a batch of lines at a time
+    (``request.batch_size``; a batch ends where the input pauses, as ``--users``' does), each query a
+    :class:`~embedrec.results.StreamAnswer` for ``Model.write_stream``; what it says of the lines (left out,
+    none answered, the notes) said once they are all read. One list does not depend on what else is asked, so
+    the rows are those of the whole input at once (1M lines held 1 GB before their first row)."""
+    from embedrec.serve.stream import batches
+
+    lines = request.movies
+    ready = getattr(lines, "ready", None)
+    found: dict = {}
+    missed: list = []
+    counted: dict = {"few": [], "twins": []}
+    asked = [0]
+
+    def counting():
+        for q in movie_query_lines(lines, request.name):
+            asked[0] += 1
+            yield q
+
+    answered = 0
+    batch = request.batch_size if request.batch_size is not None else model.engine.cfg.batch_size
+    for chunk in batches(counting(), batch, ready if callable(ready) else None):
+        ids = _found_movies(model, request, chunk, found, missed)
+        if ids:
+            answered += len(ids)
+            yield from _similar_counted(model, ids, k, filters, counted).triples()
+        if request.on_batch is not None:
+            request.on_batch()
+    _said_missed(request, missed, asked[0], bool(answered))
+    _similar_notes(counted)
+
+
+def _found_movies(model: Model, request: Request, queries, found: dict, missed: list) -> list:
+    """The movie of each query (where, token) as ``--movie`` finds it (a title's said with its line); ``found``:
+    the tokens found before (a line given again: found once, its title said once); one not known appended to
+    ``missed`` (where, the error), or (``strict``) refused naming its line; a title of several movies refused."""
+    ids = []
     for where, token in queries:
         if isinstance(token, str) and token in found:
             ids.append(found[token])
@@ -439,21 +498,36 @@ def _similar_of_lines(model: Model, request: Request, k: int, filters: dict):
         if isinstance(token, str):
             found[token] = movie
         ids.append(movie)
+    return ids
+
+
+def _said_missed(request: Request, missed: list, asked: int, any_found: bool) -> None:
+    """The movies left out, in one warning with the first's reason; none found of ``asked`` queries: NotFoundError
+    (none asked: a warning)."""
     if missed:  # (the first's reason in the format, its own marks rendered as the line's: a review saw them raw)
         _marked("%s: %s of its %s movies left out (%s: " + missed[0][1].raw.replace("%", "%%") + "); «--strict|"
-                "strict=True» refuses them instead", request.name, f"{len(missed):,}", f"{len(queries):,}",
+                "strict=True» refuses them instead", request.name, f"{len(missed):,}", f"{asked:,}",
                 missed[0][0], level=logging.WARNING)
-    if not ids:
-        if queries:
-            raise NotFoundError(f"{request.name}: no movie answered: none of its {len(queries):,} movies is one this "
+    if not any_found:
+        if asked:
+            raise NotFoundError(f"{request.name}: no movie answered: none of its {asked:,} movies is one this "
                                 "model knows (the first said above); check the ids or titles and the run")
         log.warning("%s: no movie answered (the input held no movie id or title)", request.name)
-    counted = {"few": [], "twins": []}
+
+
+def _similar_counted(model: Model, ids: list, k: int, filters: dict, counted: dict):
+    """``model.similar(ids)``, the notes of its movies (few ratings, a film's other id) added to ``counted``."""
+    from embedrec.serve.recommender import SIMILAR_NOTES
+
     token = SIMILAR_NOTES.set(counted)
     try:
-        res = model.similar(ids, k, **filters)
+        return model.similar(ids, k, **filters)
     finally:
         SIMILAR_NOTES.reset(token)
+
+
+def _similar_notes(counted: dict) -> None:
+    """The notes of the movies asked (:func:`_similar_counted`'s), each movie once."""
     from embedrec.serve.recommender import FEW_RATINGS
 
     few, twins = list(dict.fromkeys(counted["few"])), list(dict.fromkeys(counted["twins"]))  # each movie once
@@ -466,7 +540,6 @@ def _similar_of_lines(model: Model, request: Request, k: int, filters: dict):
         _marked("note: %s of the movies asked (%s) %s the catalogue lists under another id too: that id is left "
                 "out of %s", f"{len(twins):,}", _some(twins), "is a film" if len(twins) == 1 else "are films",
                 "its list" if len(twins) == 1 else "their lists")
-    return res
 
 
 def _some(ids: list) -> str:

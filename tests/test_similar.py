@@ -531,6 +531,46 @@ def test_recommend_movies_answers_many_movies_as_movie_answers_each(trained_run,
         trained_run.opened.answer(Request(movies=tmp_path / "missing.txt"))
 
 
+def test_recommend_movies_answers_each_batch_as_its_lines_come(trained_run, tmp_path):
+    """A red team: `recommend --movies` held every answer until its input ended (1M lines: 1.07 GB). It answers a
+    batch at a time (recommend.batch_size, a batch ending where the input pauses, as --users): a line's rows come
+    while the next lines are still to be written, the rows are those of the whole input at once, and what it says
+    of the lines (left out, the notes) is said once, after them."""
+    import os
+    import select
+    import subprocess
+    import sys
+
+    from .conftest import repo_pythonpath
+
+    ids = [str(m) for m in trained_run.opened.movie_ids[:7]]
+    whole = CliRunner().invoke(main, ["recommend", "--movies", "-", "-k", "2", "--format", "csv", *trained_run.sets],
+                               input="\n".join([*ids, "nosuch99", *ids[:2]]) + "\n")
+    small = CliRunner().invoke(main, ["recommend", "--movies", "-", "-k", "2", "--format", "csv", *trained_run.sets,
+                                      "--set", "recommend.batch_size=2"],
+                               input="\n".join([*ids, "nosuch99", *ids[:2]]) + "\n")
+    assert small.exit_code == whole.exit_code == 0 and small.stdout == whole.stdout, small.stderr
+    assert small.stdout.count("movie_id_query") == 1 and len(small.stdout.splitlines()) == 1 + 9 * 2
+    assert small.stderr.count("1 of its 10 movies left out") == 1, small.stderr
+    env = {**os.environ, "PYTHONPATH": repo_pythonpath()}
+    p = subprocess.Popen([sys.executable, "-m", "embedrec", "recommend", "--movies", "-", "-k", "2", "--format",
+                          "csv", "--no-header", *trained_run.sets], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    try:
+        p.stdin.write(ids[0] + "\n")
+        p.stdin.flush()
+        ready, _, _ = select.select([p.stdout], [], [], 120)
+        assert ready, "no row before the input ended"
+        assert p.stdout.readline().startswith(f"{ids[0]},1,")  # its list, the input still open
+        p.stdin.write(ids[1] + "\n")
+        p.stdin.close()
+        rest = p.stdout.read()
+        assert p.wait(60) == 0 and rest.splitlines()[1].startswith(f"{ids[1]},1,"), p.stderr.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
 def test_a_batch_of_movies_says_each_kind_of_note_once(caplog):
     """A first-hour review: `seq 1 1682 | recommend --movies -` printed 252 note lines (one a movie of few ratings,
     one a twin): a batch counts them (serve.recommender.SIMILAR_NOTES, a context's own) and says each kind once."""

@@ -43,8 +43,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
               "@- too).")
 @click.option("--movie", "movie", type=TEXT, help="A movie id or title words: similar movies.")
 @click.option("--movies", "movies_file", type=LineFile(), help="A file of movies, one a line (an id or title words, as "
-              "--movie takes it); - for stdin (@FILE, @- too): each one's similar movies, after the whole input is "
-              "read.")
+              "--movie takes it); - for stdin (@FILE, @- too): each one's similar movies, a batch of lines at a "
+              "time as they come (--strict: once the whole input is read).")
 @click.option("--similar-users", "similar_users", type=TEXT, metavar="USER",
               help="A user id: the users most like them (cosine of the user vectors), with the movies both rated.")
 @click.option("--liked", type=TEXT, help="Comma-separated movies a new user liked (as top ratings): ids, or titles as --movie "
@@ -204,7 +204,8 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
     if answer.stream is not None:  # streamed in batches: rows as they come, through the fast writers
         with bar.shown(answer):
             model.write_stream(answer.stream, sys.stdout, fmt, header=not no_header,
-                               fallback_column=answer.fallback_column, because_column=explain is not None)
+                               query_column=answer.query_column, fallback_column=answer.fallback_column,
+                               because_column=explain is not None)
         given = answer.skipped  # ids, not a header or comments (a review: a header alone failed)
         if not answer.answered and given:  # a review: a cron job fed the wrong ids got a header and exit 0
             raise NotFoundError(f"{getattr(users_file, 'name', '<input>')}: no user answered: none of its {given:,} "
