@@ -64,7 +64,7 @@ def test_the_test_files_rows_are_the_test_split_and_valid_is_drawn_from_the_trai
     assert _pairs("train", ds) | _pairs("valid", ds) == _pairs(train)  # every training row, none of the test file's
     assert not _pairs("train", ds) & _pairs("valid", ds)
     n_valid = len(ds.split_frame("valid"))
-    assert s["cleaning"]["given_valid_drawn"] == n_valid
+    assert s["cleaning"]["given_valid_drawn"] == n_valid and s["cleaning"]["given_valid_by"] == "random"
     assert abs(n_valid - round(0.1 * len(train))) <= s["cleaning"].get("users_given_a_train_row", 0)
     assert s["split"]["method"] == "given" and s["cleaning"]["given_rows"] == {
         "train": len(train), "valid": 0, "test": len(test)}
@@ -73,6 +73,27 @@ def test_the_test_files_rows_are_the_test_split_and_valid_is_drawn_from_the_trai
     assert set(manifest["inputs"]) == {"train.csv", "test.csv"}  # both files' checksums
     test.head(3).to_csv(tmp_path / "test.csv", index=False)  # another test file: another dataset
     assert not ingested_alike(tmp_path / "prep", _cfg(tmp_path))
+
+
+def test_valid_is_each_users_latest_training_rows_where_the_test_rows_follow_them(tmp_path, caplog):
+    """ML-100K's per-user time split given as train and test files: a valid drawn at random from the training
+    rows tuned the model for a random holdout (test NDCG@10 0.1942 against 0.2268 with the users' own next 10%).
+    Where the test rows come after their users' training rows, valid is each user's latest training rows."""
+    df = _ratings(n=4000).sort_values(["user_id", "timestamp"])
+    latest = df.groupby("user_id").cumcount(ascending=False) < 3
+    df[~latest].to_csv(tmp_path / "train.csv", index=False)
+    df[latest].to_csv(tmp_path / "test.csv", index=False)
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        s = _run(_cfg(tmp_path))
+    assert s["cleaning"]["given_valid_by"] == "user_time"
+    after, of = s["cleaning"]["given_test_after_training"]
+    assert after == of > 0
+    assert "valid is each user's latest 0.1 of the training rows" in caplog.text
+    ds = load_dataset(tmp_path / "prep")
+    tr, va = ds.split_frame("train"), ds.split_frame("valid")
+    last_train = tr.groupby("user_id")["timestamp"].max()
+    assert (va["timestamp"].to_numpy() >= va["user_id"].map(last_train).to_numpy()).all()
+    assert set(tr["user_id"]) == set(df[~latest]["user_id"])  # every user keeps a training row
 
 
 def test_a_validation_file_is_the_valid_split(files):

@@ -229,7 +229,8 @@ def _cleaning_item(key: str, value: int, cleaning: dict, floor=None, counted: bo
     seen 28,104'): '28,707 ratings below data.min_rating 1 dropped from training (28,104 of them kept as seen, never
     recommended back; the other 603 are of users left out or of movies not in the dataset)'."""
     if key == "given_valid_drawn":  # split.method=given without validation rows
-        return f"{value:,} of the training rows drawn at random as valid (split.valid: no validation rows given)"
+        how = "each user's latest" if cleaning.get("given_valid_by") == "user_time" else "at random"
+        return f"{value:,} of the training rows drawn as valid, {how} (split.valid: no validation rows given)"
     if key == "below_min_rating_dropped":
         below = f"below data.min_rating {floor:g}" if isinstance(floor, (int, float)) else "below data.min_rating"
         text = f"{value:,} {'pair' if counted else 'rating'}{'' if value == 1 else 's'} {below} dropped from training"
