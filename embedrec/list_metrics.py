@@ -147,8 +147,9 @@ def _kinds(column: str, lists, truth, named: dict | None = None) -> str:
     what = column.split("_")[0]
     own = ((named or {}).get("lists") or {}).get(column, column)
     eg = f"lists.astype({{{own!r}: {'str' if b == 'texts' else 'int'}}})"
+    cli = f"write the file's {what} ids as {'texts' if b == 'texts' else 'integers'}, as the dataset's are"
     return (f"; the lists' {what} ids are {a} ({py_id(lists[column].iloc[0])!r}), truth's {b} "
-            f"({py_id(truth[column].iloc[0])!r}): make them one kind, e.g. {eg}")
+            f"({py_id(truth[column].iloc[0])!r}): make them one kind, «{cli}|e.g. {eg}»")
 
 
 def _frame(df, name: str, need: tuple[str, ...]):
@@ -185,18 +186,22 @@ def _ordered(lists):
     lists = lists[[c for c in ("user_id", "movie_id", "rank", "score") if c in lists.columns]].reset_index(drop=True)
     dup = lists.duplicated(["user_id", "movie_id"])
     if dup.any():
-        row = lists[dup].iloc[0]
+        at = int(np.flatnonzero(dup.to_numpy())[0])
+        row = lists.iloc[at]
         from embedrec.data.ids import py_id
 
         raise UsageError(f"score_lists: user {py_id(row.user_id)!r}'s list holds movie {py_id(row.movie_id)!r} "
-                         "twice; a list names each movie once")
+                         f"twice (row {at + 1}); a list names each movie once")
     if "rank" in lists.columns:
         rank = pd.to_numeric(lists["rank"], errors="coerce")
-        if rank.isna().any() or (rank < 1).any() or (rank % 1 != 0).any() or \
-                lists.assign(rank=rank).duplicated(["user_id", "rank"]).any():
-            raise UsageError("score_lists: lists' 'rank' column holds a value that is not 1, 2, ... or one rank "
-                             "twice for a user; give each user's ranks from 1 (or drop the column: then 'score', "
-                             "else each user's rows in order)")
+        bad = (rank.isna() | (rank < 1) | (rank % 1 != 0) |
+               lists.assign(rank=rank).duplicated(["user_id", "rank"])).to_numpy()
+        if bad.any():  # (the first such row named: a first-hour review's 0-based ranks)
+            at = int(np.flatnonzero(bad)[0])
+            raise UsageError(f"score_lists: lists' 'rank' column holds a value that is not 1, 2, ... or one rank "
+                             f"twice for a user (row {at + 1}: {shorten(repr(lists['rank'].iloc[at]), 20)}); give "
+                             "each user's ranks from 1 (or drop the column: then 'score', else each user's rows in "
+                             "order)")
         lists = lists.assign(rank=rank).sort_values("rank", kind="stable")  # each user's in rank order (ids of
                                                                             # mixed kinds are never compared)
     elif "score" in lists.columns:
@@ -221,13 +226,23 @@ RESERVED = ("model", "most_popular", "global_mean", "biases")  # evaluate's own 
 _ALIASES = {"user_id": ("userid", "user", "uid"), "movie_id": ("movieid", "itemid", "item_id", "item", "movie", "iid")}
 
 
-def read_lists(path):
+def _list_scored(name: str, frame, truth, ks, **kw):
+    """:func:`_score` of one named list (a ``--lists`` file's name, or ``lists=``'s key), its refusals said of it
+    (a first-hour review: 'score_lists: ...' named no file of several)."""
+    try:
+        return _score(frame, truth, ks, **kw)
+    except UsageError as e:
+        raise UsageError(f"«{name}|lists[{name!r}]»: {e.raw.removeprefix('score_lists: ')}") from None
+
+
+def read_lists(path, pairs: bool = False):
     """A file of top-K lists as ``score_lists`` takes them: ``.parquet``, ``.jsonl``/``.json`` (what ``recommend
     --users`` writes) by its name, else a text table, tab-, ';'- or comma-separated by its first line; a CSV's or TSV's ids read as text (``score_outside_lists``
     gives them the dataset's kind: a review found a text-id run's own export unscorable), ``userId``/``movieId``/
     ``item_id`` and the like taken for ``user_id``/``movie_id`` as ingest takes them. A folder: its files read so, in
     name order, as one table (``export --topk-all DIR``'s ``part-*.parquet``; names starting with '.' or '_', an
-    export's record or Spark's ``_SUCCESS``, left out). DataError naming the file where it cannot be read."""
+    export's record or Spark's ``_SUCCESS``, left out). DataError naming the file where it cannot be read.
+    ``pairs``: the file holds held-out pairs (``evaluate --truth``), said so where it is none."""
     from pathlib import Path
 
     import pandas as pd
@@ -244,18 +259,19 @@ def read_lists(path):
         frames = [_named_columns(_read_lists_file(f, f), f) for f in parts]
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     else:
-        frame = _named_columns(_read_lists_file(p, path), path, alone=True)
+        frame = _named_columns(_read_lists_file(p, path), path, alone=True, pairs=pairs)
     return frame
 
 
-def _named_columns(frame, part, alone: bool = False):
+def _named_columns(frame, part, alone: bool = False, pairs: bool = False):
     """``frame`` with ``userId``/``item_id`` and the like taken for ``user_id``/``movie_id``; a folder's ``part``
     without them is refused naming it (a review: a README.md in the folder read as an empty table, another
     export's Parquet as lists with missing ids), and so is a file given ``alone``, with the names taken (a
     first-hour review: `evaluate --lists FILE` answered with a pandas rename for Python)."""
     for col, other in _ALIASES.items():
         if col not in frame.columns:
-            hits = [c for c in frame.columns if str(c).lower().replace(" ", "") in other]
+            hits = [c for c in frame.columns if str(c).lower().replace(" ", "") in other
+                    or str(c).lower().split(":")[0] in (col, *other)]  # (RecBole's user_id:token, item_id:token)
             if len(hits) == 1:
                 frame = frame.rename(columns={hits[0]: col})
     missing = [c for c in _ALIASES if c not in frame.columns]
@@ -263,8 +279,9 @@ def _named_columns(frame, part, alone: bool = False):
         cols = shorten(", ".join(map(str, frame.columns)), 200) or "none"
         if alone:
             names = "; ".join(f"{c} (or {', '.join(_ALIASES[c])})" for c in missing)
-            raise DataError(f"{part}: not a file of lists (no {' or '.join(missing)} column; its columns: {cols}); "
-                            f"name its columns {names}, with rank or score")
+            what = "held-out pairs" if pairs else "lists"
+            raise DataError(f"{part}: not a file of {what} (no {' or '.join(missing)} column; its columns: {cols}); "
+                            f"name its columns {names}" + ("" if pairs else ", with rank or score"))
         if part is not None:
             raise DataError(f"{part}: not a file of lists (no {' or '.join(missing)} column; its columns: {cols}); a "
                             "folder of lists holds only the lists' parts: move that file out of it")
@@ -369,15 +386,18 @@ def check_lists(lists) -> None:
 
 def _as_truth_kind(frame, truth):
     """``frame``'s id columns in ``truth``'s kind where the change loses nothing: text of plain integers ('196',
-    not '0196' or '+1') as integers for a dataset of integer ids, a column of them where only some are (the others,
-    a word, '', '1.0', kept as written: ids the dataset does not have); integers as text for one of text ids."""
+    not '0196' or '+1'; '196.0', a whole float as pandas writes one, too) as integers for a dataset of integer ids,
+    a column of them where only some are (the others, a word, '', '1.5', kept as written: ids the dataset does not
+    have); integers as text for one of text ids."""
     import pandas as pd
 
     out = {}
     for col in ("user_id", "movie_id"):
         have, want = frame[col], truth[col]
         if pd.api.types.is_integer_dtype(want) and not pd.api.types.is_numeric_dtype(have):
-            text = have.astype(str).str.strip()
+            # ('22.0', as pandas writes a column that held a NaN: the integer it is, as --truth reads it; a
+            # first-hour review: refused in --lists, read in --truth)
+            text = have.astype(str).str.strip().str.replace(r"^(-?[0-9]+)\.0*$", r"\1", regex=True)
             plain = text.str.fullmatch(r"-?(?:0|[1-9][0-9]*)").to_numpy(dtype=bool)
             if plain.all() and len(text):
                 out[col] = pd.to_numeric(text).astype("int64")
@@ -420,8 +440,8 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
         if type(frame).__name__ == "DataFrame" and {"user_id", "movie_id"} <= set(frame.columns):
             frame = _as_truth_kind(frame, truth)
         # said once a list, naming it and the option that sets k (a notebook review: twice, as score_lists)
-        row[name] = _score(frame, truth, ks, per_user=False, catalogue=ds.n_movies,
-                           where=f"«evaluate --lists|evaluate(lists=...)»: list '{name}' (k from «-k|ks=»)")
+        row[name] = _list_scored(name, frame, truth, ks, per_user=False, catalogue=ds.n_movies,
+                                 where=f"«evaluate --lists|evaluate(lists=...)»: list '{name}' (k from «-k|ks=»)")
         beyond = beyond_of_lists(frame, ds, truth, ks, cat) if cat is not None else None
         if beyond is not None:
             row[name].update(beyond[0])
@@ -557,6 +577,32 @@ def beyond_of_lists(frame, ds, truth, ks, cat) -> tuple[dict, object]:
 TRUTH = "truth"  # the split name a held-out file's figures are given under (evaluate --truth)
 
 
+def _popular_lists(e, users, k: int):
+    """most_popular's lists for ``users`` (ids; those the run knows): the movies with the most training ratings
+    (the run's popularity: train and valid), each user's own rated ones left out as the model's lists leave them
+    out (the run's seen pairs), as evaluate's most_popular baseline ranks them."""
+    import pandas as pd
+
+    from embedrec.sparse import gather_csr
+
+    rows = e.catalogue.users.rows(list(users))[0]
+    rows = rows[rows >= 0]
+    pop = np.asarray(e.popularity, np.float64)
+    order = np.argsort(-pop, kind="stable")
+    order = order[pop[order] > 0]  # a movie no training rating named is no one's popular pick
+    local, seen, lens = gather_csr(e.seen_ptr, e.seen_idx, rows)
+    starts = np.concatenate([[0], np.cumsum(lens)])
+    out_u, out_m, out_r = [], [], []
+    for i, r in enumerate(rows.tolist()):
+        rated = set(seen[starts[i]:starts[i + 1]].tolist())
+        top = [m for m in order[:k + len(rated)].tolist() if m not in rated][:k]
+        out_u += [r] * len(top)
+        out_m += top
+        out_r += list(range(1, len(top) + 1))
+    return pd.DataFrame({"user_id": np.asarray(e.user_ids)[np.asarray(out_u, np.int64)],
+                         "movie_id": np.asarray(e.movie_ids)[np.asarray(out_m, np.int64)], "rank": out_r})
+
+
 def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "truth") -> dict:
     """``embedrec evaluate --truth FILE``: the run's own lists (``model.recommend`` of each user of ``truth``, as
     served: the user's movies in the data the run was trained on left out) and each of ``lists`` ({name: top-K
@@ -572,6 +618,7 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
     from embedrec.evaluate import check_ks, paired_differences
     from embedrec.sparse import gather_csr
 
+    check_lists(lists)  # (no list named as most_popular, the baseline beside it)
     if not ks:  # the run's own train.eval_k, as evaluate's default
         from embedrec.run_inputs import run_eval_k
 
@@ -609,12 +656,18 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
     n_movies = model.n_movies
     row = {"model": _score(mine, truth, ks, per_user=False, catalogue=n_movies, where="evaluate --truth: the model")}
     per = _score(mine, truth, ks, per_user=True, catalogue=n_movies, where=None).drop(columns="n_relevant")
-    for other, frame in (lists or {}).items():
+    # the baseline evaluate prints beside every model (a first-hour review: none on a split made elsewhere)
+    popular = {"most_popular": _popular_lists(e, users, max(ks))}
+    for other, frame in {**popular, **(lists or {})}.items():
         if type(frame).__name__ != "DataFrame" and callable(getattr(frame, "to_frame", None)):
             frame = frame.to_frame()
-        frame = _as_truth_kind(_frame(frame, f"lists '{other}'", ("user_id", "movie_id")), truth)
-        row[other] = _score(frame, truth, ks, per_user=False, catalogue=n_movies,
-                            where=f"«evaluate --lists|lists=»: list '{other}' (k from «-k|ks=»)")
+        try:
+            frame = _frame(frame, "the lists", ("user_id", "movie_id"))
+        except UsageError as e:
+            raise UsageError(f"«{other}|lists[{other!r}]»: {e.raw.removeprefix('score_lists: ')}") from None
+        frame = _as_truth_kind(frame, truth)
+        row[other] = _list_scored(other, frame, truth, ks, per_user=False, catalogue=n_movies,
+                                  where=f"«evaluate --lists|lists=»: list '{other}' (k from «-k|ks=»)")
         theirs = _score(frame, truth, ks, per_user=True, catalogue=n_movies, where=None).drop(columns="n_relevant")
         per = per.merge(theirs.rename(columns={c: f"{other}:{c}" for c in theirs.columns if c != "user_id"}),
                         on="user_id", how="left")
@@ -630,6 +683,6 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
         log.warning("%s: %s of its %s pairs are movies the user rated in the data the run was trained on: recommend "
                     "never lists those back, so each is a miss; give the held-out pairs alone (ingest the training "
                     "rows without them)", name, f"{trained:,}", f"{len(truth):,}")
-    return {"splits": {TRUTH: row}, "paired": {TRUTH: paired_differences(per)} if lists else {},
+    return {"splits": {TRUTH: row}, "paired": {TRUTH: paired_differences(per)},
             "truth": {"pairs": int(len(truth)), "users": int(len(users)), "users_unknown": int(len(rec.unknown)),
                       "pairs_trained_on": int(trained)}}

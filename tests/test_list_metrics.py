@@ -569,7 +569,8 @@ def test_evaluate_lists_scores_a_file_with_a_few_ids_no_integer_as_misses(traine
     """A review (session 63, left then): on an integer-id dataset one movie id in a lists file that is no integer
     (a word, an empty field, '1.0') refused the whole file in score_lists' words (lists.astype(...)), where the docs
     count an id the dataset does not have as a miss. The other rows are scored; those rows are misses, counted and
-    said ('1.0' as the dataset's 1 written another way); a wholly textual file is still refused."""
+    said; '1.0' is the dataset's 1 (a whole float, as --truth reads it; session 68); a wholly textual file is still
+    refused."""
 
     from click.testing import CliRunner
 
@@ -588,16 +589,18 @@ def test_evaluate_lists_scores_a_file_with_a_few_ids_no_integer_as_misses(traine
 
     good, _ = run("good.csv")
     got, err = run("bad.csv")
-    assert got["rows_unknown_movie"] == 3 and good["rows_unknown_movie"] == 0
+    assert got["rows_unknown_movie"] == 2 and good["rows_unknown_movie"] == 0  # ('X.0': the integer X, as --truth)
     assert got["users_evaluated"] == good["users_evaluated"]
     assert got["ndcg@5"] <= good["ndcg@5"] and got["recall@5"] <= good["recall@5"]
-    assert "bad.csv: 3 of its rows name a movie id this dataset does not have (e.g. 'oops')" in err, err
+    assert "bad.csv: 2 of its rows name a movie id this dataset does not have (e.g. 'oops')" in err, err
     assert "astype" not in err
     # the same rows scored from Python, with the three rows' movies as ids no truth holds: the same figures
     from embedrec.data.dataset import load_dataset
 
     ds = load_dataset(trained_run.cfg.data.prepared)
-    mine = er.score_lists(lists.assign(movie_id=np.where(np.arange(len(lists)) < 3, -7 - np.arange(len(lists)), lists["movie_id"])),
+    third = lists["movie_id"].to_numpy().copy()
+    third[2] = first  # ('X.0' on the third row: movie X, the first row's)
+    mine = er.score_lists(lists.assign(movie_id=np.where(np.arange(len(lists)) < 2, -7 - np.arange(len(lists)), third)),
                           ds.split_frame("test"), ks=(5,), catalogue=ds.n_movies)
     assert math.isclose(got["ndcg@5"], mine["ndcg@5"]) and math.isclose(got["recall@5"], mine["recall@5"])
     lists.assign(movie_id="m" + lists["movie_id"].astype(str)).to_csv(tmp_path / "words.csv", index=False)
@@ -667,3 +670,65 @@ def test_evaluate_truth_scores_the_run_and_other_lists_on_a_split_made_elsewhere
         pytest.approx(want["ndcg@10"], abs=1e-9), r.stderr
     r = runner.invoke(main, ["evaluate", *trained_run.sets, "--truth", str(tmp_path / "gone.csv")])
     assert r.exit_code == 1 and "gone.csv: no such file; give the held-out pairs' file" in r.stderr, r.stderr
+
+
+def test_evaluate_truth_shows_most_popular_and_names_a_bad_file(trained_run, tmp_path):
+    """A first-hour review: `evaluate --truth` printed no most_popular, the sanity check evaluate prints beside
+    every model; a bad --lists file was refused as 'score_lists: ...' naming no file of several, with a pandas
+    fix; whole-float ids ('1.0') read by --truth were refused by --lists; a bad --truth file was 'not a file of
+    lists'. RecBole's own test file (user_id:token, item_id:token) is read as held-out pairs."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.data.dataset import load_dataset
+
+    ds = load_dataset(trained_run.cfg.data.prepared)
+    test = ds.split_frame("test")[["user_id", "movie_id"]]
+    f = tmp_path / "held_out.csv"
+    test.to_csv(f, index=False)
+    runner = CliRunner()
+    own = json.loads(runner.invoke(main, ["evaluate", *trained_run.sets, "-k", "10", "--format", "json"]).stdout)
+    r = runner.invoke(main, ["evaluate", *trained_run.sets, "--truth", str(f), "-k", "10", "--format", "json"])
+    assert r.exit_code == 0, r.stderr
+    got = json.loads(r.stdout)
+    # known answer: the movies most rated in train and valid (what the run serves as popular), each user's own
+    # train and valid movies left out, scored on the file's pairs
+    seen = pd.concat([ds.split_frame(s)[["user_id", "movie_id"]] for s in ("train", "valid")])
+    order = seen["movie_id"].value_counts(sort=False)
+    order = order.reindex(ds.movies["movie_id"]).fillna(0)
+    ranked = order.index.to_numpy()[np.argsort(-order.to_numpy(), kind="stable")]
+    rated = seen.groupby("user_id")["movie_id"].agg(set)
+    rows = [(u, m, r + 1) for u in test["user_id"].unique()
+            for r, m in enumerate([m for m in ranked if m not in rated.get(u, set())][:10])]
+    want = er.score_lists(pd.DataFrame(rows, columns=["user_id", "movie_id", "rank"]), test, ks=(10,))
+    for m in ("ndcg@10", "recall@10"):
+        assert got["splits"]["truth"]["most_popular"][m] == pytest.approx(want[m], abs=1e-9), m
+    assert "most_popular" in got["paired"]["truth"] and own["splits"]["test"]["most_popular"]
+    top = tmp_path / "top.csv"
+    assert runner.invoke(main, ["export", "-q", *trained_run.sets, "--topk-all", str(top), "-k", "10"]).exit_code == 0
+    lists = pd.read_csv(top)[["user_id", "movie_id", "rank"]]
+    lists.assign(user_id=lists.user_id.astype(float)).to_csv(tmp_path / "float.csv", index=False)
+    lists.assign(rank=lists["rank"] - 1).to_csv(tmp_path / "rank0.csv", index=False)
+    pd.concat([lists, lists.head(1).assign(rank=11)]).to_csv(tmp_path / "dup.csv", index=False)
+    r = runner.invoke(main, ["evaluate", *trained_run.sets, "-k", "10", "--lists", str(top), "--lists",
+                             str(tmp_path / "float.csv"), "--format", "json"])
+    assert r.exit_code == 0, r.stderr  # whole floats: the integers they are, as --truth reads them
+    row = json.loads(r.stdout)["splits"]["test"]
+    assert row["float.csv"]["ndcg@10"] == row["top.csv"]["ndcg@10"] and row["float.csv"]["rows_unknown_user"] == 0
+    for name, said in (("rank0.csv", "rank0.csv: lists' 'rank' column holds a value that is not 1, 2, ... or one "
+                                     "rank twice for a user (row 1: '0')"),
+                       ("dup.csv", f"dup.csv: user {lists.user_id[0]}'s list holds movie {lists.movie_id[0]} twice "
+                                   f"(row {len(lists) + 1})")):
+        for truth in ([], ["--truth", str(f)]):
+            r = runner.invoke(main, ["evaluate", *trained_run.sets, *truth, "-k", "10", "--lists", str(top),
+                                     "--lists", str(tmp_path / name)])
+            assert r.exit_code == 2 and f"error: {said}" in r.stderr and "score_lists" not in r.stderr, r.stderr
+    (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
+    r = runner.invoke(main, ["evaluate", *trained_run.sets, "--truth", str(tmp_path / "bad.csv")])
+    assert r.exit_code != 0 and "bad.csv: not a file of held-out pairs (no user_id or movie_id column" in r.stderr
+    assert "rank or score" not in r.stderr
+    test.rename(columns={"user_id": "user_id:token", "movie_id": "item_id:token"}).to_csv(
+        tmp_path / "ml.test.inter", sep="\t", index=False)
+    r = runner.invoke(main, ["evaluate", *trained_run.sets, "--truth", str(tmp_path / "ml.test.inter"), "-k", "10",
+                             "--format", "json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["splits"]["truth"]["model"] == got["splits"]["truth"]["model"]

@@ -145,7 +145,7 @@ def _truth_out(cfg: Config, run_dir, truth: str, lists: dict, ks, chosen, fmt) -
 
     name = "stdin" if truth == "-" else str(truth)
     try:
-        pairs = read_lists(truth)
+        pairs = read_lists(truth, pairs=True)
     except DataError as e:  # said of the held-out pairs, not of lists
         if "no such file" in e.raw:
             raise DataError(f"{name}: no such file; give the held-out pairs' file (user_id, movie_id)") from None
