@@ -2796,3 +2796,28 @@ def test_a_time_far_from_the_others_is_warned_of_by_its_line(tmp_path, odd, said
     p.write_text(HEAD + "".join(f"{i % 7 + 1},{i % 11 + 1},{i % 5 + 1},{i}\n" for i in range(60)))  # counted from 0
     r, out = ingest(tmp_path, p, "--overwrite", quiet=True)
     assert r.exit_code == 0 and r.stderr == "", r.stderr
+
+
+@pytest.mark.parametrize("stamp", ["epoch", "iso"])
+def test_an_empty_time_says_what_data_missing_drop_does_with_it(tmp_path, stamp):
+    """A first-hour review: an empty time was refused with 'or drop such rows with --set data.missing=drop', and
+    that setting kept the rows (a random split places a row whose time alone is missing at its user's middle time):
+    the advice says so."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    t = "1000000005" if stamp == "epoch" else "2024-01-01T10:00:00"
+    rows = "".join(f"{u},{m},4,{t if (u, m) != (2, 2) else ''}\n" for u in range(1, 5) for m in range(1, 5))
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating,timestamp\n" + rows)
+    r = CliRunner().invoke(main, ["ingest", str(tmp_path / "r.csv"), "-o", str(tmp_path / "p")])
+    assert r.exit_code != 0 and "column 'timestamp'" in r.stderr and "or read them with --set data.missing=drop (a " \
+        "row whose time alone is empty is then kept, at its user's middle time, under a random split, and dropped " \
+        "under a time split)" in r.stderr, r.stderr
+    r = CliRunner().invoke(main, ["ingest", str(tmp_path / "r.csv"), "-o", str(tmp_path / "p"), "--set",
+                                  "data.missing=drop", "--format", "json", "--set", "split.test=0"])
+    assert r.exit_code == 0 and json.loads(r.stdout)["counts"]["ratings"] == 16, r.stderr  # kept, as said
+    (tmp_path / "s.csv").write_text("user_id,movie_id,rating,timestamp\n1,2,,5\n1,3,4,6\n")
+    r = CliRunner().invoke(main, ["ingest", str(tmp_path / "s.csv"), "-o", str(tmp_path / "q")])
+    assert r.exit_code != 0 and "or drop such rows with --set data.missing=drop" in r.stderr and "middle" not in \
+        r.stderr, r.stderr

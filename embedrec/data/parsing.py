@@ -247,7 +247,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
                        extra_dtype: dict | None = None, decimal: str = ".", checked: bool = False,
                        missing: str | None = "error", unparsed: dict | None = None,
                        partial: bool = False, tick=None, bad_lines: str | None = None,
-                       again: bool = False) -> pd.DataFrame:
+                       again: bool = False, times: tuple = ()) -> pd.DataFrame:
     """Read a delimited table whose ``numeric`` columns (name -> dtype) must parse as numbers.
 
     Fast path: pandas' C engine with narrow dtypes. On failure the file is re-read as text to report the
@@ -329,7 +329,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
             df = _blank_numbers_missing(opener, kw, numeric, extra_dtype) if missing == "drop" else None
             if df is None:
                 raise _diagnose_numeric(opener, kw, numeric, label, header_lines, missing, unparsed,
-                                        partial) from None
+                                        partial, times) from None
             return df
 
     def trailing() -> bool:
@@ -359,7 +359,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
         warnings.filterwarnings("ignore", "Length of header or names", pd.errors.ParserWarning)
         try:
             df = _checked_table(read(), opener, kw, numeric, extra_dtype, label, header, header_lines, sep,
-                                encoding, missing, trailing, read)
+                                encoding, missing, trailing, read, times)
         except DataError:  # a value of a line whose fields shifted: the line's extra fields said first, as pandas
             if every and "index_col" not in kw and not is_stream(src):  # says them of a table read whole
                 _refuse_long_lines(src, sep, encoding, every, label, header_lines, missing, bad_lines)
@@ -439,7 +439,7 @@ def _refuse_long_lines(src, sep: str, encoding: str, every: list[str], label: st
 
 
 def _checked_table(df, opener, kw, numeric, extra_dtype, label, header, header_lines, sep, encoding, missing,
-                   trailing, read) -> pd.DataFrame:
+                   trailing, read, times: tuple = ()) -> pd.DataFrame:
     """read_numeric_table's table once read: refused where its rows shift under the header, are none, or miss a
     value."""
     if header and not (isinstance(df.index, pd.RangeIndex) and df.index.start == 0 and df.index.step == 1) \
@@ -476,10 +476,11 @@ def _checked_table(df, opener, kw, numeric, extra_dtype, label, header, header_l
             raise DataError(f"{label}:{lines[0]}: column '{col}' holds '{shorten(text, 20)}', which reads as a "
                             f"missing value, not {'a number' if dtype is not str else 'an id'}"
                             f"{lines_like_it(n, lines)}; give "
-                            f"{'a number' if dtype is not str else 'the id'} or remove {those}{drop_advice(missing)}")
+                            f"{'a number' if dtype is not str else 'the id'} or remove {those}"
+                            f"{drop_advice(missing, timed=col in times)}")
         raise DataError(f"{label}:{lines[0]}: no value in column '{col}'"
                         f"{lines_like_it(n, lines, aside='a field is missing or empty')}; fill it in or remove "
-                        f"{those}{drop_advice(missing)}")
+                        f"{those}{drop_advice(missing, timed=col in times)}")
     return df
 
 
@@ -606,7 +607,7 @@ def _trailing_separator(opener, kw: dict) -> bool | None:
 
 def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, header_lines: int,
                       missing: str | None = "error", unparsed: dict | None = None,
-                      partial: bool = False) -> DataError:
+                      partial: bool = False, times: tuple = ()) -> DataError:
     """The first value of a ``numeric`` column that is no number, named by its file:line (``missing='drop'``: an
     empty field is not one, as the rows holding one are dropped; a review: it was named, with advice to drop).
     ``unparsed``: column -> ``say(shown, what, those)`` for a caller that tells that column's value that is no
@@ -688,7 +689,8 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
                           header_lines)
     n = int(like.sum())
     those = "that line" if n < 2 else "those lines"
-    fix = f"fix or remove {those}" if shown != "" else f"fill it in or remove {those}{drop_advice(missing)}"
+    fix = f"fix or remove {those}" if shown != "" else \
+        f"fill it in or remove {those}{drop_advice(missing, timed=col in times)}"
     alike = "like it"
     if decimal == "." and missing != "release" and re.fullmatch(r"[+-]?\d*,\d+", values.iloc[row].strip()) and \
             not dtype.startswith("int") and kw["sep"] != ",":  # 3,5: a spreadsheet's decimal comma

@@ -788,7 +788,7 @@ def _read_text_table(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
                                   numeric=numeric, header=cfg.header, encoding=cfg.encoding, label=label,
                                   extra_dtype=extra, decimal=cfg.decimal, checked=True, missing=cfg.missing,
                                   unparsed=unparsed, partial=early is not None, tick=tick,
-                                  bad_lines=cfg.bad_lines, again=again)
+                                  bad_lines=cfg.bad_lines, again=again, times=tuple(times))
     except DataError as e:
         if not fraction_times and any(_fraction_of(str(e), c, cfg.decimal) for c in times):  # a Unix time with a
             # fraction of a second (time.time(), a JavaScript ms / 1000: a notebook review): read as numbers, made

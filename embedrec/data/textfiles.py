@@ -466,10 +466,16 @@ RELEASE = "release"
 _DROP = "«--set data.missing=drop|data.missing: drop»"
 
 
-def drop_advice(missing: str | None) -> str:
+def drop_advice(missing: str | None, timed: bool = False) -> str:
     """', or drop such rows with --set data.missing=drop' where data.missing applies to the file (``missing``
-    'error' or 'drop', a ratings table's), else nothing."""
-    return "" if missing in (None, RELEASE) else f", or drop such rows with {_DROP}"
+    'error' or 'drop', a ratings table's), else nothing. ``timed``: the empty value is the time, whose row that
+    setting keeps under a random split (said so: a first-hour review ran the advice and found them kept)."""
+    if missing in (None, RELEASE):
+        return ""
+    if timed:
+        return (f", or read them with {_DROP} (a row whose time alone is empty is then kept, at its user's middle "
+                "time, under a random split, and dropped under a time split)")
+    return f", or drop such rows with {_DROP}"
 
 
 def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: str = ",",
