@@ -662,12 +662,19 @@ class History:
         rows = np.asarray(rated.movies, np.int64)[order]
         self._engine, self._rows = engine, rows
         self.user_id, self.counts, self.dataset = user_id, bool(rated.counts), rated.dataset
+        self._weighted = bool(getattr(rated, "weighted", False))
         self.movie_ids = _frozen_array(np.asarray(engine.movie_ids)[rows])
         self.ratings = _frozen_array(np.asarray(rated.ratings, np.float64)[order])
         self.timestamps = None if rated.times is None else _frozen_array(np.asarray(rated.times, np.float64)[order])
         self.splits = FrozenList(PARTS[p] for p in np.asarray(rated.parts)[order].tolist())
-        self.columns = ["user_id", "movie_id", "title", "year", "genres", "count" if self.counts else "rating",
+        self.columns = ["user_id", "movie_id", "title", "year", "genres", self._value,
                         *(["time"] if self.timestamps is not None else []), "split"]
+
+    @property
+    def _value(self) -> str:
+        """The value column: a click log's events counted, or their types' weights summed (a first-hour review: a
+        summed weight of 3 for one 'cart' event was called a count); a rating otherwise."""
+        return ("weight" if getattr(self, "_weighted", False) else "count") if self.counts else "rating"
 
     def __setstate__(self, state: dict) -> None:  # unpickled or deep-copied: its arrays read-only again
         self.__dict__.update(state)
@@ -710,7 +717,7 @@ class History:
         and split. A whole rating or count is an int (4, not 4.0), another a float (3.5), as predict passes a file's
         ratings through: so every format prints it alike (a first-hour review: 1 in the table, 1.0 in csv, tsv and
         json)."""
-        e, value = self._engine, "count" if self.counts else "rating"
+        e, value = self._engine, self._value
         times = self.timestamps.tolist() if self.timestamps is not None else None
         for i, (m, r) in enumerate(zip(self._rows.tolist(), self.ratings.tolist())):
             row = {"user_id": self.user_id, "movie_id": py_id(e.movie_ids[m]), "title": e.titles[m] or None,
@@ -731,10 +738,11 @@ class History:
         frame["year"] = pd.array(frame["year"].tolist(), dtype="Int32")
         if self.timestamps is not None:
             frame["time"] = pd.to_datetime(pd.Series(self.timestamps), unit="s", utc=True)
-        if self.counts:
+        if self._value == "count":
             frame["count"] = pd.array(frame["count"].tolist(), dtype="Int64")
         else:  # float64 with NaN for a row without one, whatever the rows (a notebook review: an update's rows
-            frame["rating"] = np.array(self.ratings, np.float64)  # alone were object dtype holding None)
+            frame[self._value] = np.array(self.ratings, np.float64)  # alone were object dtype holding None; a
+            # weight summed may be 1.5)
         return frame
 
     def _repr_html_(self) -> str:

@@ -139,6 +139,8 @@ def verify_path(path: str | Path) -> dict:
         from embedrec.data.dataset import check_rows
 
         check_rows(folder, manifest, fix)
+        if held is not None:
+            _check_top_links(shown, entries, fix)
     if what == "run":  # the model folder checked, from here (a review: absolute for runs/x, relative for .../current)
         _check_finite_tables(folder, entries, fix, manifest)  # (the tables' shapes, said with the shapes)
         check_run_arrays(_Folder(folder, manifest), lambda name: _load(folder, entries, name, fix), shapes=False,
@@ -146,6 +148,30 @@ def verify_path(path: str | Path) -> dict:
         _check_indexes(folder, entries, manifest, fix)
         folder = from_here(folder, resolve=False)
     return {"what": what, "path": str(shown if what == "dataset" else folder), "files": len(entries), "bytes": total}
+
+
+def _check_top_links(root: Path, entries: dict, fix: str) -> None:
+    """A dataset in generations keeps a link to current/<name> beside ``current`` for each of its files
+    (data.layout.LINKS), which a reader of ``DATASET/<name>`` reads: refuse one that is a file of other bytes than
+    the generation's (``entries``: its manifest's records), or a link led elsewhere, as what a reader by that path
+    gets is not this dataset's (a red team: a user's own users.parquet there, and verify said ok)."""
+    from embedrec.data.layout import LINKS
+    from embedrec.fsutil.generations import current_link
+    from embedrec.fsutil.integrity import as_recorded
+
+    for name in LINKS:
+        p = root / name
+        if p.is_symlink():
+            if current_link(root, name) != f"current/{name}" and os.path.realpath(p) != \
+                    os.path.realpath(root / "current" / name):
+                raise ArtifactError(f"'{p}' is a link to '{os.readlink(p)}', where embedrec keeps its link to "
+                                    f"current/{name}: a reader of '{p}' reads other data; put the link back (ln -sfn "
+                                    f"current/{name} '{p}'), or {fix}")
+        elif p.is_file() and (name == "manifest.json" and p.read_bytes() != (root / "current" / name).read_bytes()
+                              or name != "manifest.json" and name in entries and not as_recorded(p, entries[name])):
+            raise ArtifactError(f"'{p}' is a file of other bytes than the dataset's {name}, where embedrec keeps its "
+                                f"link to current/{name} (an edit, or another tool's write): a reader of '{p}' reads "
+                                f"other data; move it out and put the link back (ln -sfn current/{name} '{p}')")
 
 
 def _enterable(folder: Path, what: str) -> None:

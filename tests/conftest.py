@@ -19,6 +19,9 @@ from embedrec.device import _cuda_possible as _REAL_CUDA_POSSIBLE
 settings.register_profile("fixed", derandomize=True, database=None)
 settings.register_profile("explore", max_examples=2000)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fixed"))
+# no "still working" line in the tests' captured stderr (a command silent for a minute on a loaded machine would
+# add one to what a test reads); tests/test_cli.py's heartbeat test sets its own
+os.environ.setdefault("EMBEDREC_HEARTBEAT_S", "0")
 
 
 def pytest_configure(config):

@@ -4,6 +4,7 @@ import json
 import re
 import shlex
 import tempfile
+import time
 
 import numpy as np
 import pytest
@@ -2068,3 +2069,33 @@ def test_typed_values_read_the_arguments_as_clicks_parser_does():
                     assert typed[p][-1] == (kept if isinstance(kept, (str, tuple)) else None), (path, line, p.name)
             checked += 1
     assert checked > 500
+
+
+def test_a_long_silence_where_stderr_is_no_terminal_says_the_command_is_still_working(tmp_path, monkeypatch):
+    """A first-hour review: where stderr is a log file (CI, nohup), no bar is drawn, and train said nothing for 69 s
+    and then 100 s. After EMBEDREC_HEARTBEAT_S seconds without a line a command says it is still working, with the
+    time since the line above and since it began; -q says nothing; recommend and predict, whose silence is their
+    input's, say nothing either."""
+    import embedrec.ingestion as ingestion
+
+    (tmp_path / "r.csv").write_text("user_id,movie_id,rating\n" + "".join(f"{u},{m},4\n" for u in range(1, 9)
+                                                                           for m in range(1, 6)))
+    real = ingestion.assign_splits
+
+    def slow(*a, **kw):
+        time.sleep(1.6)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(ingestion, "assign_splits", slow)
+    monkeypatch.setenv("EMBEDREC_HEARTBEAT_S", "0.5")
+    r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "p")
+    assert r.exit_code == 0, r.stderr
+    beats = [line for line in r.stderr.splitlines() if line.startswith("... still working (")]
+    assert 2 <= len(beats) <= 4 and "s since the line above, " in beats[0] and beats[0].endswith(
+        "s since the command began)"), r.stderr
+    time.sleep(1.2)  # its thread stopped with the command: nothing said after it
+    r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "q", "-q")
+    assert r.exit_code == 0 and "still working" not in r.stderr
+    monkeypatch.setenv("EMBEDREC_HEARTBEAT_S", "0")
+    r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "s")
+    assert r.exit_code == 0 and "still working" not in r.stderr

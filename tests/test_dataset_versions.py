@@ -321,3 +321,89 @@ def test_ranks_read_users_and_movies_checked_against_the_manifest(csv, tmp_path)
     target.write_bytes(bytes(data))
     with pytest.raises(ArtifactError, match=r"^prepared dataset file '.*movies.parquet' does not match its checksum"):
         read_tables(folder, manifest)
+
+
+def _overwrite(csv: Path, out: Path):
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    return CliRunner().invoke(main, ["ingest", "-q", str(csv), "-o", str(out), "--overwrite"])
+
+
+def test_overwrite_never_removes_a_users_files_beside_a_dataset_whose_current_is_not_embedrecs_link(csv, tmp_path):
+    """A red team: where a dataset folder's 'current' was not embedrec's link to a generation (a copy made with
+    links followed, a lost current, a user's backup it was led to), `ingest --overwrite` replaced the folder whole,
+    the user's notes, .git, .env and backup with it, exit 0. Such a folder is refused naming them; one holding
+    embedrec's files alone is still replaced."""
+    ds = tmp_path / "ds"
+    ingest(csv, ds, 1)
+    cases = {}
+    copy = tmp_path / "copy"  # cp -rL: current a folder
+    shutil.copytree(ds, copy, symlinks=False)
+    (copy / "notes.txt").write_text("mine")
+    (copy / "mine").mkdir()
+    cases[copy] = ("mine/", "notes.txt")
+    lost = tmp_path / "lost"  # current gone (train's own error advises ingest --overwrite)
+    shutil.copytree(ds, lost, symlinks=True)
+    gen = os.readlink(lost / "current")
+    (lost / gen / "notes.txt").write_text("mine")
+    (lost / ".env").write_text("secret")
+    (lost / ".git").mkdir()
+    (lost / "current").unlink()
+    cases[lost] = (".env", ".git/", f"{gen}/")
+    backup = tmp_path / "backup"  # current led to the user's own copy of a generation
+    shutil.copytree(ds, backup, symlinks=True)
+    shutil.copytree(backup / os.readlink(backup / "current"), backup / "mybackup")
+    (backup / "current").unlink()
+    (backup / "current").symlink_to("mybackup")
+    cases[backup] = ("mybackup/",)
+    for folder, named in cases.items():
+        before = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+        r = _overwrite(csv, folder)
+        assert r.exit_code == 2 and "holds a dataset beside what embedrec did not write" in r.stderr, r.stderr
+        assert all(n in r.stderr for n in named), r.stderr
+        assert sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")) == before  # nothing removed
+    clean = tmp_path / "clean"  # embedrec's own files alone: replaced, as before
+    shutil.copytree(ds, clean, symlinks=False)
+    r = _overwrite(csv, clean)
+    assert r.exit_code == 0 and (clean / "current").is_symlink(), r.stderr
+    load_dataset(clean)
+
+
+def test_a_file_in_place_of_a_top_level_link_is_said_by_verify_and_kept_by_overwrite(csv, tmp_path):
+    """A red team: a regular file in place of one of a dataset's top-level links (DATASET/users.parquet ->
+    current/users.parquet) passed verify, and ingest --overwrite replaced it by the link without a word. verify
+    names it; --overwrite refuses, as it refuses the flat layout's changed files; a copy of the same bytes is
+    fine. A generation whose manifest was deleted is said as such, not as no dataset."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    ds = tmp_path / "ds"
+    ingest(csv, ds, 1)
+    (ds / "movies.parquet").unlink()  # a copy of the same bytes in the link's place: embedrec's still
+    shutil.copyfile(ds / "current" / "movies.parquet", ds / "movies.parquet")
+    assert CliRunner().invoke(main, ["verify", str(ds)]).exit_code == 0
+    (ds / "users.parquet").unlink()
+    (ds / "users.parquet").write_text("my precious notes")
+    r = CliRunner().invoke(main, ["verify", str(ds)])
+    assert r.exit_code == 1 and f"'{ds / 'users.parquet'}' is a file of other bytes than the dataset's users.parquet" \
+        in r.stderr, r.stderr
+    r = _overwrite(csv, ds)
+    assert r.exit_code == 2 and "users.parquet" in r.stderr and "someone changed since" in r.stderr, r.stderr
+    assert (ds / "users.parquet").read_text() == "my precious notes"
+    (ds / "users.parquet").unlink()
+    (ds / "users.parquet").symlink_to("../elsewhere.parquet")
+    r = CliRunner().invoke(main, ["verify", str(ds)])
+    assert r.exit_code == 1 and "is a link to '../elsewhere.parquet', where embedrec keeps its link" in r.stderr
+    (ds / "users.parquet").unlink()
+    (ds / "users.parquet").symlink_to("current/users.parquet")
+    gen = os.readlink(ds / "current")
+    (ds / gen / "manifest.json").unlink()
+    for args in (["verify", str(ds)], ["train", "--set", f"data.prepared={ds}", "--run", str(tmp_path / "r")]):
+        r = CliRunner().invoke(main, args)
+        assert r.exit_code != 0 and f"its generation '{gen}' (the one 'current' names) has no manifest.json" in \
+            r.stderr, r.stderr
+    assert _overwrite(csv, ds).exit_code == 0
+    assert CliRunner().invoke(main, ["verify", str(ds)]).exit_code == 0

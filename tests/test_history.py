@@ -382,7 +382,8 @@ def test_history_and_evaluate_say_each_broken_dataset_alike(tmp_path, monkeypatc
         "a file": (lambda: (shutil.rmtree(path), path.write_text("x")), [], f"'{path}', is a file now; give the "
                                                                             "folder it moved to"),
         "an empty folder": (emptied, [], f"'{path}', holds no prepared dataset now (its manifest.json is gone)"),
-        "no manifest": (lambda: (gen() / "manifest.json").unlink(), [], "holds no prepared dataset now"),
+        "no manifest": (lambda: (gen() / "manifest.json").unlink(), [],  # (a red team: said as no dataset)
+                        "(the one 'current' names) has no manifest.json (deleted?)"),
         "no current link": (lambda: (path / "current").unlink(), [], "its 'current' link is gone"),
         "a current to nothing": (lambda: shutil.rmtree(gen()), [], "holds no prepared dataset now"),
         "a corrupt manifest": (lambda: (gen() / "manifest.json").write_text("{bad"), [],
@@ -738,3 +739,31 @@ def test_recommend_similar_users_cli(tiny):
         r = _cli("recommend", *run, *args)
         assert r.exit_code == code and r.stdout == "" and said in r.stderr and r.stderr.count("\n") == 1, \
             (args, r.stderr)
+
+
+def test_a_log_of_weighed_events_shows_each_pairs_weight_not_a_count(tmp_path):
+    """A first-hour review: `history` of a log ingested with data.event_weights called a pair's summed weight its
+    'count' (3 for one 'cart' event); a weight of 0.5 could not be a count at all."""
+    import json
+
+    from click.testing import CliRunner
+
+    import embedrec as er
+    from embedrec.cli import main
+
+    rows = "user_id,movie_id,event\n1,1,view\n1,2,cart\n1,2,view\n2,1,view\n2,3,purchase\n3,1,view\n3,2,view\n" \
+           "3,3,cart\n4,1,view\n4,2,cart\n4,3,view\n"
+    (tmp_path / "ev.csv").write_text(rows)
+    prep, run = tmp_path / "p", tmp_path / "r"
+    sets = ["--set", "data.columns.rating=event", "--set", "data.event_weights={view: 1, cart: 3, purchase: 0.5}",
+            "--set", "split.test=0", "--set", "split.valid=0"]
+    assert CliRunner().invoke(main, ["ingest", str(tmp_path / "ev.csv"), "-o", str(prep), "-q", *sets]).exit_code == 0
+    r = CliRunner().invoke(main, ["train", "--set", f"data.prepared={prep}", "--run", str(run), "-q", "--set",
+                                  "model.dim=4", "--set", "train.als_dims=[]"])
+    assert r.exit_code == 0, r.stderr
+    r = CliRunner().invoke(main, ["history", "--run", str(run), "--user", "2", "--format", "json"])
+    got = {row["movie_id"]: row for row in json.loads(r.stdout)}
+    assert got[3]["weight"] == 0.5 and got[1]["weight"] == 1 and "count" not in got[1], r.stdout
+    with er.open(run) as m:
+        frame = m.history(1).to_frame()
+    assert list(frame.columns).count("weight") == 1 and frame.set_index("movie_id")["weight"][2] == 4.0

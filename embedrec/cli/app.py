@@ -126,7 +126,10 @@ class _BarAwareHandler(logging.StreamHandler):
     again after the line, and a bar so drawn was never cleared (tqdm clears only a bar it drew itself; a review:
     ingest's 'preparing' bar, drawn by a note said 0.3 s into its 2 s delay, stayed in front of the summary)."""
 
+    last = 0.0  # time.monotonic() of the last line written (_Heartbeat's)
+
     def emit(self, record):
+        self.last = time.monotonic()
         tq = sys.modules.get("tqdm")
         if tq is not None and getattr(tq.tqdm, "_instances", None):
             waiting = [b for b in list(tq.tqdm._instances) if not b.disable and b.delay and  # noqa: SLF001
@@ -144,6 +147,66 @@ class _BarAwareHandler(logging.StreamHandler):
         super().emit(record)
 
 
+# where stderr is no terminal (a log file, CI, nohup), so no bar is drawn: a line after this long without one, that
+# the command is still working and how long it has (a first-hour review: train was silent for 69 s, then 100 s,
+# in a log); EMBEDREC_HEARTBEAT_S sets the seconds (0: none). Not for recommend and predict, whose silence is an
+# input that has not come yet
+HEARTBEAT_S = 60.0
+HEARTBEAT_ENV = "EMBEDREC_HEARTBEAT_S"
+
+
+class _Heartbeat:
+    """A daemon thread that says, through ``handler``'s logger, that the command is still working once no line
+    has been written for ``every`` seconds (then again each ``every`` seconds of silence), until :meth:`stop`."""
+
+    _current: _Heartbeat | None = None
+
+    def __init__(self, handler: _BarAwareHandler, every: float):
+        import threading
+
+        self.handler, self.every, self.started = handler, every, time.monotonic()
+        handler.last = self.started
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="embedrec-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(min(self.every, 1.0)):
+            now = time.monotonic()
+            if now - self.handler.last >= self.every and not self._stop.is_set():
+                log.info("... still working (%s since the line above, %s since the command began)",
+                         _duration(now - self.handler.last), _duration(now - self.started))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    @classmethod
+    def start(cls, handler: _BarAwareHandler, quiet: bool) -> None:
+        """Stop the one running (a command before this one in the process), and start one where it applies."""
+        if cls._current is not None:
+            cls._current.stop()
+            cls._current = None
+        try:
+            every = float(os.environ.get(HEARTBEAT_ENV, HEARTBEAT_S))
+        except ValueError:
+            every = HEARTBEAT_S
+        ctx = click.get_current_context(silent=True)
+        name = ctx.command.name if ctx is not None else None
+        if quiet or every <= 0 or name in STREAMING or sys.stderr is None or sys.stderr.isatty():
+            return
+        cls._current = cls(handler, every)
+
+
+def _duration(seconds: float) -> str:
+    """'45 s', '2 min 5 s', '1 h 3 min'."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s"
+    return f"{s // 3600} h {s % 3600 // 60} min"
+
+
 def _setup_logging(quiet: bool, verbose: bool) -> None:
     log.handlers.clear()
     for f in list(log.filters):
@@ -154,6 +217,7 @@ def _setup_logging(quiet: bool, verbose: bool) -> None:
     log.addHandler(handler)
     log.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
     log.propagate = False
+    _Heartbeat.start(handler, quiet)
 
 
 def progress_enabled() -> bool:
@@ -840,7 +904,11 @@ def common(fn=None, *, config=None):
         path = find_config(config_path)
         cfg = load_config(path, overrides) if config is None else config(path, overrides, kw)
         _warn_unread_sets(cfg)
-        out = fn(cfg, **kw)
+        try:
+            out = fn(cfg, **kw)
+        finally:
+            if _Heartbeat._current is not None:  # (the command's own: no line after its last)
+                _Heartbeat._current.stop()
         if path is not None and config_path is None:  # a file nobody named: said once the command has done its
             log.info("%s (-c names another)", _settings_from(path))  # work (an error says it in its one line)
         return out

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -216,8 +217,11 @@ def refuse_changed_flat(root: Path, *hash_max: int) -> None:
     from embedrec.fsutil.outputs import shorten_name
 
     # (a link in a listed file's place is not a user's edit: replacing it loses nothing, its file stays where it is)
+    # in generations too, a regular file where embedrec keeps its link into current, of other bytes than the
+    # manifest records (a red team: a user's users.parquet there went without a word; verify said ok)
     changed = [n for n in changed_files(root, None, *hash_max) if not (root / n).is_symlink()] \
-        if _flat_layout(root) else []
+        if _flat_layout(root) else [n for n in changed_files(root, None, *hash_max) if (root / n).is_file()
+                                    and not (root / n).is_symlink()] if versioned(root) else []
     if changed:
         shown = ", ".join(shorten_name(n) for n in changed[:5]) + (f" and {len(changed) - 5} more"
                                                                    if len(changed) > 5 else "")
@@ -226,6 +230,46 @@ def refuse_changed_flat(root: Path, *hash_max: int) -> None:
                             f"({shown}: not the bytes its manifest records), which «--overwrite|overwrite=True» "
                             f"would replace by {'its link' if one else 'their links'} into the new generation; move "
                             f"{'it' if one else 'them'} out first, or choose another output folder")
+
+
+_OWN_TEMP = re.compile(r"\.(?:" + GEN + r"-.+\.tmp|current\.embedrec-tmp-.+)")  # a killed writer's, inside a dataset
+
+
+def refuse_foreign(root: Path) -> None:
+    """Refuse to replace a dataset folder whole (``ingest --overwrite`` where it is neither in generations nor of
+    the flat layout: its ``current`` a folder, lost, or led elsewhere) where it holds anything embedrec did not
+    write: only ``current`` (a link, or a folder holding what its manifest lists, as copied), the top-level names of
+    its files (links, or copies holding the bytes its manifest records), ``gen-*`` folders holding what their
+    manifests list, and a killed writer's temporary folders are embedrec's. The others are named, with how to go
+    on (a red team: a `cp -rL` copy's notes.txt, a lost current's .git and .env, a user's backup a current led to,
+    each removed with exit 0)."""
+    from embedrec.fsutil.generations import not_ours
+    from embedrec.fsutil.outputs import shorten_name
+
+    if not root.is_dir() or root.is_symlink():
+        return
+    theirs = []
+    entries = sorted(root.iterdir())
+    generations = any(p.name.startswith(f"{GEN}-") and p.is_dir() and not p.is_symlink() for p in entries)
+    for p in entries:
+        n = p.name
+        if n in LINKS and (p.is_symlink() or p.is_file()) or _OWN_TEMP.fullmatch(n):
+            continue
+        if n == "current" and (p.is_symlink() or p.is_dir() and not_ours(p) is None):
+            continue
+        if n == "current" and generations and p.is_file() and p.stat().st_size <= 256:  # the link flattened to a
+            continue  # file beside its generations (a checkout that writes links as text): a damaged link's
+        if n.startswith(f"{GEN}-") and p.is_dir() and not p.is_symlink() and not_ours(p) is None:
+            continue
+        theirs.append(shorten_name(n) + ("/" if p.is_dir() and not p.is_symlink() else ""))
+    theirs += [shorten_name(n) + " (other bytes than its manifest records)" for n in changed_files(root)
+               if (root / n).is_file() and not (root / n).is_symlink()]
+    if theirs:
+        shown = ", ".join(theirs[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
+        raise OutputRefused(f"'{root}' holds a dataset beside what embedrec did not write ({shown}), which "
+                            "«--overwrite|overwrite=True» would remove with it (its 'current' is not embedrec's link "
+                            "to a generation: a copy made with links followed, or a link lost or moved); move those "
+                            "out first, or choose another output folder")
 
 
 def _flat_files(root: Path) -> list[str]:
@@ -343,6 +387,8 @@ def publish_dataset(root: str | Path, write, overwrite: bool = False, command: s
             if retired:
                 _warn_kept(root, final.name)
             return final
+        if overwrite:  # replaced whole: refused where it holds anything of a user's (a red team: a `cp -rL` copy's
+            refuse_foreign(root)  # notes, a lost current's .git, a current led to a user's backup, all removed)
         with atomic_dir(root, overwrite=overwrite, ours=is_dataset, command=command, fix=fix) as tmp:
             final = publish_generation(tmp, GEN, write, KEEP)
             _link_files(tmp)

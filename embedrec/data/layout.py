@@ -118,6 +118,11 @@ def _lost_current(root: Path) -> tuple[str, str] | None:
             m = probe_json(gen / MANIFEST)
             if isinstance(m, dict) and "counts" in m and "layout" in m:
                 return gen.name, str(m.get("source") or "SOURCE")
+        # current naming a generation whose manifest is gone, and none other to go back to (a red team: verify said
+        # "neither a run, a dataset nor an export folder", train "no prepared dataset ... ingest first")
+        if cur.is_symlink() and cur.is_dir() and os.readlink(cur).startswith(f"{GEN}-") and \
+                any(f.name.endswith(".parquet") for f in cur.iterdir()):
+            return os.readlink(cur), "SOURCE"
     return None
 
 
@@ -128,6 +133,11 @@ def lost_current_error(path: Path) -> ArtifactError | None:
     if has_manifest(path) or not (lost := _lost_current(path)):
         return None
     cur = path / "current"
+    if cur.is_dir() and os.path.islink(cur) and os.readlink(cur) == lost[0]:
+        return ArtifactError(f"prepared dataset '{path}': its generation '{lost[0]}' (the one 'current' names) has no "
+                             f"{MANIFEST} (deleted?), so its files cannot be checked; ingest it again: «embedrec ingest "
+                             f"{sh_quote(lost[1])} -o {sh_quote(str(path))} --overwrite|er.ingest(source, cfg, "
+                             "overwrite=True)» with the options it was ingested with")
     what = ("leads nowhere (a loop of links, or a folder gone)" if os.path.islink(cur) else
             "is not the link embedrec makes" if os.path.lexists(cur) else "is gone")
     return ArtifactError(f"prepared dataset '{path}': its 'current' link {what} (it names the generation in "

@@ -336,6 +336,13 @@ class Catalogue:
         """A movie as its title and year read: 'Heat (1995)', a title alone where it has no year."""
         return (self.titles[row] or "") + (f" ({self.years[row]})" if self.years[row] is not None else "")
 
+    def twin_films(self) -> int:
+        """How many films the catalogue lists under several ids, where a known user's lists leave out a rated
+        film's other ids (``twins_known``; its recorded groups): 0 otherwise, or where none is recorded."""
+        if not getattr(self, "twins_known", True) or self._twin_rows is None:
+            return 0
+        return len({a[0] for a in (r.tolist() for r in self._twin_rows[1].values()) if a})
+
     def twins(self, rows) -> np.ndarray:
         """The other rows of the films of ``rows``: a catalogue listing one film under several ids (ML-100K's 17
         titles, e.g. 246 and 268 'Chasing Amy (1997)'), by title and year as written (a title without a year is

@@ -42,7 +42,8 @@ class Rated:
     """One user's rows of a prepared dataset: ``movies`` (movie rows, int64), ``ratings`` (float64; NaN for
     ``rated_below``, whose ratings the dataset does not keep), ``times`` (Unix seconds as float64, NaN where
     none; None where the dataset has no times), ``parts`` (each row's index into PARTS), ``counts`` (the
-    ratings are a click log's counts, data.repeats: sum) and ``dataset`` (the folder read)."""
+    ratings are a click log's counts, data.repeats: sum), ``dataset`` (the folder read) and ``weighted`` (those
+    counts are event types' weights summed, data.event_weights)."""
 
     movies: np.ndarray
     ratings: np.ndarray
@@ -50,6 +51,7 @@ class Rated:
     parts: np.ndarray
     counts: bool
     dataset: Path
+    weighted: bool = False
 
 
 def user_history(engine, user, *, splits, sort: str | None, k: int | None, dataset_dir, moved_to,
@@ -190,7 +192,8 @@ def _read(folder: Path, path: Path, row: int, parts, fingerprint, run_name: str,
         if timed else None
     which = np.concatenate([np.full(c["movie_idx"].size, p, np.int8) for p, c in got]) if got else np.zeros(0, np.int8)
     return Rated(movies.astype(np.int64), ratings.astype(np.float64), None if times is None else
-                 times.astype(np.float64), which, manifest.get("repeats") == "sum", path)
+                 times.astype(np.float64), which, manifest.get("repeats") == "sum", path,
+                 bool(((manifest.get("config") or {}).get("data") or {}).get("event_weights")))
 
 
 def with_updates(rated: Rated, seen: np.ndarray, parts: tuple[str, ...], solved: np.ndarray | None = None,
@@ -220,7 +223,7 @@ def with_updates(rated: Rated, seen: np.ndarray, parts: tuple[str, ...], solved:
     keep = np.isin(which, [PARTS.index(p) for p in parts])
     times = None if rated.times is None else np.concatenate([rated.times, when])[keep]
     return Rated(movies[keep], np.concatenate([rated.ratings, ratings])[keep], times, which[keep], rated.counts,
-                 rated.dataset)
+                 rated.dataset, rated.weighted)
 
 
 def _user_rows(where: Path, entry, user: tuple, rated: bool, timed: bool, fix: str) -> dict[str, np.ndarray]:
