@@ -407,3 +407,21 @@ def test_a_file_in_place_of_a_top_level_link_is_said_by_verify_and_kept_by_overw
             r.stderr, r.stderr
     assert _overwrite(csv, ds).exit_code == 0
     assert CliRunner().invoke(main, ["verify", str(ds)]).exit_code == 0
+
+
+def test_a_generation_moved_out_and_linked_back_is_said_as_such(csv, tmp_path):
+    """A red team: a generation moved to another disk and linked back was refused as "'ds/current' points to
+    'gen-...', outside 'ds'", though gen-... is in ds: it is that link that leads out."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    ds, away = tmp_path / "ds", tmp_path / "away"
+    ingest(csv, ds, 1)
+    gen = os.readlink(ds / "current")
+    away.mkdir()
+    shutil.move(str(ds / gen), str(away / gen))
+    (ds / gen).symlink_to(away / gen)
+    r = CliRunner().invoke(main, ["verify", str(ds)])
+    assert r.exit_code == 1 and f"'{ds / gen}' is a link to '{away / gen}': the current of a run or dataset names " \
+        "a folder in it, not a link leading out of it" in r.stderr, r.stderr

@@ -261,6 +261,12 @@ def inside_name(root, link: str, name: str) -> str:
     target = os.path.join(root, os.path.normpath(name))
     here = os.path.realpath(root)
     if os.path.dirname(os.path.realpath(target)) != here or os.path.basename(target) in ("", os.curdir, os.pardir):
+        if os.path.islink(target) and os.path.dirname(os.path.abspath(target)) == os.path.abspath(root):
+            # the folder it names is beside it, itself a link leading out (a red team: said as 'outside' of a name
+            # that is inside; a generation moved to another disk and linked back)
+            raise ArtifactError(f"'{target}' is a link to '{os.readlink(target)}': the {link} of a run or dataset "
+                                f"names a folder in it, not a link leading out of it (a generation moved elsewhere: "
+                                f"move it back into '{root}'), or train (ingest) it again")
         raise ArtifactError(f"'{Path(root) / link}' points to '{name}', outside '{root}': a run's or dataset's "
                             f"{link} link names one of the folders beside it (ln -sfn NAME {link}, with a folder "
                             "there), or train (ingest) it again")
