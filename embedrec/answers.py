@@ -332,8 +332,10 @@ def answer(model: Model, request: Request) -> Answer:
     elif mode == "movies" and getattr(request.movies, "lines_of_a_file", False) and not request.strict:  # the CLI's
         # --movies: answered in batches as the lines come (a known gap: every answer held until the input ended, 1 KB
         # a line); --strict reads the whole input first and fails before printing anything, as --users --strict
-        out = Answer(model, request, stream=_similar_stream(model, request, k, filters))
+        first: list = []  # the first list answered: the notes of a list shorter than k, or empty, are of it
+        out = Answer(model, request, stream=_similar_stream(model, request, k, filters, first))
         out.query_column = "movie_id_query"
+        out._notes = lambda: _list_notes(_answered_by(out, first[0])) if first else None  # (a diff review: lost)
         return out
     elif mode == "movies":  # each line's movie, as --movie takes it; one not in the model left out (said), or refused
         res = _similar_of_lines(model, request, k, filters)
@@ -439,11 +441,21 @@ def _similar_of_lines(model: Model, request: Request, k: int, filters: dict):
     return res
 
 
-def _similar_stream(model: Model, request: Request, k: int, filters: dict) -> Iterator:
+def _answered_by(out: Answer, result) -> Answer:
+    """A copy of a streamed ``out`` with ``result`` (its first list) as its result: what its notes read."""
+    import copy
+
+    done = copy.copy(out)
+    done.result, done.stream = result, None
+    return done
+
+
+def _similar_stream(model: Model, request: Request, k: int, filters: dict, first: list | None = None) -> Iterator:
     """``recommend --movies``' answer as it comes: :func:`_similar_of_lines`' lists, a batch of lines at a time
     (``request.batch_size``; a batch ends where the input pauses, as ``--users``' does), each query a
     :class:`~embedrec.results.StreamAnswer` for ``Model.write_stream``; what it says of the lines (left out,
-    none answered, the notes) said once they are all read. One list does not depend on what else is asked, so
+    none answered, the notes) said once they are all read (``first`` gets the first batch's lists, whose first
+    list the notes of a short or empty list read, as the whole input's were). One list does not depend on what else is asked, so
     the rows are those of the whole input at once (1M lines held 1 GB before their first row)."""
     from embedrec.serve.stream import batches
 
@@ -465,7 +477,10 @@ def _similar_stream(model: Model, request: Request, k: int, filters: dict) -> It
         ids = _found_movies(model, request, chunk, found, missed)
         if ids:
             answered += len(ids)
-            yield from _similar_counted(model, ids, k, filters, counted).triples()
+            res = _similar_counted(model, ids, k, filters, counted)
+            if first is not None and not first:
+                first.append(res)
+            yield from res.triples()
         if request.on_batch is not None:
             request.on_batch()
     _said_missed(request, missed, asked[0], bool(answered))

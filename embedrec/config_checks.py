@@ -216,7 +216,7 @@ def _check_given(cfg: Config, set_keys: Iterable[str]) -> None:
         raise ConfigError("config keys 'split.cold_movies' and 'split.method': split.method=given holds out the rows "
                           "the data gives, and split.cold_movies would move every rating of some movies to test "
                           "besides; leave split.cold_movies at 0 with split.method=given")
-    if "split.test" in set(set_keys):
+    if "split.test" in set(set_keys) or sp.test != SplitConfig().test:  # (a file's default value: no choice)
         raise ConfigError("config key 'split.test': split.method=given holds out the rows of data.test_source (or of "
                           "RecBole's NAME.test.inter), not a share of the ratings; leave split.test out")
 

@@ -91,7 +91,10 @@ def _sha256(paths: list[Path], before: dict[str, tuple]) -> dict[str, str]:
     from embedrec.data.frames import cached_frame
     from embedrec.fsutil.integrity import sha256_as_read
 
-    return {p.name: sha256_as_read(p, before.get(os.path.abspath(p)), "the ingest", times=not cached_frame(str(p)))
+    names = [p.name for p in paths]  # by name; two files of one name (a/r.csv, b/r.csv: a given split's) by path,
+    # so that neither checksum is lost (a diff review), the dataset then never reused as the same data (_source_files)
+    return {(p.name if names.count(p.name) == 1 else str(p)):
+            sha256_as_read(p, before.get(os.path.abspath(p)), "the ingest", times=not cached_frame(str(p)))
             for p in paths}
 
 
@@ -393,7 +396,8 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
             # (a row naming a user and a movie says the user met it: kept as seen, RawData.seen; a first-hour review)
             pairs = "" if not named else "; its (user, movie) pair" if n == 1 else \
                 f"; the (user, movie) pair{'' if named == 1 else 's'} of the {named:,} naming both"
-            log.warning("%s%s", missing_dropped_said(raw.origin[0], n),
+            log.warning("%s%s", missing_dropped_said(raw.origin[0] if not raw.parts else
+                                                     " and ".join(dict.fromkeys(p for p, _ in raw.parts)), n),
                         f"{pairs} kept as seen (never recommended back), not trained on" if named else "")
         from embedrec.data.textfiles import NAMED
 
@@ -496,7 +500,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
             log.warning(*two_values)
         summary = summarise(cfg, split_cfg, raw, movies, frames, users, mtab, scale, report, cold)
         warn_empty_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0),
-                          report.get("users_given_a_train_row", 0))
+                          report.get("users_given_a_train_row", 0), report.get("given_rows"))
         warn_shrunk_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0),
                            sum(g.size for g in gone_users))
         manifest = {
@@ -573,7 +577,8 @@ def _untimed_rows(raw, split_cfg: SplitConfig) -> int:
         return 0
     first = raw.where(int(np.flatnonzero(untimed)[0]), cheap=True)
     rows = f"{n:,} row{'' if n == 1 else 's'} with a user, a movie and a rating but no time (the first at {first})"
-    label = raw.origin[0]
+    label = raw.origin[0] if not raw.parts else " and ".join(dict.fromkeys(p for p, _ in raw.parts))  # (a given
+    # split's files: the first row's may be the held-out one's; a diff review)
     if split_cfg.method in TIME_METHODS:
         if n == t.size:
             raise DataError(f"{label}: no row has a time (each has a user, a movie and a rating; the first at "
@@ -595,10 +600,13 @@ def _untimed_rows(raw, split_cfg: SplitConfig) -> int:
         log.warning("%s: no row has a time (the first at %s): read without times, as data.columns.timestamp=null "
                     "reads a file", label, first)
         return n
-    log.warning("%s: %s: kept, %s trained on (split.method=random holds no rating out by its time), at %s "
+    kept = "kept in its file's part" if split_cfg.method == "given" and n == 1 else \
+        "kept in their files' parts" if split_cfg.method == "given" else \
+        f"kept, {'its rating' if n == 1 else 'their ratings'} trained on"
+    log.warning("%s: %s: %s (split.method=%s holds no rating out by its time), at %s "
                 "user's middle time (the median of the user's timed ratings; of all of them for a user with none), "
                 "which the recency weight, recent popularity and history read; fill %s in to place %s", label, rows,
-                "its rating" if n == 1 else "their ratings", "its" if n == 1 else "each one's",
+                kept, split_cfg.method, "its" if n == 1 else "each one's",
                 "its time" if n == 1 else "their times", "it" if n == 1 else "them")
     return n
 

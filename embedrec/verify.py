@@ -155,7 +155,7 @@ def _check_top_links(root: Path, entries: dict, fix: str) -> None:
     (data.layout.LINKS), which a reader of ``DATASET/<name>`` reads: refuse one that is a file of other bytes than
     the generation's (``entries``: its manifest's records), or a link led elsewhere, as what a reader by that path
     gets is not this dataset's (a red team: a user's own users.parquet there, and verify said ok)."""
-    from embedrec.data.layout import LINKS
+    from embedrec.data.layout import LINKS, MANIFEST
     from embedrec.fsutil.generations import current_link
     from embedrec.fsutil.integrity import as_recorded
 
@@ -167,8 +167,8 @@ def _check_top_links(root: Path, entries: dict, fix: str) -> None:
                 raise ArtifactError(f"'{p}' is a link to '{os.readlink(p)}', where embedrec keeps its link to "
                                     f"current/{name}: a reader of '{p}' reads other data; put the link back (ln -sfn "
                                     f"current/{name} '{p}'), or {fix}")
-        elif p.is_file() and (name == "manifest.json" and p.read_bytes() != (root / "current" / name).read_bytes()
-                              or name != "manifest.json" and name in entries and not as_recorded(p, entries[name])):
+        elif p.is_file() and (name == MANIFEST and p.read_bytes() != (root / "current" / name).read_bytes()
+                              or name != MANIFEST and name in entries and not as_recorded(p, entries[name])):
             raise ArtifactError(f"'{p}' is a file of other bytes than the dataset's {name}, where embedrec keeps its "
                                 f"link to current/{name} (an edit, or another tool's write): a reader of '{p}' reads "
                                 f"other data; move it out and put the link back (ln -sfn current/{name} '{p}')")

@@ -265,3 +265,66 @@ def test_python_ingest_takes_the_held_out_rows_as_frames(files, monkeypatch):
         er.ingest(train, test=test.drop(columns="timestamp"), output=tmp_path / "p2")
     with pytest.raises(ConfigError, match="split.method=random draws its own split"):
         er.ingest(train, er.load_config(overrides=["split.method=random"]), test=test, output=tmp_path / "p3")
+
+
+def test_a_diff_reviews_findings(files, tmp_path, caplog):
+    """A review of the day's diff: stdin's rows with a test file reused a dataset of other rows (the test file's
+    checksum alone compared); a test pair rated below data.min_rating in training stayed in test, where no list
+    shows it; an empty test split was told to set split.test, which given refuses; split.test in a config file
+    was taken in silence; a held-out file's read error advised a fix that broke data.source; two inputs of one
+    name kept one checksum; a file's split column advised split.method=given, given."""
+    import io
+    import sys
+
+    tmp_path, train, test = files
+    cfg = _cfg(tmp_path, **{"data.source": "-"})
+    for rows in (train, train.head(200)):  # stdin: never the same data again
+        buf = io.StringIO()
+        rows.to_csv(buf, index=False)
+        old = sys.stdin
+        sys.stdin = io.TextIOWrapper(io.BytesIO(buf.getvalue().encode()))
+        try:
+            s = ingest(cfg.data, cfg.split, output=tmp_path / "stdin", overwrite=True, full_config=cfg.to_dict())
+        finally:
+            sys.stdin = old
+        assert s["cleaning"]["given_rows"]["train"] == len(rows)
+        assert not ingested_alike(tmp_path / "stdin", cfg)
+    low = train[train["rating"] <= 2].head(5)
+    pd.concat([test, low.assign(rating=5)]).to_csv(tmp_path / "test2.csv", index=False)
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        s = _run(_cfg(tmp_path, **{"data.min_rating": 3, "data.test_source": str(tmp_path / "test2.csv")}))
+    assert s["cleaning"]["given_pairs_held_out_twice"] == {"test": 5}
+    ds = load_dataset(tmp_path / "prep")
+    assert not _pairs("test", ds) & _pairs(low)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="embedrec"):
+        _run(_cfg(tmp_path, **{"data.test_source": str(tmp_path / "train.csv"), "data.prepared": str(tmp_path / "e")}))
+    assert "the test split is empty: none of the held-out file's" in caplog.text and "split.test" not in caplog.text
+    (tmp_path / "c.yaml").write_text(f"data: {{source: {tmp_path / 'train.csv'}, test_source: {tmp_path / 'test.csv'}}}"
+                                     "\nsplit: {method: given, test: 0.3}\n")
+    with pytest.raises(ConfigError, match="config key 'split.test'"):
+        er_load(tmp_path / "c.yaml")
+    test.to_csv(tmp_path / "nohdr.csv", index=False, header=False)
+    with pytest.raises(DataError, match=r"\(data.test_source is read with data.source's settings: give it "
+                                        r"data.source's layout"):
+        _run(_cfg(tmp_path, **{"data.test_source": str(tmp_path / "nohdr.csv"), "data.prepared": str(tmp_path / "h")}))
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    train.to_csv(tmp_path / "a" / "r.csv", index=False)
+    test.to_csv(tmp_path / "b" / "r.csv", index=False)
+    s = _run(_cfg(tmp_path, **{"data.source": str(tmp_path / "a" / "r.csv"), "data.test_source":
+                               str(tmp_path / "b" / "r.csv"), "data.prepared": str(tmp_path / "ab")}))
+    manifest = json.loads((tmp_path / "ab" / "current" / "manifest.json").read_text())
+    assert len(manifest["inputs"]) == 2  # both checksums
+    train.assign(split="train").to_csv(tmp_path / "train.csv", index=False)
+    test.assign(split="test").to_csv(tmp_path / "test.csv", index=False)
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="embedrec"):
+        _run(_cfg(tmp_path, **{"data.prepared": str(tmp_path / "sc")}))
+    assert "holds a split made elsewhere" not in caplog.text
+
+
+def er_load(path):
+    from embedrec.config import load_config
+
+    return load_config(path)

@@ -552,6 +552,10 @@ def test_recommend_movies_answers_each_batch_as_its_lines_come(trained_run, tmp_
     assert small.exit_code == whole.exit_code == 0 and small.stdout == whole.stdout, small.stderr
     assert small.stdout.count("movie_id_query") == 1 and len(small.stdout.splitlines()) == 1 + 9 * 2
     assert small.stderr.count("1 of its 10 movies left out") == 1, small.stderr
+    for extra, note in ((["--candidates", ids[0]], "is the movie asked about, so the list is empty"),
+                        (["-k", "100000"], "fewer than the 100,000 asked for")):  # (a diff review: lost in a stream)
+        r = CliRunner().invoke(main, ["recommend", "--movies", "-", *extra, *trained_run.sets], input=ids[0] + "\n")
+        assert r.exit_code == 0 and note in r.stderr, r.stderr
     env = {**os.environ, "PYTHONPATH": repo_pythonpath()}
     p = subprocess.Popen([sys.executable, "-m", "embedrec", "recommend", "--movies", "-", "-k", "2", "--format",
                           "csv", "--no-header", *trained_run.sets], stdin=subprocess.PIPE, stdout=subprocess.PIPE,

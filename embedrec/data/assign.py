@@ -51,8 +51,8 @@ def assign_splits(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict, l
         ts = ratings[FIRST_TIME].to_numpy()
         del ratings[FIRST_TIME]  # (never written)
     ties: dict = {}
-    assign = given_assign(ratings, split_cfg, report) if split_cfg.method == "given" else \
-        make_split(split_cfg, users_arr, ts, movies_arr, ties)
+    assign = given_assign(ratings, split_cfg, report, below[0] if below else None) \
+        if split_cfg.method == "given" else make_split(split_cfg, users_arr, ts, movies_arr, ties)
     if ties.get("held_out"):  # a time split's cuts among ratings of equal time, drawn at random (summary.say_ties)
         report["split_ties"] = ties
     cuts = pair_cuts(users_arr, ts, assign, split_cfg.method) if events and split_cfg.method in TIME_METHODS \

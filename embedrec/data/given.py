@@ -80,12 +80,18 @@ def read_given(raw: RawData, cfg: DataConfig, split_cfg: SplitConfig, read, prog
                           "NAME.test.inter")
     codes = [np.full(len(raw.ratings), TRAIN, np.int8)]
     for code, path, key in extra:
-        other = read(part_config(cfg, path), progress)
+        try:
+            other = read(part_config(cfg, path), progress)
+        except DataError as e:  # its fix is data.source's too (a diff review: data.header=false, advised for a
+            # test file without a header, then broke data.source's)
+            raise type(e)(f"{e.raw} ({key} is read with data.source's settings: give it data.source's layout, its "
+                          "header, separator, columns and format)") from None
         _check_alike(raw, other, cfg, path, key)
         raw = _appended(raw, other)
         codes.append(np.full(len(other.ratings), code, np.int8))
     raw.ratings[PART] = np.concatenate(codes)
-    return raw
+    raw.notes = [n for n in raw.notes if "holds a split made elsewhere" not in str(n)]  # (the files are the split:
+    return raw  # a column telling it again is no news; a diff review: it advised split.method=given, given)
 
 
 def _drawn_valid(ratings: pd.DataFrame, codes: np.ndarray, split_cfg: SplitConfig, report: dict) -> np.ndarray:
@@ -205,30 +211,39 @@ def _appended(raw: RawData, other: RawData) -> RawData:
 FOLLOWS_SHARE = 0.5
 
 
-def given_assign(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict) -> np.ndarray:
+def given_assign(ratings: pd.DataFrame, split_cfg: SplitConfig, report: dict,
+                 kept_apart: pd.DataFrame | None = None) -> np.ndarray:
     """The split codes of the cleaned rows of a given split (their :data:`PART` column, removed here): each row's
     part; where no row is a validation one and split.valid is above 0, that share of the training rows drawn as
     valid (:func:`_drawn_valid`); a pair held out that an earlier part holds too (test after train or valid, valid
     after train) left out (-1) of the later part, counted in ``report["given_pairs_held_out_twice"]`` and warned
-    of."""
+    of; so is one of the pairs the cleaning kept apart as rated in an earlier part (``kept_apart``: user_id,
+    movie_id, PART; below data.min_rating), which no list shows either (a diff review: 295 such test pairs kept)."""
     codes = ratings.pop(PART).to_numpy(np.int8).copy()
-    users = ratings["user_id"].to_numpy()
     counts = {name: int(np.count_nonzero(codes == c)) for c, name in PART_NAMES.items()}
     report["given_rows"] = counts
     if not counts["valid"] and split_cfg.valid > 0:
         codes = _drawn_valid(ratings, codes, split_cfg, report)
-    u = pd.factorize(users)[0].astype(np.int64)  # (the pairs held out twice)
-    m = pd.factorize(ratings["movie_id"].to_numpy())[0].astype(np.int64)
-    key = u * np.int64(max(int(m.max(initial=0)) + 1, 1)) + m
+    apart = kept_apart if kept_apart is not None and PART in kept_apart and len(kept_apart) else None
+    n = len(ratings)
+    u_all = pd.concat([ratings["user_id"], apart["user_id"]], ignore_index=True) if apart is not None else \
+        ratings["user_id"]
+    m_all = pd.concat([ratings["movie_id"], apart["movie_id"]], ignore_index=True) if apart is not None else \
+        ratings["movie_id"]
+    u = pd.factorize(u_all.to_numpy())[0].astype(np.int64)  # (the pairs held out twice)
+    m = pd.factorize(m_all.to_numpy())[0].astype(np.int64)
+    keys = u * np.int64(max(int(m.max(initial=0)) + 1, 1)) + m
+    key = keys[:n]
+    apart_parts = apart[PART].to_numpy() if apart is not None else np.zeros(0, np.int8)
     twice = {}
-    before = key[codes == TRAIN]
+    before = np.concatenate([key[codes == TRAIN], keys[n:][apart_parts == TRAIN]])
     for code in (VALID, TEST):
         rows = np.flatnonzero(codes == code)
         again = rows[pd.Series(key[rows]).isin(before).to_numpy()]  # (hashed)
         if again.size:
             codes[again] = -1
             twice[PART_NAMES[code]] = int(again.size)
-        before = np.concatenate([before, key[rows[codes[rows] == code]]])
+        before = np.concatenate([before, key[rows[codes[rows] == code]], keys[n:][apart_parts == code]])
     if twice:
         report["given_pairs_held_out_twice"] = twice
         said = " and ".join(f"{n:,} {name} pair{'' if n == 1 else 's'}" for name, n in twice.items())

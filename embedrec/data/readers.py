@@ -139,8 +139,8 @@ def source_files(cfg: DataConfig) -> list[Path] | None:
     data.valid_source: each read as data.source is)."""
     files = _source_files(cfg)
     extra = [cfg.test_source, cfg.valid_source]
-    if files is None or not any(extra):
-        return files
+    if not files or not any(extra):  # (a stream read once stays one: [] is never the same data again; a diff
+        return files                 # review: stdin's new rows reused the dataset of the held-out file's checksum)
     for path in extra:
         if path is not None:
             files += _source_files(part_config(cfg, path)) or []

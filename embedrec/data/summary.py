@@ -72,10 +72,22 @@ def summarise(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames, user
     }
 
 
-def warn_empty_splits(split_cfg: SplitConfig, counts: dict, dropped: int, kept: int = 0) -> None:
+def warn_empty_splits(split_cfg: SplitConfig, counts: dict, dropped: int, kept: int = 0,
+                      given: dict | None = None) -> None:
     """A valid or test split asked for but left empty (too few ratings a user, or their rows dropped for users
     or movies with no training rating) is said at ingest, not found later as a nan metric. ``kept``: users whose
-    one held-out rating went back to train (keep_users_in_train)."""
+    one held-out rating went back to train (keep_users_in_train). ``given``: a given split's rows read of each
+    part (cleaning.given_rows), whose test was the held-out file's rows, not a share."""
+    if given is not None:  # (a diff review: 'set split.test to 0', which split.method=given refuses)
+        lost = [k for k in ("valid", "test") if given.get(k) and counts.get(k, 0) == 0]
+        if lost:
+            log.warning("the %s split%s empty: none of the held-out file's %s rows is left (a pair the training "
+                        "rows hold too, or of a user or movie they do not have, is dropped: ids are matched as "
+                        "written), so %s", " and ".join(lost), "s are" if len(lost) > 1 else " is",
+                        " and ".join(f"{given[k]:,} {k}" for k in lost),
+                        " and ".join(x for k, x in (("valid", "train cannot stop early"),
+                                                    ("test", "evaluate has nothing to score")) if k in lost))
+        return
     empty = [k for k in ("valid", "test") if (getattr(split_cfg, k, 0) or 0) > 0 and counts.get(k, 0) == 0]
     if empty:
         why = [f"{dropped:,} row{'' if dropped == 1 else 's'} of users or movies with no training rating "
@@ -260,7 +272,8 @@ def _cleaning_item(key: str, value: int, cleaning: dict, floor=None, counted: bo
     if key == "bad_lines_skipped":  # data.bad_lines=skip's (the lines: the reading's note)
         return f"{value:,} line{'' if value == 1 else 's'} with too many fields skipped"
     if key == "missing_times_kept":  # data.missing=drop's rows whose time alone was empty, under a random split
-        return (f"{value:,} row{'' if value == 1 else 's'} without a time kept and trained on (at "
+        kept = "kept in their parts" if "given_rows" in cleaning else "kept and trained on"  # (a given split's: some
+        return (f"{value:,} row{'' if value == 1 else 's'} without a time {kept} (at "  # may be held-out rows)
                 f"{'its user' if value == 1 else 'their users'}' middle time{'' if value == 1 else 's'})")
     if key == "missing_times_dropped":  # ... under a time split: among the rows dropped for a missing value
         return (f"{value:,} of them without a time alone (the split holds ratings out by their time)")
