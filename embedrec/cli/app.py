@@ -901,13 +901,13 @@ def common(fn=None, *, config=None):
         _setup_logging(quiet, verbose)
         from embedrec.config import find_config, load_config
 
-        path = find_config(config_path)
-        cfg = load_config(path, overrides) if config is None else config(path, overrides, kw)
-        _warn_unread_sets(cfg)
         try:
+            path = find_config(config_path)
+            cfg = load_config(path, overrides) if config is None else config(path, overrides, kw)
+            _warn_unread_sets(cfg)
             out = fn(cfg, **kw)
         finally:
-            if _Heartbeat._current is not None:  # (the command's own: no line after its last)
+            if _Heartbeat._current is not None:  # (the command's own: no line after its last, an error's too)
                 _Heartbeat._current.stop()
         if path is not None and config_path is None:  # a file nobody named: said once the command has done its
             log.info("%s (-c names another)", _settings_from(path))  # work (an error says it in its one line)
