@@ -19,7 +19,13 @@ import pandas as pd
 from embedrec import __version__, bars
 from embedrec.bars import stages, step
 from embedrec.data.assign import assign_splits, pair_columns, rated_below, rated_below_unknown, split_below
-from embedrec.data.dataset import dataset_rows, publish_dataset, refuse_changed_flat, write_dataset
+from embedrec.data.dataset import (
+    dataset_rows,
+    publish_dataset,
+    refuse_changed_flat,
+    refuse_foreign,
+    write_dataset,
+)
 from embedrec.data.given import PART, check_held_out_file, given_files, read_given
 from embedrec.data.layout import FORMAT_VERSION, is_dataset, read_manifest
 from embedrec.data.parsing import WarnedNote, missing_dropped_said
@@ -315,6 +321,8 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
     if out.exists():
         check_replaceable(out, is_dataset)  # before reading the source: refuse early, not after minutes
         refuse_changed_flat(out, 0)  # sizes alone here; the publish compares checksums too
+        refuse_foreign(out)  # one replaced whole: a user's files there said now (a second diff review: after the
+        # whole source was read)
     fix = "choose another output folder (-o / data.prepared)"
     made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # deepest first
     try:

@@ -156,9 +156,19 @@ def _check_top_links(root: Path, entries: dict, fix: str) -> None:
     the generation's (``entries``: its manifest's records), or a link led elsewhere, as what a reader by that path
     gets is not this dataset's (a red team: a user's own users.parquet there, and verify said ok)."""
     from embedrec.data.layout import LINKS, MANIFEST
-    from embedrec.fsutil.generations import current_link
+    from embedrec.fsutil.generations import changed_files, current_link
     from embedrec.fsutil.integrity import as_recorded
 
+    top = root / MANIFEST
+    if top.is_file() and not top.is_symlink():  # the flat layout's manifest beside current: a conversion to
+        # generations that stopped before its end (the next ingest --overwrite ends it), its files checked by that
+        # manifest (a second diff review: said as a user's edit)
+        changed = changed_files(root, only=lambda n: (root / n).is_file() and not (root / n).is_symlink())
+        if changed:
+            raise ArtifactError(f"'{root / changed[0]}' holds other bytes than the manifest beside it records (an "
+                                f"edit, or another tool's write){f' and {len(changed) - 1} more' if len(changed) > 1 else ''}"
+                                f": a reader of it reads other data; move it out, or {fix}")
+        return
     for name in LINKS:
         p = root / name
         if p.is_symlink():

@@ -425,3 +425,28 @@ def test_a_generation_moved_out_and_linked_back_is_said_as_such(csv, tmp_path):
     r = CliRunner().invoke(main, ["verify", str(ds)])
     assert r.exit_code == 1 and f"'{ds / gen}' is a link to '{away / gen}': the current of a run or dataset names " \
         "a folder in it, not a link leading out of it" in r.stderr, r.stderr
+
+
+def test_overwrite_keeps_a_users_gen_named_folder_and_takes_its_own_temporaries(csv, tmp_path):
+    """A second diff review: a user's gen-backup/ folder of parquet files beside a copied dataset went with the
+    --overwrite (any gen-* folder of names embedrec writes passed), and the refusal came after the whole source was
+    read; a killed swap's own temporary link was named as a user's file."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    ds = tmp_path / "ds"
+    ingest(csv, ds, 1)
+    copy = tmp_path / "copy"
+    shutil.copytree(ds, copy, symlinks=False)
+    (copy / "gen-backup").mkdir()
+    shutil.copyfile(ds / "current" / "train.parquet", copy / "gen-backup" / "mine.parquet")
+    r = CliRunner().invoke(main, ["ingest", str(csv), "-o", str(copy), "--overwrite"])
+    assert r.exit_code == 2 and "gen-backup/" in r.stderr and "read " not in r.stderr, r.stderr  # before reading
+    assert (copy / "gen-backup" / "mine.parquet").exists()
+    lost = tmp_path / "lost"
+    shutil.copytree(ds, lost, symlinks=True)
+    (lost / ".train.parquet.embedrec-tmp-999-abcdef12").symlink_to("current/train.parquet")
+    (lost / "current").unlink()
+    r = CliRunner().invoke(main, ["ingest", "-q", str(csv), "-o", str(lost), "--overwrite"])
+    assert r.exit_code == 0, r.stderr

@@ -328,3 +328,11 @@ def er_load(path):
     from embedrec.config import load_config
 
     return load_config(path)
+
+
+def test_an_empty_held_out_file_is_said_as_such(files):
+    tmp_path, _, _ = files
+    (tmp_path / "empty.csv").write_text("user_id,movie_id,rating,timestamp\n")
+    with pytest.raises(DataError, match=r"data.test_source '.*empty.csv': the file has no data rows; give the "
+                                        r"held-out rows' file"):
+        _run(_cfg(tmp_path, **{"data.test_source": str(tmp_path / "empty.csv")}))

@@ -2821,3 +2821,10 @@ def test_an_empty_time_says_what_data_missing_drop_does_with_it(tmp_path, stamp)
     r = CliRunner().invoke(main, ["ingest", str(tmp_path / "s.csv"), "-o", str(tmp_path / "q")])
     assert r.exit_code != 0 and "or drop such rows with --set data.missing=drop" in r.stderr and "middle" not in \
         r.stderr, r.stderr
+
+
+def test_an_empty_time_in_a_parquet_file_says_what_data_missing_drop_does(tmp_path):
+    pd.DataFrame({"user_id": [1, 1, 2], "movie_id": [2, 3, 3], "rating": [3, 4, 4],
+                  "timestamp": [None, 100, 101]}).to_parquet(tmp_path / "e.parquet")
+    r = CliRunner().invoke(main, ["ingest", str(tmp_path / "e.parquet"), "-o", str(tmp_path / "p")])
+    assert r.exit_code != 0 and "a row whose time alone is empty is then kept" in r.stderr, r.stderr

@@ -130,14 +130,15 @@ class _BarAwareHandler(logging.StreamHandler):
 
     def emit(self, record):
         self.last = time.monotonic()
-        tq = sys.modules.get("tqdm")
-        if tq is not None and getattr(tq.tqdm, "_instances", None):
-            waiting = [b for b in list(tq.tqdm._instances) if not b.disable and b.delay and  # noqa: SLF001
+        tq = getattr(sys.modules.get("tqdm"), "tqdm", None)  # (None while another thread imports it: a review
+        # saw the heartbeat's line fail on the half-made module)
+        if tq is not None and getattr(tq, "_instances", None):
+            waiting = [b for b in list(tq._instances) if not b.disable and b.delay and  # noqa: SLF001
                        b.last_print_t < b.start_t + b.delay]
             for b in waiting:  # (a disabled bar is neither cleared nor drawn by tqdm.write)
                 b.disable = True
             try:
-                tq.tqdm.write(self.format(record), file=self.stream)
+                tq.write(self.format(record), file=self.stream)
             except Exception:
                 self.handleError(record)
             finally:
@@ -192,7 +193,7 @@ class _Heartbeat:
             every = HEARTBEAT_S
         ctx = click.get_current_context(silent=True)
         name = ctx.command.name if ctx is not None else None
-        if quiet or every <= 0 or name in STREAMING or sys.stderr is None or sys.stderr.isatty():
+        if quiet or not every > 0 or name in STREAMING or sys.stderr is None or sys.stderr.isatty():  # (nan: none)
             return
         cls._current = cls(handler, every)
 

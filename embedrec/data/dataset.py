@@ -220,8 +220,8 @@ def refuse_changed_flat(root: Path, *hash_max: int) -> None:
     # in generations too, a regular file where embedrec keeps its link into current, of other bytes than the
     # manifest records (a red team: a user's users.parquet there went without a word; verify said ok)
     changed = [n for n in changed_files(root, None, *hash_max) if not (root / n).is_symlink()] \
-        if _flat_layout(root) else [n for n in changed_files(root, None, *hash_max) if (root / n).is_file()
-                                    and not (root / n).is_symlink()] if versioned(root) else []
+        if _flat_layout(root) else changed_files(root, None, *hash_max, only=lambda n: _regular(root / n)) \
+        if versioned(root) else []
     if changed:
         shown = ", ".join(shorten_name(n) for n in changed[:5]) + (f" and {len(changed) - 5} more"
                                                                    if len(changed) > 5 else "")
@@ -232,7 +232,13 @@ def refuse_changed_flat(root: Path, *hash_max: int) -> None:
                             f"{'it' if one else 'them'} out first, or choose another output folder")
 
 
-_OWN_TEMP = re.compile(r"\.(?:" + GEN + r"-.+\.tmp|current\.embedrec-tmp-.+)")  # a killed writer's, inside a dataset
+# a killed writer's, inside a dataset: a generation being written, a link being swapped (generations.LINK_TMP)
+_OWN_TEMP = re.compile(r"\.(?:" + GEN + r"-" + VERSION + r"\.tmp|(?:current|[a-z_.]+)\.embedrec-tmp-[0-9]+-[0-9a-f]{8})")
+_OWN_GEN = re.compile(GEN + "-" + VERSION)
+
+
+def _regular(p: Path) -> bool:
+    return p.is_file() and not p.is_symlink()
 
 
 def refuse_foreign(root: Path) -> None:
@@ -246,24 +252,29 @@ def refuse_foreign(root: Path) -> None:
     from embedrec.fsutil.generations import not_ours
     from embedrec.fsutil.outputs import shorten_name
 
-    if not root.is_dir() or root.is_symlink():
-        return
+    if not root.is_dir() or root.is_symlink() or versioned(root) or _flat_layout(root):  # (those are given their
+        return  # new generation in place: publish_dataset)
+
+    def whole(folder: Path) -> bool:  # a generation's files, as its manifest lists them, and nothing else (one
+        # without its manifest may hold a user's files of names embedrec writes: a second diff review's gen-backup/)
+        return os.path.lexists(folder / MANIFEST) and not_ours(folder) is None
+
     theirs = []
     entries = sorted(root.iterdir())
-    generations = any(p.name.startswith(f"{GEN}-") and p.is_dir() and not p.is_symlink() for p in entries)
+    generations = any(_OWN_GEN.fullmatch(p.name) and p.is_dir() and not p.is_symlink() for p in entries)
     for p in entries:
         n = p.name
         if n in LINKS and (p.is_symlink() or p.is_file()) or _OWN_TEMP.fullmatch(n):
             continue
-        if n == "current" and (p.is_symlink() or p.is_dir() and not_ours(p) is None):
+        if n == "current" and (p.is_symlink() or p.is_dir() and whole(p)):
             continue
         if n == "current" and generations and p.is_file() and p.stat().st_size <= 256:  # the link flattened to a
             continue  # file beside its generations (a checkout that writes links as text): a damaged link's
-        if n.startswith(f"{GEN}-") and p.is_dir() and not p.is_symlink() and not_ours(p) is None:
+        if _OWN_GEN.fullmatch(n) and p.is_dir() and not p.is_symlink() and whole(p):
             continue
         theirs.append(shorten_name(n) + ("/" if p.is_dir() and not p.is_symlink() else ""))
-    theirs += [shorten_name(n) + " (other bytes than its manifest records)" for n in changed_files(root)
-               if (root / n).is_file() and not (root / n).is_symlink()]
+    theirs += [shorten_name(n) + " (other bytes than its manifest records)"
+               for n in changed_files(root, only=lambda n: _regular(root / n))]
     if theirs:
         shown = ", ".join(theirs[:5]) + (f" and {len(theirs) - 5} more" if len(theirs) > 5 else "")
         raise OutputRefused(f"'{root}' holds a dataset beside what embedrec did not write ({shown}), which "

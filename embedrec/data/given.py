@@ -84,6 +84,9 @@ def read_given(raw: RawData, cfg: DataConfig, split_cfg: SplitConfig, read, prog
             other = read(part_config(cfg, path), progress)
         except DataError as e:  # its fix is data.source's too (a diff review: data.header=false, advised for a
             # test file without a header, then broke data.source's)
+            if "no data rows" in e.raw:
+                raise DataError(f"{key} '{path}': the file has no data rows; give the held-out rows' file, or leave "
+                                f"{key} null") from None
             raise type(e)(f"{e.raw} ({key} is read with data.source's settings: give it data.source's layout, its "
                           "header, separator, columns and format)") from None
         _check_alike(raw, other, cfg, path, key)

@@ -193,17 +193,19 @@ def not_files(folder: Path, names: list[str]) -> dict[str, str]:
     return odd
 
 
-def changed_files(folder: Path, m=None, *hash_max: int) -> list[str]:
+def changed_files(folder: Path, m=None, *hash_max: int, only=None) -> list[str]:
     """The files of a generation (or a flat dataset) its manifest lists, with their size and SHA-256, that no
     longer hold those bytes (:func:`integrity.as_recorded`): a user's edit in place, which removing the folder would
     lose (a red team: ingest --overwrite deleted a train.parquet the user had overwritten, where export --overwrite
     refuses the same). ``m``: the manifest's content, where read already; ``hash_max``: integrity.as_recorded's
-    (0: sizes alone). None where it lists none."""
+    (0: sizes alone); ``only``: a test of a name, the files it passes alone compared (a regular file where a
+    dataset keeps a link: no link followed and hashed). None where it lists none."""
     m = probe_json(folder / MANIFEST) if m is None else m
     if listed_names(m) is None:
         return []
     entries = m[SEALED_WITH["run" if "n_users" in m else "dataset"]]
-    return [n for n, entry in sorted(entries.items()) if not as_recorded(folder / n, entry, *hash_max)]
+    return [n for n, entry in sorted(entries.items())
+            if (only is None or only(n)) and not as_recorded(folder / n, entry, *hash_max)]
 
 
 def not_ours(folder: Path) -> str | None:
