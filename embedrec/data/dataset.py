@@ -257,7 +257,7 @@ def refuse_foreign(root: Path) -> None:
 
     def whole(folder: Path) -> bool:  # a generation's files, as its manifest lists them, and nothing else (one
         # without its manifest may hold a user's files of names embedrec writes: a second diff review's gen-backup/)
-        return os.path.lexists(folder / MANIFEST) and not_ours(folder) is None
+        return not any(folder.iterdir()) or os.path.lexists(folder / MANIFEST) and not_ours(folder) is None
 
     theirs = []
     entries = sorted(root.iterdir())
