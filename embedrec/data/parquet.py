@@ -18,7 +18,7 @@ import pandas as pd
 from embedrec.data.columns import META, SAMPLE_ROWS, events_recipe
 from embedrec.data.ids import is_number_text
 from embedrec.data.idtext import plain_integer_id
-from embedrec.data.parsing import parquet_named_twice, parquet_twice_said
+from embedrec.data.parsing import DROP_MISSING, parquet_named_twice, parquet_twice_said
 from embedrec.data.textfiles import LIKE_IT_SHOWN, drop_advice, lines_like_it
 from embedrec.data.times import (
     OUTSIDE_DATES,
@@ -104,7 +104,8 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
         if s.isna().any():
             row = int(np.flatnonzero(s.isna().to_numpy())[0])
             raise DataError(f"{label}: row {in_file(row)}: column '{source[col]}' is empty (a missing value); fill or "
-                            f"remove that row{drop_advice('drop', timed=col == 'timestamp')}")
+                            f"remove that row" + (drop_advice("drop", timed=True) if col == "timestamp" else
+                                                  f", or drop such rows with {DROP_MISSING}"))
         if col in ("user_id", "movie_id") and id_type == "int" and (pt.is_string_dtype(s) or pt.is_object_dtype(s)):
             s = df[col] = _integer_text(s, lambda row, what, col=col: refuse(
                 col, row, what, "store integer ids, or set data.id_type=auto for text ids", text_ids=True))
