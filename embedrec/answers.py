@@ -455,8 +455,8 @@ def _similar_stream(model: Model, request: Request, k: int, filters: dict, first
     (``request.batch_size``; a batch ends where the input pauses, as ``--users``' does), each query a
     :class:`~embedrec.results.StreamAnswer` for ``Model.write_stream``; what it says of the lines (left out,
     none answered, the notes) said once they are all read (``first`` gets the first batch's lists, whose first
-    list the notes of a short or empty list read, as the whole input's were). One list does not depend on what else is asked, so
-    the rows are those of the whole input at once (1M lines held 1 GB before their first row)."""
+    list the notes of a short or empty list read, as the whole input's were). One list does not depend on what
+    else is asked, so the rows are those of the whole input at once (1M lines held 1 GB before their first row)."""
     from embedrec.serve.stream import batches
 
     lines = request.movies
@@ -464,16 +464,10 @@ def _similar_stream(model: Model, request: Request, k: int, filters: dict, first
     found: dict = {}
     missed: list = []
     counted: dict = {"few": [], "twins": []}
-    asked = [0]
-
-    def counting():
-        for q in movie_query_lines(lines, request.name):
-            asked[0] += 1
-            yield q
-
-    answered = 0
+    asked = answered = 0
     batch = request.batch_size if request.batch_size is not None else model.engine.cfg.batch_size
-    for chunk in batches(counting(), batch, ready if callable(ready) else None):
+    for chunk in batches(movie_query_lines(lines, request.name), batch, ready if callable(ready) else None):
+        asked += len(chunk)
         ids = _found_movies(model, request, chunk, found, missed)
         if ids:
             answered += len(ids)
@@ -483,7 +477,7 @@ def _similar_stream(model: Model, request: Request, k: int, filters: dict, first
             yield from res.triples()
         if request.on_batch is not None:
             request.on_batch()
-    _said_missed(request, missed, asked[0], bool(answered))
+    _said_missed(request, missed, asked, bool(answered))
     _similar_notes(counted)
 
 

@@ -580,27 +580,19 @@ TRUTH = "truth"  # the split name a held-out file's figures are given under (eva
 def _popular_lists(e, users, k: int):
     """most_popular's lists for ``users`` (ids; those the run knows): the movies with the most training ratings
     (the run's popularity: train and valid), each user's own rated ones left out as the model's lists leave them
-    out (the run's seen pairs), as evaluate's most_popular baseline ranks them."""
+    out (the run's seen pairs), by evaluate's own baseline lists (``sparse.PopularLists``)."""
     import pandas as pd
 
-    from embedrec.sparse import gather_csr
+    from embedrec.sparse import PopularLists
 
     rows = e.catalogue.users.rows(list(users))[0]
     rows = rows[rows >= 0]
-    pop = np.asarray(e.popularity, np.float64)
-    order = np.argsort(-pop, kind="stable")
-    order = order[pop[order] > 0]  # a movie no training rating named is no one's popular pick
-    local, seen, lens = gather_csr(e.seen_ptr, e.seen_idx, rows)
-    starts = np.concatenate([[0], np.cumsum(lens)])
-    out_u, out_m, out_r = [], [], []
-    for i, r in enumerate(rows.tolist()):
-        rated = set(seen[starts[i]:starts[i + 1]].tolist())
-        top = [m for m in order[:k + len(rated)].tolist() if m not in rated][:k]
-        out_u += [r] * len(top)
-        out_m += top
-        out_r += list(range(1, len(top) + 1))
-    return pd.DataFrame({"user_id": np.asarray(e.user_ids)[np.asarray(out_u, np.int64)],
-                         "movie_id": np.asarray(e.movie_ids)[np.asarray(out_m, np.int64)], "rank": out_r})
+    top = PopularLists(e.popularity).top((e.seen_ptr, e.seen_idx), rows, k)
+    user = np.repeat(rows, top.shape[1]).reshape(top.shape)
+    rank = np.tile(np.arange(1, top.shape[1] + 1), (top.shape[0], 1))
+    keep = top >= 0
+    return pd.DataFrame({"user_id": np.asarray(e.user_ids)[user[keep]], "movie_id": np.asarray(e.movie_ids)[top[keep]],
+                         "rank": rank[keep]})
 
 
 def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "truth") -> dict:

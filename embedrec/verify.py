@@ -155,7 +155,7 @@ def _check_top_links(root: Path, entries: dict, fix: str) -> None:
     (data.layout.LINKS), which a reader of ``DATASET/<name>`` reads: refuse one that is a file of other bytes than
     the generation's (``entries``: its manifest's records), or a link led elsewhere, as what a reader by that path
     gets is not this dataset's (a red team: a user's own users.parquet there, and verify said ok)."""
-    from embedrec.data.layout import LINKS, MANIFEST
+    from embedrec.data.layout import LINKS
     from embedrec.fsutil.generations import changed_files, current_link
     from embedrec.fsutil.integrity import as_recorded
 

@@ -71,6 +71,7 @@ from embedrec.fsutil.files import (
     write_parquet,
 )
 from embedrec.fsutil.generations import (
+    LINK_TMP,
     VERSION,
     changed_files,
     current_link,
@@ -232,8 +233,8 @@ def refuse_changed_flat(root: Path, *hash_max: int) -> None:
                             f"{'it' if one else 'them'} out first, or choose another output folder")
 
 
-# a killed writer's, inside a dataset: a generation being written, a link being swapped (generations.LINK_TMP)
-_OWN_TEMP = re.compile(r"\.(?:" + GEN + r"-" + VERSION + r"\.tmp|(?:current|[a-z_.]+)\.embedrec-tmp-[0-9]+-[0-9a-f]{8})")
+# a killed writer's generation being written, inside a dataset (its links being swapped: generations.LINK_TMP)
+_OWN_TEMP = re.compile(r"\." + GEN + "-" + VERSION + r"\.tmp")
 _OWN_GEN = re.compile(GEN + "-" + VERSION)
 
 
@@ -264,7 +265,7 @@ def refuse_foreign(root: Path) -> None:
     generations = any(_OWN_GEN.fullmatch(p.name) and p.is_dir() and not p.is_symlink() for p in entries)
     for p in entries:
         n = p.name
-        if n in LINKS and (p.is_symlink() or p.is_file()) or _OWN_TEMP.fullmatch(n):
+        if n in LINKS and (p.is_symlink() or p.is_file()) or _OWN_TEMP.fullmatch(n) or LINK_TMP.fullmatch(n):
             continue
         if n == "current" and (p.is_symlink() or p.is_dir() and whole(p)):
             continue

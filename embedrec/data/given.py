@@ -186,14 +186,11 @@ def _appended(raw: RawData, other: RawData) -> RawData:
     a, b = raw.ratings, other.ratings
     for c in ("user_id", "movie_id"):  # one file's '007' makes both text (data.id_type auto)
         a[c], b[c] = same_id_type(a[c], b[c])
-    if raw.movies is not None:
-        a["movie_id"], raw.movies["movie_id"] = same_id_type(a["movie_id"], raw.movies["movie_id"])
-        b["movie_id"] = b["movie_id"].astype(a["movie_id"].dtype) if a["movie_id"].dtype != b["movie_id"].dtype \
-            else b["movie_id"]
-    if raw.users is not None:
-        a["user_id"], raw.users["user_id"] = same_id_type(a["user_id"], raw.users["user_id"])
-        b["user_id"] = b["user_id"].astype(a["user_id"].dtype) if a["user_id"].dtype != b["user_id"].dtype \
-            else b["user_id"]
+    for table, c in ((raw.movies, "movie_id"), (raw.users, "user_id")):  # data.source's movies or users file too
+        if table is not None:
+            a[c], table[c] = same_id_type(a[c], table[c])
+            if a[c].dtype != b[c].dtype:
+                b[c] = b[c].astype(a[c].dtype)
     parts = raw.parts or [(raw.origin[0], 0)]
     raw.parts = [*parts, (other.origin[0], len(a))]
     raw.ratings = pd.concat([a, b], ignore_index=True)
