@@ -230,9 +230,9 @@ def cosine_topk(table: UnitRows, query: np.ndarray, k: int, own: int | None = No
         s[own] = -np.inf
     if outside is not None:
         s[outside] = -np.inf
-    top, vals = topk_from_scores(s[None, :], min(k, s.size))
-    keep = top[0] >= 0
-    return top[0][keep], vals[0][keep]
+    top, vals = topk_of_row(s, k)
+    keep = top >= 0
+    return top[keep], vals[keep]
 
 
 def sorted_rows(allowed) -> np.ndarray:
