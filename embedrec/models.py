@@ -203,7 +203,9 @@ class Model:
         list, not the command line's ``@FILE``: a file's ids are ``[line.strip() for line in open(path)]``),
         ``candidates``: the only movie ids a list may hold (in stock, licensed; as implicit's ``items``; None: every
         movie; ids this model does not know are counted in one warning), as ``genres``, ``year_min`` and
-        ``year_max`` filter the catalogue for every method that lists movies.
+        ``year_max`` filter the catalogue for every method that lists movies. ``exclude={user: [movie ids]}``:
+        each user's own movies, left out of that user's list alone (implicit's per-user ``user_items``: what users
+        did since training; here and in :meth:`recommend_stream` only).
 
         ``missing``: what an id not in the training data gets: 'error' (NotFoundError naming it), 'skip' (left
         out of the result), 'popular' (the most popular movies, scored by their number of ratings); None: the
@@ -251,7 +253,8 @@ class Model:
         the most popular movies); ``write_stream(..., because_column=True)`` writes them. ``prior``: the weight of
         the new users' prior in the lists of the users ``update-users`` added ('auto': the run's; 'off' or a
         number: theirs alone, the trained users' lists as they are; refused at the call where the run holds none),
-        as ``recommend(prior=)`` takes it. ``diversify``: each list re-ranked as ``recommend(diversify=)``'s."""
+        as ``recommend(prior=)`` takes it. ``diversify``: each list re-ranked as ``recommend(diversify=)``'s;
+        ``exclude={user: [movie ids]}``: each user's own, as ``recommend``'s."""
         return models_stream.recommend_stream(self, lines, k, missing=missing, exclude_seen=exclude_seen,
                                               genres=genres, year_min=year_min, year_max=year_max,
                                               batch_size=batch_size, on_batch=on_batch, name=name,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,6 +20,7 @@ from embedrec.argcheck import choice_arg, genres_arg, list_arg, movie_arg
 from embedrec.data.ids import id_list, is_integer_text, one_id, one_user, py_id, rated_map, refuse_frame
 from embedrec.errors import NotFoundError, UsageError, library_terms, shorten
 from embedrec.serve.recommender import trained_on
+from embedrec.sparse import unique
 
 log = logging.getLogger("embedrec")
 
@@ -71,10 +72,79 @@ def no_known_candidates(given: int) -> UsageError:
                       "«--candidates|candidates» out")
 
 
+def per_user_exclude(model, exclude) -> tuple[dict, dict] | None:
+    """``recommend(users, exclude={user id: movie ids})``: each user's own movies to leave out of that user's list
+    alone (implicit's per-user ``user_items`` filter: what users did since training), as ({user row: movie rows}
+    of the users the model knows, {user id as given: movie rows} of those it does not, which the popular fallback
+    reads); None where ``exclude`` is no mapping (one list for every user). A value is a list of movie ids or one
+    id; ids the model does not know are left out, counted in one warning, as ``exclude``'s are."""
+    if not isinstance(exclude, Mapping):
+        return None
+    e = model.engine
+    keys = list(exclude)
+    for key in keys:
+        try:
+            one_user(key, "the user whose movies exclude={user: [movie ids]} leaves out, e.g. exclude={196: [50]}")
+        except UsageError as err:
+            raise UsageError(f"exclude={{user: movies}}: a key: {err}") from None
+    rows, parsed = e.users.rows(keys)
+    lists = []
+    for key in keys:
+        value = exclude[key]
+        if isinstance(value, Mapping):
+            raise UsageError(f"exclude={{user: movies}}: user {key!r}'s movies are a mapping; give a list of movie "
+                             f"ids, e.g. {{{key!r}: [50, 181]}}")
+        items = [value] if isinstance(value, (str, bytes)) or not isinstance(value, Iterable) else list(value)
+        refuse_frame(items, f"exclude[{key!r}]: expected movie ids")
+        lists.append(items)
+    flat = [x for items in lists for x in items]  # one lookup for every user's movies (a loop of 100: 2x the call)
+    try:
+        got = movie_rows_of(model, flat, "exclude")
+    except UsageError as err:  # which user's movies hold it
+        bad = next((key for key, items in zip(keys, lists) if _refused(model, items)), None)
+        raise UsageError(str(err) if bad is None else str(err).replace("exclude:", f"exclude[{bad!r}]:", 1)) \
+            from None
+    got = np.zeros(0, np.int64) if got is None else got
+    known, unknown = {}, {}
+    given, missed = got.size, int(np.count_nonzero(got < 0))
+    for key, p, row, part in zip(keys, parsed, rows.tolist(), np.split(got, np.cumsum([len(x) for x in lists])[:-1])):
+        part = unique(part[part >= 0])
+        if row >= 0:
+            known[row] = np.union1d(known[row], part) if row in known else part
+        else:
+            unknown[str(key if p is None else p)] = part
+    if missed:
+        log.warning("%s of the %s movies exclude={user: movies} names for its users %s not a movie of this model (not "
+                    "in its training data): nothing to leave out for %s", f"{missed:,}", f"{given:,}",
+                    "is" if missed == 1 else "are", "it" if missed == 1 else "them")
+    return known, unknown
+
+
+def _refused(model, items: list) -> bool:
+    """Whether ``movie_rows_of`` refuses ``items`` (one user's, to name it)."""
+    try:
+        movie_rows_of(model, items, "exclude")
+    except UsageError:
+        return True
+    return False
+
+
+def refuse_mapping(items, name: str) -> None:
+    """A mapping given as ``name`` (exclude=, candidates=) where only one list applies: read as its keys, the user
+    ids would be taken for movie ids (a peer-parity review: ``exclude={user: [movies]}`` left 196 of 200 movies in
+    and dropped movies numbered as the users)."""
+    if isinstance(items, Mapping):
+        per_user = " (recommend(users, exclude={user: [movie ids]}) leaves out each user's own)" \
+            if name == "exclude" else ""
+        raise UsageError(f"{name}= takes one list of movie ids for every list, not a mapping{per_user}: a "
+                         f"mapping's keys would be read as movie ids; give a list, e.g. {name}=[50, 181]")
+
+
 def movie_rows_of(model, items, name: str) -> np.ndarray | None:
     """The rows of movie ids ``items`` (-1 for an id this model does not know), or None for no items."""
     e = model.engine
     refuse_frame(items, f"{name}: expected movie ids")
+    refuse_mapping(items, name)
     if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
         raise UsageError(f"{name}={shorten(repr(items), 40)}: give a list of movie ids, e.g. {name}=[50, 181]")
     items = list(items)

@@ -17,11 +17,12 @@ import numpy as np
 from embedrec.argcheck import choice_arg, flag, list_arg, movie_arg
 from embedrec.data.ids import id_list
 from embedrec.errors import NotFoundError, UsageError, shorten
-from embedrec.models_lookup import allowed_rows, k_arg, known_row, told_history
+from embedrec.models_lookup import allowed_rows, k_arg, known_row, per_user_exclude, told_history
 from embedrec.results import Recommendations
 from embedrec.serve import diversify as div
 from embedrec.serve.explain import UserSolve
 from embedrec.serve.recommender import popular_instead, py_id, trained_on, unknown_summary
+from embedrec.serve.stream import unknown_left_out
 
 log = logging.getLogger("embedrec")
 
@@ -38,7 +39,9 @@ def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen:
     if missing is None:  # a review: er.open(run, cfg) with recommend.fallback=popular still raised, unlike the CLI
         missing = "popular" if getattr(e.cfg, "fallback", "none") == "popular" else "error"
     exclude_seen = flag(exclude_seen, "exclude_seen")
-    allowed = allowed_rows(model, genres, year_min, year_max, exclude, candidates)
+    own = per_user_exclude(model, exclude)  # {user: movies}: each user's own, beside the seen ones
+    allowed = allowed_rows(model, genres, year_min, year_max, () if own else exclude, candidates)
+    own_known, own_unknown = own or ({}, {})
     query, rows, unknown = e.users.resolve(id_list(users), missing,
                                            lambda: trained_on(model.engine) +  # (made where an id is unknown)
                                            "«use --fallback popular, or --liked/--rated to recommend for a new "
@@ -48,7 +51,8 @@ def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen:
     answers: dict[int, tuple] = {}
     if known.any():
         ids, scores = div.lists(e.factors.movie, lam, k,
-                                lambda n: e.recommend_rows(rows[known], n, not exclude_seen, allowed, prior=prior))
+                                lambda n: e.recommend_rows(rows[known], n, not exclude_seen, allowed, prior=prior,
+                                                           own=own_known))
         answers = {int(r): (i, s) for r, i, s in zip(rows[known], ids, scores)}
     out_q, out_rows, out_scores, fallback = [], [], [], []
     said = 0
@@ -61,8 +65,8 @@ def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen:
             said += 1  # said once for every caller (a review: silent here, a warning in streams and the CLI)
             popular_instead(e.users, q, said)
             ids, scores = div.one(e.factors.movie, lam, k,
-                                  lambda n, q=q: e.popular(
-                                  n, allowed, e.rated_by_unknown(q) if exclude_seen else None))
+                                  lambda n, q=q: e.popular(n, allowed, unknown_left_out(
+                                      e, q, not exclude_seen, own_unknown.get(str(q)))))
         else:
             continue
         out_rows.append(ids)

@@ -16,7 +16,7 @@ import numpy as np
 from embedrec.argcheck import choice_arg, count_arg, flag
 from embedrec.data.ids import MISSING, refuse_frame
 from embedrec.errors import UsageError, shorten
-from embedrec.models_lookup import allowed_rows, k_arg
+from embedrec.models_lookup import allowed_rows, k_arg, per_user_exclude
 from embedrec.results import History, Predictions, Recommendations, SimilarUsers, StreamAnswer, stream_rows
 from embedrec.serve.recommender import COLUMNS
 
@@ -57,8 +57,10 @@ def recommend_stream(model, lines: Iterable[str], k: int | None, *, missing: str
         explain = count_arg(explain, "explain", 1)
         e.explainable()
         e.known_solve_arrays()
+    own = per_user_exclude(model, exclude)  # {user: movies}: each user's own, beside the seen ones
     answers = recommend_many(e, lines, k_arg(model, k), include_seen=not flag(exclude_seen, "exclude_seen"),
-                             allowed=allowed_rows(model, genres, year_min, year_max, exclude, candidates),
+                             allowed=allowed_rows(model, genres, year_min, year_max, () if own else exclude,
+                                                  candidates), own=own,
                              strict=missing == "error",
                              fallback="popular" if missing == "popular" else "none", batch=batch_size,
                              on_batch=on_batch, name=name, file=file, ready=ready, prior=prior,

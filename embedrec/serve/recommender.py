@@ -430,13 +430,15 @@ class Recommender(PriorServing, FoldInServing):
         return self.run is not None and (self.run.manifest.get("index") or {}).get("kind") in LOSSY_KINDS
 
     def recommend_rows(self, rows: np.ndarray, k: int, include_seen: bool = False, allowed=None, search=None,
-                       prior="auto", prior_any: bool = False):
+                       prior="auto", prior_any: bool = False, own: dict | None = None):
         """Top-k (movie rows, scores) for user rows, seen movies excluded unless include_seen. ``search``:
         (queries [p_u, 1], exclusions (query row, movie row), k) -> (movie rows, scores) per query, in place of
         the index (export's exact scoring on a GPU); the checks and the tail are the same either way. ``prior``:
         the new users' prior of the users update-users added (:meth:`added_prior`); ``prior_any``: a weight given
         applies to such users among ``rows`` and refuses nothing where there are none (a stream's batch: the
-        stream checked the run once, :meth:`check_stream_prior`)."""
+        stream checked the run once, :meth:`check_stream_prior`). ``own``: {user row: movie rows} each user's own
+        movies to leave out beside the seen ones (``recommend(users, exclude={user: movies})``, implicit's
+        per-user ``user_items`` filter), their twins too, whatever ``include_seen``."""
         rows = np.asarray(rows, dtype=np.int64)
         if rows.size and (rows.min() < 0 or rows.max() >= self.P.shape[0]):
             # user_rows marks unknown ids -1, and P[-1] is the last user: never answer for it silently
@@ -445,32 +447,52 @@ class Recommender(PriorServing, FoldInServing):
         users = np.asarray(self.P[rows])
         self._check_users(users, rows)
         q = augment_users(users)
-        got = self._lean_lists(rows, q, k, include_seen, allowed) if search is None and rows.size <= LEAN_MAX \
-            else None
+        own = own or None
+        got = self._lean_lists(rows, q, k, include_seen, allowed, own) if search is None and \
+            rows.size <= LEAN_MAX else None
         if got is not None:  # a user or a few over an exact index: the same lists, with less bookkeeping
             ids, scores = got
         else:
-            ids, scores = self._search(rows, q, k, include_seen, allowed, search)
+            ids, scores = self._search(rows, q, k, include_seen, allowed, search, own)
         ids, scores = self._finite(*exact_scores(self.factors, users, ids,
                                                  self.factors.user_offset(rows) if self.explicit else None))
-        return self._prior_tail(rows, users, k, include_seen, allowed, prior, prior_any, ids, scores)
+        return self._prior_tail(rows, users, k, include_seen, allowed, prior, prior_any, ids, scores, own)
 
-    def _search(self, rows: np.ndarray, q: np.ndarray, k: int, include_seen: bool, allowed, search) -> tuple:
-        """:meth:`recommend_rows`' search of many users (or over an approximate index): the seen movies gathered as
-        (query row, movie row) pairs, then the index, or ``search``."""
+    def _left_out(self, row: int, include_seen: bool, own: dict | None) -> np.ndarray:
+        """The movie rows user ``row``'s list leaves out: :meth:`excluded` unless ``include_seen``, and its ``own``
+        movies with their twins."""
+        out = np.zeros(0, np.int64) if include_seen else self.excluded(row)
+        mine = own.get(row) if own else None
+        if mine is not None and mine.size:
+            out = np.union1d(out, self.catalogue.with_twins(np.zeros(mine.size, np.int64), mine)[1])
+        return out
+
+    def _search(self, rows: np.ndarray, q: np.ndarray, k: int, include_seen: bool, allowed, search,
+                own: dict | None = None) -> tuple:
+        """:meth:`recommend_rows`' search of many users (or over an approximate index): the seen movies (and each
+        user's ``own``) gathered as (query row, movie row) pairs, then the index, or ``search``."""
         if include_seen:
-            excl = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+            r, c = np.zeros(0, np.int64), np.zeros(0, np.int64)
         else:
             r, c, _ = gather_csr(self.seen_ptr, self.seen_idx, np.asarray(rows))
             check_seen_rows(self.run, c, self.factors.n_movies)
-            excl = self.catalogue.with_twins(r, c)  # (a film rated under one id is not offered under another)
+        if own:
+            at = [(j, own[row]) for j, row in enumerate(rows.tolist()) if row in own]
+            r = np.concatenate([r, *(np.full(m.size, j, np.int64) for j, m in at)]).astype(np.int64)
+            c = np.concatenate([c, *(m for _, m in at)]).astype(np.int64)
+            order = np.argsort(r, kind="stable")  # (grouped by user, as the seen pairs come)
+            r, c = r[order], c[order]
+        if r.size:  # (a film rated under one id is not offered under another)
+            excl = self.catalogue.with_twins(r, c)
+        else:
+            excl = (r, c)
         if search is None:
             return self._search_users(q, excl, k, allowed)
         if allowed is not None:
             raise UsageError("recommend_rows: a search of its own takes no allowed movies")
         return self._trained_only(*search(q, excl, k))
 
-    def _lean_lists(self, rows: np.ndarray, q: np.ndarray, k: int, include_seen: bool, allowed):
+    def _lean_lists(self, rows: np.ndarray, q: np.ndarray, k: int, include_seen: bool, allowed, own=None):
         """The lists of a few users (at most ``LEAN_MAX``: one ``recommend(user)`` call, a small batch) over an exact
         index, as :meth:`_search_users` finds them but without its batch bookkeeping (a review: a loop of
         ``recommend(u)`` cost 1.3 ms a call, implicit's 0.3): one product of the users' rows with the movies
@@ -495,15 +517,15 @@ class Recommender(PriorServing, FoldInServing):
         ids, scores = [], []
         for j, row in enumerate(rows.tolist()):
             s = S[j]
-            if not include_seen:
-                s[self.excluded(row)] = -np.inf
+            if not include_seen or own:
+                s[self._left_out(row, include_seen, own)] = -np.inf
             top, vals = topk_of_row(s, k)
             ids.append(top[top >= 0])
             scores.append(vals[top >= 0])
         return self._trained_only(ids, scores)
 
     def _prior_tail(self, rows: np.ndarray, users: np.ndarray, k: int, include_seen: bool, allowed, prior,
-                    prior_any: bool, ids: list, scores: list) -> tuple[list, list]:
+                    prior_any: bool, ids: list, scores: list, own: dict | None = None) -> tuple[list, list]:
         """:meth:`recommend_rows`' last step: the lists of the users update-users added, made again with the new
         users' prior (:meth:`added_prior`)."""
         added = self.added_prior(rows, prior, refuse=not prior_any)  # the users update-users added: listed as when
@@ -512,7 +534,7 @@ class Recommender(PriorServing, FoldInServing):
         for s0 in range(0, len(at), self._prior_batch()):  # scored together, a bounded block at a time
             part = at[s0:s0 + self._prior_batch()]
             got = self._prior_lists(users[part], [added[int(rows[j])] for j in part], k,
-                                    [np.zeros(0, np.int64) if include_seen else self.excluded(int(rows[j])) for j in part],
+                                    [self._left_out(int(rows[j]), include_seen, own) for j in part],
                                     allowed)
             for j, (i, sc, _) in zip(part, got):
                 ids[j], scores[j] = i, sc

@@ -62,9 +62,19 @@ def batches(items: Iterable, size: int, ready=None) -> Iterator[list]:
         yield buf
 
 
+def unknown_left_out(rec: Recommender, t: str, include_seen: bool, mine: np.ndarray | None) -> np.ndarray | None:
+    """What an unknown user's popular list leaves out: the movies the run holds as theirs unless ``include_seen``,
+    and ``mine`` (their own of ``exclude={user: movies}``)."""
+    rated = None if include_seen else rec.rated_by_unknown(t)
+    if mine is None:
+        return rated
+    return mine if rated is None else np.union1d(rated, mine)
+
+
 def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_seen=False, allowed=None,
                    strict=False, fallback="none", batch=4096, on_batch=None, name: str = "<input>",
-                   file: bool = False, ready=None, prior="auto", diversify: float | None = None) -> Iterator[tuple]:
+                   file: bool = False, ready=None, prior="auto", diversify: float | None = None,
+                   own: tuple[dict, dict] | None = None) -> Iterator[tuple]:
     """Stream (user_id, movie rows, scores, fallback) for many user ids (one per line), batched through the
     index; ``fallback`` is True for an unknown user answered with the most popular movies.
 
@@ -79,7 +89,9 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     given, says whether a next line is there without waiting: a batch ends where the input pauses. ``prior``: the
     weight of the new users' prior in the lists of the users update-users added (a weight given: those users'
     lists alone, ``Recommender.check_stream_prior`` having checked the run). ``diversify``: each list re-ranked by
-    maximal marginal relevance at that lambda (serve.diversify; checked by the caller)."""
+    maximal marginal relevance at that lambda (serve.diversify; checked by the caller). ``own``: each user's own
+    movies to leave out (``models_lookup.per_user_exclude``'s ({user row: movie rows}, {unknown id: movie rows}))."""
+    own_known, own_unknown = own or ({}, {})
     unknown = [0]  # ids no row answers: skipped, or answered with the most popular movies
     empty: list = []  # users with no movie left to recommend (they rated every movie the filters let through)
     short = [0]  # users whose list is shorter than k but not empty: said once at the end, as --user says it
@@ -120,7 +132,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
         results = {}
         if known.any():
             ids, scores = diversify_lists(rec.factors.movie, diversify, k, lambda n: rec.recommend_rows(
-                rows[known], n, include_seen, allowed, prior=prior, prior_any=True))
+                rows[known], n, include_seen, allowed, prior=prior, prior_any=True, own=own_known))
             for r, i, s in zip(rows[known], ids, scores):
                 results[int(r)] = (i, s)
         for t, p, r in zip(buf, parsed, rows):
@@ -131,8 +143,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                     short[0] += 1
                 yield (p, *results[int(r)], False)
             elif fallback == "popular":
-                got = diversify_one(rec.factors.movie, diversify, k, lambda n, t=t: rec.popular(
-                    n, allowed, None if include_seen else rec.rated_by_unknown(t)))
+                got = diversify_one(rec.factors.movie, diversify, k, lambda n, t=t, p=p: rec.popular(
+                    n, allowed, unknown_left_out(rec, t, include_seen, own_unknown.get(str(t if p is None else p)))))
                 if len(got[0]) < k:  # counted as a known user's short list is (a review: said of those alone)
                     short[0] += 1
                 yield (p if p is not None else t, *got, True)

@@ -1,0 +1,106 @@
+"""``recommend(users, exclude={user: movies})``: each user's own movies left out of that user's list alone
+(implicit's per-user ``user_items`` filter), on the lean path and the batch search alike; a mapping refused where
+one list applies (a peer-parity review: its keys, user ids, were read as movie ids and 196 of 200 movies stayed)."""
+
+import logging
+
+import numpy as np
+import pytest
+
+from embedrec.errors import UsageError
+from embedrec.serve.recommender import LEAN_MAX
+from tests.test_recommend_lean import _bytes, _model
+
+
+def _own(m, k=3, seed=1):
+    rng = np.random.default_rng(seed)
+    users = [int(u) for u in m.user_ids]
+    first = m.recommend(users, k=10)
+    # each user's own: some of its current top 10 (so the list must change) and a random other movie
+    return users, first, {u: [int(x) for x in first.movie_ids[i][rng.choice(10, k, replace=False)]] +
+                          [int(rng.choice(m.movie_ids))] for i, u in enumerate(users)}
+
+
+@pytest.mark.parametrize("explicit", [False, True])
+@pytest.mark.parametrize("exclude_seen", [True, False])
+def test_each_users_own_left_out_as_a_one_list_call_leaves_them(explicit, exclude_seen):
+    m = _model(explicit)
+    users, first, own = _own(m)
+    assert len(users) > LEAN_MAX  # the batch's search, and (below) the lean path of one user
+    got = m.recommend(users, k=10, exclude=own, exclude_seen=exclude_seen)
+    for i, u in enumerate(users):
+        listed = [int(x) for x in got.movie_ids[i]]
+        assert not set(listed) & set(own[u])
+        alone = m.recommend(u, k=10, exclude=own[u], exclude_seen=exclude_seen)
+        assert _bytes(alone)[0] == _bytes(got)[i]  # the same movies and score bytes as one list's exclude
+    few = [x for s in range(0, len(users), 5) for x in _bytes(m.recommend(users[s:s + 5], k=10, exclude=own,
+                                                                             exclude_seen=exclude_seen))]
+    assert few == _bytes(got)
+
+
+def test_users_not_in_the_mapping_keep_their_lists_and_other_keys_are_ignored():
+    m = _model(False)
+    users = [int(u) for u in m.user_ids][:8]
+    base = m.recommend(users, k=10)
+    mine = {users[0]: [int(base.movie_ids[0][0])], 10 ** 9: [int(m.movie_ids[0])]}  # an unknown user: unused here
+    got = m.recommend(users, k=10, exclude=mine)
+    assert _bytes(got)[1:] == _bytes(base)[1:]
+    assert int(base.movie_ids[0][0]) not in got.movie_ids[0]
+    assert list(got.movie_ids[0][:9]) == list(base.movie_ids[0][1:])
+
+
+def test_an_unknown_users_popular_list_leaves_out_its_own(caplog):
+    m = _model(False)
+    pop = m.recommend(123456, k=5, missing="popular")
+    drop = [int(x) for x in pop.movie_ids[0][:2]]
+    got = m.recommend([123456, "123456"], k=5, missing="popular", exclude={"123456": drop})
+    for ids in got.movie_ids:
+        assert list(ids[:3]) == list(pop.movie_ids[0][2:])
+
+
+def test_unknown_movies_warned_in_one_line_and_one_id_taken_as_a_list(caplog):
+    m = _model(False)
+    u = int(m.user_ids[0])
+    top = int(m.recommend(u, k=1).movie_ids[0][0])
+    with caplog.at_level(logging.WARNING, "embedrec"):
+        got = m.recommend([u], k=5, exclude={u: top, int(m.user_ids[1]): [999999, 888888]})
+    assert top not in got.movie_ids[0]
+    said = [r.getMessage() for r in caplog.records]
+    assert len(said) == 1 and said[0].startswith("2 of the 3 movies exclude={user: movies} names for its users are not a "
+                                            "movie")
+
+
+@pytest.mark.parametrize("call", ["similar", "popular", "recommend_features", "candidates"])
+def test_a_mapping_refused_where_one_list_applies(call):
+    m = _model(False)
+    u = int(m.user_ids[0])
+    asks = {"similar": lambda: m.similar(int(m.movie_ids[0]), exclude={u: [10]}),
+            "popular": lambda: m.popular(exclude={u: [10]}),
+            "recommend_features": lambda: m.recommend_new(liked=[10], exclude={u: [10]}),
+            "candidates": lambda: m.recommend(u, candidates={u: [10, 20]})}
+    with pytest.raises(UsageError) as e:
+        asks[call]()
+    name = "candidates" if call == "candidates" else "exclude"
+    assert str(e.value).startswith(f"{name}= takes one list of movie ids for every list, not a mapping")
+    assert ("leaves out each user's own" in str(e.value)) == (name == "exclude")
+
+
+def test_a_bad_key_or_value_refused():
+    m = _model(False)
+    u = int(m.user_ids[0])
+    with pytest.raises(UsageError, match="exclude="):
+        m.recommend([u], exclude={None: [10]})
+    with pytest.raises(UsageError, match=r"exclude\[70\]"):
+        m.recommend([u], exclude={70: [float("nan")]})
+
+
+def test_a_stream_leaves_out_each_users_own_as_recommend_does():
+    m = _model(False)
+    users, _, own = _own(m)
+    want = [(list(i), list(s)) for i, s in zip(*(lambda r: (r.movie_ids, r.scores))(m.recommend(users, k=10,
+                                                                                                   exclude=own)))]
+    got = list(m.recommend_stream([str(u) for u in users], k=10, exclude=own, batch_size=7))
+    assert [(list(i), list(s)) for _, i, s in got] == want
+    pop = [int(x) for x in m.recommend(123456, k=10, missing="popular").movie_ids[0]]
+    mine = list(m.recommend_stream(["123456"], k=10, missing="popular", exclude={123456: pop[:1]}))
+    assert [int(x) for x in mine[0][1][:9]] == pop[1:]
