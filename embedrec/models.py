@@ -357,20 +357,23 @@ class Model:
         return models_recommend.similar(self, movie, k, genres=genres, year_min=year_min, year_max=year_max,
                                         exclude=exclude, candidates=candidates, missing=missing)
 
-    def similar_users(self, user, k: int | None = None, *, missing: TitleMissing = "error") -> SimilarUsers:
+    def similar_users(self, user, k: int | None = None, *, missing: TitleMissing = "error",
+                      candidates: Iterable | None = None, exclude: Iterable = ()) -> SimilarUsers:
         """The k users most like ``user`` (an id, or a list of ids: a list for each) by cosine similarity of their
         vectors, as :meth:`similar` ranks movies (implicit's ``similar_users``), the user itself and users with no
         trained vector left out: a :class:`~embedrec.results.SimilarUsers`, whose ``both_rated`` and ``rated``
         say how many movies each listed user rated and how many of those ``user`` rated too (in the rows the model
         was trained on), so an answer can be checked. ``missing``: what an id not in the training data, or one with
         no trained vector, gets: 'error' (NotFoundError naming it), 'skip' (left out and listed in the result's
-        ``unknown``, as :meth:`recommend`'s missing='skip')."""
+        ``unknown``, as :meth:`recommend`'s missing='skip'). ``candidates``: the only user ids a list may hold
+        (implicit's ``users=``; None: every user), ``exclude``: user ids no list may hold (its ``filter_users=``);
+        ids the model does not know are ignored, counted in a warning."""
         from embedrec.serve.similar_users import of_ids
 
         models_recommend.similar_missing(missing, "similar_users")
         k = k_arg(self, k)
         e = self.engine
-        return SimilarUsers(e, *of_ids(e, user, k, missing))
+        return SimilarUsers(e, *of_ids(e, user, k, missing, candidates, exclude))
 
     def history(self, user, *, splits: Iterable[str] | None = None, sort: str | None = None, k: int | None = None,
                 dataset_dir: str | Path | None = None, moved_to: str | Path | None = None) -> History:

@@ -593,3 +593,30 @@ def test_a_batch_of_movies_says_each_kind_of_note_once(caplog):
     with caplog.at_level(logging.INFO, logger="embedrec"):
         m.similar(2, 2)  # one movie, outside a batch: its own note, as before
     assert "note: 7 left out of the movies like 2" in caplog.text
+
+
+# ------------------------------------------------------------------------------------ similar users' filters
+def test_similar_users_candidates_and_exclude_by_hand(caplog):
+    """implicit's users= and filter_users=: user 10 (row 0, (1, 0)) is most like 20 and 70 (cosine 1), then 40
+    and 80 (1/sqrt 2), 30 (0), 50 (-1); 60's zero vector never listed."""
+    m = _model()
+    assert m.similar_users(10, k=10).user_ids[0].tolist() == [20, 70, 40, 80, 30, 50]
+    assert m.similar_users(10, k=3, exclude=[20, 40]).user_ids[0].tolist() == [70, 80, 30]
+    got = m.similar_users(10, k=3, candidates=[80, 50, 30, 60])  # a narrow filter: its rows scored alone
+    assert got.user_ids[0].tolist() == [80, 30, 50]
+    assert got.scores[0].tolist() == pytest.approx([R, 0.0, -1.0])
+    assert m.similar_users(10, k=5, candidates=[80, 50, 30, 20, 70], exclude=[70]).user_ids[0].tolist() == \
+        [20, 80, 30, 50]
+    with caplog.at_level(logging.WARNING, "embedrec"):
+        assert m.similar_users(10, k=2, exclude=[20, 999]).user_ids[0].tolist() == [70, 40]
+    assert "1 of the 2 similar-users exclude is not a user of this model" in caplog.text
+
+
+def test_similar_users_filters_refused_where_they_cannot_apply():
+    m = _model()
+    with pytest.raises(UsageError, match="candidates: no user of this model among them"):
+        m.similar_users(10, candidates=[999])
+    with pytest.raises(UsageError, match=r"exclude=\{20: 30\}: give a list of user ids"):
+        m.similar_users(10, exclude={20: 30})
+    with pytest.raises(UsageError, match="candidates: "):
+        m.similar_users(10, candidates=[None])

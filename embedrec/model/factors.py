@@ -164,27 +164,13 @@ class Factors:
         a zero vector never listed), over the movies' unit vectors made once (:attr:`unit_movies`); a filter that
         leaves under half the movies (``allowed``) is scored over those movies alone, normalised as they are read
         (its own size: a big catalogue's table is not read whole for it)."""
-        if allowed is not None and np.size(allowed) < self.n_movies // 2:
-            rows = sorted_rows(allowed)
-            rows = rows[rows != row]
-            if not rows.size:
-                return rows, np.zeros(0, np.float32)
-            q = normalise(np.asarray(self.cos_movie[row:row + 1], dtype=np.float32))[0]
-            top, vals = cosine_topk(UnitRows(np.take(self.cos_movie, rows, axis=0)), q, k)
-            return rows[top], vals
-        table = self.unit_movies
-        outside = None
-        if allowed is not None:
-            outside = np.ones(self.n_movies, dtype=bool)
-            outside[allowed] = False
-        return cosine_topk(table, table.unit[row], k, own=row, outside=outside)
+        return _cosine_among(lambda: self.unit_movies, self.cos_movie, row, k, allowed)
 
-    def similar_users(self, row: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def similar_users(self, row: int, k: int, allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k user rows by cosine similarity to user ``row`` (:func:`cosine_topk`: itself and users with a
         zero vector, no training rating, never listed), over the users' unit vectors made once
-        (:attr:`unit_users`), as :meth:`similar` ranks movies."""
-        table = self.unit_users
-        return cosine_topk(table, table.unit[row], k, own=row)
+        (:attr:`unit_users`), among the user rows ``allowed`` where given, as :meth:`similar` ranks movies."""
+        return _cosine_among(lambda: self.unit_users, self.user, row, k, allowed)
 
     @cached_property
     def unit_users(self) -> UnitRows:
@@ -214,6 +200,27 @@ class UnitRows:
     def __init__(self, table: np.ndarray):
         self.unit = normalise(np.asarray(table, dtype=np.float32))
         self.zero_rows = np.flatnonzero(~self.unit.any(axis=1))
+
+
+def _cosine_among(unit, table: np.ndarray, row: int, k: int, allowed: np.ndarray | None):
+    """:meth:`Factors.similar`'s and :meth:`Factors.similar_users`' search: the k rows of ``table`` nearest row
+    ``row`` by cosine, over its unit rows (``unit()``, made once), or, where ``allowed`` leaves under half the
+    rows, over those rows alone, normalised as they are read (a big table is not read whole for a narrow filter)."""
+    n = table.shape[0]
+    if allowed is not None and np.size(allowed) < n // 2:
+        rows = sorted_rows(allowed)
+        rows = rows[rows != row]
+        if not rows.size:
+            return rows, np.zeros(0, np.float32)
+        q = normalise(np.asarray(table[row:row + 1], dtype=np.float32))[0]
+        top, vals = cosine_topk(UnitRows(np.take(table, rows, axis=0)), q, k)
+        return rows[top], vals
+    units = unit()
+    outside = None
+    if allowed is not None:
+        outside = np.ones(n, dtype=bool)
+        outside[allowed] = False
+    return cosine_topk(units, units.unit[row], k, own=row, outside=outside)
 
 
 def cosine_topk(table: UnitRows, query: np.ndarray, k: int, own: int | None = None,
