@@ -194,12 +194,14 @@ def test_a_drifted_signature_or_an_unknown_marker_is_caught():
         (r, n, fn), = as_signatures(text)
         return mismatches(r, n, fn)
 
-    assert wrong('m.similar_users(user, k=None, *, missing="error")') == []
+    tail = ", candidates=None, exclude=())"
+    assert wrong('m.similar_users(user, k=None, *, missing="error"' + tail) == []
     assert "prior" in wrong("m.explain(user=None, movie=None, n=10, *, liked=(), rated=None, ordered=False, "
                             "strict=False)")[0]
-    assert wrong('m.similar_users(user, k=5, *, missing="error")') == ["k=5 where the code's default is None"]
-    assert "missing (positional)" in wrong('m.similar_users(user, k=None, missing="error")')[0]
-    assert wrong('m.similar_users(user, k=None, *, missing=...)')[0].startswith("missing=...: the code's default")
+    assert wrong('m.similar_users(user, k=5, *, missing="error"' + tail) == ["k=5 where the code's default is None"]
+    assert "missing (positional)" in wrong('m.similar_users(user, k=None, missing="error"' + tail)[0]
+    assert wrong('m.similar_users(user, k=None, *, missing=...' + tail)[0].startswith("missing=...: the code's "
+                                                                                     "default")
     assert wrong('er.open(run_dir=None, cfg=None) -> dict') == ["-> dict where the code's annotation is 'Model'"]
     assert wrong('m.predict(pairs=..., movie=..., *, missing="fallback", uid=..., iid=..., r_ui=None) -> '
                  'Predictions') == []
