@@ -1,5 +1,6 @@
-"""Per-call latency from Python against implicit (not in `make bench`): `Model.similar`, `Model.recommend` of one
-user and of 100 users on a trained run, beside implicit 0.7's `similar_items` and `recommend` of an ALS model fit
+"""Per-call latency from Python against implicit (not in `make bench`): `Model.similar`, `Model.similar_users`,
+`Model.recommend` of one user and of 100 users on a trained run, beside implicit 0.7's `similar_items`,
+`similar_users` and `recommend` of an ALS model fit
 on the same training pairs (128 factors), the median of many calls each, interleaved, one BLAS thread.
 
 Usage: python benchmarks/call_latency.py RUN DATASET   (e.g. runs/ml-100k data/prepared/ml-100k: the quick start's)
@@ -50,10 +51,13 @@ def main() -> None:
         b = median_us(lambda: als.similar_items(mrow, N=11))
         c = median_us(lambda: m.recommend(user, k=10))
         d = median_us(lambda: als.recommend(urow, X[urow], N=10))
+        g = median_us(lambda: m.similar_users(user, k=10))
+        h = median_us(lambda: als.similar_users(urow, N=11))
         e = median_us(lambda: m.recommend(users, k=10), 100)
         f = median_us(lambda: als.recommend(np.arange(100), X[:100], N=10), 100)
         print(f"similar {a:.0f} us, implicit {b:.0f} ({a / b:.1f}x); recommend one user {c:.0f} us, implicit {d:.0f} "
-              f"({c / d:.1f}x); 100 users {e:.0f} us, implicit {f:.0f} ({e / f:.1f}x); load "
+              f"({c / d:.1f}x); 100 users {e:.0f} us, implicit {f:.0f} ({e / f:.1f}x); similar users {g:.0f} us, "
+              f"implicit {h:.0f} ({g / h:.1f}x); load "
               f"{os.getloadavg()[0]:.2f}", flush=True)
 
 
