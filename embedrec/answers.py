@@ -14,7 +14,7 @@ import contextlib
 import logging
 import math
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -297,11 +297,18 @@ def answer(model: Model, request: Request) -> Answer:
     k = request.k if request.k is not None else e.cfg.k
     fallback = request.fallback or e.cfg.fallback
     request = _replace(request, k=k, fallback=fallback)
-    try:
-        tokens = _as_list(request.exclude)
-    except UsageError as err:  # which argument held the gap, as Model.recommend(exclude=) says
-        raise UsageError(f"exclude: {err}") from None
-    exclude = _excluded(model, tokens)
+    if isinstance(request.exclude, Mapping):  # (user, movie) pairs: each user's own movies, out of its list alone
+        if mode not in ("user", "users"):
+            raise UsageError("«--exclude @FILE|exclude» of (user, movie) pairs leaves each user's own movies out of "
+                             "that user's list: it applies to «--user|user» and «--users|users»; give movies alone "
+                             "(one per line) for a list of this mode")
+        exclude = request.exclude
+    else:
+        try:
+            tokens = _as_list(request.exclude)
+        except UsageError as err:  # which argument held the gap, as Model.recommend(exclude=) says
+            raise UsageError(f"exclude: {err}") from None
+        exclude = _excluded(model, tokens)
     candidates = None
     if request.candidates is not None:
         try:
@@ -590,7 +597,8 @@ def _list_notes(out: Answer) -> None:
 
         allowed = model.engine.catalogue.allowed(r.genres, r.year_min, r.year_max, say=False,
                                                  only_rows=None if r.candidates is None else rows(r.candidates),
-                                                 exclude_rows=rows(r.exclude))  # a review: an --exclude that
+                                                 exclude_rows=None if isinstance(r.exclude, Mapping) else
+                                                 rows(r.exclude))  # a review: an --exclude that
         return allowed is not None and allowed.size == 0                      # left nothing was said twice
 
     demographics_alone = r.user_features is not None and r.liked is None and r.rated is None  # no movie given

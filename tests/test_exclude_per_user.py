@@ -104,3 +104,49 @@ def test_a_stream_leaves_out_each_users_own_as_recommend_does():
     pop = [int(x) for x in m.recommend(123456, k=10, missing="popular").movie_ids[0]]
     mine = list(m.recommend_stream(["123456"], k=10, missing="popular", exclude={123456: pop[:1]}))
     assert [int(x) for x in mine[0][1][:9]] == pop[1:]
+
+
+# ------------------------------------------------------------------------------ the CLI: --exclude @PAIRS
+def _cli(run, *args, input=None):
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    r = CliRunner().invoke(main, ["recommend", *run.sets, "--format", "csv", *args], input=input)
+    return r.exit_code, r.stdout, r.stderr
+
+
+def _listed(out: str) -> dict:
+    rows = [line.split(",") for line in out.strip().splitlines()[1:]]
+    got: dict = {}
+    for row in rows:
+        got.setdefault(row[0], []).append(row[2])
+    return got
+
+
+def test_a_file_of_pairs_leaves_each_users_own_out_of_its_list(trained_run, tmp_path):
+    code, out, _ = _cli(trained_run, "--users", "-", "-k", "5", input="1\n2\n3\n")
+    assert code == 0
+    before = _listed(out)
+    pairs = tmp_path / "since.csv"  # a rating and a time beside them; user 3 not named; an unknown user's row
+    pairs.write_text("user_id,movie_id,rating,timestamp\n" + f"1,{before['1'][0]},5,9\n1,{before['1'][2]},1,9\n"
+                     + f"2,{before['2'][0]},4,9\n999999,1,5,9\n")
+    code, out, err = _cli(trained_run, "--users", "-", "-k", "5", "--exclude", f"@{pairs}", input="1\n2\n3\n")
+    assert code == 0, err
+    got = _listed(out)
+    assert got["1"][:3] == [before["1"][1], *before["1"][3:]] and before["1"][0] not in got["1"]
+    assert got["2"][:4] == before["2"][1:] and got["3"] == before["3"]
+    code, out, err = _cli(trained_run, "--user", "1", "-k", "5", "--exclude", f"@{pairs}")
+    assert code == 0 and _listed(out)["1"] == got["1"]
+
+
+def test_a_file_of_pairs_refused_where_it_cannot_apply(trained_run, tmp_path):
+    pairs = tmp_path / "since.tsv"
+    pairs.write_text("movie_id\tuser_id\n1\t1\n2\n")
+    code, _, err = _cli(trained_run, "--user", "1", "--exclude", f"@{pairs}")
+    assert code == 2 and err.startswith("error: --exclude @") and \
+        f"{pairs}:3: '2' has no user and movie in fields 2 and 1, as the header names them" in err
+    pairs.write_text("movie_id\tuser_id\n1\t1\n")
+    code, _, err = _cli(trained_run, "--movie", "1", "--exclude", f"@{pairs}")
+    assert code == 2 and "error: --exclude @FILE of (user, movie) pairs leaves each user's own movies out" in err
+    assert "Traceback" not in err

@@ -717,8 +717,11 @@ def parse_movie_list(text: str, option: str) -> list[str]:
     empty today)."""
     if not text.startswith("@"):
         return parse_liked(text, option)
-    from embedrec.serve.stream import HEADER_MOVIE_WORDS
+    return _movie_lines(text, option, *_file_items(text, option))
 
+
+def _file_items(text: str, option: str) -> tuple[str, list[str]]:
+    """(the path, its lines stripped) of ``option``'s ``@FILE`` (``@-``: standard input)."""
     path = text[1:]
     try:
         from embedrec.serve.userfile import decoded, file_bytes
@@ -735,6 +738,62 @@ def parse_movie_list(text: str, option: str) -> list[str]:
 
         raise DataError(f"{option} {shorten(text, 80)}: cannot read '{path}' ({e.strerror or e}); give a file of "
                          f"movie ids, one per line, or comma-separated ids: {option} 50,181") from None
+    return path, items
+
+
+def parse_exclude(text: str) -> list[str] | dict[str, list[str]]:
+    """``--exclude``: :func:`parse_movie_list`'s movies for every list, or, where ``@FILE``'s first line is a header
+    naming a user column and a movie column ('user_id,movie_id', tab- or comma-separated; other columns such as a
+    rating or a time beside them), each user's own movies: {user id: [movie ids]} from its (user, movie) rows,
+    left out of that user's list alone (what users did since training, without update-users). A row without both
+    fields is refused naming FILE:LINE."""
+    if not text.startswith("@"):
+        return parse_liked(text, "--exclude")
+    path, items = _file_items(text, "--exclude")
+    pairs = _pair_columns(items)
+    if pairs is None:
+        return _movie_lines(text, "--exclude", path, items)
+    (n0, sep, ui, mi), out = pairs, {}
+    for n, t in enumerate(items, 1):
+        if n <= n0 or not t or t.startswith("#"):
+            continue
+        parts = [p.strip().strip('"').strip() for p in t.split(sep)]
+        if max(ui, mi) >= len(parts) or not parts[ui] or not parts[mi]:
+            raise UsageError(f"--exclude {shorten(text, 80)}: {path}:{n}: '{shorten(t, 40)}' has no user and movie "
+                             f"in fields {ui + 1} and {mi + 1}, as the header names them; give a user and a movie on "
+                             "every line")
+        out.setdefault(parts[ui], []).append(parts[mi])
+    if not out:
+        import logging
+
+        logging.getLogger("embedrec").warning("--exclude %s: the file holds no (user, movie) pairs; nothing to leave "
+                                              "out", shorten(text, 80))
+    return out
+
+
+def _pair_columns(items: list[str]) -> tuple[int, str, int, int] | None:
+    """(the header's line number, the separator, the user field, the movie field) where the first line that is not
+    blank or a comment names a user column and a movie column (serve.stream's header words), else None."""
+    from embedrec.serve.stream import HEADER_MOVIE_WORDS, HEADER_USER_WORDS
+
+    for n, t in enumerate(items, 1):
+        if not t or t.startswith("#"):
+            continue
+        t = t.lstrip("\ufeff")
+        for sep in ("\t", ",", ";"):
+            low = [p.strip().strip('"').strip().lower() for p in t.split(sep)]
+            ui = next((i for i, p in enumerate(low) if p in HEADER_USER_WORDS), None)
+            mi = next((i for i, p in enumerate(low) if p in HEADER_MOVIE_WORDS), None)
+            if ui is not None and mi is not None:
+                return n, sep, ui, mi
+        return None
+    return None
+
+
+def _movie_lines(text: str, option: str, path: str, items: list[str]) -> list[str]:
+    """:func:`parse_movie_list`'s reading of a file's lines: one movie id or title a line."""
+    from embedrec.serve.stream import HEADER_MOVIE_WORDS
+
     out: list[str] = []
     first = True
     for n, t in enumerate(items, 1):

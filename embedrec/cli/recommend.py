@@ -22,6 +22,7 @@ from embedrec.cli.options import (
     OptionalCount,
     check_no_header,
     one_stdin,
+    parse_exclude,
     parse_liked,
     parse_movie_list,
     parse_pairs,
@@ -72,7 +73,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--year-min", type=int, help="Only movies from this year on.")
 @click.option("--year-max", type=int, help="Only movies up to this year.")
 @click.option("--exclude", type=TEXT, help="Movies no list may hold (bought, watched elsewhere): comma-separated "
-              "ids or titles as --movie takes them, or @FILE with one per line.")
+              "ids or titles as --movie takes them, or @FILE with one per line; an @FILE headed user_id,movie_id "
+              "leaves each user's own out of its list alone.")
 @click.option("--candidates", type=TEXT, help="The only movies a list may hold (in stock, licensed): comma-separated "
               "ids or titles, or @FILE with one per line.")
 @click.option("--strict", is_flag=True, help="With --users, --movies, --liked or --rated: fail on an unknown id (or a "
@@ -184,7 +186,7 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
             else None,
             fallback=fallback, strict=strict, include_seen=include_seen, ordered=ordered,
             genres=genres, year_min=year_min, year_max=year_max, batch_size=cfg.recommend.batch_size,
-            exclude=tuple(parse_movie_list(exclude, "--exclude")) if exclude else (),
+            exclude=_exclude(parse_exclude(exclude)) if exclude else (),
             candidates=tuple(parse_movie_list(candidates, "--candidates")) if candidates else None,
             on_batch=bar.batch_done, name=getattr(users_file if users_file is not None else movies_file, "name",
                                                   "<input>"),
@@ -216,6 +218,12 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
                    header=not no_header)
     answer.log_notes()
 
+
+
+def _exclude(got: list | dict) -> tuple | dict:
+    """--exclude's movies as the Request takes them: a tuple of movies for every list, or {user: movies} (a file
+    of (user, movie) pairs: each user's own)."""
+    return got if isinstance(got, dict) else tuple(got)
 
 
 def _answered(fmt: str, answer):
