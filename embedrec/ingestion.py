@@ -24,6 +24,8 @@ from embedrec.data.dataset import (
     publish_dataset,
     refuse_changed_flat,
     refuse_foreign,
+    replaced_counts,
+    shrunk_said,
     write_dataset,
 )
 from embedrec.data.given import PART, check_held_out_file, given_files, read_given
@@ -523,11 +525,15 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         }
     # a new generation, made current atomically; readers of the previous one keep it until they let go
     tables = {**frames, **extra}
+    replaced = replaced_counts(out) if overwrite and out.exists() else None  # (its figures, for the warning below)
     with step(f"writing {out}" if progress else None, dataset_rows(tables, users, mtab), "row", scale=True,
               delay=bars.INGEST_DELAY_S) as tick:  # (rows counted a row group at a time)
         publish_dataset(out, lambda tmp: write_dataset(tmp, tables, users, mtab, manifest, tick=tick),
                         overwrite=overwrite, command="embedrec ingest",
                         fix="choose another output folder (-o / data.prepared)")
+    shrunk = shrunk_said(out, replaced, summary.get("counts") or {})
+    if shrunk:
+        log.warning("%s", shrunk)
     summary["output"] = str(out)
     summary["seconds"] = round(time.perf_counter() - t0, 2)
     return summary

@@ -193,6 +193,15 @@ def _added_ids(folder: Path, m: dict) -> np.ndarray | None:
         return None
 
 
+def _user_ids(folder: Path) -> np.ndarray | None:
+    """Every user id a model folder serves (its trained users and those update-users added), or None where they do
+    not read."""
+    try:
+        return np.array(np.load(folder / USER_IDS, mmap_mode="r", allow_pickle=False))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
 def _added_users_of(folder: Path) -> tuple[int, dict, list[str]] | None:
     """(how many users update-users added, the manifest, its update files each once) of a model folder whose
     manifest records such users; None where it records none or does not read as update-users writes it (its files:
@@ -224,11 +233,15 @@ def _lost_users(added: dict, gone: list[str], new: Path) -> list[tuple[str, int,
     one's among them. None where that cannot be told (a folder left that holds added users whose ids do not read),
     so nothing is said. A pruned folder whose own ids do not read counts where no folder left holds any."""
     left = [added[n][1] for n in added if n not in gone]
-    got = _added_users_of(new)
-    if got is not None:
-        left.append(_added_ids(new, got[1]))
-    elif _holds_added(new):
-        return None
+    known = _user_ids(new)  # every user the new model serves: a night's train on the grown data holds the users an
+    if known is not None:   # update added that day as its own (an ops review: their loss was said every day)
+        left.append(known)
+    else:
+        got = _added_users_of(new)
+        if got is not None:
+            left.append(_added_ids(new, got[1]))
+        elif _holds_added(new):
+            return None
     if any(ids is None for ids in left):
         return None
     held = np.concatenate(left) if left else None

@@ -5,6 +5,7 @@ import errno
 import fcntl
 import gzip
 import json
+import logging
 import os
 import re
 import shlex
@@ -4608,3 +4609,23 @@ def test_a_writer_that_exited_unreaped_is_not_alive_and_its_temporaries_are_swep
         assert not left.exists() and (tmp_path / "c" / "a.csv").read_text() == "whole"
     finally:
         child.wait()
+
+
+def test_an_overwrite_by_a_dataset_of_under_half_the_ratings_is_warned(tmp_path, caplog):
+    """An ops review: a nightly job's source cut to one day's rows (30,000 ratings to 3,000) replaced the dataset,
+    exit 0 and no word. The ingest that replaces a dataset with under half its ratings, users or movies says so,
+    naming the figures; a grown or like-sized one says nothing."""
+    import embedrec as er
+
+    rng = np.random.default_rng(0)
+    big = pd.DataFrame({"user_id": rng.integers(0, 200, 3000), "movie_id": rng.integers(0, 100, 3000),
+                        "rating": rng.integers(1, 6, 3000)})
+    out = tmp_path / "ds"
+    caplog.set_level(logging.WARNING, "embedrec")
+    er.ingest(big, output=out)
+    er.ingest(big.head(2800), output=out, overwrite=True)
+    assert "the dataset now holds" not in caplog.text
+    er.ingest(big.head(300), output=out, overwrite=True)
+    said = [r.getMessage() for r in caplog.records if "the dataset now holds" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith(f"{out}: the dataset now holds 297 ratings where it held 2,")
+    assert "ingest the whole file again before training" in said[0]

@@ -655,6 +655,38 @@ def test_a_prune_of_the_last_model_holding_added_users_says_so(tmp_path, caplog)
         in caplog.text
 
 
+@pytest.mark.parametrize("trained_ids, said", [([1, 2, 3, 70], "the 1 user update-users added ('71')"),
+                                                ([1, 2, 3, 70, 71, 9], None)])
+def test_a_prune_says_no_user_lost_that_the_new_model_trained_on(tmp_path, caplog, trained_ids, said):
+    """An ops review: a nightly train on the grown data (the day's rows appended) holds the users update-users added
+    that day as its own; the next day's update pruned the folder that had added them, and was said to have lost
+    them, every day. Users the new model serves are not lost."""
+    from embedrec.run_publish import publish
+
+    run = tmp_path / "run"
+    trained, updated = (run / f"artifacts-20200101T00000{i}-000000001" for i in (0, 1))
+    for folder, m in ((trained, {"n_users": 3, "n_movies": 2}),
+                      (updated, {"n_users": 5, "n_movies": 2, "updates": [
+                          {"users_added": 2, "n_users": 5, "ratings": {"source": "/d/new1.csv"}}]})):
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text(json.dumps(m))
+    np.save(updated / "user_ids.npy", np.array([1, 2, 3, 70, 71]))
+    os.symlink(updated.name, run / "current")
+
+    def train(tmp):
+        (tmp / "manifest.json").write_text(json.dumps({"n_users": len(trained_ids), "n_movies": 2}))
+        np.save(tmp / "user_ids.npy", np.array(trained_ids))
+
+    caplog.set_level(logging.WARNING, "embedrec")
+    publish(run, train)
+    publish(run, train)
+    assert not updated.exists()
+    if said is None:
+        assert "pruned" not in caplog.text
+    else:
+        assert said in caplog.text and "'70'" not in caplog.text
+
+
 def test_a_prune_after_a_roll_back_of_the_folder_holding_added_users_says_so(tmp_path, caplog):
     """A red team: after the documented roll-back to the trained model (current -> updates[0].before), the next two
     publishes (two update-users, or an update-users and an index rebuild) pruned the folder holding the user the

@@ -52,6 +52,7 @@ from embedrec.data.layout import (
     dataset_fix,
     is_dataset,
     parse_manifest,
+    read_manifest,
     versioned,
 )
 from embedrec.data.layout import has_manifest as has_manifest  # re-exported: crossval.py takes it from here
@@ -240,6 +241,36 @@ _OWN_GEN = re.compile(GEN + "-" + VERSION)
 
 def _regular(p: Path) -> bool:
     return p.is_file() and not p.is_symlink()
+
+
+def replaced_counts(root: Path) -> dict | None:
+    """The counts (users, movies, ratings) of the dataset at ``root`` that an ``--overwrite`` is about to replace,
+    as its manifest records them; None where there is none or it does not read (a warning's figures alone)."""
+    try:
+        manifest, _ = read_manifest(root / "current" if (root / "current").exists() else root, root)
+        counts = manifest.get("counts") or {}
+        return {k: int(counts[k]) for k in ("users", "movies", "ratings")}
+    except (ArtifactError, OSError, KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+SHRUNK_BELOW = 0.5  # a dataset replaced by one of under this share of its ratings, users or movies is warned of
+
+
+def shrunk_said(root: Path, before: dict | None, after: dict) -> str | None:
+    """The warning for a dataset at ``root`` replaced by one holding under half its ratings, users or movies (an
+    ops review: a nightly job's source cut to one day's rows, 30,000 ratings to 3,000, replaced the dataset and then
+    the served model, exit 0 and no word); None where nothing shrank so, or the replaced one's counts are unknown."""
+    if not before:
+        return None
+    low = [k for k in ("ratings", "users", "movies") if before.get(k) and int(after.get(k, 0)) < SHRUNK_BELOW *
+           before[k]]
+    if not low:
+        return None
+    said = ", ".join(f"{int(after.get(k, 0)):,} {k} where it held {before[k]:,}" for k in low)
+    return (f"{root}: the dataset now holds {said}: if the source was cut short (a file rotated, or read while it "
+            "was still being written), ingest the whole file again before training; a model already trained on "
+            "the one replaced serves on until a train replaces it")
 
 
 def refuse_foreign(root: Path) -> None:
