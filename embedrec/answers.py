@@ -300,8 +300,8 @@ def answer(model: Model, request: Request) -> Answer:
     if isinstance(request.exclude, Mapping):  # (user, movie) pairs: each user's own movies, out of its list alone
         if mode not in ("user", "users"):
             raise UsageError("«--exclude @FILE|exclude» of (user, movie) pairs leaves each user's own movies out of "
-                             "that user's list: it applies to «--user|user» and «--users|users»; give movies alone "
-                             "(one per line) for a list of this mode")
+                             "that user's list: it applies to «--user|user» (without «--liked/--rated|liked/rated») "
+                             "and «--users|users»; give movies alone (one per line) for a list of this mode")
         exclude = request.exclude
     else:
         try:
@@ -603,7 +603,7 @@ def _list_notes(out: Answer) -> None:
 
     demographics_alone = r.user_features is not None and r.liked is None and r.rated is None  # no movie given
     short_note(res, r.k, r.movie is not None or r.movies is not None, r.include_seen or demographics_alone, filtered,
-               none_pass)
+               none_pass, own=isinstance(r.exclude, Mapping))
     if r.movie is None and r.movies is None and not (r.user is not None and res.unknown):  # not for --fallback
         # popular's list, nor for similar movies (ranked by cosine, not by predicted rating: a review)
         explicit_note(model)
@@ -728,34 +728,40 @@ def _also_titled(model: Model, opt: str, token: str, movie) -> None:
             "one meant", token.strip(), movie, m["title"], _year(m), shown, more)
 
 
-def short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool, none_pass) -> None:
+def short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool, none_pass, own: bool = False) -> None:
     """A list shorter than k, said on the log: it holds every movie that could be in it. Not when no movie
     passes the filters (``none_pass()``, asked only of a short filtered list: the filter is not run again for
     every answer), which the library said (a first-hour review: said twice). An empty list says so, as that
     line does, with why (:func:`empty_note`; a first-hour review: `--liked 50 --candidates 50` was '0 movies,
-    fewer than the 10 asked for')."""
+    fewer than the 10 asked for'). ``own``: a user's own movies were left out too (``exclude={user: movies}``,
+    ``--exclude @FILE`` of pairs), said beside its rated ones (a diff review: blamed on them alone)."""
     got = len(res.movie_ids[0]) if len(res) else k
     if got < k and filtered and none_pass():
         return
     if got == 0:
-        empty_note(res, similar, seen_kept, filtered)
+        empty_note(res, similar, seen_kept, filtered, own)
         return
     if got < k:  # a fallback's list of popular movies too (a review: --fallback popular -k 500 said nothing)
         which = "every other movie" if similar else "every movie"
         if not (similar or seen_kept):
             which += " the user has not rated" if res.query_ids[0] is not None else " not among the given ones"
+        if own and not similar:
+            which += (" nor " if not seen_kept else " ") + "«--exclude @FILE|exclude» leaves out for it"
         which += " that matches the filters" if filtered else ""
-        log.info("note: %s movie%s, fewer than the %s asked for: that is %s (movies without training ratings are "
-                 "never recommended)", f"{got:,}", "" if got == 1 else "s", f"{k:,}", which)
+        log.info(f"note: %s movie%s, fewer than the %s asked for: that is {which} (movies without training ratings are "
+                 "never recommended)", f"{got:,}", "" if got == 1 else "s", f"{k:,}")
 
 
-def empty_note(res, similar: bool, seen_kept: bool, filtered: bool) -> None:
+def empty_note(res, similar: bool, seen_kept: bool, filtered: bool, own: bool = False) -> None:
     """:func:`short_note`'s line for an empty list (``filtered``: some filter was given), worded as the library's
     for filters that pass no movie ('..., so every list is empty; loosen them'): what the movies that pass are,
     the user's own (the given ones, or what a known user rated), the movie asked about, or untrained ones."""
     mine = not (similar or seen_kept or res.fallback[0])  # a user's own movies are left out of its list
     who = "the movie asked about" if similar else None if not mine else \
         "one the user has rated" if res.query_ids[0] is not None else "among the given ones"
+    if own and not similar:  # (exclude={user: movies}: its own left out, whatever include_seen)
+        who = ("one «--exclude @FILE|exclude» leaves out for the user" if who is None else
+               f"{who} or «--exclude @FILE|exclude» leaves out for it")
     which = "every movie that matches the filters" if filtered else "every movie"
     if who is None:  # nothing left out but the movies without training ratings
         _marked(f"note: no movie {'that matches the filters ' if filtered else ''}has training ratings, so the list "

@@ -72,12 +72,30 @@ def no_known_candidates(given: int) -> UsageError:
                       "«--candidates|candidates» out")
 
 
-def per_user_exclude(model, exclude) -> tuple[dict, dict] | None:
+def as_mapping(exclude):
+    """``exclude`` as a {user: movies} mapping where it is one: a Mapping, or a pandas Series of lists indexed by
+    user (``df.groupby("user_id")["movie_id"].apply(list)``: a diff review found it refused as 'not an id (a
+    list)'); else ``exclude`` as it is."""
+    if isinstance(exclude, Mapping):
+        return exclude
+    if type(exclude).__name__ == "Series" and str(getattr(exclude, "dtype", "")) == "object" and len(exclude) and \
+            isinstance(exclude.iloc[0], (list, tuple, set, frozenset, np.ndarray)):
+        return exclude.to_dict()
+    return exclude
+
+
+def per_user_exclude(model, exclude, asked: tuple[np.ndarray, list] | None = None) -> tuple[dict, dict] | None:
     """``recommend(users, exclude={user id: movie ids})``: each user's own movies to leave out of that user's list
     alone (implicit's per-user ``user_items`` filter: what users did since training), as ({user row: movie rows}
     of the users the model knows, {user id as given: movie rows} of those it does not, which the popular fallback
-    reads); None where ``exclude`` is no mapping (one list for every user). A value is a list of movie ids or one
-    id; ids the model does not know are left out, counted in one warning, as ``exclude``'s are."""
+    reads); None where ``exclude`` is no mapping (one list for every user; :func:`as_mapping`). A value is a list
+    of movie ids or one id; ids the model does not know are left out, counted in one warning, as ``exclude``'s are.
+    ``asked``: (the known rows, the unknown ids as given) of the users of the call: only their keys' movies are read
+    (a diff review: another user's bad value failed the call, and a 943-user map cost 130 ms a one-user call), and
+    a mapping none of whose keys is one of them is warned of (it was a {movie: rating} dict, or its ids are written
+    otherwise than the model's: '0196', '196.0' in a file); without it (a stream) every key is read, and keys that
+    are no user of the model are warned of."""
+    exclude = as_mapping(exclude)
     if not isinstance(exclude, Mapping):
         return None
     e = model.engine
@@ -86,14 +104,31 @@ def per_user_exclude(model, exclude) -> tuple[dict, dict] | None:
         try:
             one_user(key, "the user whose movies exclude={user: [movie ids]} leaves out, e.g. exclude={196: [50]}")
         except UsageError as err:
-            raise UsageError(f"exclude={{user: movies}}: a key: {err}") from None
+            raise UsageError(f"«--exclude @FILE|exclude={{user: movies}}»: a key: {err}") from None
     rows, parsed = e.users.rows(keys)
+    named = [str(key if p is None else p) for key, p in zip(keys, parsed)]
+    if asked is not None:
+        want_rows, want_ids = set(asked[0].tolist()), {str(q) for q in asked[1]}
+        take = [i for i, (r, n) in enumerate(zip(rows.tolist(), named)) if r in want_rows or r < 0 and n in want_ids]
+        if keys and not take:
+            log.warning("«--exclude @FILE|exclude» names %s, none of them a user asked here (the first: %s): nothing "
+                        "is left out; «its user ids are read as --users reads them|a {user: [movie ids]} mapping "
+                        "leaves each user's own movies out, a list leaves movies out of every list»",
+                        f"{len(keys):,} user{'s' if len(keys) > 1 else ''}", shorten(repr(keys[0]), 40))
+    else:
+        take = list(range(len(keys)))
+        strangers = [keys[i] for i in take if rows[i] < 0]
+        if strangers:
+            log.warning("%s of the %s users «--exclude @FILE|exclude» names %s not a user of this model: %s (their "
+                        "movies are left out of the most popular list only, where «--fallback popular|"
+                        "missing='popular'» answers them)", f"{len(strangers):,}", f"{len(keys):,}",
+                        "is" if len(strangers) == 1 else "are", e.users.unknown_text(str(strangers[0])))
     lists = []
-    for key in keys:
-        value = exclude[key]
+    for i in take:
+        key, value = keys[i], exclude[keys[i]]
         if isinstance(value, Mapping):
-            raise UsageError(f"exclude={{user: movies}}: user {key!r}'s movies are a mapping; give a list of movie "
-                             f"ids, e.g. {{{key!r}: [50, 181]}}")
+            raise UsageError(f"«--exclude @FILE|exclude={{user: movies}}»: user {key!r}'s movies are a mapping; give "
+                             f"a list of movie ids, e.g. {{{key!r}: [50, 181]}}")
         items = [value] if isinstance(value, (str, bytes)) or not isinstance(value, Iterable) else list(value)
         refuse_frame(items, f"exclude[{key!r}]: expected movie ids")
         lists.append(items)
@@ -101,22 +136,22 @@ def per_user_exclude(model, exclude) -> tuple[dict, dict] | None:
     try:
         got = movie_rows_of(model, flat, "exclude")
     except UsageError as err:  # which user's movies hold it
-        bad = next((key for key, items in zip(keys, lists) if _refused(model, items)), None)
-        raise UsageError(str(err) if bad is None else str(err).replace("exclude:", f"exclude[{bad!r}]:", 1)) \
-            from None
+        bad = next((keys[i] for i, items in zip(take, lists) if _refused(model, items)), None)
+        raise UsageError(str(err) if bad is None else str(err).replace(
+            "exclude:", f"«--exclude @FILE, user {bad}'s movies|exclude[{bad!r}]»:", 1)) from None
     got = np.zeros(0, np.int64) if got is None else got
-    known, unknown = {}, {}
+    known: dict = {}
+    unknown: dict = {}
     given, missed = got.size, int(np.count_nonzero(got < 0))
-    for key, p, row, part in zip(keys, parsed, rows.tolist(), np.split(got, np.cumsum([len(x) for x in lists])[:-1])):
+    for i, part in zip(take, np.split(got, np.cumsum([len(x) for x in lists])[:-1])):
         part = unique(part[part >= 0])
-        if row >= 0:
-            known[row] = np.union1d(known[row], part) if row in known else part
-        else:
-            unknown[str(key if p is None else p)] = part
+        row = int(rows[i])
+        into, at = (known, row) if row >= 0 else (unknown, named[i])  # (one user under two keys: both lists)
+        into[at] = np.union1d(into[at], part) if at in into else part
     if missed:
-        log.warning("%s of the %s movies exclude={user: movies} names for its users %s not a movie of this model (not "
-                    "in its training data): nothing to leave out for %s", f"{missed:,}", f"{given:,}",
-                    "is" if missed == 1 else "are", "it" if missed == 1 else "them")
+        log.warning("%s of the %s movies «--exclude @FILE|exclude={user: movies}» names for its users %s not a movie "
+                    "of this model (not in its training data): nothing to leave out for %s", f"{missed:,}",
+                    f"{given:,}", "is" if missed == 1 else "are", "it" if missed == 1 else "them")
     return known, unknown
 
 
@@ -133,7 +168,7 @@ def refuse_mapping(items, name: str) -> None:
     """A mapping given as ``name`` (exclude=, candidates=) where only one list applies: read as its keys, the user
     ids would be taken for movie ids (a peer-parity review: ``exclude={user: [movies]}`` left 196 of 200 movies in
     and dropped movies numbered as the users)."""
-    if isinstance(items, Mapping):
+    if isinstance(as_mapping(items), Mapping):
         per_user = " (recommend(users, exclude={user: [movie ids]}) leaves out each user's own)" \
             if name == "exclude" else ""
         raise UsageError(f"{name}= takes one list of movie ids for every list, not a mapping{per_user}: a "

@@ -10,14 +10,14 @@ imports this.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
 from embedrec.argcheck import choice_arg, flag, list_arg, movie_arg
 from embedrec.data.ids import id_list
 from embedrec.errors import NotFoundError, UsageError, shorten
-from embedrec.models_lookup import allowed_rows, k_arg, known_row, per_user_exclude, told_history
+from embedrec.models_lookup import allowed_rows, as_mapping, k_arg, known_row, per_user_exclude, told_history
 from embedrec.results import Recommendations
 from embedrec.serve import diversify as div
 from embedrec.serve.explain import UserSolve
@@ -39,15 +39,17 @@ def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen:
     if missing is None:  # a review: er.open(run, cfg) with recommend.fallback=popular still raised, unlike the CLI
         missing = "popular" if getattr(e.cfg, "fallback", "none") == "popular" else "error"
     exclude_seen = flag(exclude_seen, "exclude_seen")
-    own = per_user_exclude(model, exclude)  # {user: movies}: each user's own, beside the seen ones
-    allowed = allowed_rows(model, genres, year_min, year_max, () if own else exclude, candidates)
-    own_known, own_unknown = own or ({}, {})
+    per_user = isinstance(as_mapping(exclude), Mapping)
+    allowed = allowed_rows(model, genres, year_min, year_max, () if per_user else exclude, candidates)
     query, rows, unknown = e.users.resolve(id_list(users), missing,
                                            lambda: trained_on(model.engine) +  # (made where an id is unknown)
                                            "«use --fallback popular, or --liked/--rated to recommend for a new "
                                            "user|pass missing='skip' or missing='popular', or use "
                                            "recommend_new(liked=...) for a new user»")
     known = rows >= 0
+    # {user: movies}: each user's own, beside the seen ones; only the asked users' keys read
+    own = per_user_exclude(model, exclude, (rows[known], [q for q, r in zip(query, rows) if r < 0]))
+    own_known, own_unknown = own or ({}, {})
     answers: dict[int, tuple] = {}
     if known.any():
         ids, scores = div.lists(e.factors.movie, lam, k,

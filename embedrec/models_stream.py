@@ -57,7 +57,7 @@ def recommend_stream(model, lines: Iterable[str], k: int | None, *, missing: str
         explain = count_arg(explain, "explain", 1)
         e.explainable()
         e.known_solve_arrays()
-    own = per_user_exclude(model, exclude)  # {user: movies}: each user's own, beside the seen ones
+    own = per_user_exclude(model, exclude)  # {user: movies}: each user's own, beside the seen ones (every key read)
     answers = recommend_many(e, lines, k_arg(model, k), include_seen=not flag(exclude_seen, "exclude_seen"),
                              allowed=allowed_rows(model, genres, year_min, year_max, () if own else exclude,
                                                   candidates), own=own,

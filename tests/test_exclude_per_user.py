@@ -63,11 +63,11 @@ def test_unknown_movies_warned_in_one_line_and_one_id_taken_as_a_list(caplog):
     u = int(m.user_ids[0])
     top = int(m.recommend(u, k=1).movie_ids[0][0])
     with caplog.at_level(logging.WARNING, "embedrec"):
-        got = m.recommend([u], k=5, exclude={u: top, int(m.user_ids[1]): [999999, 888888]})
+        got = m.recommend([u, int(m.user_ids[1])], k=5, exclude={u: top, int(m.user_ids[1]): [999999, 888888]})
     assert top not in got.movie_ids[0]
     said = [r.getMessage() for r in caplog.records]
-    assert len(said) == 1 and said[0].startswith("2 of the 3 movies exclude={user: movies} names for its users are not a "
-                                            "movie")
+    assert len(said) == 1 and said[0].startswith("2 of the 3 movies ") and \
+        "names for its users are not a movie of this model" in said[0]
 
 
 @pytest.mark.parametrize("call", ["similar", "popular", "recommend_features", "candidates"])
@@ -91,7 +91,36 @@ def test_a_bad_key_or_value_refused():
     with pytest.raises(UsageError, match="exclude="):
         m.recommend([u], exclude={None: [10]})
     with pytest.raises(UsageError, match=r"exclude\[70\]"):
-        m.recommend([u], exclude={70: [float("nan")]})
+        m.recommend([u, 70], exclude={70: [float("nan")]})
+    m.recommend([u], exclude={70: [float("nan")], u: [10]})  # a key not asked is not read (a diff review)
+
+
+def test_a_mapping_naming_no_user_asked_is_warned(caplog):
+    """A diff review: exclude={275: 5, 14: 4}, a {movie: rating} dict (recommend_new's rated= shape), left 196's
+    list as it was without a word; so does a file whose user ids are written otherwise ('0196')."""
+    m = _model(False)
+    u = int(m.user_ids[0])
+    base = m.recommend(u, k=5)
+    with caplog.at_level(logging.WARNING, "embedrec"):
+        got = m.recommend(u, k=5, exclude={int(base.movie_ids[0][0]): 5, int(base.movie_ids[0][1]): 4})
+    assert _bytes(got) == _bytes(base)
+    assert "names 2 users, none of them a user asked here (the first: " in caplog.text
+
+
+def test_a_series_of_lists_one_user_under_two_keys_and_an_unknown_users_twins():
+    """pandas' groupby(...).apply(list) is a mapping; 196 and '196' one user, their lists joined, for an unknown
+    user answered with the most popular movies too (a diff review: the last key won there)."""
+    import pandas as pd
+
+    m = _model(False)
+    u = int(m.user_ids[0])
+    base = [int(x) for x in m.recommend(u, k=5).movie_ids[0]]
+    since = pd.DataFrame({"user_id": [u, u], "movie_id": base[:2]})
+    got = m.recommend([u], k=5, exclude=since.groupby("user_id")["movie_id"].apply(list))
+    assert [int(x) for x in got.movie_ids[0][:3]] == base[2:]
+    pop = [int(x) for x in m.recommend(123456, k=5, missing="popular").movie_ids[0]]
+    got = m.recommend([123456], k=5, missing="popular", exclude={123456: [pop[0]], "123456": [pop[1]]})
+    assert [int(x) for x in got.movie_ids[0][:3]] == pop[2:]
 
 
 def test_a_stream_leaves_out_each_users_own_as_recommend_does():
@@ -150,3 +179,19 @@ def test_a_file_of_pairs_refused_where_it_cannot_apply(trained_run, tmp_path):
     code, _, err = _cli(trained_run, "--movie", "1", "--exclude", f"@{pairs}")
     assert code == 2 and "error: --exclude @FILE of (user, movie) pairs leaves each user's own movies out" in err
     assert "Traceback" not in err
+
+
+def test_a_list_emptied_by_a_users_own_says_so(trained_run, tmp_path):
+    """A diff review: a list emptied by the pairs file was blamed on the movies the user rated, with advice
+    (--include-seen) that changed nothing."""
+    code, out, _ = _cli(trained_run, "--user", "1", "-k", "2")
+    top = _listed(out)["1"]
+    pairs = tmp_path / "p.csv"
+    pairs.write_text("user,item\n" + "".join(f"1,{m}\n" for m in top))
+    code, out, err = _cli(trained_run, "--user", "1", "--candidates", ",".join(top), "--exclude", f"@{pairs}",
+                          "--include-seen")
+    assert code == 0 and "one --exclude @FILE leaves out for the user, so the list is empty" in err
+    assert "--include-seen" not in err.split("so the list is empty")[1]
+    code, out, err = _cli(trained_run, "--users", "-", "--candidates", ",".join(top), "--exclude", f"@{pairs}",
+                          input="1\n")
+    assert "(this user rated or had left out by --exclude @FILE every movie the filters let through)" in err

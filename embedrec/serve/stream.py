@@ -21,6 +21,7 @@ from embedrec.serve.recommender import (
     popular_instead,
     unknown_summary,
 )
+from embedrec.sparse import unique
 
 log = logging.getLogger("embedrec")
 HEADER_USER_WORDS = ("user_id", "user", "userid", "user id", "uid")  # a header's user column (predict, --users)
@@ -68,6 +69,8 @@ def unknown_left_out(rec: Recommender, t: str, include_seen: bool, mine: np.ndar
     rated = None if include_seen else rec.rated_by_unknown(t)
     if mine is None:
         return rated
+    if mine.size:  # the same film under another id too, as a known user's own (a diff review)
+        mine = unique(rec.catalogue.with_twins(np.zeros(mine.size, np.int64), mine)[1])
     return mine if rated is None else np.union1d(rated, mine)
 
 
@@ -173,12 +176,14 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     if allowed is not None and not len(allowed):  # no movie passes the filters: said once, as they were read
         short[0], empty = 0, []
     if short[0]:  # a review: `--users` never said what `--user` says of a list shorter than -k
-        log.info("note: %s list%s fewer than the %s movies asked for: each holds every movie%s%s (movies without "
-                 "training ratings are never recommended)", f"{short[0]:,}", " has" if short[0] == 1 else "s have",
-                 f"{k:,}", "" if include_seen else " its user has not rated",
+        own = (" nor «--exclude @FILE|exclude» leaves out for it" if own_known else "")  # (marks in the format:
+        log.info("note: %s list%s fewer than the %s movies asked for: each holds every movie%s" + own + "%s (movies "
+                 "without training ratings are never recommended)", f"{short[0]:,}",  # its arguments are not read)
+                 " has" if short[0] == 1 else "s have", f"{k:,}", "" if include_seen else " its user has not rated",
                  " that the filters let through" if allowed is not None else "")
     if empty:  # a review: such a user's lines were simply missing from the output
-        log.warning("%s user%s no movie left to recommend (%s rated every movie%s), so no rows: %s%s",
+        log.warning("%s user%s no movie left to recommend (%s " + ("rated or had left out by «--exclude @FILE|exclude»"
+                    if own_known else "rated") + " every movie%s), so no rows: %s%s",
                     f"{len(empty):,}", " has" if len(empty) == 1 else "s have", "this user" if len(empty) == 1
                     else "they", " the filters let through" if allowed is not None else "",
                     ", ".join(shorten(str(u)) for u in empty[:LOGGED_UNKNOWN]),
