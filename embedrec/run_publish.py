@@ -25,7 +25,16 @@ from embedrec.fsutil.generations import current_link, publish_generation
 from embedrec.fsutil.integrity import file_entry, seal, stat_key
 from embedrec.fsutil.locks import locked_folder
 from embedrec.run_checks import check_run_folder, refuse_copied_current
-from embedrec.run_layout import ARTIFACTS, COS_FILE, IP_FILE, MANIFEST, MODEL_FOLDER, USER_IDS
+from embedrec.run_layout import (
+    ARTIFACTS,
+    CONFIG,
+    COS_FILE,
+    IP_FILE,
+    MANIFEST,
+    MODEL_FOLDER,
+    MOVIE_FACTORS,
+    USER_IDS,
+)
 from embedrec.run_updates import (
     trained_folder,
     trained_users,
@@ -139,6 +148,8 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train", progres
                     f", and the trained model its updates are built on ({base}) while a model updated from it is "
                     "served" if base else "")
                 _warn_shrunk(run_dir, before, out)
+                if command == "embedrec train":
+                    _note_width(run_dir, before, out)
                 warn_updates_dropped(run_dir, before, out)
             return out
         except OSError as e:
@@ -280,6 +291,24 @@ def _warn_added_pruned(run_dir: Path, added: dict, new: Path) -> None:
         " and ".join(folders) if len(folders) < 3 else ", ".join(folders[:-1]) + " and " + folders[-1],
         "s" if len(folders) > 1 else "", f"{n:,}", "" if n == 1 else "s", shown or "their ids unread",
         "it" if n == 1 else "them", "it" if n == 1 else "them", ", ".join(sources[:3]) + (" ..." if len(sources) > 3 else ""))
+
+
+def _note_width(run_dir: Path, before: str, new: Path) -> None:
+    """A note where a train published embeddings of another width than the model it replaced (an ops review: a
+    nightly job's `auto` settings chose 256, 128, 768 ... dimensions night by night on each night's valid split,
+    which broke a consumer of `export --to parquet` without a word): the widths, and how to keep one."""
+    try:
+        old_w, new_w = (np.load(f / MOVIE_FACTORS, mmap_mode="r", allow_pickle=False).shape[1]
+                        for f in (run_dir / before, new))
+    except (OSError, ValueError, IndexError):
+        return
+    if old_w != new_w:
+        logging.getLogger("embedrec").info(
+            "note: %s's embeddings are %d wide now, where the model it replaced (%s) had %d, which a reader of its "
+            "exported embeddings sees; where the `auto` settings (train.als_dims, train.als_lowpass) chose the width "
+            "on this data's valid split, keep one from run to run by training with a copy of the config a run "
+            "recorded («cp %s pinned.yaml, then train -c pinned.yaml|er.load_config('%s')»)", run_dir, new_w, before,
+            old_w, run_dir / "current" / CONFIG, run_dir / "current" / CONFIG)
 
 
 def _warn_shrunk(run_dir: Path, before: str, new: Path) -> None:

@@ -840,3 +840,30 @@ def test_a_kill_at_any_step_of_an_update_adding_users(runs, tmp_path):
         assert not left, (func, left)
         assert invoke("verify", run).exit_code == 0, func
     shutil.rmtree(tmp_path / "ref")
+
+
+def test_a_train_of_another_width_than_the_model_it_replaced_says_so(tmp_path, caplog):
+    """An ops review: a nightly job's `auto` settings chose 256, 128, 768 ... dimensions night by night, which a
+    consumer of `export --to parquet` met without a word. A train's publish says the two widths and how to keep
+    one; one of the same width, or another command's publish, says nothing."""
+    from embedrec.run_publish import publish
+
+    run = tmp_path / "run"
+
+    def train(width):
+        def fill(tmp):
+            (tmp / "manifest.json").write_text(json.dumps({"n_users": 3, "n_movies": 2}))
+            np.save(tmp / "movie_factors.npy", np.zeros((2, width), np.float32))
+        return fill
+
+    caplog.set_level(logging.INFO, "embedrec")
+    publish(run, train(8))
+    publish(run, train(8))
+    assert "wide now" not in caplog.text
+    publish(run, train(16), command="embedrec update-users")
+    assert "wide now" not in caplog.text
+    publish(run, train(24))
+    said = [r.getMessage() for r in caplog.records if "wide now" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith(f"note: {run}'s embeddings are 24 wide now, where the model it "
+                                                 "replaced (artifacts-")
+    assert "had 16, which a reader of its exported embeddings sees" in said[0]
