@@ -387,7 +387,8 @@ class Model:
         ``ds.split_frame()`` and :meth:`movie` a user would write), checked to be that dataset;
         ``dataset_dir``: read it from there instead (moved or copied since; as :meth:`evaluate`'s); ``moved_to``
         (``embedrec history``'s data.prepared): read it from there only where the recorded folder holds no
-        dataset now (moved), else the recorded one, said in a warning. A user the dataset's cleaning left out (its
+        dataset now (moved), or another one where ``moved_to`` holds the run's, else the recorded one, said in a
+        warning. A user the dataset's cleaning left out (its
         every rating below data.min_rating: rated_below_unknown) has its 'rated_below' rows, read by its id; a user
         update-users added to the run is in no split of the dataset: its rows are its 'update' ones, beside those
         'rated_below' ones where the cleaning had left it out. An id neither in the run nor left out by the cleaning
@@ -462,8 +463,9 @@ class Model:
         (default: the run's own ``train.eval_k``, what ``train`` printed) the cut-offs. ``dataset_dir``: the
         dataset the run was trained on, read from there (moved or copied since: its fingerprint checks it is that
         data; another dataset, or no dataset there, is refused); ``moved_to`` (``embedrec evaluate``'s --set
-        data.prepared): read from there only where the recorded folder holds no dataset now (moved), else the
-        recorded one, said in a warning where ``moved_to`` names another folder (as :meth:`history`'s); ``device``
+        data.prepared): read from there only where the recorded folder holds no dataset now (moved), or another
+        one where ``moved_to`` holds the run's, else the recorded one, said in a warning where ``moved_to`` names
+        another folder (as :meth:`history`'s); ``device``
         (as train.device) 'cuda' scores on the GPU.
         ``per_user=True``: the result's ``per_user`` holds each ranked user's ranking metrics, a DataFrame (user_id,
         ndcg@10, ..., then the most_popular baseline's, most_popular:ndcg@10, ..., and each of ``lists``',

@@ -30,7 +30,8 @@ def moved_dataset(run: Run, moved_to: str | Path) -> Path | None:
     ``moved_to`` names another folder (``data.layout.moved_to``, history's rule too)."""
     from embedrec.data.layout import moved_to as moved_rule
 
-    return moved_rule((run.manifest.get("dataset") or {}).get("path"), moved_to)
+    rec = run.manifest.get("dataset") or {}
+    return moved_rule(rec.get("path"), moved_to, rec.get("files_fingerprint"))
 
 
 def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str | Path | None = None):

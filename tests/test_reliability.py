@@ -4629,3 +4629,26 @@ def test_an_overwrite_by_a_dataset_of_under_half_the_ratings_is_warned(tmp_path,
     said = [r.getMessage() for r in caplog.records if "the dataset now holds" in r.getMessage()]
     assert len(said) == 1 and said[0].startswith(f"{out}: the dataset now holds 297 ratings where it held 2,")
     assert "ingest the whole file again before training" in said[0]
+
+
+def test_a_copy_of_the_dataset_is_read_where_its_folder_was_re_ingested(tmp_path, caplog):
+    """An ops review: a nightly job kept a copy of the dataset beside a model it rolled back to; the folder was
+    re-ingested since, and `history --set data.prepared=COPY` was told the copy was not read (the recorded folder
+    'is still there'). The copy is read where the recorded folder holds another dataset and the copy the run's;
+    a copy of another dataset still is not."""
+    import embedrec as er
+    from embedrec.data.layout import moved_to
+
+    rng = np.random.default_rng(1)
+    rows = pd.DataFrame({"user_id": rng.integers(0, 50, 600), "movie_id": rng.integers(0, 40, 600),
+                         "rating": rng.integers(1, 6, 600)})
+    out, copy = tmp_path / "ds", tmp_path / "ds-copy"
+    first = er.ingest(rows, output=out).manifest["fingerprint"]
+    shutil.copytree(out, copy, symlinks=False)
+    second = er.ingest(rows.head(500), output=out, overwrite=True).manifest["fingerprint"]
+    assert first != second
+    caplog.set_level(logging.INFO, "embedrec")
+    assert moved_to(str(out), str(copy), first) == copy
+    assert "reading the dataset in" in caplog.text
+    assert moved_to(str(out), str(copy), second) is None  # the copy is not the run's: the recorded one, warned
+    assert "is not read: the run was trained on" in caplog.text

@@ -182,19 +182,35 @@ def recorded_folder(path) -> Path | None:
     return p
 
 
-def moved_to(recorded, moved: str | Path) -> Path | None:
+def moved_to(recorded, moved: str | Path, fingerprint: str | None = None) -> Path | None:
     """Where to read a run's dataset from (``recorded``: the path its manifest records), given a config's
     data.prepared ``moved`` (``evaluate``'s and ``history``'s): there, where the recorded folder holds no dataset
-    now (moved; :func:`holds_dataset`); else None, the recorded one, said in a warning where ``moved`` names
-    another folder (a config file's data.prepared is a default, not a request)."""
+    now (moved; :func:`holds_dataset`), or holds another one where ``moved`` holds the run's (``fingerprint``: an
+    ops review kept a copy of the dataset beside a model it rolled back to, the folder re-ingested since, and was
+    told the copy was not read); else None, the recorded one, said in a warning where ``moved`` names another
+    folder (a config file's data.prepared is a default, not a request)."""
     rec = recorded_folder(recorded)
     if rec is None or not holds_dataset(rec):
         return Path(moved)
     # data.prepared naming another folder than the recorded one (or its current generation): said, not ignored
     if os.path.realpath(moved) not in (os.path.realpath(rec), os.path.realpath(rec / "current")):
+        if fingerprint and _fingerprint(rec) != fingerprint and _fingerprint(Path(moved)) == fingerprint:
+            log.info("reading the dataset in '%s': '%s', where the run was trained, holds another one now "
+                     "(re-ingested since)", moved, rec)
+            return Path(moved)
         log.warning("data.prepared '%s' is not read: the run was trained on '%s', which is still there (data.prepared "
-                    "is read only where that folder has moved)", moved, rec)
+                    "is read only where that folder has moved, or holds another dataset while this one holds the "
+                    "run's)", moved, rec)
     return None
+
+
+def _fingerprint(folder: Path) -> str | None:
+    """The fingerprint a dataset folder's manifest records, None where it does not read."""
+    try:
+        manifest, _ = read_manifest(folder / "current" if (folder / "current").exists() else folder, folder)
+        return manifest.get("fingerprint")
+    except (ArtifactError, OSError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def find(recorded, dataset_dir, run_name: str, call: str, given: str = "dataset_dir") -> Path:

@@ -80,7 +80,8 @@ def user_history(engine, user, *, splits, sort: str | None, k: int | None, datas
         if dataset_dir is not None:
             raise UsageError("history: give dataset_dir= (read there) or moved_to= (read there where the "
                              "recorded folder has moved), not both")
-        dataset_dir, given = layout.moved_to(dataset()[0], moved_to), "moved_to"
+        recorded, fingerprint, _ = dataset()
+        dataset_dir, given = layout.moved_to(recorded, moved_to, fingerprint), "moved_to"
     elif dataset_dir is not None:
         path_arg(dataset_dir, "history", "dataset_dir")
     one_user(user, "e.g. history(196) (a call for each user)")
