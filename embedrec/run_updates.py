@@ -15,7 +15,17 @@ from pathlib import Path
 
 from embedrec.errors import ArtifactError, command, marked, sh_quote, shorten
 from embedrec.fsutil.files import probe_json, read_json
-from embedrec.run_layout import MANIFEST, MODEL_FOLDER, SOLVED_AS_NEW, UPDATED_USERS, UPDATES, run_of
+from embedrec.run_layout import (
+    MANIFEST,
+    MODEL_FOLDER,
+    MOVIE_IDS,
+    SOLVED_AS_NEW,
+    UPDATE_PAIRS,
+    UPDATED_USERS,
+    UPDATES,
+    USER_IDS,
+    run_of,
+)
 
 
 def updates_of(manifest: dict) -> list[dict]:
@@ -184,9 +194,44 @@ def warn_updates_dropped(run_dir: Path, before: str, new: Path) -> None:
     said, sources = updates_said(old_m), update_sources(old_m)
     if said is None or sources is None or updates_of(new_m):
         return
+    held = _updates_held(run_dir / before, new)
+    if held is not None and held[0] and held[1] == held[0]:  # the new dataset holds every pair the updates gave
+        return  # (an ops review: a nightly train on the grown file was told each night its updates were lost)
     sources = list(dict.fromkeys(sources))
     logging.getLogger("embedrec").warning(
         "%s now serves a model trained without the updates of the one it replaced (%s: %s): their ratings are in "
         "this model only where its dataset holds them; ingest them with the rest and train again, or run "
         "update-users again with %s", run_dir, before, said, ", ".join(sources[:3]) + (" ..." if len(sources) > 3
                                                                                        else ""))
+
+
+def _updates_held(old: Path, new: Path) -> tuple[int, int] | None:
+    """(the (user, movie) pairs the updates of model folder ``old`` gave, how many of them the model in ``new``
+    holds among its seen pairs: its dataset had them), by id; None where any of the arrays does not read (an
+    earlier update's pairs are not kept: then not all are known, and the warning stays)."""
+    import numpy as np
+
+    def load(folder: Path, name: str) -> np.ndarray:
+        return np.load(folder / name, mmap_mode="r", allow_pickle=False)
+
+    try:
+        pairs = load(old, f"{UPDATE_PAIRS}.npy")
+        if sum(int(u["pairs"]) for u in updates_of(read_json(old / MANIFEST, "run manifest"))) != pairs.size:
+            return None  # (an update before those kept: its pairs unknown)
+        users = np.asarray(load(old, USER_IDS))[np.asarray(pairs["user_idx"])]
+        movies = np.asarray(load(old, MOVIE_IDS))[np.asarray(pairs["movie_idx"])]
+        rows = []
+        for ids, name in ((users, USER_IDS), (movies, MOVIE_IDS)):
+            known = np.asarray(load(new, name))
+            order = np.argsort(known, kind="stable")
+            at = np.minimum(np.searchsorted(known[order], ids), known.size - 1)
+            rows.append(np.where(known[order][at] == ids, order[at], -1))
+        ptr, idx = (np.asarray(load(new, f"{name}.npy")) for name in ("seen_indptr", "seen_indices"))
+    except (OSError, ValueError, TypeError, KeyError, IndexError, ArtifactError):
+        return None
+    u, m = rows
+    n = int(idx.max(initial=0)) + 1 if idx.size else 1
+    n = max(n, int(m.max(initial=0)) + 1)
+    seen = np.repeat(np.arange(ptr.size - 1, dtype=np.int64), np.diff(ptr)) * n + idx.astype(np.int64)
+    ok = (u >= 0) & (m >= 0)
+    return int(pairs.size), int(np.count_nonzero(np.isin(u[ok] * n + m[ok], seen)))

@@ -867,3 +867,29 @@ def test_a_train_of_another_width_than_the_model_it_replaced_says_so(tmp_path, c
     assert len(said) == 1 and said[0].startswith(f"note: {run}'s embeddings are 24 wide now, where the model it "
                                                  "replaced (artifacts-")
     assert "had 16, which a reader of its exported embeddings sees" in said[0]
+
+
+def test_a_train_on_a_dataset_that_holds_the_updates_is_not_told_it_dropped_them(tmp_path, caplog):
+    """An ops review: the nightly train on the grown file (the day's rows appended, which update-users had added by
+    day) was told every night that it was 'trained without the updates' and to run update-users again. Where the
+    new model's seen pairs hold every pair the updates gave, nothing is said; where they do not, it is."""
+    import pandas as pd
+
+    import embedrec as er
+    from embedrec.config import load_config
+
+    rng = np.random.default_rng(5)
+    rows = pd.DataFrame({"user_id": rng.integers(0, 60, 1500), "movie_id": rng.integers(0, 50, 1500),
+                         "rating": 1.0}).drop_duplicates(["user_id", "movie_id"])
+    day, later = rows.iloc[:200], rows.iloc[200:]
+    run, out = tmp_path / "run", tmp_path / "ds"
+    cfg = load_config(None, {"model.dim": 8, "train.epochs": 2, "train.als_dims": [], "train.als_lowpass": 0,
+                             "train.als_trend": 0, "split.test": 0, "run.dir": str(run)})
+    er.train(er.ingest(later, cfg, output=out), cfg).save(run)
+    er.update_users(run, day, cfg)
+    caplog.set_level(logging.WARNING, "embedrec")
+    er.train(er.ingest(rows, cfg, output=out, overwrite=True), cfg).save(run)  # the day's rows in the dataset
+    assert "trained without the updates" not in caplog.text
+    er.update_users(run, day.assign(movie_id=(day["movie_id"] + 1) % 50), cfg)
+    er.train(er.ingest(rows, cfg, output=out, overwrite=True), cfg).save(run)  # these pairs not all in it
+    assert "trained without the updates of the one it replaced" in caplog.text
