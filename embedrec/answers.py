@@ -746,7 +746,8 @@ def short_note(res, k: int, similar: bool, seen_kept: bool, filtered: bool, none
         if not (similar or seen_kept):
             which += " the user has not rated" if res.query_ids[0] is not None else " not among the given ones"
         if own and not similar:
-            which += (" nor " if not seen_kept else " ") + "«--exclude @FILE|exclude» leaves out for it"
+            which += " nor «--exclude @FILE|exclude» leaves out for it" if not seen_kept else \
+                " «--exclude @FILE|exclude» does not leave out for it"
         which += " that matches the filters" if filtered else ""
         log.info(f"note: %s movie%s, fewer than the %s asked for: that is {which} (movies without training ratings are "
                  "never recommended)", f"{got:,}", "" if got == 1 else "s", f"{k:,}")
@@ -770,7 +771,8 @@ def empty_note(res, similar: bool, seen_kept: bool, filtered: bool, own: bool = 
     then = [] if not filtered else ["loosen the filters"]
     if mine:
         then.append("give «--include-seen|include_seen=True» to list " + (
-            "what the user rated" if res.query_ids[0] is not None else "the given ones"))
+            "what the user rated" if res.query_ids[0] is not None else "the given ones")
+            + (" (those «--exclude @FILE|exclude» leaves out for it stay out)" if own else ""))
     _marked(f"note: {which} is {who}, so the list is empty (movies without training ratings are never recommended)"
             + (f"; {', or '.join(then)}" if then else ""))
 

@@ -531,7 +531,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         publish_dataset(out, lambda tmp: write_dataset(tmp, tables, users, mtab, manifest, tick=tick),
                         overwrite=overwrite, command="embedrec ingest",
                         fix="choose another output folder (-o / data.prepared)")
-    shrunk = shrunk_said(out, replaced, summary.get("counts") or {})
+    shrunk = shrunk_said(out, replaced, summary.get("counts") or {}, manifest.get("config"))
     if shrunk:
         log.warning("%s", shrunk)
     summary["output"] = str(out)

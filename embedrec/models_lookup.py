@@ -18,7 +18,7 @@ import numpy as np
 
 from embedrec.argcheck import choice_arg, genres_arg, list_arg, movie_arg
 from embedrec.data.ids import id_list, is_integer_text, one_id, one_user, py_id, rated_map, refuse_frame
-from embedrec.errors import NotFoundError, UsageError, library_terms, shorten
+from embedrec.errors import NotFoundError, UsageError, library_terms, marked, shorten
 from embedrec.serve.recommender import trained_on
 from embedrec.sparse import unique
 
@@ -92,9 +92,10 @@ def per_user_exclude(model, exclude, asked: tuple[np.ndarray, list] | None = Non
     of movie ids or one id; ids the model does not know are left out, counted in one warning, as ``exclude``'s are.
     ``asked``: (the known rows, the unknown ids as given) of the users of the call: only their keys' movies are read
     (a diff review: another user's bad value failed the call, and a 943-user map cost 130 ms a one-user call), and
-    a mapping none of whose keys is one of them is warned of (it was a {movie: rating} dict, or its ids are written
-    otherwise than the model's: '0196', '196.0' in a file); without it (a stream) every key is read, and keys that
-    are no user of the model are warned of."""
+    a mapping none of whose keys is a user of the model is warned of (a {movie: rating} dict of another catalogue,
+    or ids written otherwise than the model's: '0196', '196.0' in a file; a map of other real users is a day's file
+    of users who did something, no news); without it (a stream) every key is read, and keys that are no user of
+    the model are warned of."""
     exclude = as_mapping(exclude)
     if not isinstance(exclude, Mapping):
         return None
@@ -110,11 +111,12 @@ def per_user_exclude(model, exclude, asked: tuple[np.ndarray, list] | None = Non
     if asked is not None:
         want_rows, want_ids = set(asked[0].tolist()), {str(q) for q in asked[1]}
         take = [i for i, (r, n) in enumerate(zip(rows.tolist(), named)) if r in want_rows or r < 0 and n in want_ids]
-        if keys and not take:
-            log.warning("«--exclude @FILE|exclude» names %s, none of them a user asked here (the first: %s): nothing "
-                        "is left out; «its user ids are read as --users reads them|a {user: [movie ids]} mapping "
-                        "leaves each user's own movies out, a list leaves movies out of every list»",
-                        f"{len(keys):,} user{'s' if len(keys) > 1 else ''}", shorten(repr(keys[0]), 40))
+        if keys and not take and not (rows >= 0).any():  # (a map of real users not asked is no news: a day's file)
+            log.warning("«--exclude @FILE|exclude» names %s, none of them a user of this model (the first: %s): "
+                        "nothing is left out; «its user ids are read as --users reads them|a {user: [movie ids]} "
+                        "mapping leaves each user's own movies out, a list leaves movies out of every list»",
+                        f"{len(keys):,} user{'s' if len(keys) > 1 else ''}",
+                        e.users.unknown_text(str(keys[0])))
     else:
         take = list(range(len(keys)))
         strangers = [keys[i] for i in take if rows[i] < 0]
@@ -135,10 +137,16 @@ def per_user_exclude(model, exclude, asked: tuple[np.ndarray, list] | None = Non
     flat = [x for items in lists for x in items]  # one lookup for every user's movies (a loop of 100: 2x the call)
     try:
         got = movie_rows_of(model, flat, "exclude")
-    except UsageError as err:  # which user's movies hold it
+    except UsageError as err:  # which user's movies hold it, in each one's words (a file takes ids, no titles)
         bad = next((keys[i] for i, items in zip(take, lists) if _refused(model, items)), None)
-        raise UsageError(str(err) if bad is None else str(err).replace(
-            "exclude:", f"«--exclude @FILE, user {bad}'s movies|exclude[{bad!r}]»:", 1)) from None
+        said = str(err)
+        if bad is None:
+            raise
+        lib = said.replace("exclude:", f"exclude[{bad!r}]:", 1)
+        cli = (f"--exclude @FILE, user {bad}'s movies: {said.split(': ', 1)[1].split(';')[0]}; a file of "
+               "user_id,movie_id rows takes the run's movie ids (a title's id: recommend --movie TITLE -k 1 "
+               "shows it beside its similar movies, or history lists it)")
+        raise UsageError(marked(cli, lib)) from None
     got = np.zeros(0, np.int64) if got is None else got
     known: dict = {}
     unknown: dict = {}

@@ -306,9 +306,10 @@ def _note_width(run_dir: Path, before: str, new: Path) -> None:
         logging.getLogger("embedrec").info(
             "note: %s's embeddings are %d wide now, where the model it replaced (%s) had %d, which a reader of its "
             "exported embeddings sees; where the `auto` settings (train.als_dims, train.als_lowpass) chose the width "
-            "on this data's valid split, keep one from run to run by training with a copy of the config a run "
-            "recorded («cp %s pinned.yaml, then train -c pinned.yaml|er.load_config('%s')»)", run_dir, new_w, before,
-            old_w, run_dir / "current" / CONFIG, run_dir / "current" / CONFIG)
+            "on this data's valid split, keep one from run to run by training with a copy of the config a model "
+            "recorded: this one's (cp %s pinned.yaml) or, for the earlier width, the replaced one's (cp %s "
+            "pinned.yaml, kept until the next publish), then «train -c pinned.yaml|er.load_config('pinned.yaml')»",
+            run_dir, new_w, before, old_w, run_dir / "current" / CONFIG, run_dir / before / CONFIG)
 
 
 def _warn_shrunk(run_dir: Path, before: str, new: Path) -> None:

@@ -95,16 +95,20 @@ def test_a_bad_key_or_value_refused():
     m.recommend([u], exclude={70: [float("nan")], u: [10]})  # a key not asked is not read (a diff review)
 
 
-def test_a_mapping_naming_no_user_asked_is_warned(caplog):
+def test_a_mapping_naming_no_user_of_the_model_is_warned(caplog):
     """A diff review: exclude={275: 5, 14: 4}, a {movie: rating} dict (recommend_new's rated= shape), left 196's
-    list as it was without a word; so does a file whose user ids are written otherwise ('0196')."""
+    list as it was without a word; so does a file whose user ids are written otherwise ('0196'). Said where no key
+    is a user of the model; a map of other real users (a day's file, this user idle that day) is no news (a
+    second review: warned on every such request)."""
     m = _model(False)
-    u = int(m.user_ids[0])
+    u, other = int(m.user_ids[0]), int(m.user_ids[1])
     base = m.recommend(u, k=5)
     with caplog.at_level(logging.WARNING, "embedrec"):
+        got = m.recommend(u, k=5, exclude={other: [int(base.movie_ids[0][0])]})
+        assert _bytes(got) == _bytes(base) and caplog.text == ""
         got = m.recommend(u, k=5, exclude={int(base.movie_ids[0][0]): 5, int(base.movie_ids[0][1]): 4})
     assert _bytes(got) == _bytes(base)
-    assert "names 2 users, none of them a user asked here (the first: " in caplog.text
+    assert "names 2 users, none of them a user of this model (the first: " in caplog.text
 
 
 def test_a_series_of_lists_one_user_under_two_keys_and_an_unknown_users_twins():

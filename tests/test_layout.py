@@ -96,8 +96,9 @@ def test_a_moved_dataset_is_read_from_data_prepared_only_where_the_recorded_fold
     assert layout.moved_to(str(ds), ds) is None and layout.moved_to(str(ds / "current"), ds / "current") is None
     assert said == []
     assert layout.moved_to(str(ds), moved) is None
-    assert said == [f"data.prepared '{moved}' is not read: the run was trained on '{ds}', which is still there "
-                    "(data.prepared is read only where that folder has moved)"]
+    assert said == [f"«data.prepared|moved_to» '{moved}' is not read: the run was trained on '{ds}', which holds a "
+                    "dataset («data.prepared|moved_to» is read only where that folder has moved, or holds another "
+                    "dataset while this one holds the run's)"]
     # gone, emptied, never recorded: data.prepared is where it moved
     (tmp_path / "empty").mkdir()
     for recorded in (tmp_path / "nope", tmp_path / "empty", None):
@@ -149,8 +150,9 @@ def test_another_dataset_is_refused_by_its_fingerprint_and_its_counts(tmp_path):
     with pytest.raises(ArtifactError) as e:  # re-ingested where the run recorded it
         layout.check_same(ds, m, "def", str(ds / "current"), "abc", "runs/a", 3, 4)
     assert e.value.cli_message() == (f"dataset '{ds}' is not the one run 'runs/a' was trained on (its files changed "
-                                     f"since, e.g. re-ingested on 2026-01-01); put the dataset it was trained on back "
-                                     f"in '{ds}', or train the run again")
+                                     "since, e.g. re-ingested on 2026-01-01); give a copy of the dataset it was "
+                                     "trained on with --set data.prepared=COPY --run runs/a, put it back in "
+                                     f"'{ds}', or train the run again")
     assert str(e.value).endswith("; give the dataset it was trained on with dataset_dir=FOLDER, or train it again")
     other = tmp_path / "other"
     with pytest.raises(ArtifactError) as e:  # another folder

@@ -249,7 +249,7 @@ def replaced_counts(root: Path) -> dict | None:
     try:
         manifest, _ = read_manifest(root / "current" if (root / "current").exists() else root, root)
         counts = manifest.get("counts") or {}
-        return {k: int(counts[k]) for k in ("users", "movies", "ratings")}
+        return {**{k: int(counts[k]) for k in ("users", "movies", "ratings")}, "config": manifest.get("config")}
     except (ArtifactError, OSError, KeyError, TypeError, ValueError, AttributeError):
         return None
 
@@ -257,11 +257,27 @@ def replaced_counts(root: Path) -> dict | None:
 SHRUNK_BELOW = 0.5  # a dataset replaced by one of under this share of its ratings, users or movies is warned of
 
 
-def shrunk_said(root: Path, before: dict | None, after: dict) -> str | None:
+# the settings that name where the data is, not how it is cleaned: a change of these alone is no reason to shrink
+_PLACES = ("source", "prepared", "movies", "test_source", "valid_source", "cache_dir")
+
+
+def _cleaning(config) -> dict | None:
+    """A dataset manifest's config without the keys that only place the data (:data:`_PLACES`)."""
+    if not isinstance(config, dict):
+        return None
+    data = {k: v for k, v in (config.get("data") or {}).items() if k not in _PLACES}
+    return {**config, "data": data}
+
+
+def shrunk_said(root: Path, before: dict | None, after: dict, config: dict | None = None) -> str | None:
     """The warning for a dataset at ``root`` replaced by one holding under half its ratings, users or movies (an
     ops review: a nightly job's source cut to one day's rows, 30,000 ratings to 3,000, replaced the dataset and then
-    the served model, exit 0 and no word); None where nothing shrank so, or the replaced one's counts are unknown."""
+    the served model, exit 0 and no word); None where nothing shrank so, the replaced one's counts are unknown, or
+    the cleaning settings changed (``config``, the new manifest's, against the replaced one's: a diff review's
+    data.min_user_ratings=20 made 400 users 180 by design)."""
     if not before:
+        return None
+    if config is not None and before.get("config") is not None and _cleaning(config) != _cleaning(before["config"]):
         return None
     low = [k for k in ("ratings", "users", "movies") if before.get(k) and int(after.get(k, 0)) < SHRUNK_BELOW *
            before[k]]

@@ -198,9 +198,9 @@ def moved_to(recorded, moved: str | Path, fingerprint: str | None = None) -> Pat
             log.info("reading the dataset in '%s': '%s', where the run was trained, holds another one now "
                      "(re-ingested since)", moved, rec)
             return Path(moved)
-        log.warning("data.prepared '%s' is not read: the run was trained on '%s', which is still there (data.prepared "
-                    "is read only where that folder has moved, or holds another dataset while this one holds the "
-                    "run's)", moved, rec)
+        log.warning("«data.prepared|moved_to» '%s' is not read: the run was trained on '%s', which holds a dataset "
+                    "(«data.prepared|moved_to» is read only where that folder has moved, or holds another dataset "
+                    "while this one holds the run's)", moved, rec)
     return None
 
 
@@ -354,9 +354,10 @@ def check_same(path, manifest: dict, fingerprint: str | None, recorded, want: st
     if want and fingerprint and fingerprint != want:
         rec = recorded_folder(recorded)
         same = rec is not None and os.path.realpath(path) == os.path.realpath(rec)
-        if same:  # data.prepared is not read while the recorded folder holds a dataset: not advised here
+        if same:  # data.prepared is read while the recorded folder holds another dataset (session 69): a copy
             why = f"its files changed since, e.g. re-ingested on {manifest.get('created', '?')}"
-            fix = marked(f"put the dataset it was trained on back in '{rec}', or train the run again",
+            fix = marked(f"give a copy of the dataset it was trained on with --set data.prepared=COPY --run "
+                         f"{sh_quote(run_name)}, put it back in '{rec}', or train the run again",
                          "give the dataset it was trained on with dataset_dir=FOLDER, or train it again")
         else:
             why = f"it was trained on '{rec}'"

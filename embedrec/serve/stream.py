@@ -176,14 +176,17 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     if allowed is not None and not len(allowed):  # no movie passes the filters: said once, as they were read
         short[0], empty = 0, []
     if short[0]:  # a review: `--users` never said what `--user` says of a list shorter than -k
-        own = (" nor «--exclude @FILE|exclude» leaves out for it" if own_known else "")  # (marks in the format:
+        own = ("" if not own_known else " nor «--exclude @FILE|exclude» leaves out for it" if not include_seen else
+               " «--exclude @FILE|exclude» does not leave out for it")  # (marks in the format:
         log.info("note: %s list%s fewer than the %s movies asked for: each holds every movie%s" + own + "%s (movies "
                  "without training ratings are never recommended)", f"{short[0]:,}",  # its arguments are not read)
                  " has" if short[0] == 1 else "s have", f"{k:,}", "" if include_seen else " its user has not rated",
                  " that the filters let through" if allowed is not None else "")
     if empty:  # a review: such a user's lines were simply missing from the output
-        log.warning("%s user%s no movie left to recommend (%s " + ("rated or had left out by «--exclude @FILE|exclude»"
-                    if own_known else "rated") + " every movie%s), so no rows: %s%s",
+        log.warning("%s user%s no movie left to recommend (%s " + (("rated" if not include_seen else "")
+                    + (" or " if own_known and not include_seen else "")
+                    + ("had left out by «--exclude @FILE|exclude»" if own_known else "")
+                    or "rated") + " every movie%s), so no rows: %s%s",
                     f"{len(empty):,}", " has" if len(empty) == 1 else "s have", "this user" if len(empty) == 1
                     else "they", " the filters let through" if allowed is not None else "",
                     ", ".join(shorten(str(u)) for u in empty[:LOGGED_UNKNOWN]),
