@@ -211,6 +211,18 @@ def main() -> None:
         print(f"{name}: chose {p}, valid {v:.4f} ({(v / v_base - 1) * 100:+.2f}%), test {nd.mean():.4f}, vs defaults "
               f"{paired(nd - base)}, vs EASE {paired(nd - ease)}", flush=True)
 
+    def with_block(st, x, y, c):
+        """The stage's served users and movies (valid's re-solved as the defaults serve them) with the extra block
+        (x, y), its weight c scaled by the two score spreads."""
+        U, V = st.model.user_table, st.model.movie_table
+        if st is va:
+            mm = va.copy()
+            va.resolve(mm, 0)
+            U, V = mm.user_table, mm.movie_table
+        rows = np.arange(min(500, U.shape[0]))
+        spread = (U[rows] @ V.T).std() / max((x[rows] @ y.T).std(), 1e-12)
+        return st.score(U, V, (np.float32(c * spread) * x, y))
+
     levers = a.levers.split(",")
     if "smooth" in levers:
         grid = [(b, h, 0) for h in (1, 2) for b in map(float, a.smooth.split(","))]
@@ -228,15 +240,7 @@ def main() -> None:
             key = (id(st), k)
             if key not in blocks:
                 blocks[key] = lowpass_blocks(st, k)
-            x, y = blocks[key]
-            U, V = st.model.user_table, st.model.movie_table
-            if st is va:
-                mm = va.copy()
-                va.resolve(mm, 0)
-                U, V = mm.user_table, mm.movie_table
-            rows = np.arange(min(500, U.shape[0]))
-            spread = (U[rows] @ V.T).std() / max((x[rows] @ y.T).std(), 1e-12)
-            return st.score(U, V, (np.float32(c * spread) * x, y))
+            return with_block(st, *blocks[key], c)
         report("lowpass (k, c)", [(int(k), float(c)) for k in ks.split(",") for c in cs.split(",")],
                lambda p: lp(va, p), lambda p: lp(te, p))
     if "timepop" in levers:
@@ -248,15 +252,7 @@ def main() -> None:
             key = (id(st), nb, w)
             if key not in tblocks:
                 tblocks[key] = timepop_blocks(st, nb, w)
-            x, y = tblocks[key]
-            U, V = st.model.user_table, st.model.movie_table
-            if st is va:
-                mm = va.copy()
-                va.resolve(mm, 0)
-                U, V = mm.user_table, mm.movie_table
-            rows = np.arange(min(500, U.shape[0]))
-            spread = (U[rows] @ V.T).std() / max((x[rows] @ y.T).std(), 1e-12)
-            return st.score(U, V, (np.float32(c * spread) * x, y))
+            return with_block(st, *tblocks[key], c)
         report("timepop (bins, width, c)", [(int(b), float(w), float(c)) for b in bs.split(",")
                                               for w in ws.split(",") for c in cs.split(",")],
                lambda p: tp(va, p), lambda p: tp(te, p))

@@ -625,13 +625,9 @@ def test_a_train_after_added_users_is_not_said_to_have_shrunk(tmp_path, caplog):
         in caplog.text
 
 
-def test_a_prune_of_the_last_model_holding_added_users_says_so(tmp_path, caplog):
-    """A red team: a second train on an updated run pruned the last model folder holding the users update-users
-    added without a word, where the first train said it was kept until a later publish prunes it. The publish that
-    prunes it says so in one warning, naming the folder, the users and the update files; one that keeps it says
-    nothing of it."""
-    from embedrec.run_publish import publish
-
+def _updated_run(tmp_path):
+    """A run of two model folders, the trained one (3 users) and the one update-users made of it, serving, which
+    added users 70 and 71 from /d/new1.csv: (the run, the updated folder)."""
     run = tmp_path / "run"
     trained, updated = (run / f"artifacts-20200101T00000{i}-000000001" for i in (0, 1))
     for folder, m in ((trained, {"n_users": 3, "n_movies": 2}),
@@ -641,6 +637,17 @@ def test_a_prune_of_the_last_model_holding_added_users_says_so(tmp_path, caplog)
         (folder / "manifest.json").write_text(json.dumps(m))
     np.save(updated / "user_ids.npy", np.array([1, 2, 3, 70, 71]))
     os.symlink(updated.name, run / "current")
+    return run, updated
+
+
+def test_a_prune_of_the_last_model_holding_added_users_says_so(tmp_path, caplog):
+    """A red team: a second train on an updated run pruned the last model folder holding the users update-users
+    added without a word, where the first train said it was kept until a later publish prunes it. The publish that
+    prunes it says so in one warning, naming the folder, the users and the update files; one that keeps it says
+    nothing of it."""
+    from embedrec.run_publish import publish
+
+    run, updated = _updated_run(tmp_path)
 
     def train(tmp):
         (tmp / "manifest.json").write_text(json.dumps({"n_users": 3, "n_movies": 2}))
@@ -663,15 +670,7 @@ def test_a_prune_says_no_user_lost_that_the_new_model_trained_on(tmp_path, caplo
     them, every day. Users the new model serves are not lost."""
     from embedrec.run_publish import publish
 
-    run = tmp_path / "run"
-    trained, updated = (run / f"artifacts-20200101T00000{i}-000000001" for i in (0, 1))
-    for folder, m in ((trained, {"n_users": 3, "n_movies": 2}),
-                      (updated, {"n_users": 5, "n_movies": 2, "updates": [
-                          {"users_added": 2, "n_users": 5, "ratings": {"source": "/d/new1.csv"}}]})):
-        folder.mkdir(parents=True)
-        (folder / "manifest.json").write_text(json.dumps(m))
-    np.save(updated / "user_ids.npy", np.array([1, 2, 3, 70, 71]))
-    os.symlink(updated.name, run / "current")
+    run, updated = _updated_run(tmp_path)
 
     def train(tmp):
         (tmp / "manifest.json").write_text(json.dumps({"n_users": len(trained_ids), "n_movies": 2}))
