@@ -262,11 +262,12 @@ _PLACES = ("source", "prepared", "movies", "test_source", "valid_source", "cache
 
 
 def _cleaning(config) -> dict | None:
-    """A dataset manifest's config without the keys that only place the data (:data:`_PLACES`)."""
+    """How a dataset manifest's config reads, cleans and splits the data: its data section without the keys that
+    only place the data (:data:`_PLACES`), and its split section."""
     if not isinstance(config, dict):
         return None
     data = {k: v for k, v in (config.get("data") or {}).items() if k not in _PLACES}
-    return {**config, "data": data}
+    return {"data": data, "split": config.get("split")}
 
 
 def shrunk_said(root: Path, before: dict | None, after: dict, config: dict | None = None) -> str | None:
