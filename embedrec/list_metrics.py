@@ -43,9 +43,11 @@ def score_lists(lists, truth, ks=(10, 20), *, per_user: bool = False, catalogue=
     return _score(lists, truth, ks, per_user=per_user, catalogue=catalogue)
 
 
-def _score(lists, truth, ks, *, per_user: bool, catalogue, where: str | None = "score_lists"):
+def _score(lists, truth, ks, *, per_user: bool, catalogue, where: str | None = "score_lists", known=None):
     """:func:`score_lists`; ``where``: what the warning of lists shorter than the largest k names (a caller's
-    «CLI|library» words), None for no warning (a second scoring of the same lists)."""
+    «CLI|library» words), None for no warning (a second scoring of the same lists); ``known``: the catalogue's
+    movie ids, where coverage counts those alone (an id the dataset does not have is a miss, not in coverage: an
+    evaluation review's one unknown id made lists covering the catalogue refused)."""
     import pandas as pd
 
     from embedrec.evaluate import check_ks
@@ -65,7 +67,7 @@ def _score(lists, truth, ks, *, per_user: bool, catalogue, where: str | None = "
     lists = _ordered(lists)
     truth = truth[["user_id", "movie_id"]].drop_duplicates()
     user_codes, users = pd.factorize(truth["user_id"])
-    movie_codes, _ = pd.factorize(pd.concat([lists["movie_id"], truth["movie_id"]], ignore_index=True))
+    movie_codes, movie_uniques = pd.factorize(pd.concat([lists["movie_id"], truth["movie_id"]], ignore_index=True))
     list_movies, truth_movies = movie_codes[:len(lists)], movie_codes[len(lists):]
     # the truth as CSR over its users (hit_matrix's form)
     order = np.argsort(user_codes, kind="stable")
@@ -103,18 +105,26 @@ def _score(lists, truth, ks, *, per_user: bool, catalogue, where: str | None = "
     # (evaluate.norm_ks; a review: the lists at k 2000 of 1,650 movies scored auc 1.16 and another precision)
     at = {k: min(k, max(n_items, 1)) if n_items is not None else k for k in ks}
     got = per_user_values(hits, lengths, sorted(set(at.values())), n_items)
+    none = np.setdiff1d(np.arange(len(users)), has)  # users of truth without a list: an empty list each, whose
+    # empty places are misses (an evaluation review: auc 0 where the definition gives (N - K) / 2N)
+    empty = per_user_values(np.zeros((none.size, k_max), bool), n_rel[none], sorted(set(at.values())), n_items) \
+        if none.size else {}
     for name in dict.fromkeys(key.rsplit("@", 1)[0] for key in got):  # evaluate's order: each metric at every k
         for k in ks:
             v = np.zeros(len(users))
             v[has] = got[f"{name}@{at[k]}"]
+            if none.size:
+                v[none] = empty[f"{name}@{at[k]}"]
             values[f"{name}@{k}"] = v
     if per_user:
         return pd.DataFrame({"user_id": np.asarray(users), "n_relevant": n_rel, **values})
     out = {"users_evaluated": int(len(users)), "users_without_list": int(len(users) - has.size),
            "users_not_in_truth": int(lists.loc[row < 0, "user_id"].nunique())}
     out.update({name: float(v.mean()) if len(v) else float("nan") for name, v in values.items()})
+    in_catalogue = None if known is None else pd.Index(movie_uniques).isin(known)
     for k in ks if n_items is not None else ():  # distinct movies in the scored users' top k, of the catalogue
-        shown = unique(topk[:, :k][topk[:, :k] >= 0]).size
+        listed = unique(topk[:, :k][topk[:, :k] >= 0])
+        shown = (listed if in_catalogue is None else listed[in_catalogue[listed]]).size
         if shown > n_items:
             raise UsageError(f"score_lists: catalogue={n_items:,}, but the lists' top {k} name {shown:,} distinct "
                              "movies; give the number of movies in the catalogue")
@@ -441,12 +451,14 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
             frame = _as_truth_kind(frame, truth)
         # said once a list, naming it and the option that sets k (a notebook review: twice, as score_lists)
         row[name] = _list_scored(name, frame, truth, ks, per_user=False, catalogue=ds.n_movies,
-                                 where=f"«evaluate --lists|evaluate(lists=...)»: list '{name}' (k from «-k|ks=»)")
+                                 where=f"«evaluate --lists|evaluate(lists=...)»: list '{name}' (k from «-k|ks=»)",
+                                 known=ds.movies["movie_id"])
         beyond = beyond_of_lists(frame, ds, truth, ks, cat) if cat is not None else None
         if beyond is not None:
             row[name].update(beyond[0])
         if result.get("per_user") is not None:  # a review: --per-user left the lists out, the pairing it is for
-            mine = _score(frame, truth, ks, per_user=True, catalogue=ds.n_movies, where=None).drop(
+            mine = _score(frame, truth, ks, per_user=True, catalogue=ds.n_movies, where=None,
+                          known=ds.movies["movie_id"]).drop(
                 columns="n_relevant")
             if beyond is not None:
                 mine = mine.merge(beyond[1], on="user_id", how="left")
@@ -659,8 +671,10 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
             raise UsageError(f"«{other}|lists[{other!r}]»: {e.raw.removeprefix('score_lists: ')}") from None
         frame = _as_truth_kind(frame, truth)
         row[other] = _list_scored(other, frame, truth, ks, per_user=False, catalogue=n_movies,
-                                  where=f"«evaluate --lists|lists=»: list '{other}' (k from «-k|ks=»)")
-        theirs = _score(frame, truth, ks, per_user=True, catalogue=n_movies, where=None).drop(columns="n_relevant")
+                                  where=f"«evaluate --lists|lists=»: list '{other}' (k from «-k|ks=»)",
+                                  known=model.movie_ids)
+        theirs = _score(frame, truth, ks, per_user=True, catalogue=n_movies, where=None,
+                        known=model.movie_ids).drop(columns="n_relevant")
         per = per.merge(theirs.rename(columns={c: f"{other}:{c}" for c in theirs.columns if c != "user_id"}),
                         on="user_id", how="left")
     # pairs of truth the run was trained on (a test file that overlaps the training rows): never listed back
@@ -671,10 +685,16 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
         r, c, _ = gather_csr(e.seen_ptr, e.seen_idx, unique(u_rows[known]))
         seen = set(zip(unique(u_rows[known])[r].tolist(), np.asarray(c, np.int64).tolist()))
         trained = sum((u, m) in seen for u, m in zip(u_rows[known].tolist(), m_rows[known].tolist()))
+    absent = int(np.count_nonzero(m_rows < 0))
+    if absent:  # an evaluation review: scored as misses of every list, unsaid and uncounted
+        log.warning("%s: %s of its %s pairs name a movie this run does not have (e.g. %r): each stays relevant, a "
+                    "miss of every list (the model's, the most popular's and each of --lists), as a test movie absent "
+                    "from training is", name, f"{absent:,}", f"{len(truth):,}",
+                    py_id(truth["movie_id"].to_numpy()[np.flatnonzero(m_rows < 0)[0]]))
     if trained:
         log.warning("%s: %s of its %s pairs are movies the user rated in the data the run was trained on: recommend "
                     "never lists those back, so each is a miss; give the held-out pairs alone (ingest the training "
                     "rows without them)", name, f"{trained:,}", f"{len(truth):,}")
     return {"splits": {TRUTH: row}, "paired": {TRUTH: paired_differences(per)},
             "truth": {"pairs": int(len(truth)), "users": int(len(users)), "users_unknown": int(len(rec.unknown)),
-                      "pairs_trained_on": int(trained)}}
+                      "pairs_trained_on": int(trained), "pairs_unknown_movie": absent}}

@@ -754,3 +754,48 @@ def test_evaluate_says_the_served_lists_leave_out_a_films_other_ids(tmp_path):
     r = CliRunner().invoke(main, ["evaluate", "--run", str(run), "-k", "5"])
     assert r.exit_code == 0 and "leave out the other ids of a film the user rated (1 film here is listed under " \
         "several ids)" in r.stderr, r.stderr
+
+
+def test_a_user_without_a_list_gets_an_empty_lists_auc():
+    """An evaluation review: a user of truth with no list scored AUC 0, where the documented definition (its K
+    places misses) gives (N - K) / 2N; every other metric 0."""
+    from embedrec.list_metrics import score_lists
+
+    truth = pd.DataFrame({"user_id": [1, 1, 2], "movie_id": [10, 11, 12]})
+    lists = pd.DataFrame({"user_id": [1], "movie_id": [10], "rank": [1]})
+    empty = pd.DataFrame({"user_id": [2, 2], "movie_id": [98, 99], "rank": [1, 2]})  # two misses: user 2's as empty
+    per = score_lists(lists, truth, ks=(2,), per_user=True, catalogue=20).set_index("user_id")
+    alone = score_lists(pd.concat([lists, empty]), truth, ks=(2,), per_user=True, catalogue=20).set_index("user_id")
+    n, k = 20 - 1, 2  # user 2: one relevant movie, N the other 19
+    assert per.loc[2, "auc@2"] == pytest.approx((n - k) / (2 * n)) == pytest.approx(alone.loc[2, "auc@2"])
+    assert per.loc[2, "ndcg@2"] == 0 and per.loc[2, "recall@2"] == 0
+
+
+def test_an_unknown_movie_is_left_out_of_coverage_not_refused():
+    """An evaluation review: lists covering the whole catalogue plus one id the dataset does not have were refused
+    ('catalogue=1,650, but the lists' top 20 name 1,651 distinct movies'), where the docs say such an id is a miss
+    and not in coverage."""
+    from embedrec.list_metrics import _score
+
+    truth = pd.DataFrame({"user_id": [1, 2], "movie_id": [1, 2]})
+    lists = pd.DataFrame({"user_id": [1, 1, 2, 2], "movie_id": [1, 2, 3, 999], "rank": [1, 2, 1, 2]})
+    got = _score(lists, truth, (2,), per_user=False, catalogue=3, known=[1, 2, 3])
+    assert got["coverage@2"] == 1.0 and got["recall@2"] == pytest.approx(0.5)
+    with pytest.raises(UsageError, match="name 4 distinct movies"):
+        _score(lists, truth, (2,), per_user=False, catalogue=3)  # score_lists' own check of a wrong catalogue
+
+
+def test_truth_pairs_of_movies_the_run_lacks_are_counted_and_said(trained_run, caplog):
+    """An evaluation review: --truth pairs naming a movie the dataset lacks were scored as misses with no word and
+    no count."""
+    import logging
+
+    from embedrec.list_metrics import score_on_truth
+
+    m = trained_run.opened
+    users = [int(u) for u in m.user_ids[:3]]
+    truth = pd.DataFrame({"user_id": users + users[:1], "movie_id": [int(m.movie_ids[0])] * 3 + [10 ** 9]})
+    with caplog.at_level(logging.WARNING, "embedrec"):
+        got = score_on_truth(m, truth, ks=(10,))
+    assert got["truth"]["pairs_unknown_movie"] == 1
+    assert "1 of its 4 pairs name a movie this run does not have (e.g. 1000000000)" in caplog.text
