@@ -585,7 +585,8 @@ def _stream_notes(out: Answer) -> None:
 
 def _list_notes(out: Answer) -> None:
     r, res, model = out.request, out.result, out.model
-    filtered = (any(v is not None for v in (r.year_min, r.year_max)) or bool(r.genres) or bool(r.exclude)
+    filtered = (any(v is not None for v in (r.year_min, r.year_max)) or bool(r.genres) or  # (a user's own
+                bool(r.exclude) and not isinstance(r.exclude, Mapping)  # movies are no filter: said as such)
                 or r.candidates is not None)
 
     def none_pass() -> bool:  # no filter at all: allowed() is None, every movie passes

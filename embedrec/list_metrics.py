@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, overload
 import numpy as np
 
 from embedrec.errors import DataError, UsageError, first_line, shorten
-from embedrec.metrics import hit_matrix, per_user_values
+from embedrec.metrics import auc_at_k, hit_matrix, per_user_values
 from embedrec.sparse import below_in, seen_splits, unique
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -106,15 +106,15 @@ def _score(lists, truth, ks, *, per_user: bool, catalogue, where: str | None = "
     at = {k: min(k, max(n_items, 1)) if n_items is not None else k for k in ks}
     got = per_user_values(hits, lengths, sorted(set(at.values())), n_items)
     none = np.setdiff1d(np.arange(len(users)), has)  # users of truth without a list: an empty list each, whose
-    # empty places are misses (an evaluation review: auc 0 where the definition gives (N - K) / 2N)
-    empty = per_user_values(np.zeros((none.size, k_max), bool), n_rel[none], sorted(set(at.values())), n_items) \
-        if none.size else {}
+    # empty places are misses (an evaluation review: auc 0 where the definition gives max(N - K, 0) / 2N), every
+    # other metric 0: auc of no columns (its places past the hits' width are misses), no users x K matrix (a red
+    # team's 20,000 such users x a 5,000-long list took 3.9 GB; a diff review found it made again here)
     for name in dict.fromkeys(key.rsplit("@", 1)[0] for key in got):  # evaluate's order: each metric at every k
         for k in ks:
             v = np.zeros(len(users))
             v[has] = got[f"{name}@{at[k]}"]
-            if none.size:
-                v[none] = empty[f"{name}@{at[k]}"]
+            if none.size and name == "auc" and n_items is not None:
+                v[none] = auc_at_k(np.zeros((none.size, 0)), n_rel[none], at[k], n_items)
             values[f"{name}@{k}"] = v
     if per_user:
         return pd.DataFrame({"user_id": np.asarray(users), "n_relevant": n_rel, **values})
@@ -486,11 +486,8 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
                         "out of coverage and the beyond-accuracy metrics; %s", name, f"{unknown:,}",
                         py_id(absent.to_numpy()[0]), _written_apart(absent, ds.movies["movie_id"], "movies") or
                         "map the lists' ids back to the dataset's")
-            ordered = _ordered(frame[known])
-            users = ordered["user_id"].isin(truth["user_id"]).to_numpy()
-            for k in ks:
-                top = ordered["movie_id"][users & (ordered["_rank"].to_numpy() < k)]
-                row[name][f"coverage@{k}"] = top.nunique() / ds.n_movies if ds.n_movies else 0.0
+            # (coverage counts the dataset's movies at their own ranks: _score's known=, a diff review found the
+            # known rows ranked again here, a movie at rank 2 behind an unknown one counted at k=1)
         # a first-hour review: rows of users the dataset does not have were left out of every figure unsaid
         stranger = ~frame["user_id"].isin(ds.users["user_id"]).to_numpy()
         strangers = int(np.count_nonzero(stranger))
@@ -504,7 +501,8 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
                         "(ids are matched as written)")
         without = row[name].get("users_without_list", 0)
         if without:
-            log.warning("%s: %s of the %s users of %s have no list, each scored 0", name, f"{without:,}",
+            log.warning("%s: %s of the %s users of %s have no list, each scored 0 (AUC an empty list's)", name,
+                        f"{without:,}",
                         f"{row[name]['users_evaluated']:,}", split)
         row[name]["rows_rated_in_training"], row[name]["rows_unknown_movie"] = rated, unknown
         row[name]["rows_unknown_user"] = strangers
@@ -688,8 +686,8 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
     absent = int(np.count_nonzero(m_rows < 0))
     if absent:  # an evaluation review: scored as misses of every list, unsaid and uncounted
         log.warning("%s: %s of its %s pairs name a movie this run does not have (e.g. %r): each stays relevant, a "
-                    "miss of every list (the model's, the most popular's and each of --lists), as a test movie absent "
-                    "from training is", name, f"{absent:,}", f"{len(truth):,}",
+                    "miss of the model's and the most popular movies' lists, which never hold it (a --lists file that "
+                    "lists it scores it)", name, f"{absent:,}", f"{len(truth):,}",
                     py_id(truth["movie_id"].to_numpy()[np.flatnonzero(m_rows < 0)[0]]))
     if trained:
         log.warning("%s: %s of its %s pairs are movies the user rated in the data the run was trained on: recommend "

@@ -431,7 +431,7 @@ def test_evaluate_says_list_ids_that_are_the_dataset_s_written_another_way(tmp_p
         "dataset): write the lists' ids as the dataset writes them ('0000' for '0') and evaluate again (ids are " \
         "matched as written)\n" in err, err
     assert f"users.csv: {got['users_without_list']:,} of the {got['users_evaluated']:,} users of test have no list, " \
-        "each scored 0\n" in err, err
+        "each scored 0 (AUC an empty list's)\n" in err, err
     assert "name a movie id this dataset does not have (e.g. 'm2'), each a miss and left out of coverage and the " \
         "beyond-accuracy metrics; map the lists' ids back to the dataset's" in err, err
 
@@ -799,3 +799,32 @@ def test_truth_pairs_of_movies_the_run_lacks_are_counted_and_said(trained_run, c
         got = score_on_truth(m, truth, ks=(10,))
     assert got["truth"]["pairs_unknown_movie"] == 1
     assert "1 of its 4 pairs name a movie this run does not have (e.g. 1000000000)" in caplog.text
+
+
+def test_users_without_a_list_cost_no_users_x_k_matrix():
+    """A diff review: the empty lists' AUC made a users x K matrix again (20,000 users without a list beside one
+    5,000-long list: 2.46 GB peak, where the red team's fix had kept it to 0.12 GB)."""
+    import tracemalloc
+
+    from embedrec.list_metrics import score_lists
+
+    truth = pd.DataFrame({"user_id": np.arange(20000), "movie_id": np.arange(20000) % 6000})
+    lists = pd.DataFrame({"user_id": 0, "movie_id": np.arange(5000), "rank": np.arange(1, 5001)})
+    tracemalloc.start()
+    got = score_lists(lists, truth, ks=(5000,), catalogue=6000)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 200e6, f"{peak / 1e6:.0f} MB"
+    n = 6000 - 1  # every user but 0: one relevant movie, no list
+    assert got["auc@5000"] == pytest.approx(((n - 5000) / (2 * n) * 19999 + 1.0) / 20000, rel=1e-6)
+
+
+def test_an_unknown_movie_at_rank_1_leaves_coverage_at_1_empty(trained_run):
+    """A diff review: evaluate's lists whose rank 1 was an id the dataset lacks had their known rows ranked again,
+    the movie at rank 2 counted in coverage@1."""
+    m = trained_run.opened
+    users = [int(u) for u in m.user_ids[:50]]
+    frame = pd.DataFrame({"user_id": np.repeat(users, 2), "movie_id": [10 ** 9, int(m.movie_ids[0])] * len(users),
+                          "rank": [1, 2] * len(users)})
+    got = m.evaluate("test", ks=(1, 2), lists={"peer": frame}, notes=False)["splits"]["test"]["peer"]
+    assert got["coverage@1"] == 0.0 and got["coverage@2"] == pytest.approx(1 / m.n_movies)

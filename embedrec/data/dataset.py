@@ -267,7 +267,8 @@ def _cleaning(config) -> dict | None:
     if not isinstance(config, dict):
         return None
     data = {k: v for k, v in (config.get("data") or {}).items() if k not in _PLACES}
-    return {"data": data, "split": config.get("split")}
+    split = {k: v for k, v in (config.get("split") or {}).items() if k not in ("seed", "fold")}  # (a draw's seed
+    return {"data": data, "split": split}  # moves rows between parts, never out of the dataset: a diff review)
 
 
 def shrunk_said(root: Path, before: dict | None, after: dict, config: dict | None = None) -> str | None:
