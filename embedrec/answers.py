@@ -604,7 +604,8 @@ def _list_notes(out: Answer) -> None:
 
     demographics_alone = r.user_features is not None and r.liked is None and r.rated is None  # no movie given
     short_note(res, r.k, r.movie is not None or r.movies is not None, r.include_seen or demographics_alone, filtered,
-               none_pass, own=isinstance(r.exclude, Mapping))
+               none_pass, own=isinstance(r.exclude, Mapping) and len(res) > 0 and  # (its own named in the file)
+               str(res.query_ids[0]) in {str(key) for key in r.exclude})
     if r.movie is None and r.movies is None and not (r.user is not None and res.unknown):  # not for --fallback
         # popular's list, nor for similar movies (ranked by cosine, not by predicted rating: a review)
         explicit_note(model)
