@@ -234,30 +234,4 @@ def _updates_held(old: Path, new: Path) -> tuple[int, int] | None:
     n = max(n, int(m.max(initial=0)) + 1)
     seen = np.repeat(np.arange(ptr.size - 1, dtype=np.int64), np.diff(ptr)) * n + idx.astype(np.int64)
     ok = (u >= 0) & (m >= 0)
-    held = np.zeros(u.size, bool)
-    held[ok] = np.isin(u[ok] * n + m[ok], seen)
-    if not held.all():  # the rest may be the dataset's test pairs, held out to measure the model (a diff review:
-        held[~held] = _in_test(new, users[~held], movies[~held])  # a grown file ingested with a test split)
-    return int(pairs.size), int(np.count_nonzero(held))
-
-
-def _in_test(new: Path, users, movies):
-    """Whether each (user id, movie id) pair is in the test split of the dataset model folder ``new`` was trained on
-    (its manifest's ``dataset.path``, checked by its fingerprint); all False where that does not read."""
-    import numpy as np
-
-    try:
-        import pandas as pd
-
-        from embedrec.data.dataset import load_dataset
-
-        rec = read_json(new / MANIFEST, "run manifest").get("dataset") or {}
-        ds = load_dataset(rec["path"])
-        if rec.get("files_fingerprint") and ds.fingerprint != rec["files_fingerprint"]:
-            return np.zeros(len(users), bool)
-        test = ds.split_frame("test")[["user_id", "movie_id"]]
-        pairs = pd.DataFrame({"user_id": users, "movie_id": movies})
-        return pairs.merge(test.drop_duplicates().assign(_in=True), on=["user_id", "movie_id"], how="left")[
-            "_in"].fillna(False).to_numpy(bool)
-    except Exception:  # noqa: BLE001 - a warning's check: what does not read keeps the warning
-        return np.zeros(len(users), bool)
+    return int(pairs.size), int(np.count_nonzero(np.isin(u[ok] * n + m[ok], seen)))

@@ -892,29 +892,3 @@ def test_a_train_on_a_dataset_that_holds_the_updates_is_not_told_it_dropped_them
     er.update_users(run, day.assign(movie_id=(day["movie_id"] + 1) % 50), cfg)
     er.train(er.ingest(rows, cfg, output=out, overwrite=True), cfg).save(run)  # these pairs not all in it
     assert "trained without the updates of the one it replaced" in caplog.text
-
-
-def test_an_updates_pairs_held_out_in_test_are_held_by_the_dataset(tmp_path, caplog):
-    """A diff review: the grown file ingested with a test split put some of the update's pairs in test, and the
-    train was told it dropped the updates ('ingest them with the rest'), which was done. The test split's pairs
-    count as the dataset's."""
-    import pandas as pd
-
-    import embedrec as er
-    from embedrec.config import load_config
-
-    rng = np.random.default_rng(6)
-    rows = pd.DataFrame({"user_id": rng.integers(0, 60, 2000), "movie_id": rng.integers(0, 50, 2000),
-                         "rating": 1.0}).drop_duplicates(["user_id", "movie_id"])
-    day, later = rows.iloc[:200], rows.iloc[200:]
-    run, out = tmp_path / "run", tmp_path / "ds"
-    cfg = load_config(None, {"model.dim": 8, "train.epochs": 2, "train.als_dims": [], "train.als_lowpass": 0,
-                             "train.als_trend": 0, "split.test": 0.2, "run.dir": str(run)})
-    er.train(er.ingest(later, cfg, output=out), cfg).save(run)
-    er.update_users(run, day, cfg)
-    caplog.set_level(logging.WARNING, "embedrec")
-    grown = er.ingest(rows, cfg, output=out, overwrite=True)
-    test = grown.split_frame("test")
-    assert len(day.merge(test, on=["user_id", "movie_id"]))  # some of the day's pairs are in test
-    er.train(grown, cfg).save(run)
-    assert "trained without the updates" not in caplog.text
