@@ -39,7 +39,8 @@ def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen:
     if missing is None:  # a review: er.open(run, cfg) with recommend.fallback=popular still raised, unlike the CLI
         missing = "popular" if getattr(e.cfg, "fallback", "none") == "popular" else "error"
     exclude_seen = flag(exclude_seen, "exclude_seen")
-    per_user = isinstance(as_mapping(exclude), Mapping)
+    mapping = as_mapping(exclude)  # (a Series of lists made a dict once)
+    per_user = isinstance(mapping, Mapping)
     allowed = allowed_rows(model, genres, year_min, year_max, () if per_user else exclude, candidates)
     query, rows, unknown = e.users.resolve(id_list(users), missing,
                                            lambda: trained_on(model.engine) +  # (made where an id is unknown)
@@ -48,7 +49,8 @@ def recommend(model, users, k: int | None, *, missing: str | None, exclude_seen:
                                            "recommend_new(liked=...) for a new user»")
     known = rows >= 0
     # {user: movies}: each user's own, beside the seen ones; only the asked users' keys read
-    own = per_user_exclude(model, exclude, (rows[known], [q for q, r in zip(query, rows) if r < 0]))
+    own = per_user_exclude(model, mapping, (rows[known], [q for q, r in zip(query, rows) if r < 0])) \
+        if per_user else None  # (no loop over the users where there is no mapping: the hot path)
     own_known, own_unknown = own or ({}, {})
     answers: dict[int, tuple] = {}
     if known.any():
