@@ -36,13 +36,14 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 
 log = logging.getLogger("embedrec")
 
-_MODES = ("user", "users", "movie", "movies", "similar_users", "liked", "rated", "user_features")
+_MODES = ("user", "users", "movie", "movies", "similar_users", "audience", "liked", "rated", "user_features")
 # the options that apply to some modes only: {Request field: the modes it applies to} (Request._applies)
-ONLY_FOR = {"include_seen": ("user", "users", "liked", "rated"), "fallback": ("user", "users"),
+ONLY_FOR = {"include_seen": ("user", "users", "liked", "rated", "audience"), "fallback": ("user", "users"),
             "strict": ("users", "movies", "liked", "rated"), "ordered": ("liked", "rated"),
             "prior": ("user", "users", "liked", "rated"), "explain": ("user", "users", "liked", "rated"),
             "diversify": ("user", "users", "liked", "rated", "user_features")}
-# the options that filter movies, which similar users (a list of users) refuse: (field, CLI option, library name)
+# the options that filter movies, which similar users and an audience (lists of users) refuse: (field, CLI option,
+# library name)
 MOVIE_FILTERS = (("genres", "--genre", "genres"), ("year", "--year-min/--year-max", "year_min/year_max"),
                  ("exclude", "--exclude", "exclude"), ("candidates", "--candidates", "candidates"))
 
@@ -52,7 +53,8 @@ class Request:
     """One ``recommend`` question. Give exactly one of ``user`` (a user id), ``users`` (user ids one per line: a
     file, stdin, a list; answered as a stream in batches), ``movie`` (an id or title words: similar movies),
     ``similar_users`` (a user id: the users most like that user, ``Model.similar_users``; its answer's result a
-    ``SimilarUsers``), ``liked`` and/or ``rated`` (a new user: movie ids or titles, and {movie id or title:
+    ``SimilarUsers``), ``audience`` (a movie id or title words: the users most likely to take to it,
+    ``Model.audience``; its answer's result an ``Audience``), ``liked`` and/or ``rated`` (a new user: movie ids or titles, and {movie id or title:
     rating}; with ``user`` too, that known user plus these ratings since training), or ``user_features``
     ({column: value}: a new user from demographics; with ``liked`` and/or ``rated`` too, a new user told both:
     ``Model.recommend_new(user_features=...)``).
@@ -61,7 +63,7 @@ class Request:
     recommend.fallback), ``strict`` (``users``, ``liked``/``rated``: an unknown id is an error), ``include_seen``, ``ordered``
     (``liked``/``rated`` oldest first), the filters ``genres``, ``year_min``, ``year_max``, ``exclude`` (movie
     ids or titles no list may hold) and ``candidates`` (the only movie ids or titles a list may hold; None: every
-    movie; ``similar_users``, which lists users, refuses them); for ``users``:
+    movie; ``similar_users`` and ``audience``, which list users, refuse them); for ``users``:
     ``batch_size`` (default recommend.batch_size), ``on_batch`` (called after each batch) and ``name`` (the
     input's name in messages); for ``user``, ``users`` and ``liked``/``rated``: ``explain``, how many of the user's
     rated movies to name behind each listed movie (the answer's ``explanations``: ``Recommendations.explain``; a
@@ -76,6 +78,7 @@ class Request:
     movie: Any = None
     movies: Iterable | None = None  # many movies' similar movies: ids or titles, one a line (a file's lines) or a list
     similar_users: Any = None
+    audience: Any = None
     liked: list | None = None
     rated: dict | None = None
     user_features: dict | None = None
@@ -109,18 +112,20 @@ class Request:
             given = given[1:]  # a known user plus ratings since training (recommend_new's user=)
         if len(given) != 1 and given != ["liked", "rated"]:
             raise UsageError("give exactly one of «--user|user», «--users|users», «--movie|movie», «--movies|movies», "
-                             "«--similar-users|similar_users», «--liked/--rated|liked/rated» (with «--user|user»: that "
+                             "«--similar-users|similar_users», «--audience|audience», «--liked/--rated|liked/rated» "
+                             "(with «--user|user»: that "
                              "user's ratings since training), or «--user-features|user_features» (with "
                              "«--liked/--rated|liked/rated»: a new user told both)" + self._modes_given())
         if self.ordered and given == ["liked", "rated"]:
             raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked|liked» or "
                              "«--rated|rated», not both")
-        if given == ["similar_users"]:
+        if given in (["similar_users"], ["audience"]):
             filters = {"genres": bool(self.genres), "year": self.year_min is not None or self.year_max is not None,
                        "exclude": bool(self.exclude), "candidates": self.candidates is not None}
+            mode = given[0].replace("_", "-")
             for field, option, name in MOVIE_FILTERS:
                 if filters[field]:
-                    raise UsageError(f"«{option}|{name}» does not apply to «--similar-users|similar_users», which "
+                    raise UsageError(f"«{option}|{name}» does not apply to «--{mode}|{given[0]}», which "
                                      "lists users, not movies")
         return given[0]
 
@@ -165,7 +170,7 @@ class Request:
         history = have["liked"] or have["rated"]
         plus = have["user"] and history  # a known user plus its ratings since training
         told = not have["user"] and have["user_features"] and history  # a new user told by demographics and movies
-        named = [name(m) for m in ("user", "users", "movie", "movies", "similar_users")
+        named = [name(m) for m in ("user", "users", "movie", "movies", "similar_users", "audience")
                  if have[m] and not (m == "user" and plus)]
         if history:  # --rated with --liked is one history, named by --liked
             named.append(("«--user with |user with »" if plus else "") + name("liked" if have["liked"] else "rated")
@@ -185,7 +190,7 @@ class Answer:
     the rows carry the ``fallback`` column (an unknown user answered with the most popular movies);
     ``explanations``: ``result.explain(request.explain)`` where the request asked for them (the rows' ``because``:
     ``result.to_rows(explanations=...)``); ``result`` is a :class:`~embedrec.results.SimilarUsers` for a
-    ``similar_users`` request. ``columns`` and ``rows()``: the rows as the CLI writes them, whichever the result.
+    ``similar_users`` request, an :class:`~embedrec.results.Audience` for an ``audience`` one. ``columns`` and ``rows()``: the rows as the CLI writes them, whichever the result.
     Call :meth:`log_notes` once the rows are written."""
 
     def __init__(self, model: Model, request: Request, result: Recommendations | SimilarUsers | None = None,
@@ -241,7 +246,8 @@ class Answer:
         columns; ``because_as_text``: the because cell as text (csv, tsv, a table), else a list of objects (json).
         A stream's rows are written by ``Model.write_stream``."""
         self._not_a_stream()
-        if self.request.similar_users is not None:  # users, not movies: neither column applies
+        if self.request.similar_users is not None or self.request.audience is not None:  # users, not movies: neither
+            # column applies
             return self.result.to_rows()
         return self.result.to_rows(fallback_column=self.fallback_column, explanations=self.explanations,
                                    because_as_text=because_as_text)
@@ -279,7 +285,7 @@ def answer(model: Model, request: Request) -> Answer:
         from embedrec.serve.diversify import lambda_arg
 
         lambda_arg(request.diversify)
-        if mode in ("movie", "movies", "similar_users"):
+        if mode in ("movie", "movies", "similar_users", "audience"):
             raise UsageError("«--diversify|diversify» re-ranks a user's list: give it with «--user, --users, "
                              "--liked/--rated or --user-features|user=, users=, liked=/rated= or user_features=»")
     if request.user is not None and not isinstance(request.user, (str, bytes)) and hasattr(request.user, "__iter__"):
@@ -349,6 +355,14 @@ def answer(model: Model, request: Request) -> Answer:
     elif mode == "similar_users":  # users, not movies: no filter (refused by mode()), no note of an explicit model
         out = Answer(model, request, result=model.similar_users(request.similar_users, k))
         out._notes = lambda: users_short_note(out.result, k)
+        return out
+    elif mode == "audience":  # users, not movies: no movie filter (refused by mode()), one movie as --movie takes it
+        if not isinstance(request.audience, (str, bytes)) and hasattr(request.audience, "__iter__"):
+            raise UsageError(f"audience={shorten(repr(request.audience), 40)}: audience= takes one movie; for many "
+                             "give them to Model.audience([...])")
+        out = Answer(model, request, result=model.audience(_found(model, request.audience, "--audience"), k,
+                                                           exclude_seen=not request.include_seen))
+        out._notes = lambda: audience_note(out.result, k, request.include_seen)
         return out
     elif mode == "user_features":
         res = model.recommend_features(request.user_features, k, diversify=request.diversify, **filters)
@@ -667,18 +681,18 @@ def _excluded(model: Model, tokens: list, opt: str = "--exclude") -> list:
     return out
 
 
-def _found(model: Model, token):
-    """The movie a ``movie`` request names: an id, or title words (find_movie, where a number may be a title's words
-    too)."""
+def _found(model: Model, token, opt: str = "--movie"):
+    """The movie a ``movie`` (or ``audience``: ``opt``) request names: an id, or title words (find_movie, where a
+    number may be a title's words too)."""
     movie = model.find_movie(token)
     if str(movie) != str(token).strip():
         how = ""  # a guess made (a year one off, none in the catalogue), said as --liked says it (a review)
         if isinstance(token, str):
             with contextlib.suppress(EmbedrecError):
                 how = model.engine.match_movie(token.strip(), suggest=False)[1]
-        _said_title(model, "--movie", str(token), movie, how)
+        _said_title(model, opt, str(token), movie, how)
     elif isinstance(token, str):
-        _also_titled(model, "--movie", token, movie)
+        _also_titled(model, opt, token, movie)
     return movie
 
 
@@ -786,6 +800,19 @@ def users_short_note(res: SimilarUsers, k: int) -> None:
     if got < k:
         log.info("note: %s user%s, fewer than the %s asked for: that is every other user (users without training "
                  "ratings have no vector and are never listed)", f"{got:,}", "" if got == 1 else "s", f"{k:,}")
+
+
+def audience_note(res, k: int, include_seen: bool) -> None:
+    """An audience shorter than k, said on the log as :func:`users_short_note` says a similar-users list's."""
+    got = len(res.user_ids[0]) if len(res) else k
+    if got < k:
+        if include_seen:
+            log.info("note: %s user%s, fewer than the %s asked for: that is every user with a vector", f"{got:,}",
+                     "" if got == 1 else "s", f"{k:,}")
+        else:
+            log.info("note: %s user%s, fewer than the %s asked for: that is every user with a vector who has not rated "
+                     "it (its raters are left out; «--include-seen|exclude_seen=False» lists them too)", f"{got:,}",
+                     "" if got == 1 else "s", f"{k:,}")
 
 
 def explicit_note(model: Model) -> None:

@@ -177,11 +177,12 @@ SIMILAR_MISSING = ("error", "skip")  # what an unknown query of similar and simi
 
 
 def similar_missing(missing: str, call: str) -> None:
-    """``missing=`` of ``similar`` and ``similar_users``: 'error' or 'skip'; 'popular', recommend's third way, is
-    refused saying why (a list of the most popular movies is no answer to 'which are like this one')."""
+    """``missing=`` of ``similar``, ``similar_users`` and ``audience``: 'error' or 'skip'; 'popular', recommend's
+    third way, is refused saying why (a list of the most popular movies is no answer to 'which are like this
+    one')."""
     if missing == "popular":
         raise UsageError(f"{call}: missing='popular' gives an unknown user the most popular movies (recommend); an "
-                         f"unknown query of {call} has nothing to be like: pass missing='skip' to leave it out, or "
+                         f"unknown query of {call} has nothing to answer from: pass missing='skip' to leave it out, or "
                          "missing='error'")
     choice_arg(missing, SIMILAR_MISSING, "missing")
 
@@ -225,3 +226,32 @@ def popular(model, k: int | None, *, genres: Iterable[str], year_min: int | None
     e = model.engine
     ids, scores = e.popular(k_arg(model, k), allowed_rows(model, genres, year_min, year_max, exclude, candidates))
     return Recommendations(e, [None], [ids], [scores], [True], [])
+
+
+def audience(model, movie, k: int | None, *, exclude_seen: bool = True, candidates: Iterable | None = None,
+             exclude: Iterable = (), missing: str = "error"):
+    """``Model.audience``: for each of ``movie`` (an id or title words, or a list of them), the k users whose own
+    lists score it highest (serve.audience), its raters left out unless not ``exclude_seen``; ``candidates`` and
+    ``exclude``: user ids, as similar_users' (serve.similar_users.allowed_users); a query naming no movie of the
+    model by ``missing``, as :func:`similar`'s."""
+    from embedrec.results import Audience
+    from embedrec.serve.audience import audience as audience_rows
+    from embedrec.serve.similar_users import allowed_users
+
+    similar_missing(missing, "audience")
+    k = k_arg(model, k)
+    exclude_seen = flag(exclude_seen, "exclude_seen")
+    e = model.engine
+    many = isinstance(movie, (list, tuple)) or type(movie).__name__ in ("ndarray", "Series", "Index")
+    rows, unknown = [], []
+    for one in (list_arg(movie, "audience") if many else [movie]):
+        one = movie_arg(one, "audience", "50) or audience('star wars'")
+        try:
+            rows.append(e.find_movie(one) if isinstance(one, str) else e.movie_row(one))
+        except NotFoundError:  # an unknown id, or words no title holds (an ambiguous title stays a UsageError)
+            if missing == "error":
+                raise
+            unknown.append(py_id(one))
+    allowed = allowed_users(e, candidates, exclude, "audience")
+    got_rows, got_scores = audience_rows(e, rows, k, allowed, include_seen=not exclude_seen)
+    return Audience(e, [py_id(e.movie_ids[r]) for r in rows], got_rows, got_scores, unknown)

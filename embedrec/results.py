@@ -819,3 +819,63 @@ class SimilarUsers:
 
     def _repr_html_(self) -> str:
         return self.to_frame()._repr_html_()
+
+
+class Audience:
+    """The users most likely to take to each query movie (``Model.audience``): ``query_ids`` (the movies, as the
+    run's ids are), and per query ``user_ids`` and ``scores`` (each user's score for the movie as its own list and
+    ``predict`` give it: a ranking model's score, an explicit model's predicted rating; highest first, equal
+    scores in user row order). ``unknown``: the queries left out by ``missing='skip'``, as a Recommendations'
+    ``unknown``."""
+
+    columns = ["movie_id", "rank", "user_id", "score"]
+
+    def __init__(self, engine: Recommender, query_ids: list, rows: list, scores: list, unknown: list = ()):
+        self._engine = engine
+        self.query_ids = FrozenList(query_ids)
+        self.unknown = FrozenList(unknown)
+        self.user_ids = FrozenList(_frozen_array(np.asarray(engine.user_ids)[np.asarray(r, np.int64)]) for r in rows)
+        self.scores = FrozenList(_frozen_array(np.asarray(s)) for s in scores)
+
+    def __setstate__(self, state: dict) -> None:  # unpickled or deep-copied: its arrays read-only again
+        self.__dict__.update(state)
+        for name in ("user_ids", "scores"):
+            setattr(self, name, FrozenList(_frozen_array(a) for a in getattr(self, name)))
+
+    def __len__(self) -> int:
+        return len(self.query_ids)
+
+    def __iter__(self) -> Iterator[tuple]:
+        """(movie id, user ids, scores) per query, as a Recommendations' (query id, movie ids, scores)."""
+        return iter(zip(self.query_ids, self.user_ids, self.scores))
+
+    def _header(self) -> str:
+        k = max((len(u) for u in self.user_ids), default=0)
+        extra = f", {len(self.unknown)} unknown" if self.unknown else ""
+        return f"<Audience: {len(self)} movie{'' if len(self) == 1 else 's'} x top-{k} users{extra}>"
+
+    def __repr__(self) -> str:
+        return _queries_repr(self._header(), self.columns, self.to_rows, self._query_rows, len(self),
+                             sum(len(u) for u in self.user_ids), "movie")
+
+    def to_rows(self) -> Iterator[dict]:
+        """One dict per listed user: movie_id, rank, user_id, score."""
+        for i in range(len(self)):
+            yield from self._query_rows(i)
+
+    def _query_rows(self, i: int) -> Iterator[dict]:
+        q, ids, scores = self.query_ids[i], self.user_ids[i], self.scores[i]
+        for rank, (u, s) in enumerate(zip(ids.tolist(), scores.tolist()), 1):
+            yield {"movie_id": q, "rank": rank, "user_id": u, "score": s}
+
+    def to_frame(self):
+        """to_rows() as a pandas DataFrame (rank int32; score float32 for a ranking model, float64 ratings for an
+        explicit one)."""
+        import pandas as pd
+
+        frame = pd.DataFrame(list(self.to_rows()), columns=self.columns)
+        dtype = self.scores[0].dtype if len(self.scores) else np.float32
+        return frame.astype({"rank": "int32", "score": dtype})
+
+    def _repr_html_(self) -> str:
+        return self.to_frame()._repr_html_()

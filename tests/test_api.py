@@ -591,8 +591,8 @@ def test_the_api_module_holds_the_workflow_and_the_public_types_only():
     ({"users": ["1"], "strict": True, "fallback": "popular"}, None,
      "«--strict and --fallback popular|strict=True and fallback='popular'» conflict"),
     ({"movie": 1, "include_seen": True}, ("--movie", "1", "--include-seen"),
-     "«--include-seen|include_seen» does not apply to «--movie|movie»; it is for «--user, --users, --liked and "
-     "--rated|user, users, liked and rated»"),
+     "«--include-seen|include_seen» does not apply to «--movie|movie»; it is for «--user, --users, --liked, "
+     "--rated and --audience|user, users, liked, rated and audience»"),
     ({"movie": 1, "fallback": "popular"}, ("--movie", "1", "--fallback", "popular"),
      "«--fallback|fallback» does not apply to «--movie|movie»"),
     ({"similar_users": 1, "ordered": True}, ("--similar-users", "1", "--ordered"),

@@ -68,7 +68,7 @@ RECOMMEND = [
      2),
     ("unknown genre", ["--user", "1", "--genre", "Nope"], None,
      f"--genre 'Nope': no such genre in this run; valid genres: {GENRES}", 2),
-    ("no mode", [], None, "give exactly one of --user, --users, --movie, --movies, --similar-users, --liked/--rated (with --user: that user's "
+    ("no mode", [], None, "give exactly one of --user, --users, --movie, --movies, --similar-users, --audience, --liked/--rated (with --user: that user's "
      "ratings since training), or --user-features (with --liked/--rated: a new user told both) (see 'embedrec recommend "
      "-h')", 2),
     ("empty --user", ["--user", ""], None, "--user is empty; give a value, e.g. --user 196", 2),
@@ -88,11 +88,11 @@ RECOMMEND = [
     ("no such --users file", ["--users", "{tmp}/missing.txt"], None,
      "{tmp}/missing.txt: file not found (--users); check the path, or give - to read standard input", 1),
     ("two modes", ["--user", "1", "--movie", "2"], None,  # a first-hour review: which two were given was not said
-     "give exactly one of --user, --users, --movie, --movies, --similar-users, --liked/--rated (with --user: that user's ratings since "
+     "give exactly one of --user, --users, --movie, --movies, --similar-users, --audience, --liked/--rated (with --user: that user's ratings since "
      "training), or --user-features (with --liked/--rated: a new user told both); this command gave --user and "
      "--movie (see 'embedrec recommend -h')", 2),
     ("three modes", ["--user", "1", "--movie", "2", "--liked", "50"], None,
-     "give exactly one of --user, --users, --movie, --movies, --similar-users, --liked/--rated (with --user: that user's ratings since "
+     "give exactly one of --user, --users, --movie, --movies, --similar-users, --audience, --liked/--rated (with --user: that user's ratings since "
      "training), or --user-features (with --liked/--rated: a new user told both); this command gave --movie and "
      "--user with --liked (see 'embedrec recommend -h')", 2),
     ("user features, none trained", ["--user-features", "age=25"], None,
@@ -120,7 +120,7 @@ RECOMMEND = [
      "'embedrec train --resume --run {tmp}/stopped' and the -c/--set it was started with", 1),
     # options that do not apply to the mode (before: accepted and ignored, exit 0)
     ("--include-seen, --movie", ["--movie", "17", "--include-seen"], None,
-     usage("recommend", "--include-seen does not apply to --movie; it is for --user, --users, --liked and --rated"),
+     usage("recommend", "--include-seen does not apply to --movie; it is for --user, --users, --liked, --rated and --audience"),
      2),
     ("--fallback, --movie", ["--movie", "17", "--fallback", "popular"], None,
      usage("recommend", "--fallback does not apply to --movie; it is for --user and --users"), 2),

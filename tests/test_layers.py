@@ -210,7 +210,7 @@ LAYERS = [
     ("trainers, evaluation, serving", {"evaluate", "figure_notes", "dist_eval", "training", "training.als", "training.trend", "training.newuser_prior", "training.lowpass", "training.als_ranks", "training.sgd", "training.loop",
                                        "training.minibatch", "serve", "serve.recommender", "serve.recommender_prior", "serve.recommender_foldin",
                                        "serve.catalogue", "serve.foldin", "serve.userfile", "serve.prior", "serve.stream", "serve.explain", "serve.update",
-                                       "serve.history", "serve.similar_users", "serve.diversify"}),
+                                       "serve.history", "serve.similar_users", "serve.audience", "serve.diversify"}),
     ("workflows", {"training.fit", "training.checkpoints", "shard_checkpoint", "training.folders", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",
                    "tune", "user_update"}),
     ("models and results", {"results", "models", "models_lookup", "models_offline", "models_recommend", "models_scores", "models_stream", "trained", "publish", "predict_input", "answers", "list_metrics", "evaluate_against"}),  # what the API answers with; the torchrun trainers build them too

@@ -287,11 +287,11 @@ def test_recommend_told_both_on_the_command_line(runs, cli):
 
 @pytest.mark.parametrize("args, said", [
     (("--user", "1", "--user-features", "age=22", "--liked", "5"),
-     "give exactly one of --user, --users, --movie, --movies, --similar-users, --liked/--rated (with --user: that user's "
+     "give exactly one of --user, --users, --movie, --movies, --similar-users, --audience, --liked/--rated (with --user: that user's "
      "ratings since training), or --user-features (with --liked/--rated: a new user told both); this command gave "
      "--user with --liked and --user-features"),
     (("--movie", "5", "--user-features", "age=22"),
-     "give exactly one of --user, --users, --movie, --movies, --similar-users, --liked/--rated (with --user: that user's "
+     "give exactly one of --user, --users, --movie, --movies, --similar-users, --audience, --liked/--rated (with --user: that user's "
      "ratings since training), or --user-features (with --liked/--rated: a new user told both); this command gave "
      "--movie and --user-features"),
     (("--user-features", "age=22", "--liked", "5", "--fallback", "popular"),

@@ -162,7 +162,7 @@ def test_similar_users_is_a_request_mode(caplog):
 
 @pytest.mark.parametrize("request_, error, said", [
     (Request(similar_users=10, user=10), UsageError, "give exactly one of user, users, movie, movies, similar_users, "
-                                                     "liked/rated (with user: that user's ratings since training), or "
+                                                     "audience, liked/rated (with user: that user's ratings since training), or "
                                                      "user_features (with liked/rated: a new user told both); "
                                                      "user and similar_users were given"),
     (Request(similar_users=10, genres=("A",)), UsageError, "genres does not apply to similar_users, which lists "

@@ -276,7 +276,7 @@ def test_recommend_user_with_liked_or_rated(runs):
              "is a user the model knows (a new user's ratings: drop --user)"),
             (("--user", "2", "--liked", "5,6", "--ordered"), 2, "error: --ordered orders a new user's history"),
             (("--user", "2", "--liked", "5", "--movie", "5"), 2, "error: give exactly one of --user, --users, --movie, "
-             "--movies, --similar-users, --liked/--rated (with --user: that user's ratings since training), or --user-features (with "
+             "--movies, --similar-users, --audience, --liked/--rated (with --user: that user's ratings since training), or --user-features (with "
              "--liked/--rated: a new user told both); this command "
              "gave --movie and --user with --liked")):
         r = _run(m, *args)

@@ -603,6 +603,8 @@ OTHER_COMMANDS = {
     **dict.fromkeys(("similar", "similar-movies", "similar-items", "neighbours", "neighbors"),
                     "movies like one: 'embedrec recommend --movie ID'"),
     "similar-users": "users like one: 'embedrec recommend --similar-users ID'",
+    **dict.fromkeys(("audience", "target", "users-for", "recommend-users"),
+                    "the users most likely to take to a movie: 'embedrec recommend --audience MOVIE'"),
     "fit": "training is 'embedrec train'",
     **dict.fromkeys(("score", "rate"), "scores of (user, movie) pairs: 'embedrec predict --pairs FILE'"),
     **dict.fromkeys(("topk", "top-k", "rank", "rec", "recs", "recommendations"),

@@ -1,5 +1,5 @@
-"""embedrec recommend: one user, many users (streamed), similar movies, similar users, a new user (from movies,
-demographics, or both)."""
+"""embedrec recommend: one user, many users (streamed), similar movies, similar users, a movie's audience (the users
+most likely to take to it), a new user (from movies, demographics, or both)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,9 @@ if TYPE_CHECKING:  # annotations only: no import at run time
               "time as they come (--strict: once the whole input is read).")
 @click.option("--similar-users", "similar_users", type=TEXT, metavar="USER",
               help="A user id: the users most like them (cosine of the user vectors), with the movies both rated.")
+@click.option("--audience", "audience", type=TEXT, metavar="MOVIE",
+              help="A movie id or title words: the users most likely to take to it (those whose own lists score it "
+              "highest), its raters left out (--include-seen: kept).")
 @click.option("--liked", type=TEXT, help="Comma-separated movies a new user liked (as top ratings): ids, or titles as --movie "
               "takes them; or @FILE, one per line (or a table with a title column, as Letterboxd's films.csv). "
               "The fewer given, the more the most popular movies weigh in the list (als models: "
@@ -68,7 +71,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
               help="A new user from demographics (feature models), e.g. age=25,gender=F,occupation=writer; with "
               "--liked/--rated, a new user told both.")
 @click.option("-k", "k", type=click.IntRange(1), help="How many movies (recommend.k).")
-@click.option("--include-seen", is_flag=True, help="Also recommend movies the user rated in training (train and valid, and those rated below data.min_rating; the test split is held out, so its movies are never excluded: ingest with --set split.test=0 to serve on every rating).")
+@click.option("--include-seen", is_flag=True, help="Also recommend movies the user rated in training (train and valid, and those rated below data.min_rating; the test split is held out, so its movies are never excluded: ingest with --set split.test=0 to serve on every rating). With --audience: list the movie's raters too.")
 @click.option("--genre", "genres", multiple=True, type=TEXT, help="Only movies of this genre (repeatable: any of them).")
 @click.option("--year-min", type=int, help="Only movies from this year on.")
 @click.option("--year-max", type=int, help="Only movies up to this year.")
@@ -93,10 +96,11 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @FMT
 @NO_HEADER
 @common
-def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, liked, rated, ordered, prior, user_features, k,
+def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, audience, liked, rated, ordered, prior, user_features, k,
               include_seen, genres, year_min, year_max, exclude, candidates, strict, fallback, diversify, explain,
               run_dir, fmt, no_header):
-    """Top-K movies for a user, many users, a new user, movies similar to a movie, or users like a user.
+    """Top-K movies for a user, many users, a new user, movies similar to a movie; users like a user, or a movie's
+    audience.
 
     score: for explicit models the predicted rating, clipped to the rating scale (as in predict); for implicit
     models the model's ranking score (higher is better, comparable within one run); with --movie the cosine
@@ -106,6 +110,9 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
     vectors), both_rated (the movies both rated in the rows the model was trained on, and those update-users
     added) and rated (the listed user's count of them); embedrec history --user shows what each rated (rated
     counts its rows but the test split's).
+
+    --audience lists users too: movie_id, rank, user_id, score (the score that user's own list gives the movie,
+    as predict gives the pair), the users who rated it left out: who to show a movie to.
 
     --explain adds 'because': an als score split exactly over the user's rated movies, the N that add most
     named with their share of the score (json/jsonl: a list of {movie_id, title, contribution, share}).
@@ -119,6 +126,7 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
       cut -f1 users.txt | embedrec recommend --users - --format jsonl
       embedrec recommend --movie "toy story" --format csv
       embedrec recommend --similar-users 196 -k 5
+      embedrec recommend --audience "toy story" -k 100 --format csv
       embedrec recommend --liked 50,181,172 --genre Comedy
       embedrec recommend --liked "toy story,fargo,scream" --ordered
       embedrec recommend --rated @ratings.csv -k 20
@@ -135,12 +143,13 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
     from embedrec.api import open as open_model
     from embedrec.output import resolve_format, write_rows
 
-    for opt, value in (("--user", user), ("--movie", movie), ("--similar-users", similar_users), ("--liked", liked),
+    for opt, value in (("--user", user), ("--movie", movie), ("--similar-users", similar_users),
+                       ("--audience", audience), ("--liked", liked),
                        ("--rated", rated),
                        ("--user-features", user_features), ("--exclude", exclude), ("--candidates", candidates)):
         if value is not None and not value.strip():
             raise UsageError(f"{opt} is empty; give a value, e.g. {opt} " + {"--user": "196", "--movie": "'star wars'",
-                             "--similar-users": "196", "--liked": "50,181,172", "--rated": "50=5,181=4",
+                             "--similar-users": "196", "--audience": "'star wars'", "--liked": "50,181,172", "--rated": "50=5,181=4",
                              "--user-features": "age=25,gender=F",
                              "--exclude": "50,181 or @FILE", "--candidates": "50,181 or @FILE"}[opt])
     one_stdin({"--users": users_file, "--movies": movies_file, "--liked": liked, "--rated": rated, "--exclude": exclude,
@@ -148,7 +157,8 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
     # which mode: Request.mode's rule and refusals (exactly one mode; --ordered with one history; no movie filter
     # for --similar-users), asked before the run is opened, of the options as given
     # (and the options that apply to some modes only, Request._applies: the library's rule, Model.answer's too)
-    asked = Request(user=user, users=users_file, movie=movie, movies=movies_file, similar_users=similar_users, liked=liked, rated=rated,
+    asked = Request(user=user, users=users_file, movie=movie, movies=movies_file, similar_users=similar_users,
+                    audience=audience, liked=liked, rated=rated,
                     user_features=user_features, ordered=ordered, genres=genres, year_min=year_min, year_max=year_max,
                     exclude=(exclude,) if exclude else (), candidates=candidates, include_seen=include_seen,
                     fallback=fallback, strict=strict, prior=prior, explain=explain, diversify=diversify)
@@ -180,7 +190,7 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
     try:
         answer = _answered(fmt, lambda: model.answer(Request(
             user=user, users=users_file, movie=movie, movies=movies_file, similar_users=similar_users,
-            liked=liked_items,
+            audience=audience, liked=liked_items,
             rated=rated_items, k=k or cfg.recommend.k,
             user_features=dict(parse_pairs(user_features, "--user-features", "age=25,gender=F")) if user_features
             else None,

@@ -54,11 +54,12 @@ def co_rated(engine, row: int, others: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return np.asarray(lengths, np.int64), both.astype(np.int64)
 
 
-def allowed_users(engine, candidates, exclude) -> np.ndarray | None:
-    """The user rows a similar-users list may hold: those of ``candidates`` (user ids; None: every user), less
-    those of ``exclude`` (user ids), as ``models_lookup.allowed_rows`` filters movies (implicit's ``users=`` and
-    ``filter_users=``). Ids the model does not know are ignored, counted in one warning each; a candidates list
-    none of whose ids it knows is a UsageError (no list could hold a user)."""
+def allowed_users(engine, candidates, exclude, what: str = "similar-users") -> np.ndarray | None:
+    """The user rows a similar-users list (or an audience: ``what``, as the warning names the list) may hold: those
+    of ``candidates`` (user ids; None: every user), less those of ``exclude`` (user ids), as
+    ``models_lookup.allowed_rows`` filters movies (implicit's ``users=`` and ``filter_users=``). Ids the model does
+    not know are ignored, counted in one warning each; a candidates list none of whose ids it knows is a UsageError
+    (no list could hold a user)."""
     import logging
 
     from embedrec.data.ids import id_list, one_id, refuse_frame
@@ -80,8 +81,8 @@ def allowed_users(engine, candidates, exclude) -> np.ndarray | None:
         if (rows < 0).any():
             n = int((rows < 0).sum())
             logging.getLogger("embedrec").warning(
-                "%s of the %s similar-users %s %s not a user of this model (not in its training data, or without a "
-                "vector): %s", f"{n:,}", f"{rows.size:,}", name, "is" if n == 1 else "are",
+                "%s of the %s %s %s %s not a user of this model (not in its training data, or without a "
+                "vector): %s", f"{n:,}", f"{rows.size:,}", what, name, "is" if n == 1 else "are",
                 "ignored" if name == "exclude" else "no list holds " + ("it" if n == 1 else "them"))
         return rows[rows >= 0]
 
