@@ -5,6 +5,8 @@ them."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import shutil
 
@@ -147,6 +149,32 @@ def test_a_file_headed_by_the_datasets_own_columns_is_read(runs, tmp_path):
     mine.write_text("artist\nDaft Punk\nAir\n")  # a one-column liked file headed by it
     code, out, err = _run("recommend", "--run", run, "--liked", f"@{mine}", "--format", "csv", "-k", "3", "--strict")
     assert code == 0 and "read 2 liked movies" in err, err
+
+
+def test_a_candidates_or_exclude_file_headed_by_the_runs_own_columns_is_read(runs, tmp_path):
+    """A known gap (session 69): a one-column --candidates/--exclude @FILE headed by the run's own movie column name
+    ('artist') read its header as an id (warned as no movie of the model), and a pairs file headed 'user,artist' was
+    read as titles; the run's own column names are header words there now, as --rated @FILE takes them."""
+    run = runs["artists"]
+    allowed = tmp_path / "allowed.txt"
+    allowed.write_text("artist\nDaft Punk\nAir\nLow\n")
+    code, out, err = _run("recommend", "--run", run, "--user", "u1", "--candidates", f"@{allowed}", "--format",
+                          "csv", "--include-seen", "-k", "10")
+    assert code == 0 and err.startswith("note: 3 movies, fewer than the 10 asked for") and "artist" not in err, err
+    assert sorted(r[2] for r in list(csv.reader(io.StringIO(out)))[1:]) == ["Air", "Daft Punk", "Low"]
+    code, out, err = _run("recommend", "--run", run, "--user", "u1", "--exclude", f"@{allowed}", "--format", "csv",
+                          "--include-seen", "-k", "10")
+    assert code == 0 and "artist" not in err, err
+    assert {r[2] for r in list(csv.reader(io.StringIO(out)))[1:]} == set(ARTISTS) - {"Air", "Daft Punk", "Low"}
+    pairs = tmp_path / "pairs.csv"
+    pairs.write_text("user,artist,plays\nu1,Air,3\nu1,Low,1\nu2,Björk,2\n")
+    code, out, err = _run("recommend", "--run", run, "--users", "-", "--exclude", f"@{pairs}", "--format", "csv",
+                          "--include-seen", "-k", "10", stdin="u1\nu2\n")
+    assert code == 0 and "artist" not in err and "warning" not in err, err
+    listed = list(csv.reader(io.StringIO(out)))[1:]
+    assert len(listed) == 16 - 3  # each user's own movies out of its list alone (8 artists, 10 asked: all but those)
+    assert {r[2] for r in listed if r[0] == "u1"} == set(ARTISTS) - {"Air", "Low"}
+    assert {r[2] for r in listed if r[0] == "u2"} == set(ARTISTS) - {"Björk"}
 
 
 def test_a_text_id_is_matched_loosely_where_the_catalogue_has_no_titles(runs):

@@ -707,17 +707,19 @@ def stdin_bytes(option: str) -> bytes:
     return data
 
 
-def parse_movie_list(text: str, option: str) -> list[str]:
+def parse_movie_list(text: str, option: str, own: tuple = ()) -> list[str]:
     """``option``'s movies (--candidates, --exclude): comma-separated ids or titles (as parse_liked), or ``@FILE``: a
     file of ids or titles, one per line (blank lines and '#' lines skipped, a line in double quotes one CSV field, a
-    first line that names the movie column, 'movie_id' or 'item_id', a header), for lists too long for a command line.
+    first line that names the movie column, 'movie_id' or 'item_id' or the run's own (``own``: its data.columns'
+    (user, movie) names, 'sku' for a log ingested with data.columns.movie=sku), a header), for lists too long for a
+    command line.
     A table is refused naming FILE:LINE (:func:`_table_line`): a line of comma-separated ids, a header of several
     columns, a row with a tab or ending in a number ('sku-0111,5'). A file of no ids is refused for --candidates (no
     list could hold a movie) and is nothing to leave out for --exclude (said in a warning: an exclusion list may be
     empty today)."""
     if not text.startswith("@"):
         return parse_liked(text, option)
-    return _movie_lines(text, option, *_file_items(text, option))
+    return _movie_lines(text, option, *_file_items(text, option), own=own)
 
 
 def _file_items(text: str, option: str) -> tuple[str, list[str]]:
@@ -741,18 +743,18 @@ def _file_items(text: str, option: str) -> tuple[str, list[str]]:
     return path, items
 
 
-def parse_exclude(text: str) -> list[str] | dict[str, list[str]]:
+def parse_exclude(text: str, own: tuple = ()) -> list[str] | dict[str, list[str]]:
     """``--exclude``: :func:`parse_movie_list`'s movies for every list, or, where ``@FILE``'s first line is a header
     naming a user column and a movie column ('user_id,movie_id', tab- or comma-separated; other columns such as a
     rating or a time beside them), each user's own movies: {user id: [movie ids]} from its (user, movie) rows,
     left out of that user's list alone (what users did since training, without update-users). A row without both
-    fields is refused naming FILE:LINE."""
+    fields is refused naming FILE:LINE. ``own``: the run's own (user, movie) column names, header words too."""
     if not text.startswith("@"):
         return parse_liked(text, "--exclude")
     path, items = _file_items(text, "--exclude")
-    pairs = _pair_columns(items)
+    pairs = _pair_columns(items, own)
     if pairs is None:
-        return _movie_lines(text, "--exclude", path, items)
+        return _movie_lines(text, "--exclude", path, items, own=own)
     (n0, sep, ui, mi), out = pairs, {}
     for n, t in enumerate(items, 1):
         if n <= n0 or not t or t.startswith("#"):
@@ -771,10 +773,20 @@ def parse_exclude(text: str) -> list[str] | dict[str, list[str]]:
     return out
 
 
-def _pair_columns(items: list[str]) -> tuple[int, str, int, int] | None:
-    """(the header's line number, the separator, the user field, the movie field) where the first line that is not
-    blank or a comment names a user column and a movie column (serve.stream's header words), else None."""
+def _header_words(own: tuple) -> tuple[tuple, tuple]:
+    """(the user column's header words, the movie column's): serve.stream's, and the run's own column names
+    (``own``: (user, movie), its data.columns'), lower case."""
     from embedrec.serve.stream import HEADER_MOVIE_WORDS, HEADER_USER_WORDS
+
+    mine = [str(c).strip().lower() for c in own]
+    return (HEADER_USER_WORDS + tuple(mine[:1]), HEADER_MOVIE_WORDS + tuple(mine[1:2]))
+
+
+def _pair_columns(items: list[str], own: tuple = ()) -> tuple[int, str, int, int] | None:
+    """(the header's line number, the separator, the user field, the movie field) where the first line that is not
+    blank or a comment names a user column and a movie column (serve.stream's header words, or the run's own
+    ``own`` names), else None."""
+    HEADER_USER_WORDS, HEADER_MOVIE_WORDS = _header_words(own)  # noqa: N806
 
     for n, t in enumerate(items, 1):
         if not t or t.startswith("#"):
@@ -790,16 +802,17 @@ def _pair_columns(items: list[str]) -> tuple[int, str, int, int] | None:
     return None
 
 
-def _movie_lines(text: str, option: str, path: str, items: list[str]) -> list[str]:
-    """:func:`parse_movie_list`'s reading of a file's lines: one movie id or title a line."""
-    from embedrec.serve.stream import HEADER_MOVIE_WORDS
+def _movie_lines(text: str, option: str, path: str, items: list[str], own: tuple = ()) -> list[str]:
+    """:func:`parse_movie_list`'s reading of a file's lines: one movie id or title a line (a first line of a movie
+    column's name a header: serve.stream's words, or the run's own, ``own``)."""
+    HEADER_MOVIE_WORDS = _header_words(own)[1]  # noqa: N806
 
     out: list[str] = []
     first = True
     for n, t in enumerate(items, 1):
         if not t or t.startswith("#"):
             continue
-        why = _table_line(t, first, path)
+        why = _table_line(t, first, path, HEADER_MOVIE_WORDS)
         if why:
             raise UsageError(f"{option} {shorten(text, 80)}: {path}:{n}: '{shorten(t, 40)}' {why}")
         if len(t) > 1 and t[0] == t[-1] == '"':  # one CSV field in quotes (a review: kept, so the title was unknown)
@@ -822,15 +835,17 @@ def _movie_lines(text: str, option: str, path: str, items: list[str]) -> list[st
 _TABLE_SEPARATORS = {",": ("-d, -f1", "a comma"), "\t": ("-f1", "a tab"), ";": ("-d';' -f1", "a semicolon")}
 
 
-def _table_line(t: str, first: bool, path: str) -> str | None:
+def _table_line(t: str, first: bool, path: str, header_words: tuple = ()) -> str | None:
     """Why line ``t`` of a --candidates/--exclude file is a table's, not one movie (a first-hour review: a stock file
     'item_id,stock' / 'sku-0111,5' was read a whole line an id, 'none of the 4 --candidates is a movie'), or None.
     A table is refused rather than its first column read: its other columns (a stock of 0, a licence's end) may
-    decide which rows belong, which embedrec cannot know. A title with a comma ('Godfather, The') is one movie."""
+    decide which rows belong, which embedrec cannot know. A title with a comma ('Godfather, The') is one movie.
+    ``header_words``: a movie column's names (:func:`_header_words`; serve.stream's where none is given)."""
 
     from embedrec.data.ids import is_finite_number_text
     from embedrec.serve.stream import HEADER_MOVIE_WORDS
 
+    header_words = header_words or HEADER_MOVIE_WORDS
     if len(t) > 1 and t[0] == t[-1] == '"' and '"' not in t[1:-1].replace('""', ''):
         return None  # one quoted CSV field, whatever it holds
     for sep, (cut, what) in _TABLE_SEPARATORS.items():
@@ -838,7 +853,7 @@ def _table_line(t: str, first: bool, path: str) -> str | None:
             continue
         parts = [p.strip().strip('"').strip() for p in t.split(sep)]
         fix = f"give one movie id or title per line (a table's first column: cut {cut} {sh_quote(path)}"
-        if first and parts[0].lower() in HEADER_MOVIE_WORDS:
+        if first and parts[0].lower() in header_words:
             return (f"is a table's header ({len(parts)} columns, separated by {what}), not a movie; {fix} | tail -n +2, "
                     "without its header)")
         if sep == "," and all(p.lstrip("+-").isdigit() for p in parts):  # '194,8': ids on one line (a review)

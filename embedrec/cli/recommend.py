@@ -196,8 +196,9 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
             else None,
             fallback=fallback, strict=strict, include_seen=include_seen, ordered=ordered,
             genres=genres, year_min=year_min, year_max=year_max, batch_size=cfg.recommend.batch_size,
-            exclude=_exclude(parse_exclude(exclude)) if exclude else (),
-            candidates=tuple(parse_movie_list(candidates, "--candidates")) if candidates else None,
+            exclude=_exclude(parse_exclude(exclude, _own_columns(model, exclude))) if exclude else (),
+            candidates=tuple(parse_movie_list(candidates, "--candidates", _own_columns(model, candidates)))
+            if candidates else None,
             on_batch=bar.batch_done, name=getattr(users_file if users_file is not None else movies_file, "name",
                                                   "<input>"),
             explain=None if explain is None else cfg.recommend.explain if explain == FROM_CONFIG else explain,
@@ -228,6 +229,16 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
                    header=not no_header)
     answer.log_notes()
 
+
+
+def _own_columns(model, text: str) -> tuple:
+    """The run's own (user, movie) column names (its data.columns: 'customer', 'sku' for a log ingested so), which an
+    @FILE's header may use as well as 'user_id' and 'movie_id'; () for a value typed on the command line, or a run
+    without its config."""
+    if not text.startswith("@"):
+        return ()
+    cfg = model.config
+    return () if cfg is None else (cfg.data.columns.user, cfg.data.columns.movie)
 
 
 def _exclude(got: list | dict) -> tuple | dict:
