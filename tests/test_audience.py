@@ -193,3 +193,24 @@ def test_a_request_mode_and_the_cli(trained_run, caplog):
     assert len(r.stderr.splitlines()) == 1
     r = CliRunner().invoke(main, ["recommend", *trained_run.sets, "--audience", "99999"])
     assert r.exit_code == 1 and r.stdout == "" and r.stderr.startswith("error: movie '99999' is not in the training")
+
+
+def test_the_users_prior_multipliers_are_made_once_per_opened_model(als_run, monkeypatch):
+    """Recommender.user_priors (c_u of the users update-users added), which each audience reads and an export three
+    times, is made once per opened model and read-only."""
+    import embedrec as er
+    from embedrec.serve.recommender_prior import PriorServing
+
+    made = []
+    real = PriorServing._made_user_priors
+    monkeypatch.setattr(PriorServing, "_made_user_priors", lambda self: made.append(1) or real(self))
+    with er.open(als_run[1]) as m:
+        first = m.audience(m.movie_ids[0], k=3)
+        again = m.audience(m.movie_ids[0], k=3)
+        c = m.engine.user_priors()
+        assert made == [1] and first.user_ids[0].tolist() == again.user_ids[0].tolist()
+        if c is not None:
+            assert not c.flags.writeable
+        copy = pickle.loads(pickle.dumps(m.engine))
+        assert copy.user_priors() is None if c is None else np.array_equal(copy.user_priors(), c)
+        assert made == [1]

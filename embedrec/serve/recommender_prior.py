@@ -47,7 +47,16 @@ class PriorServing:
         update-users added or solved as new with the run's prior on (:meth:`added_prior`, :meth:`prior_scores`), 0
         for the others; None where no user has one. With it an export's tables give every served score:
         <p_u, q_m> + b_m + c_u z_m (a red team: the exported vectors alone ranked such users otherwise), to float
-        rounding: the spreads from the movies' moments (serve.prior.spreads), not a product with every movie."""
+        rounding: the spreads from the movies' moments (serve.prior.spreads), not a product with every movie. Made
+        once per opened model (an export asks three times, each audience once)."""
+        kept = getattr(self, "_user_priors", None)  # (none in a Recommender pickled by an older embedrec)
+        if kept is not None and kept[0] is self.P:
+            return kept[1]
+        c = self._made_user_priors()
+        self._user_priors = (self.P, c)
+        return c
+
+    def _made_user_priors(self) -> np.ndarray | None:
         added = self.added_prior(np.arange(self.P.shape[0], dtype=np.int64), refuse=False)
         if not added:
             return None
@@ -56,6 +65,7 @@ class PriorServing:
         sd = prior.spreads(np.asarray(self.P[rows]), self.factors.movie, self.factors.movie_bias, ~self.untrained)
         c = np.zeros(self.P.shape[0], np.float32)  # (as prior.scales: a spread of 0 counts 1)
         c[rows] = w * np.where(sd > 1e-12, sd, 1.0)
+        c.flags.writeable = False  # (kept: every caller reads the same array)
         return c
 
     def check_stream_prior(self, given) -> None:
