@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from embedrec.errors import UsageError, from_here, marked
+from embedrec.errors import UsageError, from_here, marked, sh_quote
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.data.dataset import Dataset
@@ -178,7 +178,7 @@ def score_against(result: dict, ds: Dataset, split: str, ks, runs: dict, device=
         served = served_index(run)
         if served is not None:  # its row ranks exactly, as the model's does
             said[name]["served_index"] = served
-        updated = updated_rows(run, ds, split, f"{what}'s", run_seen=f.get("run_seen"))
+        updated = updated_rows(run, ds, split, f"run {sh_quote(name)}'s", run_seen=f.get("run_seen"))
         if updated is not None:
             said[name]["updates"] = updated
         mine = frame.drop(columns=[c for c in ("ratings",) if c in frame.columns])  # the model's counts them

@@ -74,7 +74,7 @@ def evaluate_notes(metrics: dict, split: str, named: Iterable[str] = (), shown: 
         served = run.get("served_index")
         if served:
 
-            out.append(Note(logging.INFO, "note: run '%s''s row «(--against)|(against=)» ranks every movie exactly; "
+            out.append(Note(logging.INFO, "note: the row of run '%s' «(--against)|(against=)» ranks every movie exactly; "
                             "recommend serves it through its %s index%s, so its lists can differ a little: score "
                             "them with «export --run %s --topk-all FILE then evaluate --lists FILE|topk_all(path) of "
                             f"the run at %s, then {_READ_LISTS}»",

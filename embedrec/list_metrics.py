@@ -266,10 +266,14 @@ def read_lists(path, pairs: bool = False):
         if not parts:
             raise DataError(f"{path}: a folder with no files of lists in it («export --topk-all DIR|Model.topk_all(DIR)» "
                             "writes part-*.parquet there)")
+        from embedrec.verify import EXPORT_MARKER, verify_path
+
+        if (p / EXPORT_MARKER).is_file():  # an export's folder: its parts checked against its sealed record first (a
+            verify_path(p)                 # red team: a damaged part was scored, exit 0, where verify refused it)
         frames = [_named_columns(_read_lists_file(f, f), f) for f in parts]
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     else:
-        frame = _named_columns(_read_lists_file(p, path), path, alone=True, pairs=pairs)
+        frame = _named_columns(_read_lists_file(p, path, pairs), path, alone=True, pairs=pairs)
     return frame
 
 
@@ -332,11 +336,21 @@ def _renames(columns, missing: list[str]) -> dict:
     return out
 
 
-def _read_lists_file(p, path):
-    """One file of lists (``path`` as given, for the messages) as a DataFrame."""
+def _read_lists_file(p, path, pairs: bool = False):
+    """One file of lists (``path`` as given, for the messages) as a DataFrame. Text that is no table (NUL bytes,
+    /dev/zero, random bytes) is refused from its first MiB before the rest is read (a red team: a 5 MB file of NULs
+    took 542 MB, /dev/zero grew until it was killed), as ``ingest`` and ``update-users`` refuse it."""
     import pandas as pd
 
+    from embedrec.data.textfiles import read_stream, refuse_binary_file, refuse_binary_head
+
+    def text_only(head: bytes) -> None:
+        if head[:4] != b"PAR1":  # (Parquet is binary, and read as such)
+            refuse_binary_head(head, str(path))
+
     name = p.name.lower()
+    if str(path) != "-" and not name.endswith(".parquet") and p.is_file():
+        refuse_binary_file(p, str(path))
     try:
         if str(path) == "-" or not (name.endswith((".parquet", ".jsonl", ".json")) or p.is_file()):
             # stdin, or a pipe named as a path (<(cmd), /dev/stdin: a review found its first lines taken by the
@@ -346,10 +360,10 @@ def _read_lists_file(p, path):
             import sys
 
             if str(path) == "-":
-                data = sys.stdin.buffer.read()
+                data = read_stream(sys.stdin.buffer, text_only)
             else:
                 with open(p, "rb") as fh:
-                    data = fh.read()
+                    data = read_stream(fh, text_only)
             head = data.lstrip()[:1]
             if data[:4] == b"PAR1":
                 frame = pd.read_parquet(io.BytesIO(data))
@@ -369,6 +383,8 @@ def _read_lists_file(p, path):
             sep = _separator(first) if first else "\t" if name.endswith((".tsv", ".tab", ".tsv.gz")) else ","
             frame = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False)  # (by its first line: recommend
             # writes TSV to a pipe whatever the file is named, a first-hour review's mylists.csv)
+    except DataError:  # (its own refusal: text that is no table)
+        raise
     except FileNotFoundError:
         raise DataError(f"{path}: no such file; give the lists' file (user_id, movie_id, and rank or score)") from None
     except IsADirectoryError:
@@ -376,8 +392,10 @@ def _read_lists_file(p, path):
     except PermissionError:
         raise DataError(f"{path}: not readable (permission denied)") from None
     except Exception as e:  # noqa: BLE001 - pandas' and pyarrow's parse errors: one line naming the file
-        raise DataError(f"{path}: not a readable table of lists ({first_line(e)}); give CSV, TSV, JSON lines or "
-                        "Parquet with user_id, movie_id, and rank or score columns") from None
+        what, cols = ("held-out pairs", "user_id and movie_id columns") if pairs else \
+            ("lists", "user_id, movie_id, and rank or score columns")
+        raise DataError(f"{path}: not a readable table of {what} ({first_line(e)}); give CSV, TSV, JSON lines or "
+                        f"Parquet with {cols}") from None
     return frame
 
 
@@ -408,14 +426,20 @@ def _as_truth_kind(frame, truth):
             # ('22.0', as pandas writes a column that held a NaN: the integer it is, as --truth reads it; a
             # first-hour review: refused in --lists, read in --truth)
             text = have.astype(str).str.strip().str.replace(r"^(-?[0-9]+)\.0*$", r"\1", regex=True)
-            plain = text.str.fullmatch(r"-?(?:0|[1-9][0-9]*)").to_numpy(dtype=bool)
+            # (an integer of 19 digits or more only where int64 holds it: a red team's 5,000-digit id was an internal
+            # error, and pandas reads 2^63 and up as uint64, whose int64 would wrap: such an id is no dataset's)
+            plain = text.str.fullmatch(r"-?(?:0|[1-9][0-9]{0,17})").to_numpy(dtype=bool, copy=True)
+            long = np.flatnonzero(~plain & text.str.fullmatch(r"-?[1-9][0-9]{18}").to_numpy(dtype=bool))
+            plain[long] = [-2**63 <= int(t) < 2**63 for t in text.to_numpy()[long]]
             if plain.all() and len(text):
                 out[col] = pd.to_numeric(text).astype("int64")
             elif plain.any():  # a few ids no integer (a word, an empty field, '1.0': a review found the whole file
                 # refused over one): the others as integers, those kept as written, ids the dataset does not have
                 # (a miss each, counted and said as such, '1.0' as 1 written another way)
                 mixed = have.astype(object).copy()
-                mixed[plain] = pd.to_numeric(text[plain]).astype("int64").map(int)
+                # (as objects: a Series set through the mask made every integer a float, 1234567890123456789 read
+                # as 1.2345678901234568e+18, no id of the dataset's)
+                mixed[plain] = pd.to_numeric(text[plain]).astype("int64").map(int).to_numpy(dtype=object)
                 out[col] = mixed
         elif not pd.api.types.is_numeric_dtype(want) and pd.api.types.is_integer_dtype(have):
             out[col] = have.astype(str)
@@ -482,9 +506,9 @@ def score_outside_lists(result: dict, ds, split: str, ks, lists: dict) -> None:
             from embedrec.data.ids import py_id
 
             absent = frame["movie_id"][~known]
-            log.warning("%s: %s of its rows name a movie id this dataset does not have (e.g. %r), each a miss and left "
+            log.warning("%s: %s of its rows name a movie id this dataset does not have (e.g. %s), each a miss and left "
                         "out of coverage and the beyond-accuracy metrics; %s", name, f"{unknown:,}",
-                        py_id(absent.to_numpy()[0]), _written_apart(absent, ds.movies["movie_id"], "movies") or
+                        shorten(repr(py_id(absent.to_numpy()[0])), 40), _written_apart(absent, ds.movies["movie_id"], "movies") or
                         "map the lists' ids back to the dataset's")
             # (coverage counts the dataset's movies at their own ranks: _score's known=, a diff review found the
             # known rows ranked again here, a movie at rank 2 behind an unknown one counted at k=1)
@@ -513,7 +537,7 @@ def _first_ids(ids, shown: int = 5) -> str:
     are more: "99999, 99998" or "'u7', 'u9', ..."."""
     from embedrec.data.ids import py_id
 
-    named = [repr(x) if isinstance(x, str) else str(x) for x in map(py_id, ids.iloc[:shown])]
+    named = [shorten(repr(x) if isinstance(x, str) else str(x), 40) for x in map(py_id, ids.iloc[:shown])]
     return ", ".join(named) + (", ..." if len(ids) > shown else "")
 
 
@@ -629,6 +653,9 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
     if type(truth).__name__ != "DataFrame":
         raise UsageError(f"{name}: must be a pandas DataFrame (user_id, movie_id), not {type(truth).__name__}")
     truth = _frame(truth, name, ("user_id", "movie_id"))
+    if not len(truth):  # (a red team: a header alone scored nothing, blank figures, exit 0)
+        raise UsageError(f"{name}: holds no pairs (a header alone, or no rows); give the held-out (user_id, movie_id) "
+                         "pairs to score the lists on")
     ids = pd.DataFrame({"user_id": model.user_ids[:1], "movie_id": model.movie_ids[:1]})  # the model's kinds
     for col in ("user_id", "movie_id"):
         text = truth[col].astype(str).str.strip()
@@ -640,7 +667,18 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
         if pd.api.types.is_integer_dtype(ids[col]) and not pd.api.types.is_numeric_dtype(truth[col]):
             whole = text.str.fullmatch(r"-?[0-9]+\.0*").to_numpy(dtype=bool)
             if whole.any():
-                truth = truth.assign(**{col: text.where(~whole, text.str.split(".").str[0])})
+                text = text.where(~whole, text.str.split(".").str[0])
+                truth = truth.assign(**{col: text})
+            # an integer beyond 64 bits (a red team's 5,000 digits: an internal error, then a refusal of 'mixed'
+            # kinds naming all of it) refused naming its row; words are ids the run does not have, as before
+            bad = text.str.fullmatch(r"-?[1-9][0-9]{18,}").to_numpy(dtype=bool, copy=True)
+            long = np.flatnonzero(bad & (text.str.len() <= 20).to_numpy(dtype=bool))
+            bad[long] = [not -2**63 <= int(t) < 2**63 for t in text.to_numpy()[long]]
+            if bad.any():
+                row = int(np.flatnonzero(bad)[0])
+                raise UsageError(f"{name}: row {row + 1}: {col} {shorten(repr(text.iloc[row]), 40)} is an integer "
+                                 "beyond 64 bits, which no id of this run's is (its ids are integers); write the "
+                                 "file's ids as the run's dataset writes them, or drop that row")
     truth = _as_truth_kind(truth, ids)[["user_id", "movie_id"]].drop_duplicates()
     e = model.engine
     users = pd.unique(truth["user_id"])
@@ -692,7 +730,9 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
     if trained:
         log.warning("%s: %s of its %s pairs are movies the user rated in the data the run was trained on: recommend "
                     "never lists those back, so each is a miss; give the held-out pairs alone (ingest the training "
-                    "rows without them)", name, f"{trained:,}", f"{len(truth):,}")
+                    "rows without them), or score the run trained on the rows without them («(--run RUN: a plain "
+                    "`train` trains the config's dataset, not the one just ingested)|(open that run)»", name,
+                    f"{trained:,}", f"{len(truth):,}")
     return {"splits": {TRUTH: row}, "paired": {TRUTH: paired_differences(per)},
             "truth": {"pairs": int(len(truth)), "users": int(len(users)), "users_unknown": int(len(rec.unknown)),
                       "pairs_trained_on": int(trained), "pairs_unknown_movie": absent}}

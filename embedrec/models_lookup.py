@@ -72,6 +72,15 @@ def no_known_candidates(given: int) -> UsageError:
                       "«--candidates|candidates» out")
 
 
+class FilePairs(dict):
+    """{user id: [movie ids]} read from a file of (user, movie) rows (``recommend --exclude @FILE``), with ``where``:
+    {(user id, movie id): 'FILE:LINE'} of each pair's first line, which a refusal of one of its ids names."""
+
+    def __init__(self, pairs: dict, where: dict):
+        super().__init__(pairs)
+        self.where = where
+
+
 def as_mapping(exclude):
     """``exclude`` as a {user: movies} mapping where it is one: a Mapping, or a pandas Series of lists indexed by
     user (``df.groupby("user_id")["movie_id"].apply(list)``: a diff review found it refused as 'not an id (a
@@ -143,7 +152,12 @@ def per_user_exclude(model, exclude, asked: tuple[np.ndarray, list] | None = Non
         if bad is None:
             raise
         lib = said.replace("exclude:", f"exclude[{bad!r}]:", 1)
-        cli = (f"--exclude @FILE, user {bad}'s movies: {said.split(': ', 1)[1].split(';')[0]}; a file of "
+        line = ""
+        if isinstance(exclude, FilePairs):  # the file's line of the first movie refused (a red team: no FILE:LINE)
+            movies = [x for i, items in zip(take, lists) if keys[i] == bad for x in items]
+            first = next((x for x in movies if _refused(model, [x])), None)
+            line = exclude.where.get((bad, first), "")
+        cli = (f"--exclude {line or '@FILE'}, user {bad}'s movies: {said.split(': ', 1)[1].split(';')[0]}; a file of "
                "user_id,movie_id rows takes the run's movie ids (a title's id: recommend --movie TITLE -k 1 "
                "shows it beside its similar movies, or history lists it)")
         raise UsageError(marked(cli, lib)) from None

@@ -266,7 +266,7 @@ def test_an_against_runs_index_and_untrained_users_are_said_as_the_models(tmp_pa
     assert "served_index" not in got  # the model's own index is flat: no note of it
     lines = r.stderr.splitlines()
     assert [line for line in lines if line.startswith("note: ")] == [
-        f"note: run 'b''s row (--against) ranks every movie exactly; recommend serves it through its hnsw index "
+        f"note: the row of run 'b' (--against) ranks every movie exactly; recommend serves it through its hnsw index "
         f"(recall@10 {recall:.4f} of the exact lists when built), so its lists can differ a little: score them with "
         f"export --run {tmp_path / 'b'} --topk-all FILE then evaluate --lists FILE"], r.stderr
     untrained = [line for line in lines if "of the users scored on test have no training rating" in line]
@@ -275,4 +275,4 @@ def test_an_against_runs_index_and_untrained_users_are_said_as_the_models(tmp_pa
         "so run 'b' (--against) has no vector for them" in untrained[1], r.stderr
     r = invoke("evaluate", "--run", tmp_path / "b", "--against", tmp_path / "a", "-k", "5")  # the other way round
     assert r.exit_code == 0 and "recommend serves through this run's hnsw index" in r.stderr and \
-        "run 'a''s row (--against)" not in r.stderr and "so run 'a' (--against) has no vector" in r.stderr, r.stderr
+        "the row of run 'a' (--against)" not in r.stderr and "so run 'a' (--against) has no vector" in r.stderr, r.stderr

@@ -77,10 +77,10 @@ def test_evaluate_notes_say_an_against_runs_index_and_its_untrained_users_naming
     assert "; recommend answers them with --fallback popular (the most popular movies;" in cli_line(model)
     assert "; Model.recommend answers them with missing='popular' (the most popular" in str(model)
     # the run's name as given, never read as marks; the path quoted for a shell
-    assert cli_line(index) == ("note: run 'b«x|y»''s row (--against) ranks every movie exactly; recommend serves it "
+    assert cli_line(index) == ("note: the row of run 'b«x|y»' (--against) ranks every movie exactly; recommend serves it "
                                "through its hnsw index, so its lists can differ a little: score them with export "
                                "--run 'runs/my b' --topk-all FILE then evaluate --lists FILE")
-    assert str(index).startswith("note: run 'b«x|y»''s row (against=) ranks every movie exactly")
+    assert str(index).startswith("note: the row of run 'b«x|y»' (against=) ranks every movie exactly")
     assert cli_line(run).startswith("10 of the users scored on test") and \
         "so run 'b«x|y»' (--against) has no vector for them" in cli_line(run)
     assert "so run 'b«x|y»' (against=) has no vector" in str(run)

@@ -828,3 +828,120 @@ def test_an_unknown_movie_at_rank_1_leaves_coverage_at_1_empty(trained_run):
                           "rank": [1, 2] * len(users)})
     got = m.evaluate("test", ks=(1, 2), lists={"peer": frame}, notes=False)["splits"]["test"]["peer"]
     assert got["coverage@1"] == 0.0 and got["coverage@2"] == pytest.approx(1 / m.n_movies)
+
+
+def test_evaluate_refuses_a_damaged_export_nul_text_long_ids_and_an_empty_truth_and_writes_json_null(trained_run,
+                                                                                                     tmp_path):
+    """A red team (session 70): a part of an export folder changed after its record was sealed was scored, exit 0
+    (verify refused it); a file of NUL bytes took 100x its size in memory (/dev/zero until killed); an id of 5,000
+    digits was an internal error; a header-only --truth scored nothing, exit 0; and --format json wrote a bare NaN
+    where a figure has no value (one scored user: no standard error)."""
+    import math
+
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.data.dataset import load_dataset
+
+    def run(*args):
+        return CliRunner().invoke(main, ["evaluate", *trained_run.sets, "-k", "5", *args])
+
+    m = trained_run.opened
+    top = tmp_path / "top"
+    m.topk_all(top, k=5)
+    assert run("--lists", str(top), "--metrics", "ndcg").exit_code == 0
+    part = next(top.glob("part-*"))
+    frame = pd.read_parquet(part)
+    frame[frame["rank"] <= 2].to_parquet(part, index=False)
+    r = run("--lists", str(top), "--metrics", "ndcg")
+    assert r.exit_code == 1 and r.stdout == "" and r.stderr.startswith(f"error: export file '{part}' is missing or "
+                                                                       "does not match its checksum"), r.stderr
+    zeros = tmp_path / "z.csv"
+    zeros.write_bytes(b"\0" * (3 << 20))
+    for option in ("--lists", "--truth"):
+        r = run(option, str(zeros))
+        assert r.exit_code == 1 and r.stderr == (f"error: {zeros}: binary data, not a text table (NUL bytes from byte "
+                                                 "offset 0); give CSV/TSV text, or a Parquet file named .parquet\n")
+    user = str(int(m.user_ids[0]))
+    long = tmp_path / "long.csv"
+    long.write_text("user_id,movie_id,rank\n" + "7" * 5000 + f",1,1\n{user},1,1\n9999999999999999999,1,1\n")
+    r = run("--lists", str(long), "--metrics", "ndcg")
+    assert r.exit_code == 0 and "name a user this dataset does not have ('7777" in r.stderr and "[...]" in r.stderr
+    assert "'9999999999999999999'" in r.stderr  # (beyond int64: no id of the dataset's, never wrapped round)
+    r = run("--truth", str(long))
+    assert r.exit_code == 2 and r.stderr.startswith(f"error: {long}: row 1: user_id '7777") and \
+        "is an integer beyond 64 bits, which no id of this run's is" in r.stderr, r.stderr
+    header = tmp_path / "header.csv"
+    header.write_text("user_id,movie_id\n")
+    r = run("--truth", str(header))
+    assert r.exit_code == 2 and r.stderr == f"error: {header}: holds no pairs (a header alone, or no rows); give the " \
+                                            "held-out (user_id, movie_id) pairs to score the lists on\n"
+    one = tmp_path / "one.csv"
+    ds = load_dataset(trained_run.cfg.data.prepared)
+    pair = ds.split_frame("test")[["user_id", "movie_id"]].iloc[:1]
+    pair.to_csv(one, index=False)
+    r = run("--truth", str(one), "--metrics", "ndcg", "--format", "json")
+    assert r.exit_code == 0, r.stderr
+
+    def no_nan(text):
+        raise AssertionError(f"not JSON: {text}")
+
+    got = json.loads(r.stdout, parse_constant=no_nan)
+    assert got["paired"]["truth"]["most_popular"]["ndcg@5"]["se"] is None
+    assert not math.isnan(got["splits"]["truth"]["model"]["ndcg@5"])
+
+
+def test_a_pairs_exclude_file_names_the_line_of_a_movie_it_refuses(trained_run, tmp_path):
+    """A red team: a pairs --exclude @FILE's movie that is no id of the model was refused without FILE:LINE."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    m = trained_run.opened
+    user, movie = int(m.user_ids[0]), int(m.movie_ids[0])
+    f = tmp_path / "since.csv"
+    f.write_text(f"user_id,movie_id\n{user},{movie}\n{user},319.5\n")
+    for mode in (["--user", str(user)], ["--users", "-"]):
+        r = CliRunner().invoke(main, ["recommend", *trained_run.sets, *mode, "--exclude", f"@{f}"], input=f"{user}\n")
+        assert r.exit_code == 2 and r.stderr.startswith(f"error: --exclude {f}:3, user {user}'s movies: '319.5' is "
+                                                        "not a movie id of this model"), r.stderr
+
+
+def test_a_users_stream_refused_mid_input_still_counts_the_unknown_ids_it_skipped(trained_run):
+    """A red team: past the first five unknown ids named, the count of all of them is said at the end; a line
+    refused later ended the command without it, so two skipped users went unsaid."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    user = str(int(trained_run.opened.user_ids[0]))
+    r = CliRunner().invoke(main, ["recommend", *trained_run.sets, "--users", "-", "-k", "1"],
+                           input=user + "\n" + "".join(f"-{i}\n" for i in range(1, 8)) + "7,\n")
+    assert r.exit_code == 1
+    lines = r.stderr.splitlines()
+    assert lines[-2] == "7 unknown users skipped in all (the first 5 are named above)", r.stderr
+    assert lines[-1].startswith("error: <stdin>:9: '7,' is not a user id")
+
+
+def test_evaluate_truth_refuses_metrics_it_does_not_score_and_says_the_paired_rows(trained_run, tmp_path):
+    """A first-hour review: `--truth --metrics novelty,gini` printed nothing, exit 0; `--metrics rmse` on an
+    explicit run said it is implicit; and the line on what model-OTHER is, and which are ties, was not said."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.data.dataset import load_dataset
+
+    f = tmp_path / "test.csv"
+    load_dataset(trained_run.cfg.data.prepared).split_frame("test")[["user_id", "movie_id"]].to_csv(f, index=False)
+
+    def run(*args):
+        return CliRunner().invoke(main, ["evaluate", *trained_run.sets, "--truth", str(f), "-k", "5", *args])
+
+    for chosen in ("novelty,gini", "rmse", "mae,arp"):
+        r = run("--metrics", chosen)
+        assert r.exit_code == 2 and r.stdout == "" and "--truth scores the lists on the file's pairs by the ranking " \
+            "metrics" in r.stderr and "implicit" not in r.stderr, r.stderr
+    r = run("--metrics", "ndcg,novelty")
+    assert r.exit_code == 0 and "ndcg@5" in r.stdout and "novelty" not in r.stdout
+    assert "--metrics: novelty left out: --truth scores" in r.stderr
+    assert "model-OTHER: the model's metric minus OTHER's, paired user by user" in r.stderr

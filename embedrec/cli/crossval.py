@@ -62,7 +62,9 @@ def cross_validate(cfg: Config, source, folds, output, ks, metric_texts, fresh, 
     wrote(res.output)
     fmt = resolve_format(fmt)
     if fmt == "json":
-        report(json.dumps(_selected(res.to_dict(), chosen), indent=2, default=float))
+        from embedrec.fsutil.files import json_safe  # (NaN as null: JSON has no NaN)
+
+        report(json.dumps(json_safe(_selected(res.to_dict(), chosen)), indent=2, default=float))
         return
     rows = res.rows(models=None)
     cols = ["fold", "model", *_metric_columns(rows, chosen)]

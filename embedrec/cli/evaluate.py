@@ -155,8 +155,8 @@ def _truth_out(cfg: Config, run_dir, truth: str, lists: dict, ks, chosen, fmt) -
         if "no such file" in e.raw:
             raise DataError(f"{name}: no such file; give the held-out pairs' file (user_id, movie_id)") from None
         raise
+    _truth_metrics(chosen)
     with open_model(run_dir or cfg.run.dir, cfg) as model:
-        unmade_metrics(chosen, False, "--truth's lists")
         metrics = score_on_truth(model, pairs, ks, lists, name=name)
     said = metrics["truth"]
     log.info("scored on %s: %s pairs of %s users (%s unknown to the run, no list of its own); the run's lists leave "
@@ -167,7 +167,31 @@ def _truth_out(cfg: Config, run_dir, truth: str, lists: dict, ks, chosen, fmt) -
         from embedrec.evaluate import select_metrics
 
         shown = select_metrics(metrics, chosen)
+    from embedrec.figure_notes import evaluate_notes, log_notes
+
+    # what the paired rows are and which are ties, as evaluate says it of a split (a first-hour review: unsaid here)
+    log_notes(evaluate_notes(metrics, "truth", shown=shown))
     metrics_out(metrics, fmt, shown=shown if chosen is not None else None, notes=False)
+
+
+def _truth_metrics(chosen) -> None:
+    """--metrics with --truth: the ranking metrics and coverage are scored on the file's pairs; rmse and mae (a
+    rating each pair lacks) and the beyond-accuracy ones (which read the run's dataset split) are not: refused where
+    they are all that was chosen, else said in a warning (a first-hour review: `--truth --metrics novelty,gini`
+    printed nothing, exit 0, and an explicit run was told it is implicit)."""
+    from embedrec.beyond import NAMES as BEYOND
+    from embedrec.errors import UsageError
+    from embedrec.metrics import RATING
+
+    unmade = [n for n in (chosen or ()) if n in RATING or n in BEYOND]
+    if not unmade:
+        return
+    why = ("--truth scores the lists on the file's pairs by the ranking metrics (precision, recall, ndcg, map, "
+           "hitrate, mrr, auc) and coverage; rmse and mae (predicted ratings) and the beyond-accuracy metrics (arp, "
+           "novelty, longtail, ild, gini, entropy) are scored on the run's own split: evaluate without --truth")
+    if len(unmade) == len(chosen):
+        raise UsageError(f"--metrics {','.join(chosen)}: {why}")
+    log.warning("--metrics: %s left out: %s", ", ".join(unmade), why)
 
 
 def _below_said(metrics: dict, split: str) -> str:

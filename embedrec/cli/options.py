@@ -370,7 +370,9 @@ def metrics_out(metrics: dict, fmt: str, shown: dict | None = None, notes: bool 
     fmt = resolve_format(fmt)
     warn_of, metrics = metrics, metrics if shown is None else shown
     if fmt == "json":
-        report(json.dumps(metrics, indent=2, default=float))
+        from embedrec.fsutil.files import json_safe  # (NaN as null: JSON has no NaN)
+
+        report(json.dumps(json_safe(metrics), indent=2, default=float))
         if notes:
             _behind_baselines(warn_of)
         return
@@ -755,7 +757,9 @@ def parse_exclude(text: str, own: tuple = ()) -> list[str] | dict[str, list[str]
     pairs = _pair_columns(items, own)
     if pairs is None:
         return _movie_lines(text, "--exclude", path, items, own=own)
-    (n0, sep, ui, mi), out = pairs, {}
+    from embedrec.models_lookup import FilePairs
+
+    (n0, sep, ui, mi), out, where = pairs, {}, {}
     for n, t in enumerate(items, 1):
         if n <= n0 or not t or t.startswith("#"):
             continue
@@ -765,12 +769,13 @@ def parse_exclude(text: str, own: tuple = ()) -> list[str] | dict[str, list[str]
                              f"in fields {ui + 1} and {mi + 1}, as the header names them; give a user and a movie on "
                              "every line")
         out.setdefault(parts[ui], []).append(parts[mi])
+        where.setdefault((parts[ui], parts[mi]), f"{path}:{n}")
     if not out:
         import logging
 
         logging.getLogger("embedrec").warning("--exclude %s: the file holds no (user, movie) pairs; nothing to leave "
                                               "out", shorten(text, 80))
-    return out
+    return FilePairs(out, where)
 
 
 def _header_words(own: tuple) -> tuple[tuple, tuple]:

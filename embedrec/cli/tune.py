@@ -96,7 +96,9 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
     chosen = res["chosen"]
     fmt = resolve_format(fmt)
     if fmt == "json":
-        report(json.dumps(res, indent=2, default=float))
+        from embedrec.fsutil.files import json_safe  # (NaN as null: JSON has no NaN)
+
+        report(json.dumps(json_safe(res), indent=2, default=float))
     else:
         m = res["metric"]
         rows = [{**t, "note": ", ".join(x for x, on in (("fourth-root", t["fourth_root"]), ("current", t.get("current")),

@@ -174,7 +174,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def json_safe(obj):
     """``obj`` with every NaN or infinite float as None: JSON has no such numbers (Python writes a bare NaN, which
-    jq and other strict readers refuse), and None says 'no value' (a best_value with no validation split)."""
+    jq and other strict readers refuse), and None says 'no value' (a best_value with no validation split). A numpy
+    float scalar (np.float32, which json.dumps' default=float turned into a bare NaN after this) counts as a float."""
+    if getattr(obj, "ndim", None) == 0 and getattr(getattr(obj, "dtype", None), "kind", None) == "f":
+        obj = float(obj)
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, dict):

@@ -168,10 +168,14 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
             raise NotFoundError(then(f"{name}:{n}: {rec.catalogue.users.unknown_text(t)}",
                                      "«without --strict|with missing='skip'» unknown users are skipped (or answered "
                                      "with «--fallback popular|missing='popular'»)"), kind="user", id=t)
-    for buf in batches(items, batch, ready):  # ``ready``: whether the input has a next line without waiting
-        yield from flush(buf)
-        if on_batch is not None:
-            on_batch()
+    try:
+        for buf in batches(items, batch, ready):  # ``ready``: whether the input has a next line without waiting
+            yield from flush(buf)
+            if on_batch is not None:
+                on_batch()
+    except DataError:  # a line refused mid-input: the count of the unknown ids named above (more than were named)
+        unknown_summary(unknown[0], fallback == "popular")  # said before its error (a red team: lost)
+        raise
     unknown_summary(unknown[0], fallback == "popular")
     if allowed is not None and not len(allowed):  # no movie passes the filters: said once, as they were read
         short[0], empty = 0, []
