@@ -1009,3 +1009,19 @@ def test_a_kept_fold_whose_index_alone_is_damaged_is_trained_again(source, tmp_p
     r = invoke(*base)
     assert r.exit_code == 0 and r.stdout == first.stdout, r.stderr
     assert invoke("verify", out / "fold-0" / "run").exit_code == 0
+
+
+def test_a_warning_of_the_sources_reading_is_said_once_not_once_a_fold(tmp_path):
+    """A first-hour review: each fold ingests the source, and its reading's warnings ('skipped 1 line ...') came
+    once a fold; said once now, the others as they were."""
+    rng = np.random.default_rng(1)
+    lines = [f"{u},{m},{1 + (u + m) % 5}" for u in range(60) for m in rng.choice(80, 12, replace=False)]
+    src = write(tmp_path / "cv.csv", "user_id,movie_id,rating\n" + "\n".join(lines) + "\n1,2,3,4\n")
+    r = CliRunner().invoke(main, ["cross-validate", str(src), "--folds", "3", "--output", str(tmp_path / "cv"),
+                                  "--set", "data.bad_lines=skip", "--set", "model.dim=8", "--set", "train.threads=1"])
+    assert r.exit_code == 0, r.stderr
+    assert r.stderr.count("skipped 1 line with more than the 3 fields its header names") == 1, r.stderr
+    assert r.stderr.count("fold 2 of 3: into") == 1 and r.stderr.count("fold 3 of 3: into") == 1
+    import logging
+
+    assert not [f for f in logging.getLogger("embedrec").filters if type(f).__name__ == "_OnceFilter"]

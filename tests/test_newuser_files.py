@@ -55,6 +55,11 @@ def test_titles_match_as_people_spell_them():
     assert cat.find_movie("Chasing Amy") == 4  # no counts: the first of the film's ids, said so
     assert cat.match_movie("Chasing Amy")[1] == "one of 2 movies titled 'Chasing Amy (1997)', the first"
     assert cat.match_movie("Cape Fear (1990)") == (13, "no title of 1990 matches; this is of 1991")
+    # the year typed without its brackets, as with them (a first-hour review: '(1995)' found it, '1995' did not)
+    assert cat.match_movie("Cape Fear 1990") == (13, "no title of 1990 matches; this is of 1991")
+    assert cat.match_movie("monty python and the holy grail 1975")[1] == "no title of 1975 matches; this is of 1974"
+    with pytest.raises(NotFoundError, match="no movie title matches 'Cape Fear 1975'"):
+        cat.find_movie("Cape Fear 1975")
     with pytest.raises(NotFoundError, match="no movie title matches 'Cape Fear \\(1975\\)'"):
         cat.find_movie("Cape Fear (1975)")  # two years off: no guess
     # nothing close enough: close titles offered

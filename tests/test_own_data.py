@@ -640,3 +640,17 @@ def test_a_movies_release_date_is_not_taken_for_the_ratings_times(tmp_path):
     assert r.exit_code == 0 and "as 'timestamp'" not in r.stderr and \
         "column 'release_date' holds dates: --set data.columns.timestamp=release_date to read them" in r.stderr, \
         r.stderr
+
+
+def test_a_column_of_dates_written_day_or_month_first_is_named_not_taken(tmp_path):
+    """A first-hour review: a 'Date' column of 05/03/2024 went unnamed ('no timestamp column ... NAME names another
+    column'); which of day and month comes first is not guessed, so it is named with the format to set, not read."""
+    rows = [(u, m, 1 + (u + m) % 5, f"{1 + m:02d}/0{1 + u % 9}/2024") for u in range(8) for m in range(6)]
+    pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "Date"]).to_csv(tmp_path / "r.csv", index=False)
+    r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "a", "--set", "split.valid=0", "--set", "split.test=0")
+    assert r.exit_code == 0 and "as 'timestamp'" not in r.stderr and \
+        "column 'Date' holds dates written day or month first (data.timestamp_format tells which: %d/%m/%Y or " \
+        "%m/%d/%Y): --set data.columns.timestamp=Date to read them" in r.stderr, r.stderr
+    r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "b", "--set", "split.valid=0", "--set", "split.test=0",
+               "--set", "data.columns.timestamp=Date", "--set", "data.timestamp_format=%d/%m/%Y")
+    assert r.exit_code == 0, r.stderr

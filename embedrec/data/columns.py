@@ -277,6 +277,7 @@ def dated_timestamp(found, wanted: dict, cfg: DataConfig, sample=None, or_defaul
     if len([c for c in found if _plain(c) in DEFAULT_ALIASES["timestamp"][0]]) > 1:  # 'ts' and 'datetime':
         return  # which is meant is not guessed (_require_columns names both)
     held = _times_columns(sample, [c for c in found if c not in wanted and not _NOT_EVENT_TIME.search(c.lower())])
+    held = [(c, kind) for c, kind in held if kind != WRITTEN_DATES]  # (never taken unasked: only named)
     dated = [c for c, kind in held if kind == "dates"]
     if len(held) == 1 and dated:  # (beside a column of Unix times under a time's name: which is meant is not guessed)
         wanted[dated[0]] = wanted.pop(col)
@@ -522,6 +523,8 @@ def times_kind(values: pd.Series) -> str | None:
         if not len(text):
             return None
         if not text.map(is_number_text).all():
+            if text.map(lambda v: bool(_DAY_MONTH.fullmatch(v))).all():  # 05/03/2024: which is the day is not guessed
+                return WRITTEN_DATES  # (named in the warning, never taken unasked; a first-hour review's 'Date')
             if not text.map(lambda v: bool(_ISO_START.match(v))).all():
                 return None
             return "dates" if pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601").notna().all() \
@@ -534,6 +537,12 @@ def times_kind(values: pd.Series) -> str | None:
     a = np.abs(v)
     return "Unix times" if np.any([(a >= low * t) & (a < high * t) for t in (1, 10**3, 10**6, 10**9)],
                                   axis=0).all() and (v > 0).all() else None
+
+
+# dates written with the day or the month first (05/03/2024, 5.3.24, 2024/03/05 aside: ISO's order with slashes is
+# read by data.timestamp_format too), a time of day after them allowed
+_DAY_MONTH = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
+WRITTEN_DATES = "dates written day or month first (data.timestamp_format tells which: %d/%m/%Y or %m/%d/%Y)"
 
 
 def _times_columns(sample, cols: list[str]) -> list[tuple[str, str]]:

@@ -62,6 +62,7 @@ LOOSE_ID = "its id, typed loosely"  # how match_movie found a text id typed in a
 
 # a title's form that ends in its year, '(1984)': numbers alone never match it (Catalogue.title_rows)
 _WITH_YEAR = re.compile(r" \(\d{4}\)$")
+_BARE_YEAR = re.compile(r"\s((?:18|19|20)\d{2})$")  # a title's year typed without its brackets
 _EDGES = re.compile(r"^[\W_]+|[\W_]+$")  # a word's punctuation before and after it ('40,', '"cl9"', 'here!')
 _YEAR_WORD = re.compile(r"\(\d{4}\)")
 
@@ -229,6 +230,12 @@ class Catalogue:
         if not cands:
             cands = self.title_rows(q, loose=True)
         year = _WITH_YEAR.search(q)
+        bare = _BARE_YEAR.search(q) if not cands and not year else None
+        if bare:  # 'pulp fiction 1995': the year without its brackets, read as 'Title (year)' is, one off too (a
+            try:  # first-hour review: '(1995)' found it, '1995' did not)
+                return self.match_movie(f"{q[:bare.start()]} ({bare.group(1)})", counts, suggest=False)
+            except NotFoundError:
+                pass
         if not cands and year:  # Letterboxd's and IMDb's years are often one off MovieLens's (a first-hour review)
             given, head = int(q[-5:-1]), q[:year.start()]
             near = sorted({r for y in (given - 1, given + 1) for r in  # the title exactly, as given or typed loosely
