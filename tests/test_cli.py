@@ -236,6 +236,31 @@ def test_parquet_and_json_given_as_lines_are_named_as_such(cli_run, tmp_path):
     assert r.exit_code == 0 and "Parquet" not in r.stderr and "'PAR1001'" in r.stderr, r.stderr  # (a diff review)
 
 
+def test_utf16_users_and_pairs_with_their_byte_order_mark_are_read(cli_run, tmp_path):
+    """A red team: --users FILE and --pairs FILE in UTF-16 with a byte-order mark (Excel's 'Unicode text',
+    PowerShell's >) were 'cannot decode byte 0xff as UTF-8', where ingest and --exclude @FILE read them; both byte
+    orders, CRLF line ends, from a file and from stdin."""
+    sets, _ = cli_run
+    ids = "1\n2\n3\n"
+    plain = invoke("recommend", "--users", "-", "--format", "csv", *sets, input=ids)
+    for encoding in ("utf-16", "utf-16-be"):
+        data = ids.replace("\n", "\r\n").encode(encoding)
+        data = data if encoding == "utf-16" else b"\xfe\xff" + data
+        (tmp_path / "u.txt").write_bytes(data)
+        for src, given in ((tmp_path / "u.txt", None), ("-", data)):
+            r = invoke("recommend", "--users", src, "--format", "csv", *sets, input=given)
+            assert r.exit_code == 0 and r.stdout == plain.stdout, r.stderr
+    pairs = "user_id,movie_id\n1,1\n2,3\n"
+    a = invoke("predict", "--pairs", "-", "--format", "csv", *sets, input=pairs)
+    (tmp_path / "p.csv").write_bytes(pairs.encode("utf-16"))
+    b = invoke("predict", "--pairs", tmp_path / "p.csv", "--format", "csv", *sets)
+    assert a.exit_code == 0 and b.stdout == a.stdout and len(a.stdout.splitlines()) == 3, b.stderr
+    (tmp_path / "bad.txt").write_bytes(b"\xff\xfe1\x00\n\x00\x00\xd8\n\x00")  # a lone surrogate on line 2
+    r = invoke("recommend", "--users", tmp_path / "bad.txt", *sets)
+    assert r.exit_code == 1 and r.stderr.endswith("bad.txt:2: does not decode as UTF-16 (its byte-order mark says it "
+                                                  "is); save the file as UTF-8 or UTF-16 text (one entry per line)\n")
+
+
 def test_gzipped_users_and_pairs_are_read(cli_run, tmp_path):
     """--users ids.txt.gz (or gzip -c ... | --users -) and --pairs pairs.csv.gz are read as the plain files
     (they were 'cannot decode byte 0x8b as UTF-8'); a gzip file cut short is one line naming it."""

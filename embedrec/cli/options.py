@@ -167,6 +167,9 @@ class _Lines:
 
             fh = gzip.GzipFile(fileobj=fh)
             self._live = None  # its lines are inside the deflate stream: batches of recommend.batch_size
+        if fh.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte-order mark (Excel's 'Unicode text',
+            yield from self._utf16(fh)                         # PowerShell's >): read as ingest reads it (a red team)
+            return
         try:
             while True:
                 raw = fh.readline(MAX_LINE + 1)  # bounded: a 2 GB line (or a gzip bomb of one) is not read whole
@@ -191,6 +194,32 @@ class _Lines:
 
             raise DataError(f"{self.name}:{n + 1}: the gzip stream is damaged or cut short ({first_line(e)}); "
                             "compress the file again") from None
+
+
+    def _utf16(self, fh):
+        """The lines of a UTF-16 input (its byte-order mark first), decoded as they are read: each piece up to a
+        0x0a byte fed to one incremental decoder, which keeps a code unit cut at the piece's end for the next."""
+        import codecs
+
+        decoder, pending, n = codecs.getincrementaldecoder("utf-16")(), "", 0
+        while True:
+            raw = fh.readline(MAX_LINE + 1)
+            try:
+                pending += decoder.decode(raw, final=not raw)
+            except UnicodeDecodeError:
+                raise DataError(f"{self.name}:{n + 1}: does not decode as UTF-16 (its byte-order mark says it is); "
+                                "save the file as UTF-8 or UTF-16 text (one entry per line)") from None
+            while "\n" in pending:
+                line, pending = pending.split("\n", 1)
+                n += 1
+                yield (line[:-1] if line.endswith("\r") else line) + "\n"
+            if len(pending) > MAX_LINE:
+                raise DataError(f"{self.name}:{n + 1}: the line is longer than {MAX_LINE:,} characters; give one entry "
+                                "per line")
+            if not raw:
+                if pending:
+                    yield pending
+                return
 
 
 def _utf8(data: bytes) -> bool:
