@@ -672,6 +672,16 @@ def test_millisecond_timestamps_are_read_as_such_and_other_units_among_them_said
                     f"the year 5000 as Unix seconds (milliseconds?), as {sum(int(x.rsplit(',', 1)[1]) > 1e11 for x in lines)} "
                     f"of {len(lines)} rows' are while most are seconds: a time-based split would hold those rows out "
                     "first; give every row seconds"], caplog.text
+    # a negative one as large is as far before 1970, not past 5000 (a red team), and goes first, not last
+    neg = lines[:first] + [lines[first].rsplit(",", 1)[0] + ",-99999999999999\n"] + \
+        [x for x in lines[first + 1:] if int(x.rsplit(",", 1)[1]) < 1e11]
+    (tmp_path / "n.csv").write_text("user_id,movie_id,rating,timestamp\n" + "".join(neg))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="embedrec"):
+        er.ingest(str(tmp_path / "n.csv"), cfg.updated({"data.prepared": str(tmp_path / "ds-neg")}))
+    assert f"{tmp_path / 'n.csv'}:{first + 2}: timestamp -99999999999999 is thousands of years before 1970 as Unix " \
+           "seconds (milliseconds?), as 1 of" in caplog.text and "would put those rows before every other" in \
+           caplog.text, caplog.text
     # and seconds among milliseconds: put before every other row (the unit is the median's)
     lines = [f"{u},{m},4,{(1_600_000_000 + u * 7 + m) * (1 if (u + m) % 5 == 0 else 1000)}\n"
              for u in range(1, 30) for m in range(1, 12)]

@@ -405,7 +405,8 @@ def _refuse_off_unit(ts: pd.Series, unit: str, label: str, held: str, line_of=No
         return
     at, where = _first_off(ts, off, label, line_of, kept)
     size = unit_by_size(float(abs(ts.iloc[at])))
-    when = "past the year 5000" if far[at] else "before 1973"
+    # (a negative one as far from 0 is as far before 1970: a red team's -99999999999999 was said past 5000)
+    when = ("thousands of years before 1970" if ts.iloc[at] < 0 else "past the year 5000") if far[at] else "before 1973"
     n = int(off.sum())
     others = f" (and {n - 1:,} more row{'s' if n > 2 else ''} of another unit)" if n > 1 else ""
     raise DataError(f"{where}: timestamp {int(ts.iloc[at])} is {when} as Unix {UNIT_NAMES[unit]} ({UNIT_NAMES[size]}?), "
@@ -426,8 +427,9 @@ def _warn_mixed_units(ts: pd.Series, unit: str, label: str, line_of=None, kept=N
     a = np.abs(ts.to_numpy())
     name = UNIT_NAMES[unit]
     if far[at]:
-        what = (f"past the year 5000 as Unix {name} ({UNIT_NAMES[unit_by_size(float(a[at]))]}?)",
-                "hold those rows out first")
+        what = (f"{'thousands of years before 1970' if ts.iloc[at] < 0 else 'past the year 5000'} as Unix {name} "
+                f"({UNIT_NAMES[unit_by_size(float(a[at]))]}?)",
+                "put those rows before every other" if ts.iloc[at] < 0 else "hold those rows out first")
     else:
         what = (f"before 1973 as Unix {name} ({UNIT_NAMES[unit_by_size(float(a[at]))]}?)",
                 "put those rows before every other")
