@@ -250,7 +250,7 @@ SHORT = {
     "index rebuild": "Rebuild the run's index with the current index.* settings.",
     "ingest": "Turn MovieLens or a ratings file into a split dataset.",
     "predict": "Score (user, movie) pairs.",
-    "recommend": "Top-K movies for users, a new user; similar movies or users.",
+    "recommend": "Top-K movies for users, a new user; similar movies or users; a movie's audience.",
     "train": "Train the embeddings and write the run.",
     "tune-dims": "Sweep the embedding dimension on the validation split.",
     "update-users": "Re-solve or add users from new ratings, without retraining.",
@@ -656,6 +656,9 @@ def _usage_hint(e: click.UsageError, path: str) -> str:
     if path.endswith(" recommend") and isinstance(e, click.NoSuchOption) and \
             e.option_name.lstrip("-").split("=")[0] in ("similar", "similar-movies", "item", "items", "similar-items"):
         return "; movies similar to one: --movie ID (or a title's words)"  # other toolkits' names (a review)
+    if path.endswith(" recommend") and isinstance(e, click.NoSuchOption) and \
+            e.option_name.lstrip("-").split("=")[0] in ("users-for", "target", "audiences", "recommend-users"):
+        return "; the users most likely to take to a movie: --audience MOVIE"
     if path.endswith(" predict") and isinstance(e, click.NoSuchOption) and \
             e.option_name.lstrip("-").split("=")[0] in ("user", "movie", "item", "users", "movies", "items", "pair"):  # a first-hour
         return "; predict scores pairs: --pairs FILE (user,movie lines) or --pairs - (e.g. echo 196,242 |)"  # review
