@@ -390,7 +390,7 @@ class Model:
         ``exclude``: user ids no list may hold; ids the model does not know are ignored, counted in a warning.
         ``missing``: what a query naming no movie of the model gets, as :meth:`similar`'s. A movie no training
         rating named is refused (UsageError): nothing to score it by. Cost: one pass over the user table and one over
-        the seen pairs a movie (ML-100K: 0.2 ms; docs/commands.md has a large run's)."""
+        the seen pairs a movie (ML-100K: 0.1 ms; 1M users x 100M pairs: 0.07 s; docs/commands.md)."""
         return models_recommend.audience(self, movie, k, exclude_seen=exclude_seen, candidates=candidates,
                                          exclude=exclude, missing=missing)
 
