@@ -679,6 +679,17 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
                 raise UsageError(f"{name}: row {row + 1}: {col} {shorten(repr(text.iloc[row]), 40)} is an integer "
                                  "beyond 64 bits, which no id of this run's is (its ids are integers); write the "
                                  "file's ids as the run's dataset writes them, or drop that row")
+            # some ids no integer ('abc', '0012') among integers: no user or movie of this run, whose ids are
+            # integers; their pairs left out, said (a diff review: the mixed column failed the whole evaluation,
+            # blaming most_popular); every one such: the refusals below (none of its users or movies is the run's)
+            word = ~text.str.fullmatch(r"-?(?:0|[1-9][0-9]*)").to_numpy(dtype=bool)
+            if word.any() and not word.all():
+                log.warning("%s: %s of its %s pairs name a %s id that is no integer as this run's are (e.g. %s): no "
+                            "%s of this run, those pairs left out of every figure; write the file's ids as the run's "
+                            "dataset writes them", name, f"{int(word.sum()):,}", f"{len(text):,}", col.split("_")[0],
+                            shorten(repr(text[word].iloc[0]), 40), col.split("_")[0])
+                truth, text = truth[~word], text[~word]
+                truth = truth.assign(**{col: text})
     truth = _as_truth_kind(truth, ids)[["user_id", "movie_id"]].drop_duplicates()
     e = model.engine
     users = pd.unique(truth["user_id"])
@@ -730,8 +741,8 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
     if trained:
         log.warning("%s: %s of its %s pairs are movies the user rated in the data the run was trained on: recommend "
                     "never lists those back, so each is a miss; give the held-out pairs alone (ingest the training "
-                    "rows without them), or score the run trained on the rows without them («(--run RUN: a plain "
-                    "`train` trains the config's dataset, not the one just ingested)|(open that run)»", name,
+                    "rows without them), or score the run trained on the rows without them«, with --run RUN (a plain "
+                    "`train` trains the config's dataset, not the one just ingested)|: open that run»", name,
                     f"{trained:,}", f"{len(truth):,}")
     return {"splits": {TRUTH: row}, "paired": {TRUTH: paired_differences(per)},
             "truth": {"pairs": int(len(truth)), "users": int(len(users)), "users_unknown": int(len(rec.unknown)),

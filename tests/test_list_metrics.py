@@ -945,3 +945,26 @@ def test_evaluate_truth_refuses_metrics_it_does_not_score_and_says_the_paired_ro
     assert r.exit_code == 0 and "ndcg@5" in r.stdout and "novelty" not in r.stdout
     assert "--metrics: novelty left out: --truth scores" in r.stderr
     assert "model-OTHER: the model's metric minus OTHER's, paired user by user" in r.stderr
+
+
+def test_a_truth_file_with_a_few_ids_no_integer_leaves_their_pairs_out_and_says_so(trained_run, tmp_path):
+    """A diff review: one user id 'abc' (or a movie id 'abc', '0050') among integers on a run of integer ids failed
+    the whole --truth evaluation, blaming most_popular; those pairs are left out now, said in a warning."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+    from embedrec.data.dataset import load_dataset
+
+    test = load_dataset(trained_run.cfg.data.prepared).split_frame("test")[["user_id", "movie_id"]]
+    f = tmp_path / "t.csv"
+    test.to_csv(f, index=False)
+    plain = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "--truth", str(f), "-k", "5", "--format", "json"])
+    assert plain.exit_code == 0, plain.stderr
+    for extra, side in (("abc,1\n", "user"), (f"{int(test.user_id.iloc[0])},abc\n", "movie"),
+                        (f"{int(test.user_id.iloc[0])},0050\n", "movie")):
+        f2 = tmp_path / "t2.csv"
+        f2.write_text(f.read_text() + extra)
+        r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "--truth", str(f2), "-k", "5", "--format", "json"])
+        assert r.exit_code == 0, r.stderr
+        assert f"1 of its {len(test) + 1:,} pairs name a {side} id that is no integer as this run's are" in r.stderr
+        assert json.loads(r.stdout)["splits"] == json.loads(plain.stdout)["splits"]

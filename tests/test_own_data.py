@@ -649,8 +649,8 @@ def test_a_column_of_dates_written_day_or_month_first_is_named_not_taken(tmp_pat
     pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "Date"]).to_csv(tmp_path / "r.csv", index=False)
     r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "a", "--set", "split.valid=0", "--set", "split.test=0")
     assert r.exit_code == 0 and "as 'timestamp'" not in r.stderr and \
-        "column 'Date' holds dates written day or month first (data.timestamp_format tells which: %d/%m/%Y or " \
-        "%m/%d/%Y): --set data.columns.timestamp=Date to read them" in r.stderr, r.stderr
+        "column 'Date' holds dates written day or month first (05/03/2024): --set data.columns.timestamp=Date --set " \
+        "data.timestamp_format=%d/%m/%Y (or %m/%d/%Y where the month comes first) to read them" in r.stderr, r.stderr
     r = invoke("ingest", tmp_path / "r.csv", "-o", tmp_path / "b", "--set", "split.valid=0", "--set", "split.test=0",
                "--set", "data.columns.timestamp=Date", "--set", "data.timestamp_format=%d/%m/%Y")
     assert r.exit_code == 0, r.stderr

@@ -250,7 +250,7 @@ SHORT = {
     "index rebuild": "Rebuild the run's index with the current index.* settings.",
     "ingest": "Turn MovieLens or a ratings file into a split dataset.",
     "predict": "Score (user, movie) pairs.",
-    "recommend": "Top-K movies for users, a new user; similar movies or users; a movie's audience.",
+    "recommend": "Top-K movies for users; similar movies, users; audiences.",
     "train": "Train the embeddings and write the run.",
     "tune-dims": "Sweep the embedding dimension on the validation split.",
     "update-users": "Re-solve or add users from new ratings, without retraining.",

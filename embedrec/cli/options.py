@@ -167,10 +167,10 @@ class _Lines:
 
             fh = gzip.GzipFile(fileobj=fh)
             self._live = None  # its lines are inside the deflate stream: batches of recommend.batch_size
-        if fh.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte-order mark (Excel's 'Unicode text',
-            yield from self._utf16(fh)                         # PowerShell's >): read as ingest reads it (a red team)
-            return
         try:
+            if fh.peek(2)[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with its byte-order mark (Excel's 'Unicode
+                yield from self._utf16(fh)                    # text', PowerShell's >): read as ingest reads it (a red
+                return                                        # team); inside the try: a gzip of it cut short too
             while True:
                 raw = fh.readline(MAX_LINE + 1)  # bounded: a 2 GB line (or a gzip bomb of one) is not read whole
                 if not raw:
@@ -192,6 +192,7 @@ class _Lines:
                 raise
             from embedrec.errors import first_line
 
+            n = max(n, getattr(self, "_utf16_lines", 0))  # (a UTF-16 file's lines are counted by _utf16)
             raise DataError(f"{self.name}:{n + 1}: the gzip stream is damaged or cut short ({first_line(e)}); "
                             "compress the file again") from None
 
@@ -211,7 +212,7 @@ class _Lines:
                                 "save the file as UTF-8 or UTF-16 text (one entry per line)") from None
             while "\n" in pending:
                 line, pending = pending.split("\n", 1)
-                n += 1
+                n = self._utf16_lines = n + 1  # (the lines read, for a gzip cut short: __iter__ names the next)
                 yield (line[:-1] if line.endswith("\r") else line) + "\n"
             if len(pending) > MAX_LINE:
                 raise DataError(f"{self.name}:{n + 1}: the line is longer than {MAX_LINE:,} characters; give one entry "

@@ -460,9 +460,15 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool | str = Fal
             # a warning, not a note: the file's times go unread (a review of session 50: -q hid it)
             key, typed = "data.columns.timestamp", _typed(col, found)
             column = column_set(key, typed)
+            sets = [column]
+            if kind == WRITTEN_DATES and column:  # both settings it takes (a diff review: the column alone then
+                sets.append(("data.timestamp_format=%d/%m/%Y", "data.timestamp_format='%d/%m/%Y'"))  # failed)
+                kind = "dates written day or month first (05/03/2024)"
+            told = _set_said(sets) if column else _too_long(key, typed)
+            also_us = " (or %m/%d/%Y where the month comes first)" if len(sets) > 1 else ""
             notes.append(WarnedNote(f"{label}: no 'timestamp' column: ratings without times (a time-based split and "
                                     f"the recency weight need them); column {shorten(col, 60)!r} holds {kind}{also}: "
-                                    f"{_set_said([column]) if column else _too_long(key, typed)} to read them"))
+                                    f"{told}{also_us} to read them"))
         else:
             passed = f" (its column {shorten(no_times, 60)!r}, named close to it, holds words, not times)" \
                 if isinstance(no_times, str) else ""
