@@ -753,31 +753,25 @@ class History:
         return html + (f"<p>{escape(self.summary)}</p>" if getattr(self, "total", len(self)) > len(self) else "")
 
 
-class SimilarUsers:
-    """The users most like each query user (``Model.similar_users``): ``query_ids``, and per query ``user_ids``,
-    ``scores`` (the cosine similarity of the two users' vectors, highest first), ``rated`` (how many movies each
-    listed user rated) and ``both_rated`` (how many of those the query user rated too), counted over the pairs the
-    model was trained on (train and valid, and those rated below data.min_rating: what recommend leaves out of a
-    user's list; the test split is held out) and those update-users added: a user's History rows but its test
-    ones. ``unknown``: the query ids left out by ``missing='skip'`` (not in the training data, or with no trained
-    vector), as a Recommendations' ``unknown``."""
+class _UserLists:
+    """What the results that list users share (:class:`SimilarUsers`, :class:`Audience`): ``query_ids``, per query
+    ``user_ids`` and ``scores`` and the other arrays ``_arrays`` names (read-only, again after a pickle or a deep
+    copy), ``unknown`` (the queries ``missing='skip'`` left out), the rows (``to_rows``, one query's
+    ``_query_rows``), a repr of the first rows, a notebook view; ``_noun``: what a query is, as the repr counts them."""
 
-    columns = ["user_id_query", "rank", "user_id", "score", "both_rated", "rated"]
+    _arrays: tuple[str, ...] = ("user_ids", "scores")
+    _noun = "user"
 
-    def __init__(self, engine: Recommender, query_ids: list, rows: list, scores: list, rated: list, both: list,
-                 unknown: list = ()):
+    def _ids(self, engine: Recommender, query_ids: list, rows: list, unknown) -> None:
         self._engine = engine
         self.query_ids = FrozenList(query_ids)
         self.unknown = FrozenList(unknown)
         self.user_ids = FrozenList(_frozen_array(np.asarray(engine.user_ids)[np.asarray(r, np.int64)]) for r in rows)
-        self.scores = FrozenList(_frozen_array(np.asarray(s, np.float32)) for s in scores)
-        self.rated = FrozenList(_frozen_array(np.asarray(n, np.int64)) for n in rated)
-        self.both_rated = FrozenList(_frozen_array(np.asarray(n, np.int64)) for n in both)
 
     def __setstate__(self, state: dict) -> None:  # unpickled or deep-copied: its arrays read-only again
         self.__dict__.update(state)
         self.__dict__.setdefault("unknown", FrozenList())  # pickled before similar_users took missing=
-        for name in ("user_ids", "scores", "rated", "both_rated"):
+        for name in self._arrays:
             setattr(self, name, FrozenList(_frozen_array(a) for a in getattr(self, name)))
 
     def __len__(self) -> int:
@@ -788,23 +782,52 @@ class SimilarUsers:
         return iter(zip(self.query_ids, self.user_ids, self.scores))
 
     def _header(self) -> str:
-        k = max((len(u) for u in self.user_ids), default=0)
-        extra = f", {len(self.unknown)} unknown" if self.unknown else ""
-        return f"<SimilarUsers: {len(self)} quer{'y' if len(self) == 1 else 'ies'} x top-{k}{extra}>"
+        raise NotImplementedError
+
+    def _query_rows(self, i: int) -> Iterator[dict]:
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         """The summary line, then the rows, as a Recommendations' repr shows its own (several queries: the first rows
         of each of the first ones; a first-hour review: print() showed the summary alone)."""
         return _queries_repr(self._header(), self.columns, self.to_rows, self._query_rows, len(self),
-                             sum(len(u) for u in self.user_ids), "user")
+                             sum(len(u) for u in self.user_ids), self._noun)
 
     def to_rows(self) -> Iterator[dict]:
-        """One dict per listed user: user_id_query, rank, user_id, score, both_rated, rated."""
+        """One dict per listed user, of ``columns``."""
         for i in range(len(self)):
             yield from self._query_rows(i)
 
+    def _repr_html_(self) -> str:
+        return self.to_frame()._repr_html_()
+
+
+class SimilarUsers(_UserLists):
+    """The users most like each query user (``Model.similar_users``): ``query_ids``, and per query ``user_ids``,
+    ``scores`` (the cosine similarity of the two users' vectors, highest first), ``rated`` (how many movies each
+    listed user rated) and ``both_rated`` (how many of those the query user rated too), counted over the pairs the
+    model was trained on (train and valid, and those rated below data.min_rating: what recommend leaves out of a
+    user's list; the test split is held out) and those update-users added: a user's History rows but its test
+    ones. ``unknown``: the query ids left out by ``missing='skip'`` (not in the training data, or with no trained
+    vector), as a Recommendations' ``unknown``."""
+
+    columns = ["user_id_query", "rank", "user_id", "score", "both_rated", "rated"]
+    _arrays = ("user_ids", "scores", "rated", "both_rated")
+
+    def __init__(self, engine: Recommender, query_ids: list, rows: list, scores: list, rated: list, both: list,
+                 unknown: list = ()):
+        self._ids(engine, query_ids, rows, unknown)
+        self.scores = FrozenList(_frozen_array(np.asarray(s, np.float32)) for s in scores)
+        self.rated = FrozenList(_frozen_array(np.asarray(n, np.int64)) for n in rated)
+        self.both_rated = FrozenList(_frozen_array(np.asarray(n, np.int64)) for n in both)
+
+    def _header(self) -> str:
+        k = max((len(u) for u in self.user_ids), default=0)
+        extra = f", {len(self.unknown)} unknown" if self.unknown else ""
+        return f"<SimilarUsers: {len(self)} quer{'y' if len(self) == 1 else 'ies'} x top-{k}{extra}>"
+
     def _query_rows(self, i: int) -> Iterator[dict]:
-        """The i-th query's rows of :meth:`to_rows`."""
+        """The i-th query's rows of :meth:`to_rows`: user_id_query, rank, user_id, score, both_rated, rated."""
         q, ids, scores, both, rated = (self.query_ids[i], self.user_ids[i], self.scores[i], self.both_rated[i],
                                        self.rated[i])
         for rank, (u, s, b, n) in enumerate(zip(ids.tolist(), scores.tolist(), both.tolist(), rated.tolist()), 1):
@@ -817,53 +840,27 @@ class SimilarUsers:
         frame = pd.DataFrame(list(self.to_rows()), columns=self.columns)
         return frame.astype({"rank": "int32", "score": "float32", "both_rated": "int64", "rated": "int64"})
 
-    def _repr_html_(self) -> str:
-        return self.to_frame()._repr_html_()
 
-
-class Audience:
+class Audience(_UserLists):
     """The users most likely to take to each query movie (``Model.audience``): ``query_ids`` (the movies, as the
-    run's ids are), and per query ``user_ids`` and ``scores`` (each user's score for the movie as its own list and
-    ``predict`` give it: a ranking model's score, an explicit model's predicted rating; highest first, equal
-    scores in user row order). ``unknown``: the queries left out by ``missing='skip'``, as a Recommendations'
-    ``unknown``."""
+    run's ids are), and per query ``user_ids`` and ``scores`` (each user's score for the movie, ``predict``'s for
+    the pair: a ranking model's score, an explicit model's predicted rating; highest first, equal scores in user row
+    order). ``unknown``: the queries left out by ``missing='skip'``, as a Recommendations' ``unknown``."""
 
     columns = ["movie_id", "rank", "user_id", "score"]
+    _noun = "movie"
 
     def __init__(self, engine: Recommender, query_ids: list, rows: list, scores: list, unknown: list = ()):
-        self._engine = engine
-        self.query_ids = FrozenList(query_ids)
-        self.unknown = FrozenList(unknown)
-        self.user_ids = FrozenList(_frozen_array(np.asarray(engine.user_ids)[np.asarray(r, np.int64)]) for r in rows)
+        self._ids(engine, query_ids, rows, unknown)
         self.scores = FrozenList(_frozen_array(np.asarray(s)) for s in scores)
-
-    def __setstate__(self, state: dict) -> None:  # unpickled or deep-copied: its arrays read-only again
-        self.__dict__.update(state)
-        for name in ("user_ids", "scores"):
-            setattr(self, name, FrozenList(_frozen_array(a) for a in getattr(self, name)))
-
-    def __len__(self) -> int:
-        return len(self.query_ids)
-
-    def __iter__(self) -> Iterator[tuple]:
-        """(movie id, user ids, scores) per query, as a Recommendations' (query id, movie ids, scores)."""
-        return iter(zip(self.query_ids, self.user_ids, self.scores))
 
     def _header(self) -> str:
         k = max((len(u) for u in self.user_ids), default=0)
         extra = f", {len(self.unknown)} unknown" if self.unknown else ""
         return f"<Audience: {len(self)} movie{'' if len(self) == 1 else 's'} x top-{k} users{extra}>"
 
-    def __repr__(self) -> str:
-        return _queries_repr(self._header(), self.columns, self.to_rows, self._query_rows, len(self),
-                             sum(len(u) for u in self.user_ids), "movie")
-
-    def to_rows(self) -> Iterator[dict]:
-        """One dict per listed user: movie_id, rank, user_id, score."""
-        for i in range(len(self)):
-            yield from self._query_rows(i)
-
     def _query_rows(self, i: int) -> Iterator[dict]:
+        """The i-th query's rows of :meth:`to_rows`: movie_id, rank, user_id, score."""
         q, ids, scores = self.query_ids[i], self.user_ids[i], self.scores[i]
         for rank, (u, s) in enumerate(zip(ids.tolist(), scores.tolist()), 1):
             yield {"movie_id": q, "rank": rank, "user_id": u, "score": s}
@@ -876,6 +873,3 @@ class Audience:
         frame = pd.DataFrame(list(self.to_rows()), columns=self.columns)
         dtype = self.scores[0].dtype if len(self.scores) else np.float32
         return frame.astype({"rank": "int32", "score": dtype})
-
-    def _repr_html_(self) -> str:
-        return self.to_frame()._repr_html_()
