@@ -1,7 +1,7 @@
 """The users most likely to take to a movie (``Model.audience``, ``recommend --audience``): recommend's question
-turned round. Each user's score for the movie is the one its own list gives it (``recommend``'s and ``predict``'s
-number: <p_u, q_m> + b_m, plus c_u z_m for a user update-users added with the new users' prior, plus an explicit
-model's mu + b_u, clipped to its scale), best first, equal scores in user row order; the users who rated the movie
+turned round. Each user's score for the movie is ``predict``'s for the pair, the one its own list gives it (<p_u,
+q_m> + b_m, plus c_u z_m for a user update-users added with the new users' prior, whose list sums it another way,
+to the last float32 bit; plus an explicit model's mu + b_u, clipped to its scale), best first, equal scores in user row order; the users who rated the movie
 (or a twin of it: the same film under another id) left out unless ``include_seen``, as recommend leaves the movie
 out of their lists; a user without a trained vector (no training rating) never listed: nothing to score it from.
 implicit answers it only by hand (its issues #322 and #492: ``item_factors[i] @ user_factors.T``, the raters left
