@@ -39,13 +39,13 @@ log = logging.getLogger("embedrec")
 _MODES = ("user", "users", "movie", "movies", "similar_users", "audience", "liked", "rated", "user_features")
 # the options that apply to some modes only: {Request field: the modes it applies to} (Request._applies)
 ONLY_FOR = {"include_seen": ("user", "users", "liked", "rated", "audience"), "fallback": ("user", "users"),
-            "strict": ("users", "movies", "liked", "rated"), "ordered": ("liked", "rated"),
+            "strict": ("users", "movies", "liked", "rated", "audience"), "ordered": ("liked", "rated"),
             "prior": ("user", "users", "liked", "rated"), "explain": ("user", "users", "liked", "rated"),
             "diversify": ("user", "users", "liked", "rated", "user_features")}
-# the options that filter movies, which similar users and an audience (lists of users) refuse: (field, CLI option,
-# library name)
-MOVIE_FILTERS = (("genres", "--genre", "genres"), ("year", "--year-min/--year-max", "year_min/year_max"),
-                 ("exclude", "--exclude", "exclude"), ("candidates", "--candidates", "candidates"))
+# the options that filter movies by what they are, which similar users and an audience (lists of users) refuse:
+# (field, CLI option, library name); their exclude and candidates are user ids (what those lists may hold)
+MOVIE_FILTERS = (("genres", "--genre", "genres"), ("year", "--year-min/--year-max", "year_min/year_max"))
+USER_LISTS = ("similar_users", "audience")  # the modes that list users
 
 
 @dataclass(frozen=True)
@@ -53,8 +53,9 @@ class Request:
     """One ``recommend`` question. Give exactly one of ``user`` (a user id), ``users`` (user ids one per line: a
     file, stdin, a list; answered as a stream in batches), ``movie`` (an id or title words: similar movies),
     ``similar_users`` (a user id: the users most like that user, ``Model.similar_users``; its answer's result a
-    ``SimilarUsers``), ``audience`` (a movie id or title words: the users most likely to take to it,
-    ``Model.audience``; its answer's result an ``Audience``), ``liked`` and/or ``rated`` (a new user: movie ids or titles, and {movie id or title:
+    ``SimilarUsers``), ``audience`` (a movie id or title words, or a list of them: the users most likely to take to
+    each, ``Model.audience``; its answer's result an ``Audience``; with a list, a movie the model does not know is
+    left out, said, or refused with ``strict``), ``liked`` and/or ``rated`` (a new user: movie ids or titles, and {movie id or title:
     rating}; with ``user`` too, that known user plus these ratings since training), or ``user_features``
     ({column: value}: a new user from demographics; with ``liked`` and/or ``rated`` too, a new user told both:
     ``Model.recommend_new(user_features=...)``).
@@ -63,7 +64,8 @@ class Request:
     recommend.fallback), ``strict`` (``users``, ``liked``/``rated``: an unknown id is an error), ``include_seen``, ``ordered``
     (``liked``/``rated`` oldest first), the filters ``genres``, ``year_min``, ``year_max``, ``exclude`` (movie
     ids or titles no list may hold) and ``candidates`` (the only movie ids or titles a list may hold; None: every
-    movie; ``similar_users`` and ``audience``, which list users, refuse them); for ``users``:
+    movie; for ``similar_users`` and ``audience``, which list users, user ids: what those lists may hold, a
+    campaign's opt-outs and segment; genres and years refused there); for ``users``:
     ``batch_size`` (default recommend.batch_size), ``on_batch`` (called after each batch) and ``name`` (the
     input's name in messages); for ``user``, ``users`` and ``liked``/``rated``: ``explain``, how many of the user's
     rated movies to name behind each listed movie (the answer's ``explanations``: ``Recommendations.explain``; a
@@ -120,8 +122,7 @@ class Request:
             raise UsageError("«--ordered|ordered=True» takes one history, oldest first: give «--liked|liked» or "
                              "«--rated|rated», not both")
         if given in (["similar_users"], ["audience"]):
-            filters = {"genres": bool(self.genres), "year": self.year_min is not None or self.year_max is not None,
-                       "exclude": bool(self.exclude), "candidates": self.candidates is not None}
+            filters = {"genres": bool(self.genres), "year": self.year_min is not None or self.year_max is not None}
             mode = given[0].replace("_", "-")
             for field, option, name in MOVIE_FILTERS:
                 if filters[field]:
@@ -303,6 +304,29 @@ def answer(model: Model, request: Request) -> Answer:
     k = request.k if request.k is not None else e.cfg.k
     fallback = request.fallback or e.cfg.fallback
     request = _replace(request, k=k, fallback=fallback)
+    if mode in USER_LISTS:  # lists of users: exclude and candidates are user ids, what such a list may hold (a
+        # campaign's opt-outs, a segment; a usability review: refused as movie filters on the command line)
+        if isinstance(request.exclude, Mapping):
+            raise UsageError(f"«--exclude|exclude» of (user, movie) pairs does not apply to «--{mode.replace('_', '-')}"
+                             f"|{mode}», which lists users: give user ids (one per line in a file)")
+        try:
+            users_out = _as_list(request.exclude)
+            users_only = None if request.candidates is None else _as_list(request.candidates)
+        except UsageError as err:
+            raise UsageError(f"«--exclude/--candidates|exclude/candidates»: {err}") from None
+        if mode == "similar_users":
+            out = Answer(model, request, result=model.similar_users(request.similar_users, k, candidates=users_only,
+                                                                    exclude=users_out))
+            out._notes = lambda: users_short_note(out.result, k)
+            return out
+        if isinstance(request.audience, (str, bytes)) or not hasattr(request.audience, "__iter__"):
+            asked = _found(model, request.audience, "--audience")
+        else:  # several (the CLI's --audience @FILE, a list): each one's audience, in the order given
+            asked = _audience_movies(model, list(request.audience), request.strict)
+        out = Answer(model, request, result=model.audience(asked, k, exclude_seen=not request.include_seen,
+                                                           candidates=users_only, exclude=users_out))
+        out._notes = lambda: audience_note(out.result, k, request.include_seen)
+        return out
     if isinstance(request.exclude, Mapping):  # (user, movie) pairs: each user's own movies, out of its list alone
         if mode not in ("user", "users"):
             raise UsageError("«--exclude @FILE|exclude» of (user, movie) pairs leaves each user's own movies out of "
@@ -352,18 +376,6 @@ def answer(model: Model, request: Request) -> Answer:
         return out
     elif mode == "movies":  # each line's movie, as --movie takes it; one not in the model left out (said), or refused
         res = _similar_of_lines(model, request, k, filters)
-    elif mode == "similar_users":  # users, not movies: no filter (refused by mode()), no note of an explicit model
-        out = Answer(model, request, result=model.similar_users(request.similar_users, k))
-        out._notes = lambda: users_short_note(out.result, k)
-        return out
-    elif mode == "audience":  # users, not movies: no movie filter (refused by mode()), one movie as --movie takes it
-        if not isinstance(request.audience, (str, bytes)) and hasattr(request.audience, "__iter__"):
-            raise UsageError(f"audience={shorten(repr(request.audience), 40)}: audience= takes one movie; for many "
-                             "give them to Model.audience([...])")
-        out = Answer(model, request, result=model.audience(_found(model, request.audience, "--audience"), k,
-                                                           exclude_seen=not request.include_seen))
-        out._notes = lambda: audience_note(out.result, k, request.include_seen)
-        return out
     elif mode == "user_features":
         res = model.recommend_features(request.user_features, k, diversify=request.diversify, **filters)
     else:
@@ -684,7 +696,15 @@ def _excluded(model: Model, tokens: list, opt: str = "--exclude") -> list:
 def _found(model: Model, token, opt: str = "--movie"):
     """The movie a ``movie`` (or ``audience``: ``opt``) request names: an id, or title words (find_movie, where a
     number may be a title's words too)."""
-    movie = model.find_movie(token)
+    try:
+        movie = model.find_movie(token)
+    except NotFoundError as err:  # (the hint of ids joined by commas names the option: a usability review)
+        hint = "one --movie takes one movie (in Python, similar() takes a list of them)"
+        if opt == "--movie" or hint not in err.raw:
+            raise
+        raise NotFoundError(err.raw.replace(hint, f"one {opt} takes one movie (several: {opt} @FILE, a movie a "
+                                                  "line; in Python, audience() takes a list)"),
+                            kind=err.kind, id=getattr(err, "id", None)) from None
     if str(movie) != str(token).strip():
         how = ""  # a guess made (a year one off, none in the catalogue), said as --liked says it (a review)
         if isinstance(token, str):
@@ -802,10 +822,36 @@ def users_short_note(res: SimilarUsers, k: int) -> None:
                  "ratings have no vector and are never listed)", f"{got:,}", "" if got == 1 else "s", f"{k:,}")
 
 
+def _audience_movies(model: Model, tokens: list, strict: bool) -> list:
+    """The movies of a list of them (``audience=[...]``, ``--audience @FILE``'s lines), each found as --movie finds
+    it; one the model does not know refused (``strict``) or left out, said in one warning with the first's reason
+    (as --movies leaves such lines out)."""
+    found, missed = [], []
+    for token in tokens:
+        try:
+            found.append(_found(model, token, "--audience"))
+        except NotFoundError as err:
+            if strict:
+                raise NotFoundError(f"«--audience|audience»: {err.raw}", kind=err.kind,
+                                    id=getattr(err, "id", None)) from None
+            missed.append(err)
+    if missed:
+        log.warning("«--audience|audience»: %s of its %s movies left out (%s)%s", f"{len(missed):,}",
+                    f"{len(tokens):,}", shorten(missed[0].raw, 160),
+                    "«; --strict refuses them instead|; strict=True refuses them instead»")
+    if not found:
+        raise NotFoundError("«--audience|audience»: none of its movies is a movie of this model; check the ids or "
+                            "titles")
+    return found
+
+
 def audience_note(res, k: int, include_seen: bool) -> None:
     """An audience shorter than k, said on the log as :func:`users_short_note` says a similar-users list's."""
     got = len(res.user_ids[0]) if len(res) else k
-    if got < k:
+    if got == 0 and not include_seen:  # (a usability review: '0 users, fewer than the 10 asked for')
+        log.info("note: no user to list: every user with a vector has rated it, and its raters are left out "
+                 "(«--include-seen|exclude_seen=False» lists them)")
+    elif got < k:
         if include_seen:
             log.info("note: %s user%s, fewer than the %s asked for: that is every user with a vector", f"{got:,}",
                      "" if got == 1 else "s", f"{k:,}")

@@ -838,7 +838,9 @@ class SimilarUsers(_UserLists):
         import pandas as pd
 
         frame = pd.DataFrame(list(self.to_rows()), columns=self.columns)
-        return frame.astype({"rank": "int32", "score": "float32", "both_rated": "int64", "rated": "int64"})
+        ids = np.asarray(self._engine.user_ids).dtype  # (an empty result's id columns too: a review found object)
+        return frame.astype({"user_id_query": ids, "user_id": ids, "rank": "int32", "score": "float32",
+                             "both_rated": "int64", "rated": "int64"})
 
 
 class Audience(_UserLists):
@@ -872,4 +874,6 @@ class Audience(_UserLists):
 
         frame = pd.DataFrame(list(self.to_rows()), columns=self.columns)
         dtype = self.scores[0].dtype if len(self.scores) else np.float32
-        return frame.astype({"rank": "int32", "score": dtype})
+        e = self._engine  # (an empty result's id columns too: a review found object, which a concat spread)
+        return frame.astype({"movie_id": np.asarray(e.movie_ids).dtype, "user_id": np.asarray(e.user_ids).dtype,
+                             "rank": "int32", "score": dtype})

@@ -586,8 +586,8 @@ def test_the_api_module_holds_the_workflow_and_the_public_types_only():
 
 @pytest.mark.parametrize("asked, cli, said", [
     ({"user": 1, "strict": True, "fallback": "popular"}, ("--user", "1", "--strict", "--fallback", "popular"),
-     "«--strict|strict» does not apply to «--user|user»; it is for «--users, --movies, --liked and --rated|users, "
-     "movies, liked and rated»"),
+     "«--strict|strict» does not apply to «--user|user»; it is for «--users, --movies, --liked, --rated and "
+     "--audience|users, movies, liked, rated and audience»"),
     ({"users": ["1"], "strict": True, "fallback": "popular"}, None,
      "«--strict and --fallback popular|strict=True and fallback='popular'» conflict"),
     ({"movie": 1, "include_seen": True}, ("--movie", "1", "--include-seen"),

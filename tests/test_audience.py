@@ -71,7 +71,7 @@ def test_a_twins_raters_are_left_out_too():
 def test_user_filters_a_list_of_movies_and_missing(caplog):
     m = _model()
     assert m.audience(1, k=3, candidates=[20, 30, 50, 999]).user_ids[0].tolist() == [20, 30, 50]
-    assert "1 of the 4 audience candidates is not a user of this model" in caplog.text
+    assert "1 of the 4 user ids " in caplog.text and "names is not a user of this model" in caplog.text
     assert m.audience(1, k=3, exclude=[70, 20]).user_ids[0].tolist() == [40, 80, 30]
     with pytest.raises(UsageError, match="candidates: no user of this model among them"):
         m.audience(1, candidates=[999])
@@ -177,7 +177,6 @@ def test_a_request_mode_and_the_cli(trained_run, caplog):
            "left out; " in caplog.text  # (then the CLI's or the library's words for the switch)
     for request, said in ((Request(audience=movie, genres=("Drama",)), "genres does not apply to audience"),
                           (Request(audience=movie, user=1), "user and audience were given"),
-                          (Request(audience=[movie, 2]), "audience= takes one movie"),
                           (Request(audience=movie, diversify=0.5), "diversify")):
         with pytest.raises(UsageError, match=said):
             m.answer(request)
@@ -214,3 +213,58 @@ def test_the_users_prior_multipliers_are_made_once_per_opened_model(als_run, mon
         copy = pickle.loads(pickle.dumps(m.engine))
         assert copy.user_priors() is None if c is None else np.array_equal(copy.user_priors(), c)
         assert made == [1]
+
+
+def test_audiences_of_a_list_of_movies_or_a_file_of_them(trained_run, tmp_path):
+    """`--audience @FILE` (a movie a line, @- stdin) and Request(audience=[...]): each movie's audience in the order
+    given, one the model does not know left out and said (refused with --strict), as --movies leaves such lines."""
+    m = trained_run.opened
+    a, b = (int(x) for x in m.movie_ids[:2])
+    answer = m.answer(Request(audience=[a, 99999, b], k=3))
+    assert answer.result.query_ids == [a, b]
+    assert list(answer.rows()) == list(m.audience([a, b], k=3).to_rows())
+    with pytest.raises(NotFoundError, match="audience: movie '99999' is not in the training data"):
+        m.answer(Request(audience=[a, 99999], k=3, strict=True))
+    with pytest.raises(NotFoundError, match="none of its movies is a movie of this model"):
+        m.answer(Request(audience=[99998, 99999], k=3))
+    f = tmp_path / "movies.txt"
+    f.write_text(f"movie_id\n{a}\n99999\n{b}\n")
+    r = CliRunner().invoke(main, ["recommend", *trained_run.sets, "--audience", f"@{f}", "-k", "3", "--format", "csv"])
+    assert r.exit_code == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert [(int(x["movie_id"]), int(x["user_id"])) for x in rows] == \
+        [(q, int(u)) for q, users, _ in m.audience([a, b], k=3) for u in users]
+    assert "--audience: 1 of its 3 movies left out (movie '99999' is not in the training data" in r.stderr
+    r = CliRunner().invoke(main, ["recommend", *trained_run.sets, "--audience", f"@{f}", "--strict"])
+    assert r.exit_code == 1 and r.stdout == "" and r.stderr.startswith("error: --audience: movie '99999'")
+    r = CliRunner().invoke(main, ["recommend", *trained_run.sets, "--audience", "@-", "-k", "2", "--format", "tsv"],
+                           input=f"{a}\n")
+    assert r.exit_code == 0 and len(r.stdout.splitlines()) == 3, r.stderr
+
+
+def test_exclude_and_candidates_are_user_ids_where_the_list_holds_users(trained_run, tmp_path):
+    """A usability review: a campaign's opt-out list and its segment were refused on the command line ('--exclude
+    does not apply to --audience'); with --audience and --similar-users, --exclude and --candidates take user ids
+    (typed, or @FILE of one a line with a 'user_id' header), as the library's candidates=/exclude= do."""
+    m = trained_run.opened
+    movie = int(m.movie_ids[0])
+    top = m.audience(movie, k=4).user_ids[0].tolist()
+    opt_out = tmp_path / "opt-out.txt"
+    opt_out.write_text("user_id\n" + "".join(f"{u}\n" for u in top[:2]))
+
+    def users(*args):
+        r = CliRunner().invoke(main, ["recommend", *trained_run.sets, *args, "-k", "2", "--format", "csv"])
+        assert r.exit_code == 0, r.stderr
+        return [int(x["user_id"]) for x in csv.DictReader(io.StringIO(r.stdout))]
+
+    assert users("--audience", str(movie), "--exclude", f"@{opt_out}") == top[2:4]
+    assert users("--audience", str(movie), "--exclude", f"{top[0]},{top[1]}") == top[2:4]
+    assert users("--audience", str(movie), "--candidates", f"{top[3]},{top[1]}") == [top[1], top[3]]
+    query = int(m.user_ids[0])
+    near = m.similar_users(query, k=3).user_ids[0].tolist()
+    assert users("--similar-users", str(query), "--exclude", str(near[0])) == near[1:3]
+    assert m.answer(Request(audience=movie, k=2, exclude=top[:2])).result.user_ids[0].tolist() == top[2:4]
+    table = tmp_path / "t.csv"
+    table.write_text("user_id,email\n1,a@b\n")
+    r = CliRunner().invoke(main, ["recommend", *trained_run.sets, "--audience", str(movie), "--exclude", f"@{table}"])
+    assert r.exit_code == 2 and f"{table}:1: 'user_id,email' is a table's line, not one user id" in r.stderr, r.stderr

@@ -125,7 +125,8 @@ RECOMMEND = [
     ("--fallback, --movie", ["--movie", "17", "--fallback", "popular"], None,
      usage("recommend", "--fallback does not apply to --movie; it is for --user and --users"), 2),
     ("--strict, --movie", ["--movie", "1", "--strict"], None,
-     usage("recommend", "--strict does not apply to --movie; it is for --users, --movies, --liked and --rated"), 2),
+     usage("recommend", "--strict does not apply to --movie; it is for --users, --movies, --liked, --rated and "
+              "--audience"), 2),
     ("--strict, --fallback popular", ["--users", "-", "--strict", "--fallback", "popular"], "1\n",
      usage("recommend", "--strict and --fallback popular conflict: one fails on an unknown user, the other answers "
                         "it; give one of them"), 2),

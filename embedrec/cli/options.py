@@ -739,6 +739,35 @@ def stdin_bytes(option: str) -> bytes:
     return data
 
 
+def parse_user_list(text: str, option: str, own: tuple = ()) -> list[str]:
+    """``option``'s user ids where the list holds users (``--exclude``/``--candidates`` with ``--audience`` or
+    ``--similar-users``: a campaign's opt-outs, a segment): comma-separated ids, or ``@FILE`` of one a line (blank
+    and '#' lines skipped, a first line naming the user column, 'user_id' or the run's own (``own``), a header, a
+    line in double quotes one CSV field); a line of a table refused naming FILE:LINE."""
+    if not text.startswith("@"):
+        items = [t.strip() for t in split_items(text, option)]
+        if not any(items) or "" in items:
+            raise UsageError(f"{option} '{text}': give comma-separated user ids, e.g. {option} 196,186, or @FILE")
+        return items
+    path, items = _file_items(text, option)
+    words = _header_words(own)[0]
+    out: list[str] = []
+    for n, t in enumerate(items, 1):
+        if not t or t.startswith("#"):
+            continue
+        if len(t) > 1 and t[0] == t[-1] == '"' and '"' not in t[1:-1].replace('""', ''):
+            t = t[1:-1].replace('""', '"').strip()
+        elif any(sep in t for sep in ("\t", ",", ";")):
+            raise UsageError(f"{option} {shorten(text, 80)}: {path}:{n}: '{shorten(t, 40)}' is a table's line, not "
+                             "one user id; give one user id per line (a table's first column: cut -d, -f1)")
+        if not out and t.lower() in words:  # a header line (as --users skips 'user_id')
+            continue
+        out.append(t)
+    if not out and option == "--candidates":
+        raise UsageError(f"{option} {shorten(text, 80)}: the file holds no user ids; give one per line")
+    return out
+
+
 def parse_movie_list(text: str, option: str, own: tuple = ()) -> list[str]:
     """``option``'s movies (--candidates, --exclude): comma-separated ids or titles (as parse_liked), or ``@FILE``: a
     file of ids or titles, one per line (blank lines and '#' lines skipped, a line in double quotes one CSV field, a

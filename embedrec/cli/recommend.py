@@ -27,6 +27,7 @@ from embedrec.cli.options import (
     parse_movie_list,
     parse_pairs,
     parse_rated,
+    parse_user_list,
     stdin_bytes,
     usage_error,
     with_comma_hint,
@@ -50,7 +51,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
               help="A user id: the users most like them (cosine of the user vectors), with the movies both rated.")
 @click.option("--audience", "audience", type=TEXT, metavar="MOVIE",
               help="A movie id or title words: the users most likely to take to it (those whose own lists score it "
-              "highest), its raters left out (--include-seen: kept).")
+              "highest), its raters left out (--include-seen: kept); or @FILE, a movie a line (@-: stdin): each "
+              "one's, in the file's order.")
 @click.option("--liked", type=TEXT, help="Comma-separated movies a new user liked (as top ratings): ids, or titles as --movie "
               "takes them; or @FILE, one per line (or a table with a title column, as Letterboxd's films.csv). "
               "The fewer given, the more the most popular movies weigh in the list (als models: "
@@ -77,9 +79,9 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 @click.option("--year-max", type=int, help="Only movies up to this year.")
 @click.option("--exclude", type=TEXT, help="Movies no list may hold (bought, watched elsewhere): comma-separated "
               "ids or titles as --movie takes them, or @FILE with one per line; an @FILE headed user_id,movie_id "
-              "leaves each user's own out of its list alone.")
+              "leaves each user's own out of its list alone. With --audience or --similar-users: user ids (opt-outs).")
 @click.option("--candidates", type=TEXT, help="The only movies a list may hold (in stock, licensed): comma-separated "
-              "ids or titles, or @FILE with one per line.")
+              "ids or titles, or @FILE with one per line. With --audience or --similar-users: user ids (a segment).")
 @click.option("--strict", is_flag=True, help="With --users, --movies, --liked or --rated: fail on an unknown id (or a "
               "title of an @FILE that no movie matches) instead of skipping it.")
 @click.option("--fallback", type=click.Choice(["none", "popular"]), help="For unknown users (recommend.fallback).")
@@ -127,6 +129,7 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
       embedrec recommend --movie "toy story" --format csv
       embedrec recommend --similar-users 196 -k 5
       embedrec recommend --audience "toy story" -k 100 --format csv
+      embedrec recommend --audience @new-releases.txt -k 1000 --format csv
       embedrec recommend --liked 50,181,172 --genre Comedy
       embedrec recommend --liked "toy story,fargo,scream" --ordered
       embedrec recommend --rated @ratings.csv -k 20
@@ -153,7 +156,7 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
                              "--user-features": "age=25,gender=F",
                              "--exclude": "50,181 or @FILE", "--candidates": "50,181 or @FILE"}[opt])
     one_stdin({"--users": users_file, "--movies": movies_file, "--liked": liked, "--rated": rated, "--exclude": exclude,
-               "--candidates": candidates})
+               "--candidates": candidates, "--audience": audience})
     # which mode: Request.mode's rule and refusals (exactly one mode; --ordered with one history; no movie filter
     # for --similar-users), asked before the run is opened, of the options as given
     # (and the options that apply to some modes only, Request._applies: the library's rule, Model.answer's too)
@@ -186,19 +189,22 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
     fmt = resolve_format(fmt)
     liked_items = told_file(liked, "--liked") or parse_liked(liked) if liked else None
     rated_items = told_file(rated, "--rated") or parse_rated(rated, model.engine.rated_example) if rated else None
-    bar = UsersBar(users_file if users_file is not None and users_bar_shown(users_file) else None, strict)
+    users_listed = similar_users is not None or audience is not None  # lists of users: --exclude/--candidates
+    bar = UsersBar(users_file if users_file is not None and users_bar_shown(users_file) else None, strict)  # users
     try:
         answer = _answered(fmt, lambda: model.answer(Request(
             user=user, users=users_file, movie=movie, movies=movies_file, similar_users=similar_users,
-            audience=audience, liked=liked_items,
+            audience=tuple(parse_movie_list(audience, "--audience", _own_columns(model, audience)))
+            if audience and audience.startswith("@") else audience, liked=liked_items,
             rated=rated_items, k=k or cfg.recommend.k,
             user_features=dict(parse_pairs(user_features, "--user-features", "age=25,gender=F")) if user_features
             else None,
             fallback=fallback, strict=strict, include_seen=include_seen, ordered=ordered,
             genres=genres, year_min=year_min, year_max=year_max, batch_size=cfg.recommend.batch_size,
-            exclude=_exclude(parse_exclude(exclude, _own_columns(model, exclude))) if exclude else (),
-            candidates=tuple(parse_movie_list(candidates, "--candidates", _own_columns(model, candidates)))
-            if candidates else None,
+            exclude=(tuple(parse_user_list(exclude, "--exclude", _own_columns(model, exclude))) if users_listed
+                     else _exclude(parse_exclude(exclude, _own_columns(model, exclude)))) if exclude else (),
+            candidates=tuple((parse_user_list if users_listed else parse_movie_list)(
+                candidates, "--candidates", _own_columns(model, candidates))) if candidates else None,
             on_batch=bar.batch_done, name=getattr(users_file if users_file is not None else movies_file, "name",
                                                   "<input>"),
             explain=None if explain is None else cfg.recommend.explain if explain == FROM_CONFIG else explain,

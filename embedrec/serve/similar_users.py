@@ -80,10 +80,12 @@ def allowed_users(engine, candidates, exclude, what: str = "similar-users") -> n
         rows = np.asarray(engine.users.rows(ids)[0], np.int64)
         if (rows < 0).any():
             n = int((rows < 0).sum())
+            lib = what.replace("-", "_")
             logging.getLogger("embedrec").warning(
-                "%s of the %s %s %s %s not a user of this model (not in its training data, or without a "
-                "vector): %s", f"{n:,}", f"{rows.size:,}", what, name, "is" if n == 1 else "are",
-                "ignored" if name == "exclude" else "no list holds " + ("it" if n == 1 else "them"))
+                f"%s of the %s user ids «--{name} of --{what}|{name}= of {lib}» names %s not a user of this model "
+                "(not in its training data, or without a vector): %s", f"{n:,}", f"{rows.size:,}",
+                "is" if n == 1 else "are", "ignored" if name == "exclude" else "no list holds " +
+                ("it" if n == 1 else "them"))
         return rows[rows >= 0]
 
     only = rows_of(candidates, "candidates") if candidates is not None else None
