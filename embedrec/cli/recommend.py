@@ -190,7 +190,7 @@ def recommend(cfg: Config, user, users_file, movie, movies_file, similar_users, 
     liked_items = told_file(liked, "--liked") or parse_liked(liked) if liked else None
     rated_items = told_file(rated, "--rated") or parse_rated(rated, model.engine.rated_example) if rated else None
     users_listed = similar_users is not None or audience is not None  # lists of users: --exclude/--candidates
-    bar = UsersBar(users_file if users_file is not None and users_bar_shown(users_file) else None, strict)  # users
+    bar = UsersBar(users_file if users_file is not None and users_bar_shown(users_file) else None, strict)
     try:
         answer = _answered(fmt, lambda: model.answer(Request(
             user=user, users=users_file, movie=movie, movies=movies_file, similar_users=similar_users,
