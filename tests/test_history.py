@@ -732,7 +732,8 @@ def test_recommend_similar_users_cli(tiny):
     assert len(r.stdout.splitlines()) == 1 + cfg.recommend.k
     for args, code, said in ((["--similar-users", "999"], 1, "user '999' is not in the training data"),
                              (["--similar-users", "7", "--genre", "Comedy"], 2, "--genre does not apply to --similar-users"),
-                             (["--similar-users", "7", "--exclude", "1"], 2, "--exclude does not apply"),
+                             (["--similar-users", "7", "--year-min", "1990"], 2, "--year-min/--year-max does not "
+                                                                                 "apply"),
                              (["--similar-users", "7", "--include-seen"], 2, "--include-seen does not apply"),
                              (["--similar-users", "7", "--user", "7"], 2, "give exactly one of"),
                              (["--similar-users", ""], 2, "--similar-users is empty")):
