@@ -381,7 +381,8 @@ class Model:
         """The k users most likely to take to ``movie`` (an id, or title words as :meth:`similar` takes them, or a
         list of those: a list for each): those whose own lists score it highest, each with the score its list and
         :meth:`predict` give the pair (a ranking model's score; an explicit model's predicted rating), best first,
-        equal scores in user row order: an :class:`~embedrec.results.Audience` (movie_id, rank, user_id, score).
+        equal scores in user row order (an explicit model's tied at its scale's top by the prediction before the
+        clip, as a list orders its movies): an :class:`~embedrec.results.Audience` (movie_id, rank, user_id, score).
         recommend's question turned round, for a campaign or a new release's first viewers (implicit leaves it to
         ``item_factors[i] @ user_factors.T``). Its raters (in the rows the model was trained on, those
         update-users added, and a twin's: the same film under another id) are left out unless

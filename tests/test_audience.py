@@ -107,7 +107,12 @@ def _brute(model: Model, movie, k: int, raters: set) -> tuple[list, np.ndarray]:
     users = [u for u, r in zip(model.user_ids.tolist(), range(e.P.shape[0])) if u not in raters
              and np.asarray(e.P[r]).any()]
     scores = np.asarray(model.predict([(u, movie) for u in users]).to_frame()["score"])
-    order = np.lexsort((np.arange(len(users)), -scores))[:k]
+    ranked = scores
+    if e.explicit:  # (ties at the scale's top ordered by the prediction before the clip, as a user's list's movies)
+        from embedrec.serve.audience import _unclipped
+
+        ranked = _unclipped(e.factors, e.users.rows(users)[0], e.movie_row(movie))
+    order = np.lexsort((np.arange(len(users)), -ranked))[:k]
     return [users[i] for i in order], scores[order]
 
 
@@ -268,3 +273,21 @@ def test_exclude_and_candidates_are_user_ids_where_the_list_holds_users(trained_
     table.write_text("user_id,email\n1,a@b\n")
     r = CliRunner().invoke(main, ["recommend", *trained_run.sets, "--audience", str(movie), "--exclude", f"@{table}"])
     assert r.exit_code == 2 and f"{table}:1: 'user_id,email' is a table's line, not one user id" in r.stderr, r.stderr
+
+
+def test_an_explicit_models_users_tied_at_the_top_of_its_scale_are_ordered_as_a_list_orders_movies():
+    """A usability review: on an explicit run 86 users tied at 5.0 for a movie, and -k 50 took the first 50 by row;
+    they are ordered by the prediction before the clip, as a user's list orders its movies tied at the top
+    (serve.recommender.exact_scores), the scores shown still predict's (clipped)."""
+    users = np.array([[2.0], [3.0], [1.0], [0.5]], np.float32)  # rows 0-3: 1 + x*1 -> 3, 4, 2, 1.5 before the clip
+    movies = np.array([[1.0], [0.0]], np.float32)
+    f = Factors(users, movies, np.zeros(4, np.float32), np.zeros(2, np.float32), global_mean=1.0, explicit=True,
+                rating_scale=(1.0, 2.5))
+    seen = (np.zeros(5, np.int64), np.zeros(0, np.int32))
+    m = Model(Recommender.from_parts(f, np.array([10, 20, 30, 40]), {"movie_id": np.array([1, 2]), "title": ["a", "b"],
+                                                                     "year": [None, None], "genres": [[], []]},
+                                     seen, np.ones(2)))
+    a = m.audience(1, k=3)
+    assert a.user_ids[0].tolist() == [20, 10, 30]  # 4 and 3 before the clip (2.5 after it), then 2: not row order
+    assert a.scores[0].tolist() == [2.5, 2.5, 2.0]
+    assert list(m.predict([(u, 1) for u in (20, 10, 30)]).to_frame()["score"]) == a.scores[0].tolist()

@@ -1,9 +1,10 @@
 """The users most likely to take to a movie (``Model.audience``, ``recommend --audience``): recommend's question
 turned round. Each user's score for the movie is ``predict``'s for the pair, the one its own list gives it (<p_u,
 q_m> + b_m, plus c_u z_m for a user update-users added with the new users' prior, whose list sums it another way,
-to the last float32 bit; plus an explicit model's mu + b_u, clipped to its scale), best first, equal scores in user row order; the users who rated the movie
-(or a twin of it: the same film under another id) left out unless ``include_seen``, as recommend leaves the movie
-out of their lists; a user without a trained vector (no training rating) never listed: nothing to score it from.
+to the last float32 bit; plus an explicit model's mu + b_u, clipped to its scale), best first, equal scores in
+user row order (an explicit model's users tied at its scale's top by the prediction before the clip, as a user's
+list orders its movies); the users who rated the movie (or a twin of it: the same film under another id) left out
+unless ``include_seen``, as recommend leaves the movie out of their lists; a user without a trained vector (no training rating) never listed: nothing to score it from.
 implicit answers it only by hand (its issues #322 and #492: ``item_factors[i] @ user_factors.T``, the raters left
 in). One matrix-vector product over the user table a movie, then the candidates near the cut scored again pair by
 pair, so a listed score equals ``predict``'s for the pair. numpy only.
@@ -86,13 +87,29 @@ def audience_of(engine, row: int, k: int, table: _Table, allowed: np.ndarray | N
     # the users near the cut, each pair scored as predict and a list score it (its own float32 sum), then ranked
     cut = float(vals[-1]) if top.size == k else -np.inf
     near = np.flatnonzero(s >= cut - MARGIN * max(1.0, abs(cut))) if np.isfinite(cut) else top
-    exact = f.predict(near, np.full(near.size, row, np.int64))
-    offsets = engine.prior_offsets(near, np.full(near.size, row, np.int64))
+    movies = np.full(near.size, row, np.int64)
+    exact = f.predict(near, movies)
+    offsets = engine.prior_offsets(near, movies)
     if offsets is not None:
         exact = exact + offsets
-    order = np.lexsort((near, -exact))[:k]
+    # an explicit model's users tied at its scale's top are ordered by the prediction before the clip, as a user's
+    # list orders its movies (serve.recommender.exact_scores: a usability review found 86 users at 5.0 taken in row
+    # order); the scores shown stay predict's
+    ranked = _unclipped(f, near, row) if f.explicit else exact
+    order = np.lexsort((near, -ranked))[:k]
     users, scores = near[order], exact[order]
     return users, scores if f.explicit else scores.astype(np.float32)
+
+
+def _unclipped(f, users: np.ndarray, row: int) -> np.ndarray:
+    """An explicit model's predictions of ``users`` for movie ``row`` before the clip to its scale: predict's
+    terms, summed as it sums them (factors.pair_dots over the same rows, then b_m, then mu + b_u)."""
+    from embedrec.model.factors import pair_dots
+
+    p = pair_dots(np.take(f.user, users, axis=0), np.take(f.movie, np.full(users.size, row, np.int64), axis=0))
+    if f.movie_bias is not None:
+        p += float(f.movie_bias[row])
+    return p + f.user_offset(users)
 
 
 def audience(engine, rows, k: int, allowed: np.ndarray | None = None,
