@@ -291,3 +291,21 @@ def test_an_explicit_models_users_tied_at_the_top_of_its_scale_are_ordered_as_a_
     assert a.user_ids[0].tolist() == [20, 10, 30]  # 4 and 3 before the clip (2.5 after it), then 2: not row order
     assert a.scores[0].tolist() == [2.5, 2.5, 2.0]
     assert list(m.predict([(u, 1) for u in (20, 10, 30)]).to_frame()["score"]) == a.scores[0].tolist()
+
+
+def test_many_movies_raters_come_from_one_pass_and_equal_each_ones(als_run):
+    """Several movies' audiences (``--audience @FILE``) find their raters in one pass over the seen pairs
+    (raters_each), each the same as its own pass (raters) finds, and each movie's audience the same as asked alone."""
+    import embedrec as er
+    from embedrec.serve.audience import raters, raters_each
+
+    with er.open(als_run[1]) as m:
+        e = m.engine
+        queries = [np.array([r]) for r in range(0, 40, 3)] + [np.array([5, 7]), np.zeros(0, np.int64)]
+        for q, got in zip(queries, raters_each(e, queries)):
+            assert got.tolist() == (raters(e, q).tolist() if q.size else []), q
+        movies = m.movie_ids[:8].tolist()
+        together = m.audience(movies, k=5)
+        for movie, users, scores in together:
+            alone = m.audience(movie, k=5)
+            assert users.tolist() == alone.user_ids[0].tolist() and scores.tolist() == alone.scores[0].tolist()

@@ -37,6 +37,28 @@ def raters(engine, rows: np.ndarray) -> np.ndarray:
     return users[np.r_[True, users[1:] != users[:-1]]].astype(np.int64)
 
 
+def raters_each(engine, queries: list[np.ndarray]) -> list[np.ndarray]:
+    """:func:`raters` of each of ``queries`` (movie rows: a movie and its twins) from one pass over the seen pairs
+    (``np.isin`` of them all), grouped by movie: many movies' audiences (``--audience @FILE``) read the 100M pairs
+    of a large run once, not once a movie."""
+    from embedrec.sparse import unique
+
+    idx = np.asarray(engine.seen_idx)
+    want = unique(np.concatenate([np.asarray(q, np.int64) for q in queries]))
+    at = np.flatnonzero(np.isin(idx, want.astype(idx.dtype)))
+    users = np.searchsorted(np.asarray(engine.seen_ptr), at, side="right") - 1
+    movies = idx[at].astype(np.int64)
+    order = np.argsort(movies, kind="stable")
+    movies, users = movies[order], users[order].astype(np.int64)
+    out = []
+    for q in queries:
+        q = np.asarray(q, np.int64)
+        lo, hi = np.searchsorted(movies, q, "left"), np.searchsorted(movies, q, "right")
+        out.append(unique(np.concatenate([users[a:b] for a, b in zip(lo.tolist(), hi.tolist())])) if q.size else
+                   np.zeros(0, np.int64))
+    return out
+
+
 class _Table:
     """What every movie's audience reads of the users: the user table, the rows that are zero (no vector: made once
     per opened model, kept on it), each user's prior multiplier c_u (None: none has one;
@@ -54,10 +76,11 @@ class _Table:
 
 
 def audience_of(engine, row: int, k: int, table: _Table, allowed: np.ndarray | None = None,
-                include_seen: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                include_seen: bool = False, rated: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` user rows whose lists score movie ``row`` highest and their scores (float32 for a ranking model,
     float64 predicted ratings for an explicit one, as ``predict`` gives them), best first, equal scores in row order.
-    ``allowed``: the only user rows it may list (None: every user); ``include_seen``: the movie's raters too."""
+    ``allowed``: the only user rows it may list (None: every user); ``include_seen``: the movie's raters too;
+    ``rated``: its raters found already (:func:`raters_each`), else found here."""
     f = engine.factors
     q = np.asarray(f.movie[row], np.float32)
     if not np.isfinite(q).all() or (f.movie_bias is not None and not np.isfinite(f.movie_bias[row])):
@@ -71,7 +94,7 @@ def audience_of(engine, row: int, k: int, table: _Table, allowed: np.ndarray | N
         s = f.clip(s + table.offset)
     out = table.zero.copy()
     if not include_seen:
-        out[raters(engine, engine.catalogue.with_twins(np.zeros(1, np.int64), np.array([row]))[1])] = True
+        out[rated if rated is not None else raters(engine, _with_twins(engine, row))] = True
     if allowed is not None:
         keep = np.zeros(out.size, bool)
         keep[allowed] = True
@@ -121,5 +144,13 @@ def audience(engine, rows, k: int, allowed: np.ndarray | None = None,
     if untrained.size:
         raise engine.untrained_movies(untrained, "about who would like it", "a movie with training ratings")
     table = _Table(engine)
-    got = [audience_of(engine, int(r), k, table, allowed, include_seen) for r in rows.tolist()]
+    rated = [None] * rows.size
+    if not include_seen and rows.size > 2:  # several movies: their raters from one pass over the seen pairs
+        rated = raters_each(engine, [_with_twins(engine, int(r)) for r in rows.tolist()])
+    got = [audience_of(engine, int(r), k, table, allowed, include_seen, rated[i]) for i, r in enumerate(rows.tolist())]
     return [g[0] for g in got], [g[1] for g in got]
+
+
+def _with_twins(engine, row: int) -> np.ndarray:
+    """Movie ``row`` and the rows of its twins (the same film under another id)."""
+    return engine.catalogue.with_twins(np.zeros(1, np.int64), np.array([row]))[1]
