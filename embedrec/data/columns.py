@@ -463,7 +463,6 @@ def _require_columns(found, wanted: dict, label: str, no_times: bool | str = Fal
             sets = [column]
             if kind == WRITTEN_DATES and column:  # both settings it takes (a diff review: the column alone then
                 sets.append(("data.timestamp_format=%d/%m/%Y", "data.timestamp_format='%d/%m/%Y'"))  # failed)
-                kind = "dates written day or month first (05/03/2024)"
             told = _set_said(sets) if column else _too_long(key, typed)
             also_us = " (or %m/%d/%Y where the month comes first)" if len(sets) > 1 else ""
             notes.append(WarnedNote(f"{label}: no 'timestamp' column: ratings without times (a time-based split and "
@@ -548,7 +547,7 @@ def times_kind(values: pd.Series) -> str | None:
 # dates written with the day or the month first (05/03/2024, 5.3.24, 2024/03/05 aside: ISO's order with slashes is
 # read by data.timestamp_format too), a time of day after them allowed
 _DAY_MONTH = re.compile(r"\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?")
-WRITTEN_DATES = "dates written day or month first (data.timestamp_format tells which: %d/%m/%Y or %m/%d/%Y)"
+WRITTEN_DATES = "dates written day or month first (05/03/2024)"  # (which comes first: data.timestamp_format)
 
 
 def _times_columns(sample, cols: list[str]) -> list[tuple[str, str]]:
