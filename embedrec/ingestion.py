@@ -433,6 +433,7 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
             report["out_of_scale_dropped"] = raw.scale_dropped
         if cfg.bad_lines == "skip":  # counted, 0 too, where asked for (the lines: the reading's note)
             report["bad_lines_skipped"] = raw.bad_lines_skipped
+            report["bad_values_skipped"] = raw.bad_values_skipped
         movies = raw.movies.drop_duplicates("movie_id", keep="first") if raw.movies is not None else None
         if movies is not None and len(movies) < len(raw.movies):  # a review: dropped without a word
             report["movies_file_repeated_ids_dropped"] = len(raw.movies) - len(movies)

@@ -1883,7 +1883,7 @@ def test_a_broken_columns_lines_like_the_first_are_counted_and_the_first_few_nam
     p.write_text(_with(lines, {12: "three"}, 2))  # one: as before
     r, out = ingest(tmp_path, p, *sets)
     assert refused(r, out, f"{p}:14: column 'plays' 'three' is not a number; fix or remove that line").endswith(
-        "that line")
+        "that line, or skip such lines with --set data.bad_lines=skip")  # (a few lines: the setting that skips them)
     # an empty field is another problem than a word: counted apart (and data.missing=drop advised, as before)
     p.write_text(_with(lines, {12: "", 27: "three", 40: ""}, 2))
     r, out = ingest(tmp_path, p, *sets)
@@ -2170,7 +2170,8 @@ def test_a_rating_column_of_event_words_names_positive_weights_and_a_stray_word_
     shutil.rmtree(tmp_path / "ds")
     r, out = ingest(tmp_path, stray)
     line = refused(r, out, "'three' is not a number")
-    assert "event_weights" not in line and line.endswith("fix or remove that line"), line
+    assert "event_weights" not in line and line.endswith(
+        "fix or remove that line, or skip such lines with --set data.bad_lines=skip"), line
 
 
 def test_rows_ending_with_a_separator_are_read_as_pandas_index_col_false_reads_them(tmp_path):
@@ -2622,10 +2623,87 @@ def test_lines_with_too_many_fields_are_counted_and_skipped_on_request(tmp_path)
     got = load_dataset(out).split_frame("train")
     want = {u for u in range(1, 30)} - {2, 6, 9, 12, 15, 18, 21}
     assert set(got["user_id"].astype(int)) == want and len(got) == len(want)
-    text = p.read_bytes().replace(b'"25";"i4";"1"', b'"25";"i4";"one"')  # line 27 (past the row over two lines)
+    text = p.read_bytes().replace(b'"25";"i4";"1"', b'"25";"i4";""')  # line 27 (past the row over two lines)
     p.write_bytes(text)
     r, out = ingest(tmp_path, p, "--set", "data.id_type=auto", "--set", "data.bad_lines=skip", "--overwrite")
-    assert r.exit_code == 1 and r.stderr.startswith(f"error: {p}:27: column 'rating' 'one' is not a number"), r.stderr
+    assert r.exit_code == 1 and r.stderr.startswith(f"error: {p}:27: no value in column 'rating'"), r.stderr
+    p.write_bytes(text.replace(b'"25";"i4";""', b'"25";"i4";"one"'))  # skipped too, by its line as written
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=auto", "--set", "data.bad_lines=skip", "--overwrite")
+    assert r.exit_code == 0 and f"{p}: skipped 1 line whose values cannot be read (data.bad_lines=skip): line 27; " \
+        "column 'rating' is no number on 1 line ('one')" in r.stderr, r.stderr
+
+
+def _unreadable(tmp_path):
+    """A table of 60 ratings, a blank line at line 30, with a rating that is no number on line 6 ('abc'), a Unix time
+    on line 11 ('yesterday'), an integer user id on line 21 ('x7') and a rating past the blank line, on line 41
+    ('4 stars'), and an empty rating on line 50."""
+    rows = [HEAD.strip()] + [f"{u % 9 + 1},{u},{u % 5 + 1},{1000 + u}" for u in range(1, 61)]
+    rows[5], rows[10], rows[20] = "7,8,abc,1005", "7,9,4,yesterday", "x7,9,4,1020"
+    rows[48] = "5,48,,1048"
+    rows.insert(29, "")
+    rows[40] = "3,39,4 stars,1039"
+    p = tmp_path / "r.csv"
+    p.write_text("\n".join(rows) + "\n")
+    return p
+
+
+def test_lines_whose_values_cannot_be_read_are_skipped_on_request(tmp_path):
+    """A first-hour review's own data, and Spark's DROPMALFORMED: no setting skipped a line whose rating, Unix time
+    or integer id is no number (data.bad_lines=skip took lines of too many fields alone). The error names the
+    setting; under it such lines are skipped, said in one warning (how many, their lines as written, each column's
+    values) and counted on the cleaning line; an empty value stays data.missing's (refused, or dropped where set)."""
+    p = _unreadable(tmp_path)
+    r, out = ingest(tmp_path, p)
+    assert refused(r, out, "") == f"error: {p}:6: column 'rating' 'abc' is not a number (2 lines like it: 6, 41); " \
+        "fix or remove those lines, or skip such lines with --set data.bad_lines=skip"
+    r, out = ingest(tmp_path, p, "--set", "data.bad_lines=skip")
+    assert refused(r, out, "") .startswith(f"error: {p}:50: no value in column 'rating'")
+    r, out = ingest(tmp_path, p, "--set", "data.bad_lines=skip", "--set", "data.missing=drop", "--set", "split.test=0",
+                    "--set", "split.valid=0")
+    assert r.exit_code == 0, r.stderr
+    assert f"{p}: skipped 4 lines whose values cannot be read (data.bad_lines=skip): lines 6, 11, 21, 41; column " \
+        "'rating' is no number on 2 lines ('abc', '4 stars'); column 'timestamp' is no number on 1 line " \
+        "('yesterday'); column 'user_id' is no integer id on 1 line ('x7')" in r.stderr, r.stderr
+    assert "0 lines with too many fields skipped, 4 lines with a value that cannot be read skipped," in r.stderr
+    from embedrec.data.dataset import load_dataset
+
+    got = load_dataset(out).split_frame("train")
+    assert sorted(got["movie_id"].astype(int)) == sorted(set(range(1, 61)) - {5, 10, 20, 39, 48})
+    manifest = json.loads((out / "current" / "manifest.json").read_text()) if (out / "current").exists() else \
+        json.loads((out / "manifest.json").read_text())
+    assert manifest["cleaning"]["bad_values_skipped"] == 4 and manifest["cleaning"]["bad_lines_skipped"] == 0
+
+
+def test_a_column_mostly_unreadable_is_refused_under_skip(tmp_path):
+    """data.bad_lines=skip leaves a few unreadable lines out; where most of a column's values cannot be read as it
+    is read (event words for ratings, text ids under data.id_type=int) the column is of another kind: nothing is
+    skipped, and the error names the setting that reads it (the skip advice left out of it)."""
+    rows = [HEAD.strip()] + [f"{u % 9 + 1},{u},{'click' if u % 3 else 5},{1000 + u}" for u in range(1, 31)]
+    p = tmp_path / "r.csv"
+    p.write_text("\n".join(rows) + "\n")
+    for extra in ((), ("--set", "data.bad_lines=skip")):
+        line = refused(*ingest(tmp_path, p, *extra), "column 'rating' 'click' is not a number (20 lines like it")
+        assert "data.event_weights" in line and "data.bad_lines" not in line, line
+    rows = [HEAD.strip()] + [f"u{u % 9 + 1},{u},{u % 5 + 1},{1000 + u}" for u in range(1, 31)]
+    p.write_text("\n".join(rows) + "\n")
+    line = refused(*ingest(tmp_path, p, "--set", "data.id_type=int", "--set", "data.bad_lines=skip"),
+                   "column 'user_id' 'u2' is not an integer")
+    assert "data.id_type=auto" in line and "data.bad_lines" not in line, line
+
+
+def test_unreadable_rows_by_hand(monkeypatch):
+    """badlines.unreadable_rows: the data rows (0-based; a blank line no row) whose value is no number or no integer,
+    across chunks of rows; an empty value and pandas' missing words are missing, not unreadable."""
+    from embedrec.data import badlines
+
+    monkeypatch.setattr(badlines, "CHUNK_ROWS", 2)
+    text = b'u,m,r\n1,2,3.5\n1,x,NA\n\n2,3,\n+4,5,"4,5"\nu9,6,1e3\n 7 ,8, -2 \n'
+    got = badlines.unreadable_rows(text, ",", "utf-8", True, None, {"u": badlines.INTEGER, "r": badlines.NUMBER})
+    assert sorted(got) == ["r", "u"]
+    assert got["u"][0].tolist() == [4] and got["u"][1] == ["u9"] and got["u"][2] == 6
+    assert got["r"][0].tolist() == [3] and got["r"][1] == ["4,5"] and got["r"][2] == 4
+    got = badlines.unreadable_rows(text, ",", "utf-8", True, None, {"r": badlines.NUMBER}, decimal=",")
+    assert got == {}
 
 
 @pytest.mark.parametrize("note", ["ok", '"ok"', '5" tv'])

@@ -199,6 +199,7 @@ def _appended(raw: RawData, other: RawData) -> RawData:
     raw.missing_dropped += other.missing_dropped
     raw.scale_dropped += other.scale_dropped
     raw.bad_lines_skipped += other.bad_lines_skipped
+    raw.bad_values_skipped += other.bad_values_skipped
     raw.kept = raw.line_of = raw.lines_of = None  # (lines named by part: its row and the first data line)
     for why, pairs in other.seen.items():  # (kept as seen, in train: ingestion._kept_as_seen)
         raw.seen[why] = pairs if why not in raw.seen else pd.concat([raw.seen[why], pairs], ignore_index=True)

@@ -127,6 +127,8 @@ class RawData:
     scale_dropped: int = 0
     # data.bad_lines=skip: how many lines with too many fields were taken out of a text table (tables._skip_bad_lines)
     bad_lines_skipped: int = 0
+    # ... and how many lines whose rating, Unix time or integer id could not be read (tables._skip_bad_values)
+    bad_values_skipped: int = 0
     # {'rating': 'score'}: the file's columns read under another name than data.columns gives (a spelling or an
     # alias of a default name), recorded in the manifest so a config naming them is not said to differ
     columns_read: dict = field(default_factory=dict)
@@ -329,7 +331,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
             df = _blank_numbers_missing(opener, kw, numeric, extra_dtype) if missing == "drop" else None
             if df is None:
                 raise _diagnose_numeric(opener, kw, numeric, label, header_lines, missing, unparsed,
-                                        partial, times) from None
+                                        partial, times, bad_lines) from None
             return df
 
     def trailing() -> bool:
@@ -607,7 +609,7 @@ def _trailing_separator(opener, kw: dict) -> bool | None:
 
 def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, header_lines: int,
                       missing: str | None = "error", unparsed: dict | None = None,
-                      partial: bool = False, times: tuple = ()) -> DataError:
+                      partial: bool = False, times: tuple = (), bad_lines: str | None = None) -> DataError:
     """The first value of a ``numeric`` column that is no number, named by its file:line (``missing='drop'``: an
     empty field is not one, as the rows holding one are dropped; a review: it was named, with advice to drop).
     ``unparsed``: column -> ``say(shown, what, those)`` for a caller that tells that column's value that is no
@@ -615,7 +617,9 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     (given ``"'abc' is not an integer"``), ``like`` how the lines counted with it are like it (``'like it'``),
     ``fix`` the advice for ``those`` ('that line' or 'those lines'), given the column's every value as text too;
     a spreadsheet's decimal comma is advised over it. ``partial``: the table is a longer one's first lines: the
-    lines like it are counted as of those read (textfiles.lines_like_it's ``of``)."""
+    lines like it are counted as of those read (textfiles.lines_like_it's ``of``). ``bad_lines`` 'error' (a
+    ratings table's data.bad_lines): a value that is no number on fewer than half the column's lines names the
+    setting that skips such lines."""
     try:
         text = pd.read_csv(opener(), dtype=str, **{**kw, "keep_default_na": False, "na_values": None})
     except Exception as e:  # a second failure: report what we can
@@ -697,6 +701,8 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
         fix = "if the file writes decimals with a comma (3,5), «--set data.decimal=,|set data.decimal=','»"
     elif (no_number or big[row]) and col in (unparsed or {}):  # a value that is no number (or an integer beyond 64
         what, alike, fix = unparsed[col](shown, what, those, values)  # bits: 'too large' in what), in its words
+    if no_number and bad_lines == "error" and not partial and n * 2 <= int((~empty).sum()):  # a few: skipped if asked
+        fix += ", or skip such lines with «--set data.bad_lines=skip|data.bad_lines='skip'»"  # (tables._skip_bad_values)
     return DataError(f"{label}:{lines[0] if lines else row + 1 + header_lines}: column '{col}' {what}"
                      f"{lines_like_it(n, lines, like=alike, of=len(text) if partial else None)}; {fix}")
 

@@ -271,6 +271,8 @@ def _cleaning_item(key: str, value: int, cleaning: dict, floor=None, counted: bo
                f"back, not trained on{rest})"
     if key == "bad_lines_skipped":  # data.bad_lines=skip's (the lines: the reading's note)
         return f"{value:,} line{'' if value == 1 else 's'} with too many fields skipped"
+    if key == "bad_values_skipped":  # ... and the lines whose values could not be read
+        return f"{value:,} line{'' if value == 1 else 's'} with a value that cannot be read skipped"
     if key == "missing_times_kept":  # data.missing=drop's rows whose time alone was empty, under a random split
         kept = "kept in their parts" if "given_rows" in cleaning else "kept and trained on"  # (a given split's: some
         return (f"{value:,} row{'' if value == 1 else 's'} without a time {kept} (at "  # may be held-out rows)

@@ -326,6 +326,9 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
         # every id of it is written so (idtext.float_written_ids), else read as ever
         floated = _float_written(src, sep, cfg, ids, names)
         plain = [c for c in ids if c not in floated]
+        unread: list[int] = []  # ... and those whose rating, Unix time or integer id cannot be read
+        if cfg.bad_lines == "skip":
+            src, unread = _skip_bad_values(src, sep, cfg, label, wanted, plain, dated, names, notes)
         _refuse_early(src, sep, cfg, label, wanted, plain, dated, names)
         text_ids = cfg.id_type == "str" or cfg.id_type == "auto" and ids_may_change(src, sep, cfg.encoding)
         if cfg.id_type == "int":
@@ -402,7 +405,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
         # a file read again for a message's line; text held in memory (stdin, a compressed file) only where it is
         # small enough that keeping it for that costs little (else a line is counted from the rows)
         # (a table whose bad lines were taken out is in memory whatever its size: its lines are its own)
-        if isinstance(src, (str, Path)) or isinstance(src, bytes) and (len(src) <= LINE_SCAN_MAX or skipped):
+        if isinstance(src, (str, Path)) or isinstance(src, bytes) and (len(src) <= LINE_SCAN_MAX or skipped or unread):
             line_of = functools.partial(data_line, src, sep, cfg.encoding, 1 if cfg.header else 0, first)
             lines_of = functools.partial(data_lines, src, sep, cfg.encoding, 1 if cfg.header else 0, first)
     no_ratings = "rating" not in df
@@ -476,7 +479,7 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
     if kept is not None:
         raw.kept, raw.missing_dropped = kept[1], kept[0]
     if fmt != "parquet":
-        raw.bad_lines_skipped = len(skipped)
+        raw.bad_lines_skipped, raw.bad_values_skipped = len(skipped), len(unread)
     if seen is not None and len(seen):
         raw.seen["missing_values"] = seen[["user_id", "movie_id"]]
     return raw
@@ -545,6 +548,52 @@ def _skip_bad_lines(src, sep: str, encoding: str, label: str, header: bool, note
                             f"{', '.join(str(n) for n in lines[:LIKE_IT_SHOWN])}"
                             f"{', ...' if len(lines) > LIKE_IT_SHOWN else ''}"))
     return out, lines
+
+
+def _skip_bad_values(src, sep: str, cfg: DataConfig, label: str, wanted: dict, ids: list[str], dated: str | None,
+                     names: list[str] | None, notes: list) -> tuple[object, list[int]]:
+    """data.bad_lines=skip: ``src`` (a path or bytes) as bytes without its rows whose rating (a number: not event
+    words, data.event_weights'), Unix time (not a column of dates, ``dated``) or integer id (data.id_type=int's
+    ``ids``) cannot be read (badlines.unreadable_rows), their line ends kept as :func:`_skip_bad_lines` keeps
+    them, and the lines they start on; ``src`` itself and [] where it has none. An empty value is data.missing's.
+    Where most of a column's values cannot be read the column is of another kind than it is read as (words for
+    ids, event types for ratings, dates): nothing is skipped, and the read refuses the table naming the setting
+    that reads it. Said in ``notes`` as a warning: how many lines, the first few, and the values."""
+    from embedrec.data.badlines import INTEGER, NUMBER, blanked, can_blank, unreadable_rows
+
+    kinds = {c: NUMBER for c, v in wanted.items() if v == "rating" and cfg.event_weights is None
+             or v == "timestamp" and c != dated}
+    kinds.update({c: INTEGER for c in ids if cfg.id_type == "int"})
+    if not kinds or not can_blank(sep, cfg.encoding):  # (_skip_bad_lines refused such a separator already)
+        return src, []
+    try:
+        found = unreadable_rows(src, sep, cfg.encoding, cfg.header, names, kinds, cfg.decimal)
+    except Exception:  # noqa: BLE001 - the table's own read says what is wrong with it
+        return src, []
+    if not found or any(rows.size * 2 > given for rows, _, given in found.values()):
+        return src, []
+    header_lines = 1 if cfg.header else 0
+    data_rows = np.unique(np.concatenate([rows for rows, _, _ in found.values()]))
+    tok = [int(r) + header_lines for r in data_rows]
+    starts = _row_lines(src, sep, cfg.encoding, sorted({*tok, *(t + 1 for t in tok)}), skip_blank=True)
+    out = blanked(src, tok, starts)
+    if out is None:
+        raise DataError(f"{label}: data.bad_lines=skip could not tell where its row {tok[0] + 1:,} with a value it "
+                        "cannot read lies (a quote left open?); fix that line, or leave data.bad_lines at error")
+    lines = [starts[t] for t in tok]
+    what = "; ".join(
+        f"column '{c}' {'is no integer id' if kinds[c] == INTEGER else 'is no number'} on "
+        f"{_n_lines(rows.size)} ({', '.join(repr(shorten(v, 20)) for v in values[:3])}"
+        f"{', ...' if rows.size > 3 else ''})" for c, (rows, values, _) in found.items())
+    notes.append(WarnedNote(f"{label}: skipped {_n_lines(len(lines))} whose values cannot be read (data.bad_lines="
+                            f"skip): line{'' if len(lines) == 1 else 's'} "
+                            f"{', '.join(str(n) for n in lines[:LIKE_IT_SHOWN])}"
+                            f"{', ...' if len(lines) > LIKE_IT_SHOWN else ''}; {what}"))
+    return out, lines
+
+
+def _n_lines(n: int) -> str:
+    return f"{n:,} line{'' if n == 1 else 's'}"
 
 
 def _unskippable(src, sep: str, encoding: str, label: str, header: bool) -> None:
