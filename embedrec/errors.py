@@ -174,6 +174,11 @@ class WarnedNote(str):
     data.ids and data.parsing, which both make them."""
 
 
+class SkippedNote(WarnedNote):
+    """A WarnedNote of the lines data.bad_lines=skip took out of a table (data.tables): said by every command that
+    reads a ratings table so (update-users too, which says no other of ingest's notes)."""
+
+
 class PositionError(UsageError, IndexError):
     """A position outside a result (``r[5]`` of two queries): a UsageError, and an IndexError as a sequence's is
     (a notebook review: code written for sequences, ``except IndexError``, did not catch it)."""

@@ -44,6 +44,7 @@ from embedrec.errors import (
     DataError,
     EmbedrecError,
     NotFoundError,
+    SkippedNote,
     UsageError,
     set_hint,
     shorten,
@@ -126,6 +127,9 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
             raise
         _say_as_ingested(source, said, [(k, v) for k, v in taken if not _read_by_default(raw, k) and not _unread(
             raw, k)])
+        for note in raw.notes:  # the lines data.bad_lines=skip took out (ingest's other notes: said here otherwise)
+            if isinstance(note, SkippedNote):
+                log.warning("%s", note)
         _say_passed_over(source, said, raw)
         if raw.missing_dropped:  # said as ingest says it (a review: update-users dropped them without a word)
             log.warning("%s%s", missing_dropped_said(raw.origin[0], raw.missing_dropped),

@@ -1125,6 +1125,26 @@ def test_a_ratings_file_replaced_while_update_users_reads_it_is_refused(runs, tm
         hashlib.sha256(f.read_bytes()).hexdigest(), r.stderr
 
 
+def test_a_line_it_cannot_read_is_skipped_where_asked_and_said(runs, tmp_path):
+    """data.bad_lines=skip is how update-users reads its file too: a line whose rating is no number is skipped and
+    said (the reading's warning; it had been skipped in silence, and the key said to have no effect), the others
+    updated; without it the line is refused, the setting named."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    new = fresh_movies(er.open(run), 2, 8, 5)
+    rows = [(2, i, 1) for i in new]
+    rows[3] = (2, new[3], "abc")
+    f = write_ratings(tmp_path / "since.csv", rows)
+    r = invoke("update-users", "--ratings", f, "--run", run, "--set", "data.header=true")
+    assert r.exit_code == 1 and r.stderr.strip().endswith(
+        "is not a number; fix or remove that line, or skip such lines with --set data.bad_lines=skip"), r.stderr
+    r = invoke("update-users", "--ratings", f, "--run", run, "--set", "data.header=true", "--set",
+               "data.bad_lines=skip")
+    assert r.exit_code == 0, r.stderr
+    assert f"{f}: skipped 1 line whose values cannot be read (data.bad_lines=skip): line 5; column 'rating' is no " \
+        "number on 1 line ('abc')" in r.stderr and "no effect" not in r.stderr, r.stderr
+    assert json.loads(r.stdout)["pairs"] == 7
+
+
 def test_the_command(runs, tmp_path):
     """stdout holds the update's record (JSON) alone, stderr what was done; the new folder serves recommend --user,
     export --topk-all and --explain; standard input is read with '-'; errors are one line."""

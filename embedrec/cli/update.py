@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # annotations only: no import at run time
 log = logging.getLogger("embedrec")
 # the config keys update-users applies: how the ratings file is read, and where the run is
 READS = ("data.columns.", "data.format", "data.separator", "data.header", "data.encoding", "data.decimal",
-         "data.missing", "data.timestamp_unit", "data.timestamp_format", "data.id_case", "data.event_weights", "run.")
+         "data.missing", "data.bad_lines", "data.timestamp_unit", "data.timestamp_format", "data.id_case",
+         "data.event_weights", "run.")
 
 
 @main.command("update-users", context_settings=CONTEXT)
@@ -86,6 +87,6 @@ def _warn_unapplied(cfg: Config) -> None:
     log.warning("--set %s: no effect on 'embedrec update-users', which re-solves users as the run's training solved "
                 "them (its recorded solve), adds new ones as 'recommend --rated' folds one in, and takes from the "
                 "config only how to read --ratings (data.columns.*, "
-                "data.format, data.separator, data.header, data.encoding, data.decimal, data.missing, "
+                "data.format, data.separator, data.header, data.encoding, data.decimal, data.missing, data.bad_lines, "
                 "data.timestamp_unit, data.timestamp_format, data.id_case, data.event_weights); leave %s out",
                 ", --set ".join(f"{k}={value(k)}" for k in keys), them)

@@ -69,7 +69,6 @@ from embedrec.data.parsing import (
     DROP_MISSING,
     LINE_SCAN_MAX,
     RawData,
-    WarnedNote,
     movies_frame,
     read_numeric_table,
     rows_lines,
@@ -109,7 +108,7 @@ from embedrec.data.textfiles import (
     uncompressed_name,
 )
 from embedrec.data.times import NO_TIME, _dated, _seconds, epoch_seconds, format_advice
-from embedrec.errors import ConfigError, DataError, sh_quote, shorten
+from embedrec.errors import ConfigError, DataError, SkippedNote, sh_quote, shorten
 
 log = logging.getLogger("embedrec")
 
@@ -542,7 +541,7 @@ def _skip_bad_lines(src, sep: str, encoding: str, label: str, header: bool, note
                         "fields lies (a quote left open?); fix that line, or leave data.bad_lines at error")
     lines = [starts[t] for t in tok]
     want = rows[0][1]
-    notes.append(WarnedNote(f"{label}: skipped {len(lines):,} line{'' if len(lines) == 1 else 's'} with more than "
+    notes.append(SkippedNote(f"{label}: skipped {len(lines):,} line{'' if len(lines) == 1 else 's'} with more than "
                             f"the {want} fields {'its header names' if header else 'its first line holds'} "
                             f"(data.bad_lines=skip): line{'' if len(lines) == 1 else 's'} "
                             f"{', '.join(str(n) for n in lines[:LIKE_IT_SHOWN])}"
@@ -585,7 +584,7 @@ def _skip_bad_values(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
         f"column '{c}' {'is no integer id' if kinds[c] == INTEGER else 'is no number'} on "
         f"{_n_lines(rows.size)} ({', '.join(repr(shorten(v, 20)) for v in values[:3])}"
         f"{', ...' if rows.size > 3 else ''})" for c, (rows, values, _) in found.items())
-    notes.append(WarnedNote(f"{label}: skipped {_n_lines(len(lines))} whose values cannot be read (data.bad_lines="
+    notes.append(SkippedNote(f"{label}: skipped {_n_lines(len(lines))} whose values cannot be read (data.bad_lines="
                             f"skip): line{'' if len(lines) == 1 else 's'} "
                             f"{', '.join(str(n) for n in lines[:LIKE_IT_SHOWN])}"
                             f"{', ...' if len(lines) > LIKE_IT_SHOWN else ''}; {what}"))
