@@ -2674,6 +2674,28 @@ def test_lines_whose_values_cannot_be_read_are_skipped_on_request(tmp_path):
     assert manifest["cleaning"]["bad_values_skipped"] == 4 and manifest["cleaning"]["bad_lines_skipped"] == 0
 
 
+@pytest.mark.parametrize("fmt", [None, "%d.%m.%Y %H:%M"])
+def test_a_date_that_cannot_be_read_is_skipped_on_request(tmp_path, fmt):
+    """A column of dates (ISO 8601, or data.timestamp_format's) with a few values that are no date ('soon', the 31st
+    of a month of 30 days): refused by their lines without the setting, skipped under it, said as no date."""
+    def when(u: int) -> str:
+        day = 1 + u % 28
+        return f"2020-03-{day:02d} 10:00" if fmt is None else f"{day:02d}.03.2020 10:00"
+
+    rows = [HEAD.strip()] + [f"{u % 9 + 1},{u},{u % 5 + 1},{when(u)}" for u in range(1, 41)]
+    rows[7] = "7,7,3,soon"
+    rows[12] = f"7,12,3,{'2020-04-31 10:00' if fmt is None else '31.04.2020 10:00'}"
+    p = tmp_path / "r.csv"
+    p.write_text("\n".join(rows) + "\n")
+    sets = ("--set", f"data.timestamp_format={fmt}") if fmt else ()
+    line = refused(*ingest(tmp_path, p, *sets), f"{p}:8: column 'timestamp' 'soon' is not a date")
+    assert "(2 lines like it: 8, 13)" in line or "lines like it: 8, 13" in line, line
+    r, out = ingest(tmp_path, p, *sets, "--set", "data.bad_lines=skip")
+    assert r.exit_code == 0, r.stderr
+    assert f"{p}: skipped 2 lines whose values cannot be read (data.bad_lines=skip): lines 8, 13; column " \
+        f"'timestamp' is no date on 2 lines ('soon', '{rows[12].split(',')[-1]}')" in r.stderr, r.stderr
+
+
 def test_a_column_mostly_unreadable_is_refused_under_skip(tmp_path):
     """data.bad_lines=skip leaves a few unreadable lines out; where most of a column's values cannot be read as it
     is read (event words for ratings, text ids under data.id_type=int) the column is of another kind: nothing is

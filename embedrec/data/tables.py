@@ -558,15 +558,17 @@ def _skip_bad_values(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
     Where most of a column's values cannot be read the column is of another kind than it is read as (words for
     ids, event types for ratings, dates): nothing is skipped, and the read refuses the table naming the setting
     that reads it. Said in ``notes`` as a warning: how many lines, the first few, and the values."""
-    from embedrec.data.badlines import INTEGER, NUMBER, blanked, can_blank, unreadable_rows
+    from embedrec.data.badlines import DATE, INTEGER, NUMBER, blanked, can_blank, unreadable_rows
 
     kinds = {c: NUMBER for c, v in wanted.items() if v == "rating" and cfg.event_weights is None
              or v == "timestamp" and c != dated}
     kinds.update({c: INTEGER for c in ids if cfg.id_type == "int"})
+    if dated is not None:
+        kinds[dated] = DATE
     if not kinds or not can_blank(sep, cfg.encoding):  # (_skip_bad_lines refused such a separator already)
         return src, []
     try:
-        found = unreadable_rows(src, sep, cfg.encoding, cfg.header, names, kinds, cfg.decimal)
+        found = unreadable_rows(src, sep, cfg.encoding, cfg.header, names, kinds, cfg.decimal, cfg.timestamp_format)
     except Exception:  # noqa: BLE001 - the table's own read says what is wrong with it
         return src, []
     if not found or any(rows.size * 2 > given for rows, _, given in found.values()):
@@ -581,7 +583,7 @@ def _skip_bad_values(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
                         "cannot read lies (a quote left open?); fix that line, or leave data.bad_lines at error")
     lines = [starts[t] for t in tok]
     what = "; ".join(
-        f"column '{c}' {'is no integer id' if kinds[c] == INTEGER else 'is no number'} on "
+        f"column '{c}' {SAID[kinds[c]]} on "
         f"{_n_lines(rows.size)} ({', '.join(repr(shorten(v, 20)) for v in values[:3])}"
         f"{', ...' if rows.size > 3 else ''})" for c, (rows, values, _) in found.items())
     notes.append(SkippedNote(f"{label}: skipped {_n_lines(len(lines))} whose values cannot be read (data.bad_lines="
@@ -589,6 +591,9 @@ def _skip_bad_values(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
                             f"{', '.join(str(n) for n in lines[:LIKE_IT_SHOWN])}"
                             f"{', ...' if len(lines) > LIKE_IT_SHOWN else ''}; {what}"))
     return out, lines
+
+
+SAID = {"number": "is no number", "integer": "is no integer id", "date": "is no date"}  # (badlines' kinds)
 
 
 def _n_lines(n: int) -> str:
