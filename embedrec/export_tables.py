@@ -203,14 +203,14 @@ def tables(rec: Recommender, out: Path, fmt: str) -> dict:
         write_parquet(pandas_nullable(pa.table({**movies, "year": pa.array(movies["year"], type=pa.int32()),
                                                 "embedding": emb(Q),
                                                 **({"lowpass_a": emb(A)} if A is not None else {})})),
-                      out / MOVIES_TABLE)
-        write_parquet(pa.table({**users, "embedding": emb(P)}), out / USERS_TABLE)
+                      out / MOVIES_TABLE, page_checksum=True)
+        write_parquet(pa.table({**users, "embedding": emb(P)}), out / USERS_TABLE, page_checksum=True)
         frows = feature_rows(rec)
         if frows:
             write_parquet(pa.table({"column": [r["column"] for r in frows], "value": [r["value"] for r in frows],
                                     "bias": [r["bias"] for r in frows],
                                     "embedding": emb(np.stack([r["embedding"] for r in frows]))}),
-                          out / "features.parquet")
+                          out / "features.parquet", page_checksum=True)
     else:
         import pandas as pd
 

@@ -207,13 +207,13 @@ def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: in
             else:
                 table = _topk_table(rec, rows, ids, scores, pa)
                 if writer is None:
-                    writer = pq.ParquetWriter(fh, table.schema)
+                    writer = pq.ParquetWriter(fh, table.schema, write_page_checksum=True)
                 writer.write_table(table)
             if progress is not None:
                 progress(rows.size)
         if suffix != ".csv" and writer is None:  # no user here (a rank past the last block): a readable empty part
             table = _topk_table(rec, np.zeros(0, np.int64), [], [], pa)
-            writer = pq.ParquetWriter(fh, table.schema)
+            writer = pq.ParquetWriter(fh, table.schema, write_page_checksum=True)
             writer.write_table(table)
     finally:
         try:
@@ -331,10 +331,10 @@ def _merge_parts(parts: list[Path], out: Path, suffix: str) -> None:
     with open(out, "wb") as fh_out:  # Python's open: pyarrow's refuses a path that is not UTF-8
         for p in parts:
             with open(p, "rb") as fh:
-                pf = pq.ParquetFile(fh)
+                pf = pq.ParquetFile(fh, page_checksum_verification=True)
                 for i in range(pf.num_row_groups):
                     t = pf.read_row_group(i)
-                    writer = writer or pq.ParquetWriter(fh_out, t.schema)
+                    writer = writer or pq.ParquetWriter(fh_out, t.schema, write_page_checksum=True)
                     writer.write_table(t)
         if writer is not None:
             writer.close()

@@ -366,7 +366,7 @@ def _read_lists_file(p, path, pairs: bool = False):
                     data = read_stream(fh, text_only)
             head = data.lstrip()[:1]
             if data[:4] == b"PAR1":
-                frame = pd.read_parquet(io.BytesIO(data))
+                frame = pd.read_parquet(io.BytesIO(data), page_checksum_verification=True)
             elif head == b"{":
                 frame = pd.read_json(io.BytesIO(data), lines=True, dtype=False)
             elif head == b"[":  # recommend --format json's array (a shell review: a tokenizing error)
@@ -375,7 +375,7 @@ def _read_lists_file(p, path, pairs: bool = False):
                 frame = pd.read_csv(io.BytesIO(data), sep=_separator(data.split(b"\n", 1)[0]), dtype=str,
                                     keep_default_na=False)
         elif name.endswith(".parquet"):
-            frame = pd.read_parquet(p)
+            frame = pd.read_parquet(p, page_checksum_verification=True)
         elif name.endswith((".jsonl", ".json")):
             frame = pd.read_json(p, lines=name.endswith(".jsonl"), dtype=False)
         else:
@@ -392,6 +392,9 @@ def _read_lists_file(p, path, pairs: bool = False):
     except PermissionError:
         raise DataError(f"{path}: not readable (permission denied)") from None
     except Exception as e:  # noqa: BLE001 - pandas' and pyarrow's parse errors: one line naming the file
+        if "CRC checksum verification failed" in str(e):  # (export's parts carry page checksums: session 71)
+            raise DataError(f"{path}: a damaged Parquet file (a page's checksum does not match its bytes); write "
+                            "it again (embedrec export --topk-all), or copy it again from where it was written") from None
         what, cols = ("held-out pairs", "user_id and movie_id columns") if pairs else \
             ("lists", "user_id, movie_id, and rank or score columns")
         raise DataError(f"{path}: not a readable table of {what} ({first_line(e)}); give CSV, TSV, JSON lines or "

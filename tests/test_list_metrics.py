@@ -830,6 +830,32 @@ def test_an_unknown_movie_at_rank_1_leaves_coverage_at_1_empty(trained_run):
     assert got["coverage@1"] == 0.0 and got["coverage@2"] == pytest.approx(1 / m.n_movies)
 
 
+def test_an_export_part_carries_page_checksums_and_a_damaged_copy_of_it_is_refused(trained_run, tmp_path):
+    """A part of export --topk-all copied out of its folder had nothing to check it by (the folder's sealed record
+    stays behind): its pages carry checksums (as the dataset's Parquet files do), and evaluate --lists refuses a
+    copy whose page bytes changed, saying it is damaged, where one byte of a score had been read as it was."""
+    import pyarrow.parquet as pq
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    m = trained_run.opened
+    top = tmp_path / "top"
+    m.topk_all(top, k=5)
+    part = next(top.glob("part-*"))
+    copy = tmp_path / "copy.parquet"
+    data = bytearray(part.read_bytes())
+    meta = pq.ParquetFile(part).metadata.row_group(0)
+    chunk = next(meta.column(i) for i in range(meta.num_columns) if meta.column(i).path_in_schema == "score")
+    start = chunk.dictionary_page_offset if chunk.has_dictionary_page else chunk.data_page_offset
+    data[start + chunk.total_compressed_size - 3] ^= 0x10  # (its last page's values: a page header leads a page)
+    copy.write_bytes(bytes(data))
+    r = CliRunner().invoke(main, ["evaluate", *trained_run.sets, "-k", "5", "--lists", str(copy)])
+    assert r.exit_code == 1 and r.stderr == (f"error: {copy}: a damaged Parquet file (a page's checksum does not "
+                                             "match its bytes); write it again (embedrec export --topk-all), or copy "
+                                             "it again from where it was written\n"), r.stderr
+
+
 def test_evaluate_refuses_a_damaged_export_nul_text_long_ids_and_an_empty_truth_and_writes_json_null(trained_run,
                                                                                                      tmp_path):
     """A red team (session 70): a part of an export folder changed after its record was sealed was scored, exit 0
