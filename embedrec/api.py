@@ -658,7 +658,8 @@ def rebuild_index(run_dir: str | Path | None = None, cfg: Config | None = None, 
 
 def update_users(run_dir: str | Path | None = None, ratings: str | Path | pd.DataFrame | None = None,
                  cfg: Config | None = None, *,
-                 strict: bool = False, new_users: bool = True, progress: bool = False) -> dict:
+                 strict: bool = False, new_users: bool = True, new_movies: bool = False,
+                 progress: bool = False) -> dict:
     """``embedrec update-users``: re-solve the users named in ``ratings`` (a ratings table's path, CSV, TSV or
     Parquet of user, movie, rating[, timestamp] rows, read as ingest reads one under cfg.data's reading settings,
     those the config does not give as the run's dataset was ingested: its columns' names, separator, header,
@@ -670,7 +671,9 @@ def update_users(run_dir: str | Path | None = None, ratings: str | Path | pd.Dat
     not know is added (n_users grows), its vector the one ``recommend_new(rated=...)`` folds in from the same
     ratings; ``new_users=False`` refuses such a file instead (``NotFoundError``). An als run only (its train, in one
     process or on ranks, records the weights it needs); a rating of an unknown movie is left out with a warning, or refused with
-    ``strict=True``. Under the run's writer lock (``Busy`` while another writer holds it); a Model opened before
+    ``strict=True``, or, with ``new_movies=True``, the movie added (n_movies grows; implicit's ``partial_fit_items``):
+    solved against the users the run knows that rated it, as training solves a movie, before the users are, the
+    indexes built again over every movie. Under the run's writer lock (``Busy`` while another writer holds it); a Model opened before
     keeps answering from the folder it opened. Returns the ``updates`` record the manifest gains (its
     ``model_folder``: None where the file adds nothing, and nothing is published). ``progress=True`` shows bars on
     stderr over the users solved, the files carried over and the bytes written and hashed."""
@@ -682,6 +685,7 @@ def update_users(run_dir: str | Path | None = None, ratings: str | Path | pd.Dat
         path_argument(run_dir, "run_dir", "update_users", "er.update_users(None, 'since.csv', cfg) updates cfg.run.dir")
     strict = flag(strict, "strict", "update_users")
     new_users = flag(new_users, "new_users", "update_users")
+    new_movies = flag(new_movies, "new_movies", "update_users")
     progress = flag(progress, "progress", "update_users")
     cfg = config_argument(cfg, "update_users")
     if ratings is None:
@@ -689,7 +693,7 @@ def update_users(run_dir: str | Path | None = None, ratings: str | Path | pd.Dat
     run_dir = run_dir if run_dir is not None else cfg.run.dir
     if type(ratings).__name__ != "DataFrame":
         return update(run_dir, ratings, cfg.data, strict=strict, new_users=new_users,
-                      given=chosen_keys(cfg, AS_INGESTED), progress=progress)
+                      new_movies=new_movies, given=chosen_keys(cfg, AS_INGESTED), progress=progress)
     # a DataFrame of the ratings since training, as er.ingest takes one (a notebook review: a file alone): written
     # to the cache as Parquet and read as that file, its messages said of the frame
     from embedrec.data.frames import RATINGS_FRAME, about_the_frame, forget, frame_source
@@ -700,7 +704,7 @@ def update_users(run_dir: str | Path | None = None, ratings: str | Path | pd.Dat
     NAMED[path] = RATINGS_FRAME.name
     try:
         return update(run_dir, path, cfg.data, strict=strict, new_users=new_users,
-                      given=chosen_keys(cfg, AS_INGESTED), progress=progress)
+                      new_movies=new_movies, given=chosen_keys(cfg, AS_INGESTED), progress=progress)
     except DataError as e:
         forget(made)
         raise about_the_frame(e, path, RATINGS_FRAME) from None

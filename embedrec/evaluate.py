@@ -740,16 +740,20 @@ def run_factors(run) -> dict:
     """A run's factors as :func:`evaluate_factors` takes them (train.factors' dict), of its dataset's users (the
     users update-users added come after them, in no split), its arrays checked as ``recommend`` checks them and
     for non-finite values, and its ``global_mean``."""
-    from embedrec.run_updates import trained_users
+    from embedrec.run_updates import trained_movies, trained_users
     from embedrec.verify import check_finite, check_served_arrays
 
     trained = trained_users(run.manifest)  # its dataset's users: update-users' added ones come after them
+    movies = trained_movies(run.manifest)  # ... and its movies (update-users --new-movies' after them: in no split)
     f = {name: run.array(name) for name in ("user_factors", "movie_factors", "user_bias", "movie_bias")}
     check_served_arrays(run, f["user_factors"], f["movie_factors"],  # as recommend does (a red team: IndexError)
                         biases=(f["user_bias"], f["movie_bias"]))
     for name in ("user_factors", "user_bias"):  # the dataset's users: no split holds a user update-users added
         if f[name] is not None:
             f[name] = f[name][:trained]
+    for name in ("movie_factors", "movie_bias"):  # the dataset's movies alone are ranked: a split's movie rows
+        if f[name] is not None:                   # index them (the lists of the served model list added ones too)
+            f[name] = f[name][:movies]
     for name in ("user_factors", "movie_factors", "user_bias", "movie_bias"):  # read whole here anyway: a NaN row
         a = f[name]  # scored as the last of every list (a review: metrics, no error); a model without biases has none
         if a is not None and np.asarray(a).dtype.kind == "f":
@@ -807,7 +811,9 @@ def added_pairs(run_seen: tuple[np.ndarray, np.ndarray], ds: Dataset) -> np.ndar
     if last is not None and last[0] is ptr and last[1] is idx and last[2] is ds:
         return last[3]
     n = np.int64(max(ds.n_movies, 1))
-    run_keys = np.repeat(np.arange(ptr.size - 1, dtype=np.int64), np.diff(ptr)) * n + idx
+    owner = np.repeat(np.arange(ptr.size - 1, dtype=np.int64), np.diff(ptr))
+    ours = np.asarray(idx) < ds.n_movies  # (a movie update-users --new-movies added is in no split: not ranked)
+    run_keys = owner[ours] * n + np.asarray(idx)[ours]
     own_ptr, own_idx = seen_csr(ds, ("train", "valid"), serving=True)  # the run's own: all rated_below pairs
     own = np.repeat(np.arange(own_ptr.size - 1, dtype=np.int64), np.diff(own_ptr)) * n + own_idx
     out = setdiff(run_keys, own)

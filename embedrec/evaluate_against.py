@@ -117,7 +117,7 @@ def check_same_data(other: Run, name: str, model_rec: dict, counts: tuple, model
     ``fingerprint`` of the source files read; ``counts``: the model's (users, movies)): another dataset, another
     split of one, or the same folder ingested again between the two trainings. One line naming both runs and their
     datasets, with the fix."""
-    from embedrec.run_updates import trained_users
+    from embedrec.run_updates import trained_movies, trained_users
 
     rec = other.manifest.get("dataset") or {}
     theirs, ours = rec.get("files_fingerprint"), model_rec.get("files_fingerprint")
@@ -126,7 +126,7 @@ def check_same_data(other: Run, name: str, model_rec: dict, counts: tuple, model
         raise UsageError(f"{who} records no fingerprint of the files of the dataset it was trained on, so "
                          f"{OPTION} {name} cannot be checked to hold the same users and held-out rows as {model}; "
                          "train it again to pair the two")
-    if theirs == ours and (trained_users(other.manifest), other.manifest.get("n_movies")) == tuple(counts):
+    if theirs == ours and (trained_users(other.manifest), trained_movies(other.manifest)) == tuple(counts):
         return
     mine, where = model_rec.get("path"), rec.get("path")
     if mine and where and os.path.realpath(mine) == os.path.realpath(where):

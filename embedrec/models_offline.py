@@ -69,10 +69,10 @@ def evaluate(model, split: str, ks: Iterable[int] | None, *, dataset_dir: str | 
     opened: dict = {}
     if runs:  # each checked against the run's record of its dataset before anything is scored
         from embedrec.run_layout import run_of
-        from embedrec.run_updates import trained_users
+        from embedrec.run_updates import trained_movies, trained_users
 
         opened = open_against(runs, split, run.manifest.get("dataset") or {},
-                              (trained_users(run.manifest), run.manifest.get("n_movies")), f"run '{run_of(run.path)}'")
+                              (trained_users(run.manifest), trained_movies(run.manifest)), f"run '{run_of(run.path)}'")
     try:
         with device_named(device, "evaluate"):
             # moved_to read by run_inputs.run_dataset's rule, which names moved_to= where that folder is refused

@@ -12,7 +12,7 @@ from pathlib import Path
 from embedrec.errors import EmbedrecError
 from embedrec.run import Run, load_run
 from embedrec.run_layout import CONFIG, MANIFEST, run_of
-from embedrec.run_updates import trained_users
+from embedrec.run_updates import trained_movies, trained_users
 
 
 def trained_on(run_dir: str | Path) -> Path | None:
@@ -51,7 +51,8 @@ def run_dataset(run: Run, dataset_dir: str | Path | None = None, moved_to: str |
                                   given))
     layout.check_same(ds.path, ds.manifest, ds.fingerprint, rec.get("path"), rec.get("files_fingerprint"), name,
                       trained_users(run.manifest) if "n_users" in run.manifest else None,  # update-users' added
-                      run.manifest.get("n_movies"), given)                    # users come after the dataset's
+                      trained_movies(run.manifest) if "n_movies" in run.manifest else None,  # users and movies
+                      given)                                                              # come after the dataset's
     return ds
 
 
@@ -69,6 +70,28 @@ def run_eval_k(run) -> tuple[int, ...]:
         ks = None
     return tuple(ks) if isinstance(ks, list) and ks and all(isinstance(k, int) and k >= 1 for k in ks) else \
         tuple(TrainConfig().eval_k)
+
+
+def run_index_config(run):
+    """A run's recorded index settings (its config.yaml's ``index``, checked against the manifest), each one that
+    is missing or not one the config takes its default: what update-users builds the index again with where it adds
+    movies (``index rebuild`` takes the config's own)."""
+    import dataclasses
+
+    import yaml
+
+    from embedrec.config import IndexConfig
+
+    raw = run.read_verified(run.path / CONFIG)
+    try:
+        given = (yaml.safe_load(raw) or {}).get("index") if raw is not None else None
+    except (yaml.YAMLError, AttributeError):
+        given = None
+    fields = {f.name for f in dataclasses.fields(IndexConfig)}
+    try:
+        return IndexConfig(**{k: v for k, v in (given or {}).items() if k in fields})
+    except Exception:  # noqa: BLE001 - a recorded value the config refuses now: the defaults
+        return IndexConfig()
 
 
 # the keys of a trained run's model that a config may set and a run-reading command cannot apply, compared with

@@ -99,7 +99,8 @@ def updates_summary(manifest: dict) -> dict | None:
     """What a run's ``updates`` records add up to: {"updates": how many, "users": the trained users they re-solved,
     "users_added", "ratings": the new ratings in their solves, "distinct": whether ``users`` counts distinct users
     (the last record's ``users_in_all`` less those added; else the records' re-solves summed, a user re-solved
-    twice counted twice), "at": the last one's time}; None where there are none."""
+    twice counted twice), "at": the last one's time, "movies_added": the movies update-users --new-movies added};
+    None where there are none."""
     got = updates_of(manifest)
     if not got:
         return None
@@ -110,7 +111,8 @@ def updates_summary(manifest: dict) -> dict | None:
     added, in_all = total("users_added"), _count(got[-1].get("users_in_all"))
     distinct = in_all is not None and in_all >= added
     return {"updates": len(got), "users": in_all - added if distinct else total("users"), "users_added": added,
-            "ratings": total("pairs_solved"), "distinct": distinct, "at": got[-1].get("at", "?")}
+            "ratings": total("pairs_solved"), "distinct": distinct, "at": got[-1].get("at", "?"),
+            "movies_added": total("movies_added")}
 
 
 def updates_said(manifest: dict) -> str | None:
@@ -121,7 +123,9 @@ def updates_said(manifest: dict) -> str | None:
     if got is None:
         return None
     users, added, pairs = got["users"], got["users_added"], got["ratings"]
-    ratings = f"{pairs:,} rating{'' if pairs == 1 else 's'}"
+    movies = got["movies_added"]  # (update-users --new-movies': said after the users, where any)
+    ratings = f"{pairs:,} rating{'' if pairs == 1 else 's'}" + (
+        f" (adding {movies:,} new movie{'' if movies == 1 else 's'})" if movies else "")
     new = f"{added:,} new user{'' if added == 1 else 's'}"
     if got["updates"] == 1:
         did = f"re-solved {users:,} of its users" if users or not added else ""
@@ -142,6 +146,15 @@ def trained_users(manifest: dict) -> int:
     user tables, after the trained ones); what a reader of the run's dataset compares with its count."""
     n = manifest["n_users"]
     added = sum(_count(u.get("users_added")) or 0 for u in updates_of(manifest))
+    return n - added if 0 <= added <= n else n
+
+
+def trained_movies(manifest: dict) -> int:
+    """The movies the run was trained on (its dataset's): n_movies less those update-users --new-movies added (rows
+    n.. of the movie tables, after the trained ones; movie_update.py); what a reader of the run's dataset compares
+    with its count, and the movies evaluate ranks."""
+    n = manifest["n_movies"]
+    added = sum(_count(u.get("movies_added")) or 0 for u in updates_of(manifest))
     return n - added if 0 <= added <= n else n
 
 

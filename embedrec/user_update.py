@@ -52,6 +52,8 @@ from embedrec.errors import (
 from embedrec.run_layout import (
     CONFIG,
     MANIFEST,
+    MOVIE_BIAS,
+    MOVIE_FACTORS,
     SOLVE_WEIGHTS,
     SOLVED_AS_NEW,
     STATE_DICT,
@@ -86,13 +88,14 @@ AS_INGESTED = ("data.columns.user", "data.columns.movie", "data.columns.rating",
 
 
 def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False, new_users: bool = True,
-                 given: Iterable[str] | None = None, progress: bool = False) -> dict:
+                 new_movies: bool = False, given: Iterable[str] | None = None, progress: bool = False) -> dict:
     """Re-solve the users of ``ratings`` (a ratings table's path, or '-' for standard input, read as ingest reads
     one under ``data_cfg``'s reading settings, each of AS_INGESTED that ``given`` does not name as the run's
     dataset was ingested: :func:`as_ingested`) in the run at ``run_dir`` and publish the result as its new model
     folder under the run's writer lock (``Busy`` while another writer holds it). A rating of a movie the model does
-    not know is left out with a warning (``strict``: refused); a user the run does not know is added to it
-    (``new_users``; else the file is refused). Returns the ``updates`` record written, with ``model_folder`` (the new
+    not know is left out with a warning (``strict``: refused), or, with ``new_movies``, added to it
+    (movie_update.py: solved against the users the run knows that rated it, before the users are); a user the run
+    does not know is added to it (``new_users``; else the file is refused). Returns the ``updates`` record written, with ``model_folder`` (the new
     folder; None where the file adds nothing, and nothing is published). ``progress``: bars over the users solved,
     the files carried over and the bytes written and hashed."""
     from embedrec.artifacts import writer_run
@@ -110,6 +113,10 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         run = load_run(run_dir)
         engine = Recommender(run)
         check_resolvable(engine, lasting=True)
+        if new_movies:
+            from embedrec.serve.update import check_movies_addable
+
+            check_movies_addable(engine)
         stamp = _stamp(source)  # the file as it is before it is read, compared once it is hashed (_file_sha256)
         cfg, taken, said = _as_ingested(run, data_cfg, given)
         # a column the run's dataset named otherwise is also read under its default name (the file format -h
@@ -138,7 +145,12 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
                         else "")
         _say_untimed(raw)
         _say_odd_times(raw)
-        pairs = _file_pairs(raw, engine, strict, new_users)
+        pairs = _file_pairs(raw, engine, strict, new_users, new_movies)
+        added_movies = None
+        if new_movies:  # solved first, against the users as the run serves them; the users' re-solve reads them
+            from embedrec.movie_update import add_movies
+
+            added_movies, pairs = add_movies(engine, pairs, raw)
         plan = _plan(engine, pairs, progress)
         before = _updated_before(run)
         given_before = _given_before(run)
@@ -151,6 +163,8 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
                               "rows": int(len(raw.ratings) + raw.missing_dropped)},
                   "users": plan.users_solved, "users_added": plan.users_added, "users_named": plan.users_named,
                   "users_in_all": in_all, "users_as_new": len(plan.as_new), "n_users": n_users,
+                  **({"movies_added": len(added_movies or ()), "n_movies": int(engine.Q.shape[0])}
+                     if new_movies else {}),
                   "pairs": plan.pairs_added,
                   "pairs_solved": plan.pairs_solved, "before": run.path.name}
         if plan.left_out:
@@ -165,7 +179,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
             return {**record, "model_folder": None}
         hashed: dict = {}  # the files _write hashed itself: those it links, the arrays it writes
         folder = publish(run_dir, lambda tmp: hashed.update(_write(tmp, run, engine, plan, record, before,
-                                                                   given_before, progress)),
+                                                                   given_before, progress, added_movies)),
                          COMMAND, progress, hashed, links=_links(run))
     others = [f"{n:,} {what}" for n, what in (
         (plan.pairs_added - plan.pairs_solved - plan.kept_as_seen,
@@ -177,6 +191,10 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         did[0] += (f" ({len(plan.as_new):,} of them without a training rating, solved and served as new users "
                    "are)")
     did += [f"added {plan.users_added:,}"] if plan.users_added else []
+    if added_movies:  # (solved from their raters the run knows: movie_update.solved_raters)
+        n_new = len(added_movies)
+        log.info("added %s new in %s to the run (%s movies now), each solved from the ratings of the users it "
+                 "knows, before the users were", _n(n_new, "movie"), _shown(source), f"{int(engine.Q.shape[0]):,}")
     served = f"; the run has {n_users:,} users now" if plan.users_added else ""
     if in_all is not None and updates_of(run.manifest):  # distinct users over the updates, not re-solves summed
         served += f"{',' if served else ';'} {_n(in_all, 'user')} updated since training in all"
@@ -545,16 +563,20 @@ class Pairs:
     unmatched: int = 0  # of them, those whose every row is of a movie the model does not know
     times: np.ndarray | None = None  # each pair's time as the file gave it (Unix seconds; NaN: none given)
     given: bool = True  # whether ``values`` are the file's (False: a file without a rating column, read as likes)
+    new_movie_ids: list = dataclasses.field(default_factory=list)  # new_movies: row n_movies + j's id, as the run's
 
 
-def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool = True) -> Pairs:
+def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool = True,
+                new_movies: bool = False) -> Pairs:
     """The file's rows as (user row, movie row, rating), checked: every user one the run knows (a cold-start user
     without a trained vector among them) or, with ``new_users``, a new one, given row n_users + j in the order the
     file first names it (else refused, the first named by its line; an id that can be no id of the run's, a word
     where its ids are integers or an integer beyond their type, is refused either way, saying what is wrong with
     it and how to write it), every rating a number the model takes (finite; within its
     rating scale, or a count above 0), a movie the model does not know left out with one warning (``strict``:
-    refused); a pair given twice taken as ingest takes it (the latest rating; a counts model's events summed)."""
+    refused; ``new_movies``: given row n_movies + j in the order the file first names it, as a new user is, an
+    id that can be no movie id of the run's, or that is one of its own written another way, refused); a pair given
+    twice taken as ingest takes it (the latest rating; a counts model's events summed)."""
     import pandas as pd
 
     from embedrec.data.repeats import dedupe_rows, same_as_read, sum_repeats
@@ -588,7 +610,21 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
         urows[i] = engine.P.shape[0] + new_ids.setdefault(parsed[i], len(new_ids))
     users = urows[codes]
     codes, uniques = pd.factorize(df["movie_id"], sort=False)
-    mrows, _ = engine.movies.rows(list(uniques))
+    mrows, mparsed = engine.movies.own_rows(list(uniques))
+    new_movie_ids: dict = {}  # new_movies: parsed id -> its place (row n_movies + place), in the file's order
+    if new_movies:
+        lost = np.flatnonzero(mrows < 0)
+        no_id = [int(i) for i in lost if mparsed[i] is None]
+        if no_id:  # an id that can be no movie id of the run's (a word where its ids are integers): refused
+            first = int(np.flatnonzero(np.isin(codes, no_id))[0])
+            raw_id = uniques[int(codes[first])]
+            said, how = engine.movies.malformed(raw_id) or engine.movies.beyond_text(raw_id) or (
+                engine.movies.unknown_text(raw_id), "fix the id")
+            raise NotFoundError(f"{raw.where(first)}: {said}; {how} (a movie the run does not know is added under "
+                                "the id the file gives it), or remove its rows", kind="movie", id=raw_id)
+        _refuse_ids_written_apart(raw, codes, uniques, lost, engine, "movie")
+        for i in lost.tolist():
+            mrows[i] = engine.Q.shape[0] + new_movie_ids.setdefault(mparsed[i], len(new_movie_ids))
     movies = mrows[codes]
     unknown = np.flatnonzero(movies < 0)
     if unknown.size:
@@ -614,7 +650,8 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
                                 kind="movie", ids=ids)
         # (the marks in the format, where the log's filter resolves them; the arguments shown as they are)
         log.warning("left %s of the %s ratings in %s out: %s %s not in the training data (the first at %s%s); %s"
-                    "«--strict|strict=True» refuses them instead", f"{unknown.size:,}", f"{len(df):,}",
+                    "«--new-movies|new_movies=True» adds such movies, «--strict|strict=True» refuses them instead",
+                    f"{unknown.size:,}", f"{len(df):,}",
                     raw.origin[0], shown, are, raw.where(first, cheap=True), meant, f"{apart}; " if apart else "",
                     extra={"marks_only": True})
     keep = movies >= 0
@@ -650,7 +687,7 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
                  int(named.size), int(unmatched.size), np.concatenate([t, none]),
                  # a file without a rating column gave no rating (its rows read as likes), but a counts model's
                  # count is what it gave
-                 not raw.no_ratings or "count_weight" in engine.training_ratings)
+                 not raw.no_ratings or "count_weight" in engine.training_ratings, list(new_movie_ids))
 
 
 def _kept_as_seen(raw: RawData, engine: Recommender, new_ids: dict, users: np.ndarray,
@@ -951,13 +988,15 @@ def appended_seen(ptr: np.ndarray, idx: np.ndarray, weights: np.ndarray, movies:
 
 
 def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, before: np.ndarray | None,
-           given_before: np.ndarray | None, progress: bool = False) -> dict:
+           given_before: np.ndarray | None, progress: bool = False, movies=None) -> dict:
     """The new model folder: the changed arrays written (and the users' ids where the update adds users), every
     other listed file carried over checked (hard-linked where it can be), the manifest with the arrays' new hashes,
     n_users and the ``updates`` record (run_publish.publish seals it). ``given_before``: the earlier updates' pairs as
     their files gave them (:func:`_given_before`), which this update's follow. ``progress``: bars over the files
-    carried over and the arrays written. Returns the files it hashed itself, those artifacts.carry_over linked and
-    the arrays hashed as they were written (publish's ``hashed``)."""
+    carried over and the arrays written. ``movies``: the movies the update adds (movie_update.AddedMovies), whose
+    rows grow the movie arrays and catalogue, and over which the indexes are built again (n_movies and the
+    embeddings' hash in the manifest with them). Returns the files it hashed itself, those artifacts.carry_over
+    linked and the arrays hashed as they were written (publish's ``hashed``)."""
     from embedrec.artifacts import PatchedRows, carry_over, save_arrays
     from embedrec.fsutil.files import write_json
 
@@ -989,17 +1028,34 @@ def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, b
     # the earlier updates' pairs as their files gave them, then this one's (history shows them)
     arrays[UPDATE_PAIRS] = given_pairs(plan) if given_before is None else \
         np.concatenate([given_before, given_pairs(plan)])
+    n_movies = int(run.manifest["n_movies"])
+    if movies:
+        from embedrec.movie_update import movie_arrays
+
+        arrays.update(movie_arrays(engine, run, movies))
     written = {f"{k}.npy" for k in arrays}
     if added:
         written |= _write_user_ids(tmp, run, [a.id for a in added], n_users)
+    if movies:
+        from embedrec.movie_update import write_movie_ids
+
+        written |= write_movie_ids(tmp, run, movies, n_movies)
     # state_dict.pt (an als run trained on a GPU, torch's engine) holds the users' trained vectors, which no
     # reader serves from (export --to torch builds its module from the arrays): left out, not kept stale
     hashed = carry_over(run, tmp, "its users cannot be updated", written=written, left_out=(STATE_DICT,),
-                        progress=progress, link=_links(run))
+                        rebuilt=(".faiss",) if movies else (), progress=progress, link=_links(run))
     files = {**(run.manifest.get("files") or {}),
              **save_arrays(tmp, arrays, "writing the update" if progress else None, hashed)}
     history = run.manifest.get(UPDATES)
     manifest = {k: v for k, v in run.manifest.items() if k not in ("checksums", "model_folder")}
+    if movies:  # the indexes over every movie, built again (the embeddings' hash as train makes it)
+        import hashlib
+
+        from embedrec.movie_update import index_of
+
+        emb = hashlib.sha256((files[MOVIE_FACTORS] + files.get(MOVIE_BIAS, "")).encode()).hexdigest()
+        manifest.update(n_movies=n_movies + len(movies), embeddings_sha256=emb,
+                        index=index_of(tmp, run, arrays, emb, progress))
     write_json(tmp / MANIFEST, {**manifest, "files": files, "n_users": n_users + len(added),
                                 UPDATES: [*(history if isinstance(history, list) else []), record]})
     return hashed
@@ -1063,21 +1119,29 @@ def _write_user_ids(tmp: Path, run: Run, ids: list, n_users: int) -> set[str]:
     return out
 
 
-def _refuse_ids_written_apart(raw: RawData, codes: np.ndarray, uniques, missing: np.ndarray, engine) -> None:
+def _refuse_ids_written_apart(raw: RawData, codes: np.ndarray, uniques, missing: np.ndarray, engine,
+                              kind: str = "user") -> None:
     """NotFoundError where users the file would add are the run's own written another way ('186' for the run's
     '00186', as a spreadsheet drops leading zeros; case; Unicode's other form: data.ids.IdMap.meant): added, each
     would be a second user with a new user's list while the real one went un-updated (a review: 12 of a day's 15
     'new' users so, exit 0). The first named, with how many, and how to write them."""
-    apart = [(i, hint) for i in missing.tolist() for hint in [engine.users.meant(str(uniques[i]).strip())] if hint]
+    ids = engine.users if kind == "user" else engine.movies
+    apart = [(i, hint) for i in missing.tolist() for hint in [ids.meant(str(uniques[i]).strip())] if hint]
+    if kind == "movie" and missing.size:  # '0040' for the run's 40 (the same integer, written so)
+        hits, first = written_apart([uniques[i] for i in missing.tolist()], ids.ids)
+        said = {i for i, _ in apart}
+        apart += [(int(i), f"; did you mean {first[1]!r} (the same number written otherwise)?"
+                   if first is not None and uniques[i] == first[0] else "")
+                  for i in missing[hits].tolist() if int(i) not in said]
     if not apart:
         return
     i, hint = apart[0]
     first = int(np.flatnonzero(codes == i)[0])
-    which = (f"{len(apart):,} of the {missing.size:,} users the file would add are the run's" if len(apart) > 1 else
+    which = (f"{len(apart):,} of the {missing.size:,} {kind}s the file would add are the run's" if len(apart) > 1 else
              "it is the run's")
-    raise NotFoundError(f"{raw.where(first)}: user '{shorten(str(uniques[i]), 40)}' is not in the run{hint} {which} "
-                        "written another way, which added would be new users beside the run's own; write the file's "
-                        "ids as the run writes them and update again (ids are matched as written)", kind="user",
+    raise NotFoundError(f"{raw.where(first)}: {kind} '{shorten(str(uniques[i]), 40)}' is not in the run{hint} {which} "
+                        f"written another way, which added would be new {kind}s beside the run's own; write the file's "
+                        "ids as the run writes them and update again (ids are matched as written)", kind=kind,
                         id=uniques[i],
                         ids=[uniques[j] for j, _ in apart])
 

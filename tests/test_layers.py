@@ -212,7 +212,7 @@ LAYERS = [
                                        "serve.catalogue", "serve.foldin", "serve.userfile", "serve.prior", "serve.stream", "serve.explain", "serve.update",
                                        "serve.history", "serve.similar_users", "serve.audience", "serve.diversify"}),
     ("workflows", {"training.fit", "training.checkpoints", "shard_checkpoint", "training.folders", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",
-                   "tune", "user_update"}),
+                   "tune", "user_update", "movie_update"}),
     ("models and results", {"results", "models", "models_lookup", "models_offline", "models_recommend", "models_scores", "models_stream", "trained", "publish", "predict_input", "answers", "list_metrics", "evaluate_against"}),  # what the API answers with; the torchrun trainers build them too
     ("public API", {"api", "train_workflow", "crossval", "shard_als", "replica"}),  # shard_als, replica: the torchrun counterparts of api.train
     ("adapters", {"cli", *(f"cli.{m}" for m in CLI_MODULES), "console", "__main__", ""}),

@@ -18,7 +18,7 @@ import pytest
 import embedrec as er
 from embedrec.config import load_config
 from embedrec.errors import Busy, DataError, NotFoundError, UsageError
-from embedrec.run_updates import trained_users, updates_said, updates_summary
+from embedrec.run_updates import trained_movies, trained_users, updates_said, updates_summary
 from embedrec.user_update import merged_seen
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -70,12 +70,18 @@ def test_updates_said_by_hand():
         "update-users updated the run with ratings made since training 2 times, 130 users in all (20 of them "
         "added), with 2,000 ratings, the last at T2")
     assert updates_summary({"updates": two}) == {"updates": 2, "users": 110, "users_added": 20, "ratings": 2000,
-                                                  "distinct": True, "at": "T2"}
+                                                  "distinct": True, "at": "T2", "movies_added": 0}
     # a record of before users_in_all (null) among them: re-solves summed, said as such
     assert updates_said({"updates": [one, {**two[1], "users_added": 2, "users_in_all": None}]}) == (
         "update-users re-solved its users with ratings made since training 2 times, 130 user re-solves and 2 new "
         "users added and 2,000 ratings in all, the last at T2")
     assert trained_users({"n_users": 945, "updates": two}) == 925 and trained_users({"n_users": 943}) == 943
+    # movies added (update-users --new-movies): said with the ratings, and told apart from the dataset's
+    three = [*two, {**one, "at": "T3", "users": 5, "users_in_all": 135, "movies_added": 2, "n_movies": 1652}]
+    assert updates_said({"updates": three}) == (
+        "update-users updated the run with ratings made since training 3 times, 135 users in all (20 of them "
+        "added), with 3,000 ratings (adding 2 new movies), the last at T3")
+    assert trained_movies({"n_movies": 1652, "updates": three}) == 1650 and trained_movies({"n_movies": 9}) == 9
 
 
 def test_updates_records_that_do_not_add_up_are_refused_by_hand(tmp_path):
@@ -784,7 +790,8 @@ def test_unknown_users_movies_and_bad_ratings(runs, tmp_path, caplog):
     assert f"re-solved 1 of the 1 user named in '{f}' with 2 new ratings (" in caplog.text
     # (its marks resolved: the library's terms, or the CLI's where a CLI test before installed its filter)
     assert any(f"left 1 of the 4 ratings in {f} out: '99999' is not in the training data (the first at {f}:3); "
-               f"{how} refuses them instead" in caplog.text for how in ("strict=True", "--strict")), caplog.text
+               f"{add} adds such movies, {how} refuses them instead" in caplog.text
+               for add, how in (("new_movies=True", "strict=True"), ("--new-movies", "--strict"))), caplog.text
     assert "«" not in caplog.text, caplog.text
     # a movie id the run has, written another way: said with the pair and how to write it (a review: only ingest
     # and evaluate --lists said it)

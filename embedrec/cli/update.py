@@ -33,15 +33,21 @@ READS = ("data.columns.", "data.format", "data.separator", "data.header", "data.
                                              "out with a warning).")
 @click.option("--no-new-users", is_flag=True, help="Refuse a file naming a user the run does not know, nothing "
                                                    "written (default: such users are added).")
+@click.option("--new-movies", is_flag=True, help="Add the movies the run does not know, each solved from the "
+                                                 "ratings of the users it knows (implicit's partial_fit_items), "
+                                                 "before the users are; the indexes are built again (default: "
+                                                 "their ratings are left out with a warning).")
 @common
-def update_users(cfg: Config, ratings, run_dir, strict, no_new_users):
+def update_users(cfg: Config, ratings, run_dir, strict, no_new_users, new_movies):
     """Re-solve the run's users named in a ratings file with those newer ratings, add the new ones, and serve them.
 
     Each user is re-solved as the run's training solved it (an als run: its recorded weights plus the new
     ratings, the movie factors fixed), as 'recommend --user U --liked ...' does for one request; a user the
     run does not know is added, its vector the one 'recommend --rated ...' folds in from the same ratings. The
     run's new model folder holds the new vectors and every new rating among the users' seen movies, so
-    recommend, export --topk-all and --explain serve them. Prints the update's record (JSON).
+    recommend, export --topk-all and --explain serve them. With --new-movies a movie the run does not know is
+    added too, solved as training solves a movie from the users it knows that rated it, so it is listed and
+    similar-able from then on. Prints the update's record (JSON).
 
     The ratings file is read as the run's dataset was ingested (its data.columns.*, data.separator, data.header,
     data.encoding, data.decimal, data.missing), unless the config or --set gives them; a column the file names
@@ -52,12 +58,14 @@ def update_users(cfg: Config, ratings, run_dir, strict, no_new_users):
       embedrec update-users --ratings since.csv --run runs/ml-100k
       embedrec recommend --user 196 --run runs/ml-100k      # serves the updated user
       embedrec update-users --ratings since.csv --no-new-users   # known users only
+      embedrec update-users --ratings since.csv --new-movies     # and today's new movies
     """
     from embedrec.api import update_users as update
 
     _warn_unapplied(cfg)
     record = unless_published(run_dir or cfg.run.dir, "the updated model", lambda: update(
-        run_dir or None, ratings, cfg, strict=strict, new_users=not no_new_users, progress=progress_enabled()))
+        run_dir or None, ratings, cfg, strict=strict, new_users=not no_new_users, new_movies=new_movies,
+        progress=progress_enabled()))
     if record is None:  # stopped after it was published: said
         return
     # published: a report that fails says so, not to add the ratings again; else that nothing was written

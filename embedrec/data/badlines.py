@@ -153,26 +153,20 @@ SHOWN = 5  # the values of a column kept to be said
 
 
 def unreadable_rows(src, sep: str, encoding: str, header: bool, names: list[str] | None, kinds: dict[str, str],
-                    decimal: str = ".", date_format: str | None = None) -> dict[str, tuple[np.ndarray, list[str], int]]:
+                    decimal: str = ".", bad_dates=None) -> dict[str, tuple[np.ndarray, list[str], int]]:
     """{column: (the 0-based data rows whose value cannot be read as its kind, the first few such values as
     written, the values given in all)} of each of ``kinds``' columns (name -> :data:`NUMBER`, a rating or a Unix
-    time; :data:`INTEGER`, an id of data.id_type=int; :data:`DATE`, a time column of dates, ISO 8601 or
-    ``date_format``'s, as times._iso_dates reads them) in ``src`` (a path or bytes, read as pandas' C parser reads
-    the table: ``header``, or ``names`` by position; a blank line is no row), its columns with no such value left
-    out. An empty value, and pandas' missing markers ('NA', 'null'), are missing, not unreadable: data.missing's.
-    The numbers are parsed as numbers first (the common case: none to find, 0.4 s a 1M rows of four columns here),
-    then, only where that parse fails or a date is no date, every column as text in chunks of :data:`CHUNK_ROWS`
-    rows (1.8 s)."""
+    time; :data:`INTEGER`, an id of data.id_type=int; :data:`DATE`, a time column of dates, judged by
+    ``bad_dates(texts)``: a bool mask of those that are no date, as the caller reads them) in ``src`` (a path or
+    bytes, read as pandas' C parser reads the table: ``header``, or ``names`` by position; a blank line is no row),
+    its columns with no such value left out. An empty value, and pandas' missing markers ('NA', 'null'), are
+    missing, not unreadable: data.missing's. The numbers are parsed as numbers first (the common case: none to
+    find, 0.4 s a 1M rows of four columns here), then, only where that parse fails or a date is no date, every
+    column as text in chunks of :data:`CHUNK_ROWS` rows (1.8 s)."""
     import pandas as pd
-
-    from embedrec.data.times import _iso_dates
 
     def opened():
         return io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
-
-    def bad_dates(text) -> np.ndarray:
-        t, outside = _iso_dates(text, date_format)
-        return outside if outside is not None else t.isna().to_numpy()
 
     kw = dict(sep=sep, header=0 if header else None, names=names, usecols=list(kinds), encoding=encoding, engine="c",
               skip_blank_lines=True)

@@ -107,7 +107,7 @@ from embedrec.data.textfiles import (
     reading,
     uncompressed_name,
 )
-from embedrec.data.times import NO_TIME, _dated, _seconds, epoch_seconds, format_advice
+from embedrec.data.times import NO_TIME, _dated, _iso_dates, _seconds, epoch_seconds, format_advice
 from embedrec.errors import ConfigError, DataError, SkippedNote, sh_quote, shorten
 
 log = logging.getLogger("embedrec")
@@ -568,7 +568,8 @@ def _skip_bad_values(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
     if not kinds or not can_blank(sep, cfg.encoding):  # (_skip_bad_lines refused such a separator already)
         return src, []
     try:
-        found = unreadable_rows(src, sep, cfg.encoding, cfg.header, names, kinds, cfg.decimal, cfg.timestamp_format)
+        found = unreadable_rows(src, sep, cfg.encoding, cfg.header, names, kinds, cfg.decimal,
+                                lambda text: _no_dates(text, cfg.timestamp_format))
     except Exception:  # noqa: BLE001 - the table's own read says what is wrong with it
         return src, []
     if not found or any(rows.size * 2 > given for rows, _, given in found.values()):
@@ -594,6 +595,13 @@ def _skip_bad_values(src, sep: str, cfg: DataConfig, label: str, wanted: dict, i
 
 
 SAID = {"number": "is no number", "integer": "is no integer id", "date": "is no date"}  # (badlines' kinds)
+
+
+def _no_dates(text: pd.Series, fmt: str | None) -> np.ndarray:
+    """Which of ``text`` are no date as the time column reads them (times._iso_dates: ISO 8601, or
+    data.timestamp_format's ``fmt``; a year pandas cannot hold among them)."""
+    t, outside = _iso_dates(text, fmt)
+    return outside if outside is not None else t.isna().to_numpy()
 
 
 def _n_lines(n: int) -> str:

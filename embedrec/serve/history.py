@@ -63,7 +63,7 @@ def user_history(engine, user, *, splits, sort: str | None, k: int | None, datas
     was trained on)."""
     from embedrec.argcheck import choice_arg, count_arg, path_arg
     from embedrec.data.ids import one_user, then
-    from embedrec.run_updates import trained_users, updates_of
+    from embedrec.run_updates import trained_movies, trained_users, updates_of
     from embedrec.serve.recommender import trained_on
 
     e = engine
@@ -101,8 +101,9 @@ def user_history(engine, user, *, splits, sort: str | None, k: int | None, datas
     # as a user left out (by its id, in rated_below_unknown where the cleaning left it out; a model in memory,
     # not saved yet, has no update)
     users = trained_users(e.run.manifest) if e.run is not None else e.factors.n_users
+    movies = trained_movies(e.run.manifest) if e.run is not None else e.factors.n_movies  # (and its movies)
     rated = read_user(folder, row if 0 <= row < users else -1, read, fingerprint, name, users,
-                      e.factors.n_movies, recorded, given, user_id)
+                      movies, recorded, given, user_id)
     if updated:  # the movies update-users gave the user: its seen ones in the run that the dataset lacks (a
         # trained user's rated_below movies stay out of its solve, as training left them, whatever an update
         # gives: only an added user's solve is read for them)

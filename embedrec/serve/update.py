@@ -208,3 +208,75 @@ def trained_pairs(engine: Recommender, row: int, seen: np.ndarray | None = None)
     w = np.asarray(weights[a:b], np.float64)
     keep = w > 0
     return seen[keep], w[keep]
+
+
+def check_movies_addable(engine: Recommender) -> None:
+    """Refuse adding movies (update-users' ``new_movies``) to a run whose served movie rows no fold-in can give a
+    new movie: one that adds recent popularity (train.als_trend: each movie's bias is its count over a window of the
+    training ratings, which a new movie has none of, standardised over every movie, which the run does not keep)."""
+    if float((engine.training_ratings.get("solve") or {}).get("trend", 0.0)) > 0:
+        raise UsageError("this run adds recent popularity to its lists (train.als_trend: each movie's bias its "
+                         "count in the latest training ratings, standardised over every movie), which no fold-in "
+                         "gives a new movie; leave «--new-movies|new_movies=True» out (the new movies' ratings are "
+                         "then left out, said), or ingest the ratings with the rest and train again")
+
+
+def als_new_movies(engine: Recommender, raters: list[tuple[np.ndarray, np.ndarray]]
+                   ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The rows of new movies for an als run's tables (implicit's ``partial_fit_items``): each movie of ``raters``
+    ((user rows, their solve weights as training weighs a rating: float64, all above 0) each) solved as training's
+    movie half solves a movie against the fixed user vectors P (the served table, every user's row; the run's
+    first d columns where it adds the low-pass block):
+
+        q = (a0 P^T P + P_S^T W P_S + reg (n + a0 N)^nu I)^-1 P_S^T w
+
+    (training.als: the unobserved term over every user, no user_unobserved scale, the frequency-scaled L2 of n
+    raters). Where the run adds the low-pass block (training.lowpass: U' = [U, c s x], V' = [V, y], x = R a), the
+    movie's block columns are the SVD's fold-in of its column of R, y = M^-1 sum_u x_u / d_u over its raters (d_u
+    a rater's trained pairs: its seen pairs of weight above 0, run_layout.SOLVE_WEIGHTS; M = x^T D_U^-1 x, the
+    singular values squared on its diagonal for an exact SVD, read from the users' blocks), and its row of a (a new
+    user's block reads it) y / n: the rows training's SVD gives a movie of those raters (up to the randomized SVD's
+    error: on ML-100K a trained movie's own y folded in so at cosine 0.97-0.99, its als columns at 0.996-0.999). Returns (the rows, float32, a row per movie; a's rows, or None without a block)."""
+    solve = engine.training_ratings["solve"]
+    P = engine.P
+    width = int(P.shape[1])
+    rec = solve.get("lowpass")
+    d = int(rec["d"]) if rec else width
+    a0 = float(solve["a0"])
+    n_users = int(P.shape[0])
+    gram = np.zeros((d, d))
+    for s in range(0, n_users, 65536):  # float64 blocks: no float64 copy of the table
+        block = np.asarray(P[s:s + 65536, :d], np.float64)
+        gram += block.T @ block
+    out = np.zeros((len(raters), width), np.float32)
+    a_rows = None
+    if rec:
+        weights = np.asarray(engine.solve_arrays()[0])
+        owner = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(np.asarray(engine.seen_ptr, np.int64)))
+        du = np.bincount(owner[weights > 0], minlength=n_users).astype(np.float64)
+        weight = float(rec["weight"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            inv = np.where(du > 0, 1.0 / du, 0.0)
+        M = np.zeros((width - d, width - d))  # x^T D_U^-1 x: the singular values squared (its diagonal, nearly)
+        for s in range(0, n_users, 65536):  # x = R a of every user: the served block over its weight
+            x = np.asarray(P[s:s + 65536, d:], np.float64) / weight
+            M += (x * inv[s:s + 65536, None]).T @ x
+        a_rows = np.zeros((len(raters), width - d), np.float32)
+    with blas_threads(1):  # d x d solves, one a movie
+        for i, (users, w) in enumerate(raters):
+            users = np.asarray(users, np.int64)
+            w = np.asarray(w, np.float64)
+            Ps = np.asarray(np.take(P, users, axis=0), np.float64)[:, :d]
+            lam = float(solve["reg"]) * (users.size + a0 * n_users) ** float(solve["reg_exponent"])
+            A = a0 * gram + (Ps * w[:, None]).T @ Ps + lam * np.eye(d)
+            try:
+                out[i, :d] = np.linalg.solve(A, Ps.T @ w)
+            except np.linalg.LinAlgError:
+                raise UsageError("a new movie's solve is singular (this run's user vectors hold values too large "
+                                 "for it); run 'embedrec verify', then train again") from None
+            if rec:
+                x = np.asarray(np.take(P, users, axis=0), np.float64)[:, d:] / weight
+                y = np.linalg.lstsq(M, (x * inv[users, None]).sum(0), rcond=None)[0]
+                out[i, d:] = y
+                a_rows[i] = y / users.size
+    return out, a_rows

@@ -1,0 +1,227 @@
+"""``embedrec update-users --new-movies``: the movies a ratings file names that the run does not know, added to it
+(implicit's ``partial_fit_items``), before its users are re-solved (user_update.py).
+
+Each new movie is solved as training's movie half solves a movie, against the fixed vectors of the users the run
+knows that rated it (serve.update.als_new_movies: the unobserved term over every user, the frequency-scaled L2;
+the low-pass block's columns by the SVD's fold-in of its column), each rating weighed as the users' re-solve weighs
+it (serve.update.latest_weights), then the engine is grown by them (``Recommender.add_movies``), so the users'
+re-solve that follows is over their ratings of the new movies too: one half-sweep each way, movies first. A new
+movie rated only by users the file adds (no vector yet), or only below data.min_rating, has nothing to be solved
+from: its ratings are left out, said, as those of a movie the run does not know are without ``new_movies``.
+
+The new folder holds the grown movie tables (movie_factors.npy, lowpass_a.npy where the run has the block,
+popularity.npy with each new movie's ratings in the file), its ids and catalogue (movies.parquet, movie_ids.npy,
+movies.json: a title, year and genres where the file's own title and genres columns give them, as ingest reads
+them from a ratings file, else none), and FAISS indexes built again over every movie (serve.index.build_indexes,
+the run's own index settings); the manifest's n_movies grows and its ``updates`` record counts them
+(``movies_added``), so run_updates.trained_movies tells the dataset's movies from them (evaluate ranks the
+dataset's alone). Only an als run without recent popularity (train.als_trend: serve.update.check_movies_addable).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from embedrec.errors import ArtifactError, shorten
+from embedrec.run_layout import CATALOGUE, LOWPASS_A, MOVIE_FACTORS, MOVIE_IDS, MOVIES_TABLE, USER_FACTORS
+
+if TYPE_CHECKING:  # annotations only: no import at run time
+    from embedrec.data.readers import RawData
+    from embedrec.run import Run
+    from embedrec.serve.recommender import Recommender
+    from embedrec.user_update import Pairs
+
+log = logging.getLogger("embedrec")
+NAMED = 5  # movies named one by one in a warning; the rest are counted
+
+
+@dataclasses.dataclass
+class AddedMovies:
+    """The movies an update adds, in the order their rows follow the run's: their ids (as the run's), rows of the
+    movie table (float32) and of the low-pass block's a (None without one), how many of the file's pairs name each
+    (its popularity), and its title, year and genres (the file's own columns; '', None, [] where it gives none)."""
+
+    ids: list
+    rows: np.ndarray
+    a_rows: np.ndarray | None
+    counts: np.ndarray
+    titles: list
+    years: list
+    genres: list
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def add_movies(engine: Recommender, pairs: Pairs, raw: RawData) -> tuple[AddedMovies | None, Pairs]:
+    """The new movies of ``pairs`` (rows n_movies + j: user_update._file_pairs with ``new_movies``) solved against
+    the users the run knows (:func:`solved_raters`), the engine grown by them (``Recommender.add_movies``), and
+    ``pairs`` with those movies' rows made consecutive, the ratings of a new movie with nothing to solve it from
+    left out (said). (None, ``pairs``) where the file names no new movie, or none can be solved."""
+    from embedrec.serve.update import als_new_movies
+
+    n_movies = int(engine.Q.shape[0])
+    new = pairs.movies >= n_movies
+    if not new.any():
+        return None, pairs
+    raters = solved_raters(engine, pairs)
+    kept = [j for j, got in enumerate(raters) if got is not None]
+    left = [pairs.new_movie_ids[j] for j, got in enumerate(raters) if got is None]
+    if left:
+        shown = ", ".join(f"'{shorten(str(i), 40)}'" for i in left[:NAMED]) + (
+            f" and {len(left) - NAMED:,} more" if len(left) > NAMED else "")
+        log.warning("left the ratings of %s of the %s new movies in %s out: %s %s no rating by a user the run "
+                    "knows (a user the file adds has no vector yet to solve a movie against) at or above the "
+                    "dataset's data.min_rating, so nothing to solve %s from; a later update with such ratings adds "
+                    "%s", f"{len(left):,}", f"{len(raters):,}", raw.origin[0], shown,
+                    "has" if len(left) == 1 else "have", "it" if len(left) == 1 else "them",
+                    "it" if len(left) == 1 else "them")
+    place = np.full(len(raters), -1, np.int64)
+    place[kept] = np.arange(len(kept))
+    movies = pairs.movies.copy()
+    movies[new] = np.where(place[movies[new] - n_movies] >= 0, n_movies + place[movies[new] - n_movies], -1)
+    keep = movies >= 0
+    pairs = dataclasses.replace(pairs, users=pairs.users[keep], movies=movies[keep], values=pairs.values[keep],
+                                times=None if pairs.times is None else pairs.times[keep],
+                                new_movie_ids=[pairs.new_movie_ids[j] for j in kept])
+    if not kept:
+        return None, pairs
+    rows, a_rows = als_new_movies(engine, [raters[j] for j in kept])
+    if not np.isfinite(rows).all():  # never a movie that scores NaN
+        raise ArtifactError("a new movie's solved vector is not finite: this run's embeddings hold values too large "
+                            "for the solve; «run 'embedrec verify', then train again|train again»")
+    counts = np.bincount(pairs.movies[pairs.movies >= n_movies] - n_movies, minlength=len(kept)).astype(np.int64)
+    titles, years, genres = _catalogue_of(raw, pairs.new_movie_ids)
+    added = AddedMovies(list(pairs.new_movie_ids), rows, a_rows, counts, titles, years, genres)
+    engine.add_movies(rows, a_rows, counts)
+    return added, pairs
+
+
+def solved_raters(engine: Recommender, pairs: Pairs) -> list[tuple[np.ndarray, np.ndarray] | None]:
+    """For each new movie of ``pairs`` (row n_movies + j, j in order), (its raters' user rows, their weights) to be
+    solved from: the pairs of users the run knows with a vector (not a user the file adds, nor one of the
+    dataset's without a training rating: a zero vector), a rating given (not a row data.missing=drop dropped, kept as
+    seen alone) at or above data.min_rating, weighed as the users' re-solve weighs a new rating
+    (serve.update.latest_weights); None for a movie with no such pair."""
+    from embedrec.serve.update import latest_weights
+
+    n_movies, n_users = int(engine.Q.shape[0]), int(engine.P.shape[0])
+    low = engine.training_ratings["min_rating"]
+    P = engine.P
+    out: list = [None] * len(pairs.new_movie_ids)
+    ok = (pairs.movies >= n_movies) & (pairs.users < n_users) & ~np.isnan(pairs.values)
+    if low is not None:
+        ok &= pairs.values >= low
+    at = np.flatnonzero(ok)
+    if at.size:
+        at = at[np.asarray(P[pairs.users[at]]).any(axis=1)]
+    order = at[np.argsort(pairs.movies[at], kind="stable")]
+    movies = pairs.movies[order]
+    starts = np.flatnonzero(np.r_[True, movies[1:] != movies[:-1]]) if movies.size else np.zeros(0, np.int64)
+    for a, b in zip(starts, np.r_[starts[1:], movies.size]):
+        rows = order[a:b]
+        w = latest_weights(engine, dict(enumerate(pairs.values[rows].tolist())))
+        out[int(movies[a]) - n_movies] = (pairs.users[rows].astype(np.int64),
+                                          np.array([w[i] for i in range(rows.size)], np.float64))
+    return out
+
+
+def _catalogue_of(raw: RawData, ids: list) -> tuple[list, list, list]:
+    """(titles, years, genres) of the new movies ``ids`` from the file's own title and genres columns (RawData.movies,
+    as ingest reads a ratings file's: a year in a title's '(1995)' read so), '' / None / [] where it gives none."""
+    movies = raw.movies
+    if movies is None or not len(movies):
+        return [""] * len(ids), [None] * len(ids), [[] for _ in ids]
+    by = movies.drop_duplicates("movie_id").set_index("movie_id")
+    titles, years, genres = [], [], []
+    for i in ids:
+        row = by.loc[i] if i in by.index else None
+        titles.append("" if row is None or not isinstance(row["title"], str) else row["title"])
+        y = None if row is None else row.get("year")
+        years.append(None if y is None or y is np.nan or (isinstance(y, float) and np.isnan(y)) or
+                     str(y) == "<NA>" else int(y))
+        g = None if row is None else row.get("genres")
+        genres.append(list(g) if g is not None and not isinstance(g, float) else [])
+    return titles, years, genres
+
+
+def movie_arrays(engine: Recommender, run: Run, added: AddedMovies) -> dict:
+    """The grown movie arrays an update writes (run_layout's names, without .npy): the movie table (its rows as
+    served, the new ones after them: never a copy of it in memory), the low-pass block's a, a movie bias (0 for a
+    new movie: an als run without recent popularity has none) and the popularity (each new movie's ratings in the
+    file)."""
+    from embedrec.artifacts import PatchedRows
+
+    n = int(engine.Q.shape[0]) - len(added)  # (the engine holds them already: Recommender.add_movies)
+    out = {"movie_factors": PatchedRows(run.array("movie_factors", mmap=True), {}, added.rows),
+           "popularity": np.concatenate([np.asarray(run.array("popularity"))[:n],
+                                         added.counts.astype(run.array("popularity").dtype)])}
+    if added.a_rows is not None:
+        out[LOWPASS_A] = PatchedRows(run.array(LOWPASS_A, mmap=True), {}, added.a_rows)
+    bias = run.array("movie_bias", optional=True)
+    if bias is not None:
+        out["movie_bias"] = np.concatenate([bias, np.zeros(len(added), bias.dtype)])
+    return out
+
+
+def write_movie_ids(tmp: Path, run: Run, added: AddedMovies, n_movies: int) -> set[str]:
+    """The catalogue of the grown movies: movies.parquet gains a row each (its row, its id, title, year, genres,
+    n_ratings: its pairs in the file), and movie_ids.npy and movies.json (titles, years, genres; the twins of the
+    run's own, a new movie listed under no other id: it has no year's title twin of its own unless the file gives
+    one) are written from it as artifacts.write_catalogue writes them. Returns the names of the files written."""
+    import json
+
+    import pyarrow as pa
+
+    from embedrec.artifacts import catalogue_ids
+    from embedrec.fsutil.files import write_parquet
+    from embedrec.run import twin_groups
+    from embedrec.verify import check_id_table_file
+
+    table = run.parquet("movies")
+    check_id_table_file(run, "movie", table, run.array("movie_ids", mmap=True, optional=True), n_movies)
+    rows = np.arange(n_movies, n_movies + len(added))
+    new = {}
+    for f in table.schema:
+        values = {"movie_id": added.ids, "movie_idx": rows, "title": added.titles, "year": added.years,
+                  "genres": added.genres, "n_ratings": added.counts}.get(f.name)
+        new[f.name] = pa.nulls(len(added), type=f.type) if values is None else pa.array(
+            values.tolist() if isinstance(values, np.ndarray) else values, type=f.type)
+    grown = pa.concat_tables([table, pa.table(new, schema=table.schema)])
+    write_parquet(grown, tmp / MOVIES_TABLE)
+    out = {MOVIES_TABLE}
+    if run.checksum(MOVIE_IDS):
+        got = catalogue_ids(grown.column("movie_id").combine_chunks())
+        if got is None:
+            raise ArtifactError(f"the new movie ids ({shorten(', '.join(map(str, added.ids[:3])), 60)}) are not of "
+                                "the run's id type; give ids as the run's are written")
+        np.save(tmp / MOVIE_IDS, got, allow_pickle=False)
+        out.add(MOVIE_IDS)
+    if run.checksum(CATALOGUE):
+        cat = {c: grown.column(c).combine_chunks().to_pylist() for c in ("title", "year", "genres")}
+        cat["genres"] = [g or [] for g in cat["genres"]]
+        cat["title"] = [t or "" for t in cat["title"]]
+        cat["twins"] = twin_groups(cat["title"], cat["year"])
+        (tmp / CATALOGUE).write_text(json.dumps(cat, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+        out.add(CATALOGUE)
+    return out
+
+
+def index_of(tmp: Path, run: Run, arrays: dict, emb_hash: str, progress: bool = False) -> dict:
+    """The FAISS indexes built again over the grown movie table (``arrays``: what the update writes), with the
+    run's own index settings (its config.yaml's ``index``), into ``tmp``; their record for the manifest."""
+    from embedrec.run_inputs import run_index_config
+    from embedrec.serve.index import build_indexes
+
+    f = {"movie_factors": np.load(tmp / MOVIE_FACTORS, mmap_mode="r", allow_pickle=False),
+         "movie_bias": arrays.get("movie_bias"),
+         "user_factors": np.load(tmp / USER_FACTORS, mmap_mode="r", allow_pickle=False)
+         if (tmp / USER_FACTORS).exists() else run.array("user_factors", mapped=True),
+         "lowpass": ((run.manifest.get("training_ratings") or {}).get("solve") or {}).get("lowpass")}
+    seen = (np.load(tmp / "seen_indptr.npy", mmap_mode="r"), np.load(tmp / "seen_indices.npy", mmap_mode="r"))
+    return build_indexes(tmp, f, run_index_config(run), emb_hash, seen=seen, progress=progress)
