@@ -51,16 +51,18 @@ def _count(v) -> int | None:
 
 # a record's counts (user_update.update_users writes them); users_in_all is null where no earlier update kept
 # run_layout.UPDATED_USERS; users_as_new (the dataset's users without a training rating it solved as new ones:
-# run_layout.SOLVED_AS_NEW) is absent from a record written before it was counted
+# run_layout.SOLVED_AS_NEW) is absent from a record written before it was counted; so are users_unchanged (known
+# users whose every pair the run held already) and movies_added, n_movies (update-users --new-movies': movie_update)
 _RECORD_COUNTS = ("users", "users_added", "users_named", "pairs", "pairs_solved", "n_users", "users_in_all",
-                  "users_as_new")
+                  "users_as_new", "users_unchanged", "movies_added", "n_movies")
 
 
 def check_updates(manifest: dict, where: Path, fix: str) -> None:
     """Refuse ``updates`` records that no update-users writes, naming the key, as ``check_fields`` refuses a manifest's
     other fields: a count that is not a whole number >= 0, or records whose ``users_added`` do not add up to the
     users after the dataset's (``n_users`` less them is ``dataset.counts.users``; each record's ``n_users`` the users
-    after it), and an ``updated_users.npy`` or ``solved_as_new.npy`` listed without a record. The readers take which users were added
+    after it), or whose ``movies_added`` do not so add up to the movies after the dataset's, and an
+    ``updated_users.npy`` or ``solved_as_new.npy`` listed without a record. The readers take which users were added
     (:func:`trained_users`: rows from it on get the new users' prior) from these records (a red team: a re-sealed
     ``updates=[]`` or ``users_added=2000`` made the added users trained ones, their prior lost, and verify said ok).
     ``where``: the manifest, for the message."""
@@ -93,6 +95,23 @@ def check_updates(manifest: dict, where: Path, fix: str) -> None:
         if "n_users" in record and record["n_users"] != after:
             raise bad(f"'{UPDATES}[{i}].n_users'", f"is {record['n_users']:,}, where the users before it and its "
                                                    f"users_added make {after:,}")
+    # the movies update-users --new-movies added, as the users (trained_movies: the dataset's movies are those before)
+    n, added = manifest.get("n_movies"), [record.get("movies_added") or 0 for record in got]
+    if _count(n) is None or not any(added):
+        return
+    base = (manifest.get("dataset") or {}).get("counts", {})
+    base = _count(base.get("movies")) if isinstance(base, dict) else None
+    if sum(added) > n or base is not None and base + sum(added) != n:
+        said = f"add up to {sum(added):,} movies, " + (
+            f"where the run's {n:,} (n_movies) less its dataset's {base:,} (dataset.counts.movies) are {n - base:,}"
+            if base is not None else f"more than the run's {n:,} (n_movies)")
+        raise bad(f"'{UPDATES}[*].movies_added'", said)
+    after = n - sum(added)
+    for i, (record, a) in enumerate(zip(got, added)):
+        after += a
+        if "n_movies" in record and record["n_movies"] != after:
+            raise bad(f"'{UPDATES}[{i}].n_movies'", f"is {record['n_movies']:,}, where the movies before it and "
+                                                    f"its movies_added make {after:,}")
 
 
 def updates_summary(manifest: dict) -> dict | None:
@@ -211,11 +230,42 @@ def warn_updates_dropped(run_dir: Path, before: str, new: Path) -> None:
     if held is not None and held[0] and held[1] == held[0]:  # the new dataset holds every pair the updates gave
         return  # (an ops review: a nightly train on the grown file was told each night its updates were lost)
     sources = list(dict.fromkeys(sources))
+    lost = _added_users_lost(run_dir / before, new)
+    if held is not None and held[0] and lost is not None and lost[0]:  # an ops review: a nightly train on the grown
+        # file, time split, served 902 added users as unknown: their only ratings were the held-out latest ones
+        logging.getLogger("embedrec").warning(
+            "%s now serves a model trained without the updates of the one it replaced (%s: %s): it holds %s of the "
+            "%s pairs they gave, and %s of the %s users they added are not in it (no rating of theirs in its "
+            "training data: a test split holds the latest ratings out, and ingest leaves out a user with none "
+            "left); to serve on every rating, ingest with --set split.test=0 and train again, or run update-users "
+            "again with %s", run_dir, before, said, f"{held[1]:,}", f"{held[0]:,}", f"{lost[0]:,}", f"{lost[1]:,}",
+            ", ".join(sources[:3]) + (" ..." if len(sources) > 3 else ""))
+        return
     logging.getLogger("embedrec").warning(
         "%s now serves a model trained without the updates of the one it replaced (%s: %s): their ratings are in "
-        "this model only where its dataset holds them; ingest them with the rest and train again, or run "
-        "update-users again with %s", run_dir, before, said, ", ".join(sources[:3]) + (" ..." if len(sources) > 3
-                                                                                       else ""))
+        "this model only where its dataset holds them%s; ingest them with the rest and train again, or run "
+        "update-users again with %s", run_dir, before, said,
+        f" ({held[1]:,} of the {held[0]:,} pairs they gave)" if held is not None and held[0] else "",
+        ", ".join(sources[:3]) + (" ..." if len(sources) > 3 else ""))
+
+
+def _added_users_lost(old: Path, new: Path) -> tuple[int, int] | None:
+    """(how many of the users update-users added to model folder ``old`` the model in ``new`` does not know, how
+    many it added), by id; None where an array or manifest does not read."""
+    import numpy as np
+
+    try:
+        m = read_json(old / MANIFEST, "run manifest")
+        ids = np.asarray(np.load(old / USER_IDS, mmap_mode="r", allow_pickle=False))[trained_users(m):]
+        known = np.asarray(np.load(new / USER_IDS, mmap_mode="r", allow_pickle=False))
+    except (OSError, ValueError, TypeError, KeyError, ArtifactError):
+        return None
+    if not ids.size:
+        return 0, 0
+    try:
+        return int(np.count_nonzero(~np.isin(ids, known))), int(ids.size)
+    except TypeError:  # (ids of another type than the new model's: none of them known)
+        return int(ids.size), int(ids.size)
 
 
 def _updates_held(old: Path, new: Path) -> tuple[int, int] | None:

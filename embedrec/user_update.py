@@ -162,6 +162,7 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
                               # every row read, those data.missing=drop dropped too (a review: 1 of a 4-row file)
                               "rows": int(len(raw.ratings) + raw.missing_dropped)},
                   "users": plan.users_solved, "users_added": plan.users_added, "users_named": plan.users_named,
+                  "users_unchanged": plan.nothing_new,
                   "users_in_all": in_all, "users_as_new": len(plan.as_new), "n_users": n_users,
                   **({"movies_added": len(added_movies or ()), "n_movies": int(engine.Q.shape[0])}
                      if new_movies else {}),
@@ -198,6 +199,9 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
     served = f"; the run has {n_users:,} users now" if plan.users_added else ""
     if in_all is not None and updates_of(run.manifest):  # distinct users over the updates, not re-solves summed
         served += f"{',' if served else ';'} {_n(in_all, 'user')} updated since training in all"
+    if plan.nothing_new:  # (an ops review: re-solved, added and left out did not add up to the users named)
+        served += (f"{',' if served else ';'} {_n(plan.nothing_new, 'user')} named only movies the run held for "
+                   f"{'it' if plan.nothing_new == 1 else 'them'} already")
     log.info("%s of the %s named in %s with %s%s%s (%.2fs)", " and ".join(did), _n(plan.users_named, "user"),
              _shown(source), _n(plan.pairs_solved, "new rating"), f" ({'; '.join(others)})" if others else "",
              served, time.perf_counter() - started)
@@ -813,6 +817,7 @@ class Plan:
     users_named: int = 0                   # the users the file names (those left with no known movie too)
     unmatched: int = 0                     # of them, those whose every rating is of a movie the run does not know
     already: int = 0
+    nothing_new: int = 0                   # known users of the file with only pairs the run holds already
     kept_as_seen: int = 0                  # of the pairs added, those of rows dropped for a missing value
     # per user with a pair added, in row order (those added after the run's): its row and each pair's movie row,
     # rating and time as the file gave them (Pairs), what run_layout.UPDATE_PAIRS records; ``given``: Pairs.given
@@ -892,7 +897,8 @@ def _plan(engine: Recommender, pairs: Pairs, progress: bool = False) -> Plan:
             solved &= ~np.isnan(v)  # a pair of a row dropped for a missing value: seen, not solved on (_kept_as_seen)
             plan.already += int((~new).sum())
             m, v, t, solved = m[new], v[new], t[new], solved[new]
-            if not m.size:
+            if not m.size:  # every movie it names, the run holds for it already
+                plan.nothing_new += 1
                 continue
             plan.given_pairs.append((row, m, v, t))
             plan.kept_as_seen += int(np.isnan(v).sum())

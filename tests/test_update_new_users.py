@@ -892,3 +892,31 @@ def test_a_train_on_a_dataset_that_holds_the_updates_is_not_told_it_dropped_them
     er.update_users(run, day.assign(movie_id=(day["movie_id"] + 1) % 50), cfg)
     er.train(er.ingest(rows, cfg, output=out, overwrite=True), cfg).save(run)  # these pairs not all in it
     assert "trained without the updates of the one it replaced" in caplog.text
+
+
+def test_a_train_whose_test_split_holds_the_added_users_out_says_how_many(tmp_path, caplog):
+    """An ops review: the nightly train on the grown file under a time split held the day's ratings out as test,
+    so the 902 users update-users had added were left out of the new model (unknown ids from then on), and the
+    warning said to ingest the ratings with the rest, which had been done. It says how many pairs the new model
+    holds and how many added users it lacks, and the setting that serves on every rating."""
+    import pandas as pd
+
+    import embedrec as er
+    from embedrec.config import load_config
+
+    rng = np.random.default_rng(7)
+    old = pd.DataFrame({"user_id": rng.integers(0, 60, 1500), "movie_id": rng.integers(0, 50, 1500),
+                        "rating": 1.0, "timestamp": np.arange(1500) + 1_000_000})
+    old = old.drop_duplicates(["user_id", "movie_id"])
+    day = pd.DataFrame({"user_id": np.repeat(np.arange(100, 105), 4), "movie_id": np.tile([1, 2, 3, 4], 5),
+                        "rating": 1.0, "timestamp": 2_000_000 + np.arange(20)})
+    run, out = tmp_path / "run", tmp_path / "ds"
+    cfg = load_config(None, {"model.dim": 8, "train.epochs": 2, "train.als_dims": [], "train.als_lowpass": 0,
+                             "train.als_trend": 0, "split.method": "global_time", "run.dir": str(run)})
+    er.train(er.ingest(old, cfg, output=out), cfg).save(run)
+    assert er.update_users(run, day, cfg)["users_added"] == 5
+    caplog.set_level(logging.WARNING, "embedrec")
+    er.train(er.ingest(pd.concat([old, day]), cfg, output=out, overwrite=True), cfg).save(run)
+    assert "it holds 0 of the 20 pairs they gave, and 5 of the 5 users they added are not in it" in caplog.text, \
+        caplog.text
+    assert "ingest with --set split.test=0 and train again" in caplog.text

@@ -109,6 +109,14 @@ def test_updates_records_that_do_not_add_up_are_refused_by_hand(tmp_path):
              "'updates[1].n_users' is 952, where the users before it and its users_added make 953"),
             ({"n_users": 953, "updates": [{**records[0], "users_added": True}, records[1]]},
              "'updates[0].users_added' is true, not a whole number >= 0"),
+            # update-users --new-movies' movies: as the users (trained_movies reads them)
+            ({"n_users": 953, "n_movies": 1653, "dataset": {"counts": {"users": 943, "movies": 1650}},
+              "updates": [{**records[0], "movies_added": 2, "n_movies": 1652}, records[1]]},
+             "'updates[*].movies_added' add up to 2 movies, where the run's 1,653 (n_movies) less its dataset's "
+             "1,650 (dataset.counts.movies) are 3"),
+            ({"n_users": 953, "n_movies": 1652, "updates": [{**records[0], "movies_added": 2, "n_movies": 1651},
+                                                            records[1]]},
+             "'updates[0].n_movies' is 1,651, where the movies before it and its movies_added make 1,652"),
             ({"n_users": 943, "dataset": ds, "updates": [], "checksums": {"updated_users.npy": {}}},
              "'updates' records no update, though it lists updated_users.npy")):
         with pytest.raises(ArtifactError, match=re.escape(f"run manifest '{tmp_path / 'manifest.json'}': {said}")):
