@@ -69,12 +69,14 @@ FALLBACK_VALUES = ("none", "popular")  # recommend's ``fallback`` column (--fall
 LOGGED_UNKNOWN = 5  # unknown ids named one by one on stderr; the rest are counted in one summary line
 
 
-def popular_instead(users, raw, count: int, where: str = "") -> None:
+def popular_instead(users, raw, count: int, where: str = "", newer: str = "") -> None:
     """The one report of an unknown user answered with the most popular movies (missing='popular', --fallback
     popular): ``Model.recommend`` and ``recommend_stream`` (``where``: its name:line) say it here, the ``count``-th
-    such user named while ``count`` <= LOGGED_UNKNOWN (then :func:`unknown_summary`). ``users``: the IdMap."""
+    such user named while ``count`` <= LOGGED_UNKNOWN (then :func:`unknown_summary`). ``users``: the IdMap;
+    ``newer``: a stream's note that the run serves a newer model that knows the user (stream._newer_model)."""
     if count <= LOGGED_UNKNOWN:
-        log.warning("%s%s: most popular movies instead", f"{where}: " if where else "", users.unknown_text(raw))
+        log.warning("%s%s: most popular movies instead%s", f"{where}: " if where else "", users.unknown_text(raw),
+                    newer)
 
 
 def unknown_summary(count: int, popular: bool) -> None:

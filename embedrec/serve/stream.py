@@ -29,16 +29,40 @@ HEADER_MOVIE_WORDS = ("movie_id", "movie", "movieid", "movie id", "item_id", "it
 _SEPARATORS = {",": ("a comma", "cut -d, -f1"), "\t": ("a tab", "cut -f1"), ";": ("a semicolon", "cut -d';' -f1")}
 
 
-def _newer_model(rec) -> str:
-    """'; the run serves a newer model since this stream opened its own ...' where it does (update-users may have
-    added the user: an incremental-use review found a long-lived stream's line silent on it), else ''."""
+def _newer_model(rec, raw=None) -> str:
+    """'; the run serves a newer model since this stream opened its own, which knows this user ...' where it does
+    and (``raw``: the id as given) that model knows the id (update-users may have added the user: an
+    incremental-use review found a long-lived stream's line silent on it; an ops review, the hint given of ids the
+    newer model does not know either), else ''."""
     from embedrec.run_layout import serves_another
 
     path = getattr(getattr(rec, "run", None), "path", None)
     if path is None or not serves_another(path):
         return ""
-    return ("; the run serves a newer model since this stream opened its own (update-users, train): a new stream "
-            "reads it")
+    if raw is not None and not _known_in_current(path, raw):
+        return ""
+    return ("; the run serves a newer model since this stream opened its own, which knows this user (update-users, "
+            "train): a new stream reads it")
+
+
+def _known_in_current(model_folder, raw) -> bool:
+    """Whether the model the run serves now (its ``current``, beside ``model_folder``) lists user id ``raw`` (its
+    user_ids.npy, memory-mapped: read for an unknown id's line alone); True where that cannot be read (the hint
+    then stays, as before)."""
+    import numpy as np
+
+    from embedrec.run_layout import USER_IDS
+
+    try:
+        ids = np.load(model_folder.parent / "current" / USER_IDS, mmap_mode="r", allow_pickle=False)
+        text = str(raw).strip()
+        if ids.dtype.kind in "iu":
+            if not text.lstrip("-").isdigit():
+                return False
+            return bool((np.asarray(ids) == int(text)).any())
+        return bool((np.asarray(ids) == text).any())
+    except (OSError, ValueError, OverflowError):
+        return True
 
 
 def batches(items: Iterable, size: int, ready=None) -> Iterator[list]:
@@ -120,7 +144,8 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                 _one_id(name, n, t)
                 unknown[0] += 1
                 if fallback == "popular":  # a first-hour review: those rows looked like the model's, said nowhere
-                    popular_instead(rec.catalogue.users, t, unknown[0], f"{name}:{n}")
+                    popular_instead(rec.catalogue.users, t, unknown[0], f"{name}:{n}",
+                                    _newer_model(rec, t) if unknown[0] <= LOGGED_UNKNOWN else "")
                 else:
                     if unknown[0] <= LOGGED_UNKNOWN:
                         if p is None and rec.user_ids.dtype.kind in "iu":  # '196.0', '001' where ids are integers:
@@ -131,7 +156,7 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
                         else:
                             log.warning("%s:%d: unknown user '%s' skipped%s%s", name, n, shorten(t),  # a wrong case
                                         rec.catalogue.users.meant(t.strip()),  # said (a red team: it was not)
-                                        _newer_model(rec))
+                                        _newer_model(rec, t))
         results = {}
         if known.any():
             ids, scores = diversify_lists(rec.factors.movie, diversify, k, lambda n: rec.recommend_rows(
