@@ -421,8 +421,15 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
             if e.errno == errno.ELOOP:  # a red team: 'current -> current' was said to point at a missing folder
                 raise ArtifactError(f"'{link}' is a loop of links (it leads back to itself: -> "
                                     f"{current_link(run_dir)}); {run_fix(run_dir)}") from None
+        models = sorted(p.name for p in run_dir.glob(f"{ARTIFACTS}-*")
+                        if MODEL_FOLDER.fullmatch(p.name) and p.is_dir() and not p.is_symlink())
+        # (an ops review: a rollback's mistyped folder name was told to train again, its good folders beside it)
+        again = (f"the run holds {len(models)} model folder{'s' if len(models) > 1 else ''}: link the newest "
+                 f"again (ln -sfn {models[-1]} {sh_quote(str(link))}), or the one you meant, then check it with "
+                 f"«embedrec verify {sh_quote(str(run_dir))}|er.verify_files({str(run_dir)!r})»; or "
+                 if models else "")
         raise ArtifactError(f"the model folder '{run_dir / current_link(run_dir)}' that '{link}' points to is missing "
-                            f"(removed by hand?); {run_fix(run_dir)}")
+                            f"(removed by hand, or a name mistyped?); {again}{run_fix(run_dir)}")
     if not os.path.lexists(link) and bare_model_folder(run_dir) is not None:
         # a model folder copied out of its run (cp -rL runs/x/current model1), whatever its name: served as it is,
         # its manifest and files checked as any run's (a first-hour review: verify passed it, recommend said "no

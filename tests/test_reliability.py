@@ -970,12 +970,24 @@ def test_train_never_writes_into_a_folder_of_the_users_files(base, tmp_path):
 
 
 def test_a_dangling_current_is_named(base, tmp_path):
+    """A `current` that names no folder: said, and (an ops review: a rollback's mistyped folder name was told to
+    train again) where the run holds model folders, the newest named to link again."""
     run = copy_run(base[1], tmp_path / "run")
+    kept = os.readlink(run / "current")
+    shutil.copytree(current(run), run / "artifacts-20200101T000000-000000000")
     shutil.rmtree(current(run))
-    want = f"is missing (removed by hand?); {retrain(run)}"
-    for args in (["recommend", "--run", run, "--user", "1"], ["verify", run]):
-        r = invoke(*args)
-        assert r.exit_code == 1 and one_line(r).startswith("error: the model folder '") and one_line(r).endswith(want)
+    for folders in ("one", "none"):
+        want = f"is missing (removed by hand, or a name mistyped?); {retrain(run)}" if folders == "none" else (
+            f"is missing (removed by hand, or a name mistyped?); the run holds 1 model folder: link the newest again "
+            f"(ln -sfn artifacts-20200101T000000-000000000 {run / 'current'}), or the one you meant, then check it "
+            f"with embedrec verify {run}; or {retrain(run)}")
+        for args in (["recommend", "--run", run, "--user", "1"], ["verify", run]):
+            r = invoke(*args)
+            assert r.exit_code == 1 and one_line(r).startswith("error: the model folder '") and \
+                one_line(r).endswith(want), one_line(r)
+        if folders == "one":
+            shutil.rmtree(run / "artifacts-20200101T000000-000000000")
+    assert kept != "artifacts-20200101T000000-000000000"
 
 
 def test_a_writer_refused_as_the_holder_starts_still_names_it(tmp_path):
