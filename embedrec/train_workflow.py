@@ -319,7 +319,10 @@ def _said_finished(run_dir: Path, done: tuple) -> dict:
     from embedrec.training.folders import clear_temporaries
 
     clear_temporaries(run_dir)  # (a killed write's temporaries: the model served needs none)
-    updated = f"; since then {done[2]}: the metrics given are the trained model's, from before" if done[2] else ""
+    given = any((done[1] or {}).get("splits") or {})  # (a dataset without a test split: none to give, an ops review)
+    updated = (f"; since then {done[2]}: " + ("the metrics given are the trained model's, from before" if given else
+                                             "its metrics are the trained model's, from before (none to print: no "
+                                             "test split)")) if done[2] else ""
     if not has_checkpoint(run_dir):  # cleared after its publish (keep_checkpoints): no epoch to go on from (a review)
         log.info("nothing to resume: %s is finished (its model %s was trained with this config; its checkpoints were "
                  "cleared once it was published%s); train without «--resume|resume=True» to train again",

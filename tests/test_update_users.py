@@ -1835,3 +1835,18 @@ def test_a_held_model_s_unknown_user_error_says_the_run_serves_a_newer_model(run
     with er.open(standalone) as m, pytest.raises(er.NotFoundError) as e:
         m.recommend(424242, k=1)
     assert "newer one" not in str(e.value), str(e.value)
+
+
+def test_a_finished_resume_without_test_figures_says_it_has_none_to_print(tmp_path, caplog):
+    """An ops review: `train --resume` of an updated run trained with split.test=0 said 'the metrics given are the
+    trained model's' and printed none (there are none: no test split). It says so."""
+    from embedrec.train_workflow import _said_finished
+
+    with caplog.at_level(logging.INFO, "embedrec"):
+        _said_finished(tmp_path, ("artifacts-x", {"splits": {}}, "update-users re-solved 1 of its users"))
+    assert "since then update-users re-solved 1 of its users: its metrics are the trained model's, from before " \
+           "(none to print: no test split)" in caplog.text, caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, "embedrec"):
+        _said_finished(tmp_path, ("artifacts-x", {"splits": {"test": {}}}, "update-users re-solved 1 of its users"))
+    assert "the metrics given are the trained model's, from before" in caplog.text
