@@ -2928,3 +2928,19 @@ def test_an_empty_time_in_a_parquet_file_says_what_data_missing_drop_does(tmp_pa
                   "timestamp": [None, 100, 101]}).to_parquet(tmp_path / "e.parquet")
     r = CliRunner().invoke(main, ["ingest", str(tmp_path / "e.parquet"), "-o", str(tmp_path / "p")])
     assert r.exit_code != 0 and "a row whose time alone is empty is then kept" in r.stderr, r.stderr
+
+
+def test_a_header_line_repeated_mid_table_is_named_as_such(tmp_path):
+    """An ops review: tables joined with `cat`, each with its header, were refused as "column 'rating' 'rating' is
+    not a number". The line is named as the header line again, with the lines like it and the fix; under
+    data.bad_lines=skip such lines are skipped."""
+    part = HEAD + ROWS
+    p = tmp_path / "joined.csv"
+    p.write_text(part + part + part)
+    first = 2 + ROWS.count("\n")
+    assert refused(*ingest(tmp_path, p), "") == (
+        f"error: {p}:{first}: the header line again (column 'user_id' holds its own name) (2 lines like it: "
+        f"{first}, {2 * first - 1}): tables joined with their headers? keep the first file's header alone (tail -n "
+        "+2 of each other file before joining), or skip such lines with --set data.bad_lines=skip")
+    r, out = ingest(tmp_path, p, "--set", "data.bad_lines=skip")
+    assert r.exit_code == 0 and f"{p}: skipped 2 lines whose values cannot be read" in r.stderr, r.stderr

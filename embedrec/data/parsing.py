@@ -686,6 +686,18 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     elif dtype.startswith("int") and np.isfinite(parsed.iloc[row]) and parsed.iloc[row] % 1 == 0:
         what = f"'{shown}' is an integer too large for 64 bits"
         like, no_number = bad & big & ~empty, False
+    elif str(values.iloc[row]).strip() == str(col) and header_lines:  # the header line again, mid-table (an ops
+        # review: files joined with `cat`, each with its header, said "column 'rating' 'rating' is not a number")
+        like = bad & (values.fillna("").str.strip() == str(col)).to_numpy(dtype=bool)
+        lines, _ = rows_lines(opener(), kw["sep"], kw["encoding"], np.flatnonzero(like)[:LIKE_IT_SHOWN].tolist(),
+                              header_lines)
+        n = int(like.sum())
+        skip = ", or skip such lines with «--set data.bad_lines=skip|data.bad_lines='skip'»" \
+            if bad_lines == "error" else ""
+        return DataError(f"{label}:{lines[0] if lines else row + 1 + header_lines}: the header line again (column "
+                         f"'{col}' holds its own name){lines_like_it(n, lines, of=len(text) if partial else None)}: "
+                         f"tables joined with their headers? keep the first file's header alone (tail -n +2 of "
+                         f"each other file before joining){skip}")
     else:
         what = f"'{shown}' is not {'an integer' if dtype.startswith('int') else 'a number'}"
         like, no_number = bad & ~empty & ~big, True
