@@ -600,8 +600,8 @@ def _replace(request: Request, **changes) -> Request:
 def _stream_notes(out: Answer) -> None:
     r = out.request
     if not out.answered:  # a header alone said nothing of why (a first-hour review: < /dev/null)
-        log.warning("%s: no user answered (the input held no user id%s)", r.name,
-                    "" if r.fallback == "popular" else " this model knows")
+        log.warning("%s: no user answered (the input held no user id%s)", r.name,  # (none at all: an ops review
+                    "" if r.fallback == "popular" or not out.skipped else " this model knows")  # read "knows" so)
     if r.explain is not None and out.fallbacks:  # as --user says it of its one user
         _marked("note: «--explain|explain»: %s user%s not in the training data, so %s list of the most popular movies "
                 "has no rated movie behind it (its 'because' empty)", f"{out.fallbacks:,}",
