@@ -394,7 +394,8 @@ def _read_lists_file(p, path, pairs: bool = False):
     except Exception as e:  # noqa: BLE001 - pandas' and pyarrow's parse errors: one line naming the file
         if "CRC checksum verification failed" in str(e):  # (export's parts carry page checksums: session 71)
             raise DataError(f"{path}: a damaged Parquet file (a page's checksum does not match its bytes); write "
-                            "it again (embedrec export --topk-all), or copy it again from where it was written") from None
+                            "it again («embedrec export --topk-all|Model.topk_all»), or copy it again from where it "
+                            "was written") from None
         what, cols = ("held-out pairs", "user_id and movie_id columns") if pairs else \
             ("lists", "user_id, movie_id, and rank or score columns")
         raise DataError(f"{path}: not a readable table of {what} ({first_line(e)}); give CSV, TSV, JSON lines or "

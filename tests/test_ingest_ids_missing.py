@@ -155,7 +155,7 @@ def test_data_missing_drop_names_the_right_row_and_value_after_a_dropped_one(tmp
     p.write_text("user_id,movie_id,rating\n1,10,4\n2,,3\n3,30,5\n4,40,x\n")
     r, _ = ingest(tmp_path / "c", p, "--set", "data.missing=drop")
     assert r.exit_code == 1 and r.stderr.endswith("r.csv:5: column 'rating' 'x' is not a number; fix or remove that "
-                                                  "line\n"), r.stderr
+                                                  "line, or skip such lines with --set data.bad_lines=skip\n"), r.stderr
 
 
 def _seen_pairs(ds) -> set:

@@ -805,7 +805,7 @@ def test_infinite_and_huge_ratings_are_refused(tmp_path):  # row 16
 def test_hostile_values_give_short_lines(tmp_path):  # row 17
     p = write_csv(tmp_path / "long.csv", extra="3," + "9" * 100_000 + "x,4,1\n")
     r = invoke("ingest", "-q", p, "-o", tmp_path / "o")
-    assert r.exit_code == 1 and len(one_line(r)) < 300 and f"{p}:" in one_line(r)
+    assert r.exit_code == 1 and len(one_line(r)) < 360 and f"{p}:" in one_line(r)  # (the skip advice: 306)
     g = tmp_path / "gz.csv"
     g.write_bytes(gzip.compress(write_csv(tmp_path / "plain.csv").read_bytes()))
     r = invoke("ingest", "-q", g, "-o", tmp_path / "o")
