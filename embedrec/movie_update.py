@@ -10,7 +10,8 @@ movie rated only by users the file adds (no vector yet), or only below data.min_
 from: its ratings are left out, said, as those of a movie the run does not know are without ``new_movies``.
 
 The new folder holds the grown movie tables (movie_factors.npy, lowpass_a.npy where the run has the block,
-popularity.npy with each new movie's ratings in the file), its ids and catalogue (movies.parquet, movie_ids.npy,
+popularity.npy with a count of 0 for each new movie: the training ratings' counts, as for the users' new
+ratings), its ids and catalogue (movies.parquet, movie_ids.npy,
 movies.json: a title, year and genres where the file's own title and genres columns give them, as ingest reads
 them from a ratings file, else none), and FAISS indexes built again over every movie (serve.index.build_indexes,
 the run's own index settings); the manifest's n_movies grows and its ``updates`` record counts them
@@ -43,8 +44,9 @@ NAMED = 5  # movies named one by one in a warning; the rest are counted
 @dataclasses.dataclass
 class AddedMovies:
     """The movies an update adds, in the order their rows follow the run's: their ids (as the run's), rows of the
-    movie table (float32) and of the low-pass block's a (None without one), how many of the file's pairs name each
-    (its popularity), and its title, year and genres (the file's own columns; '', None, [] where it gives none)."""
+    movie table (float32) and of the low-pass block's a (None without one), their training ratings' counts (0: none;
+    popularity.npy's), and their titles, years and genres (the file's own columns; '', None, [] where it gives
+    none)."""
 
     ids: list
     rows: np.ndarray
@@ -58,11 +60,13 @@ class AddedMovies:
         return len(self.ids)
 
 
-def add_movies(engine: Recommender, pairs: Pairs, raw: RawData) -> tuple[AddedMovies | None, Pairs]:
+def add_movies(engine: Recommender, pairs: Pairs, raw: RawData, strict: bool = False
+               ) -> tuple[AddedMovies | None, Pairs]:
     """The new movies of ``pairs`` (rows n_movies + j: user_update._file_pairs with ``new_movies``) solved against
     the users the run knows (:func:`solved_raters`), the engine grown by them (``Recommender.add_movies``), and
     ``pairs`` with those movies' rows made consecutive, the ratings of a new movie with nothing to solve it from
-    left out (said). (None, ``pairs``) where the file names no new movie, or none can be solved."""
+    left out (said; ``strict``: refused, as a movie the run does not know is without ``new_movies``). (None,
+    ``pairs``) where the file names no new movie, or none can be solved."""
     from embedrec.serve.update import als_new_movies
 
     n_movies = int(engine.Q.shape[0])
@@ -72,6 +76,14 @@ def add_movies(engine: Recommender, pairs: Pairs, raw: RawData) -> tuple[AddedMo
     raters = solved_raters(engine, pairs)
     kept = [j for j, got in enumerate(raters) if got is not None]
     left = [pairs.new_movie_ids[j] for j, got in enumerate(raters) if got is None]
+    if left and strict:
+        from embedrec.errors import NotFoundError
+
+        raise NotFoundError(f"{raw.origin[0]}: new movie '{shorten(str(left[0]), 40)}'"
+                            f"{f' (and {len(left) - 1:,} more)' if len(left) > 1 else ''} has no rating by a user the "
+                            "run knows at or above the dataset's data.min_rating, so nothing to solve it from; "
+                            "«--strict|strict=True» refuses such a file: leave those rows out, or leave «--strict|"
+                            "strict=True» out to leave their ratings out with a warning", kind="movie", ids=left)
     if left:
         shown = ", ".join(f"'{shorten(str(i), 40)}'" for i in left[:NAMED]) + (
             f" and {len(left) - NAMED:,} more" if len(left) > NAMED else "")
@@ -95,7 +107,10 @@ def add_movies(engine: Recommender, pairs: Pairs, raw: RawData) -> tuple[AddedMo
     if not np.isfinite(rows).all():  # never a movie that scores NaN
         raise ArtifactError("a new movie's solved vector is not finite: this run's embeddings hold values too large "
                             "for the solve; «run 'embedrec verify', then train again|train again»")
-    counts = np.bincount(pairs.movies[pairs.movies >= n_movies] - n_movies, minlength=len(kept)).astype(np.int64)
+    # (no training rating: popularity.npy and movies.parquet's n_ratings stay the trained model's counts, as
+    # update-users leaves them for the users' new ratings; a benchmark: the file's counts there overran the
+    # dataset's total, which every reader of popularity.npy refuses as damaged)
+    counts = np.zeros(len(kept), np.int64)
     titles, years, genres = _catalogue_of(raw, pairs.new_movie_ids)
     added = AddedMovies(list(pairs.new_movie_ids), rows, a_rows, counts, titles, years, genres)
     engine.add_movies(rows, a_rows, counts)
@@ -153,8 +168,8 @@ def _catalogue_of(raw: RawData, ids: list) -> tuple[list, list, list]:
 def movie_arrays(engine: Recommender, run: Run, added: AddedMovies) -> dict:
     """The grown movie arrays an update writes (run_layout's names, without .npy): the movie table (its rows as
     served, the new ones after them: never a copy of it in memory), the low-pass block's a, a movie bias (0 for a
-    new movie: an als run without recent popularity has none) and the popularity (each new movie's ratings in the
-    file)."""
+    new movie: an als run without recent popularity has none) and the popularity (0 for a new movie: the training
+    ratings' counts)."""
     from embedrec.artifacts import PatchedRows
 
     n = int(engine.Q.shape[0]) - len(added)  # (the engine holds them already: Recommender.add_movies)
@@ -171,7 +186,7 @@ def movie_arrays(engine: Recommender, run: Run, added: AddedMovies) -> dict:
 
 def write_movie_ids(tmp: Path, run: Run, added: AddedMovies, n_movies: int) -> set[str]:
     """The catalogue of the grown movies: movies.parquet gains a row each (its row, its id, title, year, genres,
-    n_ratings: its pairs in the file), and movie_ids.npy and movies.json (titles, years, genres; the twins of the
+    n_ratings: 0, no training rating), and movie_ids.npy and movies.json (titles, years, genres; the twins of the
     run's own, a new movie listed under no other id: it has no year's title twin of its own unless the file gives
     one) are written from it as artifacts.write_catalogue writes them. Returns the names of the files written."""
     import json

@@ -72,15 +72,23 @@ def run_eval_k(run) -> tuple[int, ...]:
         tuple(TrainConfig().eval_k)
 
 
+# an index record's params (serve.index._params) -> the index config key each was built with
+_INDEX_PARAMS = {"M": "hnsw_m", "efConstruction": "ef_construction", "efSearch": "ef_search", "nlist": "nlist",
+                 "nprobe": "nprobe"}
+
+
 def run_index_config(run):
-    """A run's recorded index settings (its config.yaml's ``index``, checked against the manifest), each one that
-    is missing or not one the config takes its default: what update-users builds the index again with where it adds
-    movies (``index rebuild`` takes the config's own)."""
+    """The index settings of the index a run serves: its manifest's ``index`` record (the kind and the parameters
+    it was built with, an ``index rebuild``'s since training among them) over its config.yaml's ``index`` (the
+    rest: exact_max, the recall target and sample), each that is missing or not one the config takes its default;
+    a config's ``auto`` kept where the record's kind is the one auto gives. What update-users builds the indexes
+    again with where it adds movies (a review: from config.yaml alone, an index rebuilt flat went back to hnsw)."""
     import dataclasses
 
     import yaml
 
     from embedrec.config import IndexConfig
+    from embedrec.serve.index import resolve_kind
 
     raw = run.read_verified(run.path / CONFIG)
     try:
@@ -89,9 +97,23 @@ def run_index_config(run):
         given = None
     fields = {f.name for f in dataclasses.fields(IndexConfig)}
     try:
-        return IndexConfig(**{k: v for k, v in (given or {}).items() if k in fields})
+        cfg = IndexConfig(**{k: v for k, v in (given or {}).items() if k in fields})
     except Exception:  # noqa: BLE001 - a recorded value the config refuses now: the defaults
-        return IndexConfig()
+        cfg = IndexConfig()
+    rec = run.manifest.get("index") if isinstance(run.manifest.get("index"), dict) else {}
+    kind, n = rec.get("kind"), run.manifest.get("n_movies")
+    changes = {}
+    if isinstance(kind, str) and kind in ("flat", "hnsw", "ivf", "ivf_sq8") and not (
+            cfg.kind == "auto" and isinstance(n, int) and resolve_kind(cfg, n) == kind):
+        changes["kind"] = kind
+    for name, key in _INDEX_PARAMS.items():
+        v = (rec.get("params") or {}).get(name) if isinstance(rec.get("params"), dict) else None
+        if isinstance(v, int) and not isinstance(v, bool) and v >= 1:
+            changes[key] = v
+    try:
+        return dataclasses.replace(cfg, **changes)
+    except Exception:  # noqa: BLE001 - a record the config refuses: the config's own
+        return cfg
 
 
 # the keys of a trained run's model that a config may set and a run-reading command cannot apply, compared with

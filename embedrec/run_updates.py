@@ -230,15 +230,19 @@ def warn_updates_dropped(run_dir: Path, before: str, new: Path) -> None:
     if held is not None and held[0] and held[1] == held[0]:  # the new dataset holds every pair the updates gave
         return  # (an ops review: a nightly train on the grown file was told each night its updates were lost)
     sources = list(dict.fromkeys(sources))
-    lost = _added_users_lost(run_dir / before, new)
-    if held is not None and held[0] and lost is not None and lost[0]:  # an ops review: a nightly train on the grown
-        # file, time split, served 902 added users as unknown: their only ratings were the held-out latest ones
+    lost = _added_lost(run_dir / before, new, USER_IDS, trained_users)
+    movies = _added_lost(run_dir / before, new, MOVIE_IDS, trained_movies)
+    gone = [f"{k[0]:,} of the {k[1]:,} {what} they added" for k, what in ((lost, "users"), (movies, "movies"))
+            if k is not None and k[0]]
+    if held is not None and held[0] and gone:  # an ops review: a nightly train on the grown file, time split,
+        # served 902 added users as unknown: their only ratings were the held-out latest ones
         logging.getLogger("embedrec").warning(
             "%s now serves a model trained without the updates of the one it replaced (%s: %s): it holds %s of the "
-            "%s pairs they gave, and %s of the %s users they added are not in it (no rating of theirs in its "
-            "training data: a test split holds the latest ratings out, and ingest leaves out a user with none "
-            "left); to serve on every rating, ingest with --set split.test=0 and train again, or run update-users "
-            "again with %s", run_dir, before, said, f"{held[1]:,}", f"{held[0]:,}", f"{lost[0]:,}", f"{lost[1]:,}",
+            "%s pairs they gave, and %s %s not in it (no rating of theirs in its training data: its dataset does "
+            "not hold them, or holds them out as test, as a time split holds the latest ratings out); ingest them "
+            "with the rest (with --set split.test=0 to train on every rating) and train again, or run update-users "
+            "again with %s", run_dir, before, said, f"{held[1]:,}", f"{held[0]:,}", " and ".join(gone),
+            "is" if len(gone) == 1 and gone[0].startswith("1 of") else "are",
             ", ".join(sources[:3]) + (" ..." if len(sources) > 3 else ""))
         return
     logging.getLogger("embedrec").warning(
@@ -249,15 +253,16 @@ def warn_updates_dropped(run_dir: Path, before: str, new: Path) -> None:
         ", ".join(sources[:3]) + (" ..." if len(sources) > 3 else ""))
 
 
-def _added_users_lost(old: Path, new: Path) -> tuple[int, int] | None:
-    """(how many of the users update-users added to model folder ``old`` the model in ``new`` does not know, how
-    many it added), by id; None where an array or manifest does not read."""
+def _added_lost(old: Path, new: Path, name: str, trained) -> tuple[int, int] | None:
+    """(how many of the users (``name`` USER_IDS, ``trained`` :func:`trained_users`) or movies (MOVIE_IDS,
+    :func:`trained_movies`) update-users added to model folder ``old`` the model in ``new`` does not know, how many
+    it added), by id; None where an array or manifest does not read."""
     import numpy as np
 
     try:
         m = read_json(old / MANIFEST, "run manifest")
-        ids = np.asarray(np.load(old / USER_IDS, mmap_mode="r", allow_pickle=False))[trained_users(m):]
-        known = np.asarray(np.load(new / USER_IDS, mmap_mode="r", allow_pickle=False))
+        ids = np.asarray(np.load(old / name, mmap_mode="r", allow_pickle=False))[trained(m):]
+        known = np.asarray(np.load(new / name, mmap_mode="r", allow_pickle=False))
     except (OSError, ValueError, TypeError, KeyError, ArtifactError):
         return None
     if not ids.size:

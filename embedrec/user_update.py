@@ -150,7 +150,18 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         if new_movies:  # solved first, against the users as the run serves them; the users' re-solve reads them
             from embedrec.movie_update import add_movies
 
-            added_movies, pairs = add_movies(engine, pairs, raw)
+            named = np.unique(pairs.users)
+            added_movies, pairs = add_movies(engine, pairs, raw, strict)
+            lost = named[~np.isin(named, pairs.users)]  # users whose every pair was of a movie left out (a review:
+            if lost.size:                               # said of none, and counted nowhere)
+                if not pairs.users.size:
+                    raise NotFoundError(f"{raw.origin[0]}: every rating is of a new movie that no user the run "
+                                        "knows rated (a user the file adds has no vector yet to solve a movie "
+                                        "against), so nothing is updated; give such movies' ratings by the run's "
+                                        "users too, or update these users first with ratings of movies the run "
+                                        "knows", kind="movie", ids=[])
+                _warn_unmatched(lost, engine, list(pairs.new_ids), raw.origin[0])
+                pairs = dataclasses.replace(pairs, unmatched=pairs.unmatched + int(lost.size))
         plan = _plan(engine, pairs, progress)
         before = _updated_before(run)
         given_before = _given_before(run)
@@ -680,7 +691,7 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
         if rows is not None:
             frame = frame.take(rows)
     u, m = frame["user_id"].to_numpy(np.int64), frame["movie_id"].to_numpy(np.int64)
-    su, sm = _kept_as_seen(raw, engine, new_ids, u, m)
+    su, sm = _kept_as_seen(raw, engine, new_ids, u, m, new_movie_ids)
     t = frame["timestamp"].to_numpy() if "timestamp" in frame else None
     # (a row data.missing=drop kept without its time, NO_TIME: solved on as any, an update ordering its ratings by
     # no time; recorded without one, as a file without the column gives none)
@@ -695,15 +706,17 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
 
 
 def _kept_as_seen(raw: RawData, engine: Recommender, new_ids: dict, users: np.ndarray,
-                  movies: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                  movies: np.ndarray, new_movie_ids: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(user rows, movie rows) of the pairs of the rows data.missing=drop dropped (RawData.seen) that the update
     keeps as seen, as ingest keeps a dataset's (ingestion._kept_as_seen: never recommended back, not solved on): a
     row naming a user and a movie says the user met it, its rating or time missing or not (a review: such a pair
     came back in the user's list after an update, where ingest kept it out). Each pair once, of a movie the run
     knows and a user it knows or one the file's kept rows add (``new_ids``: parsed id -> its place; a new user
-    named in dropped rows alone has nothing to solve on, and is not added), a pair the file rates (``users``,
-    ``movies``: its kept pairs) left out."""
+    named in dropped rows alone has nothing to solve on, and is not added; a movie, so, of ``new_movie_ids``), a
+    pair the file rates (``users``, ``movies``: its kept pairs) left out."""
     from embedrec.data.repeats import first_new_pairs
+
+    new_movie_ids = new_movie_ids or {}
 
     got = raw.seen.get("missing_values")
     none = (np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -714,10 +727,13 @@ def _kept_as_seen(raw: RawData, engine: Recommender, new_ids: dict, users: np.nd
     for i in np.flatnonzero(urows < 0).tolist():
         if parsed[i] is not None and parsed[i] in new_ids:
             urows[i] = n_users + new_ids[parsed[i]]
-    mrows = engine.movies.rows(got["movie_id"].tolist())[0]
+    mrows, mparsed = engine.movies.own_rows(got["movie_id"].tolist())
+    for i in np.flatnonzero(mrows < 0).tolist():  # a movie the file's kept rows add (new_movies: a review found
+        if mparsed[i] is not None and mparsed[i] in new_movie_ids:  # its dropped row's pair recommended back)
+            mrows[i] = int(engine.Q.shape[0]) + new_movie_ids[mparsed[i]]
     ok = (urows >= 0) & (mrows >= 0)
     ok[ok] &= (urows[ok] < n_users) | np.isin(urows[ok], users)  # a new user the kept rows add
-    width = np.int64(max(engine.Q.shape[0], 1))
+    width = np.int64(max(engine.Q.shape[0] + len(new_movie_ids), 1))  # (the new movies' rows after the run's)
     key = urows[ok] * width + mrows[ok]
     key = np.sort(key[first_new_pairs(key, users * width + movies)])
     return key // width, key % width

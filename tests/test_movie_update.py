@@ -58,14 +58,16 @@ def test_a_new_movie_is_solved_as_training_solves_a_movie_by_hand(runs):
     """serve.update.als_new_movies against the iALS movie half written out (a0 P^T P over every user, the raters'
     P_S^T W P_S, the frequency-scaled L2), and a trained movie folded in from its own raters and recorded weights
     against its trained row (the users were solved last, after the movies: near, not equal)."""
-    from embedrec.serve.update import als_new_movies
+    from embedrec.serve.update import als_new_movies, calibrated_unobserved
 
     e = er.open(runs["taste"]).engine
     solve = e.training_ratings["solve"]
     P = np.asarray(e.P, np.float64)
+    m = calibrated_unobserved(e, P.T @ P, P.shape[1])
+    assert solve["user_unobserved"] != 1 and 1 <= m <= solve["user_unobserved"]  # (valid chose 4 here)
     users, w = np.array([3, 9, 15, 21]), np.array([1.0, 2.0, 1.0, 3.0])
     lam = solve["reg"] * (4 + solve["a0"] * P.shape[0]) ** solve["reg_exponent"]
-    A = solve["a0"] * P.T @ P + (P[users] * w[:, None]).T @ P[users] + lam * np.eye(P.shape[1])
+    A = solve["a0"] * m * P.T @ P + (P[users] * w[:, None]).T @ P[users] + lam * np.eye(P.shape[1])
     want = np.linalg.solve(A, P[users].T @ w)
     got, a = als_new_movies(e, [(users, w)])
     assert a is None and got.shape == (1, P.shape[1])
@@ -229,3 +231,45 @@ def test_the_command(runs, tmp_path):
     f = write_ratings(tmp_path / "bad.csv", [(3, "0007", 1)])
     r = invoke("update-users", "--ratings", f, "--run", run, "--new-movies", "--set", "data.header=true")
     assert r.exit_code == 1 and "'0007' is not a movie id of this model" in one_line(r)
+
+
+def test_what_the_update_leaves_out_is_said_refused_under_strict_and_kept_as_seen(runs, tmp_path, caplog):
+    """A review of the day's diff: a file whose every rating was of new movies rated only by users it adds said
+    'nothing to update: the run already holds every rating' with exit 0; such a user in a mixed file was left out
+    without a word; --strict left an unsolvable new movie out instead of refusing it; a data.missing=drop row of a
+    new movie was not kept as seen, so the movie was listed back to its user."""
+    run = copy_run(runs["taste"], tmp_path / "run")
+    folder = os.readlink(run / "current")
+    m = er.open(run)
+    known = _taste_raters(m, 5, 12)
+    f = write_ratings(tmp_path / "a.csv", [(80001, 9001, 1), (80002, 9002, 1)])
+    with pytest.raises(NotFoundError, match=rf"^{f}: every rating is of a new movie that no user the run knows rated"):
+        er.update_users(run, f, new_movies=True)
+    f = write_ratings(tmp_path / "b.csv", [(known[0], 9003, 1), (80003, 9004, 1)])
+    with pytest.raises(NotFoundError, match=rf"^{f}: new movie '9004' has no rating by a user the run knows"):
+        er.update_users(run, f, new_movies=True, strict=True)
+    assert os.readlink(run / "current") == folder
+    with caplog.at_level(logging.WARNING, "embedrec"):
+        record = er.update_users(run, f, new_movies=True)
+    assert record["movies_added"] == 1 and record["users_added"] == 0 and record["users_named"] == 2
+    assert f"left 1 user named in {f} out ('80003' (new))" in caplog.text, caplog.text
+    f = tmp_path / "c.csv"  # a row without a rating, of a new movie others rate: seen by its user, never listed back
+    f.write_text("user_id,movie_id,rating\n" + "".join(f"{u},9005,1\n" for u in known[:10]) + f"{known[11]},9005,\n")
+    er.update_users(run, f, new_movies=True, cfg=_cfg("data.missing=drop"))
+    m = er.open(run)
+    assert 9005 not in set(m.recommend(known[11], k=m.n_movies).to_frame()["movie_id"].astype(int))
+
+
+def test_the_index_kept_is_the_one_the_run_serves(runs, tmp_path):
+    """A review of the day's diff: the indexes were built again from the training config.yaml, so an index rebuilt
+    flat since (`index rebuild --set index.kind=flat`) went back to hnsw with the movies added. The kind and
+    parameters of the index the run serves are kept."""
+    run = copy_run(runs["hnsw"], tmp_path / "run")
+    assert json.loads((run / "current" / "manifest.json").read_text())["index"]["kind"] == "hnsw"
+    r = invoke("index", "rebuild", "--run", run, "--set", "index.kind=flat")
+    assert r.exit_code == 0, r.stderr
+    m = er.open(run)
+    er.update_users(run, write_ratings(tmp_path / "a.csv", [(u, 9001, 1) for u in _taste_raters(m, 1, 10)]),
+                    new_movies=True)
+    index = json.loads((run / "current" / "manifest.json").read_text())["index"]
+    assert (index["kind"], index["n"]) == ("flat", 121)

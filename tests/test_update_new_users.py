@@ -919,4 +919,6 @@ def test_a_train_whose_test_split_holds_the_added_users_out_says_how_many(tmp_pa
     er.train(er.ingest(pd.concat([old, day]), cfg, output=out, overwrite=True), cfg).save(run)
     assert "it holds 0 of the 20 pairs they gave, and 5 of the 5 users they added are not in it" in caplog.text, \
         caplog.text
-    assert "ingest with --set split.test=0 and train again" in caplog.text
+    assert "its dataset does not hold them, or holds them out as test, as a time split holds the latest ratings " \
+        "out); ingest them with the rest (with --set split.test=0 to train on every rating) and train again" in \
+        caplog.text
