@@ -2690,6 +2690,7 @@ def test_a_date_that_cannot_be_read_is_skipped_on_request(tmp_path, fmt):
     sets = ("--set", f"data.timestamp_format={fmt}") if fmt else ()
     line = refused(*ingest(tmp_path, p, *sets), f"{p}:8: column 'timestamp' 'soon' is not a date")
     assert "(2 lines like it: 8, 13)" in line or "lines like it: 8, 13" in line, line
+    assert line.endswith(", or skip such lines with --set data.bad_lines=skip"), line  # (a review: not said)
     r, out = ingest(tmp_path, p, *sets, "--set", "data.bad_lines=skip")
     assert r.exit_code == 0, r.stderr
     assert f"{p}: skipped 2 lines whose values cannot be read (data.bad_lines=skip): lines 8, 13; column " \

@@ -641,7 +641,8 @@ def _kept_times(df: pd.DataFrame, col: str, src, sep: str, cfg: DataConfig, labe
     text = df[col].astype(str).str.strip()
     first = next((v for v in text.head(1000) if v), None) if len(text) else None
     if cfg.timestamp_format is not None or first is None or not is_number_text(first):
-        df[col] = _seconds(df[col], src, sep, cfg.encoding, col, label, header_lines, kept, cfg.timestamp_format)
+        df[col] = _seconds(df[col], src, sep, cfg.encoding, col, label, header_lines, kept, cfg.timestamp_format,
+                           cfg.bad_lines)
         return False
     values = pd.to_numeric(text if cfg.decimal == "." else text.str.replace(cfg.decimal, ".", regex=False),
                            errors="coerce")

@@ -152,7 +152,7 @@ def _unix_seconds(t: pd.Series) -> pd.Series:
 
 
 def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str, header_lines: int,
-             kept: np.ndarray | None = None, fmt: str | None = None) -> pd.Series:
+             kept: np.ndarray | None = None, fmt: str | None = None, bad_lines: str | None = None) -> pd.Series:
     """ISO 8601 dates (or data.timestamp_format's, ``fmt``) as Unix seconds (a date without a zone is taken as
     UTC); the first value that is not one is named by its file:line (a compressed file is read decompressed:
     textfiles.decompressed)."""
@@ -170,6 +170,10 @@ def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str
         n = int(bad.sum())
         like = lines_like_it(n, lines)
         those = "that line" if n < 2 else "those lines"
+        # a few lines (data.bad_lines=error, a ratings table's): the setting that skips them (a review: a bad rating's
+        # line named it, a bad date's did not)
+        skip = ", or skip such lines with «--set data.bad_lines=skip|data.bad_lines='skip'»" \
+            if bad_lines == "error" and n * 2 <= int(text.notna().sum()) and outside is None else ""
         if outside is not None:
             raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} {OUTSIDE}{like}; fix or "
                             f"remove {those}")
@@ -177,13 +181,13 @@ def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str
         if fmt is not None:
             raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} is not a date in "
                             f"data.timestamp_format {fmt!r}{' (' + also[2:] + ')' if also else ''}; fix or remove "
-                            f"{those}, or set the format its dates are written in")
+                            f"{those}, or set the format its dates are written in{skip}")
         if not t.notna().any():  # no value is ISO 8601 (a first-hour review: '09.02.1998 02:49')
             raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} is not a date embedrec can "
                             f"read (neither a Unix time nor ISO 8601{also}); {format_advice(text)}, or fix {those}")
         raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} is not a date like the "
                         f"column's first (ISO 8601, e.g. 2020-01-31 12:00:00{also}); fix "
-                        f"or remove {those}, or give every row Unix seconds")
+                        f"or remove {those}, or give every row Unix seconds{skip}")
     return _unix_seconds(t)
 
 
