@@ -39,29 +39,28 @@ def _newer_model(rec, raw=None) -> str:
     path = getattr(getattr(rec, "run", None), "path", None)
     if path is None or not serves_another(path):
         return ""
-    if raw is not None and not _known_in_current(path, raw):
-        return ""
+    if raw is not None:  # as this run's lookups read an id (data.id_case=fold's users lower-cased: a review)
+        parsed = rec.catalogue.users.own_rows([raw])[1][0]
+        if parsed is None or not _known_in_current(path, parsed):
+            return ""
     return ("; the run serves a newer model since this stream opened its own, which knows this user (update-users, "
             "train): a new stream reads it")
 
 
-def _known_in_current(model_folder, raw) -> bool:
-    """Whether the model the run serves now (its ``current``, beside ``model_folder``) lists user id ``raw`` (its
-    user_ids.npy, memory-mapped: read for an unknown id's line alone); True where that cannot be read (the hint
-    then stays, as before)."""
+def _known_in_current(model_folder, parsed) -> bool:
+    """Whether the model the run serves now (its ``current``, beside ``model_folder``) lists user id ``parsed`` (as
+    the run's lookups read it; its user_ids.npy memory-mapped: read for an unknown id's line alone); True where
+    that cannot be read (the hint then stays, as before)."""
     import numpy as np
 
     from embedrec.run_layout import USER_IDS
 
     try:
         ids = np.load(model_folder.parent / "current" / USER_IDS, mmap_mode="r", allow_pickle=False)
-        text = str(raw).strip()
         if ids.dtype.kind in "iu":
-            if not text.lstrip("-").isdigit():
-                return False
-            return bool((np.asarray(ids) == int(text)).any())
-        return bool((np.asarray(ids) == text).any())
-    except (OSError, ValueError, OverflowError):
+            return isinstance(parsed, (int, np.integer)) and bool((np.asarray(ids) == int(parsed)).any())
+        return bool((np.asarray(ids) == str(parsed)).any())
+    except (OSError, ValueError, OverflowError, TypeError):
         return True
 
 
