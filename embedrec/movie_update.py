@@ -16,7 +16,9 @@ movies.json: a title, year and genres where the file's own title and genres colu
 them from a ratings file, else none), and FAISS indexes built again over every movie (serve.index.build_indexes,
 the run's own index settings); the manifest's n_movies grows and its ``updates`` record counts them
 (``movies_added``), so run_updates.trained_movies tells the dataset's movies from them (evaluate ranks the
-dataset's alone). Only an als run without recent popularity (train.als_trend: serve.update.check_movies_addable).
+dataset's alone). Only an als run; one that adds recent popularity (train.als_trend) gives a new movie the bias of its
+ratings in the run's recorded window (serve.update.new_movie_bias), and is refused where it records none
+(serve.update.check_movies_addable).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ class AddedMovies:
     titles: list
     years: list
     genres: list
+    bias: np.ndarray | None = None  # recent popularity's beta z where the run adds it (serve.update.new_movie_bias)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -67,7 +70,7 @@ def add_movies(engine: Recommender, pairs: Pairs, raw: RawData, strict: bool = F
     ``pairs`` with those movies' rows made consecutive, the ratings of a new movie with nothing to solve it from
     left out (said; ``strict``: refused, as a movie the run does not know is without ``new_movies``). (None,
     ``pairs``) where the file names no new movie, or none can be solved."""
-    from embedrec.serve.update import als_new_movies
+    from embedrec.serve.update import als_new_movies, new_movie_bias
 
     n_movies = int(engine.Q.shape[0])
     new = pairs.movies >= n_movies
@@ -112,9 +115,29 @@ def add_movies(engine: Recommender, pairs: Pairs, raw: RawData, strict: bool = F
     # dataset's total, which every reader of popularity.npy refuses as damaged)
     counts = np.zeros(len(kept), np.int64)
     titles, years, genres = _catalogue_of(raw, pairs.new_movie_ids)
-    added = AddedMovies(list(pairs.new_movie_ids), rows, a_rows, counts, titles, years, genres)
-    engine.add_movies(rows, a_rows, counts)
+    bias = new_movie_bias(engine, window_counts(engine, pairs, len(kept)))
+    added = AddedMovies(list(pairs.new_movie_ids), rows, a_rows, counts, titles, years, genres, bias)
+    engine.add_movies(rows, a_rows, counts, bias)
     return added, pairs
+
+
+def window_counts(engine: Recommender, pairs: Pairs, n: int) -> np.ndarray:
+    """Each of the ``n`` new movies' ratings in ``pairs`` in the run's recent-popularity window (its
+    ``solve.trend_window``: a time at or after its cut, or none given, as new ratings come after the training ones;
+    every one where the window is all the ratings), as training counted its movies' (its rows: a rating at or above
+    data.min_rating, not a row data.missing=drop dropped). Zeros where the run adds no recent popularity."""
+    solve = engine.training_ratings.get("solve") or {}
+    n_movies = int(engine.Q.shape[0])
+    if float(solve.get("trend", 0.0)) <= 0:
+        return np.zeros(n, np.int64)
+    cut = (solve.get("trend_window") or {}).get("cut")
+    ok = (pairs.movies >= n_movies) & ~np.isnan(pairs.values)
+    low = engine.training_ratings["min_rating"]
+    if low is not None:
+        ok &= pairs.values >= low
+    if cut is not None and pairs.times is not None:
+        ok &= np.isnan(pairs.times) | (pairs.times >= cut)
+    return np.bincount(pairs.movies[ok] - n_movies, minlength=n).astype(np.int64)
 
 
 def solved_raters(engine: Recommender, pairs: Pairs) -> list[tuple[np.ndarray, np.ndarray] | None]:
@@ -167,8 +190,8 @@ def _catalogue_of(raw: RawData, ids: list) -> tuple[list, list, list]:
 
 def movie_arrays(engine: Recommender, run: Run, added: AddedMovies) -> dict:
     """The grown movie arrays an update writes (run_layout's names, without .npy): the movie table (its rows as
-    served, the new ones after them: never a copy of it in memory), the low-pass block's a, a movie bias (0 for a
-    new movie: an als run without recent popularity has none) and the popularity (0 for a new movie: the training
+    served, the new ones after them: never a copy of it in memory), the low-pass block's a, the movie bias (a new
+    movie's recent popularity, where the run adds it: AddedMovies.bias) and the popularity (0 for a new movie: the training
     ratings' counts)."""
     from embedrec.artifacts import PatchedRows
 
@@ -180,7 +203,8 @@ def movie_arrays(engine: Recommender, run: Run, added: AddedMovies) -> dict:
         out[LOWPASS_A] = PatchedRows(run.array(LOWPASS_A, mmap=True), {}, added.a_rows)
     bias = run.array("movie_bias", optional=True)
     if bias is not None:
-        out["movie_bias"] = np.concatenate([bias, np.zeros(len(added), bias.dtype)])
+        new = np.zeros(len(added), bias.dtype) if added.bias is None else added.bias.astype(bias.dtype)
+        out["movie_bias"] = np.concatenate([bias, new])
     return out
 
 

@@ -338,4 +338,13 @@ def checked_training_ratings(value, where: str) -> dict:
                 raise bad(f"solve.lowpass.{k}", rec.get(k), "not a whole number")
             got[k] = int(got[k])
         out["solve"]["lowpass"] = got
+    if kind == "als" and solve.get("trend_window") is not None:  # recent popularity's window (session 71 on)
+        rec = solve["trend_window"]
+        if not isinstance(rec, dict):
+            raise bad("solve.trend_window", rec, "not a mapping")
+        cut = rec.get("cut")
+        if cut is not None and (isinstance(cut, bool) or not isinstance(cut, int)):
+            raise bad("solve.trend_window.cut", cut, "not a whole number of seconds or null")
+        out["solve"]["trend_window"] = {"cut": cut, "mean": number("solve.trend_window.mean", rec.get("mean"), 0.0, None),
+                                        "sd": number("solve.trend_window.sd", rec.get("sd"), 0.0, None)}
     return out

@@ -415,23 +415,24 @@ def train_distributed(cfg, *, resume: bool = False, progress: bool = False) -> d
             g, shard, both, None, cfg.model, t, folder, progress=progress, label="refit", features_cfg=cfg.features,
             init_state=init), leader=g.leader)
         result = keep_selection(result, selected)
-    z = _trend_z(g, shard.splits["train"], shard.n_movies, cfg.train)  # the final fit's rows' (a collective)
+    got = _trend_z(g, shard.splits["train"], shard.n_movies, cfg.train)  # the final fit's rows' (a collective)
+    z, window = (None, None) if got is None else got
     block = served_lowpass(g, shard, cfg, result, basis)  # (a collective)
     metrics = _final_metrics(g, shard, cfg, result, selection, refit, z, block, held)
     return _publish(g, shard, cfg, result, metrics, refit, resume, z, progress=progress, block=block,  # a finished
-                    asked=given)
+                    asked=given, window=window)
     # run's resume: its recorded metrics
 
 
 def _trend_z(g: Group, train, n_movies: int, tcfg):
-    """The served recent popularity's z (training.trend.window_z over every rank's ``train`` rows, at the chosen
-    window), or None where train.als_trend is 0. A collective."""
+    """(The served recent popularity's z (training.trend.window_z over every rank's ``train`` rows, at the chosen
+    window), its window's record), or None where train.als_trend is 0. A collective."""
     beta = 0.0 if tcfg.als_trend == "auto" else float(tcfg.als_trend)
     if beta <= 0:
         return None
     from embedrec.training.trend import served_window
 
-    return window_z_shard(g, train, n_movies, served_window(tcfg, train.timestamp is not None))
+    return window_stats_shard(g, train, n_movies, served_window(tcfg, train.timestamp is not None))
 
 
 def _trend_activity(g: Group, shard: Shard, n_rows: int, tcfg):
@@ -453,6 +454,12 @@ def window_z_shard(g: Group, train, n_movies: int, share: float) -> np.ndarray:
     """training.trend.window_z over the rows of every rank: the cut, the 'higher' quantile at 1 - ``share`` of
     all their times, found by a bisection of counts summed over the ranks (no rank holds every time); the movies'
     counts after it summed likewise. The same z on every rank, equal to one process's."""
+    return window_stats_shard(g, train, n_movies, share)[0]
+
+
+def window_stats_shard(g: Group, train, n_movies: int, share: float) -> tuple[np.ndarray, dict]:
+    """:func:`window_z_shard` and its record, as training.trend.window_stats gives one process's (a movie
+    update-users adds gets its z by it). A collective."""
     from embedrec.training.trend import z_of_counts
 
     movies = np.asarray(train.movie, dtype=np.int64)
@@ -472,7 +479,11 @@ def window_z_shard(g: Group, train, n_movies: int, share: float) -> np.ndarray:
                 lo = mid + 1
         movies = movies[ts >= lo]
     counts = torch.from_numpy(np.bincount(movies, minlength=n_movies).astype(np.float64)).to(g.device)
-    return z_of_counts(g.sum_(counts).cpu().numpy())
+    total = g.sum_(counts).cpu().numpy()
+    c = np.log1p(total)
+    cut = int(lo) if share < 1.0 and n else None
+    return z_of_counts(total), {"cut": cut, "mean": float(c.mean()) if c.size else 0.0,
+                                "sd": float(c.std()) if c.size else 0.0}
 
 
 def choose_trend_shard(g: Group, shard: Shard, cfg, result, resolved: bool):
@@ -504,8 +515,10 @@ def choose_newuser_prior_shard(g: Group, shard: Shard, cfg, result):
                           OnRanks(g, shard, cfg, cfg.train), cfg.train, result)  # (a collective where it is on)
     if "lowpass" in block:  # the movies' side of the block, as one process chooses on it
         f = {k: block[k] for k in ("movie_factors", "movie_bias", "lowpass_a", "lowpass")}
-    z = _trend_z(g, tr, shard.n_movies, cfg.train)
-    if z is not None:  # as the served model adds it (trend.served: the movies' bias beta z)
+    got = _trend_z(g, tr, shard.n_movies, cfg.train)
+    window = None
+    if got is not None:  # as the served model adds it (trend.served: the movies' bias beta z)
+        z, window = got
         f = trend.with_bias(f, f, z, float(cfg.train.als_trend))
     counts = g.sum_(torch.from_numpy(np.bincount(tr.movie, minlength=shard.n_movies).astype(np.int64))
                     .to(g.device)).cpu().numpy()
@@ -514,6 +527,8 @@ def choose_newuser_prior_shard(g: Group, shard: Shard, cfg, result):
     solve = user_solve(cfg.train, n_train, shard.n_users, shard.n_movies, timed)
     if f.get("lowpass"):  # a new user's block too (serve.foldin.als_vector)
         solve["lowpass"] = f["lowpass"]
+    if window is not None:  # (a movie update-users adds: its z, as one process records it)
+        solve["trend_window"] = window
     table = torch.zeros(1 + len(newuser_prior.TOLD), dtype=torch.float64, device=g.device)
     failed = None
     if g.leader:
@@ -583,12 +598,12 @@ def _final_metrics(g: Group, shard: Shard, cfg, result, selection: dict, refit: 
 
 
 def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, resume: bool = False, z=None, *,
-             progress: bool = False, block=None, asked=None) -> dict:
+             progress: bool = False, block=None, asked=None, window: dict | None = None) -> dict:
     """Rank 0 assembles the tables and publishes the run as one process would (publish.publish_from_ranks; artifacts.py's
     single-file artifacts: at 100M users that is rank 0's memory, see docs/scaling.md), the users' solve weights
     included (:func:`solve_weights`, each rank's, gathered as the tables are), and the low-pass ``block``
-    (:func:`served_lowpass`'s; its users' rows gathered as the tables are). ``progress``: the publish's bars, on
-    rank 0 (publish.publish_from_ranks)."""
+    (:func:`served_lowpass`'s; its users' rows gathered as the tables are), with recent popularity's ``window``
+    record in the solve. ``progress``: the publish's bars, on rank 0 (publish.publish_from_ranks)."""
     from embedrec.publish import publish_from_ranks
     from embedrec.run_layout import SOLVE_WEIGHTS
     from embedrec.trained import fold_in_solve
@@ -598,6 +613,8 @@ def _publish(g: Group, shard: Shard, cfg, result, metrics: dict, refit: bool, re
     tr = shard.splits["train"]  # what the final fit trained on (train+valid after a refit), this rank's users
     solve = fold_in_solve("als", cfg.train, int(g.total(len(tr))), shard.n_users, shard.n_movies,
                           tr.timestamp is not None)
+    if window is not None:  # recent popularity's window (training.trend.window_stats): a movie update-users adds
+        solve = {**solve, "trend_window": window}
     P = g.gather0(t.user.weight.detach().to(g.device))
     Q = g.gather0(t.movie.weight.detach().to(g.device))
     tu = g.gather0(torch.from_numpy(np.asarray(tr.user, dtype=np.int64)).to(g.device))  # the final fit's users

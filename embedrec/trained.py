@@ -129,6 +129,8 @@ class TrainedModel(Model):
         solve = solve or fold_in_solve(loss, cfg.train, len(tr), ds.n_users, ds.n_movies, tr.timestamp is not None)
         if solve is not None and f.get("lowpass"):  # the low-pass block's columns and weight (training.lowpass): a
             solve = {**solve, "lowpass": dict(f["lowpass"])}  # new user's block is w x the sum of a's rows told
+        if solve is not None and f.get("trend_window"):  # recent popularity's window (training.trend.window_stats):
+            solve = {**solve, "trend_window": dict(f["trend_window"])}  # a movie update-users adds gets its z by it
         if solve is not None:  # the users' half of the training objective, which a new user's fold-in repeats
             ratings["solve"] = solve
         extra = {**extra, "training_ratings": ratings}

@@ -105,7 +105,9 @@ def _solve(run: Path) -> dict:
     """The users' solve a run's manifest records for a new user's fold-in (training_ratings.solve), but its new
     users' popularity prior (:func:`_prior`)."""
     solve = json.loads((run / "current" / "manifest.json").read_text())["training_ratings"]["solve"]
-    return {k: v for k, v in solve.items() if k != "newuser_prior"}
+    window = solve.pop("trend_window", None) or {}  # (recent popularity's window: its figures flat, for approx)
+    return {**{k: v for k, v in solve.items() if k != "newuser_prior"},
+            **{f"trend_window.{k}": v for k, v in window.items()}}
 
 
 def _prior(run: Path):

@@ -172,16 +172,19 @@ def test_movies_added_compose_and_the_plain_update_says_the_option(runs, tmp_pat
 
 
 def test_new_movies_refused_where_no_fold_in_holds_and_ids_written_apart(runs, tmp_path):
-    """A run that adds recent popularity is refused (a new movie has no window count), naming the way on; a movie
+    """A run that adds recent popularity without the record of its window is refused, naming the way on; a movie
     id that is the run's own written another way ('0007' for 7) is refused by its line, saying how the run writes
     it, as a user's is; an id that can be no id of the run's (a word where its ids are integers) is refused.
     Nothing is written."""
-    from test_update_users import saved_runs
+    from types import SimpleNamespace
 
-    hits = saved_runs(tmp_path / "saved")["hits"]
-    f = write_ratings(tmp_path / "a.csv", [(3, 9001, 1)])
-    with pytest.raises(UsageError, match="adds recent popularity"):
-        er.update_users(hits, f, new_movies=True)
+    from embedrec.serve.update import check_movies_addable
+
+    old = SimpleNamespace(training_ratings={"solve": {"loss": "als", "trend": 4.0}})  # (no trend_window: before)
+    with pytest.raises(UsageError, match="adds recent popularity to its lists .* and does not record that window"):
+        check_movies_addable(old)
+    check_movies_addable(SimpleNamespace(training_ratings={"solve": {"loss": "als", "trend": 4.0, "trend_window": {
+        "cut": None, "mean": 1.0, "sd": 0.5}}}))
     run = copy_run(runs["taste"], tmp_path / "run")
     folder = os.readlink(run / "current")
     f = write_ratings(tmp_path / "b.csv", [(3, 9001, 1), (4, "0007", 1)])
@@ -273,3 +276,34 @@ def test_the_index_kept_is_the_one_the_run_serves(runs, tmp_path):
                     new_movies=True)
     index = json.loads((run / "current" / "manifest.json").read_text())["index"]
     assert (index["kind"], index["n"]) == ("flat", 121)
+
+
+def test_a_run_with_recent_popularity_gives_a_new_movie_its_window_bias(tmp_path):
+    """A run that adds recent popularity (train.als_trend) records its window (cut, mean, sd of log(1 + count) over
+    every movie: its movies' biases over beta are standardised by them); a new movie gets beta z of its ratings in
+    that window, its vector solved against the users as fitted (the served ones times their divisors), and the
+    run verifies."""
+    from test_update_users import saved_runs
+
+    from embedrec.training.trend import z_of_count
+
+    hits = saved_runs(tmp_path / "saved")["hits"]
+    m = er.open(hits)
+    solve = m.engine.training_ratings["solve"]
+    window, beta = solve["trend_window"], solve["trend"]
+    assert beta > 0 and window["sd"] > 0
+    z = np.asarray(m.engine.factors.movie_bias, np.float64) / beta
+    assert abs(z.mean()) < 1e-4 and z.std() == pytest.approx(1.0, rel=1e-4)
+    users = [int(u) for u in m.user_ids[:12]]
+    late = (window["cut"] or 0) + 10
+    f = tmp_path / "new.csv"
+    f.write_text("user_id,movie_id,rating,timestamp\n" + "".join(f"{u},9001,1,{late}\n" for u in users[:9])
+                 + "".join(f"{u},9001,1,{max((window['cut'] or 10) - 10, 0)}\n" for u in users[9:]))
+    record = er.update_users(hits, f, new_movies=True)
+    assert record["movies_added"] == 1
+    m = er.open(hits)
+    want = beta * z_of_count(9 if window["cut"] is not None else 12, window)
+    assert float(m.engine.factors.movie_bias[-1]) == pytest.approx(float(want), rel=1e-5)
+    assert invoke("verify", "--run", hits).exit_code == 0
+    got = m.audience(9001, k=5).to_frame()
+    assert len(got) == 5 and not set(got["user_id"].astype(int)) & set(users)

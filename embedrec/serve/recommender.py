@@ -409,15 +409,16 @@ class Recommender(PriorServing, FoldInServing):
                 self._untrained[rows[~np.asarray(self.Q[rows]).any(axis=1)]] = True
         return self._untrained
 
-    def add_movies(self, rows: np.ndarray, a_rows: np.ndarray | None, counts: np.ndarray) -> None:
+    def add_movies(self, rows: np.ndarray, a_rows: np.ndarray | None, counts: np.ndarray,
+                   bias: np.ndarray | None = None) -> None:
         """Grow this engine's movie tables by new movies (``rows`` of the movie table, ``a_rows`` of the low-pass
-        block's a, ``counts`` their popularity), after the run's: what update-users' users' re-solve reads once it
-        has solved the movies it adds (movie_update.py). The engine's own, in memory: its run folder is unchanged,
+        block's a, ``counts`` their popularity, ``bias`` their movie bias: recent popularity's), after the run's:
+        what update-users' users' re-solve reads once it has solved the movies it adds (movie_update.py). The engine's own, in memory: its run folder is unchanged,
         and its indexes, titles and ids are not grown (a writer's engine, not one that serves)."""
         f, popularity = self.factors, np.asarray(self.popularity)  # (read, checked, before the tables grow)
         a = None if f.lowpass_a is None else np.vstack([np.asarray(f.lowpass_a), np.asarray(a_rows, np.float32)])
-        bias = None if f.movie_bias is None else np.concatenate([np.asarray(f.movie_bias),
-                                                                  np.zeros(len(rows), np.float32)])
+        bias = None if f.movie_bias is None else np.concatenate([
+            np.asarray(f.movie_bias), np.zeros(len(rows), np.float32) if bias is None else np.asarray(bias, np.float32)])
         self.factors = replace(f, movie=np.vstack([np.asarray(f.movie), np.asarray(rows, f.movie.dtype)]),
                                movie_bias=bias, lowpass_a=a)
         self._popularity = np.concatenate([popularity, np.asarray(counts, popularity.dtype)])

@@ -213,12 +213,39 @@ def trained_pairs(engine: Recommender, row: int, seen: np.ndarray | None = None)
 def check_movies_addable(engine: Recommender) -> None:
     """Refuse adding movies (update-users' ``new_movies``) to a run whose served movie rows no fold-in can give a
     new movie: one that adds recent popularity (train.als_trend: each movie's bias is its count over a window of the
-    training ratings, which a new movie has none of, standardised over every movie, which the run does not keep)."""
-    if float((engine.training_ratings.get("solve") or {}).get("trend", 0.0)) > 0:
+    training ratings standardised over every movie) without the record of that window (``solve.trend_window``:
+    training.trend.window_stats, which a run trained before session 71, or on torchrun's ranks, lacks)."""
+    solve = engine.training_ratings.get("solve") or {}
+    if float(solve.get("trend", 0.0)) > 0 and not solve.get("trend_window"):
         raise UsageError("this run adds recent popularity to its lists (train.als_trend: each movie's bias its "
-                         "count in the latest training ratings, standardised over every movie), which no fold-in "
-                         "gives a new movie; leave «--new-movies|new_movies=True» out (the new movies' ratings are "
-                         "then left out, said), or ingest the ratings with the rest and train again")
+                         "count in the latest training ratings, standardised over every movie) and does not record "
+                         "that window (a run trained before embedrec kept it, or on torchrun's ranks), so no "
+                         "fold-in gives a new movie its bias; leave «--new-movies|new_movies=True» out (the new "
+                         "movies' ratings are then left out, said), or train again (in one process)")
+
+
+def fitted_users(engine: Recommender) -> np.ndarray:
+    """The users as the als fit solved them: the served table, times each user's divisor where the run adds recent
+    popularity (run_layout.USER_SCALE: training.trend.scaled divides the fitted vectors by it), the served table
+    itself otherwise. What a new movie is solved against, as training's movie half solved its movies."""
+    arrays = engine.solve_arrays()
+    scale = None if arrays is None else arrays[1]
+    P = engine.P
+    if scale is None or float((engine.training_ratings.get("solve") or {}).get("trend", 0.0)) <= 0:
+        return P
+    return np.asarray(P, np.float32) * np.asarray(scale, np.float32)[:, None]
+
+
+def new_movie_bias(engine: Recommender, counts: np.ndarray) -> np.ndarray | None:
+    """The movie bias of new movies of ``counts`` ratings each in the run's recent-popularity window (beta z:
+    training.trend.z_of_count over the run's recorded window), None where the run adds none."""
+    solve = engine.training_ratings.get("solve") or {}
+    beta = float(solve.get("trend", 0.0))
+    if beta <= 0:
+        return None
+    from embedrec.training.trend import z_of_count
+
+    return (beta * z_of_count(counts, solve["trend_window"])).astype(np.float32)
 
 
 CALIBRATION_MOVIES = 200  # trained movies a new movie's unobserved weight is calibrated on (of 5+ trained raters)
@@ -237,7 +264,7 @@ def calibrated_unobserved(engine: Recommender, gram: np.ndarray, d: int) -> floa
     arrays = engine.solve_arrays()
     if s == 1.0 or arrays is None:
         return 1.0
-    P = engine.P
+    P = fitted_users(engine)
     n_users, n_movies = int(P.shape[0]), int(engine.Q.shape[0])
     weights = np.asarray(arrays[0])
     idx = np.asarray(engine.seen_idx, np.int64)
@@ -292,7 +319,7 @@ def als_new_movies(engine: Recommender, raters: list[tuple[np.ndarray, np.ndarra
     user's block reads it) y / n: the rows training's SVD gives a movie of those raters (up to the randomized SVD's
     error: on ML-100K a trained movie's own y folded in so at cosine 0.97-0.99, its als columns at 0.996-0.999). Returns (the rows, float32, a row per movie; a's rows, or None without a block)."""
     solve = engine.training_ratings["solve"]
-    P = engine.P
+    P = fitted_users(engine)
     width = int(P.shape[1])
     rec = solve.get("lowpass")
     d = int(rec["d"]) if rec else width

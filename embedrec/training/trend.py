@@ -62,12 +62,32 @@ def window_z(movies: np.ndarray, timestamps: np.ndarray | None, n_movies: int, s
     """Each movie's log(1 + count) over the latest ``share`` of the ratings (by time; ties at the cut counted;
     all of them without ``timestamps``), standardised over all ``n_movies`` (mean 0, std 1; all zeros where every
     movie counts the same)."""
+    return window_stats(movies, timestamps, n_movies, share)[0]
+
+
+def window_stats(movies: np.ndarray, timestamps: np.ndarray | None, n_movies: int, share: float
+                 ) -> tuple[np.ndarray, dict]:
+    """(:func:`window_z`, its record {"cut": the earliest time counted (None: every rating), "mean", "sd": of
+    log(1 + count) over every movie}): what a movie added later (update-users --new-movies) is given its z by,
+    from its own ratings in the window (:func:`z_of_count`)."""
     movies = np.asarray(movies, dtype=np.int64)
     ts = None if timestamps is None else np.asarray(timestamps)
+    cut = None
     if share < 1.0 and ts is not None and ts.size:
         cut = np.quantile(ts, 1.0 - share, method="higher")
         movies = movies[ts >= cut]
-    return z_of_counts(np.bincount(movies, minlength=n_movies))
+    c = np.log1p(np.bincount(movies, minlength=n_movies).astype(np.float64))
+    return z_of_counts(np.bincount(movies, minlength=n_movies)), {
+        "cut": None if cut is None else int(cut), "mean": float(c.mean()) if c.size else 0.0,
+        "sd": float(c.std()) if c.size else 0.0}
+
+
+def z_of_count(count, window: dict) -> np.ndarray:
+    """The z of ``count`` ratings in the window (:func:`window_stats`' record): as the run's own movies' (0 where
+    every movie counted the same)."""
+    c = np.log1p(np.asarray(count, dtype=np.float64))
+    sd = float(window["sd"])
+    return np.zeros(c.shape) if sd == 0 else (c - float(window["mean"])) / sd
 
 
 def z_of_counts(counts: np.ndarray) -> np.ndarray:
@@ -219,7 +239,8 @@ def served(f: dict, ds, train_cfg) -> dict:
     w = served_window(train_cfg, has_times(ds))
     gamma = 0.0 if train_cfg.als_trend_activity == "auto" else float(train_cfg.als_trend_activity)
     mult = activity(np.bincount(tr.user, minlength=ds.n_users), gamma, typical_count(len(tr), ds.n_users))
-    return apply(f, window_z(tr.movie, tr.timestamp, ds.n_movies, w), beta, mult)
+    z, window = window_stats(tr.movie, tr.timestamp, ds.n_movies, w)
+    return {**apply(f, z, beta, mult), "trend_window": window}  # (the run's record: a movie added later's z)
 
 
 def served_window(train_cfg, timed: bool) -> float:
