@@ -37,11 +37,13 @@ from embedrec.run_layout import (
     METRICS,
     MOVIE_BIAS,
     MOVIE_FACTORS,
+    MOVIE_IDS,
     MOVIES_TABLE,
     RUN_FORMAT,
     SOLVE_WEIGHTS,
     STATE_DICT,
     UNKNOWN_RATED,
+    USER_IDS,
     USER_SCALE,
     USERS_TABLE,
     unknown_arrays,
@@ -269,6 +271,42 @@ def write_catalogue(folder: Path) -> None:
     table = {c: movies.column(c).combine_chunks().to_pylist() for c in ("title", "year", "genres")}
     table["twins"] = twin_groups(table["title"], table["year"])  # each film listed under several ids: found once
     (folder / CATALOGUE).write_text(json.dumps(table, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
+
+
+def grow_id_table(tmp: Path, run: Run, kind: str, columns: dict, n: int):
+    """``run``'s users.parquet or movies.parquet (``kind`` 'user' or 'movie') grown by rows after its ``n``, into
+    ``tmp``: update-users' added users or movies. ``columns``: {column: the new rows' values} (the id column among
+    them), the ``{kind}_idx`` column their rows, every other column null (a dataset's demographics); and
+    ``{kind}_ids.npy`` (where the run has it) from the grown table, as :func:`write_catalogue` writes it. The ids
+    grown from are checked to be the ones served first (a red team: another run's users.parquet, re-sealed, was
+    grown). Returns (the grown pyarrow table, the names of the files written)."""
+    import pyarrow as pa
+
+    from embedrec.verify import check_id_table_file
+
+    table_file, ids_file = (USERS_TABLE, USER_IDS) if kind == "user" else (MOVIES_TABLE, MOVIE_IDS)
+    table = run.parquet(f"{kind}s")
+    check_id_table_file(run, kind, table, run.array(f"{kind}_ids", mmap=True, optional=True), n)
+    ids = list(columns[f"{kind}_id"])
+    values = {**columns, f"{kind}_idx": np.arange(n, n + len(ids))}
+    new = {}
+    for f in table.schema:
+        got = values.get(f.name)
+        new[f.name] = pa.nulls(len(ids), type=f.type) if got is None else pa.array(
+            got.tolist() if isinstance(got, np.ndarray) else list(got), type=f.type)
+    grown = pa.concat_tables([table, pa.table(new, schema=table.schema)])
+    write_parquet(grown, tmp / table_file)
+    out = {table_file}
+    if run.checksum(ids_file):  # a run written before the file reads the Parquet file alone
+        got = catalogue_ids(grown.column(f"{kind}_id").combine_chunks())
+        if got is None:
+            from embedrec.errors import shorten
+
+            raise ArtifactError(f"the new {kind} ids ({shorten(', '.join(map(str, ids[:3])), 60)}) are not of the "
+                                "run's id type; give ids as the run's are written")
+        np.save(tmp / ids_file, got, allow_pickle=False)
+        out.add(ids_file)
+    return grown, out
 
 
 def catalogue_ids(column) -> np.ndarray | None:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec.errors import ArtifactError, shorten
-from embedrec.run_layout import CATALOGUE, LOWPASS_A, MOVIE_FACTORS, MOVIE_IDS, MOVIES_TABLE, USER_FACTORS
+from embedrec.run_layout import CATALOGUE, LOWPASS_A, MOVIE_FACTORS, USER_FACTORS
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.data.readers import RawData
@@ -215,32 +215,11 @@ def write_movie_ids(tmp: Path, run: Run, added: AddedMovies, n_movies: int) -> s
     one) are written from it as artifacts.write_catalogue writes them. Returns the names of the files written."""
     import json
 
-    import pyarrow as pa
-
-    from embedrec.artifacts import catalogue_ids
-    from embedrec.fsutil.files import write_parquet
+    from embedrec.artifacts import grow_id_table
     from embedrec.run import twin_groups
-    from embedrec.verify import check_id_table_file
 
-    table = run.parquet("movies")
-    check_id_table_file(run, "movie", table, run.array("movie_ids", mmap=True, optional=True), n_movies)
-    rows = np.arange(n_movies, n_movies + len(added))
-    new = {}
-    for f in table.schema:
-        values = {"movie_id": added.ids, "movie_idx": rows, "title": added.titles, "year": added.years,
-                  "genres": added.genres, "n_ratings": added.counts}.get(f.name)
-        new[f.name] = pa.nulls(len(added), type=f.type) if values is None else pa.array(
-            values.tolist() if isinstance(values, np.ndarray) else values, type=f.type)
-    grown = pa.concat_tables([table, pa.table(new, schema=table.schema)])
-    write_parquet(grown, tmp / MOVIES_TABLE)
-    out = {MOVIES_TABLE}
-    if run.checksum(MOVIE_IDS):
-        got = catalogue_ids(grown.column("movie_id").combine_chunks())
-        if got is None:
-            raise ArtifactError(f"the new movie ids ({shorten(', '.join(map(str, added.ids[:3])), 60)}) are not of "
-                                "the run's id type; give ids as the run's are written")
-        np.save(tmp / MOVIE_IDS, got, allow_pickle=False)
-        out.add(MOVIE_IDS)
+    grown, out = grow_id_table(tmp, run, "movie", {"movie_id": added.ids, "title": added.titles, "year": added.years,
+                                                   "genres": added.genres, "n_ratings": added.counts}, n_movies)
     if run.checksum(CATALOGUE):
         cat = {c: grown.column(c).combine_chunks().to_pylist() for c in ("title", "year", "genres")}
         cat["genres"] = [g or [] for g in cat["genres"]]

@@ -79,39 +79,33 @@ def check_updates(manifest: dict, where: Path, fix: str) -> None:
     for name in (UPDATED_USERS, SOLVED_AS_NEW):
         if not got and f"{name}.npy" in (manifest.get("checksums") or {}):
             raise bad(f"'{UPDATES}'", f"records no update, though it lists {name}.npy, which update-users writes")
-    n, added = manifest.get("n_users"), [record.get("users_added") or 0 for record in got]
-    if not got or _count(n) is None:
-        return  # a trained model's n_users is checked against its tables (check_fields says a bad one)
-    base = (manifest.get("dataset") or {}).get("counts", {})
-    base = _count(base.get("users")) if isinstance(base, dict) else None
-    if sum(added) > n or base is not None and base + sum(added) != n:
-        said = f"add up to {sum(added):,} users, " + (
-            f"where the run's {n:,} (n_users) less its dataset's {base:,} (dataset.counts.users) are {n - base:,}"
-            if base is not None else f"more than the run's {n:,} (n_users)")
-        raise bad(f"'{UPDATES}[*].users_added'", said)
-    after = n - sum(added)
-    for i, (record, a) in enumerate(zip(got, added)):
-        after += a
-        if "n_users" in record and record["n_users"] != after:
-            raise bad(f"'{UPDATES}[{i}].n_users'", f"is {record['n_users']:,}, where the users before it and its "
-                                                   f"users_added make {after:,}")
-    # the movies update-users --new-movies added, as the users (trained_movies: the dataset's movies are those before)
-    n, added = manifest.get("n_movies"), [record.get("movies_added") or 0 for record in got]
-    if _count(n) is None or not any(added):
+    if not got:
+        return
+    for kind in ("users", "movies"):  # (the movies update-users --new-movies added: trained_movies reads them)
+        _check_added(manifest, got, kind, bad)
+
+
+def _check_added(manifest: dict, got: list, kind: str, bad) -> None:
+    """:func:`check_updates`' count of the ``kind`` ('users', 'movies') the records added: their ``{kind}_added``
+    adding up to the run's ``n_{kind}`` less its dataset's (``dataset.counts.{kind}``), each record's ``n_{kind}``
+    those after it (the movies only where some were added). A trained model's n_users and n_movies are checked
+    against its tables (check_fields)."""
+    n, added = manifest.get(f"n_{kind}"), [record.get(f"{kind}_added") or 0 for record in got]
+    if _count(n) is None or kind == "movies" and not any(added):  # (records before movies were added count none)
         return
     base = (manifest.get("dataset") or {}).get("counts", {})
-    base = _count(base.get("movies")) if isinstance(base, dict) else None
+    base = _count(base.get(kind)) if isinstance(base, dict) else None
     if sum(added) > n or base is not None and base + sum(added) != n:
-        said = f"add up to {sum(added):,} movies, " + (
-            f"where the run's {n:,} (n_movies) less its dataset's {base:,} (dataset.counts.movies) are {n - base:,}"
-            if base is not None else f"more than the run's {n:,} (n_movies)")
-        raise bad(f"'{UPDATES}[*].movies_added'", said)
+        said = f"add up to {sum(added):,} {kind}, " + (
+            f"where the run's {n:,} (n_{kind}) less its dataset's {base:,} (dataset.counts.{kind}) are {n - base:,}"
+            if base is not None else f"more than the run's {n:,} (n_{kind})")
+        raise bad(f"'{UPDATES}[*].{kind}_added'", said)
     after = n - sum(added)
     for i, (record, a) in enumerate(zip(got, added)):
         after += a
-        if "n_movies" in record and record["n_movies"] != after:
-            raise bad(f"'{UPDATES}[{i}].n_movies'", f"is {record['n_movies']:,}, where the movies before it and "
-                                                    f"its movies_added make {after:,}")
+        if f"n_{kind}" in record and record[f"n_{kind}"] != after:
+            raise bad(f"'{UPDATES}[{i}].n_{kind}'", f"is {record[f'n_{kind}']:,}, where the {kind} before it and its "
+                                                     f"{kind}_added make {after:,}")
 
 
 def updates_summary(manifest: dict) -> dict | None:

@@ -61,9 +61,7 @@ from embedrec.run_layout import (
     UPDATE_PAIRS_DTYPE,
     UPDATED_USERS,
     UPDATES,
-    USER_IDS,
     USER_SCALE,
-    USERS_TABLE,
 )
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -1108,37 +1106,11 @@ def given_pairs(plan: Plan) -> np.ndarray:
 
 def _write_user_ids(tmp: Path, run: Run, ids: list, n_users: int) -> set[str]:
     """The ids of the users an update adds, after the run's: users.parquet gains a row each (its row, its id; the
-    other columns, a dataset's demographics, empty), and user_ids.npy (where the run has it) the ids, as
-    artifacts.write_catalogue writes them. Returns the names of the files written."""
-    import pyarrow as pa
+    other columns, a dataset's demographics, empty), and user_ids.npy (where the run has it) the ids
+    (artifacts.grow_id_table). Returns the names of the files written."""
+    from embedrec.artifacts import grow_id_table
 
-    from embedrec.artifacts import catalogue_ids
-    from embedrec.fsutil.files import write_parquet
-    from embedrec.verify import check_id_table_file
-
-    table = run.parquet("users")
-    # the ids grown from are user_ids.npy's, as served (a red team: another run's users.parquet, re-sealed, was)
-    check_id_table_file(run, "user", table, run.array("user_ids", mmap=True, optional=True), n_users)
-    rows = np.arange(n_users, n_users + len(ids))
-    new = {}
-    for f in table.schema:
-        if f.name == "user_id":
-            new[f.name] = pa.array(ids, type=f.type)
-        elif f.name == "user_idx":
-            new[f.name] = pa.array(rows, type=f.type)
-        else:
-            new[f.name] = pa.nulls(len(ids), type=f.type)
-    grown = pa.concat_tables([table, pa.table(new, schema=table.schema)])
-    write_parquet(grown, tmp / USERS_TABLE)
-    out = {USERS_TABLE}
-    if run.checksum(USER_IDS):  # a run written before the file reads the Parquet file alone
-        got = catalogue_ids(grown.column("user_id").combine_chunks())
-        if got is None:
-            raise ArtifactError(f"the new user ids ({shorten(', '.join(map(str, ids[:3])), 60)}) are not of the "
-                                "run's id type; give ids as the run's are written")
-        np.save(tmp / USER_IDS, got, allow_pickle=False)
-        out.add(USER_IDS)
-    return out
+    return grow_id_table(tmp, run, "user", {"user_id": ids}, n_users)[1]
 
 
 def _refuse_ids_written_apart(raw: RawData, codes: np.ndarray, uniques, missing: np.ndarray, engine,
