@@ -54,7 +54,7 @@ def _count(v) -> int | None:
 # run_layout.SOLVED_AS_NEW) is absent from a record written before it was counted; so are users_unchanged (known
 # users whose every pair the run held already) and movies_added, n_movies (update-users --new-movies': movie_update)
 _RECORD_COUNTS = ("users", "users_added", "users_named", "pairs", "pairs_solved", "n_users", "users_in_all",
-                  "users_as_new", "users_unchanged", "movies_added", "n_movies")
+                  "users_as_new", "users_unchanged", "movies_added", "n_movies", "movies_resolved")
 
 
 def check_updates(manifest: dict, where: Path, fix: str) -> None:

@@ -173,7 +173,8 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
                   "users": plan.users_solved, "users_added": plan.users_added, "users_named": plan.users_named,
                   "users_unchanged": plan.nothing_new,
                   "users_in_all": in_all, "users_as_new": len(plan.as_new), "n_users": n_users,
-                  **({"movies_added": len(added_movies or ()), "n_movies": int(engine.Q.shape[0])}
+                  **({"movies_added": len(added_movies or ()), "n_movies": int(engine.Q.shape[0]),
+                      "movies_resolved": len(added_movies.resolved) if added_movies is not None else 0}
                      if new_movies else {}),
                   "pairs": plan.pairs_added,
                   "pairs_solved": plan.pairs_solved, "before": run.path.name}
@@ -201,10 +202,14 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         did[0] += (f" ({len(plan.as_new):,} of them without a training rating, solved and served as new users "
                    "are)")
     did += [f"added {plan.users_added:,}"] if plan.users_added else []
-    if added_movies:  # (solved from their raters the run knows: movie_update.solved_raters)
-        n_new = len(added_movies)
+    if added_movies is not None and len(added_movies):  # (solved from their raters the run knows)
         log.info("added %s new in %s to the run (%s movies now), each solved from the ratings of the users it "
-                 "knows, before the users were", _n(n_new, "movie"), _shown(source), f"{int(engine.Q.shape[0]):,}")
+                 "knows, before the users were", _n(len(added_movies), "movie"), _shown(source),
+                 f"{int(engine.Q.shape[0]):,}")
+    if added_movies is not None and added_movies.resolved:  # (an earlier update's: movie_update.resolve_added)
+        log.info("solved %s an earlier update added again, with %s ratings in %s and those the run held",
+                 _n(len(added_movies.resolved), "movie"), "its" if len(added_movies.resolved) == 1 else "their",
+                 _shown(source))
     served = f"; the run has {n_users:,} users now" if plan.users_added else ""
     if in_all is not None and updates_of(run.manifest):  # distinct users over the updates, not re-solves summed
         served += f"{',' if served else ';'} {_n(in_all, 'user')} updated since training in all"
@@ -547,8 +552,9 @@ def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender, or_defa
     except DataError as e:  # the readers' advice names ingest's data.source: here the file is --ratings
         if EMPTY not in e.raw:
             raise
-        raise DataError(e.raw.replace(EMPTY, "give «--ratings|ratings» a ratings table with a row per rating "
-                                             "(user, movie, rating)")) from None
+        raise DataError(e.raw.replace(EMPTY, "give «--ratings|ratings» a ratings table with a row per " + (
+            "event (user, movie[, timestamp]: a counts model's rows are summed)" if counts else
+            "rating (user, movie, rating)"))) from None
     if raw.no_ratings and not counts and engine.scale:
         raw.ratings["rating"] = np.float32(engine.scale[1])
     return raw
@@ -1049,26 +1055,27 @@ def _write(tmp: Path, run: Run, engine: Recommender, plan: Plan, record: dict, b
     arrays[UPDATE_PAIRS] = given_pairs(plan) if given_before is None else \
         np.concatenate([given_before, given_pairs(plan)])
     n_movies = int(run.manifest["n_movies"])
-    if movies:
+    changed = movies is not None and movies.changed  # (movies added, or an earlier update's solved again)
+    if changed:
         from embedrec.movie_update import movie_arrays
 
         arrays.update(movie_arrays(engine, run, movies))
     written = {f"{k}.npy" for k in arrays}
     if added:
         written |= _write_user_ids(tmp, run, [a.id for a in added], n_users)
-    if movies:
+    if movies is not None and len(movies):
         from embedrec.movie_update import write_movie_ids
 
         written |= write_movie_ids(tmp, run, movies, n_movies)
     # state_dict.pt (an als run trained on a GPU, torch's engine) holds the users' trained vectors, which no
     # reader serves from (export --to torch builds its module from the arrays): left out, not kept stale
     hashed = carry_over(run, tmp, "its users cannot be updated", written=written, left_out=(STATE_DICT,),
-                        rebuilt=(".faiss",) if movies else (), progress=progress, link=_links(run))
+                        rebuilt=(".faiss",) if changed else (), progress=progress, link=_links(run))
     files = {**(run.manifest.get("files") or {}),
              **save_arrays(tmp, arrays, "writing the update" if progress else None, hashed)}
     history = run.manifest.get(UPDATES)
     manifest = {k: v for k, v in run.manifest.items() if k not in ("checksums", "model_folder")}
-    if movies:  # the indexes over every movie, built again (the embeddings' hash as train makes it)
+    if changed:  # the indexes over every movie, built again (the embeddings' hash as train makes it)
         import hashlib
 
         from embedrec.movie_update import index_of

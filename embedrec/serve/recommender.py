@@ -410,17 +410,26 @@ class Recommender(PriorServing, FoldInServing):
         return self._untrained
 
     def add_movies(self, rows: np.ndarray, a_rows: np.ndarray | None, counts: np.ndarray,
-                   bias: np.ndarray | None = None) -> None:
+                   bias: np.ndarray | None = None, replace_rows: dict | None = None) -> None:
         """Grow this engine's movie tables by new movies (``rows`` of the movie table, ``a_rows`` of the low-pass
         block's a, ``counts`` their popularity, ``bias`` their movie bias: recent popularity's), after the run's:
-        what update-users' users' re-solve reads once it has solved the movies it adds (movie_update.py). The engine's own, in memory: its run folder is unchanged,
+        what update-users' users' re-solve reads once it has solved the movies it adds (movie_update.py);
+        ``replace_rows``: {row: (movie row, a row or None, bias or None)} of movies an earlier update added, solved
+        again. The engine's own, in memory: its run folder is unchanged,
         and its indexes, titles and ids are not grown (a writer's engine, not one that serves)."""
         f, popularity = self.factors, np.asarray(self.popularity)  # (read, checked, before the tables grow)
-        a = None if f.lowpass_a is None else np.vstack([np.asarray(f.lowpass_a), np.asarray(a_rows, np.float32)])
+        a = None if f.lowpass_a is None else np.vstack([np.asarray(f.lowpass_a), np.zeros(
+            (len(rows), f.lowpass_a.shape[1]), np.float32) if a_rows is None else np.asarray(a_rows, np.float32)])
         bias = None if f.movie_bias is None else np.concatenate([
             np.asarray(f.movie_bias), np.zeros(len(rows), np.float32) if bias is None else np.asarray(bias, np.float32)])
-        self.factors = replace(f, movie=np.vstack([np.asarray(f.movie), np.asarray(rows, f.movie.dtype)]),
-                               movie_bias=bias, lowpass_a=a)
+        movie = np.vstack([np.asarray(f.movie), np.asarray(rows, f.movie.dtype)])
+        for r, (q, ar, b) in (replace_rows or {}).items():
+            movie[r] = q
+            if ar is not None and a is not None:
+                a[r] = ar
+            if b is not None and bias is not None:
+                bias[r] = b
+        self.factors = replace(f, movie=movie, movie_bias=bias, lowpass_a=a)
         self._popularity = np.concatenate([popularity, np.asarray(counts, popularity.dtype)])
         self._untrained = self._flat = self._exact = self._ip = self._cos = None
         self._prior_z = None
