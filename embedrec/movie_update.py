@@ -155,21 +155,23 @@ def resolve_added(engine: Recommender, pairs: Pairs) -> dict:
     if not ok.any():
         return {}
     ptr, idx = np.asarray(engine.seen_ptr, np.int64), np.asarray(engine.seen_idx, np.int64)
-    owner = np.repeat(np.arange(ptr.size - 1, dtype=np.int64), np.diff(ptr))
-    key = owner * np.int64(n_movies) + idx
-    fresh = ok & ~np.isin(pairs.users * np.int64(n_movies) + pairs.movies, key)  # (a pair held keeps its weight)
-    fresh &= np.asarray(engine.P[np.minimum(pairs.users, n_users - 1)]).any(axis=1)  # (a zero vector: no say)
+    fresh = ok.copy()
+    for i in np.flatnonzero(ok).tolist():  # (a pair held keeps its weight; the file's users' slices alone read)
+        u = int(pairs.users[i])
+        fresh[i] = not np.isin(pairs.movies[i], idx[ptr[u]:ptr[u + 1]]) and bool(np.asarray(engine.P[u]).any())
     movies = np.unique(pairs.movies[fresh])
     if not movies.size:
         return {}
     weights = np.asarray(engine.solve_arrays()[0])
-    held = np.isin(idx, movies) & (weights > 0)
+    held = np.flatnonzero(np.isin(idx, movies) & (weights > 0))  # (one pass over the seen pairs, grouped after)
+    held = held[np.argsort(idx[held], kind="stable")]
+    starts, ends = np.searchsorted(idx[held], movies), np.searchsorted(idx[held], movies, side="right")
     raters = []
-    for m in movies.tolist():
-        mine = held & (idx == m)
+    for m, a, b in zip(movies.tolist(), starts, ends):
+        mine = held[a:b]
         new = fresh & (pairs.movies == m)
         w = latest_weights(engine, dict(enumerate(pairs.values[new].tolist())))
-        raters.append((np.concatenate([owner[mine], pairs.users[new].astype(np.int64)]),
+        raters.append((np.concatenate([np.searchsorted(ptr, mine, side="right") - 1, pairs.users[new].astype(np.int64)]),
                        np.concatenate([weights[mine].astype(np.float64), [w[i] for i in range(int(new.sum()))]])))
     rows, a_rows = als_new_movies(engine, raters)
     if not np.isfinite(rows).all():
