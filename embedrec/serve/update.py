@@ -275,10 +275,10 @@ def calibrated_unobserved(engine: Recommender, gram: np.ndarray, d: int) -> floa
         return 1.0
     rng = np.random.default_rng(0)
     sample = np.sort(rng.choice(eligible, min(CALIBRATION_MOVIES, eligible.size), replace=False))
-    owner = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(np.asarray(engine.seen_ptr, np.int64)))
-    hit = on & np.isin(idx, sample)
-    order = np.argsort(idx[hit], kind="stable")
-    movies, users, w = idx[hit][order], owner[hit][order], weights[hit][order].astype(np.float64)
+    at = np.flatnonzero(on & np.isin(idx, sample))  # (the sample's pairs; their users by the CSR's pointers)
+    at = at[np.argsort(idx[at], kind="stable")]
+    movies, w = idx[at], weights[at].astype(np.float64)
+    users = np.searchsorted(np.asarray(engine.seen_ptr, np.int64), at, side="right") - 1
     starts = np.searchsorted(movies, sample)
     ends = np.searchsorted(movies, sample, side="right")
     Q = np.asarray(np.take(engine.Q, sample, axis=0), np.float64)[:, :d]
