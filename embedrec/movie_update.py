@@ -133,11 +133,12 @@ def add_movies(engine: Recommender, pairs: Pairs, raw: RawData, strict: bool = F
 
 
 def resolve_added(engine: Recommender, pairs: Pairs) -> dict:
-    """The movies an earlier update added (rows from run_updates.trained_movies on) that this file gives new solvable
-    ratings, each solved again as it was added (serve.update.als_new_movies) over every rating the run holds of it
-    (its seen pairs of weight above 0, as their solve weighed them) and the file's new ones (weighed as the users'
-    re-solve weighs a new rating), its recent-popularity bias recounted over the updates' pairs of it in the window
-    (run_layout.UPDATE_PAIRS) and the file's; the engine's rows replaced (``Recommender.add_movies``' ``replace_rows``).
+    """The movies an earlier update added (rows from run_updates.trained_movies on) that this file gives new ratings
+    (at or above data.min_rating, of any user), each solved again as it was added (serve.update.als_new_movies)
+    over every rating the run holds of it (its seen pairs of weight above 0, as their solve weighed them) and the
+    file's new ones of users it knows (weighed as the users' re-solve weighs a new rating), its recent-popularity
+    bias recounted over those it holds in the window (their times the updates' records: run_layout.UPDATE_PAIRS)
+    and the file's new ones, a user it adds too; the engine's rows replaced (``Recommender.add_movies``' ``replace_rows``).
     {row: (its row of the movie table, of a or None, its bias or None)}; {} where none. A review of a daily click
     log: a movie added on one day kept the vector of that day's clicks for good, its recall falling from 0.28 to
     0.19 in two days where a retrain held 0.30."""
@@ -149,47 +150,59 @@ def resolve_added(engine: Recommender, pairs: Pairs) -> dict:
     n_movies, n_users = int(engine.Q.shape[0]), int(engine.P.shape[0])
     first = trained_movies(run.manifest) if run is not None else n_movies
     low = engine.training_ratings["min_rating"]
-    ok = (pairs.movies >= first) & (pairs.movies < n_movies) & (pairs.users < n_users) & ~np.isnan(pairs.values)
+    ok = (pairs.movies >= first) & (pairs.movies < n_movies) & ~np.isnan(pairs.values)  # (any user's: its count)
     if low is not None:
         ok &= pairs.values >= low
     if not ok.any():
         return {}
     ptr, idx = np.asarray(engine.seen_ptr, np.int64), np.asarray(engine.seen_idx, np.int64)
-    fresh = ok.copy()
-    for i in np.flatnonzero(ok).tolist():  # (a pair held keeps its weight; the file's users' slices alone read)
+    new_pair = ok.copy()  # not a pair the run holds (which keeps its weight); a user the file adds holds none
+    solvable = np.zeros(ok.size, bool)  # ... and of a user the run knows with a vector: solved on
+    for i in np.flatnonzero(ok).tolist():  # (the file's users' slices alone read)
         u = int(pairs.users[i])
-        fresh[i] = not np.isin(pairs.movies[i], idx[ptr[u]:ptr[u + 1]]) and bool(np.asarray(engine.P[u]).any())
-    movies = np.unique(pairs.movies[fresh])
+        if u < n_users:
+            new_pair[i] = not np.isin(pairs.movies[i], idx[ptr[u]:ptr[u + 1]])
+            solvable[i] = new_pair[i] and bool(np.asarray(engine.P[u]).any())
+    movies = np.unique(pairs.movies[new_pair])  # (a new user's rating of it: its count, a review found it unsaid)
     if not movies.size:
         return {}
     weights = np.asarray(engine.solve_arrays()[0])
     held = np.flatnonzero(np.isin(idx, movies) & (weights > 0))  # (one pass over the seen pairs, grouped after)
     held = held[np.argsort(idx[held], kind="stable")]
     starts, ends = np.searchsorted(idx[held], movies), np.searchsorted(idx[held], movies, side="right")
-    raters = []
+    raters, owners = [], []
     for m, a, b in zip(movies.tolist(), starts, ends):
         mine = held[a:b]
-        new = fresh & (pairs.movies == m)
+        owners.append(np.searchsorted(ptr, mine, side="right") - 1)
+        new = solvable & (pairs.movies == m)
         w = latest_weights(engine, dict(enumerate(pairs.values[new].tolist())))
-        raters.append((np.concatenate([np.searchsorted(ptr, mine, side="right") - 1, pairs.users[new].astype(np.int64)]),
+        raters.append((np.concatenate([owners[-1], pairs.users[new].astype(np.int64)]),
                        np.concatenate([weights[mine].astype(np.float64), [w[i] for i in range(int(new.sum()))]])))
     rows, a_rows = als_new_movies(engine, raters)
     if not np.isfinite(rows).all():
         raise ArtifactError("a movie's solved vector is not finite: this run's embeddings hold values too large for "
                             "the solve; «run 'embedrec verify', then train again|train again»")
-    counts = np.zeros(movies.size, np.int64)  # in the window: the updates' pairs of each, and the file's new ones
+    counts = np.zeros(movies.size, np.int64)  # in the window: the ratings the run holds of it, and the file's new
     solve = engine.training_ratings.get("solve") or {}
     if float(solve.get("trend", 0.0)) > 0:
         cut = (solve.get("trend_window") or {}).get("cut")
         given = run.array(UPDATE_PAIRS, optional=True) if run is not None else None
+
+        def inside(t: np.ndarray) -> int:  # (a time not given: after training, in the window)
+            return int(t.size if cut is None else (np.isnan(t) | (t >= cut)).sum())
+
         for i, m in enumerate(movies.tolist()):
-            new = fresh & (pairs.movies == m)
-            t = pairs.times[new] if pairs.times is not None else np.full(int(new.sum()), np.nan)
-            counts[i] = int((np.isnan(t) | (t >= cut) if cut is not None else np.ones(t.size, bool)).sum())
+            new = new_pair & (pairs.movies == m)
+            counts[i] = inside(pairs.times[new] if pairs.times is not None else np.full(int(new.sum()), np.nan))
+            # the ratings the run holds of it (seen, weight above 0: a rating below data.min_rating, or a row kept
+            # as seen alone, has none), at the times the updates gave them (run_layout.UPDATE_PAIRS; a file
+            # without a rating column records no rating, a review found them dropped from the count)
+            t = np.full(owners[i].size, np.nan)
             if given is not None:
-                g = given[(given["movie_idx"] == m) & ~np.isnan(given["rating"])]
-                counts[i] += int((np.isnan(g["timestamp"]) | (g["timestamp"] >= cut) if cut is not None
-                                  else np.ones(len(g), bool)).sum())
+                g = given[given["movie_idx"] == m]
+                at = {int(u): float(x) for u, x in zip(g["user_idx"].tolist(), g["timestamp"].tolist())}
+                t = np.array([at.get(int(u), np.nan) for u in owners[i].tolist()], np.float64)
+            counts[i] += inside(t)
     bias = new_movie_bias(engine, counts)
     got = {int(m): (rows[i], None if a_rows is None else a_rows[i], None if bias is None else float(bias[i]))
            for i, m in enumerate(movies.tolist())}

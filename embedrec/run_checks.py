@@ -343,8 +343,11 @@ def checked_training_ratings(value, where: str) -> dict:
         if not isinstance(rec, dict):
             raise bad("solve.trend_window", rec, "not a mapping")
         cut = rec.get("cut")
-        if cut is not None and (isinstance(cut, bool) or not isinstance(cut, int)):
+        if cut is not None and (isinstance(cut, bool) or not isinstance(cut, int) or abs(cut) >= 2 ** 62):
             raise bad("solve.trend_window.cut", cut, "not a whole number of seconds or null")
-        out["solve"]["trend_window"] = {"cut": cut, "mean": number("solve.trend_window.mean", rec.get("mean"), 0.0, None),
-                                        "sd": number("solve.trend_window.sd", rec.get("sd"), 0.0, None)}
+        sd = number("solve.trend_window.sd", rec.get("sd"), 0.0, 100.0)  # (log counts: their std a few units)
+        if 0 < sd < 1e-9:  # (a re-sealed 1e-300 made a new movie's bias inf: a review)
+            raise bad("solve.trend_window.sd", rec.get("sd"), "outside 0 or 1e-09-100")
+        out["solve"]["trend_window"] = {"cut": cut, "sd": sd,
+                                        "mean": number("solve.trend_window.mean", rec.get("mean"), 0.0, 100.0)}
     return out

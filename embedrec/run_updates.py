@@ -102,6 +102,9 @@ def _check_added(manifest: dict, got: list, kind: str, bad) -> None:
         raise bad(f"'{UPDATES}[*].{kind}_added'", said)
     after = n - sum(added)
     for i, (record, a) in enumerate(zip(got, added)):
+        if kind == "movies" and (_count(record.get("movies_resolved")) or 0) > after - (n - sum(added)):
+            raise bad(f"'{UPDATES}[{i}].movies_resolved'", f"is {record['movies_resolved']:,}, more than the "
+                                                             f"{after - (n - sum(added)):,} movies earlier updates added")
         after += a
         if f"n_{kind}" in record and record[f"n_{kind}"] != after:
             raise bad(f"'{UPDATES}[{i}].n_{kind}'", f"is {record[f'n_{kind}']:,}, where the {kind} before it and its "

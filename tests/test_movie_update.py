@@ -314,6 +314,20 @@ def test_a_run_with_recent_popularity_gives_a_new_movie_its_window_bias(tmp_path
         assert er.update_users(hits, g, new_movies=True)["movies_resolved"] == 1
         got = float(er.open(hits).engine.factors.movie_bias[-1])
         assert got == pytest.approx(float(beta * z_of_count(14, window)), rel=1e-5)
+        # a review: a file without a rating column recorded no rating, and the next update counted none of its
+        # pairs; users the file adds rate it too (counted, though not solved on)
+        h = tmp_path / "likes.csv"
+        h.write_text("user_id,movie_id,timestamp\n" + "".join(f"{u},9001,{late}\n" for u in m.user_ids[30:33])
+                     + "".join(f"{70000 + j},9001,{late}\n{70000 + j},{int(m.movie_ids[0])},{late}\n"
+                               for j in range(4)))
+        assert er.update_users(hits, h, new_movies=True)["movies_resolved"] == 1
+        got = float(er.open(hits).engine.factors.movie_bias[-1])
+        assert got == pytest.approx(float(beta * z_of_count(21, window)), rel=1e-5)
+        k = tmp_path / "one.csv"
+        k.write_text(f"user_id,movie_id,rating,timestamp\n{int(m.user_ids[40])},9001,1,{late}\n")
+        er.update_users(hits, k, new_movies=True)
+        got = float(er.open(hits).engine.factors.movie_bias[-1])
+        assert got == pytest.approx(float(beta * z_of_count(22, window)), rel=1e-5)
 
 
 def test_a_movie_an_earlier_update_added_is_solved_again_by_a_later_one(runs, tmp_path, caplog):
@@ -343,3 +357,21 @@ def test_a_movie_an_earlier_update_added_is_solved_again_by_a_later_one(runs, tm
     q1 = np.asarray(m.engine.Q[120]).copy()
     er.update_users(run, write_ratings(tmp_path / "c.csv", [(u, 9001, 1) for u in _taste_raters(m, 4, 5, 20)]))
     np.testing.assert_array_equal(np.asarray(er.open(run).engine.Q[120]), q1)
+
+
+def test_a_trend_window_no_training_writes_is_refused(tmp_path):
+    """A review: a re-sealed window whose cut had 400 digits was an internal error in update-users, one whose sd was
+    1e-300 published an infinite bias. Every reader of the run refuses them, naming the key."""
+    from embedrec.errors import ArtifactError
+    from embedrec.run_checks import checked_training_ratings
+
+    base = {"min_rating": None, "rating_weight": 0.0, "solve": {"loss": "als", "a0": 0.1, "user_unobserved": 1.0,
+                                                                  "reg": 0.01, "reg_exponent": 1.0, "recency": 0.0,
+                                                                  "trend": 4.0}}
+    ok = checked_training_ratings({**base, "solve": {**base["solve"], "trend_window": {"cut": 5, "mean": 1.0,
+                                                                                        "sd": 0.5}}}, "m.json")
+    assert ok["solve"]["trend_window"] == {"cut": 5, "mean": 1.0, "sd": 0.5}
+    for window, key in (({"cut": 10 ** 400, "mean": 1, "sd": 1}, "cut"), ({"cut": None, "mean": 1, "sd": 1e-300}, "sd"),
+                        ({"cut": None, "mean": 1e9, "sd": 1}, "mean")):
+        with pytest.raises(ArtifactError, match=f"solve.trend_window.{key}"):
+            checked_training_ratings({**base, "solve": {**base["solve"], "trend_window": window}}, "m.json")

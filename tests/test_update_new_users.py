@@ -922,3 +922,29 @@ def test_a_train_whose_test_split_holds_the_added_users_out_says_how_many(tmp_pa
     assert "its dataset does not hold them, or holds them out as test, as a time split holds the latest ratings " \
         "out); ingest them with the rest (with --set split.test=0 to train on every rating) and train again" in \
         caplog.text
+
+
+def test_a_stream_s_newer_model_hint_reads_a_folded_id_as_the_run_does(tmp_path):
+    """A review: under data.id_case=fold a stream opened before update-users added 'NewGuy' (kept as 'newguy') said
+    nothing of the newer model for the line 'NEWGUY', where it did for 'newguy'."""
+    import pandas as pd
+
+    import embedrec as er
+    from embedrec.config import load_config
+    from embedrec.serve.stream import _newer_model
+
+    rng = np.random.default_rng(3)
+    rows = pd.DataFrame({"user_id": [f"U{u}" for u in rng.integers(0, 40, 800)],
+                         "movie_id": [f"m{m}" for m in rng.integers(0, 30, 800)], "rating": 1.0})
+    rows = rows.drop_duplicates(["user_id", "movie_id"])
+    run = tmp_path / "run"
+    cfg = load_config(None, {"model.dim": 8, "train.epochs": 2, "train.als_dims": [], "train.als_lowpass": 0,
+                             "train.als_trend": 0, "split.test": 0, "run.dir": str(run), "data.id_type": "auto",
+                             "data.id_case": "fold"})
+    er.train(er.ingest(rows, cfg, output=tmp_path / "ds"), cfg).save(run)
+    old = er.open(run).engine
+    er.update_users(run, pd.DataFrame({"user_id": ["NewGuy", "NewGuy"], "movie_id": ["m1", "m2"], "rating": 1.0}),
+                    cfg)
+    for line in ("newguy", "NEWGUY"):
+        assert "which knows this user" in _newer_model(old, line), line
+    assert _newer_model(old, "nobody") == ""

@@ -117,6 +117,9 @@ def test_updates_records_that_do_not_add_up_are_refused_by_hand(tmp_path):
             ({"n_users": 953, "n_movies": 1652, "updates": [{**records[0], "movies_added": 2, "n_movies": 1651},
                                                             records[1]]},
              "'updates[0].n_movies' is 1,651, where the movies before it and its movies_added make 1,652"),
+            ({"n_users": 953, "n_movies": 1652, "updates": [{**records[0], "movies_added": 2, "n_movies": 1652},
+                                                            {**records[1], "movies_resolved": 3}]},
+             "'updates[1].movies_resolved' is 3, more than the 2 movies earlier updates added"),
             ({"n_users": 943, "dataset": ds, "updates": [], "checksums": {"updated_users.npy": {}}},
              "'updates' records no update, though it lists updated_users.npy")):
         with pytest.raises(ArtifactError, match=re.escape(f"run manifest '{tmp_path / 'manifest.json'}': {said}")):

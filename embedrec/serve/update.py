@@ -214,14 +214,14 @@ def check_movies_addable(engine: Recommender) -> None:
     """Refuse adding movies (update-users' ``new_movies``) to a run whose served movie rows no fold-in can give a
     new movie: one that adds recent popularity (train.als_trend: each movie's bias is its count over a window of the
     training ratings standardised over every movie) without the record of that window (``solve.trend_window``:
-    training.trend.window_stats, which a run trained before session 71, or on torchrun's ranks, lacks)."""
+    training.trend.window_stats, which a run trained before session 71 lacks)."""
     solve = engine.training_ratings.get("solve") or {}
     if float(solve.get("trend", 0.0)) > 0 and not solve.get("trend_window"):
         raise UsageError("this run adds recent popularity to its lists (train.als_trend: each movie's bias its "
                          "count in the latest training ratings, standardised over every movie) and does not record "
-                         "that window (a run trained before embedrec kept it, or on torchrun's ranks), so no "
-                         "fold-in gives a new movie its bias; leave «--new-movies|new_movies=True» out (the new "
-                         "movies' ratings are then left out, said), or train again (in one process)")
+                         "that window (a run trained before embedrec kept it), so no fold-in gives a new movie its "
+                         "bias; leave «--new-movies|new_movies=True» out (the new movies' ratings are then left out, "
+                         "said), or train again")
 
 
 def fitted_users(engine: Recommender) -> np.ndarray:
@@ -245,7 +245,12 @@ def new_movie_bias(engine: Recommender, counts: np.ndarray) -> np.ndarray | None
         return None
     from embedrec.training.trend import z_of_count
 
-    return (beta * z_of_count(counts, solve["trend_window"])).astype(np.float32)
+    bias = (beta * z_of_count(counts, solve["trend_window"])).astype(np.float32)
+    if not np.isfinite(bias).all():  # (a re-sealed window's sd of 1e-300: a review)
+        raise ArtifactError("a new movie's recent-popularity bias is not finite: this run's record of its window "
+                            "(training_ratings.solve.trend_window) holds values no training writes; run 'embedrec "
+                            "verify', then train again")
+    return bias
 
 
 CALIBRATION_MOVIES = 200  # trained movies a new movie's unobserved weight is calibrated on (of 5+ trained raters)
