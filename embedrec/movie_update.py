@@ -97,7 +97,12 @@ def add_movies(engine: Recommender, pairs: Pairs, raw: RawData, strict: bool = F
                             "run knows at or above the dataset's data.min_rating, so nothing to solve it from; "
                             "«--strict|strict=True» refuses such a file: leave those rows out, or leave «--strict|"
                             "strict=True» out to leave their ratings out with a warning", kind="movie", ids=left)
-    if left:
+    place = np.full(len(raters), -1, np.int64)
+    place[kept] = np.arange(len(kept))
+    movies = pairs.movies.copy()
+    movies[new] = np.where(place[movies[new] - n_movies] >= 0, n_movies + place[movies[new] - n_movies], -1)
+    keep = movies >= 0
+    if left and keep.any():  # (none kept: the caller's error says it, in one line)
         shown = ", ".join(f"'{shorten(str(i), 40)}'" for i in left[:NAMED]) + (
             f" and {len(left) - NAMED:,} more" if len(left) > NAMED else "")
         log.warning("left the ratings of %s of the %s new movies in %s out: %s %s no rating by a user the run "
@@ -106,11 +111,6 @@ def add_movies(engine: Recommender, pairs: Pairs, raw: RawData, strict: bool = F
                     "%s", f"{len(left):,}", f"{len(raters):,}", raw.origin[0], shown,
                     "has" if len(left) == 1 else "have", "it" if len(left) == 1 else "them",
                     "it" if len(left) == 1 else "them")
-    place = np.full(len(raters), -1, np.int64)
-    place[kept] = np.arange(len(kept))
-    movies = pairs.movies.copy()
-    movies[new] = np.where(place[movies[new] - n_movies] >= 0, n_movies + place[movies[new] - n_movies], -1)
-    keep = movies >= 0
     pairs = dataclasses.replace(pairs, users=pairs.users[keep], movies=movies[keep], values=pairs.values[keep],
                                 times=None if pairs.times is None else pairs.times[keep],
                                 new_movie_ids=[pairs.new_movie_ids[j] for j in kept])

@@ -248,6 +248,8 @@ def test_what_the_update_leaves_out_is_said_refused_under_strict_and_kept_as_see
     f = write_ratings(tmp_path / "a.csv", [(80001, 9001, 1), (80002, 9002, 1)])
     with pytest.raises(NotFoundError, match=rf"^{f}: every rating is of a new movie that no user the run knows rated"):
         er.update_users(run, f, new_movies=True)
+    r = invoke("update-users", "--ratings", f, "--run", run, "--new-movies", "--set", "data.header=true")
+    assert r.exit_code == 1 and one_line(r).startswith(f"error: {f}: every rating is of a new movie")  # (one line)
     f = write_ratings(tmp_path / "b.csv", [(known[0], 9003, 1), (80003, 9004, 1)])
     with pytest.raises(NotFoundError, match=rf"^{f}: new movie '9004' has no rating by a user the run knows"):
         er.update_users(run, f, new_movies=True, strict=True)
