@@ -84,8 +84,7 @@ def add_movies(engine: Recommender, pairs: Pairs, raw: RawData, strict: bool = F
     resolved = resolve_added(engine, pairs)
     new = pairs.movies >= n_movies
     if not new.any():
-        return (AddedMovies([], np.zeros((0, engine.Q.shape[1]), np.float32), None, np.zeros(0, np.int64), [], [], [],
-                            resolved=resolved) if resolved else None), pairs
+        return _resolved_only(engine, resolved), pairs
     raters = solved_raters(engine, pairs)
     kept = [j for j, got in enumerate(raters) if got is not None]
     left = [pairs.new_movie_ids[j] for j, got in enumerate(raters) if got is None]
@@ -115,8 +114,7 @@ def add_movies(engine: Recommender, pairs: Pairs, raw: RawData, strict: bool = F
                                 times=None if pairs.times is None else pairs.times[keep],
                                 new_movie_ids=[pairs.new_movie_ids[j] for j in kept])
     if not kept:
-        return (AddedMovies([], np.zeros((0, engine.Q.shape[1]), np.float32), None, np.zeros(0, np.int64), [], [], [],
-                            resolved=resolved) if resolved else None), pairs
+        return _resolved_only(engine, resolved), pairs
     rows, a_rows = als_new_movies(engine, [raters[j] for j in kept])
     if not np.isfinite(rows).all():  # never a movie that scores NaN
         raise ArtifactError("a new movie's solved vector is not finite: this run's embeddings hold values too large "
@@ -130,6 +128,14 @@ def add_movies(engine: Recommender, pairs: Pairs, raw: RawData, strict: bool = F
     added = AddedMovies(list(pairs.new_movie_ids), rows, a_rows, counts, titles, years, genres, bias, resolved)
     engine.add_movies(rows, a_rows, counts, bias)
     return added, pairs
+
+
+def _resolved_only(engine: Recommender, resolved: dict) -> AddedMovies | None:
+    """An update that adds no movie but solves an earlier update's again (``resolved``), or None where neither."""
+    if not resolved:
+        return None
+    return AddedMovies([], np.zeros((0, engine.Q.shape[1]), np.float32), None, np.zeros(0, np.int64), [], [], [],
+                       resolved=resolved)
 
 
 def resolve_added(engine: Recommender, pairs: Pairs) -> dict:

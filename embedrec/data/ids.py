@@ -367,6 +367,10 @@ class IdMap:
             self._folds = bool(self.fold())
         return self._folds
 
+    def folds_case(self) -> bool:
+        """Whether this map's text ids are read lower-cased where not found as given (data.id_case=fold's users)."""
+        return getattr(self, "fold", None) is not None and self.ids.dtype.kind not in "iu" and self._folding()
+
     def _lookup(self, ids: Iterable) -> tuple[np.ndarray, list]:
         if isinstance(ids, np.ndarray) and ids.ndim == 1 and ids.dtype.kind in "iu" and self.ids.dtype.kind in "iu":
             return self._int_rows(ids), ids.tolist()  # (a column of integer ids: no id to parse, one search)

@@ -42,7 +42,7 @@ def _newer_model(rec, raw=None) -> str:
     if raw is not None:  # as this run's lookups read an id (data.id_case=fold's users lower-cased: a review)
         users = rec.catalogue.users
         parsed = users.own_rows([raw])[1][0]
-        folds = isinstance(parsed, str) and getattr(users, "fold", None) is not None and users._folding()  # noqa: SLF001
+        folds = isinstance(parsed, str) and users.folds_case()
         if parsed is None or not (_known_in_current(path, parsed) or folds and _known_in_current(path, parsed.lower())):
             return ""
     return ("; the run serves a newer model since this stream opened its own, which knows this user (update-users, "
