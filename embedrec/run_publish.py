@@ -3,7 +3,7 @@ a new model folder (a writer's ``write``: artifacts.save_artifacts, artifacts.re
 every file's SHA-256 and size in its manifest and seals it (``_record_checksums``), makes it ``current``
 atomically and prunes the older ones but the newest KEEP, the one served before and an updated model's trained
 one; it warns where the new model knows far fewer users or movies than the one it replaced, or drops its updates,
-and where its prune removes the last model folder holding users update-users added.
+and where its prune removes the last model folder holding users (or movies) update-users added.
 ``sha256_array``: the checksum a manifest recorded of an array before session 58. (How a fitted model comes to be published is
 publish.py's, a layer above.) Nothing here imports torch.
 """
@@ -33,10 +33,12 @@ from embedrec.run_layout import (
     MANIFEST,
     MODEL_FOLDER,
     MOVIE_FACTORS,
+    MOVIE_IDS,
     USER_IDS,
 )
 from embedrec.run_updates import (
     trained_folder,
+    trained_movies,
     trained_users,
     update_sources,
     updates_summary,
@@ -135,7 +137,7 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train", progres
             before = current_link(run_dir) if os.path.islink(run_dir / "current") else ""
             if before:
                 kept.add(before)
-            added = _added_users_held(run_dir)  # (read before the prune, which may remove the last of them)
+            added = _added_held(run_dir)  # (read before the prune, which may remove the last of them)
             if links:
                 _prune_first(run_dir, before)
             out = publish_generation(run_dir, ARTIFACTS, fill, KEEP, kept)
@@ -176,82 +178,93 @@ def _prune_first(run_dir: Path, before: str) -> None:
     prune_generations(run_dir, ARTIFACTS, keep, KEEP - 1, warn=False)
 
 
-def _added_users_held(run_dir: Path) -> dict[str, tuple[int, np.ndarray | None, list[str]]]:
-    """{model folder: (how many users update-users added to it, their ids, its update files)} of the run's model
-    folders that hold such users: what :func:`_warn_added_pruned` names once the last folder holding some of them
-    is pruned. A folder whose manifest does not read as update-users writes it is left out; ids None where its user
-    table does not read them (a small read each: the manifests, and the ids' tail memory-mapped)."""
-    out = {}
+# what update-users adds to a model folder, by kind: (its records' count key, the id table, the trained rows' count,
+# how to add them again): a prune that removes the last folder holding some says so (_warn_added_pruned)
+_ADDED = {"user": ("users_added", USER_IDS, trained_users, "update-users"),
+          "movie": ("movies_added", MOVIE_IDS, trained_movies,
+                    "«update-users --new-movies|update_users(..., new_movies=True)»")}
+
+
+def _added_held(run_dir: Path) -> dict[str, dict[str, tuple[int, np.ndarray | None, list[str]]]]:
+    """{kind ("user", "movie"): {model folder: (how many update-users added to it, their ids, its update files)}}
+    of the run's model folders that hold users (movies: ``--new-movies``) an update added: what
+    :func:`_warn_added_pruned` names once the last folder holding some of them is pruned. A folder whose manifest
+    does not read as update-users writes it is left out; ids None where its id table does not read them (a small
+    read each: the manifests, and the ids' tail memory-mapped)."""
+    out: dict = {kind: {} for kind in _ADDED}
     for p in sorted(run_dir.iterdir()) if run_dir.is_dir() else []:
         if not MODEL_FOLDER.fullmatch(p.name) or p.is_symlink():
             continue
-        got = _added_users_of(p)
-        if got is not None:
-            n, m, sources = got
-            out[p.name] = (n, _added_ids(p, m), sources)
+        for kind in _ADDED:
+            got = _added_of(p, kind)
+            if got is not None:
+                n, m, sources = got
+                out[kind][p.name] = (n, _added_ids(p, m, kind), sources)
     return out
 
 
-def _added_ids(folder: Path, m: dict) -> np.ndarray | None:
-    """The ids of the users update-users added to a model folder (its user table's rows after the trained ones), or
-    None where they do not read."""
-    trained = m.get("n_users")
-    if not isinstance(trained, int) or isinstance(trained, bool):
+def _added_ids(folder: Path, m: dict, kind: str) -> np.ndarray | None:
+    """The ids of the users (``kind`` "user") or movies update-users added to a model folder (its id table's rows
+    after the trained ones), or None where they do not read."""
+    _, table, trained, _ = _ADDED[kind]
+    if not isinstance(m.get(f"n_{kind}s"), int) or isinstance(m.get(f"n_{kind}s"), bool):
         return None
     try:
-        return np.array(np.load(folder / USER_IDS, mmap_mode="r", allow_pickle=False)[trained_users(m):])
+        return np.array(np.load(folder / table, mmap_mode="r", allow_pickle=False)[trained(m):])
     except (OSError, ValueError, TypeError, KeyError):
         return None
 
 
-def _user_ids(folder: Path) -> np.ndarray | None:
-    """Every user id a model folder serves (its trained users and those update-users added), or None where they do
-    not read."""
+def _ids(folder: Path, kind: str) -> np.ndarray | None:
+    """Every user (``kind`` "user") or movie id a model folder serves (the trained ones and those update-users
+    added), or None where they do not read."""
     try:
-        return np.array(np.load(folder / USER_IDS, mmap_mode="r", allow_pickle=False))
+        return np.array(np.load(folder / _ADDED[kind][1], mmap_mode="r", allow_pickle=False))
     except (OSError, ValueError, TypeError, KeyError):
         return None
 
 
-def _added_users_of(folder: Path) -> tuple[int, dict, list[str]] | None:
-    """(how many users update-users added, the manifest, its update files each once) of a model folder whose
-    manifest records such users; None where it records none or does not read as update-users writes it (its files:
-    run_updates.update_sources). Read for a warning alone, so what does not read is left out, never an error (a
-    review: a record's ``"ratings": "x"`` made every publish on the run, train, update-users and index rebuild
-    alike, an internal error)."""
+def _added_of(folder: Path, kind: str) -> tuple[int, dict, list[str]] | None:
+    """(how many users (``kind`` "user") or movies update-users added, the manifest, its update files each once) of
+    a model folder whose manifest records some; None where it records none or does not read as update-users writes
+    it (its files: run_updates.update_sources). Read for a warning alone, so what does not read is left out, never
+    an error (a review: a record's ``"ratings": "x"`` made every publish on the run, train, update-users and index
+    rebuild alike, an internal error)."""
     try:
         m = read_json(folder / MANIFEST, "run manifest")
     except (ArtifactError, OSError):
         return None
-    n, sources = (updates_summary(m) or {}).get("users_added", 0), update_sources(m)
+    n, sources = (updates_summary(m) or {}).get(_ADDED[kind][0], 0), update_sources(m)
     if not n or sources is None:
         return None
     return n, m, list(dict.fromkeys(sources))
 
 
-def _holds_added(folder: Path) -> bool:
-    """Whether a model folder's manifest records users update-users added, whatever its update files' records read
-    as (a review: a new folder whose record's source did not read counted as holding none, a false warning)."""
+def _holds_added(folder: Path, kind: str) -> bool:
+    """Whether a model folder's manifest records users (``kind`` "user") or movies update-users added, whatever its
+    update files' records read as (a review: a new folder whose record's source did not read counted as holding
+    none, a false warning)."""
     try:
-        return bool((updates_summary(read_json(folder / MANIFEST, "run manifest")) or {}).get("users_added"))
+        return bool((updates_summary(read_json(folder / MANIFEST, "run manifest")) or {}).get(_ADDED[kind][0]))
     except (ArtifactError, OSError, AttributeError, TypeError, ValueError):
         return False
 
 
-def _lost_users(added: dict, gone: list[str], new: Path) -> list[tuple[str, int, list[str]]] | None:
-    """(pruned folder, how many of its added users no model folder left holds, the first few of their ids) for
-    each pruned folder holding such users, newest last: ``added`` less the ids every folder left holds, the new
-    one's among them. None where that cannot be told (a folder left that holds added users whose ids do not read),
-    so nothing is said. A pruned folder whose own ids do not read counts where no folder left holds any."""
+def _lost(added: dict, gone: list[str], new: Path, kind: str) -> list[tuple[str, int, list[str]]] | None:
+    """(pruned folder, how many of its added users (``kind`` "user") or movies no model folder left holds, the
+    first few of their ids) for each pruned folder holding such, newest last: ``added`` (of that kind) less the ids
+    every folder left holds, the new one's among them. None where that cannot be told (a folder left that holds
+    added ones whose ids do not read), so nothing is said. A pruned folder whose own ids do not read counts where
+    no folder left holds any."""
     left = [added[n][1] for n in added if n not in gone]
-    known = _user_ids(new)  # every user the new model serves: a night's train on the grown data holds the users an
-    if known is not None:   # update added that day as its own (an ops review: their loss was said every day)
+    known = _ids(new, kind)  # every user the new model serves: a night's train on the grown data holds the users an
+    if known is not None:    # update added that day as its own (an ops review: their loss was said every day)
         left.append(known)
     else:
-        got = _added_users_of(new)
+        got = _added_of(new, kind)
         if got is not None:
-            left.append(_added_ids(new, got[1]))
-        elif _holds_added(new):
+            left.append(_added_ids(new, got[1], kind))
+        elif _holds_added(new, kind):
             return None
     if any(ids is None for ids in left):
         return None
@@ -271,26 +284,29 @@ def _lost_users(added: dict, gone: list[str], new: Path) -> list[tuple[str, int,
 
 
 def _warn_added_pruned(run_dir: Path, added: dict, new: Path) -> None:
-    """A warning where the prune of a publish removed the last model folder holding users update-users added
-    (``added``: :func:`_added_users_held` before it) that no folder left holds, the new one included: those users'
-    vectors are gone from the run (a red team: a second train pruned it without a word, where the first said it was
-    kept until a later publish prunes it; and after a roll-back to the trained model, a second update pruned the
-    first update's folder, its users in no other, without a word)."""
-    gone = sorted(n for n in added if not (run_dir / n).exists())
-    lost = _lost_users(added, gone, new) if gone else None
-    if not lost:
-        return
-    n = sum(k for _, k, _ in lost)
-    ids = [i for _, _, got in lost for i in got][:5]
-    folders = [f for f, _, _ in lost]
-    sources = list(dict.fromkeys(s for f in folders for s in added[f][2]))
-    shown = ", ".join(f"'{i}'" for i in ids) + (f" and {n - len(ids):,} more" if n > len(ids) else "")
-    logging.getLogger("embedrec").warning(
-        "%s: pruned %s, the last model folder%s holding the %s user%s update-users added (%s), so the run no longer "
-        "holds %s; to add %s again, run update-users again with %s", run_dir,
-        " and ".join(folders) if len(folders) < 3 else ", ".join(folders[:-1]) + " and " + folders[-1],
-        "s" if len(folders) > 1 else "", f"{n:,}", "" if n == 1 else "s", shown or "their ids unread",
-        "it" if n == 1 else "them", "it" if n == 1 else "them", ", ".join(sources[:3]) + (" ..." if len(sources) > 3 else ""))
+    """A warning, of each kind, where the prune of a publish removed the last model folder holding users (movies:
+    ``--new-movies``) update-users added (``added``: :func:`_added_held` before it) that no folder left holds, the
+    new one included: those users' vectors (movies' rows) are gone from the run (a red team: a second train pruned
+    it without a word, where the first said it was kept until a later publish prunes it; and after a roll-back to
+    the trained model, a second update pruned the first update's folder, its users in no other, without a word; a
+    review: a prune of added movies spoke of their users alone)."""
+    for kind, held in added.items():
+        gone = sorted(n for n in held if not (run_dir / n).exists())
+        lost = _lost(held, gone, new, kind) if gone else None
+        if not lost:
+            continue
+        n = sum(k for _, k, _ in lost)
+        ids = [i for _, _, got in lost for i in got][:5]
+        folders = [f for f, _, _ in lost]
+        sources = list(dict.fromkeys(s for f in folders for s in held[f][2]))
+        shown = ", ".join(f"'{i}'" for i in ids) + (f" and {n - len(ids):,} more" if n > len(ids) else "")
+        logging.getLogger("embedrec").warning(
+            "%s: pruned %s, the last model folder%s holding the %s %s%s update-users added (%s), so the run no "
+            f"longer holds %s; to add %s again, run {_ADDED[kind][3]} again with %s", run_dir,
+            " and ".join(folders) if len(folders) < 3 else ", ".join(folders[:-1]) + " and " + folders[-1],
+            "s" if len(folders) > 1 else "", f"{n:,}", kind, "" if n == 1 else "s", shown or "their ids unread",
+            "it" if n == 1 else "them", "it" if n == 1 else "them",
+            ", ".join(sources[:3]) + (" ..." if len(sources) > 3 else ""), extra={"marks_only": True})
 
 
 def _note_width(run_dir: Path, before: str, new: Path) -> None:

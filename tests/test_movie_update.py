@@ -378,3 +378,30 @@ def test_a_trend_window_no_training_writes_is_refused(tmp_path):
                         ({"cut": None, "mean": 1e9, "sd": 1}, "mean")):
         with pytest.raises(ArtifactError, match=f"solve.trend_window.{key}"):
             checked_training_ratings({**base, "solve": {**base["solve"], "trend_window": window}}, "m.json")
+
+
+def test_a_prune_of_the_last_model_holding_added_movies_says_so(runs, tmp_path, caplog):
+    """A review: a prune that removed the last model folder holding movies update-users --new-movies added spoke of
+    the users it added alone (here none), not of its movies, and its advice named no --new-movies. The publish that
+    prunes it says so of the movies, naming the option and the update file."""
+    from embedrec.run_publish import publish
+
+    run = copy_run(runs["taste"], tmp_path / "run")
+    users = _taste_raters(er.open(run), 2, 8)
+    f = write_ratings(tmp_path / "day.csv", [(u, 9001, 1) for u in users])
+    assert er.update_users(run, f, new_movies=True)["movies_added"] == 1
+    updated = (run / "current").resolve()
+
+    def train(tmp):
+        (tmp / "manifest.json").write_text(json.dumps({"n_users": 3, "n_movies": 2}))
+
+    caplog.set_level(logging.WARNING, "embedrec")
+    publish(run, train)
+    assert updated.is_dir() and "pruned" not in caplog.text  # (kept: the one served before)
+    publish(run, train)
+    assert not updated.exists()
+    said = [r.getMessage() for r in caplog.records if "pruned" in r.getMessage()]
+    assert len(said) == 1 and "users update-users" not in said[0]
+    assert any(said[0] == f"{run}: pruned {updated.name}, the last model folder holding the 1 movie update-users "
+                          f"added ('9001'), so the run no longer holds it; to add it again, run {how} again with {f}"
+               for how in ("update-users --new-movies", "update_users(..., new_movies=True)"))

@@ -733,7 +733,7 @@ def test_a_model_folder_whose_update_records_do_not_read_is_left_out_of_the_prun
     that is no text made every publish on the run an internal error (AttributeError). Such a folder is left out of a
     warning that is best effort, and of the advice run_updates.updates_fix adds to a damaged model's error; the
     publish goes on, and a folder that reads is still said."""
-    from embedrec.run_publish import _added_users_held, publish
+    from embedrec.run_publish import _added_held, publish
     from embedrec.run_updates import updates_fix
 
     run = tmp_path / "run"
@@ -747,7 +747,9 @@ def test_a_model_folder_whose_update_records_do_not_read_is_left_out_of_the_prun
                                                           **({"updates": updates} if updates else {})}))
     np.save(folders[3] / "user_ids.npy", np.array([1, 2, 3, 70, 71]))
     os.symlink(folders[1].name, run / "current")
-    held = _added_users_held(run)
+    got = _added_held(run)
+    assert got["movie"] == {}  # (no folder records movies added)
+    held = got["user"]
     assert list(held) == [folders[3].name]
     n, ids, sources = held[folders[3].name]
     assert (n, ids.tolist(), sources) == (2, [70, 71], ["/d/new1.csv"])
