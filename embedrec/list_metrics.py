@@ -309,6 +309,52 @@ def _separator(first: bytes) -> str:
     return separator(first.decode("utf-8", errors="replace"))
 
 
+# byte-order marks (UTF-32's first: its little-endian one begins with UTF-16's) and what they mark
+_BOMS = ((b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xff\xfe", "utf-16"),
+         (b"\xfe\xff", "utf-16"))
+
+
+def _read_text_table(src, sep: str, path, head: bytes):
+    """A text table of lists as a DataFrame of text (``src()``: what pandas reads, given again for a second read),
+    UTF-8 (its byte-order mark or none), UTF-16 or UTF-32 by theirs (Excel's 'Unicode text'). A file that is not
+    UTF-8 is read as Windows-1252, Excel's Western encoding (Latin-1's letters are the same bytes), said in a
+    warning naming its first such line (a review: a latin-1 file was refused over a title column no score reads,
+    naming no line)."""
+    import pandas as pd
+
+    enc = next((e for mark, e in _BOMS if head.startswith(mark)), "utf-8")
+    try:
+        return pd.read_csv(src(), sep=sep, dtype=str, keep_default_na=False, encoding=enc)
+    except UnicodeDecodeError as e:
+        if enc != "utf-8":
+            raise
+        line, byte = _first_not_utf8(src(), e)
+        log.warning("%s:%s is not UTF-8 (byte 0x%02x): read as Windows-1252, Excel's Western encoding, where it is "
+                    "%r; save the file as UTF-8 if it is in another", path, line, byte,
+                    bytes([byte]).decode("cp1252", errors="backslashreplace"))
+        return pd.read_csv(src(), sep=sep, dtype=str, keep_default_na=False, encoding="cp1252",
+                           encoding_errors="backslashreplace")  # (its 5 unused bytes as escapes)
+
+
+def _first_not_utf8(src, e: UnicodeDecodeError) -> tuple[int | str, int]:
+    """(the line, the byte) of a text file's (a path or a binary stream, gzip read through) first byte that is not
+    UTF-8; line '?' where it is not found (the decoder's own error then gives the byte)."""
+    import gzip
+
+    own = hasattr(src, "read")
+    fh = src if own else (gzip.open if str(src).lower().endswith(".gz") else open)(src, "rb")
+    try:
+        for n, raw in enumerate(fh, 1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as bad:
+                return n, raw[bad.start]
+    finally:
+        if not own:
+            fh.close()
+    return "?", e.object[e.start] if isinstance(e.object, bytes) else 0
+
+
 def _first_line(p) -> bytes:
     """A text file's first line (1 MiB at most), gzip read through; b'' where it cannot be read as such (the read
     itself then says why)."""
@@ -372,8 +418,8 @@ def _read_lists_file(p, path, pairs: bool = False):
             elif head == b"[":  # recommend --format json's array (a shell review: a tokenizing error)
                 frame = pd.read_json(io.BytesIO(data), dtype=False)
             else:
-                frame = pd.read_csv(io.BytesIO(data), sep=_separator(data.split(b"\n", 1)[0]), dtype=str,
-                                    keep_default_na=False)
+                frame = _read_text_table(lambda: io.BytesIO(data), _separator(data.split(b"\n", 1)[0]), path,
+                                         data[:4])
         elif name.endswith(".parquet"):
             frame = pd.read_parquet(p, page_checksum_verification=True)
         elif name.endswith((".jsonl", ".json")):
@@ -381,8 +427,8 @@ def _read_lists_file(p, path, pairs: bool = False):
         else:
             first = _first_line(p) if not name.endswith((".bz2", ".xz", ".zst", ".zip", ".tar")) else b""
             sep = _separator(first) if first else "\t" if name.endswith((".tsv", ".tab", ".tsv.gz")) else ","
-            frame = pd.read_csv(p, sep=sep, dtype=str, keep_default_na=False)  # (by its first line: recommend
-            # writes TSV to a pipe whatever the file is named, a first-hour review's mylists.csv)
+            frame = _read_text_table(lambda: p, sep, path, first[:4])  # (by its first line: recommend writes
+            # TSV to a pipe whatever the file is named, a first-hour review's mylists.csv)
     except DataError:  # (its own refusal: text that is no table)
         raise
     except FileNotFoundError:

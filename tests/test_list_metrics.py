@@ -4,6 +4,7 @@ review, session 39: no way to score implicit's lists or one's own split from Pyt
 from __future__ import annotations
 
 import json
+import logging
 import math
 
 import numpy as np
@@ -475,6 +476,32 @@ def test_a_text_file_of_lists_is_read_by_its_first_lines_separator_and_its_colum
     with pytest.raises(DataError, match=r"bad.csv: not a file of lists \(no user_id or movie_id column; its columns: "
                                         r"u, m\); name its columns user_id \(or userid, user, uid\); movie_id"):
         read_lists(tmp_path / "bad.csv")
+
+
+def test_a_file_of_lists_not_in_utf8_is_read_as_windows_1252_said_and_utf16_by_its_mark(tmp_path, caplog):
+    """A review: a --lists file in latin-1 (a title column beside the ids) was refused as 'not a readable table'
+    with the decoder's offset, over a column no score reads. It is read as Windows-1252 (Latin-1's letters), said
+    in one warning naming its first such line; a UTF-16 file (Excel's 'Unicode text') by its byte-order mark; a
+    UTF-8 one with its mark as it is."""
+    import gzip
+
+    from embedrec.list_metrics import read_lists
+
+    text = "user_id,movie_id,rank,title\nmarie,50,1,Star Wars\nzo\u00e9,181,1,Am\u00e9lie\n"
+    want = pd.DataFrame({"user_id": ["marie", "zo\u00e9"], "movie_id": ["50", "181"], "rank": ["1", "1"],
+                         "title": ["Star Wars", "Am\u00e9lie"]})
+    for name, data in (("latin1.csv", text.encode("latin-1")), ("utf16.csv", text.encode("utf-16")),
+                       ("sig.csv", text.encode("utf-8-sig")), ("l.csv.gz", gzip.compress(text.encode("latin-1")))):
+        caplog.clear()
+        (tmp_path / name).write_bytes(data)
+        with caplog.at_level(logging.WARNING, "embedrec"):
+            pd.testing.assert_frame_equal(read_lists(tmp_path / name), want, obj=name)
+        said = [r.getMessage() for r in caplog.records]
+        if "latin1" in name or name.endswith(".gz"):
+            assert said == [f"{tmp_path / name}:3 is not UTF-8 (byte 0xe9): read as Windows-1252, Excel's Western "
+                            "encoding, where it is '\u00e9'; save the file as UTF-8 if it is in another"], name
+        else:
+            assert said == [], name
 
 
 def test_a_pipe_of_lists_is_read_once(tmp_path):
