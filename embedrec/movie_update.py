@@ -139,7 +139,8 @@ def _resolved_only(engine: Recommender, resolved: dict) -> AddedMovies | None:
 
 
 def resolve_added(engine: Recommender, pairs: Pairs) -> dict:
-    """The movies an earlier update added (rows from run_updates.trained_movies on) that this file gives new ratings
+    """The movies an earlier update added (rows from run_updates.trained_movies on), and the dataset's without a
+    training rating (:func:`unfitted`: solved as one added), that this file gives new ratings
     (at or above data.min_rating, of any user), each solved again as it was added (serve.update.als_new_movies)
     over every rating the run holds of it (its seen pairs of weight above 0, as their solve weighed them) and the
     file's new ones of users it knows (weighed as the users' re-solve weighs a new rating), its recent-popularity
@@ -148,6 +149,7 @@ def resolve_added(engine: Recommender, pairs: Pairs) -> dict:
     {row: (its row of the movie table, of a or None, its bias or None)}; {} where none. A review of a daily click
     log: a movie added on one day kept the vector of that day's clicks for good, its recall falling from 0.28 to
     0.19 in two days where a retrain held 0.30."""
+    from embedrec.model.factors import UNTRAINED_BIAS
     from embedrec.run_layout import UPDATE_PAIRS
     from embedrec.run_updates import trained_movies
     from embedrec.serve.update import als_new_movies, latest_weights, new_movie_bias
@@ -156,7 +158,8 @@ def resolve_added(engine: Recommender, pairs: Pairs) -> dict:
     n_movies, n_users = int(engine.Q.shape[0]), int(engine.P.shape[0])
     first = trained_movies(run.manifest) if run is not None else n_movies
     low = engine.training_ratings["min_rating"]
-    ok = (pairs.movies >= first) & (pairs.movies < n_movies) & ~np.isnan(pairs.values)  # (any user's: its count)
+    ok = (pairs.movies < n_movies) & ~np.isnan(pairs.values)  # (any user's: its count)
+    ok[ok] &= (pairs.movies[ok] >= first) | unfitted(engine, pairs.movies[ok], first)
     if low is not None:
         ok &= pairs.values >= low
     if not ok.any():
@@ -210,11 +213,24 @@ def resolve_added(engine: Recommender, pairs: Pairs) -> dict:
                 t = np.array([at.get(int(u), np.nan) for u in owners[i].tolist()], np.float64)
             counts[i] += inside(t)
     bias = new_movie_bias(engine, counts)
-    got = {int(m): (rows[i], None if a_rows is None else a_rows[i], None if bias is None else float(bias[i]))
+    if bias is None and engine.factors.movie_bias is not None:  # a catalogue movie's -1000 (never served) made
+        bias = np.where(np.asarray(engine.factors.movie_bias)[movies] <= UNTRAINED_BIAS, 0.0, np.nan)  # an added
+    got = {int(m): (rows[i], None if a_rows is None else a_rows[i],    # movie's 0; the others keep theirs
+                    None if bias is None or np.isnan(bias[i]) else float(bias[i]))
            for i, m in enumerate(movies.tolist())}
     engine.add_movies(np.zeros((0, engine.Q.shape[1]), np.float32), None, np.zeros(0, np.int64), None,
                       replace_rows=got)
     return got
+
+
+def unfitted(engine: Recommender, rows: np.ndarray, first: int) -> np.ndarray:
+    """Per movie row of ``rows``: one of the dataset's (below ``first``, run_updates.trained_movies) that no training
+    rating named: kept in the catalogue without a vector (data.keep_unrated_movies; a movie only the test split
+    rated), or given one by an earlier update (a training count of 0: popularity.npy): what ``--new-movies`` solves
+    from the file's ratings as it solves a movie it adds (a review: such a movie's ratings were seen, solved on by
+    no one, and the movie never served, without a warning)."""
+    rows = np.asarray(rows, np.int64)
+    return (rows < first) & (engine.untrained[rows] | (np.asarray(engine.popularity)[rows] == 0))
 
 
 def window_counts(engine: Recommender, pairs: Pairs, n: int) -> np.ndarray:

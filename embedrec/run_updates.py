@@ -52,9 +52,10 @@ def _count(v) -> int | None:
 # a record's counts (user_update.update_users writes them); users_in_all is null where no earlier update kept
 # run_layout.UPDATED_USERS; users_as_new (the dataset's users without a training rating it solved as new ones:
 # run_layout.SOLVED_AS_NEW) is absent from a record written before it was counted; so are users_unchanged (known
-# users whose every pair the run held already) and movies_added, n_movies (update-users --new-movies': movie_update)
+# users whose every pair the run held already) and movies_added, n_movies, movies_resolved, movies_fitted (update-users
+# --new-movies': movie_update)
 _RECORD_COUNTS = ("users", "users_added", "users_named", "pairs", "pairs_solved", "n_users", "users_in_all",
-                  "users_as_new", "users_unchanged", "movies_added", "n_movies", "movies_resolved")
+                  "users_as_new", "users_unchanged", "movies_added", "n_movies", "movies_resolved", "movies_fitted")
 
 
 def check_updates(manifest: dict, where: Path, fix: str) -> None:
@@ -91,8 +92,8 @@ def _check_added(manifest: dict, got: list, kind: str, bad) -> None:
     those after it (the movies only where some were added). A trained model's n_users and n_movies are checked
     against its tables (check_fields)."""
     n, added = manifest.get(f"n_{kind}"), [record.get(f"{kind}_added") or 0 for record in got]
-    if _count(n) is None or kind == "movies" and not any(added):  # (records before movies were added count none)
-        return
+    if _count(n) is None or kind == "movies" and not any(added) and not any(r.get("movies_fitted") for r in got):
+        return  # (records before movies were added count none)
     base = (manifest.get("dataset") or {}).get("counts", {})
     base = _count(base.get(kind)) if isinstance(base, dict) else None
     if sum(added) > n or base is not None and base + sum(added) != n:
@@ -100,6 +101,10 @@ def _check_added(manifest: dict, got: list, kind: str, bad) -> None:
             f"where the run's {n:,} (n_{kind}) less its dataset's {base:,} (dataset.counts.{kind}) are {n - base:,}"
             if base is not None else f"more than the run's {n:,} (n_{kind})")
         raise bad(f"'{UPDATES}[*].{kind}_added'", said)
+    for i, record in enumerate(got):  # the dataset's movies without a training rating an update solved
+        if kind == "movies" and (_count(record.get("movies_fitted")) or 0) > n - sum(added):
+            raise bad(f"'{UPDATES}[{i}].movies_fitted'", f"is {record['movies_fitted']:,}, more than the "
+                                                         f"{n - sum(added):,} movies of the run's dataset")
     after = n - sum(added)
     for i, (record, a) in enumerate(zip(got, added)):
         if kind == "movies" and (_count(record.get("movies_resolved")) or 0) > after - (n - sum(added)):

@@ -145,6 +145,8 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         _say_odd_times(raw)
         pairs = _file_pairs(raw, engine, strict, new_users, new_movies)
         added_movies = None
+        if not new_movies:
+            _say_unfitted(pairs, engine, source)
         if new_movies:  # solved first, against the users as the run serves them; the users' re-solve reads them
             from embedrec.movie_update import add_movies
 
@@ -174,7 +176,8 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
                   "users_unchanged": plan.nothing_new,
                   "users_in_all": in_all, "users_as_new": len(plan.as_new), "n_users": n_users,
                   **({"movies_added": len(added_movies or ()), "n_movies": int(engine.Q.shape[0]),
-                      "movies_resolved": len(added_movies.resolved) if added_movies is not None else 0}
+                      "movies_resolved": _resolved_count(added_movies, run, again=True),
+                      "movies_fitted": _resolved_count(added_movies, run, again=False)}
                      if new_movies else {}),
                   "pairs": plan.pairs_added,
                   "pairs_solved": plan.pairs_solved, "before": run.path.name}
@@ -206,10 +209,13 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         log.info("added %s new in %s to the run (%s movies now), each solved from the ratings of the users it "
                  "knows, before the users were", _n(len(added_movies), "movie"), _shown(source),
                  f"{int(engine.Q.shape[0]):,}")
-    if added_movies is not None and added_movies.resolved:  # (an earlier update's: movie_update.resolve_added)
+    again, fitted = record.get("movies_resolved", 0), record.get("movies_fitted", 0)
+    if again:  # (an earlier update's: movie_update.resolve_added)
         log.info("solved %s an earlier update added again, with %s ratings in %s and those the run held",
-                 _n(len(added_movies.resolved), "movie"), "its" if len(added_movies.resolved) == 1 else "their",
-                 _shown(source))
+                 _n(again, "movie"), "its" if again == 1 else "their", _shown(source))
+    if fitted:  # (the dataset's without a training rating: movie_update.unfitted)
+        log.info("solved %s of the dataset without a training rating (no vector until now) from %s ratings in %s",
+                 _n(fitted, "movie"), "its" if fitted == 1 else "their", _shown(source))
     served = f"; the run has {n_users:,} users now" if plan.users_added else ""
     if in_all is not None and updates_of(run.manifest):  # distinct users over the updates, not re-solves summed
         served += f"{',' if served else ';'} {_n(in_all, 'user')} updated since training in all"
@@ -973,6 +979,33 @@ def _new_user(engine: Recommender, user_id, movies: np.ndarray, values: np.ndarr
     order = np.argsort(rows, kind="stable")
     return Added(user_id, rows[order], np.concatenate([w, np.zeros(extra.size, np.float32)])[order], p,
                  float(detail["divisor"]), int(movies.size))
+
+
+def _say_unfitted(pairs: Pairs, engine: Recommender, source: str) -> None:
+    """A note where the file rates the dataset's movies without a training rating (data.keep_unrated_movies: no
+    vector), which a plain update keeps as seen, solved on by no one, and ``--new-movies``
+    solves (a review: such ratings went into an INFO count of 'more seen but not in their solve')."""
+    known = pairs.movies < engine.Q.shape[0]
+    hit = np.zeros(known.size, bool)
+    hit[known] = engine.untrained[pairs.movies[known]]  # (no movie an update added is: it has a vector)
+    if hit.any():
+        movies = np.unique(pairs.movies[hit])
+        log.info("note: %s in %s %s of %s of the dataset without a training rating (no vector yet), kept as seen "
+                 "and not solved on; «--new-movies|new_movies=True» solves them from these ratings",
+                 _n(int(hit.sum()), "rating"), _shown(source), "is" if hit.sum() == 1 else "are",
+                 _n(movies.size, "movie"))
+
+
+def _resolved_count(added, run: Run, again: bool) -> int:
+    """How many movies the update solved over rows the run has (``added.resolved``): ``again``, those an earlier
+    update added (rows from run_updates.trained_movies on); else the dataset's without a training rating
+    (movie_update.unfitted)."""
+    from embedrec.run_updates import trained_movies
+
+    if added is None or not added.resolved:
+        return 0
+    first = trained_movies(run.manifest)
+    return sum((r >= first) == again for r in added.resolved)
 
 
 def _refuse_nonfinite(p: np.ndarray, user_id) -> None:

@@ -405,3 +405,52 @@ def test_a_prune_of_the_last_model_holding_added_movies_says_so(runs, tmp_path, 
     assert any(said[0] == f"{run}: pruned {updated.name}, the last model folder holding the 1 movie update-users "
                           f"added ('9001'), so the run no longer holds it; to add it again, run {how} again with {f}"
                for how in ("update-users --new-movies", "update_users(..., new_movies=True)"))
+
+
+def test_new_movies_solves_the_catalogues_movies_without_a_training_rating(tmp_path, caplog):
+    """A review: a run ingested with data.keep_unrated_movies holds the catalogue's unrated movies as rows without a
+    vector; an update with new_movies=True that rated them solved none (movies_added 0), the ratings seen and
+    solved on by no one, the movie never served, without a warning. They are solved as a movie the update adds is
+    (movies_fitted), go to their taste's users, and are solved again by a later update; a plain update names the
+    option."""
+    rows = _tastes_dataset()
+    f = tmp_path / "tastes.csv"
+    with f.open("w") as fh:
+        fh.write("user_id,movie_id,rating,timestamp\n")
+        for part in ("train", "valid", "test"):
+            p = rows.splits[part]
+            fh.writelines(f"{u + 1},{m + 1},1,{t}\n" for u, m, t in zip(p.user, p.movie, p.timestamp))
+    (tmp_path / "movies.csv").write_text("movie_id,title\n" + "".join(f"{i},Movie {i}\n" for i in range(1, 127)))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
+        ds = er.ingest(str(f), _cfg(f"data.prepared={tmp_path / 'ds'}", "data.keep_unrated_movies=true"),
+                       movies=str(tmp_path / "movies.csv"))
+        run = tmp_path / "run"
+        er.train(ds, _cfg("model.dim=16", "train.als_trend=0", f"run.dir={run}")).save()
+    m = er.open(run)
+    assert m.engine.untrained[m.engine.movies.own_rows(["122"])[0]].all()
+    with pytest.raises(UsageError, match="no training rating names this movie"):
+        m.similar(122)
+    # movie 122 is of taste (122 - 1) mod 6 = 1: rated by 12 users of that taste
+    raters = _taste_raters(m, 1, 12)
+    day = write_ratings(tmp_path / "day.csv", [(u, 122, 1) for u in raters])
+    plain = copy_run(run, tmp_path / "plain")
+    with caplog.at_level(logging.INFO, "embedrec"):
+        er.update_users(plain, day)
+    assert any(f"{opt} solves them" in caplog.text for opt in ("--new-movies", "new_movies=True"))
+    caplog.clear()
+    with caplog.at_level(logging.INFO, "embedrec"):
+        record = er.update_users(run, day, new_movies=True)
+    assert (record["movies_added"], record["movies_fitted"], record["movies_resolved"]) == (0, 1, 0)
+    assert "solved 1 movie of the dataset without a training rating" in caplog.text
+    m = er.open(run)
+    row = int(m.engine.movies.own_rows(["122"])[0][0])
+    assert not m.engine.untrained[row] and float(m.engine.factors.movie_bias[row]) == 0.0
+    near = m.similar(122, k=5).to_frame()["movie_id"].astype(int).tolist()
+    assert sum((x - 1) % TASTES == 1 for x in near) >= 4, near
+    others = [u for u in _taste_raters(m, 1, 40) if u not in raters][:10]
+    assert sum(122 in set(m.recommend(u, k=10).to_frame()["movie_id"].astype(int)) for u in others) >= 5
+    assert invoke("verify", "--run", run).exit_code == 0
+    later = write_ratings(tmp_path / "later.csv", [(u, 122, 1) for u in others[:3]])
+    assert er.update_users(run, later, new_movies=True)["movies_fitted"] == 1
+    assert invoke("verify", "--run", run).exit_code == 0
