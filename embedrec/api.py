@@ -700,7 +700,7 @@ def update_users(run_dir: str | Path | None = None, ratings: str | Path | pd.Dat
     from embedrec.data.textfiles import NAMED
 
     made: list[str] = []
-    path = frame_source(ratings, cfg.data.cache_dir, made=made)
+    path = frame_source(ratings, cfg.data.cache_dir, made=made, call="update_users")
     NAMED[path] = RATINGS_FRAME.name
     try:
         return update(run_dir, path, cfg.data, strict=strict, new_users=new_users,

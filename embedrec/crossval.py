@@ -260,7 +260,7 @@ def cross_validate(source: str | Path | pd.DataFrame | None = None, cfg: Config 
     made: list[str] = []  # the cache file of a DataFrame this call wrote, which its failure removes
     try:
         if type(source).__name__ == "DataFrame":  # as er.ingest takes one: cached once, read by each fold
-            source = frame_source(source, cfg.data.cache_dir, made=made)
+            source = frame_source(source, cfg.data.cache_dir, made=made, call="cross_validate")
         if source is not None and str(source) == "-" or source is None and cfg.data.source == "-":
             raise UsageError("«cross-validate|cross_validate» reads its source once a fold, and standard input can be "
                              "read once: give a "

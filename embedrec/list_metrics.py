@@ -197,11 +197,13 @@ def _ordered(lists):
     dup = lists.duplicated(["user_id", "movie_id"])
     if dup.any():
         at = int(np.flatnonzero(dup.to_numpy())[0])
-        row = lists.iloc[at]
         from embedrec.data.ids import py_id
 
-        raise UsageError(f"score_lists: user {py_id(row.user_id)!r}'s list holds movie {py_id(row.movie_id)!r} "
-                         f"twice (row {at + 1}); a list names each movie once")
+        # (each id from its own column: a row of a frame with a float score reads its int ids as floats, a review)
+        user, movie = py_id(lists["user_id"].iloc[at]), py_id(lists["movie_id"].iloc[at])
+        raise UsageError(f"score_lists: user {user!r}'s list holds movie {movie!r} twice (row {at + 1}); a list "
+                         "names each movie once (a user asked for twice gives two lists: recommend(ids) of ids "
+                         "given once, e.g. test['user_id'].unique())")
     if "rank" in lists.columns:
         rank = pd.to_numeric(lists["rank"], errors="coerce")
         bad = (rank.isna() | (rank < 1) | (rank % 1 != 0) |

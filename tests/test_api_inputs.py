@@ -859,6 +859,12 @@ def test_a_dataframe_is_a_source(tmp_path, monkeypatch, caplog):
         er.ingest(df.assign(movieId=[None, 7, "x"] + [7] * (len(df) - 3)), output=tmp_path / "nulls")
     with pytest.raises(UsageError, match=r"^ingest: the DataFrame has two columns named '1'"):
         er.ingest(pd.DataFrame([[1, 2, 1]], columns=["userId", 1, "1"]), output=tmp_path / "dup")
+    # a review: a rating column's 'x' in row 1 blamed the 4.0 of row 2, with advice to make the ratings texts
+    with pytest.raises(UsageError, match=r"^ingest: the DataFrame: row 1 \(df\.iloc\[0\]\): column 'rating' holds "
+                                         r"'x' \(a str\) where row 2 holds 4\.0 \(a float\); give each column cells of "
+                                         r"one type: a 'rating' column holds numbers \(pd\.to_numeric\(df\['rating'\], "
+                                         r"errors='coerce'\), then drop the rows that are not\)$"):
+        er.ingest(df.assign(rating=["x"] + [4.0] * (len(df) - 1)), output=tmp_path / "oddfirst")
     # the same frame from threads at once: one file (a review: a temporary named by the process was shared)
     import threading
 

@@ -80,6 +80,10 @@ def test_it_gives_what_evaluate_gives_on_a_trained_run(trained_run):
      r"columns: customer, movie_id, rank\); rename them, e\.g\. df\.rename\(columns=\{'customer': 'user_id'\}\)$"),
     (LISTS, TRUTH.assign(user_id=[1, None, 2, 4, 4]), {}, r"^score_lists: truth has missing ids"),
     (pd.concat([LISTS, LISTS.iloc[:1]]), TRUTH, {}, r"^score_lists: user 1's list holds movie 10 twice"),
+    # a list asked for twice, with a float score: ids as given (a review: 'user 196.0's list holds movie 275.0')
+    (pd.concat([LISTS, LISTS]).drop(columns="rank").assign(score=0.5), TRUTH, {},
+     r"^score_lists: user 1's list holds movie 10 twice \(row 7\); a list names each movie once \(a user asked for "
+     r"twice gives two lists"),
     (LISTS.assign(rank=[0, 1, 2, 1, 2, 1]), TRUTH, {}, r"'rank' column holds a value that is not 1, 2"),
     (LISTS.assign(rank=[1, 1, 2, 1, 2, 1]), TRUTH, {}, r"or one rank twice for a user"),
     (LISTS.drop(columns="rank").assign(score=["a", 1, 2, 3, 4, 5]), TRUTH, {}, r"'score' column holds 'a', not a"),

@@ -408,6 +408,9 @@ def test_a_dataframe_of_ratings_updates_users_as_its_file_does(runs, tmp_path, m
     with pytest.raises(DataError, match=r"^the DataFrame: row 1 \(df.iloc\[0\]\): column 'user_id' is empty"):
         er.update_users(b, pd.DataFrame({"user_id": [None, 2.0], "movie_id": [1, 2]}))
     assert sorted((tmp_path / "cache" / "dataframes").iterdir()) == cached  # (the failed call's copy removed)
+    with pytest.raises(UsageError, match=r"^update_users: the DataFrame has no rows"):  # (a review: 'ingest: ...')
+        er.update_users(b, pd.DataFrame({"user_id": pd.Series([], dtype="int64"),
+                                         "movie_id": pd.Series([], dtype="int64")}))
 
 
 def test_a_second_update_composes(runs, tmp_path):

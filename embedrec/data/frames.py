@@ -13,7 +13,9 @@ and ``crossval``; pandas and pyarrow are imported inside the functions that use 
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import numbers
 from pathlib import Path
 
 from embedrec.errors import ArtifactError, UsageError, first_line, shorten
@@ -120,7 +122,8 @@ def forget(paths: list[str]) -> None:
         Path(p).unlink(missing_ok=True)
 
 
-def frame_source(df, cache: str | None = None, kind: FrameKind = RATINGS_FRAME, made: list[str] | None = None) -> str:
+def frame_source(df, cache: str | None = None, kind: FrameKind = RATINGS_FRAME, made: list[str] | None = None,
+                 call: str = "ingest") -> str:
     """A DataFrame given as ingest's source (or its ``movies``: ``kind`` MOVIES_FRAME, which its messages name), as
     the Parquet file ingest reads: written to the cache (``cache``:
     data.cache_dir, else $EMBEDREC_CACHE, ...) under a name hashed from its columns, their dtypes and inferred
@@ -128,7 +131,8 @@ def frame_source(df, cache: str | None = None, kind: FrameKind = RATINGS_FRAME, 
     cached copy damaged, cut short or swapped for a link since is never what ingest reads (a red team). Where the
     cache cannot be written (read-only, shared), a copy there that reads back as this frame is used. ``made``: the
     path is appended where this call wrote a file that was not there (which a failed ingest then removes:
-    :func:`forget`); frames no call has written for KEEP_DAYS days are removed (:func:`prune`)."""
+    :func:`forget`); frames no call has written for KEEP_DAYS days are removed (:func:`prune`). ``call``: the
+    function its refusals name (update_users takes a frame too: a review found its empty frame said of ingest)."""
     import contextlib
     import os
     import time
@@ -141,28 +145,28 @@ def frame_source(df, cache: str | None = None, kind: FrameKind = RATINGS_FRAME, 
 
     name, var = kind.name, kind.variable
     if len(df.columns) == 0:
-        raise UsageError(f"ingest: {name} has no columns; give it {kind.content}")
+        raise UsageError(f"{call}: {name} has no columns; give it {kind.content}")
     if len(df) == 0:
-        raise UsageError(f"ingest: {name} has no rows; give it {kind.content}")
+        raise UsageError(f"{call}: {name} has no rows; give it {kind.content}")
     named = [str(n) for n in df.index.names if n is not None]
     if named:  # a review: ids in the index were dropped, then the error named the cached file
-        raise UsageError(f"ingest: {name}'s index ({', '.join(named)}) is not read, only its columns; "
+        raise UsageError(f"{call}: {name}'s index ({', '.join(named)}) is not read, only its columns; "
                          f"{var}.reset_index() first")
     df = df.rename(columns=str)  # Parquet names columns by text (a frame built from a list has 0, 1, 2)
     if df.columns.duplicated().any():
         dup = df.columns[df.columns.duplicated()][0]
-        raise UsageError(f"ingest: {name} has two columns named {dup!r}; give each column its own name")
+        raise UsageError(f"{call}: {name} has two columns named {dup!r}; give each column its own name")
     try:
         values = pd.util.hash_pandas_object(df, index=False).to_numpy().tobytes()
         table = pa.Table.from_pandas(df, preserve_index=False)
     except (TypeError, ValueError, OverflowError, pa.ArrowException) as e:
         cell = _unwritable_cell(df, kind)  # a column mixing ints and texts, 2**70: its first such row named (a
         if cell is not None:  # review: 'Could not convert ...' without a row, and a hint about ids for a year)
-            raise UsageError(f"ingest: {cell}") from None
+            raise UsageError(f"{call}: {cell}") from None
         if isinstance(e, TypeError):  # a column of dicts
-            raise UsageError(f"ingest: {name}'s values cannot be {kind.what} ({first_line(e)}); give columns of "
+            raise UsageError(f"{call}: {name}'s values cannot be {kind.what} ({first_line(e)}); give columns of "
                              f"{kind.columns}") from None
-        raise UsageError(f"ingest: {name} cannot be written as Parquet ({first_line(e)}); give each "
+        raise UsageError(f"{call}: {name} cannot be written as Parquet ({first_line(e)}); give each "
                          f"column one type ({var}[col].astype(str) for ids that mix numbers and texts)") from None
     key = _frame_key(df, values)
     folder = Path(cache_dir(cache)) / "dataframes"
@@ -181,9 +185,15 @@ def frame_source(df, cache: str | None = None, kind: FrameKind = RATINGS_FRAME, 
         if _holds_frame(path, key):
             return str(path)
         why = e.strerror if isinstance(e, OSError) and e.strerror else first_line(e).split(" writing ")[0]
-        raise UsageError(f"ingest: cannot write {name} to '{folder}' ({why}); point data.cache_dir (or "
+        raise UsageError(f"{call}: cannot write {name} to '{folder}' ({why}); point data.cache_dir (or "
                          "$EMBEDREC_CACHE) at a writable folder") from None
     return str(path)
+
+
+# words of a column's name that say it holds numbers (a rating, a time, a count) or ids: what a cell of another
+# type than the column's others is to become (_unwritable_cell)
+_NUMBER_COLUMNS = ("rating", "score", "time", "date", "count", "weight", "year", "clicks", "plays")
+_ID_COLUMNS = ("id", "user", "movie", "item", "sku", "title", "genre")
 
 
 def _unwritable_cell(df, kind: FrameKind) -> str | None:
@@ -225,13 +235,28 @@ def _unwritable_cell(df, kind: FrameKind) -> str | None:
             at_lo = fails(col.iloc[:lo + 1])
         why = at_lo or why
         value = values[lo]
-        at = f"{kind.name}: row {lo + 1} ({kind.variable}.iloc[{lo}]): column {c!r} holds {shown(value)}"
         j = next((j for j in range(lo) if cells[j] and type(values[j]) is not type(value)), None)
         if j is None:  # an earlier cell of another type: none (2**70 among integers)
+            at = f"{kind.name}: row {lo + 1} ({kind.variable}.iloc[{lo}]): column {c!r} holds {shown(value)}"
             return (f"{at}, which Parquet cannot hold ({first_line(why)}); give it as text "
                     f"({kind.variable}[{c!r}].astype(str) for ids beyond 64 bits)")
-        return (f"{at} where row {j + 1} holds {shown(values[j])}; give each column cells of one type "
-                f"({kind.variable}[{c!r}].astype(str), say, where numbers and texts mix)")
+        counts = collections.Counter(type(v) for v, ok in zip(values, cells) if ok)
+        if counts[type(values[j])] < counts[type(value)]:  # the earlier cell is the odd one (a review: a rating
+            lo, j = j, lo                                    # column's 'x' in row 1 blamed its 4.0 in row 2)
+            value = values[lo]
+        at = f"{kind.name}: row {lo + 1} ({kind.variable}.iloc[{lo}]): column {c!r} holds {shown(value)}"
+        numeric = isinstance(values[j], numbers.Number) and not isinstance(values[j], bool)
+        name = str(c).lower()
+        as_numbers = (f"numbers (pd.to_numeric({kind.variable}[{c!r}], errors='coerce'), then drop the rows that "
+                      "are not)")
+        texts = f"{kind.variable}[{c!r}].astype(str)"
+        if numeric and isinstance(value, str) and any(w in name for w in _NUMBER_COLUMNS):
+            fix = f": a {c!r} column holds {as_numbers}"
+        elif numeric and isinstance(value, str) and not any(w in name for w in _ID_COLUMNS):
+            fix = f": {as_numbers} where it holds ratings or times, texts where it holds ids ({texts})"
+        else:
+            fix = f" ({texts}, say, where numbers and texts mix)"
+        return f"{at} where row {j + 1} holds {shown(values[j])}; give each column cells of one type{fix}"
     return None
 
 
