@@ -82,8 +82,8 @@ def main() -> None:
     res["users_per_second"] = round(a.users / res["seconds_topk_all"])
     res["peak_rss_mb_topk_all"] = int(proc.stderr.rsplit("PEAK_KB", 1)[1].split()[0]) // 1024
     # recall@10 of what was served (seen movies excluded) against exact brute force, on 1,000 users
-    from embedrec.evaluate import top_k_scores
     from embedrec.serve.recommender import Recommender
+    from embedrec.sparse import top_k_scores
 
     rec = Recommender.open(out / "run")
     sample = np.sort(np.random.default_rng(1).choice(a.users, size=1000, replace=False))

@@ -678,8 +678,8 @@ def update_users(run_dir: str | Path | None = None, ratings: str | Path | pd.Dat
     ``model_folder``: None where the file adds nothing, and nothing is published). ``progress=True`` shows bars on
     stderr over the users solved, the files carried over and the bytes written and hashed."""
     from embedrec.config_ingest import chosen_keys
-    from embedrec.user_update import AS_INGESTED
     from embedrec.user_update import update_users as update
+    from embedrec.user_update_settings import AS_INGESTED
 
     if run_dir is not None:
         path_argument(run_dir, "run_dir", "update_users", "er.update_users(None, 'since.csv', cfg) updates cfg.run.dir")

@@ -13,13 +13,8 @@ import torch
 
 from embedrec.dist_data import Shard
 from embedrec.distributed import Group
-from embedrec.evaluate import (
-    RankingLists,
-    fit_biases,
-    paired_from_sums,
-    sample_positions,
-    split_rating_metrics,
-)
+from embedrec.evaluate import RankingLists, fit_biases, sample_positions, split_rating_metrics
+from embedrec.evaluate_paired import paired_from_sums
 from embedrec.sparse import PopularLists, below_in, csr, seen_splits, unique
 
 

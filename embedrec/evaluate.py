@@ -11,16 +11,23 @@ import numpy as np
 from embedrec import metrics as M
 from embedrec.beyond import NAMES as BEYOND_NAMES
 from embedrec.beyond import Exposure, catalogue
+from embedrec.evaluate_paired import (
+    _per_user_frame,
+    paired_metric,
+)
 from embedrec.model.factors import UNTRAINED_BIAS, Factors
 from embedrec.sparse import (  # noqa: F401 (re-exported: the helpers lived here)
     PopularLists,
+    _is_gpu,
     below_in,
     csr,
     gather_csr,
     isin,
+    on_device,
     seen_csr,
     seen_splits,
     setdiff,
+    top_k_scores,
     topk_fast,
     topk_from_scores,
     unique,
@@ -30,98 +37,6 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.data.dataset import Dataset
 
 log = logging.getLogger("embedrec")
-
-
-def top_k_scores(user_vecs: np.ndarray, movie_vecs, movie_bias, k: int,
-                 exclude: tuple[np.ndarray, np.ndarray] | None, rows: np.ndarray, device=None,
-                 fast: int = 0, out: np.ndarray | None = None) -> np.ndarray:
-    """Exact top-k movie indices for the given user rows, excluding each user's ``exclude`` CSR items.
-
-    On a GPU ``device`` (train.device cuda) the scores are computed there with torch (``movie_vecs`` and
-    ``movie_bias`` may already be tensors on it, see :func:`on_device`); equal scores in index order, as here. ``fast``:
-    the C kernel's one-pass top-k (several times faster than argpartition; equal scores go to the lower movie
-    row, where argpartition's choice is arbitrary), used by per-epoch validation, on ``fast`` threads. ``out``: a
-    float32 buffer of at least (rows, movies) the scores are written into (a fresh 160 MB matrix per batch costs
-    its page faults again: 0.18-0.26 s against 0.11-0.16 s for the product into a reused one, measured)."""
-    if _is_gpu(device):
-        r, c = (gather_csr(exclude[0], exclude[1], rows)[:2] if exclude is not None
-                else (np.zeros(0, np.int64), np.zeros(0, np.int64)))
-        return torch_topk(user_vecs, movie_vecs, movie_bias, (r, c), k, device)[0]
-    n_rows, n_cols = user_vecs.shape[0], movie_vecs.shape[0]
-    if (out is not None and out.dtype == np.float32 and user_vecs.dtype == np.float32 and movie_vecs.dtype ==
-            np.float32 and out.size >= n_rows * n_cols):
-        scores = np.matmul(user_vecs, movie_vecs.T, out=out.reshape(-1)[:n_rows * n_cols].reshape(n_rows, n_cols))
-    else:
-        scores = user_vecs @ movie_vecs.T
-    if movie_bias is not None:
-        scores += movie_bias[None, :]
-    if exclude is not None:
-        r, c, _ = gather_csr(exclude[0], exclude[1], rows)
-        scores[r, c] = -np.inf
-    got = topk_fast(scores, k, fast) if fast else None
-    return topk_from_scores(scores, k)[0] if got is None else got[0]
-
-
-def _is_gpu(device) -> bool:
-    return device is not None and str(device) not in ("cpu", "auto")
-
-
-def on_device(x: np.ndarray | None, device):
-    """``x`` as a float32 tensor on a GPU ``device`` (copied there once), or unchanged on the CPU."""
-    if x is None or not _is_gpu(device):
-        return x
-    import torch
-
-    return x if torch.is_tensor(x) else torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)
-
-
-def torch_topk(queries: np.ndarray, X, bias, excl: tuple[np.ndarray, np.ndarray], k: int, device):
-    """Top-k (indices, scores) of ``queries @ X.T (+ bias)`` on ``device`` with torch, the (query row, column)
-    pairs in ``excl`` scored -inf; entries left at -inf come back as index -1 (as topk_from_scores)."""
-    import torch
-
-    Xt, bt = on_device(X, device), on_device(bias, device)
-    s = on_device(np.ascontiguousarray(queries, dtype=np.float32), device) @ Xt.T
-    if bt is not None:
-        s += bt[None, :]
-    if excl[0].size:
-        s[torch.from_numpy(np.asarray(excl[0], np.int64)).to(device),
-          torch.from_numpy(np.asarray(excl[1], np.int64)).to(device)] = -float("inf")
-    return topk_lower_first(s, k)
-
-
-def topk_lower_first(s, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise top-k (indices, scores) of a torch tensor ``s`` as numpy, with equal scores in index order (the
-    smaller first, also where they straddle the k-th place), as the CPU's :func:`topk_from_scores`; entries scored
-    -inf (or NaN, a broken model's, which the CPU lists last) come back as index -1. torch.topk alone orders ties as the device falls: on a GPU the most-popular
-    baseline's many equal counts gave other lists, and other metrics, than the CPU (seen on an H200, session 36)."""
-    import torch
-
-    k = min(k, s.shape[1])
-    if bool(torch.isnan(s).any()):  # a broken model's NaN: torch ranks it first; never listed (a review)
-        s = torch.where(torch.isnan(s), torch.full((), -float("inf"), dtype=s.dtype, device=s.device), s)
-    vals, idx = torch.topk(s, k, dim=1)
-    if k == 0:
-        return idx.cpu().numpy(), vals.cpu().numpy()
-    cut = vals[:, -1:]
-    # the k lowest columns that score exactly the k-th value: a key n - column there, 0 elsewhere (int32 where
-    # it holds them: half the memory of int64 beside the batch's scores)
-    n = s.shape[1]
-    kt = torch.int32 if n < 2**31 - 1 else torch.int64
-    cols = torch.arange(n, 0, -1, device=s.device, dtype=kt)
-    tie_key, tie_idx = torch.topk(torch.where(s == cut, cols, torch.zeros((), dtype=kt, device=s.device)), k, dim=1)
-    vals, idx, cut = vals.cpu().numpy(), idx.cpu().numpy(), cut.cpu().numpy()
-    tie_key, tie_idx = tie_key.cpu().numpy(), tie_idx.cpu().numpy()
-    above = vals > cut  # every score above the cut is in the top k; the cut's own are taken lowest column first
-    cand_idx = np.concatenate([np.where(above, idx, -1), np.where(tie_key > 0, tie_idx, -1)], axis=1)
-    cand_val = np.concatenate([np.where(above, vals, -np.inf),
-                               np.where(tie_key > 0, np.broadcast_to(cut, tie_key.shape), -np.inf)], axis=1)
-    cand_idx[cand_val == -np.inf] = np.iinfo(np.int64).max  # (-inf entries sort last, then become -1)
-    order = np.lexsort((cand_idx, -cand_val), axis=1)[:, :k]
-    top = np.take_along_axis(cand_idx, order, axis=1)
-    out = np.take_along_axis(cand_val, order, axis=1).astype(vals.dtype, copy=False)
-    top[out == -np.inf] = -1
-    return top, out
 
 
 def sample_users(eval_users: np.ndarray, max_users: int, seed: int = 0) -> np.ndarray:
@@ -375,8 +290,6 @@ def baselines(ds: Dataset, split: str, explicit: bool, ks=(10, 20), relevant_min
     return out
 
 
-_BASELINE_NAMES = {"global_mean": "the global mean's", "biases": "the biases-only model's"}
-
 # evaluate's metrics by group (``embedrec evaluate --metrics``): accuracy against the held-out rows, and what the
 # lists expose of the catalogue (coverage, then embedrec.beyond's)
 METRIC_GROUPS = {"accuracy": (*M.RATING, *(m for m in M.RANKING if m != "coverage")),
@@ -428,169 +341,6 @@ def metric_names_arg(metrics) -> tuple[str, ...] | None:
 WHOLE_LISTS = ("coverage", "gini", "entropy")
 
 
-def paired_stats(mine, theirs) -> dict:
-    """The paired difference of two per-user arrays (NaN: no value for that user): {"difference": the mean of
-    mine minus theirs over the users both have, "se": its standard error (the differences' standard deviation,
-    n - 1, over sqrt(n); NaN under 2 users), "users": n, "tie": whether the difference is within two standard
-    errors of 0 (None where there is no SE)}."""
-    d = np.asarray(mine, np.float64) - np.asarray(theirs, np.float64)
-    d = d[~np.isnan(d)]
-    n = int(d.size)
-    mean = float(d.mean()) if n else float("nan")
-    se = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
-    return {"difference": mean, "se": se, "users": n, "tie": bool(abs(mean) <= 2 * se) if n > 1 else None}
-
-
-def paired_from_sums(n: int, total: float, squares: float) -> dict:
-    """:func:`paired_stats` from the differences' count, sum and sum of squares (torchrun's ranks add theirs up)."""
-    mean = total / n if n else float("nan")
-    se = float(np.sqrt(max(squares - n * mean * mean, 0.0) / (n - 1)) / np.sqrt(n)) if n > 1 else float("nan")
-    return {"difference": mean, "se": se, "users": n, "tie": bool(abs(mean) <= 2 * se) if n > 1 else None}
-
-
-# the paired rating differences user by user: each user's mean squared (absolute) error, the model's minus the
-# other's, averaged over users; beside the difference of the overall RMSE (MAE), which has no SE
-PAIRED_RATING = {"user_mse": "rmse", "user_mae": "mae"}
-
-
-def paired_metric(key: str) -> str:
-    """The metric (without @K, as --metrics names it) a key of ``paired`` is of: 'ndcg' for ndcg@10, 'rmse' for
-    rmse and user_mse, 'mae' for mae and user_mae."""
-    return PAIRED_RATING.get(key, key.split("@")[0])
-
-
-def paired_errors(mine, theirs, ratings, squared: bool) -> tuple[dict, dict]:
-    """Two explicit models' errors on the same ratings, paired user by user: ``mine`` and ``theirs`` each user's
-    RMSE (``squared``) or MAE (NaN: no value), ``ratings`` how many ratings each user has. Returns (the difference
-    of the overall figures, RMSE or MAE over all the ratings of the users both have, with no SE: {"difference",
-    "se": None, "users", "tie": None}; :func:`paired_stats` of each user's MSE (RMSE squared), or MAE, mine minus
-    theirs). The ratings of one user are not independent of each other, so the user is the unit of the SE, as
-    for the ranking metrics; the per-user MSE difference is not the difference of the RMSEs, which weighs each
-    rating alike and takes a root."""
-    a, b = np.asarray(mine, np.float64), np.asarray(theirs, np.float64)
-    n = np.asarray(ratings, np.float64)
-    if squared:
-        a, b = a * a, b * b
-    per_user = paired_stats(a, b)
-    both = ~np.isnan(a) & ~np.isnan(b) & (n > 0)
-    w = n[both]
-    if w.sum() > 0:
-        mine_all, theirs_all = float((a[both] * w).sum() / w.sum()), float((b[both] * w).sum() / w.sum())
-        if squared:
-            mine_all, theirs_all = float(np.sqrt(mine_all)), float(np.sqrt(theirs_all))
-        overall = mine_all - theirs_all
-    else:
-        overall = float("nan")
-    return {"difference": overall, "se": None, "users": int(both.sum()), "tie": None}, per_user
-
-
-def paired_differences(frame) -> dict:
-    """{other: {metric@K: :func:`paired_stats` of the model's column minus other's}} from a per-user frame
-    (:func:`evaluate_factors`' ``per_user``: the model's columns as ``ndcg@10``, each other's as
-    ``other:ndcg@10``), every metric@K both have, in the frame's order. Where both have rating columns (``rmse``
-    and ``other:rmse``, ``mae`` and ``other:mae``, the model's ``ratings`` beside: explicit models, the rating
-    baselines): ``rmse`` and ``mae``, the difference of the overall figures (no SE), each followed by ``user_mse``
-    or ``user_mae``, the per-user difference with its SE (:func:`paired_errors`)."""
-    out: dict = {}
-    for col in frame.columns:
-        other, _, metric = str(col).rpartition(":")
-        if not other or metric not in frame.columns:
-            continue
-        if "@" in metric:
-            out.setdefault(other, {})[metric] = paired_stats(frame[metric].to_numpy(), frame[col].to_numpy())
-        elif metric in PAIRED_RATING.values() and "ratings" in frame.columns:
-            overall, per_user = paired_errors(frame[metric].to_numpy(), frame[col].to_numpy(),
-                                              frame["ratings"].to_numpy(), squared=metric == "rmse")
-            row = out.setdefault(other, {})
-            row[metric] = overall
-            row[f"user_{'mse' if metric == 'rmse' else metric}"] = per_user
-    return out
-
-
-def per_user_columns(frame, metrics):
-    """A per-user frame with only ``metrics``' columns (names without @K; None: all): user_id kept, each
-    recommender's metric@K by its metric's name, rmse and mae by theirs and the ratings column with either."""
-    if metrics is None:
-        return frame
-    keep = set(metrics)
-
-    def kept(col: str) -> bool:
-        name = col.rpartition(":")[2]
-        if name == "ratings":
-            return bool(keep & set(M.RATING))
-        return col == "user_id" or name.split("@")[0] in keep
-
-    return frame[[c for c in frame.columns if kept(str(c))]]
-
-
-def finish_per_user(result: dict, split: str, per_user: bool, metrics=None) -> dict:
-    """``result`` (:func:`evaluate_factors`', other recommenders' lists joined) with ``paired``: {split: the model
-    minus each other row, user by user (:func:`paired_differences`)}; its ``per_user`` frame kept where
-    ``per_user``, cut to ``metrics`` (:func:`per_user_columns`), else dropped."""
-    frame = result.pop("per_user")
-    result["paired"] = {split: paired_differences(frame)}
-    if per_user:
-        result["per_user"] = per_user_columns(frame, metrics)
-    return result
-
-
-def behind_baselines(metrics: dict) -> list[str]:
-    """Where the model does no better than a baseline it is printed beside, one sentence per split: ranking
-    models by the first ndcg@K against most_popular (the same to the 4 places printed counts as no better), rating models by RMSE against the better of global_mean and
-    biases; a rating model's lists too, by the first ndcg@K where it was measured (a review: an explicit model
-    at 0.06 against most_popular's 0.23 was printed without a word). Empty where it does better (or where
-    there is nothing to compare)."""
-    out = []
-    for split, models in (metrics.get("splits") or {}).items():
-        model = models.get("model") or {}
-        rated = {name: m["rmse"] for name, m in models.items() if name != "model" and "rmse" in m}
-        explicit = "rmse" in model and bool(rated)
-        if explicit:
-            best = min(rated, key=rated.get)
-            if model["rmse"] >= rated[best]:
-                out.append(f"on the {split} split the model's RMSE ({model['rmse']:.4f}) is no better than "
-                           f"{_BASELINE_NAMES.get(best, best)} ({rated[best]:.4f}): its predictions are no better "
-                           "than that average here")
-        ndcg = sorted((k for k in model if k.startswith("ndcg@")), key=lambda k: int(k.split("@")[1]))
-        if ndcg and ndcg[0] in models.get("most_popular", {}):
-            k, mine, theirs = ndcg[0], model[ndcg[0]], models["most_popular"][ndcg[0]]
-            # the same to the 4 places printed is no better either (a first-hour review: a shop log's model, valid
-            # having chosen popularity weighing 16, printed 0.8014 beside most_popular's 0.8014 without a word)
-            paired = _popular_paired(metrics, split, k)
-            if round(mine, 4) <= round(theirs, 4) and theirs > 0:  # (0 against 0: no user had a hit)
-                level = "the same as" if round(mine, 4) == round(theirs, 4) and mine > theirs else "no better than"
-            elif paired and paired.get("tie") and theirs > 0:  # above it, but within two paired SE: a tie
-                places = _places(paired["se"])  # an SE under 0.0001 shown to its second digit, not as 0.0000
-                level = (f"level with (a tie: {paired['difference']:+.{places}f}, SE {paired['se']:.{places}f}, "
-                         f"paired over {paired['users']:,} users; within two SE)")
-            else:
-                continue
-            out.append(f"on the {split} split the model's {k} ({mine:.4f}) is {level} most_popular's "
-                       f"({theirs:.4f}): its lists are no better than the most popular movies here" +
-                       ("; this rating model (model.objective: explicit) is fit to predict ratings: for top-K "
-                        "lists train the default ranking model" if explicit else ""))
-    return out
-
-
-def _places(se: float) -> int:
-    """Decimal places that show ``se`` to two significant digits, at least 4 (a review: 'a tie: +0.0001, SE
-    0.0000' read as a contradiction)."""
-    import math
-
-    if not se or not math.isfinite(se) or se >= 1e-4:
-        return 4
-    return min(12, 1 - math.floor(math.log10(se)))
-
-
-def _popular_paired(metrics: dict, split: str, key: str) -> dict | None:
-    """The paired difference of the model's ``key`` (ndcg@K) and most_popular's on ``split``: train's
-    (``vs_popular``, :func:`versus_popular`) or evaluate's (``paired``); None where neither measured it."""
-    got = ((metrics.get("vs_popular") or {}).get(split) or {}).get(key)
-    if got is None:
-        got = (((metrics.get("paired") or {}).get(split) or {}).get("most_popular") or {}).get(key)
-    return got
-
-
 def relevant(split, min_rating: float | None) -> tuple[np.ndarray, np.ndarray]:
     """Test (user, movie) pairs that count as relevant for ranking metrics."""
     if min_rating is None:
@@ -607,22 +357,6 @@ def evaluate_model(f: dict, ds, split: str, explicit: bool, ks, metric: str | No
     list that gets the ranked users' values (:func:`ranking_sums`')."""
     return evaluator(ds, split, explicit, ks, metric, ranking, max_users, device=device)(
         f, per_user=per_user, bar=f"{split} model" if progress else None)
-
-
-def versus_popular(mine: list, popular: list, ds) -> dict:
-    """{ndcg@K: :func:`paired_stats` of the model's per-user values minus the most-popular lists'} for the first
-    ndcg@K both have, over the users both ranked (``mine``, ``popular``: :func:`evaluate_model`'s and
-    :func:`baselines`' ``per_user`` lists); {} where there is none. ``train`` keeps it in its metrics
-    (``vs_popular``) so that :func:`behind_baselines` can say a model a little above most_popular is a tie with it
-    (a first-hour review: 0.0208 against 0.0207 was printed without a word, where evaluate said +0.0001 +- 0.0016)."""
-    if not mine or not popular:
-        return {}
-    a, b = _per_user_frame(mine, ds), _per_user_frame(popular, ds)
-    keys = sorted((c for c in a.columns if c.startswith("ndcg@") and c in b.columns), key=lambda c: int(c[5:]))
-    if not keys:
-        return {}
-    both = a[["user_id", keys[0]]].merge(b[["user_id", keys[0]]], on="user_id", suffixes=("", ":popular"))
-    return {keys[0]: paired_stats(both[keys[0]].to_numpy(), both[f"{keys[0]}:popular"].to_numpy())}
 
 
 def evaluator(ds, split: str, explicit: bool, ks, metric: str | None = None, ranking: bool = True,
@@ -671,132 +405,6 @@ def check_ks(ks) -> tuple[int, ...]:
     if max(ks) > MAX_EVAL_K:  # as train.eval_k and evaluate -k (a review: the library scored K=50000)
         raise UsageError(f"ks={list(ks)!r}: {max(ks)} is above the maximum {MAX_EVAL_K} (as for train.eval_k)")
     return ks
-
-
-def evaluate_run(run_dir, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None) -> dict:
-    """Metrics of the trained run at ``run_dir`` (from its artifacts) and the baselines on one split, by path: the
-    run opened and :func:`evaluate_opened` (which ``Model.evaluate``, and so ``embedrec evaluate``, calls for an
-    open model); ``ks`` None: the run's own train.eval_k, what train printed; ``device`` (train.device) cuda scores
-    on the GPU."""
-    from embedrec.run import load_run
-    from embedrec.run_inputs import run_eval_k
-
-    if ks is not None:
-        ks = check_ks(ks)
-    run = load_run(run_dir)
-    if ks is None:
-        ks = run_eval_k(run)
-    return evaluate_opened(run, dataset_dir, split, ks, device, moved_to)
-
-
-def evaluate_opened(run, dataset_dir=None, split: str = "test", ks=(10, 20), device=None, moved_to=None,
-                    per_user: bool = False, lists=None, metrics=None, progress: bool = False) -> dict:
-    """As evaluate_run, for a run already opened (``embedrec.run.Run``); ``lists``: called with (the result, the
-    dataset) before the paired differences are taken (``Model.evaluate`` scores other runs and other recommenders'
-    lists there); ``per_user`` and ``metrics``: :func:`finish_per_user`'s; ``progress``: a bar over the users of
-    each ranking pass (the model's, the most-popular baseline's)."""
-    from embedrec.run_inputs import run_dataset
-
-    check_user_ids(run)  # the run's own damage, before its dataset is looked for
-    ds = run_dataset(run, dataset_dir, moved_to)  # refuses a dataset other than the one the run was trained on
-    f = run_factors(run)
-    result = evaluate_factors(f, run.explicit, ds, split, ks, bool(run.manifest.get("refit")), f"run '{run.path}'",
-                              device, progress)
-    updated = updated_rows(run, ds, split, run_seen=f.get("run_seen"))
-    if updated is not None:
-        result["updates"] = updated
-        keys = added_pairs(f["run_seen"], ds)
-        if (keys < np.int64(ds.n_users) * np.int64(max(ds.n_movies, 1))).any():  # the dataset's users told some
-            result["excluded"] += "+updates"  # (left out as recommend leaves them; an added user ranks in no split)
-    served = served_index(run)
-    if served is not None:
-        result["served_index"] = served
-    if lists is not None:
-        lists(result, ds)  # the caller's, a layer above: other runs and lists scored on the same dataset
-    return finish_per_user(result, split, per_user, metrics)
-
-
-def served_index(run) -> dict | None:
-    """{"kind", "recall@10"} of the approximate index ``run`` serves through (hnsw, ivf, ...; its recall of the exact
-    lists when built), whose lists can differ a little from its row's, which ranks every movie exactly; None for a
-    flat index. The model's, and each --against run's (``evaluate_against.score_against``)."""
-    index = run.manifest.get("index") or {}
-    if index.get("kind", "flat") == "flat":
-        return None
-    return {"kind": index["kind"], "recall@10": index.get("recall@10")}
-
-
-def check_user_ids(run) -> None:
-    """Refuse a run whose user ids hold an id twice, as every lookup of them does (``IdMap.check_unique``, the line
-    recommend, export and verify give), though evaluate looks none up: it ranks the dataset's users by row (session
-    51's red team: a re-sealed run's user_ids.npy holding an id twice was scored). ``evaluate_opened`` checks the
-    model's run, ``evaluate_against.open_against`` each other run."""
-    from embedrec.serve.catalogue import Catalogue
-
-    Catalogue.from_run(run).users.check_unique()
-
-
-def run_factors(run) -> dict:
-    """A run's factors as :func:`evaluate_factors` takes them (train.factors' dict), of its dataset's users (the
-    users update-users added come after them, in no split), its arrays checked as ``recommend`` checks them and
-    for non-finite values, and its ``global_mean``."""
-    from embedrec.run_updates import trained_movies, trained_users
-    from embedrec.verify import check_finite, check_served_arrays
-
-    trained = trained_users(run.manifest)  # its dataset's users: update-users' added ones come after them
-    movies = trained_movies(run.manifest)  # ... and its movies (update-users --new-movies' after them: in no split)
-    f = {name: run.array(name) for name in ("user_factors", "movie_factors", "user_bias", "movie_bias")}
-    check_served_arrays(run, f["user_factors"], f["movie_factors"],  # as recommend does (a red team: IndexError)
-                        biases=(f["user_bias"], f["movie_bias"]))
-    for name in ("user_factors", "user_bias"):  # the dataset's users: no split holds a user update-users added
-        if f[name] is not None:
-            f[name] = f[name][:trained]
-    for name in ("movie_factors", "movie_bias"):  # the dataset's movies alone are ranked: a split's movie rows
-        if f[name] is not None:                   # index them (the lists of the served model list added ones too)
-            f[name] = f[name][:movies]
-    for name in ("user_factors", "movie_factors", "user_bias", "movie_bias"):  # read whole here anyway: a NaN row
-        a = f[name]  # scored as the last of every list (a review: metrics, no error); a model without biases has none
-        if a is not None and np.asarray(a).dtype.kind == "f":
-            check_finite(run, np.asarray(a), lambda i, name=name: f"{name}.npy holds values that are")
-    f["global_mean"] = run.manifest.get("global_mean", 0.0)
-    from embedrec.run_updates import updates_said
-
-    if updates_said(run.manifest) is not None:  # the pairs update-users added: score_factors leaves them out
-        f["run_seen"] = (run.array("seen_indptr"), run.array("seen_indices"))
-    return f
-
-
-def updated_rows(run, ds: Dataset, split: str, whose: str = "this run's", run_seen=None) -> dict | None:
-    """Where update-users re-solved the run's users (its manifest's ``updates``): {"updates", "users": the
-    dataset's users they re-solved (distinct, where the records count them: run_updates.updates_summary), "users_added"
-    (in no split), "ratings": what the updates solved with, "rows_seen": how many of ``split``'s rows are among the
-    pairs they added} (those pairs: the run's seen pairs beyond the dataset's own, train, valid and rated below
-    data.min_rating), said in a warning where there are any, since the model has seen those rows and its figures
-    on them are not held out (a note otherwise: the figures are of the updated vectors); None for a run without
-    updates. ``whose``: the run as those lines name it."""
-    from embedrec.run_updates import updates_said, updates_summary
-
-    said = updates_said(run.manifest)
-    if said is None:
-        return None
-    n = np.int64(max(ds.n_movies, 1))
-    added = added_pairs(run_seen if run_seen is not None else (run.array("seen_indptr"), run.array("seen_indices")),
-                        ds)
-    part = ds.splits[split]
-    seen = int(isin(part.user.astype(np.int64) * n + part.movie, added).sum()) if added.size else 0
-    got = updates_summary(run.manifest)
-    out = {"updates": got["updates"], "users": got["users"], "users_added": got["users_added"],
-           "ratings": got["ratings"], "rows_seen": seen}
-    if seen:
-        log.warning("%s of the %s split's %s rows are ratings %s users were re-solved with after training "
-                    "(%s): the model has seen them, and its lists leave them out as recommend does (the users told "
-                    "them), so they count as misses and its figures are below held-out ones; evaluate a run trained "
-                    "without them (or keep the held-out ratings out of update-users' files)", f"{seen:,}", split,
-                    f"{len(part):,}", whose, said)
-    else:
-        log.info("%s users were updated since training (%s): the figures are of the vectors it serves now, "
-                 "none of the %s split's rows among their ratings", whose, said, split)
-    return out
 
 
 def added_pairs(run_seen: tuple[np.ndarray, np.ndarray], ds: Dataset) -> np.ndarray:
@@ -946,21 +554,6 @@ def _user_rows(frame, ds: Dataset) -> np.ndarray:
     import pandas as pd
 
     return pd.Index(ds.users["user_id"]).get_indexer(frame["user_id"])
-
-
-def _per_user_frame(batches: list, ds: Dataset, extra: dict | None = None):
-    """ranking_sums' per-user values as a DataFrame: user_id, then each metric@K, one row per ranked user;
-    then ``extra``'s columns ({name: a value per user row})."""
-    import pandas as pd
-
-    rows = np.concatenate([r for r, _ in batches]) if batches else np.zeros(0, np.int64)
-    keys = list(batches[0][1]) if batches else []
-    frame = pd.DataFrame({"user_id": ds.users["user_id"].to_numpy()[rows]})
-    for key in keys:
-        frame[key] = np.concatenate([v[key] for _, v in batches]).astype(np.float64)
-    for key, per_row in (extra or {}).items():
-        frame[key] = per_row[rows]
-    return frame
 
 
 RATING_COLUMNS = ("rmse", "mae", "ratings")  # an explicit model's per-user columns (evaluate --per-user)

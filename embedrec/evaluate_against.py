@@ -81,7 +81,7 @@ def open_against(runs: dict, split: str, model_rec: dict, counts: tuple, model: 
     ``model_rec``, the model's record of its dataset; ``counts``, its (users, movies); ``model``: the model as a
     message names it) and, on ``split`` valid, not refit on train+valid (valid is its training data then). Said
     before anything is scored; the runs opened here so far are let go where one is refused."""
-    from embedrec.evaluate import check_user_ids
+    from embedrec.evaluate_runs import check_user_ids
     from embedrec.run import load_run
 
     opened: dict = {}
@@ -152,14 +152,8 @@ def score_against(result: dict, ds: Dataset, split: str, ks, runs: dict, device=
     through (evaluate.served_index)}}, the row's ``users_untrained`` as the model's; ``progress``: a bar over the
     users each run ranks, under its name."""
     from embedrec.beyond import catalogue
-    from embedrec.evaluate import (
-        check_split,
-        fit_splits,
-        run_factors,
-        score_factors,
-        served_index,
-        updated_rows,
-    )
+    from embedrec.evaluate import check_split, fit_splits, score_factors
+    from embedrec.evaluate_runs import run_factors, served_index, updated_rows
     from embedrec.run_layout import run_of
 
     counted = (result.get("beyond_accuracy") or {}).get("popularity_counted_on")

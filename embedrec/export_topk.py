@@ -181,7 +181,7 @@ def _topk_part(rec: Recommender, out: Path, suffix: str, lo: int, hi: int, k: in
 
     X = None
     if device != "cpu":
-        from embedrec.evaluate import on_device
+        from embedrec.sparse import on_device
 
         X = on_device(rec.factors.augmented_movies(), device)
     writer = None
@@ -307,7 +307,7 @@ def _topk_table(rec: Recommender, rows, ids, scores, pa):
 def _exact_search(X, device: str):
     """Recommender.recommend_rows' search scored exactly with torch on ``device`` (a GPU): [p_u, 1] . [q_m, b_m]
     against ``X``, the augmented movies already there, exclusions at -inf."""
-    from embedrec.evaluate import torch_topk
+    from embedrec.sparse import torch_topk
 
     def search(queries: np.ndarray, excl: tuple, k: int) -> tuple[list, list]:
         top, vals = torch_topk(queries, X, None, excl, k, device)

@@ -693,7 +693,8 @@ def score_on_truth(model, truth, ks, lists: dict | None = None, name: str = "tru
     import pandas as pd
 
     from embedrec.data.ids import py_id
-    from embedrec.evaluate import check_ks, paired_differences
+    from embedrec.evaluate import check_ks
+    from embedrec.evaluate_paired import paired_differences
     from embedrec.sparse import gather_csr
 
     check_lists(lists)  # (no list named as most_popular, the baseline beside it)

@@ -33,7 +33,8 @@ def evaluate(model, split: str, ks: Iterable[int] | None, *, dataset_dir: str | 
     ``export_tables.write_per_user`` for a ``per_user`` file), the runs ``against`` (``evaluate_against``) and other
     recommenders' ``lists`` scored beside; a bar over each ranking pass's users where ``progress`` asks; the notes on
     the figures logged where ``notes`` asks (:func:`log_evaluate_notes`)."""
-    from embedrec.evaluate import check_ks, evaluate_opened
+    from embedrec.evaluate import check_ks
+    from embedrec.evaluate_runs import evaluate_opened
 
     choice_arg(split, ("valid", "test"), "split")
     ks = check_ks(ks) if ks is not None else None

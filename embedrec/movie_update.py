@@ -37,7 +37,7 @@ if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.data.readers import RawData
     from embedrec.run import Run
     from embedrec.serve.recommender import Recommender
-    from embedrec.user_update import Pairs
+    from embedrec.user_update_file import Pairs
 
 log = logging.getLogger("embedrec")
 NAMED = 5  # movies named one by one in a warning; the rest are counted

@@ -162,7 +162,8 @@ def served_factors(f: dict, ds: Dataset, cfg: Config, loss: str, basis=None) -> 
 def train_model(ds: Dataset, cfg: Config, work_dir: Path, *, resume: bool = False, progress: bool = False) -> TrainedModel:
     """train() with its working folder (checkpoint.pt, metrics.jsonl) given: what ``train_run`` does before it
     publishes."""
-    from embedrec.evaluate import baselines, evaluate_model, versus_popular
+    from embedrec.evaluate import baselines, evaluate_model
+    from embedrec.evaluate_paired import versus_popular
     from embedrec.training.fit import (
         factors,
         metrics_head,

@@ -260,8 +260,9 @@ class TrainedModel(Model):
         fingerprint); its notes logged as that one's. ``per_user`` a file name writes the table there, as
         Model.evaluate's does (``overwrite=True``: over one this wrote)."""
         from embedrec.artifacts import inputs_fingerprint
-        from embedrec.evaluate import check_ks, evaluate_factors, finish_per_user
+        from embedrec.evaluate import check_ks, evaluate_factors
         from embedrec.evaluate_against import against_arg, close_against, open_against
+        from embedrec.evaluate_paired import finish_per_user
         from embedrec.models_offline import beside, log_evaluate_notes, per_user_metrics
 
         choice_arg(split, ("valid", "test"), "split")

@@ -820,7 +820,7 @@ def test_default_train_never_imports_torch(tmp_path, synth_dir):
 def test_fast_topk_equals_numpy_topk():
     """The C top-k of per-epoch validation equals numpy's on distinct scores (excluded movies, k beyond the
     unexcluded count, fewer movies than k), on one thread or several."""
-    from embedrec.evaluate import top_k_scores
+    from embedrec.sparse import top_k_scores
 
     rng = np.random.default_rng(0)
     U, Q = rng.standard_normal((1000, 8)).astype(np.float32), rng.standard_normal((50, 8)).astype(np.float32)
@@ -910,7 +910,8 @@ def test_validation_score_buffer_changes_nothing(fast):
     fresh matrix per batch, whatever the batch split (the buffer is longer than a short last batch needs) and
     when a later call has other vectors, with numpy's top-k or the C one; float64 vectors fall back to a fresh
     matrix."""
-    from embedrec.evaluate import ranking_sums, top_k_scores
+    from embedrec.evaluate import ranking_sums
+    from embedrec.sparse import top_k_scores
 
     rng = np.random.default_rng(1)
     U, Q = rng.standard_normal((300, 8)).astype(np.float32), rng.standard_normal((40, 8)).astype(np.float32)

@@ -478,7 +478,7 @@ def test_streams_refuse_text_and_label_similar_lists_as_movies(trained_run):
         m.evaluate("test", ks="10")
     with pytest.raises(UsageError, match=re.escape("ks=[10, 50000]: 50000 is above the maximum 10000")):
         m.evaluate("test", ks=(10, 50000))  # a review: the CLI refused -k 50000, the library scored it
-    from embedrec.evaluate import evaluate_run
+    from embedrec.evaluate_runs import evaluate_run
 
     for bad in (["10"], [0], ()):  # one check for both (a review: a bare TypeError here)
         with pytest.raises(UsageError, match="give whole numbers >= 1"):

@@ -1795,7 +1795,7 @@ def test_a_stop_signal_ignored_at_start_stays_ignored_in_a_command():
     under nohup) stays ignored inside sigterm_as_interrupt, and the others are taken."""
     import signal
 
-    from embedrec.cli.app import sigterm_as_interrupt
+    from embedrec.cli.signals import sigterm_as_interrupt
 
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
@@ -1912,8 +1912,8 @@ def test_evaluate_and_cross_validate_read_k_and_metrics_by_one_rule(tmp_path, mo
     """An architecture review: cross-validate imported evaluate's private -k and --metrics readers. Both commands
     now read them through cli/options.py (CUTOFFS, cutoffs, metric_names, unmade_metrics): the same text is
     refused in the same line by either, before a run is opened or a fold ingested, and read to the same values."""
-    from embedrec.cli.app import _State
     from embedrec.cli.options import cutoffs, metric_names, unmade_metrics
+    from embedrec.cli.state import _State
     from embedrec.config import load_config
     from embedrec.errors import UsageError
 
@@ -1964,7 +1964,7 @@ def test_the_options_command_reads_a_negative_value_for_are_those_click_lets_go_
     value declared otherwise, or a click whose parser reads them otherwise, fails here)."""
     import click
 
-    from embedrec.cli.app import value_optional
+    from embedrec.cli.command import value_optional
 
     ours, clicks = set(), set()
     for path, cmd in leaf_commands(main):
@@ -2049,7 +2049,7 @@ def test_typed_values_read_the_arguments_as_clicks_parser_does():
     that may be left out was: click's sentinel)."""
     import click
 
-    from embedrec.cli.app import _typed_values
+    from embedrec.cli.command import _typed_values
 
     rng = np.random.default_rng(0)
     checked = 0

@@ -548,8 +548,7 @@ def test_the_torch_top_k_orders_ties_as_the_cpu_top_k_does():
     36). topk_lower_first puts equal scores lowest column first, as topk_from_scores; checked on torch's CPU."""
     import torch
 
-    from embedrec.evaluate import topk_lower_first
-    from embedrec.sparse import topk_from_scores
+    from embedrec.sparse import topk_from_scores, topk_lower_first
 
     rng = np.random.default_rng(0)
     s = rng.integers(0, 4, size=(64, 40)).astype(np.float32)  # few values: ties everywhere, straddling the cut
@@ -568,7 +567,7 @@ def test_the_torch_top_k_never_lists_a_nan_score_first():
     """A review: torch.topk ranks NaN first, and the tie pass then dropped the real candidates after it."""
     import torch
 
-    from embedrec.evaluate import topk_lower_first
+    from embedrec.sparse import topk_lower_first
 
     top, vals = topk_lower_first(torch.tensor([[float("nan"), 5.0, 4.0, 3.0, 2.0]]), 3)
     assert top.tolist() == [[1, 2, 3]] and vals.tolist() == [[5.0, 4.0, 3.0]]

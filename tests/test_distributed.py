@@ -588,7 +588,7 @@ def test_hogwild_refuses_cuda_in_one_line_and_auto_runs_it_on_the_cpu(prepared):
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA GPU (none on this machine)")
 def test_cuda_trains_evaluates_and_scores_like_the_cpu(prepared, tmp_path):
     from embedrec.api import train_run
-    from embedrec.evaluate import evaluate_run
+    from embedrec.evaluate_runs import evaluate_run
     from embedrec.export import topk_all
     from embedrec.serve.recommender import Recommender
 
@@ -1651,7 +1651,7 @@ def test_the_command_line_leaves_a_ranks_own_error_in_the_store_not_one_every_ra
 def test_the_resume_advice_under_torchrun_names_the_torchrun_command_first(monkeypatch):
     """A review: Ctrl-C of a 2-rank train said 'continue with embedrec train ... --resume', a one-process command
     (which works too), where the job was a torchrun one."""
-    from embedrec.cli.app import _State
+    from embedrec.cli.state import _State
     from embedrec.cli.train import resume_command
 
     monkeypatch.setattr(_State, "config_path", None)  # as given on no command line (another test's may linger)

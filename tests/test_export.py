@@ -549,10 +549,10 @@ def test_topk_all_exact_torch_search_goes_through_the_same_checks_and_tail(rec, 
     search handed to recommend_rows: run on the CPU here, it gives what the index gives (explicit: clipped)."""
     import torch
 
-    import embedrec.evaluate
+    import embedrec.sparse
     from embedrec.export_topk import _exact_search
 
-    monkeypatch.setattr(embedrec.evaluate, "_is_gpu", lambda device: True)  # the GPU path, on torch's CPU device
+    monkeypatch.setattr(embedrec.sparse, "_is_gpu", lambda device: True)  # the GPU path, on torch's CPU device
     rows = np.arange(min(40, rec.factors.n_users))
     want_i, want_s = rec.recommend_rows(rows, 7)
     got_i, got_s = rec.recommend_rows(rows, 7, search=_exact_search(torch.from_numpy(rec.factors.augmented_movies()),

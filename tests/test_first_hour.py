@@ -580,7 +580,7 @@ def test_metrics_table_has_metrics_as_rows(int_run):
 def test_log_lines_go_above_a_live_bar():
     from tqdm import tqdm
 
-    from embedrec.cli.app import _BarAwareHandler
+    from embedrec.cli.logs import _BarAwareHandler
 
     stream = io.StringIO()
     log = logging.getLogger("embedrec.test-bar")
@@ -1595,7 +1595,7 @@ def test_a_runs_config_yaml_records_the_data_its_dataset_was_ingested_with(tmp_p
     ml-100k`, MovieLens' columns and a test share the dataset did not have, so `ingest -c` with it would read
     MovieLens. It now records the dataset's data and split settings, and `ingest -c` with it makes the same
     dataset again."""
-    from embedrec.cli.app import _State
+    from embedrec.cli.state import _State
 
     monkeypatch.setattr(_State, "config_path", None)
     monkeypatch.setattr(_State, "overrides", ())

@@ -195,7 +195,7 @@ def test_import_embedrec_and_open_stay_light(small_run):
 # ------------------------------------------------------------------------------------------ layers
 # ARCHITECTURE.md's table, lowest first. Every import between embedrec modules, at module level or inside a
 # function, points to the same layer or a lower one.
-CLI_MODULES = ("app", "options", "config", "ingest", "train", "evaluate", "index", "verify", "recommend", "predict",
+CLI_MODULES = ("app", "state", "command", "logs", "signals", "options", "config", "ingest", "train", "evaluate", "index", "verify", "recommend", "predict",
                "tune", "export", "crossval", "history", "update")
 LAYERS = [
     ("base", {"errors", "argcheck", "bars", "device", "metrics", "threads", "worker_pool", "output", "model.losses", "data.synth", "data.ids", "data.levels", "training.tfevents"}),
@@ -207,13 +207,13 @@ LAYERS = [
                         "model.features", "model.mf", "model.factors"}),
     ("artifacts", {"serve.index", "run_layout", "run_updates", "run_checks", "run_fixes", "run_publish", "run", "run_inputs", "artifacts", "verify"}),
     ("processes", {"distributed", "dist_data", "dist_sync"}),
-    ("trainers, evaluation, serving", {"evaluate", "figure_notes", "dist_eval", "training", "training.als", "training.trend", "training.newuser_prior", "training.lowpass", "training.als_ranks", "training.sgd", "training.loop",
+    ("trainers, evaluation, serving", {"evaluate", "evaluate_paired", "figure_notes", "dist_eval", "training", "training.als", "training.trend", "training.newuser_prior", "training.lowpass", "training.als_ranks", "training.sgd", "training.loop",
                                        "training.minibatch", "serve", "serve.recommender", "serve.recommender_prior", "serve.recommender_foldin",
                                        "serve.catalogue", "serve.foldin", "serve.userfile", "serve.prior", "serve.stream", "serve.explain", "serve.update",
                                        "serve.history", "serve.similar_users", "serve.audience", "serve.diversify"}),
     ("workflows", {"training.fit", "training.checkpoints", "shard_checkpoint", "training.folders", "training.dims", "training.refit", "training.select", "ingestion", "export", "export_projector", "export_tables", "export_topk", "export_plot",
-                   "tune", "user_update", "movie_update"}),
-    ("models and results", {"results", "models", "models_lookup", "models_offline", "models_recommend", "models_scores", "models_stream", "trained", "publish", "predict_input", "answers", "list_metrics", "evaluate_against"}),  # what the API answers with; the torchrun trainers build them too
+                   "tune", "user_update", "user_update_settings", "user_update_file", "user_update_write", "movie_update"}),
+    ("models and results", {"results", "models", "models_lookup", "models_offline", "models_recommend", "models_scores", "models_stream", "trained", "publish", "predict_input", "answers", "list_metrics", "evaluate_against", "evaluate_runs"}),  # what the API answers with; the torchrun trainers build them too
     ("public API", {"api", "train_workflow", "crossval", "shard_als", "replica"}),  # shard_als, replica: the torchrun counterparts of api.train
     ("adapters", {"cli", *(f"cli.{m}" for m in CLI_MODULES), "console", "__main__", ""}),
 ]

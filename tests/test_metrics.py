@@ -49,7 +49,7 @@ def test_parse_metric():
 
 
 def test_behind_baselines_names_the_split_the_metric_and_the_better_baseline():
-    from embedrec.evaluate import behind_baselines
+    from embedrec.evaluate_paired import behind_baselines
 
     ranking = {"splits": {"test": {"model": {"ndcg@20": 0.5, "ndcg@10": 0.1}, "most_popular": {"ndcg@10": 0.12}},
                           "valid": {"model": {"ndcg@10": 0.2}, "most_popular": {"ndcg@10": 0.12}}}}
@@ -78,7 +78,7 @@ def test_behind_baselines_says_a_model_just_above_most_popular_ties_it_where_the
     """A first-hour review: train printed 0.0208 against most_popular's 0.0207 without a word, where evaluate said
     +0.0001 +- 0.0016. train's ``vs_popular`` and evaluate's ``paired`` carry the paired difference; within two SE of
     0 the model above most_popular is said to tie it; outside, nothing is said."""
-    from embedrec.evaluate import behind_baselines
+    from embedrec.evaluate_paired import behind_baselines
 
     near = {"splits": {"test": {"model": {"ndcg@10": 0.0208}, "most_popular": {"ndcg@10": 0.0207}}}}
     assert behind_baselines(near) == []  # no paired figure: the printed figures alone, the model above
@@ -117,7 +117,7 @@ def test_paired_stats_by_hand():
     """The model's per-user values minus another's over the users both have (NaN: none), hand-computed: d = 1, 1,
     2 (the fourth user has no value of the model's), mean 4/3, std (n - 1) sqrt(1/3), SE sqrt(1/3) / sqrt(3) = 1/3;
     4/3 is above two SE, so no tie."""
-    from embedrec.evaluate import paired_stats
+    from embedrec.evaluate_paired import paired_stats
 
     got = paired_stats([1.0, 2.0, 3.0, np.nan], [0.0, 1.0, 1.0, 5.0])
     assert got == {"difference": pytest.approx(4 / 3), "se": pytest.approx(1 / 3), "users": 3, "tie": False}
@@ -136,7 +136,7 @@ def test_paired_differences_and_the_per_user_columns_by_hand():
     metrics' columns, ratings with rmse/mae."""
     import pandas as pd
 
-    from embedrec.evaluate import paired_differences, per_user_columns
+    from embedrec.evaluate_paired import paired_differences, per_user_columns
 
     frame = pd.DataFrame({"user_id": [1, 2, 3], "ndcg@10": [0.5, 0.2, 0.8], "novelty@10": [2.0, 3.0, 4.0],
                           "rmse": [1.0, 0.5, 0.7], "mae": [0.8, 0.4, 0.6], "ratings": [3, 2, 1],
@@ -166,7 +166,7 @@ def test_paired_errors_by_hand():
     sqrt(7 / 4) (not the mean of the per-user differences, nor its root: each user weighs alike there, each rating
     here). MAE: model 1, 0, 2, other 1.5, 1, 1: differences -0.5, -1, 1, mean -1/6, SE sqrt(13) / 6; overall
     4 / 4 = 1 against 5 / 4 = 1.25."""
-    from embedrec.evaluate import paired_errors
+    from embedrec.evaluate_paired import paired_errors
 
     ratings = [2, 1, 1]
     overall, per_user = paired_errors([1.0, 0.0, 2.0], [np.sqrt(2.5), 1.0, 1.0], ratings, squared=True)
@@ -195,13 +195,8 @@ def test_paired_differences_pair_rating_columns_as_the_per_user_errors():
     columns) pairs its metric@K alone, and --metrics rmse keeps rmse and user_mse (evaluate.paired_metric)."""
     import pandas as pd
 
-    from embedrec.evaluate import (
-        paired_differences,
-        paired_errors,
-        paired_metric,
-        per_user_columns,
-        select_metrics,
-    )
+    from embedrec.evaluate import select_metrics
+    from embedrec.evaluate_paired import paired_differences, paired_errors, paired_metric, per_user_columns
 
     frame = pd.DataFrame({"user_id": [1, 2, 3], "ndcg@10": [0.5, 0.2, 0.8], "rmse": [1.0, 0.0, 2.0],
                           "mae": [1.0, 0.0, 2.0], "ratings": [2, 1, 1], "biases:rmse": [np.sqrt(2.5), 1.0, 1.0],

@@ -252,7 +252,7 @@ def test_told_both_through_a_request_and_its_refusals(runs):
 # ------------------------------------------------------------------------------------------ the CLI
 @pytest.fixture
 def cli(monkeypatch):
-    from embedrec.cli.app import _State
+    from embedrec.cli.state import _State
 
     monkeypatch.setattr(_State, "config_path", None)
     monkeypatch.setattr(_State, "overrides", ())

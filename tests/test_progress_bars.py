@@ -488,10 +488,9 @@ def test_ingest_draws_no_bar_of_a_step_shorter_than_its_delay_nor_one_a_log_line
     import logging
 
     from embedrec.bars import step
-    from embedrec.cli import app
 
     log = logging.getLogger("embedrec.test_bars")
-    handler = app._BarAwareHandler(sys.stderr)
+    handler = __import__("embedrec.cli.logs", fromlist=["x"])._BarAwareHandler(sys.stderr)
     log.addHandler(handler)
     try:
         with step("waiting", 5, "stage", delay=60) as tick:

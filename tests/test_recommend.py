@@ -11,12 +11,12 @@ from embedrec import run_checks
 from embedrec.artifacts import rebuild_index
 from embedrec.config import IndexConfig
 from embedrec.errors import ArtifactError, NotFoundError, UsageError
-from embedrec.evaluate import top_k_scores
 from embedrec.run import load_run
 from embedrec.serve import foldin
 from embedrec.serve import index as ix
 from embedrec.serve.recommender import Recommender
 from embedrec.serve.stream import as_rows, recommend_many
+from embedrec.sparse import top_k_scores
 
 from .conftest import hangup_default
 

@@ -4518,7 +4518,7 @@ def test_a_stop_raised_in_a_finalizer_is_sent_again_not_lost(capfd):
     cannot raise) printed 'Exception ignored ... Terminated' with a traceback, and the export went on to exit 0.
     While a command takes signals (cli.app.sigterm_as_interrupt), such a stop is sent again, so the work stops at
     its next step; other unraisable errors are Python's to print as before."""
-    from embedrec.cli.app import sigterm_as_interrupt
+    from embedrec.cli.signals import sigterm_as_interrupt
     from embedrec.errors import Terminated
 
     class Dies:

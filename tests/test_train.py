@@ -853,7 +853,7 @@ def test_a_best_epoch_that_is_the_last_says_the_fit_may_not_have_converged(small
     with the command that goes on; an early stop, or no validation split, says nothing."""
     import logging
 
-    from embedrec.cli.app import _State
+    from embedrec.cli.state import _State
     from embedrec.cli.train import _report
 
     monkeypatch.setattr(_State, "config_path", None)  # as given on no command line (another test's may linger)

@@ -290,7 +290,7 @@ def test_recommend_user_with_liked_or_rated(runs):
 
 
 def test_recommend_user_with_liked_on_an_explicit_run_is_one_line(trained_run, monkeypatch):
-    from embedrec.cli.app import _State
+    from embedrec.cli.state import _State
 
     monkeypatch.setattr(_State, "config_path", None)
     monkeypatch.setattr(_State, "overrides", ())

@@ -238,7 +238,8 @@ def test_a_trained_user_resealed_in_as_new_is_refused(base, tmp_path):
 def test_evaluate_counts_no_cold_user_update_users_solved_as_without_a_vector(base, tmp_path):
     """A review: after update-users solved cold users, evaluate still counted them among the users with no trained
     vector (192 where 190 had none on ML-100K's global cut): the count is serving's now, a zero row."""
-    from embedrec.evaluate import evaluate_factors, run_factors
+    from embedrec.evaluate import evaluate_factors
+    from embedrec.evaluate_runs import run_factors
     from embedrec.run import load_run
 
     run, niche, _ = base

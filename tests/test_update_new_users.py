@@ -768,7 +768,7 @@ def test_a_model_folder_whose_update_records_do_not_read_is_left_out_of_the_prun
 
 # ------------------------------------------------------------------------------------ kill -9
 # where the update is killed: (module, function, when: 'before' it runs or 'after', which call)
-KILLS = [("embedrec.user_update", "_write_user_ids", "after", 1),   # the new ids written, the arrays not yet
+KILLS = [("embedrec.user_update_write", "_write_user_ids", "after", 1),   # the new ids written, the arrays not yet
          ("embedrec.artifacts", "carry_file", "before", 4),        # halfway through the files carried over
          ("embedrec.fsutil.generations", "fsync_tree", "after", 1),  # the new folder whole, still a temporary
          ("embedrec.fsutil.generations", "swap_link", "before", 1),  # renamed into place, current not yet swapped

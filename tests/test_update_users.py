@@ -19,7 +19,7 @@ import embedrec as er
 from embedrec.config import load_config
 from embedrec.errors import Busy, DataError, NotFoundError, UsageError
 from embedrec.run_updates import trained_movies, trained_users, updates_said, updates_summary
-from embedrec.user_update import merged_seen
+from embedrec.user_update_write import merged_seen
 
 sys.path.insert(0, str(Path(__file__).parent))
 from test_reliability import invoke, one_line  # noqa: E402  (the CLI through CliRunner; a failure's one line)
@@ -1065,7 +1065,7 @@ def test_an_interrupted_update_leaves_the_old_model_served(runs, tmp_path, monke
     """Stopped while it writes the new folder (Ctrl-C, or a SIGTERM taken as one): the run still serves the old
     folder, no temporary is left, the lock is free and verify passes; the same update then goes through, and
     removes what a writer killed outright left (its temporary folder, its new 'current' link: docs/commands.md)."""
-    import embedrec.user_update as uu
+    import embedrec.user_update_write as user_update_write
 
     run = copy_run(runs["taste"], tmp_path / "run")
     folder = os.readlink(run / "current")
@@ -1074,7 +1074,7 @@ def test_an_interrupted_update_leaves_the_old_model_served(runs, tmp_path, monke
     def stop(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(uu, "merged_seen", stop)
+    monkeypatch.setattr(user_update_write, "merged_seen", stop)
     r = invoke("update-users", "--ratings", f, "--run", run)
     assert (r.exit_code, r.stdout) == (130, "") and one_line(r) == "interrupted: nothing half-written was left behind"
     assert os.readlink(run / "current") == folder and not [p for p in run.iterdir() if p.name.startswith(".artifacts")]
@@ -1377,7 +1377,7 @@ def test_the_ratings_file_is_read_as_the_run_s_dataset_was_ingested_unless_the_c
     # in memory is the case): the config's settings, as before
     from embedrec.config import DataConfig
     from embedrec.run import load_run
-    from embedrec.user_update import as_ingested
+    from embedrec.user_update_settings import as_ingested
 
     class Bare:
         manifest, path = {}, tmp_path / "nowhere"

@@ -20,7 +20,8 @@ from embedrec.cli import (  # noqa: F401
     update,
     verify,
 )
-from embedrec.cli.app import _State, main, progress_enabled, set_short_help
+from embedrec.cli.app import main, progress_enabled, set_short_help
+from embedrec.cli.state import _State
 
 set_short_help(main)
 

@@ -19,12 +19,20 @@ import time
 import click
 
 from embedrec import __version__
+from embedrec.cli.command import (
+    Command,
+)
+from embedrec.cli.logs import (
+    STREAMING,
+    _Heartbeat,
+    _setup_logging,
+)
+from embedrec.cli.signals import sigterm_as_interrupt
+from embedrec.cli.state import _State
 from embedrec.errors import (
     EmbedrecError,
     Interrupted,
     OutputRefused,
-    Terminated,
-    TermsFilter,
     UsageError,
     sh_join,
     shorten,
@@ -34,18 +42,6 @@ from embedrec.errors import (
 
 log = logging.getLogger("embedrec")
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
-
-
-class _State:
-    traceback = False
-    quiet = False
-    g_quiet = g_verbose = g_traceback = False  # -q/-v/--traceback given before the subcommand
-    config_path = None  # -c and --set as given, to repeat them in hints (e.g. the exact resume command)
-    overrides: tuple = ()
-    process = False  # run() as the process's own command (not CliRunner, not a notebook): it leaves after it
-    written: list = []  # what the command has published before it reports on stdout (wrote())
-    unwritten: list = []  # what the command left as it was, with nothing to write (wrote_nothing())
-    stdout_start: int | None = None  # where the rows begin in stdout, a regular file (run(): output.stdout_offset)
 
 
 def wrote(*paths) -> None:
@@ -120,107 +116,6 @@ def reingest_command(prepared, extra: list[str]) -> str:
     return sh_join(reingest_args(source, prepared, sets, extra))
 
 
-class _BarAwareHandler(logging.StreamHandler):
-    """Log lines go above a live tqdm bar (tqdm.write) instead of into it; tqdm is never imported for this. A bar
-    still in its delay (bars.counted's ``delay``: nothing drawn yet) is left undrawn: tqdm.write draws every bar
-    again after the line, and a bar so drawn was never cleared (tqdm clears only a bar it drew itself; a review:
-    ingest's 'preparing' bar, drawn by a note said 0.3 s into its 2 s delay, stayed in front of the summary)."""
-
-    last = 0.0  # time.monotonic() of the last line written (_Heartbeat's)
-
-    def emit(self, record):
-        self.last = time.monotonic()
-        tq = getattr(sys.modules.get("tqdm"), "tqdm", None)  # (None while another thread imports it: a review
-        # saw the heartbeat's line fail on the half-made module)
-        if tq is not None and getattr(tq, "_instances", None):
-            waiting = [b for b in list(tq._instances) if not b.disable and b.delay and  # noqa: SLF001
-                       b.last_print_t < b.start_t + b.delay]
-            for b in waiting:  # (a disabled bar is neither cleared nor drawn by tqdm.write)
-                b.disable = True
-            try:
-                tq.write(self.format(record), file=self.stream)
-            except Exception:
-                self.handleError(record)
-            finally:
-                for b in waiting:
-                    b.disable = False
-            return
-        super().emit(record)
-
-
-# where stderr is no terminal (a log file, CI, nohup), so no bar is drawn: a line after this long without one, that
-# the command is still working and how long it has (a first-hour review: train was silent for 69 s, then 100 s,
-# in a log); EMBEDREC_HEARTBEAT_S sets the seconds (0: none). Not for recommend and predict, whose silence is an
-# input that has not come yet
-HEARTBEAT_S = 60.0
-HEARTBEAT_ENV = "EMBEDREC_HEARTBEAT_S"
-
-
-class _Heartbeat:
-    """A daemon thread that says, through ``handler``'s logger, that the command is still working once no line
-    has been written for ``every`` seconds (then again each ``every`` seconds of silence), until :meth:`stop`."""
-
-    _current: _Heartbeat | None = None
-
-    def __init__(self, handler: _BarAwareHandler, every: float):
-        import threading
-
-        self.handler, self.every, self.started = handler, every, time.monotonic()
-        handler.last = self.started
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="embedrec-heartbeat", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(min(self.every, 1.0)):
-            now = time.monotonic()
-            if now - self.handler.last >= self.every and not self._stop.is_set():
-                log.info("... still working (%s since the line above, %s since the command began)",
-                         _duration(now - self.handler.last), _duration(now - self.started))
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    @classmethod
-    def start(cls, handler: _BarAwareHandler, quiet: bool) -> None:
-        """Stop the one running (a command before this one in the process), and start one where it applies."""
-        if cls._current is not None:
-            cls._current.stop()
-            cls._current = None
-        try:
-            every = float(os.environ.get(HEARTBEAT_ENV, HEARTBEAT_S))
-        except ValueError:
-            every = HEARTBEAT_S
-        ctx = click.get_current_context(silent=True)
-        name = ctx.command.name if ctx is not None else None
-        if quiet or not every > 0 or name in STREAMING or sys.stderr is None or sys.stderr.isatty():  # (nan: none)
-            return
-        cls._current = cls(handler, every)
-
-
-def _duration(seconds: float) -> str:
-    """'45 s', '2 min 5 s', '1 h 3 min'."""
-    s = int(seconds)
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60} s"
-    return f"{s // 3600} h {s % 3600 // 60} min"
-
-
-def _setup_logging(quiet: bool, verbose: bool) -> None:
-    log.handlers.clear()
-    for f in list(log.filters):
-        log.removeFilter(f)
-    log.addFilter(TermsFilter(cli=True))  # log lines name options as flags (--set train.lr=0.01, --overwrite)
-    handler = _BarAwareHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
-    log.propagate = False
-    _Heartbeat.start(handler, quiet)
-
-
 def progress_enabled() -> bool:
     """Bars on a terminal, unless -q; not on one whose width is unknown (0 columns: `script` without a window,
     some CI consoles), where tqdm draws nothing and each closed bar left a blank line (a first-hour review)."""
@@ -235,7 +130,6 @@ def progress_enabled() -> bool:
 SECONDARY_EXIT_DELAY_S = 1.0  # a refused rank other than 0 waits this long, so that rank 0's line is said first
 RANKED = ("train", "export")  # the commands that run on torchrun's ranks; every other one is refused there
 RANKED_SAID = ("train", "export --topk-all")
-STREAMING = ("recommend", "predict")  # answer as their input comes: stdout holds the rows answered before a Ctrl-C
 
 
 # `embedrec -h`'s one line per command, whole (click cut each docstring's first sentence at the terminal's width,
@@ -265,126 +159,6 @@ def set_short_help(group: click.Group, prefix: str = "") -> None:
         cmd.short_help = SHORT.get(prefix + name, cmd.short_help)
         if isinstance(cmd, click.Group):
             set_short_help(cmd, f"{prefix}{name} ")
-
-
-_NUMBER_BELOW_ZERO = re.compile(r"-\d+(\.\d*)?")  # '-1', '-0', '-2.5': an option's value, not an option
-
-
-def value_optional(p: click.Parameter) -> bool:
-    """Whether ``p`` is an option whose value may be left out (``--explain`` alone, ``--explain 5``): one of type
-    ``options.OptionalCount``, the type every such option here is declared with (``is_flag=False`` and its
-    ``flag_value``). Told by our own type, not by click's private ``Option._flag_needs_value``, whose meaning has
-    moved between click releases; tests/test_cli.py checks the two agree with what click's parser does."""
-    from embedrec.cli.options import OptionalCount
-
-    return isinstance(p, click.Option) and isinstance(p.type, OptionalCount)
-
-
-class Command(click.Command):
-    """A subcommand (every one of ``main``'s, through ``Group.command_class``) that reads a number below zero after
-    an option whose value may be left out (``--explain -1``, :func:`value_optional`; click takes '-1' for an
-    option, then says 'no such option') as that option's value: its type's own refusal, naming the option and what
-    it takes; and refuses an option of one value given twice with two values (:func:`_refuse_repeated`)."""
-
-    def parse_args(self, ctx, args):
-        optional = {name: p for p in self.params if value_optional(p) for name in p.opts}
-        if optional:
-            for i, arg in enumerate(args):
-                if arg == "--":
-                    break
-                name, eq, value = arg.partition("=")
-                value = value if eq else args[i + 1] if i + 1 < len(args) else ""
-                if name in optional and _NUMBER_BELOW_ZERO.fullmatch(value):
-                    optional[name].type.convert(value, optional[name], ctx)  # raises its BadParameter
-        _refuse_repeated(self, ctx, args)
-        return super().parse_args(ctx, args)
-
-
-def _refuse_repeated(command: click.Command, ctx, args) -> None:
-    """A usage error for an option that takes one value given more than once with different values (a first-hour
-    review: click keeps the last without a word, so `recommend --user 196 --user 186` answered 186 alone, and
-    `--movie 'star wars' --movie 181` 181 alone). The options meant to repeat (``multiple``: --set, --genre,
-    evaluate's -k) and flags are not counted; the same value twice is no choice to make (`-k5 -k 5`). Which options
-    were given twice is click's own parse (its order lists an option each time it is given); the values said are
-    read from the arguments as click's parser reads them (:func:`_typed_values`: clusters such as `-qk5` too)."""
-    single = [p for p in command.get_params(ctx) if isinstance(p, click.Option) and not p.multiple and not p.count
-              and not p.is_flag]
-    if not single or len(args) < 2:  # (an option twice at least)
-        return
-    try:
-        _, _, order = command.make_parser(ctx).parse_args(list(args))
-    except click.UsageError:  # said by the parse that follows, in its words
-        return
-    typed = None
-    for p in single:
-        if sum(o is p for o in order) < 2:
-            continue
-        typed = _typed_values(command, ctx, args) if typed is None else typed
-        values = typed.get(p, [])
-        if len(values) >= 2 and len(set(values)) == 1:
-            continue
-        name = next((o for o in p.opts if o.startswith("--")), p.opts[0])
-        times = "twice" if len(values) == 2 else f"{max(len(values), 2)} times"
-        said = f" ({' and '.join('without a value' if v is None else repr(v) for v in values)})" if values else ""
-        raise click.UsageError(f"{name} given {times}{said}; it takes one value: give it once", ctx)
-
-
-def _typed_values(command: click.Command, ctx, args) -> dict[click.Option, list]:
-    """{option: the values it was given, in order} over ``args`` as click's parser reads them (click/parser.py's
-    _process_args_for_options, _match_long_opt, _match_short_opt, _get_value_from_state), for arguments it parsed
-    without an error: ``--`` ends the options; an argument of '-' and more is an option, else a positional
-    (the options end at the first one where the command takes no interspersed arguments); ``--name=value`` or
-    ``--name value``; a cluster of short options (``-qk5``, ``-qk 5``) is read a letter at a time, and the first
-    that takes a value takes the rest of the cluster, else the next argument, whatever it starts with. A value that
-    may be left out (:func:`value_optional`) is None where it is: no argument follows, or the next starts an
-    option. A flag's or a count's letters take no value (not recorded)."""
-    long, short = {}, {}
-    for p in command.get_params(ctx):
-        if isinstance(p, click.Option):
-            for name in (*p.opts, *p.secondary_opts):
-                prefix = name[:2] if name[1:2] == name[:1] else name[:1]  # click's split_opt
-                (short if len(prefix) == 1 and len(name) == 2 else long)[name] = p
-    out: dict[click.Option, list] = {}
-    rest = list(args)
-
-    def take(p: click.Option) -> None:
-        if p.is_flag or p.count:
-            return
-        if len(rest) < p.nargs:
-            value = None  # (a value-optional option at the end; any other was a usage error)
-        elif p.nargs == 1:
-            optional = value_optional(p) and rest[0][:1] == "-" and len(rest[0]) > 1
-            value = None if optional else rest.pop(0)
-        else:
-            value, rest[:p.nargs] = tuple(rest[:p.nargs]), []
-        out.setdefault(p, []).append(value)
-
-    while rest:
-        arg = rest.pop(0)
-        if arg == "--":
-            break
-        if arg[:1] != "-" or len(arg) == 1:
-            if not command.allow_interspersed_args:
-                break
-            continue
-        name, eq, value = arg.partition("=")
-        if name in long:
-            if eq:
-                rest.insert(0, value)
-            take(long[name])
-            continue
-        if arg[:2] == "--":
-            continue  # (no such option: click refused it already)
-        for i, ch in enumerate(arg[1:], 2):
-            p = short.get(f"-{ch}")
-            if p is None:
-                break
-            if not (p.is_flag or p.count):
-                if i < len(arg):
-                    rest.insert(0, arg[i:])
-                take(p)
-                break
-    return out
 
 
 class Group(click.Group):
@@ -682,82 +456,6 @@ def _quiet_stdout() -> None:
         os.dup2(devnull, sys.stdout.fileno())
     except (OSError, ValueError):
         pass
-
-
-def _signal_again(hook, pending: list, unraisable) -> None:
-    """sys.unraisablehook while sigterm_as_interrupt's block runs: a stop (SIGTERM's Terminated, Ctrl-C's
-    KeyboardInterrupt) raised where Python cannot raise it (a finalizer, matplotlib's weakref callbacks) is sent
-    again to this process, so it stops the work at its next step (a red team: 'Exception ignored ... Terminated',
-    a traceback, then the export went on to exit 0); anything else goes to ``hook``, Python's."""
-    if isinstance(unraisable.exc_value, KeyboardInterrupt):  # (from a thread a moment later: sent from here, its
-        import threading  # handler would run in this hook, which Python ignores too)
-
-        again = threading.Timer(0.01, os.kill, (os.getpid(), stop_signal(unraisable.exc_value) or signal.SIGINT))
-        again.daemon = True
-        pending.append(again)
-        again.start()
-        return
-    hook(unraisable)
-
-
-class _SigtermState:
-    """What sigterm_as_interrupt's handler does: raise Terminated, or after ``defer()`` (the work is published;
-    only its report is left) note the signal, SIGINT's too, which ``came`` then says."""
-
-    def __init__(self, handler=None) -> None:
-        self.deferred = False
-        self.came: str | bool = False  # after defer(): the signal's name
-        self._handler = handler
-
-    def defer(self) -> None:
-        self.deferred = True
-        if self._handler is not None:
-            signal.signal(signal.SIGINT, self._handler)
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt():
-    """While the block runs, SIGTERM (and SIGHUP) raises ``errors.Terminated`` (a KeyboardInterrupt) in the main
-    thread, so it
-    takes Ctrl-C's way out (``train``, ``tune-dims``); once the block calls ``defer()`` on what it yields (the
-    run is published), a SIGTERM or SIGINT waits for the block's end instead (``came``), so a finished run is not
-    reported as killed. The previous handlers come back afterwards, except SIGTERM's in the process's own command
-    (``cli.run``), which leaves next: a SIGTERM in that second is ignored, not a silent exit 143. Elsewhere than
-    the main thread (where Python cannot install a handler) it does nothing."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield _SigtermState()
-        return
-
-    def handler(signum, frame):
-        if state.deferred:
-            state.came = signal_name(signum)
-            return
-        raise Terminated(signum)
-
-    state = _SigtermState(handler)
-    # SIGHUP (a terminal or SSH session that hangs up) as SIGTERM: temporaries and locks go, the checkpoint stays,
-    # one line (to a log file, where stderr was one), exit 129 (a review: the default action left no word)
-    # (not where SIGHUP is ignored: nohup's promise, which a review found overridden; nor SIGTERM where the process
-    # was started with it ignored, `trap '' TERM`: a review found it honoured after the first second)
-    previous = tuple(signal.getsignal(sig) if signal.getsignal(sig) is signal.SIG_IGN else signal.signal(sig, handler)
-                     if sig != signal.SIGINT else signal.getsignal(sig)
-                     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP))
-    hook, pending = sys.unraisablehook, []
-    sys.unraisablehook = functools.partial(_signal_again, hook, pending)
-    try:
-        yield state
-    finally:
-        sys.unraisablehook = hook
-        for again in pending:  # a stop sent again that the block outran: the work is done, not killed at exit
-            again.cancel()
-        # the process's own command leaves next: a SIGTERM in that second stays noted, not a kill (exit 0 for a
-        # published run); Ctrl-C gets its handler back, so it can still cut a torchrun rank's wait at exit short
-        keep = (signal.SIGTERM, signal.SIGHUP) if state.deferred and _State.process else ()
-        for sig, was in zip((signal.SIGTERM, signal.SIGINT, signal.SIGHUP), previous):
-            if sig not in keep:
-                signal.signal(sig, signal.SIG_DFL if was is None else was)
 
 
 _PATH_ERRNOS = frozenset({errno.ENOTDIR, errno.EISDIR, errno.EEXIST, errno.ENAMETOOLONG, errno.ENOENT, errno.ELOOP})

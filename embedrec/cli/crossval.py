@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from embedrec.cli.app import CONTEXT, common, log, main, progress_enabled, sigterm_as_interrupt, wrote
+from embedrec.cli.app import CONTEXT, common, log, main, progress_enabled, wrote
 from embedrec.cli.ingest import source_given
 from embedrec.cli.options import CUTOFFS, FMT, PathParam, cutoffs, metric_names, report, unmade_metrics
+from embedrec.cli.signals import sigterm_as_interrupt
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config

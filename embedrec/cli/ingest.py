@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from embedrec.cli.app import CONTEXT, _State, command_line, common, log, main, progress_enabled, wrote
+from embedrec.cli.app import CONTEXT, command_line, common, log, main, progress_enabled, wrote
 from embedrec.cli.options import PathParam, refuse_empty, report
+from embedrec.cli.state import _State
 
 # how the source is read: what train never reads again (the dataset holds the result), so the "train on it with"
 # hint leaves them out (a first-hour review: it repeated --set data.cache_dir=...)

@@ -20,11 +20,11 @@ from embedrec.cli.app import (
     peer_lost,
     progress_enabled,
     reingest_command,
-    sigterm_as_interrupt,
     stopped_without_a_message,
     wrote,
 )
 from embedrec.cli.options import FMT, RUN, metrics_out
+from embedrec.cli.signals import sigterm_as_interrupt
 
 if TYPE_CHECKING:  # annotations only: no import at run time
     from embedrec.config import Config

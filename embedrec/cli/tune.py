@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from embedrec.cli.app import CONTEXT, command_line, common, log, main, progress_enabled, sigterm_as_interrupt
+from embedrec.cli.app import CONTEXT, command_line, common, log, main, progress_enabled
 from embedrec.cli.options import RUN, PathParam, report
+from embedrec.cli.signals import sigterm_as_interrupt
 from embedrec.errors import UsageError, command, sh_quote
 
 if TYPE_CHECKING:  # annotations only: no import at run time
