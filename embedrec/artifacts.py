@@ -35,6 +35,7 @@ from embedrec.run_layout import (
     LOWPASS_A,
     MANIFEST,
     METRICS,
+    MODEL_FOLDER,
     MOVIE_BIAS,
     MOVIE_FACTORS,
     MOVIE_IDS,
@@ -348,7 +349,19 @@ def writer_run(run_dir: Path) -> Path:
     if is_dataset_folder(run_dir):
         raise ArtifactError(f"'{run_dir}' is a prepared dataset (what embedrec ingest writes), not a run; pass the "
                             "run directory train wrote (run.dir, e.g. runs/ml-100k)")
-    return run_dir
+    if not _shows_a_model(run_dir):  # refused as a reader refuses it, before its lock is made there (a red team: a
+        load_run(run_dir)             # mistyped --run left RUN/.lock in a user's folder, which train then took for a
+    return run_dir                    # run and wrote over their files)
+
+
+def _shows_a_model(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds a model a writer could build on: its ``current`` (a link, even one left dangling)
+    or a model folder."""
+    try:
+        return (run_dir / "current").is_symlink() or (run_dir / "current").exists() or any(
+            MODEL_FOLDER.fullmatch(n) for n in os.listdir(run_dir))
+    except OSError:
+        return False
 
 
 def rebuild_index(run_dir: str | Path, index_cfg: IndexConfig, progress: bool = False) -> dict:

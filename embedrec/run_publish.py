@@ -138,8 +138,8 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train", progres
             if before:
                 kept.add(before)
             added = _added_held(run_dir)  # (read before the prune, which may remove the last of them)
-            if links:
-                _prune_first(run_dir, before)
+            if links:  # (the folders holding added users or movies kept for the prune after, which says it)
+                _prune_first(run_dir, before, _not_served(run_dir, before, added))
             out = publish_generation(run_dir, ARTIFACTS, fill, KEEP, kept)
             _warn_added_pruned(run_dir, added, out)
             if before.startswith(ARTIFACTS):  # a review: a notebook's save() replaced the CLI's run without a word
@@ -160,12 +160,28 @@ def publish(run_dir: str | Path, write, command: str = "embedrec train", progres
             raise
 
 
-def _prune_first(run_dir: Path, before: str) -> None:
+def _not_served(run_dir: Path, before: str, added: dict) -> set[str]:
+    """The model folders (of :func:`_added_held`'s ``added``) holding users or movies update-users added that the
+    model served (``before``) does not hold, or whose ids do not read: after a roll-back to the trained model, the
+    first update's folder (a linear run's updates each carry the earlier ones' on, so none)."""
+    out = set()
+    for kind, held in added.items():
+        served = _ids(run_dir / before, kind) if before else None
+        for name, (_, ids, _) in held.items():
+            if ids is None or served is None or not np.isin(ids, served).all():
+                out.add(name)
+    return out
+
+
+def _prune_first(run_dir: Path, before: str, spared: set[str] = frozenset()) -> None:
     """Prune, before a writer links files of the model served into a new folder, the folders its publish would
     prune after (the newest KEEP - 1 kept, with the one served and the trained model it is built on): removing a
     link moves the ctime of the file every other folder shares, so a prune after the new folder recorded its stat
     keys would leave them stale, and every reader of a large file would hash it again on open. Said by the prune
-    after the publish, which runs as before (a folder kept for a reason is warned of there)."""
+    after the publish, which runs as before (a folder kept for a reason is warned of there). ``spared``: folders
+    holding users or movies update-users added, left to that prune, which says what it removes of them; pruned
+    here, a writer that then failed (a file-size limit, SIGTERM, kill -9) had removed the last folder holding them
+    without a word (a red team)."""
     from embedrec.fsutil.generations import prune_generations
 
     keep = {before} if before else set()
@@ -175,7 +191,7 @@ def _prune_first(run_dir: Path, before: str) -> None:
         base = None
     if base:
         keep.add(base)
-    prune_generations(run_dir, ARTIFACTS, keep, KEEP - 1, warn=False)
+    prune_generations(run_dir, ARTIFACTS, keep | set(spared), KEEP - 1, warn=False)
 
 
 # what update-users adds to a model folder, by kind: (its records' count key, the id table, the trained rows' count,

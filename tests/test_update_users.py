@@ -1856,3 +1856,53 @@ def test_a_finished_resume_without_test_figures_says_it_has_none_to_print(tmp_pa
     with caplog.at_level(logging.INFO, "embedrec"):
         _said_finished(tmp_path, ("artifacts-x", {"splits": {"test": {}}}, "update-users re-solved 1 of its users"))
     assert "the metrics given are the trained model's, from before" in caplog.text
+
+
+def test_a_writer_pointed_at_a_folder_that_is_no_run_leaves_no_lock_there(runs, tmp_path):
+    """A red team: update-users (or index rebuild) with a mistyped --run naming a folder of the user's own files was
+    refused, but left its writer lock (RUN/.lock) there, which train then took for a run: it wrote over the user's
+    refit/checkpoint.pt. Refused before the lock is made; train still refuses the folder."""
+    user = tmp_path / "proj"
+    (user / "refit").mkdir(parents=True)
+    (user / "notes.txt").write_text("mine\n")
+    (user / "refit" / "checkpoint.pt").write_text("my checkpoint\n")
+    f = write_ratings(tmp_path / "since.csv", [(2, 1, 1)])
+    for args in (("update-users", "--ratings", f, "--run", user, "--set", "data.header=true"),
+                 ("index", "rebuild", "--run", user), ("update-users", "--ratings", f, "--run", tmp_path / "nothere")):
+        r = invoke(*args)
+        assert r.exit_code == 1 and "no trained model in" in one_line(r), r.stderr
+        assert sorted(p.name for p in user.iterdir()) == ["notes.txt", "refit"]
+    assert not (tmp_path / "nothere").exists()
+    r = invoke("train", "--run", user, "--set", f"data.prepared={tmp_path / 'none'}")
+    assert r.exit_code != 0 and (user / "refit" / "checkpoint.pt").read_text() == "my checkpoint\n"
+    assert "is not empty and holds no embedrec run" in r.stderr, r.stderr
+
+
+def test_a_failed_update_removes_no_folder_holding_users_an_update_added(runs, tmp_path, monkeypatch, caplog):
+    """A red team: after a roll-back to the trained model and a second update, a third update that failed (a
+    file-size limit, SIGTERM) had pruned, before publishing nothing, the first update's folder, the last holding
+    the users it added, without a word. That folder is left to the prune after a publish, which says it."""
+    import embedrec.user_update as writing  # (its _write, imported from user_update_write)
+
+    run = copy_run(runs["taste"], tmp_path / "run")
+    trained = os.readlink(run / "current")
+    er.update_users(run, write_ratings(tmp_path / "a.csv", [(2, 1, 1), (70001, 1, 1), (70001, 2, 1)]))
+    first = os.readlink(run / "current")
+    os.symlink(trained, run / "current.new")
+    os.replace(run / "current.new", run / "current")  # the roll-back docs/reliability.md gives
+    er.update_users(run, write_ratings(tmp_path / "b.csv", [(3, 1, 1), (70002, 1, 1)]))
+    assert (run / first).is_dir()
+    real = writing._write
+
+    def full(*a, **k):
+        raise OSError(27, "File too large")
+
+    monkeypatch.setattr(writing, "_write", full)
+    with pytest.raises(er.ArtifactError, match="file too large"):
+        er.update_users(run, write_ratings(tmp_path / "c.csv", [(4, 1, 1)]))
+    assert (run / first).is_dir()  # (pruned before the publish, it was gone)
+    monkeypatch.setattr(writing, "_write", real)
+    caplog.set_level(logging.WARNING, "embedrec")
+    er.update_users(run, tmp_path / "c.csv")
+    assert not (run / first).exists()
+    assert f"pruned {first}, the last model folder holding the 1 user update-users added ('70001')" in caplog.text
