@@ -285,7 +285,7 @@ def _file_pairs(raw: RawData, engine: Recommender, strict: bool, new_users: bool
             every = "its one rating is" if len(df) == 1 else f"every one of its {len(df):,} ratings is"
             raise NotFoundError(f"{raw.origin[0]}: {every} of a movie the model does not know ({shown} {are} not in "
                                 f"the training data; the first at {raw.where(first, cheap=True)}{meant}), so nothing is "
-                                f"updated; {apart or 'give ratings of the movies the run was trained on, by the ids of its dataset'}",
+                                f"updated; {apart or 'to add them to the run, give «--new-movies|new_movies=True» (they are solved from the ratings of the users it knows); else give ratings of the movies the run was trained on, by the ids of its dataset'}",
                                 kind="movie", ids=ids)
         # (the marks in the format, where the log's filter resolves them; the arguments shown as they are)
         log.warning("left %s of the %s ratings in %s out: %s %s not in the training data (the first at %s%s); %s"

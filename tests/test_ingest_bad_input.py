@@ -1281,8 +1281,10 @@ def test_the_first_bad_line_in_file_order_is_named_first(tmp_path):
     with pytest.raises(DataError) as got:
         er.ingest(str(src), load_config(None, [f"data.prepared={tmp_path / 'ds'}"]))
     assert str(got.value) == (f"{src}:11: expected 4 fields, found 2; fill in the missing fields or remove that line, "
-                              f"or drop such rows with data.missing: drop (and {src}:31: expected 4 fields, found 5: "
-                              "check every line)")
+                              "or read such rows with data.missing: drop (one without its user, movie or rating is "
+                              "then dropped; one without its time alone is kept, at its user's middle time, under a "
+                              f"random split) (and {src}:31: expected 4 fields, found 5, which data.bad_lines='skip' "
+                              "skips: check every line)")
 
 
 def test_binary_input_is_refused_from_its_first_mib():

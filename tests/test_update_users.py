@@ -1220,7 +1220,8 @@ def test_the_command(runs, tmp_path):
             (("--ratings", write_ratings(tmp_path / "m.csv", [(2, 99999, 1), (3, 99998, 1)])), 1,
              f"error: {tmp_path / 'm.csv'}: every one of its 2 ratings is of a movie the model does not know "
              f"('99999', '99998' are not in the training data; the first at {tmp_path / 'm.csv'}:2), so nothing is "
-             "updated"),
+             "updated; to add them to the run, give --new-movies (they are solved from the ratings of the users it "
+             "knows); else give ratings of the movies the run was trained on, by the ids of its dataset"),
             # an empty file or a header alone: --ratings named, not ingest's data.source
             (("--ratings", write_ratings(tmp_path / "h.csv", [])), 1,
              f"error: {tmp_path / 'h.csv'}: the file has no data rows; give --ratings a ratings table with a row per "

@@ -276,7 +276,8 @@ def _cleaning_item(key: str, value: int, cleaning: dict, floor=None, counted: bo
     if key == "missing_times_kept":  # data.missing=drop's rows whose time alone was empty, under a random split
         kept = "kept in their parts" if "given_rows" in cleaning else "kept and trained on"  # (a given split's: some
         return (f"{value:,} row{'' if value == 1 else 's'} without a time {kept} (at "  # may be held-out rows)
-                f"{'its user' if value == 1 else 'their users'}' middle time{'' if value == 1 else 's'})")
+                f"{'its user' + chr(39) + 's' if value == 1 else 'their users' + chr(39)} middle time"
+                f"{'' if value == 1 else 's'})")
     if key == "missing_times_dropped":  # ... under a time split: among the rows dropped for a missing value
         return (f"{value:,} of them without a time alone (the split holds ratings out by their time)")
     if key == "repeated_rows_summed":

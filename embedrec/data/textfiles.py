@@ -466,15 +466,19 @@ RELEASE = "release"
 _DROP = "«--set data.missing=drop|data.missing: drop»"
 
 
-def drop_advice(missing: str | None, timed: bool = False) -> str:
+def drop_advice(missing: str | None, timed: bool = False, short: bool = False) -> str:
     """', or drop such rows with --set data.missing=drop' where data.missing applies to the file (``missing``
     'error' or 'drop', a ratings table's), else nothing. ``timed``: the empty value is the time, whose row that
-    setting keeps under a random split (said so: a first-hour review ran the advice and found them kept)."""
+    setting keeps under a random split (said so: a first-hour review ran the advice and found them kept); ``short``:
+    a line with fewer fields than the header, whose missing one may be the time (a review, likewise)."""
     if missing in (None, RELEASE):
         return ""
     if timed:
         return (f", or read them with {_DROP} (a row whose time alone is empty is then kept, at its user's middle "
                 "time, under a random split, and dropped under a time split)")
+    if short:
+        return (f", or read such rows with {_DROP} (one without its user, movie or rating is then dropped; one "
+                "without its time alone is kept, at its user's middle time, under a random split)")
     return f", or drop such rows with {_DROP}"
 
 
@@ -511,9 +515,11 @@ def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: st
                 if width is None:
                     width = len(fields)
                 elif len(fields) < width:
+                    skip = "" if missing == RELEASE or sep_key is None else \
+                        ", which «--set data.bad_lines=skip|data.bad_lines='skip'» skips"
                     return DataError(f"{label}:{n}: expected {width} fields, found {len(fields)}; fill in the "
-                                     f"missing fields or remove that line{drop_advice(missing)} (and {long}: check "
-                                     "every line)")
+                                     f"missing fields or remove that line{drop_advice(missing, short=True)} (and "
+                                     f"{long}{skip}: check every line)")
         long += _more_like_it(src, sep, encoding, header_lines, at, line)
         if missing == RELEASE or sep_key is None:
             return DataError(f"{long}; fix or remove that line")
@@ -780,7 +786,7 @@ def _short_row(label: str, src, sep: str, encoding: str, row: int | None = None,
             width = len(fields)
         elif (row is None or i == row) and len(fields) < width:
             return DataError(f"{label}:{line}: expected {width} fields, found {len(fields)}; fill in the missing "
-                             f"fields or remove that line{drop_advice(missing)}")
+                             f"fields or remove that line{drop_advice(missing, short=True)}")
         if i == row:
             break
     return None
