@@ -2947,3 +2947,21 @@ def test_a_header_line_repeated_mid_table_is_named_as_such(tmp_path):
         "+2 of each other file before joining), or skip such lines with --set data.bad_lines=skip")
     r, out = ingest(tmp_path, p, "--set", "data.bad_lines=skip")
     assert r.exit_code == 0 and f"{p}: skipped 2 lines whose values cannot be read" in r.stderr, r.stderr
+
+
+def test_a_column_of_dates_with_one_written_otherwise_is_read_and_that_line_refused(tmp_path):
+    """A first-hour review: one US-format date ('02/03/2024') among a 'date' column's ISO dates made ingest drop the
+    column, exit 0, with a note that the file had no 'timestamp' column. A column whose first rows are nearly all
+    ISO dates is read as the times, and the line written otherwise refused by its place, as where the column is
+    named; one of dates written day- or month-first alone is still not guessed."""
+    from embedrec.data.columns import times_kind
+
+    p = tmp_path / "d.csv"
+    p.write_text("user,item,rating,date\nu1,m1,4,2024-01-01\nu2,m1,3,2024-01-02\nu2,m2,4,02/03/2024\n"
+                 "u3,m2,5,2024-01-04\n")
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=auto")
+    assert r.exit_code == 1 and r.stderr.splitlines()[-1].startswith(
+        f"error: {p}:4: column 'date' '02/03/2024' is not a date like the column's first"), r.stderr
+    assert times_kind(pd.Series(["2024-01-01", "x", "2024-01-02", "2024-01-03"])) == "dates"
+    assert times_kind(pd.Series(["2024-01-01", "x", "y", "2024-01-03"])) is None
+    assert times_kind(pd.Series(["2024-01-01", "02/03/2024"])) is None  # (too few to tell)
