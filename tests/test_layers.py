@@ -157,6 +157,8 @@ def test_commands_import_neither_torch_nor_pandas(small_run, args, stdin):
     mods = _imported(p.stderr)
     assert "numpy" in mods  # the profile was really taken
     assert not _heavy(mods)
+    if args[0] != "history":  # (ARCHITECTURE.md: serving never imports pyarrow; history reads Parquet through it)
+        assert not {m for m in mods if m.split(".")[0] == "pyarrow"}, args
 
 
 def test_the_lazy_names_are_typed_for_static_checkers():
