@@ -54,6 +54,7 @@ from embedrec.run_checks import (
     RUN_FIELDS,
     bare_model_folder,
     is_dataset_folder,
+    is_run_entry,
     other_manifest,
     trained_beside,
 )
@@ -69,6 +70,7 @@ from embedrec.run_layout import (
     REFIT,
     RUN_FORMAT,
     USERS_TABLE,
+    WRITER_LOCK,
     has_checkpoint,
     run_of,
     writer_note,
@@ -340,6 +342,13 @@ def check_id_table(folder: Path, name: str, ids: np.ndarray, n: int) -> np.ndarr
     return ids
 
 
+def _names(folder: Path) -> list[str]:
+    try:
+        return os.listdir(folder)
+    except OSError:
+        return []
+
+
 def unpublished_error(run_dir: Path) -> ArtifactError | None:
     """The one line for a run folder without its ``current`` link that holds what a train leaves (every reader's,
     and verify's): published model folders (the link removed by hand, or a train killed between its publish and
@@ -351,7 +360,10 @@ def unpublished_error(run_dir: Path) -> ArtifactError | None:
         if run_dir.is_dir() else []
     resume = command(f"embedrec train --resume --run {sh_quote(str(run_dir))}")
     finish = f"«{resume} and the -c/--set it was started with|embedrec.api.train_run(cfg, resume=True)»"
-    checkpoints = has_checkpoint(run_dir)
+    # (a training's checkpoints: where the folder shows a run, its writer lock a train makes first; a user's own
+    # refit/checkpoint.pt beside their files is not one, a red team: it was said to be an interrupted training)
+    checkpoints = has_checkpoint(run_dir) and (bool(models) or is_run_entry(run_dir / WRITER_LOCK) or any(
+        CANDIDATE_NAME.fullmatch(n) or DIM_NAME.fullmatch(n) for n in _names(run_dir)))
     if models:  # a red team: a removed link was said to be an interrupted training, to be resumed
         return ArtifactError(f"'{link}', the link to the model folder the run serves, is missing (removed by hand?), "
                              f"while the run holds {len(models)} published model folder"

@@ -1872,6 +1872,7 @@ def test_a_writer_pointed_at_a_folder_that_is_no_run_leaves_no_lock_there(runs, 
                  ("index", "rebuild", "--run", user), ("update-users", "--ratings", f, "--run", tmp_path / "nothere")):
         r = invoke(*args)
         assert r.exit_code == 1 and "no trained model in" in one_line(r), r.stderr
+        assert "interrupted" not in r.stderr  # (their refit/checkpoint.pt is no training of embedrec's)
         assert sorted(p.name for p in user.iterdir()) == ["notes.txt", "refit"]
     assert not (tmp_path / "nothere").exists()
     r = invoke("train", "--run", user, "--set", f"data.prepared={tmp_path / 'none'}")
