@@ -477,8 +477,7 @@ def drop_advice(missing: str | None, timed: bool = False, short: bool = False) -
         return (f", or read them with {_DROP} (a row whose time alone is empty is then kept, at its user's middle "
                 "time, under a random split, and dropped under a time split)")
     if short:
-        return (f", or read such rows with {_DROP} (one without its user, movie or rating is then dropped; one "
-                "without its time alone is kept, at its user's middle time, under a random split)")
+        return f", or read such rows with {_DROP} (one missing its time alone is kept, at its user's middle time)"
     return f", or drop such rows with {_DROP}"
 
 
@@ -518,8 +517,8 @@ def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: st
                     skip = "" if missing == RELEASE or sep_key is None else \
                         ", which «--set data.bad_lines=skip|data.bad_lines='skip'» skips"
                     return DataError(f"{label}:{n}: expected {width} fields, found {len(fields)}; fill in the "
-                                     f"missing fields or remove that line{drop_advice(missing, short=True)} (and "
-                                     f"{long}{skip}: check every line)")
+                                     f"missing fields or remove that line{drop_advice(missing, short=True)}; line "
+                                     f"{at} has {m.group(3)}{skip}")
         long += _more_like_it(src, sep, encoding, header_lines, at, line)
         if missing == RELEASE or sep_key is None:
             return DataError(f"{long}; fix or remove that line")
