@@ -30,13 +30,7 @@ def runs(tmp_path_factory):
     on disk, which evaluate and history read); 'block': the same with the low-pass block (train.als_lowpass=1);
     'hnsw': the same served through an HNSW index. Never written to: each test copies the one it updates."""
     tmp = tmp_path_factory.mktemp("movie-update")
-    rows = _tastes_dataset()
-    f = tmp / "tastes.csv"
-    with f.open("w") as fh:
-        fh.write("user_id,movie_id,rating,timestamp\n")
-        for part in ("train", "valid", "test"):
-            p = rows.splits[part]
-            fh.writelines(f"{u + 1},{m + 1},1,{t}\n" for u, m, t in zip(p.user, p.movie, p.timestamp))
+    f = _tastes_csv(tmp / "tastes.csv")
     out = {}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EMBEDREC_CACHE", str(tmp / "cache"))
@@ -46,6 +40,17 @@ def runs(tmp_path_factory):
             er.train(ds, _cfg("model.dim=16", "train.als_trend=0", *sets, f"run.dir={tmp / name / 'run'}")).save()
             out[name] = tmp / name / "run"
     return out
+
+
+def _tastes_csv(f: Path) -> Path:
+    """test_update._tastes_dataset's rows (every part) as a ratings CSV, ids from 1."""
+    rows = _tastes_dataset()
+    with f.open("w") as fh:
+        fh.write("user_id,movie_id,rating,timestamp\n")
+        for part in ("train", "valid", "test"):
+            p = rows.splits[part]
+            fh.writelines(f"{u + 1},{m + 1},1,{t}\n" for u, m, t in zip(p.user, p.movie, p.timestamp))
+    return f
 
 
 def _taste_raters(m, taste: int, n: int, skip: int = 0) -> list:
@@ -413,13 +418,7 @@ def test_new_movies_solves_the_catalogues_movies_without_a_training_rating(tmp_p
     solved on by no one, the movie never served, without a warning. They are solved as a movie the update adds is
     (movies_fitted), go to their taste's users, and are solved again by a later update; a plain update names the
     option."""
-    rows = _tastes_dataset()
-    f = tmp_path / "tastes.csv"
-    with f.open("w") as fh:
-        fh.write("user_id,movie_id,rating,timestamp\n")
-        for part in ("train", "valid", "test"):
-            p = rows.splits[part]
-            fh.writelines(f"{u + 1},{m + 1},1,{t}\n" for u, m, t in zip(p.user, p.movie, p.timestamp))
+    f = _tastes_csv(tmp_path / "tastes.csv")
     (tmp_path / "movies.csv").write_text("movie_id,title\n" + "".join(f"{i},Movie {i}\n" for i in range(1, 127)))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("EMBEDREC_CACHE", str(tmp_path / "cache"))
