@@ -229,7 +229,7 @@ def chosen_keys(cfg: Config, keys) -> list[str]:
     (as `embedrec config` saves one: each key is written there, none chosen; or nearly every one, SAVED_WHOLE of
     them: a file an earlier embedrec saved lacks the keys added since, a review found its defaults read as choices).
     What a command that reads its data
-    as the dataset was ingested keeps from the config (update-users' --ratings: ``user_update.as_ingested``), as
+    as the dataset was ingested keeps from the config (update-users' --ratings: ``user_update_settings.as_ingested``), as
     :func:`ingest_settings_warning` compares those keys."""
     default = Config()
     compared = {k for k in _flat_keys({s: default.to_dict()[s] for s in ("data", "split")}) if k not in _NOT_COMPARED}

@@ -61,7 +61,7 @@ class ShardRanking:
 
 
 def versus_popular(g: Group, mine: list, popular: list, ks) -> dict:
-    """evaluate.versus_popular over the ranks: {ndcg@K (the smallest of ``ks``): the paired difference of the
+    """evaluate_paired.versus_popular over the ranks: {ndcg@K (the smallest of ``ks``): the paired difference of the
     model's per-user values and the most-popular lists' (ShardRanking.metrics' ``per_user`` batches, each rank's
     own users), its SE, users and tie}, from every rank's sums of the differences and their squares (a review: a
     torchrun train's metrics.json had no vs_popular, so the tie with most_popular one process warns of went

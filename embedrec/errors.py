@@ -220,7 +220,7 @@ class Interrupted(_Said, KeyboardInterrupt):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM (or SIGHUP: ``signum``), raised where Ctrl-C raises KeyboardInterrupt by the handler ``embedrec train`` and ``tune-dims``
-    install while they work (``cli.app.sigterm_as_interrupt``), and in tune-dims' workers: the same way out (the
+    install while they work (``cli.signals.sigterm_as_interrupt``), and in tune-dims' workers: the same way out (the
     last checkpoint kept, ``Interrupted``), said as terminated. The library installs no handler; a notebook may
     raise it from its own. SIGHUP (a terminal or SSH session that hangs up) is taken the same way."""
 

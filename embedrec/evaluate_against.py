@@ -1,5 +1,5 @@
 """``evaluate --against RUN``: other trained runs scored beside the model on the same dataset and split, each a
-row of evaluate's and columns of its per-user frame, which ``evaluate.finish_per_user`` pairs with the model's
+row of evaluate's and columns of its per-user frame, which ``evaluate_paired.finish_per_user`` pairs with the model's
 user by user. Pairing needs the same users and the same held-out rows, so a run trained on another dataset, or
 another split of it (another record of the dataset's files), is refused before anything is scored."""
 
@@ -148,8 +148,8 @@ def score_against(result: dict, ds: Dataset, split: str, ks, runs: dict, device=
     the latter against the training counts the model's were measured on, ``result["beyond_accuracy"]``), as
     ``result["splits"][split][name]``, its per-user values joined to ``result["per_user"]`` as ``name:ndcg@10``,
     ..., ``name:rmse``, ``name:mae``; ``result["against"]``: {name: {"run": its folder, "updates": where
-    update-users re-solved its users (evaluate.updated_rows), "served_index": the approximate index it serves
-    through (evaluate.served_index)}}, the row's ``users_untrained`` as the model's; ``progress``: a bar over the
+    update-users re-solved its users (evaluate_runs.updated_rows), "served_index": the approximate index it serves
+    through (evaluate_runs.served_index)}}, the row's ``users_untrained`` as the model's; ``progress``: a bar over the
     users each run ranks, under its name."""
     from embedrec.beyond import catalogue
     from embedrec.evaluate import check_split, fit_splits, score_factors

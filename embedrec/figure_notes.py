@@ -41,7 +41,7 @@ def log_notes(notes: Iterable[Note]) -> None:
 
 
 def baseline_notes(metrics: dict) -> list[Note]:
-    """A warning per split where the model does no better than its baseline (``evaluate.behind_baselines``), said
+    """A warning per split where the model does no better than its baseline (``evaluate_paired.behind_baselines``), said
     after the figures of ``train`` and ``evaluate``, under -q too."""
     from embedrec.evaluate_paired import behind_baselines
 

@@ -29,7 +29,7 @@ def one_process(what: str) -> None:
 def evaluate(model, split: str, ks: Iterable[int] | None, *, dataset_dir: str | Path | None,
              moved_to: str | Path | None, device: str | None, per_user: bool | str | Path, overwrite: bool,
              lists: dict | None, metrics=None, against=None, progress: bool = False, notes: bool = True) -> dict:
-    """``Model.evaluate``: the arguments checked, then ``evaluate.evaluate_opened`` on the run's dataset (or
+    """``Model.evaluate``: the arguments checked, then ``evaluate_runs.evaluate_opened`` on the run's dataset (or
     ``export_tables.write_per_user`` for a ``per_user`` file), the runs ``against`` (``evaluate_against``) and other
     recommenders' ``lists`` scored beside; a bar over each ranking pass's users where ``progress`` asks; the notes on
     the figures logged where ``notes`` asks (:func:`log_evaluate_notes`)."""
@@ -96,7 +96,7 @@ def log_evaluate_notes(result: dict, split: str, metrics, notes: bool) -> dict:
 
 
 def beside(split: str, ks, runs: dict, lists: dict | None, device=None, progress: bool = False):
-    """What ``evaluate.evaluate_opened`` calls with (the result, the dataset) to score the rows beside the model:
+    """What ``evaluate_runs.evaluate_opened`` calls with (the result, the dataset) to score the rows beside the model:
     the ``runs`` ({name: an opened Run}: ``evaluate_against.score_against``, a bar over each one's users where
     ``progress`` asks), then the ``lists`` (``list_metrics.score_outside_lists``); None where there are neither."""
     if not runs and not lists:

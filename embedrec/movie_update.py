@@ -73,7 +73,7 @@ class AddedMovies:
 
 def add_movies(engine: Recommender, pairs: Pairs, raw: RawData, strict: bool = False
                ) -> tuple[AddedMovies | None, Pairs]:
-    """The new movies of ``pairs`` (rows n_movies + j: user_update._file_pairs with ``new_movies``) solved against
+    """The new movies of ``pairs`` (rows n_movies + j: user_update_file._file_pairs with ``new_movies``) solved against
     the users the run knows (:func:`solved_raters`), the engine grown by them (``Recommender.add_movies``), and
     ``pairs`` with those movies' rows made consecutive, the ratings of a new movie with nothing to solve it from
     left out (said; ``strict``: refused, as a movie the run does not know is without ``new_movies``). (None,
