@@ -339,12 +339,19 @@ def _read_text_table(src, sep: str, path, head: bytes):
 
 
 def _first_not_utf8(src, e: UnicodeDecodeError) -> tuple[int | str, int]:
-    """(the line, the byte) of a text file's (a path or a binary stream, gzip read through) first byte that is not
-    UTF-8; line '?' where it is not found (the decoder's own error then gives the byte)."""
+    """(the line, the byte) of a text file's (a path or a binary stream; gzip, bzip2 and xz read through) first
+    byte that is not UTF-8; line '?' where it is not found (the decoder's own error then gives the byte)."""
+    import bz2
     import gzip
+    import lzma
 
     own = hasattr(src, "read")
-    fh = src if own else (gzip.open if str(src).lower().endswith(".gz") else open)(src, "rb")
+    name = str(src).lower()
+    if not own and name.endswith((".zip", ".zst", ".tar")):  # (read by pandas alone: the decoder's byte said)
+        return "?", e.object[e.start] if isinstance(e.object, bytes) else 0
+    opener = gzip.open if name.endswith(".gz") else bz2.open if name.endswith(".bz2") else \
+        lzma.open if name.endswith(".xz") else open  # (a diff review: a .bz2's compressed bytes were named)
+    fh = src if own else opener(src, "rb")
     try:
         for n, raw in enumerate(fh, 1):
             try:

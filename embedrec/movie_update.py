@@ -187,6 +187,13 @@ def resolve_added(engine: Recommender, pairs: Pairs) -> dict:
         w = latest_weights(engine, dict(enumerate(pairs.values[new].tolist())))
         raters.append((np.concatenate([owners[-1], pairs.users[new].astype(np.int64)]),
                        np.concatenate([weights[mine].astype(np.float64), [w[i] for i in range(int(new.sum()))]])))
+    some = np.array([r[0].size > 0 for r in raters], bool)
+    if not some.all():  # a dataset's movie without a training rating that only users the file adds rated: nothing
+        _say_unsolved(engine, movies[~some])  # to solve it from (a diff review: a zero row, said as solved)
+        movies, raters, owners = movies[some], [r for r, k in zip(raters, some) if k], \
+            [o for o, k in zip(owners, some) if k]
+        if not movies.size:
+            return {}
     rows, a_rows = als_new_movies(engine, raters)
     if not np.isfinite(rows).all():
         raise ArtifactError("a movie's solved vector is not finite: this run's embeddings hold values too large for "
@@ -221,6 +228,20 @@ def resolve_added(engine: Recommender, pairs: Pairs) -> dict:
     engine.add_movies(np.zeros((0, engine.Q.shape[1]), np.float32), None, np.zeros(0, np.int64), None,
                       replace_rows=got)
     return got
+
+
+def _say_unsolved(engine: Recommender, rows: np.ndarray) -> None:
+    """The warning for movies of the dataset without a training rating (``rows``) that the file rates, none of them
+    by a user the run knows with a vector: left as they are (no vector, never served), as a new movie with nothing
+    to solve it from is left out (:func:`add_movies`)."""
+    shown = ", ".join(f"'{shorten(str(engine.movie_ids[r]), 40)}'" for r in rows[:NAMED].tolist()) + (
+        f" and {rows.size - NAMED:,} more" if rows.size > NAMED else "")
+    one = rows.size == 1
+    log.warning("left %s of the dataset without a training rating as %s (%s): %s no rating in the file by a user "
+                "the run knows (a user the file adds has no vector yet to solve a movie against) at or above the "
+                "dataset's data.min_rating, so nothing to solve %s from; a later update with such ratings solves %s",
+                f"{rows.size:,} movie{'' if one else 's'}", "it is" if one else "they are", shown,
+                "it has" if one else "they have", "it" if one else "them", "it" if one else "them")
 
 
 def unfitted(engine: Recommender, rows: np.ndarray, first: int) -> np.ndarray:

@@ -41,6 +41,7 @@ from embedrec.run_updates import (
     trained_movies,
     trained_users,
     update_sources,
+    updates_of,
     updates_summary,
     warn_updates_dropped,
 )
@@ -250,10 +251,13 @@ def _added_of(folder: Path, kind: str) -> tuple[int, dict, list[str]] | None:
         m = read_json(folder / MANIFEST, "run manifest")
     except (ArtifactError, OSError):
         return None
-    n, sources = (updates_summary(m) or {}).get(_ADDED[kind][0], 0), update_sources(m)
+    key = _ADDED[kind][0]
+    n, sources = (updates_summary(m) or {}).get(key, 0), update_sources(m)
     if not n or sources is None:
         return None
-    return n, m, list(dict.fromkeys(sources))
+    # the files of the updates that added that kind (a diff review: a file that added users alone was named as one
+    # to add the movies again with)
+    return n, m, list(dict.fromkeys(src for rec, src in zip(updates_of(m), sources) if rec.get(key)))
 
 
 def _holds_added(folder: Path, kind: str) -> bool:

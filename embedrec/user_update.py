@@ -213,8 +213,8 @@ def update_users(run_dir, ratings, data_cfg: DataConfig, *, strict: bool = False
         log.info("solved %s an earlier update added again, with %s ratings in %s and those the run held",
                  _n(again, "movie"), "its" if again == 1 else "their", _shown(source))
     if fitted:  # (the dataset's without a training rating: movie_update.unfitted)
-        log.info("solved %s of the dataset without a training rating (no vector until now) from %s ratings in %s",
-                 _n(fitted, "movie"), "its" if fitted == 1 else "their", _shown(source))
+        log.info("solved %s of the dataset without a training rating from %s ratings in %s (and those the run "
+                 "held)", _n(fitted, "movie"), "its" if fitted == 1 else "their", _shown(source))
     served = f"; the run has {n_users:,} users now" if plan.users_added else ""
     if in_all is not None and updates_of(run.manifest):  # distinct users over the updates, not re-solves summed
         served += f"{',' if served else ';'} {_n(in_all, 'user')} updated since training in all"

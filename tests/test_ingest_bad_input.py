@@ -1281,8 +1281,8 @@ def test_the_first_bad_line_in_file_order_is_named_first(tmp_path):
     with pytest.raises(DataError) as got:
         er.ingest(str(src), load_config(None, [f"data.prepared={tmp_path / 'ds'}"]))
     assert str(got.value) == (f"{src}:11: expected 4 fields, found 2; fill in the missing fields or remove that line, "
-                              "or read such rows with data.missing: drop (one missing its time alone is kept, at its "
-                              "user's middle time); line 31 has 5, which data.bad_lines='skip' skips")
+                              "or read such rows with data.missing: drop (one missing only its time is then kept "
+                              "under a random split); line 31 has 5, which data.bad_lines='skip' skips")
 
 
 def test_binary_input_is_refused_from_its_first_mib():
@@ -2963,3 +2963,11 @@ def test_a_column_of_dates_with_one_written_otherwise_is_read_and_that_line_refu
     assert times_kind(pd.Series(["2024-01-01", "x", "2024-01-02", "2024-01-03"])) == "dates"
     assert times_kind(pd.Series(["2024-01-01", "x", "y", "2024-01-03"])) is None
     assert times_kind(pd.Series(["2024-01-01", "02/03/2024"])) is None  # (too few to tell)
+    # the first value not a date (a diff review: the column was then read as Unix times, every line 'not an integer')
+    rows = "".join(f"u{i % 7},m{i % 11},4,{'unknown' if i % 10 == 0 else f'2024-01-{1 + i % 28:02d}'}\n"
+                   for i in range(60))
+    p.write_text("user,item,rating,watched_at\n" + rows)
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=auto", "--overwrite")
+    assert r.exit_code == 1 and r.stderr.splitlines()[-1].startswith(
+        f"error: {p}:2: column 'watched_at' 'unknown' is not a date like the column's others (ISO 8601, e.g. "
+        "2020-01-31 12:00:00; 6 lines like it: 2, 12, 22"), r.stderr

@@ -487,7 +487,9 @@ def test_a_file_of_lists_not_in_utf8_is_read_as_windows_1252_said_and_utf16_by_i
     with the decoder's offset, over a column no score reads. It is read as Windows-1252 (Latin-1's letters), said
     in one warning naming its first such line; a UTF-16 file (Excel's 'Unicode text') by its byte-order mark; a
     UTF-8 one with its mark as it is."""
+    import bz2
     import gzip
+    import lzma
 
     from embedrec.list_metrics import read_lists
 
@@ -495,13 +497,15 @@ def test_a_file_of_lists_not_in_utf8_is_read_as_windows_1252_said_and_utf16_by_i
     want = pd.DataFrame({"user_id": ["marie", "zo\u00e9"], "movie_id": ["50", "181"], "rank": ["1", "1"],
                          "title": ["Star Wars", "Am\u00e9lie"]})
     for name, data in (("latin1.csv", text.encode("latin-1")), ("utf16.csv", text.encode("utf-16")),
-                       ("sig.csv", text.encode("utf-8-sig")), ("l.csv.gz", gzip.compress(text.encode("latin-1")))):
+                       ("sig.csv", text.encode("utf-8-sig")), ("l.csv.gz", gzip.compress(text.encode("latin-1"))),
+                       ("l.csv.bz2", bz2.compress(text.encode("latin-1"))),
+                       ("l.csv.xz", lzma.compress(text.encode("latin-1")))):
         caplog.clear()
         (tmp_path / name).write_bytes(data)
         with caplog.at_level(logging.WARNING, "embedrec"):
             pd.testing.assert_frame_equal(read_lists(tmp_path / name), want, obj=name)
         said = [r.getMessage() for r in caplog.records]
-        if "latin1" in name or name.endswith(".gz"):
+        if "latin1" in name or name.startswith("l.csv."):
             assert said == [f"{tmp_path / name}:3 is not UTF-8 (byte 0xe9): read as Windows-1252, Excel's Western "
                             "encoding, where it is '\u00e9'; save the file as UTF-8 if it is in another"], name
         else:

@@ -441,7 +441,7 @@ def test_new_movies_solves_the_catalogues_movies_without_a_training_rating(tmp_p
     with caplog.at_level(logging.INFO, "embedrec"):
         record = er.update_users(run, day, new_movies=True)
     assert (record["movies_added"], record["movies_fitted"], record["movies_resolved"]) == (0, 1, 0)
-    assert "solved 1 movie of the dataset without a training rating" in caplog.text
+    assert "solved 1 movie of the dataset without a training rating from its ratings in" in caplog.text
     m = er.open(run)
     row = int(m.engine.movies.own_rows(["122"])[0][0])
     assert not m.engine.untrained[row] and float(m.engine.factors.movie_bias[row]) == 0.0
@@ -450,6 +450,33 @@ def test_new_movies_solves_the_catalogues_movies_without_a_training_rating(tmp_p
     others = [u for u in _taste_raters(m, 1, 40) if u not in raters][:10]
     assert sum(122 in set(m.recommend(u, k=10).to_frame()["movie_id"].astype(int)) for u in others) >= 5
     assert invoke("verify", "--run", run).exit_code == 0
-    later = write_ratings(tmp_path / "later.csv", [(u, 122, 1) for u in others[:3]])
-    assert er.update_users(run, later, new_movies=True)["movies_fitted"] == 1
+    # a movie without a training rating that only a user the file adds rated (a diff review: a zero row, said as
+    # solved): left as it is, said
+    later = write_ratings(tmp_path / "later.csv", [(u, 122, 1) for u in others[:3]] + [(90001, 123, 1),
+                                                                                      (90001, 5, 1)])
+    said: list = []  # (caplog comes back empty after a CliRunner invoke in the same test: a handler of its own)
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = lambda r: said.append(r.getMessage())
+    logging.getLogger("embedrec").addHandler(handler)
+    try:
+        assert er.update_users(run, later, new_movies=True)["movies_fitted"] == 1
+    finally:
+        logging.getLogger("embedrec").removeHandler(handler)
+    assert any("left 1 movie of the dataset without a training rating as it is ('123')" in x for x in said), said
+    m = er.open(run)
+    assert m.engine.untrained[int(m.engine.movies.own_rows(["123"])[0][0])]
     assert invoke("verify", "--run", run).exit_code == 0
+
+
+def test_a_prune_warning_names_the_files_that_added_its_kind(tmp_path):
+    """A diff review: the prune warning of added movies named every update file of the folder, one that added users
+    alone among them, as one to add the movies again with (and the users' likewise)."""
+    from embedrec.run_publish import _added_of
+
+    folder = tmp_path / "artifacts-20200101T000000-000000001"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"n_users": 5, "n_movies": 4, "updates": [
+        {"users_added": 2, "n_users": 5, "ratings": {"source": "/d/a.csv"}},
+        {"users_added": 0, "movies_added": 1, "n_movies": 4, "ratings": {"source": "/d/b.csv"}}]}))
+    assert _added_of(folder, "user")[2] == ["/d/a.csv"]
+    assert _added_of(folder, "movie")[2] == ["/d/b.csv"]

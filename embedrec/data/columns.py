@@ -22,6 +22,7 @@ import pandas as pd
 from embedrec.config_values import plain_name
 from embedrec.data.ids import is_number_text
 from embedrec.data.parsing import WarnedNote
+from embedrec.data.sniff import MOSTLY_DATES
 from embedrec.errors import UNSAFE_CHARS, DataError, marked, sh_quote, shorten
 
 if TYPE_CHECKING:  # annotations only: no import at run time
@@ -544,10 +545,6 @@ def times_kind(values: pd.Series) -> str | None:
     return "Unix times" if np.any([(a >= low * t) & (a < high * t) for t in (1, 10**3, 10**6, 10**9)],
                                   axis=0).all() and (v > 0).all() else None
 
-
-# the share of a column's first rows that are ISO 8601 dates for it to be taken as dates (times_kind), the rest
-# then refused by their lines as the column is read
-MOSTLY_DATES = 0.75
 
 # dates written with the day or the month first (05/03/2024, 5.3.24, 2024/03/05 aside: ISO's order with slashes is
 # read by data.timestamp_format too), a time of day after them allowed

@@ -37,6 +37,11 @@ from embedrec.errors import DataError, first_line, shorten
 
 log = logging.getLogger("embedrec")
 
+# the share of a column's first values that are ISO 8601 dates for it to be read as dates (at least 3 of them; or
+# every one): ingest's guess of a column of times (data.columns.times_kind) and data.times' reading of the one
+# named alike, the others then refused by their lines as no date like the column's
+MOSTLY_DATES = 0.75
+
 
 def _from_bom(src, label: str, encoding: str):
     """A UTF-16/UTF-32 file (its byte-order mark says so) read as that, where data.encoding is the default UTF-8:

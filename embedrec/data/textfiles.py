@@ -477,7 +477,7 @@ def drop_advice(missing: str | None, timed: bool = False, short: bool = False) -
         return (f", or read them with {_DROP} (a row whose time alone is empty is then kept, at its user's middle "
                 "time, under a random split, and dropped under a time split)")
     if short:
-        return f", or read such rows with {_DROP} (one missing its time alone is kept, at its user's middle time)"
+        return f", or read such rows with {_DROP} (one missing only its time is then kept under a random split)"
     return f", or drop such rows with {_DROP}"
 
 

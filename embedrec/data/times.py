@@ -16,8 +16,11 @@ import pandas as pd
 
 from embedrec.data.ids import is_number_text
 from embedrec.data.parsing import rows_lines
+from embedrec.data.sniff import MOSTLY_DATES
 from embedrec.data.textfiles import LIKE_IT_SHOWN, lines_like_it
 from embedrec.errors import DataError, set_hint, shorten
+
+DATED_SAMPLE = 100  # the first values given that _dated reads (data.sniff.MOSTLY_DATES of them dates: a date column)
 
 log = logging.getLogger("embedrec")
 # the time of a row that gave none (data.missing=drop keeps a row whose time alone is empty: data/tables.py), and of
@@ -35,21 +38,27 @@ def _dated(src, sep: str, encoding: str, col: str, names: list[str] | None, fmt:
     # the first value given, however many rows before it leave their time empty (data.missing=drop keeps such a
     # row: it says nothing of the kind; a code review: a column of dates whose first 100 were empty, read as the
     # first 100 rows, was taken for Unix seconds)
-    first = pd.Series([], dtype=object)
+    seen: list = []  # the first DATED_SAMPLE values given
     try:
         buf = io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src
         with pd.read_csv(buf, sep=sep, header=0 if names is None else None, names=names, usecols=[col], dtype=str,
                          chunksize=100, encoding=encoding, engine="c" if len(sep) == 1 else "python") as chunks:
             for chunk in chunks:
                 given = chunk[col].str.strip()
-                first = given[given.notna() & (given != "")].head(1)
-                if not first.empty:
+                seen += given[given.notna() & (given != "")].tolist()[:DATED_SAMPLE - len(seen)]
+                if len(seen) >= DATED_SAMPLE:
                     break
     except Exception:  # noqa: BLE001 - the main reader reports what is wrong with the file
         return False
-    if first.empty or is_number_text(first.iloc[0]):
+    if not seen:
         return False
-    return not pd.isna(pd.to_datetime(first, utc=True, errors="coerce", format="ISO8601").iloc[0])
+    text = pd.Series(seen, dtype=object)
+    iso = ~text.map(is_number_text).to_numpy() & \
+        pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601").notna().to_numpy()
+    # the first a date, or (as ingest's guess takes the column: data.columns.times_kind) nearly all of them, the
+    # others then refused by their lines as not dates like the column's (a diff review: a first 'unknown' read the
+    # column as Unix times, and every line was said to be no integer)
+    return bool(iso[0]) or int(iso.sum()) >= 3 and float(iso.mean()) >= MOSTLY_DATES
 
 
 # the formats a column of dates that is neither Unix times nor ISO 8601 is tried against, for the message to name
@@ -186,7 +195,7 @@ def _seconds(text: pd.Series, src, sep: str, encoding: str, col: str, label: str
             raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} is not a date embedrec can "
                             f"read (neither a Unix time nor ISO 8601{also}); {format_advice(text)}, or fix {those}")
         raise DataError(f"{where}: column '{col}' {shorten(repr(text.iloc[at]), 40)} is not a date like the "
-                        f"column's first (ISO 8601, e.g. 2020-01-31 12:00:00{also}); fix "
+                        f"column's {'first' if at else 'others'} (ISO 8601, e.g. 2020-01-31 12:00:00{also}); fix "
                         f"or remove {those}, or give every row Unix seconds{skip}")
     return _unix_seconds(t)
 
