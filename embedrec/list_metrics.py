@@ -365,14 +365,19 @@ def _first_not_utf8(src, e: UnicodeDecodeError) -> tuple[int | str, int]:
 
 
 def _first_line(p) -> bytes:
-    """A text file's first line (1 MiB at most), gzip read through; b'' where it cannot be read as such (the read
+    """A text file's first line (1 MiB at most), gzip, bzip2 and xz read through; b'' where it cannot be read as such (the read
     itself then says why)."""
+    import bz2
     import gzip
+    import lzma
 
+    name = p.name.lower()
+    opener = gzip.open if name.endswith(".gz") else bz2.open if name.endswith(".bz2") else \
+        lzma.open if name.endswith(".xz") else open  # (a review: a .tsv.bz2's lines were split at ',')
     try:
-        with (gzip.open if p.name.lower().endswith(".gz") else open)(p, "rb") as fh:
+        with opener(p, "rb") as fh:
             return fh.readline(1 << 20)
-    except (OSError, EOFError):
+    except (OSError, EOFError, lzma.LZMAError):
         return b""
 
 
@@ -434,7 +439,7 @@ def _read_lists_file(p, path, pairs: bool = False):
         elif name.endswith((".jsonl", ".json")):
             frame = pd.read_json(p, lines=name.endswith(".jsonl"), dtype=False)
         else:
-            first = _first_line(p) if not name.endswith((".bz2", ".xz", ".zst", ".zip", ".tar")) else b""
+            first = _first_line(p) if not name.endswith((".zst", ".zip", ".tar")) else b""
             sep = _separator(first) if first else "\t" if name.endswith((".tsv", ".tab", ".tsv.gz")) else ","
             frame = _read_text_table(lambda: p, sep, path, first[:4])  # (by its first line: recommend writes
             # TSV to a pipe whatever the file is named, a first-hour review's mylists.csv)

@@ -64,6 +64,7 @@ from embedrec.run_layout import (
     CANDIDATE_NAME,
     CATALOGUE,
     DIM_NAME,
+    DIST_FOLDER,
     MANIFEST,
     MODEL_FOLDER,
     MOVIES_TABLE,
@@ -342,6 +343,13 @@ def check_id_table(folder: Path, name: str, ids: np.ndarray, n: int) -> np.ndarr
     return ids
 
 
+def _size(p: Path) -> int:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return 0
+
+
 def _names(folder: Path) -> list[str]:
     try:
         return os.listdir(folder)
@@ -360,10 +368,17 @@ def unpublished_error(run_dir: Path) -> ArtifactError | None:
         if run_dir.is_dir() else []
     resume = command(f"embedrec train --resume --run {sh_quote(str(run_dir))}")
     finish = f"«{resume} and the -c/--set it was started with|embedrec.api.train_run(cfg, resume=True)»"
-    # (a training's checkpoints: where the folder shows a run, its writer lock a train makes first; a user's own
-    # refit/checkpoint.pt beside their files is not one, a red team: it was said to be an interrupted training)
-    checkpoints = has_checkpoint(run_dir) and (bool(models) or is_run_entry(run_dir / WRITER_LOCK) or any(
-        CANDIDATE_NAME.fullmatch(n) or DIM_NAME.fullmatch(n) for n in _names(run_dir)))
+    # (a training's checkpoints: an interrupted training where the folder shows a run, its writer lock a train
+    # makes first; a user's own refit/checkpoint.pt beside their files was said to be one, a red team)
+    checkpoints = has_checkpoint(run_dir)
+    lock = run_dir / WRITER_LOCK  # (a holder's line: an empty one beside other files may be the user's own, as
+    marked = bool(models) or is_run_entry(lock) and _size(lock) > 0 or any(  # run_checks.check_run_folder says)
+        CANDIDATE_NAME.fullmatch(n) or DIM_NAME.fullmatch(n) or DIST_FOLDER.fullmatch(n) for n in _names(run_dir))
+    if checkpoints and not marked:  # a copy without its lock, or a user's own checkpoint: both ways said
+        return ArtifactError(f"no trained model in '{run_dir}': it holds a training checkpoint but no other mark of "
+                             f"an embedrec run (its writer lock, a candidate or model folder); if it is a training "
+                             f"of embedrec's that was interrupted (a copy leaves its lock out), finish it with "
+                             f"{finish}; else point run.dir at the run train wrote")
     if models:  # a red team: a removed link was said to be an interrupted training, to be resumed
         return ArtifactError(f"'{link}', the link to the model folder the run serves, is missing (removed by hand?), "
                              f"while the run holds {len(models)} published model folder"

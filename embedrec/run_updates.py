@@ -231,6 +231,12 @@ def warn_updates_dropped(run_dir: Path, before: str, new: Path) -> None:
     held = _updates_held(run_dir / before, new)
     if held is not None and held[0] and held[1] == held[0]:  # the new dataset holds every pair the updates gave
         return  # (an ops review: a nightly train on the grown file was told each night its updates were lost)
+    # the files whose updates added movies are run again with --new-movies (a diff review: said without it, the
+    # movies they added would not come back)
+    with_movies = list(dict.fromkeys(src for rec, src in zip(updates_of(old_m), sources) if rec.get("movies_added")))
+    again = "" if not with_movies else \
+        f" («--new-movies|new_movies=True» for {', '.join(with_movies[:3]).replace('%', '%%')}" \
+        f"{' ...' if len(with_movies) > 3 else ''})"
     sources = list(dict.fromkeys(sources))
     lost = _added_lost(run_dir / before, new, USER_IDS, trained_users)
     movies = _added_lost(run_dir / before, new, MOVIE_IDS, trained_movies)
@@ -243,16 +249,16 @@ def warn_updates_dropped(run_dir: Path, before: str, new: Path) -> None:
             "%s pairs they gave, and %s %s not in it (no rating of theirs in its training data: its dataset does "
             "not hold them, or holds them out as test, as a time split holds the latest ratings out); ingest them "
             "with the rest (with --set split.test=0 to train on every rating) and train again, or run update-users "
-            "again with %s", run_dir, before, said, f"{held[1]:,}", f"{held[0]:,}", " and ".join(gone),
+            f"again with %s{again}", run_dir, before, said, f"{held[1]:,}", f"{held[0]:,}", " and ".join(gone),
             "is" if len(gone) == 1 and gone[0].startswith("1 of") else "are",
-            ", ".join(sources[:3]) + (" ..." if len(sources) > 3 else ""))
+            ", ".join(sources[:3]) + (" ..." if len(sources) > 3 else ""), extra={"marks_only": True})
         return
     logging.getLogger("embedrec").warning(
         "%s now serves a model trained without the updates of the one it replaced (%s: %s): their ratings are in "
         "this model only where its dataset holds them%s; ingest them with the rest and train again, or run "
-        "update-users again with %s", run_dir, before, said,
+        f"update-users again with %s{again}", run_dir, before, said,
         f" ({held[1]:,} of the {held[0]:,} pairs they gave)" if held is not None and held[0] else "",
-        ", ".join(sources[:3]) + (" ..." if len(sources) > 3 else ""))
+        ", ".join(sources[:3]) + (" ..." if len(sources) > 3 else ""), extra={"marks_only": True})
 
 
 def _added_lost(old: Path, new: Path, name: str, trained) -> tuple[int, int] | None:

@@ -476,6 +476,12 @@ def test_a_text_file_of_lists_is_read_by_its_first_lines_separator_and_its_colum
         pd.testing.assert_frame_equal(read_lists(tmp_path / name), want, obj=name)
     (tmp_path / "g.csv.gz").write_bytes(gzip.compress(b"user_id\tmovie_id\trank\n196\t50\t1\n196\t181\t2\n"))
     pd.testing.assert_frame_equal(read_lists(tmp_path / "g.csv.gz"), want)
+    import bz2
+    import lzma
+
+    for name, squeeze in (("b.tsv.bz2", bz2.compress), ("x.tsv.xz", lzma.compress)):  # (a review: split at ',')
+        (tmp_path / name).write_bytes(squeeze(b"user_id\tmovie_id\trank\n196\t50\t1\n196\t181\t2\n"))
+        pd.testing.assert_frame_equal(read_lists(tmp_path / name), want, obj=name)
     (tmp_path / "bad.csv").write_text("u\tm\n196\t50\n")
     with pytest.raises(DataError, match=r"bad.csv: not a file of lists \(no user_id or movie_id column; its columns: "
                                         r"u, m\); name its columns user_id \(or userid, user, uid\); movie_id"):

@@ -403,6 +403,9 @@ def test_a_prune_of_the_last_model_holding_added_movies_says_so(runs, tmp_path, 
     caplog.set_level(logging.WARNING, "embedrec")
     publish(run, train)
     assert updated.is_dir() and "pruned" not in caplog.text  # (kept: the one served before)
+    # the train's warning of the updates it drops names --new-movies for the file that added movies (a diff review)
+    assert any(f"or run update-users again with {f} ({opt} for {f})" in caplog.text
+               for opt in ("--new-movies", "new_movies=True"))
     publish(run, train)
     assert not updated.exists()
     said = [r.getMessage() for r in caplog.records if "pruned" in r.getMessage()]

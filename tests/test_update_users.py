@@ -1872,12 +1872,20 @@ def test_a_writer_pointed_at_a_folder_that_is_no_run_leaves_no_lock_there(runs, 
                  ("index", "rebuild", "--run", user), ("update-users", "--ratings", f, "--run", tmp_path / "nothere")):
         r = invoke(*args)
         assert r.exit_code == 1 and "no trained model in" in one_line(r), r.stderr
-        assert "interrupted" not in r.stderr  # (their refit/checkpoint.pt is no training of embedrec's)
+        assert "its training was interrupted" not in r.stderr  # (their refit/checkpoint.pt: no training of ours)
         assert sorted(p.name for p in user.iterdir()) == ["notes.txt", "refit"]
     assert not (tmp_path / "nothere").exists()
     r = invoke("train", "--run", user, "--set", f"data.prepared={tmp_path / 'none'}")
     assert r.exit_code != 0 and (user / "refit" / "checkpoint.pt").read_text() == "my checkpoint\n"
     assert "is not empty and holds no embedrec run" in r.stderr, r.stderr
+    # a failed train --resume there leaves no lock either (a review: the next train took it for a run's mark)
+    rows = write_ratings(tmp_path / "tiny.csv", [(u, m, 1 + (u + m) % 5) for u in range(1, 30) for m in range(1, 12)])
+    er.ingest(str(rows), er.load_config(None, [f"data.prepared={tmp_path / 'tiny'}"]))
+    r = invoke("train", "--resume", "--run", user, "--set", f"data.prepared={tmp_path / 'tiny'}")
+    assert "nothing to resume" in r.stderr, r.stderr  # (refused with its lock held)
+    assert r.exit_code != 0 and sorted(p.name for p in user.iterdir()) == ["notes.txt", "refit"], r.stderr
+    r = invoke("recommend", "--user", 1, "--run", user)
+    assert "holds a training checkpoint but no other mark of an embedrec run" in one_line(r), r.stderr
 
 
 def test_a_failed_update_removes_no_folder_holding_users_an_update_added(runs, tmp_path, monkeypatch, caplog):

@@ -235,6 +235,10 @@ def locked_folder(folder: str | Path, command: str, fix: str, make_fix: str, loc
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise (io_error(e, folder, make_fix) or e) from None
+    try:  # what the folder held before this call's lock (a lock there already: another's, or this process's own)
+        before = None if made else set(os.listdir(folder))
+    except OSError:
+        before = None
     try:
         with exclusive_lock(folder / lock, folder, command, fix):
             try:
@@ -254,6 +258,12 @@ def locked_folder(folder: str | Path, command: str, fix: str, make_fix: str, loc
                         (folder / lock).unlink()
                         for d in made:  # innermost first; rmdir stops at the first folder that is not empty
                             d.rmdir()
+                    elif before is not None and lock not in before and hold is not None and \
+                            _same_file(hold.fd, str(folder / lock)) and set(os.listdir(folder)) == before | {lock}:
+                        # a folder of the user's that the block failed in before writing a name into it: the lock
+                        # this call made goes too (a review: a failed 'train --resume' left one in a user's folder,
+                        # which the next train took for a run's mark, and wrote over their refit/checkpoint.pt)
+                        (folder / lock).unlink()
                 raise
     finally:
         if len(made) > 1 and folder.parent.is_dir():  # folders above it made, and not removed again
