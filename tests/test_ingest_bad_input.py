@@ -2971,3 +2971,12 @@ def test_a_column_of_dates_with_one_written_otherwise_is_read_and_that_line_refu
     assert r.exit_code == 1 and r.stderr.splitlines()[-1].startswith(
         f"error: {p}:2: column 'watched_at' 'unknown' is not a date like the column's others (ISO 8601, e.g. "
         "2020-01-31 12:00:00; 6 lines like it: 2, 12, 22"), r.stderr
+    # a few Unix times first, dates after (a second diff review: read as Unix seconds, each date refused)
+    rows = "".join(f"u{i % 7},m{i % 11},4,{1700000000 + i if i < 3 else f'2024-01-{1 + i % 28:02d}'}\n"
+                   for i in range(60))
+    p.write_text("user,item,rating,timestamp\n" + rows)
+    r, out = ingest(tmp_path, p, "--set", "data.id_type=auto", "--overwrite")
+    assert r.exit_code == 1 and r.stderr.splitlines()[-1] == (
+        f"error: {p}:2: column 'timestamp' '1700000000' is not a date like the column's others (ISO 8601, e.g. "
+        "2020-01-31 12:00:00; 3 lines like it: 2, 3, 4); fix or remove those lines, or give every row Unix seconds, "
+        "or skip such lines with --set data.bad_lines=skip"), r.stderr

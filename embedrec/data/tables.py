@@ -74,6 +74,7 @@ from embedrec.data.parsing import (
     rows_lines,
 )
 from embedrec.data.sniff import (
+    MOSTLY_DATES,
     _from_bom,
     _head,
     _header,
@@ -639,8 +640,13 @@ def _kept_times(df: pd.DataFrame, col: str, src, sep: str, cfg: DataConfig, labe
     words of a column read as numbers or as dates."""
     header_lines = 1 if cfg.header else 0
     text = df[col].astype(str).str.strip()
-    first = next((v for v in text.head(1000) if v), None) if len(text) else None
-    if cfg.timestamp_format is not None or first is None or not is_number_text(first):
+    head = [v for v in text.head(1000) if v] if len(text) else []
+    first = head[0] if head else None
+    # nearly all of them no number (dates), whatever the first (a diff review: three Unix times first read the
+    # column as Unix seconds, its 397 dates each refused) : as data.times._dated takes a column for dates
+    texts = sum(not is_number_text(v) for v in head)
+    mostly = texts >= 3 and texts >= MOSTLY_DATES * len(head)
+    if cfg.timestamp_format is not None or first is None or not is_number_text(first) or mostly:
         df[col] = _seconds(df[col], src, sep, cfg.encoding, col, label, header_lines, kept, cfg.timestamp_format,
                            cfg.bad_lines)
         return False
