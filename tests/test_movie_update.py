@@ -53,6 +53,18 @@ def _tastes_csv(f: Path) -> Path:
     return f
 
 
+def _plain_then_new(run: Path, f: Path, tmp_path: Path, caplog) -> tuple[str, dict]:
+    """(what a plain update of a copy of ``run`` with file ``f`` logged, the record of ``run`` updated with it and
+    new_movies=True); caplog then holds the second update's lines."""
+    plain = copy_run(run, tmp_path / "plain")
+    with caplog.at_level(logging.INFO, "embedrec"):
+        er.update_users(plain, f)
+    said = caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, "embedrec"):
+        return said, er.update_users(run, f, new_movies=True)
+
+
 def _taste_raters(m, taste: int, n: int, skip: int = 0) -> list:
     """``n`` user ids of planted ``taste``, after the first ``skip`` of them."""
     users = [int(u) for u in m.user_ids if (int(u) - 1) % TASTES == taste]
@@ -157,13 +169,8 @@ def test_movies_added_compose_and_the_plain_update_says_the_option(runs, tmp_pat
     m = er.open(run)
     a, b = _taste_raters(m, 1, 10), _taste_raters(m, 4, 10)
     f = write_ratings(tmp_path / "one.csv", [(u, 9001, 1) for u in a] + [(90001, 9003, 1), (90001, 5, 1)])
-    plain = copy_run(run, tmp_path / "plain")
-    with caplog.at_level(logging.INFO, "embedrec"):
-        er.update_users(plain, f)
-    assert any(f"{add} adds such movies" in caplog.text for add in ("new_movies=True", "--new-movies"))
-    caplog.clear()
-    with caplog.at_level(logging.INFO, "embedrec"):
-        record = er.update_users(run, f, new_movies=True)
+    said, record = _plain_then_new(run, f, tmp_path, caplog)
+    assert any(f"{add} adds such movies" in said for add in ("new_movies=True", "--new-movies"))
     assert record["movies_added"] == 1 and record["users_added"] == 1
     assert "'9003' has no rating by a user the run knows" in caplog.text
     f2 = write_ratings(tmp_path / "two.csv", [(u, 9002, 1) for u in b] + [(u, 9001, 1) for u in b[:3]])
@@ -436,13 +443,8 @@ def test_new_movies_solves_the_catalogues_movies_without_a_training_rating(tmp_p
     # movie 122 is of taste (122 - 1) mod 6 = 1: rated by 12 users of that taste
     raters = _taste_raters(m, 1, 12)
     day = write_ratings(tmp_path / "day.csv", [(u, 122, 1) for u in raters])
-    plain = copy_run(run, tmp_path / "plain")
-    with caplog.at_level(logging.INFO, "embedrec"):
-        er.update_users(plain, day)
-    assert any(f"{opt} solves them" in caplog.text for opt in ("--new-movies", "new_movies=True"))
-    caplog.clear()
-    with caplog.at_level(logging.INFO, "embedrec"):
-        record = er.update_users(run, day, new_movies=True)
+    said, record = _plain_then_new(run, day, tmp_path, caplog)
+    assert any(f"{opt} solves them" in said for opt in ("--new-movies", "new_movies=True"))
     assert (record["movies_added"], record["movies_fitted"], record["movies_resolved"]) == (0, 1, 0)
     assert "solved 1 movie of the dataset without a training rating from its ratings in" in caplog.text
     m = er.open(run)
