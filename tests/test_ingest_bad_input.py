@@ -2980,3 +2980,32 @@ def test_a_column_of_dates_with_one_written_otherwise_is_read_and_that_line_refu
         f"error: {p}:2: column 'timestamp' '1700000000' is not a date like the column's others (ISO 8601, e.g. "
         "2020-01-31 12:00:00; 3 lines like it: 2, 3, 4); fix or remove those lines, or give every row Unix seconds, "
         "or skip such lines with --set data.bad_lines=skip"), r.stderr
+
+
+def test_a_short_lines_advice_speaks_of_a_time_only_where_the_file_has_one(tmp_path):
+    """A diff review of session 72: the short-line advice said what data.missing=drop does with a row missing only
+    its time in a file without a time column too (short alone, and short before a long line)."""
+    import pytest
+
+    import embedrec as er
+    from embedrec.config import load_config
+    from embedrec.errors import DataError
+
+    for timed in (True, False):
+        head = "user_id,movie_id,rating" + (",timestamp" if timed else "")
+        rows = [head] + [f"{u},{m},4" + (f",{1600000000 + u}" if timed else "") for u in range(1, 10)
+                         for m in range(1, 6)]
+        rows[10] = "5,12"
+        for long in (False, True):
+            if long:
+                rows[30] = rows[30] + ",extra"
+            src = tmp_path / f"m{timed}{long}.csv"
+            src.write_text("\n".join(rows) + "\n")
+            with pytest.raises(DataError) as got:
+                er.ingest(str(src), load_config(None, [f"data.prepared={tmp_path / 'ds'}"]))
+            said = str(got.value)
+            assert said.startswith(f"{src}:11: expected {3 + timed} fields, found 2; fill in the missing fields "
+                                   "or remove that line, "), said
+            assert ("(one missing only its time is then kept under a random split)" in said) is timed, said
+            assert ("or drop such rows with data.missing: drop" in said) is not timed, said
+            assert ("line 31 has" in said) is long, said

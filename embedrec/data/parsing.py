@@ -321,7 +321,7 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
                             "download or copy it again") from None
         except pd.errors.ParserError as e:
             raise _parser_error(label, e, header_lines, opener(), sep, encoding, missing,
-                                bad_lines=bad_lines) from None
+                                bad_lines=bad_lines, timed=bool(times)) from None
         except (ValueError, TypeError, OverflowError) as e:
             if "Usecols do not match" in str(e) or "not in list" in str(e):
                 raise DataError(f"{label}: missing columns ({e}); set data.columns.* to the file's column "
@@ -364,10 +364,12 @@ def read_numeric_table(src, *, sep: str, names: list[str] | None, usecols, numer
                                 encoding, missing, trailing, read, times)
         except DataError:  # a value of a line whose fields shifted: the line's extra fields said first, as pandas
             if every and "index_col" not in kw and not is_stream(src):  # says them of a table read whole
-                _refuse_long_lines(src, sep, encoding, every, label, header_lines, missing, bad_lines)
+                _refuse_long_lines(src, sep, encoding, every, label, header_lines, missing, bad_lines,
+                                   timed=bool(times))
             raise
     if every and "index_col" not in kw and not is_stream(src):
-        _refuse_long_lines(src, sep, encoding, every, label, header_lines, missing, bad_lines, warn=True)
+        _refuse_long_lines(src, sep, encoding, every, label, header_lines, missing, bad_lines, warn=True,
+                           timed=bool(times))
     _refuse_ids_over_lines(df, extra_dtype, src, sep, encoding, label, header_lines)
     return df
 
@@ -413,7 +415,7 @@ def _refuse_ids_over_lines(df, extra_dtype, src, sep: str, encoding: str, label:
 
 
 def _refuse_long_lines(src, sep: str, encoding: str, every: list[str], label: str, header_lines: int,
-                       missing: str | None, bad_lines: str | None, warn: bool = False) -> None:
+                       missing: str | None, bad_lines: str | None, warn: bool = False, timed: bool = True) -> None:
     """A table read with some of its header's columns (``every``) refused where a line holds more fields than
     the header names, as a table read whole is (pandas' usecols drops a line's extra fields without a word, and
     its values shift: a review's 'loved it, really' made user 'really' rate movie 8 998): counted cheaply first
@@ -437,7 +439,7 @@ def _refuse_long_lines(src, sep: str, encoding: str, every: list[str], label: st
         row, want, got = rows[0]
         e = pd.errors.ParserError(f"Error tokenizing data. C error: Expected {want} fields in line {row}, saw {got}")
         raise _parser_error(label, e, header_lines, io.BytesIO(src) if isinstance(src, (bytes, bytearray)) else src,
-                            sep, encoding, missing, bad_lines=bad_lines)
+                            sep, encoding, missing, bad_lines=bad_lines, timed=timed)
 
 
 def _checked_table(df, opener, kw, numeric, extra_dtype, label, header, header_lines, sep, encoding, missing,
@@ -464,7 +466,7 @@ def _checked_table(df, opener, kw, numeric, extra_dtype, label, header, header_l
     if gaps:
         row, col = min(gaps)
         dtype = {**numeric, **(extra_dtype or {})}[col]
-        short = _short_row(label, opener(), sep, encoding, row + header_lines, missing)
+        short = _short_row(label, opener(), sep, encoding, row + header_lines, missing, bool(times))
         if short:
             raise short  # its message names data.missing=drop already (a review: said twice)
         text = _field_text(opener, kw, col, row)
@@ -623,7 +625,8 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     try:
         text = pd.read_csv(opener(), dtype=str, **{**kw, "keep_default_na": False, "na_values": None})
     except Exception as e:  # a second failure: report what we can
-        return _parser_error(label, e, header_lines, opener(), kw["sep"], kw["encoding"], missing)
+        return _parser_error(label, e, header_lines, opener(), kw["sep"], kw["encoding"], missing,
+                             timed=bool(times))
     decimal = kw.get("decimal", ".")
     # (first bad row, column, dtype, its values parsed, its bad rows, its missing words): the earliest line is named,
     found = []  # whatever its column (a review: a bad id on line 4 was named before a bad rating on 3)

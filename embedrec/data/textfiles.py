@@ -469,8 +469,8 @@ _DROP = "«--set data.missing=drop|data.missing: drop»"
 def drop_advice(missing: str | None, timed: bool = False, short: bool = False) -> str:
     """', or drop such rows with --set data.missing=drop' where data.missing applies to the file (``missing``
     'error' or 'drop', a ratings table's), else nothing. ``timed``: the empty value is the time, whose row that
-    setting keeps under a random split (said so: a first-hour review ran the advice and found them kept); ``short``:
-    a line with fewer fields than the header, whose missing one may be the time (a review, likewise)."""
+    setting keeps under a random split; ``short``: a line with fewer fields than the header in a file with a time
+    column, whose missing one may be the time."""
     if missing in (None, RELEASE):
         return ""
     if timed:
@@ -483,7 +483,8 @@ def drop_advice(missing: str | None, timed: bool = False, short: bool = False) -
 
 def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: str = ",",
                   encoding: str = "utf-8", missing: str | None = "error",
-                  sep_key: str | None = "data.separator", bad_lines: str | None = None) -> DataError:
+                  sep_key: str | None = "data.separator", bad_lines: str | None = None,
+                  timed: bool = True) -> DataError:
     """pandas' parser error as one line naming ``label:line`` where the message gives a row. pandas counts
     tokenizer rows (a quoted field may span lines); with ``src`` given they are mapped to physical lines.
     ``missing='drop'`` (data.missing): a row short of fields is dropped, not the error, so a line with too many
@@ -492,7 +493,8 @@ def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: st
     separator (a movies file's is data.movies_separator; None: a release's file, read as released). A line with
     too many fields is said with how many such lines the table holds and the first few (badlines.too_many_fields;
     a first-hour review fixed one line a run); ``bad_lines`` 'error' (data.bad_lines, a ratings table's) adds the
-    setting that skips them."""
+    setting that skips them. ``timed``: the table has a time column (a short line's advice then says what
+    data.missing=drop does with a row missing only its time)."""
     if isinstance(e, UnicodeDecodeError):  # a second read's (a red team: 'cannot parse' with no line, no fix)
         return _decode_error(label, e, encoding, src.getvalue() if isinstance(src, io.BytesIO) else src)
     msg = str(e)
@@ -517,7 +519,7 @@ def _parser_error(label: str, e: Exception, header_lines: int, src=None, sep: st
                     skip = "" if missing == RELEASE or sep_key is None else \
                         ", which «--set data.bad_lines=skip|data.bad_lines='skip'» skips"
                     return DataError(f"{label}:{n}: expected {width} fields, found {len(fields)}; fill in the "
-                                     f"missing fields or remove that line{drop_advice(missing, short=True)}; line "
+                                     f"missing fields or remove that line{drop_advice(missing, short=timed)}; line "
                                      f"{at} has {m.group(3)}{skip}")
         long += _more_like_it(src, sep, encoding, header_lines, at, line)
         if missing == RELEASE or sep_key is None:
@@ -772,11 +774,11 @@ def decompressed(path, label: str) -> bytes:
 
 
 def _short_row(label: str, src, sep: str, encoding: str, row: int | None = None,
-               missing: str | None = "error") -> DataError | None:
+               missing: str | None = "error", timed: bool = True) -> DataError | None:
     """Row ``row`` of ``src`` (0-based, the header included, blank lines skipped), or without ``row`` the first row,
     that has fewer fields than the first row (the header), as one error: pandas fills the missing fields in as
     empty. None where there is none or where it cannot tell (a compressed file is not read again). ``missing``:
-    as :func:`_parser_error`'s (whether data.missing is advised)."""
+    and ``timed`` as :func:`_parser_error`'s (whether data.missing is advised, and how)."""
     if compressed(src):
         return None
     width = None
@@ -785,7 +787,7 @@ def _short_row(label: str, src, sep: str, encoding: str, row: int | None = None,
             width = len(fields)
         elif (row is None or i == row) and len(fields) < width:
             return DataError(f"{label}:{line}: expected {width} fields, found {len(fields)}; fill in the missing "
-                             f"fields or remove that line{drop_advice(missing, short=True)}")
+                             f"fields or remove that line{drop_advice(missing, short=timed)}")
         if i == row:
             break
     return None
