@@ -247,14 +247,16 @@ def _list_scored(name: str, frame, truth, ks, **kw):
         raise UsageError(f"«{name}|lists[{name!r}]»: {e.raw.removeprefix('score_lists: ')}") from None
 
 
-def read_lists(path, pairs: bool = False):
+def read_lists(path, pairs: bool = False, columns: dict[str, str] | None = None):
     """A file of top-K lists as ``score_lists`` takes them: ``.parquet``, ``.jsonl``/``.json`` (what ``recommend
     --users`` writes) by its name, else a text table, tab-, ';'- or comma-separated by its first line; a CSV's or TSV's ids read as text (``score_outside_lists``
     gives them the dataset's kind: a review found a text-id run's own export unscorable), ``userId``/``movieId``/
     ``item_id`` and the like taken for ``user_id``/``movie_id`` as ingest takes them. A folder: its files read so, in
     name order, as one table (``export --topk-all DIR``'s ``part-*.parquet``; names starting with '.' or '_', an
     export's record or Spark's ``_SUCCESS``, left out). DataError naming the file where it cannot be read.
-    ``pairs``: the file holds held-out pairs (``evaluate --truth``), said so where it is none."""
+    ``pairs``: the file holds held-out pairs (``evaluate --truth``), said so where it is none. ``columns``: the
+    names the run's dataset gives the ids ({"user_id": "customer_id", ...}: user_update_settings.id_columns), read
+    as user_id and movie_id too."""
     from pathlib import Path
 
     import pandas as pd
@@ -272,19 +274,24 @@ def read_lists(path, pairs: bool = False):
 
         if (p / EXPORT_MARKER).is_file():  # an export's folder: its parts checked against its sealed record first (a
             verify_path(p)                 # red team: a damaged part was scored, exit 0, where verify refused it)
-        frames = [_named_columns(_read_lists_file(f, f), f) for f in parts]
+        frames = [_named_columns(_read_lists_file(f, f), f, columns=columns) for f in parts]
         frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
     else:
-        frame = _named_columns(_read_lists_file(p, path, pairs), path, alone=True, pairs=pairs)
+        frame = _named_columns(_read_lists_file(p, path, pairs), path, alone=True, pairs=pairs, columns=columns)
     return frame
 
 
-def _named_columns(frame, part, alone: bool = False, pairs: bool = False):
-    """``frame`` with ``userId``/``item_id`` and the like taken for ``user_id``/``movie_id``; a folder's ``part``
-    without them is refused naming it (a review: a README.md in the folder read as an empty table, another
-    export's Parquet as lists with missing ids), and so is a file given ``alone``, with the names taken (a
-    first-hour review: `evaluate --lists FILE` answered with a pandas rename for Python)."""
+def _named_columns(frame, part, alone: bool = False, pairs: bool = False, columns: dict[str, str] | None = None):
+    """``frame`` with ``userId``/``item_id`` and the like (and ``columns``' names: :func:`read_lists`) taken for
+    ``user_id``/``movie_id``; a folder's ``part`` without them is refused naming it (a review: a README.md in the
+    folder read as an empty table, another export's Parquet as lists with missing ids), and so is a file given
+    ``alone``, with the names taken (a first-hour review: `evaluate --lists FILE` answered with a pandas rename for
+    Python)."""
+    own = {col: name for col, name in (columns or {}).items() if name and name != col}
+    given = list(frame.columns)  # (as the file names them, for the message)
     for col, other in _ALIASES.items():
+        if col not in frame.columns and own.get(col) in frame.columns:
+            frame = frame.rename(columns={own[col]: col})
         if col not in frame.columns:
             hits = [c for c in frame.columns if str(c).lower().replace(" ", "") in other
                     or str(c).lower().split(":")[0] in (col, *other)]  # (RecBole's user_id:token, item_id:token)
@@ -292,9 +299,10 @@ def _named_columns(frame, part, alone: bool = False, pairs: bool = False):
                 frame = frame.rename(columns={hits[0]: col})
     missing = [c for c in _ALIASES if c not in frame.columns]
     if missing:
-        cols = shorten(", ".join(map(str, frame.columns)), 200) or "none"
+        cols = shorten(", ".join(map(str, given)), 200) or "none"
         if alone:
-            names = "; ".join(f"{c} (or {', '.join(_ALIASES[c])})" for c in missing)
+            names = "; ".join(f"{c} (or {', '.join(([own[c]] if c in own else []) + list(_ALIASES[c]))})"
+                              for c in missing)
             what = "held-out pairs" if pairs else "lists"
             raise DataError(f"{part}: not a file of {what} (no {' or '.join(missing)} column; its columns: {cols}); "
                             f"name its columns {names}" + ("" if pairs else ", with rank or score"))

@@ -76,6 +76,15 @@ def _as_ingested(run: Run, data_cfg: DataConfig, given: Iterable[str] | None) ->
     return dataclasses.replace(data_cfg, columns=dataclasses.replace(data_cfg.columns, **cols), **data), taken, said
 
 
+def id_columns(run: Run, data_cfg: DataConfig, given: Iterable[str] | None) -> dict[str, str]:
+    """{"user_id": ..., "movie_id": ...}: the names of the user and movie id columns of a file of the run's pairs
+    (data.columns.user and .movie where ``given`` names them, else as the run's dataset was ingested), which
+    ``evaluate --truth`` and ``--lists`` read as user_id and movie_id (a first-hour review: a held-out file of the
+    customer_id,product_id columns ingest had read was refused, where update-users read it)."""
+    cfg, _, _ = _as_ingested(run, data_cfg, given)
+    return {"user_id": cfg.columns.user, "movie_id": cfg.columns.movie}
+
+
 def _say_as_ingested(source: str, said: str, taken: list) -> None:
     """The one line saying which reading settings were taken from how the run's dataset was ingested, if any."""
     if taken:

@@ -1035,3 +1035,45 @@ def test_a_truth_file_with_a_few_ids_no_integer_leaves_their_pairs_out_and_says_
         assert r.exit_code == 0, r.stderr
         assert f"1 of its {len(test) + 1:,} pairs name a {side} id that is no integer as this run's are" in r.stderr
         assert json.loads(r.stdout)["splits"] == json.loads(plain.stdout)["splits"]
+
+
+def test_truth_and_lists_files_are_read_under_the_id_columns_the_runs_dataset_was_ingested_with(tmp_path):
+    """A first-hour review: a run ingested from customer_id,product_id (ingest and train reading them) refused
+    `evaluate --truth test.csv` of those same columns ('no user_id or movie_id column'), --set data.columns.*
+    ignored, where update-users and recommend --exclude @test.csv read the file. Both files are now read under the
+    dataset's names as well as the documented ones, and score alike; a file under neither is refused naming them."""
+    from click.testing import CliRunner
+
+    from embedrec.cli import main
+
+    rng = np.random.default_rng(3)
+    rows = [(f"c{u}", f"p{m}") for u in range(60) for m in rng.choice(30, 8, replace=False) + 15 * (u % 2)]
+    held = rows[::5]
+    train = [r for i, r in enumerate(rows) if i % 5]
+    (tmp_path / "shop.csv").write_text("customer_id,product_id\n" + "".join(f"{u},{m}\n" for u, m in train))
+    sets = ["--set", f"data.prepared={tmp_path / 'ds'}", "--set", f"run.dir={tmp_path / 'run'}"]
+    runner = CliRunner()
+    r = runner.invoke(main, ["ingest", "-q", str(tmp_path / "shop.csv"), *sets, "--set", "data.columns.user=customer_id",
+                             "--set", "data.columns.movie=product_id", "--set", "data.id_type=str", "--set",
+                             "data.columns.rating=null", "--set", "data.columns.timestamp=null", "--set", "split.test=0"])
+    assert r.exit_code == 0, r.stderr
+    r = runner.invoke(main, ["train", "-q", *sets, "--set", "model.dim=4", "--set", "train.epochs=2"])
+    assert r.exit_code == 0, r.stderr
+    figures = {}
+    for names in ("customer_id,product_id", "user_id,movie_id"):
+        truth = tmp_path / f"{names[:4]}-truth.csv"
+        truth.write_text(f"{names}\n" + "".join(f"{u},{m}\n" for u, m in held))
+        lists = tmp_path / f"{names[:4]}-lists.csv"
+        lists.write_text(f"{names},rank\n" + "".join(f"c{u},p{m},{m + 1}\n" for u in range(60) for m in range(10)))
+        r = runner.invoke(main, ["evaluate", *sets, "--truth", str(truth), "--lists", str(lists), "-k", "10",
+                                 "--format", "json"])
+        assert r.exit_code == 0, r.stderr
+        got = json.loads(r.stdout)["splits"]["truth"]
+        figures[names] = (got["model"]["ndcg@10"], got[lists.name]["ndcg@10"])
+    assert figures["customer_id,product_id"] == figures["user_id,movie_id"]
+    assert figures["user_id,movie_id"][1] > 0
+    truth.write_text("buyer,product_id\n" + "".join(f"{u},{m}\n" for u, m in held))
+    r = runner.invoke(main, ["evaluate", *sets, "--truth", str(truth)])
+    assert r.exit_code == 1 and r.stderr.startswith(
+        f"error: {truth}: not a file of held-out pairs (no user_id column; its columns: buyer, product_id); name its "
+        "columns user_id (or customer_id, userid, user, uid)"), r.stderr

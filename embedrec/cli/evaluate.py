@@ -101,10 +101,11 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, truth, against,
         if "-" in lists and truth == "-":
             raise click.UsageError("--truth - and --lists - both read standard input, which is read once; give one "
                                    "as a file")
+    columns = _id_columns(cfg, run_dir) if lists or truth is not None else None
     for given, name in zip(lists, names):  # each under its file's name (the path as given where two share one)
-        named[given if names.count(name) > 1 else name] = read_lists(given)
+        named[given if names.count(name) > 1 else name] = read_lists(given, columns=columns)
     if truth is not None:
-        _truth_out(cfg, run_dir, truth, named, ks, chosen, fmt)
+        _truth_out(cfg, run_dir, truth, named, ks, chosen, fmt, columns)
         return
     with open_model(run_dir or cfg.run.dir, cfg) as model:
         unmade_metrics(chosen, model.engine.explicit, "this run's model")  # said before anything is scored
@@ -141,16 +142,33 @@ def evaluate(cfg: Config, split, ks, per_user, overwrite, lists, truth, against,
         metrics_out(metrics, fmt)
 
 
-def _truth_out(cfg: Config, run_dir, truth: str, lists: dict, ks, chosen, fmt) -> None:
+def _id_columns(cfg: Config, run_dir) -> dict[str, str] | None:
+    """The names of the id columns a --truth or --lists file may give, as the run's dataset was ingested (or as
+    data.columns.user and .movie set them): user_update_settings.id_columns. None where the run cannot be read
+    (opening it says why)."""
+    from embedrec.config_ingest import chosen_keys
+    from embedrec.errors import EmbedrecError
+    from embedrec.run import load_run
+    from embedrec.user_update_settings import id_columns
+
+    try:
+        run = load_run(run_dir or cfg.run.dir)
+    except EmbedrecError:
+        return None
+    return id_columns(run, cfg.data, chosen_keys(cfg, ("data.columns.user", "data.columns.movie")))
+
+
+def _truth_out(cfg: Config, run_dir, truth: str, lists: dict, ks, chosen, fmt, columns=None) -> None:
     """``evaluate --truth FILE``: the run's lists and each --lists file scored on FILE's pairs
-    (list_metrics.score_on_truth), written as evaluate writes a split's."""
+    (list_metrics.score_on_truth), written as evaluate writes a split's. ``columns``: the id columns' names as the
+    run's dataset gives them (:func:`_id_columns`)."""
     from embedrec.api import open as open_model
     from embedrec.errors import DataError
     from embedrec.list_metrics import read_lists, score_on_truth
 
     name = "stdin" if truth == "-" else str(truth)
     try:
-        pairs = read_lists(truth, pairs=True)
+        pairs = read_lists(truth, pairs=True, columns=columns)
     except DataError as e:  # said of the held-out pairs, not of lists
         if "no such file" in e.raw:
             raise DataError(f"{name}: no such file; give the held-out pairs' file (user_id, movie_id)") from None
