@@ -12,7 +12,7 @@ import types
 import typing
 from typing import Any, Literal, Union
 
-from embedrec.errors import ConfigError
+from embedrec.errors import ConfigError, shorten
 
 
 def plain_name(name) -> str:
@@ -227,6 +227,14 @@ def _mapping_hint(value, tp) -> str:
             return f": the key {k!r} is no text; quote it, {{\"{k}\": {v!r}}}"
         if isinstance(v, bool) or not isinstance(v, (int, float)) and v is not None:
             return f": {str(k)!r} weighs {show(v)}, not a number"
+        if v is None and isinstance(k, str) and ":" in k:  # '{view:1,purchase:5}': YAML reads 'view:1' as a key
+            # without a value where ':' has no space after it (a first-hour review, as lists are written [a,b])
+            fixed = ", ".join(f"{a.strip()}: {b.strip()}" if ":" in str(key) and (a := str(key).split(":", 1)[0])
+                              and (b := str(key).split(":", 1)[1]) else f"{key}: {w}" for key, w in value.items())
+            return (f": the key {k!r} holds its weight, as YAML reads a ':' with no space after it; write a space "
+                    f"after each ':', {{{shorten(fixed, 80)}}}")
+        if v is None:
+            return f": {str(k)!r} has no weight; give each event type a number, {{{k!r}: 1}}"
     return ""
 
 

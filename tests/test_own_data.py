@@ -224,7 +224,11 @@ def test_event_weights_are_a_mapping_config_key(tmp_path):
                                        "'view' weighs 'high', not a number"),
                       ("{1.5: 2}", 'the key 1.5 is no text; quote it, {"1.5": 2}'),
                       ("{}", "the mapping is empty"), ("{view: 2e9}", "'view''s weight 2e+09 is beyond"),
-                      ("{view: .nan}", "expected a finite number")):
+                      ("{view: .nan}", "expected a finite number"),
+                      # written as a list is ([a,b]): no space after ':', each key holding its weight (a review)
+                      ("{view:1,purchase:5}", "the key 'view:1' holds its weight, as YAML reads a ':' with no space "
+                                              "after it; write a space after each ':', {view: 1, purchase: 5}"),
+                      ("{view: 1, buy: }", "'buy' has no weight; give each event type a number, {'buy': 1}")):
         with pytest.raises(ConfigError, match="config key 'data.event_weights'") as e:
             load_config(None, [f"data.event_weights={bad}"])
         assert said in str(e.value), str(e.value)
