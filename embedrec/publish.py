@@ -90,6 +90,9 @@ def finished_run(cfg: Config) -> tuple[str, dict, str | None] | None:
         # cross-validate fold's): finished where the config and dataset are the same and no checkpoint is left
         cleared = isinstance(recorded, dict) and now["checkpoints"] == CLEARED and all(
             recorded.get(k) == now[k] for k in ("config", "dataset"))
+        if isinstance(recorded, dict) and recorded != now and recorded.get("checkpoints") != now["checkpoints"]:
+            now = {**now, "checkpoints": finished_key(cfg, run_dir, by_time=True)["checkpoints"]}  # (a run's key
+            # trained before session 73)
         if not isinstance(recorded, dict) or (recorded != now and not cleared) or not _dataset_sizes_hold(cfg):
             return None
         metrics = loads_json(run.read_verified(run.path / METRICS) or b"null")

@@ -36,6 +36,7 @@ from embedrec.fsutil.files import (
     link_loop,
     loads_json,
     missing_error,
+    probe_json,
     read_denied,
     read_error,
     read_json,
@@ -76,7 +77,7 @@ from embedrec.run_layout import (
     run_of,
     writer_note,
 )
-from embedrec.run_updates import check_updates
+from embedrec.run_updates import check_updates, updates_of
 
 
 @dataclass
@@ -380,16 +381,46 @@ def unpublished_error(run_dir: Path) -> ArtifactError | None:
                              f"of embedrec's that was interrupted (a copy leaves its lock out), finish it with "
                              f"{finish}; else point run.dir at the run train wrote")
     if models:  # a red team: a removed link was said to be an interrupted training, to be resumed
+        updated = updated_folder(run_dir, models[-1])
         return ArtifactError(f"'{link}', the link to the model folder the run serves, is missing (removed by hand?), "
                              f"while the run holds {len(models)} published model folder"
                              f"{'s' if len(models) > 1 else ''}: link the newest again (ln -s {models[-1]} "
                              f"{sh_quote(str(link))}), then check it with «embedrec verify "
                              f"{sh_quote(str(run_dir))}|er.verify_files({str(run_dir)!r})»" +
+                             # (not where the newest holds update-users' updates: a train's publish is not the last
+                             # thing done there, and a resume would serve the trained model without them: a red team)
                              (f"; or, where a train was stopped as it published (its checkpoints are there), finish "
-                              f"it with {finish}" if checkpoints else ""))
+                              f"it with {finish}" if checkpoints and not updated else ""))
     if checkpoints:  # one way on, not two (a review: resume, or train afresh, both offered)
         return ArtifactError(f"no trained model in '{run_dir}': its training was interrupted; finish it with {finish}")
     return None
+
+
+def updated_folder(run_dir: Path, name: str) -> bool:
+    """Whether the model folder ``name`` of ``run_dir`` is one update-users published (its manifest records updates);
+    False where its manifest cannot be read (its readers say why)."""
+    manifest = probe_json(run_dir / name / MANIFEST)
+    return isinstance(manifest, dict) and bool(updates_of(manifest))
+
+
+def unlinked_update(run_dir: Path) -> ArtifactError | None:
+    """The refusal of ``train --resume`` in a run whose ``current`` link is missing while its newest model folder
+    holds update-users' updates: the run is finished and updated since, and a resume would publish the model
+    trained again from its checkpoints, without them, the next publish pruning the folder that holds them (a red
+    team). None otherwise."""
+    if os.path.lexists(run_dir / "current") or not run_dir.is_dir():
+        return None
+    models = sorted(p.name for p in run_dir.glob(f"{ARTIFACTS}-*")
+                    if MODEL_FOLDER.fullmatch(p.name) and p.is_dir() and not p.is_symlink())
+    if not models or not updated_folder(run_dir, models[-1]):
+        return None
+    link = run_dir / "current"
+    return ArtifactError(f"nothing to resume: '{link}', the link to the model folder the run serves, is missing "
+                         f"(removed by hand?), and its newest model folder {models[-1]} holds the updates "
+                         f"update-users made after the training finished; link it again (ln -s {models[-1]} "
+                         f"{sh_quote(str(link))}), then check it with «embedrec verify "
+                         f"{sh_quote(str(run_dir))}|er.verify_files({str(run_dir)!r})» (a resume would serve the "
+                         "model trained without them)")
 
 
 def _as_found(folder: Path) -> Path:

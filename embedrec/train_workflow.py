@@ -346,10 +346,15 @@ def log_train_notes(metrics: dict, cfg: Config, go_on) -> None:
 
 def _check_resumable(cfg: Config) -> None:
     """``resume=True`` with no checkpoint to continue: said before the dataset is loaded, with what to do (a
-    writer at work there that has saved none yet; no prepared dataset either, so the fix is ingest first)."""
+    writer at work there that has saved none yet; no prepared dataset either, so the fix is ingest first); or in a
+    run whose ``current`` link is gone while its newest model folder is an update's (run.unlinked_update)."""
     from embedrec.data.layout import has_manifest
+    from embedrec.run import unlinked_update
     from embedrec.run_layout import has_checkpoint, writer_note
 
+    unlinked = unlinked_update(Path(cfg.run.dir))  # an updated run's link removed: relinked, not trained again
+    if unlinked is not None:
+        raise unlinked
     if has_checkpoint(cfg.run.dir):
         return
     from embedrec.publish import finished_run

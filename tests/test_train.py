@@ -398,6 +398,26 @@ def test_compiled_explicit_loss_matches_eager(synth_ds, small_cfg, tmp_path):
     np.testing.assert_allclose([h["loss"] for h in comp.history], [h["loss"] for h in eager.history], rtol=1e-3)
 
 
+def test_a_run_keyed_by_its_checkpoints_times_still_resumes_as_finished(synth_ds, small_cfg, tmp_path, monkeypatch):
+    """Runs trained before session 73 recorded their checkpoints' modification times in the finished key (now what
+    the files hold): such a run's resume is still found finished, not trained again."""
+    import os
+
+    import embedrec.trained
+    from embedrec.config import load_config
+    from embedrec.train_workflow import train_run
+
+    cfg = load_config(None, [f"data.prepared={small_cfg.data.prepared}", "model.dim=8", "train.epochs=2",
+                             f"run.dir={tmp_path / 'run'}"])
+    with monkeypatch.context() as mp:
+        mp.setattr(embedrec.trained, "_held", lambda path, st: st.st_mtime_ns)  # the key as recorded before
+        train_run(cfg)
+    folder = os.readlink(tmp_path / "run" / "current")
+    monkeypatch.setattr(embedrec.train_workflow, "train_model", None)  # (trained again: a TypeError)
+    train_run(cfg, resume=True)
+    assert os.readlink(tmp_path / "run" / "current") == folder
+
+
 def test_resume_of_a_finished_run_publishes_nothing_new(synth_ds, small_cfg, tmp_path):
     """`train --resume` on a run that finished recomputed the same model and published it again (a new artifacts
     folder, `current` moved). It says there is nothing to resume and leaves the run as it was; with more epochs
@@ -436,8 +456,16 @@ def test_resume_of_a_finished_run_publishes_nothing_new(synth_ds, small_cfg, tmp
     # longer fit, the replay's seconds added to the recorded ones)
     assert json.loads(r.stdout) == json.loads(first.stdout) == json.loads((run / "current" / "metrics.json").read_text())
     assert (sorted(os.listdir(run)), os.readlink(run / "current")) == before
-    checkpoint = next(run.rglob("checkpoint*"))  # a checkpoint written since the publish: replayed, as before
+    checkpoint = next(run.rglob("checkpoint*"))
+    # its time alone changed (`touch`, a copy without its times): still finished (a red team: an updated run's
+    # resume trained again and replaced the update)
     os.utime(checkpoint, ns=(checkpoint.stat().st_atime_ns, checkpoint.stat().st_mtime_ns + 10**9))
+    r = invoke("--resume")
+    assert r.exit_code == 0 and r.stderr.startswith(f"nothing to resume: {run} is finished (its model"), r.stderr
+    from embedrec.training import loop
+
+    held = loop.load(checkpoint)  # a checkpoint written since the publish (other bytes): replayed, as before
+    loop.save(checkpoint, dict(reversed(list(held.items()))))
     r = invoke("--resume")
     assert r.exit_code == 0 and f"the checkpoints were complete and {run} already holds this model" in r.stderr
     assert json.loads(r.stdout) == json.loads(first.stdout) and os.readlink(run / "current") == before[1]

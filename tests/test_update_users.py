@@ -1280,6 +1280,25 @@ def test_evaluate_and_resume_of_an_updated_run(ingested, tmp_path):
     assert line.startswith(f"nothing to resume: {run} is finished") and \
         "since then update-users re-solved 3 of its users with" in line and \
         "the metrics given are the trained model's, from before" in line
+    # a red team: the checkpoints' times changed (`touch`, `cp -r`) made the resume train again and replace the
+    # update; the run's `current` link removed, the resume (which the readers' message offered) served the trained
+    # model without a word, and the next publish pruned the updated folder
+    for checkpoint in run.rglob("checkpoint.pt"):
+        os.utime(checkpoint, ns=(checkpoint.stat().st_atime_ns, checkpoint.stat().st_mtime_ns + 10**9))
+    r = invoke("train", "--resume", *sets, "--run", run, "--format", "json")
+    assert r.exit_code == 0 and os.readlink(run / "current") == folder, r.stderr
+    assert one_line(r).startswith(f"nothing to resume: {run} is finished") and json.loads(r.stdout) == recorded
+    (run / "current").unlink()
+    r = invoke("recommend", "--run", run, "--user", users[0])
+    assert r.exit_code == 1 and f"link the newest again (ln -s {folder} " in r.stderr and "--resume" not in r.stderr
+    r = invoke("train", "--resume", *sets, "--run", run, "--format", "json")
+    assert r.exit_code == 1 and r.stdout == "" and one_line(r) == (
+        f"error: nothing to resume: '{run / 'current'}', the link to the model folder the run serves, is missing "
+        f"(removed by hand?), and its newest model folder {folder} holds the updates update-users made after the "
+        f"training finished; link it again (ln -s {folder} {run / 'current'}), then check it with embedrec verify "
+        f"{run} (a resume would serve the model trained without them)"), r.stderr
+    assert not os.path.lexists(run / "current") and len(list(run.glob("artifacts-*"))) == 2
+    os.symlink(folder, run / "current")
     r = invoke("train", *sets, "--run", run, "--format", "json")
     assert r.exit_code == 0 and os.readlink(run / "current") != folder
     assert f"{run} now serves a model trained without the updates of the one it replaced ({folder}: update-users " \
