@@ -169,8 +169,15 @@ def _check_top_links(root: Path, entries: dict, fix: str) -> None:
                                 f"edit, or another tool's write){f' and {len(changed) - 1} more' if len(changed) > 1 else ''}"
                                 f": a reader of it reads other data; move it out, or {fix}")
         return
+    linked = any((root / name).is_symlink() for name in LINKS)  # (a dataset written before the links has none)
     for name in LINKS:
         p = root / name
+        if linked and not os.path.lexists(p) or p.exists() and not p.is_symlink() and not p.is_file():
+            # (a red team: one deleted, or a folder in its place, and verify said ok)
+            said = "is missing" if not os.path.lexists(p) else "is a folder" if p.is_dir() else "is not a file"
+            raise ArtifactError(f"'{p}' {said}, where embedrec keeps its link to current/{name} for tools that "
+                                f"read the dataset's files by path: {'' if said == 'is missing' else 'move it out and '}"
+                                f"put the link back (ln -sfn current/{name} '{p}')")
         if p.is_symlink():
             if current_link(root, name) != f"current/{name}" and os.path.realpath(p) != \
                     os.path.realpath(root / "current" / name):

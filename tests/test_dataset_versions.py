@@ -397,7 +397,18 @@ def test_a_file_in_place_of_a_top_level_link_is_said_by_verify_and_kept_by_overw
     (ds / "users.parquet").symlink_to("../elsewhere.parquet")
     r = CliRunner().invoke(main, ["verify", str(ds)])
     assert r.exit_code == 1 and "is a link to '../elsewhere.parquet', where embedrec keeps its link" in r.stderr
-    (ds / "users.parquet").unlink()
+    (ds / "users.parquet").unlink()  # a red team: a link deleted, or a folder in its place, passed verify
+    r = CliRunner().invoke(main, ["verify", str(ds)])
+    assert r.exit_code == 1 and r.stderr == (
+        f"error: '{ds / 'users.parquet'}' is missing, where embedrec keeps its link to current/users.parquet for tools "
+        f"that read the dataset's files by path: put the link back (ln -sfn current/users.parquet "
+        f"'{ds / 'users.parquet'}')\n"), r.stderr
+    (ds / "users.parquet").mkdir()
+    r = CliRunner().invoke(main, ["verify", str(ds)])
+    assert r.exit_code == 1 and f"'{ds / 'users.parquet'}' is a folder, where embedrec keeps its link to " \
+        "current/users.parquet for tools that read the dataset's files by path: move it out and put the link back" \
+        in r.stderr, r.stderr
+    (ds / "users.parquet").rmdir()
     (ds / "users.parquet").symlink_to("current/users.parquet")
     gen = os.readlink(ds / "current")
     (ds / gen / "manifest.json").unlink()
