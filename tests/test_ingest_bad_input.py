@@ -59,14 +59,22 @@ def test_a_tab_separator_as_typed_is_a_tab_and_longer_separators_are_refused(tmp
     assert "'\\t' for a tab" in line
 
 
-@pytest.mark.parametrize("values", [("True", "False"), ("true", "true")])
+@pytest.mark.parametrize("values", [("True", "False"), ("true", "true"), ("FALSE", "TRUE")])
 def test_true_false_ratings_are_refused_by_line(tmp_path, values):
     """A rating column of nothing but true/false was read as 1 and 0 without a word ('false' then counted as a
-    positive interaction)."""
+    positive interaction). The refusal gives the settings that read them as likes and dislikes as written (a
+    first-hour review: only 'write them as numbers'), which read the file."""
     p = tmp_path / "r.csv"
-    p.write_text(HEAD + f"1,2,{values[0]},5\n2,2,{values[1]},6\n")
+    p.write_text(HEAD + f"1,2,{values[0]},5\n2,2,{values[1]},6\n1,3,{values[1]},7\n")
     r, out = ingest(tmp_path, p)
-    refused(r, out, f"r.csv:2: column 'rating' holds '{values[0]}', a true/false value, not a number")
+    line = refused(r, out, f"r.csv:2: column 'rating' holds '{values[0]}', a true/false value, not a number")
+    like, dislike = ("True", "False") if values[0] == "True" else ("true", "false") if values[0] == "true" else \
+        ("TRUE", "FALSE")
+    sets = f"--set 'data.event_weights={{\"{like}\": 1, \"{dislike}\": -1}}' --set data.repeats=latest"
+    assert line.endswith(f", or read them as likes and dislikes as they are: {sets}"), line
+    r, out = ingest(tmp_path, p, "--set", f'data.event_weights={{"{like}": 1, "{dislike}": -1}}', "--set",
+                    "data.repeats=latest", "--set", "split.test=0", "--set", "split.valid=0", "--overwrite")
+    assert r.exit_code == 0, r.stderr
 
 
 def test_errors_inside_a_zip_name_the_zip_not_a_temporary_folder(tmp_path):

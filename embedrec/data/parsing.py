@@ -40,7 +40,7 @@ from embedrec.data.textfiles import (
     refuse_binary_file,
     refuse_nul,
 )
-from embedrec.errors import DataError, WarnedNote, first_line, shorten  # noqa: F401 (WarnedNote re-exported)
+from embedrec.errors import DataError, WarnedNote, first_line, marked, sh_quote, shorten  # noqa: F401 (WarnedNote re-exported)
 
 # ------------------------------------------------------------------------------------------ value helpers
 
@@ -549,7 +549,19 @@ def _refuse_booleans(df: pd.DataFrame, opener, kw: dict, numeric: dict[str, str]
                 or 1 + header_lines
             raise DataError(f"{label}:{line}: column '{col}' holds '{shorten(text, 20)}', a true/false value, not a "
                             "number; write the values as numbers (e.g. 1 and 0: ingest then keeps the 0s apart as "
-                            "dislikes by itself)")
+                            "dislikes by itself)" + (_likes_advice(text) if numeric[col] == "float32" else ""))
+
+
+def _likes_advice(text: str) -> str:
+    """A rating column of true/false words (``text``: its first, as written): the settings that read them as a like
+    and a dislike as they stand (a first-hour review: refused without them, which data.event_weights reads)."""
+    up = {"true": "false", "false": "true"}[text.lower()]
+    other = up.upper() if text.isupper() else up.capitalize() if text[:1].isupper() else up
+    like, dislike = (text, other) if text.lower() == "true" else (other, text)
+    weights = "data.event_weights={" + f'"{like}": 1, "{dislike}": -1' + "}"
+    cli = f"--set {sh_quote(weights)} --set data.repeats=latest"
+    library = f"data.event_weights={{{like!r}: 1, {dislike!r}: -1}}, data.repeats='latest'"
+    return f", or read them as likes and dislikes as they are: {marked(cli, library)}"
 
 
 def _blank_numbers_missing(opener, kw: dict, numeric: dict[str, str], extra_dtype: dict | None):
