@@ -77,6 +77,29 @@ def test_an_event_column_is_not_offered_as_the_ratings_but_told_how_to_weigh_and
     assert _pairs(tmp_path / "b")[("u1", 10)] == 5.0 and _pairs(tmp_path / "b")[("u2", 10)] == 3.0
 
 
+def test_event_types_are_matched_whatever_their_case_unless_two_differ_by_case_alone(tmp_path):
+    """A first-hour review: an export mixing 'purchase' and 'Purchase' was refused ('Purchase', which
+    data.event_weights does not weigh). A value the mapping lacks is weighed as the one key it matches whatever
+    the case, said in a note; where two keys differ by case alone, each is matched as written."""
+    rows = [(u, m, {"view": "View", "purchase": "PURCHASE"}.get(e, e) if t % 2 else e, t) for u, m, e, t in SHOP]
+    src = _shop(tmp_path, rows)
+    sets = [*NO_SPLIT, "--set", "data.columns.rating=event", "--set", f"data.event_weights={WEIGHTS}"]
+    r = invoke("ingest", src, "-o", tmp_path / "a", *sets)
+    assert r.exit_code == 0, r.stderr
+    assert (f"{src}: column 'event': read 'View' as 'view' (4 rows), 'PURCHASE' as 'purchase' (1 row): "
+            "data.event_weights' event types are matched whatever their case where no two of them differ by case "
+            "alone") in r.stderr, r.stderr
+    assert "(view 1: 8 rows, cart 3: 1 row, purchase 5: 2 rows)" in r.stderr, r.stderr
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert _pairs(tmp_path / "a") == _pairs(_ingested(plain, _shop(plain, SHOP)))
+    r = invoke("ingest", src, "-o", tmp_path / "b", *sets[:-1], "data.event_weights={view: 1, View: 2, cart: 3, "
+               "purchase: 5}")
+    assert r.exit_code == 0 and "read 'PURCHASE' as 'purchase' (1 row):" in r.stderr, r.stderr
+    assert "'View' as" not in r.stderr, r.stderr
+    assert _pairs(tmp_path / "b")[("u1", 20)] == 2.0  # (its one row a 'View': weighed as written)
+
+
 def test_only_columns_of_numbers_are_offered_as_the_ratings(tmp_path):
     """A file with a column of numbers (qty) beside the event types: the numbers are offered, the text is told
     how to weigh; a Parquet file alike."""

@@ -1018,7 +1018,8 @@ def _weigh_events(text: pd.Series, weights: dict, col: str, label: str, notes: l
         raise DataError(f"{where(int(np.flatnonzero(gap)[0]))}: no value in column '{col}' (a missing event); fill it "
                         f"in or remove that row, or drop such rows with {DROP_MISSING}")
     values = text.astype(str).str.strip()
-    w = values.map(weights)
+    key = _event_keys(values, weights)
+    w = key.map(weights)
     bad = w.isna().to_numpy()
     if bad.any():
         at = int(np.flatnonzero(bad)[0])
@@ -1040,12 +1041,34 @@ def _weigh_events(text: pd.Series, weights: dict, col: str, label: str, notes: l
         arg = sh_quote(f"data.event_weights={{{mapping}}}")
         raise DataError(f"{said}, «--set {arg}|data.event_weights={{..., {value!r}: W}}»"
                         f"{left_out(left, min(len(others), 10))}, or remove those rows")
-    counts = values.value_counts()
+    counts = key.value_counts()
+    cased = values != key
+    if cased.any():  # matched whatever their case: said, each spelling with the weight's key and its rows
+        pairs = pd.DataFrame({"v": values[cased], "k": key[cased]}).value_counts(sort=False)
+        shown = ", ".join(f"{v!r} as {k!r} ({_rows(int(n))})" for (v, k), n in list(pairs.items())[:5])
+        notes.append(f"{label}: column '{col}': read {shown}{', ...' if len(pairs) > 5 else ''}: data.event_weights' "
+                     "event types are matched whatever their case where no two of them differ by case alone")
     summed = ("; a pair's weights summed (data.repeats: auto; «--set data.repeats=latest|data.repeats='latest'» "
               "keeps each pair's latest event's)" if repeats == "auto" else "")
     notes.append(f"{label}: column '{col}' read as events weighed by data.event_weights ("
                  + ", ".join(f"{k} {weights[k]:g}: {_rows(int(counts.get(k, 0)))}" for k in weights) + f"){summed}")
     return pd.Series(w.to_numpy(np.float32), index=text.index)
+
+
+def _event_keys(values: pd.Series, weights: dict) -> pd.Series:
+    """Each value's key of data.event_weights: itself where the mapping has it, else the one key it matches whatever
+    the case ('Purchase' for a mapping's 'purchase': a first-hour review's export mixed the two), where no other key
+    differs from that one by case alone; NaN where none."""
+    key = values.where(values.isin(list(weights)))
+    miss = key.isna().to_numpy()
+    if miss.any():
+        folded: dict[str, list] = {}
+        for k in weights:
+            folded.setdefault(str(k).casefold(), []).append(k)
+        alone = {f: ks[0] for f, ks in folded.items() if len(ks) == 1}
+        key = key.copy()
+        key[miss] = values[miss].str.casefold().map(alone)
+    return key
 
 
 def _rows(n: int) -> str:
