@@ -1072,6 +1072,14 @@ def test_tune_dims_says_keep_it_and_no_use_line_where_the_current_config_is_the_
     line = next(x for x in r.stderr.splitlines() if x.startswith("chosen: "))
     assert line.startswith("chosen: dim 2 ") and "; the current config (dim 4, weight decay 0.02) validates " in line
     assert "; the fourth-root rule gives 4. Use: embedrec train " in line and "--set model.dim=2" in line, line
+    # with --write, the Use: line is the written config's train, into the run it names (a first-hour review: the
+    # --set line trained into the run the config kept, replacing it, where the written one trained into its own)
+    r = CliRunner().invoke(main, ["tune-dims", "--dims", "2", "--weight-decay", "0", "--tolerance", "99%",
+                                  "--format", "csv", *sets, "--write", str(tmp_path / "tuned.yaml")])
+    assert r.exit_code == 0, r.stderr
+    line = next(x for x in r.stderr.splitlines() if x.startswith("chosen: "))
+    assert line.endswith(f"; the fourth-root rule gives 4. Use: embedrec train -c {tmp_path / 'tuned.yaml'}"), line
+    assert f"trains into its own run runs{os.sep}ds-d2-wd0 (the run in runs{os.sep}ds is kept)" in r.stderr, r.stderr
 
 
 def test_tune_png_draws_training_and_validation_on_one_axis_with_the_gap(tmp_path, monkeypatch):

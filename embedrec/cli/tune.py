@@ -134,6 +134,8 @@ def tune_dims(cfg: Config, dims, wds, tolerance, write_path, overwrite, fresh, r
     # the bare --set line trained the default model where the sweep had been of -c configs/ml100k-explicit.yaml)
     use = command_line("train", (["--run", str(run_dir)] if run_dir else [])
                        + [a for o in choice_overrides(chosen) for a in ("--set", o)], skip=("tune.",))
+    if write_path:  # the written config's train (into the run it names: a first-hour review's Use: line trained
+        use = f"embedrec train -c {sh_quote(str(write_path))}"  # into the run that config kept, replacing it)
     # the config trained with now beside the choice; no train command where the choice is that config (a first-hour
     # review: a 'Use:' line advised a setting that validated below it)
     said, keep = current_note(res)
