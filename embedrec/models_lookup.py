@@ -261,6 +261,9 @@ class Told:
     watched: list = field(default_factory=list)  # movie rows a rated file lists without a rating: never listed
 
 
+FILE_TITLES_SAID = 20  # a --liked/--rated file's titles said a line each up to this many (-v: every one)
+
+
 def told_history(model, liked, rated, missing: str | None = None, strict: bool = False,
                  said=None, notes: bool = True) -> Told:
     """``recommend_new``'s ``liked`` and ``rated``, each a list/dict or a file (``os.PathLike``, as ``recommend
@@ -333,14 +336,22 @@ def told_history(model, liked, rated, missing: str | None = None, strict: bool =
             ids = _once_a_movie(name, files[name], tokens, ids, lines[name])
         elif name in files:  # two lines of a file naming one movie: both named (a review: 'movie 50 is rated twice')
             _one_line_a_movie(model, name, files[name], tokens, ids, lines[name])
-        if said is not None:  # a file's titles said only where a guess was made (a line each: hundreds)
+        if said is not None:  # a file's titles each said where it names at most FILE_TITLES_SAID (a first-hour
+            # review could not check what its lines were taken as), else only where a guess was made (hundreds)
+            titled = [t for t, m in zip(tokens, ids) if m is not _MISSED and t in by_title]
+            each = name not in files or len(titled) <= FILE_TITLES_SAID
             for token, movie in zip(tokens, ids):
                 if movie is _MISSED:
                     continue
-                if token in by_title and (name not in files or token in found_how):
+                if token in by_title and (each or token in found_how):
                     said(model, f"--{name}", token, movie, found_how.get(token, ""))
+                elif token in by_title:
+                    log.debug("--%s '%s': movie %s", name, shorten(token, 60), movie)
                 elif token not in by_title and isinstance(token, str) and name not in files:
                     said(model, f"--{name}", token, movie, None)  # by its id
+            if not each:
+                log.info("«--%s|%s» %s: %s titles matched as written (-v lists each)", name, name, files[name],
+                         f"{sum(t not in found_how for t in titled):,}")
         elif notes:
             for token, note in found_how.items():
                 log.info("«--%s|%s» '%s': movie %s (%s)", name, name, shorten(token, 60), by_title[token], note)
@@ -498,7 +509,8 @@ def resolve_detail(model, tokens: list, missing: str = "error", what: str = "mov
                 raise
             first = first or err
             first_at = len(ids) if first is err else first_at
-            missed.append((t, f"{several} movies match it"))
+            missed.append((t, f"{several} movies match it: {getattr(err, 'first', '')}"
+                                  f"{', ...' if several > 3 else ''}; give the id of the one meant"))
             ids.append(_MISSED)
             continue
         found = py_id(e.movie_ids[row])

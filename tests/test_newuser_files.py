@@ -340,8 +340,8 @@ def test_rated_at_file_skips_what_no_movie_matches_and_says_it(titled_runs, tmp_
     assert lines[0] == (f"read 6 rated movies from {f} (title 'Name', year 'Year', rating 'Rating', Letterboxd's "
                         "0.5-5)")
     assert lines[1] == f"--rated {f}: matched 4 of 6 movies; not found: 'Oppenheimer (2023)', 'Amelie (2001)'"
-    assert lines[2] == ("--rated 'Monty Python and the Holy Grail (1975)': movie 4, Monty Python and the Holy Grail "
-                        "(1974) (no title of 1975 matches; this is of 1974)")
+    assert ("--rated 'Monty Python and the Holy Grail (1975)': movie 4, Monty Python and the Holy Grail "
+            "(1974) (no title of 1975 matches; this is of 1974)") in lines, lines
     assert "outside" not in err and "rating step" not in err  # the default model: values change nothing
     # the same as the four matched typed by id
     same = _recommend(titled_runs["implicit"], "--liked", "1,2,4,10", "-q")
@@ -363,12 +363,28 @@ def test_liked_at_file(titled_runs, tmp_path):
     code, out, err = _recommend(titled_runs["implicit"], "--liked", f"@{f}")
     assert code == 0, err
     # two films titled 'Hamlet' (1990, 1996): skipped as ambiguous, told by the refusal's count (UsageError.matches)
-    assert err.splitlines()[:2] == [f"read 6 liked movies from {f} (a movie a line)",
-                                    f"--liked {f}: matched 4 of 6 movies; not found: 'No Such Film', 'Hamlet' (2 "
-                                    "movies match it)"]
+    # and its first films (a first-hour review: which they were, unsaid)
+    lines = err.splitlines()
+    assert lines[0] == f"read 6 liked movies from {f} (a movie a line)"
+    assert lines[1].startswith(f"--liked {f}: matched 4 of 6 movies; not found: 'No Such Film', 'Hamlet' (2 movies "
+                               "match it: ") and lines[1].endswith("; give the id of the one meant)"), lines[1]
+    assert lines[1].count("Hamlet (199") == 2, lines[1]
     assert "'Chasing Amy': movie " in err and "one of 2 movies titled 'Chasing Amy (1997)', the " in err
+    # each title a line (a file of at most 20; a first-hour review could not check what its lines were taken as)
+    assert "--liked 'Star Wars': movie 10, Star Wars" in err and "--liked 'Fargo (1996)': movie 11" in err, err
     ids = "10,12,11," + err.split("'Chasing Amy': movie ")[1].split(",")[0]
     assert _recommend(titled_runs["implicit"], "--liked", ids, "-q")[1] == out
+    import embedrec.models_lookup
+
+    many = tmp_path / "many.txt"  # more than FILE_TITLES_SAID (lowered here: the catalogue holds 16 titles)
+    many.write_text("Star Wars\nFargo\nHeat\n")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(embedrec.models_lookup, "FILE_TITLES_SAID", 2)
+        code, _, err = _recommend(titled_runs["implicit"], "--liked", f"@{many}")
+        assert code == 0 and "--liked 'Star Wars': movie" not in err, err
+        assert f"--liked {many}: 3 titles matched as written (-v lists each)" in err, err
+        code, _, err = _recommend(titled_runs["implicit"], "--liked", f"@{many}", "-v")
+        assert code == 0 and "--liked 'Heat': movie 12" in err, err
     code, out, err = _recommend(titled_runs["implicit"], "--liked", f"@{tmp_path / 'none.txt'}")
     assert code == 1 and "cannot read it" in err, err
 
@@ -443,7 +459,7 @@ def test_python_takes_files_and_missing_skip(titled_runs, tmp_path, caplog):
         assert m.resolve_movies(["Schindlers List", "Oppenheimer", "Hamlet"], missing="skip") == \
             ([2], {"Schindlers List": 2})
         assert caplog.messages[-1] == ("movies: matched 1 of 3 movies; not found: 'Oppenheimer', 'Hamlet' (2 movies "
-                                       "match it)")
+                                       "match it: 8: Hamlet (1990); 9: Hamlet (1996); give the id of the one meant)")
         with pytest.raises(UsageError, match="strict=True refuses a movie the model does not know, missing='skip'"):
             m.recommend_new(["star wars"], missing="skip", strict=True)
         with pytest.raises(UsageError, match="missing"):
@@ -566,7 +582,7 @@ def test_an_imdb_files_original_title_is_tried_where_its_title_matches_nothing(t
     assert f"--rated {f}: matched 2 of 3 movies; not found: 'Nothing Here (2001)'" in err.splitlines()
     assert ("--rated 'Reason and Emotion (1995)': movie 7, Sense and Sensibility (1995) (no title matches it; its "
             "original title 'Sense and Sensibility (1995)' does)") in err.splitlines()
-    assert "'Fargo (1996)'" not in err  # its own title matched: no line
+    assert "--rated 'Fargo (1996)': movie 11, Fargo (1996)" in err.splitlines()  # its own title: a plain line
     assert _recommend(titled_runs["implicit"], "--liked", "7,11", "-q")[1] == out
 
 

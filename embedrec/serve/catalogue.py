@@ -297,6 +297,7 @@ class Catalogue:
         several = UsageError(f"'{shorten(query)}' matches {len(cands)} movies: {shown}{more}; pass the movie id or more "
                              "words")
         several.matches = len(cands)  # what a caller tells this refusal by (models_lookup.resolve_detail), not its text
+        several.first = "; ".join(f"{self.movie_ids[i]}: {self.shown(i)}" for i in cands[:3])  # (its note's)
         raise several
 
     def _loose_id_rows(self, query: str) -> list[int]:
