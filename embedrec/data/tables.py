@@ -16,6 +16,7 @@ file's refusal and its columns' types)."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import io
 import logging
@@ -158,276 +159,417 @@ def _warn_movie_columns(cfg: DataConfig, raw: RawData) -> None:
                                 for k in unused), "it" if one else "them")
 
 
+@dataclasses.dataclass
+class _Rows:
+    """A ratings table's rows as read (a Parquet file's or a text table's), before the ratings, times and ids are
+    typed: the frame by role and what the later steps of the flow need to know of its read."""
+
+    df: pd.DataFrame
+    wanted: dict  # the file's column -> its role ('user_id', 'movie_id', 'rating', 'timestamp', META's)
+    notes: list
+    epoch: bool  # the timestamp column holds Unix times (else dates, made seconds)
+    first: int  # the line of the first data row
+    both: dict = dataclasses.field(default_factory=dict)  # the columns read while the file names their default too
+    counted: bool = False  # data.repeats=sum read a file without its rating column as events (_optional_rating)
+    kept: tuple | None = None  # data.missing=drop: the rows read that were kept, where some were dropped
+    untimed: object = None  # data.missing=drop: the rows kept whose time alone is empty, given NO_TIME
+    seen: pd.DataFrame | None = None  # data.missing=drop: the ids of the rows dropped that name a user and a movie
+    floated: list = dataclasses.field(default_factory=list)  # the roles of the id columns written '1.0'
+    line_of: object = None  # a data row's line (textfiles.data_line), where the text can be read again
+    lines_of: object = None
+    skipped: list = dataclasses.field(default_factory=list)  # data.bad_lines=skip: the lines of too many fields
+    unread: list = dataclasses.field(default_factory=list)  # ... and those of an unreadable value
+
+
 def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_default=(),
                   header_is_data=None, progress: bool = False, guess: bool = True, shown=str,
                   held_unit: str | None = None) -> RawData:
-    cols = cfg.columns
-    fmt = cfg.format
+    """The flow of :func:`read_generic`: the format, a stream read once, the rows of a Parquet file or of a text
+    table, then the ratings, times and ids typed, and the movies."""
     label = _label(source)
     named = shown(label)  # (its bars' name)
+    fmt = _table_format(source, cfg)
+    packed = source.lower().endswith((*COMPRESSED, *TARS))
+    # stdin, and a path that is a pipe (<(cat r.csv), /dev/stdin, a FIFO), is read once, whole: every step below
+    # reads its text from memory (a compressed one: decompressed reads the pipe once)
+    stream = source != "-" and not packed and is_stream(source)
+    whole = None
+    if source == "-" or stream:
+        whole, fmt = _read_once(source, cfg, fmt, label)
+    wanted = _wanted_columns(cfg.columns)
+    if fmt == "parquet":
+        rows = _parquet_rows(source, cfg, whole, packed, label, wanted, unrated, or_default, progress, guess, named)
+    else:
+        rows = _text_rows(source, cfg, fmt, whole, packed, label, wanted, unrated, or_default, header_is_data,
+                          progress, guess, named)
+    no_ratings = _float_ratings(rows.df)
+    times_read: dict = {}  # the unit its Unix times were read in (times.epoch_seconds' ``read``)
+    if "timestamp" in rows.df:
+        _times_as_seconds(rows, cfg, label, times_read, held_unit)
+    _type_ids(rows, cfg, label)
+    movies = _movies_of_ratings(rows, cfg, label)
+    files = [] if source == "-" or stream or packed and is_stream(source) else [Path(source)]  # a pipe: no checksum
+    if cfg.movies:
+        movies = _movies_file(rows, cfg, files)
+    return _raw_data(rows, movies, cfg, fmt, files, label, no_ratings, times_read)
+
+
+def _table_format(source: str, cfg: DataConfig) -> str:
+    """data.format, or under 'auto' the one the file's name says (csv where it says none)."""
+    fmt = cfg.format
     if fmt == "auto":
         low = uncompressed_name(source).lower()
         fmt = "parquet" if low.endswith(".parquet") else "tsv" if low.endswith((".tsv", ".tab")) else "csv"
+    return fmt
+
+
+def _wanted_columns(cols) -> dict:
+    """data.columns' names of the columns to read -> their roles."""
     wanted = {cols.user: "user_id", cols.movie: "movie_id"}
     if cols.rating:
         wanted[cols.rating] = "rating"
     if cols.timestamp:
         wanted[cols.timestamp] = "timestamp"
-    line_of = lines_of = None
-    floated: list[str] = []  # the id columns written '1.0' (_float_written), by role, once read
-    counted = False  # data.repeats=sum read a file without its rating column as events (_optional_rating)
-    kept = None  # data.missing=drop: the rows read that were kept, where some were dropped
-    untimed = None  # data.missing=drop: the rows kept whose time alone is empty (_drop_missing), given NO_TIME
-    seen = None  # data.missing=drop: the ids of the rows dropped that name a user and a movie (_drop_missing)
-    notes: list[str] = []
-    both: dict = {}  # the columns read while the file names their default too (columns.passed_over)
-    times_read: dict = {}  # the unit its Unix times were read in (times.epoch_seconds' ``read``)
-    packed = source.lower().endswith((*COMPRESSED, *TARS))
-    # stdin, and a path that is a pipe (<(cat r.csv), /dev/stdin, a FIFO), is read once, whole: every step below
-    # reads its text from memory (a compressed one: decompressed reads the pipe once)
-    stream = source != "-" and not packed and is_stream(source)
+    return wanted
+
+
+def _read_once(source: str, cfg: DataConfig, fmt: str, label: str) -> tuple[bytes, str]:
+    """stdin or a pipe read whole, decompressed where its first bytes say so, and the format its first bytes say
+    (Parquet's, under data.format auto); a text table's first MiB refused where it is binary, before the rest is
+    read."""
     # a text table's first MiB is looked at before the rest is read: /dev/zero is refused, not read for ever
     check = None if fmt == "parquet" else (lambda head: _refuse_binary(head, label, True, (cfg.separator,), cfg.encoding))
-    if source == "-" or stream:  # a pipe has no name to say what it holds: its first bytes say it (a red team:
-        # `cat r.csv.gz | embedrec ingest -` was told to name it .gz), a compressed stream read decompressed and
-        # a Parquet one as Parquet where data.format is auto
-        def check_text(head: bytes) -> None:
-            if check is not None and _packed(head[:16]) is None and not (cfg.format == "auto" and
-                                                                           head.startswith(b"PAR1")):
-                check(head)
-        read = read_stream(sys.stdin.buffer, check_text) if source == "-" else read_all(source, label, check_text)
-        whole = _unpacked_stream(read, label)
-        if cfg.format == "auto" and whole.startswith(b"PAR1"):
-            fmt = "parquet"
-        elif check is not None and whole is not read:  # decompressed: its text's head (plain text's was checked)
-            check(whole[:HEAD])
-    else:
-        whole = None
-    if fmt == "parquet":
-        # stdin (and a compressed file) is read whole first: a pipe cannot seek to the footer
-        src = io.BytesIO(whole) if whole is not None else io.BytesIO(decompressed(source, label)) if packed \
-            else source
-        import pyarrow.parquet as pq
+    # a pipe has no name to say what it holds: its first bytes say it (a red team:
+    # `cat r.csv.gz | embedrec ingest -` was told to name it .gz), a compressed stream read decompressed and
+    # a Parquet one as Parquet where data.format is auto
 
-        with contextlib.ExitStack() as stack:
-            fh = src
-            try:  # Python's open: pyarrow's refuses a path that is not UTF-8
-                fh = stack.enter_context(open(src, "rb")) if isinstance(src, (str, Path)) else src
-                pf = pq.ParquetFile(fh)  # its schema and row count: the columns read are read alone, below
-            except FileNotFoundError:
-                raise DataError(f"{label}: file not found; check data.source", path=str(label)) from None
-            except PermissionError as e:  # pyarrow's names no file
-                raise read_denied(e, label) from None
-            except Exception as e:
-                raise DataError(f"{label}: {_parquet_refusal(fh, e)}") from None
-            found = parquet_columns(pf, label)
-            if pf.metadata.num_rows == 0:
-                raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
-            both = passed_over(found, wanted, or_default)
-            wanted, matched = _match_columns(found, _or_default(found, wanted, or_default))
-            meta_notes = _movie_columns(found, wanted, cfg, label)
-            # (a DataFrame's, er.ingest(df): a Parquet file's column of dates is named in a warning instead, with the
-            # setting that reads it, as a text file's is: columns._require_columns)
-            timed = _datetime_column(pf, found, wanted, cfg, label, or_default) \
-                if guess and NAMED.get(str(source)) == _ratings_frame_name() else []
-            dated_timestamp(found, wanted, cfg, functools.partial(parquet_head, pf), or_default, matched)
-            guessed = (_guess_ids(found, wanted, cfg, label) if guess else []) + timed
-            no_times = _optional_timestamp(found, wanted, cfg, functools.partial(parquet_head, pf), or_default,
-                                           matched)
-            counted = _optional_rating(found, wanted, cfg, functools.partial(parquet_head, pf))
-            notes = guessed + _require_columns(found, wanted, label, no_times, matched, counted,
-                                               functools.partial(parquet_head, pf), unrated, id_type=cfg.id_type)
-            notes += meta_notes
-            try:
-                df = _read_parquet_rows(pf, list(wanted), progress, named)
-            except Exception as e:
-                raise DataError(f"{label}: {_parquet_refusal(fh, e)}") from None
-            del pf
-        df = _blank_as_missing(df[list(wanted)].rename(columns=wanted))
-        if cfg.missing == "drop":
-            df, kept, seen, untimed = _drop_missing(df, label, skip=META, ids=("user_id", "movie_id"),
-                                                    time="timestamp")
-        # a datetime, date or ISO text column is dates, made seconds below; integers (floats: with a fraction) are
-        # Unix times of any unit
-        epoch = "timestamp" in df and (pd.api.types.is_integer_dtype(df["timestamp"]) or
-                                       pd.api.types.is_float_dtype(df["timestamp"]) or
-                                       cfg.timestamp_format is None and text_times(df["timestamp"], untimed)) and \
-            not pd.api.types.is_bool_dtype(df["timestamp"])
-        if cfg.event_weights is not None and "rating" in df:
-            col = next(c for c, v in wanted.items() if v == "rating")
-            df["rating"] = _weigh_events(df["rating"], cfg.event_weights, str(col), label, notes,
-                                         lambda row: f"{label}: row {row + 1 if kept is None else kept[1][row] + 1}",
-                                         cfg.repeats)
-        _check_parquet_types(df, {v: c for c, v in wanted.items()}, label, cfg.id_type,
-                             None if kept is None else kept[1], untimed, cfg.timestamp_format)
-        first = 1
-    else:
-        sep = cfg.separator or ("\t" if fmt == "tsv" else None)
-        src = whole if whole is not None else decompressed(source, label) if packed else source
-        # the first MiB before anything reads the whole (a review: a BOM then 6 GB of zeros, read by _from_bom);
-        # stdin and a pipe were checked as they were read
-        if whole is None:
-            _refuse_binary(src, label, isinstance(src, bytes), (sep,), cfg.encoding)
-        src = _from_bom(src, label, cfg.encoding)
-        if sep is None:
-            sep = _sniff_separator(src, cfg.encoding)
-            if sep == "," and cfg.decimal == "," and b'"' not in _head(src, 1 << 16):  # quoted "3,5" reads (a
-                # review: pandas' to_csv(decimal=',') writes so); (the config's own check sees an explicit ',' only; pandas' error
-                # was 'a numeric column could not be parsed', a red team)
-                raise DataError(f"{label}: data.decimal is ',', but the file's fields are separated by commas (its "
-                                "first line), so a decimal comma cannot be told from a separator; a file with "
-                                "decimal commas separates its fields with another character: set data.separator "
-                                "to it (e.g. ';'), or leave data.decimal at '.'")
-        header_names, guessed = None, 0
-        if cfg.header:
-            header_names = _header(src, sep, cfg.encoding, label, cfg.id_type)
-            if len(header_names) == 1 and len(wanted) > 1:
-                raise _one_column(header_names[0], sep, label, head_line(src, cfg.encoding),
-                                  by=None if fmt != "tsv" else "name" if cfg.format == "auto" else "format",
-                                  set_by_user=cfg.separator is not None)
-            both = passed_over(header_names, wanted, or_default)
-            wanted, matched = _match_columns(header_names, _or_default(header_names, wanted, or_default))
-            meta_notes = _movie_columns(header_names, wanted, cfg, label)
-            dated_timestamp(header_names, wanted, cfg, lambda cols: _sample_columns(src, sep, cfg.encoding, cols),
-                            or_default, matched)
-            guessed_ids = _guess_ids(header_names, wanted, cfg, label) if guess else []
-            no_times = _optional_timestamp(header_names, wanted, cfg,
-                                           lambda cols: _sample_columns(src, sep, cfg.encoding, cols), or_default,
-                                           matched)
-            counted = _optional_rating(header_names, wanted, cfg,
-                                       lambda cols: _sample_columns(src, sep, cfg.encoding, cols))
-            notes = guessed_ids + _require_columns(header_names, wanted, label, no_times, matched, counted,
-                                                   lambda cols: _sample_columns(src, sep, cfg.encoding, cols),
-                                                   unrated, header_is_data, id_type=cfg.id_type)
-            notes += meta_notes
-        else:  # by position: more fields would shift them (to_csv's index column became pandas' index)
-            n = _headerless_fields(src, sep, cfg.encoding, label, list(wanted))
-            if n == len(wanted) - 1 and list(wanted.values())[-1] == "timestamp" and \
-                    _ratings_third(src, sep, cfg.encoding, cfg.decimal):  # user, movie, rating: no times
-                # (as Surprise's Reader reads such a file; a first-hour pass was told to set
-                # data.columns.timestamp=null for it); every row's third field checked once read (guessed)
-                wanted = dict(list(wanted.items())[:-1])
-                guessed = n
-                log.info("%s: %d fields a line, read as %s (no times)", label, n, ", ".join(wanted.values()))
-        skipped: list[int] = []  # data.bad_lines=skip: the lines with too many fields, taken out of the text
-        if cfg.bad_lines == "skip":
-            src, skipped = _skip_bad_lines(src, sep, cfg.encoding, label, cfg.header, notes)
-        ids = [c for c, v in wanted.items() if v in ("user_id", "movie_id")]
-        dated = next((c for c, v in wanted.items() if v == "timestamp"
-                      and _dated(src, sep, cfg.encoding, c, None if cfg.header else list(wanted),
-                                 cfg.timestamp_format)), None)
-        names = None if cfg.header else list(wanted)
-        # data.id_type=auto: ids are read as integers (pandas infers them: '7.0', '1e3', words are then no int64
-        # column) unless a byte scan finds a field an integer would change ('0196', '+5'); then, or where the
-        # inferred column is no int64, as text, and each column is integers only where every id round-trips
-        # text ids under data.id_type=int, and event words without data.event_weights, first from the first lines
-        # (before the byte scan: 1.7 s of 6M rows)
-        # an id column written '1.0' (pandas' float column) by its first rows: read as text, then integers where
-        # every id of it is written so (idtext.float_written_ids), else read as ever
-        floated = _float_written(src, sep, cfg, ids, names)
-        plain = [c for c in ids if c not in floated]
-        unread: list[int] = []  # ... and those whose rating, Unix time or integer id cannot be read
-        if cfg.bad_lines == "skip":
-            src, unread = _skip_bad_values(src, sep, cfg, label, wanted, plain, dated, names, notes)
-        _refuse_early(src, sep, cfg, label, wanted, plain, dated, names)
-        text_ids = cfg.id_type == "str" or cfg.id_type == "auto" and ids_may_change(src, sep, cfg.encoding)
+    def check_text(head: bytes) -> None:
+        if check is not None and _packed(head[:16]) is None and not (cfg.format == "auto" and
+                                                                       head.startswith(b"PAR1")):
+            check(head)
+    read = read_stream(sys.stdin.buffer, check_text) if source == "-" else read_all(source, label, check_text)
+    whole = _unpacked_stream(read, label)
+    if cfg.format == "auto" and whole.startswith(b"PAR1"):
+        fmt = "parquet"
+    elif check is not None and whole is not read:  # decompressed: its text's head (plain text's was checked)
+        check(whole[:HEAD])
+    return whole, fmt
+
+
+def _parquet_rows(source: str, cfg: DataConfig, whole: bytes | None, packed: bool, label: str, wanted: dict,
+                  unrated: str | None, or_default, progress: bool, guess: bool, named: str) -> _Rows:
+    """A Parquet table's rows: its columns matched, the columns wanted read alone, data.missing=drop's rows left
+    out, event words weighed, and the columns' types checked."""
+    # stdin (and a compressed file) is read whole first: a pipe cannot seek to the footer
+    src = io.BytesIO(whole) if whole is not None else io.BytesIO(decompressed(source, label)) if packed \
+        else source
+    with contextlib.ExitStack() as stack:
+        fh, pf = _parquet_file(src, stack, label)
+        wanted, notes, both, counted = _parquet_columns(pf, source, cfg, label, wanted, unrated, or_default, guess)
+        try:
+            df = _read_parquet_rows(pf, list(wanted), progress, named)
+        except Exception as e:
+            raise DataError(f"{label}: {_parquet_refusal(fh, e)}") from None
+        del pf
+    rows = _Rows(_blank_as_missing(df[list(wanted)].rename(columns=wanted)), wanted, notes, False, 1, both, counted)
+    if cfg.missing == "drop":
+        rows.df, rows.kept, rows.seen, rows.untimed = _drop_missing(rows.df, label, skip=META,
+                                                                    ids=("user_id", "movie_id"), time="timestamp")
+    df, kept, untimed = rows.df, rows.kept, rows.untimed
+    # a datetime, date or ISO text column is dates, made seconds below; integers (floats: with a fraction) are
+    # Unix times of any unit
+    rows.epoch = "timestamp" in df and (pd.api.types.is_integer_dtype(df["timestamp"]) or
+                                        pd.api.types.is_float_dtype(df["timestamp"]) or
+                                        cfg.timestamp_format is None and text_times(df["timestamp"], untimed)) and \
+        not pd.api.types.is_bool_dtype(df["timestamp"])
+    if cfg.event_weights is not None and "rating" in df:
+        col = next(c for c, v in wanted.items() if v == "rating")
+        df["rating"] = _weigh_events(df["rating"], cfg.event_weights, str(col), label, notes,
+                                     lambda row: f"{label}: row {row + 1 if kept is None else kept[1][row] + 1}",
+                                     cfg.repeats)
+    _check_parquet_types(df, {v: c for c, v in wanted.items()}, label, cfg.id_type,
+                         None if kept is None else kept[1], untimed, cfg.timestamp_format)
+    return rows
+
+
+def _parquet_file(src, stack: contextlib.ExitStack, label: str):
+    """The file handle (opened on ``stack`` where ``src`` is a path) and pyarrow's ParquetFile of it: its schema and
+    row count; a file not found, unreadable or not Parquet refused."""
+    import pyarrow.parquet as pq
+
+    fh = src
+    try:  # Python's open: pyarrow's refuses a path that is not UTF-8
+        fh = stack.enter_context(open(src, "rb")) if isinstance(src, (str, Path)) else src
+        pf = pq.ParquetFile(fh)  # its schema and row count: the columns read are read alone, below
+    except FileNotFoundError:
+        raise DataError(f"{label}: file not found; check data.source", path=str(label)) from None
+    except PermissionError as e:  # pyarrow's names no file
+        raise read_denied(e, label) from None
+    except Exception as e:
+        raise DataError(f"{label}: {_parquet_refusal(fh, e)}") from None
+    return fh, pf
+
+
+def _parquet_columns(pf, source: str, cfg: DataConfig, label: str, wanted: dict, unrated: str | None, or_default,
+                     guess: bool) -> tuple[dict, list, dict, bool]:
+    """A Parquet table's columns matched to data.columns: the columns to read -> their roles, the notes, the
+    columns read while the file names their default too, and whether it is read as events without ratings."""
+    found = parquet_columns(pf, label)
+    if pf.metadata.num_rows == 0:
+        raise DataError(f"{label}: the file has no data rows; point data.source at a ratings file with rows")
+    both = passed_over(found, wanted, or_default)
+    wanted, matched = _match_columns(found, _or_default(found, wanted, or_default))
+    meta_notes = _movie_columns(found, wanted, cfg, label)
+    # (a DataFrame's, er.ingest(df): a Parquet file's column of dates is named in a warning instead, with the
+    # setting that reads it, as a text file's is: columns._require_columns)
+    timed = _datetime_column(pf, found, wanted, cfg, label, or_default) \
+        if guess and NAMED.get(str(source)) == _ratings_frame_name() else []
+    dated_timestamp(found, wanted, cfg, functools.partial(parquet_head, pf), or_default, matched)
+    guessed = (_guess_ids(found, wanted, cfg, label) if guess else []) + timed
+    no_times = _optional_timestamp(found, wanted, cfg, functools.partial(parquet_head, pf), or_default,
+                                   matched)
+    counted = _optional_rating(found, wanted, cfg, functools.partial(parquet_head, pf))
+    notes = guessed + _require_columns(found, wanted, label, no_times, matched, counted,
+                                       functools.partial(parquet_head, pf), unrated, id_type=cfg.id_type)
+    notes += meta_notes
+    return wanted, notes, both, counted
+
+
+def _text_rows(source: str, cfg: DataConfig, fmt: str, whole: bytes | None, packed: bool, label: str, wanted: dict,
+               unrated: str | None, or_default, header_is_data, progress: bool, guess: bool, named: str) -> _Rows:
+    """A text table's rows: its text and separator, its columns matched (by its header or by position), data.bad_lines=skip's
+    lines taken out, what its first lines show refused early, then the rows read, data.missing=drop's rows left out,
+    the times and event words read, and how a row's line is found again."""
+    src, sep = _text_source(source, cfg, fmt, whole, packed, label)
+    wanted, notes, both, counted, guessed = _text_columns(src, sep, cfg, fmt, label, wanted, unrated, or_default,
+                                                          header_is_data, guess)
+    skipped: list[int] = []  # data.bad_lines=skip: the lines with too many fields, taken out of the text
+    if cfg.bad_lines == "skip":
+        src, skipped = _skip_bad_lines(src, sep, cfg.encoding, label, cfg.header, notes)
+    ids = [c for c, v in wanted.items() if v in ("user_id", "movie_id")]
+    dated = next((c for c, v in wanted.items() if v == "timestamp"
+                  and _dated(src, sep, cfg.encoding, c, None if cfg.header else list(wanted),
+                             cfg.timestamp_format)), None)
+    names = None if cfg.header else list(wanted)
+    # data.id_type=auto: ids are read as integers (pandas infers them: '7.0', '1e3', words are then no int64
+    # column) unless a byte scan finds a field an integer would change ('0196', '+5'); then, or where the
+    # inferred column is no int64, as text, and each column is integers only where every id round-trips
+    # text ids under data.id_type=int, and event words without data.event_weights, first from the first lines
+    # (before the byte scan: 1.7 s of 6M rows)
+    # an id column written '1.0' (pandas' float column) by its first rows: read as text, then integers where
+    # every id of it is written so (idtext.float_written_ids), else read as ever
+    floated = _float_written(src, sep, cfg, ids, names)
+    plain = [c for c in ids if c not in floated]
+    unread: list[int] = []  # ... and those whose rating, Unix time or integer id cannot be read
+    if cfg.bad_lines == "skip":
+        src, unread = _skip_bad_values(src, sep, cfg, label, wanted, plain, dated, names, notes)
+    _refuse_early(src, sep, cfg, label, wanted, plain, dated, names)
+    text_ids = cfg.id_type == "str" or cfg.id_type == "auto" and ids_may_change(src, sep, cfg.encoding)
+    if cfg.id_type == "int":
+        _refuse_changed_ids(src, sep, cfg, label, plain, names)
+    df, texted, floated = _read_text_rows(src, sep, cfg, label, wanted, ids, dated, text_ids, floated, names,
+                                          progress, named)
+    if floated:
+        notes.append(f"{label}: {'columns' if len(floated) > 1 else 'column'} "
+                     f"{' and '.join(repr(c) for c in floated)} read as integer ids, every one written as a "
+                     "whole number with '.0' ('1.0', as pandas writes an integer column that met a missing value)")
+    if guessed:
+        _refuse_counts(df, wanted, guessed, label)
+    rows = _Rows(df[list(wanted)], wanted, notes, texted is None, 2 if cfg.header else 1, both, counted,
+                 floated=[wanted[c] for c in floated], skipped=skipped, unread=unread)
+    _text_frame(rows, src, sep, cfg, label, ids, texted)
+    # a file read again for a message's line; text held in memory (stdin, a compressed file) only where it is
+    # small enough that keeping it for that costs little (else a line is counted from the rows)
+    # (a table whose bad lines were taken out is in memory whatever its size: its lines are its own)
+    if isinstance(src, (str, Path)) or isinstance(src, bytes) and (len(src) <= LINE_SCAN_MAX or skipped or unread):
+        rows.line_of = functools.partial(data_line, src, sep, cfg.encoding, 1 if cfg.header else 0, rows.first)
+        rows.lines_of = functools.partial(data_lines, src, sep, cfg.encoding, 1 if cfg.header else 0, rows.first)
+    return rows
+
+
+def _text_source(source: str, cfg: DataConfig, fmt: str, whole: bytes | None, packed: bool, label: str):
+    """A text table's text (a path, or bytes in memory) without its byte-order mark, and its separator (sniffed
+    where data.separator is none); binary data refused, and a comma separator under data.decimal ','."""
+    sep = cfg.separator or ("\t" if fmt == "tsv" else None)
+    src = whole if whole is not None else decompressed(source, label) if packed else source
+    # the first MiB before anything reads the whole (a review: a BOM then 6 GB of zeros, read by _from_bom);
+    # stdin and a pipe were checked as they were read
+    if whole is None:
+        _refuse_binary(src, label, isinstance(src, bytes), (sep,), cfg.encoding)
+    src = _from_bom(src, label, cfg.encoding)
+    if sep is None:
+        sep = _sniff_separator(src, cfg.encoding)
+        if sep == "," and cfg.decimal == "," and b'"' not in _head(src, 1 << 16):  # quoted "3,5" reads (a
+            # review: pandas' to_csv(decimal=',') writes so); (the config's own check sees an explicit ',' only; pandas' error
+            # was 'a numeric column could not be parsed', a red team)
+            raise DataError(f"{label}: data.decimal is ',', but the file's fields are separated by commas (its "
+                            "first line), so a decimal comma cannot be told from a separator; a file with "
+                            "decimal commas separates its fields with another character: set data.separator "
+                            "to it (e.g. ';'), or leave data.decimal at '.'")
+    return src, sep
+
+
+def _text_columns(src, sep: str, cfg: DataConfig, fmt: str, label: str, wanted: dict, unrated: str | None,
+                  or_default, header_is_data, guess: bool) -> tuple[dict, list, dict, bool, int]:
+    """A text table's columns matched to data.columns by its header line, or by position: the columns to read ->
+    their roles, the notes, the columns read while the file names their default too, whether it is read as events
+    without ratings, and the fields a line where a headerless third field was taken for the rating (else 0)."""
+    notes: list[str] = []
+    both: dict = {}
+    counted = False
+    header_names, guessed = None, 0
+    if cfg.header:
+        header_names = _header(src, sep, cfg.encoding, label, cfg.id_type)
+        if len(header_names) == 1 and len(wanted) > 1:
+            raise _one_column(header_names[0], sep, label, head_line(src, cfg.encoding),
+                              by=None if fmt != "tsv" else "name" if cfg.format == "auto" else "format",
+                              set_by_user=cfg.separator is not None)
+        both = passed_over(header_names, wanted, or_default)
+        wanted, matched = _match_columns(header_names, _or_default(header_names, wanted, or_default))
+        meta_notes = _movie_columns(header_names, wanted, cfg, label)
+        dated_timestamp(header_names, wanted, cfg, lambda cols: _sample_columns(src, sep, cfg.encoding, cols),
+                        or_default, matched)
+        guessed_ids = _guess_ids(header_names, wanted, cfg, label) if guess else []
+        no_times = _optional_timestamp(header_names, wanted, cfg,
+                                       lambda cols: _sample_columns(src, sep, cfg.encoding, cols), or_default,
+                                       matched)
+        counted = _optional_rating(header_names, wanted, cfg,
+                                   lambda cols: _sample_columns(src, sep, cfg.encoding, cols))
+        notes = guessed_ids + _require_columns(header_names, wanted, label, no_times, matched, counted,
+                                               lambda cols: _sample_columns(src, sep, cfg.encoding, cols),
+                                               unrated, header_is_data, id_type=cfg.id_type)
+        notes += meta_notes
+    else:  # by position: more fields would shift them (to_csv's index column became pandas' index)
+        n = _headerless_fields(src, sep, cfg.encoding, label, list(wanted))
+        if n == len(wanted) - 1 and list(wanted.values())[-1] == "timestamp" and \
+                _ratings_third(src, sep, cfg.encoding, cfg.decimal):  # user, movie, rating: no times
+            # (as Surprise's Reader reads such a file; a first-hour pass was told to set
+            # data.columns.timestamp=null for it); every row's third field checked once read (guessed)
+            wanted = dict(list(wanted.items())[:-1])
+            guessed = n
+            log.info("%s: %d fields a line, read as %s (no times)", label, n, ", ".join(wanted.values()))
+    return wanted, notes, both, counted, guessed
+
+
+def _read_text_rows(src, sep: str, cfg: DataConfig, label: str, wanted: dict, ids: list[str], dated: str | None,
+                    text_ids: bool, floated: list[str], names: list[str] | None, progress: bool,
+                    named: str) -> tuple[pd.DataFrame, str | None, list[str]]:
+    """A text table's rows read, each parse on its own bar: again with its ids as written where an id column
+    first read as '1.0' turns out otherwise, and again with its ids as text where data.id_type=auto's integers
+    turn out to be text. The frame, the time column read as text (else None) and the id columns read as '1.0'."""
+    with _parse_bar(progress, f"reading {named}", src) as tick:
+        df, texted = _read_text_times(src, sep, cfg, label, wanted, ids, dated, text_ids, floated=floated, tick=tick)
+    if floated and any(float_written_ids(df[c].dropna()) is None for c in floated):  # '7' beside '7.0': as ever
+        if cfg.id_type == "int":  # an id written otherwise past the first rows: named (a red team: '7.5' on line
+            for c in floated:     # 902 was refused as the '0.0' of line 2)
+                odd = odd_float_ids(df[c])
+                if odd is not None and len(odd):
+                    refuse_odd_float_ids(df[c], odd, c, src, sep, cfg.encoding, label, names)
+        floated = []
         if cfg.id_type == "int":
-            _refuse_changed_ids(src, sep, cfg, label, plain, names)
+            _refuse_changed_ids(src, sep, cfg, label, ids, names)
+        with _parse_bar(progress, f"reading {named} again, its ids as written", src) as tick:
+            df, texted = _read_text_times(src, sep, cfg, label, wanted, ids, texted, text_ids, tick=tick, again=True)
+    if cfg.id_type == "auto" and not text_ids and any(df[c].dtype != np.int64 for c in ids if c not in floated):
+        with _parse_bar(progress, f"reading {named} again, its ids as text", src) as tick:
+            df, texted = _read_text_times(src, sep, cfg, label, wanted, ids, texted, True, tick=tick, again=True)
+    return df, texted, floated
+
+
+def _read_text_times(src, sep: str, cfg: DataConfig, label: str, wanted: dict, ids: list[str], texted: str | None,
+                     text_ids: bool, floated=(), tick=None, again: bool = False) -> tuple[pd.DataFrame, str | None]:
+    """One read of a text table's rows (_read_text_table), and the time column read as text (``texted``, or the
+    timestamp column where data.missing=drop's read of it as numbers was refused)."""
+    times = next((c for c, v in wanted.items() if v == "timestamp"), None)
+    try:
+        return _read_text_table(src, sep, cfg, label, wanted, ids, texted, text_ids, floated=floated,
+                                tick=tick, again=again), texted
+    except DataError as e:  # data.missing=drop: a time that is no Unix time in a row the drop may leave
+        # out (a red team: an empty rating's row dated 2020-01-01 among Unix seconds refused the file);
+        # the times read as text, their kind judged by the rows kept (_kept_times)
+        if cfg.missing != "drop" or texted is not None or times is None or f"column '{times}' " not in str(e):
+            raise
+    texted = times
+    return _read_text_table(src, sep, cfg, label, wanted, ids, texted, text_ids, floated=floated, tick=tick,
+                            again=True), texted
+
+
+def _refuse_counts(df: pd.DataFrame, wanted: dict, guessed: int, label: str) -> None:
+    """A headerless table's third field, taken for the rating, refused where a row's holds no rating (counts or
+    times)."""
+    # a third field past the lines looked at that is no rating: counts or times (a review)
+    third = pd.to_numeric(df[list(wanted)[-1]], errors="coerce").to_numpy(dtype=np.float64)
+    # (an empty one: data.missing's to refuse or drop, below)
+    bad = np.flatnonzero(~np.isnan(third) & ~(np.abs(third) <= 10))
+    if bad.size:
+        raise DataError(f"{label}: {guessed} fields a line without a header, and its third field holds "
+                        f"{third[bad[0]]:g} (data row {bad[0] + 1:,}): counts or times, not ratings; for user, movie, "
+                        "timestamp (a click log) «--set data.columns.rating=null|{'data.columns.rating': "
+                        "None}», for user, movie, count «--set data.repeats=sum|{'data.repeats': 'sum'}» "
+                        "with «--set data.columns.timestamp=null|{'data.columns.timestamp': None}»")
+
+
+def _text_frame(rows: _Rows, src, sep: str, cfg: DataConfig, label: str, ids: list[str], texted: str | None) -> None:
+    """A text table's rows read made the frame by role: data.missing=drop's rows left out, a time column read as
+    text made Unix times or seconds by the rows kept, and event words weighed (a row named by its line)."""
+    wanted = rows.wanted
+    if cfg.missing == "drop":
         times = next((c for c, v in wanted.items() if v == "timestamp"), None)
-        texted = dated  # the time column read as text: ISO dates, or (below) a drop's times judged once it is done
+        rows.df, rows.kept, rows.seen, rows.untimed = _drop_missing(
+            rows.df, label, skip=[c for c, v in wanted.items() if v in META], ids=ids, time=times)
+        if rows.seen is not None:
+            rows.seen = rows.seen.rename(columns=wanted)
+    kept = rows.kept
+    # rows.epoch: a timestamp column of numbers (else text: ISO dates, made seconds here)
+    if texted is not None:
+        rows.epoch = _kept_times(rows.df, texted, src, sep, cfg, label, None if kept is None else kept[1])
+    rows.df = rows.df.rename(columns=wanted)
+    if cfg.event_weights is not None and "rating" in rows.df:
+        header_lines = 1 if cfg.header else 0
 
-        def read_table(text_ids: bool, floated=(), tick=None, again: bool = False) -> pd.DataFrame:
-            nonlocal texted
-            try:
-                return _read_text_table(src, sep, cfg, label, wanted, ids, texted, text_ids, floated=floated,
-                                        tick=tick, again=again)
-            except DataError as e:  # data.missing=drop: a time that is no Unix time in a row the drop may leave
-                # out (a red team: an empty rating's row dated 2020-01-01 among Unix seconds refused the file);
-                # the times read as text, their kind judged by the rows kept (_kept_times)
-                if cfg.missing != "drop" or texted is not None or times is None or f"column '{times}' " not in str(e):
-                    raise
-            texted = times
-            return _read_text_table(src, sep, cfg, label, wanted, ids, texted, text_ids, floated=floated, tick=tick,
-                                    again=True)
+        def where(row: int) -> str:  # its line (rows dropped before it, data.missing, counted)
+            row = row if kept is None else int(kept[1][row])
+            line = _row_line(src, sep, cfg.encoding, row + header_lines, skip_blank=True)
+            return f"{label}:{line}" if line else f"{label}: data row {row + 1}"
 
-        with _parse_bar(progress, f"reading {named}", src) as tick:
-            df = read_table(text_ids, floated=floated, tick=tick)
-        if floated and any(float_written_ids(df[c].dropna()) is None for c in floated):  # '7' beside '7.0': as ever
-            if cfg.id_type == "int":  # an id written otherwise past the first rows: named (a red team: '7.5' on line
-                for c in floated:     # 902 was refused as the '0.0' of line 2)
-                    odd = odd_float_ids(df[c])
-                    if odd is not None and len(odd):
-                        refuse_odd_float_ids(df[c], odd, c, src, sep, cfg.encoding, label, names)
-            floated = []
-            if cfg.id_type == "int":
-                _refuse_changed_ids(src, sep, cfg, label, ids, names)
-            with _parse_bar(progress, f"reading {named} again, its ids as written", src) as tick:
-                df = read_table(text_ids, tick=tick, again=True)
-        if cfg.id_type == "auto" and not text_ids and any(df[c].dtype != np.int64 for c in ids if c not in floated):
-            with _parse_bar(progress, f"reading {named} again, its ids as text", src) as tick:
-                df = read_table(True, tick=tick, again=True)
-        if floated:
-            notes.append(f"{label}: {'columns' if len(floated) > 1 else 'column'} "
-                         f"{' and '.join(repr(c) for c in floated)} read as integer ids, every one written as a "
-                         "whole number with '.0' ('1.0', as pandas writes an integer column that met a missing value)")
-        floated = [wanted[c] for c in floated]
-        if guessed:  # a third field past the lines looked at that is no rating: counts or times (a review)
-            third = pd.to_numeric(df[list(wanted)[-1]], errors="coerce").to_numpy(dtype=np.float64)
-            # (an empty one: data.missing's to refuse or drop, below)
-            bad = np.flatnonzero(~np.isnan(third) & ~(np.abs(third) <= 10))
-            if bad.size:
-                raise DataError(f"{label}: {guessed} fields a line without a header, and its third field holds "
-                                f"{third[bad[0]]:g} (data row {bad[0] + 1:,}): counts or times, not ratings; for user, movie, "
-                                "timestamp (a click log) «--set data.columns.rating=null|{'data.columns.rating': "
-                                "None}», for user, movie, count «--set data.repeats=sum|{'data.repeats': 'sum'}» "
-                                "with «--set data.columns.timestamp=null|{'data.columns.timestamp': None}»")
-        df = df[list(wanted)]
-        if cfg.missing == "drop":
-            df, kept, seen, untimed = _drop_missing(df, label, skip=[c for c, v in wanted.items() if v in META],
-                                                    ids=ids, time=times)
-            if seen is not None:
-                seen = seen.rename(columns=wanted)
-        epoch = texted is None  # a timestamp column of numbers (else text: ISO dates, made seconds here)
-        if texted is not None:
-            epoch = _kept_times(df, texted, src, sep, cfg, label, None if kept is None else kept[1])
-        df = df.rename(columns=wanted)
-        first = 2 if cfg.header else 1
-        if cfg.event_weights is not None and "rating" in df:
-            header_lines = 1 if cfg.header else 0
+        col = next(c for c, v in wanted.items() if v == "rating")
+        rows.df["rating"] = _weigh_events(rows.df["rating"], cfg.event_weights, str(col), label, rows.notes, where,
+                                          cfg.repeats)
 
-            def where(row: int) -> str:  # its line (rows dropped before it, data.missing, counted)
-                row = row if kept is None else int(kept[1][row])
-                line = _row_line(src, sep, cfg.encoding, row + header_lines, skip_blank=True)
-                return f"{label}:{line}" if line else f"{label}: data row {row + 1}"
 
-            col = next(c for c, v in wanted.items() if v == "rating")
-            df["rating"] = _weigh_events(df["rating"], cfg.event_weights, str(col), label, notes, where, cfg.repeats)
-        # a file read again for a message's line; text held in memory (stdin, a compressed file) only where it is
-        # small enough that keeping it for that costs little (else a line is counted from the rows)
-        # (a table whose bad lines were taken out is in memory whatever its size: its lines are its own)
-        if isinstance(src, (str, Path)) or isinstance(src, bytes) and (len(src) <= LINE_SCAN_MAX or skipped or unread):
-            line_of = functools.partial(data_line, src, sep, cfg.encoding, 1 if cfg.header else 0, first)
-            lines_of = functools.partial(data_lines, src, sep, cfg.encoding, 1 if cfg.header else 0, first)
+def _float_ratings(df: pd.DataFrame) -> bool:
+    """The rating column made float32 (1.0 each where the table has none); whether it had none."""
     no_ratings = "rating" not in df
     if no_ratings:
         df["rating"] = np.float32(1.0)
     with np.errstate(over="ignore"):  # a rating beyond float32 (a Parquet float64's 1e300) reads as inf, refused by
         df["rating"] = df["rating"].astype("float32")  # its row (ratings.check_ratings), numpy's warning not a line
-    if "timestamp" in df:
-        ts = df["timestamp"]  # numbers with a fraction (a float column) made whole seconds by epoch_seconds
-        df["timestamp"] = epoch_seconds(ts if ts.dtype.kind == "f" else ts.astype("int64"), cfg.timestamp_unit, epoch,
-                                        label, notes,
-                                        line_of if fmt != "parquet" else None, kept,
-                                        lines_of=lines_of if fmt != "parquet" else None, read=times_read,
-                                        held=held_unit)
-        if untimed is not None:  # read as the value _drop_missing held their place with: none given
-            df.loc[untimed, "timestamp"] = NO_TIME
+    return no_ratings
+
+
+def _times_as_seconds(rows: _Rows, cfg: DataConfig, label: str, times_read: dict, held_unit: str | None) -> None:
+    """The timestamp column made Unix seconds (times.epoch_seconds), the rows kept without a time given NO_TIME."""
+    df = rows.df
+    ts = df["timestamp"]  # numbers with a fraction (a float column) made whole seconds by epoch_seconds
+    df["timestamp"] = epoch_seconds(ts if ts.dtype.kind == "f" else ts.astype("int64"), cfg.timestamp_unit, rows.epoch,
+                                    label, rows.notes, rows.line_of, rows.kept, lines_of=rows.lines_of,
+                                    read=times_read, held=held_unit)
+    if rows.untimed is not None:  # read as the value _drop_missing held their place with: none given
+        df.loc[rows.untimed, "timestamp"] = NO_TIME
+
+
+def _type_ids(rows: _Rows, cfg: DataConfig, label: str) -> None:
+    """The user and movie ids made data.id_type's type (the dropped rows' alike, so that they join): text ids
+    without the spaces around them, a blank one refused or dropped, those that lost spaces or differ only by case
+    said, data.id_case=fold's user ids lower-cased."""
+    df, seen, kept = rows.df, rows.seen, rows.kept
+
     def typed(ids: pd.Series) -> pd.Series:  # text ids without the spaces around them ('u1, m5' as 'u1,m5' reads)
         return ids.astype(str).str.strip() if cfg.id_type == "str" else auto_ids(ids) \
             if cfg.id_type == "auto" else ids.astype("int64")
 
     for c in ("user_id", "movie_id"):
-        if c in floated:  # ids written '1.0' (read as text): the integers they write, the dropped rows' alike
+        if c in rows.floated:  # ids written '1.0' (read as text): the integers they write, the dropped rows' alike
             df[c] = float_written_ids(df[c])
             if seen is not None:
                 seen[c] = float_written_ids(seen[c])
@@ -439,49 +581,68 @@ def _read_generic(source: str, cfg: DataConfig, unrated: str | None = None, or_d
             seen[c], named = ids_like(seen[c], df[c])
             seen = seen[named].reset_index(drop=True)
         if not pd.api.types.is_integer_dtype(df[c]):  # text (object, or pandas 3's str)
-            df, kept = _blank_ids(df, c, label, line_of, kept, cfg.missing == "drop",
-                                  next((str(k) for k, v in wanted.items() if v == c), c))
+            df, kept = _blank_ids(df, c, label, rows.line_of, kept, cfg.missing == "drop",
+                                  next((str(k) for k, v in rows.wanted.items() if v == c), c))
             if seen is not None:  # (a blank id names no one: no pair)
                 seen = seen[(seen[c] != "").to_numpy(dtype=bool)].reset_index(drop=True)
             # ids that lost spaces, or differ from another only by case, said; data.id_case=fold's users lower-cased
-            df[c] = said_ids(df[c], spaced, c[:-3], label, cfg.id_case, notes)
+            df[c] = said_ids(df[c], spaced, c[:-3], label, cfg.id_case, rows.notes)
             if seen is not None and cfg.id_case == "fold" and c == "user_id":
                 seen[c] = seen[c].str.lower()
+    rows.df, rows.seen, rows.kept = df, seen, kept
+
+
+def _movies_of_ratings(rows: _Rows, cfg: DataConfig, label: str) -> pd.DataFrame | None:
+    """The movies of the ratings file's own title and genres columns (taken out of its frame), or None where it has
+    none."""
     movies = None
-    meta = [c for c in META if c in df]
+    meta = [c for c in META if c in rows.df]
     if meta:  # no movies file: the ratings file's own title and genres columns give them (_movie_columns)
-        movies = _movies_from_ratings(df, meta, cfg.genre_separator, label, notes,
-                                      {c: next((str(k) for k, v in wanted.items() if v == c), c) for c in meta})
-        df = df.drop(columns=meta)
-    files = [] if source == "-" or stream or packed and is_stream(source) else [Path(source)]  # a pipe: no checksum
-    if cfg.movies:
-        # data.movies_separator, else a .tsv's tab, else data.separator, else sniffed from its header line as the
-        # ratings file's is (None; a review: a ';' file was read at ',')
-        msep = cfg.movies_separator or ("\t" if cfg.movies.lower().endswith((".tsv", ".tab")) else cfg.separator)
-        movies = read_movies_table(cfg.movies, sep=msep, id_col=cols.movie, title_col=cols.title,
-                                   genres_col=cols.genres, genre_sep=cfg.genre_separator, encoding=cfg.encoding,
-                                   id_type=cfg.id_type, notes=notes,
-                                   ratings_movie=next((c for c, v in wanted.items() if v == "movie_id"), None))
-        if not is_stream(cfg.movies):
-            files.append(Path(cfg.movies))
-        if cfg.id_type == "auto":  # '007' in either file: both text, so that they still join
-            df["movie_id"], movies["movie_id"] = same_id_type(df["movie_id"], movies["movie_id"])
-            if seen is not None and not pd.api.types.is_integer_dtype(df["movie_id"]):
-                seen["movie_id"] = seen["movie_id"].astype(str)
-    raw = RawData(df, movies, None, fmt, None, files, (label, first), line_of, notes, no_ratings=no_ratings,
-                  weighted=cfg.event_weights is not None and not no_ratings, lines_of=lines_of)
+        movies = _movies_from_ratings(rows.df, meta, cfg.genre_separator, label, rows.notes,
+                                      {c: next((str(k) for k, v in rows.wanted.items() if v == c), c) for c in meta})
+        rows.df = rows.df.drop(columns=meta)
+    return movies
+
+
+def _movies_file(rows: _Rows, cfg: DataConfig, files: list) -> pd.DataFrame:
+    """data.movies read (added to ``files`` where it is a file), its ids and the ratings' of one type."""
+    df, cols = rows.df, cfg.columns
+    # data.movies_separator, else a .tsv's tab, else data.separator, else sniffed from its header line as the
+    # ratings file's is (None; a review: a ';' file was read at ',')
+    msep = cfg.movies_separator or ("\t" if cfg.movies.lower().endswith((".tsv", ".tab")) else cfg.separator)
+    movies = read_movies_table(cfg.movies, sep=msep, id_col=cols.movie, title_col=cols.title,
+                               genres_col=cols.genres, genre_sep=cfg.genre_separator, encoding=cfg.encoding,
+                               id_type=cfg.id_type, notes=rows.notes,
+                               ratings_movie=next((c for c, v in rows.wanted.items() if v == "movie_id"), None))
+    if not is_stream(cfg.movies):
+        files.append(Path(cfg.movies))
+    if cfg.id_type == "auto":  # '007' in either file: both text, so that they still join
+        df["movie_id"], movies["movie_id"] = same_id_type(df["movie_id"], movies["movie_id"])
+        if rows.seen is not None and not pd.api.types.is_integer_dtype(df["movie_id"]):
+            rows.seen["movie_id"] = rows.seen["movie_id"].astype(str)
+    return movies
+
+
+def _raw_data(rows: _Rows, movies, cfg: DataConfig, fmt: str, files: list, label: str, no_ratings: bool,
+              times_read: dict) -> RawData:
+    """The RawData of the rows read, with what the read says of itself: the columns read, the unit of its Unix
+    times, the rows dropped and skipped, the dropped rows' pairs."""
+    cols = cfg.columns
+    raw = RawData(rows.df, movies, None, fmt, None, files, (label, rows.first), rows.line_of, rows.notes,
+                  no_ratings=no_ratings, weighted=cfg.event_weights is not None and not no_ratings,
+                  lines_of=rows.lines_of)
     short = {"user_id": "user", "movie_id": "movie", "rating": "rating", "timestamp": "timestamp"}
-    raw.columns_read = {short[role]: str(col) for col, role in wanted.items()
+    raw.columns_read = {short[role]: str(col) for col, role in rows.wanted.items()
                         if role in short and str(col) != str(getattr(cols, short[role]))}
-    raw.columns_passed_over, raw.timestamp_unit = both, times_read.get("unit")
-    if counted:  # no rating column read: as data.columns.rating=null (an explicit model refuses it: a review)
+    raw.columns_passed_over, raw.timestamp_unit = rows.both, times_read.get("unit")
+    if rows.counted:  # no rating column read: as data.columns.rating=null (an explicit model refuses it: a review)
         raw.columns_read["rating"] = None
-    if kept is not None:
-        raw.kept, raw.missing_dropped = kept[1], kept[0]
+    if rows.kept is not None:
+        raw.kept, raw.missing_dropped = rows.kept[1], rows.kept[0]
     if fmt != "parquet":
-        raw.bad_lines_skipped, raw.bad_values_skipped = len(skipped), len(unread)
-    if seen is not None and len(seen):
-        raw.seen["missing_values"] = seen[["user_id", "movie_id"]]
+        raw.bad_lines_skipped, raw.bad_values_skipped = len(rows.skipped), len(rows.unread)
+    if rows.seen is not None and len(rows.seen):
+        raw.seen["missing_values"] = rows.seen[["user_id", "movie_id"]]
     return raw
 
 
