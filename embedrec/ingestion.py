@@ -344,6 +344,8 @@ def ingest(cfg: DataConfig, split_cfg: SplitConfig, output: str | Path | None = 
 
 def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool, progress: bool, full_config: dict | None,
             t0: float) -> dict:
+    """Read the source, check, clean, split and index its ratings, and write the dataset to ``out`` (its lock held):
+    the summary."""
     before = _stamps(cfg)  # each source file as it is before a byte is read, compared once it is hashed (_sha256)
     raw = read_given(read_source(cfg, progress), cfg, split_cfg, read_source, progress)  # (split.method=given)
     # the stages after the parse, named on one bar (none of them has a count of its own to show: each goes over
@@ -352,120 +354,19 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         stage = begin or (lambda name: None)
         stage("checksums of the files read")
         inputs = _sha256(raw.files, before)  # hashed once read: a file changed meanwhile is refused before a line is said
-        if cfg.repeats == "auto":  # a table without ratings is a log of events, a pair's rows its count (as implicit
-            # takes a click log); one with ratings keeps each pair's latest (a first-hour review: 21% of a click log's
-            # rows dropped as repeated pairs by default)
-            # a column of event types weighed (data.event_weights) is a log too: a pair's weights summed, as implicit's
-            # users sum a shop log's event weights into a confidence
-            cfg = dataclasses.replace(cfg, repeats="sum" if raw.no_ratings or raw.weighted else "latest")
-        # (a weight above 0 that float32, the ratings' type, makes 0 counts as 0: a review's 1e-50 summed to 0s; and
-        # is refused whatever data.repeats is: kept latest, its 0s were taken for dislikes)
-        vanishing = [k for k, w in (cfg.event_weights or {}).items() if w > 0 and np.float32(w) == 0] if raw.weighted \
-            else []
-        if vanishing:
-            w = cfg.event_weights[vanishing[0]]
-            raise ConfigError(f"config key 'data.event_weights': {vanishing[0][:40]!r} weighs {w:g}, which the ratings' "
-                              "float32 holds as 0; give it a weight of at least 1e-38 (or 0, where it is a dislike under "
-                              "«--set data.repeats=latest|data.repeats='latest'»)")
-        if raw.weighted and cfg.repeats == "sum" and any(w <= 0 for w in cfg.event_weights.values()):
-            low = next(k for k, w in cfg.event_weights.items() if w <= 0)
-            raise ConfigError(f"config key 'data.event_weights': {low[:40]!r} weighs {cfg.event_weights[low]:g}, and a "
-                              "summed log's pair counts its events' weights, so each must be above 0; give it a weight "
-                              "above 0 (or remove those rows), or keep each pair's latest event with "
-                              "«--set data.repeats=latest|data.repeats='latest'»")
+        cfg = _repeats_rule(cfg, raw)
         stage(f"checking {len(raw.ratings):,} rows")
         scale_said: list[tuple] = []  # a scale read from the data that spans no usual one: said once the rows are read
         scale = check_ratings(raw, cfg, scale_said)  # first: a bad rating is the only line on stderr
-        floor_note = two_values = report_pair = zeros = None
-        if cfg.min_rating == "auto":
-            r = None if cfg.repeats == "sum" else raw.ratings["rating"].to_numpy(np.float64)  # (counts: left alone)
-            floor = None if r is None else like_floor(r)
-            cfg = dataclasses.replace(cfg, min_rating=floor)
-            floor_note = None if floor is None else (
-                "note: the ratings are likes and dislikes (%s), so the dislikes (below %g) are kept apart: never "
-                "recommended back, not learnt as likes (data.min_rating: auto); an explicit model needs them: ingest with "
-                "«--set data.min_rating=null|data.min_rating=None» for one", scale_values(raw), floor)
-            # two values above 0 (a thumbs file coded 1/2, a view 1 and a purchase 2): not guessed, said (a review: a 1/2
-            # thumbs file was learnt as all likes without a word, test NDCG@10 0.116 against 0.306 with the 1s apart)
-            # (not on a scale given, the layout's or data.rating_scale: its ratings, 3.5 and 4 stars)
-            given = raw.rating_scale is not None or cfg.rating_scale is not None
-            # (nor on weights data.event_weights gives: a view 1 and a purchase 2 are the user's own; a review)
-            pair = None if r is None or floor is not None or given or raw.weighted else two_positive_values(r)
-            two_values = None if pair is None else two_values_warning(r, *pair)
-            # a scale heaped at 0, which may mean 'seen, not rated' (Book-Crossing's 60%; a first-hour review: not
-            # noticed): said, where nothing else set its floor (not of counts, events weighed or rows without ratings)
-            zeros = None if r is None or floor is not None or raw.weighted or raw.no_ratings else zeros_note(raw, r)
-            del r
-            if pair is not None:  # in the manifest: train and tune-dims say it again (a review: only ingest did)
-                report_pair = [pair[0], pair[1]]
-        for note in raw.notes:  # how the files were read, once their rows passed the checks (some warned of)
-            (log.warning if isinstance(note, WarnedNote) else log.info)(note)
-        untimed = _untimed_rows(raw, split_cfg)  # data.missing=drop's rows whose time alone is empty: kept or dropped
-        if raw.missing_dropped:  # data.missing=drop
-            n, named = raw.missing_dropped, len(raw.seen.get("missing_values", ()))
-            # (a row naming a user and a movie says the user met it: kept as seen, RawData.seen; a first-hour review)
-            pairs = "" if not named else "; its (user, movie) pair" if n == 1 else \
-                f"; the (user, movie) pair{'' if named == 1 else 's'} of the {named:,} naming both"
-            log.warning("%s%s", missing_dropped_said(raw.origin[0] if not raw.parts else
-                                                     " and ".join(dict.fromkeys(p for p, _ in raw.parts)), n),
-                        f"{pairs} kept as seen (never recommended back), not trained on" if named else "")
-        from embedrec.data.textfiles import NAMED
-
-        framed = NAMED.get(str(cfg.source)) == "the DataFrame"  # er.ingest(df): read from its cache file, said as itself
-        movies_said = NAMED.get(str(cfg.movies), "the movies file") if cfg.movies else "the movies file"  # movies=df's
-        n_read = len(raw.ratings) + raw.missing_dropped + raw.scale_dropped
-        n_dropped = raw.missing_dropped + raw.scale_dropped
-        log.info("read %s row%s (%s%s) in %.1fs", f"{n_read:,}", "" if n_read == 1 else "s",
-                 "a pandas DataFrame" if framed else f"{raw.layout} layout",
-                 f"; {n_dropped:,} dropped" if n_dropped else "", time.perf_counter() - t0)
-        if floor_note:  # after what was read (a review: it came first)
-            log.info(*floor_note)
-        for note in scale_said:  # (a first-hour review: a file of ratings 3-5 got the scale 3-5 without a word)
-            log.info(*note)
-        if zeros:
-            log.info(*zeros)
-        report: dict = {"rows_read": n_read}
-        if cfg.missing == "drop":  # counted, 0 too, where asked for
-            report["missing_values_dropped"] = raw.missing_dropped
-            if untimed:  # (of them, or kept: those whose time alone was empty)
-                report[f"missing_times_{'dropped' if split_cfg.method in TIME_METHODS else 'kept'}"] = untimed
-        if cfg.out_of_scale == "drop":
-            report["out_of_scale_dropped"] = raw.scale_dropped
-        if cfg.bad_lines == "skip":  # counted, 0 too, where asked for (the lines: the reading's note)
-            report["bad_lines_skipped"] = raw.bad_lines_skipped
-            report["bad_values_skipped"] = raw.bad_values_skipped
-        movies = raw.movies.drop_duplicates("movie_id", keep="first") if raw.movies is not None else None
-        if movies is not None and len(movies) < len(raw.movies):  # a review: dropped without a word
-            report["movies_file_repeated_ids_dropped"] = len(raw.movies) - len(movies)
-            n = len(raw.movies) - len(movies)
-            log.warning("%s repeats movie ids: %s later %s dropped, the first row of each id kept", movies_said,
-                        f"{n:,}", "row" if n == 1 else "rows")
-        if raw.users is not None and raw.users["user_id"].duplicated().any():  # as the movies (a red team: silent)
-            kept = raw.users.drop_duplicates("user_id", keep="first")
-            report["users_file_repeated_ids_dropped"] = len(raw.users) - len(kept)
-            n = len(raw.users) - len(kept)
-            log.warning("the users file repeats user ids: %s later %s dropped, the first row of each id kept",
-                        f"{n:,}", "row" if n == 1 else "rows")
-            raw.users = kept
-        below: list[pd.DataFrame] = []
-        k_core: list[pd.DataFrame] = []
-        # each summed pair's first time and its events only where a time split reads them (an int64 a pair, 800 MB at
-        # 100M pairs; 12 bytes an event of a repeated pair, the events read being freed before the split)
-        timed = split_cfg.method in TIME_METHODS
-        events: list[PairEvents] = []
+        cfg, floor_note, two_values, report_pair, zeros = _rating_floor(cfg, raw)
+        untimed, n_read = _say_read(raw, cfg, split_cfg, t0, floor_note, scale_said, zeros)
+        report = _read_report(raw, cfg, split_cfg, n_read, untimed)
+        movies_said = _movies_said(cfg)
+        movies = _unique_movies(raw, report, movies_said)
+        _unique_users(raw, report)
         stage(f"cleaning {len(raw.ratings):,} rows")
-        ratings = clean(_match_movies(raw.ratings, movies, cfg, report, movies_said), cfg, report, below, k_core,
-                        first_time=timed, events=events if timed else None)
-        if untimed and not timed:  # each kept row without a time placed in its user's history (after the repeats'
-            # rule, which took a pair's timed row over an untimed one)
-            ratings = _place_untimed(ratings)
-        if cfg.repeats == "sum" and report.get("repeated_pairs_summed") and len(ratings):
-            r = ratings["rating"].to_numpy()  # sums beyond the rows' scale: the explicit clip and RMSE's take them
-            wide = (min(scale[0], float(r.min())), max(scale[1], float(r.max())))
-            if cfg.rating_scale is not None and wide != scale:  # a review: a given 1-3 clipped sums up to 26
-                log.warning("data.rating_scale [%g, %g] is the rows' scale; data.repeats=sum sums them up to %g, so the "
-                            "dataset's scale is [%g, %g]", scale[0], scale[1], wide[1], wide[0], wide[1])
-            scale = wide
+        ratings, below, k_core, events = _clean_read(raw, movies, cfg, split_cfg, report, movies_said, untimed)
+        scale = _summed_scale(ratings, cfg, report, scale)
         report["after_cleaning"] = {"users": int(ratings["user_id"].nunique()),
                                     "movies": int(ratings["movie_id"].nunique()), "ratings": len(ratings)}
         raw.ratings = None  # only the cleaned rows are used from here: the rows read are freed if cleaning copied them
@@ -477,55 +378,251 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
         stage(f"indexing {len(ratings):,} ratings")
         frames, users, mtab = _tables(ratings, assign, raw.users, movies, cfg.keep_unrated_movies)
         del ratings
-        extra = {}
-        uids, mids = users["user_id"].to_numpy(), mtab["movie_id"].to_numpy()
-        if below:
-            extra["rated_below"] = rated_below(below[0], uids, mids)
-            report["below_min_rating_kept_as_seen"] = len(extra["rated_below"])
-        # a movie the k-core filter dropped, back in the catalogue (data.keep_unrated_movies): the users who rated it
-        # and stay are never offered it either
-        if k_core and cfg.keep_unrated_movies:
-            core = rated_below(pd.concat(k_core, ignore_index=True), uids, mids)
-            if len(core):
-                extra["rated_below"] = pd.concat([extra.get("rated_below"), core], ignore_index=True)
-                report["k_core_kept_as_seen"] = len(core)
-        seen = _kept_as_seen(raw.seen, frames, extra.get("rated_below"), uids, mids, report)
-        if seen is not None:
-            extra["rated_below"] = pd.concat([extra.get("rated_below"), seen], ignore_index=True)
-        if "rated_below" in extra:
-            extra["rated_below"] = split_below(extra["rated_below"], split_cfg, cuts[0] if cuts else None, cold, uids,
-                                               mids, report)
-        # users the cleaning left out (every rating below data.min_rating, or dropped by the k-core filter): not in
-        # the dataset, and the popular fallback still never offers them a movie they rated
-        dropped = below[:1] + k_core + list(raw.seen.values())
-        absent = rated_below_unknown(pd.concat(dropped, ignore_index=True), uids, mids) if dropped else None
-        if absent is not None and len(absent):
-            extra["rated_below_unknown"] = absent
-        if dropped or gone_users:  # always said, 0 too: a dataset without the count was made before they were kept
-            # (train warns); every user of the cleaned rows with none left, and those the cleaning dropped
-            ids = set(absent["user_id"].tolist()) if absent is not None else set()
-            for g in gone_users:
-                ids.update(g.tolist())
-            report["users_left_out"] = len(ids)
+        extra = _seen_tables(raw, frames, users, mtab, below, k_core, cold, cuts, gone_users, cfg, split_cfg, report)
         if two_values:  # a warning (-q keeps it: the data may be read wrongly), once nothing is left to refuse it
             log.warning(*two_values)
-        summary = summarise(cfg, split_cfg, raw, movies, frames, users, mtab, scale, report, cold)
-        warn_empty_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0),
-                          report.get("users_given_a_train_row", 0), report.get("given_rows"))
-        warn_shrunk_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0),
-                           sum(g.size for g in gone_users))
-        manifest = {
-            "format_version": FORMAT_VERSION,
-            "embedrec_version": __version__,
-            **summary,
-            "inputs": inputs,
-            "config": full_config,
-            # data.min_rating: auto's two values above 0 it learnt both as likes (config_ingest.two_values_train_warning)
-            **({"two_positive_values": report_pair} if report_pair else {}),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),  # RFC 3339 (jq fromdate: a review)
-        }
+        summary = _summarise(cfg, split_cfg, raw, movies, frames, users, mtab, scale, report, cold, gone_users)
+        manifest = _manifest(summary, inputs, full_config, report_pair)
+    _write(out, overwrite, progress, {**frames, **extra}, users, mtab, manifest, summary)
+    summary["output"] = str(out)
+    summary["seconds"] = round(time.perf_counter() - t0, 2)
+    return summary
+
+
+def _repeats_rule(cfg: DataConfig, raw) -> DataConfig:
+    """``cfg`` with data.repeats auto made the rule the rows read call for (sum for a log of events, else latest);
+    event weights that float32 holds as 0, or (summed) that are not above 0, refused."""
+    if cfg.repeats == "auto":  # a table without ratings is a log of events, a pair's rows its count (as implicit
+        # takes a click log); one with ratings keeps each pair's latest (a first-hour review: 21% of a click log's
+        # rows dropped as repeated pairs by default)
+        # a column of event types weighed (data.event_weights) is a log too: a pair's weights summed, as implicit's
+        # users sum a shop log's event weights into a confidence
+        cfg = dataclasses.replace(cfg, repeats="sum" if raw.no_ratings or raw.weighted else "latest")
+    # (a weight above 0 that float32, the ratings' type, makes 0 counts as 0: a review's 1e-50 summed to 0s; and
+    # is refused whatever data.repeats is: kept latest, its 0s were taken for dislikes)
+    vanishing = [k for k, w in (cfg.event_weights or {}).items() if w > 0 and np.float32(w) == 0] if raw.weighted \
+        else []
+    if vanishing:
+        w = cfg.event_weights[vanishing[0]]
+        raise ConfigError(f"config key 'data.event_weights': {vanishing[0][:40]!r} weighs {w:g}, which the ratings' "
+                          "float32 holds as 0; give it a weight of at least 1e-38 (or 0, where it is a dislike under "
+                          "«--set data.repeats=latest|data.repeats='latest'»)")
+    if raw.weighted and cfg.repeats == "sum" and any(w <= 0 for w in cfg.event_weights.values()):
+        low = next(k for k, w in cfg.event_weights.items() if w <= 0)
+        raise ConfigError(f"config key 'data.event_weights': {low[:40]!r} weighs {cfg.event_weights[low]:g}, and a "
+                          "summed log's pair counts its events' weights, so each must be above 0; give it a weight "
+                          "above 0 (or remove those rows), or keep each pair's latest event with "
+                          "«--set data.repeats=latest|data.repeats='latest'»")
+    return cfg
+
+
+def _rating_floor(cfg: DataConfig, raw) -> tuple[DataConfig, tuple | None, tuple | None, list | None, tuple | None]:
+    """data.min_rating auto made the floor of the ratings read (likes and dislikes apart; none for counts): ``cfg``
+    with it, and the lines to say of it: the floor's note, the warning of two values above 0 (and the pair, for the
+    manifest), the note of a scale heaped at 0. Each None where not said (all of them unless data.min_rating is
+    auto)."""
+    floor_note = two_values = report_pair = zeros = None
+    if cfg.min_rating == "auto":
+        r = None if cfg.repeats == "sum" else raw.ratings["rating"].to_numpy(np.float64)  # (counts: left alone)
+        floor = None if r is None else like_floor(r)
+        cfg = dataclasses.replace(cfg, min_rating=floor)
+        floor_note = None if floor is None else (
+            "note: the ratings are likes and dislikes (%s), so the dislikes (below %g) are kept apart: never "
+            "recommended back, not learnt as likes (data.min_rating: auto); an explicit model needs them: ingest with "
+            "«--set data.min_rating=null|data.min_rating=None» for one", scale_values(raw), floor)
+        # two values above 0 (a thumbs file coded 1/2, a view 1 and a purchase 2): not guessed, said (a review: a 1/2
+        # thumbs file was learnt as all likes without a word, test NDCG@10 0.116 against 0.306 with the 1s apart)
+        # (not on a scale given, the layout's or data.rating_scale: its ratings, 3.5 and 4 stars)
+        given = raw.rating_scale is not None or cfg.rating_scale is not None
+        # (nor on weights data.event_weights gives: a view 1 and a purchase 2 are the user's own; a review)
+        pair = None if r is None or floor is not None or given or raw.weighted else two_positive_values(r)
+        two_values = None if pair is None else two_values_warning(r, *pair)
+        # a scale heaped at 0, which may mean 'seen, not rated' (Book-Crossing's 60%; a first-hour review: not
+        # noticed): said, where nothing else set its floor (not of counts, events weighed or rows without ratings)
+        zeros = None if r is None or floor is not None or raw.weighted or raw.no_ratings else zeros_note(raw, r)
+        del r
+        if pair is not None:  # in the manifest: train and tune-dims say it again (a review: only ingest did)
+            report_pair = [pair[0], pair[1]]
+    return cfg, floor_note, two_values, report_pair, zeros
+
+
+def _say_read(raw, cfg: DataConfig, split_cfg: SplitConfig, t0: float, floor_note: tuple | None,
+              scale_said: list[tuple], zeros: tuple | None) -> tuple[int, int]:
+    """What was read, said once its rows passed the checks: the reading's notes, the rows kept without a time
+    (_untimed_rows) and those data.missing=drop dropped, the rows read, then the notes of the ratings' floor and
+    scale. The count of the rows without a time, and of the rows read."""
+    for note in raw.notes:  # how the files were read, once their rows passed the checks (some warned of)
+        (log.warning if isinstance(note, WarnedNote) else log.info)(note)
+    untimed = _untimed_rows(raw, split_cfg)  # data.missing=drop's rows whose time alone is empty: kept or dropped
+    if raw.missing_dropped:  # data.missing=drop
+        n, named = raw.missing_dropped, len(raw.seen.get("missing_values", ()))
+        # (a row naming a user and a movie says the user met it: kept as seen, RawData.seen; a first-hour review)
+        pairs = "" if not named else "; its (user, movie) pair" if n == 1 else \
+            f"; the (user, movie) pair{'' if named == 1 else 's'} of the {named:,} naming both"
+        log.warning("%s%s", missing_dropped_said(raw.origin[0] if not raw.parts else
+                                                 " and ".join(dict.fromkeys(p for p, _ in raw.parts)), n),
+                    f"{pairs} kept as seen (never recommended back), not trained on" if named else "")
+    from embedrec.data.textfiles import NAMED
+
+    framed = NAMED.get(str(cfg.source)) == "the DataFrame"  # er.ingest(df): read from its cache file, said as itself
+    n_read = len(raw.ratings) + raw.missing_dropped + raw.scale_dropped
+    n_dropped = raw.missing_dropped + raw.scale_dropped
+    log.info("read %s row%s (%s%s) in %.1fs", f"{n_read:,}", "" if n_read == 1 else "s",
+             "a pandas DataFrame" if framed else f"{raw.layout} layout",
+             f"; {n_dropped:,} dropped" if n_dropped else "", time.perf_counter() - t0)
+    if floor_note:  # after what was read (a review: it came first)
+        log.info(*floor_note)
+    for note in scale_said:  # (a first-hour review: a file of ratings 3-5 got the scale 3-5 without a word)
+        log.info(*note)
+    if zeros:
+        log.info(*zeros)
+    return untimed, n_read
+
+
+def _read_report(raw, cfg: DataConfig, split_cfg: SplitConfig, n_read: int, untimed: int) -> dict:
+    """The report's counts of the reading: the rows read, and those dropped or skipped where a setting asks for it."""
+    report: dict = {"rows_read": n_read}
+    if cfg.missing == "drop":  # counted, 0 too, where asked for
+        report["missing_values_dropped"] = raw.missing_dropped
+        if untimed:  # (of them, or kept: those whose time alone was empty)
+            report[f"missing_times_{'dropped' if split_cfg.method in TIME_METHODS else 'kept'}"] = untimed
+    if cfg.out_of_scale == "drop":
+        report["out_of_scale_dropped"] = raw.scale_dropped
+    if cfg.bad_lines == "skip":  # counted, 0 too, where asked for (the lines: the reading's note)
+        report["bad_lines_skipped"] = raw.bad_lines_skipped
+        report["bad_values_skipped"] = raw.bad_values_skipped
+    return report
+
+
+def _movies_said(cfg: DataConfig) -> str:
+    """The movies file as a warning names it: a DataFrame given as data.movies as itself, else 'the movies file'."""
+    from embedrec.data.textfiles import NAMED
+
+    return NAMED.get(str(cfg.movies), "the movies file") if cfg.movies else "the movies file"  # movies=df's
+
+
+def _unique_movies(raw, report: dict, movies_said: str) -> pd.DataFrame | None:
+    """The movies read, the first row of each id kept (the later ones counted and said)."""
+    movies = raw.movies.drop_duplicates("movie_id", keep="first") if raw.movies is not None else None
+    if movies is not None and len(movies) < len(raw.movies):  # a review: dropped without a word
+        report["movies_file_repeated_ids_dropped"] = len(raw.movies) - len(movies)
+        n = len(raw.movies) - len(movies)
+        log.warning("%s repeats movie ids: %s later %s dropped, the first row of each id kept", movies_said,
+                    f"{n:,}", "row" if n == 1 else "rows")
+    return movies
+
+
+def _unique_users(raw, report: dict) -> None:
+    """The users file's rows (``raw.users``), the first row of each id kept (the later ones counted and said)."""
+    if raw.users is not None and raw.users["user_id"].duplicated().any():  # as the movies (a red team: silent)
+        kept = raw.users.drop_duplicates("user_id", keep="first")
+        report["users_file_repeated_ids_dropped"] = len(raw.users) - len(kept)
+        n = len(raw.users) - len(kept)
+        log.warning("the users file repeats user ids: %s later %s dropped, the first row of each id kept",
+                    f"{n:,}", "row" if n == 1 else "rows")
+        raw.users = kept
+
+
+def _clean_read(raw, movies: pd.DataFrame | None, cfg: DataConfig, split_cfg: SplitConfig, report: dict,
+                movies_said: str, untimed: int) -> tuple[pd.DataFrame, list, list, list]:
+    """The ratings read matched to the movies and :func:`clean`ed, a random split's rows without a time placed in
+    their users' histories: the cleaned rows, the rows below data.min_rating and those the k-core filter dropped
+    (each a list of at most one frame), and the events of the summed pairs a time split reads."""
+    below: list[pd.DataFrame] = []
+    k_core: list[pd.DataFrame] = []
+    # each summed pair's first time and its events only where a time split reads them (an int64 a pair, 800 MB at
+    # 100M pairs; 12 bytes an event of a repeated pair, the events read being freed before the split)
+    timed = split_cfg.method in TIME_METHODS
+    events: list[PairEvents] = []
+    ratings = clean(_match_movies(raw.ratings, movies, cfg, report, movies_said), cfg, report, below, k_core,
+                    first_time=timed, events=events if timed else None)
+    if untimed and not timed:  # each kept row without a time placed in its user's history (after the repeats'
+        # rule, which took a pair's timed row over an untimed one)
+        ratings = _place_untimed(ratings)
+    return ratings, below, k_core, events
+
+
+def _summed_scale(ratings: pd.DataFrame, cfg: DataConfig, report: dict, scale: tuple) -> tuple:
+    """The dataset's rating scale: the rows', widened to the sums of data.repeats=sum (said where data.rating_scale
+    gave the rows')."""
+    if cfg.repeats == "sum" and report.get("repeated_pairs_summed") and len(ratings):
+        r = ratings["rating"].to_numpy()  # sums beyond the rows' scale: the explicit clip and RMSE's take them
+        wide = (min(scale[0], float(r.min())), max(scale[1], float(r.max())))
+        if cfg.rating_scale is not None and wide != scale:  # a review: a given 1-3 clipped sums up to 26
+            log.warning("data.rating_scale [%g, %g] is the rows' scale; data.repeats=sum sums them up to %g, so the "
+                        "dataset's scale is [%g, %g]", scale[0], scale[1], wide[1], wide[0], wide[1])
+        scale = wide
+    return scale
+
+
+def _seen_tables(raw, frames: dict, users: pd.DataFrame, mtab: pd.DataFrame, below: list, k_core: list, cold,
+                 cuts: list, gone_users: list, cfg: DataConfig, split_cfg: SplitConfig, report: dict) -> dict:
+    """The tables of pairs seen but not trained on: rated_below (the rows below data.min_rating, those the k-core
+    filter dropped of a movie kept, those the reading dropped; split as the ratings are) and rated_below_unknown
+    (those of users not in the dataset); the count of the users left out."""
+    extra = {}
+    uids, mids = users["user_id"].to_numpy(), mtab["movie_id"].to_numpy()
+    if below:
+        extra["rated_below"] = rated_below(below[0], uids, mids)
+        report["below_min_rating_kept_as_seen"] = len(extra["rated_below"])
+    # a movie the k-core filter dropped, back in the catalogue (data.keep_unrated_movies): the users who rated it
+    # and stay are never offered it either
+    if k_core and cfg.keep_unrated_movies:
+        core = rated_below(pd.concat(k_core, ignore_index=True), uids, mids)
+        if len(core):
+            extra["rated_below"] = pd.concat([extra.get("rated_below"), core], ignore_index=True)
+            report["k_core_kept_as_seen"] = len(core)
+    seen = _kept_as_seen(raw.seen, frames, extra.get("rated_below"), uids, mids, report)
+    if seen is not None:
+        extra["rated_below"] = pd.concat([extra.get("rated_below"), seen], ignore_index=True)
+    if "rated_below" in extra:
+        extra["rated_below"] = split_below(extra["rated_below"], split_cfg, cuts[0] if cuts else None, cold, uids,
+                                           mids, report)
+    # users the cleaning left out (every rating below data.min_rating, or dropped by the k-core filter): not in
+    # the dataset, and the popular fallback still never offers them a movie they rated
+    dropped = below[:1] + k_core + list(raw.seen.values())
+    absent = rated_below_unknown(pd.concat(dropped, ignore_index=True), uids, mids) if dropped else None
+    if absent is not None and len(absent):
+        extra["rated_below_unknown"] = absent
+    if dropped or gone_users:  # always said, 0 too: a dataset without the count was made before they were kept
+        # (train warns); every user of the cleaned rows with none left, and those the cleaning dropped
+        ids = set(absent["user_id"].tolist()) if absent is not None else set()
+        for g in gone_users:
+            ids.update(g.tolist())
+        report["users_left_out"] = len(ids)
+    return extra
+
+
+def _summarise(cfg: DataConfig, split_cfg: SplitConfig, raw, movies, frames: dict, users: pd.DataFrame,
+               mtab: pd.DataFrame, scale: tuple, report: dict, cold, gone_users: list) -> dict:
+    """The dataset's summary (data/summary.py), and its warnings of a split left empty or shrunk."""
+    summary = summarise(cfg, split_cfg, raw, movies, frames, users, mtab, scale, report, cold)
+    warn_empty_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0),
+                      report.get("users_given_a_train_row", 0), report.get("given_rows"))
+    warn_shrunk_splits(split_cfg, summary["split"], report.get("eval_rows_dropped_unknown", 0),
+                       sum(g.size for g in gone_users))
+    return summary
+
+
+def _manifest(summary: dict, inputs: dict, full_config: dict | None, report_pair: list | None) -> dict:
+    """The dataset's manifest: the versions, the summary, the inputs' checksums, the config, the time."""
+    return {
+        "format_version": FORMAT_VERSION,
+        "embedrec_version": __version__,
+        **summary,
+        "inputs": inputs,
+        "config": full_config,
+        # data.min_rating: auto's two values above 0 it learnt both as likes (config_ingest.two_values_train_warning)
+        **({"two_positive_values": report_pair} if report_pair else {}),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),  # RFC 3339 (jq fromdate: a review)
+    }
+
+
+def _write(out: Path, overwrite: bool, progress: bool, tables: dict, users: pd.DataFrame, mtab: pd.DataFrame,
+           manifest: dict, summary: dict) -> None:
+    """The dataset written to ``out`` as a new generation, made current atomically (its rows counted on a bar), and
+    a dataset it replaced with more in it said."""
     # a new generation, made current atomically; readers of the previous one keep it until they let go
-    tables = {**frames, **extra}
     replaced = replaced_counts(out) if overwrite and out.exists() else None  # (its figures, for the warning below)
     with step(f"writing {out}" if progress else None, dataset_rows(tables, users, mtab), "row", scale=True,
               delay=bars.INGEST_DELAY_S) as tick:  # (rows counted a row group at a time)
@@ -535,9 +632,6 @@ def _ingest(cfg: DataConfig, split_cfg: SplitConfig, out: Path, overwrite: bool,
     shrunk = shrunk_said(out, replaced, summary.get("counts") or {}, manifest.get("config"))
     if shrunk:
         log.warning("%s", shrunk)
-    summary["output"] = str(out)
-    summary["seconds"] = round(time.perf_counter() - t0, 2)
-    return summary
 
 
 
