@@ -302,41 +302,66 @@ def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool,
     g = scaled(f)
     zs = {w: window_zs(w) if window_zs is not None else window_z(tr.movie, tr.timestamp, ds.n_movies, w)
           for w in windows}
-    users: dict = {}  # one gamma's user table at a time (a copy of the users' each: at 1M x 128, 512 MB)
+    search = _Search(f, g, zs, counts, n0, on_valid, metric, higher, paired, timed)
+    if not auto:
+        return _chosen_at(search, float(train_cfg.als_trend), train_cfg.als_trend_activity, windows, gammas)
+    return _chosen_auto(search, train_cfg.als_trend_activity, windows, gammas)
 
-    def blend(w: float, b: float, a: float) -> dict:
+
+class _Search:
+    """The blends :func:`choose` scores on valid, each keyed (window, beta, gamma): the factors blended, each
+    key's valid score in ``tried`` (``base``: the model alone's), the best of some, and the lines said of them."""
+
+    def __init__(self, f: dict, g: dict, zs: dict, counts, n0, on_valid, metric: str, higher: bool, paired,
+                 timed: bool):
+        self.f, self.g, self.zs, self.counts, self.n0 = f, g, zs, counts, n0
+        self.on_valid, self.metric, self.higher, self.paired, self.timed = on_valid, metric, higher, paired, timed
+        self.users: dict = {}  # one gamma's user table at a time (a copy of the users' each: at 1M x 128, 512 MB)
+        self.tried: dict = {}
+        self.base: float | None = None
+
+    def blend(self, w: float, b: float, a: float) -> dict:
+        users = self.users
         if a not in users:
-            m = activity(counts, a, n0)
+            m = activity(self.counts, a, self.n0)
             users.clear()
-            users[a] = g["user_factors"] if m is None else g["user_factors"] * m[:, None]
-        return with_bias({**g, "user_factors": users[a]}, f, zs[w], b)
+            users[a] = self.g["user_factors"] if m is None else self.g["user_factors"] * m[:, None]
+        return with_bias({**self.g, "user_factors": users[a]}, self.f, self.zs[w], b)
 
-    def score(w: float, b: float, a: float) -> float:
-        return float(on_valid(blend(w, b, a)).get(metric, float("nan")))
+    def score(self, w: float, b: float, a: float) -> float:
+        return float(self.on_valid(self.blend(w, b, a)).get(self.metric, float("nan")))
 
-    def best_of(keys) -> tuple:
-        return max(keys, key=lambda k: tried[k] if higher else -tried[k])
+    def best_of(self, keys) -> tuple:
+        tried = self.tried
+        return max(keys, key=lambda k: tried[k] if self.higher else -tried[k])
 
-    def clear_of(key, ref: float, other) -> bool:
+    def beats(self, score: float, ref: float) -> bool:
+        """Whether ``score`` beats ``ref`` by MARGIN."""
+        return score > ref * (1 + MARGIN) if self.higher else score < ref * (1 - MARGIN)
+
+    def clear_of(self, key, ref: float, other) -> bool:
         """Whether activity ``key`` beats ``ref`` (the score of ``other``, a blend key weighing every user alike,
         or None: the model alone) by MARGIN and by ACTIVITY_Z paired standard errors."""
-        clear = tried[key] > ref * (1 + MARGIN) if higher else tried[key] < ref * (1 - MARGIN)
-        if clear and paired is not None:  # beyond two paired standard errors over the same valid users
-            got = paired(blend(*key), blend(*other) if other is not None else f)
+        clear = self.beats(self.tried[key], ref)
+        if clear and self.paired is not None:  # beyond two paired standard errors over the same valid users
+            got = self.paired(self.blend(*key), self.blend(*other) if other is not None else self.f)
             if got is not None:
                 mean, se = got
-                clear = (mean > ACTIVITY_Z * se) if higher else (mean < -ACTIVITY_Z * se)
+                clear = (mean > ACTIVITY_Z * se) if self.higher else (mean < -ACTIVITY_Z * se)
                 log.debug("als_trend: activity %g against every user alike, paired valid %s %+.4f (SE %.4f)",
-                          key[2], metric, mean, se)
+                          key[2], self.metric, mean, se)
         return clear
 
-    def said(keys) -> str:
-        return ", ".join(f"{tried[k]:.4f} at {k[1]:g}" + (f" over the latest {k[0]:g}" if timed else "") +
+    def said(self, keys) -> str:
+        tried = self.tried
+        return ", ".join(f"{tried[k]:.4f} at {k[1]:g}" + (f" over the latest {k[0]:g}" if self.timed else "") +
                          (f", activity {k[2]:g}" if len(set(x[2] for x in keys)) > 1 else "") for k in keys)
 
-    def weighed(what: str, keys) -> None:
+    def weighed(self, what: str, keys) -> None:
         """One line as each step of auto's search is scored (a known gap: train said nothing while it weighed
         them): its candidates' valid scores by window, then weight or activity, and how many were scored so far."""
+        tried, metric, timed = self.tried, self.metric, self.timed
+
         def where(w: float, a: float) -> str:
             return ((" over all the ratings" if w >= 1 else f" over the latest {100 * w:g}%") if timed else "") + \
                 (f", activity {a:g}" if a else "")
@@ -353,77 +378,109 @@ def choose(ds, train_cfg, f: dict, on_valid, metric: str, higher: bool,
                 groups.setdefault((k[0], k[2]), []).append(k)
             text = f"{what}: valid {metric} " + "; ".join(
                 ", ".join(f"{tried[k]:.4f} at {k[1]:g}" for k in ks) + where(*wa) for wa, ks in groups.items())
-        log.info("als_trend auto, %s (the model alone %.4f; %d weighed so far)", text, base, len(tried))
+        log.info("als_trend auto, %s (the model alone %.4f; %d weighed so far)", text, self.base, len(tried))
 
-    if not auto:
-        beta = float(train_cfg.als_trend)
-        tried = {(w, beta, a): score(w, beta, a) for a in gammas for w in windows}
-        done = [k for k in tried if np.isfinite(tried[k])]
-        if train_cfg.als_trend_activity == "auto" and done and best_of(done)[2] == 1.0:  # around it, as auto does
-            w = best_of(done)[0]
-            tried.update({(w, beta, x): score(w, beta, x) for x in ACTIVITY_FINE})
-        if not any(np.isfinite(v) for v in tried.values()):  # no valid user to score (all without a vector)
-            w = DEFAULT_WINDOW if len(windows) > 1 else windows[0]
-            a = 0.0 if len(gammas) > 1 else gammas[0]
-            log.info("als_trend %g: no validation user has a trained vector to choose its window or activity on; "
-                     "window %g, activity %g", beta, w, a)
-            return beta, w, a, None
-        best = best_of(k for k in tried if np.isfinite(tried[k]))
-        flat = [k for k in tried if k[2] == 0 and np.isfinite(tried[k])]
-        if train_cfg.als_trend_activity == "auto" and best[2] > 0 and flat and \
-                not clear_of(best, tried[best_of(flat)], best_of(flat)):  # as auto's weight (a review: unchecked)
-            best = best_of(flat)
-        if len(tried) > 1:
-            log.info("als_trend %g: window %g, activity %g (valid %s %s)", beta, best[0], best[2], metric,
-                     said(list(tried)))
-        return beta, best[0], best[2], tried[best]
-    base = float(on_valid(f).get(metric, float("nan")))
-    # a set gamma above 0 is screened as auto's gamma 1 is, a small weight too (a review: set to 2, the screen's 1
-    # and 8 missed the margin and the term was dropped where auto kept 0.25)
-    tried = {(w, b, gammas[0]): score(w, b, gammas[0]) for w in windows
-             for b in (SCREEN if gammas[0] == 0 else ACTIVITY_SCREEN)}
-    weighed("popularity's weight" + (" in each window" if len(windows) > 1 else ""), list(tried))
-    for a in gammas[1:]:  # the other gammas at the best window so far, a smaller beta too: the users' weights
-        done = [k for k in tried if np.isfinite(tried[k])]  # spread, so the median user's must be small
-        w = best_of(done)[0] if done else windows[0]
-        step = {(w, b, a): score(w, b, a) for b in ACTIVITY_SCREEN}
-        tried.update(step)
-        weighed("popularity's weight", list(step))
+
+def _chosen_at(s: _Search, beta: float, activity_set, windows: tuple, gammas: tuple
+               ) -> tuple[float, float, float, float | None]:
+    """:func:`choose` under a set weight ``beta``: the window and gamma the best on valid (an activity above 0 kept
+    only where it clearly beats every user alike), or a default where no validation user can be scored."""
+    s.tried = tried = {(w, beta, a): s.score(w, beta, a) for a in gammas for w in windows}
+    done = [k for k in tried if np.isfinite(tried[k])]
+    if activity_set == "auto" and done and s.best_of(done)[2] == 1.0:  # around it, as auto does
+        w = s.best_of(done)[0]
+        tried.update({(w, beta, x): s.score(w, beta, x) for x in ACTIVITY_FINE})
+    if not any(np.isfinite(v) for v in tried.values()):  # no valid user to score (all without a vector)
+        w = DEFAULT_WINDOW if len(windows) > 1 else windows[0]
+        a = 0.0 if len(gammas) > 1 else gammas[0]
+        log.info("als_trend %g: no validation user has a trained vector to choose its window or activity on; "
+                 "window %g, activity %g", beta, w, a)
+        return beta, w, a, None
+    best = s.best_of(k for k in tried if np.isfinite(tried[k]))
+    flat = [k for k in tried if k[2] == 0 and np.isfinite(tried[k])]
+    if activity_set == "auto" and best[2] > 0 and flat and \
+            not s.clear_of(best, tried[s.best_of(flat)], s.best_of(flat)):  # as auto's weight (a review: unchecked)
+        best = s.best_of(flat)
+    if len(tried) > 1:
+        log.info("als_trend %g: window %g, activity %g (valid %s %s)", beta, best[0], best[2], s.metric,
+                 s.said(list(tried)))
+    return beta, best[0], best[2], tried[best]
+
+
+def _chosen_auto(s: _Search, activity_set, windows: tuple, gammas: tuple) -> tuple[float, float, float, float | None]:
+    """:func:`choose` under train.als_trend auto: the screen, then (where it beats the model alone by MARGIN) every
+    weight at its best window, the activities around 1, and an activity above 0 kept only where it clearly beats
+    every user alike; else 0, the model alone."""
+    s.base = base = float(s.on_valid(s.f).get(s.metric, float("nan")))
+    tried = _screened(s, windows, gammas)
     finite = [k for k in tried if np.isfinite(tried[k])]
-    best = best_of(finite) if finite else next(iter(tried))
-    if not np.isfinite(base) or not finite or \
-            not (tried[best] > base * (1 + MARGIN) if higher else tried[best] < base * (1 - MARGIN)):
+    best = s.best_of(finite) if finite else next(iter(tried))
+    if not np.isfinite(base) or not finite or not s.beats(tried[best], base):
         log.info("als_trend auto: chose 0, the model alone (valid %s %.4f; the best with popularity %s, where a "
-                 "gain must pass %g%%)", metric, base, "none" if not finite else f"{tried[best]:.4f}", 100 * MARGIN)
+                 "gain must pass %g%%)", s.metric, base, "none" if not finite else f"{tried[best]:.4f}", 100 * MARGIN)
         return (0.0, DEFAULT_WINDOW if len(windows) > 1 else windows[0],
                 0.0 if len(gammas) > 1 else gammas[0], None)
     w = best[0]
-    for a in gammas:  # every weight at the best window, at each gamma screened (a review: gamma 1 won the screen by
-        step = {(w, b, a): score(w, b, a) for b in BETAS if (w, b, a) not in tried}  # 0.0002, and gamma 0's
-        tried.update(step)  # sweep, never run, beat its best)
-        if step:
-            weighed("every weight", list(step))
-    best = best_of(k for k in tried if k[0] == w and k[2] in gammas)
-    if train_cfg.als_trend_activity == "auto" and best[2] == 1.0:
-        step = {(w, best[1], x): score(w, best[1], x) for x in ACTIVITY_FINE}
-        tried.update(step)
-        weighed("the activities around 1", list(step))
-        best = best_of(k for k in tried if k[0] == w and k[1] == best[1])
-    if train_cfg.als_trend_activity == "auto" and best[2] > 0:  # activity must beat every user alike clearly
-        flat = [k for k in tried if k[2] == 0 and np.isfinite(tried[k])]
-        ref = max([base] + [tried[k] for k in flat]) if higher else min([base] + [tried[k] for k in flat])
-        if not clear_of(best, ref, best_of(flat) if flat and tried[best_of(flat)] == ref else None):
-            if not flat or not (tried[best_of(flat)] > base * (1 + MARGIN) if higher
-                                else tried[best_of(flat)] < base * (1 - MARGIN)):
-                log.info("als_trend auto: chose 0, the model alone (activity %g's valid %s %.4f is not clearly "
-                         "above %.4f)", best[2], metric, tried[best], ref)
-                return 0.0, DEFAULT_WINDOW if len(windows) > 1 else windows[0], 0.0, None
-            log.info("als_trend auto: activity %g's valid %s %.4f is not clearly above every user alike's %.4f (by "
-                     "%g%% and %g paired SE): activity 0", best[2], metric, tried[best], ref, 100 * MARGIN, ACTIVITY_Z)  # (said: a first-hour review
-            # found the lower figure chosen, its reason at -v alone)
-            best = best_of(flat)
+    best = _best_weight(s, w, best, activity_set, gammas)
+    if activity_set == "auto" and best[2] > 0:  # activity must beat every user alike clearly
+        best = _clear_activity(s, best)
+        if best is None:
+            return 0.0, DEFAULT_WINDOW if len(windows) > 1 else windows[0], 0.0, None
     log.info("als_trend auto: popularity (%s) weighs %g%s: valid %s %.4f against %.4f for the model alone",
-             f"the latest {100 * w:g}% of the training ratings" if timed and w < 1 else "all the training ratings",
-             best[1], f", a user's weight x (n0 / its ratings)^{best[2]:g}" if best[2] else "", metric, tried[best],
+             f"the latest {100 * w:g}% of the training ratings" if s.timed and w < 1 else "all the training ratings",
+             best[1], f", a user's weight x (n0 / its ratings)^{best[2]:g}" if best[2] else "", s.metric, tried[best],
              base)
     return best[1], w, best[2], tried[best]
+
+
+def _screened(s: _Search, windows: tuple, gammas: tuple) -> dict:
+    """Auto's screen: the first gamma at each window and screened beta, then each other gamma at the best window so
+    far; ``s.tried``, said a line a step."""
+    # a set gamma above 0 is screened as auto's gamma 1 is, a small weight too (a review: set to 2, the screen's 1
+    # and 8 missed the margin and the term was dropped where auto kept 0.25)
+    s.tried = tried = {(w, b, gammas[0]): s.score(w, b, gammas[0]) for w in windows
+                       for b in (SCREEN if gammas[0] == 0 else ACTIVITY_SCREEN)}
+    s.weighed("popularity's weight" + (" in each window" if len(windows) > 1 else ""), list(tried))
+    for a in gammas[1:]:  # the other gammas at the best window so far, a smaller beta too: the users' weights
+        done = [k for k in tried if np.isfinite(tried[k])]  # spread, so the median user's must be small
+        w = s.best_of(done)[0] if done else windows[0]
+        step = {(w, b, a): s.score(w, b, a) for b in ACTIVITY_SCREEN}
+        tried.update(step)
+        s.weighed("popularity's weight", list(step))
+    return tried
+
+
+def _best_weight(s: _Search, w: float, best: tuple, activity_set, gammas: tuple) -> tuple:
+    """Every weight of BETAS at window ``w`` and each gamma screened, then (gamma 1 best) the activities around 1 at
+    the best weight: the best key."""
+    tried = s.tried
+    for a in gammas:  # every weight at the best window, at each gamma screened (a review: gamma 1 won the screen by
+        step = {(w, b, a): s.score(w, b, a) for b in BETAS if (w, b, a) not in tried}  # 0.0002, and gamma 0's
+        tried.update(step)  # sweep, never run, beat its best)
+        if step:
+            s.weighed("every weight", list(step))
+    best = s.best_of(k for k in tried if k[0] == w and k[2] in gammas)
+    if activity_set == "auto" and best[2] == 1.0:
+        step = {(w, best[1], x): s.score(w, best[1], x) for x in ACTIVITY_FINE}
+        tried.update(step)
+        s.weighed("the activities around 1", list(step))
+        best = s.best_of(k for k in tried if k[0] == w and k[1] == best[1])
+    return best
+
+
+def _clear_activity(s: _Search, best: tuple) -> tuple | None:
+    """``best``, an activity above 0, where it clearly beats every user alike and the model alone; else the best
+    weighing every user alike where that beats the model alone (said), else None: the model alone (said)."""
+    tried, base, higher, metric = s.tried, s.base, s.higher, s.metric
+    flat = [k for k in tried if k[2] == 0 and np.isfinite(tried[k])]
+    ref = max([base] + [tried[k] for k in flat]) if higher else min([base] + [tried[k] for k in flat])
+    if not s.clear_of(best, ref, s.best_of(flat) if flat and tried[s.best_of(flat)] == ref else None):
+        if not flat or not s.beats(tried[s.best_of(flat)], base):
+            log.info("als_trend auto: chose 0, the model alone (activity %g's valid %s %.4f is not clearly "
+                     "above %.4f)", best[2], metric, tried[best], ref)
+            return None
+        log.info("als_trend auto: activity %g's valid %s %.4f is not clearly above every user alike's %.4f (by "
+                 "%g%% and %g paired SE): activity 0", best[2], metric, tried[best], ref, 100 * MARGIN, ACTIVITY_Z)  # (said: a first-hour review
+        # found the lower figure chosen, its reason at -v alone)
+        best = s.best_of(flat)
+    return best
