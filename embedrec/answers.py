@@ -267,9 +267,35 @@ class Answer:
 def answer(model: Model, request: Request) -> Answer:
     """``Model.answer``: the method of ``model`` that answers ``request``'s mode, its options filled from the
     model's recommend config."""
+    mode = request.checked_mode()
+    _check_request(request, mode)
+    e = model.engine
+    k = request.k if request.k is not None else e.cfg.k
+    fallback = request.fallback or e.cfg.fallback
+    request = _replace(request, k=k, fallback=fallback)
+    if mode in USER_LISTS:
+        return _users_listed(model, request, mode, k)
+    exclude = _movies_excluded(model, request, mode)
+    candidates = None
+    if request.candidates is not None:
+        candidates = _movie_candidates(model, request)
+        request = _replace(request, candidates=tuple(candidates))  # titles found: the notes' filter is the list's
+    filters = {"genres": request.genres, "year_min": request.year_min, "year_max": request.year_max,
+               "exclude": exclude, "candidates": candidates}
+    if mode == "users":  # streamed in batches: rows as they come
+        return _users_streamed(model, request, k, fallback, filters)
+    if mode == "movies" and getattr(request.movies, "lines_of_a_file", False) and not request.strict:  # the CLI's
+        # --movies: answered in batches as the lines come (a known gap: every answer held until the input ended, 1 KB
+        # a line); --strict reads the whole input first and fails before printing anything, as --users --strict
+        return _movies_streamed(model, request, k, filters)
+    return _one_list(model, request, mode, k, fallback, filters)
+
+
+def _check_request(request: Request, mode: str) -> None:
+    """``request``'s options refused where they do not apply to ``mode`` or are not of their kind: --explain and
+    --diversify, one user= or similar_users= id, the flags, --fallback."""
     from embedrec.argcheck import flag
 
-    mode = request.checked_mode()
     if request.explain is not None:
         from embedrec.argcheck import count_arg
 
@@ -300,65 +326,86 @@ def answer(model: Model, request: Request) -> Answer:
         flag(getattr(request, name), name, "Request")
     if request.fallback not in (None, "none", "popular"):
         raise UsageError(f"«--fallback|fallback» {shorten(repr(request.fallback), 30)}: give 'none' or 'popular'")
-    e = model.engine
-    k = request.k if request.k is not None else e.cfg.k
-    fallback = request.fallback or e.cfg.fallback
-    request = _replace(request, k=k, fallback=fallback)
-    if mode in USER_LISTS:  # lists of users: exclude and candidates are user ids, what such a list may hold (a
-        # campaign's opt-outs, a segment; a usability review: refused as movie filters on the command line)
-        if isinstance(request.exclude, Mapping):
-            raise UsageError(f"«--exclude|exclude» of (user, movie) pairs does not apply to «--{mode.replace('_', '-')}"
-                             f"|{mode}», which lists users: give user ids (one per line in a file)")
-        try:
-            users_out = _as_list(request.exclude)
-            users_only = None if request.candidates is None else _as_list(request.candidates)
-        except UsageError as err:
-            raise UsageError(f"«--exclude/--candidates|exclude/candidates»: {err}") from None
-        if mode == "similar_users":
-            out = Answer(model, request, result=model.similar_users(request.similar_users, k, candidates=users_only,
-                                                                    exclude=users_out))
-            out._notes = lambda: users_short_note(out.result, k)
-            return out
-        if isinstance(request.audience, (str, bytes)) or not hasattr(request.audience, "__iter__"):
-            asked = _found(model, request.audience, "--audience")
-        else:  # several (the CLI's --audience @FILE, a list): each one's audience, in the order given
-            asked = _audience_movies(model, list(request.audience), request.strict)
-        out = Answer(model, request, result=model.audience(asked, k, exclude_seen=not request.include_seen,
-                                                           candidates=users_only, exclude=users_out))
-        out._notes = lambda: audience_note(out.result, k, request.include_seen)
+
+
+def _users_listed(model: Model, request: Request, mode: str, k: int) -> Answer:
+    """A list of users (similar_users, audience): exclude and candidates are user ids."""
+    # lists of users: exclude and candidates are user ids, what such a list may hold (a
+    # campaign's opt-outs, a segment; a usability review: refused as movie filters on the command line)
+    if isinstance(request.exclude, Mapping):
+        raise UsageError(f"«--exclude|exclude» of (user, movie) pairs does not apply to «--{mode.replace('_', '-')}"
+                         f"|{mode}», which lists users: give user ids (one per line in a file)")
+    try:
+        users_out = _as_list(request.exclude)
+        users_only = None if request.candidates is None else _as_list(request.candidates)
+    except UsageError as err:
+        raise UsageError(f"«--exclude/--candidates|exclude/candidates»: {err}") from None
+    if mode == "similar_users":
+        out = Answer(model, request, result=model.similar_users(request.similar_users, k, candidates=users_only,
+                                                                exclude=users_out))
+        out._notes = lambda: users_short_note(out.result, k)
         return out
+    if isinstance(request.audience, (str, bytes)) or not hasattr(request.audience, "__iter__"):
+        asked = _found(model, request.audience, "--audience")
+    else:  # several (the CLI's --audience @FILE, a list): each one's audience, in the order given
+        asked = _audience_movies(model, list(request.audience), request.strict)
+    out = Answer(model, request, result=model.audience(asked, k, exclude_seen=not request.include_seen,
+                                                       candidates=users_only, exclude=users_out))
+    out._notes = lambda: audience_note(out.result, k, request.include_seen)
+    return out
+
+
+def _movies_excluded(model: Model, request: Request, mode: str):
+    """``request.exclude`` for a list of movies: the movies found, or (user, movie) pairs (a mapping) for
+    --user and --users alone."""
     if isinstance(request.exclude, Mapping):  # (user, movie) pairs: each user's own movies, out of its list alone
         if mode not in ("user", "users"):
             raise UsageError("«--exclude @FILE|exclude» of (user, movie) pairs leaves each user's own movies out of "
                              "that user's list: it applies to «--user|user» (without «--liked/--rated|liked/rated») "
                              "and «--users|users»; give movies alone (one per line) for a list of this mode")
-        exclude = request.exclude
-    else:
-        try:
-            tokens = _as_list(request.exclude)
-        except UsageError as err:  # which argument held the gap, as Model.recommend(exclude=) says
-            raise UsageError(f"exclude: {err}") from None
-        exclude = _excluded(model, tokens)
-    candidates = None
-    if request.candidates is not None:
-        try:
-            tokens = _as_list(request.candidates)
-        except UsageError as err:
-            raise UsageError(f"candidates: {err}") from None
-        candidates = _excluded(model, tokens, "--candidates")
-        request = _replace(request, candidates=tuple(candidates))  # titles found: the notes' filter is the list's
-    filters = {"genres": request.genres, "year_min": request.year_min, "year_max": request.year_max,
-               "exclude": exclude, "candidates": candidates}
-    if mode == "users":  # streamed in batches: rows as they come
-        missing = "error" if request.strict else "popular" if fallback == "popular" else "skip"
-        batch = request.batch_size if request.batch_size is not None else e.cfg.batch_size
-        triples = model.recommend_stream(request.users, k, missing=missing, exclude_seen=not request.include_seen,
-                                         batch_size=batch, on_batch=request.on_batch, name=request.name,
-                                         explain=request.explain, prior=request.prior,
-                                         diversify=request.diversify, **filters)
-        out = Answer(model, request, stream=triples)
-        out._notes = lambda: _stream_notes(out)
-        return out
+        return request.exclude
+    try:
+        tokens = _as_list(request.exclude)
+    except UsageError as err:  # which argument held the gap, as Model.recommend(exclude=) says
+        raise UsageError(f"exclude: {err}") from None
+    return _excluded(model, tokens)
+
+
+def _movie_candidates(model: Model, request: Request) -> list:
+    """``request.candidates``' movies found."""
+    try:
+        tokens = _as_list(request.candidates)
+    except UsageError as err:
+        raise UsageError(f"candidates: {err}") from None
+    return _excluded(model, tokens, "--candidates")
+
+
+def _users_streamed(model: Model, request: Request, k: int, fallback: str, filters: dict) -> Answer:
+    """--users: each user's list, streamed in batches."""
+    e = model.engine
+    missing = "error" if request.strict else "popular" if fallback == "popular" else "skip"
+    batch = request.batch_size if request.batch_size is not None else e.cfg.batch_size
+    triples = model.recommend_stream(request.users, k, missing=missing, exclude_seen=not request.include_seen,
+                                     batch_size=batch, on_batch=request.on_batch, name=request.name,
+                                     explain=request.explain, prior=request.prior,
+                                     diversify=request.diversify, **filters)
+    out = Answer(model, request, stream=triples)
+    out._notes = lambda: _stream_notes(out)
+    return out
+
+
+def _movies_streamed(model: Model, request: Request, k: int, filters: dict) -> Answer:
+    """The CLI's --movies: each line's similar movies, answered in batches as the lines come."""
+    first: list = []  # the first list answered: the notes of a list shorter than k, or empty, are of it
+    out = Answer(model, request, stream=_similar_stream(model, request, k, filters, first))
+    out.query_column = "movie_id_query"
+    out._notes = lambda: _list_notes(_answered_by(out, first[0])) if first else None  # (a diff review: lost)
+    return out
+
+
+def _one_list(model: Model, request: Request, mode: str, k: int, fallback: str, filters: dict) -> Answer:
+    """One list of movies: a user's, a movie's similar movies, those of each line of --movies, or a new user's (by
+    user features, or by liked/rated movies); their explanations, where asked for."""
     told = None  # a new user's history (liked/rated), as told_history read it
     if mode == "user":  # an unknown user: the library's error, or its warning with the most popular movies
         res = model.recommend([request.user], k, missing="popular" if fallback == "popular" else "error",
@@ -366,31 +413,12 @@ def answer(model: Model, request: Request) -> Answer:
                               diversify=request.diversify, **filters)
     elif mode == "movie":
         res = model.similar(_found(model, request.movie), k, **filters)
-    elif mode == "movies" and getattr(request.movies, "lines_of_a_file", False) and not request.strict:  # the CLI's
-        # --movies: answered in batches as the lines come (a known gap: every answer held until the input ended, 1 KB
-        # a line); --strict reads the whole input first and fails before printing anything, as --users --strict
-        first: list = []  # the first list answered: the notes of a list shorter than k, or empty, are of it
-        out = Answer(model, request, stream=_similar_stream(model, request, k, filters, first))
-        out.query_column = "movie_id_query"
-        out._notes = lambda: _list_notes(_answered_by(out, first[0])) if first else None  # (a diff review: lost)
-        return out
     elif mode == "movies":  # each line's movie, as --movie takes it; one not in the model left out (said), or refused
         res = _similar_of_lines(model, request, k, filters)
     elif mode == "user_features":
         res = model.recommend_features(request.user_features, k, diversify=request.diversify, **filters)
     else:
-        # one id or title is one movie ('12', 'star wars': a red team found them split into characters); a file
-        # read (--liked @FILE, --rated @FILE: serve.userfile), its titles no movie matches left out unless --strict
-        from embedrec.models_lookup import told_history
-        from embedrec.models_recommend import recommend_new
-
-        told = told_history(model, request.liked, request.rated, strict=request.strict, said=_said_found)
-        res = recommend_new(model, (), None, k, ordered=request.ordered, user=request.user,
-                            exclude_seen=not request.include_seen, strict=request.strict,
-                            user_features=request.user_features, prior=request.prior, told=told,
-                            diversify=request.diversify, **filters)
-        request = _replace(request, liked=told.liked if request.liked is not None else None,
-                           rated=None if request.rated is None else told.rated)
+        told, res, request = _new_user_list(model, request, k, filters)
     out = Answer(model, request, result=res)
     if told is not None:  # a new user's: a --rated file's values on their own scale, for rated_note
         out.rated_scale = told.scale
@@ -399,6 +427,24 @@ def answer(model: Model, request: Request) -> Answer:
         out.explanations = res.explain(request.explain)
     out._notes = lambda: _list_notes(out)
     return out
+
+
+def _new_user_list(model: Model, request: Request, k: int, filters: dict):
+    """A new user's list by its liked/rated movies: its history as told, the list, and ``request`` with the movies
+    found."""
+    # one id or title is one movie ('12', 'star wars': a red team found them split into characters); a file
+    # read (--liked @FILE, --rated @FILE: serve.userfile), its titles no movie matches left out unless --strict
+    from embedrec.models_lookup import told_history
+    from embedrec.models_recommend import recommend_new
+
+    told = told_history(model, request.liked, request.rated, strict=request.strict, said=_said_found)
+    res = recommend_new(model, (), None, k, ordered=request.ordered, user=request.user,
+                        exclude_seen=not request.include_seen, strict=request.strict,
+                        user_features=request.user_features, prior=request.prior, told=told,
+                        diversify=request.diversify, **filters)
+    request = _replace(request, liked=told.liked if request.liked is not None else None,
+                       rated=None if request.rated is None else told.rated)
+    return told, res, request
 
 
 MOVIE_HEADER_WORDS = ("movie_id", "movie", "movieid", "item_id", "item", "title")  # a --movies file's header
