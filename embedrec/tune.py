@@ -10,6 +10,7 @@ tolerance the smallest dimension within it of the best. The test metric is repor
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -545,50 +546,86 @@ def _ingested(manifest: dict) -> dict:
 
 def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, metric: str, fourth: int, out: Path,
            fresh: bool, progress: bool, source: str = "given") -> dict:
-    from tqdm import tqdm
-
+    """The trials of each dimension and weight decay asked for, and the config's own: those an earlier record of the
+    same sweep holds kept, the others run; the choice made, saved with them in tune.json and plotted."""
     current = _current_dim(cfg, ds)
 
     state_path = out / RESULTS
     finished: dict[str, dict] = {}
     if state_path.exists() and not fresh:
-        # sealed like a manifest: an edited or damaged record is not reused as finished trials
-        fix = "rerun with «--fresh|fresh=True» to redo its trials"
-        saved = read_json(state_path, "tune results", fix)
-        check_seal(saved, state_path, "tune results", fix)
-        if SEAL not in saved:  # tune-dims always seals it: without one it was edited (a review: then reused)
-            raise ArtifactError(f"tune results '{state_path}' have lost their own checksum ('{SEAL}'): edited; {fix}")
-        trials = saved.get("trials")
-        if not isinstance(trials, list) or not all(
-                isinstance(t, dict) and isinstance(t.get("key"), str) and isinstance(t.get("dim"), int)
-                and (t.get("valid_metric") is None or isinstance(t.get("valid_metric"), (int, float)))
-                for t in trials):  # NaN (no validation split) is written as null
-            raise ArtifactError(f"tune results '{state_path}' hold trials that are not what tune-dims writes; {fix}")
-        if saved.get("dataset") == ds.manifest.get("inputs") and saved.get("metric") == metric:
-            finished = {t["key"]: t for t in saved.get("trials", [])}
-            cfg_now = _hashed_config(cfg)
-            # the dataset as ingested (its files' fingerprint: another split.seed holds other rows in the same
-            # counts, which the trials' hash does not tell), then the config: said which (a red team: a dataset
-            # ingested again was blamed on 'train.lr or epochs'); a record from before 'ingested': the hash alone
-            again = saved.get("ingested") not in (None, _ingested(ds.manifest))
-            stale = list(finished) if again else [
-                k for k, t in finished.items()
-                if t.get("config_hash") != trial_config_hash(cfg_now, t["dim"], t.get("weight_decay"), ds.manifest)]
-            if stale:
-                log.info("%d earlier trials in %s %s; they are not reused", len(stale), out,
-                         "were for the dataset as it was ingested before (its split or counts have changed since)"
-                         if again else "used another config (e.g. train.lr or epochs)")
-                for k in stale:
-                    finished.pop(k)
-        elif saved.get("metric") not in (None, metric):
-            # a review: `tune-dims --run RUN` of an explicit run swept the default model and replaced that run's
-            # rmse sweep with a warning; the sweep a user meant is the one their config gives: refused, not replaced
-            raise ConfigError(f"the tune results in '{out}' are for the metric {saved.get('metric')}, where this "
-                              f"sweep's is {metric}: pass the config they were made with «(-c FILE)|(load_config(FILE))», "
-                              "or «--fresh|fresh=True» to replace them, or choose another tune.dir")
-        else:  # the same sweep on data ingested again: its trials say nothing of this data
-            log.warning("earlier tune results in %s are for another dataset (ingested again since?); starting afresh",
-                        out)
+        finished = _earlier_trials(cfg, ds, metric, out, state_path)
+    now, asked, todo = _trials_asked(cfg, dims, wds, current, finished)
+    save = functools.partial(_save_results, state_path, ds, metric, finished)
+    _run_trials(cfg, ds, todo, out, state_path, metric, progress, finished, save)
+    keys = {trial_key(d, w) for d, w in asked}
+    trials = [t for t in finished.values() if t["key"] in keys]
+    for t in finished.values():  # every trial tune.json keeps, this sweep's marks (a review: 'current' stayed on a
+        # trial an earlier sweep marked, and was put on each weight decay's trial at the config's dimension)
+        t["fourth_root"] = t["dim"] == fourth
+        t["current"] = t["key"] == trial_key(*now)
+    chosen = choose(trials, metric, tol, finished[trial_key(*now)])
+    best = best_trial(trials, metric)
+    mine = finished[trial_key(*now)]
+    # the rule that chose and the best's figure beside the choice (a review: neither said), in tune.json too
+    rule = {"source": source, "tolerance": tol, "best": _brief(best)}
+    # the config trained with now, said beside the choice (a first-hour review: it was not)
+    here = {**_brief(mine), "config": _own_setting(cfg, mine, swept=wds != [None])}
+    save({"chosen": _brief(chosen), "rule": rule, "current": here})
+    plot(trials, metric, fourth, chosen, out / PLOT, tol, mine)
+    return {"metric": metric, "fourth_root": fourth, "current": current, "tolerance": tol, "rule": rule, "trials":
+            sorted(trials, key=lambda t: (t["dim"], t["weight_decay"] or 0)),
+            "best_per_dim": best_per_dim(trials, metric), "chosen": chosen, "current_config": here,
+            "results": str(state_path), "plot": str(out / PLOT)}
+
+
+def _earlier_trials(cfg: Config, ds: Dataset, metric: str, out: Path, state_path: Path) -> dict[str, dict]:
+    """The finished trials of an earlier sweep's tune.json (sealed, and checked as what tune-dims writes) that this
+    sweep reuses, by key: those of the same dataset as ingested, metric and config; none (said) where the dataset
+    is another. A record of another metric is refused."""
+    finished: dict[str, dict] = {}
+    # sealed like a manifest: an edited or damaged record is not reused as finished trials
+    fix = "rerun with «--fresh|fresh=True» to redo its trials"
+    saved = read_json(state_path, "tune results", fix)
+    check_seal(saved, state_path, "tune results", fix)
+    if SEAL not in saved:  # tune-dims always seals it: without one it was edited (a review: then reused)
+        raise ArtifactError(f"tune results '{state_path}' have lost their own checksum ('{SEAL}'): edited; {fix}")
+    trials = saved.get("trials")
+    if not isinstance(trials, list) or not all(
+            isinstance(t, dict) and isinstance(t.get("key"), str) and isinstance(t.get("dim"), int)
+            and (t.get("valid_metric") is None or isinstance(t.get("valid_metric"), (int, float)))
+            for t in trials):  # NaN (no validation split) is written as null
+        raise ArtifactError(f"tune results '{state_path}' hold trials that are not what tune-dims writes; {fix}")
+    if saved.get("dataset") == ds.manifest.get("inputs") and saved.get("metric") == metric:
+        finished = {t["key"]: t for t in saved.get("trials", [])}
+        cfg_now = _hashed_config(cfg)
+        # the dataset as ingested (its files' fingerprint: another split.seed holds other rows in the same
+        # counts, which the trials' hash does not tell), then the config: said which (a red team: a dataset
+        # ingested again was blamed on 'train.lr or epochs'); a record from before 'ingested': the hash alone
+        again = saved.get("ingested") not in (None, _ingested(ds.manifest))
+        stale = list(finished) if again else [
+            k for k, t in finished.items()
+            if t.get("config_hash") != trial_config_hash(cfg_now, t["dim"], t.get("weight_decay"), ds.manifest)]
+        if stale:
+            log.info("%d earlier trials in %s %s; they are not reused", len(stale), out,
+                     "were for the dataset as it was ingested before (its split or counts have changed since)"
+                     if again else "used another config (e.g. train.lr or epochs)")
+            for k in stale:
+                finished.pop(k)
+    elif saved.get("metric") not in (None, metric):
+        # a review: `tune-dims --run RUN` of an explicit run swept the default model and replaced that run's
+        # rmse sweep with a warning; the sweep a user meant is the one their config gives: refused, not replaced
+        raise ConfigError(f"the tune results in '{out}' are for the metric {saved.get('metric')}, where this "
+                          f"sweep's is {metric}: pass the config they were made with «(-c FILE)|(load_config(FILE))», "
+                          "or «--fresh|fresh=True» to replace them, or choose another tune.dir")
+    else:  # the same sweep on data ingested again: its trials say nothing of this data
+        log.warning("earlier tune results in %s are for another dataset (ingested again since?); starting afresh",
+                    out)
+    return finished
+
+
+def _trials_asked(cfg: Config, dims: list[int], wds: list, current: int, finished: dict) -> tuple[tuple, list, list]:
+    """The config's own trial (its dimension, and its weight decay where that is swept), the trials asked for (with
+    it), and those of them not finished (said where some are)."""
     # the config trained with now is always a trial, as its dimension is: with weight decays swept, at its own
     # weight decay too (train.als_reg auto's selection), so the choice is never a setting that validates below it
     # by more than the tolerance (a first-hour review: dim 16 at als_reg 0.01 advised, 0.2117, where the config
@@ -602,13 +639,23 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
     if kept:
         log.info("%d of the %d trials asked for already finished (use «--fresh|fresh=True» to redo them), %d to run",
                  kept, len(asked), len(todo))
+    return now, asked, todo
 
-    def save(choice: dict | None = None):
-        confirm_held()  # tune.dir's lock is still this sweep's (a user may have deleted the file)
-        write_json(state_path, seal({"dataset": ds.manifest.get("inputs"), "ingested": _ingested(ds.manifest),
-                                     "metric": metric, "trials":
-                                     sorted(finished.values(), key=lambda t: (t["dim"], t["weight_decay"] or 0)),
-                                     **(choice or {})}))
+
+def _save_results(state_path: Path, ds: Dataset, metric: str, finished: dict, choice: dict | None = None) -> None:
+    """tune.json written, sealed: the dataset, the metric, the finished trials and (at the end) the choice."""
+    confirm_held()  # tune.dir's lock is still this sweep's (a user may have deleted the file)
+    write_json(state_path, seal({"dataset": ds.manifest.get("inputs"), "ingested": _ingested(ds.manifest),
+                                 "metric": metric, "trials":
+                                 sorted(finished.values(), key=lambda t: (t["dim"], t["weight_decay"] or 0)),
+                                 **(choice or {})}))
+
+
+def _run_trials(cfg: Config, ds: Dataset, todo: list, out: Path, state_path: Path, metric: str, progress: bool,
+                finished: dict, save) -> None:
+    """The trials ``todo`` run in worker processes, each recorded in ``finished`` and saved as it finishes, counted
+    on a bar (or a line each); a stop is an Interrupted saying what was kept."""
+    from tqdm import tqdm
 
     workers = max(1, min(cfg.tune.workers, len(todo) or 1))
     threads = cfg.tune.threads or max(1, (mp.cpu_count() or 1) // workers)
@@ -649,25 +696,6 @@ def _sweep(cfg: Config, ds: Dataset, dims: list[int], wds: list, tol: float, met
         raise Interrupted(f"tune-dims {how}; {len(finished)} finished trial{'s are' if len(finished) != 1 else ' is'} kept in {state_path}: "
                           "rerun the same command to continue", terminated=signum) from None
     bar.close()
-    keys = {trial_key(d, w) for d, w in asked}
-    trials = [t for t in finished.values() if t["key"] in keys]
-    for t in finished.values():  # every trial tune.json keeps, this sweep's marks (a review: 'current' stayed on a
-        # trial an earlier sweep marked, and was put on each weight decay's trial at the config's dimension)
-        t["fourth_root"] = t["dim"] == fourth
-        t["current"] = t["key"] == trial_key(*now)
-    chosen = choose(trials, metric, tol, finished[trial_key(*now)])
-    best = best_trial(trials, metric)
-    mine = finished[trial_key(*now)]
-    # the rule that chose and the best's figure beside the choice (a review: neither said), in tune.json too
-    rule = {"source": source, "tolerance": tol, "best": _brief(best)}
-    # the config trained with now, said beside the choice (a first-hour review: it was not)
-    here = {**_brief(mine), "config": _own_setting(cfg, mine, swept=wds != [None])}
-    save({"chosen": _brief(chosen), "rule": rule, "current": here})
-    plot(trials, metric, fourth, chosen, out / PLOT, tol, mine)
-    return {"metric": metric, "fourth_root": fourth, "current": current, "tolerance": tol, "rule": rule, "trials":
-            sorted(trials, key=lambda t: (t["dim"], t["weight_decay"] or 0)),
-            "best_per_dim": best_per_dim(trials, metric), "chosen": chosen, "current_config": here,
-            "results": str(state_path), "plot": str(out / PLOT)}
 
 
 def _brief(trial: dict) -> dict:
