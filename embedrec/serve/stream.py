@@ -119,65 +119,24 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
     lists alone, ``Recommender.check_stream_prior`` having checked the run). ``diversify``: each list re-ranked by
     maximal marginal relevance at that lambda (serve.diversify; checked by the caller). ``own``: each user's own
     movies to leave out (``models_lookup.per_user_exclude``'s ({user row: movie rows}, {unknown id: movie rows}))."""
-    own_known, own_unknown = own or ({}, {})
-    unknown = [0]  # ids no row answers: skipped, or answered with the most popular movies
-    empty: list = []  # users with no movie left to recommend (they rated every movie the filters let through)
-    short = [0]  # users whose list is shorter than k but not empty: said once at the end, as --user says it
+    answers = _Answers(rec, k, include_seen, allowed, fallback, name, prior, diversify, own)
+    items = _input_items(rec, lines, name, file, strict)
+    try:
+        for buf in batches(items, batch, ready):  # ``ready``: whether the input has a next line without waiting
+            yield from answers.flush(buf)
+            if on_batch is not None:
+                on_batch()
+    except DataError:  # a line refused mid-input: the count of the unknown ids named above (more than were named)
+        unknown_summary(answers.unknown, fallback == "popular")  # said before its error (a red team: lost)
+        raise
+    unknown_summary(answers.unknown, fallback == "popular")
+    answers.say_short_and_empty()
+    return answers.unknown  # the generator's value: the ids no row answered (header and comment lines are no ids)
 
-    def flush(numbered: list[tuple[int, str, bool]]):
-        rows, parsed = rec.user_rows([t for _, t, _ in numbered])
-        for i, ((n, t, hashed), r) in enumerate(zip(numbered, rows)):  # a line of a table (user,rating): the
-            if r < 0 and not hashed:  # lines before it are answered first, however the input arrived (a review:
-                try:                  # with no pause before it, its batch's earlier rows were never written)
-                    _one_id(name, n, t)
-                except DataError:
-                    if i:
-                        yield from flush(numbered[:i])
-                    raise
-        keep = [i for i, (_, _, hashed) in enumerate(numbered) if not hashed or rows[i] >= 0]  # '#' unknown: a comment
-        if len(keep) < len(numbered):
-            numbered, rows, parsed = [numbered[i] for i in keep], rows[keep], [parsed[i] for i in keep]
-        numbered = [(n, t) for n, t, _ in numbered]
-        buf = [t for _, t in numbered]
-        known = rows >= 0
-        for (n, t), r, p in zip(numbered, rows, parsed):
-            if r < 0:  # never under strict: its ids were all checked before the first batch
-                _one_id(name, n, t)
-                unknown[0] += 1
-                if fallback == "popular":  # a first-hour review: those rows looked like the model's, said nowhere
-                    popular_instead(rec.catalogue.users, t, unknown[0], f"{name}:{n}",
-                                    _newer_model(rec, t) if unknown[0] <= LOGGED_UNKNOWN else "")
-                else:
-                    if unknown[0] <= LOGGED_UNKNOWN:
-                        if p is None and rec.user_ids.dtype.kind in "iu":  # '196.0', '001' where ids are integers:
-                            log.warning("%s:%d: %s; skipped", name, n,     # not an id (how its ids are written)
-                                        rec.catalogue.users.unknown_text(t.strip()))
-                        elif rec.catalogue.users.vectorless(t):  # in the dataset, no vector (a review: "unknown")
-                            log.warning("%s:%d: user '%s' has no trained vector; skipped", name, n, shorten(t))
-                        else:
-                            log.warning("%s:%d: unknown user '%s' skipped%s%s", name, n, shorten(t),  # a wrong case
-                                        rec.catalogue.users.meant(t.strip()),  # said (a red team: it was not)
-                                        _newer_model(rec, t))
-        results = {}
-        if known.any():
-            ids, scores = diversify_lists(rec.factors.movie, diversify, k, lambda n: rec.recommend_rows(
-                rows[known], n, include_seen, allowed, prior=prior, prior_any=True, own=own_known))
-            for r, i, s in zip(rows[known], ids, scores):
-                results[int(r)] = (i, s)
-        for t, p, r in zip(buf, parsed, rows):
-            if r >= 0:
-                if not len(results[int(r)][0]):  # nothing left for them: said at the end, not a silent gap
-                    empty.append(p)
-                elif len(results[int(r)][0]) < k:
-                    short[0] += 1
-                yield (p, *results[int(r)], False)
-            elif fallback == "popular":
-                got = diversify_one(rec.factors.movie, diversify, k, lambda n, t=t, p=p: rec.popular(
-                    n, allowed, unknown_left_out(rec, t, include_seen, own_unknown.get(str(t if p is None else p)))))
-                if len(got[0]) < k:  # counted as a known user's short list is (a review: said of those alone)
-                    short[0] += 1
-                yield (p if p is not None else t, *got, True)
 
+def _input_items(rec: Recommender, lines: Iterable[str], name: str, file: bool, strict: bool):
+    """The input's (line number, text, whether a '#' line) items, a first line of the user's own column name left
+    out; under ``strict`` read whole, and an unknown id (not a '#' line) refused before any answer."""
     items = _numbered(lines, file)
     # a first line of the user's own column name ('customer'), guessed only where a word is not this model's kind
     # of id, and said as a warning with its remedy (a review: 'alice', a new user, was taken for a header, and only
@@ -194,34 +153,116 @@ def recommend_many(rec: Recommender, lines: Iterable[str], k: int, *, include_se
             raise NotFoundError(then(f"{name}:{n}: {rec.catalogue.users.unknown_text(t)}",
                                      "«without --strict|with missing='skip'» unknown users are skipped (or answered "
                                      "with «--fallback popular|missing='popular'»)"), kind="user", id=t)
-    try:
-        for buf in batches(items, batch, ready):  # ``ready``: whether the input has a next line without waiting
-            yield from flush(buf)
-            if on_batch is not None:
-                on_batch()
-    except DataError:  # a line refused mid-input: the count of the unknown ids named above (more than were named)
-        unknown_summary(unknown[0], fallback == "popular")  # said before its error (a red team: lost)
-        raise
-    unknown_summary(unknown[0], fallback == "popular")
-    if allowed is not None and not len(allowed):  # no movie passes the filters: said once, as they were read
-        short[0], empty = 0, []
-    if short[0]:  # a review: `--users` never said what `--user` says of a list shorter than -k
-        own = ("" if not own_known else " nor «--exclude @FILE|exclude» leaves out for it" if not include_seen else
-               " «--exclude @FILE|exclude» does not leave out for it")  # (marks in the format:
-        log.info("note: %s list%s fewer than the %s movies asked for: each holds every movie%s" + own + "%s (movies "
-                 "without training ratings are never recommended)", f"{short[0]:,}",  # its arguments are not read)
-                 " has" if short[0] == 1 else "s have", f"{k:,}", "" if include_seen else " its user has not rated",
-                 " that the filters let through" if allowed is not None else "")
-    if empty:  # a review: such a user's lines were simply missing from the output
-        log.warning("%s user%s no movie left to recommend (%s " + (("rated" if not include_seen else "")
-                    + (" or " if own_known and not include_seen else "")
-                    + ("had left out by «--exclude @FILE|exclude»" if own_known else "")
-                    or "rated") + " every movie%s), so no rows: %s%s",
-                    f"{len(empty):,}", " has" if len(empty) == 1 else "s have", "this user" if len(empty) == 1
-                    else "they", " the filters let through" if allowed is not None else "",
-                    ", ".join(shorten(str(u)) for u in empty[:LOGGED_UNKNOWN]),
-                    " ..." if len(empty) > LOGGED_UNKNOWN else "")
-    return unknown[0]  # the generator's value: the ids no row answered (header and comment lines are no ids)
+    return items
+
+
+class _Answers:
+    """The lists of :func:`recommend_many`'s stream, a batch at a time (``flush``), and what is said of them: the
+    unknown ids (counted, the first few named), the users whose list is shorter than k or empty (said at the end)."""
+
+    def __init__(self, rec: Recommender, k: int, include_seen, allowed, fallback, name: str, prior,
+                 diversify: float | None, own: tuple[dict, dict] | None):
+        self.rec, self.k, self.include_seen, self.allowed, self.fallback = rec, k, include_seen, allowed, fallback
+        self.name, self.prior, self.diversify = name, prior, diversify
+        self.own_known, self.own_unknown = own or ({}, {})
+        self.unknown = 0  # ids no row answers: skipped, or answered with the most popular movies
+        self.empty: list = []  # users with no movie left to recommend (they rated every movie the filters let through)
+        self.short = 0  # users whose list is shorter than k but not empty: said once at the end, as --user says it
+
+    def flush(self, numbered: list[tuple[int, str, bool]]):
+        """One batch's (user_id, movie rows, scores, fallback): a known user's list, an unknown one's popular list
+        (``fallback`` popular) or nothing (said); a '#' line no user has skipped as a comment."""
+        rec, name, k = self.rec, self.name, self.k
+        rows, parsed = rec.user_rows([t for _, t, _ in numbered])
+        for i, ((n, t, hashed), r) in enumerate(zip(numbered, rows)):  # a line of a table (user,rating): the
+            if r < 0 and not hashed:  # lines before it are answered first, however the input arrived (a review:
+                try:                  # with no pause before it, its batch's earlier rows were never written)
+                    _one_id(name, n, t)
+                except DataError:
+                    if i:
+                        yield from self.flush(numbered[:i])
+                    raise
+        keep = [i for i, (_, _, hashed) in enumerate(numbered) if not hashed or rows[i] >= 0]  # '#' unknown: a comment
+        if len(keep) < len(numbered):
+            numbered, rows, parsed = [numbered[i] for i in keep], rows[keep], [parsed[i] for i in keep]
+        numbered = [(n, t) for n, t, _ in numbered]
+        buf = [t for _, t in numbered]
+        known = rows >= 0
+        for (n, t), r, p in zip(numbered, rows, parsed):
+            if r < 0:  # never under strict: its ids were all checked before the first batch
+                self._unknown_user(n, t, p)
+        results = self._known_lists(rows, known)
+        for t, p, r in zip(buf, parsed, rows):
+            if r >= 0:
+                if not len(results[int(r)][0]):  # nothing left for them: said at the end, not a silent gap
+                    self.empty.append(p)
+                elif len(results[int(r)][0]) < k:
+                    self.short += 1
+                yield (p, *results[int(r)], False)
+            elif self.fallback == "popular":
+                got = diversify_one(rec.factors.movie, self.diversify, k, lambda n, t=t, p=p: rec.popular(
+                    n, self.allowed, unknown_left_out(rec, t, self.include_seen,
+                                                      self.own_unknown.get(str(t if p is None else p)))))
+                if len(got[0]) < k:  # counted as a known user's short list is (a review: said of those alone)
+                    self.short += 1
+                yield (p if p is not None else t, *got, True)
+
+    def _unknown_user(self, n: int, t: str, p) -> None:
+        """An id no row answers, on line ``n``: counted, and (the first few) said: answered with the popular list,
+        or skipped as not an id, as a user without a trained vector, or as unknown."""
+        rec, name = self.rec, self.name
+        _one_id(name, n, t)
+        self.unknown += 1
+        if self.fallback == "popular":  # a first-hour review: those rows looked like the model's, said nowhere
+            popular_instead(rec.catalogue.users, t, self.unknown, f"{name}:{n}",
+                            _newer_model(rec, t) if self.unknown <= LOGGED_UNKNOWN else "")
+        else:
+            if self.unknown <= LOGGED_UNKNOWN:
+                if p is None and rec.user_ids.dtype.kind in "iu":  # '196.0', '001' where ids are integers:
+                    log.warning("%s:%d: %s; skipped", name, n,     # not an id (how its ids are written)
+                                rec.catalogue.users.unknown_text(t.strip()))
+                elif rec.catalogue.users.vectorless(t):  # in the dataset, no vector (a review: "unknown")
+                    log.warning("%s:%d: user '%s' has no trained vector; skipped", name, n, shorten(t))
+                else:
+                    log.warning("%s:%d: unknown user '%s' skipped%s%s", name, n, shorten(t),  # a wrong case
+                                rec.catalogue.users.meant(t.strip()),  # said (a red team: it was not)
+                                _newer_model(rec, t))
+
+    def _known_lists(self, rows: np.ndarray, known: np.ndarray) -> dict:
+        """The known users' lists, by user row: (movie rows, scores)."""
+        rec = self.rec
+        results = {}
+        if known.any():
+            ids, scores = diversify_lists(rec.factors.movie, self.diversify, self.k, lambda n: rec.recommend_rows(
+                rows[known], n, self.include_seen, self.allowed, prior=self.prior, prior_any=True,
+                own=self.own_known))
+            for r, i, s in zip(rows[known], ids, scores):
+                results[int(r)] = (i, s)
+        return results
+
+    def say_short_and_empty(self) -> None:
+        """Said once the stream is answered: the lists shorter than k (a note), and the users with no movie left to
+        recommend (a warning, the first few named); neither where no movie passes the filters."""
+        k, include_seen, allowed, own_known = self.k, self.include_seen, self.allowed, self.own_known
+        short, empty = self.short, self.empty
+        if allowed is not None and not len(allowed):  # no movie passes the filters: said once, as they were read
+            short, empty = 0, []
+        if short:  # a review: `--users` never said what `--user` says of a list shorter than -k
+            own = ("" if not own_known else " nor «--exclude @FILE|exclude» leaves out for it" if not include_seen else
+                   " «--exclude @FILE|exclude» does not leave out for it")  # (marks in the format:
+            log.info("note: %s list%s fewer than the %s movies asked for: each holds every movie%s" + own + "%s (movies "
+                     "without training ratings are never recommended)", f"{short:,}",  # its arguments are not read)
+                     " has" if short == 1 else "s have", f"{k:,}", "" if include_seen else " its user has not rated",
+                     " that the filters let through" if allowed is not None else "")
+        if empty:  # a review: such a user's lines were simply missing from the output
+            log.warning("%s user%s no movie left to recommend (%s " + (("rated" if not include_seen else "")
+                        + (" or " if own_known and not include_seen else "")
+                        + ("had left out by «--exclude @FILE|exclude»" if own_known else "")
+                        or "rated") + " every movie%s), so no rows: %s%s",
+                        f"{len(empty):,}", " has" if len(empty) == 1 else "s have", "this user" if len(empty) == 1
+                        else "they", " the filters let through" if allowed is not None else "",
+                        ", ".join(shorten(str(u)) for u in empty[:LOGGED_UNKNOWN]),
+                        " ..." if len(empty) > LOGGED_UNKNOWN else "")
 
 
 def column_name_like(text: str) -> bool:
