@@ -72,7 +72,7 @@ def without_later_defaults(config: dict) -> dict:
 def finished_key(cfg: Config, run_dir: Path, by_time: bool = False) -> dict:
     """What a resume of ``run_dir`` must find unchanged to be a finished run's: the config asked (its run.dir
     aside: one run however spelt), the prepared dataset's manifest and every checkpoint file of the training
-    folders (path, size, and what it holds: :func:`_held`): a train started again since, or more epochs asked, is
+    folders (path, size, and its bytes' hash: :func:`_held`): a train started again since, or more epochs asked, is
     not finished. ``by_time``: each file's modification time in place of what it holds, the key of runs trained
     before session 73 (a red team: a `touch` or a copy without its times, `cp -r`, made a finished and updated run's
     resume train again and replace the update)."""
@@ -97,23 +97,15 @@ def finished_key(cfg: Config, run_dir: Path, by_time: bool = False) -> dict:
 
 
 def _held(path: Path, st) -> object:
-    """What a checkpoint file holds, cheaply: a zip archive's (both kinds of checkpoint are: training.loop.load)
-    members' names, sizes and CRC-32s, from its central directory at the file's end; a small file's SHA-256 (a
-    torchrun pointer); else its modification time."""
-    import hashlib
-    import zipfile
+    """What a checkpoint file holds: its SHA-256 (a byte changed is a checkpoint changed, which the resume then reads
+    and names as damaged; at most train.keep_checkpoints auto's 1 GB hashed at a publish, unless kept whole), else,
+    where it cannot be read, its modification time."""
+    from embedrec.fsutil.integrity import sha256_file
 
     try:
-        with zipfile.ZipFile(path) as z:
-            return [[i.filename, i.file_size, i.CRC] for i in z.infolist()]
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        pass
-    if st.st_size <= 1 << 20:
-        try:
-            return hashlib.sha256(path.read_bytes()).hexdigest()
-        except OSError:
-            pass
-    return st.st_mtime_ns
+        return sha256_file(path)
+    except OSError:
+        return st.st_mtime_ns
 
 
 class TrainedModel(Model):

@@ -874,8 +874,13 @@ def test_tune_dims_cli(cli_run, tmp_path):
     assert sorted(int(x["dim"]) for x in rows) == [2, 4]  # the run's model.dim (4) among them, marked current
     assert "current" in [x["note"] for x in rows if int(x["dim"]) == 4][0]
     assert (tmp_path / "t.yaml").exists()
-    # the whole train command to copy: the sweep's own --set options (not tune.*, not the model.dim it replaces)
-    use = shlex.split(re.search(r"Use: (.*)", r.stderr).group(1))
+    # with --write, the written config's train (into its own run); without, the whole train command to copy: the
+    # sweep's own --set options (not tune.*, not the model.dim it replaces)
+    assert shlex.split(re.search(r"Use: (.*)", r.stderr).group(1)) == ["embedrec", "train", "-c",
+                                                                        str(tmp_path / "t.yaml")], r.stderr
+    again = invoke("tune-dims", *sets, "--dims", "2,4", "--format", "csv", "--set", f"tune.dir={tmp_path / 'tune'}")
+    assert again.exit_code == 0, again.stderr  # (its trials kept from the sweep above)
+    use = shlex.split(re.search(r"Use: (.*)", again.stderr).group(1))
     chosen = [x["dim"] for x in rows if "chosen" in x["note"]]
     assert use[:2] == ["embedrec", "train"] and use[-2:] == ["--set", f"model.dim={chosen[0]}"], use
     assert [o for o in use if "=" in o][:-1] == [o for o in sets if "=" in o and not o.startswith("model.dim=")], use

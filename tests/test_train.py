@@ -398,6 +398,15 @@ def test_compiled_explicit_loss_matches_eager(synth_ds, small_cfg, tmp_path):
     np.testing.assert_allclose([h["loss"] for h in comp.history], [h["loss"] for h in eager.history], rtol=1e-3)
 
 
+def _written_again(checkpoint) -> None:
+    """``checkpoint`` written again with other bytes, as a train started since writes one (the same state, its keys
+    in another order): a finished run's key (trained.finished_key) no longer matches it."""
+    from embedrec.training import loop
+
+    held = loop.load(checkpoint)
+    loop.save(checkpoint, dict(reversed(list(held.items()))))
+
+
 def test_a_run_keyed_by_its_checkpoints_times_still_resumes_as_finished(synth_ds, small_cfg, tmp_path, monkeypatch):
     """Runs trained before session 73 recorded their checkpoints' modification times in the finished key (now what
     the files hold): such a run's resume is still found finished, not trained again."""
@@ -462,10 +471,7 @@ def test_resume_of_a_finished_run_publishes_nothing_new(synth_ds, small_cfg, tmp
     os.utime(checkpoint, ns=(checkpoint.stat().st_atime_ns, checkpoint.stat().st_mtime_ns + 10**9))
     r = invoke("--resume")
     assert r.exit_code == 0 and r.stderr.startswith(f"nothing to resume: {run} is finished (its model"), r.stderr
-    from embedrec.training import loop
-
-    held = loop.load(checkpoint)  # a checkpoint written since the publish (other bytes): replayed, as before
-    loop.save(checkpoint, dict(reversed(list(held.items()))))
+    _written_again(checkpoint)  # a checkpoint written since the publish (other bytes): replayed, as before
     r = invoke("--resume")
     assert r.exit_code == 0 and f"the checkpoints were complete and {run} already holds this model" in r.stderr
     assert json.loads(r.stdout) == json.loads(first.stdout) and os.readlink(run / "current") == before[1]
@@ -531,7 +537,7 @@ def test_train_hashes_each_array_it_writes_once_as_it_writes_it(synth_ds, small_
     assert r.exit_code == 0 and "nothing to resume" in r.stderr, r.stderr
 
     checkpoint = next(run.rglob("checkpoint*"))  # one written since the publish: replayed, the model compared
-    os.utime(checkpoint, ns=(checkpoint.stat().st_atime_ns, checkpoint.stat().st_mtime_ns + 10**9))
+    _written_again(checkpoint)
     for old in (False, True):  # as a run published before session 58 recorded its arrays: of their bytes
         if old:
             m.pop(SEAL)
@@ -1058,7 +1064,7 @@ def test_a_run_published_before_later_config_keys_is_still_finished(synth_ds, sm
     r = CliRunner().invoke(main, ["train", "--resume", *sets])
     assert r.exit_code == 0 and f"{run} is finished" in r.stderr, r.stderr
     checkpoint = next(run.rglob("checkpoint*"))  # one written since the publish: replayed, the model compared
-    os.utime(checkpoint, ns=(checkpoint.stat().st_atime_ns, checkpoint.stat().st_mtime_ns + 10**9))
+    _written_again(checkpoint)
     r = CliRunner().invoke(main, ["train", "--resume", *sets])
     assert r.exit_code == 0 and f"{run} already holds this model" in r.stderr, r.stderr
     assert os.readlink(run / "current") == before
