@@ -3004,6 +3004,14 @@ def test_a_short_lines_advice_speaks_of_a_time_only_where_the_file_has_one(tmp_p
         rows = [head] + [f"{u},{m},4" + (f",{1600000000 + u}" if timed else "") for u in range(1, 10)
                          for m in range(1, 6)]
         rows[10] = "5,12"
+        rows[20] = "5"  # (a line of one field: an integer column left empty, said by another path: a diff review)
+        src = tmp_path / f"one{timed}.csv"
+        src.write_text("\n".join(rows[:10] + rows[20:]) + "\n")
+        with pytest.raises(DataError) as got:
+            er.ingest(str(src), load_config(None, [f"data.prepared={tmp_path / 'ds'}"]))
+        assert str(got.value).startswith(f"{src}:11: expected {3 + timed} fields, found 1; "), got.value
+        assert ("(one missing only its time is then kept under a random split)" in str(got.value)) is timed, got.value
+        rows[20] = rows[21]
         for long in (False, True):
             if long:
                 rows[30] = rows[30] + ",extra"

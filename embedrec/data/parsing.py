@@ -673,8 +673,8 @@ def _diagnose_numeric(opener, kw: dict, numeric: dict[str, str], label: str, hea
     values = text[col]
     shown = shorten(values.iloc[row], 60)
     blank = str(values.iloc[row]).strip() == ""  # a field of spaces is empty too (a review: 'is not an integer')
-    short = _short_row(label, opener(), kw["sep"], kw["encoding"], row + header_lines, missing) if shown == "" \
-        else None
+    short = _short_row(label, opener(), kw["sep"], kw["encoding"], row + header_lines, missing, bool(times)) \
+        if shown == "" else None
     if short:
         return short
     # the rows of the column with the same problem as this one, from the parse above (no other read of the file):
