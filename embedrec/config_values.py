@@ -12,7 +12,7 @@ import types
 import typing
 from typing import Any, Literal, Union
 
-from embedrec.errors import ConfigError, shorten
+from embedrec.errors import ConfigError
 
 
 def plain_name(name) -> str:
@@ -229,13 +229,24 @@ def _mapping_hint(value, tp) -> str:
             return f": {str(k)!r} weighs {show(v)}, not a number"
         if v is None and isinstance(k, str) and ":" in k:  # '{view:1,purchase:5}': YAML reads 'view:1' as a key
             # without a value where ':' has no space after it (a first-hour review, as lists are written [a,b])
-            fixed = ", ".join(f"{a.strip()}: {b.strip()}" if ":" in str(key) and (a := str(key).split(":", 1)[0])
-                              and (b := str(key).split(":", 1)[1]) else f"{key}: {w}" for key, w in value.items())
+            fixed = ", ".join(_weighed(str(key), w) for key, w in value.items())
+            if len(fixed) > 100:  # (none cut short: what is pasted must read back)
+                fixed = _weighed(k, None)
             return (f": the key {k!r} holds its weight, as YAML reads a ':' with no space after it; write a space "
-                    f"after each ':', {{{shorten(fixed, 80)}}}")
+                    f"after each ':', {{{fixed}}}")
         if v is None:
             return f": {str(k)!r} has no weight; give each event type a number, {{{k!r}: 1}}"
     return ""
+
+
+def _weighed(key: str, weight) -> str:
+    """One entry of an event-weights mapping as YAML reads it back: a key given without a weight that holds one
+    after its last ':' ('view:1') split there (its weight 'W' where none follows: 'buy:'), a key holding a ':'
+    quoted ('"page:view": 1')."""
+    if weight is None and ":" in key:
+        key, weight = (part.strip() for part in key.rsplit(":", 1))
+    shown = f'"{key}"' if ":" in key else key
+    return f"{shown}: {'W' if weight in (None, '') else weight if isinstance(weight, str) else f'{weight:g}'}"
 
 
 def _number_hint(value) -> str:

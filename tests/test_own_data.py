@@ -251,6 +251,9 @@ def test_event_weights_are_a_mapping_config_key(tmp_path):
                       # written as a list is ([a,b]): no space after ':', each key holding its weight (a review)
                       ("{view:1,purchase:5}", "the key 'view:1' holds its weight, as YAML reads a ':' with no space "
                                               "after it; write a space after each ':', {view: 1, purchase: 5}"),
+                      # (a key of its own ':' kept whole and quoted; one with no weight given W; a diff review)
+                      ("{page:view: 1, cart:3}", "write a space after each ':', {\"page:view\": 1, cart: 3}"),
+                      ("{view:1,purchase:}", "write a space after each ':', {view: 1, purchase: W}"),
                       ("{view: 1, buy: }", "'buy' has no weight; give each event type a number, {'buy': 1}")):
         with pytest.raises(ConfigError, match="config key 'data.event_weights'") as e:
             load_config(None, [f"data.event_weights={bad}"])
