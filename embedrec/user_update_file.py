@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from embedrec.data.ids import then, written_apart
+from embedrec.data.parsing import INGEST_ZEROS, LIKES_AS_THEY_ARE
 from embedrec.errors import (
     DataError,
     NotFoundError,
@@ -170,6 +171,10 @@ def read_ratings(source: str, data_cfg: DataConfig, engine: Recommender, or_defa
         raw = read_generic(source, cfg, unrated, or_default, lambda names: _names_ids(names, engine), guess=guess,
                            held_unit=held_unit)
     except DataError as e:  # the readers' advice names ingest's data.source: here the file is --ratings
+        if LIKES_AS_THEY_ARE in e.raw:  # true/false words: ingest's ways to read them are not an update's (a diff
+            # review: the advice pasted here was refused, its -1 outside the model's scale)
+            scale = f" of this model's scale, {engine.scale[0]:g}-{engine.scale[1]:g}" if engine.scale else ""
+            raise DataError(e.raw.split(LIKES_AS_THEY_ARE)[0].replace(INGEST_ZEROS, "") + scale) from None
         if EMPTY not in e.raw:
             raise
         raise DataError(e.raw.replace(EMPTY, "give «--ratings|ratings» a ratings table with a row per " + (

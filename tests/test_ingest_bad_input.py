@@ -3025,3 +3025,19 @@ def test_a_short_lines_advice_speaks_of_a_time_only_where_the_file_has_one(tmp_p
             assert ("(one missing only its time is then kept under a random split)" in said) is timed, said
             assert ("or drop such rows with data.missing: drop" in said) is not timed, said
             assert ("line 31 has" in said) is long, said
+
+
+def test_a_parquet_bool_rating_column_is_told_the_likes_settings_which_read_it(tmp_path):
+    """A diff review: a Parquet bool rating column got no likes advice where a CSV's true/false words did."""
+    import pandas as pd
+
+    p = tmp_path / "r.parquet"
+    pd.DataFrame({"user_id": [1, 1, 2, 2, 3, 3], "movie_id": [1, 2, 1, 3, 2, 3],
+                  "rating": [True, False, True, True, False, True]}).to_parquet(p)
+    r, out = ingest(tmp_path, p)
+    line = refused(r, out, f"{p}: row 1: column 'rating' holds True, not a number (the column is bool)")
+    assert line.endswith("; store ratings as numbers, or read them as likes and dislikes as they are: --set "
+                         "'data.event_weights={\"True\": 1, \"False\": -1}' --set data.repeats=latest"), line
+    r, out = ingest(tmp_path, p, "--set", 'data.event_weights={"True": 1, "False": -1}', "--set",
+                    "data.repeats=latest", "--set", "split.test=0", "--set", "split.valid=0", "--overwrite")
+    assert r.exit_code == 0, r.stderr

@@ -1935,3 +1935,20 @@ def test_a_failed_update_removes_no_folder_holding_users_an_update_added(runs, t
     er.update_users(run, tmp_path / "c.csv")
     assert not (run / first).exists()
     assert f"pruned {first}, the last model folder holding the 1 user update-users added ('70001')" in caplog.text
+
+
+def test_true_false_ratings_of_an_update_are_told_the_models_scale_not_ingests_settings(ingested, tmp_path):
+    """A diff review: update-users' file of true/false ratings was advised ingest's event weights and
+    data.repeats=latest, which, pasted, were refused (repeats no update's setting, -1 outside the model's scale)."""
+    src, _ = ingested
+    run = copy_run(src, tmp_path / "run")
+    ds = er.load_dataset(json.loads((run / "current" / "manifest.json").read_text())["dataset"]["path"])
+    rows = ds.split_frame("train").head(2)
+    f = tmp_path / "tf.csv"
+    f.write_text("user_id,movie_id,rating\n" + "".join(f"{u},{m},{w}\n" for (u, m), w in
+                                                       zip(zip(rows.user_id, rows.movie_id), ("True", "False"))))
+    r = invoke("update-users", "--run", run, "--ratings", f)
+    lo, hi = ds.rating_scale
+    assert r.exit_code == 1 and one_line(r) == (
+        f"error: {f}:2: column 'rating' holds 'True', a true/false value, not a number; write the values as numbers "
+        f"of this model's scale, {lo:g}-{hi:g}"), r.stderr

@@ -18,7 +18,7 @@ import pandas as pd
 from embedrec.data.columns import META, SAMPLE_ROWS, events_recipe
 from embedrec.data.ids import is_number_text
 from embedrec.data.idtext import plain_integer_id
-from embedrec.data.parsing import DROP_MISSING, parquet_named_twice, parquet_twice_said
+from embedrec.data.parsing import DROP_MISSING, likes_advice, parquet_named_twice, parquet_twice_said
 from embedrec.data.textfiles import LIKE_IT_SHOWN, drop_advice, lines_like_it
 from embedrec.data.times import (
     OUTSIDE_DATES,
@@ -137,8 +137,9 @@ def _check_parquet_types(df: pd.DataFrame, source: dict, label: str, id_type: st
                 s = df[col] = s.astype("float64")  # a decimal column (Spark's, a database's): numbers (a red team)
             if _is_text(s):  # numbers as text ('2.5', '4'), as a CSV holds them: read as numbers
                 s = df[col] = _number_text(s, lambda row, what, like, fix, col=col: refuse(col, row, what, fix, like))
-            if pt.is_bool_dtype(s) or not pt.is_numeric_dtype(s):
-                refuse(col, 0, f"not a number (the column is {s.dtype})", "store ratings as numbers")
+            if pt.is_bool_dtype(s) or not pt.is_numeric_dtype(s):  # (a bool column: read as its words, as a CSV's)
+                refuse(col, 0, f"not a number (the column is {s.dtype})", "store ratings as numbers" +
+                       (likes_advice("True").replace("{", "{{").replace("}", "}}") if pt.is_bool_dtype(s) else ""))
         elif col == "timestamp":
             if pt.is_object_dtype(s) and all(type(x) is datetime.date for x in s):  # a date32 column (days)
                 s = pd.to_datetime(s)

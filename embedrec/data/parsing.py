@@ -548,11 +548,17 @@ def _refuse_booleans(df: pd.DataFrame, opener, kw: dict, numeric: dict[str, str]
             line = (None if packed else _row_line(src, kw["sep"], kw["encoding"], header_lines, skip_blank=True)) \
                 or 1 + header_lines
             raise DataError(f"{label}:{line}: column '{col}' holds '{shorten(text, 20)}', a true/false value, not a "
-                            "number; write the values as numbers (e.g. 1 and 0: ingest then keeps the 0s apart as "
-                            "dislikes by itself)" + (_likes_advice(text) if numeric[col] == "float32" else ""))
+                            f"number; write the values as numbers{INGEST_ZEROS}"
+                            + (likes_advice(text) if numeric[col] == "float32" else ""))
 
 
-def _likes_advice(text: str) -> str:
+# how ingest reads a rating column of true/false words: said after 'write the values as numbers', and the settings
+# that read the words as they are (likes_advice); update-users, whose file is read into a trained scale, says its own
+INGEST_ZEROS = " (e.g. 1 and 0: ingest then keeps the 0s apart as dislikes by itself)"
+LIKES_AS_THEY_ARE = ", or read them as likes and dislikes as they are: "
+
+
+def likes_advice(text: str) -> str:
     """A rating column of true/false words (``text``: its first, as written): the settings that read them as a like
     and a dislike as they stand (a first-hour review: refused without them, which data.event_weights reads)."""
     up = {"true": "false", "false": "true"}[text.lower()]
@@ -561,7 +567,7 @@ def _likes_advice(text: str) -> str:
     weights = "data.event_weights={" + f'"{like}": 1, "{dislike}": -1' + "}"
     cli = f"--set {sh_quote(weights)} --set data.repeats=latest"
     library = f"data.event_weights={{{like!r}: 1, {dislike!r}: -1}}, data.repeats='latest'"
-    return f", or read them as likes and dislikes as they are: {marked(cli, library)}"
+    return f"{LIKES_AS_THEY_ARE}{marked(cli, library)}"
 
 
 def _blank_numbers_missing(opener, kw: dict, numeric: dict[str, str], extra_dtype: dict | None):
