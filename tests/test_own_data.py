@@ -98,6 +98,10 @@ def test_event_types_are_matched_whatever_their_case_unless_two_differ_by_case_a
     assert r.exit_code == 0 and "read 'PURCHASE' as 'purchase' (1 row):" in r.stderr, r.stderr
     assert "'View' as" not in r.stderr, r.stderr
     assert _pairs(tmp_path / "b")[("u1", 20)] == 2.0  # (its one row a 'View': weighed as written)
+    (tmp_path / "c.csv").write_text("customer,item,event\nu1,10,view\nu1,20,VIEW\n")  # keys of one word: refused,
+    r = invoke("ingest", tmp_path / "c.csv", "-o", tmp_path / "c", *sets[:-1], "data.event_weights={view: 1, View: 2}")
+    assert r.exit_code == 1 and "holds 'VIEW', which data.event_weights does not weigh (1 row holds it, its keys " \
+        "'view' and 'View' differing by case alone)" in r.stderr, r.stderr  # said why (a diff review)
 
 
 def test_only_columns_of_numbers_are_offered_as_the_ratings(tmp_path):

@@ -1195,8 +1195,10 @@ def _weigh_events(text: pd.Series, weights: dict, col: str, label: str, notes: l
         given = [(str(k), f"{v:g}") for k, v in weights.items()]
         mapping, kept, left = weights_mapping([*given, *((str(v), "W") for v in others[:10])])
         their = "its weight" if len(others) == 1 else f"their weights ({len(others):,} values)"
+        cased = [str(k) for k in weights if str(k).casefold() == str(value).casefold()]  # (two: matched as written)
+        why = f", its keys {' and '.join(map(repr, cased))} differing by case alone" if len(cased) > 1 else ""
         said = (f"{where(at)}: column '{col}' holds {shorten(repr(value), 40)}, which data.event_weights does not "
-                f"weigh ({n:,} row{'s' if n != 1 else ''} hold{'' if n != 1 else 's'} it{more}); add {their}")
+                f"weigh ({n:,} row{'s' if n != 1 else ''} hold{'' if n != 1 else 's'} it{more}{why}); add {their}")
         if any(k not in kept for k, _ in given) or str(value) not in kept:  # no whole command to give
             raise DataError(f"{said} to data.event_weights (too long to write here whole), or remove those rows")
         arg = sh_quote(f"data.event_weights={{{mapping}}}")
@@ -1220,7 +1222,7 @@ def _event_keys(values: pd.Series, weights: dict) -> pd.Series:
     """Each value's key of data.event_weights: itself where the mapping has it, else the one key it matches whatever
     the case ('Purchase' for a mapping's 'purchase': a first-hour review's export mixed the two), where no other key
     differs from that one by case alone; NaN where none."""
-    key = values.where(values.isin(list(weights)))
+    key = values.where(values.isin(list(weights))).astype(object)
     miss = key.isna().to_numpy()
     if miss.any():
         folded: dict[str, list] = {}
@@ -1228,7 +1230,7 @@ def _event_keys(values: pd.Series, weights: dict) -> pd.Series:
             folded.setdefault(str(k).casefold(), []).append(k)
         alone = {f: ks[0] for f, ks in folded.items() if len(ks) == 1}
         key = key.copy()
-        key[miss] = values[miss].str.casefold().map(alone)
+        key[miss] = values[miss].str.casefold().map(alone).astype(object)
     return key
 
 
