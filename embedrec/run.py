@@ -415,7 +415,7 @@ def unlinked_update(run_dir: Path) -> ArtifactError | None:
     if not models or not updated_folder(run_dir, models[-1]):
         return None
     link = run_dir / "current"
-    return ArtifactError(f"nothing to resume: '{link}', the link to the model folder the run serves, is missing "
+    return ArtifactError(f"cannot resume: '{link}', the link to the model folder the run serves, is missing "
                          f"(removed by hand?), and its newest model folder {models[-1]} holds the updates "
                          f"update-users made after the training finished; link it again (ln -s {models[-1]} "
                          f"{sh_quote(str(link))}), then check it with «embedrec verify "

@@ -1293,7 +1293,7 @@ def test_evaluate_and_resume_of_an_updated_run(ingested, tmp_path):
     assert r.exit_code == 1 and f"link the newest again (ln -s {folder} " in r.stderr and "--resume" not in r.stderr
     r = invoke("train", "--resume", *sets, "--run", run, "--format", "json")
     assert r.exit_code == 1 and r.stdout == "" and one_line(r) == (
-        f"error: nothing to resume: '{run / 'current'}', the link to the model folder the run serves, is missing "
+        f"error: cannot resume: '{run / 'current'}', the link to the model folder the run serves, is missing "
         f"(removed by hand?), and its newest model folder {folder} holds the updates update-users made after the "
         f"training finished; link it again (ln -s {folder} {run / 'current'}), then check it with embedrec verify "
         f"{run} (a resume would serve the model trained without them)"), r.stderr
