@@ -364,9 +364,7 @@ def unpublished_error(run_dir: Path) -> ArtifactError | None:
     the link, whose ``train --resume`` publishes the model again: then both ways on are named), or a training's
     checkpoints alone (an interrupted training: its resume). None where it holds neither."""
     link = run_dir / "current"
-    models = sorted(p.name for p in run_dir.glob(f"{ARTIFACTS}-*")
-                    if MODEL_FOLDER.fullmatch(p.name) and p.is_dir() and not p.is_symlink()) \
-        if run_dir.is_dir() else []
+    models = model_folders(run_dir) if run_dir.is_dir() else []
     resume = command(f"embedrec train --resume --run {sh_quote(str(run_dir))}")
     finish = f"«{resume} and the -c/--set it was started with|embedrec.api.train_run(cfg, resume=True)»"
     # (a training's checkpoints: an interrupted training where the folder shows a run, its writer lock a train
@@ -396,6 +394,12 @@ def unpublished_error(run_dir: Path) -> ArtifactError | None:
     return None
 
 
+def model_folders(run_dir: Path) -> list[str]:
+    """The names of ``run_dir``'s published model folders (real folders, not links), oldest first."""
+    return sorted(p.name for p in run_dir.glob(f"{ARTIFACTS}-*")
+                  if MODEL_FOLDER.fullmatch(p.name) and p.is_dir() and not p.is_symlink())
+
+
 def updated_folder(run_dir: Path, name: str) -> bool:
     """Whether the model folder ``name`` of ``run_dir`` is one update-users published (its manifest records updates);
     False where its manifest cannot be read (its readers say why)."""
@@ -410,8 +414,7 @@ def unlinked_update(run_dir: Path) -> ArtifactError | None:
     team). None otherwise."""
     if os.path.lexists(run_dir / "current") or not run_dir.is_dir():
         return None
-    models = sorted(p.name for p in run_dir.glob(f"{ARTIFACTS}-*")
-                    if MODEL_FOLDER.fullmatch(p.name) and p.is_dir() and not p.is_symlink())
+    models = model_folders(run_dir)
     if not models or not updated_folder(run_dir, models[-1]):
         return None
     link = run_dir / "current"
@@ -479,8 +482,7 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> Run:
             if e.errno == errno.ELOOP:  # a red team: 'current -> current' was said to point at a missing folder
                 raise ArtifactError(f"'{link}' is a loop of links (it leads back to itself: -> "
                                     f"{current_link(run_dir)}); {run_fix(run_dir)}") from None
-        models = sorted(p.name for p in run_dir.glob(f"{ARTIFACTS}-*")
-                        if MODEL_FOLDER.fullmatch(p.name) and p.is_dir() and not p.is_symlink())
+        models = model_folders(run_dir)
         # (an ops review: a rollback's mistyped folder name was told to train again, its good folders beside it)
         again = (f"the run holds {len(models)} model folder{'s' if len(models) > 1 else ''}: link the newest "
                  f"again (ln -sfn {models[-1]} {sh_quote(str(link))}), or the one you meant, then check it with "
